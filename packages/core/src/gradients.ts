@@ -1,0 +1,39 @@
+import { DdaError } from './errors.js';
+
+/**
+ * Per-example gradients, one row per sample: `rows[i]` is the flattened gradient of sample `ids[i]`
+ * with respect to the trainable parameters (LoRA adapters by default), in the order given by
+ * `parameterNames` / `parameterSizes`. Units: d(loss in nats) / d(parameter).
+ */
+export interface GradientMatrix {
+  readonly ids: readonly string[];
+  /** Length of every row. */
+  readonly dim: number;
+  readonly rows: readonly Float32Array[];
+  /** Names of the parameter tensors, in flattening order. */
+  readonly parameterNames: readonly string[];
+  /** Number of scalars of each parameter tensor, same order as `parameterNames`. */
+  readonly parameterSizes: readonly number[];
+  /** Checkpoint the gradients were taken at (e.g. `base`, `epoch-2`). */
+  readonly checkpoint: string;
+}
+
+/** Checks shapes and that every entry is finite; throws a DdaError that names the sample. */
+export function validateGradientMatrix(g: GradientMatrix, what: string): void {
+  if (g.rows.length !== g.ids.length) {
+    throw new DdaError(`${what}: ${g.rows.length} gradient rows for ${g.ids.length} ids`);
+  }
+  const total = g.parameterSizes.reduce((a, b) => a + b, 0);
+  if (total !== g.dim) throw new DdaError(`${what}: parameter sizes add up to ${total}, but dim is ${g.dim}`);
+  g.rows.forEach((row, i) => {
+    if (row.length !== g.dim) throw new DdaError(`${what}: gradient of '${g.ids[i]}' has ${row.length} entries, expected ${g.dim}`);
+    for (let k = 0; k < row.length; k++) {
+      if (!Number.isFinite(row[k] as number)) {
+        throw new DdaError(
+          `${what}: gradient of sample '${g.ids[i]}' at checkpoint '${g.checkpoint}' has a non-finite entry (${row[k]}) at index ${k}`,
+          'the loss diverged; lower the learning rate or check the inputs for over-long or empty responses',
+        );
+      }
+    }
+  });
+}

@@ -1,0 +1,98 @@
+import type { GradientMatrix } from './gradients.js';
+import type { ScoreMatrix } from './score-matrix.js';
+
+/** A prompt/response pair as the model sees it; the loss is taken over the response tokens only. */
+export interface TextSample {
+  readonly id: string;
+  /** Everything before the response (system + user turns, already formatted). */
+  readonly prompt: string;
+  /** The response whose tokens carry the loss (a training summary, or an erroneous output). */
+  readonly response: string;
+}
+
+/** What a scorer may need from the harness; the harness computes only what is asked for. */
+export type ScorerNeed = 'gradients' | 'text';
+
+/**
+ * Everything a scorer may use at one checkpoint. Gradients are computed lazily and cached by the
+ * harness, so a scorer that only needs text (e.g. BM25) costs no model work.
+ */
+export interface ScoringInput {
+  /** Checkpoint id the scores are computed at (e.g. `base`, `epoch-3`). */
+  readonly checkpoint: string;
+  readonly train: readonly TextSample[];
+  /** The test outputs z_e (e.g. erroneous generations). */
+  readonly test: readonly TextSample[];
+  /** Per-example gradients of the training loss ℓ(z_t, θ), one row per training sample. */
+  trainGradients(): Promise<GradientMatrix>;
+  /** Per-example gradients of the test measurement f(z_e, θ), one row per test output. */
+  testGradients(): Promise<GradientMatrix>;
+}
+
+/**
+ * A training data attribution method at one checkpoint. Returns scores [nTrain × nTest] with the
+ * project's sign convention: higher = training sample more responsible for the test output.
+ */
+export interface Scorer {
+  /** Stable kebab-case id (`grad-dot`, `if-lissa`, ...). */
+  readonly id: string;
+  /** What the score is, its sign and its units, in one or two sentences. */
+  readonly description: string;
+  readonly needs: readonly ScorerNeed[];
+  score(input: ScoringInput): Promise<ScoreMatrix>;
+}
+
+/**
+ * Debias (DDA strategy 1): removes the base model's knowledge bias from the fine-tuned scores,
+ * e.g. IS_DB = IS_θ' − β·IS_θ0. Works over any scorer's matrices.
+ */
+export interface Debiaser {
+  readonly id: string;
+  readonly description: string;
+  /** `finetuned` and `base` must have the same train and test ids in the same order. */
+  debias(finetuned: ScoreMatrix, base: ScoreMatrix): ScoreMatrix;
+}
+
+/** Per-checkpoint metadata a denoiser may use (e.g. learning-rate weighting). */
+export interface CheckpointInfo {
+  readonly id: string;
+  /** Epoch number (1-based) of the checkpoint. */
+  readonly epoch: number;
+  /** Learning rate in effect over the epoch that ended at this checkpoint. */
+  readonly learningRate: number;
+}
+
+/**
+ * Denoise (DDA strategy 2): combines the scores of the epoch checkpoints θ1..θN of one
+ * fine-tuning run into one matrix, e.g. their mean. Works over any scorer's matrices.
+ */
+export interface Denoiser {
+  readonly id: string;
+  readonly description: string;
+  /** `perCheckpoint[i]` was computed at `checkpoints[i]`; all must line up. */
+  denoise(perCheckpoint: readonly ScoreMatrix[], checkpoints: readonly CheckpointInfo[]): ScoreMatrix;
+}
+
+/**
+ * An evaluation metric over one score vector and binary ground-truth labels
+ * (1 = true source). Larger is better for every metric in this project.
+ */
+export interface Metric {
+  /** Stable kebab-case id, also the CSV column name (e.g. `auc`, `recall-at-20`). */
+  readonly id: string;
+  readonly description: string;
+  compute(scores: ArrayLike<number>, labels: ArrayLike<number>): number;
+}
+
+/**
+ * A compute backend: an initialised engine the model code runs on. Created through the
+ * `backends` registry, which tries backends by priority and reports why each one failed.
+ */
+export interface Backend {
+  /** Stable kebab-case id, e.g. `tfjs-wasm`. */
+  readonly id: string;
+  /** Engine family the model code targets (e.g. `tfjs`). */
+  readonly engine: string;
+  /** What it runs on, for logs and reports, e.g. "tfjs wasm backend (SIMD, 1 thread)". */
+  readonly device: string;
+}

@@ -1,0 +1,63 @@
+/**
+ * A small seeded pseudo-random generator (mulberry32 for uniforms, Box–Muller for normals),
+ * so that every random choice in the project is reproducible from a seed on every backend.
+ */
+export class SeededRandom {
+  private state: number;
+  private spare: number | undefined;
+
+  constructor(seed: number) {
+    if (!Number.isInteger(seed)) throw new TypeError(`seed must be an integer, got ${seed}`);
+    this.state = seed >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  /** Standard normal. */
+  normal(): number {
+    if (this.spare !== undefined) {
+      const s = this.spare;
+      this.spare = undefined;
+      return s;
+    }
+    let u = 0;
+    while (u === 0) u = this.next();
+    const v = this.next();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** One element of a non-empty array. */
+  pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new RangeError('pick from an empty array');
+    return items[this.int(items.length)] as T;
+  }
+
+  /** A shuffled copy (Fisher–Yates). */
+  shuffle<T>(items: readonly T[]): T[] {
+    const a = [...items];
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [a[i], a[j]] = [a[j] as T, a[i] as T];
+    }
+    return a;
+  }
+
+  /** A derived, independent generator (for sub-tasks that must not shift each other's streams). */
+  fork(salt: number): SeededRandom {
+    return new SeededRandom((Math.imul(this.state ^ salt, 2654435761) + salt) >>> 0);
+  }
+}

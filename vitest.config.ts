@@ -1,0 +1,27 @@
+import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+const src = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+
+// Tests import workspace packages by name; resolve them to their TypeScript sources.
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@dda/core': src('./packages/core/src/index.ts'),
+      '@dda/model': src('./packages/model/src/index.ts'),
+      '@dda/harness': src('./packages/harness/src/index.ts'),
+      '@dda/cli': src('./packages/cli/src/index.ts'),
+      '@dda/scorer-grad-dot': src('./plugins/scorer-grad-dot/src/index.ts'),
+      '@dda/plugin-dda': src('./plugins/dda/src/index.ts'),
+      '@dda/backend-tfjs-node': src('./plugins/backend-tfjs-node/src/index.ts'),
+      '@dda/dataset-hallucination': src('./datasets/hallucination/src/index.ts'),
+    },
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'plugins/*/test/**/*.test.ts', 'datasets/*/test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+    pool: 'forks',
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+  },
+});
