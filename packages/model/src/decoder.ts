@@ -1,0 +1,137 @@
+import * as tf from '@tensorflow/tfjs';
+import type { DecoderConfig, LoraConfig, LoraTarget } from './config.js';
+import { headDim } from './config.js';
+import { targetModule } from './weights.js';
+
+/** Variables of a decoder by Hugging Face / PEFT name. */
+export type VariableMap = Map<string, tf.Variable>;
+
+/** Everything the forward pass reads: config, base variables and (optional) LoRA variables. */
+export interface DecoderParams {
+  readonly config: DecoderConfig;
+  readonly base: VariableMap;
+  readonly lora: { readonly config: LoraConfig; readonly vars: VariableMap } | null;
+}
+
+function need(m: VariableMap, name: string): tf.Variable {
+  const v = m.get(name);
+  if (!v) throw new Error(`decoder: missing weight '${name}'`);
+  return v;
+}
+
+/** x [N, in] → x·Wᵀ (+ b) (+ LoRA (alpha/r)·x·Aᵀ·Bᵀ), for the linear map `t` of layer i. */
+function linear(p: DecoderParams, i: number, t: LoraTarget, x: tf.Tensor2D): tf.Tensor2D {
+  const mod = targetModule(i, t);
+  let y = tf.matMul(x, need(p.base, `${mod}.weight`), false, true);
+  const bias = p.base.get(`${mod}.bias`);
+  if (bias) y = tf.add(y, bias);
+  if (p.lora && p.lora.config.targets.includes(t)) {
+    const a = need(p.lora.vars, `base_model.model.${mod}.lora_A.weight`);
+    const b = need(p.lora.vars, `base_model.model.${mod}.lora_B.weight`);
+    const scale = p.lora.config.alpha / p.lora.config.rank;
+    y = tf.add(y, tf.mul(tf.matMul(tf.matMul(x, a, false, true), b, false, true), scale));
+  }
+  return y as tf.Tensor2D;
+}
+
+function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
+  const ms = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w) as tf.Tensor2D;
+}
+
+/** RoPE tables (Hugging Face convention: frequencies repeated over both halves): cos, sin [T, headDim]. */
+export function ropeTables(T: number, hd: number, theta: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+  const half = hd / 2;
+  const cos = new Float32Array(T * hd);
+  const sin = new Float32Array(T * hd);
+  for (let t = 0; t < T; t++) {
+    for (let k = 0; k < half; k++) {
+      const ang = t / Math.pow(theta, (2 * k) / hd);
+      cos[t * hd + k] = cos[t * hd + k + half] = Math.cos(ang);
+      sin[t * hd + k] = sin[t * hd + k + half] = Math.sin(ang);
+    }
+  }
+  return { cos: tf.tensor2d(cos, [T, hd]), sin: tf.tensor2d(sin, [T, hd]) };
+}
+
+/** x [B, H, T, hd] → x·cos + rotate_half(x)·sin, rotate_half(x) = [−x2, x1]. */
+function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
+  const hd = x.shape[3];
+  const [x1, x2] = tf.split(x, [hd / 2, hd / 2], 3);
+  const rot = tf.concat([tf.neg(x2 as tf.Tensor), x1 as tf.Tensor], 3);
+  return tf.add(tf.mul(x, cos), tf.mul(rot, sin)) as tf.Tensor4D;
+}
+
+/** Additive attention mask [T, T]: 0 where key j is visible from query i (j ≤ i, within the sliding window), −1e9 elsewhere. */
+export function causalMask(T: number, slidingWindow: number | null): tf.Tensor2D {
+  const m = new Float32Array(T * T);
+  for (let i = 0; i < T; i++) {
+    for (let j = 0; j < T; j++) {
+      const visible = j <= i && (slidingWindow === null || i - j < slidingWindow);
+      m[i * T + j] = visible ? 0 : -1e9;
+    }
+  }
+  return tf.tensor2d(m, [T, T]);
+}
+
+/** Output of the forward pass. */
+export interface ForwardOutput {
+  /** [B, T, V] next-token logits. */
+  readonly logits: tf.Tensor3D;
+  /** [B, T, d] final hidden states (after the last norm). */
+  readonly hidden: tf.Tensor3D;
+}
+
+/** Forward pass on token ids [B, T] (right-padded sequences are fine: attention is causal). */
+export function forward(p: DecoderParams, tokens: tf.Tensor2D): ForwardOutput {
+  const c = p.config;
+  const [B, T] = tokens.shape;
+  const d = c.hiddenSize;
+  const H = c.numHeads;
+  const KV = c.numKvHeads;
+  const hd = headDim(c);
+  const { cos, sin } = ropeTables(T, hd, c.ropeTheta);
+  const mask = causalMask(T, c.slidingWindow);
+  const embed = need(p.base, 'model.embed_tokens.weight');
+  let x = tf.reshape(tf.gather(embed, tf.reshape(tokens, [B * T])), [B * T, d]) as tf.Tensor2D;
+  const heads = (y: tf.Tensor2D, n: number): tf.Tensor4D => tf.transpose(tf.reshape(y, [B, T, n, hd]), [0, 2, 1, 3]);
+  const repeatKv = (y: tf.Tensor4D): tf.Tensor4D => {
+    if (KV === H) return y;
+    const rep = H / KV;
+    // Each kv head serves `rep` consecutive query heads (repeat_interleave); rank-3 tile keeps tfjs's gradient available.
+    return tf.reshape(tf.tile(tf.reshape(y, [B * KV, 1, T * hd]), [1, rep, 1]), [B, H, T, hd]);
+  };
+  for (let i = 0; i < c.numLayers; i++) {
+    const h = rmsNorm(x, need(p.base, `model.layers.${i}.input_layernorm.weight`), c.rmsNormEps);
+    const q = applyRope(heads(linear(p, i, 'q', h), H), cos, sin);
+    const k = repeatKv(applyRope(heads(linear(p, i, 'k', h), KV), cos, sin));
+    const v = repeatKv(heads(linear(p, i, 'v', h), KV));
+    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), mask);
+    const att = tf.matMul(tf.softmax(scores, -1), v);
+    const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
+    x = tf.add(x, linear(p, i, 'o', merged));
+    const h2 = rmsNorm(x, need(p.base, `model.layers.${i}.post_attention_layernorm.weight`), c.rmsNormEps);
+    const g = linear(p, i, 'gate', h2);
+    const gated = tf.mul(tf.mul(g, tf.sigmoid(g)), linear(p, i, 'up', h2)) as tf.Tensor2D;
+    x = tf.add(x, linear(p, i, 'down', gated));
+  }
+  const hidden = rmsNorm(x, need(p.base, 'model.norm.weight'), c.rmsNormEps);
+  const head = c.tieWordEmbeddings ? embed : need(p.base, 'lm_head.weight');
+  const logits = tf.matMul(hidden, head, false, true);
+  return { logits: tf.reshape(logits, [B, T, c.vocabSize]), hidden: tf.reshape(hidden, [B, T, d]) };
+}
+
+/**
+ * Mean token-level cross-entropy (nats) of each sequence over its masked positions.
+ * tokens [B, T], lossMask [B, T-1] (1 where tokens[t+1] is a response token). Returns [B].
+ */
+export function sequenceLosses(p: DecoderParams, tokens: tf.Tensor2D, lossMask: tf.Tensor2D): tf.Tensor1D {
+  const [B, T] = tokens.shape;
+  const { logits } = forward(p, tokens);
+  const pred = tf.slice(logits, [0, 0, 0], [B, T - 1, p.config.vocabSize]);
+  const target = tf.slice(tokens, [0, 1], [B, T - 1]);
+  const logp = tf.logSoftmax(pred, -1);
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.cast(target, 'int32'), p.config.vocabSize)), -1);
+  const nll = tf.neg(picked);
+  return tf.div(tf.sum(tf.mul(nll, lossMask), -1), tf.maximum(tf.sum(lossMask, -1), 1)) as tf.Tensor1D;
+}

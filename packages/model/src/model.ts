@@ -1,0 +1,284 @@
+import * as tf from '@tensorflow/tfjs';
+import { DdaError, SeededRandom, type GradientMatrix, type TextSample } from '@dda/core';
+import { type DecoderConfig, type LoraConfig, validateDecoderConfig, validateLoraConfig } from './config.js';
+import { type DecoderParams, type VariableMap, forward, sequenceLosses } from './decoder.js';
+import { EOS_ID, type EncodedExample, PAD_ID, type WordTokenizer, encodeExample } from './tokenizer.js';
+import { type TensorMap, cloneTensors, initLoraWeights } from './weights.js';
+
+/** Which parameters are trained / differentiated: the LoRA adapters (default) or every base weight. */
+export type ParameterSet = 'lora' | 'all';
+
+/** Options of {@link DecoderModel.train}. */
+export interface TrainOptions {
+  readonly epochs: number;
+  readonly learningRate: number;
+  readonly batchSize: number;
+  /** Seed of the shuffling order. */
+  readonly seed: number;
+  readonly parameters: ParameterSet;
+  /** Called after each epoch with the 1-based epoch and the mean training loss (nats/token). */
+  readonly onEpochEnd?: (epoch: number, meanLoss: number) => void | Promise<void>;
+  /** Called after each optimizer step. */
+  readonly onStep?: (step: number, stepsTotal: number, loss: number) => void;
+}
+
+let variableCounter = 0;
+function toVariables(m: TensorMap, trainable: boolean): VariableMap {
+  const out: VariableMap = new Map();
+  // tfjs variable names are global and must be unique: suffix a counter.
+  for (const [name, t] of m) out.set(name, tf.variable(tf.tensor(t.data, [...t.shape], 'float32'), trainable, `${name}#${variableCounter++}`));
+  return out;
+}
+
+function readVariables(m: VariableMap): TensorMap {
+  const out: TensorMap = new Map();
+  for (const [name, v] of m) out.set(name, { shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) });
+  return out;
+}
+
+/**
+ * A LLaMA-style decoder on tfjs with optional LoRA adapters: loss, training, greedy generation,
+ * hidden states and per-example gradients. Weights use Hugging Face / PEFT tensor names.
+ * Call {@link dispose} when done (tfjs memory is not garbage-collected).
+ */
+export class DecoderModel {
+  private base: VariableMap;
+  private lora: { config: LoraConfig; vars: VariableMap } | null = null;
+
+  constructor(readonly config: DecoderConfig, readonly tokenizer: WordTokenizer, baseWeights: TensorMap) {
+    validateDecoderConfig(config);
+    if (tokenizer.size !== config.vocabSize) {
+      throw new DdaError(
+        `tokenizer has ${tokenizer.size} entries but the model's vocabSize is ${config.vocabSize}`,
+        'use the tokenizer saved with this model, or a config whose vocabSize matches the tokenizer',
+      );
+    }
+    this.base = toVariables(baseWeights, true);
+  }
+
+  private get params(): DecoderParams {
+    return { config: this.config, base: this.base, lora: this.lora };
+  }
+
+  /** Adds fresh LoRA adapters (B = 0, so outputs are unchanged) from a seed, replacing any existing ones. */
+  addLora(config: LoraConfig, seed: number): void {
+    validateLoraConfig(config);
+    this.setLora(config, initLoraWeights(this.config, config, seed));
+  }
+
+  /** Installs LoRA adapter weights (PEFT names); checks names and shapes. */
+  setLora(config: LoraConfig, weights: TensorMap): void {
+    validateLoraConfig(config);
+    const expected = initLoraWeights(this.config, config, 0);
+    for (const [name, t] of expected) {
+      const got = weights.get(name);
+      if (!got) throw new DdaError(`LoRA adapter is missing '${name}'`, 'the adapter does not fit this model (different layers or targets)');
+      if (got.shape.join(',') !== t.shape.join(',')) {
+        throw new DdaError(`LoRA tensor '${name}' has shape [${got.shape.join(', ')}], this model needs [${t.shape.join(', ')}]`, 'the adapter was trained for another model size or rank');
+      }
+    }
+    if (weights.size !== expected.size) throw new DdaError(`LoRA adapter has ${weights.size} tensors, this model and config need ${expected.size}`);
+    if (this.lora) for (const v of this.lora.vars.values()) v.dispose();
+    this.lora = { config, vars: toVariables(weights, true) };
+  }
+
+  get loraConfig(): LoraConfig | null {
+    return this.lora?.config ?? null;
+  }
+
+  /** Copies of the base weights. */
+  baseWeights(): TensorMap {
+    return readVariables(this.base);
+  }
+
+  /** Copies of the LoRA weights (throws if there are none). */
+  loraWeights(): TensorMap {
+    if (!this.lora) throw new DdaError('the model has no LoRA adapters', 'call addLora or load an adapter first');
+    return readVariables(this.lora.vars);
+  }
+
+  /** Replaces the base weights in place (same names and shapes). */
+  setBaseWeights(weights: TensorMap): void {
+    for (const [name, v] of this.base) {
+      const t = weights.get(name);
+      if (!t || t.data.length !== v.size) throw new DdaError(`base weight '${name}' is missing or has the wrong size`);
+      v.assign(tf.tensor(t.data, [...v.shape], 'float32'));
+    }
+  }
+
+  /** Encodes a sample with this model's tokenizer and context length. */
+  encode(s: TextSample): EncodedExample {
+    return encodeExample(this.tokenizer, s.prompt, s.response, this.config.maxSeqLen, s.id);
+  }
+
+  private batchTensors(batch: readonly EncodedExample[]): { tokens: tf.Tensor2D; mask: tf.Tensor2D } {
+    const T = Math.max(...batch.map((e) => e.tokens.length));
+    const tokens = new Int32Array(batch.length * T).fill(PAD_ID);
+    const mask = new Float32Array(batch.length * (T - 1));
+    batch.forEach((e, b) => {
+      tokens.set(e.tokens, b * T);
+      mask.set(e.lossMask, b * (T - 1));
+    });
+    return { tokens: tf.tensor2d(tokens, [batch.length, T], 'int32'), mask: tf.tensor2d(mask, [batch.length, T - 1]) };
+  }
+
+  private variablesOf(set: ParameterSet): { names: string[]; vars: tf.Variable[] } {
+    const src = set === 'lora' ? this.lora?.vars : this.base;
+    if (!src) throw new DdaError('gradients over LoRA parameters were asked for, but the model has no LoRA adapters', "add adapters, or use parameters 'all'");
+    return { names: [...src.keys()], vars: [...src.values()] };
+  }
+
+  /** Mean response-token cross-entropy (nats/token) of each sample. */
+  losses(samples: readonly TextSample[], batchSize = 16): Float64Array {
+    const enc = samples.map((s) => this.encode(s));
+    const out = new Float64Array(samples.length);
+    for (let s = 0; s < enc.length; s += batchSize) {
+      const batch = enc.slice(s, s + batchSize);
+      const l = tf.tidy(() => {
+        const { tokens, mask } = this.batchTensors(batch);
+        return sequenceLosses(this.params, tokens, mask);
+      });
+      out.set(l.dataSync() as Float32Array, s);
+      l.dispose();
+    }
+    return out;
+  }
+
+  /** Trains with Adam on the mean per-sample loss; returns the mean loss of each epoch. */
+  async train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]> {
+    if (samples.length === 0) throw new DdaError('cannot train on an empty data set');
+    const enc = samples.map((s) => this.encode(s));
+    const { vars } = this.variablesOf(o.parameters);
+    const opt = tf.train.adam(o.learningRate);
+    const rng = new SeededRandom(o.seed);
+    const epochLosses: number[] = [];
+    const stepsPerEpoch = Math.ceil(enc.length / o.batchSize);
+    let step = 0;
+    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+      const order = rng.shuffle(enc.map((_, i) => i));
+      let sum = 0;
+      for (let s = 0; s < order.length; s += o.batchSize) {
+        const batch = order.slice(s, s + o.batchSize).map((i) => enc[i] as EncodedExample);
+        const lossT = tf.tidy(() => {
+          const { tokens, mask } = this.batchTensors(batch);
+          return opt.minimize(() => tf.mean(sequenceLosses(this.params, tokens, mask)) as tf.Scalar, true, vars) as tf.Scalar;
+        });
+        const loss = (await lossT.data())[0] as number;
+        lossT.dispose();
+        if (!Number.isFinite(loss)) {
+          opt.dispose();
+          throw new DdaError(`training diverged at epoch ${epoch} (loss ${loss})`, 'lower the learning rate');
+        }
+        sum += loss * batch.length;
+        step++;
+        o.onStep?.(step, stepsPerEpoch * o.epochs, loss);
+      }
+      epochLosses.push(sum / enc.length);
+      await o.onEpochEnd?.(epoch, sum / enc.length);
+    }
+    opt.dispose();
+    return epochLosses;
+  }
+
+  /**
+   * Per-example gradients of the mean response-token loss (nats/token) with respect to the
+   * chosen parameters, one flattened Float32Array row per sample, tensors in name order.
+   */
+  perExampleGradients(samples: readonly TextSample[], set: ParameterSet, checkpoint: string, onSample?: (done: number) => void): GradientMatrix {
+    return this.perExampleGradientsEncoded(samples.map((s) => s.id), samples.map((s) => this.encode(s)), set, checkpoint, onSample);
+  }
+
+  /** {@link perExampleGradients} on already-encoded examples. */
+  perExampleGradientsEncoded(
+    ids: readonly string[],
+    encoded: readonly EncodedExample[],
+    set: ParameterSet,
+    checkpoint: string,
+    onSample?: (done: number) => void,
+  ): GradientMatrix {
+    const { names, vars } = this.variablesOf(set);
+    const sizes = vars.map((v) => v.size);
+    const dim = sizes.reduce((a, b) => a + b, 0);
+    const rows: Float32Array[] = [];
+    encoded.forEach((e, idx) => {
+      const row = new Float32Array(dim);
+      tf.tidy(() => {
+        const { tokens, mask } = this.batchTensors([e]);
+        const { grads } = tf.variableGrads(() => tf.sum(sequenceLosses(this.params, tokens, mask)) as tf.Scalar, vars);
+        let off = 0;
+        vars.forEach((v, k) => {
+          const g = grads[v.name];
+          if (g) row.set(g.dataSync() as Float32Array, off);
+          off += sizes[k] as number;
+        });
+      });
+      rows.push(row);
+      onSample?.(idx + 1);
+    });
+    return { ids: [...ids], dim, rows, parameterNames: names, parameterSizes: sizes, checkpoint };
+  }
+
+  /** Next-token logits [T × V] (row-major) of one token sequence. */
+  logits(tokens: readonly number[]): Float32Array {
+    return tf.tidy(() => {
+      const { logits } = forward(this.params, tf.tensor2d(Int32Array.from(tokens), [1, tokens.length], 'int32'));
+      return Float32Array.from(logits.dataSync() as Float32Array);
+    });
+  }
+
+  /** Mean masked loss of already-encoded examples (nats/token). */
+  lossesEncoded(encoded: readonly EncodedExample[]): Float64Array {
+    const out = new Float64Array(encoded.length);
+    encoded.forEach((e, k) => {
+      const l = tf.tidy(() => {
+        const { tokens, mask } = this.batchTensors([e]);
+        return sequenceLosses(this.params, tokens, mask).dataSync()[0] as number;
+      });
+      out[k] = l;
+    });
+    return out;
+  }
+
+  /** Mean final hidden state over the response tokens of each sample: rows [n][hiddenSize]. */
+  responseRepresentations(samples: readonly TextSample[]): Float32Array[] {
+    return samples.map((s) => {
+      const e = this.encode(s);
+      return tf.tidy(() => {
+        const { tokens, mask } = this.batchTensors([e]);
+        const { hidden } = forward(this.params, tokens);
+        const h = tf.slice(tf.squeeze(hidden, [0]), [0, 0], [e.tokens.length - 1, this.config.hiddenSize]);
+        const m = tf.reshape(tf.squeeze(mask, [0]), [-1, 1]);
+        return Float32Array.from(tf.div(tf.sum(tf.mul(h, m), 0), tf.sum(m)).dataSync() as Float32Array);
+      });
+    });
+  }
+
+  /** Greedy decoding of a response to `prompt`, at most `maxNewTokens`, stopping at EOS. */
+  generate(prompt: string, maxNewTokens: number): string {
+    const ids = [2 /* BOS */, ...this.tokenizer.encode(prompt)];
+    const out: number[] = [];
+    for (let n = 0; n < maxNewTokens && ids.length < this.config.maxSeqLen; n++) {
+      const next = tf.tidy(() => {
+        const tokens = tf.tensor2d(Int32Array.from(ids), [1, ids.length], 'int32');
+        const { logits } = forward(this.params, tokens);
+        const last = tf.slice(logits, [0, ids.length - 1, 0], [1, 1, this.config.vocabSize]);
+        return tf.argMax(tf.reshape(last, [-1])).dataSync()[0] as number;
+      });
+      if (next === EOS_ID) break;
+      ids.push(next);
+      out.push(next);
+    }
+    return this.tokenizer.decode(out);
+  }
+
+  /** A copy of the model state (base and LoRA weights). */
+  snapshot(): { base: TensorMap; lora: TensorMap | null } {
+    return { base: cloneTensors(this.baseWeights()), lora: this.lora ? this.loraWeights() : null };
+  }
+
+  dispose(): void {
+    for (const v of this.base.values()) v.dispose();
+    if (this.lora) for (const v of this.lora.vars.values()) v.dispose();
+    this.lora = null;
+  }
+}

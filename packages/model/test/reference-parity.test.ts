@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  ALL_LORA_TARGETS, DecoderModel, SPECIAL_TOKENS, WordTokenizer, startTfjsBackend,
+  type DecoderConfig, type TensorMap,
+} from '@dda/model';
+
+// Fixtures made by make-decoder-fixtures.py with PyTorch (float64), an independent implementation.
+interface Fx {
+  rank: number;
+  alpha: number;
+  families: Record<string, {
+    config: { vocab: number; d: number; layers: number; heads: number; kv: number; ffn: number; theta: number; bias: boolean; tied: boolean; window: number | null };
+    weights: Record<string, { shape: number[]; data: number[] }>;
+    lora: Record<string, { shape: number[]; data: number[] }>;
+    examples: { tokens: number[]; lossMask: number[]; loss: number; logits: number[]; loraGrads: Record<string, number[]> }[];
+  }>;
+}
+const fx = JSON.parse(readFileSync(new URL('./fixtures/decoder-fixtures.json', import.meta.url), 'utf8')) as Fx;
+
+const toMap = (o: Record<string, { shape: number[]; data: number[] }>): TensorMap =>
+  new Map(Object.entries(o).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));
+
+/** max |a-b| / max |b|: relative error at the scale of the reference. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let k = 0; k < b.length; k++) {
+    num = Math.max(num, Math.abs((a[k] as number) - (b[k] as number)));
+    den = Math.max(den, Math.abs(b[k] as number));
+  }
+  return num / den;
+}
+
+describe.each(Object.keys(fx.families))('%s-style decoder vs PyTorch reference', (family) => {
+  const f = fx.families[family]!;
+  let model: DecoderModel;
+  beforeAll(async () => {
+    await startTfjsBackend(['tfjs-wasm']);
+    const c = f.config;
+    const config: DecoderConfig = {
+      vocabSize: c.vocab, hiddenSize: c.d, numLayers: c.layers, numHeads: c.heads, numKvHeads: c.kv, intermediateSize: c.ffn,
+      ropeTheta: c.theta, rmsNormEps: 1e-5, maxSeqLen: 32, tieWordEmbeddings: c.tied, attentionBias: c.bias, slidingWindow: c.window,
+    };
+    const words = Array.from({ length: c.vocab - SPECIAL_TOKENS.length }, (_, i) => `w${i}`);
+    model = new DecoderModel(config, new WordTokenizer([...SPECIAL_TOKENS, ...words]), toMap(f.weights));
+    model.setLora({ rank: fx.rank, alpha: fx.alpha, targets: ALL_LORA_TARGETS }, toMap(f.lora));
+  });
+
+  it('logits agree to 1e-4 relative', () => {
+    for (const ex of f.examples) expect(relErr(model.logits(ex.tokens), ex.logits)).toBeLessThan(1e-4);
+  });
+
+  it('per-example losses and LoRA gradients agree to 1e-4 relative', () => {
+    const enc = f.examples.map((ex) => ({ tokens: Int32Array.from(ex.tokens), lossMask: Float32Array.from(ex.lossMask) }));
+    const losses = model.lossesEncoded(enc);
+    const grads = model.perExampleGradientsEncoded(enc.map((_, i) => `ex${i}`), enc, 'lora', 'fixture');
+    f.examples.forEach((ex, i) => {
+      expect(Math.abs(losses[i]! - ex.loss) / ex.loss).toBeLessThan(1e-5);
+      let off = 0;
+      grads.parameterNames.forEach((name, k) => {
+        const size = grads.parameterSizes[k]!;
+        const ref = ex.loraGrads[name];
+        expect(ref, name).toBeDefined();
+        expect(relErr(grads.rows[i]!.subarray(off, off + size), ref!), `${family} ${name}`).toBeLessThan(1e-4);
+        off += size;
+      });
+    });
+  });
+});
