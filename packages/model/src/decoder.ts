@@ -74,6 +74,27 @@ export function causalMask(T: number, slidingWindow: number | null): tf.Tensor2D
   return tf.tensor2d(m, [T, T]);
 }
 
+/**
+ * Rows of the embedding matrix [V, d] for ids [N] → [N, d]. The gradient with respect to the
+ * embedding is a one-hot product, because tfjs-wasm has no kernel for gather's gradient
+ * (UnsortedSegmentSum).
+ */
+export function embeddingLookup(embed: tf.Tensor, ids: tf.Tensor1D): tf.Tensor2D {
+  const V = embed.shape[0] as number;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [e, idsF, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([idsF]);
+    return {
+      value: tf.gather(e, tf.cast(idsF, 'int32')),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const oneHot = tf.oneHot(tf.cast(saved[0] as tf.Tensor, 'int32') as tf.Tensor1D, V);
+        return [tf.matMul(oneHot, dy as tf.Tensor2D, true, false), tf.zerosLike(saved[0] as tf.Tensor)];
+      },
+    };
+  });
+  return f(embed, tf.cast(ids, 'float32')) as tf.Tensor2D;
+}
+
 /** Output of the forward pass. */
 export interface ForwardOutput {
   /** [B, T, V] next-token logits. */
@@ -93,7 +114,7 @@ export function forward(p: DecoderParams, tokens: tf.Tensor2D): ForwardOutput {
   const { cos, sin } = ropeTables(T, hd, c.ropeTheta);
   const mask = causalMask(T, c.slidingWindow);
   const embed = need(p.base, 'model.embed_tokens.weight');
-  let x = tf.reshape(tf.gather(embed, tf.reshape(tokens, [B * T])), [B * T, d]) as tf.Tensor2D;
+  let x = embeddingLookup(embed, tf.reshape(tokens, [B * T]) as tf.Tensor1D);
   const heads = (y: tf.Tensor2D, n: number): tf.Tensor4D => tf.transpose(tf.reshape(y, [B, T, n, hd]), [0, 2, 1, 3]);
   const repeatKv = (y: tf.Tensor4D): tf.Tensor4D => {
     if (KV === H) return y;

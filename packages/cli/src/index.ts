@@ -1,0 +1,2 @@
+/** @dda/cli: the `dda` command. */
+export * from './cli.js';

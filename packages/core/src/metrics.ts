@@ -1,0 +1,313 @@
+/**
+ * Evaluation metrics for training data attribution: ROC-AUC and recall@k of one score vector
+ * against binary ground-truth labels, the `auc` / `recall-at-k` entries of the `metrics`
+ * registry, and the per-source evaluation of the hallucination-tracing benchmark.
+ *
+ * Conventions: `scores[i]` is the score of training sample i, higher = more responsible for the
+ * test output(s); `labels[i]` is 1 when sample i is a true source and 0 otherwise.
+ * Both metrics are "larger is better".
+ *
+ * Note on imports: this module imports `./registries.js`; `registries.ts` must never import this
+ * module back, so that the registry exists before {@link registerCoreMetrics} runs at load.
+ */
+import { DdaError } from './errors.js';
+import type { Metric } from './plugins.js';
+import { metrics, numberOption, type PluginOptions } from './registries.js';
+import type { RegistryEntry } from './registry.js';
+import { aggregateColumns, type ScoreMatrix } from './score-matrix.js';
+
+/** Checks lengths, finiteness of scores and that labels are 0/1; returns the number of positives. */
+function checkScoresAndLabels(scores: ArrayLike<number>, labels: ArrayLike<number>, what: string): number {
+  if (scores.length !== labels.length) {
+    throw new DdaError(
+      `${what}: ${scores.length} scores but ${labels.length} labels`,
+      'pass exactly one label per training sample, in the same order as the scores',
+    );
+  }
+  let nPos = 0;
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i] as number;
+    if (!Number.isFinite(s)) {
+      throw new DdaError(
+        `${what}: score ${i} is not finite (${s})`,
+        'fix or drop the non-finite scores before evaluating (check the gradients for NaN/Inf)',
+      );
+    }
+    const y = labels[i] as number;
+    if (y === 1) nPos++;
+    else if (y !== 0) {
+      throw new DdaError(`${what}: label ${i} is ${y}`, 'labels must be 1 (true source) or 0 (not a source)');
+    }
+  }
+  return nPos;
+}
+
+/** Indices 0..n-1 sorted by score; `descending` puts the highest score first. Ties keep index order. */
+function sortedIndices(scores: ArrayLike<number>, descending: boolean): number[] {
+  const idx = Array.from({ length: scores.length }, (_, i) => i);
+  const sign = descending ? -1 : 1;
+  idx.sort((a, b) => sign * ((scores[a] as number) - (scores[b] as number)) || a - b);
+  return idx;
+}
+
+/**
+ * ROC-AUC of `scores` against binary `labels`, as a fraction in [0, 1]: the probability that a
+ * randomly drawn true source (label 1) scores higher than a randomly drawn non-source (label 0),
+ * ties counting 1/2. Computed exactly with the Mann–Whitney U statistic over mid-ranks, in
+ * O(n log n).
+ *
+ * @param scores - One score per training sample (length n); higher = more responsible. Must be finite.
+ * @param labels - One label per training sample (length n): 1 = true source, 0 = not a source.
+ * @returns AUC as a fraction in [0, 1] (0.5 = chance). Multiply by 100 for the percent papers report.
+ * @throws DdaError if the lengths differ, a score is not finite, a label is not 0/1, or the
+ *   labels hold no positive or no negative (the AUC is then undefined).
+ */
+export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const n = scores.length;
+  const nPos = checkScoresAndLabels(scores, labels, 'rocAuc');
+  const nNeg = n - nPos;
+  if (nPos === 0 || nNeg === 0) {
+    throw new DdaError(
+      `rocAuc: the labels have ${nPos} positive(s) and ${nNeg} negative(s); AUC needs at least one of each`,
+      'evaluate only sources that have at least one true source and one non-source among the training samples',
+    );
+  }
+  const idx = sortedIndices(scores, false);
+  // Sum of the (1-based, mid-)ranks of the positives.
+  let rankSumPos = 0;
+  let start = 0;
+  while (start < n) {
+    const s = scores[idx[start] as number] as number;
+    let end = start + 1;
+    while (end < n && (scores[idx[end] as number] as number) === s) end++;
+    const midRank = (start + 1 + end) / 2; // mean of ranks start+1 .. end
+    for (let t = start; t < end; t++) if ((labels[idx[t] as number] as number) === 1) rankSumPos += midRank;
+    start = end;
+  }
+  const u = rankSumPos - (nPos * (nPos + 1)) / 2;
+  return u / (nPos * nNeg);
+}
+
+/**
+ * Recall@k: the fraction of true sources (label 1) that are among the k highest-scoring training
+ * samples. Ties are handled in expectation over a random order within ties: a group of equal
+ * scores that straddles the cutoff contributes (its positives) × (slots left in the top k) /
+ * (group size). The result therefore does not depend on the input order.
+ *
+ * @param scores - One score per training sample (length n); higher = more responsible. Must be finite.
+ * @param labels - One label per training sample (length n): 1 = true source, 0 = not a source.
+ * @param k - Size of the top list: a non-negative integer; values above n are clamped to n.
+ * @returns Recall as a fraction in [0, 1].
+ * @throws DdaError if the lengths differ, a score is not finite, a label is not 0/1, k is not a
+ *   non-negative integer, or the labels hold no positive.
+ */
+export function recallAtK(scores: ArrayLike<number>, labels: ArrayLike<number>, k: number): number {
+  const n = scores.length;
+  const nPos = checkScoresAndLabels(scores, labels, 'recallAtK');
+  if (!Number.isInteger(k) || k < 0) {
+    throw new DdaError(`recallAtK: k must be a non-negative integer, got ${k}`, 'pass k as a whole number, e.g. 500');
+  }
+  if (nPos === 0) {
+    throw new DdaError(
+      'recallAtK: the labels have no positive (true source), so recall is undefined',
+      'evaluate only sources that have at least one true source among the training samples',
+    );
+  }
+  const kk = Math.min(k, n);
+  const idx = sortedIndices(scores, true);
+  let found = 0;
+  let start = 0;
+  while (start < kk) {
+    const s = scores[idx[start] as number] as number;
+    let end = start + 1;
+    while (end < n && (scores[idx[end] as number] as number) === s) end++;
+    let pos = 0;
+    for (let t = start; t < end; t++) if ((labels[idx[t] as number] as number) === 1) pos++;
+    const slots = Math.min(end, kk) - start;
+    found += (pos * slots) / (end - start);
+    start = end;
+  }
+  return found / nPos;
+}
+
+/** The `auc` metric: ROC-AUC in percent (0–100), as the paper reports it; 50 = chance. */
+export const aucMetric: Metric = {
+  id: 'auc',
+  description: 'ROC-AUC of the scores against the true-source labels, in percent (50 = chance, ties count 1/2)',
+  compute: (scores, labels) => 100 * rocAuc(scores, labels),
+};
+
+/**
+ * The `recall-at-${k}` metric: the fraction (0–1) of true sources among the k top-scoring
+ * training samples, ties at the cutoff counted in expectation (see {@link recallAtK}).
+ *
+ * @param k - Size of the top list, a positive integer (clamped to the number of training samples).
+ * @throws DdaError if k is not a positive integer.
+ */
+export function recallAtKMetric(k: number): Metric {
+  if (!Number.isInteger(k) || k < 1) {
+    throw new DdaError(`recall-at-k: option k must be a positive integer, got ${k}`, 'pass e.g. {k: 500}');
+  }
+  return {
+    id: `recall-at-${k}`,
+    description: `fraction of true sources among the ${k} top-scoring training samples (ties at the cutoff counted in expectation)`,
+    compute: (scores, labels) => recallAtK(scores, labels, k),
+  };
+}
+
+/** Default k of the `recall-at-k` factory: the paper reports R@500. */
+export const DEFAULT_RECALL_K = 500;
+
+/** Registry entry `auc` (no options). */
+const aucEntry: RegistryEntry<Metric, PluginOptions> = {
+  id: 'auc',
+  description: aucMetric.description,
+  priority: 100,
+  create: () => aucMetric,
+};
+
+/** Registry entry `recall-at-k` (option `k`, default {@link DEFAULT_RECALL_K}). */
+const recallEntry: RegistryEntry<Metric, PluginOptions> = {
+  id: 'recall-at-k',
+  description: `recall@k, fraction of true sources in the top k (option k, default ${DEFAULT_RECALL_K}); produces metric id recall-at-<k>`,
+  priority: 50,
+  create: (options) => recallAtKMetric(numberOption(options, 'k', DEFAULT_RECALL_K)),
+};
+
+/**
+ * Registers the core metrics in the `metrics` registry: `auc` (percent) and the factory
+ * `recall-at-k` (option `k`, default 500; the metric it creates has id `recall-at-${k}`).
+ * Idempotent: an id that is already registered (by an earlier call, or replaced by the user)
+ * is left as it is. Called once when this module loads.
+ */
+export function registerCoreMetrics(): void {
+  for (const entry of [aucEntry, recallEntry]) {
+    if (!metrics.has(entry.id)) metrics.register(entry);
+  }
+}
+
+registerCoreMetrics();
+
+/** One source (canary) to evaluate: its test outputs and the per-training-row ground truth. */
+export interface SourceSpec {
+  /** Source id, e.g. `england-china`. */
+  readonly id: string;
+  /** Test ids (columns of the score matrix) whose scores are averaged into this source's score. */
+  readonly testIds: readonly string[];
+  /** One label per training row of the matrix, same order as `trainIds`: 1 = true source, 0 = not. */
+  readonly labels: ArrayLike<number>;
+}
+
+/** The evaluation of one source (or the `average` row of {@link averageEvaluations}). */
+export interface SourceEvaluation {
+  /** Source id, or `average`. */
+  readonly source: string;
+  /** ROC-AUC in percent (0–100; 50 = chance). */
+  readonly auc: number;
+  /** Recall@k as a fraction in [0, 1]. */
+  readonly recallAtK: number;
+  /** The k used: the requested k clamped to the number of training samples. */
+  readonly k: number;
+  /** Number of true sources among the training rows (for `average`: the sum over sources). */
+  readonly nPositives: number;
+  /** Number of training rows ranked. */
+  readonly nTrain: number;
+  /** Number of test outputs averaged into the source's score (for `average`: the sum over sources). */
+  readonly nTests: number;
+}
+
+/**
+ * Evaluates a score matrix per source, the paper's protocol: for each source, every training
+ * sample's score is the mean over that source's test columns ({@link aggregateColumns}), then
+ * AUC (percent) and recall@k (fraction) are computed over the whole training set against the
+ * source's labels.
+ *
+ * @param matrix - Scores [nTrain × nTest]; higher = more responsible.
+ * @param sources - Sources to evaluate; `labels` has length nTrain, `testIds` are columns of `matrix`.
+ * @param k - Recall cut-off, a positive integer (clamped to nTrain).
+ * @returns One {@link SourceEvaluation} per source, in the given order.
+ * @throws DdaError on duplicate source ids, labels of the wrong length, unknown test ids, a
+ *   source without test outputs, or a source whose labels have no positive or no negative.
+ */
+export function evaluateSources(
+  matrix: ScoreMatrix,
+  sources: readonly SourceSpec[],
+  k: number,
+): SourceEvaluation[] {
+  if (!Number.isInteger(k) || k < 1) {
+    throw new DdaError(`evaluateSources: k must be a positive integer, got ${k}`, 'pass e.g. k = 500');
+  }
+  const nTrain = matrix.trainIds.length;
+  const groups = new Map<string, readonly string[]>();
+  for (const s of sources) {
+    if (groups.has(s.id)) throw new DdaError(`evaluateSources: source '${s.id}' is listed twice`, 'give every source a distinct id');
+    if (s.labels.length !== nTrain) {
+      throw new DdaError(
+        `evaluateSources: source '${s.id}' has ${s.labels.length} labels but the score matrix has ${nTrain} training rows`,
+        'pass one label per training row, in the order of matrix.trainIds',
+      );
+    }
+    groups.set(s.id, s.testIds);
+  }
+  const aggregated = aggregateColumns(matrix, groups);
+  const kk = Math.min(k, nTrain);
+  return sources.map((s) => {
+    const scores = aggregated.get(s.id) as Float64Array;
+    let nPositives = 0;
+    for (let i = 0; i < nTrain; i++) if ((s.labels[i] as number) === 1) nPositives++;
+    if (nPositives === 0 || nPositives === nTrain) {
+      throw new DdaError(
+        `evaluateSources: source '${s.id}' has ${nPositives} true source(s) among ${nTrain} training rows; AUC needs at least one true source and one non-source`,
+        'drop this source from the evaluation, or check how its labels were built',
+      );
+    }
+    return {
+      source: s.id,
+      auc: 100 * rocAuc(scores, s.labels),
+      recallAtK: recallAtK(scores, s.labels, kk),
+      k: kk,
+      nPositives,
+      nTrain,
+      nTests: s.testIds.length,
+    };
+  });
+}
+
+/**
+ * The average row of a list of per-source evaluations (the paper's "average" column): the mean
+ * AUC (percent) and mean recall@k (fraction) over the sources, each source weighted equally.
+ * `nPositives` and `nTests` are summed over the sources.
+ *
+ * @param list - Evaluations of the same training set at the same k (e.g. from {@link evaluateSources}).
+ * @returns A {@link SourceEvaluation} with `source: 'average'`.
+ * @throws DdaError if `list` is empty, or its rows differ in k or nTrain.
+ */
+export function averageEvaluations(list: readonly SourceEvaluation[]): SourceEvaluation {
+  const first = list[0];
+  if (first === undefined) throw new DdaError('averageEvaluations: no evaluations to average', 'evaluate at least one source');
+  let auc = 0;
+  let recall = 0;
+  let nPositives = 0;
+  let nTests = 0;
+  for (const e of list) {
+    if (e.k !== first.k || e.nTrain !== first.nTrain) {
+      throw new DdaError(
+        `averageEvaluations: '${e.source}' was evaluated with k=${e.k} over ${e.nTrain} training rows, '${first.source}' with k=${first.k} over ${first.nTrain}`,
+        'average only evaluations of the same training set at the same k',
+      );
+    }
+    auc += e.auc;
+    recall += e.recallAtK;
+    nPositives += e.nPositives;
+    nTests += e.nTests;
+  }
+  return {
+    source: 'average',
+    auc: auc / list.length,
+    recallAtK: recall / list.length,
+    k: first.k,
+    nPositives,
+    nTrain: first.nTrain,
+    nTests,
+  };
+}

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** SHA-256 of a JSON-serialisable value (keys sorted), hex, first 16 chars. */
+export function hashOf(value: unknown): string {
+  const stable = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(stable);
+    if (v && typeof v === 'object' && !(ArrayBuffer.isView(v))) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, stable(x)]));
+    }
+    if (ArrayBuffer.isView(v)) return createHash('sha256').update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).digest('hex');
+    return v;
+  };
+  return createHash('sha256').update(JSON.stringify(stable(value))).digest('hex').slice(0, 16);
+}
+
+/** Writes a file atomically: a temporary file in the same folder, then a rename. */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/** The manifest stored beside every artifact: what it was computed from. */
+export interface ArtifactManifest {
+  readonly name: string;
+  /** Hash of everything the artifact depends on (config, data hash, seed, upstream artifacts). */
+  readonly key: string;
+  readonly inputs: unknown;
+  /** SHA-256 (first 16 hex chars) of each file of the artifact, to detect corruption. */
+  readonly files: Record<string, string>;
+  readonly createdAt: string;
+}
+
+const fileHash = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex').slice(0, 16);
+
+/**
+ * Named artifact folders with a manifest. {@link getOrCompute} reuses an artifact only when its
+ * manifest's key matches and every file's hash checks out; otherwise it recomputes and rewrites
+ * it atomically (files first, manifest last, so a killed run never leaves a valid-looking manifest
+ * over partial files).
+ */
+export class ArtifactStore {
+  constructor(readonly root: string) {}
+
+  folder(name: string): string {
+    return join(this.root, name);
+  }
+
+  /** Reads the artifact's files if its manifest matches `inputs` and is intact; else undefined. */
+  load(name: string, inputs: unknown): Map<string, Uint8Array> | undefined {
+    const dir = this.folder(name);
+    const mPath = join(dir, 'manifest.json');
+    if (!existsSync(mPath)) return undefined;
+    let m: ArtifactManifest;
+    try {
+      m = JSON.parse(readFileSync(mPath, 'utf8')) as ArtifactManifest;
+    } catch {
+      return undefined;
+    }
+    if (m.key !== hashOf(inputs)) return undefined;
+    const out = new Map<string, Uint8Array>();
+    for (const [file, h] of Object.entries(m.files)) {
+      const p = join(dir, file);
+      if (!existsSync(p)) return undefined;
+      const b = new Uint8Array(readFileSync(p));
+      if (fileHash(b) !== h) return undefined;
+      out.set(file, b);
+    }
+    return out;
+  }
+
+  save(name: string, inputs: unknown, files: Map<string, Uint8Array>): void {
+    const dir = this.folder(name);
+    rmSync(join(dir, 'manifest.json'), { force: true });
+    const hashes: Record<string, string> = {};
+    for (const [file, b] of files) {
+      writeFileAtomic(join(dir, file), b);
+      hashes[file] = fileHash(b);
+    }
+    const m: ArtifactManifest = { name, key: hashOf(inputs), inputs, files: hashes, createdAt: new Date().toISOString() };
+    writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(m, null, 2));
+  }
+
+  /** Loads the artifact if it matches, else computes, saves and returns it. `reused` tells which. */
+  async getOrCompute(
+    name: string,
+    inputs: unknown,
+    compute: () => Promise<Map<string, Uint8Array>> | Map<string, Uint8Array>,
+  ): Promise<{ files: Map<string, Uint8Array>; reused: boolean }> {
+    const hit = this.load(name, inputs);
+    if (hit) return { files: hit, reused: true };
+    const files = await compute();
+    this.save(name, inputs, files);
+    return { files, reused: false };
+  }
+}

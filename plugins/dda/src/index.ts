@@ -1,0 +1,21 @@
+/**
+ * @dda/plugin-dda: the two DDA strategies as plugins over score matrices, so they wrap any scorer.
+ *
+ * - Debiasers (registered in `debiasers`): `raw` (the paper, IS_θ' − β·IS_θ0), `zscore`,
+ *   `unit-norm`, `rank` (normalise per test column before subtracting), `fitted-beta`.
+ * - Denoisers (registered in `denoisers`): `mean` (the paper, (1/N) Σ_i IS_θi), `lr-weighted`,
+ *   `median`, `zscore-mean`.
+ * - {@link ddaCombine}: both, denoise then debias.
+ *
+ * Importing this package registers them. Plain functions (`debiasRaw`, `denoiseMean`, ...) are
+ * exported too. Sign convention is kept: higher = training sample more responsible.
+ */
+import { registerDdaPlugins } from './register.js';
+
+export * from './columns.js';
+export * from './debias.js';
+export * from './denoise.js';
+export * from './combine.js';
+export { debiaserEntries, denoiserEntries, registerDdaPlugins } from './register.js';
+
+registerDdaPlugins();
