@@ -37,7 +37,8 @@ export interface ArtifactManifest {
 const fileHash = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex').slice(0, 16);
 
 /**
- * Named artifact folders with a manifest. {@link getOrCompute} reuses an artifact only when its
+ * Named artifact folders with a manifest, one folder per (name, inputs):
+ * `<root>/<name>/<hash of inputs>/`, so runs with other arguments never overwrite each other. {@link getOrCompute} reuses an artifact only when its
  * manifest's key matches and every file's hash checks out; otherwise it recomputes and rewrites
  * it atomically (files first, manifest last, so a killed run never leaves a valid-looking manifest
  * over partial files).
@@ -45,13 +46,14 @@ const fileHash = (b: Uint8Array): string => createHash('sha256').update(b).diges
 export class ArtifactStore {
   constructor(readonly root: string) {}
 
-  folder(name: string): string {
-    return join(this.root, name);
+  /** Folder of the artifact `name` computed from `inputs`. */
+  folder(name: string, inputs: unknown): string {
+    return join(this.root, name, hashOf(inputs));
   }
 
   /** Reads the artifact's files if its manifest matches `inputs` and is intact; else undefined. */
   load(name: string, inputs: unknown): Map<string, Uint8Array> | undefined {
-    const dir = this.folder(name);
+    const dir = this.folder(name, inputs);
     const mPath = join(dir, 'manifest.json');
     if (!existsSync(mPath)) return undefined;
     let m: ArtifactManifest;
@@ -73,7 +75,7 @@ export class ArtifactStore {
   }
 
   save(name: string, inputs: unknown, files: Map<string, Uint8Array>): void {
-    const dir = this.folder(name);
+    const dir = this.folder(name, inputs);
     rmSync(join(dir, 'manifest.json'), { force: true });
     const hashes: Record<string, string> = {};
     for (const [file, b] of files) {

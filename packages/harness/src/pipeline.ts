@@ -153,6 +153,11 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     tStep = now;
   };
 
+  // Resolve the plugins first, so that a wrong id fails before minutes of training.
+  const scorer = await scorers.create(o.scorer, {});
+  const rawDebias = await debiasers.create('raw', { beta: o.beta });
+  const zDebias = await debiasers.create('zscore', { beta: o.beta });
+  const mean = await denoisers.create('mean', {});
   const backend = await startTfjsBackend(o.backends, log);
   log(`backend: ${backend.id} (${backend.device})`);
 
@@ -247,7 +252,6 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     const test: TextSample[] = errors.map((e) => ({ id: e.id, prompt: e.prompt, response: e.output }));
 
     // 5. Per-example gradients and scores at θ0 and at every epoch checkpoint.
-    const scorer = await scorers.create(o.scorer, {});
     const checkpoints: { id: string; adapter: TensorMap }[] = [
       { id: 'base', adapter: initialAdapter },
       ...epochAdapters.map((a, i) => ({ id: `epoch-${i + 1}`, adapter: a })),
@@ -278,9 +282,6 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     const epochScores = checkpoints.slice(1).map((c) => scoreAt.get(c.id) as ScoreMatrix);
     const infos: CheckpointInfo[] = checkpoints.slice(1).map((c, i) => ({ id: c.id, epoch: i + 1, learningRate: o.finetuneLearningRate }));
     const final = epochScores[epochScores.length - 1] as ScoreMatrix;
-    const rawDebias = await debiasers.create('raw', { beta: o.beta });
-    const zDebias = await debiasers.create('zscore', { beta: o.beta });
-    const mean = await denoisers.create('mean', {});
     const denoised = mean.denoise(epochScores, infos);
     const variants: [string, string, ScoreMatrix][] = [
       ['plain', `${o.scorer} at the final checkpoint (epoch ${o.finetuneEpochs})`, final],

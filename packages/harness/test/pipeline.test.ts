@@ -1,0 +1,65 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RESULT_COLUMNS, runDda, writeResultsCsv, type DdaRunOptions, type DdaRunResult } from '@dda/harness';
+
+// A very small configuration of the demo (about 25 s on one core).
+const SMALL: Partial<DdaRunOptions> = {
+  seed: 0, nPretrain: 600, pretrainEpochs: 2, nTrain: 120, nHeldOut: 16, finetuneEpochs: 2, k: 10,
+};
+
+describe('runDda end to end (small configuration)', () => {
+  const dirs: string[] = [];
+  const tmp = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'dda-test-'));
+    dirs.push(d);
+    return d;
+  };
+  let first: DdaRunResult;
+  let firstDir: string;
+  beforeAll(async () => {
+    firstDir = tmp();
+    first = await runDda({ ...SMALL, outDir: firstDir });
+  });
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('reports every variant for every evaluated source and the average, all finite', async () => {
+    const variants = [...new Set(first.rows.map((r) => r.variant))];
+    expect(variants).toEqual(['plain', 'debias', 'denoise', 'dda', 'debias-zscore', 'dda-zscore']);
+    for (const v of variants) expect(first.rows.filter((r) => r.variant === v && r.source === 'average')).toHaveLength(1);
+    for (const r of first.rows) {
+      expect(Number.isFinite(r.auc) && r.auc >= 0 && r.auc <= 100).toBe(true);
+      expect(Number.isFinite(r.recallAtK) && r.recallAtK >= 0 && r.recallAtK <= 1).toBe(true);
+    }
+    expect(first.errors.length).toBeGreaterThan(0);
+    for (const e of first.errors) expect(e.output).not.toEqual(e.corrected);
+    for (const m of first.scores.values()) expect(m.values.every(Number.isFinite)).toBe(true);
+
+    const csv = join(firstDir, 'results.csv');
+    await writeResultsCsv(csv, first.rows);
+    const lines = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe(RESULT_COLUMNS.join(','));
+    expect(lines).toHaveLength(first.rows.length + 1);
+  });
+
+  it('β = 0 and a single checkpoint reduce DDA to plain influence', async () => {
+    const r = await runDda({ ...SMALL, outDir: firstDir, beta: 0, finetuneEpochs: 1 });
+    const plain = r.scores.get('plain')!;
+    const dda = r.scores.get('dda')!;
+    expect(Array.from(dda.values)).toEqual(Array.from(plain.values));
+    expect(r.rows.filter((x) => x.variant === 'dda').map((x) => x.auc)).toEqual(r.rows.filter((x) => x.variant === 'plain').map((x) => x.auc));
+  });
+
+  it('the same seed gives the same scores in a fresh folder', async () => {
+    const again = await runDda({ ...SMALL, outDir: tmp() });
+    expect(again.reused).toEqual([]);
+    for (const [variant, m] of first.scores) expect(Array.from(again.scores.get(variant)!.values), variant).toEqual(Array.from(m.values));
+  });
+
+  it('a re-run in the same folder reuses finished artifacts and gives the same results', async () => {
+    const again = await runDda({ ...SMALL, outDir: firstDir });
+    expect(again.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'checkpoints/finetune', 'gradients/base/train', 'gradients/epoch-2/test']));
+    expect(again.rows).toEqual(first.rows);
+  });
+});

@@ -1,0 +1,229 @@
+/**
+ * Small dense linear algebra in float64 for the influence scorers (and TRAK): blocked Gram and
+ * cross products of gradient rows, a Cholesky factorisation and solve, and the ridge-kernel
+ * product `(G Gᵀ + ρI)⁻¹ G Tᵀ` that `if-exact` and `trak` are built on.
+ *
+ * Matrices are row-major Float64Arrays: entry (i, j) of an r×c matrix is `a[i * c + j]`.
+ */
+import { DdaError } from '@dda/core';
+
+/** Rows of equal length: float32 gradients or float64 projected features. */
+export type Rows = readonly ArrayLike<number>[];
+
+/** Rows per block in the blocked products (changes only the rounding). */
+export const LINALG_BLOCK_ROWS = 128;
+/** Coordinates per chunk inside a block (keeps the working set in cache). */
+const DIM_CHUNK = 4096;
+
+/**
+ * Cross products `out[i * b.length + j] = a[i] · b[j]` of two sets of rows of length `dim`,
+ * accumulated in float64, blocked over rows of `a` and chunks of the dimension.
+ *
+ * @returns Float64Array [a.length × b.length].
+ */
+export function crossProducts(a: Rows, b: Rows, dim: number): Float64Array {
+  const n = a.length;
+  const m = b.length;
+  const out = new Float64Array(n * m);
+  for (let i0 = 0; i0 < n; i0 += LINALG_BLOCK_ROWS) {
+    const i1 = Math.min(i0 + LINALG_BLOCK_ROWS, n);
+    for (let d0 = 0; d0 < dim; d0 += DIM_CHUNK) {
+      const d1 = Math.min(d0 + DIM_CHUNK, dim);
+      for (let i = i0; i < i1; i++) {
+        const x = a[i] as ArrayLike<number>;
+        for (let j = 0; j < m; j++) {
+          const y = b[j] as ArrayLike<number>;
+          let s = 0;
+          for (let d = d0; d < d1; d++) s += (x[d] as number) * (y[d] as number);
+          out[i * m + j] = (out[i * m + j] as number) + s;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The symmetric Gram matrix `K[i][j] = rows[i] · rows[j]` (n×n, both triangles filled), float64,
+ * blocked like {@link crossProducts}; each pair is computed once.
+ */
+export function gramMatrix(rows: Rows, dim: number): Float64Array {
+  const n = rows.length;
+  const out = new Float64Array(n * n);
+  for (let i0 = 0; i0 < n; i0 += LINALG_BLOCK_ROWS) {
+    const i1 = Math.min(i0 + LINALG_BLOCK_ROWS, n);
+    for (let d0 = 0; d0 < dim; d0 += DIM_CHUNK) {
+      const d1 = Math.min(d0 + DIM_CHUNK, dim);
+      for (let i = i0; i < i1; i++) {
+        const x = rows[i] as ArrayLike<number>;
+        for (let j = 0; j <= i; j++) {
+          const y = rows[j] as ArrayLike<number>;
+          let s = 0;
+          for (let d = d0; d < d1; d++) s += (x[d] as number) * (y[d] as number);
+          out[i * n + j] = (out[i * n + j] as number) + s;
+        }
+      }
+    }
+  }
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) out[j * n + i] = out[i * n + j] as number;
+  return out;
+}
+
+/**
+ * The uncentred second moment `A = Σ_i rows[i] rows[i]ᵀ` (dim×dim, lower triangle filled, upper
+ * triangle zero), float64. Memory 8·dim² bytes.
+ */
+export function secondMomentLower(rows: Rows, dim: number): Float64Array {
+  const a = new Float64Array(dim * dim);
+  for (const r of rows) {
+    for (let p = 0; p < dim; p++) {
+      const gp = r[p] as number;
+      if (gp === 0) continue;
+      const off = p * dim;
+      for (let q = 0; q <= p; q++) a[off + q] = (a[off + q] as number) + gp * (r[q] as number);
+    }
+  }
+  return a;
+}
+
+/**
+ * Cholesky factorisation `A = L Lᵀ` of a symmetric positive-definite n×n matrix, in place: reads
+ * only the lower triangle of `a`, writes L there and zeroes the upper triangle.
+ *
+ * @param what - Names the caller in the error message.
+ * @throws DdaError if `A` is not (numerically) positive definite, with a hint to raise the damping.
+ */
+export function choleskyFactor(a: Float64Array, n: number, what: string): Float64Array {
+  if (a.length !== n * n) throw new DdaError(`${what}: Cholesky needs an ${n}×${n} matrix, got ${a.length} entries`);
+  for (let i = 0; i < n; i++) {
+    const ri = i * n;
+    for (let j = 0; j <= i; j++) {
+      const rj = j * n;
+      let s = a[ri + j] as number;
+      for (let k = 0; k < j; k++) s -= (a[ri + k] as number) * (a[rj + k] as number);
+      if (i === j) {
+        if (!(s > 0) || !Number.isFinite(s)) {
+          throw new DdaError(
+            `${what}: the ${n}×${n} system is not positive definite (pivot ${i} is ${s})`,
+            'increase the damping (option damping or dampingRatio) so that H + λI is well conditioned',
+          );
+        }
+        a[ri + i] = Math.sqrt(s);
+      } else {
+        a[ri + j] = s / (a[rj + j] as number);
+      }
+    }
+    for (let j = i + 1; j < n; j++) a[ri + j] = 0;
+  }
+  return a;
+}
+
+/**
+ * Solves `L Lᵀ X = B` in place for a Cholesky factor `l` (from {@link choleskyFactor}) and
+ * `nrhs` right-hand sides stored row-major in `b` (n × nrhs). Returns `b`, now holding X.
+ */
+export function choleskySolve(l: Float64Array, n: number, b: Float64Array, nrhs: number): Float64Array {
+  if (b.length !== n * nrhs) throw new DdaError(`Cholesky solve: right-hand side has ${b.length} entries, expected ${n}×${nrhs}`);
+  // Forward: L Y = B.
+  for (let i = 0; i < n; i++) {
+    const bi = i * nrhs;
+    for (let k = 0; k < i; k++) {
+      const lik = l[i * n + k] as number;
+      if (lik === 0) continue;
+      const bk = k * nrhs;
+      for (let c = 0; c < nrhs; c++) b[bi + c] = (b[bi + c] as number) - lik * (b[bk + c] as number);
+    }
+    const lii = l[i * n + i] as number;
+    for (let c = 0; c < nrhs; c++) b[bi + c] = (b[bi + c] as number) / lii;
+  }
+  // Backward: Lᵀ X = Y.
+  for (let i = n - 1; i >= 0; i--) {
+    const bi = i * nrhs;
+    for (let k = i + 1; k < n; k++) {
+      const lki = l[k * n + i] as number;
+      if (lki === 0) continue;
+      const bk = k * nrhs;
+      for (let c = 0; c < nrhs; c++) b[bi + c] = (b[bi + c] as number) - lki * (b[bk + c] as number);
+    }
+    const lii = l[i * n + i] as number;
+    for (let c = 0; c < nrhs; c++) b[bi + c] = (b[bi + c] as number) / lii;
+  }
+  return b;
+}
+
+/** Which side {@link ridgeKernelScores} solves on: n×n (`dual`), dim×dim (`primal`), or the smaller (`auto`). */
+export type KernelSolver = 'auto' | 'dual' | 'primal';
+
+/** Options of {@link ridgeKernelScores}. */
+export interface RidgeKernelOptions {
+  /** Default `auto`: the smaller of nTrain and dim. Both give the same result up to rounding. */
+  readonly solver?: KernelSolver;
+  /** Largest linear system (n or dim) to factor; default {@link DEFAULT_MAX_SYSTEM_SIZE}. Memory is 8·size² bytes. */
+  readonly maxSystemSize?: number;
+  /** Names the caller in error messages (default `ridge kernel`). */
+  readonly what?: string;
+}
+
+/** Default largest system {@link ridgeKernelScores} will factor (8192² float64 = 512 MiB). */
+export const DEFAULT_MAX_SYSTEM_SIZE = 8192;
+
+/**
+ * The ridge-kernel scores `S = G (GᵀG + ρI)⁻¹ Tᵀ = (G Gᵀ + ρI)⁻¹ G Tᵀ` (push-through identity),
+ * row-major [nTrain × nTest], where G holds the `train` rows and T the `test` rows (length `dim`).
+ * `dual` factors the n×n matrix G Gᵀ + ρI (Woodbury: exact and cheap when n ≪ dim); `primal`
+ * factors the dim×dim matrix GᵀG + ρI. Both in float64, exact up to rounding.
+ *
+ * @param ridge - ρ > 0, in the units of the squared rows.
+ * @returns The scores and the solver actually used.
+ * @throws DdaError if ρ is not positive, or the system is larger than `maxSystemSize`.
+ */
+export function ridgeKernelScores(
+  train: Rows,
+  test: Rows,
+  dim: number,
+  ridge: number,
+  options: RidgeKernelOptions = {},
+): { values: Float64Array; solver: 'dual' | 'primal' } {
+  const what = options.what ?? 'ridge kernel';
+  if (!(ridge > 0) || !Number.isFinite(ridge)) {
+    throw new DdaError(`${what}: the damping must be a positive finite number, got ${ridge}`, 'pass a positive damping');
+  }
+  const n = train.length;
+  const m = test.length;
+  const solver = options.solver === undefined || options.solver === 'auto' ? (n <= dim ? 'dual' : 'primal') : options.solver;
+  const size = solver === 'dual' ? n : dim;
+  const maxSize = options.maxSystemSize ?? DEFAULT_MAX_SYSTEM_SIZE;
+  if (size > maxSize) {
+    throw new DdaError(
+      `${what}: an exact solve needs a ${size}×${size} system (${solver}; min of nTrain = ${n} and dim = ${dim}), above maxSystemSize = ${maxSize} (${((8 * size * size) / 2 ** 20).toFixed(0)} MiB)`,
+      'use an approximate scorer (if-lissa, datainf, or trak with a projection), fewer training samples, or raise maxSystemSize if memory allows',
+    );
+  }
+  if (n === 0 || m === 0) return { values: new Float64Array(n * m), solver };
+  if (solver === 'dual') {
+    const k = gramMatrix(train, dim);
+    for (let i = 0; i < n; i++) k[i * n + i] = (k[i * n + i] as number) + ridge;
+    choleskyFactor(k, n, what);
+    const c = crossProducts(train, test, dim);
+    return { values: choleskySolve(k, n, c, m), solver };
+  }
+  const a = secondMomentLower(train, dim);
+  for (let p = 0; p < dim; p++) a[p * dim + p] = (a[p * dim + p] as number) + ridge;
+  choleskyFactor(a, dim, what);
+  const x = new Float64Array(dim * m);
+  for (let j = 0; j < m; j++) {
+    const t = test[j] as ArrayLike<number>;
+    for (let p = 0; p < dim; p++) x[p * m + j] = t[p] as number;
+  }
+  choleskySolve(a, dim, x, m);
+  const values = new Float64Array(n * m);
+  for (let i = 0; i < n; i++) {
+    const g = train[i] as ArrayLike<number>;
+    for (let p = 0; p < dim; p++) {
+      const gp = g[p] as number;
+      if (gp === 0) continue;
+      for (let j = 0; j < m; j++) values[i * m + j] = (values[i * m + j] as number) + gp * (x[p * m + j] as number);
+    }
+  }
+  return { values, solver };
+}
