@@ -18,7 +18,8 @@ async function importOptional(pkg: string): Promise<void> {
     await import(spec);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    if (/Cannot find (package|module)/.test(msg)) throw new Error(`${pkg} ${WHY_MISSING.replace('PACKAGE', pkg)}`);
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (package|module)|Could not resolve/.test(msg)) throw new Error(`${pkg} ${WHY_MISSING.replace('PACKAGE', pkg)}`);
     throw new Error(`${pkg} is installed but failed to load: ${msg.split('\n')[0]}`);
   }
 }

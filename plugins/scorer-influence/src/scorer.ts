@@ -1,0 +1,118 @@
+import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer, type ScoringInput } from '@dda/core';
+import { checkIdsMatchInput } from '@dda/scorer-grad-dot';
+import { dataInfScores, type DataInfOptions } from './datainf.js';
+import type { DampingOptions } from './damping.js';
+import { ifExactScores, type IfExactOptions } from './if-exact.js';
+import { ifLissaScores, type IfLissaOptions } from './if-lissa.js';
+import type { KernelSolver } from './linalg.js';
+
+function optionalNumber(options: PluginOptions, key: string): number | undefined {
+  return options[key] === undefined ? undefined : numberOption(options, key, 0);
+}
+
+function readDamping(options: PluginOptions): DampingOptions {
+  const damping = optionalNumber(options, 'damping');
+  const dampingRatio = optionalNumber(options, 'dampingRatio');
+  return { ...(damping !== undefined && { damping }), ...(dampingRatio !== undefined && { dampingRatio }) };
+}
+
+/** Reads `if-exact` options: damping, dampingRatio, solver (`auto` | `dual` | `primal`), maxSystemSize. */
+export function readIfExactOptions(options: PluginOptions): IfExactOptions {
+  const solver = options['solver'] ?? 'auto';
+  if (solver !== 'auto' && solver !== 'dual' && solver !== 'primal') {
+    throw new DdaError(`if-exact: option 'solver' must be 'auto', 'dual' or 'primal', got ${JSON.stringify(solver)}`);
+  }
+  const maxSystemSize = optionalNumber(options, 'maxSystemSize');
+  return { ...readDamping(options), solver: solver as KernelSolver, ...(maxSystemSize !== undefined && { maxSystemSize }) };
+}
+
+/** Reads `if-lissa` options: damping, dampingRatio, depth, scale, batch, seed, testBlock. */
+export function readIfLissaOptions(options: PluginOptions): IfLissaOptions {
+  const o: Record<string, number> = {};
+  for (const key of ['depth', 'scale', 'batch', 'seed', 'testBlock']) {
+    const v = optionalNumber(options, key);
+    if (v !== undefined) o[key] = v;
+  }
+  return { ...readDamping(options), ...o };
+}
+
+async function gradients(input: ScoringInput, id: string) {
+  const [train, test] = await Promise.all([input.trainGradients(), input.testGradients()]);
+  checkIdsMatchInput(input, train, test, id);
+  return { train, test };
+}
+
+/**
+ * The `if-exact` scorer: g_trainᵀ H⁻¹ g_test with H = (1/n) Σ g gᵀ + λI (damped empirical Fisher
+ * of the training gradients), solved exactly; dimensionless; higher = more responsible.
+ */
+export function ifExactScorer(options: IfExactOptions = {}): Scorer {
+  return {
+    id: 'if-exact',
+    description:
+      'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher (1/n) Σ g gᵀ + λI of the training gradients, solved exactly by Cholesky (dimensionless; higher = more responsible)',
+    needs: ['gradients'],
+    async score(input) {
+      const { train, test } = await gradients(input, 'if-exact');
+      return ifExactScores(train, test, options, input.checkpoint);
+    },
+  };
+}
+
+/** The `if-lissa` scorer: as `if-exact`, with H⁻¹ by the LiSSA iteration; dimensionless; higher = more responsible. */
+export function ifLissaScorer(options: IfLissaOptions = {}): Scorer {
+  return {
+    id: 'if-lissa',
+    description:
+      'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher of the training gradients, H⁻¹ by LiSSA (dimensionless; higher = more responsible)',
+    needs: ['gradients'],
+    async score(input) {
+      const { train, test } = await gradients(input, 'if-lissa');
+      return ifLissaScores(train, test, options, input.checkpoint);
+    },
+  };
+}
+
+/** The `datainf` scorer: DataInf's per-layer closed-form inverse; dimensionless; higher = more responsible. */
+export function dataInfScorer(options: DataInfOptions = {}): Scorer {
+  return {
+    id: 'datainf',
+    description:
+      'DataInf: Σ over parameter tensors of g_trainᵀ H_l⁻¹ g_test with the closed-form inverse of the per-layer damped Fisher (dimensionless; higher = more responsible)',
+    needs: ['gradients'],
+    async score(input) {
+      const { train, test } = await gradients(input, 'datainf');
+      return dataInfScores(train, test, options, input.checkpoint);
+    },
+  };
+}
+
+/** Registry entries `if-exact`, `if-lissa` and `datainf`; options as in {@link readIfExactOptions} etc. */
+export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
+  {
+    id: 'datainf',
+    description: 'DataInf closed-form influence per parameter tensor (options damping, dampingRatio = 0.1)',
+    priority: 80,
+    create: (o) => dataInfScorer(readDamping(o)),
+  },
+  {
+    id: 'if-exact',
+    description: 'exact influence with the damped empirical Fisher (options damping, dampingRatio = 0.1, solver, maxSystemSize = 8192)',
+    priority: 70,
+    create: (o) => ifExactScorer(readIfExactOptions(o)),
+  },
+  {
+    id: 'if-lissa',
+    description: 'LiSSA influence with the damped empirical Fisher (options damping, dampingRatio, depth = 200, scale, batch = 0 (all), seed = 0)',
+    priority: 60,
+    create: (o) => ifLissaScorer(readIfLissaOptions(o)),
+  },
+];
+
+/**
+ * Adds `if-exact`, `if-lissa` and `datainf` to the `scorers` registry of @dda/core. Idempotent.
+ * Called when this package is imported.
+ */
+export function registerInfluenceScorers(): void {
+  for (const e of scorerEntries) if (!scorers.has(e.id)) scorers.register(e);
+}
