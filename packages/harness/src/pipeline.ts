@@ -11,6 +11,10 @@ import {
   type HallucinationDataset,
 } from '@dda/dataset-hallucination';
 import '@dda/scorer-grad-dot';
+import '@dda/scorer-bm25';
+import '@dda/scorer-random';
+import '@dda/scorer-influence';
+import '@dda/scorer-trak';
 import '@dda/plugin-dda';
 import { ArtifactStore, hashOf } from './artifacts.js';
 
@@ -283,7 +287,10 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     const infos: CheckpointInfo[] = checkpoints.slice(1).map((c, i) => ({ id: c.id, epoch: i + 1, learningRate: o.finetuneLearningRate }));
     const final = epochScores[epochScores.length - 1] as ScoreMatrix;
     const denoised = mean.denoise(epochScores, infos);
-    const variants: [string, string, ScoreMatrix][] = [
+    // A scorer that does not use the model (bm25, random) gives the same scores at every checkpoint:
+    // debias and denoise do not apply to it (its differences would be rounding noise), so it gets the plain row only.
+    const modelFree = !scorer.needs.includes('gradients');
+    const allVariants: [string, string, ScoreMatrix][] = [
       ['plain', `${o.scorer} at the final checkpoint (epoch ${o.finetuneEpochs})`, final],
       ['debias', `final − β·base, β=${o.beta} (raw scores, the paper's formula)`, rawDebias.debias(final, baseScores)],
       ['denoise', `mean over the ${epochScores.length} epoch checkpoints`, denoised],
@@ -291,6 +298,8 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
       ['debias-zscore', `z-scored final − β·z-scored base (per test output)`, zDebias.debias(final, baseScores)],
       ['dda-zscore', `z-scored mean over epochs − β·z-scored base`, zDebias.debias(denoised, baseScores)],
     ];
+    const variants = modelFree ? allVariants.slice(0, 1) : allVariants;
+    if (modelFree) log(`scorer '${o.scorer}' does not use the model: debias and denoise do not apply, reporting the plain row only`);
     const rows: ResultRow[] = [];
     const scores = new Map<string, ScoreMatrix>();
     for (const [variant, description, m] of variants) {

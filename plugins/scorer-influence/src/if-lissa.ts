@@ -7,13 +7,14 @@
  * with v = h_j the test-measurement gradient, H = F + λI, F = (1/n) Σ g_i g_iᵀ the empirical Fisher
  * of the training gradients, F̃ its estimate on a minibatch of `batch` training gradients drawn
  * uniformly with replacement (seeded; the full F when `batch` is 0 or ≥ n), s the `scale` and
- * T the `depth`. It converges to H⁻¹ v when s ≥ the largest eigenvalue of F̃ + λI; the default
+ * T the `depth`. With minibatches the last iterate is noisy; `repeats` independent recursions
+ * (continuing one seeded stream) are averaged, as in Koh & Liang. It converges to H⁻¹ v when s ≥ the largest eigenvalue of F̃ + λI; the default
  * scale guarantees that (mean ‖g‖² + λ for the full batch, max ‖g‖² + λ for minibatches, both upper
  * bounds of the largest eigenvalue). A finite depth acts as extra regularisation along directions
  * with small curvature (error factor (1 − μ/s)^T along an eigenvalue μ of H).
  *
  * score[i][j] = g_iᵀ x_T / s: same sign and units as `if-exact` (dimensionless; higher = more
- * responsible). Cost O(depth × batch × dim × nTest); memory 3 × testBlock × dim float64.
+ * responsible). Cost O(repeats × depth × batch × dim × nTest); memory 4 × testBlock × dim float64.
  */
 import { DdaError, SeededRandom, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
@@ -32,6 +33,8 @@ export interface IfLissaOptions extends DampingOptions {
   readonly scale?: number;
   /** Training gradients per iteration (integer ≥ 0; 0, the default, or ≥ nTrain = the full Fisher, deterministic). */
   readonly batch?: number;
+  /** Independent recursions averaged (positive integer, default 1); useful with minibatches. */
+  readonly repeats?: number;
   /** Seed of the minibatch draws (integer, default 0); the same draws are used for every test output. */
   readonly seed?: number;
   /** Test gradients iterated together (positive integer, default 16); changes only memory and speed. */
@@ -58,6 +61,8 @@ export function ifLissaScores(
   const lambda = wholeGradientDamping(train, options, 'if-lissa');
   const depth = options.depth ?? DEFAULT_LISSA_DEPTH;
   positiveInteger(depth, 'depth');
+  const repeats = options.repeats ?? 1;
+  positiveInteger(repeats, 'repeats');
   const testBlock = options.testBlock ?? DEFAULT_TEST_BLOCK;
   positiveInteger(testBlock, 'testBlock');
   const seed = options.seed ?? 0;
@@ -87,59 +92,68 @@ export function ifLissaScores(
     const mb = Math.min(testBlock, m - j0);
     const v = Array.from({ length: mb }, (_, j) => Float64Array.from(test.rows[j0 + j] as Float32Array));
     const x = v.map((r) => Float64Array.from(r));
+    const sum = Array.from({ length: mb }, () => new Float64Array(dim));
     const fx = Array.from({ length: mb }, () => new Float64Array(dim));
     const coef = new Float64Array(mb);
     // Re-seeded per test block, so every test output sees the same minibatches whatever the blocking.
     const rng = new SeededRandom(seed);
-    for (let t = 0; t < depth; t++) {
-      for (let b = 0; b < batch; b++) idx[b] = fullBatch ? b : rng.int(n);
-      for (const f of fx) f.fill(0);
-      for (let b = 0; b < batch; b++) {
-        const g = train.rows[idx[b] as number] as Float32Array;
+    for (let r = 0; r < repeats; r++) {
+      for (let j = 0; j < mb; j++) (x[j] as Float64Array).set(v[j] as Float64Array);
+      for (let t = 0; t < depth; t++) {
+        for (let b = 0; b < batch; b++) idx[b] = fullBatch ? b : rng.int(n);
+        for (const f of fx) f.fill(0);
+        for (let b = 0; b < batch; b++) {
+          const g = train.rows[idx[b] as number] as Float32Array;
+          for (let j = 0; j < mb; j++) {
+            const xj = x[j] as Float64Array;
+            let c = 0;
+            for (let p = 0; p < dim; p++) c += (g[p] as number) * (xj[p] as number);
+            coef[j] = c;
+          }
+          for (let j = 0; j < mb; j++) {
+            const c = coef[j] as number;
+            if (c === 0) continue;
+            const fj = fx[j] as Float64Array;
+            for (let p = 0; p < dim; p++) fj[p] = (fj[p] as number) + c * (g[p] as number);
+          }
+        }
+        let ss = 0;
         for (let j = 0; j < mb; j++) {
           const xj = x[j] as Float64Array;
-          let c = 0;
-          for (let p = 0; p < dim; p++) c += (g[p] as number) * (xj[p] as number);
-          coef[j] = c;
-        }
-        for (let j = 0; j < mb; j++) {
-          const c = coef[j] as number;
-          if (c === 0) continue;
+          const vj = v[j] as Float64Array;
           const fj = fx[j] as Float64Array;
-          for (let p = 0; p < dim; p++) fj[p] = (fj[p] as number) + c * (g[p] as number);
+          for (let p = 0; p < dim; p++) {
+            const y = (vj[p] as number) + decay * (xj[p] as number) - step * (fj[p] as number);
+            xj[p] = y;
+            ss += y * y;
+          }
+        }
+        if (!Number.isFinite(ss)) {
+          throw new DdaError(
+            `if-lissa: the iteration diverged at step ${t + 1} of ${depth} (scale s = ${scale.toPrecision(4)} is below the largest eigenvalue of the Hessian estimate)`,
+            'increase the option scale, or leave it out for the safe default',
+          );
         }
       }
-      let ss = 0;
       for (let j = 0; j < mb; j++) {
         const xj = x[j] as Float64Array;
-        const vj = v[j] as Float64Array;
-        const fj = fx[j] as Float64Array;
-        for (let p = 0; p < dim; p++) {
-          const y = (vj[p] as number) + decay * (xj[p] as number) - step * (fj[p] as number);
-          xj[p] = y;
-          ss += y * y;
-        }
-      }
-      if (!Number.isFinite(ss)) {
-        throw new DdaError(
-          `if-lissa: the iteration diverged at step ${t + 1} of ${depth} (scale s = ${scale.toPrecision(4)} is below the largest eigenvalue of the Hessian estimate)`,
-          'increase the option scale, or leave it out for the safe default',
-        );
+        const sj = sum[j] as Float64Array;
+        for (let p = 0; p < dim; p++) sj[p] = (sj[p] as number) + (xj[p] as number);
       }
     }
     for (let i = 0; i < n; i++) {
       const g = train.rows[i] as Float32Array;
       for (let j = 0; j < mb; j++) {
-        const xj = x[j] as Float64Array;
+        const sj = sum[j] as Float64Array;
         let s = 0;
-        for (let p = 0; p < dim; p++) s += (g[p] as number) * (xj[p] as number);
-        out[i * m + j0 + j] = s / scale;
+        for (let p = 0; p < dim; p++) s += (g[p] as number) * (sj[p] as number);
+        out[i * m + j0 + j] = s / (scale * repeats);
       }
     }
   }
   return createScoreMatrix(train.ids, test.ids, out, {
     method: 'if-lissa',
-    computedOver: `g_trainᵀ H⁻¹ g_test over ${dim} parameters (${describeCheckpoints(train, test)}), H = (1/n) Σ g gᵀ + λI the damped empirical Fisher of the ${n} training gradients, ${describeDamping(lambda, options)}, H⁻¹ by LiSSA (depth ${depth}, scale ${scale.toPrecision(4)}, ${fullBatch ? 'full batch' : `batch ${batch}, seed ${seed}`}); dimensionless; higher = more responsible`,
+    computedOver: `g_trainᵀ H⁻¹ g_test over ${dim} parameters (${describeCheckpoints(train, test)}), H = (1/n) Σ g gᵀ + λI the damped empirical Fisher of the ${n} training gradients, ${describeDamping(lambda, options)}, H⁻¹ by LiSSA (depth ${depth}, scale ${scale.toPrecision(4)}, ${fullBatch ? 'full batch' : `batch ${batch}, seed ${seed}`}${repeats > 1 ? `, ${repeats} repeats averaged` : ''}); dimensionless; higher = more responsible`,
     checkpoints: [checkpoint],
     transforms: [],
   });

@@ -26,10 +26,10 @@ export function readIfExactOptions(options: PluginOptions): IfExactOptions {
   return { ...readDamping(options), solver: solver as KernelSolver, ...(maxSystemSize !== undefined && { maxSystemSize }) };
 }
 
-/** Reads `if-lissa` options: damping, dampingRatio, depth, scale, batch, seed, testBlock. */
+/** Reads `if-lissa` options: damping, dampingRatio, depth, scale, batch, repeats, seed, testBlock. */
 export function readIfLissaOptions(options: PluginOptions): IfLissaOptions {
   const o: Record<string, number> = {};
-  for (const key of ['depth', 'scale', 'batch', 'seed', 'testBlock']) {
+  for (const key of ['depth', 'scale', 'batch', 'repeats', 'seed', 'testBlock']) {
     const v = optionalNumber(options, key);
     if (v !== undefined) o[key] = v;
   }
@@ -103,7 +103,7 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   },
   {
     id: 'if-lissa',
-    description: 'LiSSA influence with the damped empirical Fisher (options damping, dampingRatio, depth = 200, scale, batch = 0 (all), seed = 0)',
+    description: 'LiSSA influence with the damped empirical Fisher (options damping, dampingRatio, depth = 200, scale, batch = 0 (all), repeats = 1, seed = 0)',
     priority: 60,
     create: (o) => ifLissaScorer(readIfLissaOptions(o)),
   },

@@ -1,0 +1,11 @@
+/**
+ * @dda/scorer-bm25: the `bm25` scorer (Okapi BM25, model-free), registered in the `scorers`
+ * registry of @dda/core on import. Query = the test output's response; documents = the training
+ * samples' prompt + response. Sign: higher = training sample more responsible for the test output.
+ */
+import { registerBm25Scorer } from './scorer.js';
+
+export * from './bm25.js';
+export { bm25Scorer, readBm25Options, registerBm25Scorer, scorerEntries } from './scorer.js';
+
+registerBm25Scorer();

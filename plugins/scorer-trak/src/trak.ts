@@ -1,0 +1,149 @@
+/**
+ * `trak`: TRAK's projected-kernel attribution (Park et al. 2023), at one checkpoint:
+ *
+ *     φ = Pᵀ g,   score[i][j] = φ_testjᵀ (ΦᵀΦ + λI)⁻¹ φ_traini
+ *
+ * g are the per-example gradients (training loss for the rows of Φ, test measurement for φ_test),
+ * P is a seeded Gaussian random projection (dim × k, entries N(0, 1/k), so E[P Pᵀ] = I and inner
+ * products are preserved in expectation), Φ the n × k matrix of projected training gradients.
+ * `projectionDim: 0` means no projection (P = I, k = dim): then the score is exactly the kernel
+ * g_testᵀ (GᵀG + λI)⁻¹ g_train, i.e. `if-exact` / n for the same relative damping.
+ * Not included (our choice): TRAK's Q = diag(1 − p) output-probability weighting and its ensemble
+ * over models — the DDA denoiser plays the role of the ensemble over checkpoints.
+ *
+ * Sign: higher = more responsible (the kernel form of the negative influence, as grad-dot).
+ * Units: dimensionless (gradients against their own second moment).
+ * Default λ = dampingRatio (0.1) × trace(ΦᵀΦ) / k, the mean eigenvalue of ΦᵀΦ; with it, scores are
+ * unchanged when all gradients are multiplied by a common constant.
+ *
+ * P is generated row by row from one SeededRandom(seed) stream (row p, then its k columns, each
+ * `normal() / √k`), a chunk of rows at a time, so it never exists whole: memory n × k + m × k + a
+ * chunk of P, all float64. Cost O((n + m) × dim × k) for the projection, then an exact Cholesky
+ * solve of size min(n, k).
+ */
+import { DdaError, SeededRandom, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import { checkGradientPair } from '@dda/scorer-grad-dot';
+import { DEFAULT_MAX_SYSTEM_SIZE, ridgeKernelScores, type KernelSolver } from '@dda/scorer-influence';
+
+/** Default projection dimension k. */
+export const DEFAULT_PROJECTION_DIM = 512;
+/** Default relative damping: λ = 0.1 × trace(ΦᵀΦ) / k. */
+export const DEFAULT_TRAK_DAMPING_RATIO = 0.1;
+/** Rows of P generated at a time. */
+const P_CHUNK_ROWS = 64;
+
+/** Options of {@link trakScores} and the `trak` scorer. */
+export interface TrakOptions {
+  /** k, a non-negative integer (default 512); 0 = no projection (identity, k = dim). */
+  readonly projectionDim?: number;
+  /** Seed of the projection (integer, default 0). */
+  readonly seed?: number;
+  /** Absolute λ > 0 (units of ΦᵀΦ); overrides `dampingRatio`. */
+  readonly damping?: number;
+  /** λ relative to trace(ΦᵀΦ) / k (positive, default 0.1). */
+  readonly dampingRatio?: number;
+  /** Side of the solve, as in `if-exact` (default `auto`: the smaller of n and k). */
+  readonly solver?: KernelSolver;
+  /** Largest system to factor (default 8192). */
+  readonly maxSystemSize?: number;
+}
+
+/**
+ * Projects rows with P (dim × k, entries N(0, 1/k)) drawn from `SeededRandom(seed)` in row-major
+ * order: `φ_r[c] = Σ_p rows_r[p] · P[p][c]`. Every set in `sets` is projected with the same P.
+ *
+ * @returns For each set, its projected rows (Float64Array of length k each).
+ */
+export function projectRows(
+  sets: readonly (readonly ArrayLike<number>[])[],
+  dim: number,
+  k: number,
+  seed: number,
+): Float64Array[][] {
+  if (!Number.isInteger(k) || k < 1) throw new DdaError(`trak: projection dimension must be a positive integer, got ${k}`);
+  const rng = new SeededRandom(seed);
+  const sd = 1 / Math.sqrt(k);
+  const out = sets.map((rows) => rows.map(() => new Float64Array(k)));
+  const chunk = new Float64Array(P_CHUNK_ROWS * k);
+  for (let p0 = 0; p0 < dim; p0 += P_CHUNK_ROWS) {
+    const p1 = Math.min(p0 + P_CHUNK_ROWS, dim);
+    for (let q = 0; q < (p1 - p0) * k; q++) chunk[q] = rng.normal() * sd;
+    sets.forEach((rows, s) => {
+      const phis = out[s] as Float64Array[];
+      rows.forEach((g, r) => {
+        const phi = phis[r] as Float64Array;
+        for (let p = p0; p < p1; p++) {
+          const gp = g[p] as number;
+          if (gp === 0) continue;
+          const off = (p - p0) * k;
+          for (let c = 0; c < k; c++) phi[c] = (phi[c] as number) + gp * (chunk[off + c] as number);
+        }
+      });
+    });
+  }
+  return out;
+}
+
+function checkOptions(o: TrakOptions): { k: number; seed: number } {
+  const k = o.projectionDim ?? DEFAULT_PROJECTION_DIM;
+  if (!Number.isInteger(k) || k < 0) {
+    throw new DdaError(`trak: option 'projectionDim' must be a non-negative integer, got ${k}`, 'pass e.g. 512, or 0 for no projection');
+  }
+  const seed = o.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new DdaError(`trak: option 'seed' must be an integer, got ${seed}`);
+  if (o.damping !== undefined && (!(o.damping > 0) || !Number.isFinite(o.damping))) {
+    throw new DdaError(`trak: option 'damping' must be a positive finite number, got ${o.damping}`, 'or leave it out for the scale-aware default');
+  }
+  if (o.dampingRatio !== undefined && (!(o.dampingRatio > 0) || !Number.isFinite(o.dampingRatio))) {
+    throw new DdaError(`trak: option 'dampingRatio' must be a positive finite number, got ${o.dampingRatio}`);
+  }
+  return { k, seed };
+}
+
+/**
+ * TRAK scores [nTrain × nTest] (see the module doc for the formula, sign and units).
+ *
+ * @throws DdaError on malformed or mismatched gradients, no training gradients, invalid options,
+ *   all-zero projected training gradients without an absolute damping, or a system above
+ *   `maxSystemSize`.
+ */
+export function trakScores(
+  train: GradientMatrix,
+  test: GradientMatrix,
+  options: TrakOptions = {},
+  checkpoint: string = train.checkpoint,
+): ScoreMatrix {
+  checkGradientPair(train, test, 'trak');
+  const { k: kOpt, seed } = checkOptions(options);
+  if (train.rows.length === 0) {
+    throw new DdaError('trak: no training gradients, so the kernel ΦᵀΦ cannot be formed', 'score at least one training sample');
+  }
+  const identity = kOpt === 0;
+  const k = identity ? train.dim : kOpt;
+  const [phi, phiTest] = identity
+    ? [train.rows, test.rows]
+    : (projectRows([train.rows, test.rows], train.dim, k, seed) as [Float64Array[], Float64Array[]]);
+  let trace = 0;
+  for (const r of phi) for (let c = 0; c < k; c++) trace += (r[c] as number) * (r[c] as number);
+  const lambda = options.damping ?? ((options.dampingRatio ?? DEFAULT_TRAK_DAMPING_RATIO) * trace) / k;
+  if (!(lambda > 0)) {
+    throw new DdaError(
+      `trak: every projected training gradient is zero at checkpoint '${train.checkpoint}', so the scale-aware damping is 0`,
+      'check the gradient computation, or pass an absolute damping',
+    );
+  }
+  const { values, solver } = ridgeKernelScores(phi, phiTest, k, lambda, {
+    solver: options.solver ?? 'auto',
+    maxSystemSize: options.maxSystemSize ?? DEFAULT_MAX_SYSTEM_SIZE,
+    what: 'trak',
+  });
+  const n = train.rows.length;
+  const where =
+    train.checkpoint === test.checkpoint ? `at ${train.checkpoint}` : `training gradients at ${train.checkpoint}, test gradients at ${test.checkpoint}`;
+  return createScoreMatrix(train.ids, test.ids, values, {
+    method: 'trak',
+    computedOver: `φ_testᵀ (ΦᵀΦ + λI)⁻¹ φ_train with φ = Pᵀg, ${identity ? `no projection (P = I, k = dim = ${k})` : `P a Gaussian random projection ${train.dim} → ${k} (seed ${seed})`}, over the gradients of ${n} training samples (${where}), λ = ${lambda.toPrecision(4)}${options.damping !== undefined ? ' (absolute)' : ` (= ${options.dampingRatio ?? DEFAULT_TRAK_DAMPING_RATIO} × trace(ΦᵀΦ)/k)`}, exact ${solver} solve; dimensionless; higher = more responsible`,
+    checkpoints: [checkpoint],
+    transforms: [],
+  });
+}
