@@ -49,6 +49,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('lora-rank', { type: 'number', default: d.loraRank })
         .option('scorer', { type: 'string', default: d.scorer, describe: 'attribution method id' })
         .option('beta', { type: 'number', default: d.beta, describe: 'β of the debias term' })
+        .option('debias', { type: 'string', default: d.debiaser, describe: 'debiaser id for the debias and dda rows (raw = the paper; see `dda methods`)' })
+        .option('denoise', { type: 'string', default: d.denoiser, describe: 'denoiser id for the denoise and dda rows (mean = the paper)' })
         .option('k', { type: 'number', default: d.k, describe: 'k of recall@k' })
         .option('backend', { type: 'string', array: true, describe: 'compute backends to try in order (default: by priority)' }),
       async (a) => {
@@ -66,7 +68,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           pretrainEpochs: positive('pretrain-epochs', a['pretrain-epochs']), pretrainLearningRate: positive('pretrain-lr', a['pretrain-lr'], false),
           finetuneEpochs: positive('finetune-epochs', a['finetune-epochs']), finetuneLearningRate: positive('finetune-lr', a['finetune-lr'], false),
           batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']),
-          scorer: a.scorer, beta: a.beta, k: positive('k', a.k),
+          scorer: a.scorer, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
           ...(a.backend ? { backends: a.backend } : {}),
         }, log);
         await writeResultsCsv(join(a.out, 'results.csv'), result.rows);

@@ -37,6 +37,10 @@ export interface DdaRunOptions {
   readonly scorer: string;
   /** β of the debias term. */
   readonly beta: number;
+  /** Debiaser id for the `debias` and `dda` rows (default `raw`, the paper's formula). */
+  readonly debiaser: string;
+  /** Denoiser id for the `denoise` and `dda` rows (default `mean`, the paper's average). */
+  readonly denoiser: string;
   /** k of recall@k. */
   readonly k: number;
   /** Most tokens generated per held-out document. */
@@ -60,6 +64,8 @@ export const DEFAULT_RUN_OPTIONS: DdaRunOptions = {
   loraRank: 8,
   scorer: 'grad-dot',
   beta: 1,
+  debiaser: 'raw',
+  denoiser: 'mean',
   k: 20,
   maxNewTokens: 24,
 };
@@ -159,9 +165,9 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
 
   // Resolve the plugins first, so that a wrong id fails before minutes of training.
   const scorer = await scorers.create(o.scorer, {});
-  const rawDebias = await debiasers.create('raw', { beta: o.beta });
+  const rawDebias = await debiasers.create(o.debiaser, { beta: o.beta });
   const zDebias = await debiasers.create('zscore', { beta: o.beta });
-  const mean = await denoisers.create('mean', {});
+  const mean = await denoisers.create(o.denoiser, {});
   const backend = await startTfjsBackend(o.backends, log);
   log(`backend: ${backend.id} (${backend.device})`);
 
@@ -292,9 +298,9 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     const modelFree = !scorer.needs.includes('gradients');
     const allVariants: [string, string, ScoreMatrix][] = [
       ['plain', `${o.scorer} at the final checkpoint (epoch ${o.finetuneEpochs})`, final],
-      ['debias', `final − β·base, β=${o.beta} (raw scores, the paper's formula)`, rawDebias.debias(final, baseScores)],
-      ['denoise', `mean over the ${epochScores.length} epoch checkpoints`, denoised],
-      ['dda', `mean over epochs − β·base, β=${o.beta} (raw scores)`, rawDebias.debias(denoised, baseScores)],
+      ['debias', `debiaser '${o.debiaser}' (β=${o.beta}): final vs base`, rawDebias.debias(final, baseScores)],
+      ['denoise', `denoiser '${o.denoiser}' over the ${epochScores.length} epoch checkpoints`, denoised],
+      ['dda', `debiaser '${o.debiaser}' (β=${o.beta}) over denoiser '${o.denoiser}'`, rawDebias.debias(denoised, baseScores)],
       ['debias-zscore', `z-scored final − β·z-scored base (per test output)`, zDebias.debias(final, baseScores)],
       ['dda-zscore', `z-scored mean over epochs − β·z-scored base`, zDebias.debias(denoised, baseScores)],
     ];
