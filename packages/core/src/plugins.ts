@@ -11,7 +11,18 @@ export interface TextSample {
 }
 
 /** What a scorer may need from the harness; the harness computes only what is asked for. */
-export type ScorerNeed = 'gradients' | 'text';
+export type ScorerNeed = 'gradients' | 'text' | 'representations';
+
+/**
+ * Hidden representations, one row per sample: the mean of the model's final hidden states
+ * (after the last norm) over the response tokens, at one checkpoint. Units: those of the hidden state.
+ */
+export interface RepresentationMatrix {
+  readonly ids: readonly string[];
+  readonly dim: number;
+  readonly rows: readonly Float32Array[];
+  readonly checkpoint: string;
+}
 
 /**
  * Everything a scorer may use at one checkpoint. Gradients are computed lazily and cached by the
@@ -27,6 +38,10 @@ export interface ScoringInput {
   trainGradients(): Promise<GradientMatrix>;
   /** Per-example gradients of the test measurement f(z_e, θ), one row per test output. */
   testGradients(): Promise<GradientMatrix>;
+  /** Response representations of the training samples (offered by harnesses that run a model). */
+  trainRepresentations?(): Promise<RepresentationMatrix>;
+  /** Response representations of the test outputs. */
+  testRepresentations?(): Promise<RepresentationMatrix>;
 }
 
 /**

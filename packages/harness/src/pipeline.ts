@@ -15,6 +15,7 @@ import '@dda/scorer-bm25';
 import '@dda/scorer-random';
 import '@dda/scorer-influence';
 import '@dda/scorer-trak';
+import '@dda/scorer-rep-sim';
 import '@dda/plugin-dda';
 import { ArtifactStore, hashOf } from './artifacts.js';
 
@@ -282,6 +283,8 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
         checkpoint: cp.id, train, test,
         trainGradients: () => grads('train', train),
         testGradients: () => grads('test', test),
+        trainRepresentations: async () => ({ ids: train.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(train), checkpoint: cp.id }),
+        testRepresentations: async () => ({ ids: test.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(test), checkpoint: cp.id }),
       };
       scoreAt.set(cp.id, await scorer.score(input));
     }
@@ -295,7 +298,7 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     const denoised = mean.denoise(epochScores, infos);
     // A scorer that does not use the model (bm25, random) gives the same scores at every checkpoint:
     // debias and denoise do not apply to it (its differences would be rounding noise), so it gets the plain row only.
-    const modelFree = !scorer.needs.includes('gradients');
+    const modelFree = !scorer.needs.includes('gradients') && !scorer.needs.includes('representations');
     const allVariants: [string, string, ScoreMatrix][] = [
       ['plain', `${o.scorer} at the final checkpoint (epoch ${o.finetuneEpochs})`, final],
       ['debias', `debiaser '${o.debiaser}' (β=${o.beta}): final vs base`, rawDebias.debias(final, baseScores)],
