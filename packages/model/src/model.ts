@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { DdaError, SeededRandom, type GradientMatrix, type TextSample } from '@dda/core';
 import { type DecoderConfig, type LoraConfig, validateDecoderConfig, validateLoraConfig } from './config.js';
 import { type DecoderParams, type VariableMap, forward, sequenceLosses } from './decoder.js';
-import { EOS_ID, type EncodedExample, PAD_ID, type WordTokenizer, encodeExample } from './tokenizer.js';
+import { BOS_ID, EOS_ID, type EncodedExample, PAD_ID, type WordTokenizer, encodeExample } from './tokenizer.js';
 import { type TensorMap, cloneTensors, initLoraWeights } from './weights.js';
 
 /** Which parameters are trained / differentiated: the LoRA adapters (default) or every base weight. */
@@ -255,7 +255,7 @@ export class DecoderModel {
 
   /** Greedy decoding of a response to `prompt`, at most `maxNewTokens`, stopping at EOS. */
   generate(prompt: string, maxNewTokens: number): string {
-    const ids = [2 /* BOS */, ...this.tokenizer.encode(prompt)];
+    const ids = [BOS_ID, ...this.tokenizer.encode(prompt)];
     const out: number[] = [];
     for (let n = 0; n < maxNewTokens && ids.length < this.config.maxSeqLen; n++) {
       const next = tf.tidy(() => {

@@ -7,6 +7,6 @@
 import { registerGradDotScorers } from './scorer.js';
 
 export * from './grad-dot.js';
-export { gradCosScorer, gradDotScorer, registerGradDotScorers, scorerEntries } from './scorer.js';
+export { gradCosScorer, gradDotScorer, gradientScorer, registerGradDotScorers, scorerEntries, type GradientScoresFn } from './scorer.js';
 
 registerGradDotScorers();

@@ -1,4 +1,4 @@
-import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
+import { DdaError, numberOption, scorers, type GradientMatrix, type PluginOptions, type RegistryEntry, type ScoreMatrix, type Scorer } from '@dda/core';
 import { DEFAULT_BLOCK_ROWS, checkIdsMatchInput, gradCosScores, gradDotScores, type GradDotOptions } from './grad-dot.js';
 
 function readOptions(options: PluginOptions): GradDotOptions {
@@ -9,23 +9,39 @@ function readOptions(options: PluginOptions): GradDotOptions {
   return { blockRows };
 }
 
+/** A function scoring training gradients against test gradients at one checkpoint. */
+export type GradientScoresFn<O> = (train: GradientMatrix, test: GradientMatrix, options: O, checkpoint: string) => ScoreMatrix;
+
+/**
+ * A Scorer over per-example gradients: fetches the input's training and test gradients, checks that
+ * their ids match the input's samples in order, and scores them with `scores` at the input's checkpoint.
+ * Every gradient-based scorer plugin is built with it.
+ */
+export function gradientScorer<O>(id: string, description: string, scores: GradientScoresFn<O>, options: O): Scorer {
+  return {
+    id,
+    description,
+    needs: ['gradients'],
+    async score(input) {
+      const [train, test] = await Promise.all([input.trainGradients(), input.testGradients()]);
+      checkIdsMatchInput(input, train, test, id);
+      return scores(train, test, options, input.checkpoint);
+    },
+  };
+}
+
 /**
  * The `grad-dot` scorer: score[i][j] = ∇ℓ(z_t_i)·∇f(z_e_j) at the input's checkpoint
  * (the negative of Koh & Liang's influence with H = I; higher = more responsible).
  * Units: nats² per squared parameter unit.
  */
 export function gradDotScorer(options: GradDotOptions = {}): Scorer {
-  return {
-    id: 'grad-dot',
-    description:
-      'inner product of the training-loss gradient and the test-measurement gradient (influence with H = I, sign flipped so higher = more responsible; units nats² per squared parameter unit)',
-    needs: ['gradients'],
-    async score(input) {
-      const [train, test] = await Promise.all([input.trainGradients(), input.testGradients()]);
-      checkIdsMatchInput(input, train, test, 'grad-dot');
-      return gradDotScores(train, test, options, input.checkpoint);
-    },
-  };
+  return gradientScorer(
+    'grad-dot',
+    'inner product of the training-loss gradient and the test-measurement gradient (influence with H = I, sign flipped so higher = more responsible; units nats² per squared parameter unit)',
+    gradDotScores,
+    options,
+  );
 }
 
 /**
@@ -33,16 +49,12 @@ export function gradDotScorer(options: GradDotOptions = {}): Scorer {
  * input's checkpoint; dimensionless in [−1, 1], 0 for a zero gradient; higher = more responsible.
  */
 export function gradCosScorer(options: GradDotOptions = {}): Scorer {
-  return {
-    id: 'grad-cos',
-    description: 'cosine similarity of the training-loss and test-measurement gradients (dimensionless, in [-1, 1]; higher = more responsible)',
-    needs: ['gradients'],
-    async score(input) {
-      const [train, test] = await Promise.all([input.trainGradients(), input.testGradients()]);
-      checkIdsMatchInput(input, train, test, 'grad-cos');
-      return gradCosScores(train, test, options, input.checkpoint);
-    },
-  };
+  return gradientScorer(
+    'grad-cos',
+    'cosine similarity of the training-loss and test-measurement gradients (dimensionless, in [-1, 1]; higher = more responsible)',
+    gradCosScores,
+    options,
+  );
 }
 
 /** Registry entries `grad-dot` and `grad-cos`; option `blockRows` (positive integer, default 256). */

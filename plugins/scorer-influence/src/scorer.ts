@@ -1,5 +1,5 @@
-import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer, type ScoringInput } from '@dda/core';
-import { checkIdsMatchInput } from '@dda/scorer-grad-dot';
+import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
+import { gradientScorer } from '@dda/scorer-grad-dot';
 import { dataInfScores, type DataInfOptions } from './datainf.js';
 import type { DampingOptions } from './damping.js';
 import { ifExactScores, type IfExactOptions } from './if-exact.js';
@@ -36,55 +36,37 @@ export function readIfLissaOptions(options: PluginOptions): IfLissaOptions {
   return { ...readDamping(options), ...o };
 }
 
-async function gradients(input: ScoringInput, id: string) {
-  const [train, test] = await Promise.all([input.trainGradients(), input.testGradients()]);
-  checkIdsMatchInput(input, train, test, id);
-  return { train, test };
-}
-
 /**
  * The `if-exact` scorer: g_trainᵀ H⁻¹ g_test with H = (1/n) Σ g gᵀ + λI (damped empirical Fisher
  * of the training gradients), solved exactly; dimensionless; higher = more responsible.
  */
 export function ifExactScorer(options: IfExactOptions = {}): Scorer {
-  return {
-    id: 'if-exact',
-    description:
-      'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher (1/n) Σ g gᵀ + λI of the training gradients, solved exactly by Cholesky (dimensionless; higher = more responsible)',
-    needs: ['gradients'],
-    async score(input) {
-      const { train, test } = await gradients(input, 'if-exact');
-      return ifExactScores(train, test, options, input.checkpoint);
-    },
-  };
+  return gradientScorer(
+    'if-exact',
+    'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher (1/n) Σ g gᵀ + λI of the training gradients, solved exactly by Cholesky (dimensionless; higher = more responsible)',
+    ifExactScores,
+    options,
+  );
 }
 
 /** The `if-lissa` scorer: as `if-exact`, with H⁻¹ by the LiSSA iteration; dimensionless; higher = more responsible. */
 export function ifLissaScorer(options: IfLissaOptions = {}): Scorer {
-  return {
-    id: 'if-lissa',
-    description:
-      'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher of the training gradients, H⁻¹ by LiSSA (dimensionless; higher = more responsible)',
-    needs: ['gradients'],
-    async score(input) {
-      const { train, test } = await gradients(input, 'if-lissa');
-      return ifLissaScores(train, test, options, input.checkpoint);
-    },
-  };
+  return gradientScorer(
+    'if-lissa',
+    'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher of the training gradients, H⁻¹ by LiSSA (dimensionless; higher = more responsible)',
+    ifLissaScores,
+    options,
+  );
 }
 
 /** The `datainf` scorer: DataInf's per-layer closed-form inverse; dimensionless; higher = more responsible. */
 export function dataInfScorer(options: DataInfOptions = {}): Scorer {
-  return {
-    id: 'datainf',
-    description:
-      'DataInf: Σ over parameter tensors of g_trainᵀ H_l⁻¹ g_test with the closed-form inverse of the per-layer damped Fisher (dimensionless; higher = more responsible)',
-    needs: ['gradients'],
-    async score(input) {
-      const { train, test } = await gradients(input, 'datainf');
-      return dataInfScores(train, test, options, input.checkpoint);
-    },
-  };
+  return gradientScorer(
+    'datainf',
+    'DataInf: Σ over parameter tensors of g_trainᵀ H_l⁻¹ g_test with the closed-form inverse of the per-layer damped Fisher (dimensionless; higher = more responsible)',
+    dataInfScores,
+    options,
+  );
 }
 
 /** Registry entries `if-exact`, `if-lissa` and `datainf`; options as in {@link readIfExactOptions} etc. */

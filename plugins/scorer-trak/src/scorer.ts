@@ -1,5 +1,5 @@
 import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
-import { checkIdsMatchInput } from '@dda/scorer-grad-dot';
+import { gradientScorer } from '@dda/scorer-grad-dot';
 import { DEFAULT_PROJECTION_DIM, trakScores, type TrakOptions } from './trak.js';
 
 /** Reads `trak` options: projectionDim, seed, damping, dampingRatio, solver, maxSystemSize. */
@@ -20,17 +20,12 @@ export function readTrakOptions(options: PluginOptions): TrakOptions {
  * gradients at the input's checkpoint; dimensionless; higher = more responsible.
  */
 export function trakScorer(options: TrakOptions = {}): Scorer {
-  return {
-    id: 'trak',
-    description:
-      'TRAK projected kernel φ_testᵀ (ΦᵀΦ + λI)⁻¹ φ_train over seeded Gaussian projections of the gradients (dimensionless; higher = more responsible)',
-    needs: ['gradients'],
-    async score(input) {
-      const [train, test] = await Promise.all([input.trainGradients(), input.testGradients()]);
-      checkIdsMatchInput(input, train, test, 'trak');
-      return trakScores(train, test, options, input.checkpoint);
-    },
-  };
+  return gradientScorer(
+    'trak',
+    'TRAK projected kernel φ_testᵀ (ΦᵀΦ + λI)⁻¹ φ_train over seeded Gaussian projections of the gradients (dimensionless; higher = more responsible)',
+    trakScores,
+    options,
+  );
 }
 
 /** Registry entry `trak`. */
