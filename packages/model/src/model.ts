@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { DdaError, SeededRandom, type GradientMatrix, type TextSample } from '@dda/core';
 import { type DecoderConfig, type LoraConfig, validateDecoderConfig, validateLoraConfig } from './config.js';
 import { type DecoderParams, type VariableMap, forward, sequenceLosses } from './decoder.js';
-import { BOS_ID, EOS_ID, type EncodedExample, PAD_ID, type WordTokenizer, encodeExample } from './tokenizer.js';
-import { type TensorMap, cloneTensors, initLoraWeights } from './weights.js';
+import { type EncodedExample, type Tokenizer, encodeExample } from './tokenizer.js';
+import { checkLoraFits } from './peft.js';
+import { type NamedTensor, type TensorMap, cloneTensors, initLoraWeights, loraWeightSpecs } from './weights.js';
 
 /** Which parameters are trained / differentiated: the LoRA adapters (default) or every base weight. */
 export type ParameterSet = 'lora' | 'all';
@@ -20,6 +21,17 @@ export interface TrainOptions {
   readonly onEpochEnd?: (epoch: number, meanLoss: number) => void | Promise<void>;
   /** Called after each optimizer step. */
   readonly onStep?: (step: number, stepsTotal: number, loss: number) => void;
+}
+
+/** Throws a DdaError when the tokenizer's ids do not fit the model's embedding matrix (see {@link DecoderModel}). */
+export function checkTokenizerFits(tokenizer: Tokenizer, config: DecoderConfig): void {
+  const exact = tokenizer.kind === 'word-level';
+  if (exact ? tokenizer.size !== config.vocabSize : tokenizer.size > config.vocabSize) {
+    throw new DdaError(
+      `tokenizer has ${tokenizer.size} entries but the model's vocabSize is ${config.vocabSize}`,
+      'use the tokenizer saved with this model, or a config whose vocabSize matches the tokenizer',
+    );
+  }
 }
 
 let variableCounter = 0;
@@ -45,14 +57,13 @@ export class DecoderModel {
   private base: VariableMap;
   private lora: { config: LoraConfig; vars: VariableMap } | null = null;
 
-  constructor(readonly config: DecoderConfig, readonly tokenizer: WordTokenizer, baseWeights: TensorMap) {
+  /**
+   * @param tokenizer A word-level tokenizer must have exactly `config.vocabSize` entries; a Hugging
+   *   Face tokenizer at most that many (checkpoints pad their embedding matrix).
+   */
+  constructor(readonly config: DecoderConfig, readonly tokenizer: Tokenizer, baseWeights: TensorMap) {
     validateDecoderConfig(config);
-    if (tokenizer.size !== config.vocabSize) {
-      throw new DdaError(
-        `tokenizer has ${tokenizer.size} entries but the model's vocabSize is ${config.vocabSize}`,
-        'use the tokenizer saved with this model, or a config whose vocabSize matches the tokenizer',
-      );
-    }
+    checkTokenizerFits(tokenizer, config);
     this.base = toVariables(baseWeights, true);
   }
 
@@ -66,20 +77,16 @@ export class DecoderModel {
     this.setLora(config, initLoraWeights(this.config, config, seed));
   }
 
-  /** Installs LoRA adapter weights (PEFT names); checks names and shapes. */
+  /**
+   * Installs LoRA adapter weights (PEFT names), checking that they fit ({@link checkLoraFits});
+   * the tensors are kept in {@link loraWeightSpecs} order, which fixes the order of gradient rows.
+   */
   setLora(config: LoraConfig, weights: TensorMap): void {
     validateLoraConfig(config);
-    const expected = initLoraWeights(this.config, config, 0);
-    for (const [name, t] of expected) {
-      const got = weights.get(name);
-      if (!got) throw new DdaError(`LoRA adapter is missing '${name}'`, 'the adapter does not fit this model (different layers or targets)');
-      if (got.shape.join(',') !== t.shape.join(',')) {
-        throw new DdaError(`LoRA tensor '${name}' has shape [${got.shape.join(', ')}], this model needs [${t.shape.join(', ')}]`, 'the adapter was trained for another model size or rank');
-      }
-    }
-    if (weights.size !== expected.size) throw new DdaError(`LoRA adapter has ${weights.size} tensors, this model and config need ${expected.size}`);
+    checkLoraFits(this.config, config, weights);
+    const ordered: TensorMap = new Map(loraWeightSpecs(this.config, config).map(({ name }) => [name, weights.get(name) as NamedTensor]));
     if (this.lora) for (const v of this.lora.vars.values()) v.dispose();
-    this.lora = { config, vars: toVariables(weights, true) };
+    this.lora = { config, vars: toVariables(ordered, true) };
   }
 
   get loraConfig(): LoraConfig | null {
@@ -113,7 +120,7 @@ export class DecoderModel {
 
   private batchTensors(batch: readonly EncodedExample[]): { tokens: tf.Tensor2D; mask: tf.Tensor2D } {
     const T = Math.max(...batch.map((e) => e.tokens.length));
-    const tokens = new Int32Array(batch.length * T).fill(PAD_ID);
+    const tokens = new Int32Array(batch.length * T).fill(this.tokenizer.padId);
     const mask = new Float32Array(batch.length * (T - 1));
     batch.forEach((e, b) => {
       tokens.set(e.tokens, b * T);
@@ -255,7 +262,9 @@ export class DecoderModel {
 
   /** Greedy decoding of a response to `prompt`, at most `maxNewTokens`, stopping at EOS. */
   generate(prompt: string, maxNewTokens: number): string {
-    const ids = [BOS_ID, ...this.tokenizer.encode(prompt)];
+    const p = this.tokenizer.encode(prompt);
+    const ids = this.tokenizer.bosId === null || p[0] === this.tokenizer.bosId ? p : [this.tokenizer.bosId, ...p];
+    if (ids.length === 0) throw new DdaError('generate: the prompt is empty and the tokenizer has no BOS token to start from', 'give a non-empty prompt');
     const out: number[] = [];
     for (let n = 0; n < maxNewTokens && ids.length < this.config.maxSeqLen; n++) {
       const next = tf.tidy(() => {
@@ -264,7 +273,7 @@ export class DecoderModel {
         const last = tf.slice(logits, [0, ids.length - 1, 0], [1, 1, this.config.vocabSize]);
         return tf.argMax(tf.reshape(last, [-1])).dataSync()[0] as number;
       });
-      if (next === EOS_ID) break;
+      if (next === this.tokenizer.eosId) break;
       ids.push(next);
       out.push(next);
     }

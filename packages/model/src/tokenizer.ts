@@ -17,10 +17,40 @@ export function splitWords(text: string): string[] {
 }
 
 /**
+ * What the model needs of a tokenizer: implemented by {@link WordTokenizer} (the tiny models'
+ * word-level vocabulary) and by `HfTokenizer` (a Hugging Face tokenizer.json).
+ */
+export interface Tokenizer {
+  /** `word-level`: the model's vocabSize must equal {@link size}; `hugging-face`: it may be larger (padded embeddings). */
+  readonly kind: 'word-level' | 'hugging-face';
+  /** Number of token ids (vocabulary plus added/special tokens); ids are 0..size-1. */
+  readonly size: number;
+  /** Id put at the start of every sequence, or null when the tokenizer uses none (Qwen2). */
+  readonly bosId: number | null;
+  /** Id that ends a response (the loss covers it; generation stops at it). */
+  readonly eosId: number;
+  /** Id of batch padding (never in the loss). */
+  readonly padId: number;
+  /** Token ids of `text`, special tokens written in the text recognised, no BOS/EOS added. */
+  encode(text: string): number[];
+  /** Text of `ids`, special tokens left out. */
+  decode(ids: readonly number[]): string;
+  /**
+   * The prompt of the instruction format (METHOD.md): a system and a user turn, then the start of
+   * the assistant turn, in this tokenizer's chat template. The response follows it, then EOS.
+   */
+  applyChatTemplate(system: string, user: string): string;
+}
+
+/**
  * A word-level tokenizer for the project's tiny models. Its vocabulary is built from a corpus
  * (sorted by frequency, then alphabetically, so it is deterministic) and saved as JSON.
  */
-export class WordTokenizer {
+export class WordTokenizer implements Tokenizer {
+  readonly kind = 'word-level';
+  readonly bosId = BOS_ID;
+  readonly eosId = EOS_ID;
+  readonly padId = PAD_ID;
   private readonly index: Map<string, number>;
 
   constructor(readonly vocab: readonly string[]) {
@@ -68,6 +98,11 @@ export class WordTokenizer {
       .replace(/ ?\n ?/g, '\n');
   }
 
+  /** {@link applyChatTemplate} (the function) of the tiny models. */
+  applyChatTemplate(system: string, user: string): string {
+    return applyChatTemplate(system, user);
+  }
+
   toJSON(): { type: 'word-level'; vocab: readonly string[] } {
     return { type: 'word-level', vocab: this.vocab };
   }
@@ -96,16 +131,22 @@ export interface EncodedExample {
   readonly lossMask: Float32Array;
 }
 
-/** Encodes a prompt/response pair; the loss covers the response tokens and EOS. */
-export function encodeExample(tok: WordTokenizer, prompt: string, response: string, maxSeqLen: number, id = '?'): EncodedExample {
-  const p = tok.encode(prompt);
+/**
+ * Encodes a prompt/response pair as BOS + prompt + response + EOS (prompt and response encoded
+ * separately, as in supervised fine-tuning); the loss covers the response tokens and EOS. BOS is
+ * left out when the tokenizer has none or the prompt already starts with it (a chat template
+ * that writes the BOS token).
+ */
+export function encodeExample(tok: Tokenizer, prompt: string, response: string, maxSeqLen: number, id = '?'): EncodedExample {
+  let p = tok.encode(prompt);
   const r = tok.encode(response);
   if (r.length === 0) throw new DdaError(`sample '${id}': empty response`, 'every sample needs a non-empty response to take a loss over');
-  const tokens = [BOS_ID, ...p, ...r, EOS_ID];
+  if (tok.bosId !== null && p[0] !== tok.bosId) p = [tok.bosId, ...p];
+  const tokens = [...p, ...r, tok.eosId];
   if (tokens.length > maxSeqLen) {
     throw new DdaError(`sample '${id}': ${tokens.length} tokens, longer than the model's maxSeqLen ${maxSeqLen}`, 'shorten the text or use a model with a longer context');
   }
   const lossMask = new Float32Array(tokens.length - 1);
-  for (let t = p.length; t < tokens.length - 1; t++) lossMask[t] = 1;
+  for (let t = Math.max(0, p.length - 1); t < tokens.length - 1; t++) lossMask[t] = 1;
   return { tokens: Int32Array.from(tokens), lossMask };
 }

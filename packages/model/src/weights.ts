@@ -39,47 +39,74 @@ function normal(rng: SeededRandom, n: number, std: number): Float32Array {
   return a;
 }
 
+/** How a base tensor is initialised: random normal (std 0.02), ones (norms) or zeros (biases). */
+export type WeightInit = 'normal' | 'ones' | 'zeros';
+
+/**
+ * Names (Hugging Face), shapes and initialisation of every base tensor a config needs, in the
+ * stable order used for initialisation and for writing checkpoints. `lm_head.weight` is absent
+ * when the embeddings are tied.
+ */
+export function decoderWeightSpecs(c: DecoderConfig): { name: string; shape: [number] | [number, number]; init: WeightInit }[] {
+  const d = c.hiddenSize;
+  const out: { name: string; shape: [number] | [number, number]; init: WeightInit }[] = [];
+  out.push({ name: 'model.embed_tokens.weight', shape: [c.vocabSize, d], init: 'normal' });
+  for (let i = 0; i < c.numLayers; i++) {
+    out.push({ name: `${LAYER(i)}.input_layernorm.weight`, shape: [d], init: 'ones' });
+    for (const t of ['q', 'k', 'v', 'o'] as const) {
+      const shape = linearShape(c, t);
+      out.push({ name: `${targetModule(i, t)}.weight`, shape, init: 'normal' });
+      if (c.attentionBias && t !== 'o') out.push({ name: `${targetModule(i, t)}.bias`, shape: [shape[0]], init: 'zeros' });
+    }
+    out.push({ name: `${LAYER(i)}.post_attention_layernorm.weight`, shape: [d], init: 'ones' });
+    for (const t of ['gate', 'up', 'down'] as const) out.push({ name: `${targetModule(i, t)}.weight`, shape: linearShape(c, t), init: 'normal' });
+  }
+  out.push({ name: 'model.norm.weight', shape: [d], init: 'ones' });
+  if (!c.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, d], init: 'normal' });
+  return out;
+}
+
 /** Randomly initialised base weights (normal, std 0.02 as in LLaMA; norms at 1), from a seed. */
 export function initDecoderWeights(c: DecoderConfig, seed: number): TensorMap {
   const rng = new SeededRandom(seed);
   const m: TensorMap = new Map();
-  const put = (name: string, shape: number[], data: Float32Array): void => void m.set(name, { shape, data });
-  const std = 0.02;
-  const d = c.hiddenSize;
-  put('model.embed_tokens.weight', [c.vocabSize, d], normal(rng, c.vocabSize * d, std));
-  for (let i = 0; i < c.numLayers; i++) {
-    put(`${LAYER(i)}.input_layernorm.weight`, [d], new Float32Array(d).fill(1));
-    for (const t of ['q', 'k', 'v', 'o'] as const) {
-      const [o, n] = linearShape(c, t);
-      put(`${targetModule(i, t)}.weight`, [o, n], normal(rng, o * n, std));
-      if (c.attentionBias && t !== 'o') put(`${targetModule(i, t)}.bias`, [o], new Float32Array(o));
-    }
-    put(`${LAYER(i)}.post_attention_layernorm.weight`, [d], new Float32Array(d).fill(1));
-    for (const t of ['gate', 'up', 'down'] as const) {
-      const [o, n] = linearShape(c, t);
-      put(`${targetModule(i, t)}.weight`, [o, n], normal(rng, o * n, std));
-    }
+  for (const { name, shape, init } of decoderWeightSpecs(c)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = init === 'normal' ? normal(rng, n, 0.02) : new Float32Array(n).fill(init === 'ones' ? 1 : 0);
+    m.set(name, { shape, data });
   }
-  put('model.norm.weight', [d], new Float32Array(d).fill(1));
-  if (!c.tieWordEmbeddings) put('lm_head.weight', [c.vocabSize, d], normal(rng, c.vocabSize * d, std));
   return m;
 }
 
+/** PEFT name prefix of the LoRA tensors of a module: `base_model.model.<module>`. */
+export const loraPrefix = (i: number, t: LoraTarget): string => `base_model.model.${targetModule(i, t)}`;
+
 /**
- * LoRA adapter weights in PEFT naming (`base_model.model.<module>.lora_A.weight` [r, in],
- * `...lora_B.weight` [out, r]). A is Kaiming-like random, B is zero, so the adapted model
- * starts equal to the base model.
+ * Names (PEFT: `base_model.model.<module>.lora_A.weight` [r, in], `...lora_B.weight` [out, r])
+ * and shapes of every LoRA tensor of a config, in initialisation order.
+ */
+export function loraWeightSpecs(c: DecoderConfig, l: LoraConfig): { name: string; shape: [number, number]; target: LoraTarget; part: 'A' | 'B' }[] {
+  const out: { name: string; shape: [number, number]; target: LoraTarget; part: 'A' | 'B' }[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    for (const t of l.targets) {
+      const [o, n] = linearShape(c, t);
+      out.push({ name: `${loraPrefix(i, t)}.lora_A.weight`, shape: [l.rank, n], target: t, part: 'A' });
+      out.push({ name: `${loraPrefix(i, t)}.lora_B.weight`, shape: [o, l.rank], target: t, part: 'B' });
+    }
+  }
+  return out;
+}
+
+/**
+ * LoRA adapter weights in PEFT naming (see {@link loraWeightSpecs}). A is Kaiming-like random
+ * (std 1/√in), B is zero, so the adapted model starts equal to the base model.
  */
 export function initLoraWeights(c: DecoderConfig, l: LoraConfig, seed: number): TensorMap {
   const rng = new SeededRandom(seed);
   const m: TensorMap = new Map();
-  for (let i = 0; i < c.numLayers; i++) {
-    for (const t of l.targets) {
-      const [o, n] = linearShape(c, t);
-      const name = `base_model.model.${targetModule(i, t)}`;
-      m.set(`${name}.lora_A.weight`, { shape: [l.rank, n], data: normal(rng, l.rank * n, 1 / Math.sqrt(n)) });
-      m.set(`${name}.lora_B.weight`, { shape: [o, l.rank], data: new Float32Array(o * l.rank) });
-    }
+  for (const { name, shape, part } of loraWeightSpecs(c, l)) {
+    const n = shape[0] * shape[1];
+    m.set(name, { shape, data: part === 'A' ? normal(rng, n, 1 / Math.sqrt(shape[1])) : new Float32Array(n) });
   }
   return m;
 }

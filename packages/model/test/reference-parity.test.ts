@@ -1,7 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  ALL_LORA_TARGETS, DecoderModel, SPECIAL_TOKENS, WordTokenizer, startTfjsBackend,
+  ALL_LORA_TARGETS, DecoderModel, SPECIAL_TOKENS, WordTokenizer, loadModelFolder, readPeftAdapter, saveModelFolder, startTfjsBackend,
+  writePeftAdapter,
   type DecoderConfig, type TensorMap,
 } from '@dda/model';
 
@@ -49,6 +52,24 @@ describe.each(Object.keys(fx.families))('%s-style decoder vs PyTorch reference',
 
   it('logits agree to 1e-4 relative', () => {
     for (const ex of f.examples) expect(relErr(model.logits(ex.tokens), ex.logits)).toBeLessThan(1e-4);
+  });
+
+  it('saved as a Hugging Face folder and PEFT adapter, it loads back to the same family, config and reference logits', () => {
+    const dir = mkdtempSync(join(tmpdir(), `dda-parity-${family}-`));
+    try {
+      saveModelFolder(dir, { config: model.config, weights: toMap(f.weights), tokenizer: model.tokenizer, maxShardBytes: 4096 });
+      writePeftAdapter(join(dir, 'adapter'), model.loraConfig!, toMap(f.lora));
+      const loaded = loadModelFolder(dir);
+      expect(loaded.family).toBe(family === 'llama2' ? 'llama' : family);
+      expect(loaded.config).toEqual(model.config);
+      const adapter = readPeftAdapter(join(dir, 'adapter'), loaded.config);
+      const m = new DecoderModel(loaded.config, loaded.tokenizer!, loaded.weights);
+      m.setLora(adapter.config, adapter.weights);
+      for (const ex of f.examples) expect(relErr(m.logits(ex.tokens), ex.logits)).toBeLessThan(1e-4);
+      m.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('per-example losses and LoRA gradients agree to 1e-4 relative', () => {

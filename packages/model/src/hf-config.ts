@@ -1,0 +1,228 @@
+import { DdaError } from '@dda/core';
+import { type DecoderConfig, validateDecoderConfig } from './config.js';
+
+/** The decoder families this package runs, by their Hugging Face `model_type`. */
+export type ModelFamily = 'llama' | 'qwen2' | 'mistral';
+
+/** Hugging Face architecture class of each family (`architectures[0]` in config.json). */
+export const FAMILY_ARCHITECTURES: Readonly<Record<ModelFamily, string>> = {
+  llama: 'LlamaForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  mistral: 'MistralForCausalLM',
+};
+
+/** Defaults of the Hugging Face config classes (transformers' LlamaConfig, Qwen2Config, MistralConfig) for fields a config.json may omit. */
+const HF_DEFAULTS: Readonly<Record<ModelFamily, { maxPositions: number; ropeTheta: number; rmsNormEps: number; slidingWindow: number | null }>> = {
+  llama: { maxPositions: 2048, ropeTheta: 10000, rmsNormEps: 1e-6, slidingWindow: null },
+  qwen2: { maxPositions: 32768, ropeTheta: 10000, rmsNormEps: 1e-6, slidingWindow: 4096 },
+  mistral: { maxPositions: 4096 * 32, ropeTheta: 10000, rmsNormEps: 1e-6, slidingWindow: 4096 },
+};
+
+/** Fields read into the DecoderConfig (or checked against it). */
+const SUPPORTED_FIELDS = new Set([
+  'architectures', 'model_type', 'vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads',
+  'intermediate_size', 'rope_theta', 'rope_scaling', 'rope_parameters', 'rms_norm_eps', 'max_position_embeddings', 'tie_word_embeddings',
+  'hidden_act', 'attention_bias', 'mlp_bias', 'head_dim', 'sliding_window', 'use_sliding_window', 'max_window_layers', 'layer_types',
+]);
+/**
+ * Fields that do not change the function the model computes (metadata, token ids, cache and
+ * training-only settings such as dropout, `pretraining_tp` which only splits matmuls): accepted, ignored.
+ */
+const IGNORED_FIELDS = new Set([
+  '_name_or_path', 'torch_dtype', 'dtype', 'transformers_version', 'initializer_range', 'use_cache', 'bos_token_id', 'eos_token_id',
+  'pad_token_id', 'attention_dropout', 'pretraining_tp', 'output_attentions', 'output_hidden_states', 'return_dict', 'use_return_dict',
+]);
+
+/** A parsed Hugging Face config.json: the decoder shape and the family it was written for. */
+export interface HfModelConfig {
+  readonly family: ModelFamily;
+  readonly config: DecoderConfig;
+}
+
+/**
+ * Reads a Hugging Face `config.json` (already JSON-parsed) of a `LlamaForCausalLM`,
+ * `Qwen2ForCausalLM` or `MistralForCausalLM`. Missing optional fields take the defaults of the
+ * transformers config class. An unknown architecture, an unknown field, or a value this decoder
+ * cannot compute (rope_scaling, an activation other than silu, MLP biases, per-layer sliding
+ * windows, ...) throws a DdaError naming it.
+ */
+export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelConfig {
+  const fail = (what: string, hint: string): never => {
+    throw new DdaError(`${fileName}: ${what}`, hint);
+  };
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('not a JSON object', 'a Hugging Face config.json is a JSON object');
+  const j = json as Record<string, unknown>;
+  const family = familyOf(j, fail);
+  const unknown = Object.keys(j).filter((k) => !SUPPORTED_FIELDS.has(k) && !IGNORED_FIELDS.has(k));
+  if (unknown.length) {
+    fail(`unsupported field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}`,
+      `this decoder supports ${[...SUPPORTED_FIELDS].join(', ')} (and ignores ${[...IGNORED_FIELDS].join(', ')}); remove the field if it does not change the model, or use a model without it`);
+  }
+  const defaults = HF_DEFAULTS[family];
+  const int = (k: string, dflt?: number): number => {
+    const v = j[k] ?? dflt;
+    if (v === undefined) fail(`missing required field '${k}'`, 'add it (a positive integer)');
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) fail(`'${k}' must be a positive integer, got ${JSON.stringify(v)}`, 'fix the value');
+    return v as number;
+  };
+  const num = (k: string, dflt: number): number => {
+    const v = j[k] ?? dflt;
+    if (typeof v !== 'number' || !(v > 0)) fail(`'${k}' must be a positive number, got ${JSON.stringify(v)}`, 'fix the value');
+    return v as number;
+  };
+  const bool = (k: string, dflt: boolean): boolean => {
+    const v = j[k] ?? dflt;
+    if (typeof v !== 'boolean') fail(`'${k}' must be true or false, got ${JSON.stringify(v)}`, 'fix the value');
+    return v as boolean;
+  };
+
+  const act = j.hidden_act ?? 'silu';
+  if (act !== 'silu') fail(`hidden_act ${JSON.stringify(act)} is not supported`, "this decoder's MLP is SwiGLU: hidden_act must be 'silu'");
+  if (j.rope_scaling !== undefined && j.rope_scaling !== null) {
+    fail(`rope_scaling ${JSON.stringify(j.rope_scaling)} is not supported`, 'only plain RoPE (rope_scaling null) is implemented');
+  }
+  let ropeTheta = num('rope_theta', defaults.ropeTheta);
+  if (j.rope_parameters !== undefined && j.rope_parameters !== null) {
+    const rp = j.rope_parameters as Record<string, unknown>;
+    const extra = Object.keys(rp).filter((k) => k !== 'rope_type' && k !== 'rope_theta');
+    if (typeof rp !== 'object' || (rp.rope_type ?? 'default') !== 'default' || extra.length) {
+      fail(`rope_parameters ${JSON.stringify(rp)} is not supported`, "only {rope_type: 'default', rope_theta} (plain RoPE) is implemented");
+    }
+    if (rp.rope_theta !== undefined) {
+      if (typeof rp.rope_theta !== 'number' || !(rp.rope_theta > 0)) fail(`rope_parameters.rope_theta must be a positive number`, 'fix the value');
+      ropeTheta = rp.rope_theta as number;
+    }
+  }
+  if (bool('mlp_bias', false)) fail("mlp_bias true is not supported", 'this decoder has no MLP biases');
+
+  let attentionBias: boolean;
+  if (family === 'qwen2') {
+    if (j.attention_bias !== undefined) fail("'attention_bias' is not a Qwen2 field", 'Qwen2 always has q/k/v biases; remove the field');
+    attentionBias = true;
+  } else {
+    // LlamaConfig/MistralConfig attention_bias puts biases on q, k, v *and* o; this decoder has q/k/v biases only.
+    if (bool('attention_bias', false)) fail(`attention_bias true is not supported for ${FAMILY_ARCHITECTURES[family]}`, 'it adds an o_proj bias, which this decoder does not have');
+    attentionBias = false;
+  }
+
+  const numLayers = int('num_hidden_layers');
+  let slidingWindow: number | null = null;
+  if (family === 'llama') {
+    for (const k of ['sliding_window', 'use_sliding_window', 'max_window_layers']) if (j[k] !== undefined) fail(`'${k}' is not a LLaMA field`, 'use MistralForCausalLM for sliding-window attention');
+  } else if (family === 'mistral') {
+    for (const k of ['use_sliding_window', 'max_window_layers']) if (j[k] !== undefined) fail(`'${k}' is not a Mistral field`, 'remove it');
+    slidingWindow = j.sliding_window === null ? null : int('sliding_window', defaults.slidingWindow as number);
+  } else if (bool('use_sliding_window', false)) {
+    // Qwen2 windows layers i >= max_window_layers; this decoder windows all layers or none.
+    const mwl = j.max_window_layers ?? 28;
+    if (mwl !== 0) fail(`use_sliding_window with max_window_layers ${JSON.stringify(mwl)} (only some layers windowed) is not supported`, 'this decoder applies the window to every layer: set max_window_layers to 0, or use_sliding_window false');
+    slidingWindow = int('sliding_window', defaults.slidingWindow as number);
+  }
+  if (j.layer_types !== undefined) {
+    const want = slidingWindow === null ? 'full_attention' : 'sliding_attention';
+    if (!Array.isArray(j.layer_types) || j.layer_types.length !== numLayers || !j.layer_types.every((t) => t === want)) {
+      fail(`layer_types ${JSON.stringify(j.layer_types)} is not supported`, `this decoder needs every layer to be '${want}'`);
+    }
+  }
+
+  const hiddenSize = int('hidden_size');
+  const numHeads = int('num_attention_heads');
+  if (j.head_dim !== undefined && j.head_dim !== null && j.head_dim !== hiddenSize / numHeads) {
+    fail(`head_dim ${JSON.stringify(j.head_dim)} differs from hidden_size / num_attention_heads = ${hiddenSize / numHeads}`, 'this decoder needs head_dim = hidden_size / num_attention_heads');
+  }
+  const config: DecoderConfig = {
+    vocabSize: int('vocab_size'),
+    hiddenSize,
+    numLayers,
+    numHeads,
+    numKvHeads: int('num_key_value_heads', numHeads),
+    intermediateSize: int('intermediate_size'),
+    ropeTheta,
+    rmsNormEps: num('rms_norm_eps', defaults.rmsNormEps),
+    maxSeqLen: int('max_position_embeddings', defaults.maxPositions),
+    tieWordEmbeddings: bool('tie_word_embeddings', false),
+    attentionBias,
+    slidingWindow,
+  };
+  try {
+    validateDecoderConfig(config);
+  } catch (e) {
+    fail((e as Error).message, 'fix config.json');
+  }
+  return { family, config };
+}
+
+function familyOf(j: Record<string, unknown>, fail: (what: string, hint: string) => never): ModelFamily {
+  const known = Object.entries(FAMILY_ARCHITECTURES) as [ModelFamily, string][];
+  const list = known.map(([, a]) => a).join(', ');
+  const arch = j.architectures;
+  let family: ModelFamily | undefined;
+  if (arch !== undefined) {
+    if (!Array.isArray(arch) || arch.length !== 1 || typeof arch[0] !== 'string') fail(`'architectures' must be a list of one class name, got ${JSON.stringify(arch)}`, `use one of ${list}`);
+    family = known.find(([, a]) => a === arch[0])?.[0];
+    if (!family) fail(`unsupported architecture '${String(arch[0])}'`, `supported: ${list}`);
+  }
+  const mt = j.model_type;
+  if (mt !== undefined) {
+    const byType = known.find(([f]) => f === mt)?.[0];
+    if (!byType) fail(`unsupported model_type ${JSON.stringify(mt)}`, `supported: ${known.map(([f]) => f).join(', ')}`);
+    if (family && family !== byType) fail(`model_type '${String(mt)}' does not match architecture '${String((arch as string[])[0])}'`, 'make them name the same family');
+    family = byType;
+  }
+  if (!family) fail("neither 'architectures' nor 'model_type' is given", `name the family, e.g. "architectures": ["${FAMILY_ARCHITECTURES.llama}"]`);
+  return family as ModelFamily;
+}
+
+/** The family a config belongs to when none is named: q/k/v biases → qwen2, a sliding window → mistral, else llama. */
+export function inferFamily(c: DecoderConfig): ModelFamily {
+  return c.attentionBias ? 'qwen2' : c.slidingWindow !== null ? 'mistral' : 'llama';
+}
+
+/** Options of {@link toHfConfig}. */
+export interface HfConfigOptions {
+  /** Family to write; default {@link inferFamily}. */
+  readonly family?: ModelFamily;
+  readonly bosTokenId?: number;
+  readonly eosTokenId?: number;
+}
+
+/**
+ * A Hugging Face config.json object for a DecoderConfig; {@link parseHfConfig} reads it back to
+ * the same config. Throws if the family cannot express the config (q/k/v biases only exist in
+ * Qwen2; LLaMA has no sliding window).
+ */
+export function toHfConfig(c: DecoderConfig, o: HfConfigOptions = {}): Record<string, unknown> {
+  validateDecoderConfig(c);
+  const family = o.family ?? inferFamily(c);
+  const arch = FAMILY_ARCHITECTURES[family];
+  if (c.attentionBias && family !== 'qwen2') throw new DdaError(`${arch} cannot express q/k/v biases without an o_proj bias`, "write the config as family 'qwen2'");
+  if (!c.attentionBias && family === 'qwen2') throw new DdaError('Qwen2ForCausalLM always has q/k/v biases, this config has none', "write it as family 'llama' or 'mistral'");
+  if (c.slidingWindow !== null && family === 'llama') throw new DdaError('LlamaForCausalLM has no sliding-window attention', "write it as family 'mistral'");
+  const out: Record<string, unknown> = {
+    architectures: [arch],
+    model_type: family,
+    vocab_size: c.vocabSize,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numLayers,
+    num_attention_heads: c.numHeads,
+    num_key_value_heads: c.numKvHeads,
+    hidden_act: 'silu',
+    max_position_embeddings: c.maxSeqLen,
+    rms_norm_eps: c.rmsNormEps,
+    rope_theta: c.ropeTheta,
+    rope_scaling: null,
+    tie_word_embeddings: c.tieWordEmbeddings,
+  };
+  if (family === 'llama') Object.assign(out, { attention_bias: false, mlp_bias: false });
+  if (family === 'mistral') out.sliding_window = c.slidingWindow;
+  if (family === 'qwen2') {
+    Object.assign(out, c.slidingWindow === null
+      ? { use_sliding_window: false, sliding_window: null, max_window_layers: c.numLayers }
+      : { use_sliding_window: true, sliding_window: c.slidingWindow, max_window_layers: 0 });
+  }
+  if (o.bosTokenId !== undefined) out.bos_token_id = o.bosTokenId;
+  if (o.eosTokenId !== undefined) out.eos_token_id = o.eosTokenId;
+  out.torch_dtype = 'float32';
+  return out;
+}

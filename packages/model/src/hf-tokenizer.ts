@@ -1,0 +1,167 @@
+import { Template } from '@huggingface/jinja';
+import { Tokenizer as HfTokenizerImpl } from '@huggingface/tokenizers';
+import { DdaError } from '@dda/core';
+import type { ModelFamily } from './hf-config.js';
+import type { Tokenizer } from './tokenizer.js';
+
+/**
+ * Chat templates (Jinja, as in tokenizer_config.json) used when a tokenizer_config.json has no
+ * `chat_template`, one per family, written from the families' published chat formats:
+ * - llama: LLaMA-2-chat, `<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]`;
+ * - mistral: Mistral-Instruct, which has no system role: `<s>[INST] {system}\n\n{user} [/INST]`;
+ * - qwen2: ChatML, `<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n`.
+ * Assistant turns end with the EOS token (`</s>`; `<|im_end|>` in ChatML).
+ */
+export const FAMILY_CHAT_TEMPLATES: Readonly<Record<ModelFamily, string>> = {
+  llama:
+    "{%- set ns = namespace(sys='') -%}" +
+    "{%- for m in messages -%}" +
+    "{%- if m['role'] == 'system' -%}{%- set ns.sys = '<<SYS>>\\n' + m['content'] + '\\n<</SYS>>\\n\\n' -%}" +
+    "{%- elif m['role'] == 'user' -%}{{ bos_token + '[INST] ' + ns.sys + m['content'] + ' [/INST]' }}{%- set ns.sys = '' -%}" +
+    "{%- else -%}{{ ' ' + m['content'] + ' ' + eos_token }}{%- endif -%}" +
+    '{%- endfor -%}',
+  mistral:
+    "{%- set ns = namespace(sys='') -%}" +
+    "{{ bos_token }}" +
+    "{%- for m in messages -%}" +
+    "{%- if m['role'] == 'system' -%}{%- set ns.sys = m['content'] + '\\n\\n' -%}" +
+    "{%- elif m['role'] == 'user' -%}{{ '[INST] ' + ns.sys + m['content'] + ' [/INST]' }}{%- set ns.sys = '' -%}" +
+    "{%- else -%}{{ m['content'] + eos_token }}{%- endif -%}" +
+    '{%- endfor -%}',
+  qwen2:
+    "{%- for m in messages -%}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor -%}" +
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}",
+};
+
+/** Special tokens of each family when no tokenizer_config.json names them. */
+const FAMILY_SPECIAL_TOKENS: Readonly<Record<ModelFamily, { bos: string | null; eos: string }>> = {
+  llama: { bos: '<s>', eos: '</s>' },
+  mistral: { bos: '<s>', eos: '</s>' },
+  qwen2: { bos: null, eos: '<|endoftext|>' },
+};
+
+/** Options of {@link HfTokenizer.fromJSON}. */
+export interface HfTokenizerOptions {
+  /** Family of the model: picks the chat template and special tokens when tokenizer_config.json lacks them. */
+  readonly family?: ModelFamily;
+  /** Where the files came from, for error messages. */
+  readonly source?: string;
+}
+
+/** A special-token entry of tokenizer_config.json: a string or an AddedToken object. */
+function tokenContent(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return null;
+}
+
+/**
+ * A Hugging Face tokenizer (`tokenizer.json` + `tokenizer_config.json`) run by the
+ * `@huggingface/tokenizers` library (pure JavaScript), with the chat template rendered by
+ * `@huggingface/jinja`. Implements {@link Tokenizer} for {@link DecoderModel}.
+ */
+export class HfTokenizer implements Tokenizer {
+  readonly kind = 'hugging-face';
+  readonly size: number;
+  readonly bosId: number | null;
+  readonly eosId: number;
+  readonly padId: number;
+  /** The Jinja chat template in use and where it came from. */
+  readonly chatTemplate: { readonly source: 'tokenizer_config.json' | `family:${ModelFamily}`; readonly text: string };
+  private readonly template: Template;
+  private readonly bosToken: string;
+  private readonly eosToken: string;
+
+  private constructor(
+    private readonly impl: HfTokenizerImpl,
+    /** The parsed tokenizer.json and tokenizer_config.json it was built from (written back unchanged by saveModelFolder). */
+    readonly files: { readonly tokenizerJson: object; readonly tokenizerConfig: Record<string, unknown> | null },
+    o: HfTokenizerOptions,
+  ) {
+    const config = files.tokenizerConfig ?? {};
+    const src = o.source ?? 'tokenizer';
+    const vocab = impl.get_vocab(true);
+    let maxId = -1;
+    for (const id of vocab.values()) maxId = Math.max(maxId, id);
+    this.size = maxId + 1;
+    const defaults = o.family ? FAMILY_SPECIAL_TOKENS[o.family] : null;
+    const idOf = (field: string, token: string): number => {
+      const id = impl.token_to_id(token);
+      if (id === undefined) throw new DdaError(`${src}: ${field} '${token}' is not in the vocabulary`, 'check tokenizer_config.json against tokenizer.json');
+      return id;
+    };
+    const eos = tokenContent(config.eos_token) ?? defaults?.eos ?? null;
+    if (eos === null) throw new DdaError(`${src}: no eos_token`, 'give tokenizer_config.json an eos_token, or name the model family');
+    this.eosToken = eos;
+    this.eosId = idOf('eos_token', eos);
+    const bos = config.bos_token === undefined ? (defaults?.bos ?? null) : tokenContent(config.bos_token);
+    this.bosToken = bos ?? '';
+    this.bosId = bos !== null && config.add_bos_token !== false ? idOf('bos_token', bos) : null;
+    const pad = tokenContent(config.pad_token);
+    this.padId = pad !== null ? idOf('pad_token', pad) : this.eosId;
+
+    let text: string | null = null;
+    const ct = config.chat_template;
+    if (typeof ct === 'string') text = ct;
+    else if (Array.isArray(ct)) text = (ct as { name?: unknown; template?: unknown }[]).find((t) => t.name === 'default')?.template as string ?? null;
+    else if (ct && typeof ct === 'object') text = typeof (ct as Record<string, unknown>).default === 'string' ? ((ct as Record<string, unknown>).default as string) : null;
+    if (text !== null) this.chatTemplate = { source: 'tokenizer_config.json', text };
+    else if (o.family) this.chatTemplate = { source: `family:${o.family}`, text: FAMILY_CHAT_TEMPLATES[o.family] };
+    else throw new DdaError(`${src}: tokenizer_config.json has no chat_template and no model family is given`, 'add a chat_template, or name the family (llama, qwen2, mistral) for its standard template');
+    try {
+      this.template = new Template(this.chatTemplate.text);
+    } catch (e) {
+      throw new DdaError(`${src}: chat template does not parse (${(e as Error).message})`, 'fix chat_template in tokenizer_config.json');
+    }
+  }
+
+  /**
+   * Builds a tokenizer from the parsed `tokenizer.json` and `tokenizer_config.json` (null when
+   * the folder has none: special tokens and chat template then come from `o.family`).
+   */
+  static fromJSON(tokenizerJson: unknown, tokenizerConfig: unknown, o: HfTokenizerOptions = {}): HfTokenizer {
+    const src = o.source ?? 'tokenizer.json';
+    const tj = tokenizerJson as { model?: { type?: unknown } } | null;
+    if (typeof tj !== 'object' || tj === null || typeof tj.model !== 'object' || tj.model === null) {
+      throw new DdaError(`${src}: not a Hugging Face tokenizer.json (no 'model' object)`, 'use the tokenizer.json saved with the model by the tokenizers library');
+    }
+    if (tokenizerConfig !== null && (typeof tokenizerConfig !== 'object' || Array.isArray(tokenizerConfig))) {
+      throw new DdaError(`${o.source ?? 'tokenizer_config.json'}: tokenizer_config.json is not a JSON object`, 'fix or remove tokenizer_config.json');
+    }
+    const config = tokenizerConfig as Record<string, unknown> | null;
+    let impl: HfTokenizerImpl;
+    try {
+      impl = new HfTokenizerImpl(tj, config ?? {});
+    } catch (e) {
+      throw new DdaError(`${src}: the tokenizer library cannot load it (${(e as Error).message})`, `tokenizer model type '${String(tj.model.type)}' or one of its components may be unsupported by @huggingface/tokenizers`);
+    }
+    return new HfTokenizer(impl, { tokenizerJson: tj, tokenizerConfig: config }, o);
+  }
+
+  encode(text: string): number[] {
+    return this.impl.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  decode(ids: readonly number[]): string {
+    return this.impl.decode([...ids], { skip_special_tokens: true });
+  }
+
+  /** Token strings of `text` (for inspection and tests). */
+  tokens(text: string): string[] {
+    return this.impl.encode(text, { add_special_tokens: false }).tokens;
+  }
+
+  /** Renders the chat template over `messages`; `addGenerationPrompt` opens the assistant turn. */
+  renderChat(messages: readonly { role: 'system' | 'user' | 'assistant'; content: string }[], addGenerationPrompt: boolean): string {
+    return this.template.render({
+      messages: messages.map((m) => ({ ...m })),
+      add_generation_prompt: addGenerationPrompt,
+      bos_token: this.bosToken,
+      eos_token: this.eosToken,
+    });
+  }
+
+  applyChatTemplate(system: string, user: string): string {
+    return this.renderChat([{ role: 'system', content: system }, { role: 'user', content: user }], true);
+  }
+}

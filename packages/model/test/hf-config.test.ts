@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { TINY_PRESETS, inferFamily, parseHfConfig, toHfConfig, type DecoderConfig } from '@dda/model';
+
+// Shaped like the config.json files published with Llama-2-7b-hf, Qwen2-0.5B and Mistral-7B-v0.1.
+const LLAMA2_7B = {
+  architectures: ['LlamaForCausalLM'], bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu', hidden_size: 4096, initializer_range: 0.02,
+  intermediate_size: 11008, max_position_embeddings: 4096, model_type: 'llama', num_attention_heads: 32, num_hidden_layers: 32,
+  num_key_value_heads: 32, pretraining_tp: 1, rms_norm_eps: 1e-5, rope_scaling: null, tie_word_embeddings: false, torch_dtype: 'float16',
+  transformers_version: '4.31.0.dev0', use_cache: true, vocab_size: 32000,
+};
+const QWEN2_05B = {
+  architectures: ['Qwen2ForCausalLM'], attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151643, hidden_act: 'silu', hidden_size: 896,
+  initializer_range: 0.02, intermediate_size: 4864, max_position_embeddings: 131072, max_window_layers: 24, model_type: 'qwen2',
+  num_attention_heads: 14, num_hidden_layers: 24, num_key_value_heads: 2, rms_norm_eps: 1e-6, rope_theta: 1000000.0, sliding_window: 131072,
+  tie_word_embeddings: true, torch_dtype: 'bfloat16', transformers_version: '4.40.1', use_cache: true, use_sliding_window: false, vocab_size: 151936,
+};
+const MISTRAL_7B = {
+  architectures: ['MistralForCausalLM'], bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu', hidden_size: 4096, initializer_range: 0.02,
+  intermediate_size: 14336, max_position_embeddings: 32768, model_type: 'mistral', num_attention_heads: 32, num_hidden_layers: 32,
+  num_key_value_heads: 8, rms_norm_eps: 1e-5, rope_theta: 10000.0, sliding_window: 4096, tie_word_embeddings: false, torch_dtype: 'bfloat16',
+  transformers_version: '4.34.0.dev0', use_cache: true, vocab_size: 32000,
+};
+
+describe('Hugging Face config.json → DecoderConfig', () => {
+  it('reads LLaMA2 (multi-head, no biases, default rope_theta 1e4)', () => {
+    expect(parseHfConfig(LLAMA2_7B)).toEqual({
+      family: 'llama',
+      config: {
+        vocabSize: 32000, hiddenSize: 4096, numLayers: 32, numHeads: 32, numKvHeads: 32, intermediateSize: 11008, ropeTheta: 10000,
+        rmsNormEps: 1e-5, maxSeqLen: 4096, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null,
+      },
+    });
+  });
+
+  it('reads Qwen2 (GQA, q/k/v biases, tied embeddings, rope_theta 1e6, window off)', () => {
+    expect(parseHfConfig(QWEN2_05B)).toEqual({
+      family: 'qwen2',
+      config: {
+        vocabSize: 151936, hiddenSize: 896, numLayers: 24, numHeads: 14, numKvHeads: 2, intermediateSize: 4864, ropeTheta: 1e6,
+        rmsNormEps: 1e-6, maxSeqLen: 131072, tieWordEmbeddings: true, attentionBias: true, slidingWindow: null,
+      },
+    });
+  });
+
+  it('reads Mistral (GQA, sliding window)', () => {
+    const { family, config } = parseHfConfig(MISTRAL_7B);
+    expect(family).toBe('mistral');
+    expect(config).toMatchObject({ numHeads: 32, numKvHeads: 8, slidingWindow: 4096, attentionBias: false, ropeTheta: 10000, maxSeqLen: 32768 });
+    expect(parseHfConfig({ ...MISTRAL_7B, sliding_window: null }).config.slidingWindow).toBeNull();
+    // MistralConfig's default window when the field is absent.
+    const { sliding_window: _w, ...noWindow } = MISTRAL_7B;
+    expect(parseHfConfig(noWindow).config.slidingWindow).toBe(4096);
+  });
+
+  it('takes the family from model_type alone, and Qwen2 windows only when every layer is windowed', () => {
+    const { architectures: _a, ...byType } = QWEN2_05B;
+    expect(parseHfConfig(byType).family).toBe('qwen2');
+    expect(parseHfConfig({ ...QWEN2_05B, use_sliding_window: true, max_window_layers: 0, sliding_window: 64 }).config.slidingWindow).toBe(64);
+  });
+
+  it('names unknown architectures, fields and unsupported values', () => {
+    expect(() => parseHfConfig({ ...LLAMA2_7B, architectures: ['GPT2LMHeadModel'] }, 'm/config.json'))
+      .toThrow("m/config.json: unsupported architecture 'GPT2LMHeadModel'");
+    expect(() => parseHfConfig({ ...LLAMA2_7B, model_type: 'mistral' })).toThrow("model_type 'mistral' does not match architecture 'LlamaForCausalLM'");
+    expect(() => parseHfConfig({ ...LLAMA2_7B, rope_scaling: { type: 'linear', factor: 2 } })).toThrow(/rope_scaling \{"type":"linear","factor":2\} is not supported/);
+    expect(() => parseHfConfig({ ...LLAMA2_7B, hidden_act: 'gelu' })).toThrow('hidden_act "gelu" is not supported');
+    expect(() => parseHfConfig({ ...LLAMA2_7B, quantization_config: { bits: 4 }, foo: 1 })).toThrow("unsupported fields 'quantization_config', 'foo'");
+    expect(() => parseHfConfig({ ...LLAMA2_7B, attention_bias: true })).toThrow('attention_bias true is not supported for LlamaForCausalLM');
+    expect(() => parseHfConfig({ ...LLAMA2_7B, mlp_bias: true })).toThrow('mlp_bias true is not supported');
+    expect(() => parseHfConfig({ ...LLAMA2_7B, sliding_window: 128 })).toThrow("'sliding_window' is not a LLaMA field");
+    expect(() => parseHfConfig({ ...QWEN2_05B, use_sliding_window: true })).toThrow('use_sliding_window with max_window_layers 24 (only some layers windowed) is not supported');
+    expect(() => parseHfConfig({ ...LLAMA2_7B, head_dim: 256 })).toThrow('head_dim 256 differs from hidden_size / num_attention_heads = 128');
+    expect(() => parseHfConfig({ ...LLAMA2_7B, num_key_value_heads: 5 })).toThrow('numHeads 32 is not a multiple of numKvHeads 5');
+    const { hidden_size: _h, ...noHidden } = LLAMA2_7B;
+    expect(() => parseHfConfig(noHidden)).toThrow("missing required field 'hidden_size'");
+    expect(() => parseHfConfig({ vocab_size: 3 })).toThrow("neither 'architectures' nor 'model_type' is given");
+  });
+});
+
+describe('DecoderConfig → Hugging Face config.json', () => {
+  it.each(Object.keys(TINY_PRESETS))('%s reads back to the same config and family', (name) => {
+    const c: DecoderConfig = { ...TINY_PRESETS[name]!, vocabSize: 390 };
+    const json = JSON.parse(JSON.stringify(toHfConfig(c)));
+    expect(parseHfConfig(json)).toEqual({ family: inferFamily(c), config: c });
+  });
+
+  it('writes each family with its own fields', () => {
+    const q: DecoderConfig = { ...TINY_PRESETS['qwen2-tiny']!, vocabSize: 100 };
+    expect(toHfConfig(q, { bosTokenId: 2, eosTokenId: 3 })).toEqual({
+      architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', vocab_size: 100, hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2,
+      num_attention_heads: 4, num_key_value_heads: 2, hidden_act: 'silu', max_position_embeddings: 160, rms_norm_eps: 1e-6, rope_theta: 1e6,
+      rope_scaling: null, tie_word_embeddings: true, use_sliding_window: false, sliding_window: null, max_window_layers: 2,
+      bos_token_id: 2, eos_token_id: 3, torch_dtype: 'float32',
+    });
+    const m: DecoderConfig = { ...TINY_PRESETS['mistral-tiny']!, vocabSize: 100 };
+    expect(toHfConfig(m)).toMatchObject({ architectures: ['MistralForCausalLM'], sliding_window: 32 });
+    // A windowed Qwen2 config round-trips through use_sliding_window / max_window_layers 0.
+    const qw: DecoderConfig = { ...q, slidingWindow: 16 };
+    expect(parseHfConfig(toHfConfig(qw)).config).toEqual(qw);
+  });
+
+  it('refuses a family that cannot express the config', () => {
+    const q: DecoderConfig = { ...TINY_PRESETS['qwen2-tiny']!, vocabSize: 100 };
+    expect(() => toHfConfig(q, { family: 'llama' })).toThrow('LlamaForCausalLM cannot express q/k/v biases without an o_proj bias');
+    const m: DecoderConfig = { ...TINY_PRESETS['mistral-tiny']!, vocabSize: 100 };
+    expect(() => toHfConfig(m, { family: 'llama' })).toThrow('LlamaForCausalLM has no sliding-window attention');
+    expect(() => toHfConfig(m, { family: 'qwen2' })).toThrow('Qwen2ForCausalLM always has q/k/v biases');
+  });
+});

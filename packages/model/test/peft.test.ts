@@ -1,0 +1,131 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_LORA, DecoderModel, SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, parseAdapterConfig,
+  readPeftAdapter, readSafetensors, startTfjsBackend, toAdapterConfig, writePeftAdapter, writeSafetensors,
+  type DecoderConfig, type LoraConfig, type TensorMap,
+} from '@dda/model';
+
+const root = mkdtempSync(join(tmpdir(), 'dda-peft-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const fresh = (): string => join(root, `a${n++}`);
+
+const tok = new WordTokenizer([...SPECIAL_TOKENS, ...Array.from({ length: 24 }, (_, i) => `w${i}`)]);
+const config: DecoderConfig = { ...TINY_PRESETS['qwen2-tiny']!, vocabSize: tok.size, hiddenSize: 16, intermediateSize: 24 };
+const lora: LoraConfig = { rank: 4, alpha: 8, targets: ['q', 'v', 'down'] };
+
+/** LoRA weights with B ≠ 0, so that the adapter changes the model. */
+function trainedLora(c: DecoderConfig, l: LoraConfig, seed: number): TensorMap {
+  const w = initLoraWeights(c, l, seed);
+  for (const [k, t] of w) if (k.endsWith('lora_B.weight')) t.data.forEach((_, i) => (t.data[i] = 0.05 * Math.sin(i + seed)));
+  return w;
+}
+
+describe('PEFT adapter_config.json', () => {
+  it('writes the PEFT fields and reads them back', () => {
+    const json = toAdapterConfig(lora, 'models/qwen2-tiny');
+    expect(json).toEqual({
+      peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: 'models/qwen2-tiny', r: 4, lora_alpha: 8, lora_dropout: 0,
+      target_modules: ['q_proj', 'v_proj', 'down_proj'], bias: 'none', fan_in_fan_out: false, use_rslora: false, use_dora: false,
+      modules_to_save: null, inference_mode: true,
+    });
+    expect(parseAdapterConfig(json)).toEqual({ config: lora, baseModelNameOrPath: 'models/qwen2-tiny' });
+  });
+
+  it('reads a config as PEFT writes it (module order, empty extras, all-linear)', () => {
+    const peft = {
+      alpha_pattern: {}, auto_mapping: null, base_model_name_or_path: 'Qwen/Qwen2-0.5B', bias: 'none', fan_in_fan_out: false, inference_mode: true,
+      init_lora_weights: true, layer_replication: null, layers_pattern: null, layers_to_transform: null, loftq_config: {}, lora_alpha: 16,
+      lora_dropout: 0.05, megatron_config: null, megatron_core: 'megatron.core', modules_to_save: null, peft_type: 'LORA', r: 8, rank_pattern: {},
+      revision: null, target_modules: ['v_proj', 'q_proj'], task_type: 'CAUSAL_LM', use_dora: false, use_rslora: false,
+    };
+    expect(parseAdapterConfig(peft).config).toEqual({ rank: 8, alpha: 16, targets: ['q', 'v'] });
+    expect(parseAdapterConfig({ ...peft, target_modules: 'all-linear' }).config.targets).toEqual(['q', 'k', 'v', 'o', 'gate', 'up', 'down']);
+  });
+
+  it('names what it cannot compute', () => {
+    const base = toAdapterConfig(lora);
+    expect(() => parseAdapterConfig({ ...base, peft_type: 'IA3' })).toThrow('peft_type "IA3" is not supported');
+    expect(() => parseAdapterConfig({ ...base, use_dora: true })).toThrow('use_dora true is not supported');
+    expect(() => parseAdapterConfig({ ...base, use_rslora: true })).toThrow('use_rslora true is not supported');
+    expect(() => parseAdapterConfig({ ...base, bias: 'lora_only' })).toThrow('bias "lora_only" is not supported');
+    expect(() => parseAdapterConfig({ ...base, rank_pattern: { q_proj: 2 } })).toThrow('rank_pattern {"q_proj":2} is not supported');
+    expect(() => parseAdapterConfig({ ...base, target_modules: ['q_proj', 'embed_tokens', 'lm_head'] })).toThrow("unsupported target modules 'embed_tokens', 'lm_head'");
+    expect(() => parseAdapterConfig({ ...base, layer_replication: [[0, 1]] })).toThrow("unsupported field 'layer_replication'");
+    expect(() => parseAdapterConfig({ ...base, r: 0 })).toThrow("'r' must be a positive integer, got 0");
+  });
+});
+
+describe('PEFT adapter folders', () => {
+  beforeAll(async () => {
+    await startTfjsBackend(['tfjs-wasm']);
+  });
+
+  it('round-trips bit-identically and gives the same adapted model', () => {
+    const dir = fresh();
+    const w = trainedLora(config, lora, 3);
+    writePeftAdapter(dir, lora, w, 'base');
+    const back = readPeftAdapter(dir, config);
+    expect(back.config).toEqual(lora);
+    expect(back.baseModelNameOrPath).toBe('base');
+    expect([...back.weights.keys()]).toEqual([...w.keys()]);
+    for (const [k, t] of w) expect(Buffer.from(back.weights.get(k)!.data.buffer).equals(Buffer.from(t.data.buffer)), k).toBe(true);
+    expect(readSafetensors(readFileSync(join(dir, 'adapter_model.safetensors')), 'a').metadata).toEqual({ format: 'pt' });
+    // PEFT tensor names: base_model.model.<module>.lora_A.weight.
+    expect([...w.keys()][0]).toBe('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
+
+    const base = initDecoderWeights(config, 1);
+    const a = new DecoderModel(config, tok, base);
+    a.setLora(lora, w);
+    const b = new DecoderModel(config, tok, base);
+    b.setLora(back.config, back.weights);
+    const plain = new DecoderModel(config, tok, base);
+    const tokens = [2, 9, 10, 11, 12];
+    expect(Array.from(b.logits(tokens))).toEqual(Array.from(a.logits(tokens)));
+    expect(Array.from(b.logits(tokens))).not.toEqual(Array.from(plain.logits(tokens)));
+    for (const m of [a, b, plain]) m.dispose();
+  });
+
+  it('an adapter that does not fit the model gets a clear error', () => {
+    const w = trainedLora(config, lora, 3);
+    // Another rank than adapter_config.json says.
+    let dir = fresh();
+    writePeftAdapter(dir, { ...lora, rank: 2 }, w);
+    expect(() => readPeftAdapter(dir, config)).toThrow(/tensor 'base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight' has shape \[4, 16\], this model needs \[2, 16\] \(its rank is 4, the adapter config says r = 2\)/);
+    // Trained for a wider model.
+    dir = fresh();
+    writePeftAdapter(dir, lora, trainedLora({ ...config, hiddenSize: 32 }, lora, 1));
+    expect(() => readPeftAdapter(dir, config)).toThrow(/has shape \[4, 32\], this model needs \[4, 16\] \(the adapter was trained for a model of another size\)/);
+    // More modules than target_modules lists.
+    dir = fresh();
+    writePeftAdapter(dir, { ...lora, targets: ['q', 'v'] }, w);
+    expect(() => readPeftAdapter(dir, config)).toThrow(/has tensors this model and adapter config do not use: 'base_model\.model\.model\.layers\.0\.mlp\.down_proj\.lora_A\.weight'/);
+    // More layers than the model.
+    dir = fresh();
+    writePeftAdapter(dir, lora, trainedLora({ ...config, numLayers: 3 }, lora, 1));
+    expect(() => readPeftAdapter(dir, config)).toThrow(/the adapter has layers beyond this model's 2/);
+    // A listed module missing from the weights.
+    dir = fresh();
+    writePeftAdapter(dir, { ...lora, targets: ['q', 'k', 'v', 'down'] }, w);
+    expect(() => readPeftAdapter(dir, config)).toThrow(/is missing 'base_model\.model\.model\.layers\.0\.self_attn\.k_proj\.lora_A\.weight'/);
+    // DecoderModel.setLora applies the same check.
+    const m = new DecoderModel(config, tok, initDecoderWeights(config, 1));
+    expect(() => m.setLora({ ...DEFAULT_LORA, rank: 4 }, w)).toThrow(/LoRA adapter is missing .base_model\.model\.model\.layers\.0\.self_attn\.k_proj\.lora_A\.weight/);
+    m.dispose();
+  });
+
+  it('explains a missing or corrupt weights file', () => {
+    const dir = fresh();
+    writePeftAdapter(dir, lora, trainedLora(config, lora, 3));
+    const f = join(dir, 'adapter_model.safetensors');
+    writeFileSync(f, writeSafetensors(new Map()).subarray(0, 4));
+    expect(() => readPeftAdapter(dir, config)).toThrow(/adapter_model\.safetensors: not a valid safetensors file/);
+    rmSync(f);
+    expect(() => readPeftAdapter(dir, config)).toThrow(/adapter_model\.safetensors: file not found/);
+    rmSync(join(dir, 'adapter_config.json'));
+    expect(() => readPeftAdapter(dir)).toThrow(/adapter_config\.json: file not found/);
+  });
+});
