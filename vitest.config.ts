@@ -18,6 +18,7 @@ export default defineConfig({
       '@dda/scorer-bm25': src('./plugins/scorer-bm25/src/index.ts'),
       '@dda/scorer-random': src('./plugins/scorer-random/src/index.ts'),
       '@dda/plugin-dda': src('./plugins/dda/src/index.ts'),
+      '@dda/backend-onnxruntime': src('./plugins/backend-onnxruntime/src/index.ts'),
       '@dda/backend-tfjs-node': src('./plugins/backend-tfjs-node/src/index.ts'),
       '@dda/dataset-hallucination': src('./datasets/hallucination/src/index.ts'),
     },

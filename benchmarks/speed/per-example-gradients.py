@@ -2,7 +2,9 @@
 """PyTorch CPU reference for benchmarks/speed/per-example-gradients.mjs: the same LLaMA-style
 decoder shape, LoRA on q,k,v,o,gate,up,down, per-example gradients of the response loss, one
 example at a time (float32). Prints one JSON line. Usage:
-    /usr/bin/python3 per-example-gradients.py VOCAB HIDDEN LAYERS HEADS FFN SEQ RANK N THREADS
+    /usr/bin/python3 per-example-gradients.py VOCAB HIDDEN LAYERS HEADS FFN SEQ RANK N THREADS [LOSS_ROWS_ONLY]
+LOSS_ROWS_ONLY = 1 projects only the loss positions onto the vocabulary (as the onnxruntime engine
+does); 0 (default) projects every position, as a plain implementation does.
 """
 import json
 import math
@@ -12,6 +14,7 @@ import time
 import torch
 
 V, D, L, H, F, T, R, N, THREADS = (int(x) for x in sys.argv[1:10])
+LOSS_ROWS_ONLY = len(sys.argv) > 10 and sys.argv[10] == "1"
 torch.set_num_threads(THREADS)
 torch.manual_seed(0)
 hd = D // H
@@ -50,6 +53,8 @@ def loss_of(tokens):
         x = x + lin("o", (a @ v).transpose(0, 1).reshape(T, D))
         h2 = rms(x)
         x = x + lin("down", torch.nn.functional.silu(lin("gate", h2)) * lin("up", h2))
+    if LOSS_ROWS_ONLY:
+        return torch.nn.functional.cross_entropy(rms(x[T // 2 : -1]) @ head.T, tokens[T // 2 + 1 :])
     logits = rms(x) @ head.T
     return torch.nn.functional.cross_entropy(logits[T // 2 : -1], tokens[T // 2 + 1 :])
 
@@ -62,4 +67,8 @@ for t in data[2:]:
     g = torch.autograd.grad(loss_of(t), params)
     torch.cat([x.flatten() for x in g])
 sec = time.perf_counter() - start
-print(json.dumps({"engine": f"pytorch {torch.__version__} cpu, {THREADS} threads", "examples_per_s": N / sec, "seconds": sec}))
+import resource  # noqa: E402
+
+rows = ", loss rows only" if LOSS_ROWS_ONLY else ""
+print(json.dumps({"engine": f"pytorch {torch.__version__} cpu, {THREADS} threads{rows}", "examples_per_s": N / sec, "seconds": sec,
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))

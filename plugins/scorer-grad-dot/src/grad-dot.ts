@@ -22,11 +22,24 @@ export const DEFAULT_BLOCK_ROWS = 256;
 /** Number of gradient coordinates per chunk inside a block (keeps the working set in cache). */
 const DIM_CHUNK = 4096;
 
+/**
+ * Engine of the inner products: `auto` (onnxruntime's float32 GEMM when it starts, else the float64
+ * JavaScript loop, logged), `onnxruntime` (required) or `js` (float64 JavaScript loop only).
+ */
+export type DotEngineChoice = 'auto' | 'onnxruntime' | 'js';
+
 /** Options of {@link gradDotValues} and the `grad-dot` / `grad-cos` scorers. */
 export interface GradDotOptions {
   /** Training rows per block (positive integer, default 256). Does not change the result beyond rounding. */
   readonly blockRows?: number;
+  /** Engine of the scorers (default `auto`); the synchronous functions of this file always use the JavaScript loop. */
+  readonly engine?: DotEngineChoice;
+  /** Where the scorers log an engine fallback (default console.warn). */
+  readonly log?: (line: string) => void;
 }
+
+/** How the JavaScript loop computes, for provenance. */
+export const JS_DOT_HOW = 'float64 JavaScript loop';
 
 function checkBlockRows(blockRows: number): void {
   if (!Number.isInteger(blockRows) || blockRows < 1) {
@@ -127,9 +140,17 @@ export function gradDotScores(
 ): ScoreMatrix {
   checkGradientPair(train, test, 'grad-dot');
   const values = gradDotValues(train.rows, test.rows, train.dim, options.blockRows ?? DEFAULT_BLOCK_ROWS);
+  return gradDotMatrix(train, test, values, JS_DOT_HOW, checkpoint);
+}
+
+/**
+ * The grad-dot ScoreMatrix from inner products already computed (`values[i*nTest + j]`, e.g. by
+ * the GEMM engine); `how` names the engine in the provenance.
+ */
+export function gradDotMatrix(train: GradientMatrix, test: GradientMatrix, values: Float64Array, how: string, checkpoint: string = train.checkpoint): ScoreMatrix {
   return createScoreMatrix(train.ids, test.ids, values, {
     method: 'grad-dot',
-    computedOver: `inner product of per-example gradients over ${train.dim} parameters (${describeCheckpoints(train, test)}); units nats² per squared parameter unit; higher = a gradient step on the training sample lowers the test loss more`,
+    computedOver: `inner product of per-example gradients over ${train.dim} parameters (${describeCheckpoints(train, test)}; ${how}); units nats² per squared parameter unit; higher = a gradient step on the training sample lowers the test loss more`,
     checkpoints: [checkpoint],
     transforms: [],
   });
@@ -153,6 +174,14 @@ export function gradCosScores(
 ): ScoreMatrix {
   checkGradientPair(train, test, 'grad-cos');
   const values = gradDotValues(train.rows, test.rows, train.dim, options.blockRows ?? DEFAULT_BLOCK_ROWS);
+  return gradCosMatrix(train, test, values, JS_DOT_HOW, checkpoint);
+}
+
+/**
+ * The grad-cos ScoreMatrix from inner products already computed (`values[i*nTest + j]`, divided in
+ * place by the row norms); `how` names the engine in the provenance.
+ */
+export function gradCosMatrix(train: GradientMatrix, test: GradientMatrix, values: Float64Array, how: string, checkpoint: string = train.checkpoint): ScoreMatrix {
   const nt = rowNorms(train.rows);
   const ne = rowNorms(test.rows);
   const nTest = test.rows.length;
@@ -166,7 +195,7 @@ export function gradCosScores(
   }
   return createScoreMatrix(train.ids, test.ids, values, {
     method: 'grad-cos',
-    computedOver: `cosine similarity of per-example gradients over ${train.dim} parameters (${describeCheckpoints(train, test)}); dimensionless in [-1, 1], 0 for a zero gradient; higher = more responsible`,
+    computedOver: `cosine similarity of per-example gradients over ${train.dim} parameters (${describeCheckpoints(train, test)}; ${how}); dimensionless in [-1, 1], 0 for a zero gradient; higher = more responsible`,
     checkpoints: [checkpoint],
     transforms: [],
   });

@@ -7,6 +7,7 @@
 import { registerGradDotScorers } from './scorer.js';
 
 export * from './grad-dot.js';
+export * from './gemm-engine.js';
 export { gradCosScorer, gradDotScorer, gradientScorer, registerGradDotScorers, scorerEntries, type GradientScoresFn } from './scorer.js';
 
 registerGradDotScorers();

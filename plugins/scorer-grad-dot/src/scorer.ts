@@ -1,16 +1,21 @@
 import { DdaError, numberOption, scorers, type GradientMatrix, type PluginOptions, type RegistryEntry, type ScoreMatrix, type Scorer } from '@dda/core';
-import { DEFAULT_BLOCK_ROWS, checkIdsMatchInput, gradCosScores, gradDotScores, type GradDotOptions } from './grad-dot.js';
+import { DEFAULT_BLOCK_ROWS, checkIdsMatchInput, type DotEngineChoice, type GradDotOptions } from './grad-dot.js';
+import { DOT_ENGINES, gradCosScoresOnEngine, gradDotScoresOnEngine } from './gemm-engine.js';
 
 function readOptions(options: PluginOptions): GradDotOptions {
   const blockRows = numberOption(options, 'blockRows', DEFAULT_BLOCK_ROWS);
   if (!Number.isInteger(blockRows) || blockRows < 1) {
     throw new DdaError(`option 'blockRows' must be a positive integer, got ${blockRows}`, 'pass e.g. blockRows = 256');
   }
-  return { blockRows };
+  const engine = options.engine ?? 'auto';
+  if (!DOT_ENGINES.includes(engine as DotEngineChoice)) {
+    throw new DdaError(`option 'engine' must be one of ${DOT_ENGINES.join(', ')}, got ${String(engine)}`, "pass engine 'auto' (onnxruntime GEMM when available) or 'js'");
+  }
+  return { blockRows, engine: engine as DotEngineChoice };
 }
 
 /** A function scoring training gradients against test gradients at one checkpoint. */
-export type GradientScoresFn<O> = (train: GradientMatrix, test: GradientMatrix, options: O, checkpoint: string) => ScoreMatrix;
+export type GradientScoresFn<O> = (train: GradientMatrix, test: GradientMatrix, options: O, checkpoint: string) => ScoreMatrix | Promise<ScoreMatrix>;
 
 /**
  * A Scorer over per-example gradients: fetches the input's training and test gradients, checks that
@@ -39,7 +44,7 @@ export function gradDotScorer(options: GradDotOptions = {}): Scorer {
   return gradientScorer(
     'grad-dot',
     'inner product of the training-loss gradient and the test-measurement gradient (influence with H = I, sign flipped so higher = more responsible; units nats² per squared parameter unit)',
-    gradDotScores,
+    gradDotScoresOnEngine,
     options,
   );
 }
@@ -52,7 +57,7 @@ export function gradCosScorer(options: GradDotOptions = {}): Scorer {
   return gradientScorer(
     'grad-cos',
     'cosine similarity of the training-loss and test-measurement gradients (dimensionless, in [-1, 1]; higher = more responsible)',
-    gradCosScores,
+    gradCosScoresOnEngine,
     options,
   );
 }
@@ -61,13 +66,13 @@ export function gradCosScorer(options: GradDotOptions = {}): Scorer {
 export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   {
     id: 'grad-dot',
-    description: 'gradient inner product ∇ℓ(train)·∇f(test), influence with H = I (option blockRows, default 256)',
+    description: 'gradient inner product ∇ℓ(train)·∇f(test), influence with H = I (options blockRows, default 256; engine auto|onnxruntime|js, default auto = onnxruntime float32 GEMM when it starts)',
     priority: 100,
     create: (o) => gradDotScorer(readOptions(o)),
   },
   {
     id: 'grad-cos',
-    description: 'gradient cosine similarity (option blockRows, default 256)',
+    description: 'gradient cosine similarity (options blockRows, default 256; engine auto|onnxruntime|js, default auto)',
     priority: 90,
     create: (o) => gradCosScorer(readOptions(o)),
   },

@@ -108,7 +108,7 @@ describe('grad-cos', () => {
     const tr = randomGrads(rng, DEFAULT_BLOCK_ROWS + 3, 40, 'z');
     const te = randomGrads(rng, 4, 40, 'e');
     const dot = gradDotScores(tr, te).values;
-    const cos = (await (await scorers.create('grad-cos', {})).score(input(tr, te))).values;
+    const cos = (await (await scorers.create('grad-cos', { engine: 'js' })).score(input(tr, te))).values;
     const norm = (r: Float32Array): number => Math.sqrt(r.reduce((s, x) => s + x * x, 0));
     for (let i = 0; i < tr.rows.length; i++) {
       for (let j = 0; j < 4; j++) {

@@ -1,0 +1,111 @@
+import { backends, type Backend } from '@dda/core';
+import { encodeOnnxModel, type OnnxModel } from './onnx-model.js';
+import { cudaUnavailableReason, loadOnnxRuntime, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort.js';
+
+/** An onnxruntime-node backend: the loaded runtime and the execution providers its sessions use. */
+export interface OnnxRuntimeBackend extends Backend {
+  readonly engine: 'onnxruntime';
+  /** `['cuda']` or `['cpu']`: the providers every session of this backend is created with. */
+  readonly executionProviders: readonly string[];
+  readonly ort: OrtModule;
+  /** Creates an inference session on this backend's provider from a model or its encoded bytes. */
+  createSession(model: OnnxModel | Uint8Array, options?: Omit<OrtSessionOptions, 'executionProviders'>): Promise<OrtSession>;
+}
+
+/** Backend ids this plugin registers, fastest first. */
+export const ONNX_BACKEND_IDS = ['onnxruntime-cuda', 'onnxruntime-cpu'] as const;
+/** One of {@link ONNX_BACKEND_IDS}. */
+export type OnnxBackendId = (typeof ONNX_BACKEND_IDS)[number];
+
+// A one-node model (y = x + x) that every provider must be able to run before the backend is used.
+const PROBE: OnnxModel = {
+  graph: {
+    name: 'probe',
+    nodes: [{ opType: 'Add', inputs: ['x', 'x'], outputs: ['y'] }],
+    inputs: [{ name: 'x', elemType: 1, shape: [2] }],
+    outputs: [{ name: 'y', elemType: 1, shape: [2] }],
+  },
+};
+
+async function startOnnx(id: OnnxBackendId): Promise<OnnxRuntimeBackend> {
+  const ort = await loadOnnxRuntime();
+  const provider = id === 'onnxruntime-cuda' ? 'cuda' : 'cpu';
+  if (provider === 'cuda') {
+    const why = cudaUnavailableReason(ort);
+    if (why !== undefined) throw new Error(why);
+  }
+  const executionProviders = [provider];
+  const createSession = async (model: OnnxModel | Uint8Array, options: Omit<OrtSessionOptions, 'executionProviders'> = {}): Promise<OrtSession> =>
+    await ort.InferenceSession.create(model instanceof Uint8Array ? model : encodeOnnxModel(model), {
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      ...options,
+      executionProviders,
+    });
+  // Run the probe: a provider that loads but cannot execute (driver mismatch, no device) fails here, not mid-scoring.
+  const probe = await createSession(PROBE);
+  try {
+    const out = await probe.run({ x: new ort.Tensor('float32', Float32Array.of(1, 2), [2]) });
+    const y = out.y?.data as Float32Array | undefined;
+    if (y?.[0] !== 2 || y[1] !== 4) throw new Error(`the ${provider} provider computed 1+1, 2+2 as ${y ? Array.from(y).join(', ') : 'nothing'}`);
+  } finally {
+    await probe.release();
+  }
+  const version = ort.env.versions?.node ?? ort.env.versions?.common ?? '?';
+  return {
+    id,
+    engine: 'onnxruntime',
+    device: provider === 'cuda' ? `gpu (onnxruntime-node ${version}, CUDA execution provider)` : `cpu (onnxruntime-node ${version}, MLAS)`,
+    executionProviders,
+    ort,
+    createSession,
+  };
+}
+
+let registered = false;
+/**
+ * Registers `onnxruntime-cuda` (priority 45) and `onnxruntime-cpu` (priority 35) in the core
+ * `backends` registry; idempotent, runs on import. Creating either loads onnxruntime-node lazily
+ * and runs a probe session; it throws, with the reason, where that is impossible.
+ * These backends run ONNX graphs (today: the scoring GEMM); the decoder itself still runs on tfjs.
+ */
+export function registerOnnxRuntimeBackends(): void {
+  if (registered) return;
+  registered = true;
+  backends.register({
+    id: 'onnxruntime-cuda',
+    description: 'onnxruntime-node with the CUDA execution provider (ONNX graphs: scoring GEMM; optional CUDA binaries)',
+    priority: 45,
+    create: () => startOnnx('onnxruntime-cuda'),
+  });
+  backends.register({
+    id: 'onnxruntime-cpu',
+    description: 'onnxruntime-node on the CPU (MLAS; ONNX graphs: scoring GEMM)',
+    priority: 35,
+    create: () => startOnnx('onnxruntime-cpu'),
+  });
+}
+registerOnnxRuntimeBackends();
+
+const started = new Map<string, Promise<OnnxRuntimeBackend>>();
+
+/**
+ * Starts the first onnxruntime backend that works among `preferred` (default: CUDA, then CPU),
+ * logging each fallback with its reason through `log`. Started backends are cached per id list.
+ *
+ * @throws DdaError listing every backend's reason when none starts.
+ */
+export function startOnnxRuntime(preferred: readonly OnnxBackendId[] = ONNX_BACKEND_IDS, log: (line: string) => void = () => {}): Promise<OnnxRuntimeBackend> {
+  const key = preferred.join(',');
+  let p = started.get(key);
+  if (p === undefined) {
+    p = (async () => {
+      const { value, failures } = await backends.resolve({}, preferred);
+      for (const f of failures) log(`backend ${f.id} unavailable (${f.reason}); falling back`);
+      return value as OnnxRuntimeBackend;
+    })();
+    started.set(key, p);
+    p.catch(() => started.delete(key));
+  }
+  return p;
+}

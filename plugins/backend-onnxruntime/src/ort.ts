@@ -1,0 +1,99 @@
+/**
+ * Lazy loading of onnxruntime-node. The package is an optional dependency (its install script
+ * may download CUDA binaries, which must never break `npm install`), so it is imported only when
+ * a backend is started, and the types below describe the small part of its API this plugin uses.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+/** An onnxruntime tensor (the part of `ort.Tensor` used here). */
+export interface OrtTensor {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: unknown;
+  dispose?(): void;
+}
+
+/** An onnxruntime inference session (the part of `ort.InferenceSession` used here). */
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+
+/** Session options passed to `InferenceSession.create`. */
+export interface OrtSessionOptions {
+  executionProviders?: string[];
+  intraOpNumThreads?: number;
+  interOpNumThreads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+/** The onnxruntime-node module (the part used here). */
+export interface OrtModule {
+  readonly InferenceSession: { create(model: Uint8Array, options?: OrtSessionOptions): Promise<OrtSession> };
+  readonly Tensor: new (type: 'float32' | 'float64' | 'int32' | 'int64', data: Float32Array | Float64Array | Int32Array | BigInt64Array, dims: readonly number[]) => OrtTensor;
+  readonly env: { readonly versions?: Readonly<Record<string, string>> };
+  listSupportedBackends?(): readonly { name: string; bundled: boolean }[];
+}
+
+const PACKAGE = 'onnxruntime-node';
+let loading: Promise<OrtModule> | undefined;
+
+/**
+ * Imports onnxruntime-node once and returns it.
+ *
+ * @throws Error whose message says whether the package is missing (and how to install it) or
+ *   is installed but failed to load (e.g. no binary for this platform).
+ */
+export function loadOnnxRuntime(): Promise<OrtModule> {
+  loading ??= (async () => {
+    try {
+      // A computed specifier keeps TypeScript and bundlers from requiring the optional package at build time.
+      const spec: string = PACKAGE;
+      const mod = (await import(spec)) as { default?: OrtModule } & Partial<OrtModule>;
+      const ort = (mod.default ?? mod) as OrtModule;
+      if (typeof ort.InferenceSession?.create !== 'function') throw new Error('the module has no InferenceSession');
+      return ort;
+    } catch (e) {
+      loading = undefined;
+      const msg = e instanceof Error ? e.message : String(e);
+      const code = (e as { code?: unknown }).code;
+      if (code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (package|module)|Could not resolve/.test(msg)) {
+        throw new Error(
+          `${PACKAGE} is not installed (it is an optional dependency); run: ONNXRUNTIME_NODE_INSTALL=skip npm install ${PACKAGE}`,
+        );
+      }
+      throw new Error(`${PACKAGE} is installed but failed to load: ${msg.split('\n')[0]}`);
+    }
+  })();
+  return loading;
+}
+
+/**
+ * Why the CUDA execution provider cannot run here, or undefined when it may: onnxruntime-node
+ * ships its CUDA provider library outside the npm tarball (downloaded by its install script, which
+ * this project skips), and the provider needs an NVIDIA driver.
+ */
+export function cudaUnavailableReason(ort: OrtModule): string | undefined {
+  const listed = ort.listSupportedBackends?.().some((b) => b.name === 'cuda');
+  if (listed === false) return `${PACKAGE} has no CUDA execution provider on ${process.platform}/${process.arch}`;
+  let binDir: string | undefined;
+  try {
+    const req = createRequire(import.meta.url);
+    const root = dirname(dirname(req.resolve(PACKAGE))); // .../onnxruntime-node/dist/index.js -> package root
+    const napiDirs = readdirSync(join(root, 'bin')).filter((d) => d.startsWith('napi-v'));
+    binDir = napiDirs.map((d) => join(root, 'bin', d, process.platform, process.arch)).find((d) => existsSync(d));
+  } catch {
+    binDir = undefined;
+  }
+  const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  if (binDir === undefined || !existsSync(join(binDir, lib))) {
+    return `the CUDA provider library (${lib}) is not installed; this project installs ${PACKAGE} with ONNXRUNTIME_NODE_INSTALL=skip, so reinstall it with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 and network access`;
+  }
+  if (process.platform === 'linux' && !existsSync('/proc/driver/nvidia/version')) return 'no NVIDIA driver is loaded (/proc/driver/nvidia/version is missing)';
+  return undefined;
+}

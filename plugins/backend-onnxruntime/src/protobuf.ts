@@ -1,0 +1,103 @@
+/**
+ * A minimal Protocol Buffers writer: exactly the wire types the ONNX messages need
+ * (varint, 64-bit-safe integers up to 2^53, fixed32 floats, length-delimited bytes and strings,
+ * nested messages). Fields are written in the order they are added.
+ */
+
+/** Wire types of the protobuf encoding. */
+export const WIRE = { varint: 0, fixed64: 1, bytes: 2, fixed32: 5 } as const;
+
+const textEncoder = new TextEncoder();
+
+/** Appends protobuf fields to a growing byte buffer. */
+export class ProtoWriter {
+  private buf = new Uint8Array(256);
+  private len = 0;
+
+  /** Number of bytes written so far. */
+  get length(): number {
+    return this.len;
+  }
+
+  private reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.len + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+
+  /**
+   * Writes a non-negative integer or a negative one (as the 10-byte two's complement of int64)
+   * as a varint. Integers must be exact in a double (|v| ≤ 2^53).
+   */
+  varint(value: number): this {
+    if (!Number.isSafeInteger(value)) throw new RangeError(`protobuf varint: ${value} is not a safe integer`);
+    if (value < 0) {
+      // int64 two's complement, always 10 bytes.
+      let v = BigInt.asUintN(64, BigInt(value));
+      this.reserve(10);
+      for (let i = 0; i < 10; i++) {
+        const byte = Number(v & 0x7fn);
+        v >>= 7n;
+        this.buf[this.len++] = v === 0n ? byte : byte | 0x80;
+        if (v === 0n) break;
+      }
+      return this;
+    }
+    this.reserve(8);
+    let v = value;
+    while (v >= 0x80) {
+      this.buf[this.len++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.len++] = v;
+    return this;
+  }
+
+  /** Writes a field key (field number and wire type). */
+  tag(field: number, wire: number): this {
+    return this.varint(field * 8 + wire);
+  }
+
+  /** A varint field (int32, int64, enum, bool). */
+  intField(field: number, value: number): this {
+    return this.tag(field, WIRE.varint).varint(value);
+  }
+
+  /** A `float` field (fixed32, little-endian IEEE 754). */
+  floatField(field: number, value: number): this {
+    this.tag(field, WIRE.fixed32);
+    this.reserve(4);
+    new DataView(this.buf.buffer, this.buf.byteOffset + this.len, 4).setFloat32(0, value, true);
+    this.len += 4;
+    return this;
+  }
+
+  /** A length-delimited field holding raw bytes. */
+  bytesField(field: number, bytes: Uint8Array): this {
+    this.tag(field, WIRE.bytes).varint(bytes.length);
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+    return this;
+  }
+
+  /** A length-delimited field holding a UTF-8 string. */
+  stringField(field: number, value: string): this {
+    return this.bytesField(field, textEncoder.encode(value));
+  }
+
+  /** A nested message field, written by `write` into a fresh writer. */
+  messageField(field: number, write: (w: ProtoWriter) => void): this {
+    const inner = new ProtoWriter();
+    write(inner);
+    return this.bytesField(field, inner.finish());
+  }
+
+  /** The bytes written so far (a copy sized exactly). */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+}
