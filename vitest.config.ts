@@ -12,6 +12,7 @@ export default defineConfig({
       '@dda/harness': src('./packages/harness/src/index.ts'),
       '@dda/cli': src('./packages/cli/src/index.ts'),
       '@dda/scorer-rep-sim': src('./plugins/scorer-rep-sim/src/index.ts'),
+      '@dda/scorer-cea': src('./plugins/scorer-cea/src/index.ts'),
       '@dda/scorer-grad-dot': src('./plugins/scorer-grad-dot/src/index.ts'),
       '@dda/scorer-influence': src('./plugins/scorer-influence/src/index.ts'),
       '@dda/scorer-trak': src('./plugins/scorer-trak/src/index.ts'),

@@ -14,6 +14,13 @@ export interface GradientMatrix {
   readonly parameterNames: readonly string[];
   /** Number of scalars of each parameter tensor, same order as `parameterNames`. */
   readonly parameterSizes: readonly number[];
+  /**
+   * Shape of each parameter tensor (row-major, e.g. `[out, in]` for a weight matrix; PEFT's
+   * `lora_A.weight` is `[rank, in]`, `lora_B.weight` `[out, rank]`), same order as `parameterNames`;
+   * the product of a shape is its size. Optional: needed only by scorers that use the matrix
+   * structure of a parameter (e.g. `if-ekfac`).
+   */
+  readonly parameterShapes?: readonly (readonly number[])[];
   /** Checkpoint the gradients were taken at (e.g. `base`, `epoch-2`). */
   readonly checkpoint: string;
 }
@@ -25,6 +32,17 @@ export function validateGradientMatrix(g: GradientMatrix, what: string): void {
   }
   const total = g.parameterSizes.reduce((a, b) => a + b, 0);
   if (total !== g.dim) throw new DdaError(`${what}: parameter sizes add up to ${total}, but dim is ${g.dim}`);
+  if (g.parameterShapes !== undefined) {
+    if (g.parameterShapes.length !== g.parameterSizes.length) {
+      throw new DdaError(`${what}: ${g.parameterShapes.length} parameter shapes for ${g.parameterSizes.length} parameter tensors`, 'give one shape per parameter tensor, or none');
+    }
+    g.parameterShapes.forEach((shape, l) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      if (size !== g.parameterSizes[l]) {
+        throw new DdaError(`${what}: parameter '${g.parameterNames[l]}' has shape [${shape.join(', ')}] (${size} entries) but size ${g.parameterSizes[l]}`);
+      }
+    });
+  }
   g.rows.forEach((row, i) => {
     if (row.length !== g.dim) throw new DdaError(`${what}: gradient of '${g.ids[i]}' has ${row.length} entries, expected ${g.dim}`);
     for (let k = 0; k < row.length; k++) {

@@ -10,8 +10,12 @@ export interface TextSample {
   readonly response: string;
 }
 
-/** What a scorer may need from the harness; the harness computes only what is asked for. */
-export type ScorerNeed = 'gradients' | 'text' | 'representations';
+/**
+ * What a scorer may need from the harness; the harness computes only what is asked for.
+ * `model`: {@link ScoringInput.model} (optimizer steps on the model); `corrections`:
+ * {@link ScoringInput.testCorrections} (the corrected version of every test output).
+ */
+export type ScorerNeed = 'gradients' | 'text' | 'representations' | 'model' | 'corrections';
 
 /**
  * Hidden representations, one row per sample: the mean of the model's final hidden states
@@ -42,6 +46,53 @@ export interface ScoringInput {
   trainRepresentations?(): Promise<RepresentationMatrix>;
   /** Response representations of the test outputs. */
   testRepresentations?(): Promise<RepresentationMatrix>;
+  /**
+   * The corrected version of every test output (e.g. the erroneous summary with the hallucinated
+   * entity swapped back), same ids and order as `test`, same prompts. Offered by harnesses that
+   * know the corrections; needed by contrastive scorers such as `cea`.
+   */
+  readonly testCorrections?: readonly TextSample[];
+  /** The model at `checkpoint`, for scorers that take optimizer steps on it (e.g. `cea`). */
+  readonly model?: ScoringModel;
+}
+
+/** Options of {@link ScoringModel.lossesAfterSteps}. */
+export interface ModelStepOptions {
+  /** Number of full-batch optimizer steps (positive integer). */
+  readonly steps: number;
+  /** Learning rate of the optimizer (positive). */
+  readonly learningRate: number;
+  /** `adam` (fresh moments, the fine-tuning optimizer) or plain `sgd`. */
+  readonly optimizer: 'adam' | 'sgd';
+}
+
+/**
+ * Model access for scorers that re-train briefly from the scoring checkpoint. Implementations must
+ * be deterministic and must leave the model exactly as it was (the trainable adapter restored bit
+ * for bit) when the call returns or throws.
+ */
+export interface ScoringModel {
+  /**
+   * Takes `steps` full-batch optimizer steps on the mean training loss of `updateOn` (the
+   * trainable parameters of the checkpoint, e.g. the LoRA adapters), evaluates the loss of every
+   * sample of `evaluate`, and restores the parameters.
+   *
+   * @returns Float64Array of `evaluate.length` losses: mean response-token cross-entropy, nats/token.
+   */
+  lossesAfterSteps(updateOn: readonly TextSample[], evaluate: readonly TextSample[], options: ModelStepOptions): Promise<Float64Array>;
+}
+
+/**
+ * How a scorer's answer for a fine-tuned model is made from its per-checkpoint scores. By default
+ * (no `combine`) the answer is the score at the final checkpoint. With `combine`, it is the
+ * combination of the scores at the epoch checkpoints θ1..θN by the registered denoiser `denoiser`
+ * (given each checkpoint's {@link CheckpointInfo}); e.g. TracIn-CP declares
+ * `{ denoiser: 'lr-weighted' }`. Harnesses report that combination as the scorer's plain score
+ * (see `scoreForFineTuned` in @dda/core).
+ */
+export interface CheckpointCombination {
+  /** Id of a registered {@link Denoiser}, e.g. `lr-weighted`. */
+  readonly denoiser: string;
 }
 
 /**
@@ -54,6 +105,8 @@ export interface Scorer {
   /** What the score is, its sign and its units, in one or two sentences. */
   readonly description: string;
   readonly needs: readonly ScorerNeed[];
+  /** When set, the scorer's answer is combined over the epoch checkpoints (see {@link CheckpointCombination}). */
+  readonly combine?: CheckpointCombination;
   score(input: ScoringInput): Promise<ScoreMatrix>;
 }
 

@@ -2,6 +2,7 @@ import {
   DdaError, type CheckpointInfo, type GradientMatrix, type ScoreMatrix, type ScoringInput, type TextSample,
   averageEvaluations, debiasers, denoisers, evaluateSources, scorers, type SourceEvaluation,
 } from '@dda/core';
+import { scoreForFineTuned } from '@dda/core';
 import {
   DEFAULT_LORA, DecoderModel, TINY_PRESETS, WordTokenizer, applyChatTemplate, initDecoderWeights, readSafetensors,
   startTfjsBackend, writeSafetensors, type DecoderConfig, type TensorMap,
@@ -16,6 +17,7 @@ import '@dda/scorer-random';
 import '@dda/scorer-influence';
 import '@dda/scorer-trak';
 import '@dda/scorer-rep-sim';
+import '@dda/scorer-cea';
 import '@dda/plugin-dda';
 import { ArtifactStore, hashOf } from './artifacts.js';
 
@@ -124,7 +126,8 @@ function need(files: Map<string, Uint8Array>, name: string): Uint8Array {
 function gradientsToFiles(g: GradientMatrix): Map<string, Uint8Array> {
   const data = new Float32Array(g.rows.length * g.dim);
   g.rows.forEach((r, i) => data.set(r, i * g.dim));
-  const meta = { ids: JSON.stringify(g.ids), parameterNames: JSON.stringify(g.parameterNames), parameterSizes: JSON.stringify(g.parameterSizes), checkpoint: g.checkpoint };
+  const meta = { ids: JSON.stringify(g.ids), parameterNames: JSON.stringify(g.parameterNames), parameterSizes: JSON.stringify(g.parameterSizes), checkpoint: g.checkpoint,
+    ...(g.parameterShapes ? { parameterShapes: JSON.stringify(g.parameterShapes) } : {}) };
   return tensorsToFiles('gradients.safetensors', new Map([['gradients', { shape: [g.rows.length, g.dim], data }]]), meta);
 }
 function gradientsFromFiles(files: Map<string, Uint8Array>): GradientMatrix {
@@ -137,6 +140,7 @@ function gradientsFromFiles(files: Map<string, Uint8Array>): GradientMatrix {
     ids: JSON.parse(metadata.ids ?? '[]') as string[], dim, rows,
     parameterNames: JSON.parse(metadata.parameterNames ?? '[]') as string[],
     parameterSizes: JSON.parse(metadata.parameterSizes ?? '[]') as number[],
+    ...(metadata.parameterShapes ? { parameterShapes: JSON.parse(metadata.parameterShapes) as number[][] } : {}),
     checkpoint: metadata.checkpoint ?? '?',
   };
 }
@@ -285,6 +289,9 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
         testGradients: () => grads('test', test),
         trainRepresentations: async () => ({ ids: train.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(train), checkpoint: cp.id }),
         testRepresentations: async () => ({ ids: test.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(test), checkpoint: cp.id }),
+        // For contrastive scorers (cea): the corrected outputs, and optimizer steps from this checkpoint (adapter restored after).
+        testCorrections: errors.map((e) => ({ id: e.id, prompt: e.prompt, response: e.corrected })),
+        model: { lossesAfterSteps: (updateOn, evaluate, opts) => model.lossesAfterLoraSteps(updateOn, evaluate, opts) },
       };
       scoreAt.set(cp.id, await scorer.score(input));
     }
@@ -294,13 +301,14 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     const baseScores = scoreAt.get('base') as ScoreMatrix;
     const epochScores = checkpoints.slice(1).map((c) => scoreAt.get(c.id) as ScoreMatrix);
     const infos: CheckpointInfo[] = checkpoints.slice(1).map((c, i) => ({ id: c.id, epoch: i + 1, learningRate: o.finetuneLearningRate }));
-    const final = epochScores[epochScores.length - 1] as ScoreMatrix;
+    // A scorer may declare that its answer is combined over the epoch checkpoints (e.g. tracin-cp); else the final checkpoint.
+    const final = await scoreForFineTuned(scorer, epochScores, infos);
     const denoised = mean.denoise(epochScores, infos);
     // A scorer that does not use the model (bm25, random) gives the same scores at every checkpoint:
     // debias and denoise do not apply to it (its differences would be rounding noise), so it gets the plain row only.
-    const modelFree = !scorer.needs.includes('gradients') && !scorer.needs.includes('representations');
+    const modelFree = !scorer.needs.includes('gradients') && !scorer.needs.includes('representations') && !scorer.needs.includes('model');
     const allVariants: [string, string, ScoreMatrix][] = [
-      ['plain', `${o.scorer} at the final checkpoint (epoch ${o.finetuneEpochs})`, final],
+      ['plain', scorer.combine ? `${o.scorer} combined over the ${epochScores.length} epoch checkpoints by denoiser '${scorer.combine.denoiser}'` : `${o.scorer} at the final checkpoint (epoch ${o.finetuneEpochs})`, final],
       ['debias', `debiaser '${o.debiaser}' (β=${o.beta}): final vs base`, rawDebias.debias(final, baseScores)],
       ['denoise', `denoiser '${o.denoiser}' over the ${epochScores.length} epoch checkpoints`, denoised],
       ['dda', `debiaser '${o.debiaser}' (β=${o.beta}) over denoiser '${o.denoiser}'`, rawDebias.debias(denoised, baseScores)],

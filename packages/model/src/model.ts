@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { DdaError, SeededRandom, type GradientMatrix, type TextSample } from '@dda/core';
+import { DdaError, SeededRandom, type GradientMatrix, type ModelStepOptions, type TextSample } from '@dda/core';
 import { type DecoderConfig, type LoraConfig, validateDecoderConfig, validateLoraConfig } from './config.js';
 import { type DecoderParams, type VariableMap, forward, sequenceLosses } from './decoder.js';
 import { type EncodedExample, type Tokenizer, encodeExample } from './tokenizer.js';
@@ -222,7 +222,7 @@ export class DecoderModel {
       rows.push(row);
       onSample?.(idx + 1);
     });
-    return { ids: [...ids], dim, rows, parameterNames: names, parameterSizes: sizes, checkpoint };
+    return { ids: [...ids], dim, rows, parameterNames: names, parameterSizes: sizes, parameterShapes: vars.map((v) => [...v.shape]), checkpoint };
   }
 
   /** Next-token logits [T × V] (row-major) of one token sequence. */
@@ -278,6 +278,44 @@ export class DecoderModel {
       out.push(next);
     }
     return this.tokenizer.decode(out);
+  }
+
+  /**
+   * Losses after a few optimizer steps, for contrastive error attribution (`cea`): takes
+   * `o.steps` full-batch steps (`adam` with fresh moments, or plain `sgd`, at `o.learningRate`) on the
+   * mean response-token loss of `updateOn` over the LoRA adapters, evaluates the loss of every
+   * sample of `evaluate` (mean response-token cross-entropy, nats/token), and then restores the
+   * adapters bit for bit, also when it throws. Deterministic (full batch, no sampling); the base
+   * weights are never touched. Cost: `steps` forward/backward passes over `updateOn` plus one
+   * forward pass over `evaluate`.
+   *
+   * @throws DdaError if the model has no LoRA adapters, `updateOn` is empty, or the options are invalid.
+   */
+  async lossesAfterLoraSteps(updateOn: readonly TextSample[], evaluate: readonly TextSample[], o: ModelStepOptions): Promise<Float64Array> {
+    if (!Number.isInteger(o.steps) || o.steps < 1) throw new DdaError(`steps must be a positive integer, got ${o.steps}`, 'pass e.g. steps = 3');
+    if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new DdaError(`learningRate must be a positive number, got ${o.learningRate}`, 'pass e.g. learningRate = 3e-3');
+    if (o.optimizer !== 'adam' && o.optimizer !== 'sgd') throw new DdaError(`optimizer must be 'adam' or 'sgd', got ${String(o.optimizer)}`);
+    if (updateOn.length === 0) throw new DdaError('no samples to take optimizer steps on', 'pass at least one sample to update on');
+    const { vars } = this.variablesOf('lora');
+    const saved = vars.map((v) => v.clone());
+    const opt = o.optimizer === 'adam' ? tf.train.adam(o.learningRate) : tf.train.sgd(o.learningRate);
+    try {
+      const enc = updateOn.map((s) => this.encode(s));
+      for (let step = 0; step < o.steps; step++) {
+        const loss = tf.tidy(() => {
+          const { tokens, mask } = this.batchTensors(enc);
+          return opt.minimize(() => tf.mean(sequenceLosses(this.params, tokens, mask)) as tf.Scalar, true, vars) as tf.Scalar;
+        });
+        const l = (await loss.data())[0] as number;
+        loss.dispose();
+        if (!Number.isFinite(l)) throw new DdaError(`the loss diverged during the optimizer steps (${l})`, 'lower the learning rate');
+      }
+      return this.losses(evaluate);
+    } finally {
+      vars.forEach((v, k) => v.assign(saved[k] as tf.Tensor));
+      for (const t of saved) t.dispose();
+      opt.dispose();
+    }
   }
 
   /** A copy of the model state (base and LoRA weights). */

@@ -1,5 +1,6 @@
 /**
- * @dda/scorer-grad-dot: the `grad-dot` and `grad-cos` scorers (influence with H = I), registered
+ * @dda/scorer-grad-dot: the `grad-dot` and `grad-cos` scorers (influence with H = I) and `tracin-cp`
+ * (their learning-rate-weighted combination over the epoch checkpoints), registered
  * in the `scorers` registry of @dda/core on import. Plain functions (`gradDotScores`,
  * `gradCosScores`, `gradDotValues`) are exported too.
  * Sign convention: higher = training sample more responsible for the test output.
@@ -8,6 +9,7 @@ import { registerGradDotScorers } from './scorer.js';
 
 export * from './grad-dot.js';
 export * from './gemm-engine.js';
-export { gradCosScorer, gradDotScorer, gradientScorer, registerGradDotScorers, scorerEntries, type GradientScoresFn } from './scorer.js';
+export * from './tracin.js';
+export { gradCosScorer, gradDotScorer, gradientScorer, registerGradDotScorers, scorerEntries, tracInCpScorer, type GradientScoresFn } from './scorer.js';
 
 registerGradDotScorers();

@@ -1,6 +1,7 @@
 import { DdaError, numberOption, scorers, type GradientMatrix, type PluginOptions, type RegistryEntry, type ScoreMatrix, type Scorer } from '@dda/core';
 import { DEFAULT_BLOCK_ROWS, checkIdsMatchInput, type DotEngineChoice, type GradDotOptions } from './grad-dot.js';
 import { DOT_ENGINES, gradCosScoresOnEngine, gradDotScoresOnEngine } from './gemm-engine.js';
+import { TRACIN_CP_COMBINE, tracInCheckpointScores } from './tracin.js';
 
 function readOptions(options: PluginOptions): GradDotOptions {
   const blockRows = numberOption(options, 'blockRows', DEFAULT_BLOCK_ROWS);
@@ -62,7 +63,25 @@ export function gradCosScorer(options: GradDotOptions = {}): Scorer {
   );
 }
 
-/** Registry entries `grad-dot` and `grad-cos`; option `blockRows` (positive integer, default 256). */
+/**
+ * The `tracin-cp` scorer: at each checkpoint the term ∇ℓ(z_t_i)·∇f(z_e_j); it declares
+ * `combine: { denoiser: 'lr-weighted' }`, so its answer for a fine-tuned model is
+ * Σ_i η_i·term_i / Σ_i η_i over the epoch checkpoints = TracIn-CP / Σ η_i (see tracin.ts).
+ * Units nats² per squared parameter unit; higher = more responsible.
+ */
+export function tracInCpScorer(options: GradDotOptions = {}): Scorer {
+  return {
+    ...gradientScorer(
+      'tracin-cp',
+      'TracIn-CP: learning-rate-weighted mean over the epoch checkpoints of ∇ℓ(train)·∇f(test) (= Σ η_i ⟨∇ℓ, ∇f⟩_θi / Σ η_i; units nats² per squared parameter unit; higher = more responsible)',
+      tracInCheckpointScores,
+      options,
+    ),
+    combine: TRACIN_CP_COMBINE,
+  };
+}
+
+/** Registry entries `grad-dot`, `grad-cos` and `tracin-cp`; option `blockRows` (positive integer, default 256). */
 export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   {
     id: 'grad-dot',
@@ -76,10 +95,16 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
     priority: 90,
     create: (o) => gradCosScorer(readOptions(o)),
   },
+  {
+    id: 'tracin-cp',
+    description: 'TracIn-CP: Σ η_i ∇ℓ·∇f over the epoch checkpoints / Σ η_i (combined with denoiser lr-weighted; option blockRows)',
+    priority: 85,
+    create: (o) => tracInCpScorer(readOptions(o)),
+  },
 ];
 
 /**
- * Adds `grad-dot` and `grad-cos` to the `scorers` registry of @dda/core. Idempotent: ids already
+ * Adds `grad-dot`, `grad-cos` and `tracin-cp` to the `scorers` registry of @dda/core. Idempotent: ids already
  * registered are left alone. Called when this package is imported.
  */
 export function registerGradDotScorers(): void {

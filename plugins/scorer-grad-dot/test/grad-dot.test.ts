@@ -65,7 +65,7 @@ describe('grad-dot', () => {
 
   it('is registered and scores a ScoringInput', async () => {
     registerGradDotScorers(); // idempotent
-    expect(scorers.ids()).toEqual(['grad-dot', 'grad-cos']);
+    expect(scorers.ids()).toEqual(['grad-dot', 'grad-cos', 'tracin-cp']);
     const s = await scorers.create('grad-dot', { blockRows: 2 });
     expect(s.needs).toEqual(['gradients']);
     expect(Array.from((await s.score(input(train, test))).values)).toEqual([1, 0, 0, 0, 2, -1.5]);

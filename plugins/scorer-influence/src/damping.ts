@@ -92,3 +92,10 @@ export function describeCheckpoints(train: GradientMatrix, test: GradientMatrix)
     ? `at ${train.checkpoint}`
     : `training gradients at ${train.checkpoint}, test gradients at ${test.checkpoint}`;
 }
+
+/** Describes per-block dampings λ_l (one per scored block) for provenance strings. */
+export function describeBlockDamping(lambdas: readonly number[], o: DampingOptions): string {
+  if (lambdas.length === 0) return 'no block with a non-zero training gradient';
+  if (o.damping !== undefined) return `λ_l = ${o.damping} (absolute)`;
+  return `λ_l = ${o.dampingRatio ?? DEFAULT_DAMPING_RATIO} × mean ‖g_l‖² / d_l, from ${Math.min(...lambdas).toPrecision(3)} to ${Math.max(...lambdas).toPrecision(3)}`;
+}

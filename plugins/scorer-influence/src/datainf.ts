@@ -16,8 +16,8 @@
 import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
 import {
-  DEFAULT_DAMPING_RATIO,
   checkDampingOptions,
+  describeBlockDamping,
   describeCheckpoints,
   requireTrainingGradients,
   resolveDamping,
@@ -100,12 +100,7 @@ export function dataInfScores(
       }
     }
   }
-  const lam =
-    lambdas.length === 0
-      ? 'no block with a non-zero training gradient'
-      : options.damping !== undefined
-        ? `λ_l = ${options.damping} (absolute)`
-        : `λ_l = ${options.dampingRatio ?? DEFAULT_DAMPING_RATIO} × mean ‖g_l‖² / d_l, from ${Math.min(...lambdas).toPrecision(3)} to ${Math.max(...lambdas).toPrecision(3)}`;
+  const lam = describeBlockDamping(lambdas, options);
   return createScoreMatrix(train.ids, test.ids, out, {
     method: 'datainf',
     computedOver: `Σ_l g_trainᵀ H_l⁻¹ g_test over ${train.dim} parameters in ${blocks.length} parameter blocks${skipped ? ` (${skipped} with all-zero training gradients skipped)` : ''} (${describeCheckpoints(train, test)}), H_l = (1/n) Σ g_l g_lᵀ + λ_l I inverted by the DataInf closed form, ${lam}; dimensionless; higher = more responsible`,

@@ -3,11 +3,12 @@
  * `scorers` registry of @dda/core on import:
  * - `if-exact`: g_trainᵀ H⁻¹ g_test solved exactly (Cholesky; Woodbury when nTrain ≪ dim);
  * - `if-lissa`: the same with H⁻¹ by the LiSSA iteration;
- * - `datainf`: DataInf's closed-form inverse of a per-layer (block-diagonal) H.
+ * - `datainf`: DataInf's closed-form inverse of a per-layer (block-diagonal) H;
+ * - `if-ekfac`: an eigenvalue-corrected Kronecker-factored per-layer H (factors from per-example gradients).
  * H is the damped empirical Fisher / Gauss–Newton matrix of the training gradients,
  * H = (1/n) Σ_i g_i g_iᵀ + λI (see `damping.ts` for the scale-aware default λ).
  * Scores are dimensionless; sign: higher = training sample more responsible for the test output.
- * The dense linear algebra (`choleskyFactor`, `choleskySolve`, `ridgeKernelScores`, ...) is
+ * The dense linear algebra (`choleskyFactor`, `choleskySolve`, `ridgeKernelScores`, `symmetricEigen`, ...) is
  * exported for other scorers (e.g. @dda/scorer-trak).
  */
 import { registerInfluenceScorers } from './scorer.js';
@@ -17,10 +18,13 @@ export * from './damping.js';
 export * from './if-exact.js';
 export * from './if-lissa.js';
 export * from './datainf.js';
+export * from './if-ekfac.js';
 export {
   dataInfScorer,
+  ifEkfacScorer,
   ifExactScorer,
   ifLissaScorer,
+  readIfEkfacOptions,
   readIfExactOptions,
   readIfLissaOptions,
   registerInfluenceScorers,

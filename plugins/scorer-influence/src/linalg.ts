@@ -227,3 +227,97 @@ export function ridgeKernelScores(
   }
   return { values, solver };
 }
+
+/** The eigendecomposition of a symmetric matrix, from {@link symmetricEigen}. */
+export interface SymmetricEigen {
+  /** Eigenvalues, in descending order. */
+  readonly values: Float64Array;
+  /** Orthonormal eigenvectors as the columns of an n×n row-major matrix Q: column k (`q[i * n + k]`) belongs to `values[k]`, so A = Q diag(values) Qᵀ. */
+  readonly vectors: Float64Array;
+}
+
+/** Most Jacobi sweeps {@link symmetricEigen} takes before it gives up (it converges in about 10). */
+const JACOBI_MAX_SWEEPS = 100;
+
+/**
+ * Eigendecomposition A = Q diag(values) Qᵀ of a symmetric n×n matrix (row-major; both triangles
+ * are read and must agree) by the cyclic Jacobi method in float64: rotations zero the off-diagonal
+ * entries one at a time, sweep after sweep, until every off-diagonal entry is negligible next to
+ * its two diagonal entries (then set to 0). Deterministic; O(n³) per sweep, for the small
+ * matrices of Kronecker factors (n up to a few hundred). Eigenvalues are returned in descending
+ * order, eigenvectors as columns of `vectors`.
+ *
+ * @param what - Names the caller in error messages.
+ * @throws DdaError if the input is not n×n, has a non-finite entry, or does not converge.
+ */
+export function symmetricEigen(matrix: Float64Array, n: number, what: string): SymmetricEigen {
+  if (matrix.length !== n * n) throw new DdaError(`${what}: eigendecomposition needs an ${n}×${n} matrix, got ${matrix.length} entries`);
+  const a = Float64Array.from(matrix);
+  const v = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) v[i * n + i] = 1;
+  let fro2 = 0;
+  for (let k = 0; k < a.length; k++) {
+    const x = a[k] as number;
+    if (!Number.isFinite(x)) throw new DdaError(`${what}: the matrix to decompose has a non-finite entry (${x}) at ${Math.floor(k / n)}, ${k % n}`);
+    fro2 += x * x;
+  }
+  let converged = fro2 === 0;
+  for (let sweep = 0; sweep < JACOBI_MAX_SWEEPS && !converged; sweep++) {
+    let off = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += (a[p * n + q] as number) ** 2;
+    if (off === 0 || off <= 1e-32 * fro2) {
+      converged = true;
+      break;
+    }
+    for (let p = 0; p < n - 1; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = a[p * n + q] as number;
+        if (apq === 0) continue;
+        const app = a[p * n + p] as number;
+        const aqq = a[q * n + q] as number;
+        const g = 100 * Math.abs(apq);
+        // Negligible next to both diagonal entries: set to 0 (Numerical Recipes' rule, after the first sweeps).
+        if (sweep > 3 && Math.abs(app) + g === Math.abs(app) && Math.abs(aqq) + g === Math.abs(aqq)) {
+          a[p * n + q] = 0;
+          a[q * n + p] = 0;
+          continue;
+        }
+        // Rotation J (J_pp = J_qq = c, J_pq = s, J_qp = −s) with (Jᵀ A J)_pq = 0.
+        const theta = (aqq - app) / (2 * apq);
+        const t = (theta >= 0 ? 1 : -1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) {
+          const akp = a[k * n + p] as number;
+          const akq = a[k * n + q] as number;
+          a[k * n + p] = c * akp - s * akq;
+          a[k * n + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          const apk = a[p * n + k] as number;
+          const aqk = a[q * n + k] as number;
+          a[p * n + k] = c * apk - s * aqk;
+          a[q * n + k] = s * apk + c * aqk;
+        }
+        a[p * n + q] = 0;
+        a[q * n + p] = 0;
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k * n + p] as number;
+          const vkq = v[k * n + q] as number;
+          v[k * n + p] = c * vkp - s * vkq;
+          v[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  if (!converged) {
+    throw new DdaError(`${what}: the Jacobi eigendecomposition of a ${n}×${n} matrix did not converge in ${JACOBI_MAX_SWEEPS} sweeps`, 'check the input for extreme values (e.g. rescale the gradients)');
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => (a[j * n + j] as number) - (a[i * n + i] as number) || i - j);
+  const values = Float64Array.from(order, (i) => a[i * n + i] as number);
+  const vectors = new Float64Array(n * n);
+  order.forEach((src, k) => {
+    for (let r = 0; r < n; r++) vectors[r * n + k] = v[r * n + src] as number;
+  });
+  return { values, vectors };
+}

@@ -2,6 +2,7 @@ import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry
 import { gradientScorer } from '@dda/scorer-grad-dot';
 import { dataInfScores, type DataInfOptions } from './datainf.js';
 import type { DampingOptions } from './damping.js';
+import { ifEkfacScores, type IfEkfacOptions } from './if-ekfac.js';
 import { ifExactScores, type IfExactOptions } from './if-exact.js';
 import { ifLissaScores, type IfLissaOptions } from './if-lissa.js';
 import type { KernelSolver } from './linalg.js';
@@ -69,7 +70,27 @@ export function dataInfScorer(options: DataInfOptions = {}): Scorer {
   );
 }
 
-/** Registry entries `if-exact`, `if-lissa` and `datainf`; options as in {@link readIfExactOptions} etc. */
+/** Reads `if-ekfac` options: damping, dampingRatio, maxFactorSize. */
+export function readIfEkfacOptions(options: PluginOptions): IfEkfacOptions {
+  const maxFactorSize = optionalNumber(options, 'maxFactorSize');
+  return { ...readDamping(options), ...(maxFactorSize !== undefined && { maxFactorSize }) };
+}
+
+/**
+ * The `if-ekfac` scorer: Σ over parameter tensors of g_trainᵀ H_l⁻¹ g_test with H_l the
+ * eigenvalue-corrected Kronecker-factored damped Fisher, factors from the per-example gradient
+ * matrices; dimensionless; higher = more responsible.
+ */
+export function ifEkfacScorer(options: IfEkfacOptions = {}): Scorer {
+  return gradientScorer(
+    'if-ekfac',
+    'EK-FAC influence: Σ over parameter tensors of g_trainᵀ H_l⁻¹ g_test, H_l = eigenvalue-corrected Kronecker factors (from per-example gradient matrices) + λ_l I (dimensionless; higher = more responsible)',
+    ifEkfacScores,
+    options,
+  );
+}
+
+/** Registry entries `if-exact`, `if-lissa`, `datainf` and `if-ekfac`; options as in {@link readIfExactOptions} etc. */
 export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   {
     id: 'datainf',
@@ -89,10 +110,16 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
     priority: 60,
     create: (o) => ifLissaScorer(readIfLissaOptions(o)),
   },
+  {
+    id: 'if-ekfac',
+    description: 'EK-FAC influence per parameter tensor, factors from per-example gradients (options damping, dampingRatio = 0.1, maxFactorSize = 1024)',
+    priority: 65,
+    create: (o) => ifEkfacScorer(readIfEkfacOptions(o)),
+  },
 ];
 
 /**
- * Adds `if-exact`, `if-lissa` and `datainf` to the `scorers` registry of @dda/core. Idempotent.
+ * Adds `if-exact`, `if-lissa`, `datainf` and `if-ekfac` to the `scorers` registry of @dda/core. Idempotent.
  * Called when this package is imported.
  */
 export function registerInfluenceScorers(): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DdaError, SeededRandom } from '@dda/core';
-import { choleskyFactor, choleskySolve, crossProducts, gramMatrix, ridgeKernelScores } from '@dda/scorer-influence';
+import { choleskyFactor, choleskySolve, crossProducts, gramMatrix, ridgeKernelScores, symmetricEigen } from '@dda/scorer-influence';
 import { gaussSolve, randomRows } from './helpers.js';
 
 describe('linalg', () => {
@@ -61,5 +61,57 @@ describe('linalg', () => {
     const g = [[1, 0], [0, 1], [1, 1]];
     expect(() => ridgeKernelScores(g, g, 2, 0)).toThrow(/damping must be a positive/);
     expect(() => ridgeKernelScores(g, g, 2, 1, { solver: 'dual', maxSystemSize: 2 })).toThrow(/3×3 system.*maxSystemSize = 2.*if-lissa, datainf/);
+  });
+
+  it('decomposes a 2×2 symmetric matrix exactly: [[2,1],[1,2]] has eigenvalues 3 and 1', () => {
+    const { values, vectors } = symmetricEigen(Float64Array.from([2, 1, 1, 2]), 2, 'test');
+    expect(values[0]).toBeCloseTo(3, 15);
+    expect(values[1]).toBeCloseTo(1, 15);
+    // Columns ±[1, 1]/√2 and ±[1, −1]/√2.
+    expect(Math.abs(vectors[0]!)).toBeCloseTo(Math.SQRT1_2, 15);
+    expect(vectors[0]! * vectors[2]!).toBeCloseTo(0.5, 15);
+    expect(vectors[1]! * vectors[3]!).toBeCloseTo(-0.5, 15);
+  });
+
+  it('gives A Q = Q D with orthonormal Q and descending eigenvalues, for full-rank, rank-deficient and repeated spectra', () => {
+    const rng = new SeededRandom(5);
+    const cases: [number, Float64Array][] = [];
+    for (const [n, k] of [[7, 12], [40, 6], [172, 30]] as const) {
+      // A = Σ_i x_i x_iᵀ from k random vectors: rank min(n, k).
+      const xs = randomRows(rng, k, n);
+      const a = new Float64Array(n * n);
+      for (const x of xs) for (let p = 0; p < n; p++) for (let q = 0; q < n; q++) a[p * n + q] = a[p * n + q]! + x[p]! * x[q]!;
+      cases.push([n, a]);
+    }
+    const eye = new Float64Array(16);
+    for (let i = 0; i < 4; i++) eye[i * 4 + i] = 2;
+    cases.push([4, eye], [3, new Float64Array(9)]);
+    for (const [n, a] of cases) {
+      const { values, vectors: q } = symmetricEigen(a, n, 'test');
+      let scale = 0;
+      for (const x of a) scale = Math.max(scale, Math.abs(x));
+      const tol = 1e-11 * Math.max(scale, 1);
+      for (let k = 1; k < n; k++) expect(values[k]!).toBeLessThanOrEqual(values[k - 1]!);
+      for (let i = 0; i < n; i++) {
+        for (let k = 0; k < n; k++) {
+          let aq = 0;
+          let qtq = 0;
+          for (let p = 0; p < n; p++) {
+            aq += a[i * n + p]! * q[p * n + k]!;
+            qtq += q[p * n + i]! * q[p * n + k]!;
+          }
+          expect(Math.abs(aq - q[i * n + k]! * values[k]!)).toBeLessThan(tol);
+          expect(Math.abs(qtq - (i === k ? 1 : 0))).toBeLessThan(1e-12);
+        }
+      }
+    }
+    // Deterministic: the same input gives bit-identical output.
+    const [n, a] = cases[1]!;
+    expect(Array.from(symmetricEigen(a, n, 't').vectors)).toEqual(Array.from(symmetricEigen(a, n, 't').vectors));
+  });
+
+  it('rejects a malformed or non-finite matrix', () => {
+    expect(() => symmetricEigen(new Float64Array(3), 2, 'if-ekfac')).toThrow(/needs an 2×2 matrix/);
+    expect(() => symmetricEigen(Float64Array.from([1, NaN, NaN, 1]), 2, 'if-ekfac')).toThrow(/non-finite entry/);
   });
 });

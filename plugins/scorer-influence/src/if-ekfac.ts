@@ -1,0 +1,214 @@
+/**
+ * `if-ekfac`: the influence function with an eigenvalue-corrected Kronecker-factored (EK-FAC)
+ * inverse Hessian (George et al. 2018; Grosse et al. 2023), block-diagonal over the parameter
+ * tensors.
+ *
+ * For every parameter tensor l of shape [out, in] (from `GradientMatrix.parameterShapes`; a vector
+ * is [size, 1], a tensor of higher rank is [shape[0], rest]), with G_i the block-l gradient of
+ * training sample i reshaped to out × in (row-major, as the parameter), i = 1..n:
+ *
+ *     A = (1/n) Σ_i G_iᵀ G_i   (in × in),     S = (1/n) Σ_i G_i G_iᵀ   (out × out)
+ *     A = Q_A D_A Q_Aᵀ,  S = Q_S D_S Q_Sᵀ     (symmetric eigendecompositions, Jacobi)
+ *     Λ = (1/n) Σ_i (Q_Sᵀ G_i Q_A)²           (element-wise: out × in; the eigenvalue correction)
+ *     H_l = (Q_S ⊗ Q_A) diag(Λ) (Q_S ⊗ Q_A)ᵀ + λ_l I
+ *
+ * Λ holds the exact second moments of the training gradients along the Kronecker eigenbasis, so
+ * H_l matches the damped empirical Fisher (1/n) Σ g gᵀ + λ_l I of `if-exact` on the diagonal of
+ * that basis (and exactly when the block is a vector, in = 1). Then
+ *
+ *     score[i][j] = Σ_l ⟨ Q_Sᵀ H_jl Q_A / (Λ + λ_l),  Q_Sᵀ G_il Q_A ⟩ = Σ_l g_ilᵀ H_l⁻¹ h_jl
+ *
+ * with H_jl the block-l test-measurement gradient. **The Kronecker factors come from the
+ * per-example gradient matrices, not from per-token activations and output gradients** (the model
+ * exposes only per-example gradients): A and S are the uncentred second moments of the rows and
+ * columns of G_i. Only their eigenbases matter, since Λ then sets the scale exactly.
+ *
+ * Sign: the negative of Koh & Liang's influence, higher = more responsible; units dimensionless
+ * (as `if-exact`). Default λ_l = dampingRatio (0.1) × mean_i ‖G_il‖² / d_l, i.e. 0.1 × the mean of
+ * Λ (the rotation preserves norms), as DataInf's per-layer choice; an absolute `damping` applies
+ * to every block. A block whose training gradients are all zero contributes exactly 0 and is
+ * skipped. Cost per block O(n·out·in·(out + in) + out³ + in³), memory (n + nTest)·out·in float64.
+ */
+import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import { checkGradientPair } from '@dda/scorer-grad-dot';
+import { checkDampingOptions, describeBlockDamping, describeCheckpoints, requireTrainingGradients, resolveDamping, type DampingOptions } from './damping.js';
+import { parameterBlocks } from './datainf.js';
+import { crossProducts, symmetricEigen } from './linalg.js';
+
+/** Default largest Kronecker factor (out or in) `if-ekfac` decomposes (Jacobi is O(size³)). */
+export const DEFAULT_MAX_FACTOR_SIZE = 1024;
+
+/** Options of {@link ifEkfacScores} and the `if-ekfac` scorer. */
+export interface IfEkfacOptions extends DampingOptions {
+  /** Largest factor dimension (out or in of a parameter) to decompose (default 1024). Larger gets a DdaError. */
+  readonly maxFactorSize?: number;
+}
+
+/** The EK-FAC factors of one parameter block (see the module doc). */
+export interface EkfacBlock {
+  readonly name: string;
+  /** First coordinate of the block in the flattened gradient, and its size out × in. */
+  readonly offset: number;
+  readonly out: number;
+  readonly in: number;
+  /** Q_S: out × out, eigenvectors as columns (row-major). */
+  readonly qS: Float64Array;
+  /** Q_A: in × in, eigenvectors as columns (row-major). */
+  readonly qA: Float64Array;
+  /** Λ: out × in, the second moments of the training gradients in the Kronecker eigenbasis. */
+  readonly lambda: Float64Array;
+  /** λ_l > 0, the damping of this block. */
+  readonly damping: number;
+}
+
+/** [out, in] of a parameter from its shape: matrices as they are, vectors as [size, 1], higher ranks as [shape[0], rest]. */
+export function matrixShape(shape: readonly number[]): [number, number] {
+  if (shape.length === 0) return [1, 1];
+  if (shape.length === 1) return [shape[0] as number, 1];
+  return [shape[0] as number, shape.slice(1).reduce((a, b) => a * b, 1)];
+}
+
+/** C = Xᵀ M Y for M (r × c, at `m[off..]`), X (r × r), Y (c × c), all row-major; returns r × c. */
+function rotate(m: ArrayLike<number>, off: number, x: Float64Array, y: Float64Array, r: number, c: number, tmp: Float64Array, out: Float64Array): Float64Array {
+  // tmp = Xᵀ M  (r × c)
+  tmp.fill(0);
+  for (let a = 0; a < r; a++) {
+    for (let b = 0; b < c; b++) {
+      const v = m[off + a * c + b] as number;
+      if (v === 0) continue;
+      for (let k = 0; k < r; k++) tmp[k * c + b] = (tmp[k * c + b] as number) + (x[a * r + k] as number) * v;
+    }
+  }
+  // out = tmp Y  (r × c)
+  out.fill(0);
+  for (let k = 0; k < r; k++) {
+    for (let b = 0; b < c; b++) {
+      const v = tmp[k * c + b] as number;
+      if (v === 0) continue;
+      for (let d = 0; d < c; d++) out[k * c + d] = (out[k * c + d] as number) + v * (y[b * c + d] as number);
+    }
+  }
+  return out;
+}
+
+function shapesOf(train: GradientMatrix, test: GradientMatrix): readonly (readonly number[])[] {
+  const shapes = train.parameterShapes;
+  if (shapes === undefined) {
+    throw new DdaError(
+      'if-ekfac: the training gradients do not give the shape of their parameter tensors (GradientMatrix.parameterShapes), so the Kronecker factors cannot be formed',
+      'compute the gradients with a model that records parameter shapes (DecoderModel.perExampleGradients does); gradients cached by an older version must be recomputed (delete the gradients folder of the output directory)',
+    );
+  }
+  const ts = test.parameterShapes;
+  if (ts !== undefined && !(ts.length === shapes.length && ts.every((s, l) => s.join(',') === (shapes[l] as readonly number[]).join(',')))) {
+    throw new DdaError('if-ekfac: training and test gradients give different parameter shapes', 'take both gradients over the same parameters');
+  }
+  return shapes;
+}
+
+/**
+ * The EK-FAC factors of every parameter block with a non-zero training gradient (see the module doc).
+ *
+ * @throws DdaError on malformed gradients, missing shapes, no training gradients, invalid options,
+ *   or a factor larger than `maxFactorSize`.
+ */
+export function ekfacFactors(train: GradientMatrix, options: IfEkfacOptions = {}, test: GradientMatrix = train): { blocks: EkfacBlock[]; skipped: number } {
+  checkGradientPair(train, test, 'if-ekfac');
+  checkDampingOptions(options, 'if-ekfac');
+  requireTrainingGradients(train, 'if-ekfac');
+  const maxFactor = options.maxFactorSize ?? DEFAULT_MAX_FACTOR_SIZE;
+  if (!Number.isInteger(maxFactor) || maxFactor < 1) {
+    throw new DdaError(`if-ekfac: option 'maxFactorSize' must be a positive integer, got ${maxFactor}`, `pass e.g. maxFactorSize = ${DEFAULT_MAX_FACTOR_SIZE}`);
+  }
+  const shapes = shapesOf(train, test);
+  const n = train.rows.length;
+  const blocks: EkfacBlock[] = [];
+  let skipped = 0;
+  for (const [l, { name, offset, size }] of parameterBlocks(train).entries()) {
+    if (size === 0) continue;
+    const [r, c] = matrixShape(shapes[l] as readonly number[]);
+    const damping = resolveDamping(train.rows, options, offset, offset + size);
+    if (!(damping > 0)) {
+      skipped++; // every training gradient is zero on this block: its contribution is exactly 0
+      continue;
+    }
+    if (Math.max(r, c) > maxFactor) {
+      throw new DdaError(
+        `if-ekfac: parameter '${name}' is ${r} × ${c}, a Kronecker factor above maxFactorSize = ${maxFactor}`,
+        'raise maxFactorSize if time allows (the eigendecomposition is O(size³)), or use datainf / if-lissa',
+      );
+    }
+    // A = (1/n) Σ GᵀG (c × c), S = (1/n) Σ G Gᵀ (r × r).
+    const fa = new Float64Array(c * c);
+    const fs = new Float64Array(r * r);
+    for (const row of train.rows) {
+      for (let a = 0; a < r; a++) {
+        const ra = offset + a * c;
+        for (let p = 0; p < c; p++) {
+          const gp = row[ra + p] as number;
+          if (gp === 0) continue;
+          for (let q = 0; q < c; q++) fa[p * c + q] = (fa[p * c + q] as number) + gp * (row[ra + q] as number);
+        }
+        for (let b = 0; b <= a; b++) {
+          const rb = offset + b * c;
+          let s = 0;
+          for (let p = 0; p < c; p++) s += (row[ra + p] as number) * (row[rb + p] as number);
+          fs[a * r + b] = (fs[a * r + b] as number) + s;
+        }
+      }
+    }
+    for (let a = 0; a < r; a++) for (let b = 0; b < a; b++) fs[b * r + a] = fs[a * r + b] as number;
+    for (let k = 0; k < fa.length; k++) fa[k] = (fa[k] as number) / n;
+    for (let k = 0; k < fs.length; k++) fs[k] = (fs[k] as number) / n;
+    const qA = symmetricEigen(fa, c, `if-ekfac (${name}, A)`).vectors;
+    const qS = symmetricEigen(fs, r, `if-ekfac (${name}, S)`).vectors;
+    const lambda = new Float64Array(size);
+    const tmp = new Float64Array(size);
+    const rot = new Float64Array(size);
+    for (const row of train.rows) {
+      rotate(row, offset, qS, qA, r, c, tmp, rot);
+      for (let k = 0; k < size; k++) lambda[k] = (lambda[k] as number) + (rot[k] as number) ** 2 / n;
+    }
+    blocks.push({ name, offset, out: r, in: c, qS, qA, lambda, damping });
+  }
+  return { blocks, skipped };
+}
+
+/**
+ * EK-FAC influence scores [nTrain × nTest] (see the module doc for the formula, sign and units).
+ *
+ * @param train - Per-example training-loss gradients with `parameterShapes` (also define the factors).
+ * @param test - Per-example test-measurement gradients over the same parameters.
+ * @param checkpoint - Recorded in the provenance (default: the training gradients' checkpoint).
+ * @throws DdaError as {@link ekfacFactors}.
+ */
+export function ifEkfacScores(
+  train: GradientMatrix,
+  test: GradientMatrix,
+  options: IfEkfacOptions = {},
+  checkpoint: string = train.checkpoint,
+): ScoreMatrix {
+  const { blocks, skipped } = ekfacFactors(train, options, test);
+  const n = train.rows.length;
+  const m = test.rows.length;
+  const out = new Float64Array(n * m);
+  for (const b of blocks) {
+    const size = b.out * b.in;
+    const tmp = new Float64Array(size);
+    const project = (rows: readonly Float32Array[], scale: boolean): Float64Array[] =>
+      rows.map((row) => {
+        const z = rotate(row, b.offset, b.qS, b.qA, b.out, b.in, tmp, new Float64Array(size));
+        if (scale) for (let k = 0; k < size; k++) z[k] = (z[k] as number) / ((b.lambda[k] as number) + b.damping);
+        return z;
+      });
+    const s = crossProducts(project(train.rows, false), project(test.rows, true), size);
+    for (let k = 0; k < out.length; k++) out[k] = (out[k] as number) + (s[k] as number);
+  }
+  const lam = describeBlockDamping(blocks.map((b) => b.damping), options);
+  return createScoreMatrix(train.ids, test.ids, out, {
+    method: 'if-ekfac',
+    computedOver: `Σ_l g_trainᵀ H_l⁻¹ g_test over ${train.dim} parameters in ${blocks.length} parameter blocks${skipped ? ` (${skipped} with all-zero training gradients skipped)` : ''} (${describeCheckpoints(train, test)}), H_l = EK-FAC of the ${n} training gradients: Kronecker eigenbases of A = mean GᵀG and S = mean G Gᵀ from the per-example gradient matrices (not per-token statistics), eigenvalue-corrected (Λ = mean (Q_Sᵀ G Q_A)²), ${lam}; dimensionless; higher = more responsible`,
+    checkpoints: [checkpoint],
+    transforms: [],
+  });
+}
