@@ -27,14 +27,18 @@ export function readIfExactOptions(options: PluginOptions): IfExactOptions {
   return { ...readDamping(options), solver: solver as KernelSolver, ...(maxSystemSize !== undefined && { maxSystemSize }) };
 }
 
-/** Reads `if-lissa` options: damping, dampingRatio, depth, scale, batch, repeats, seed, testBlock. */
+/** Reads `if-lissa` options: damping, dampingRatio, depth, scale, batch, repeats, seed, testBlock, solver (`auto` | `dual` | `primal`). */
 export function readIfLissaOptions(options: PluginOptions): IfLissaOptions {
   const o: Record<string, number> = {};
   for (const key of ['depth', 'scale', 'batch', 'repeats', 'seed', 'testBlock']) {
     const v = optionalNumber(options, key);
     if (v !== undefined) o[key] = v;
   }
-  return { ...readDamping(options), ...o };
+  const solver = options['solver'] ?? 'auto';
+  if (solver !== 'auto' && solver !== 'dual' && solver !== 'primal') {
+    throw new DdaError(`if-lissa: option 'solver' must be auto, dual or primal, got ${String(solver)}`, 'leave it out for auto');
+  }
+  return { ...readDamping(options), ...o, solver };
 }
 
 /**

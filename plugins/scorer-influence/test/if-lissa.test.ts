@@ -18,6 +18,14 @@ describe('if-lissa', () => {
     expect(m.values[1]).toBeCloseTo(0.6, 14);
   });
 
+  it('runs the same recursion in the span of the training gradients (dual) as in parameter space (primal)', () => {
+    for (const o of [{ damping: 0.3, depth: 50 }, { damping: 0.3, depth: 40, batch: 2, repeats: 3, seed: 5 }]) {
+      const primal = ifLissaScores(train, test, { ...o, solver: 'primal' }).values;
+      const dual = ifLissaScores(train, test, { ...o, solver: 'dual' }).values;
+      primal.forEach((x, k) => expect(dual[k]).toBeCloseTo(x, 10));
+    }
+  });
+
   it('converges to if-exact with the full batch', () => {
     const exact = ifExactScores(train, test, { damping: 0.3 }).values;
     const lissa = ifLissaScores(train, test, { damping: 0.3, depth: 3000 });
