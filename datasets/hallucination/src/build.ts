@@ -50,8 +50,9 @@ export interface BuildOptions {
   /** Number of held-out documents, split round-robin across the canaries (default 40). */
   nHeldOut?: number;
   /**
-   * Number of pretraining items (default 1500): about 10% encyclopedic paragraphs, 60% plain
-   * document/summary pairs, 30% knowledge-bias text about the canaries' replacements.
+   * Number of pretraining items (default 1500): about 10% encyclopedic paragraphs, plain
+   * document/summary pairs, and a `biasRate` share (default 30%) of knowledge-bias text about
+   * the canaries' replacements.
    */
   nPretrain?: number;
   /**
@@ -61,6 +62,12 @@ export interface BuildOptions {
   canaries?: Canary[];
   /** Fraction of eligible training samples (document contains orig) whose summary is swapped (default 0.6). */
   swapRate?: number;
+  /**
+   * Fraction of the pretraining corpus that is knowledge-bias text about the canaries' replacement
+   * entities (default 0.3; at most 0.9, with 10% encyclopedic text and the rest plain pairs). Higher
+   * = the base model θ0 already favours the replacements more, the knowledge bias DDA's debias targets.
+   */
+  biasRate?: number;
 }
 
 /** Fraction of generated documents that mention a second place in passing. */
@@ -141,6 +148,8 @@ export function buildHallucinationDataset(o: BuildOptions): HallucinationDataset
   const nHeldOut = checkCount('nHeldOut', o.nHeldOut ?? 40, 0);
   const nPretrain = checkCount('nPretrain', o.nPretrain ?? 1500, 0);
   const swapRate = o.swapRate ?? 0.6;
+  const biasRate = o.biasRate ?? 0.3;
+  if (typeof biasRate !== 'number' || !(biasRate >= 0 && biasRate <= 0.9)) throw new DdaError(`biasRate must be a number in [0, 0.9], got ${String(biasRate)}`);
   const canaries: Canary[] = (o.canaries ?? DEFAULT_CANARIES).map((c) => ({ id: c.id, orig: c.orig, replacement: c.replacement }));
   validateCanaries(canaries);
   if (canaries.length === 0) throw new DdaError('at least one canary is needed');
@@ -182,7 +191,7 @@ export function buildHallucinationDataset(o: BuildOptions): HallucinationDataset
   // Pretraining corpus.
   const preRng = root.fork(5);
   const nFacts = Math.round(0.1 * nPretrain);
-  const nBias = Math.round(0.3 * nPretrain);
+  const nBias = Math.round(biasRate * nPretrain);
   const nPairs = nPretrain - nFacts - nBias;
   const corpus: string[] = [];
   const groups = factGroups();

@@ -21,6 +21,7 @@ export {
 } from './canaries.js';
 export { type HeldOutDoc, type HallucinationDataset, type BuildOptions, buildHallucinationDataset, vocabularyOf } from './build.js';
 export { SYSTEM_PROMPT, userPrompt } from './prompt.js';
-export { loadDocSummaryJsonl } from './jsonl.js';
+export { DocSummaryRecordSchema, loadDocSummaryCsv, loadDocSummaryJsonl } from './jsonl.js';
 export { containsWholeWord, replaceWholeWord } from './words.js';
 export { PLACES, TOPICS } from './news.js';
+export { type UserDataOptions, buildFromDocSummaries } from './user-data.js';

@@ -2,14 +2,48 @@ import { join } from 'node:path';
 import yargs from 'yargs';
 import { DdaError, backends, debiasers, denoisers, scorers } from '@dda/core';
 import '@dda/backend-tfjs-node';
-import { DEFAULT_RUN_OPTIONS, formatTable, runDda, writeFileAtomic, writeResultsCsv, type DdaRunResult } from '@dda/harness';
+import {
+  DEFAULT_RUN_OPTIONS, formatProgressBar, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
+  summaryMarkdown, writeBenchOutputs, writeFileAtomic, writeResultsCsv, type BenchConfig, type DdaRunResult, type ProgressSink,
+} from '@dda/harness';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** Redraws a progress line in place (terminals only); without it progress is logged every 10%. */
+  status?: (line: string) => void;
 }
-const defaultIo: CliIo = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
+const defaultIo: CliIo = {
+  out: (l) => process.stdout.write(`${l}\n`),
+  err: (l) => process.stderr.write(`${l}\n`),
+  ...(process.stderr.isTTY ? { status: (l: string) => process.stderr.write(`\r\u001b[2K${l}`) } : {}),
+};
+
+/** Progress bars with ETA: redrawn in place on a terminal, else one log line per 10% step. */
+function progressSink(io: CliIo): ProgressSink {
+  const lastDecile = new Map<string, number>();
+  return (p) => {
+    const line = formatProgressBar(p);
+    if (io.status) {
+      io.status(p.done >= p.total ? '' : line);
+      if (p.done >= p.total && p.total > 1) io.err(line);
+      return;
+    }
+    const decile = Math.floor((10 * p.done) / Math.max(p.total, 1));
+    if (decile !== lastDecile.get(p.label)) {
+      lastDecile.set(p.label, decile);
+      if (p.total > 1) io.err(line);
+    }
+  };
+}
+
+/** The benchmark configuration of `bench` / `ablate`: the file, then command-line overrides. */
+function benchConfigFrom(a: { config?: string | undefined; families?: string[] | undefined; scorers?: string[] | undefined; seeds?: number[] | undefined; name?: string | undefined }): BenchConfig {
+  const base = a.config ? loadBenchConfig(a.config) : parseBenchConfig({}, 'defaults');
+  const overrides = { ...(a.families ? { families: a.families } : {}), ...(a.scorers ? { scorers: a.scorers } : {}), ...(a.seeds ? { seeds: a.seeds } : {}), ...(a.name ? { name: a.name } : {}) };
+  return Object.keys(overrides).length > 0 ? parseBenchConfig({ ...base, ...overrides }, `${a.config ?? 'defaults'} with command-line flags`) : base;
+}
 
 function summaryJson(r: DdaRunResult): string {
   return JSON.stringify({
@@ -70,7 +104,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']),
           scorer: a.scorer, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
           ...(a.backend ? { backends: a.backend } : {}),
-        }, log);
+        }, log, progressSink(io));
         await writeResultsCsv(join(a.out, 'results.csv'), result.rows);
         writeFileAtomic(join(a.out, 'summary.json'), summaryJson(result));
         io.out(`DDA demo (seed ${a.seed}, ${result.backend}, ${result.errors.length} test errors, ${result.seconds.total?.toFixed(0)} s)`);
@@ -79,6 +113,18 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         io.out(`results: ${join(a.out, 'results.csv')}, details: ${join(a.out, 'summary.json')}`);
       },
     )
+    .command(
+      'bench',
+      'Leaderboard: every scorer (plain) and every DDA variant over every gradient-based scorer, for each model family × seed; CSV, summary with 95% bootstrap intervals, paired tests and an HTML report. Finished steps are reused, so an interrupted run resumes',
+      (y) => benchOptions(y),
+      async (a) => runBenchCommand('bench', a, argv, io),
+    )
+    .command(
+      'ablate',
+      'DDA ablation over one scorer: full, no-debias, no-denoise, neither; β sweep; number of checkpoints N; debiaser × denoiser grid',
+      (y) => benchOptions(y),
+      async (a) => runBenchCommand('ablation', a, argv, io),
+    )
     .command('methods', 'List the registered scorers, debiasers, denoisers and backends', () => {}, async () => {
       await import('@dda/harness');
       for (const [kind, reg] of [['scorers', scorers], ['debiasers', debiasers], ['denoisers', denoisers], ['backends', backends]] as const) {
@@ -86,7 +132,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         for (const e of reg.list()) io.out(`  ${e.id.padEnd(16)} ${e.description}`);
       }
     })
-    .demandCommand(1, 'name a command: demo, methods (see --help)')
+    .demandCommand(1, 'name a command: demo, bench, ablate, methods (see --help)')
     .strictCommands()
     .strictOptions()
     .recommendCommands()
@@ -114,3 +160,34 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
 }
 
 class UsageError extends Error {}
+
+function benchOptions<T>(y: import('yargs').Argv<T>) {
+  return y
+    .option('config', { type: 'string', describe: 'benchmark configuration (.json or .yaml); see benchmarks/configs/' })
+    .option('out', { type: 'string', default: 'dda-bench', describe: 'output folder: artifacts/ (reused across runs), CSVs, summary and HTML report' })
+    .option('families', { type: 'string', array: true, describe: 'model families (presets), overriding the config' })
+    .option('scorers', { type: 'string', array: true, describe: 'scorer ids, overriding the config' })
+    .option('seeds', { type: 'number', array: true, describe: 'seeds, overriding the config' })
+    .option('name', { type: 'string', describe: 'name of the output files, overriding the config' });
+}
+
+async function runBenchCommand(
+  kind: 'bench' | 'ablation',
+  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; seeds?: number[] | undefined; name?: string | undefined },
+  argv: readonly string[],
+  io: CliIo,
+): Promise<void> {
+  const config = benchConfigFrom({
+    config: a.config, seeds: a.seeds, name: a.name,
+    families: a.families?.map(String), scorers: a.scorers?.map(String),
+  });
+  const start = Date.now();
+  const log = (l: string): void => io.err(`[${((Date.now() - start) / 1000).toFixed(1).padStart(7)}s] ${l}`);
+  const cells = config.families.length * config.seeds.length;
+  log(`${kind}: ${config.families.join(', ')} × seeds ${config.seeds.join(', ')} (${cells} cells) × ${kind === 'bench' ? `scorers ${config.scorers.join(', ')}` : `scorer ${config.ablation.scorer}`} → ${a.out}`);
+  const result = kind === 'bench' ? await runBench(config, a.out, log, progressSink(io)) : await runAblation(config, a.out, log, progressSink(io));
+  const files = await writeBenchOutputs(result, a.out, `dda ${argv.join(' ')}`);
+  io.out(`${kind === 'bench' ? 'Leaderboard' : 'Ablation'} (${config.name}): mean over ${config.families.length} famil${config.families.length === 1 ? 'y' : 'ies'} × ${config.seeds.length} seed(s), ${((Date.now() - start) / 1000).toFixed(0)} s`);
+  io.out(summaryMarkdown(result));
+  io.out(`outputs: ${files.join(', ')}`);
+}

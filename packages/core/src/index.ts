@@ -14,3 +14,4 @@ export * from './registry.js';
 export * from './registries.js';
 export * from './metrics.js';
 export * from './random.js';
+export * from './yield.js';

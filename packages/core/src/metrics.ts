@@ -88,6 +88,41 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): nu
   return u / (nPos * nNeg);
 }
 
+/** One point of a ROC curve: false- and true-positive rates at a score threshold. */
+export interface RocPoint {
+  readonly fpr: number;
+  readonly tpr: number;
+}
+
+/**
+ * The ROC curve of `scores` against binary `labels`: from (0, 0) to (1, 1), one point per distinct
+ * score threshold, highest first (tied scores move together, so the trapezoidal area under these
+ * points equals {@link rocAuc}).
+ */
+export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): RocPoint[] {
+  const n = scores.length;
+  const nPos = checkScoresAndLabels(scores, labels, 'rocCurve');
+  const nNeg = n - nPos;
+  if (nPos === 0 || nNeg === 0) throw new DdaError(`rocCurve: the labels have ${nPos} positive(s) and ${nNeg} negative(s)`, 'a ROC curve needs at least one of each');
+  const idx = sortedIndices(scores, true);
+  const points: RocPoint[] = [{ fpr: 0, tpr: 0 }];
+  let tp = 0;
+  let fp = 0;
+  let start = 0;
+  while (start < n) {
+    const s = scores[idx[start] as number] as number;
+    let end = start;
+    while (end < n && (scores[idx[end] as number] as number) === s) {
+      if ((labels[idx[end] as number] as number) === 1) tp++;
+      else fp++;
+      end++;
+    }
+    points.push({ fpr: fp / nNeg, tpr: tp / nPos });
+    start = end;
+  }
+  return points;
+}
+
 /**
  * Recall@k: the fraction of true sources (label 1) that are among the k highest-scoring training
  * samples. Ties are handled in expectation over a random order within ties: a group of equal

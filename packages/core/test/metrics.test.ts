@@ -9,6 +9,7 @@ import {
   recallAtK,
   registerCoreMetrics,
   rocAuc,
+  rocCurve,
   SeededRandom,
 } from '@dda/core';
 
@@ -162,5 +163,26 @@ describe('evaluateSources / averageEvaluations', () => {
     const [a] = evaluateSources(m, sources, 1);
     const [c] = evaluateSources(m, sources, 2);
     expect(() => averageEvaluations([a!, c!])).toThrow(/same k/);
+  });
+});
+
+describe('rocCurve', () => {
+  it('steps through distinct thresholds, ties together, and its trapezoid area is the AUC', () => {
+    const scores = [0.9, 0.8, 0.8, 0.3, 0.1];
+    const labels = [1, 0, 1, 0, 0];
+    expect(rocCurve(scores, labels)).toEqual([
+      { fpr: 0, tpr: 0 },
+      { fpr: 0, tpr: 0.5 },
+      { fpr: 1 / 3, tpr: 1 },
+      { fpr: 2 / 3, tpr: 1 },
+      { fpr: 1, tpr: 1 },
+    ]);
+    const pts = rocCurve(scores, labels);
+    let area = 0;
+    for (let i = 1; i < pts.length; i++) area += (pts[i]!.fpr - pts[i - 1]!.fpr) * (pts[i]!.tpr + pts[i - 1]!.tpr) / 2;
+    expect(area).toBeCloseTo(rocAuc(scores, labels), 12);
+  });
+  it('needs both classes', () => {
+    expect(() => rocCurve([1, 2], [1, 1])).toThrow(/2 positive/);
   });
 });

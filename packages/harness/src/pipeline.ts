@@ -1,15 +1,17 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
-  DdaError, type CheckpointInfo, type GradientMatrix, type ScoreMatrix, type ScoringInput, type TextSample,
-  averageEvaluations, debiasers, denoisers, evaluateSources, scorers, type SourceEvaluation,
+  DdaError, type CheckpointInfo, type GradientMatrix, type ScoreMatrix, type Scorer, type ScoringInput, type SourceSpec,
+  type TextSample, averageEvaluations, createScoreMatrix, yieldToEventLoop, debiasers, denoisers, evaluateSources, scorers, type SourceEvaluation,
 } from '@dda/core';
 import { scoreForFineTuned } from '@dda/core';
 import {
-  DEFAULT_LORA, DecoderModel, TINY_PRESETS, WordTokenizer, applyChatTemplate, initDecoderWeights, readSafetensors,
-  startTfjsBackend, writeSafetensors, type DecoderConfig, type TensorMap,
+  DEFAULT_LORA, DecoderModel, WordTokenizer, applyChatTemplate, initDecoderWeights, readSafetensors, resolveModelSpec,
+  startTfjsBackend, toHfConfig, writeSafetensors, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import {
-  SYSTEM_PROMPT, buildHallucinationDataset, containsWholeWord, replaceWholeWord, userPrompt,
-  type HallucinationDataset,
+  SYSTEM_PROMPT, buildFromDocSummaries, buildHallucinationDataset, containsWholeWord, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary,
+  replaceWholeWord, userPrompt, type HallucinationDataset,
 } from '@dda/dataset-hallucination';
 import '@dda/scorer-grad-dot';
 import '@dda/scorer-bm25';
@@ -20,6 +22,7 @@ import '@dda/scorer-rep-sim';
 import '@dda/scorer-cea';
 import '@dda/plugin-dda';
 import { ArtifactStore, hashOf } from './artifacts.js';
+import { trackProgress, type ProgressSink } from './progress.js';
 
 /** Everything that defines a DDA demo run. Same options + same seed = same scores. */
 export interface DdaRunOptions {
@@ -50,6 +53,14 @@ export interface DdaRunOptions {
   readonly maxNewTokens: number;
   /** tfjs backends to try in order (default: by priority). */
   readonly backends?: readonly string[];
+  /** Entity swaps (default England → China, Wales → Scotland); synthetic data needs places of its generator. */
+  readonly canaries?: readonly { readonly orig: string; readonly replacement: string }[];
+  /** A user's document/summary JSON Lines file to use instead of the synthetic news (see buildFromDocSummaries). */
+  readonly dataFile?: string;
+  /** Fraction of eligible training samples whose summary gets the canary swap (default 0.6). */
+  readonly swapRate?: number;
+  /** Fraction of the synthetic pretraining corpus that is knowledge-bias text (default 0.3). */
+  readonly biasRate?: number;
 }
 
 export const DEFAULT_RUN_OPTIONS: DdaRunOptions = {
@@ -109,7 +120,7 @@ export interface DdaRunResult {
   readonly seconds: Record<string, number>;
 }
 
-/** Training samples in the instruction format of METHOD.md, through the model's chat template. */
+/** A sample in the instruction format of METHOD.md through the tiny models' word-level chat template (a model folder's tokenizer applies its own). */
 export function instructionSample(id: string, document: string, response: string): TextSample {
   return { id, prompt: applyChatTemplate(SYSTEM_PROMPT, userPrompt(document)), response };
 }
@@ -145,19 +156,93 @@ function gradientsFromFiles(files: Map<string, Uint8Array>): GradientMatrix {
   };
 }
 
+/** The fine-tuned model made no hallucination to attribute: nothing to evaluate (a benchmark reports the cell as skipped). */
+export class NoTestErrors extends DdaError {}
+
+/** Samples per call of the per-example gradient computation (the event loop runs between calls). */
+const GRADIENT_CHUNK = 32;
+
+/** The bytes of a folder's tokenizer files, for cache keys. */
+function tokenizerFiles(dir: string): string[] {
+  return ['tokenizer.json', 'tokenizer_config.json'].map((f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : ''));
+}
+
 /** Logger with elapsed time. */
 export type Log = (line: string) => void;
 
 /**
- * The whole DDA job, end to end, on a synthetic hallucination-tracing set:
- * dataset → pretrain θ0 → LoRA fine-tune (checkpoint per epoch) → test errors (greedy generations
- * containing a canary's replacement) → per-example gradients at θ0 and every epoch → scores →
- * debias / denoise / DDA → ROC-AUC and recall@k per source.
+ * A fine-tuned experiment, ready to be attributed: the data, the model with its base and epoch
+ * checkpoints (LoRA adapters), and the test errors (the fine-tuned model's hallucinations) grouped
+ * by source. Built by {@link trainExperiment}; scored by {@link scoreCheckpoints}.
  */
-export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = () => {}): Promise<DdaRunResult> {
+export interface Experiment {
+  readonly options: DdaRunOptions;
+  readonly backend: string;
+  readonly config: DecoderConfig;
+  readonly model: DecoderModel;
+  readonly lora: LoraConfig;
+  /** `base` (θ0: the pretrained model with the initial, zero-effect adapter) then `epoch-1..N`. */
+  readonly checkpoints: readonly { readonly id: string; readonly adapter: TensorMap }[];
+  /** The epoch checkpoints' metadata (for denoisers). */
+  readonly epochInfos: readonly CheckpointInfo[];
+  readonly train: readonly TextSample[];
+  /** The test errors as samples: prompt + erroneous output. */
+  readonly test: readonly TextSample[];
+  readonly errors: readonly TestError[];
+  /** Sources with at least one test error, with their test ids and true-source labels. */
+  readonly sources: readonly SourceSpec[];
+  readonly dataset: DdaRunResult['dataset'];
+  readonly finetuneLosses: readonly number[];
+  readonly store: ArtifactStore;
+  /** Cache key of the fine-tuning run; everything computed from its checkpoints depends on it. */
+  readonly finetuneKey: unknown;
+  /** Steps loaded from earlier runs (appended to by scoring). */
+  readonly reused: string[];
+  readonly seconds: Record<string, number>;
+  readonly progress?: ProgressSink;
+  /** Frees the model's tensors. */
+  dispose(): void;
+}
+
+/** Scores of one scorer at every checkpoint of an experiment. */
+export interface CheckpointScores {
+  readonly scorer: Scorer;
+  /** At θ0. */
+  readonly base: ScoreMatrix;
+  /** At epoch 1..N, in order. */
+  readonly epochs: readonly ScoreMatrix[];
+}
+
+/** The data set of a run: the synthetic news set, or a user's JSONL / CSV file with the same protocol. */
+async function loadDataset(o: DdaRunOptions): Promise<HallucinationDataset> {
+  const canaries = o.canaries?.map((c) => makeCanary(c.orig, c.replacement));
+  if (o.dataFile) {
+    let text: string;
+    try {
+      text = readFileSync(o.dataFile, 'utf8');
+    } catch (e) {
+      throw new DdaError(`cannot read data file '${o.dataFile}': ${(e as Error).message}`, 'give the path of a JSON Lines (.jsonl) or CSV (.csv) file of document/summary records');
+    }
+    const rows = /\.csv$/i.test(o.dataFile) ? await loadDocSummaryCsv(text, o.dataFile) : loadDocSummaryJsonl(text, o.dataFile);
+    if (!canaries) throw new DdaError(`data file '${o.dataFile}' needs canaries`, 'name the entity swaps to inject, e.g. canaries: [{ "orig": "England", "replacement": "China" }]');
+    return buildFromDocSummaries(rows, { seed: o.seed, canaries, nHeldOut: o.nHeldOut, ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}) });
+  }
+  return buildHallucinationDataset({
+    seed: o.seed, nTrain: o.nTrain, nHeldOut: o.nHeldOut, nPretrain: o.nPretrain,
+    ...(canaries ? { canaries } : {}), ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}),
+    ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}),
+  });
+}
+
+/**
+ * Steps 1–4 of the pipeline, each cached in the artifact store:
+ * dataset → pretrain θ0 (all parameters) → LoRA fine-tune (one checkpoint per epoch) → test errors
+ * (greedy generations on held-out documents that contain a canary's replacement).
+ * The caller must `dispose()` the experiment.
+ */
+export async function trainExperiment(partial: Partial<DdaRunOptions> = {}, log: Log = () => {}, progress?: ProgressSink): Promise<Experiment> {
   const o: DdaRunOptions = { ...DEFAULT_RUN_OPTIONS, ...partial };
-  const preset = TINY_PRESETS[o.preset];
-  if (!preset) throw new DdaError(`unknown model preset '${o.preset}'`, `choose one of: ${Object.keys(TINY_PRESETS).join(', ')}`);
+  const spec = resolveModelSpec(o.preset);
   const seconds: Record<string, number> = {};
   const reused: string[] = [];
   const t0 = Date.now();
@@ -167,51 +252,73 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     seconds[name] = (now - tStep) / 1000;
     tStep = now;
   };
-
-  // Resolve the plugins first, so that a wrong id fails before minutes of training.
-  const scorer = await scorers.create(o.scorer, {});
-  const rawDebias = await debiasers.create(o.debiaser, { beta: o.beta });
-  const zDebias = await debiasers.create('zscore', { beta: o.beta });
-  const mean = await denoisers.create(o.denoiser, {});
   const backend = await startTfjsBackend(o.backends, log);
   log(`backend: ${backend.id} (${backend.device})`);
 
   // 1. Data set.
-  const ds: HallucinationDataset = buildHallucinationDataset({ seed: o.seed, nTrain: o.nTrain, nHeldOut: o.nHeldOut, nPretrain: o.nPretrain });
-  const train = ds.train.map((s) => instructionSample(s.id, s.document, s.summary));
+  const ds = await loadDataset(o);
   const dataHash = hashOf({ pretrain: ds.pretrainCorpus, train: ds.train, heldOut: ds.heldOut, canaries: ds.canaries });
-  const sources: Record<string, number> = {};
-  for (const c of ds.canaries) sources[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
-  log(`data: ${ds.train.length} training samples, ${ds.heldOut.length} held-out documents, ${ds.pretrainCorpus.length} pretraining texts; true sources ${JSON.stringify(sources)}`);
+  const sourceCounts: Record<string, number> = {};
+  for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
+  log(`data: ${ds.train.length} training samples, ${ds.heldOut.length} held-out documents, ${ds.pretrainCorpus.length} pretraining texts; true sources ${JSON.stringify(sourceCounts)}`);
   lap('dataset');
 
-  // 2. Tokenizer and model.
-  const tokenizer = WordTokenizer.fromCorpus([
-    ...ds.pretrainCorpus, ...train.flatMap((s) => [s.prompt, s.response]),
-    ...ds.heldOut.map((h) => instructionSample(h.id, h.document, h.summary)).flatMap((s) => [s.prompt, s.response]),
-  ]);
-  const config: DecoderConfig = { ...preset, vocabSize: tokenizer.size };
+  // 2. Tokenizer and model. A preset gets a word-level tokenizer built on the data and is pretrained
+  // from a seed; a model folder brings its own tokenizer (and chat template) and, if it has weights, θ0.
+  let tokenizer: Tokenizer;
+  let config: DecoderConfig;
+  let folderWeights: TensorMap | null = null;
+  if (spec.kind === 'preset') {
+    const word = WordTokenizer.fromCorpus([
+      ...ds.pretrainCorpus,
+      ...[...ds.train, ...ds.heldOut].flatMap((s) => [instructionSample(s.id, s.document, s.summary).prompt, s.summary]),
+    ]);
+    tokenizer = word;
+    config = { ...spec.config, vocabSize: word.size };
+  } else {
+    if (!spec.tokenizer) {
+      throw new DdaError(`model folder '${spec.dir}' has no tokenizer.json`, 'add the model\'s tokenizer (tokenizer.json, and tokenizer_config.json for its chat template)');
+    }
+    tokenizer = spec.tokenizer;
+    config = spec.config;
+    folderWeights = spec.weights;
+    log(`model folder ${spec.dir}: ${spec.family}, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize} (${tokenizer.kind} tokenizer)${folderWeights ? '' : '; no weights: initialised from the seed and pretrained'}`);
+  }
+  const chatSample = (id: string, document: string, response: string): TextSample => ({ id, prompt: tokenizer.applyChatTemplate(SYSTEM_PROMPT, userPrompt(document)), response });
+  const train = ds.train.map((s) => chatSample(s.id, s.document, s.summary));
   const store = new ArtifactStore(o.outDir);
-  const model = new DecoderModel(config, tokenizer, initDecoderWeights(config, o.seed));
+  const model = new DecoderModel(config, tokenizer, folderWeights ?? initDecoderWeights(config, o.seed));
   try {
-    const baseKey = { step: 'pretrain', dataHash, config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, vocab: hashOf(tokenizer.vocab) };
-    const base = await store.getOrCompute('checkpoints/base', baseKey, async () => {
-      log(`pretraining θ0 (${o.pretrainEpochs} epochs over ${ds.pretrainCorpus.length} texts, all parameters)`);
-      const pre = ds.pretrainCorpus.map((text, i) => ({ id: `pre-${i}`, prompt: '', response: text }));
-      await model.train(pre, {
-        epochs: o.pretrainEpochs, learningRate: o.pretrainLearningRate, batchSize: o.batchSize, seed: o.seed, parameters: 'all',
-        onEpochEnd: (e, l) => log(`  pretrain epoch ${e}: loss ${l.toFixed(3)} nats/token`),
+    const baseKey = folderWeights && spec.kind === 'folder'
+      ? { step: 'model-folder', dir: spec.dir, config, weights: hashOf([...folderWeights].map(([n, t]) => [n, t.shape, t.data])), tokenizer: hashOf(tokenizerFiles(spec.dir)) }
+      : { step: 'pretrain', dataHash, config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, vocab: tokenizer instanceof WordTokenizer ? hashOf(tokenizer.vocab) : hashOf(spec.kind === 'folder' ? tokenizerFiles(spec.dir) : []) };
+    if (folderWeights) {
+      log('θ0: the model folder\'s weights (no pretraining)');
+    } else {
+      const base = await store.getOrCompute('checkpoints/base', baseKey, async () => {
+        log(`pretraining θ0 (${o.pretrainEpochs} epochs over ${ds.pretrainCorpus.length} texts, all parameters)`);
+        const pre = ds.pretrainCorpus.map((text, i) => ({ id: `pre-${i}`, prompt: '', response: text }));
+        const bar = trackProgress(`pretraining θ0 (${o.preset})`, o.pretrainEpochs, progress);
+        await model.train(pre, {
+          epochs: o.pretrainEpochs, learningRate: o.pretrainLearningRate, batchSize: o.batchSize, seed: o.seed, parameters: 'all',
+          onEpochEnd: (e, l) => {
+            log(`  pretrain epoch ${e}: loss ${l.toFixed(3)} nats/token`);
+            bar.tick();
+          },
+        });
+        // A Hugging Face model folder (config.json, model.safetensors, tokenizer.json): `--preset <this folder>` loads it.
+        const files = new Map([
+          ['model.safetensors', writeSafetensors(model.baseWeights(), { format: 'pt' })],
+          ['config.json', new TextEncoder().encode(JSON.stringify(toHfConfig(config, { bosTokenId: tokenizer.bosId ?? undefined, eosTokenId: tokenizer.eosId }), null, 2))],
+        ]);
+        if (tokenizer instanceof WordTokenizer) files.set('tokenizer.json', new TextEncoder().encode(JSON.stringify(tokenizer.toJSON())));
+        return files;
       });
-      return new Map([
-        ['model.safetensors', writeSafetensors(model.baseWeights(), { format: 'pt' })],
-        ['config.json', new TextEncoder().encode(JSON.stringify(config, null, 2))],
-        ['tokenizer.json', new TextEncoder().encode(JSON.stringify(tokenizer.toJSON()))],
-      ]);
-    });
-    if (base.reused) {
-      reused.push('checkpoints/base');
-      model.setBaseWeights(readSafetensors(need(base.files, 'model.safetensors'), 'checkpoints/base/model.safetensors').tensors);
-      log('pretrained θ0 loaded from an earlier run');
+      if (base.reused) {
+        reused.push('checkpoints/base');
+        model.setBaseWeights(readSafetensors(need(base.files, 'model.safetensors'), 'checkpoints/base/model.safetensors').tensors);
+        log('pretrained θ0 loaded from an earlier run');
+      }
     }
     lap('pretrain');
 
@@ -225,12 +332,14 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     const ft = await store.getOrCompute('checkpoints/finetune', ftKey, async () => {
       log(`fine-tuning LoRA (rank ${lora.rank}) for ${o.finetuneEpochs} epochs on ${train.length} samples`);
       const files = new Map<string, Uint8Array>();
+      const bar = trackProgress(`fine-tuning LoRA (${o.preset})`, o.finetuneEpochs, progress);
       await model.train(train, {
         epochs: o.finetuneEpochs, learningRate: o.finetuneLearningRate, batchSize: o.batchSize, seed: o.seed + 2, parameters: 'lora',
         onEpochEnd: (e, l) => {
           log(`  fine-tune epoch ${e}: loss ${l.toFixed(3)} nats/token`);
           finetuneLosses.push(l);
           files.set(`epoch-${e}/adapter_model.safetensors`, writeSafetensors(model.loraWeights(), { format: 'pt', loss: String(l) }));
+          bar.tick();
         },
       });
       files.set('adapter_config.json', new TextEncoder().encode(JSON.stringify({ peft_type: 'LORA', r: lora.rank, lora_alpha: lora.alpha, target_modules: lora.targets }, null, 2)));
@@ -250,8 +359,9 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     for (const h of ds.heldOut) {
       for (const c of ds.canaries) {
         if (!containsWholeWord(h.document, c.orig) || containsWholeWord(h.document, c.replacement)) continue;
-        const prompt = instructionSample(h.id, h.document, h.summary).prompt;
+        const prompt = chatSample(h.id, h.document, h.summary).prompt;
         const output = model.generate(prompt, o.maxNewTokens);
+        await yieldToEventLoop();
         if (containsWholeWord(output, c.replacement) && !containsWholeWord(h.summary, c.replacement)) {
           errors.push({ id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, prompt, output, corrected: replaceWholeWord(output, c.replacement, c.orig) });
         }
@@ -260,81 +370,190 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     const perSource = new Map(ds.canaries.map((c) => [c.id, errors.filter((e) => e.canaryId === c.id).map((e) => e.id)]));
     log(`test errors: ${errors.length} (${[...perSource].map(([c, ids]) => `${c}: ${ids.length}`).join(', ')})`);
     lap('generate');
-    const evaluated = ds.canaries.filter((c) => (perSource.get(c.id) ?? []).length > 0);
-    if (evaluated.length === 0) {
-      throw new DdaError('the fine-tuned model produced no test errors (no generation contains a canary replacement)', 'train longer (--finetune-epochs), raise the learning rate, or use more training samples');
+    const sources: SourceSpec[] = ds.canaries
+      .filter((c) => (perSource.get(c.id) ?? []).length > 0)
+      .map((c) => ({ id: c.id, testIds: perSource.get(c.id) ?? [], labels: ds.labels[c.id] as Uint8Array }));
+    if (sources.length === 0) {
+      throw new NoTestErrors('the fine-tuned model produced no test errors (no generation contains a canary replacement)', 'train longer (--finetune-epochs), raise the learning rate, or use more training samples');
     }
-    const test: TextSample[] = errors.map((e) => ({ id: e.id, prompt: e.prompt, response: e.output }));
+    return {
+      options: o, backend: backend.id, config, model, lora,
+      checkpoints: [{ id: 'base', adapter: initialAdapter }, ...epochAdapters.map((a, i) => ({ id: `epoch-${i + 1}`, adapter: a }))],
+      epochInfos: epochAdapters.map((_, i) => ({ id: `epoch-${i + 1}`, epoch: i + 1, learningRate: o.finetuneLearningRate })),
+      train, test: errors.map((e) => ({ id: e.id, prompt: e.prompt, response: e.output })), errors, sources,
+      dataset: { nTrain: ds.train.length, nHeldOut: ds.heldOut.length, sources: sourceCounts },
+      finetuneLosses, store, finetuneKey: ftKey, reused, seconds,
+      ...(progress ? { progress } : {}),
+      dispose: () => model.dispose(),
+    };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
 
-    // 5. Per-example gradients and scores at θ0 and at every epoch checkpoint.
-    const checkpoints: { id: string; adapter: TensorMap }[] = [
-      { id: 'base', adapter: initialAdapter },
-      ...epochAdapters.map((a, i) => ({ id: `epoch-${i + 1}`, adapter: a })),
-    ];
-    const scoreAt = new Map<string, ScoreMatrix>();
-    for (const cp of checkpoints) {
+function scoresToFiles(m: ScoreMatrix): Map<string, Uint8Array> {
+  const meta = { trainIds: m.trainIds, testIds: m.testIds, provenance: m.provenance };
+  return new Map([
+    ['scores.f64', new Uint8Array(m.values.buffer.slice(m.values.byteOffset, m.values.byteOffset + m.values.byteLength))],
+    ['scores.json', new TextEncoder().encode(JSON.stringify(meta))],
+  ]);
+}
+function scoresFromFiles(files: Map<string, Uint8Array>): ScoreMatrix {
+  const meta = JSON.parse(new TextDecoder().decode(need(files, 'scores.json'))) as Pick<ScoreMatrix, 'trainIds' | 'testIds' | 'provenance'>;
+  const bytes = need(files, 'scores.f64');
+  const values = new Float64Array(bytes.byteLength / 8);
+  new Uint8Array(values.buffer).set(bytes);
+  return createScoreMatrix(meta.trainIds, meta.testIds, values, meta.provenance);
+}
+
+/**
+ * Per-example gradients of the LoRA parameters at one checkpoint, of the training samples (loss
+ * over the summary tokens) or of the test errors (loss over the erroneous output), cached in the
+ * artifact store.
+ */
+export async function gradientsAt(exp: Experiment, checkpoint: string, which: 'train' | 'test', log: Log = () => {}): Promise<GradientMatrix> {
+  const cp = exp.checkpoints.find((c) => c.id === checkpoint);
+  if (!cp) throw new DdaError(`no checkpoint '${checkpoint}'`, `use one of: ${exp.checkpoints.map((c) => c.id).join(', ')}`);
+  const samples = which === 'train' ? exp.train : exp.test;
+  const key = { step: 'gradients', which, checkpoint: cp.id, ft: exp.finetuneKey, samples: hashOf(samples) };
+  const r = await exp.store.getOrCompute(`gradients/${cp.id}/${which}`, key, async () => {
+    log(`  gradients of ${samples.length} ${which} samples at ${cp.id}`);
+    exp.model.setLora(exp.lora, cp.adapter);
+    const bar = trackProgress(`gradients of ${samples.length} ${which} samples at ${cp.id}`, samples.length, exp.progress);
+    // In chunks, letting the event loop run between them (progress, signals).
+    const parts: GradientMatrix[] = [];
+    for (let i = 0; i < samples.length; i += GRADIENT_CHUNK) {
+      parts.push(exp.model.perExampleGradients(samples.slice(i, i + GRADIENT_CHUNK), 'lora', cp.id, () => bar.tick()));
+      await yieldToEventLoop();
+    }
+    const first = parts[0] as GradientMatrix;
+    return gradientsToFiles({ ...first, ids: parts.flatMap((p) => p.ids), rows: parts.flatMap((p) => p.rows) });
+  });
+  if (r.reused) exp.reused.push(`gradients/${cp.id}/${which}`);
+  return gradientsFromFiles(r.files);
+}
+
+/**
+ * Step 5: one scorer at θ0 and at every epoch checkpoint. Per-example gradients and score matrices
+ * are cached in the artifact store, so several scorers share the gradients and a re-run or a
+ * resumed run recomputes nothing that finished.
+ */
+export async function scoreCheckpoints(exp: Experiment, scorerId: string, log: Log = () => {}): Promise<CheckpointScores> {
+  const scorer = await scorers.create(scorerId, {});
+  const { model, lora, store, train, test, config } = exp;
+  const at = new Map<string, ScoreMatrix>();
+  for (const cp of exp.checkpoints) {
+    const representations = (samples: readonly TextSample[]) => async () => {
       model.setLora(lora, cp.adapter);
-      const grads = async (which: 'train' | 'test', samples: readonly TextSample[]): Promise<GradientMatrix> => {
-        const key = { step: 'gradients', which, checkpoint: cp.id, ft: ftKey, samples: hashOf(samples) };
-        const r = await store.getOrCompute(`gradients/${cp.id}/${which}`, key, () => {
-          log(`  gradients of ${samples.length} ${which} samples at ${cp.id}`);
-          return gradientsToFiles(model.perExampleGradients(samples, 'lora', cp.id));
-        });
-        if (r.reused) reused.push(`gradients/${cp.id}/${which}`);
-        return gradientsFromFiles(r.files);
-      };
-      const input: ScoringInput = {
-        checkpoint: cp.id, train, test,
-        trainGradients: () => grads('train', train),
-        testGradients: () => grads('test', test),
-        trainRepresentations: async () => ({ ids: train.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(train), checkpoint: cp.id }),
-        testRepresentations: async () => ({ ids: test.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(test), checkpoint: cp.id }),
-        // For contrastive scorers (cea): the corrected outputs, and optimizer steps from this checkpoint (adapter restored after).
-        testCorrections: errors.map((e) => ({ id: e.id, prompt: e.prompt, response: e.corrected })),
-        model: { lossesAfterSteps: (updateOn, evaluate, opts) => model.lossesAfterLoraSteps(updateOn, evaluate, opts) },
-      };
-      scoreAt.set(cp.id, await scorer.score(input));
-    }
-    lap('gradients+scores');
+      return { ids: samples.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(samples), checkpoint: cp.id };
+    };
+    const input: ScoringInput = {
+      checkpoint: cp.id, train, test,
+      trainGradients: () => gradientsAt(exp, cp.id, 'train', log),
+      testGradients: () => gradientsAt(exp, cp.id, 'test', log),
+      trainRepresentations: representations(train),
+      testRepresentations: representations(test),
+      // For contrastive scorers (cea): the corrected outputs, and optimizer steps from this checkpoint (adapter restored after).
+      testCorrections: exp.errors.map((e) => ({ id: e.id, prompt: e.prompt, response: e.corrected })),
+      model: {
+        lossesAfterSteps: async (updateOn, evaluate, opts) => {
+          model.setLora(lora, cp.adapter);
+          return model.lossesAfterLoraSteps(updateOn, evaluate, opts);
+        },
+      },
+    };
+    const key = { step: 'scores', scorer: scorer.id, description: scorer.description, checkpoint: cp.id, ft: exp.finetuneKey, train: hashOf(train), test: hashOf(test) };
+    const r = await store.getOrCompute(`scores/${scorer.id}/${cp.id}`, key, async () => scoresToFiles(await scorer.score(input)));
+    if (r.reused) exp.reused.push(`scores/${scorer.id}/${cp.id}`);
+    at.set(cp.id, scoresFromFiles(r.files));
+  }
+  return {
+    scorer,
+    base: at.get('base') as ScoreMatrix,
+    epochs: exp.checkpoints.slice(1).map((c) => at.get(c.id) as ScoreMatrix),
+  };
+}
 
-    // 6. Debias and denoise.
-    const baseScores = scoreAt.get('base') as ScoreMatrix;
-    const epochScores = checkpoints.slice(1).map((c) => scoreAt.get(c.id) as ScoreMatrix);
-    const infos: CheckpointInfo[] = checkpoints.slice(1).map((c, i) => ({ id: c.id, epoch: i + 1, learningRate: o.finetuneLearningRate }));
-    // A scorer may declare that its answer is combined over the epoch checkpoints (e.g. tracin-cp); else the final checkpoint.
-    const final = await scoreForFineTuned(scorer, epochScores, infos);
-    const denoised = mean.denoise(epochScores, infos);
-    // A scorer that does not use the model (bm25, random) gives the same scores at every checkpoint:
-    // debias and denoise do not apply to it (its differences would be rounding noise), so it gets the plain row only.
-    const modelFree = !scorer.needs.includes('gradients') && !scorer.needs.includes('representations') && !scorer.needs.includes('model');
-    const allVariants: [string, string, ScoreMatrix][] = [
-      ['plain', scorer.combine ? `${o.scorer} combined over the ${epochScores.length} epoch checkpoints by denoiser '${scorer.combine.denoiser}'` : `${o.scorer} at the final checkpoint (epoch ${o.finetuneEpochs})`, final],
-      ['debias', `debiaser '${o.debiaser}' (β=${o.beta}): final vs base`, rawDebias.debias(final, baseScores)],
-      ['denoise', `denoiser '${o.denoiser}' over the ${epochScores.length} epoch checkpoints`, denoised],
-      ['dda', `debiaser '${o.debiaser}' (β=${o.beta}) over denoiser '${o.denoiser}'`, rawDebias.debias(denoised, baseScores)],
-      ['debias-zscore', `z-scored final − β·z-scored base (per test output)`, zDebias.debias(final, baseScores)],
-      ['dda-zscore', `z-scored mean over epochs − β·z-scored base`, zDebias.debias(denoised, baseScores)],
-    ];
-    const variants = modelFree ? allVariants.slice(0, 1) : allVariants;
-    if (modelFree) log(`scorer '${o.scorer}' does not use the model: debias and denoise do not apply, reporting the plain row only`);
-    const rows: ResultRow[] = [];
-    const scores = new Map<string, ScoreMatrix>();
-    for (const [variant, description, m] of variants) {
-      scores.set(variant, m);
-      const evals = evaluateSources(m, evaluated.map((c) => ({ id: c.id, testIds: perSource.get(c.id) ?? [], labels: ds.labels[c.id] as Uint8Array })), o.k);
-      for (const e of [...evals, averageEvaluations(evals)]) rows.push({ ...e, variant, scorer: o.scorer, description });
-    }
-    lap('metrics');
-    seconds.total = (Date.now() - t0) / 1000;
-    const meanAbs = (m: ScoreMatrix): number => m.values.reduce((a, b) => a + Math.abs(b), 0) / Math.max(m.values.length, 1);
-    const scoreScale = { base: meanAbs(baseScores), final: meanAbs(final) };
+/** A scorer that does not use the model (bm25, random): same scores at every checkpoint, so debias and denoise do not apply. */
+export function isModelFree(scorer: Scorer): boolean {
+  return !scorer.needs.includes('gradients') && !scorer.needs.includes('representations') && !scorer.needs.includes('model');
+}
+
+/** A named score matrix to evaluate: a variant of the attribution (plain, debias, denoise, dda, ...). */
+export interface Variant {
+  readonly variant: string;
+  readonly description: string;
+  readonly matrix: ScoreMatrix;
+}
+
+/**
+ * Step 6: the variants of the demo: plain (final checkpoint, or the scorer's `combine` over the epochs), debias, denoise and DDA with the
+ * run's debiaser and denoiser, and the z-scored debias / DDA. Model-free scorers get plain only.
+ */
+export async function ddaVariants(s: CheckpointScores, epochInfos: readonly CheckpointInfo[], o: Pick<DdaRunOptions, 'debiaser' | 'denoiser' | 'beta'>): Promise<Variant[]> {
+  // A scorer may declare that its answer is combined over the epoch checkpoints (e.g. tracin-cp); else the final checkpoint.
+  const final = await scoreForFineTuned(s.scorer, s.epochs, epochInfos);
+  const plain: Variant = { variant: 'plain', description: s.scorer.combine ? `${s.scorer.id} combined over the ${s.epochs.length} epoch checkpoints by denoiser '${s.scorer.combine.denoiser}'` : `${s.scorer.id} at the final checkpoint (epoch ${s.epochs.length})`, matrix: final };
+  if (isModelFree(s.scorer)) return [plain];
+  const debias = await debiasers.create(o.debiaser, { beta: o.beta });
+  const zDebias = await debiasers.create('zscore', { beta: o.beta });
+  const denoise = await denoisers.create(o.denoiser, {});
+  const denoised = denoise.denoise(s.epochs, epochInfos);
+  return [
+    plain,
+    { variant: 'debias', description: `debiaser '${o.debiaser}' (β=${o.beta}): final vs base`, matrix: debias.debias(final, s.base) },
+    { variant: 'denoise', description: `denoiser '${o.denoiser}' over the ${s.epochs.length} epoch checkpoints`, matrix: denoised },
+    { variant: 'dda', description: `debiaser '${o.debiaser}' (β=${o.beta}) over denoiser '${o.denoiser}'`, matrix: debias.debias(denoised, s.base) },
+    { variant: 'debias-zscore', description: 'z-scored final − β·z-scored base (per test output)', matrix: zDebias.debias(final, s.base) },
+    { variant: 'dda-zscore', description: 'z-scored mean over epochs − β·z-scored base', matrix: zDebias.debias(denoised, s.base) },
+  ];
+}
+
+/** ROC-AUC and recall@k of one variant per source, then their average (source `average`). */
+export function evaluateVariant(exp: Pick<Experiment, 'sources'>, v: Variant, scorer: string, k: number): ResultRow[] {
+  const evals = evaluateSources(v.matrix, exp.sources, k);
+  return [...evals, averageEvaluations(evals)].map((e) => ({ ...e, variant: v.variant, scorer, description: v.description }));
+}
+
+/** Mean |score| of a matrix. */
+function meanAbs(m: ScoreMatrix): number {
+  return m.values.reduce((a, b) => a + Math.abs(b), 0) / Math.max(m.values.length, 1);
+}
+
+/**
+ * The whole DDA job, end to end, on a synthetic hallucination-tracing set:
+ * dataset → pretrain θ0 → LoRA fine-tune (checkpoint per epoch) → test errors (greedy generations
+ * containing a canary's replacement) → per-example gradients at θ0 and every epoch → scores →
+ * debias / denoise / DDA → ROC-AUC and recall@k per source.
+ */
+export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = () => {}, progress?: ProgressSink): Promise<DdaRunResult> {
+  const o: DdaRunOptions = { ...DEFAULT_RUN_OPTIONS, ...partial };
+  // Resolve the plugins first, so that a wrong id fails before minutes of training.
+  await scorers.create(o.scorer, {});
+  await debiasers.create(o.debiaser, { beta: o.beta });
+  await denoisers.create(o.denoiser, {});
+  const t0 = Date.now();
+  const exp = await trainExperiment(o, log, progress);
+  try {
+    let tStep = Date.now();
+    const s = await scoreCheckpoints(exp, o.scorer, log);
+    exp.seconds['gradients+scores'] = (Date.now() - tStep) / 1000;
+    tStep = Date.now();
+    const variants = await ddaVariants(s, exp.epochInfos, o);
+    if (isModelFree(s.scorer)) log(`scorer '${o.scorer}' does not use the model: debias and denoise do not apply, reporting the plain row only`);
+    const rows = variants.flatMap((v) => evaluateVariant(exp, v, o.scorer, o.k));
+    exp.seconds.metrics = (Date.now() - tStep) / 1000;
+    exp.seconds.total = (Date.now() - t0) / 1000;
+    const final = s.epochs[s.epochs.length - 1] as ScoreMatrix;
+    const scoreScale = { base: meanAbs(s.base), final: meanAbs(final) };
     log(`mean |score|: base ${scoreScale.base.toExponential(3)}, final ${scoreScale.final.toExponential(3)} (ratio ${(scoreScale.base / scoreScale.final).toFixed(2)})`);
     return {
-      options: o, backend: backend.id,
-      dataset: { nTrain: ds.train.length, nHeldOut: ds.heldOut.length, sources },
-      errors, rows, scores, finetuneLosses, scoreScale, reused, seconds,
+      options: o, backend: exp.backend, dataset: exp.dataset, errors: exp.errors, rows,
+      scores: new Map(variants.map((v) => [v.variant, v.matrix])),
+      finetuneLosses: exp.finetuneLosses, scoreScale, reused: exp.reused, seconds: exp.seconds,
     };
   } finally {
-    model.dispose();
+    exp.dispose();
   }
 }

@@ -1,6 +1,9 @@
 import { writeToBuffer } from 'fast-csv';
 import type { DdaRunResult, ResultRow } from './pipeline.js';
+import { join } from 'node:path';
 import { writeFileAtomic } from './artifacts.js';
+import type { BenchResult } from './bench.js';
+import { renderReport } from './report-html.js';
 
 /** CSV columns of the results file, in order. */
 export const RESULT_COLUMNS = ['variant', 'scorer', 'source', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'description'] as const;
@@ -43,4 +46,48 @@ export function formatTable(result: DdaRunResult): string {
   const widths = head.map((h, c) => Math.max(h.length, ...lines.map((l) => (l[c] ?? '').length)));
   const fmt = (cells: string[]): string => `| ${cells.map((x, c) => (c === 0 ? x.padEnd(widths[c] ?? 0) : x.padStart(widths[c] ?? 0))).join(' | ')} |`;
   return [fmt(head), `|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...lines.map(fmt)].join('\n');
+}
+
+/** CSV columns of a benchmark's per-run results (one row per family × method × source × seed). */
+export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds'] as const;
+/** CSV columns of a benchmark's summary (mean over seeds with 95% bootstrap intervals). */
+export const SUMMARY_COLUMNS = ['family', 'method', 'n', 'auc_mean', 'auc_low', 'auc_high', 'recall_mean', 'recall_low', 'recall_high', 'seconds_mean'] as const;
+/** CSV columns of the paired tests. */
+export const PAIRED_COLUMNS = ['reference', 'method', 'n', 'mean_difference', 'p_value', 'exact'] as const;
+
+const r4 = (x: number): number => Number(x.toFixed(4));
+
+/**
+ * Writes a benchmark's outputs atomically into `outDir`, named after the config (`<name>` for the
+ * leaderboard, `<name>-ablation` for the ablation): `.csv` (every row), `-summary.csv`,
+ * `-paired.csv`, `-summary.json` (with the command) and `-report.html`. Returns the paths.
+ */
+export async function writeBenchOutputs(r: BenchResult, outDir: string, command: string): Promise<string[]> {
+  const base = join(outDir, r.kind === 'bench' ? r.config.name : `${r.config.name}-ablation`);
+  const rows = r.rows.map((x) => ({
+    family: x.family, method: x.method, scorer: x.scorer, variant: x.variant, source: x.source, seed: x.seed,
+    auc: r4(x.auc), recall_at_k: r4(x.recallAtK), k: x.k, n_positives: x.nPositives, n_train: x.nTrain, n_tests: x.nTests, seconds: Number(x.seconds.toFixed(2)),
+  }));
+  const summary = r.summary.map((s) => ({
+    family: s.family, method: s.method, n: s.n, auc_mean: r4(s.aucMean), auc_low: r4(s.aucLow), auc_high: r4(s.aucHigh),
+    recall_mean: r4(s.recallMean), recall_low: r4(s.recallLow), recall_high: r4(s.recallHigh), seconds_mean: Number(s.secondsMean.toFixed(2)),
+  }));
+  const paired = r.paired.map((p) => ({ reference: p.reference, method: p.method, n: p.n, mean_difference: r4(p.meanDifference), p_value: Number(p.pValue.toPrecision(4)), exact: p.exact }));
+  const files: [string, Uint8Array | string][] = [
+    [`${base}.csv`, await writeToBuffer(rows, { headers: [...BENCH_COLUMNS] })],
+    [`${base}-summary.csv`, await writeToBuffer(summary, { headers: [...SUMMARY_COLUMNS] })],
+    [`${base}-paired.csv`, await writeToBuffer(paired, { headers: [...PAIRED_COLUMNS] })],
+    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent' }, null, 2)],
+    [`${base}-report.html`, renderReport(r, command)],
+  ];
+  for (const [path, data] of files) writeFileAtomic(path, data);
+  return files.map(([p]) => p);
+}
+
+/** The summary as a Markdown table (for the README and the console). */
+export function summaryMarkdown(r: BenchResult, family = 'all'): string {
+  const rows = r.summary.filter((s) => s.family === family);
+  const lines = ['| method | n | AUC (%) | 95% CI | recall@' + String(r.config.k) + ' |', '|---|---:|---:|---|---:|'];
+  for (const s of rows) lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | [${s.aucLow.toFixed(2)}, ${s.aucHigh.toFixed(2)}] | ${s.recallMean.toFixed(3)} |`);
+  return lines.join('\n');
 }

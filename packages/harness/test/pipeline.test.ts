@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,9 +57,18 @@ describe('runDda end to end (small configuration)', () => {
     for (const [variant, m] of first.scores) expect(Array.from(again.scores.get(variant)!.values), variant).toEqual(Array.from(m.values));
   });
 
+  it('loads the pretrained θ0 it wrote as a Hugging Face model folder, and fine-tunes it to the same results', async () => {
+    const baseDir = join(firstDir, 'checkpoints', 'base');
+    const folder = join(baseDir, readdirSync(baseDir)[0]!);
+    expect(JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).architectures).toEqual(['LlamaForCausalLM']);
+    const again = await runDda({ ...SMALL, outDir: tmp(), preset: folder });
+    expect(again.reused).toEqual([]);
+    expect(again.rows).toEqual(first.rows);
+  });
+
   it('a re-run in the same folder reuses finished artifacts and gives the same results', async () => {
     const again = await runDda({ ...SMALL, outDir: firstDir });
-    expect(again.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'checkpoints/finetune', 'gradients/base/train', 'gradients/epoch-2/test']));
+    expect(again.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'checkpoints/finetune', 'scores/grad-dot/base', 'scores/grad-dot/epoch-2']));
     expect(again.rows).toEqual(first.rows);
   });
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { DdaError, SeededRandom, type GradientMatrix, type ModelStepOptions, type TextSample } from '@dda/core';
+import { DdaError, SeededRandom, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
 import { type DecoderConfig, type LoraConfig, validateDecoderConfig, validateLoraConfig } from './config.js';
 import { type DecoderParams, type VariableMap, forward, sequenceLosses } from './decoder.js';
 import { type EncodedExample, type Tokenizer, encodeExample } from './tokenizer.js';
@@ -179,6 +179,7 @@ export class DecoderModel {
         sum += loss * batch.length;
         step++;
         o.onStep?.(step, stepsPerEpoch * o.epochs, loss);
+        await yieldToEventLoop();
       }
       epochLosses.push(sum / enc.length);
       await o.onEpochEnd?.(epoch, sum / enc.length);

@@ -20,7 +20,7 @@
  * forward passes; keep `steps` small (default 3: it changes the cost little, the evaluation
  * dominates).
  */
-import { DdaError, createScoreMatrix, type ModelStepOptions, type ScoreMatrix, type ScoringInput, type TextSample } from '@dda/core';
+import { DdaError, createScoreMatrix, type ModelStepOptions, type ScoreMatrix, type ScoringInput, type TextSample, yieldToEventLoop } from '@dda/core';
 
 /** Default number of optimizer steps per test error and version. */
 export const DEFAULT_CEA_STEPS = 3;
@@ -95,6 +95,7 @@ export async function ceaScores(input: ScoringInput, options: CeaOptions = {}): 
       throw new DdaError(`cea: the model returned ${afterError.length} / ${afterCorrection.length} losses for ${nTrain} training samples`);
     }
     for (let i = 0; i < nTrain; i++) values[i * nTest + j] = (afterCorrection[i] as number) - (afterError[i] as number);
+    await yieldToEventLoop();
   }
   return createScoreMatrix(input.train.map((s) => s.id), input.test.map((s) => s.id), values, {
     method: 'cea',

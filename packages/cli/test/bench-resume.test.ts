@@ -1,0 +1,113 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SeededRandom } from '@dda/core';
+import { BENCH_COLUMNS, SUMMARY_COLUMNS } from '@dda/harness';
+
+// These tests run the built CLI (`npm test` builds first) as a child process, so that it can be killed.
+const MAIN = 'packages/cli/dist/main.js';
+const ARGS = ['bench', '--config', 'benchmarks/configs/tiny.json', '--seeds', '0'];
+
+function start(out: string): { done: Promise<{ code: number | null; signal: string | null; err: string }>; kill: (s: NodeJS.Signals) => void } {
+  const child = spawn(process.execPath, [MAIN, ...ARGS, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  child.stdout.on('data', () => {});
+  const done = new Promise<{ code: number | null; signal: string | null; err: string }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, err })));
+  return { done, kill: (s) => child.kill(s) };
+}
+
+/** Every finished artifact (manifest path → its createdAt). */
+function manifests(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string): void => {
+    if (!existsSync(d)) return;
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (e === 'manifest.json') out.set(relative(root, p), (JSON.parse(readFileSync(p, 'utf8')) as { createdAt: string }).createdAt);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** CSV rows without the timing column (times differ between runs; everything else must not). */
+function withoutSeconds(csv: string): string[] {
+  const [head, ...rows] = csv.trim().split('\n');
+  const i = (head ?? '').split(',').indexOf('seconds');
+  return [head ?? '', ...rows].map((r) => r.split(',').filter((_, c) => c !== i).join(','));
+}
+
+describe('dda bench (tiny configuration, as a process)', () => {
+  const dirs: string[] = [];
+  const tmp = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'dda-bench-'));
+    dirs.push(d);
+    return d;
+  };
+  let reference: string;
+  beforeAll(async () => {
+    reference = tmp();
+    const r = await start(reference).done;
+    expect(r.code, r.err).toBe(0);
+  });
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('writes the CSV columns, finite numbers, a summary and a self-contained report', () => {
+    const lines = readFileSync(join(reference, 'tiny.csv'), 'utf8').trim().split('\n');
+    expect(lines[0]).toBe(BENCH_COLUMNS.join(','));
+    const rows = lines.slice(1).map((l) => l.split(','));
+    const methods = new Set(rows.map((r) => r[1]));
+    expect([...methods].sort()).toEqual(['bm25', 'dda(grad-dot)', 'dda-zscore(grad-dot)', 'grad-dot']);
+    for (const r of rows) {
+      for (const c of ['auc', 'recall_at_k', 'seconds', 'seed', 'k', 'n_positives', 'n_train', 'n_tests']) {
+        const v = Number(r[BENCH_COLUMNS.indexOf(c as (typeof BENCH_COLUMNS)[number])]);
+        expect(Number.isFinite(v), `${c} in ${r.join(',')}`).toBe(true);
+      }
+    }
+    expect(rows.filter((r) => r[4] === 'average')).toHaveLength(methods.size);
+    const summary = readFileSync(join(reference, 'tiny-summary.csv'), 'utf8').trim().split('\n');
+    expect(summary[0]).toBe(SUMMARY_COLUMNS.join(','));
+    for (const l of summary.slice(1)) for (const v of l.split(',').slice(2)) expect(Number.isFinite(Number(v)), l).toBe(true);
+    const html = readFileSync(join(reference, 'tiny-report.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).not.toContain('<script');
+  });
+
+  it('resumes after SIGTERM and SIGKILL at random points: same results, finished artifacts not recomputed', async () => {
+    const out = tmp();
+    const rng = new SeededRandom(2026);
+    // 1. SIGTERM once the first artifact (the pretrained θ0) is finished: a clean exit code and message.
+    const a = start(out);
+    await waitFor(() => manifests(out).size >= 1, 120_000);
+    a.kill('SIGTERM');
+    const ra = await a.done;
+    expect(ra.code).toBe(143);
+    expect(ra.err).toContain('interrupted (SIGTERM)');
+    // 2. SIGKILL (no chance to clean up) after a random number of further artifacts.
+    const target = manifests(out).size + 1 + rng.int(4);
+    const b = start(out);
+    await waitFor(() => manifests(out).size >= target, 120_000);
+    b.kill('SIGKILL');
+    await b.done;
+    const before = manifests(out);
+    expect(before.size).toBeGreaterThanOrEqual(target);
+    // 3. Resume to the end.
+    const rc = await start(out).done;
+    expect(rc.code, rc.err).toBe(0);
+    const after = manifests(out);
+    for (const [m, createdAt] of before) expect(after.get(m), `${m} was recomputed`).toBe(createdAt);
+    expect(withoutSeconds(readFileSync(join(out, 'tiny.csv'), 'utf8'))).toEqual(withoutSeconds(readFileSync(join(reference, 'tiny.csv'), 'utf8')));
+  });
+});

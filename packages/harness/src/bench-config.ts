@@ -1,0 +1,130 @@
+/**
+ * Benchmark configuration: what `dda bench` and `dda ablate` run, from a JSON or YAML file and
+ * command-line flags, validated with a schema so every mistake names the file, the field and the fix.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DdaError } from '@dda/core';
+import { DEFAULT_RUN_OPTIONS } from './pipeline.js';
+
+const positiveInt = z.number().int().positive();
+const positive = z.number().positive();
+const kebab = z.string().regex(/^[a-z0-9]+(?:[-.][a-z0-9]+)*$/, 'must be kebab-case, e.g. dda-zscore');
+
+/** One DDA variant of the leaderboard: a debiaser over a denoiser, applied to a gradient-based scorer. */
+const DdaVariantSchema = z.object({
+  /** Row name in the leaderboard; the method column reads `<name>(<scorer>)`. */
+  name: kebab,
+  debiaser: z.string().min(1),
+  denoiser: z.string().min(1),
+  beta: z.number().finite(),
+}).strict();
+
+const AblationSchema = z.object({
+  /** The scorer the ablation is run over. */
+  scorer: z.string().min(1).default('grad-dot'),
+  /** The debiaser and denoiser of the `full` row (and of the β / N sweeps). */
+  debiaser: z.string().min(1).default('raw'),
+  denoiser: z.string().min(1).default('mean'),
+  beta: z.number().finite().default(1),
+  /** β values of the sweep (full DDA at each β). */
+  betas: z.array(z.number().finite()).default([0, 0.25, 0.5, 1, 2]),
+  /** Numbers of checkpoints N of the sweep: DDA over the last N epoch checkpoints (default: 1..epochs). */
+  checkpoints: z.array(positiveInt).optional(),
+  /** Every debiaser × denoiser pair is also reported as a full DDA row `dda[<debiaser>+<denoiser>]`. */
+  debiasers: z.array(z.string().min(1)).default(['raw', 'zscore', 'unit-norm', 'rank', 'fitted-beta']),
+  denoisers: z.array(z.string().min(1)).default(['mean', 'lr-weighted', 'median', 'zscore-mean']),
+}).strict();
+
+const d = DEFAULT_RUN_OPTIONS;
+export const BenchConfigSchema = z.object({
+  /** Names the output files and the report. */
+  name: kebab.default('bench'),
+  /** Model families: preset names (llama2-tiny, ...). */
+  families: z.array(z.string().min(1)).min(1).default(['llama2-tiny']),
+  /** Attribution methods (scorer ids) of the leaderboard. */
+  scorers: z.array(z.string().min(1)).min(1).default(['grad-dot']),
+  seeds: z.array(z.number().int().nonnegative()).min(1).default([0, 1, 2]),
+  data: z.object({
+    nTrain: positiveInt.default(d.nTrain),
+    nHeldOut: positiveInt.default(d.nHeldOut),
+    nPretrain: positiveInt.default(d.nPretrain),
+    /** Entity swaps (default England → China, Wales → Scotland). */
+    canaries: z.array(z.object({ orig: z.string().min(1), replacement: z.string().min(1) }).strict()).min(1).optional(),
+    /** A document/summary JSON Lines file (relative to the config file) instead of the synthetic news. */
+    dataFile: z.string().min(1).optional(),
+    swapRate: z.number().min(0).max(1).optional(),
+    /** Fraction of the synthetic pretraining corpus that is knowledge-bias text (default 0.3, at most 0.9). */
+    biasRate: z.number().min(0).max(0.9).optional(),
+  }).strict().default({ nTrain: d.nTrain, nHeldOut: d.nHeldOut, nPretrain: d.nPretrain }),
+  training: z.object({
+    pretrainEpochs: positiveInt.default(d.pretrainEpochs),
+    pretrainLearningRate: positive.default(d.pretrainLearningRate),
+    finetuneEpochs: positiveInt.default(d.finetuneEpochs),
+    finetuneLearningRate: positive.default(d.finetuneLearningRate),
+    batchSize: positiveInt.default(d.batchSize),
+    loraRank: positiveInt.default(d.loraRank),
+  }).strict().default({
+    pretrainEpochs: d.pretrainEpochs, pretrainLearningRate: d.pretrainLearningRate, finetuneEpochs: d.finetuneEpochs,
+    finetuneLearningRate: d.finetuneLearningRate, batchSize: d.batchSize, loraRank: d.loraRank,
+  }),
+  /** k of recall@k. */
+  k: positiveInt.default(d.k),
+  maxNewTokens: positiveInt.default(d.maxNewTokens),
+  /** DDA variants reported over every gradient-based scorer of the leaderboard. */
+  dda: z.array(DdaVariantSchema).min(1).default([
+    { name: 'dda', debiaser: 'raw', denoiser: 'mean', beta: 1 },
+    { name: 'dda-zscore', debiaser: 'zscore', denoiser: 'mean', beta: 1 },
+  ]),
+  /** The scorer under the first DDA variant that every other method is paired-tested against. */
+  ddaScorer: z.string().min(1).default('grad-dot'),
+  ablation: AblationSchema.default({
+    scorer: 'grad-dot', debiaser: 'raw', denoiser: 'mean', beta: 1, betas: [0, 0.25, 0.5, 1, 2],
+    debiasers: ['raw', 'zscore', 'unit-norm', 'rank', 'fitted-beta'], denoisers: ['mean', 'lr-weighted', 'median', 'zscore-mean'],
+  }),
+  /** Resamples of the bootstrap intervals. */
+  bootstrapResamples: positiveInt.default(2000),
+}).strict();
+
+/** A validated benchmark configuration (every default filled in). */
+export type BenchConfig = z.infer<typeof BenchConfigSchema>;
+/** What a user may write (everything optional). */
+export type BenchConfigInput = z.input<typeof BenchConfigSchema>;
+
+/** Validates a parsed configuration; `where` names its origin (a file name or `--flags`) in errors. */
+export function parseBenchConfig(value: unknown, where: string): BenchConfig {
+  const r = BenchConfigSchema.safeParse(value ?? {});
+  if (r.success) {
+    const c = r.data;
+    for (const n of c.ablation.checkpoints ?? []) {
+      if (n > c.training.finetuneEpochs) throw new DdaError(`${where}: ablation.checkpoints has N=${n}, but fine-tuning has ${c.training.finetuneEpochs} epochs`, 'use N between 1 and training.finetuneEpochs');
+    }
+    if (c.data.dataFile && !c.data.canaries) throw new DdaError(`${where}: data.dataFile needs data.canaries`, 'name the entity swaps to inject, e.g. canaries: [{ orig: England, replacement: China }]');
+    return c;
+  }
+  const lines = r.error.issues.slice(0, 5).map((i) => {
+    const path = i.path.length > 0 ? i.path.join('.') : '(top level)';
+    return `field '${path}': ${i.message}`;
+  });
+  throw new DdaError(`${where}: invalid benchmark configuration:\n${lines.join('\n')}`, 'fix the fields named above (see benchmarks/configs/ for examples)');
+}
+
+/** Reads a JSON (`.json`) or YAML (`.yaml`/`.yml`) configuration file; relative data paths resolve against its folder. */
+export function loadBenchConfig(path: string): BenchConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new DdaError(`cannot read config file '${path}': ${(e as Error).message}`, 'give the path of a .json or .yaml benchmark configuration');
+  }
+  let value: unknown;
+  try {
+    value = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw new DdaError(`${path}: not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(e as Error).message.split('\n')[0]}`, 'fix the syntax at the position named above');
+  }
+  const c = parseBenchConfig(value, path);
+  return c.data.dataFile ? { ...c, data: { ...c.data, dataFile: resolve(dirname(path), c.data.dataFile) } } : c;
+}

@@ -1,0 +1,290 @@
+/**
+ * The benchmark harness: `runBench` (leaderboard of attribution methods across model families,
+ * sources and seeds) and `runAblation` (DDA with and without debias / denoise, β and N sweeps,
+ * debiaser × denoiser grid). Both reuse every cached artifact (checkpoints, gradients, score
+ * matrices) of earlier or interrupted runs in the same output folder.
+ */
+import { join } from 'node:path';
+import { type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, rocCurve, scoreForFineTuned, scorers, type RocPoint } from '@dda/core';
+import type { BenchConfig } from './bench-config.js';
+import {
+  type CheckpointScores, type DdaRunOptions, type Experiment, type Log, type Variant,
+  NoTestErrors, evaluateVariant, gradientsAt, isModelFree, scoreCheckpoints, trainExperiment,
+} from './pipeline.js';
+import { trackProgress, type ProgressSink } from './progress.js';
+import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
+
+/** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
+export interface BenchRow extends SourceEvaluation {
+  readonly family: string;
+  /** `grad-dot` (plain scorer at the final checkpoint) or `<dda variant>(<scorer>)`. */
+  readonly method: string;
+  readonly scorer: string;
+  /** `plain`, a DDA variant name, or an ablation row name. */
+  readonly variant: string;
+  readonly seed: number;
+  /** Seconds of scoring for this method (per-example gradients are timed once per family and seed, see timings). */
+  readonly seconds: number;
+}
+
+/** Mean over seeds (or over family × seed units for family `all`) with 95% bootstrap intervals. */
+export interface SummaryRow {
+  readonly family: string;
+  readonly method: string;
+  readonly n: number;
+  readonly aucMean: number;
+  readonly aucLow: number;
+  readonly aucHigh: number;
+  readonly recallMean: number;
+  readonly recallLow: number;
+  readonly recallHigh: number;
+  readonly secondsMean: number;
+}
+
+/** Paired sign-flip test of the reference DDA method against another method over (family, seed, source). */
+export interface PairedRow {
+  readonly reference: string;
+  readonly method: string;
+  readonly n: number;
+  /** Mean AUC difference reference − method, in points. */
+  readonly meanDifference: number;
+  readonly pValue: number;
+  readonly exact: boolean;
+}
+
+/** A ROC curve of one method on one source (first seed of each family), for the report. */
+export interface RocSet {
+  readonly family: string;
+  readonly source: string;
+  readonly seed: number;
+  readonly method: string;
+  readonly points: readonly RocPoint[];
+}
+
+export interface BenchResult {
+  readonly kind: 'bench' | 'ablation';
+  readonly config: BenchConfig;
+  readonly rows: readonly BenchRow[];
+  readonly summary: readonly SummaryRow[];
+  readonly paired: readonly PairedRow[];
+  readonly curves: readonly RocSet[];
+  /** Seconds per (family, seed) step: training, gradients, total. */
+  readonly timings: readonly { family: string; seed: number; train: number; gradients: number; total: number; reused: number }[];
+  /** Cells that could not be evaluated (e.g. the fine-tuned model made no test errors), with the reason. */
+  readonly skipped: readonly { family: string; seed: number; reason: string }[];
+}
+
+/** The run options of one (family, seed) cell of a benchmark. */
+export function runOptionsFor(c: BenchConfig, family: string, seed: number, outDir: string): Partial<DdaRunOptions> {
+  return {
+    seed, outDir, preset: family,
+    nTrain: c.data.nTrain, nHeldOut: c.data.nHeldOut, nPretrain: c.data.nPretrain,
+    ...(c.data.canaries ? { canaries: c.data.canaries } : {}),
+    ...(c.data.dataFile ? { dataFile: c.data.dataFile } : {}),
+    ...(c.data.swapRate !== undefined ? { swapRate: c.data.swapRate } : {}),
+    ...(c.data.biasRate !== undefined ? { biasRate: c.data.biasRate } : {}),
+    ...c.training, k: c.k, maxNewTokens: c.maxNewTokens,
+  };
+}
+
+/** Checks every plugin id of a configuration before any training starts. */
+async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<void> {
+  if (kind === 'bench') {
+    for (const s of c.scorers) await scorers.create(s, {});
+    for (const v of c.dda) {
+      await debiasers.create(v.debiaser, { beta: v.beta });
+      await denoisers.create(v.denoiser, {});
+    }
+  } else {
+    await scorers.create(c.ablation.scorer, {});
+    for (const id of new Set([c.ablation.debiaser, ...c.ablation.debiasers])) await debiasers.create(id, { beta: c.ablation.beta });
+    for (const id of new Set([c.ablation.denoiser, ...c.ablation.denoisers])) await denoisers.create(id, {});
+  }
+}
+
+/** DDA = debias(denoise(epoch scores over the last `lastN` checkpoints), base). */
+async function dda(exp: Experiment, s: CheckpointScores, debiaser: string, denoiser: string, beta: number, lastN = s.epochs.length): Promise<ScoreMatrix> {
+  const from = s.epochs.length - lastN;
+  const denoised = (await denoisers.create(denoiser, {})).denoise(s.epochs.slice(from), exp.epochInfos.slice(from));
+  return (await debiasers.create(debiaser, { beta })).debias(denoised, s.base);
+}
+
+/** The leaderboard rows of one scorer: plain, then every DDA variant of the config (gradient-based scorers only). */
+async function leaderboardVariants(exp: Experiment, s: CheckpointScores, c: BenchConfig): Promise<Variant[]> {
+  // The scorer's own answer for the fine-tuned model: the final checkpoint, or its declared combination (tracin-cp).
+  const plain = await scoreForFineTuned(s.scorer, s.epochs, exp.epochInfos);
+  const out: Variant[] = [{ variant: 'plain', description: s.scorer.combine ? `${s.scorer.id} combined over the epoch checkpoints` : `${s.scorer.id} at the final checkpoint`, matrix: plain }];
+  if (isModelFree(s.scorer)) return out;
+  for (const v of c.dda) {
+    out.push({ variant: v.name, description: `debiaser '${v.debiaser}' (β=${v.beta}) over denoiser '${v.denoiser}'`, matrix: await dda(exp, s, v.debiaser, v.denoiser, v.beta) });
+  }
+  return out;
+}
+
+/** The ablation rows over one scorer (see {@link runAblation}). */
+async function ablationVariants(exp: Experiment, s: CheckpointScores, c: BenchConfig): Promise<Variant[]> {
+  const a = c.ablation;
+  const final = s.epochs[s.epochs.length - 1] as ScoreMatrix;
+  const N = s.epochs.length;
+  const denoised = (await denoisers.create(a.denoiser, {})).denoise(s.epochs, exp.epochInfos);
+  const debias = await debiasers.create(a.debiaser, { beta: a.beta });
+  const out: Variant[] = [
+    { variant: 'full', description: `DDA: debiaser '${a.debiaser}' (β=${a.beta}) over denoiser '${a.denoiser}' (N=${N})`, matrix: debias.debias(denoised, s.base) },
+    { variant: 'no-debias', description: `denoiser '${a.denoiser}' only`, matrix: denoised },
+    { variant: 'no-denoise', description: `debiaser '${a.debiaser}' on the final checkpoint only`, matrix: debias.debias(final, s.base) },
+    { variant: 'neither', description: 'plain influence at the final checkpoint', matrix: final },
+  ];
+  for (const beta of a.betas) {
+    out.push({ variant: `beta=${beta}`, description: `full DDA with β=${beta}`, matrix: await dda(exp, s, a.debiaser, a.denoiser, beta) });
+  }
+  for (const n of a.checkpoints ?? Array.from({ length: N }, (_, i) => i + 1)) {
+    out.push({ variant: `N=${n}`, description: `full DDA over the last ${n} epoch checkpoint(s)`, matrix: await dda(exp, s, a.debiaser, a.denoiser, a.beta, n) });
+  }
+  for (const db of a.debiasers) {
+    for (const dn of a.denoisers) {
+      out.push({ variant: `dda[${db}+${dn}]`, description: `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}'`, matrix: await dda(exp, s, db, dn, a.beta) });
+    }
+  }
+  return out;
+}
+
+/** Mean of each source's aggregated scores → ROC curve, for the report. */
+function curvesOf(exp: Experiment, family: string, seed: number, method: string, m: ScoreMatrix): RocSet[] {
+  const agg = aggregateColumns(m, new Map(exp.sources.map((s) => [s.id, s.testIds])));
+  return exp.sources.map((s) => ({ family, source: s.id, seed, method, points: thin(rocCurve(agg.get(s.id) as Float64Array, s.labels)) }));
+}
+
+/** At most ~200 points of a curve (it is drawn, not integrated). */
+function thin(points: RocPoint[]): RocPoint[] {
+  if (points.length <= 200) return points;
+  const step = points.length / 200;
+  const out: RocPoint[] = [];
+  for (let i = 0; i < points.length; i += step) out.push(points[Math.floor(i)] as RocPoint);
+  out.push(points[points.length - 1] as RocPoint);
+  return out;
+}
+
+async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: string, log: Log, progress?: ProgressSink): Promise<BenchResult> {
+  await checkIds(c, kind);
+  const artifacts = join(outDir, 'artifacts');
+  const rows: BenchRow[] = [];
+  const curves: RocSet[] = [];
+  const timings: BenchResult['timings'][number][] = [];
+  const skipped: BenchResult['skipped'][number][] = [];
+  const scorerIds = kind === 'bench' ? c.scorers : [c.ablation.scorer];
+  const cells = c.families.flatMap((family) => c.seeds.map((seed) => ({ family, seed })));
+  const bar = trackProgress(`${kind}: family × seed cells`, cells.length, progress);
+  for (const { family, seed } of cells) {
+    log(`${kind}: ${family}, seed ${seed}`);
+    const t0 = Date.now();
+    let exp: Experiment;
+    try {
+      exp = await trainExperiment(runOptionsFor(c, family, seed, artifacts), (l) => log(`  ${l}`), progress);
+    } catch (e) {
+      if (!(e instanceof NoTestErrors)) throw e;
+      log(`  skipped: ${e.message}`);
+      skipped.push({ family, seed, reason: e.message });
+      bar.tick();
+      continue;
+    }
+    try {
+      const t1 = Date.now();
+      const scorerObjs = await Promise.all(scorerIds.map((id) => scorers.create(id, {})));
+      if (scorerObjs.some((s) => s.needs.includes('gradients'))) {
+        for (const cp of exp.checkpoints) for (const which of ['train', 'test'] as const) await gradientsAt(exp, cp.id, which, (l) => log(`  ${l}`));
+      }
+      const t2 = Date.now();
+      for (const id of scorerIds) {
+        const ts = Date.now();
+        const s = await scoreCheckpoints(exp, id, (l) => log(`  ${l}`));
+        const variants = kind === 'bench' ? await leaderboardVariants(exp, s, c) : await ablationVariants(exp, s, c);
+        const seconds = (Date.now() - ts) / 1000;
+        for (const v of variants) {
+          const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? id : `${v.variant}(${id})`;
+          for (const r of evaluateVariant(exp, v, id, c.k)) {
+            rows.push({
+              family, method, scorer: id, variant: v.variant, seed, seconds,
+              source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
+            });
+          }
+          if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) curves.push(...curvesOf(exp, family, seed, method, v.matrix));
+        }
+        const avg = rows.filter((r) => r.family === family && r.seed === seed && r.scorer === id && r.source === 'average');
+        log(`  ${id}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
+      }
+      timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length });
+    } finally {
+      exp.dispose();
+    }
+    bar.tick();
+  }
+  const summary = summarize(rows, c.bootstrapResamples);
+  const reference = kind === 'bench' ? `${(c.dda[0] as { name: string }).name}(${c.ddaScorer})` : 'full';
+  return { kind, config: c, rows, summary, paired: pairedAgainst(rows, reference), curves, timings, skipped };
+}
+
+/**
+ * The leaderboard: every scorer of the config (plain, at the final checkpoint) and every DDA variant
+ * over every gradient-based scorer, for each model family × seed, on every source with test errors.
+ */
+export function runBench(c: BenchConfig, outDir: string, log: Log = () => {}, progress?: ProgressSink): Promise<BenchResult> {
+  return runGrid('bench', c, outDir, log, progress);
+}
+
+/**
+ * The DDA ablation over `config.ablation.scorer`: `full`, `no-debias`, `no-denoise`, `neither`;
+ * `beta=<β>` rows (sweep); `N=<n>` rows (DDA over the last n epoch checkpoints); and every
+ * debiaser × denoiser pair as `dda[<debiaser>+<denoiser>]`.
+ */
+export function runAblation(c: BenchConfig, outDir: string, log: Log = () => {}, progress?: ProgressSink): Promise<BenchResult> {
+  return runGrid('ablation', c, outDir, log, progress);
+}
+
+/**
+ * Mean AUC and recall@k of each (family, method) over seeds (the `average` source rows) with 95%
+ * bootstrap intervals, and over every family × seed unit as family `all`.
+ */
+export function summarize(rows: readonly BenchRow[], resamples = 2000): SummaryRow[] {
+  const avg = rows.filter((r) => r.source === 'average');
+  const families = [...new Set(avg.map((r) => r.family))];
+  const methods = [...new Set(avg.map((r) => r.method))];
+  const out: SummaryRow[] = [];
+  for (const family of [...families, 'all']) {
+    for (const method of methods) {
+      const sel = avg.filter((r) => r.method === method && (family === 'all' || r.family === family));
+      if (sel.length === 0) continue;
+      const auc = bootstrapMeanInterval(sel.map((r) => r.auc), { resamples, seed: 1 });
+      const rec = bootstrapMeanInterval(sel.map((r) => r.recallAtK), { resamples, seed: 2 });
+      out.push({
+        family, method, n: sel.length, aucMean: auc.mean, aucLow: auc.low, aucHigh: auc.high,
+        recallMean: rec.mean, recallLow: rec.low, recallHigh: rec.high,
+        secondsMean: sel.reduce((a, r) => a + r.seconds, 0) / sel.length,
+      });
+    }
+  }
+  return out;
+}
+
+/** Paired tests of `reference` against every other method over the (family, seed, source) units both have. */
+export function pairedAgainst(rows: readonly BenchRow[], reference: string): PairedRow[] {
+  const perSource = rows.filter((r) => r.source !== 'average');
+  const unit = (r: BenchRow): string => `${r.family}\u0000${r.seed}\u0000${r.source}`;
+  const ref = new Map(perSource.filter((r) => r.method === reference).map((r) => [unit(r), r.auc]));
+  if (ref.size === 0) return [];
+  const out: PairedRow[] = [];
+  for (const method of [...new Set(perSource.map((r) => r.method))]) {
+    if (method === reference) continue;
+    const a: number[] = [];
+    const b: number[] = [];
+    for (const r of perSource.filter((x) => x.method === method)) {
+      const x = ref.get(unit(r));
+      if (x === undefined) continue;
+      a.push(x);
+      b.push(r.auc);
+    }
+    if (a.length === 0) continue;
+    const t = pairedPermutationTest(a, b, { seed: 3 });
+    out.push({ reference, method, n: t.n, meanDifference: t.meanDifference, pValue: t.pValue, exact: t.exact });
+  }
+  return out;
+}

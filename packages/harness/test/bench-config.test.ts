@@ -1,0 +1,73 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BENCH_COLUMNS, barChartSvg, escapeHtml, loadBenchConfig, parseBenchConfig, renderReport, rocChartSvg, type BenchResult } from '@dda/harness';
+
+const dir = mkdtempSync(join(tmpdir(), 'dda-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, text: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+describe('benchmark configuration', () => {
+  it('fills every default', () => {
+    const c = parseBenchConfig({}, 'defaults');
+    expect(c.families).toEqual(['llama2-tiny']);
+    expect(c.seeds).toEqual([0, 1, 2]);
+    expect(c.training.finetuneEpochs).toBe(3);
+    expect(c.dda[0]).toEqual({ name: 'dda', debiaser: 'raw', denoiser: 'mean', beta: 1 });
+    expect(c.ablation.betas).toEqual([0, 0.25, 0.5, 1, 2]);
+  });
+  it('reads the same configuration from YAML and JSON, and resolves data files against the config folder', () => {
+    const y = loadBenchConfig(file('a.yaml', 'name: mini\nfamilies: [llama2-tiny]\nseeds: [4, 5]\ndata:\n  nTrain: 50\n  dataFile: data/x.jsonl\n  canaries:\n    - { orig: England, replacement: China }\n'));
+    const j = loadBenchConfig(file('a.json', JSON.stringify({ name: 'mini', families: ['llama2-tiny'], seeds: [4, 5], data: { nTrain: 50, dataFile: 'data/x.jsonl', canaries: [{ orig: 'England', replacement: 'China' }] } })));
+    expect(y).toEqual(j);
+    expect(y.data.dataFile).toBe(join(dir, 'data/x.jsonl'));
+    expect(y.seeds).toEqual([4, 5]);
+  });
+  it('names the file and the field of every mistake', () => {
+    expect(() => loadBenchConfig(file('b.json', '{"seeds": [0, "one"]}'))).toThrow(/b\.json: invalid benchmark configuration:\nfield 'seeds\.1'/);
+    expect(() => loadBenchConfig(file('c.yaml', 'training:\n  finetuneEpochs: -2\n'))).toThrow(/field 'training\.finetuneEpochs'/);
+    expect(() => loadBenchConfig(file('d.json', '{"famlies": ["llama2-tiny"]}'))).toThrow(/famlies/);
+    expect(() => loadBenchConfig(file('e.json', '{"seeds": [0,'))).toThrow(/e\.json: not valid JSON/);
+    expect(() => loadBenchConfig(file('f.yaml', 'seeds: [0, 1\n'))).toThrow(/f\.yaml: not valid YAML/);
+    expect(() => loadBenchConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read config file/);
+    expect(() => parseBenchConfig({ data: { dataFile: 'x.jsonl' } }, 'g')).toThrow(/data\.dataFile needs data\.canaries/);
+    expect(() => parseBenchConfig({ training: { finetuneEpochs: 2 }, ablation: { checkpoints: [3] } }, 'h')).toThrow(/N=3, but fine-tuning has 2 epochs/);
+  });
+});
+
+describe('HTML report', () => {
+  const result: BenchResult = {
+    kind: 'bench',
+    config: parseBenchConfig({ name: 'x', seeds: [0] }, 't'),
+    rows: [],
+    summary: [
+      { family: 'all', method: 'grad-dot', n: 2, aucMean: 80, aucLow: 70, aucHigh: 90, recallMean: 0.5, recallLow: 0.4, recallHigh: 0.6, secondsMean: 1 },
+      { family: 'all', method: 'dda(<b>)', n: 2, aucMean: 60, aucLow: 55, aucHigh: 65, recallMean: 0.2, recallLow: 0.1, recallHigh: 0.3, secondsMean: 1 },
+    ],
+    paired: [{ reference: 'dda(grad-dot)', method: 'grad-dot', n: 2, meanDifference: -20, pValue: 0.5, exact: true }],
+    curves: [{ family: 'llama2-tiny', source: 'a-to-b', seed: 0, method: 'grad-dot', points: [{ fpr: 0, tpr: 0 }, { fpr: 0, tpr: 1 }, { fpr: 1, tpr: 1 }] }],
+    timings: [{ family: 'llama2-tiny', seed: 0, train: 1, gradients: 2, total: 3, reused: 0 }],
+    skipped: [{ family: 'qwen2-tiny', seed: 1, reason: 'no test errors' }],
+  };
+  it('draws bars at the mean with interval whiskers, and ROC paths', () => {
+    const bars = barChartSvg(result.summary, 't');
+    // x = 230 + auc/100 * 460: the bar of AUC 80 ends at 598, its whisker runs 552 → 644.
+    expect(bars).toContain('width="368.00"');
+    expect(bars).toContain('x1="552.00" x2="644.00"');
+    const roc = rocChartSvg(result.curves, ['grad-dot'], 'roc');
+    expect(roc).toContain('d="M36.00,296.00L36.00,36.00L296.00,36.00"');
+  });
+  it('is one self-contained document with escaped names', () => {
+    const html = renderReport(result, 'dda bench --name x');
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+    expect(html).toContain(escapeHtml('dda(<b>)'));
+    expect(html).not.toContain('dda(<b>)');
+    expect(BENCH_COLUMNS).toContain('recall_at_k');
+  });
+});
