@@ -55,3 +55,18 @@ export function validateGradientMatrix(g: GradientMatrix, what: string): void {
     }
   });
 }
+
+/**
+ * Per-example gradients read one block of rows at a time (e.g. from an on-disk store), so that a
+ * scorer whose scores for a training row depend on that row only (dot products, cosines) keeps one
+ * block in memory however large the training set is.
+ */
+export interface GradientBlocks {
+  /** Every sample id, in row order (the concatenation of the blocks' ids). */
+  readonly ids: readonly string[];
+  readonly dim: number;
+  readonly checkpoint: string;
+  readonly blockCount: number;
+  /** Block `b` (0-based) as a GradientMatrix of its rows. */
+  readBlock(b: number): Promise<GradientMatrix>;
+}

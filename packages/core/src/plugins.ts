@@ -1,4 +1,4 @@
-import type { GradientMatrix } from './gradients.js';
+import type { GradientBlocks, GradientMatrix } from './gradients.js';
 import type { ScoreMatrix } from './score-matrix.js';
 
 /** A prompt/response pair as the model sees it; the loss is taken over the response tokens only. */
@@ -40,6 +40,11 @@ export interface ScoringInput {
   readonly test: readonly TextSample[];
   /** Per-example gradients of the training loss ℓ(z_t, θ), one row per training sample. */
   trainGradients(): Promise<GradientMatrix>;
+  /**
+   * The same training gradients block by block (offered by harnesses with an on-disk gradient
+   * store); scorers whose scores are row-separable use it to keep memory bounded.
+   */
+  trainGradientBlocks?(): Promise<GradientBlocks>;
   /** Per-example gradients of the test measurement f(z_e, θ), one row per test output. */
   testGradients(): Promise<GradientMatrix>;
   /** Response representations of the training samples (offered by harnesses that run a model). */

@@ -51,8 +51,11 @@ export class ArtifactStore {
     return join(this.root, name, hashOf(inputs));
   }
 
-  /** Reads the artifact's files if its manifest matches `inputs` and is intact; else undefined. */
-  load(name: string, inputs: unknown): Map<string, Uint8Array> | undefined {
+  /**
+   * The artifact's folder and file names if its manifest matches `inputs` and every file's hash
+   * checks out (files are read one at a time, so checking needs memory for one file); else undefined.
+   */
+  locate(name: string, inputs: unknown): { dir: string; files: string[] } | undefined {
     const dir = this.folder(name, inputs);
     const mPath = join(dir, 'manifest.json');
     if (!existsSync(mPath)) return undefined;
@@ -62,16 +65,47 @@ export class ArtifactStore {
     } catch {
       return undefined;
     }
-    if (m.key !== hashOf(inputs)) return undefined;
-    const out = new Map<string, Uint8Array>();
+    if (m.key !== hashOf(inputs) || !m.files || typeof m.files !== 'object') return undefined;
     for (const [file, h] of Object.entries(m.files)) {
       const p = join(dir, file);
-      if (!existsSync(p)) return undefined;
-      const b = new Uint8Array(readFileSync(p));
-      if (fileHash(b) !== h) return undefined;
-      out.set(file, b);
+      if (!existsSync(p) || fileHash(new Uint8Array(readFileSync(p))) !== h) return undefined;
     }
-    return out;
+    return { dir, files: Object.keys(m.files) };
+  }
+
+  /** Reads the artifact's files if its manifest matches `inputs` and is intact; else undefined. */
+  load(name: string, inputs: unknown): Map<string, Uint8Array> | undefined {
+    const hit = this.locate(name, inputs);
+    if (!hit) return undefined;
+    return new Map(hit.files.map((f) => [f, new Uint8Array(readFileSync(join(hit.dir, f)))]));
+  }
+
+  /**
+   * Like {@link getOrCompute} for large artifacts: `produce` hands over files one at a time through
+   * `put` (each written atomically at once), so nothing has to be held in memory; the manifest is
+   * written last. Returns the folder and file names, not the contents.
+   */
+  async getOrProduce(
+    name: string,
+    inputs: unknown,
+    produce: (put: (file: string, data: Uint8Array) => void) => Promise<void>,
+  ): Promise<{ dir: string; files: string[]; reused: boolean }> {
+    const hit = this.locate(name, inputs);
+    if (hit) return { ...hit, reused: true };
+    const dir = this.folder(name, inputs);
+    rmSync(join(dir, 'manifest.json'), { force: true });
+    const hashes: Record<string, string> = {};
+    await produce((file, data) => {
+      writeFileAtomic(join(dir, file), data);
+      hashes[file] = fileHash(data);
+    });
+    this.writeManifest(name, inputs, hashes);
+    return { dir, files: Object.keys(hashes), reused: false };
+  }
+
+  private writeManifest(name: string, inputs: unknown, files: Record<string, string>): void {
+    const m: ArtifactManifest = { name, key: hashOf(inputs), inputs, files, createdAt: new Date().toISOString() };
+    writeFileAtomic(join(this.folder(name, inputs), 'manifest.json'), JSON.stringify(m, null, 2));
   }
 
   save(name: string, inputs: unknown, files: Map<string, Uint8Array>): void {
@@ -82,8 +116,7 @@ export class ArtifactStore {
       writeFileAtomic(join(dir, file), b);
       hashes[file] = fileHash(b);
     }
-    const m: ArtifactManifest = { name, key: hashOf(inputs), inputs, files: hashes, createdAt: new Date().toISOString() };
-    writeFileAtomic(join(dir, 'manifest.json'), JSON.stringify(m, null, 2));
+    this.writeManifest(name, inputs, hashes);
   }
 
   /** Loads the artifact if it matches, else computes, saves and returns it. `reused` tells which. */

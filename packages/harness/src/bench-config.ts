@@ -78,6 +78,11 @@ export const BenchConfigSchema = z.object({
     { name: 'dda', debiaser: 'raw', denoiser: 'mean', beta: 1 },
     { name: 'dda-zscore', debiaser: 'zscore', denoiser: 'mean', beta: 1 },
   ]),
+  /**
+   * Scorers reported as baselines only (plain row; θ0 and earlier checkpoints are not scored, DDA
+   * is not applied): for expensive methods such as `cea` (optimizer steps per test output).
+   */
+  plainOnly: z.array(z.string().min(1)).default(['cea']),
   /** The scorer under the first DDA variant that every other method is paired-tested against. */
   ddaScorer: z.string().min(1).default('grad-dot'),
   ablation: AblationSchema.default({

@@ -9,7 +9,7 @@ import { type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, d
 import type { BenchConfig } from './bench-config.js';
 import {
   type CheckpointScores, type DdaRunOptions, type Experiment, type Log, type Variant,
-  NoTestErrors, evaluateVariant, gradientsAt, isModelFree, scoreCheckpoints, trainExperiment,
+  NoTestErrors, evaluateVariant, gradientsAt, isModelFree, scoreCheckpoints, scoreFineTuned, trainExperiment,
 } from './pipeline.js';
 import { trackProgress, type ProgressSink } from './progress.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
@@ -196,8 +196,14 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
       const t2 = Date.now();
       for (const id of scorerIds) {
         const ts = Date.now();
-        const s = await scoreCheckpoints(exp, id, (l) => log(`  ${l}`));
-        const variants = kind === 'bench' ? await leaderboardVariants(exp, s, c) : await ablationVariants(exp, s, c);
+        let variants: Variant[];
+        if (kind === 'bench' && c.plainOnly.includes(id)) {
+          const f = await scoreFineTuned(exp, id, (l) => log(`  ${l}`));
+          variants = [{ variant: 'plain', description: `${id} for the fine-tuned model (baseline only)`, matrix: f.matrix }];
+        } else {
+          const s = await scoreCheckpoints(exp, id, (l) => log(`  ${l}`));
+          variants = kind === 'bench' ? await leaderboardVariants(exp, s, c) : await ablationVariants(exp, s, c);
+        }
         const seconds = (Date.now() - ts) / 1000;
         for (const v of variants) {
           const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? id : `${v.variant}(${id})`;

@@ -2,9 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DdaError, type CheckpointInfo, type GradientMatrix, type ScoreMatrix, type Scorer, type ScoringInput, type SourceSpec,
-  type TextSample, averageEvaluations, createScoreMatrix, yieldToEventLoop, debiasers, denoisers, evaluateSources, scorers, type SourceEvaluation,
+  type TextSample, averageEvaluations, createScoreMatrix, scoreForFineTuned, yieldToEventLoop, debiasers, denoisers, evaluateSources, scorers, type SourceEvaluation,
 } from '@dda/core';
-import { scoreForFineTuned } from '@dda/core';
 import {
   DEFAULT_LORA, DecoderModel, WordTokenizer, applyChatTemplate, initDecoderWeights, readSafetensors, resolveModelSpec,
   startTfjsBackend, toHfConfig, writeSafetensors, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer,
@@ -22,6 +21,7 @@ import '@dda/scorer-rep-sim';
 import '@dda/scorer-cea';
 import '@dda/plugin-dda';
 import { ArtifactStore, hashOf } from './artifacts.js';
+import { openGradientBlocks, storeGradientBlocks } from './gradient-store.js';
 import { trackProgress, type ProgressSink } from './progress.js';
 
 /** Everything that defines a DDA demo run. Same options + same seed = same scores. */
@@ -134,33 +134,9 @@ function need(files: Map<string, Uint8Array>, name: string): Uint8Array {
   return b;
 }
 
-function gradientsToFiles(g: GradientMatrix): Map<string, Uint8Array> {
-  const data = new Float32Array(g.rows.length * g.dim);
-  g.rows.forEach((r, i) => data.set(r, i * g.dim));
-  const meta = { ids: JSON.stringify(g.ids), parameterNames: JSON.stringify(g.parameterNames), parameterSizes: JSON.stringify(g.parameterSizes), checkpoint: g.checkpoint,
-    ...(g.parameterShapes ? { parameterShapes: JSON.stringify(g.parameterShapes) } : {}) };
-  return tensorsToFiles('gradients.safetensors', new Map([['gradients', { shape: [g.rows.length, g.dim], data }]]), meta);
-}
-function gradientsFromFiles(files: Map<string, Uint8Array>): GradientMatrix {
-  const { tensors, metadata } = readSafetensors(need(files, 'gradients.safetensors'), 'gradients.safetensors');
-  const t = tensors.get('gradients');
-  if (!t) throw new DdaError('gradients artifact has no tensor');
-  const [n, dim] = t.shape as [number, number];
-  const rows = Array.from({ length: n }, (_, i) => t.data.slice(i * dim, (i + 1) * dim));
-  return {
-    ids: JSON.parse(metadata.ids ?? '[]') as string[], dim, rows,
-    parameterNames: JSON.parse(metadata.parameterNames ?? '[]') as string[],
-    parameterSizes: JSON.parse(metadata.parameterSizes ?? '[]') as number[],
-    ...(metadata.parameterShapes ? { parameterShapes: JSON.parse(metadata.parameterShapes) as number[][] } : {}),
-    checkpoint: metadata.checkpoint ?? '?',
-  };
-}
 
 /** The fine-tuned model made no hallucination to attribute: nothing to evaluate (a benchmark reports the cell as skipped). */
 export class NoTestErrors extends DdaError {}
-
-/** Samples per call of the per-example gradient computation (the event loop runs between calls). */
-const GRADIENT_CHUNK = 32;
 
 /** The bytes of a folder's tokenizer files, for cache keys. */
 function tokenizerFiles(dir: string): string[] {
@@ -413,25 +389,31 @@ function scoresFromFiles(files: Map<string, Uint8Array>): ScoreMatrix {
  * artifact store.
  */
 export async function gradientsAt(exp: Experiment, checkpoint: string, which: 'train' | 'test', log: Log = () => {}): Promise<GradientMatrix> {
+  return (await gradientBlocksAt(exp, checkpoint, which, log)).readAll();
+}
+
+/**
+ * The same gradients as an on-disk store read block by block (see gradient-store.ts): computed
+ * block by block the first time, so neither computing nor streaming them holds the whole set in memory.
+ */
+export async function gradientBlocksAt(exp: Experiment, checkpoint: string, which: 'train' | 'test', log: Log = () => {}): Promise<ReturnType<typeof openGradientBlocks>> {
   const cp = exp.checkpoints.find((c) => c.id === checkpoint);
   if (!cp) throw new DdaError(`no checkpoint '${checkpoint}'`, `use one of: ${exp.checkpoints.map((c) => c.id).join(', ')}`);
   const samples = which === 'train' ? exp.train : exp.test;
-  const key = { step: 'gradients', which, checkpoint: cp.id, ft: exp.finetuneKey, samples: hashOf(samples) };
-  const r = await exp.store.getOrCompute(`gradients/${cp.id}/${which}`, key, async () => {
-    log(`  gradients of ${samples.length} ${which} samples at ${cp.id}`);
-    exp.model.setLora(exp.lora, cp.adapter);
-    const bar = trackProgress(`gradients of ${samples.length} ${which} samples at ${cp.id}`, samples.length, exp.progress);
-    // In chunks, letting the event loop run between them (progress, signals).
-    const parts: GradientMatrix[] = [];
-    for (let i = 0; i < samples.length; i += GRADIENT_CHUNK) {
-      parts.push(exp.model.perExampleGradients(samples.slice(i, i + GRADIENT_CHUNK), 'lora', cp.id, () => bar.tick()));
-      await yieldToEventLoop();
+  const key = { step: 'gradients', format: 'blocks', which, checkpoint: cp.id, ft: exp.finetuneKey, samples: hashOf(samples) };
+  let bar: { tick(n?: number): void } | undefined;
+  const r = await storeGradientBlocks(exp.store, `gradients/${cp.id}/${which}`, key, samples.map((s) => s.id), async (start, end) => {
+    if (!bar) {
+      log(`  gradients of ${samples.length} ${which} samples at ${cp.id}`);
+      bar = trackProgress(`gradients of ${samples.length} ${which} samples at ${cp.id}`, samples.length, exp.progress);
     }
-    const first = parts[0] as GradientMatrix;
-    return gradientsToFiles({ ...first, ids: parts.flatMap((p) => p.ids), rows: parts.flatMap((p) => p.rows) });
+    exp.model.setLora(exp.lora, cp.adapter);
+    const g = exp.model.perExampleGradients(samples.slice(start, end), 'lora', cp.id, () => bar?.tick());
+    await yieldToEventLoop(); // let progress, signals and IPC through between blocks
+    return g;
   });
   if (r.reused) exp.reused.push(`gradients/${cp.id}/${which}`);
-  return gradientsFromFiles(r.files);
+  return r.blocks as ReturnType<typeof openGradientBlocks>;
 }
 
 /**
@@ -441,38 +423,56 @@ export async function gradientsAt(exp: Experiment, checkpoint: string, which: 't
  */
 export async function scoreCheckpoints(exp: Experiment, scorerId: string, log: Log = () => {}): Promise<CheckpointScores> {
   const scorer = await scorers.create(scorerId, {});
-  const { model, lora, store, train, test, config } = exp;
   const at = new Map<string, ScoreMatrix>();
-  for (const cp of exp.checkpoints) {
-    const representations = (samples: readonly TextSample[]) => async () => {
-      model.setLora(lora, cp.adapter);
-      return { ids: samples.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(samples), checkpoint: cp.id };
-    };
-    const input: ScoringInput = {
-      checkpoint: cp.id, train, test,
-      trainGradients: () => gradientsAt(exp, cp.id, 'train', log),
-      testGradients: () => gradientsAt(exp, cp.id, 'test', log),
-      trainRepresentations: representations(train),
-      testRepresentations: representations(test),
-      // For contrastive scorers (cea): the corrected outputs, and optimizer steps from this checkpoint (adapter restored after).
-      testCorrections: exp.errors.map((e) => ({ id: e.id, prompt: e.prompt, response: e.corrected })),
-      model: {
-        lossesAfterSteps: async (updateOn, evaluate, opts) => {
-          model.setLora(lora, cp.adapter);
-          return model.lossesAfterLoraSteps(updateOn, evaluate, opts);
-        },
-      },
-    };
-    const key = { step: 'scores', scorer: scorer.id, description: scorer.description, checkpoint: cp.id, ft: exp.finetuneKey, train: hashOf(train), test: hashOf(test) };
-    const r = await store.getOrCompute(`scores/${scorer.id}/${cp.id}`, key, async () => scoresToFiles(await scorer.score(input)));
-    if (r.reused) exp.reused.push(`scores/${scorer.id}/${cp.id}`);
-    at.set(cp.id, scoresFromFiles(r.files));
-  }
+  for (const cp of exp.checkpoints) at.set(cp.id, await scoreOneCheckpoint(exp, scorer, cp, log));
   return {
     scorer,
     base: at.get('base') as ScoreMatrix,
     epochs: exp.checkpoints.slice(1).map((c) => at.get(c.id) as ScoreMatrix),
   };
+}
+
+/**
+ * Only the scorer's answer for the fine-tuned model (the `plain` row): the final checkpoint, or
+ * every epoch checkpoint combined when the scorer declares `combine` (tracin-cp); θ0 is not scored.
+ * For baselines that DDA is not applied to, e.g. the expensive `cea` in a leaderboard.
+ */
+export async function scoreFineTuned(exp: Experiment, scorerId: string, log: Log = () => {}): Promise<{ scorer: Scorer; matrix: ScoreMatrix }> {
+  const scorer = await scorers.create(scorerId, {});
+  const epochs = exp.checkpoints.slice(1);
+  const needed = scorer.combine ? epochs : epochs.slice(-1);
+  const matrices: ScoreMatrix[] = [];
+  for (const cp of needed) matrices.push(await scoreOneCheckpoint(exp, scorer, cp, log));
+  return { scorer, matrix: await scoreForFineTuned(scorer, matrices, exp.epochInfos.slice(-needed.length)) };
+}
+
+/** One scorer at one checkpoint, cached in the artifact store. */
+async function scoreOneCheckpoint(exp: Experiment, scorer: Scorer, cp: Experiment['checkpoints'][number], log: Log): Promise<ScoreMatrix> {
+  const { model, lora, store, train, test, config } = exp;
+  const representations = (samples: readonly TextSample[]) => async () => {
+    model.setLora(lora, cp.adapter);
+    return { ids: samples.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(samples), checkpoint: cp.id };
+  };
+  const input: ScoringInput = {
+    checkpoint: cp.id, train, test,
+    trainGradients: () => gradientsAt(exp, cp.id, 'train', log),
+    trainGradientBlocks: () => gradientBlocksAt(exp, cp.id, 'train', log),
+    testGradients: () => gradientsAt(exp, cp.id, 'test', log),
+    trainRepresentations: representations(train),
+    testRepresentations: representations(test),
+    // For contrastive scorers (cea): the corrected outputs, and optimizer steps from this checkpoint (adapter restored after).
+    testCorrections: exp.errors.map((e) => ({ id: e.id, prompt: e.prompt, response: e.corrected })),
+    model: {
+      lossesAfterSteps: async (updateOn, evaluate, opts) => {
+        model.setLora(lora, cp.adapter);
+        return model.lossesAfterLoraSteps(updateOn, evaluate, opts);
+      },
+    },
+  };
+  const key = { step: 'scores', scorer: scorer.id, description: scorer.description, checkpoint: cp.id, ft: exp.finetuneKey, train: hashOf(train), test: hashOf(test) };
+  const r = await store.getOrCompute(`scores/${scorer.id}/${cp.id}`, key, async () => scoresToFiles(await scorer.score(input)));
+  if (r.reused) exp.reused.push(`scores/${scorer.id}/${cp.id}`);
+  return scoresFromFiles(r.files);
 }
 
 /** A scorer that does not use the model (bm25, random): same scores at every checkpoint, so debias and denoise do not apply. */

@@ -1,4 +1,4 @@
-import { DdaError, numberOption, scorers, type GradientMatrix, type PluginOptions, type RegistryEntry, type ScoreMatrix, type Scorer } from '@dda/core';
+import { DdaError, createScoreMatrix, numberOption, scorers, type GradientMatrix, type PluginOptions, type RegistryEntry, type ScoreMatrix, type Scorer, type ScoringInput } from '@dda/core';
 import { DEFAULT_BLOCK_ROWS, checkIdsMatchInput, type DotEngineChoice, type GradDotOptions } from './grad-dot.js';
 import { DOT_ENGINES, gradCosScoresOnEngine, gradDotScoresOnEngine } from './gemm-engine.js';
 import { TRACIN_CP_COMBINE, tracInCheckpointScores } from './tracin.js';
@@ -22,18 +22,47 @@ export type GradientScoresFn<O> = (train: GradientMatrix, test: GradientMatrix, 
  * A Scorer over per-example gradients: fetches the input's training and test gradients, checks that
  * their ids match the input's samples in order, and scores them with `scores` at the input's checkpoint.
  * Every gradient-based scorer plugin is built with it.
+ *
+ * `rowSeparable`: the scores of a training row depend on that row only (dot products, cosines).
+ * Such a scorer reads the training gradients block by block when the input offers
+ * `trainGradientBlocks` (an on-disk store), so memory holds one block, not the whole training set.
  */
-export function gradientScorer<O>(id: string, description: string, scores: GradientScoresFn<O>, options: O): Scorer {
+export function gradientScorer<O>(id: string, description: string, scores: GradientScoresFn<O>, options: O, shape: { rowSeparable?: boolean } = {}): Scorer {
   return {
     id,
     description,
     needs: ['gradients'],
     async score(input) {
+      if (shape.rowSeparable && input.trainGradientBlocks) return scoreInBlocks(id, input, scores, options);
       const [train, test] = await Promise.all([input.trainGradients(), input.testGradients()]);
       checkIdsMatchInput(input, train, test, id);
       return scores(train, test, options, input.checkpoint);
     },
   };
+}
+
+/** A row-separable scorer over the training gradients' blocks: each block's rows scored against every test gradient. */
+async function scoreInBlocks<O>(id: string, input: ScoringInput, scores: GradientScoresFn<O>, options: O): Promise<ScoreMatrix> {
+  const blocks = await (input.trainGradientBlocks as NonNullable<ScoringInput['trainGradientBlocks']>)();
+  const test = await input.testGradients();
+  const expected = input.train.map((s) => s.id);
+  if (blocks.ids.length !== expected.length || blocks.ids.some((x, i) => x !== expected[i])) {
+    throw new DdaError(`${id}: the stored training gradients (${blocks.ids.length} rows) do not match the ${expected.length} training samples in order`, 'recompute the gradients (delete the gradient artifact)');
+  }
+  const nTest = test.rows.length;
+  const values = new Float64Array(blocks.ids.length * nTest);
+  let offset = 0;
+  let first: ScoreMatrix | undefined;
+  for (let b = 0; b < blocks.blockCount; b++) {
+    const block = await blocks.readBlock(b);
+    const m = await scores(block, test, options, input.checkpoint);
+    values.set(m.values, offset * nTest);
+    offset += block.rows.length;
+    first ??= m;
+  }
+  if (offset !== blocks.ids.length) throw new DdaError(`${id}: the gradient blocks hold ${offset} rows, their ids ${blocks.ids.length}`);
+  if (!first) throw new DdaError(`${id}: the training gradient store has no blocks`, 'recompute the gradients (delete the gradient artifact)');
+  return createScoreMatrix(blocks.ids, test.ids, values, { ...first.provenance, computedOver: `${first.provenance.computedOver} (training gradients streamed in ${blocks.blockCount} blocks)` });
 }
 
 /**
@@ -47,6 +76,7 @@ export function gradDotScorer(options: GradDotOptions = {}): Scorer {
     'inner product of the training-loss gradient and the test-measurement gradient (influence with H = I, sign flipped so higher = more responsible; units nats² per squared parameter unit)',
     gradDotScoresOnEngine,
     options,
+    { rowSeparable: true },
   );
 }
 
@@ -60,6 +90,7 @@ export function gradCosScorer(options: GradDotOptions = {}): Scorer {
     'cosine similarity of the training-loss and test-measurement gradients (dimensionless, in [-1, 1]; higher = more responsible)',
     gradCosScoresOnEngine,
     options,
+    { rowSeparable: true },
   );
 }
 
@@ -76,6 +107,7 @@ export function tracInCpScorer(options: GradDotOptions = {}): Scorer {
       'TracIn-CP: learning-rate-weighted mean over the epoch checkpoints of ∇ℓ(train)·∇f(test) (= Σ η_i ⟨∇ℓ, ∇f⟩_θi / Σ η_i; units nats² per squared parameter unit; higher = more responsible)',
       tracInCheckpointScores,
       options,
+      { rowSeparable: true },
     ),
     combine: TRACIN_CP_COMBINE,
   };
