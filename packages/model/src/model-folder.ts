@@ -8,7 +8,7 @@ import { HfTokenizer } from './hf-tokenizer.js';
 import { checkTokenizerFits } from './model.js';
 import { SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, readSafetensorsFolder, writeSafetensorsFolder } from './safetensors-folder.js';
 import { type Tokenizer, WordTokenizer } from './tokenizer.js';
-import { type NamedTensor, type TensorMap, decoderWeightSpecs } from './weights.js';
+import { type NamedTensor, type TensorMap, assertFiniteTensors, decoderWeightSpecs } from './weights.js';
 
 export const CONFIG_FILE = 'config.json';
 export const TOKENIZER_FILE = 'tokenizer.json';

@@ -4,7 +4,7 @@ import { type DecoderConfig, type LoraConfig, validateDecoderConfig, validateLor
 import { type DecoderParams, type VariableMap, forward, sequenceLosses } from './decoder.js';
 import { type EncodedExample, type Tokenizer, encodeExample } from './tokenizer.js';
 import { checkLoraFits } from './peft.js';
-import { type NamedTensor, type TensorMap, cloneTensors, initLoraWeights, loraWeightSpecs } from './weights.js';
+import { type NamedTensor, type TensorMap, assertFiniteTensors, cloneTensors, initLoraWeights, loraWeightSpecs } from './weights.js';
 
 /** Which parameters are trained / differentiated: the LoRA adapters (default) or every base weight. */
 export type ParameterSet = 'lora' | 'all';
@@ -64,6 +64,7 @@ export class DecoderModel {
   constructor(readonly config: DecoderConfig, readonly tokenizer: Tokenizer, baseWeights: TensorMap) {
     validateDecoderConfig(config);
     checkTokenizerFits(tokenizer, config);
+    assertFiniteTensors(baseWeights, 'base weights');
     this.base = toVariables(baseWeights, true);
   }
 
@@ -106,6 +107,7 @@ export class DecoderModel {
 
   /** Replaces the base weights in place (same names and shapes). */
   setBaseWeights(weights: TensorMap): void {
+    assertFiniteTensors(weights, 'base weights');
     for (const [name, v] of this.base) {
       const t = weights.get(name);
       if (!t || t.data.length !== v.size) throw new DdaError(`base weight '${name}' is missing or has the wrong size`);

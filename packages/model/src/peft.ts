@@ -4,7 +4,7 @@ import { DdaError } from '@dda/core';
 import { ALL_LORA_TARGETS, type DecoderConfig, type LoraConfig, type LoraTarget, validateLoraConfig } from './config.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
-import { type TensorMap, loraWeightSpecs, targetModule } from './weights.js';
+import { type TensorMap, assertFiniteTensors, loraWeightSpecs, targetModule } from './weights.js';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
@@ -132,6 +132,7 @@ export function checkLoraFits(model: DecoderConfig, lora: LoraConfig, weights: T
       beyond ? `the adapter has layers beyond this model's ${model.numLayers}` : `its target_modules (${lora.targets.map((t) => PEFT_MODULE_NAMES[t]).join(', ')}) must list every adapted module; modules of layer 0 are named like '${targetModule(0, 'q')}'`,
     );
   }
+  assertFiniteTensors(weights, source);
 }
 
 /**

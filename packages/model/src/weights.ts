@@ -1,4 +1,4 @@
-import { SeededRandom } from '@dda/core';
+import { DdaError, SeededRandom } from '@dda/core';
 import type { DecoderConfig, LoraConfig, LoraTarget } from './config.js';
 
 /** A named float32 tensor in Hugging Face layout (linear weights are [out, in]). */
@@ -121,4 +121,16 @@ export function countParameters(m: TensorMap): number {
   let n = 0;
   for (const v of m.values()) n += v.data.length;
   return n;
+}
+
+/** Throws a DdaError naming the first tensor (and index) of `m` that holds NaN or ±Infinity. */
+export function assertFiniteTensors(m: TensorMap, source: string): void {
+  for (const [name, t] of m) {
+    for (let k = 0; k < t.data.length; k++) {
+      const x = t.data[k] as number;
+      if (!Number.isFinite(x)) {
+        throw new DdaError(`${source}: tensor '${name}' holds ${x} at flat index ${k}`, 'the checkpoint is corrupt or its training diverged; use an earlier checkpoint or retrain with a lower learning rate');
+      }
+    }
+  }
 }

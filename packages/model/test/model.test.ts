@@ -21,6 +21,20 @@ describe('DecoderModel', () => {
     expect(() => new DecoderModel(config, other, initDecoderWeights(config, 1))).toThrow(/tokenizer has \d+ entries but the model's vocabSize is \d+/);
   });
 
+  it('refuses NaN or Inf in base weights and adapters, naming the tensor', () => {
+    const w = initDecoderWeights(config, 1);
+    const t = w.get('model.layers.1.mlp.up_proj.weight')!;
+    t.data[5] = Number.NaN;
+    expect(() => new DecoderModel(config, tok, w)).toThrow(/base weights: tensor 'model\.layers\.1\.mlp\.up_proj\.weight' holds NaN at flat index 5/);
+    const m = new DecoderModel(config, tok, initDecoderWeights(config, 1));
+    expect(() => m.setBaseWeights(w)).toThrow(/holds NaN/);
+    const adapter = initLoraWeights(config, DEFAULT_LORA, 0);
+    const [name, a] = [...adapter][0]!;
+    a.data[0] = Number.POSITIVE_INFINITY;
+    expect(() => m.setLora(DEFAULT_LORA, adapter)).toThrow(new RegExp(`tensor '${name.replace(/\./g, '\\.')}' holds Infinity at flat index 0`));
+    m.dispose();
+  });
+
   it('refuses a LoRA adapter that does not fit the model', () => {
     const m = new DecoderModel(config, tok, initDecoderWeights(config, 1));
     const wrong = initLoraWeights({ ...config, hiddenSize: 32, intermediateSize: 24 }, DEFAULT_LORA, 0);
