@@ -66,7 +66,10 @@ export const BenchConfigSchema = z.object({
     finetuneLearningRate: positive.default(d.finetuneLearningRate),
     batchSize: positiveInt.default(d.batchSize),
     loraRank: positiveInt.default(d.loraRank),
+    /** Fine-tune LoRA adapters (default) or every parameter (`full`). */
+    finetune: z.enum(['lora', 'full']).default('lora'),
   }).strict().default({
+    finetune: 'lora',
     pretrainEpochs: d.pretrainEpochs, pretrainLearningRate: d.pretrainLearningRate, finetuneEpochs: d.finetuneEpochs,
     finetuneLearningRate: d.finetuneLearningRate, batchSize: d.batchSize, loraRank: d.loraRank,
   }),

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DdaError, type CheckpointInfo, type GradientMatrix, type ScoreMatrix, type Scorer, type ScoringInput, type SourceSpec,
-  type TextSample, averageEvaluations, createScoreMatrix, scoreForFineTuned, yieldToEventLoop, debiasers, denoisers, evaluateSources, scorers, type SourceEvaluation,
+  type ModelStepOptions, type TextSample, averageEvaluations, createScoreMatrix, scoreForFineTuned, yieldToEventLoop, debiasers, denoisers, evaluateSources, scorers, type SourceEvaluation,
 } from '@dda/core';
 import {
   DEFAULT_LORA, DecoderModel, WordTokenizer, applyChatTemplate, initDecoderWeights, readSafetensors, resolveModelSpec,
@@ -61,6 +61,11 @@ export interface DdaRunOptions {
   readonly swapRate?: number;
   /** Fraction of the synthetic pretraining corpus that is knowledge-bias text (default 0.3). */
   readonly biasRate?: number;
+  /**
+   * What fine-tuning trains (default `lora`): LoRA adapters (rank `loraRank`, all linear maps), or
+   * `full`: every parameter; gradients are then taken over every parameter too.
+   */
+  readonly finetune?: 'lora' | 'full';
 }
 
 export const DEFAULT_RUN_OPTIONS: DdaRunOptions = {
@@ -157,8 +162,15 @@ export interface Experiment {
   readonly config: DecoderConfig;
   readonly model: DecoderModel;
   readonly lora: LoraConfig;
-  /** `base` (θ0: the pretrained model with the initial, zero-effect adapter) then `epoch-1..N`. */
-  readonly checkpoints: readonly { readonly id: string; readonly adapter: TensorMap }[];
+  /** What was fine-tuned, and what gradients are taken over: the LoRA adapters, or all parameters. */
+  readonly parameters: 'lora' | 'all';
+  /**
+   * `base` (θ0) then `epoch-1..N`: the LoRA adapter at each (θ0 has the initial, zero-effect
+   * adapter), or with full fine-tuning every base weight.
+   */
+  readonly checkpoints: readonly { readonly id: string; readonly weights: TensorMap }[];
+  /** Puts the model at a checkpoint (sets its adapter, or its base weights). */
+  activate(checkpoint: Experiment['checkpoints'][number]): void;
   /** The epoch checkpoints' metadata (for denoisers). */
   readonly epochInfos: readonly CheckpointInfo[];
   readonly train: readonly TextSample[];
@@ -298,39 +310,44 @@ export async function trainExperiment(partial: Partial<DdaRunOptions> = {}, log:
     }
     lap('pretrain');
 
-    // 3. LoRA fine-tuning, one checkpoint per epoch.
+    // 3. Fine-tuning (LoRA adapters, or every parameter), one checkpoint per epoch.
+    const full = o.finetune === 'full';
     const lora = { ...DEFAULT_LORA, rank: o.loraRank, alpha: 2 * o.loraRank };
-    model.addLora(lora, o.seed + 1);
-    const initialAdapter = model.loraWeights();
-    const ftKey = { step: 'finetune', base: baseKey, lora, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
-    const epochAdapters: TensorMap[] = [];
+    if (!full) model.addLora(lora, o.seed + 1);
+    const initialWeights = full ? model.baseWeights() : model.loraWeights();
+    const ftKey = full
+      ? { step: 'finetune', base: baseKey, parameters: 'all', seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize }
+      : { step: 'finetune', base: baseKey, lora, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
+    const epochFile = (e: number): string => `epoch-${e}/${full ? 'model' : 'adapter_model'}.safetensors`;
+    const epochWeights: TensorMap[] = [];
     const finetuneLosses: number[] = [];
     const ft = await store.getOrCompute('checkpoints/finetune', ftKey, async () => {
-      log(`fine-tuning LoRA (rank ${lora.rank}) for ${o.finetuneEpochs} epochs on ${train.length} samples`);
+      log(`fine-tuning ${full ? 'every parameter' : `LoRA (rank ${lora.rank})`} for ${o.finetuneEpochs} epochs on ${train.length} samples`);
       const files = new Map<string, Uint8Array>();
-      const bar = trackProgress(`fine-tuning LoRA (${o.preset})`, o.finetuneEpochs, progress);
+      const bar = trackProgress(`fine-tuning ${full ? 'all parameters' : 'LoRA'} (${o.preset})`, o.finetuneEpochs, progress);
       await model.train(train, {
-        epochs: o.finetuneEpochs, learningRate: o.finetuneLearningRate, batchSize: o.batchSize, seed: o.seed + 2, parameters: 'lora',
+        epochs: o.finetuneEpochs, learningRate: o.finetuneLearningRate, batchSize: o.batchSize, seed: o.seed + 2, parameters: full ? 'all' : 'lora',
         onEpochEnd: (e, l) => {
           log(`  fine-tune epoch ${e}: loss ${l.toFixed(3)} nats/token`);
           finetuneLosses.push(l);
-          files.set(`epoch-${e}/adapter_model.safetensors`, writeSafetensors(model.loraWeights(), { format: 'pt', loss: String(l) }));
+          files.set(epochFile(e), writeSafetensors(full ? model.baseWeights() : model.loraWeights(), { format: 'pt', loss: String(l) }));
           bar.tick();
         },
       });
-      files.set('adapter_config.json', new TextEncoder().encode(JSON.stringify({ peft_type: 'LORA', r: lora.rank, lora_alpha: lora.alpha, target_modules: lora.targets }, null, 2)));
+      if (!full) files.set('adapter_config.json', new TextEncoder().encode(JSON.stringify({ peft_type: 'LORA', r: lora.rank, lora_alpha: lora.alpha, target_modules: lora.targets }, null, 2)));
       return files;
     });
     for (let e = 1; e <= o.finetuneEpochs; e++) {
-      const st = readSafetensors(need(ft.files, `epoch-${e}/adapter_model.safetensors`), `epoch-${e}/adapter_model.safetensors`);
-      epochAdapters.push(st.tensors);
+      const st = readSafetensors(need(ft.files, epochFile(e)), epochFile(e));
+      epochWeights.push(st.tensors);
       if (ft.reused) finetuneLosses.push(Number(st.metadata.loss));
     }
     if (ft.reused) reused.push('checkpoints/finetune');
+    const activate = (cp: { readonly weights: TensorMap }): void => (full ? model.setBaseWeights(cp.weights) : model.setLora(lora, cp.weights));
     lap('finetune');
 
     // 4. Test errors: the fine-tuned model's own greedy generations.
-    model.setLora(lora, epochAdapters[epochAdapters.length - 1] as TensorMap);
+    activate({ weights: epochWeights[epochWeights.length - 1] as TensorMap });
     const errors: TestError[] = [];
     for (const h of ds.heldOut) {
       for (const c of ds.canaries) {
@@ -353,9 +370,9 @@ export async function trainExperiment(partial: Partial<DdaRunOptions> = {}, log:
       throw new NoTestErrors('the fine-tuned model produced no test errors (no generation contains a canary replacement)', 'train longer (--finetune-epochs), raise the learning rate, or use more training samples');
     }
     return {
-      options: o, backend: backend.id, config, model, lora,
-      checkpoints: [{ id: 'base', adapter: initialAdapter }, ...epochAdapters.map((a, i) => ({ id: `epoch-${i + 1}`, adapter: a }))],
-      epochInfos: epochAdapters.map((_, i) => ({ id: `epoch-${i + 1}`, epoch: i + 1, learningRate: o.finetuneLearningRate })),
+      options: o, backend: backend.id, config, model, lora, parameters: full ? 'all' : 'lora', activate,
+      checkpoints: [{ id: 'base', weights: initialWeights }, ...epochWeights.map((w, i) => ({ id: `epoch-${i + 1}`, weights: w }))],
+      epochInfos: epochWeights.map((_, i) => ({ id: `epoch-${i + 1}`, epoch: i + 1, learningRate: o.finetuneLearningRate })),
       train, test: errors.map((e) => ({ id: e.id, prompt: e.prompt, response: e.output })), errors, sources,
       dataset: { nTrain: ds.train.length, nHeldOut: ds.heldOut.length, sources: sourceCounts },
       finetuneLosses, store, finetuneKey: ftKey, reused, seconds,
@@ -407,8 +424,8 @@ export async function gradientBlocksAt(exp: Experiment, checkpoint: string, whic
       log(`  gradients of ${samples.length} ${which} samples at ${cp.id}`);
       bar = trackProgress(`gradients of ${samples.length} ${which} samples at ${cp.id}`, samples.length, exp.progress);
     }
-    exp.model.setLora(exp.lora, cp.adapter);
-    const g = exp.model.perExampleGradients(samples.slice(start, end), 'lora', cp.id, () => bar?.tick());
+    exp.activate(cp);
+    const g = exp.model.perExampleGradients(samples.slice(start, end), exp.parameters, cp.id, () => bar?.tick());
     await yieldToEventLoop(); // let progress, signals and IPC through between blocks
     return g;
   });
@@ -448,9 +465,9 @@ export async function scoreFineTuned(exp: Experiment, scorerId: string, log: Log
 
 /** One scorer at one checkpoint, cached in the artifact store. */
 async function scoreOneCheckpoint(exp: Experiment, scorer: Scorer, cp: Experiment['checkpoints'][number], log: Log): Promise<ScoreMatrix> {
-  const { model, lora, store, train, test, config } = exp;
+  const { model, store, train, test, config } = exp;
   const representations = (samples: readonly TextSample[]) => async () => {
-    model.setLora(lora, cp.adapter);
+    exp.activate(cp);
     return { ids: samples.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(samples), checkpoint: cp.id };
   };
   const input: ScoringInput = {
@@ -462,12 +479,15 @@ async function scoreOneCheckpoint(exp: Experiment, scorer: Scorer, cp: Experimen
     testRepresentations: representations(test),
     // For contrastive scorers (cea): the corrected outputs, and optimizer steps from this checkpoint (adapter restored after).
     testCorrections: exp.errors.map((e) => ({ id: e.id, prompt: e.prompt, response: e.corrected })),
-    model: {
-      lossesAfterSteps: async (updateOn, evaluate, opts) => {
-        model.setLora(lora, cp.adapter);
-        return model.lossesAfterLoraSteps(updateOn, evaluate, opts);
+    // Optimizer steps are offered on LoRA adapters only (restoring every base weight is not implemented).
+    ...(exp.parameters === 'lora' ? {
+      model: {
+        lossesAfterSteps: async (updateOn: readonly TextSample[], evaluate: readonly TextSample[], opts: ModelStepOptions) => {
+          exp.activate(cp);
+          return model.lossesAfterLoraSteps(updateOn, evaluate, opts);
+        },
       },
-    },
+    } : {}),
   };
   const key = { step: 'scores', scorer: scorer.id, description: scorer.description, checkpoint: cp.id, ft: exp.finetuneKey, train: hashOf(train), test: hashOf(test) };
   const r = await store.getOrCompute(`scores/${scorer.id}/${cp.id}`, key, async () => scoresToFiles(await scorer.score(input)));

@@ -66,6 +66,14 @@ describe('runDda end to end (small configuration)', () => {
     expect(again.rows).toEqual(first.rows);
   });
 
+  it('full fine-tuning: checkpoints hold every weight, gradients span every parameter, results finite', async () => {
+    const r = await runDda({ ...SMALL, outDir: firstDir, finetune: 'full' });
+    expect(r.reused).toContain('checkpoints/base');
+    for (const x of r.rows) expect(Number.isFinite(x.auc) && Number.isFinite(x.recallAtK)).toBe(true);
+    const dim = (m: DdaRunResult): number => Number(/over (\d+) parameters/.exec(m.scores.get('plain')!.provenance.computedOver)?.[1]);
+    expect(dim(r)).toBeGreaterThan(5 * dim(first)); // every weight vs the LoRA adapters
+  });
+
   it('a re-run in the same folder reuses finished artifacts and gives the same results', async () => {
     const again = await runDda({ ...SMALL, outDir: firstDir });
     expect(again.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'checkpoints/finetune', 'scores/grad-dot/base', 'scores/grad-dot/epoch-2']));
