@@ -2,7 +2,8 @@
 // Speed benchmark: per-example LoRA gradients on the project's engines (tfjs-wasm, onnxruntime-cpu)
 // next to the PyTorch CPU reference (per-example-gradients.py, Debian's python3-torch) on the same
 // shape, in one run. Every engine runs in its own process, so its peak RSS is its own.
-// Usage (after `npm run build`): node benchmarks/speed/per-example-gradients.mjs [--workload demo|w1] [--n 20] [--engines tfjs-wasm,onnxruntime-cpu]
+// Usage (after `npm run build`): node benchmarks/speed/per-example-gradients.mjs [--workload demo|w1] [--n 20]
+//   [--engines tfjs-wasm,onnxruntime-cpu] [--ort-threads-list 1,2] (onnxruntime runs once per thread count)
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,7 @@ const w = WORKLOADS[workload];
 const n = Number(arg('n', '20'));
 
 async function child(engine) {
+  const threads = arg('ort-threads');
   const { DecoderModel, SPECIAL_TOKENS, WordTokenizer, initDecoderWeights, initLoraWeights, startTfjsBackend, ALL_LORA_TARGETS } = await import('@dda/model');
   const config = {
     vocabSize: w.vocab, hiddenSize: w.hidden, numLayers: w.layers, numHeads: w.heads, numKvHeads: w.heads, intermediateSize: w.ffn,
@@ -41,7 +43,7 @@ async function child(engine) {
   let firstCallS;
   if (engine === 'onnxruntime-cpu') {
     const { OnnxDecoder, startOnnxRuntime } = await import('@dda/backend-onnxruntime');
-    const dec = new OnnxDecoder(await startOnnxRuntime(['onnxruntime-cpu']), config, lora, base, loraWeights);
+    const dec = new OnnxDecoder(await startOnnxRuntime(['onnxruntime-cpu']), config, lora, base, loraWeights, threads ? { intraOpNumThreads: Number(threads) } : {});
     const tf = performance.now();
     await dec.lossAndGradient(enc[0]); // builds the graph and the session for this length
     firstCallS = (performance.now() - tf) / 1000;
@@ -59,7 +61,7 @@ async function child(engine) {
   }
   const sec = (performance.now() - t0) / 1000;
   console.log(JSON.stringify({
-    engine: `dda ${engine}`, examples_per_s: n / sec, seconds: sec, lora_dim: dim,
+    engine: `dda ${engine}${engine.startsWith('onnxruntime') ? `, ${threads ?? 'default'} threads` : ''}`, examples_per_s: n / sec, seconds: sec, lora_dim: dim,
     ...(firstCallS === undefined ? {} : { first_call_s: firstCallS }), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   }));
 }
@@ -77,7 +79,11 @@ if (process.argv.includes('--child')) {
   const self = fileURLToPath(import.meta.url);
   const results = [];
   for (const engine of arg('engines', 'tfjs-wasm,onnxruntime-cpu').split(',')) {
-    results.push(run(process.execPath, [self, '--child', engine, '--workload', workload, '--n', String(n)], `dda ${engine}`));
+    const threadCounts = engine.startsWith('onnxruntime') ? arg('ort-threads-list', '1,2').split(',') : [undefined];
+    for (const t of threadCounts) {
+      const extra = t === undefined ? [] : ['--ort-threads', t];
+      results.push(run(process.execPath, [self, '--child', engine, '--workload', workload, '--n', String(n), ...extra], `dda ${engine}`));
+    }
   }
   const py = fileURLToPath(new URL('./per-example-gradients.py', import.meta.url));
   for (const [threads, rowsOnly] of [[1, 0], [2, 0], [1, 1], [2, 1]]) {

@@ -2,7 +2,8 @@
 // Speed benchmark for issue 6's W2 and its scaling: score matrices train [nTrain × D] · test [nTest × D]ᵀ
 // on onnxruntime's GEMM (blocked, train rows streamed), next to PyTorch CPU (scoring.py, torch.mm,
 // Debian's python3-torch) on the same shapes, and the machine's GEMM peak (MatMul n = 2048), in one run.
-// Usage (after `npm run build`): node benchmarks/speed/scoring.mjs [--sizes 1000,10000,100000] [--n-test 100] [--w2 10000]
+// Usage (after `npm run build`): node benchmarks/speed/scoring.mjs [--sizes 1000,10000,100000] [--n-test 100] [--w2 10000] [--torch-threads 1,2]
+// The GEMM peak is the best MatMul n = 2048 of either engine; GFLOP/s count 2·nTrain·nTest·D per GEMM second.
 // Every (engine, size) runs in its own process so its peak RSS is its own.
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -90,8 +91,11 @@ async function child() {
 function runChild(cmd, args) {
   const load = loadavg()[0];
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) return { cmd: [cmd, ...args].join(' '), error: (r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | '), load_before: load };
-  return { ...JSON.parse(r.stdout.trim().split('\n').pop()), load_before: load };
+  const out = r.status !== 0
+    ? { cmd: [cmd, ...args].join(' '), error: (r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | '), load_before: load }
+    : { ...JSON.parse(r.stdout.trim().split('\n').pop()), load_before: load, load_after: loadavg()[0] };
+  process.stderr.write(`${JSON.stringify(out)}\n`); // progress
+  return out;
 }
 
 async function main() {
@@ -103,14 +107,16 @@ async function main() {
   const py = fileURLToPath(new URL('./scoring.py', import.meta.url));
   const out = { machine: `${process.arch}, ${(await import('node:os')).cpus().length} cpus, node ${process.version}`, w1_shape: W1, dim, n_test: nTest, load_start: loadavg() };
   out.peak_onnx = runChild(process.execPath, [self, '--child', 'peak']);
-  out.peak_torch = runChild('/usr/bin/python3', [py, 'peak']);
+  const torchThreads = arg('torch-threads', '1,2').split(',');
+  out.peak_torch = torchThreads.map((t) => runChild('/usr/bin/python3', [py, 'peak', t]));
   out.runs = [];
   for (const n of [...new Set([w2, ...sizes])].sort((a, b) => a - b)) {
     out.runs.push(runChild(process.execPath, [self, '--child', 'scores', '--n-train', String(n), '--n-test', String(nTest), '--dim', String(dim)]));
-    out.runs.push(runChild('/usr/bin/python3', [py, 'scores', String(n), String(nTest), String(dim)]));
+    for (const t of torchThreads) out.runs.push(runChild('/usr/bin/python3', [py, 'scores', String(n), String(nTest), String(dim), t]));
   }
   out.load_end = loadavg();
-  const peak = Math.max(out.peak_onnx.matmul2048_gflops ?? 0, out.peak_torch.matmul2048_gflops ?? 0);
+  const peak = Math.max(out.peak_onnx.matmul2048_gflops ?? 0, ...out.peak_torch.map((p) => p.matmul2048_gflops ?? 0));
+  out.peak_gflops = peak;
   for (const r of out.runs) if (r.gflops) r.fraction_of_peak = r.gflops / peak;
   console.log(JSON.stringify(out, null, 2));
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """PyTorch CPU reference for benchmarks/speed/scoring.mjs (Debian's python3-torch, float32).
 
-scoring.py peak                        -> best torch.mm GFLOP/s at n = 2048
-scoring.py scores N_TRAIN N_TEST DIM   -> test · blockᵀ over blocks of training rows, as the ONNX engine does
+scoring.py peak [THREADS]                        -> best torch.mm GFLOP/s at n = 2048
+scoring.py scores N_TRAIN N_TEST DIM [THREADS]   -> test · blockᵀ over blocks of training rows, as the ONNX engine does
 Training rows are generated per block (torch.rand into one buffer), so memory stays one block.
-Threads: every CPU of the machine (Debian's torch defaults to one thread).
+THREADS: torch threads (default: every CPU of the machine; Debian's torch defaults to one).
 """
 import json
 import os
@@ -15,7 +15,8 @@ import time
 import torch
 
 torch.manual_seed(0)
-torch.set_num_threads(len(os.sched_getaffinity(0)))
+_threads_arg = sys.argv[2] if sys.argv[1] == "peak" else (sys.argv[5] if len(sys.argv) > 5 else None)
+torch.set_num_threads(int(_threads_arg) if _threads_arg else len(os.sched_getaffinity(0)))
 threads = torch.get_num_threads()
 
 

@@ -192,9 +192,13 @@ export class OnnxDecoder {
   private readonly sessions = new Map<string, Promise<{ session: OrtSession; loraNames: string[] }>>();
   private readonly weightFeeds: Record<string, OrtTensor> = {};
 
+  readonly padMultiple: number;
+  private readonly threads: number | undefined;
+
   /**
-   * @param padMultiple - Sequences are right-padded to a multiple of this (default 16), so one
-   *   session serves many lengths.
+   * @param options.padMultiple - Sequences (and loss positions) are right-padded to a multiple of
+   *   this (default 16), so one session serves many lengths.
+   * @param options.intraOpNumThreads - onnxruntime threads per operator (default: onnxruntime's, one per core).
    */
   constructor(
     readonly backend: OnnxRuntimeBackend,
@@ -202,8 +206,11 @@ export class OnnxDecoder {
     readonly lora: OnnxLoraConfig | null,
     base: WeightMap,
     loraWeights: WeightMap | null,
-    readonly padMultiple = 16,
+    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number } = {},
   ) {
+    this.padMultiple = options.padMultiple ?? 16;
+    this.threads = options.intraOpNumThreads;
+    if (!Number.isInteger(this.padMultiple) || this.padMultiple < 1) throw new DdaError(`ONNX decoder: padMultiple must be a positive integer, got ${this.padMultiple}`, 'pass e.g. 16');
     this.base = base;
     for (const [name, t] of loraWeights ?? new Map()) this.weightFeeds[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
   }
@@ -215,7 +222,7 @@ export class OnnxDecoder {
     let s = this.sessions.get(key);
     if (s === undefined) {
       const { model, loraNames } = buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, baseWeights: this.base });
-      s = this.backend.createSession(model).then((session) => ({ session, loraNames }));
+      s = this.backend.createSession(model, this.threads === undefined ? {} : { intraOpNumThreads: this.threads }).then((session) => ({ session, loraNames }));
       this.sessions.set(key, s);
     }
     return s;

@@ -93,7 +93,12 @@ export class ProtoWriter {
   messageField(field: number, write: (w: ProtoWriter) => void): this {
     const inner = new ProtoWriter();
     write(inner);
-    return this.bytesField(field, inner.finish());
+    return this.bytesField(field, inner.view());
+  }
+
+  /** The bytes written so far, as a view of the internal buffer (valid until the next write). */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.len);
   }
 
   /** The bytes written so far (a copy sized exactly). */

@@ -82,8 +82,8 @@ describe('ONNX decoder agrees with the tfjs engine', () => {
     const model = new DecoderModel(config, tok, initDecoderWeights(config, 3));
     model.setLora(LORA, new Map([...initLoraWeights(config, LORA, 4)].map(([n, t]) => [n, { shape: t.shape, data: t.data.map((x, k) => (n.includes('lora_B') ? Math.sin(k) * 0.1 : x)) }])));
     const e = model.encode(samples[1]!);
-    const a = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), 1);
-    const b = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), 64);
+    const a = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { padMultiple: 1 });
+    const b = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { padMultiple: 64, intraOpNumThreads: 1 });
     const ga = await a.lossAndGradient(e);
     const gb = await b.lossAndGradient(e);
     expect(relErr(gb.gradient, ga.gradient)).toBeLessThan(1e-5);

@@ -34,10 +34,13 @@ let gemm: Promise<OnnxBlockedDot> | undefined;
 let fallbackLogged = false;
 
 function onnxGemm(): Promise<OnnxBlockedDot> {
-  gemm ??= startOnnxRuntime().then((b) => OnnxBlockedDot.create(b));
-  gemm.catch(() => {
-    gemm = undefined;
-  });
+  if (gemm === undefined) {
+    gemm = startOnnxRuntime().then((b) => OnnxBlockedDot.create(b));
+    // A failed start is retried on the next call (the reason is logged by the caller).
+    gemm.catch(() => {
+      gemm = undefined;
+    });
+  }
   return gemm;
 }
 
