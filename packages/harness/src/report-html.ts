@@ -75,12 +75,15 @@ export function renderReport(r: BenchResult, command: string): string {
     sections.push(`<h2>Paired tests against ${escapeHtml(r.paired[0]?.reference ?? '')}</h2><p>Sign-flip permutation test over matched (family, seed, source) units; difference = reference − method, AUC points.</p>`);
     sections.push(table(['method', 'units', 'mean difference', 'p (two-sided)', 'exact'], r.paired.map((p) => [p.method, String(p.n), f2(p.meanDifference), p.pValue.toPrecision(3), p.exact ? 'yes' : 'Monte Carlo'])));
   }
-  const panels = [...new Set(r.curves.map((c) => `${c.family}\u0000${c.source}`))];
+  // ROC panels: in a leaderboard, every plain method and the reference DDA (the other DDA variants are in the tables).
+  const reference = r.paired[0]?.reference;
+  const curves = r.kind === 'bench' ? r.curves.filter((c) => !c.method.includes('(') || c.method === reference) : r.curves;
+  const panels = [...new Set(curves.map((c) => `${c.family}\u0000${c.source}`))];
   if (panels.length > 0) {
-    sections.push(`<h2>ROC curves per source (seed ${r.curves[0]?.seed})</h2>`);
+    sections.push(`<h2>ROC curves per source (seed ${curves[0]?.seed})</h2>`);
     for (const key of panels) {
       const [family, source] = key.split('\u0000') as [string, string];
-      const cs = r.curves.filter((c) => c.family === family && c.source === source);
+      const cs = curves.filter((c) => c.family === family && c.source === source);
       sections.push(rocChartSvg(cs, [...new Set(cs.map((c) => c.method))], `${family}: ${source}`));
     }
   }
