@@ -37,6 +37,9 @@ function linearShape(c: OnnxDecoderConfig, t: OnnxLoraTarget): [number, number] 
   return shapes[t];
 }
 
+/** Which parameters per-example gradients are taken over: the LoRA adapters or every base tensor. */
+export type OnnxParameterSet = 'lora' | 'all';
+
 /** PEFT names and shapes of every LoRA tensor (layer by layer, targets in config order, A [r, in] then B [out, r]). */
 export function loraSpecs(c: OnnxDecoderConfig, lora: OnnxLoraConfig): { layer: number; target: OnnxLoraTarget; a: string; b: string; aShape: [number, number]; bShape: [number, number] }[] {
   const out = [];
@@ -51,7 +54,7 @@ export function loraSpecs(c: OnnxDecoderConfig, lora: OnnxLoraConfig): { layer: 
 }
 
 /** Names of the graph's inputs and outputs. */
-export const DECODER_IO = { ids: 'ids', positions: 'loss_positions', targets: 'targets', weights: 'loss_weights', loss: 'loss', logits: 'logits' } as const;
+export const DECODER_IO = { ids: 'ids', positions: 'loss_positions', targets: 'targets', weights: 'loss_weights', loss: 'loss', logits: 'logits', hidden: 'hidden' } as const;
 /** Graph output holding the gradient of LoRA tensor `name`. */
 export const gradOutput = (name: string): string => `grad:${name}`;
 
@@ -77,7 +80,8 @@ function ropeTables(T: number, hd: number, theta: number): { cos: Float32Array; 
  * for padding entries); every LoRA tensor by name; every base tensor by name unless `baseWeights`
  * are given (then they are initializers of the graph). The output projection runs on the P loss
  * positions only (and on all T when `logits` is asked for).
- * Outputs: `loss` (scalar, nats/token), optionally `logits` [T, V], and with `gradients` one
+ * Outputs: `loss` (scalar, nats/token), optionally `logits` [T, V] and `hidden` [T, d] (the final
+ * hidden states, after the last norm), and with `gradients` one
  * `grad:<name>` per LoRA tensor in `loraNames` order.
  */
 export function buildDecoderGraph(
@@ -85,8 +89,17 @@ export function buildDecoderGraph(
   lora: OnnxLoraConfig | null,
   T: number,
   P: number,
-  o: { readonly gradients: boolean; readonly logits: boolean; readonly baseWeights?: WeightMap },
-): { model: OnnxModel; loraNames: string[] } {
+  o: {
+    readonly gradients: boolean;
+    readonly logits: boolean;
+    readonly hidden?: boolean;
+    readonly baseWeights?: WeightMap;
+    /** Differentiate the LoRA tensors (default) or every base tensor (then the base weights are inputs, never baked). */
+    readonly parameters?: OnnxParameterSet;
+  },
+): { model: OnnxModel; parameterNames: string[] } {
+  const all = o.parameters === 'all';
+  if (all && o.baseWeights) throw new DdaError('ONNX decoder: base weights cannot be baked into a graph that differentiates them', "leave baseWeights out with parameters 'all'");
   const g = new GraphBuilder('dda-decoder');
   const d = c.hiddenSize;
   const H = c.numHeads;
@@ -107,7 +120,7 @@ export function buildDecoderGraph(
       if (t && (t.shape.length !== shape.length || t.shape.some((x, k) => x !== shape[k]))) {
         throw new DdaError(`ONNX decoder: '${name}' has shape [${t.shape.join(', ')}], the config needs [${shape.join(', ')}]`, 'load weights that match the config');
       }
-      v = t ? g.initializer(name, t.data, shape) : g.input(name, shape);
+      v = t ? g.initializer(name, t.data, shape) : g.input(name, shape, ONNX_TYPE.float, all);
       bases.set(name, v);
     }
     return v;
@@ -115,8 +128,8 @@ export function buildDecoderGraph(
   const loraNames: string[] = [];
   const loraOf = new Map<string, { a: string; b: string }>();
   for (const spec of lora ? loraSpecs(c, lora) : []) {
-    const a = g.input(spec.a, spec.aShape, ONNX_TYPE.float, true);
-    const b = g.input(spec.b, spec.bShape, ONNX_TYPE.float, true);
+    const a = g.input(spec.a, spec.aShape, ONNX_TYPE.float, !all);
+    const b = g.input(spec.b, spec.bShape, ONNX_TYPE.float, !all);
     loraNames.push(a, b);
     loraOf.set(`${spec.layer}.${spec.target}`, { a, b });
   }
@@ -151,7 +164,8 @@ export function buildDecoderGraph(
   const invSqrtHd = g.scalar(1 / Math.sqrt(hd));
 
   const embed = base('model.embed_tokens.weight', [V, d]);
-  let x = g.gather(embed, ids);
+  // Differentiated embeddings need the scatter-add VJP of gatherRows; frozen ones a plain Gather.
+  let x = all ? g.gatherRows(embed, ids) : g.gather(embed, ids);
   for (let i = 0; i < c.numLayers; i++) {
     const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
     const q = rope(heads(linear(i, 'q', h), H), H);
@@ -169,12 +183,14 @@ export function buildDecoderGraph(
   const loss = g.crossEntropy(g.linear(g.gatherRows(hidden, positions), head), targets, weights);
   const outputs: OnnxValueInfo[] = [g.output(DECODER_IO.loss, loss)];
   if (o.logits) outputs.push(g.output(DECODER_IO.logits, g.linear(hidden, head)));
+  if (o.hidden) outputs.push(g.output(DECODER_IO.hidden, hidden));
+  const parameterNames = all ? [...bases.keys()] : loraNames;
   if (o.gradients) {
-    if (!lora) throw new DdaError('ONNX decoder: gradients over LoRA parameters were asked for, but there are no LoRA adapters', 'pass a LoRA config');
-    const grads = g.backward(loss, loraNames);
-    for (const n of loraNames) outputs.push(g.output(gradOutput(n), grads.get(n) as string));
+    if (!all && !lora) throw new DdaError('ONNX decoder: gradients over LoRA parameters were asked for, but there are no LoRA adapters', "pass a LoRA config, or use parameters 'all'");
+    const grads = g.backward(loss, parameterNames);
+    for (const n of parameterNames) outputs.push(g.output(gradOutput(n), grads.get(n) as string));
   }
-  return { model: g.model(outputs), loraNames };
+  return { model: g.model(outputs), parameterNames };
 }
 
 /** One encoded example: token ids and the loss mask (length tokens − 1; 1 where tokens[t+1] is a response token). */
@@ -184,21 +200,26 @@ export interface OnnxEncodedExample {
 }
 
 /**
- * The decoder on an onnxruntime backend: losses, logits and per-example LoRA gradients, agreeing
+ * The decoder on an onnxruntime backend: losses, logits, hidden states and per-example LoRA gradients, agreeing
  * with @dda/model's tfjs engine. Sessions are built per padded sequence length and reused; the base
  * weights are baked into each session's graph, the LoRA weights are fed at every run.
  */
 export class OnnxDecoder {
-  private readonly sessions = new Map<string, Promise<{ session: OrtSession; loraNames: string[] }>>();
+  private readonly sessions = new Map<string, Promise<{ session: OrtSession; parameterNames: string[] }>>();
   private readonly weightFeeds: Record<string, OrtTensor> = {};
 
   readonly padMultiple: number;
+  /** The parameters gradients are taken over. */
+  readonly parameters: OnnxParameterSet;
   private readonly threads: number | undefined;
 
   /**
    * @param options.padMultiple - Sequences (and loss positions) are right-padded to a multiple of
    *   this (default 16), so one session serves many lengths.
    * @param options.intraOpNumThreads - onnxruntime threads per operator (default: onnxruntime's, one per core).
+   * @param options.parameters - Gradients over the LoRA tensors (`lora`, default: the base weights are
+   *   baked into the graph) or over every base tensor (`all`, in the order of `base`'s keys, as tfjs's
+   *   `perExampleGradients(..., 'all')`; the base weights are then fed at every run).
    */
   constructor(
     readonly backend: OnnxRuntimeBackend,
@@ -206,23 +227,26 @@ export class OnnxDecoder {
     readonly lora: OnnxLoraConfig | null,
     base: WeightMap,
     loraWeights: WeightMap | null,
-    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number } = {},
+    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet } = {},
   ) {
     this.padMultiple = options.padMultiple ?? 16;
+    this.parameters = options.parameters ?? 'lora';
     this.threads = options.intraOpNumThreads;
     if (!Number.isInteger(this.padMultiple) || this.padMultiple < 1) throw new DdaError(`ONNX decoder: padMultiple must be a positive integer, got ${this.padMultiple}`, 'pass e.g. 16');
     this.base = base;
-    for (const [name, t] of loraWeights ?? new Map()) this.weightFeeds[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
+    const fed = this.parameters === 'all' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
+    for (const [name, t] of fed) this.weightFeeds[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
   }
 
   private readonly base: WeightMap;
 
-  private session(T: number, P: number, gradients: boolean, logits: boolean): Promise<{ session: OrtSession; loraNames: string[] }> {
-    const key = `${T}:${P}:${gradients}:${logits}`;
+  private session(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): Promise<{ session: OrtSession; parameterNames: string[] }> {
+    const key = `${T}:${P}:${gradients}:${logits}:${hidden}`;
     let s = this.sessions.get(key);
     if (s === undefined) {
-      const { model, loraNames } = buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, baseWeights: this.base });
-      s = this.backend.createSession(model, this.threads === undefined ? {} : { intraOpNumThreads: this.threads }).then((session) => ({ session, loraNames }));
+      const all = this.parameters === 'all';
+      const { model, parameterNames } = buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...(all ? {} : { baseWeights: this.base }) });
+      s = this.backend.createSession(model, this.threads === undefined ? {} : { intraOpNumThreads: this.threads }).then((session) => ({ session, parameterNames }));
       this.sessions.set(key, s);
     }
     return s;
@@ -269,7 +293,7 @@ export class OnnxDecoder {
         for (const name of inputNames) {
           if (name in feeds) continue;
           const f = this.weightFeeds[name];
-          if (f === undefined) throw new DdaError(`ONNX decoder: missing LoRA weight '${name}'`, 'pass every LoRA tensor of the config');
+          if (f === undefined) throw new DdaError(`ONNX decoder: missing weight '${name}'`, 'pass every LoRA tensor of the config (and every base tensor with parameters all)');
           feeds[name] = f;
         }
         return feeds;
@@ -281,15 +305,21 @@ export class OnnxDecoder {
     return Math.ceil(n / this.padMultiple) * this.padMultiple;
   }
 
-  private async run(e: OnnxEncodedExample, gradients: boolean, logits: boolean): Promise<{ out: Record<string, OrtTensor>; loraNames: string[] }> {
+  private async run(e: OnnxEncodedExample, gradients: boolean, logits: boolean, hidden = false): Promise<{ out: Record<string, OrtTensor> }> {
     const { T, P, feeds } = this.feeds(e);
-    const { session, loraNames } = await this.session(T, P, gradients, logits);
-    return { out: await session.run(feeds(session.inputNames)), loraNames };
+    const { session } = await this.session(T, P, gradients, logits, hidden);
+    return { out: await session.run(feeds(session.inputNames)) };
   }
 
   /** Mean masked cross-entropy (nats/token) of one example. */
   async loss(e: OnnxEncodedExample): Promise<number> {
     return ((await this.run(e, false, false)).out[DECODER_IO.loss]?.data as Float32Array)[0] as number;
+  }
+
+  /** Final hidden states (after the last norm) [n × d], row-major, of one token sequence. */
+  async hiddenStates(tokens: Int32Array): Promise<Float32Array> {
+    const { out } = await this.run({ tokens, lossMask: new Float32Array(tokens.length - 1) }, false, false, true);
+    return (out[DECODER_IO.hidden]?.data as Float32Array).slice(0, tokens.length * this.config.hiddenSize);
   }
 
   /** Next-token logits [n × V] (row-major) of one token sequence. */
@@ -298,39 +328,45 @@ export class OnnxDecoder {
     return (out[DECODER_IO.logits]?.data as Float32Array).slice(0, tokens.length * this.config.vocabSize);
   }
 
-  /**
-   * Gradient of the example's loss with respect to every LoRA tensor, flattened and concatenated
-   * in the graph's LoRA order (layer by layer, targets in config order, A then B: PEFT order), and the loss.
-   */
-  async lossAndGradient(e: OnnxEncodedExample): Promise<{ loss: number; gradient: Float32Array; names: string[]; sizes: number[] }> {
-    const { out, loraNames } = await this.run(e, true, false);
-    const parts = loraNames.map((n) => out[gradOutput(n)]?.data as Float32Array);
-    const sizes = parts.map((p) => p.length);
-    const gradient = new Float32Array(sizes.reduce((a, b) => a + b, 0));
-    let off = 0;
-    for (const p of parts) {
-      gradient.set(p, off);
-      off += p.length;
-    }
-    return { loss: (out[DECODER_IO.loss]?.data as Float32Array)[0] as number, gradient, names: loraNames, sizes };
+  /** Names and sizes of the differentiated tensors, in flattening order (PEFT order for LoRA, `base`'s key order for all). */
+  private parameterLayout(): { names: string[]; sizes: number[] } {
+    if (this.parameters === 'all') return { names: [...this.base.keys()], sizes: [...this.base.values()].map((t) => t.data.length) };
+    if (!this.lora) throw new DdaError('ONNX decoder: gradients over LoRA parameters were asked for, but there are no LoRA adapters', "pass a LoRA config, or use parameters 'all'");
+    const specs = loraSpecs(this.config, this.lora);
+    return { names: specs.flatMap((s) => [s.a, s.b]), sizes: specs.flatMap((s) => [s.aShape[0] * s.aShape[1], s.bShape[0] * s.bShape[1]]) };
   }
 
   /**
-   * Per-example gradients as a core GradientMatrix (one row per example, LoRA tensors in PEFT
-   * order), what `DecoderModel.perExampleGradientsEncoded(ids, encoded, 'lora', checkpoint)` returns on tfjs.
+   * Gradient of the example's loss with respect to the decoder's parameter set (see the
+   * constructor), flattened and concatenated in {@link parameterLayout} order, and the loss.
+   */
+  async lossAndGradient(e: OnnxEncodedExample): Promise<{ loss: number; gradient: Float32Array; names: string[]; sizes: number[] }> {
+    const { names, sizes } = this.parameterLayout();
+    const { out } = await this.run(e, true, false);
+    const gradient = new Float32Array(sizes.reduce((a, b) => a + b, 0));
+    let off = 0;
+    names.forEach((n, k) => {
+      const part = out[gradOutput(n)]?.data as Float32Array | undefined;
+      if (part === undefined || part.length !== sizes[k]) throw new DdaError(`ONNX decoder: no gradient of the expected size for '${n}'`, 'check that the weights match the config');
+      gradient.set(part, off);
+      off += part.length;
+    });
+    return { loss: (out[DECODER_IO.loss]?.data as Float32Array)[0] as number, gradient, names, sizes };
+  }
+
+  /**
+   * Per-example gradients as a core GradientMatrix (one row per example), what tfjs's
+   * `DecoderModel.perExampleGradientsEncoded(ids, encoded, parameters, checkpoint)` returns.
    */
   async perExampleGradients(ids: readonly string[], encoded: readonly OnnxEncodedExample[], checkpoint: string, onSample?: (done: number) => void): Promise<GradientMatrix> {
     if (ids.length !== encoded.length) throw new DdaError(`ONNX decoder: ${ids.length} ids for ${encoded.length} examples`, 'pass one id per example');
-    if (!this.lora) throw new DdaError('ONNX decoder: gradients over LoRA parameters were asked for, but there are no LoRA adapters', 'pass a LoRA config');
-    const specs = loraSpecs(this.config, this.lora);
-    const parameterNames = specs.flatMap((s) => [s.a, s.b]);
-    const parameterSizes = specs.flatMap((s) => [s.aShape[0] * s.aShape[1], s.bShape[0] * s.bShape[1]]);
+    const { names, sizes } = this.parameterLayout();
     const rows: Float32Array[] = [];
     for (const [k, e] of encoded.entries()) {
       rows.push((await this.lossAndGradient(e)).gradient);
       onSample?.(k + 1);
     }
-    return { ids: [...ids], dim: parameterSizes.reduce((a, b) => a + b, 0), rows, parameterNames, parameterSizes, checkpoint };
+    return { ids: [...ids], dim: sizes.reduce((a, b) => a + b, 0), rows, parameterNames: names, parameterSizes: sizes, checkpoint };
   }
 
   /** Releases every session. */

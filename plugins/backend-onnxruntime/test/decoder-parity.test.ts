@@ -29,6 +29,18 @@ const relErr = (got: ArrayLike<number>, want: ArrayLike<number>): number => {
   return Math.sqrt(num / den);
 };
 
+/** A model with random base weights, non-zero biases (so that they are exercised) and non-zero LoRA B (B = 0 would zero every A gradient). */
+function randomModel(config: DecoderConfig, seed: number): DecoderModel {
+  const rng = new SeededRandom(seed + 100);
+  const base = initDecoderWeights(config, seed);
+  for (const [name, t] of base) if (name.endsWith('.bias')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.1));
+  const lora = initLoraWeights(config, LORA, seed + 1);
+  for (const [name, t] of lora) if (name.includes('lora_B')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.1));
+  const model = new DecoderModel(config, tok, base);
+  model.setLora(LORA, lora);
+  return model;
+}
+
 describe('ONNX decoder agrees with the tfjs engine', () => {
   let backend: OnnxRuntimeBackend;
   beforeAll(async () => {
@@ -37,16 +49,8 @@ describe('ONNX decoder agrees with the tfjs engine', () => {
   });
 
   for (const [family, config] of Object.entries(FAMILIES)) {
-    it(`${family}: losses, logits and per-example LoRA gradients to 1e-4 relative`, async () => {
-      const rng = new SeededRandom(7);
-      const base = initDecoderWeights(config, 1);
-      // Non-zero biases, so that they are exercised.
-      for (const [name, t] of base) if (name.endsWith('.bias')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.1));
-      const lora = initLoraWeights(config, LORA, 2);
-      // B = 0 at init would make every A gradient zero; give B values.
-      for (const [name, t] of lora) if (name.includes('lora_B')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.1));
-      const model = new DecoderModel(config, tok, base);
-      model.setLora(LORA, lora);
+    it(`${family}: losses, logits, hidden states and per-example LoRA gradients to 1e-4 relative`, async () => {
+      const model = randomModel(config, 1);
       const encoded = samples.map((s) => model.encode(s));
       const ref = model.perExampleGradientsEncoded(samples.map((s) => s.id), encoded, 'lora', 'x');
       const refLosses = model.lossesEncoded(encoded);
@@ -68,10 +72,44 @@ describe('ONNX decoder agrees with the tfjs engine', () => {
         }
         const logits = await onnx.logits(e.tokens);
         expect(relErr(logits, model.logits(Array.from(e.tokens)))).toBeLessThan(1e-5);
+        // Hidden states: their mean over the loss positions is the tfjs engine's response representation.
+        const hidden = await onnx.hiddenStates(e.tokens);
+        const d = config.hiddenSize;
+        const mean = new Float64Array(d);
+        let count = 0;
+        e.lossMask.forEach((m, t) => {
+          count += m;
+          for (let j = 0; j < d; j++) mean[j]! += m * hidden[t * d + j]!;
+        });
+        expect(relErr(mean.map((x) => x / count), model.responseRepresentations([samples[k]!])[0]!)).toBeLessThan(1e-5);
       }
       const matrix = await onnx.perExampleGradients(ref.ids, encoded, 'x');
       expect(matrix).toMatchObject({ ids: ref.ids, dim: ref.dim, parameterNames: ref.parameterNames, parameterSizes: ref.parameterSizes, checkpoint: 'x' });
       matrix.rows.forEach((r, k) => expect(relErr(r, ref.rows[k]!)).toBeLessThan(1e-4));
+      await onnx.release();
+      model.dispose();
+    });
+  }
+
+  for (const family of ['llama2-style', 'qwen2-style (GQA, q/k/v biases, tied embeddings)']) {
+    it(`${family}: per-example gradients over every base tensor (parameters 'all') to 1e-4 relative`, async () => {
+      const config = FAMILIES[family]!;
+      const model = randomModel(config, 5);
+      const encoded = samples.map((s) => model.encode(s));
+      const ref = model.perExampleGradientsEncoded(samples.map((s) => s.id), encoded, 'all', 'x');
+      const onnx = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters: 'all' });
+      const got = await onnx.perExampleGradients(ref.ids, encoded, 'x');
+      expect(got.parameterNames).toEqual(ref.parameterNames);
+      expect(got.parameterSizes).toEqual(ref.parameterSizes);
+      for (const [k, row] of got.rows.entries()) {
+        let off = 0;
+        for (const [l, size] of ref.parameterSizes.entries()) {
+          const want = ref.rows[k]!.subarray(off, off + size);
+          expect(want.some((x) => x !== 0), ref.parameterNames[l]).toBe(true);
+          expect(relErr(row.subarray(off, off + size), want), ref.parameterNames[l]).toBeLessThan(1e-4);
+          off += size;
+        }
+      }
       await onnx.release();
       model.dispose();
     });
