@@ -9,7 +9,7 @@ import { type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, d
 import type { BenchConfig } from './bench-config.js';
 import {
   type CheckpointScores, type DdaRunOptions, type Experiment, type Log, type Variant,
-  NoTestErrors, evaluateVariant, gradientsAt, isModelFree, scoreCheckpoints, scoreFineTuned, trainExperiment,
+  NoTestErrors, evaluateVariant, gradientsAt, hasStoredScores, isModelFree, scoreCheckpoints, scoreFineTuned, trainExperiment,
 } from './pipeline.js';
 import { trackProgress, type ProgressSink } from './progress.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
@@ -190,7 +190,8 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
     try {
       const t1 = Date.now();
       const scorerObjs = await Promise.all(scorerIds.map((id) => scorers.create(id, {})));
-      if (scorerObjs.some((s) => s.needs.includes('gradients'))) {
+      // Per-example gradients first (timed on their own), unless every scorer that needs them has its scores stored.
+      if (scorerObjs.some((s) => s.needs.includes('gradients') && !hasStoredScores(exp, s))) {
         for (const cp of exp.checkpoints) for (const which of ['train', 'test'] as const) await gradientsAt(exp, cp.id, which, (l) => log(`  ${l}`));
       }
       const t2 = Date.now();

@@ -463,6 +463,16 @@ export async function scoreFineTuned(exp: Experiment, scorerId: string, log: Log
   return { scorer, matrix: await scoreForFineTuned(scorer, matrices, exp.epochInfos.slice(-needed.length)) };
 }
 
+/** Cache key of one scorer's scores at one checkpoint of an experiment. */
+function scoresKey(exp: Experiment, scorer: Scorer, checkpoint: string): unknown {
+  return { step: 'scores', scorer: scorer.id, description: scorer.description, checkpoint, ft: exp.finetuneKey, train: hashOf(exp.train), test: hashOf(exp.test) };
+}
+
+/** Whether the scores of `scorer` at every checkpoint are already stored (intact), so scoring needs no gradients. */
+export function hasStoredScores(exp: Experiment, scorer: Scorer): boolean {
+  return exp.checkpoints.every((cp) => exp.store.locate(`scores/${scorer.id}/${cp.id}`, scoresKey(exp, scorer, cp.id)) !== undefined);
+}
+
 /** One scorer at one checkpoint, cached in the artifact store. */
 async function scoreOneCheckpoint(exp: Experiment, scorer: Scorer, cp: Experiment['checkpoints'][number], log: Log): Promise<ScoreMatrix> {
   const { model, store, train, test, config } = exp;
@@ -489,8 +499,7 @@ async function scoreOneCheckpoint(exp: Experiment, scorer: Scorer, cp: Experimen
       },
     } : {}),
   };
-  const key = { step: 'scores', scorer: scorer.id, description: scorer.description, checkpoint: cp.id, ft: exp.finetuneKey, train: hashOf(train), test: hashOf(test) };
-  const r = await store.getOrCompute(`scores/${scorer.id}/${cp.id}`, key, async () => scoresToFiles(await scorer.score(input)));
+  const r = await store.getOrCompute(`scores/${scorer.id}/${cp.id}`, scoresKey(exp, scorer, cp.id), async () => scoresToFiles(await scorer.score(input)));
   if (r.reused) exp.reused.push(`scores/${scorer.id}/${cp.id}`);
   return scoresFromFiles(r.files);
 }
