@@ -14,25 +14,27 @@
  * steps lowered the test output's loss more over training = more responsible.
  */
 import type { GradientMatrix, ScoreMatrix } from '@dda/core';
-import { gradDotScores, type GradDotOptions } from './grad-dot.js';
+import { gradDotScoresOnEngine } from './gemm-engine.js';
+import type { GradDotOptions } from './grad-dot.js';
 
 /** The denoiser TracIn-CP combines its per-checkpoint terms with (Σ η_i·term_i / Σ η_i). */
 export const TRACIN_CP_COMBINE = { denoiser: 'lr-weighted' } as const;
 
 /**
  * The TracIn-CP term at one checkpoint: the grad-dot scores `score[i][j] = ∇ℓ(train i) · ∇f(test j)`
- * (float64) under the method id `tracin-cp`, to be combined over the epoch checkpoints with
+ * (on the engine of `options.engine`: onnxruntime's float32 GEMM by default where it starts, else the
+ * float64 JavaScript loop) under the method id `tracin-cp`, to be combined over the epoch checkpoints with
  * {@link TRACIN_CP_COMBINE} (see the module doc). Units nats² per squared parameter unit.
  *
- * @throws DdaError as `gradDotScores` (malformed or mismatched gradients).
+ * @throws DdaError as `gradDotScoresOnEngine` (malformed or mismatched gradients, a required engine that cannot start).
  */
-export function tracInCheckpointScores(
+export async function tracInCheckpointScores(
   train: GradientMatrix,
   test: GradientMatrix,
   options: GradDotOptions = {},
   checkpoint: string = train.checkpoint,
-): ScoreMatrix {
-  const m = gradDotScores(train, test, options, checkpoint);
+): Promise<ScoreMatrix> {
+  const m = await gradDotScoresOnEngine(train, test, options, checkpoint);
   return {
     ...m,
     provenance: {
