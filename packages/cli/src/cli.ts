@@ -81,6 +81,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('finetune-lr', { type: 'number', default: d.finetuneLearningRate })
         .option('batch-size', { type: 'number', default: d.batchSize })
         .option('lora-rank', { type: 'number', default: d.loraRank })
+        .option('gradient-engine', { type: 'string', choices: ['tfjs', 'onnxruntime'], default: 'tfjs', describe: 'engine of the per-example gradients: tfjs, or the decoder as an ONNX graph on onnxruntime (faster)' })
         .option('finetune', { type: 'string', choices: ['lora', 'full'], default: 'lora', describe: 'fine-tune LoRA adapters, or every parameter (gradients then over every parameter)' })
         .option('scorer', { type: 'string', default: d.scorer, describe: 'attribution method id' })
         .option('beta', { type: 'number', default: d.beta, describe: 'β of the debias term' })
@@ -102,7 +103,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           nTrain: positive('n-train', a['n-train']), nHeldOut: positive('n-held-out', a['n-held-out']), nPretrain: positive('n-pretrain', a['n-pretrain']),
           pretrainEpochs: positive('pretrain-epochs', a['pretrain-epochs']), pretrainLearningRate: positive('pretrain-lr', a['pretrain-lr'], false),
           finetuneEpochs: positive('finetune-epochs', a['finetune-epochs']), finetuneLearningRate: positive('finetune-lr', a['finetune-lr'], false),
-          batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full',
+          batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full', gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime',
           scorer: a.scorer, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
           ...(a.backend ? { backends: a.backend } : {}),
         }, log, progressSink(io));

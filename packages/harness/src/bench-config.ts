@@ -73,6 +73,8 @@ export const BenchConfigSchema = z.object({
     pretrainEpochs: d.pretrainEpochs, pretrainLearningRate: d.pretrainLearningRate, finetuneEpochs: d.finetuneEpochs,
     finetuneLearningRate: d.finetuneLearningRate, batchSize: d.batchSize, loraRank: d.loraRank,
   }),
+  /** Engine of the per-example gradients: tfjs (default) or onnxruntime (the decoder as an ONNX graph). */
+  gradientEngine: z.enum(['tfjs', 'onnxruntime']).default('tfjs'),
   /** k of recall@k. */
   k: positiveInt.default(d.k),
   maxNewTokens: positiveInt.default(d.maxNewTokens),

@@ -83,7 +83,7 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, outD
     ...(c.data.dataFile ? { dataFile: c.data.dataFile } : {}),
     ...(c.data.swapRate !== undefined ? { swapRate: c.data.swapRate } : {}),
     ...(c.data.biasRate !== undefined ? { biasRate: c.data.biasRate } : {}),
-    ...c.training, k: c.k, maxNewTokens: c.maxNewTokens,
+    ...c.training, k: c.k, maxNewTokens: c.maxNewTokens, gradientEngine: c.gradientEngine,
   };
 }
 

@@ -74,6 +74,17 @@ describe('runDda end to end (small configuration)', () => {
     expect(dim(r)).toBeGreaterThan(5 * dim(first)); // every weight vs the LoRA adapters
   });
 
+  it('per-example gradients on onnxruntime (the ONNX graph of the decoder) give the tfjs scores to 1e-4', async () => {
+    const r = await runDda({ ...SMALL, outDir: firstDir, gradientEngine: 'onnxruntime' });
+    expect(r.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'checkpoints/finetune']));
+    expect(r.reused.some((x) => x.startsWith('gradients/'))).toBe(false);
+    for (const [variant, m] of first.scores) {
+      const o = r.scores.get(variant)!.values;
+      const scale = Math.max(...Array.from(m.values, Math.abs));
+      m.values.forEach((x, k) => expect(Math.abs(o[k]! - x), variant).toBeLessThan(1e-4 * scale));
+    }
+  });
+
   it('a re-run in the same folder reuses finished artifacts and gives the same results', async () => {
     const again = await runDda({ ...SMALL, outDir: firstDir });
     expect(again.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'checkpoints/finetune', 'scores/grad-dot/base', 'scores/grad-dot/epoch-2']));
