@@ -35,7 +35,7 @@ const AblationSchema = z.object({
   checkpoints: z.array(positiveInt).optional(),
   /** Every debiaser × denoiser pair is also reported as a full DDA row `dda[<debiaser>+<denoiser>]`. */
   debiasers: z.array(z.string().min(1)).default(['raw', 'zscore', 'unit-norm', 'rank', 'fitted-beta']),
-  denoisers: z.array(z.string().min(1)).default(['mean', 'lr-weighted', 'median', 'zscore-mean']),
+  denoisers: z.array(z.string().min(1)).default(['mean', 'lr-weighted', 'median', 'zscore-mean', 'ema']),
 }).strict();
 
 const d = DEFAULT_RUN_OPTIONS;
@@ -92,7 +92,7 @@ export const BenchConfigSchema = z.object({
   ddaScorer: z.string().min(1).default('grad-dot'),
   ablation: AblationSchema.default({
     scorer: 'grad-dot', debiaser: 'raw', denoiser: 'mean', beta: 1, betas: [0, 0.25, 0.5, 1, 2],
-    debiasers: ['raw', 'zscore', 'unit-norm', 'rank', 'fitted-beta'], denoisers: ['mean', 'lr-weighted', 'median', 'zscore-mean'],
+    debiasers: ['raw', 'zscore', 'unit-norm', 'rank', 'fitted-beta'], denoisers: ['mean', 'lr-weighted', 'median', 'zscore-mean', 'ema'],
   }),
   /** Resamples of the bootstrap intervals. */
   bootstrapResamples: positiveInt.default(2000),

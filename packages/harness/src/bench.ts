@@ -9,7 +9,7 @@ import { type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, d
 import type { BenchConfig } from './bench-config.js';
 import {
   type CheckpointScores, type DdaRunOptions, type Experiment, type Log, type Variant,
-  NoTestErrors, evaluateVariant, gradientsAt, hasStoredScores, isModelFree, scoreCheckpoints, scoreFineTuned, trainExperiment,
+  NoTestErrors, evaluateVariant, gradientsAt, hasStoredScores, isModelFree, scoreCheckpoints, scoreCrossBase, scoreFineTuned, trainExperiment,
 } from './pipeline.js';
 import { trackProgress, type ProgressSink } from './progress.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
@@ -121,7 +121,7 @@ async function leaderboardVariants(exp: Experiment, s: CheckpointScores, c: Benc
   return out;
 }
 
-/** The ablation rows over one scorer (see {@link runAblation}). */
+/** The ablation rows over one scorer (see {@link runAblation}), including the `cross:` rows of the second reading of debias. */
 async function ablationVariants(exp: Experiment, s: CheckpointScores, c: BenchConfig): Promise<Variant[]> {
   const a = c.ablation;
   const final = s.epochs[s.epochs.length - 1] as ScoreMatrix;
@@ -143,6 +143,16 @@ async function ablationVariants(exp: Experiment, s: CheckpointScores, c: BenchCo
   for (const db of a.debiasers) {
     for (const dn of a.denoisers) {
       out.push({ variant: `dda[${db}+${dn}]`, description: `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}'`, matrix: await dda(exp, s, db, dn, a.beta) });
+    }
+  }
+  // The second reading of the debias term: training gradients at θ0, test gradients at θ' (gradient scorers).
+  if (s.scorer.needs.includes('gradients')) {
+    const cross: CheckpointScores = { ...s, base: await scoreCrossBase(exp, s.scorer.id) };
+    out.push({ variant: 'cross:no-denoise', description: `debiaser '${a.debiaser}' on the final checkpoint, base term ⟨train at θ0, test at θ'⟩`, matrix: debias.debias(final, cross.base) });
+    for (const db of a.debiasers) {
+      for (const dn of a.denoisers) {
+        out.push({ variant: `cross:dda[${db}+${dn}]`, description: `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}', base term ⟨train at θ0, test at θ'⟩`, matrix: await dda(exp, cross, db, dn, a.beta) });
+      }
     }
   }
   return out;
@@ -241,7 +251,8 @@ export function runBench(c: BenchConfig, outDir: string, log: Log = () => {}, pr
 /**
  * The DDA ablation over `config.ablation.scorer`: `full`, `no-debias`, `no-denoise`, `neither`;
  * `beta=<β>` rows (sweep); `N=<n>` rows (DDA over the last n epoch checkpoints); and every
- * debiaser × denoiser pair as `dda[<debiaser>+<denoiser>]`.
+ * debiaser × denoiser pair as `dda[<debiaser>+<denoiser>]`; for gradient scorers the same with the
+ * second reading of the base term (training gradients at θ0, test gradients at θ') as `cross:...`.
  */
 export function runAblation(c: BenchConfig, outDir: string, log: Log = () => {}, progress?: ProgressSink): Promise<BenchResult> {
   return runGrid('ablation', c, outDir, log, progress);

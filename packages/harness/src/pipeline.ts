@@ -497,6 +497,26 @@ export async function scoreFineTuned(exp: Experiment, scorerId: string, log: Log
   return { scorer, matrix: await scoreForFineTuned(scorer, matrices, exp.epochInfos.slice(-needed.length)) };
 }
 
+/**
+ * The second reading of the paper's debias term (METHOD.md): the scorer over the training gradients
+ * at θ0 and the test gradients at the final checkpoint θ', e.g. ⟨∇ℓ(z_t, θ0), ∇f(z_e, θ')⟩ for
+ * grad-dot. Gradient scorers only; cached like every score matrix.
+ */
+export async function scoreCrossBase(exp: Experiment, scorerId: string, log: Log = () => {}): Promise<ScoreMatrix> {
+  const scorer = await scorers.create(scorerId, {});
+  if (!scorer.needs.includes('gradients')) throw new DdaError(`the cross-checkpoint debias term needs a gradient scorer; '${scorerId}' is not one`, 'use grad-dot, grad-cos, an influence function or trak');
+  const final = exp.checkpoints[exp.checkpoints.length - 1] as Experiment['checkpoints'][number];
+  const id = `base×${final.id}`;
+  const input: ScoringInput = {
+    checkpoint: id, train: exp.train, test: exp.test,
+    trainGradients: () => gradientsAt(exp, 'base', 'train', log),
+    testGradients: () => gradientsAt(exp, final.id, 'test', log),
+  };
+  const r = await exp.store.getOrCompute(`scores/${scorer.id}/cross-base`, scoresKey(exp, scorer, id), async () => scoresToFiles(await scorer.score(input)));
+  if (r.reused) exp.reused.push(`scores/${scorer.id}/cross-base`);
+  return scoresFromFiles(r.files);
+}
+
 /** Cache key of one scorer's scores at one checkpoint of an experiment. */
 function scoresKey(exp: Experiment, scorer: Scorer, checkpoint: string): unknown {
   const engine = exp.options.gradientEngine === 'onnxruntime' ? { engine: 'onnxruntime' } : {};

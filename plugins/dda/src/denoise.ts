@@ -166,6 +166,23 @@ export function denoiseZScoreMean(perCheckpoint: readonly ScoreMatrix[], checkpo
   );
 }
 
+/**
+ * Exponential smoothing over the epochs: s_1 = IS_θ1, s_i = α·IS_θi + (1 − α)·s_{i−1}, returns s_N,
+ * i.e. weights α(1 − α)^{N−i} on epoch i (epoch 1: (1 − α)^{N−1}); they sum to 1, so the units are
+ * those of the scorer. α = 1 is the final checkpoint; small α leans on the early epochs.
+ *
+ * @returns A new matrix; transform label `denoise:ema`.
+ * @throws DdaError if the inputs do not line up or α is not in (0, 1].
+ */
+export function denoiseEma(perCheckpoint: readonly ScoreMatrix[], checkpoints: readonly CheckpointInfo[], alpha = 0.5): ScoreMatrix {
+  checkInputs(perCheckpoint, checkpoints, 'ema');
+  if (!(alpha > 0 && alpha <= 1)) throw new DdaError(`denoiser 'ema': alpha must be in (0, 1], got ${alpha}`, 'pass e.g. alpha = 0.5');
+  const n = perCheckpoint.length;
+  const weights = perCheckpoint.map((_, i) => (i === 0 ? (1 - alpha) ** (n - 1) : alpha * (1 - alpha) ** (n - 1 - i)));
+  const values = weightedMean(perCheckpoint.map((m) => m.values), weights);
+  return output(perCheckpoint, checkpoints, values, 'ema', `exponential smoothing over the epochs, α = ${alpha} (weights ${weights.map((w) => w.toPrecision(3)).join(', ')}; units of the scorer)`);
+}
+
 function denoiser(
   id: string,
   description: string,
@@ -193,3 +210,8 @@ export const zscoreMeanDenoiser: Denoiser = denoiser(
   'mean over the epoch checkpoints of per-column z-scored scores (dimensionless)',
   denoiseZScoreMean,
 );
+
+/** The `ema` denoiser with smoothing factor `alpha` (see {@link denoiseEma}). */
+export function emaDenoiser(alpha = 0.5): Denoiser {
+  return denoiser('ema', `exponential smoothing over the epoch checkpoints (alpha ${alpha})`, (m, c) => denoiseEma(m, c, alpha));
+}

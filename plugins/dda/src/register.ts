@@ -1,6 +1,6 @@
 import { debiasers, denoisers, numberOption, type Debiaser, type Denoiser, type PluginOptions, type RegistryEntry } from '@dda/core';
 import { fittedBetaDebiaser, rankDebiaser, rawDebiaser, unitNormDebiaser, zscoreDebiaser } from './debias.js';
-import { lrWeightedDenoiser, meanDenoiser, medianDenoiser, zscoreMeanDenoiser } from './denoise.js';
+import { emaDenoiser, lrWeightedDenoiser, meanDenoiser, medianDenoiser, zscoreMeanDenoiser } from './denoise.js';
 
 /**
  * Registry entries of the debiasers. Options: `beta` (number, default 1) for `raw`, `zscore`,
@@ -14,12 +14,13 @@ export const debiaserEntries: readonly RegistryEntry<Debiaser, PluginOptions>[] 
   { id: 'fitted-beta', description: 'residual of the per-column least-squares fit of fine-tuned on base (β = cov/var)', priority: 60, create: () => fittedBetaDebiaser() },
 ];
 
-/** Registry entries of the denoisers (no options). `mean` has the highest priority (the paper). */
+/** Registry entries of the denoisers (`ema` takes option `alpha`). `mean` has the highest priority (the paper). */
 export const denoiserEntries: readonly RegistryEntry<Denoiser, PluginOptions>[] = [
   { id: 'mean', description: meanDenoiser.description, priority: 100, create: () => meanDenoiser },
   { id: 'lr-weighted', description: lrWeightedDenoiser.description, priority: 90, create: () => lrWeightedDenoiser },
   { id: 'median', description: medianDenoiser.description, priority: 80, create: () => medianDenoiser },
   { id: 'zscore-mean', description: zscoreMeanDenoiser.description, priority: 70, create: () => zscoreMeanDenoiser },
+  { id: 'ema', description: 'exponential smoothing over the epoch checkpoints, s_i = α·IS_θi + (1 − α)·s_{i−1} (option alpha, default 0.5)', priority: 60, create: (o) => emaDenoiser(numberOption(o, 'alpha', 0.5)) },
 ];
 
 /**

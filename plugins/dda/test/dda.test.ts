@@ -7,6 +7,7 @@ import {
   debiasRaw,
   debiasUnitNorm,
   debiasZScore,
+  denoiseEma,
   denoiseLrWeighted,
   denoiseMean,
   denoiseMedian,
@@ -154,6 +155,13 @@ describe('denoisers', () => {
     expectRows(denoiseMedian([e1, e2], infos.slice(0, 2)), rows(denoiseMean([e1, e2], infos.slice(0, 2))));
   });
 
+  it('ema: s_i = α·IS_i + (1 − α)·s_{i−1}; α = 1 is the final checkpoint', () => {
+    // α = 0.5 over e1, e2, e3: weights 0.25, 0.25, 0.5; first entry 0.25·1 + 0.25·3 + 0.5·2 = 2
+    expectRows(denoiseEma([e1, e2, e3], infos, 0.5), [[2, 5], [2, 1.5], [2, 3.75]]);
+    expectRows(denoiseEma([e1, e2, e3], infos, 1), rows(e3));
+    expect(() => denoiseEma([e1], infos.slice(0, 1), 0)).toThrow(/alpha must be in \(0, 1\]/);
+  });
+
   it('zscore-mean: z-score each checkpoint per column, then the mean', () => {
     // a rescaled, shifted copy has the same z-scores, so the mean is z(e1): every column [-c, 0, c]
     const scaled = mat([[13, 23], [33, 43], [53, 63]], 'epoch-2'); // 10·e1 + 3
@@ -223,7 +231,7 @@ describe('DDA (denoise, then debias)', () => {
 describe('registration', () => {
   it('registers every debiaser and denoiser, idempotently', async () => {
     expect(debiasers.ids()).toEqual(['raw', 'zscore', 'unit-norm', 'rank', 'fitted-beta']);
-    expect(denoisers.ids()).toEqual(['mean', 'lr-weighted', 'median', 'zscore-mean']);
+    expect(denoisers.ids()).toEqual(['mean', 'lr-weighted', 'median', 'zscore-mean', 'ema']);
     registerDdaPlugins();
     expect(debiasers.ids()).toHaveLength(5);
     for (const id of debiasers.ids()) expect((await debiasers.create(id, {})).id).toBe(id);
