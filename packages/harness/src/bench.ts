@@ -5,11 +5,11 @@
  * matrices) of earlier or interrupted runs in the same output folder.
  */
 import { join } from 'node:path';
-import { type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, rocCurve, scoreForFineTuned, scorers, type RocPoint } from '@dda/core';
+import { type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, rocCurve, scorers, type RocPoint } from '@dda/core';
 import type { BenchConfig } from './bench-config.js';
 import {
   type CheckpointScores, type DdaRunOptions, type Experiment, type Log, type Variant,
-  NoTestErrors, evaluateVariant, gradientsAt, hasStoredScores, isModelFree, scoreCheckpoints, scoreCrossBase, scoreFineTuned, trainExperiment,
+  NoTestErrors, evaluateVariant, plainVariant, gradientsAt, hasStoredScores, isModelFree, scoreCheckpoints, scoreCrossBase, scoreFineTuned, trainExperiment,
 } from './pipeline.js';
 import { trackProgress, type ProgressSink } from './progress.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
@@ -111,9 +111,7 @@ async function dda(exp: Experiment, s: CheckpointScores, debiaser: string, denoi
 
 /** The leaderboard rows of one scorer: plain, then every DDA variant of the config (gradient-based scorers only). */
 async function leaderboardVariants(exp: Experiment, s: CheckpointScores, c: BenchConfig): Promise<Variant[]> {
-  // The scorer's own answer for the fine-tuned model: the final checkpoint, or its declared combination (tracin-cp).
-  const plain = await scoreForFineTuned(s.scorer, s.epochs, exp.epochInfos);
-  const out: Variant[] = [{ variant: 'plain', description: s.scorer.combine ? `${s.scorer.id} combined over the epoch checkpoints` : `${s.scorer.id} at the final checkpoint`, matrix: plain }];
+  const out: Variant[] = [await plainVariant(s, exp.epochInfos)];
   if (isModelFree(s.scorer)) return out;
   for (const v of c.dda) {
     out.push({ variant: v.name, description: `debiaser '${v.debiaser}' (β=${v.beta}) over denoiser '${v.denoiser}'`, matrix: await dda(exp, s, v.debiaser, v.denoiser, v.beta) });

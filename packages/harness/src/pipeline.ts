@@ -286,7 +286,7 @@ export async function trainExperiment(partial: Partial<DdaRunOptions> = {}, log:
   try {
     const baseKey = folderWeights && spec.kind === 'folder'
       ? { step: 'model-folder', dir: spec.dir, config, weights: hashOf([...folderWeights].map(([n, t]) => [n, t.shape, t.data])), tokenizer: hashOf(tokenizerFiles(spec.dir)) }
-      : { step: 'pretrain', dataHash, config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, vocab: tokenizer instanceof WordTokenizer ? hashOf(tokenizer.vocab) : hashOf(spec.kind === 'folder' ? tokenizerFiles(spec.dir) : []) };
+      : { step: 'pretrain', dataHash, config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, vocab: spec.kind === 'preset' ? hashOf((tokenizer as WordTokenizer).vocab) : hashOf(tokenizerFiles(spec.dir)) };
     if (folderWeights) {
       log('θ0: the model folder\'s weights (no pretraining)');
     } else {
@@ -512,8 +512,13 @@ export async function scoreCrossBase(exp: Experiment, scorerId: string, log: Log
     trainGradients: () => gradientsAt(exp, 'base', 'train', log),
     testGradients: () => gradientsAt(exp, final.id, 'test', log),
   };
-  const r = await exp.store.getOrCompute(`scores/${scorer.id}/cross-base`, scoresKey(exp, scorer, id), async () => scoresToFiles(await scorer.score(input)));
-  if (r.reused) exp.reused.push(`scores/${scorer.id}/cross-base`);
+  return storedScores(exp, scorer, 'cross-base', id, input);
+}
+
+/** The scorer's scores on `input`, cached as the artifact `scores/<scorer>/<name>`. */
+async function storedScores(exp: Experiment, scorer: Scorer, name: string, checkpoint: string, input: ScoringInput): Promise<ScoreMatrix> {
+  const r = await exp.store.getOrCompute(`scores/${scorer.id}/${name}`, scoresKey(exp, scorer, checkpoint), async () => scoresToFiles(await scorer.score(input)));
+  if (r.reused) exp.reused.push(`scores/${scorer.id}/${name}`);
   return scoresFromFiles(r.files);
 }
 
@@ -530,7 +535,7 @@ export function hasStoredScores(exp: Experiment, scorer: Scorer): boolean {
 
 /** One scorer at one checkpoint, cached in the artifact store. */
 async function scoreOneCheckpoint(exp: Experiment, scorer: Scorer, cp: Experiment['checkpoints'][number], log: Log): Promise<ScoreMatrix> {
-  const { model, store, train, test, config } = exp;
+  const { model, train, test, config } = exp;
   const representations = (samples: readonly TextSample[]) => async () => {
     exp.activate(cp);
     return { ids: samples.map((s) => s.id), dim: config.hiddenSize, rows: model.responseRepresentations(samples), checkpoint: cp.id };
@@ -554,9 +559,7 @@ async function scoreOneCheckpoint(exp: Experiment, scorer: Scorer, cp: Experimen
       },
     } : {}),
   };
-  const r = await store.getOrCompute(`scores/${scorer.id}/${cp.id}`, scoresKey(exp, scorer, cp.id), async () => scoresToFiles(await scorer.score(input)));
-  if (r.reused) exp.reused.push(`scores/${scorer.id}/${cp.id}`);
-  return scoresFromFiles(r.files);
+  return storedScores(exp, scorer, cp.id, cp.id, input);
 }
 
 /** A scorer that does not use the model (bm25, random): same scores at every checkpoint, so debias and denoise do not apply. */
@@ -572,13 +575,24 @@ export interface Variant {
 }
 
 /**
+ * The `plain` variant: the scorer's own answer for the fine-tuned model, its scores at the final
+ * checkpoint, or their combination over the epoch checkpoints when the scorer declares one (tracin-cp).
+ */
+export async function plainVariant(s: CheckpointScores, epochInfos: readonly CheckpointInfo[]): Promise<Variant> {
+  return {
+    variant: 'plain',
+    description: s.scorer.combine ? `${s.scorer.id} combined over the ${s.epochs.length} epoch checkpoints by denoiser '${s.scorer.combine.denoiser}'` : `${s.scorer.id} at the final checkpoint (epoch ${s.epochs.length})`,
+    matrix: await scoreForFineTuned(s.scorer, s.epochs, epochInfos),
+  };
+}
+
+/**
  * Step 6: the variants of the demo: plain (final checkpoint, or the scorer's `combine` over the epochs), debias, denoise and DDA with the
  * run's debiaser and denoiser, and the z-scored debias / DDA. Model-free scorers get plain only.
  */
 export async function ddaVariants(s: CheckpointScores, epochInfos: readonly CheckpointInfo[], o: Pick<DdaRunOptions, 'debiaser' | 'denoiser' | 'beta'>): Promise<Variant[]> {
-  // A scorer may declare that its answer is combined over the epoch checkpoints (e.g. tracin-cp); else the final checkpoint.
-  const final = await scoreForFineTuned(s.scorer, s.epochs, epochInfos);
-  const plain: Variant = { variant: 'plain', description: s.scorer.combine ? `${s.scorer.id} combined over the ${s.epochs.length} epoch checkpoints by denoiser '${s.scorer.combine.denoiser}'` : `${s.scorer.id} at the final checkpoint (epoch ${s.epochs.length})`, matrix: final };
+  const plain = await plainVariant(s, epochInfos);
+  const final = plain.matrix;
   if (isModelFree(s.scorer)) return [plain];
   const debias = await debiasers.create(o.debiaser, { beta: o.beta });
   const zDebias = await debiasers.create('zscore', { beta: o.beta });
