@@ -5,6 +5,9 @@ import { writeFileAtomic } from './artifacts.js';
 import type { BenchResult } from './bench.js';
 import { renderReport } from './report-html.js';
 
+/** A number rounded to 4 decimals for the CSVs. */
+const r4 = (x: number): number => Number(x.toFixed(4));
+
 /** CSV columns of the results file, in order. */
 export const RESULT_COLUMNS = ['variant', 'scorer', 'source', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'description'] as const;
 
@@ -14,8 +17,8 @@ export function resultRecords(rows: readonly ResultRow[]): Record<(typeof RESULT
     variant: r.variant,
     scorer: r.scorer,
     source: r.source,
-    auc: Number(r.auc.toFixed(4)),
-    recall_at_k: Number(r.recallAtK.toFixed(4)),
+    auc: r4(r.auc),
+    recall_at_k: r4(r.recallAtK),
     k: r.k,
     n_positives: r.nPositives,
     n_train: r.nTrain,
@@ -55,7 +58,6 @@ export const SUMMARY_COLUMNS = ['family', 'method', 'n', 'auc_mean', 'auc_low', 
 /** CSV columns of the paired tests. */
 export const PAIRED_COLUMNS = ['reference', 'method', 'n', 'mean_difference', 'p_value', 'exact'] as const;
 
-const r4 = (x: number): number => Number(x.toFixed(4));
 
 /**
  * Writes a benchmark's outputs atomically into `outDir`, named after the config (`<name>` for the
