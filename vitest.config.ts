@@ -8,7 +8,10 @@ export default defineConfig({
   resolve: {
     alias: {
       '@dda/core': src('./packages/core/src/index.ts'),
+      '@dda/data': src('./packages/data/src/index.ts'),
       '@dda/model': src('./packages/model/src/index.ts'),
+      '@dda/attribution': src('./packages/attribution/src/index.ts'),
+      '@dda/experiment': src('./packages/experiment/src/index.ts'),
       '@dda/harness': src('./packages/harness/src/index.ts'),
       '@dda/cli': src('./packages/cli/src/index.ts'),
       '@dda/scorer-rep-sim': src('./plugins/scorer-rep-sim/src/index.ts'),

@@ -4,8 +4,10 @@ import { DdaError, backends, debiasers, denoisers, scorers } from '@dda/core';
 import '@dda/backend-tfjs-node';
 import {
   DEFAULT_RUN_OPTIONS, formatProgressBar, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
-  summaryMarkdown, writeBenchOutputs, writeFileAtomic, writeResultsCsv, type BenchConfig, type DdaRunResult, type ProgressSink,
+  summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type DdaRunResult, type ProgressSink,
 } from '@dda/harness';
+import { ATTRIBUTE_FILES, runAttribute, writeFileAtomic } from '@dda/attribution';
+import { parseFieldMap } from '@dda/data';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
@@ -116,6 +118,62 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       },
     )
     .command(
+      'attribute',
+      'Attribute your own fine-tuned model: which training samples are responsible for each query output. Reads a base model folder, the run\'s checkpoints (PEFT adapters, model folders or a trainer output folder), the training data and the queries; writes the top-k training samples per query (topk.csv, topk.jsonl), the score matrix (scores.npy + scores.json), an HTML page (report.html), summary.json and, with --labels, metrics.csv',
+      (y) => y
+        .option('base', { type: 'string', demandOption: true, describe: 'Hugging Face model folder of the base model θ0 (config.json, safetensors, tokenizer.json, tokenizer_config.json)' })
+        .option('checkpoints', { type: 'string', array: true, demandOption: true, describe: 'the fine-tuning run\'s checkpoints in order: PEFT LoRA adapter folders, full model folders, or a trainer output folder with checkpoint-<step>/ subfolders' })
+        .option('train', { type: 'string', demandOption: true, describe: 'training data (.jsonl, .json or .csv): prompt/response, messages, instruction/input/output (Alpaca) or document/summary records' })
+        .option('queries', { type: 'string', demandOption: true, describe: 'outputs to explain (.jsonl, .json or .csv): prompt (or messages, instruction, document) and output; optional corrected, id, group' })
+        .option('labels', { type: 'string', describe: 'true sources per query or group ({"<query id or group>": ["<train id>", ...]}), to report ROC-AUC and recall@k' })
+        .option('fields', { type: 'string', array: true, describe: 'map column names: ours=theirs, e.g. --fields prompt=question response=answer' })
+        .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings: used as they are (raw), or as one user turn of the model\'s chat template (chat)' })
+        .option('scorer', { type: 'string', default: 'grad-dot', describe: 'attribution method id (see `dda methods`)' })
+        .option('debias', { type: 'string', default: 'fitted-beta', describe: 'debiaser id, or none (the paper\'s formula: raw)' })
+        .option('denoise', { type: 'string', default: 'zscore-mean', describe: 'denoiser id, or none (the paper\'s average: mean)' })
+        .option('beta', { type: 'number', default: 1, describe: 'β of the debias term' })
+        .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
+        .option('k', { type: 'number', default: 20, describe: 'k of recall@k (with --labels)' })
+        .option('out', { type: 'string', default: 'dda-attribution', describe: 'output folder (artifacts/ inside is reused by later runs)' })
+        .option('max-length', { type: 'number', describe: 'longest sequence in tokens (default: the model\'s max_position_embeddings)' })
+        .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate (prompt from the left, then the response\'s end)' })
+        .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
+        .option('gradient-engine', { type: 'string', choices: ['tfjs', 'onnxruntime'], default: 'tfjs', describe: 'engine of the per-example gradients' })
+        .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching and resuming)' })
+        .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' }),
+      async (a) => {
+        const positive = (name: string, v: number): number => {
+          if (!Number.isInteger(v) || v <= 0) throw new DdaError(`--${name} must be a positive integer, got ${v}`);
+          return v;
+        };
+        const off = (v: string): string | null => (v === 'none' ? null : v);
+        const start = Date.now();
+        const log = (l: string): void => io.err(`[${((Date.now() - start) / 1000).toFixed(1).padStart(6)}s] ${l}`);
+        const r = await runAttribute({
+          base: a.base, checkpoints: a.checkpoints.map(String), train: a.train, queries: a.queries,
+          ...(a.labels ? { labels: a.labels } : {}),
+          ...(a.fields ? { fields: parseFieldMap(a.fields.map(String)) } : {}),
+          promptFormat: a['prompt-format'] as 'raw' | 'chat',
+          method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise), beta: a.beta },
+          topK: positive('top-k', a['top-k']), recallK: positive('k', a.k), out: a.out,
+          ...(a['max-length'] !== undefined ? { maxLength: positive('max-length', a['max-length']) } : {}),
+          overlong: a.overlong as 'fail' | 'truncate',
+          ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
+          gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime', blockRows: positive('block-rows', a['block-rows']),
+          ...(a.backend ? { backends: a.backend } : {}),
+          command: `dda ${argv.join(' ')}`, log, progress: progressSink(io),
+        });
+        io.out(`Attribution (${r.method.description}): ${r.task.train.samples.length} training samples × ${r.task.queries.length} queries, ${((Date.now() - start) / 1000).toFixed(0)} s; higher score = more responsible`);
+        for (const q of r.tops.slice(0, 10)) {
+          io.out(`  ${q.queryId}${q.group ? ` (${q.group})` : ''}: ${q.top.slice(0, 3).map((t) => `${t.trainId} ${t.score.toPrecision(3)}${t.trueSource ? ' ✓' : ''}`).join(', ')}`);
+        }
+        if (r.tops.length > 10) io.out(`  ... ${r.tops.length - 10} more queries in ${join(a.out, ATTRIBUTE_FILES.topkCsv)}`);
+        const avg = r.metrics.filter((m) => m.source === 'average');
+        for (const m of avg) io.out(`  ${m.variant.padEnd(8)} ROC-AUC ${m.auc.toFixed(2)} %, recall@${m.k} ${m.recallAtK.toFixed(3)}  (${m.description})`);
+        io.out(`outputs: ${r.files.join(', ')}`);
+      },
+    )
+    .command(
       'bench',
       'Leaderboard: every scorer (plain) and every DDA variant over every gradient-based scorer, for each model family × seed; CSV, summary with 95% bootstrap intervals, paired tests and an HTML report. Finished steps are reused, so an interrupted run resumes',
       (y) => benchOptions(y),
@@ -128,13 +186,13 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       async (a) => runBenchCommand('ablation', a, argv, io),
     )
     .command('methods', 'List the registered scorers, debiasers, denoisers and backends', () => {}, async () => {
-      await import('@dda/harness');
+      await import('@dda/attribution');
       for (const [kind, reg] of [['scorers', scorers], ['debiasers', debiasers], ['denoisers', denoisers], ['backends', backends]] as const) {
         io.out(`${kind}:`);
         for (const e of reg.list()) io.out(`  ${e.id.padEnd(16)} ${e.description}`);
       }
     })
-    .demandCommand(1, 'name a command: demo, bench, ablate, methods (see --help)')
+    .demandCommand(1, 'name a command: attribute, demo, bench, ablate, methods (see --help)')
     .strictCommands()
     .strictOptions()
     .recommendCommands()
