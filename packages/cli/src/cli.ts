@@ -250,4 +250,11 @@ async function runBenchCommand(
   io.out(`${kind === 'bench' ? 'Leaderboard' : 'Ablation'} (${config.name}): mean over ${config.families.length} famil${config.families.length === 1 ? 'y' : 'ies'} × ${config.seeds.length} seed(s), ${((Date.now() - start) / 1000).toFixed(0)} s`);
   io.out(summaryMarkdown(result));
   io.out(`outputs: ${files.join(', ')}`);
+  const failed = result.skipped.filter((x) => x.failed);
+  if (failed.length > 0) {
+    throw new DdaError(
+      `${failed.length} of ${cells} cells failed (${failed.map((x) => `${x.family} seed ${x.seed}: ${x.reason}`).join('; ')}); the results of the other cells are written above`,
+      'fix the cause and run the same command again: finished cells are reused',
+    );
+  }
 }

@@ -177,11 +177,11 @@ function evaluableSources(ds: HallucinationDataset): { ok: string[]; leftOut: { 
  * Checks every length limit before any training, naming the record: pretraining texts and
  * training samples must fit the context; every held-out prompt must leave room for an output.
  */
-function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDataset, o: ExperimentOptions, train: readonly TextSample[]): void {
+function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDataset, o: ExperimentOptions, train: readonly TextSample[], pretraining: boolean): void {
   const where = o.dataFile ? ` of ${o.dataFile}` : '';
   const max = config.maxSeqLen;
   const hint = o.dataFile ? `shorten these records in ${o.dataFile}, or use a model with a longer context (max_position_embeddings)` : 'use shorter synthetic documents or a model with a longer context';
-  ds.pretrainCorpus.forEach((text, i) => {
+  if (pretraining) ds.pretrainCorpus.forEach((text, i) => {
     const n = (tok.bosId !== null ? 1 : 0) + tok.encode(text).length + 1;
     if (n > max) throw new DdaError(`pretraining text ${i + 1}${o.dataFile ? ` (the document of training record '${ds.train[i]?.id ?? i + 1}'${where})` : ''} has ${n} tokens, longer than the context of ${max}`, hint);
   });
@@ -194,27 +194,35 @@ function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDa
 }
 
 /**
- * Makes the experiment's files (reusing every finished artifact).
- *
- * @throws CellSkipped (before any training) when no source can be evaluated, NoTestErrors when the
- *   fine-tuned model made no test error; DdaError for bad options or inputs (named).
+ * What an experiment will compute, decided before any training: the data set, the tokenizer and
+ * model config, the training samples, and the cache key of every step (θ0, fine-tuning, test
+ * errors). A key covers every input that shapes its step, so a changed input recomputes exactly
+ * the steps downstream of it.
  */
-export async function makeExperiment(partial: Partial<ExperimentOptions> & { artifactsDir: string }, log: Log = () => {}, progress?: ProgressSink): Promise<Experiment> {
+export interface ExperimentPlan {
+  readonly options: ExperimentOptions;
+  readonly dataset: HallucinationDataset;
+  readonly tokenizer: Tokenizer;
+  readonly config: DecoderConfig;
+  /** θ0 from the model folder, or null (initialised from the seed and pretrained). */
+  readonly folderWeights: TensorMap | null;
+  /** The model folder, when θ0 is taken from one. */
+  readonly folder: string | null;
+  readonly train: readonly TextSample[];
+  readonly lora: LoraConfig | null;
+  readonly keys: { readonly base: unknown; readonly finetune: unknown; readonly generate: unknown };
+  readonly evaluable: ReturnType<typeof evaluableSources>;
+}
+
+/**
+ * Plans an experiment (see {@link ExperimentPlan}); checks every length limit and which sources
+ * can be evaluated before any training.
+ *
+ * @throws CellSkipped when no source can be evaluated; DdaError for bad options or inputs.
+ */
+export async function planExperiment(partial: Partial<ExperimentOptions> & { artifactsDir: string }, log: Log = () => {}): Promise<ExperimentPlan> {
   const o: ExperimentOptions = { ...DEFAULT_EXPERIMENT, ...partial };
   const spec = resolveModelSpec(o.preset);
-  const seconds: Record<string, number> = {};
-  const reused: string[] = [];
-  let tStep = Date.now();
-  const lap = (name: string): void => {
-    const now = Date.now();
-    seconds[name] = (now - tStep) / 1000;
-    tStep = now;
-  };
-  const backend = await startTfjsBackend(o.backends, log);
-  log(`backend: ${backend.id} (${backend.device})`);
-  const store = new ArtifactStore(o.artifactsDir);
-
-  // 1. Data set, and which sources it can evaluate (before any training).
   const ds = await loadDataset(o);
   const sourceCounts: Record<string, number> = {};
   for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
@@ -222,9 +230,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
   const evaluable = evaluableSources(ds);
   for (const l of evaluable.leftOut) log(`  source ${l.source} left out: ${l.reason}`);
   if (evaluable.ok.length === 0) throw new CellSkipped(`no source can be evaluated: ${evaluable.leftOut.map((l) => l.reason).join('; ')}`, 'use more data, another seed, or other canaries');
-  lap('dataset');
 
-  // 2. Tokenizer and θ0.
   let tokenizer: Tokenizer;
   let config: DecoderConfig;
   let folderWeights: TensorMap | null = null;
@@ -246,18 +252,54 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     log(`model folder ${spec.dir}: ${spec.family}, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize} (${tokenizer.kind} tokenizer)${folderWeights ? '' : '; no weights: initialised from the seed and pretrained (--random-init)'}`);
   }
   const train = ds.train.map((s) => instruction(tokenizer, s.id, s.document, s.summary));
-  checkLengths(tokenizer, config, ds, o, train);
-  const tokenizerFiles = tokenizer instanceof WordTokenizer ? { 'tokenizer.json': tokenizer.toJSON() } : tokenizer instanceof HfTokenizer ? { 'tokenizer.json': tokenizer.files.tokenizerJson, 'tokenizer_config.json': tokenizer.files.tokenizerConfig } : {};
+  const folder = folderWeights && spec.kind === 'folder' ? spec.dir : null;
+  checkLengths(tokenizer, config, ds, o, train, folder === null);
+  const base = folder !== null
+    ? { step: 'model-folder', files: hashFiles(folder, readdirSync(folder).filter((f) => /\.(json|safetensors)$/.test(f)).sort()) }
+    : { step: 'pretrain', corpus: hashOf(ds.pretrainCorpus), config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, tokenizer: hashOf(tokenizerFilesOf(tokenizer)) };
+  const lora: LoraConfig | null = o.finetune === 'full' ? null : { ...DEFAULT_LORA, rank: o.loraRank, alpha: 2 * o.loraRank };
+  const finetune = { step: 'finetune', base, train: hashOf(train), parameters: lora === null ? 'all' : { lora }, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
+  const generate = { step: 'generate', finetune, heldOut: hashOf(ds.heldOut), canaries: ds.canaries, maxNewTokens: o.maxNewTokens };
+  return { options: o, dataset: ds, tokenizer, config, folderWeights, folder, train, lora, keys: { base, finetune, generate }, evaluable };
+}
+
+/** The tokenizer's files as saved in θ0's folder. */
+function tokenizerFilesOf(tokenizer: Tokenizer): Record<string, unknown> {
+  return tokenizer instanceof WordTokenizer ? { 'tokenizer.json': tokenizer.toJSON() } : tokenizer instanceof HfTokenizer ? { 'tokenizer.json': tokenizer.files.tokenizerJson, 'tokenizer_config.json': tokenizer.files.tokenizerConfig } : {};
+}
+
+/**
+ * Makes the experiment's files (reusing every finished artifact).
+ *
+ * @throws CellSkipped (before any training) when no source can be evaluated, NoTestErrors when the
+ *   fine-tuned model made no test error; DdaError for bad options or inputs (named).
+ */
+export async function makeExperiment(partial: Partial<ExperimentOptions> & { artifactsDir: string }, log: Log = () => {}, progress?: ProgressSink): Promise<Experiment> {
+  const seconds: Record<string, number> = {};
+  const reused: string[] = [];
+  let tStep = Date.now();
+  const lap = (name: string): void => {
+    const now = Date.now();
+    seconds[name] = (now - tStep) / 1000;
+    tStep = now;
+  };
+  const backend = await startTfjsBackend(partial.backends, log);
+  log(`backend: ${backend.id} (${backend.device})`);
+  const store = new ArtifactStore(partial.artifactsDir);
+  const plan = await planExperiment(partial, log);
+  const { options: o, dataset: ds, tokenizer, config, folderWeights, train, evaluable } = plan;
+  const sourceCounts: Record<string, number> = {};
+  for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
+  const tokenizerFiles = tokenizerFilesOf(tokenizer);
+  lap('dataset');
   const model = new DecoderModel(config, tokenizer, folderWeights ?? initDecoderWeights(config, o.seed));
   try {
     let baseDir: string;
-    let baseKey: unknown;
-    if (folderWeights && spec.kind === 'folder') {
-      baseDir = spec.dir;
-      baseKey = { step: 'model-folder', files: hashFiles(spec.dir, readdirSync(spec.dir).filter((f) => /\.(json|safetensors)$/.test(f)).sort()) };
+    const baseKey = plan.keys.base;
+    if (plan.folder !== null) {
+      baseDir = plan.folder;
       log("θ0: the model folder's weights (no pretraining)");
     } else {
-      baseKey = { step: 'pretrain', corpus: hashOf(ds.pretrainCorpus), config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, tokenizer: hashOf(tokenizerFiles) };
       const base = await store.getOrCompute('checkpoints/base', baseKey, async () => {
         log(`pretraining θ0 (${o.pretrainEpochs} epochs over ${ds.pretrainCorpus.length} texts, all parameters)`);
         const pre = ds.pretrainCorpus.map((text, i) => ({ id: `pretraining text ${i + 1}`, prompt: '', response: text }));
@@ -287,11 +329,11 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     lap('pretrain');
 
     // 3. Fine-tuning, one checkpoint per epoch, as a trainer output folder.
-    const full = o.finetune === 'full';
-    const lora: LoraConfig = { ...DEFAULT_LORA, rank: o.loraRank, alpha: 2 * o.loraRank };
+    const full = plan.lora === null;
+    const lora = plan.lora ?? DEFAULT_LORA;
     if (!full) model.addLora(lora, o.seed + 1);
     const stepsPerEpoch = Math.ceil(train.length / o.batchSize);
-    const ftKey = { step: 'finetune', base: baseKey, train: hashOf(train), parameters: full ? 'all' : { lora }, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
+    const ftKey = plan.keys.finetune;
     const finetuneLosses: number[] = [];
     const ft = await store.getOrCompute('runs/finetune', ftKey, async () => {
       log(`fine-tuning ${full ? 'every parameter' : `LoRA (rank ${lora.rank})`} for ${o.finetuneEpochs} epochs on ${train.length} samples`);
@@ -335,7 +377,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     lap('finetune');
 
     // 4. Test errors: the fine-tuned model's own greedy generations.
-    const genKey = { step: 'generate', finetune: ftKey, heldOut: hashOf(ds.heldOut), canaries: ds.canaries, maxNewTokens: o.maxNewTokens };
+    const genKey = plan.keys.generate;
     const gen = await store.getOrCompute('runs/test-errors', genKey, async () => {
       const errors: TestError[] = [];
       const bar = trackProgress(`generating from ${ds.heldOut.length} held-out documents`, ds.heldOut.length, progress);

@@ -71,8 +71,12 @@ export interface BenchResult {
   readonly curves: readonly RocSet[];
   /** Seconds per (family, seed) step: training, gradients, total. */
   readonly timings: readonly { family: string; seed: number; train: number; gradients: number; total: number; reused: number }[];
-  /** Cells that could not be evaluated (e.g. the fine-tuned model made no test errors), with the reason. */
-  readonly skipped: readonly { family: string; seed: number; reason: string }[];
+  /**
+   * Cells without results, with the reason: `skipped` when the cell cannot be evaluated (no true
+   * source, no test error; found before training where the data alone tells), `failed` when it
+   * stopped with an error. The other cells' results are written either way.
+   */
+  readonly skipped: readonly { family: string; seed: number; reason: string; failed?: boolean }[];
 }
 
 /** The experiment options of one (family, seed) cell of a benchmark. */
@@ -204,59 +208,68 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
     try {
       exp = await makeExperiment(runOptionsFor(c, family, seed, artifacts), (l) => log(`  ${l}`), progress);
     } catch (e) {
-      if (!(e instanceof CellSkipped)) throw e;
-      log(`  skipped: ${e.message}`);
-      skipped.push({ family, seed, reason: e.message });
+      const reason = e instanceof Error ? e.message : String(e);
+      log(`  ${e instanceof CellSkipped ? 'skipped' : 'failed'}: ${reason}`);
+      skipped.push({ family, seed, reason, ...(e instanceof CellSkipped ? {} : { failed: true }) });
       bar.tick();
       continue;
     }
-    saveCellFiles(outDir, family, seed, exp);
-    const task = await experimentTask(exp);
-    const run = new AttributionRun(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) });
     try {
-      const t1 = Date.now();
-      const scorerObjs = await Promise.all(scorerIds.map((id) => run.scorer(id)));
-      // Per-example gradients first (timed on their own), unless every scorer that needs them has its scores stored.
-      let needGradients = false;
-      for (const s of scorerObjs) if (s.needs.includes('gradients') && !(await run.hasStoredScores(s.id))) needGradients = true;
-      if (needGradients) {
-        for (const cp of run.allCheckpoints) {
-          for (const spec of run.trainBlocks(cp)) await run.trainGradientBlock(cp, spec);
-          await run.queryGradients(cp);
-        }
-      }
-      const t2 = Date.now();
-      const infos = task.checkpoints.map((cp) => cp.info);
-      for (const id of scorerIds) {
-        const ts = Date.now();
-        let variants: Variant[];
-        if (kind === 'bench' && c.plainOnly.includes(id)) {
-          const scorer = await run.scorer(id);
-          const needed = scorer.combine ? task.checkpoints : task.checkpoints.slice(-1);
-          const matrices: ScoreMatrix[] = [];
-          for (const cp of needed) matrices.push(await run.scores(id, cp));
-          variants = [{ variant: 'plain', description: `${id} for the fine-tuned model (baseline only)`, matrix: await scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)) }];
-        } else {
-          const s = await run.scoreCheckpoints(id);
-          variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
-        }
-        const seconds = (Date.now() - ts) / 1000;
-        for (const v of variants) {
-          const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? id : `${v.variant}(${id})`;
-          for (const r of evaluateVariant(task, v, id, c.k)) {
-            rows.push({
-              family, method, scorer: id, variant: v.variant, seed, seconds,
-              source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
-            });
+      saveCellFiles(outDir, family, seed, exp);
+      const task = await experimentTask(exp);
+      const run = new AttributionRun(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) });
+      try {
+        const t1 = Date.now();
+        const scorerObjs = await Promise.all(scorerIds.map((id) => run.scorer(id)));
+        // Per-example gradients first (timed on their own), unless every scorer that needs them has its scores stored.
+        let needGradients = false;
+        for (const s of scorerObjs) if (s.needs.includes('gradients') && !(await run.hasStoredScores(s.id))) needGradients = true;
+        if (needGradients) {
+          for (const cp of run.allCheckpoints) {
+            for (const spec of run.trainBlocks(cp)) await run.trainGradientBlock(cp, spec);
+            await run.queryGradients(cp);
           }
-          if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) curves.push(...curvesOf(task, family, seed, method, v.matrix));
         }
-        const avg = rows.filter((r) => r.family === family && r.seed === seed && r.scorer === id && r.source === 'average');
-        log(`  ${id}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
+        const t2 = Date.now();
+        const infos = task.checkpoints.map((cp) => cp.info);
+        for (const id of scorerIds) {
+          const ts = Date.now();
+          let variants: Variant[];
+          if (kind === 'bench' && c.plainOnly.includes(id)) {
+            const scorer = await run.scorer(id);
+            const needed = scorer.combine ? task.checkpoints : task.checkpoints.slice(-1);
+            const matrices: ScoreMatrix[] = [];
+            for (const cp of needed) matrices.push(await run.scores(id, cp));
+            variants = [{ variant: 'plain', description: `${id} for the fine-tuned model (baseline only)`, matrix: await scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)) }];
+          } else {
+            const s = await run.scoreCheckpoints(id);
+            variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
+          }
+          const seconds = (Date.now() - ts) / 1000;
+          for (const v of variants) {
+            const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? id : `${v.variant}(${id})`;
+            for (const r of evaluateVariant(task, v, id, c.k)) {
+              rows.push({
+                family, method, scorer: id, variant: v.variant, seed, seconds,
+                source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
+              });
+            }
+            if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) curves.push(...curvesOf(task, family, seed, method, v.matrix));
+          }
+          const avg = rows.filter((r) => r.family === family && r.seed === seed && r.scorer === id && r.source === 'average');
+          log(`  ${id}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
+        }
+        timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + run.reused.length });
+      } finally {
+        await run.dispose();
       }
-      timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + run.reused.length });
-    } finally {
-      await run.dispose();
+    } catch (e) {
+      // One failing cell must not lose the others' results: record it, go on, and report it at the end.
+      const reason = e instanceof Error ? e.message : String(e);
+      log(`  failed: ${reason}`);
+      skipped.push({ family, seed, reason, failed: true });
+      rows.splice(0, rows.length, ...rows.filter((r) => !(r.family === family && r.seed === seed)));
+      curves.splice(0, curves.length, ...curves.filter((r) => !(r.family === family && r.seed === seed)));
     }
     bar.tick();
   }

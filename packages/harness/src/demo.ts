@@ -3,7 +3,8 @@
  * `dda attribute` (@dda/attribution): plain influence, debias, denoise, DDA and the z-scored
  * variants, with ROC-AUC and recall@k per source.
  */
-import { join } from 'node:path';
+import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { averageEvaluations, debiasers, denoisers, evaluateSources, scorers, type ScoreMatrix, type SourceEvaluation, type ProgressSink } from '@dda/core';
 import {
   AttributionRun, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
@@ -89,6 +90,20 @@ export function evaluateVariant(task: AttributionTask, v: Variant, scorer: strin
   return [...evals, averageEvaluations(evals)].map((e) => ({ ...e, variant: v.variant, scorer, description: v.description }));
 }
 
+/**
+ * Copies an experiment's files into `dir` under readable names (`base/`, `run/`, `train.jsonl`,
+ * `queries.jsonl`, `labels.json`): the inputs of `dda attribute`, as a user's own run would be.
+ */
+export function exportExperiment(exp: Experiment, dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  // θ0 pretrained by the experiment is copied; a user's model folder (maybe gigabytes) is linked.
+  if (resolve(exp.files.base).startsWith(resolve(exp.options.artifactsDir))) cpSync(exp.files.base, join(dir, 'base'), { recursive: true, filter: (src) => !src.endsWith('manifest.json') });
+  else symlinkSync(resolve(exp.files.base), join(dir, 'base'), 'dir');
+  cpSync(exp.files.run, join(dir, 'run'), { recursive: true, filter: (src) => !src.endsWith('manifest.json') });
+  for (const f of ['train', 'queries', 'labels'] as const) cpSync(exp.files[f], join(dir, f === 'labels' ? 'labels.json' : `${f}.jsonl`));
+}
+
 /** Mean |score| of a matrix. */
 function meanAbs(m: ScoreMatrix): number {
   return m.values.reduce((a, b) => a + Math.abs(b), 0) / Math.max(m.values.length, 1);
@@ -109,6 +124,7 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
   await debiasers.create(o.debiaser, { beta: o.beta });
   await denoisers.create(o.denoiser, {});
   const exp = await makeExperiment({ ...expOptions, artifactsDir }, log, progress);
+  exportExperiment(exp, join(o.outDir, 'experiment'));
   const task = await experimentTask(exp);
   const run = new AttributionRun(task, { artifactsDir, log, ...(progress ? { progress } : {}), ...(o.gradientEngine ? { gradientEngine: o.gradientEngine } : {}), ...(o.backends ? { backends: o.backends } : {}) });
   try {
