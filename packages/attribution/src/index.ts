@@ -17,3 +17,4 @@ export * from './evaluate.js';
 export * from './outputs.js';
 export * from './page.js';
 export * from './attribute.js';
+export * from './shards.js';

@@ -267,15 +267,26 @@ export class AttributionRun {
     }
     if (scorer.rowSeparable) {
       const parts: ScoreMatrix[] = [];
-      for (const spec of this.trainBlocks(cp)) {
-        const a = this.scoreArtifact(scorer, cp, testCp, spec);
-        parts.push(await this.stored(a.name, a.key, kind, () => scorer.score(this.scoringInput(cp, train.slice(spec.start, spec.end), () => this.trainGradientBlock(cp, spec), undefined, testCp))));
-      }
+      for (const spec of this.trainBlocks(cp)) parts.push(await this.scoreBlock(scorerId, cp, spec, testCp));
       return concatRows(parts, scorer.id);
     }
     const stream = (): ReturnType<typeof gradientBlockStream> => this.trainGradientStream(cp);
     const a = this.scoreArtifact(scorer, cp, testCp);
     return this.stored(a.name, a.key, kind, () => scorer.score(this.scoringInput(cp, train, () => stream().readAll(), async () => stream(), testCp)));
+  }
+
+  /**
+   * The scores of one block of training samples [block rows × nQueries] for a row-separable
+   * scorer (stored, or computed from the block's gradients and stored).
+   *
+   * @throws DdaError for a scorer that is not row-separable.
+   */
+  async scoreBlock(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint = cp): Promise<ScoreMatrix> {
+    const scorer = await this.scorer(scorerId);
+    if (!scorer.rowSeparable) throw new DdaError(`scorer '${scorer.id}' is not row-separable: it scores the whole training set at once`);
+    const a = this.scoreArtifact(scorer, cp, testCp, spec);
+    const block = this.task.train.samples.slice(spec.start, spec.end);
+    return this.stored(a.name, a.key, `scores:${scorer.id}`, () => scorer.score(this.scoringInput(cp, block, () => this.trainGradientBlock(cp, spec), undefined, testCp)));
   }
 
   /** One scorer at θ0 and every checkpoint (each cached). */
