@@ -21,6 +21,7 @@ export default defineConfig({
       '@dda/scorer-trak': src('./plugins/scorer-trak/src/index.ts'),
       '@dda/scorer-bm25': src('./plugins/scorer-bm25/src/index.ts'),
       '@dda/scorer-random': src('./plugins/scorer-random/src/index.ts'),
+      '@dda/measurements': src('./plugins/measurements/src/index.ts'),
       '@dda/plugin-dda': src('./plugins/dda/src/index.ts'),
       '@dda/backend-onnxruntime': src('./plugins/backend-onnxruntime/src/index.ts'),
       '@dda/backend-tfjs-node': src('./plugins/backend-tfjs-node/src/index.ts'),

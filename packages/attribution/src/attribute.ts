@@ -66,7 +66,8 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   log(`task: ${task.train.samples.length} training samples, ${task.queries.length} queries, ${task.checkpoints.length} checkpoint(s) (${task.checkpoints.map((c) => `${c.id}${Number.isNaN(c.info.learningRate) ? '' : ` lr ${c.info.learningRate}`}`).join(', ')}), base ${task.base.family} ${task.base.config.numLayers} layers, context ${task.encoding.maxLength}`);
   const run = new AttributionRun(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
-    await run.scorer(o.method.scorer);
+    const scorer = await run.scorer(o.method.scorer);
+    if (scorer.needs.includes('gradients')) await run.measurementTerms(); // every query measurable, before any model work
     const s = await run.scoreCheckpoints(o.method.scorer);
     const infos = task.checkpoints.map((c) => c.info);
     const { method, variants } = await methodVariants(s, infos, o.method);
@@ -106,6 +107,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       },
       checkpoints: task.checkpoints.map((c) => ({ id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate })),
       counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },
+      measurement: { id: (await run.measurement()).id, description: (await run.measurement()).description },
       engine: { backend: run.reused.length + run.computed.length > 0 ? (await run.model()).backend : null, gradients: o.gradientEngine ?? 'tfjs' },
       metrics: sources ? metrics : null,
       artifacts: { reused: run.reused.length, computed: run.computed.length },

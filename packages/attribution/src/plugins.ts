@@ -7,3 +7,4 @@ import '@dda/scorer-trak';
 import '@dda/scorer-rep-sim';
 import '@dda/scorer-cea';
 import '@dda/plugin-dda';
+import '@dda/measurements';

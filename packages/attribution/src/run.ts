@@ -5,7 +5,7 @@
  * shardable per block); the others see the whole training set.
  */
 import {
-  DdaError, createScoreMatrix, scorers, trackProgress, type GradientMatrix, type ModelStepOptions, type ProgressSink,
+  DdaError, createScoreMatrix, measurements, scorers, trackProgress, type Measurement, type MeasurementTerm, type GradientMatrix, type ModelStepOptions, type ProgressSink,
   type ScoreMatrix, type Scorer, type ScoringInput, type TextSample,
 } from '@dda/core';
 import { ArtifactStore, hashOf } from './artifacts.js';
@@ -27,6 +27,8 @@ export interface RunOptions {
   readonly blockRows?: number;
   /** tfjs backends to try in order. */
   readonly backends?: readonly string[];
+  /** Test measurement f whose gradient is the queries' test gradient (default `loss`; see `dda methods`). */
+  readonly measurement?: string;
   /** Options passed to every scorer's factory, by scorer id. */
   readonly scorerOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly log?: Log;
@@ -79,6 +81,7 @@ export class AttributionRun {
   readonly seconds: Record<string, number> = {};
   readonly blockRows: number;
   private modelPromise: Promise<CheckpointModel> | null = null;
+  private measurementPromise: Promise<Measurement> | null = null;
   private readonly log: Log;
   private readonly scorerCache = new Map<string, Promise<Scorer>>();
 
@@ -168,23 +171,64 @@ export class AttributionRun {
     return gradientBlockStream(this.task.train.samples.map((s) => s.id), this.gradientDim(cp), cp.id, this.trainBlocks(cp), (spec) => this.trainGradientBlock(cp, spec));
   }
 
-  /** The key of the queries' gradients at `cp`. */
-  private queryKey(cp: Checkpoint): unknown {
-    return { step: 'gradients', which: 'queries', measurement: 'loss', model: this.modelKey(cp), samples: hashOf(this.task.queries.map((q) => q.sample)) };
+  /** The run's test measurement. */
+  async measurement(): Promise<Measurement> {
+    this.measurementPromise ??= measurements.create(this.options.measurement ?? 'loss', {});
+    return this.measurementPromise;
   }
 
   /**
-   * Gradients of the test measurement of every query at `cp`: the loss of the output to explain
-   * (mean response-token cross-entropy, nats/token), one row per query, stored as one block.
+   * The terms of the measurement of every query (see Measurement in @dda/core), checked: every
+   * query measurable and every term sample within the context length.
+   *
+   * @throws DdaError naming the query (and its file line) that cannot be measured.
+   */
+  async measurementTerms(): Promise<{ query: string; terms: readonly MeasurementTerm[] }[]> {
+    const m = await this.measurement();
+    return this.task.queries.map((q) => {
+      const where = q.record.where;
+      let terms: readonly MeasurementTerm[];
+      try {
+        terms = m.terms(q.sample, q.correction);
+      } catch (e) {
+        throw e instanceof DdaError ? new DdaError(`${where}: ${e.message}`) : e;
+      }
+      for (const t of terms) this.task.encode(t.sample, `${where} (measurement '${m.id}')`);
+      return { query: q.record.id, terms };
+    });
+  }
+
+  /** The key of the queries' gradients at `cp`. */
+  private queryKey(cp: Checkpoint): unknown {
+    const m = this.options.measurement ?? 'loss';
+    return { step: 'gradients', which: 'queries', measurement: m, model: this.modelKey(cp), samples: hashOf(this.task.queries.map((q) => (m === 'loss' ? q.sample : [q.sample, q.correction]))) };
+  }
+
+  /**
+   * Gradients of the test measurement f of every query at `cp`, one row per query, stored as one
+   * block: ∇f = Σ_k w_k ∇ℓ(s_k) over the measurement's terms (for `loss`, the per-example gradient
+   * of the output's mean response-token loss itself). Units: d(nats/token)/d(parameter).
    */
   async queryGradients(cp: Checkpoint): Promise<GradientMatrix> {
-    const samples = this.task.queries.map((q) => q.sample);
-    const spec: GradientBlockSpec = { index: 0, start: 0, end: samples.length, ids: samples.map((s) => s.id), key: this.queryKey(cp) };
+    const queries = await this.measurementTerms();
+    const spec: GradientBlockSpec = { index: 0, start: 0, end: queries.length, ids: queries.map((q) => q.query), key: this.queryKey(cp) };
     const name = `gradients/${cp.id}/queries`;
     const r = await gradientBlock(this.store, name, spec, async () => {
       const model = await this.model();
-      const bar = trackProgress(`gradients of ${samples.length} queries at ${cp.id}`, samples.length, this.options.progress);
-      return model.gradients(cp, samples, () => bar.tick());
+      const samples = queries.flatMap((q) => q.terms.map((t) => t.sample));
+      const bar = trackProgress(`gradients of ${queries.length} queries at ${cp.id} (measurement ${this.options.measurement ?? 'loss'})`, samples.length, this.options.progress);
+      const g = await model.gradients(cp, samples, () => bar.tick());
+      let k = 0;
+      const rows = queries.map((q) => {
+        if (q.terms.length === 1 && q.terms[0]?.weight === 1) return g.rows[k++] as Float32Array;
+        const acc = new Float64Array(g.dim);
+        for (const t of q.terms) {
+          const row = g.rows[k++] as Float32Array;
+          for (let d = 0; d < g.dim; d++) acc[d] = (acc[d] as number) + t.weight * (row[d] as number);
+        }
+        return Float32Array.from(acc);
+      });
+      return { ...g, ids: queries.map((q) => q.query), rows };
     });
     this.note(name, r.reused, 'gradients', r.seconds);
     return r.gradients;

@@ -86,7 +86,7 @@ export const shardManifestPath = (out: string, s: Shard): string => join(out, 's
 
 /** The inputs' hash of a sharded attribution: contents of every input file and every option that changes a result. */
 export function inputsHash(task: AttributionTask, o: StoredOptions): string {
-  return hashOf({ inputs: task.hashes, method: o.method, scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'tfjs' });
+  return hashOf({ inputs: task.hashes, method: o.method, measurement: o.measurement ?? 'loss', scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'tfjs' });
 }
 
 function storedOptions(o: AttributeOptions): StoredOptions {

@@ -1,6 +1,6 @@
 import { join, resolve as resolvePath } from 'node:path';
 import yargs from 'yargs';
-import { DdaError, backends, debiasers, denoisers, scorers } from '@dda/core';
+import { DdaError, backends, debiasers, denoisers, measurements, scorers } from '@dda/core';
 import '@dda/backend-tfjs-node';
 import {
   DEFAULT_RUN_OPTIONS, formatProgressBar, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
@@ -87,6 +87,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('gradient-engine', { type: 'string', choices: ['tfjs', 'onnxruntime'], default: 'tfjs', describe: 'engine of the per-example gradients: tfjs, or the decoder as an ONNX graph on onnxruntime (faster)' })
         .option('finetune', { type: 'string', choices: ['lora', 'full'], default: 'lora', describe: 'fine-tune LoRA adapters, or every parameter (gradients then over every parameter)' })
         .option('scorer', { type: 'string', default: d.scorer, describe: 'attribution method id' })
+        .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f: loss, contrastive (error vs correction) or entity-margin' })
         .option('beta', { type: 'number', default: d.beta, describe: 'β of the debias term' })
         .option('debias', { type: 'string', default: d.debiaser, describe: 'debiaser id for the debias and dda rows (raw = the paper; see `dda methods`)' })
         .option('denoise', { type: 'string', default: d.denoiser, describe: 'denoiser id for the denoise and dda rows (mean = the paper)' })
@@ -107,7 +108,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           pretrainEpochs: positive('pretrain-epochs', a['pretrain-epochs']), pretrainLearningRate: positive('pretrain-lr', a['pretrain-lr'], false),
           finetuneEpochs: positive('finetune-epochs', a['finetune-epochs']), finetuneLearningRate: positive('finetune-lr', a['finetune-lr'], false),
           batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full', gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime',
-          scorer: a.scorer, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
+          scorer: a.scorer, measurement: a.measurement, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
           ...(a.backend ? { backends: a.backend } : {}),
         }, log, progressSink(io));
         await writeResultsCsv(join(a.out, 'results.csv'), result.rows);
@@ -193,7 +194,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     )
     .command('methods', 'List the registered scorers, debiasers, denoisers and backends', () => {}, async () => {
       await import('@dda/attribution');
-      for (const [kind, reg] of [['scorers', scorers], ['debiasers', debiasers], ['denoisers', denoisers], ['backends', backends]] as const) {
+      for (const [kind, reg] of [['scorers', scorers], ['measurements', measurements], ['debiasers', debiasers], ['denoisers', denoisers], ['backends', backends]] as const) {
         io.out(`${kind}:`);
         for (const e of reg.list()) io.out(`  ${e.id.padEnd(16)} ${e.description}`);
       }
@@ -238,6 +239,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('fields', { type: 'string', array: true, describe: 'map column names: ours=theirs, e.g. --fields prompt=question response=answer' })
     .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings: used as they are (raw), or as one user turn of the model\'s chat template (chat)' })
     .option('scorer', { type: 'string', default: 'grad-dot', describe: 'attribution method id (see `dda methods`)' })
+    .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f whose gradient the scorers use: loss, contrastive (output vs corrected), entity-margin (see `dda methods`)' })
     .option('debias', { type: 'string', default: 'fitted-beta', describe: 'debiaser id, or none (the paper\'s formula: raw)' })
     .option('denoise', { type: 'string', default: 'zscore-mean', describe: 'denoiser id, or none (the paper\'s average: mean)' })
     .option('beta', { type: 'number', default: 1, describe: 'β of the debias term' })
@@ -255,12 +257,12 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
 /** Parsed `dda attribute` options (see {@link attributeOptions}). */
 interface AttributeArgs {
   base: string; checkpoints: (string | number)[]; train: string; queries: string; labels?: string | undefined; fields?: (string | number)[] | undefined;
-  'prompt-format': string; scorer: string; debias: string; denoise: string; beta: number; 'top-k': number; k: number; out: string;
+  'prompt-format': string; scorer: string; measurement: string; debias: string; denoise: string; beta: number; 'top-k': number; k: number; out: string;
   'max-length'?: number | undefined; overlong: string; 'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows': number; backend?: (string | number)[] | undefined;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
-const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'prompt-format', 'scorer', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'gradient-engine', 'block-rows', 'backend'] as const;
+const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'gradient-engine', 'block-rows', 'backend'] as const;
 
 /** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
 function attributeArgv(a: AttributeArgs): string[] {
@@ -287,7 +289,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     ...(a.labels ? { labels: a.labels } : {}),
     ...(a.fields ? { fields: parseFieldMap(a.fields.map(String)) } : {}),
     promptFormat: a['prompt-format'] as 'raw' | 'chat',
-    method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise), beta: a.beta },
+    method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise), beta: a.beta }, measurement: a.measurement,
     topK: positive('top-k', a['top-k']), recallK: positive('k', a.k), out: a.out,
     ...(a['max-length'] !== undefined ? { maxLength: positive('max-length', a['max-length']) } : {}),
     overlong: a.overlong as 'fail' | 'truncate',

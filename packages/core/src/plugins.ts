@@ -184,6 +184,38 @@ export interface Denoiser {
   denoise(perCheckpoint: readonly ScoreMatrix[], checkpoints: readonly CheckpointInfo[]): ScoreMatrix;
 }
 
+/** One term of a test measurement: `weight` × the mean response-token loss of `sample` (see {@link Measurement}). */
+export interface MeasurementTerm {
+  /** A sample whose loss tokens are the ones this term measures (e.g. the whole output, or only an entity). */
+  readonly sample: TextSample;
+  readonly weight: number;
+}
+
+/**
+ * The test measurement f(z_e, θ) whose gradient scorers take as the test gradient (METHOD.md,
+ * "Influence at one checkpoint"): a weighted sum of mean response-token losses,
+ * f = Σ_k w_k · ℓ(s_k, θ) (nats/token). Every measurement is oriented like the loss of the error:
+ * lowering f makes the erroneous output more likely (relative to its correction, for contrastive
+ * measurements), so a training sample whose gradient step lowers f is more responsible.
+ * Examples: `loss` (ℓ of the output), `contrastive` (ℓ(error) − ℓ(correction)), `entity-margin`.
+ */
+export interface Measurement {
+  /** Stable kebab-case id (`loss`, `contrastive`, ...). */
+  readonly id: string;
+  /** What f is, its sign and units. */
+  readonly description: string;
+  /** `corrections`: needs the corrected output of every query. */
+  readonly needs: readonly 'corrections'[];
+  /**
+   * The terms of f for one query (its prompt and output as `query`; its corrected output as
+   * `correction`, or null). Term sample ids must be unique within the query.
+   *
+   * @throws DdaError naming the query when it cannot be measured (e.g. no correction, or a
+   *   correction equal to the output).
+   */
+  terms(query: TextSample, correction: TextSample | null): readonly MeasurementTerm[];
+}
+
 /**
  * An evaluation metric over one score vector and binary ground-truth labels
  * (1 = true source). Larger is better for every metric in this project.

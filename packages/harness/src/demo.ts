@@ -5,7 +5,7 @@
  */
 import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { averageEvaluations, debiasers, denoisers, evaluateSources, scorers, type ScoreMatrix, type SourceEvaluation, type ProgressSink } from '@dda/core';
+import { averageEvaluations, debiasers, denoisers, evaluateSources, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type ProgressSink } from '@dda/core';
 import {
   AttributionRun, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
 } from '@dda/attribution';
@@ -27,6 +27,8 @@ export interface DdaRunOptions extends Omit<ExperimentOptions, 'artifactsDir'> {
   readonly k: number;
   /** Engine of the per-example gradients (default tfjs). */
   readonly gradientEngine?: GradientEngine;
+  /** Test measurement f (default `loss`; `contrastive`, `entity-margin`). */
+  readonly measurement?: string;
 }
 
 export const DEFAULT_RUN_OPTIONS: DdaRunOptions = {
@@ -118,15 +120,19 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
   const o: DdaRunOptions = { ...DEFAULT_RUN_OPTIONS, ...partial };
   const t0 = Date.now();
   const artifactsDir = join(o.outDir, 'artifacts');
-  const { outDir: _out, scorer: _s, beta: _b, debiaser: _db, denoiser: _dn, k: _k, gradientEngine: _g, ...expOptions } = o;
+  const { outDir: _out, scorer: _s, beta: _b, debiaser: _db, denoiser: _dn, k: _k, gradientEngine: _g, measurement: _m, ...expOptions } = o;
   // Resolve the plugins first, so that a wrong id fails before minutes of training.
   await scorers.create(o.scorer, {});
+  await measurements.create(o.measurement ?? 'loss', {});
   await debiasers.create(o.debiaser, { beta: o.beta });
   await denoisers.create(o.denoiser, {});
   const exp = await makeExperiment({ ...expOptions, artifactsDir }, log, progress);
   exportExperiment(exp, join(o.outDir, 'experiment'));
   const task = await experimentTask(exp);
-  const run = new AttributionRun(task, { artifactsDir, log, ...(progress ? { progress } : {}), ...(o.gradientEngine ? { gradientEngine: o.gradientEngine } : {}), ...(o.backends ? { backends: o.backends } : {}) });
+  const run = new AttributionRun(task, {
+    artifactsDir, log, ...(progress ? { progress } : {}), ...(o.gradientEngine ? { gradientEngine: o.gradientEngine } : {}), ...(o.backends ? { backends: o.backends } : {}),
+    ...(o.measurement ? { measurement: o.measurement } : {}),
+  });
   try {
     const tStep = Date.now();
     const s = await run.scoreCheckpoints(o.scorer);

@@ -1,0 +1,8 @@
+/**
+ * @dda/measurements: the test measurements f(z_e, θ) of METHOD.md, registered in @dda/core's
+ * `measurements` registry on import: `loss`, `contrastive` and `entity-margin`.
+ */
+export * from './measurements.js';
+import { registerMeasurements } from './measurements.js';
+
+registerMeasurements();
