@@ -15,3 +15,4 @@ export * from './registries.js';
 export * from './metrics.js';
 export * from './random.js';
 export * from './yield.js';
+export * from './progress.js';

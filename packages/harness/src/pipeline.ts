@@ -519,6 +519,7 @@ export async function scoreCrossBase(exp: Experiment, scorerId: string, log: Log
 async function storedScores(exp: Experiment, scorer: Scorer, name: string, checkpoint: string, input: ScoringInput): Promise<ScoreMatrix> {
   const r = await exp.store.getOrCompute(`scores/${scorer.id}/${name}`, scoresKey(exp, scorer, checkpoint), async () => scoresToFiles(await scorer.score(input)));
   if (r.reused) exp.reused.push(`scores/${scorer.id}/${name}`);
+  if (r.seconds !== undefined) exp.seconds[`scores/${scorer.id}/${name}`] = r.seconds; // compute time, also when reused (from the manifest)
   return scoresFromFiles(r.files);
 }
 
