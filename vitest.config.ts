@@ -9,6 +9,7 @@ export default defineConfig({
     alias: {
       '@dda/core': src('./packages/core/src/index.ts'),
       '@dda/model': src('./packages/model/src/index.ts'),
+      '@dda/report': src('./packages/report/src/index.ts'),
       '@dda/harness': src('./packages/harness/src/index.ts'),
       '@dda/cli': src('./packages/cli/src/index.ts'),
       '@dda/scorer-rep-sim': src('./plugins/scorer-rep-sim/src/index.ts'),
