@@ -40,7 +40,7 @@ export function leaderboardChart(rows: readonly SummaryRow[], k: number, title: 
   const color = { field: 'variant', type: 'nominal', title: 'variant', scale: { domain: variants, range: variants.map((_, i) => VARIANT_COLOURS[i % VARIANT_COLOURS.length] as string) }, legend: { orient: 'top', direction: 'horizontal' } } as const;
   const tooltip = [{ field: 'method' }, { field: 'n', title: 'units' }, { field: 'auc', title: 'AUC (%)' }, { field: 'aucLow' }, { field: 'aucHigh' }, { field: 'recall', title: `recall@${k}` }];
   const panel = (measure: string, low: string, high: string, axisTitle: string, domain: [number, number], chance: number | null, showY: boolean) => ({
-    width: 360,
+    width: showY ? 440 : 300,
     height: { step: 11, for: 'offset' as const },
     layer: [
       { mark: { type: 'bar' as const }, encoding: { y: showY ? y : { ...y, axis: null }, yOffset, x: { field: measure, type: 'quantitative' as const, scale: { domain }, title: axisTitle }, color, tooltip } },
@@ -68,8 +68,10 @@ export function secondsChart(rows: readonly SummaryRow[], title: string, variant
   const values = rows.map((r) => ({ ...parseMethod(r.method), method: r.method, seconds: Number(r.secondsMean.toPrecision(4)) }));
   const scorers = unique(values.map((v) => v.scorer));
   const variants = unique([...variantOrder.filter((v) => values.some((x) => x.variant === v)), ...values.map((v) => v.variant)]);
+  const max = Math.max(0, ...values.map((v) => v.seconds));
+  const ticks = [0, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000].filter((t) => t <= Math.max(0.01, max * 1.5));
   return {
-    title: { text: title, subtitle: 'compute time of the score matrices each method combines (stored with them, so reused ones count too) plus its debias / denoise transforms' },
+    title: { text: title, subtitle: 'mean over units: the compute time of the score matrices a method combines plus its debias / denoise transforms' },
     data: { values },
     width: 520,
     height: { step: 11, for: 'offset' },
@@ -77,7 +79,7 @@ export function secondsChart(rows: readonly SummaryRow[], title: string, variant
     encoding: {
       y: { field: 'scorer', type: 'nominal', sort: scorers, title: 'scorer', axis: { labelFontWeight: 'bold' } },
       yOffset: { field: 'variant', type: 'nominal', sort: variants },
-      x: { field: 'seconds', type: 'quantitative', scale: { type: 'symlog', constant: 0.01 }, title: 'scoring seconds (mean over units; symlog axis)' },
+      x: { field: 'seconds', type: 'quantitative', scale: { type: 'symlog', constant: 0.01 }, axis: { values: ticks, format: '~g' }, title: 'scoring seconds (symmetric log axis)' },
       color: { field: 'variant', type: 'nominal', title: 'variant', scale: { domain: variants, range: variants.map((_, i) => VARIANT_COLOURS[i % VARIANT_COLOURS.length] as string) }, legend: { orient: 'top', direction: 'horizontal' } },
       tooltip: [{ field: 'method' }, { field: 'seconds' }],
     },
@@ -136,18 +138,16 @@ export function parseGridRow(method: string): { debiaser: string; denoiser: stri
   return m ? { cross: m[1] !== undefined, debiaser: m[2] as string, denoiser: m[3] as string } : undefined;
 }
 
-const BASE = 'base term at θ0';
-const CROSS = "cross: θ0 train, θ' test";
-
 /**
- * The debiaser × denoiser grid of the ablation as heatmaps, one per family (columns) and per reading
- * of the base term (rows: scores at θ0; `cross:` ⟨train at θ0, test at θ'⟩): colour = mean ROC-AUC
- * on a diverging scale centred on chance (50), the value written in each cell.
+ * The debiaser × denoiser grid of the ablation as heatmaps, one per family (columns, `all` last):
+ * colour = mean ROC-AUC on a diverging scale centred on chance (50), the value written in each cell.
+ *
+ * @param cross - Draw the `cross:dda[...]` rows (base term ⟨train at θ0, test at θ'⟩) instead of `dda[...]`.
  */
-export function gridHeatmap(rows: readonly SummaryRow[], title: string, order: { debiasers?: readonly string[]; denoisers?: readonly string[] } = {}): ChartSpec {
+export function gridHeatmap(rows: readonly SummaryRow[], title: string, cross = false, order: { debiasers?: readonly string[]; denoisers?: readonly string[] } = {}): ChartSpec {
   const values = rows.flatMap((r) => {
     const g = parseGridRow(r.method);
-    return g ? [{ family: r.family, reading: g.cross ? CROSS : BASE, debiaser: g.debiaser, denoiser: g.denoiser, auc: r4(r.aucMean), label: r.aucMean.toFixed(1), aucLow: r4(r.aucLow), aucHigh: r4(r.aucHigh) }] : [];
+    return g && g.cross === cross ? [{ family: r.family, debiaser: g.debiaser, denoiser: g.denoiser, auc: r4(r.aucMean), label: r.aucMean.toFixed(1), aucLow: r4(r.aucLow), aucHigh: r4(r.aucHigh) }] : [];
   });
   const fam = familyScale(unique(values.map((v) => v.family)));
   const debiasers = unique([...(order.debiasers ?? []).filter((d) => values.some((v) => v.debiaser === d)), ...values.map((v) => v.debiaser)]);
@@ -155,15 +155,12 @@ export function gridHeatmap(rows: readonly SummaryRow[], title: string, order: {
   const x = { field: 'denoiser', type: 'nominal', sort: denoisers, title: 'denoiser', axis: { labelAngle: -30 } } as const;
   const y = { field: 'debiaser', type: 'nominal', sort: debiasers, title: 'debiaser' } as const;
   return {
-    title: { text: title, subtitle: 'mean ROC-AUC (%); red below chance (50), blue above' },
+    title: { text: title, subtitle: 'mean ROC-AUC (%) per family and over all units; red below chance (50), blue above' },
     data: { values },
-    facet: {
-      row: { field: 'reading', type: 'nominal', title: null, sort: [BASE, CROSS], header: { labelAngle: 0, labelAlign: 'right', labelOrient: 'left', labelFontWeight: 'bold' } },
-      column: { field: 'family', type: 'nominal', title: null, sort: fam.domain },
-    },
+    facet: { column: { field: 'family', type: 'nominal', title: null, sort: fam.domain, header: { labelFontWeight: 'bold' } } },
     spec: {
-      width: { step: 46 },
-      height: { step: 24 },
+      width: { step: 40 },
+      height: { step: 22 },
       layer: [
         { mark: { type: 'rect' }, encoding: { x, y, color: { field: 'auc', type: 'quantitative', title: 'AUC (%)', scale: { scheme: 'redblue', domain: [0, 100], domainMid: 50 } }, tooltip: [{ field: 'family' }, { field: 'debiaser' }, { field: 'denoiser' }, { field: 'auc' }, { field: 'aucLow' }, { field: 'aucHigh' }] } },
         { mark: { type: 'text', fontSize: 10 }, encoding: { x, y, text: { field: 'label' }, color: { condition: { test: 'abs(datum.auc - 50) > 30', value: 'white' }, value: 'black' } } },
@@ -217,7 +214,8 @@ function curvePanels(
   // Chance is one more line per source, so it sits in every facet and in the legend.
   const all = [...values, ...a.chance.map((c) => ({ ...c, method: chance, kind: chance }))];
   const domain = [...methods, chance];
-  const palette = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#bab0ac', '#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
+  // Distinct hues, no grey (grey is chance).
+  const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#393b79', '#ad494a', '#637939', '#7b4173', '#e7ba52', '#3182bd', '#31a354'];
   return {
     title: { text: title },
     data: { values: all },

@@ -64,9 +64,14 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
     s.push(await figure('ablation-components', ablationComponentsChart(all, 'DDA with and without debias and denoise'), warnings));
     if (all.some((x) => x.method.startsWith('beta='))) s.push(await figure('ablation-beta', sweepChart(all, 'beta=', 'β sweep (full DDA)', 'β'), warnings));
     if (all.some((x) => x.method.startsWith('N='))) s.push(await figure('ablation-n', sweepChart(all, 'N=', 'N sweep: DDA over the last N epoch checkpoints', 'N (checkpoints)'), warnings));
-    if (all.some((x) => parseGridRow(x.method))) {
-      s.push('<h2>Debiaser × denoiser</h2>');
-      s.push(await figure('ablation-grid', gridHeatmap(all, 'Every debiaser × denoiser pair', { debiasers: r.config.ablation.debiasers, denoisers: r.config.ablation.denoisers }), warnings));
+    const order = { debiasers: r.config.ablation.debiasers, denoisers: r.config.ablation.denoisers };
+    if (all.some((x) => parseGridRow(x.method)?.cross === false)) {
+      s.push(`<h2>Debiaser × denoiser</h2><p>Every pair, β = ${r.config.ablation.beta}, the base term scored at θ0 (rows <code>dda[debiaser+denoiser]</code>).</p>`);
+      s.push(await figure('ablation-grid', gridHeatmap(all, 'Every debiaser × denoiser pair: base term at θ0', false, order), warnings));
+    }
+    if (all.some((x) => parseGridRow(x.method)?.cross === true)) {
+      s.push('<p>The second reading of the debias term: training gradients at θ0, test gradients at the final checkpoint θ\' (rows <code>cross:dda[debiaser+denoiser]</code>).</p>');
+      s.push(await figure('ablation-grid-cross', gridHeatmap(all, "Every debiaser × denoiser pair: cross base term (train at θ0, test at θ')", true, order), warnings));
     }
     s.push('<h2>Every row</h2>');
     for (const family of families) {

@@ -15,7 +15,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('HTML reports in headless Chromium', () => {
   it.each([
     ['bench', ['leaderboard-all', 'leaderboard-llama2-tiny', 'leaderboard-qwen2-tiny', 'roc-llama2-tiny', 'roc-qwen2-tiny', 'recall-llama2-tiny', 'recall-qwen2-tiny', 'timings']],
-    ['ablation', ['ablation-components', 'ablation-beta', 'ablation-n', 'ablation-grid', 'roc-llama2-tiny', 'roc-qwen2-tiny', 'recall-llama2-tiny', 'recall-qwen2-tiny']],
+    ['ablation', ['ablation-components', 'ablation-beta', 'ablation-n', 'ablation-grid', 'ablation-grid-cross', 'roc-llama2-tiny', 'roc-qwen2-tiny', 'recall-llama2-tiny', 'recall-qwen2-tiny']],
   ] as const)('the %s report draws every chart, needs no network and logs no error', async (kind, charts) => {
     const r = syntheticBench(kind);
     const { html, warnings } = await renderReportWithWarnings(r, `dda ${kind} --name <synthetic>`);

@@ -25,13 +25,20 @@ export interface BrowserCheckOptions {
   readonly executablePath?: string;
   /** Viewport width in CSS px (default 1200); the height is 900, a full-page screenshot grows with the page. */
   readonly width?: number;
-  /**
-   * Writes a PNG: of the element matching `selector` if given, else of the whole page
-   * (`fullPage`, default true) or of the viewport.
-   */
-  readonly screenshot?: { readonly path: string; readonly selector?: string; readonly fullPage?: boolean };
+  /** PNG screenshot(s) of the page or of elements of it, taken after the page has been inspected. */
+  readonly screenshot?: Screenshot | readonly Screenshot[];
   /** Milliseconds allowed for launching, loading and inspecting (default 90,000). */
   readonly timeoutMs?: number;
+}
+
+/**
+ * A PNG to write: of the first element matching `selector` if given, else of the whole page
+ * (`fullPage`, default true) or of the viewport.
+ */
+export interface Screenshot {
+  readonly path: string;
+  readonly selector?: string;
+  readonly fullPage?: boolean;
 }
 
 /** Marks drawn by one chart (an element with `data-chart="<id>"`). */
@@ -119,8 +126,8 @@ export async function checkPageInBrowser(htmlPath: string, options: BrowserCheck
       });
       return { charts, text: document.body.innerText };
     });
-    if (options.screenshot) {
-      const s = options.screenshot;
+    const shots: readonly Screenshot[] = options.screenshot === undefined ? [] : 'path' in options.screenshot ? [options.screenshot] : options.screenshot;
+    for (const s of shots) {
       if (s.selector) await page.locator(s.selector).first().screenshot({ path: s.path });
       else await page.screenshot({ path: s.path, fullPage: s.fullPage ?? true });
     }

@@ -14,7 +14,7 @@ export type ChartSpec = TopLevelSpec;
 
 /** Defaults applied under every chart's own `config`: system fonts, a light frame, readable sizes. */
 export const CHART_CONFIG = {
-  font: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
+  font: 'system-ui, sans-serif',
   view: { stroke: '#ddd' },
   axis: { labelFontSize: 11, titleFontSize: 12, labelLimit: 260 },
   legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 260 },
