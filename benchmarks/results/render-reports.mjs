@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Re-renders the HTML reports of finished benchmarks from their committed files, without re-running
-// them: <base>-summary.json (and <base>-curves.json when present) → <base>-report.html. Then opens
+// them: <base>-summary.json (and <base>-curves.json when present) → <base>-report.html and the
+// LaTeX tables of `--format latex` (<base>-summary.tex, for an ablation <base>-grid.tex). Then opens
 // every report in headless Chromium, checks that each chart drew marks and that nothing was fetched,
 // and with --screenshots DIR writes the README's PNGs.
 //
@@ -14,7 +15,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPageInBrowser } from '../../packages/report/dist/index.js';
-import { loadReportData, renderReportWithWarnings } from '../../packages/harness/dist/index.js';
+import { ablationGridLatex, loadReportData, renderReportWithWarnings, summaryLatex } from '../../packages/harness/dist/index.js';
 
 const args = process.argv.slice(2);
 const shotsAt = args.indexOf('--screenshots');
@@ -73,6 +74,9 @@ for (const folder of folders) {
     const { data, command, missing } = loadReportData(`${base}-summary.json`);
     const { html, warnings } = await renderReportWithWarnings(data, command, notes);
     writeFileSync(`${base}-report.html`, html);
+    writeFileSync(`${base}-summary.tex`, summaryLatex(data, command));
+    const grid = ablationGridLatex(data, command);
+    if (grid !== undefined) writeFileSync(`${base}-grid.tex`, grid);
     const seen = await checkPageInBrowser(`${base}-report.html`);
     const empty = seen.charts.filter((c) => c.marks === 0);
     const ok = warnings.length === 0 && seen.requests.length === 0 && seen.consoleErrors.length === 0 && empty.length === 0 && seen.charts.length > 0;
