@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ArtifactStore, hashOf } from '@dda/harness';
+import { ArtifactStore, hashOf } from '@dda/attribution';
 
 describe('ArtifactStore', () => {
   let dir = '';
