@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DdaError } from '@dda/core';
+import { DEFAULT_MIN_ERRORS } from '@dda/experiment';
 import { DEFAULT_RUN_OPTIONS } from './demo.js';
 
 const positiveInt = z.number().int().positive();
@@ -78,6 +79,8 @@ export const BenchConfigSchema = z.object({
   /** k of recall@k. */
   k: positiveInt.default(d.k),
   maxNewTokens: positiveInt.default(d.maxNewTokens),
+  /** A source is evaluated only with at least this many test errors (more held-out documents are generated from first). */
+  minErrorsPerSource: positiveInt.default(DEFAULT_MIN_ERRORS),
   /** DDA variants reported over every gradient-based scorer of the leaderboard. */
   dda: z.array(DdaVariantSchema).min(1).default([
     { name: 'dda', debiaser: 'raw', denoiser: 'mean', beta: 1 },

@@ -12,7 +12,7 @@ import {
 import { AttributionRun, ddaMatrix, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
 import type { BenchConfig } from './bench-config.js';
-import { evaluateVariant, experimentTask } from './demo.js';
+import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
 
 /** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
@@ -112,7 +112,7 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
     ...(c.data.dataFile ? { dataFile: c.data.dataFile } : {}),
     ...(c.data.swapRate !== undefined ? { swapRate: c.data.swapRate } : {}),
     ...(c.data.biasRate !== undefined ? { biasRate: c.data.biasRate } : {}),
-    ...c.training, maxNewTokens: c.maxNewTokens,
+    ...c.training, maxNewTokens: c.maxNewTokens, minErrorsPerSource: c.minErrorsPerSource,
   };
 }
 
@@ -326,7 +326,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
           for (const v of variants) {
             const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? id : `${v.variant}(${id})`;
             const seconds = rowSeconds(run, id, v) ?? wall;
-            for (const r of evaluateVariant(task, v, id, c.k)) {
+            for (const r of [...evaluateVariant(task, v, id, c.k), ...evaluateByErrorKind(task, v, id, c.k)]) {
               rows.push({
                 family, method, scorer: id, variant: v.variant, seed, seconds,
                 source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
