@@ -23,17 +23,20 @@ export interface DecoderParams {
  * x [N, in] → x·Wᵀ for a weight W [out, in] that needs no gradient. tfjs-wasm multiplies plain
  * operands through XNNPACK but takes a path 5–25× slower when a transpose flag is set (measured at
  * 256 × 2048 × 5632: 13–20 GFLOP/s plain, 0.7–1.5 GFLOP/s with transposeA or transposeB), and
- * its gradient of matMul(x, W, false, true) uses such flags; transposing W itself costs a pass over
- * the weight on every call. Here the product is (W·xᵀ)ᵀ and its input gradient dy·W, plain
- * products whose only transposes are of activations ([N, in], [out, N]); W is a constant of the
- * op, so no weight-sized gradient or copy is ever made.
+ * its gradient of matMul(x, W, false, true) uses such flags. Here the product is (W·xᵀ)ᵀ, a plain
+ * product whose only transposes are of activations ([N, in], [out, N]), and the input gradient is
+ * (Wᵀ·dyᵀ)ᵀ with one transient transposed copy of W. W is a constant of the op: no weight-sized
+ * gradient is ever made. (With W as the right operand of a product, tfjs-wasm's XNNPACK path keeps a
+ * packed copy of W alive as long as W, which would double the memory of the weights.)
  */
 export function frozenLinear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input] = args as [tf.Tensor2D];
     return {
       value: tf.tidy(() => tf.transpose(tf.matMul(w, tf.transpose(input)))),
-      gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, w),
+      // dy·W as (Wᵀ·dyᵀ)ᵀ: with W as the right operand tfjs-wasm would keep a packed copy of it for
+      // as long as W lives (doubling the weights' memory); a transposed copy lives only here.
+      gradFunc: (dy: tf.Tensor) => tf.tidy(() => tf.transpose(tf.matMul(tf.transpose(w), tf.transpose(dy)))),
     };
   });
   return f(x) as tf.Tensor2D;

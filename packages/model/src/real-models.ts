@@ -139,9 +139,11 @@ export function fillUniformStream(seed: number, name: string, center: number, ha
   if (start + out.length > 0x100000000) throw new DdaError(`tensor '${name}' has more than 2^32 elements`);
   const a = mix32((fnv1a32(name) ^ mix32(seed)) >>> 0);
   const b = mix32((a + 0x9e3779b9) >>> 0);
+  // halfWidth · (m / 2^23) = (halfWidth / 2^23) · m exactly (both round the same exact product once).
+  const scale = halfWidth / 0x800000;
   for (let i = 0; i < out.length; i++) {
     const h = mix32((mix32(((start + i) ^ a) >>> 0) ^ b) >>> 0);
-    out[i] = center + halfWidth * (((h >>> 8) - 0x800000) / 0x800000);
+    out[i] = center + scale * ((h >>> 8) - 0x800000);
   }
 }
 
