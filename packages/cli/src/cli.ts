@@ -81,6 +81,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('lora-rank', { type: 'number', default: d.loraRank })
         .option('gradient-engine', { type: 'string', choices: ['tfjs', 'onnxruntime'], default: 'tfjs', describe: 'engine of the per-example gradients: tfjs, or the decoder as an ONNX graph on onnxruntime (faster)' })
         .option('finetune', { type: 'string', choices: ['lora', 'full'], default: 'lora', describe: 'fine-tune LoRA adapters, or every parameter (gradients then over every parameter)' })
+        .option('random-init', { type: 'boolean', default: false, describe: 'with --preset <model folder> without weights: initialise θ0 from the seed and pretrain it on the data' })
+        .option('min-errors', { type: 'number', default: 3, describe: 'a source is evaluated only with at least this many test errors (more held-out documents are generated from first)' })
         .option('scorer', { type: 'string', default: d.scorer, describe: 'attribution method id' })
         .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f: loss, contrastive (error vs correction) or entity-margin' })
         .option('beta', { type: 'number', default: d.beta, describe: 'β of the debias term' })
@@ -101,6 +103,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           pretrainEpochs: positive('pretrain-epochs', a['pretrain-epochs']), pretrainLearningRate: positive('pretrain-lr', a['pretrain-lr'], false),
           finetuneEpochs: positive('finetune-epochs', a['finetune-epochs']), finetuneLearningRate: positive('finetune-lr', a['finetune-lr'], false),
           batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full', gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime',
+          randomInit: a['random-init'], minErrorsPerSource: positive('min-errors', a['min-errors']),
           scorer: a.scorer, measurement: a.measurement, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
           ...(a.backend ? { backends: a.backend } : {}),
         }, reporter.log, reporter.progress);

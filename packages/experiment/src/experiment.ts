@@ -241,7 +241,7 @@ export interface ExperimentPlan {
  */
 export async function planExperiment(partial: Partial<ExperimentOptions> & { artifactsDir: string }, log: Log = () => {}): Promise<ExperimentPlan> {
   const o: ExperimentOptions = { ...DEFAULT_EXPERIMENT, ...partial };
-  const spec = resolveModelSpec(o.preset);
+  const spec = resolveModelSpec(o.preset, { randomInit: o.randomInit ?? false });
   const ds = await loadDataset(o);
   const sourceCounts: Record<string, number> = {};
   for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);

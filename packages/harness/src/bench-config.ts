@@ -79,6 +79,8 @@ export const BenchConfigSchema = z.object({
   /** k of recall@k. */
   k: positiveInt.default(d.k),
   maxNewTokens: positiveInt.default(d.maxNewTokens),
+  /** Model folders without weights are initialised from the seed and pretrained (else they are an error). */
+  randomInit: z.boolean().default(false),
   /** A source is evaluated only with at least this many test errors (more held-out documents are generated from first). */
   minErrorsPerSource: positiveInt.default(DEFAULT_MIN_ERRORS),
   /** DDA variants reported over every gradient-based scorer of the leaderboard. */

@@ -112,7 +112,7 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
     ...(c.data.dataFile ? { dataFile: c.data.dataFile } : {}),
     ...(c.data.swapRate !== undefined ? { swapRate: c.data.swapRate } : {}),
     ...(c.data.biasRate !== undefined ? { biasRate: c.data.biasRate } : {}),
-    ...c.training, maxNewTokens: c.maxNewTokens, minErrorsPerSource: c.minErrorsPerSource,
+    ...c.training, maxNewTokens: c.maxNewTokens, minErrorsPerSource: c.minErrorsPerSource, randomInit: c.randomInit,
   };
 }
 

@@ -173,7 +173,7 @@ function folderHasWeights(dir: string, randomInit: boolean): boolean {
   if (randomInit) return false;
   throw new DdaError(
     `${dir}: no weights (no ${SAFETENSORS_FILE} and no ${SAFETENSORS_INDEX_FILE}; found: ${readdirSync(dir).join(', ') || 'nothing'})`,
-    'copy the model\'s safetensors weights into the folder, or ask for random initialisation from a seed explicitly (loadModelFolder(dir, { randomInit: true }))',
+    'copy the model\'s safetensors weights into the folder, or ask for random initialisation from a seed explicitly: dda demo --random-init, randomInit: true in a benchmark config, loadModelFolder(dir, { randomInit: true })',
   );
 }
 
