@@ -26,6 +26,8 @@ const DdaVariantSchema = z.object({
 const AblationSchema = z.object({
   /** The scorer the ablation is run over. */
   scorer: z.string().min(1).default('grad-dot'),
+  /** Its test measurement (default: the first of `measurements`). */
+  measurement: z.string().min(1).optional(),
   /** The debiaser and denoiser of the `full` row (and of the β / N sweeps). */
   debiaser: z.string().min(1).default('raw'),
   denoiser: z.string().min(1).default('mean'),
@@ -47,6 +49,11 @@ export const BenchConfigSchema = z.object({
   families: z.array(z.string().min(1)).min(1).default(['llama2-tiny']),
   /** Attribution methods (scorer ids) of the leaderboard. */
   scorers: z.array(z.string().min(1)).min(1).default(['grad-dot']),
+  /**
+   * Test measurements of the gradient scorers (`loss`, `contrastive`, `entity-margin`): each gradient
+   * scorer is reported under each, as `<scorer>@<measurement>` when there are several.
+   */
+  measurements: z.array(z.string().min(1)).min(1).default(['loss']),
   seeds: z.array(z.number().int().nonnegative()).min(1).default([0, 1, 2]),
   data: z.object({
     nTrain: positiveInt.default(d.nTrain),

@@ -7,7 +7,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
+  type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
 import { AttributionRun, ddaMatrix, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
@@ -23,6 +23,8 @@ export interface BenchRow extends SourceEvaluation {
   readonly scorer: string;
   /** `plain`, a DDA variant name, or an ablation row name. */
   readonly variant: string;
+  /** The test measurement of a gradient scorer's row (`loss`, `contrastive`, ...); '' for scorers that take none. */
+  readonly measurement: string;
   readonly seed: number;
   /**
    * Seconds of scoring for this method: the compute time of every score matrix it combines (read
@@ -118,6 +120,7 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
 
 /** Checks every plugin id of a configuration before any training starts. */
 async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<void> {
+  for (const m of [...c.measurements, ...(c.ablation.measurement ? [c.ablation.measurement] : [])]) await measurements.create(m, {});
   if (kind === 'bench') {
     for (const s of c.scorers) await scorers.create(s, {});
     for (const v of c.dda) {
@@ -276,6 +279,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
   const timings: BenchResult['timings'][number][] = [];
   const skipped: BenchResult['skipped'][number][] = [];
   const scorerIds = kind === 'bench' ? c.scorers : [c.ablation.scorer];
+  const measurementIds = kind === 'bench' ? c.measurements : [c.ablation.measurement ?? (c.measurements[0] as string)];
   const cells = c.families.flatMap((family) => c.seeds.map((seed) => ({ family, seed })));
   const bar = trackProgress(`${kind}: family × seed cells`, cells.length, progress);
   for (const { family, seed } of cells) {
@@ -294,14 +298,16 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
     try {
       saveCellFiles(outDir, family, seed, exp);
       const task = await experimentTask(exp);
-      const run = new AttributionRun(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) });
+      // One attribution run per test measurement; they share the store, so the training gradients are computed once.
+      const runs = measurementIds.map((m) => new AttributionRun(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, measurement: m, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) }));
       try {
         const t1 = Date.now();
-        const scorerObjs = await Promise.all(scorerIds.map((id) => run.scorer(id)));
         // Per-example gradients first (timed on their own), unless every scorer that needs them has its scores stored.
-        let needGradients = false;
-        for (const s of scorerObjs) if (s.needs.includes('gradients') && !(await run.hasStoredScores(s.id))) needGradients = true;
-        if (needGradients) {
+        for (const run of runs) {
+          const scorerObjs = await Promise.all(scorerIds.map((id) => run.scorer(id)));
+          let needGradients = false;
+          for (const s of scorerObjs) if (s.needs.includes('gradients') && !(await run.hasStoredScores(s.id))) needGradients = true;
+          if (!needGradients) continue;
           for (const cp of run.allCheckpoints) {
             for (const spec of run.trainBlocks(cp)) await run.trainGradientBlock(cp, spec);
             await run.queryGradients(cp);
@@ -309,41 +315,48 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         }
         const t2 = Date.now();
         const infos = task.checkpoints.map((cp) => cp.info);
-        for (const id of scorerIds) {
-          const ts = Date.now();
-          let variants: TimedVariant[];
-          if (kind === 'bench' && c.plainOnly.includes(id)) {
+        for (const [mi, run] of runs.entries()) {
+          const measurement = measurementIds[mi] as string;
+          for (const id of scorerIds) {
             const scorer = await run.scorer(id);
-            const needed = scorer.combine ? task.checkpoints : task.checkpoints.slice(-1);
-            const matrices: ScoreMatrix[] = [];
-            for (const cp of needed) matrices.push(await run.scores(id, cp));
-            variants = [await timed('plain', `${id} for the fine-tuned model (baseline only)`, needed.map((cp) => cp.id), () => scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)))];
-          } else {
-            const s = await run.scoreCheckpoints(id);
-            variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
-          }
-          const wall = (Date.now() - ts) / 1000;
-          for (const v of variants) {
-            const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? id : `${v.variant}(${id})`;
-            const seconds = rowSeconds(run, id, v) ?? wall;
-            for (const r of [...evaluateVariant(task, v, id, c.k), ...evaluateByErrorKind(task, v, id, c.k)]) {
-              rows.push({
-                family, method, scorer: id, variant: v.variant, seed, seconds,
-                source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
-              });
+            // Only gradient scorers take the test measurement; the others are scored once.
+            const measured = scorer.needs.includes('gradients');
+            if (!measured && mi > 0) continue;
+            const label = measured && measurementIds.length > 1 ? `${id}@${measurement}` : id;
+            const ts = Date.now();
+            let variants: TimedVariant[];
+            if (kind === 'bench' && c.plainOnly.includes(id)) {
+              const needed = scorer.combine ? task.checkpoints : task.checkpoints.slice(-1);
+              const matrices: ScoreMatrix[] = [];
+              for (const cp of needed) matrices.push(await run.scores(id, cp));
+              variants = [await timed('plain', `${id} for the fine-tuned model (baseline only)`, needed.map((cp) => cp.id), () => scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)))];
+            } else {
+              const s = await run.scoreCheckpoints(id);
+              variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
             }
-            if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) {
-              const drawn = curvesOf(task, family, seed, method, v.matrix, c.k);
-              curves.push(...drawn.roc);
-              recallCurves.push(...drawn.recall);
+            const wall = (Date.now() - ts) / 1000;
+            for (const v of variants) {
+              const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? label : `${v.variant}(${label})`;
+              const seconds = rowSeconds(run, id, v) ?? wall;
+              for (const r of [...evaluateVariant(task, v, label, c.k), ...evaluateByErrorKind(task, v, label, c.k)]) {
+                rows.push({
+                  family, method, scorer: label, variant: v.variant, measurement: measured ? measurement : '', seed, seconds,
+                  source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
+                });
+              }
+              if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) {
+                const drawn = curvesOf(task, family, seed, method, v.matrix, c.k);
+                curves.push(...drawn.roc);
+                recallCurves.push(...drawn.recall);
+              }
             }
+            const avg = rows.filter((r) => r.family === family && r.seed === seed && r.scorer === label && r.source === 'average');
+            log(`  ${label}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
           }
-          const avg = rows.filter((r) => r.family === family && r.seed === seed && r.scorer === id && r.source === 'average');
-          log(`  ${id}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
         }
-        timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + run.reused.length });
+        timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0) });
       } finally {
-        await run.dispose();
+        for (const run of runs) await run.dispose();
       }
     } catch (e) {
       // One failing cell must not lose the others' results: record it, go on, and report it at the end.
@@ -357,7 +370,8 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
     bar.tick();
   }
   const summary = summarize(rows, c.bootstrapResamples);
-  const reference = kind === 'bench' ? `${(c.dda[0] as { name: string }).name}(${c.ddaScorer})` : 'full';
+  const refScorer = c.measurements.length > 1 ? `${c.ddaScorer}@${c.measurements[0]}` : c.ddaScorer;
+  const reference = kind === 'bench' ? `${(c.dda[0] as { name: string }).name}(${refScorer})` : 'full';
   return { kind, config: c, rows, summary, paired: pairedAgainst(rows, reference), curves, recallCurves, timings, skipped };
 }
 

@@ -57,7 +57,7 @@ export function formatTable(result: DdaRunResult): string {
 }
 
 /** CSV columns of a benchmark's per-run results (one row per family × method × source × seed). */
-export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds'] as const;
+export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement'] as const;
 /** CSV columns of a benchmark's summary (mean over seeds with 95% bootstrap intervals). */
 export const SUMMARY_COLUMNS = ['family', 'method', 'n', 'auc_mean', 'auc_low', 'auc_high', 'recall_mean', 'recall_low', 'recall_high', 'seconds_mean'] as const;
 /** CSV columns of the paired tests. */
@@ -77,7 +77,7 @@ export type BenchFormat = 'latex';
 export async function writeBenchOutputs(r: BenchResult, outDir: string, command: string, formats: readonly BenchFormat[] = []): Promise<string[]> {
   const base = join(outDir, r.kind === 'bench' ? r.config.name : `${r.config.name}-ablation`);
   const rows = r.rows.map((x) => ({
-    family: x.family, method: x.method, scorer: x.scorer, variant: x.variant, source: x.source, seed: x.seed,
+    family: x.family, method: x.method, scorer: x.scorer, variant: x.variant, measurement: x.measurement, source: x.source, seed: x.seed,
     auc: r4(x.auc), recall_at_k: r4(x.recallAtK), k: x.k, n_positives: x.nPositives, n_train: x.nTrain, n_tests: x.nTests, seconds: Number(x.seconds.toFixed(2)),
   }));
   const summary = r.summary.map((s) => ({

@@ -48,7 +48,7 @@ export function syntheticBench(kind: BenchResult['kind']): BenchResult {
         const per = SOURCES.map((source) => ({ source, auc: Math.min(100, Math.max(0, m.level + 8 * (rng.next() - 0.5))), recallAtK: rng.next() }));
         const avg = { source: 'average', auc: per.reduce((a, x) => a + x.auc, 0) / per.length, recallAtK: per.reduce((a, x) => a + x.recallAtK, 0) / per.length };
         for (const e of [...per, avg]) {
-          rows.push({ family, method: m.method, scorer: m.scorer, variant: m.variant, seed, seconds: m.variant === 'plain' ? 0.02 : 1.5, k: 5, nPositives: 8, nTrain: N_TRAIN, nTests: 3, ...e });
+          rows.push({ family, method: m.method, scorer: m.scorer, variant: m.variant, measurement: 'loss', seed, seconds: m.variant === 'plain' ? 0.02 : 1.5, k: 5, nPositives: 8, nTrain: N_TRAIN, nTests: 3, ...e });
         }
         const drawn = kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(m.method);
         if (seed !== SEEDS[0] || !drawn) continue;
