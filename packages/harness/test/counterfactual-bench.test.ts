@@ -1,8 +1,10 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseBenchConfig, runBench } from '@dda/harness';
+import { runCli } from '@dda/cli';
+import { readSafetensors, writeSafetensors } from '@dda/model';
 
 // LDS and leave-out retraining in a real (tiny) benchmark cell.
 const dir = mkdtempSync(join(tmpdir(), 'dda-lds-bench-'));
@@ -39,4 +41,29 @@ describe('counterfactual metrics in dda bench', () => {
     expect(again.rows.map((x) => [x.method, x.source, x.auc, x.lds, x.leaveOut, x.leaveOutRandom])).toEqual(r.rows.map((x) => [x.method, x.source, x.auc, x.lds, x.leaveOut, x.leaveOutRandom]));
     expect(readdirSync(join(dir, 'artifacts', 'runs', 'retrain'))).toEqual(retrained);
   }, 900_000);
+});
+
+describe('a failing cell loses no other cell\'s results (issue 17, fault 4)', () => {
+  it('writes every output of the cells that finished, names the failed cell and its reason, and exits 1', async () => {
+    // A second family whose θ0 holds a NaN: its cell fails, the first one (cached above) is reported.
+    const pretrained = join(dir, 'artifacts', 'checkpoints', 'base');
+    const bad = join(dir, 'nan-model');
+    cpSync(join(pretrained, readdirSync(pretrained)[0]!), bad, { recursive: true });
+    const path = join(bad, 'model.safetensors');
+    const st = readSafetensors(readFileSync(path), path);
+    st.tensors.get('model.norm.weight')!.data[3] = Number.NaN;
+    writeFileSync(path, writeSafetensors(st.tensors, st.metadata));
+    const cfg = join(dir, 'two-families.json');
+    writeFileSync(cfg, JSON.stringify({ ...JSON.parse(JSON.stringify(config)), metrics: ['auc', 'recall'], families: ['llama2-tiny', bad], name: 'two' }));
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(['bench', '--config', cfg, '--out', dir, '--quiet'], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    expect(code).toBe(1);
+    expect(err.join('\n')).toMatch(/1 of 2 cells failed \(.*nan-model seed 0: .*'model\.norm\.weight' holds NaN at flat index 3.*the results of the other cells are written/);
+    const csv = readFileSync(join(dir, 'two.csv'), 'utf8');
+    expect(csv).toMatch(/^llama2-tiny,grad-dot,/m);
+    expect(csv).not.toMatch(/nan-model/);
+    const summary = JSON.parse(readFileSync(join(dir, 'two-summary.json'), 'utf8')) as { skipped: { family: string; failed?: boolean }[] };
+    expect(summary.skipped).toEqual([expect.objectContaining({ family: bad, failed: true })]);
+  }, 600_000);
 });
