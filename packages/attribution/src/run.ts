@@ -82,6 +82,7 @@ export class AttributionRun {
   readonly blockRows: number;
   private modelPromise: Promise<CheckpointModel> | null = null;
   private measurementPromise: Promise<Measurement> | null = null;
+  private readonly progressBars = new Map<string, { tick(n?: number): void }>();
   private readonly log: Log;
   private readonly scorerCache = new Map<string, Promise<Scorer>>();
   /** Compute seconds of every score artifact used in this run (undefined: not recorded). */
@@ -161,11 +162,25 @@ export class AttributionRun {
     const name = `gradients/${cp.id}/train`;
     const r = await gradientBlock(this.store, name, spec, async () => {
       const model = await this.model();
-      const bar = trackProgress(`gradients of training samples ${spec.start + 1}-${spec.end} of ${this.task.train.samples.length} at ${cp.id}`, spec.end - spec.start, this.options.progress);
+      const bar = this.trainProgress(cp);
       return model.gradients(cp, this.task.train.samples.slice(spec.start, spec.end), () => bar.tick());
     });
     this.note(`${name}/${spec.index}`, r.reused, 'gradients', r.reused ? 0 : r.seconds);
     return r.gradients;
+  }
+
+  /**
+   * One progress step per checkpoint for the training gradients, over the samples of the blocks
+   * not yet stored when the first one is computed (so a resumed run's ETA is right).
+   */
+  private trainProgress(cp: Checkpoint): { tick(n?: number): void } {
+    let bar = this.progressBars.get(cp.id);
+    if (!bar) {
+      const todo = this.trainBlocks(cp).filter((b) => this.store.locate(`gradients/${cp.id}/train`, b.key) === undefined).reduce((a, b) => a + b.end - b.start, 0);
+      bar = trackProgress(`gradients of ${todo} training samples at ${cp.id}`, todo, this.options.progress);
+      this.progressBars.set(cp.id, bar);
+    }
+    return bar;
   }
 
   /** Every training block's gradients at `cp`, as a stream (computed on first read). */
