@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 import yargs from 'yargs';
-import { DdaError, backends, debiasers, denoisers, scorers } from '@dda/core';
-import '@dda/backend-tfjs-node';
+import { DdaError, PLUGINS_ENV, backends, debiasers, denoisers, parsePluginList, scorers } from '@dda/core';
 import {
-  DEFAULT_RUN_OPTIONS, formatProgressBar, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
+  DEFAULT_RUN_OPTIONS, formatProgressBar, formatTable, loadBenchConfig, loadUserPlugins, parseBenchConfig, runAblation, runBench, runDda,
   summaryMarkdown, writeBenchOutputs, writeFileAtomic, writeResultsCsv, type BenchConfig, type DdaRunResult, type ProgressSink,
 } from '@dda/harness';
 
@@ -65,6 +64,15 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .scriptName('dda')
     .usage('$0 <command> [options]\n\nTraining data attribution for LLMs with DDA (Debias and Denoise Attribution).\nScores: higher = training sample more responsible for the test output.')
     .option('verbose', { type: 'boolean', default: false, describe: 'print stacks of errors and more progress' })
+    .option('plugin', {
+      type: 'string', array: true, global: true, requiresArg: true,
+      describe: `load a plugin (npm package name, or a path to its file or folder relative to the current directory) that registers methods; repeatable; also from ${PLUGINS_ENV} (comma-separated)`,
+    })
+    // Before every command: the built-in plugins, then DDA_PLUGINS, then --plugin (a config's plugins: load with it).
+    .middleware(async (a) => {
+      await loadUserPlugins(parsePluginList(process.env[PLUGINS_ENV]), { origin: PLUGINS_ENV });
+      await loadUserPlugins((a.plugin ?? []).map(String), { origin: '--plugin' });
+    })
     .command(
       'demo',
       'End-to-end DDA on a built-in synthetic hallucination-tracing task: pretrain a tiny LLaMA-style model, LoRA fine-tune it, collect its hallucinations, attribute them, and report AUC / recall@k of plain influence, debias, denoise and DDA',
@@ -127,11 +135,10 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       (y) => benchOptions(y),
       async (a) => runBenchCommand('ablation', a, argv, io),
     )
-    .command('methods', 'List the registered scorers, debiasers, denoisers and backends', () => {}, async () => {
-      await import('@dda/harness');
+    .command('methods', 'List the registered scorers, debiasers, denoisers and backends, with the plugin each came from', () => {}, async () => {
       for (const [kind, reg] of [['scorers', scorers], ['debiasers', debiasers], ['denoisers', denoisers], ['backends', backends]] as const) {
         io.out(`${kind}:`);
-        for (const e of reg.list()) io.out(`  ${e.id.padEnd(16)} ${e.description}`);
+        for (const e of reg.list()) io.out(`  ${e.id.padEnd(16)} ${`[${e.plugin ?? 'registered directly'}]`.padEnd(28)} ${e.description}`);
       }
     })
     .demandCommand(1, 'name a command: demo, bench, ablate, methods (see --help)')

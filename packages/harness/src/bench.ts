@@ -11,6 +11,7 @@ import {
   type CheckpointScores, type DdaRunOptions, type Experiment, type Log, type Variant,
   NoTestErrors, evaluateVariant, plainVariant, gradientsAt, hasStoredScores, isModelFree, scoreCheckpoints, scoreCrossBase, scoreFineTuned, trainExperiment,
 } from './pipeline.js';
+import { loadUserPlugins } from './plugins.js';
 import { trackProgress, type ProgressSink } from './progress.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
 
@@ -87,8 +88,9 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, outD
   };
 }
 
-/** Checks every plugin id of a configuration before any training starts. */
+/** Loads the configuration's plugins and checks every plugin id of it before any training starts. */
 async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<void> {
+  await loadUserPlugins(c.plugins, { origin: 'plugins: of the benchmark configuration' });
   if (kind === 'bench') {
     for (const s of c.scorers) await scorers.create(s, {});
     for (const v of c.dda) {

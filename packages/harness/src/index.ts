@@ -11,3 +11,4 @@ export * from './bench-config.js';
 export * from './bench.js';
 export * from './report-html.js';
 export * from './gradient-store.js';
+export * from './plugins.js';

@@ -12,14 +12,7 @@ import {
   SYSTEM_PROMPT, buildFromDocSummaries, buildHallucinationDataset, containsWholeWord, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary,
   replaceWholeWord, userPrompt, type HallucinationDataset,
 } from '@dda/dataset-hallucination';
-import '@dda/scorer-grad-dot';
-import '@dda/scorer-bm25';
-import '@dda/scorer-random';
-import '@dda/scorer-influence';
-import '@dda/scorer-trak';
-import '@dda/scorer-rep-sim';
-import '@dda/scorer-cea';
-import '@dda/plugin-dda';
+import { ensurePlugins } from './plugins.js';
 import { ArtifactStore, hashOf } from './artifacts.js';
 import { OnnxDecoder, startOnnxRuntime } from '@dda/backend-onnxruntime';
 import { openGradientBlocks, storeGradientBlocks } from './gradient-store.js';
@@ -236,6 +229,7 @@ async function loadDataset(o: DdaRunOptions): Promise<HallucinationDataset> {
  * The caller must `dispose()` the experiment.
  */
 export async function trainExperiment(partial: Partial<DdaRunOptions> = {}, log: Log = () => {}, progress?: ProgressSink): Promise<Experiment> {
+  await ensurePlugins();
   const o: DdaRunOptions = { ...DEFAULT_RUN_OPTIONS, ...partial };
   const spec = resolveModelSpec(o.preset);
   const seconds: Record<string, number> = {};
@@ -473,6 +467,7 @@ function shapeOf(exp: Experiment, cp: Experiment['checkpoints'][number], name: s
  * resumed run recomputes nothing that finished.
  */
 export async function scoreCheckpoints(exp: Experiment, scorerId: string, log: Log = () => {}): Promise<CheckpointScores> {
+  await ensurePlugins();
   const scorer = await scorers.create(scorerId, {});
   const at = new Map<string, ScoreMatrix>();
   for (const cp of exp.checkpoints) at.set(cp.id, await scoreOneCheckpoint(exp, scorer, cp, log));
@@ -489,6 +484,7 @@ export async function scoreCheckpoints(exp: Experiment, scorerId: string, log: L
  * For baselines that DDA is not applied to, e.g. the expensive `cea` in a leaderboard.
  */
 export async function scoreFineTuned(exp: Experiment, scorerId: string, log: Log = () => {}): Promise<{ scorer: Scorer; matrix: ScoreMatrix }> {
+  await ensurePlugins();
   const scorer = await scorers.create(scorerId, {});
   const epochs = exp.checkpoints.slice(1);
   const needed = scorer.combine ? epochs : epochs.slice(-1);
@@ -503,6 +499,7 @@ export async function scoreFineTuned(exp: Experiment, scorerId: string, log: Log
  * grad-dot. Gradient scorers only; cached like every score matrix.
  */
 export async function scoreCrossBase(exp: Experiment, scorerId: string, log: Log = () => {}): Promise<ScoreMatrix> {
+  await ensurePlugins();
   const scorer = await scorers.create(scorerId, {});
   if (!scorer.needs.includes('gradients')) throw new DdaError(`the cross-checkpoint debias term needs a gradient scorer; '${scorerId}' is not one`, 'use grad-dot, grad-cos, an influence function or trak');
   const final = exp.checkpoints[exp.checkpoints.length - 1] as Experiment['checkpoints'][number];
@@ -591,6 +588,7 @@ export async function plainVariant(s: CheckpointScores, epochInfos: readonly Che
  * run's debiaser and denoiser, and the z-scored debias / DDA. Model-free scorers get plain only.
  */
 export async function ddaVariants(s: CheckpointScores, epochInfos: readonly CheckpointInfo[], o: Pick<DdaRunOptions, 'debiaser' | 'denoiser' | 'beta'>): Promise<Variant[]> {
+  await ensurePlugins();
   const plain = await plainVariant(s, epochInfos);
   const final = plain.matrix;
   if (isModelFree(s.scorer)) return [plain];
@@ -626,6 +624,7 @@ function meanAbs(m: ScoreMatrix): number {
  * debias / denoise / DDA → ROC-AUC and recall@k per source.
  */
 export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = () => {}, progress?: ProgressSink): Promise<DdaRunResult> {
+  await ensurePlugins();
   const o: DdaRunOptions = { ...DEFAULT_RUN_OPTIONS, ...partial };
   // Resolve the plugins first, so that a wrong id fails before minutes of training.
   await scorers.create(o.scorer, {});
