@@ -148,8 +148,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .exitProcess(false)
     .showHelpOnFail(false)
     .fail((msg, err) => {
-      if (err) throw err;
-      throw new UsageError(msg);
+      if (err && err.name !== 'YError') throw err;
+      throw new UsageError(msg ?? err?.message ?? 'bad usage');
     })
     .help()
     .version(false);
