@@ -73,6 +73,12 @@ export function parsePluginList(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
+/** The package part of a bare specifier: `@scope/name` or `name` (without a subpath). */
+function packageNameOf(spec: string): string {
+  const parts = spec.split('/');
+  return (spec.startsWith('@') ? parts.slice(0, 2) : parts.slice(0, 1)).join('/');
+}
+
 /** Whether a specifier is a file path (or file URL) rather than a package name. */
 export function isPathSpecifier(spec: string): boolean {
   return spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('\\') || spec.startsWith('file:') || isAbsolute(spec);
@@ -85,7 +91,8 @@ export function isPathSpecifier(spec: string): boolean {
  *
  * Package names resolve from `cwd` first (node_modules there and above), then from the dda
  * installation; file paths (starting with `.`, `/`, or absolute, or a `file:` URL) are relative to
- * `cwd`. A folder with a package.json loads the package's entry (its `exports` or `main`).
+ * `cwd`. A name that is no package but an existing path relative to `cwd` (`plugins/my-scorer`)
+ * loads as that path. A folder with a package.json loads the package's entry (its `exports` or `main`).
  *
  * @returns One record per plugin, in the order given.
  * @throws DdaError naming the plugin and the reason when: it cannot be found (saying where it was
@@ -225,6 +232,8 @@ function locatePackage(spec: string, cwd: string, options: LoadPluginsOptions): 
     return { name: spec, url: canonicalUrl(fromInstallation), importer: () => installation.importer(spec) };
   }
   tried.push(`the dda installation (${dirname(fileURLToPath(installation.url))})`);
+  // Not a package anywhere: a path written without ./ (e.g. plugins/my-scorer) when it exists.
+  if (existsSync(resolvePath(cwd, spec))) return locatePath(spec, cwd, options);
   throw new DdaError(
     `${originOf(options)}plugin '${spec}': cannot find the package '${spec}'; looked from ${tried.join(' and from ')}`,
     `install it where you run dda (npm install ${spec}), check the spelling, or give a path to the plugin's file or folder (starting with ./ or /)`,
@@ -237,7 +246,7 @@ function tryResolve(spec: string, parent: string, options: LoadPluginsOptions): 
     return resolveModule(spec, parent);
   } catch (e) {
     const code = (e as { code?: unknown }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && (e as Error).message.includes(`'${spec}'`)) return undefined;
+    if (code === 'ERR_MODULE_NOT_FOUND' && (e as Error).message.includes(`'${packageNameOf(spec)}'`)) return undefined;
     throw new DdaError(`${originOf(options)}plugin '${spec}': the package cannot be resolved: ${(e as Error).message.split('\n')[0]}`, 'check the package name and its package.json "exports"');
   }
 }

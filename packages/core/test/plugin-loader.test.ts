@@ -77,6 +77,13 @@ describe('loadPlugins', () => {
     expect(e.message).not.toContain('its node_modules');
   });
 
+  it('loads a path written without ./ when no package has that name', async () => {
+    const [p] = await loadPlugins(['pkg-plugin'], { cwd: FIXTURES });
+    expect(p?.name).toBe('dda-fixture-pkg-plugin');
+    const [q] = await loadPlugins(['plugins/fixture-dot.mjs'], { cwd: join(FIXTURES, '..') });
+    expect(q?.url).toBe(pathToFileURL(join(FIXTURES, 'fixture-dot.mjs')).href);
+  });
+
   it('says where it looked for a package that is not found', async () => {
     const cwd = tmp();
     const e = await failure(loadPlugins(['dda-no-such-plugin'], { cwd, origin: '--plugin' }));

@@ -46,7 +46,7 @@ describe('the scorer generator', () => {
     const test = text(tree, `${dir}/test/my-scorer.test.ts`);
     expect(test).toContain("import { scorerConformance } from '@dda/conformance/vitest';");
     expect(test).toContain("scorerConformance('my-scorer');");
-    expect(text(tree, `${dir}/README.md`)).toContain('dda bench --plugin plugins/scorer-my-scorer --scorers my-scorer');
+    expect(text(tree, `${dir}/README.md`)).toContain('dda bench --plugin ./plugins/scorer-my-scorer --scorers my-scorer');
   });
 
   it('anywhere else: a standalone package with npm dependencies and its own compiler options', () => {
@@ -60,7 +60,7 @@ describe('the scorer generator', () => {
     expect(ts.extends).toBeUndefined();
     expect(ts.compilerOptions).toMatchObject({ strict: true, noUncheckedIndexedAccess: true, module: 'NodeNext', rootDir: 'src', outDir: 'dist' });
     expect(tree.exists('tsconfig.build.json')).toBe(false);
-    expect(nextSteps(made)).toBe('next: cd methods/rel-dot && npm install && npm run build && npm test, then from here: dda bench --plugin ./methods/rel-dot --scorers rel-dot grad-dot --config benchmarks/configs/tiny.json   # its rows in <out>/tiny.csv');
+    expect(nextSteps(made)).toBe('next: cd methods/rel-dot && npm install && npm run build && npm test, then from here: dda bench --plugin ./methods/rel-dot --scorers rel-dot grad-dot --seeds 0 --out bench   # its rows in bench/bench.csv');
   });
 
   it('refuses an id that is not kebab-case and a folder that is not empty', () => {
@@ -83,7 +83,7 @@ describe('the debiaser and denoiser generators', () => {
     const den = text(tree, 'plugins/denoiser-late/src/index.ts');
     expect(den).toContain('denoisers.register({');
     expect(text(tree, 'plugins/denoiser-late/test/late.test.ts')).toContain("denoiserConformance('late');");
-    expect(text(tree, 'plugins/denoiser-late/README.md')).toContain('dda demo --plugin plugins/denoiser-late --denoise late');
+    expect(text(tree, 'plugins/denoiser-late/README.md')).toContain('dda demo --plugin ./plugins/denoiser-late --denoise late');
   });
 });
 

@@ -50,8 +50,11 @@ const DEFAULT_DESCRIPTION: Record<PluginKind, (id: string) => string> = {
 };
 
 /** How to run the new method, per kind (for the README). */
-const USAGE: Record<PluginKind, (id: string, path: string) => string> = {
-  scorer: (id, path) => `dda bench --plugin ${path} --scorers ${id} grad-dot --config benchmarks/configs/tiny.json   # its rows in <out>/tiny.csv`,
+const USAGE: Record<PluginKind, (id: string, path: string, inWorkspace: boolean) => string> = {
+  scorer: (id, path, inWorkspace) =>
+    inWorkspace
+      ? `dda bench --plugin ${path} --scorers ${id} grad-dot --config benchmarks/configs/tiny.json --out tiny   # its rows in tiny/tiny.csv`
+      : `dda bench --plugin ${path} --scorers ${id} grad-dot --seeds 0 --out bench   # its rows in bench/bench.csv`,
   debiaser: (id, path) => `dda demo --plugin ${path} --debias ${id}   # the debias and dda rows use it`,
   denoiser: (id, path) => `dda demo --plugin ${path} --denoise ${id}   # the denoise and dda rows use it`,
 };
@@ -92,13 +95,13 @@ export function pluginGenerator(tree: Tree, kind: PluginKind, schema: PluginGene
   const offset = offsetFromRoot(directory);
   const version = inWorkspace ? readJson<{ version: string }>(tree, 'packages/core/package.json').version : ownVersion();
   const n = names(id);
-  const pluginPath = inWorkspace ? directory : `./${directory}`;
+  const pluginPath = `./${directory}`;
   const substitutions = {
     tmpl: '',
     kind,
     directory,
     pluginPath,
-    usage: USAGE[kind](id, pluginPath),
+    usage: USAGE[kind](id, pluginPath, inWorkspace),
     configHint: CONFIG_HINT[kind](id),
     id,
     packageName,
@@ -128,10 +131,10 @@ export function pluginGenerator(tree: Tree, kind: PluginKind, schema: PluginGene
 
 /** What to run after generating. */
 export function nextSteps(made: GeneratedPlugin): string {
-  const path = made.inWorkspace ? made.directory : `./${made.directory}`;
+  const path = `./${made.directory}`;
   return made.inWorkspace
-    ? `next: npm run build && npm test (runs the conformance suite), then ${USAGE[made.kind](made.id, path)}`
-    : `next: cd ${made.directory} && npm install && npm run build && npm test, then from here: ${USAGE[made.kind](made.id, path)}`;
+    ? `next: npm run build && npm test (runs the conformance suite), then ${USAGE[made.kind](made.id, path, true)}`
+    : `next: cd ${made.directory} && npm install && npm run build && npm test, then from here: ${USAGE[made.kind](made.id, path, false)}`;
 }
 
 /** The nx generator of one kind: writes the package, then (after nx has written the files) prints the next steps. */
