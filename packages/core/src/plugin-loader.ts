@@ -124,7 +124,12 @@ interface Target {
   readonly url: string;
   /** How to import it: the installation's importer (by name) or a plain import of the URL. */
   readonly importer: () => Promise<unknown>;
+  /** The package's folder, when it is installed but its entry file does not exist (not built). */
+  readonly unbuilt?: string;
 }
+
+/** A package name resolved: its entry, or its folder when the entry is missing (not built). */
+type Resolution = { readonly url: string; readonly unbuilt?: undefined } | { readonly url?: undefined; readonly unbuilt: string };
 
 async function loadOne(spec: string, options: LoadPluginsOptions): Promise<LoadedPlugin> {
   if (spec.trim() === '') throw new DdaError(`${originOf(options)}an empty plugin name`, 'give an npm package name or a path to a plugin file or folder');
@@ -148,6 +153,7 @@ async function importPlugin(spec: string, target: Target, options: LoadPluginsOp
     if (e instanceof DdaError && / is already registered/.test(e.message)) {
       throw new DdaError(`${originOf(options)}plugin '${name}' registers an id that is taken: ${e.message}`);
     }
+    if (target.unbuilt) throw notBuilt(name, target.unbuilt, options);
     const msg = e instanceof Error ? e.message : String(e);
     const missing = /Cannot find (?:package|module) '([^']+)'/.exec(msg)?.[1];
     throw new DdaError(
@@ -223,13 +229,17 @@ function locatePackage(spec: string, cwd: string, options: LoadPluginsOptions): 
   const tried: string[] = [];
   if ((options.resolveFrom ?? 'cwd-then-installation') === 'cwd-then-installation') {
     const fromCwd = tryResolve(spec, pathToFileURL(join(cwd, 'package.json')).href, options);
-    if (fromCwd) return { ...plainImport(spec, fileURLToPath(fromCwd)), name: spec };
+    if (fromCwd?.unbuilt) throw notBuilt(spec, fromCwd.unbuilt, options);
+    if (fromCwd?.url) return { ...plainImport(spec, fileURLToPath(fromCwd.url)), name: spec };
     tried.push(`${cwd} (its node_modules and those of its parent folders)`);
   }
   const fromInstallation = tryResolve(spec, installation.url, options);
-  if (fromInstallation) {
-    checkEntryExists(spec, fromInstallation, options);
-    return { name: spec, url: canonicalUrl(fromInstallation), importer: () => installation.importer(spec) };
+  // Imported by name through the installation's importer, where a test runner may alias it to its
+  // sources, so an entry that is not built is reported only when the import fails.
+  if (fromInstallation?.url) return { name: spec, url: canonicalUrl(fromInstallation.url), importer: () => installation.importer(spec) };
+  if (fromInstallation?.unbuilt) {
+    const { unbuilt } = fromInstallation;
+    return { name: spec, url: canonicalUrl(pathToFileURL(join(unbuilt, 'package.json')).href), importer: () => installation.importer(spec), unbuilt };
   }
   tried.push(`the dda installation (${dirname(fileURLToPath(installation.url))})`);
   // Not a package anywhere: a path written without ./ (e.g. plugins/my-scorer) when it exists.
@@ -240,22 +250,34 @@ function locatePackage(spec: string, cwd: string, options: LoadPluginsOptions): 
   );
 }
 
-/** The module a package name resolves to from `parent`, or undefined when the package is not there. */
-function tryResolve(spec: string, parent: string, options: LoadPluginsOptions): string | undefined {
+/**
+ * What a package name resolves to from `parent` (a file URL): its entry, its folder when installed
+ * but not built, or undefined when no node_modules from there up holds it.
+ */
+function tryResolve(spec: string, parent: string, options: LoadPluginsOptions): Resolution | undefined {
   try {
-    return resolveModule(spec, parent);
+    return { url: resolveModule(spec, parent) };
   } catch (e) {
     const code = (e as { code?: unknown }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && (e as Error).message.includes(`'${packageNameOf(spec)}'`)) return undefined;
+    if (code === 'ERR_MODULE_NOT_FOUND') {
+      const folder = installedFolder(packageNameOf(spec), dirname(fileURLToPath(parent)));
+      return folder === undefined ? undefined : { unbuilt: folder };
+    }
     throw new DdaError(`${originOf(options)}plugin '${spec}': the package cannot be resolved: ${(e as Error).message.split('\n')[0]}`, 'check the package name and its package.json "exports"');
   }
 }
 
-function checkEntryExists(spec: string, url: string, options: LoadPluginsOptions): void {
-  const file = fileURLToPath(url);
-  if (!existsSync(file)) {
-    throw new DdaError(`${originOf(options)}plugin '${spec}': its entry file ${file} does not exist`, 'build the plugin first (npm run build)');
+/** The folder of package `name` in the node_modules of `from` or of its parents, if any. */
+function installedFolder(name: string, from: string): string | undefined {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dirname(dir) === dir) return undefined;
   }
+}
+
+function notBuilt(name: string, folder: string, options: LoadPluginsOptions): DdaError {
+  return new DdaError(`${originOf(options)}plugin '${name}': the package is installed (${folder}) but its entry file does not exist`, 'build the plugin first (npm run build)');
 }
 
 function plainImport(name: string, file: string): Target {

@@ -72,6 +72,12 @@ describe('loadPlugins', () => {
     const [p] = await loadPlugins(['dda-installed-plugin'], { cwd: tmp(), installation: { url: pathToFileURL(join(installation, 'x.js')).href, importer } });
     expect(importer).toHaveBeenCalledWith('dda-installed-plugin');
     expect(p?.entries).toEqual([{ kind: 'scorer', id: 'installed-scorer', plugin: 'dda-installed-plugin' }]);
+    // A package of the installation whose entry is not built: said so when its import fails.
+    const unbuilt = join(installation, 'node_modules', 'dda-unbuilt-installed');
+    mkdirSync(unbuilt);
+    writeFileSync(join(unbuilt, 'package.json'), JSON.stringify({ name: 'dda-unbuilt-installed', type: 'module', main: 'dist/index.js' }));
+    const e1 = await failure(loadPlugins(['dda-unbuilt-installed'], { cwd: tmp(), installation: { url: pathToFileURL(join(installation, 'x.js')).href, importer } }));
+    expect(e1.message).toContain(`plugin 'dda-unbuilt-installed': the package is installed (${unbuilt}) but its entry file does not exist (build the plugin first`);
     // With resolveFrom 'installation', cwd is not consulted.
     const e = await failure(loadPlugins(['dda-not-there'], { cwd: tmp(), resolveFrom: 'installation', installation: { url: pathToFileURL(join(installation, 'x.js')).href, importer } }));
     expect(e.message).not.toContain('its node_modules');
