@@ -1,7 +1,7 @@
 /** Loading a user's own document/summary pairs from JSON Lines or CSV, validated with a schema. */
-import { parseString } from 'fast-csv';
 import { z } from 'zod';
 import { DdaError } from '@dda/core';
+import { parseCsv } from '@dda/data';
 import type { DocSummary } from './canaries.js';
 
 const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
@@ -87,18 +87,10 @@ export function loadDocSummaryJsonl(text: string, fileName: string): DocSummary[
 export async function loadDocSummaryCsv(text: string, fileName: string): Promise<DocSummary[]> {
   const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
   const hint = 'the CSV needs a header row with the columns document and summary (and optionally id), and one record per row';
-  const records: Rec[] = [];
-  await new Promise<void>((resolve, reject) => {
-    let row = 1;
-    parseString(body, { headers: true, strictColumnHandling: true, ignoreEmpty: true, trim: false })
-      .on('error', (e: Error) => reject(new DdaError(`${fileName}: not valid CSV (${e.message})`, hint)))
-      .on('data-invalid', (_: unknown, n: number) => reject(new DdaError(`${fileName}: row ${n + 1} has a different number of columns than the header`, hint)))
-      .on('data', (value: Record<string, string>) => {
-        row++;
-        if (value.id === '') delete value.id; // an empty id cell means no id
-        records.push({ value, where: `${fileName}: row ${row}`, place: `row ${row}`, lineNo: row });
-      })
-      .on('end', () => resolve());
+  const records: Rec[] = (await parseCsv(body, fileName, hint)).map((r) => {
+    const value = { ...r.value };
+    if (value.id === '') delete value.id; // an empty id cell means no id
+    return { value, where: r.where, place: `row ${r.number}`, lineNo: r.number };
   });
   return validateRecords(records, fileName, hint);
 }

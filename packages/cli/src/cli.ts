@@ -1,10 +1,13 @@
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import yargs from 'yargs';
-import { DdaError, PLUGINS_ENV, backends, debiasers, denoisers, parsePluginList, scorers } from '@dda/core';
+import { DdaError, PLUGINS_ENV, backends, debiasers, denoisers, measurements, parsePluginList, scorers } from '@dda/core';
 import {
-  DEFAULT_RUN_OPTIONS, formatProgressBar, formatTable, loadBenchConfig, loadUserPlugins, parseBenchConfig, runAblation, runBench, runDda,
-  summaryMarkdown, writeBenchOutputs, writeFileAtomic, writeResultsCsv, type BenchConfig, type DdaRunResult, type ProgressSink,
+  DEFAULT_RUN_OPTIONS, formatProgressBar, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
+  summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type DdaRunResult, type ProgressSink,
 } from '@dda/harness';
+import { ATTRIBUTE_FILES, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
+import { submitToSlurm } from './slurm.js';
+import { parseFieldMap } from '@dda/data';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
@@ -92,6 +95,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('gradient-engine', { type: 'string', choices: ['tfjs', 'onnxruntime'], default: 'tfjs', describe: 'engine of the per-example gradients: tfjs, or the decoder as an ONNX graph on onnxruntime (faster)' })
         .option('finetune', { type: 'string', choices: ['lora', 'full'], default: 'lora', describe: 'fine-tune LoRA adapters, or every parameter (gradients then over every parameter)' })
         .option('scorer', { type: 'string', default: d.scorer, describe: 'attribution method id' })
+        .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f: loss, contrastive (error vs correction) or entity-margin' })
         .option('beta', { type: 'number', default: d.beta, describe: 'β of the debias term' })
         .option('debias', { type: 'string', default: d.debiaser, describe: 'debiaser id for the debias and dda rows (raw = the paper; see `dda methods`)' })
         .option('denoise', { type: 'string', default: d.denoiser, describe: 'denoiser id for the denoise and dda rows (mean = the paper)' })
@@ -112,7 +116,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           pretrainEpochs: positive('pretrain-epochs', a['pretrain-epochs']), pretrainLearningRate: positive('pretrain-lr', a['pretrain-lr'], false),
           finetuneEpochs: positive('finetune-epochs', a['finetune-epochs']), finetuneLearningRate: positive('finetune-lr', a['finetune-lr'], false),
           batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full', gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime',
-          scorer: a.scorer, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
+          scorer: a.scorer, measurement: a.measurement, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
           ...(a.backend ? { backends: a.backend } : {}),
         }, log, progressSink(io));
         await writeResultsCsv(join(a.out, 'results.csv'), result.rows);
@@ -121,6 +125,67 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         io.out(`ROC-AUC in %, recall@${a.k} as a fraction; scores: higher = more responsible`);
         io.out(formatTable(result));
         io.out(`results: ${join(a.out, 'results.csv')}, details: ${join(a.out, 'summary.json')}`);
+      },
+    )
+    .command(
+      'attribute',
+      'Attribute your own fine-tuned model: which training samples are responsible for each query output. Reads a base model folder, the run\'s checkpoints (PEFT adapters, model folders or a trainer output folder), the training data and the queries; writes the top-k training samples per query (topk.csv, topk.jsonl), the score matrix (scores.npy + scores.json), an HTML page (report.html), summary.json and, with --labels, metrics.csv. With --shard i/n (or --shards n and the index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX) it computes one shard into --out; dda merge then writes the outputs',
+      (y) => attributeOptions(y)
+        .option('shard', { type: 'string', describe: 'compute shard i of n (0-based, e.g. 0/4), or `slurm`: index and count from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT' })
+        .option('shards', { type: 'number', describe: 'number of shards n; the index comes from SLURM_ARRAY_TASK_ID or Kubernetes\' JOB_COMPLETION_INDEX' }),
+      async (a) => {
+        const start = Date.now();
+        const log = (l: string): void => io.err(`[${((Date.now() - start) / 1000).toFixed(1).padStart(6)}s] ${l}`);
+        const o = { ...attributeOptionsFrom(a), command: `dda ${argv.join(' ')}`, log, progress: progressSink(io) };
+        const shard = resolveShard(a.shard, a.shards);
+        if (shard) {
+          const r = await runShard(o, shard);
+          io.out(`shard ${shard.index}/${shard.count} ${r.skipped ? 'had finished earlier' : 'done'}: ${r.manifest.units} units, ${r.manifest.computed} artifacts computed, ${r.manifest.reused} reused; manifest ${shardManifestPath(a.out, shard)}`);
+          return;
+        }
+        printAttribution(io, await runAttribute(o), start);
+      },
+    )
+    .command(
+      'merge',
+      'Merge the shards of a sharded attribution in --out: check that every shard finished with the same inputs (naming the missing or mismatched ones, to resubmit only those), then write the outputs of a one-machine run',
+      (y) => y.option('out', { type: 'string', demandOption: true, describe: 'the output folder the shards wrote into' }),
+      async (a) => {
+        const start = Date.now();
+        const log = (l: string): void => io.err(`[${((Date.now() - start) / 1000).toFixed(1).padStart(6)}s] ${l}`);
+        const r = await mergeShards(a.out, { log, progress: progressSink(io), command: `dda ${argv.join(' ')}` });
+        io.out(`merged ${r.shards} shards (${r.computedAtMerge.length} artifacts computed at the merge)`);
+        printAttribution(io, r, start);
+      },
+    )
+    .command(
+      'slurm',
+      'Submit a sharded attribution to SLURM: a job array of `dda attribute ... --shards n` (one task per shard) and a `dda merge` job that runs after every task has ended (--dependency=afterany), with per-task resources. Takes every option of dda attribute',
+      (y) => attributeOptions(y)
+        .option('shards', { type: 'number', demandOption: true, describe: 'number of shards = array tasks' })
+        .option('only', { type: 'number', array: true, describe: 'submit only these shard indices (to resubmit the ones dda merge names)' })
+        .option('max-running', { type: 'number', describe: 'at most this many array tasks at once (sbatch --array=...%k)' })
+        .option('cpus-per-task', { type: 'number', describe: 'sbatch --cpus-per-task' })
+        .option('mem', { type: 'string', describe: 'sbatch --mem per task, e.g. 16G' })
+        .option('gpus', { type: 'number', describe: 'GPUs per task (sbatch --gres=gpu:N)' })
+        .option('time', { type: 'string', describe: 'sbatch --time per task, e.g. 04:00:00' })
+        .option('partition', { type: 'string', describe: 'sbatch --partition' })
+        .option('account', { type: 'string', describe: 'sbatch --account' })
+        .option('sbatch', { type: 'string', array: true, describe: 'more #SBATCH options, e.g. --sbatch=--constraint=a100' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'write the sbatch scripts into <out>/slurm/ without submitting' }),
+      async (a) => {
+        const plan = {
+          attributeArgs: attributeArgv(a), out: a.out, shards: a.shards, ...(a.only ? { only: a.only } : {}), ...(a['max-running'] ? { maxRunning: a['max-running'] } : {}),
+          resources: {
+            ...(a['cpus-per-task'] ? { cpusPerTask: a['cpus-per-task'] } : {}), ...(a.mem ? { mem: a.mem } : {}), ...(a.gpus ? { gpus: a.gpus } : {}),
+            ...(a.time ? { time: a.time } : {}), ...(a.partition ? { partition: a.partition } : {}), ...(a.account ? { account: a.account } : {}),
+            ...(a.sbatch ? { extra: a.sbatch.map(String) } : {}),
+          },
+        };
+        attributeOptionsFrom(a); // validate the values before submitting anything
+        const r = submitToSlurm(plan, a['dry-run']);
+        if ('arrayJob' in r) io.out(`submitted: array job ${r.arrayJob} (${a.only ? `shards ${a.only.join(', ')}` : `${a.shards} shards`}), merge job ${r.mergeJob} (afterany); logs in ${join(a.out, 'slurm')}`);
+        io.out(`scripts: ${r.scripts.array}, ${r.scripts.merge}`);
       },
     )
     .command(
@@ -135,13 +200,13 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       (y) => benchOptions(y),
       async (a) => runBenchCommand('ablation', a, argv, io),
     )
-    .command('methods', 'List the registered scorers, debiasers, denoisers and backends, with the plugin each came from', () => {}, async () => {
-      for (const [kind, reg] of [['scorers', scorers], ['debiasers', debiasers], ['denoisers', denoisers], ['backends', backends]] as const) {
+    .command('methods', 'List the registered scorers, measurements, debiasers, denoisers and backends, with the plugin each came from', () => {}, async () => {
+      for (const [kind, reg] of [['scorers', scorers], ['measurements', measurements], ['debiasers', debiasers], ['denoisers', denoisers], ['backends', backends]] as const) {
         io.out(`${kind}:`);
         for (const e of reg.list()) io.out(`  ${e.id.padEnd(16)} ${`[${e.plugin ?? 'registered directly'}]`.padEnd(28)} ${e.description}`);
       }
     })
-    .demandCommand(1, 'name a command: demo, bench, ablate, methods (see --help)')
+    .demandCommand(1, 'name a command: attribute, merge, slurm, demo, bench, ablate, methods (see --help)')
     .strictCommands()
     .strictOptions()
     .recommendCommands()
@@ -169,6 +234,88 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
 }
 
 class UsageError extends Error {}
+
+/** The options of `dda attribute` (also taken by `dda slurm`). */
+function attributeOptions<T>(y: import('yargs').Argv<T>) {
+  return y
+    .option('base', { type: 'string', demandOption: true, describe: 'Hugging Face model folder of the base model θ0 (config.json, safetensors, tokenizer.json, tokenizer_config.json)' })
+    .option('checkpoints', { type: 'string', array: true, demandOption: true, describe: 'the fine-tuning run\'s checkpoints in order: PEFT LoRA adapter folders, full model folders, or a trainer output folder with checkpoint-<step>/ subfolders' })
+    .option('train', { type: 'string', demandOption: true, describe: 'training data (.jsonl, .json or .csv): prompt/response, messages, instruction/input/output (Alpaca) or document/summary records' })
+    .option('queries', { type: 'string', demandOption: true, describe: 'outputs to explain (.jsonl, .json or .csv): prompt (or messages, instruction, document) and output; optional corrected, id, group' })
+    .option('labels', { type: 'string', describe: 'true sources per query or group ({"<query id or group>": ["<train id>", ...]}), to report ROC-AUC and recall@k' })
+    .option('fields', { type: 'string', array: true, describe: 'map column names: ours=theirs, e.g. --fields prompt=question response=answer' })
+    .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings: used as they are (raw), or as one user turn of the model\'s chat template (chat)' })
+    .option('scorer', { type: 'string', default: 'grad-dot', describe: 'attribution method id (see `dda methods`)' })
+    .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f whose gradient the scorers use: loss, contrastive (output vs corrected), entity-margin (see `dda methods`)' })
+    .option('debias', { type: 'string', default: 'fitted-beta', describe: 'debiaser id, or none (the paper\'s formula: raw)' })
+    .option('denoise', { type: 'string', default: 'zscore-mean', describe: 'denoiser id, or none (the paper\'s average: mean)' })
+    .option('beta', { type: 'number', default: 1, describe: 'β of the debias term' })
+    .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
+    .option('k', { type: 'number', default: 20, describe: 'k of recall@k (with --labels)' })
+    .option('out', { type: 'string', default: 'dda-attribution', describe: 'output folder (artifacts/ inside is reused by later runs)' })
+    .option('max-length', { type: 'number', describe: 'longest sequence in tokens (default: the model\'s max_position_embeddings)' })
+    .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate (prompt from the left, then the response\'s end)' })
+    .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
+    .option('gradient-engine', { type: 'string', choices: ['tfjs', 'onnxruntime'], default: 'tfjs', describe: 'engine of the per-example gradients' })
+    .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching, resuming and sharding)' })
+    .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
+}
+
+/** Parsed `dda attribute` options (see {@link attributeOptions}). */
+interface AttributeArgs {
+  base: string; checkpoints: (string | number)[]; train: string; queries: string; labels?: string | undefined; fields?: (string | number)[] | undefined;
+  'prompt-format': string; scorer: string; measurement: string; debias: string; denoise: string; beta: number; 'top-k': number; k: number; out: string;
+  'max-length'?: number | undefined; overlong: string; 'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows': number; backend?: (string | number)[] | undefined;
+}
+
+/** The option names of {@link attributeOptions}, for rebuilding a command line. */
+const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'gradient-engine', 'block-rows', 'backend'] as const;
+
+/** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
+function attributeArgv(a: AttributeArgs): string[] {
+  const out: string[] = [];
+  const abs = new Set(['base', 'checkpoints', 'train', 'queries', 'labels']);
+  for (const f of ATTRIBUTE_FLAGS) {
+    const v = (a as unknown as Record<string, unknown>)[f];
+    if (v === undefined) continue;
+    const values = (Array.isArray(v) ? v : [v]).map((x) => (abs.has(f) ? resolvePath(String(x)) : String(x)));
+    if (values.length > 0) out.push(`--${f}`, ...values);
+  }
+  return out;
+}
+
+/** AttributeOptions of parsed `dda attribute` options, validated. */
+function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 'progress' | 'command'> {
+  const positive = (name: string, v: number): number => {
+    if (!Number.isInteger(v) || v <= 0) throw new DdaError(`--${name} must be a positive integer, got ${v}`);
+    return v;
+  };
+  const off = (v: string): string | null => (v === 'none' ? null : v);
+  return {
+    base: a.base, checkpoints: a.checkpoints.map(String), train: a.train, queries: a.queries,
+    ...(a.labels ? { labels: a.labels } : {}),
+    ...(a.fields ? { fields: parseFieldMap(a.fields.map(String)) } : {}),
+    promptFormat: a['prompt-format'] as 'raw' | 'chat',
+    method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise), beta: a.beta }, measurement: a.measurement,
+    topK: positive('top-k', a['top-k']), recallK: positive('k', a.k), out: a.out,
+    ...(a['max-length'] !== undefined ? { maxLength: positive('max-length', a['max-length']) } : {}),
+    overlong: a.overlong as 'fail' | 'truncate',
+    ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
+    gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime', blockRows: positive('block-rows', a['block-rows']),
+    ...(a.backend ? { backends: a.backend.map(String) } : {}),
+  };
+}
+
+/** Prints what an attribution found: the top training samples of the first queries and the metrics. */
+function printAttribution(io: CliIo, r: AttributeResult, start: number): void {
+  io.out(`Attribution (${r.method.description}): ${r.task.train.samples.length} training samples × ${r.task.queries.length} queries, ${((Date.now() - start) / 1000).toFixed(0)} s; higher score = more responsible`);
+  for (const q of r.tops.slice(0, 10)) {
+    io.out(`  ${q.queryId}${q.group ? ` (${q.group})` : ''}: ${q.top.slice(0, 3).map((t) => `${t.trainId} ${t.score.toPrecision(3)}${t.trueSource ? ' ✓' : ''}`).join(', ')}`);
+  }
+  if (r.tops.length > 10) io.out(`  ... ${r.tops.length - 10} more queries in ${r.files.find((f) => f.endsWith(ATTRIBUTE_FILES.topkCsv))}`);
+  for (const m of r.metrics.filter((x) => x.source === 'average')) io.out(`  ${m.variant.padEnd(8)} ROC-AUC ${m.auc.toFixed(2)} %, recall@${m.k} ${m.recallAtK.toFixed(3)}  (${m.description})`);
+  io.out(`outputs: ${r.files.join(', ')}`);
+}
 
 function benchOptions<T>(y: import('yargs').Argv<T>) {
   return y
@@ -199,4 +346,11 @@ async function runBenchCommand(
   io.out(`${kind === 'bench' ? 'Leaderboard' : 'Ablation'} (${config.name}): mean over ${config.families.length} famil${config.families.length === 1 ? 'y' : 'ies'} × ${config.seeds.length} seed(s), ${((Date.now() - start) / 1000).toFixed(0)} s`);
   io.out(summaryMarkdown(result));
   io.out(`outputs: ${files.join(', ')}`);
+  const failed = result.skipped.filter((x) => x.failed);
+  if (failed.length > 0) {
+    throw new DdaError(
+      `${failed.length} of ${cells} cells failed (${failed.map((x) => `${x.family} seed ${x.seed}: ${x.reason}`).join('; ')}); the results of the other cells are written above`,
+      'fix the cause and run the same command again: finished cells are reused',
+    );
+  }
 }

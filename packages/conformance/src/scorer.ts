@@ -23,9 +23,11 @@ import {
  * - `missing-need`: when an input lacks something the scorer declares (representations, model,
  *   corrections), `score` rejects with an error that names it (not a TypeError);
  * - `gradient-blocks`: with the training gradients also offered block by block (an on-disk store),
- *   the scores are the same.
+ *   the scores are the same;
+ * - `row-separable`: a scorer that declares `rowSeparable` gives the same scores when blocks of the
+ *   training set are scored on their own and their rows concatenated (as a sharding harness does).
  */
-export const SCORER_CHECKS = ['shape-and-ids', 'training-order', 'test-order', 'determinism', 'finite', 'sign-convention', 'missing-need', 'gradient-blocks'] as const;
+export const SCORER_CHECKS = ['shape-and-ids', 'training-order', 'test-order', 'determinism', 'finite', 'sign-convention', 'missing-need', 'gradient-blocks', 'row-separable'] as const;
 /** A scorer check's name. */
 export type ScorerCheck = (typeof SCORER_CHECKS)[number];
 
@@ -205,6 +207,22 @@ export async function checkScorer(subject: string | Subject<Scorer>, options: Ch
         if (problem) return fail(`with the training gradients offered in blocks, ${problem}`);
         const diff = differenceByIds(matrix, m, tolerance);
         return diff ? fail(`the scores change when the training gradients are also offered in blocks of 3 rows: ${diff}`) : pass('the same scores with the training gradients offered in blocks');
+      }
+      case 'row-separable': {
+        const { scorer: sc, matrix } = ref();
+        if (!sc.rowSeparable) return notApplicable('does not declare rowSeparable (it is scored on the whole training set at once)');
+        const values: number[] = [];
+        const ids: string[] = [];
+        for (const block of [TRAIN.slice(0, 4), TRAIN.slice(4, 7), TRAIN.slice(7)]) {
+          const m = await sc.score(inputFor(sc, { train: block }));
+          const problem = shapeProblem(m, block.map((x) => x.id), TEST.map((x) => x.id));
+          if (problem) return fail(`scoring the training block [${block.map((x) => x.id).join(', ')}] alone: ${problem}`);
+          ids.push(...m.trainIds);
+          values.push(...m.values);
+        }
+        const joined = { ...matrix, trainIds: ids, values: Float64Array.from(values) };
+        const diff = differenceByIds(matrix, joined, tolerance);
+        return diff ? fail(`it declares rowSeparable, but scoring blocks of the training set on their own gives other scores: ${diff}`) : pass('blocks of the training set scored on their own give the same rows');
       }
     }
   }, options.optOut);

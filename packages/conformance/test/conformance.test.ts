@@ -32,9 +32,23 @@ const dot = (a: Float32Array, b: Float32Array): number => a.reduce((s, x, k) => 
 
 describe('checkScorer', () => {
   it('passes a correct gradient scorer on every check (missing-need does not apply to it)', async () => {
-    const r = await checkScorer(gradientScorer('good-dot', dot));
+    const r = await checkScorer(gradientScorer('good-dot', dot, { rowSeparable: true }));
     expect(statuses(r)).toEqual({ ...Object.fromEntries(SCORER_CHECKS.map((c) => [c, 'pass'])), 'missing-need': 'not-applicable' });
     expect(() => assertConformance(r)).not.toThrow();
+    expect(statuses(await checkScorer(gradientScorer('plain-dot', dot)))['row-separable']).toBe('not-applicable');
+  });
+
+  it('catches a scorer that declares rowSeparable but scores depend on the whole training set', async () => {
+    // Each dot product divided by the number of training rows: blocks scored apart scale differently.
+    const whole: Subject<Scorer> = {
+      id: 'whole-set', create: async () => {
+        const inner = await gradientScorer('whole-set', dot).create({});
+        return { ...inner, rowSeparable: true, score: async (input) => { const m = await inner.score(input); return { ...m, values: m.values.map((x) => x / m.trainIds.length) }; } };
+      },
+    };
+    const r = await checkScorer(whole);
+    expect(statuses(r)['row-separable']).toBe('fail');
+    expect(message(r, 'row-separable')).toContain('it declares rowSeparable, but scoring blocks of the training set on their own gives other scores');
   });
 
   it('fails a plugin whose scorer violates the sign convention, naming the plugin and the check', async () => {

@@ -16,3 +16,4 @@ export * from './plugin-loader.js';
 export * from './metrics.js';
 export * from './random.js';
 export * from './yield.js';
+export * from './progress.js';

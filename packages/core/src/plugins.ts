@@ -1,13 +1,39 @@
 import type { GradientBlocks, GradientMatrix } from './gradients.js';
 import type { ScoreMatrix } from './score-matrix.js';
 
-/** A prompt/response pair as the model sees it; the loss is taken over the response tokens only. */
+/** One turn of a conversation (the role/content records of chat data sets and chat templates). */
+export interface ChatMessage {
+  readonly role: 'system' | 'user' | 'assistant';
+  readonly content: string;
+}
+
+/**
+ * One piece of a multi-turn sample's text: `loss` marks the pieces whose tokens carry the loss
+ * (the assistant turns, with the end-of-turn token the chat template writes after them).
+ */
+export interface TextSegment {
+  readonly text: string;
+  readonly loss: boolean;
+}
+
+/**
+ * A prompt/response pair as the model sees it; the loss is taken over the response tokens only
+ * (and the end-of-sequence token the encoder appends).
+ *
+ * A multi-turn conversation whose loss covers several assistant turns also carries `segments`: the
+ * whole rendered text, in order, each piece marked with whether it carries the loss. The model
+ * encodes `segments` when present (no end-of-sequence token is appended: the chat template
+ * writes one after each assistant turn); `prompt` and `response` are then a text view for
+ * text-based scorers: `prompt` = the pieces without loss joined, `response` = the pieces with loss.
+ */
 export interface TextSample {
   readonly id: string;
   /** Everything before the response (system + user turns, already formatted). */
   readonly prompt: string;
   /** The response whose tokens carry the loss (a training summary, or an erroneous output). */
   readonly response: string;
+  /** The whole text of a multi-turn sample, piece by piece (see above); absent for a prompt/response pair. */
+  readonly segments?: readonly TextSegment[];
 }
 
 /**
@@ -112,6 +138,14 @@ export interface Scorer {
   readonly needs: readonly ScorerNeed[];
   /** When set, the scorer's answer is combined over the epoch checkpoints (see {@link CheckpointCombination}). */
   readonly combine?: CheckpointCombination;
+  /**
+   * True when the scores of a training sample depend on that sample (and the test outputs) only,
+   * not on the rest of the training set (dot products, cosines, BM25 over a fixed corpus is not).
+   * A harness may then score blocks of training samples independently (bounded memory, resumable
+   * and shardable block by block) and concatenate the rows; the result must equal scoring the
+   * whole set at once.
+   */
+  readonly rowSeparable?: boolean;
   score(input: ScoringInput): Promise<ScoreMatrix>;
 }
 
@@ -131,7 +165,11 @@ export interface CheckpointInfo {
   readonly id: string;
   /** Epoch number (1-based) of the checkpoint. */
   readonly epoch: number;
-  /** Learning rate in effect over the epoch that ended at this checkpoint. */
+  /**
+   * Learning rate in effect over the epoch (or the steps) that ended at this checkpoint; NaN when
+   * it is unknown (e.g. a checkpoint folder without trainer_state.json), which learning-rate
+   * weighted denoisers refuse with an error that says how to give it.
+   */
   readonly learningRate: number;
 }
 
@@ -144,6 +182,38 @@ export interface Denoiser {
   readonly description: string;
   /** `perCheckpoint[i]` was computed at `checkpoints[i]`; all must line up. */
   denoise(perCheckpoint: readonly ScoreMatrix[], checkpoints: readonly CheckpointInfo[]): ScoreMatrix;
+}
+
+/** One term of a test measurement: `weight` × the mean response-token loss of `sample` (see {@link Measurement}). */
+export interface MeasurementTerm {
+  /** A sample whose loss tokens are the ones this term measures (e.g. the whole output, or only an entity). */
+  readonly sample: TextSample;
+  readonly weight: number;
+}
+
+/**
+ * The test measurement f(z_e, θ) whose gradient scorers take as the test gradient (METHOD.md,
+ * "Influence at one checkpoint"): a weighted sum of mean response-token losses,
+ * f = Σ_k w_k · ℓ(s_k, θ) (nats/token). Every measurement is oriented like the loss of the error:
+ * lowering f makes the erroneous output more likely (relative to its correction, for contrastive
+ * measurements), so a training sample whose gradient step lowers f is more responsible.
+ * Examples: `loss` (ℓ of the output), `contrastive` (ℓ(error) − ℓ(correction)), `entity-margin`.
+ */
+export interface Measurement {
+  /** Stable kebab-case id (`loss`, `contrastive`, ...). */
+  readonly id: string;
+  /** What f is, its sign and units. */
+  readonly description: string;
+  /** `corrections`: needs the corrected output of every query. */
+  readonly needs: readonly 'corrections'[];
+  /**
+   * The terms of f for one query (its prompt and output as `query`; its corrected output as
+   * `correction`, or null). Term sample ids must be unique within the query.
+   *
+   * @throws DdaError naming the query when it cannot be measured (e.g. no correction, or a
+   *   correction equal to the output).
+   */
+  terms(query: TextSample, correction: TextSample | null): readonly MeasurementTerm[];
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Backend, Debiaser, Denoiser, Metric, Scorer } from './plugins.js';
+import type { Backend, Debiaser, Denoiser, Measurement, Metric, Scorer } from './plugins.js';
 import { Registry } from './registry.js';
 
 /** Options passed to plugin factories; each plugin documents the keys it reads. */
@@ -10,6 +10,7 @@ export const debiasers = new Registry<Debiaser, PluginOptions>('debiaser');
 export const denoisers = new Registry<Denoiser, PluginOptions>('denoiser');
 export const metrics = new Registry<Metric, PluginOptions>('metric');
 export const backends = new Registry<Backend, PluginOptions>('backend');
+export const measurements = new Registry<Measurement, PluginOptions>('measurement');
 
 /** Reads a numeric option, with a default and a clear error for a wrong type. */
 export function numberOption(options: PluginOptions, key: string, fallback: number): number {

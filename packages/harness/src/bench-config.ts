@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DdaError, isPathSpecifier } from '@dda/core';
-import { DEFAULT_RUN_OPTIONS } from './pipeline.js';
+import { DEFAULT_RUN_OPTIONS } from './demo.js';
 
 const positiveInt = z.number().int().positive();
 const positive = z.number().positive();

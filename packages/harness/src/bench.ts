@@ -4,15 +4,15 @@
  * debiaser × denoiser grid). Both reuse every cached artifact (checkpoints, gradients, score
  * matrices) of earlier or interrupted runs in the same output folder.
  */
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, rocCurve, scorers, type RocPoint } from '@dda/core';
-import type { BenchConfig } from './bench-config.js';
 import {
-  type CheckpointScores, type DdaRunOptions, type Experiment, type Log, type Variant,
-  NoTestErrors, evaluateVariant, plainVariant, gradientsAt, hasStoredScores, isModelFree, scoreCheckpoints, scoreCrossBase, scoreFineTuned, trainExperiment,
-} from './pipeline.js';
-import { loadUserPlugins } from './plugins.js';
-import { trackProgress, type ProgressSink } from './progress.js';
+  type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
+} from '@dda/core';
+import { AttributionRun, ddaMatrix, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
+import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
+import type { BenchConfig } from './bench-config.js';
+import { evaluateVariant, experimentTask } from './demo.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
 
 /** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
@@ -71,20 +71,24 @@ export interface BenchResult {
   readonly curves: readonly RocSet[];
   /** Seconds per (family, seed) step: training, gradients, total. */
   readonly timings: readonly { family: string; seed: number; train: number; gradients: number; total: number; reused: number }[];
-  /** Cells that could not be evaluated (e.g. the fine-tuned model made no test errors), with the reason. */
-  readonly skipped: readonly { family: string; seed: number; reason: string }[];
+  /**
+   * Cells without results, with the reason: `skipped` when the cell cannot be evaluated (no true
+   * source, no test error; found before training where the data alone tells), `failed` when it
+   * stopped with an error. The other cells' results are written either way.
+   */
+  readonly skipped: readonly { family: string; seed: number; reason: string; failed?: boolean }[];
 }
 
-/** The run options of one (family, seed) cell of a benchmark. */
-export function runOptionsFor(c: BenchConfig, family: string, seed: number, outDir: string): Partial<DdaRunOptions> {
+/** The experiment options of one (family, seed) cell of a benchmark. */
+export function runOptionsFor(c: BenchConfig, family: string, seed: number, artifactsDir: string): Partial<ExperimentOptions> & { artifactsDir: string } {
   return {
-    seed, outDir, preset: family,
+    seed, artifactsDir, preset: family,
     nTrain: c.data.nTrain, nHeldOut: c.data.nHeldOut, nPretrain: c.data.nPretrain,
     ...(c.data.canaries ? { canaries: c.data.canaries } : {}),
     ...(c.data.dataFile ? { dataFile: c.data.dataFile } : {}),
     ...(c.data.swapRate !== undefined ? { swapRate: c.data.swapRate } : {}),
     ...(c.data.biasRate !== undefined ? { biasRate: c.data.biasRate } : {}),
-    ...c.training, k: c.k, maxNewTokens: c.maxNewTokens, gradientEngine: c.gradientEngine,
+    ...c.training, maxNewTokens: c.maxNewTokens,
   };
 }
 
@@ -105,28 +109,27 @@ async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<voi
 }
 
 /** DDA = debias(denoise(epoch scores over the last `lastN` checkpoints), base). */
-async function dda(exp: Experiment, s: CheckpointScores, debiaser: string, denoiser: string, beta: number, lastN = s.epochs.length): Promise<ScoreMatrix> {
-  const from = s.epochs.length - lastN;
-  const denoised = (await denoisers.create(denoiser, {})).denoise(s.epochs.slice(from), exp.epochInfos.slice(from));
-  return (await debiasers.create(debiaser, { beta })).debias(denoised, s.base);
+function dda(task: AttributionTask, s: CheckpointScores, debiaser: string, denoiser: string, beta: number, lastN = s.epochs.length): Promise<ScoreMatrix> {
+  return ddaMatrix(s, task.checkpoints.map((c) => c.info), { debias: debiaser, denoise: denoiser, beta, lastN });
 }
 
 /** The leaderboard rows of one scorer: plain, then every DDA variant of the config (gradient-based scorers only). */
-async function leaderboardVariants(exp: Experiment, s: CheckpointScores, c: BenchConfig): Promise<Variant[]> {
-  const out: Variant[] = [await plainVariant(s, exp.epochInfos)];
+async function leaderboardVariants(task: AttributionTask, s: CheckpointScores, c: BenchConfig): Promise<Variant[]> {
+  const out: Variant[] = [await plainVariant(s, task.checkpoints.map((cp) => cp.info))];
   if (isModelFree(s.scorer)) return out;
   for (const v of c.dda) {
-    out.push({ variant: v.name, description: `debiaser '${v.debiaser}' (β=${v.beta}) over denoiser '${v.denoiser}'`, matrix: await dda(exp, s, v.debiaser, v.denoiser, v.beta) });
+    out.push({ variant: v.name, description: `debiaser '${v.debiaser}' (β=${v.beta}) over denoiser '${v.denoiser}'`, matrix: await dda(task, s, v.debiaser, v.denoiser, v.beta) });
   }
   return out;
 }
 
 /** The ablation rows over one scorer (see {@link runAblation}), including the `cross:` rows of the second reading of debias. */
-async function ablationVariants(exp: Experiment, s: CheckpointScores, c: BenchConfig): Promise<Variant[]> {
+async function ablationVariants(run: AttributionRun, s: CheckpointScores, c: BenchConfig): Promise<Variant[]> {
+  const task = run.task;
   const a = c.ablation;
   const final = s.epochs[s.epochs.length - 1] as ScoreMatrix;
   const N = s.epochs.length;
-  const denoised = (await denoisers.create(a.denoiser, {})).denoise(s.epochs, exp.epochInfos);
+  const denoised = (await denoisers.create(a.denoiser, {})).denoise(s.epochs, task.checkpoints.map((cp) => cp.info));
   const debias = await debiasers.create(a.debiaser, { beta: a.beta });
   const out: Variant[] = [
     { variant: 'full', description: `DDA: debiaser '${a.debiaser}' (β=${a.beta}) over denoiser '${a.denoiser}' (N=${N})`, matrix: debias.debias(denoised, s.base) },
@@ -135,23 +138,23 @@ async function ablationVariants(exp: Experiment, s: CheckpointScores, c: BenchCo
     { variant: 'neither', description: 'plain influence at the final checkpoint', matrix: final },
   ];
   for (const beta of a.betas) {
-    out.push({ variant: `beta=${beta}`, description: `full DDA with β=${beta}`, matrix: await dda(exp, s, a.debiaser, a.denoiser, beta) });
+    out.push({ variant: `beta=${beta}`, description: `full DDA with β=${beta}`, matrix: await dda(task, s, a.debiaser, a.denoiser, beta) });
   }
   for (const n of a.checkpoints ?? Array.from({ length: N }, (_, i) => i + 1)) {
-    out.push({ variant: `N=${n}`, description: `full DDA over the last ${n} epoch checkpoint(s)`, matrix: await dda(exp, s, a.debiaser, a.denoiser, a.beta, n) });
+    out.push({ variant: `N=${n}`, description: `full DDA over the last ${n} epoch checkpoint(s)`, matrix: await dda(task, s, a.debiaser, a.denoiser, a.beta, n) });
   }
   for (const db of a.debiasers) {
     for (const dn of a.denoisers) {
-      out.push({ variant: `dda[${db}+${dn}]`, description: `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}'`, matrix: await dda(exp, s, db, dn, a.beta) });
+      out.push({ variant: `dda[${db}+${dn}]`, description: `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}'`, matrix: await dda(task, s, db, dn, a.beta) });
     }
   }
   // The second reading of the debias term: training gradients at θ0, test gradients at θ' (gradient scorers).
   if (s.scorer.needs.includes('gradients')) {
-    const cross: CheckpointScores = { ...s, base: await scoreCrossBase(exp, s.scorer.id) };
+    const cross: CheckpointScores = { ...s, base: await run.crossBaseScores(s.scorer.id) };
     out.push({ variant: 'cross:no-denoise', description: `debiaser '${a.debiaser}' on the final checkpoint, base term ⟨train at θ0, test at θ'⟩`, matrix: debias.debias(final, cross.base) });
     for (const db of a.debiasers) {
       for (const dn of a.denoisers) {
-        out.push({ variant: `cross:dda[${db}+${dn}]`, description: `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}', base term ⟨train at θ0, test at θ'⟩`, matrix: await dda(exp, cross, db, dn, a.beta) });
+        out.push({ variant: `cross:dda[${db}+${dn}]`, description: `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}', base term ⟨train at θ0, test at θ'⟩`, matrix: await dda(task, cross, db, dn, a.beta) });
       }
     }
   }
@@ -159,9 +162,24 @@ async function ablationVariants(exp: Experiment, s: CheckpointScores, c: BenchCo
 }
 
 /** Mean of each source's aggregated scores → ROC curve, for the report. */
-function curvesOf(exp: Experiment, family: string, seed: number, method: string, m: ScoreMatrix): RocSet[] {
-  const agg = aggregateColumns(m, new Map(exp.sources.map((s) => [s.id, s.testIds])));
-  return exp.sources.map((s) => ({ family, source: s.id, seed, method, points: thin(rocCurve(agg.get(s.id) as Float64Array, s.labels)) }));
+function curvesOf(task: AttributionTask, family: string, seed: number, method: string, m: ScoreMatrix): RocSet[] {
+  const sources = sourcesOf(task, task.labels ?? []);
+  const agg = aggregateColumns(m, new Map(sources.map((s) => [s.id, s.testIds])));
+  return sources.map((s) => ({ family, source: s.id, seed, method, points: thin(rocCurve(agg.get(s.id) as Float64Array, s.labels)) }));
+}
+
+/**
+ * Saves what a cell attributed beside the results (`cells/<family>-seed<seed>/`): the training set
+ * after canary injection, the test errors (queries) and the true-source labels, with the
+ * `dda attribute` command that re-runs the cell on the experiment's base model and checkpoints.
+ */
+function saveCellFiles(outDir: string, family: string, seed: number, exp: Experiment): string {
+  const dir = join(outDir, 'cells', `${family.replace(/[^a-zA-Z0-9._-]+/g, '_')}-seed${seed}`);
+  mkdirSync(dir, { recursive: true });
+  for (const [name, from] of [['train.jsonl', exp.files.train], ['queries.jsonl', exp.files.queries], ['labels.json', exp.files.labels]] as const) copyFileSync(from, join(dir, name));
+  const command = `npm run -s dda -- attribute --base ${exp.files.base} --checkpoints ${exp.files.run} --train ${join(dir, 'train.jsonl')} --queries ${join(dir, 'queries.jsonl')} --labels ${join(dir, 'labels.json')} --out ${join(dir, 'attribution')}`;
+  writeFileAtomic(join(dir, 'cell.json'), `${JSON.stringify({ family, seed, files: exp.files, sources: exp.sources, leftOut: exp.leftOut, errors: exp.errors.length, attribute: command }, null, 2)}\n`);
+  return dir;
 }
 
 /** At most ~200 points of a curve (it is drawn, not integrated). */
@@ -189,49 +207,70 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
     const t0 = Date.now();
     let exp: Experiment;
     try {
-      exp = await trainExperiment(runOptionsFor(c, family, seed, artifacts), (l) => log(`  ${l}`), progress);
+      exp = await makeExperiment(runOptionsFor(c, family, seed, artifacts), (l) => log(`  ${l}`), progress);
     } catch (e) {
-      if (!(e instanceof NoTestErrors)) throw e;
-      log(`  skipped: ${e.message}`);
-      skipped.push({ family, seed, reason: e.message });
+      const reason = e instanceof Error ? e.message : String(e);
+      log(`  ${e instanceof CellSkipped ? 'skipped' : 'failed'}: ${reason}`);
+      skipped.push({ family, seed, reason, ...(e instanceof CellSkipped ? {} : { failed: true }) });
       bar.tick();
       continue;
     }
     try {
-      const t1 = Date.now();
-      const scorerObjs = await Promise.all(scorerIds.map((id) => scorers.create(id, {})));
-      // Per-example gradients first (timed on their own), unless every scorer that needs them has its scores stored.
-      if (scorerObjs.some((s) => s.needs.includes('gradients') && !hasStoredScores(exp, s))) {
-        for (const cp of exp.checkpoints) for (const which of ['train', 'test'] as const) await gradientsAt(exp, cp.id, which, (l) => log(`  ${l}`));
-      }
-      const t2 = Date.now();
-      for (const id of scorerIds) {
-        const ts = Date.now();
-        let variants: Variant[];
-        if (kind === 'bench' && c.plainOnly.includes(id)) {
-          const f = await scoreFineTuned(exp, id, (l) => log(`  ${l}`));
-          variants = [{ variant: 'plain', description: `${id} for the fine-tuned model (baseline only)`, matrix: f.matrix }];
-        } else {
-          const s = await scoreCheckpoints(exp, id, (l) => log(`  ${l}`));
-          variants = kind === 'bench' ? await leaderboardVariants(exp, s, c) : await ablationVariants(exp, s, c);
-        }
-        const seconds = (Date.now() - ts) / 1000;
-        for (const v of variants) {
-          const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? id : `${v.variant}(${id})`;
-          for (const r of evaluateVariant(exp, v, id, c.k)) {
-            rows.push({
-              family, method, scorer: id, variant: v.variant, seed, seconds,
-              source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
-            });
+      saveCellFiles(outDir, family, seed, exp);
+      const task = await experimentTask(exp);
+      const run = new AttributionRun(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) });
+      try {
+        const t1 = Date.now();
+        const scorerObjs = await Promise.all(scorerIds.map((id) => run.scorer(id)));
+        // Per-example gradients first (timed on their own), unless every scorer that needs them has its scores stored.
+        let needGradients = false;
+        for (const s of scorerObjs) if (s.needs.includes('gradients') && !(await run.hasStoredScores(s.id))) needGradients = true;
+        if (needGradients) {
+          for (const cp of run.allCheckpoints) {
+            for (const spec of run.trainBlocks(cp)) await run.trainGradientBlock(cp, spec);
+            await run.queryGradients(cp);
           }
-          if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) curves.push(...curvesOf(exp, family, seed, method, v.matrix));
         }
-        const avg = rows.filter((r) => r.family === family && r.seed === seed && r.scorer === id && r.source === 'average');
-        log(`  ${id}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
+        const t2 = Date.now();
+        const infos = task.checkpoints.map((cp) => cp.info);
+        for (const id of scorerIds) {
+          const ts = Date.now();
+          let variants: Variant[];
+          if (kind === 'bench' && c.plainOnly.includes(id)) {
+            const scorer = await run.scorer(id);
+            const needed = scorer.combine ? task.checkpoints : task.checkpoints.slice(-1);
+            const matrices: ScoreMatrix[] = [];
+            for (const cp of needed) matrices.push(await run.scores(id, cp));
+            variants = [{ variant: 'plain', description: `${id} for the fine-tuned model (baseline only)`, matrix: await scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)) }];
+          } else {
+            const s = await run.scoreCheckpoints(id);
+            variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
+          }
+          const seconds = (Date.now() - ts) / 1000;
+          for (const v of variants) {
+            const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? id : `${v.variant}(${id})`;
+            for (const r of evaluateVariant(task, v, id, c.k)) {
+              rows.push({
+                family, method, scorer: id, variant: v.variant, seed, seconds,
+                source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
+              });
+            }
+            if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) curves.push(...curvesOf(task, family, seed, method, v.matrix));
+          }
+          const avg = rows.filter((r) => r.family === family && r.seed === seed && r.scorer === id && r.source === 'average');
+          log(`  ${id}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
+        }
+        timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + run.reused.length });
+      } finally {
+        await run.dispose();
       }
-      timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length });
-    } finally {
-      exp.dispose();
+    } catch (e) {
+      // One failing cell must not lose the others' results: record it, go on, and report it at the end.
+      const reason = e instanceof Error ? e.message : String(e);
+      log(`  failed: ${reason}`);
+      skipped.push({ family, seed, reason, failed: true });
+      rows.splice(0, rows.length, ...rows.filter((r) => !(r.family === family && r.seed === seed)));
+      curves.splice(0, curves.length, ...curves.filter((r) => !(r.family === family && r.seed === seed)));
     }
     bar.tick();
   }

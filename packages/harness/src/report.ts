@@ -1,7 +1,7 @@
 import { writeToBuffer } from 'fast-csv';
-import type { DdaRunResult, ResultRow } from './pipeline.js';
+import type { DdaRunResult, ResultRow } from './demo.js';
 import { join } from 'node:path';
-import { writeFileAtomic } from './artifacts.js';
+import { writeFileAtomic } from '@dda/attribution';
 import type { BenchResult } from './bench.js';
 import { renderReport } from './report-html.js';
 

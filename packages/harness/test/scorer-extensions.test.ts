@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScoreMatrix, scorers, type Scorer, type ScoringInput } from '@dda/core';
 import { runDda, type DdaRunOptions, type DdaRunResult } from '@dda/harness';
 
-// The small configuration of pipeline.test.ts; every run below shares its checkpoints and gradients.
+// The small configuration of demo.test.ts; every run below shares its checkpoints and gradients.
 const SMALL: Partial<DdaRunOptions> = {
   seed: 0, nPretrain: 600, pretrainEpochs: 2, nTrain: 120, nHeldOut: 16, finetuneEpochs: 2, k: 10,
 };
@@ -55,21 +55,21 @@ describe('the harness honours the scorer extensions (combine, model access, corr
   it("tracin-cp's plain row is its lr-weighted combination over the epoch checkpoints", async () => {
     const r = await runDda({ ...SMALL, outDir: dir, scorer: 'tracin-cp' });
     const plain = r.scores.get('plain')!;
-    expect(plain.provenance).toMatchObject({ method: 'tracin-cp', checkpoints: ['epoch-1', 'epoch-2'], transforms: ['denoise:lr-weighted'] });
-    expect(r.rows.find((x) => x.variant === 'plain')!.description).toMatch(/combined over the 2 epoch checkpoints by denoiser 'lr-weighted'/);
+    expect(plain.provenance).toMatchObject({ method: 'tracin-cp', checkpoints: ['checkpoint-8', 'checkpoint-16'], transforms: ['denoise:lr-weighted'] });
+    expect(r.rows.find((x) => x.variant === 'plain')!.description).toMatch(/combined over the 2 checkpoints by denoiser 'lr-weighted'/);
     // Equal learning rates: the lr-weighted mean of the per-checkpoint terms (= grad-dot) is grad-dot's mean over the
     // epochs (up to float32 rounding: grad-dot may run on onnxruntime's float32 GEMM, tracin-cp sums in float64).
     const want = gradDot.scores.get('denoise')!.values;
     expect(plain.values.length).toBe(want.length);
     plain.values.forEach((v, k) => expect(Math.abs(v - want[k]!)).toBeLessThan(1e-5 * (1 + Math.abs(want[k]!))));
     // grad-dot's plain row is still the final checkpoint.
-    expect(gradDot.scores.get('plain')!.provenance.checkpoints).toEqual(['epoch-2']);
+    expect(gradDot.scores.get('plain')!.provenance.checkpoints).toEqual(['checkpoint-16']);
   });
 
   it('offers model access (restored after each call) and the corrected test outputs to a scorer that needs them', async () => {
     if (!scorers.has(probe.id)) scorers.register({ id: probe.id, description: probe.description, priority: -1, create: () => probe });
     const r = await runDda({ ...SMALL, outDir: dir, scorer: probe.id });
-    expect(seen.map((s) => s.checkpoint)).toEqual(['base', 'epoch-1', 'epoch-2']);
+    expect(seen.map((s) => s.checkpoint)).toEqual(['base', 'checkpoint-8', 'checkpoint-16']);
     for (const s of seen) expect(s).toMatchObject({ corrections: r.errors.length, sameIds: true, samePrompts: true, differ: true, restored: true });
     // A scorer that uses the model gets every variant, not only the plain row.
     expect([...r.scores.keys()]).toEqual(['plain', 'debias', 'denoise', 'dda', 'debias-zscore', 'dda-zscore']);

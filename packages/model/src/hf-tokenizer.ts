@@ -2,7 +2,7 @@ import { Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizerImpl } from '@huggingface/tokenizers';
 import { DdaError } from '@dda/core';
 import type { ModelFamily } from './hf-config.js';
-import type { Tokenizer } from './tokenizer.js';
+import type { ChatMessage, Tokenizer } from './tokenizer.js';
 
 /**
  * Chat templates (Jinja, as in tokenizer_config.json) used when a tokenizer_config.json has no
@@ -151,8 +151,13 @@ export class HfTokenizer implements Tokenizer {
     return this.impl.encode(text, { add_special_tokens: false }).tokens;
   }
 
+  /** The EOS token's text (tokenizer_config.json's eos_token, or the family's). */
+  get eosText(): string {
+    return this.eosToken;
+  }
+
   /** Renders the chat template over `messages`; `addGenerationPrompt` opens the assistant turn. */
-  renderChat(messages: readonly { role: 'system' | 'user' | 'assistant'; content: string }[], addGenerationPrompt: boolean): string {
+  renderChat(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {
     return this.template.render({
       messages: messages.map((m) => ({ ...m })),
       add_generation_prompt: addGenerationPrompt,

@@ -4,6 +4,7 @@
  */
 export * from './config.js';
 export * from './tokenizer.js';
+export * from './chat-samples.js';
 export * from './weights.js';
 export * from './decoder.js';
 export * from './model.js';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { DdaError, SeededRandom, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
 import { type DecoderConfig, type LoraConfig, validateDecoderConfig, validateLoraConfig } from './config.js';
 import { type DecoderParams, type VariableMap, forward, sequenceLosses } from './decoder.js';
-import { type EncodedExample, type Tokenizer, encodeExample } from './tokenizer.js';
+import { type EncodeOptions, type EncodedExample, type Tokenizer, encodeSample } from './tokenizer.js';
 import { checkLoraFits } from './peft.js';
 import { type NamedTensor, type TensorMap, assertFiniteTensors, cloneTensors, initLoraWeights, loraWeightSpecs } from './weights.js';
 
@@ -115,9 +115,21 @@ export class DecoderModel {
     }
   }
 
-  /** Encodes a sample with this model's tokenizer and context length. */
-  encode(s: TextSample): EncodedExample {
-    return encodeExample(this.tokenizer, s.prompt, s.response, this.config.maxSeqLen, s.id);
+  private encoding: { maxLength: number; overlong: EncodeOptions['overlong'] } | null = null;
+
+  /**
+   * How {@link encode} treats long samples from now on: at most `maxLength` tokens (default and
+   * upper bound: the config's maxSeqLen), longer ones failing or truncated (see OverlongPolicy).
+   */
+  setEncoding(o: { readonly maxLength?: number; readonly overlong?: EncodeOptions['overlong'] }): void {
+    const maxLength = Math.min(o.maxLength ?? this.config.maxSeqLen, this.config.maxSeqLen);
+    this.encoding = { maxLength, overlong: o.overlong };
+  }
+
+  /** Encodes a sample with this model's tokenizer and context length (see {@link encodeSample} and {@link setEncoding}). */
+  encode(s: TextSample, o: EncodeOptions = {}): EncodedExample {
+    const e = this.encoding;
+    return encodeSample(this.tokenizer, s, e?.maxLength ?? this.config.maxSeqLen, { ...(e?.overlong ? { overlong: e.overlong } : {}), ...o });
   }
 
   private batchTensors(batch: readonly EncodedExample[]): { tokens: tf.Tensor2D; mask: tf.Tensor2D } {
@@ -263,13 +275,23 @@ export class DecoderModel {
     });
   }
 
-  /** Greedy decoding of a response to `prompt`, at most `maxNewTokens`, stopping at EOS. */
+  /**
+   * Greedy decoding of a response to `prompt`, at most `maxNewTokens`, stopping at EOS or when
+   * prompt + output + EOS would no longer fit the context (so the sample can always be encoded).
+   *
+   * @throws DdaError if the prompt is empty without a BOS token, or leaves no room for an output.
+   */
   generate(prompt: string, maxNewTokens: number): string {
     const p = this.tokenizer.encode(prompt);
     const ids = this.tokenizer.bosId === null || p[0] === this.tokenizer.bosId ? p : [this.tokenizer.bosId, ...p];
     if (ids.length === 0) throw new DdaError('generate: the prompt is empty and the tokenizer has no BOS token to start from', 'give a non-empty prompt');
+    // The output, then EOS, must fit the context: the gradient of (prompt, output) is taken later.
+    const limit = (this.encoding?.maxLength ?? this.config.maxSeqLen) - 1;
+    if (ids.length >= limit) {
+      throw new DdaError(`generate: the prompt has ${ids.length} tokens, which leaves no room for an output within the context of ${limit + 1} tokens`, 'shorten the prompt (document) or use a model with a longer context');
+    }
     const out: number[] = [];
-    for (let n = 0; n < maxNewTokens && ids.length < this.config.maxSeqLen; n++) {
+    for (let n = 0; n < maxNewTokens && ids.length < limit; n++) {
       const next = tf.tidy(() => {
         const tokens = tf.tensor2d(Int32Array.from(ids), [1, ids.length], 'int32');
         const { logits } = forward(this.params, tokens);

@@ -1,4 +1,4 @@
-import { DdaError } from '@dda/core';
+import { DdaError, type ChatMessage } from '@dda/core';
 
 /** Special tokens of the word-level tokenizer; ids 0..n-1 in this order. */
 export const SPECIAL_TOKENS = ['<pad>', '<unk>', '<bos>', '<eos>', '<|system|>', '<|user|>', '<|assistant|>', '<nl>'] as const;
@@ -40,7 +40,17 @@ export interface Tokenizer {
    * the assistant turn, in this tokenizer's chat template. The response follows it, then EOS.
    */
   applyChatTemplate(system: string, user: string): string;
+  /**
+   * Renders a conversation with this tokenizer's chat template; `addGenerationPrompt` opens an
+   * assistant turn at the end. Assistant turns are followed by the end-of-turn text the template
+   * writes (e.g. {@link eosText}).
+   */
+  renderChat(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string;
+  /** The text of the EOS token as it appears in rendered chats (e.g. `</s>`, `<|im_end|>`, `<eos>`). */
+  readonly eosText: string;
 }
+
+export type { ChatMessage };
 
 /**
  * A word-level tokenizer for the project's tiny models. Its vocabulary is built from a corpus
@@ -98,9 +108,22 @@ export class WordTokenizer implements Tokenizer {
       .replace(/ ?\n ?/g, '\n');
   }
 
+  readonly eosText = '<eos>';
+
   /** {@link applyChatTemplate} (the function) of the tiny models. */
   applyChatTemplate(system: string, user: string): string {
     return applyChatTemplate(system, user);
+  }
+
+  /**
+   * The tiny models' template over any conversation: `<|system|> … <|user|> … <|assistant|> … <eos>`
+   * turn after turn (an assistant turn ends with ` <eos>`); with `addGenerationPrompt`, a final
+   * ` <|assistant|>`. For one system and one user turn it is {@link applyChatTemplate}.
+   */
+  renderChat(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {
+    const parts = messages.map((m) => (m.role === 'assistant' ? `<|assistant|> ${m.content} <eos>` : `<|${m.role}|> ${m.content}`));
+    if (addGenerationPrompt) parts.push('<|assistant|>');
+    return parts.join(' ');
   }
 
   toJSON(): { type: 'word-level'; vocab: readonly string[] } {
@@ -132,21 +155,119 @@ export interface EncodedExample {
 }
 
 /**
+ * What to do with a sample longer than the model's context: `fail` (a DdaError naming the sample),
+ * or `truncate`: drop prompt tokens from the left (after BOS) until it fits, and if the response
+ * alone is still too long, cut the end of the response.
+ */
+export type OverlongPolicy = 'fail' | 'truncate';
+
+/** Where a sample came from, for error messages (e.g. `train.jsonl:12`). */
+export type SampleOrigin = string;
+
+function overlong(id: string, n: number, maxSeqLen: number, origin: SampleOrigin | undefined): DdaError {
+  return new DdaError(
+    `sample '${id}'${origin ? ` (${origin})` : ''}: ${n} tokens, longer than the model's context of ${maxSeqLen} tokens`,
+    'shorten the record, or pass --overlong truncate to drop prompt tokens from the left (then response tokens from the end)',
+  );
+}
+
+/**
  * Encodes a prompt/response pair as BOS + prompt + response + EOS (prompt and response encoded
  * separately, as in supervised fine-tuning); the loss covers the response tokens and EOS. BOS is
  * left out when the tokenizer has none or the prompt already starts with it (a chat template
- * that writes the BOS token).
+ * that writes the BOS token). Longer than `maxSeqLen`: see {@link OverlongPolicy} (default `fail`).
+ *
+ * @throws DdaError if the response is empty, or the sample is too long under policy `fail`.
  */
-export function encodeExample(tok: Tokenizer, prompt: string, response: string, maxSeqLen: number, id = '?'): EncodedExample {
+export function encodeExample(
+  tok: Tokenizer,
+  prompt: string,
+  response: string,
+  maxSeqLen: number,
+  id = '?',
+  o: { readonly overlong?: OverlongPolicy; readonly origin?: SampleOrigin } = {},
+): EncodedExample {
   let p = tok.encode(prompt);
-  const r = tok.encode(response);
-  if (r.length === 0) throw new DdaError(`sample '${id}': empty response`, 'every sample needs a non-empty response to take a loss over');
-  if (tok.bosId !== null && p[0] !== tok.bosId) p = [tok.bosId, ...p];
-  const tokens = [...p, ...r, tok.eosId];
-  if (tokens.length > maxSeqLen) {
-    throw new DdaError(`sample '${id}': ${tokens.length} tokens, longer than the model's maxSeqLen ${maxSeqLen}`, 'shorten the text or use a model with a longer context');
+  let r = tok.encode(response);
+  if (r.length === 0) throw new DdaError(`sample '${id}'${o.origin ? ` (${o.origin})` : ''}: empty response`, 'every sample needs a non-empty response to take a loss over');
+  const hasBos = tok.bosId !== null;
+  if (hasBos && p[0] !== tok.bosId) p = [tok.bosId as number, ...p];
+  const n = p.length + r.length + 1;
+  if (n > maxSeqLen) {
+    if (o.overlong !== 'truncate') throw overlong(id, n, maxSeqLen, o.origin);
+    const keepBos = hasBos ? 1 : 0;
+    let excess = n - maxSeqLen;
+    const dropPrompt = Math.min(excess, p.length - keepBos);
+    p = [...p.slice(0, keepBos), ...p.slice(keepBos + dropPrompt)];
+    excess -= dropPrompt;
+    if (excess > 0) r = r.slice(0, r.length - excess);
+    if (r.length === 0) throw overlong(id, n, maxSeqLen, o.origin);
   }
+  const tokens = [...p, ...r, tok.eosId];
   const lossMask = new Float32Array(tokens.length - 1);
   for (let t = Math.max(0, p.length - 1); t < tokens.length - 1; t++) lossMask[t] = 1;
   return { tokens: Int32Array.from(tokens), lossMask };
+}
+
+/**
+ * Encodes a multi-turn sample from its segments (see TextSample.segments in @dda/core): BOS (unless
+ * the tokenizer has none or the first segment starts with it), then every segment's tokens in
+ * order, encoded separately; the loss covers the tokens of the segments marked `loss`. No EOS is
+ * appended (the chat template writes the end-of-turn token into the assistant segments).
+ * Longer than `maxSeqLen`: `fail`, or `truncate` from the right (a multi-turn sample keeps its
+ * beginning; at least one loss token must remain).
+ *
+ * @throws DdaError if no segment carries loss tokens, or the sample is too long under `fail`.
+ */
+export function encodeSegments(
+  tok: Tokenizer,
+  segments: readonly { readonly text: string; readonly loss: boolean }[],
+  maxSeqLen: number,
+  id = '?',
+  o: { readonly overlong?: OverlongPolicy; readonly origin?: SampleOrigin } = {},
+): EncodedExample {
+  const ids: number[] = [];
+  const loss: boolean[] = [];
+  for (const seg of segments) {
+    for (const t of tok.encode(seg.text)) {
+      ids.push(t);
+      loss.push(seg.loss);
+    }
+  }
+  if (tok.bosId !== null && ids[0] !== tok.bosId) {
+    ids.unshift(tok.bosId);
+    loss.unshift(false);
+  }
+  if (ids.length > maxSeqLen) {
+    if (o.overlong !== 'truncate') throw overlong(id, ids.length, maxSeqLen, o.origin);
+    ids.length = maxSeqLen;
+    loss.length = maxSeqLen;
+  }
+  const lossMask = new Float32Array(Math.max(ids.length - 1, 0));
+  for (let t = 0; t < ids.length - 1; t++) lossMask[t] = loss[t + 1] ? 1 : 0;
+  if (!lossMask.some((m) => m > 0)) {
+    throw new DdaError(`sample '${id}'${o.origin ? ` (${o.origin})` : ''}: no token carries the loss`, 'a conversation needs at least one non-empty assistant turn (within the context length)');
+  }
+  return { tokens: Int32Array.from(ids), lossMask };
+}
+
+/** Options of {@link encodeSample}. */
+export interface EncodeOptions {
+  /** Longer than the context: `fail` (default) or `truncate` (see {@link OverlongPolicy}). */
+  readonly overlong?: OverlongPolicy;
+  /** Where the sample came from (file and line), named in errors. */
+  readonly origin?: SampleOrigin;
+}
+
+/**
+ * Encodes a TextSample of @dda/core: {@link encodeSegments} when it has segments (a multi-turn
+ * conversation), else {@link encodeExample} of its prompt and response.
+ */
+export function encodeSample(
+  tok: Tokenizer,
+  s: { readonly id: string; readonly prompt: string; readonly response: string; readonly segments?: readonly { readonly text: string; readonly loss: boolean }[] },
+  maxSeqLen: number,
+  o: EncodeOptions = {},
+): EncodedExample {
+  return s.segments ? encodeSegments(tok, s.segments, maxSeqLen, s.id, o) : encodeExample(tok, s.prompt, s.response, maxSeqLen, s.id, o);
 }

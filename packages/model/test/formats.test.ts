@@ -62,7 +62,7 @@ describe('word tokenizer and instruction encoding', () => {
   });
 
   it('rejects over-long and empty responses with the sample id', () => {
-    expect(() => encodeExample(tok, 'the cat sat on the mat', 'the dog', 5, 's2')).toThrow(/sample 's2': 10 tokens, longer than the model's maxSeqLen 5/);
+    expect(() => encodeExample(tok, 'the cat sat on the mat', 'the dog', 5, 's2')).toThrow(/sample 's2': 10 tokens, longer than the model's context of 5 tokens/);
     expect(() => encodeExample(tok, 'the', '', 16, 's3')).toThrow(/sample 's3': empty response/);
   });
 

@@ -16,6 +16,25 @@ describe('DecoderModel', () => {
     await startTfjsBackend(['tfjs-wasm']);
   });
 
+  it('generation never produces a sample the gradient step cannot take (issue 17, fault 3)', () => {
+    // A model whose output never stops (EOS suppressed), prompts a few tokens short of the context.
+    const short: DecoderConfig = { ...config, maxSeqLen: 8 };
+    const w = initDecoderWeights(short, 4);
+    const head = w.get('lm_head.weight')!;
+    // EOS (and the other tokens decoding drops) never win.
+    for (const id of [tok.eosId, tok.padId, tok.bosId!]) for (let j = 0; j < short.hiddenSize; j++) head.data[id * short.hiddenSize + j] = 0;
+    const norm = w.get('model.norm.weight')!;
+    norm.data.fill(1);
+    const m = new DecoderModel(short, tok, w);
+    for (const [prompt, room] of [['a b c', 3], ['a b c d e', 1]] as const) {
+      const out = m.generate(prompt, 50);
+      expect(tok.encode(out)).toHaveLength(room); // ran to the limit: BOS + prompt + output + EOS = the context
+      expect(m.encode({ id: 'gen', prompt, response: out }).tokens.length).toBe(8);
+    }
+    expect(() => m.generate('a b c d e f', 50)).toThrow(/the prompt has 7 tokens, which leaves no room for an output within the context of 8 tokens/);
+    m.dispose();
+  });
+
   it('refuses a tokenizer that does not match the model', () => {
     const other = WordTokenizer.fromCorpus(['x y']);
     expect(() => new DecoderModel(config, other, initDecoderWeights(config, 1))).toThrow(/tokenizer has \d+ entries but the model's vocabSize is \d+/);

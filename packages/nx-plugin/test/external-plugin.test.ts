@@ -65,7 +65,7 @@ describe('a plugin generated outside the workspace', () => {
   it('builds, and its own test (conformance suite and exact case) passes', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: pkg, encoding: 'utf8' });
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(/Tests\s+9 passed \(9\)/);
+    expect(r.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(/Tests\s+11 passed \(11\)/);
   }, 120_000);
 
   it('passes the conformance suite when loaded with loadPlugins', async () => {

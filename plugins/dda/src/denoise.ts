@@ -101,6 +101,12 @@ export function denoiseMean(perCheckpoint: readonly ScoreMatrix[], checkpoints: 
 export function denoiseLrWeighted(perCheckpoint: readonly ScoreMatrix[], checkpoints: readonly CheckpointInfo[]): ScoreMatrix {
   checkInputs(perCheckpoint, checkpoints, 'lr-weighted');
   for (const c of checkpoints) {
+    if (Number.isNaN(c.learningRate)) {
+      throw new DdaError(
+        `denoiser 'lr-weighted': the learning rate at checkpoint '${c.id}' is unknown`,
+        'give the checkpoints with the trainer_state.json of their run (its log_history holds the learning rate), or pass --learning-rates, or use the mean denoiser',
+      );
+    }
     if (!Number.isFinite(c.learningRate) || c.learningRate < 0) {
       throw new DdaError(
         `denoiser 'lr-weighted': checkpoint '${c.id}' has learning rate ${c.learningRate}`,

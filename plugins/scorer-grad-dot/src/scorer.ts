@@ -32,6 +32,7 @@ export function gradientScorer<O>(id: string, description: string, scores: Gradi
     id,
     description,
     needs: ['gradients'],
+    ...(shape.rowSeparable ? { rowSeparable: true } : {}),
     async score(input) {
       if (shape.rowSeparable && input.trainGradientBlocks) return scoreInBlocks(id, input, scores, options);
       const [train, test] = await Promise.all([input.trainGradients(), input.testGradients()]);

@@ -9,7 +9,7 @@ const SMALL: Partial<DdaRunOptions> = {
   seed: 0, nPretrain: 600, pretrainEpochs: 2, nTrain: 120, nHeldOut: 16, finetuneEpochs: 2, k: 10,
 };
 
-describe('runDda end to end (small configuration)', () => {
+describe('the demo end to end (small configuration): experiment files attributed like dda attribute', () => {
   const dirs: string[] = [];
   const tmp = (): string => {
     const d = mkdtempSync(join(tmpdir(), 'dda-test-'));
@@ -58,7 +58,7 @@ describe('runDda end to end (small configuration)', () => {
   });
 
   it('loads the pretrained θ0 it wrote as a Hugging Face model folder, and fine-tunes it to the same results', async () => {
-    const baseDir = join(firstDir, 'checkpoints', 'base');
+    const baseDir = join(firstDir, 'artifacts', 'checkpoints', 'base');
     const folder = join(baseDir, readdirSync(baseDir)[0]!);
     expect(JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).architectures).toEqual(['LlamaForCausalLM']);
     const again = await runDda({ ...SMALL, outDir: tmp(), preset: folder });
@@ -76,7 +76,7 @@ describe('runDda end to end (small configuration)', () => {
 
   it('per-example gradients on onnxruntime (the ONNX graph of the decoder) give the tfjs scores to 1e-4', async () => {
     const r = await runDda({ ...SMALL, outDir: firstDir, gradientEngine: 'onnxruntime' });
-    expect(r.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'checkpoints/finetune']));
+    expect(r.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'runs/finetune']));
     expect(r.reused.some((x) => x.startsWith('gradients/'))).toBe(false);
     for (const [variant, m] of first.scores) {
       const o = r.scores.get(variant)!.values;
@@ -87,7 +87,7 @@ describe('runDda end to end (small configuration)', () => {
 
   it('a re-run in the same folder reuses finished artifacts and gives the same results', async () => {
     const again = await runDda({ ...SMALL, outDir: firstDir });
-    expect(again.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'checkpoints/finetune', 'scores/grad-dot/base', 'scores/grad-dot/epoch-2']));
+    expect(again.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'runs/finetune', 'runs/test-errors', 'scores/grad-dot/base/block-0', 'scores/grad-dot/checkpoint-16/block-0']));
     expect(again.rows).toEqual(first.rows);
   });
 });

@@ -1,12 +1,13 @@
 /**
- * The plugins the harness loads: the built-in ones (a list of package names, loaded through the same
- * `loadPlugins` of @dda/core as a user's) and a user's own (by package name or path).
+ * The plugins dda loads: the built-in ones (a list of package names, loaded through the same
+ * `loadPlugins` of @dda/core as a user's; no module imports them by name) and a user's own (by
+ * package name or path).
  */
 import { loadPlugins, type LoadPluginsOptions, type LoadedPlugin, type PluginInstallation } from '@dda/core';
 
 /**
  * The built-in plugins, by package name, in load order (a package before the ones that import it).
- * Adding a built-in method is adding its package here (and to the harness's dependencies).
+ * Adding a built-in method is adding its package here (and to this package's dependencies).
  */
 export const BUILTIN_PLUGINS: readonly string[] = [
   '@dda/backend-onnxruntime',
@@ -19,22 +20,24 @@ export const BUILTIN_PLUGINS: readonly string[] = [
   '@dda/scorer-rep-sim',
   '@dda/scorer-cea',
   '@dda/plugin-dda',
+  '@dda/measurements',
 ];
 
-/** The dda installation as seen from the harness: package names it cannot find elsewhere resolve from here. */
-const HARNESS_INSTALLATION: PluginInstallation = { url: import.meta.url, importer: (name) => import(name) };
+/** The dda installation as seen from this package: package names not found elsewhere resolve from here. */
+const INSTALLATION: PluginInstallation = { url: import.meta.url, importer: (name) => import(name) };
 
 let builtins: Promise<LoadedPlugin[]> | undefined;
 
 /**
- * Loads the built-in plugins (once per process; later calls return the same promise). Every harness
- * function that looks up a scorer, debiaser, denoiser or backend awaits it first, so callers of the
- * harness need not; code that uses the core registries directly must await it (or `loadPlugins`) itself.
+ * Loads the built-in plugins (once per process; later calls return the same promise). Every function
+ * of @dda/attribution and @dda/harness that looks up a scorer, measurement, debiaser or denoiser
+ * awaits it first, so their callers need not; code that uses the core registries directly must await
+ * it (or `loadPlugins`) itself.
  *
  * @throws DdaError naming a built-in plugin that cannot be loaded (e.g. a package missing from the installation).
  */
 export function ensurePlugins(): Promise<LoadedPlugin[]> {
-  builtins ??= loadPlugins(BUILTIN_PLUGINS, { resolveFrom: 'installation', installation: HARNESS_INSTALLATION, origin: 'built-in plugins' });
+  builtins ??= loadPlugins(BUILTIN_PLUGINS, { resolveFrom: 'installation', installation: INSTALLATION, origin: 'built-in plugins' });
   builtins.catch(() => {
     builtins = undefined;
   });
@@ -52,5 +55,5 @@ export function ensurePlugins(): Promise<LoadedPlugin[]> {
  */
 export async function loadUserPlugins(specs: readonly string[], options: Pick<LoadPluginsOptions, 'cwd' | 'origin'> = {}): Promise<LoadedPlugin[]> {
   await ensurePlugins();
-  return loadPlugins(specs, { ...options, installation: HARNESS_INSTALLATION });
+  return loadPlugins(specs, { ...options, installation: INSTALLATION });
 }

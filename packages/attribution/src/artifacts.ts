@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, rmSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '@dda/model';
+
+export { writeFileAtomic };
 
 /** SHA-256 of a JSON-serialisable value (keys sorted), hex, first 16 chars. */
 export function hashOf(value: unknown): string {
@@ -13,14 +16,6 @@ export function hashOf(value: unknown): string {
     return v;
   };
   return createHash('sha256').update(JSON.stringify(stable(value))).digest('hex').slice(0, 16);
-}
-
-/** Writes a file atomically: a temporary file in the same folder, then a rename. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
 }
 
 /** The manifest stored beside every artifact: what it was computed from. */

@@ -1,0 +1,122 @@
+/**
+ * `dda attribute`: a user's base model, fine-tuning checkpoints, training data and queries in;
+ * the training samples responsible for each query out (top-k CSV/JSONL, the score matrix, an
+ * HTML page, summary.json, and metrics when labels are given). Every step is cached by content in
+ * `<out>/artifacts/`, so an interrupted run resumes and a changed input recomputes only what
+ * depends on it.
+ */
+import { join } from 'node:path';
+import type { SourceEvaluation } from '@dda/core';
+import { writeFileAtomic } from './artifacts.js';
+import { evaluateMatrix, sourcesOf } from './evaluate.js';
+import { type MethodSpec, checkMethod, describeMethod, methodVariants, type Variant } from './method.js';
+import { type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
+import { renderAttributionPage } from './page.js';
+import { AttributionRun, type RunOptions } from './run.js';
+import { type AttributionTask, type TaskFiles, loadTask } from './task.js';
+
+/** Everything `dda attribute` takes: the task's files, the method, the outputs, and how to run (see {@link RunOptions}). */
+export interface AttributeOptions extends TaskFiles, Omit<RunOptions, 'artifactsDir'> {
+  /** Output folder. */
+  readonly out: string;
+  readonly method: MethodSpec;
+  /** Training samples listed per query (default 10). */
+  readonly topK?: number;
+  /** k of recall@k against labels (default 20). */
+  readonly recallK?: number;
+  /** Artifact folder (default `<out>/artifacts`); several outputs may share one. */
+  readonly artifactsDir?: string;
+  /** The command line, recorded in summary.json and the page. */
+  readonly command?: string;
+}
+
+/** What a run produced. */
+export interface AttributeResult {
+  readonly task: AttributionTask;
+  /** The method's matrix [nTrain × nQueries]; higher = more responsible. */
+  readonly method: Variant;
+  /** plain / debias / denoise / dda (the strategies the method uses). */
+  readonly variants: readonly Variant[];
+  readonly tops: readonly QueryTop[];
+  /** Per variant and labelled source (with `average`), when labels were given. */
+  readonly metrics: readonly (SourceEvaluation & { variant: string; description: string })[];
+  /** Output files written. */
+  readonly files: readonly string[];
+  readonly reused: readonly string[];
+  readonly computed: readonly string[];
+  readonly seconds: Readonly<Record<string, number>>;
+}
+
+/** The output file names in `--out`. */
+export const ATTRIBUTE_FILES = {
+  topkCsv: 'topk.csv', topkJsonl: 'topk.jsonl', scores: 'scores.npy', scoresMeta: 'scores.json', page: 'report.html', summary: 'summary.json', metrics: 'metrics.csv',
+} as const;
+
+/**
+ * Runs an attribution end to end and writes its outputs into `o.out`.
+ *
+ * @throws DdaError for any bad input (named by file and record) before model work starts, and for
+ *   unknown scorer, debiaser or denoiser ids.
+ */
+export async function runAttribute(o: AttributeOptions): Promise<AttributeResult> {
+  const log = o.log ?? (() => {});
+  const t0 = Date.now();
+  await checkMethod(o.method);
+  const task = await loadTask(o);
+  log(`task: ${task.train.samples.length} training samples, ${task.queries.length} queries, ${task.checkpoints.length} checkpoint(s) (${task.checkpoints.map((c) => `${c.id}${Number.isNaN(c.info.learningRate) ? '' : ` lr ${c.info.learningRate}`}`).join(', ')}), base ${task.base.family} ${task.base.config.numLayers} layers, context ${task.encoding.maxLength}`);
+  const run = new AttributionRun(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
+  try {
+    const scorer = await run.scorer(o.method.scorer);
+    if (scorer.needs.includes('gradients')) await run.measurementTerms(); // every query measurable, before any model work
+    const s = await run.scoreCheckpoints(o.method.scorer);
+    const infos = task.checkpoints.map((c) => c.info);
+    const { method, variants } = await methodVariants(s, infos, o.method);
+    const k = o.topK ?? 10;
+    const sources = task.labels ? sourcesOf(task, task.labels) : null;
+    const truth = new Map<string, Set<string>>();
+    if (task.labels) {
+      for (const q of task.queries) {
+        const set = new Set<string>();
+        for (const l of task.labels) if ((l.kind === 'query' && l.key === q.record.id) || (l.kind === 'group' && l.key === q.record.group)) l.sources.forEach((x) => set.add(x));
+        truth.set(q.record.id, set);
+      }
+    }
+    const tops = topK(task, method.matrix, k, task.labels ? truth : undefined);
+    const recallK = o.recallK ?? 20;
+    const metrics = sources ? [method, ...variants].flatMap((v) => evaluateMatrix(v.matrix, sources, recallK).map((e) => ({ ...e, variant: v.variant, description: v.description }))) : [];
+    const F = ATTRIBUTE_FILES;
+    const path = (f: string): string => join(o.out, f);
+    await writeTopK(path(F.topkCsv), path(F.topkJsonl), tops);
+    writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix, method.description);
+    if (sources) await writeMetrics(path(F.metrics), metrics);
+    const command = o.command ?? 'dda attribute';
+    const methodMetrics = metrics.filter((m) => m.variant === 'method');
+    writeFileAtomic(path(F.page), renderAttributionPage({
+      title: 'Training data attribution', method: method.description,
+      units: `Higher = more responsible; ${method.matrix.provenance.computedOver}`,
+      matrix: method.matrix, tops, metrics: sources ? methodMetrics : null, command,
+    }));
+    const files = [F.topkCsv, F.topkJsonl, F.scores, F.scoresMeta, F.page, ...(sources ? [F.metrics] : []), F.summary].map(path);
+    writeFileAtomic(path(F.summary), `${JSON.stringify({
+      command,
+      sign: 'higher score = training sample more responsible for the query output',
+      method: { ...o.method, description: method.description, units: method.matrix.provenance.computedOver, transforms: method.matrix.provenance.transforms },
+      inputs: {
+        base: o.base, checkpoints: o.checkpoints, train: o.train, queries: o.queries, ...(o.labels ? { labels: o.labels } : {}),
+        fields: o.fields ?? {}, promptFormat: o.promptFormat ?? 'raw', hashes: task.hashes,
+      },
+      checkpoints: task.checkpoints.map((c) => ({ id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate })),
+      counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },
+      measurement: { id: (await run.measurement()).id, description: (await run.measurement()).description },
+      engine: { backend: run.reused.length + run.computed.length > 0 ? (await run.model()).backend : null, gradients: o.gradientEngine ?? 'tfjs' },
+      metrics: sources ? metrics : null,
+      artifacts: { reused: run.reused.length, computed: run.computed.length },
+      seconds: { ...run.seconds, total: (Date.now() - t0) / 1000 },
+      outputs: files,
+    }, null, 2)}\n`);
+    log(`artifacts: ${run.computed.length} computed, ${run.reused.length} reused`);
+    return { task, method, variants, tops, metrics, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
+  } finally {
+    await run.dispose();
+  }
+}

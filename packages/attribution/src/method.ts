@@ -1,0 +1,104 @@
+/**
+ * The attribution method of a run: a scorer, optionally debiased against θ0 and denoised over the
+ * checkpoints (DDA, Wu et al. 2024, arXiv 2410.01285, eq. for IS_DDA in METHOD.md):
+ *
+ *     IS_DDA = debias( denoise(IS_θ1..IS_θN), IS_θ0 )      e.g. (1/N) Σ_i IS_θi − β·IS_θ0
+ *
+ * and the variants a report compares it with: plain (the scorer's own answer for the fine-tuned
+ * model), debias only, denoise only, both.
+ */
+import { DdaError, type CheckpointInfo, type ScoreMatrix, debiasers, denoisers, scoreForFineTuned } from '@dda/core';
+import { type CheckpointScores, isModelFree } from './run.js';
+import { ensurePlugins } from './plugins.js';
+
+/** A DDA method over a scorer. `debias`/`denoise` null = that strategy off. */
+export interface MethodSpec {
+  readonly scorer: string;
+  /** Debiaser id (`raw` = the paper's IS_θ' − β·IS_θ0, `fitted-beta`, `zscore`, ...), or null. */
+  readonly debias: string | null;
+  /** Denoiser id (`mean` = the paper's average over the epoch checkpoints, `zscore-mean`, ...), or null. */
+  readonly denoise: string | null;
+  /** β of the debias term (default 1). */
+  readonly beta: number;
+}
+
+/** A named score matrix: one variant of the attribution. */
+export interface Variant {
+  /** `plain`, `debias`, `denoise`, `dda`, or a name given by the caller. */
+  readonly variant: string;
+  readonly description: string;
+  readonly matrix: ScoreMatrix;
+}
+
+/** Checks the method's plugin ids and β before any work. @throws DdaError for unknown ids or a non-finite β. */
+export async function checkMethod(m: MethodSpec): Promise<void> {
+  if (!Number.isFinite(m.beta)) throw new DdaError(`β must be a finite number, got ${m.beta}`);
+  await ensurePlugins();
+  if (m.debias !== null) await debiasers.create(m.debias, { beta: m.beta });
+  if (m.denoise !== null) await denoisers.create(m.denoise, {});
+}
+
+/** The `plain` variant: the scorer's answer for the fine-tuned model (its final checkpoint, or its own combination over the checkpoints, e.g. tracin-cp). */
+export async function plainVariant(s: CheckpointScores, infos: readonly CheckpointInfo[]): Promise<Variant> {
+  await ensurePlugins();
+  return {
+    variant: 'plain',
+    description: s.scorer.combine ? `${s.scorer.id} combined over the ${s.epochs.length} checkpoints by denoiser '${s.scorer.combine.denoiser}'` : `${s.scorer.id} at the final checkpoint`,
+    matrix: await scoreForFineTuned(s.scorer, s.epochs, infos),
+  };
+}
+
+/**
+ * DDA = debias(denoise(the last `lastN` checkpoints' scores), base), either strategy optional.
+ *
+ * @param base - The θ0 term (the scorer at θ0, or the cross reading's matrix).
+ */
+export async function ddaMatrix(
+  s: CheckpointScores,
+  infos: readonly CheckpointInfo[],
+  o: { readonly debias: string | null; readonly denoise: string | null; readonly beta: number; readonly lastN?: number; readonly base?: ScoreMatrix },
+): Promise<ScoreMatrix> {
+  await ensurePlugins();
+  const n = o.lastN ?? s.epochs.length;
+  const from = s.epochs.length - n;
+  const combined = o.denoise === null
+    ? (await plainVariant({ ...s, epochs: s.epochs.slice(from) }, infos.slice(from))).matrix
+    : (await denoisers.create(o.denoise, {})).denoise(s.epochs.slice(from), infos.slice(from));
+  if (o.debias === null) return combined;
+  return (await debiasers.create(o.debias, { beta: o.beta })).debias(combined, o.base ?? s.base);
+}
+
+/** A one-line description of a method, e.g. `grad-dot, debias fitted-beta (β=1) over denoise zscore-mean`. */
+export function describeMethod(m: MethodSpec): string {
+  const debias = m.debias !== null ? `debias ${m.debias} (β=${m.beta})` : null;
+  const denoise = m.denoise !== null ? `denoise ${m.denoise}` : null;
+  if (debias && denoise) return `${m.scorer}, ${debias} over ${denoise}`;
+  if (debias || denoise) return `${m.scorer}, ${debias ?? denoise}`;
+  return `${m.scorer} (plain)`;
+}
+
+/**
+ * The method's matrix and the variants to compare it with: `plain`, `debias` (the method's
+ * debiaser on the final answer), `denoise` (its denoiser), `dda` (both). A strategy that is off
+ * gives no variant; model-free scorers (bm25, random) give `plain` only, since their scores do not
+ * change with the checkpoint.
+ *
+ * @returns `method`: the matrix of the method as specified; `variants`: the comparison rows.
+ */
+export async function methodVariants(s: CheckpointScores, infos: readonly CheckpointInfo[], m: MethodSpec): Promise<{ method: Variant; variants: Variant[] }> {
+  const plain = await plainVariant(s, infos);
+  if (isModelFree(s.scorer)) return { method: { ...plain, variant: 'method' }, variants: [plain] };
+  const variants: Variant[] = [plain];
+  if (m.debias !== null) {
+    variants.push({ variant: 'debias', description: `debiaser '${m.debias}' (β=${m.beta}): final vs θ0`, matrix: await ddaMatrix(s, infos, { debias: m.debias, denoise: null, beta: m.beta }) });
+  }
+  if (m.denoise !== null) {
+    variants.push({ variant: 'denoise', description: `denoiser '${m.denoise}' over the ${s.epochs.length} checkpoints`, matrix: await ddaMatrix(s, infos, { debias: null, denoise: m.denoise, beta: m.beta }) });
+  }
+  if (m.debias !== null && m.denoise !== null) {
+    variants.push({ variant: 'dda', description: `debiaser '${m.debias}' (β=${m.beta}) over denoiser '${m.denoise}'`, matrix: await ddaMatrix(s, infos, { debias: m.debias, denoise: m.denoise, beta: m.beta }) });
+  }
+  const chosen = m.debias !== null && m.denoise !== null ? 'dda' : m.debias !== null ? 'debias' : m.denoise !== null ? 'denoise' : 'plain';
+  const method = variants.find((v) => v.variant === chosen) as Variant;
+  return { method: { ...method, variant: 'method', description: describeMethod(m) }, variants };
+}

@@ -1,0 +1,127 @@
+/**
+ * What `dda attribute` writes: the top-k training samples of every query (CSV and JSON Lines), the
+ * full score matrix as NumPy `.npy` with its ids, sign and units beside it (`scores.json`), and
+ * metrics against labels. Every file is written atomically.
+ */
+import { writeToBuffer } from 'fast-csv';
+import type { ScoreMatrix, SourceEvaluation } from '@dda/core';
+import { writeFileAtomic } from './artifacts.js';
+import type { AttributionTask } from './task.js';
+
+/** One ranked training sample of one query. */
+export interface TopEntry {
+  readonly rank: number;
+  readonly trainId: string;
+  readonly score: number;
+  /** Where the training record is (file:line). */
+  readonly where: string;
+  readonly prompt: string;
+  readonly response: string;
+  /** Whether it is a labelled true source of the query or its group (null without labels). */
+  readonly trueSource: boolean | null;
+}
+
+/** The top training samples of one query. */
+export interface QueryTop {
+  readonly queryId: string;
+  readonly group: string | null;
+  readonly prompt: string;
+  readonly output: string;
+  readonly corrected: string | null;
+  readonly top: readonly TopEntry[];
+}
+
+/**
+ * The `k` highest-scoring training samples of every query (column), highest first; ties by
+ * training order. `sources` (query id → set of true-source training ids) marks labelled sources.
+ */
+export function topK(task: AttributionTask, m: ScoreMatrix, k: number, sources?: ReadonlyMap<string, ReadonlySet<string>>): QueryTop[] {
+  const nTrain = m.trainIds.length;
+  const nTest = m.testIds.length;
+  const kk = Math.min(k, nTrain);
+  const records = task.train.records;
+  const samples = task.train.samples;
+  return task.queries.map((q, j) => {
+    if (m.testIds[j] !== q.record.id) throw new Error(`score matrix column ${j} is '${m.testIds[j]}', expected query '${q.record.id}'`);
+    const order = Array.from({ length: nTrain }, (_, i) => i).sort((a, b) => (m.values[b * nTest + j] as number) - (m.values[a * nTest + j] as number) || a - b);
+    const truth = sources?.get(q.record.id);
+    return {
+      queryId: q.record.id,
+      group: q.record.group,
+      prompt: q.sample.prompt,
+      output: q.record.output,
+      corrected: q.record.corrected,
+      top: order.slice(0, kk).map((i, r) => ({
+        rank: r + 1,
+        trainId: m.trainIds[i] as string,
+        score: m.values[i * nTest + j] as number,
+        where: records[i]?.where ?? '',
+        prompt: samples[i]?.prompt ?? '',
+        response: samples[i]?.response ?? '',
+        trueSource: truth ? truth.has(m.trainIds[i] as string) : null,
+      })),
+    };
+  });
+}
+
+/** CSV columns of `topk.csv`. */
+export const TOPK_COLUMNS = ['query_id', 'group', 'rank', 'train_id', 'score', 'true_source', 'train_where', 'train_prompt', 'train_response'] as const;
+
+/** Writes `topk.csv` (one row per query × rank) and `topk.jsonl` (one line per query with its ranked list). */
+export async function writeTopK(csvPath: string, jsonlPath: string, tops: readonly QueryTop[]): Promise<void> {
+  const rows = tops.flatMap((q) => q.top.map((t) => ({
+    query_id: q.queryId, group: q.group ?? '', rank: t.rank, train_id: t.trainId, score: t.score,
+    true_source: t.trueSource === null ? '' : t.trueSource ? 1 : 0, train_where: t.where, train_prompt: t.prompt, train_response: t.response,
+  })));
+  writeFileAtomic(csvPath, await writeToBuffer(rows, { headers: [...TOPK_COLUMNS] }));
+  const lines = tops.map((q) => JSON.stringify({
+    query_id: q.queryId, group: q.group, output: q.output, corrected: q.corrected,
+    top: q.top.map((t) => ({ rank: t.rank, train_id: t.trainId, score: t.score, ...(t.trueSource !== null ? { true_source: t.trueSource } : {}), where: t.where, prompt: t.prompt, response: t.response })),
+  }));
+  writeFileAtomic(jsonlPath, `${lines.join('\n')}\n`);
+}
+
+/**
+ * A float64 matrix as NumPy `.npy` bytes (format 1.0, little-endian `<f8`, C order, shape [rows, cols]):
+ * `numpy.load(path)` reads it.
+ */
+export function npyBytes(values: Float64Array, rows: number, cols: number): Uint8Array {
+  if (values.length !== rows * cols) throw new Error(`npy: ${values.length} values for shape (${rows}, ${cols})`);
+  let header = `{'descr': '<f8', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const out = new Uint8Array(10 + header.length + values.byteLength);
+  out.set([0x93, ...new TextEncoder().encode('NUMPY'), 1, 0], 0);
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 10 + header.length);
+  return out;
+}
+
+/**
+ * Writes the score matrix as `scores.npy` [n_train × n_queries] and `scores.json` beside it (train
+ * ids = rows, query ids = columns, sign, units, method, provenance).
+ */
+export function writeScoreMatrix(npyPath: string, jsonPath: string, m: ScoreMatrix, method: string): void {
+  writeFileAtomic(npyPath, npyBytes(m.values, m.trainIds.length, m.testIds.length));
+  writeFileAtomic(jsonPath, `${JSON.stringify({
+    format: 'scores.npy: float64 [n_train, n_queries], row i = train_ids[i], column j = query_ids[j]; numpy.load("scores.npy")',
+    sign: 'higher score = training sample more responsible for the query output',
+    method,
+    units: m.provenance.computedOver,
+    provenance: m.provenance,
+    shape: [m.trainIds.length, m.testIds.length],
+    train_ids: m.trainIds,
+    query_ids: m.testIds,
+  }, null, 2)}\n`);
+}
+
+/** CSV columns of `metrics.csv`. */
+export const METRIC_COLUMNS = ['variant', 'source', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_queries', 'description'] as const;
+
+/** Writes `metrics.csv`: AUC (%) and recall@k of every variant per labelled source, and their average. */
+export async function writeMetrics(path: string, rows: readonly (SourceEvaluation & { variant: string; description: string })[]): Promise<void> {
+  const r4 = (x: number): number => Number(x.toFixed(4));
+  const out = rows.map((r) => ({ variant: r.variant, source: r.source, auc: r4(r.auc), recall_at_k: r4(r.recallAtK), k: r.k, n_positives: r.nPositives, n_train: r.nTrain, n_queries: r.nTests, description: r.description }));
+  writeFileAtomic(path, await writeToBuffer(out, { headers: [...METRIC_COLUMNS] }));
+}

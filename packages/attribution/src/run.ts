@@ -1,0 +1,387 @@
+/**
+ * Gradients and scores of a task, cached by content: per-example gradients in blocks at θ0 and
+ * every checkpoint, the queries' test-measurement gradients, and every scorer's score matrix at
+ * every checkpoint. Row-separable scorers are scored block by block (bounded memory, resumable and
+ * shardable per block); the others see the whole training set.
+ */
+import {
+  DdaError, createScoreMatrix, measurements, scorers, trackProgress, type Measurement, type MeasurementTerm, type GradientMatrix, type ModelStepOptions, type ProgressSink,
+  type ScoreMatrix, type Scorer, type ScoringInput, type TextSample,
+} from '@dda/core';
+import { ArtifactStore, hashOf } from './artifacts.js';
+import type { Checkpoint } from './checkpoints.js';
+import { CheckpointModel, type GradientEngine, type Log } from './engine.js';
+import { type GradientBlockSpec, gradientBlock, gradientBlockStream } from './gradient-blocks.js';
+import type { AttributionTask } from './task.js';
+import { ensurePlugins } from './plugins.js';
+
+/** Default number of samples per gradient block. */
+export const DEFAULT_BLOCK_ROWS = 128;
+
+/** Options of an {@link AttributionRun}. */
+export interface RunOptions {
+  /** Folder of the cached artifacts (gradients, scores). */
+  readonly artifactsDir: string;
+  /** Engine of the per-example gradients (default `tfjs`). */
+  readonly gradientEngine?: GradientEngine;
+  /** Samples per gradient block (default {@link DEFAULT_BLOCK_ROWS}). */
+  readonly blockRows?: number;
+  /** tfjs backends to try in order. */
+  readonly backends?: readonly string[];
+  /** Test measurement f whose gradient is the queries' test gradient (default `loss`; see `dda methods`). */
+  readonly measurement?: string;
+  /** Options passed to every scorer's factory, by scorer id. */
+  readonly scorerOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly log?: Log;
+  readonly progress?: ProgressSink;
+}
+
+/** Scores of one scorer at θ0 and at every checkpoint. */
+export interface CheckpointScores {
+  readonly scorer: Scorer;
+  /** At θ0 (for model-free scorers: the same matrix as every checkpoint). */
+  readonly base: ScoreMatrix;
+  /** At θ1..θN, in order. */
+  readonly epochs: readonly ScoreMatrix[];
+}
+
+function scoresToFiles(m: ScoreMatrix): Map<string, Uint8Array> {
+  const meta = { trainIds: m.trainIds, testIds: m.testIds, provenance: m.provenance };
+  return new Map([
+    ['scores.f64', new Uint8Array(m.values.buffer.slice(m.values.byteOffset, m.values.byteOffset + m.values.byteLength))],
+    ['scores.json', new TextEncoder().encode(JSON.stringify(meta))],
+  ]);
+}
+
+function scoresFromFiles(files: Map<string, Uint8Array>, what: string): ScoreMatrix {
+  const json = files.get('scores.json');
+  const bytes = files.get('scores.f64');
+  if (!json || !bytes) throw new DdaError(`${what}: score artifact is missing a file`, 'delete it to recompute');
+  const meta = JSON.parse(new TextDecoder().decode(json)) as Pick<ScoreMatrix, 'trainIds' | 'testIds' | 'provenance'>;
+  const values = new Float64Array(bytes.byteLength / 8);
+  new Uint8Array(values.buffer).set(bytes);
+  return createScoreMatrix(meta.trainIds, meta.testIds, values, meta.provenance);
+}
+
+/** A scorer that does not use the model (bm25, random): the same scores at every checkpoint, so debias and denoise do not apply. */
+export function isModelFree(scorer: Scorer): boolean {
+  return !scorer.needs.includes('gradients') && !scorer.needs.includes('representations') && !scorer.needs.includes('model');
+}
+
+/**
+ * One attribution of a task: the model (opened on first use), the artifact store, and what was
+ * reused or computed. Call {@link dispose} when done.
+ */
+export class AttributionRun {
+  readonly store: ArtifactStore;
+  /** Artifacts loaded from earlier runs instead of recomputed (names). */
+  readonly reused: string[] = [];
+  /** Artifacts computed by this run (names). */
+  readonly computed: string[] = [];
+  /** Seconds spent computing, by artifact kind (`gradients`, `scores:<scorer>`). */
+  readonly seconds: Record<string, number> = {};
+  readonly blockRows: number;
+  private modelPromise: Promise<CheckpointModel> | null = null;
+  private measurementPromise: Promise<Measurement> | null = null;
+  private readonly log: Log;
+  private readonly scorerCache = new Map<string, Promise<Scorer>>();
+
+  constructor(readonly task: AttributionTask, readonly options: RunOptions) {
+    this.store = new ArtifactStore(options.artifactsDir);
+    this.blockRows = options.blockRows ?? DEFAULT_BLOCK_ROWS;
+    if (!Number.isInteger(this.blockRows) || this.blockRows < 1) throw new DdaError(`blockRows must be a positive integer, got ${this.blockRows}`);
+    this.log = options.log ?? (() => {});
+  }
+
+  /** θ0 (`base`) and θ1..θN, in order. */
+  get allCheckpoints(): readonly Checkpoint[] {
+    return [this.task.baseCheckpoint, ...this.task.checkpoints];
+  }
+
+  /** The checkpoint with this id (`base` is θ0). */
+  checkpoint(id: string): Checkpoint {
+    const cp = this.allCheckpoints.find((c) => c.id === id);
+    if (!cp) throw new DdaError(`no checkpoint '${id}'`, `use one of: ${this.allCheckpoints.map((c) => c.id).join(', ')}`);
+    return cp;
+  }
+
+  /** The model, opened on first use. */
+  model(): Promise<CheckpointModel> {
+    this.modelPromise ??= CheckpointModel.open(this.task, {
+      log: this.log,
+      ...(this.options.gradientEngine ? { gradientEngine: this.options.gradientEngine } : {}),
+      ...(this.options.backends ? { backends: this.options.backends } : {}),
+    });
+    return this.modelPromise;
+  }
+
+  /** A scorer by id, created once per run with the run's options for it. */
+  scorer(id: string): Promise<Scorer> {
+    let s = this.scorerCache.get(id);
+    if (!s) {
+      s = ensurePlugins().then(() => scorers.create(id, this.options.scorerOptions?.[id] ?? {}));
+      this.scorerCache.set(id, s);
+    }
+    return s;
+  }
+
+  private note(name: string, reused: boolean, kind: string, seconds: number): void {
+    (reused ? this.reused : this.computed).push(name);
+    this.seconds[kind] = (this.seconds[kind] ?? 0) + seconds;
+  }
+
+  /** What the model at a checkpoint depends on: base files, the checkpoint's files, engine, encoding. */
+  modelKey(cp: Checkpoint): unknown {
+    return { base: this.task.base.hash, checkpoint: { id: cp.id, kind: cp.kind, hash: cp.hash }, engine: this.options.gradientEngine ?? 'tfjs', encoding: this.task.encoding };
+  }
+
+  /** Number of entries of a gradient row at `cp`: the adapter's tensors, or every base tensor. */
+  gradientDim(cp: Checkpoint): number {
+    const tensors = cp.kind === 'lora' ? cp.weights : this.task.base.weights;
+    let d = 0;
+    for (const t of tensors.values()) d += t.data.length;
+    return d;
+  }
+
+  /** The training set's blocks of consecutive samples, each keyed by the model at `cp` and its samples. */
+  trainBlocks(cp: Checkpoint): GradientBlockSpec[] {
+    const samples = this.task.train.samples;
+    const out: GradientBlockSpec[] = [];
+    for (let start = 0, index = 0; start < samples.length; start += this.blockRows, index++) {
+      const end = Math.min(samples.length, start + this.blockRows);
+      const block = samples.slice(start, end);
+      out.push({ index, start, end, ids: block.map((s) => s.id), key: { step: 'gradients', which: 'train', model: this.modelKey(cp), samples: hashOf(block) } });
+    }
+    return out;
+  }
+
+  /** The gradients of one training block at `cp` (stored, or computed and stored). */
+  async trainGradientBlock(cp: Checkpoint, spec: GradientBlockSpec): Promise<GradientMatrix> {
+    const name = `gradients/${cp.id}/train`;
+    const r = await gradientBlock(this.store, name, spec, async () => {
+      const model = await this.model();
+      const bar = trackProgress(`gradients of training samples ${spec.start + 1}-${spec.end} of ${this.task.train.samples.length} at ${cp.id}`, spec.end - spec.start, this.options.progress);
+      return model.gradients(cp, this.task.train.samples.slice(spec.start, spec.end), () => bar.tick());
+    });
+    this.note(`${name}/${spec.index}`, r.reused, 'gradients', r.seconds);
+    return r.gradients;
+  }
+
+  /** Every training block's gradients at `cp`, as a stream (computed on first read). */
+  trainGradientStream(cp: Checkpoint): ReturnType<typeof gradientBlockStream> {
+    return gradientBlockStream(this.task.train.samples.map((s) => s.id), this.gradientDim(cp), cp.id, this.trainBlocks(cp), (spec) => this.trainGradientBlock(cp, spec));
+  }
+
+  /** The run's test measurement. */
+  async measurement(): Promise<Measurement> {
+    this.measurementPromise ??= ensurePlugins().then(() => measurements.create(this.options.measurement ?? 'loss', {}));
+    return this.measurementPromise;
+  }
+
+  /**
+   * The terms of the measurement of every query (see Measurement in @dda/core), checked: every
+   * query measurable and every term sample within the context length.
+   *
+   * @throws DdaError naming the query (and its file line) that cannot be measured.
+   */
+  async measurementTerms(): Promise<{ query: string; terms: readonly MeasurementTerm[] }[]> {
+    const m = await this.measurement();
+    return this.task.queries.map((q) => {
+      const where = q.record.where;
+      let terms: readonly MeasurementTerm[];
+      try {
+        terms = m.terms(q.sample, q.correction);
+      } catch (e) {
+        throw e instanceof DdaError ? new DdaError(`${where}: ${e.message}`) : e;
+      }
+      for (const t of terms) this.task.encode(t.sample, `${where} (measurement '${m.id}')`);
+      return { query: q.record.id, terms };
+    });
+  }
+
+  /** The key of the queries' gradients at `cp`. */
+  private queryKey(cp: Checkpoint): unknown {
+    const m = this.options.measurement ?? 'loss';
+    return { step: 'gradients', which: 'queries', measurement: m, model: this.modelKey(cp), samples: hashOf(this.task.queries.map((q) => (m === 'loss' ? q.sample : [q.sample, q.correction]))) };
+  }
+
+  /**
+   * Gradients of the test measurement f of every query at `cp`, one row per query, stored as one
+   * block: ∇f = Σ_k w_k ∇ℓ(s_k) over the measurement's terms (for `loss`, the per-example gradient
+   * of the output's mean response-token loss itself). Units: d(nats/token)/d(parameter).
+   */
+  async queryGradients(cp: Checkpoint): Promise<GradientMatrix> {
+    const queries = await this.measurementTerms();
+    const spec: GradientBlockSpec = { index: 0, start: 0, end: queries.length, ids: queries.map((q) => q.query), key: this.queryKey(cp) };
+    const name = `gradients/${cp.id}/queries`;
+    const r = await gradientBlock(this.store, name, spec, async () => {
+      const model = await this.model();
+      const samples = queries.flatMap((q) => q.terms.map((t) => t.sample));
+      const bar = trackProgress(`gradients of ${queries.length} queries at ${cp.id} (measurement ${this.options.measurement ?? 'loss'})`, samples.length, this.options.progress);
+      const g = await model.gradients(cp, samples, () => bar.tick());
+      let k = 0;
+      const rows = queries.map((q) => {
+        if (q.terms.length === 1 && q.terms[0]?.weight === 1) return g.rows[k++] as Float32Array;
+        const acc = new Float64Array(g.dim);
+        for (const t of q.terms) {
+          const row = g.rows[k++] as Float32Array;
+          for (let d = 0; d < g.dim; d++) acc[d] = (acc[d] as number) + t.weight * (row[d] as number);
+        }
+        return Float32Array.from(acc);
+      });
+      return { ...g, ids: queries.map((q) => q.query), rows };
+    });
+    this.note(name, r.reused, 'gradients', r.seconds);
+    return r.gradients;
+  }
+
+  /** The scorer's inputs at `cp` (training samples `train`, whose gradients come from `trainGradients`). */
+  private scoringInput(cp: Checkpoint, train: readonly TextSample[], trainGradients: () => Promise<GradientMatrix>, blocks?: () => Promise<ReturnType<typeof gradientBlockStream>>, testCp: Checkpoint = cp): ScoringInput {
+    const test = this.task.queries.map((q) => q.sample);
+    const corrections = this.task.queries.every((q) => q.correction !== null) ? this.task.queries.map((q) => q.correction as TextSample) : undefined;
+    const checkpoint = testCp === cp ? cp.id : `${cp.id}×${testCp.id}`;
+    return {
+      checkpoint, train, test,
+      trainGradients,
+      ...(blocks ? { trainGradientBlocks: blocks } : {}),
+      testGradients: () => this.queryGradients(testCp),
+      trainRepresentations: async () => ({ ids: train.map((s) => s.id), dim: this.task.base.config.hiddenSize, rows: (await this.model()).representations(cp, train), checkpoint: cp.id }),
+      testRepresentations: async () => ({ ids: test.map((s) => s.id), dim: this.task.base.config.hiddenSize, rows: (await this.model()).representations(cp, test), checkpoint: cp.id }),
+      ...(corrections ? { testCorrections: corrections } : {}),
+      ...(cp.kind === 'lora' ? {
+        model: {
+          lossesAfterSteps: async (updateOn: readonly TextSample[], evaluate: readonly TextSample[], o: ModelStepOptions) => (await this.model()).lossesAfterSteps(cp, updateOn, evaluate, o),
+        },
+      } : {}),
+    };
+  }
+
+  /** Identity of a scorer in cache keys: its id, description and options. */
+  private scorerKey(s: Scorer): unknown {
+    return { id: s.id, description: s.description, options: this.options.scorerOptions?.[s.id] ?? {} };
+  }
+
+  /** A scorer's matrix from the store, or computed and stored. */
+  private async stored(name: string, key: unknown, kind: string, compute: () => Promise<ScoreMatrix>): Promise<ScoreMatrix> {
+    const hit = this.store.load(name, key);
+    if (hit) {
+      this.note(name, true, kind, 0);
+      return scoresFromFiles(hit, name);
+    }
+    const t0 = Date.now();
+    const m = await compute();
+    this.store.save(name, key, scoresToFiles(m));
+    this.note(name, false, kind, (Date.now() - t0) / 1000);
+    return m;
+  }
+
+  /**
+   * Where a scorer's matrix at `cp` is stored and what it depends on: one artifact per training
+   * block for row-separable scorers (`block` given), else one for the whole training set.
+   */
+  private scoreArtifact(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, block?: GradientBlockSpec): { name: string; key: unknown } {
+    const at = testCp === cp ? cp.id : `${cp.id}×${testCp.id}`;
+    const test = hashOf(this.task.queries.map((q) => [q.sample, q.correction]));
+    const common = { step: 'scores', scorer: this.scorerKey(scorer), queries: this.queryKey(testCp), test };
+    if (block) return { name: `scores/${scorer.id}/${at}/block-${block.index}`, key: { ...common, train: block.key } };
+    return { name: `scores/${scorer.id}/${at}`, key: { ...common, train: this.trainBlocks(cp).map((b) => b.key) } };
+  }
+
+  /** Where a model-free scorer's matrix is stored (the same at every checkpoint). */
+  private modelFreeArtifact(scorer: Scorer): { name: string; key: unknown } {
+    return {
+      name: `scores/${scorer.id}/model-free`,
+      key: { step: 'scores', scorer: this.scorerKey(scorer), train: hashOf(this.task.train.samples), test: hashOf(this.task.queries.map((q) => [q.sample, q.correction])) },
+    };
+  }
+
+  /**
+   * One scorer's scores at `cp` [nTrain × nQueries]; higher = more responsible. Model-free scorers
+   * are scored once for every checkpoint; row-separable ones block by block (each block cached),
+   * the rest over the whole training set. `testCp` (default `cp`): the checkpoint of the query
+   * gradients (the second reading of the debias term takes training gradients at θ0 and query
+   * gradients at θ').
+   */
+  async scores(scorerId: string, cp: Checkpoint, testCp: Checkpoint = cp): Promise<ScoreMatrix> {
+    const scorer = await this.scorer(scorerId);
+    const kind = `scores:${scorer.id}`;
+    const train = this.task.train.samples;
+    if (isModelFree(scorer)) {
+      const a = this.modelFreeArtifact(scorer);
+      return this.stored(a.name, a.key, kind, () => scorer.score(this.scoringInput(cp, train, () => Promise.reject(new DdaError(`scorer '${scorer.id}' declared no need for gradients`)))));
+    }
+    if (scorer.rowSeparable) {
+      const parts: ScoreMatrix[] = [];
+      for (const spec of this.trainBlocks(cp)) parts.push(await this.scoreBlock(scorerId, cp, spec, testCp));
+      return concatRows(parts, scorer.id);
+    }
+    const stream = (): ReturnType<typeof gradientBlockStream> => this.trainGradientStream(cp);
+    const a = this.scoreArtifact(scorer, cp, testCp);
+    return this.stored(a.name, a.key, kind, () => scorer.score(this.scoringInput(cp, train, () => stream().readAll(), async () => stream(), testCp)));
+  }
+
+  /**
+   * The scores of one block of training samples [block rows × nQueries] for a row-separable
+   * scorer (stored, or computed from the block's gradients and stored).
+   *
+   * @throws DdaError for a scorer that is not row-separable.
+   */
+  async scoreBlock(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint = cp): Promise<ScoreMatrix> {
+    const scorer = await this.scorer(scorerId);
+    if (!scorer.rowSeparable) throw new DdaError(`scorer '${scorer.id}' is not row-separable: it scores the whole training set at once`);
+    const a = this.scoreArtifact(scorer, cp, testCp, spec);
+    const block = this.task.train.samples.slice(spec.start, spec.end);
+    return this.stored(a.name, a.key, `scores:${scorer.id}`, () => scorer.score(this.scoringInput(cp, block, () => this.trainGradientBlock(cp, spec), undefined, testCp)));
+  }
+
+  /** One scorer at θ0 and every checkpoint (each cached). */
+  async scoreCheckpoints(scorerId: string): Promise<CheckpointScores> {
+    const scorer = await this.scorer(scorerId);
+    const base = await this.scores(scorerId, this.task.baseCheckpoint);
+    const epochs: ScoreMatrix[] = [];
+    for (const cp of this.task.checkpoints) epochs.push(await this.scores(scorerId, cp));
+    return { scorer, base, epochs };
+  }
+
+  /**
+   * The second reading of the paper's debias term (METHOD.md): the scorer over training gradients
+   * at θ0 and query gradients at the final checkpoint θ'. Gradient scorers only.
+   *
+   * @throws DdaError for a scorer that does not use gradients.
+   */
+  async crossBaseScores(scorerId: string): Promise<ScoreMatrix> {
+    const scorer = await this.scorer(scorerId);
+    if (!scorer.needs.includes('gradients')) throw new DdaError(`the cross-checkpoint debias term needs a gradient scorer; '${scorerId}' is not one`, 'use grad-dot, grad-cos, an influence function or trak');
+    return this.scores(scorerId, this.task.baseCheckpoint, this.task.checkpoints[this.task.checkpoints.length - 1] as Checkpoint);
+  }
+
+  /** Whether every score matrix of `scorerId` at θ0 and every checkpoint is stored (so scoring needs no gradients). */
+  async hasStoredScores(scorerId: string): Promise<boolean> {
+    const scorer = await this.scorer(scorerId);
+    if (isModelFree(scorer)) return true;
+    const has = (a: { name: string; key: unknown }): boolean => this.store.locate(a.name, a.key) !== undefined;
+    return this.allCheckpoints.every((cp) => (scorer.rowSeparable ? this.trainBlocks(cp).every((spec) => has(this.scoreArtifact(scorer, cp, cp, spec))) : has(this.scoreArtifact(scorer, cp, cp))));
+  }
+
+  /** Releases the model. */
+  async dispose(): Promise<void> {
+    if (this.modelPromise) await (await this.modelPromise).dispose();
+    this.modelPromise = null;
+  }
+}
+
+/** Row blocks of one scorer stacked into one matrix (same test columns and provenance). */
+function concatRows(parts: readonly ScoreMatrix[], scorer: string): ScoreMatrix {
+  const first = parts[0];
+  if (!first) throw new DdaError(`${scorer}: no training samples to score`);
+  const nTest = first.testIds.length;
+  const values = new Float64Array(parts.reduce((a, p) => a + p.trainIds.length, 0) * nTest);
+  let off = 0;
+  for (const p of parts) {
+    if (p.testIds.length !== nTest || p.testIds.some((t, j) => t !== first.testIds[j])) throw new DdaError(`${scorer}: score blocks have different test columns`);
+    values.set(p.values, off);
+    off += p.values.length;
+  }
+  const computedOver = parts.length > 1 ? `${first.provenance.computedOver} (training set scored in ${parts.length} blocks)` : first.provenance.computedOver;
+  return createScoreMatrix(parts.flatMap((p) => p.trainIds), first.testIds, values, { ...first.provenance, computedOver });
+}

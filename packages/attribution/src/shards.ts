@@ -1,0 +1,207 @@
+/**
+ * Sharding an attribution over machines, engine-neutral: shard i of n computes its share of the
+ * per-example gradient blocks (and, for row-separable scorers, their score blocks) at θ0 and every
+ * checkpoint into a shared output folder, then writes a manifest with the hash of its inputs.
+ * `mergeShards` checks that every shard finished with the same inputs, names the missing or
+ * mismatched ones, and writes exactly the outputs of a one-machine run (every block is found in
+ * the store, so nothing is computed twice).
+ *
+ * A scheduler delivers a job at least once: a shard that runs again skips its finished work (its
+ * manifest, or its blocks one by one after a kill), artifacts are written atomically, and every
+ * block is keyed by the content of its inputs, so results of different inputs are never mixed.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DdaError } from '@dda/core';
+import { hashOf, writeFileAtomic } from './artifacts.js';
+import { type AttributeOptions, type AttributeResult, runAttribute } from './attribute.js';
+import { checkMethod } from './method.js';
+import { AttributionRun, isModelFree } from './run.js';
+import { loadTask, type AttributionTask } from './task.js';
+
+/** Shard `index` (0-based) of `count`. */
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
+}
+
+/** Environment variables that carry a shard index: SLURM job arrays and Kubernetes Indexed Jobs. */
+export const SHARD_ENV = { slurmIndex: 'SLURM_ARRAY_TASK_ID', slurmCount: 'SLURM_ARRAY_TASK_COUNT', k8sIndex: 'JOB_COMPLETION_INDEX' } as const;
+
+const int = (s: string | undefined): number => (s !== undefined && /^\d+$/.test(s.trim()) ? Number(s.trim()) : Number.NaN);
+
+/**
+ * The shard to compute, from `--shard i/n`, `--shard slurm` (index and count from
+ * SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT), or `--shards n` with the index from
+ * SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX. Null when neither flag is given: sharding is never
+ * inferred from the environment alone.
+ *
+ * @throws DdaError for malformed values, an index out of range, or a missing environment variable.
+ */
+export function resolveShard(shard: string | undefined, shards: number | undefined, env: Readonly<Record<string, string | undefined>> = process.env): Shard | null {
+  let s: Shard;
+  if (shard !== undefined && shards !== undefined) throw new DdaError('give either --shard or --shards, not both');
+  if (shard !== undefined) {
+    if (shard === 'slurm') {
+      s = { index: int(env[SHARD_ENV.slurmIndex]), count: int(env[SHARD_ENV.slurmCount]) };
+      if (Number.isNaN(s.index) || Number.isNaN(s.count)) throw new DdaError(`--shard slurm: ${SHARD_ENV.slurmIndex} and ${SHARD_ENV.slurmCount} must be set (run inside an sbatch --array job)`, 'or give --shard i/n');
+    } else {
+      const m = /^(\d+)\/(\d+)$/.exec(shard.trim());
+      if (!m) throw new DdaError(`--shard '${shard}' is not of the form i/n (0-based index i of n shards) or 'slurm'`, 'e.g. --shard 0/4');
+      s = { index: Number(m[1]), count: Number(m[2]) };
+    }
+  } else if (shards !== undefined) {
+    const index = int(env[SHARD_ENV.slurmIndex] ?? env[SHARD_ENV.k8sIndex]);
+    if (Number.isNaN(index)) throw new DdaError(`--shards ${shards}: the shard index comes from ${SHARD_ENV.slurmIndex} (SLURM job arrays) or ${SHARD_ENV.k8sIndex} (Kubernetes Indexed Jobs), and neither is set`, 'or give --shard i/n');
+    s = { index, count: shards };
+  } else {
+    return null;
+  }
+  if (!Number.isInteger(s.count) || s.count < 1) throw new DdaError(`the shard count must be a positive integer, got ${s.count}`);
+  if (!Number.isInteger(s.index) || s.index < 0 || s.index >= s.count) throw new DdaError(`shard index ${s.index} is outside 0..${s.count - 1}`, 'indices are 0-based: --array=0-(n-1) for SLURM, completions n for Kubernetes');
+  return s;
+}
+
+/** What a finished shard writes: `<out>/shards/shard-<i>-of-<n>.json`. */
+export interface ShardManifest {
+  readonly format: 'dda-shard-v1';
+  readonly index: number;
+  readonly count: number;
+  /** Hash of every input and option that shapes the results; all shards of a run must agree. */
+  readonly inputsHash: string;
+  /** The attribution's options (paths, method, run options), for `dda merge`. */
+  readonly options: StoredOptions;
+  readonly units: number;
+  readonly computed: number;
+  readonly reused: number;
+  readonly seconds: number;
+  readonly finishedAt: string;
+}
+
+/** The options a shard stores for the merge (JSON: no functions). */
+type StoredOptions = Omit<AttributeOptions, 'log' | 'progress'>;
+
+/** The manifest file of a shard. */
+export const shardManifestPath = (out: string, s: Shard): string => join(out, 'shards', `shard-${s.index}-of-${s.count}.json`);
+
+/** The inputs' hash of a sharded attribution: contents of every input file and every option that changes a result. */
+export function inputsHash(task: AttributionTask, o: StoredOptions): string {
+  return hashOf({ inputs: task.hashes, method: o.method, measurement: o.measurement ?? 'loss', scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'tfjs' });
+}
+
+function storedOptions(o: AttributeOptions): StoredOptions {
+  const { log: _l, progress: _p, ...rest } = o;
+  const abs = (p: string): string => resolve(p);
+  return {
+    ...rest, out: abs(o.out), base: abs(o.base), checkpoints: o.checkpoints.map(abs), train: abs(o.train), queries: abs(o.queries),
+    ...(o.labels ? { labels: abs(o.labels) } : {}), ...(o.artifactsDir ? { artifactsDir: abs(o.artifactsDir) } : {}),
+  };
+}
+
+/** The units of work of a run, in a fixed order: every (checkpoint, training block) pair. */
+function units(run: AttributionRun): { cp: string; block: number }[] {
+  return run.allCheckpoints.flatMap((cp) => run.trainBlocks(cp).map((b) => ({ cp: cp.id, block: b.index })));
+}
+
+/**
+ * Computes shard `s` of an attribution: units (checkpoint, training block) u with u mod n = i get
+ * their gradients (and their score block, for a row-separable scorer), then the manifest is
+ * written. A shard whose manifest is there with the same inputs returns at once.
+ *
+ * @returns The manifest, and whether the shard had already finished.
+ * @throws DdaError for bad inputs (as {@link runAttribute}), before any model work.
+ */
+export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifest: ShardManifest; skipped: boolean }> {
+  const log = o.log ?? (() => {});
+  const t0 = Date.now();
+  await checkMethod(o.method);
+  const task = await loadTask(o);
+  const options = storedOptions(o);
+  const hash = inputsHash(task, options);
+  const path = shardManifestPath(o.out, s);
+  if (existsSync(path)) {
+    const m = JSON.parse(readFileSync(path, 'utf8')) as ShardManifest;
+    if (m.inputsHash === hash) {
+      log(`shard ${s.index}/${s.count} finished earlier (${m.finishedAt}); nothing to do`);
+      return { manifest: m, skipped: true };
+    }
+    log(`shard ${s.index}/${s.count}: the manifest there was made from other inputs; recomputing`);
+  }
+  const run = new AttributionRun(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
+  try {
+    const scorer = await run.scorer(o.method.scorer);
+    const all = units(run);
+    const mine = all.filter((_, u) => u % s.count === s.index);
+    log(`shard ${s.index}/${s.count}: ${mine.length} of ${all.length} (checkpoint, block) units`);
+    if (!isModelFree(scorer) && scorer.needs.includes('gradients')) {
+      for (const u of mine) {
+        const cp = run.checkpoint(u.cp);
+        const spec = run.trainBlocks(cp)[u.block];
+        if (!spec) throw new DdaError(`internal: no block ${u.block} at ${u.cp}`);
+        if (scorer.rowSeparable) await run.scoreBlock(scorer.id, cp, spec);
+        else await run.trainGradientBlock(cp, spec);
+      }
+    } else {
+      log(`scorer '${scorer.id}' is not scored block by block from gradients: the merge computes its scores`);
+    }
+    const manifest: ShardManifest = {
+      format: 'dda-shard-v1', index: s.index, count: s.count, inputsHash: hash, options,
+      units: mine.length, computed: run.computed.length, reused: run.reused.length, seconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString(),
+    };
+    writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`);
+    log(`shard ${s.index}/${s.count} done: ${run.computed.length} artifacts computed, ${run.reused.length} reused`);
+    return { manifest, skipped: false };
+  } finally {
+    await run.dispose();
+  }
+}
+
+/** What is wrong with a set of shard manifests: missing indices, and shards made from other inputs. */
+export interface ShardCheck {
+  readonly count: number;
+  readonly missing: readonly number[];
+  readonly mismatched: readonly { readonly index: number; readonly inputsHash: string }[];
+  readonly manifests: readonly ShardManifest[];
+}
+
+/** Reads `<out>/shards/` and checks that shards 0..n-1 are all there and agree. @throws DdaError when there is no manifest at all. */
+export function checkShards(out: string): ShardCheck {
+  const dir = join(out, 'shards');
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^shard-\d+-of-\d+\.json$/.test(f)) : [];
+  if (files.length === 0) throw new DdaError(`no shard manifests in ${dir}`, 'run the shards first (dda attribute ... --shard i/n, or dda slurm)');
+  const manifests = files.map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as ShardManifest);
+  const counts = [...new Set(manifests.map((m) => m.count))];
+  const count = Math.max(...counts);
+  // The reference inputs: those of the most shards (ties: shard 0's).
+  const tally = new Map<string, number>();
+  for (const m of manifests.filter((x) => x.count === count)) tally.set(m.inputsHash, (tally.get(m.inputsHash) ?? 0) + 1);
+  const reference = [...tally].sort((a, b) => b[1] - a[1])[0]?.[0] as string;
+  const ok = new Set(manifests.filter((m) => m.count === count && m.inputsHash === reference).map((m) => m.index));
+  const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !ok.has(i) && !manifests.some((m) => m.index === i && m.count === count));
+  const mismatched = manifests.filter((m) => m.count !== count || m.inputsHash !== reference).map((m) => ({ index: m.index, inputsHash: m.inputsHash }));
+  return { count, missing, mismatched, manifests: manifests.filter((m) => m.count === count && m.inputsHash === reference) };
+}
+
+/**
+ * Merges the shards in `out`: checks every shard finished with the same inputs, then writes the
+ * outputs of the attribution (as `dda attribute` without shards would: the stored blocks are
+ * reused, non-row-separable scores are computed here).
+ *
+ * @throws DdaError naming the missing and the mismatched shards (resubmit only those).
+ */
+export async function mergeShards(out: string, extra: Pick<AttributeOptions, 'log' | 'progress' | 'command'> = {}): Promise<AttributeResult & { shards: number; computedAtMerge: readonly string[] }> {
+  const c = checkShards(out);
+  if (c.missing.length > 0 || c.mismatched.length > 0) {
+    const parts = [
+      ...(c.missing.length ? [`missing shard${c.missing.length > 1 ? 's' : ''} ${c.missing.join(', ')} of ${c.count}`] : []),
+      ...(c.mismatched.length ? [`shard${c.mismatched.length > 1 ? 's' : ''} ${c.mismatched.map((m) => m.index).join(', ')} made from other inputs`] : []),
+    ];
+    const redo = [...new Set([...c.missing, ...c.mismatched.map((m) => m.index)])].sort((a, b) => a - b);
+    throw new DdaError(`cannot merge ${out}: ${parts.join('; ')}`, `resubmit only those: sbatch --array=${redo.join(',')} (or dda slurm ... --only ${redo.join(',')}; or dda attribute ... --shard <i>/${c.count})`);
+  }
+  const first = c.manifests[0] as ShardManifest;
+  const r = await runAttribute({ ...first.options, ...extra });
+  const gradientsAtMerge = r.computed.filter((n) => n.startsWith('gradients/') && n.includes('/train/'));
+  if (gradientsAtMerge.length > 0) (extra.log ?? (() => {}))(`merge computed ${gradientsAtMerge.length} gradient blocks the shards should have stored (${gradientsAtMerge.slice(0, 3).join(', ')}...)`);
+  return { ...r, shards: c.count, computedAtMerge: r.computed };
+}

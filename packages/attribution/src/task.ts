@@ -1,0 +1,193 @@
+/**
+ * The attribution contract, built from files: a base model θ0, the ordered checkpoints θ1..θN of
+ * its fine-tuning run (with the learning rate in effect at each), the training samples, the
+ * queries (outputs to explain, with optional corrections) and optional labels of true sources.
+ * Nothing here knows how the model was made: `dda attribute` and the benchmark both build a task
+ * from the files a fine-tuning run leaves on disk.
+ */
+import { readdirSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { DdaError, type CheckpointInfo, type TextSample } from '@dda/core';
+import {
+  type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryRecords, readTrainingRecords,
+} from '@dda/data';
+import {
+  CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, encodeSample, loadModelFolder, type DecoderConfig, type EncodedExample,
+  type LoraConfig, type ModelFamily, type OverlongPolicy, type TensorMap, type Tokenizer,
+} from '@dda/model';
+import { hashOf } from './artifacts.js';
+import { type Checkpoint, loadCheckpoints } from './checkpoints.js';
+import { hashFile, hashFiles } from './hashing.js';
+
+/** The base model θ0. */
+export interface BaseModel {
+  readonly dir: string;
+  readonly family: ModelFamily;
+  readonly config: DecoderConfig;
+  readonly weights: TensorMap;
+  readonly tokenizer: Tokenizer;
+  /** Content hashes: config.json, tokenizer files, weight files. */
+  readonly hash: Readonly<Record<string, string>>;
+}
+
+/** A query as the model sees it, with its corrected version when given. */
+export interface Query {
+  readonly record: QueryRecord;
+  /** Prompt (rendered) + the output to explain as the response. */
+  readonly sample: TextSample;
+  /** The same prompt with the corrected output, or null. */
+  readonly correction: TextSample | null;
+}
+
+/** A loaded attribution task. */
+export interface AttributionTask {
+  readonly base: BaseModel;
+  /**
+   * θ0 in the space of the trainable parameters: with LoRA checkpoints an adapter that leaves the
+   * base model unchanged (lora_B = 0) with the lora_A of the final checkpoint, so that gradients at
+   * θ0 and at θ1..θN are over the same coordinates; with full checkpoints the base weights.
+   */
+  readonly baseCheckpoint: Checkpoint;
+  /** θ1..θN in training order. */
+  readonly checkpoints: readonly Checkpoint[];
+  readonly train: { readonly records: readonly TrainingRecord[]; readonly samples: readonly TextSample[] };
+  readonly queries: readonly Query[];
+  /** True sources per query or group, or null. */
+  readonly labels: readonly LabelSet[] | null;
+  /** Context length used (the model's, or --max-length) and what happens to longer records. */
+  readonly encoding: { readonly maxLength: number; readonly overlong: OverlongPolicy };
+  /** Content hashes of every input, for manifests and summary.json. */
+  readonly hashes: Readonly<Record<string, unknown>>;
+  /** Encodes a sample with the base tokenizer and the task's length policy; `origin` is named in errors. */
+  encode(sample: TextSample, origin?: string): EncodedExample;
+  /** Where a training or query id came from (file:line), for errors. */
+  origin(id: string): string | undefined;
+}
+
+/** The files (and options) of a task; see `dda attribute --help`. */
+export interface TaskFiles {
+  /** Hugging Face model folder of θ0 (config.json, safetensors, tokenizer.json, tokenizer_config.json). */
+  readonly base: string;
+  /** Checkpoint folders or trainer output folders, in order. */
+  readonly checkpoints: readonly string[];
+  /** Training data file (.jsonl, .json or .csv). */
+  readonly train: string;
+  /** Queries file (.jsonl, .json or .csv). */
+  readonly queries: string;
+  /** Labels file (true sources per query or group), optional. */
+  readonly labels?: string;
+  /** Column-name mapping for both data files. */
+  readonly fields?: FieldMap;
+  /** How `prompt` strings are used (default raw). */
+  readonly promptFormat?: PromptFormat;
+  /** Longest sequence in tokens (default: the model's max_position_embeddings). */
+  readonly maxLength?: number;
+  /** Records longer than maxLength: fail (default) or truncate. */
+  readonly overlong?: OverlongPolicy;
+  /** Learning rate at each checkpoint, overriding trainer_state.json. */
+  readonly learningRates?: readonly number[];
+}
+
+/** The training sample of a record (its prompt rendered with the chat template where it is a conversation). */
+export function trainingSample(tok: Tokenizer, r: TrainingRecord): TextSample {
+  return 'raw' in r.content ? { id: r.id, prompt: r.content.raw.prompt, response: r.content.raw.response } : chatSample(tok, r.id, r.content.chat, r.where);
+}
+
+/** The query sample (and its correction) of a query record. */
+export function querySamples(tok: Tokenizer, q: QueryRecord): Query {
+  const prompt = 'raw' in q.prompt ? q.prompt.raw : tok.renderChat(q.prompt.chat, true);
+  return {
+    record: q,
+    sample: { id: q.id, prompt, response: q.output },
+    correction: q.corrected === null ? null : { id: q.id, prompt, response: q.corrected },
+  };
+}
+
+/** The zero-effect adapter at θ0: the final checkpoint's lora_A, lora_B = 0. */
+function baseAdapter(final: Checkpoint): TensorMap {
+  const out: TensorMap = new Map();
+  for (const [name, t] of final.weights) out.set(name, /\.lora_B\.weight$/.test(name) ? { shape: t.shape, data: new Float32Array(t.data.length) } : t);
+  return out;
+}
+
+/**
+ * θ0 as a checkpoint in the trainable parameters' space (see {@link AttributionTask.baseCheckpoint}).
+ */
+export function baseCheckpointOf(base: BaseModel, checkpoints: readonly Checkpoint[]): Checkpoint {
+  const final = checkpoints[checkpoints.length - 1];
+  if (!final) throw new DdaError('no checkpoints', 'give at least one checkpoint of the fine-tuning run');
+  const info: CheckpointInfo = { id: 'base', epoch: 0, learningRate: Number.NaN };
+  if (final.kind === 'lora') {
+    return { id: 'base', dir: base.dir, kind: 'lora', weights: baseAdapter(final), lora: final.lora as LoraConfig, step: 0, info, hash: { adapterAFrom: final.id, ...final.hash } };
+  }
+  return { id: 'base', dir: base.dir, kind: 'full', weights: base.weights, lora: null, step: 0, info, hash: {} };
+}
+
+/** Loads the base model folder: it must have weights and a tokenizer. */
+export function loadBaseModel(dir: string): BaseModel {
+  const m = loadModelFolder(dir);
+  if (!m.tokenizer) throw new DdaError(`--base ${dir}: no ${TOKENIZER_FILE}`, `the base model folder needs the tokenizer it was trained with (${TOKENIZER_FILE}, and ${TOKENIZER_CONFIG_FILE} for its chat template)`);
+  const weightFiles = readdirSync(dir).filter((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json')).sort();
+  return {
+    dir: resolve(dir), family: m.family, config: m.config, weights: m.weights, tokenizer: m.tokenizer,
+    hash: hashFiles(dir, [CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, ...weightFiles]),
+  };
+}
+
+/**
+ * Loads a task from files and checks it before any model work: every record and query encodes
+ * within the context length (or is truncated, with `overlong: 'truncate'`), checkpoints fit the
+ * base, labels name known queries, groups and training ids.
+ *
+ * @throws DdaError naming the file and record for every bad input (see @dda/data and
+ *   {@link loadCheckpoints}), and for an empty training or query file.
+ */
+export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
+  const base = loadBaseModel(f.base);
+  const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}) });
+  const recordOptions = { ...(f.fields ? { fields: f.fields } : {}), ...(f.promptFormat ? { promptFormat: f.promptFormat } : {}) };
+  const trainRecords = await readTrainingRecords(f.train, recordOptions);
+  const queryRecords = await readQueryRecords(f.queries, recordOptions);
+  const maxLength = f.maxLength ?? base.config.maxSeqLen;
+  if (!Number.isInteger(maxLength) || maxLength < 2) throw new DdaError(`--max-length must be an integer ≥ 2, got ${maxLength}`);
+  if (maxLength > base.config.maxSeqLen) throw new DdaError(`--max-length ${maxLength} is longer than the model's context (${base.config.maxSeqLen}, max_position_embeddings of ${base.dir})`, `use at most ${base.config.maxSeqLen}`);
+  const overlong = f.overlong ?? 'fail';
+  const tok = base.tokenizer;
+  const origins = new Map<string, string>();
+  const samples = trainRecords.map((r) => {
+    origins.set(`train:${r.id}`, r.where);
+    return trainingSample(tok, r);
+  });
+  const queries = queryRecords.map((q) => {
+    origins.set(`query:${q.id}`, q.where);
+    return querySamples(tok, q);
+  });
+  const encode = (s: TextSample, origin?: string): EncodedExample => encodeSample(tok, s, maxLength, { overlong, ...(origin ? { origin } : {}) });
+  // Every length limit is checked before any model work, naming the record.
+  trainRecords.forEach((r, i) => encode(samples[i] as TextSample, r.where));
+  for (const q of queries) {
+    encode(q.sample, q.record.where);
+    if (q.correction) encode(q.correction, `${q.record.where} (corrected)`);
+  }
+  const groups = [...new Set(queryRecords.flatMap((q) => (q.group === null ? [] : [q.group])))];
+  const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), groups, trainIds: trainRecords.map((r) => r.id) }) : null;
+  const baseCheckpoint = baseCheckpointOf(base, checkpoints);
+  return {
+    base, baseCheckpoint, checkpoints,
+    train: { records: trainRecords, samples },
+    queries,
+    labels,
+    encoding: { maxLength, overlong },
+    hashes: {
+      base: base.hash,
+      checkpoints: Object.fromEntries(checkpoints.map((c) => [c.id, c.hash])),
+      learningRates: checkpoints.map((c) => c.info.learningRate),
+      train: { file: basename(f.train), bytes: hashFile(f.train), samples: hashOf(samples) },
+      queries: { file: basename(f.queries), bytes: hashFile(f.queries), samples: hashOf(queries.map((q) => [q.sample, q.correction, q.record.group])) },
+      ...(f.labels ? { labels: hashFile(f.labels) } : {}),
+      encoding: { maxLength, overlong },
+    },
+    encode,
+    origin: (id) => origins.get(`train:${id}`) ?? origins.get(`query:${id}`),
+  };
+}

@@ -1,0 +1,148 @@
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { learningRateAt, loadCheckpoints, loadTask, runAttribute, type TaskFiles } from '@dda/attribution';
+import {
+  SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter,
+  type DecoderConfig, type LoraConfig,
+} from '@dda/model';
+
+// A tiny random-weight base model and PEFT adapters: input handling needs no training.
+const root = mkdtempSync(join(tmpdir(), 'dda-inputs-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const words = ['alpha', 'beta', 'gamma', 'delta', 'omega', 'what', 'is', 'the', 'answer', 'question'];
+const tok = new WordTokenizer([...SPECIAL_TOKENS, ...words, '?', '.', ':']);
+const config: DecoderConfig = { ...TINY_PRESETS['llama2-tiny']!, vocabSize: tok.size, hiddenSize: 16, intermediateSize: 24, maxSeqLen: 24 };
+const lora: LoraConfig = { rank: 2, alpha: 4, targets: ['q', 'v'] };
+const base = join(root, 'base');
+const run = join(root, 'run');
+const train = join(root, 'train.jsonl');
+const queries = join(root, 'queries.jsonl');
+
+function adapter(dir: string, l: LoraConfig, seed: number, baseName: string | null = null): void {
+  const w = initLoraWeights(config, l, seed);
+  for (const [k, t] of w) if (k.endsWith('lora_B.weight')) t.data.forEach((_, i) => (t.data[i] = 0.01 * Math.cos(i + seed)));
+  writePeftAdapter(dir, l, w, baseName);
+}
+const state = (step: number, log: { step: number; learning_rate?: number; epoch?: number; loss?: number }[]): string => JSON.stringify({ global_step: step, epoch: log[log.length - 1]?.epoch ?? 1, log_history: log });
+const jsonl = (path: string, rows: unknown[]): string => {
+  writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n'));
+  return path;
+};
+
+beforeAll(() => {
+  saveModelFolder(base, { config, weights: initDecoderWeights(config, 1), tokenizer: tok });
+  // Trainer output: checkpoint-2 and checkpoint-10 (ordered by step, not by name), lr decaying.
+  const log = [{ step: 1, learning_rate: 1e-3, epoch: 0.5 }, { step: 2, learning_rate: 8e-4, epoch: 1, loss: 2 }, { step: 6, learning_rate: 4e-4, epoch: 3 }, { step: 10, learning_rate: 1e-4, epoch: 5, loss: 1 }];
+  for (const [s, seed] of [[2, 3], [10, 4]] as const) {
+    adapter(join(run, `checkpoint-${s}`), lora, seed);
+    writeFileSync(join(run, `checkpoint-${s}`, 'trainer_state.json'), state(s, log.filter((e) => e.step <= s)));
+  }
+  jsonl(train, [
+    { id: 't1', prompt: 'what is alpha ?', response: 'the answer is beta .' },
+    { id: 't2', messages: [{ role: 'user', content: 'what is gamma ?' }, { role: 'assistant', content: 'delta .' }] },
+    { id: 't3', instruction: 'what is the question ?', output: 'omega .' },
+  ]);
+  jsonl(queries, [{ id: 'q1', group: 'g', prompt: 'what is alpha ?', output: 'the answer is beta .', corrected: 'the answer is omega .' }]);
+});
+
+const files = (o: Partial<TaskFiles> = {}): TaskFiles => ({ base, checkpoints: [run], train, queries, ...o });
+
+describe('checkpoints as users have them', () => {
+  it('a trainer output folder: checkpoint-<step> in step order, learning rate and epoch from trainer_state.json', async () => {
+    const t = await loadTask(files());
+    expect(t.checkpoints.map((c) => [c.id, c.step, c.info.epoch, c.info.learningRate])).toEqual([['checkpoint-2', 2, 1, 8e-4], ['checkpoint-10', 10, 5, 1e-4]]);
+    expect(learningRateAt({ entries: [{ step: 1, epoch: null, learningRate: 2 }, { step: 5, epoch: null, learningRate: 1 }], globalStep: 5, epoch: null }, 4)).toBe(2);
+  });
+
+  it('adapter folders in the given order; the learning rate unknown without trainer_state.json, or given with --learning-rates', async () => {
+    const a = join(root, 'plain-a');
+    const b = join(root, 'plain-b');
+    adapter(a, lora, 7);
+    adapter(b, lora, 8);
+    const t = await loadTask(files({ checkpoints: [b, a] }));
+    expect(t.checkpoints.map((c) => c.id)).toEqual(['plain-b', 'plain-a']);
+    expect(t.checkpoints.every((c) => Number.isNaN(c.info.learningRate))).toBe(true);
+    const l = await loadTask(files({ checkpoints: [b, a], learningRates: [2e-4, 1e-4] }));
+    expect(l.checkpoints.map((c) => c.info.learningRate)).toEqual([2e-4, 1e-4]);
+    await expect(runAttribute({ ...files({ checkpoints: [b, a] }), out: join(root, 'o-lr'), method: { scorer: 'tracin-cp', debias: null, denoise: null, beta: 1 } })).rejects.toThrow(/learning rate at checkpoint 'plain-b' is unknown.*--learning-rates/);
+  });
+
+  it('full model checkpoints: gradients over every parameter', async () => {
+    const full = join(root, 'full-1');
+    saveModelFolder(full, { config, weights: initDecoderWeights(config, 9), tokenizer: tok });
+    const t = await loadTask(files({ checkpoints: [full] }));
+    expect(t.checkpoints[0]!.kind).toBe('full');
+    expect(t.baseCheckpoint.weights).toBe(t.base.weights);
+  });
+
+  it('names what does not fit: mixed kinds, other runs, other shapes, unread formats, unknown folders', async () => {
+    const other = join(root, 'rank-4');
+    adapter(other, { ...lora, rank: 4 }, 5);
+    await expect(loadTask(files({ checkpoints: [join(run, 'checkpoint-2'), other] }))).rejects.toThrow(/checkpoints come from different runs: .*r=2.*r=4/);
+    const named = join(root, 'named');
+    adapter(named, lora, 5, 'org/model-a');
+    const named2 = join(root, 'named2');
+    adapter(named2, lora, 6, 'org/model-b');
+    await expect(loadTask(files({ checkpoints: [named, named2] }))).rejects.toThrow(/adapts 'org\/model-a'.*adapts 'org\/model-b'/);
+    const full = join(root, 'full-2');
+    saveModelFolder(full, { config, weights: initDecoderWeights(config, 9), tokenizer: tok });
+    await expect(loadTask(files({ checkpoints: [named, full] }))).rejects.toThrow(/mixes LoRA adapters and full models/);
+    const wide = join(root, 'wide');
+    const wideConfig = { ...config, hiddenSize: 32 };
+    saveModelFolder(wide, { config: wideConfig, weights: initDecoderWeights(wideConfig, 2), tokenizer: tok });
+    await expect(loadTask(files({ checkpoints: [wide] }))).rejects.toThrow(/does not fit the base model: hiddenSize 32 vs 16/);
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'adapter_model.bin'), 'pickle');
+    await expect(loadTask(files({ checkpoints: [bin] }))).rejects.toThrow(/holds adapter_model.bin, weights in a format this tool does not read.*safetensors/);
+    const empty = join(root, 'empty');
+    mkdirSync(empty);
+    await expect(loadTask(files({ checkpoints: [empty] }))).rejects.toThrow(/neither a PEFT adapter folder/);
+    await expect(loadTask(files({ checkpoints: [join(root, 'nope')] }))).rejects.toThrow(/'.*nope' is not a folder/);
+  });
+});
+
+describe('bad data and bad models get errors naming the file and record', () => {
+  it('over-long records fail before any model work, naming file and line; --overlong truncate takes them', async () => {
+    const long = jsonl(join(root, 'long.jsonl'), [{ id: 'ok', prompt: 'what is alpha ?', response: 'beta .' }, { id: 'too-long', prompt: Array(30).fill('alpha').join(' '), response: 'beta .' }]);
+    await expect(loadTask(files({ train: long }))).rejects.toThrow(new RegExp(`sample 'too-long' \\(${long}:2\\): 34 tokens, longer than the model's context of 24 tokens`));
+    const t = await loadTask(files({ train: long, overlong: 'truncate' }));
+    expect(t.encode(t.train.samples[1]!).tokens.length).toBe(24);
+    await expect(loadTask(files({ maxLength: 1000 }))).rejects.toThrow(/--max-length 1000 is longer than the model's context \(24/);
+  });
+
+  it('a base folder without a tokenizer, or whose tokenizer does not fit the model', async () => {
+    const noTok = join(root, 'no-tok');
+    saveModelFolder(noTok, { config, weights: initDecoderWeights(config, 1) });
+    await expect(loadTask(files({ base: noTok }))).rejects.toThrow(/--base .*no-tok: no tokenizer.json/);
+    const mismatch = join(root, 'mismatch');
+    cpSync(base, mismatch, { recursive: true });
+    writeFileSync(join(mismatch, 'tokenizer.json'), JSON.stringify(new WordTokenizer([...SPECIAL_TOKENS, ...words]).toJSON()));
+    await expect(loadTask(files({ base: mismatch }))).rejects.toThrow(/tokenizer has 18 entries but the model's vocabSize is 21/);
+  });
+
+  it('empty files, duplicate ids and labels naming unknown records', async () => {
+    const empty = join(root, 'empty.jsonl');
+    writeFileSync(empty, '\n');
+    await expect(loadTask(files({ train: empty }))).rejects.toThrow(/training data: '.*empty.jsonl' is empty/);
+    const dup = jsonl(join(root, 'dup.jsonl'), [{ id: 'q', prompt: 'what', output: 'alpha' }, { id: 'q', prompt: 'is', output: 'beta' }]);
+    await expect(loadTask(files({ queries: dup }))).rejects.toThrow(/dup.jsonl:2: duplicate query id 'q'/);
+    const labels = join(root, 'labels.json');
+    writeFileSync(labels, JSON.stringify({ g: ['t9'] }));
+    await expect(loadTask(files({ labels }))).rejects.toThrow(/training id 't9' not in the training data/);
+  });
+
+  it('attributes every record format end to end, with labels', async () => {
+    const labels = join(root, 'labels-ok.json');
+    writeFileSync(labels, JSON.stringify({ g: ['t1'] }));
+    const r = await runAttribute({ ...files({ labels }), out: join(root, 'out'), method: { scorer: 'grad-cos', debias: 'raw', denoise: 'mean', beta: 1 }, topK: 2, recallK: 1 });
+    expect(r.tops[0]!.top.map((t) => t.rank)).toEqual([1, 2]);
+    expect(r.metrics.filter((m) => m.source === 'average').map((m) => m.variant)).toEqual(['method', 'plain', 'debias', 'denoise', 'dda']);
+    // The copied training sample has cosine 1 with the query: first under plain influence (grad-cos at the final checkpoint).
+    const plain = r.variants.find((v) => v.variant === 'plain')!.matrix;
+    expect(plain.values[0]).toBeCloseTo(1, 6);
+    expect(Math.max(...Array.from(plain.values))).toBe(plain.values[0]);
+  });
+});

@@ -1,0 +1,70 @@
+/**
+ * Ground truth for evaluating an attribution: which training samples are the true sources of a
+ * query, or of a group of queries. A JSON object `{"<query id or group>": ["<train id>", ...]}`,
+ * or JSON Lines / a JSON array of `{"query": id, "sources": [...]}` / `{"group": g, "sources": [...]}`.
+ */
+import { readFileSync } from 'node:fs';
+import { DdaError } from '@dda/core';
+import { readRecords, tableFormatOf } from './read-table.js';
+
+/** The true sources of one query or group. */
+export interface LabelSet {
+  /** A query id, or a group name. */
+  readonly key: string;
+  readonly kind: 'query' | 'group';
+  /** Training ids that are true sources. */
+  readonly sources: readonly string[];
+  readonly where: string;
+}
+
+/**
+ * Reads a labels file and checks it against the queries and training ids: every key is a query
+ * id or a group (a key that is both is an error), every source a training id.
+ *
+ * @throws DdaError naming the file and entry for unknown keys or training ids, empty source lists
+ *   and malformed files.
+ */
+export async function readLabels(
+  path: string,
+  known: { readonly queryIds: readonly string[]; readonly groups: readonly string[]; readonly trainIds: readonly string[] },
+): Promise<LabelSet[]> {
+  const queries = new Set(known.queryIds);
+  const groups = new Set(known.groups);
+  const train = new Set(known.trainIds);
+  const raw: { key: string; kind: 'query' | 'group' | null; sources: unknown; where: string }[] = [];
+  let text: unknown = null;
+  if (tableFormatOf(path) === 'json') {
+    try {
+      text = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new DdaError(`labels: cannot read '${path}' (${(e as Error).message})`, 'give a JSON object {"<query id or group>": ["<train id>", ...]}');
+    }
+  }
+  if (text !== null && typeof text === 'object' && !Array.isArray(text)) {
+    for (const [key, sources] of Object.entries(text as Record<string, unknown>)) raw.push({ key, kind: null, sources, where: `${path}: '${key}'` });
+  } else {
+    for (const r of await readRecords(path, 'labels')) {
+      const q = r.value.query;
+      const g = r.value.group;
+      if ((q === undefined) === (g === undefined)) throw new DdaError(`${r.where}: a label record names either a 'query' or a 'group'`, 'e.g. {"group": "england-china", "sources": ["12", "40"]}');
+      raw.push({ key: String(q ?? g), kind: q !== undefined ? 'query' : 'group', sources: r.value.sources, where: r.where });
+    }
+  }
+  if (raw.length === 0) throw new DdaError(`labels: '${path}' has no entries`, 'give the true sources of at least one query or group');
+  return raw.map((e) => {
+    const isQuery = queries.has(e.key);
+    const isGroup = groups.has(e.key);
+    if (e.kind === null && isQuery && isGroup) throw new DdaError(`${e.where}: '${e.key}' is both a query id and a group`, 'use the JSON Lines form with "query" or "group" to say which');
+    const kind = e.kind ?? (isQuery ? 'query' : isGroup ? 'group' : null);
+    if (kind === null || (kind === 'query' && !isQuery) || (kind === 'group' && !isGroup)) {
+      throw new DdaError(`${e.where}: '${e.key}' is not a ${e.kind ?? 'query id or group'} of the queries`, `known query ids: ${known.queryIds.slice(0, 5).join(', ')}${known.queryIds.length > 5 ? ', ...' : ''}; groups: ${known.groups.join(', ') || 'none'}`);
+    }
+    if (!Array.isArray(e.sources) || e.sources.length === 0 || !e.sources.every((s) => typeof s === 'string' || typeof s === 'number')) {
+      throw new DdaError(`${e.where}: the sources must be a non-empty list of training ids`, 'e.g. ["12", "40"]');
+    }
+    const sources = e.sources.map(String);
+    const unknown = sources.filter((s) => !train.has(s));
+    if (unknown.length) throw new DdaError(`${e.where}: training id${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 3).map((s) => `'${s}'`).join(', ')} not in the training data`, 'labels name training records by their id');
+    return { key: e.key, kind, sources, where: e.where };
+  });
+}

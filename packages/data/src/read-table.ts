@@ -1,0 +1,113 @@
+/**
+ * Reads a file of records: JSON Lines (`.jsonl`, `.ndjson`), JSON (`.json`: an array of objects)
+ * or CSV (`.csv`, through fast-csv, with a header row). Every record keeps where it came from, so
+ * errors can name the file and the line (JSON Lines), the row (CSV, the header is row 1) or the
+ * index (JSON).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { parseString } from 'fast-csv';
+import { DdaError } from '@dda/core';
+
+/** One record of a file: its raw value and where it is. */
+export interface RawRecord {
+  /** The parsed object (CSV: every cell a string). */
+  readonly value: Record<string, unknown>;
+  /** Where it is, for messages: `train.jsonl:12`, `train.csv: row 3`, `train.json: record 4`. */
+  readonly where: string;
+  /** 1-based line (JSON Lines), row (CSV, header = 1) or record number (JSON). */
+  readonly number: number;
+}
+
+/** The file formats {@link readRecords} reads, from the extension. */
+export type TableFormat = 'jsonl' | 'json' | 'csv';
+
+const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
+
+/** The format of a file from its extension. @throws DdaError for an unknown extension. */
+export function tableFormatOf(path: string): TableFormat {
+  if (/\.(jsonl|ndjson)$/i.test(path)) return 'jsonl';
+  if (/\.json$/i.test(path)) return 'json';
+  if (/\.csv$/i.test(path)) return 'csv';
+  throw new DdaError(`${path}: unknown file type`, 'give a JSON Lines (.jsonl), JSON (.json, an array of records) or CSV (.csv, with a header row) file');
+}
+
+/**
+ * Reads every record of a file.
+ *
+ * @param what - What the file holds, for messages (e.g. `training data`).
+ * @throws DdaError naming the file (and line, row or record) when it cannot be read, is empty,
+ *   has malformed JSON or CSV, or a record that is not an object.
+ */
+export async function readRecords(path: string, what: string): Promise<RawRecord[]> {
+  if (!existsSync(path)) throw new DdaError(`${what}: file '${path}' not found`, 'check the path');
+  if (statSync(path).isDirectory()) throw new DdaError(`${what}: '${path}' is a folder, not a file`, 'give a .jsonl, .json or .csv file');
+  const format = tableFormatOf(path);
+  let text = readFileSync(path, 'utf8');
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
+  if (text.trim() === '') throw new DdaError(`${what}: '${path}' is empty`, 'the file needs at least one record');
+  const records = format === 'jsonl' ? jsonLines(text, path) : format === 'json' ? jsonArray(text, path) : (await parseCsv(text, path)).map(withoutEmptyCells);
+  if (records.length === 0) throw new DdaError(`${what}: '${path}' has no records`, 'the file needs at least one record');
+  return records;
+}
+
+/** A CSV record without its empty cells (an empty cell means no value). */
+function withoutEmptyCells(r: RawRecord): RawRecord {
+  return { ...r, value: Object.fromEntries(Object.entries(r.value).filter(([, v]) => v !== '')) };
+}
+
+function asObject(value: unknown, where: string, hint: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new DdaError(`${where}: expected a JSON object, got ${typeName(value)}`, hint);
+  return value as Record<string, unknown>;
+}
+
+function jsonLines(text: string, path: string): RawRecord[] {
+  const out: RawRecord[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '') return;
+    const where = `${path}:${i + 1}`;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (e) {
+      throw new DdaError(`${where}: invalid JSON (${(e as Error).message})`, 'each line of a JSON Lines file must be one JSON object');
+    }
+    out.push({ value: asObject(value, where, 'each line of a JSON Lines file must be one JSON object'), where, number: i + 1 });
+  });
+  return out;
+}
+
+function jsonArray(text: string, path: string): RawRecord[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new DdaError(`${path}: invalid JSON (${(e as Error).message})`, 'a .json file must hold one JSON array of records (use .jsonl for one record per line)');
+  }
+  if (!Array.isArray(value)) throw new DdaError(`${path}: expected a JSON array of records, got ${typeName(value)}`, 'a .json file must hold one JSON array of records (use .jsonl for one record per line)');
+  return value.map((v, i) => {
+    const where = `${path}: record ${i + 1}`;
+    return { value: asObject(v, where, 'every element of the array must be a JSON object'), where, number: i + 1 };
+  });
+}
+
+/**
+ * Parses CSV text (through fast-csv) with a header row; quoted cells may span lines. Every cell is
+ * kept as a string (empty cells as ''). Rows are numbered as in a spreadsheet (the header is row 1).
+ *
+ * @throws DdaError naming the file (and row) for malformed CSV or a row with another column count.
+ */
+export async function parseCsv(text: string, path: string, hint = 'the CSV needs a header row naming the columns and one record per row (quote cells that hold commas or newlines)'): Promise<RawRecord[]> {
+  const out: RawRecord[] = [];
+  await new Promise<void>((resolve, reject) => {
+    let row = 1;
+    parseString(text, { headers: true, strictColumnHandling: true, ignoreEmpty: true, trim: false })
+      .on('error', (e: Error) => reject(new DdaError(`${path}: not valid CSV (${e.message})`, hint)))
+      .on('data-invalid', (_: unknown, n: number) => reject(new DdaError(`${path}: row ${n + 1} has a different number of columns than the header`, hint)))
+      .on('data', (value: Record<string, string>) => {
+        row++;
+        out.push({ value, where: `${path}: row ${row}`, number: row });
+      })
+      .on('end', () => resolve());
+  });
+  return out;
+}

@@ -1,0 +1,117 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SYSTEM_PROMPT, parseFieldMap, readLabels, readQueryRecords, readTrainingRecords, userPrompt } from '@dda/data';
+
+const dir = mkdtempSync(join(tmpdir(), 'dda-data-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const file = (ext: string, text: string): string => {
+  const p = join(dir, `f${n++}.${ext}`);
+  writeFileSync(p, text);
+  return p;
+};
+const jsonl = (rows: unknown[]): string => file('jsonl', rows.map((r) => JSON.stringify(r)).join('\n'));
+
+describe('training data formats', () => {
+  it('reads prompt/response (and TRL completion) pairs from JSON Lines, raw by default', async () => {
+    const p = jsonl([{ id: 'a', prompt: 'Q: 2+2?', response: '4' }, { prompt: 'Q: 3+3?', completion: '6' }]);
+    const r = await readTrainingRecords(p);
+    expect(r).toEqual([
+      { id: 'a', where: `${p}:1`, kind: 'prompt-response', content: { raw: { prompt: 'Q: 2+2?', response: '4' } } },
+      { id: '2', where: `${p}:2`, kind: 'prompt-response', content: { raw: { prompt: 'Q: 3+3?', response: '6' } } },
+    ]);
+  });
+
+  it('treats prompts as one user turn with --prompt-format chat', async () => {
+    const p = jsonl([{ prompt: 'hi', response: 'hello', system: 'be brief' }]);
+    const [r] = await readTrainingRecords(p, { promptFormat: 'chat' });
+    expect(r!.content).toEqual({ chat: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] });
+  });
+
+  it('reads chat messages (ShareGPT role names too) from JSON and from a CSV cell', async () => {
+    const msgs = [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }];
+    const j = file('json', JSON.stringify([{ id: 7, messages: msgs }, { messages: [{ role: 'human', content: 'x' }, { role: 'gpt', content: 'y' }] }]));
+    const rj = await readTrainingRecords(j);
+    expect(rj.map((r) => [r.id, r.where, r.kind])).toEqual([['7', `${j}: record 1`, 'messages'], ['2', `${j}: record 2`, 'messages']]);
+    expect(rj[1]!.content).toEqual({ chat: [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y' }] });
+    const c = file('csv', `id,messages\nm1,"${JSON.stringify(msgs).replace(/"/g, '""')}"\n`);
+    expect((await readTrainingRecords(c))[0]).toEqual({ id: 'm1', where: `${c}: row 2`, kind: 'messages', content: { chat: msgs } });
+  });
+
+  it('renders Alpaca instruction/input/output and document/summary records as conversations', async () => {
+    const p = jsonl([{ instruction: 'Translate', input: 'chat', output: 'cat' }, { instruction: 'Say hi', output: 'hi' }, { document: 'D', summary: 'S' }]);
+    const r = await readTrainingRecords(p);
+    expect(r.map((x) => x.content)).toEqual([
+      { chat: [{ role: 'user', content: 'Translate\n\nchat' }, { role: 'assistant', content: 'cat' }] },
+      { chat: [{ role: 'user', content: 'Say hi' }, { role: 'assistant', content: 'hi' }] },
+      { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt('D') }, { role: 'assistant', content: 'S' }] },
+    ]);
+    expect(r.map((x) => x.kind)).toEqual(['alpaca', 'alpaca', 'document-summary']);
+  });
+
+  it('maps other column names with --fields', async () => {
+    const fields = parseFieldMap(['prompt=question', 'response=answer', 'id=uid']);
+    const p = file('csv', 'uid,question,answer\nq1,Why?,Because.\n');
+    expect(await readTrainingRecords(p, { fields })).toEqual([{ id: 'q1', where: `${p}: row 2`, kind: 'prompt-response', content: { raw: { prompt: 'Why?', response: 'Because.' } } }]);
+    expect(() => parseFieldMap(['prompt'])).toThrow(/'prompt' is not of the form ours=theirs/);
+    expect(() => parseFieldMap(['answer=x'])).toThrow(/unknown field 'answer'/);
+  });
+
+  it('names the file, record and field of every bad input', async () => {
+    const cases: [string, RegExp][] = [
+      [file('jsonl', ''), /is empty/],
+      [file('jsonl', '{"prompt": "a", "response": "b"}\n{oops'), /:2: invalid JSON/],
+      [file('jsonl', '[1, 2]'), /:1: expected a JSON object, got an array/],
+      [jsonl([{ text: 'x' }]), /:1: not a training record \(fields: text\).*--fields/],
+      [jsonl([{ prompt: 'a' }]), /:1: missing field 'response'/],
+      [jsonl([{ prompt: 'a', response: '  ' }]), /:1: field 'response' is empty/],
+      [jsonl([{ prompt: 'a', response: 3 }]), /:1: field 'response' must be a string, got number/],
+      [jsonl([{ messages: 'nope' }]), /:1: field 'messages' is not valid JSON/],
+      [jsonl([{ messages: [{ role: 'robot', content: 'x' }] }]), /:1: message 1 has role "robot"/],
+      [jsonl([{ id: 'x', prompt: 'a', response: 'b' }, { id: 'x', prompt: 'c', response: 'd' }]), /:2: duplicate training id 'x' \(first used at .*:1\)/],
+      [file('json', '{"prompt": "a"}'), /expected a JSON array of records, got object/],
+      [file('csv', 'prompt,response\na,b,c\n'), /row 2 has a different number of columns/],
+      [file('txt', 'hello'), /unknown file type/],
+      [join(dir, 'missing.jsonl'), /not found/],
+    ];
+    for (const [p, re] of cases) await expect(readTrainingRecords(p), p).rejects.toThrow(re);
+  });
+});
+
+describe('queries', () => {
+  it('reads every query shape with optional corrected, id and group', async () => {
+    const p = jsonl([
+      { id: 'q1', group: 'g', prompt: 'P', output: 'O', corrected: 'C' },
+      { messages: [{ role: 'user', content: 'u' }, { role: 'assistant', content: 'the answer' }] },
+      { instruction: 'I', response: 'R', group: 3 },
+      { document: 'D', output: 'O2' },
+    ]);
+    const q = await readQueryRecords(p);
+    expect(q[0]).toEqual({ id: 'q1', where: `${p}:1`, kind: 'prompt-response', group: 'g', prompt: { raw: 'P' }, output: 'O', corrected: 'C' });
+    expect(q[1]).toMatchObject({ id: '2', prompt: { chat: [{ role: 'user', content: 'u' }] }, output: 'the answer', corrected: null, group: null });
+    expect(q[2]).toMatchObject({ prompt: { chat: [{ role: 'user', content: 'I' }] }, output: 'R', group: '3' });
+    expect(q[3]).toMatchObject({ prompt: { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt('D') }] }, output: 'O2' });
+  });
+
+  it('refuses a query without an output, or whose conversation ends with the assistant and also has an output', async () => {
+    await expect(readQueryRecords(jsonl([{ prompt: 'P' }]))).rejects.toThrow(/:1: missing field 'output'/);
+    await expect(readQueryRecords(jsonl([{ messages: [{ role: 'user', content: 'u' }, { role: 'assistant', content: 'a' }], output: 'o' }]))).rejects.toThrow(/must end with a user turn/);
+  });
+});
+
+describe('labels', () => {
+  const known = { queryIds: ['q1', 'q2'], groups: ['g'], trainIds: ['t1', 't2', 't3'] };
+  it('reads a JSON object keyed by query id or group, and JSON Lines naming which', async () => {
+    expect(await readLabels(file('json', JSON.stringify({ q1: ['t1'], g: ['t2', 't3'] })), known)).toMatchObject([
+      { key: 'q1', kind: 'query', sources: ['t1'] }, { key: 'g', kind: 'group', sources: ['t2', 't3'] },
+    ]);
+    expect(await readLabels(jsonl([{ group: 'g', sources: ['t1'] }]), known)).toMatchObject([{ key: 'g', kind: 'group', sources: ['t1'] }]);
+  });
+  it('names unknown keys and training ids', async () => {
+    await expect(readLabels(file('json', JSON.stringify({ q9: ['t1'] })), known)).rejects.toThrow(/'q9' is not a query id or group of the queries/);
+    await expect(readLabels(file('json', JSON.stringify({ q1: ['t9'] })), known)).rejects.toThrow(/training id 't9' not in the training data/);
+    await expect(readLabels(file('json', JSON.stringify({ q1: [] })), known)).rejects.toThrow(/non-empty list of training ids/);
+  });
+});

