@@ -1,6 +1,6 @@
 import { join, resolve as resolvePath } from 'node:path';
 import yargs from 'yargs';
-import { DdaError, PLUGINS_ENV, backends, debiasers, denoisers, measurements, parsePluginList, scorers } from '@dda/core';
+import { DdaError, PLUGINS_ENV, backends, debiasers, denoisers, isPathSpecifier, measurements, parsePluginList, scorers } from '@dda/core';
 import {
   DEFAULT_RUN_OPTIONS, formatProgressBar, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
   summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type DdaRunResult, type ProgressSink,
@@ -175,7 +175,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('dry-run', { type: 'boolean', default: false, describe: 'write the sbatch scripts into <out>/slurm/ without submitting' }),
       async (a) => {
         const plan = {
-          attributeArgs: attributeArgv(a), out: a.out, shards: a.shards, ...(a.only ? { only: a.only } : {}), ...(a['max-running'] ? { maxRunning: a['max-running'] } : {}),
+          attributeArgs: attributeArgv(a), out: a.out, shards: a.shards,
+          plugins: (a.plugin ?? []).map(String).map((x) => (isPathSpecifier(x) && !x.startsWith('file:') ? resolvePath(x) : x)), ...(a.only ? { only: a.only } : {}), ...(a['max-running'] ? { maxRunning: a['max-running'] } : {}),
           resources: {
             ...(a['cpus-per-task'] ? { cpusPerTask: a['cpus-per-task'] } : {}), ...(a.mem ? { mem: a.mem } : {}), ...(a.gpus ? { gpus: a.gpus } : {}),
             ...(a.time ? { time: a.time } : {}), ...(a.partition ? { partition: a.partition } : {}), ...(a.account ? { account: a.account } : {}),

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,5 +59,14 @@ describe('dda --plugin and DDA_PLUGINS', () => {
     const r = await run(['methods', '--plugin', dup]);
     expect(r.code).toBe(1);
     expect(r.err).toContain(`plugin '${dup}' registers an id that is taken: scorer 'grad-dot' of plugin '${dup}' is already registered by plugin '@dda/scorer-grad-dot'`);
+  });
+
+  it('dda slurm passes --plugin on to the array tasks and the merge job', async () => {
+    const out = join(tmp, 'slurm');
+    const plugin = join(FIXTURES, 'fixture-dot.mjs');
+    const r = await run(['slurm', '--plugin', plugin, '--base', 'b', '--checkpoints', 'c', '--train', 't.jsonl', '--queries', 'q.jsonl', '--scorer', 'fixture-dot', '--out', out, '--shards', '2', '--dry-run']);
+    expect(r.code, r.err).toBe(0);
+    expect(readFileSync(join(out, 'slurm', 'attribute.sbatch'), 'utf8')).toMatch(new RegExp(`attribute .*--scorer fixture-dot .*--plugin ${plugin}\n`));
+    expect(readFileSync(join(out, 'slurm', 'merge.sbatch'), 'utf8')).toContain(`merge --out ${out} --plugin ${plugin}\n`);
   });
 });
