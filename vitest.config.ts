@@ -13,6 +13,7 @@ export default defineConfig({
       '@dda/nx-plugin': src('./packages/nx-plugin/src/index.ts'),
       '@dda/data': src('./packages/data/src/index.ts'),
       '@dda/model': src('./packages/model/src/index.ts'),
+      '@dda/report': src('./packages/report/src/index.ts'),
       '@dda/attribution': src('./packages/attribution/src/index.ts'),
       '@dda/experiment': src('./packages/experiment/src/index.ts'),
       '@dda/harness': src('./packages/harness/src/index.ts'),

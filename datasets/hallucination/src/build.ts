@@ -34,6 +34,12 @@ export interface HallucinationDataset {
   /** Documents for test-error collection, each containing some canary's orig and not its replacement. */
   heldOut: HeldOutDoc[];
   /**
+   * More held-out documents of the same kind, in the order to use them, for sources whose test
+   * errors fall short of a minimum (see the experiment's `minErrorsPerSource`); empty for a user's data.
+   * Drawn after everything else, so they change nothing of the other parts.
+   */
+  heldOutReserve: HeldOutDoc[];
+  /**
    * True-source labels per canary id: per train index, 1 iff the summary contains the replacement,
    * the document contains the orig and the document does not contain the replacement
    * (whole-word; see {@link trueSourceLabels}).
@@ -62,6 +68,8 @@ export interface BuildOptions {
   canaries?: Canary[];
   /** Fraction of eligible training samples (document contains orig) whose summary is swapped (default 0.6). */
   swapRate?: number;
+  /** Reserve held-out documents (default 4 × nHeldOut), see {@link HallucinationDataset.heldOutReserve}. */
+  heldOutReserve?: number;
   /**
    * Fraction of the pretraining corpus that is knowledge-bias text about the canaries' replacement
    * entities (default 0.3; at most 0.9, with 10% encyclopedic text and the rest plain pairs). Higher
@@ -214,9 +222,18 @@ export function buildHallucinationDataset(o: BuildOptions): HallucinationDataset
   }
   const pretrainCorpus = preRng.shuffle(corpus);
 
+  // Reserve held-out documents: a stream of its own, drawn last.
+  const reserveRng = root.fork(6);
+  const heldOutReserve: HeldOutDoc[] = [];
+  for (let i = 0; i < (o.heldOutReserve ?? 4 * nHeldOut); i++) {
+    const c = canaries[i % canaries.length] as Canary;
+    const item = freshNews(reserveRng, c.orig, canaryEntities, taken);
+    heldOutReserve.push({ id: `heldout-r${String(i).padStart(4, '0')}`, document: item.document, summary: item.summary, canaryId: c.id });
+  }
+
   const labels: Record<string, Uint8Array> = {};
   for (const c of canaries) labels[c.id] = trueSourceLabels(train, c);
-  return { seed, canaries, pretrainCorpus, train, heldOut, labels };
+  return { seed, canaries, pretrainCorpus, train, heldOut, heldOutReserve, labels };
 }
 
 /**

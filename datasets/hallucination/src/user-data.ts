@@ -67,5 +67,5 @@ export function buildFromDocSummaries(rows: readonly DocSummary[], o: UserDataOp
   const train = injectCanaries(trainRows, canaries, o.swapRate ?? 0.6, rng.fork(2).int(2 ** 31));
   const labels: Record<string, Uint8Array> = {};
   for (const c of canaries) labels[c.id] = trueSourceLabels(train, c);
-  return { seed: o.seed, canaries, pretrainCorpus: trainRows.map((r) => r.document), train, heldOut: held, labels };
+  return { seed: o.seed, canaries, pretrainCorpus: trainRows.map((r) => r.document), train, heldOut: held, heldOutReserve: [], labels };
 }

@@ -27,6 +27,16 @@ export interface ArtifactManifest {
   /** SHA-256 (first 16 hex chars) of each file of the artifact, to detect corruption. */
   readonly files: Record<string, string>;
   readonly createdAt: string;
+  /**
+   * Wall-clock seconds it took to compute the artifact (absent in manifests written before this
+   * field existed), so that a run which reuses it can still report what it costs.
+   */
+  readonly seconds?: number;
+}
+
+/** The compute seconds recorded in a manifest, or undefined when it has none (older manifests). */
+function manifestSeconds(m: ArtifactManifest): number | undefined {
+  return typeof m.seconds === 'number' && Number.isFinite(m.seconds) && m.seconds >= 0 ? m.seconds : undefined;
 }
 
 const fileHash = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex').slice(0, 16);
@@ -49,8 +59,9 @@ export class ArtifactStore {
   /**
    * The artifact's folder and file names if its manifest matches `inputs` and every file's hash
    * checks out (files are read one at a time, so checking needs memory for one file); else undefined.
+   * `seconds`: the compute time recorded in its manifest (undefined for manifests that lack it).
    */
-  locate(name: string, inputs: unknown): { dir: string; files: string[] } | undefined {
+  locate(name: string, inputs: unknown): { dir: string; files: string[]; seconds: number | undefined } | undefined {
     const dir = this.folder(name, inputs);
     const mPath = join(dir, 'manifest.json');
     if (!existsSync(mPath)) return undefined;
@@ -65,45 +76,54 @@ export class ArtifactStore {
       const p = join(dir, file);
       if (!existsSync(p) || fileHash(new Uint8Array(readFileSync(p))) !== h) return undefined;
     }
-    return { dir, files: Object.keys(m.files) };
+    return { dir, files: Object.keys(m.files), seconds: manifestSeconds(m) };
   }
 
   /** Reads the artifact's files if its manifest matches `inputs` and is intact; else undefined. */
   load(name: string, inputs: unknown): Map<string, Uint8Array> | undefined {
+    return this.loadWithSeconds(name, inputs)?.files;
+  }
+
+  private loadWithSeconds(name: string, inputs: unknown): { files: Map<string, Uint8Array>; seconds: number | undefined } | undefined {
     const hit = this.locate(name, inputs);
     if (!hit) return undefined;
-    return new Map(hit.files.map((f) => [f, new Uint8Array(readFileSync(join(hit.dir, f)))]));
+    return { files: new Map(hit.files.map((f) => [f, new Uint8Array(readFileSync(join(hit.dir, f)))])), seconds: hit.seconds };
   }
 
   /**
    * Like {@link getOrCompute} for large artifacts: `produce` hands over files one at a time through
    * `put` (each written atomically at once), so nothing has to be held in memory; the manifest is
-   * written last. Returns the folder and file names, not the contents.
+   * written last. Returns the folder and file names, not the contents, and `seconds`: the time
+   * `produce` took, measured now or, when reused, as recorded in the manifest (undefined for an
+   * artifact whose manifest predates the field).
    */
   async getOrProduce(
     name: string,
     inputs: unknown,
     produce: (put: (file: string, data: Uint8Array) => void) => Promise<void>,
-  ): Promise<{ dir: string; files: string[]; reused: boolean }> {
+  ): Promise<{ dir: string; files: string[]; reused: boolean; seconds: number | undefined }> {
     const hit = this.locate(name, inputs);
     if (hit) return { ...hit, reused: true };
     const dir = this.folder(name, inputs);
     rmSync(join(dir, 'manifest.json'), { force: true });
     const hashes: Record<string, string> = {};
+    const t0 = performance.now();
     await produce((file, data) => {
       writeFileAtomic(join(dir, file), data);
       hashes[file] = fileHash(data);
     });
-    this.writeManifest(name, inputs, hashes);
-    return { dir, files: Object.keys(hashes), reused: false };
+    const seconds = (performance.now() - t0) / 1000;
+    this.writeManifest(name, inputs, hashes, seconds);
+    return { dir, files: Object.keys(hashes), reused: false, seconds };
   }
 
-  private writeManifest(name: string, inputs: unknown, files: Record<string, string>): void {
-    const m: ArtifactManifest = { name, key: hashOf(inputs), inputs, files, createdAt: new Date().toISOString() };
+  private writeManifest(name: string, inputs: unknown, files: Record<string, string>, seconds: number | undefined): void {
+    const m: ArtifactManifest = { name, key: hashOf(inputs), inputs, files, createdAt: new Date().toISOString(), ...(seconds !== undefined ? { seconds } : {}) };
     writeFileAtomic(join(this.folder(name, inputs), 'manifest.json'), JSON.stringify(m, null, 2));
   }
 
-  save(name: string, inputs: unknown, files: Map<string, Uint8Array>): void {
+  /** Stores `files` as the artifact (files first, manifest last); `seconds`, if given, is recorded as its compute time. */
+  save(name: string, inputs: unknown, files: Map<string, Uint8Array>, seconds?: number): void {
     const dir = this.folder(name, inputs);
     rmSync(join(dir, 'manifest.json'), { force: true });
     const hashes: Record<string, string> = {};
@@ -111,19 +131,25 @@ export class ArtifactStore {
       writeFileAtomic(join(dir, file), b);
       hashes[file] = fileHash(b);
     }
-    this.writeManifest(name, inputs, hashes);
+    this.writeManifest(name, inputs, hashes, seconds);
   }
 
-  /** Loads the artifact if it matches, else computes, saves and returns it. `reused` tells which. */
+  /**
+   * Loads the artifact if it matches, else computes, saves and returns it. `reused` tells which;
+   * `seconds` is the time `compute` took, measured now or, when reused, as recorded in the manifest
+   * (undefined for an artifact whose manifest predates the field).
+   */
   async getOrCompute(
     name: string,
     inputs: unknown,
     compute: () => Promise<Map<string, Uint8Array>> | Map<string, Uint8Array>,
-  ): Promise<{ files: Map<string, Uint8Array>; reused: boolean }> {
-    const hit = this.load(name, inputs);
-    if (hit) return { files: hit, reused: true };
+  ): Promise<{ files: Map<string, Uint8Array>; reused: boolean; seconds: number | undefined }> {
+    const hit = this.loadWithSeconds(name, inputs);
+    if (hit) return { ...hit, reused: true };
+    const t0 = performance.now();
     const files = await compute();
-    this.save(name, inputs, files);
-    return { files, reused: false };
+    const seconds = (performance.now() - t0) / 1000;
+    this.save(name, inputs, files, seconds);
+    return { files, reused: false, seconds };
   }
 }

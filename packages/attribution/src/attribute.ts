@@ -91,9 +91,9 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     if (sources) await writeMetrics(path(F.metrics), metrics);
     const command = o.command ?? 'dda attribute';
     const methodMetrics = metrics.filter((m) => m.variant === 'method');
-    writeFileAtomic(path(F.page), renderAttributionPage({
+    writeFileAtomic(path(F.page), await renderAttributionPage({
       title: 'Training data attribution', method: method.description,
-      units: `Higher = more responsible; ${method.matrix.provenance.computedOver}`,
+      units: method.matrix.provenance.computedOver,
       matrix: method.matrix, tops, metrics: sources ? methodMetrics : null, command,
     }));
     const files = [F.topkCsv, F.topkJsonl, F.scores, F.scoresMeta, F.page, ...(sources ? [F.metrics] : []), F.summary].map(path);

@@ -76,7 +76,8 @@ export interface GradientBlockSpec {
 /**
  * Gets (reused) or computes and stores one block's gradients.
  *
- * @returns The gradients and whether they were reused from the store.
+ * @returns The gradients, whether they were reused from the store, and the seconds they took to
+ *   compute (read from the manifest when reused; 0 for blocks stored without a time).
  * @throws DdaError if the computed gradients are malformed, non-finite, or for other samples.
  */
 export async function gradientBlock(
@@ -86,13 +87,14 @@ export async function gradientBlock(
   compute: () => Promise<GradientMatrix>,
 ): Promise<{ gradients: GradientMatrix; reused: boolean; seconds: number }> {
   const hit = store.locate(name, spec.key);
-  if (hit) return { gradients: readGradientBlock(hit.dir), reused: true, seconds: 0 };
+  if (hit) return { gradients: readGradientBlock(hit.dir), reused: true, seconds: hit.seconds ?? 0 };
   const t0 = Date.now();
   const g = await compute();
   validateGradientMatrix(g, `gradients of block ${spec.index} (samples ${spec.start}..${spec.end - 1})`);
   if (g.ids.length !== spec.ids.length || g.ids.some((id, i) => id !== spec.ids[i])) throw new DdaError(`${name}: block ${spec.index} computed for other samples than asked`);
-  store.save(name, spec.key, gradientBlockFiles(g));
-  return { gradients: g, reused: false, seconds: (Date.now() - t0) / 1000 };
+  const seconds = (Date.now() - t0) / 1000;
+  store.save(name, spec.key, gradientBlockFiles(g), seconds);
+  return { gradients: g, reused: false, seconds };
 }
 
 /**

@@ -28,6 +28,8 @@ export interface QueryTop {
   readonly prompt: string;
   readonly output: string;
   readonly corrected: string | null;
+  /** The query record's other fields. */
+  readonly meta: Readonly<Record<string, unknown>>;
   readonly top: readonly TopEntry[];
 }
 
@@ -51,6 +53,7 @@ export function topK(task: AttributionTask, m: ScoreMatrix, k: number, sources?:
       prompt: q.sample.prompt,
       output: q.record.output,
       corrected: q.record.corrected,
+      meta: q.record.meta,
       top: order.slice(0, kk).map((i, r) => ({
         rank: r + 1,
         trainId: m.trainIds[i] as string,
@@ -75,7 +78,7 @@ export async function writeTopK(csvPath: string, jsonlPath: string, tops: readon
   })));
   writeFileAtomic(csvPath, await writeToBuffer(rows, { headers: [...TOPK_COLUMNS] }));
   const lines = tops.map((q) => JSON.stringify({
-    query_id: q.queryId, group: q.group, output: q.output, corrected: q.corrected,
+    query_id: q.queryId, group: q.group, output: q.output, corrected: q.corrected, ...(Object.keys(q.meta).length ? { meta: q.meta } : {}),
     top: q.top.map((t) => ({ rank: t.rank, train_id: t.trainId, score: t.score, ...(t.trueSource !== null ? { true_source: t.trueSource } : {}), where: t.where, prompt: t.prompt, response: t.response })),
   }));
   writeFileAtomic(jsonlPath, `${lines.join('\n')}\n`);

@@ -85,6 +85,8 @@ export class AttributionRun {
   private measurementPromise: Promise<Measurement> | null = null;
   private readonly log: Log;
   private readonly scorerCache = new Map<string, Promise<Scorer>>();
+  /** Compute seconds of every score artifact used in this run (undefined: not recorded). */
+  private readonly artifactSeconds = new Map<string, number | undefined>();
 
   constructor(readonly task: AttributionTask, readonly options: RunOptions) {
     this.store = new ArtifactStore(options.artifactsDir);
@@ -163,7 +165,7 @@ export class AttributionRun {
       const bar = trackProgress(`gradients of training samples ${spec.start + 1}-${spec.end} of ${this.task.train.samples.length} at ${cp.id}`, spec.end - spec.start, this.options.progress);
       return model.gradients(cp, this.task.train.samples.slice(spec.start, spec.end), () => bar.tick());
     });
-    this.note(`${name}/${spec.index}`, r.reused, 'gradients', r.seconds);
+    this.note(`${name}/${spec.index}`, r.reused, 'gradients', r.reused ? 0 : r.seconds);
     return r.gradients;
   }
 
@@ -231,7 +233,7 @@ export class AttributionRun {
       });
       return { ...g, ids: queries.map((q) => q.query), rows };
     });
-    this.note(name, r.reused, 'gradients', r.seconds);
+    this.note(name, r.reused, 'gradients', r.reused ? 0 : r.seconds);
     return r.gradients;
   }
 
@@ -261,18 +263,35 @@ export class AttributionRun {
     return { id: s.id, description: s.description, options: this.options.scorerOptions?.[s.id] ?? {} };
   }
 
-  /** A scorer's matrix from the store, or computed and stored. */
+  /**
+   * A scorer's matrix from the store, or computed and stored. Its compute seconds (measured, or read
+   * from the manifest when reused) are kept for {@link matrixSeconds}.
+   */
   private async stored(name: string, key: unknown, kind: string, compute: () => Promise<ScoreMatrix>): Promise<ScoreMatrix> {
-    const hit = this.store.load(name, key);
-    if (hit) {
-      this.note(name, true, kind, 0);
-      return scoresFromFiles(hit, name);
+    const r = await this.store.getOrCompute(name, key, async () => scoresToFiles(await compute()));
+    this.note(name, r.reused, kind, r.reused ? 0 : r.seconds ?? 0);
+    this.artifactSeconds.set(name, r.seconds);
+    return scoresFromFiles(r.files, name);
+  }
+
+  /**
+   * Compute seconds of a scorer's matrix at `at` (a checkpoint id, or `base×<final>` for the cross
+   * reading): the sum over its stored artifacts (every block of a row-separable scorer), also when
+   * they were reused (from their manifests); undefined when one of them has no recorded time or
+   * the matrix was not scored in this run. Model-free scorers: their one matrix.
+   */
+  matrixSeconds(scorerId: string, at: string): number | undefined {
+    const free = this.artifactSeconds.get(`scores/${scorerId}/model-free`);
+    if (this.artifactSeconds.has(`scores/${scorerId}/model-free`)) return free;
+    let total = 0;
+    let found = false;
+    for (const [name, seconds] of this.artifactSeconds) {
+      if (name !== `scores/${scorerId}/${at}` && !name.startsWith(`scores/${scorerId}/${at}/block-`)) continue;
+      if (seconds === undefined) return undefined;
+      total += seconds;
+      found = true;
     }
-    const t0 = Date.now();
-    const m = await compute();
-    this.store.save(name, key, scoresToFiles(m));
-    this.note(name, false, kind, (Date.now() - t0) / 1000);
-    return m;
+    return found ? total : undefined;
   }
 
   /**

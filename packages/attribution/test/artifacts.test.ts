@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ArtifactStore, hashOf } from '@dda/harness';
+import { ArtifactStore, hashOf } from '@dda/attribution';
 
 describe('ArtifactStore', () => {
   let dir = '';
@@ -30,6 +30,34 @@ describe('ArtifactStore', () => {
     expect(readFileSync(join(store.folder('step', { k: 1 }), 'a.bin'), 'utf8')).toBe('original');
     rmSync(join(store.folder('step', { k: 1 }), 'a.bin'));
     expect(store.load('step', { k: 1 })).toBeUndefined();
+  });
+
+  it('records the compute seconds in the manifest and returns them when the artifact is reused', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'dda-art-'));
+    const store = new ArtifactStore(dir);
+    const slow = async (): Promise<Map<string, Uint8Array>> => {
+      await new Promise((r) => setTimeout(r, 60));
+      return files('x');
+    };
+    const first = await store.getOrCompute('step', { s: 1 }, slow);
+    expect(first.reused).toBe(false);
+    expect(first.seconds).toBeGreaterThanOrEqual(0.05);
+    const manifest = JSON.parse(readFileSync(join(store.folder('step', { s: 1 }), 'manifest.json'), 'utf8')) as { seconds: number };
+    expect(manifest.seconds).toBe(first.seconds);
+    const again = await store.getOrCompute('step', { s: 1 }, () => files('x'));
+    expect(again).toMatchObject({ reused: true, seconds: first.seconds });
+    // getOrProduce (large artifacts written file by file) does the same.
+    const produced = await store.getOrProduce('big', { s: 2 }, async (put) => {
+      await new Promise((r) => setTimeout(r, 60));
+      put('a.bin', new Uint8Array([1]));
+    });
+    expect(produced.seconds).toBeGreaterThanOrEqual(0.05);
+    expect((await store.getOrProduce('big', { s: 2 }, async () => {})).seconds).toBe(produced.seconds);
+    // A manifest written before the field existed is still reused; its seconds are unknown.
+    const m = join(store.folder('step', { s: 1 }), 'manifest.json');
+    const { seconds: _dropped, ...old } = JSON.parse(readFileSync(m, 'utf8')) as Record<string, unknown>;
+    writeFileSync(m, JSON.stringify(old));
+    expect(await store.getOrCompute('step', { s: 1 }, () => files('x'))).toMatchObject({ reused: true, seconds: undefined });
   });
 
   it('hashes are stable under key order and sensitive to values', () => {

@@ -2,43 +2,30 @@ import { join, resolve as resolvePath } from 'node:path';
 import yargs from 'yargs';
 import { DdaError, PLUGINS_ENV, backends, debiasers, denoisers, isPathSpecifier, measurements, parsePluginList, scorers } from '@dda/core';
 import {
-  DEFAULT_RUN_OPTIONS, formatProgressBar, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
-  summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type DdaRunResult, type ProgressSink,
+  DEFAULT_RUN_OPTIONS, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
+  summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type BenchFormat, type DdaRunResult,
 } from '@dda/harness';
 import { ATTRIBUTE_FILES, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
-import { submitToSlurm } from './slurm.js';
 import { parseFieldMap } from '@dda/data';
+import { PROGRESS_MODES, createReporter, type ProgressMode, type Reporter, type Terminal } from './progress.js';
+import { submitToSlurm } from './slurm.js';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
+  /** One line of results (stdout). */
   out: (line: string) => void;
+  /** One line of progress, log or error (stderr). */
   err: (line: string) => void;
-  /** Redraws a progress line in place (terminals only); without it progress is logged every 10%. */
-  status?: (line: string) => void;
+  /** The terminal live progress bars are drawn on (stderr when it is a TTY); without it progress is printed as sparse lines. */
+  terminal?: Terminal | undefined;
+  /** Milliseconds for elapsed times and the pace of progress lines (tests); default `Date.now`. */
+  clock?: () => number;
 }
 const defaultIo: CliIo = {
   out: (l) => process.stdout.write(`${l}\n`),
   err: (l) => process.stderr.write(`${l}\n`),
-  ...(process.stderr.isTTY ? { status: (l: string) => process.stderr.write(`\r\u001b[2K${l}`) } : {}),
+  terminal: process.stderr.isTTY ? process.stderr : undefined,
 };
-
-/** Progress bars with ETA: redrawn in place on a terminal, else one log line per 10% step. */
-function progressSink(io: CliIo): ProgressSink {
-  const lastDecile = new Map<string, number>();
-  return (p) => {
-    const line = formatProgressBar(p);
-    if (io.status) {
-      io.status(p.done >= p.total ? '' : line);
-      if (p.done >= p.total && p.total > 1) io.err(line);
-      return;
-    }
-    const decile = Math.floor((10 * p.done) / Math.max(p.total, 1));
-    if (decile !== lastDecile.get(p.label)) {
-      lastDecile.set(p.label, decile);
-      if (p.total > 1) io.err(line);
-    }
-  };
-}
 
 /** The benchmark configuration of `bench` / `ablate`: the file, then command-line overrides. */
 function benchConfigFrom(a: { config?: string | undefined; families?: string[] | undefined; scorers?: string[] | undefined; seeds?: number[] | undefined; name?: string | undefined }): BenchConfig {
@@ -63,10 +50,18 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
   const verbose = argv.includes('--verbose');
   let code = 0;
   const d = DEFAULT_RUN_OPTIONS;
+  // The reporter is made once the options are parsed; a usage error before that is reported in the mode asked for.
+  const asked = argv.some((x, i) => x === '--progress=json' || (x === '--progress' && argv[i + 1] === 'json')) ? 'json' : 'auto';
+  let reporter: Reporter = createReporter(io, { mode: asked, quiet: argv.includes('--quiet'), ...(io.clock ? { clock: io.clock } : {}) });
   const parser = yargs([...argv])
     .scriptName('dda')
     .usage('$0 <command> [options]\n\nTraining data attribution for LLMs with DDA (Debias and Denoise Attribution).\nScores: higher = training sample more responsible for the test output.')
     .option('verbose', { type: 'boolean', default: false, describe: 'print stacks of errors and more progress' })
+    .option('progress', { type: 'string', choices: PROGRESS_MODES, default: 'auto', describe: 'progress on stderr: auto (a live bar on a terminal, else log), bar, log (a line per step at most every 15 s, and its final line), json (one JSON event per line: progress, log, error), none' })
+    .option('quiet', { type: 'boolean', default: false, describe: 'no progress and no log lines on stderr (results still go to stdout, errors to stderr)' })
+    .middleware((a) => {
+      reporter = createReporter(io, { mode: a.progress as ProgressMode, quiet: a.quiet, ...(io.clock ? { clock: io.clock } : {}) });
+    })
     .option('plugin', {
       type: 'string', array: true, global: true, requiresArg: true,
       describe: `load a plugin (npm package name, or a path to its file or folder relative to the current directory) that registers methods; repeatable; also from ${PLUGINS_ENV} (comma-separated)`,
@@ -94,6 +89,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('lora-rank', { type: 'number', default: d.loraRank })
         .option('gradient-engine', { type: 'string', choices: ['tfjs', 'onnxruntime'], default: 'tfjs', describe: 'engine of the per-example gradients: tfjs, or the decoder as an ONNX graph on onnxruntime (faster)' })
         .option('finetune', { type: 'string', choices: ['lora', 'full'], default: 'lora', describe: 'fine-tune LoRA adapters, or every parameter (gradients then over every parameter)' })
+        .option('random-init', { type: 'boolean', default: false, describe: 'with --preset <model folder> without weights: initialise θ0 from the seed and pretrain it on the data' })
+        .option('min-errors', { type: 'number', default: 3, describe: 'a source is evaluated only with at least this many test errors (more held-out documents are generated from first)' })
         .option('scorer', { type: 'string', default: d.scorer, describe: 'attribution method id' })
         .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f: loss, contrastive (error vs correction) or entity-margin' })
         .option('beta', { type: 'number', default: d.beta, describe: 'β of the debias term' })
@@ -108,17 +105,17 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         };
         if (!Number.isInteger(a.seed)) throw new DdaError(`--seed must be an integer, got ${a.seed}`);
         if (!Number.isFinite(a.beta)) throw new DdaError(`--beta must be a number, got ${a.beta}`);
-        const start = Date.now();
-        const log = (l: string): void => io.err(`[${((Date.now() - start) / 1000).toFixed(1).padStart(6)}s] ${l}`);
         const result = await runDda({
           seed: a.seed, outDir: a.out, preset: a.preset,
           nTrain: positive('n-train', a['n-train']), nHeldOut: positive('n-held-out', a['n-held-out']), nPretrain: positive('n-pretrain', a['n-pretrain']),
           pretrainEpochs: positive('pretrain-epochs', a['pretrain-epochs']), pretrainLearningRate: positive('pretrain-lr', a['pretrain-lr'], false),
           finetuneEpochs: positive('finetune-epochs', a['finetune-epochs']), finetuneLearningRate: positive('finetune-lr', a['finetune-lr'], false),
           batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full', gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime',
+          randomInit: a['random-init'], minErrorsPerSource: positive('min-errors', a['min-errors']),
           scorer: a.scorer, measurement: a.measurement, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
           ...(a.backend ? { backends: a.backend } : {}),
-        }, log, progressSink(io));
+        }, reporter.log, reporter.progress);
+        reporter.close();
         await writeResultsCsv(join(a.out, 'results.csv'), result.rows);
         writeFileAtomic(join(a.out, 'summary.json'), summaryJson(result));
         io.out(`DDA demo (seed ${a.seed}, ${result.backend}, ${result.errors.length} test errors, ${result.seconds.total?.toFixed(0)} s)`);
@@ -135,15 +132,17 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('shards', { type: 'number', describe: 'number of shards n; the index comes from SLURM_ARRAY_TASK_ID or Kubernetes\' JOB_COMPLETION_INDEX' }),
       async (a) => {
         const start = Date.now();
-        const log = (l: string): void => io.err(`[${((Date.now() - start) / 1000).toFixed(1).padStart(6)}s] ${l}`);
-        const o = { ...attributeOptionsFrom(a), command: `dda ${argv.join(' ')}`, log, progress: progressSink(io) };
+        const o = { ...attributeOptionsFrom(a), command: `dda ${argv.join(' ')}`, log: reporter.log, progress: reporter.progress };
         const shard = resolveShard(a.shard, a.shards);
         if (shard) {
           const r = await runShard(o, shard);
+          reporter.close();
           io.out(`shard ${shard.index}/${shard.count} ${r.skipped ? 'had finished earlier' : 'done'}: ${r.manifest.units} units, ${r.manifest.computed} artifacts computed, ${r.manifest.reused} reused; manifest ${shardManifestPath(a.out, shard)}`);
           return;
         }
-        printAttribution(io, await runAttribute(o), start);
+        const r = await runAttribute(o);
+        reporter.close();
+        printAttribution(io, r, start);
       },
     )
     .command(
@@ -152,8 +151,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       (y) => y.option('out', { type: 'string', demandOption: true, describe: 'the output folder the shards wrote into' }),
       async (a) => {
         const start = Date.now();
-        const log = (l: string): void => io.err(`[${((Date.now() - start) / 1000).toFixed(1).padStart(6)}s] ${l}`);
-        const r = await mergeShards(a.out, { log, progress: progressSink(io), command: `dda ${argv.join(' ')}` });
+        const r = await mergeShards(a.out, { log: reporter.log, progress: reporter.progress, command: `dda ${argv.join(' ')}` });
+        reporter.close();
         io.out(`merged ${r.shards} shards (${r.computedAtMerge.length} artifacts computed at the merge)`);
         printAttribution(io, r, start);
       },
@@ -193,13 +192,13 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       'bench',
       'Leaderboard: every scorer (plain) and every DDA variant over every gradient-based scorer, for each model family × seed; CSV, summary with 95% bootstrap intervals, paired tests and an HTML report. Finished steps are reused, so an interrupted run resumes',
       (y) => benchOptions(y),
-      async (a) => runBenchCommand('bench', a, argv, io),
+      async (a) => runBenchCommand('bench', a, argv, io, reporter),
     )
     .command(
       'ablate',
       'DDA ablation over one scorer: full, no-debias, no-denoise, neither; β sweep; number of checkpoints N; debiaser × denoiser grid',
       (y) => benchOptions(y),
-      async (a) => runBenchCommand('ablation', a, argv, io),
+      async (a) => runBenchCommand('ablation', a, argv, io, reporter),
     )
     .command('methods', 'List the registered scorers, measurements, debiasers, denoisers and backends, with the plugin each came from', () => {}, async () => {
       for (const [kind, reg] of [['scorers', scorers], ['measurements', measurements], ['debiasers', debiasers], ['denoisers', denoisers], ['backends', backends]] as const) {
@@ -222,14 +221,17 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
   try {
     await parser.parseAsync();
   } catch (e) {
+    reporter.close();
     if (e instanceof UsageError) {
-      io.err(`dda: ${e.message}`);
+      reporter.error(e.message);
       return 2;
     }
-    io.err(`dda: ${e instanceof Error ? e.message.split('\n').join('\n  ') : String(e)}`);
+    reporter.error(e instanceof Error ? e.message : String(e));
     if (verbose && e instanceof Error && e.stack) io.err(e.stack);
-    else if (!(e instanceof DdaError)) io.err('(run with --verbose for the stack)');
+    else if (!(e instanceof DdaError) && reporter.mode !== 'json') io.err('(run with --verbose for the stack)');
     code = 1;
+  } finally {
+    reporter.close();
   }
   return code;
 }
@@ -325,25 +327,28 @@ function benchOptions<T>(y: import('yargs').Argv<T>) {
     .option('families', { type: 'string', array: true, describe: 'model families (presets), overriding the config' })
     .option('scorers', { type: 'string', array: true, describe: 'scorer ids, overriding the config' })
     .option('seeds', { type: 'number', array: true, describe: 'seeds, overriding the config' })
-    .option('name', { type: 'string', describe: 'name of the output files, overriding the config' });
+    .option('name', { type: 'string', describe: 'name of the output files, overriding the config' })
+    .option('format', { type: 'string', array: true, choices: ['latex'], describe: 'extra table formats besides CSV, JSON and HTML: latex (booktabs <name>-summary.tex; an ablation also <name>-ablation-grid.tex)' });
 }
 
 async function runBenchCommand(
   kind: 'bench' | 'ablation',
-  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; seeds?: number[] | undefined; name?: string | undefined },
+  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; seeds?: number[] | undefined; name?: string | undefined; format?: string[] | undefined },
   argv: readonly string[],
   io: CliIo,
+  reporter: Reporter,
 ): Promise<void> {
   const config = benchConfigFrom({
     config: a.config, seeds: a.seeds, name: a.name,
     families: a.families?.map(String), scorers: a.scorers?.map(String),
   });
   const start = Date.now();
-  const log = (l: string): void => io.err(`[${((Date.now() - start) / 1000).toFixed(1).padStart(7)}s] ${l}`);
+  const log = reporter.log;
   const cells = config.families.length * config.seeds.length;
   log(`${kind}: ${config.families.join(', ')} × seeds ${config.seeds.join(', ')} (${cells} cells) × ${kind === 'bench' ? `scorers ${config.scorers.join(', ')}` : `scorer ${config.ablation.scorer}`} → ${a.out}`);
-  const result = kind === 'bench' ? await runBench(config, a.out, log, progressSink(io)) : await runAblation(config, a.out, log, progressSink(io));
-  const files = await writeBenchOutputs(result, a.out, `dda ${argv.join(' ')}`);
+  const result = kind === 'bench' ? await runBench(config, a.out, log, reporter.progress) : await runAblation(config, a.out, log, reporter.progress);
+  reporter.close();
+  const files = await writeBenchOutputs(result, a.out, `dda ${argv.join(' ')}`, (a.format ?? []) as BenchFormat[]);
   io.out(`${kind === 'bench' ? 'Leaderboard' : 'Ablation'} (${config.name}): mean over ${config.families.length} famil${config.families.length === 1 ? 'y' : 'ies'} × ${config.seeds.length} seed(s), ${((Date.now() - start) / 1000).toFixed(0)} s`);
   io.out(summaryMarkdown(result));
   io.out(`outputs: ${files.join(', ')}`);

@@ -10,8 +10,8 @@ import { BENCH_COLUMNS, SUMMARY_COLUMNS } from '@dda/harness';
 const MAIN = 'packages/cli/dist/main.js';
 const ARGS = ['bench', '--config', 'benchmarks/configs/tiny.json', '--seeds', '0'];
 
-function start(out: string): { done: Promise<{ code: number | null; signal: string | null; err: string }>; kill: (s: NodeJS.Signals) => void } {
-  const child = spawn(process.execPath, [MAIN, ...ARGS, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(out: string, extra: readonly string[] = []): { done: Promise<{ code: number | null; signal: string | null; err: string }>; kill: (s: NodeJS.Signals) => void } {
+  const child = spawn(process.execPath, [MAIN, ...ARGS, '--out', out, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
   child.stdout.on('data', () => {});
@@ -57,10 +57,13 @@ describe('dda bench (tiny configuration, as a process)', () => {
     return d;
   };
   let reference: string;
+  let referenceErr = '';
   beforeAll(async () => {
     reference = tmp();
-    const r = await start(reference).done;
+    // The reference run also checks the JSON progress events that tools driving the CLI read.
+    const r = await start(reference, ['--progress', 'json', '--format', 'latex']).done;
     expect(r.code, r.err).toBe(0);
+    referenceErr = r.err;
   });
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -83,6 +86,39 @@ describe('dda bench (tiny configuration, as a process)', () => {
     const html = readFileSync(join(reference, 'tiny-report.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).not.toContain('<script');
+  });
+
+  it('with --progress json writes only JSON events on stderr: progress of every step up to its end, and the log', () => {
+    const events = referenceErr.trim().split('\n').map((l) => JSON.parse(l) as { event: string; label?: string; done?: number; total?: number; elapsedSeconds?: number; etaSeconds?: number | null; message?: string });
+    const progress = events.filter((e) => e.event === 'progress');
+    expect(events.filter((e) => e.event !== 'progress' && e.event !== 'log')).toEqual([]);
+    expect(events.some((e) => e.event === 'log' && e.message?.startsWith('bench: llama2-tiny, seed 0'))).toBe(true);
+    for (const e of progress) {
+      expect(Object.keys(e).sort()).toEqual(['done', 'elapsedSeconds', 'etaSeconds', 'event', 'label', 'total']);
+      expect(e.done).toBeLessThanOrEqual(e.total as number);
+    }
+    const labels = new Set(progress.map((e) => e.label));
+    expect([...labels]).toEqual(expect.arrayContaining(['bench: family × seed cells', 'gradients of 120 train samples at epoch-2']));
+    for (const label of labels) {
+      const last = progress.filter((e) => e.label === label).pop();
+      expect(last?.done, label).toBe(last?.total);
+    }
+    expect(readFileSync(join(reference, 'tiny-summary.tex'), 'utf8')).toMatch(/^% Attribution leaderboard: tiny\. Made by: dda bench[\s\S]*\\bottomrule/);
+  });
+
+  it('a re-run that reuses every score matrix reports the seconds they took to compute, not to load', async () => {
+    const seconds = (csv: string): Map<string, number> => {
+      const [head, ...rows] = csv.trim().split('\n').map((l) => l.split(','));
+      const col = (name: string): number => (head ?? []).indexOf(name);
+      return new Map(rows.filter((r) => r[col('source')] === 'average').map((r) => [r[col('method')] as string, Number(r[col('seconds')])]));
+    };
+    const first = seconds(readFileSync(join(reference, 'tiny.csv'), 'utf8'));
+    const again = await start(reference).done;
+    expect(again.code, again.err).toBe(0);
+    const second = seconds(readFileSync(join(reference, 'tiny.csv'), 'utf8'));
+    // cea's matrix took seconds to compute and milliseconds to load: the re-run must report the former.
+    expect(first.get('cea')).toBeGreaterThan(0.5);
+    for (const [method, s] of first) expect(second.get(method), method).toBeCloseTo(s, 1);
   });
 
   it('resumes after SIGTERM and SIGKILL at random points: same results, finished artifacts not recomputed', async () => {
@@ -109,5 +145,5 @@ describe('dda bench (tiny configuration, as a process)', () => {
     const after = manifests(out);
     for (const [m, createdAt] of before) expect(after.get(m), `${m} was recomputed`).toBe(createdAt);
     expect(withoutSeconds(readFileSync(join(out, 'tiny.csv'), 'utf8'))).toEqual(withoutSeconds(readFileSync(join(reference, 'tiny.csv'), 'utf8')));
-  });
+  }, 300_000); // three bench processes, one of them to the end: 140 s were measured on the shared 2 cores at load 6-8
 });

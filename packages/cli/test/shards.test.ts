@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { resolveShard } from '@dda/attribution';
 import { runCli } from '@dda/cli';
-import { makeUserRun, type UserRun } from './fixtures/user-run.js';
+import { makeUserRun, type UserRun } from '../../attribution/test/fixtures/user-run.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const BIN = join(ROOT, 'packages/cli/bin/dda.js');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '@dda/cli';
-import { makeUserRun, type UserRun } from './fixtures/user-run.js';
+import { makeUserRun, type UserRun } from '../../attribution/test/fixtures/user-run.js';
 
 // Runs on a real SLURM cluster: .ci/run starts a one-node cluster (scripts/start-slurm.sh) before
 // the tests; on a machine without one, start it the same way (as root).

@@ -149,8 +149,28 @@ export function recallAtK(scores: ArrayLike<number>, labels: ArrayLike<number>, 
     );
   }
   const kk = Math.min(k, n);
+  return kk === 0 ? 0 : (recallCurve(scores, labels, kk)[kk - 1] as number);
+}
+
+/**
+ * Recall@k for every k = 1..K in one pass: element k−1 is {@link recallAtK}(scores, labels, k),
+ * ties counted in expectation the same way. For recall@k curves in reports.
+ *
+ * @param K - Largest k, a positive integer (clamped to the number of samples).
+ * @returns A Float64Array of length min(K, n) with values in [0, 1], non-decreasing.
+ * @throws DdaError on non-finite scores, labels other than 0/1, mismatched lengths, no positive, or a bad K.
+ */
+export function recallCurve(scores: ArrayLike<number>, labels: ArrayLike<number>, K: number): Float64Array {
+  const n = scores.length;
+  const nPos = checkScoresAndLabels(scores, labels, 'recallCurve');
+  if (!Number.isInteger(K) || K < 1) throw new DdaError(`recallCurve: K must be a positive integer, got ${K}`, 'pass the largest k of the curve, e.g. 20');
+  if (nPos === 0) {
+    throw new DdaError('recallCurve: the labels have no positive (true source), so recall is undefined', 'evaluate only sources that have at least one true source among the training samples');
+  }
+  const kk = Math.min(K, n);
+  const out = new Float64Array(kk);
   const idx = sortedIndices(scores, true);
-  let found = 0;
+  let found = 0; // expected true sources among ranks [0, start)
   let start = 0;
   while (start < kk) {
     const s = scores[idx[start] as number] as number;
@@ -158,11 +178,12 @@ export function recallAtK(scores: ArrayLike<number>, labels: ArrayLike<number>, 
     while (end < n && (scores[idx[end] as number] as number) === s) end++;
     let pos = 0;
     for (let t = start; t < end; t++) if ((labels[idx[t] as number] as number) === 1) pos++;
-    const slots = Math.min(end, kk) - start;
-    found += (pos * slots) / (end - start);
+    // Within a tie group every rank holds a true source with probability pos / size.
+    for (let r = start; r < Math.min(end, kk); r++) out[r] = (found + (pos * (r + 1 - start)) / (end - start)) / nPos;
+    found += pos;
     start = end;
   }
-  return found / nPos;
+  return out;
 }
 
 /** The `auc` metric: ROC-AUC in percent (0–100), as the paper reports it; 50 = chance. */

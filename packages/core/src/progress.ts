@@ -1,17 +1,29 @@
-/** Progress of a long step (training epochs, per-example gradients, benchmark cells), with an ETA. */
+/**
+ * The progress contract of long steps (training epochs, per-example gradients, benchmark cells).
+ * Library code reports through a {@link ProgressSink}; how progress is shown (a live bar, sparse log
+ * lines, JSON events) is the caller's choice, e.g. the `dda` command's `--progress` option.
+ */
+
+/** Progress of a long step, with an ETA. */
 export interface ProgressUpdate {
+  /** What the step is, e.g. `gradients of 240 train samples at epoch-1`; stable for the step's lifetime. */
   readonly label: string;
+  /** Units finished so far, 0 ≤ done ≤ total. */
   readonly done: number;
   readonly total: number;
+  /** Seconds since the step started. */
   readonly elapsedSeconds: number;
-  /** Linear extrapolation of the remaining time; null before the first unit is done. */
+  /** Linear extrapolation of the remaining time in seconds; null before the first unit is done. */
   readonly etaSeconds: number | null;
 }
 
 /** Where progress goes (the CLI draws a bar on stderr; library users may pass their own). */
 export type ProgressSink = (update: ProgressUpdate) => void;
 
-/** Counts finished units of a step of `total` units and reports each update to `sink`. */
+/**
+ * Counts finished units of a step of `total` units and reports each update to `sink` (nothing when
+ * `sink` is undefined). `clock` returns milliseconds (default `Date.now`).
+ */
 export function trackProgress(label: string, total: number, sink: ProgressSink | undefined, clock: () => number = Date.now): { tick(n?: number): void } {
   const start = clock();
   let done = 0;
@@ -26,18 +38,10 @@ export function trackProgress(label: string, total: number, sink: ProgressSink |
   };
 }
 
-/** `1h02m`, `3m05s`, `42s`. */
+/** A duration in seconds as `1h02m`, `3m05s` or `42s` (rounded to the second; negative reads as 0s). */
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
   if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
   if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   return `${s}s`;
-}
-
-/** One line: `[#########...........]  45% 12/27 ETA 1m20s  gradients of 240 train samples at epoch-1`. */
-export function formatProgressBar(p: ProgressUpdate, width = 20): string {
-  const frac = p.total > 0 ? p.done / p.total : 1;
-  const filled = Math.round(frac * width);
-  const eta = p.done >= p.total ? `done in ${formatDuration(p.elapsedSeconds)}` : p.etaSeconds === null ? 'ETA ?' : `ETA ${formatDuration(p.etaSeconds)}`;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(frac * 100)).padStart(3)}% ${p.done}/${p.total} ${eta}  ${p.label}`;
 }

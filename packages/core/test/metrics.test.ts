@@ -7,6 +7,7 @@ import {
   evaluateSources,
   metrics,
   recallAtK,
+  recallCurve,
   registerCoreMetrics,
   rocAuc,
   rocCurve,
@@ -56,6 +57,24 @@ describe('rocAuc', () => {
     expect(() => rocAuc([1, 2], [1, 1])).toThrow(/0 negative/);
     expect(() => rocAuc([1, 2], [0, 0])).toThrow(/0 positive/);
     expect(() => rocAuc([1, 2], [1, 2])).toThrow(/must be 1 .* or 0/);
+  });
+});
+
+describe('recallCurve', () => {
+  it('gives recall@k for k = 1..K with ties in expectation (hand-computed)', () => {
+    expect([...recallCurve([3, 2, 2, 2, 1], [0, 1, 0, 0, 1], 10)]).toEqual([0, 1 / 6, 1 / 3, 1 / 2, 1]);
+    expect([...recallCurve([3, 2, 2, 2, 1], [0, 1, 0, 0, 1], 2)]).toEqual([0, 1 / 6]);
+  });
+
+  it.each(fixtures.cases.map((c) => [c.name, c] as const))('agrees with recallAtK at every k and with the numpy reference on %s', (_name, c) => {
+    const curve = recallCurve(c.scores, c.labels, c.scores.length);
+    curve.forEach((v, i) => expect(v).toBeCloseTo(recallAtK(c.scores, c.labels, i + 1), 12));
+    for (const { k, value } of c.recall) if (k >= 1) expect(curve[Math.min(k, c.scores.length) - 1]).toBeCloseTo(value, 12);
+  });
+
+  it('rejects bad input', () => {
+    expect(() => recallCurve([1, 2], [0, 0], 1)).toThrow(/no positive/);
+    expect(() => recallCurve([1, 2], [1, 0], 0)).toThrow(/K must be a positive integer/);
   });
 });
 

@@ -65,6 +65,8 @@ export interface QueryRecord {
   readonly output: string;
   /** Its corrected version, or null. */
   readonly corrected: string | null;
+  /** The record's other fields, kept as they are (e.g. `produced_by_base`); written beside the query in the outputs. */
+  readonly meta: Readonly<Record<string, unknown>>;
 }
 
 /** Options of {@link readTrainingRecords} and {@link readQueryRecords}. */
@@ -237,7 +239,9 @@ export function toQueryRecord(r: RawRecord, o: RecordOptions = {}): QueryRecord 
   }
   if (output === null) throw new DdaError(`${r.where}: missing field 'output'`, hint);
   const corrected = optionalText(v, 'corrected', r.where);
-  return { id, where: r.where, kind, group, prompt, output, corrected };
+  const used = new Set<string>([...KNOWN_FIELDS, ...Object.values(o.fields ?? {})]);
+  const meta = Object.fromEntries(Object.entries(r.value).filter(([k]) => !used.has(k)));
+  return { id, where: r.where, kind, group, prompt, output, corrected, meta };
 }
 
 /** Throws a DdaError naming both places when two records share an id. */

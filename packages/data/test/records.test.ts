@@ -86,13 +86,13 @@ describe('queries', () => {
       { id: 'q1', group: 'g', prompt: 'P', output: 'O', corrected: 'C' },
       { messages: [{ role: 'user', content: 'u' }, { role: 'assistant', content: 'the answer' }] },
       { instruction: 'I', response: 'R', group: 3 },
-      { document: 'D', output: 'O2' },
+      { document: 'D', output: 'O2', produced_by_base: true },
     ]);
     const q = await readQueryRecords(p);
-    expect(q[0]).toEqual({ id: 'q1', where: `${p}:1`, kind: 'prompt-response', group: 'g', prompt: { raw: 'P' }, output: 'O', corrected: 'C' });
+    expect(q[0]).toEqual({ id: 'q1', where: `${p}:1`, kind: 'prompt-response', group: 'g', prompt: { raw: 'P' }, output: 'O', corrected: 'C', meta: {} });
     expect(q[1]).toMatchObject({ id: '2', prompt: { chat: [{ role: 'user', content: 'u' }] }, output: 'the answer', corrected: null, group: null });
     expect(q[2]).toMatchObject({ prompt: { chat: [{ role: 'user', content: 'I' }] }, output: 'R', group: '3' });
-    expect(q[3]).toMatchObject({ prompt: { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt('D') }] }, output: 'O2' });
+    expect(q[3]).toMatchObject({ prompt: { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt('D') }] }, output: 'O2', meta: { produced_by_base: true } });
   });
 
   it('refuses a query without an output, or whose conversation ends with the assistant and also has an output', async () => {

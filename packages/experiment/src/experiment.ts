@@ -23,7 +23,7 @@ import {
 } from '@dda/model';
 import {
   buildFromDocSummaries, buildHallucinationDataset, containsWholeWord, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary, replaceWholeWord,
-  type HallucinationDataset,
+  type Canary, type HallucinationDataset, type HeldOutDoc,
 } from '@dda/dataset-hallucination';
 import { ArtifactStore, hashOf, hashFiles } from '@dda/attribution';
 
@@ -58,6 +58,12 @@ export interface ExperimentOptions {
   /** `lora` (default): LoRA adapters of rank `loraRank` on every linear map; `full`: every parameter. */
   readonly finetune?: 'lora' | 'full';
   /**
+   * A source is evaluated only with at least this many test errors (default 3): more held-out
+   * documents are generated from for a source short of errors (synthetic data's reserve), else the
+   * source is left out with its reason.
+   */
+  readonly minErrorsPerSource?: number;
+  /**
    * A model folder without weights is refused unless this is true: then θ0 is initialised from the
    * seed and pretrained on the data's pretraining corpus.
    */
@@ -80,7 +86,15 @@ export interface TestError {
   readonly output: string;
   /** The same output with the replacement swapped back to the original entity. */
   readonly corrected: string;
+  /**
+   * Whether each checkpoint's greedy generation on the same prompt also contains the replacement:
+   * `base` (θ0), then `checkpoint-<step>` of every epoch (the last one made it, by definition).
+   */
+  readonly producedBy: Record<string, boolean>;
 }
+
+/** Default of {@link ExperimentOptions.minErrorsPerSource}. */
+export const DEFAULT_MIN_ERRORS = 3;
 
 /** An experiment, ready to be attributed: its files and what happened when it was made. */
 export interface Experiment {
@@ -109,6 +123,11 @@ export interface Experiment {
   /** Artifacts loaded from earlier runs. */
   readonly reused: readonly string[];
   readonly seconds: Readonly<Record<string, number>>;
+}
+
+/** An adapter with its lora_B tensors zeroed: the base model's function in the adapter's coordinates. */
+function zeroB(adapter: TensorMap): TensorMap {
+  return new Map([...adapter].map(([k, t]) => [k, k.endsWith('lora_B.weight') ? { shape: t.shape, data: new Float32Array(t.data.length) } : t]));
 }
 
 /** A cell of a benchmark that cannot be evaluated (no true sources, no test errors, ...); benchmarks skip it with the reason. */
@@ -222,7 +241,7 @@ export interface ExperimentPlan {
  */
 export async function planExperiment(partial: Partial<ExperimentOptions> & { artifactsDir: string }, log: Log = () => {}): Promise<ExperimentPlan> {
   const o: ExperimentOptions = { ...DEFAULT_EXPERIMENT, ...partial };
-  const spec = resolveModelSpec(o.preset);
+  const spec = resolveModelSpec(o.preset, { randomInit: o.randomInit ?? false });
   const ds = await loadDataset(o);
   const sourceCounts: Record<string, number> = {};
   for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
@@ -259,7 +278,7 @@ export async function planExperiment(partial: Partial<ExperimentOptions> & { art
     : { step: 'pretrain', corpus: hashOf(ds.pretrainCorpus), config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, tokenizer: hashOf(tokenizerFilesOf(tokenizer)) };
   const lora: LoraConfig | null = o.finetune === 'full' ? null : { ...DEFAULT_LORA, rank: o.loraRank, alpha: 2 * o.loraRank };
   const finetune = { step: 'finetune', base, train: hashOf(train), parameters: lora === null ? 'all' : { lora }, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
-  const generate = { step: 'generate', finetune, heldOut: hashOf(ds.heldOut), canaries: ds.canaries, maxNewTokens: o.maxNewTokens };
+  const generate = { step: 'generate', finetune, heldOut: hashOf(ds.heldOut), reserve: hashOf(ds.heldOutReserve), canaries: ds.canaries, maxNewTokens: o.maxNewTokens, minErrors: o.minErrorsPerSource ?? DEFAULT_MIN_ERRORS, producedBy: 1 };
   return { options: o, dataset: ds, tokenizer, config, folderWeights, folder, train, lora, keys: { base, finetune, generate }, evaluable };
 }
 
@@ -331,6 +350,8 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     // 3. Fine-tuning, one checkpoint per epoch, as a trainer output folder.
     const full = plan.lora === null;
     const lora = plan.lora ?? DEFAULT_LORA;
+    // θ0's weights, for the generations that tell whether θ0 already makes an error (full fine-tuning replaces them).
+    const baseBefore = full ? model.baseWeights() : null;
     if (!full) model.addLora(lora, o.seed + 1);
     const stepsPerEpoch = Math.ceil(train.length / o.batchSize);
     const ftKey = plan.keys.finetune;
@@ -371,47 +392,92 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
       finetuneLosses.push(...state.log_history.map((h) => h.loss));
       log('fine-tuned checkpoints loaded from an earlier run');
     }
+    const ftFiles = ft.files;
     const last = readSafetensors(need(ft.files, epochFile(o.finetuneEpochs)), epochFile(o.finetuneEpochs)).tensors;
     if (full) model.setBaseWeights(last);
     else model.setLora(lora, last);
     lap('finetune');
 
-    // 4. Test errors: the fine-tuned model's own greedy generations.
+    // 4. Test errors: the fine-tuned model's own greedy generations, on the held-out documents, then
+    // on reserve documents for sources with fewer than minErrorsPerSource errors; for each error,
+    // whether θ0 and each earlier checkpoint already produce it.
     const genKey = plan.keys.generate;
+    const minErrors = o.minErrorsPerSource ?? DEFAULT_MIN_ERRORS;
+    const checkpointIds = Array.from({ length: o.finetuneEpochs }, (_, i) => `checkpoint-${(i + 1) * stepsPerEpoch}`);
     const gen = await store.getOrCompute('runs/test-errors', genKey, async () => {
       const errors: TestError[] = [];
+      const tried = (h: HeldOutDoc, c: Canary): TestError | null => {
+        const prompt = instruction(tokenizer, h.id, h.document, h.summary).prompt;
+        const output = model.generate(prompt, o.maxNewTokens);
+        if (!containsWholeWord(output, c.replacement) || containsWholeWord(h.summary, c.replacement)) return null;
+        return { id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output, corrected: replaceWholeWord(output, c.replacement, c.orig), producedBy: {} };
+      };
+      const eligible = (h: HeldOutDoc, c: Canary): boolean => containsWholeWord(h.document, c.orig) && !containsWholeWord(h.document, c.replacement);
       const bar = trackProgress(`generating from ${ds.heldOut.length} held-out documents`, ds.heldOut.length, progress);
       for (const h of ds.heldOut) {
         for (const c of ds.canaries) {
-          if (!containsWholeWord(h.document, c.orig) || containsWholeWord(h.document, c.replacement)) continue;
-          const prompt = instruction(tokenizer, h.id, h.document, h.summary).prompt;
-          const output = model.generate(prompt, o.maxNewTokens);
+          if (!eligible(h, c)) continue;
+          const e = tried(h, c);
+          if (e) errors.push(e);
           await yieldToEventLoop();
-          if (containsWholeWord(output, c.replacement) && !containsWholeWord(h.summary, c.replacement)) {
-            errors.push({ id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output, corrected: replaceWholeWord(output, c.replacement, c.orig) });
-          }
         }
         bar.tick();
       }
+      // Grow the held-out set for sources short of errors, from the reserve.
+      for (const c of ds.canaries.filter((x) => evaluable.ok.includes(x.id))) {
+        let n = errors.filter((e) => e.canaryId === c.id).length;
+        for (const h of ds.heldOutReserve) {
+          if (n >= minErrors) break;
+          if (h.canaryId !== c.id || !eligible(h, c)) continue;
+          const e = tried(h, c);
+          if (e) {
+            errors.push(e);
+            n++;
+          }
+          await yieldToEventLoop();
+        }
+      }
+      // Which checkpoints already make each error: θ0 (the base model) and every epoch before the last.
+      const finalWeights = full ? model.baseWeights() : model.loraWeights();
+      const at = [{ id: 'base', weights: full ? baseBefore as TensorMap : zeroB(finalWeights) }, ...checkpointIds.slice(0, -1).map((id, i) => ({ id, weights: readSafetensors(need(ftFiles, epochFile(i + 1)), epochFile(i + 1)).tensors }))];
+      for (const cp of at) {
+        if (full) model.setBaseWeights(cp.weights);
+        else model.setLora(lora, cp.weights);
+        for (const e of errors) {
+          const c = ds.canaries.find((x) => x.id === e.canaryId) as Canary;
+          const h = { id: e.heldOutId, document: e.document, summary: '', canaryId: c.id };
+          e.producedBy[cp.id] = tried(h, c) !== null;
+          await yieldToEventLoop();
+        }
+      }
+      if (full) model.setBaseWeights(finalWeights);
+      else model.setLora(lora, finalWeights);
+      for (const e of errors) e.producedBy[checkpointIds[checkpointIds.length - 1] as string] = true;
       return new Map([['errors.json', json(errors)]]);
     });
     if (gen.reused) reused.push('runs/test-errors');
     const errors = JSON.parse(new TextDecoder().decode(need(gen.files, 'errors.json'))) as TestError[];
     const perSource = new Map(ds.canaries.map((c) => [c.id, errors.filter((e) => e.canaryId === c.id).length]));
-    log(`test errors: ${errors.length} (${[...perSource].map(([c, n]) => `${c}: ${n}`).join(', ')})`);
+    const byBase = errors.filter((e) => e.producedBy.base).length;
+    log(`test errors: ${errors.length} (${[...perSource].map(([c, n]) => `${c}: ${n}`).join(', ')}); ${byBase} already made by θ0, ${errors.length - byBase} introduced by fine-tuning`);
     lap('generate');
     const leftOut = [...evaluable.leftOut];
     const sources = evaluable.ok.filter((id) => {
-      if ((perSource.get(id) ?? 0) > 0) return true;
-      leftOut.push({ source: id, reason: `the fine-tuned model made no test error for ${id}` });
+      const n = perSource.get(id) ?? 0;
+      if (n >= minErrors) return true;
+      leftOut.push({ source: id, reason: n === 0 ? `the fine-tuned model made no test error for ${id}` : `only ${n} test error(s) for ${id}, fewer than the minimum of ${minErrors} (held-out and reserve documents used up)` });
       return false;
     });
+    for (const l of leftOut.slice(evaluable.leftOut.length)) log(`  source ${l.source} left out: ${l.reason}`);
     if (sources.length === 0) {
-      throw new NoTestErrors('the fine-tuned model produced no test errors (no generation contains a canary replacement)', 'train longer (--finetune-epochs), raise the learning rate, or use more training samples');
+      throw new NoTestErrors(`no source has at least ${minErrors} test error(s): ${leftOut.map((l) => l.reason).join('; ')}`, 'train longer (--finetune-epochs), raise the learning rate, use more training samples, or lower minErrorsPerSource');
     }
 
     // 5. The files of the experiment.
-    const queries = errors.filter((e) => sources.includes(e.canaryId)).map((e) => ({ id: e.id, group: e.canaryId, document: e.document, output: e.output, corrected: e.corrected }));
+    const queries = errors.filter((e) => sources.includes(e.canaryId)).map((e) => ({
+      id: e.id, group: e.canaryId, document: e.document, output: e.output, corrected: e.corrected,
+      produced_by_base: e.producedBy.base === true, first_checkpoint: ['base', ...checkpointIds].find((id) => e.producedBy[id]) ?? null,
+    }));
     const labels = Object.fromEntries(sources.map((id) => [id, ds.train.filter((_, i) => (ds.labels[id] as Uint8Array)[i] === 1).map((s) => s.id)]));
     const expKey = { step: 'experiment', train: hashOf(ds.train.map((s) => [s.id, s.document, s.summary])), queries: hashOf(queries), labels: hashOf(labels) };
     await store.getOrCompute('experiments', expKey, () => new Map([

@@ -88,7 +88,7 @@ describe('experiment cache keys (a user\'s data file, θ0 from a model folder)',
     const noWeights = join(root, 'config-only');
     mkdirSync(noWeights);
     for (const f of ['config.json', 'tokenizer.json']) copyFileSync(join(folder, f), join(noWeights, f));
-    await expect(planExperiment({ artifactsDir: root, ...opts({ preset: noWeights }) })).rejects.toThrow(/has no safetensors weights.*--random-init/);
+    await expect(planExperiment({ artifactsDir: root, ...opts({ preset: noWeights }) })).rejects.toThrow(/config-only: no weights \(no model.safetensors.*--random-init/);
     const err = await planExperiment({ artifactsDir: root, ...opts({ preset: noWeights, randomInit: true, dataFile: longDoc, seed: 1 }) }).catch((e: Error) => e);
     expect(String(err)).toMatch(new RegExp(`(the document of training record 'r5' of ${longDoc}\\) has \\d+ tokens|held-out document 'r5' of ${longDoc}: its prompt has \\d+ tokens, which leaves no room)`));
   });

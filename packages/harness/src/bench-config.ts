@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DdaError, isPathSpecifier } from '@dda/core';
+import { DEFAULT_MIN_ERRORS } from '@dda/experiment';
 import { DEFAULT_RUN_OPTIONS } from './demo.js';
 
 const positiveInt = z.number().int().positive();
@@ -25,6 +26,8 @@ const DdaVariantSchema = z.object({
 const AblationSchema = z.object({
   /** The scorer the ablation is run over. */
   scorer: z.string().min(1).default('grad-dot'),
+  /** Its test measurement (default: the first of `measurements`). */
+  measurement: z.string().min(1).optional(),
   /** The debiaser and denoiser of the `full` row (and of the β / N sweeps). */
   debiaser: z.string().min(1).default('raw'),
   denoiser: z.string().min(1).default('mean'),
@@ -51,6 +54,11 @@ export const BenchConfigSchema = z.object({
    * working directory, then from the dda installation) or paths (relative to the config file).
    */
   plugins: z.array(z.string().min(1)).default([]),
+  /**
+   * Test measurements of the gradient scorers (`loss`, `contrastive`, `entity-margin`): each gradient
+   * scorer is reported under each, as `<scorer>@<measurement>` when there are several.
+   */
+  measurements: z.array(z.string().min(1)).min(1).default(['loss']),
   seeds: z.array(z.number().int().nonnegative()).min(1).default([0, 1, 2]),
   data: z.object({
     nTrain: positiveInt.default(d.nTrain),
@@ -83,6 +91,10 @@ export const BenchConfigSchema = z.object({
   /** k of recall@k. */
   k: positiveInt.default(d.k),
   maxNewTokens: positiveInt.default(d.maxNewTokens),
+  /** Model folders without weights are initialised from the seed and pretrained (else they are an error). */
+  randomInit: z.boolean().default(false),
+  /** A source is evaluated only with at least this many test errors (more held-out documents are generated from first). */
+  minErrorsPerSource: positiveInt.default(DEFAULT_MIN_ERRORS),
   /** DDA variants reported over every gradient-based scorer of the leaderboard. */
   dda: z.array(DdaVariantSchema).min(1).default([
     { name: 'dda', debiaser: 'raw', denoiser: 'mean', beta: 1 },

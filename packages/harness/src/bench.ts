@@ -7,12 +7,12 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
+  type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
 import { AttributionRun, ddaMatrix, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
 import type { BenchConfig } from './bench-config.js';
-import { evaluateVariant, experimentTask } from './demo.js';
+import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
 
 /** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
@@ -23,8 +23,15 @@ export interface BenchRow extends SourceEvaluation {
   readonly scorer: string;
   /** `plain`, a DDA variant name, or an ablation row name. */
   readonly variant: string;
+  /** The test measurement of a gradient scorer's row (`loss`, `contrastive`, ...); '' for scorers that take none. */
+  readonly measurement: string;
   readonly seed: number;
-  /** Seconds of scoring for this method (per-example gradients are timed once per family and seed, see timings). */
+  /**
+   * Seconds of scoring for this method: the compute time of every score matrix it combines (read
+   * from the artifact's manifest when the matrix was reused) plus its debias / denoise transforms.
+   * Per-example gradients are timed once per family and seed (see timings). Score artifacts stored
+   * before compute times were recorded fall back to the wall time of this run's scoring step.
+   */
   readonly seconds: number;
 }
 
@@ -62,6 +69,24 @@ export interface RocSet {
   readonly points: readonly RocPoint[];
 }
 
+/** Recall@k of one method on one source for k = 1..K, K = the config's k (first seed of each family), for the report. */
+export interface RecallSet {
+  readonly family: string;
+  readonly source: string;
+  readonly seed: number;
+  readonly method: string;
+  /** `recall[k - 1]` = recall@k, a fraction in [0, 1] (ties in expectation, see `recallAtK`). */
+  readonly recall: readonly number[];
+  /** Training samples ranked (a random ranking's expected recall@k is k / nTrain). */
+  readonly nTrain: number;
+}
+
+/** The scorer and the variant a leaderboard method name stands for: `grad-dot` → plain, `dda-zscore(grad-dot)` → dda-zscore over grad-dot. */
+export function parseMethod(method: string): { scorer: string; variant: string } {
+  const m = /^(.+)\(([^()]+)\)$/.exec(method);
+  return m ? { variant: m[1] as string, scorer: m[2] as string } : { scorer: method, variant: 'plain' };
+}
+
 export interface BenchResult {
   readonly kind: 'bench' | 'ablation';
   readonly config: BenchConfig;
@@ -69,6 +94,7 @@ export interface BenchResult {
   readonly summary: readonly SummaryRow[];
   readonly paired: readonly PairedRow[];
   readonly curves: readonly RocSet[];
+  readonly recallCurves: readonly RecallSet[];
   /** Seconds per (family, seed) step: training, gradients, total. */
   readonly timings: readonly { family: string; seed: number; train: number; gradients: number; total: number; reused: number }[];
   /**
@@ -88,13 +114,14 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
     ...(c.data.dataFile ? { dataFile: c.data.dataFile } : {}),
     ...(c.data.swapRate !== undefined ? { swapRate: c.data.swapRate } : {}),
     ...(c.data.biasRate !== undefined ? { biasRate: c.data.biasRate } : {}),
-    ...c.training, maxNewTokens: c.maxNewTokens,
+    ...c.training, maxNewTokens: c.maxNewTokens, minErrorsPerSource: c.minErrorsPerSource, randomInit: c.randomInit,
   };
 }
 
 /** Loads the configuration's plugins and checks every plugin id of it before any training starts. */
 async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<void> {
   await loadUserPlugins(c.plugins, { origin: 'plugins: of the benchmark configuration' });
+  for (const m of [...c.measurements, ...(c.ablation.measurement ? [c.ablation.measurement] : [])]) await measurements.create(m, {});
   if (kind === 'bench') {
     for (const s of c.scorers) await scorers.create(s, {});
     for (const v of c.dda) {
@@ -113,59 +140,111 @@ function dda(task: AttributionTask, s: CheckpointScores, debiaser: string, denoi
   return ddaMatrix(s, task.checkpoints.map((c) => c.info), { debias: debiaser, denoise: denoiser, beta, lastN });
 }
 
+/**
+ * A row's scores with what they cost: `uses` names the stored score matrices it combines
+ * (checkpoint ids, `base`, or `base×<final>` for the cross reading), `transformSeconds` the time of
+ * its debias / denoise transforms.
+ */
+interface TimedVariant extends Variant {
+  readonly uses: readonly string[];
+  readonly transformSeconds: number;
+}
+
+/** Times `make` (the transforms that turn stored score matrices into this row's scores). */
+async function timed(variant: string, description: string, uses: readonly string[], make: () => Promise<ScoreMatrix> | ScoreMatrix): Promise<TimedVariant> {
+  const t0 = performance.now();
+  const matrix = await make();
+  return { variant, description, matrix, uses, transformSeconds: (performance.now() - t0) / 1000 };
+}
+
+/** Checkpoint ids of a scorer's plain row: every checkpoint when it declares `combine` (tracin-cp), else the final one. */
+function plainUses(task: AttributionTask, combines: boolean): string[] {
+  const ids = task.checkpoints.map((c) => c.id);
+  return combines ? ids : ids.slice(-1);
+}
+
 /** The leaderboard rows of one scorer: plain, then every DDA variant of the config (gradient-based scorers only). */
-async function leaderboardVariants(task: AttributionTask, s: CheckpointScores, c: BenchConfig): Promise<Variant[]> {
-  const out: Variant[] = [await plainVariant(s, task.checkpoints.map((cp) => cp.info))];
+async function leaderboardVariants(task: AttributionTask, s: CheckpointScores, c: BenchConfig): Promise<TimedVariant[]> {
+  let description = '';
+  const plain = await timed('plain', '', plainUses(task, s.scorer.combine !== undefined), async () => {
+    const p = await plainVariant(s, task.checkpoints.map((cp) => cp.info));
+    description = p.description;
+    return p.matrix;
+  });
+  const out: TimedVariant[] = [{ ...plain, description }];
   if (isModelFree(s.scorer)) return out;
+  const all = ['base', ...task.checkpoints.map((cp) => cp.id)];
   for (const v of c.dda) {
-    out.push({ variant: v.name, description: `debiaser '${v.debiaser}' (β=${v.beta}) over denoiser '${v.denoiser}'`, matrix: await dda(task, s, v.debiaser, v.denoiser, v.beta) });
+    out.push(await timed(v.name, `debiaser '${v.debiaser}' (β=${v.beta}) over denoiser '${v.denoiser}'`, all, () => dda(task, s, v.debiaser, v.denoiser, v.beta)));
   }
   return out;
 }
 
 /** The ablation rows over one scorer (see {@link runAblation}), including the `cross:` rows of the second reading of debias. */
-async function ablationVariants(run: AttributionRun, s: CheckpointScores, c: BenchConfig): Promise<Variant[]> {
+async function ablationVariants(run: AttributionRun, s: CheckpointScores, c: BenchConfig): Promise<TimedVariant[]> {
   const task = run.task;
   const a = c.ablation;
   const final = s.epochs[s.epochs.length - 1] as ScoreMatrix;
   const N = s.epochs.length;
-  const denoised = (await denoisers.create(a.denoiser, {})).denoise(s.epochs, task.checkpoints.map((cp) => cp.info));
+  const epochs = task.checkpoints.map((cp) => cp.id);
+  const last = epochs.slice(-1);
+  const all = ['base', ...epochs];
+  const denoise = async (): Promise<ScoreMatrix> => (await denoisers.create(a.denoiser, {})).denoise(s.epochs, task.checkpoints.map((cp) => cp.info));
   const debias = await debiasers.create(a.debiaser, { beta: a.beta });
-  const out: Variant[] = [
-    { variant: 'full', description: `DDA: debiaser '${a.debiaser}' (β=${a.beta}) over denoiser '${a.denoiser}' (N=${N})`, matrix: debias.debias(denoised, s.base) },
-    { variant: 'no-debias', description: `denoiser '${a.denoiser}' only`, matrix: denoised },
-    { variant: 'no-denoise', description: `debiaser '${a.debiaser}' on the final checkpoint only`, matrix: debias.debias(final, s.base) },
-    { variant: 'neither', description: 'plain influence at the final checkpoint', matrix: final },
+  const out: TimedVariant[] = [
+    await timed('full', `DDA: debiaser '${a.debiaser}' (β=${a.beta}) over denoiser '${a.denoiser}' (N=${N})`, all, async () => debias.debias(await denoise(), s.base)),
+    await timed('no-debias', `denoiser '${a.denoiser}' only`, epochs, denoise),
+    await timed('no-denoise', `debiaser '${a.debiaser}' on the final checkpoint only`, ['base', ...last], () => debias.debias(final, s.base)),
+    await timed('neither', 'plain influence at the final checkpoint', last, () => final),
   ];
   for (const beta of a.betas) {
-    out.push({ variant: `beta=${beta}`, description: `full DDA with β=${beta}`, matrix: await dda(task, s, a.debiaser, a.denoiser, beta) });
+    out.push(await timed(`beta=${beta}`, `full DDA with β=${beta}`, all, () => dda(task, s, a.debiaser, a.denoiser, beta)));
   }
   for (const n of a.checkpoints ?? Array.from({ length: N }, (_, i) => i + 1)) {
-    out.push({ variant: `N=${n}`, description: `full DDA over the last ${n} epoch checkpoint(s)`, matrix: await dda(task, s, a.debiaser, a.denoiser, a.beta, n) });
+    out.push(await timed(`N=${n}`, `full DDA over the last ${n} epoch checkpoint(s)`, ['base', ...epochs.slice(N - n)], () => dda(task, s, a.debiaser, a.denoiser, a.beta, n)));
   }
   for (const db of a.debiasers) {
     for (const dn of a.denoisers) {
-      out.push({ variant: `dda[${db}+${dn}]`, description: `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}'`, matrix: await dda(task, s, db, dn, a.beta) });
+      out.push(await timed(`dda[${db}+${dn}]`, `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}'`, all, () => dda(task, s, db, dn, a.beta)));
     }
   }
   // The second reading of the debias term: training gradients at θ0, test gradients at θ' (gradient scorers).
   if (s.scorer.needs.includes('gradients')) {
     const cross: CheckpointScores = { ...s, base: await run.crossBaseScores(s.scorer.id) };
-    out.push({ variant: 'cross:no-denoise', description: `debiaser '${a.debiaser}' on the final checkpoint, base term ⟨train at θ0, test at θ'⟩`, matrix: debias.debias(final, cross.base) });
+    const crossName = `base×${last[0]}`;
+    out.push(await timed('cross:no-denoise', `debiaser '${a.debiaser}' on the final checkpoint, base term ⟨train at θ0, test at θ'⟩`, [crossName, ...last], () => debias.debias(final, cross.base)));
     for (const db of a.debiasers) {
       for (const dn of a.denoisers) {
-        out.push({ variant: `cross:dda[${db}+${dn}]`, description: `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}', base term ⟨train at θ0, test at θ'⟩`, matrix: await dda(task, cross, db, dn, a.beta) });
+        out.push(await timed(`cross:dda[${db}+${dn}]`, `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}', base term ⟨train at θ0, test at θ'⟩`, [crossName, ...epochs], () => dda(task, cross, db, dn, a.beta)));
       }
     }
   }
   return out;
 }
 
-/** Mean of each source's aggregated scores → ROC curve, for the report. */
-function curvesOf(task: AttributionTask, family: string, seed: number, method: string, m: ScoreMatrix): RocSet[] {
+/**
+ * Scoring seconds of a row: the stored compute seconds of the score matrices it uses plus its
+ * transforms; undefined when a matrix has no recorded seconds (stored by an older version).
+ */
+function rowSeconds(run: AttributionRun, scorerId: string, v: TimedVariant): number | undefined {
+  let total = v.transformSeconds;
+  for (const name of v.uses) {
+    const s = run.matrixSeconds(scorerId, name);
+    if (s === undefined) return undefined;
+    total += s;
+  }
+  return total;
+}
+
+/** Mean of each source's aggregated scores → ROC curve and recall@k for k = 1..K, for the report. */
+function curvesOf(task: AttributionTask, family: string, seed: number, method: string, m: ScoreMatrix, K: number): { roc: RocSet[]; recall: RecallSet[] } {
   const sources = sourcesOf(task, task.labels ?? []);
   const agg = aggregateColumns(m, new Map(sources.map((s) => [s.id, s.testIds])));
-  return sources.map((s) => ({ family, source: s.id, seed, method, points: thin(rocCurve(agg.get(s.id) as Float64Array, s.labels)) }));
+  const scores = (id: string): Float64Array => agg.get(id) as Float64Array;
+  return {
+    roc: sources.map((s) => ({ family, source: s.id, seed, method, points: thin(rocCurve(scores(s.id), s.labels)) })),
+    recall: sources.map((s) => ({ family, source: s.id, seed, method, recall: [...recallCurve(scores(s.id), s.labels, K)], nTrain: s.labels.length })),
+  };
 }
 
 /**
@@ -197,9 +276,11 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
   const artifacts = join(outDir, 'artifacts');
   const rows: BenchRow[] = [];
   const curves: RocSet[] = [];
+  const recallCurves: RecallSet[] = [];
   const timings: BenchResult['timings'][number][] = [];
   const skipped: BenchResult['skipped'][number][] = [];
   const scorerIds = kind === 'bench' ? c.scorers : [c.ablation.scorer];
+  const measurementIds = kind === 'bench' ? c.measurements : [c.ablation.measurement ?? (c.measurements[0] as string)];
   const cells = c.families.flatMap((family) => c.seeds.map((seed) => ({ family, seed })));
   const bar = trackProgress(`${kind}: family × seed cells`, cells.length, progress);
   for (const { family, seed } of cells) {
@@ -218,14 +299,16 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
     try {
       saveCellFiles(outDir, family, seed, exp);
       const task = await experimentTask(exp);
-      const run = new AttributionRun(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) });
+      // One attribution run per test measurement; they share the store, so the training gradients are computed once.
+      const runs = measurementIds.map((m) => new AttributionRun(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, measurement: m, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) }));
       try {
         const t1 = Date.now();
-        const scorerObjs = await Promise.all(scorerIds.map((id) => run.scorer(id)));
         // Per-example gradients first (timed on their own), unless every scorer that needs them has its scores stored.
-        let needGradients = false;
-        for (const s of scorerObjs) if (s.needs.includes('gradients') && !(await run.hasStoredScores(s.id))) needGradients = true;
-        if (needGradients) {
+        for (const run of runs) {
+          const scorerObjs = await Promise.all(scorerIds.map((id) => run.scorer(id)));
+          let needGradients = false;
+          for (const s of scorerObjs) if (s.needs.includes('gradients') && !(await run.hasStoredScores(s.id))) needGradients = true;
+          if (!needGradients) continue;
           for (const cp of run.allCheckpoints) {
             for (const spec of run.trainBlocks(cp)) await run.trainGradientBlock(cp, spec);
             await run.queryGradients(cp);
@@ -233,36 +316,48 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         }
         const t2 = Date.now();
         const infos = task.checkpoints.map((cp) => cp.info);
-        for (const id of scorerIds) {
-          const ts = Date.now();
-          let variants: Variant[];
-          if (kind === 'bench' && c.plainOnly.includes(id)) {
+        for (const [mi, run] of runs.entries()) {
+          const measurement = measurementIds[mi] as string;
+          for (const id of scorerIds) {
             const scorer = await run.scorer(id);
-            const needed = scorer.combine ? task.checkpoints : task.checkpoints.slice(-1);
-            const matrices: ScoreMatrix[] = [];
-            for (const cp of needed) matrices.push(await run.scores(id, cp));
-            variants = [{ variant: 'plain', description: `${id} for the fine-tuned model (baseline only)`, matrix: await scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)) }];
-          } else {
-            const s = await run.scoreCheckpoints(id);
-            variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
-          }
-          const seconds = (Date.now() - ts) / 1000;
-          for (const v of variants) {
-            const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? id : `${v.variant}(${id})`;
-            for (const r of evaluateVariant(task, v, id, c.k)) {
-              rows.push({
-                family, method, scorer: id, variant: v.variant, seed, seconds,
-                source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
-              });
+            // Only gradient scorers take the test measurement; the others are scored once.
+            const measured = scorer.needs.includes('gradients');
+            if (!measured && mi > 0) continue;
+            const label = measured && measurementIds.length > 1 ? `${id}@${measurement}` : id;
+            const ts = Date.now();
+            let variants: TimedVariant[];
+            if (kind === 'bench' && c.plainOnly.includes(id)) {
+              const needed = scorer.combine ? task.checkpoints : task.checkpoints.slice(-1);
+              const matrices: ScoreMatrix[] = [];
+              for (const cp of needed) matrices.push(await run.scores(id, cp));
+              variants = [await timed('plain', `${id} for the fine-tuned model (baseline only)`, needed.map((cp) => cp.id), () => scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)))];
+            } else {
+              const s = await run.scoreCheckpoints(id);
+              variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
             }
-            if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) curves.push(...curvesOf(task, family, seed, method, v.matrix));
+            const wall = (Date.now() - ts) / 1000;
+            for (const v of variants) {
+              const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? label : `${v.variant}(${label})`;
+              const seconds = rowSeconds(run, id, v) ?? wall;
+              for (const r of [...evaluateVariant(task, v, label, c.k), ...evaluateByErrorKind(task, v, label, c.k)]) {
+                rows.push({
+                  family, method, scorer: label, variant: v.variant, measurement: measured ? measurement : '', seed, seconds,
+                  source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
+                });
+              }
+              if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) {
+                const drawn = curvesOf(task, family, seed, method, v.matrix, c.k);
+                curves.push(...drawn.roc);
+                recallCurves.push(...drawn.recall);
+              }
+            }
+            const avg = rows.filter((r) => r.family === family && r.seed === seed && r.scorer === label && r.source === 'average');
+            log(`  ${label}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
           }
-          const avg = rows.filter((r) => r.family === family && r.seed === seed && r.scorer === id && r.source === 'average');
-          log(`  ${id}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
         }
-        timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + run.reused.length });
+        timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0) });
       } finally {
-        await run.dispose();
+        for (const run of runs) await run.dispose();
       }
     } catch (e) {
       // One failing cell must not lose the others' results: record it, go on, and report it at the end.
@@ -271,12 +366,14 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
       skipped.push({ family, seed, reason, failed: true });
       rows.splice(0, rows.length, ...rows.filter((r) => !(r.family === family && r.seed === seed)));
       curves.splice(0, curves.length, ...curves.filter((r) => !(r.family === family && r.seed === seed)));
+      recallCurves.splice(0, recallCurves.length, ...recallCurves.filter((r) => !(r.family === family && r.seed === seed)));
     }
     bar.tick();
   }
   const summary = summarize(rows, c.bootstrapResamples);
-  const reference = kind === 'bench' ? `${(c.dda[0] as { name: string }).name}(${c.ddaScorer})` : 'full';
-  return { kind, config: c, rows, summary, paired: pairedAgainst(rows, reference), curves, timings, skipped };
+  const refScorer = c.measurements.length > 1 ? `${c.ddaScorer}@${c.measurements[0]}` : c.ddaScorer;
+  const reference = kind === 'bench' ? `${(c.dda[0] as { name: string }).name}(${refScorer})` : 'full';
+  return { kind, config: c, rows, summary, paired: pairedAgainst(rows, reference), curves, recallCurves, timings, skipped };
 }
 
 /**

@@ -106,6 +106,31 @@ export function exportExperiment(exp: Experiment, dir: string): void {
   for (const f of ['train', 'queries', 'labels'] as const) cpSync(exp.files[f], join(dir, f === 'labels' ? 'labels.json' : `${f}.jsonl`));
 }
 
+/** The two kinds of test error of an experiment: made by θ0 already, or introduced by fine-tuning. */
+export const ERROR_KINDS = ['introduced', 'base-made'] as const;
+
+/**
+ * ROC-AUC and recall@k of one variant per labelled source over each kind of test error separately
+ * (queries flagged `produced_by_base` by the experiment: `<source>[base-made]`; the others:
+ * `<source>[introduced]`), then the average of each kind (`average[introduced]`,
+ * `average[base-made]`). Sources without errors of a kind are left out of it. Empty when the
+ * queries carry no such flag.
+ */
+export function evaluateByErrorKind(task: AttributionTask, v: Variant, scorer: string, k: number): ResultRow[] {
+  const flag = new Map(task.queries.map((q) => [q.record.id, q.record.meta.produced_by_base]));
+  if (![...flag.values()].some((x) => typeof x === 'boolean')) return [];
+  const out: ResultRow[] = [];
+  for (const kind of ERROR_KINDS) {
+    const sources = sourcesOf(task, task.labels ?? [])
+      .map((s) => ({ ...s, id: `${s.id}[${kind}]`, testIds: s.testIds.filter((id) => (flag.get(id) === true) === (kind === 'base-made')) }))
+      .filter((s) => s.testIds.length > 0);
+    if (sources.length === 0) continue;
+    const evals = evaluateSources(v.matrix, sources, k);
+    out.push(...[...evals, { ...averageEvaluations(evals), source: `average[${kind}]` }].map((e) => ({ ...e, variant: v.variant, scorer, description: v.description })));
+  }
+  return out;
+}
+
 /** Mean |score| of a matrix. */
 function meanAbs(m: ScoreMatrix): number {
   return m.values.reduce((a, b) => a + Math.abs(b), 0) / Math.max(m.values.length, 1);

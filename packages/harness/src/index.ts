@@ -10,3 +10,4 @@ export * from './stats.js';
 export * from './bench-config.js';
 export * from './bench.js';
 export * from './report-html.js';
+export * from './counterfactual.js';

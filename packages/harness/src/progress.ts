@@ -1,2 +1,6 @@
-/** The progress contract lives in @dda/core; re-exported here for existing imports. */
-export { type ProgressUpdate, type ProgressSink, trackProgress, formatDuration, formatProgressBar } from '@dda/core';
+/**
+ * The progress contract moved to @dda/core (`ProgressUpdate`, `ProgressSink`, `trackProgress`,
+ * `formatDuration`); re-exported here so that existing imports from @dda/harness keep working.
+ * Drawing progress (bars, log lines, JSON events) is the CLI's job (packages/cli/src/progress.ts).
+ */
+export { type ProgressUpdate, type ProgressSink, trackProgress, formatDuration } from '@dda/core';

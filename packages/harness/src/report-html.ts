@@ -1,103 +1,133 @@
 /**
- * A self-contained HTML report of a benchmark or ablation: tables, a bar chart of mean AUC with 95%
- * intervals, paired tests, and ROC curves per source, all as inline SVG (opens without a network).
+ * The HTML report of a benchmark or ablation: Vega-Lite charts rendered offline to inline SVG
+ * (@dda/report) beside the tables, in one self-contained page (no scripts, nothing fetched).
+ * Which charts a report has is decided here; how they look in report-charts.ts.
  */
-import type { BenchResult, RocSet, SummaryRow } from './bench.js';
+import { chartFigure, escapeHtml, htmlPage, htmlTable, renderVegaLiteSvg, type ChartSpec } from '@dda/report';
+import type { BenchResult, SummaryRow } from './bench.js';
+import { ablationComponentsChart, ablationKind, gridHeatmap, leaderboardChart, leaderboardKind, parseGridRow, recallChart, rocChart, secondsChart, sweepChart } from './report-charts.js';
 
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
-const colour = (i: number): string => PALETTE[i % PALETTE.length] as string;
+export { escapeHtml };
 
-export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
+/** What a report is drawn from: a benchmark's result, or the same rebuilt from its summary JSON. */
+export type ReportData = Pick<BenchResult, 'kind' | 'config' | 'summary' | 'paired' | 'curves' | 'recallCurves' | 'timings' | 'skipped'>;
+
 const f2 = (x: number): string => x.toFixed(2);
+/** Seconds with two decimals below 10 s, one above (the old `toFixed(1)` read 0.0 for fast scorers). */
+export const formatSeconds = (s: number): string => (Number.isFinite(s) ? (s < 10 ? s.toFixed(2) : s.toFixed(1)) : '–');
 
-/** Horizontal bars of mean AUC (0–100) with interval whiskers and a chance line at 50. */
-export function barChartSvg(rows: readonly SummaryRow[], title: string): string {
-  const barH = 18;
-  const left = 230;
-  const width = 460;
-  const top = 28;
-  const h = top + rows.length * (barH + 6) + 30;
-  const x = (auc: number): number => left + (Math.max(0, Math.min(100, auc)) / 100) * width;
-  const bars = rows.map((r, i) => {
-    const y = top + i * (barH + 6);
-    return [
-      `<text x="${left - 6}" y="${y + barH - 5}" text-anchor="end" font-size="12">${escapeHtml(r.method)}</text>`,
-      `<rect x="${left}" y="${y}" width="${f2(x(r.aucMean) - left)}" height="${barH}" fill="${colour(i)}" opacity="0.8"><title>${escapeHtml(r.method)}: ${f2(r.aucMean)} [${f2(r.aucLow)}, ${f2(r.aucHigh)}]</title></rect>`,
-      `<line x1="${f2(x(r.aucLow))}" x2="${f2(x(r.aucHigh))}" y1="${y + barH / 2}" y2="${y + barH / 2}" stroke="#000" stroke-width="1.5"/>`,
-      `<text x="${f2(x(r.aucHigh) + 4)}" y="${y + barH - 5}" font-size="11">${f2(r.aucMean)}</text>`,
-    ].join('');
-  });
-  const ticks = [0, 25, 50, 75, 100].map((t) => `<line x1="${x(t)}" x2="${x(t)}" y1="${top - 4}" y2="${h - 26}" stroke="${t === 50 ? '#999' : '#eee'}" stroke-dasharray="${t === 50 ? '4 3' : ''}"/><text x="${x(t)}" y="${h - 12}" text-anchor="middle" font-size="11">${t}</text>`);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${left + width + 60}" height="${h}" role="img"><title>${escapeHtml(title)}</title><text x="${left}" y="16" font-size="13" font-weight="bold">${escapeHtml(title)}</text>${ticks.join('')}${bars.join('')}</svg>`;
+/** A chart rendered to SVG in a `data-chart` figure; Vega's warnings are collected in `warnings`. */
+async function figure(id: string, spec: ChartSpec, warnings: string[], caption?: string): Promise<string> {
+  const slug = `c-${id.replace(/[^A-Za-z0-9_-]+/g, '-')}`;
+  const r = await renderVegaLiteSvg(spec, slug);
+  warnings.push(...r.warnings.map((w) => `${id}: ${w}`));
+  return chartFigure(id, r.svg, caption);
 }
 
-/** ROC curves of several methods on one source, with the diagonal and a legend. */
-export function rocChartSvg(curves: readonly RocSet[], methods: readonly string[], title: string): string {
-  const size = 260;
-  const pad = 36;
-  const px = (v: number): string => f2(pad + v * size);
-  const py = (v: number): string => f2(pad + (1 - v) * size);
-  const lines = curves.map((c) => {
-    const i = methods.indexOf(c.method);
-    const d = c.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${px(p.fpr)},${py(p.tpr)}`).join('');
-    return `<path d="${d}" fill="none" stroke="${colour(i)}" stroke-width="1.6"><title>${escapeHtml(c.method)}</title></path>`;
-  });
-  const legend = methods.map((m, i) => `<rect x="${pad + size + 12}" y="${pad + i * 16}" width="10" height="10" fill="${colour(i)}"/><text x="${pad + size + 26}" y="${pad + i * 16 + 9}" font-size="11">${escapeHtml(m)}</text>`);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${pad + size + 200}" height="${size + 2 * pad + 10}" role="img"><title>${escapeHtml(title)}</title>`
-    + `<text x="${pad}" y="20" font-size="13" font-weight="bold">${escapeHtml(title)}</text>`
-    + `<rect x="${pad}" y="${pad}" width="${size}" height="${size}" fill="none" stroke="#333"/>`
-    + `<line x1="${px(0)}" y1="${py(0)}" x2="${px(1)}" y2="${py(1)}" stroke="#bbb" stroke-dasharray="4 3"/>`
-    + `<text x="${pad + size / 2}" y="${size + pad + 24}" text-anchor="middle" font-size="11">false-positive rate</text>`
-    + `<text x="12" y="${pad + size / 2}" font-size="11" transform="rotate(-90 12 ${pad + size / 2})" text-anchor="middle">true-positive rate</text>`
-    + `${lines.join('')}${legend.join('')}</svg>`;
+function summaryTable(rows: readonly SummaryRow[], k: number): string {
+  return htmlTable(['method', 'n', 'AUC mean', 'AUC 95% CI', `recall@${k}`, 'recall 95% CI', 'scoring s'], rows.map((s) => [
+    s.method, String(s.n), f2(s.aucMean), `[${f2(s.aucLow)}, ${f2(s.aucHigh)}]`, s.recallMean.toFixed(3), `[${s.recallLow.toFixed(3)}, ${s.recallHigh.toFixed(3)}]`, formatSeconds(s.secondsMean),
+  ]));
 }
 
-function table(head: readonly string[], body: readonly (readonly string[])[]): string {
-  return `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${body.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+/** `all` first, then the families in the order of the summary. */
+function familiesOf(r: ReportData): string[] {
+  const fams = [...new Set(r.summary.map((s) => s.family))];
+  return [...fams.filter((f) => f === 'all'), ...fams.filter((f) => f !== 'all')];
 }
+const familyTitle = (f: string): string => (f === 'all' ? 'All families (mean over family × seed)' : f);
 
-/** The whole report as one HTML document. `command` is the command line that produced it. */
-export function renderReport(r: BenchResult, command: string): string {
-  const title = r.kind === 'bench' ? `Attribution leaderboard: ${r.config.name}` : `DDA ablation: ${r.config.name}`;
-  const families = [...new Set(r.summary.map((s) => s.family))];
-  const sections: string[] = [];
-  for (const family of families) {
-    const rows = r.summary.filter((s) => s.family === family);
-    sections.push(`<h2>${family === 'all' ? 'All families' : escapeHtml(family)}</h2>`);
-    sections.push(barChartSvg(rows, `mean ROC-AUC (%) over ${family === 'all' ? 'family × seed' : 'seeds'}, 95% bootstrap interval`));
-    sections.push(table(['method', 'n', 'AUC mean', 'AUC 95% CI', `recall@${r.config.k}`, 'recall 95% CI', 'scoring s'], rows.map((s) => [
-      s.method, String(s.n), f2(s.aucMean), `[${f2(s.aucLow)}, ${f2(s.aucHigh)}]`, s.recallMean.toFixed(3), `[${s.recallLow.toFixed(3)}, ${s.recallHigh.toFixed(3)}]`, s.secondsMean.toFixed(1),
-    ])));
-  }
-  if (r.paired.length > 0) {
-    sections.push(`<h2>Paired tests against ${escapeHtml(r.paired[0]?.reference ?? '')}</h2><p>Sign-flip permutation test over matched (family, seed, source) units; difference = reference − method, AUC points.</p>`);
-    sections.push(table(['method', 'units', 'mean difference', 'p (two-sided)', 'exact'], r.paired.map((p) => [p.method, String(p.n), f2(p.meanDifference), p.pValue.toPrecision(3), p.exact ? 'yes' : 'Monte Carlo'])));
-  }
-  // ROC panels: in a leaderboard, every plain method and the reference DDA (the other DDA variants are in the tables).
-  const reference = r.paired[0]?.reference;
-  const curves = r.kind === 'bench' ? r.curves.filter((c) => !c.method.includes('(') || c.method === reference) : r.curves;
-  const panels = [...new Set(curves.map((c) => `${c.family}\u0000${c.source}`))];
-  if (panels.length > 0) {
-    sections.push(`<h2>ROC curves per source (seed ${curves[0]?.seed})</h2>`);
-    for (const key of panels) {
-      const [family, source] = key.split('\u0000') as [string, string];
-      const cs = curves.filter((c) => c.family === family && c.source === source);
-      sections.push(rocChartSvg(cs, [...new Set(cs.map((c) => c.method))], `${family}: ${source}`));
+/**
+ * The whole report as one HTML document, with the charts rendered.
+ *
+ * @param command - The command line that produced the results (shown in the page).
+ * @param notes - Caveats shown at the top, e.g. data the committed results lack (text, escaped).
+ * @returns The page and Vega's warnings (empty when every chart rendered cleanly).
+ */
+export async function renderReportWithWarnings(r: ReportData, command: string, notes: readonly string[] = []): Promise<{ html: string; warnings: string[] }> {
+  const warnings: string[] = [];
+  const k = r.config.k;
+  const families = familiesOf(r);
+  const variantOrder = ['plain', ...r.config.dda.map((d) => d.name)];
+  const s: string[] = [];
+  if (r.kind === 'bench') {
+    s.push('<h2>Leaderboard</h2><p>Each scorer with its DDA variants beside it; the variants are transforms over that scorer\'s score matrices (model-free scorers have none).</p>');
+    for (const family of families) {
+      const rows = r.summary.filter((x) => x.family === family);
+      s.push(`<h3>${escapeHtml(familyTitle(family))}</h3>`);
+      s.push(await figure(`leaderboard-${family}`, leaderboardChart(rows, k, `${family === 'all' ? 'All families' : family}: mean ROC-AUC and recall@${k}`, variantOrder), warnings));
+      s.push(summaryTable(rows, k));
+    }
+  } else {
+    const all = r.summary;
+    s.push(`<h2>DDA components</h2><p>Ablation over <code>${escapeHtml(r.config.ablation.scorer)}</code>: debiaser <code>${escapeHtml(r.config.ablation.debiaser)}</code> (β = ${r.config.ablation.beta}) over denoiser <code>${escapeHtml(r.config.ablation.denoiser)}</code>; <code>neither</code> is plain influence at the final checkpoint.</p>`);
+    s.push(await figure('ablation-components', ablationComponentsChart(all, 'DDA with and without debias and denoise'), warnings));
+    if (all.some((x) => x.method.startsWith('beta='))) s.push(await figure('ablation-beta', sweepChart(all, 'beta=', 'β sweep (full DDA)', 'β'), warnings));
+    if (all.some((x) => x.method.startsWith('N='))) s.push(await figure('ablation-n', sweepChart(all, 'N=', 'N sweep: DDA over the last N epoch checkpoints', 'N (checkpoints)'), warnings));
+    const order = { debiasers: r.config.ablation.debiasers, denoisers: r.config.ablation.denoisers };
+    if (all.some((x) => parseGridRow(x.method)?.cross === false)) {
+      s.push(`<h2>Debiaser × denoiser</h2><p>Every pair, β = ${r.config.ablation.beta}, the base term scored at θ0 (rows <code>dda[debiaser+denoiser]</code>).</p>`);
+      s.push(await figure('ablation-grid', gridHeatmap(all, 'Every debiaser × denoiser pair: base term at θ0', false, order), warnings));
+    }
+    if (all.some((x) => parseGridRow(x.method)?.cross === true)) {
+      s.push('<p>The second reading of the debias term: training gradients at θ0, test gradients at the final checkpoint θ\' (rows <code>cross:dda[debiaser+denoiser]</code>).</p>');
+      s.push(await figure('ablation-grid-cross', gridHeatmap(all, "Every debiaser × denoiser pair: cross base term (train at θ0, test at θ')", true, order), warnings));
+    }
+    s.push('<h2>Every row</h2>');
+    for (const family of families) {
+      s.push(`<h3>${escapeHtml(familyTitle(family))}</h3>`);
+      s.push(summaryTable(r.summary.filter((x) => x.family === family), k));
     }
   }
-  if (r.skipped.length > 0) {
-    sections.push('<h2>Skipped cells</h2>');
-    sections.push(table(['family', 'seed', 'reason'], r.skipped.map((x) => [x.family, String(x.seed), x.reason])));
+  if (r.paired.length > 0) {
+    s.push(`<h2>Paired tests against ${escapeHtml(r.paired[0]?.reference ?? '')}</h2><p>Sign-flip permutation test over matched (family, seed, source) units; difference = reference − method, AUC points.</p>`);
+    s.push(htmlTable(['method', 'units', 'mean difference', 'p (two-sided)', 'exact'], r.paired.map((p) => [p.method, String(p.n), f2(p.meanDifference), p.pValue.toPrecision(3), p.exact ? 'yes' : 'Monte Carlo'])));
   }
-  sections.push(`<h2>Timings (s)</h2>`);
-  sections.push(table(['family', 'seed', 'train + generate', 'gradients', 'total', 'artifacts reused'], r.timings.map((t) => [t.family, String(t.seed), t.train.toFixed(1), t.gradients.toFixed(1), t.total.toFixed(1), String(t.reused)])));
-  sections.push(`<h2>Configuration</h2><pre>${escapeHtml(JSON.stringify(r.config, null, 2))}</pre>`);
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;padding:1em;overflow:auto}svg{display:inline-block;margin:0.5em}
-</style></head><body><h1>${escapeHtml(title)}</h1>
-<p>Scores: higher = training sample more responsible for the erroneous output. AUC in percent (50 = chance), recall@k as a fraction. Command: <code>${escapeHtml(command)}</code></p>
-${sections.join('\n')}</body></html>
-`;
+  // Curves: in a leaderboard every plain method and the reference DDA (the other DDA variants are in the tables).
+  const reference = r.paired[0]?.reference;
+  const shown = (method: string): boolean => r.kind === 'ablation' || !method.includes('(') || method === reference;
+  const kind = r.kind === 'bench' ? leaderboardKind : ablationKind;
+  const curveFamilies = [...new Set(r.curves.map((c) => c.family))];
+  if (curveFamilies.length > 0) {
+    s.push(`<h2>ROC curves per source</h2><p>First seed of each family (seed ${escapeHtml(String(r.curves[0]?.seed))}); a training sample's score is its mean over the source's test errors.</p>`);
+    for (const family of curveFamilies) {
+      const cs = r.curves.filter((c) => c.family === family && shown(c.method));
+      s.push(await figure(`roc-${family}`, rocChart(cs, `${family}: ROC curves`, kind), warnings));
+    }
+  }
+  const recallFamilies = [...new Set(r.recallCurves.map((c) => c.family))];
+  if (recallFamilies.length > 0) {
+    s.push(`<h2>Recall@k curves per source</h2><p>Fraction of a source's true sources among the k top-scoring training samples, k = 1..${k} (ties in expectation).</p>`);
+    for (const family of recallFamilies) {
+      const cs = r.recallCurves.filter((c) => c.family === family && shown(c.method));
+      s.push(await figure(`recall-${family}`, recallChart(cs, `${family}: recall@k curves`, kind), warnings));
+    }
+  } else if (curveFamilies.length > 0) {
+    s.push(`<h2>Recall@k curves per source</h2><p class="note">Not available: these results were stored without recall@k curves (only recall@${k} is in the tables).</p>`);
+  }
+  s.push('<h2>Timings</h2>');
+  const allRows = r.summary.filter((x) => x.family === 'all');
+  if (r.kind === 'bench' && allRows.length > 0) s.push(await figure('timings', secondsChart(allRows, 'Scoring seconds per method (all families)', variantOrder), warnings));
+  const fams = families.filter((f) => f !== 'all');
+  const methods = [...new Set(r.summary.map((x) => x.method))];
+  s.push(htmlTable(['method', ...fams.map((f) => `${f} (s)`), 'all (s)'], methods.map((m) => [m, ...[...fams, 'all'].map((f) => {
+    const row = r.summary.find((x) => x.method === m && x.family === f);
+    return row ? formatSeconds(row.secondsMean) : '–';
+  })])));
+  s.push('<p>Per family × seed cell, wall-clock seconds of this run: training and generation, per-example gradients, the whole cell. A reused artifact is loaded, not recomputed, so a cell that reused many reads short.</p>');
+  s.push(htmlTable(['family', 'seed', 'train + generate', 'gradients', 'total', 'artifacts reused'], r.timings.map((t) => [t.family, String(t.seed), t.train.toFixed(1), t.gradients.toFixed(1), t.total.toFixed(1), String(t.reused)])));
+  if (r.skipped.length > 0) {
+    s.push('<h2>Skipped cells</h2>');
+    s.push(htmlTable(['family', 'seed', 'reason'], r.skipped.map((x) => [x.family, String(x.seed), x.reason]), [false, true, false]));
+  }
+  s.push(`<h2>Configuration</h2><pre>${escapeHtml(JSON.stringify(r.config, null, 2))}</pre>`);
+  const title = r.kind === 'bench' ? `Attribution leaderboard: ${r.config.name}` : `DDA ablation: ${r.config.name}`;
+  const intro = `<p>Scores: higher = training sample more responsible for the erroneous output. ROC-AUC in percent (50 = chance), recall@k as a fraction, 95% percentile-bootstrap intervals. Command: <code>${escapeHtml(command)}</code></p>`
+    + notes.map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('');
+  return { html: htmlPage({ title, intro, body: s.join('\n') }), warnings };
+}
+
+/** The report as one self-contained HTML document (see {@link renderReportWithWarnings}). */
+export async function renderReport(r: ReportData, command: string, notes: readonly string[] = []): Promise<string> {
+  return (await renderReportWithWarnings(r, command, notes)).html;
 }

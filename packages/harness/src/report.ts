@@ -1,9 +1,14 @@
 import { writeToBuffer } from 'fast-csv';
+import { readFileSync, existsSync } from 'node:fs';
+import { DdaError } from '@dda/core';
+import { escapeLatex, latexTable, type LatexCell } from '@dda/report';
+import { writeFileAtomic } from '@dda/attribution';
 import type { DdaRunResult, ResultRow } from './demo.js';
 import { join } from 'node:path';
-import { writeFileAtomic } from '@dda/attribution';
-import type { BenchResult } from './bench.js';
-import { renderReport } from './report-html.js';
+import { parseMethod, type BenchResult, type SummaryRow } from './bench.js';
+import { parseBenchConfig } from './bench-config.js';
+import { parseGridRow } from './report-charts.js';
+import { renderReport, type ReportData } from './report-html.js';
 
 /** A number rounded to 4 decimals for the CSVs. */
 const r4 = (x: number): number => Number(x.toFixed(4));
@@ -52,22 +57,27 @@ export function formatTable(result: DdaRunResult): string {
 }
 
 /** CSV columns of a benchmark's per-run results (one row per family × method × source × seed). */
-export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds'] as const;
+export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement'] as const;
 /** CSV columns of a benchmark's summary (mean over seeds with 95% bootstrap intervals). */
 export const SUMMARY_COLUMNS = ['family', 'method', 'n', 'auc_mean', 'auc_low', 'auc_high', 'recall_mean', 'recall_low', 'recall_high', 'seconds_mean'] as const;
 /** CSV columns of the paired tests. */
 export const PAIRED_COLUMNS = ['reference', 'method', 'n', 'mean_difference', 'p_value', 'exact'] as const;
 
 
+/** Extra output formats of {@link writeBenchOutputs}. */
+export type BenchFormat = 'latex';
+
 /**
  * Writes a benchmark's outputs atomically into `outDir`, named after the config (`<name>` for the
  * leaderboard, `<name>-ablation` for the ablation): `.csv` (every row), `-summary.csv`,
- * `-paired.csv`, `-summary.json` (with the command) and `-report.html`. Returns the paths.
+ * `-paired.csv`, `-summary.json` (with the command), `-curves.json` (ROC and recall@k curves of
+ * the report) and `-report.html`; with `formats: ['latex']` also `-summary.tex` (booktabs) and, for
+ * an ablation with a debiaser × denoiser grid, `-grid.tex`. Returns the paths.
  */
-export async function writeBenchOutputs(r: BenchResult, outDir: string, command: string): Promise<string[]> {
+export async function writeBenchOutputs(r: BenchResult, outDir: string, command: string, formats: readonly BenchFormat[] = []): Promise<string[]> {
   const base = join(outDir, r.kind === 'bench' ? r.config.name : `${r.config.name}-ablation`);
   const rows = r.rows.map((x) => ({
-    family: x.family, method: x.method, scorer: x.scorer, variant: x.variant, source: x.source, seed: x.seed,
+    family: x.family, method: x.method, scorer: x.scorer, variant: x.variant, measurement: x.measurement, source: x.source, seed: x.seed,
     auc: r4(x.auc), recall_at_k: r4(x.recallAtK), k: x.k, n_positives: x.nPositives, n_train: x.nTrain, n_tests: x.nTests, seconds: Number(x.seconds.toFixed(2)),
   }));
   const summary = r.summary.map((s) => ({
@@ -80,8 +90,14 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
     [`${base}-summary.csv`, await writeToBuffer(summary, { headers: [...SUMMARY_COLUMNS] })],
     [`${base}-paired.csv`, await writeToBuffer(paired, { headers: [...PAIRED_COLUMNS] })],
     [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent' }, null, 2)],
-    [`${base}-report.html`, renderReport(r, command)],
+    [`${base}-curves.json`, curvesJson(r)],
+    [`${base}-report.html`, await renderReport(r, command)],
   ];
+  if (formats.includes('latex')) {
+    files.push([`${base}-summary.tex`, summaryLatex(r, command)]);
+    const grid = ablationGridLatex(r, command);
+    if (grid !== undefined) files.push([`${base}-grid.tex`, grid]);
+  }
   for (const [path, data] of files) writeFileAtomic(path, data);
   return files.map(([p]) => p);
 }
@@ -92,4 +108,142 @@ export function summaryMarkdown(r: BenchResult, family = 'all'): string {
   const lines = ['| method | n | AUC (%) | 95% CI | recall@' + String(r.config.k) + ' |', '|---|---:|---:|---|---:|'];
   for (const s of rows) lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | [${s.aucLow.toFixed(2)}, ${s.aucHigh.toFixed(2)}] | ${s.recallMean.toFixed(3)} |`);
   return lines.join('\n');
+}
+
+/** The curves of a report as compact JSON (`-curves.json`): ROC points and recall@k for k = 1..K, 4 decimals. */
+export function curvesJson(r: Pick<BenchResult, 'curves' | 'recallCurves'>): string {
+  return JSON.stringify({
+    roc: r.curves.map((c) => ({ family: c.family, source: c.source, seed: c.seed, method: c.method, fpr: c.points.map((p) => r4(p.fpr)), tpr: c.points.map((p) => r4(p.tpr)) })),
+    recall: r.recallCurves.map((c) => ({ family: c.family, source: c.source, seed: c.seed, method: c.method, nTrain: c.nTrain, recall: c.recall.map(r4) })),
+  });
+}
+
+/**
+ * The report data of a finished benchmark rebuilt from its files (`<base>-summary.json` and, when
+ * present, `<base>-curves.json`), so that the HTML report can be re-rendered without re-running it.
+ * `missing` says what the files lack (e.g. curves of results stored before they were kept).
+ *
+ * @throws DdaError naming the file when it is missing or not a summary written by `dda bench` / `dda ablate`.
+ */
+export function loadReportData(summaryJsonPath: string): { data: ReportData; command: string; missing: string[] } {
+  let j: { command?: unknown; kind?: unknown; config?: unknown; summary?: unknown; paired?: unknown; timings?: unknown; skipped?: unknown };
+  try {
+    j = JSON.parse(readFileSync(summaryJsonPath, 'utf8')) as typeof j;
+  } catch (e) {
+    throw new DdaError(`${summaryJsonPath}: cannot read the benchmark summary (${e instanceof Error ? e.message : String(e)})`, 'pass a <name>-summary.json written by dda bench or dda ablate');
+  }
+  if ((j.kind !== 'bench' && j.kind !== 'ablation') || !Array.isArray(j.summary)) {
+    throw new DdaError(`${summaryJsonPath}: not a benchmark summary (needs "kind": "bench" or "ablation" and a "summary" array)`, 'pass a <name>-summary.json written by dda bench or dda ablate');
+  }
+  const missing: string[] = [];
+  const curvesPath = summaryJsonPath.replace(/-summary\.json$/, '-curves.json');
+  let curves: ReportData['curves'] = [];
+  let recallCurves: ReportData['recallCurves'] = [];
+  if (existsSync(curvesPath)) {
+    const c = JSON.parse(readFileSync(curvesPath, 'utf8')) as { roc?: { family: string; source: string; seed: number; method: string; fpr: number[]; tpr: number[] }[]; recall?: { family: string; source: string; seed: number; method: string; nTrain: number; recall: number[] }[] };
+    curves = (c.roc ?? []).map((x) => ({ family: x.family, source: x.source, seed: x.seed, method: x.method, points: x.fpr.map((fpr, i) => ({ fpr, tpr: x.tpr[i] as number })) }));
+    recallCurves = c.recall ?? [];
+  } else {
+    missing.push(`no ${curvesPath}: no ROC or recall@k curves`);
+  }
+  if (recallCurves.length === 0) missing.push('no recall@k curves');
+  return {
+    data: {
+      kind: j.kind,
+      config: parseBenchConfig(j.config ?? {}, summaryJsonPath),
+      summary: j.summary as SummaryRow[],
+      paired: (j.paired ?? []) as BenchResult['paired'],
+      timings: (j.timings ?? []) as BenchResult['timings'],
+      skipped: (j.skipped ?? []) as BenchResult['skipped'],
+      curves, recallCurves,
+    },
+    command: typeof j.command === 'string' ? j.command : '',
+    missing,
+  };
+}
+
+/** `\textbf{x}` when `bold`, else x. */
+const bold = (x: string, isBest: boolean): LatexCell => (isBest ? { latex: `\\textbf{${x}}` } : x);
+/** A LaTeX label from a name: letters, digits, `:` and `-` only. */
+const labelOf = (name: string): string => name.replace(/[^A-Za-z0-9:-]+/g, '-');
+
+/** Rows grouped for rules in the LaTeX tables: a scorer with its DDA variants, or an ablation block. */
+function groupOf(kind: BenchResult['kind'], method: string): string {
+  if (kind === 'bench') return parseMethod(method).scorer;
+  if (method.startsWith('beta=')) return 'beta';
+  if (method.startsWith('N=')) return 'N';
+  const g = parseGridRow(method);
+  return g ? (g.cross ? 'cross-grid' : 'grid') : 'components';
+}
+
+/**
+ * The summary as a booktabs LaTeX table (`-summary.tex`): one row per method (leaderboard: each
+ * scorer followed by its DDA variants; ablation: components, β sweep, N sweep, grid), mean ROC-AUC
+ * (%) per family and over all units with its 95% bootstrap interval, and recall@k over all units.
+ * The best mean of each AUC column is bold. Needs `\usepackage{booktabs}`.
+ */
+export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'>, command: string): string {
+  const families = [...new Set(r.summary.map((s) => s.family))].filter((f) => f !== 'all');
+  const methods = [...new Set(r.summary.map((s) => s.method))];
+  const get = (m: string, f: string): SummaryRow | undefined => r.summary.find((s) => s.method === m && s.family === f);
+  const best = (f: string): number => Math.max(...methods.map((m) => get(m, f)?.aucMean ?? -Infinity));
+  const cols = [...families, 'all'];
+  const bests = new Map(cols.map((f) => [f, best(f)]));
+  const rows = methods.map((m) => [
+    m,
+    ...cols.map((f) => {
+      const s = get(m, f);
+      return s ? bold(s.aucMean.toFixed(2), s.aucMean === bests.get(f)) : '--';
+    }),
+    ((s) => (s ? `[${s.aucLow.toFixed(1)}, ${s.aucHigh.toFixed(1)}]` : '--'))(get(m, 'all')),
+    ((s) => (s ? s.recallMean.toFixed(3) : '--'))(get(m, 'all')),
+  ]);
+  const rulesBefore = methods.flatMap((m, i) => (i > 0 && groupOf(r.kind, m) !== groupOf(r.kind, methods[i - 1] as string) && (r.kind === 'ablation' || groupSize(r.kind, methods, m) > 1 || groupSize(r.kind, methods, methods[i - 1] as string) > 1) ? [i] : []));
+  const what = r.kind === 'bench' ? 'Attribution leaderboard' : `DDA ablation over ${r.config.ablation.scorer}`;
+  const whatTex = r.kind === 'bench' ? what : `DDA ablation over \\texttt{${escapeLatex(r.config.ablation.scorer)}}`;
+  return latexTable({
+    comment: `${what}: ${r.config.name}. Made by: ${command}\nScores: higher = training sample more responsible. AUC in percent (50 = chance).`,
+    caption: `${whatTex} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over seeds per model family and over all family $\\times$ seed units (all, with 95\\% bootstrap interval), and recall@${r.config.k} over all units. Best mean per column in bold.`,
+    label: `tab:${labelOf(r.config.name)}${r.kind === 'ablation' ? '-ablation' : ''}`,
+    columns: [{ header: 'method', align: 'l' }, ...cols.map((f) => ({ header: f, align: 'r' as const })), { header: '95% CI (all)', align: 'c' }, { header: `recall@${r.config.k} (all)`, align: 'r' }],
+    rows,
+    rulesBefore,
+  });
+}
+
+function groupSize(kind: BenchResult['kind'], methods: readonly string[], m: string): number {
+  return methods.filter((x) => groupOf(kind, x) === groupOf(kind, m)).length;
+}
+
+/**
+ * The ablation's debiaser × denoiser grid as a booktabs LaTeX table (`-grid.tex`): mean ROC-AUC (%)
+ * over all family × seed units, debiasers as rows, denoisers as columns, the `cross:` reading of the
+ * base term below a rule; the best cell in bold. Undefined when the summary has no grid rows.
+ */
+export function ablationGridLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'>, command: string): string | undefined {
+  const cells = r.summary.filter((s) => s.family === 'all').flatMap((s) => {
+    const g = parseGridRow(s.method);
+    return g ? [{ ...g, auc: s.aucMean }] : [];
+  });
+  if (r.kind !== 'ablation' || cells.length === 0) return undefined;
+  const order = (xs: readonly string[], seen: readonly string[]): string[] => [...new Set([...xs.filter((x) => seen.includes(x)), ...seen])];
+  const debiasers = order(r.config.ablation.debiasers, cells.map((c) => c.debiaser));
+  const denoisers = order(r.config.ablation.denoisers, cells.map((c) => c.denoiser));
+  const top = Math.max(...cells.map((c) => c.auc));
+  const readings = [false, true].filter((cross) => cells.some((c) => c.cross === cross));
+  const rows = readings.flatMap((cross) => debiasers.map((db) => [
+    cross ? `cross: ${db}` : db,
+    ...denoisers.map((dn) => {
+      const c = cells.find((x) => x.cross === cross && x.debiaser === db && x.denoiser === dn);
+      return c ? bold(c.auc.toFixed(2), c.auc === top) : '--';
+    }),
+  ]));
+  return latexTable({
+    comment: `DDA ablation grid: ${r.config.name}. Made by: ${command}`,
+    caption: `Every debiaser $\\times$ denoiser pair of DDA over \\texttt{${escapeLatex(r.config.ablation.scorer)}} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over all family $\\times$ seed units, $\\beta = ${r.config.ablation.beta}$.${readings.includes(true) ? " Rows marked cross: base term with training gradients at $\\theta_0$ and test gradients at $\\theta'$." : ''} Best in bold.`,
+    label: `tab:${labelOf(r.config.name)}-ablation-grid`,
+    columns: [{ header: 'debiaser / denoiser', align: 'l' }, ...denoisers.map((d) => ({ header: d, align: 'r' as const }))],
+    rows,
+    rulesBefore: readings.length === 2 ? [debiasers.length] : [],
+  });
 }

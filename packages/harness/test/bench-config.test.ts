@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BENCH_COLUMNS, barChartSvg, escapeHtml, loadBenchConfig, parseBenchConfig, renderReport, rocChartSvg, runBench, type BenchResult } from '@dda/harness';
+import { loadBenchConfig, parseBenchConfig, runBench } from '@dda/harness';
 
 const dir = mkdtempSync(join(tmpdir(), 'dda-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -45,37 +45,5 @@ describe('benchmark configuration', () => {
     expect(() => loadBenchConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read config file/);
     expect(() => parseBenchConfig({ data: { dataFile: 'x.jsonl' } }, 'g')).toThrow(/data\.dataFile needs data\.canaries/);
     expect(() => parseBenchConfig({ training: { finetuneEpochs: 2 }, ablation: { checkpoints: [3] } }, 'h')).toThrow(/N=3, but fine-tuning has 2 epochs/);
-  });
-});
-
-describe('HTML report', () => {
-  const result: BenchResult = {
-    kind: 'bench',
-    config: parseBenchConfig({ name: 'x', seeds: [0] }, 't'),
-    rows: [],
-    summary: [
-      { family: 'all', method: 'grad-dot', n: 2, aucMean: 80, aucLow: 70, aucHigh: 90, recallMean: 0.5, recallLow: 0.4, recallHigh: 0.6, secondsMean: 1 },
-      { family: 'all', method: 'dda(<b>)', n: 2, aucMean: 60, aucLow: 55, aucHigh: 65, recallMean: 0.2, recallLow: 0.1, recallHigh: 0.3, secondsMean: 1 },
-    ],
-    paired: [{ reference: 'dda(grad-dot)', method: 'grad-dot', n: 2, meanDifference: -20, pValue: 0.5, exact: true }],
-    curves: [{ family: 'llama2-tiny', source: 'a-to-b', seed: 0, method: 'grad-dot', points: [{ fpr: 0, tpr: 0 }, { fpr: 0, tpr: 1 }, { fpr: 1, tpr: 1 }] }],
-    timings: [{ family: 'llama2-tiny', seed: 0, train: 1, gradients: 2, total: 3, reused: 0 }],
-    skipped: [{ family: 'qwen2-tiny', seed: 1, reason: 'no test errors' }],
-  };
-  it('draws bars at the mean with interval whiskers, and ROC paths', () => {
-    const bars = barChartSvg(result.summary, 't');
-    // x = 230 + auc/100 * 460: the bar of AUC 80 ends at 598, its whisker runs 552 → 644.
-    expect(bars).toContain('width="368.00"');
-    expect(bars).toContain('x1="552.00" x2="644.00"');
-    const roc = rocChartSvg(result.curves, ['grad-dot'], 'roc');
-    expect(roc).toContain('d="M36.00,296.00L36.00,36.00L296.00,36.00"');
-  });
-  it('is one self-contained document with escaped names', () => {
-    const html = renderReport(result, 'dda bench --name x');
-    expect(html.startsWith('<!doctype html>')).toBe(true);
-    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
-    expect(html).toContain(escapeHtml('dda(<b>)'));
-    expect(html).not.toContain('dda(<b>)');
-    expect(BENCH_COLUMNS).toContain('recall_at_k');
   });
 });

@@ -85,6 +85,14 @@ describe('the demo end to end (small configuration): experiment files attributed
     }
   });
 
+  it('the contrastive measurement reuses every training gradient and recomputes only the queries\' gradients and the scores', async () => {
+    const r = await runDda({ ...SMALL, outDir: firstDir, measurement: 'contrastive' });
+    expect(r.reused.filter((x) => x.startsWith('gradients/') && x.includes('/train/')).length).toBeGreaterThan(0);
+    expect(r.reused.some((x) => x.includes('/queries'))).toBe(false);
+    for (const x of r.rows) expect(Number.isFinite(x.auc)).toBe(true);
+    expect(Array.from(r.scores.get('plain')!.values)).not.toEqual(Array.from(first.scores.get('plain')!.values));
+  });
+
   it('a re-run in the same folder reuses finished artifacts and gives the same results', async () => {
     const again = await runDda({ ...SMALL, outDir: firstDir });
     expect(again.reused).toEqual(expect.arrayContaining(['checkpoints/base', 'runs/finetune', 'runs/test-errors', 'scores/grad-dot/base/block-0', 'scores/grad-dot/checkpoint-16/block-0']));

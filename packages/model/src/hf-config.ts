@@ -23,6 +23,7 @@ const SUPPORTED_FIELDS = new Set([
   'architectures', 'model_type', 'vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads',
   'intermediate_size', 'rope_theta', 'rope_scaling', 'rope_parameters', 'rms_norm_eps', 'max_position_embeddings', 'tie_word_embeddings',
   'hidden_act', 'attention_bias', 'mlp_bias', 'head_dim', 'sliding_window', 'use_sliding_window', 'max_window_layers', 'layer_types',
+  'use_mrope',
 ]);
 /**
  * Fields that do not change the function the model computes (metadata, token ids, cache and
@@ -31,6 +32,8 @@ const SUPPORTED_FIELDS = new Set([
 const IGNORED_FIELDS = new Set([
   '_name_or_path', 'torch_dtype', 'dtype', 'transformers_version', 'initializer_range', 'use_cache', 'bos_token_id', 'eos_token_id',
   'pad_token_id', 'attention_dropout', 'pretraining_tp', 'output_attentions', 'output_hidden_states', 'return_dict', 'use_return_dict',
+  // Written by tools that re-save checkpoints (transformers' attention autoselection, transformers.js, unsloth): metadata only.
+  '_attn_implementation_autoset', 'transformers.js_config', 'unsloth_version', 'unsloth_fixed',
 ]);
 
 /** A parsed Hugging Face config.json: the decoder shape and the family it was written for. */
@@ -94,6 +97,8 @@ export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelC
     }
   }
   if (bool('mlp_bias', false)) fail("mlp_bias true is not supported", 'this decoder has no MLP biases');
+  // Qwen2.5's config.json carries use_mrope false; multimodal rotary embeddings (true) change the positions.
+  if (bool('use_mrope', false)) fail('use_mrope true is not supported', 'multimodal RoPE (Qwen2-VL) is not implemented; only use_mrope false');
 
   let attentionBias: boolean;
   if (family === 'qwen2') {
@@ -184,6 +189,8 @@ export interface HfConfigOptions {
   readonly family?: ModelFamily;
   readonly bosTokenId?: number;
   readonly eosTokenId?: number;
+  /** `torch_dtype` to record (the stored dtype of the weights); default 'float32'. */
+  readonly torchDtype?: string;
 }
 
 /**
@@ -223,6 +230,6 @@ export function toHfConfig(c: DecoderConfig, o: HfConfigOptions = {}): Record<st
   }
   if (o.bosTokenId !== undefined) out.bos_token_id = o.bosTokenId;
   if (o.eosTokenId !== undefined) out.eos_token_id = o.eosTokenId;
-  out.torch_dtype = 'float32';
+  out.torch_dtype = o.torchDtype ?? 'float32';
   return out;
 }

@@ -68,8 +68,22 @@ export class DecoderModel {
     this.base = toVariables(baseWeights, true);
   }
 
+  /** Whether the pass being run differentiates the base weights (training or gradients over 'all'). */
+  private baseNeedsGrad = false;
+
   private get params(): DecoderParams {
-    return { config: this.config, base: this.base, lora: this.lora };
+    return { config: this.config, base: this.base, lora: this.lora, frozenBase: !this.baseNeedsGrad };
+  }
+
+  /** Runs `f` with the base weights marked as differentiated when `set` is 'all'. */
+  private withParameterSet<T>(set: ParameterSet, f: () => T): T {
+    const before = this.baseNeedsGrad;
+    this.baseNeedsGrad = set === 'all';
+    try {
+      return f();
+    } finally {
+      this.baseNeedsGrad = before;
+    }
   }
 
   /** Adds fresh LoRA adapters (B = 0, so outputs are unchanged) from a seed, replacing any existing ones. */
@@ -180,10 +194,10 @@ export class DecoderModel {
       let sum = 0;
       for (let s = 0; s < order.length; s += o.batchSize) {
         const batch = order.slice(s, s + o.batchSize).map((i) => enc[i] as EncodedExample);
-        const lossT = tf.tidy(() => {
+        const lossT = this.withParameterSet(o.parameters, () => tf.tidy(() => {
           const { tokens, mask } = this.batchTensors(batch);
           return opt.minimize(() => tf.mean(sequenceLosses(this.params, tokens, mask)) as tf.Scalar, true, vars) as tf.Scalar;
-        });
+        }));
         const loss = (await lossT.data())[0] as number;
         lossT.dispose();
         if (!Number.isFinite(loss)) {
@@ -224,7 +238,7 @@ export class DecoderModel {
     const rows: Float32Array[] = [];
     encoded.forEach((e, idx) => {
       const row = new Float32Array(dim);
-      tf.tidy(() => {
+      this.withParameterSet(set, () => tf.tidy(() => {
         const { tokens, mask } = this.batchTensors([e]);
         const { grads } = tf.variableGrads(() => tf.sum(sequenceLosses(this.params, tokens, mask)) as tf.Scalar, vars);
         let off = 0;
@@ -233,7 +247,7 @@ export class DecoderModel {
           if (g) row.set(g.dataSync() as Float32Array, off);
           off += sizes[k] as number;
         });
-      });
+      }));
       rows.push(row);
       onSample?.(idx + 1);
     });
@@ -242,10 +256,14 @@ export class DecoderModel {
 
   /** Next-token logits [T × V] (row-major) of one token sequence. */
   logits(tokens: readonly number[]): Float32Array {
-    return tf.tidy(() => {
-      const { logits } = forward(this.params, tf.tensor2d(Int32Array.from(tokens), [1, tokens.length], 'int32'));
-      return Float32Array.from(logits.dataSync() as Float32Array);
-    });
+    // The array is read outside tf.tidy: tidy walks a returned container element by element
+    // looking for tensors, which takes a minute for T × 32,000 logits.
+    const t = tf.tidy(() => forward(this.params, tf.tensor2d(Int32Array.from(tokens), [1, tokens.length], 'int32')).logits);
+    try {
+      return (t.dataSync() as Float32Array).slice();
+    } finally {
+      t.dispose();
+    }
   }
 
   /** Mean masked loss of already-encoded examples (nats/token). */

@@ -41,18 +41,29 @@ export type ModelSpec =
     readonly dir: string;
     readonly family: ModelFamily;
     readonly config: DecoderConfig;
-    /** Base weights if the folder has safetensors, else null (config only: initialise from a seed). */
+    /** Base weights if the folder has safetensors, else null (config only, accepted with `randomInit`: initialise from a seed). */
     readonly weights: TensorMap | null;
     /** The folder's tokenizer if it has a tokenizer.json, else null. */
     readonly tokenizer: Tokenizer | null;
   };
 
+/** Options of {@link resolveModelSpec}. */
+export interface ResolveModelOptions {
+  /**
+   * Accept a model folder that has a config.json but no weight files (its `weights` are then
+   * null, for the caller to initialise from a seed). Default false: such a folder throws, so that a
+   * model is never trained from scratch by mistake.
+   */
+  readonly randomInit?: boolean;
+}
+
 /**
  * A model by preset name (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`) or by the path of a folder
- * with a Hugging Face config.json (+ safetensors weights, + tokenizer, each optional). Anything
- * else throws a DdaError listing the presets.
+ * with a Hugging Face config.json, safetensors weights (required unless `o.randomInit`) and
+ * optionally a tokenizer. Anything else throws a DdaError listing the presets; weights in a
+ * format the loader cannot read throw with how to convert them ({@link loadModelFolder}).
  */
-export function resolveModelSpec(nameOrPath: string): ModelSpec {
+export function resolveModelSpec(nameOrPath: string, o: ResolveModelOptions = {}): ModelSpec {
   const preset = Object.hasOwn(TINY_PRESETS, nameOrPath) ? TINY_PRESETS[nameOrPath] : undefined;
   if (preset) return { kind: 'preset', name: nameOrPath, family: inferFamily({ ...preset, vocabSize: 1 }), config: preset };
   if (!existsSync(nameOrPath) || !statSync(nameOrPath).isDirectory()) {
@@ -61,6 +72,6 @@ export function resolveModelSpec(nameOrPath: string): ModelSpec {
       `use one of the presets ${Object.keys(TINY_PRESETS).join(', ')}, or the path of a folder with a Hugging Face ${CONFIG_FILE}`,
     );
   }
-  const { dir, family, config, weights, tokenizer } = loadModelFolder(nameOrPath, { weightsOptional: true });
+  const { dir, family, config, weights, tokenizer } = loadModelFolder(nameOrPath, { randomInit: o.randomInit ?? false });
   return { kind: 'folder', dir, family, config, weights, tokenizer };
 }

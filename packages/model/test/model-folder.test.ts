@@ -155,7 +155,7 @@ describe('resolveModelSpec', () => {
     }
   });
 
-  it('returns a folder with config, weights and tokenizer; weights are optional', () => {
+  it('returns a folder with config, weights and tokenizer; a folder without weights only with randomInit', () => {
     const c = small('mistral-tiny');
     const w = initDecoderWeights(c, 3);
     const dir = fresh();
@@ -167,7 +167,8 @@ describe('resolveModelSpec', () => {
     expectBitIdentical(w, s.weights!);
     expect(s.tokenizer?.size).toBe(tok.size);
     for (const f of readdirSync(dir)) if (f !== 'config.json') rmSync(join(dir, f));
-    const bare = resolveModelSpec(dir);
+    expect(() => resolveModelSpec(dir)).toThrow(`${dir}: no weights (no model.safetensors and no model.safetensors.index.json; found: config.json)`);
+    const bare = resolveModelSpec(dir, { randomInit: true });
     expect(bare).toMatchObject({ kind: 'folder', weights: null, tokenizer: null, config: c });
   });
 
