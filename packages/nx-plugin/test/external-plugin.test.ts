@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlugins } from '@dda/core';
-import { assertConformance, checkScorer, formatReport } from '@dda/conformance';
+import { SCORER_CHECKS, assertConformance, checkScorer, formatReport } from '@dda/conformance';
 import { BENCH_COLUMNS } from '@dda/harness';
 import { generatePluginInto } from '@dda/nx-plugin';
 
@@ -65,7 +65,9 @@ describe('a plugin generated outside the workspace', () => {
   it('builds, and its own test (conformance suite and exact case) passes', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: pkg, encoding: 'utf8' });
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(/Tests\s+11 passed \(11\)/);
+    // One test per conformance check, and the template's exact case.
+    const n = SCORER_CHECKS.length + 1;
+    expect(r.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(new RegExp(`Tests\\s+${n} passed \\(${n}\\)`));
   }, 120_000);
 
   it('passes the conformance suite when loaded with loadPlugins', async () => {

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createTree } from '@nx/devkit/testing';
@@ -47,6 +48,16 @@ describe('the scorer generator', () => {
     expect(test).toContain("import { scorerConformance } from '@dda/conformance/vitest';");
     expect(test).toContain("scorerConformance('my-scorer');");
     expect(text(tree, `${dir}/README.md`)).toContain('dda bench --plugin ./plugins/scorer-my-scorer --scorers my-scorer');
+  });
+
+  it('is what docs/plugins.md shows as the full example, file for file', () => {
+    const tree = workspaceTree();
+    tree.write('packages/core/package.json', JSON.stringify({ name: '@dda/core', version: '0.1.0' }));
+    pluginGenerator(tree, 'scorer', { name: 'my-scorer' });
+    const doc = readFileSync(fileURLToPath(new URL('../../../docs/plugins.md', import.meta.url)), 'utf8');
+    for (const f of ['package.json', 'tsconfig.json', 'src/index.ts', 'test/my-scorer.test.ts', 'README.md']) {
+      expect(doc.includes(text(tree, `plugins/scorer-my-scorer/${f}`).replace(/\n+$/, '')), `docs/plugins.md shows another ${f}; paste the generator's`).toBe(true);
+    }
   });
 
   it('anywhere else: a standalone package with npm dependencies and its own compiler options', () => {
