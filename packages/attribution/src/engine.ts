@@ -109,6 +109,12 @@ export class CheckpointModel {
     return this.model.losses(samples);
   }
 
+  /** Greedy generations (at most `maxNewTokens` tokens each, stopping at EOS) of the model at `cp`. */
+  generate(cp: Checkpoint, prompts: readonly string[], maxNewTokens: number): string[] {
+    this.activate(cp);
+    return prompts.map((p) => this.model.generate(p, maxNewTokens));
+  }
+
   private async onnxDecoder(cp: Checkpoint): Promise<OnnxDecoder> {
     if (this.onnx?.checkpoint === cp.id) return this.onnx.decoder;
     await this.onnx?.decoder.release();

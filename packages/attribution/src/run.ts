@@ -201,6 +201,18 @@ export class AttributionRun {
     });
   }
 
+  /**
+   * The test measurement f of every query at a checkpoint (e.g. a model retrained for LDS), one
+   * value per query in task order: Σ_k w_k ℓ(s_k) over the measurement's terms, nats/token.
+   */
+  async measure(cp: Checkpoint): Promise<Float64Array> {
+    const queries = await this.measurementTerms();
+    const model = await this.model();
+    const losses = model.losses(cp, queries.flatMap((q) => q.terms.map((t) => t.sample)));
+    let k = 0;
+    return Float64Array.from(queries, (q) => q.terms.reduce((acc, t) => acc + t.weight * (losses[k++] as number), 0));
+  }
+
   /** The key of the queries' gradients at `cp`. */
   private queryKey(cp: Checkpoint): unknown {
     const m = this.options.measurement ?? 'loss';

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { DdaError, trackProgress, yieldToEventLoop, type ProgressSink, type TextSample } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from '@dda/data';
 import {
-  DEFAULT_LORA, DecoderModel, WordTokenizer, applyChatTemplate, encodeSample, initDecoderWeights, readSafetensors, resolveModelSpec, startTfjsBackend,
+  DEFAULT_LORA, DecoderModel, WordTokenizer, applyChatTemplate, encodeSample, loadModelFolder, initDecoderWeights, readSafetensors, resolveModelSpec, startTfjsBackend,
   toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import {
@@ -477,6 +477,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const queries = errors.filter((e) => sources.includes(e.canaryId)).map((e) => ({
       id: e.id, group: e.canaryId, document: e.document, output: e.output, corrected: e.corrected,
       produced_by_base: e.producedBy.base === true, first_checkpoint: ['base', ...checkpointIds].find((id) => e.producedBy[id]) ?? null,
+      original: (ds.canaries.find((c) => c.id === e.canaryId) as Canary).orig, replacement: (ds.canaries.find((c) => c.id === e.canaryId) as Canary).replacement,
     }));
     const labels = Object.fromEntries(sources.map((id) => [id, ds.train.filter((_, i) => (ds.labels[id] as Uint8Array)[i] === 1).map((s) => s.id)]));
     const expKey = { step: 'experiment', train: hashOf(ds.train.map((s) => [s.id, s.document, s.summary])), queries: hashOf(queries), labels: hashOf(labels) };
@@ -497,4 +498,43 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * Counterfactual retraining (LDS, leave-out): fine-tunes the experiment's θ0 again with the run's own
+ * recipe (same LoRA initialisation, epochs, learning rate, batch size and shuffling seed) on the
+ * training samples in `keep` only, and stores the final checkpoint as a PEFT adapter folder (or a
+ * model folder with full fine-tuning). An artifact keyed like the experiment's fine-tuning with the
+ * subset in place of the training set, so it is reused and resumable like the others.
+ *
+ * @returns The checkpoint folder, whether it was reused, and the seconds it took (read back when reused).
+ * @throws DdaError when `keep` names no training sample of the experiment.
+ */
+export async function retrainOnSubset(exp: Experiment, keep: ReadonlySet<string>, log: Log = () => {}, progress?: ProgressSink): Promise<{ dir: string; reused: boolean; seconds: number | undefined }> {
+  const plan = await planExperiment(exp.options);
+  const subset = plan.train.filter((s) => keep.has(s.id));
+  if (subset.length === 0) throw new DdaError('retraining on an empty subset of the training set', 'keep at least one training sample');
+  const o = plan.options;
+  const full = plan.lora === null;
+  const key = { step: 'retrain', recipe: plan.keys.finetune, train: hashOf(subset) };
+  const store = new ArtifactStore(o.artifactsDir);
+  const r = await store.getOrCompute('runs/retrain', key, async () => {
+    const base = loadModelFolder(exp.files.base);
+    const model = new DecoderModel(plan.config, plan.tokenizer, base.weights);
+    try {
+      if (!full) model.addLora(plan.lora as LoraConfig, o.seed + 1);
+      const bar = trackProgress(`retraining on ${subset.length} of ${plan.train.length} training samples`, o.finetuneEpochs, progress);
+      await model.train(subset, {
+        epochs: o.finetuneEpochs, learningRate: o.finetuneLearningRate, batchSize: o.batchSize, seed: o.seed + 2, parameters: full ? 'all' : 'lora',
+        onEpochEnd: () => bar.tick(),
+      });
+      log(`  retrained on ${subset.length} of ${plan.train.length} training samples`);
+      return full
+        ? new Map([['model.safetensors', writeSafetensors(model.baseWeights(), { format: 'pt' })], ['config.json', json(toHfConfig(plan.config, { bosTokenId: plan.tokenizer.bosId ?? undefined, eosTokenId: plan.tokenizer.eosId }))]])
+        : new Map([['adapter_model.safetensors', writeSafetensors(model.loraWeights(), { format: 'pt' })], ['adapter_config.json', json(toAdapterConfig(plan.lora as LoraConfig))]]);
+    } finally {
+      model.dispose();
+    }
+  });
+  return { dir: store.folder('runs/retrain', key), reused: r.reused, seconds: r.seconds };
 }

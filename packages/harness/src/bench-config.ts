@@ -111,6 +111,20 @@ export const BenchConfigSchema = z.object({
     scorer: 'grad-dot', debiaser: 'raw', denoiser: 'mean', beta: 1, betas: [0, 0.25, 0.5, 1, 2],
     debiasers: ['raw', 'zscore', 'unit-norm', 'rank', 'fitted-beta'], denoisers: ['mean', 'lr-weighted', 'median', 'zscore-mean', 'ema'],
   }),
+  /**
+   * Metrics of the leaderboard: `auc` and `recall` (hallucination tracing, always computed), `lds`
+   * (linear datamodeling score: retraining on random subsets) and `leave-out` (retraining without
+   * each method's top-k samples of a source: how often the error disappears).
+   */
+  metrics: z.array(z.enum(['auc', 'recall', 'lds', 'leave-out'])).min(1).default(['auc', 'recall']),
+  /** LDS: M subsets of fraction α of the training set, drawn from `seed` (the same subsets for every method). */
+  lds: z.object({ subsets: z.number().int().min(2).default(32), alpha: z.number().gt(0).lt(1).default(0.5), seed: z.number().int().nonnegative().default(0) }).strict().default({ subsets: 32, alpha: 0.5, seed: 0 }),
+  /**
+   * Leave-out retraining: remove the k samples a method ranks highest for a source, retrain, and
+   * regenerate the source's error prompts; `methods` (leaderboard method names; default the plain
+   * row of every gradient scorer and the reference DDA) are each compared with removing k random samples.
+   */
+  leaveOut: z.object({ k: positiveInt.default(20), methods: z.array(z.string().min(1)).optional(), seed: z.number().int().nonnegative().default(0) }).strict().default({ k: 20, seed: 0 }),
   /** Resamples of the bootstrap intervals. */
   bootstrapResamples: positiveInt.default(2000),
 }).strict();

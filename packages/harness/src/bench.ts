@@ -12,6 +12,7 @@ import {
 import { AttributionRun, ddaMatrix, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
 import type { BenchConfig } from './bench-config.js';
+import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
 import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
 
@@ -33,6 +34,16 @@ export interface BenchRow extends SourceEvaluation {
    * before compute times were recorded fall back to the wall time of this run's scoring step.
    */
   readonly seconds: number;
+  /**
+   * Linear datamodeling score (Spearman correlation of the method's predicted effect of each
+   * retraining subset with the measured effect, averaged over the source's test outputs; `average`:
+   * over sources), in [−1, 1]; NaN when the `lds` metric was not asked for (and for error-kind rows).
+   */
+  readonly lds: number;
+  /** Leave-out: fraction of the source's errors that disappear when the method's top-k samples are removed and the model retrained; NaN when not computed. */
+  readonly leaveOut: number;
+  /** The same when k random samples are removed (the baseline, one per source). */
+  readonly leaveOutRandom: number;
 }
 
 /** Mean over seeds (or over family × seed units for family `all`) with 95% bootstrap intervals. */
@@ -47,14 +58,23 @@ export interface SummaryRow {
   readonly recallLow: number;
   readonly recallHigh: number;
   readonly secondsMean: number;
+  /** Mean LDS with its 95% bootstrap interval (NaN when not computed). */
+  readonly ldsMean: number;
+  readonly ldsLow: number;
+  readonly ldsHigh: number;
+  /** Mean fraction of errors fixed by leave-out retraining of the method's top-k, and of k random samples (NaN when not computed). */
+  readonly leaveOutMean: number;
+  readonly leaveOutRandomMean: number;
 }
 
 /** Paired sign-flip test of the reference DDA method against another method over (family, seed, source). */
 export interface PairedRow {
+  /** The metric compared: `auc` (points) or `lds` (correlation units). */
+  readonly metric: 'auc' | 'lds';
   readonly reference: string;
   readonly method: string;
   readonly n: number;
-  /** Mean AUC difference reference − method, in points. */
+  /** Mean difference reference − method of the metric (AUC in points). */
   readonly meanDifference: number;
   readonly pValue: number;
   readonly exact: boolean;
@@ -95,8 +115,8 @@ export interface BenchResult {
   readonly paired: readonly PairedRow[];
   readonly curves: readonly RocSet[];
   readonly recallCurves: readonly RecallSet[];
-  /** Seconds per (family, seed) step: training, gradients, total. */
-  readonly timings: readonly { family: string; seed: number; train: number; gradients: number; total: number; reused: number }[];
+  /** Seconds per (family, seed) step: training, gradients, total; the LDS retraining's compute seconds when asked for. */
+  readonly timings: readonly { family: string; seed: number; train: number; gradients: number; total: number; reused: number; ldsRetraining?: number }[];
   /**
    * Cells without results, with the reason: `skipped` when the cell cannot be evaluated (no true
    * source, no test error; found before training where the data alone tells), `failed` when it
@@ -222,6 +242,12 @@ async function ablationVariants(run: AttributionRun, s: CheckpointScores, c: Ben
   return out;
 }
 
+/** The leaderboard methods leave-out retraining is run for by default: the plain row of every scorer and the reference DDA. */
+function defaultLeaveOutMethods(c: BenchConfig, measurementIds: readonly string[]): string[] {
+  const suffix = (id: string): string => (measurementIds.length > 1 ? `${id}@${measurementIds[0]}` : id);
+  return [...c.scorers.map(suffix), `${(c.dda[0] as { name: string }).name}(${suffix(c.ddaScorer)})`];
+}
+
 /**
  * Scoring seconds of a row: the stored compute seconds of the score matrices it uses plus its
  * transforms; undefined when a matrix has no recorded seconds (stored by an older version).
@@ -316,6 +342,16 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         }
         const t2 = Date.now();
         const infos = task.checkpoints.map((cp) => cp.info);
+        // Counterfactual metrics: the retrained models (cached artifacts, shared by every method).
+        const lds = c.metrics.includes('lds') ? await ldsOutcomes(exp, task, runs, c.lds, (l) => log(`  ${l}`), progress) : null;
+        const leaveOutMethods = new Set(c.leaveOut.methods ?? defaultLeaveOutMethods(c, measurementIds));
+        const randomFixed = new Map<string, number>();
+        const sources = sourcesOf(task, task.labels ?? []);
+        if (c.metrics.includes('leave-out')) {
+          for (const src of sources) randomFixed.set(src.id, await fractionFixed(exp, task, runs[0] as AttributionRun, src, randomRows(task.train.samples.length, c.leaveOut.k, c.leaveOut.seed, src.id), (l) => log(`  ${l}`)));
+          const values = [...randomFixed.values()];
+          randomFixed.set('average', values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1));
+        }
         for (const [mi, run] of runs.entries()) {
           const measurement = measurementIds[mi] as string;
           for (const id of scorerIds) {
@@ -339,10 +375,18 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
             for (const v of variants) {
               const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? label : `${v.variant}(${label})`;
               const seconds = rowSeconds(run, id, v) ?? wall;
+              const ldsOf = lds ? ldsBySource(task, v.matrix, lds.measured.get(measured ? measurement : measurementIds[0] as string) as Float64Array[], lds.subsets) : new Map<string, number>();
+              const fixedOf = new Map<string, number>();
+              if (c.metrics.includes('leave-out') && kind === 'bench' && leaveOutMethods.has(method)) {
+                for (const src of sources) fixedOf.set(src.id, await fractionFixed(exp, task, run, src, topRowsOfSource(task, v.matrix, src.id, c.leaveOut.k), (l) => log(`  ${l}`)));
+                const values = [...fixedOf.values()];
+                fixedOf.set('average', values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1));
+              }
               for (const r of [...evaluateVariant(task, v, label, c.k), ...evaluateByErrorKind(task, v, label, c.k)]) {
                 rows.push({
                   family, method, scorer: label, variant: v.variant, measurement: measured ? measurement : '', seed, seconds,
                   source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
+                  lds: ldsOf.get(r.source) ?? Number.NaN, leaveOut: fixedOf.get(r.source) ?? Number.NaN, leaveOutRandom: randomFixed.get(r.source) ?? Number.NaN,
                 });
               }
               if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) {
@@ -355,7 +399,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
             log(`  ${label}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
           }
         }
-        timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0) });
+        timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0), ...(lds ? { ldsRetraining: lds.seconds } : {}) });
       } finally {
         for (const run of runs) await run.dispose();
       }
@@ -403,42 +447,52 @@ export function summarize(rows: readonly BenchRow[], resamples = 2000): SummaryR
   const families = [...new Set(avg.map((r) => r.family))];
   const methods = [...new Set(avg.map((r) => r.method))];
   const out: SummaryRow[] = [];
+  const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
   for (const family of [...families, 'all']) {
     for (const method of methods) {
       const sel = avg.filter((r) => r.method === method && (family === 'all' || r.family === family));
       if (sel.length === 0) continue;
       const auc = bootstrapMeanInterval(sel.map((r) => r.auc), { resamples, seed: 1 });
       const rec = bootstrapMeanInterval(sel.map((r) => r.recallAtK), { resamples, seed: 2 });
+      const ldsValues = sel.map((r) => r.lds).filter(Number.isFinite);
+      const lds = ldsValues.length ? bootstrapMeanInterval(ldsValues, { resamples, seed: 5 }) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
       out.push({
         family, method, n: sel.length, aucMean: auc.mean, aucLow: auc.low, aucHigh: auc.high,
         recallMean: rec.mean, recallLow: rec.low, recallHigh: rec.high,
         secondsMean: sel.reduce((a, r) => a + r.seconds, 0) / sel.length,
+        ldsMean: lds.mean, ldsLow: lds.low, ldsHigh: lds.high,
+        leaveOutMean: mean(sel.map((r) => r.leaveOut).filter(Number.isFinite)), leaveOutRandomMean: mean(sel.map((r) => r.leaveOutRandom).filter(Number.isFinite)),
       });
     }
   }
   return out;
 }
 
-/** Paired tests of `reference` against every other method over the (family, seed, source) units both have. */
+/**
+ * Paired tests of `reference` against every other method over the (family, seed, source) units both
+ * have, on AUC, and on LDS where it was computed. Rows of one kind of error (`source[kind]`) are not units.
+ */
 export function pairedAgainst(rows: readonly BenchRow[], reference: string): PairedRow[] {
-  const perSource = rows.filter((r) => r.source !== 'average');
+  const perSource = rows.filter((r) => r.source !== 'average' && !r.source.includes('['));
   const unit = (r: BenchRow): string => `${r.family}\u0000${r.seed}\u0000${r.source}`;
-  const ref = new Map(perSource.filter((r) => r.method === reference).map((r) => [unit(r), r.auc]));
-  if (ref.size === 0) return [];
   const out: PairedRow[] = [];
-  for (const method of [...new Set(perSource.map((r) => r.method))]) {
-    if (method === reference) continue;
-    const a: number[] = [];
-    const b: number[] = [];
-    for (const r of perSource.filter((x) => x.method === method)) {
-      const x = ref.get(unit(r));
-      if (x === undefined) continue;
-      a.push(x);
-      b.push(r.auc);
+  for (const metric of ['auc', 'lds'] as const) {
+    const ref = new Map(perSource.filter((r) => r.method === reference && Number.isFinite(r[metric])).map((r) => [unit(r), r[metric]]));
+    if (ref.size === 0) continue;
+    for (const method of [...new Set(perSource.map((r) => r.method))]) {
+      if (method === reference) continue;
+      const a: number[] = [];
+      const b: number[] = [];
+      for (const r of perSource.filter((x) => x.method === method && Number.isFinite(x[metric]))) {
+        const x = ref.get(unit(r));
+        if (x === undefined) continue;
+        a.push(x);
+        b.push(r[metric]);
+      }
+      if (a.length === 0) continue;
+      const t = pairedPermutationTest(a, b, { seed: 3 });
+      out.push({ metric, reference, method, n: t.n, meanDifference: t.meanDifference, pValue: t.pValue, exact: t.exact });
     }
-    if (a.length === 0) continue;
-    const t = pairedPermutationTest(a, b, { seed: 3 });
-    out.push({ reference, method, n: t.n, meanDifference: t.meanDifference, pValue: t.pValue, exact: t.exact });
   }
   return out;
 }

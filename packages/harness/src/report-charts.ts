@@ -60,6 +60,22 @@ export function leaderboardChart(rows: readonly SummaryRow[], k: number, title: 
   } as ChartSpec;
 }
 
+/** LDS (with its 95% interval) against mean ROC-AUC, one point per method of the summary rows given (methods without LDS left out). */
+export function ldsAucChart(rows: readonly SummaryRow[], title: string): ChartSpec {
+  const values = rows.filter((r) => Number.isFinite(r.ldsMean)).map((r) => ({ ...parseMethod(r.method), method: r.method, auc: Number(r.aucMean.toFixed(2)), lds: Number(r.ldsMean.toFixed(4)), low: Number(r.ldsLow.toFixed(4)), high: Number(r.ldsHigh.toFixed(4)) }));
+  const x = { field: 'auc', type: 'quantitative', title: 'ROC-AUC (%)', scale: { zero: false } };
+  return {
+    title: { text: title, subtitle: 'LDS: 1 = predicts retraining exactly, 0 = chance; error bars: 95% bootstrap intervals' },
+    data: { values },
+    width: 520, height: 320,
+    layer: [
+      { mark: { type: 'rule' }, encoding: { x, y: { field: 'low', type: 'quantitative', title: 'LDS' }, y2: { field: 'high' }, color: { field: 'scorer', type: 'nominal' } } },
+      { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y: { field: 'lds', type: 'quantitative' }, color: { field: 'scorer', type: 'nominal', title: 'scorer' }, shape: { field: 'variant', type: 'nominal', title: 'variant' }, tooltip: [{ field: 'method' }, { field: 'auc' }, { field: 'lds' }] } },
+      { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', strokeDash: [4, 4], color: '#999' }, encoding: { y: { field: 'zero', type: 'quantitative' } } },
+    ],
+  } as ChartSpec;
+}
+
 /**
  * Mean scoring seconds per method (summary rows of one family), grouped by scorer like the
  * leaderboard, on a symmetric-log axis (seconds span milliseconds to minutes).

@@ -5,7 +5,7 @@
  */
 import { chartFigure, escapeHtml, htmlPage, htmlTable, renderVegaLiteSvg, type ChartSpec } from '@dda/report';
 import type { BenchResult, SummaryRow } from './bench.js';
-import { ablationComponentsChart, ablationKind, gridHeatmap, leaderboardChart, leaderboardKind, parseGridRow, recallChart, rocChart, secondsChart, sweepChart } from './report-charts.js';
+import { ablationComponentsChart, ablationKind, gridHeatmap, ldsAucChart, leaderboardChart, leaderboardKind, parseGridRow, recallChart, rocChart, secondsChart, sweepChart } from './report-charts.js';
 
 export { escapeHtml };
 
@@ -25,9 +25,18 @@ async function figure(id: string, spec: ChartSpec, warnings: string[], caption?:
 }
 
 function summaryTable(rows: readonly SummaryRow[], k: number): string {
-  return htmlTable(['method', 'n', 'AUC mean', 'AUC 95% CI', `recall@${k}`, 'recall 95% CI', 'scoring s'], rows.map((s) => [
-    s.method, String(s.n), f2(s.aucMean), `[${f2(s.aucLow)}, ${f2(s.aucHigh)}]`, s.recallMean.toFixed(3), `[${s.recallLow.toFixed(3)}, ${s.recallHigh.toFixed(3)}]`, formatSeconds(s.secondsMean),
-  ]));
+  // LDS and leave-out columns only when the run computed them (older results have none).
+  const lds = rows.some((s) => Number.isFinite(s.ldsMean));
+  const out = rows.some((s) => Number.isFinite(s.leaveOutMean) || Number.isFinite(s.leaveOutRandomMean));
+  const opt = (x: number | undefined, d = 3): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : '–');
+  return htmlTable(
+    ['method', 'n', 'AUC mean', 'AUC 95% CI', `recall@${k}`, 'recall 95% CI', 'scoring s', ...(lds ? ['LDS', 'LDS 95% CI'] : []), ...(out ? ['errors fixed (top-k removed)', '(k random removed)'] : [])],
+    rows.map((s) => [
+      s.method, String(s.n), f2(s.aucMean), `[${f2(s.aucLow)}, ${f2(s.aucHigh)}]`, s.recallMean.toFixed(3), `[${s.recallLow.toFixed(3)}, ${s.recallHigh.toFixed(3)}]`, formatSeconds(s.secondsMean),
+      ...(lds ? [opt(s.ldsMean), Number.isFinite(s.ldsMean) ? `[${opt(s.ldsLow)}, ${opt(s.ldsHigh)}]` : '–'] : []),
+      ...(out ? [opt(s.leaveOutMean), opt(s.leaveOutRandomMean)] : []),
+    ]),
+  );
 }
 
 /** `all` first, then the families in the order of the summary. */
@@ -80,8 +89,8 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
     }
   }
   if (r.paired.length > 0) {
-    s.push(`<h2>Paired tests against ${escapeHtml(r.paired[0]?.reference ?? '')}</h2><p>Sign-flip permutation test over matched (family, seed, source) units; difference = reference − method, AUC points.</p>`);
-    s.push(htmlTable(['method', 'units', 'mean difference', 'p (two-sided)', 'exact'], r.paired.map((p) => [p.method, String(p.n), f2(p.meanDifference), p.pValue.toPrecision(3), p.exact ? 'yes' : 'Monte Carlo'])));
+    s.push(`<h2>Paired tests against ${escapeHtml(r.paired[0]?.reference ?? '')}</h2><p>Sign-flip permutation test over matched (family, seed, source) units; difference = reference − method, in AUC points (and in LDS, where it was computed).</p>`);
+    s.push(htmlTable(['metric', 'method', 'units', 'mean difference', 'p (two-sided)', 'exact'], r.paired.map((p) => [p.metric ?? 'auc', p.method, String(p.n), p.metric === 'lds' ? p.meanDifference.toFixed(3) : f2(p.meanDifference), p.pValue.toPrecision(3), p.exact ? 'yes' : 'Monte Carlo']), [false, false, true, true, true, false]));
   }
   // Curves: in a leaderboard every plain method and the reference DDA (the other DDA variants are in the tables).
   const reference = r.paired[0]?.reference;
@@ -107,6 +116,10 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
   }
   s.push('<h2>Timings</h2>');
   const allRows = r.summary.filter((x) => x.family === 'all');
+  if (r.kind === 'bench' && allRows.some((x) => Number.isFinite(x.ldsMean))) {
+    s.push('<h2>Counterfactual evidence: LDS against ROC-AUC</h2><p>Linear datamodeling score (Spearman correlation between a method\'s predicted effect of retraining on a random half of the training set and the measured effect, over the retrained models) against the hallucination-tracing AUC, mean over all units.</p>');
+    s.push(await figure('lds-vs-auc', ldsAucChart(allRows, 'LDS and ROC-AUC per method (all families)'), warnings));
+  }
   if (r.kind === 'bench' && allRows.length > 0) s.push(await figure('timings', secondsChart(allRows, 'Scoring seconds per method (all families)', variantOrder), warnings));
   const fams = families.filter((f) => f !== 'all');
   const methods = [...new Set(r.summary.map((x) => x.method))];

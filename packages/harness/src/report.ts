@@ -12,6 +12,8 @@ import { renderReport, type ReportData } from './report-html.js';
 
 /** A number rounded to 4 decimals for the CSVs. */
 const r4 = (x: number): number => Number(x.toFixed(4));
+/** A metric that may not have been computed (NaN): rounded, or an empty cell. */
+const opt = (x: number | undefined): number | string => (x !== undefined && Number.isFinite(x) ? r4(x) : '');
 
 /** CSV columns of the results file, in order. */
 export const RESULT_COLUMNS = ['variant', 'scorer', 'source', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'description'] as const;
@@ -57,11 +59,11 @@ export function formatTable(result: DdaRunResult): string {
 }
 
 /** CSV columns of a benchmark's per-run results (one row per family × method × source × seed). */
-export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement'] as const;
+export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement', 'lds', 'leave_out', 'leave_out_random'] as const;
 /** CSV columns of a benchmark's summary (mean over seeds with 95% bootstrap intervals). */
-export const SUMMARY_COLUMNS = ['family', 'method', 'n', 'auc_mean', 'auc_low', 'auc_high', 'recall_mean', 'recall_low', 'recall_high', 'seconds_mean'] as const;
+export const SUMMARY_COLUMNS = ['family', 'method', 'n', 'auc_mean', 'auc_low', 'auc_high', 'recall_mean', 'recall_low', 'recall_high', 'seconds_mean', 'lds_mean', 'lds_low', 'lds_high', 'leave_out_mean', 'leave_out_random_mean'] as const;
 /** CSV columns of the paired tests. */
-export const PAIRED_COLUMNS = ['reference', 'method', 'n', 'mean_difference', 'p_value', 'exact'] as const;
+export const PAIRED_COLUMNS = ['metric', 'reference', 'method', 'n', 'mean_difference', 'p_value', 'exact'] as const;
 
 
 /** Extra output formats of {@link writeBenchOutputs}. */
@@ -79,12 +81,14 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
   const rows = r.rows.map((x) => ({
     family: x.family, method: x.method, scorer: x.scorer, variant: x.variant, measurement: x.measurement, source: x.source, seed: x.seed,
     auc: r4(x.auc), recall_at_k: r4(x.recallAtK), k: x.k, n_positives: x.nPositives, n_train: x.nTrain, n_tests: x.nTests, seconds: Number(x.seconds.toFixed(2)),
+    lds: opt(x.lds), leave_out: opt(x.leaveOut), leave_out_random: opt(x.leaveOutRandom),
   }));
   const summary = r.summary.map((s) => ({
     family: s.family, method: s.method, n: s.n, auc_mean: r4(s.aucMean), auc_low: r4(s.aucLow), auc_high: r4(s.aucHigh),
     recall_mean: r4(s.recallMean), recall_low: r4(s.recallLow), recall_high: r4(s.recallHigh), seconds_mean: Number(s.secondsMean.toFixed(2)),
+    lds_mean: opt(s.ldsMean), lds_low: opt(s.ldsLow), lds_high: opt(s.ldsHigh), leave_out_mean: opt(s.leaveOutMean), leave_out_random_mean: opt(s.leaveOutRandomMean),
   }));
-  const paired = r.paired.map((p) => ({ reference: p.reference, method: p.method, n: p.n, mean_difference: r4(p.meanDifference), p_value: Number(p.pValue.toPrecision(4)), exact: p.exact }));
+  const paired = r.paired.map((p) => ({ metric: p.metric, reference: p.reference, method: p.method, n: p.n, mean_difference: r4(p.meanDifference), p_value: Number(p.pValue.toPrecision(4)), exact: p.exact }));
   const files: [string, Uint8Array | string][] = [
     [`${base}.csv`, await writeToBuffer(rows, { headers: [...BENCH_COLUMNS] })],
     [`${base}-summary.csv`, await writeToBuffer(summary, { headers: [...SUMMARY_COLUMNS] })],
@@ -151,7 +155,12 @@ export function loadReportData(summaryJsonPath: string): { data: ReportData; com
     data: {
       kind: j.kind,
       config: parseBenchConfig(j.config ?? {}, summaryJsonPath),
-      summary: j.summary as SummaryRow[],
+      // JSON writes NaN (a metric not computed) as null, and older summaries have no LDS fields.
+      summary: (j.summary as Record<string, unknown>[]).map((row) => {
+        const out: Record<string, unknown> = { ...row };
+        for (const f of ['ldsMean', 'ldsLow', 'ldsHigh', 'leaveOutMean', 'leaveOutRandomMean']) if (typeof out[f] !== 'number') out[f] = Number.NaN;
+        return out as unknown as SummaryRow;
+      }),
       paired: (j.paired ?? []) as BenchResult['paired'],
       timings: (j.timings ?? []) as BenchResult['timings'],
       skipped: (j.skipped ?? []) as BenchResult['skipped'],

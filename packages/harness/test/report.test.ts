@@ -14,7 +14,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('HTML reports in headless Chromium', () => {
   it.each([
-    ['bench', ['leaderboard-all', 'leaderboard-llama2-tiny', 'leaderboard-qwen2-tiny', 'roc-llama2-tiny', 'roc-qwen2-tiny', 'recall-llama2-tiny', 'recall-qwen2-tiny', 'timings']],
+    ['bench', ['leaderboard-all', 'leaderboard-llama2-tiny', 'leaderboard-qwen2-tiny', 'roc-llama2-tiny', 'roc-qwen2-tiny', 'recall-llama2-tiny', 'recall-qwen2-tiny', 'lds-vs-auc', 'timings']],
     ['ablation', ['ablation-components', 'ablation-beta', 'ablation-n', 'ablation-grid', 'ablation-grid-cross', 'roc-llama2-tiny', 'roc-qwen2-tiny', 'recall-llama2-tiny', 'recall-qwen2-tiny']],
   ] as const)('the %s report draws every chart, needs no network and logs no error', async (kind, charts) => {
     const r = syntheticBench(kind);
@@ -41,6 +41,10 @@ describe('HTML reports in headless Chromium', () => {
     // AUC and recall panels: a bar and an interval rule per method each, plus the chance rule of the AUC panel.
     expect(seen.charts.find((c) => c.id === 'leaderboard-all')?.marks).toBe(2 * 2 * methodsPerFamily + 1);
     expect(seen.charts.find((c) => c.id === 'timings')?.marks).toBe(methodsPerFamily);
+    // LDS against AUC: a point and an interval rule per method, and the zero line.
+    expect(seen.charts.find((c) => c.id === 'lds-vs-auc')?.marks).toBe(2 * methodsPerFamily + 1);
+    expect(seen.text).toMatch(/LDS 95% CI/);
+    expect(seen.text).toMatch(/errors fixed \(top-k removed\)/);
   });
 });
 
@@ -54,6 +58,7 @@ describe('method names', () => {
 describe('LaTeX export', () => {
   const row = (family: string, method: string, auc: number, recall: number): SummaryRow => ({
     family, method, n: 3, aucMean: auc, aucLow: auc - 5, aucHigh: auc + 5, recallMean: recall, recallLow: recall - 0.1, recallHigh: recall + 0.1, secondsMean: 1,
+    ldsMean: Number.NaN, ldsLow: Number.NaN, ldsHigh: Number.NaN, leaveOutMean: Number.NaN, leaveOutRandomMean: Number.NaN,
   });
   const config = parseBenchConfig({ name: 'my-run', k: 20, ablation: { scorer: 'grad-dot', debiasers: ['raw', 'fitted-beta'], denoisers: ['mean'] } }, 't');
 

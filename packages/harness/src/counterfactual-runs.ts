@@ -1,0 +1,97 @@
+/**
+ * The retraining behind the counterfactual metrics of a benchmark cell: models fine-tuned from θ0
+ * on LDS subsets and without each method's top-k samples (artifacts of @dda/experiment, cached and
+ * resumable), measured with the cell's test measurements or regenerated on the source's prompts.
+ */
+import { DdaError, SeededRandom, trackProgress, type ProgressSink, type ScoreMatrix, type SourceSpec } from '@dda/core';
+import { loadCheckpoints, sourcesOf, type AttributionRun, type AttributionTask } from '@dda/attribution';
+import { containsWholeWord } from '@dda/dataset-hallucination';
+import { retrainOnSubset, type Experiment, type Log } from '@dda/experiment';
+import { ldsSubsets, linearDatamodelingScore, topRows } from './counterfactual.js';
+
+/** What LDS needs of a cell: the subsets and, per measurement, f of every query after retraining on each. */
+export interface LdsOutcomes {
+  readonly subsets: readonly (readonly number[])[];
+  /** measurement id → `[subset j][query t]`. */
+  readonly measured: ReadonlyMap<string, readonly Float64Array[]>;
+  /** Seconds of retraining (read back from the artifacts when reused). */
+  readonly seconds: number;
+}
+
+/** Retrains on `o.subsets` random subsets and measures every query with each run's measurement. */
+export async function ldsOutcomes(
+  exp: Experiment,
+  task: AttributionTask,
+  runs: readonly AttributionRun[],
+  o: { readonly subsets: number; readonly alpha: number; readonly seed: number },
+  log: Log,
+  progress?: ProgressSink,
+): Promise<LdsOutcomes> {
+  const ids = task.train.samples.map((s) => s.id);
+  const subsets = ldsSubsets(ids.length, o.subsets, o.alpha, o.seed);
+  const measured = new Map<string, Float64Array[]>(runs.map((r) => [r.options.measurement ?? 'loss', []]));
+  const bar = trackProgress(`LDS: ${subsets.length} models retrained on ${Math.round(o.alpha * 100)}% subsets`, subsets.length, progress);
+  let seconds = 0;
+  for (const s of subsets) {
+    const r = await retrainOnSubset(exp, new Set(s.map((i) => ids[i] as string)), log);
+    seconds += r.seconds ?? 0;
+    const [cp] = loadCheckpoints([r.dir], { base: task.base.config });
+    if (!cp) throw new DdaError(`LDS: no checkpoint in ${r.dir}`);
+    for (const run of runs) (measured.get(run.options.measurement ?? 'loss') as Float64Array[]).push(await run.measure(cp));
+    bar.tick();
+  }
+  return { subsets, measured, seconds };
+}
+
+/** The test columns of every labelled source of a task. */
+function columnsOf(task: AttributionTask, m: ScoreMatrix): Map<string, number[]> {
+  const col = new Map(m.testIds.map((id, j) => [id, j]));
+  return new Map(sourcesOf(task, task.labels ?? []).map((s) => [s.id, s.testIds.map((id) => col.get(id) as number)]));
+}
+
+/**
+ * LDS of one method per source (the mean over the source's test outputs) and their mean over
+ * sources (`average`, as AUC is averaged).
+ */
+export function ldsBySource(task: AttributionTask, m: ScoreMatrix, outcomes: readonly Float64Array[], subsets: readonly (readonly number[])[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [source, columns] of columnsOf(task, m)) out.set(source, linearDatamodelingScore(m, subsets, outcomes, { columns, resamples: 1 }).mean.mean);
+  const values = [...out.values()];
+  out.set('average', values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1));
+  return out;
+}
+
+/**
+ * Leave-out retraining for one source: fine-tune again without `remove` (training row indices),
+ * regenerate the source's error prompts, and return the fraction of its errors that disappeared
+ * (the regenerated output no longer contains the error's replacement entity).
+ */
+export async function fractionFixed(exp: Experiment, task: AttributionTask, run: AttributionRun, source: SourceSpec, remove: readonly number[], log: Log): Promise<number> {
+  const ids = task.train.samples.map((s) => s.id);
+  const gone = new Set(remove.map((i) => ids[i] as string));
+  const r = await retrainOnSubset(exp, new Set(ids.filter((id) => !gone.has(id))), log);
+  const [cp] = loadCheckpoints([r.dir], { base: task.base.config });
+  if (!cp) throw new DdaError(`leave-out: no checkpoint in ${r.dir}`);
+  const queries = task.queries.filter((q) => source.testIds.includes(q.record.id));
+  const outputs = (await run.model()).generate(cp, queries.map((q) => q.sample.prompt), exp.options.maxNewTokens);
+  const fixed = queries.filter((q, i) => {
+    const replacement = q.record.meta.replacement;
+    if (typeof replacement !== 'string') throw new DdaError(`leave-out: query '${q.record.id}' does not name its replacement entity`, 'leave-out retraining needs the experiment\'s queries (with their replacement field)');
+    return !containsWholeWord(outputs[i] as string, replacement);
+  }).length;
+  return fixed / Math.max(queries.length, 1);
+}
+
+/** The k highest-ranked training rows of a method for a source (scores averaged over its queries). */
+export function topRowsOfSource(task: AttributionTask, m: ScoreMatrix, source: string, k: number): number[] {
+  const columns = columnsOf(task, m).get(source);
+  if (!columns) throw new DdaError(`no source '${source}' in the labels`);
+  return topRows(m, columns, k);
+}
+
+/** k training rows drawn at random for a source (the leave-out baseline), seeded by the source's name. */
+export function randomRows(nTrain: number, k: number, seed: number, source: string): number[] {
+  let h = seed;
+  for (const ch of source) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return new SeededRandom(h).shuffle(Array.from({ length: nTrain }, (_, i) => i)).slice(0, k).sort((a, b) => a - b);
+}
