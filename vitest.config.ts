@@ -8,6 +8,9 @@ export default defineConfig({
   resolve: {
     alias: {
       '@dda/core': src('./packages/core/src/index.ts'),
+      '@dda/conformance/vitest': src('./packages/conformance/src/vitest.ts'),
+      '@dda/conformance': src('./packages/conformance/src/index.ts'),
+      '@dda/nx-plugin': src('./packages/nx-plugin/src/index.ts'),
       '@dda/data': src('./packages/data/src/index.ts'),
       '@dda/model': src('./packages/model/src/index.ts'),
       '@dda/report': src('./packages/report/src/index.ts'),

@@ -4,7 +4,7 @@
  * scores (any Scorer plugin) → debias / denoise (DDA) → top-k samples, score matrix, HTML page,
  * metrics. Every artifact is cached by the content of its inputs.
  */
-import './plugins.js';
+export * from './plugins.js';
 export * from './artifacts.js';
 export * from './hashing.js';
 export * from './checkpoints.js';

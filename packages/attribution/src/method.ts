@@ -9,6 +9,7 @@
  */
 import { DdaError, type CheckpointInfo, type ScoreMatrix, debiasers, denoisers, scoreForFineTuned } from '@dda/core';
 import { type CheckpointScores, isModelFree } from './run.js';
+import { ensurePlugins } from './plugins.js';
 
 /** A DDA method over a scorer. `debias`/`denoise` null = that strategy off. */
 export interface MethodSpec {
@@ -32,12 +33,14 @@ export interface Variant {
 /** Checks the method's plugin ids and β before any work. @throws DdaError for unknown ids or a non-finite β. */
 export async function checkMethod(m: MethodSpec): Promise<void> {
   if (!Number.isFinite(m.beta)) throw new DdaError(`β must be a finite number, got ${m.beta}`);
+  await ensurePlugins();
   if (m.debias !== null) await debiasers.create(m.debias, { beta: m.beta });
   if (m.denoise !== null) await denoisers.create(m.denoise, {});
 }
 
 /** The `plain` variant: the scorer's answer for the fine-tuned model (its final checkpoint, or its own combination over the checkpoints, e.g. tracin-cp). */
 export async function plainVariant(s: CheckpointScores, infos: readonly CheckpointInfo[]): Promise<Variant> {
+  await ensurePlugins();
   return {
     variant: 'plain',
     description: s.scorer.combine ? `${s.scorer.id} combined over the ${s.epochs.length} checkpoints by denoiser '${s.scorer.combine.denoiser}'` : `${s.scorer.id} at the final checkpoint`,
@@ -55,6 +58,7 @@ export async function ddaMatrix(
   infos: readonly CheckpointInfo[],
   o: { readonly debias: string | null; readonly denoise: string | null; readonly beta: number; readonly lastN?: number; readonly base?: ScoreMatrix },
 ): Promise<ScoreMatrix> {
+  await ensurePlugins();
   const n = o.lastN ?? s.epochs.length;
   const from = s.epochs.length - n;
   const combined = o.denoise === null

@@ -13,6 +13,7 @@ import type { Checkpoint } from './checkpoints.js';
 import { CheckpointModel, type GradientEngine, type Log } from './engine.js';
 import { type GradientBlockSpec, gradientBlock, gradientBlockStream } from './gradient-blocks.js';
 import type { AttributionTask } from './task.js';
+import { ensurePlugins } from './plugins.js';
 
 /** Default number of samples per gradient block. */
 export const DEFAULT_BLOCK_ROWS = 128;
@@ -121,7 +122,7 @@ export class AttributionRun {
   scorer(id: string): Promise<Scorer> {
     let s = this.scorerCache.get(id);
     if (!s) {
-      s = scorers.create(id, this.options.scorerOptions?.[id] ?? {});
+      s = ensurePlugins().then(() => scorers.create(id, this.options.scorerOptions?.[id] ?? {}));
       this.scorerCache.set(id, s);
     }
     return s;
@@ -190,7 +191,7 @@ export class AttributionRun {
 
   /** The run's test measurement. */
   async measurement(): Promise<Measurement> {
-    this.measurementPromise ??= measurements.create(this.options.measurement ?? 'loss', {});
+    this.measurementPromise ??= ensurePlugins().then(() => measurements.create(this.options.measurement ?? 'loss', {}));
     return this.measurementPromise;
   }
 

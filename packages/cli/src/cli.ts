@@ -1,12 +1,11 @@
 import { join, resolve as resolvePath } from 'node:path';
 import yargs from 'yargs';
-import { DdaError, backends, debiasers, denoisers, measurements, scorers } from '@dda/core';
-import '@dda/backend-tfjs-node';
+import { DdaError, PLUGINS_ENV, backends, debiasers, denoisers, isPathSpecifier, measurements, parsePluginList, scorers } from '@dda/core';
 import {
   DEFAULT_RUN_OPTIONS, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
   summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type BenchFormat, type DdaRunResult,
 } from '@dda/harness';
-import { ATTRIBUTE_FILES, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
+import { ATTRIBUTE_FILES, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
 import { parseFieldMap } from '@dda/data';
 import { PROGRESS_MODES, createReporter, type ProgressMode, type Reporter, type Terminal } from './progress.js';
 import { submitToSlurm } from './slurm.js';
@@ -62,6 +61,15 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress and no log lines on stderr (results still go to stdout, errors to stderr)' })
     .middleware((a) => {
       reporter = createReporter(io, { mode: a.progress as ProgressMode, quiet: a.quiet, ...(io.clock ? { clock: io.clock } : {}) });
+    })
+    .option('plugin', {
+      type: 'string', array: true, global: true, requiresArg: true,
+      describe: `load a plugin (npm package name, or a path to its file or folder relative to the current directory) that registers methods; repeatable; also from ${PLUGINS_ENV} (comma-separated)`,
+    })
+    // Before every command: the built-in plugins, then DDA_PLUGINS, then --plugin (a config's plugins: load with it).
+    .middleware(async (a) => {
+      await loadUserPlugins(parsePluginList(process.env[PLUGINS_ENV]), { origin: PLUGINS_ENV });
+      await loadUserPlugins((a.plugin ?? []).map(String), { origin: '--plugin' });
     })
     .command(
       'demo',
@@ -166,7 +174,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('dry-run', { type: 'boolean', default: false, describe: 'write the sbatch scripts into <out>/slurm/ without submitting' }),
       async (a) => {
         const plan = {
-          attributeArgs: attributeArgv(a), out: a.out, shards: a.shards, ...(a.only ? { only: a.only } : {}), ...(a['max-running'] ? { maxRunning: a['max-running'] } : {}),
+          attributeArgs: attributeArgv(a), out: a.out, shards: a.shards,
+          plugins: (a.plugin ?? []).map(String).map((x) => (isPathSpecifier(x) && !x.startsWith('file:') ? resolvePath(x) : x)), ...(a.only ? { only: a.only } : {}), ...(a['max-running'] ? { maxRunning: a['max-running'] } : {}),
           resources: {
             ...(a['cpus-per-task'] ? { cpusPerTask: a['cpus-per-task'] } : {}), ...(a.mem ? { mem: a.mem } : {}), ...(a.gpus ? { gpus: a.gpus } : {}),
             ...(a.time ? { time: a.time } : {}), ...(a.partition ? { partition: a.partition } : {}), ...(a.account ? { account: a.account } : {}),
@@ -191,11 +200,10 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       (y) => benchOptions(y),
       async (a) => runBenchCommand('ablation', a, argv, io, reporter),
     )
-    .command('methods', 'List the registered scorers, debiasers, denoisers and backends', () => {}, async () => {
-      await import('@dda/attribution');
+    .command('methods', 'List the registered scorers, measurements, debiasers, denoisers and backends, with the plugin each came from', () => {}, async () => {
       for (const [kind, reg] of [['scorers', scorers], ['measurements', measurements], ['debiasers', debiasers], ['denoisers', denoisers], ['backends', backends]] as const) {
         io.out(`${kind}:`);
-        for (const e of reg.list()) io.out(`  ${e.id.padEnd(16)} ${e.description}`);
+        for (const e of reg.list()) io.out(`  ${e.id.padEnd(16)} ${`[${e.plugin ?? 'registered directly'}]`.padEnd(28)} ${e.description}`);
       }
     })
     .demandCommand(1, 'name a command: attribute, merge, slurm, demo, bench, ablate, methods (see --help)')
@@ -205,8 +213,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .exitProcess(false)
     .showHelpOnFail(false)
     .fail((msg, err) => {
-      if (err) throw err;
-      throw new UsageError(msg);
+      if (err && err.name !== 'YError') throw err;
+      throw new UsageError(msg ?? err?.message ?? 'bad usage');
     })
     .help()
     .version(false);

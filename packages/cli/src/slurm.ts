@@ -38,6 +38,8 @@ export interface SlurmPlan {
   /** At most this many array tasks running at once (sbatch's `--array=...%k`). */
   readonly maxRunning?: number;
   readonly resources: SlurmResources;
+  /** Plugins the tasks and the merge load (`--plugin` values; paths absolute). DDA_PLUGINS reaches them through sbatch's environment. */
+  readonly plugins?: readonly string[];
 }
 
 const quote = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
@@ -74,6 +76,7 @@ export function sbatchScripts(p: SlurmPlan): { array: string; merge: string } {
   const node = quote(process.execPath);
   const bin = quote(ddaBin());
   const cwd = quote(process.cwd());
+  const plugins = (p.plugins ?? []).flatMap((x) => ['--plugin', quote(x)]).map((x) => ` ${x}`).join('');
   const array = [
     '#!/bin/bash',
     '#SBATCH --job-name=dda-attribute',
@@ -82,7 +85,7 @@ export function sbatchScripts(p: SlurmPlan): { array: string; merge: string } {
     ...resourceLines(p.resources),
     'set -euo pipefail',
     `cd ${cwd}`,
-    `exec ${node} ${bin} attribute ${p.attributeArgs.map(quote).join(' ')} --out ${quote(out)} --shards ${p.shards}`,
+    `exec ${node} ${bin} attribute ${p.attributeArgs.map(quote).join(' ')} --out ${quote(out)} --shards ${p.shards}${plugins}`,
     '',
   ].join('\n');
   const merge = [
@@ -92,7 +95,7 @@ export function sbatchScripts(p: SlurmPlan): { array: string; merge: string } {
     ...resourceLines({ ...p.resources, gpus: 0 }),
     'set -euo pipefail',
     `cd ${cwd}`,
-    `exec ${node} ${bin} merge --out ${quote(out)}`,
+    `exec ${node} ${bin} merge --out ${quote(out)}${plugins}`,
     '',
   ].join('\n');
   return { array, merge };

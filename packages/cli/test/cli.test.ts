@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from '@dda/cli';
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { run } from './run-cli.js';
 
 describe('dda CLI', () => {
   it('lists the registered methods', async () => {

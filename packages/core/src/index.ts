@@ -12,6 +12,7 @@ export * from './plugins.js';
 export * from './combine.js';
 export * from './registry.js';
 export * from './registries.js';
+export * from './plugin-loader.js';
 export * from './metrics.js';
 export * from './random.js';
 export * from './yield.js';

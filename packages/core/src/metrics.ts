@@ -13,7 +13,7 @@
 import { DdaError } from './errors.js';
 import type { Metric } from './plugins.js';
 import { metrics, numberOption, type PluginOptions } from './registries.js';
-import type { RegistryEntry } from './registry.js';
+import { registerAsPlugin, type RegistryEntry } from './registry.js';
 import { aggregateColumns, type ScoreMatrix } from './score-matrix.js';
 
 /** Checks lengths, finiteness of scores and that labels are 0/1; returns the number of positives. */
@@ -242,7 +242,7 @@ export function registerCoreMetrics(): void {
   }
 }
 
-registerCoreMetrics();
+registerAsPlugin('@dda/core', registerCoreMetrics);
 
 /** One source (canary) to evaluate: its test outputs and the per-training-row ground truth. */
 export interface SourceSpec {

@@ -61,3 +61,13 @@ export class SeededRandom {
     return new SeededRandom((Math.imul(this.state ^ salt, 2654435761) + salt) >>> 0);
   }
 }
+
+/** 32-bit FNV-1a hash of a string (UTF-16 code units), e.g. to derive a seed from a name. */
+export function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}

@@ -10,6 +10,13 @@ export interface RegistryEntry<T, O> {
   readonly priority: number;
   /** Builds (and for backends: initialises) the implementation. May throw to say it is unavailable. */
   readonly create: (options: O) => T | Promise<T>;
+  /**
+   * The plugin the entry came from (a package name such as `@dda/scorer-grad-dot`, or the path a
+   * plugin was loaded from). Set by the registry, not by the plugin: entries registered while
+   * {@link loadPlugins} imports a plugin, or inside {@link registerAsPlugin}, carry that plugin's
+   * name; entries registered outside both have none. Whatever an entry passed in is ignored.
+   */
+  readonly plugin?: string;
 }
 
 /** One candidate's failure, as collected by {@link Registry.resolve}. */
@@ -20,28 +27,91 @@ export interface ResolveFailure {
 
 const KEBAB = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
+/** Plugins being loaded, innermost last: registrations are attributed to the last one. */
+const pluginStack: string[] = [];
+
+/** The plugin whose registrations are being recorded now (see {@link registerAsPlugin}), if any. */
+export function currentPlugin(): string | undefined {
+  return pluginStack[pluginStack.length - 1];
+}
+
+/**
+ * Runs `register` with `plugin` as the current plugin, so every registry entry it adds records
+ * `plugin` as its origin. Built-in plugins wrap their import-time registration in it, so their
+ * entries know their package whichever module imported them first; nested calls attribute to the
+ * innermost. Synchronous only: `register` must not await.
+ */
+export function registerAsPlugin(plugin: string, register: () => void): void {
+  pluginStack.push(plugin);
+  try {
+    register();
+  } finally {
+    pluginStack.pop();
+  }
+}
+
+/**
+ * Runs `load` (e.g. a dynamic import) with `plugin` as the current plugin. For the plugin loader:
+ * loads must not overlap, since the attribution is process-wide while `load` awaits.
+ * @internal
+ */
+export async function withPluginContext<R>(plugin: string, load: () => Promise<R>): Promise<R> {
+  pluginStack.push(plugin);
+  try {
+    return await load();
+  } finally {
+    const i = pluginStack.lastIndexOf(plugin);
+    if (i >= 0) pluginStack.splice(i, 1);
+  }
+}
+
+/** Every registry, so that the plugin loader can see what a plugin registered. */
+const allRegistries = new Set<Registry<unknown, never>>();
+
 /**
  * A registry of plugins of one kind (scorers, debiasers, denoisers, backends, metrics).
  * Plugins register themselves on import; the harness looks them up by id or resolves the
  * highest-priority one that initialises, collecting every failure into a single error.
  */
 export class Registry<T, O = Record<string, unknown>> {
-  private readonly entries = new Map<string, RegistryEntry<T, O>>();
+  /** By id: the entry as registered (for the same-entry check) and as stored (with its plugin). */
+  private readonly entries = new Map<string, { readonly given: RegistryEntry<T, O>; readonly stored: RegistryEntry<T, O> }>();
   /** Fallbacks taken by the last {@link resolve} call, with reasons (for logs). */
   lastFailures: ResolveFailure[] = [];
 
-  constructor(readonly kind: string) {}
+  constructor(readonly kind: string) {
+    allRegistries.add(this as unknown as Registry<unknown, never>);
+  }
 
-  /** Adds an entry. Re-registering the same id replaces it only when `replace` is true. */
+  /**
+   * Adds an entry, attributed to the {@link currentPlugin}. Re-registering the same id replaces it
+   * only when `replace` is true; registering the same entry object again is a no-op.
+   *
+   * @throws DdaError for an id that is not kebab-case, or an id already registered (naming the plugin that has it).
+   */
   register(entry: RegistryEntry<T, O>, replace = false): void {
     if (!KEBAB.test(entry.id)) {
       throw new DdaError(`${this.kind} id '${entry.id}' is not kebab-case`, 'use lower-case words joined by "-", e.g. grad-dot');
     }
-    if (this.entries.has(entry.id) && !replace) {
-      if (this.entries.get(entry.id) === entry) return;
-      throw new DdaError(`${this.kind} '${entry.id}' is already registered`, 'pick another id or pass replace=true');
+    const plugin = currentPlugin();
+    const old = this.entries.get(entry.id);
+    if (old && !replace) {
+      if (old.given === entry) return;
+      const by = old.stored.plugin;
+      throw new DdaError(
+        `${this.kind} '${entry.id}'${plugin ? ` of plugin '${plugin}'` : ''} is already registered${by ? ` by plugin '${by}'` : ''}`,
+        by && plugin && by !== plugin ? `rename one of the two, or leave one of the plugins '${by}' and '${plugin}' out` : 'pick another id or pass replace=true',
+      );
     }
-    this.entries.set(entry.id, entry);
+    const { plugin: _ignored, ...rest } = entry;
+    this.entries.set(entry.id, { given: entry, stored: plugin === undefined ? rest : { ...rest, plugin } });
+  }
+
+  /** Removes every entry attributed to `plugin` (used to undo a plugin that failed half-way); returns their ids. */
+  removePlugin(plugin: string): string[] {
+    const ids = [...this.entries.values()].filter((e) => e.stored.plugin === plugin).map((e) => e.stored.id);
+    for (const id of ids) this.entries.delete(id);
+    return ids;
   }
 
   has(id: string): boolean {
@@ -55,7 +125,7 @@ export class Registry<T, O = Record<string, unknown>> {
 
   /** Registered entries, highest priority first (ties by id). */
   list(): RegistryEntry<T, O>[] {
-    return [...this.entries.values()].sort((a, b) => b.priority - a.priority || a.id.localeCompare(b.id));
+    return [...this.entries.values()].map((e) => e.stored).sort((a, b) => b.priority - a.priority || a.id.localeCompare(b.id));
   }
 
   /** The entry for `id`, or a DdaError that lists the registered ids. */
@@ -65,10 +135,12 @@ export class Registry<T, O = Record<string, unknown>> {
       const known = this.ids();
       throw new DdaError(
         `unknown ${this.kind} '${id}'`,
-        known.length ? `choose one of: ${known.join(', ')}` : `no ${this.kind} is registered; import its plugin first`,
+        known.length
+          ? `choose one of: ${known.join(', ')}; a method from another package needs its plugin loaded (--plugin, DDA_PLUGINS or plugins: in the config)`
+          : `no ${this.kind} is registered; load its plugin first (loadPlugins from @dda/core, or --plugin on the command line)`,
       );
     }
-    return e;
+    return e.stored;
   }
 
   /** Creates the implementation registered under `id`. */
@@ -100,4 +172,22 @@ export class Registry<T, O = Record<string, unknown>> {
       `install or fix one of the ${this.kind}s above`,
     );
   }
+}
+
+/** One registry entry with the kind of registry it is in (see {@link registeredEntries}). */
+export interface RegisteredId {
+  /** The registry's kind: `scorer`, `debiaser`, `denoiser`, `metric`, `backend`, ... */
+  readonly kind: string;
+  readonly id: string;
+  readonly plugin: string | undefined;
+}
+
+/** Every entry of every registry, with its kind and plugin (for the plugin loader and `dda methods`). */
+export function registeredEntries(): RegisteredId[] {
+  return [...allRegistries].flatMap((r) => r.list().map((e) => ({ kind: r.kind, id: e.id, plugin: e.plugin })));
+}
+
+/** Removes every entry attributed to `plugin` from every registry; returns what was removed. */
+export function removePluginEntries(plugin: string): RegisteredId[] {
+  return [...allRegistries].flatMap((r) => r.removePlugin(plugin).map((id) => ({ kind: r.kind, id, plugin })));
 }

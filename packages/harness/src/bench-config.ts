@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { DdaError } from '@dda/core';
+import { DdaError, isPathSpecifier } from '@dda/core';
 import { DEFAULT_MIN_ERRORS } from '@dda/experiment';
 import { DEFAULT_RUN_OPTIONS } from './demo.js';
 
@@ -49,6 +49,11 @@ export const BenchConfigSchema = z.object({
   families: z.array(z.string().min(1)).min(1).default(['llama2-tiny']),
   /** Attribution methods (scorer ids) of the leaderboard. */
   scorers: z.array(z.string().min(1)).min(1).default(['grad-dot']),
+  /**
+   * Plugins to load before the run, besides the built-in ones: npm package names (resolved from the
+   * working directory, then from the dda installation) or paths (relative to the config file).
+   */
+  plugins: z.array(z.string().min(1)).default([]),
   /**
    * Test measurements of the gradient scorers (`loss`, `contrastive`, `entity-margin`): each gradient
    * scorer is reported under each, as `<scorer>@<measurement>` when there are several.
@@ -147,7 +152,7 @@ export function parseBenchConfig(value: unknown, where: string): BenchConfig {
   throw new DdaError(`${where}: invalid benchmark configuration:\n${lines.join('\n')}`, 'fix the fields named above (see benchmarks/configs/ for examples)');
 }
 
-/** Reads a JSON (`.json`) or YAML (`.yaml`/`.yml`) configuration file; relative data paths resolve against its folder. */
+/** Reads a JSON (`.json`) or YAML (`.yaml`/`.yml`) configuration file; relative data and plugin paths resolve against its folder. */
 export function loadBenchConfig(path: string): BenchConfig {
   let text: string;
   try {
@@ -162,5 +167,7 @@ export function loadBenchConfig(path: string): BenchConfig {
     throw new DdaError(`${path}: not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(e as Error).message.split('\n')[0]}`, 'fix the syntax at the position named above');
   }
   const c = parseBenchConfig(value, path);
-  return c.data.dataFile ? { ...c, data: { ...c.data, dataFile: resolve(dirname(path), c.data.dataFile) } } : c;
+  const here = (p: string): string => resolve(dirname(path), p);
+  const plugins = c.plugins.map((p) => (isPathSpecifier(p) && !p.startsWith('file:') ? here(p) : p));
+  return { ...c, plugins, ...(c.data.dataFile ? { data: { ...c.data, dataFile: here(c.data.dataFile) } } : {}) };
 }

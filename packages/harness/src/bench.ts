@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
-import { AttributionRun, ddaMatrix, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
+import { AttributionRun, ddaMatrix, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
 import type { BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
@@ -138,8 +138,9 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
   };
 }
 
-/** Checks every plugin id of a configuration before any training starts. */
+/** Loads the configuration's plugins and checks every plugin id of it before any training starts. */
 async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<void> {
+  await loadUserPlugins(c.plugins, { origin: 'plugins: of the benchmark configuration' });
   for (const m of [...c.measurements, ...(c.ablation.measurement ? [c.ablation.measurement] : [])]) await measurements.create(m, {});
   if (kind === 'bench') {
     for (const s of c.scorers) await scorers.create(s, {});

@@ -7,7 +7,7 @@ import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { averageEvaluations, debiasers, denoisers, evaluateSources, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type ProgressSink } from '@dda/core';
 import {
-  AttributionRun, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
+  AttributionRun, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
 } from '@dda/attribution';
 import { DEFAULT_EXPERIMENT, makeExperiment, type Experiment, type ExperimentOptions, type Log, type TestError } from '@dda/experiment';
 
@@ -71,7 +71,7 @@ export function experimentTask(exp: Experiment): Promise<AttributionTask> {
  */
 export async function demoVariants(s: CheckpointScores, task: AttributionTask, o: Pick<DdaRunOptions, 'debiaser' | 'denoiser' | 'beta'>): Promise<Variant[]> {
   const infos = task.checkpoints.map((c) => c.info);
-  const plain = await plainVariant(s, infos);
+  const plain = await plainVariant(s, infos); // (loads the built-in plugins)
   if (isModelFree(s.scorer)) return [plain];
   const final = plain.matrix;
   const zDebias = await debiasers.create('zscore', { beta: o.beta });
@@ -147,6 +147,7 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
   const artifactsDir = join(o.outDir, 'artifacts');
   const { outDir: _out, scorer: _s, beta: _b, debiaser: _db, denoiser: _dn, k: _k, gradientEngine: _g, measurement: _m, ...expOptions } = o;
   // Resolve the plugins first, so that a wrong id fails before minutes of training.
+  await ensurePlugins();
   await scorers.create(o.scorer, {});
   await measurements.create(o.measurement ?? 'loss', {});
   await debiasers.create(o.debiaser, { beta: o.beta });

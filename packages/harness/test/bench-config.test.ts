@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadBenchConfig, parseBenchConfig } from '@dda/harness';
+import { loadBenchConfig, parseBenchConfig, runBench } from '@dda/harness';
 
 const dir = mkdtempSync(join(tmpdir(), 'dda-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,6 +27,14 @@ describe('benchmark configuration', () => {
     expect(y).toEqual(j);
     expect(y.data.dataFile).toBe(join(dir, 'data/x.jsonl'));
     expect(y.seeds).toEqual([4, 5]);
+  });
+  it('resolves plugin paths against the config folder and leaves package names alone; a plugin that cannot load stops the run before training', async () => {
+    const c = loadBenchConfig(file('p.yaml', 'plugins: [./my-plugin.mjs, ../elsewhere/p, my-dda-plugin, "@me/dda-plugin", /abs/p.mjs]\n'));
+    expect(c.plugins).toEqual([join(dir, 'my-plugin.mjs'), join(dir, '../elsewhere/p'), 'my-dda-plugin', '@me/dda-plugin', '/abs/p.mjs']);
+    expect(parseBenchConfig({}, 'defaults').plugins).toEqual([]);
+    const t0 = Date.now();
+    await expect(runBench(c, join(dir, 'out'))).rejects.toThrow(`plugins: of the benchmark configuration: plugin '${join(dir, 'my-plugin.mjs')}': no file or folder at ${join(dir, 'my-plugin.mjs')}`);
+    expect(Date.now() - t0).toBeLessThan(30_000);
   });
   it('names the file and the field of every mistake', () => {
     expect(() => loadBenchConfig(file('b.json', '{"seeds": [0, "one"]}'))).toThrow(/b\.json: invalid benchmark configuration:\nfield 'seeds\.1'/);

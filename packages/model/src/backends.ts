@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { backends, type Backend } from '@dda/core';
+import { backends, registerAsPlugin, type Backend } from '@dda/core';
 
 /**
  * The tfjs engines this package runs on, registered in the core `backends` registry:
@@ -37,7 +37,7 @@ export function registerTfjsBackends(): void {
     },
   });
 }
-registerTfjsBackends();
+registerAsPlugin('@dda/model', registerTfjsBackends);
 
 /**
  * Starts the first tfjs backend that works among `preferred` (default: all tfjs backends by

@@ -1,4 +1,4 @@
-import { backends, type Backend } from '@dda/core';
+import { backends, registerAsPlugin, type Backend } from '@dda/core';
 import { encodeOnnxModel, type OnnxModel } from './onnx-model.js';
 import { cudaUnavailableReason, loadOnnxRuntime, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort.js';
 
@@ -85,7 +85,7 @@ export function registerOnnxRuntimeBackends(): void {
     create: () => startOnnx('onnxruntime-cpu'),
   });
 }
-registerOnnxRuntimeBackends();
+registerAsPlugin('@dda/backend-onnxruntime', registerOnnxRuntimeBackends);
 
 const started = new Map<string, Promise<OnnxRuntimeBackend>>();
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { backends, type Backend } from '@dda/core';
+import { backends, registerAsPlugin, type Backend } from '@dda/core';
 
 /**
  * Optional native tfjs backends: `tfjs-node-gpu` (CUDA) and `tfjs-node` (libtensorflow on the CPU).
@@ -50,4 +50,4 @@ export function registerTfjsNodeBackends(): void {
     create: () => start('@tensorflow/tfjs-node', 'tfjs-node', 'cpu (libtensorflow)'),
   });
 }
-registerTfjsNodeBackends();
+registerAsPlugin('@dda/backend-tfjs-node', registerTfjsNodeBackends);

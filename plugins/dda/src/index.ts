@@ -10,6 +10,7 @@
  * Importing this package registers them. Plain functions (`debiasRaw`, `denoiseMean`, ...) are
  * exported too. Sign convention is kept: higher = training sample more responsible.
  */
+import { registerAsPlugin } from '@dda/core';
 import { registerDdaPlugins } from './register.js';
 
 export * from './columns.js';
@@ -18,4 +19,4 @@ export * from './denoise.js';
 export * from './combine.js';
 export { debiaserEntries, denoiserEntries, registerDdaPlugins } from './register.js';
 
-registerDdaPlugins();
+registerAsPlugin('@dda/plugin-dda', registerDdaPlugins);

@@ -3,6 +3,7 @@
  * `measurements` registry on import: `loss`, `contrastive` and `entity-margin`.
  */
 export * from './measurements.js';
+import { registerAsPlugin } from '@dda/core';
 import { registerMeasurements } from './measurements.js';
 
-registerMeasurements();
+registerAsPlugin('@dda/measurements', registerMeasurements);

@@ -3,9 +3,10 @@
  * registry of @dda/core on import. Query = the test output's response; documents = the training
  * samples' prompt + response. Sign: higher = training sample more responsible for the test output.
  */
+import { registerAsPlugin } from '@dda/core';
 import { registerBm25Scorer } from './scorer.js';
 
 export * from './bm25.js';
 export { bm25Scorer, readBm25Options, registerBm25Scorer, scorerEntries } from './scorer.js';
 
-registerBm25Scorer();
+registerAsPlugin('@dda/scorer-bm25', registerBm25Scorer);

@@ -4,7 +4,7 @@
  * test outputs (`ScoringInput.model`, `ScoringInput.testCorrections`).
  * Sign convention: higher = training sample more responsible for the test output.
  */
-import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
+import { DdaError, numberOption, registerAsPlugin, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
 import { DEFAULT_CEA_LEARNING_RATE, DEFAULT_CEA_STEPS, ceaScores, resolveCeaOptions, type CeaOptions } from './cea.js';
 
 export * from './cea.js';
@@ -49,4 +49,4 @@ export function registerCeaScorer(): void {
   if (!scorers.has(ceaEntry.id)) scorers.register(ceaEntry);
 }
 
-registerCeaScorer();
+registerAsPlugin('@dda/scorer-cea', registerCeaScorer);

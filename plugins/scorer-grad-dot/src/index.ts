@@ -5,6 +5,7 @@
  * `gradCosScores`, `gradDotValues`) are exported too.
  * Sign convention: higher = training sample more responsible for the test output.
  */
+import { registerAsPlugin } from '@dda/core';
 import { registerGradDotScorers } from './scorer.js';
 
 export * from './grad-dot.js';
@@ -12,4 +13,4 @@ export * from './gemm-engine.js';
 export * from './tracin.js';
 export { gradCosScorer, gradDotScorer, gradientScorer, registerGradDotScorers, scorerEntries, tracInCpScorer, type GradientScoresFn } from './scorer.js';
 
-registerGradDotScorers();
+registerAsPlugin('@dda/scorer-grad-dot', registerGradDotScorers);

@@ -11,6 +11,7 @@
  * The dense linear algebra (`choleskyFactor`, `choleskySolve`, `ridgeKernelScores`, `symmetricEigen`, ...) is
  * exported for other scorers (e.g. @dda/scorer-trak).
  */
+import { registerAsPlugin } from '@dda/core';
 import { registerInfluenceScorers } from './scorer.js';
 
 export * from './linalg.js';
@@ -31,4 +32,4 @@ export {
   scorerEntries,
 } from './scorer.js';
 
-registerInfluenceScorers();
+registerAsPlugin('@dda/scorer-influence', registerInfluenceScorers);

@@ -9,7 +9,7 @@
  * Sign: none by construction (the convention "higher = more responsible" holds only by chance).
  * Units: dimensionless, uniform in [0, 1). Expected ROC-AUC 50%.
  */
-import { DdaError, SeededRandom, createScoreMatrix, type ScoreMatrix } from '@dda/core';
+import { DdaError, SeededRandom, createScoreMatrix, fnv1a, type ScoreMatrix } from '@dda/core';
 
 /** Options of {@link randomScores} and the `random` scorer. */
 export interface RandomOptions {
@@ -19,15 +19,8 @@ export interface RandomOptions {
   readonly perCheckpoint?: boolean;
 }
 
-/** 32-bit FNV-1a hash of a string (UTF-16 code units). */
-export function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+/** 32-bit FNV-1a hash of a string (moved to @dda/core; re-exported here). */
+export { fnv1a };
 
 /** The seed actually used: `seed`, or `(seed ^ fnv1a(checkpoint)) >>> 0` with `perCheckpoint`. */
 export function effectiveSeed(options: RandomOptions, checkpoint: string): number {

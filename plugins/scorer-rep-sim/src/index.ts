@@ -1,4 +1,4 @@
-import { DdaError, createScoreMatrix, scorers, type RepresentationMatrix, type Scorer, type ScoringInput } from '@dda/core';
+import { DdaError, createScoreMatrix, registerAsPlugin, scorers, type RepresentationMatrix, type Scorer, type ScoringInput } from '@dda/core';
 
 /**
  * `rep-sim`: representation similarity. score[i][j] = cos(h_train_i, h_test_j), where h is the mean
@@ -63,4 +63,4 @@ export function registerRepSimScorer(): void {
   registered = true;
   scorers.register({ id: 'rep-sim', description: repSimScorer.description, priority: 40, create: () => repSimScorer });
 }
-registerRepSimScorer();
+registerAsPlugin('@dda/scorer-rep-sim', registerRepSimScorer);

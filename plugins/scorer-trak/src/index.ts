@@ -5,9 +5,10 @@
  * (Importing it also imports @dda/scorer-influence, whose solver it uses, which registers
  * `if-exact`, `if-lissa` and `datainf`.)
  */
+import { registerAsPlugin } from '@dda/core';
 import { registerTrakScorer } from './scorer.js';
 
 export * from './trak.js';
 export { readTrakOptions, registerTrakScorer, scorerEntries, trakScorer } from './scorer.js';
 
-registerTrakScorer();
+registerAsPlugin('@dda/scorer-trak', registerTrakScorer);

@@ -1,0 +1,69 @@
+/**
+ * The conformance checks as vitest suites, one line per method in a plugin's test file:
+ *
+ * ```ts
+ * import { scorerConformance } from '@dda/conformance/vitest';
+ * import '../src/index.js'; // registers the scorer
+ * scorerConformance('my-scorer');
+ * ```
+ *
+ * Each check is one test; a check the plugin opted out of is a skipped test whose title gives the reason.
+ */
+import { DdaError, debiasers, denoisers, scorers, type Debiaser, type Denoiser, type PluginOptions, type Registry, type Scorer } from '@dda/core';
+import { beforeAll, describe, it } from 'vitest';
+import { subjectName, type CheckOptions, type ConformanceReport, type Subject } from './report.js';
+import { SCORER_CHECKS, checkScorer, type ScorerCheck } from './scorer.js';
+import { DEBIASER_CHECKS, DENOISER_CHECKS, checkDebiaser, checkDenoiser, type DebiaserCheck, type DenoiserCheck } from './transforms.js';
+
+function suite<T, C extends string>(
+  kind: ConformanceReport['kind'],
+  registry: Registry<T, PluginOptions>,
+  checks: readonly C[],
+  run: () => Promise<ConformanceReport>,
+  subject: string | Subject<T>,
+  options: CheckOptions<C>,
+): void {
+  const id = typeof subject === 'string' ? subject : subject.id;
+  const plugin = typeof subject === 'string' ? (registry.has(id) ? registry.entry(id).plugin : undefined) : subject.plugin;
+  describe(`conformance: ${subjectName({ kind, id, plugin })}`, () => {
+    let report: ConformanceReport | undefined;
+    let error: unknown;
+    beforeAll(async () => {
+      try {
+        report = await run();
+      } catch (e) {
+        error = e;
+      }
+    }, 120_000);
+    for (const check of checks) {
+      const reason = options.optOut?.[check];
+      if (reason) {
+        it.skip(`${check} (opted out: ${reason})`, () => {});
+        continue;
+      }
+      it(check, () => {
+        if (error !== undefined || !report) throw error ?? new DdaError('the conformance suite produced no report');
+        const f = report.findings.find((x) => x.check === check);
+        if (f?.status === 'fail') throw new DdaError(`${subjectName(report)} fails the conformance check '${check}': ${f.message}`);
+      });
+    }
+  });
+}
+
+/**
+ * Defines a vitest suite with one test per scorer check (see `SCORER_CHECKS`) for a registered scorer
+ * id (import the plugin first) or `{ id, plugin, create }`.
+ */
+export function scorerConformance(subject: string | Subject<Scorer>, options: CheckOptions<ScorerCheck> = {}): void {
+  suite('scorer', scorers, SCORER_CHECKS, () => checkScorer(subject, options), subject, options);
+}
+
+/** The same for a debiaser (see `DEBIASER_CHECKS`). */
+export function debiaserConformance(subject: string | Subject<Debiaser>, options: CheckOptions<DebiaserCheck> = {}): void {
+  suite('debiaser', debiasers, DEBIASER_CHECKS, () => checkDebiaser(subject, options), subject, options);
+}
+
+/** The same for a denoiser (see `DENOISER_CHECKS`). */
+export function denoiserConformance(subject: string | Subject<Denoiser>, options: CheckOptions<DenoiserCheck> = {}): void {
+  suite('denoiser', denoisers, DENOISER_CHECKS, () => checkDenoiser(subject, options), subject, options);
+}

@@ -1,0 +1,146 @@
+/**
+ * The shared implementation of the `scorer`, `debiaser` and `denoiser` generators: a plugin package
+ * (package.json, tsconfig.json, a documented method in src/index.ts that registers itself with
+ * @dda/core, a test running the @dda/conformance suite, a README) from the templates in `files/<kind>/`.
+ *
+ * In the dda workspace (a tree with tsconfig.base.json and packages/core) the package goes to
+ * `plugins/<kind>-<name>`, extends the workspace's TypeScript settings, references core and
+ * conformance as projects, and joins tsconfig.build.json, so `npm run build` and `npm test` include
+ * it. Anywhere else it is standalone: full compiler options, and @dda/core / @dda/conformance as npm
+ * dependencies.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { generateFiles, joinPathFragments, logger, names, offsetFromRoot, readJson, updateJson, type GeneratorCallback, type Tree } from '@nx/devkit';
+
+/** The kinds of method a generator scaffolds. */
+export type PluginKind = 'scorer' | 'debiaser' | 'denoiser';
+
+/** Options of the generators (see generators/<kind>/schema.json). */
+export interface PluginGeneratorSchema {
+  /** The method's id, kebab-case (`my-scorer`). */
+  readonly name: string;
+  /** Folder of the package, relative to the tree's root. */
+  readonly directory?: string;
+  /** npm name of the package. */
+  readonly packageName?: string;
+  /** One line for package.json and the README. */
+  readonly description?: string;
+}
+
+/** What a generator made. */
+export interface GeneratedPlugin {
+  readonly kind: PluginKind;
+  /** The method's id. */
+  readonly id: string;
+  /** Folder of the package, relative to the tree's root. */
+  readonly directory: string;
+  readonly packageName: string;
+  /** Whether it was made inside the dda workspace (project references) or standalone (npm dependencies). */
+  readonly inWorkspace: boolean;
+}
+
+const KEBAB = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+/** What the template method is, per kind (the package's default description). */
+const DEFAULT_DESCRIPTION: Record<PluginKind, (id: string) => string> = {
+  scorer: (id) => `${id}: a dda scorer plugin (gradient inner product with unit-length training gradients)`,
+  debiaser: (id) => `${id}: a dda debiaser plugin (fine-tuned − β × base scores rescaled to the fine-tuned spread, per test output)`,
+  denoiser: (id) => `${id}: a dda denoiser plugin (epoch-weighted mean over the checkpoints, later epochs weigh more)`,
+};
+
+/** How to run the new method, per kind (for the README). */
+const USAGE: Record<PluginKind, (id: string, path: string, inWorkspace: boolean) => string> = {
+  scorer: (id, path, inWorkspace) =>
+    inWorkspace
+      ? `dda bench --plugin ${path} --scorers ${id} grad-dot --config benchmarks/configs/tiny.json --out tiny   # its rows in tiny/tiny.csv`
+      : `dda bench --plugin ${path} --scorers ${id} grad-dot --seeds 0 --out bench   # its rows in bench/bench.csv`,
+  debiaser: (id, path) => `dda demo --plugin ${path} --debias ${id}   # the debias and dda rows use it`,
+  denoiser: (id, path) => `dda demo --plugin ${path} --denoise ${id}   # the denoise and dda rows use it`,
+};
+
+/** Where a benchmark configuration names the method, per kind (for the README). */
+const CONFIG_HINT: Record<PluginKind, (id: string) => string> = {
+  scorer: (id) => ` and the id under \`scorers:\` (\`scorers: [${id}]\`)`,
+  debiaser: (id) => ` and a DDA variant that uses it (\`dda: [{ name: dda-${id}, debiaser: ${id}, denoiser: mean, beta: 1 }]\`, or \`ablation.debiasers\`)`,
+  denoiser: (id) => ` and a DDA variant that uses it (\`dda: [{ name: dda-${id}, debiaser: raw, denoiser: ${id}, beta: 1 }]\`, or \`ablation.denoisers\`)`,
+};
+
+/** This package's version: the version of @dda/core and @dda/conformance a standalone plugin depends on. */
+function ownVersion(): string {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Whether the tree is the dda workspace (its TypeScript base settings and @dda/core's sources are there). */
+function isDdaWorkspace(tree: Tree): boolean {
+  if (!tree.exists('tsconfig.base.json') || !tree.exists('packages/core/package.json')) return false;
+  return readJson<{ name?: string }>(tree, 'packages/core/package.json').name === '@dda/core';
+}
+
+/**
+ * Writes a plugin package of `kind` into `tree` (see the module doc).
+ *
+ * @throws Error for an id that is not kebab-case, or a directory that already has files.
+ */
+export function pluginGenerator(tree: Tree, kind: PluginKind, schema: PluginGeneratorSchema): GeneratedPlugin {
+  const id = schema.name;
+  if (!KEBAB.test(id)) throw new Error(`dda ${kind} id '${id}' is not kebab-case; use lower-case words joined by "-", e.g. my-${kind}`);
+  const inWorkspace = isDdaWorkspace(tree);
+  const directory = (schema.directory ?? (inWorkspace ? `plugins/${kind}-${id}` : `dda-${kind}-${id}`)).replace(/\/+$/, '');
+  const packageName = schema.packageName ?? (inWorkspace ? `@dda/${kind}-${id}` : `dda-${kind}-${id}`);
+  if (tree.exists(directory) && tree.children(directory).length > 0) {
+    throw new Error(`${directory} already exists and is not empty; choose another --directory or remove it`);
+  }
+  const offset = offsetFromRoot(directory);
+  const version = inWorkspace ? readJson<{ version: string }>(tree, 'packages/core/package.json').version : ownVersion();
+  const n = names(id);
+  const pluginPath = `./${directory}`;
+  const substitutions = {
+    tmpl: '',
+    kind,
+    directory,
+    pluginPath,
+    usage: USAGE[kind](id, pluginPath, inWorkspace),
+    configHint: CONFIG_HINT[kind](id),
+    id,
+    packageName,
+    description: schema.description ?? DEFAULT_DESCRIPTION[kind](id),
+    className: n.className,
+    propertyName: n.propertyName,
+    constantName: n.constantName,
+    fileName: n.fileName,
+    inWorkspace,
+    offset,
+    coreVersion: inWorkspace ? version : `^${version}`,
+  };
+  for (const folder of ['common', kind]) generateFiles(tree, fileURLToPath(new URL(`../../files/${folder}`, import.meta.url)), directory, substitutions);
+  if (inWorkspace && tree.exists('tsconfig.build.json')) {
+    updateJson<{ references?: { path: string }[] }>(tree, 'tsconfig.build.json', (json) => {
+      const refs = json.references ?? [];
+      if (!refs.some((r) => r.path === directory)) {
+        // Before the harness and the CLI, after what the plugin depends on (tsc -b orders by references anyway).
+        const at = refs.findIndex((r) => r.path === 'packages/harness');
+        refs.splice(at < 0 ? refs.length : at, 0, { path: directory });
+      }
+      return { ...json, references: refs };
+    });
+  }
+  return { kind, id, directory: joinPathFragments(directory), packageName, inWorkspace };
+}
+
+/** What to run after generating. */
+export function nextSteps(made: GeneratedPlugin): string {
+  const path = `./${made.directory}`;
+  return made.inWorkspace
+    ? `next: npm run build && npm test (runs the conformance suite), then ${USAGE[made.kind](made.id, path, true)}`
+    : `next: cd ${made.directory} && npm install && npm run build && npm test, then from here: ${USAGE[made.kind](made.id, path, false)}`;
+}
+
+/** The nx generator of one kind: writes the package, then (after nx has written the files) prints the next steps. */
+export function generatorFor(kind: PluginKind): (tree: Tree, schema: PluginGeneratorSchema) => GeneratorCallback {
+  return (tree, schema) => {
+    const made = pluginGenerator(tree, kind, schema);
+    return () => logger.info(nextSteps(made));
+  };
+}

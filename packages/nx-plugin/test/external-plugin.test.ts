@@ -1,0 +1,103 @@
+// A plugin made by the generator outside the workspace, built against the workspace's packages (no
+// network: node_modules links stand in for `npm install`), loaded by the built CLI with --plugin,
+// benchmarked on a tiny configuration, and found in the CSV. Runs the built CLI (`npm test` builds first).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPlugins } from '@dda/core';
+import { SCORER_CHECKS, assertConformance, checkScorer, formatReport } from '@dda/conformance';
+import { BENCH_COLUMNS } from '@dda/harness';
+import { generatePluginInto } from '@dda/nx-plugin';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const MAIN = join(ROOT, 'packages/cli/dist/main.js');
+/**
+ * Smaller than benchmarks/configs/tiny.json (60 training samples, 300 pretraining texts: about half
+ * its CPU time) and still with test errors for seed 0, so the CSV has rows.
+ */
+const CONFIG = {
+  name: 'ext', families: ['llama2-tiny'], scorers: ['ext-scorer'], seeds: [0],
+  data: { nTrain: 60, nHeldOut: 16, nPretrain: 300 }, training: { pretrainEpochs: 2, finetuneEpochs: 2 }, k: 10,
+};
+
+function run(args: string[], cwd: string): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
+}
+
+/** What `npm install` would put in node_modules, as links into this workspace. */
+function linkDependencies(pkg: string): void {
+  for (const [name, target] of [
+    ['@dda/core', 'packages/core'],
+    ['@dda/conformance', 'packages/conformance'],
+    ['@types/node', 'node_modules/@types/node'],
+    ['vitest', 'node_modules/vitest'],
+  ] as const) {
+    mkdirSync(join(pkg, 'node_modules', scopeOf(name)), { recursive: true });
+    symlinkSync(join(ROOT, target), join(pkg, 'node_modules', name), 'dir');
+  }
+}
+const scopeOf = (name: string): string => (name.includes('/') ? (name.split('/')[0] as string) : '.');
+
+describe('a plugin generated outside the workspace', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'dda-external-plugin-'));
+  let pkg: string;
+  let bench: { code: number | null; out: string; err: string };
+  beforeAll(async () => {
+    expect(relative(ROOT, tmp).startsWith('..')).toBe(true);
+    pkg = generatePluginInto(tmp, 'scorer', { name: 'ext-scorer' }).path;
+    linkDependencies(pkg);
+    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: pkg, encoding: 'utf8' });
+    expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
+    // From the user's folder: the plugin by a path relative to it, a tiny benchmark with one seed.
+    writeFileSync(join(tmp, 'ext.json'), JSON.stringify(CONFIG));
+    bench = await run([MAIN, 'bench', '--config', 'ext.json', '--plugin', './dda-scorer-ext-scorer', '--out', 'out'], tmp);
+  }, 300_000);
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('builds, and its own test (conformance suite and exact case) passes', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: pkg, encoding: 'utf8' });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    // One test per conformance check, and the template's exact case.
+    const n = SCORER_CHECKS.length + 1;
+    expect(r.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(new RegExp(`Tests\\s+${n} passed \\(${n}\\)`));
+  }, 120_000);
+
+  it('passes the conformance suite when loaded with loadPlugins', async () => {
+    const [p] = await loadPlugins([pkg]);
+    expect(p?.name).toBe('dda-scorer-ext-scorer');
+    const report = await checkScorer('ext-scorer');
+    expect(report.plugin).toBe('dda-scorer-ext-scorer');
+    expect(() => assertConformance(report), formatReport(report)).not.toThrow();
+  });
+
+  it('runs in dda bench with --plugin: its rows are in the CSV', () => {
+    expect(bench.code, bench.err).toBe(0);
+    const lines = readFileSync(join(tmp, 'out', 'ext.csv'), 'utf8').trim().split('\n');
+    expect(lines[0]).toBe(BENCH_COLUMNS.join(','));
+    const col = (name: (typeof BENCH_COLUMNS)[number]): number => BENCH_COLUMNS.indexOf(name);
+    const rows = lines.slice(1).map((l) => l.split(','));
+    expect(new Set(rows.map((r) => r[col('method')]))).toEqual(new Set(['ext-scorer', 'dda(ext-scorer)', 'dda-zscore(ext-scorer)']));
+    const plain = rows.filter((r) => r[col('method')] === 'ext-scorer');
+    expect(plain.map((r) => r[col('source')])).toContain('average');
+    for (const r of plain) {
+      expect(r[col('scorer')]).toBe('ext-scorer');
+      expect(Number(r[col('n_train')])).toBe(60);
+      const auc = Number(r[col('auc')]);
+      expect(auc >= 0 && auc <= 100, r.join(',')).toBe(true);
+    }
+  });
+
+  it('is listed by dda methods with its plugin', async () => {
+    const r = await run([MAIN, 'methods', '--plugin', pkg], tmp);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/ext-scorer\s+\[dda-scorer-ext-scorer\]\s+gradient inner product with unit-length training gradients/);
+  });
+});

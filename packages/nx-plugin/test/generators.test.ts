@@ -1,0 +1,113 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { createTree } from '@nx/devkit/testing';
+import { readJson, type Tree } from '@nx/devkit';
+import { describe, expect, it } from 'vitest';
+import { debiaserGenerator, denoiserGenerator, nextSteps, pluginGenerator, scorerGenerator } from '@dda/nx-plugin';
+
+/** An in-memory tree shaped like the dda workspace (what the generator looks for). */
+function workspaceTree(): Tree {
+  const tree = createTree();
+  tree.write('tsconfig.base.json', '{ "compilerOptions": { "strict": true } }');
+  tree.write('packages/core/package.json', JSON.stringify({ name: '@dda/core', version: '0.3.1' }));
+  tree.write('tsconfig.build.json', JSON.stringify({ files: [], references: [{ path: 'packages/core' }, { path: 'packages/harness' }, { path: 'packages/cli' }] }));
+  return tree;
+}
+
+const text = (tree: Tree, path: string): string => tree.read(path, 'utf-8') ?? '';
+
+describe('the scorer generator', () => {
+  it('in the dda workspace: plugins/scorer-<name>, project references, and a place in tsconfig.build.json', () => {
+    const tree = workspaceTree();
+    const made = pluginGenerator(tree, 'scorer', { name: 'my-scorer' });
+    expect(made).toEqual({ kind: 'scorer', id: 'my-scorer', directory: 'plugins/scorer-my-scorer', packageName: '@dda/scorer-my-scorer', inWorkspace: true });
+    const dir = 'plugins/scorer-my-scorer';
+    expect(tree.children(dir).sort()).toEqual(['README.md', 'package.json', 'src', 'test', 'tsconfig.json']);
+    const pkg = readJson(tree, `${dir}/package.json`);
+    expect(pkg).toMatchObject({
+      name: '@dda/scorer-my-scorer', type: 'module', main: 'dist/index.js',
+      exports: { '.': { types: './dist/index.d.ts', default: './dist/index.js' } },
+      dependencies: { '@dda/core': '0.3.1' }, devDependencies: { '@dda/conformance': '0.3.1' }, scripts: { build: 'tsc -b' },
+    });
+    expect(readJson(tree, `${dir}/tsconfig.json`)).toEqual({
+      extends: '../../tsconfig.base.json',
+      compilerOptions: { rootDir: 'src', outDir: 'dist', tsBuildInfoFile: 'dist/.tsbuildinfo' },
+      include: ['src'],
+      references: [{ path: '../../packages/core' }, { path: '../../packages/conformance' }],
+    });
+    expect(readJson<{ references: { path: string }[] }>(tree, 'tsconfig.build.json').references.map((r) => r.path)).toEqual(['packages/core', dir, 'packages/harness', 'packages/cli']);
+    const src = text(tree, `${dir}/src/index.ts`);
+    expect(src).toContain("export const MY_SCORER_ID = 'my-scorer';");
+    expect(src).toContain('export function myScorerScores(train: GradientMatrix, test: GradientMatrix): Float64Array');
+    expect(src).toContain('scorers.register({ id: MY_SCORER_ID');
+    expect(src).toMatch(/Sign: higher = training sample more responsible/);
+    expect(src).not.toMatch(/<%|%>/);
+    const test = text(tree, `${dir}/test/my-scorer.test.ts`);
+    expect(test).toContain("import { scorerConformance } from '@dda/conformance/vitest';");
+    expect(test).toContain("scorerConformance('my-scorer');");
+    expect(text(tree, `${dir}/README.md`)).toContain('dda bench --plugin ./plugins/scorer-my-scorer --scorers my-scorer');
+  });
+
+  it('is what docs/plugins.md shows as the full example, file for file', () => {
+    const tree = workspaceTree();
+    tree.write('packages/core/package.json', JSON.stringify({ name: '@dda/core', version: '0.1.0' }));
+    pluginGenerator(tree, 'scorer', { name: 'my-scorer' });
+    const doc = readFileSync(fileURLToPath(new URL('../../../docs/plugins.md', import.meta.url)), 'utf8');
+    for (const f of ['package.json', 'tsconfig.json', 'src/index.ts', 'test/my-scorer.test.ts', 'README.md']) {
+      expect(doc.includes(text(tree, `plugins/scorer-my-scorer/${f}`).replace(/\n+$/, '')), `docs/plugins.md shows another ${f}; paste the generator's`).toBe(true);
+    }
+  });
+
+  it('anywhere else: a standalone package with npm dependencies and its own compiler options', () => {
+    const tree = createTree();
+    const made = pluginGenerator(tree, 'scorer', { name: 'rel-dot', packageName: '@me/rel-dot', directory: 'methods/rel-dot/', description: 'my method' });
+    expect(made).toMatchObject({ directory: 'methods/rel-dot', packageName: '@me/rel-dot', inWorkspace: false });
+    const pkg = readJson(tree, 'methods/rel-dot/package.json');
+    expect(pkg).toMatchObject({ name: '@me/rel-dot', description: 'my method', dependencies: { '@dda/core': '^0.1.0' }, scripts: { build: 'tsc -p tsconfig.json', test: 'vitest run' } });
+    expect(Object.keys(pkg.devDependencies).sort()).toEqual(['@dda/conformance', '@types/node', 'typescript', 'vitest']);
+    const ts = readJson(tree, 'methods/rel-dot/tsconfig.json');
+    expect(ts.extends).toBeUndefined();
+    expect(ts.compilerOptions).toMatchObject({ strict: true, noUncheckedIndexedAccess: true, module: 'NodeNext', rootDir: 'src', outDir: 'dist' });
+    expect(tree.exists('tsconfig.build.json')).toBe(false);
+    expect(nextSteps(made)).toBe('next: cd methods/rel-dot && npm install && npm run build && npm test, then from here: dda bench --plugin ./methods/rel-dot --scorers rel-dot grad-dot --seeds 0 --out bench   # its rows in bench/bench.csv');
+  });
+
+  it('refuses an id that is not kebab-case and a folder that is not empty', () => {
+    expect(() => pluginGenerator(createTree(), 'scorer', { name: 'My_Scorer' })).toThrow(/'My_Scorer' is not kebab-case/);
+    const tree = createTree();
+    tree.write('dda-scorer-taken/index.js', '');
+    expect(() => pluginGenerator(tree, 'scorer', { name: 'taken' })).toThrow(/dda-scorer-taken already exists and is not empty/);
+  });
+});
+
+describe('the debiaser and denoiser generators', () => {
+  it('register the method in its registry and run its conformance suite; the nx entry points return the next steps', () => {
+    const tree = workspaceTree();
+    const after = [scorerGenerator(tree, { name: 'a-scorer' }), debiaserGenerator(tree, { name: 'scaled' }), denoiserGenerator(tree, { name: 'late' })];
+    expect(after.every((f) => typeof f === 'function')).toBe(true);
+    const deb = text(tree, 'plugins/debiaser-scaled/src/index.ts');
+    expect(deb).toContain('debiasers.register({');
+    expect(deb).toContain("create: (options) => createScaled(numberOption(options, 'beta', 1)),");
+    expect(text(tree, 'plugins/debiaser-scaled/test/scaled.test.ts')).toContain("debiaserConformance('scaled');");
+    const den = text(tree, 'plugins/denoiser-late/src/index.ts');
+    expect(den).toContain('denoisers.register({');
+    expect(text(tree, 'plugins/denoiser-late/test/late.test.ts')).toContain("denoiserConformance('late');");
+    expect(text(tree, 'plugins/denoiser-late/README.md')).toContain('dda demo --plugin ./plugins/denoiser-late --denoise late');
+  });
+});
+
+describe('nx g @dda/nx-plugin:<kind> (the real nx command line, dry run)', () => {
+  it('finds the generators through generators.json and lists the files it would write', () => {
+    const root = fileURLToPath(new URL('../../../', import.meta.url));
+    const r = spawnSync(process.execPath, [createRequire(import.meta.url).resolve('nx/bin/nx.js'), 'g', '@dda/nx-plugin:scorer', 'probe-scorer', '--dry-run', '--no-interactive'], {
+      cwd: root, encoding: 'utf8', env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' },
+    });
+    const out = (r.stdout + r.stderr).replace(/\u001b\[[0-9;]*m/g, '');
+    expect(r.status, out).toBe(0);
+    for (const f of ['README.md', 'package.json', 'tsconfig.json', 'src/index.ts', 'test/probe-scorer.test.ts']) expect(out).toContain(`CREATE plugins/scorer-probe-scorer/${f}`);
+    expect(out).toContain('UPDATE tsconfig.build.json');
+    expect(out).toContain('no changes were made');
+  }, 120_000);
+});
