@@ -31,7 +31,7 @@ export interface EngineOptions {
  */
 export class CheckpointModel {
   private active: string | null = null;
-  private onnx: { checkpoint: string; decoder: OnnxDecoder } | null = null;
+  private onnx: { checkpoint: string; decoder: Promise<OnnxDecoder> } | null = null;
 
   private constructor(
     private readonly task: AttributionTask,
@@ -115,20 +115,26 @@ export class CheckpointModel {
     return prompts.map((p) => this.model.generate(p, maxNewTokens));
   }
 
-  private async onnxDecoder(cp: Checkpoint): Promise<OnnxDecoder> {
+  /**
+   * The ONNX decoder at `cp`, one at a time: concurrent callers (a scorer asks for training and test
+   * gradients together) share one promise, and the previous checkpoint's sessions are released once.
+   */
+  private onnxDecoder(cp: Checkpoint): Promise<OnnxDecoder> {
     if (this.onnx?.checkpoint === cp.id) return this.onnx.decoder;
-    await this.onnx?.decoder.release();
-    this.onnx = null;
-    const backend = await startOnnxRuntime(undefined, this.log);
-    const full = cp.kind === 'full';
-    const decoder = new OnnxDecoder(backend, this.task.base.config, full ? null : cp.lora, full ? cp.weights : this.task.base.weights, full ? null : cp.weights, { parameters: CheckpointModel.parametersOf(cp) });
+    const previous = this.onnx?.decoder;
+    const decoder = (async (): Promise<OnnxDecoder> => {
+      if (previous) await (await previous).release();
+      const backend = await startOnnxRuntime(undefined, this.log);
+      const full = cp.kind === 'full';
+      return new OnnxDecoder(backend, this.task.base.config, full ? null : cp.lora, full ? cp.weights : this.task.base.weights, full ? null : cp.weights, { parameters: CheckpointModel.parametersOf(cp) });
+    })();
     this.onnx = { checkpoint: cp.id, decoder };
     return decoder;
   }
 
   /** Releases the ONNX sessions and the tfjs tensors. */
   async dispose(): Promise<void> {
-    await this.onnx?.decoder.release();
+    if (this.onnx) await (await this.onnx.decoder).release();
     this.onnx = null;
     this.model.dispose();
   }

@@ -98,7 +98,7 @@ describe('dda bench (tiny configuration, as a process)', () => {
       expect(e.done).toBeLessThanOrEqual(e.total as number);
     }
     const labels = new Set(progress.map((e) => e.label));
-    expect([...labels]).toEqual(expect.arrayContaining(['bench: family × seed cells', 'gradients of 120 train samples at epoch-2']));
+    expect([...labels]).toEqual(expect.arrayContaining(['bench: family × seed cells', 'gradients of 120 training samples at checkpoint-16']));
     for (const label of labels) {
       const last = progress.filter((e) => e.label === label).pop();
       expect(last?.done, label).toBe(last?.total);

@@ -80,7 +80,7 @@ describe('dda slurm on a one-node SLURM cluster', () => {
     expect(r.code, r.err).toBe(0);
     const j = jobs(r.out);
     const t0 = Date.now();
-    while (!/shard 2\/4: \d+ of \d+ units/.test(existsSync(join(out, 'slurm')) ? log(out, new RegExp(`^attribute-${j.array}_2\\.log$`)) : '')) {
+    while (!/shard 2\/4: \d+ of \d+ \(checkpoint, block\) units/.test(existsSync(join(out, 'slurm')) ? log(out, new RegExp(`^attribute-${j.array}_2\\.log$`)) : '')) {
       if (Date.now() - t0 > 240_000) throw new Error(`shard 2 never started: ${sh('squeue', ['-a'])}`);
       await new Promise((res) => setTimeout(res, 200));
     }
