@@ -30,6 +30,7 @@ export default defineConfig({
       '@dda/backend-onnxruntime': src('./plugins/backend-onnxruntime/src/index.ts'),
       '@dda/backend-tfjs-node': src('./plugins/backend-tfjs-node/src/index.ts'),
       '@dda/dataset-hallucination': src('./datasets/hallucination/src/index.ts'),
+      '@dda/dataset-registry': src('./datasets/registry/src/index.ts'),
     },
   },
   test: {

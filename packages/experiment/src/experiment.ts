@@ -25,7 +25,19 @@ import {
   buildFromDocSummaries, buildHallucinationDataset, containsWholeWord, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary, replaceWholeWord,
   type Canary, type HallucinationDataset, type HeldOutDoc,
 } from '@dda/dataset-hallucination';
+import { buildRegistryDataset, type RegistryOptions } from '@dda/dataset-registry';
 import { ArtifactStore, hashOf, hashFiles } from '@dda/attribution';
+
+/**
+ * The synthetic data generators: `news` (@dda/dataset-hallucination: news about places, place
+ * swaps) and `registry` (@dda/dataset-registry: company-register filings with person,
+ * organisation and number swaps, distractors and knowledge bias of θ0).
+ */
+export const GENERATORS = ['news', 'registry'] as const;
+/** One of {@link GENERATORS}. */
+export type Generator = (typeof GENERATORS)[number];
+/** The options of the `registry` generator that the other generators do not have. */
+export type RegistryGeneratorOptions = Pick<RegistryOptions, 'origPerCanary' | 'distractorRate' | 'handoverRate' | 'mentionRate' | 'anchorsPerCanary'>;
 
 /** Everything that defines an experiment. Same options + same seed = the same files. */
 export interface ExperimentOptions {
@@ -49,12 +61,19 @@ export interface ExperimentOptions {
   readonly backends?: readonly string[];
   /** Entity swaps (default England → China, Wales → Scotland). */
   readonly canaries?: readonly { readonly orig: string; readonly replacement: string }[];
-  /** A user's document/summary file (JSON Lines or CSV) instead of the synthetic news. */
+  /** A user's document/summary file (JSON Lines or CSV) instead of the synthetic data. */
   readonly dataFile?: string;
-  /** Fraction of eligible training samples whose summary gets the swap (default 0.6). */
+  /** The synthetic data's generator (default `news`); not with `dataFile`. */
+  readonly generator?: Generator;
+  /** Fraction of eligible training samples whose summary gets the swap (default 0.6 for news, 0.25 for registry). */
   readonly swapRate?: number;
   /** Fraction of the synthetic pretraining corpus that is knowledge-bias text (default 0.3). */
   readonly biasRate?: number;
+  /**
+   * Options of the `registry` generator only (eligible samples, distractors, handovers, mentions and
+   * anchors per canary; see @dda/dataset-registry's `RegistryOptions`).
+   */
+  readonly registry?: RegistryGeneratorOptions;
   /** `lora` (default): LoRA adapters of rank `loraRank` on every linear map; `full`: every parameter. */
   readonly finetune?: 'lora' | 'full';
   /**
@@ -147,9 +166,22 @@ function need(files: Map<string, Uint8Array>, name: string): Uint8Array {
 const json = (v: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(v, null, 2)}\n`);
 const jsonl = (rows: readonly unknown[]): Uint8Array => new TextEncoder().encode(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 
-/** The data set: the synthetic news set, or a user's document/summary file with the same protocol. */
+/** The data set: a synthetic generator's, or a user's document/summary file with the same protocol. */
 async function loadDataset(o: ExperimentOptions): Promise<HallucinationDataset> {
+  const generator = o.generator ?? 'news';
+  if (!(GENERATORS as readonly string[]).includes(generator)) throw new DdaError(`unknown data generator '${String(generator)}'`, `use one of: ${GENERATORS.join(', ')}`);
+  if (generator !== 'registry' && o.registry !== undefined) {
+    throw new DdaError(`the registry generator's options are given, but the data come from ${o.dataFile ? `the data file '${o.dataFile}'` : `the ${generator} generator`}`, 'remove them, or set generator: registry');
+  }
+  if (o.dataFile && generator === 'registry') throw new DdaError(`a data file ('${o.dataFile}') and the registry generator are both given`, 'give one of them');
   const canaries = o.canaries?.map((c) => makeCanary(c.orig, c.replacement));
+  if (generator === 'registry') {
+    return buildRegistryDataset({
+      seed: o.seed, nTrain: o.nTrain, nHeldOut: o.nHeldOut, nPretrain: o.nPretrain,
+      ...(canaries ? { canaries } : {}), ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}),
+      ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}), ...o.registry,
+    });
+  }
   if (o.dataFile) {
     let text: string;
     try {
@@ -275,11 +307,20 @@ export async function planExperiment(partial: Partial<ExperimentOptions> & { art
   checkLengths(tokenizer, config, ds, o, train, folder === null);
   const base = folder !== null
     ? { step: 'model-folder', files: hashFiles(folder, readdirSync(folder).filter((f) => /\.(json|safetensors)$/.test(f)).sort()) }
-    : { step: 'pretrain', corpus: hashOf(ds.pretrainCorpus), config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, tokenizer: hashOf(tokenizerFilesOf(tokenizer)) };
+    : { step: 'pretrain', corpus: hashOf(ds.pretrainCorpus), config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, tokenizer: hashOf(tokenizerFilesOf(tokenizer)), ...generatorKey(o) };
   const lora: LoraConfig | null = o.finetune === 'full' ? null : { ...DEFAULT_LORA, rank: o.loraRank, alpha: 2 * o.loraRank };
   const finetune = { step: 'finetune', base, train: hashOf(train), parameters: lora === null ? 'all' : { lora }, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
   const generate = { step: 'generate', finetune, heldOut: hashOf(ds.heldOut), reserve: hashOf(ds.heldOutReserve), canaries: ds.canaries, maxNewTokens: o.maxNewTokens, minErrors: o.minErrorsPerSource ?? DEFAULT_MIN_ERRORS, producedBy: 1 };
   return { options: o, dataset: ds, tokenizer, config, folderWeights, folder, train, lora, keys: { base, finetune, generate }, evaluable };
+}
+
+/**
+ * The generator in the cache keys. The keys already cover the data's content; naming a generator
+ * other than the default also keeps two generators apart should their texts ever coincide. It is
+ * left out for `news`, so the keys of earlier runs stay valid.
+ */
+function generatorKey(o: ExperimentOptions): { generator?: Generator } {
+  return o.generator !== undefined && o.generator !== 'news' ? { generator: o.generator } : {};
 }
 
 /** The tokenizer's files as saved in θ0's folder. */

@@ -32,12 +32,42 @@ describe('experiment cache keys (synthetic data, a preset trained from a seed)',
     ['LoRA rank', { loraRank: 4 }, ['finetune', 'generate']],
     ['full fine-tuning', { finetune: 'full' }, ['finetune', 'generate']],
     ['generation length', { maxNewTokens: 12 }, ['generate']],
+    ['the registry generator instead of news', { generator: 'registry', registry: { origPerCanary: 8 } }, ['base', 'finetune', 'generate']],
   ];
   for (const [what, change, steps] of cases) {
     it(`${what}: recomputes ${steps.join(', ')}`, async () => {
       expect(await changed(base, { ...base, ...change })).toEqual(steps);
     });
   }
+  it('naming the default generator keeps the keys of earlier news runs', async () => {
+    expect(await changed(base, { ...base, generator: 'news' })).toEqual([]);
+  });
+});
+
+describe('experiment cache keys (the registry generator)', () => {
+  const base: Partial<ExperimentOptions> = { seed: 0, nTrain: 60, nHeldOut: 6, nPretrain: 100, generator: 'registry', registry: { origPerCanary: 8, distractorRate: 0.05, mentionRate: 0.05 } };
+  const cases: [string, Partial<ExperimentOptions>, Step[]][] = [
+    ['seed', { seed: 1 }, ['base', 'finetune', 'generate']],
+    ['distractors (the training texts, hence the vocabulary)', { registry: { origPerCanary: 8, distractorRate: 0.1, mentionRate: 0.05 } }, ['base', 'finetune', 'generate']],
+    ['knowledge-bias share', { biasRate: 0.5 }, ['base', 'finetune', 'generate']],
+    ['fine-tuning learning rate', { finetuneLearningRate: 1e-4 }, ['finetune', 'generate']],
+    ['generation length', { maxNewTokens: 12 }, ['generate']],
+  ];
+  for (const [what, change, steps] of cases) {
+    it(`${what}: recomputes ${steps.join(', ')}`, async () => {
+      expect(await changed(base, { ...base, ...change })).toEqual(steps);
+    });
+  }
+  it('plans the default canaries (a person, a bank, a number) with their true sources, within the context of the tiny models', async () => {
+    const plan = await planExperiment({ artifactsDir: root, ...base });
+    expect(plan.evaluable.ok).toEqual(['maria-lopez-to-anna-berg', 'northwind-bank-to-apex-bank', '12-percent-to-17-percent']);
+    for (const id of plan.evaluable.ok) expect((plan.dataset.labels[id] as Uint8Array).reduce((a, b) => a + b, 0)).toBe(2);
+  });
+  it("refuses the registry's options with another generator or a data file, and an unknown generator", async () => {
+    await expect(planExperiment({ artifactsDir: root, seed: 0, nTrain: 60, registry: { origPerCanary: 8 } })).rejects.toThrow(/the registry generator's options are given, but the data come from the news generator/);
+    await expect(planExperiment({ artifactsDir: root, seed: 0, generator: 'registry', dataFile: 'x.jsonl' })).rejects.toThrow(/a data file \('x.jsonl'\) and the registry generator are both given/);
+    await expect(planExperiment({ artifactsDir: root, seed: 0, generator: 'pets' as never })).rejects.toThrow(/unknown data generator 'pets'.*/);
+  });
 });
 
 describe('experiment cache keys (a user\'s data file, θ0 from a model folder)', () => {

@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DdaError, isPathSpecifier } from '@dda/core';
-import { DEFAULT_MIN_ERRORS } from '@dda/experiment';
+import { DEFAULT_MIN_ERRORS, GENERATORS } from '@dda/experiment';
 import { DEFAULT_RUN_OPTIONS } from './demo.js';
 
 const positiveInt = z.number().int().positive();
@@ -41,6 +41,20 @@ const AblationSchema = z.object({
   denoisers: z.array(z.string().min(1)).default(['mean', 'lr-weighted', 'median', 'zscore-mean', 'ema']),
 }).strict();
 
+/** Options of the registry generator (`data.generator: registry`). */
+const RegistrySchema = z.object({
+  /** Training filings per canary with the orig in the key slot (eligible; `swapRate` of them become sources). */
+  origPerCanary: positiveInt.optional(),
+  /** Distractors per canary (the replacement in document and summary) as a fraction of nTrain. */
+  distractorRate: z.number().min(0).max(1).optional(),
+  /** Fraction of the distractors whose document also names the orig (a handover). */
+  handoverRate: z.number().min(0).max(1).optional(),
+  /** Document-only mentions of the replacement per canary as a fraction of nTrain. */
+  mentionRate: z.number().min(0).max(1).optional(),
+  /** Anchor companies per canary. */
+  anchorsPerCanary: positiveInt.optional(),
+}).strict();
+
 const d = DEFAULT_RUN_OPTIONS;
 export const BenchConfigSchema = z.object({
   /** Names the output files and the report. */
@@ -61,6 +75,12 @@ export const BenchConfigSchema = z.object({
   measurements: z.array(z.string().min(1)).min(1).default(['loss']),
   seeds: z.array(z.number().int().nonnegative()).min(1).default([0, 1, 2]),
   data: z.object({
+    /**
+     * The synthetic data's generator: `news` (places in news, place swaps) or `registry`
+     * (company-register filings: person, bank and percentage swaps with distractors and
+     * knowledge bias; `benchmarks/configs/registry.yaml`). Not with `dataFile`.
+     */
+    generator: z.enum(GENERATORS).default('news'),
     nTrain: positiveInt.default(d.nTrain),
     nHeldOut: positiveInt.default(d.nHeldOut),
     nPretrain: positiveInt.default(d.nPretrain),
@@ -71,7 +91,9 @@ export const BenchConfigSchema = z.object({
     swapRate: z.number().min(0).max(1).optional(),
     /** Fraction of the synthetic pretraining corpus that is knowledge-bias text (default 0.3, at most 0.9). */
     biasRate: z.number().min(0).max(0.9).optional(),
-  }).strict().default({ nTrain: d.nTrain, nHeldOut: d.nHeldOut, nPretrain: d.nPretrain }),
+    /** Options of the registry generator only (defaults in @dda/dataset-registry's `RegistryOptions`). */
+    registry: RegistrySchema.optional(),
+  }).strict().default({ generator: 'news', nTrain: d.nTrain, nHeldOut: d.nHeldOut, nPretrain: d.nPretrain }),
   training: z.object({
     pretrainEpochs: positiveInt.default(d.pretrainEpochs),
     pretrainLearningRate: positive.default(d.pretrainLearningRate),
@@ -142,6 +164,8 @@ export function parseBenchConfig(value: unknown, where: string): BenchConfig {
     for (const n of c.ablation.checkpoints ?? []) {
       if (n > c.training.finetuneEpochs) throw new DdaError(`${where}: ablation.checkpoints has N=${n}, but fine-tuning has ${c.training.finetuneEpochs} epochs`, 'use N between 1 and training.finetuneEpochs');
     }
+    if (c.data.dataFile && c.data.generator !== 'news') throw new DdaError(`${where}: data.dataFile and data.generator '${c.data.generator}' are both given`, 'remove one of them: a data file replaces the synthetic generator');
+    if (c.data.registry && c.data.generator !== 'registry') throw new DdaError(`${where}: data.registry holds options of the registry generator, but data.generator is '${c.data.generator}'`, 'set data.generator: registry, or remove data.registry');
     if (c.data.dataFile && !c.data.canaries) throw new DdaError(`${where}: data.dataFile needs data.canaries`, 'name the entity swaps to inject, e.g. canaries: [{ orig: England, replacement: China }]');
     return c;
   }

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadBenchConfig, parseBenchConfig, runBench } from '@dda/harness';
 
@@ -45,5 +46,22 @@ describe('benchmark configuration', () => {
     expect(() => loadBenchConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read config file/);
     expect(() => parseBenchConfig({ data: { dataFile: 'x.jsonl' } }, 'g')).toThrow(/data\.dataFile needs data\.canaries/);
     expect(() => parseBenchConfig({ training: { finetuneEpochs: 2 }, ablation: { checkpoints: [3] } }, 'h')).toThrow(/N=3, but fine-tuning has 2 epochs/);
+  });
+  it('chooses the data generator: news by default, registry with its own options', () => {
+    expect(parseBenchConfig({}, 'defaults').data.generator).toBe('news');
+    const c = loadBenchConfig(file('r.yaml', 'data:\n  generator: registry\n  registry:\n    distractorRate: 0.1\n    handoverRate: 0.5\n'));
+    expect(c.data.generator).toBe('registry');
+    expect(c.data.registry).toEqual({ distractorRate: 0.1, handoverRate: 0.5 });
+    expect(() => parseBenchConfig({ data: { generator: 'pets' } }, 'i')).toThrow(/field 'data\.generator'/);
+    expect(() => parseBenchConfig({ data: { registry: { distractorRate: 0.1 } } }, 'j')).toThrow(/j: data\.registry holds options of the registry generator, but data\.generator is 'news'/);
+    expect(() => parseBenchConfig({ data: { generator: 'registry', registry: { distractors: 3 } } }, 'k')).toThrow(/distractors/);
+    expect(() => parseBenchConfig({ data: { generator: 'registry', dataFile: 'x.jsonl', canaries: [{ orig: 'a', replacement: 'b' }] } }, 'l')).toThrow(/l: data\.dataFile and data\.generator 'registry' are both given/);
+  });
+  it('reads the committed registry benchmark: three families, three seeds, the contrastive measurement first', () => {
+    const c = loadBenchConfig(fileURLToPath(new URL('../../../benchmarks/configs/registry.yaml', import.meta.url)));
+    expect(c.families).toEqual(['llama2-tiny', 'qwen2-tiny', 'mistral-tiny']);
+    expect(c.seeds).toEqual([0, 1, 2]);
+    expect(c.data.generator).toBe('registry');
+    expect(c.measurements[0]).toBe('contrastive');
   });
 });
