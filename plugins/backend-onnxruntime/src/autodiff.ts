@@ -99,6 +99,24 @@ export class GraphBuilder {
     return out;
   }
 
+  /**
+   * Any ONNX operator whose output is not differentiated (index arithmetic, cache updates,
+   * inference-only graphs), with its static output shape.
+   *
+   * @throws DdaError if an input depends on a differentiated input (it would have no VJP).
+   */
+  op(opType: string, inputs: readonly string[], shape: Shape, attributes?: Record<string, OnnxAttributeValue>): string {
+    if (this.recording && inputs.some((i) => this.dependsOnWrt.has(i))) {
+      throw new DdaError(`graph '${this.name}': ${opType} has no VJP but reads a differentiated value`, 'use a differentiable builder method');
+    }
+    return this.emit(opType, inputs, shape, attributes);
+  }
+
+  /** An int64 constant vector (shapes, axes, indices). */
+  int64s(values: readonly number[]): string {
+    return this.ints(values);
+  }
+
   /** Sums `dy` over the axes along which a value of shape `target` was broadcast to dy's shape. */
   private unbroadcast(dy: string, target: Shape): string {
     const s = this.shape(dy);
@@ -256,7 +274,8 @@ export class GraphBuilder {
     const [T, d] = this.shape(x) as [number, number];
     const [P] = this.shape(idx) as [number];
     return this.emit('Gather', [x, idx], [P, d], { axis: attr.int(0) }, (dy) => {
-      const zeros = this.constant('zeros', new Float32Array(T * d), [T, d]);
+      // ConstantOfShape (value 0.0 by default) rather than a [T, d] initializer: for an embedding table that is the size of the table.
+      const zeros = this.emit('ConstantOfShape', [this.ints([T, d])], [T, d]);
       const index = this.emit('Expand', [this.emit('Reshape', [idx, this.ints([P, 1])], [P, 1]), this.ints([P, d])], [P, d]);
       return [[x, this.emit('ScatterElements', [zeros, index, dy], [T, d], { axis: attr.int(0), reduction: attr.string('add') })]];
     });

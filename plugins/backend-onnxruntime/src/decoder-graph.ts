@@ -54,12 +54,12 @@ export function loraSpecs(c: OnnxDecoderConfig, lora: OnnxLoraConfig): { layer: 
 }
 
 /** Names of the graph's inputs and outputs. */
-export const DECODER_IO = { ids: 'ids', positions: 'loss_positions', targets: 'targets', weights: 'loss_weights', loss: 'loss', logits: 'logits', hidden: 'hidden' } as const;
+export const DECODER_IO = { ids: 'ids', positions: 'loss_positions', targets: 'targets', weights: 'loss_weights', loss: 'loss', logits: 'logits', hidden: 'hidden', positionLogits: 'position_logits' } as const;
 /** Graph output holding the gradient of LoRA tensor `name`. */
 export const gradOutput = (name: string): string => `grad:${name}`;
 
 /** RoPE tables as @dda/model builds them: frequencies repeated over both halves; cos, sin [T, hd]. */
-function ropeTables(T: number, hd: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+export function ropeTables(T: number, hd: number, theta: number): { cos: Float32Array; sin: Float32Array } {
   const half = hd / 2;
   const cos = new Float32Array(T * hd);
   const sin = new Float32Array(T * hd);
@@ -73,54 +73,51 @@ function ropeTables(T: number, hd: number, theta: number): { cos: Float32Array; 
   return { cos, sin };
 }
 
-/**
- * Builds the decoder graph for sequences of exactly `T` tokens with `P` loss positions.
- * Inputs: `ids` int64 [T]; `loss_positions` int64 [P] (positions whose next token carries loss),
- * `targets` int64 [P] (those next tokens), `loss_weights` [P, 1] (mask / number of loss tokens; 0
- * for padding entries); every LoRA tensor by name; every base tensor by name unless `baseWeights`
- * are given (then they are initializers of the graph). The output projection runs on the P loss
- * positions only (and on all T when `logits` is asked for).
- * Outputs: `loss` (scalar, nats/token), optionally `logits` [T, V] and `hidden` [T, d] (the final
- * hidden states, after the last norm), and with `gradients` one
- * `grad:<name>` per LoRA tensor in `loraNames` order.
- */
-export function buildDecoderGraph(
-  c: OnnxDecoderConfig,
-  lora: OnnxLoraConfig | null,
-  T: number,
-  P: number,
-  o: {
-    readonly gradients: boolean;
-    readonly logits: boolean;
-    readonly hidden?: boolean;
-    readonly baseWeights?: WeightMap;
-    /** Differentiate the LoRA tensors (default) or every base tensor (then the base weights are inputs, never baked). */
-    readonly parameters?: OnnxParameterSet;
-  },
-): { model: OnnxModel; parameterNames: string[] } {
+/** Options of {@link buildDecoderGraph}. */
+export interface DecoderGraphOptions {
+  /** Outputs `grad:<name>` for every differentiated tensor. */
+  readonly gradients: boolean;
+  /** Outputs `logits` [batch·T, V]. */
+  readonly logits: boolean;
+  /** Outputs `hidden` [batch·T, d] (the final hidden states, after the last norm). */
+  readonly hidden?: boolean;
+  /** Outputs `position_logits` [P, V]: the logits at the `loss_positions` only (greedy decoding's prefill). */
+  readonly positionLogits?: boolean;
+  /**
+   * Outputs, per layer i, `present_k.<i>` (keys after RoPE) and `present_v.<i>` (values), each
+   * [batch·T, numKvHeads·headDim] row-major: the key/value cache a prefill hands to
+   * {@link buildDecodeStepGraph}.
+   */
+  readonly present?: boolean;
+  /** Computes the loss (default true); without it the graph has no `targets` and `loss_weights` inputs. */
+  readonly loss?: boolean;
+  /** Frozen base weights baked into the graph as initializers (onnxruntime pre-packs them); else they are inputs. */
+  readonly baseWeights?: WeightMap;
+  /** LoRA weights baked in as initializers (only when the LoRA tensors are not differentiated); else they are inputs. */
+  readonly loraWeights?: WeightMap;
+  /** Differentiate the LoRA tensors (default) or every base tensor (then the base weights are inputs, never baked). */
+  readonly parameters?: OnnxParameterSet;
+  /** Sequences per run (default 1): `ids` holds batch·T tokens, sequence b at rows [b·T, (b+1)·T). */
+  readonly batch?: number;
+}
+
+/** The parameters of a graph: base and LoRA tensors (inputs or initializers), and the linear maps and norms that read them. */
+function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, o: Pick<DecoderGraphOptions, 'baseWeights' | 'loraWeights' | 'parameters'>) {
   const all = o.parameters === 'all';
-  if (all && o.baseWeights) throw new DdaError('ONNX decoder: base weights cannot be baked into a graph that differentiates them', "leave baseWeights out with parameters 'all'");
-  const g = new GraphBuilder('dda-decoder');
-  const d = c.hiddenSize;
-  const H = c.numHeads;
-  const KV = c.numKvHeads;
-  const hd = d / H;
-  const V = c.vocabSize;
-  const ids = g.input(DECODER_IO.ids, [T], ONNX_TYPE.int64);
-  const positions = g.input(DECODER_IO.positions, [P], ONNX_TYPE.int64);
-  const targets = g.input(DECODER_IO.targets, [P], ONNX_TYPE.int64);
-  const weights = g.input(DECODER_IO.weights, [P, 1]);
-  // Frozen base weights: initializers when given (onnxruntime pre-packs them for its GEMMs), else graph inputs.
   const bases = new Map<string, string>();
+  const baked = (what: string, name: string, shape: readonly number[], from: WeightMap): Float32Array => {
+    const t = from.get(name);
+    if (t === undefined) throw new DdaError(`ONNX decoder: missing ${what} '${name}'`, `pass every ${what} of the config`);
+    if (t.shape.length !== shape.length || t.shape.some((x, k) => x !== shape[k])) {
+      throw new DdaError(`ONNX decoder: '${name}' has shape [${t.shape.join(', ')}], the config needs [${shape.join(', ')}]`, 'load weights that match the config');
+    }
+    return t.data;
+  };
+  // Frozen base weights: initializers when given (onnxruntime pre-packs them for its GEMMs), else graph inputs.
   const base = (name: string, shape: readonly number[]): string => {
     let v = bases.get(name);
     if (v === undefined) {
-      const t = o.baseWeights?.get(name);
-      if (o.baseWeights && t === undefined) throw new DdaError(`ONNX decoder: missing base weight '${name}'`, 'pass every base tensor of the config');
-      if (t && (t.shape.length !== shape.length || t.shape.some((x, k) => x !== shape[k]))) {
-        throw new DdaError(`ONNX decoder: '${name}' has shape [${t.shape.join(', ')}], the config needs [${shape.join(', ')}]`, 'load weights that match the config');
-      }
-      v = t ? g.initializer(name, t.data, shape) : g.input(name, shape, ONNX_TYPE.float, all);
+      v = o.baseWeights ? g.initializer(name, baked('base weight', name, shape, o.baseWeights), shape) : g.input(name, shape, ONNX_TYPE.float, all);
       bases.set(name, v);
     }
     return v;
@@ -128,12 +125,15 @@ export function buildDecoderGraph(
   const loraNames: string[] = [];
   const loraOf = new Map<string, { a: string; b: string }>();
   for (const spec of lora ? loraSpecs(c, lora) : []) {
-    const a = g.input(spec.a, spec.aShape, ONNX_TYPE.float, !all);
-    const b = g.input(spec.b, spec.bShape, ONNX_TYPE.float, !all);
+    const tensor = (name: string, shape: [number, number]): string =>
+      o.loraWeights ? g.initializer(name, baked('LoRA tensor', name, shape, o.loraWeights), shape) : g.input(name, shape, ONNX_TYPE.float, !all);
+    const a = tensor(spec.a, spec.aShape);
+    const b = tensor(spec.b, spec.bShape);
     loraNames.push(a, b);
     loraOf.set(`${spec.layer}.${spec.target}`, { a, b });
   }
   const scale = lora ? g.scalar(lora.alpha / lora.rank) : '';
+  /** x [n, in] → x·Wᵀ (+ b) (+ (alpha/r)·x·Aᵀ·Bᵀ), as @dda/model's `linear`. */
   const linear = (i: number, t: OnnxLoraTarget, x: string): string => {
     const mod = modulePath(i, t);
     const [out] = linearShape(c, t);
@@ -145,44 +145,100 @@ export function buildDecoderGraph(
   };
   const eps = g.scalar(c.rmsNormEps);
   const rmsNorm = (x: string, w: string): string => g.mul(g.mul(x, g.rsqrt(g.add(g.meanLast(g.mul(x, x)), eps))), w);
-  const { cos: cosData, sin: sinData } = ropeTables(T, hd, c.ropeTheta);
-  const cos = g.constant('rope_cos', cosData, [T, hd]);
-  const sin = g.constant('rope_sin', sinData, [T, hd]);
-  // rotate_half(x) = [−x2, x1] = x · R.
+  const hd = c.hiddenSize / c.numHeads;
+  // rotate_half(x) = [−x2, x1] = x · R (exact: one ±1 product per entry).
   const rData = new Float32Array(hd * hd);
   for (let j = 0; j < hd / 2; j++) {
     rData[(j + hd / 2) * hd + j] = -1;
     rData[j * hd + j + hd / 2] = 1;
   }
   const rot = g.constant('rope_rot', rData, [hd, hd]);
+  /** RoPE of x [n, T, hd] with tables cos, sin [T, hd]: x·cos + rotate_half(x)·sin. */
+  const rope = (x: string, cos: string, sin: string): string => {
+    const s = g.shape(x);
+    const rows = s.reduce((a, b) => a * b, 1) / hd;
+    return g.add(g.mul(x, cos), g.mul(g.reshape(g.matmul(g.reshape(x, [rows, hd]), rot), s), sin));
+  };
+  /** The SwiGLU block of layer i on h2 [n, d]. */
+  const mlp = (i: number, h2: string): string => {
+    const gate = linear(i, 'gate', h2);
+    return linear(i, 'down', g.mul(g.mul(gate, g.sigmoid(gate)), linear(i, 'up', h2)));
+  };
+  const embed = base('model.embed_tokens.weight', [c.vocabSize, c.hiddenSize]);
+  const parameters = { bases, base, loraNames, linear, rmsNorm, rope, mlp, embed };
+  return { ...parameters, head: (): string => (c.tieWordEmbeddings ? embed : base('lm_head.weight', [c.vocabSize, c.hiddenSize])) };
+}
+
+/** Graph outputs holding layer i's key/value cache. */
+export const presentOutputs = (i: number): { k: string; v: string } => ({ k: `present_k.${i}`, v: `present_v.${i}` });
+
+/**
+ * Builds the decoder graph for `batch` sequences of exactly `T` tokens with `P` loss positions
+ * in all. Inputs: `ids` int64 [batch·T]; `loss_positions` int64 [P] (rows b·T + t whose next
+ * token carries loss), `targets` int64 [P] (those next tokens), `loss_weights` [P, 1] (the loss
+ * is Σ_p w_p · −log p(target_p): give w = mask / (loss tokens of the sequence) / batch for the
+ * mean over the batch of each sequence's mean loss, and 0 for padding entries); every LoRA
+ * tensor and base tensor by name unless baked in (see {@link DecoderGraphOptions}). The output
+ * projection runs on the P loss positions only (and on all rows when `logits` is asked for).
+ * Outputs: `loss` (scalar, nats/token), and those chosen in `o`; with `gradients` one
+ * `grad:<name>` per differentiated tensor in `parameterNames` order.
+ */
+export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, T: number, P: number, o: DecoderGraphOptions): { model: OnnxModel; parameterNames: string[] } {
+  const all = o.parameters === 'all';
+  const B = o.batch ?? 1;
+  const withLoss = o.loss ?? true;
+  if (all && o.baseWeights) throw new DdaError('ONNX decoder: base weights cannot be baked into a graph that differentiates them', "leave baseWeights out with parameters 'all'");
+  if (!all && o.gradients && o.loraWeights) throw new DdaError('ONNX decoder: LoRA weights cannot be baked into a graph that differentiates them', 'leave loraWeights out');
+  if (o.gradients && !withLoss) throw new DdaError('ONNX decoder: gradients need the loss', 'leave loss on');
+  if (!Number.isInteger(B) || B < 1) throw new DdaError(`ONNX decoder: batch must be a positive integer, got ${B}`, 'pass e.g. 1');
+  const g = new GraphBuilder('dda-decoder');
+  const d = c.hiddenSize;
+  const H = c.numHeads;
+  const KV = c.numKvHeads;
+  const hd = d / H;
+  const N = B * T;
+  const ids = g.input(DECODER_IO.ids, [N], ONNX_TYPE.int64);
+  const positions = withLoss || o.positionLogits ? g.input(DECODER_IO.positions, [P], ONNX_TYPE.int64) : '';
+  const targets = withLoss ? g.input(DECODER_IO.targets, [P], ONNX_TYPE.int64) : '';
+  const weights = withLoss ? g.input(DECODER_IO.weights, [P, 1]) : '';
+  const { bases, base, loraNames, linear, rmsNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
+  const { cos: cosData, sin: sinData } = ropeTables(T, hd, c.ropeTheta);
+  const cos = g.constant('rope_cos', cosData, [T, hd]);
+  const sin = g.constant('rope_sin', sinData, [T, hd]);
   const maskData = new Float32Array(T * T);
   for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) maskData[i * T + j] = j <= i && (c.slidingWindow === null || i - j < c.slidingWindow) ? 0 : -1e9;
   const mask = g.constant('causal_mask', maskData, [T, T]);
-  const rope = (x: string, n: number): string => g.add(g.mul(x, cos), g.mul(g.matmul(x, g.expand(rot, [n, hd, hd])), sin));
-  const heads = (y: string, n: number): string => g.transpose(g.reshape(y, [T, n, hd]), [1, 0, 2]);
-  const repeatKv = (y: string): string => (KV === H ? y : g.reshape(g.expand(g.reshape(y, [KV, 1, T, hd]), [KV, H / KV, T, hd]), [H, T, hd]));
+  /** [N, n·hd] → [B·n, T, hd]. */
+  const heads = (y: string, n: number): string => (B === 1 ? g.transpose(g.reshape(y, [T, n, hd]), [1, 0, 2]) : g.reshape(g.transpose(g.reshape(y, [B, T, n, hd]), [0, 2, 1, 3]), [B * n, T, hd]));
+  /** [B·n, T, hd] → [N, n·hd]. */
+  const merge = (y: string, n: number): string => (B === 1 ? g.reshape(g.transpose(y, [1, 0, 2]), [T, n * hd]) : g.reshape(g.transpose(g.reshape(y, [B, n, T, hd]), [0, 2, 1, 3]), [N, n * hd]));
+  const repeatKv = (y: string): string => (KV === H ? y : g.reshape(g.expand(g.reshape(y, [B * KV, 1, T, hd]), [B * KV, H / KV, T, hd]), [B * H, T, hd]));
   const invSqrtHd = g.scalar(1 / Math.sqrt(hd));
+  const outputs: OnnxValueInfo[] = [];
 
-  const embed = base('model.embed_tokens.weight', [V, d]);
   // Differentiated embeddings need the scatter-add VJP of gatherRows; frozen ones a plain Gather.
   let x = all ? g.gatherRows(embed, ids) : g.gather(embed, ids);
   for (let i = 0; i < c.numLayers; i++) {
     const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
-    const q = rope(heads(linear(i, 'q', h), H), H);
-    const k = repeatKv(rope(heads(linear(i, 'k', h), KV), KV));
-    const v = repeatKv(heads(linear(i, 'v', h), KV));
-    const scores = g.add(g.mul(g.matmul(q, g.swapLast(k)), invSqrtHd), mask);
-    const att = g.matmul(g.softmax(scores), v);
-    x = g.add(x, linear(i, 'o', g.reshape(g.transpose(att, [1, 0, 2]), [T, d])));
-    const h2 = rmsNorm(x, base(`model.layers.${i}.post_attention_layernorm.weight`, [d]));
-    const gate = linear(i, 'gate', h2);
-    x = g.add(x, linear(i, 'down', g.mul(g.mul(gate, g.sigmoid(gate)), linear(i, 'up', h2))));
+    const q = rope(heads(linear(i, 'q', h), H), cos, sin);
+    const kRoped = rope(heads(linear(i, 'k', h), KV), cos, sin);
+    const vHeads = heads(linear(i, 'v', h), KV);
+    if (o.present) {
+      outputs.push(g.output(presentOutputs(i).k, merge(kRoped, KV)));
+      outputs.push(g.output(presentOutputs(i).v, merge(vHeads, KV)));
+    }
+    const scores = g.add(g.mul(g.matmul(q, g.swapLast(repeatKv(kRoped))), invSqrtHd), mask);
+    const att = g.matmul(g.softmax(scores), repeatKv(vHeads));
+    x = g.add(x, linear(i, 'o', merge(att, H)));
+    x = g.add(x, mlp(i, rmsNorm(x, base(`model.layers.${i}.post_attention_layernorm.weight`, [d]))));
   }
   const hidden = rmsNorm(x, base('model.norm.weight', [d]));
-  const head = c.tieWordEmbeddings ? embed : base('lm_head.weight', [V, d]);
-  const loss = g.crossEntropy(g.linear(g.gatherRows(hidden, positions), head), targets, weights);
-  const outputs: OnnxValueInfo[] = [g.output(DECODER_IO.loss, loss)];
-  if (o.logits) outputs.push(g.output(DECODER_IO.logits, g.linear(hidden, head)));
+  const w = head();
+  const picked = positions ? g.linear(g.gatherRows(hidden, positions), w) : '';
+  const loss = withLoss ? g.crossEntropy(picked, targets, weights) : '';
+  if (withLoss) outputs.unshift(g.output(DECODER_IO.loss, loss));
+  if (o.positionLogits) outputs.push(g.output(DECODER_IO.positionLogits, picked));
+  if (o.logits) outputs.push(g.output(DECODER_IO.logits, g.linear(hidden, w)));
   if (o.hidden) outputs.push(g.output(DECODER_IO.hidden, hidden));
   const parameterNames = all ? [...bases.keys()] : loraNames;
   if (o.gradients) {
@@ -193,10 +249,151 @@ export function buildDecoderGraph(
   return { model: g.model(outputs), parameterNames };
 }
 
+/** Names of the decode-step graph's inputs and outputs (see {@link buildDecodeStepGraph}). */
+export const DECODE_IO = {
+  token: 'token', cos: 'rope_cos_row', sin: 'rope_sin_row', mask: 'attn_mask', index: 'cache_index', logits: 'logits',
+  pastK: (i: number): string => `past_k.${i}`, pastV: (i: number): string => `past_v.${i}`,
+} as const;
+
+/**
+ * One greedy-decoding step with a key/value cache of `S` positions: the decoder on one new token
+ * at position p, attending to the cached keys and values of positions 0..p.
+ * Inputs: `token` int64 [1]; `rope_cos_row`, `rope_sin_row` [1, hd] (the RoPE tables' row p);
+ * `attn_mask` [1, S] (0 where position j is visible from p: j ≤ p and within the sliding window,
+ * −1e9 elsewhere, as the full graph's mask row p); `cache_index` int64 [1, 1] (= p); per layer i
+ * `past_k.<i>`, `past_v.<i>` [S, numKvHeads·hd] (keys after RoPE, values; rows > p are ignored).
+ * Outputs: `logits` [1, V] and `present_k.<i>`, `present_v.<i>` (the caches with row p written).
+ * Base and LoRA weights are baked in as initializers.
+ */
+export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, S: number, o: { readonly baseWeights: WeightMap; readonly loraWeights?: WeightMap }): OnnxModel {
+  if (lora && !o.loraWeights) throw new DdaError('ONNX decode step: LoRA adapters without their weights', 'pass loraWeights');
+  const g = new GraphBuilder('dda-decode-step');
+  const d = c.hiddenSize;
+  const H = c.numHeads;
+  const KV = c.numKvHeads;
+  const hd = d / H;
+  const kvDim = KV * hd;
+  const token = g.input(DECODE_IO.token, [1], ONNX_TYPE.int64);
+  const cos = g.input(DECODE_IO.cos, [1, hd]);
+  const sin = g.input(DECODE_IO.sin, [1, hd]);
+  const mask = g.input(DECODE_IO.mask, [1, S]);
+  const index = g.input(DECODE_IO.index, [1, 1], ONNX_TYPE.int64);
+  const { base, linear, rmsNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
+  const invSqrtHd = g.scalar(1 / Math.sqrt(hd));
+  /** Cache [S, kvDim] → [H, S, hd] (kv heads repeated for grouped-query attention). */
+  const cacheHeads = (cache: string): string => {
+    const kvh = g.transpose(g.reshape(cache, [S, KV, hd]), [1, 0, 2]);
+    return KV === H ? kvh : g.reshape(g.expand(g.reshape(kvh, [KV, 1, S, hd]), [KV, H / KV, S, hd]), [H, S, hd]);
+  };
+  const outputs: OnnxValueInfo[] = [];
+  let x = g.gather(embed, token); // [1, d]
+  for (let i = 0; i < c.numLayers; i++) {
+    const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
+    const q = rope(g.reshape(linear(i, 'q', h), [H, 1, hd]), cos, sin);
+    const kNew = g.reshape(rope(g.reshape(linear(i, 'k', h), [KV, 1, hd]), cos, sin), [1, kvDim]);
+    const vNew = linear(i, 'v', h);
+    const pastK = g.input(DECODE_IO.pastK(i), [S, kvDim]);
+    const pastV = g.input(DECODE_IO.pastV(i), [S, kvDim]);
+    const presentK = g.op('ScatterND', [pastK, index, kNew], [S, kvDim]);
+    const presentV = g.op('ScatterND', [pastV, index, vNew], [S, kvDim]);
+    outputs.push(g.output(presentOutputs(i).k, presentK), g.output(presentOutputs(i).v, presentV));
+    const scores = g.add(g.mul(g.matmul(q, g.swapLast(cacheHeads(presentK))), invSqrtHd), mask); // [H, 1, S]
+    const att = g.matmul(g.softmax(scores), cacheHeads(presentV)); // [H, 1, hd]
+    x = g.add(x, linear(i, 'o', g.reshape(att, [1, d])));
+    x = g.add(x, mlp(i, rmsNorm(x, base(`model.layers.${i}.post_attention_layernorm.weight`, [d]))));
+  }
+  const hidden = rmsNorm(x, base('model.norm.weight', [d]));
+  outputs.unshift(g.output(DECODE_IO.logits, g.linear(hidden, head())));
+  return g.model(outputs);
+}
+
 /** One encoded example: token ids and the loss mask (length tokens − 1; 1 where tokens[t+1] is a response token). */
 export interface OnnxEncodedExample {
   readonly tokens: Int32Array;
   readonly lossMask: Float32Array;
+}
+
+/** The token and loss inputs of {@link buildDecoderGraph} for a batch of examples (see {@link batchInputs}). */
+export interface BatchInputs {
+  /** Sequences, padded length, loss positions (padded). */
+  readonly B: number;
+  readonly T: number;
+  readonly P: number;
+  /** int64 [B·T], right-padded with 0 (padding never reaches a loss position: attention is causal). */
+  readonly ids: BigInt64Array;
+  /** int64 [P]: rows b·T + t whose next token carries loss; padding entries 0. */
+  readonly positions: BigInt64Array;
+  /** int64 [P]: the next tokens. */
+  readonly targets: BigInt64Array;
+  /** [P]: mask / (loss tokens of the sequence, at least 1) / meanOver (default B); padding entries 0. */
+  readonly weights: Float32Array;
+}
+
+/**
+ * Lays out `examples` for one run of the decoder graph: each sequence right-padded to `T`
+ * tokens, its loss positions listed in order, their number padded to `bucket(count)`. The
+ * weights make the graph's loss the mean over the batch of each sequence's mean response-token
+ * cross-entropy, what @dda/model's `tf.mean(sequenceLosses(...))` computes. With `meanOver` > B
+ * (one shard of a larger batch) the loss is this shard's share of the mean over `meanOver` sequences.
+ *
+ * @throws DdaError if an example has fewer than 2 tokens, more than T, a loss mask of the wrong
+ *   length, or a token id outside the vocabulary.
+ */
+export function batchInputs(examples: readonly OnnxEncodedExample[], vocabSize: number, T: number, bucket: (loss: number) => number, meanOver = examples.length): BatchInputs {
+  const B = examples.length;
+  const ids = new BigInt64Array(B * T);
+  const rows: { row: number; target: number; weight: number }[] = [];
+  examples.forEach((e, b) => {
+    const n = e.tokens.length;
+    if (n < 2 || e.lossMask.length !== n - 1) throw new DdaError(`ONNX decoder: ${n} tokens with a loss mask of ${e.lossMask.length}`, 'give tokens.length − 1 mask entries and at least 2 tokens');
+    if (n > T) throw new DdaError(`ONNX decoder: ${n} tokens do not fit ${T} positions`, 'pad to the longest sequence of the batch');
+    for (let t = 0; t < n; t++) {
+      const id = e.tokens[t] as number;
+      if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw new DdaError(`ONNX decoder: token id ${id} outside the vocabulary of ${vocabSize}`, "encode with the model's tokenizer");
+      ids[b * T + t] = BigInt(id);
+    }
+    let count = 0;
+    for (let t = 0; t < n - 1; t++) count += e.lossMask[t] as number;
+    for (let t = 0; t < n - 1; t++) {
+      const m = e.lossMask[t] as number;
+      if (m !== 0) rows.push({ row: b * T + t, target: e.tokens[t + 1] as number, weight: m / Math.max(count, 1) / meanOver });
+    }
+  });
+  const P = bucket(rows.length);
+  if (P < rows.length) throw new DdaError(`ONNX decoder: ${rows.length} loss positions do not fit a bucket of ${P}`, 'fix the bucket function');
+  const positions = new BigInt64Array(P);
+  const targets = new BigInt64Array(P);
+  const weights = new Float32Array(P);
+  rows.forEach((r, k) => {
+    positions[k] = BigInt(r.row);
+    targets[k] = BigInt(r.target);
+    weights[k] = r.weight;
+  });
+  return { B, T, P, ids, positions, targets, weights };
+}
+
+/** onnxruntime tensors of a batch's token and loss inputs. */
+export function ortBatchFeeds(backend: OnnxRuntimeBackend, b: BatchInputs): Record<string, OrtTensor> {
+  const { Tensor } = backend.ort;
+  return {
+    [DECODER_IO.ids]: new Tensor('int64', b.ids, [b.B * b.T]),
+    [DECODER_IO.positions]: new Tensor('int64', b.positions, [b.P]),
+    [DECODER_IO.targets]: new Tensor('int64', b.targets, [b.P]),
+    [DECODER_IO.weights]: new Tensor('float32', b.weights, [b.P, 1]),
+  };
+}
+
+/** The weight feeds a session's inputs name (everything that is not a token or loss input). */
+export function pickFeeds(inputNames: readonly string[], weightFeeds: Readonly<Record<string, OrtTensor>>): Record<string, OrtTensor> {
+  const out: Record<string, OrtTensor> = {};
+  const io = new Set<string>([DECODER_IO.ids, DECODER_IO.positions, DECODER_IO.targets, DECODER_IO.weights]);
+  for (const name of inputNames) {
+    if (io.has(name)) continue;
+    const f = weightFeeds[name];
+    if (f === undefined) throw new DdaError(`ONNX decoder: missing weight '${name}'`, 'pass every LoRA tensor of the config (and every base tensor with parameters all)');
+    out[name] = f;
+  }
+  return out;
 }
 
 /**
@@ -254,51 +451,9 @@ export class OnnxDecoder {
 
   /** Feeds of one example: ids padded to T, loss positions padded to P (weight 0). */
   private feeds(e: OnnxEncodedExample): { T: number; P: number; feeds: (names: readonly string[]) => Record<string, OrtTensor> } {
-    const { Tensor } = this.backend.ort;
-    const n = e.tokens.length;
-    if (n < 2 || e.lossMask.length !== n - 1) throw new DdaError(`ONNX decoder: ${n} tokens with a loss mask of ${e.lossMask.length}`, 'give tokens.length − 1 mask entries and at least 2 tokens');
-    const T = this.padded(n);
-    const ids = new BigInt64Array(T);
-    for (let t = 0; t < n; t++) {
-      const id = e.tokens[t] as number;
-      if (!(Number.isInteger(id) && id >= 0 && id < this.config.vocabSize)) throw new DdaError(`ONNX decoder: token id ${id} outside the vocabulary of ${this.config.vocabSize}`, "encode with the model's tokenizer");
-      ids[t] = BigInt(id);
-    }
-    const loss: number[] = [];
-    let count = 0;
-    for (let t = 0; t < n - 1; t++) {
-      const m = e.lossMask[t] as number;
-      count += m;
-      if (m !== 0) loss.push(t);
-    }
-    const P = this.padded(Math.max(1, loss.length));
-    const positions = new BigInt64Array(P);
-    const targets = new BigInt64Array(P);
-    const w = new Float32Array(P);
-    loss.forEach((t, k) => {
-      positions[k] = BigInt(t);
-      targets[k] = BigInt(e.tokens[t + 1] as number);
-      w[k] = (e.lossMask[t] as number) / Math.max(count, 1);
-    });
-    return {
-      T,
-      P,
-      feeds: (inputNames) => {
-        const feeds: Record<string, OrtTensor> = {
-          [DECODER_IO.ids]: new Tensor('int64', ids, [T]),
-          [DECODER_IO.positions]: new Tensor('int64', positions, [P]),
-          [DECODER_IO.targets]: new Tensor('int64', targets, [P]),
-          [DECODER_IO.weights]: new Tensor('float32', w, [P, 1]),
-        };
-        for (const name of inputNames) {
-          if (name in feeds) continue;
-          const f = this.weightFeeds[name];
-          if (f === undefined) throw new DdaError(`ONNX decoder: missing weight '${name}'`, 'pass every LoRA tensor of the config (and every base tensor with parameters all)');
-          feeds[name] = f;
-        }
-        return feeds;
-      },
-    };
+    const T = this.padded(e.tokens.length);
+    const b = batchInputs([e], this.config.vocabSize, T, (p) => this.padded(Math.max(1, p)));
+    return { T, P: b.P, feeds: (inputNames) => ({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(inputNames, this.weightFeeds) }) };
   }
 
   private padded(n: number): number {

@@ -10,3 +10,6 @@ export { ProtoWriter, WIRE } from './protobuf.js';
 export { cudaUnavailableReason, loadOnnxRuntime, type OrtModule, type OrtSession, type OrtSessionOptions, type OrtTensor } from './ort.js';
 export { GraphBuilder } from './autodiff.js';
 export * from './decoder-graph.js';
+export * from './adam.js';
+export * from './train.js';
+export * from './ort-pool.js';
