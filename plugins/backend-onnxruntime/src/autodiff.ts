@@ -268,7 +268,7 @@ export class GraphBuilder {
 
   /**
    * Rows `idx` (int64 [P]) of x [T, d] → [P, d]; the VJP scatter-adds the rows' gradients back
-   * (ScatterElements with reduction add), so repeated indices accumulate.
+   * (ScatterND with reduction add: whole rows at a time), so repeated indices accumulate.
    */
   gatherRows(x: string, idx: string): string {
     const [T, d] = this.shape(x) as [number, number];
@@ -276,8 +276,8 @@ export class GraphBuilder {
     return this.emit('Gather', [x, idx], [P, d], { axis: attr.int(0) }, (dy) => {
       // ConstantOfShape (value 0.0 by default) rather than a [T, d] initializer: for an embedding table that is the size of the table.
       const zeros = this.emit('ConstantOfShape', [this.ints([T, d])], [T, d]);
-      const index = this.emit('Expand', [this.emit('Reshape', [idx, this.ints([P, 1])], [P, 1]), this.ints([P, d])], [P, d]);
-      return [[x, this.emit('ScatterElements', [zeros, index, dy], [T, d], { axis: attr.int(0), reduction: attr.string('add') })]];
+      const index = this.emit('Reshape', [idx, this.ints([P, 1])], [P, 1]);
+      return [[x, this.emit('ScatterND', [zeros, index, dy], [T, d], { reduction: attr.string('add') })]];
     });
   }
 

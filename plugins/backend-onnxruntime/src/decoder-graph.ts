@@ -10,7 +10,8 @@ import { DdaError, type GradientMatrix } from '@dda/core';
 import type { DecoderConfig, LoraConfig, LoraTarget } from '@dda/model';
 import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
-import { ONNX_TYPE, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
+import { ONNX_TYPE, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
+import { OrtWorkerPool, type PoolTensor } from './ort-pool.js';
 import type { OrtSession, OrtTensor } from './ort.js';
 
 /** The decoder shape: @dda/model's DecoderConfig (a type-only import: this plugin never loads tfjs). */
@@ -383,6 +384,16 @@ export function ortBatchFeeds(backend: OnnxRuntimeBackend, b: BatchInputs): Reco
   };
 }
 
+/** A batch's token and loss inputs as {@link OrtWorkerPool} feeds. */
+export function poolBatchFeeds(b: BatchInputs): Record<string, PoolTensor> {
+  return {
+    [DECODER_IO.ids]: { type: 'int64', data: b.ids, dims: [b.B * b.T] },
+    [DECODER_IO.positions]: { type: 'int64', data: b.positions, dims: [b.P] },
+    [DECODER_IO.targets]: { type: 'int64', data: b.targets, dims: [b.P] },
+    [DECODER_IO.weights]: { type: 'float32', data: b.weights, dims: [b.P, 1] },
+  };
+}
+
 /** The weight feeds a session's inputs name (everything that is not a token or loss input). */
 export function pickFeeds(inputNames: readonly string[], weightFeeds: Readonly<Record<string, OrtTensor>>): Record<string, OrtTensor> {
   const out: Record<string, OrtTensor> = {};
@@ -408,15 +419,25 @@ export class OnnxDecoder {
   readonly padMultiple: number;
   /** The parameters gradients are taken over. */
   readonly parameters: OnnxParameterSet;
+  /** Worker threads {@link perExampleGradients} runs on (1: the main thread's session). */
+  readonly workers: number;
   private readonly threads: number | undefined;
+  private readonly base: WeightMap;
+  private readonly fed: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
+  private pool: Promise<OrtWorkerPool> | undefined;
+  private readonly models = new Map<string, Uint8Array>();
 
   /**
    * @param options.padMultiple - Sequences (and loss positions) are right-padded to a multiple of
    *   this (default 16), so one session serves many lengths.
-   * @param options.intraOpNumThreads - onnxruntime threads per operator (default: onnxruntime's, one per core).
+   * @param options.intraOpNumThreads - onnxruntime threads per operator of the main-thread sessions (default: onnxruntime's, one per core).
    * @param options.parameters - Gradients over the LoRA tensors (`lora`, default: the base weights are
    *   baked into the graph) or over every base tensor (`all`, in the order of `base`'s keys, as tfjs's
    *   `perExampleGradients(..., 'all')`; the base weights are then fed at every run).
+   * @param options.workers - Worker threads for {@link perExampleGradients} (default 1: the main
+   *   thread). With n ≥ 2 (CPU only) each worker runs its own sessions with one intra-op thread,
+   *   examples going to whichever worker is free; the rows are bit-identical to a main-thread
+   *   session with `intraOpNumThreads: 1` (the same graph, the same single-threaded kernels).
    */
   constructor(
     readonly backend: OnnxRuntimeBackend,
@@ -424,35 +445,54 @@ export class OnnxDecoder {
     readonly lora: OnnxLoraConfig | null,
     base: WeightMap,
     loraWeights: WeightMap | null,
-    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet } = {},
+    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number } = {},
   ) {
     this.padMultiple = options.padMultiple ?? 16;
     this.parameters = options.parameters ?? 'lora';
     this.threads = options.intraOpNumThreads;
+    this.workers = options.workers ?? 1;
     if (!Number.isInteger(this.padMultiple) || this.padMultiple < 1) throw new DdaError(`ONNX decoder: padMultiple must be a positive integer, got ${this.padMultiple}`, 'pass e.g. 16');
+    if (!Number.isInteger(this.workers) || this.workers < 1) throw new DdaError(`ONNX decoder: workers must be a positive integer, got ${this.workers}`, 'pass 1 (main thread) or the number of cores');
+    if (this.workers > 1 && backend.executionProviders[0] !== 'cpu') throw new DdaError('ONNX decoder: worker threads run on the CPU only', 'use workers: 1 on a GPU backend');
     this.base = base;
-    const fed = this.parameters === 'all' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
-    for (const [name, t] of fed) this.weightFeeds[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
+    this.fed = this.parameters === 'all' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
+    for (const [name, t] of this.fed) this.weightFeeds[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
   }
 
-  private readonly base: WeightMap;
+  private graph(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): { model: OnnxModel; parameterNames: string[] } {
+    const all = this.parameters === 'all';
+    return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...(all ? {} : { baseWeights: this.base }) });
+  }
 
   private session(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): Promise<{ session: OrtSession; parameterNames: string[] }> {
     const key = `${T}:${P}:${gradients}:${logits}:${hidden}`;
     let s = this.sessions.get(key);
     if (s === undefined) {
-      const all = this.parameters === 'all';
-      const { model, parameterNames } = buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...(all ? {} : { baseWeights: this.base }) });
+      const { model, parameterNames } = this.graph(T, P, gradients, logits, hidden);
       s = this.backend.createSession(model, this.threads === undefined ? {} : { intraOpNumThreads: this.threads }).then((session) => ({ session, parameterNames }));
       this.sessions.set(key, s);
     }
     return s;
   }
 
-  /** Feeds of one example: ids padded to T, loss positions padded to P (weight 0). */
-  private feeds(e: OnnxEncodedExample): { T: number; P: number; feeds: (names: readonly string[]) => Record<string, OrtTensor> } {
+  private workerPool(): Promise<OrtWorkerPool> {
+    this.pool ??= (async () => {
+      const pool = await OrtWorkerPool.create(this.workers);
+      await pool.setConstants(Object.fromEntries(this.fed.map(([name, t]) => [name, { type: 'float32', data: t.data, dims: t.shape } satisfies PoolTensor])));
+      return pool;
+    })();
+    return this.pool;
+  }
+
+  /** One example's inputs: ids padded to T, loss positions padded to a multiple of padMultiple (weight 0). */
+  private inputs(e: OnnxEncodedExample): { T: number; b: BatchInputs } {
     const T = this.padded(e.tokens.length);
-    const b = batchInputs([e], this.config.vocabSize, T, (p) => this.padded(Math.max(1, p)));
+    return { T, b: batchInputs([e], this.config.vocabSize, T, (p) => this.padded(Math.max(1, p))) };
+  }
+
+  /** Feeds of one example (see {@link inputs}). */
+  private feeds(e: OnnxEncodedExample): { T: number; P: number; feeds: (names: readonly string[]) => Record<string, OrtTensor> } {
+    const { T, b } = this.inputs(e);
     return { T, P: b.P, feeds: (inputNames) => ({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(inputNames, this.weightFeeds) }) };
   }
 
@@ -517,16 +557,36 @@ export class OnnxDecoder {
     if (ids.length !== encoded.length) throw new DdaError(`ONNX decoder: ${ids.length} ids for ${encoded.length} examples`, 'pass one id per example');
     const { names, sizes } = this.parameterLayout();
     const rows: Float32Array[] = [];
-    for (const [k, e] of encoded.entries()) {
-      rows.push((await this.lossAndGradient(e)).gradient);
-      onSample?.(k + 1);
+    if (this.workers > 1) {
+      const pool = await this.workerPool();
+      let done = 0;
+      rows.push(...await pool.map(encoded, async (w, e) => {
+        const { T, b } = this.inputs(e);
+        const key = `${T}:${b.P}:grad`;
+        const model = (): Uint8Array => {
+          let bytes = this.models.get(key);
+          if (bytes === undefined) this.models.set(key, (bytes = encodeOnnxModel(this.graph(T, b.P, true, false, false).model)));
+          return bytes;
+        };
+        const r = await pool.run(w, key, model, poolBatchFeeds(b), [], names.map(gradOutput));
+        onSample?.(++done);
+        return r.concat as Float32Array;
+      }));
+    } else {
+      for (const [k, e] of encoded.entries()) {
+        rows.push((await this.lossAndGradient(e)).gradient);
+        onSample?.(k + 1);
+      }
     }
     return { ids: [...ids], dim: sizes.reduce((a, b) => a + b, 0), rows, parameterNames: names, parameterSizes: sizes, checkpoint };
   }
 
-  /** Releases every session. */
+  /** Releases every session and stops the workers. */
   async release(): Promise<void> {
     for (const s of this.sessions.values()) await (await s).session.release();
     this.sessions.clear();
+    this.models.clear();
+    if (this.pool) await (await this.pool).terminate();
+    this.pool = undefined;
   }
 }

@@ -13,7 +13,7 @@ import type { TrainOptions } from '@dda/model';
 import { Adam } from './adam.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
-  DECODER_IO, batchInputs, buildDecoderGraph, gradOutput, loraSpecs, ortBatchFeeds, pickFeeds,
+  DECODER_IO, batchInputs, buildDecoderGraph, gradOutput, loraSpecs, ortBatchFeeds, pickFeeds, poolBatchFeeds,
   type BatchInputs, type OnnxDecoderConfig, type OnnxEncodedExample, type OnnxLoraConfig, type OnnxParameterSet, type WeightMap,
 } from './decoder-graph.js';
 import { encodeOnnxModel } from './onnx-model.js';
@@ -245,13 +245,7 @@ export class OnnxTrainer {
       }
       return bytes;
     };
-    const feeds: Record<string, PoolTensor> = {
-      [DECODER_IO.ids]: { type: 'int64', data: b.ids, dims: [b.B * b.T] },
-      [DECODER_IO.positions]: { type: 'int64', data: b.positions, dims: [b.P] },
-      [DECODER_IO.targets]: { type: 'int64', data: b.targets, dims: [b.P] },
-      [DECODER_IO.weights]: { type: 'float32', data: b.weights, dims: [b.P, 1] },
-    };
-    const r = await pool.run(w, key, model, feeds, [DECODER_IO.loss], this.trained.map((t) => gradOutput(t.name)));
+    const r = await pool.run(w, key, model, poolBatchFeeds(b), [DECODER_IO.loss], this.trained.map((t) => gradOutput(t.name)));
     const flat = r.concat as Float32Array;
     let off = 0;
     const gradients = this.trained.map((t) => {

@@ -77,6 +77,29 @@ describe('ONNX decoder agrees with the tfjs engine', () => {
     });
   }
 
+  for (const parameters of ['lora', 'all'] as const) {
+    it(`per-example gradients (${parameters}) on 2 worker threads: the same rows in the same order, bit-identical to one single-threaded session`, async () => {
+      const config = FAMILIES['qwen2-style (GQA, q/k/v biases, tied embeddings)']!;
+      const model = randomModel(config, 9);
+      // Lengths that need different graphs, and more examples than workers.
+      const encoded = [...samples, ...samples.slice().reverse(), samples[1]!].map((s) => model.encode(s));
+      const ids = encoded.map((_, k) => `e${k}`);
+      const single = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters, intraOpNumThreads: 1 });
+      const pooled = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters, workers: 2 });
+      const want = await single.perExampleGradients(ids, encoded, 'x');
+      const ticks: number[] = [];
+      const got = await pooled.perExampleGradients(ids, encoded, 'x', (n) => ticks.push(n));
+      expect(ticks).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(got).toMatchObject({ ids, dim: want.dim, parameterNames: want.parameterNames, parameterSizes: want.parameterSizes, checkpoint: 'x' });
+      got.rows.forEach((r, k) => expect(r).toEqual(want.rows[k]));
+      // Calling again reuses the workers' sessions.
+      expect((await pooled.perExampleGradients(ids.slice(0, 2), encoded.slice(0, 2), 'x')).rows).toEqual(want.rows.slice(0, 2));
+      await single.release();
+      await pooled.release();
+      model.dispose();
+    });
+  }
+
   it('padding does not change the result', async () => {
     const config = FAMILIES['llama2-style']!;
     const model = new DecoderModel(config, tok, initDecoderWeights(config, 3));

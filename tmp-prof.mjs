@@ -1,0 +1,24 @@
+import { startOnnxRuntime, buildDecoderGraph, encodeOnnxModel } from '@dda/backend-onnxruntime';
+import { initDecoderWeights } from '@dda/model';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+const config = { vocabSize: 390, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, intermediateSize: 172, ropeTheta: 1e4, rmsNormEps: 1e-5, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null };
+const backend = await startOnnxRuntime(['onnxruntime-cpu']);
+const init = initDecoderWeights({ ...config, maxSeqLen: 160 }, 0);
+const { model } = buildDecoderGraph(config, null, 64, 768, { batch: 16, gradients: true, logits: false, parameters: 'all' });
+const s = await backend.ort.InferenceSession.create(encodeOnnxModel(model), { intraOpNumThreads: 1, enableProfiling: true, profileFilePrefix: '/tmp/wt18prof', graphOptimizationLevel: 'all' });
+const { Tensor } = backend.ort;
+const feeds = { ids: new Tensor('int64', new BigInt64Array(1024).map((_, i) => BigInt(8 + i % 300)), [1024]), loss_positions: new Tensor('int64', new BigInt64Array(768).map((_, i) => BigInt(i)), [768]), targets: new Tensor('int64', new BigInt64Array(768).fill(9n), [768]), loss_weights: new Tensor('float32', new Float32Array(768).fill(1 / 768), [768, 1]) };
+for (const [n, t] of init) feeds[n] = new Tensor('float32', t.data, [...t.shape]);
+for (let i = 0; i < 30; i++) await s.run(feeds);
+const t = performance.now(); for (let i = 0; i < 30; i++) await s.run(feeds); console.log('ms/run', (performance.now() - t) / 30);
+const f = s.endProfiling ? s.endProfiling() : null;
+await s.release();
+const file = readdirSync('/tmp').filter((x) => x.startsWith('wt18prof')).map((x) => '/tmp/' + x)[0];
+const ev = JSON.parse(readFileSync(file, 'utf8')).filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+const by = {}; const byNode = {};
+for (const e of ev) { const op = e.args.op_name; by[op] = (by[op] ?? 0) + e.dur; const k = op + " " + JSON.stringify(e.args.output_type_shape); byNode[k] = (byNode[k] ?? 0) + e.dur; }
+const tot = Object.values(by).reduce((a, b) => a + b, 0);
+console.log('kernel total ms/run', tot / 60 / 1000, 'nodes', ev.length / 60);
+console.log(Object.entries(by).sort((a, b) => b[1] - a[1]).slice(0, 20).map(([k, v]) => `${k} ${(v / 60 / 1000).toFixed(2)}ms`).join('\n'));
+rmSync(file);
+console.log(Object.entries(byNode).sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, v]) => `${(v / 60 / 1000).toFixed(2)}ms ${k}`).join('\n'));
