@@ -11,7 +11,7 @@ import type { DecoderConfig, LoraConfig, LoraTarget } from '@dda/model';
 import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import { ONNX_TYPE, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
-import { OrtWorkerPool, type PoolTensor } from './ort-pool.js';
+import { OrtWorkerPool, rowsOf, type PoolTensor } from './ort-pool.js';
 import type { OrtSession, OrtTensor } from './ort.js';
 
 /** The decoder shape: @dda/model's DecoderConfig (a type-only import: this plugin never loads tfjs). */
@@ -100,10 +100,18 @@ export interface DecoderGraphOptions {
   readonly parameters?: OnnxParameterSet;
   /** Sequences per run (default 1): `ids` holds batch·T tokens, sequence b at rows [b·T, (b+1)·T). */
   readonly batch?: number;
+  /**
+   * Per-example LoRA gradients from one batched run: each sequence reads its own copy of every
+   * LoRA tensor ({@link GraphBuilder.perExampleCopies}), and `grad:<name>` is [batch, ...shape],
+   * row b the gradient of sequence b's term of the loss. Give loss weights mask / (loss tokens of
+   * the sequence) (a sum of per-sequence means, `meanOver` = 1 in {@link batchInputs}) for the
+   * gradient of each sequence's own mean loss. Needs `gradients` over 'lora'.
+   */
+  readonly perExample?: boolean;
 }
 
 /** The parameters of a graph: base and LoRA tensors (inputs or initializers), and the linear maps and norms that read them. */
-function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, o: Pick<DecoderGraphOptions, 'baseWeights' | 'loraWeights' | 'parameters'>) {
+function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, o: Pick<DecoderGraphOptions, 'baseWeights' | 'loraWeights' | 'parameters' | 'perExample' | 'batch'>) {
   const all = o.parameters === 'all';
   const bases = new Map<string, string>();
   const baked = (what: string, name: string, shape: readonly number[], from: WeightMap): Float32Array => {
@@ -123,25 +131,36 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
     }
     return v;
   };
+  const B = o.batch ?? 1;
   const loraNames: string[] = [];
+  /** The values differentiated for each LoRA tensor: the input itself, or its per-example copies. */
+  const loraRoots: string[] = [];
   const loraOf = new Map<string, { a: string; b: string }>();
   for (const spec of lora ? loraSpecs(c, lora) : []) {
-    const tensor = (name: string, shape: [number, number]): string =>
-      o.loraWeights ? g.initializer(name, baked('LoRA tensor', name, shape, o.loraWeights), shape) : g.input(name, shape, ONNX_TYPE.float, !all);
-    const a = tensor(spec.a, spec.aShape);
-    const b = tensor(spec.b, spec.bShape);
-    loraNames.push(a, b);
-    loraOf.set(`${spec.layer}.${spec.target}`, { a, b });
+    const tensor = (name: string, shape: [number, number]): string => {
+      const v = o.loraWeights ? g.initializer(name, baked('LoRA tensor', name, shape, o.loraWeights), shape) : g.input(name, shape, ONNX_TYPE.float, !all && !o.perExample);
+      loraNames.push(v);
+      const root = o.perExample ? g.perExampleCopies(v, B) : v;
+      loraRoots.push(root);
+      return root;
+    };
+    loraOf.set(`${spec.layer}.${spec.target}`, { a: tensor(spec.a, spec.aShape), b: tensor(spec.b, spec.bShape) });
   }
   const scale = lora ? g.scalar(lora.alpha / lora.rank) : '';
-  /** x [n, in] → x·Wᵀ (+ b) (+ (alpha/r)·x·Aᵀ·Bᵀ), as @dda/model's `linear`. */
+  /** x [n, in] → x·Wᵀ (+ b) (+ (alpha/r)·x·Aᵀ·Bᵀ), as @dda/model's `linear`; per example, x's rows are B sequences of n/B. */
   const linear = (i: number, t: OnnxLoraTarget, x: string): string => {
     const mod = modulePath(i, t);
-    const [out] = linearShape(c, t);
+    const [out, inDim] = linearShape(c, t);
     let y = g.linear(x, base(`${mod}.weight`, linearShape(c, t)));
     if (c.attentionBias && (t === 'q' || t === 'k' || t === 'v')) y = g.add(y, base(`${mod}.bias`, [out]));
     const ab = loraOf.get(`${i}.${t}`);
-    if (ab) y = g.add(y, g.mul(g.linear(g.linear(x, ab.a), ab.b), scale));
+    if (ab && o.perExample) {
+      const n = g.shape(x)[0] as number;
+      const low = g.matmul(g.matmul(g.reshape(x, [B, n / B, inDim]), g.swapLast(ab.a)), g.swapLast(ab.b)); // [B, n/B, out]
+      y = g.add(y, g.mul(g.reshape(low, [n, out]), scale));
+    } else if (ab) {
+      y = g.add(y, g.mul(g.linear(g.linear(x, ab.a), ab.b), scale));
+    }
     return y;
   };
   const eps = g.scalar(c.rmsNormEps);
@@ -166,7 +185,7 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
     return linear(i, 'down', g.mul(g.mul(gate, g.sigmoid(gate)), linear(i, 'up', h2)));
   };
   const embed = base('model.embed_tokens.weight', [c.vocabSize, c.hiddenSize]);
-  const parameters = { bases, base, loraNames, linear, rmsNorm, rope, mlp, embed };
+  const parameters = { bases, base, loraNames, loraRoots, linear, rmsNorm, rope, mlp, embed };
   return { ...parameters, head: (): string => (c.tieWordEmbeddings ? embed : base('lm_head.weight', [c.vocabSize, c.hiddenSize])) };
 }
 
@@ -192,6 +211,7 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   if (!all && o.gradients && o.loraWeights) throw new DdaError('ONNX decoder: LoRA weights cannot be baked into a graph that differentiates them', 'leave loraWeights out');
   if (o.gradients && !withLoss) throw new DdaError('ONNX decoder: gradients need the loss', 'leave loss on');
   if (!Number.isInteger(B) || B < 1) throw new DdaError(`ONNX decoder: batch must be a positive integer, got ${B}`, 'pass e.g. 1');
+  if (o.perExample && (all || !o.gradients || !lora || o.loraWeights)) throw new DdaError('ONNX decoder: per-example copies need gradients over fed LoRA tensors', "use parameters 'lora' with gradients, adapters and no baked loraWeights");
   const g = new GraphBuilder('dda-decoder');
   const d = c.hiddenSize;
   const H = c.numHeads;
@@ -202,7 +222,7 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   const positions = withLoss || o.positionLogits ? g.input(DECODER_IO.positions, [P], ONNX_TYPE.int64) : '';
   const targets = withLoss ? g.input(DECODER_IO.targets, [P], ONNX_TYPE.int64) : '';
   const weights = withLoss ? g.input(DECODER_IO.weights, [P, 1]) : '';
-  const { bases, base, loraNames, linear, rmsNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
+  const { bases, base, loraNames, loraRoots, linear, rmsNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
   const { cos: cosData, sin: sinData } = ropeTables(T, hd, c.ropeTheta);
   const cos = g.constant('rope_cos', cosData, [T, hd]);
   const sin = g.constant('rope_sin', sinData, [T, hd]);
@@ -244,8 +264,9 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   const parameterNames = all ? [...bases.keys()] : loraNames;
   if (o.gradients) {
     if (!all && !lora) throw new DdaError('ONNX decoder: gradients over LoRA parameters were asked for, but there are no LoRA adapters', "pass a LoRA config, or use parameters 'all'");
-    const grads = g.backward(loss, parameterNames);
-    for (const n of parameterNames) outputs.push(g.output(gradOutput(n), grads.get(n) as string));
+    const roots = all ? parameterNames : loraRoots;
+    const grads = g.backward(loss, roots);
+    parameterNames.forEach((n, k) => outputs.push(g.output(gradOutput(n), grads.get(roots[k] as string) as string)));
   }
   return { model: g.model(outputs), parameterNames };
 }
@@ -373,6 +394,21 @@ export function batchInputs(examples: readonly OnnxEncodedExample[], vocabSize: 
   return { B, T, P, ids, positions, targets, weights };
 }
 
+/**
+ * Smallest bucket ≥ n among padMultiple · {1, 2, 3, 4, 6, 8, 12, 16, …} (powers of two and
+ * 1.5 × powers of two), capped at `cap`: at most a third of the loss positions are padding,
+ * and few distinct graph shapes.
+ */
+export function lossPositionBucket(n: number, padMultiple: number, cap: number): number {
+  let k = 1;
+  let j = 0; // k is 2^j or 1.5 · 2^(j−1)... stepping 1, 2, 3, 4, 6, 8, 12, ...
+  while (padMultiple * k < n) {
+    if (k === 2 ** j && j >= 1) k = 3 * 2 ** (j - 1);
+    else k = 2 ** ++j;
+  }
+  return Math.max(n, Math.min(padMultiple * k, cap), 1);
+}
+
 /** onnxruntime tensors of a batch's token and loss inputs. */
 export function ortBatchFeeds(backend: OnnxRuntimeBackend, b: BatchInputs): Record<string, OrtTensor> {
   const { Tensor } = backend.ort;
@@ -421,6 +457,8 @@ export class OnnxDecoder {
   readonly parameters: OnnxParameterSet;
   /** Worker threads {@link perExampleGradients} runs on (1: the main thread's session). */
   readonly workers: number;
+  /** Examples per run of {@link perExampleGradients} over LoRA tensors. */
+  readonly exampleBatch: number;
   private readonly threads: number | undefined;
   private readonly base: WeightMap;
   private readonly fed: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
@@ -438,6 +476,11 @@ export class OnnxDecoder {
    *   thread). With n ≥ 2 (CPU only) each worker runs its own sessions with one intra-op thread,
    *   examples going to whichever worker is free; the rows are bit-identical to a main-thread
    *   session with `intraOpNumThreads: 1` (the same graph, the same single-threaded kernels).
+   * @param options.exampleBatch - Consecutive examples per run of {@link perExampleGradients} over
+   *   the LoRA tensors (default 8): one batched graph in which each example reads its own copy of
+   *   the adapters, so bigger matrix products and fewer operators per example. Each row equals
+   *   the one-example result up to float rounding (padding to the chunk's longest sequence adds
+   *   exact zeros in other orders). Gradients over 'all' run one example at a time.
    */
   constructor(
     readonly backend: OnnxRuntimeBackend,
@@ -445,12 +488,14 @@ export class OnnxDecoder {
     readonly lora: OnnxLoraConfig | null,
     base: WeightMap,
     loraWeights: WeightMap | null,
-    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number } = {},
+    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number; readonly exampleBatch?: number } = {},
   ) {
     this.padMultiple = options.padMultiple ?? 16;
     this.parameters = options.parameters ?? 'lora';
     this.threads = options.intraOpNumThreads;
     this.workers = options.workers ?? 1;
+    this.exampleBatch = options.exampleBatch ?? 8;
+    if (!Number.isInteger(this.exampleBatch) || this.exampleBatch < 1) throw new DdaError(`ONNX decoder: exampleBatch must be a positive integer, got ${this.exampleBatch}`, 'pass e.g. 8');
     if (!Number.isInteger(this.padMultiple) || this.padMultiple < 1) throw new DdaError(`ONNX decoder: padMultiple must be a positive integer, got ${this.padMultiple}`, 'pass e.g. 16');
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new DdaError(`ONNX decoder: workers must be a positive integer, got ${this.workers}`, 'pass 1 (main thread) or the number of cores');
     if (this.workers > 1 && backend.executionProviders[0] !== 'cpu') throw new DdaError('ONNX decoder: worker threads run on the CPU only', 'use workers: 1 on a GPU backend');
@@ -465,14 +510,36 @@ export class OnnxDecoder {
   }
 
   private session(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): Promise<{ session: OrtSession; parameterNames: string[] }> {
-    const key = `${T}:${P}:${gradients}:${logits}:${hidden}`;
+    return this.sessionFor(`${T}:${P}:${gradients}:${logits}:${hidden}`, () => this.graph(T, P, gradients, logits, hidden));
+  }
+
+  private sessionFor(key: string, build: () => { model: OnnxModel; parameterNames: string[] }): Promise<{ session: OrtSession; parameterNames: string[] }> {
     let s = this.sessions.get(key);
     if (s === undefined) {
-      const { model, parameterNames } = this.graph(T, P, gradients, logits, hidden);
+      const { model, parameterNames } = build();
       s = this.backend.createSession(model, this.threads === undefined ? {} : { intraOpNumThreads: this.threads }).then((session) => ({ session, parameterNames }));
       this.sessions.set(key, s);
     }
     return s;
+  }
+
+  /**
+   * One run of {@link perExampleGradients}: consecutive examples in one batched graph with
+   * per-example LoRA copies ('lora'), or one example ('all').
+   */
+  private gradientJob(chunk: readonly OnnxEncodedExample[]): { key: string; b: BatchInputs; build: () => { model: OnnxModel; parameterNames: string[] } } {
+    const B = chunk.length;
+    const T = this.padded(Math.max(...chunk.map((e) => e.tokens.length)));
+    if (this.parameters === 'all') {
+      const { b } = this.inputs(chunk[0] as OnnxEncodedExample);
+      return { key: `${T}:${b.P}:true:false:false`, b, build: () => this.graph(T, b.P, true, false, false) };
+    }
+    // Each sequence's own mean loss (meanOver 1): the gradient of copy b is example b's gradient.
+    const b = batchInputs(chunk, this.config.vocabSize, T, (p) => lossPositionBucket(p, this.padMultiple, B * T), 1);
+    return {
+      key: `pe:${B}:${T}:${b.P}`, b,
+      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, baseWeights: this.base }),
+    };
   }
 
   private workerPool(): Promise<OrtWorkerPool> {
@@ -556,28 +623,43 @@ export class OnnxDecoder {
   async perExampleGradients(ids: readonly string[], encoded: readonly OnnxEncodedExample[], checkpoint: string, onSample?: (done: number) => void): Promise<GradientMatrix> {
     if (ids.length !== encoded.length) throw new DdaError(`ONNX decoder: ${ids.length} ids for ${encoded.length} examples`, 'pass one id per example');
     const { names, sizes } = this.parameterLayout();
-    const rows: Float32Array[] = [];
+    const per = this.parameters === 'lora' ? this.exampleBatch : 1;
+    const chunks = Array.from({ length: Math.ceil(encoded.length / per) }, (_, k) => encoded.slice(k * per, (k + 1) * per));
+    const gradNames = names.map(gradOutput);
+    let done = 0;
+    const tick = (n: number): void => {
+      for (let k = 0; k < n; k++) onSample?.(++done);
+    };
+    let parts: Float32Array[][];
     if (this.workers > 1) {
       const pool = await this.workerPool();
-      let done = 0;
-      rows.push(...await pool.map(encoded, async (w, e) => {
-        const { T, b } = this.inputs(e);
-        const key = `${T}:${b.P}:grad`;
+      parts = await pool.map(chunks, async (w, chunk) => {
+        const { key, b, build } = this.gradientJob(chunk);
         const model = (): Uint8Array => {
           let bytes = this.models.get(key);
-          if (bytes === undefined) this.models.set(key, (bytes = encodeOnnxModel(this.graph(T, b.P, true, false, false).model)));
+          if (bytes === undefined) this.models.set(key, (bytes = encodeOnnxModel(build().model)));
           return bytes;
         };
-        const r = await pool.run(w, key, model, poolBatchFeeds(b), [], names.map(gradOutput));
-        onSample?.(++done);
-        return r.concat as Float32Array;
-      }));
+        const flat = (await pool.run(w, key, model, poolBatchFeeds(b), { concat: gradNames, rows: b.B })).concat as Float32Array;
+        tick(b.B);
+        const width = flat.length / b.B;
+        return Array.from({ length: b.B }, (_, r) => flat.subarray(r * width, (r + 1) * width));
+      });
     } else {
-      for (const [k, e] of encoded.entries()) {
-        rows.push((await this.lossAndGradient(e)).gradient);
-        onSample?.(k + 1);
+      parts = [];
+      for (const chunk of chunks) {
+        const { key, b, build } = this.gradientJob(chunk);
+        const { session } = await this.sessionFor(key, build);
+        const out = await session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) });
+        parts.push(rowsOf(gradNames.map((n, k) => {
+          const g = out[n]?.data as Float32Array | undefined;
+          if (g === undefined || g.length !== b.B * (sizes[k] as number)) throw new DdaError(`ONNX decoder: no gradient of the expected size for '${names[k]}'`, 'check that the weights match the config');
+          return g;
+        }), b.B));
+        tick(b.B);
       }
     }
+    const rows = parts.flat();
     return { ids: [...ids], dim: sizes.reduce((a, b) => a + b, 0), rows, parameterNames: names, parameterSizes: sizes, checkpoint };
   }
 

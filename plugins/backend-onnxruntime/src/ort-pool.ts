@@ -81,11 +81,19 @@ parentPort.on('message', async (msg) => {
       let concat;
       const transfer = [];
       if (msg.concat) {
+        // rows × (Σ sizes / rows): row r is the r-th slice of every output, in order (see rowsOf).
+        const rows = msg.rows || 1;
         let n = 0;
         for (const name of msg.concat) n += out[name].data.length;
         concat = new Float32Array(n);
+        const width = n / rows;
         let off = 0;
-        for (const name of msg.concat) { concat.set(out[name].data, off); off += out[name].data.length; }
+        for (const name of msg.concat) {
+          const d = out[name].data;
+          const s = d.length / rows;
+          for (let r = 0; r < rows; r++) concat.set(d.subarray(r * s, (r + 1) * s), r * width + off);
+          off += s;
+        }
         transfer.push(concat.buffer);
       }
       parentPort.postMessage({ id: msg.id, ok: true, outputs, concat }, transfer);
@@ -203,10 +211,11 @@ export class OrtWorkerPool {
    * Runs model `key` on worker `w` (sending it `model()`'s bytes the first time that worker runs
    * the key). Inputs missing from `feeds` are taken from the constants.
    *
-   * @param outputs - Outputs returned by name.
-   * @param concat - Outputs returned concatenated, in this order, as one Float32Array.
+   * @param o.outputs - Outputs returned by name.
+   * @param o.concat - Outputs returned as one Float32Array of `o.rows` (default 1) rows, row r the
+   *   concatenation of each output's r-th slice in this order (see {@link rowsOf}).
    */
-  async run(w: number, key: string, model: () => Uint8Array, feeds: Readonly<Record<string, PoolTensor>>, outputs: readonly string[], concat?: readonly string[]): Promise<PoolResult> {
+  async run(w: number, key: string, model: () => Uint8Array, feeds: Readonly<Record<string, PoolTensor>>, o: { readonly outputs?: readonly string[]; readonly concat?: readonly string[]; readonly rows?: number }): Promise<PoolResult> {
     const worker = this.workers[w];
     if (!worker) throw new DdaError(`onnxruntime worker pool: no worker ${w} of ${this.size}`, 'pass an index below the pool size');
     if (!worker.keys.has(key)) {
@@ -214,7 +223,7 @@ export class OrtWorkerPool {
       worker.post({ kind: 'session', key, bytes });
       worker.keys.add(key);
     }
-    const r = await worker.request({ kind: 'run', key, feeds, outputs, version: this.version, ...(concat ? { concat } : {}) });
+    const r = await worker.request({ kind: 'run', key, feeds, outputs: o.outputs ?? [], version: this.version, ...(o.concat ? { concat: o.concat, rows: o.rows ?? 1 } : {}) });
     return { outputs: r.outputs ?? {}, ...(r.concat ? { concat: r.concat } : {}) };
   }
 
@@ -251,4 +260,21 @@ export function sharedFloat32(n: number, from?: Float32Array): Float32Array {
   const a = new Float32Array(new SharedArrayBuffer(4 * n));
   if (from) a.set(from);
   return a;
+}
+
+/**
+ * Rows from stacked outputs: `parts[k]` holds `rows` slices of equal size; row r is the
+ * concatenation of every part's r-th slice, in order (what a worker's `concat` returns, as views
+ * of one buffer).
+ */
+export function rowsOf(parts: readonly Float32Array[], rows: number): Float32Array[] {
+  const width = parts.reduce((a, p) => a + p.length, 0) / rows;
+  const flat = new Float32Array(width * rows);
+  let off = 0;
+  for (const p of parts) {
+    const s = p.length / rows;
+    for (let r = 0; r < rows; r++) flat.set(p.subarray(r * s, (r + 1) * s), r * width + off);
+    off += s;
+  }
+  return Array.from({ length: rows }, (_, r) => flat.subarray(r * width, (r + 1) * width));
 }

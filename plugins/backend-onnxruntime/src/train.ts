@@ -13,7 +13,7 @@ import type { TrainOptions } from '@dda/model';
 import { Adam } from './adam.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
-  DECODER_IO, batchInputs, buildDecoderGraph, gradOutput, loraSpecs, ortBatchFeeds, pickFeeds, poolBatchFeeds,
+  DECODER_IO, batchInputs, buildDecoderGraph, gradOutput, lossPositionBucket, loraSpecs, ortBatchFeeds, pickFeeds, poolBatchFeeds,
   type BatchInputs, type OnnxDecoderConfig, type OnnxEncodedExample, type OnnxLoraConfig, type OnnxParameterSet, type WeightMap,
 } from './decoder-graph.js';
 import { encodeOnnxModel } from './onnx-model.js';
@@ -46,21 +46,6 @@ interface Trained {
   readonly name: string;
   readonly shape: readonly number[];
   readonly data: Float32Array;
-}
-
-/**
- * Smallest bucket ≥ n among padMultiple · {1, 2, 3, 4, 6, 8, 12, 16, …} (powers of two and
- * 1.5 × powers of two), capped at `cap`: at most a third of the loss positions are padding,
- * and few distinct graph shapes.
- */
-export function lossPositionBucket(n: number, padMultiple: number, cap: number): number {
-  let k = 1;
-  let j = 0; // k is 2^j or 1.5 · 2^(j−1)... stepping 1, 2, 3, 4, 6, 8, 12, ...
-  while (padMultiple * k < n) {
-    if (k === 2 ** j && j >= 1) k = 3 * 2 ** (j - 1);
-    else k = 2 ** ++j;
-  }
-  return Math.max(n, Math.min(padMultiple * k, cap), 1);
 }
 
 /**
@@ -245,7 +230,7 @@ export class OnnxTrainer {
       }
       return bytes;
     };
-    const r = await pool.run(w, key, model, poolBatchFeeds(b), [DECODER_IO.loss], this.trained.map((t) => gradOutput(t.name)));
+    const r = await pool.run(w, key, model, poolBatchFeeds(b), { outputs: [DECODER_IO.loss], concat: this.trained.map((t) => gradOutput(t.name)) });
     const flat = r.concat as Float32Array;
     let off = 0;
     const gradients = this.trained.map((t) => {

@@ -78,14 +78,15 @@ describe('ONNX decoder agrees with the tfjs engine', () => {
   }
 
   for (const parameters of ['lora', 'all'] as const) {
-    it(`per-example gradients (${parameters}) on 2 worker threads: the same rows in the same order, bit-identical to one single-threaded session`, async () => {
+    it(`per-example gradients (${parameters}) on 2 worker threads: the same rows in the same order, bit-identical to one single-threaded session, and batched runs equal one-example runs`, async () => {
       const config = FAMILIES['qwen2-style (GQA, q/k/v biases, tied embeddings)']!;
       const model = randomModel(config, 9);
       // Lengths that need different graphs, and more examples than workers.
       const encoded = [...samples, ...samples.slice().reverse(), samples[1]!].map((s) => model.encode(s));
       const ids = encoded.map((_, k) => `e${k}`);
-      const single = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters, intraOpNumThreads: 1 });
-      const pooled = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters, workers: 2 });
+      // Chunks of 3, 3 and 1 examples ('lora'), spread over both workers.
+      const single = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters, intraOpNumThreads: 1, exampleBatch: 3 });
+      const pooled = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters, workers: 2, exampleBatch: 3 });
       const want = await single.perExampleGradients(ids, encoded, 'x');
       const ticks: number[] = [];
       const got = await pooled.perExampleGradients(ids, encoded, 'x', (n) => ticks.push(n));
@@ -93,7 +94,11 @@ describe('ONNX decoder agrees with the tfjs engine', () => {
       expect(got).toMatchObject({ ids, dim: want.dim, parameterNames: want.parameterNames, parameterSizes: want.parameterSizes, checkpoint: 'x' });
       got.rows.forEach((r, k) => expect(r).toEqual(want.rows[k]));
       // Calling again reuses the workers' sessions.
-      expect((await pooled.perExampleGradients(ids.slice(0, 2), encoded.slice(0, 2), 'x')).rows).toEqual(want.rows.slice(0, 2));
+      expect((await pooled.perExampleGradients(ids.slice(0, 3), encoded.slice(0, 3), 'x')).rows).toEqual(want.rows.slice(0, 3));
+      // One example per run gives the same rows up to float rounding.
+      const oneByOne = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters, exampleBatch: 1 });
+      (await oneByOne.perExampleGradients(ids, encoded, 'x')).rows.forEach((r, k) => expect(relErr(r, want.rows[k]!)).toBeLessThan(1e-5));
+      await oneByOne.release();
       await single.release();
       await pooled.release();
       model.dispose();

@@ -1,0 +1,28 @@
+import { startOnnxRuntime, buildDecoderGraph, encodeOnnxModel, loraSpecs } from '@dda/backend-onnxruntime';
+import { initDecoderWeights, initLoraWeights, ALL_LORA_TARGETS } from '@dda/model';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+const config = { vocabSize: 32000, hiddenSize: 256, numLayers: 4, numHeads: 4, numKvHeads: 4, intermediateSize: 688, ropeTheta: 1e4, rmsNormEps: 1e-5, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null };
+const lora = { rank: 8, alpha: 16, targets: ALL_LORA_TARGETS };
+const backend = await startOnnxRuntime(['onnxruntime-cpu']);
+const base = initDecoderWeights({ ...config, maxSeqLen: 128 }, 0);
+const lw = initLoraWeights({ ...config, maxSeqLen: 128 }, lora, 1);
+const T = 128, P = 64;
+const { model } = buildDecoderGraph(config, lora, T, P, { gradients: true, logits: false, baseWeights: base });
+const s = await backend.ort.InferenceSession.create(encodeOnnxModel(model), { intraOpNumThreads: 1, enableProfiling: true, profileFilePrefix: '/tmp/wt18profw1', graphOptimizationLevel: 'all' });
+const { Tensor } = backend.ort;
+const feeds = { ids: new Tensor('int64', new BigInt64Array(T).map((_, i) => BigInt(8 + (i * 104729) % 31000)), [T]), loss_positions: new Tensor('int64', new BigInt64Array(P).map((_, i) => BigInt(Math.min(63 + i, 126))), [P]), targets: new Tensor('int64', new BigInt64Array(P).fill(9n), [P]), loss_weights: new Tensor('float32', new Float32Array(P).fill(1 / 63), [P, 1]) };
+for (const [n, t] of lw) feeds[n] = new Tensor('float32', t.data.map((x, k) => x + 0.01 * Math.sin(k)), [...t.shape]);
+const R = 10;
+for (let i = 0; i < 3; i++) await s.run(feeds);
+const t = performance.now(); for (let i = 0; i < R; i++) await s.run(feeds); console.log('ms/run', (performance.now() - t) / R);
+s.endProfiling?.();
+await s.release();
+const file = readdirSync('/tmp').filter((x) => x.startsWith('wt18profw1')).map((x) => '/tmp/' + x)[0];
+const ev = JSON.parse(readFileSync(file, 'utf8')).filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+const by = {}; const byNode = {};
+for (const e of ev) { const op = e.args.op_name; by[op] = (by[op] ?? 0) + e.dur; const k = op + ' ' + JSON.stringify(e.args.output_type_shape); byNode[k] = (byNode[k] ?? 0) + e.dur; }
+const runs = R + 3;
+console.log('kernel total ms/run', Object.values(by).reduce((a, b) => a + b, 0) / runs / 1000, 'nodes', ev.length / runs);
+console.log(Object.entries(by).sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${k} ${(v / runs / 1000).toFixed(2)}ms`).join('\n'));
+console.log(Object.entries(byNode).sort((a, b) => b[1] - a[1]).slice(0, 20).map(([k, v]) => `${(v / runs / 1000).toFixed(2)}ms ${k}`).join('\n'));
+rmSync(file);
