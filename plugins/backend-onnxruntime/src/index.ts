@@ -13,3 +13,4 @@ export * from './decoder-graph.js';
 export * from './adam.js';
 export * from './train.js';
 export * from './ort-pool.js';
+export * from './generate.js';
