@@ -1,4 +1,4 @@
-import { backends, type Backend } from '@dda/core';
+import { DdaError, backends, type Backend } from '@dda/core';
 import { encodeOnnxModel, type OnnxModel } from './onnx-model.js';
 import { cudaUnavailableReason, loadOnnxRuntime, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort.js';
 
@@ -108,4 +108,28 @@ export function startOnnxRuntime(preferred: readonly OnnxBackendId[] = ONNX_BACK
     p.catch(() => started.delete(key));
   }
   return p;
+}
+
+/** What {@link tryStartOnnxRuntime} found: a started backend, or why none started. */
+export type OnnxRuntimeAvailability =
+  | { readonly backend: OnnxRuntimeBackend; readonly reason?: undefined }
+  | { readonly backend: null; readonly reason: string };
+
+/**
+ * {@link startOnnxRuntime} for callers that fall back to another engine: never throws; when no
+ * onnxruntime backend starts (package missing, no binary for this platform, a probe run that
+ * fails), it returns the reason of each (one line each, `id: reason`) for the caller to log with
+ * the engine it falls back to. Fallbacks between onnxruntime backends (CUDA → CPU) are logged
+ * through `log` as with startOnnxRuntime.
+ */
+export async function tryStartOnnxRuntime(log: (line: string) => void = () => {}, preferred: readonly OnnxBackendId[] = ONNX_BACKEND_IDS): Promise<OnnxRuntimeAvailability> {
+  try {
+    return { backend: await startOnnxRuntime(preferred, log) };
+  } catch (e) {
+    // The registry's error lists one "  - id: reason" line per backend; keep those, on one line.
+    const hint = e instanceof DdaError && e.hint ? ` (${e.hint})` : '';
+    const message = e instanceof Error ? e.message.slice(0, e.message.length - hint.length) : String(e);
+    const lines = message.split('\n').filter((l) => l.startsWith('  - ')).map((l) => l.slice(4));
+    return { backend: null, reason: lines.length ? lines.join('; ') : message };
+  }
 }

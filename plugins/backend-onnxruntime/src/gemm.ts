@@ -5,7 +5,6 @@
 import { DdaError } from '@dda/core';
 import type { OnnxRuntimeBackend } from './backend.js';
 import { ONNX_TYPE, attr, type OnnxModel } from './onnx-model.js';
-import type { OrtSession } from './ort.js';
 
 /**
  * Training rows delivered block by block (from memory, a file or a generator).
@@ -59,36 +58,36 @@ export function defaultBlockRows(dim: number): number {
 }
 
 /**
- * ONNX Gemm, Y[nTest × rows] = test · blockᵀ (transB = 1): the test matrix is the left operand,
- * so onnxruntime packs only the streamed block (which it must read anyway), never the test matrix.
+ * ONNX Gemm, Y[rows × nTest] = block · testᵀ (transB = 1), with the test matrix an initializer:
+ * onnxruntime packs it once, when the session is created (MLAS pre-packing of a constant B), so
+ * each streamed block of training rows is only read, never re-packed, and Y comes out in the
+ * row-major [train × test] layout of the result. `rows` is symbolic: one session serves every
+ * block size.
  */
-const BLOCK_GEMM: OnnxModel = {
-  graph: {
-    name: 'blocked-dot',
-    nodes: [{ opType: 'Gemm', inputs: ['test', 'train_block'], outputs: ['scores_t'], attributes: { transB: attr.int(1) } }],
-    inputs: [
-      { name: 'test', elemType: ONNX_TYPE.float, shape: ['n_test', 'dim'] },
-      { name: 'train_block', elemType: ONNX_TYPE.float, shape: ['rows', 'dim'] },
-    ],
-    outputs: [{ name: 'scores_t', elemType: ONNX_TYPE.float, shape: ['n_test', 'rows'] }],
-  },
-};
+function blockGemmModel(test: Float32Array, nTest: number, dim: number): OnnxModel {
+  return {
+    graph: {
+      name: 'blocked-dot',
+      nodes: [{ opType: 'Gemm', inputs: ['train_block', 'test'], outputs: ['scores'], attributes: { transB: attr.int(1) } }],
+      inputs: [{ name: 'train_block', elemType: ONNX_TYPE.float, shape: ['rows', dim] }],
+      outputs: [{ name: 'scores', elemType: ONNX_TYPE.float, shape: ['rows', nTest] }],
+      initializers: [{ name: 'test', elemType: ONNX_TYPE.float, dims: [nTest, dim], data: test }],
+    },
+  };
+}
 
-/** Blocked train × testᵀ inner products on an onnxruntime backend (one reusable session). */
+/** Blocked train × testᵀ inner products on an onnxruntime backend (one session per test matrix, holding it pre-packed). */
 export class OnnxBlockedDot {
-  private constructor(
-    readonly backend: OnnxRuntimeBackend,
-    private readonly session: OrtSession,
-  ) {}
+  private constructor(readonly backend: OnnxRuntimeBackend) {}
 
-  /** Creates the Gemm session on `backend`. */
+  /** A scorer on `backend` (sessions are created per call of {@link scores}, for its test matrix). */
   static async create(backend: OnnxRuntimeBackend): Promise<OnnxBlockedDot> {
-    return new OnnxBlockedDot(backend, await backend.createSession(BLOCK_GEMM));
+    return new OnnxBlockedDot(backend);
   }
 
   /**
    * Inner products of every training row with every test row, float32 GEMM (onnxruntime MLAS on
-   * the CPU), streamed over blocks of training rows.
+   * the CPU), streamed over blocks of training rows. The test matrix is packed once per call.
    *
    * @param train - Training rows, read block by block.
    * @param test - Test rows, row-major nTest × dim.
@@ -106,30 +105,25 @@ export class OnnxBlockedDot {
     const { Tensor } = this.backend.ort;
     const out = options.sink ? new Float64Array(0) : new Float64Array(train.rows * nTest);
     if (train.rows === 0) return out;
-    const testTensor = new Tensor('float32', test, [nTest, dim]);
-    const scratch = new Float32Array(Math.min(blockRows, train.rows) * dim);
-    const blockValues = new Float32Array(Math.min(blockRows, train.rows) * nTest);
-    for (let start = 0; start < train.rows; start += blockRows) {
-      const count = Math.min(blockRows, train.rows - start);
-      const block = await train.read(start, count, scratch);
-      if (block.length !== count * dim) throw new DdaError(`blocked dot: source returned ${block.length} values for ${count} rows of ${dim}`, 'return count × dim values per block');
-      const res = await this.session.run({ test: testTensor, train_block: new Tensor('float32', block, [count, dim]) });
-      const yt = res.scores_t?.data as Float32Array; // [nTest × count]
-      if (options.sink) {
-        const values = blockValues.subarray(0, count * nTest);
-        for (let j = 0; j < nTest; j++) for (let k = 0; k < count; k++) values[k * nTest + j] = yt[j * count + k] as number;
-        await options.sink(start, count, values);
-      } else {
-        for (let j = 0; j < nTest; j++) for (let k = 0; k < count; k++) out[(start + k) * nTest + j] = yt[j * count + k] as number;
+    const session = await this.backend.createSession(blockGemmModel(test, nTest, dim));
+    try {
+      const scratch = new Float32Array(Math.min(blockRows, train.rows) * dim);
+      for (let start = 0; start < train.rows; start += blockRows) {
+        const count = Math.min(blockRows, train.rows - start);
+        const block = await train.read(start, count, scratch);
+        if (block.length !== count * dim) throw new DdaError(`blocked dot: source returned ${block.length} values for ${count} rows of ${dim}`, 'return count × dim values per block');
+        const values = (await session.run({ train_block: new Tensor('float32', block, [count, dim]) })).scores?.data as Float32Array; // [count × nTest]
+        if (options.sink) await options.sink(start, count, values);
+        else out.set(values, start * nTest);
       }
+    } finally {
+      await session.release();
     }
     return out;
   }
 
-  /** Releases the session. */
-  async release(): Promise<void> {
-    await this.session.release();
-  }
+  /** Nothing to release: each {@link scores} call releases its session. Kept for callers that release scorers. */
+  async release(): Promise<void> {}
 }
 
 /** Result of {@link measureMatMulPeak}. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DdaError, SeededRandom, backends } from '@dda/core';
 import {
-  DEFAULT_BLOCK_BYTES, OnnxBlockedDot, cudaUnavailableReason, defaultBlockRows, measureMatMulPeak, rowArraySource, startOnnxRuntime,
+  DEFAULT_BLOCK_BYTES, OnnxBlockedDot, cudaUnavailableReason, defaultBlockRows, measureMatMulPeak, rowArraySource, startOnnxRuntime, tryStartOnnxRuntime,
   type RowBlockSource,
 } from '@dda/backend-onnxruntime';
 
@@ -135,5 +135,17 @@ describe('OnnxBlockedDot', () => {
     const peak = await measureMatMulPeak(await startOnnxRuntime(['onnxruntime-cpu']), 128, 2);
     expect(peak.n).toBe(128);
     expect(peak.gflops).toBeCloseTo((2 * 128 ** 3) / peak.seconds / 1e9, 6);
+  });
+});
+
+describe('tryStartOnnxRuntime', () => {
+  it('returns the CPU backend here, and the reason instead of throwing when nothing starts', async () => {
+    const ok = await tryStartOnnxRuntime(() => {}, ['onnxruntime-cpu']);
+    expect(ok.backend?.id).toBe('onnxruntime-cpu');
+    const why = cudaUnavailableReason(ok.backend!.ort);
+    if (why !== undefined) {
+      const no = await tryStartOnnxRuntime(() => {}, ['onnxruntime-cuda']);
+      expect(no).toEqual({ backend: null, reason: `onnxruntime-cuda: ${why}` });
+    }
   });
 });

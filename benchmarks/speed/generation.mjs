@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// Speed benchmark: greedy generation on onnxruntime with the key/value cache (OnnxGenerator.generate)
+// against the same engine re-running the whole prefix for every token (generateWithoutCache) and
+// against tfjs-wasm (DecoderModel.generate, which re-runs the prefix), on the same model, prompts
+// and token budget, in one run; each engine in its own process. Checks that the three produce the
+// same tokens.
+// Usage (after `npm run build`): node benchmarks/speed/generation.mjs [--workload demo|w1] [--prompts 20] [--max-new 24]
+import { spawnSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+};
+const WORKLOADS = {
+  // The demo: its model with LoRA rank 8, prompts of about 50 tokens (chat template and a document), 24 new tokens, context 160.
+  demo: { vocab: 390, hidden: 64, layers: 2, heads: 4, ffn: 172, rank: 8, prompt: 50, context: 160 },
+  // W1's shape: 32k vocabulary, hidden 256, 4 layers, prompts of 64 tokens, context 128.
+  w1: { vocab: 32000, hidden: 256, layers: 4, heads: 4, ffn: 688, rank: 8, prompt: 64, context: 128 },
+};
+const workload = arg('workload', 'demo');
+const w = WORKLOADS[workload];
+const nPrompts = Number(arg('prompts', '20'));
+const maxNew = Number(arg('max-new', '24'));
+
+async function child(engine) {
+  const { DecoderModel, SPECIAL_TOKENS, WordTokenizer, initDecoderWeights, initLoraWeights, startTfjsBackend, ALL_LORA_TARGETS } = await import('@dda/model');
+  const config = {
+    vocabSize: w.vocab, hiddenSize: w.hidden, numLayers: w.layers, numHeads: w.heads, numKvHeads: w.heads, intermediateSize: w.ffn,
+    ropeTheta: 1e4, rmsNormEps: 1e-5, maxSeqLen: w.context, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null,
+  };
+  const lora = { rank: w.rank, alpha: 2 * w.rank, targets: ALL_LORA_TARGETS };
+  // Weights scaled up 16× (not the embedding and norms) so that greedy decoding does not repeat one token.
+  const base = new Map([...initDecoderWeights(config, 0)].map(([n, t]) => [n, { shape: t.shape, data: n.includes('norm') || n.includes('embed') ? t.data : t.data.map((x) => x * 16) }]));
+  const loraWeights = new Map([...initLoraWeights(config, lora, 1)].map(([n, t]) => [n, { shape: t.shape, data: n.includes('lora_B') ? t.data.map((_, k) => Math.sin(k) * 0.05) : t.data }]));
+  const tok = new WordTokenizer([...SPECIAL_TOKENS, ...Array.from({ length: w.vocab - SPECIAL_TOKENS.length }, (_, i) => `w${i}`)]);
+  const prompts = Array.from({ length: nPrompts + 1 }, (_, p) => Array.from({ length: w.prompt - 1 }, (_, t) => `w${((p * 7919 + t * 104729) % (w.vocab - SPECIAL_TOKENS.length))}`).join(' '));
+  const outputs = [];
+  let t0;
+  if (engine === 'tfjs-wasm') {
+    await startTfjsBackend([engine]);
+    const model = new DecoderModel(config, tok, base);
+    model.setLora(lora, loraWeights);
+    model.generate(prompts[0], maxNew); // warm-up
+    t0 = performance.now();
+    for (const p of prompts.slice(1)) outputs.push(tok.encode(model.generate(p, maxNew)));
+    model.dispose();
+  } else {
+    const { OnnxGenerator, startOnnxRuntime } = await import('@dda/backend-onnxruntime');
+    const gen = new OnnxGenerator(await startOnnxRuntime(['onnxruntime-cpu']), config, w.context, base, { config: lora, weights: loraWeights });
+    const ids = (p) => [tok.bosId, ...tok.encode(p)];
+    const o = { maxNewTokens: maxNew, eosId: tok.eosId };
+    const run = engine === 'onnxruntime-kv-cache' ? (p) => gen.generate(ids(p), o) : (p) => gen.generateWithoutCache(ids(p), o);
+    await run(prompts[0]); // warm-up: builds the sessions
+    t0 = performance.now();
+    for (const p of prompts.slice(1)) outputs.push(await run(p));
+    await gen.release();
+  }
+  const sec = (performance.now() - t0) / 1000;
+  const tokens = outputs.reduce((a, o) => a + o.length, 0);
+  console.log(JSON.stringify({
+    engine, prompts: nPrompts, new_tokens: tokens, seconds: sec, tokens_per_s: tokens / sec, ms_per_generation: (1000 * sec) / nPrompts,
+    outputs_digest: outputs.map((o) => o.join(',')).join(';'), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+  }));
+}
+
+if (process.argv.includes('--child')) {
+  await child(arg('child'));
+} else {
+  const self = fileURLToPath(import.meta.url);
+  const uptime = () => spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
+  const start = uptime();
+  const results = [];
+  for (const engine of ['onnxruntime-kv-cache', 'onnxruntime-no-cache', 'tfjs-wasm']) {
+    const load = loadavg()[0];
+    const r = spawnSync(process.execPath, [self, '--child', engine, '--workload', workload, '--prompts', String(nPrompts), '--max-new', String(maxNew)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    results.push(r.status === 0 ? { ...JSON.parse(r.stdout.trim().split('\n').pop()), load_before: load } : { engine, error: (r.stderr || '').trim().split('\n').slice(-2).join(' | ') });
+  }
+  const digests = new Set(results.map((r) => r.outputs_digest));
+  for (const r of results) delete r.outputs_digest;
+  console.log(JSON.stringify({ workload, shape: w, max_new_tokens: maxNew, machine: `${process.arch}, ${cpus().length} cpus, node ${process.version}`, same_tokens_everywhere: digests.size === 1, uptime_start: start, uptime_end: uptime(), results }, null, 2));
+}
