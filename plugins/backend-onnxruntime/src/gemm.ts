@@ -58,17 +58,33 @@ export function defaultBlockRows(dim: number): number {
 }
 
 /**
- * ONNX Gemm, Y[rows × nTest] = block · testᵀ (transB = 1), with the test matrix an initializer:
- * onnxruntime packs it once, when the session is created (MLAS pre-packing of a constant B), so
- * each streamed block of training rows is only read, never re-packed, and Y comes out in the
- * row-major [train × test] layout of the result. `rows` is symbolic: one session serves every
- * block size.
+ * Which operand of the scoring GEMM onnxruntime packs (MLAS copies its B operand into its own
+ * panel layout before multiplying):
+ * - `test`: Y[rows × nTest] = block · testᵀ with the test matrix an initializer, packed once when
+ *   the session is created; each streamed block is only read, and Y comes out in the row-major
+ *   [train × test] layout of the result.
+ * - `block`: Yᵀ[nTest × rows] = test · blockᵀ with both as inputs; MLAS packs every streamed
+ *   block (the layout before issue 18).
  */
-function blockGemmModel(test: Float32Array, nTest: number, dim: number): OnnxModel {
+export type GemmPacking = 'test' | 'block';
+
+/** The scoring GEMM for `packing` (see {@link GemmPacking}); `rows` is symbolic, so one session serves every block size. */
+function blockGemmModel(packing: GemmPacking, test: Float32Array, nTest: number, dim: number): OnnxModel {
+  const transB = { transB: attr.int(1) };
+  if (packing === 'block') {
+    return {
+      graph: {
+        name: 'blocked-dot',
+        nodes: [{ opType: 'Gemm', inputs: ['test', 'train_block'], outputs: ['scores_t'], attributes: transB }],
+        inputs: [{ name: 'test', elemType: ONNX_TYPE.float, shape: [nTest, dim] }, { name: 'train_block', elemType: ONNX_TYPE.float, shape: ['rows', dim] }],
+        outputs: [{ name: 'scores_t', elemType: ONNX_TYPE.float, shape: [nTest, 'rows'] }],
+      },
+    };
+  }
   return {
     graph: {
       name: 'blocked-dot',
-      nodes: [{ opType: 'Gemm', inputs: ['train_block', 'test'], outputs: ['scores'], attributes: { transB: attr.int(1) } }],
+      nodes: [{ opType: 'Gemm', inputs: ['train_block', 'test'], outputs: ['scores'], attributes: transB }],
       inputs: [{ name: 'train_block', elemType: ONNX_TYPE.float, shape: ['rows', dim] }],
       outputs: [{ name: 'scores', elemType: ONNX_TYPE.float, shape: ['rows', nTest] }],
       initializers: [{ name: 'test', elemType: ONNX_TYPE.float, dims: [nTest, dim], data: test }],
@@ -76,18 +92,24 @@ function blockGemmModel(test: Float32Array, nTest: number, dim: number): OnnxMod
   };
 }
 
-/** Blocked train × testᵀ inner products on an onnxruntime backend (one session per test matrix, holding it pre-packed). */
+/** Blocked train × testᵀ inner products on an onnxruntime backend (one session per call of {@link scores}). */
 export class OnnxBlockedDot {
-  private constructor(readonly backend: OnnxRuntimeBackend) {}
+  private constructor(
+    readonly backend: OnnxRuntimeBackend,
+    /** Which GEMM operand onnxruntime packs (see {@link GemmPacking}). */
+    readonly packing: GemmPacking,
+  ) {}
 
-  /** A scorer on `backend` (sessions are created per call of {@link scores}, for its test matrix). */
-  static async create(backend: OnnxRuntimeBackend): Promise<OnnxBlockedDot> {
-    return new OnnxBlockedDot(backend);
+  /** A scorer on `backend`; `options.packing` defaults to `test` (the test matrix packed once per call). */
+  static async create(backend: OnnxRuntimeBackend, options: { readonly packing?: GemmPacking } = {}): Promise<OnnxBlockedDot> {
+    const packing = options.packing ?? 'test';
+    if (packing !== 'test' && packing !== 'block') throw new DdaError(`blocked dot: packing must be 'test' or 'block', got ${String(packing)}`);
+    return new OnnxBlockedDot(backend, packing);
   }
 
   /**
    * Inner products of every training row with every test row, float32 GEMM (onnxruntime MLAS on
-   * the CPU), streamed over blocks of training rows. The test matrix is packed once per call.
+   * the CPU), streamed over blocks of training rows (see {@link GemmPacking} for which operand is packed).
    *
    * @param train - Training rows, read block by block.
    * @param test - Test rows, row-major nTest × dim.
@@ -105,14 +127,24 @@ export class OnnxBlockedDot {
     const { Tensor } = this.backend.ort;
     const out = options.sink ? new Float64Array(0) : new Float64Array(train.rows * nTest);
     if (train.rows === 0) return out;
-    const session = await this.backend.createSession(blockGemmModel(test, nTest, dim));
+    const session = await this.backend.createSession(blockGemmModel(this.packing, test, nTest, dim));
     try {
       const scratch = new Float32Array(Math.min(blockRows, train.rows) * dim);
+      const transposed = new Float32Array(this.packing === 'block' ? Math.min(blockRows, train.rows) * nTest : 0);
+      const testTensor = new Tensor('float32', test, [nTest, dim]);
       for (let start = 0; start < train.rows; start += blockRows) {
         const count = Math.min(blockRows, train.rows - start);
         const block = await train.read(start, count, scratch);
         if (block.length !== count * dim) throw new DdaError(`blocked dot: source returned ${block.length} values for ${count} rows of ${dim}`, 'return count × dim values per block');
-        const values = (await session.run({ train_block: new Tensor('float32', block, [count, dim]) })).scores?.data as Float32Array; // [count × nTest]
+        const blockTensor = new Tensor('float32', block, [count, dim]);
+        let values: Float32Array; // [count × nTest]
+        if (this.packing === 'test') {
+          values = (await session.run({ train_block: blockTensor })).scores?.data as Float32Array;
+        } else {
+          const yt = (await session.run({ test: testTensor, train_block: blockTensor })).scores_t?.data as Float32Array; // [nTest × count]
+          values = transposed.subarray(0, count * nTest);
+          for (let j = 0; j < nTest; j++) for (let k = 0; k < count; k++) values[k * nTest + j] = yt[j * count + k] as number;
+        }
         if (options.sink) await options.sink(start, count, values);
         else out.set(values, start * nTest);
       }
