@@ -461,7 +461,7 @@ export class OnnxDecoder {
   readonly exampleBatch: number;
   private readonly threads: number | undefined;
   private readonly base: WeightMap;
-  private readonly fed: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
+  private fed: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
   private pool: Promise<OrtWorkerPool> | undefined;
   private readonly models = new Map<string, Uint8Array>();
 
@@ -545,10 +545,35 @@ export class OnnxDecoder {
   private workerPool(): Promise<OrtWorkerPool> {
     this.pool ??= (async () => {
       const pool = await OrtWorkerPool.create(this.workers);
-      await pool.setConstants(Object.fromEntries(this.fed.map(([name, t]) => [name, { type: 'float32', data: t.data, dims: t.shape } satisfies PoolTensor])));
+      await pool.setConstants(this.poolConstants());
       return pool;
     })();
     return this.pool;
+  }
+
+  private poolConstants(): Record<string, PoolTensor> {
+    return Object.fromEntries(this.fed.map(([name, t]) => [name, { type: 'float32', data: t.data, dims: t.shape } satisfies PoolTensor]));
+  }
+
+  /**
+   * Replaces the weights fed at every run (the sessions, and the base weights baked into them,
+   * are kept): the LoRA adapters of another checkpoint, and with parameters 'all' the base
+   * weights too. Same names and shapes as the constructor's.
+   *
+   * @throws DdaError if a tensor is unknown or its size differs, or if base weights are given
+   *   with parameters 'lora' (they are baked into the sessions; create a new decoder).
+   */
+  async setWeights(weights: { readonly base?: WeightMap; readonly lora?: WeightMap }): Promise<void> {
+    if (weights.base && this.parameters !== 'all') throw new DdaError('ONNX decoder: the base weights are baked into its sessions', 'create a new OnnxDecoder for other base weights');
+    const next = new Map(this.fed);
+    for (const [name, t] of [...(weights.base ?? []), ...(weights.lora ?? [])]) {
+      const old = next.get(name);
+      if (!old || old.data.length !== t.data.length) throw new DdaError(`ONNX decoder: '${name}' is not a fed weight of ${old ? old.data.length : 0} values`, 'pass the same tensors as the constructor, with new values');
+      next.set(name, t);
+    }
+    this.fed = [...next];
+    for (const [name, t] of this.fed) this.weightFeeds[name] = new this.backend.ort.Tensor('float32', t.data, [...t.shape]);
+    if (this.pool) await (await this.pool).setConstants(this.poolConstants());
   }
 
   /** One example's inputs: ids padded to T, loss positions padded to a multiple of padMultiple (weight 0). */

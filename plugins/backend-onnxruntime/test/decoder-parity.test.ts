@@ -105,6 +105,27 @@ describe('ONNX decoder agrees with the tfjs engine', () => {
     });
   }
 
+  it('setWeights: another checkpoint\'s adapters (and base weights with parameters all) in the same sessions give a fresh decoder\'s rows', async () => {
+    const config = FAMILIES['llama2-style']!;
+    const a = randomModel(config, 30);
+    const b = randomModel(config, 31);
+    const encoded = samples.map((s) => a.encode(s));
+    const ids = samples.map((s) => s.id);
+    for (const [parameters, workers] of [['lora', 1], ['lora', 2], ['all', 2]] as const) {
+      const reused = new OnnxDecoder(backend, config, LORA, a.baseWeights(), a.loraWeights(), { parameters, workers, intraOpNumThreads: 1 });
+      await reused.perExampleGradients(ids, encoded, 'a');
+      await reused.setWeights({ lora: b.loraWeights(), ...(parameters === 'all' ? { base: b.baseWeights() } : {}) });
+      const base = parameters === 'all' ? b.baseWeights() : a.baseWeights();
+      const fresh = new OnnxDecoder(backend, config, LORA, base, b.loraWeights(), { parameters, intraOpNumThreads: 1 });
+      expect((await reused.perExampleGradients(ids, encoded, 'b')).rows).toEqual((await fresh.perExampleGradients(ids, encoded, 'b')).rows);
+      if (parameters === 'lora') await expect(reused.setWeights({ base: b.baseWeights() })).rejects.toThrow(/baked into its sessions/);
+      await reused.release();
+      await fresh.release();
+    }
+    a.dispose();
+    b.dispose();
+  });
+
   it('padding does not change the result', async () => {
     const config = FAMILIES['llama2-style']!;
     const model = new DecoderModel(config, tok, initDecoderWeights(config, 3));
