@@ -37,14 +37,21 @@ async function child(engine) {
   const tok = new WordTokenizer([...SPECIAL_TOKENS, ...Array.from({ length: w.vocab - SPECIAL_TOKENS.length }, (_, i) => `w${i}`)]);
   const prompts = Array.from({ length: nPrompts + 1 }, (_, p) => Array.from({ length: w.prompt - 1 }, (_, t) => `w${((p * 7919 + t * 104729) % (w.vocab - SPECIAL_TOKENS.length))}`).join(' '));
   const outputs = [];
+  const times = [];
   let t0;
+  let c0;
   if (engine === 'tfjs-wasm') {
     await startTfjsBackend([engine]);
     const model = new DecoderModel(config, tok, base);
     model.setLora(lora, loraWeights);
     model.generate(prompts[0], maxNew); // warm-up
     t0 = performance.now();
-    for (const p of prompts.slice(1)) outputs.push(tok.encode(model.generate(p, maxNew)));
+    c0 = process.cpuUsage();
+    for (const p of prompts.slice(1)) {
+      const s = performance.now();
+      outputs.push(tok.encode(model.generate(p, maxNew)));
+      times.push(performance.now() - s);
+    }
     model.dispose();
   } else {
     const { OnnxGenerator, startOnnxRuntime } = await import('@dda/backend-onnxruntime');
@@ -54,13 +61,19 @@ async function child(engine) {
     const run = engine === 'onnxruntime-kv-cache' ? (p) => gen.generate(ids(p), o) : (p) => gen.generateWithoutCache(ids(p), o);
     await run(prompts[0]); // warm-up: builds the sessions
     t0 = performance.now();
-    for (const p of prompts.slice(1)) outputs.push(await run(p));
+    c0 = process.cpuUsage();
+    for (const p of prompts.slice(1)) {
+      const s = performance.now();
+      outputs.push(await run(p));
+      times.push(performance.now() - s);
+    }
     await gen.release();
   }
   const sec = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
   const tokens = outputs.reduce((a, o) => a + o.length, 0);
   console.log(JSON.stringify({
-    engine, prompts: nPrompts, new_tokens: tokens, seconds: sec, tokens_per_s: tokens / sec, ms_per_generation: (1000 * sec) / nPrompts,
+    engine, prompts: nPrompts, new_tokens: tokens, seconds: sec, cpu_s: (cpu.user + cpu.system) / 1e6, tokens_per_s: tokens / sec, ms_per_generation: (1000 * sec) / nPrompts, ms_per_generation_median: [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)],
     outputs_digest: outputs.map((o) => o.join(',')).join(';'), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   }));
 }

@@ -55,7 +55,7 @@ async function child() {
   const dim = Number(arg('dim'));
   const test = new Float32Array(nTest * dim);
   fillRows(test, 1_000_000_000, nTest, dim, 0x5eed);
-  const packing = arg('packing', 'test');
+  const packing = arg('packing', 'block');
   const gemm = await OnnxBlockedDot.create(backend, { packing });
   let genSec = 0;
   let sinkSec = 0;

@@ -7,7 +7,9 @@
 // Every engine runs in its own process (peak RSS is its own); each is warmed up for 2 steps first.
 // Usage (after `npm run build`): node benchmarks/speed/training.mjs [--workload demo|w1] [--mode pretrain|lora|both]
 //   [--steps 30] [--tfjs-steps 30] [--engines onnxruntime-cpu,tfjs-wasm,pytorch]
-// Tokens/s counts every token of every sequence of every step (batch × seq × steps / seconds).
+// Tokens/s counts every token of every sequence of every step (batch × seq × steps / seconds);
+// cpu_s is the CPU time of the timed steps (every thread of the process); tokens_per_s_median_step
+// is from the median step's wall time (on a shared machine, the least disturbed figure).
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -55,8 +57,18 @@ async function child(engine, mode, steps) {
   const timed = examples(mode, steps * w.batch, 1000).map(toSample);
   const enc = (s) => encodeExample(tok, s.prompt, s.response, config.maxSeqLen, s.id);
   if (enc(timed[0]).tokens.length !== w[mode].seq) throw new Error(`examples of ${enc(timed[0]).tokens.length} tokens, expected ${w[mode].seq}`);
+  // Each step's wall time (onStep), for the median step: the least disturbed measure on a shared machine.
+  const stepTimes = [];
+  let last = 0;
+  const onStep = () => {
+    const now = performance.now();
+    stepTimes.push(now - last);
+    last = now;
+  };
   const opts = { epochs: 1, learningRate: w.lr, batchSize: w.batch, seed: 0 };
   let t0;
+  let c0;
+  let cpu;
   let losses;
   let label = `dda ${engine}`;
   if (engine === 'onnxruntime-cpu') {
@@ -67,8 +79,10 @@ async function child(engine, mode, steps) {
     label += workers ? `, ${workers} workers × 1 thread` : `, 1 session × ${threads ?? 'default'} threads`;
     const trainer = new OnnxTrainer(await startOnnxRuntime(['onnxruntime-cpu']), config, mode === 'pretrain' ? 'all' : 'lora', base, mode === 'pretrain' ? null : { config: lora, weights: loraWeights }, o);
     await trainer.train(warm.map(enc), opts); // builds the graphs and sessions
-    t0 = performance.now();
-    losses = await trainer.train(timed.map(enc), opts);
+    t0 = last = performance.now();
+    c0 = process.cpuUsage();
+    losses = await trainer.train(timed.map(enc), { ...opts, onStep });
+    cpu = process.cpuUsage(c0);
     await trainer.release();
   } else {
     const { startTfjsBackend } = await import('@dda/model');
@@ -77,16 +91,21 @@ async function child(engine, mode, steps) {
     if (mode === 'lora') model.setLora(lora, loraWeights);
     const o = { ...opts, parameters: mode === 'pretrain' ? 'all' : 'lora' };
     await model.train(warm, o);
-    t0 = performance.now();
-    losses = await model.train(timed, o);
+    t0 = last = performance.now();
+    c0 = process.cpuUsage();
+    losses = await model.train(timed, { ...o, onStep });
+    cpu = process.cpuUsage(c0);
     model.dispose();
   }
   const sec = (performance.now() - t0) / 1000;
   console.log(JSON.stringify({
-    engine: label, mode, steps, batch: w.batch, seq: w[mode].seq, seconds: sec, steps_per_s: steps / sec, tokens_per_s: (steps * w.batch * w[mode].seq) / sec,
+    engine: label, mode, steps, batch: w.batch, seq: w[mode].seq, seconds: sec, cpu_s: (cpu.user + cpu.system) / 1e6, steps_per_s: steps / sec, tokens_per_s: (steps * w.batch * w[mode].seq) / sec,
+    tokens_per_s_median_step: (w.batch * w[mode].seq) / (median(stepTimes) / 1000),
     loss: losses[0], peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   }));
 }
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function run(cmd, args, label) {
   const load = loadavg()[0];

@@ -88,8 +88,15 @@ batches = [torch.randint(8, V, (B, T)) for _ in range(STEPS + 2)]
 for t in batches[:2]:  # warm-up
     step(t)
 start = time.perf_counter()
-losses = [step(t) for t in batches[2:]]
+cpu0 = time.process_time()
+losses, step_times = [], []
+for t in batches[2:]:
+    s0 = time.perf_counter()
+    losses.append(step(t))
+    step_times.append(time.perf_counter() - s0)
 sec = time.perf_counter() - start
-print(json.dumps({"engine": f"pytorch {torch.__version__} cpu, {THREADS} threads", "mode": MODE, "steps": STEPS, "batch": B, "seq": T, "seconds": sec,
-                  "steps_per_s": STEPS / sec, "tokens_per_s": STEPS * B * T / sec, "loss": sum(losses) / len(losses),
+cpu = time.process_time() - cpu0
+print(json.dumps({"engine": f"pytorch {torch.__version__} cpu, {THREADS} threads", "mode": MODE, "steps": STEPS, "batch": B, "seq": T, "seconds": sec, "cpu_s": cpu,
+                  "steps_per_s": STEPS / sec, "tokens_per_s": STEPS * B * T / sec,
+                  "tokens_per_s_median_step": B * T / sorted(step_times)[len(step_times) // 2], "loss": sum(losses) / len(losses),
                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))

@@ -64,7 +64,10 @@ export function defaultBlockRows(dim: number): number {
  *   the session is created; each streamed block is only read, and Y comes out in the row-major
  *   [train × test] layout of the result.
  * - `block`: Yᵀ[nTest × rows] = test · blockᵀ with both as inputs; MLAS packs every streamed
- *   block (the layout before issue 18).
+ *   block.
+ * `block` is the default: on the 2-core development machine, creating the `test` session (the
+ * test matrix encoded into the model and copied and packed by onnxruntime: about 2 s for W2's
+ * 62 MB) cost more than packing saved over W2's 10,000 rows (BENCHMARKS.md, issue 18).
  */
 export type GemmPacking = 'test' | 'block';
 
@@ -100,9 +103,9 @@ export class OnnxBlockedDot {
     readonly packing: GemmPacking,
   ) {}
 
-  /** A scorer on `backend`; `options.packing` defaults to `test` (the test matrix packed once per call). */
+  /** A scorer on `backend`; `options.packing` defaults to `block` (see {@link GemmPacking}). */
   static async create(backend: OnnxRuntimeBackend, options: { readonly packing?: GemmPacking } = {}): Promise<OnnxBlockedDot> {
-    const packing = options.packing ?? 'test';
+    const packing = options.packing ?? 'block';
     if (packing !== 'test' && packing !== 'block') throw new DdaError(`blocked dot: packing must be 'test' or 'block', got ${String(packing)}`);
     return new OnnxBlockedDot(backend, packing);
   }
