@@ -10,8 +10,8 @@ import { DdaError, type GradientMatrix } from '@dda/core';
 import type { DecoderConfig, LoraConfig, LoraTarget } from '@dda/model';
 import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
-import { ONNX_TYPE, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
-import { OrtWorkerPool, rowsOf, type PoolTensor } from './ort-pool.js';
+import { ONNX_TYPE, attr, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
+import { OrtWorkerPool, type PoolTensor } from './ort-pool.js';
 import type { OrtSession, OrtTensor } from './ort.js';
 
 /** The decoder shape: @dda/model's DecoderConfig (a type-only import: this plugin never loads tfjs). */
@@ -108,7 +108,17 @@ export interface DecoderGraphOptions {
    * gradient of each sequence's own mean loss. Needs `gradients` over 'lora'.
    */
   readonly perExample?: boolean;
+  /**
+   * With `gradients`: one output `grad_rows` [rows, Σ sizes] instead of one `grad:<name>` per
+   * tensor, the gradients of these tensors (every differentiated one, in this order) side by
+   * side; rows = batch with `perExample`, else 1. The rows come out of onnxruntime ready to use:
+   * no reshuffling, one output buffer.
+   */
+  readonly gradientRows?: readonly string[];
 }
+
+/** The graph output of {@link DecoderGraphOptions.gradientRows}. */
+export const GRAD_ROWS = 'grad_rows';
 
 /** The parameters of a graph: base and LoRA tensors (inputs or initializers), and the linear maps and norms that read them. */
 function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, o: Pick<DecoderGraphOptions, 'baseWeights' | 'loraWeights' | 'parameters' | 'perExample' | 'batch'>) {
@@ -266,7 +276,21 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
     if (!all && !lora) throw new DdaError('ONNX decoder: gradients over LoRA parameters were asked for, but there are no LoRA adapters', "pass a LoRA config, or use parameters 'all'");
     const roots = all ? parameterNames : loraRoots;
     const grads = g.backward(loss, roots);
-    parameterNames.forEach((n, k) => outputs.push(g.output(gradOutput(n), grads.get(roots[k] as string) as string)));
+    const gradOf = new Map(parameterNames.map((n, k) => [n, grads.get(roots[k] as string) as string]));
+    if (o.gradientRows) {
+      const rows = o.perExample ? B : 1;
+      if (o.gradientRows.length !== parameterNames.length) throw new DdaError(`ONNX decoder: gradientRows names ${o.gradientRows.length} tensors, the graph differentiates ${parameterNames.length}`, 'name every differentiated tensor once');
+      const parts = o.gradientRows.map((n) => {
+        const v = gradOf.get(n);
+        if (v === undefined) throw new DdaError(`ONNX decoder: gradientRows names '${n}', which the graph does not differentiate`, 'name the differentiated tensors');
+        const size = g.shape(v).reduce((a, b) => a * b, 1) / rows;
+        return g.reshape(v, [rows, size]);
+      });
+      const width = parts.reduce((a, p) => a + (g.shape(p)[1] as number), 0);
+      outputs.push(g.output(GRAD_ROWS, parts.length === 1 ? (parts[0] as string) : g.op('Concat', parts, [rows, width], { axis: attr.int(1) })));
+    } else {
+      for (const n of parameterNames) outputs.push(g.output(gradOutput(n), gradOf.get(n) as string));
+    }
   }
   return { model: g.model(outputs), parameterNames };
 }
@@ -530,15 +554,16 @@ export class OnnxDecoder {
   private gradientJob(chunk: readonly OnnxEncodedExample[]): { key: string; b: BatchInputs; build: () => { model: OnnxModel; parameterNames: string[] } } {
     const B = chunk.length;
     const T = this.padded(Math.max(...chunk.map((e) => e.tokens.length)));
+    const gradientRows = this.parameterLayout().names;
     if (this.parameters === 'all') {
       const { b } = this.inputs(chunk[0] as OnnxEncodedExample);
-      return { key: `${T}:${b.P}:true:false:false`, b, build: () => this.graph(T, b.P, true, false, false) };
+      return { key: `rows:${T}:${b.P}`, b, build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { gradients: true, logits: false, parameters: 'all', gradientRows }) };
     }
     // Each sequence's own mean loss (meanOver 1): the gradient of copy b is example b's gradient.
     const b = batchInputs(chunk, this.config.vocabSize, T, (p) => lossPositionBucket(p, this.padMultiple, B * T), 1);
     return {
       key: `pe:${B}:${T}:${b.P}`, b,
-      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, baseWeights: this.base }),
+      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, baseWeights: this.base, gradientRows }),
     };
   }
 
@@ -650,10 +675,13 @@ export class OnnxDecoder {
     const { names, sizes } = this.parameterLayout();
     const per = this.parameters === 'lora' ? this.exampleBatch : 1;
     const chunks = Array.from({ length: Math.ceil(encoded.length / per) }, (_, k) => encoded.slice(k * per, (k + 1) * per));
-    const gradNames = names.map(gradOutput);
     let done = 0;
-    const tick = (n: number): void => {
-      for (let k = 0; k < n; k++) onSample?.(++done);
+    const dim = sizes.reduce((a, b) => a + b, 0);
+    /** The chunk's rows: views of the one `grad_rows` output. */
+    const split = (flat: Float32Array | undefined, B: number): Float32Array[] => {
+      if (flat === undefined || flat.length !== B * dim) throw new DdaError(`ONNX decoder: gradient rows of ${flat?.length ?? 0} values, expected ${B} × ${dim}`, 'check that the weights match the config');
+      for (let k = 0; k < B; k++) onSample?.(++done);
+      return Array.from({ length: B }, (_, r) => flat.subarray(r * dim, (r + 1) * dim));
     };
     let parts: Float32Array[][];
     if (this.workers > 1) {
@@ -665,10 +693,7 @@ export class OnnxDecoder {
           if (bytes === undefined) this.models.set(key, (bytes = encodeOnnxModel(build().model)));
           return bytes;
         };
-        const flat = (await pool.run(w, key, model, poolBatchFeeds(b), { concat: gradNames, rows: b.B })).concat as Float32Array;
-        tick(b.B);
-        const width = flat.length / b.B;
-        return Array.from({ length: b.B }, (_, r) => flat.subarray(r * width, (r + 1) * width));
+        return split((await pool.run(w, key, model, poolBatchFeeds(b), [GRAD_ROWS]))[GRAD_ROWS], b.B);
       });
     } else {
       parts = [];
@@ -676,16 +701,11 @@ export class OnnxDecoder {
         const { key, b, build } = this.gradientJob(chunk);
         const { session } = await this.sessionFor(key, build);
         const out = await session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) });
-        parts.push(rowsOf(gradNames.map((n, k) => {
-          const g = out[n]?.data as Float32Array | undefined;
-          if (g === undefined || g.length !== b.B * (sizes[k] as number)) throw new DdaError(`ONNX decoder: no gradient of the expected size for '${names[k]}'`, 'check that the weights match the config');
-          return g;
-        }), b.B));
-        tick(b.B);
+        parts.push(split(out[GRAD_ROWS]?.data as Float32Array | undefined, b.B));
       }
     }
     const rows = parts.flat();
-    return { ids: [...ids], dim: sizes.reduce((a, b) => a + b, 0), rows, parameterNames: names, parameterSizes: sizes, checkpoint };
+    return { ids: [...ids], dim, rows, parameterNames: names, parameterSizes: sizes, checkpoint };
   }
 
   /** Releases every session and stops the workers. */

@@ -20,12 +20,6 @@ export interface PoolTensor {
   readonly dims: readonly number[];
 }
 
-/** What one run returns: the named outputs (float32) and, when asked, some of them concatenated in order. */
-export interface PoolResult {
-  readonly outputs: Record<string, Float32Array>;
-  readonly concat?: Float32Array;
-}
-
 /** Options of {@link OrtWorkerPool.create}. */
 export interface OrtWorkerPoolOptions {
   /** onnxruntime threads per operator in each worker (default 1). */
@@ -78,25 +72,12 @@ parentPort.on('message', async (msg) => {
       const out = await session.run(feeds);
       const outputs = {};
       for (const name of msg.outputs) outputs[name] = out[name].data;
-      let concat;
-      const transfer = [];
-      if (msg.concat) {
-        // rows × (Σ sizes / rows): row r is the r-th slice of every output, in order (see rowsOf).
-        const rows = msg.rows || 1;
-        let n = 0;
-        for (const name of msg.concat) n += out[name].data.length;
-        concat = new Float32Array(n);
-        const width = n / rows;
-        let off = 0;
-        for (const name of msg.concat) {
-          const d = out[name].data;
-          const s = d.length / rows;
-          for (let r = 0; r < rows; r++) concat.set(d.subarray(r * s, (r + 1) * s), r * width + off);
-          off += s;
-        }
-        transfer.push(concat.buffer);
+      try {
+        // Hand the output buffers over without a copy where they allow it.
+        parentPort.postMessage({ id: msg.id, ok: true, outputs }, Object.values(outputs).map((d) => d.buffer));
+      } catch {
+        parentPort.postMessage({ id: msg.id, ok: true, outputs });
       }
-      parentPort.postMessage({ id: msg.id, ok: true, outputs, concat }, transfer);
     } else if (msg.kind === 'close') {
       for (const p of sessions.values()) await (await p).release();
       sessions.clear();
@@ -110,7 +91,7 @@ parentPort.postMessage({ id: 0, ok: true, ready: true });
 `;
 
 interface Pending {
-  resolve(v: { outputs?: Record<string, Float32Array>; concat?: Float32Array }): void;
+  resolve(v: { outputs?: Record<string, Float32Array> }): void;
   reject(e: Error): void;
 }
 
@@ -128,7 +109,7 @@ class PoolWorker {
 
   constructor(readonly worker: Worker) {
     this.ready = new Promise((resolve, reject) => this.pending.set(0, { resolve, reject }));
-    worker.on('message', (m: { id: number; ok: boolean; error?: string; outputs?: Record<string, Float32Array>; concat?: Float32Array }) => {
+    worker.on('message', (m: { id: number; ok: boolean; error?: string; outputs?: Record<string, Float32Array> }) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
@@ -149,7 +130,7 @@ class PoolWorker {
     this.worker.postMessage(msg);
   }
 
-  request(msg: Record<string, unknown>): Promise<{ outputs?: Record<string, Float32Array>; concat?: Float32Array }> {
+  request(msg: Record<string, unknown>): Promise<{ outputs?: Record<string, Float32Array> }> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -211,20 +192,16 @@ export class OrtWorkerPool {
    * Runs model `key` on worker `w` (sending it `model()`'s bytes the first time that worker runs
    * the key). Inputs missing from `feeds` are taken from the constants.
    *
-   * @param o.outputs - Outputs returned by name.
-   * @param o.concat - Outputs returned as one Float32Array of `o.rows` (default 1) rows, row r the
-   *   concatenation of each output's r-th slice in this order (see {@link rowsOf}).
+   * @param outputs - The outputs to return (float32), by name.
    */
-  async run(w: number, key: string, model: () => Uint8Array, feeds: Readonly<Record<string, PoolTensor>>, o: { readonly outputs?: readonly string[]; readonly concat?: readonly string[]; readonly rows?: number }): Promise<PoolResult> {
+  async run(w: number, key: string, model: () => Uint8Array, feeds: Readonly<Record<string, PoolTensor>>, outputs: readonly string[]): Promise<Record<string, Float32Array>> {
     const worker = this.workers[w];
     if (!worker) throw new DdaError(`onnxruntime worker pool: no worker ${w} of ${this.size}`, 'pass an index below the pool size');
     if (!worker.keys.has(key)) {
-      const bytes = model();
-      worker.post({ kind: 'session', key, bytes });
+      worker.post({ kind: 'session', key, bytes: model() });
       worker.keys.add(key);
     }
-    const r = await worker.request({ kind: 'run', key, feeds, outputs: o.outputs ?? [], version: this.version, ...(o.concat ? { concat: o.concat, rows: o.rows ?? 1 } : {}) });
-    return { outputs: r.outputs ?? {}, ...(r.concat ? { concat: r.concat } : {}) };
+    return (await worker.request({ kind: 'run', key, feeds, outputs, version: this.version })).outputs ?? {};
   }
 
   /**
@@ -262,19 +239,3 @@ export function sharedFloat32(n: number, from?: Float32Array): Float32Array {
   return a;
 }
 
-/**
- * Rows from stacked outputs: `parts[k]` holds `rows` slices of equal size; row r is the
- * concatenation of every part's r-th slice, in order (what a worker's `concat` returns, as views
- * of one buffer).
- */
-export function rowsOf(parts: readonly Float32Array[], rows: number): Float32Array[] {
-  const width = parts.reduce((a, p) => a + p.length, 0) / rows;
-  const flat = new Float32Array(width * rows);
-  let off = 0;
-  for (const p of parts) {
-    const s = p.length / rows;
-    for (let r = 0; r < rows; r++) flat.set(p.subarray(r * s, (r + 1) * s), r * width + off);
-    off += s;
-  }
-  return Array.from({ length: rows }, (_, r) => flat.subarray(r * width, (r + 1) * width));
-}

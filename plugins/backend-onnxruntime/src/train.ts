@@ -13,7 +13,7 @@ import type { TrainOptions } from '@dda/model';
 import { Adam } from './adam.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
-  DECODER_IO, batchInputs, buildDecoderGraph, gradOutput, lossPositionBucket, loraSpecs, ortBatchFeeds, pickFeeds, poolBatchFeeds,
+  DECODER_IO, GRAD_ROWS, batchInputs, buildDecoderGraph, lossPositionBucket, loraSpecs, ortBatchFeeds, pickFeeds, poolBatchFeeds,
   type BatchInputs, type OnnxDecoderConfig, type OnnxEncodedExample, type OnnxLoraConfig, type OnnxParameterSet, type WeightMap,
 } from './decoder-graph.js';
 import { encodeOnnxModel } from './onnx-model.js';
@@ -178,10 +178,11 @@ export class OnnxTrainer {
     return Math.ceil(n / this.padMultiple) * this.padMultiple;
   }
 
+  /** The batched graph whose `grad_rows` output is every trained tensor's gradient, side by side in {@link trained} order. */
   private graph(b: BatchInputs) {
     const all = this.parameters === 'all';
     return buildDecoderGraph(this.config, this.lora?.config ?? null, b.T, b.P, {
-      batch: b.B, gradients: true, logits: false, parameters: this.parameters,
+      batch: b.B, gradients: true, logits: false, parameters: this.parameters, gradientRows: this.trained.map((t) => t.name),
       ...(all ? (this.lora ? { loraWeights: this.lora.weights } : {}) : { baseWeights: this.base }),
     });
   }
@@ -190,13 +191,12 @@ export class OnnxTrainer {
     return `${b.B}:${b.T}:${b.P}`;
   }
 
-  private gradientsOf(out: Record<string, { readonly data: unknown }>): Float32Array[] {
-    return this.trained.map((t) => {
-      const g = out[gradOutput(t.name)]?.data as Float32Array | undefined;
-      if (g === undefined) throw new DdaError(`ONNX trainer: the graph has no gradient of '${t.name}'`, 'check that the weights match the config');
-      if (g.length !== t.data.length) throw new DdaError(`ONNX trainer: gradient of '${t.name}' has ${g.length} entries, expected ${t.data.length}`, 'check that the weights match the config');
-      return g;
-    });
+  /** The trained tensors' gradients: views of one flat gradient. */
+  private gradientsOf(flat: Float32Array | undefined): Float32Array[] {
+    const dim = this.trained.reduce((a, t) => a + t.data.length, 0);
+    if (flat === undefined || flat.length !== dim) throw new DdaError(`ONNX trainer: a gradient of ${flat?.length ?? 0} values, expected ${dim}`, 'check that the weights match the config');
+    let off = 0;
+    return this.trained.map((t) => flat.subarray(off, (off += t.data.length)));
   }
 
   private async runLocal(b: BatchInputs): Promise<{ loss: number; gradients: Float32Array[] }> {
@@ -208,7 +208,7 @@ export class OnnxTrainer {
     }
     const session = await s;
     const out = await session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.feedsOf) });
-    return { loss: (out[DECODER_IO.loss]?.data as Float32Array)[0] as number, gradients: this.gradientsOf(out) };
+    return { loss: (out[DECODER_IO.loss]?.data as Float32Array)[0] as number, gradients: this.gradientsOf(out[GRAD_ROWS]?.data as Float32Array | undefined) };
   }
 
   private workerPool(): Promise<OrtWorkerPool> {
@@ -230,15 +230,8 @@ export class OnnxTrainer {
       }
       return bytes;
     };
-    const r = await pool.run(w, key, model, poolBatchFeeds(b), { outputs: [DECODER_IO.loss], concat: this.trained.map((t) => gradOutput(t.name)) });
-    const flat = r.concat as Float32Array;
-    let off = 0;
-    const gradients = this.trained.map((t) => {
-      const g = flat.subarray(off, off + t.data.length);
-      off += t.data.length;
-      return g;
-    });
-    return { loss: (r.outputs[DECODER_IO.loss] as Float32Array)[0] as number, gradients };
+    const r = await pool.run(w, key, model, poolBatchFeeds(b), [DECODER_IO.loss, GRAD_ROWS]);
+    return { loss: (r[DECODER_IO.loss] as Float32Array)[0] as number, gradients: this.gradientsOf(r[GRAD_ROWS]) };
   }
 
   /** Releases every session and stops the workers. */
