@@ -67,20 +67,21 @@ let registered = false;
  * Registers `onnxruntime-cuda` (priority 45) and `onnxruntime-cpu` (priority 35) in the core
  * `backends` registry; idempotent, runs on import. Creating either loads onnxruntime-node lazily
  * and runs a probe session; it throws, with the reason, where that is impossible.
- * These backends run ONNX graphs (today: the scoring GEMM); the decoder itself still runs on tfjs.
+ * These backends run ONNX graphs: the scoring GEMM, and the decoder's training, generation and
+ * per-example gradients (OnnxTrainer, OnnxGenerator, OnnxDecoder), which callers choose over tfjs.
  */
 export function registerOnnxRuntimeBackends(): void {
   if (registered) return;
   registered = true;
   backends.register({
     id: 'onnxruntime-cuda',
-    description: 'onnxruntime-node with the CUDA execution provider (ONNX graphs: scoring GEMM; optional CUDA binaries)',
+    description: 'onnxruntime-node with the CUDA execution provider (ONNX graphs: decoder training, generation and gradients, scoring GEMM; optional CUDA binaries)',
     priority: 45,
     create: () => startOnnx('onnxruntime-cuda'),
   });
   backends.register({
     id: 'onnxruntime-cpu',
-    description: 'onnxruntime-node on the CPU (MLAS; ONNX graphs: scoring GEMM)',
+    description: 'onnxruntime-node on the CPU (MLAS; ONNX graphs: decoder training, generation and gradients, scoring GEMM)',
     priority: 35,
     create: () => startOnnx('onnxruntime-cpu'),
   });

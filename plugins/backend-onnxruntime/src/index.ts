@@ -1,7 +1,10 @@
 /**
  * @dda/backend-onnxruntime: onnxruntime-node backends (`onnxruntime-cuda`, `onnxruntime-cpu`),
  * registered in the core `backends` registry on import and started lazily (onnxruntime-node is an
- * optional dependency); an ONNX model builder (own protobuf encoder); blocked GEMM scoring.
+ * optional dependency); an ONNX model builder (own protobuf encoder) with reverse-mode
+ * differentiation; the decoder as ONNX graphs: losses, per-example gradients (`OnnxDecoder`),
+ * training with Adam (`OnnxTrainer`), greedy generation with a key/value cache (`OnnxGenerator`);
+ * a worker-thread session pool (`OrtWorkerPool`); blocked GEMM scoring (`OnnxBlockedDot`).
  */
 export * from './backend.js';
 export * from './gemm.js';
