@@ -299,6 +299,7 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
 export const DECODE_IO = {
   token: 'token', cos: 'rope_cos_row', sin: 'rope_sin_row', mask: 'attn_mask', index: 'cache_index', logits: 'logits',
   pastK: (i: number): string => `past_k.${i}`, pastV: (i: number): string => `past_v.${i}`,
+  newK: (i: number): string => `new_k.${i}`, newV: (i: number): string => `new_v.${i}`,
 } as const;
 
 /**
@@ -307,8 +308,10 @@ export const DECODE_IO = {
  * Inputs: `token` int64 [1]; `rope_cos_row`, `rope_sin_row` [1, hd] (the RoPE tables' row p);
  * `attn_mask` [1, S] (0 where position j is visible from p: j ≤ p and within the sliding window,
  * −1e9 elsewhere, as the full graph's mask row p); `cache_index` int64 [1, 1] (= p); per layer i
- * `past_k.<i>`, `past_v.<i>` [S, numKvHeads·hd] (keys after RoPE, values; rows > p are ignored).
- * Outputs: `logits` [1, V] and `present_k.<i>`, `present_v.<i>` (the caches with row p written).
+ * `past_k.<i>`, `past_v.<i>` [S, numKvHeads·hd] (keys after RoPE, values; rows ≥ p are ignored:
+ * the graph attends to the past rows with row p replaced by the new token's key and value).
+ * Outputs: `logits` [1, V] and `new_k.<i>`, `new_v.<i>` [1, numKvHeads·hd] (the row p to write into
+ * the caches before the next step).
  * Base and LoRA weights are baked in as initializers.
  */
 export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, S: number, o: { readonly baseWeights: WeightMap; readonly loraWeights?: WeightMap }): OnnxModel {
@@ -342,7 +345,9 @@ export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig 
     const pastV = g.input(DECODE_IO.pastV(i), [S, kvDim]);
     const presentK = g.op('ScatterND', [pastK, index, kNew], [S, kvDim]);
     const presentV = g.op('ScatterND', [pastV, index, vNew], [S, kvDim]);
-    outputs.push(g.output(presentOutputs(i).k, presentK), g.output(presentOutputs(i).v, presentV));
+    // Only the new rows leave the graph: the caller writes them into its cache (whole caches as
+    // outputs would be copied into fresh memory at every token).
+    outputs.push(g.output(DECODE_IO.newK(i), kNew), g.output(DECODE_IO.newV(i), vNew));
     const scores = g.add(g.mul(g.matmul(q, g.swapLast(cacheHeads(presentK))), invSqrtHd), mask); // [H, 1, S]
     const att = g.matmul(g.softmax(scores), cacheHeads(presentV)); // [H, 1, hd]
     x = g.add(x, linear(i, 'o', g.reshape(att, [1, d])));

@@ -116,39 +116,44 @@ export class OnnxGenerator {
     length++;
     if (out.length >= o.maxNewTokens || length >= S) return out;
     const { Tensor } = this.backend.ort;
-    // Caches of S rows: the prompt's keys and values, then one row per decoded token.
-    let caches: Record<string, OrtTensor> = {};
+    // Caches of S rows, fed in place at every step: the prompt's keys and values, then one row per decoded token.
+    const kv = this.kvDim;
+    const caches: Record<string, OrtTensor> = {};
+    const rows: { cache: Float32Array; output: string }[] = [];
     for (let i = 0; i < this.config.numLayers; i++) {
-      for (const [present, past] of [[presentOutputs(i).k, DECODE_IO.pastK(i)], [presentOutputs(i).v, DECODE_IO.pastV(i)]] as const) {
-        const c = new Float32Array(S * this.kvDim);
-        c.set((first[present]?.data as Float32Array).subarray(0, promptIds.length * this.kvDim));
-        caches[past] = new Tensor('float32', c, [S, this.kvDim]);
+      for (const [present, past, output] of [[presentOutputs(i).k, DECODE_IO.pastK(i), DECODE_IO.newK(i)], [presentOutputs(i).v, DECODE_IO.pastV(i), DECODE_IO.newV(i)]] as const) {
+        const c = new Float32Array(S * kv);
+        c.set((first[present]?.data as Float32Array).subarray(0, promptIds.length * kv));
+        caches[past] = new Tensor('float32', c, [S, kv]);
+        rows.push({ cache: c, output });
       }
     }
     const step = await this.session('decode', () => buildDecodeStepGraph(this.config, this.lora?.config ?? null, S, this.weights()));
     const hd = this.hd;
     const mask = new Float32Array(S);
+    const token = BigInt64Array.of(0n);
+    const index = BigInt64Array.of(0n);
+    const feeds: Record<string, OrtTensor> = {
+      ...caches,
+      [DECODE_IO.token]: new Tensor('int64', token, [1]),
+      [DECODE_IO.mask]: new Tensor('float32', mask, [1, S]),
+      [DECODE_IO.index]: new Tensor('int64', index, [1, 1]),
+    };
     while (out.length < o.maxNewTokens && length < S) {
       const p = length - 1; // position of the token just appended
       for (let j = 0; j < S; j++) mask[j] = j <= p && (this.config.slidingWindow === null || p - j < this.config.slidingWindow) ? 0 : -1e9;
+      token[0] = BigInt(next);
+      index[0] = BigInt(p);
       const r = await step.run({
-        ...caches,
-        [DECODE_IO.token]: new Tensor('int64', BigInt64Array.of(BigInt(next)), [1]),
+        ...feeds,
         [DECODE_IO.cos]: new Tensor('float32', this.rope.cos.subarray(p * hd, (p + 1) * hd), [1, hd]),
         [DECODE_IO.sin]: new Tensor('float32', this.rope.sin.subarray(p * hd, (p + 1) * hd), [1, hd]),
-        [DECODE_IO.mask]: new Tensor('float32', mask, [1, S]),
-        [DECODE_IO.index]: new Tensor('int64', BigInt64Array.of(BigInt(p)), [1, 1]),
       });
+      for (const { cache, output } of rows) cache.set(r[output]?.data as Float32Array, p * kv);
       next = argmax(r[DECODE_IO.logits]?.data as Float32Array);
       if (next === o.eosId) break;
       out.push(next);
       length++;
-      const updated: Record<string, OrtTensor> = {};
-      for (let i = 0; i < this.config.numLayers; i++) {
-        updated[DECODE_IO.pastK(i)] = r[presentOutputs(i).k] as OrtTensor;
-        updated[DECODE_IO.pastV(i)] = r[presentOutputs(i).v] as OrtTensor;
-      }
-      caches = updated;
     }
     return out;
   }

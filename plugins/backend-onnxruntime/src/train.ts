@@ -66,8 +66,10 @@ export class OnnxTrainer {
    * @param backend - An onnxruntime backend (see `startOnnxRuntime`).
    * @param config - The decoder shape.
    * @param parameters - 'lora' trains the adapters, 'all' every base tensor.
-   * @param base - Base weights (Hugging Face names), copied.
-   * @param lora - LoRA adapters (config and PEFT-named weights, copied), or null.
+   * @param base - Base weights (Hugging Face names): copied when trained ('all'); else baked into
+   *   each graph when it is built (do not change them while the trainer is in use).
+   * @param lora - LoRA adapters (config and PEFT-named weights), or null: copied when trained
+   *   ('lora'); else baked into the graphs as `base` is.
    * @throws DdaError if 'lora' is asked for without adapters, or the options are invalid.
    */
   constructor(
