@@ -5,14 +5,10 @@
 // and token budget, in one run; each engine in its own process. Checks that the three produce the
 // same tokens (generations_differing_from_kv_cache).
 // Usage (after `npm run build`): node benchmarks/speed/generation.mjs [--workload demo|w1] [--prompts 20] [--max-new 24]
-import { spawnSync } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { arg, median, run, uptime } from './bench-lib.mjs';
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
 const WORKLOADS = {
   // The demo: its model with LoRA rank 8, prompts of about 50 tokens (chat template and a document), 24 new tokens, context 160.
   demo: { vocab: 390, hidden: 64, layers: 2, heads: 4, ffn: 172, rank: 8, prompt: 50, context: 160 },
@@ -77,7 +73,7 @@ async function child(engine) {
   // tfjs returns text: its token count is that of the re-encoded text (special tokens do not survive decoding).
   const tokens = engine === 'tfjs-wasm' ? outputs.reduce((a, o) => a + tok.encode(o).length, 0) : newTokens;
   console.log(JSON.stringify({
-    engine, prompts: nPrompts, new_tokens: tokens, seconds: sec, cpu_s: (cpu.user + cpu.system) / 1e6, tokens_per_s: tokens / sec, ms_per_generation: (1000 * sec) / nPrompts, ms_per_generation_median: [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)],
+    engine, prompts: nPrompts, new_tokens: tokens, seconds: sec, cpu_s: (cpu.user + cpu.system) / 1e6, tokens_per_s: tokens / sec, ms_per_generation: (1000 * sec) / nPrompts, ms_per_generation_median: median(times),
     outputs, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   }));
 }
@@ -86,13 +82,10 @@ if (process.argv.includes('--child')) {
   await child(arg('child'));
 } else {
   const self = fileURLToPath(import.meta.url);
-  const uptime = () => spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
   const start = uptime();
   const results = [];
   for (const engine of ['onnxruntime-kv-cache', 'onnxruntime-no-cache', 'tfjs-wasm']) {
-    const load = loadavg()[0];
-    const r = spawnSync(process.execPath, [self, '--child', engine, '--workload', workload, '--prompts', String(nPrompts), '--max-new', String(maxNew)], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    results.push(r.status === 0 ? { ...JSON.parse(r.stdout.trim().split('\n').pop()), load_before: load } : { engine, error: (r.stderr || '').trim().split('\n').slice(-2).join(' | ') });
+    results.push(run(process.execPath, [self, '--child', engine, '--workload', workload, '--prompts', String(nPrompts), '--max-new', String(maxNew)], engine));
   }
   // How many generations differ from the key/value-cache engine's (greedy decoding flips where two logits nearly tie).
   const ref = results[0]?.outputs ?? [];

@@ -12,14 +12,10 @@
 // process): on a shared machine, examples per CPU-second say more about the code than wall time.
 // Usage (after `npm run build`): node benchmarks/speed/per-example-gradients.mjs [--workload demo|w1] [--n 32]
 //   [--engines tfjs-wasm,onnxruntime-cpu] [--example-batch 8] [--reps 3]
-import { spawnSync } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { arg, median, run, uptime } from './bench-lib.mjs';
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
 const WORKLOADS = {
   // the demo's model: vocabulary ~390, hidden 64, 2 layers, 4 heads, SwiGLU 172, ~90 tokens, LoRA rank 8
   demo: { vocab: 390, hidden: 64, layers: 2, heads: 4, ffn: 172, seq: 96, rank: 8 },
@@ -119,22 +115,11 @@ async function child(engine) {
     cpu = process.cpuUsage(c0);
     model.dispose();
   }
-  const sorted = [...times].sort((a, b) => a - b);
   console.log(JSON.stringify({
-    engine: label, examples_per_s: n / sorted[0], examples_per_s_median: n / sorted[Math.floor(sorted.length / 2)], seconds: times,
+    engine: label, examples_per_s: n / Math.min(...times), examples_per_s_median: n / median(times), seconds: times,
     examples_per_cpu_s: (reps * n) / ((cpu.user + cpu.system) / 1e6), lora_dim: dim,
     ...(firstCallS === undefined ? {} : { first_call_s: firstCallS }), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   }));
-}
-
-function run(cmd, args, label) {
-  const load = loadavg()[0];
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-  const out = r.status === 0
-    ? { ...JSON.parse(r.stdout.trim().split('\n').pop()), load_before: load, load_after: loadavg()[0] }
-    : { engine: label, error: (r.stderr || r.error?.message || '').trim().split('\n').slice(-2).join(' | '), load_before: load };
-  process.stderr.write(`${JSON.stringify(out)}\n`);
-  return out;
 }
 
 if (process.argv.includes('--child')) {
@@ -149,7 +134,6 @@ if (process.argv.includes('--child')) {
   }
 } else {
   const self = fileURLToPath(import.meta.url);
-  const uptime = () => spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
   const start = uptime();
   const scoringPy = fileURLToPath(new URL('./scoring.py', import.meta.url));
   const peaks = [run(process.execPath, [self, '--child', 'peak'], 'onnxruntime peak'), ...[1, 2].map((t) => run('/usr/bin/python3', [scoringPy, 'peak', String(t)], `torch.mm peak, ${t} threads`))];

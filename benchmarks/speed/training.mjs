@@ -10,14 +10,10 @@
 // Tokens/s counts every token of every sequence of every step (batch × seq × steps / seconds);
 // cpu_s is the CPU time of the timed steps (every thread of the process); tokens_per_s_median_step
 // is from the median step's wall time (on a shared machine, the least disturbed figure).
-import { spawnSync } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { arg, median, run, uptime } from './bench-lib.mjs';
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
 // seq: tokens per sequence; response: loss positions of a fine-tuning sequence (the last ones).
 const WORKLOADS = {
   // The demo's model and data shape: pretraining texts of about 45 tokens; fine-tuning samples of
@@ -105,18 +101,6 @@ async function child(engine, mode, steps) {
   }));
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function run(cmd, args, label) {
-  const load = loadavg()[0];
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-  const out = r.status === 0
-    ? { ...JSON.parse(r.stdout.trim().split('\n').pop()), load_before: load, load_after: loadavg()[0] }
-    : { engine: label, error: (r.stderr || r.error?.message || '').trim().split('\n').slice(-2).join(' | '), load_before: load };
-  process.stderr.write(`${JSON.stringify(out)}\n`);
-  return out;
-}
-
 if (process.argv.includes('--child')) {
   await child(arg('child'), arg('mode'), Number(arg('steps')));
 } else {
@@ -127,7 +111,6 @@ if (process.argv.includes('--child')) {
   const engines = arg('engines', 'onnxruntime-cpu,tfjs-wasm,pytorch').split(',');
   const modes = arg('mode', 'both') === 'both' ? ['pretrain', 'lora'] : [arg('mode')];
   const results = [];
-  const uptime = () => spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
   const start = uptime();
   for (const mode of modes) {
     for (const engine of engines) {
