@@ -5,6 +5,7 @@
 import { DdaError } from '@dda/core';
 import type { OnnxRuntimeBackend } from './backend.js';
 import { ONNX_TYPE, attr, type OnnxModel } from './onnx-model.js';
+import type { OrtSession } from './ort.js';
 
 /**
  * Training rows delivered block by block (from memory, a file or a generator).
@@ -71,8 +72,8 @@ export function defaultBlockRows(dim: number): number {
  */
 export type GemmPacking = 'test' | 'block';
 
-/** The scoring GEMM for `packing` (see {@link GemmPacking}); `rows` is symbolic, so one session serves every block size. */
-function blockGemmModel(packing: GemmPacking, test: Float32Array, nTest: number, dim: number): OnnxModel {
+/** The scoring GEMM for `packing` (see {@link GemmPacking}); `rows` is symbolic, so one session serves every block size (and with `block`, symbolic sizes serve every test matrix). */
+function blockGemmModel(packing: GemmPacking, test: Float32Array, nTest: number | string, dim: number | string): OnnxModel {
   const transB = { transB: attr.int(1) };
   if (packing === 'block') {
     return {
@@ -90,13 +91,16 @@ function blockGemmModel(packing: GemmPacking, test: Float32Array, nTest: number,
       nodes: [{ opType: 'Gemm', inputs: ['train_block', 'test'], outputs: ['scores'], attributes: transB }],
       inputs: [{ name: 'train_block', elemType: ONNX_TYPE.float, shape: ['rows', dim] }],
       outputs: [{ name: 'scores', elemType: ONNX_TYPE.float, shape: ['rows', nTest] }],
-      initializers: [{ name: 'test', elemType: ONNX_TYPE.float, dims: [nTest, dim], data: test }],
+      initializers: [{ name: 'test', elemType: ONNX_TYPE.float, dims: [nTest as number, dim as number], data: test }],
     },
   };
 }
 
-/** Blocked train × testᵀ inner products on an onnxruntime backend (one session per call of {@link scores}). */
+/** Blocked train × testᵀ inner products on an onnxruntime backend (one session for every call with `block` packing, one per call with `test`). */
 export class OnnxBlockedDot {
+  /** The `block` layout's session, which serves every call (its test matrix is an input). */
+  private blockSession: Promise<OrtSession> | undefined;
+
   private constructor(
     readonly backend: OnnxRuntimeBackend,
     /** Which GEMM operand onnxruntime packs (see {@link GemmPacking}). */
@@ -130,7 +134,13 @@ export class OnnxBlockedDot {
     const { Tensor } = this.backend.ort;
     const out = options.sink ? new Float64Array(0) : new Float64Array(train.rows * nTest);
     if (train.rows === 0) return out;
-    const session = await this.backend.createSession(blockGemmModel(this.packing, test, nTest, dim));
+    let session: OrtSession;
+    if (this.packing === 'block') {
+      this.blockSession ??= this.backend.createSession(blockGemmModel('block', test, 'n_test', 'dim'));
+      session = await this.blockSession;
+    } else {
+      session = await this.backend.createSession(blockGemmModel('test', test, nTest, dim));
+    }
     try {
       const scratch = new Float32Array(Math.min(blockRows, train.rows) * dim);
       const transposed = new Float32Array(this.packing === 'block' ? Math.min(blockRows, train.rows) * nTest : 0);
@@ -152,13 +162,17 @@ export class OnnxBlockedDot {
         else out.set(values, start * nTest);
       }
     } finally {
-      await session.release();
+      if (this.packing === 'test') await session.release();
     }
     return out;
   }
 
-  /** Nothing to release: each {@link scores} call releases its session. Kept for callers that release scorers. */
-  async release(): Promise<void> {}
+  /** Releases the `block` layout's session (a `test` session is released by the call that made it). */
+  async release(): Promise<void> {
+    const s = this.blockSession;
+    this.blockSession = undefined;
+    if (s) await (await s).release();
+  }
 }
 
 /** Result of {@link measureMatMulPeak}. */
