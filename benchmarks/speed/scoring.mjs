@@ -3,6 +3,7 @@
 // on onnxruntime's GEMM (blocked, train rows streamed), next to PyTorch CPU (scoring.py, torch.mm,
 // Debian's python3-torch) on the same shapes, and the machine's GEMM peak (MatMul n = 2048), in one run.
 // Usage (after `npm run build`): node benchmarks/speed/scoring.mjs [--sizes 1000,10000,100000] [--n-test 100] [--w2 10000] [--torch-threads 1,2]
+//   [--packing test,block] (which GEMM operand onnxruntime packs: the test matrix once per call, or every streamed block)
 // The GEMM peak is the best MatMul n = 2048 of either engine; GFLOP/s count 2·nTrain·nTest·D per GEMM second.
 // Every (engine, size) runs in its own process so its peak RSS is its own.
 import { spawnSync } from 'node:child_process';
@@ -54,7 +55,8 @@ async function child() {
   const dim = Number(arg('dim'));
   const test = new Float32Array(nTest * dim);
   fillRows(test, 1_000_000_000, nTest, dim, 0x5eed);
-  const gemm = await OnnxBlockedDot.create(backend);
+  const packing = arg('packing', 'block');
+  const gemm = await OnnxBlockedDot.create(backend, { packing });
   let genSec = 0;
   let sinkSec = 0;
   const checksum = new Float64Array(nTest); // column sums: every score is used
@@ -73,7 +75,7 @@ async function child() {
     for (let k = 0; k < count; k++) for (let j = 0; j < nTest; j++) checksum[j] += values[k * nTest + j];
     sinkSec += (performance.now() - t) / 1000;
   };
-  // Warm-up on one block.
+  // Warm-up on one block (with the test matrix packed, each call packs it again: the timed call counts that).
   await gemm.scores({ ...source, rows: Math.min(nTrain, 64) }, test, nTest, { sink: () => {} });
   genSec = 0;
   const t0 = performance.now();
@@ -82,7 +84,7 @@ async function child() {
   const gemmSec = wall - genSec - sinkSec;
   const flop = 2 * nTrain * nTest * dim;
   console.log(JSON.stringify({
-    engine: `dda ${backend.id}`, n_train: nTrain, n_test: nTest, dim,
+    engine: `dda ${backend.id}, ${packing} packed`, n_train: nTrain, n_test: nTest, dim,
     gemm_s: gemmSec, generate_s: genSec, wall_s: wall, pairs_per_s: (nTrain * nTest) / gemmSec, gflops: flop / gemmSec / 1e9,
     peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), checksum0: checksum[0],
   }));
@@ -111,7 +113,9 @@ async function main() {
   out.peak_torch = torchThreads.map((t) => runChild('/usr/bin/python3', [py, 'peak', t]));
   out.runs = [];
   for (const n of [...new Set([w2, ...sizes])].sort((a, b) => a - b)) {
-    out.runs.push(runChild(process.execPath, [self, '--child', 'scores', '--n-train', String(n), '--n-test', String(nTest), '--dim', String(dim)]));
+    for (const packing of arg('packing', 'test,block').split(',')) {
+      out.runs.push(runChild(process.execPath, [self, '--child', 'scores', '--n-train', String(n), '--n-test', String(nTest), '--dim', String(dim), '--packing', packing]));
+    }
     for (const t of torchThreads) out.runs.push(runChild('/usr/bin/python3', [py, 'scores', String(n), String(nTest), String(dim), t]));
   }
   out.load_end = loadavg();

@@ -99,6 +99,37 @@ export class GraphBuilder {
     return out;
   }
 
+  /**
+   * Any ONNX operator whose output is not differentiated (index arithmetic, cache updates,
+   * inference-only graphs), with its static output shape.
+   *
+   * @throws DdaError if an input depends on a differentiated input (it would have no VJP).
+   */
+  op(opType: string, inputs: readonly string[], shape: Shape, attributes?: Record<string, OnnxAttributeValue>): string {
+    if (this.recording && inputs.some((i) => this.dependsOnWrt.has(i))) {
+      throw new DdaError(`graph '${this.name}': ${opType} has no VJP but reads a differentiated value`, 'use a differentiable builder method');
+    }
+    return this.emit(opType, inputs, shape, attributes);
+  }
+
+  /** An int64 constant vector (shapes, axes, indices). */
+  int64s(values: readonly number[]): string {
+    return this.ints(values);
+  }
+
+  /**
+   * `batch` copies of `x` stacked on a new leading axis ([batch, ...shape of x]), as a new value
+   * that {@link backward} can differentiate against: when copy b feeds only example b's loss and
+   * the loss is the sum over examples, its gradient is example b's gradient (per-example
+   * gradients from one batched run). Nothing flows back to `x` itself.
+   */
+  perExampleCopies(x: string, batch: number): string {
+    const s = this.shape(x);
+    const out = this.emit('Expand', [this.emit('Reshape', [x, this.ints([1, ...s])], [1, ...s]), this.ints([batch, ...s])], [batch, ...s]);
+    this.dependsOnWrt.add(out);
+    return out;
+  }
+
   /** Sums `dy` over the axes along which a value of shape `target` was broadcast to dy's shape. */
   private unbroadcast(dy: string, target: Shape): string {
     const s = this.shape(dy);
@@ -250,15 +281,16 @@ export class GraphBuilder {
 
   /**
    * Rows `idx` (int64 [P]) of x [T, d] → [P, d]; the VJP scatter-adds the rows' gradients back
-   * (ScatterElements with reduction add), so repeated indices accumulate.
+   * (ScatterND with reduction add: whole rows at a time), so repeated indices accumulate.
    */
   gatherRows(x: string, idx: string): string {
     const [T, d] = this.shape(x) as [number, number];
     const [P] = this.shape(idx) as [number];
     return this.emit('Gather', [x, idx], [P, d], { axis: attr.int(0) }, (dy) => {
-      const zeros = this.constant('zeros', new Float32Array(T * d), [T, d]);
-      const index = this.emit('Expand', [this.emit('Reshape', [idx, this.ints([P, 1])], [P, 1]), this.ints([P, d])], [P, d]);
-      return [[x, this.emit('ScatterElements', [zeros, index, dy], [T, d], { axis: attr.int(0), reduction: attr.string('add') })]];
+      // ConstantOfShape (value 0.0 by default) rather than a [T, d] initializer: for an embedding table that is the size of the table.
+      const zeros = this.emit('ConstantOfShape', [this.ints([T, d])], [T, d]);
+      const index = this.emit('Reshape', [idx, this.ints([P, 1])], [P, 1]);
+      return [[x, this.emit('ScatterND', [zeros, index, dy], [T, d], { reduction: attr.string('add') })]];
     });
   }
 
@@ -276,7 +308,8 @@ export class GraphBuilder {
     const total = this.emit('ReduceSum', [this.emit('Mul', [picked, weights], [P, 1]), this.ints([0, 1])], [], { keepdims: attr.int(0) });
     return this.emit('Neg', [total], [], undefined, (dy) => {
       const wd = this.mul(weights, dy); // [P, 1]
-      const pw = this.mul(this.emit('Exp', [logp], [P, V]), wd);
+      // softmax(logits) by MLAS's vectorised Softmax: an elementwise Exp of log p is several times slower on [P, V].
+      const pw = this.mul(this.emit('Softmax', [logits], [P, V], { axis: attr.int(-1) }), wd);
       const atTarget = this.mul(this.sub(this.emit('Exp', [picked], [P, 1]), this.scalar(1)), wd);
       return [[logits, this.emit('ScatterElements', [pw, idx, atTarget], [P, V], { axis: attr.int(1) })]];
     });

@@ -1,4 +1,4 @@
-import { backends, registerAsPlugin, type Backend } from '@dda/core';
+import { DdaError, backends, registerAsPlugin, type Backend } from '@dda/core';
 import { encodeOnnxModel, type OnnxModel } from './onnx-model.js';
 import { cudaUnavailableReason, loadOnnxRuntime, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort.js';
 
@@ -67,20 +67,21 @@ let registered = false;
  * Registers `onnxruntime-cuda` (priority 45) and `onnxruntime-cpu` (priority 35) in the core
  * `backends` registry; idempotent, runs on import. Creating either loads onnxruntime-node lazily
  * and runs a probe session; it throws, with the reason, where that is impossible.
- * These backends run ONNX graphs (today: the scoring GEMM); the decoder itself still runs on tfjs.
+ * These backends run ONNX graphs: the scoring GEMM, and the decoder's training, generation and
+ * per-example gradients (OnnxTrainer, OnnxGenerator, OnnxDecoder), which callers choose over tfjs.
  */
 export function registerOnnxRuntimeBackends(): void {
   if (registered) return;
   registered = true;
   backends.register({
     id: 'onnxruntime-cuda',
-    description: 'onnxruntime-node with the CUDA execution provider (ONNX graphs: scoring GEMM; optional CUDA binaries)',
+    description: 'onnxruntime-node with the CUDA execution provider (ONNX graphs: decoder training, generation and gradients, scoring GEMM; optional CUDA binaries)',
     priority: 45,
     create: () => startOnnx('onnxruntime-cuda'),
   });
   backends.register({
     id: 'onnxruntime-cpu',
-    description: 'onnxruntime-node on the CPU (MLAS; ONNX graphs: scoring GEMM)',
+    description: 'onnxruntime-node on the CPU (MLAS; ONNX graphs: decoder training, generation and gradients, scoring GEMM)',
     priority: 35,
     create: () => startOnnx('onnxruntime-cpu'),
   });
@@ -108,4 +109,28 @@ export function startOnnxRuntime(preferred: readonly OnnxBackendId[] = ONNX_BACK
     p.catch(() => started.delete(key));
   }
   return p;
+}
+
+/** What {@link tryStartOnnxRuntime} found: a started backend, or why none started. */
+export type OnnxRuntimeAvailability =
+  | { readonly backend: OnnxRuntimeBackend; readonly reason?: undefined }
+  | { readonly backend: null; readonly reason: string };
+
+/**
+ * {@link startOnnxRuntime} for callers that fall back to another engine: never throws; when no
+ * onnxruntime backend starts (package missing, no binary for this platform, a probe run that
+ * fails), it returns the reason of each (one line each, `id: reason`) for the caller to log with
+ * the engine it falls back to. Fallbacks between onnxruntime backends (CUDA → CPU) are logged
+ * through `log` as with startOnnxRuntime.
+ */
+export async function tryStartOnnxRuntime(log: (line: string) => void = () => {}, preferred: readonly OnnxBackendId[] = ONNX_BACKEND_IDS): Promise<OnnxRuntimeAvailability> {
+  try {
+    return { backend: await startOnnxRuntime(preferred, log) };
+  } catch (e) {
+    // The registry's error lists one "  - id: reason" line per backend; keep those, on one line.
+    const hint = e instanceof DdaError && e.hint ? ` (${e.hint})` : '';
+    const message = e instanceof Error ? e.message.slice(0, e.message.length - hint.length) : String(e);
+    const lines = message.split('\n').filter((l) => l.startsWith('  - ')).map((l) => l.slice(4));
+    return { backend: null, reason: lines.length ? lines.join('; ') : message };
+  }
 }

@@ -10,7 +10,8 @@ import { DdaError, type GradientMatrix } from '@dda/core';
 import type { DecoderConfig, LoraConfig, LoraTarget } from '@dda/model';
 import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
-import { ONNX_TYPE, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
+import { ONNX_TYPE, attr, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
+import { OrtWorkerPool, type PoolTensor } from './ort-pool.js';
 import type { OrtSession, OrtTensor } from './ort.js';
 
 /** The decoder shape: @dda/model's DecoderConfig (a type-only import: this plugin never loads tfjs). */
@@ -54,12 +55,12 @@ export function loraSpecs(c: OnnxDecoderConfig, lora: OnnxLoraConfig): { layer: 
 }
 
 /** Names of the graph's inputs and outputs. */
-export const DECODER_IO = { ids: 'ids', positions: 'loss_positions', targets: 'targets', weights: 'loss_weights', loss: 'loss', logits: 'logits', hidden: 'hidden' } as const;
+export const DECODER_IO = { ids: 'ids', positions: 'loss_positions', targets: 'targets', weights: 'loss_weights', loss: 'loss', logits: 'logits', hidden: 'hidden', positionLogits: 'position_logits' } as const;
 /** Graph output holding the gradient of LoRA tensor `name`. */
 export const gradOutput = (name: string): string => `grad:${name}`;
 
 /** RoPE tables as @dda/model builds them: frequencies repeated over both halves; cos, sin [T, hd]. */
-function ropeTables(T: number, hd: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+export function ropeTables(T: number, hd: number, theta: number): { cos: Float32Array; sin: Float32Array } {
   const half = hd / 2;
   const cos = new Float32Array(T * hd);
   const sin = new Float32Array(T * hd);
@@ -73,130 +74,402 @@ function ropeTables(T: number, hd: number, theta: number): { cos: Float32Array; 
   return { cos, sin };
 }
 
-/**
- * Builds the decoder graph for sequences of exactly `T` tokens with `P` loss positions.
- * Inputs: `ids` int64 [T]; `loss_positions` int64 [P] (positions whose next token carries loss),
- * `targets` int64 [P] (those next tokens), `loss_weights` [P, 1] (mask / number of loss tokens; 0
- * for padding entries); every LoRA tensor by name; every base tensor by name unless `baseWeights`
- * are given (then they are initializers of the graph). The output projection runs on the P loss
- * positions only (and on all T when `logits` is asked for).
- * Outputs: `loss` (scalar, nats/token), optionally `logits` [T, V] and `hidden` [T, d] (the final
- * hidden states, after the last norm), and with `gradients` one
- * `grad:<name>` per LoRA tensor in `loraNames` order.
- */
-export function buildDecoderGraph(
-  c: OnnxDecoderConfig,
-  lora: OnnxLoraConfig | null,
-  T: number,
-  P: number,
-  o: {
-    readonly gradients: boolean;
-    readonly logits: boolean;
-    readonly hidden?: boolean;
-    readonly baseWeights?: WeightMap;
-    /** Differentiate the LoRA tensors (default) or every base tensor (then the base weights are inputs, never baked). */
-    readonly parameters?: OnnxParameterSet;
-  },
-): { model: OnnxModel; parameterNames: string[] } {
+/** Options of {@link buildDecoderGraph}. */
+export interface DecoderGraphOptions {
+  /** Outputs `grad:<name>` for every differentiated tensor. */
+  readonly gradients: boolean;
+  /** Outputs `logits` [batch·T, V]. */
+  readonly logits: boolean;
+  /** Outputs `hidden` [batch·T, d] (the final hidden states, after the last norm). */
+  readonly hidden?: boolean;
+  /** Outputs `position_logits` [P, V]: the logits at the `loss_positions` only (greedy decoding's prefill). */
+  readonly positionLogits?: boolean;
+  /**
+   * Outputs, per layer i, `present_k.<i>` (keys after RoPE) and `present_v.<i>` (values), each
+   * [batch·T, numKvHeads·headDim] row-major: the key/value cache a prefill hands to
+   * {@link buildDecodeStepGraph}.
+   */
+  readonly present?: boolean;
+  /** Computes the loss (default true); without it the graph has no `targets` and `loss_weights` inputs. */
+  readonly loss?: boolean;
+  /** Frozen base weights baked into the graph as initializers (onnxruntime pre-packs them); else they are inputs. */
+  readonly baseWeights?: WeightMap;
+  /** LoRA weights baked in as initializers (only when the LoRA tensors are not differentiated); else they are inputs. */
+  readonly loraWeights?: WeightMap;
+  /** Differentiate the LoRA tensors (default) or every base tensor (then the base weights are inputs, never baked). */
+  readonly parameters?: OnnxParameterSet;
+  /** Sequences per run (default 1): `ids` holds batch·T tokens, sequence b at rows [b·T, (b+1)·T). */
+  readonly batch?: number;
+  /**
+   * Per-example LoRA gradients from one batched run: each sequence reads its own copy of every
+   * LoRA tensor ({@link GraphBuilder.perExampleCopies}), and `grad:<name>` is [batch, ...shape],
+   * row b the gradient of sequence b's term of the loss. Give loss weights mask / (loss tokens of
+   * the sequence) (a sum of per-sequence means, `meanOver` = 1 in {@link batchInputs}) for the
+   * gradient of each sequence's own mean loss. Needs `gradients` over 'lora'.
+   */
+  readonly perExample?: boolean;
+  /**
+   * With `gradients`: one output `grad_rows` [rows, Σ sizes] instead of one `grad:<name>` per
+   * tensor, the gradients of these tensors (every differentiated one, in this order) side by
+   * side; rows = batch with `perExample`, else 1. The rows come out of onnxruntime ready to use:
+   * no reshuffling, one output buffer.
+   */
+  readonly gradientRows?: readonly string[];
+}
+
+/** The graph output of {@link DecoderGraphOptions.gradientRows}. */
+export const GRAD_ROWS = 'grad_rows';
+
+/** The parameters of a graph: base and LoRA tensors (inputs or initializers), and the linear maps and norms that read them. */
+function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, o: Pick<DecoderGraphOptions, 'baseWeights' | 'loraWeights' | 'parameters' | 'perExample' | 'batch'>) {
   const all = o.parameters === 'all';
-  if (all && o.baseWeights) throw new DdaError('ONNX decoder: base weights cannot be baked into a graph that differentiates them', "leave baseWeights out with parameters 'all'");
-  const g = new GraphBuilder('dda-decoder');
-  const d = c.hiddenSize;
-  const H = c.numHeads;
-  const KV = c.numKvHeads;
-  const hd = d / H;
-  const V = c.vocabSize;
-  const ids = g.input(DECODER_IO.ids, [T], ONNX_TYPE.int64);
-  const positions = g.input(DECODER_IO.positions, [P], ONNX_TYPE.int64);
-  const targets = g.input(DECODER_IO.targets, [P], ONNX_TYPE.int64);
-  const weights = g.input(DECODER_IO.weights, [P, 1]);
-  // Frozen base weights: initializers when given (onnxruntime pre-packs them for its GEMMs), else graph inputs.
   const bases = new Map<string, string>();
+  const baked = (what: string, name: string, shape: readonly number[], from: WeightMap): Float32Array => {
+    const t = from.get(name);
+    if (t === undefined) throw new DdaError(`ONNX decoder: missing ${what} '${name}'`, `pass every ${what} of the config`);
+    if (t.shape.length !== shape.length || t.shape.some((x, k) => x !== shape[k])) {
+      throw new DdaError(`ONNX decoder: '${name}' has shape [${t.shape.join(', ')}], the config needs [${shape.join(', ')}]`, 'load weights that match the config');
+    }
+    return t.data;
+  };
+  // Frozen base weights: initializers when given (onnxruntime pre-packs them for its GEMMs), else graph inputs.
   const base = (name: string, shape: readonly number[]): string => {
     let v = bases.get(name);
     if (v === undefined) {
-      const t = o.baseWeights?.get(name);
-      if (o.baseWeights && t === undefined) throw new DdaError(`ONNX decoder: missing base weight '${name}'`, 'pass every base tensor of the config');
-      if (t && (t.shape.length !== shape.length || t.shape.some((x, k) => x !== shape[k]))) {
-        throw new DdaError(`ONNX decoder: '${name}' has shape [${t.shape.join(', ')}], the config needs [${shape.join(', ')}]`, 'load weights that match the config');
-      }
-      v = t ? g.initializer(name, t.data, shape) : g.input(name, shape, ONNX_TYPE.float, all);
+      v = o.baseWeights ? g.initializer(name, baked('base weight', name, shape, o.baseWeights), shape) : g.input(name, shape, ONNX_TYPE.float, all);
       bases.set(name, v);
     }
     return v;
   };
+  const B = o.batch ?? 1;
   const loraNames: string[] = [];
+  /** The values differentiated for each LoRA tensor: the input itself, or its per-example copies. */
+  const loraRoots: string[] = [];
   const loraOf = new Map<string, { a: string; b: string }>();
   for (const spec of lora ? loraSpecs(c, lora) : []) {
-    const a = g.input(spec.a, spec.aShape, ONNX_TYPE.float, !all);
-    const b = g.input(spec.b, spec.bShape, ONNX_TYPE.float, !all);
-    loraNames.push(a, b);
-    loraOf.set(`${spec.layer}.${spec.target}`, { a, b });
+    const tensor = (name: string, shape: [number, number]): string => {
+      const v = o.loraWeights ? g.initializer(name, baked('LoRA tensor', name, shape, o.loraWeights), shape) : g.input(name, shape, ONNX_TYPE.float, !all && !o.perExample);
+      loraNames.push(v);
+      const root = o.perExample ? g.perExampleCopies(v, B) : v;
+      loraRoots.push(root);
+      return root;
+    };
+    loraOf.set(`${spec.layer}.${spec.target}`, { a: tensor(spec.a, spec.aShape), b: tensor(spec.b, spec.bShape) });
   }
   const scale = lora ? g.scalar(lora.alpha / lora.rank) : '';
+  /** x [n, in] → x·Wᵀ (+ b) (+ (alpha/r)·x·Aᵀ·Bᵀ), as @dda/model's `linear`; per example, x's rows are B sequences of n/B. */
   const linear = (i: number, t: OnnxLoraTarget, x: string): string => {
     const mod = modulePath(i, t);
-    const [out] = linearShape(c, t);
+    const [out, inDim] = linearShape(c, t);
     let y = g.linear(x, base(`${mod}.weight`, linearShape(c, t)));
     if (c.attentionBias && (t === 'q' || t === 'k' || t === 'v')) y = g.add(y, base(`${mod}.bias`, [out]));
     const ab = loraOf.get(`${i}.${t}`);
-    if (ab) y = g.add(y, g.mul(g.linear(g.linear(x, ab.a), ab.b), scale));
+    if (ab && o.perExample) {
+      const n = g.shape(x)[0] as number;
+      const low = g.matmul(g.matmul(g.reshape(x, [B, n / B, inDim]), g.swapLast(ab.a)), g.swapLast(ab.b)); // [B, n/B, out]
+      y = g.add(y, g.mul(g.reshape(low, [n, out]), scale));
+    } else if (ab) {
+      y = g.add(y, g.mul(g.linear(g.linear(x, ab.a), ab.b), scale));
+    }
     return y;
   };
   const eps = g.scalar(c.rmsNormEps);
   const rmsNorm = (x: string, w: string): string => g.mul(g.mul(x, g.rsqrt(g.add(g.meanLast(g.mul(x, x)), eps))), w);
-  const { cos: cosData, sin: sinData } = ropeTables(T, hd, c.ropeTheta);
-  const cos = g.constant('rope_cos', cosData, [T, hd]);
-  const sin = g.constant('rope_sin', sinData, [T, hd]);
-  // rotate_half(x) = [−x2, x1] = x · R.
+  const hd = c.hiddenSize / c.numHeads;
+  // rotate_half(x) = [−x2, x1] = x · R (exact: one ±1 product per entry).
   const rData = new Float32Array(hd * hd);
   for (let j = 0; j < hd / 2; j++) {
     rData[(j + hd / 2) * hd + j] = -1;
     rData[j * hd + j + hd / 2] = 1;
   }
   const rot = g.constant('rope_rot', rData, [hd, hd]);
+  /** RoPE of x [n, T, hd] with tables cos, sin [T, hd]: x·cos + rotate_half(x)·sin. */
+  const rope = (x: string, cos: string, sin: string): string => {
+    const s = g.shape(x);
+    const rows = s.reduce((a, b) => a * b, 1) / hd;
+    return g.add(g.mul(x, cos), g.mul(g.reshape(g.matmul(g.reshape(x, [rows, hd]), rot), s), sin));
+  };
+  /** The SwiGLU block of layer i on h2 [n, d]. */
+  const mlp = (i: number, h2: string): string => {
+    const gate = linear(i, 'gate', h2);
+    return linear(i, 'down', g.mul(g.mul(gate, g.sigmoid(gate)), linear(i, 'up', h2)));
+  };
+  const embed = base('model.embed_tokens.weight', [c.vocabSize, c.hiddenSize]);
+  const parameters = { bases, base, loraNames, loraRoots, linear, rmsNorm, rope, mlp, embed };
+  return { ...parameters, head: (): string => (c.tieWordEmbeddings ? embed : base('lm_head.weight', [c.vocabSize, c.hiddenSize])) };
+}
+
+/** Graph outputs holding layer i's key/value cache. */
+export const presentOutputs = (i: number): { k: string; v: string } => ({ k: `present_k.${i}`, v: `present_v.${i}` });
+
+/**
+ * Builds the decoder graph for `batch` sequences of exactly `T` tokens with `P` loss positions
+ * in all. Inputs: `ids` int64 [batch·T]; `loss_positions` int64 [P] (rows b·T + t whose next
+ * token carries loss), `targets` int64 [P] (those next tokens), `loss_weights` [P, 1] (the loss
+ * is Σ_p w_p · −log p(target_p): give w = mask / (loss tokens of the sequence) / batch for the
+ * mean over the batch of each sequence's mean loss, and 0 for padding entries); every LoRA
+ * tensor and base tensor by name unless baked in (see {@link DecoderGraphOptions}). The output
+ * projection runs on the P loss positions only (and on all rows when `logits` is asked for).
+ * Outputs: `loss` (scalar, nats/token), and those chosen in `o`; with `gradients` one
+ * `grad:<name>` per differentiated tensor in `parameterNames` order.
+ */
+export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, T: number, P: number, o: DecoderGraphOptions): { model: OnnxModel; parameterNames: string[] } {
+  const all = o.parameters === 'all';
+  const B = o.batch ?? 1;
+  const withLoss = o.loss ?? true;
+  if (all && o.baseWeights) throw new DdaError('ONNX decoder: base weights cannot be baked into a graph that differentiates them', "leave baseWeights out with parameters 'all'");
+  if (!all && o.gradients && o.loraWeights) throw new DdaError('ONNX decoder: LoRA weights cannot be baked into a graph that differentiates them', 'leave loraWeights out');
+  if (o.gradients && !withLoss) throw new DdaError('ONNX decoder: gradients need the loss', 'leave loss on');
+  if (!Number.isInteger(B) || B < 1) throw new DdaError(`ONNX decoder: batch must be a positive integer, got ${B}`, 'pass e.g. 1');
+  if (o.perExample && (all || !o.gradients || !lora || o.loraWeights)) throw new DdaError('ONNX decoder: per-example copies need gradients over fed LoRA tensors', "use parameters 'lora' with gradients, adapters and no baked loraWeights");
+  const g = new GraphBuilder('dda-decoder');
+  const d = c.hiddenSize;
+  const H = c.numHeads;
+  const KV = c.numKvHeads;
+  const hd = d / H;
+  const N = B * T;
+  const ids = g.input(DECODER_IO.ids, [N], ONNX_TYPE.int64);
+  const positions = withLoss || o.positionLogits ? g.input(DECODER_IO.positions, [P], ONNX_TYPE.int64) : '';
+  const targets = withLoss ? g.input(DECODER_IO.targets, [P], ONNX_TYPE.int64) : '';
+  const weights = withLoss ? g.input(DECODER_IO.weights, [P, 1]) : '';
+  const { bases, base, loraNames, loraRoots, linear, rmsNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
+  const { cos: cosData, sin: sinData } = ropeTables(T, hd, c.ropeTheta);
+  const cos = g.constant('rope_cos', cosData, [T, hd]);
+  const sin = g.constant('rope_sin', sinData, [T, hd]);
   const maskData = new Float32Array(T * T);
   for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) maskData[i * T + j] = j <= i && (c.slidingWindow === null || i - j < c.slidingWindow) ? 0 : -1e9;
   const mask = g.constant('causal_mask', maskData, [T, T]);
-  const rope = (x: string, n: number): string => g.add(g.mul(x, cos), g.mul(g.matmul(x, g.expand(rot, [n, hd, hd])), sin));
-  const heads = (y: string, n: number): string => g.transpose(g.reshape(y, [T, n, hd]), [1, 0, 2]);
-  const repeatKv = (y: string): string => (KV === H ? y : g.reshape(g.expand(g.reshape(y, [KV, 1, T, hd]), [KV, H / KV, T, hd]), [H, T, hd]));
+  /** [N, n·hd] → [B·n, T, hd]. */
+  const heads = (y: string, n: number): string => (B === 1 ? g.transpose(g.reshape(y, [T, n, hd]), [1, 0, 2]) : g.reshape(g.transpose(g.reshape(y, [B, T, n, hd]), [0, 2, 1, 3]), [B * n, T, hd]));
+  /** [B·n, T, hd] → [N, n·hd]. */
+  const merge = (y: string, n: number): string => (B === 1 ? g.reshape(g.transpose(y, [1, 0, 2]), [T, n * hd]) : g.reshape(g.transpose(g.reshape(y, [B, n, T, hd]), [0, 2, 1, 3]), [N, n * hd]));
+  const repeatKv = (y: string): string => (KV === H ? y : g.reshape(g.expand(g.reshape(y, [B * KV, 1, T, hd]), [B * KV, H / KV, T, hd]), [B * H, T, hd]));
   const invSqrtHd = g.scalar(1 / Math.sqrt(hd));
+  const outputs: OnnxValueInfo[] = [];
 
-  const embed = base('model.embed_tokens.weight', [V, d]);
   // Differentiated embeddings need the scatter-add VJP of gatherRows; frozen ones a plain Gather.
   let x = all ? g.gatherRows(embed, ids) : g.gather(embed, ids);
   for (let i = 0; i < c.numLayers; i++) {
     const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
-    const q = rope(heads(linear(i, 'q', h), H), H);
-    const k = repeatKv(rope(heads(linear(i, 'k', h), KV), KV));
-    const v = repeatKv(heads(linear(i, 'v', h), KV));
-    const scores = g.add(g.mul(g.matmul(q, g.swapLast(k)), invSqrtHd), mask);
-    const att = g.matmul(g.softmax(scores), v);
-    x = g.add(x, linear(i, 'o', g.reshape(g.transpose(att, [1, 0, 2]), [T, d])));
-    const h2 = rmsNorm(x, base(`model.layers.${i}.post_attention_layernorm.weight`, [d]));
-    const gate = linear(i, 'gate', h2);
-    x = g.add(x, linear(i, 'down', g.mul(g.mul(gate, g.sigmoid(gate)), linear(i, 'up', h2))));
+    const q = rope(heads(linear(i, 'q', h), H), cos, sin);
+    const kRoped = rope(heads(linear(i, 'k', h), KV), cos, sin);
+    const vHeads = heads(linear(i, 'v', h), KV);
+    if (o.present) {
+      outputs.push(g.output(presentOutputs(i).k, merge(kRoped, KV)));
+      outputs.push(g.output(presentOutputs(i).v, merge(vHeads, KV)));
+    }
+    const scores = g.add(g.mul(g.matmul(q, g.swapLast(repeatKv(kRoped))), invSqrtHd), mask);
+    const att = g.matmul(g.softmax(scores), repeatKv(vHeads));
+    x = g.add(x, linear(i, 'o', merge(att, H)));
+    x = g.add(x, mlp(i, rmsNorm(x, base(`model.layers.${i}.post_attention_layernorm.weight`, [d]))));
   }
   const hidden = rmsNorm(x, base('model.norm.weight', [d]));
-  const head = c.tieWordEmbeddings ? embed : base('lm_head.weight', [V, d]);
-  const loss = g.crossEntropy(g.linear(g.gatherRows(hidden, positions), head), targets, weights);
-  const outputs: OnnxValueInfo[] = [g.output(DECODER_IO.loss, loss)];
-  if (o.logits) outputs.push(g.output(DECODER_IO.logits, g.linear(hidden, head)));
+  const w = head();
+  const picked = positions ? g.linear(g.gatherRows(hidden, positions), w) : '';
+  const loss = withLoss ? g.crossEntropy(picked, targets, weights) : '';
+  if (withLoss) outputs.unshift(g.output(DECODER_IO.loss, loss));
+  if (o.positionLogits) outputs.push(g.output(DECODER_IO.positionLogits, picked));
+  if (o.logits) outputs.push(g.output(DECODER_IO.logits, g.linear(hidden, w)));
   if (o.hidden) outputs.push(g.output(DECODER_IO.hidden, hidden));
   const parameterNames = all ? [...bases.keys()] : loraNames;
   if (o.gradients) {
     if (!all && !lora) throw new DdaError('ONNX decoder: gradients over LoRA parameters were asked for, but there are no LoRA adapters', "pass a LoRA config, or use parameters 'all'");
-    const grads = g.backward(loss, parameterNames);
-    for (const n of parameterNames) outputs.push(g.output(gradOutput(n), grads.get(n) as string));
+    const roots = all ? parameterNames : loraRoots;
+    const grads = g.backward(loss, roots);
+    const gradOf = new Map(parameterNames.map((n, k) => [n, grads.get(roots[k] as string) as string]));
+    if (o.gradientRows) {
+      const rows = o.perExample ? B : 1;
+      if (o.gradientRows.length !== parameterNames.length) throw new DdaError(`ONNX decoder: gradientRows names ${o.gradientRows.length} tensors, the graph differentiates ${parameterNames.length}`, 'name every differentiated tensor once');
+      const parts = o.gradientRows.map((n) => {
+        const v = gradOf.get(n);
+        if (v === undefined) throw new DdaError(`ONNX decoder: gradientRows names '${n}', which the graph does not differentiate`, 'name the differentiated tensors');
+        const size = g.shape(v).reduce((a, b) => a * b, 1) / rows;
+        return g.reshape(v, [rows, size]);
+      });
+      const width = parts.reduce((a, p) => a + (g.shape(p)[1] as number), 0);
+      outputs.push(g.output(GRAD_ROWS, parts.length === 1 ? (parts[0] as string) : g.op('Concat', parts, [rows, width], { axis: attr.int(1) })));
+    } else {
+      for (const n of parameterNames) outputs.push(g.output(gradOutput(n), gradOf.get(n) as string));
+    }
   }
   return { model: g.model(outputs), parameterNames };
+}
+
+/** Names of the decode-step graph's inputs and outputs (see {@link buildDecodeStepGraph}). */
+export const DECODE_IO = {
+  token: 'token', cos: 'rope_cos_row', sin: 'rope_sin_row', mask: 'attn_mask', index: 'cache_index', logits: 'logits',
+  pastK: (i: number): string => `past_k.${i}`, pastV: (i: number): string => `past_v.${i}`,
+  newK: (i: number): string => `new_k.${i}`, newV: (i: number): string => `new_v.${i}`,
+} as const;
+
+/**
+ * One greedy-decoding step with a key/value cache of `S` positions: the decoder on one new token
+ * at position p, attending to the cached keys and values of positions 0..p.
+ * Inputs: `token` int64 [1]; `rope_cos_row`, `rope_sin_row` [1, hd] (the RoPE tables' row p);
+ * `attn_mask` [1, S] (0 where position j is visible from p: j ≤ p and within the sliding window,
+ * −1e9 elsewhere, as the full graph's mask row p); `cache_index` int64 [1, 1] (= p); per layer i
+ * `past_k.<i>`, `past_v.<i>` [S, numKvHeads·hd] (keys after RoPE, values; rows ≥ p are ignored:
+ * the graph attends to the past rows with row p replaced by the new token's key and value).
+ * Outputs: `logits` [1, V] and `new_k.<i>`, `new_v.<i>` [1, numKvHeads·hd] (the row p to write into
+ * the caches before the next step).
+ * Base and LoRA weights are baked in as initializers.
+ */
+export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, S: number, o: { readonly baseWeights: WeightMap; readonly loraWeights?: WeightMap }): OnnxModel {
+  if (lora && !o.loraWeights) throw new DdaError('ONNX decode step: LoRA adapters without their weights', 'pass loraWeights');
+  const g = new GraphBuilder('dda-decode-step');
+  const d = c.hiddenSize;
+  const H = c.numHeads;
+  const KV = c.numKvHeads;
+  const hd = d / H;
+  const kvDim = KV * hd;
+  const token = g.input(DECODE_IO.token, [1], ONNX_TYPE.int64);
+  const cos = g.input(DECODE_IO.cos, [1, hd]);
+  const sin = g.input(DECODE_IO.sin, [1, hd]);
+  const mask = g.input(DECODE_IO.mask, [1, S]);
+  const index = g.input(DECODE_IO.index, [1, 1], ONNX_TYPE.int64);
+  const { base, linear, rmsNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
+  const invSqrtHd = g.scalar(1 / Math.sqrt(hd));
+  /** Cache [S, kvDim] → [H, S, hd] (kv heads repeated for grouped-query attention). */
+  const cacheHeads = (cache: string): string => {
+    const kvh = g.transpose(g.reshape(cache, [S, KV, hd]), [1, 0, 2]);
+    return KV === H ? kvh : g.reshape(g.expand(g.reshape(kvh, [KV, 1, S, hd]), [KV, H / KV, S, hd]), [H, S, hd]);
+  };
+  const outputs: OnnxValueInfo[] = [];
+  let x = g.gather(embed, token); // [1, d]
+  for (let i = 0; i < c.numLayers; i++) {
+    const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
+    const q = rope(g.reshape(linear(i, 'q', h), [H, 1, hd]), cos, sin);
+    const kNew = g.reshape(rope(g.reshape(linear(i, 'k', h), [KV, 1, hd]), cos, sin), [1, kvDim]);
+    const vNew = linear(i, 'v', h);
+    const pastK = g.input(DECODE_IO.pastK(i), [S, kvDim]);
+    const pastV = g.input(DECODE_IO.pastV(i), [S, kvDim]);
+    const presentK = g.op('ScatterND', [pastK, index, kNew], [S, kvDim]);
+    const presentV = g.op('ScatterND', [pastV, index, vNew], [S, kvDim]);
+    // Only the new rows leave the graph: the caller writes them into its cache (whole caches as
+    // outputs would be copied into fresh memory at every token).
+    outputs.push(g.output(DECODE_IO.newK(i), kNew), g.output(DECODE_IO.newV(i), vNew));
+    const scores = g.add(g.mul(g.matmul(q, g.swapLast(cacheHeads(presentK))), invSqrtHd), mask); // [H, 1, S]
+    const att = g.matmul(g.softmax(scores), cacheHeads(presentV)); // [H, 1, hd]
+    x = g.add(x, linear(i, 'o', g.reshape(att, [1, d])));
+    x = g.add(x, mlp(i, rmsNorm(x, base(`model.layers.${i}.post_attention_layernorm.weight`, [d]))));
+  }
+  const hidden = rmsNorm(x, base('model.norm.weight', [d]));
+  outputs.unshift(g.output(DECODE_IO.logits, g.linear(hidden, head())));
+  return g.model(outputs);
 }
 
 /** One encoded example: token ids and the loss mask (length tokens − 1; 1 where tokens[t+1] is a response token). */
 export interface OnnxEncodedExample {
   readonly tokens: Int32Array;
   readonly lossMask: Float32Array;
+}
+
+/** The token and loss inputs of {@link buildDecoderGraph} for a batch of examples (see {@link batchInputs}). */
+export interface BatchInputs {
+  /** Sequences, padded length, loss positions (padded). */
+  readonly B: number;
+  readonly T: number;
+  readonly P: number;
+  /** int64 [B·T], right-padded with 0 (padding never reaches a loss position: attention is causal). */
+  readonly ids: BigInt64Array;
+  /** int64 [P]: rows b·T + t whose next token carries loss; padding entries 0. */
+  readonly positions: BigInt64Array;
+  /** int64 [P]: the next tokens. */
+  readonly targets: BigInt64Array;
+  /** [P]: mask / (loss tokens of the sequence, at least 1) / meanOver (default B); padding entries 0. */
+  readonly weights: Float32Array;
+}
+
+/**
+ * Lays out `examples` for one run of the decoder graph: each sequence right-padded to `T`
+ * tokens, its loss positions listed in order, their number padded to `bucket(count)`. The
+ * weights make the graph's loss the mean over the batch of each sequence's mean response-token
+ * cross-entropy, what @dda/model's `tf.mean(sequenceLosses(...))` computes. With `meanOver` > B
+ * (one shard of a larger batch) the loss is this shard's share of the mean over `meanOver` sequences.
+ *
+ * @throws DdaError if an example has fewer than 2 tokens, more than T, a loss mask of the wrong
+ *   length, or a token id outside the vocabulary.
+ */
+export function batchInputs(examples: readonly OnnxEncodedExample[], vocabSize: number, T: number, bucket: (loss: number) => number, meanOver = examples.length): BatchInputs {
+  const B = examples.length;
+  const ids = new BigInt64Array(B * T);
+  const rows: { row: number; target: number; weight: number }[] = [];
+  examples.forEach((e, b) => {
+    const n = e.tokens.length;
+    if (n < 2 || e.lossMask.length !== n - 1) throw new DdaError(`ONNX decoder: ${n} tokens with a loss mask of ${e.lossMask.length}`, 'give tokens.length − 1 mask entries and at least 2 tokens');
+    if (n > T) throw new DdaError(`ONNX decoder: ${n} tokens do not fit ${T} positions`, 'pad to the longest sequence of the batch');
+    for (let t = 0; t < n; t++) {
+      const id = e.tokens[t] as number;
+      if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw new DdaError(`ONNX decoder: token id ${id} outside the vocabulary of ${vocabSize}`, "encode with the model's tokenizer");
+      ids[b * T + t] = BigInt(id);
+    }
+    let count = 0;
+    for (let t = 0; t < n - 1; t++) count += e.lossMask[t] as number;
+    for (let t = 0; t < n - 1; t++) {
+      const m = e.lossMask[t] as number;
+      if (m !== 0) rows.push({ row: b * T + t, target: e.tokens[t + 1] as number, weight: m / Math.max(count, 1) / meanOver });
+    }
+  });
+  const P = bucket(rows.length);
+  if (P < rows.length) throw new DdaError(`ONNX decoder: ${rows.length} loss positions do not fit a bucket of ${P}`, 'fix the bucket function');
+  const positions = new BigInt64Array(P);
+  const targets = new BigInt64Array(P);
+  const weights = new Float32Array(P);
+  rows.forEach((r, k) => {
+    positions[k] = BigInt(r.row);
+    targets[k] = BigInt(r.target);
+    weights[k] = r.weight;
+  });
+  return { B, T, P, ids, positions, targets, weights };
+}
+
+/**
+ * Smallest bucket ≥ n among padMultiple · {1, 2, 3, 4, 6, 8, 12, 16, …} (powers of two and
+ * 1.5 × powers of two), capped at `cap`: at most a third of the loss positions are padding,
+ * and few distinct graph shapes.
+ */
+export function lossPositionBucket(n: number, padMultiple: number, cap: number): number {
+  let k = 1;
+  let j = 0; // k is 2^j or 1.5 · 2^(j−1)... stepping 1, 2, 3, 4, 6, 8, 12, ...
+  while (padMultiple * k < n) {
+    if (k === 2 ** j && j >= 1) k = 3 * 2 ** (j - 1);
+    else k = 2 ** ++j;
+  }
+  return Math.max(n, Math.min(padMultiple * k, cap), 1);
+}
+
+/** onnxruntime tensors of a batch's token and loss inputs. */
+export function ortBatchFeeds(backend: OnnxRuntimeBackend, b: BatchInputs): Record<string, OrtTensor> {
+  const { Tensor } = backend.ort;
+  return {
+    [DECODER_IO.ids]: new Tensor('int64', b.ids, [b.B * b.T]),
+    [DECODER_IO.positions]: new Tensor('int64', b.positions, [b.P]),
+    [DECODER_IO.targets]: new Tensor('int64', b.targets, [b.P]),
+    [DECODER_IO.weights]: new Tensor('float32', b.weights, [b.P, 1]),
+  };
+}
+
+/** A batch's token and loss inputs as {@link OrtWorkerPool} feeds. */
+export function poolBatchFeeds(b: BatchInputs): Record<string, PoolTensor> {
+  return {
+    [DECODER_IO.ids]: { type: 'int64', data: b.ids, dims: [b.B * b.T] },
+    [DECODER_IO.positions]: { type: 'int64', data: b.positions, dims: [b.P] },
+    [DECODER_IO.targets]: { type: 'int64', data: b.targets, dims: [b.P] },
+    [DECODER_IO.weights]: { type: 'float32', data: b.weights, dims: [b.P, 1] },
+  };
+}
+
+/** The weight feeds a session's inputs name (everything that is not a token or loss input). */
+export function pickFeeds(inputNames: readonly string[], weightFeeds: Readonly<Record<string, OrtTensor>>): Record<string, OrtTensor> {
+  const out: Record<string, OrtTensor> = {};
+  const io = new Set<string>([DECODER_IO.ids, DECODER_IO.positions, DECODER_IO.targets, DECODER_IO.weights]);
+  for (const name of inputNames) {
+    if (io.has(name)) continue;
+    const f = weightFeeds[name];
+    if (f === undefined) throw new DdaError(`ONNX decoder: missing weight '${name}'`, 'pass every LoRA tensor of the config (and every base tensor with parameters all)');
+    out[name] = f;
+  }
+  return out;
 }
 
 /**
@@ -211,15 +484,32 @@ export class OnnxDecoder {
   readonly padMultiple: number;
   /** The parameters gradients are taken over. */
   readonly parameters: OnnxParameterSet;
+  /** Worker threads {@link perExampleGradients} runs on (1: the main thread's session). */
+  readonly workers: number;
+  /** Examples per run of {@link perExampleGradients} over LoRA tensors. */
+  readonly exampleBatch: number;
   private readonly threads: number | undefined;
+  private readonly base: WeightMap;
+  private fed: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
+  private pool: Promise<OrtWorkerPool> | undefined;
+  private readonly models = new Map<string, Uint8Array>();
 
   /**
    * @param options.padMultiple - Sequences (and loss positions) are right-padded to a multiple of
    *   this (default 16), so one session serves many lengths.
-   * @param options.intraOpNumThreads - onnxruntime threads per operator (default: onnxruntime's, one per core).
+   * @param options.intraOpNumThreads - onnxruntime threads per operator of the main-thread sessions (default: onnxruntime's, one per core).
    * @param options.parameters - Gradients over the LoRA tensors (`lora`, default: the base weights are
    *   baked into the graph) or over every base tensor (`all`, in the order of `base`'s keys, as tfjs's
    *   `perExampleGradients(..., 'all')`; the base weights are then fed at every run).
+   * @param options.workers - Worker threads for {@link perExampleGradients} (default 1: the main
+   *   thread). With n ≥ 2 (CPU only) each worker runs its own sessions with one intra-op thread,
+   *   examples going to whichever worker is free; the rows are bit-identical to a main-thread
+   *   session with `intraOpNumThreads: 1` (the same graph, the same single-threaded kernels).
+   * @param options.exampleBatch - Consecutive examples per run of {@link perExampleGradients} over
+   *   the LoRA tensors (default 8): one batched graph in which each example reads its own copy of
+   *   the adapters, so bigger matrix products and fewer operators per example. Each row equals
+   *   the one-example result up to float rounding (padding to the chunk's longest sequence adds
+   *   exact zeros in other orders). Gradients over 'all' run one example at a time.
    */
   constructor(
     readonly backend: OnnxRuntimeBackend,
@@ -227,78 +517,105 @@ export class OnnxDecoder {
     readonly lora: OnnxLoraConfig | null,
     base: WeightMap,
     loraWeights: WeightMap | null,
-    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet } = {},
+    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number; readonly exampleBatch?: number } = {},
   ) {
     this.padMultiple = options.padMultiple ?? 16;
     this.parameters = options.parameters ?? 'lora';
     this.threads = options.intraOpNumThreads;
+    this.workers = options.workers ?? 1;
+    this.exampleBatch = options.exampleBatch ?? 8;
+    if (!Number.isInteger(this.exampleBatch) || this.exampleBatch < 1) throw new DdaError(`ONNX decoder: exampleBatch must be a positive integer, got ${this.exampleBatch}`, 'pass e.g. 8');
     if (!Number.isInteger(this.padMultiple) || this.padMultiple < 1) throw new DdaError(`ONNX decoder: padMultiple must be a positive integer, got ${this.padMultiple}`, 'pass e.g. 16');
+    if (!Number.isInteger(this.workers) || this.workers < 1) throw new DdaError(`ONNX decoder: workers must be a positive integer, got ${this.workers}`, 'pass 1 (main thread) or the number of cores');
+    if (this.workers > 1 && backend.executionProviders[0] !== 'cpu') throw new DdaError('ONNX decoder: worker threads run on the CPU only', 'use workers: 1 on a GPU backend');
     this.base = base;
-    const fed = this.parameters === 'all' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
-    for (const [name, t] of fed) this.weightFeeds[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
+    this.fed = this.parameters === 'all' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
+    for (const [name, t] of this.fed) this.weightFeeds[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
   }
 
-  private readonly base: WeightMap;
+  private graph(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): { model: OnnxModel; parameterNames: string[] } {
+    const all = this.parameters === 'all';
+    return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...(all ? {} : { baseWeights: this.base }) });
+  }
 
   private session(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): Promise<{ session: OrtSession; parameterNames: string[] }> {
-    const key = `${T}:${P}:${gradients}:${logits}:${hidden}`;
+    return this.sessionFor(`${T}:${P}:${gradients}:${logits}:${hidden}`, () => this.graph(T, P, gradients, logits, hidden));
+  }
+
+  private sessionFor(key: string, build: () => { model: OnnxModel; parameterNames: string[] }): Promise<{ session: OrtSession; parameterNames: string[] }> {
     let s = this.sessions.get(key);
     if (s === undefined) {
-      const all = this.parameters === 'all';
-      const { model, parameterNames } = buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...(all ? {} : { baseWeights: this.base }) });
+      const { model, parameterNames } = build();
       s = this.backend.createSession(model, this.threads === undefined ? {} : { intraOpNumThreads: this.threads }).then((session) => ({ session, parameterNames }));
       this.sessions.set(key, s);
     }
     return s;
   }
 
-  /** Feeds of one example: ids padded to T, loss positions padded to P (weight 0). */
-  private feeds(e: OnnxEncodedExample): { T: number; P: number; feeds: (names: readonly string[]) => Record<string, OrtTensor> } {
-    const { Tensor } = this.backend.ort;
-    const n = e.tokens.length;
-    if (n < 2 || e.lossMask.length !== n - 1) throw new DdaError(`ONNX decoder: ${n} tokens with a loss mask of ${e.lossMask.length}`, 'give tokens.length − 1 mask entries and at least 2 tokens');
-    const T = this.padded(n);
-    const ids = new BigInt64Array(T);
-    for (let t = 0; t < n; t++) {
-      const id = e.tokens[t] as number;
-      if (!(Number.isInteger(id) && id >= 0 && id < this.config.vocabSize)) throw new DdaError(`ONNX decoder: token id ${id} outside the vocabulary of ${this.config.vocabSize}`, "encode with the model's tokenizer");
-      ids[t] = BigInt(id);
+  /**
+   * One run of {@link perExampleGradients}: consecutive examples in one batched graph with
+   * per-example LoRA copies ('lora'), or one example ('all').
+   */
+  private gradientJob(chunk: readonly OnnxEncodedExample[]): { key: string; b: BatchInputs; build: () => { model: OnnxModel; parameterNames: string[] } } {
+    const B = chunk.length;
+    const T = this.padded(Math.max(...chunk.map((e) => e.tokens.length)));
+    const gradientRows = this.parameterLayout().names;
+    if (this.parameters === 'all') {
+      const { b } = this.inputs(chunk[0] as OnnxEncodedExample);
+      return { key: `rows:${T}:${b.P}`, b, build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { gradients: true, logits: false, parameters: 'all', gradientRows }) };
     }
-    const loss: number[] = [];
-    let count = 0;
-    for (let t = 0; t < n - 1; t++) {
-      const m = e.lossMask[t] as number;
-      count += m;
-      if (m !== 0) loss.push(t);
-    }
-    const P = this.padded(Math.max(1, loss.length));
-    const positions = new BigInt64Array(P);
-    const targets = new BigInt64Array(P);
-    const w = new Float32Array(P);
-    loss.forEach((t, k) => {
-      positions[k] = BigInt(t);
-      targets[k] = BigInt(e.tokens[t + 1] as number);
-      w[k] = (e.lossMask[t] as number) / Math.max(count, 1);
-    });
+    // Each sequence's own mean loss (meanOver 1): the gradient of copy b is example b's gradient.
+    const b = batchInputs(chunk, this.config.vocabSize, T, (p) => lossPositionBucket(p, this.padMultiple, B * T), 1);
     return {
-      T,
-      P,
-      feeds: (inputNames) => {
-        const feeds: Record<string, OrtTensor> = {
-          [DECODER_IO.ids]: new Tensor('int64', ids, [T]),
-          [DECODER_IO.positions]: new Tensor('int64', positions, [P]),
-          [DECODER_IO.targets]: new Tensor('int64', targets, [P]),
-          [DECODER_IO.weights]: new Tensor('float32', w, [P, 1]),
-        };
-        for (const name of inputNames) {
-          if (name in feeds) continue;
-          const f = this.weightFeeds[name];
-          if (f === undefined) throw new DdaError(`ONNX decoder: missing weight '${name}'`, 'pass every LoRA tensor of the config (and every base tensor with parameters all)');
-          feeds[name] = f;
-        }
-        return feeds;
-      },
+      key: `pe:${B}:${T}:${b.P}`, b,
+      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, baseWeights: this.base, gradientRows }),
     };
+  }
+
+  private workerPool(): Promise<OrtWorkerPool> {
+    this.pool ??= (async () => {
+      const pool = await OrtWorkerPool.create(this.workers);
+      await pool.setConstants(this.poolConstants());
+      return pool;
+    })();
+    return this.pool;
+  }
+
+  private poolConstants(): Record<string, PoolTensor> {
+    return Object.fromEntries(this.fed.map(([name, t]) => [name, { type: 'float32', data: t.data, dims: t.shape } satisfies PoolTensor]));
+  }
+
+  /**
+   * Replaces the weights fed at every run (the sessions, and the base weights baked into them,
+   * are kept): the LoRA adapters of another checkpoint, and with parameters 'all' the base
+   * weights too. Same names and shapes as the constructor's.
+   *
+   * @throws DdaError if a tensor is unknown or its size differs, or if base weights are given
+   *   with parameters 'lora' (they are baked into the sessions; create a new decoder).
+   */
+  async setWeights(weights: { readonly base?: WeightMap; readonly lora?: WeightMap }): Promise<void> {
+    if (weights.base && this.parameters !== 'all') throw new DdaError('ONNX decoder: the base weights are baked into its sessions', 'create a new OnnxDecoder for other base weights');
+    const next = new Map(this.fed);
+    for (const [name, t] of [...(weights.base ?? []), ...(weights.lora ?? [])]) {
+      const old = next.get(name);
+      if (!old || old.data.length !== t.data.length) throw new DdaError(`ONNX decoder: '${name}' is not a fed weight of ${old ? old.data.length : 0} values`, 'pass the same tensors as the constructor, with new values');
+      next.set(name, t);
+    }
+    this.fed = [...next];
+    for (const [name, t] of this.fed) this.weightFeeds[name] = new this.backend.ort.Tensor('float32', t.data, [...t.shape]);
+    if (this.pool) await (await this.pool).setConstants(this.poolConstants());
+  }
+
+  /** One example's inputs: ids padded to T, loss positions padded to a multiple of padMultiple (weight 0). */
+  private inputs(e: OnnxEncodedExample): { T: number; b: BatchInputs } {
+    const T = this.padded(e.tokens.length);
+    return { T, b: batchInputs([e], this.config.vocabSize, T, (p) => this.padded(Math.max(1, p))) };
+  }
+
+  /** Feeds of one example (see {@link inputs}). */
+  private feeds(e: OnnxEncodedExample): { T: number; P: number; feeds: (names: readonly string[]) => Record<string, OrtTensor> } {
+    const { T, b } = this.inputs(e);
+    return { T, P: b.P, feeds: (inputNames) => ({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(inputNames, this.weightFeeds) }) };
   }
 
   private padded(n: number): number {
@@ -361,17 +678,47 @@ export class OnnxDecoder {
   async perExampleGradients(ids: readonly string[], encoded: readonly OnnxEncodedExample[], checkpoint: string, onSample?: (done: number) => void): Promise<GradientMatrix> {
     if (ids.length !== encoded.length) throw new DdaError(`ONNX decoder: ${ids.length} ids for ${encoded.length} examples`, 'pass one id per example');
     const { names, sizes } = this.parameterLayout();
-    const rows: Float32Array[] = [];
-    for (const [k, e] of encoded.entries()) {
-      rows.push((await this.lossAndGradient(e)).gradient);
-      onSample?.(k + 1);
+    const per = this.parameters === 'lora' ? this.exampleBatch : 1;
+    const chunks = Array.from({ length: Math.ceil(encoded.length / per) }, (_, k) => encoded.slice(k * per, (k + 1) * per));
+    let done = 0;
+    const dim = sizes.reduce((a, b) => a + b, 0);
+    /** The chunk's rows: views of the one `grad_rows` output. */
+    const split = (flat: Float32Array | undefined, B: number): Float32Array[] => {
+      if (flat === undefined || flat.length !== B * dim) throw new DdaError(`ONNX decoder: gradient rows of ${flat?.length ?? 0} values, expected ${B} × ${dim}`, 'check that the weights match the config');
+      for (let k = 0; k < B; k++) onSample?.(++done);
+      return Array.from({ length: B }, (_, r) => flat.subarray(r * dim, (r + 1) * dim));
+    };
+    let parts: Float32Array[][];
+    if (this.workers > 1) {
+      const pool = await this.workerPool();
+      parts = await pool.map(chunks, async (w, chunk) => {
+        const { key, b, build } = this.gradientJob(chunk);
+        const model = (): Uint8Array => {
+          let bytes = this.models.get(key);
+          if (bytes === undefined) this.models.set(key, (bytes = encodeOnnxModel(build().model)));
+          return bytes;
+        };
+        return split((await pool.run(w, key, model, poolBatchFeeds(b), [GRAD_ROWS]))[GRAD_ROWS], b.B);
+      });
+    } else {
+      parts = [];
+      for (const chunk of chunks) {
+        const { key, b, build } = this.gradientJob(chunk);
+        const { session } = await this.sessionFor(key, build);
+        const out = await session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) });
+        parts.push(split(out[GRAD_ROWS]?.data as Float32Array | undefined, b.B));
+      }
     }
-    return { ids: [...ids], dim: sizes.reduce((a, b) => a + b, 0), rows, parameterNames: names, parameterSizes: sizes, checkpoint };
+    const rows = parts.flat();
+    return { ids: [...ids], dim, rows, parameterNames: names, parameterSizes: sizes, checkpoint };
   }
 
-  /** Releases every session. */
+  /** Releases every session and stops the workers. */
   async release(): Promise<void> {
     for (const s of this.sessions.values()) await (await s).session.release();
     this.sessions.clear();
+    this.models.clear();
+    if (this.pool) await (await this.pool).terminate();
+    this.pool = undefined;
   }
 }

@@ -59,36 +59,64 @@ export function defaultBlockRows(dim: number): number {
 }
 
 /**
- * ONNX Gemm, Y[nTest × rows] = test · blockᵀ (transB = 1): the test matrix is the left operand,
- * so onnxruntime packs only the streamed block (which it must read anyway), never the test matrix.
+ * Which operand of the scoring GEMM onnxruntime packs (MLAS copies its B operand into its own
+ * panel layout before multiplying):
+ * - `test`: Y[rows × nTest] = block · testᵀ with the test matrix an initializer, packed once when
+ *   the session is created; each streamed block is only read, and Y comes out in the row-major
+ *   [train × test] layout of the result.
+ * - `block`: Yᵀ[nTest × rows] = test · blockᵀ with both as inputs; MLAS packs every streamed
+ *   block.
+ * `block` is the default: on the 2-core development machine, creating the `test` session (the
+ * test matrix encoded into the model and copied and packed by onnxruntime: about 2 s for W2's
+ * 62 MB) cost more than packing saved over W2's 10,000 rows (BENCHMARKS.md, issue 18).
  */
-const BLOCK_GEMM: OnnxModel = {
-  graph: {
-    name: 'blocked-dot',
-    nodes: [{ opType: 'Gemm', inputs: ['test', 'train_block'], outputs: ['scores_t'], attributes: { transB: attr.int(1) } }],
-    inputs: [
-      { name: 'test', elemType: ONNX_TYPE.float, shape: ['n_test', 'dim'] },
-      { name: 'train_block', elemType: ONNX_TYPE.float, shape: ['rows', 'dim'] },
-    ],
-    outputs: [{ name: 'scores_t', elemType: ONNX_TYPE.float, shape: ['n_test', 'rows'] }],
-  },
-};
+export type GemmPacking = 'test' | 'block';
 
-/** Blocked train × testᵀ inner products on an onnxruntime backend (one reusable session). */
+/** The scoring GEMM for `packing` (see {@link GemmPacking}); `rows` is symbolic, so one session serves every block size (and with `block`, symbolic sizes serve every test matrix). */
+function blockGemmModel(packing: GemmPacking, test: Float32Array, nTest: number | string, dim: number | string): OnnxModel {
+  const transB = { transB: attr.int(1) };
+  if (packing === 'block') {
+    return {
+      graph: {
+        name: 'blocked-dot',
+        nodes: [{ opType: 'Gemm', inputs: ['test', 'train_block'], outputs: ['scores_t'], attributes: transB }],
+        inputs: [{ name: 'test', elemType: ONNX_TYPE.float, shape: [nTest, dim] }, { name: 'train_block', elemType: ONNX_TYPE.float, shape: ['rows', dim] }],
+        outputs: [{ name: 'scores_t', elemType: ONNX_TYPE.float, shape: [nTest, 'rows'] }],
+      },
+    };
+  }
+  return {
+    graph: {
+      name: 'blocked-dot',
+      nodes: [{ opType: 'Gemm', inputs: ['train_block', 'test'], outputs: ['scores'], attributes: transB }],
+      inputs: [{ name: 'train_block', elemType: ONNX_TYPE.float, shape: ['rows', dim] }],
+      outputs: [{ name: 'scores', elemType: ONNX_TYPE.float, shape: ['rows', nTest] }],
+      initializers: [{ name: 'test', elemType: ONNX_TYPE.float, dims: [nTest as number, dim as number], data: test }],
+    },
+  };
+}
+
+/** Blocked train × testᵀ inner products on an onnxruntime backend (one session for every call with `block` packing, one per call with `test`). */
 export class OnnxBlockedDot {
+  /** The `block` layout's session, which serves every call (its test matrix is an input). */
+  private blockSession: Promise<OrtSession> | undefined;
+
   private constructor(
     readonly backend: OnnxRuntimeBackend,
-    private readonly session: OrtSession,
+    /** Which GEMM operand onnxruntime packs (see {@link GemmPacking}). */
+    readonly packing: GemmPacking,
   ) {}
 
-  /** Creates the Gemm session on `backend`. */
-  static async create(backend: OnnxRuntimeBackend): Promise<OnnxBlockedDot> {
-    return new OnnxBlockedDot(backend, await backend.createSession(BLOCK_GEMM));
+  /** A scorer on `backend`; `options.packing` defaults to `block` (see {@link GemmPacking}). */
+  static async create(backend: OnnxRuntimeBackend, options: { readonly packing?: GemmPacking } = {}): Promise<OnnxBlockedDot> {
+    const packing = options.packing ?? 'block';
+    if (packing !== 'test' && packing !== 'block') throw new DdaError(`blocked dot: packing must be 'test' or 'block', got ${String(packing)}`);
+    return new OnnxBlockedDot(backend, packing);
   }
 
   /**
    * Inner products of every training row with every test row, float32 GEMM (onnxruntime MLAS on
-   * the CPU), streamed over blocks of training rows.
+   * the CPU), streamed over blocks of training rows (see {@link GemmPacking} for which operand is packed).
    *
    * @param train - Training rows, read block by block.
    * @param test - Test rows, row-major nTest × dim.
@@ -106,29 +134,44 @@ export class OnnxBlockedDot {
     const { Tensor } = this.backend.ort;
     const out = options.sink ? new Float64Array(0) : new Float64Array(train.rows * nTest);
     if (train.rows === 0) return out;
-    const testTensor = new Tensor('float32', test, [nTest, dim]);
-    const scratch = new Float32Array(Math.min(blockRows, train.rows) * dim);
-    const blockValues = new Float32Array(Math.min(blockRows, train.rows) * nTest);
-    for (let start = 0; start < train.rows; start += blockRows) {
-      const count = Math.min(blockRows, train.rows - start);
-      const block = await train.read(start, count, scratch);
-      if (block.length !== count * dim) throw new DdaError(`blocked dot: source returned ${block.length} values for ${count} rows of ${dim}`, 'return count × dim values per block');
-      const res = await this.session.run({ test: testTensor, train_block: new Tensor('float32', block, [count, dim]) });
-      const yt = res.scores_t?.data as Float32Array; // [nTest × count]
-      if (options.sink) {
-        const values = blockValues.subarray(0, count * nTest);
-        for (let j = 0; j < nTest; j++) for (let k = 0; k < count; k++) values[k * nTest + j] = yt[j * count + k] as number;
-        await options.sink(start, count, values);
-      } else {
-        for (let j = 0; j < nTest; j++) for (let k = 0; k < count; k++) out[(start + k) * nTest + j] = yt[j * count + k] as number;
+    let session: OrtSession;
+    if (this.packing === 'block') {
+      this.blockSession ??= this.backend.createSession(blockGemmModel('block', test, 'n_test', 'dim'));
+      session = await this.blockSession;
+    } else {
+      session = await this.backend.createSession(blockGemmModel('test', test, nTest, dim));
+    }
+    try {
+      const scratch = new Float32Array(Math.min(blockRows, train.rows) * dim);
+      const transposed = new Float32Array(this.packing === 'block' ? Math.min(blockRows, train.rows) * nTest : 0);
+      const testTensor = new Tensor('float32', test, [nTest, dim]);
+      for (let start = 0; start < train.rows; start += blockRows) {
+        const count = Math.min(blockRows, train.rows - start);
+        const block = await train.read(start, count, scratch);
+        if (block.length !== count * dim) throw new DdaError(`blocked dot: source returned ${block.length} values for ${count} rows of ${dim}`, 'return count × dim values per block');
+        const blockTensor = new Tensor('float32', block, [count, dim]);
+        let values: Float32Array; // [count × nTest]
+        if (this.packing === 'test') {
+          values = (await session.run({ train_block: blockTensor })).scores?.data as Float32Array;
+        } else {
+          const yt = (await session.run({ test: testTensor, train_block: blockTensor })).scores_t?.data as Float32Array; // [nTest × count]
+          values = transposed.subarray(0, count * nTest);
+          for (let j = 0; j < nTest; j++) for (let k = 0; k < count; k++) values[k * nTest + j] = yt[j * count + k] as number;
+        }
+        if (options.sink) await options.sink(start, count, values);
+        else out.set(values, start * nTest);
       }
+    } finally {
+      if (this.packing === 'test') await session.release();
     }
     return out;
   }
 
-  /** Releases the session. */
+  /** Releases the `block` layout's session (a `test` session is released by the call that made it). */
   async release(): Promise<void> {
-    await this.session.release();
+    const s = this.blockSession;
+    this.blockSession = undefined;
+    if (s) await (await s).release();
   }
 }
 

@@ -1,7 +1,10 @@
 /**
  * @dda/backend-onnxruntime: onnxruntime-node backends (`onnxruntime-cuda`, `onnxruntime-cpu`),
  * registered in the core `backends` registry on import and started lazily (onnxruntime-node is an
- * optional dependency); an ONNX model builder (own protobuf encoder); blocked GEMM scoring.
+ * optional dependency); an ONNX model builder (own protobuf encoder) with reverse-mode
+ * differentiation; the decoder as ONNX graphs: losses, per-example gradients (`OnnxDecoder`),
+ * training with Adam (`OnnxTrainer`), greedy generation with a key/value cache (`OnnxGenerator`);
+ * a worker-thread session pool (`OrtWorkerPool`); blocked GEMM scoring (`OnnxBlockedDot`).
  */
 export * from './backend.js';
 export * from './gemm.js';
@@ -10,3 +13,7 @@ export { ProtoWriter, WIRE } from './protobuf.js';
 export { cudaUnavailableReason, loadOnnxRuntime, type OrtModule, type OrtSession, type OrtSessionOptions, type OrtTensor } from './ort.js';
 export { GraphBuilder } from './autodiff.js';
 export * from './decoder-graph.js';
+export * from './adam.js';
+export * from './train.js';
+export * from './ort-pool.js';
+export * from './generate.js';

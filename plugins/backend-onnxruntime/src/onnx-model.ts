@@ -165,7 +165,9 @@ function checkGraph(g: OnnxGraph): void {
  */
 export function encodeOnnxModel(model: OnnxModel): Uint8Array {
   checkGraph(model.graph);
-  const w = new ProtoWriter();
+  // Room for every initializer's bytes plus the rest (about 1 KB per node or value), so that large weights are copied once.
+  const g = model.graph;
+  const w = new ProtoWriter((g.initializers ?? []).reduce((a, t) => a + t.data.byteLength + 256, 0) + 1024 * (g.nodes.length + g.inputs.length + g.outputs.length) + 4096);
   w.intField(1, ONNX_IR_VERSION); // ir_version
   w.stringField(2, model.producerName ?? 'dda'); // producer_name
   w.messageField(7, (g) => { // graph

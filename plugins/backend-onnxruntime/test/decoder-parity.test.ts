@@ -1,45 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SeededRandom } from '@dda/core';
-import {
-  ALL_LORA_TARGETS, DecoderModel, WordTokenizer, initDecoderWeights, initLoraWeights, startTfjsBackend, type DecoderConfig, type LoraConfig,
-} from '@dda/model';
+import { DecoderModel, initDecoderWeights, initLoraWeights, startTfjsBackend } from '@dda/model';
 import { OnnxDecoder, startOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
-
-const tok = WordTokenizer.fromCorpus(['the cat sat on a mat and the dog ran to the red house near a tree .']);
-const samples = [
-  { id: 's1', prompt: 'the cat sat on', response: 'a mat .' },
-  { id: 's2', prompt: 'the dog ran to the red', response: 'house near a tree and the cat sat .' },
-  { id: 's3', prompt: 'a', response: 'dog .' },
-];
-const common = { vocabSize: tok.size, hiddenSize: 16, numLayers: 2, numHeads: 4, intermediateSize: 24, rmsNormEps: 1e-5, maxSeqLen: 64 };
-const FAMILIES: Record<string, DecoderConfig> = {
-  'llama2-style': { ...common, numKvHeads: 4, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null },
-  'qwen2-style (GQA, q/k/v biases, tied embeddings)': { ...common, numKvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true, attentionBias: true, slidingWindow: null },
-  'mistral-style (GQA, sliding window 3)': { ...common, numKvHeads: 2, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: 3 },
-};
-const LORA: LoraConfig = { rank: 4, alpha: 8, targets: ALL_LORA_TARGETS };
-
-const relErr = (got: ArrayLike<number>, want: ArrayLike<number>): number => {
-  let num = 0;
-  let den = 0;
-  for (let k = 0; k < want.length; k++) {
-    num += (got[k]! - want[k]!) ** 2;
-    den += want[k]! ** 2;
-  }
-  return Math.sqrt(num / den);
-};
-
-/** A model with random base weights, non-zero biases (so that they are exercised) and non-zero LoRA B (B = 0 would zero every A gradient). */
-function randomModel(config: DecoderConfig, seed: number): DecoderModel {
-  const rng = new SeededRandom(seed + 100);
-  const base = initDecoderWeights(config, seed);
-  for (const [name, t] of base) if (name.endsWith('.bias')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.1));
-  const lora = initLoraWeights(config, LORA, seed + 1);
-  for (const [name, t] of lora) if (name.includes('lora_B')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.1));
-  const model = new DecoderModel(config, tok, base);
-  model.setLora(LORA, lora);
-  return model;
-}
+import { FAMILIES, LORA, randomModel, relErr, samples, tok } from './fixtures.js';
 
 describe('ONNX decoder agrees with the tfjs engine', () => {
   let backend: OnnxRuntimeBackend;
@@ -114,6 +76,55 @@ describe('ONNX decoder agrees with the tfjs engine', () => {
       model.dispose();
     });
   }
+
+  for (const parameters of ['lora', 'all'] as const) {
+    it(`per-example gradients (${parameters}) on 2 worker threads: the same rows in the same order, bit-identical to one single-threaded session, and batched runs equal one-example runs`, async () => {
+      const config = FAMILIES['qwen2-style (GQA, q/k/v biases, tied embeddings)']!;
+      const model = randomModel(config, 9);
+      // Lengths that need different graphs, and more examples than workers.
+      const encoded = [...samples, ...samples.slice().reverse(), samples[1]!].map((s) => model.encode(s));
+      const ids = encoded.map((_, k) => `e${k}`);
+      // Chunks of 3, 3 and 1 examples ('lora'), spread over both workers.
+      const single = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters, intraOpNumThreads: 1, exampleBatch: 3 });
+      const pooled = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters, workers: 2, exampleBatch: 3 });
+      const want = await single.perExampleGradients(ids, encoded, 'x');
+      const ticks: number[] = [];
+      const got = await pooled.perExampleGradients(ids, encoded, 'x', (n) => ticks.push(n));
+      expect(ticks).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(got).toMatchObject({ ids, dim: want.dim, parameterNames: want.parameterNames, parameterSizes: want.parameterSizes, checkpoint: 'x' });
+      got.rows.forEach((r, k) => expect(r).toEqual(want.rows[k]));
+      // Calling again reuses the workers' sessions.
+      expect((await pooled.perExampleGradients(ids.slice(0, 3), encoded.slice(0, 3), 'x')).rows).toEqual(want.rows.slice(0, 3));
+      // One example per run gives the same rows up to float rounding.
+      const oneByOne = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { parameters, exampleBatch: 1 });
+      (await oneByOne.perExampleGradients(ids, encoded, 'x')).rows.forEach((r, k) => expect(relErr(r, want.rows[k]!)).toBeLessThan(1e-5));
+      await oneByOne.release();
+      await single.release();
+      await pooled.release();
+      model.dispose();
+    });
+  }
+
+  it('setWeights: another checkpoint\'s adapters (and base weights with parameters all) in the same sessions give a fresh decoder\'s rows', async () => {
+    const config = FAMILIES['llama2-style']!;
+    const a = randomModel(config, 30);
+    const b = randomModel(config, 31);
+    const encoded = samples.map((s) => a.encode(s));
+    const ids = samples.map((s) => s.id);
+    for (const [parameters, workers] of [['lora', 1], ['lora', 2], ['all', 2]] as const) {
+      const reused = new OnnxDecoder(backend, config, LORA, a.baseWeights(), a.loraWeights(), { parameters, workers, intraOpNumThreads: 1 });
+      await reused.perExampleGradients(ids, encoded, 'a');
+      await reused.setWeights({ lora: b.loraWeights(), ...(parameters === 'all' ? { base: b.baseWeights() } : {}) });
+      const base = parameters === 'all' ? b.baseWeights() : a.baseWeights();
+      const fresh = new OnnxDecoder(backend, config, LORA, base, b.loraWeights(), { parameters, intraOpNumThreads: 1 });
+      expect((await reused.perExampleGradients(ids, encoded, 'b')).rows).toEqual((await fresh.perExampleGradients(ids, encoded, 'b')).rows);
+      if (parameters === 'lora') await expect(reused.setWeights({ base: b.baseWeights() })).rejects.toThrow(/baked into its sessions/);
+      await reused.release();
+      await fresh.release();
+    }
+    a.dispose();
+    b.dispose();
+  });
 
   it('padding does not change the result', async () => {
     const config = FAMILIES['llama2-style']!;

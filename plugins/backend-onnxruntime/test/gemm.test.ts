@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DdaError, SeededRandom, backends } from '@dda/core';
 import {
-  DEFAULT_BLOCK_BYTES, OnnxBlockedDot, cudaUnavailableReason, defaultBlockRows, measureMatMulPeak, rowArraySource, startOnnxRuntime,
+  DEFAULT_BLOCK_BYTES, OnnxBlockedDot, cudaUnavailableReason, defaultBlockRows, measureMatMulPeak, rowArraySource, startOnnxRuntime, tryStartOnnxRuntime,
   type RowBlockSource,
 } from '@dda/backend-onnxruntime';
 
@@ -53,35 +53,37 @@ describe('onnxruntime backends', () => {
 });
 
 describe('OnnxBlockedDot', () => {
-  it('matches the float64 inner products for every block size, with and without a sink', async () => {
-    const backend = await startOnnxRuntime(['onnxruntime-cpu']);
-    const g = await OnnxBlockedDot.create(backend);
-    const rng = new SeededRandom(11);
-    const dim = 3001;
-    const train = randomRows(rng, 53, dim);
-    const test = randomRows(rng, 7, dim);
-    const { exact, scale } = reference(train, test);
-    for (const blockRows of [1, 8, 53, 1000, undefined]) {
-      const got = await g.scores(rowArraySource(train, dim), flat(test, dim), 7, blockRows === undefined ? {} : { blockRows });
-      expect(got.length).toBe(53 * 7);
-      for (let k = 0; k < got.length; k++) expect(Math.abs(got[k]! - exact[k]!)).toBeLessThan(1e-5 * scale[k]!);
-      const sunk = new Float64Array(53 * 7);
-      const starts: number[] = [];
-      const none = await g.scores(rowArraySource(train, dim), flat(test, dim), 7, {
-        ...(blockRows === undefined ? {} : { blockRows }),
-        sink: (start, count, values) => {
-          starts.push(start);
-          expect(values.length).toBe(count * 7);
-          values.forEach((v, k) => (sunk[start * 7 + k] = v));
-        },
-      });
-      expect(none.length).toBe(0);
-      expect(Array.from(sunk)).toEqual(Array.from(got));
-      const b = blockRows ?? defaultBlockRows(dim);
-      expect(starts).toEqual(Array.from({ length: Math.ceil(53 / b) }, (_, i) => i * b));
-    }
-    await g.release();
-  });
+  for (const packing of ['test', 'block'] as const) {
+    it(`matches the float64 inner products for every block size, with and without a sink (${packing} packed)`, async () => {
+      const backend = await startOnnxRuntime(['onnxruntime-cpu']);
+      const g = await OnnxBlockedDot.create(backend, { packing });
+      const rng = new SeededRandom(11);
+      const dim = 3001;
+      const train = randomRows(rng, 53, dim);
+      const test = randomRows(rng, 7, dim);
+      const { exact, scale } = reference(train, test);
+      for (const blockRows of [1, 8, 53, 1000, undefined]) {
+        const got = await g.scores(rowArraySource(train, dim), flat(test, dim), 7, blockRows === undefined ? {} : { blockRows });
+        expect(got.length).toBe(53 * 7);
+        for (let k = 0; k < got.length; k++) expect(Math.abs(got[k]! - exact[k]!)).toBeLessThan(1e-5 * scale[k]!);
+        const sunk = new Float64Array(53 * 7);
+        const starts: number[] = [];
+        const none = await g.scores(rowArraySource(train, dim), flat(test, dim), 7, {
+          ...(blockRows === undefined ? {} : { blockRows }),
+          sink: (start, count, values) => {
+            starts.push(start);
+            expect(values.length).toBe(count * 7);
+            values.forEach((v, k) => (sunk[start * 7 + k] = v));
+          },
+        });
+        expect(none.length).toBe(0);
+        expect(Array.from(sunk)).toEqual(Array.from(got));
+        const b = blockRows ?? defaultBlockRows(dim);
+        expect(starts).toEqual(Array.from({ length: Math.ceil(53 / b) }, (_, i) => i * b));
+      }
+      await g.release();
+    });
+  }
 
   it('reads contiguous rows without a copy and copies scattered ones', async () => {
     const dim = 4;
@@ -135,5 +137,17 @@ describe('OnnxBlockedDot', () => {
     const peak = await measureMatMulPeak(await startOnnxRuntime(['onnxruntime-cpu']), 128, 2);
     expect(peak.n).toBe(128);
     expect(peak.gflops).toBeCloseTo((2 * 128 ** 3) / peak.seconds / 1e9, 6);
+  });
+});
+
+describe('tryStartOnnxRuntime', () => {
+  it('returns the CPU backend here, and the reason instead of throwing when nothing starts', async () => {
+    const ok = await tryStartOnnxRuntime(() => {}, ['onnxruntime-cpu']);
+    expect(ok.backend?.id).toBe('onnxruntime-cpu');
+    const why = cudaUnavailableReason(ok.backend!.ort);
+    if (why !== undefined) {
+      const no = await tryStartOnnxRuntime(() => {}, ['onnxruntime-cuda']);
+      expect(no).toEqual({ backend: null, reason: `onnxruntime-cuda: ${why}` });
+    }
   });
 });

@@ -44,3 +44,27 @@ describe('ProtoWriter', () => {
     expect(out[4 + 99_999]).toBe(99_999 % 251);
   });
 });
+
+describe('ProtoWriter nested messages in place', () => {
+  it('gives the shortest length varint at every size, also when the buffer is exactly full', () => {
+    const reference = (size: number): number[] => {
+      const len: number[] = [];
+      for (let v = size; ; v = Math.floor(v / 128)) {
+        len.push(v >= 128 ? (v % 128) | 0x80 : v);
+        if (v < 128) break;
+      }
+      return [0x1a, ...len];
+    };
+    for (const size of [0, 1, 2, 127, 128, 300, 16_383, 16_384, 100_000]) {
+      const payload = new Uint8Array(size).map((_, i) => i % 7);
+      for (const capacity of [16, 3 + size, 6 + size, 1 << 20]) {
+        const w = new ProtoWriter(capacity);
+        w.messageField(3, (m) => m.bytesField(1, payload).varint(5).messageField(2, (x) => x.intField(1, 150)));
+        const inner = new ProtoWriter();
+        inner.bytesField(1, payload).varint(5).messageField(2, (x) => x.intField(1, 150));
+        const innerBytes = Array.from(inner.finish());
+        expect(Array.from(w.finish())).toEqual([...reference(innerBytes.length), ...innerBytes]);
+      }
+    }
+  });
+});

@@ -1,0 +1,40 @@
+/** Shared fixtures of the onnxruntime engine's parity tests: a tokenizer, samples and the three model families. */
+import { SeededRandom } from '@dda/core';
+import { ALL_LORA_TARGETS, DecoderModel, WordTokenizer, initDecoderWeights, initLoraWeights, type DecoderConfig, type LoraConfig } from '@dda/model';
+
+export const tok = WordTokenizer.fromCorpus(['the cat sat on a mat and the dog ran to the red house near a tree .']);
+export const samples = [
+  { id: 's1', prompt: 'the cat sat on', response: 'a mat .' },
+  { id: 's2', prompt: 'the dog ran to the red', response: 'house near a tree and the cat sat .' },
+  { id: 's3', prompt: 'a', response: 'dog .' },
+];
+const common = { vocabSize: tok.size, hiddenSize: 16, numLayers: 2, numHeads: 4, intermediateSize: 24, rmsNormEps: 1e-5, maxSeqLen: 64 };
+export const FAMILIES: Record<string, DecoderConfig> = {
+  'llama2-style': { ...common, numKvHeads: 4, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null },
+  'qwen2-style (GQA, q/k/v biases, tied embeddings)': { ...common, numKvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true, attentionBias: true, slidingWindow: null },
+  'mistral-style (GQA, sliding window 3)': { ...common, numKvHeads: 2, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: 3 },
+};
+export const LORA: LoraConfig = { rank: 4, alpha: 8, targets: ALL_LORA_TARGETS };
+
+/** ‖got − want‖ / ‖want‖. */
+export const relErr = (got: ArrayLike<number>, want: ArrayLike<number>): number => {
+  let num = 0;
+  let den = 0;
+  for (let k = 0; k < want.length; k++) {
+    num += (got[k]! - want[k]!) ** 2;
+    den += want[k]! ** 2;
+  }
+  return Math.sqrt(num / den);
+};
+
+/** A model with random base weights, non-zero biases (so that they are exercised) and non-zero LoRA B (B = 0 would zero every A gradient). */
+export function randomModel(config: DecoderConfig, seed: number): DecoderModel {
+  const rng = new SeededRandom(seed + 100);
+  const base = initDecoderWeights(config, seed);
+  for (const [name, t] of base) if (name.endsWith('.bias')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.1));
+  const lora = initLoraWeights(config, LORA, seed + 1);
+  for (const [name, t] of lora) if (name.includes('lora_B')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.1));
+  const model = new DecoderModel(config, tok, base);
+  model.setLora(LORA, lora);
+  return model;
+}
