@@ -60,7 +60,12 @@ describe('greedy generation with a key/value cache on onnxruntime', () => {
     const ids = promptIds(prompt);
     const full = await gen.generate(ids, { maxNewTokens: 50, eosId: -1 });
     expect(full).toHaveLength(12 - ids.length);
-    expect(tok.decode(await gen.generate(ids, { maxNewTokens: 50, eosId: tok.eosId }))).toBe(model.generate(prompt, 50));
+    // DecoderModel.generate keeps one position free for EOS (its outputs are encoded again later), so it
+    // stops one token earlier; callers that want its outputs pass contextLength = maxSeqLen − 1.
+    expect(tok.decode((await gen.generate(ids, { maxNewTokens: 50, eosId: tok.eosId })).slice(0, 12 - 1 - ids.length))).toBe(model.generate(prompt, 50));
+    const gen11 = new OnnxGenerator(backend, config, 11, scaled, { config: LORA, weights: model.loraWeights() });
+    expect(tok.decode(await gen11.generate(ids, { maxNewTokens: 50, eosId: tok.eosId }))).toBe(model.generate(prompt, 50));
+    await gen11.release();
     expect(await gen.generate(ids, { maxNewTokens: 2, eosId: -1 })).toEqual(full.slice(0, 2));
     expect(await gen.generate(ids, { maxNewTokens: 0, eosId: -1 })).toEqual([]);
     // EOS = the third token: the first two come back, then decoding stops.
