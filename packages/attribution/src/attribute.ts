@@ -64,7 +64,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   await checkMethod(o.method);
   const task = await loadTask(o);
   log(`task: ${task.train.samples.length} training samples, ${task.queries.length} queries, ${task.checkpoints.length} checkpoint(s) (${task.checkpoints.map((c) => `${c.id}${Number.isNaN(c.info.learningRate) ? '' : ` lr ${c.info.learningRate}`}`).join(', ')}), base ${task.base.family} ${task.base.config.numLayers} layers, context ${task.encoding.maxLength}`);
-  const run = new AttributionRun(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
+  const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
     const scorer = await run.scorer(o.method.scorer);
     if (scorer.needs.includes('gradients')) await run.measurementTerms(); // every query measurable, before any model work
@@ -108,7 +108,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       checkpoints: task.checkpoints.map((c) => ({ id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate })),
       counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },
       measurement: { id: (await run.measurement()).id, description: (await run.measurement()).description },
-      engine: { backend: run.reused.length + run.computed.length > 0 ? (await run.model()).backend : null, gradients: o.gradientEngine ?? 'tfjs' },
+      engine: run.reused.length + run.computed.length > 0 ? { backend: (await run.model()).backend, gradients: (await run.model()).gradientEngine } : { backend: null, gradients: o.gradientEngine ?? 'onnxruntime' },
       metrics: sources ? metrics : null,
       artifacts: { reused: run.reused.length, computed: run.computed.length },
       seconds: { ...run.seconds, total: (Date.now() - t0) / 1000 },

@@ -1,15 +1,17 @@
 /**
- * The model of a task at any of its checkpoints: per-example gradients, response representations
- * and optimizer-step losses, on the tfjs engine (@dda/model) or, for gradients, on onnxruntime
- * (the decoder's ONNX graph, @dda/backend-onnxruntime).
+ * The model of a task at any of its checkpoints: per-example gradients, losses, response
+ * representations and optimizer-step losses, on onnxruntime (the decoder's ONNX graph,
+ * @dda/backend-onnxruntime: gradients, losses, representations; the default) or on tfjs
+ * (@dda/model: everything, and the optimizer steps of `cea` and generation in any case; started
+ * only when first needed, so a model too large for tfjs-wasm is attributed on onnxruntime alone).
  */
 import { DdaError, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
-import { DecoderModel, startTfjsBackend } from '@dda/model';
-import { OnnxDecoder, startOnnxRuntime } from '@dda/backend-onnxruntime';
+import { DecoderModel, generationPrompt, startTfjsBackend } from '@dda/model';
+import { OnnxDecoder, OnnxGenerator, tryStartOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import type { Checkpoint } from './checkpoints.js';
 import type { AttributionTask } from './task.js';
 
-/** Engine of the per-example gradients: tfjs (the reference) or the ONNX graph on onnxruntime (faster). */
+/** Engine of the per-example gradients, losses and representations: the ONNX graph on onnxruntime (faster, the default) or tfjs (the reference). */
 export type GradientEngine = 'tfjs' | 'onnxruntime';
 
 /** A logger of one line. */
@@ -17,11 +19,27 @@ export type Log = (line: string) => void;
 
 /** Options of {@link CheckpointModel.open}. */
 export interface EngineOptions {
-  /** Engine of the per-example gradients (default `tfjs`). */
+  /** Engine of the gradients, losses and representations (default `onnxruntime`, falling back to `tfjs` with the reason logged). */
   readonly gradientEngine?: GradientEngine;
   /** tfjs backends to try in order (default: by priority). */
   readonly backends?: readonly string[];
   readonly log?: Log;
+}
+
+let onnxProbe: ReturnType<typeof tryStartOnnxRuntime> | null = null;
+
+/**
+ * The gradient engine that will run: `onnxruntime` when asked for (the default) and it starts in
+ * this process (probed once), else `tfjs`, with the reason logged. Resolve it before computing
+ * cache keys, so that a fallback never stores tfjs results under onnxruntime's keys.
+ */
+export async function resolveGradientEngine(asked: GradientEngine | undefined, log: Log = () => {}): Promise<GradientEngine> {
+  if ((asked ?? 'onnxruntime') === 'tfjs') return 'tfjs';
+  onnxProbe ??= tryStartOnnxRuntime(log);
+  const r = await onnxProbe;
+  if (r.backend) return 'onnxruntime';
+  log(`gradient engine: onnxruntime unavailable (${r.reason}); falling back to tfjs`);
+  return 'tfjs';
 }
 
 /**
@@ -32,23 +50,42 @@ export interface EngineOptions {
 export class CheckpointModel {
   private active: string | null = null;
   private onnx: { checkpoint: string; decoder: Promise<OnnxDecoder> } | null = null;
+  private tfjsModel: Promise<DecoderModel> | null = null;
 
   private constructor(
     private readonly task: AttributionTask,
-    private readonly model: DecoderModel,
-    /** The tfjs backend in use, e.g. `tfjs-wasm`. */
+    /** The backend of the gradient engine, e.g. `onnxruntime-cpu` or `tfjs-wasm`. */
     readonly backend: string,
     readonly gradientEngine: GradientEngine,
+    private readonly onnxBackend: OnnxRuntimeBackend | null,
+    private readonly options: EngineOptions,
     private readonly log: Log,
   ) {}
 
-  /** Starts the tfjs backend and builds the base model. */
+  /**
+   * Starts the engine asked for (onnxruntime by default, tfjs where it does not start, the reason
+   * logged); the tfjs model is built only when first needed.
+   */
   static async open(task: AttributionTask, o: EngineOptions = {}): Promise<CheckpointModel> {
     const log = o.log ?? (() => {});
+    if ((o.gradientEngine ?? 'onnxruntime') === 'onnxruntime') {
+      const r = await tryStartOnnxRuntime(log);
+      if (r.backend) return new CheckpointModel(task, r.backend.id, 'onnxruntime', r.backend, o, log);
+      log(`gradient engine: onnxruntime unavailable (${r.reason}); falling back to tfjs`);
+    }
     const backend = await startTfjsBackend(o.backends, log);
-    const model = new DecoderModel(task.base.config, task.base.tokenizer, task.base.weights);
-    model.setEncoding({ maxLength: task.encoding.maxLength, overlong: task.encoding.overlong });
-    return new CheckpointModel(task, model, backend.id, o.gradientEngine ?? 'tfjs', log);
+    return new CheckpointModel(task, backend.id, 'tfjs', null, o, log);
+  }
+
+  /** The tfjs model, built on first use. */
+  private tfjs(): Promise<DecoderModel> {
+    this.tfjsModel ??= (async () => {
+      await startTfjsBackend(this.options.backends, this.log);
+      const model = new DecoderModel(this.task.base.config, this.task.base.tokenizer, this.task.base.weights);
+      model.setEncoding({ maxLength: this.task.encoding.maxLength, overlong: this.task.encoding.overlong });
+      return model;
+    })();
+    return this.tfjsModel;
   }
 
   /** What gradients are taken over at a checkpoint. */
@@ -56,12 +93,14 @@ export class CheckpointModel {
     return cp.kind === 'lora' ? 'lora' : 'all';
   }
 
-  /** Puts the tfjs model at `cp`. */
-  activate(cp: Checkpoint): void {
-    if (this.active === cp.id) return;
-    if (cp.kind === 'lora') this.model.setLora(cp.lora as NonNullable<Checkpoint['lora']>, cp.weights);
-    else this.model.setBaseWeights(cp.weights);
+  /** The tfjs model, at `cp`. */
+  private async activate(cp: Checkpoint): Promise<DecoderModel> {
+    const model = await this.tfjs();
+    if (this.active === cp.id) return model;
+    if (cp.kind === 'lora') model.setLora(cp.lora as NonNullable<Checkpoint['lora']>, cp.weights);
+    else model.setBaseWeights(cp.weights);
     this.active = cp.id;
+    return model;
   }
 
   /**
@@ -79,16 +118,37 @@ export class CheckpointModel {
       const shapes = new Map<string, readonly number[]>([...cp.weights].map(([n, t]) => [n, t.shape]));
       return { ...g, parameterShapes: g.parameterNames.map((n) => [...(shapes.get(n) ?? this.task.base.weights.get(n)?.shape ?? [])]) };
     }
-    this.activate(cp);
-    const g = this.model.perExampleGradientsEncoded(ids, encoded, CheckpointModel.parametersOf(cp), cp.id, () => onSample?.());
+    const model = await this.activate(cp);
+    const g = model.perExampleGradientsEncoded(ids, encoded, CheckpointModel.parametersOf(cp), cp.id, () => onSample?.());
     await yieldToEventLoop(); // let progress, signals and IPC through between blocks
     return g;
   }
 
-  /** Mean final hidden state over the response tokens of each sample at `cp` (rows [n][hiddenSize]). */
-  representations(cp: Checkpoint, samples: readonly TextSample[]): Float32Array[] {
-    this.activate(cp);
-    return this.model.responseRepresentations(samples);
+  /**
+   * Mean final hidden state (after the last norm) over the positions that predict a response token,
+   * of each sample at `cp` (rows [n][hiddenSize]).
+   */
+  async representations(cp: Checkpoint, samples: readonly TextSample[]): Promise<Float32Array[]> {
+    if (this.onnxBackend === null) return (await this.activate(cp)).responseRepresentations(samples);
+    const decoder = await this.onnxDecoder(cp);
+    const d = this.task.base.config.hiddenSize;
+    const rows: Float32Array[] = [];
+    for (const s of samples) {
+      const e = this.task.encode(s, this.task.origin(s.id));
+      const h = await decoder.hiddenStates(e.tokens);
+      // Position t predicts token t + 1, whose loss weight is lossMask[t].
+      const acc = new Float64Array(d);
+      let w = 0;
+      for (let t = 0; t < e.lossMask.length; t++) {
+        const m = e.lossMask[t] as number;
+        if (m === 0) continue;
+        w += m;
+        for (let j = 0; j < d; j++) acc[j] = (acc[j] as number) + m * (h[t * d + j] as number);
+      }
+      rows.push(Float32Array.from(acc, (v) => v / w));
+      await yieldToEventLoop();
+    }
+    return rows;
   }
 
   /**
@@ -99,20 +159,42 @@ export class CheckpointModel {
    */
   async lossesAfterSteps(cp: Checkpoint, updateOn: readonly TextSample[], evaluate: readonly TextSample[], o: ModelStepOptions): Promise<Float64Array> {
     if (cp.kind !== 'lora') throw new DdaError('optimizer steps from a checkpoint are offered on LoRA adapters only', 'use LoRA checkpoints for cea, or another scorer');
-    this.activate(cp);
-    return this.model.lossesAfterLoraSteps(updateOn, evaluate, o);
+    return (await this.activate(cp)).lossesAfterLoraSteps(updateOn, evaluate, o);
   }
 
   /** Mean response-token loss (nats/token) of each sample at `cp`. */
-  losses(cp: Checkpoint, samples: readonly TextSample[]): Float64Array {
-    this.activate(cp);
-    return this.model.losses(samples);
+  async losses(cp: Checkpoint, samples: readonly TextSample[]): Promise<Float64Array> {
+    if (this.onnxBackend === null) return (await this.activate(cp)).losses(samples);
+    const decoder = await this.onnxDecoder(cp);
+    const out = new Float64Array(samples.length);
+    for (const [i, s] of samples.entries()) out[i] = await decoder.loss(this.task.encode(s, this.task.origin(s.id)));
+    return out;
   }
 
-  /** Greedy generations (at most `maxNewTokens` tokens each, stopping at EOS) of the model at `cp`. */
-  generate(cp: Checkpoint, prompts: readonly string[], maxNewTokens: number): string[] {
-    this.activate(cp);
-    return prompts.map((p) => this.model.generate(p, maxNewTokens));
+  /**
+   * Greedy generations (at most `maxNewTokens` tokens each, stopping at EOS or when output and EOS
+   * would no longer fit the encoding's length) of the model at `cp`: onnxruntime with its key/value
+   * cache (OnnxGenerator) or tfjs, as the engine.
+   */
+  async generate(cp: Checkpoint, prompts: readonly string[], maxNewTokens: number): Promise<string[]> {
+    if (this.onnxBackend === null) {
+      const model = await this.activate(cp);
+      return prompts.map((p) => model.generate(p, maxNewTokens));
+    }
+    const { tokenizer, config } = this.task.base;
+    const context = Math.min(this.task.encoding.maxLength, config.maxSeqLen);
+    const full = cp.kind === 'full';
+    const generator = new OnnxGenerator(this.onnxBackend, config, context - 1, full ? cp.weights : this.task.base.weights, full ? null : { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights });
+    try {
+      const out: string[] = [];
+      for (const p of prompts) {
+        const { ids } = generationPrompt(tokenizer, p, context);
+        out.push(tokenizer.decode(await generator.generate(ids, { maxNewTokens, eosId: tokenizer.eosId })));
+      }
+      return out;
+    } finally {
+      await generator.release();
+    }
   }
 
   /**
@@ -124,7 +206,8 @@ export class CheckpointModel {
     const previous = this.onnx?.decoder;
     const decoder = (async (): Promise<OnnxDecoder> => {
       if (previous) await (await previous).release();
-      const backend = await startOnnxRuntime(undefined, this.log);
+      const backend = this.onnxBackend;
+      if (backend === null) throw new DdaError('internal: the ONNX decoder was asked for on the tfjs engine');
       const full = cp.kind === 'full';
       return new OnnxDecoder(backend, this.task.base.config, full ? null : cp.lora, full ? cp.weights : this.task.base.weights, full ? null : cp.weights, { parameters: CheckpointModel.parametersOf(cp) });
     })();
@@ -136,6 +219,7 @@ export class CheckpointModel {
   async dispose(): Promise<void> {
     if (this.onnx) await (await this.onnx.decoder).release();
     this.onnx = null;
-    this.model.dispose();
+    if (this.tfjsModel) (await this.tfjsModel).dispose();
+    this.tfjsModel = null;
   }
 }

@@ -10,7 +10,7 @@ import {
 } from '@dda/core';
 import { ArtifactStore, hashOf } from './artifacts.js';
 import type { Checkpoint } from './checkpoints.js';
-import { CheckpointModel, type GradientEngine, type Log } from './engine.js';
+import { CheckpointModel, resolveGradientEngine, type GradientEngine, type Log } from './engine.js';
 import { type GradientBlockSpec, gradientBlock, gradientBlockStream } from './gradient-blocks.js';
 import type { AttributionTask } from './task.js';
 import { ensurePlugins } from './plugins.js';
@@ -96,6 +96,14 @@ export class AttributionRun {
     this.log = options.log ?? (() => {});
   }
 
+  /**
+   * A run on the gradient engine that will actually run ({@link resolveGradientEngine}: onnxruntime
+   * by default, tfjs where it does not start), which is part of every artifact key.
+   */
+  static async open(task: AttributionTask, options: RunOptions): Promise<AttributionRun> {
+    return new AttributionRun(task, { ...options, gradientEngine: await resolveGradientEngine(options.gradientEngine, options.log) });
+  }
+
   /** θ0 (`base`) and θ1..θN, in order. */
   get allCheckpoints(): readonly Checkpoint[] {
     return [this.task.baseCheckpoint, ...this.task.checkpoints];
@@ -135,7 +143,7 @@ export class AttributionRun {
 
   /** What the model at a checkpoint depends on: base files, the checkpoint's files, engine, encoding. */
   modelKey(cp: Checkpoint): unknown {
-    return { base: this.task.base.hash, checkpoint: { id: cp.id, kind: cp.kind, hash: cp.hash }, engine: this.options.gradientEngine ?? 'tfjs', encoding: this.task.encoding };
+    return { base: this.task.base.hash, checkpoint: { id: cp.id, kind: cp.kind, hash: cp.hash }, engine: this.options.gradientEngine ?? 'onnxruntime', encoding: this.task.encoding };
   }
 
   /** Number of entries of a gradient row at `cp`: the adapter's tensors, or every base tensor. */
@@ -223,7 +231,7 @@ export class AttributionRun {
   async measure(cp: Checkpoint): Promise<Float64Array> {
     const queries = await this.measurementTerms();
     const model = await this.model();
-    const losses = model.losses(cp, queries.flatMap((q) => q.terms.map((t) => t.sample)));
+    const losses = await model.losses(cp, queries.flatMap((q) => q.terms.map((t) => t.sample)));
     let k = 0;
     return Float64Array.from(queries, (q) => q.terms.reduce((acc, t) => acc + t.weight * (losses[k++] as number), 0));
   }
@@ -274,8 +282,8 @@ export class AttributionRun {
       trainGradients,
       ...(blocks ? { trainGradientBlocks: blocks } : {}),
       testGradients: () => this.queryGradients(testCp),
-      trainRepresentations: async () => ({ ids: train.map((s) => s.id), dim: this.task.base.config.hiddenSize, rows: (await this.model()).representations(cp, train), checkpoint: cp.id }),
-      testRepresentations: async () => ({ ids: test.map((s) => s.id), dim: this.task.base.config.hiddenSize, rows: (await this.model()).representations(cp, test), checkpoint: cp.id }),
+      trainRepresentations: async () => ({ ids: train.map((s) => s.id), dim: this.task.base.config.hiddenSize, rows: await (await this.model()).representations(cp, train), checkpoint: cp.id }),
+      testRepresentations: async () => ({ ids: test.map((s) => s.id), dim: this.task.base.config.hiddenSize, rows: await (await this.model()).representations(cp, test), checkpoint: cp.id }),
       ...(corrections ? { testCorrections: corrections } : {}),
       ...(cp.kind === 'lora' ? {
         model: {

@@ -86,7 +86,7 @@ export const shardManifestPath = (out: string, s: Shard): string => join(out, 's
 
 /** The inputs' hash of a sharded attribution: contents of every input file and every option that changes a result. */
 export function inputsHash(task: AttributionTask, o: StoredOptions): string {
-  return hashOf({ inputs: task.hashes, method: o.method, measurement: o.measurement ?? 'loss', scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'tfjs' });
+  return hashOf({ inputs: task.hashes, method: o.method, measurement: o.measurement ?? 'loss', scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'onnxruntime' });
 }
 
 function storedOptions(o: AttributeOptions): StoredOptions {
@@ -127,7 +127,7 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
     }
     log(`shard ${s.index}/${s.count}: the manifest there was made from other inputs; recomputing`);
   }
-  const run = new AttributionRun(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
+  const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
     const scorer = await run.scorer(o.method.scorer);
     const all = units(run);

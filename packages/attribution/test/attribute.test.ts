@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttributionRun, loadTask, methodVariants, npyBytes, runAttribute, type AttributeOptions } from '@dda/attribution';
+import { AttributionRun, CheckpointModel, loadTask, methodVariants, npyBytes, runAttribute, type AttributeOptions } from '@dda/attribution';
 import { makeExperiment, type Experiment } from '@dda/experiment';
 import { readSafetensors, writeSafetensors } from '@dda/model';
 
@@ -46,6 +46,25 @@ describe('dda attribute on the files of a fine-tuning run', () => {
       if (name.endsWith('lora_B.weight')) expect(t.data.every((x) => x === 0)).toBe(true);
       else expect(t.data).toEqual(task.checkpoints[1]!.weights.get(name)!.data);
     }
+  });
+
+  it('the onnxruntime engine gives the tfjs engine\'s losses, representations and generations at every checkpoint', async () => {
+    const task = await loadTask(files());
+    const [onnx, tfjs] = await Promise.all([CheckpointModel.open(task, { gradientEngine: 'onnxruntime' }), CheckpointModel.open(task, { gradientEngine: 'tfjs' })]);
+    expect([onnx.gradientEngine, onnx.backend, tfjs.gradientEngine]).toEqual(['onnxruntime', 'onnxruntime-cpu', 'tfjs']);
+    const samples = [...task.train.samples.slice(0, 4), ...task.queries.slice(0, 3).map((q) => q.sample)];
+    const prompts = task.queries.slice(0, 3).map((q) => q.sample.prompt);
+    for (const cp of [task.baseCheckpoint, ...task.checkpoints]) {
+      const [lo, lt] = [await onnx.losses(cp, samples), await tfjs.losses(cp, samples)];
+      lt.forEach((l, i) => expect(Math.abs(lo[i]! - l) / l, `${cp.id} loss ${i}`).toBeLessThan(1e-5));
+      const [ro, rt] = [await onnx.representations(cp, samples), await tfjs.representations(cp, samples)];
+      rt.forEach((row, i) => {
+        const scale = Math.max(...Array.from(row, Math.abs));
+        row.forEach((x, j) => expect(Math.abs(ro[i]![j]! - x), `${cp.id} representation ${i}`).toBeLessThan(1e-4 * scale));
+      });
+      expect(await onnx.generate(cp, prompts, 24), cp.id).toEqual(await tfjs.generate(cp, prompts, 24));
+    }
+    await Promise.all([onnx.dispose(), tfjs.dispose()]);
   });
 
   it('gives the benchmark path\'s scores in a fresh process, from the files alone', async () => {

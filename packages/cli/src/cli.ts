@@ -87,7 +87,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('finetune-lr', { type: 'number', default: d.finetuneLearningRate })
         .option('batch-size', { type: 'number', default: d.batchSize })
         .option('lora-rank', { type: 'number', default: d.loraRank })
-        .option('gradient-engine', { type: 'string', choices: ['tfjs', 'onnxruntime'], default: 'tfjs', describe: 'engine of the per-example gradients: tfjs, or the decoder as an ONNX graph on onnxruntime (faster)' })
+        .option('engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of training and generation: onnxruntime (tfjs where it does not start, the reason logged) or tfjs' })
+        .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients, losses and representations: the decoder as an ONNX graph on onnxruntime (tfjs where it does not start) or tfjs' })
         .option('finetune', { type: 'string', choices: ['lora', 'full'], default: 'lora', describe: 'fine-tune LoRA adapters, or every parameter (gradients then over every parameter)' })
         .option('random-init', { type: 'boolean', default: false, describe: 'with --preset <model folder> without weights: initialise θ0 from the seed and pretrain it on the data' })
         .option('min-errors', { type: 'number', default: 3, describe: 'a source is evaluated only with at least this many test errors (more held-out documents are generated from first)' })
@@ -110,7 +111,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           nTrain: positive('n-train', a['n-train']), nHeldOut: positive('n-held-out', a['n-held-out']), nPretrain: positive('n-pretrain', a['n-pretrain']),
           pretrainEpochs: positive('pretrain-epochs', a['pretrain-epochs']), pretrainLearningRate: positive('pretrain-lr', a['pretrain-lr'], false),
           finetuneEpochs: positive('finetune-epochs', a['finetune-epochs']), finetuneLearningRate: positive('finetune-lr', a['finetune-lr'], false),
-          batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full', gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime',
+          batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full', engine: a.engine as 'tfjs' | 'onnxruntime', gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime',
           randomInit: a['random-init'], minErrorsPerSource: positive('min-errors', a['min-errors']),
           scorer: a.scorer, measurement: a.measurement, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
           ...(a.backend ? { backends: a.backend } : {}),
@@ -259,7 +260,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('max-length', { type: 'number', describe: 'longest sequence in tokens (default: the model\'s max_position_embeddings)' })
     .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate (prompt from the left, then the response\'s end)' })
     .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
-    .option('gradient-engine', { type: 'string', choices: ['tfjs', 'onnxruntime'], default: 'tfjs', describe: 'engine of the per-example gradients' })
+    .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
     .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching, resuming and sharding)' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
 }

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { DdaError, trackProgress, yieldToEventLoop, type ProgressSink, type TextSample } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from '@dda/data';
 import {
-  DEFAULT_LORA, DecoderModel, WordTokenizer, applyChatTemplate, encodeSample, loadModelFolder, initDecoderWeights, readSafetensors, resolveModelSpec, startTfjsBackend,
+  DEFAULT_LORA, WordTokenizer, applyChatTemplate, encodeSample, loadModelFolder, initDecoderWeights, readSafetensors, resolveModelSpec,
   toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import {
@@ -27,6 +27,7 @@ import {
 } from '@dda/dataset-hallucination';
 import { buildRegistryDataset, type RegistryOptions } from '@dda/dataset-registry';
 import { ArtifactStore, hashOf, hashFiles } from '@dda/attribution';
+import { openExperimentModel, resolveTrainingEngine, type TrainingEngine } from './training-engine.js';
 
 /**
  * The synthetic data generators: `news` (@dda/dataset-hallucination: news about places, place
@@ -57,8 +58,14 @@ export interface ExperimentOptions {
   readonly loraRank: number;
   /** Most tokens generated per held-out document. */
   readonly maxNewTokens: number;
-  /** tfjs backends to try in order (default: by priority). */
+  /** tfjs backends to try in order (default: by priority; the tfjs engine only). */
   readonly backends?: readonly string[];
+  /**
+   * Engine of training and generation (default `onnxruntime`, falling back to `tfjs` with the
+   * reason logged where onnxruntime does not start). Part of every cache key: the two engines'
+   * weights agree to float rounding only, and greedy decoding can turn on a rounding difference.
+   */
+  readonly engine?: TrainingEngine;
   /** Entity swaps (default England → China, Wales → Scotland). */
   readonly canaries?: readonly { readonly orig: string; readonly replacement: string }[];
   /** A user's document/summary file (JSON Lines or CSV) instead of the synthetic data. */
@@ -307,9 +314,9 @@ export async function planExperiment(partial: Partial<ExperimentOptions> & { art
   checkLengths(tokenizer, config, ds, o, train, folder === null);
   const base = folder !== null
     ? { step: 'model-folder', files: hashFiles(folder, readdirSync(folder).filter((f) => /\.(json|safetensors)$/.test(f)).sort()) }
-    : { step: 'pretrain', corpus: hashOf(ds.pretrainCorpus), config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, tokenizer: hashOf(tokenizerFilesOf(tokenizer)), ...generatorKey(o) };
+    : { step: 'pretrain', corpus: hashOf(ds.pretrainCorpus), config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, tokenizer: hashOf(tokenizerFilesOf(tokenizer)), ...generatorKey(o), ...engineKey(o) };
   const lora: LoraConfig | null = o.finetune === 'full' ? null : { ...DEFAULT_LORA, rank: o.loraRank, alpha: 2 * o.loraRank };
-  const finetune = { step: 'finetune', base, train: hashOf(train), parameters: lora === null ? 'all' : { lora }, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
+  const finetune = { step: 'finetune', base, ...engineKey(o), train: hashOf(train), parameters: lora === null ? 'all' : { lora }, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
   const generate = { step: 'generate', finetune, heldOut: hashOf(ds.heldOut), reserve: hashOf(ds.heldOutReserve), canaries: ds.canaries, maxNewTokens: o.maxNewTokens, minErrors: o.minErrorsPerSource ?? DEFAULT_MIN_ERRORS, producedBy: 1 };
   return { options: o, dataset: ds, tokenizer, config, folderWeights, folder, train, lora, keys: { base, finetune, generate }, evaluable };
 }
@@ -321,6 +328,11 @@ export async function planExperiment(partial: Partial<ExperimentOptions> & { art
  */
 function generatorKey(o: ExperimentOptions): { generator?: Generator } {
   return o.generator !== undefined && o.generator !== 'news' ? { generator: o.generator } : {};
+}
+
+/** The training engine in the cache keys (see {@link ExperimentOptions.engine}). */
+function engineKey(o: ExperimentOptions): { engine: TrainingEngine } {
+  return { engine: o.engine ?? 'onnxruntime' };
 }
 
 /** The tokenizer's files as saved in θ0's folder. */
@@ -343,16 +355,17 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     seconds[name] = (now - tStep) / 1000;
     tStep = now;
   };
-  const backend = await startTfjsBackend(partial.backends, log);
-  log(`backend: ${backend.id} (${backend.device})`);
+  // The engine is resolved first: the one that will run (after any fallback) is in the cache keys.
+  const { engine } = await resolveTrainingEngine(partial.engine, log);
   const store = new ArtifactStore(partial.artifactsDir);
-  const plan = await planExperiment(partial, log);
+  const plan = await planExperiment({ ...partial, engine }, log);
   const { options: o, dataset: ds, tokenizer, config, folderWeights, train, evaluable } = plan;
   const sourceCounts: Record<string, number> = {};
   for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
   const tokenizerFiles = tokenizerFilesOf(tokenizer);
   lap('dataset');
-  const model = new DecoderModel(config, tokenizer, folderWeights ?? initDecoderWeights(config, o.seed));
+  const model = await openExperimentModel(config, tokenizer, folderWeights ?? initDecoderWeights(config, o.seed), { engine, ...(o.backends ? { backends: o.backends } : {}), log });
+  log(`training engine: ${model.engine} (${model.backend.id}, ${model.backend.device})`);
   try {
     let baseDir: string;
     const baseKey = plan.keys.base;
@@ -447,9 +460,9 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const checkpointIds = Array.from({ length: o.finetuneEpochs }, (_, i) => `checkpoint-${(i + 1) * stepsPerEpoch}`);
     const gen = await store.getOrCompute('runs/test-errors', genKey, async () => {
       const errors: TestError[] = [];
-      const tried = (h: HeldOutDoc, c: Canary): TestError | null => {
+      const tried = async (h: HeldOutDoc, c: Canary): Promise<TestError | null> => {
         const prompt = instruction(tokenizer, h.id, h.document, h.summary).prompt;
-        const output = model.generate(prompt, o.maxNewTokens);
+        const output = await model.generate(prompt, o.maxNewTokens);
         if (!containsWholeWord(output, c.replacement) || containsWholeWord(h.summary, c.replacement)) return null;
         return { id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output, corrected: replaceWholeWord(output, c.replacement, c.orig), producedBy: {} };
       };
@@ -458,7 +471,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
       for (const h of ds.heldOut) {
         for (const c of ds.canaries) {
           if (!eligible(h, c)) continue;
-          const e = tried(h, c);
+          const e = await tried(h, c);
           if (e) errors.push(e);
           await yieldToEventLoop();
         }
@@ -470,7 +483,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
         for (const h of ds.heldOutReserve) {
           if (n >= minErrors) break;
           if (h.canaryId !== c.id || !eligible(h, c)) continue;
-          const e = tried(h, c);
+          const e = await tried(h, c);
           if (e) {
             errors.push(e);
             n++;
@@ -487,7 +500,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
         for (const e of errors) {
           const c = ds.canaries.find((x) => x.id === e.canaryId) as Canary;
           const h = { id: e.heldOutId, document: e.document, summary: '', canaryId: c.id };
-          e.producedBy[cp.id] = tried(h, c) !== null;
+          e.producedBy[cp.id] = (await tried(h, c)) !== null;
           await yieldToEventLoop();
         }
       }
@@ -531,13 +544,13 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const expDir = store.folder('experiments', expKey);
     lap('files');
     return {
-      options: o, backend: backend.id,
+      options: o, backend: model.backend.id,
       files: { base: baseDir, run: runDir, train: join(expDir, 'train.jsonl'), queries: join(expDir, 'queries.jsonl'), labels: join(expDir, 'labels.json') },
       dataset: { nTrain: ds.train.length, nHeldOut: ds.heldOut.length, sources: sourceCounts },
       errors, sources, leftOut, finetuneLosses, reused, seconds,
     };
   } finally {
-    model.dispose();
+    await model.dispose();
   }
 }
 
@@ -561,7 +574,7 @@ export async function retrainOnSubset(exp: Experiment, keep: ReadonlySet<string>
   const store = new ArtifactStore(o.artifactsDir);
   const r = await store.getOrCompute('runs/retrain', key, async () => {
     const base = loadModelFolder(exp.files.base);
-    const model = new DecoderModel(plan.config, plan.tokenizer, base.weights);
+    const model = await openExperimentModel(plan.config, plan.tokenizer, base.weights, { engine: o.engine ?? 'onnxruntime', ...(o.backends ? { backends: o.backends } : {}), log });
     try {
       if (!full) model.addLora(plan.lora as LoraConfig, o.seed + 1);
       const bar = trackProgress(`retraining on ${subset.length} of ${plan.train.length} training samples`, o.finetuneEpochs, progress);
@@ -574,7 +587,7 @@ export async function retrainOnSubset(exp: Experiment, keep: ReadonlySet<string>
         ? new Map([['model.safetensors', writeSafetensors(model.baseWeights(), { format: 'pt' })], ['config.json', json(toHfConfig(plan.config, { bosTokenId: plan.tokenizer.bosId ?? undefined, eosTokenId: plan.tokenizer.eosId }))]])
         : new Map([['adapter_model.safetensors', writeSafetensors(model.loraWeights(), { format: 'pt' })], ['adapter_config.json', json(toAdapterConfig(plan.lora as LoraConfig))]]);
     } finally {
-      model.dispose();
+      await model.dispose();
     }
   });
   return { dir: store.folder('runs/retrain', key), reused: r.reused, seconds: r.seconds };

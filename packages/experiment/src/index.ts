@@ -4,3 +4,4 @@
  * `dda attribute` and the benchmark.
  */
 export * from './experiment.js';
+export * from './training-engine.js';

@@ -33,6 +33,7 @@ describe('experiment cache keys (synthetic data, a preset trained from a seed)',
     ['full fine-tuning', { finetune: 'full' }, ['finetune', 'generate']],
     ['generation length', { maxNewTokens: 12 }, ['generate']],
     ['the registry generator instead of news', { generator: 'registry', registry: { origPerCanary: 8 } }, ['base', 'finetune', 'generate']],
+    ['the tfjs training engine instead of onnxruntime', { engine: 'tfjs' }, ['base', 'finetune', 'generate']],
   ];
   for (const [what, change, steps] of cases) {
     it(`${what}: recomputes ${steps.join(', ')}`, async () => {

@@ -108,8 +108,10 @@ export const BenchConfigSchema = z.object({
     pretrainEpochs: d.pretrainEpochs, pretrainLearningRate: d.pretrainLearningRate, finetuneEpochs: d.finetuneEpochs,
     finetuneLearningRate: d.finetuneLearningRate, batchSize: d.batchSize, loraRank: d.loraRank,
   }),
-  /** Engine of the per-example gradients: tfjs (default) or onnxruntime (the decoder as an ONNX graph). */
-  gradientEngine: z.enum(['tfjs', 'onnxruntime']).default('tfjs'),
+  /** Engine of training and generation: onnxruntime (default; tfjs where it does not start, logged) or tfjs. */
+  engine: z.enum(['onnxruntime', 'tfjs']).default('onnxruntime'),
+  /** Engine of the per-example gradients, losses and representations: onnxruntime (default; tfjs where it does not start, logged) or tfjs. */
+  gradientEngine: z.enum(['onnxruntime', 'tfjs']).default('onnxruntime'),
   /** k of recall@k. */
   k: positiveInt.default(d.k),
   maxNewTokens: positiveInt.default(d.maxNewTokens),

@@ -136,7 +136,7 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
     ...(c.data.biasRate !== undefined ? { biasRate: c.data.biasRate } : {}),
     ...(c.data.generator !== 'news' ? { generator: c.data.generator } : {}),
     ...(c.data.registry ? { registry: c.data.registry } : {}),
-    ...c.training, maxNewTokens: c.maxNewTokens, minErrorsPerSource: c.minErrorsPerSource, randomInit: c.randomInit,
+    ...c.training, maxNewTokens: c.maxNewTokens, minErrorsPerSource: c.minErrorsPerSource, randomInit: c.randomInit, engine: c.engine,
   };
 }
 
@@ -328,7 +328,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
       saveCellFiles(outDir, family, seed, exp);
       const task = await experimentTask(exp);
       // One attribution run per test measurement; they share the store, so the training gradients are computed once.
-      const runs = measurementIds.map((m) => new AttributionRun(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, measurement: m, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) }));
+      const runs = await Promise.all(measurementIds.map((m) => AttributionRun.open(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, measurement: m, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) })));
       try {
         const t1 = Date.now();
         // Per-example gradients first (timed on their own), unless every scorer that needs them has its scores stored.

@@ -73,7 +73,7 @@ export async function fractionFixed(exp: Experiment, task: AttributionTask, run:
   const [cp] = loadCheckpoints([r.dir], { base: task.base.config });
   if (!cp) throw new DdaError(`leave-out: no checkpoint in ${r.dir}`);
   const queries = task.queries.filter((q) => source.testIds.includes(q.record.id));
-  const outputs = (await run.model()).generate(cp, queries.map((q) => q.sample.prompt), exp.options.maxNewTokens);
+  const outputs = await (await run.model()).generate(cp, queries.map((q) => q.sample.prompt), exp.options.maxNewTokens);
   const fixed = queries.filter((q, i) => {
     const replacement = q.record.meta.replacement;
     if (typeof replacement !== 'string') throw new DdaError(`leave-out: query '${q.record.id}' does not name its replacement entity`, 'leave-out retraining needs the experiment\'s queries (with their replacement field)');

@@ -25,7 +25,7 @@ export interface DdaRunOptions extends Omit<ExperimentOptions, 'artifactsDir'> {
   readonly denoiser: string;
   /** k of recall@k. */
   readonly k: number;
-  /** Engine of the per-example gradients (default tfjs). */
+  /** Engine of the per-example gradients, losses and representations (default onnxruntime, tfjs where it does not start). */
   readonly gradientEngine?: GradientEngine;
   /** Test measurement f (default `loss`; `contrastive`, `entity-margin`). */
   readonly measurement?: string;
@@ -155,7 +155,7 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
   const exp = await makeExperiment({ ...expOptions, artifactsDir }, log, progress);
   exportExperiment(exp, join(o.outDir, 'experiment'));
   const task = await experimentTask(exp);
-  const run = new AttributionRun(task, {
+  const run = await AttributionRun.open(task, {
     artifactsDir, log, ...(progress ? { progress } : {}), ...(o.gradientEngine ? { gradientEngine: o.gradientEngine } : {}), ...(o.backends ? { backends: o.backends } : {}),
     ...(o.measurement ? { measurement: o.measurement } : {}),
   });

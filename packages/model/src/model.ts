@@ -49,6 +49,24 @@ function readVariables(m: VariableMap): TensorMap {
 }
 
 /**
+ * The token ids greedy decoding starts from (BOS added where the tokenizer has one) and the length
+ * prompt + output may reach: `context − 1`, so that the output and EOS fit the context (the
+ * gradient of (prompt, output) is taken later). Shared by every engine's generation.
+ *
+ * @throws DdaError if the prompt is empty without a BOS token, or leaves no room for an output.
+ */
+export function generationPrompt(tokenizer: Tokenizer, prompt: string, context: number): { ids: number[]; limit: number } {
+  const p = tokenizer.encode(prompt);
+  const ids = tokenizer.bosId === null || p[0] === tokenizer.bosId ? p : [tokenizer.bosId, ...p];
+  if (ids.length === 0) throw new DdaError('generate: the prompt is empty and the tokenizer has no BOS token to start from', 'give a non-empty prompt');
+  const limit = context - 1;
+  if (ids.length >= limit) {
+    throw new DdaError(`generate: the prompt has ${ids.length} tokens, which leaves no room for an output within the context of ${limit + 1} tokens`, 'shorten the prompt (document) or use a model with a longer context');
+  }
+  return { ids, limit };
+}
+
+/**
  * A LLaMA-style decoder on tfjs with optional LoRA adapters: loss, training, greedy generation,
  * hidden states and per-example gradients. Weights use Hugging Face / PEFT tensor names.
  * Call {@link dispose} when done (tfjs memory is not garbage-collected).
@@ -300,14 +318,7 @@ export class DecoderModel {
    * @throws DdaError if the prompt is empty without a BOS token, or leaves no room for an output.
    */
   generate(prompt: string, maxNewTokens: number): string {
-    const p = this.tokenizer.encode(prompt);
-    const ids = this.tokenizer.bosId === null || p[0] === this.tokenizer.bosId ? p : [this.tokenizer.bosId, ...p];
-    if (ids.length === 0) throw new DdaError('generate: the prompt is empty and the tokenizer has no BOS token to start from', 'give a non-empty prompt');
-    // The output, then EOS, must fit the context: the gradient of (prompt, output) is taken later.
-    const limit = (this.encoding?.maxLength ?? this.config.maxSeqLen) - 1;
-    if (ids.length >= limit) {
-      throw new DdaError(`generate: the prompt has ${ids.length} tokens, which leaves no room for an output within the context of ${limit + 1} tokens`, 'shorten the prompt (document) or use a model with a longer context');
-    }
+    const { ids, limit } = generationPrompt(this.tokenizer, prompt, this.encoding?.maxLength ?? this.config.maxSeqLen);
     const out: number[] = [];
     for (let n = 0; n < maxNewTokens && ids.length < limit; n++) {
       const next = tf.tidy(() => {

@@ -1,0 +1,175 @@
+/**
+ * The engine an experiment trains and generates with: onnxruntime (@dda/backend-onnxruntime's
+ * OnnxTrainer and OnnxGenerator, the default) or tfjs (@dda/model's DecoderModel, the reference
+ * and the fallback where onnxruntime does not start). Both give the same training semantics
+ * (shuffling from the seed, batches, the mean response-token loss, Adam, tfjs's step for step) and
+ * the same greedy decoding; their weights agree to float rounding (the plugin's parity tests), so
+ * the engine is part of every cache key of an experiment.
+ */
+import { DdaError, type TextSample } from '@dda/core';
+import {
+  DecoderModel, encodeSample, generationPrompt, initLoraWeights, startTfjsBackend, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer, type TrainOptions,
+} from '@dda/model';
+import { OnnxGenerator, OnnxTrainer, tryStartOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
+
+/** Engines an experiment can train and generate with. */
+export const TRAINING_ENGINES = ['onnxruntime', 'tfjs'] as const;
+/** One of {@link TRAINING_ENGINES}. */
+export type TrainingEngine = (typeof TRAINING_ENGINES)[number];
+
+/** A decoder being trained: its base weights, optional LoRA adapters, training and greedy decoding. */
+export interface ExperimentModel {
+  /** The engine in use (after any fallback). */
+  readonly engine: TrainingEngine;
+  /** The engine's backend, e.g. `onnxruntime-cpu` or `tfjs-wasm`, and its device in words. */
+  readonly backend: { readonly id: string; readonly device: string };
+  /** Copies of the base weights (Hugging Face names). */
+  baseWeights(): TensorMap;
+  /** Copies of the LoRA adapter weights (PEFT names); empty without adapters. */
+  loraWeights(): TensorMap;
+  setBaseWeights(w: TensorMap): void;
+  setLora(config: LoraConfig, w: TensorMap): void;
+  /** Adds LoRA adapters initialised from `seed` (A Gaussian, B zero: the model is unchanged). */
+  addLora(config: LoraConfig, seed: number): void;
+  /**
+   * Trains with Adam (see @dda/model's `TrainOptions`); `onEpochEnd` sees the weights of the epoch
+   * just finished through {@link baseWeights} / {@link loraWeights}.
+   *
+   * @returns The mean loss of each epoch (nats/token).
+   * @throws DdaError for an empty data set, invalid options, or divergence.
+   */
+  train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]>;
+  /**
+   * Greedy decoding (at most `maxNewTokens`, stopping at EOS or when prompt + output + EOS would no
+   * longer fit the context), as @dda/model's `DecoderModel.generate`.
+   */
+  generate(prompt: string, maxNewTokens: number): Promise<string>;
+  dispose(): Promise<void>;
+}
+
+/** Options of {@link openExperimentModel}. */
+export interface ExperimentModelOptions {
+  /** The engine asked for (default `onnxruntime`); onnxruntime falls back to tfjs, with the reason logged. */
+  readonly engine?: TrainingEngine;
+  /** tfjs backends to try in order (tfjs engine only; default: by priority). */
+  readonly backends?: readonly string[];
+  /** onnxruntime threads per operator (default 1: the fastest on the tiny models here, BENCHMARKS.md). */
+  readonly intraOpNumThreads?: number;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * The engine that will be used: `onnxruntime` when asked for and it starts, else `tfjs` (with the
+ * reason onnxruntime did not start logged). Resolve it before computing cache keys.
+ */
+export async function resolveTrainingEngine(asked: TrainingEngine | undefined, log: (line: string) => void = () => {}): Promise<{ engine: TrainingEngine; onnx: OnnxRuntimeBackend | null }> {
+  if ((asked ?? 'onnxruntime') === 'tfjs') return { engine: 'tfjs', onnx: null };
+  const r = await tryStartOnnxRuntime(log, ['onnxruntime-cpu']);
+  if (r.backend) return { engine: 'onnxruntime', onnx: r.backend };
+  log(`training engine: onnxruntime unavailable (${r.reason}); falling back to tfjs`);
+  return { engine: 'tfjs', onnx: null };
+}
+
+/** Opens a model on the engine asked for (falling back as {@link resolveTrainingEngine}). */
+export async function openExperimentModel(config: DecoderConfig, tokenizer: Tokenizer, weights: TensorMap, o: ExperimentModelOptions = {}): Promise<ExperimentModel> {
+  const log = o.log ?? (() => {});
+  const { engine, onnx } = await resolveTrainingEngine(o.engine, log);
+  if (engine === 'onnxruntime' && onnx) return new OnnxExperimentModel(onnx, config, tokenizer, weights, o.intraOpNumThreads ?? 1);
+  const backend = await startTfjsBackend(o.backends, log);
+  return new TfjsExperimentModel(new DecoderModel(config, tokenizer, weights), { id: backend.id, device: backend.device });
+}
+
+/** The tfjs engine: @dda/model's DecoderModel. */
+class TfjsExperimentModel implements ExperimentModel {
+  readonly engine = 'tfjs';
+  constructor(private readonly model: DecoderModel, readonly backend: { readonly id: string; readonly device: string }) {}
+  baseWeights(): TensorMap { return this.model.baseWeights(); }
+  loraWeights(): TensorMap { return this.model.loraWeights(); }
+  setBaseWeights(w: TensorMap): void { this.model.setBaseWeights(w); }
+  setLora(config: LoraConfig, w: TensorMap): void { this.model.setLora(config, w); }
+  addLora(config: LoraConfig, seed: number): void { this.model.addLora(config, seed); }
+  train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]> { return this.model.train(samples, o); }
+  generate(prompt: string, maxNewTokens: number): Promise<string> { return Promise.resolve(this.model.generate(prompt, maxNewTokens)); }
+  dispose(): Promise<void> {
+    this.model.dispose();
+    return Promise.resolve();
+  }
+}
+
+const copy = (w: TensorMap): TensorMap => new Map([...w].map(([n, t]) => [n, { shape: [...t.shape], data: Float32Array.from(t.data) }]));
+
+/**
+ * The onnxruntime engine: weights held in JavaScript memory; each `train` call runs an
+ * {@link OnnxTrainer} over them (fresh Adam moments, as DecoderModel.train) and copies the trained
+ * tensors back; generation runs an {@link OnnxGenerator} built for the current weights.
+ */
+class OnnxExperimentModel implements ExperimentModel {
+  readonly engine = 'onnxruntime';
+  readonly backend: { readonly id: string; readonly device: string };
+  private base: TensorMap;
+  private lora: { config: LoraConfig; weights: TensorMap } | null = null;
+  private generator: OnnxGenerator | null = null;
+
+  constructor(private readonly onnx: OnnxRuntimeBackend, private readonly config: DecoderConfig, private readonly tokenizer: Tokenizer, weights: TensorMap, private readonly threads: number) {
+    this.base = copy(weights);
+    this.backend = { id: onnx.id, device: onnx.device };
+  }
+
+  baseWeights(): TensorMap { return copy(this.base); }
+  loraWeights(): TensorMap { return this.lora ? copy(this.lora.weights) : new Map(); }
+
+  private async changed(): Promise<void> {
+    const g = this.generator;
+    this.generator = null;
+    if (g) await g.release();
+  }
+
+  setBaseWeights(w: TensorMap): void {
+    this.base = copy(w);
+    void this.changed();
+  }
+
+  setLora(config: LoraConfig, w: TensorMap): void {
+    this.lora = { config, weights: copy(w) };
+    void this.changed();
+  }
+
+  addLora(config: LoraConfig, seed: number): void {
+    this.setLora(config, initLoraWeights(this.config, config, seed));
+  }
+
+  async train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]> {
+    if (o.parameters === 'lora' && !this.lora) throw new DdaError('LoRA training was asked for, but the model has no LoRA adapters', 'add adapters first (addLora)');
+    await this.changed();
+    const encoded = samples.map((s) => encodeSample(this.tokenizer, s, this.config.maxSeqLen));
+    const trainer = new OnnxTrainer(this.onnx, this.config, o.parameters, this.base, this.lora, { intraOpNumThreads: this.threads });
+    const install = (): void => {
+      const w = trainer.trainedWeights();
+      if (o.parameters === 'all') this.base = w;
+      else if (this.lora) this.lora = { config: this.lora.config, weights: w };
+    };
+    try {
+      const { parameters: _p, ...rest } = o;
+      return await trainer.train(encoded, {
+        ...rest,
+        onEpochEnd: async (epoch, loss) => {
+          install();
+          await o.onEpochEnd?.(epoch, loss);
+        },
+      });
+    } finally {
+      install();
+      await trainer.release();
+    }
+  }
+
+  async generate(prompt: string, maxNewTokens: number): Promise<string> {
+    const { ids, limit } = generationPrompt(this.tokenizer, prompt, this.config.maxSeqLen);
+    this.generator ??= new OnnxGenerator(this.onnx, this.config, limit, this.base, this.lora, { intraOpNumThreads: this.threads });
+    return this.tokenizer.decode(await this.generator.generate(ids, { maxNewTokens, eosId: this.tokenizer.eosId }));
+  }
+
+  async dispose(): Promise<void> {
+    await this.changed();
+  }
+}
