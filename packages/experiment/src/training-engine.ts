@@ -8,7 +8,7 @@
  */
 import { DdaError, type TextSample } from '@dda/core';
 import {
-  DecoderModel, encodeSample, generationPrompt, initLoraWeights, startTfjsBackend, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer, type TrainOptions,
+  DecoderModel, assertFiniteTensors, checkLoraFits, checkTokenizerFits, encodeSample, generationPrompt, initLoraWeights, validateDecoderConfig, validateLoraConfig, startTfjsBackend, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer, type TrainOptions,
 } from '@dda/model';
 import { OnnxGenerator, OnnxTrainer, tryStartOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 
@@ -110,7 +110,11 @@ class OnnxExperimentModel implements ExperimentModel {
   private lora: { config: LoraConfig; weights: TensorMap } | null = null;
   private generator: OnnxGenerator | null = null;
 
+  /** Checks what DecoderModel's constructor checks: the config, that the tokenizer fits, finite weights. */
   constructor(private readonly onnx: OnnxRuntimeBackend, private readonly config: DecoderConfig, private readonly tokenizer: Tokenizer, weights: TensorMap, private readonly threads: number) {
+    validateDecoderConfig(config);
+    checkTokenizerFits(tokenizer, config);
+    assertFiniteTensors(weights, 'base weights');
     this.base = copy(weights);
     this.backend = { id: onnx.id, device: onnx.device };
   }
@@ -125,11 +129,17 @@ class OnnxExperimentModel implements ExperimentModel {
   }
 
   setBaseWeights(w: TensorMap): void {
+    assertFiniteTensors(w, 'base weights');
+    for (const [name, t] of this.base) {
+      if (w.get(name)?.data.length !== t.data.length) throw new DdaError(`base weight '${name}' is missing or has the wrong size`);
+    }
     this.base = copy(w);
     void this.changed();
   }
 
   setLora(config: LoraConfig, w: TensorMap): void {
+    validateLoraConfig(config);
+    checkLoraFits(this.config, config, w);
     this.lora = { config, weights: copy(w) };
     void this.changed();
   }
