@@ -7,7 +7,7 @@
  */
 import { DdaError, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
 import { DecoderModel, generationPrompt, startTfjsBackend } from '@dda/model';
-import { OnnxDecoder, OnnxGenerator, tryStartOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
+import { OnnxDecoder, OnnxGenerator, OnnxTrainer, tryStartOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import type { Checkpoint } from './checkpoints.js';
 import type { AttributionTask } from './task.js';
 
@@ -51,6 +51,8 @@ export class CheckpointModel {
   private active: string | null = null;
   private onnx: { checkpoint: string; decoder: Promise<OnnxDecoder> } | null = null;
   private tfjsModel: Promise<DecoderModel> | null = null;
+  /** The decoder that evaluates losses after optimizer steps (its adapter is replaced at each call). */
+  private stepDecoder: OnnxDecoder | null = null;
 
   private constructor(
     private readonly task: AttributionTask,
@@ -152,13 +154,35 @@ export class CheckpointModel {
   }
 
   /**
-   * Losses (nats/token) of `evaluate` after optimizer steps on `updateOn` from `cp`, the adapter
-   * restored afterwards (LoRA checkpoints only).
+   * Losses (nats/token) of `evaluate` after `o.steps` full-batch optimizer steps on `updateOn` from
+   * `cp`'s adapter, which is left as it was (LoRA checkpoints only). Adam runs on onnxruntime (an
+   * OnnxTrainer from the checkpoint's adapter with fresh moments, then the losses in a decoder kept
+   * for these evaluations), SGD on tfjs.
    *
-   * @throws DdaError for full checkpoints.
+   * @throws DdaError for full checkpoints, or invalid options.
    */
   async lossesAfterSteps(cp: Checkpoint, updateOn: readonly TextSample[], evaluate: readonly TextSample[], o: ModelStepOptions): Promise<Float64Array> {
     if (cp.kind !== 'lora') throw new DdaError('optimizer steps from a checkpoint are offered on LoRA adapters only', 'use LoRA checkpoints for cea, or another scorer');
+    if (this.onnxBackend !== null && o.optimizer === 'adam') {
+      if (!Number.isInteger(o.steps) || o.steps < 1) throw new DdaError(`steps must be a positive integer, got ${o.steps}`, 'pass e.g. steps = 3');
+      if (updateOn.length === 0) throw new DdaError('optimizer steps on an empty set of samples', 'give at least one sample to step on');
+      const lora = { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights };
+      const encode = (s: TextSample) => this.task.encode(s, this.task.origin(s.id));
+      const trainer = new OnnxTrainer(this.onnxBackend, this.task.base.config, 'lora', this.task.base.weights, lora, { intraOpNumThreads: 1 });
+      let stepped: Map<string, { shape: number[]; data: Float32Array }>;
+      try {
+        // One batch of every sample per epoch: `steps` full-batch Adam steps (DecoderModel.lossesAfterLoraSteps).
+        await trainer.train(updateOn.map(encode), { epochs: o.steps, learningRate: o.learningRate, batchSize: updateOn.length, seed: 0 });
+        stepped = trainer.trainedWeights();
+      } finally {
+        await trainer.release();
+      }
+      this.stepDecoder ??= new OnnxDecoder(this.onnxBackend, this.task.base.config, lora.config, this.task.base.weights, stepped, { parameters: 'lora' });
+      await this.stepDecoder.setWeights({ lora: stepped });
+      const out = new Float64Array(evaluate.length);
+      for (const [i, s] of evaluate.entries()) out[i] = await this.stepDecoder.loss(encode(s));
+      return out;
+    }
     return (await this.activate(cp)).lossesAfterLoraSteps(updateOn, evaluate, o);
   }
 
@@ -219,6 +243,8 @@ export class CheckpointModel {
   async dispose(): Promise<void> {
     if (this.onnx) await (await this.onnx.decoder).release();
     this.onnx = null;
+    if (this.stepDecoder) await this.stepDecoder.release();
+    this.stepDecoder = null;
     if (this.tfjsModel) (await this.tfjsModel).dispose();
     this.tfjsModel = null;
   }

@@ -63,6 +63,14 @@ describe('dda attribute on the files of a fine-tuning run', () => {
         row.forEach((x, j) => expect(Math.abs(ro[i]![j]! - x), `${cp.id} representation ${i}`).toBeLessThan(1e-4 * scale));
       });
       expect(await onnx.generate(cp, prompts, 24), cp.id).toEqual(await tfjs.generate(cp, prompts, 24));
+      // cea's optimizer steps: 3 Adam steps on one test output from the checkpoint, then the losses.
+      const steps = { steps: 3, learningRate: 3e-3, optimizer: 'adam' } as const;
+      const [so, st] = [await onnx.lossesAfterSteps(cp, samples.slice(-1), samples, steps), await tfjs.lossesAfterSteps(cp, samples.slice(-1), samples, steps)];
+      st.forEach((l, i) => {
+        expect(Math.abs(so[i]! - l) / l, `${cp.id} loss after steps ${i}`).toBeLessThan(1e-4);
+        expect(Math.abs((so[i]! - lo[i]!) - (l - lt[i]!)), `${cp.id} change of loss ${i}`).toBeLessThan(1e-2 * Math.abs(l - lt[i]!) + 1e-6);
+      });
+      expect(Array.from(await onnx.losses(cp, samples)), 'the checkpoint is left as it was').toEqual(Array.from(lo));
     }
     await Promise.all([onnx.dispose(), tfjs.dispose()]);
   });
