@@ -23,6 +23,14 @@ export interface MethodSpec {
 }
 
 /** A named score matrix: one variant of the attribution. */
+/**
+ * The recommended DDA (issue 14): the least-squares β per test output (`fitted-beta`) over z-scored
+ * checkpoint averaging (`zscore-mean`), chosen on the validation seeds of the six fitting-error
+ * conditions (benchmarks/results/conditions.md). The default of `dda attribute`; the paper's formula
+ * is `raw` over `mean`.
+ */
+export const RECOMMENDED_DDA = { debias: 'fitted-beta', denoise: 'zscore-mean', beta: 1 } as const;
+
 export interface Variant {
   /** `plain`, `debias`, `denoise`, `dda`, or a name given by the caller. */
   readonly variant: string;

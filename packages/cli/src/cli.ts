@@ -5,7 +5,7 @@ import {
   DEFAULT_RUN_OPTIONS, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
   summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type BenchFormat, type DdaRunResult,
 } from '@dda/harness';
-import { ATTRIBUTE_FILES, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
+import { ATTRIBUTE_FILES, RECOMMENDED_DDA, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
 import { parseFieldMap } from '@dda/data';
 import { PROGRESS_MODES, createReporter, type ProgressMode, type Reporter, type Terminal } from './progress.js';
 import { submitToSlurm } from './slurm.js';
@@ -251,8 +251,8 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings: used as they are (raw), or as one user turn of the model\'s chat template (chat)' })
     .option('scorer', { type: 'string', default: 'grad-dot', describe: 'attribution method id (see `dda methods`)' })
     .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f whose gradient the scorers use: loss, contrastive (output vs corrected), entity-margin (see `dda methods`)' })
-    .option('debias', { type: 'string', default: 'fitted-beta', describe: 'debiaser id, or none (the paper\'s formula: raw)' })
-    .option('denoise', { type: 'string', default: 'zscore-mean', describe: 'denoiser id, or none (the paper\'s average: mean)' })
+    .option('debias', { type: 'string', default: RECOMMENDED_DDA.debias, describe: 'debiaser id, or none (the paper\'s formula: raw)' })
+    .option('denoise', { type: 'string', default: RECOMMENDED_DDA.denoise, describe: 'denoiser id, or none (the paper\'s average: mean)' })
     .option('beta', { type: 'number', default: 1, describe: 'β of the debias term' })
     .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
     .option('k', { type: 'number', default: 20, describe: 'k of recall@k (with --labels)' })

@@ -7,7 +7,7 @@ import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { averageEvaluations, debiasers, denoisers, evaluateSources, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type ProgressSink } from '@dda/core';
 import {
-  AttributionRun, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
+  AttributionRun, RECOMMENDED_DDA, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
 } from '@dda/attribution';
 import { DEFAULT_EXPERIMENT, makeExperiment, type Experiment, type ExperimentOptions, type Log, type TestError } from '@dda/experiment';
 
@@ -66,8 +66,8 @@ export function experimentTask(exp: Experiment): Promise<AttributionTask> {
 
 /**
  * The demo's variants: plain (final checkpoint, or the scorer's own combination), debias, denoise
- * and DDA with the run's debiaser and denoiser, and the z-scored debias / DDA. Model-free scorers
- * get plain only.
+ * and DDA with the run's debiaser and denoiser (the paper's by default), the z-scored debias / DDA,
+ * and the recommended DDA ({@link RECOMMENDED_DDA}). Model-free scorers get plain only.
  */
 export async function demoVariants(s: CheckpointScores, task: AttributionTask, o: Pick<DdaRunOptions, 'debiaser' | 'denoiser' | 'beta'>): Promise<Variant[]> {
   const infos = task.checkpoints.map((c) => c.info);
@@ -83,6 +83,10 @@ export async function demoVariants(s: CheckpointScores, task: AttributionTask, o
     { variant: 'dda', description: `debiaser '${o.debiaser}' (β=${o.beta}) over denoiser '${o.denoiser}'`, matrix: await ddaMatrix(s, infos, { debias: o.debiaser, denoise: o.denoiser, beta: o.beta }) },
     { variant: 'debias-zscore', description: 'z-scored final − β·z-scored base (per test output)', matrix: zDebias.debias(final, s.base) },
     { variant: 'dda-zscore', description: 'z-scored mean over epochs − β·z-scored base', matrix: zDebias.debias(denoised, s.base) },
+    {
+      variant: 'dda-recommended', description: `the recommended DDA: debiaser '${RECOMMENDED_DDA.debias}' (β=${o.beta}) over denoiser '${RECOMMENDED_DDA.denoise}'`,
+      matrix: await ddaMatrix(s, infos, { debias: RECOMMENDED_DDA.debias, denoise: RECOMMENDED_DDA.denoise, beta: o.beta }),
+    },
   ];
 }
 

@@ -26,7 +26,7 @@ describe('the demo end to end (small configuration): experiment files attributed
 
   it('reports every variant for every evaluated source and the average, all finite', async () => {
     const variants = [...new Set(first.rows.map((r) => r.variant))];
-    expect(variants).toEqual(['plain', 'debias', 'denoise', 'dda', 'debias-zscore', 'dda-zscore']);
+    expect(variants).toEqual(['plain', 'debias', 'denoise', 'dda', 'debias-zscore', 'dda-zscore', 'dda-recommended']);
     for (const v of variants) expect(first.rows.filter((r) => r.variant === v && r.source === 'average')).toHaveLength(1);
     for (const r of first.rows) {
       expect(Number.isFinite(r.auc) && r.auc >= 0 && r.auc <= 100).toBe(true);

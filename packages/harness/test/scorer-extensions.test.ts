@@ -72,7 +72,7 @@ describe('the harness honours the scorer extensions (combine, model access, corr
     expect(seen.map((s) => s.checkpoint)).toEqual(['base', 'checkpoint-8', 'checkpoint-16']);
     for (const s of seen) expect(s).toMatchObject({ corrections: r.errors.length, sameIds: true, samePrompts: true, differ: true, restored: true });
     // A scorer that uses the model gets every variant, not only the plain row.
-    expect([...r.scores.keys()]).toEqual(['plain', 'debias', 'denoise', 'dda', 'debias-zscore', 'dda-zscore']);
+    expect([...r.scores.keys()]).toEqual(['plain', 'debias', 'denoise', 'dda', 'debias-zscore', 'dda-zscore', 'dda-recommended']);
     // Different checkpoints give different losses: the model was set to each checkpoint's adapter.
     expect(Array.from(r.scores.get('plain')!.values)).not.toEqual(Array.from(r.scores.get('debias')!.values));
   });
