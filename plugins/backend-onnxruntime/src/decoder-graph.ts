@@ -38,6 +38,58 @@ function linearShape(c: OnnxDecoderConfig, t: OnnxLoraTarget): [number, number] 
   return shapes[t];
 }
 
+/**
+ * Where a graph holds the frozen base weights: `initializers` bakes them into the ONNX model
+ * (onnxruntime pre-packs them for its GEMMs, but the model is one protobuf message, which cannot
+ * exceed 2 GiB, and the weights exist three times while a session is created: the caller's
+ * arrays, the model bytes, onnxruntime's copy), `inputs` feeds them at every run (onnxruntime-node
+ * reads the caller's Float32Arrays in place: no copy, no size limit; GEMMs pack their weight
+ * operand at every call). `auto` takes `initializers` up to {@link BAKED_WEIGHTS_LIMIT_BYTES} of
+ * float32 base weights and `inputs` above.
+ */
+export type BaseWeightPlacement = 'initializers' | 'inputs';
+
+/** Largest float32 base (bytes) that `auto` bakes into a graph: 1 GiB, half the protobuf limit of one message. */
+export const BAKED_WEIGHTS_LIMIT_BYTES = 2 ** 30;
+
+/** Bytes of the float32 tensors of a weight map. */
+export function weightBytes(w: WeightMap): number {
+  let n = 0;
+  for (const t of w.values()) n += t.data.byteLength;
+  return n;
+}
+
+/**
+ * Resolves a {@link BaseWeightPlacement} (or `auto`, the default) for these base weights.
+ *
+ * @throws DdaError if `initializers` is asked for base weights over 2 GiB (one protobuf message cannot hold them).
+ */
+export function chooseBaseWeightPlacement(base: WeightMap, asked: BaseWeightPlacement | 'auto' = 'auto'): BaseWeightPlacement {
+  const bytes = weightBytes(base);
+  if (asked === 'initializers' && bytes >= 2 ** 31 - 2 ** 24) {
+    throw new DdaError(`ONNX decoder: ${(bytes / 2 ** 30).toFixed(2)} GiB of base weights cannot be baked into one ONNX model (protobuf's 2 GiB limit)`, "use basePlacement 'inputs' (or 'auto')");
+  }
+  if (asked !== 'auto') return asked;
+  return bytes <= BAKED_WEIGHTS_LIMIT_BYTES ? 'initializers' : 'inputs';
+}
+
+/** onnxruntime tensors over the weights' own arrays (onnxruntime-node reads them in place). */
+export function ortWeightFeeds(backend: OnnxRuntimeBackend, weights: Iterable<readonly [string, { readonly shape: readonly number[]; readonly data: Float32Array }]>, into: Record<string, OrtTensor> = {}): Record<string, OrtTensor> {
+  for (const [name, t] of weights) into[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
+  return into;
+}
+
+/**
+ * Bytes of the activations one example of `T` tokens keeps alive in a run of the gradient graph
+ * (an estimate: per layer the attention probabilities, 2 · heads · T² values, and about
+ * 14 · hidden + 5 · intermediate values per token, float32; plus the loss rows' logits). Used to
+ * cap the examples per run so that a run stays within `maxRunBytes`.
+ */
+export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossRows = T): number {
+  const perLayer = 2 * c.numHeads * T * T + T * (14 * c.hiddenSize + 5 * c.intermediateSize);
+  return 4 * (c.numLayers * perLayer + 3 * lossRows * c.vocabSize);
+}
+
 /** Which parameters per-example gradients are taken over: the LoRA adapters or every base tensor. */
 export type OnnxParameterSet = 'lora' | 'all';
 
@@ -312,9 +364,9 @@ export const DECODE_IO = {
  * the graph attends to the past rows with row p replaced by the new token's key and value).
  * Outputs: `logits` [1, V] and `new_k.<i>`, `new_v.<i>` [1, numKvHeads·hd] (the row p to write into
  * the caches before the next step).
- * Base and LoRA weights are baked in as initializers.
+ * LoRA weights are baked in as initializers; base weights too when given, else they are inputs by name.
  */
-export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, S: number, o: { readonly baseWeights: WeightMap; readonly loraWeights?: WeightMap }): OnnxModel {
+export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, S: number, o: { readonly baseWeights?: WeightMap; readonly loraWeights?: WeightMap }): OnnxModel {
   if (lora && !o.loraWeights) throw new DdaError('ONNX decode step: LoRA adapters without their weights', 'pass loraWeights');
   const g = new GraphBuilder('dda-decode-step');
   const d = c.hiddenSize;
@@ -475,7 +527,9 @@ export function pickFeeds(inputNames: readonly string[], weightFeeds: Readonly<R
 /**
  * The decoder on an onnxruntime backend: losses, logits, hidden states and per-example LoRA gradients, agreeing
  * with @dda/model's tfjs engine. Sessions are built per padded sequence length and reused; the base
- * weights are baked into each session's graph, the LoRA weights are fed at every run.
+ * weights are baked into each session's graph up to 1 GiB and fed at every run above
+ * ({@link BaseWeightPlacement}: no 2 GiB limit, so real-size models such as TinyLlama-1.1B run),
+ * the LoRA weights are fed at every run.
  */
 export class OnnxDecoder {
   private readonly sessions = new Map<string, Promise<{ session: OrtSession; parameterNames: string[] }>>();
@@ -486,8 +540,12 @@ export class OnnxDecoder {
   readonly parameters: OnnxParameterSet;
   /** Worker threads {@link perExampleGradients} runs on (1: the main thread's session). */
   readonly workers: number;
-  /** Examples per run of {@link perExampleGradients} over LoRA tensors. */
+  /** Most examples per run of {@link perExampleGradients} over LoRA tensors. */
   readonly exampleBatch: number;
+  /** Where the frozen base weights are: baked into each graph, or fed at every run. */
+  readonly basePlacement: BaseWeightPlacement;
+  /** Activation bytes a run of {@link perExampleGradients} may take (estimated): fewer examples per run on long sequences or large models. */
+  readonly maxRunBytes: number;
   private readonly threads: number | undefined;
   private readonly base: WeightMap;
   private fed: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
@@ -510,6 +568,15 @@ export class OnnxDecoder {
    *   the adapters, so bigger matrix products and fewer operators per example. Each row equals
    *   the one-example result up to float rounding (padding to the chunk's longest sequence adds
    *   exact zeros in other orders). Gradients over 'all' run one example at a time.
+   * @param options.basePlacement - Where the frozen base weights are ({@link BaseWeightPlacement}):
+   *   `auto` (default) bakes up to 1 GiB of float32 weights into each graph and feeds larger
+   *   ones at every run, read in place from `base`'s arrays (keep them unchanged while the
+   *   decoder is in use, or pass new ones with {@link setWeights}). With worker threads, each
+   *   worker holds its own copy of fed weights.
+   * @param options.maxRunBytes - Activation memory a run of {@link perExampleGradients} may
+   *   take, estimated with {@link activationBytesPerExample} (default 2 GiB): a chunk holds at
+   *   most exampleBatch examples and at most as many as fit (at least one). Memory then does not
+   *   grow with the number of examples, only with the longest sequence of a chunk.
    */
   constructor(
     readonly backend: OnnxRuntimeBackend,
@@ -517,7 +584,10 @@ export class OnnxDecoder {
     readonly lora: OnnxLoraConfig | null,
     base: WeightMap,
     loraWeights: WeightMap | null,
-    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number; readonly exampleBatch?: number } = {},
+    options: {
+      readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number; readonly exampleBatch?: number;
+      readonly basePlacement?: BaseWeightPlacement | 'auto'; readonly maxRunBytes?: number;
+    } = {},
   ) {
     this.padMultiple = options.padMultiple ?? 16;
     this.parameters = options.parameters ?? 'lora';
@@ -528,14 +598,21 @@ export class OnnxDecoder {
     if (!Number.isInteger(this.padMultiple) || this.padMultiple < 1) throw new DdaError(`ONNX decoder: padMultiple must be a positive integer, got ${this.padMultiple}`, 'pass e.g. 16');
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new DdaError(`ONNX decoder: workers must be a positive integer, got ${this.workers}`, 'pass 1 (main thread) or the number of cores');
     if (this.workers > 1 && backend.executionProviders[0] !== 'cpu') throw new DdaError('ONNX decoder: worker threads run on the CPU only', 'use workers: 1 on a GPU backend');
+    this.maxRunBytes = options.maxRunBytes ?? 2 ** 31;
+    if (!(this.maxRunBytes > 0)) throw new DdaError(`ONNX decoder: maxRunBytes must be positive, got ${this.maxRunBytes}`, 'pass e.g. 2 ** 31');
     this.base = base;
-    this.fed = this.parameters === 'all' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
-    for (const [name, t] of this.fed) this.weightFeeds[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
+    this.basePlacement = this.parameters === 'all' ? 'inputs' : chooseBaseWeightPlacement(base, options.basePlacement);
+    this.fed = this.basePlacement === 'inputs' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
+    ortWeightFeeds(backend, this.fed, this.weightFeeds);
+  }
+
+  /** The base weights to bake into a graph, if they are baked. */
+  private baked(): { baseWeights?: WeightMap } {
+    return this.basePlacement === 'initializers' ? { baseWeights: this.base } : {};
   }
 
   private graph(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): { model: OnnxModel; parameterNames: string[] } {
-    const all = this.parameters === 'all';
-    return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...(all ? {} : { baseWeights: this.base }) });
+    return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...this.baked() });
   }
 
   private session(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): Promise<{ session: OrtSession; parameterNames: string[] }> {
@@ -568,7 +645,7 @@ export class OnnxDecoder {
     const b = batchInputs(chunk, this.config.vocabSize, T, (p) => lossPositionBucket(p, this.padMultiple, B * T), 1);
     return {
       key: `pe:${B}:${T}:${b.P}`, b,
-      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, baseWeights: this.base, gradientRows }),
+      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, ...this.baked(), gradientRows }),
     };
   }
 
@@ -591,10 +668,10 @@ export class OnnxDecoder {
    * weights too. Same names and shapes as the constructor's.
    *
    * @throws DdaError if a tensor is unknown or its size differs, or if base weights are given
-   *   with parameters 'lora' (they are baked into the sessions; create a new decoder).
+   *   while they are baked into the sessions (basePlacement 'initializers'; create a new decoder).
    */
   async setWeights(weights: { readonly base?: WeightMap; readonly lora?: WeightMap }): Promise<void> {
-    if (weights.base && this.parameters !== 'all') throw new DdaError('ONNX decoder: the base weights are baked into its sessions', 'create a new OnnxDecoder for other base weights');
+    if (weights.base && this.basePlacement === 'initializers') throw new DdaError('ONNX decoder: the base weights are baked into its sessions', "create a new OnnxDecoder for other base weights, or use basePlacement 'inputs'");
     const next = new Map(this.fed);
     for (const [name, t] of [...(weights.base ?? []), ...(weights.lora ?? [])]) {
       const old = next.get(name);
@@ -602,7 +679,7 @@ export class OnnxDecoder {
       next.set(name, t);
     }
     this.fed = [...next];
-    for (const [name, t] of this.fed) this.weightFeeds[name] = new this.backend.ort.Tensor('float32', t.data, [...t.shape]);
+    ortWeightFeeds(this.backend, this.fed, this.weightFeeds);
     if (this.pool) await (await this.pool).setConstants(this.poolConstants());
   }
 
@@ -678,8 +755,7 @@ export class OnnxDecoder {
   async perExampleGradients(ids: readonly string[], encoded: readonly OnnxEncodedExample[], checkpoint: string, onSample?: (done: number) => void): Promise<GradientMatrix> {
     if (ids.length !== encoded.length) throw new DdaError(`ONNX decoder: ${ids.length} ids for ${encoded.length} examples`, 'pass one id per example');
     const { names, sizes } = this.parameterLayout();
-    const per = this.parameters === 'lora' ? this.exampleBatch : 1;
-    const chunks = Array.from({ length: Math.ceil(encoded.length / per) }, (_, k) => encoded.slice(k * per, (k + 1) * per));
+    const chunks = this.chunks(encoded);
     let done = 0;
     const dim = sizes.reduce((a, b) => a + b, 0);
     /** The chunk's rows: views of the one `grad_rows` output. */
@@ -711,6 +787,35 @@ export class OnnxDecoder {
     }
     const rows = parts.flat();
     return { ids: [...ids], dim, rows, parameterNames: names, parameterSizes: sizes, checkpoint };
+  }
+
+  /**
+   * Consecutive examples per run: at most exampleBatch ('lora'; 'all' runs one at a time), and at
+   * most as many as {@link maxRunBytes} allows for the longest sequence of the chunk (at least one).
+   */
+  private chunks(encoded: readonly OnnxEncodedExample[]): OnnxEncodedExample[][] {
+    const max = this.parameters === 'lora' ? this.exampleBatch : 1;
+    const out: OnnxEncodedExample[][] = [];
+    let chunk: OnnxEncodedExample[] = [];
+    let longest = 0;
+    for (const e of encoded) {
+      const T = Math.max(longest, this.padded(e.tokens.length));
+      const fits = chunk.length < max && (chunk.length === 0 || (chunk.length + 1) * activationBytesPerExample(this.config, T, T / 2) <= this.maxRunBytes);
+      if (!fits) {
+        out.push(chunk);
+        chunk = [];
+        longest = 0;
+      }
+      chunk.push(e);
+      longest = Math.max(longest, this.padded(e.tokens.length));
+    }
+    if (chunk.length) out.push(chunk);
+    return out;
+  }
+
+  /** Examples per run that {@link perExampleGradients} would use for these examples, in order. */
+  runPlan(encoded: readonly OnnxEncodedExample[]): number[] {
+    return this.chunks(encoded).map((c) => c.length);
   }
 
   /** Releases every session and stops the workers. */
