@@ -45,12 +45,15 @@ function linearShape(c: OnnxDecoderConfig, t: OnnxLoraTarget): [number, number] 
  * arrays, the model bytes, onnxruntime's copy), `inputs` feeds them at every run (onnxruntime-node
  * reads the caller's Float32Arrays in place: no copy, no size limit; GEMMs pack their weight
  * operand at every call). `auto` takes `initializers` up to {@link BAKED_WEIGHTS_LIMIT_BYTES} of
- * float32 base weights and `inputs` above.
+ * float32 base weights and `inputs` above. Measured on the 2-core development machine
+ * (BENCHMARKS.md, issue 13): baked weights run W1's gradients 5-10 % faster once the session
+ * exists, but every session then encodes, loads and pre-packs the weights (about 10 s per
+ * session for 0.6 GB), which a run of a few hundred examples does not win back.
  */
 export type BaseWeightPlacement = 'initializers' | 'inputs';
 
-/** Largest float32 base (bytes) that `auto` bakes into a graph: 1 GiB, half the protobuf limit of one message. */
-export const BAKED_WEIGHTS_LIMIT_BYTES = 2 ** 30;
+/** Largest float32 base (bytes) that `auto` bakes into a graph: 256 MiB (W1's 78 MB and the demo's models are baked). */
+export const BAKED_WEIGHTS_LIMIT_BYTES = 2 ** 28;
 
 /** Bytes of the float32 tensors of a weight map. */
 export function weightBytes(w: WeightMap): number {
@@ -527,7 +530,7 @@ export function pickFeeds(inputNames: readonly string[], weightFeeds: Readonly<R
 /**
  * The decoder on an onnxruntime backend: losses, logits, hidden states and per-example LoRA gradients, agreeing
  * with @dda/model's tfjs engine. Sessions are built per padded sequence length and reused; the base
- * weights are baked into each session's graph up to 1 GiB and fed at every run above
+ * weights are baked into each session's graph up to 256 MiB and fed at every run above
  * ({@link BaseWeightPlacement}: no 2 GiB limit, so real-size models such as TinyLlama-1.1B run),
  * the LoRA weights are fed at every run.
  */
@@ -569,7 +572,7 @@ export class OnnxDecoder {
    *   the one-example result up to float rounding (padding to the chunk's longest sequence adds
    *   exact zeros in other orders). Gradients over 'all' run one example at a time.
    * @param options.basePlacement - Where the frozen base weights are ({@link BaseWeightPlacement}):
-   *   `auto` (default) bakes up to 1 GiB of float32 weights into each graph and feeds larger
+   *   `auto` (default) bakes up to 256 MiB of float32 weights into each graph and feeds larger
    *   ones at every run, read in place from `base`'s arrays (keep them unchanged while the
    *   decoder is in use, or pass new ones with {@link setWeights}). With worker threads, each
    *   worker holds its own copy of fed weights.

@@ -31,7 +31,7 @@ function argmax(x: Float32Array): number {
 
 /**
  * Greedy generation with a decoder's base weights and optional LoRA adapters (the adapters baked
- * into the graphs as initializers, the base weights too up to 1 GiB, else fed at every run: see
+ * into the graphs as initializers, the base weights too up to 256 MiB, else fed at every run: see
  * {@link BaseWeightPlacement}). One decode-step session for the whole context; prefill sessions
  * per padded prompt length.
  */
@@ -50,7 +50,7 @@ export class OnnxGenerator {
    * @param contextLength - The model's context length (maxSeqLen): no token is generated at or beyond it.
    * @param options.padMultiple - Prompts are right-padded to a multiple of this (default 16) for the prefill.
    * @param options.intraOpNumThreads - onnxruntime threads per operator (default: onnxruntime's).
-   * @param options.basePlacement - Base weights baked into the graphs or fed at every run (default `auto`: fed above 1 GiB).
+   * @param options.basePlacement - Base weights baked into the graphs or fed at every run (default `auto`: fed above 256 MiB).
    * @throws DdaError if the context length is not a positive integer.
    */
   constructor(

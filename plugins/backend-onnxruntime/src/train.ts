@@ -41,7 +41,7 @@ export interface OnnxTrainerOptions {
   readonly workers?: number;
   /**
    * Where the frozen base weights of LoRA training are ({@link BaseWeightPlacement}; default
-   * `auto`: baked up to 1 GiB of float32, fed at every run above, read in place from `base`).
+   * `auto`: baked up to 256 MiB of float32, fed at every run above, read in place from `base`).
    */
   readonly basePlacement?: BaseWeightPlacement | 'auto';
 }

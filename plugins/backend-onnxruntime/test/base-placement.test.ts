@@ -15,7 +15,7 @@ describe('base weights as graph inputs', () => {
     backend = await startOnnxRuntime(['onnxruntime-cpu']);
   });
 
-  it('auto bakes up to 1 GiB and feeds above; initializers over 2 GiB are refused', () => {
+  it('auto bakes up to 256 MiB and feeds above; initializers over 2 GiB are refused', () => {
     const of = (bytes: number): WeightMap => new Map([['w', { shape: [bytes / 4], data: { byteLength: bytes } as Float32Array }]]);
     expect(chooseBaseWeightPlacement(of(1024))).toBe('initializers');
     expect(chooseBaseWeightPlacement(of(BAKED_WEIGHTS_LIMIT_BYTES))).toBe('initializers');
