@@ -9,8 +9,9 @@
 // "of peak" divides the achieved GFLOP/s by the best MatMul n = 2048 measured in the same run.
 // Usage (after `npm run build`):
 //   node benchmarks/speed/real-size-gradients.mjs [--workload w3|w4] [--n 4] [--seq 512] [--rank 16]
-//     [--layers all] [--dtype BF16] [--dir /tmp/dda-w3] [--engines onnxruntime-cpu,pytorch] [--ort-threads 1,2]
-//     [--torch-threads 1,2] [--reps 1]
+//     [--layers all] [--dtype BF16] [--dir /tmp/dda-w3] [--engines onnxruntime,pytorch] [--ort-threads 1,2]
+//     [--torch-threads 1,2] [--reps 1] [--ort-backend onnxruntime-cpu|onnxruntime-cuda|onnxruntime-webgpu] [--torch-device cpu|cuda]
+// On a GPU machine: benchmarks/gpu/w3-gpu.sh.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -48,11 +49,12 @@ async function child() {
     return [name, { shape, data }];
   }));
   const threads = Number(arg('ort-threads', '1'));
-  const dec = new OnnxDecoder(await startOnnxRuntime(['onnxruntime-cpu']), config, lora, base, loraWeights, { intraOpNumThreads: threads });
+  const backendId = arg('ort-backend', 'onnxruntime-cpu');
+  const backend = await startOnnxRuntime([backendId]);
+  const dec = new OnnxDecoder(backend, config, lora, base, loraWeights, backendId === 'onnxruntime-cpu' ? { intraOpNumThreads: threads } : {});
   const half = seq / 2;
   const enc = Array.from({ length: n + 1 }, (_, e) => ({ tokens: tokensOf(e, config.vocabSize), lossMask: Float32Array.from({ length: seq - 1 }, (_, t) => (t >= half ? 1 : 0)) }));
   const tw = performance.now();
-  const loss0 = await dec.loss(enc[0]);
   await dec.perExampleGradients(['warm-up'], enc.slice(0, 1), 'warm-up'); // builds the gradient graph and its session
   const warmS = (performance.now() - tw) / 1000;
   const times = [];
@@ -65,11 +67,14 @@ async function child() {
   }
   const cpu = process.cpuUsage(c0);
   const plan = dec.runPlan(enc.slice(1));
+  // Peak RSS of the gradient work alone; then the loss of example 0 (checked against PyTorch's), which builds a second session.
+  const peakGradients = Math.round(process.resourceUsage().maxRSS / 1024);
+  const loss0 = await dec.loss(enc[0]);
   await dec.release();
   console.log(JSON.stringify({
-    engine: `dda onnxruntime-cpu, 1 session × ${threads} threads, base weights ${dec.basePlacement}, ${plan[0]} per run`,
+    engine: `dda ${backendId}${backendId === 'onnxruntime-cpu' ? `, 1 session × ${threads} threads` : ''}, base weights ${dec.basePlacement}, ${plan[0]?.length} per run`, device: backend.device,
     examples_per_s: n / Math.min(...times), seconds: times, examples_per_cpu_s: (reps * n) / ((cpu.user + cpu.system) / 1e6),
-    load_s: loadS, warm_up_s: warmS, loss0, lora_dim: dim, peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+    load_s: loadS, warm_up_s: warmS, loss0, lora_dim: dim, peak_rss_mb: peakGradients, peak_rss_with_loss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   }));
 }
 
@@ -94,14 +99,16 @@ if (process.argv.includes('--child')) {
   const self = fileURLToPath(import.meta.url);
   const common = ['--workload', workload, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--reps', String(reps), '--dir', dir];
   const results = [];
-  const engines = arg('engines', 'onnxruntime-cpu,pytorch').split(',');
-  if (engines.includes('onnxruntime-cpu')) {
-    for (const t of arg('ort-threads', '1,2').split(',')) results.push(run(process.execPath, [self, '--child', ...common, '--ort-threads', t], `dda onnxruntime-cpu, ${t} threads`));
+  const engines = arg('engines', 'onnxruntime,pytorch').split(',');
+  const ortBackend = arg('ort-backend', 'onnxruntime-cpu');
+  if (engines.includes('onnxruntime')) {
+    for (const t of arg('ort-threads', '1,2').split(',')) results.push(run(process.execPath, [self, '--child', ...common, '--ort-threads', t, '--ort-backend', ortBackend], `dda ${ortBackend}, ${t} threads`));
   }
   if (engines.includes('pytorch')) {
     const py = fileURLToPath(new URL('./real-size-gradients.py', import.meta.url));
     for (const t of arg('torch-threads', '1,2').split(',')) {
-      results.push(run('/usr/bin/python3', [py, dir, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--threads', t, '--rows-only', '1', '--reps', String(reps)], `pytorch ${t} threads`));
+      const device = arg('torch-device', 'cpu');
+      results.push(run(arg('python', '/usr/bin/python3'), [py, dir, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--threads', t, '--rows-only', '1', '--reps', String(reps), '--device', device], `pytorch ${device} ${t} threads`));
     }
   }
   const kvHidden = (config.hiddenSize / config.numHeads) * config.numKvHeads;

@@ -7,6 +7,9 @@ sliding window), one example at a time, float32, on the CPU or a CUDA device. Se
 
     real-size-gradients.py FOLDER --n 4 --seq 512 --rank 16 [--threads 1] [--device cpu|cuda]
         [--rows-only 1] [--reps 1]
+    real-size-gradients.py --random tinyllama-1.1b|qwen2-0.5b [--layers L] ...   (no folder: the
+        same seeded weights writeRandomModelFolder writes, made here, BF16-rounded; for machines
+        without Node, e.g. a GPU machine)
 
 The LoRA adapters (rank R, alpha 2R, on q, k, v, o, gate, up, down of every layer) and the token
 ids are the same as the Node side's: A and B uniform on ±0.05 from fillUniformStream (seed 7),
@@ -58,13 +61,7 @@ def fnv1a32(s):
 
 def uniform_stream(seed, name, center, half, n):
     """Values 0..n-1 of fillUniformStream(seed, name, center, half) (packages/model/src/real-models.ts), bit for bit."""
-    a = mix32_scalar(fnv1a32(name) ^ mix32_scalar(seed))
-    b = mix32_scalar(a + 0x9E3779B9)
-    k = np.arange(n, dtype=np.uint32)
-    with np.errstate(over="ignore"):
-        h = mix32(mix32(k ^ np.uint32(a)) ^ np.uint32(b))
-    u = ((h >> np.uint32(8)).astype(np.float64) - 8388608.0) / 8388608.0
-    return (center + half * u).astype(np.float32)
+    return uniform_stream_from(seed, name, center, half, 0, n)
 
 
 def read_safetensors(path):
@@ -85,6 +82,73 @@ def read_safetensors(path):
     return out
 
 
+# The published config.json fields the model needs (TinyLlama/TinyLlama-1.1B-Chat-v1.0, Qwen/Qwen2-0.5B).
+CONFIGS = {
+    "tinyllama-1.1b": dict(model_type="llama", hidden_size=2048, num_attention_heads=32, num_key_value_heads=4, intermediate_size=5632,
+                           vocab_size=32000, num_hidden_layers=22, rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False, attention_bias=False),
+    "qwen2-0.5b": dict(model_type="qwen2", hidden_size=896, num_attention_heads=14, num_key_value_heads=2, intermediate_size=4864,
+                       vocab_size=151936, num_hidden_layers=24, rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True, attention_bias=True),
+}
+
+
+def random_model(name, layers, seed=0, std=0.02, norm_noise=0.1, bias_noise=0.02):
+    """(config, weights) as writeRandomModelFolder(dir, {model: name, seed, dtype: 'BF16', init}) writes them
+    (randomWeightSources: uniform ±std·√3 for embeddings and linear maps, 1 ± norm_noise, 0 ± bias_noise)."""
+    cfg = dict(CONFIGS[name])
+    if layers:
+        cfg["num_hidden_layers"] = layers
+    d, H, KV, F, V = (cfg[k] for k in ("hidden_size", "num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size"))
+    kvd = d // H * KV
+    specs = [("model.embed_tokens.weight", (V, d), "normal")]
+    for i in range(cfg["num_hidden_layers"]):
+        specs.append((f"model.layers.{i}.input_layernorm.weight", (d,), "ones"))
+        for t, shape in (("q", (d, d)), ("k", (kvd, d)), ("v", (kvd, d)), ("o", (d, d))):
+            specs.append((f"model.layers.{i}.self_attn.{t}_proj.weight", shape, "normal"))
+            if cfg["attention_bias"] and t != "o":
+                specs.append((f"model.layers.{i}.self_attn.{t}_proj.bias", (shape[0],), "zeros"))
+        specs.append((f"model.layers.{i}.post_attention_layernorm.weight", (d,), "ones"))
+        for t, shape in (("gate", (F, d)), ("up", (F, d)), ("down", (d, F))):
+            specs.append((f"model.layers.{i}.mlp.{t}_proj.weight", shape, "normal"))
+    specs.append(("model.norm.weight", (d,), "ones"))
+    if not cfg["tie_word_embeddings"]:
+        specs.append(("lm_head.weight", (V, d), "normal"))
+    w = {}
+    for n, shape, kind in specs:
+        center, half = {"normal": (0.0, std * math.sqrt(3)), "ones": (1.0, norm_noise), "zeros": (0.0, bias_noise)}[kind]
+        size = int(np.prod(shape))
+        values = np.concatenate([uniform_stream_from(seed, n, center, half, s, min(size, s + (1 << 24))) for s in range(0, size, 1 << 24)])
+        w[n] = torch.from_numpy(values).reshape(shape).to(torch.bfloat16).float()
+    return cfg, w
+
+
+def uniform_stream_from(seed, name, center, half, start, end):
+    """Values start..end-1 of fillUniformStream(seed, name, center, half)."""
+    a = mix32_scalar(fnv1a32(name) ^ mix32_scalar(seed))
+    b = mix32_scalar(a + 0x9E3779B9)
+    k = np.arange(start, end, dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        h = mix32(mix32(k ^ np.uint32(a)) ^ np.uint32(b))
+    u = ((h >> np.uint32(8)).astype(np.float64) - 8388608.0) / 8388608.0
+    return (center + half * u).astype(np.float32)
+
+
+def device_matmul_gflops(dev):
+    """Best torch.mm GFLOP/s at n = 8192 (a GPU) or 2048 (the CPU) on this device, float32."""
+    n = 8192 if dev.type == "cuda" else 2048
+    x, y = torch.rand(n, n, device=dev), torch.rand(n, n, device=dev)
+    torch.mm(x, y)
+    best = float("inf")
+    for _ in range(5):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        torch.mm(x, y)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
 def read_folder(folder):
     files = sorted(f for f in os.listdir(folder) if f.endswith(".safetensors"))
     w = {}
@@ -95,7 +159,9 @@ def read_folder(folder):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("folder")
+    p.add_argument("folder", nargs="?")
+    p.add_argument("--random", help="make the weights here instead of reading a folder: tinyllama-1.1b or qwen2-0.5b")
+    p.add_argument("--layers", type=int, default=0, help="with --random: fewer layers (default: all)")
     p.add_argument("--n", type=int, default=4)
     p.add_argument("--seq", type=int, default=512)
     p.add_argument("--rank", type=int, default=16)
@@ -106,14 +172,20 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
-    cfg = json.load(open(os.path.join(a.folder, "config.json")))
+    t_load = time.perf_counter()
+    if a.random:
+        cfg, weights = random_model(a.random, a.layers)
+    elif a.folder:
+        cfg, weights = json.load(open(os.path.join(a.folder, "config.json"))), read_folder(a.folder)
+    else:
+        p.error("give a model FOLDER or --random NAME")
     d, H, KV, F, V, L = (cfg[k] for k in ("hidden_size", "num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size", "num_hidden_layers"))
     eps, theta = cfg["rms_norm_eps"], cfg.get("rope_theta", 10000.0)
     tied = cfg.get("tie_word_embeddings", False)
     window = cfg.get("sliding_window") if cfg.get("model_type") == "mistral" or cfg.get("use_sliding_window") else None
     hd = d // H
-    t_load = time.perf_counter()
-    w = {k: v.to(dev) for k, v in read_folder(a.folder).items()}
+    w = {k: v.to(dev) for k, v in weights.items()}
+    del weights
     load_s = time.perf_counter() - t_load
     head = w["model.embed_tokens.weight"] if tied else w["lm_head.weight"]
     shapes = {"q": (d, d), "k": (KV * hd, d), "v": (KV * hd, d), "o": (d, d), "gate": (F, d), "up": (F, d), "down": (d, F)}
@@ -194,7 +266,7 @@ def main():
     print(json.dumps({
         "engine": f"pytorch {torch.__version__} {where}{rows}", "examples_per_s": a.n / min(times), "seconds": times,
         "examples_per_cpu_s": a.reps * a.n / cpu, "load_s": load_s, "warm_up_s": warm_s, "loss0": loss0,
-        "lora_dim": sum(x.numel() for x in params), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "lora_dim": sum(x.numel() for x in params), "device_matmul_gflops": device_matmul_gflops(dev), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         **({"cuda_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20)} if dev.type == "cuda" else {}),
     }))
 

@@ -12,7 +12,7 @@ import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import { ONNX_TYPE, attr, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
 import { OrtWorkerPool, type PoolTensor } from './ort-pool.js';
-import type { OrtSession, OrtTensor } from './ort.js';
+import type { OrtSession, OrtSessionOptions, OrtTensor } from './ort.js';
 
 /** The decoder shape: @dda/model's DecoderConfig (a type-only import: this plugin never loads tfjs). */
 export type OnnxDecoderConfig = Omit<DecoderConfig, 'maxSeqLen'>;
@@ -535,7 +535,9 @@ export function pickFeeds(inputNames: readonly string[], weightFeeds: Readonly<R
  * the LoRA weights are fed at every run.
  */
 export class OnnxDecoder {
-  private readonly sessions = new Map<string, Promise<{ session: OrtSession; parameterNames: string[] }>>();
+  /** Sessions by graph key, with the runs using each and when it was last used (for {@link maxSessions}). */
+  private readonly sessions = new Map<string, { s: Promise<{ session: OrtSession; parameterNames: string[] }>; busy: number; used: number }>();
+  private clock = 0;
   private readonly weightFeeds: Record<string, OrtTensor> = {};
 
   readonly padMultiple: number;
@@ -549,7 +551,9 @@ export class OnnxDecoder {
   readonly basePlacement: BaseWeightPlacement;
   /** Activation bytes a run of {@link perExampleGradients} may take (estimated): fewer examples per run on long sequences or large models. */
   readonly maxRunBytes: number;
-  private readonly threads: number | undefined;
+  /** Main-thread sessions kept at most (the least recently used idle one is released beyond it). */
+  readonly maxSessions: number;
+  private readonly sessionOptions: Omit<OrtSessionOptions, 'executionProviders'>;
   private readonly base: WeightMap;
   private fed: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
   private pool: Promise<OrtWorkerPool> | undefined;
@@ -576,6 +580,14 @@ export class OnnxDecoder {
    *   ones at every run, read in place from `base`'s arrays (keep them unchanged while the
    *   decoder is in use, or pass new ones with {@link setWeights}). With worker threads, each
    *   worker holds its own copy of fed weights.
+   * @param options.maxSessions - Main-thread sessions kept at once (default: unlimited with baked
+   *   weights, 2 with fed ones). A session per padded length and loss-position bucket is built
+   *   on first use; each holds onnxruntime's memory arena, as large as its runs' activations
+   *   (gigabytes at real size), so with fed weights the least recently used idle session is
+   *   released beyond this many, and memory does not grow with the number of distinct lengths.
+   * @param options.sessionOptions - Other onnxruntime session options of the main-thread sessions
+   *   (e.g. `enableCpuMemArena: false`: a run's buffers go back to the system after it, at the cost
+   *   of touching fresh memory at every run).
    * @param options.maxRunBytes - Activation memory a run of {@link perExampleGradients} may
    *   take, estimated with {@link activationBytesPerExample} (default 2 GiB): a chunk holds at
    *   most exampleBatch examples and at most as many as fit (at least one). Memory then does not
@@ -589,12 +601,13 @@ export class OnnxDecoder {
     loraWeights: WeightMap | null,
     options: {
       readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number; readonly exampleBatch?: number;
-      readonly basePlacement?: BaseWeightPlacement | 'auto'; readonly maxRunBytes?: number;
+      readonly basePlacement?: BaseWeightPlacement | 'auto'; readonly maxRunBytes?: number; readonly maxSessions?: number;
+      readonly sessionOptions?: Omit<OrtSessionOptions, 'executionProviders' | 'intraOpNumThreads'>;
     } = {},
   ) {
     this.padMultiple = options.padMultiple ?? 16;
     this.parameters = options.parameters ?? 'lora';
-    this.threads = options.intraOpNumThreads;
+    this.sessionOptions = { ...options.sessionOptions, ...(options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: options.intraOpNumThreads }) };
     this.workers = options.workers ?? 1;
     this.exampleBatch = options.exampleBatch ?? 8;
     if (!Number.isInteger(this.exampleBatch) || this.exampleBatch < 1) throw new DdaError(`ONNX decoder: exampleBatch must be a positive integer, got ${this.exampleBatch}`, 'pass e.g. 8');
@@ -607,6 +620,8 @@ export class OnnxDecoder {
     this.basePlacement = this.parameters === 'all' ? 'inputs' : chooseBaseWeightPlacement(base, options.basePlacement);
     this.fed = this.basePlacement === 'inputs' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
     ortWeightFeeds(backend, this.fed, this.weightFeeds);
+    this.maxSessions = options.maxSessions ?? (this.basePlacement === 'inputs' ? 2 : Infinity);
+    if (!(this.maxSessions >= 1)) throw new DdaError(`ONNX decoder: maxSessions must be at least 1, got ${this.maxSessions}`, 'pass e.g. 2');
   }
 
   /** The base weights to bake into a graph, if they are baked. */
@@ -618,18 +633,35 @@ export class OnnxDecoder {
     return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...this.baked() });
   }
 
-  private session(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): Promise<{ session: OrtSession; parameterNames: string[] }> {
-    return this.sessionFor(`${T}:${P}:${gradients}:${logits}:${hidden}`, () => this.graph(T, P, gradients, logits, hidden));
+  /**
+   * Runs `f` with the session of graph `key` (built on first use), which is not released while
+   * `f` runs; afterwards idle sessions beyond {@link maxSessions} are released, least recently used first.
+   */
+  private async withSession<R>(key: string, build: () => { model: OnnxModel; parameterNames: string[] }, f: (session: OrtSession) => Promise<R>): Promise<R> {
+    let entry = this.sessions.get(key);
+    if (entry === undefined) {
+      const { model, parameterNames } = build();
+      entry = { s: this.backend.createSession(model, this.sessionOptions).then((session) => ({ session, parameterNames })), busy: 0, used: 0 };
+      this.sessions.set(key, entry);
+      entry.s.catch(() => this.sessions.delete(key));
+    }
+    entry.busy++;
+    try {
+      return await f((await entry.s).session);
+    } finally {
+      entry.busy--;
+      entry.used = ++this.clock;
+      await this.evictSessions();
+    }
   }
 
-  private sessionFor(key: string, build: () => { model: OnnxModel; parameterNames: string[] }): Promise<{ session: OrtSession; parameterNames: string[] }> {
-    let s = this.sessions.get(key);
-    if (s === undefined) {
-      const { model, parameterNames } = build();
-      s = this.backend.createSession(model, this.threads === undefined ? {} : { intraOpNumThreads: this.threads }).then((session) => ({ session, parameterNames }));
-      this.sessions.set(key, s);
+  private async evictSessions(): Promise<void> {
+    while (this.sessions.size > this.maxSessions) {
+      const idle = [...this.sessions].filter(([, e]) => e.busy === 0).sort((a, b) => a[1].used - b[1].used)[0];
+      if (idle === undefined) return;
+      this.sessions.delete(idle[0]);
+      await (await idle[1].s).session.release();
     }
-    return s;
   }
 
   /**
@@ -704,8 +736,8 @@ export class OnnxDecoder {
 
   private async run(e: OnnxEncodedExample, gradients: boolean, logits: boolean, hidden = false): Promise<{ out: Record<string, OrtTensor> }> {
     const { T, P, feeds } = this.feeds(e);
-    const { session } = await this.session(T, P, gradients, logits, hidden);
-    return { out: await session.run(feeds(session.inputNames)) };
+    const out = await this.withSession(`${T}:${P}:${gradients}:${logits}:${hidden}`, () => this.graph(T, P, gradients, logits, hidden), (session) => session.run(feeds(session.inputNames)));
+    return { out };
   }
 
   /** Mean masked cross-entropy (nats/token) of one example. */
@@ -757,74 +789,111 @@ export class OnnxDecoder {
    */
   async perExampleGradients(ids: readonly string[], encoded: readonly OnnxEncodedExample[], checkpoint: string, onSample?: (done: number) => void): Promise<GradientMatrix> {
     if (ids.length !== encoded.length) throw new DdaError(`ONNX decoder: ${ids.length} ids for ${encoded.length} examples`, 'pass one id per example');
+    const rows: Float32Array[] = [];
+    let done = 0;
+    const { dim, parameterNames, parameterSizes } = await this.forEachGradientRow(encoded, (k, row) => {
+      rows[k] = row;
+      onSample?.(++done);
+    });
+    return { ids: [...ids], dim, rows, parameterNames, parameterSizes, checkpoint };
+  }
+
+  /**
+   * The per-example gradients of {@link perExampleGradients} handed to `onRow` one example at a
+   * time without collecting them: memory stays one run's rows (a few examples) however many
+   * examples there are, for callers that store or reduce each row (e.g. 12.6 M values, 50 MB, per
+   * example for rank-16 LoRA on every linear map of TinyLlama-1.1B). `index` is the example's
+   * position in `encoded`; rows come in run order ({@link runPlan}: by padded length, then
+   * position), the same order whatever the number of workers (a worker's finished run waits for
+   * the earlier runs' rows to be handed over). `row` is a view of the run's output: copy it to
+   * keep it beyond the call without keeping the run's other rows alive.
+   *
+   * @returns The row length and the differentiated tensors' names and sizes, in row order.
+   */
+  async forEachGradientRow(encoded: readonly OnnxEncodedExample[], onRow: (index: number, row: Float32Array) => void | Promise<void>): Promise<{ dim: number; parameterNames: string[]; parameterSizes: number[] }> {
     const { names, sizes } = this.parameterLayout();
     const chunks = this.chunks(encoded);
-    let done = 0;
     const dim = sizes.reduce((a, b) => a + b, 0);
     /** The chunk's rows: views of the one `grad_rows` output. */
     const split = (flat: Float32Array | undefined, B: number): Float32Array[] => {
       if (flat === undefined || flat.length !== B * dim) throw new DdaError(`ONNX decoder: gradient rows of ${flat?.length ?? 0} values, expected ${B} × ${dim}`, 'check that the weights match the config');
-      for (let k = 0; k < B; k++) onSample?.(++done);
       return Array.from({ length: B }, (_, r) => flat.subarray(r * dim, (r + 1) * dim));
     };
-    let parts: Float32Array[][];
+    const hand = async (c: number, rows: Float32Array[]): Promise<void> => {
+      for (const [r, row] of rows.entries()) await onRow((chunks[c] as number[])[r] as number, row);
+    };
     if (this.workers > 1) {
       const pool = await this.workerPool();
-      parts = await pool.map(chunks, async (w, chunk) => {
-        const { key, b, build } = this.gradientJob(chunk);
+      // Finished chunks wait here until every earlier one has been handed over.
+      const ready = new Map<number, Float32Array[]>();
+      let next = 0;
+      let handing: Promise<void> = Promise.resolve();
+      await pool.map(chunks, async (w, chunk, c) => {
+        const { key, b, build } = this.gradientJob(chunk.map((k) => encoded[k] as OnnxEncodedExample));
         const model = (): Uint8Array => {
           let bytes = this.models.get(key);
           if (bytes === undefined) this.models.set(key, (bytes = encodeOnnxModel(build().model)));
           return bytes;
         };
-        return split((await pool.run(w, key, model, poolBatchFeeds(b), [GRAD_ROWS]))[GRAD_ROWS], b.B);
+        ready.set(c, split((await pool.run(w, key, model, poolBatchFeeds(b), [GRAD_ROWS]))[GRAD_ROWS], b.B));
+        handing = handing.then(async () => {
+          while (ready.has(next)) {
+            const rows = ready.get(next) as Float32Array[];
+            ready.delete(next);
+            await hand(next++, rows);
+          }
+        });
+        await handing;
       });
     } else {
-      parts = [];
-      for (const chunk of chunks) {
-        const { key, b, build } = this.gradientJob(chunk);
-        const { session } = await this.sessionFor(key, build);
-        const out = await session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) });
-        parts.push(split(out[GRAD_ROWS]?.data as Float32Array | undefined, b.B));
+      for (const [c, chunk] of chunks.entries()) {
+        const { key, b, build } = this.gradientJob(chunk.map((k) => encoded[k] as OnnxEncodedExample));
+        const out = await this.withSession(key, build, (session) => session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) }));
+        await hand(c, split(out[GRAD_ROWS]?.data as Float32Array | undefined, b.B));
       }
     }
-    const rows = parts.flat();
-    return { ids: [...ids], dim, rows, parameterNames: names, parameterSizes: sizes, checkpoint };
+    return { dim, parameterNames: names, parameterSizes: sizes };
   }
 
   /**
-   * Consecutive examples per run: at most exampleBatch ('lora'; 'all' runs one at a time), and at
-   * most as many as {@link maxRunBytes} allows for the longest sequence of the chunk (at least one).
+   * The runs of {@link perExampleGradients}, as lists of example indices: examples taken in order
+   * of padded length (stable), so that each graph shape is built once per call and a run pads
+   * little; at most exampleBatch per run ('lora'; 'all' runs one at a time) and at most as many
+   * as {@link maxRunBytes} allows for the run's longest sequence (at least one).
    */
-  private chunks(encoded: readonly OnnxEncodedExample[]): OnnxEncodedExample[][] {
+  private chunks(encoded: readonly OnnxEncodedExample[]): number[][] {
     const max = this.parameters === 'lora' ? this.exampleBatch : 1;
-    const out: OnnxEncodedExample[][] = [];
-    let chunk: OnnxEncodedExample[] = [];
-    let longest = 0;
-    for (const e of encoded) {
-      const T = Math.max(longest, this.padded(e.tokens.length));
-      const fits = chunk.length < max && (chunk.length === 0 || (chunk.length + 1) * activationBytesPerExample(this.config, T, T / 2) <= this.maxRunBytes);
-      if (!fits) {
+    const len = encoded.map((e) => this.padded(e.tokens.length));
+    const order = encoded.map((_, k) => k).sort((a, b) => (len[a] as number) - (len[b] as number) || a - b);
+    const out: number[][] = [];
+    let chunk: number[] = [];
+    for (const k of order) {
+      const T = len[k] as number; // the longest so far: examples come in increasing length
+      if (chunk.length > 0 && (chunk.length >= max || (chunk.length + 1) * activationBytesPerExample(this.config, T, T / 2) > this.maxRunBytes)) {
         out.push(chunk);
         chunk = [];
-        longest = 0;
       }
-      chunk.push(e);
-      longest = Math.max(longest, this.padded(e.tokens.length));
+      chunk.push(k);
     }
     if (chunk.length) out.push(chunk);
     return out;
   }
 
-  /** Examples per run that {@link perExampleGradients} would use for these examples, in order. */
-  runPlan(encoded: readonly OnnxEncodedExample[]): number[] {
-    return this.chunks(encoded).map((c) => c.length);
+  /** Main-thread sessions open now (at most {@link maxSessions} between calls). */
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
+  /** The runs {@link perExampleGradients} would make for these examples: the example indices of each, in run order. */
+  runPlan(encoded: readonly OnnxEncodedExample[]): number[][] {
+    return this.chunks(encoded);
   }
 
   /** Releases every session and stops the workers. */
   async release(): Promise<void> {
-    for (const s of this.sessions.values()) await (await s).session.release();
+    const entries = [...this.sessions.values()];
     this.sessions.clear();
+    for (const e of entries) await (await e.s.catch(() => null))?.session.release();
     this.models.clear();
     if (this.pool) await (await this.pool).terminate();
     this.pool = undefined;

@@ -30,6 +30,10 @@ export interface OrtSessionOptions {
   interOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /** onnxruntime's CPU memory arena (default true): freed buffers stay with the session for its next runs. */
+  enableCpuMemArena?: boolean;
+  /** Pre-plans one allocation for a run's intermediate tensors (default true). */
+  enableMemPattern?: boolean;
 }
 
 /** The onnxruntime-node module (the part used here). */

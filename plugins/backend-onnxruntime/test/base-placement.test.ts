@@ -79,8 +79,16 @@ describe('base weights as graph inputs', () => {
     const wide = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { exampleBatch: 6, intraOpNumThreads: 1 });
     // Room for two examples of the longest length per run.
     const narrow = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { exampleBatch: 6, maxRunBytes: 2.5 * one, intraOpNumThreads: 1, basePlacement: 'inputs' });
-    expect(wide.runPlan(encoded)).toEqual([6]);
-    expect(narrow.runPlan(encoded)).toEqual([2, 2, 2]);
+    // By padded length (samples 1 and 3 pad to 16 tokens, sample 2 to 32), then position.
+    expect(wide.runPlan(encoded)).toEqual([[0, 2, 3, 5, 1, 4]]);
+    const plan = narrow.runPlan(encoded);
+    expect(plan.flat()).toEqual([0, 2, 3, 5, 1, 4]);
+    expect(plan.length).toBeGreaterThan(1);
+    for (const run of plan) {
+      const T = Math.max(...run.map((k) => Math.ceil(encoded[k]!.tokens.length / 16) * 16));
+      expect(run.length === 1 || run.length * activationBytesPerExample(config, T, T / 2) <= 2.5 * one).toBe(true);
+    }
+    expect(plan.at(-1)).toEqual([1, 4]); // two of the longest fit, three would not
     const want = await wide.perExampleGradients(ids, encoded, 'x');
     const ticks: number[] = [];
     const got = await narrow.perExampleGradients(ids, encoded, 'x', (n) => ticks.push(n));
@@ -91,6 +99,50 @@ describe('base weights as graph inputs', () => {
     await narrow.release();
     model.dispose();
   });
+
+  it('maxSessions releases the least recently used idle session; the results do not change', async () => {
+    const config = FAMILIES['llama2-style']!;
+    const model = randomModel(config, 55);
+    const encoded = samples.map((s) => model.encode(s)); // three padded lengths with padMultiple 4
+    const ids = samples.map((s) => s.id);
+    const all = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { padMultiple: 4, exampleBatch: 1, intraOpNumThreads: 1 });
+    const one = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { padMultiple: 4, exampleBatch: 1, intraOpNumThreads: 1, basePlacement: 'inputs', maxSessions: 1 });
+    expect(all.maxSessions).toBe(Infinity);
+    expect(new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { basePlacement: 'inputs' }).maxSessions).toBe(2);
+    const want = await all.perExampleGradients(ids, encoded, 'x');
+    expect(all.openSessions).toBe(3);
+    for (let r = 0; r < 2; r++) {
+      (await one.perExampleGradients(ids, encoded, 'x')).rows.forEach((row, k) => expect(relErr(row, want.rows[k]!)).toBeLessThan(1e-6));
+      expect(one.openSessions).toBe(1);
+      expect(await one.loss(encoded[1]!)).toBeGreaterThan(0);
+      expect(one.openSessions).toBe(1);
+    }
+    expect(() => new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { maxSessions: 0 })).toThrow(/maxSessions/);
+    await all.release();
+    await one.release();
+    model.dispose();
+  });
+
+  for (const workers of [1, 2]) {
+    it(`forEachGradientRow (${workers} worker${workers > 1 ? 's' : ''}) hands over perExampleGradients' rows one at a time, in order`, async () => {
+      const config = FAMILIES['llama2-style']!;
+      const model = randomModel(config, 54);
+      const encoded = [...samples, ...samples, samples[0]!].map((s) => model.encode(s));
+      const dec = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { workers, exampleBatch: 2, basePlacement: 'inputs', intraOpNumThreads: 1 });
+      const want = await dec.perExampleGradients(encoded.map((_, k) => `e${k}`), encoded, 'x');
+      const seen: number[] = [];
+      const layout = await dec.forEachGradientRow(encoded, async (k, row) => {
+        seen.push(k);
+        await new Promise((r) => setTimeout(r, 1)); // a slow sink: later runs must wait for it
+        expect(row).toEqual(want.rows[k]);
+      });
+      expect(seen).toEqual(dec.runPlan(encoded).flat());
+      expect([...seen].sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
+      expect(layout).toEqual({ dim: want.dim, parameterNames: want.parameterNames, parameterSizes: want.parameterSizes });
+      await dec.release();
+      model.dispose();
+    });
+  }
 
   it('LoRA training and greedy generation with fed base weights give the baked ones\' results', async () => {
     const config = FAMILIES['mistral-style (GQA, sliding window 3)']!;
