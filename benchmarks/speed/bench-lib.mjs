@@ -17,13 +17,13 @@ export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length
 export const uptime = () => spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
 
 /**
- * Runs `cmd args` and returns the JSON of its last stdout line with the 1-minute load average
+ * Runs `cmd args` (with `env` added to this process's environment) and returns the JSON of its last stdout line with the 1-minute load average
  * before and after, or `{ engine: label, error }` with the last lines of its stderr. Each result
  * is also written to stderr as progress.
  */
-export function run(cmd, args, label) {
+export function run(cmd, args, label, env = {}) {
   const load = loadavg()[0];
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, ...env } });
   const out = r.status === 0
     ? { ...JSON.parse(r.stdout.trim().split('\n').pop()), load_before: load, load_after: loadavg()[0] }
     : { engine: label, error: (r.stderr || r.error?.message || '').trim().split('\n').slice(-2).join(' | '), load_before: load };
@@ -70,3 +70,11 @@ export function matmulPeaks() {
   ];
   return { peaks, peak: Math.max(...peaks.map((p) => p.matmul2048_gflops ?? 0)) };
 }
+
+/**
+ * glibc malloc settings that keep freed memory in the process (no mmap for large blocks, no trim),
+ * so that a run's buffers are reused by the next run instead of being returned to the system and
+ * faulted in again: fresh memory is slow to touch on the development machine (BENCHMARKS.md).
+ * Read by the dynamic loader at process start: pass it in the environment of a new process.
+ */
+export const GLIBC_KEEP_FREED = { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295' };
