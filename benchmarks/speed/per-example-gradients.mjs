@@ -7,14 +7,14 @@
 // 2 worker threads (one session and 1 intra-op thread each); each takes --example-batch examples
 // per run (per-example adapter copies in one batched graph), and once more one example per run
 // with 1 thread (the engine before issue 18).
-// The FLOPs an example needs are counted below (neededFlops); "of limit" is examples/s divided by
+// The FLOPs an example needs are counted in bench-lib.mjs (neededFlops); "of limit" is examples/s divided by
 // peak GFLOP/s / GFLOP per example. cpu_s is the CPU time of the timed part (every thread of the
 // process): on a shared machine, examples per CPU-second say more about the code than wall time.
 // Usage (after `npm run build`): node benchmarks/speed/per-example-gradients.mjs [--workload demo|w1] [--n 32]
 //   [--engines tfjs-wasm,onnxruntime-cpu] [--example-batch 8] [--reps 3]
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { arg, median, run, uptime } from './bench-lib.mjs';
+import { arg, matmulPeaks, median, neededFlops, run, uptime } from './bench-lib.mjs';
 
 const WORKLOADS = {
   // the demo's model: vocabulary ~390, hidden 64, 2 layers, 4 heads, SwiGLU 172, ~90 tokens, LoRA rank 8
@@ -33,29 +33,6 @@ const reps = Number(arg('reps', '3'));
 if (n % (2 * exampleBatch) !== 0) throw new Error(`--n ${n} must be a multiple of 2 × --example-batch (${2 * exampleBatch})`);
 // Loss positions: t = seq/2 .. seq-2 (the second half's next tokens).
 const lossRows = w.seq / 2 - 1;
-
-/**
- * Floating-point operations one example's LoRA gradient needs (multiply-adds count 2), for a
- * LLaMA-style decoder without GQA, dense attention (all seq × seq scores, as every engine here
- * computes them), the output projection on the loss rows only:
- * forward: every linear map 2·seq·in·out, LoRA 2·seq·r·(in+out) per adapted map, attention
- * 2 · 2·seq²·hidden per layer, output projection 2·lossRows·hidden·vocab;
- * backward: the input gradient of every linear map (not layer 0's q, k, v, whose input is the
- * embedding, which needs no gradient) and of the output projection, twice the LoRA forward
- * (adapter gradients and input gradients), twice the attention forward. Elementwise work
- * (norms, softmax, RoPE) is not counted.
- */
-export function neededFlops({ vocab, hidden: d, layers, ffn, seq, rank }, rows) {
-  const maps = [[d, d], [d, d], [d, d], [d, d], [d, ffn], [d, ffn], [ffn, d]]; // q, k, v, o, gate, up, down as [in, out]
-  const linear = maps.reduce((a, [i, o]) => a + 2 * seq * i * o, 0);
-  const lora = maps.reduce((a, [i, o]) => a + 2 * seq * rank * (i + o), 0);
-  const attention = 2 * 2 * seq * seq * d;
-  const head = 2 * rows * d * vocab;
-  const forward = layers * (linear + lora + attention) + head;
-  const firstQkv = 3 * 2 * seq * d * d;
-  const backward = layers * linear - firstQkv + head + layers * (2 * lora + 2 * attention);
-  return forward + backward;
-}
 
 async function child(engine) {
   const threads = arg('ort-threads');
@@ -135,9 +112,7 @@ if (process.argv.includes('--child')) {
 } else {
   const self = fileURLToPath(import.meta.url);
   const start = uptime();
-  const scoringPy = fileURLToPath(new URL('./scoring.py', import.meta.url));
-  const peaks = [run(process.execPath, [self, '--child', 'peak'], 'onnxruntime peak'), ...[1, 2].map((t) => run('/usr/bin/python3', [scoringPy, 'peak', String(t)], `torch.mm peak, ${t} threads`))];
-  const peak = Math.max(...peaks.map((p) => p.matmul2048_gflops ?? 0));
+  const { peaks, peak } = matmulPeaks();
   const results = [];
   const common = ['--workload', workload, '--n', String(n), '--reps', String(reps)];
   for (const engine of arg('engines', 'tfjs-wasm,onnxruntime-cpu').split(',')) {

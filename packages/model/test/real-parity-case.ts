@@ -11,8 +11,10 @@ import {
 // implementation, at the real widths and vocabularies of TinyLlama-1.1B, Qwen2-0.5B and Mistral-7B
 // with one layer. Both sides make the weights from the same seeded counter-based generator
 // (fillUniformStream), so only norms, maxima and sampled entries are stored.
-interface Summary { norm: number; maxAbs: number; samples: [number, number][] }
-interface Case {
+/** A compact reference tensor: its L2 norm, largest |entry| and sampled (index, value) pairs. */
+export interface Summary { norm: number; maxAbs: number; samples: [number, number][] }
+/** One case of real-parity-fixtures.json (also read by the onnxruntime engine's parity tests). */
+export interface Case {
   name: string;
   layers: number;
   T: number;
@@ -34,16 +36,16 @@ const idsOnly = (size: number): Tokenizer => ({
 });
 
 /** Same token ids and loss mask as the fixture script: the second half of the sequence is the response. */
-const caseTokens = (T: number, vocab: number): number[] => Array.from({ length: T }, (_, k) => (k * k * 7919 + k * 104729 + 13) % vocab);
+export const caseTokens = (T: number, vocab: number): number[] => Array.from({ length: T }, (_, k) => (k * k * 7919 + k * 104729 + 13) % vocab);
 
-function l2(a: Float32Array): number {
+export function l2(a: Float32Array): number {
   let s = 0;
   for (let k = 0; k < a.length; k++) s += (a[k] as number) ** 2;
   return Math.sqrt(s);
 }
 
 /** Largest |ours − reference| over the sampled entries, relative to the reference's largest |entry| (over all entries). */
-function sampledRelErr(ours: Float32Array, ref: Summary): number {
+export function sampledRelErr(ours: Float32Array, ref: Summary): number {
   let worst = 0;
   for (const [k, v] of ref.samples) worst = Math.max(worst, Math.abs((ours[k] as number) - v));
   return worst / ref.maxAbs;

@@ -1,21 +1,29 @@
 import { DdaError, backends, registerAsPlugin, type Backend } from '@dda/core';
 import { encodeOnnxModel, type OnnxModel } from './onnx-model.js';
-import { cudaUnavailableReason, loadOnnxRuntime, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort.js';
+import { cudaUnavailableReason, loadOnnxRuntime, webgpuUnavailableReason, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort.js';
 
 /** An onnxruntime-node backend: the loaded runtime and the execution providers its sessions use. */
 export interface OnnxRuntimeBackend extends Backend {
   readonly engine: 'onnxruntime';
-  /** `['cuda']` or `['cpu']`: the providers every session of this backend is created with. */
+  /** `['cuda']`, `['webgpu']` or `['cpu']`: the providers every session of this backend is created with (onnxruntime runs nodes a GPU provider lacks on the CPU). */
   readonly executionProviders: readonly string[];
   readonly ort: OrtModule;
   /** Creates an inference session on this backend's provider from a model or its encoded bytes. */
   createSession(model: OnnxModel | Uint8Array, options?: Omit<OrtSessionOptions, 'executionProviders'>): Promise<OrtSession>;
 }
 
-/** Backend ids this plugin registers, fastest first. */
+/**
+ * Backend ids {@link startOnnxRuntime} tries by default, fastest first. `onnxruntime-webgpu` is
+ * registered too but tried only when asked for (e.g. `startOnnxRuntime(['onnxruntime-webgpu',
+ * 'onnxruntime-cpu'])`): its results have not been checked against the CPU's on a GPU yet.
+ */
 export const ONNX_BACKEND_IDS = ['onnxruntime-cuda', 'onnxruntime-cpu'] as const;
-/** One of {@link ONNX_BACKEND_IDS}. */
-export type OnnxBackendId = (typeof ONNX_BACKEND_IDS)[number];
+/** Every backend id this plugin registers. */
+export const ALL_ONNX_BACKEND_IDS = ['onnxruntime-cuda', 'onnxruntime-webgpu', 'onnxruntime-cpu'] as const;
+/** One of {@link ALL_ONNX_BACKEND_IDS}. */
+export type OnnxBackendId = (typeof ALL_ONNX_BACKEND_IDS)[number];
+
+const PROVIDERS: Readonly<Record<OnnxBackendId, string>> = { 'onnxruntime-cuda': 'cuda', 'onnxruntime-webgpu': 'webgpu', 'onnxruntime-cpu': 'cpu' };
 
 // A one-node model (y = x + x) that every provider must be able to run before the backend is used.
 const PROBE: OnnxModel = {
@@ -29,11 +37,9 @@ const PROBE: OnnxModel = {
 
 async function startOnnx(id: OnnxBackendId): Promise<OnnxRuntimeBackend> {
   const ort = await loadOnnxRuntime();
-  const provider = id === 'onnxruntime-cuda' ? 'cuda' : 'cpu';
-  if (provider === 'cuda') {
-    const why = cudaUnavailableReason(ort);
-    if (why !== undefined) throw new Error(why);
-  }
+  const provider = PROVIDERS[id];
+  const why = provider === 'cuda' ? cudaUnavailableReason(ort) : provider === 'webgpu' ? webgpuUnavailableReason(ort) : undefined;
+  if (why !== undefined) throw new Error(why);
   const executionProviders = [provider];
   const createSession = async (model: OnnxModel | Uint8Array, options: Omit<OrtSessionOptions, 'executionProviders'> = {}): Promise<OrtSession> =>
     await ort.InferenceSession.create(model instanceof Uint8Array ? model : encodeOnnxModel(model), {
@@ -43,7 +49,14 @@ async function startOnnx(id: OnnxBackendId): Promise<OnnxRuntimeBackend> {
       executionProviders,
     });
   // Run the probe: a provider that loads but cannot execute (driver mismatch, no device) fails here, not mid-scoring.
-  const probe = await createSession(PROBE);
+  let probe: OrtSession;
+  try {
+    probe = await createSession(PROBE);
+  } catch (e) {
+    // e.g. WebGPU: "Failed to get a WebGPU adapter: No supported adapters" (no GPU, or no Vulkan driver for it).
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0] as string;
+    throw new Error(`the ${provider} provider cannot start: ${msg.replace(/^.*?(Failed to|No supported)/, '$1')}`);
+  }
   try {
     const out = await probe.run({ x: new ort.Tensor('float32', Float32Array.of(1, 2), [2]) });
     const y = out.y?.data as Float32Array | undefined;
@@ -55,7 +68,7 @@ async function startOnnx(id: OnnxBackendId): Promise<OnnxRuntimeBackend> {
   return {
     id,
     engine: 'onnxruntime',
-    device: provider === 'cuda' ? `gpu (onnxruntime-node ${version}, CUDA execution provider)` : `cpu (onnxruntime-node ${version}, MLAS)`,
+    device: provider === 'cpu' ? `cpu (onnxruntime-node ${version}, MLAS)` : `gpu (onnxruntime-node ${version}, ${provider === 'cuda' ? 'CUDA' : 'WebGPU'} execution provider)`,
     executionProviders,
     ort,
     createSession,
@@ -64,7 +77,7 @@ async function startOnnx(id: OnnxBackendId): Promise<OnnxRuntimeBackend> {
 
 let registered = false;
 /**
- * Registers `onnxruntime-cuda` (priority 45) and `onnxruntime-cpu` (priority 35) in the core
+ * Registers `onnxruntime-cuda` (priority 45), `onnxruntime-webgpu` (40) and `onnxruntime-cpu` (priority 35) in the core
  * `backends` registry; idempotent, runs on import. Creating either loads onnxruntime-node lazily
  * and runs a probe session; it throws, with the reason, where that is impossible.
  * These backends run ONNX graphs: the scoring GEMM, and the decoder's training, generation and
@@ -78,6 +91,12 @@ export function registerOnnxRuntimeBackends(): void {
     description: 'onnxruntime-node with the CUDA execution provider (ONNX graphs: decoder training, generation and gradients, scoring GEMM; optional CUDA binaries)',
     priority: 45,
     create: () => startOnnx('onnxruntime-cuda'),
+  });
+  backends.register({
+    id: 'onnxruntime-webgpu',
+    description: 'onnxruntime-node with its bundled WebGPU execution provider (Dawn; on Linux needs Vulkan and a GPU driver; not tried by default)',
+    priority: 40,
+    create: () => startOnnx('onnxruntime-webgpu'),
   });
   backends.register({
     id: 'onnxruntime-cpu',

@@ -12,7 +12,7 @@ import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import { ONNX_TYPE, attr, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
 import { OrtWorkerPool, type PoolTensor } from './ort-pool.js';
-import type { OrtSession, OrtTensor } from './ort.js';
+import type { OrtSession, OrtSessionOptions, OrtTensor } from './ort.js';
 
 /** The decoder shape: @dda/model's DecoderConfig (a type-only import: this plugin never loads tfjs). */
 export type OnnxDecoderConfig = Omit<DecoderConfig, 'maxSeqLen'>;
@@ -36,6 +36,61 @@ function linearShape(c: OnnxDecoderConfig, t: OnnxLoraTarget): [number, number] 
     q: [d, d], k: [kv, d], v: [kv, d], o: [d, d], gate: [c.intermediateSize, d], up: [c.intermediateSize, d], down: [d, c.intermediateSize],
   };
   return shapes[t];
+}
+
+/**
+ * Where a graph holds the frozen base weights: `initializers` bakes them into the ONNX model
+ * (onnxruntime pre-packs them for its GEMMs, but the model is one protobuf message, which cannot
+ * exceed 2 GiB, and the weights exist three times while a session is created: the caller's
+ * arrays, the model bytes, onnxruntime's copy), `inputs` feeds them at every run (onnxruntime-node
+ * reads the caller's Float32Arrays in place: no copy, no size limit; GEMMs pack their weight
+ * operand at every call). `auto` takes `initializers` up to {@link BAKED_WEIGHTS_LIMIT_BYTES} of
+ * float32 base weights and `inputs` above. Measured on the 2-core development machine
+ * (BENCHMARKS.md, issue 13): baked weights run W1's gradients 5-10 % faster once the session
+ * exists, but every session then encodes, loads and pre-packs the weights (about 10 s per
+ * session for 0.6 GB), which a run of a few hundred examples does not win back.
+ */
+export type BaseWeightPlacement = 'initializers' | 'inputs';
+
+/** Largest float32 base (bytes) that `auto` bakes into a graph: 256 MiB (W1's 78 MB and the demo's models are baked). */
+export const BAKED_WEIGHTS_LIMIT_BYTES = 2 ** 28;
+
+/** Bytes of the float32 tensors of a weight map. */
+export function weightBytes(w: WeightMap): number {
+  let n = 0;
+  for (const t of w.values()) n += t.data.byteLength;
+  return n;
+}
+
+/**
+ * Resolves a {@link BaseWeightPlacement} (or `auto`, the default) for these base weights.
+ *
+ * @throws DdaError if `initializers` is asked for base weights over 2 GiB (one protobuf message cannot hold them).
+ */
+export function chooseBaseWeightPlacement(base: WeightMap, asked: BaseWeightPlacement | 'auto' = 'auto'): BaseWeightPlacement {
+  const bytes = weightBytes(base);
+  if (asked === 'initializers' && bytes >= 2 ** 31 - 2 ** 24) {
+    throw new DdaError(`ONNX decoder: ${(bytes / 2 ** 30).toFixed(2)} GiB of base weights cannot be baked into one ONNX model (protobuf's 2 GiB limit)`, "use basePlacement 'inputs' (or 'auto')");
+  }
+  if (asked !== 'auto') return asked;
+  return bytes <= BAKED_WEIGHTS_LIMIT_BYTES ? 'initializers' : 'inputs';
+}
+
+/** onnxruntime tensors over the weights' own arrays (onnxruntime-node reads them in place). */
+export function ortWeightFeeds(backend: OnnxRuntimeBackend, weights: Iterable<readonly [string, { readonly shape: readonly number[]; readonly data: Float32Array }]>, into: Record<string, OrtTensor> = {}): Record<string, OrtTensor> {
+  for (const [name, t] of weights) into[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
+  return into;
+}
+
+/**
+ * Bytes of the activations one example of `T` tokens keeps alive in a run of the gradient graph
+ * (an estimate: per layer the attention probabilities, 2 · heads · T² values, and about
+ * 14 · hidden + 5 · intermediate values per token, float32; plus the loss rows' logits). Used to
+ * cap the examples per run so that a run stays within `maxRunBytes`.
+ */
+export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossRows = T): number {
+  const perLayer = 2 * c.numHeads * T * T + T * (14 * c.hiddenSize + 5 * c.intermediateSize);
+  return 4 * (c.numLayers * perLayer + 3 * lossRows * c.vocabSize);
 }
 
 /** Which parameters per-example gradients are taken over: the LoRA adapters or every base tensor. */
@@ -312,9 +367,9 @@ export const DECODE_IO = {
  * the graph attends to the past rows with row p replaced by the new token's key and value).
  * Outputs: `logits` [1, V] and `new_k.<i>`, `new_v.<i>` [1, numKvHeads·hd] (the row p to write into
  * the caches before the next step).
- * Base and LoRA weights are baked in as initializers.
+ * LoRA weights are baked in as initializers; base weights too when given, else they are inputs by name.
  */
-export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, S: number, o: { readonly baseWeights: WeightMap; readonly loraWeights?: WeightMap }): OnnxModel {
+export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, S: number, o: { readonly baseWeights?: WeightMap; readonly loraWeights?: WeightMap }): OnnxModel {
   if (lora && !o.loraWeights) throw new DdaError('ONNX decode step: LoRA adapters without their weights', 'pass loraWeights');
   const g = new GraphBuilder('dda-decode-step');
   const d = c.hiddenSize;
@@ -475,10 +530,14 @@ export function pickFeeds(inputNames: readonly string[], weightFeeds: Readonly<R
 /**
  * The decoder on an onnxruntime backend: losses, logits, hidden states and per-example LoRA gradients, agreeing
  * with @dda/model's tfjs engine. Sessions are built per padded sequence length and reused; the base
- * weights are baked into each session's graph, the LoRA weights are fed at every run.
+ * weights are baked into each session's graph up to 256 MiB and fed at every run above
+ * ({@link BaseWeightPlacement}: no 2 GiB limit, so real-size models such as TinyLlama-1.1B run),
+ * the LoRA weights are fed at every run.
  */
 export class OnnxDecoder {
-  private readonly sessions = new Map<string, Promise<{ session: OrtSession; parameterNames: string[] }>>();
+  /** Sessions by graph key, with the runs using each and when it was last used (for {@link maxSessions}). */
+  private readonly sessions = new Map<string, { s: Promise<{ session: OrtSession; parameterNames: string[] }>; busy: number; used: number }>();
+  private clock = 0;
   private readonly weightFeeds: Record<string, OrtTensor> = {};
 
   readonly padMultiple: number;
@@ -486,9 +545,15 @@ export class OnnxDecoder {
   readonly parameters: OnnxParameterSet;
   /** Worker threads {@link perExampleGradients} runs on (1: the main thread's session). */
   readonly workers: number;
-  /** Examples per run of {@link perExampleGradients} over LoRA tensors. */
+  /** Most examples per run of {@link perExampleGradients} over LoRA tensors. */
   readonly exampleBatch: number;
-  private readonly threads: number | undefined;
+  /** Where the frozen base weights are: baked into each graph, or fed at every run. */
+  readonly basePlacement: BaseWeightPlacement;
+  /** Activation bytes a run of {@link perExampleGradients} may take (estimated): fewer examples per run on long sequences or large models. */
+  readonly maxRunBytes: number;
+  /** Main-thread sessions kept at most (the least recently used idle one is released beyond it). */
+  readonly maxSessions: number;
+  private readonly sessionOptions: Omit<OrtSessionOptions, 'executionProviders'>;
   private readonly base: WeightMap;
   private fed: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
   private pool: Promise<OrtWorkerPool> | undefined;
@@ -510,6 +575,26 @@ export class OnnxDecoder {
    *   the adapters, so bigger matrix products and fewer operators per example. Each row equals
    *   the one-example result up to float rounding (padding to the chunk's longest sequence adds
    *   exact zeros in other orders). Gradients over 'all' run one example at a time.
+   * @param options.basePlacement - Where the frozen base weights are ({@link BaseWeightPlacement}):
+   *   `auto` (default) bakes up to 256 MiB of float32 weights into each graph and feeds larger
+   *   ones at every run, read in place from `base`'s arrays (keep them unchanged while the
+   *   decoder is in use, or pass new ones with {@link setWeights}). With worker threads, each
+   *   worker holds its own copy of fed weights.
+   * @param options.maxSessions - Main-thread sessions kept at once (default: unlimited with baked
+   *   weights, 2 with fed ones). A session per padded length and loss-position bucket is built
+   *   on first use; each holds onnxruntime's memory arena, as large as its runs' activations
+   *   (gigabytes at real size), so with fed weights the least recently used idle session is
+   *   released beyond this many, and memory does not grow with the number of distinct lengths.
+   * @param options.sessionOptions - Other onnxruntime session options of the main-thread sessions,
+   *   e.g. `enableCpuMemArena: false`: a run's buffers go back to the system after it. Measured at
+   *   real widths (Qwen2-0.5B's, 6 layers, 512 tokens; BENCHMARKS.md): with the arena (the
+   *   default) RSS grows over the first two runs (1.9, then 2.8 GB) and runs then take 2.5 s;
+   *   without it the peak stays at 2.0 GB and every run takes about 5.5 s (fresh memory is faulted
+   *   in again at every run).
+   * @param options.maxRunBytes - Activation memory a run of {@link perExampleGradients} may
+   *   take, estimated with {@link activationBytesPerExample} (default 2 GiB): a chunk holds at
+   *   most exampleBatch examples and at most as many as fit (at least one). Memory then does not
+   *   grow with the number of examples, only with the longest sequence of a chunk.
    */
   constructor(
     readonly backend: OnnxRuntimeBackend,
@@ -517,39 +602,69 @@ export class OnnxDecoder {
     readonly lora: OnnxLoraConfig | null,
     base: WeightMap,
     loraWeights: WeightMap | null,
-    options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number; readonly exampleBatch?: number } = {},
+    options: {
+      readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number; readonly exampleBatch?: number;
+      readonly basePlacement?: BaseWeightPlacement | 'auto'; readonly maxRunBytes?: number; readonly maxSessions?: number;
+      readonly sessionOptions?: Omit<OrtSessionOptions, 'executionProviders' | 'intraOpNumThreads'>;
+    } = {},
   ) {
     this.padMultiple = options.padMultiple ?? 16;
     this.parameters = options.parameters ?? 'lora';
-    this.threads = options.intraOpNumThreads;
+    this.sessionOptions = { ...options.sessionOptions, ...(options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: options.intraOpNumThreads }) };
     this.workers = options.workers ?? 1;
     this.exampleBatch = options.exampleBatch ?? 8;
     if (!Number.isInteger(this.exampleBatch) || this.exampleBatch < 1) throw new DdaError(`ONNX decoder: exampleBatch must be a positive integer, got ${this.exampleBatch}`, 'pass e.g. 8');
     if (!Number.isInteger(this.padMultiple) || this.padMultiple < 1) throw new DdaError(`ONNX decoder: padMultiple must be a positive integer, got ${this.padMultiple}`, 'pass e.g. 16');
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new DdaError(`ONNX decoder: workers must be a positive integer, got ${this.workers}`, 'pass 1 (main thread) or the number of cores');
     if (this.workers > 1 && backend.executionProviders[0] !== 'cpu') throw new DdaError('ONNX decoder: worker threads run on the CPU only', 'use workers: 1 on a GPU backend');
+    this.maxRunBytes = options.maxRunBytes ?? 2 ** 31;
+    if (!(this.maxRunBytes > 0)) throw new DdaError(`ONNX decoder: maxRunBytes must be positive, got ${this.maxRunBytes}`, 'pass e.g. 2 ** 31');
     this.base = base;
-    this.fed = this.parameters === 'all' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
-    for (const [name, t] of this.fed) this.weightFeeds[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
+    this.basePlacement = this.parameters === 'all' ? 'inputs' : chooseBaseWeightPlacement(base, options.basePlacement);
+    this.fed = this.basePlacement === 'inputs' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
+    ortWeightFeeds(backend, this.fed, this.weightFeeds);
+    this.maxSessions = options.maxSessions ?? (this.basePlacement === 'inputs' ? 2 : Infinity);
+    if (!(this.maxSessions >= 1)) throw new DdaError(`ONNX decoder: maxSessions must be at least 1, got ${this.maxSessions}`, 'pass e.g. 2');
+  }
+
+  /** The base weights to bake into a graph, if they are baked. */
+  private baked(): { baseWeights?: WeightMap } {
+    return this.basePlacement === 'initializers' ? { baseWeights: this.base } : {};
   }
 
   private graph(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): { model: OnnxModel; parameterNames: string[] } {
-    const all = this.parameters === 'all';
-    return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...(all ? {} : { baseWeights: this.base }) });
+    return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...this.baked() });
   }
 
-  private session(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): Promise<{ session: OrtSession; parameterNames: string[] }> {
-    return this.sessionFor(`${T}:${P}:${gradients}:${logits}:${hidden}`, () => this.graph(T, P, gradients, logits, hidden));
-  }
-
-  private sessionFor(key: string, build: () => { model: OnnxModel; parameterNames: string[] }): Promise<{ session: OrtSession; parameterNames: string[] }> {
-    let s = this.sessions.get(key);
-    if (s === undefined) {
+  /**
+   * Runs `f` with the session of graph `key` (built on first use), which is not released while
+   * `f` runs; afterwards idle sessions beyond {@link maxSessions} are released, least recently used first.
+   */
+  private async withSession<R>(key: string, build: () => { model: OnnxModel; parameterNames: string[] }, f: (session: OrtSession) => Promise<R>): Promise<R> {
+    let entry = this.sessions.get(key);
+    if (entry === undefined) {
       const { model, parameterNames } = build();
-      s = this.backend.createSession(model, this.threads === undefined ? {} : { intraOpNumThreads: this.threads }).then((session) => ({ session, parameterNames }));
-      this.sessions.set(key, s);
+      entry = { s: this.backend.createSession(model, this.sessionOptions).then((session) => ({ session, parameterNames })), busy: 0, used: 0 };
+      this.sessions.set(key, entry);
+      entry.s.catch(() => this.sessions.delete(key));
     }
-    return s;
+    entry.busy++;
+    try {
+      return await f((await entry.s).session);
+    } finally {
+      entry.busy--;
+      entry.used = ++this.clock;
+      await this.evictSessions();
+    }
+  }
+
+  private async evictSessions(): Promise<void> {
+    while (this.sessions.size > this.maxSessions) {
+      const idle = [...this.sessions].filter(([, e]) => e.busy === 0).sort((a, b) => a[1].used - b[1].used)[0];
+      if (idle === undefined) return;
+      this.sessions.delete(idle[0]);
+      await (await idle[1].s).session.release();
+    }
   }
 
   /**
@@ -568,7 +683,7 @@ export class OnnxDecoder {
     const b = batchInputs(chunk, this.config.vocabSize, T, (p) => lossPositionBucket(p, this.padMultiple, B * T), 1);
     return {
       key: `pe:${B}:${T}:${b.P}`, b,
-      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, baseWeights: this.base, gradientRows }),
+      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, ...this.baked(), gradientRows }),
     };
   }
 
@@ -591,10 +706,10 @@ export class OnnxDecoder {
    * weights too. Same names and shapes as the constructor's.
    *
    * @throws DdaError if a tensor is unknown or its size differs, or if base weights are given
-   *   with parameters 'lora' (they are baked into the sessions; create a new decoder).
+   *   while they are baked into the sessions (basePlacement 'initializers'; create a new decoder).
    */
   async setWeights(weights: { readonly base?: WeightMap; readonly lora?: WeightMap }): Promise<void> {
-    if (weights.base && this.parameters !== 'all') throw new DdaError('ONNX decoder: the base weights are baked into its sessions', 'create a new OnnxDecoder for other base weights');
+    if (weights.base && this.basePlacement === 'initializers') throw new DdaError('ONNX decoder: the base weights are baked into its sessions', "create a new OnnxDecoder for other base weights, or use basePlacement 'inputs'");
     const next = new Map(this.fed);
     for (const [name, t] of [...(weights.base ?? []), ...(weights.lora ?? [])]) {
       const old = next.get(name);
@@ -602,7 +717,7 @@ export class OnnxDecoder {
       next.set(name, t);
     }
     this.fed = [...next];
-    for (const [name, t] of this.fed) this.weightFeeds[name] = new this.backend.ort.Tensor('float32', t.data, [...t.shape]);
+    ortWeightFeeds(this.backend, this.fed, this.weightFeeds);
     if (this.pool) await (await this.pool).setConstants(this.poolConstants());
   }
 
@@ -624,8 +739,8 @@ export class OnnxDecoder {
 
   private async run(e: OnnxEncodedExample, gradients: boolean, logits: boolean, hidden = false): Promise<{ out: Record<string, OrtTensor> }> {
     const { T, P, feeds } = this.feeds(e);
-    const { session } = await this.session(T, P, gradients, logits, hidden);
-    return { out: await session.run(feeds(session.inputNames)) };
+    const out = await this.withSession(`${T}:${P}:${gradients}:${logits}:${hidden}`, () => this.graph(T, P, gradients, logits, hidden), (session) => session.run(feeds(session.inputNames)));
+    return { out };
   }
 
   /** Mean masked cross-entropy (nats/token) of one example. */
@@ -677,46 +792,111 @@ export class OnnxDecoder {
    */
   async perExampleGradients(ids: readonly string[], encoded: readonly OnnxEncodedExample[], checkpoint: string, onSample?: (done: number) => void): Promise<GradientMatrix> {
     if (ids.length !== encoded.length) throw new DdaError(`ONNX decoder: ${ids.length} ids for ${encoded.length} examples`, 'pass one id per example');
-    const { names, sizes } = this.parameterLayout();
-    const per = this.parameters === 'lora' ? this.exampleBatch : 1;
-    const chunks = Array.from({ length: Math.ceil(encoded.length / per) }, (_, k) => encoded.slice(k * per, (k + 1) * per));
+    const rows: Float32Array[] = [];
     let done = 0;
+    const { dim, parameterNames, parameterSizes } = await this.forEachGradientRow(encoded, (k, row) => {
+      rows[k] = row;
+      onSample?.(++done);
+    });
+    return { ids: [...ids], dim, rows, parameterNames, parameterSizes, checkpoint };
+  }
+
+  /**
+   * The per-example gradients of {@link perExampleGradients} handed to `onRow` one example at a
+   * time without collecting them: memory stays one run's rows (a few examples) however many
+   * examples there are, for callers that store or reduce each row (e.g. 12.6 M values, 50 MB, per
+   * example for rank-16 LoRA on every linear map of TinyLlama-1.1B). `index` is the example's
+   * position in `encoded`; rows come in run order ({@link runPlan}: by padded length, then
+   * position), the same order whatever the number of workers (a worker's finished run waits for
+   * the earlier runs' rows to be handed over). `row` is a view of the run's output: copy it to
+   * keep it beyond the call without keeping the run's other rows alive.
+   *
+   * @returns The row length and the differentiated tensors' names and sizes, in row order.
+   */
+  async forEachGradientRow(encoded: readonly OnnxEncodedExample[], onRow: (index: number, row: Float32Array) => void | Promise<void>): Promise<{ dim: number; parameterNames: string[]; parameterSizes: number[] }> {
+    const { names, sizes } = this.parameterLayout();
+    const chunks = this.chunks(encoded);
     const dim = sizes.reduce((a, b) => a + b, 0);
     /** The chunk's rows: views of the one `grad_rows` output. */
     const split = (flat: Float32Array | undefined, B: number): Float32Array[] => {
       if (flat === undefined || flat.length !== B * dim) throw new DdaError(`ONNX decoder: gradient rows of ${flat?.length ?? 0} values, expected ${B} × ${dim}`, 'check that the weights match the config');
-      for (let k = 0; k < B; k++) onSample?.(++done);
       return Array.from({ length: B }, (_, r) => flat.subarray(r * dim, (r + 1) * dim));
     };
-    let parts: Float32Array[][];
+    const hand = async (c: number, rows: Float32Array[]): Promise<void> => {
+      for (const [r, row] of rows.entries()) await onRow((chunks[c] as number[])[r] as number, row);
+    };
     if (this.workers > 1) {
       const pool = await this.workerPool();
-      parts = await pool.map(chunks, async (w, chunk) => {
-        const { key, b, build } = this.gradientJob(chunk);
+      // Finished chunks wait here until every earlier one has been handed over.
+      const ready = new Map<number, Float32Array[]>();
+      let next = 0;
+      let handing: Promise<void> = Promise.resolve();
+      await pool.map(chunks, async (w, chunk, c) => {
+        const { key, b, build } = this.gradientJob(chunk.map((k) => encoded[k] as OnnxEncodedExample));
         const model = (): Uint8Array => {
           let bytes = this.models.get(key);
           if (bytes === undefined) this.models.set(key, (bytes = encodeOnnxModel(build().model)));
           return bytes;
         };
-        return split((await pool.run(w, key, model, poolBatchFeeds(b), [GRAD_ROWS]))[GRAD_ROWS], b.B);
+        ready.set(c, split((await pool.run(w, key, model, poolBatchFeeds(b), [GRAD_ROWS]))[GRAD_ROWS], b.B));
+        handing = handing.then(async () => {
+          while (ready.has(next)) {
+            const rows = ready.get(next) as Float32Array[];
+            ready.delete(next);
+            await hand(next++, rows);
+          }
+        });
+        await handing;
       });
     } else {
-      parts = [];
-      for (const chunk of chunks) {
-        const { key, b, build } = this.gradientJob(chunk);
-        const { session } = await this.sessionFor(key, build);
-        const out = await session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) });
-        parts.push(split(out[GRAD_ROWS]?.data as Float32Array | undefined, b.B));
+      for (const [c, chunk] of chunks.entries()) {
+        const { key, b, build } = this.gradientJob(chunk.map((k) => encoded[k] as OnnxEncodedExample));
+        const out = await this.withSession(key, build, (session) => session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) }));
+        await hand(c, split(out[GRAD_ROWS]?.data as Float32Array | undefined, b.B));
       }
     }
-    const rows = parts.flat();
-    return { ids: [...ids], dim, rows, parameterNames: names, parameterSizes: sizes, checkpoint };
+    return { dim, parameterNames: names, parameterSizes: sizes };
+  }
+
+  /**
+   * The runs of {@link perExampleGradients}, as lists of example indices: examples taken in order
+   * of padded length (stable), so that each graph shape is built once per call and a run pads
+   * little; at most exampleBatch per run ('lora'; 'all' runs one at a time) and at most as many
+   * as {@link maxRunBytes} allows for the run's longest sequence (at least one).
+   */
+  private chunks(encoded: readonly OnnxEncodedExample[]): number[][] {
+    const max = this.parameters === 'lora' ? this.exampleBatch : 1;
+    const len = encoded.map((e) => this.padded(e.tokens.length));
+    const order = encoded.map((_, k) => k).sort((a, b) => (len[a] as number) - (len[b] as number) || a - b);
+    const out: number[][] = [];
+    let chunk: number[] = [];
+    for (const k of order) {
+      const T = len[k] as number; // the longest so far: examples come in increasing length
+      if (chunk.length > 0 && (chunk.length >= max || (chunk.length + 1) * activationBytesPerExample(this.config, T, T / 2) > this.maxRunBytes)) {
+        out.push(chunk);
+        chunk = [];
+      }
+      chunk.push(k);
+    }
+    if (chunk.length) out.push(chunk);
+    return out;
+  }
+
+  /** Main-thread sessions open now (at most {@link maxSessions} between calls). */
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
+  /** The runs {@link perExampleGradients} would make for these examples: the example indices of each, in run order. */
+  runPlan(encoded: readonly OnnxEncodedExample[]): number[][] {
+    return this.chunks(encoded);
   }
 
   /** Releases every session and stops the workers. */
   async release(): Promise<void> {
-    for (const s of this.sessions.values()) await (await s).session.release();
+    const entries = [...this.sessions.values()];
     this.sessions.clear();
+    for (const e of entries) await (await e.s.catch(() => null))?.session.release();
     this.models.clear();
     if (this.pool) await (await this.pool).terminate();
     this.pool = undefined;

@@ -9,8 +9,8 @@
 import { DdaError } from '@dda/core';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
-  DECODER_IO, DECODE_IO, buildDecodeStepGraph, buildDecoderGraph, presentOutputs, ropeTables,
-  type OnnxDecoderConfig, type OnnxLoraConfig, type WeightMap,
+  DECODER_IO, DECODE_IO, buildDecodeStepGraph, buildDecoderGraph, chooseBaseWeightPlacement, ortWeightFeeds, presentOutputs, ropeTables,
+  type BaseWeightPlacement, type OnnxDecoderConfig, type OnnxLoraConfig, type WeightMap,
 } from './decoder-graph.js';
 import type { OrtSession, OrtTensor } from './ort.js';
 
@@ -30,8 +30,9 @@ function argmax(x: Float32Array): number {
 }
 
 /**
- * Greedy generation with a decoder's base weights and optional LoRA adapters (both baked into
- * the graphs as initializers). One decode-step session for the whole context; prefill sessions
+ * Greedy generation with a decoder's base weights and optional LoRA adapters (the adapters baked
+ * into the graphs as initializers, the base weights too up to 256 MiB, else fed at every run: see
+ * {@link BaseWeightPlacement}). One decode-step session for the whole context; prefill sessions
  * per padded prompt length.
  */
 export class OnnxGenerator {
@@ -40,11 +41,16 @@ export class OnnxGenerator {
   private readonly rope: { cos: Float32Array; sin: Float32Array };
   private readonly hd: number;
   private readonly kvDim: number;
+  /** Where the base weights are (see {@link BaseWeightPlacement}). */
+  readonly basePlacement: BaseWeightPlacement;
+  /** The base weights' tensors when they are fed. */
+  private readonly baseFeeds: Record<string, OrtTensor>;
 
   /**
    * @param contextLength - The model's context length (maxSeqLen): no token is generated at or beyond it.
    * @param options.padMultiple - Prompts are right-padded to a multiple of this (default 16) for the prefill.
    * @param options.intraOpNumThreads - onnxruntime threads per operator (default: onnxruntime's).
+   * @param options.basePlacement - Base weights baked into the graphs or fed at every run (default `auto`: fed above 256 MiB).
    * @throws DdaError if the context length is not a positive integer.
    */
   constructor(
@@ -53,13 +59,25 @@ export class OnnxGenerator {
     readonly contextLength: number,
     private readonly base: WeightMap,
     private readonly lora: { readonly config: OnnxLoraConfig; readonly weights: WeightMap } | null,
-    private readonly options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number } = {},
+    private readonly options: { readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly basePlacement?: BaseWeightPlacement | 'auto' } = {},
   ) {
     if (!Number.isInteger(contextLength) || contextLength < 1) throw new DdaError(`ONNX generator: contextLength must be a positive integer, got ${contextLength}`, "pass the model's maxSeqLen");
     this.padMultiple = options.padMultiple ?? 16;
     this.hd = config.hiddenSize / config.numHeads;
     this.kvDim = config.numKvHeads * this.hd;
     this.rope = ropeTables(contextLength, this.hd, config.ropeTheta);
+    this.basePlacement = chooseBaseWeightPlacement(base, options.basePlacement);
+    this.baseFeeds = this.basePlacement === 'inputs' ? ortWeightFeeds(backend, base) : {};
+  }
+
+  /** The fed base weights a session reads. */
+  private fedBase(session: OrtSession): Record<string, OrtTensor> {
+    const out: Record<string, OrtTensor> = {};
+    for (const name of session.inputNames) {
+      const t = this.baseFeeds[name];
+      if (t !== undefined) out[name] = t;
+    }
+    return out;
   }
 
   private session(key: string, build: () => Parameters<OnnxRuntimeBackend['createSession']>[0]): Promise<OrtSession> {
@@ -71,8 +89,8 @@ export class OnnxGenerator {
     return s;
   }
 
-  private weights(): { baseWeights: WeightMap; loraWeights?: WeightMap } {
-    return { baseWeights: this.base, ...(this.lora ? { loraWeights: this.lora.weights } : {}) };
+  private weights(): { baseWeights?: WeightMap; loraWeights?: WeightMap } {
+    return { ...(this.basePlacement === 'initializers' ? { baseWeights: this.base } : {}), ...(this.lora ? { loraWeights: this.lora.weights } : {}) };
   }
 
   /** The prefill: logits at position n − 1 of `ids` and, with `cache`, every layer's keys and values [T, kvDim]. */
@@ -85,7 +103,7 @@ export class OnnxGenerator {
     const { Tensor } = this.backend.ort;
     const tokens = new BigInt64Array(T);
     ids.forEach((id, t) => (tokens[t] = BigInt(id)));
-    return session.run({ [DECODER_IO.ids]: new Tensor('int64', tokens, [T]), [DECODER_IO.positions]: new Tensor('int64', BigInt64Array.of(BigInt(n - 1)), [1]) });
+    return session.run({ ...this.fedBase(session), [DECODER_IO.ids]: new Tensor('int64', tokens, [T]), [DECODER_IO.positions]: new Tensor('int64', BigInt64Array.of(BigInt(n - 1)), [1]) });
   }
 
   private checkPrompt(promptIds: readonly number[], o: OnnxGenerateOptions): void {
@@ -134,6 +152,7 @@ export class OnnxGenerator {
     const token = BigInt64Array.of(0n);
     const index = BigInt64Array.of(0n);
     const feeds: Record<string, OrtTensor> = {
+      ...this.fedBase(step),
       ...caches,
       [DECODE_IO.token]: new Tensor('int64', token, [1]),
       [DECODE_IO.mask]: new Tensor('float32', mask, [1, S]),

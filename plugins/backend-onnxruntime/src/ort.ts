@@ -30,6 +30,10 @@ export interface OrtSessionOptions {
   interOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /** onnxruntime's CPU memory arena (default true): freed buffers stay with the session for its next runs. */
+  enableCpuMemArena?: boolean;
+  /** Pre-plans one allocation for a run's intermediate tensors (default true). */
+  enableMemPattern?: boolean;
 }
 
 /** The onnxruntime-node module (the part used here). */
@@ -95,5 +99,26 @@ export function cudaUnavailableReason(ort: OrtModule): string | undefined {
     return `the CUDA provider library (${lib}) is not installed; this project installs ${PACKAGE} with ONNXRUNTIME_NODE_INSTALL=skip, so reinstall it with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 and network access`;
   }
   if (process.platform === 'linux' && !existsSync('/proc/driver/nvidia/version')) return 'no NVIDIA driver is loaded (/proc/driver/nvidia/version is missing)';
+  return undefined;
+}
+
+/** Folders where the Vulkan loader is looked for on Linux (Debian/Ubuntu multiarch, Fedora, generic). */
+const VULKAN_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', '/lib/x86_64-linux-gnu', '/lib64'];
+
+/**
+ * Why the WebGPU execution provider cannot run here, or undefined when it may (the probe session
+ * decides then): onnxruntime-node bundles WebGPU (Dawn) in its npm package on some platforms
+ * (`listSupportedBackends()` says so); on Linux Dawn runs on Vulkan, so the Vulkan loader
+ * (libvulkan.so.1, Debian's libvulkan1) and a GPU's Vulkan driver must be installed. Checked
+ * before a session is tried, because Dawn prints its own warning to stderr when the loader is missing.
+ */
+export function webgpuUnavailableReason(ort: OrtModule): string | undefined {
+  const entry = ort.listSupportedBackends?.().find((b) => b.name === 'webgpu');
+  if (entry === undefined) return `${PACKAGE} ${ort.env.versions?.node ?? ''} has no WebGPU execution provider on ${process.platform}/${process.arch}`.replace('  ', ' ');
+  if (!entry.bundled) return `${PACKAGE}'s WebGPU execution provider is not bundled on ${process.platform}/${process.arch}`;
+  const ldPaths = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d !== '');
+  if (process.platform === 'linux' && ![...ldPaths, ...VULKAN_DIRS].some((d) => existsSync(join(d, 'libvulkan.so.1')))) {
+    return 'the Vulkan loader (libvulkan.so.1) is not installed: WebGPU on Linux runs on Vulkan (install libvulkan1 and the GPU\'s Vulkan driver)';
+  }
   return undefined;
 }

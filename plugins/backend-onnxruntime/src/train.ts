@@ -13,8 +13,8 @@ import type { TrainOptions } from '@dda/model';
 import { Adam } from './adam.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
-  DECODER_IO, GRAD_ROWS, batchInputs, buildDecoderGraph, lossPositionBucket, loraSpecs, ortBatchFeeds, pickFeeds, poolBatchFeeds,
-  type BatchInputs, type OnnxDecoderConfig, type OnnxEncodedExample, type OnnxLoraConfig, type OnnxParameterSet, type WeightMap,
+  DECODER_IO, GRAD_ROWS, batchInputs, buildDecoderGraph, chooseBaseWeightPlacement, lossPositionBucket, loraSpecs, ortBatchFeeds, ortWeightFeeds, pickFeeds, poolBatchFeeds,
+  type BaseWeightPlacement, type BatchInputs, type OnnxDecoderConfig, type OnnxEncodedExample, type OnnxLoraConfig, type OnnxParameterSet, type WeightMap,
 } from './decoder-graph.js';
 import { encodeOnnxModel } from './onnx-model.js';
 import { OrtWorkerPool, sharedFloat32, type PoolTensor } from './ort-pool.js';
@@ -39,6 +39,11 @@ export interface OnnxTrainerOptions {
    * rounding only). CPU only.
    */
   readonly workers?: number;
+  /**
+   * Where the frozen base weights of LoRA training are ({@link BaseWeightPlacement}; default
+   * `auto`: baked up to 256 MiB of float32, fed at every run above, read in place from `base`).
+   */
+  readonly basePlacement?: BaseWeightPlacement | 'auto';
 }
 
 /** A tensor with a copy of its data that training updates in place. */
@@ -61,6 +66,10 @@ export class OnnxTrainer {
   private readonly padMultiple: number;
   private readonly workers: number;
   private pool: Promise<OrtWorkerPool> | undefined;
+  /** Where the frozen base weights are ('inputs' when they are trained). */
+  readonly basePlacement: BaseWeightPlacement;
+  /** Frozen base weights fed at every run (basePlacement 'inputs' with parameters 'lora'). */
+  private readonly frozen: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
 
   /**
    * @param backend - An onnxruntime backend (see `startOnnxRuntime`).
@@ -101,7 +110,9 @@ export class OnnxTrainer {
       });
     // Shared memory when workers read the weights in place; Adam updates them between steps.
     this.trained = source.map(([name, t]) => ({ name, shape: [...t.shape], data: this.workers > 1 ? sharedFloat32(t.data.length, t.data) : Float32Array.from(t.data) }));
-    for (const t of this.trained) this.feedsOf[t.name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
+    this.basePlacement = parameters === 'all' ? 'inputs' : chooseBaseWeightPlacement(base, options.basePlacement);
+    this.frozen = parameters === 'lora' && this.basePlacement === 'inputs' ? [...base] : [];
+    ortWeightFeeds(backend, [...this.trained.map((t) => [t.name, t] as const), ...this.frozen], this.feedsOf);
   }
 
   /** Copies of the trained tensors (the LoRA adapters, or every base tensor), by name. */
@@ -185,7 +196,7 @@ export class OnnxTrainer {
     const all = this.parameters === 'all';
     return buildDecoderGraph(this.config, this.lora?.config ?? null, b.T, b.P, {
       batch: b.B, gradients: true, logits: false, parameters: this.parameters, gradientRows: this.trained.map((t) => t.name),
-      ...(all ? (this.lora ? { loraWeights: this.lora.weights } : {}) : { baseWeights: this.base }),
+      ...(all ? (this.lora ? { loraWeights: this.lora.weights } : {}) : this.basePlacement === 'initializers' ? { baseWeights: this.base } : {}),
     });
   }
 
@@ -216,7 +227,7 @@ export class OnnxTrainer {
   private workerPool(): Promise<OrtWorkerPool> {
     this.pool ??= (async () => {
       const pool = await OrtWorkerPool.create(this.workers);
-      await pool.setConstants(Object.fromEntries(this.trained.map((t) => [t.name, { type: 'float32', data: t.data, dims: t.shape } satisfies PoolTensor])));
+      await pool.setConstants(Object.fromEntries([...this.trained.map((t) => [t.name, t] as const), ...this.frozen].map(([name, t]) => [name, { type: 'float32', data: t.data, dims: t.shape } satisfies PoolTensor])));
       return pool;
     })();
     return this.pool;

@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// `dda attribute` end to end on a TinyLlama-1.1B-shaped model (issue 13): makes a random base
+// folder at the published configuration (writeRandomModelFolder, BF16, with the real LLaMA-2
+// tokenizer), two PEFT LoRA checkpoints (adapter_config.json + adapter_model.safetensors, random
+// A and B), a training file and a query file, then runs
+//   node packages/cli/bin/dda.js attribute --base ... --checkpoints c1 c2 --train ... --queries ...
+//     --gradient-engine onnxruntime --out ...
+// under /usr/bin/time -v, and prints the wall time, the peak RSS and the load.
+// The issue's size is 1,000 training samples × 10 queries at 2 checkpoints, all 22 layers
+// (--train 1000 --queries 10 --layers 22); --layers, --train, --queries and --words make it smaller.
+// Usage (after `npm run build`):
+//   node benchmarks/speed/attribute-real-size.mjs [--layers 22] [--train 1000] [--queries 10] [--words 40]
+//     [--rank 8] [--targets q_proj,v_proj] [--dir /tmp/dda-attribute-real-size] [--keep-out]
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { arg, uptime } from './bench-lib.mjs';
+
+const layers = Number(arg('layers', '22'));
+const nTrain = Number(arg('train', '1000'));
+const nQueries = Number(arg('queries', '10'));
+const words = Number(arg('words', '40'));
+const rank = Number(arg('rank', '8'));
+const targetModules = arg('targets', 'q_proj,v_proj').split(',');
+const dir = arg('dir', `/tmp/dda-attribute-real-size-${layers}`);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+const { fillUniformStream, loadLlama2Tokenizer, loraWeightSpecs, parseAdapterConfig, realModelConfig, writePeftAdapter, writeRandomModelFolder } = await import('@dda/model');
+const start = uptime();
+const base = join(dir, 'base');
+const { config } = realModelConfig('tinyllama-1.1b', { numLayers: layers });
+let writeS = 0;
+if (!existsSync(join(base, 'config.json')) || JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')).num_hidden_layers !== layers) {
+  rmSync(base, { recursive: true, force: true });
+  const t = performance.now();
+  writeRandomModelFolder(base, { model: 'tinyllama-1.1b', numLayers: layers, seed: 0, tokenizer: await loadLlama2Tokenizer() });
+  writeS = (performance.now() - t) / 1000;
+}
+// Two checkpoints of one LoRA run: the same A, B growing from the first to the second.
+const { config: lora } = parseAdapterConfig({ peft_type: 'LORA', r: rank, lora_alpha: 2 * rank, target_modules: targetModules });
+const checkpoints = [1, 2].map((step) => {
+  const cp = join(dir, 'run', `checkpoint-${step}`);
+  const weights = new Map(loraWeightSpecs(config, lora).map(({ name, shape }) => {
+    const data = new Float32Array(shape[0] * shape[1]);
+    fillUniformStream(5, name, 0, name.includes('lora_B') ? 0.01 * step : 0.05, 0, data);
+    return [name, { shape, data }];
+  }));
+  writePeftAdapter(cp, lora, weights);
+  return cp;
+});
+// Text from a fixed word list: prompts and responses of about `words` words each.
+const VOCAB = 'the a river city council report water bridge school market museum train station road park summer winter north south old new said found opened built during after before with from near over people year month week'.split(' ');
+const text = (seed, n) => Array.from({ length: n }, (_, k) => VOCAB[(seed * 7919 + k * 104729 + k * k * 31) % VOCAB.length]).join(' ');
+const jsonl = (rows) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+writeFileSync(join(dir, 'train.jsonl'), jsonl(Array.from({ length: nTrain }, (_, i) => ({ id: `t${i}`, prompt: text(i, words), response: text(i + 100003, words) }))));
+writeFileSync(join(dir, 'queries.jsonl'), jsonl(Array.from({ length: nQueries }, (_, i) => ({ id: `q${i}`, prompt: text(i + 7, words), output: text(i + 200003, words) }))));
+const out = join(dir, 'out');
+rmSync(out, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
+const cli = join(root, 'packages/cli/bin/dda.js');
+const args = ['-v', process.execPath, cli, 'attribute', '--base', base, '--checkpoints', ...checkpoints, '--train', join(dir, 'train.jsonl'),
+  '--queries', join(dir, 'queries.jsonl'), '--out', out, '--gradient-engine', 'onnxruntime', '--progress', 'log'];
+const t0 = performance.now();
+const r = spawnSync('/usr/bin/time', args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+const wallS = (performance.now() - t0) / 1000;
+const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN) * 1024;
+const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('\t'));
+console.log(JSON.stringify({
+  model: 'tinyllama-1.1b', layers, train: nTrain, queries: nQueries, words, lora: { rank, targets: targetModules }, checkpoints: 2, write_base_s: writeS,
+  status: r.status, wall_s: wallS, peak_rss_gb: rss / 1e9, machine: `${cpus().length} cpus (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+  uptime_start: start, uptime_end: uptime(), stdout_tail: r.stdout.trim().split('\n').slice(-12), stderr_tail: lines.slice(-15),
+}, null, 2));
+if (!process.argv.includes('--keep-out')) rmSync(out, { recursive: true, force: true });

@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// W3 and W4 (issue 13): per-example LoRA gradients (rank 16 on q, k, v, o, gate, up, down) of a
+// real-size model folder, sequence 512 with the loss on the second half, on the onnxruntime engine
+// and on PyTorch (real-size-gradients.py, Debian's python3-torch) over the same folder, the same
+// adapters and the same token ids, in one run, each engine in its own process (peak RSS its own).
+// The folder is made first with writeRandomModelFolder (seeded random weights at the published
+// configuration, all layers; BF16 as the published checkpoints unless --dtype F32) and reused when
+// it is already there. FLOPs per example are counted in bench-lib.mjs (neededFlops, with GQA);
+// "of peak" divides the achieved GFLOP/s by the best MatMul n = 2048 measured in the same run.
+// Usage (after `npm run build`):
+//   node benchmarks/speed/real-size-gradients.mjs [--workload w3|w4] [--n 4] [--seq 512] [--rank 16]
+//     [--layers all] [--dtype BF16] [--dir /tmp/dda-w3] [--engines onnxruntime,pytorch] [--ort-threads 1,2]
+//     [--torch-threads 1,2] [--reps 1] [--glibc-keep 0,1] [--ort-backend onnxruntime-cpu|onnxruntime-cuda|onnxruntime-webgpu] [--torch-device cpu|cuda]
+// On a GPU machine: benchmarks/gpu/w3-gpu.sh.
+// --glibc-keep 0,1 runs every configuration twice: as is, and with glibc keeping freed memory in the
+// process (GLIBC_KEEP_FREED in bench-lib.mjs), which spares the page faults of re-touching fresh
+// memory at every run.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GLIBC_KEEP_FREED, arg, matmulPeaks, neededFlops, run, uptime } from './bench-lib.mjs';
+
+const WORKLOADS = { w3: 'tinyllama-1.1b', w4: 'qwen2-0.5b' };
+const workload = arg('workload', 'w3');
+const modelName = WORKLOADS[workload] ?? workload;
+const n = Number(arg('n', '4'));
+const seq = Number(arg('seq', '512'));
+const rank = Number(arg('rank', '16'));
+const reps = Number(arg('reps', '1'));
+const layersArg = arg('layers', 'all');
+const dtype = arg('dtype', 'BF16');
+const dir = arg('dir', `/tmp/dda-${workload}-${layersArg}-${dtype}`);
+const TARGETS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
+
+/** Token k of example e (the same formula as real-size-gradients.py). */
+const tokensOf = (e, vocab) => Int32Array.from({ length: seq }, (_, k) => (k * k * 7919 + k * 104729 + 13 + e * 31337) % vocab);
+
+async function child() {
+  const t0 = performance.now();
+  const { openModelFolder, fillUniformStream, loraWeightSpecs } = await import('@dda/model');
+  const { OnnxDecoder, startOnnxRuntime } = await import('@dda/backend-onnxruntime');
+  const folder = openModelFolder(dir);
+  const config = folder.config;
+  // Float32 base weights, widened tensor by tensor from the stored dtype (onnxruntime-node cannot take BF16 tensors).
+  const base = new Map(folder.weights.names.map((name) => [name, folder.weights.readFloat32(name)]));
+  const loadS = (performance.now() - t0) / 1000;
+  const lora = { rank, alpha: 2 * rank, targets: TARGETS };
+  const loraWeights = new Map(loraWeightSpecs(config, lora).map(({ name, shape }) => {
+    const data = new Float32Array(shape[0] * shape[1]);
+    fillUniformStream(7, name, 0, 0.05, 0, data);
+    return [name, { shape, data }];
+  }));
+  const threads = Number(arg('ort-threads', '1'));
+  const backendId = arg('ort-backend', 'onnxruntime-cpu');
+  const backend = await startOnnxRuntime([backendId]);
+  const dec = new OnnxDecoder(backend, config, lora, base, loraWeights, backendId === 'onnxruntime-cpu' ? { intraOpNumThreads: threads } : {});
+  const half = seq / 2;
+  const enc = Array.from({ length: n + 1 }, (_, e) => ({ tokens: tokensOf(e, config.vocabSize), lossMask: Float32Array.from({ length: seq - 1 }, (_, t) => (t >= half ? 1 : 0)) }));
+  const tw = performance.now();
+  // Two runs: the first builds the gradient graph and its session, the second lets onnxruntime's memory arena reach its size.
+  for (let w = 0; w < 2; w++) await dec.perExampleGradients(['warm-up'], enc.slice(0, 1), 'warm-up');
+  const warmS = (performance.now() - tw) / 1000;
+  const times = [];
+  const c0 = process.cpuUsage();
+  let dim;
+  for (let r = 0; r < reps; r++) {
+    const ts = performance.now();
+    dim = (await dec.perExampleGradients(enc.slice(1).map((_, i) => `x${i}`), enc.slice(1), 'bench')).dim;
+    times.push((performance.now() - ts) / 1000);
+  }
+  const cpu = process.cpuUsage(c0);
+  const plan = dec.runPlan(enc.slice(1));
+  // Peak RSS of the gradient work alone; then the loss of example 0 (checked against PyTorch's), which builds a second session.
+  const peakGradients = Math.round(process.resourceUsage().maxRSS / 1024);
+  const loss0 = await dec.loss(enc[0]);
+  await dec.release();
+  console.log(JSON.stringify({
+    engine: `dda ${backendId}${backendId === 'onnxruntime-cpu' ? `, 1 session × ${threads} threads` : ''}, base weights ${dec.basePlacement}, ${plan[0]?.length} per run`, device: backend.device,
+    examples_per_s: n / Math.min(...times), seconds: times, examples_per_cpu_s: (reps * n) / ((cpu.user + cpu.system) / 1e6),
+    load_s: loadS, warm_up_s: warmS, loss0, lora_dim: dim, peak_rss_mb: peakGradients, peak_rss_with_loss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+  }));
+}
+
+if (process.argv.includes('--child')) {
+  await child();
+} else {
+  const start = uptime();
+  const { openModelFolder, realModelConfig, writeRandomModelFolder } = await import('@dda/model');
+  const layers = layersArg === 'all' ? undefined : Number(layersArg);
+  const { config } = realModelConfig(modelName, layers === undefined ? {} : { numLayers: layers });
+  const stamp = join(dir, 'config.json');
+  let writeS = 0;
+  if (!existsSync(stamp) || JSON.parse(readFileSync(stamp, 'utf8')).num_hidden_layers !== config.numLayers) {
+    rmSync(dir, { recursive: true, force: true });
+    const t = performance.now();
+    process.stderr.write(`writing ${modelName} (${config.numLayers} layers, ${dtype}) into ${dir} ...\n`);
+    writeRandomModelFolder(dir, { model: modelName, seed: 0, dtype, ...(layers === undefined ? {} : { numLayers: layers }), init: { normNoise: 0.1, biasNoise: 0.02 } });
+    writeS = (performance.now() - t) / 1000;
+  }
+  const stored = openModelFolder(dir).weights.storedBytes;
+  const { peaks, peak } = matmulPeaks();
+  const self = fileURLToPath(import.meta.url);
+  const common = ['--workload', workload, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--reps', String(reps), '--dir', dir];
+  const results = [];
+  const engines = arg('engines', 'onnxruntime,pytorch').split(',');
+  const ortBackend = arg('ort-backend', 'onnxruntime-cpu');
+  const keeps = arg('glibc-keep', '0').split(',').map(Number);
+  const tagged = (r, keep) => (keep ? { ...r, engine: `${r.engine}, glibc keeps freed memory`, glibc_tunables: GLIBC_KEEP_FREED.GLIBC_TUNABLES } : r);
+  if (engines.includes('onnxruntime')) {
+    for (const t of arg('ort-threads', '1,2').split(',')) {
+      for (const keep of keeps) results.push(tagged(run(process.execPath, [self, '--child', ...common, '--ort-threads', t, '--ort-backend', ortBackend], `dda ${ortBackend}, ${t} threads`, keep ? GLIBC_KEEP_FREED : {}), keep));
+    }
+  }
+  if (engines.includes('pytorch')) {
+    const py = fileURLToPath(new URL('./real-size-gradients.py', import.meta.url));
+    for (const t of arg('torch-threads', '1,2').split(',')) {
+      const device = arg('torch-device', 'cpu');
+      for (const keep of keeps) {
+        results.push(tagged(run(arg('python', '/usr/bin/python3'), [py, dir, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--threads', t, '--rows-only', '1', '--reps', String(reps), '--device', device], `pytorch ${device} ${t} threads`, keep ? GLIBC_KEEP_FREED : {}), keep));
+      }
+    }
+  }
+  const kvHidden = (config.hiddenSize / config.numHeads) * config.numKvHeads;
+  const shape = { vocab: config.vocabSize, hidden: config.hiddenSize, kvHidden, layers: config.numLayers, ffn: config.intermediateSize, seq, rank };
+  const gflopPerExample = neededFlops(shape, seq / 2 - 1) / 1e9;
+  for (const r of results) {
+    if (r.examples_per_s) Object.assign(r, { gflops: r.examples_per_s * gflopPerExample, of_peak: (r.examples_per_s * gflopPerExample) / peak, rss_of_stored: (r.peak_rss_mb * 2 ** 20) / stored });
+  }
+  console.log(JSON.stringify({
+    workload, model: modelName, layers: config.numLayers, dtype, stored_gb: stored / 1e9, float32_gb: (stored / (dtype === 'F32' ? 1 : 0.5)) / 1e9, write_s: writeS,
+    n, seq, rank, machine: `${process.arch}, ${cpus().length} cpus (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`,
+    gflop_per_example: gflopPerExample, peak_gflops: peak, peaks, uptime_start: start, uptime_end: uptime(), results,
+  }, null, 2));
+}
