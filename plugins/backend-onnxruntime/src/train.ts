@@ -55,7 +55,7 @@ interface Trained {
 
 /**
  * Trains a decoder's LoRA adapters (`parameters` 'lora'; the base weights are baked into the
- * graph) or every base tensor ('all'; LoRA adapters, if any, stay fixed) with Adam on
+ * graph up to 256 MiB, fed at every run above: {@link OnnxTrainerOptions.basePlacement}) or every base tensor ('all'; LoRA adapters, if any, stay fixed) with Adam on
  * onnxruntime. Weights are copied in; read the trained ones with {@link trainedWeights}.
  */
 export class OnnxTrainer {
@@ -76,7 +76,8 @@ export class OnnxTrainer {
    * @param config - The decoder shape.
    * @param parameters - 'lora' trains the adapters, 'all' every base tensor.
    * @param base - Base weights (Hugging Face names): copied when trained ('all'); else baked into
-   *   each graph when it is built (do not change them while the trainer is in use).
+   *   each graph when it is built, or fed at every run from these arrays (basePlacement; do not
+   *   change them while the trainer is in use).
    * @param lora - LoRA adapters (config and PEFT-named weights), or null: copied when trained
    *   ('lora'); else baked into the graphs as `base` is.
    * @throws DdaError if 'lora' is asked for without adapters, or the options are invalid.
