@@ -6,8 +6,8 @@
  * only when first needed, so a model too large for tfjs-wasm is attributed on onnxruntime alone).
  */
 import { DdaError, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
-import { DecoderModel, generationPrompt, startTfjsBackend } from '@dda/model';
-import { OnnxDecoder, OnnxGenerator, OnnxTrainer, tryStartOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
+import { DecoderModel, checkStepOptions, generationPrompt, startTfjsBackend } from '@dda/model';
+import { ONNX_BACKEND_IDS, OnnxDecoder, OnnxGenerator, OnnxTrainer, tryStartOnnxRuntime, type OnnxBackendId, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import type { Checkpoint } from './checkpoints.js';
 import type { AttributionTask } from './task.js';
 
@@ -26,20 +26,31 @@ export interface EngineOptions {
   readonly log?: Log;
 }
 
-let onnxProbe: ReturnType<typeof tryStartOnnxRuntime> | null = null;
+/** One probe per list of backends and process: the backend, or why none started. */
+const onnxProbes = new Map<string, ReturnType<typeof tryStartOnnxRuntime>>();
 
 /**
- * The gradient engine that will run: `onnxruntime` when asked for (the default) and it starts in
- * this process (probed once), else `tfjs`, with the reason logged. Resolve it before computing
- * cache keys, so that a fallback never stores tfjs results under onnxruntime's keys.
+ * The engine that will run for `what` (e.g. `gradient engine`): onnxruntime when asked for (the
+ * default) and one of `preferred` starts in this process (probed once per list), else tfjs, with
+ * the reason logged. Resolve it before computing cache keys, so that a fallback never stores tfjs
+ * results under onnxruntime's keys.
  */
+export async function resolveEngine(
+  asked: GradientEngine | undefined, what: string, log: Log = () => {}, preferred: readonly OnnxBackendId[] = ONNX_BACKEND_IDS,
+): Promise<{ engine: GradientEngine; onnx: OnnxRuntimeBackend | null }> {
+  if ((asked ?? 'onnxruntime') === 'tfjs') return { engine: 'tfjs', onnx: null };
+  const key = preferred.join(',');
+  let probe = onnxProbes.get(key);
+  if (probe === undefined) onnxProbes.set(key, (probe = tryStartOnnxRuntime(log, preferred)));
+  const r = await probe;
+  if (r.backend) return { engine: 'onnxruntime', onnx: r.backend };
+  log(`${what}: onnxruntime unavailable (${r.reason}); falling back to tfjs`);
+  return { engine: 'tfjs', onnx: null };
+}
+
+/** The gradient engine that will run (see {@link resolveEngine}). */
 export async function resolveGradientEngine(asked: GradientEngine | undefined, log: Log = () => {}): Promise<GradientEngine> {
-  if ((asked ?? 'onnxruntime') === 'tfjs') return 'tfjs';
-  onnxProbe ??= tryStartOnnxRuntime(log);
-  const r = await onnxProbe;
-  if (r.backend) return 'onnxruntime';
-  log(`gradient engine: onnxruntime unavailable (${r.reason}); falling back to tfjs`);
-  return 'tfjs';
+  return (await resolveEngine(asked, 'gradient engine', log)).engine;
 }
 
 /**
@@ -70,11 +81,8 @@ export class CheckpointModel {
    */
   static async open(task: AttributionTask, o: EngineOptions = {}): Promise<CheckpointModel> {
     const log = o.log ?? (() => {});
-    if ((o.gradientEngine ?? 'onnxruntime') === 'onnxruntime') {
-      const r = await tryStartOnnxRuntime(log);
-      if (r.backend) return new CheckpointModel(task, r.backend.id, 'onnxruntime', r.backend, o, log);
-      log(`gradient engine: onnxruntime unavailable (${r.reason}); falling back to tfjs`);
-    }
+    const { onnx } = await resolveEngine(o.gradientEngine, 'gradient engine', log);
+    if (onnx) return new CheckpointModel(task, onnx.id, 'onnxruntime', onnx, o, log);
     const backend = await startTfjsBackend(o.backends, log);
     return new CheckpointModel(task, backend.id, 'tfjs', null, o, log);
   }
@@ -164,8 +172,7 @@ export class CheckpointModel {
   async lossesAfterSteps(cp: Checkpoint, updateOn: readonly TextSample[], evaluate: readonly TextSample[], o: ModelStepOptions): Promise<Float64Array> {
     if (cp.kind !== 'lora') throw new DdaError('optimizer steps from a checkpoint are offered on LoRA adapters only', 'use LoRA checkpoints for cea, or another scorer');
     if (this.onnxBackend !== null && o.optimizer === 'adam') {
-      if (!Number.isInteger(o.steps) || o.steps < 1) throw new DdaError(`steps must be a positive integer, got ${o.steps}`, 'pass e.g. steps = 3');
-      if (updateOn.length === 0) throw new DdaError('optimizer steps on an empty set of samples', 'give at least one sample to step on');
+      checkStepOptions(updateOn, o);
       const lora = { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights };
       const encode = (s: TextSample) => this.task.encode(s, this.task.origin(s.id));
       const trainer = new OnnxTrainer(this.onnxBackend, this.task.base.config, 'lora', this.task.base.weights, lora, { intraOpNumThreads: 1 });

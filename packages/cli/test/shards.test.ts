@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { resolveShard } from '@dda/attribution';
-import { runCli } from '@dda/cli';
+import { attributionOutputs as outputs, run as cli } from './run-cli.js';
 import { makeUserRun, type UserRun } from '../../attribution/test/fixtures/user-run.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -17,14 +17,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let u: UserRun;
 const args = (): string[] => ['--base', u.base, '--checkpoints', u.run, '--train', u.train, '--queries', u.queries, '--block-rows', '8', '--top-k', '5'];
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
-/** The outputs that must equal a one-machine run's, byte for byte. */
-const outputs = (out: string): Record<string, string> => Object.fromEntries(['scores.npy', 'scores.json', 'topk.csv', 'topk.jsonl'].map((f) => [f, readFileSync(join(out, f)).toString('base64')]));
 
 let reference: Record<string, string>;
 beforeAll(async () => {

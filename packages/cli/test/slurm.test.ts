@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '@dda/cli';
+import { attributionOutputs as outputs, run as cli } from './run-cli.js';
 import { makeUserRun, type UserRun } from '../../attribution/test/fixtures/user-run.js';
 
 // Runs on a real SLURM cluster: .ci/run starts a one-node cluster (scripts/start-slurm.sh) before
@@ -22,13 +22,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let u: UserRun;
 const args = (): string[] => ['--base', u.base, '--checkpoints', u.run, '--train', u.train, '--queries', u.queries, '--block-rows', '16'];
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
-const outputs = (out: string): Record<string, string> => Object.fromEntries(['scores.npy', 'scores.json', 'topk.csv', 'topk.jsonl'].map((f) => [f, readFileSync(join(out, f)).toString('base64')]));
 /** Job ids of `dda slurm`'s output line "submitted: array job A (...), merge job M (afterany)". */
 const jobs = (out: string): { array: string; merge: string } => {
   const m = /array job (\d+).*merge job (\d+)/.exec(out);

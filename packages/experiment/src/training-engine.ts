@@ -8,9 +8,10 @@
  */
 import { DdaError, type TextSample } from '@dda/core';
 import {
-  DecoderModel, assertFiniteTensors, checkLoraFits, checkTokenizerFits, encodeSample, generationPrompt, initLoraWeights, validateDecoderConfig, validateLoraConfig, startTfjsBackend, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer, type TrainOptions,
+  DecoderModel, assertFiniteTensors, checkLoraFits, cloneTensors, checkTokenizerFits, encodeSample, generationPrompt, initLoraWeights, validateDecoderConfig, validateLoraConfig, startTfjsBackend, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer, type TrainOptions,
 } from '@dda/model';
-import { OnnxGenerator, OnnxTrainer, tryStartOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
+import { OnnxGenerator, OnnxTrainer, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
+import { resolveEngine } from '@dda/attribution';
 
 /** Engines an experiment can train and generate with. */
 export const TRAINING_ENGINES = ['onnxruntime', 'tfjs'] as const;
@@ -62,12 +63,8 @@ export interface ExperimentModelOptions {
  * The engine that will be used: `onnxruntime` when asked for and it starts, else `tfjs` (with the
  * reason onnxruntime did not start logged). Resolve it before computing cache keys.
  */
-export async function resolveTrainingEngine(asked: TrainingEngine | undefined, log: (line: string) => void = () => {}): Promise<{ engine: TrainingEngine; onnx: OnnxRuntimeBackend | null }> {
-  if ((asked ?? 'onnxruntime') === 'tfjs') return { engine: 'tfjs', onnx: null };
-  const r = await tryStartOnnxRuntime(log, ['onnxruntime-cpu']);
-  if (r.backend) return { engine: 'onnxruntime', onnx: r.backend };
-  log(`training engine: onnxruntime unavailable (${r.reason}); falling back to tfjs`);
-  return { engine: 'tfjs', onnx: null };
+export function resolveTrainingEngine(asked: TrainingEngine | undefined, log: (line: string) => void = () => {}): Promise<{ engine: TrainingEngine; onnx: OnnxRuntimeBackend | null }> {
+  return resolveEngine(asked, 'training engine', log, ['onnxruntime-cpu']);
 }
 
 /** Opens a model on the engine asked for (falling back as {@link resolveTrainingEngine}). */
@@ -96,8 +93,6 @@ class TfjsExperimentModel implements ExperimentModel {
   }
 }
 
-const copy = (w: TensorMap): TensorMap => new Map([...w].map(([n, t]) => [n, { shape: [...t.shape], data: Float32Array.from(t.data) }]));
-
 /**
  * The onnxruntime engine: weights held in JavaScript memory; each `train` call runs an
  * {@link OnnxTrainer} over them (fresh Adam moments, as DecoderModel.train) and copies the trained
@@ -115,12 +110,12 @@ class OnnxExperimentModel implements ExperimentModel {
     validateDecoderConfig(config);
     checkTokenizerFits(tokenizer, config);
     assertFiniteTensors(weights, 'base weights');
-    this.base = copy(weights);
+    this.base = cloneTensors(weights);
     this.backend = { id: onnx.id, device: onnx.device };
   }
 
-  baseWeights(): TensorMap { return copy(this.base); }
-  loraWeights(): TensorMap { return this.lora ? copy(this.lora.weights) : new Map(); }
+  baseWeights(): TensorMap { return cloneTensors(this.base); }
+  loraWeights(): TensorMap { return this.lora ? cloneTensors(this.lora.weights) : new Map(); }
 
   private async changed(): Promise<void> {
     const g = this.generator;
@@ -133,14 +128,14 @@ class OnnxExperimentModel implements ExperimentModel {
     for (const [name, t] of this.base) {
       if (w.get(name)?.data.length !== t.data.length) throw new DdaError(`base weight '${name}' is missing or has the wrong size`);
     }
-    this.base = copy(w);
+    this.base = cloneTensors(w);
     void this.changed();
   }
 
   setLora(config: LoraConfig, w: TensorMap): void {
     validateLoraConfig(config);
     checkLoraFits(this.config, config, w);
-    this.lora = { config, weights: copy(w) };
+    this.lora = { config, weights: cloneTensors(w) };
     void this.changed();
   }
 

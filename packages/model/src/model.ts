@@ -49,6 +49,19 @@ function readVariables(m: VariableMap): TensorMap {
 }
 
 /**
+ * Checks the inputs of optimizer steps from a checkpoint (`cea`): a positive integer number of
+ * steps, a positive finite learning rate, `adam` or `sgd`, and at least one sample to step on.
+ *
+ * @throws DdaError naming the first invalid option.
+ */
+export function checkStepOptions(updateOn: readonly unknown[], o: ModelStepOptions): void {
+  if (!Number.isInteger(o.steps) || o.steps < 1) throw new DdaError(`steps must be a positive integer, got ${o.steps}`, 'pass e.g. steps = 3');
+  if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new DdaError(`learningRate must be a positive number, got ${o.learningRate}`, 'pass e.g. learningRate = 3e-3');
+  if (o.optimizer !== 'adam' && o.optimizer !== 'sgd') throw new DdaError(`optimizer must be 'adam' or 'sgd', got ${String(o.optimizer)}`);
+  if (updateOn.length === 0) throw new DdaError('no samples to take optimizer steps on', 'pass at least one sample to update on');
+}
+
+/**
  * The token ids greedy decoding starts from (BOS added where the tokenizer has one) and the length
  * prompt + output may reach: `context − 1`, so that the output and EOS fit the context (the
  * gradient of (prompt, output) is taken later). Shared by every engine's generation.
@@ -346,10 +359,7 @@ export class DecoderModel {
    * @throws DdaError if the model has no LoRA adapters, `updateOn` is empty, or the options are invalid.
    */
   async lossesAfterLoraSteps(updateOn: readonly TextSample[], evaluate: readonly TextSample[], o: ModelStepOptions): Promise<Float64Array> {
-    if (!Number.isInteger(o.steps) || o.steps < 1) throw new DdaError(`steps must be a positive integer, got ${o.steps}`, 'pass e.g. steps = 3');
-    if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new DdaError(`learningRate must be a positive number, got ${o.learningRate}`, 'pass e.g. learningRate = 3e-3');
-    if (o.optimizer !== 'adam' && o.optimizer !== 'sgd') throw new DdaError(`optimizer must be 'adam' or 'sgd', got ${String(o.optimizer)}`);
-    if (updateOn.length === 0) throw new DdaError('no samples to take optimizer steps on', 'pass at least one sample to update on');
+    checkStepOptions(updateOn, o);
     const { vars } = this.variablesOf('lora');
     const saved = vars.map((v) => v.clone());
     const opt = o.optimizer === 'adam' ? tf.train.adam(o.learningRate) : tf.train.sgd(o.learningRate);
