@@ -44,7 +44,7 @@ describe('training data formats', () => {
     const p = jsonl([{ instruction: 'Translate', input: 'chat', output: 'cat' }, { instruction: 'Say hi', output: 'hi' }, { document: 'D', summary: 'S' }]);
     const r = await readTrainingRecords(p);
     expect(r.map((x) => x.content)).toEqual([
-      { chat: [{ role: 'user', content: 'Translate\n\nchat' }, { role: 'assistant', content: 'cat' }] },
+      { chat: [{ role: 'user', content: 'Translate\nchat' }, { role: 'assistant', content: 'cat' }] },
       { chat: [{ role: 'user', content: 'Say hi' }, { role: 'assistant', content: 'hi' }] },
       { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt('D') }, { role: 'assistant', content: 'S' }] },
     ]);
