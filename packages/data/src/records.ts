@@ -145,7 +145,7 @@ class Fields {
   /** The file's columns read and present. */
   readonly used = new Set<string>();
 
-  constructor(readonly raw: RawRecord, fields: FieldMap) {
+  constructor(readonly raw: RawRecord, private readonly fields: FieldMap) {
     const targets = new Set(Object.keys(fields));
     for (const [column, value] of Object.entries(raw.value)) {
       // A column named like one of our fields that is mapped from another column is not read.
@@ -173,7 +173,7 @@ class Fields {
 
   /** `'prompt'`, or `'prompt' (column 'question')` for a mapped field. */
   label(name: string): string {
-    const column = this.columns.get(name);
+    const column = this.columns.get(name) ?? this.fields[name];
     return column === undefined || column === name ? `'${name}'` : `'${name}' (column '${column}')`;
   }
 
