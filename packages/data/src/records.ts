@@ -151,7 +151,7 @@ class Fields {
       // A column named like one of our fields that is mapped from another column is not read.
       if (!targets.has(column)) this.set(column, column, value);
     }
-    for (const [ours, theirs] of Object.entries(fields)) if (theirs in raw.value) this.set(ours, theirs, raw.value[theirs]);
+    for (const [ours, theirs] of Object.entries(fields)) if (Object.hasOwn(raw.value, theirs)) this.set(ours, theirs, raw.value[theirs]);
   }
 
   private set(ours: string, column: string, value: unknown): void {
@@ -177,9 +177,9 @@ class Fields {
     return column === undefined || column === name ? `'${name}'` : `'${name}' (column '${column}')`;
   }
 
-  /** Our field name of a file column (the column itself when not mapped). */
+  /** Our field name of a file column: the field it is mapped to, else the column itself. */
   fieldOf(column: string): string {
-    for (const [ours, c] of this.columns) if (c === column) return ours;
+    for (const [ours, c] of this.columns) if (c === column && ours !== column) return ours;
     return column;
   }
 
@@ -448,14 +448,14 @@ async function readData<T extends { readonly id: string; readonly where: string;
         continue;
       }
       const field = f.fieldOf(column);
-      const known = (KNOWN_FIELDS as readonly string[]).includes(field) || column in fields;
+      const known = (KNOWN_FIELDS as readonly string[]).includes(field) || Object.hasOwn(fields, column);
       if (forQueries && !known) {
         kept.add(column);
         continue;
       }
       const seen = ignored.get(column);
       if (seen) seen.records++;
-      else ignored.set(column, { records: 1, example: r.where, exampleRecord: example(r), reason: column in fields ? `${flag} reads '${column}' from column '${fields[column]}'` : reasonFor(field, rec.kind, forQueries) });
+      else ignored.set(column, { records: 1, example: r.where, exampleRecord: example(r), reason: Object.hasOwn(fields, column) ? `${flag} reads '${column}' from column '${fields[column]}'` : reasonFor(field, rec.kind, forQueries) });
     }
     return rec;
   });

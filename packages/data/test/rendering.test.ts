@@ -1,19 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseFieldMap, readQueryData, readQueryRecords, readTrainingData, readTrainingRecords } from '@dda/data';
+import { tempFiles } from './temp-files.js';
 
 // What a record means for the model, and every field that is read and not used.
-const dir = mkdtempSync(join(tmpdir(), 'dda-rendering-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-const file = (ext: string, text: string): string => {
-  const p = join(dir, `f${n++}.${ext}`);
-  writeFileSync(p, text);
-  return p;
-};
-const jsonl = (rows: unknown[]): string => file('jsonl', rows.map((r) => JSON.stringify(r)).join('\n'));
+const { file, jsonl } = tempFiles('dda-rendering-');
 const logged = (): { lines: string[]; log: (l: string) => void } => {
   const lines: string[] = [];
   return { lines, log: (l) => lines.push(l) };
@@ -144,5 +134,16 @@ describe('one field map per file', () => {
 
   it('names the flag in mapping errors', () => {
     expect(() => parseFieldMap(['output'], '--query-fields')).toThrow(/--query-fields: 'output' is not of the form ours=theirs/);
+  });
+});
+
+describe('mapped columns that are not used', () => {
+  it('a query column mapped to a field the shape does not use is warned, not kept as metadata', async () => {
+    const p = jsonl([{ document: 'D', output: 'O', ref: 'R' }]);
+    const { lines, log } = logged();
+    const { records, rendering } = await readQueryData(p, { fields: parseFieldMap(['summary=ref'], '--query-fields'), log });
+    expect(records[0]!.meta).toEqual({});
+    expect(rendering.ignored.map((x) => [x.column, x.reason])).toEqual([['ref', 'not used by document-summary queries']]);
+    expect(lines).toHaveLength(1);
   });
 });
