@@ -201,7 +201,7 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   log(`training data: ${describeRendering(rendering.train)}; first sample as the model sees it, prompt | response (${rendering.first.train.where}): ${showSample(rendering.first.train)}`);
   log(`queries: ${describeRendering(rendering.queries)}; first query as the model sees it, prompt | output (${rendering.first.query.where}): ${showSample(rendering.first.query)}`);
   const groups = [...new Set(queryRecords.flatMap((q) => (q.group === null ? [] : [q.group])))];
-  const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), groups, trainIds: trainRecords.map((r) => r.id) }) : null;
+  const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), groups, trainIds: trainRecords.map((r) => r.id) }, log) : null;
   const baseCheckpoint = baseCheckpointOf(base, checkpoints);
   return {
     base, baseCheckpoint, checkpoints,

@@ -32,7 +32,7 @@
  */
 import { DdaError, type ChatMessage } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from './instruction-format.js';
-import { type RawRecord, readRecords } from './read-table.js';
+import { type IgnoredField, type RawRecord, UnusedFields, readRecords } from './read-table.js';
 
 /** Our field name → the file's column name, e.g. `{ prompt: 'question', response: 'answer' }`. */
 export type FieldMap = Readonly<Record<string, string>>;
@@ -86,18 +86,6 @@ export interface RecordOptions {
   readonly log?: (line: string) => void;
 }
 
-/** A column of a file that was read and not used. */
-export interface IgnoredField {
-  /** The column, as named in the file. */
-  readonly column: string;
-  /** How many records have it. */
-  readonly records: number;
-  /** The first record that has it (e.g. `train.jsonl:3`). */
-  readonly example: string;
-  /** Why it is not used. */
-  readonly reason: string;
-}
-
 /** How the records of one file were read: what summary.json records and the log shows. */
 export interface DataRendering {
   readonly file: string;
@@ -144,6 +132,8 @@ class Fields {
   private readonly columns = new Map<string, string>();
   /** The file's columns read and present. */
   readonly used = new Set<string>();
+  /** Keys inside a field that are not read (e.g. `messages[].weight`), with why. */
+  readonly unusedInside = new Map<string, string>();
 
   constructor(readonly raw: RawRecord, private readonly fields: FieldMap) {
     const targets = new Set(Object.keys(fields));
@@ -175,6 +165,11 @@ class Fields {
   label(name: string): string {
     const column = this.columns.get(name) ?? this.fields[name];
     return column === undefined || column === name ? `'${name}'` : `'${name}' (column '${column}')`;
+  }
+
+  /** The file's column of one of our fields. */
+  columnOf(name: string): string {
+    return this.columns.get(name) ?? name;
   }
 
   /** Our field name of a file column: the field it is mapped to, else the column itself. */
@@ -236,6 +231,7 @@ function messagesOf(f: Fields): ChatMessage[] {
     const role = e.role === 'human' ? 'user' : e.role === 'gpt' || e.role === 'model' ? 'assistant' : e.role;
     if (role !== 'system' && role !== 'user' && role !== 'assistant') throw new DdaError(`${where}: message ${i + 1} has role ${JSON.stringify(e.role)}`, "roles must be 'system', 'user' or 'assistant'");
     if (typeof e.content !== 'string') throw new DdaError(`${where}: message ${i + 1} (${role}) has no string 'content'`, 'every message needs a text content');
+    for (const k of Object.keys(e)) if (k !== 'role' && k !== 'content') f.unusedInside.set(`${f.columnOf('messages')}[].${k}`, `a message is read as {role, content} only${role === 'assistant' ? ' (every assistant turn carries the loss)' : ''}`);
     return { role, content: e.content };
   });
   const system = optionalText(f, 'system');
@@ -412,11 +408,6 @@ function checkMapping(path: string, what: string, raws: readonly RawRecord[], fi
   }
 }
 
-const example = (r: RawRecord): string => {
-  const s = JSON.stringify(r.value);
-  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
-};
-
 /** Why a field of a record of this shape is not used. */
 function reasonFor(field: string, kind: RecordKind, forQueries: boolean): string {
   if (!(KNOWN_FIELDS as readonly string[]).includes(field)) return `not a field of a training record (${TRAIN_SHAPES}, each with an optional "id")`;
@@ -436,7 +427,7 @@ async function readData<T extends { readonly id: string; readonly where: string;
   checkMapping(path, what, raws, fields, flag);
   const used = new Set<string>();
   const kept = new Set<string>();
-  const ignored = new Map<string, { records: number; example: string; exampleRecord: string; reason: string }>();
+  const ignored = new UnusedFields();
   const shapes: Partial<Record<RecordKind, number>> = {};
   const records = raws.map((r) => {
     const f = new Fields(r, fields);
@@ -453,23 +444,20 @@ async function readData<T extends { readonly id: string; readonly where: string;
         kept.add(column);
         continue;
       }
-      const seen = ignored.get(column);
-      if (seen) seen.records++;
-      else ignored.set(column, { records: 1, example: r.where, exampleRecord: example(r), reason: Object.hasOwn(fields, column) ? `${flag} reads '${column}' from column '${fields[column]}'` : reasonFor(field, rec.kind, forQueries) });
+      ignored.note(column, r, Object.hasOwn(fields, column) ? `${flag} reads '${column}' from column '${fields[column]}'` : reasonFor(field, rec.kind, forQueries));
     }
+    for (const [key, reason] of f.unusedInside) ignored.note(key, r, reason);
     return rec;
   });
   checkUniqueIds(records, forQueries ? 'query' : 'training');
   const log = o.log ?? (() => {});
-  for (const [column, x] of ignored) {
-    log(`warning: ${what} ${path}: field '${column}' is read and not used in ${x.records} of ${records.length} record(s): ${x.reason}; e.g. ${x.example}: ${x.exampleRecord}`);
-  }
+  ignored.warn(`${what} ${path}`, records.length, log);
   if (kept.size > 0) log(`queries ${path}: field(s) ${[...kept].map((c) => `'${c}'`).join(', ')} kept beside each query in the outputs, not used by the attribution`);
   return {
     records,
     rendering: {
       file: path, shapes, promptFormat: o.promptFormat ?? 'raw', fields, used: [...used], kept: [...kept],
-      ignored: [...ignored].map(([column, x]) => ({ column, records: x.records, example: x.example, reason: x.reason })),
+      ignored: ignored.list(),
     },
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFieldMap, readQueryData, readQueryRecords, readTrainingData, readTrainingRecords } from '@dda/data';
+import { parseFieldMap, readLabels, readQueryData, readQueryRecords, readTrainingData, readTrainingRecords } from '@dda/data';
 import { tempFiles } from './temp-files.js';
 
 // What a record means for the model, and every field that is read and not used.
@@ -145,5 +145,23 @@ describe('mapped columns that are not used', () => {
     expect(records[0]!.meta).toEqual({});
     expect(rendering.ignored.map((x) => [x.column, x.reason])).toEqual([['ref', 'not used by document-summary queries']]);
     expect(lines).toHaveLength(1);
+  });
+});
+
+describe('other inputs read and not used', () => {
+  it('keys of a message other than role and content (e.g. OpenAI\'s weight) are warned once, with the count', async () => {
+    const msgs = (w: number) => [{ role: 'user', content: 'u' }, { role: 'assistant', content: 'a', weight: w }];
+    const p = jsonl([{ messages: msgs(0) }, { messages: msgs(1) }, { messages: [{ role: 'user', content: 'u' }, { role: 'assistant', content: 'a' }] }]);
+    const { lines, log } = logged();
+    const { rendering } = await readTrainingData(p, { log });
+    expect(rendering.ignored).toEqual([{ column: 'messages[].weight', records: 2, example: `${p}:1`, reason: 'a message is read as {role, content} only (every assistant turn carries the loss)' }]);
+    expect(lines).toEqual([`warning: training data ${p}: field 'messages[].weight' is read and not used in 2 of 3 record(s): a message is read as {role, content} only (every assistant turn carries the loss); e.g. ${p}:1: {"messages":[{"role":"user","content":"u"},{"role":"assistant","content":"a","weight":0}]}`]);
+  });
+
+  it('fields of a label record other than query, group and sources are warned once', async () => {
+    const p = jsonl([{ group: 'g', sources: ['t1'], note: 'x' }, { query: 'q1', sources: ['t1'], note: 'y' }]);
+    const { lines, log } = logged();
+    await readLabels(p, { queryIds: ['q1'], groups: ['g'], trainIds: ['t1'] }, log);
+    expect(lines).toEqual([`warning: labels ${p}: field 'note' is read and not used in 2 of 2 record(s): a label record has only 'query' or 'group', and 'sources'; e.g. ${p}:1: {"group":"g","sources":["t1"],"note":"x"}`]);
   });
 });
