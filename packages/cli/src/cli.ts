@@ -249,7 +249,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('labels', { type: 'string', describe: 'true sources per query or group ({"<query id or group>": ["<train id>", ...]}), to report ROC-AUC and recall@k' })
     .option('fields', { type: 'string', array: true, describe: 'map the --train file\'s column names: ours=theirs, e.g. --fields prompt=question response=answer' })
     .option('query-fields', { type: 'string', array: true, describe: 'map the --queries file\'s column names: ours=theirs, e.g. --query-fields prompt=question output=generation' })
-    .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings: used as they are (raw), or as one user turn of the model\'s chat template (chat)' })
+    .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings: used as they are (raw; a system or history field is then refused), or as one user turn of the model\'s chat template after the system and history turns (chat)' })
     .option('scorer', { type: 'string', default: 'grad-dot', describe: 'attribution method id (see `dda methods`)' })
     .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f whose gradient the scorers use: loss, contrastive (output vs corrected), entity-margin (see `dda methods`)' })
     .option('debias', { type: 'string', default: RECOMMENDED_DDA.debias, describe: 'debiaser id, or none (the paper\'s formula: raw)' })
