@@ -10,7 +10,9 @@
  *   `history` (`[[instruction, response], ...]`), as LLaMA-Factory renders them: the system turn,
  *   the history as earlier user/assistant turns, one user turn `instruction` (+ a newline and
  *   `input` when given), the assistant turn `output`, through the chat template; the loss is over
- *   every assistant turn, the history's included (LLaMA-Factory's default, `mask_history: false`).
+ *   every assistant turn, the history's included (LLaMA-Factory's default, `mask_history: false`:
+ *   SupervisedDatasetProcessor in src/llamafactory/data/processor/supervised.py; hiyouga/LLaMA-Factory
+ *   read at commit ff6d4d1, 2026-08-18).
  * - the project's `document` / `summary` pairs: the instruction format of METHOD.md (a fixed system
  *   turn and a user turn carrying the document; the summary is the assistant turn).
  * - `prompt` / `response` (or TRL's `completion`): the prompt text is used as it is (it is
