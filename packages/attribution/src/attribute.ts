@@ -103,7 +103,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       method: { ...o.method, description: method.description, units: method.matrix.provenance.computedOver, transforms: method.matrix.provenance.transforms },
       inputs: {
         base: o.base, checkpoints: o.checkpoints, train: o.train, queries: o.queries, ...(o.labels ? { labels: o.labels } : {}),
-        fields: o.fields ?? {}, promptFormat: o.promptFormat ?? 'raw', hashes: task.hashes,
+        fields: o.fields ?? {}, queryFields: o.queryFields ?? {}, promptFormat: o.promptFormat ?? 'raw', rendering: task.rendering, hashes: task.hashes,
       },
       checkpoints: task.checkpoints.map((c) => ({ id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate })),
       counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },

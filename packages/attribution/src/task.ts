@@ -9,7 +9,7 @@ import { readdirSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { DdaError, type CheckpointInfo, type TextSample } from '@dda/core';
 import {
-  type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryRecords, readTrainingRecords,
+  type DataRendering, type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryData, readTrainingData,
 } from '@dda/data';
 import {
   CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, encodeSample, loadModelFolder, type DecoderConfig, type EncodedExample,
@@ -62,6 +62,27 @@ export interface AttributionTask {
   encode(sample: TextSample, origin?: string): EncodedExample;
   /** Where a training or query id came from (file:line), for errors. */
   origin(id: string): string | undefined;
+  /** How the records were read and rendered (recorded in summary.json). */
+  readonly rendering: TaskRendering;
+}
+
+/** How a task's records were read and rendered into model input. */
+export interface TaskRendering {
+  readonly promptFormat: PromptFormat;
+  /** Where the chat template came from (e.g. `tokenizer_config.json`), or null when no record uses one. */
+  readonly template: string | null;
+  readonly train: DataRendering;
+  readonly queries: DataRendering;
+  /** The first training sample and the first query as the model sees them (template applied). */
+  readonly first: { readonly train: RenderedSample; readonly query: RenderedSample };
+}
+
+/** A sample as the model sees it: its text in order, piece by piece, each with whether it carries the loss. */
+export interface RenderedSample {
+  readonly id: string;
+  readonly where: string;
+  /** A prompt/response pair is two pieces; a multi-turn sample alternates (see TextSample.segments). */
+  readonly pieces: readonly { readonly text: string; readonly loss: boolean }[];
 }
 
 /** The files (and options) of a task; see `dda attribute --help`. */
@@ -76,8 +97,10 @@ export interface TaskFiles {
   readonly queries: string;
   /** Labels file (true sources per query or group), optional. */
   readonly labels?: string;
-  /** Column-name mapping for both data files. */
+  /** Column-name mapping of the training data file (ours → the file's column). */
   readonly fields?: FieldMap;
+  /** Column-name mapping of the queries file. */
+  readonly queryFields?: FieldMap;
   /** How `prompt` strings are used (default raw). */
   readonly promptFormat?: PromptFormat;
   /** Longest sequence in tokens (default: the model's max_position_embeddings). */
@@ -86,6 +109,8 @@ export interface TaskFiles {
   readonly overlong?: OverlongPolicy;
   /** Learning rate at each checkpoint, overriding trainer_state.json. */
   readonly learningRates?: readonly number[];
+  /** Where warnings about the data (fields read and not used) and the rendered first samples go. */
+  readonly log?: (line: string) => void;
 }
 
 /** The training sample of a record (its prompt rendered with the chat template where it is a conversation). */
@@ -145,9 +170,12 @@ export function loadBaseModel(dir: string): BaseModel {
 export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const base = loadBaseModel(f.base);
   const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}) });
-  const recordOptions = { ...(f.fields ? { fields: f.fields } : {}), ...(f.promptFormat ? { promptFormat: f.promptFormat } : {}) };
-  const trainRecords = await readTrainingRecords(f.train, recordOptions);
-  const queryRecords = await readQueryRecords(f.queries, recordOptions);
+  const log = f.log ?? (() => {});
+  const promptFormat = f.promptFormat ?? 'raw';
+  const trainData = await readTrainingData(f.train, { promptFormat, log, ...(f.fields ? { fields: f.fields } : {}) });
+  const queryData = await readQueryData(f.queries, { promptFormat, log, ...(f.queryFields ? { fields: f.queryFields } : {}) });
+  const trainRecords = trainData.records;
+  const queryRecords = queryData.records;
   const maxLength = f.maxLength ?? base.config.maxSeqLen;
   if (!Number.isInteger(maxLength) || maxLength < 2) throw new DdaError(`--max-length must be an integer ≥ 2, got ${maxLength}`);
   if (maxLength > base.config.maxSeqLen) throw new DdaError(`--max-length ${maxLength} is longer than the model's context (${base.config.maxSeqLen}, max_position_embeddings of ${base.dir})`, `use at most ${base.config.maxSeqLen}`);
@@ -169,8 +197,11 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
     encode(q.sample, q.record.where);
     if (q.correction) encode(q.correction, `${q.record.where} (corrected)`);
   }
+  const rendering = renderingOf(tok, promptFormat, trainData.rendering, queryData.rendering, trainRecords, samples, queries);
+  log(`training data: ${describeRendering(rendering.train)}; first sample as the model sees it, prompt | response (${rendering.first.train.where}): ${showSample(rendering.first.train)}`);
+  log(`queries: ${describeRendering(rendering.queries)}; first query as the model sees it, prompt | output (${rendering.first.query.where}): ${showSample(rendering.first.query)}`);
   const groups = [...new Set(queryRecords.flatMap((q) => (q.group === null ? [] : [q.group])))];
-  const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), groups, trainIds: trainRecords.map((r) => r.id) }) : null;
+  const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), groups, trainIds: trainRecords.map((r) => r.id) }, log) : null;
   const baseCheckpoint = baseCheckpointOf(base, checkpoints);
   return {
     base, baseCheckpoint, checkpoints,
@@ -189,5 +220,46 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
     },
     encode,
     origin: (id) => origins.get(`train:${id}`) ?? origins.get(`query:${id}`),
+    rendering,
   };
+}
+
+/** A sample's prompt and response pieces (every piece of a multi-turn sample, by whether it carries the loss). */
+function rendered(s: TextSample, where: string): RenderedSample {
+  const pieces = s.segments ?? [{ text: s.prompt, loss: false }, { text: s.response, loss: true }];
+  return { id: s.id, where, pieces: pieces.map((x) => ({ text: x.text, loss: x.loss })) };
+}
+
+/** Where the tokenizer's chat template came from. */
+function templateSource(tok: Tokenizer): string {
+  const t = (tok as { chatTemplate?: { source?: unknown } }).chatTemplate;
+  return typeof t?.source === 'string' ? t.source : `the ${tok.kind} tokenizer's built-in template`;
+}
+
+function renderingOf(
+  tok: Tokenizer, promptFormat: PromptFormat, train: DataRendering, queries: DataRendering,
+  trainRecords: readonly TrainingRecord[], samples: readonly TextSample[], qs: readonly Query[],
+): TaskRendering {
+  const chat = trainRecords.some((r) => 'chat' in r.content) || qs.some((q) => 'chat' in q.record.prompt);
+  const firstRecord = trainRecords[0] as TrainingRecord;
+  const firstQuery = qs[0] as Query;
+  return {
+    promptFormat, template: chat ? templateSource(tok) : null, train, queries,
+    first: { train: rendered(samples[0] as TextSample, firstRecord.where), query: rendered(firstQuery.sample, firstQuery.record.where) },
+  };
+}
+
+/** `train.jsonl: 40 alpaca record(s) (template tokenizer_config.json), fields used: instruction, input, output`. */
+function describeRendering(d: DataRendering): string {
+  const shapes = Object.entries(d.shapes).map(([k, n]) => `${n} ${k}`).join(', ');
+  const mapped = Object.entries(d.fields).map(([o, t]) => `${o}=${t}`).join(' ');
+  return `${d.file}: ${shapes} record(s), prompt format ${d.promptFormat}${mapped ? `, mapped ${mapped}` : ''}, fields used: ${d.used.join(', ')}${d.ignored.length ? `, read and not used: ${d.ignored.map((x) => x.column).join(', ')}` : ''}`;
+}
+
+/**
+ * `"<prompt text>" | "<response text>"`, each piece as a JSON string so that whitespace and special
+ * tokens show; `|` opens a piece that carries the loss, `+` one that does not.
+ */
+function showSample(s: RenderedSample): string {
+  return s.pieces.map((p, i) => `${i === 0 ? '' : p.loss ? ' | ' : ' + '}${JSON.stringify(p.text)}`).join('');
 }

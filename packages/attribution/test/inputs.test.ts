@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,5 +144,43 @@ describe('bad data and bad models get errors naming the file and record', () => 
     const plain = r.variants.find((v) => v.variant === 'plain')!.matrix;
     expect(plain.values[0]).toBeCloseTo(1, 6);
     expect(Math.max(...Array.from(plain.values))).toBe(plain.values[0]);
+  });
+});
+
+describe('how the records are rendered, visible in the log and in summary.json', () => {
+  it('logs the first training sample and query as the model sees them (template applied), the fields read and not used, and records it all in summary.json', async () => {
+    const tr = jsonl(join(root, 'render-train.jsonl'), [
+      { id: 'h', system: 'alpha', history: [['what is alpha ?', 'beta .']], instruction: 'what is gamma ?', output: 'delta .', note: 'x' },
+      { id: 'p', instruction: 'what is omega ?', output: 'alpha .' },
+    ]);
+    const q = jsonl(join(root, 'render-q.jsonl'), [{ id: 'q', instruction: 'what is gamma ?', output: 'delta .', produced_by_base: false }]);
+    const lines: string[] = [];
+    const out = join(root, 'out-render');
+    await runAttribute({ ...files({ train: tr, queries: q }), log: (l) => lines.push(l), out, method: { scorer: 'grad-dot', debias: null, denoise: null, beta: 1 } });
+    expect(lines).toContain(`warning: training data ${tr}: field 'note' is read and not used in 1 of 2 record(s): not a field of a training record ({"messages": [...]}, {"instruction", "input"?, "output"}, {"document", "summary"} or {"prompt", "response"}, each with an optional "id"); e.g. ${tr}:1: {"id":"h","system":"alpha","history":[["what is alpha ?","beta ."]],"instruction":"what is gamma ?","output":"delta .","note":"x"}`);
+    // The history's assistant turn carries the loss too (LLaMA-Factory's default): two pieces after '|'.
+    expect(lines).toContain(`training data: ${tr}: 2 alpaca record(s), prompt format raw, fields used: id, system, history, instruction, output, read and not used: note; first sample as the model sees it, prompt | response (${tr}:1): "<|system|> alpha <|user|> what is alpha ? <|assistant|> " | "beta . <eos>" + " <|user|> what is gamma ? <|assistant|> " | "delta . <eos>"`);
+    expect(lines).toContain(`queries: ${q}: 1 alpaca record(s), prompt format raw, fields used: id, instruction, output; first query as the model sees it, prompt | output (${q}:1): "<|user|> what is gamma ? <|assistant|>" | "delta ."`);
+    expect(lines).toContain(`queries ${q}: field(s) 'produced_by_base' kept beside each query in the outputs, not used by the attribution`);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { inputs: { fields: unknown; queryFields: unknown; rendering: Record<string, unknown> } };
+    expect(summary.inputs.fields).toEqual({});
+    expect(summary.inputs.queryFields).toEqual({});
+    const rendering = summary.inputs.rendering as { promptFormat: string; template: string; train: Record<string, unknown>; queries: Record<string, unknown>; first: { query: unknown } };
+    expect([rendering.promptFormat, rendering.template]).toEqual(['raw', "the word-level tokenizer's built-in template"]);
+    expect(rendering.train).toMatchObject({ file: tr, shapes: { alpaca: 2 }, used: ['id', 'system', 'history', 'instruction', 'output'], ignored: [{ column: 'note', records: 1, example: `${tr}:1` }] });
+    expect(rendering.queries).toMatchObject({ shapes: { alpaca: 1 }, kept: ['produced_by_base'], ignored: [] });
+    expect(rendering.first.query).toEqual({ id: 'q', where: `${q}:1`, pieces: [{ text: '<|user|> what is gamma ? <|assistant|>', loss: false }, { text: 'delta .', loss: true }] });
+  });
+
+  it('--fields maps the training file only: the queries keep their own columns (--query-fields maps theirs)', async () => {
+    const tr = join(root, 'mapped-train.csv');
+    writeFileSync(tr, 'question,answer\nwhat is alpha ?,the answer is beta .\n');
+    const t = await loadTask(files({ train: tr, fields: { prompt: 'question', response: 'answer' } }));
+    expect(t.train.samples[0]).toEqual({ id: '2', prompt: 'what is alpha ?', response: 'the answer is beta .' });
+    expect(t.queries[0]!.sample).toEqual({ id: 'q1', prompt: 'what is alpha ?', response: 'the answer is beta .' });
+    const q = jsonl(join(root, 'mapped-q.jsonl'), [{ id: 'q1', question: 'what is alpha ?', generation: 'beta .' }]);
+    const m = await loadTask(files({ queries: q, queryFields: { prompt: 'question', output: 'generation' } }));
+    expect(m.queries[0]!.sample).toEqual({ id: 'q1', prompt: 'what is alpha ?', response: 'beta .' });
+    await expect(loadTask(files({ queryFields: { prompt: 'question' } }))).rejects.toThrow(`queries '${queries}': --query-fields maps 'prompt' from column 'question', which no record of the file has (its columns: id, group, prompt, output, corrected)`);
   });
 });

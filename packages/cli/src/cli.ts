@@ -247,8 +247,9 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('train', { type: 'string', demandOption: true, describe: 'training data (.jsonl, .json or .csv): prompt/response, messages, instruction/input/output (Alpaca) or document/summary records' })
     .option('queries', { type: 'string', demandOption: true, describe: 'outputs to explain (.jsonl, .json or .csv): prompt (or messages, instruction, document) and output; optional corrected, id, group' })
     .option('labels', { type: 'string', describe: 'true sources per query or group ({"<query id or group>": ["<train id>", ...]}), to report ROC-AUC and recall@k' })
-    .option('fields', { type: 'string', array: true, describe: 'map column names: ours=theirs, e.g. --fields prompt=question response=answer' })
-    .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings: used as they are (raw), or as one user turn of the model\'s chat template (chat)' })
+    .option('fields', { type: 'string', array: true, describe: 'map the --train file\'s column names: ours=theirs, e.g. --fields prompt=question response=answer' })
+    .option('query-fields', { type: 'string', array: true, describe: 'map the --queries file\'s column names: ours=theirs, e.g. --query-fields prompt=question output=generation' })
+    .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings: used as they are (raw; a system or history field is then refused), or as one user turn of the model\'s chat template after the system and history turns (chat)' })
     .option('scorer', { type: 'string', default: 'grad-dot', describe: 'attribution method id (see `dda methods`)' })
     .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f whose gradient the scorers use: loss, contrastive (output vs corrected), entity-margin (see `dda methods`)' })
     .option('debias', { type: 'string', default: RECOMMENDED_DDA.debias, describe: 'debiaser id, or none (the paper\'s formula: raw)' })
@@ -267,13 +268,13 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
 
 /** Parsed `dda attribute` options (see {@link attributeOptions}). */
 interface AttributeArgs {
-  base: string; checkpoints: (string | number)[]; train: string; queries: string; labels?: string | undefined; fields?: (string | number)[] | undefined;
+  base: string; checkpoints: (string | number)[]; train: string; queries: string; labels?: string | undefined; fields?: (string | number)[] | undefined; 'query-fields'?: (string | number)[] | undefined;
   'prompt-format': string; scorer: string; measurement: string; debias: string; denoise: string; beta: number; 'top-k': number; k: number; out: string;
   'max-length'?: number | undefined; overlong: string; 'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows': number; backend?: (string | number)[] | undefined;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
-const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'gradient-engine', 'block-rows', 'backend'] as const;
+const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'gradient-engine', 'block-rows', 'backend'] as const;
 
 /** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
 function attributeArgv(a: AttributeArgs): string[] {
@@ -298,7 +299,8 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
   return {
     base: a.base, checkpoints: a.checkpoints.map(String), train: a.train, queries: a.queries,
     ...(a.labels ? { labels: a.labels } : {}),
-    ...(a.fields ? { fields: parseFieldMap(a.fields.map(String)) } : {}),
+    ...(a.fields ? { fields: parseFieldMap(a.fields.map(String), '--fields') } : {}),
+    ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
     promptFormat: a['prompt-format'] as 'raw' | 'chat',
     method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise), beta: a.beta }, measurement: a.measurement,
     topK: positive('top-k', a['top-k']), recallK: positive('k', a.k), out: a.out,

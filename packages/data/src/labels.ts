@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DdaError } from '@dda/core';
-import { readRecords, tableFormatOf } from './read-table.js';
+import { UnusedFields, readRecords, tableFormatOf } from './read-table.js';
 
 /** The true sources of one query or group. */
 export interface LabelSet {
@@ -21,12 +21,16 @@ export interface LabelSet {
  * Reads a labels file and checks it against the queries and training ids: every key is a query
  * id or a group (a key that is both is an error), every source a training id.
  *
+ * Fields of a JSON Lines or JSON array record other than `query`, `group` and `sources` are not
+ * read: each is warned once through `log`, with its count and an example record.
+ *
  * @throws DdaError naming the file and entry for unknown keys or training ids, empty source lists
  *   and malformed files.
  */
 export async function readLabels(
   path: string,
   known: { readonly queryIds: readonly string[]; readonly groups: readonly string[]; readonly trainIds: readonly string[] },
+  log: (line: string) => void = () => {},
 ): Promise<LabelSet[]> {
   const queries = new Set(known.queryIds);
   const groups = new Set(known.groups);
@@ -43,12 +47,16 @@ export async function readLabels(
   if (text !== null && typeof text === 'object' && !Array.isArray(text)) {
     for (const [key, sources] of Object.entries(text as Record<string, unknown>)) raw.push({ key, kind: null, sources, where: `${path}: '${key}'` });
   } else {
-    for (const r of await readRecords(path, 'labels')) {
+    const records = await readRecords(path, 'labels');
+    const unused = new UnusedFields();
+    for (const r of records) {
+      for (const k of Object.keys(r.value)) if (k !== 'query' && k !== 'group' && k !== 'sources') unused.note(k, r, "a label record has only 'query' or 'group', and 'sources'");
       const q = r.value.query;
       const g = r.value.group;
       if ((q === undefined) === (g === undefined)) throw new DdaError(`${r.where}: a label record names either a 'query' or a 'group'`, 'e.g. {"group": "england-china", "sources": ["12", "40"]}');
       raw.push({ key: String(q ?? g), kind: q !== undefined ? 'query' : 'group', sources: r.value.sources, where: r.where });
     }
+    unused.warn(`labels ${path}`, records.length, log);
   }
   if (raw.length === 0) throw new DdaError(`labels: '${path}' has no entries`, 'give the true sources of at least one query or group');
   return raw.map((e) => {

@@ -111,3 +111,43 @@ export async function parseCsv(text: string, path: string, hint = 'the CSV needs
   });
   return out;
 }
+
+/** A field of a file's records that was read and not used. */
+export interface IgnoredField {
+  /** The field (column), as named in the file. */
+  readonly column: string;
+  /** How many records have it. */
+  readonly records: number;
+  /** The first record that has it (e.g. `train.jsonl:3`). */
+  readonly example: string;
+  /** Why it is not used. */
+  readonly reason: string;
+}
+
+/** Collects the fields of a file's records that are read and not used, to warn once per field. */
+export class UnusedFields {
+  private readonly seen = new Map<string, { records: number; example: RawRecord; reason: string }>();
+
+  /** Notes that record `r` has field `column`, not used for `reason` (the first reason given is kept). */
+  note(column: string, r: RawRecord, reason: string): void {
+    const x = this.seen.get(column);
+    if (x) x.records++;
+    else this.seen.set(column, { records: 1, example: r, reason });
+  }
+
+  /** The fields noted, in the order first seen. */
+  list(): IgnoredField[] {
+    return [...this.seen].map(([column, x]) => ({ column, records: x.records, example: x.example.where, reason: x.reason }));
+  }
+
+  /**
+   * Logs one warning per field: `warning: <what>: field '<f>' is read and not used in <n> of
+   * <total> record(s): <reason>; e.g. <where>: <the record as JSON, cut at 200 characters>`.
+   */
+  warn(what: string, total: number, log: (line: string) => void): void {
+    for (const [column, x] of this.seen) {
+      const json = JSON.stringify(x.example.value);
+      log(`warning: ${what}: field '${column}' is read and not used in ${x.records} of ${total} record(s): ${x.reason}; e.g. ${x.example.where}: ${json.length > 200 ? `${json.slice(0, 200)}…` : json}`);
+    }
+  }
+}

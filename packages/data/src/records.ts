@@ -4,34 +4,43 @@
  * Training records (one of, detected per record from its fields, in this order):
  * - `messages`: a chat conversation, `[{role, content}, ...]` with roles system/user/assistant
  *   (a JSON array; in CSV a cell holding the JSON text), rendered with the model's chat template;
- *   the loss is taken over the assistant turns. It must end with an assistant turn.
- * - Alpaca: `instruction`, optional `input`, `output` (optional `system`): one user turn
- *   `instruction` (+ a blank line and `input` when given), the assistant turn `output`, through the
- *   chat template.
+ *   the loss is taken over the assistant turns. It must end with an assistant turn. A `system`
+ *   field becomes the system turn (a conversation that has one too is refused).
+ * - Alpaca: `instruction`, optional `input`, `output`, optional `system` and LLaMA-Factory's
+ *   `history` (`[[instruction, response], ...]`), as LLaMA-Factory renders them: the system turn,
+ *   the history as earlier user/assistant turns, one user turn `instruction` (+ a newline and
+ *   `input` when given), the assistant turn `output`, through the chat template; the loss is over
+ *   every assistant turn, the history's included (LLaMA-Factory's default, `mask_history: false`:
+ *   SupervisedDatasetProcessor in src/llamafactory/data/processor/supervised.py; hiyouga/LLaMA-Factory
+ *   read at commit ff6d4d1, 2026-08-18).
  * - the project's `document` / `summary` pairs: the instruction format of METHOD.md (a fixed system
  *   turn and a user turn carrying the document; the summary is the assistant turn).
  * - `prompt` / `response` (or TRL's `completion`): the prompt text is used as it is (it is
  *   everything before the response), unless the prompt format is `chat`: then it is one user turn
- *   (with `system` if given) through the chat template.
+ *   (after `system` and `history`, as for Alpaca) through the chat template. In raw format a
+ *   `system` or `history` field is refused: there is no template to put it in.
  * Optional `id` (string or number; default `<n>`, the line, row or record number).
  *
  * Queries (the outputs to explain): the output in `output` (or `response`), the context in
  * `messages` (the conversation before the output; a final assistant turn with no `output` field
  * is taken as the output), `instruction`/`input`, `document`, or `prompt` (as above), optional
  * `corrected` (the corrected output, for contrastive measurements and `cea`), `id` and `group`.
+ * Other fields of a query are kept beside it in the outputs.
  *
- * Field names the file uses differently are mapped with {@link FieldMap} (e.g. `--fields
- * prompt=question response=answer`).
+ * Field names a file uses differently are mapped with {@link FieldMap}, one map per file (e.g.
+ * `--fields prompt=question response=answer` for the training data, `--query-fields` for the
+ * queries). Every field of a record that is read and not used is reported in
+ * {@link DataRendering.ignored} and logged once per field, never dropped silently.
  */
 import { DdaError, type ChatMessage } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from './instruction-format.js';
-import { type RawRecord, readRecords } from './read-table.js';
+import { type IgnoredField, type RawRecord, UnusedFields, readRecords } from './read-table.js';
 
 /** Our field name → the file's column name, e.g. `{ prompt: 'question', response: 'answer' }`. */
 export type FieldMap = Readonly<Record<string, string>>;
 
 /** The field names {@link FieldMap} may map. */
-export const KNOWN_FIELDS = ['id', 'group', 'prompt', 'response', 'completion', 'output', 'corrected', 'messages', 'instruction', 'input', 'system', 'document', 'summary'] as const;
+export const KNOWN_FIELDS = ['id', 'group', 'prompt', 'response', 'completion', 'output', 'corrected', 'messages', 'instruction', 'input', 'system', 'history', 'document', 'summary'] as const;
 
 /** How a `prompt` string is turned into model input: as it is (`raw`), or as one user turn of the chat template (`chat`). */
 export type PromptFormat = 'raw' | 'chat';
@@ -69,11 +78,30 @@ export interface QueryRecord {
   readonly meta: Readonly<Record<string, unknown>>;
 }
 
-/** Options of {@link readTrainingRecords} and {@link readQueryRecords}. */
+/** Options of {@link readTrainingData}, {@link readQueryData} and the functions built on them. */
 export interface RecordOptions {
+  /** This file's column mapping (ours → the file's column). */
   readonly fields?: FieldMap;
   /** How `prompt` strings are used (default `raw`). */
   readonly promptFormat?: PromptFormat;
+  /** Where the warnings about fields read and not used go (one line per field). */
+  readonly log?: (line: string) => void;
+}
+
+/** How the records of one file were read: what summary.json records and the log shows. */
+export interface DataRendering {
+  readonly file: string;
+  /** Records per detected shape (the format detected). */
+  readonly shapes: Readonly<Partial<Record<RecordKind, number>>>;
+  readonly promptFormat: PromptFormat;
+  /** The mapping applied to this file (ours → the file's column). */
+  readonly fields: FieldMap;
+  /** The file's columns that were used, as named in the file. */
+  readonly used: readonly string[];
+  /** Queries: the columns kept beside each query in the outputs, not used by the attribution. */
+  readonly kept: readonly string[];
+  /** The columns read and not used. */
+  readonly ignored: readonly IgnoredField[];
 }
 
 const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
@@ -81,167 +109,280 @@ const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v)
 /**
  * Parses `--fields`-style mappings: `ours=theirs` pairs (e.g. `prompt=question`).
  *
+ * @param flag - The flag named in errors (`--fields`, `--query-fields`).
  * @throws DdaError for a pair without `=`, an unknown field of ours, or a field mapped twice.
  */
-export function parseFieldMap(pairs: readonly string[]): FieldMap {
+export function parseFieldMap(pairs: readonly string[], flag = '--fields'): FieldMap {
   const out: Record<string, string> = {};
   for (const p of pairs) {
     const m = /^([^=\s]+)=(.+)$/.exec(p.trim());
-    if (!m) throw new DdaError(`--fields: '${p}' is not of the form ours=theirs`, `e.g. --fields prompt=question response=answer; our fields: ${KNOWN_FIELDS.join(', ')}`);
+    if (!m) throw new DdaError(`${flag}: '${p}' is not of the form ours=theirs`, `e.g. ${flag} prompt=question response=answer; our fields: ${KNOWN_FIELDS.join(', ')}`);
     const [, ours, theirs] = m as unknown as [string, string, string];
-    if (!(KNOWN_FIELDS as readonly string[]).includes(ours)) throw new DdaError(`--fields: unknown field '${ours}'`, `our fields are: ${KNOWN_FIELDS.join(', ')}`);
-    if (ours in out) throw new DdaError(`--fields: '${ours}' is mapped twice`, 'map each field once');
+    if (!(KNOWN_FIELDS as readonly string[]).includes(ours)) throw new DdaError(`${flag}: unknown field '${ours}'`, `our fields are: ${KNOWN_FIELDS.join(', ')}`);
+    if (ours in out) throw new DdaError(`${flag}: '${ours}' is mapped twice`, 'map each field once');
     out[ours] = theirs;
   }
   return out;
 }
 
-/** A record with the mapping applied: our names read from the file's columns. */
-function mapped(r: RawRecord, fields: FieldMap): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...r.value };
-  for (const [ours, theirs] of Object.entries(fields)) {
-    if (theirs in r.value) out[ours] = r.value[theirs];
-    else if (ours !== theirs) delete out[ours];
+/**
+ * A record's fields under our names, with the file's column behind each, recording which columns
+ * were used: a field counts as used when it is read and present.
+ */
+class Fields {
+  private readonly values = new Map<string, unknown>();
+  private readonly columns = new Map<string, string>();
+  /** The file's columns read and present. */
+  readonly used = new Set<string>();
+  /** Keys inside a field that are not read (e.g. `messages[].weight`), with why. */
+  readonly unusedInside = new Map<string, string>();
+
+  constructor(readonly raw: RawRecord, private readonly fields: FieldMap) {
+    const targets = new Set(Object.keys(fields));
+    for (const [column, value] of Object.entries(raw.value)) {
+      // A column named like one of our fields that is mapped from another column is not read.
+      if (!targets.has(column)) this.set(column, column, value);
+    }
+    for (const [ours, theirs] of Object.entries(fields)) if (Object.hasOwn(raw.value, theirs)) this.set(ours, theirs, raw.value[theirs]);
   }
-  return out;
+
+  private set(ours: string, column: string, value: unknown): void {
+    this.values.set(ours, value);
+    this.columns.set(ours, column);
+  }
+
+  /** Whether the field is there (reading nothing). */
+  has(name: string): boolean {
+    return this.values.get(name) !== undefined;
+  }
+
+  /** The field's value (undefined when absent), marking its column used. */
+  get(name: string): unknown {
+    const x = this.values.get(name);
+    if (x !== undefined) this.used.add(this.columns.get(name) ?? name);
+    return x;
+  }
+
+  /** `'prompt'`, or `'prompt' (column 'question')` for a mapped field. */
+  label(name: string): string {
+    const column = this.columns.get(name) ?? this.fields[name];
+    return column === undefined || column === name ? `'${name}'` : `'${name}' (column '${column}')`;
+  }
+
+  /** The file's column of one of our fields. */
+  columnOf(name: string): string {
+    return this.columns.get(name) ?? name;
+  }
+
+  /** Our field name of a file column: the field it is mapped to, else the column itself. */
+  fieldOf(column: string): string {
+    for (const [ours, c] of this.columns) if (c === column && ours !== column) return ours;
+    return column;
+  }
+
+  /** The record's columns as named in the file. */
+  get fileColumns(): string {
+    return Object.keys(this.raw.value).join(', ') || 'none';
+  }
 }
 
 /** A required non-empty string field. */
-function text(v: Record<string, unknown>, name: string, where: string, hint: string): string {
-  const x = v[name];
-  if (x === undefined) throw new DdaError(`${where}: missing field '${name}'`, hint);
-  if (typeof x !== 'string') throw new DdaError(`${where}: field '${name}' must be a string, got ${typeName(x)}`, hint);
-  if (x.trim() === '') throw new DdaError(`${where}: field '${name}' is empty`, hint);
+function text(f: Fields, name: string, hint: string): string {
+  const x = f.get(name);
+  const where = f.raw.where;
+  if (x === undefined) throw new DdaError(`${where}: missing field ${f.label(name)} (its fields: ${f.fileColumns})`, hint);
+  if (typeof x !== 'string') throw new DdaError(`${where}: field ${f.label(name)} must be a string, got ${typeName(x)}`, hint);
+  if (x.trim() === '') throw new DdaError(`${where}: field ${f.label(name)} is empty`, hint);
   return x;
 }
 
 /** An optional string field (absent, or a string; empty means absent). */
-function optionalText(v: Record<string, unknown>, name: string, where: string): string | null {
-  const x = v[name];
+function optionalText(f: Fields, name: string): string | null {
+  const x = f.get(name);
   if (x === undefined || x === null) return null;
-  if (typeof x !== 'string') throw new DdaError(`${where}: field '${name}' must be a string, got ${typeName(x)}`);
+  if (typeof x !== 'string') throw new DdaError(`${f.raw.where}: field ${f.label(name)} must be a string, got ${typeName(x)}`);
   return x.trim() === '' ? null : x;
 }
 
-function idOf(v: Record<string, unknown>, r: RawRecord): string {
-  const x = v.id;
-  if (x === undefined || x === null) return String(r.number);
+function idOf(f: Fields): string {
+  const x = f.get('id');
+  if (x === undefined || x === null) return String(f.raw.number);
   if (typeof x === 'number' && Number.isFinite(x)) return String(x);
-  if (typeof x !== 'string' || x.trim() === '') throw new DdaError(`${r.where}: field 'id' must be a non-empty string or a number, got ${JSON.stringify(x)}`, 'give every record a unique id, or leave the field out');
+  if (typeof x !== 'string' || x.trim() === '') throw new DdaError(`${f.raw.where}: field ${f.label('id')} must be a non-empty string or a number, got ${JSON.stringify(x)}`, 'give every record a unique id, or leave the field out');
   return x;
 }
 
-function messagesOf(v: Record<string, unknown>, where: string): ChatMessage[] {
-  let m = v.messages;
-  if (typeof m === 'string') {
-    try {
-      m = JSON.parse(m);
-    } catch (e) {
-      throw new DdaError(`${where}: field 'messages' is not valid JSON (${(e as Error).message})`, 'in CSV, a messages cell holds the JSON array [{"role": ..., "content": ...}, ...]');
-    }
+/** A JSON array field (in CSV, a cell holding the JSON text). */
+function jsonArray(f: Fields, name: string, hint: string): unknown {
+  const x = f.get(name);
+  if (typeof x !== 'string') return x;
+  try {
+    return JSON.parse(x);
+  } catch (e) {
+    throw new DdaError(`${f.raw.where}: field ${f.label(name)} is not valid JSON (${(e as Error).message})`, hint);
   }
-  if (!Array.isArray(m) || m.length === 0) throw new DdaError(`${where}: field 'messages' must be a non-empty array of {role, content}, got ${typeName(m)}`, 'e.g. [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]');
-  return m.map((x, i) => {
+}
+
+function messagesOf(f: Fields): ChatMessage[] {
+  const where = f.raw.where;
+  const m = jsonArray(f, 'messages', 'in CSV, a messages cell holds the JSON array [{"role": ..., "content": ...}, ...]');
+  if (!Array.isArray(m) || m.length === 0) throw new DdaError(`${where}: field ${f.label('messages')} must be a non-empty array of {role, content}, got ${typeName(m)}`, 'e.g. [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]');
+  const out = m.map((x, i): ChatMessage => {
     const e = x as { role?: unknown; content?: unknown } | null;
     if (e === null || typeof e !== 'object') throw new DdaError(`${where}: message ${i + 1} is ${typeName(x)}, not {role, content}`);
     const role = e.role === 'human' ? 'user' : e.role === 'gpt' || e.role === 'model' ? 'assistant' : e.role;
     if (role !== 'system' && role !== 'user' && role !== 'assistant') throw new DdaError(`${where}: message ${i + 1} has role ${JSON.stringify(e.role)}`, "roles must be 'system', 'user' or 'assistant'");
     if (typeof e.content !== 'string') throw new DdaError(`${where}: message ${i + 1} (${role}) has no string 'content'`, 'every message needs a text content');
+    for (const k of Object.keys(e)) if (k !== 'role' && k !== 'content') f.unusedInside.set(`${f.columnOf('messages')}[].${k}`, `a message is read as {role, content} only${role === 'assistant' ? ' (every assistant turn carries the loss)' : ''}`);
     return { role, content: e.content };
+  });
+  const system = optionalText(f, 'system');
+  if (system === null) return out;
+  if (out.some((x) => x.role === 'system')) throw new DdaError(`${where}: both a ${f.label('system')} field and a system message`, 'give the system turn once: in the messages or in the system field');
+  return [{ role: 'system', content: system }, ...out];
+}
+
+/**
+ * LLaMA-Factory's Alpaca `history`, `[[instruction, response], ...]`, as earlier user/assistant
+ * turns, in the order given (AlpacaDatasetConverter in src/llamafactory/data/converter.py of
+ * hiyouga/LLaMA-Factory: `for old_prompt, old_response in history`).
+ */
+function historyOf(f: Fields): ChatMessage[] {
+  const hint = 'history is a list of [instruction, response] pairs of strings, e.g. [["Hi", "Hello!"]] (in CSV, a cell holding that JSON)';
+  const h = jsonArray(f, 'history', hint);
+  if (h === undefined || h === null) return [];
+  if (!Array.isArray(h)) throw new DdaError(`${f.raw.where}: field ${f.label('history')} must be a list of [instruction, response] pairs, got ${typeName(h)}`, hint);
+  return h.flatMap((pair, i): ChatMessage[] => {
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
+      throw new DdaError(`${f.raw.where}: history entry ${i + 1} is not an [instruction, response] pair of strings (got ${JSON.stringify(pair)})`, hint);
+    }
+    return [{ role: 'user', content: pair[0] }, { role: 'assistant', content: pair[1] }];
   });
 }
 
 /** The shape of a record, detected from its fields. */
-function kindOf(v: Record<string, unknown>, output: 'response' | 'output'): RecordKind | null {
-  if (v.messages !== undefined) return 'messages';
-  if (v.instruction !== undefined) return 'alpaca';
-  if (v.document !== undefined) return 'document-summary';
-  if (v.prompt !== undefined) return 'prompt-response';
-  void output;
+function kindOf(f: Fields): RecordKind | null {
+  if (f.has('messages')) return 'messages';
+  if (f.has('instruction')) return 'alpaca';
+  if (f.has('document')) return 'document-summary';
+  if (f.has('prompt')) return 'prompt-response';
   return null;
 }
 
-function alpacaUser(v: Record<string, unknown>, where: string, hint: string): string {
-  const instruction = text(v, 'instruction', where, hint);
-  const input = optionalText(v, 'input', where);
-  return input ? `${instruction}\n\n${input}` : instruction;
+/**
+ * The user turn of an Alpaca record: `instruction`, then a newline and `input` when given, as
+ * LLaMA-Factory joins them (AlpacaDatasetConverter: `"\n".join(query)`, "prompt\nquery").
+ */
+function alpacaUser(f: Fields, hint: string): string {
+  const instruction = text(f, 'instruction', hint);
+  const input = optionalText(f, 'input');
+  return input ? `${instruction}\n${input}` : instruction;
 }
 
-function withSystem(system: string | null, user: string): ChatMessage[] {
-  return [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: user }];
+/**
+ * The turns before the output: the system turn (`system`), the history's turns, then the user turn;
+ * where LLaMA-Factory puts them (the system turn first, then the history: Template.encode_multiturn).
+ */
+function turnsBefore(f: Fields, user: string): ChatMessage[] {
+  const system = optionalText(f, 'system');
+  return [...(system ? [{ role: 'system' as const, content: system }] : []), ...historyOf(f), { role: 'user', content: user }];
+}
+
+/** A raw prompt: refuses `system` and `history`, which only a chat template can place. */
+function rawPrompt(f: Fields, hint: string): string {
+  for (const name of ['system', 'history']) {
+    if (f.has(name)) {
+      throw new DdaError(
+        `${f.raw.where}: field ${f.label(name)} cannot be used with --prompt-format raw (the prompt text is used as it is; there is no chat template to put ${name === 'system' ? 'a system turn' : 'earlier turns'} in)`,
+        `pass --prompt-format chat to render ${name === 'system' ? 'it as the system turn' : 'them as earlier turns'} before the prompt, through the model's chat template; if the prompt text already holds it, remove the field`,
+      );
+    }
+  }
+  return text(f, 'prompt', hint);
 }
 
 const TRAIN_SHAPES = '{"messages": [...]}, {"instruction", "input"?, "output"}, {"document", "summary"} or {"prompt", "response"}';
 
-/** One training record from a raw record. @throws DdaError naming the record and the field. */
-export function toTrainingRecord(r: RawRecord, o: RecordOptions = {}): TrainingRecord {
-  const v = mapped(r, o.fields ?? {});
-  const id = idOf(v, r);
-  const kind = kindOf(v, 'response');
+function toTraining(f: Fields, o: RecordOptions): TrainingRecord {
+  const r = f.raw;
+  const id = idOf(f);
+  const kind = kindOf(f);
   const hint = `a training record is one of ${TRAIN_SHAPES}; map other column names with --fields`;
   switch (kind) {
     case 'messages':
-      return { id, where: r.where, kind, content: { chat: messagesOf(v, r.where) } };
-    case 'alpaca':
-      return { id, where: r.where, kind, content: { chat: [...withSystem(optionalText(v, 'system', r.where), alpacaUser(v, r.where, hint)), { role: 'assistant', content: text(v, 'output', r.where, hint) }] } };
+      return { id, where: r.where, kind, content: { chat: messagesOf(f) } };
+    case 'alpaca': {
+      const user = alpacaUser(f, hint);
+      return { id, where: r.where, kind, content: { chat: [...turnsBefore(f, user), { role: 'assistant', content: text(f, 'output', hint) }] } };
+    }
     case 'document-summary':
-      return { id, where: r.where, kind, content: { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(text(v, 'document', r.where, hint)) }, { role: 'assistant', content: text(v, 'summary', r.where, hint) }] } };
+      return { id, where: r.where, kind, content: { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(text(f, 'document', hint)) }, { role: 'assistant', content: text(f, 'summary', hint) }] } };
     case 'prompt-response': {
-      const prompt = text(v, 'prompt', r.where, hint);
-      const response = text(v, v.response === undefined && v.completion !== undefined ? 'completion' : 'response', r.where, hint);
-      if (o.promptFormat === 'chat') return { id, where: r.where, kind, content: { chat: [...withSystem(optionalText(v, 'system', r.where), prompt), { role: 'assistant', content: response }] } };
-      return { id, where: r.where, kind, content: { raw: { prompt, response } } };
+      const responseField = !f.has('response') && f.has('completion') ? 'completion' : 'response';
+      if (o.promptFormat === 'chat') {
+        const user = text(f, 'prompt', hint);
+        return { id, where: r.where, kind, content: { chat: [...turnsBefore(f, user), { role: 'assistant', content: text(f, responseField, hint) }] } };
+      }
+      const prompt = rawPrompt(f, hint);
+      return { id, where: r.where, kind, content: { raw: { prompt, response: text(f, responseField, hint) } } };
     }
     default:
-      throw new DdaError(`${r.where}: not a training record (fields: ${Object.keys(r.value).join(', ') || 'none'})`, hint);
+      throw new DdaError(`${r.where}: not a training record (fields: ${f.fileColumns})`, hint);
   }
+}
+
+/** One training record from a raw record. @throws DdaError naming the record and the field. */
+export function toTrainingRecord(r: RawRecord, o: RecordOptions = {}): TrainingRecord {
+  return toTraining(new Fields(r, o.fields ?? {}), o);
 }
 
 const QUERY_SHAPES = '{"prompt", "output"}, {"messages": [...], "output"?}, {"instruction", "input"?, "output"} or {"document", "output"}, each with optional "corrected", "id" and "group"';
 
-/** One query from a raw record. @throws DdaError naming the record and the field. */
-export function toQueryRecord(r: RawRecord, o: RecordOptions = {}): QueryRecord {
-  const v = mapped(r, o.fields ?? {});
-  const id = idOf(v, r);
-  const kind = kindOf(v, 'output');
-  const hint = `a query is one of ${QUERY_SHAPES}; map other column names with --fields`;
-  const groupValue = v.group;
-  if (groupValue !== undefined && groupValue !== null && typeof groupValue !== 'string' && typeof groupValue !== 'number') throw new DdaError(`${r.where}: field 'group' must be a string, got ${typeName(groupValue)}`, hint);
+/** A query and the columns kept as its metadata. */
+function toQuery(f: Fields, o: RecordOptions): QueryRecord {
+  const r = f.raw;
+  const id = idOf(f);
+  const kind = kindOf(f);
+  const hint = `a query is one of ${QUERY_SHAPES}; map other column names with --query-fields`;
+  const groupValue = f.get('group');
+  if (groupValue !== undefined && groupValue !== null && typeof groupValue !== 'string' && typeof groupValue !== 'number') throw new DdaError(`${r.where}: field ${f.label('group')} must be a string, got ${typeName(groupValue)}`, hint);
   const group = groupValue === undefined || groupValue === null || groupValue === '' ? null : String(groupValue);
-  const outputField = v.output === undefined && v.response !== undefined ? 'response' : 'output';
+  const outputField = !f.has('output') && f.has('response') ? 'response' : 'output';
   let prompt: PromptSpec;
-  let output: string | null = v[outputField] === undefined ? null : text(v, outputField, r.where, hint);
+  let output: string | null = f.has(outputField) ? text(f, outputField, hint) : null;
   switch (kind) {
     case 'messages': {
-      const chat = messagesOf(v, r.where);
+      const chat = messagesOf(f);
       const last = chat[chat.length - 1] as ChatMessage;
       if (output === null && last.role === 'assistant') {
         output = last.content;
         chat.pop();
       }
-      if (chat.length === 0 || chat[chat.length - 1]?.role === 'assistant') throw new DdaError(`${r.where}: the conversation before the output must end with a user turn`, 'put the output to explain in "output", or as the last assistant message');
+      if (chat.length === 0 || chat[chat.length - 1]?.role !== 'user') throw new DdaError(`${r.where}: the conversation before the output must end with a user turn`, 'put the output to explain in "output", or as the last assistant message');
       prompt = { chat };
       break;
     }
     case 'alpaca':
-      prompt = { chat: withSystem(optionalText(v, 'system', r.where), alpacaUser(v, r.where, hint)) };
+      prompt = { chat: turnsBefore(f, alpacaUser(f, hint)) };
       break;
     case 'document-summary':
-      prompt = { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(text(v, 'document', r.where, hint)) }] };
+      prompt = { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(text(f, 'document', hint)) }] };
       break;
-    case 'prompt-response': {
-      const p = text(v, 'prompt', r.where, hint);
-      prompt = o.promptFormat === 'chat' ? { chat: withSystem(optionalText(v, 'system', r.where), p) } : { raw: p };
+    case 'prompt-response':
+      prompt = o.promptFormat === 'chat' ? { chat: turnsBefore(f, text(f, 'prompt', hint)) } : { raw: rawPrompt(f, hint) };
       break;
-    }
     default:
-      throw new DdaError(`${r.where}: not a query (fields: ${Object.keys(r.value).join(', ') || 'none'})`, hint);
+      throw new DdaError(`${r.where}: not a query (fields: ${f.fileColumns})`, hint);
   }
-  if (output === null) throw new DdaError(`${r.where}: missing field 'output'`, hint);
-  const corrected = optionalText(v, 'corrected', r.where);
-  const used = new Set<string>([...KNOWN_FIELDS, ...Object.values(o.fields ?? {})]);
-  const meta = Object.fromEntries(Object.entries(r.value).filter(([k]) => !used.has(k)));
+  if (output === null) throw new DdaError(`${r.where}: missing field ${f.label('output')} (its fields: ${f.fileColumns})`, hint);
+  const corrected = optionalText(f, 'corrected');
+  const meta = Object.fromEntries(Object.entries(r.value).filter(([column]) => !f.used.has(column) && !(KNOWN_FIELDS as readonly string[]).includes(f.fieldOf(column))));
   return { id, where: r.where, kind, group, prompt, output, corrected, meta };
+}
+
+/** One query from a raw record. @throws DdaError naming the record and the field. */
+export function toQueryRecord(r: RawRecord, o: RecordOptions = {}): QueryRecord {
+  return toQuery(new Fields(r, o.fields ?? {}), o);
 }
 
 /** Throws a DdaError naming both places when two records share an id. */
@@ -254,27 +395,106 @@ function checkUniqueIds(records: readonly { readonly id: string; readonly where:
   }
 }
 
-/**
- * Reads a training-data file (JSON Lines, JSON or CSV; see the module doc for the record shapes).
- *
- * @returns The records in file order.
- * @throws DdaError naming the file and record: unreadable or empty file, malformed JSON/CSV, a
- *   record of no known shape, a missing, non-string or empty field, a bad `messages` array, duplicate ids.
- */
-export async function readTrainingRecords(path: string, o: RecordOptions = {}): Promise<TrainingRecord[]> {
-  const records = (await readRecords(path, 'training data')).map((r) => toTrainingRecord(r, o));
-  checkUniqueIds(records, 'training');
-  return records;
+/** The columns of a file, in the order they first appear. */
+function columnsOf(raws: readonly RawRecord[]): string[] {
+  return [...new Set(raws.flatMap((r) => Object.keys(r.value)))];
+}
+
+/** @throws DdaError naming the file and its columns when a mapping's column is in no record. */
+function checkMapping(path: string, what: string, raws: readonly RawRecord[], fields: FieldMap, flag: string): void {
+  const columns = columnsOf(raws);
+  for (const [ours, theirs] of Object.entries(fields)) {
+    if (!columns.includes(theirs)) {
+      throw new DdaError(`${what} '${path}': ${flag} maps '${ours}' from column '${theirs}', which no record of the file has (its columns: ${columns.join(', ')})`, `map only columns of this file (${flag} applies to ${what === 'queries' ? '--queries' : '--train'} only)`);
+    }
+  }
+}
+
+/** Why a field of a record of this shape is not used. */
+function reasonFor(field: string, kind: RecordKind, forQueries: boolean): string {
+  if (!(KNOWN_FIELDS as readonly string[]).includes(field)) return `not a field of a training record (${TRAIN_SHAPES}, each with an optional "id")`;
+  if (field === 'group' && !forQueries) return "groups are read from the queries only";
+  if (field === 'system' && kind === 'document-summary') return 'document/summary records have the fixed system turn of METHOD.md';
+  return `not used by ${kind} ${forQueries ? 'queries' : 'records'}`;
+}
+
+/** Reads, converts and reports on a file's records (shared by the training and query readers). */
+async function readData<T extends { readonly id: string; readonly where: string; readonly kind: RecordKind }>(
+  path: string, o: RecordOptions, forQueries: boolean, convert: (f: Fields) => T,
+): Promise<{ records: T[]; rendering: DataRendering }> {
+  const what = forQueries ? 'queries' : 'training data';
+  const flag = forQueries ? '--query-fields' : '--fields';
+  const fields = o.fields ?? {};
+  const raws = await readRecords(path, what);
+  checkMapping(path, what, raws, fields, flag);
+  const used = new Set<string>();
+  const kept = new Set<string>();
+  const ignored = new UnusedFields();
+  const shapes: Partial<Record<RecordKind, number>> = {};
+  const records = raws.map((r) => {
+    const f = new Fields(r, fields);
+    const rec = convert(f);
+    shapes[rec.kind] = (shapes[rec.kind] ?? 0) + 1;
+    for (const column of Object.keys(r.value)) {
+      if (f.used.has(column)) {
+        used.add(column);
+        continue;
+      }
+      const field = f.fieldOf(column);
+      const known = (KNOWN_FIELDS as readonly string[]).includes(field) || Object.hasOwn(fields, column);
+      if (forQueries && !known) {
+        kept.add(column);
+        continue;
+      }
+      ignored.note(column, r, Object.hasOwn(fields, column) ? `${flag} reads '${column}' from column '${fields[column]}'` : reasonFor(field, rec.kind, forQueries));
+    }
+    for (const [key, reason] of f.unusedInside) ignored.note(key, r, reason);
+    return rec;
+  });
+  checkUniqueIds(records, forQueries ? 'query' : 'training');
+  const log = o.log ?? (() => {});
+  ignored.warn(`${what} ${path}`, records.length, log);
+  if (kept.size > 0) log(`queries ${path}: field(s) ${[...kept].map((c) => `'${c}'`).join(', ')} kept beside each query in the outputs, not used by the attribution`);
+  return {
+    records,
+    rendering: {
+      file: path, shapes, promptFormat: o.promptFormat ?? 'raw', fields, used: [...used], kept: [...kept],
+      ignored: ignored.list(),
+    },
+  };
 }
 
 /**
- * Reads a file of queries (the outputs to explain; see the module doc).
+ * Reads a training-data file (JSON Lines, JSON or CSV; see the module doc for the record shapes),
+ * logging one warning per field that is read and not used.
  *
- * @returns The queries in file order.
- * @throws DdaError naming the file and record, as {@link readTrainingRecords}.
+ * @returns The records in file order, and how they were read ({@link DataRendering}).
+ * @throws DdaError naming the file and record: unreadable or empty file, malformed JSON/CSV, a
+ *   record of no known shape, a missing, non-string or empty field, a bad `messages` or `history`
+ *   array, `system` or `history` with the raw prompt format, duplicate ids; naming the file and its
+ *   columns for a mapping whose column no record has.
  */
+export async function readTrainingData(path: string, o: RecordOptions = {}): Promise<{ records: TrainingRecord[]; rendering: DataRendering }> {
+  return readData(path, o, false, (f) => toTraining(f, o));
+}
+
+/**
+ * Reads a file of queries (the outputs to explain; see the module doc), logging one warning per
+ * field of ours that is read and not used (other fields are kept beside the queries).
+ *
+ * @returns The queries in file order, and how they were read.
+ * @throws DdaError naming the file and record, as {@link readTrainingData}.
+ */
+export async function readQueryData(path: string, o: RecordOptions = {}): Promise<{ records: QueryRecord[]; rendering: DataRendering }> {
+  return readData(path, o, true, (f) => toQuery(f, o));
+}
+
+/** The records of {@link readTrainingData}. */
+export async function readTrainingRecords(path: string, o: RecordOptions = {}): Promise<TrainingRecord[]> {
+  return (await readTrainingData(path, o)).records;
+}
+
+/** The queries of {@link readQueryData}. */
 export async function readQueryRecords(path: string, o: RecordOptions = {}): Promise<QueryRecord[]> {
-  const records = (await readRecords(path, 'queries')).map((r) => toQueryRecord(r, o));
-  checkUniqueIds(records, 'query');
-  return records;
+  return (await readQueryData(path, o)).records;
 }

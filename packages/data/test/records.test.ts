@@ -1,18 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SYSTEM_PROMPT, parseFieldMap, readLabels, readQueryRecords, readTrainingRecords, userPrompt } from '@dda/data';
+import { tempFiles } from './temp-files.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'dda-data-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-const file = (ext: string, text: string): string => {
-  const p = join(dir, `f${n++}.${ext}`);
-  writeFileSync(p, text);
-  return p;
-};
-const jsonl = (rows: unknown[]): string => file('jsonl', rows.map((r) => JSON.stringify(r)).join('\n'));
+const { dir, file, jsonl } = tempFiles('dda-data-');
 
 describe('training data formats', () => {
   it('reads prompt/response (and TRL completion) pairs from JSON Lines, raw by default', async () => {
@@ -44,7 +35,7 @@ describe('training data formats', () => {
     const p = jsonl([{ instruction: 'Translate', input: 'chat', output: 'cat' }, { instruction: 'Say hi', output: 'hi' }, { document: 'D', summary: 'S' }]);
     const r = await readTrainingRecords(p);
     expect(r.map((x) => x.content)).toEqual([
-      { chat: [{ role: 'user', content: 'Translate\n\nchat' }, { role: 'assistant', content: 'cat' }] },
+      { chat: [{ role: 'user', content: 'Translate\nchat' }, { role: 'assistant', content: 'cat' }] },
       { chat: [{ role: 'user', content: 'Say hi' }, { role: 'assistant', content: 'hi' }] },
       { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt('D') }, { role: 'assistant', content: 'S' }] },
     ]);
