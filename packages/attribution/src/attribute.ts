@@ -85,7 +85,11 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       }
     }
     const tops = topK(task, method.matrix, k, task.labels ? truth : undefined);
+    const tTokens = Date.now();
     const tokens = await tokenAttribution(run, s, tops.slice(0, PAGE_CHART_LIMIT));
+    log(tokens.kind === 'computed'
+      ? `token heat maps: top ${k} samples of ${Math.min(tops.length, PAGE_CHART_LIMIT)} queries at ${tokens.checkpoint}, 2 forward passes each, ${((Date.now() - tTokens) / 1000).toFixed(1)} s`
+      : `token heat maps: none (${o.method.scorer} is not a gradient dot product)`);
     const recallK = o.recallK ?? 20;
     const metrics = sources ? [method, ...variants].flatMap((v) => evaluateMatrix(v.matrix, sources, recallK).map((e) => ({ ...e, variant: v.variant, description: v.description }))) : [];
     const F = ATTRIBUTE_FILES;

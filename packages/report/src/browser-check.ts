@@ -58,6 +58,8 @@ export interface Screenshot {
   readonly path: string;
   readonly selector?: string;
   readonly fullPage?: boolean;
+  /** With `selector`: the element's top `maxHeight` CSS px only (a long element cropped for a README). */
+  readonly maxHeight?: number;
 }
 
 /** Marks drawn by one chart (an element with `data-chart="<id>"`). */
@@ -169,7 +171,12 @@ export async function checkPageInBrowser(htmlPath: string, options: BrowserCheck
     }, { ...options.elements });
     const shots: readonly Screenshot[] = options.screenshot === undefined ? [] : 'path' in options.screenshot ? [options.screenshot] : options.screenshot;
     for (const s of shots) {
-      if (s.selector) await page.locator(s.selector).first().screenshot({ path: s.path });
+      if (s.selector && s.maxHeight !== undefined) {
+        await page.evaluate(() => window.scrollTo(0, 0));
+        const box = await page.locator(s.selector).first().boundingBox();
+        if (!box) throw new DdaError(`checkPageInBrowser: '${s.selector}' is not drawn`, 'screenshot a visible element');
+        await page.screenshot({ path: s.path, fullPage: true, clip: { x: box.x, y: box.y, width: box.width, height: Math.min(box.height, s.maxHeight) } });
+      } else if (s.selector) await page.locator(s.selector).first().screenshot({ path: s.path });
       else await page.screenshot({ path: s.path, fullPage: s.fullPage ?? true });
     }
     return { requests, consoleErrors, charts: seen.charts, text: seen.text, elements: seen.elements };
