@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,13 +18,14 @@ let task: AttributionTask;
 let run: AttributionRun;
 let scores: CheckpointScores;
 let h: GradientMatrix;
+let user: ReturnType<typeof makeUserRun>;
 afterAll(async () => {
   await run?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
 beforeAll(async () => {
   await startTfjsBackend();
-  const u = makeUserRun(join(dir, 'user'), 12, 2);
+  const u = (user = makeUserRun(join(dir, 'user'), 12, 2));
   task = await loadTask({ base: u.base, checkpoints: [u.run], train: u.train, queries: u.queries });
   run = await AttributionRun.open(task, { artifactsDir: join(dir, 'artifacts'), gradientEngine: 'onnxruntime' });
   scores = await run.scoreCheckpoints('grad-dot');
@@ -66,7 +67,9 @@ describe('per-token attribution', () => {
     for (const engine of ['onnxruntime', 'tfjs'] as const) {
       const model = await CheckpointModel.open(task, { gradientEngine: engine });
       try {
+        const before = await model.losses(cp, samples);
         const { derivatives, epsilon } = await tokenDirectionalDerivatives(model, cp, samples, d);
+        expect(await model.losses(cp, samples), `${engine}: the adapter is restored`).toEqual(before);
         expect(epsilon).toBeGreaterThan(0);
         samples.forEach((s, i) => {
           const exact = exactTokenDots(s, d.vector);
@@ -77,6 +80,32 @@ describe('per-token attribution', () => {
           const sum = fd.reduce((a, v, k) => a + exact.weights[k]! * v, 0);
           const score = final.values[i * final.testIds.length]!;
           expect(Math.abs(sum - score), `${engine} sample ${i}: Σ ${sum} vs score ${score}`).toBeLessThan(5e-4 * scale + 1e-5 * Math.abs(score));
+        });
+      } finally {
+        await model.dispose();
+      }
+    }
+  });
+
+  it('splits a full checkpoint\'s gradient dot product over tokens too (every parameter moved)', async () => {
+    const full = join(dir, 'full');
+    cpSync(user.base, full, { recursive: true }); // a full model folder: the base weights as a checkpoint
+    const t = await loadTask({ base: user.base, checkpoints: [full], train: user.train, queries: user.queries });
+    const cp = t.checkpoints[0]!;
+    expect(cp.kind).toBe('full');
+    const train = t.train.samples.slice(0, 2);
+    for (const engine of ['onnxruntime', 'tfjs'] as const) {
+      const model = await CheckpointModel.open(t, { gradientEngine: engine });
+      try {
+        const q = await model.gradients(cp, [t.queries[0]!.sample]);
+        const g = await model.gradients(cp, train);
+        const { derivatives } = await tokenDirectionalDerivatives(model, cp, train, directionOf(q, 0));
+        train.forEach((s, i) => {
+          const e = t.encode(s);
+          const mass = e.lossMask.reduce((a, b) => a + b, 0);
+          const sum = derivatives[i]!.reduce((a, v, p) => a + (e.lossMask[p]! / mass) * v, 0);
+          const dot = g.rows[i]!.reduce((a, v, k) => a + v * q.rows[0]![k]!, 0);
+          expect(Math.abs(sum - dot), `${engine} sample ${i}: Σ ${sum} vs ∇ℓ·h ${dot}`).toBeLessThan(2e-3 * Math.abs(dot) + 1e-4);
         });
       } finally {
         await model.dispose();
