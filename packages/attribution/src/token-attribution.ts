@@ -136,7 +136,7 @@ export type TokenAttribution =
 export async function tokenAttribution(run: AttributionRun, scores: CheckpointScores, tops: readonly QueryTop[]): Promise<TokenAttribution> {
   const id = scores.scorer.id;
   if (!TOKEN_ATTRIBUTION_SCORERS.includes(id)) {
-    return { kind: 'omitted', reason: `Per-token attribution is drawn for the gradient dot-product scorers (${TOKEN_ATTRIBUTION_SCORERS.join(', ')}), whose score splits exactly over the tokens of a training sample; '${id}' is not one of them, so there is no heat map.` };
+    return { kind: 'omitted', reason: `Per-token attribution is drawn for the scorers whose score is one gradient dot product at the final checkpoint (${TOKEN_ATTRIBUTION_SCORERS.join(', ')}), which splits exactly over the tokens of a training sample; '${id}' is not one of them, so there is no heat map.` };
   }
   const task = run.task;
   const cp = task.checkpoints[task.checkpoints.length - 1];
