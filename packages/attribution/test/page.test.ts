@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkPageInBrowser, type BrowserCheck } from '@dda/report';
-import { contentWords, highlight, runAttribute, swappedWords, tokenHeatMap, type AttributeResult } from '@dda/attribution';
+import { contentWords, highlight, renderAttributionPage, runAttribute, swappedWords, tokenHeatMap, type AttributeResult } from '@dda/attribution';
 import { makeUserRun } from './fixtures/user-run.js';
 
 // The HTML page of `dda attribute`, opened in headless Chromium (Debian's chromium, playwright-core):
@@ -135,5 +135,15 @@ describe('the attribution page', () => {
     expect(e.heatSums!.texts[0]).toMatch(/^token values add up to [+-]?\d\.\d{3}.* \(grad-cos score at checkpoint-100: [+-]?\d\.\d{3}/);
     expect(check.text).toContain('Token heat maps');
     expect(check.text).toContain('central difference');
+  });
+
+  it('says why there is no heat map for a scorer whose score does not split over tokens', async () => {
+    const html = await renderAttributionPage({
+      title: 't', method: 'bm25 (plain)', units: 'u', matrix: r.method.matrix, tops: r.tops, metrics: null, command: 'dda attribute',
+      tokens: { kind: 'omitted', reason: "'bm25' is not one of them, so there is no heat map." },
+    });
+    expect(html).toContain('&#39;bm25&#39; is not one of them, so there is no heat map.');
+    expect(html).not.toContain('class="heat"');
+    expect(html).toContain('Most opposing (lowest scores)');
   });
 });
