@@ -11,8 +11,9 @@ import { writeFileAtomic } from './artifacts.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
 import { type MethodSpec, checkMethod, describeMethod, methodVariants, type Variant } from './method.js';
 import { type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
-import { renderAttributionPage } from './page.js';
+import { PAGE_CHART_LIMIT, renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
+import { type TokenAttribution, tokenAttribution } from './token-attribution.js';
 import { type AttributionTask, type TaskFiles, loadTask } from './task.js';
 
 /** Everything `dda attribute` takes: the task's files, the method, the outputs, and how to run (see {@link RunOptions}). */
@@ -38,6 +39,8 @@ export interface AttributeResult {
   /** plain / debias / denoise / dda (the strategies the method uses). */
   readonly variants: readonly Variant[];
   readonly tops: readonly QueryTop[];
+  /** Per-token attribution of the top samples of the first {@link PAGE_CHART_LIMIT} queries (drawn on the page), or why there is none. */
+  readonly tokens: TokenAttribution;
   /** Per variant and labelled source (with `average`), when labels were given. */
   readonly metrics: readonly (SourceEvaluation & { variant: string; description: string })[];
   /** Output files written. */
@@ -82,6 +85,11 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       }
     }
     const tops = topK(task, method.matrix, k, task.labels ? truth : undefined);
+    const tTokens = Date.now();
+    const tokens = await tokenAttribution(run, s, tops.slice(0, PAGE_CHART_LIMIT));
+    log(tokens.kind === 'computed'
+      ? `token heat maps: top ${k} samples of ${Math.min(tops.length, PAGE_CHART_LIMIT)} queries at ${tokens.checkpoint}, 2 forward passes each, ${((Date.now() - tTokens) / 1000).toFixed(1)} s`
+      : `token heat maps: none (${o.method.scorer} is not a gradient dot product)`);
     const recallK = o.recallK ?? 20;
     const metrics = sources ? [method, ...variants].flatMap((v) => evaluateMatrix(v.matrix, sources, recallK).map((e) => ({ ...e, variant: v.variant, description: v.description }))) : [];
     const F = ATTRIBUTE_FILES;
@@ -94,7 +102,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     writeFileAtomic(path(F.page), await renderAttributionPage({
       title: 'Training data attribution', method: method.description,
       units: method.matrix.provenance.computedOver,
-      matrix: method.matrix, tops, metrics: sources ? methodMetrics : null, command,
+      matrix: method.matrix, tops, metrics: sources ? methodMetrics : null, command, tokens,
     }));
     const files = [F.topkCsv, F.topkJsonl, F.scores, F.scoresMeta, F.page, ...(sources ? [F.metrics] : []), F.summary].map(path);
     writeFileAtomic(path(F.summary), `${JSON.stringify({
@@ -115,7 +123,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       outputs: files,
     }, null, 2)}\n`);
     log(`artifacts: ${run.computed.length} computed, ${run.reused.length} reused`);
-    return { task, method, variants, tops, metrics, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
+    return { task, method, variants, tops, tokens, metrics, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
   } finally {
     await run.dispose();
   }

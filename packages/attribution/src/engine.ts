@@ -14,6 +14,60 @@ import type { AttributionTask } from './task.js';
 /** Engine of the per-example gradients, losses and representations: the ONNX graph on onnxruntime (faster, the default) or tfjs (the reference). */
 export type GradientEngine = 'tfjs' | 'onnxruntime';
 
+/** A move of a checkpoint's trainable tensors along a direction (see {@link CheckpointModel.tokenLosses}). */
+export interface TokenLossShift {
+  /** Tensor names and sizes of `vector`, in order (a gradient row's `parameterNames` and `parameterSizes`). */
+  readonly names: readonly string[];
+  readonly sizes: readonly number[];
+  readonly vector: Float32Array;
+  /** Multiplier of `vector` (parameter units per unit of the vector). */
+  readonly scale: number;
+}
+
+/**
+ * `weights` with every tensor of `shift` moved by `scale`·vector (float64 sum rounded to float32);
+ * tensors `shift` does not name are kept.
+ *
+ * @throws DdaError if a named tensor is missing or its size differs, or the sizes do not add up to the vector's length.
+ */
+export function shiftedWeights(weights: Checkpoint['weights'], shift: TokenLossShift): Map<string, { shape: number[]; data: Float32Array }> {
+  const total = shift.sizes.reduce((a, b) => a + b, 0);
+  if (shift.names.length !== shift.sizes.length || total !== shift.vector.length) {
+    throw new DdaError(`shift: ${shift.names.length} tensors of ${total} values for a vector of ${shift.vector.length}`, 'lay the vector out as a gradient row at this checkpoint');
+  }
+  const out = new Map([...weights].map(([n, t]) => [n, { shape: [...t.shape], data: t.data }]));
+  let off = 0;
+  shift.names.forEach((name, k) => {
+    const t = weights.get(name);
+    const size = shift.sizes[k] as number;
+    if (!t || t.data.length !== size) throw new DdaError(`shift: the checkpoint has no tensor '${name}' of ${size} values`, 'take the direction at the same checkpoint');
+    const data = new Float32Array(size);
+    for (let i = 0; i < size; i++) data[i] = (t.data[i] as number) + shift.scale * (shift.vector[off + i] as number);
+    out.set(name, { shape: [...t.shape], data });
+    off += size;
+  });
+  return out;
+}
+
+/**
+ * −log softmax(logits[t])[tokens[t+1]] for t = 0..n−2, in float64 (nats), from row-major
+ * next-token logits [n × V] of the sequence `tokens` (length n).
+ */
+export function tokenLossesFromLogits(logits: Float32Array, tokens: Int32Array, V: number): Float64Array {
+  const n = tokens.length;
+  if (logits.length < n * V) throw new DdaError(`token losses: ${logits.length} logits for ${n} tokens × ${V}`);
+  const out = new Float64Array(Math.max(0, n - 1));
+  for (let t = 0; t + 1 < n; t++) {
+    const row = t * V;
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) max = Math.max(max, logits[row + v] as number);
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp((logits[row + v] as number) - max);
+    out[t] = max + Math.log(sum) - (logits[row + (tokens[t + 1] as number)] as number);
+  }
+  return out;
+}
+
 /** A logger of one line. */
 export type Log = (line: string) => void;
 
@@ -200,6 +254,42 @@ export class CheckpointModel {
     const out = new Float64Array(samples.length);
     for (const [i, s] of samples.entries()) out[i] = await decoder.loss(this.task.encode(s, this.task.origin(s.id)));
     return out;
+  }
+
+  /**
+   * Per-token losses of each sample at `cp`, or at `cp` with its trainable tensors (the LoRA
+   * adapters, or every weight of a full checkpoint) moved to θ + `shift.scale`·`shift.vector`
+   * (summed in float64, rounded to float32). `shift.vector` is laid out as a gradient row of
+   * {@link gradients} at `cp` (`names`, `sizes`). Entry t of a sample's row is
+   * −log p(tokens[t+1] | tokens[≤t]) in nats (length tokens − 1; the sample's loss mask says which
+   * are response tokens), computed in float64 from the engine's float32 logits. The model is back
+   * at `cp` afterwards.
+   *
+   * @throws DdaError if `shift` does not lay out the trainable tensors of `cp`.
+   */
+  async tokenLosses(cp: Checkpoint, samples: readonly TextSample[], shift?: TokenLossShift): Promise<Float64Array[]> {
+    const V = this.task.base.config.vocabSize;
+    const tokens = samples.map((s) => this.task.encode(s, this.task.origin(s.id)).tokens);
+    const moved = shift ? shiftedWeights(cp.weights, shift) : null;
+    if (this.onnxBackend === null) {
+      const model = await this.activate(cp);
+      if (moved) {
+        this.active = null; // re-installed from cp by the next activate
+        if (cp.kind === 'lora') model.setLora(cp.lora as NonNullable<Checkpoint['lora']>, moved);
+        else model.setBaseWeights(moved);
+      }
+      return tokens.map((t) => tokenLossesFromLogits(model.logits(Array.from(t)), t, V));
+    }
+    const decoder = await this.onnxDecoder(cp);
+    const install = (w: Checkpoint['weights']): Promise<void> => decoder.setWeights(cp.kind === 'lora' ? { lora: w } : { base: w });
+    if (moved) await install(moved);
+    try {
+      const out: Float64Array[] = [];
+      for (const t of tokens) out.push(tokenLossesFromLogits(await decoder.logits(t), t, V));
+      return out;
+    } finally {
+      if (moved) await install(cp.weights);
+    }
   }
 
   /**

@@ -31,11 +31,14 @@ export interface QueryTop {
   /** The query record's other fields. */
   readonly meta: Readonly<Record<string, unknown>>;
   readonly top: readonly TopEntry[];
+  /** The `k` lowest-scoring training samples (the most opposing), lowest first; `rank` counts from the highest (n_train = lowest). */
+  readonly bottom: readonly TopEntry[];
 }
 
 /**
- * The `k` highest-scoring training samples of every query (column), highest first; ties by
- * training order. `sources` (query id → set of true-source training ids) marks labelled sources.
+ * The `k` highest-scoring training samples of every query (column), highest first, and the `k`
+ * lowest, lowest first (ties by training order). `sources` (query id → set of true-source
+ * training ids) marks labelled sources.
  */
 export function topK(task: AttributionTask, m: ScoreMatrix, k: number, sources?: ReadonlyMap<string, ReadonlySet<string>>): QueryTop[] {
   const nTrain = m.trainIds.length;
@@ -47,6 +50,15 @@ export function topK(task: AttributionTask, m: ScoreMatrix, k: number, sources?:
     if (m.testIds[j] !== q.record.id) throw new Error(`score matrix column ${j} is '${m.testIds[j]}', expected query '${q.record.id}'`);
     const order = Array.from({ length: nTrain }, (_, i) => i).sort((a, b) => (m.values[b * nTest + j] as number) - (m.values[a * nTest + j] as number) || a - b);
     const truth = sources?.get(q.record.id);
+    const entry = (i: number, r: number): TopEntry => ({
+      rank: r + 1,
+      trainId: m.trainIds[i] as string,
+      score: m.values[i * nTest + j] as number,
+      where: records[i]?.where ?? '',
+      prompt: samples[i]?.prompt ?? '',
+      response: samples[i]?.response ?? '',
+      trueSource: truth ? truth.has(m.trainIds[i] as string) : null,
+    });
     return {
       queryId: q.record.id,
       group: q.record.group,
@@ -54,15 +66,8 @@ export function topK(task: AttributionTask, m: ScoreMatrix, k: number, sources?:
       output: q.record.output,
       corrected: q.record.corrected,
       meta: q.record.meta,
-      top: order.slice(0, kk).map((i, r) => ({
-        rank: r + 1,
-        trainId: m.trainIds[i] as string,
-        score: m.values[i * nTest + j] as number,
-        where: records[i]?.where ?? '',
-        prompt: samples[i]?.prompt ?? '',
-        response: samples[i]?.response ?? '',
-        trueSource: truth ? truth.has(m.trainIds[i] as string) : null,
-      })),
+      top: order.slice(0, kk).map((i, r) => entry(i, r)),
+      bottom: order.map((i, r) => [i, r] as const).slice(nTrain - kk).reverse().map(([i, r]) => entry(i, r)),
     };
   });
 }

@@ -1,15 +1,18 @@
 /**
  * The HTML page of an attribution: one self-contained file (inline CSS and SVG, no script or
- * resource from the network) to browse each query with its top training samples, the words they
- * share with the query's output highlighted, and the distribution of its scores.
+ * resource from the network) to browse each query with its most supporting and most opposing
+ * training samples (their prompt and response, the words they share with the query's output
+ * highlighted, the swapped entity marked), a heat map of the tokens that carry each top sample's
+ * score, and the distribution of its scores.
  */
 import type { ScoreMatrix, SourceEvaluation } from '@dda/core';
 import { chartFigure, escapeHtml, htmlPage, renderVegaLiteSvg, type ChartSpec } from '@dda/report';
-import type { QueryTop } from './outputs.js';
+import type { QueryTop, TopEntry } from './outputs.js';
+import type { TokenAttribution, TokenScores } from './token-attribution.js';
 
 const esc = escapeHtml;
 
-/** Queries drawn with a histogram on the page (the rest are listed without one; all are in topk.csv). */
+/** Queries drawn with a histogram and token heat maps on the page (the rest are listed without them; all are in topk.csv). */
 export const PAGE_CHART_LIMIT = 200;
 
 /** Lower-case word tokens of length ≥ 3 (letters and digits), for highlighting shared words. */
@@ -18,9 +21,55 @@ export function contentWords(text: string): Set<string> {
 }
 const STOP = new Set(['the', 'and', 'for', 'that', 'with', 'this', 'from', 'are', 'was', 'were', 'has', 'have', 'had', 'its', 'not', 'but', 'you', 'your', 'our', 'their', 'his', 'her', 'they', 'them', 'will', 'can', 'all', 'any']);
 
-/** `text` escaped, with the words in `words` wrapped in <mark>. */
-export function highlight(text: string, words: ReadonlySet<string>): string {
-  return text.split(/([\p{L}\p{N}]+)/u).map((part, i) => (i % 2 === 1 && words.has(part.toLowerCase()) ? `<mark>${esc(part)}</mark>` : esc(part))).join('');
+/** The words where a query's output and its corrected output differ (lower case): the swapped entity on each side. */
+export interface SwappedWords {
+  /** Words of the output that the corrected output does not have (e.g. the hallucinated entity). */
+  readonly output: ReadonlySet<string>;
+  /** Words of the corrected output that the output does not have (e.g. the true entity). */
+  readonly corrected: ReadonlySet<string>;
+}
+
+/** The words (letters and digits, lower case, stop words left out) where `output` and `corrected` differ. */
+export function swappedWords(output: string, corrected: string): SwappedWords {
+  const words = (t: string): Set<string> => new Set((t.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((w) => !STOP.has(w)));
+  const a = words(output);
+  const b = words(corrected);
+  return { output: new Set([...a].filter((w) => !b.has(w))), corrected: new Set([...b].filter((w) => !a.has(w))) };
+}
+
+/**
+ * `text` escaped, with the words in `words` wrapped in `<mark>`, and, when `swapped` is given, the
+ * output's side of the swap in `<mark class="swap">` and the corrected side in `<mark class="fix">`.
+ */
+export function highlight(text: string, words: ReadonlySet<string>, swapped?: SwappedWords): string {
+  return text.split(/([\p{L}\p{N}]+)/u).map((part, i) => {
+    if (i % 2 === 0) return esc(part);
+    const w = part.toLowerCase();
+    if (swapped?.output.has(w)) return `<mark class="swap">${esc(part)}</mark>`;
+    if (swapped?.corrected.has(w)) return `<mark class="fix">${esc(part)}</mark>`;
+    return words.has(w) ? `<mark>${esc(part)}</mark>` : esc(part);
+  }).join('');
+}
+
+/** A number with its sign, 4 significant digits. */
+function signed(x: number): string {
+  return `${x > 0 ? '+' : ''}${x.toPrecision(4)}`;
+}
+
+/**
+ * The response tokens of one sample coloured by their share of its score: red (supports the
+ * output) or blue (opposes it), opacity |value| / the sample's largest |value|; each token's value
+ * in its tooltip.
+ */
+export function tokenHeatMap(t: TokenScores): string {
+  const max = Math.max(0, ...t.values.map(Math.abs));
+  const spans = t.pieces.map((piece, k) => {
+    const v = t.values[k] as number;
+    const a = max > 0 ? Math.abs(v) / max : 0;
+    const rgb = v >= 0 ? '214,39,40' : '31,119,180';
+    return `<span class="tok" style="background:rgba(${rgb},${(0.85 * a).toFixed(3)})" title="${esc(signed(v))}">${esc(piece)}</span>`;
+  }).join('');
+  return `<div class="heat">${spans}</div>`;
 }
 
 /**
@@ -61,42 +110,71 @@ export interface PageInput {
   readonly metrics: readonly SourceEvaluation[] | null;
   /** The command that made it. */
   readonly command: string;
+  /** Per-token attribution of the top samples, or why there is none (no section when absent). */
+  readonly tokens?: TokenAttribution;
 }
 
 const CSS = `body{max-width:1500px}
-.layout{display:grid;grid-template-columns:230px 1fr;gap:24px}
-nav{position:sticky;top:0;max-height:100vh;overflow:auto;border-right:1px solid #ddd;padding-right:10px;font-size:.9em}
-nav a{display:block;padding:2px 4px;color:#224;text-decoration:none;border-radius:3px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}nav a:hover{background:#e6e9f5}
+.layout{display:grid;grid-template-columns:260px minmax(0,1fr);gap:24px}
+nav{position:sticky;top:0;max-height:100vh;overflow:auto;border-right:1px solid #ddd;padding-right:10px;font-size:.85em}
+nav a{display:block;padding:2px 4px;color:#224;text-decoration:none;border-radius:3px;overflow-wrap:anywhere}nav a:hover{background:#e6e9f5}
+h2.qid{overflow-wrap:anywhere}
 .meta{color:#555}.out{background:#fff8e6;border:1px solid #f0d9a0;padding:6px 8px;border-radius:4px;white-space:pre-wrap}
-.prompt{color:#555;white-space:pre-wrap;max-height:6em;overflow:auto;font-size:12px}
-table.hits{width:100%}table.hits td{vertical-align:top}.resp{white-space:pre-wrap}.where{color:#888;font-size:11px}
-mark{background:#ffe27a;padding:0 1px}.src{color:#0a7d28;font-weight:600}`;
+.prompt{color:#555;white-space:pre-wrap;font-size:12px;margin:2px 0 4px}
+.lists{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:16px}.lists h3{margin-top:.6em}
+.hit{border:1px solid #ddd;border-radius:4px;padding:6px 8px;margin:6px 0}.support .hit{border-left:4px solid #d62728}.oppose .hit{border-left:4px solid #1f77b4}
+.hit .head{display:flex;gap:10px;align-items:baseline;flex-wrap:wrap}.tid{font-weight:600;overflow-wrap:anywhere}.score{font-variant-numeric:tabular-nums}
+.resp{white-space:pre-wrap}.where{color:#888;font-size:11px;overflow-wrap:anywhere}
+mark{background:#ffe27a;padding:0 1px}mark.swap{background:#f4a3a3;outline:1px solid #c44e52}mark.fix{background:#a8e0b0;outline:1px solid #2e8b57}
+.heat{white-space:pre-wrap;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;line-height:1.7;margin-top:4px}.tok{border-radius:2px}
+.heatsum{color:#555;font-size:11px}.src{color:#0a7d28;font-weight:600}`;
+
+/** One training sample of a list: rank, score, full id, where, prompt and response highlighted, then `extra` (HTML). */
+function hitCard(t: TopEntry, words: ReadonlySet<string>, swapped: SwappedWords | undefined, extra = ''): string {
+  return `<div class="hit" data-train-id="${esc(t.trainId)}"><div class="head"><span class="meta">#${t.rank}</span><span class="score">${esc(signed(t.score))}</span><span class="tid">${esc(t.trainId)}</span>${t.trueSource ? '<span class="src" title="labelled true source">✓ source</span>' : ''}</div>`
+    + `<div class="where">${esc(t.where)}</div><div class="prompt">${highlight(t.prompt, words, swapped)}</div><div class="resp">${highlight(t.response, words, swapped)}</div>${extra}</div>`;
+}
+
+/** A top sample's heat map and the sum its token values add up to, beside the scorer's own score. */
+function tokenSection(ts: TokenScores, scorer: string, checkpoint: string): string {
+  return `${tokenHeatMap(ts)}<div class="heatsum">token values add up to ${esc(signed(ts.sum))} (${esc(scorer)} score at ${esc(checkpoint)}: ${esc(signed(ts.score))})</div>`;
+}
 
 /** The whole page as one self-contained HTML string (no script, no network). */
 export async function renderAttributionPage(p: PageInput): Promise<string> {
   const nTrain = p.matrix.trainIds.length;
   const nTest = p.matrix.testIds.length;
-  const nav = p.tops.map((q, j) => `<a href="#q${j}" title="${esc(q.queryId)}">${esc(q.queryId)}${q.group ? ` <span class="meta">(${esc(q.group)})</span>` : ''}</a>`).join('');
+  const nav = p.tops.map((q, j) => `<a href="#q${j}">${esc(q.queryId)}${q.group ? ` <span class="meta">(${esc(q.group)})</span>` : ''}</a>`).join('');
   const metrics = p.metrics && p.metrics.length > 0
     ? `<h2>Against the labels</h2><table class="metrics"><thead><tr><th>source</th><th class="num">ROC-AUC (%)</th><th class="num">recall@${p.metrics[0]?.k}</th><th class="num">true sources</th><th class="num">queries</th></tr></thead><tbody>${p.metrics.map((m) => `<tr><td>${esc(m.source)}</td><td class="num">${m.auc.toFixed(2)}</td><td class="num">${m.recallAtK.toFixed(3)}</td><td class="num">${m.nPositives}</td><td class="num">${m.nTests}</td></tr>`).join('')}</tbody></table>`
     : '';
+  const tokens = p.tokens;
   const sections: string[] = [];
   for (const [j, q] of p.tops.entries()) {
     const words = contentWords(q.output);
-    const threshold = q.top.length > 0 ? (q.top[q.top.length - 1] as QueryTop['top'][number]).score : null;
+    const swapped = q.corrected !== null ? swappedWords(q.output, q.corrected) : undefined;
+    const threshold = q.top.length > 0 ? (q.top[q.top.length - 1] as TopEntry).score : null;
     const chart = j < PAGE_CHART_LIMIT
       ? `<p class="meta">Scores of all ${nTrain} training samples for this output (red: the ${q.top.length}th highest, the cut-off of the list below):</p>${chartFigure(`q${j}-scores`, await scoreHistogramSvg(Array.from({ length: nTrain }, (_, i) => p.matrix.values[i * nTest + j] as number), threshold, `q${j}`))}`
       : '';
-    const rows = q.top.map((t) => `<tr class="hit"><td class="num">${t.rank}</td><td class="num">${t.score.toPrecision(4)}</td><td>${esc(t.trainId)}${t.trueSource ? ' <span class="src" title="labelled true source">✓ source</span>' : ''}<div class="where">${esc(t.where)}</div></td><td class="resp">${highlight(t.response, words)}<details><summary>prompt</summary><div class="prompt">${highlight(t.prompt, words)}</div></details></td></tr>`).join('');
-    sections.push(`<section id="q${j}" class="query"><h2>${esc(q.queryId)}${q.group ? ` <span class="meta">group ${esc(q.group)}</span>` : ''}</h2>
-<div class="prompt">${esc(q.prompt)}</div><p><b>Output</b></p><div class="out">${esc(q.output)}</div>${q.corrected !== null ? `<p><b>Corrected</b></p><div class="out">${esc(q.corrected)}</div>` : ''}
+    const heat = (t: TopEntry): string => {
+      const ts = tokens?.kind === 'computed' ? tokens.queries.get(q.queryId)?.get(t.trainId) : undefined;
+      return ts && tokens?.kind === 'computed' ? tokenSection(ts, tokens.scorer, tokens.checkpoint) : '';
+    };
+    sections.push(`<section id="q${j}" class="query"><h2 class="qid">${esc(q.queryId)}${q.group ? ` <span class="meta">group ${esc(q.group)}</span>` : ''}</h2>
+<div class="prompt">${esc(q.prompt)}</div><p><b>Output</b></p><div class="out">${highlight(q.output, new Set(), swapped)}</div>${q.corrected !== null ? `<p><b>Corrected</b></p><div class="out">${highlight(q.corrected, new Set(), swapped)}</div>` : ''}
 ${chart}
-<table class="hits"><thead><tr><th class="num">rank</th><th class="num">score</th><th>training sample</th><th>response (words shared with the output highlighted)</th></tr></thead><tbody>${rows}</tbody></table></section>`);
+<div class="lists"><div class="support"><h3>Most supporting (highest scores)</h3>${q.top.map((t) => hitCard(t, words, swapped, heat(t))).join('')}</div>
+<div class="oppose"><h3>Most opposing (lowest scores)</h3>${q.bottom.map((t) => hitCard(t, words, swapped)).join('')}</div></div></section>`);
   }
+  const legend = `<p class="meta">In the training samples, <mark>words</mark> they share with the query's output are highlighted${p.tops.some((q) => q.corrected !== null) ? '; where a query has a corrected output, the words where output and correction differ are marked: <mark class="swap">the output\'s</mark> and <mark class="fix">the correction\'s</mark>' : ''}.</p>`;
+  const tokenNote = tokens === undefined ? '' : tokens.kind === 'computed'
+    ? `<p class="meta"><b>Token heat maps</b> (under each supporting sample${nTest > PAGE_CHART_LIMIT ? ` of the first ${PAGE_CHART_LIMIT} queries` : ''}): which tokens of its response carry its score. ${esc(tokens.how)}</p>`
+    : `<p class="meta">${esc(tokens.reason)}</p>`;
   return htmlPage({
     title: p.title,
     css: CSS,
-    intro: `<p class="meta">Method: <b>${esc(p.method)}</b>; ${nTrain} training samples × ${nTest} queries; higher score = more responsible.</p><details class="meta"><summary>Units, provenance and the command</summary><p>${esc(p.units)}</p><p>Made by: <code>${esc(p.command)}</code></p></details>`,
+    intro: `<p class="meta">Method: <b>${esc(p.method)}</b>; ${nTrain} training samples × ${nTest} queries; higher score = more responsible.</p><details class="meta"><summary>Units, provenance and the command</summary><p>${esc(p.units)}</p><p>Made by: <code>${esc(p.command)}</code></p></details>${tokenNote}${legend}`,
     body: `<div class="layout"><nav><b>${nTest} queries</b>${nav}</nav><main>${metrics}${sections.join('\n')}</main></div>`,
   });
 }

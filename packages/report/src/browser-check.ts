@@ -1,7 +1,8 @@
 /**
  * Opens a local HTML page in headless Chromium (Debian's `chromium`, driven by `playwright-core`)
  * and reports what a reader would see: the drawn marks of every chart, every request the page made
- * besides itself (all blocked), console errors, the page's text, and optionally a screenshot. Used
+ * besides itself (all blocked), console errors, the page's text, what it shows of parts named by
+ * the caller (how many are drawn, cut off, their text and colours), and optionally a screenshot. Used
  * by tests of every report (leaderboard, ablation, attribution pages) and by the screenshot script.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -29,6 +30,24 @@ export interface BrowserCheckOptions {
   readonly screenshot?: Screenshot | readonly Screenshot[];
   /** Milliseconds allowed for launching, loading and inspecting (default 90,000). */
   readonly timeoutMs?: number;
+  /** Parts of the page to inspect, by a name of the caller's choice: name → CSS selector (see {@link ElementsSeen}). */
+  readonly elements?: Readonly<Record<string, string>>;
+}
+
+/** What the page shows of the elements matching one selector of {@link BrowserCheckOptions.elements}. */
+export interface ElementsSeen {
+  readonly count: number;
+  /** Of them, drawn: a non-empty box, not `visibility: hidden`, opacity not 0. */
+  readonly visible: number;
+  /**
+   * Of them, cut off: content wider or taller than the box that the element or an ancestor hides
+   * (overflow hidden or clip, or text-overflow ellipsis) — e.g. an id shown as "err-held…".
+   */
+  readonly clipped: number;
+  /** The `innerText` of each, in document order. */
+  readonly texts: readonly string[];
+  /** The distinct computed background colours of them (e.g. `rgb(255, 226, 122)`), in order of first appearance. */
+  readonly backgrounds: readonly string[];
 }
 
 /**
@@ -39,6 +58,8 @@ export interface Screenshot {
   readonly path: string;
   readonly selector?: string;
   readonly fullPage?: boolean;
+  /** With `selector`: the element's top `maxHeight` CSS px only (a long element cropped for a README). */
+  readonly maxHeight?: number;
 }
 
 /** Marks drawn by one chart (an element with `data-chart="<id>"`). */
@@ -62,6 +83,8 @@ export interface BrowserCheck {
   readonly charts: readonly ChartMarks[];
   /** The page's visible text (`document.body.innerText`). */
   readonly text: string;
+  /** What the page shows of each part named in {@link BrowserCheckOptions.elements}. */
+  readonly elements: Readonly<Record<string, ElementsSeen>>;
 }
 
 /**
@@ -112,7 +135,7 @@ export async function checkPageInBrowser(htmlPath: string, options: BrowserCheck
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     page.on('pageerror', (e) => consoleErrors.push(e.message));
     await page.goto(pageUrl, { waitUntil: 'load' });
-    const seen = await page.evaluate(() => {
+    const seen = await page.evaluate((selectors: Record<string, string>) => {
       const shapes = 'path, rect, line, circle, ellipse, polygon, polyline, text, image';
       const drawn = (el: Element): boolean => {
         if (!(el instanceof SVGGraphicsElement)) return false;
@@ -124,14 +147,39 @@ export async function checkPageInBrowser(htmlPath: string, options: BrowserCheck
         const tagged = [...chart.querySelectorAll('[data-mark]')];
         return { id: chart.getAttribute('data-chart') ?? '', marks: [...new Set([...inMarks, ...tagged])].filter(drawn).length };
       });
-      return { charts, text: document.body.innerText };
-    });
+      const cut = (el: Element): boolean => {
+        for (let e: Element | null = el; e && e !== document.body; e = e.parentElement) {
+          const st = getComputedStyle(e);
+          const hides = (o: string): boolean => o === 'hidden' || o === 'clip';
+          const wide = e.scrollWidth > e.clientWidth + 1 && (hides(st.overflowX) || st.textOverflow === 'ellipsis');
+          const tall = e.scrollHeight > e.clientHeight + 1 && hides(st.overflowY);
+          if (wide || tall) return true;
+        }
+        return false;
+      };
+      const elements = Object.fromEntries(Object.entries(selectors).map(([name, selector]) => {
+        const all = [...document.querySelectorAll(selector)] as HTMLElement[];
+        const shown = (el: HTMLElement): boolean => {
+          const r = el.getBoundingClientRect();
+          const st = getComputedStyle(el);
+          return r.width > 0 && r.height > 0 && st.visibility !== 'hidden' && st.opacity !== '0';
+        };
+        const backgrounds = [...new Set(all.map((el) => getComputedStyle(el).backgroundColor))];
+        return [name, { count: all.length, visible: all.filter(shown).length, clipped: all.filter(cut).length, texts: all.map((el) => el.innerText), backgrounds }];
+      }));
+      return { charts, text: document.body.innerText, elements };
+    }, { ...options.elements });
     const shots: readonly Screenshot[] = options.screenshot === undefined ? [] : 'path' in options.screenshot ? [options.screenshot] : options.screenshot;
     for (const s of shots) {
-      if (s.selector) await page.locator(s.selector).first().screenshot({ path: s.path });
+      if (s.selector && s.maxHeight !== undefined) {
+        await page.evaluate(() => window.scrollTo(0, 0));
+        const box = await page.locator(s.selector).first().boundingBox();
+        if (!box) throw new DdaError(`checkPageInBrowser: '${s.selector}' is not drawn`, 'screenshot a visible element');
+        await page.screenshot({ path: s.path, fullPage: true, clip: { x: box.x, y: box.y, width: box.width, height: Math.min(box.height, s.maxHeight) } });
+      } else if (s.selector) await page.locator(s.selector).first().screenshot({ path: s.path });
       else await page.screenshot({ path: s.path, fullPage: s.fullPage ?? true });
     }
-    return { requests, consoleErrors, charts: seen.charts, text: seen.text };
+    return { requests, consoleErrors, charts: seen.charts, text: seen.text, elements: seen.elements };
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });

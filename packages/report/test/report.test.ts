@@ -106,6 +106,23 @@ describe('browser check (headless Chromium)', () => {
     expect(l.consoleErrors.join('\n')).toMatch(/Content Security Policy/);
   });
 
+  it('reports what named parts of a page show: drawn, cut off, text and colours', async () => {
+    const id = 'err-heldout-0000-england-to-china-a-long-identifier';
+    const page = join(dir, 'parts.html');
+    writeFileSync(page, htmlPage({
+      title: 'parts',
+      css: '.cut{width:80px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}.box{width:80px;height:1em;overflow:hidden}.wrap{width:80px;overflow-wrap:anywhere}.a{background:#ffe27a}.b{background:#f4a3a3}',
+      body: `<div class="cut"><span class="id">${id}</span></div><div class="box"><span class="id">${id}</span></div><div class="wrap"><span class="id">${id}</span></div><p><mark class="a">x</mark><mark class="b">y</mark><mark class="a" style="display:none">z</mark></p>`,
+    }));
+    const top = join(dir, 'top.png');
+    const r = await checkPageInBrowser(page, { elements: { ids: '.id', marks: 'mark', none: '.absent' }, screenshot: { path: top, selector: 'body', maxHeight: 40 } });
+    expect(readFileSync(top).readUInt32BE(20)).toBe(40); // PNG height: the body cropped to its top 40 px
+    expect(r.elements.ids).toMatchObject({ count: 3, visible: 3, clipped: 2 }); // the ellipsis and the fixed height cut it; the wrapping box does not
+    expect(r.elements.ids!.texts).toEqual([id, id, id]);
+    expect(r.elements.marks).toMatchObject({ count: 3, visible: 2, clipped: 0, backgrounds: ['rgb(255, 226, 122)', 'rgb(244, 163, 163)'] });
+    expect(r.elements.none).toMatchObject({ count: 0, visible: 0, clipped: 0, texts: [], backgrounds: [] });
+  });
+
   it('fails with the install command when Chromium is missing', async () => {
     await expect(checkPageInBrowser(join(dir, 'good.html'), { executablePath: join(dir, 'no-chromium') })).rejects.toThrow(/apt-get install chromium/);
   });
