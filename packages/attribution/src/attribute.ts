@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { SourceEvaluation } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
-import { type MethodSpec, checkMethod, describeMethod, methodVariants, type Variant } from './method.js';
+import { type MethodSpec, checkMethod, checkRequirements, describeMethod, methodVariants, type Variant } from './method.js';
 import { type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
 import { renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
@@ -67,6 +67,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
     const scorer = await run.scorer(o.method.scorer);
+    await checkRequirements(o.method, task, scorer, await run.measurement(), log); // what the method needs, before any model work
     if (scorer.needs.includes('gradients')) await run.measurementTerms(); // every query measurable, before any model work
     const s = await run.scoreCheckpoints(o.method.scorer);
     const infos = task.checkpoints.map((c) => c.info);
