@@ -14,6 +14,7 @@ import { type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from '
 import { renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
 import { type AttributionTask, type TaskFiles, loadTask } from './task.js';
+import { type TrainingLossCheck, checkTrainingLoss } from './training-loss.js';
 
 /** Everything `dda attribute` takes: the task's files, the method, the outputs, and how to run (see {@link RunOptions}). */
 export interface AttributeOptions extends TaskFiles, Omit<RunOptions, 'artifactsDir'> {
@@ -40,6 +41,8 @@ export interface AttributeResult {
   readonly tops: readonly QueryTop[];
   /** Per variant and labelled source (with `average`), when labels were given. */
   readonly metrics: readonly (SourceEvaluation & { variant: string; description: string })[];
+  /** The final checkpoint's loss on the training data against the loss its trainer logged (see {@link checkTrainingLoss}), or why it was skipped. */
+  readonly trainingLoss: TrainingLossCheck | { readonly skipped: string };
   /** Output files written. */
   readonly files: readonly string[];
   readonly reused: readonly string[];
@@ -69,6 +72,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     const scorer = await run.scorer(o.method.scorer);
     await checkRequirements(o.method, task, scorer, await run.measurement(), log); // what the method needs, before any model work
     if (scorer.needs.includes('gradients')) await run.measurementTerms(); // every query measurable, before any model work
+    const trainingLoss = await checkTrainingLoss(run, o.method.scorer, log); // the data rendered as in training (warns)
     const s = await run.scoreCheckpoints(o.method.scorer);
     const infos = task.checkpoints.map((c) => c.info);
     const { method, variants } = await methodVariants(s, infos, o.method);
@@ -108,6 +112,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       },
       checkpoints: task.checkpoints.map((c) => ({ id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate })),
       counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },
+      trainingLoss,
       measurement: { id: (await run.measurement()).id, description: (await run.measurement()).description },
       engine: run.reused.length + run.computed.length > 0 ? { backend: (await run.model()).backend, gradients: (await run.model()).gradientEngine } : { backend: null, gradients: o.gradientEngine ?? 'onnxruntime' },
       metrics: sources ? metrics : null,
@@ -116,7 +121,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       outputs: files,
     }, null, 2)}\n`);
     log(`artifacts: ${run.computed.length} computed, ${run.reused.length} reused`);
-    return { task, method, variants, tops, metrics, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
+    return { task, method, variants, tops, metrics, trainingLoss, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
   } finally {
     await run.dispose();
   }

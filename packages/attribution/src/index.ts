@@ -16,5 +16,6 @@ export * from './method.js';
 export * from './evaluate.js';
 export * from './outputs.js';
 export * from './page.js';
+export * from './training-loss.js';
 export * from './attribute.js';
 export * from './shards.js';

@@ -16,6 +16,7 @@ import { DdaError } from '@dda/core';
 import { hashOf, writeFileAtomic } from './artifacts.js';
 import { type AttributeOptions, type AttributeResult, runAttribute } from './attribute.js';
 import { checkMethod, checkRequirements } from './method.js';
+import { checkTrainingLoss } from './training-loss.js';
 import { AttributionRun, isModelFree } from './run.js';
 import { loadTask, type AttributionTask } from './task.js';
 
@@ -131,6 +132,7 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
   try {
     const scorer = await run.scorer(o.method.scorer);
     await checkRequirements(o.method, task, scorer, await run.measurement(), log);
+    if (s.index === 0) await checkTrainingLoss(run, scorer.id, log); // warns early; stored for the merge
     const all = units(run);
     const mine = all.filter((_, u) => u % s.count === s.index);
     log(`shard ${s.index}/${s.count}: ${mine.length} of ${all.length} (checkpoint, block) units`);
