@@ -268,7 +268,7 @@ function checkOneRun(items: readonly Loaded[], stateOf: (p: string) => TrainerSt
       if (tensorsEqual(a.weights, b.weights)) {
         throw new DdaError(
           `--checkpoints gives the same checkpoint twice: ${a.shown} and ${b.shown} hold identical tensors`,
-          `${give} (trainer.save_model(output_dir) saves the final ${a.kind === 'lora' ? 'adapter' : 'model'} again at the top of the output folder: the checkpoint-<step>/ folders alone are the run)`,
+          `give each checkpoint once; trainer.save_model(output_dir) saves the final ${a.kind === 'lora' ? 'adapter' : 'model'} again at the top of the output folder, and the checkpoint-<step>/ folders alone are the run`,
         );
       }
     }
