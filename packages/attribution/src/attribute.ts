@@ -65,7 +65,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   const log = o.log ?? (() => {});
   const t0 = Date.now();
   await checkMethod(o.method);
-  const task = await loadTask(o, log);
+  const task = await loadTask(o);
   log(`task: ${task.train.samples.length} training samples, ${task.queries.length} queries, ${task.checkpoints.length} checkpoint(s) (${task.checkpoints.map((c) => `${c.id}${Number.isNaN(c.info.learningRate) ? '' : ` lr ${c.info.learningRate}`}`).join(', ')}), base ${task.base.family} ${task.base.config.numLayers} layers, context ${task.encoding.maxLength}`);
   const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {

@@ -116,7 +116,7 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
   const log = o.log ?? (() => {});
   const t0 = Date.now();
   await checkMethod(o.method);
-  const task = await loadTask(o, log);
+  const task = await loadTask(o);
   const options = storedOptions(o);
   const hash = inputsHash(task, options);
   const path = shardManifestPath(o.out, s);

@@ -86,6 +86,8 @@ export interface TaskFiles {
   readonly overlong?: OverlongPolicy;
   /** Learning rate at each checkpoint, overriding trainer_state.json. */
   readonly learningRates?: readonly number[];
+  /** Where the checkpoints' resolution ({@link loadCheckpoints}: a final adapter not counted twice, checks skipped) and warnings about the inputs go. */
+  readonly log?: (line: string) => void;
 }
 
 /** The training sample of a record (its prompt rendered with the chat template where it is a conversation). */
@@ -139,13 +141,12 @@ export function loadBaseModel(dir: string): BaseModel {
  * within the context length (or is truncated, with `overlong: 'truncate'`), checkpoints fit the
  * base, labels name known queries, groups and training ids.
  *
- * @param log - Where the checkpoints' resolution is told (see {@link loadCheckpoints}).
  * @throws DdaError naming the file and record for every bad input (see @dda/data and
  *   {@link loadCheckpoints}), and for an empty training or query file.
  */
-export async function loadTask(f: TaskFiles, log?: (line: string) => void): Promise<AttributionTask> {
+export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const base = loadBaseModel(f.base);
-  const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}), ...(log ? { log } : {}) });
+  const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}), ...(f.log ? { log: f.log } : {}) });
   const recordOptions = { ...(f.fields ? { fields: f.fields } : {}), ...(f.promptFormat ? { promptFormat: f.promptFormat } : {}) };
   const trainRecords = await readTrainingRecords(f.train, recordOptions);
   const queryRecords = await readQueryRecords(f.queries, recordOptions);
