@@ -204,9 +204,12 @@ function load(f: FoundCheckpoint, base: DecoderConfig): Loaded {
  * model (a PEFT adapter: adapter_config.json + adapter_model.safetensors) to `args.output_dir`
  * itself, with no trainer_state.json; `trainer.save_state()` writes the run's trainer_state.json
  * there, whose log_history also ends with the `train_loss` entry logged after the loop. With
- * `load_best_model_at_end`, `train()` loads the best checkpoint back before returning, so the top
- * then holds the best checkpoint's weights; otherwise the final weights, which recent versions also
- * save as the last checkpoint (DefaultFlowCallback saves at `max_steps`).
+ * `load_best_model_at_end`, `train()` loads the best checkpoint back (`_load_best_model`) before
+ * logging `train_loss` and returning, so the top then holds the best checkpoint's weights;
+ * otherwise the final weights, which recent versions also save as the last checkpoint
+ * (`DefaultFlowCallback.on_step_end` sets `should_save` at `max_steps` with save_strategy
+ * "steps"; epoch saving ends on the last step anyway) and older ones leave only at the top. TRL's
+ * SFTTrainer and the PEFT examples subclass or call this Trainer, so their folders are the same.
  *
  * @returns null when the top holds the same tensors as a subfolder (not counted twice); the top,
  *   with the step of its trainer_state.json, when it differs from all and comes after the last.
