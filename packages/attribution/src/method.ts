@@ -48,7 +48,7 @@ export async function checkMethod(m: MethodSpec): Promise<void> {
 }
 
 /** One thing the chosen method needs from the task, and the option that asks for it (for messages). */
-interface Requirement {
+export interface MethodRequirement {
   readonly need: 'learning-rates' | 'corrections' | 'lora';
   /** The option the user chose, e.g. `--denoise lr-weighted`. */
   readonly by: string;
@@ -62,9 +62,9 @@ interface Requirement {
  * tracin-cp's `lr-weighted`), the scorer's `needs` (corrections; `model`: optimizer steps, offered
  * on LoRA checkpoints) and, for a gradient scorer, the measurement's (corrections).
  */
-export async function methodRequirements(m: MethodSpec, scorer: Scorer, measurement: Measurement): Promise<Requirement[]> {
+export async function methodRequirements(m: MethodSpec, scorer: Scorer, measurement: Measurement): Promise<MethodRequirement[]> {
   await ensurePlugins();
-  const out: Requirement[] = [];
+  const out: MethodRequirement[] = [];
   const denoiserNeeds = async (id: string, by: string, otherwise: string): Promise<void> => {
     for (const need of (await denoisers.create(id, {})).needs ?? []) out.push({ need, by, otherwise });
   };
