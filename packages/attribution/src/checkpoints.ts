@@ -326,6 +326,15 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
   if (paths.length === 0) throw new DdaError('no checkpoints given', 'pass --checkpoints with the fine-tuning run\'s checkpoint folders, in order, or its output folder');
   const log = o.log ?? (() => {});
   const found = paths.map(findCheckpoints);
+  for (const p of found) {
+    const sub = p.checkpoints[0];
+    if (p.top && sub && p.top.kind !== sub.kind) {
+      throw new DdaError(
+        `--checkpoints: the top of ${p.path} holds a ${p.top.kind === 'full' ? 'full model (a merged adapter?)' : 'LoRA adapter'} while its checkpoint-<step>/ subfolders hold ${sub.kind === 'full' ? 'full models' : 'LoRA adapters'}`,
+        `pass the checkpoint folders themselves in step order (--checkpoints ${p.checkpoints.map((c) => c.shown).join(' ')})`,
+      );
+    }
+  }
   const all = found.flatMap((p) => [...p.checkpoints, ...(p.top ? [p.top] : [])]);
   if (new Set(all.map((f) => f.kind)).size > 1) {
     throw new DdaError(

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCheckpoints, readTrainerState } from '@dda/attribution';
-import { TINY_PRESETS, initLoraWeights, writePeftAdapter, type DecoderConfig, type LoraConfig } from '@dda/model';
+import { TINY_PRESETS, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter, type DecoderConfig, type LoraConfig } from '@dda/model';
 
 // Trainer output folders as Hugging Face Trainer leaves them (checkpoint-<step>/ with their own
 // trainer_state.json), with and without the final adapter at the top (trainer.save_model(output_dir))
@@ -73,6 +73,10 @@ describe('a trainer output folder with the final adapter at its top (trainer.sav
     const none = trainerRun('no-state', { top: 5, topStep: null });
     expect(() => load([none])).toThrow(/the adapter at the top of .*no-state differs from every checkpoint-<step>\/ subfolder \(checkpoint-2, checkpoint-10\) and there is no trainer_state.json beside it.*pass the checkpoint folders themselves in step order \(--checkpoints .*no-state\/checkpoint-2 .*no-state\/checkpoint-10\)/);
     expect(() => load([trainerRun('same-step', { top: 5, topStep: 10 })])).toThrow(/its trainer_state.json says global_step 10, not after checkpoint-10 \(step 10\)/);
+    // The adapter merged into a full model and saved at the top (merge_and_unload().save_pretrained(output_dir)).
+    const merged = trainerRun('merged', { top: null, topStep: 10 });
+    saveModelFolder(merged, { config, weights: initDecoderWeights(config, 1) });
+    expect(() => load([merged])).toThrow(/the top of .*merged holds a full model \(a merged adapter\?\) while its checkpoint-<step>\/ subfolders hold LoRA adapters.*--checkpoints .*merged\/checkpoint-2 .*merged\/checkpoint-10/);
   });
 });
 
