@@ -9,12 +9,13 @@ import { join } from 'node:path';
 import type { SourceEvaluation } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
-import { type MethodSpec, checkMethod, describeMethod, methodVariants, type Variant } from './method.js';
+import { type MethodSpec, checkMethod, checkRequirements, describeMethod, methodVariants, type Variant } from './method.js';
 import { type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
 import { PAGE_CHART_LIMIT, renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
 import { type TokenAttribution, tokenAttribution } from './token-attribution.js';
 import { type AttributionTask, type TaskFiles, loadTask } from './task.js';
+import { type TrainingLossCheck, checkTrainingLoss } from './training-loss.js';
 
 /** Everything `dda attribute` takes: the task's files, the method, the outputs, and how to run (see {@link RunOptions}). */
 export interface AttributeOptions extends TaskFiles, Omit<RunOptions, 'artifactsDir'> {
@@ -43,6 +44,8 @@ export interface AttributeResult {
   readonly tokens: TokenAttribution;
   /** Per variant and labelled source (with `average`), when labels were given. */
   readonly metrics: readonly (SourceEvaluation & { variant: string; description: string })[];
+  /** The final checkpoint's loss on the training data against the loss its trainer logged (see {@link checkTrainingLoss}), or why it was skipped. */
+  readonly trainingLoss: TrainingLossCheck | { readonly skipped: string };
   /** Output files written. */
   readonly files: readonly string[];
   readonly reused: readonly string[];
@@ -70,7 +73,9 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
     const scorer = await run.scorer(o.method.scorer);
+    await checkRequirements(o.method, task, scorer, await run.measurement(), log); // what the method needs, before any model work
     if (scorer.needs.includes('gradients')) await run.measurementTerms(); // every query measurable, before any model work
+    const trainingLoss = await checkTrainingLoss(run, o.method.scorer, log); // the data rendered as in training (warns)
     const s = await run.scoreCheckpoints(o.method.scorer);
     const infos = task.checkpoints.map((c) => c.info);
     const { method, variants } = await methodVariants(s, infos, o.method);
@@ -115,6 +120,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       },
       checkpoints: task.checkpoints.map((c) => ({ id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate })),
       counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },
+      trainingLoss,
       measurement: { id: (await run.measurement()).id, description: (await run.measurement()).description },
       engine: run.reused.length + run.computed.length > 0 ? { backend: (await run.model()).backend, gradients: (await run.model()).gradientEngine } : { backend: null, gradients: o.gradientEngine ?? 'onnxruntime' },
       metrics: sources ? metrics : null,
@@ -123,7 +129,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       outputs: files,
     }, null, 2)}\n`);
     log(`artifacts: ${run.computed.length} computed, ${run.reused.length} reused`);
-    return { task, method, variants, tops, tokens, metrics, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
+    return { task, method, variants, tops, tokens, metrics, trainingLoss, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
   } finally {
     await run.dispose();
   }

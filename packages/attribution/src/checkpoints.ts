@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { DdaError, type CheckpointInfo } from '@dda/core';
 import {
-  ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, CONFIG_FILE, PEFT_MODULE_NAMES, checkLoraFits, hasWeights, loadModelFolder, readPeftAdapter,
+  ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, CONFIG_FILE, PEFT_MODULE_NAMES, checkLoraFits, hasWeights, loadModelFolder, readPeftAdapter, tensorsEqual,
   type DecoderConfig, type LoraConfig, type TensorMap,
 } from '@dda/model';
 import { hashFiles } from './hashing.js';
@@ -33,17 +33,34 @@ export interface Checkpoint {
   readonly info: CheckpointInfo;
   /** Global step from the folder name or trainer_state.json, or null. */
   readonly step: number | null;
+  /** The trainer_state.json read for it (its own, else its run's), if any. */
+  readonly trainerState?: TrainerState;
   /** Content hashes of the files that define it. */
   readonly hash: Readonly<Record<string, string>>;
 }
 
-/** What one `--checkpoints` path turned out to be, before loading. */
+/** What one checkpoint folder turned out to be, before loading. */
 interface FoundCheckpoint {
   readonly dir: string;
+  /** The path as the user can write it (for messages). */
+  readonly shown: string;
   readonly kind: 'lora' | 'full';
+  /** Step from the folder name (`checkpoint-<step>`), or null. */
   readonly step: number | null;
-  /** trainer_state.json to read the learning rate from (the checkpoint's own, else its run's). */
+  /** trainer_state.json to read (the checkpoint's own, else its run's), or null. */
   readonly state: string | null;
+  /** Whether `state` was written with this checkpoint (its own), not by its run at the end. */
+  readonly ownState: boolean;
+}
+
+/**
+ * One `--checkpoints` path: its checkpoints in order and, for a trainer output folder that also
+ * holds weights at its top (what `trainer.save_model(output_dir)` leaves), that top-level model.
+ */
+interface FoundPath {
+  readonly path: string;
+  readonly checkpoints: readonly FoundCheckpoint[];
+  readonly top: FoundCheckpoint | null;
 }
 
 const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
@@ -53,25 +70,38 @@ function otherWeightFiles(dir: string): string[] {
   return readdirSync(dir).filter((f) => /\.(bin|pt|pth|gguf|h5|msgpack|ckpt)$/i.test(f));
 }
 
-/** Expands one path into checkpoint folders. @throws DdaError naming the path when it is none of the known layouts. */
-function findCheckpoints(path: string): FoundCheckpoint[] {
+/** `lora` for a PEFT adapter folder, `full` for a model folder with safetensors weights, else null. */
+function kindOf(dir: string): 'lora' | 'full' | null {
+  if (existsSync(join(dir, ADAPTER_CONFIG_FILE))) return 'lora';
+  if (existsSync(join(dir, CONFIG_FILE)) && hasWeights(dir)) return 'full';
+  return null;
+}
+
+/**
+ * Expands one path into checkpoint folders. A folder with `checkpoint-<step>/` subfolders is a
+ * trainer output folder: its checkpoints are the subfolders in step order, and weights at its top
+ * are returned apart (`top`), to be placed by {@link resolveTop}.
+ *
+ * @throws DdaError naming the path when it is none of the known layouts.
+ */
+function findCheckpoints(path: string): FoundPath {
   const dir = resolve(path);
   if (!isDir(dir)) throw new DdaError(`--checkpoints: '${path}' is not a folder`, 'give PEFT adapter folders, model folders, or a trainer output folder holding checkpoint-<step>/ subfolders');
   const own = join(dir, TRAINER_STATE_FILE);
   const state = existsSync(own) ? own : null;
-  const step = CHECKPOINT_DIR.exec(basename(dir));
-  const stepOf = step ? Number(step[1]) : null;
-  if (existsSync(join(dir, ADAPTER_CONFIG_FILE))) return [{ dir, kind: 'lora', step: stepOf, state }];
-  if (existsSync(join(dir, CONFIG_FILE)) && hasWeights(dir)) return [{ dir, kind: 'full', step: stepOf, state }];
+  const named = CHECKPOINT_DIR.exec(basename(dir));
+  const kind = kindOf(dir);
+  const here: FoundCheckpoint | null = kind ? { dir, shown: path, kind, step: named ? Number(named[1]) : null, state, ownState: state !== null } : null;
   const subs = readdirSync(dir).filter((f) => CHECKPOINT_DIR.test(f) && isDir(join(dir, f)));
   if (subs.length > 0) {
     subs.sort((a, b) => Number(CHECKPOINT_DIR.exec(a)?.[1]) - Number(CHECKPOINT_DIR.exec(b)?.[1]));
-    return subs.flatMap((s) => {
-      const found = findCheckpoints(join(dir, s));
+    const checkpoints = subs.flatMap((s) => findCheckpoints(join(path, s)).checkpoints.map((f) => (
       // A checkpoint folder without its own trainer_state.json reads the run's.
-      return found.map((f) => (f.state === null && state !== null ? { ...f, state } : f));
-    });
+      f.state === null && state !== null ? { ...f, state, ownState: false } : f
+    )));
+    return { path, checkpoints, top: here };
   }
+  if (here) return { path, checkpoints: [here], top: null };
   const other = otherWeightFiles(dir);
   if (other.length > 0) {
     throw new DdaError(
@@ -86,30 +116,41 @@ function findCheckpoints(path: string): FoundCheckpoint[] {
 }
 
 /** A parsed trainer_state.json: the steps' learning rates and epochs. */
-interface TrainerLog {
+export interface TrainerLog {
   readonly entries: readonly { readonly step: number; readonly epoch: number | null; readonly learningRate: number | null }[];
   readonly globalStep: number | null;
   readonly epoch: number | null;
 }
 
-function readTrainerState(path: string): TrainerLog {
+/** A trainer_state.json as read: {@link TrainerLog} and its whole `log_history`. */
+export interface TrainerState extends TrainerLog {
+  readonly path: string;
+  /** `log_history` as written (one object per logged step: loss, learning_rate, epoch, step, eval metrics...). */
+  readonly history: readonly Readonly<Record<string, unknown>>[];
+}
+
+/**
+ * Reads a Hugging Face Trainer's trainer_state.json. Python's json module writes NaN and Infinity
+ * for non-finite floats (a `grad_norm` of an overflowing fp16 step); they are read as null.
+ *
+ * @throws DdaError naming the file when it is not JSON or not an object.
+ */
+export function readTrainerState(path: string): TrainerState {
   let j: unknown;
   try {
-    j = JSON.parse(readFileSync(path, 'utf8'));
+    j = JSON.parse(readFileSync(path, 'utf8').replace(/(?<=[:,[]\s*)(?:-?Infinity|NaN)(?=\s*[,}\]])/g, 'null'));
   } catch (e) {
     throw new DdaError(`${path}: not valid JSON (${(e as Error).message})`, 'fix the file or remove it (learning rates are then unknown)');
   }
   const s = j as { log_history?: unknown; global_step?: unknown; epoch?: unknown } | null;
-  if (s === null || typeof s !== 'object') throw new DdaError(`${path}: not a trainer state object`, 'expected the trainer_state.json that Hugging Face Trainer writes');
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new DdaError(`${path}: not a trainer state object`, 'expected the trainer_state.json that Hugging Face Trainer writes');
   const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  const entries = Array.isArray(s.log_history)
-    ? s.log_history.flatMap((e: unknown) => {
-      const x = e as { step?: unknown; epoch?: unknown; learning_rate?: unknown } | null;
-      const step = num(x?.step);
-      return step === null ? [] : [{ step, epoch: num(x?.epoch), learningRate: num(x?.learning_rate) }];
-    })
-    : [];
-  return { entries, globalStep: num(s.global_step), epoch: num(s.epoch) };
+  const history = Array.isArray(s.log_history) ? s.log_history.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && !Array.isArray(e)) : [];
+  const entries = history.flatMap((x) => {
+    const step = num(x.step);
+    return step === null ? [] : [{ step, epoch: num(x.epoch), learningRate: num(x.learning_rate) }];
+  });
+  return { path, history, entries, globalStep: num(s.global_step), epoch: num(s.epoch) };
 }
 
 /**
@@ -128,77 +169,221 @@ export interface LoadCheckpointsOptions {
   readonly base: DecoderConfig;
   /** Learning rates to use instead of trainer_state.json's, one per checkpoint in order. */
   readonly learningRates?: readonly number[];
+  /** Where to say what was decided about the run's folders (a final model not counted twice, checks skipped). */
+  readonly log?: (line: string) => void;
+}
+
+/** A found checkpoint with its weights loaded and checked against the base. */
+interface Loaded extends FoundCheckpoint {
+  readonly weights: TensorMap;
+  readonly lora: LoraConfig | null;
+  readonly baseName: string | null;
+  readonly hash: Readonly<Record<string, string>>;
+}
+
+function load(f: FoundCheckpoint, base: DecoderConfig): Loaded {
+  if (f.kind === 'lora') {
+    const adapter = readPeftAdapter(f.dir);
+    checkLoraFits(base, adapter.config, adapter.weights, join(f.dir, ADAPTER_WEIGHTS_FILE));
+    return { ...f, weights: adapter.weights, lora: adapter.config, baseName: adapter.baseModelNameOrPath, hash: hashFiles(f.dir, [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]) };
+  }
+  const m = loadModelFolder(f.dir);
+  const diff = (Object.keys(base) as (keyof DecoderConfig)[]).filter((k) => k !== 'maxSeqLen' && JSON.stringify(base[k]) !== JSON.stringify(m.config[k]));
+  if (diff.length > 0) {
+    throw new DdaError(`checkpoint ${f.dir} does not fit the base model: ${diff.map((k) => `${k} ${JSON.stringify(m.config[k])} vs ${JSON.stringify(base[k])}`).join(', ')}`, 'give checkpoints fine-tuned from this base model');
+  }
+  const files = readdirSync(f.dir).filter((x) => x === CONFIG_FILE || x.endsWith('.safetensors') || x.endsWith('.safetensors.index.json')).sort();
+  return { ...f, weights: m.weights, lora: null, baseName: null, hash: hashFiles(f.dir, files) };
+}
+
+/**
+ * Where the model at the top of a trainer output folder belongs among its `checkpoint-<step>/`
+ * subfolders. Hugging Face Trainer (transformers/trainer.py) writes each checkpoint in
+ * `_save_checkpoint`: `save_model(<output_dir>/checkpoint-<global_step>)` and, beside it,
+ * `trainer_state.json` (`state.save_to_json`). `trainer.save_model()` without a folder writes the
+ * model (a PEFT adapter: adapter_config.json + adapter_model.safetensors) to `args.output_dir`
+ * itself, with no trainer_state.json; `trainer.save_state()` writes the run's trainer_state.json
+ * there, whose log_history also ends with the `train_loss` entry logged after the loop. With
+ * `load_best_model_at_end`, `train()` loads the best checkpoint back (`_load_best_model`) before
+ * logging `train_loss` and returning, so the top then holds the best checkpoint's weights;
+ * otherwise the final weights, which recent versions also save as the last checkpoint
+ * (`DefaultFlowCallback.on_step_end` sets `should_save` at `max_steps` with save_strategy
+ * "steps"; epoch saving ends on the last step anyway) and older ones leave only at the top. TRL's
+ * SFTTrainer and the PEFT examples subclass or call this Trainer, so their folders are the same.
+ *
+ * @returns null when the top holds the same tensors as a subfolder (not counted twice); the top,
+ *   with the step of its trainer_state.json, when it differs from all and comes after the last.
+ * @throws DdaError when it differs from all and its step is unknown or not after the last's.
+ */
+function resolveTop(path: string, subs: readonly Loaded[], top: Loaded, stateOf: (p: string) => TrainerState, log: (line: string) => void): Loaded | null {
+  const what = `the ${top.kind === 'lora' ? 'adapter' : 'model'} at the top of ${path}`;
+  const last = subs[subs.length - 1] as Loaded;
+  const same = subs.find((s) => tensorsEqual(s.weights, top.weights));
+  if (same) {
+    const why = same === last
+      ? 'the last checkpoint, which trainer.save_model(output_dir) saves again at the end of training'
+      : 'not the last one: the best checkpoint, which load_best_model_at_end loads back before trainer.save_model(output_dir)';
+    log(`checkpoints: ${what} holds the same tensors as ${basename(same.dir)} (${why}): not counted twice`);
+    return null;
+  }
+  const state = top.state ? stateOf(top.state) : null;
+  const lastStep = last.step ?? (last.ownState && last.state ? stateOf(last.state).globalStep : null);
+  const step = state?.globalStep ?? null;
+  if (step !== null && lastStep !== null && step > lastStep) {
+    log(`checkpoints: ${what} differs from every checkpoint-<step>/ subfolder and its ${TRAINER_STATE_FILE} says global_step ${step}, after ${basename(last.dir)}: taken as the run's end state, the last checkpoint`);
+    return { ...top, step };
+  }
+  const why = state === null
+    ? `there is no ${TRAINER_STATE_FILE} beside it to tell its step`
+    : step === null ? `its ${TRAINER_STATE_FILE} has no global_step` : `its ${TRAINER_STATE_FILE} says global_step ${step}, not after ${basename(last.dir)}${lastStep === null ? ' (whose step is unknown)' : ` (step ${lastStep})`}`;
+  throw new DdaError(
+    `--checkpoints: ${what} differs from every checkpoint-<step>/ subfolder (${subs.map((s) => basename(s.dir)).join(', ')}) and ${why}, so where it belongs in the run is unknown`,
+    `pass the checkpoint folders themselves in step order (--checkpoints ${subs.map((s) => s.shown).join(' ')}); if the top-level ${top.kind === 'lora' ? 'adapter' : 'model'} is the run's final state, copy its files into a folder of their own and pass that folder last`,
+  );
+}
+
+/** The first entry where `earlier`'s log_history is not the beginning of `later`'s, or null when it is. */
+function firstLogDifference(earlier: TrainerState, later: TrainerState): { index: number; a: unknown; b: unknown } | null {
+  const same = (a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>): boolean => {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k]));
+  };
+  for (let k = 0; k < earlier.history.length; k++) {
+    const a = earlier.history[k] as Readonly<Record<string, unknown>>;
+    const b = later.history[k];
+    if (b === undefined || !same(a, b)) return { index: k, a, b };
+  }
+  return null;
+}
+
+/**
+ * Checks that the checkpoints are one run's, in step order, each once: no two hold the same tensors;
+ * steps (from the folder names or their own trainer_state.json) increase; the log_history of each
+ * checkpoint's own trainer_state.json begins with that of the one before (Trainer appends to one
+ * log_history over a run, resumed runs included). Checks that need a step or a trainer_state.json
+ * are skipped for checkpoints without one, with a log line.
+ */
+function checkOneRun(items: readonly Loaded[], stateOf: (p: string) => TrainerState, log: (line: string) => void): void {
+  const give = 'give the checkpoints of one fine-tuning run, in order, each once';
+  for (let i = 0; i < items.length; i++) {
+    for (let j = i + 1; j < items.length; j++) {
+      const [a, b] = [items[i] as Loaded, items[j] as Loaded];
+      if (tensorsEqual(a.weights, b.weights)) {
+        throw new DdaError(
+          `--checkpoints gives the same checkpoint twice: ${a.shown} and ${b.shown} hold identical tensors`,
+          `give each checkpoint once; trainer.save_model(output_dir) saves the final ${a.kind === 'lora' ? 'adapter' : 'model'} again at the top of the output folder, and the checkpoint-<step>/ folders alone are the run`,
+        );
+      }
+    }
+  }
+  if (items.length < 2) return;
+  const stepOf = (x: Loaded): number | null => x.step ?? (x.ownState && x.state ? stateOf(x.state).globalStep : null);
+  const steps = items.map(stepOf);
+  for (let i = 1; i < items.length; i++) {
+    const [s0, s1] = [steps[i - 1], steps[i]];
+    if (s0 === null || s0 === undefined || s1 === null || s1 === undefined || s1 > s0) continue;
+    const known = steps.every((s) => s !== null);
+    const order = known ? items.map((x, k) => ({ x, s: steps[k] as number })).sort((p, q) => p.s - q.s).map((p) => p.x.shown).join(' ') : null;
+    throw new DdaError(
+      `--checkpoints are not in step order: ${items[i - 1]?.shown} (step ${s0}) comes before ${items[i]?.shown} (step ${s1})`,
+      s0 === s1 ? `two checkpoints at the same step come from different runs; ${give}` : `give them in training order${order ? `: --checkpoints ${order}` : ''}`,
+    );
+  }
+  const unordered = items.filter((_, k) => steps[k] === null);
+  if (unordered.length > 0) log(`checkpoints: no step known for ${unordered.map((x) => x.shown).join(', ')} (no checkpoint-<step> name, no ${TRAINER_STATE_FILE} of its own): their order is taken as given, not checked`);
+  const withLog = items.filter((x) => x.ownState && x.state);
+  const without = items.filter((x) => !(x.ownState && x.state));
+  if (without.length > 0) log(`checkpoints: no ${TRAINER_STATE_FILE} of their own in ${without.map((x) => x.shown).join(', ')}: whether they come from the same run as the others (their log_history) is not checked`);
+  for (let i = 1; i < withLog.length; i++) {
+    const [a, b] = [withLog[i - 1] as Loaded, withLog[i] as Loaded];
+    const d = firstLogDifference(stateOf(a.state as string), stateOf(b.state as string));
+    if (!d) continue;
+    const show = (e: unknown): string => (e === undefined ? 'absent' : JSON.stringify(e));
+    throw new DdaError(
+      `checkpoints come from different runs: the training logs of ${a.shown} and ${b.shown} differ at entry ${d.index + 1} of log_history (${show(d.a)} in ${a.state}, ${show(d.b)} in ${b.state})`,
+      `${give}: within one run an earlier checkpoint's log_history is the beginning of a later one's`,
+    );
+  }
 }
 
 /**
  * Resolves and loads the checkpoints of a fine-tuning run, in order: each path is a PEFT adapter
  * folder, a full model folder, or a trainer output folder whose `checkpoint-<step>/` subfolders
- * are taken in step order.
+ * are taken in step order. Weights at the top of a trainer output folder (`trainer.save_model`)
+ * are compared by tensor content with its subfolders: the same as one of them, not counted twice;
+ * different from all and saved after the last (by the global_step of the folder's
+ * trainer_state.json), the run's last checkpoint; each decision is logged.
  *
  * @throws DdaError naming the path when a folder is none of these, holds weights in a format that
  *   is not read, when the checkpoints mix adapters and full models, when adapters differ in rank,
- *   alpha or target modules or name different base models (they come from different runs), when
- *   an adapter or a full model does not fit the base, or when `learningRates` has the wrong length.
+ *   alpha or target modules or name different base models, when two checkpoints hold the same
+ *   tensors, when their steps decrease, when their trainer_state.json logs are not one run's
+ *   (they come from different runs), when a trainer output folder's top-level model cannot be
+ *   placed, when an adapter or a full model does not fit the base, or when `learningRates` has the
+ *   wrong length.
  */
 export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOptions): Checkpoint[] {
   if (paths.length === 0) throw new DdaError('no checkpoints given', 'pass --checkpoints with the fine-tuning run\'s checkpoint folders, in order, or its output folder');
-  const found = paths.flatMap(findCheckpoints);
-  const kinds = new Set(found.map((f) => f.kind));
-  if (kinds.size > 1) {
+  const log = o.log ?? (() => {});
+  const found = paths.map(findCheckpoints);
+  for (const p of found) {
+    const sub = p.checkpoints[0];
+    if (p.top && sub && p.top.kind !== sub.kind) {
+      throw new DdaError(
+        `--checkpoints: the top of ${p.path} holds a ${p.top.kind === 'full' ? 'full model (a merged adapter?)' : 'LoRA adapter'} while its checkpoint-<step>/ subfolders hold ${sub.kind === 'full' ? 'full models' : 'LoRA adapters'}`,
+        `pass the checkpoint folders themselves in step order (--checkpoints ${p.checkpoints.map((c) => c.shown).join(' ')})`,
+      );
+    }
+  }
+  const all = found.flatMap((p) => [...p.checkpoints, ...(p.top ? [p.top] : [])]);
+  if (new Set(all.map((f) => f.kind)).size > 1) {
     throw new DdaError(
-      `--checkpoints mixes LoRA adapters and full models (${found.map((f) => `${basename(f.dir)}: ${f.kind}`).join(', ')})`,
+      `--checkpoints mixes LoRA adapters and full models (${all.map((f) => `${f.shown}: ${f.kind}`).join(', ')})`,
       'give the checkpoints of one fine-tuning run',
     );
   }
-  if (o.learningRates && o.learningRates.length !== found.length) {
-    throw new DdaError(`--learning-rates gives ${o.learningRates.length} rates for ${found.length} checkpoints`, 'give one learning rate per checkpoint, in order');
+  const states = new Map<string, TrainerState>();
+  const stateOf = (p: string): TrainerState => {
+    let s = states.get(p);
+    if (!s) states.set(p, (s = readTrainerState(p)));
+    return s;
+  };
+  const items = found.flatMap((p) => {
+    const subs = p.checkpoints.map((f) => load(f, o.base));
+    const top = p.top ? resolveTop(p.path, subs, load(p.top, o.base), stateOf, log) : null;
+    return top ? [...subs, top] : subs;
+  });
+  const first = items[0] as Loaded;
+  for (const x of items.slice(1)) {
+    if (x.kind !== 'lora') continue;
+    const [a, b] = [first.lora as LoraConfig, x.lora as LoraConfig];
+    if (a.rank !== b.rank || a.alpha !== b.alpha || a.targets.join() !== b.targets.join()) {
+      const desc = (l: LoraConfig): string => `r=${l.rank}, alpha=${l.alpha}, modules ${l.targets.map((t) => PEFT_MODULE_NAMES[t]).join('/')}`;
+      throw new DdaError(`checkpoints come from different runs: ${first.dir} has ${desc(a)}, ${x.dir} has ${desc(b)}`, 'give the checkpoints of one fine-tuning run');
+    }
+    if (first.baseName !== null && x.baseName !== null && first.baseName !== x.baseName) {
+      throw new DdaError(`checkpoints come from different runs: ${first.dir} adapts '${first.baseName}', ${x.dir} adapts '${x.baseName}'`, 'give the checkpoints of one fine-tuning run');
+    }
+  }
+  checkOneRun(items, stateOf, log);
+  if (o.learningRates && o.learningRates.length !== items.length) {
+    throw new DdaError(`--learning-rates gives ${o.learningRates.length} rates for ${items.length} checkpoints`, 'give one learning rate per checkpoint, in order');
   }
   const ids = new Map<string, number>();
-  const out: Checkpoint[] = [];
-  let first: { lora: LoraConfig | null; baseName: string | null; dir: string } | null = null;
-  found.forEach((f, i) => {
+  return items.map((f, i) => {
     const name = basename(f.dir);
     const n = (ids.get(name) ?? 0) + 1;
     ids.set(name, n);
     const id = name === 'base' ? 'checkpoint-base' : n > 1 ? `${name}-${n}` : name;
-    const log = f.state ? readTrainerState(f.state) : null;
-    const step = f.step ?? log?.globalStep ?? null;
-    const lr = o.learningRates?.[i] ?? (log && step !== null ? learningRateAt(log, step) : Number.NaN);
-    const epoch = (log && step !== null ? [...log.entries].reverse().find((e) => e.step <= step && e.epoch !== null)?.epoch : null) ?? i + 1;
-    if (f.kind === 'lora') {
-      const adapter = readPeftAdapter(f.dir);
-      checkLoraFits(o.base, adapter.config, adapter.weights, join(f.dir, ADAPTER_WEIGHTS_FILE));
-      if (first) {
-        const a = first.lora as LoraConfig;
-        const b = adapter.config;
-        const same = a.rank === b.rank && a.alpha === b.alpha && a.targets.join() === b.targets.join();
-        if (!same) {
-          const desc = (l: LoraConfig): string => `r=${l.rank}, alpha=${l.alpha}, modules ${l.targets.map((t) => PEFT_MODULE_NAMES[t]).join('/')}`;
-          throw new DdaError(`checkpoints come from different runs: ${first.dir} has ${desc(a)}, ${f.dir} has ${desc(b)}`, 'give the checkpoints of one fine-tuning run');
-        }
-        if (first.baseName !== null && adapter.baseModelNameOrPath !== null && first.baseName !== adapter.baseModelNameOrPath) {
-          throw new DdaError(`checkpoints come from different runs: ${first.dir} adapts '${first.baseName}', ${f.dir} adapts '${adapter.baseModelNameOrPath}'`, 'give the checkpoints of one fine-tuning run');
-        }
-      } else {
-        first = { lora: adapter.config, baseName: adapter.baseModelNameOrPath, dir: f.dir };
-      }
-      out.push({
-        id, dir: f.dir, kind: 'lora', weights: adapter.weights, lora: adapter.config, step,
-        info: { id, epoch, learningRate: lr },
-        hash: hashFiles(f.dir, [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]),
-      });
-    } else {
-      const m = loadModelFolder(f.dir);
-      const diff = (Object.keys(o.base) as (keyof DecoderConfig)[]).filter((k) => k !== 'maxSeqLen' && JSON.stringify(o.base[k]) !== JSON.stringify(m.config[k]));
-      if (diff.length > 0) {
-        throw new DdaError(`checkpoint ${f.dir} does not fit the base model: ${diff.map((k) => `${k} ${JSON.stringify(m.config[k])} vs ${JSON.stringify(o.base[k])}`).join(', ')}`, 'give checkpoints fine-tuned from this base model');
-      }
-      out.push({
-        id, dir: f.dir, kind: 'full', weights: m.weights, lora: null, step,
-        info: { id, epoch, learningRate: lr },
-        hash: hashFiles(f.dir, readdirSync(f.dir).filter((x) => x === CONFIG_FILE || x.endsWith('.safetensors') || x.endsWith('.safetensors.index.json')).sort()),
-      });
-    }
+    const state = f.state ? stateOf(f.state) : undefined;
+    const step = f.step ?? (f.ownState ? state?.globalStep ?? null : null);
+    const lr = o.learningRates?.[i] ?? (state && step !== null ? learningRateAt(state, step) : Number.NaN);
+    const epoch = (state && step !== null ? [...state.entries].reverse().find((e) => e.step <= step && e.epoch !== null)?.epoch : null) ?? i + 1;
+    return {
+      id, dir: f.dir, kind: f.kind, weights: f.weights, lora: f.lora, step,
+      ...(state ? { trainerState: state } : {}),
+      info: { id, epoch, learningRate: lr },
+      hash: f.hash,
+    };
   });
-  return out;
 }

@@ -17,5 +17,6 @@ export * from './evaluate.js';
 export * from './outputs.js';
 export * from './page.js';
 export * from './token-attribution.js';
+export * from './training-loss.js';
 export * from './attribute.js';
 export * from './shards.js';

@@ -7,9 +7,10 @@
  * and the variants a report compares it with: plain (the scorer's own answer for the fine-tuned
  * model), debias only, denoise only, both.
  */
-import { DdaError, type CheckpointInfo, type ScoreMatrix, debiasers, denoisers, scoreForFineTuned } from '@dda/core';
+import { DdaError, type CheckpointInfo, type Measurement, type ScoreMatrix, type Scorer, debiasers, denoisers, scoreForFineTuned } from '@dda/core';
 import { type CheckpointScores, isModelFree } from './run.js';
 import { ensurePlugins } from './plugins.js';
+import type { AttributionTask } from './task.js';
 
 /** A DDA method over a scorer. `debias`/`denoise` null = that strategy off. */
 export interface MethodSpec {
@@ -44,6 +45,78 @@ export async function checkMethod(m: MethodSpec): Promise<void> {
   await ensurePlugins();
   if (m.debias !== null) await debiasers.create(m.debias, { beta: m.beta });
   if (m.denoise !== null) await denoisers.create(m.denoise, {});
+}
+
+/** One thing the chosen method needs from the task, and the option that asks for it (for messages). */
+export interface MethodRequirement {
+  readonly need: 'learning-rates' | 'corrections' | 'lora';
+  /** The option the user chose, e.g. `--denoise lr-weighted`. */
+  readonly by: string;
+  /** What else the user could choose, e.g. `or choose another --denoise (mean: the paper's)`. */
+  readonly otherwise: string;
+}
+
+/**
+ * What the method needs from the task, from what its plugins declare: the denoisers' `needs`
+ * (the chosen `--denoise`, and the denoiser a scorer combines its checkpoints with, e.g.
+ * tracin-cp's `lr-weighted`), the scorer's `needs` (corrections; `model`: optimizer steps, offered
+ * on LoRA checkpoints) and, for a gradient scorer, the measurement's (corrections).
+ */
+export async function methodRequirements(m: MethodSpec, scorer: Scorer, measurement: Measurement): Promise<MethodRequirement[]> {
+  await ensurePlugins();
+  const out: MethodRequirement[] = [];
+  const denoiserNeeds = async (id: string, by: string, otherwise: string): Promise<void> => {
+    for (const need of (await denoisers.create(id, {})).needs ?? []) out.push({ need, by, otherwise });
+  };
+  if (!isModelFree(scorer)) {
+    if (scorer.combine) await denoiserNeeds(scorer.combine.denoiser, `--scorer ${scorer.id} (it combines its scores over the checkpoints with denoiser '${scorer.combine.denoiser}')`, 'or choose another --scorer (e.g. grad-dot)');
+    if (m.denoise !== null) await denoiserNeeds(m.denoise, `--denoise ${m.denoise}`, "or choose another --denoise (e.g. zscore-mean, or mean: the paper's)");
+  }
+  if (scorer.needs.includes('corrections')) out.push({ need: 'corrections', by: `--scorer ${scorer.id}`, otherwise: 'or choose a scorer that needs no corrections (e.g. grad-dot)' });
+  if (scorer.needs.includes('model')) out.push({ need: 'lora', by: `--scorer ${scorer.id} (it takes optimizer steps on the LoRA adapter)`, otherwise: 'or choose a gradient scorer (e.g. grad-dot)' });
+  if (scorer.needs.includes('gradients') && measurement.needs.includes('corrections')) out.push({ need: 'corrections', by: `--measurement ${measurement.id}`, otherwise: 'or use --measurement loss' });
+  return out;
+}
+
+/**
+ * Checks, before any model work, that the task gives what the method needs
+ * ({@link methodRequirements}), and says in the log what a choice does not do on this task (a
+ * denoiser over one checkpoint).
+ *
+ * @throws DdaError naming the option that needs it and what to pass: a learning rate unknown or
+ *   not usable at some checkpoint (`--learning-rates`), queries without a corrected output,
+ *   full-model checkpoints for a scorer that steps a LoRA adapter.
+ */
+export async function checkRequirements(m: MethodSpec, task: AttributionTask, scorer: Scorer, measurement: Measurement, log: (line: string) => void = () => {}): Promise<void> {
+  const cps = task.checkpoints;
+  for (const r of await methodRequirements(m, scorer, measurement)) {
+    if (r.need === 'learning-rates') {
+      const unknown = cps.filter((c) => Number.isNaN(c.info.learningRate));
+      const bad = cps.filter((c) => !Number.isNaN(c.info.learningRate) && !(Number.isFinite(c.info.learningRate) && c.info.learningRate >= 0));
+      const pass = `pass --learning-rates with the learning rate in effect at each checkpoint, ${cps.length} value${cps.length > 1 ? 's' : ''} in order (${cps.map((c) => c.id).join(', ')})`;
+      if (unknown.length > 0) {
+        throw new DdaError(
+          `${r.by} needs the learning rate at every checkpoint, and it is unknown at ${unknown.map((c) => `'${c.id}'`).join(', ')} (no trainer_state.json whose log_history has a learning_rate at its step)`,
+          `${pass}, or give the checkpoints with their run's trainer_state.json, ${r.otherwise}`,
+        );
+      }
+      if (bad.length > 0) throw new DdaError(`${r.by} needs learning rates that are finite and ≥ 0; ${bad.map((c) => `'${c.id}' has ${c.info.learningRate}`).join(', ')}`, `${pass}, ${r.otherwise}`);
+      if (cps.every((c) => c.info.learningRate === 0)) throw new DdaError(`${r.by} weights the checkpoints by their learning rate, and every one is 0`, `${pass}, ${r.otherwise}`);
+    } else if (r.need === 'corrections') {
+      const missing = task.queries.filter((q) => q.correction === null);
+      if (missing.length > 0) {
+        throw new DdaError(
+          `${r.by} needs the corrected output of every query; ${missing.length} of ${task.queries.length} have none (first: ${missing[0]?.record.where}, query '${missing[0]?.record.id}')`,
+          `add a "corrected" field to every query, ${r.otherwise}`,
+        );
+      }
+    } else if (cps.some((c) => c.kind !== 'lora')) {
+      throw new DdaError(`${r.by} needs LoRA adapter checkpoints; these are full-model checkpoints`, `give the run's PEFT adapters, ${r.otherwise}`);
+    }
+  }
+  if (m.denoise !== null && cps.length === 1 && !isModelFree(scorer)) {
+    log(`--denoise ${m.denoise}: with 1 checkpoint there is nothing to combine over (denoising needs the run's checkpoints: pass its trainer output folder, or every checkpoint folder in order)`);
+  }
 }
 
 /** The `plain` variant: the scorer's answer for the fine-tuned model (its final checkpoint, or its own combination over the checkpoints, e.g. tracin-cp). */

@@ -236,6 +236,24 @@ export class AttributionRun {
     return Float64Array.from(queries, (q) => q.terms.reduce((acc, t) => acc + t.weight * (losses[k++] as number), 0));
   }
 
+  /**
+   * The mean response-token loss (nats/token) of each of `samples` at `cp`, stored as the artifact
+   * `losses/<checkpoint>/<which>` keyed by the model and the samples (one forward pass per sample).
+   */
+  async sampleLosses(cp: Checkpoint, samples: readonly TextSample[], which: string): Promise<Float64Array> {
+    const name = `losses/${cp.id}/${which}`;
+    const r = await this.store.getOrCompute(name, { step: 'losses', model: this.modelKey(cp), samples: hashOf(samples) }, async () => {
+      const l = await (await this.model()).losses(cp, samples);
+      return new Map([['losses.f64', new Uint8Array(l.buffer.slice(l.byteOffset, l.byteOffset + l.byteLength))]]);
+    });
+    this.note(name, r.reused, 'losses', r.reused ? 0 : r.seconds ?? 0);
+    const bytes = r.files.get('losses.f64');
+    if (!bytes || bytes.byteLength !== samples.length * 8) throw new DdaError(`${name}: stored losses do not match the ${samples.length} samples`, 'delete the artifact to recompute it');
+    const out = new Float64Array(samples.length);
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  }
+
   /** The key of the queries' gradients at `cp`. */
   private queryKey(cp: Checkpoint): unknown {
     const m = this.options.measurement ?? 'loss';

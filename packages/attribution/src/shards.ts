@@ -15,7 +15,8 @@ import { join, resolve } from 'node:path';
 import { DdaError } from '@dda/core';
 import { hashOf, writeFileAtomic } from './artifacts.js';
 import { type AttributeOptions, type AttributeResult, runAttribute } from './attribute.js';
-import { checkMethod } from './method.js';
+import { checkMethod, checkRequirements } from './method.js';
+import { checkTrainingLoss } from './training-loss.js';
 import { AttributionRun, isModelFree } from './run.js';
 import { loadTask, type AttributionTask } from './task.js';
 
@@ -130,6 +131,8 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
   const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
     const scorer = await run.scorer(o.method.scorer);
+    await checkRequirements(o.method, task, scorer, await run.measurement(), log);
+    if (s.index === 0) await checkTrainingLoss(run, scorer.id, log); // warns early; stored for the merge
     const all = units(run);
     const mine = all.filter((_, u) => u % s.count === s.index);
     log(`shard ${s.index}/${s.count}: ${mine.length} of ${all.length} (checkpoint, block) units`);

@@ -109,7 +109,7 @@ export interface TaskFiles {
   readonly overlong?: OverlongPolicy;
   /** Learning rate at each checkpoint, overriding trainer_state.json. */
   readonly learningRates?: readonly number[];
-  /** Where warnings about the data (fields read and not used) and the rendered first samples go. */
+  /** Where the checkpoints' resolution ({@link loadCheckpoints}: a final adapter not counted twice, checks skipped), warnings about the data (fields read and not used) and the rendered first samples go. */
   readonly log?: (line: string) => void;
 }
 
@@ -169,7 +169,7 @@ export function loadBaseModel(dir: string): BaseModel {
  */
 export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const base = loadBaseModel(f.base);
-  const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}) });
+  const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}), ...(f.log ? { log: f.log } : {}) });
   const log = f.log ?? (() => {});
   const promptFormat = f.promptFormat ?? 'raw';
   const trainData = await readTrainingData(f.train, { promptFormat, log, ...(f.fields ? { fields: f.fields } : {}) });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttributionRun, CheckpointModel, loadTask, methodVariants, npyBytes, runAttribute, type AttributeOptions } from '@dda/attribution';
+import { AttributionRun, CheckpointModel, TRAINING_LOSS_RATIO, checkTrainingLoss, loadTask, methodVariants, npyBytes, readTrainerState, runAttribute, type AttributeOptions, type TrainingLossCheck } from '@dda/attribution';
 import { makeExperiment, type Experiment } from '@dda/experiment';
 import { readSafetensors, writeSafetensors } from '@dda/model';
 
@@ -96,6 +96,42 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary.inputs.hashes.checkpoints['checkpoint-16']['adapter_model.safetensors']).toMatch(/^[0-9a-f]{16}$/);
     expect(summary.command).toMatch(/^dda attribute --base/);
+    expect(summary.trainingLoss).toMatchObject({ checkpoint: 'checkpoint-16', samples: 64, warning: null });
+    expect(summary.trainingLoss.measured).toBeGreaterThan(0);
+    expect(summary.trainingLoss.logged).toBe(exp.finetuneLosses[1]);
+  });
+
+  it('the run\'s trainer_state.json is what trainer.save_state() writes: the checkpoints\' log, then train_loss', () => {
+    const top = readTrainerState(join(exp.files.run, 'trainer_state.json'));
+    const last = readTrainerState(join(exp.files.run, 'checkpoint-16', 'trainer_state.json'));
+    expect(top.history.slice(0, -1)).toEqual(last.history);
+    expect(last.history.map((e) => e.loss)).toEqual(exp.finetuneLosses);
+    expect(top.history[top.history.length - 1]).toEqual({ epoch: 2, step: 16, train_loss: (exp.finetuneLosses[0]! + exp.finetuneLosses[1]!) / 2 });
+  });
+
+  it('warns, with both numbers, when the training data are not rendered as the model was trained on them', async () => {
+    const check = async (train: string): Promise<{ c: TrainingLossCheck; lines: string[] }> => {
+      const lines: string[] = [];
+      const run = new AttributionRun(await loadTask({ ...files(), train }), { artifactsDir: join(dir, 'loss-check') });
+      const c = await checkTrainingLoss(run, 'grad-dot', (l) => lines.push(l));
+      await run.dispose();
+      if ('skipped' in c) throw new Error(c.skipped);
+      return { c, lines };
+    };
+    const faithful = await check(exp.files.train);
+    expect(faithful.c.warning).toBe(null);
+    expect(faithful.c.ratio).toBeLessThan(TRAINING_LOSS_RATIO);
+    expect(faithful.lines.join('\n')).toMatch(/training loss check: \d\.\d{3} nats\/token on 64 training samples at checkpoint-16, against \d\.\d{3} logged in training \(the 'loss' entry of the last epoch logged \(step 16\)/);
+    // The same records as prompt/response pairs, the document as the raw prompt: no chat template,
+    // no system prompt, no instruction (this lightly trained model's loss barely moves with subtler
+    // changes: 1.07× for the Alpaca layout; the demo's, trained longer, 1.38× to 1.61×).
+    const rows = readFileSync(exp.files.train, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; document: string; summary: string });
+    const raw = join(dir, 'train-raw.jsonl');
+    writeFileSync(raw, rows.map((r) => JSON.stringify({ id: r.id, prompt: r.document, response: r.summary })).join('\n'));
+    const other = await check(raw);
+    expect(other.c.ratio).toBeGreaterThan(TRAINING_LOSS_RATIO);
+    expect(other.c.warning).toMatch(new RegExp(`^warning: the final checkpoint's loss on --train is ${other.c.ratio.toFixed(2)}× the training loss its trainer logged: ${other.c.measured.toFixed(3)} nats/token on 64 training samples at checkpoint-16, against ${other.c.logged.toFixed(3)} logged in training .*rendered differently from training \\(chat template, Alpaca layout, system prompt`));
+    expect(other.lines).toContain(other.c.warning);
   });
 
   it('with grad-cos, a query that copies a training sample ranks that sample first', async () => {
@@ -123,7 +159,8 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     const blocks = [0, 1, 2, 3];
     const grads = (cp: string, which: number[]): string[] => which.map((b) => `gradients/${cp}/train/${b}`);
     const scores = (cp: string, which: number[]): string[] => which.map((b) => `scores/grad-dot/${cp}/block-${b}`);
-    expect([...first.computed].sort()).toEqual(cps.flatMap((cp) => [...grads(cp, blocks), `gradients/${cp}/queries`, ...scores(cp, blocks)]).sort());
+    const lossSample = 'losses/checkpoint-16/train-sample'; // the training loss check at the final checkpoint
+    expect([...first.computed].sort()).toEqual([...cps.flatMap((cp) => [...grads(cp, blocks), `gradients/${cp}/queries`, ...scores(cp, blocks)]), lossSample].sort());
     expect((await runAttribute(opts({}))).computed).toEqual([]);
 
     // One training record (the 20th: block 1) edited.
@@ -132,7 +169,7 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     const train = join(dir, 'train-edited.jsonl');
     writeFileSync(train, lines.join('\n'));
     const t = await runAttribute(opts({ train }));
-    expect([...t.computed].sort()).toEqual(cps.flatMap((cp) => [...grads(cp, [1]), ...scores(cp, [1])]).sort());
+    expect([...t.computed].sort()).toEqual([...cps.flatMap((cp) => [...grads(cp, [1]), ...scores(cp, [1])]), lossSample].sort());
 
     // One tensor of the first checkpoint changed: only that checkpoint is recomputed (θ0 takes lora_A from the last one).
     const run = join(dir, 'run-edited');

@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,7 +66,30 @@ describe('checkpoints as users have them', () => {
     expect(t.checkpoints.every((c) => Number.isNaN(c.info.learningRate))).toBe(true);
     const l = await loadTask(files({ checkpoints: [b, a], learningRates: [2e-4, 1e-4] }));
     expect(l.checkpoints.map((c) => c.info.learningRate)).toEqual([2e-4, 1e-4]);
-    await expect(runAttribute({ ...files({ checkpoints: [b, a] }), out: join(root, 'o-lr'), method: { scorer: 'tracin-cp', debias: null, denoise: null, beta: 1 } })).rejects.toThrow(/learning rate at checkpoint 'plain-b' is unknown.*--learning-rates/);
+  });
+
+  it('what the method needs is checked before any model work, naming the option chosen and what to pass', async () => {
+    const [a, b] = [join(root, 'plain-a'), join(root, 'plain-b')];
+    const attempt = (name: string, method: { scorer: string; denoise: string | null; debias?: string | null }, o: Partial<TaskFiles> & { measurement?: string } = {}): Promise<unknown> => {
+      const out = join(root, name);
+      return runAttribute({ ...files({ checkpoints: [b, a] }), out, method: { debias: null, beta: 1, ...method }, ...o }).finally(() => {
+        expect(existsSync(join(out, 'artifacts', 'gradients')), `${name}: no gradient computed`).toBe(false);
+      });
+    };
+    await expect(attempt('o-lr', { scorer: 'tracin-cp', denoise: null })).rejects.toThrow(
+      /--scorer tracin-cp \(it combines its scores over the checkpoints with denoiser 'lr-weighted'\) needs the learning rate at every checkpoint, and it is unknown at 'plain-b', 'plain-a'.*pass --learning-rates with the learning rate in effect at each checkpoint, 2 values in order \(plain-b, plain-a\)/,
+    );
+    await expect(attempt('o-lr-denoise', { scorer: 'grad-dot', denoise: 'lr-weighted' })).rejects.toThrow(/^--denoise lr-weighted needs the learning rate at every checkpoint.*or choose another --denoise/);
+    const uncorrected = jsonl(join(root, 'uncorrected.jsonl'), [{ id: 'q1', prompt: 'what is alpha ?', output: 'beta .', corrected: 'omega .' }, { id: 'q2', prompt: 'what is gamma ?', output: 'delta .' }]);
+    await expect(attempt('o-contrastive', { scorer: 'grad-dot', denoise: null }, { queries: uncorrected, learningRates: [1, 1], measurement: 'contrastive' })).rejects.toThrow(
+      /--measurement contrastive needs the corrected output of every query; 1 of 2 have none \(first: .*uncorrected.jsonl:2, query 'q2'\).*add a "corrected" field to every query, or use --measurement loss/,
+    );
+    const full = join(root, 'full-cea');
+    saveModelFolder(full, { config, weights: initDecoderWeights(config, 9), tokenizer: tok });
+    await expect(runAttribute({ ...files({ checkpoints: [full] }), out: join(root, 'o-cea'), method: { scorer: 'cea', debias: null, denoise: null, beta: 1 } })).rejects.toThrow(/--scorer cea \(it takes optimizer steps on the LoRA adapter\) needs LoRA adapter checkpoints/);
+    const lines: string[] = [];
+    await runAttribute({ ...files({ checkpoints: [a], learningRates: [1e-3] }), out: join(root, 'o-one'), method: { scorer: 'tracin-cp', debias: null, denoise: 'mean', beta: 1 }, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toMatch(/--denoise mean: with 1 checkpoint there is nothing to combine over/);
   });
 
   it('full model checkpoints: gradients over every parameter', async () => {

@@ -174,12 +174,21 @@ export interface CheckpointInfo {
 }
 
 /**
+ * What a denoiser needs beyond the score matrices, declared so that a harness checks it before any
+ * model work: `learning-rates`, a known, finite, non-negative {@link CheckpointInfo.learningRate}
+ * at every checkpoint (not all zero).
+ */
+export type DenoiserNeed = 'learning-rates';
+
+/**
  * Denoise (DDA strategy 2): combines the scores of the epoch checkpoints θ1..θN of one
  * fine-tuning run into one matrix, e.g. their mean. Works over any scorer's matrices.
  */
 export interface Denoiser {
   readonly id: string;
   readonly description: string;
+  /** What it needs beyond the matrices (see {@link DenoiserNeed}); none when absent. */
+  readonly needs?: readonly DenoiserNeed[];
   /** `perCheckpoint[i]` was computed at `checkpoints[i]`; all must line up. */
   denoise(perCheckpoint: readonly ScoreMatrix[], checkpoints: readonly CheckpointInfo[]): ScoreMatrix;
 }

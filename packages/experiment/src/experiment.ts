@@ -432,7 +432,13 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
             files.set(`${dir}/adapter_config.json`, json(toAdapterConfig(lora)));
           }
           files.set(`${dir}/trainer_state.json`, json(state));
-          if (e === o.finetuneEpochs) files.set('trainer_state.json', json(state));
+          // The run's trainer_state.json, as trainer.save_state() writes it after train(): the
+          // checkpoints' log, then the entry Trainer logs after its loop, train_loss = the mean step loss
+          // over the run (equal steps per epoch: the mean of the epochs' losses; run times left out).
+          if (e === o.finetuneEpochs) {
+            const trainLoss = finetuneLosses.reduce((a, b) => a + b, 0) / finetuneLosses.length;
+            files.set('trainer_state.json', json({ ...state, log_history: [...history, { epoch: e, step, train_loss: trainLoss }] }));
+          }
           bar.tick();
         },
       });
@@ -442,8 +448,8 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const epochFile = (e: number): string => `checkpoint-${e * stepsPerEpoch}/${full ? 'model' : 'adapter_model'}.safetensors`;
     if (ft.reused) {
       reused.push('runs/finetune');
-      const state = JSON.parse(new TextDecoder().decode(need(ft.files, 'trainer_state.json'))) as { log_history: { loss: number }[] };
-      finetuneLosses.push(...state.log_history.map((h) => h.loss));
+      const state = JSON.parse(new TextDecoder().decode(need(ft.files, 'trainer_state.json'))) as { log_history: { loss?: number }[] };
+      finetuneLosses.push(...state.log_history.flatMap((h) => (h.loss === undefined ? [] : [h.loss])));
       log('fine-tuned checkpoints loaded from an earlier run');
     }
     const ftFiles = ft.files;

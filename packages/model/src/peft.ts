@@ -25,10 +25,107 @@ export interface PeftAdapter {
 const READ_FIELDS = new Set(['peft_type', 'r', 'lora_alpha', 'target_modules', 'base_model_name_or_path']);
 /** Fields that do not change the adapted model's function (bookkeeping, dropout, init): ignored whatever their value. */
 const IGNORED_FIELDS = new Set(['task_type', 'lora_dropout', 'inference_mode', 'init_lora_weights', 'revision', 'auto_mapping', 'peft_version', 'runtime_config']);
-/** Fields whose value changes the function: accepted only at their no-op value. */
-const NO_OP_VALUES: Readonly<Record<string, unknown>> = {
-  bias: 'none', fan_in_fan_out: false, use_rslora: false, use_dora: false, modules_to_save: null, layers_to_transform: null,
-  layers_pattern: null, rank_pattern: {}, alpha_pattern: {}, megatron_config: null, megatron_core: 'megatron.core', exclude_modules: null,
+/**
+ * What a user can do with an adapter this implementation does not compute: merge it into the base
+ * model and attribute the merged models as full checkpoints (every parameter's gradient).
+ */
+const MERGE_INSTEAD =
+  'merge every checkpoint into the base model in Python (PeftModel.from_pretrained(base, checkpoint).merge_and_unload().save_pretrained(out, safe_serialization=True)) ' +
+  'and pass the merged folders to --checkpoints as full-model checkpoints (gradients then over every parameter of the model: slower and larger, but the model you trained)';
+
+/** A field whose value changes the adapted model's function: accepted only at `noOp`; otherwise refused with why. */
+interface VariantField {
+  readonly noOp: unknown;
+  /** What the adapter with value `v` computes (config `j` for the numbers). */
+  readonly uses: (v: unknown, j: Readonly<Record<string, unknown>>) => string;
+  /** Why it cannot be computed correctly here. */
+  readonly why: string;
+  /** What the user can do instead. */
+  readonly instead: (j: Readonly<Record<string, unknown>>) => string;
+}
+
+const fmt = (x: number): string => String(Number(x.toPrecision(6)));
+
+/** Fields whose value changes the function, with their no-op value and why another value is refused. */
+const VARIANT_FIELDS: Readonly<Record<string, VariantField>> = {
+  use_rslora: {
+    noOp: false,
+    uses: (_, j) => {
+      const [r, a] = [Number(j.r), Number(j.lora_alpha ?? 8)];
+      return `rank-stabilised LoRA (use_rslora true): its update B·A is scaled by lora_alpha/√r = ${a}/√${r} = ${fmt(a / Math.sqrt(r))}, not by lora_alpha/r = ${fmt(a / r)}`;
+    },
+    why: 'this implementation computes plain LoRA only (scale lora_alpha/r); setting use_rslora to false alone would attribute a model whose LoRA updates have another size than the one you trained, so the scores would be wrong',
+    instead: (j) => {
+      const [r, a] = [Number(j.r), Number(j.lora_alpha ?? 8)];
+      return `the same model as plain LoRA has lora_alpha = lora_alpha·√r = ${fmt(a * Math.sqrt(r))}: in a copy of every checkpoint, set both use_rslora false and lora_alpha ${fmt(a * Math.sqrt(r))} (scale ${fmt(a / Math.sqrt(r))} unchanged); or ${MERGE_INSTEAD}`;
+    },
+  },
+  use_dora: {
+    noOp: false,
+    uses: () => 'weight-decomposed LoRA (DoRA, use_dora true): each adapted weight W + s·B·A is rescaled column by column to a learned magnitude (the lora_magnitude_vector tensors)',
+    why: 'this implementation computes plain LoRA only (W + s·B·A, no magnitudes); setting use_dora to false would drop the learned magnitudes and attribute another model than the one you trained, so the scores would be wrong',
+    instead: () => MERGE_INSTEAD,
+  },
+  rank_pattern: {
+    noOp: {},
+    uses: (v, j) => `ranks of its own for some modules (rank_pattern ${JSON.stringify(v)}), other than r = ${JSON.stringify(j.r)}, each with its own scale lora_alpha/rank`,
+    why: 'this implementation computes one rank and one scale for every adapted module; removing rank_pattern would read those modules with the wrong rank and scale (or fail on their tensor shapes), so the scores would be wrong',
+    instead: () => MERGE_INSTEAD,
+  },
+  alpha_pattern: {
+    noOp: {},
+    uses: (v, j) => `an alpha of its own for some modules (alpha_pattern ${JSON.stringify(v)}), other than lora_alpha = ${JSON.stringify(j.lora_alpha ?? 8)}, so those modules have another scale`,
+    why: 'this implementation computes one scale lora_alpha/r for every adapted module; removing alpha_pattern would read those modules with the wrong scale, so the scores would be wrong',
+    instead: () => MERGE_INSTEAD,
+  },
+  bias: {
+    noOp: 'none',
+    uses: (v) => `trained bias vectors (bias ${JSON.stringify(v)})`,
+    why: 'this implementation adapts weight matrices only; setting bias to "none" would drop the trained biases and attribute another model, so the scores would be wrong',
+    instead: () => MERGE_INSTEAD,
+  },
+  modules_to_save: {
+    noOp: null,
+    uses: (v) => `fully trained copies of modules outside LoRA (modules_to_save ${JSON.stringify(v)})`,
+    why: 'this implementation trains and reads LoRA tensors only; removing modules_to_save would use the base model\'s modules instead of the trained ones, so the scores would be wrong',
+    instead: () => MERGE_INSTEAD,
+  },
+  layers_to_transform: {
+    noOp: null,
+    uses: (v) => `LoRA on some layers only (layers_to_transform ${JSON.stringify(v)})`,
+    why: 'this implementation adapts every layer; removing layers_to_transform would not match the adapter\'s tensors',
+    instead: () => MERGE_INSTEAD,
+  },
+  layers_pattern: {
+    noOp: null,
+    uses: (v) => `LoRA on the layers of a pattern only (layers_pattern ${JSON.stringify(v)})`,
+    why: 'this implementation adapts every layer; removing layers_pattern would not match the adapter\'s tensors',
+    instead: () => MERGE_INSTEAD,
+  },
+  exclude_modules: {
+    noOp: null,
+    uses: (v) => `LoRA on some matching modules only (exclude_modules ${JSON.stringify(v)})`,
+    why: 'this implementation adapts every target module of every layer; removing exclude_modules would not match the adapter\'s tensors',
+    instead: () => MERGE_INSTEAD,
+  },
+  fan_in_fan_out: {
+    noOp: false,
+    uses: () => 'weights stored transposed (fan_in_fan_out true, the Conv1D layout of GPT-2-style models)',
+    why: 'this implementation reads LLaMA, Qwen2 and Mistral linear layers, stored [out, in]; setting fan_in_fan_out to false would read the tensors transposed wrongly',
+    instead: () => 'attribute an adapter of a LLaMA, Qwen2 or Mistral model',
+  },
+  megatron_config: {
+    noOp: null,
+    uses: (v) => `Megatron tensor-parallel layers (megatron_config ${JSON.stringify(v)})`,
+    why: 'this implementation computes plain LoRA on ordinary linear layers',
+    instead: () => MERGE_INSTEAD,
+  },
+  megatron_core: {
+    noOp: 'megatron.core',
+    uses: (v) => `Megatron layers from ${JSON.stringify(v)}`,
+    why: 'this implementation computes plain LoRA on ordinary linear layers',
+    instead: () => MERGE_INSTEAD,
+  },
 };
 
 const isEmptyValue = (v: unknown): boolean =>
@@ -38,7 +135,8 @@ const isEmptyValue = (v: unknown): boolean =>
  * Parses a PEFT `adapter_config.json` (already JSON-parsed) into a LoraConfig. Only LoRA with
  * plain scaling (alpha / r) on the q, k, v, o, gate, up, down projections of every layer is
  * supported; anything else (rsLoRA, DoRA, biases, per-module ranks, other modules) throws a
- * DdaError naming the field and value. Unknown fields with an empty value (null, false, {}, [])
+ * DdaError naming the field and value, what the adapter computes with it, why that cannot be
+ * computed here (editing the field would attribute another model) and what to do instead. Unknown fields with an empty value (null, false, {}, [])
  * are ignored, others rejected.
  */
 export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE): { config: LoraConfig; baseModelNameOrPath: string | null } {
@@ -50,9 +148,10 @@ export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE
   if (j.peft_type !== 'LORA') fail(`peft_type ${JSON.stringify(j.peft_type)} is not supported`, "only LoRA adapters (peft_type 'LORA') are read");
   for (const [k, v] of Object.entries(j)) {
     if (READ_FIELDS.has(k) || IGNORED_FIELDS.has(k)) continue;
-    if (k in NO_OP_VALUES) {
-      if (!isEmptyValue(v) && JSON.stringify(v) !== JSON.stringify(NO_OP_VALUES[k])) {
-        fail(`${k} ${JSON.stringify(v)} is not supported`, `this implementation computes plain LoRA only: ${k} must be ${JSON.stringify(NO_OP_VALUES[k])}`);
+    const variant = VARIANT_FIELDS[k];
+    if (variant) {
+      if (!isEmptyValue(v) && JSON.stringify(v) !== JSON.stringify(variant.noOp)) {
+        fail(`the adapter uses ${variant.uses(v, j)}, which is not supported: ${variant.why}`, variant.instead(j));
       }
     } else if (!isEmptyValue(v)) {
       fail(`unsupported field '${k}' = ${JSON.stringify(v)}`, 'remove it if it does not change the adapter, or use a plain LoRA adapter');

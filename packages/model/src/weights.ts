@@ -116,6 +116,17 @@ export function cloneTensors(m: TensorMap): TensorMap {
   return new Map([...m].map(([k, v]) => [k, { shape: [...v.shape], data: Float32Array.from(v.data) }]));
 }
 
+/** Whether two tensor maps hold the same tensors: the same names, shapes and values (bit for bit, NaN never equal). */
+export function tensorsEqual(a: TensorMap, b: TensorMap): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, x] of a) {
+    const y = b.get(name);
+    if (!y || x.shape.length !== y.shape.length || x.shape.some((d, i) => d !== y.shape[i]) || x.data.length !== y.data.length) return false;
+    for (let k = 0; k < x.data.length; k++) if (x.data[k] !== y.data[k]) return false;
+  }
+  return true;
+}
+
 /** Total number of scalars. */
 export function countParameters(m: TensorMap): number {
   let n = 0;

@@ -49,10 +49,7 @@ describe('PEFT adapter_config.json', () => {
   it('names what it cannot compute', () => {
     const base = toAdapterConfig(lora);
     expect(() => parseAdapterConfig({ ...base, peft_type: 'IA3' })).toThrow('peft_type "IA3" is not supported');
-    expect(() => parseAdapterConfig({ ...base, use_dora: true })).toThrow('use_dora true is not supported');
-    expect(() => parseAdapterConfig({ ...base, use_rslora: true })).toThrow('use_rslora true is not supported');
-    expect(() => parseAdapterConfig({ ...base, bias: 'lora_only' })).toThrow('bias "lora_only" is not supported');
-    expect(() => parseAdapterConfig({ ...base, rank_pattern: { q_proj: 2 } })).toThrow('rank_pattern {"q_proj":2} is not supported');
+    expect(() => parseAdapterConfig({ ...base, bias: 'lora_only' })).toThrow('the adapter uses trained bias vectors (bias "lora_only"), which is not supported');
     expect(() => parseAdapterConfig({ ...base, target_modules: ['q_proj', 'embed_tokens', 'lm_head'] })).toThrow("unsupported target modules 'embed_tokens', 'lm_head'");
     expect(() => parseAdapterConfig({ ...base, layer_replication: [[0, 1]] })).toThrow("unsupported field 'layer_replication'");
     expect(() => parseAdapterConfig({ ...base, r: 0 })).toThrow("'r' must be a positive integer, got 0");
@@ -127,5 +124,28 @@ describe('PEFT adapter folders', () => {
     expect(() => readPeftAdapter(dir, config)).toThrow(/adapter_model\.safetensors: file not found/);
     rmSync(join(dir, 'adapter_config.json'));
     expect(() => readPeftAdapter(dir)).toThrow(/adapter_config\.json: file not found/);
+  });
+
+  it('refuses rsLoRA, DoRA and per-module ranks saying what the adapter computes, why it cannot be computed here and what to do, never inviting an edit of the flag alone', () => {
+    const base = toAdapterConfig(lora);
+    const message = (j: Record<string, unknown>): string => {
+      try {
+        parseAdapterConfig(j);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    const rs = message({ ...base, use_rslora: true });
+    expect(rs).toMatch(/the adapter uses rank-stabilised LoRA \(use_rslora true\): its update B·A is scaled by lora_alpha\/√r = 8\/√4 = 4, not by lora_alpha\/r = 2/);
+    expect(rs).toMatch(/plain LoRA only .*setting use_rslora to false alone would attribute a model .*the scores would be wrong/);
+    expect(rs).toMatch(/the same model as plain LoRA has lora_alpha = lora_alpha·√r = 16: in a copy of every checkpoint, set both use_rslora false and lora_alpha 16 \(scale 4 unchanged\)/);
+    // The suggested edit is exact: plain LoRA with that alpha has rsLoRA's scale.
+    expect(parseAdapterConfig({ ...base, lora_alpha: 16 }).config.alpha / lora.rank).toBe(8 / Math.sqrt(lora.rank));
+    const dora = message({ ...base, use_dora: true });
+    expect(dora).toMatch(/weight-decomposed LoRA \(DoRA, use_dora true\).*lora_magnitude_vector.*setting use_dora to false would drop the learned magnitudes .*wrong.*merge_and_unload\(\).*full-model checkpoints/);
+    const ranks = message({ ...base, rank_pattern: { q_proj: 2 } });
+    expect(ranks).toMatch(/ranks of its own for some modules \(rank_pattern \{"q_proj":2\}\), other than r = 4.*removing rank_pattern would read those modules with the wrong rank and scale/);
+    for (const m of [rs, dora, ranks, message({ ...base, alpha_pattern: { v_proj: 32 } }), message({ ...base, modules_to_save: ['lm_head'] })]) expect(m).not.toMatch(/must be/);
   });
 });

@@ -7,7 +7,7 @@
  * same order, `perCheckpoint[i]` computed at `checkpoints[i]`, and returns a new matrix;
  * higher = more responsible, as always.
  */
-import { DdaError, assertSameShape, createScoreMatrix, type CheckpointInfo, type Denoiser, type ScoreMatrix } from '@dda/core';
+import { DdaError, assertSameShape, createScoreMatrix, type CheckpointInfo, type Denoiser, type DenoiserNeed, type ScoreMatrix } from '@dda/core';
 import { zscoreColumns } from './columns.js';
 import { mergeCheckpoints } from './provenance.js';
 
@@ -193,8 +193,9 @@ function denoiser(
   id: string,
   description: string,
   fn: (perCheckpoint: readonly ScoreMatrix[], checkpoints: readonly CheckpointInfo[]) => ScoreMatrix,
+  needs?: readonly DenoiserNeed[],
 ): Denoiser {
-  return { id, description, denoise: fn };
+  return { id, description, denoise: fn, ...(needs ? { needs } : {}) };
 }
 
 /** The `mean` denoiser (see {@link denoiseMean}). */
@@ -205,6 +206,7 @@ export const lrWeightedDenoiser: Denoiser = denoiser(
   'lr-weighted',
   'learning-rate-weighted mean over the epoch checkpoints (TracIn-CP style)',
   denoiseLrWeighted,
+  ['learning-rates'],
 );
 
 /** The `median` denoiser (see {@link denoiseMedian}). */

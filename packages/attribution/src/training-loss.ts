@@ -1,0 +1,112 @@
+/**
+ * Whether the training data are rendered as the model was trained on them: the final checkpoint's
+ * mean response-token loss on a seeded sample of `--train`, against the training loss the run's
+ * trainer logged in trainer_state.json. Samples rendered otherwise than in training (another chat
+ * template or none, the Alpaca layout instead of the run's, a missing system prompt) are new inputs
+ * to the model, with a clearly higher loss; their attribution explains another input.
+ */
+import { SeededRandom } from '@dda/core';
+import type { TrainerState } from './checkpoints.js';
+import type { Log } from './engine.js';
+import { type AttributionRun, isModelFree } from './run.js';
+
+/** Training samples whose loss is measured (a seeded sample of the training set when it is larger). */
+export const TRAINING_LOSS_SAMPLES = 64;
+/**
+ * A measured loss above this multiple of the logged one is a warning. The logged loss is a running
+ * mean over the last epoch's training batches, taken while the model still improved (and with
+ * dropout on), so the final checkpoint's loss on the same rendered data is normally at or below it
+ * (0.93 of it on the demo's exported run); the mean over 64 samples varies by a few per cent. A
+ * rendering that differs from training gave 1.39 (raw prompt, no chat template) and 1.59 (Alpaca
+ * layout, another instruction, no system prompt) there.
+ */
+export const TRAINING_LOSS_RATIO = 1.25;
+/** ... and above it by at least this many nats/token (near-zero losses differ by large ratios for nothing). */
+export const TRAINING_LOSS_MIN_GAP = 0.05;
+
+/** The training loss a trainer_state.json logged, and where it comes from. */
+export interface LoggedLoss {
+  /** nats/token (the trainer's mean token cross-entropy). */
+  readonly value: number;
+  readonly from: string;
+}
+
+/**
+ * The training loss logged up to `step` (all of the log when null): the mean of the `loss` entries
+ * logged over the last epoch before it (entries with epoch > E − 1, E the epoch of the last one; the
+ * last entry alone without epochs), else the run's `train_loss` (its mean over the whole run), else null.
+ */
+export function loggedTrainingLoss(state: TrainerState, step: number | null): LoggedLoss | null {
+  const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const upTo = state.history.filter((e) => step === null || (num(e.step) ?? Number.POSITIVE_INFINITY) <= step);
+  const losses = upTo.filter((e) => num(e.loss) !== null);
+  const last = losses[losses.length - 1];
+  if (last) {
+    const e = num(last.epoch);
+    const window = e === null ? [last] : losses.filter((x) => (num(x.epoch) ?? Number.NEGATIVE_INFINITY) > e - 1);
+    const value = window.reduce((a, x) => a + (x.loss as number), 0) / window.length;
+    const steps = window.map((x) => num(x.step)).filter((x): x is number => x !== null);
+    const span = steps.length > 1 ? `steps ${steps[0]}–${steps[steps.length - 1]}` : `step ${steps[0] ?? '?'}`;
+    return { value, from: `${window.length > 1 ? `mean of the ${window.length} 'loss' entries` : "the 'loss' entry"} of the last epoch logged (${span}) in ${state.path}` };
+  }
+  const total = [...upTo].reverse().find((x) => num(x.train_loss) !== null);
+  return total ? { value: total.train_loss as number, from: `'train_loss' (the mean over the whole run) in ${state.path}` } : null;
+}
+
+/** The comparison, as recorded in summary.json. */
+export interface TrainingLossCheck {
+  /** The final checkpoint's id. */
+  readonly checkpoint: string;
+  /** Training samples measured (seeded sample). */
+  readonly samples: number;
+  /** Their mean response-token loss at the final checkpoint, nats/token. */
+  readonly measured: number;
+  /** The training loss logged, nats/token, and where it comes from. */
+  readonly logged: number;
+  readonly loggedFrom: string;
+  /** measured / logged. */
+  readonly ratio: number;
+  /** The warning printed, or null when the two agree. */
+  readonly warning: string | null;
+}
+
+/** The indices of a seeded sample of `n` items (all of them when n ≤ the sample size), in order. */
+function sampleIndices(n: number): number[] {
+  if (n <= TRAINING_LOSS_SAMPLES) return Array.from({ length: n }, (_, i) => i);
+  return new SeededRandom(0).shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, TRAINING_LOSS_SAMPLES).sort((a, b) => a - b);
+}
+
+/**
+ * Compares the final checkpoint's mean response-token loss on a seeded sample of the training data
+ * (stored as an artifact) with the training loss of its trainer_state.json
+ * ({@link loggedTrainingLoss}), and warns through `log`, with both numbers, when the measured loss
+ * is more than {@link TRAINING_LOSS_RATIO} times and {@link TRAINING_LOSS_MIN_GAP} nats/token
+ * above the logged one.
+ *
+ * @returns The comparison, or `{ skipped }` with the reason (logged) when there is nothing to compare.
+ */
+export async function checkTrainingLoss(run: AttributionRun, scorerId: string, log: Log = () => {}): Promise<TrainingLossCheck | { readonly skipped: string }> {
+  const skip = (why: string): { skipped: string } => {
+    log(`training loss check skipped: ${why}`);
+    return { skipped: why };
+  };
+  if (isModelFree(await run.scorer(scorerId))) return { skipped: `scorer '${scorerId}' does not run the model` };
+  const cps = run.task.checkpoints;
+  const final = cps[cps.length - 1];
+  if (!final) return skip('no checkpoint');
+  if (!final.trainerState) return skip(`no trainer_state.json with ${final.id}, so no logged training loss to compare the data's loss with`);
+  const logged = loggedTrainingLoss(final.trainerState, final.step);
+  if (!logged) return skip(`${final.trainerState.path} logs no 'loss' or 'train_loss' up to ${final.id}`);
+  const all = run.task.train.samples;
+  const samples = sampleIndices(all.length).map((i) => all[i] as (typeof all)[number]);
+  const losses = await run.sampleLosses(final, samples, 'train-sample');
+  const measured = losses.reduce((a, b) => a + b, 0) / losses.length;
+  const ratio = measured / logged.value;
+  const numbers = `${measured.toFixed(3)} nats/token on ${samples.length} training samples at ${final.id}, against ${logged.value.toFixed(3)} logged in training (${logged.from})`;
+  const large = ratio > TRAINING_LOSS_RATIO && measured - logged.value > TRAINING_LOSS_MIN_GAP;
+  const warning = large
+    ? `warning: the final checkpoint's loss on --train is ${ratio.toFixed(2)}× the training loss its trainer logged: ${numbers}. The data are likely rendered differently from training (chat template, Alpaca layout, system prompt: check the records' fields, --fields and --prompt-format) or are not the training data; attribution then explains inputs the model was not trained on. (Or the trainer's loss covered other tokens than the responses, e.g. the prompts too.)`
+    : null;
+  log(warning ?? `training loss check: ${numbers}; ratio ${ratio.toFixed(2)}, within ${TRAINING_LOSS_RATIO}×: the data look rendered as in training`);
+  return { checkpoint: final.id, samples: samples.length, measured, logged: logged.value, loggedFrom: logged.from, ratio, warning };
+}
