@@ -9,6 +9,7 @@ import { ATTRIBUTE_FILES, RECOMMENDED_DDA, loadUserPlugins, mergeShards, resolve
 import { parseFieldMap } from '@dda/data';
 import { PROGRESS_MODES, createReporter, type ProgressMode, type Reporter, type Terminal } from './progress.js';
 import { submitToSlurm } from './slurm.js';
+import { UsageError, checkNumericFlags, knownFlags, withFlagSuggestions } from './flags.js';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
@@ -53,7 +54,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
   // The reporter is made once the options are parsed; a usage error before that is reported in the mode asked for.
   const asked = argv.some((x, i) => x === '--progress=json' || (x === '--progress' && argv[i + 1] === 'json')) ? 'json' : 'auto';
   let reporter: Reporter = createReporter(io, { mode: asked, quiet: argv.includes('--quiet'), ...(io.clock ? { clock: io.clock } : {}) });
-  const parser = yargs([...argv])
+  const parser = yargs([...argv]);
+  parser
     .scriptName('dda')
     .usage('$0 <command> [options]\n\nTraining data attribution for LLMs with DDA (Debias and Denoise Attribution).\nScores: higher = training sample more responsible for the test output.')
     .option('verbose', { type: 'boolean', default: false, describe: 'print stacks of errors and more progress' })
@@ -61,6 +63,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress and no log lines on stderr (results still go to stdout, errors to stderr)' })
     .middleware((a) => {
       reporter = createReporter(io, { mode: a.progress as ProgressMode, quiet: a.quiet, ...(io.clock ? { clock: io.clock } : {}) });
+      checkNumericFlags(a, argv);
     })
     .option('plugin', {
       type: 'string', array: true, global: true, requiresArg: true,
@@ -215,7 +218,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .showHelpOnFail(false)
     .fail((msg, err) => {
       if (err && err.name !== 'YError') throw err;
-      throw new UsageError(msg ?? err?.message ?? 'bad usage');
+      throw new UsageError(withFlagSuggestions(msg ?? err?.message ?? 'bad usage', knownFlags(parser), argv));
     })
     .help()
     .version(false);
@@ -236,8 +239,6 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
   }
   return code;
 }
-
-class UsageError extends Error {}
 
 /** The options of `dda attribute` (also taken by `dda slurm`). */
 function attributeOptions<T>(y: import('yargs').Argv<T>) {
