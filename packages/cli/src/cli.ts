@@ -7,7 +7,7 @@ import {
 } from '@dda/harness';
 import { ATTRIBUTE_FILES, RECOMMENDED_DDA, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
 import { parseFieldMap } from '@dda/data';
-import { PROGRESS_MODES, createReporter, type ProgressMode, type Reporter, type Terminal } from './progress.js';
+import { PROGRESS_MODES, createReporter, progressModeOf, type ProgressMode, type Reporter, type Terminal } from './progress.js';
 import { submitToSlurm } from './slurm.js';
 import { UsageError, checkNumericFlags, knownFlags, withFlagSuggestions } from './flags.js';
 
@@ -52,7 +52,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
   let code = 0;
   const d = DEFAULT_RUN_OPTIONS;
   // The reporter is made once the options are parsed; a usage error before that is reported in the mode asked for.
-  const asked = argv.some((x, i) => x === '--progress=json' || (x === '--progress' && argv[i + 1] === 'json')) ? 'json' : 'auto';
+  const asked = progressModeOf(argv);
   let reporter: Reporter = createReporter(io, { mode: asked, quiet: argv.includes('--quiet'), ...(io.clock ? { clock: io.clock } : {}) });
   const parser = yargs([...argv]);
   parser
