@@ -18,6 +18,7 @@ import { type AttributeOptions, type AttributeResult, runAttribute } from './att
 import { checkMethod } from './method.js';
 import { AttributionRun, isModelFree } from './run.js';
 import { loadTask, type AttributionTask } from './task.js';
+import { describeTruncation } from './truncation.js';
 
 /** Shard `index` (0-based) of `count`. */
 export interface Shard {
@@ -116,6 +117,8 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
   const t0 = Date.now();
   await checkMethod(o.method);
   const task = await loadTask(o);
+  const truncation = describeTruncation(task.truncated);
+  if (truncation) log(truncation);
   const options = storedOptions(o);
   const hash = inputsHash(task, options);
   const path = shardManifestPath(o.out, s);

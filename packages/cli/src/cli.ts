@@ -259,7 +259,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('k', { type: 'number', default: 20, describe: 'k of recall@k (with --labels)' })
     .option('out', { type: 'string', default: 'dda-attribution', describe: 'output folder (artifacts/ inside is reused by later runs)' })
     .option('max-length', { type: 'number', describe: 'longest sequence in tokens (default: the model\'s max_position_embeddings)' })
-    .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate (prompt from the left, then the response\'s end)' })
+    .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate (prompt from the left, then the response\'s end; what is cut is logged and recorded in summary.json)' })
     .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
     .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
     .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching, resuming and sharding)' })
