@@ -10,6 +10,7 @@ import { parseFieldMap } from '@dda/data';
 import { PROGRESS_MODES, createReporter, progressModeOf, type ProgressMode, type Reporter, type Terminal } from './progress.js';
 import { submitToSlurm } from './slurm.js';
 import { UsageError, checkNumericFlags, knownFlags, withFlagSuggestions } from './flags.js';
+import { computedSeconds, demoHeader, demoNextStep, readSummary } from './demo-output.js';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
@@ -35,9 +36,9 @@ function benchConfigFrom(a: { config?: string | undefined; families?: string[] |
   return Object.keys(overrides).length > 0 ? parseBenchConfig({ ...base, ...overrides }, `${a.config ?? 'defaults'} with command-line flags`) : base;
 }
 
-function summaryJson(r: DdaRunResult): string {
+function summaryJson(r: DdaRunResult, computedSeconds: number | undefined): string {
   return JSON.stringify({
-    options: r.options, backend: r.backend, dataset: r.dataset, finetuneLosses: r.finetuneLosses, scoreScale: r.scoreScale, seconds: r.seconds, reused: r.reused,
+    options: r.options, backend: r.backend, dataset: r.dataset, finetuneLosses: r.finetuneLosses, scoreScale: r.scoreScale, seconds: r.seconds, computedSeconds: computedSeconds ?? null, reused: r.reused, computed: r.computed,
     errors: r.errors, rows: r.rows,
     sign: 'higher score = training sample more responsible for the erroneous output',
   }, null, 2);
@@ -120,12 +121,14 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           ...(a.backend ? { backends: a.backend } : {}),
         }, reporter.log, reporter.progress);
         reporter.close();
+        const computed = computedSeconds(result, readSummary(join(a.out, 'summary.json')));
         await writeResultsCsv(join(a.out, 'results.csv'), result.rows);
-        writeFileAtomic(join(a.out, 'summary.json'), summaryJson(result));
-        io.out(`DDA demo (seed ${a.seed}, ${result.backend}, ${result.errors.length} test errors, ${result.seconds.total?.toFixed(0)} s)`);
+        writeFileAtomic(join(a.out, 'summary.json'), summaryJson(result, computed));
+        io.out(demoHeader(result, computed));
         io.out(`ROC-AUC in %, recall@${a.k} as a fraction; scores: higher = more responsible`);
         io.out(formatTable(result));
         io.out(`results: ${join(a.out, 'results.csv')}, details: ${join(a.out, 'summary.json')}`);
+        for (const line of demoNextStep(result.options)) io.out(line);
       },
     )
     .command(
