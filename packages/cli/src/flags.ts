@@ -47,21 +47,31 @@ export function checkNumericFlags(parsed: Readonly<Record<string, unknown>>, arg
 
 /**
  * yargs' `Unknown argument(s): a, b` with "did you mean" for each unknown flag close to a known one
- * (`Unknown argument: bta (did you mean --beta?)`). Names yargs adds in camelCase beside the
+ * (`Unknown argument: bta (--bta: did you mean --beta?)`). Names yargs adds in camelCase beside the
  * kebab-case one typed are dropped; words that were not typed as flags (stray positionals) get no
- * suggestion. Any other message is returned as it is.
+ * suggestion. `Missing required argument(s): ...` (which yargs reports before unknown flags) gets
+ * the same hints for the flags typed that the command does not know (`--bse` for `--base`). Any
+ * other message is returned as it is.
  */
 export function withFlagSuggestions(message: string, known: readonly string[], argv: readonly string[]): string {
+  if (/^Missing required arguments?: /.test(message)) {
+    const typed = argv.filter((x) => x.startsWith('--') && x.length > 2).map((x) => (x.slice(2).split('=')[0] as string));
+    const hints = typed.filter((t) => !known.includes(t)).flatMap((t) => suggestion(t, known));
+    return hints.length > 0 ? `${message} (${hints.join('; ')})` : message;
+  }
   const m = /^Unknown arguments?: (.*)$/.exec(message);
   if (!m) return message;
   const names = (m[1] as string).split(', ');
   const kept = names.filter((n) => !(/[A-Z]/.test(n) && names.includes(n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))));
   const typedAsFlag = (n: string): boolean => argv.some((x) => x === `--${n}` || x.startsWith(`--${n}=`) || x === `-${n}`);
-  const hints = kept.flatMap((n) => {
-    const close = typedAsFlag(n) ? closestNames(n, known.filter((k) => !/[A-Z]/.test(k))) : [];
-    return close.length > 0 ? [`--${n}: did you mean ${close.map((c) => `--${c}`).join(' or ')}?`] : [];
-  });
+  const hints = kept.flatMap((n) => (typedAsFlag(n) ? suggestion(n, known) : []));
   return `Unknown argument${kept.length === 1 ? '' : 's'}: ${kept.join(', ')}${hints.length > 0 ? ` (${hints.join('; ')})` : ''}`;
+}
+
+/** `--x: did you mean --y?` for an unknown flag `x` close to known flags (kebab-case ones), or nothing. */
+function suggestion(flag: string, known: readonly string[]): string[] {
+  const close = closestNames(flag, known.filter((k) => !/[A-Z]/.test(k)));
+  return close.length > 0 ? [`--${flag}: did you mean ${close.map((c) => `--${c}`).join(' or ')}?`] : [];
 }
 
 /** The flags a yargs instance knows after parsing (the global ones and the command's), from its untyped `getOptions()`. */

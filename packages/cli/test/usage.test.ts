@@ -30,6 +30,9 @@ describe('dda: did you mean', () => {
     expect(r).toMatchObject({ code: 2, err: 'dda: Unknown arguments: n-trian, sede (--n-trian: did you mean --n-train?; --sede: did you mean --seed?)' });
     expect((await run(['attribute', '--base', 'b', '--checkpoints', 'c', '--train', 't', '--queries', 'q', '--labls', 'l'])).err).toBe('dda: Unknown argument: labls (--labls: did you mean --labels?)');
     expect((await run([...DEMO, '--zzzzzz'])).err).toBe('dda: Unknown argument: zzzzzz');
+    // A misspelt required flag: yargs says it is missing; the hint names the flag typed.
+    const missing = await run(['attribute', '--bse', 'b', '--checkpoints', 'c', '--train', 't', '--queries', 'q']);
+    expect(missing).toMatchObject({ code: 2, err: 'dda: Missing required argument: base (--bse: did you mean --base?)' });
   });
 
   it('suggests the closest registered ids for unknown scorer, measurement, debiaser and denoiser ids', async () => {
