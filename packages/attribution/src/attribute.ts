@@ -16,6 +16,7 @@ import { AttributionRun, type RunOptions } from './run.js';
 import { type TokenAttribution, tokenAttribution } from './token-attribution.js';
 import { type AttributionTask, type TaskFiles, loadTask } from './task.js';
 import { type TrainingLossCheck, checkTrainingLoss } from './training-loss.js';
+import { describeTruncation } from './truncation.js';
 
 /** Everything `dda attribute` takes: the task's files, the method, the outputs, and how to run (see {@link RunOptions}). */
 export interface AttributeOptions extends TaskFiles, Omit<RunOptions, 'artifactsDir'> {
@@ -69,6 +70,8 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   const t0 = Date.now();
   await checkMethod(o.method);
   const task = await loadTask(o);
+  const truncation = describeTruncation(task.truncated);
+  if (truncation) log(truncation);
   log(`task: ${task.train.samples.length} training samples, ${task.queries.length} queries, ${task.checkpoints.length} checkpoint(s) (${task.checkpoints.map((c) => `${c.id}${Number.isNaN(c.info.learningRate) ? '' : ` lr ${c.info.learningRate}`}`).join(', ')}), base ${task.base.family} ${task.base.config.numLayers} layers, context ${task.encoding.maxLength}`);
   const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
@@ -121,6 +124,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       checkpoints: task.checkpoints.map((c) => ({ id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate })),
       counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },
       trainingLoss,
+      truncated: task.truncated,
       measurement: { id: (await run.measurement()).id, description: (await run.measurement()).description },
       engine: run.reused.length + run.computed.length > 0 ? { backend: (await run.model()).backend, gradients: (await run.model()).gradientEngine } : { backend: null, gradients: o.gradientEngine ?? 'onnxruntime' },
       metrics: sources ? metrics : null,

@@ -9,6 +9,7 @@ export * from './artifacts.js';
 export * from './hashing.js';
 export * from './checkpoints.js';
 export * from './task.js';
+export * from './truncation.js';
 export * from './engine.js';
 export * from './gradient-blocks.js';
 export * from './run.js';

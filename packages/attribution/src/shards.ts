@@ -19,6 +19,7 @@ import { checkMethod, checkRequirements } from './method.js';
 import { checkTrainingLoss } from './training-loss.js';
 import { AttributionRun, isModelFree } from './run.js';
 import { loadTask, type AttributionTask } from './task.js';
+import { describeTruncation } from './truncation.js';
 
 /** Shard `index` (0-based) of `count`. */
 export interface Shard {
@@ -117,6 +118,8 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
   const t0 = Date.now();
   await checkMethod(o.method);
   const task = await loadTask(o);
+  const truncation = describeTruncation(task.truncated);
+  if (truncation) log(truncation);
   const options = storedOptions(o);
   const hash = inputsHash(task, options);
   const path = shardManifestPath(o.out, s);

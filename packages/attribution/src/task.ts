@@ -18,6 +18,7 @@ import {
 import { hashOf } from './artifacts.js';
 import { type Checkpoint, loadCheckpoints } from './checkpoints.js';
 import { hashFile, hashFiles } from './hashing.js';
+import { type TruncatedSample, type TruncationReport, truncationReport } from './truncation.js';
 
 /** The base model θ0. */
 export interface BaseModel {
@@ -56,6 +57,8 @@ export interface AttributionTask {
   readonly labels: readonly LabelSet[] | null;
   /** Context length used (the model's, or --max-length) and what happens to longer records. */
   readonly encoding: { readonly maxLength: number; readonly overlong: OverlongPolicy };
+  /** The samples `overlong: 'truncate'` cut to fit the context (none under `fail`). */
+  readonly truncated: TruncationReport;
   /** Content hashes of every input, for manifests and summary.json. */
   readonly hashes: Readonly<Record<string, unknown>>;
   /** Encodes a sample with the base tokenizer and the task's length policy; `origin` is named in errors. */
@@ -191,11 +194,15 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
     return querySamples(tok, q);
   });
   const encode = (s: TextSample, origin?: string): EncodedExample => encodeSample(tok, s, maxLength, { overlong, ...(origin ? { origin } : {}) });
-  // Every length limit is checked before any model work, naming the record.
-  trainRecords.forEach((r, i) => encode(samples[i] as TextSample, r.where));
+  // Every length limit is checked before any model work, naming the record; what truncate cuts is reported.
+  const cut: TruncatedSample[] = [];
+  const check = (s: TextSample, kind: TruncatedSample['kind'], where: string): void => {
+    encodeSample(tok, s, maxLength, { overlong, origin: kind === 'correction' ? `${where} (corrected)` : where, onTruncate: (c) => cut.push({ id: s.id, kind, where, ...c }) });
+  };
+  trainRecords.forEach((r, i) => check(samples[i] as TextSample, 'train', r.where));
   for (const q of queries) {
-    encode(q.sample, q.record.where);
-    if (q.correction) encode(q.correction, `${q.record.where} (corrected)`);
+    check(q.sample, 'query', q.record.where);
+    if (q.correction) check(q.correction, 'correction', q.record.where);
   }
   const rendering = renderingOf(tok, promptFormat, trainData.rendering, queryData.rendering, trainRecords, samples, queries);
   log(`training data: ${describeRendering(rendering.train)}; first sample as the model sees it, prompt | response (${rendering.first.train.where}): ${showSample(rendering.first.train)}`);
@@ -209,6 +216,7 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
     queries,
     labels,
     encoding: { maxLength, overlong },
+    truncated: truncationReport(maxLength, cut),
     hashes: {
       base: base.hash,
       checkpoints: Object.fromEntries(checkpoints.map((c) => [c.id, c.hash])),

@@ -7,8 +7,10 @@ import {
 } from '@dda/harness';
 import { ATTRIBUTE_FILES, RECOMMENDED_DDA, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
 import { parseFieldMap } from '@dda/data';
-import { PROGRESS_MODES, createReporter, type ProgressMode, type Reporter, type Terminal } from './progress.js';
+import { PROGRESS_MODES, createReporter, progressModeOf, type ProgressMode, type Reporter, type Terminal } from './progress.js';
 import { submitToSlurm } from './slurm.js';
+import { UsageError, checkNumericFlags, knownFlags, withFlagSuggestions } from './flags.js';
+import { computedSeconds, demoHeader, demoNextStep, readSummary } from './demo-output.js';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
@@ -34,9 +36,9 @@ function benchConfigFrom(a: { config?: string | undefined; families?: string[] |
   return Object.keys(overrides).length > 0 ? parseBenchConfig({ ...base, ...overrides }, `${a.config ?? 'defaults'} with command-line flags`) : base;
 }
 
-function summaryJson(r: DdaRunResult): string {
+function summaryJson(r: DdaRunResult, computedSeconds: number | undefined): string {
   return JSON.stringify({
-    options: r.options, backend: r.backend, dataset: r.dataset, finetuneLosses: r.finetuneLosses, scoreScale: r.scoreScale, seconds: r.seconds, reused: r.reused,
+    options: r.options, backend: r.backend, dataset: r.dataset, finetuneLosses: r.finetuneLosses, scoreScale: r.scoreScale, seconds: r.seconds, computedSeconds: computedSeconds ?? null, reused: r.reused, computed: r.computed,
     errors: r.errors, rows: r.rows,
     sign: 'higher score = training sample more responsible for the erroneous output',
   }, null, 2);
@@ -51,9 +53,10 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
   let code = 0;
   const d = DEFAULT_RUN_OPTIONS;
   // The reporter is made once the options are parsed; a usage error before that is reported in the mode asked for.
-  const asked = argv.some((x, i) => x === '--progress=json' || (x === '--progress' && argv[i + 1] === 'json')) ? 'json' : 'auto';
+  const asked = progressModeOf(argv);
   let reporter: Reporter = createReporter(io, { mode: asked, quiet: argv.includes('--quiet'), ...(io.clock ? { clock: io.clock } : {}) });
-  const parser = yargs([...argv])
+  const parser = yargs([...argv]);
+  parser
     .scriptName('dda')
     .usage('$0 <command> [options]\n\nTraining data attribution for LLMs with DDA (Debias and Denoise Attribution).\nScores: higher = training sample more responsible for the test output.')
     .option('verbose', { type: 'boolean', default: false, describe: 'print stacks of errors and more progress' })
@@ -61,6 +64,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress and no log lines on stderr (results still go to stdout, errors to stderr)' })
     .middleware((a) => {
       reporter = createReporter(io, { mode: a.progress as ProgressMode, quiet: a.quiet, ...(io.clock ? { clock: io.clock } : {}) });
+      checkNumericFlags(a, argv);
     })
     .option('plugin', {
       type: 'string', array: true, global: true, requiresArg: true,
@@ -117,12 +121,14 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           ...(a.backend ? { backends: a.backend } : {}),
         }, reporter.log, reporter.progress);
         reporter.close();
+        const computed = computedSeconds(result, readSummary(join(a.out, 'summary.json')));
         await writeResultsCsv(join(a.out, 'results.csv'), result.rows);
-        writeFileAtomic(join(a.out, 'summary.json'), summaryJson(result));
-        io.out(`DDA demo (seed ${a.seed}, ${result.backend}, ${result.errors.length} test errors, ${result.seconds.total?.toFixed(0)} s)`);
+        writeFileAtomic(join(a.out, 'summary.json'), summaryJson(result, computed));
+        io.out(demoHeader(result, computed));
         io.out(`ROC-AUC in %, recall@${a.k} as a fraction; scores: higher = more responsible`);
         io.out(formatTable(result));
         io.out(`results: ${join(a.out, 'results.csv')}, details: ${join(a.out, 'summary.json')}`);
+        for (const line of demoNextStep(result.options)) io.out(line);
       },
     )
     .command(
@@ -215,7 +221,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .showHelpOnFail(false)
     .fail((msg, err) => {
       if (err && err.name !== 'YError') throw err;
-      throw new UsageError(msg ?? err?.message ?? 'bad usage');
+      throw new UsageError(withFlagSuggestions(msg ?? err?.message ?? 'bad usage', knownFlags(parser), argv));
     })
     .help()
     .version(false);
@@ -237,8 +243,6 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
   return code;
 }
 
-class UsageError extends Error {}
-
 /** The options of `dda attribute` (also taken by `dda slurm`). */
 function attributeOptions<T>(y: import('yargs').Argv<T>) {
   return y
@@ -259,7 +263,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('k', { type: 'number', default: 20, describe: 'k of recall@k (with --labels)' })
     .option('out', { type: 'string', default: 'dda-attribution', describe: 'output folder (artifacts/ inside is reused by later runs)' })
     .option('max-length', { type: 'number', describe: 'longest sequence in tokens (default: the model\'s max_position_embeddings)' })
-    .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate (prompt from the left, then the response\'s end)' })
+    .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate (prompt from the left, then the response\'s end; what is cut is logged and recorded in summary.json)' })
     .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
     .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
     .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching, resuming and sharding)' })

@@ -5,8 +5,10 @@
  *   lines printed above them and a final line per finished step;
  * - `log` (default when stderr is not a terminal, e.g. a log file): sparse lines, at most one per
  *   step every `logEverySeconds` (15 s) plus the step's final line;
- * - `json`: one JSON object per line, `{"event":"progress",...}`, `{"event":"log",...}` and, for a
- *   failure, `{"event":"error",...}`, for tools that drive the command;
+ * - `json`: one JSON object per line, for tools that drive the command: `{"event":"progress",...}`
+ *   (at most one per step every `jsonEverySeconds` (1 s), plus the step's first and final updates),
+ *   `{"event":"log",...}`, for a failure `{"event":"error",...}`, and when the process is stopped by
+ *   a signal `{"event":"interrupted",...}`: every line on stderr is one event;
  * - `none`: log lines only; `--quiet`: neither progress nor log lines (errors still go to stderr).
  *
  * Results go to stdout in every mode.
@@ -51,6 +53,26 @@ export interface ReporterOptions {
   readonly clock?: () => number;
   /** In `log` mode, the least seconds between two lines of one step (default 15). */
   readonly logEverySeconds?: number;
+  /** In `json` mode, the least seconds between two progress events of one step, besides its first and final ones (default 1). */
+  readonly jsonEverySeconds?: number;
+}
+
+/**
+ * The `--progress` mode asked for on a command line, before yargs parses it (for the messages
+ * printed before the reporter exists or outside it: a usage error, an interrupt).
+ */
+export function progressModeOf(argv: readonly string[]): 'json' | 'auto' {
+  return argv.some((x, i) => x === '--progress=json' || (x === '--progress' && argv[i + 1] === 'json')) ? 'json' : 'auto';
+}
+
+/**
+ * What the `dda` process prints on stderr when a signal stops it: a JSON `interrupted` event in
+ * `json` mode (so that every line stays an event), else a line of text after a line break (to
+ * leave a live bar's line).
+ */
+export function interruptMessage(signal: string, mode: 'json' | 'auto'): string {
+  const message = `interrupted (${signal}); finished steps are kept, run the same command again to resume`;
+  return mode === 'json' ? `${JSON.stringify({ event: 'interrupted', signal, message })}\n` : `\ndda: ${message}\n`;
 }
 
 /** One line: `[#########...........]  45% 12/27 ETA 1m20s  gradients of 240 train samples at epoch-1`. */
@@ -79,9 +101,12 @@ export function createReporter(io: ReporterIo, o: ReporterOptions): Reporter {
   switch (mode) {
     case 'json': {
       const emit = (event: Record<string, unknown>): void => io.err(JSON.stringify(event));
+      const paced = paceBySteps(clock, (o.jsonEverySeconds ?? 1) * 1000);
       return {
         mode,
-        progress: (p) => emit({ event: 'progress', label: p.label, done: p.done, total: p.total, elapsedSeconds: round3(p.elapsedSeconds), etaSeconds: p.etaSeconds === null ? null : round3(p.etaSeconds) }),
+        progress: (p) => {
+          if (paced(p)) emit({ event: 'progress', label: p.label, done: p.done, total: p.total, elapsedSeconds: round3(p.elapsedSeconds), etaSeconds: p.etaSeconds === null ? null : round3(p.etaSeconds) });
+        },
         log: (message) => emit({ event: 'log', elapsedSeconds: round3(elapsed()), message }),
         error: (message) => emit({ event: 'error', message }),
         close: () => {},
@@ -94,6 +119,25 @@ export function createReporter(io: ReporterIo, o: ReporterOptions): Reporter {
     case 'bar':
       return liveBars(io.terminal as Terminal, io, textLine, textError);
   }
+}
+
+/**
+ * Whether to show a step's update: its first, then at most one every `everyMs` (by `clock`), and its
+ * final one (done = total), which forgets the step.
+ */
+function paceBySteps(clock: () => number, everyMs: number): (p: ProgressUpdate) => boolean {
+  const last = new Map<string, number>();
+  return (p) => {
+    const now = clock();
+    if (p.done >= p.total) {
+      last.delete(p.label);
+      return true;
+    }
+    const previous = last.get(p.label);
+    if (previous !== undefined && now - previous < everyMs) return false;
+    last.set(p.label, now);
+    return true;
+  };
 }
 
 /**

@@ -42,7 +42,8 @@ export interface SlurmPlan {
   readonly plugins?: readonly string[];
 }
 
-const quote = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+/** `s` as one word of a POSIX shell command line (single-quoted when it needs to be). */
+export const quote = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** The dda entry point this CLI runs from (the committed bin shim), absolute. */
 function ddaBin(): string {

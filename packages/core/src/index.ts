@@ -11,6 +11,7 @@ export * from './gradients.js';
 export * from './plugins.js';
 export * from './combine.js';
 export * from './registry.js';
+export * from './suggestions.js';
 export * from './registries.js';
 export * from './plugin-loader.js';
 export * from './metrics.js';

@@ -1,4 +1,5 @@
 import { DdaError } from './errors.js';
+import { didYouMean } from './suggestions.js';
 
 /** One registered implementation: a stable kebab-case id, a priority and a factory. */
 export interface RegistryEntry<T, O> {
@@ -128,15 +129,16 @@ export class Registry<T, O = Record<string, unknown>> {
     return [...this.entries.values()].map((e) => e.stored).sort((a, b) => b.priority - a.priority || a.id.localeCompare(b.id));
   }
 
-  /** The entry for `id`, or a DdaError that lists the registered ids. */
+  /** The entry for `id`, or a DdaError that suggests the closest registered ids and lists them all. */
   entry(id: string): RegistryEntry<T, O> {
     const e = this.entries.get(id);
     if (!e) {
       const known = this.ids();
+      const close = didYouMean(id, known);
       throw new DdaError(
         `unknown ${this.kind} '${id}'`,
         known.length
-          ? `choose one of: ${known.join(', ')}; a method from another package needs its plugin loaded (--plugin, DDA_PLUGINS or plugins: in the config)`
+          ? `${close ? `${close} ` : ''}choose one of: ${known.join(', ')}; a method from another package needs its plugin loaded (--plugin, DDA_PLUGINS or plugins: in the config)`
           : `no ${this.kind} is registered; load its plugin first (loadPlugins from @dda/core, or --plugin on the command line)`,
       );
     }

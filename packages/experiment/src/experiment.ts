@@ -148,6 +148,8 @@ export interface Experiment {
   readonly finetuneLosses: readonly number[];
   /** Artifacts loaded from earlier runs. */
   readonly reused: readonly string[];
+  /** Artifacts computed by this run (names, as in {@link reused}). */
+  readonly computed: readonly string[];
   readonly seconds: Readonly<Record<string, number>>;
 }
 
@@ -349,6 +351,7 @@ function tokenizerFilesOf(tokenizer: Tokenizer): Record<string, unknown> {
 export async function makeExperiment(partial: Partial<ExperimentOptions> & { artifactsDir: string }, log: Log = () => {}, progress?: ProgressSink): Promise<Experiment> {
   const seconds: Record<string, number> = {};
   const reused: string[] = [];
+  const computed: string[] = [];
   let tStep = Date.now();
   const lap = (name: string): void => {
     const now = Date.now();
@@ -392,8 +395,8 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
         for (const [name, value] of Object.entries(tokenizerFiles)) if (value) files.set(name, json(value));
         return files;
       });
+      (base.reused ? reused : computed).push('checkpoints/base');
       if (base.reused) {
-        reused.push('checkpoints/base');
         model.setBaseWeights(readSafetensors(need(base.files, 'model.safetensors'), 'checkpoints/base/model.safetensors').tensors);
         log('pretrained θ0 loaded from an earlier run');
       }
@@ -446,8 +449,8 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     });
     const runDir = store.folder('runs/finetune', ftKey);
     const epochFile = (e: number): string => `checkpoint-${e * stepsPerEpoch}/${full ? 'model' : 'adapter_model'}.safetensors`;
+    (ft.reused ? reused : computed).push('runs/finetune');
     if (ft.reused) {
-      reused.push('runs/finetune');
       const state = JSON.parse(new TextDecoder().decode(need(ft.files, 'trainer_state.json'))) as { log_history: { loss?: number }[] };
       finetuneLosses.push(...state.log_history.flatMap((h) => (h.loss === undefined ? [] : [h.loss])));
       log('fine-tuned checkpoints loaded from an earlier run');
@@ -515,7 +518,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
       for (const e of errors) e.producedBy[checkpointIds[checkpointIds.length - 1] as string] = true;
       return new Map([['errors.json', json(errors)]]);
     });
-    if (gen.reused) reused.push('runs/test-errors');
+    (gen.reused ? reused : computed).push('runs/test-errors');
     const errors = JSON.parse(new TextDecoder().decode(need(gen.files, 'errors.json'))) as TestError[];
     const perSource = new Map(ds.canaries.map((c) => [c.id, errors.filter((e) => e.canaryId === c.id).length]));
     const byBase = errors.filter((e) => e.producedBy.base).length;
@@ -553,7 +556,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
       options: o, backend: model.backend.id,
       files: { base: baseDir, run: runDir, train: join(expDir, 'train.jsonl'), queries: join(expDir, 'queries.jsonl'), labels: join(expDir, 'labels.json') },
       dataset: { nTrain: ds.train.length, nHeldOut: ds.heldOut.length, sources: sourceCounts },
-      errors, sources, leftOut, finetuneLosses, reused, seconds,
+      errors, sources, leftOut, finetuneLosses, reused, computed, seconds,
     };
   } finally {
     await model.dispose();

@@ -56,6 +56,8 @@ export interface DdaRunResult {
   readonly scoreScale: { readonly base: number; readonly final: number };
   /** Artifacts loaded from earlier runs instead of recomputed. */
   readonly reused: readonly string[];
+  /** Artifacts computed by this run; none when every result came from an earlier run. */
+  readonly computed: readonly string[];
   readonly seconds: Record<string, number>;
 }
 
@@ -177,7 +179,7 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     return {
       options: o, backend: exp.backend, dataset: exp.dataset, errors: exp.errors, experiment: exp.files, rows,
       scores: new Map(variants.map((v) => [v.variant, v.matrix])),
-      finetuneLosses: exp.finetuneLosses, scoreScale, reused: [...exp.reused, ...run.reused], seconds,
+      finetuneLosses: exp.finetuneLosses, scoreScale, reused: [...exp.reused, ...run.reused], computed: [...exp.computed, ...run.computed], seconds,
     };
   } finally {
     await run.dispose();

@@ -164,6 +164,18 @@ export type OverlongPolicy = 'fail' | 'truncate';
 /** Where a sample came from, for error messages (e.g. `train.jsonl:12`). */
 export type SampleOrigin = string;
 
+/** What `truncate` cut from one sample (see {@link OverlongPolicy}). */
+export interface TruncationCut {
+  /** Tokens of the sample before the cut (BOS, prompt, response and EOS). */
+  readonly length: number;
+  /** Tokens cut in all: promptTokens + responseTokens. */
+  readonly tokens: number;
+  /** Cut tokens that were not in the loss (prompt, or the non-assistant turns of a conversation). */
+  readonly promptTokens: number;
+  /** Cut tokens that were in the loss (response, or assistant turns). */
+  readonly responseTokens: number;
+}
+
 function overlong(id: string, n: number, maxSeqLen: number, origin: SampleOrigin | undefined): DdaError {
   return new DdaError(
     `sample '${id}'${origin ? ` (${origin})` : ''}: ${n} tokens, longer than the model's context of ${maxSeqLen} tokens`,
@@ -185,7 +197,7 @@ export function encodeExample(
   response: string,
   maxSeqLen: number,
   id = '?',
-  o: { readonly overlong?: OverlongPolicy; readonly origin?: SampleOrigin } = {},
+  o: EncodeOptions = {},
 ): EncodedExample {
   let p = tok.encode(prompt);
   let r = tok.encode(response);
@@ -202,6 +214,7 @@ export function encodeExample(
     excess -= dropPrompt;
     if (excess > 0) r = r.slice(0, r.length - excess);
     if (r.length === 0) throw overlong(id, n, maxSeqLen, o.origin);
+    o.onTruncate?.({ length: n, tokens: n - maxSeqLen, promptTokens: dropPrompt, responseTokens: Math.max(excess, 0) });
   }
   const tokens = [...p, ...r, tok.eosId];
   const lossMask = new Float32Array(tokens.length - 1);
@@ -224,7 +237,7 @@ export function encodeSegments(
   segments: readonly { readonly text: string; readonly loss: boolean }[],
   maxSeqLen: number,
   id = '?',
-  o: { readonly overlong?: OverlongPolicy; readonly origin?: SampleOrigin } = {},
+  o: EncodeOptions = {},
 ): EncodedExample {
   const ids: number[] = [];
   const loss: boolean[] = [];
@@ -238,16 +251,21 @@ export function encodeSegments(
     ids.unshift(tok.bosId);
     loss.unshift(false);
   }
+  let cutSegments: TruncationCut | undefined;
   if (ids.length > maxSeqLen) {
     if (o.overlong !== 'truncate') throw overlong(id, ids.length, maxSeqLen, o.origin);
+    const length = ids.length;
+    const lossCut = loss.slice(maxSeqLen).filter((x) => x).length;
     ids.length = maxSeqLen;
     loss.length = maxSeqLen;
+    cutSegments = { length, tokens: length - maxSeqLen, promptTokens: length - maxSeqLen - lossCut, responseTokens: lossCut };
   }
   const lossMask = new Float32Array(Math.max(ids.length - 1, 0));
   for (let t = 0; t < ids.length - 1; t++) lossMask[t] = loss[t + 1] ? 1 : 0;
   if (!lossMask.some((m) => m > 0)) {
     throw new DdaError(`sample '${id}'${o.origin ? ` (${o.origin})` : ''}: no token carries the loss`, 'a conversation needs at least one non-empty assistant turn (within the context length)');
   }
+  if (cutSegments) o.onTruncate?.(cutSegments);
   return { tokens: Int32Array.from(ids), lossMask };
 }
 
@@ -257,6 +275,8 @@ export interface EncodeOptions {
   readonly overlong?: OverlongPolicy;
   /** Where the sample came from (file and line), named in errors. */
   readonly origin?: SampleOrigin;
+  /** Called once for a sample that `truncate` cut, with what it cut (see {@link TruncationCut}). */
+  readonly onTruncate?: (cut: TruncationCut) => void;
 }
 
 /**

@@ -68,11 +68,22 @@ describe('over-long samples', () => {
     expect(Array.from(e.lossMask)).toEqual([0, 0, 1, 1, 1]);
     const r = encodeExample(word, 'hello', 'how are you fine thanks', 4, 'r2', { overlong: 'truncate' });
     expect(Array.from(r.tokens)).toEqual([BOS_ID, ...word.encode('how are'), EOS_ID]);
+    // Each cut is reported once, with what it took from the prompt and from the response.
+    const cuts: unknown[] = [];
+    encodeExample(word, prompt, 'good bye', 6, 'r1', { overlong: 'truncate', onTruncate: (c) => cuts.push(c) });
+    encodeExample(word, 'hello', 'how are you fine thanks', 4, 'r2', { overlong: 'truncate', onTruncate: (c) => cuts.push(c) });
+    encodeExample(word, 'hello', 'good bye', 6, 'r3', { overlong: 'truncate', onTruncate: (c) => cuts.push(c) });
+    expect(cuts).toEqual([{ length: 13, tokens: 7, promptTokens: 7, responseTokens: 0 }, { length: 8, tokens: 4, promptTokens: 1, responseTokens: 3 }]);
   });
 
   it('a multi-turn sample truncates from the right and needs a loss token left', () => {
     const segs = [{ text: '<|user|> hello there <|assistant|>', loss: false }, { text: 'good bye <eos>', loss: true }];
-    expect(encodeSegments(word, segs, 6, 'm', { overlong: 'truncate' }).tokens.length).toBe(6);
+    const cuts: { length: number; tokens: number; promptTokens: number; responseTokens: number }[] = [];
+    expect(encodeSegments(word, segs, 6, 'm', { overlong: 'truncate', onTruncate: (c) => cuts.push(c) }).tokens.length).toBe(6);
+    const n = encodeSegments(word, segs, 100, 'm').tokens.length;
+    const lossTokens = word.encode('good bye <eos>').length;
+    // Cut from the right: the assistant's tokens go first, then the user's.
+    expect(cuts).toEqual([{ length: n, tokens: n - 6, promptTokens: Math.max(0, n - 6 - lossTokens), responseTokens: Math.min(n - 6, lossTokens) }]);
     expect(() => encodeSegments(word, segs, 4, 'm', { overlong: 'truncate' })).toThrow(/no token carries the loss/);
   });
 });

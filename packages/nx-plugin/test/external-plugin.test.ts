@@ -65,8 +65,8 @@ describe('a plugin generated outside the workspace', () => {
   it('builds, and its own test (conformance suite and exact case) passes', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: pkg, encoding: 'utf8' });
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    // One test per conformance check, and the template's exact case.
-    const n = SCORER_CHECKS.length + 1;
+    // One test per conformance check, the template's exact case and its registered description.
+    const n = SCORER_CHECKS.length + 2;
     expect(r.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(new RegExp(`Tests\\s+${n} passed \\(${n}\\)`));
   }, 120_000);
 

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { createTree } from '@nx/devkit/testing';
 import { readJson, type Tree } from '@nx/devkit';
 import { describe, expect, it } from 'vitest';
@@ -79,6 +80,50 @@ describe('the scorer generator', () => {
     const tree = createTree();
     tree.write('dda-scorer-taken/index.js', '');
     expect(() => pluginGenerator(tree, 'scorer', { name: 'taken' })).toThrow(/dda-scorer-taken already exists and is not empty/);
+  });
+});
+
+describe('--description', () => {
+  /** The value of the first `<name> = '...'` or `toBe('...')` string literal in `src`, as TypeScript reads it. */
+  const literal = (src: string, before: string): string => {
+    const at = src.indexOf(before);
+    expect(at, `${before} in the generated file`).toBeGreaterThanOrEqual(0);
+    const out = ts.transpileModule(`export const v = ${/^('(?:[^'\\]|\\.)*')/.exec(src.slice(at + before.length))?.[1] ?? 'undefined'};`, { compilerOptions: { module: ts.ModuleKind.CommonJS } }).outputText;
+    const m = { exports: {} as { v?: string } };
+    new Function('module', 'exports', out)(m, m.exports);
+    return m.exports.v as string;
+  };
+  const given = 'Shapley-style scores: it\'s "exact" on */ small sets \\ and ∑ sums';
+
+  for (const [kind, registry, register] of [['scorer', 'scorers', 'const DESCRIPTION = '], ['debiaser', 'debiasers', 'description: '], ['denoiser', 'denoisers', 'description: ']] as const) {
+    it(`reaches the ${kind}'s registered description, its TSDoc and its test, as valid TypeScript`, () => {
+      const tree = workspaceTree();
+      pluginGenerator(tree, kind, { name: 'shap', description: given });
+      const src = text(tree, `plugins/${kind}-shap/src/index.ts`);
+      const test = text(tree, `plugins/${kind}-shap/test/shap.test.ts`);
+      // Registered: the registration's string literal reads back as the text given.
+      const registration = kind === 'scorer' ? src : src.slice(src.lastIndexOf(`${registry}.register(`));
+      expect(literal(registration, register)).toBe(given);
+      // The TSDoc says it (its lines joined), without ending the comment early.
+      expect(src.replace(/\n \* /g, ' ')).toContain(` * What it is (the description it registers, shown by \`dda methods\`): Shapley-style scores: it's "exact" on *\\/ small sets \\ and ∑ sums\n`);
+      // The test checks the registry for it.
+      expect(test).toContain(`expect(${registry}.entry('shap').description).toBe(`);
+      expect(literal(test, `expect(${registry}.entry('shap').description).toBe(`)).toBe(given);
+      for (const file of [src, test]) {
+        const r = ts.transpileModule(file, { reportDiagnostics: true, compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+        expect(r.diagnostics?.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))).toEqual([]);
+      }
+      expect(readJson(tree, `plugins/${kind}-shap/package.json`).description).toBe(given);
+    });
+  }
+
+  it('without it, the template method\'s description is registered and tested', () => {
+    const tree = workspaceTree();
+    pluginGenerator(tree, 'denoiser', { name: 'late' });
+    const expected = 'epoch-weighted mean over the epoch checkpoints, later epochs weigh more (w_i ∝ epoch_i)';
+    const src = text(tree, 'plugins/denoiser-late/src/index.ts');
+    expect(literal(src.slice(src.lastIndexOf('denoisers.register(')), 'description: ')).toBe(expected);
+    expect(literal(text(tree, 'plugins/denoiser-late/test/late.test.ts'), "expect(denoisers.entry('late').description).toBe(")).toBe(expected);
   });
 });
 

@@ -1,6 +1,6 @@
-import { DdaError, backends, registerAsPlugin, type Backend } from '@dda/core';
+import { DdaError, backends, registerAsPlugin, type Backend, type ResolveFailure } from '@dda/core';
 import { encodeOnnxModel, type OnnxModel } from './onnx-model.js';
-import { cudaUnavailableReason, loadOnnxRuntime, webgpuUnavailableReason, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort.js';
+import { cudaUnavailableReason, loadOnnxRuntime, nvidiaGpuPresent, webgpuUnavailableReason, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort.js';
 
 /** An onnxruntime-node backend: the loaded runtime and the execution providers its sessions use. */
 export interface OnnxRuntimeBackend extends Backend {
@@ -109,9 +109,28 @@ registerAsPlugin('@dda/backend-onnxruntime', registerOnnxRuntimeBackends);
 
 const started = new Map<string, Promise<OnnxRuntimeBackend>>();
 
+/** Fallback lines already logged by this process. */
+const fallbacksLogged = new Set<string>();
+
+/**
+ * Logs, once per process, each backend that did not start before `chosen` did:
+ * `backend onnxruntime-cuda unavailable: <reason>; using onnxruntime-cpu`. CUDA on a machine with
+ * no NVIDIA GPU (`gpu` false, see {@link nvidiaGpuPresent}) is no fallback and is not logged.
+ * @internal
+ */
+export function logFallbacks(failures: readonly ResolveFailure[], chosen: string, log: (line: string) => void, gpu: boolean = nvidiaGpuPresent()): void {
+  for (const f of failures) {
+    if (f.id === 'onnxruntime-cuda' && !gpu) continue;
+    const line = `backend ${f.id} unavailable: ${f.reason}; using ${chosen}`;
+    if (fallbacksLogged.has(line)) continue;
+    fallbacksLogged.add(line);
+    log(line);
+  }
+}
+
 /**
  * Starts the first onnxruntime backend that works among `preferred` (default: CUDA, then CPU),
- * logging each fallback with its reason through `log`. Started backends are cached per id list.
+ * logging each fallback with its reason through `log` (once per process; see {@link logFallbacks}). Started backends are cached per id list.
  *
  * @throws DdaError listing every backend's reason when none starts.
  */
@@ -120,8 +139,8 @@ export function startOnnxRuntime(preferred: readonly OnnxBackendId[] = ONNX_BACK
   let p = started.get(key);
   if (p === undefined) {
     p = (async () => {
-      const { value, failures } = await backends.resolve({}, preferred);
-      for (const f of failures) log(`backend ${f.id} unavailable (${f.reason}); falling back`);
+      const { id, value, failures } = await backends.resolve({}, preferred);
+      logFallbacks(failures, id, log);
       return value as OnnxRuntimeBackend;
     })();
     started.set(key, p);

@@ -10,7 +10,7 @@ export * from './backend.js';
 export * from './gemm.js';
 export * from './onnx-model.js';
 export { ProtoWriter, WIRE } from './protobuf.js';
-export { cudaUnavailableReason, loadOnnxRuntime, type OrtModule, type OrtSession, type OrtSessionOptions, type OrtTensor } from './ort.js';
+export { cudaUnavailableReason, loadOnnxRuntime, nvidiaGpuPresent, type OrtModule, type OrtSession, type OrtSessionOptions, type OrtTensor } from './ort.js';
 export { GraphBuilder } from './autodiff.js';
 export * from './decoder-graph.js';
 export * from './adam.js';

@@ -77,28 +77,42 @@ export function loadOnnxRuntime(): Promise<OrtModule> {
   return loading;
 }
 
+/** Where Linux's NVIDIA driver says it is loaded. */
+const NVIDIA_DRIVER = '/proc/driver/nvidia/version';
+
 /**
- * Why the CUDA execution provider cannot run here, or undefined when it may: onnxruntime-node
- * ships its CUDA provider library outside the npm tarball (downloaded by its install script, which
- * this project skips), and the provider needs an NVIDIA driver.
+ * Whether this machine may have an NVIDIA GPU for CUDA: on Linux, whether the NVIDIA driver is
+ * loaded (`/proc/driver/nvidia/version`); on Windows it may (not checked); elsewhere (macOS) none.
+ * `exists` and `platform` are for tests.
  */
-export function cudaUnavailableReason(ort: OrtModule): string | undefined {
+export function nvidiaGpuPresent(exists: (path: string) => boolean = existsSync, platform: NodeJS.Platform = process.platform): boolean {
+  if (platform === 'linux') return exists(NVIDIA_DRIVER);
+  return platform === 'win32';
+}
+
+/**
+ * Why the CUDA execution provider cannot run here, or undefined when it may: a build without it, no
+ * NVIDIA GPU (see {@link nvidiaGpuPresent}), or its provider library missing (onnxruntime-node
+ * ships it outside the npm tarball, downloaded by its install script, which this project skips).
+ * One short line. `exists` is for tests.
+ */
+export function cudaUnavailableReason(ort: OrtModule, exists: (path: string) => boolean = existsSync): string | undefined {
   const listed = ort.listSupportedBackends?.().some((b) => b.name === 'cuda');
   if (listed === false) return `${PACKAGE} has no CUDA execution provider on ${process.platform}/${process.arch}`;
+  if (!nvidiaGpuPresent(exists)) return process.platform === 'linux' ? `no NVIDIA GPU (${NVIDIA_DRIVER} is missing)` : `no NVIDIA GPU on ${process.platform}`;
   let binDir: string | undefined;
   try {
     const req = createRequire(import.meta.url);
     const root = dirname(dirname(req.resolve(PACKAGE))); // .../onnxruntime-node/dist/index.js -> package root
     const napiDirs = readdirSync(join(root, 'bin')).filter((d) => d.startsWith('napi-v'));
-    binDir = napiDirs.map((d) => join(root, 'bin', d, process.platform, process.arch)).find((d) => existsSync(d));
+    binDir = napiDirs.map((d) => join(root, 'bin', d, process.platform, process.arch)).find((d) => exists(d));
   } catch {
     binDir = undefined;
   }
   const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-  if (binDir === undefined || !existsSync(join(binDir, lib))) {
-    return `the CUDA provider library (${lib}) is not installed; this project installs ${PACKAGE} with ONNXRUNTIME_NODE_INSTALL=skip, so reinstall it with ONNXRUNTIME_NODE_INSTALL=cuda12 on a machine with CUDA 12 and network access`;
+  if (binDir === undefined || !exists(join(binDir, lib))) {
+    return `${lib} is not installed (with CUDA 12 and network: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/${PACKAGE}/script/install)`;
   }
-  if (process.platform === 'linux' && !existsSync('/proc/driver/nvidia/version')) return 'no NVIDIA driver is loaded (/proc/driver/nvidia/version is missing)';
   return undefined;
 }
 

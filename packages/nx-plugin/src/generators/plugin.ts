@@ -24,7 +24,10 @@ export interface PluginGeneratorSchema {
   readonly directory?: string;
   /** npm name of the package. */
   readonly packageName?: string;
-  /** One line for package.json and the README. */
+  /**
+   * One line saying what the method is: the description it registers (shown by `dda methods`), in
+   * its TSDoc, checked by its test, and in package.json and the README.
+   */
   readonly description?: string;
 }
 
@@ -48,6 +51,27 @@ const DEFAULT_DESCRIPTION: Record<PluginKind, (id: string) => string> = {
   debiaser: (id) => `${id}: a dda debiaser plugin (fine-tuned − β × base scores rescaled to the fine-tuned spread, per test output)`,
   denoiser: (id) => `${id}: a dda denoiser plugin (epoch-weighted mean over the checkpoints, later epochs weigh more)`,
 };
+
+/** What the template method is, per kind: the description it registers when no --description is given. */
+const METHOD_DESCRIPTION: Record<PluginKind, string> = {
+  scorer: 'gradient inner product with unit-length training gradients, ∇ℓ(train)·∇f(test)/‖∇ℓ(train)‖ (higher = more responsible; units nats per parameter unit)',
+  debiaser: 'fine-tuned − β × base rescaled to the fine-tuned spread per test output (option beta, default 1)',
+  denoiser: 'epoch-weighted mean over the epoch checkpoints, later epochs weigh more (w_i ∝ epoch_i)',
+};
+
+/** `s` as a single-quoted TypeScript string literal. */
+const tsString = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\r?\n/g, '\\n')}'`;
+
+/** `s` as lines of a TSDoc comment, at most about 100 characters each, joined by ` * ` (a `*\/` in it would end the comment). */
+function docLines(s: string): string {
+  const lines: string[] = [];
+  for (const word of s.replace(/\*\//g, '*\\/').split(/\s+/).filter((w) => w !== '')) {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && last.length + 1 + word.length <= 97) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(word);
+  }
+  return lines.join('\n * ');
+}
 
 /** How to run the new method, per kind (for the README). */
 const USAGE: Record<PluginKind, (id: string, path: string, inWorkspace: boolean) => string> = {
@@ -106,6 +130,9 @@ export function pluginGenerator(tree: Tree, kind: PluginKind, schema: PluginGene
     id,
     packageName,
     description: schema.description ?? DEFAULT_DESCRIPTION[kind](id),
+    // What the method registers, says in its TSDoc and its test checks: the given description, else the template method's.
+    descriptionLiteral: tsString(schema.description ?? METHOD_DESCRIPTION[kind]),
+    docDescription: docLines(schema.description ?? METHOD_DESCRIPTION[kind]),
     className: n.className,
     propertyName: n.propertyName,
     constantName: n.constantName,

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { run } from './run-cli.js';
+
+// A demo that would run for minutes if a check let it through: every case below must fail at parsing.
+const DEMO = ['demo', '--out', '/nonexistent-dda-dir'];
+
+describe('dda: numeric flags given something that is not a number', () => {
+  it('names the flag and the value, for every command and for array flags', async () => {
+    const beta = await run([...DEMO, '--beta', 'abc']);
+    expect(beta).toMatchObject({ code: 2, err: "dda: --beta must be a number, got 'abc'" });
+    expect((await run([...DEMO, '--n-train=12x'])).err).toBe("dda: --n-train must be a number, got '12x'");
+    const attr = await run(['attribute', '--base', 'b', '--checkpoints', 'c', '--train', 't', '--queries', 'q', '--top-k', 'ten', '--block-rows', '1e2']);
+    expect(attr).toMatchObject({ code: 2, err: "dda: --top-k must be a number, got 'ten'" });
+    const bench = await run(['bench', '--seeds', '0', 'one', '-2', 'two', '--out', '/nonexistent-dda-dir']);
+    expect(bench).toMatchObject({ code: 2, err: "dda: --seeds must be a number, got 'one', 'two'" });
+    const two = await run([...DEMO, '--k', 'x', '--beta', 'y']);
+    expect(two.err).toBe("dda: --k must be a number, got 'x'; --beta must be a number, got 'y'");
+  });
+
+  it('as a JSON error event with --progress json', async () => {
+    const r = await run([...DEMO, '--beta', 'abc', '--progress', 'json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.err)).toEqual({ event: 'error', message: "--beta must be a number, got 'abc'" });
+  });
+});
+
+describe('dda: did you mean', () => {
+  it('suggests the closest flags of the command for unknown flags, once per flag typed', async () => {
+    const r = await run([...DEMO, '--n-trian', '12', '--sede', '1']);
+    expect(r).toMatchObject({ code: 2, err: 'dda: Unknown arguments: n-trian, sede (--n-trian: did you mean --n-train?; --sede: did you mean --seed?)' });
+    expect((await run(['attribute', '--base', 'b', '--checkpoints', 'c', '--train', 't', '--queries', 'q', '--labls', 'l'])).err).toBe('dda: Unknown argument: labls (--labls: did you mean --labels?)');
+    expect((await run([...DEMO, '--zzzzzz'])).err).toBe('dda: Unknown argument: zzzzzz');
+    // A misspelt required flag: yargs says it is missing; the hint names the flag typed.
+    const missing = await run(['attribute', '--bse', 'b', '--checkpoints', 'c', '--train', 't', '--queries', 'q']);
+    expect(missing).toMatchObject({ code: 2, err: 'dda: Missing required argument: base (--bse: did you mean --base?)' });
+  });
+
+  it('suggests the closest registered ids for unknown scorer, measurement, debiaser and denoiser ids', async () => {
+    for (const [flag, typo, id] of [['scorer', 'grad-coss', 'grad-cos'], ['measurement', 'los', 'loss'], ['debias', 'zscroe', 'zscore'], ['denoise', 'maen', 'mean']] as const) {
+      const r = await run([...DEMO, `--${flag}`, typo]);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(new RegExp(`^dda: unknown \\w+ '${typo}' \\(did you mean '${id}'`));
+    }
+  });
+});
