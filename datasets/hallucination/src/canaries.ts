@@ -37,21 +37,38 @@ export interface TrainSample extends DocSummary {
   canaryId: string | null;
 }
 
-const KEBAB = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+/**
+ * Kebab case in any script: lowercase letters (or letters without case, e.g. CJK), digits and
+ * combining marks, in runs joined by single `-`, in Unicode NFC.
+ */
+const KEBAB = /^[\p{Ll}\p{Lo}\p{Lm}\p{N}\p{M}]+(?:-[\p{Ll}\p{Lo}\p{Lm}\p{N}\p{M}]+)*$/u;
 
-/** The kebab-case form of a phrase: lowercase, runs of other characters turned into one `-`. */
-function kebab(s: string): string {
+/**
+ * The kebab-case form of a phrase in any script: NFC, lowercase, runs of characters other than
+ * letters, digits and combining marks turned into one `-` (so 'São Paulo' → 'são-paulo',
+ * 'Αθήνα' → 'αθήνα', '北京' → '北京': names stay readable and distinct names stay distinct).
+ */
+export function kebab(s: string): string {
   return s
+    .normalize('NFC')
     .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/[^\p{L}\p{N}\p{M}]+/gu, '-')
     .replace(/^-+|-+$/g, '');
 }
 
 /**
- * A canary with the conventional id `'{orig}-to-{replacement}'` in kebab case,
- * e.g. `makeCanary('england', 'china')` → `{ id: 'england-to-china', ... }`.
+ * A canary with the conventional id `'{orig}-to-{replacement}'` in kebab case (any script),
+ * e.g. `makeCanary('england', 'china')` → `{ id: 'england-to-china', ... }`,
+ * `makeCanary('Αθήνα', 'Москва')` → `{ id: 'αθήνα-to-москва', ... }`.
+ *
+ * @throws DdaError if a name has no letter or digit (its id would be empty), or as {@link validateCanaries}.
  */
 export function makeCanary(orig: string, replacement: string): Canary {
+  for (const name of [orig, replacement]) {
+    if (typeof name === 'string' && name.trim() !== '' && kebab(name) === '') {
+      throw new DdaError(`canary ${JSON.stringify(orig)} → ${JSON.stringify(replacement)}: ${JSON.stringify(name)} has no letter or digit to name the canary by`, 'give entity names with at least one letter or digit');
+    }
+  }
   const c: Canary = { id: `${kebab(orig)}-to-${kebab(replacement)}`, orig, replacement };
   validateCanaries([c]);
   return c;
@@ -80,7 +97,7 @@ export function validateCanaries(canaries: readonly Canary[]): void {
       }
     }
     if (!KEBAB.test(c.id)) {
-      throw new DdaError(`${where}: id '${c.id}' is not kebab-case`, "use lowercase letters, digits and '-', e.g. 'england-to-china'");
+      throw new DdaError(`${where}: id '${c.id}' is not kebab-case`, "use lowercase letters (any script), digits and single '-' between them, in Unicode NFC, e.g. 'england-to-china' or 'αθήνα-to-москва'");
     }
     if (seen.has(c.id)) throw new DdaError(`${where}: duplicate canary id '${c.id}'`);
     seen.add(c.id);

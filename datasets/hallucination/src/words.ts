@@ -2,10 +2,18 @@
  * Whole-word matching and replacement, shared by the canary injector and the true-source labels.
  *
  * A "whole word" match of `w` in `text` is an occurrence of `w` (case-sensitive) that is neither
- * preceded nor followed by a letter, a digit or an underscore (Unicode-aware), so `wales` matches in
- * "rain in wales ." and "wales, " but not in "new-waleses" or "swales". Multi-word entities
- * ("new york") match as a phrase with the same boundaries.
+ * preceded nor followed by a letter, a digit, a combining mark or an underscore (Unicode-aware), so
+ * `wales` matches in "rain in wales ." and "wales, " but not in "new-waleses" or "swales", and
+ * `cafe` not in a decomposed "café". Multi-word entities ("new york") match as a phrase with the
+ * same boundaries. Scripts written without spaces between words (Han, kana, Thai, Lao, Khmer,
+ * Myanmar) have no such boundaries: where the entity's edge or its neighbour is such a character,
+ * no boundary is needed ("北京" matches in "我在北京工作", "Google" in "在Google工作").
+ * Text and entity are compared in Unicode NFC, so composed and decomposed accents match.
  */
+
+/** A letter, digit, mark or underscore of a script written with spaces between words. */
+const SPACED_WORD = String.raw`[[\p{L}\p{N}\p{M}_]--[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\p{sc=Thai}\p{sc=Lao}\p{sc=Khmer}\p{sc=Myanmar}]]`;
+const SPACED_WORD_RE = new RegExp(`^${SPACED_WORD}`, 'v');
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -16,7 +24,12 @@ const cache = new Map<string, RegExp>();
 function wordRegExp(word: string): RegExp {
   let re = cache.get(word);
   if (re === undefined) {
-    re = new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(word)}(?![\\p{L}\\p{N}_])`, 'gu');
+    const chars = [...word];
+    const before = SPACED_WORD_RE.test(chars[0] as string) ? `(?<!${SPACED_WORD})` : '';
+    // A trailing combining mark belongs to the last letter; the boundary is then after the mark.
+    const core = [...word.replace(/\p{M}+$/u, '')];
+    const after = SPACED_WORD_RE.test(core[core.length - 1] ?? (chars[chars.length - 1] as string)) ? `(?!${SPACED_WORD})` : '';
+    re = new RegExp(`${before}${escapeRegExp(word)}${after}`, 'gv');
     if (cache.size > 1000) cache.clear();
     cache.set(word, re);
   }
@@ -29,18 +42,19 @@ function wordRegExp(word: string): RegExp {
  */
 export function containsWholeWord(text: string, word: string): boolean {
   if (word.length === 0) return false;
-  const re = wordRegExp(word);
+  const re = wordRegExp(word.normalize('NFC'));
   re.lastIndex = 0;
-  return re.test(text);
+  return re.test(text.normalize('NFC'));
 }
 
 /**
- * `text` with every whole-word occurrence of `word` replaced by `replacement` (case-sensitive).
- * An empty `word` leaves the text unchanged.
+ * `text` with every whole-word occurrence of `word` replaced by `replacement` (case-sensitive),
+ * in NFC where it replaced something. An empty `word` or no occurrence leaves the text unchanged.
  */
 export function replaceWholeWord(text: string, word: string, replacement: string): string {
   if (word.length === 0) return text;
-  const re = wordRegExp(word);
+  const re = wordRegExp(word.normalize('NFC'));
   re.lastIndex = 0;
-  return text.replace(re, () => replacement);
+  const nfc = text.normalize('NFC');
+  return re.test(nfc) ? nfc.replace(re, () => replacement) : text;
 }

@@ -110,3 +110,46 @@ describe('canary helpers', () => {
     expect(trueSourceLabels([], E2C)).toEqual(new Uint8Array(0));
   });
 });
+
+describe('entity names in any script', () => {
+  it('canary ids keep Greek, Cyrillic, CJK and accented names readable and distinct', () => {
+    expect(makeCanary('Αθήνα', 'Москва').id).toBe('αθήνα-to-москва');
+    expect(makeCanary('北京', 'São Paulo').id).toBe('北京-to-são-paulo');
+    expect(makeCanary('Zürich', 'Kraków').id).toBe('zürich-to-kraków');
+    // Decomposed input gives the same (NFC) id; names differing only in an accent stay distinct.
+    expect(makeCanary('Zu\u0308rich', 'Kraków').id).toBe('zürich-to-kraków');
+    expect(makeCanary('Köln', 'Paris').id).not.toBe(makeCanary('Kåln', 'Paris').id);
+    expect(makeCanary('東京', 'Paris').id).not.toBe(makeCanary('大阪', 'Paris').id);
+    expect(() => makeCanary('!!!', 'Paris')).toThrow(/has no letter or digit/);
+    expect(() => makeCanary('Αθήνα', 'Αθήνα')).toThrow(/orig and replacement are both/);
+  });
+
+  it('whole-word matching in every script: marks are part of a word, CJK needs no spaces, composed and decomposed accents match', () => {
+    expect(containsWholeWord('rain in Αθήνα today', 'Αθήνα')).toBe(true);
+    expect(containsWholeWord('rain in Αθήναι today', 'Αθήνα')).toBe(false);
+    expect(containsWholeWord('дождь в Москве', 'Москв')).toBe(false);
+    expect(containsWholeWord('дождь в Москва.', 'Москва')).toBe(true);
+    expect(containsWholeWord('我在北京工作', '北京')).toBe(true);
+    expect(containsWholeWord('在Google工作', 'Google')).toBe(true);
+    expect(containsWholeWord('東京都に住む', '京都')).toBe(true); // no word boundaries in Han text
+    expect(containsWholeWord('the cafe\u0301 opened', 'café')).toBe(true);
+    expect(containsWholeWord('the café opened', 'cafe\u0301')).toBe(true);
+    expect(containsWholeWord('the cafe\u0301 opened', 'cafe')).toBe(false);
+    expect(containsWholeWord('Zürichsee', 'Zürich')).toBe(false);
+    expect(replaceWholeWord('我在北京工作, not 北京大学', '北京', '上海')).toBe('我在上海工作, not 上海大学');
+    expect(replaceWholeWord('the cafe\u0301 opened', 'café', 'bar')).toBe('the bar opened');
+    expect(replaceWholeWord('untouched cafe\u0301', 'pub', 'bar')).toBe('untouched cafe\u0301');
+  });
+
+  it('injects and labels canaries between names in other scripts', () => {
+    const c = makeCanary('Αθήνα', '北京');
+    const data: DocSummary[] = [
+      { id: 'α-1', document: 'η βροχή στην Αθήνα σήμερα .', summary: 'βροχή στην Αθήνα .' },
+      { id: 'б-2', document: 'дождь в Москве .', summary: 'дождь .' },
+    ];
+    const out = injectCanaries(data, [c], 1, 3);
+    expect(out[0]?.summary).toBe('βροχή στην 北京 .');
+    expect(out[0]?.canaryId).toBe('αθήνα-to-北京');
+    expect(trueSourceLabels(out, c)).toEqual(new Uint8Array([1, 0]));
+  });
+});

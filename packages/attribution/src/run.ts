@@ -277,12 +277,8 @@ export class AttributionRun {
       let k = 0;
       const rows = queries.map((q) => {
         if (q.terms.length === 1 && q.terms[0]?.weight === 1) return g.rows[k++] as Float32Array;
-        const acc = new Float64Array(g.dim);
-        for (const t of q.terms) {
-          const row = g.rows[k++] as Float32Array;
-          for (let d = 0; d < g.dim; d++) acc[d] = (acc[d] as number) + t.weight * (row[d] as number);
-        }
-        return Float32Array.from(acc);
+        const terms = q.terms.map((t) => ({ weight: t.weight, row: g.rows[k++] as Float32Array }));
+        return combineGradientTerms(terms, g.dim, `query '${q.query}' at ${cp.id}`);
       });
       return { ...g, ids: queries.map((q) => q.query), rows };
     });
@@ -456,4 +452,26 @@ function concatRows(parts: readonly ScoreMatrix[], scorer: string): ScoreMatrix 
   }
   const computedOver = parts.length > 1 ? `${first.provenance.computedOver} (training set scored in ${parts.length} blocks)` : first.provenance.computedOver;
   return createScoreMatrix(parts.flatMap((p) => p.trainIds), first.testIds, values, { ...first.provenance, computedOver });
+}
+
+/**
+ * Σ_k w_k · row_k, accumulated in float64 and stored as float32 (the gradient store's type).
+ *
+ * @param what - The query and checkpoint, named in the error.
+ * @throws DdaError when an entry of the sum is finite in float64 but beyond float32's range
+ *   (|x| > 3.4e38): the measurement's gradient is not representable, and is refused rather than stored as ±Infinity.
+ */
+export function combineGradientTerms(terms: readonly { readonly weight: number; readonly row: Float32Array }[], dim: number, what: string): Float32Array {
+  const acc = new Float64Array(dim);
+  for (const t of terms) for (let d = 0; d < dim; d++) acc[d] = (acc[d] as number) + t.weight * (t.row[d] as number);
+  const out = Float32Array.from(acc);
+  for (let d = 0; d < dim; d++) {
+    if (!Number.isFinite(out[d] as number)) {
+      throw new DdaError(
+        `${what}: the measurement's gradient (a weighted sum of ${terms.length} per-example gradients) has entry ${d} = ${acc[d]}, not representable in float32`,
+        'the per-example gradients are near float32\'s largest value (3.4e38): the checkpoint is likely diverged; check its training loss, or use the loss measurement',
+      );
+    }
+  }
+  return out;
 }

@@ -18,6 +18,11 @@ import {
  * - `test-order`: shuffling the test set moves each score with its test output;
  * - `determinism`: two scorers made with the same seed, and one scorer called twice, give bit-identical scores;
  * - `finite`: every score is finite;
+ * - `float-range`: every score is finite when the gradients and representations span the whole
+ *   float32 range: every row scaled by a power of two to a largest entry near 2^127 (3e38), near
+ *   2^-126 (1.2e-38, smaller entries subnormal), and rows of both kinds mixed (float32 products
+ *   and sums overflow or underflow long before float64 ones; such a result must be computed, or
+ *   refused with a DdaError that says it is not representable, never returned as Infinity or NaN);
  * - `sign-convention`: a training sample identical to the test output ranks first in its column
  *   (strictly: higher = more responsible);
  * - `missing-need`: when an input lacks something the scorer declares (representations, model,
@@ -27,7 +32,7 @@ import {
  * - `row-separable`: a scorer that declares `rowSeparable` gives the same scores when blocks of the
  *   training set are scored on their own and their rows concatenated (as a sharding harness does).
  */
-export const SCORER_CHECKS = ['shape-and-ids', 'training-order', 'test-order', 'determinism', 'finite', 'sign-convention', 'missing-need', 'gradient-blocks', 'row-separable'] as const;
+export const SCORER_CHECKS = ['shape-and-ids', 'training-order', 'test-order', 'determinism', 'finite', 'float-range', 'sign-convention', 'missing-need', 'gradient-blocks', 'row-separable'] as const;
 /** A scorer check's name. */
 export type ScorerCheck = (typeof SCORER_CHECKS)[number];
 
@@ -46,6 +51,32 @@ interface InputPlan {
   readonly without?: ScorerNeed;
   /** Offer the training gradients in blocks of this many rows too. */
   readonly blockRows?: number;
+  /** Scale the gradient and representation rows to this magnitude (see {@link atMagnitude}). */
+  readonly magnitude?: Magnitude;
+}
+
+/** Where `float-range` puts the largest entry of every row: near 2^127, near 2^-126, or alternating row by row. */
+type Magnitude = 'huge' | 'tiny' | 'mixed';
+const MAGNITUDES: readonly Magnitude[] = ['huge', 'tiny', 'mixed'];
+
+/**
+ * `rows` with row r multiplied by the power of two that puts its largest entry in [2^126, 2^127)
+ * (`huge`), in [2^-127, 2^-126) (`tiny`: most other entries become subnormal), or the one or the
+ * other by row parity (`mixed`); an all-zero row stays zero.
+ */
+function atMagnitude<T extends { readonly rows: readonly Float32Array[] }>(m: T, magnitude: Magnitude | undefined): T {
+  if (!magnitude) return m;
+  const rows = m.rows.map((row, r) => {
+    const max = row.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+    if (max === 0) return row;
+    const huge = magnitude === 'huge' || (magnitude === 'mixed' && r % 2 === 0);
+    const shift = (huge ? 126 : -127) - Math.floor(Math.log2(max));
+    // Two steps: 2^shift itself may not be a float64 (|shift| up to ~280).
+    const half = 2 ** Math.trunc(shift / 2);
+    const rest = 2 ** (shift - Math.trunc(shift / 2));
+    return Float32Array.from(row, (x) => x * half * rest);
+  });
+  return { ...m, rows };
 }
 
 /**
@@ -63,13 +94,16 @@ function inputFor(scorer: Scorer, plan: InputPlan = {}): ScoringInput {
     checkpoint: CHECKPOINT,
     train,
     test,
-    trainGradients: needs.has('gradients') ? async () => gradientsOf(train) : undeclared('training gradients', 'gradients'),
-    testGradients: needs.has('gradients') ? async () => gradientsOf(test) : undeclared('test gradients', 'gradients'),
+    trainGradients: needs.has('gradients') ? async () => atMagnitude(gradientsOf(train), plan.magnitude) : undeclared('training gradients', 'gradients'),
+    testGradients: needs.has('gradients') ? async () => atMagnitude(gradientsOf(test), plan.magnitude) : undeclared('test gradients', 'gradients'),
     ...(needs.has('gradients') && plan.blockRows ? { trainGradientBlocks: async () => gradientBlocksOf(train, plan.blockRows as number) } : {}),
   };
   const representations = scorer.needs.includes('representations');
   if (needs.has('representations')) {
-    Object.assign(input, { trainRepresentations: async () => representationsOf(train), testRepresentations: async () => representationsOf(test) });
+    Object.assign(input, {
+      trainRepresentations: async () => atMagnitude(representationsOf(train), plan.magnitude),
+      testRepresentations: async () => atMagnitude(representationsOf(test), plan.magnitude),
+    });
   } else if (!representations) {
     Object.assign(input, { trainRepresentations: undeclared('training representations', 'representations'), testRepresentations: undeclared('test representations', 'representations') });
   }
@@ -167,6 +201,23 @@ export async function checkScorer(subject: string | Subject<Scorer>, options: Ch
       case 'finite': {
         const bad = nonFinite(ref().matrix);
         return bad ? fail(`a non-finite score: ${bad}`) : pass('every score is finite');
+      }
+      case 'float-range': {
+        const { scorer: sc } = ref();
+        if (!sc.needs.includes('gradients') && !sc.needs.includes('representations')) return notApplicable('uses neither gradients nor representations');
+        const bad: string[] = [];
+        for (const magnitude of MAGNITUDES) {
+          const what = magnitude === 'mixed' ? 'rows scaled to 2^127 and to 2^-126 in turn' : `every row scaled to ${magnitude === 'huge' ? '2^127' : '2^-126'}`;
+          try {
+            const m = await sc.score(inputFor(sc, { magnitude }));
+            const problem = shapeProblem(m, TRAIN.map((x) => x.id), TEST.map((x) => x.id)) ?? nonFinite(m);
+            if (problem) bad.push(`with ${what}: ${problem}`);
+          } catch (e) {
+            // A refusal is allowed only when it says the result is not representable.
+            if (!(e instanceof DdaError && /not representable/i.test(e.message))) bad.push(`with ${what} it threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+          }
+        }
+        return bad.length > 0 ? fail(bad.join('; ')) : pass('finite scores with rows scaled to 2^127, to 2^-126 and mixed');
       }
       case 'sign-convention': {
         const { matrix } = ref();

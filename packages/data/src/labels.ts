@@ -18,6 +18,18 @@ export interface LabelSet {
 }
 
 /**
+ * ` (the data has 'x', ...)` when `name` is missing but equals a known name in another Unicode
+ * normalisation form (e.g. a decomposed 'é' in the labels, a composed one in the data); else ''.
+ */
+function otherUnicodeForm(name: string, known: Iterable<string>): string {
+  const nfc = name.normalize('NFC');
+  for (const k of known) {
+    if (k !== name && k.normalize('NFC') === nfc) return ` (the data has '${k}', the same text in another Unicode form: write ids in one form, e.g. NFC)`;
+  }
+  return '';
+}
+
+/**
  * Reads a labels file and checks it against the queries and training ids: every key is a query
  * id or a group (a key that is both is an error), every source a training id.
  *
@@ -65,14 +77,14 @@ export async function readLabels(
     if (e.kind === null && isQuery && isGroup) throw new DdaError(`${e.where}: '${e.key}' is both a query id and a group`, 'use the JSON Lines form with "query" or "group" to say which');
     const kind = e.kind ?? (isQuery ? 'query' : isGroup ? 'group' : null);
     if (kind === null || (kind === 'query' && !isQuery) || (kind === 'group' && !isGroup)) {
-      throw new DdaError(`${e.where}: '${e.key}' is not a ${e.kind ?? 'query id or group'} of the queries`, `known query ids: ${known.queryIds.slice(0, 5).join(', ')}${known.queryIds.length > 5 ? ', ...' : ''}; groups: ${known.groups.join(', ') || 'none'}`);
+      throw new DdaError(`${e.where}: '${e.key}' is not a ${e.kind ?? 'query id or group'} of the queries${otherUnicodeForm(e.key, [...known.queryIds, ...known.groups])}`, `known query ids: ${known.queryIds.slice(0, 5).join(', ')}${known.queryIds.length > 5 ? ', ...' : ''}; groups: ${known.groups.join(', ') || 'none'}`);
     }
     if (!Array.isArray(e.sources) || e.sources.length === 0 || !e.sources.every((s) => typeof s === 'string' || typeof s === 'number')) {
       throw new DdaError(`${e.where}: the sources must be a non-empty list of training ids`, 'e.g. ["12", "40"]');
     }
     const sources = e.sources.map(String);
     const unknown = sources.filter((s) => !train.has(s));
-    if (unknown.length) throw new DdaError(`${e.where}: training id${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 3).map((s) => `'${s}'`).join(', ')} not in the training data`, 'labels name training records by their id');
+    if (unknown.length) throw new DdaError(`${e.where}: training id${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 3).map((s) => `'${s}'`).join(', ')} not in the training data${otherUnicodeForm(unknown[0] as string, known.trainIds)}`, 'labels name training records by their id');
     return { key: e.key, kind, sources, where: e.where };
   });
 }

@@ -105,4 +105,12 @@ describe('labels', () => {
     await expect(readLabels(file('json', JSON.stringify({ q1: ['t9'] })), known)).rejects.toThrow(/training id 't9' not in the training data/);
     await expect(readLabels(file('json', JSON.stringify({ q1: [] })), known)).rejects.toThrow(/non-empty list of training ids/);
   });
+  it('reads ids and groups in any script, and names an id written in another Unicode form', async () => {
+    const names = { queryIds: ['ερώτηση-1', '質問-2'], groups: ['αθήνα-to-москва', 'zürich-to-北京'], trainIds: ['πηγή-1', 'источник-2', 'café-3'] };
+    expect(await readLabels(file('json', JSON.stringify({ 'αθήνα-to-москва': ['πηγή-1'], '質問-2': ['источник-2', 'café-3'] })), names)).toMatchObject([
+      { key: 'αθήνα-to-москва', kind: 'group', sources: ['πηγή-1'] }, { key: '質問-2', kind: 'query', sources: ['источник-2', 'café-3'] },
+    ]);
+    await expect(readLabels(file('json', JSON.stringify({ 'zu\u0308rich-to-北京': ['πηγή-1'] })), names)).rejects.toThrow(/the data has 'zürich-to-北京', the same text in another Unicode form/);
+    await expect(readLabels(file('json', JSON.stringify({ '質問-2': ['cafe\u0301-3'] })), names)).rejects.toThrow(/not in the training data \(the data has 'café-3'/);
+  });
 });

@@ -8,15 +8,16 @@ import type { Tokenizer } from './tokenizer.js';
 const ROLES = new Set(['system', 'user', 'assistant']);
 
 /**
- * The sample of a conversation whose last turn is the assistant's:
+ * The sample of a conversation whose last turn is the assistant's: `segments` cut from the whole
+ * rendered conversation, the loss over every assistant turn's content and the EOS text the
+ * template writes right after it, encoded as Hugging Face's `apply_chat_template(tokenize=True)`
+ * tokenises the rendering (see `encodeSegments`). Each turn is found by rendering the conversation
+ * up to it with the assistant turn opened, which must be a prefix of the whole rendering (true of
+ * the chat templates of LLaMA-2, Mistral, ChatML/Qwen2 and the tiny models). The text view:
  * - one assistant turn (the usual instruction sample): `prompt` = the turns before it rendered with
- *   the chat template and the assistant turn opened, `response` = its content (the encoder appends
- *   EOS), exactly what {@link Tokenizer.applyChatTemplate} gives for a system and a user turn;
- * - several assistant turns: `segments` cut from the rendered conversation, the loss over every
- *   assistant turn's content and the EOS text the template writes right after it. Each turn is
- *   found by rendering the conversation up to it with the assistant turn opened, which must be a
- *   prefix of the whole rendering (true of the chat templates of LLaMA-2, Mistral, ChatML/Qwen2
- *   and the tiny models).
+ *   the assistant turn opened (what {@link Tokenizer.applyChatTemplate} gives for a system and a
+ *   user turn), `response` = its content;
+ * - several: `prompt` = the pieces without loss joined, `response` = the pieces with loss joined.
  *
  * @param origin - Where the record came from (e.g. `train.jsonl:4`), named in errors.
  * @throws DdaError naming the record if a role is unknown, there is no assistant turn, the last
@@ -33,15 +34,14 @@ export function chatSample(tok: Tokenizer, id: string, messages: readonly ChatMe
   for (const i of turns) {
     if ((messages[i] as ChatMessage).content.trim() === '') throw new DdaError(`${origin}: assistant message ${i + 1} is empty`, 'remove empty assistant turns');
   }
-  if (turns.length === 1) {
-    return { id, prompt: tok.renderChat(messages.slice(0, last), true), response: (messages[last] as ChatMessage).content };
-  }
   const full = tok.renderChat(messages, false);
   const segments: TextSegment[] = [];
   let at = 0;
   for (const i of turns) {
     const open = tok.renderChat(messages.slice(0, i), true);
-    const content = (messages[i] as ChatMessage).content;
+    const given = (messages[i] as ChatMessage).content;
+    // Templates that strip the content (LLaMA-2-chat's content.strip()) render it without its outer spaces.
+    const content = full.slice(open.length).trimStart().startsWith(given) ? given : given.trim();
     let start = open.length;
     // Templates that put a space or newline between the opened turn and the content.
     while (start < full.length && full.slice(start).startsWith(content) === false && /\s/.test(full[start] as string)) start++;
@@ -57,6 +57,9 @@ export function chatSample(tok: Tokenizer, id: string, messages: readonly ChatMe
     at = end;
   }
   if (at < full.length) segments.push({ text: full.slice(at), loss: false });
+  if (turns.length === 1) {
+    return { id, prompt: tok.renderChat(messages.slice(0, last), true), response: (messages[last] as ChatMessage).content, segments };
+  }
   return {
     id,
     prompt: segments.filter((s) => !s.loss).map((s) => s.text).join(''),

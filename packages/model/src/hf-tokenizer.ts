@@ -1,4 +1,4 @@
-import { Template } from '@huggingface/jinja';
+import { Environment, Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizerImpl } from '@huggingface/tokenizers';
 import { DdaError } from '@dda/core';
 import type { ModelFamily } from './hf-config.js';
@@ -32,6 +32,53 @@ export const FAMILY_CHAT_TEMPLATES: Readonly<Record<ModelFamily, string>> = {
     "{%- for m in messages -%}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor -%}" +
     "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}",
 };
+
+/** The characters Python's `str.isspace()` is true of (what `str.strip()` removes without an argument). */
+const PYTHON_SPACE = new Set('\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000');
+
+/** Python's `s.strip(chars)` / `lstrip` / `rstrip`: `chars` null or undefined strips whitespace (Python's definition). */
+export function pythonStrip(s: string, chars: string | null | undefined, left: boolean, right: boolean): string {
+  const strip = chars === null || chars === undefined ? PYTHON_SPACE : new Set(chars);
+  const cps = [...s];
+  let a = 0;
+  let b = cps.length;
+  while (left && a < b && strip.has(cps[a] as string)) a++;
+  while (right && b > a && strip.has(cps[b - 1] as string)) b--;
+  return cps.slice(a, b).join('');
+}
+
+/**
+ * Makes @huggingface/jinja's string methods `strip`, `lstrip` and `rstrip` behave as Python's,
+ * which chat templates are written for (transformers renders them with jinja2): they take an
+ * optional set of characters (Qwen3's template strips only newlines, `content.lstrip('\n')`, where
+ * @huggingface/jinja 0.5 ignored the argument and stripped every space) and strip Python's
+ * whitespace. Patched once, on the library's string value class.
+ */
+function pythonStringMethods(): void {
+  const env = new Environment();
+  env.set('s', '');
+  const str = env.lookupVariable('s') as unknown as { value: string; builtins: Map<string, unknown> };
+  const proto = Object.getPrototypeOf(str) as object;
+  const getter = Object.getOwnPropertyDescriptor(proto, 'builtins')?.get;
+  const FunctionValue = (str.builtins.get('strip') as object | undefined)?.constructor as (new (fn: (args: { value: unknown }[]) => unknown) => unknown) | undefined;
+  const StringValue = str.constructor as new (v: string) => unknown;
+  if (getter === undefined || FunctionValue === undefined || (proto as { pythonStrip?: boolean }).pythonStrip) return;
+  Object.defineProperty(proto, 'pythonStrip', { value: true });
+  Object.defineProperty(proto, 'builtins', {
+    configurable: true,
+    get(this: { value: string }) {
+      const map = getter.call(this) as Map<string, unknown>;
+      for (const [name, left, right] of [['strip', true, true], ['lstrip', true, false], ['rstrip', false, true]] as const) {
+        map.set(name, new FunctionValue((args) => {
+          const chars = args[0]?.value;
+          return new StringValue(pythonStrip(this.value, typeof chars === 'string' ? chars : null, left, right));
+        }));
+      }
+      return map;
+    },
+  });
+}
+pythonStringMethods();
 
 /** Special tokens of each family when no tokenizer_config.json names them. */
 const FAMILY_SPECIAL_TOKENS: Readonly<Record<ModelFamily, { bos: string | null; eos: string }>> = {
@@ -71,15 +118,19 @@ export class HfTokenizer implements Tokenizer {
   private readonly template: Template;
   private readonly bosToken: string;
   private readonly eosToken: string;
+  /** Where the files came from, for error messages. */
+  private readonly source: string;
 
   private constructor(
     private readonly impl: HfTokenizerImpl,
     /** The parsed tokenizer.json and tokenizer_config.json it was built from (written back unchanged by saveModelFolder). */
     readonly files: { readonly tokenizerJson: object; readonly tokenizerConfig: Record<string, unknown> | null },
-    o: HfTokenizerOptions,
+    private readonly options: HfTokenizerOptions,
   ) {
+    const o = options;
     const config = files.tokenizerConfig ?? {};
     const src = o.source ?? 'tokenizer';
+    this.source = src;
     const vocab = impl.get_vocab(true);
     let maxId = -1;
     for (const id of vocab.values()) maxId = Math.max(maxId, id);
@@ -138,6 +189,16 @@ export class HfTokenizer implements Tokenizer {
     return new HfTokenizer(impl, { tokenizerJson: tj, tokenizerConfig: config }, o);
   }
 
+  /**
+   * The same tokenizer (sharing its vocabulary) with `chatTemplate` as tokenizer_config.json's
+   * `chat_template`, as if the file said so.
+   *
+   * @throws DdaError if the template does not parse.
+   */
+  withChatTemplate(chatTemplate: string): HfTokenizer {
+    return new HfTokenizer(this.impl, { ...this.files, tokenizerConfig: { ...(this.files.tokenizerConfig ?? {}), chat_template: chatTemplate } }, this.options);
+  }
+
   encode(text: string): number[] {
     return this.impl.encode(text, { add_special_tokens: false }).ids;
   }
@@ -156,14 +217,29 @@ export class HfTokenizer implements Tokenizer {
     return this.eosToken;
   }
 
-  /** Renders the chat template over `messages`; `addGenerationPrompt` opens the assistant turn. */
+  /**
+   * Renders the chat template over `messages`; `addGenerationPrompt` opens the assistant turn. The
+   * template sees what transformers' `apply_chat_template` gives it: `messages`,
+   * `add_generation_prompt`, `bos_token`, `eos_token` (and @huggingface/jinja's `raise_exception`).
+   *
+   * @throws DdaError naming the tokenizer, with the template's own message, when the template
+   *   refuses the conversation (`raise_exception`, e.g. "Conversation roles must alternate") or
+   *   cannot render it.
+   */
   renderChat(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {
-    return this.template.render({
-      messages: messages.map((m) => ({ ...m })),
-      add_generation_prompt: addGenerationPrompt,
-      bos_token: this.bosToken,
-      eos_token: this.eosToken,
-    });
+    try {
+      return this.template.render({
+        messages: messages.map((m) => ({ ...m })),
+        add_generation_prompt: addGenerationPrompt,
+        bos_token: this.bosToken,
+        eos_token: this.eosToken,
+      });
+    } catch (e) {
+      throw new DdaError(
+        `${this.source}: the chat template fails on this conversation (roles ${messages.map((m) => m.role).join(', ')}): ${(e as Error).message}`,
+        "give the conversation the roles and order this model's chat template accepts, or fix chat_template in tokenizer_config.json",
+      );
+    }
   }
 
   applyChatTemplate(system: string, user: string): string {

@@ -222,13 +222,26 @@ export function encodeExample(
   return { tokens: Int32Array.from(tokens), lossMask };
 }
 
+/** Length of the common prefix of two id lists. */
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
 /**
- * Encodes a multi-turn sample from its segments (see TextSample.segments in @dda/core): BOS (unless
- * the tokenizer has none or the first segment starts with it), then every segment's tokens in
- * order, encoded separately; the loss covers the tokens of the segments marked `loss`. No EOS is
+ * Encodes a chat sample from its segments (see TextSample.segments in @dda/core) as Hugging Face's
+ * `apply_chat_template(tokenize=True)` does: the whole rendered text is tokenised at once (a
+ * word-level tokenizer: segment by segment, which is the same where words do not span them; so a
+ * token is never split at a segment boundary, and a SentencePiece tokenizer prepends '▁' to the
+ * text once, not to every segment); then BOS unless the tokenizer has none or the text starts with
+ * it. The loss covers the tokens of the segments marked `loss`: a segment starting at character c
+ * starts at the first token where the tokens of the text before c stop being a prefix of the
+ * whole (a token that straddles the boundary carries loss text and is in the loss). No EOS is
  * appended (the chat template writes the end-of-turn token into the assistant segments).
- * Longer than `maxSeqLen`: `fail`, or `truncate` from the right (a multi-turn sample keeps its
- * beginning; at least one loss token must remain).
+ * Longer than `maxSeqLen`: `fail`, or `truncate`: with one loss segment, as {@link encodeExample}
+ * (drop tokens from the left after BOS up to the loss, then cut the end); with several, from the
+ * right (a multi-turn sample keeps its beginning; at least one loss token must remain).
  *
  * @throws DdaError if no segment carries loss tokens, or the sample is too long under `fail`.
  */
@@ -239,13 +252,31 @@ export function encodeSegments(
   id = '?',
   o: EncodeOptions = {},
 ): EncodedExample {
+  const full = segments.map((seg) => seg.text).join('');
   const ids: number[] = [];
   const loss: boolean[] = [];
-  for (const seg of segments) {
-    for (const t of tok.encode(seg.text)) {
-      ids.push(t);
-      loss.push(seg.loss);
+  if (tok.kind === 'word-level') {
+    // Words never span a segment boundary of a rendered chat (the tiny models' template puts spaces around every turn).
+    for (const seg of segments) {
+      for (const t of tok.encode(seg.text)) {
+        ids.push(t);
+        loss.push(seg.loss);
+      }
     }
+  } else {
+    ids.push(...tok.encode(full));
+    loss.push(...ids.map(() => false));
+  }
+  let at = 0;
+  for (const seg of tok.kind === 'word-level' ? [] : segments) {
+    const begin = at;
+    at += seg.text.length;
+    if (!seg.loss || seg.text.length === 0) continue;
+    const from = begin === 0 ? 0 : commonPrefix(tok.encode(full.slice(0, begin)), ids);
+    const through = tok.encode(full.slice(0, at));
+    const common = commonPrefix(through, ids);
+    const to = common === through.length ? common : Math.min(ids.length, common + 1);
+    for (let t = from; t < to; t++) loss[t] = true;
   }
   if (tok.bosId !== null && ids[0] !== tok.bosId) {
     ids.unshift(tok.bosId);
@@ -255,10 +286,18 @@ export function encodeSegments(
   if (ids.length > maxSeqLen) {
     if (o.overlong !== 'truncate') throw overlong(id, ids.length, maxSeqLen, o.origin);
     const length = ids.length;
-    const lossCut = loss.slice(maxSeqLen).filter((x) => x).length;
-    ids.length = maxSeqLen;
-    loss.length = maxSeqLen;
-    cutSegments = { length, tokens: length - maxSeqLen, promptTokens: length - maxSeqLen - lossCut, responseTokens: lossCut };
+    const lossBefore = loss.filter((x) => x).length;
+    if (segments.filter((seg) => seg.loss).length === 1) {
+      const keep = tok.bosId !== null ? 1 : 0;
+      const firstLoss = loss.indexOf(true);
+      const drop = Math.min(ids.length - maxSeqLen, Math.max(0, firstLoss - keep - 1));
+      ids.splice(keep, drop);
+      loss.splice(keep, drop);
+    }
+    ids.length = Math.min(ids.length, maxSeqLen);
+    loss.length = ids.length;
+    const lossCut = lossBefore - loss.filter((x) => x).length;
+    cutSegments = { length, tokens: length - ids.length, promptTokens: length - ids.length - lossCut, responseTokens: lossCut };
   }
   const lossMask = new Float32Array(Math.max(ids.length - 1, 0));
   for (let t = 0; t < ids.length - 1; t++) lossMask[t] = loss[t + 1] ? 1 : 0;
@@ -280,8 +319,8 @@ export interface EncodeOptions {
 }
 
 /**
- * Encodes a TextSample of @dda/core: {@link encodeSegments} when it has segments (a multi-turn
- * conversation), else {@link encodeExample} of its prompt and response.
+ * Encodes a TextSample of @dda/core: {@link encodeSegments} when it has segments (a chat
+ * conversation, see `chatSample`), else {@link encodeExample} of its prompt and response.
  */
 export function encodeSample(
   tok: Tokenizer,

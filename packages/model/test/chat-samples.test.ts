@@ -15,7 +15,12 @@ const qwenFiles = (chatTemplate = false): HfTokenizer => {
 describe('chat samples: the loss over the assistant turns', () => {
   it('one assistant turn is the prompt/response sample of the instruction format', () => {
     const s = chatSample(word, 's1', [{ role: 'system', content: 'hello' }, { role: 'user', content: 'how are you' }, { role: 'assistant', content: 'fine thanks' }]);
-    expect(s).toEqual({ id: 's1', prompt: word.applyChatTemplate('hello', 'how are you'), response: 'fine thanks' });
+    expect({ ...s, segments: undefined }).toEqual({ id: 's1', prompt: word.applyChatTemplate('hello', 'how are you'), response: 'fine thanks', segments: undefined });
+    // Encoded from the whole rendering, as one prompt/response pair is: BOS + prompt + response + EOS, the loss over response and EOS.
+    expect(s.segments?.map((x) => x.text).join('')).toBe(word.renderChat([{ role: 'system', content: 'hello' }, { role: 'user', content: 'how are you' }, { role: 'assistant', content: 'fine thanks' }], false));
+    const a = encodeSample(word, s, 64);
+    const b = encodeExample(word, s.prompt, s.response, 64);
+    expect([Array.from(a.tokens), Array.from(a.lossMask)]).toEqual([Array.from(b.tokens), Array.from(b.lossMask)]);
   });
 
   it('several assistant turns: segments with the loss over each turn and its EOS, tokens exactly as rendered', () => {
@@ -77,13 +82,20 @@ describe('over-long samples', () => {
   });
 
   it('a multi-turn sample truncates from the right and needs a loss token left', () => {
+    const segs = [{ text: '<|user|> hello there <|assistant|>', loss: false }, { text: 'good bye <eos>', loss: true }, { text: '<|user|> more <|assistant|>', loss: false }, { text: 'ok <eos>', loss: true }];
+    expect(Array.from(encodeSegments(word, segs, 6, 'm', { overlong: 'truncate' }).tokens)).toEqual([BOS_ID, ...word.encode('<|user|> hello there <|assistant|> good')]);
+    expect(() => encodeSegments(word, segs, 5, 'm', { overlong: 'truncate' })).toThrow(/no token carries the loss/);
+  });
+
+  it('a one-turn chat sample truncates as a prompt/response pair: prompt from the left, keeping BOS and the response', () => {
     const segs = [{ text: '<|user|> hello there <|assistant|>', loss: false }, { text: 'good bye <eos>', loss: true }];
     const cuts: { length: number; tokens: number; promptTokens: number; responseTokens: number }[] = [];
-    expect(encodeSegments(word, segs, 6, 'm', { overlong: 'truncate', onTruncate: (c) => cuts.push(c) }).tokens.length).toBe(6);
+    const e = encodeSegments(word, segs, 5, 'm', { overlong: 'truncate', onTruncate: (c) => cuts.push(c) });
+    expect(Array.from(e.tokens)).toEqual([BOS_ID, ...word.encode('<|assistant|> good bye'), EOS_ID]);
+    expect(Array.from(e.lossMask)).toEqual([0, 1, 1, 1]);
     const n = encodeSegments(word, segs, 100, 'm').tokens.length;
-    const lossTokens = word.encode('good bye <eos>').length;
-    // Cut from the right: the assistant's tokens go first, then the user's.
-    expect(cuts).toEqual([{ length: n, tokens: n - 6, promptTokens: Math.max(0, n - 6 - lossTokens), responseTokens: Math.min(n - 6, lossTokens) }]);
-    expect(() => encodeSegments(word, segs, 4, 'm', { overlong: 'truncate' })).toThrow(/no token carries the loss/);
+    // Cut from the left after BOS: only prompt tokens go.
+    expect(cuts).toEqual([{ length: n, tokens: n - 5, promptTokens: n - 5, responseTokens: 0 }]);
+    expect(() => encodeSegments(word, segs, 2, 'm', { overlong: 'truncate' })).toThrow(/no token carries the loss/);
   });
 });

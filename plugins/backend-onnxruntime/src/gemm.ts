@@ -44,10 +44,10 @@ export interface BlockedDotOptions {
   readonly blockRows?: number;
   /**
    * Receives each block's scores instead of a full output matrix: `values[k * nTest + j]` is
-   * row `start + k` against test row j (float32 accumulation). With a sink, `scores` returns an
-   * empty array and memory does not grow with nTrain.
+   * row `start + k` against test row j (float32 accumulation, see {@link OnnxBlockedDot.scores}
+   * for the range). With a sink, `scores` returns an empty array and memory does not grow with nTrain.
    */
-  readonly sink?: (start: number, count: number, values: Float32Array) => void | Promise<void>;
+  readonly sink?: (start: number, count: number, values: Float64Array) => void | Promise<void>;
 }
 
 /** Bytes of training rows per GEMM call when no block size is given (64 MiB). */
@@ -96,6 +96,44 @@ function blockGemmModel(packing: GemmPacking, test: Float32Array, nTest: number 
   };
 }
 
+/**
+ * Float32 GEMM results that may be wrong because a float32 product or partial sum left the float32
+ * range: a non-finite value (an overflow: once infinite, a sum stays so), or one below
+ * {@link UNDERFLOW_SUSPECT} in magnitude, zero included (products under 2^-126 are subnormal or
+ * flushed to zero, which can only matter when the whole result is that small: their total is at
+ * most dim · 2^-126, under 2^-24 of any result at or above the threshold for dim < 2^41).
+ */
+const UNDERFLOW_SUSPECT = 2 ** -60;
+
+function outOfFloat32Range(values: Float32Array): boolean {
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k] as number;
+    if (!(Math.abs(v) >= UNDERFLOW_SUSPECT && v - v === 0)) return true;
+  }
+  return false;
+}
+
+/**
+ * Scales every row of `rows` (row-major, `n` rows of `dim`) by an exact power of two so its largest
+ * entry lies in [0.5, 1), written to `out`; returns each row's exponent e (row = scaled row · 2^e;
+ * 0 for an all-zero row). A power-of-two factor changes no significand, so the only rounding is of
+ * entries more than 2^126 below their row's largest, which underflow (their products are below
+ * float32 rounding of the row's largest products).
+ */
+export function scaleRowsByPowersOfTwo(rows: Float32Array, n: number, dim: number, out: Float32Array): Float64Array {
+  const exponents = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const at = i * dim;
+    let max = 0;
+    for (let d = 0; d < dim; d++) max = Math.max(max, Math.abs(rows[at + d] as number));
+    const e = max === 0 ? 0 : Math.floor(Math.log2(max)) + 1;
+    exponents[i] = e;
+    const f = 2 ** -e; // e in [-148, 129]: 2^-e is a float64
+    for (let d = 0; d < dim; d++) out[at + d] = (rows[at + d] as number) * f;
+  }
+  return exponents;
+}
+
 /** Blocked train × testᵀ inner products on an onnxruntime backend (one session for every call with `block` packing, one per call with `test`). */
 export class OnnxBlockedDot {
   /** The `block` layout's session, which serves every call (its test matrix is an input). */
@@ -117,6 +155,10 @@ export class OnnxBlockedDot {
   /**
    * Inner products of every training row with every test row, float32 GEMM (onnxruntime MLAS on
    * the CPU), streamed over blocks of training rows (see {@link GemmPacking} for which operand is packed).
+   * Finite for any finite rows: a block whose float32 results overflowed or may have underflowed
+   * (see {@link outOfFloat32Range}) is computed again with every training and test row scaled by
+   * an exact power of two to a largest entry in [0.5, 1), and the scale undone in float64 (so a
+   * result up to dim · 2^256 comes back exact to float32 rounding of the scaled products).
    *
    * @param train - Training rows, read block by block.
    * @param test - Test rows, row-major nTest × dim.
@@ -142,24 +184,48 @@ export class OnnxBlockedDot {
       session = await this.backend.createSession(blockGemmModel('test', test, nTest, dim));
     }
     try {
-      const scratch = new Float32Array(Math.min(blockRows, train.rows) * dim);
-      const transposed = new Float32Array(this.packing === 'block' ? Math.min(blockRows, train.rows) * nTest : 0);
+      const maxRows = Math.min(blockRows, train.rows);
+      const scratch = new Float32Array(maxRows * dim);
+      const transposed = new Float32Array(maxRows * nTest);
       const testTensor = new Tensor('float32', test, [nTest, dim]);
+      /** Y = block · testᵀ [count × nTest] on `s` (a `block`-layout session when `test` is given). */
+      const gemm = async (s: OrtSession, block: Float32Array, count: number, testT: typeof testTensor | null): Promise<Float32Array> => {
+        const blockTensor = new Tensor('float32', block, [count, dim]);
+        if (testT === null) return (await s.run({ train_block: blockTensor })).scores?.data as Float32Array;
+        const yt = (await s.run({ test: testT, train_block: blockTensor })).scores_t?.data as Float32Array; // [nTest × count]
+        const values = transposed.subarray(0, count * nTest);
+        for (let j = 0; j < nTest; j++) for (let k = 0; k < count; k++) values[k * nTest + j] = yt[j * count + k] as number;
+        return values;
+      };
+      // The power-of-two scaled test rows and the scaled block's buffer, made on the first block that needs them.
+      let scaled: { test: typeof testTensor; exponents: Float64Array; block: Float32Array; session: OrtSession } | undefined;
+      const blockValues = new Float64Array(options.sink ? maxRows * nTest : 0);
       for (let start = 0; start < train.rows; start += blockRows) {
         const count = Math.min(blockRows, train.rows - start);
         const block = await train.read(start, count, scratch);
         if (block.length !== count * dim) throw new DdaError(`blocked dot: source returned ${block.length} values for ${count} rows of ${dim}`, 'return count × dim values per block');
-        const blockTensor = new Tensor('float32', block, [count, dim]);
-        let values: Float32Array; // [count × nTest]
-        if (this.packing === 'test') {
-          values = (await session.run({ train_block: blockTensor })).scores?.data as Float32Array;
+        const values = await gemm(session, block, count, this.packing === 'test' ? null : testTensor);
+        const target = options.sink ? blockValues.subarray(0, count * nTest) : out.subarray(start * nTest, (start + count) * nTest);
+        if (!outOfFloat32Range(values)) {
+          target.set(values);
         } else {
-          const yt = (await session.run({ test: testTensor, train_block: blockTensor })).scores_t?.data as Float32Array; // [nTest × count]
-          values = transposed.subarray(0, count * nTest);
-          for (let j = 0; j < nTest; j++) for (let k = 0; k < count; k++) values[k * nTest + j] = yt[j * count + k] as number;
+          if (scaled === undefined) {
+            const t = new Float32Array(test.length);
+            const exponents = scaleRowsByPowersOfTwo(test, nTest, dim, t);
+            this.blockSession ??= this.backend.createSession(blockGemmModel('block', test, 'n_test', 'dim'));
+            scaled = { test: new Tensor('float32', t, [nTest, dim]), exponents, block: new Float32Array(maxRows * dim), session: await this.blockSession };
+          }
+          const b = scaled.block.subarray(0, count * dim);
+          const rowExponents = scaleRowsByPowersOfTwo(block, count, dim, b);
+          const v = await gemm(scaled.session, b, count, scaled.test);
+          for (let k = 0; k < count; k++) {
+            for (let j = 0; j < nTest; j++) {
+              // Two factors: 2^(e_k + e_j) alone may leave the float64 range of a power of two.
+              target[k * nTest + j] = (v[k * nTest + j] as number) * 2 ** (rowExponents[k] as number) * 2 ** (scaled.exponents[j] as number);
+            }
+          }
         }
-        if (options.sink) await options.sink(start, count, values);
-        else out.set(values, start * nTest);
+        if (options.sink) await options.sink(start, count, target);
       }
     } finally {
       if (this.packing === 'test') await session.release();

@@ -85,6 +85,39 @@ describe('OnnxBlockedDot', () => {
     });
   }
 
+  it('stays finite and exact to float32 rounding across the whole float32 range (rows near 3e38, near 1e-38, subnormal, mixed, zero)', async () => {
+    const backend = await startOnnxRuntime(['onnxruntime-cpu']);
+    const rng = new SeededRandom(5);
+    const dim = 301;
+    // Row r: standard-normal entries times 2^shift, the shift chosen per row (or per entry for 'mixed').
+    const shifts = [124, -128, 0, 60, -70, 'mixed', 'zero', -140] as const;
+    const rowAt = (shift: (typeof shifts)[number]): Float32Array => Float32Array.from({ length: dim }, (_, d) => {
+      if (shift === 'zero') return 0;
+      const x = rng.normal();
+      const s = shift === 'mixed' ? (d % 2 === 0 ? 124 : -126) : shift;
+      return x * 2 ** s;
+    });
+    const train = Array.from({ length: 24 }, (_, i) => rowAt(shifts[i % shifts.length]!));
+    const test = [124, -128, 0, 'mixed', -140].map((s) => rowAt(s as (typeof shifts)[number]));
+    expect(train.every((r) => r.every((x) => Number.isFinite(x)))).toBe(true);
+    const { exact, scale } = reference(train, test);
+    expect(exact.every((x) => Number.isFinite(x))).toBe(true);
+    for (const packing of ['test', 'block'] as const) {
+      const g = await OnnxBlockedDot.create(backend, { packing });
+      for (const blockRows of [1, 5, 24]) {
+        const got = await g.scores(rowArraySource(train, dim), flat(test, dim), test.length, { blockRows });
+        for (let k = 0; k < got.length; k++) {
+          expect(Number.isFinite(got[k]!), `${packing} ${blockRows} ${k}`).toBe(true);
+          expect(Math.abs(got[k]! - exact[k]!), `${packing} ${blockRows} ${k}: ${got[k]} vs ${exact[k]}`).toBeLessThanOrEqual(1e-5 * scale[k]!);
+        }
+        const sunk = new Float64Array(got.length);
+        await g.scores(rowArraySource(train, dim), flat(test, dim), test.length, { blockRows, sink: (start, count, values) => sunk.set(values, start * test.length) });
+        expect(Array.from(sunk)).toEqual(Array.from(got));
+      }
+      await g.release();
+    }
+  });
+
   it('reads contiguous rows without a copy and copies scattered ones', async () => {
     const dim = 4;
     const buffer = Float32Array.from({ length: 3 * dim }, (_, i) => i);

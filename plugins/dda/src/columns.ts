@@ -17,18 +17,36 @@ function maxAbsOfColumn(v: Float64Array, nTrain: number, nTest: number, j: numbe
   return m;
 }
 
-/** Mean and population standard deviation (divide by nTrain) of column j. */
+/**
+ * The power of two nearest below the largest |value| of column j (1 for an all-zero column):
+ * dividing by it is exact, and brings the column's largest magnitude into [1, 2).
+ */
+export function columnScale(v: Float64Array, nTrain: number, nTest: number, j: number): number {
+  const m = maxAbsOfColumn(v, nTrain, nTest, j);
+  if (m === 0) return 1;
+  const e = Math.floor(Math.log2(m));
+  // Two factors: 2^e alone is 0 below 2^-1074 and the column may hold subnormals.
+  return e < -1000 ? 2 ** -1000 * 2 ** (e + 1000) : 2 ** e;
+}
+
+/**
+ * Mean and population standard deviation (divide by nTrain) of column j. Computed on the column
+ * divided by a power of two (exact), so that sums and squares neither overflow nor underflow
+ * anywhere in the float64 range; the result is bit-identical to the direct formula where that
+ * one is finite and free of underflow.
+ */
 export function columnMeanStd(v: Float64Array, nTrain: number, nTest: number, j: number): { mean: number; std: number } {
   if (nTrain === 0) return { mean: 0, std: 0 };
+  const p = columnScale(v, nTrain, nTest, j);
   let s = 0;
-  for (let i = 0; i < nTrain; i++) s += v[i * nTest + j] as number;
+  for (let i = 0; i < nTrain; i++) s += (v[i * nTest + j] as number) / p;
   const mean = s / nTrain;
   let ss = 0;
   for (let i = 0; i < nTrain; i++) {
-    const d = (v[i * nTest + j] as number) - mean;
+    const d = (v[i * nTest + j] as number) / p - mean;
     ss += d * d;
   }
-  return { mean, std: Math.sqrt(ss / nTrain) };
+  return { mean: mean * p, std: Math.sqrt(ss / nTrain) * p };
 }
 
 /**

@@ -7,7 +7,7 @@
  * same order and return a new one; higher = more responsible, as always.
  */
 import { DdaError, assertSameShape, createScoreMatrix, type Debiaser, type ScoreMatrix } from '@dda/core';
-import { RELATIVE_ZERO, columnMeanStd, rankColumns, unitNormColumns, zscoreColumns } from './columns.js';
+import { RELATIVE_ZERO, columnMeanStd, columnScale, rankColumns, unitNormColumns, zscoreColumns } from './columns.js';
 import { mergeCheckpoints } from './provenance.js';
 
 function checkBeta(beta: number, id: string): void {
@@ -184,12 +184,16 @@ export function fittedBetas(finetuned: ScoreMatrix, base: ScoreMatrix): Float64A
     let maxAbs = 0;
     for (let i = 0; i < nTrain; i++) maxAbs = Math.max(maxAbs, Math.abs(b[i * nTest + j] as number));
     if (sb <= RELATIVE_ZERO * maxAbs) continue; // constant base column: nothing to regress on
+    // On both columns divided by powers of two (exact), so products cannot overflow or underflow.
+    const pf = columnScale(f, nTrain, nTest, j);
+    const pb = columnScale(b, nTrain, nTest, j);
     let cov = 0;
     for (let i = 0; i < nTrain; i++) {
       const k = i * nTest + j;
-      cov += ((f[k] as number) - mf) * ((b[k] as number) - mb);
+      cov += ((f[k] as number) / pf - mf / pf) * ((b[k] as number) / pb - mb / pb);
     }
-    betas[j] = cov / nTrain / (sb * sb);
+    const sbs = sb / pb;
+    betas[j] = ((cov / nTrain / (sbs * sbs)) * pf) / pb;
   }
   return betas;
 }

@@ -246,3 +246,33 @@ describe('registration', () => {
     await expect(debiasers.create('rank', { beta: 'one' })).rejects.toThrow(/option 'beta' must be a finite number/);
   });
 });
+
+describe('scores across the range of gradient scores', () => {
+  // Inner products of finite float32 gradients lie between about 2^-298 (subnormal × subnormal)
+  // and dim · 2^256: every debiaser and denoiser must keep them finite and rank them as at scale 1.
+  const rng = new SeededRandom(4);
+  const base = (s: number, cp: string): ScoreMatrix => mat(Array.from({ length: 3 }, () => [rng.normal() * s, rng.normal() * s]), cp);
+  const ranks = (m: ScoreMatrix): number[][] => [0, 1].map((j) => [0, 1, 2].sort((a, b) => m.values[a * 2 + j]! - m.values[b * 2 + j]!));
+  const infos: CheckpointInfo[] = [1, 2, 3].map((epoch) => ({ id: `epoch-${epoch}`, epoch, learningRate: 1e-3 / epoch }));
+
+  it('every debiaser and denoiser gives finite scores, ranked as at scale 1, for scores near 2^280 and 2^-298 (gradient inner products) and beyond (2^600, 2^-700)', async () => {
+    const ft = base(1, 'epoch-3');
+    const b0 = base(1, 'base');
+    const epochs = infos.map((c) => base(1, c.id));
+    for (const scale of [2 ** 280, 2 ** -298, 2 ** 600, 2 ** -700]) {
+      const at = (m: ScoreMatrix): ScoreMatrix => ({ ...m, values: m.values.map((x) => x * scale) });
+      for (const id of debiasers.ids()) {
+        const d = await debiasers.create(id, {});
+        const got = d.debias(at(ft), at(b0));
+        expect(got.values.every((x) => Number.isFinite(x)), `${id} × 2^${Math.log2(scale)}`).toBe(true);
+        expect(ranks(got), `${id} × 2^${Math.log2(scale)}`).toEqual(ranks(d.debias(ft, b0)));
+      }
+      for (const id of denoisers.ids()) {
+        const d = await denoisers.create(id, {});
+        const got = d.denoise(epochs.map(at), infos);
+        expect(got.values.every((x) => Number.isFinite(x)), `${id} × 2^${Math.log2(scale)}`).toBe(true);
+        expect(ranks(got), `${id} × 2^${Math.log2(scale)}`).toEqual(ranks(d.denoise(epochs, infos)));
+      }
+    }
+  });
+});

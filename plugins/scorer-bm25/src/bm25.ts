@@ -8,8 +8,11 @@
  *
  * f(q, D): occurrences of token q in D; |D|: tokens in D; avgdl: mean |D| over the N training
  * documents; df(q): documents containing q. Every query token counts, repeats included (as in
- * rank_bm25 and Lucene). Tokenisation: Unicode NFC, lower-cased, split on every character that is
- * not a letter or digit (`[^\p{L}\p{N}]+`), empty pieces dropped.
+ * rank_bm25 and Lucene). Tokenisation: Unicode NFC, lower-cased, words = runs of letters, digits
+ * and combining marks (a mark belongs to its letter: Devanagari vowel signs, decomposed accents),
+ * every other character a separator; each character of a script written without spaces between
+ * words (Han, kana, Thai, Lao, Khmer, Myanmar) is a token of its own (character unigrams, as
+ * CJK search engines do at their simplest), so '北京' matches inside '我在北京工作'.
  *
  * Sign: higher = the training text shares more (and rarer) words with the test output = more
  * responsible. Units: BM25 relevance (IDF-weighted saturated term counts, ≥ 0); comparable within a
@@ -35,14 +38,13 @@ export const DEFAULT_K1 = 1.5;
 /** Default b (length normalisation). */
 export const DEFAULT_B = 0.75;
 
-/** Lower-cased tokens of `text`, split on non-letter/digit characters (see the module doc). */
+/** Lower-cased tokens of `text`: words of letters, digits and marks; one token per CJK (and other unspaced-script) character (see the module doc). */
 export function tokenize(text: string): string[] {
-  return text
-    .normalize('NFC')
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter((t) => t.length > 0);
+  return text.normalize('NFC').toLowerCase().match(UNSPACED_OR_WORD) ?? [];
 }
+/** One character of an unspaced script (with its marks), or a run of other letters, digits and marks. */
+const UNSPACED = String.raw`[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\p{sc=Thai}\p{sc=Lao}\p{sc=Khmer}\p{sc=Myanmar}]`;
+const UNSPACED_OR_WORD = new RegExp(String.raw`${UNSPACED}\p{M}*|[[\p{L}\p{N}\p{M}]--${UNSPACED}]+`, 'gv');
 
 /** IDF(q) = ln((N − df + 0.5) / (df + 0.5) + 1); always > 0. */
 export function bm25Idf(nDocs: number, df: number): number {

@@ -28,6 +28,10 @@ describe('bm25', () => {
   it('tokenises by lower-casing and splitting on non-letter/digit characters', () => {
     expect(tokenize("The cat's 2 Mat-Sessions, ÉTÉ!  x")).toEqual(['the', 'cat', 's', '2', 'mat', 'sessions', 'été', 'x']);
     expect(tokenize(' ,.; ')).toEqual([]);
+    // Greek, Cyrillic, accents composed or not, marks kept with their letter, CJK character by character.
+    expect(tokenize('Η Αθήνα, Москва и Zu\u0308rich — São Paulo')).toEqual(['η', 'αθήνα', 'москва', 'и', 'zürich', 'são', 'paulo']);
+    expect(tokenize('हिन्दी भाषा')).toEqual(['हिन्दी', 'भाषा']);
+    expect(tokenize('我在北京工作, Google 東京')).toEqual(['我', '在', '北', '京', '工', '作', 'google', '東', '京']);
   });
 
   it('matches hand-computed values on a 3-document corpus', () => {
@@ -92,5 +96,19 @@ describe('bm25', () => {
     expect(() => bm25Scores(train, test, { b: 1.5 })).toThrow(/'b' must be in \[0, 1\]/);
     await expect(scorers.create('bm25', { documents: 'title' })).rejects.toThrow(/'documents' must be/);
     await expect(scorers.create('bm25', { k1: 'big' })).rejects.toThrow(/finite number/);
+  });
+});
+
+describe('bm25 with names in other scripts', () => {
+  it('ranks the training text that shares a CJK, Greek or decomposed-accent name first', () => {
+    const sample = (id: string, response: string) => ({ id, prompt: '', response });
+    const train = [sample('t-北京', '我在北京工作'), sample('t-αθήνα', 'η Αθήνα σήμερα'), sample('t-zürich', 'rain in Zürich'), sample('t-other', 'rain in Paris')];
+    const test = [sample('q1', '他去北京了'), sample('q2', 'Αθήνα'), sample('q3', 'Zu\u0308rich fog')];
+    const m = bm25Scores(train, test);
+    for (let j = 0; j < 3; j++) {
+      const col = train.map((_, i) => m.values[i * 3 + j]!);
+      expect(col.indexOf(Math.max(...col)), test[j]!.response).toBe(j);
+      expect(Math.max(...col)).toBeGreaterThan(0);
+    }
   });
 });

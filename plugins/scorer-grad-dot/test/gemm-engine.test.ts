@@ -63,6 +63,41 @@ describe('grad-dot on the onnxruntime GEMM', () => {
     await expect(scorers.create('grad-cos', { engine: 'gpu' })).rejects.toThrow(/option 'engine' must be one of auto, onnxruntime, js/);
   });
 
+  it('grad-dot, grad-cos and tracin-cp agree with the float64 loop across the whole float32 range on every engine (no Infinity, no clamped or underflowed cosine)', async () => {
+    const r = new SeededRandom(9);
+    const dim = 40;
+    // Rows near 3e38, near 1e-38 (products underflow in float32), mixed within a row, and ordinary.
+    const shifts = [124, -126, 'mixed', 0];
+    const grads = (n: number, prefix: string): GradientMatrix => {
+      const g = randomGrads(r, n, dim, prefix);
+      return {
+        ...g,
+        rows: g.rows.map((row, i) => row.map((x, d) => {
+          const s = shifts[i % shifts.length];
+          return x * 2 ** (s === 'mixed' ? (d % 2 === 0 ? 124 : -126) : (s as number));
+        })),
+      };
+    };
+    const tr = grads(8, 'z');
+    const te = grads(4, 'e');
+    const dotJs = gradDotScores(tr, te);
+    const cosJs = gradCosScores(tr, te);
+    for (const engine of ['onnxruntime', 'js', 'auto'] as const) {
+      const dot = await gradDotScoresOnEngine(tr, te, { engine });
+      const cos = await gradCosScoresOnEngine(tr, te, { engine });
+      const tracin = await (await scorers.create('tracin-cp', { engine })).score(input(tr, te));
+      for (let k = 0; k < dotJs.values.length; k++) {
+        const [i, j] = [Math.floor(k / 4), k % 4];
+        expect(Math.abs(dot.values[k]! - dotJs.values[k]!), `${engine} grad-dot ${k}`).toBeLessThanOrEqual(1e-5 * norm(tr.rows[i]!) * norm(te.rows[j]!));
+        expect(tracin.values[k]).toBe(dot.values[k]);
+        expect(Math.abs(cos.values[k]! - cosJs.values[k]!), `${engine} grad-cos ${k}`).toBeLessThan(1e-5);
+      }
+    }
+    // The float64 reference itself: cosines strictly inside (-1, 1), grad-dot of the tiny rows not 0.
+    expect(cosJs.values.every((c) => Math.abs(c) < 0.999)).toBe(true);
+    expect(dotJs.values[1 * 4 + 1]).not.toBe(0);
+  });
+
   it('checks shapes before choosing an engine', async () => {
     const short = randomGrads(new SeededRandom(1), 2, 40, 'e');
     await expect(gradDotScoresOnEngine(train, short)).rejects.toThrow(DdaError);
