@@ -33,7 +33,12 @@ describe('dda ablate: which scorer it runs over', () => {
     expect(col).toBe(BENCH_COLUMNS.indexOf('scorer'));
     expect(lines.length).toBeGreaterThan(0);
     expect(new Set(lines.map((l) => l.split(',')[col]))).toEqual(new Set(['grad-cos']));
-    const summary = JSON.parse(readFileSync(join(out, 'tiny-ablation-summary.json'), 'utf8')) as { config: { ablation: { scorer: string } } };
+    const summary = JSON.parse(readFileSync(join(out, 'tiny-ablation-summary.json'), 'utf8')) as { config: { ablation: { scorer: string } }; paired: { reference: string; n: number; minPValue: number; unit: string }[] };
     expect(summary.config.ablation.scorer).toBe('grad-cos');
+    // The recommended DDA is a row of every ablation, and the paired tests are against it and plain (`neither`), over 1 cell here.
+    expect(lines.some((l) => l.split(',')[BENCH_COLUMNS.indexOf('method')] === 'dda-recommended')).toBe(true);
+    expect(new Set(summary.paired.map((p) => p.reference))).toEqual(new Set(['dda-recommended', 'neither']));
+    expect(summary.paired.every((p) => p.n === 1 && p.minPValue === 1 && /family × seed cell/.test(p.unit))).toBe(true);
+    expect(r.out).toContain('too few runs for an interval (n = 1)');
   }, 180_000);
 });

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { RECOMMENDED_DDA } from '@dda/attribution';
+import {
+  PAIRED_UNIT, RECOMMENDED_ROW, TOO_FEW_FOR_INTERVAL, leaderboardDda, meanInterval, pairedAgainst, pairedReferences, parseBenchConfig, summarize, summaryMarkdown, type BenchRow,
+} from '@dda/harness';
+import { syntheticBench } from './helpers/synthetic-bench.js';
+
+/** `average` rows (and per-source rows) of one method for the given families × seeds, AUC from `auc(family, seed)`. */
+function rowsOf(method: string, families: string[], seeds: number[], auc: (f: string, s: number) => number): BenchRow[] {
+  const { scorer, variant } = /^(.+)\(([^()]+)\)$/.test(method) ? { scorer: method.replace(/^.*\(|\)$/g, ''), variant: method.replace(/\(.*$/, '') } : { scorer: method, variant: 'plain' };
+  return families.flatMap((family) => seeds.flatMap((seed) => ['a', 'b', 'average'].map((source) => ({
+    family, method, scorer, variant, measurement: 'loss', seed, seconds: 1, source, auc: auc(family, seed) + (source === 'a' ? 1 : source === 'b' ? -1 : 0),
+    recallAtK: 0.5, k: 5, nPositives: 2, nTrain: 10, nTests: 2, lds: Number.NaN, leaveOut: Number.NaN, leaveOutRandom: Number.NaN,
+  }))));
+}
+
+describe('benchmark statistics sized for the number of runs', () => {
+  it('summarises with a Student-t interval over the seeds and gives n; none for one run', () => {
+    const rows = rowsOf('grad-dot', ['f'], [0, 1], (_, s) => (s === 0 ? 80 : 90));
+    const [row] = summarize(rows).filter((r) => r.family === 'f');
+    const t = meanInterval([80, 90]);
+    expect(row).toMatchObject({ n: 2, aucMean: 85, aucLow: t.low, aucHigh: t.high });
+    // The percentile bootstrap gave [80, 90] here: [min, max] of two runs.
+    expect(row?.aucLow).toBeLessThan(80 - 40);
+    expect(row?.aucHigh).toBeGreaterThan(90 + 40);
+    const one = summarize(rowsOf('grad-dot', ['f'], [0], () => 80));
+    expect(Number.isNaN(one[0]?.aucLow)).toBe(true);
+    const md = summaryMarkdown({ kind: 'bench', config: parseBenchConfig({ k: 5 }, 't'), summary: one, paired: [], rows: [], curves: [], recallCurves: [], timings: [], skipped: [] });
+    expect(md).toContain(`| grad-dot | 1 | 80.00 | ${TOO_FEW_FOR_INTERVAL} (n = 1) |`);
+  });
+
+  it('pairs family × seed cells, not their sources, and reports the smallest reachable p', () => {
+    const fams = ['f1', 'f2'];
+    const seeds = [0, 1];
+    const rows = [...rowsOf('dda-recommended(grad-dot)', fams, seeds, () => 90), ...rowsOf('grad-dot', fams, seeds, () => 80)];
+    const [t] = pairedAgainst(rows, 'dda-recommended(grad-dot)');
+    // 2 families × 2 seeds = 4 cells (the sources of a cell share its model; 8 source units overstated n).
+    expect(t).toMatchObject({ metric: 'auc', method: 'grad-dot', n: 4, unit: PAIRED_UNIT, meanDifference: 10, exact: true, pValue: 2 / 16, minPValue: 2 / 16 });
+    expect(PAIRED_UNIT).toMatch(/family × seed cell/);
+  });
+
+  it('tests every method against the plain scorer and the recommended DDA, which is on every leaderboard and ablation', () => {
+    const c = parseBenchConfig({ scorers: ['grad-dot', 'bm25'] }, 't');
+    const dda = leaderboardDda(c);
+    expect(dda.map((v) => v.name)).toEqual(['dda', 'dda-zscore', RECOMMENDED_ROW]);
+    expect(dda.at(-1)).toMatchObject({ debiaser: RECOMMENDED_DDA.debias, denoiser: RECOMMENDED_DDA.denoise });
+    expect(pairedReferences('bench', c)).toEqual(['dda-recommended(grad-dot)', 'grad-dot']);
+    expect(pairedReferences('ablation', c)).toEqual([RECOMMENDED_ROW, 'neither']);
+    // A config that already has the recommended pair under its own name gets no second copy.
+    const own = parseBenchConfig({ dda: [{ name: 'mine', debiaser: 'fitted-beta', denoiser: 'zscore-mean', beta: 1 }] }, 't');
+    expect(leaderboardDda(own).map((v) => v.name)).toEqual(['mine']);
+    expect(pairedReferences('bench', own)).toEqual(['mine(grad-dot)', 'grad-dot']);
+    const r = syntheticBench('bench');
+    expect(new Set(r.paired.map((p) => p.reference))).toEqual(new Set(['dda-recommended(grad-dot)', 'grad-dot']));
+    expect(r.paired.every((p) => p.n === 4 && p.minPValue === 2 / 16)).toBe(true);
+  });
+});
