@@ -6,11 +6,11 @@
  * depends on it.
  */
 import { join } from 'node:path';
-import type { SourceEvaluation } from '@dda/core';
+import { scoreUnits } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
-import { type MethodSpec, checkMethod, describeMethod, methodVariants, type Variant } from './method.js';
-import { type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
+import { type MethodSpec, checkMethod, debiasBeta, methodVariants, type Variant } from './method.js';
+import { METRICS_NOTE, type MetricRow, type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
 import { renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
 import { type AttributionTask, type TaskFiles, loadTask } from './task.js';
@@ -33,13 +33,13 @@ export interface AttributeOptions extends TaskFiles, Omit<RunOptions, 'artifacts
 /** What a run produced. */
 export interface AttributeResult {
   readonly task: AttributionTask;
-  /** The method's matrix [nTrain × nQueries]; higher = more responsible. */
+  /** The method's matrix [nTrain × nQueries]; higher = more responsible. One of `variants` (the one it is). */
   readonly method: Variant;
   /** plain / debias / denoise / dda (the strategies the method uses). */
   readonly variants: readonly Variant[];
   readonly tops: readonly QueryTop[];
-  /** Per variant and labelled source (with `average`), when labels were given. */
-  readonly metrics: readonly (SourceEvaluation & { variant: string; description: string })[];
+  /** Per variant (each once; `chosen` on the method's) and labelled source (with `average`), when labels were given. */
+  readonly metrics: readonly MetricRow[];
   /** Output files written. */
   readonly files: readonly string[];
   readonly reused: readonly string[];
@@ -83,24 +83,28 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     }
     const tops = topK(task, method.matrix, k, task.labels ? truth : undefined);
     const recallK = o.recallK ?? 20;
-    const metrics = sources ? [method, ...variants].flatMap((v) => evaluateMatrix(v.matrix, sources, recallK).map((e) => ({ ...e, variant: v.variant, description: v.description }))) : [];
+    const metrics: MetricRow[] = sources ? variants.flatMap((v) => evaluateMatrix(v.matrix, sources, recallK).map((e) => ({ ...e, variant: v.variant, description: v.description, chosen: v === method }))) : [];
     const F = ATTRIBUTE_FILES;
     const path = (f: string): string => join(o.out, f);
     await writeTopK(path(F.topkCsv), path(F.topkJsonl), tops);
-    writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix, method.description);
+    writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix);
     if (sources) await writeMetrics(path(F.metrics), metrics);
     const command = o.command ?? 'dda attribute';
-    const methodMetrics = metrics.filter((m) => m.variant === 'method');
+    const methodMetrics = metrics.filter((m) => m.chosen);
     writeFileAtomic(path(F.page), await renderAttributionPage({
       title: 'Training data attribution', method: method.description,
-      units: method.matrix.provenance.computedOver,
+      units: `Units of the scores: ${scoreUnits(method.matrix)}. Computed over: ${method.matrix.provenance.computedOver}`,
       matrix: method.matrix, tops, metrics: sources ? methodMetrics : null, command,
     }));
     const files = [F.topkCsv, F.topkJsonl, F.scores, F.scoresMeta, F.page, ...(sources ? [F.metrics] : []), F.summary].map(path);
     writeFileAtomic(path(F.summary), `${JSON.stringify({
       command,
       sign: 'higher score = training sample more responsible for the query output',
-      method: { ...o.method, description: method.description, units: method.matrix.provenance.computedOver, transforms: method.matrix.provenance.transforms },
+      // β as applied (a number, `β fitted per test column: ...`, or null without a debiaser), not the requested default.
+      method: {
+        scorer: o.method.scorer, debias: o.method.debias, denoise: o.method.denoise, beta: debiasBeta(method.matrix), variant: method.variant, description: method.description,
+        units: scoreUnits(method.matrix), computedOver: method.matrix.provenance.computedOver, checkpoints: method.matrix.provenance.checkpoints, transforms: method.matrix.provenance.transforms,
+      },
       inputs: {
         base: o.base, checkpoints: o.checkpoints, train: o.train, queries: o.queries, ...(o.labels ? { labels: o.labels } : {}),
         fields: o.fields ?? {}, promptFormat: o.promptFormat ?? 'raw', hashes: task.hashes,
@@ -109,7 +113,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },
       measurement: { id: (await run.measurement()).id, description: (await run.measurement()).description },
       engine: run.reused.length + run.computed.length > 0 ? { backend: (await run.model()).backend, gradients: (await run.model()).gradientEngine } : { backend: null, gradients: o.gradientEngine ?? 'onnxruntime' },
-      metrics: sources ? metrics : null,
+      metrics: sources ? { ...METRICS_NOTE, rows: metrics } : null,
       artifacts: { reused: run.reused.length, computed: run.computed.length },
       seconds: { ...run.seconds, total: (Date.now() - t0) / 1000 },
       outputs: files,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
-import { AttributionRun, RECOMMENDED_DDA, ddaMatrix, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
+import { AttributionRun, RECOMMENDED_DDA, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
 import { leaderboardDda, RECOMMENDED_ROW, type BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
@@ -183,11 +183,12 @@ interface TimedVariant extends Variant {
   readonly transformSeconds: number;
 }
 
-/** Times `make` (the transforms that turn stored score matrices into this row's scores). */
-async function timed(variant: string, description: string, uses: readonly string[], make: () => Promise<ScoreMatrix> | ScoreMatrix): Promise<TimedVariant> {
+/** Times `make` (the transforms that turn stored score matrices into this row's scores); the row is described by its matrix ({@link describeScores}). */
+async function timed(variant: string, uses: readonly string[], make: () => Promise<ScoreMatrix> | ScoreMatrix): Promise<TimedVariant> {
   const t0 = performance.now();
   const matrix = await make();
-  return { variant, description, matrix, uses, transformSeconds: (performance.now() - t0) / 1000 };
+  const transformSeconds = (performance.now() - t0) / 1000;
+  return { variant, description: describeScores(matrix), matrix, uses, transformSeconds };
 }
 
 /** Checkpoint ids of a scorer's plain row: every checkpoint when it declares `combine` (tracin-cp), else the final one. */
@@ -198,17 +199,11 @@ function plainUses(task: AttributionTask, combines: boolean): string[] {
 
 /** The leaderboard rows of one scorer: plain, then every DDA variant of the config (gradient-based scorers only). */
 async function leaderboardVariants(task: AttributionTask, s: CheckpointScores, c: BenchConfig): Promise<TimedVariant[]> {
-  let description = '';
-  const plain = await timed('plain', '', plainUses(task, s.scorer.combine !== undefined), async () => {
-    const p = await plainVariant(s, task.checkpoints.map((cp) => cp.info));
-    description = p.description;
-    return p.matrix;
-  });
-  const out: TimedVariant[] = [{ ...plain, description }];
+  const out: TimedVariant[] = [await timed('plain', plainUses(task, s.scorer.combine !== undefined), async () => (await plainVariant(s, task.checkpoints.map((cp) => cp.info))).matrix)];
   if (isModelFree(s.scorer)) return out;
   const all = ['base', ...task.checkpoints.map((cp) => cp.id)];
   for (const v of leaderboardDda(c)) {
-    out.push(await timed(v.name, `debiaser '${v.debiaser}' (β=${v.beta}) over denoiser '${v.denoiser}'`, all, () => dda(task, s, v.debiaser, v.denoiser, v.beta)));
+    out.push(await timed(v.name, all, () => dda(task, s, v.debiaser, v.denoiser, v.beta)));
   }
   return out;
 }
@@ -225,31 +220,31 @@ async function ablationVariants(run: AttributionRun, s: CheckpointScores, c: Ben
   const denoise = async (): Promise<ScoreMatrix> => (await denoisers.create(a.denoiser, {})).denoise(s.epochs, task.checkpoints.map((cp) => cp.info));
   const debias = await debiasers.create(a.debiaser, { beta: a.beta });
   const out: TimedVariant[] = [
-    await timed('full', `DDA: debiaser '${a.debiaser}' (β=${a.beta}) over denoiser '${a.denoiser}' (N=${N})`, all, async () => debias.debias(await denoise(), s.base)),
-    await timed('no-debias', `denoiser '${a.denoiser}' only`, epochs, denoise),
-    await timed('no-denoise', `debiaser '${a.debiaser}' on the final checkpoint only`, ['base', ...last], () => debias.debias(final, s.base)),
-    await timed('neither', 'plain influence at the final checkpoint', last, () => final),
-    await timed(RECOMMENDED_ROW, `the recommended DDA: debiaser '${RECOMMENDED_DDA.debias}' over denoiser '${RECOMMENDED_DDA.denoise}' (N=${N})`, all, () => dda(task, s, RECOMMENDED_DDA.debias, RECOMMENDED_DDA.denoise, RECOMMENDED_DDA.beta)),
+    await timed('full', all, async () => debias.debias(await denoise(), s.base)),
+    await timed('no-debias', epochs, denoise),
+    await timed('no-denoise', ['base', ...last], () => debias.debias(final, s.base)),
+    await timed('neither', last, () => final),
+    await timed(RECOMMENDED_ROW, all, () => dda(task, s, RECOMMENDED_DDA.debias, RECOMMENDED_DDA.denoise, RECOMMENDED_DDA.beta)),
   ];
   for (const beta of a.betas) {
-    out.push(await timed(`beta=${beta}`, `full DDA with β=${beta}`, all, () => dda(task, s, a.debiaser, a.denoiser, beta)));
+    out.push(await timed(`beta=${beta}`, all, () => dda(task, s, a.debiaser, a.denoiser, beta)));
   }
   for (const n of a.checkpoints ?? Array.from({ length: N }, (_, i) => i + 1)) {
-    out.push(await timed(`N=${n}`, `full DDA over the last ${n} epoch checkpoint(s)`, ['base', ...epochs.slice(N - n)], () => dda(task, s, a.debiaser, a.denoiser, a.beta, n)));
+    out.push(await timed(`N=${n}`, ['base', ...epochs.slice(N - n)], () => dda(task, s, a.debiaser, a.denoiser, a.beta, n)));
   }
   for (const db of a.debiasers) {
     for (const dn of a.denoisers) {
-      out.push(await timed(`dda[${db}+${dn}]`, `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}'`, all, () => dda(task, s, db, dn, a.beta)));
+      out.push(await timed(`dda[${db}+${dn}]`, all, () => dda(task, s, db, dn, a.beta)));
     }
   }
   // The second reading of the debias term: training gradients at θ0, test gradients at θ' (gradient scorers).
   if (s.scorer.needs.includes('gradients')) {
     const cross: CheckpointScores = { ...s, base: await run.crossBaseScores(s.scorer.id) };
     const crossName = `base×${last[0]}`;
-    out.push(await timed('cross:no-denoise', `debiaser '${a.debiaser}' on the final checkpoint, base term ⟨train at θ0, test at θ'⟩`, [crossName, ...last], () => debias.debias(final, cross.base)));
+    out.push(await timed('cross:no-denoise', [crossName, ...last], () => debias.debias(final, cross.base)));
     for (const db of a.debiasers) {
       for (const dn of a.denoisers) {
-        out.push(await timed(`cross:dda[${db}+${dn}]`, `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}', base term ⟨train at θ0, test at θ'⟩`, [crossName, ...epochs], () => dda(task, cross, db, dn, a.beta)));
+        out.push(await timed(`cross:dda[${db}+${dn}]`, [crossName, ...epochs], () => dda(task, cross, db, dn, a.beta)));
       }
     }
   }
@@ -392,7 +387,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
               const needed = scorer.combine ? task.checkpoints : task.checkpoints.slice(-1);
               const matrices: ScoreMatrix[] = [];
               for (const cp of needed) matrices.push(await run.scores(id, cp));
-              variants = [await timed('plain', `${id} for the fine-tuned model (baseline only)`, needed.map((cp) => cp.id), () => scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)))];
+              variants = [await timed('plain', needed.map((cp) => cp.id), () => scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)))];
             } else {
               const s = await run.scoreCheckpoints(id);
               variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
