@@ -71,13 +71,13 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
     }
   } else {
     const all = r.summary;
-    s.push(`<h2>DDA components</h2><p>Ablation over <code>${escapeHtml(r.config.ablation.scorer)}</code>: debiaser <code>${escapeHtml(r.config.ablation.debiaser)}</code> (β = ${r.config.ablation.beta}) over denoiser <code>${escapeHtml(r.config.ablation.denoiser)}</code>; <code>neither</code> is plain influence at the final checkpoint; <code>${RECOMMENDED_ROW}</code> is the recommended DDA (debiaser <code>fitted-beta</code>, β fitted per query, over denoiser <code>zscore-mean</code>; the same scores as the grid's <code>dda[fitted-beta+zscore-mean]</code> where the grid has it).</p>`);
+    s.push(`<h2>DDA components</h2><p>Ablation over <code>${escapeHtml(r.config.ablation.scorer)}</code>: debiaser <code>${escapeHtml(r.config.ablation.debiaser)}</code> (β = ${r.config.ablation.beta} where the debiaser takes one; <code>fitted-beta</code> fits its own per query) over denoiser <code>${escapeHtml(r.config.ablation.denoiser)}</code>; <code>neither</code> is plain influence at the final checkpoint; <code>${RECOMMENDED_ROW}</code> is the recommended DDA (debiaser <code>fitted-beta</code>, β fitted per query, over denoiser <code>zscore-mean</code>; the same scores as the grid's <code>dda[fitted-beta+zscore-mean]</code> where the grid has it).</p>`);
     s.push(await figure('ablation-components', ablationComponentsChart(all, 'DDA with and without debias and denoise'), warnings));
     if (all.some((x) => x.method.startsWith('beta='))) s.push(await figure('ablation-beta', sweepChart(all, 'beta=', 'β sweep (full DDA)', 'β'), warnings));
     if (all.some((x) => x.method.startsWith('N='))) s.push(await figure('ablation-n', sweepChart(all, 'N=', 'N sweep: DDA over the last N epoch checkpoints', 'N (checkpoints)'), warnings));
     const order = { debiasers: r.config.ablation.debiasers, denoisers: r.config.ablation.denoisers };
     if (all.some((x) => parseGridRow(x.method)?.cross === false)) {
-      s.push(`<h2>Debiaser × denoiser</h2><p>Every pair, β = ${r.config.ablation.beta}, the base term scored at θ0 (rows <code>dda[debiaser+denoiser]</code>).</p>`);
+      s.push(`<h2>Debiaser × denoiser</h2><p>Every pair, β = ${r.config.ablation.beta} for the debiasers that take one (<code>fitted-beta</code> fits β per query), the base term scored at θ0 (rows <code>dda[debiaser+denoiser]</code>).</p>`);
       s.push(await figure('ablation-grid', gridHeatmap(all, 'Every debiaser × denoiser pair: base term at θ0', false, order), warnings));
     }
     if (all.some((x) => parseGridRow(x.method)?.cross === true)) {

@@ -257,7 +257,7 @@ export function ablationGridLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summ
   ]));
   return latexTable({
     comment: `DDA ablation grid: ${r.config.name}. Made by: ${command}`,
-    caption: `Every debiaser $\\times$ denoiser pair of DDA over \\texttt{${escapeLatex(r.config.ablation.scorer)}} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over all family $\\times$ seed units, $\\beta = ${r.config.ablation.beta}$.${readings.includes(true) ? " Rows marked cross: base term with training gradients at $\\theta_0$ and test gradients at $\\theta'$." : ''} Best in bold.`,
+    caption: `Every debiaser $\\times$ denoiser pair of DDA over \\texttt{${escapeLatex(r.config.ablation.scorer)}} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over all family $\\times$ seed units, $\\beta = ${r.config.ablation.beta}$ for the debiasers that take one (fitted-beta fits $\\beta$ per test output).${readings.includes(true) ? " Rows marked cross: base term with training gradients at $\\theta_0$ and test gradients at $\\theta'$." : ''} Best in bold.`,
     label: `tab:${labelOf(r.config.name)}-ablation-grid`,
     columns: [{ header: 'debiaser / denoiser', align: 'l' }, ...denoisers.map((d) => ({ header: d, align: 'r' as const }))],
     rows,

@@ -96,7 +96,7 @@ bm25 & 81.65 & 83.34 & 1 & too few runs for an interval (n = 1) & 0.218 \\\\
     expect(ablationGridLatex(r, 'dda ablate')).toBe(`% DDA ablation grid: my-run. Made by: dda ablate
 \\begin{table}[t]
 \\centering
-\\caption{Every debiaser $\\times$ denoiser pair of DDA over \\texttt{grad-dot} (\\texttt{my-run}): mean ROC-AUC (\\%) over all family $\\times$ seed units, $\\beta = 1$. Rows marked cross: base term with training gradients at $\\theta_0$ and test gradients at $\\theta'$. Best in bold.}\\label{tab:my-run-ablation-grid}
+\\caption{Every debiaser $\\times$ denoiser pair of DDA over \\texttt{grad-dot} (\\texttt{my-run}): mean ROC-AUC (\\%) over all family $\\times$ seed units, $\\beta = 1$ for the debiasers that take one (fitted-beta fits $\\beta$ per test output). Rows marked cross: base term with training gradients at $\\theta_0$ and test gradients at $\\theta'$. Best in bold.}\\label{tab:my-run-ablation-grid}
 \\begin{tabular}{lr}
 \\toprule
 debiaser / denoiser & mean \\\\
