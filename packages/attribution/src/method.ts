@@ -73,6 +73,25 @@ export function describeScores(m: ScoreMatrix): string {
 }
 
 /**
+ * The variants with a note on each whose scores are those of an earlier one (the same scorer,
+ * checkpoints and transforms, e.g. the demo's `dda` when its debiaser and denoiser are the
+ * recommended ones): its description ends with `; the same scores as '<earlier variant>'`, so a
+ * repeated row is never silent. Order and names are kept.
+ */
+export function noteSameScores(variants: readonly Variant[]): Variant[] {
+  const key = (v: Variant): string => JSON.stringify([v.matrix.provenance.method, v.matrix.provenance.checkpoints, v.matrix.provenance.transforms]);
+  const first = new Map<string, string>();
+  return variants.map((v) => {
+    const earlier = first.get(key(v));
+    if (earlier === undefined) {
+      first.set(key(v), v.variant);
+      return v;
+    }
+    return { ...v, description: `${v.description}; the same scores as '${earlier}'` };
+  });
+}
+
+/**
  * The β of a matrix's debias step as its provenance records it: the number set (`debias:raw(beta=1)`),
  * the fitted range (`β fitted per test column: <min> to <max>`), or null when no debiaser was applied
  * or it records no β.

@@ -7,7 +7,7 @@ import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { averageEvaluations, debiasers, denoisers, evaluateSources, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type ProgressSink } from '@dda/core';
 import {
-  AttributionRun, RECOMMENDED_DDA, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, variantOf, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
+  AttributionRun, RECOMMENDED_DDA, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, variantOf, noteSameScores, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
 } from '@dda/attribution';
 import { DEFAULT_EXPERIMENT, makeExperiment, type Experiment, type ExperimentOptions, type Log, type TestError } from '@dda/experiment';
 
@@ -76,8 +76,9 @@ export async function demoVariants(s: CheckpointScores, task: AttributionTask, o
   const final = plain.matrix;
   const zDebias = await debiasers.create('zscore', { beta: o.beta });
   const denoised = (await denoisers.create(o.denoiser, {})).denoise(s.epochs, infos);
-  // Descriptions and units come from each matrix's provenance (describeScores), so they say what was applied.
-  return [
+  // Descriptions and units come from each matrix's provenance (describeScores), so they say what was applied;
+  // a row with the scores of an earlier one (e.g. dda = dda-recommended with those options) says so.
+  return noteSameScores([
     plain,
     variantOf('debias', await ddaMatrix(s, infos, { debias: o.debiaser, denoise: null, beta: o.beta })),
     variantOf('denoise', denoised),
@@ -85,7 +86,7 @@ export async function demoVariants(s: CheckpointScores, task: AttributionTask, o
     variantOf('debias-zscore', zDebias.debias(final, s.base)),
     variantOf('dda-zscore', zDebias.debias(denoised, s.base)),
     variantOf('dda-recommended', await ddaMatrix(s, infos, { debias: RECOMMENDED_DDA.debias, denoise: RECOMMENDED_DDA.denoise, beta: o.beta })),
-  ];
+  ]);
 }
 
 /** ROC-AUC and recall@k of one variant per labelled source, then their average. */
