@@ -51,7 +51,7 @@ export function leaderboardChart(rows: readonly SummaryRow[], k: number, title: 
     ],
   });
   return {
-    title: { text: title, subtitle: 'bars: mean over n units; black lines: 95% Student-t interval (none for n = 1); dashed: chance (AUC 50)' },
+    title: { text: title, subtitle: 'bars: mean over n units; black lines: 95% interval of the mean (none for n = 1); dashed: chance (AUC 50)' },
     data: { values },
     hconcat: [
       panel('auc', 'aucLow', 'aucHigh', 'ROC-AUC (%)', [0, 100], 50, true),
@@ -66,7 +66,7 @@ export function ldsAucChart(rows: readonly SummaryRow[], title: string): ChartSp
   const values = rows.filter((r) => Number.isFinite(r.ldsMean)).map((r) => ({ ...parseMethod(r.method), method: r.method, auc: Number(r.aucMean.toFixed(2)), lds: Number(r.ldsMean.toFixed(4)), low: Number(r.ldsLow.toFixed(4)), high: Number(r.ldsHigh.toFixed(4)) }));
   const x = { field: 'auc', type: 'quantitative', title: 'ROC-AUC (%)', scale: { zero: false } };
   return {
-    title: { text: title, subtitle: 'LDS: 1 = predicts retraining exactly, 0 = chance; error bars: 95% Student-t intervals' },
+    title: { text: title, subtitle: 'LDS: 1 = predicts retraining exactly, 0 = chance; error bars: 95% intervals of the mean' },
     data: { values },
     width: 520, height: 320,
     layer: [
@@ -114,7 +114,7 @@ export function ablationComponentsChart(rows: readonly SummaryRow[], title: stri
   const y = { field: 'row', type: 'nominal', sort: order, title: 'ablation row', axis: { labelFontWeight: 'bold' } } as const;
   const yOffset = { field: 'family', type: 'nominal', sort: fam.domain } as const;
   return {
-    title: { text: title, subtitle: 'mean ROC-AUC over seeds (all: over family × seed), 95% Student-t interval (none for n = 1); dashed: chance' },
+    title: { text: title, subtitle: 'mean ROC-AUC over seeds (all: over family × seed), 95% interval of the mean (none for n = 1); dashed: chance' },
     data: { values },
     width: 520,
     height: { step: 11, for: 'offset' },
@@ -138,7 +138,7 @@ export function sweepChart(rows: readonly SummaryRow[], prefix: 'beta=' | 'N=', 
   const x = { field: 'x', type: 'quantitative', title: axisTitle, axis: prefix === 'N=' ? { tickMinStep: 1, format: 'd' } : {} } as const;
   const color = { field: 'family', type: 'nominal', scale: fam, title: 'family' } as const;
   return {
-    title: { text: title, subtitle: 'mean ROC-AUC (%), band: 95% Student-t interval (none for n = 1)' },
+    title: { text: title, subtitle: 'mean ROC-AUC (%), band: 95% interval of the mean (none for n = 1)' },
     data: { values },
     width: 360,
     height: 220,

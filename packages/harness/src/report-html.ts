@@ -6,13 +6,16 @@
 import { chartFigure, escapeHtml, htmlPage, htmlTable, renderVegaLiteSvg, type ChartSpec } from '@dda/report';
 import { pairedReferences, type BenchResult, type SummaryRow } from './bench.js';
 import { leaderboardDda, RECOMMENDED_ROW } from './bench-config.js';
-import { formatInterval } from './stats.js';
+import { formatInterval, intervalsText, type IntervalKind } from './stats.js';
 import { ablationComponentsChart, ablationKind, gridHeatmap, ldsAucChart, leaderboardChart, leaderboardKind, parseGridRow, recallChart, rocChart, secondsChart, sweepChart } from './report-charts.js';
 
 export { escapeHtml };
 
 /** What a report is drawn from: a benchmark's result, or the same rebuilt from its summary JSON. */
-export type ReportData = Pick<BenchResult, 'kind' | 'config' | 'summary' | 'paired' | 'curves' | 'recallCurves' | 'timings' | 'skipped'>;
+export type ReportData = Pick<BenchResult, 'kind' | 'config' | 'summary' | 'paired' | 'curves' | 'recallCurves' | 'timings' | 'skipped'> & {
+  /** How the summary's intervals were computed (default `student-t`; older summaries: `percentile-bootstrap`). */
+  readonly intervals?: IntervalKind;
+};
 
 const f2 = (x: number): string => x.toFixed(2);
 /** Seconds with two decimals below 10 s, one above (the old `toFixed(1)` read 0.0 for fast scorers). */
@@ -26,13 +29,14 @@ async function figure(id: string, spec: ChartSpec, warnings: string[], caption?:
   return chartFigure(id, r.svg, caption);
 }
 
-function summaryTable(rows: readonly SummaryRow[], k: number): string {
+function summaryTable(rows: readonly SummaryRow[], k: number, intervals: IntervalKind = 'student-t'): string {
+  const ci = intervals === 'student-t' ? '95% CI (t, over n)' : '95% CI (bootstrap)';
   // LDS and leave-out columns only when the run computed them (older results have none).
   const lds = rows.some((s) => Number.isFinite(s.ldsMean));
   const out = rows.some((s) => Number.isFinite(s.leaveOutMean) || Number.isFinite(s.leaveOutRandomMean));
   const opt = (x: number | undefined, d = 3): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : '–');
   return htmlTable(
-    ['method', 'n', 'AUC mean', 'AUC 95% CI (t, over n)', `recall@${k}`, 'recall 95% CI (t, over n)', 'scoring s', ...(lds ? ['LDS', 'LDS 95% CI (t, over n)'] : []), ...(out ? ['errors fixed (top-k removed)', '(k random removed)'] : [])],
+    ['method', 'n', 'AUC mean', `AUC ${ci}`, `recall@${k}`, `recall ${ci}`, 'scoring s', ...(lds ? ['LDS', `LDS ${ci}`] : []), ...(out ? ['errors fixed (top-k removed)', '(k random removed)'] : [])],
     rows.map((s) => [
       s.method, String(s.n), f2(s.aucMean), formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2), s.recallMean.toFixed(3), formatInterval({ low: s.recallLow, high: s.recallHigh, n: s.n }, 3), formatSeconds(s.secondsMean),
       ...(lds ? [opt(s.ldsMean), Number.isFinite(s.ldsMean) ? formatInterval({ low: s.ldsLow, high: s.ldsHigh, n: s.n }, 3) : '–'] : []),
@@ -67,7 +71,7 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
       const rows = r.summary.filter((x) => x.family === family);
       s.push(`<h3>${escapeHtml(familyTitle(family))}</h3>`);
       s.push(await figure(`leaderboard-${family}`, leaderboardChart(rows, k, `${family === 'all' ? 'All families' : family}: mean ROC-AUC and recall@${k}`, variantOrder), warnings));
-      s.push(summaryTable(rows, k));
+      s.push(summaryTable(rows, k, r.intervals));
     }
   } else {
     const all = r.summary;
@@ -87,7 +91,7 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
     s.push('<h2>Every row</h2>');
     for (const family of families) {
       s.push(`<h3>${escapeHtml(familyTitle(family))}</h3>`);
-      s.push(summaryTable(r.summary.filter((x) => x.family === family), k));
+      s.push(summaryTable(r.summary.filter((x) => x.family === family), k, r.intervals));
     }
   }
   for (const reference of [...new Set(r.paired.map((p) => p.reference))]) {
@@ -139,7 +143,7 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
   }
   s.push(`<h2>Configuration</h2><pre>${escapeHtml(JSON.stringify(r.config, null, 2))}</pre>`);
   const title = r.kind === 'bench' ? `Attribution leaderboard: ${r.config.name}` : `DDA ablation: ${r.config.name}`;
-  const intro = `<p>Scores: higher = training sample more responsible for the erroneous output. ROC-AUC in percent (50 = chance), recall@k as a fraction; each mean is over the n runs in its row (seeds, or family × seed cells for <em>all</em>), with a 95% Student-t interval over them (none for n = 1: too few runs for an interval). Command: <code>${escapeHtml(command)}</code></p>`
+  const intro = `<p>Scores: higher = training sample more responsible for the erroneous output. ROC-AUC in percent (50 = chance), recall@k as a fraction; each mean is over the n runs in its row (seeds, or family × seed cells for <em>all</em>); ${escapeHtml(intervalsText(r.intervals))}. Command: <code>${escapeHtml(command)}</code></p>`
     + notes.map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('');
   return { html: htmlPage({ title, intro, body: s.join('\n') }), warnings };
 }

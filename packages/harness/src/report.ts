@@ -9,7 +9,7 @@ import { parseMethod, type BenchResult, type PairedRow, type SummaryRow } from '
 
 /** The unit of the paired tests in summaries written before it was one family × seed cell. */
 const OLD_PAIRED_UNIT = 'family × seed × source (written by an older version: the sources of one cell are not independent)';
-import { formatInterval } from './stats.js';
+import { formatInterval, intervalsText, type IntervalKind } from './stats.js';
 import { parseBenchConfig } from './bench-config.js';
 import { parseGridRow } from './report-charts.js';
 import { renderReport, type ReportData } from './report-html.js';
@@ -97,7 +97,7 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
     [`${base}.csv`, await writeToBuffer(rows, { headers: [...BENCH_COLUMNS] })],
     [`${base}-summary.csv`, await writeToBuffer(summary, { headers: [...SUMMARY_COLUMNS] })],
     [`${base}-paired.csv`, await writeToBuffer(paired, { headers: [...PAIRED_COLUMNS] })],
-    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent', intervals: '95% Student-t intervals over the n runs of each row (none when n < 2)' }, null, 2)],
+    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent', intervals: intervalsText('student-t') }, null, 2)],
     [`${base}-curves.json`, curvesJson(r)],
     [`${base}-report.html`, await renderReport(r, command)],
   ];
@@ -134,7 +134,7 @@ export function curvesJson(r: Pick<BenchResult, 'curves' | 'recallCurves'>): str
  * @throws DdaError naming the file when it is missing or not a summary written by `dda bench` / `dda ablate`.
  */
 export function loadReportData(summaryJsonPath: string): { data: ReportData; command: string; missing: string[] } {
-  let j: { command?: unknown; kind?: unknown; config?: unknown; summary?: unknown; paired?: unknown; timings?: unknown; skipped?: unknown };
+  let j: { command?: unknown; kind?: unknown; config?: unknown; summary?: unknown; paired?: unknown; timings?: unknown; skipped?: unknown; intervals?: unknown };
   try {
     j = JSON.parse(readFileSync(summaryJsonPath, 'utf8')) as typeof j;
   } catch (e) {
@@ -158,6 +158,8 @@ export function loadReportData(summaryJsonPath: string): { data: ReportData; com
   return {
     data: {
       kind: j.kind,
+      // Summaries written before the intervals were Student-t do not say how theirs were made: percentile bootstrap.
+      intervals: typeof j.intervals === 'string' ? 'student-t' : 'percentile-bootstrap',
       config: parseBenchConfig(j.config ?? {}, summaryJsonPath),
       // JSON writes NaN (a metric not computed) as null, and older summaries have no LDS fields.
       summary: (j.summary as Record<string, unknown>[]).map((row) => {
@@ -198,7 +200,7 @@ function groupOf(kind: BenchResult['kind'], method: string): string {
  * (%) per family and over all units with its 95% Student-t interval and its n, and recall@k over all units.
  * The best mean of each AUC column is bold. Needs `\usepackage{booktabs}`.
  */
-export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'>, command: string): string {
+export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'> & { readonly intervals?: IntervalKind }, command: string): string {
   const families = [...new Set(r.summary.map((s) => s.family))].filter((f) => f !== 'all');
   const methods = [...new Set(r.summary.map((s) => s.method))];
   const get = (m: string, f: string): SummaryRow | undefined => r.summary.find((s) => s.method === m && s.family === f);
@@ -220,7 +222,7 @@ export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'>
   const whatTex = r.kind === 'bench' ? what : `DDA ablation over \\texttt{${escapeLatex(r.config.ablation.scorer)}}`;
   return latexTable({
     comment: `${what}: ${r.config.name}. Made by: ${command}\nScores: higher = training sample more responsible. AUC in percent (50 = chance).`,
-    caption: `${whatTex} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over seeds per model family and over all family $\\times$ seed units (all, with its number of units n and 95\\% Student-t interval), and recall@${r.config.k} over all units. Best mean per column in bold.`,
+    caption: `${whatTex} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over seeds per model family and over all family $\\times$ seed units (all, with its number of units n and 95\\% ${(r.intervals ?? 'student-t') === 'student-t' ? 'Student-t' : 'percentile-bootstrap'} interval), and recall@${r.config.k} over all units. Best mean per column in bold.`,
     label: `tab:${labelOf(r.config.name)}${r.kind === 'ablation' ? '-ablation' : ''}`,
     columns: [{ header: 'method', align: 'l' }, ...cols.map((f) => ({ header: f, align: 'r' as const })), { header: 'n (all)', align: 'r' }, { header: '95% CI (all)', align: 'c' }, { header: `recall@${r.config.k} (all)`, align: 'r' }],
     rows,

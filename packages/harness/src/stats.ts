@@ -17,6 +17,19 @@ export interface MeanInterval {
 /** The smallest number of values an interval is given for (a sample variance needs two). */
 export const MIN_INTERVAL_N = 2;
 
+/**
+ * How a benchmark's intervals were computed: `student-t` ({@link meanInterval}); `percentile-bootstrap`
+ * in summaries written by versions before it (read back by `loadReportData`, so that their pages say so).
+ */
+export type IntervalKind = 'student-t' | 'percentile-bootstrap';
+
+/** The intervals of a summary in words, for its JSON, pages and tables. */
+export function intervalsText(kind: IntervalKind = 'student-t'): string {
+  return kind === 'student-t'
+    ? '95% Student-t intervals over the n runs of each row (none when n < 2: too few runs for an interval)'
+    : '95% percentile-bootstrap intervals over the n runs of each row (written by an older version; dda bench now writes Student-t intervals)';
+}
+
 /** What a table prints in place of an interval over fewer than {@link MIN_INTERVAL_N} values. */
 export const TOO_FEW_FOR_INTERVAL = 'too few runs for an interval';
 

@@ -1,7 +1,10 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RECOMMENDED_DDA } from '@dda/attribution';
 import {
-  PAIRED_UNIT, RECOMMENDED_ROW, TOO_FEW_FOR_INTERVAL, leaderboardDda, meanInterval, pairedAgainst, pairedReferences, parseBenchConfig, summarize, summaryMarkdown, type BenchRow,
+  PAIRED_UNIT, RECOMMENDED_ROW, TOO_FEW_FOR_INTERVAL, leaderboardDda, loadReportData, renderReport, writeBenchOutputs, meanInterval, pairedAgainst, pairedReferences, parseBenchConfig, summarize, summaryMarkdown, type BenchRow,
 } from '@dda/harness';
 import { syntheticBench } from './helpers/synthetic-bench.js';
 
@@ -53,5 +56,32 @@ describe('benchmark statistics sized for the number of runs', () => {
     const r = syntheticBench('bench');
     expect(new Set(r.paired.map((p) => p.reference))).toEqual(new Set(['dda-recommended(grad-dot)', 'grad-dot']));
     expect(r.paired.every((p) => p.n === 4 && p.minPValue === 2 / 16)).toBe(true);
+  });
+
+  it('a summary written before (bootstrap intervals, per-source units) is re-rendered as what it is', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dda-old-summary-'));
+    try {
+      await writeBenchOutputs(syntheticBench('bench'), dir, 'dda bench');
+      const path = join(dir, 'synthetic-summary.json');
+      const now = loadReportData(path).data;
+      expect(now.intervals).toBe('student-t');
+      expect(await renderReport(now, 'dda bench')).toContain('95% Student-t intervals over the n runs');
+      // The same file as an older version wrote it: no `intervals`, paired rows without unit and smallest p.
+      const j = JSON.parse(readFileSync(path, 'utf8')) as { intervals?: string; paired: Record<string, unknown>[] };
+      delete j.intervals;
+      for (const p of j.paired) {
+        delete p.unit;
+        delete p.minPValue;
+      }
+      writeFileSync(path, JSON.stringify(j));
+      const old = loadReportData(path).data;
+      expect(old.intervals).toBe('percentile-bootstrap');
+      expect(old.paired[0]).toMatchObject({ unit: expect.stringMatching(/family × seed × source/), minPValue: 2 / 16 });
+      const html = await renderReport(old, 'dda bench');
+      expect(html).toContain('95% percentile-bootstrap intervals');
+      expect(html).not.toContain('95% Student-t');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
