@@ -459,7 +459,7 @@ export function runAblation(c: BenchConfig, outDir: string, log: Log = () => {},
 
 /**
  * Mean AUC and recall@k of each (family, method) over seeds (the `average` source rows) with 95%
- * Student-t intervals ({@link meanInterval}), and over every family × seed unit as family `all`.
+ * Student-t intervals ({@link meanInterval}, within each metric's range), and over every family × seed unit as family `all`.
  * `n` is the number of units each mean and interval is over.
  */
 export function summarize(rows: readonly BenchRow[]): SummaryRow[] {
@@ -472,10 +472,10 @@ export function summarize(rows: readonly BenchRow[]): SummaryRow[] {
     for (const method of methods) {
       const sel = avg.filter((r) => r.method === method && (family === 'all' || r.family === family));
       if (sel.length === 0) continue;
-      const auc = meanInterval(sel.map((r) => r.auc));
-      const rec = meanInterval(sel.map((r) => r.recallAtK));
+      const auc = meanInterval(sel.map((r) => r.auc), { range: [0, 100] });
+      const rec = meanInterval(sel.map((r) => r.recallAtK), { range: [0, 1] });
       const ldsValues = sel.map((r) => r.lds).filter(Number.isFinite);
-      const lds = ldsValues.length ? meanInterval(ldsValues) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
+      const lds = ldsValues.length ? meanInterval(ldsValues, { range: [-1, 1] }) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
       out.push({
         family, method, n: sel.length, aucMean: auc.mean, aucLow: auc.low, aucHigh: auc.high,
         recallMean: rec.mean, recallLow: rec.low, recallHigh: rec.high,

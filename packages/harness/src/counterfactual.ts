@@ -106,7 +106,7 @@ export function linearDatamodelingScore(
     const outcome = measured.map((f) => -(f[t] as number));
     return spearman(predicted, outcome);
   });
-  return { perTest, mean: meanInterval([...perTest]) };
+  return { perTest, mean: meanInterval([...perTest], { range: [-1, 1] }) };
 }
 
 /**

@@ -112,9 +112,13 @@ export function studentTQuantile(p: number, df: number): number {
  * values no interval can be estimated: `low` and `high` are NaN and tables print
  * {@link TOO_FEW_FOR_INTERVAL}.
  *
+ * `range`: the values a mean can take (AUC [0, 100], recall [0, 1], a correlation [−1, 1]); the
+ * interval is intersected with it, which keeps its coverage (the true mean is in the range) and
+ * spares tables bounds no mean can reach, e.g. an AUC of −86 over 2 runs.
+ *
  * @throws DdaError for no values or a non-finite value, or a level outside (0, 1).
  */
-export function meanInterval(values: readonly number[], o: { level?: number } = {}): MeanInterval {
+export function meanInterval(values: readonly number[], o: { level?: number; range?: readonly [number, number] } = {}): MeanInterval {
   checkFinite(values, 'meanInterval');
   const level = o.level ?? 0.95;
   if (!(level > 0 && level < 1)) throw new DdaError(`meanInterval: level must be in (0, 1), got ${level}`);
@@ -123,7 +127,8 @@ export function meanInterval(values: readonly number[], o: { level?: number } = 
   if (n < MIN_INTERVAL_N) return { mean, low: Number.NaN, high: Number.NaN, n };
   const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
   const half = studentTQuantile((1 + level) / 2, n - 1) * (sd / Math.sqrt(n));
-  return { mean, low: mean - half, high: mean + half, n };
+  const [lo, hi] = o.range ?? [-Infinity, Infinity];
+  return { mean, low: Math.max(lo, mean - half), high: Math.min(hi, mean + half), n };
 }
 
 /** An interval as a table prints it: `[low, high]` with `digits` decimals, or {@link TOO_FEW_FOR_INTERVAL}. */

@@ -47,6 +47,11 @@ describe('meanInterval', () => {
     expect(b.high).toBeCloseTo(177.06204736432096, 8);
     expect(b.low).toBeLessThan(40);
     expect(b.high).toBeGreaterThan(60);
+    // Within the values a mean can take (an AUC in [0, 100]).
+    expect(meanInterval([40, 60], { range: [0, 100] })).toEqual({ mean: 50, low: 0, high: 100, n: 2 });
+    const c = meanInterval([0.1, 0.3, 0.2], { range: [0, 1] });
+    expect(c.low).toBe(0);
+    expect(c.high).toBeCloseTo(0.4484137711843753, 9);
   });
   it('gives no interval for one value, and says so with n', () => {
     const one = meanInterval([3.5]);
