@@ -6,11 +6,11 @@
  * depends on it.
  */
 import { join } from 'node:path';
-import type { SourceEvaluation } from '@dda/core';
+import { scoreUnits } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
-import { type MethodSpec, checkMethod, checkRequirements, describeMethod, methodVariants, type Variant } from './method.js';
-import { type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
+import { type MethodSpec, checkMethod, checkRequirements, debiasBeta, methodVariants, type Variant } from './method.js';
+import { METRICS_NOTE, type MetricRow, type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
 import { PAGE_CHART_LIMIT, renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
 import { type TokenAttribution, tokenAttribution } from './token-attribution.js';
@@ -36,15 +36,15 @@ export interface AttributeOptions extends TaskFiles, Omit<RunOptions, 'artifacts
 /** What a run produced. */
 export interface AttributeResult {
   readonly task: AttributionTask;
-  /** The method's matrix [nTrain × nQueries]; higher = more responsible. */
+  /** The method's matrix [nTrain × nQueries]; higher = more responsible. One of `variants` (the one it is). */
   readonly method: Variant;
   /** plain / debias / denoise / dda (the strategies the method uses). */
   readonly variants: readonly Variant[];
   readonly tops: readonly QueryTop[];
   /** Per-token attribution of the top samples of the first {@link PAGE_CHART_LIMIT} queries (drawn on the page), or why there is none. */
   readonly tokens: TokenAttribution;
-  /** Per variant and labelled source (with `average`), when labels were given. */
-  readonly metrics: readonly (SourceEvaluation & { variant: string; description: string })[];
+  /** Per variant (each once; `chosen` on the method's) and labelled source (with `average`), when labels were given. */
+  readonly metrics: readonly MetricRow[];
   /** The final checkpoint's loss on the training data against the loss its trainer logged (see {@link checkTrainingLoss}), or why it was skipped. */
   readonly trainingLoss: TrainingLossCheck | { readonly skipped: string };
   /** Output files written. */
@@ -99,24 +99,28 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       ? `token heat maps: top ${k} samples of ${Math.min(tops.length, PAGE_CHART_LIMIT)} queries at ${tokens.checkpoint}, 2 forward passes each, ${((Date.now() - tTokens) / 1000).toFixed(1)} s`
       : `token heat maps: none (${o.method.scorer} is not a gradient dot product)`);
     const recallK = o.recallK ?? 20;
-    const metrics = sources ? [method, ...variants].flatMap((v) => evaluateMatrix(v.matrix, sources, recallK).map((e) => ({ ...e, variant: v.variant, description: v.description }))) : [];
+    const metrics: MetricRow[] = sources ? variants.flatMap((v) => evaluateMatrix(v.matrix, sources, recallK).map((e) => ({ ...e, variant: v.variant, description: v.description, chosen: v === method }))) : [];
     const F = ATTRIBUTE_FILES;
     const path = (f: string): string => join(o.out, f);
     await writeTopK(path(F.topkCsv), path(F.topkJsonl), tops);
-    writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix, method.description);
+    writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix);
     if (sources) await writeMetrics(path(F.metrics), metrics);
     const command = o.command ?? 'dda attribute';
-    const methodMetrics = metrics.filter((m) => m.variant === 'method');
+    const methodMetrics = metrics.filter((m) => m.chosen);
     writeFileAtomic(path(F.page), await renderAttributionPage({
       title: 'Training data attribution', method: method.description,
-      units: method.matrix.provenance.computedOver,
+      units: `Units of the scores: ${scoreUnits(method.matrix)}. Computed over: ${method.matrix.provenance.computedOver}`,
       matrix: method.matrix, tops, metrics: sources ? methodMetrics : null, command, tokens,
     }));
     const files = [F.topkCsv, F.topkJsonl, F.scores, F.scoresMeta, F.page, ...(sources ? [F.metrics] : []), F.summary].map(path);
     writeFileAtomic(path(F.summary), `${JSON.stringify({
       command,
       sign: 'higher score = training sample more responsible for the query output',
-      method: { ...o.method, description: method.description, units: method.matrix.provenance.computedOver, transforms: method.matrix.provenance.transforms },
+      // β as applied (a number, `β fitted per test column: ...`, or null without a debiaser), not the requested default.
+      method: {
+        scorer: o.method.scorer, debias: o.method.debias, denoise: o.method.denoise, beta: debiasBeta(method.matrix), variant: method.variant, description: method.description,
+        units: scoreUnits(method.matrix), computedOver: method.matrix.provenance.computedOver, checkpoints: method.matrix.provenance.checkpoints, transforms: method.matrix.provenance.transforms,
+      },
       inputs: {
         base: o.base, checkpoints: o.checkpoints, train: o.train, queries: o.queries, ...(o.labels ? { labels: o.labels } : {}),
         fields: o.fields ?? {}, queryFields: o.queryFields ?? {}, promptFormat: o.promptFormat ?? 'raw', rendering: task.rendering, hashes: task.hashes,
@@ -127,7 +131,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       truncated: task.truncated,
       measurement: { id: (await run.measurement()).id, description: (await run.measurement()).description },
       engine: run.reused.length + run.computed.length > 0 ? { backend: (await run.model()).backend, gradients: (await run.model()).gradientEngine } : { backend: null, gradients: o.gradientEngine ?? 'onnxruntime' },
-      metrics: sources ? metrics : null,
+      metrics: sources ? { ...METRICS_NOTE, rows: metrics } : null,
       artifacts: { reused: run.reused.length, computed: run.computed.length },
       seconds: { ...run.seconds, total: (Date.now() - t0) / 1000 },
       outputs: files,

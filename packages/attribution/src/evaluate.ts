@@ -1,9 +1,9 @@
 /**
  * Evaluation against labels of true sources (METHOD.md's protocol): for each labelled query or
  * group, every training sample's score is the mean over the group's query columns; ROC-AUC (%) and
- * recall@k (fraction) over the whole training set.
+ * recall@k (fraction) over the whole training set. Beside it, the mean of the per-query AUCs.
  */
-import { averageEvaluations, evaluateSources, type ScoreMatrix, type SourceEvaluation, type SourceSpec } from '@dda/core';
+import { averageEvaluations, evaluateSources, rocAuc, type ScoreMatrix, type SourceEvaluation, type SourceSpec } from '@dda/core';
 import type { LabelSet } from '@dda/data';
 import type { AttributionTask } from './task.js';
 
@@ -18,8 +18,36 @@ export function sourcesOf(task: AttributionTask, labels: readonly LabelSet[]): S
   });
 }
 
-/** AUC and recall@k of a matrix per labelled source, then their average (source `average`). */
-export function evaluateMatrix(m: ScoreMatrix, sources: readonly SourceSpec[], k: number): SourceEvaluation[] {
+/** How `auc` of an {@link AttributionEvaluation} is computed, as the outputs say it. */
+export const AUC_ON = "ROC-AUC (%) of each labelled group's mean scores: a training sample's score is its mean over the group's queries, then one AUC per group";
+/** How `aucPerQueryMean` is computed, as the outputs say it. */
+export const AUC_PER_QUERY_MEAN = "mean over the group's queries of the ROC-AUC (%) of each query's own scores";
+
+/** One labelled source's evaluation (or `average`), with the mean of its per-query AUCs beside the AUC of its mean scores. */
+export interface AttributionEvaluation extends SourceEvaluation {
+  /**
+   * {@link AUC_PER_QUERY_MEAN}: each query column's ROC-AUC (%) against the group's labels, averaged
+   * over the group (`average`: over the groups, each weighted equally, as `auc`). Differs from
+   * `auc` ({@link AUC_ON}) when the queries of a group rank the sources differently.
+   */
+  readonly aucPerQueryMean: number;
+}
+
+/**
+ * AUC and recall@k of a matrix per labelled source, then their average (source `average`):
+ * `auc` on each source's mean scores ({@link AUC_ON}) and `aucPerQueryMean` ({@link AUC_PER_QUERY_MEAN}).
+ */
+export function evaluateMatrix(m: ScoreMatrix, sources: readonly SourceSpec[], k: number): AttributionEvaluation[] {
   const evals = evaluateSources(m, sources, k);
-  return [...evals, averageEvaluations(evals)];
+  const nTest = m.testIds.length;
+  const col = new Map(m.testIds.map((id, j) => [id, j]));
+  const perQuery = sources.map((s) => {
+    const aucs = s.testIds.map((id) => {
+      const j = col.get(id) as number; // evaluateSources checked every id
+      return 100 * rocAuc(Float64Array.from({ length: m.trainIds.length }, (_, i) => m.values[i * nTest + j] as number), s.labels);
+    });
+    return aucs.reduce((a, b) => a + b, 0) / aucs.length;
+  });
+  const avg = perQuery.reduce((a, b) => a + b, 0) / perQuery.length;
+  return [...evals.map((e, i) => ({ ...e, aucPerQueryMean: perQuery[i] as number })), { ...averageEvaluations(evals), aucPerQueryMean: avg }];
 }

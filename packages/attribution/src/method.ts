@@ -7,7 +7,7 @@
  * and the variants a report compares it with: plain (the scorer's own answer for the fine-tuned
  * model), debias only, denoise only, both.
  */
-import { DdaError, type CheckpointInfo, type Measurement, type ScoreMatrix, type Scorer, debiasers, denoisers, scoreForFineTuned } from '@dda/core';
+import { DdaError, type CheckpointInfo, type Measurement, type ScoreMatrix, type Scorer, debiasers, denoisers, scoreForFineTuned, scoreUnits } from '@dda/core';
 import { type CheckpointScores, isModelFree } from './run.js';
 import { ensurePlugins } from './plugins.js';
 import type { AttributionTask } from './task.js';
@@ -23,7 +23,6 @@ export interface MethodSpec {
   readonly beta: number;
 }
 
-/** A named score matrix: one variant of the attribution. */
 /**
  * The recommended DDA (issue 14): the least-squares β per test output (`fitted-beta`) over z-scored
  * checkpoint averaging (`zscore-mean`), chosen on the validation seeds of the six fitting-error
@@ -32,11 +31,78 @@ export interface MethodSpec {
  */
 export const RECOMMENDED_DDA = { debias: 'fitted-beta', denoise: 'zscore-mean', beta: 1 } as const;
 
+/** A named score matrix: one variant of the attribution. */
 export interface Variant {
   /** `plain`, `debias`, `denoise`, `dda`, or a name given by the caller. */
   readonly variant: string;
+  /** What the scores are: {@link describeScores} of `matrix` (the one source of every variant's description). */
   readonly description: string;
   readonly matrix: ScoreMatrix;
+}
+
+/** A variant named `variant` of `matrix`, described by {@link describeScores}. */
+export function variantOf(variant: string, matrix: ScoreMatrix): Variant {
+  return { variant, description: describeScores(matrix), matrix };
+}
+
+/** One transform label (`denoise:<id>`, `debias:<id>(<args>)`) as words. */
+function describeTransform(t: string): string {
+  const m = /^(denoise|debias):([^()]+)(?:\((.*)\))?$/.exec(t);
+  if (!m) return t;
+  const [, kind, id, args] = m as unknown as [string, string, string, string | undefined];
+  const beta = args?.replace(/^beta=/, 'β = ');
+  return kind === 'denoise' ? `denoiser '${id}' over the epoch checkpoints` : `debiaser '${id}' against the base model θ0${beta ? ` (${beta})` : ''}`;
+}
+
+/**
+ * What a score matrix is, in one line, read from its provenance: the scorer, each transform in
+ * order with its parameters (a fitted β as fitted, with its range over the test columns; a set β
+ * with its value), the checkpoints it was computed from (none for a model-free scorer, whose
+ * scores do not depend on the model), and its units ({@link scoreUnits}). The one source of the
+ * description of every variant in `metrics.csv`, `summary.json`, `scores.json`, the page, the
+ * demo's `results.csv` and the benchmarks.
+ *
+ * Example: `grad-dot; denoiser 'zscore-mean' over the epoch checkpoints, then debiaser
+ * 'fitted-beta' against the base model θ0 (β fitted per test column: 0.1210 to 0.5310); from
+ * checkpoints epoch-1, epoch-2, base; units: dimensionless (mean of standard deviations)`.
+ */
+export function describeScores(m: ScoreMatrix): string {
+  const p = m.provenance;
+  const steps = p.transforms.map(describeTransform);
+  const from = p.checkpoints.length > 0 ? `from checkpoint${p.checkpoints.length > 1 ? 's' : ''} ${p.checkpoints.join(', ')}` : 'model-free: no checkpoint';
+  return `${p.method}${steps.length ? `; ${steps.join(', then ')}` : ''}; ${from}; units: ${scoreUnits(m)}`;
+}
+
+/**
+ * The variants with a note on each whose scores are those of an earlier one (the same scorer,
+ * checkpoints and transforms, e.g. the demo's `dda` when its debiaser and denoiser are the
+ * recommended ones): its description ends with `; the same scores as '<earlier variant>'`, so a
+ * repeated row is never silent. Order and names are kept.
+ */
+export function noteSameScores(variants: readonly Variant[]): Variant[] {
+  const key = (v: Variant): string => JSON.stringify([v.matrix.provenance.method, v.matrix.provenance.checkpoints, v.matrix.provenance.transforms]);
+  const first = new Map<string, string>();
+  return variants.map((v) => {
+    const earlier = first.get(key(v));
+    if (earlier === undefined) {
+      first.set(key(v), v.variant);
+      return v;
+    }
+    return { ...v, description: `${v.description}; the same scores as '${earlier}'` };
+  });
+}
+
+/**
+ * The β of a matrix's debias step as its provenance records it: the number set (`debias:raw(beta=1)`),
+ * the fitted range (`β fitted per test column: <min> to <max>`), or null when no debiaser was applied
+ * or it records no β.
+ */
+export function debiasBeta(m: ScoreMatrix): number | string | null {
+  const t = m.provenance.transforms.find((x) => x.startsWith('debias:'));
+  const args = t ? /\((.*)\)$/.exec(t)?.[1] : undefined;
+  if (args === undefined) return null;
+  const set = /^beta=(.+)$/.exec(args);
+  return set ? Number(set[1]) : args;
 }
 
 /** Checks the method's plugin ids and β before any work. @throws DdaError for unknown ids or a non-finite β. */
@@ -119,14 +185,15 @@ export async function checkRequirements(m: MethodSpec, task: AttributionTask, sc
   }
 }
 
-/** The `plain` variant: the scorer's answer for the fine-tuned model (its final checkpoint, or its own combination over the checkpoints, e.g. tracin-cp). */
+/**
+ * The `plain` variant: the scorer's answer for the fine-tuned model (its final checkpoint, or its
+ * own combination over the checkpoints, e.g. tracin-cp). A model-free scorer's (bm25, random)
+ * matrix lists no checkpoint: its scores do not depend on the model.
+ */
 export async function plainVariant(s: CheckpointScores, infos: readonly CheckpointInfo[]): Promise<Variant> {
   await ensurePlugins();
-  return {
-    variant: 'plain',
-    description: s.scorer.combine ? `${s.scorer.id} combined over the ${s.epochs.length} checkpoints by denoiser '${s.scorer.combine.denoiser}'` : `${s.scorer.id} at the final checkpoint`,
-    matrix: await scoreForFineTuned(s.scorer, s.epochs, infos),
-  };
+  const matrix = await scoreForFineTuned(s.scorer, s.epochs, infos);
+  return variantOf('plain', isModelFree(s.scorer) ? { ...matrix, provenance: { ...matrix.provenance, checkpoints: [] } } : matrix);
 }
 
 /**
@@ -149,37 +216,23 @@ export async function ddaMatrix(
   return (await debiasers.create(o.debias, { beta: o.beta })).debias(combined, o.base ?? s.base);
 }
 
-/** A one-line description of a method, e.g. `grad-dot, debias fitted-beta (β=1) over denoise zscore-mean`. */
-export function describeMethod(m: MethodSpec): string {
-  const debias = m.debias !== null ? `debias ${m.debias} (β=${m.beta})` : null;
-  const denoise = m.denoise !== null ? `denoise ${m.denoise}` : null;
-  if (debias && denoise) return `${m.scorer}, ${debias} over ${denoise}`;
-  if (debias || denoise) return `${m.scorer}, ${debias ?? denoise}`;
-  return `${m.scorer} (plain)`;
-}
-
 /**
  * The method's matrix and the variants to compare it with: `plain`, `debias` (the method's
  * debiaser on the final answer), `denoise` (its denoiser), `dda` (both). A strategy that is off
  * gives no variant; model-free scorers (bm25, random) give `plain` only, since their scores do not
  * change with the checkpoint.
  *
- * @returns `method`: the matrix of the method as specified; `variants`: the comparison rows.
+ * @returns `method`: the variant the method as specified is (the same object as one of
+ *   `variants`, so it is listed and evaluated once: `dda` for debias and denoise, `debias`,
+ *   `denoise`, or `plain`); `variants`: the comparison rows.
  */
 export async function methodVariants(s: CheckpointScores, infos: readonly CheckpointInfo[], m: MethodSpec): Promise<{ method: Variant; variants: Variant[] }> {
   const plain = await plainVariant(s, infos);
-  if (isModelFree(s.scorer)) return { method: { ...plain, variant: 'method' }, variants: [plain] };
+  if (isModelFree(s.scorer)) return { method: plain, variants: [plain] };
   const variants: Variant[] = [plain];
-  if (m.debias !== null) {
-    variants.push({ variant: 'debias', description: `debiaser '${m.debias}' (β=${m.beta}): final vs θ0`, matrix: await ddaMatrix(s, infos, { debias: m.debias, denoise: null, beta: m.beta }) });
-  }
-  if (m.denoise !== null) {
-    variants.push({ variant: 'denoise', description: `denoiser '${m.denoise}' over the ${s.epochs.length} checkpoints`, matrix: await ddaMatrix(s, infos, { debias: null, denoise: m.denoise, beta: m.beta }) });
-  }
-  if (m.debias !== null && m.denoise !== null) {
-    variants.push({ variant: 'dda', description: `debiaser '${m.debias}' (β=${m.beta}) over denoiser '${m.denoise}'`, matrix: await ddaMatrix(s, infos, { debias: m.debias, denoise: m.denoise, beta: m.beta }) });
-  }
+  if (m.debias !== null) variants.push(variantOf('debias', await ddaMatrix(s, infos, { debias: m.debias, denoise: null, beta: m.beta })));
+  if (m.denoise !== null) variants.push(variantOf('denoise', await ddaMatrix(s, infos, { debias: null, denoise: m.denoise, beta: m.beta })));
+  if (m.debias !== null && m.denoise !== null) variants.push(variantOf('dda', await ddaMatrix(s, infos, { debias: m.debias, denoise: m.denoise, beta: m.beta })));
   const chosen = m.debias !== null && m.denoise !== null ? 'dda' : m.debias !== null ? 'debias' : m.denoise !== null ? 'denoise' : 'plain';
-  const method = variants.find((v) => v.variant === chosen) as Variant;
-  return { method: { ...method, variant: 'method', description: describeMethod(m) }, variants };
+  return { method: variants.find((v) => v.variant === chosen) as Variant, variants };
 }

@@ -4,8 +4,10 @@
  * metrics against labels. Every file is written atomically.
  */
 import { writeToBuffer } from 'fast-csv';
-import type { ScoreMatrix, SourceEvaluation } from '@dda/core';
+import { scoreUnits, type ScoreMatrix } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
+import { AUC_ON, AUC_PER_QUERY_MEAN, type AttributionEvaluation } from './evaluate.js';
+import { debiasBeta, describeScores } from './method.js';
 import type { AttributionTask } from './task.js';
 
 /** One ranked training sample of one query. */
@@ -108,15 +110,17 @@ export function npyBytes(values: Float64Array, rows: number, cols: number): Uint
 
 /**
  * Writes the score matrix as `scores.npy` [n_train × n_queries] and `scores.json` beside it (train
- * ids = rows, query ids = columns, sign, units, method, provenance).
+ * ids = rows, query ids = columns, sign, the method as {@link describeScores} says it, the units of
+ * the final scores ({@link scoreUnits}), β as applied ({@link debiasBeta}), provenance).
  */
-export function writeScoreMatrix(npyPath: string, jsonPath: string, m: ScoreMatrix, method: string): void {
+export function writeScoreMatrix(npyPath: string, jsonPath: string, m: ScoreMatrix): void {
   writeFileAtomic(npyPath, npyBytes(m.values, m.trainIds.length, m.testIds.length));
   writeFileAtomic(jsonPath, `${JSON.stringify({
     format: 'scores.npy: float64 [n_train, n_queries], row i = train_ids[i], column j = query_ids[j]; numpy.load("scores.npy")',
     sign: 'higher score = training sample more responsible for the query output',
-    method,
-    units: m.provenance.computedOver,
+    method: describeScores(m),
+    units: scoreUnits(m),
+    beta: debiasBeta(m),
     provenance: m.provenance,
     shape: [m.trainIds.length, m.testIds.length],
     train_ids: m.trainIds,
@@ -124,12 +128,24 @@ export function writeScoreMatrix(npyPath: string, jsonPath: string, m: ScoreMatr
   }, null, 2)}\n`);
 }
 
-/** CSV columns of `metrics.csv`. */
-export const METRIC_COLUMNS = ['variant', 'source', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_queries', 'description'] as const;
+/** One row of `metrics.csv`: a variant on one labelled source (or `average`); `chosen` marks the variant that is the run's method. */
+export type MetricRow = AttributionEvaluation & { readonly variant: string; readonly description: string; readonly chosen: boolean };
 
-/** Writes `metrics.csv`: AUC (%) and recall@k of every variant per labelled source, and their average. */
-export async function writeMetrics(path: string, rows: readonly (SourceEvaluation & { variant: string; description: string })[]): Promise<void> {
+/**
+ * CSV columns of `metrics.csv`: `auc_of_group_mean_scores` is {@link AUC_ON}, `auc_per_query_mean`
+ * {@link AUC_PER_QUERY_MEAN}; `chosen` is 1 on the rows of the variant the run's method is.
+ */
+export const METRIC_COLUMNS = ['variant', 'chosen', 'source', 'auc_of_group_mean_scores', 'auc_per_query_mean', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_queries', 'description'] as const;
+
+/** What `auc` and `aucPerQueryMean` of the metrics are, for summary.json and the page. */
+export const METRICS_NOTE = { auc: AUC_ON, aucPerQueryMean: AUC_PER_QUERY_MEAN } as const;
+
+/** Writes `metrics.csv`: AUC (%) and recall@k of every variant per labelled source, and their average; each variant once. */
+export async function writeMetrics(path: string, rows: readonly MetricRow[]): Promise<void> {
   const r4 = (x: number): number => Number(x.toFixed(4));
-  const out = rows.map((r) => ({ variant: r.variant, source: r.source, auc: r4(r.auc), recall_at_k: r4(r.recallAtK), k: r.k, n_positives: r.nPositives, n_train: r.nTrain, n_queries: r.nTests, description: r.description }));
+  const out = rows.map((r) => ({
+    variant: r.variant, chosen: r.chosen ? 1 : 0, source: r.source, auc_of_group_mean_scores: r4(r.auc), auc_per_query_mean: r4(r.aucPerQueryMean), recall_at_k: r4(r.recallAtK),
+    k: r.k, n_positives: r.nPositives, n_train: r.nTrain, n_queries: r.nTests, description: r.description,
+  }));
   writeFileAtomic(path, await writeToBuffer(out, { headers: [...METRIC_COLUMNS] }));
 }

@@ -106,8 +106,8 @@ export interface PageInput {
   readonly units: string;
   readonly matrix: ScoreMatrix;
   readonly tops: readonly QueryTop[];
-  /** Metrics of the method against labels (with the `average` row), if any. */
-  readonly metrics: readonly SourceEvaluation[] | null;
+  /** Metrics of the method against labels (with the `average` row), if any; `aucPerQueryMean` where computed. */
+  readonly metrics: readonly (SourceEvaluation & { readonly aucPerQueryMean?: number })[] | null;
   /** The command that made it. */
   readonly command: string;
   /** Per-token attribution of the top samples, or why there is none (no section when absent). */
@@ -146,7 +146,7 @@ export async function renderAttributionPage(p: PageInput): Promise<string> {
   const nTest = p.matrix.testIds.length;
   const nav = p.tops.map((q, j) => `<a href="#q${j}">${esc(q.queryId)}${q.group ? ` <span class="meta">(${esc(q.group)})</span>` : ''}</a>`).join('');
   const metrics = p.metrics && p.metrics.length > 0
-    ? `<h2>Against the labels</h2><table class="metrics"><thead><tr><th>source</th><th class="num">ROC-AUC (%)</th><th class="num">recall@${p.metrics[0]?.k}</th><th class="num">true sources</th><th class="num">queries</th></tr></thead><tbody>${p.metrics.map((m) => `<tr><td>${esc(m.source)}</td><td class="num">${m.auc.toFixed(2)}</td><td class="num">${m.recallAtK.toFixed(3)}</td><td class="num">${m.nPositives}</td><td class="num">${m.nTests}</td></tr>`).join('')}</tbody></table>`
+    ? `<h2>Against the labels</h2><p class="meta">ROC-AUC of the group's mean scores: each training sample's score is averaged over the group's queries, then one AUC per group. Beside it, the mean over the group's queries of each query's own AUC.</p><table class="metrics"><thead><tr><th>source</th><th class="num">ROC-AUC (%) of mean scores</th><th class="num">mean per-query ROC-AUC (%)</th><th class="num">recall@${p.metrics[0]?.k}</th><th class="num">true sources</th><th class="num">queries</th></tr></thead><tbody>${p.metrics.map((m) => `<tr><td>${esc(m.source)}</td><td class="num">${m.auc.toFixed(2)}</td><td class="num">${m.aucPerQueryMean !== undefined ? m.aucPerQueryMean.toFixed(2) : '–'}</td><td class="num">${m.recallAtK.toFixed(3)}</td><td class="num">${m.nPositives}</td><td class="num">${m.nTests}</td></tr>`).join('')}</tbody></table>`
     : '';
   const tokens = p.tokens;
   const sections: string[] = [];

@@ -2,7 +2,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { learningRateAt, loadCheckpoints, loadTask, runAttribute, type TaskFiles } from '@dda/attribution';
+import { METRIC_COLUMNS, learningRateAt, loadCheckpoints, loadTask, runAttribute, type TaskFiles } from '@dda/attribution';
+import { rocAuc } from '@dda/core';
 import {
   SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter,
   type DecoderConfig, type LoraConfig,
@@ -170,11 +171,58 @@ describe('bad data and bad models get errors naming the file and record', () => 
     writeFileSync(labels, JSON.stringify({ g: ['t1'] }));
     const r = await runAttribute({ ...files({ labels }), out: join(root, 'out'), method: { scorer: 'grad-cos', debias: 'raw', denoise: 'mean', beta: 1 }, topK: 2, recallK: 1 });
     expect(r.tops[0]!.top.map((t) => t.rank)).toEqual([1, 2]);
-    expect(r.metrics.filter((m) => m.source === 'average').map((m) => m.variant)).toEqual(['method', 'plain', 'debias', 'denoise', 'dda']);
+    // Each variant once (the method was listed again as 'method' before); the method's variant is marked.
+    expect(r.metrics.filter((m) => m.source === 'average').map((m) => m.variant)).toEqual(['plain', 'debias', 'denoise', 'dda']);
+    expect(r.metrics.filter((m) => m.chosen).map((m) => m.variant)).toEqual(['dda', 'dda']);
     // The copied training sample has cosine 1 with the query: first under plain influence (grad-cos at the final checkpoint).
     const plain = r.variants.find((v) => v.variant === 'plain')!.matrix;
     expect(plain.values[0]).toBeCloseTo(1, 6);
     expect(Math.max(...Array.from(plain.values))).toBe(plain.values[0]);
+  });
+
+  it('says what the final scores are: units, β as applied, a model-free scorer without checkpoint, AUC of mean scores beside the per-query mean', async () => {
+    const labels = join(root, 'labels-g.json');
+    writeFileSync(labels, JSON.stringify({ g: ['t1'] }));
+    // Two queries in group g that rank the training samples differently.
+    const two = jsonl(join(root, 'queries-two.jsonl'), [
+      { id: 'q1', group: 'g', prompt: 'what is alpha ?', output: 'the answer is beta .' },
+      { id: 'q2', group: 'g', prompt: 'what is gamma ?', output: 'delta .' },
+    ]);
+    const read = (out: string, f: string): Record<string, any> => JSON.parse(readFileSync(join(out, f), 'utf8')) as Record<string, any>;
+    const rec = join(root, 'out-recommended');
+    const r = await runAttribute({ ...files({ labels, queries: two }), out: rec, method: { scorer: 'grad-dot', debias: 'fitted-beta', denoise: 'zscore-mean', beta: 1 }, topK: 2, recallK: 1 });
+    const scores = read(rec, 'scores.json');
+    // A fitted-β residual over z-scored checkpoints is dimensionless (it read 'nats² ...' before), and β is fitted, not 1.
+    expect(scores.units).toBe('dimensionless (mean of standard deviations)');
+    expect(scores.beta).toMatch(/^β fitted per test column: \S+ to \S+$/);
+    expect(scores.method).toContain(`debiaser 'fitted-beta' against the base model θ0 (${scores.beta as string})`);
+    expect(scores.method).not.toMatch(/β ?= ?1/);
+    const summary = read(rec, 'summary.json');
+    expect(summary.method).toMatchObject({ beta: scores.beta, units: scores.units, description: scores.method, variant: 'dda' });
+    expect(summary.metrics.auc).toMatch(/each labelled group's mean scores/);
+    expect(summary.metrics.aucPerQueryMean).toMatch(/each query's own scores/);
+    const [head, ...rows] = readFileSync(join(rec, 'metrics.csv'), 'utf8').trim().split('\n');
+    expect(head).toBe(METRIC_COLUMNS.join(','));
+    expect(rows.filter((l) => l.startsWith('dda,1,g,'))).toHaveLength(1);
+    // The per-query mean, recomputed from the method's matrix column by column.
+    const m = r.method.matrix;
+    const y = Uint8Array.from(m.trainIds, (id) => (id === 't1' ? 1 : 0));
+    const perQuery = m.testIds.map((_, j) => 100 * rocAuc(m.trainIds.map((__, i) => m.values[i * m.testIds.length + j] as number), y));
+    const g = r.metrics.find((x) => x.chosen && x.source === 'g')!;
+    expect(g.aucPerQueryMean).toBeCloseTo((perQuery[0]! + perQuery[1]!) / 2, 10);
+    expect(r.metrics.find((x) => x.chosen && x.source === 'average')!.aucPerQueryMean).toBeCloseTo(g.aucPerQueryMean, 10);
+    // The paper's raw debias keeps the scorer's units and records the β it applied.
+    const raw = join(root, 'out-raw');
+    await runAttribute({ ...files({ labels, queries: two }), out: raw, method: { scorer: 'grad-dot', debias: 'raw', denoise: 'mean', beta: 0.5 }, topK: 2 });
+    expect(read(raw, 'scores.json')).toMatchObject({ units: 'nats² per squared parameter unit', beta: 0.5 });
+    expect(read(raw, 'scores.json').method).toContain("debiaser 'raw' against the base model θ0 (β = 0.5)");
+    // A model-free scorer has no checkpoint and no β.
+    const bm = join(root, 'out-bm25');
+    await runAttribute({ ...files({ labels, queries: two }), out: bm, method: { scorer: 'bm25', debias: null, denoise: null, beta: 1 }, topK: 2 });
+    const b = read(bm, 'scores.json');
+    expect(b).toMatchObject({ units: 'BM25 relevance (≥ 0)', beta: null });
+    expect(b.provenance.checkpoints).toEqual([]);
+    expect(b.method).toContain('model-free: no checkpoint');
   });
 });
 

@@ -30,9 +30,12 @@ const defaultIo: CliIo = {
 };
 
 /** The benchmark configuration of `bench` / `ablate`: the file, then command-line overrides. */
-function benchConfigFrom(a: { config?: string | undefined; families?: string[] | undefined; scorers?: string[] | undefined; seeds?: number[] | undefined; name?: string | undefined }): BenchConfig {
+function benchConfigFrom(a: { config?: string | undefined; families?: string[] | undefined; scorers?: string[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined }): BenchConfig {
   const base = a.config ? loadBenchConfig(a.config) : parseBenchConfig({}, 'defaults');
-  const overrides = { ...(a.families ? { families: a.families } : {}), ...(a.scorers ? { scorers: a.scorers } : {}), ...(a.seeds ? { seeds: a.seeds } : {}), ...(a.name ? { name: a.name } : {}) };
+  const overrides = {
+    ...(a.families ? { families: a.families } : {}), ...(a.scorers ? { scorers: a.scorers } : {}), ...(a.seeds ? { seeds: a.seeds } : {}), ...(a.name ? { name: a.name } : {}),
+    ...(a.scorer ? { ablation: { ...base.ablation, scorer: a.scorer } } : {}),
+  };
   return Object.keys(overrides).length > 0 ? parseBenchConfig({ ...base, ...overrides }, `${a.config ?? 'defaults'} with command-line flags`) : base;
 }
 
@@ -204,7 +207,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .command(
       'ablate',
       'DDA ablation over one scorer: full, no-debias, no-denoise, neither; β sweep; number of checkpoints N; debiaser × denoiser grid',
-      (y) => benchOptions(y),
+      (y) => benchOptions(y).option('scorer', { type: 'string', describe: 'the scorer the ablation runs over, overriding the config\'s ablation.scorer (default grad-dot)' }),
       async (a) => runBenchCommand('ablation', a, argv, io, reporter),
     )
     .command('methods', 'List the registered scorers, measurements, debiasers, denoisers and backends, with the plugin each came from', () => {}, async () => {
@@ -340,14 +343,18 @@ function benchOptions<T>(y: import('yargs').Argv<T>) {
 
 async function runBenchCommand(
   kind: 'bench' | 'ablation',
-  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; seeds?: number[] | undefined; name?: string | undefined; format?: string[] | undefined },
+  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; format?: string[] | undefined },
   argv: readonly string[],
   io: CliIo,
   reporter: Reporter,
 ): Promise<void> {
+  // The ablation runs over one scorer (ablation.scorer); --scorers sets the leaderboard's, which it does not run.
+  if (kind === 'ablation' && a.scorers !== undefined) {
+    throw new DdaError(`dda ablate: --scorers ${a.scorers.join(' ')} sets the leaderboard's scorers, which the ablation does not run; it runs over one scorer`, `pass --scorer ${String(a.scorers[0] ?? '<id>')} (or set ablation.scorer in the configuration)`);
+  }
   const config = benchConfigFrom({
     config: a.config, seeds: a.seeds, name: a.name,
-    families: a.families?.map(String), scorers: a.scorers?.map(String),
+    families: a.families?.map(String), scorers: a.scorers?.map(String), scorer: a.scorer,
   });
   const start = Date.now();
   const log = reporter.log;

@@ -72,7 +72,7 @@ describe('dda bench (tiny configuration, as a process)', () => {
     expect(lines[0]).toBe(BENCH_COLUMNS.join(','));
     const rows = lines.slice(1).map((l) => l.split(','));
     const methods = new Set(rows.map((r) => r[1]));
-    expect([...methods].sort()).toEqual(['bm25', 'cea', 'dda(grad-dot)', 'dda-zscore(grad-dot)', 'grad-dot']);
+    expect([...methods].sort()).toEqual(['bm25', 'cea', 'dda(grad-dot)', 'dda-recommended(grad-dot)', 'dda-zscore(grad-dot)', 'grad-dot']);
     for (const r of rows) {
       for (const c of ['auc', 'recall_at_k', 'seconds', 'seed', 'k', 'n_positives', 'n_train', 'n_tests']) {
         const v = Number(r[BENCH_COLUMNS.indexOf(c as (typeof BENCH_COLUMNS)[number])]);

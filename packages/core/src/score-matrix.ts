@@ -7,8 +7,15 @@ import { DdaError } from './errors.js';
 export interface ScoreProvenance {
   /** Stable kebab-case id of the method that produced the scores (e.g. `grad-dot`, `dda`). */
   readonly method: string;
-  /** Human-readable description of the units and of what the scores were computed over. */
+  /** Human-readable description of the units and of what the scores were computed over (each transform appends to it). */
   readonly computedOver: string;
+  /**
+   * The units of the values as they are now, after every transform (e.g. `nats² per squared
+   * parameter unit`, `dimensionless`), where the producer states them. A transform that rescales
+   * (z-score, unit norm, ranks) replaces it; one that keeps the scale keeps it. Absent: see
+   * `computedOver` (scores stored by older versions, or a scorer that does not state them).
+   */
+  readonly units?: string;
   /** Checkpoint ids the scores come from (e.g. `["base"]`, `["epoch-1","epoch-2"]`). */
   readonly checkpoints: readonly string[];
   /** Transforms applied so far, in order (e.g. `["denoise:mean", "debias:raw(beta=1)"]`). */
@@ -26,6 +33,11 @@ export interface ScoreMatrix {
   /** Row-major values, length nTrain * nTest. Float64 to keep sums over many checkpoints exact enough. */
   readonly values: Float64Array;
   readonly provenance: ScoreProvenance;
+}
+
+/** The units of a matrix's values as a phrase: {@link ScoreProvenance.units} where stated, else `units of the '<method>' scores`. */
+export function scoreUnits(m: Pick<ScoreMatrix, 'provenance'>): string {
+  return m.provenance.units ?? `units of the '${m.provenance.method}' scores (see computedOver)`;
 }
 
 /** Builds a score matrix and checks its shape and that every value is finite. */

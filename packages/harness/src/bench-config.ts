@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DdaError, isPathSpecifier } from '@dda/core';
+import { RECOMMENDED_DDA } from '@dda/attribution';
 import { DEFAULT_MIN_ERRORS, GENERATORS } from '@dda/experiment';
 import { DEFAULT_RUN_OPTIONS } from './demo.js';
 
@@ -150,7 +151,10 @@ export const BenchConfigSchema = z.object({
    * row of every gradient scorer and the reference DDA) are each compared with removing k random samples.
    */
   leaveOut: z.object({ k: positiveInt.default(20), methods: z.array(z.string().min(1)).optional(), seed: z.number().int().nonnegative().default(0) }).strict().default({ k: 20, seed: 0 }),
-  /** Resamples of the bootstrap intervals. */
+  /**
+   * Not used since the intervals are Student-t over the runs (see `meanInterval`), which need no
+   * resampling; still accepted so that configurations and `-summary.json` files written before load.
+   */
   bootstrapResamples: positiveInt.default(2000),
 }).strict();
 
@@ -158,6 +162,19 @@ export const BenchConfigSchema = z.object({
 export type BenchConfig = z.infer<typeof BenchConfigSchema>;
 /** What a user may write (everything optional). */
 export type BenchConfigInput = z.input<typeof BenchConfigSchema>;
+
+/** Row name of the recommended DDA ({@link RECOMMENDED_DDA}) on a leaderboard (`dda-recommended(<scorer>)`) and an ablation. */
+export const RECOMMENDED_ROW = 'dda-recommended';
+
+/**
+ * The DDA variants of a leaderboard: the config's `dda`, then the recommended DDA
+ * ({@link RECOMMENDED_DDA}, as {@link RECOMMENDED_ROW}) unless one of them already is that
+ * debiaser over that denoiser, so that it is on every leaderboard, once.
+ */
+export function leaderboardDda(c: Pick<BenchConfig, 'dda'>): BenchConfig['dda'] {
+  const has = c.dda.some((v) => v.debiaser === RECOMMENDED_DDA.debias && v.denoiser === RECOMMENDED_DDA.denoise);
+  return has ? c.dda : [...c.dda, { name: RECOMMENDED_ROW, debiaser: RECOMMENDED_DDA.debias, denoiser: RECOMMENDED_DDA.denoise, beta: RECOMMENDED_DDA.beta }];
+}
 
 /** Validates a parsed configuration; `where` names its origin (a file name or `--flags`) in errors. */
 export function parseBenchConfig(value: unknown, where: string): BenchConfig {

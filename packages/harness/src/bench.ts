@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import {
   type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
-import { AttributionRun, ddaMatrix, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
+import { AttributionRun, RECOMMENDED_DDA, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
-import type { BenchConfig } from './bench-config.js';
+import { leaderboardDda, RECOMMENDED_ROW, type BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
 import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
-import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
+import { meanInterval, pairedPermutationTest } from './stats.js';
 
 /** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
 export interface BenchRow extends SourceEvaluation {
@@ -46,7 +46,10 @@ export interface BenchRow extends SourceEvaluation {
   readonly leaveOutRandom: number;
 }
 
-/** Mean over seeds (or over family × seed units for family `all`) with 95% bootstrap intervals. */
+/**
+ * Mean over seeds (or over family × seed units for family `all`) with 95% Student-t intervals over
+ * those n units (see {@link meanInterval}; NaN bounds when n < 2: too few runs for an interval).
+ */
 export interface SummaryRow {
   readonly family: string;
   readonly method: string;
@@ -58,7 +61,7 @@ export interface SummaryRow {
   readonly recallLow: number;
   readonly recallHigh: number;
   readonly secondsMean: number;
-  /** Mean LDS with its 95% bootstrap interval (NaN when not computed). */
+  /** Mean LDS with its 95% Student-t interval (NaN when not computed, bounds NaN when n < 2). */
   readonly ldsMean: number;
   readonly ldsLow: number;
   readonly ldsHigh: number;
@@ -67,17 +70,25 @@ export interface SummaryRow {
   readonly leaveOutRandomMean: number;
 }
 
-/** Paired sign-flip test of the reference DDA method against another method over (family, seed, source). */
+/** What one unit of the paired tests is (see {@link pairedAgainst}). */
+export const PAIRED_UNIT = "family × seed cell (the metric averaged over the cell's sources)";
+
+/** Paired sign-flip test of a reference method (plain, or the recommended DDA) against another method over family × seed cells. */
 export interface PairedRow {
   /** The metric compared: `auc` (points) or `lds` (correlation units). */
   readonly metric: 'auc' | 'lds';
   readonly reference: string;
   readonly method: string;
+  /** What one unit is: {@link PAIRED_UNIT} (results written by older versions paired family × seed × source). */
+  readonly unit: string;
+  /** Number of units both methods have. */
   readonly n: number;
   /** Mean difference reference − method of the metric (AUC in points). */
   readonly meanDifference: number;
   readonly pValue: number;
   readonly exact: boolean;
+  /** The smallest p-value the test can reach at this n (2 / 2^n exact): below 0.05 only from n = 6 on. */
+  readonly minPValue: number;
 }
 
 /** A ROC curve of one method on one source (first seed of each family), for the report. */
@@ -172,11 +183,12 @@ interface TimedVariant extends Variant {
   readonly transformSeconds: number;
 }
 
-/** Times `make` (the transforms that turn stored score matrices into this row's scores). */
-async function timed(variant: string, description: string, uses: readonly string[], make: () => Promise<ScoreMatrix> | ScoreMatrix): Promise<TimedVariant> {
+/** Times `make` (the transforms that turn stored score matrices into this row's scores); the row is described by its matrix ({@link describeScores}). */
+async function timed(variant: string, uses: readonly string[], make: () => Promise<ScoreMatrix> | ScoreMatrix): Promise<TimedVariant> {
   const t0 = performance.now();
   const matrix = await make();
-  return { variant, description, matrix, uses, transformSeconds: (performance.now() - t0) / 1000 };
+  const transformSeconds = (performance.now() - t0) / 1000;
+  return { variant, description: describeScores(matrix), matrix, uses, transformSeconds };
 }
 
 /** Checkpoint ids of a scorer's plain row: every checkpoint when it declares `combine` (tracin-cp), else the final one. */
@@ -187,17 +199,11 @@ function plainUses(task: AttributionTask, combines: boolean): string[] {
 
 /** The leaderboard rows of one scorer: plain, then every DDA variant of the config (gradient-based scorers only). */
 async function leaderboardVariants(task: AttributionTask, s: CheckpointScores, c: BenchConfig): Promise<TimedVariant[]> {
-  let description = '';
-  const plain = await timed('plain', '', plainUses(task, s.scorer.combine !== undefined), async () => {
-    const p = await plainVariant(s, task.checkpoints.map((cp) => cp.info));
-    description = p.description;
-    return p.matrix;
-  });
-  const out: TimedVariant[] = [{ ...plain, description }];
+  const out: TimedVariant[] = [await timed('plain', plainUses(task, s.scorer.combine !== undefined), async () => (await plainVariant(s, task.checkpoints.map((cp) => cp.info))).matrix)];
   if (isModelFree(s.scorer)) return out;
   const all = ['base', ...task.checkpoints.map((cp) => cp.id)];
-  for (const v of c.dda) {
-    out.push(await timed(v.name, `debiaser '${v.debiaser}' (β=${v.beta}) over denoiser '${v.denoiser}'`, all, () => dda(task, s, v.debiaser, v.denoiser, v.beta)));
+  for (const v of leaderboardDda(c)) {
+    out.push(await timed(v.name, all, () => dda(task, s, v.debiaser, v.denoiser, v.beta)));
   }
   return out;
 }
@@ -214,40 +220,53 @@ async function ablationVariants(run: AttributionRun, s: CheckpointScores, c: Ben
   const denoise = async (): Promise<ScoreMatrix> => (await denoisers.create(a.denoiser, {})).denoise(s.epochs, task.checkpoints.map((cp) => cp.info));
   const debias = await debiasers.create(a.debiaser, { beta: a.beta });
   const out: TimedVariant[] = [
-    await timed('full', `DDA: debiaser '${a.debiaser}' (β=${a.beta}) over denoiser '${a.denoiser}' (N=${N})`, all, async () => debias.debias(await denoise(), s.base)),
-    await timed('no-debias', `denoiser '${a.denoiser}' only`, epochs, denoise),
-    await timed('no-denoise', `debiaser '${a.debiaser}' on the final checkpoint only`, ['base', ...last], () => debias.debias(final, s.base)),
-    await timed('neither', 'plain influence at the final checkpoint', last, () => final),
+    await timed('full', all, async () => debias.debias(await denoise(), s.base)),
+    await timed('no-debias', epochs, denoise),
+    await timed('no-denoise', ['base', ...last], () => debias.debias(final, s.base)),
+    await timed('neither', last, () => final),
+    await timed(RECOMMENDED_ROW, all, () => dda(task, s, RECOMMENDED_DDA.debias, RECOMMENDED_DDA.denoise, RECOMMENDED_DDA.beta)),
   ];
   for (const beta of a.betas) {
-    out.push(await timed(`beta=${beta}`, `full DDA with β=${beta}`, all, () => dda(task, s, a.debiaser, a.denoiser, beta)));
+    out.push(await timed(`beta=${beta}`, all, () => dda(task, s, a.debiaser, a.denoiser, beta)));
   }
   for (const n of a.checkpoints ?? Array.from({ length: N }, (_, i) => i + 1)) {
-    out.push(await timed(`N=${n}`, `full DDA over the last ${n} epoch checkpoint(s)`, ['base', ...epochs.slice(N - n)], () => dda(task, s, a.debiaser, a.denoiser, a.beta, n)));
+    out.push(await timed(`N=${n}`, ['base', ...epochs.slice(N - n)], () => dda(task, s, a.debiaser, a.denoiser, a.beta, n)));
   }
   for (const db of a.debiasers) {
     for (const dn of a.denoisers) {
-      out.push(await timed(`dda[${db}+${dn}]`, `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}'`, all, () => dda(task, s, db, dn, a.beta)));
+      out.push(await timed(`dda[${db}+${dn}]`, all, () => dda(task, s, db, dn, a.beta)));
     }
   }
   // The second reading of the debias term: training gradients at θ0, test gradients at θ' (gradient scorers).
   if (s.scorer.needs.includes('gradients')) {
     const cross: CheckpointScores = { ...s, base: await run.crossBaseScores(s.scorer.id) };
     const crossName = `base×${last[0]}`;
-    out.push(await timed('cross:no-denoise', `debiaser '${a.debiaser}' on the final checkpoint, base term ⟨train at θ0, test at θ'⟩`, [crossName, ...last], () => debias.debias(final, cross.base)));
+    out.push(await timed('cross:no-denoise', [crossName, ...last], () => debias.debias(final, cross.base)));
     for (const db of a.debiasers) {
       for (const dn of a.denoisers) {
-        out.push(await timed(`cross:dda[${db}+${dn}]`, `debiaser '${db}' (β=${a.beta}) over denoiser '${dn}', base term ⟨train at θ0, test at θ'⟩`, [crossName, ...epochs], () => dda(task, cross, db, dn, a.beta)));
+        out.push(await timed(`cross:dda[${db}+${dn}]`, [crossName, ...epochs], () => dda(task, cross, db, dn, a.beta)));
       }
     }
   }
   return out;
 }
 
-/** The leaderboard methods leave-out retraining is run for by default: the plain row of every scorer and the reference DDA. */
+/** The leaderboard methods leave-out retraining is run for by default: the plain row of every scorer, the first DDA variant of the config and the recommended DDA. */
 function defaultLeaveOutMethods(c: BenchConfig, measurementIds: readonly string[]): string[] {
   const suffix = (id: string): string => (measurementIds.length > 1 ? `${id}@${measurementIds[0]}` : id);
-  return [...c.scorers.map(suffix), `${(c.dda[0] as { name: string }).name}(${suffix(c.ddaScorer)})`];
+  return [...new Set([...c.scorers.map(suffix), `${(c.dda[0] as { name: string }).name}(${suffix(c.ddaScorer)})`, ...pairedReferences('bench', c).slice(0, 1)])];
+}
+
+/**
+ * The methods every other is paired-tested against: the recommended DDA and the plain scorer, the
+ * two a user would choose between. Leaderboard: over `ddaScorer` (`<recommended row>(<scorer>)` and
+ * `<scorer>`); ablation: the rows `dda-recommended` and `neither`.
+ */
+export function pairedReferences(kind: 'bench' | 'ablation', c: BenchConfig): string[] {
+  if (kind === 'ablation') return [RECOMMENDED_ROW, 'neither'];
+  const scorer = c.measurements.length > 1 ? `${c.ddaScorer}@${c.measurements[0]}` : c.ddaScorer;
+  const recommended = leaderboardDda(c).find((v) => v.debiaser === RECOMMENDED_DDA.debias && v.denoiser === RECOMMENDED_DDA.denoise) as { name: string };
+  return [`${recommended.name}(${scorer})`, scorer];
 }
 
 /**
@@ -368,7 +387,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
               const needed = scorer.combine ? task.checkpoints : task.checkpoints.slice(-1);
               const matrices: ScoreMatrix[] = [];
               for (const cp of needed) matrices.push(await run.scores(id, cp));
-              variants = [await timed('plain', `${id} for the fine-tuned model (baseline only)`, needed.map((cp) => cp.id), () => scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)))];
+              variants = [await timed('plain', needed.map((cp) => cp.id), () => scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)))];
             } else {
               const s = await run.scoreCheckpoints(id);
               variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
@@ -391,7 +410,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
                   lds: ldsOf.get(r.source) ?? Number.NaN, leaveOut: fixedOf.get(r.source) ?? Number.NaN, leaveOutRandom: randomFixed.get(r.source) ?? Number.NaN,
                 });
               }
-              if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(v.variant))) {
+              if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither', RECOMMENDED_ROW].includes(v.variant))) {
                 const drawn = curvesOf(task, family, seed, method, v.matrix, c.k);
                 curves.push(...drawn.roc);
                 recallCurves.push(...drawn.recall);
@@ -416,10 +435,8 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
     }
     bar.tick();
   }
-  const summary = summarize(rows, c.bootstrapResamples);
-  const refScorer = c.measurements.length > 1 ? `${c.ddaScorer}@${c.measurements[0]}` : c.ddaScorer;
-  const reference = kind === 'bench' ? `${(c.dda[0] as { name: string }).name}(${refScorer})` : 'full';
-  return { kind, config: c, rows, summary, paired: pairedAgainst(rows, reference), curves, recallCurves, timings, skipped };
+  const summary = summarize(rows);
+  return { kind, config: c, rows, summary, paired: pairedReferences(kind, c).flatMap((ref) => pairedAgainst(rows, ref)), curves, recallCurves, timings, skipped };
 }
 
 /**
@@ -442,9 +459,10 @@ export function runAblation(c: BenchConfig, outDir: string, log: Log = () => {},
 
 /**
  * Mean AUC and recall@k of each (family, method) over seeds (the `average` source rows) with 95%
- * bootstrap intervals, and over every family × seed unit as family `all`.
+ * Student-t intervals ({@link meanInterval}, within each metric's range), and over every family × seed unit as family `all`.
+ * `n` is the number of units each mean and interval is over.
  */
-export function summarize(rows: readonly BenchRow[], resamples = 2000): SummaryRow[] {
+export function summarize(rows: readonly BenchRow[]): SummaryRow[] {
   const avg = rows.filter((r) => r.source === 'average');
   const families = [...new Set(avg.map((r) => r.family))];
   const methods = [...new Set(avg.map((r) => r.method))];
@@ -454,10 +472,10 @@ export function summarize(rows: readonly BenchRow[], resamples = 2000): SummaryR
     for (const method of methods) {
       const sel = avg.filter((r) => r.method === method && (family === 'all' || r.family === family));
       if (sel.length === 0) continue;
-      const auc = bootstrapMeanInterval(sel.map((r) => r.auc), { resamples, seed: 1 });
-      const rec = bootstrapMeanInterval(sel.map((r) => r.recallAtK), { resamples, seed: 2 });
+      const auc = meanInterval(sel.map((r) => r.auc), { range: [0, 100] });
+      const rec = meanInterval(sel.map((r) => r.recallAtK), { range: [0, 1] });
       const ldsValues = sel.map((r) => r.lds).filter(Number.isFinite);
-      const lds = ldsValues.length ? bootstrapMeanInterval(ldsValues, { resamples, seed: 5 }) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
+      const lds = ldsValues.length ? meanInterval(ldsValues, { range: [-1, 1] }) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
       out.push({
         family, method, n: sel.length, aucMean: auc.mean, aucLow: auc.low, aucHigh: auc.high,
         recallMean: rec.mean, recallLow: rec.low, recallHigh: rec.high,
@@ -471,21 +489,24 @@ export function summarize(rows: readonly BenchRow[], resamples = 2000): SummaryR
 }
 
 /**
- * Paired tests of `reference` against every other method over the (family, seed, source) units both
- * have, on AUC, and on LDS where it was computed. Rows of one kind of error (`source[kind]`) are not units.
+ * Paired tests of `reference` against every other method on AUC, and on LDS where it was computed.
+ * A unit is one family × seed cell ({@link PAIRED_UNIT}: its `average` row, the metric averaged
+ * over the cell's sources), matched between the two methods. Not one source: the sources of one
+ * cell share its trained model, so they are not independent units, and counting them as such
+ * would overstate n.
  */
 export function pairedAgainst(rows: readonly BenchRow[], reference: string): PairedRow[] {
-  const perSource = rows.filter((r) => r.source !== 'average' && !r.source.includes('['));
-  const unit = (r: BenchRow): string => `${r.family}\u0000${r.seed}\u0000${r.source}`;
+  const cells = rows.filter((r) => r.source === 'average');
+  const unit = (r: BenchRow): string => `${r.family}\u0000${r.seed}`;
   const out: PairedRow[] = [];
   for (const metric of ['auc', 'lds'] as const) {
-    const ref = new Map(perSource.filter((r) => r.method === reference && Number.isFinite(r[metric])).map((r) => [unit(r), r[metric]]));
+    const ref = new Map(cells.filter((r) => r.method === reference && Number.isFinite(r[metric])).map((r) => [unit(r), r[metric]]));
     if (ref.size === 0) continue;
-    for (const method of [...new Set(perSource.map((r) => r.method))]) {
+    for (const method of [...new Set(cells.map((r) => r.method))]) {
       if (method === reference) continue;
       const a: number[] = [];
       const b: number[] = [];
-      for (const r of perSource.filter((x) => x.method === method && Number.isFinite(x[metric]))) {
+      for (const r of cells.filter((x) => x.method === method && Number.isFinite(x[metric]))) {
         const x = ref.get(unit(r));
         if (x === undefined) continue;
         a.push(x);
@@ -493,7 +514,7 @@ export function pairedAgainst(rows: readonly BenchRow[], reference: string): Pai
       }
       if (a.length === 0) continue;
       const t = pairedPermutationTest(a, b, { seed: 3 });
-      out.push({ metric, reference, method, n: t.n, meanDifference: t.meanDifference, pValue: t.pValue, exact: t.exact });
+      out.push({ metric, reference, method, unit: PAIRED_UNIT, n: t.n, meanDifference: t.meanDifference, pValue: t.pValue, exact: t.exact, minPValue: t.minPValue });
     }
   }
   return out;

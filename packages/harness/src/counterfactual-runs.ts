@@ -55,7 +55,7 @@ function columnsOf(task: AttributionTask, m: ScoreMatrix): Map<string, number[]>
  */
 export function ldsBySource(task: AttributionTask, m: ScoreMatrix, outcomes: readonly Float64Array[], subsets: readonly (readonly number[])[]): Map<string, number> {
   const out = new Map<string, number>();
-  for (const [source, columns] of columnsOf(task, m)) out.set(source, linearDatamodelingScore(m, subsets, outcomes, { columns, resamples: 1 }).mean.mean);
+  for (const [source, columns] of columnsOf(task, m)) out.set(source, linearDatamodelingScore(m, subsets, outcomes, { columns }).mean.mean);
   const values = [...out.values()];
   out.set('average', values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1));
   return out;

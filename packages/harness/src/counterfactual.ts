@@ -13,7 +13,7 @@
  *   against removing k random samples.
  */
 import { DdaError, SeededRandom, type ScoreMatrix } from '@dda/core';
-import { bootstrapMeanInterval, type MeanInterval } from './stats.js';
+import { meanInterval, type MeanInterval } from './stats.js';
 
 /** Ranks 1..n of `v`, ties given their average rank (as scipy.stats.rankdata's 'average'). */
 export function averageRanks(v: ArrayLike<number>): Float64Array {
@@ -73,7 +73,7 @@ export function ldsSubsets(nTrain: number, m: number, alpha: number, seed: numbe
   return Array.from({ length: m }, (_, j) => rng.fork(j + 1).shuffle(Array.from({ length: nTrain }, (_, i) => i)).slice(0, size).sort((x, y) => x - y));
 }
 
-/** The LDS of one method: per test output, and their mean with a bootstrap interval. */
+/** The LDS of one method: per test output, and their mean with a Student-t interval over the test outputs (see {@link meanInterval}). */
 export interface LdsResult {
   /** Spearman correlation per test output (column of the score matrix), in [−1, 1]. */
   readonly perTest: Float64Array;
@@ -93,7 +93,7 @@ export function linearDatamodelingScore(
   scores: ScoreMatrix,
   subsets: readonly (readonly number[])[],
   measured: readonly ArrayLike<number>[],
-  o: { columns?: readonly number[]; resamples?: number; seed?: number } = {},
+  o: { columns?: readonly number[] } = {},
 ): LdsResult {
   const nTrain = scores.trainIds.length;
   const nTest = scores.testIds.length;
@@ -106,7 +106,7 @@ export function linearDatamodelingScore(
     const outcome = measured.map((f) => -(f[t] as number));
     return spearman(predicted, outcome);
   });
-  return { perTest, mean: bootstrapMeanInterval([...perTest], { ...(o.resamples ? { resamples: o.resamples } : {}), seed: o.seed ?? 4 }) };
+  return { perTest, mean: meanInterval([...perTest], { range: [-1, 1] }) };
 }
 
 /**

@@ -7,7 +7,7 @@ import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { averageEvaluations, debiasers, denoisers, evaluateSources, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type ProgressSink } from '@dda/core';
 import {
-  AttributionRun, RECOMMENDED_DDA, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
+  AttributionRun, RECOMMENDED_DDA, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, variantOf, noteSameScores, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
 } from '@dda/attribution';
 import { DEFAULT_EXPERIMENT, makeExperiment, type Experiment, type ExperimentOptions, type Log, type TestError } from '@dda/experiment';
 
@@ -78,18 +78,17 @@ export async function demoVariants(s: CheckpointScores, task: AttributionTask, o
   const final = plain.matrix;
   const zDebias = await debiasers.create('zscore', { beta: o.beta });
   const denoised = (await denoisers.create(o.denoiser, {})).denoise(s.epochs, infos);
-  return [
+  // Descriptions and units come from each matrix's provenance (describeScores), so they say what was applied;
+  // a row with the scores of an earlier one (e.g. dda = dda-recommended with those options) says so.
+  return noteSameScores([
     plain,
-    { variant: 'debias', description: `debiaser '${o.debiaser}' (β=${o.beta}): final vs base`, matrix: await ddaMatrix(s, infos, { debias: o.debiaser, denoise: null, beta: o.beta }) },
-    { variant: 'denoise', description: `denoiser '${o.denoiser}' over the ${s.epochs.length} epoch checkpoints`, matrix: denoised },
-    { variant: 'dda', description: `debiaser '${o.debiaser}' (β=${o.beta}) over denoiser '${o.denoiser}'`, matrix: await ddaMatrix(s, infos, { debias: o.debiaser, denoise: o.denoiser, beta: o.beta }) },
-    { variant: 'debias-zscore', description: 'z-scored final − β·z-scored base (per test output)', matrix: zDebias.debias(final, s.base) },
-    { variant: 'dda-zscore', description: 'z-scored mean over epochs − β·z-scored base', matrix: zDebias.debias(denoised, s.base) },
-    {
-      variant: 'dda-recommended', description: `the recommended DDA: debiaser '${RECOMMENDED_DDA.debias}' (β=${o.beta}) over denoiser '${RECOMMENDED_DDA.denoise}'`,
-      matrix: await ddaMatrix(s, infos, { debias: RECOMMENDED_DDA.debias, denoise: RECOMMENDED_DDA.denoise, beta: o.beta }),
-    },
-  ];
+    variantOf('debias', await ddaMatrix(s, infos, { debias: o.debiaser, denoise: null, beta: o.beta })),
+    variantOf('denoise', denoised),
+    variantOf('dda', await ddaMatrix(s, infos, { debias: o.debiaser, denoise: o.denoiser, beta: o.beta })),
+    variantOf('debias-zscore', zDebias.debias(final, s.base)),
+    variantOf('dda-zscore', zDebias.debias(denoised, s.base)),
+    variantOf('dda-recommended', await ddaMatrix(s, infos, { debias: RECOMMENDED_DDA.debias, denoise: RECOMMENDED_DDA.denoise, beta: o.beta })),
+  ]);
 }
 
 /** ROC-AUC and recall@k of one variant per labelled source, then their average. */

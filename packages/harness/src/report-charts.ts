@@ -7,6 +7,7 @@
  */
 import type { ChartSpec } from '@dda/report';
 import { parseMethod, type RecallSet, type RocSet, type SummaryRow } from './bench.js';
+import { RECOMMENDED_ROW } from './bench-config.js';
 
 /** Colours of the variant kinds: plain first, then one per DDA variant (Tableau 10). */
 const VARIANT_COLOURS = ['#4c78a8', '#f58518', '#e45756', '#54a24b', '#b279a2', '#eeca3b', '#72b7b2', '#9d755d', '#bab0ac', '#ff9da6'];
@@ -25,7 +26,7 @@ function familyScale(families: readonly string[]): { domain: string[]; range: st
 /**
  * The leaderboard of one family (or `all`): one band per scorer, its plain row and every DDA
  * variant over it side by side (colour = variant, with a legend), bars at the mean with 95%
- * bootstrap intervals as error bars; mean ROC-AUC (%) with a dashed chance line at 50 on the left,
+ * Student-t intervals as error bars; mean ROC-AUC (%) with a dashed chance line at 50 on the left,
  * mean recall@k on the right, each with its own axis.
  *
  * @param rows - Summary rows of one family; method names `scorer` or `variant(scorer)`.
@@ -50,7 +51,7 @@ export function leaderboardChart(rows: readonly SummaryRow[], k: number, title: 
     ],
   });
   return {
-    title: { text: title, subtitle: 'bars: mean over units; black lines: 95% bootstrap interval; dashed: chance (AUC 50)' },
+    title: { text: title, subtitle: 'bars: mean over n units; black lines: 95% interval of the mean (none for n = 1); dashed: chance (AUC 50)' },
     data: { values },
     hconcat: [
       panel('auc', 'aucLow', 'aucHigh', 'ROC-AUC (%)', [0, 100], 50, true),
@@ -65,7 +66,7 @@ export function ldsAucChart(rows: readonly SummaryRow[], title: string): ChartSp
   const values = rows.filter((r) => Number.isFinite(r.ldsMean)).map((r) => ({ ...parseMethod(r.method), method: r.method, auc: Number(r.aucMean.toFixed(2)), lds: Number(r.ldsMean.toFixed(4)), low: Number(r.ldsLow.toFixed(4)), high: Number(r.ldsHigh.toFixed(4)) }));
   const x = { field: 'auc', type: 'quantitative', title: 'ROC-AUC (%)', scale: { zero: false } };
   return {
-    title: { text: title, subtitle: 'LDS: 1 = predicts retraining exactly, 0 = chance; error bars: 95% bootstrap intervals' },
+    title: { text: title, subtitle: 'LDS: 1 = predicts retraining exactly, 0 = chance; error bars: 95% intervals of the mean' },
     data: { values },
     width: 520, height: 320,
     layer: [
@@ -103,17 +104,17 @@ export function secondsChart(rows: readonly SummaryRow[], title: string, variant
 }
 
 /**
- * The DDA components of the ablation (`full`, `no-debias`, `no-denoise`, `neither` and
- * `cross:no-denoise` when present) per family and over all units: mean ROC-AUC (%) with 95% intervals.
+ * The DDA components of the ablation (`full`, `no-debias`, `no-denoise`, `neither`, the
+ * recommended DDA `dda-recommended`, and `cross:no-denoise` when present) per family and over all units: mean ROC-AUC (%) with 95% intervals.
  */
 export function ablationComponentsChart(rows: readonly SummaryRow[], title: string): ChartSpec {
-  const order = ['full', 'no-debias', 'no-denoise', 'neither', 'cross:no-denoise'];
+  const order = ['full', 'no-debias', 'no-denoise', 'neither', RECOMMENDED_ROW, 'cross:no-denoise'];
   const values = rows.filter((r) => order.includes(r.method)).map((r) => ({ row: r.method, family: r.family, auc: r4(r.aucMean), aucLow: r4(r.aucLow), aucHigh: r4(r.aucHigh), n: r.n }));
   const fam = familyScale(unique(values.map((v) => v.family)));
   const y = { field: 'row', type: 'nominal', sort: order, title: 'ablation row', axis: { labelFontWeight: 'bold' } } as const;
   const yOffset = { field: 'family', type: 'nominal', sort: fam.domain } as const;
   return {
-    title: { text: title, subtitle: 'mean ROC-AUC over seeds (all: over family × seed), 95% bootstrap interval; dashed: chance' },
+    title: { text: title, subtitle: 'mean ROC-AUC over seeds (all: over family × seed), 95% interval of the mean (none for n = 1); dashed: chance' },
     data: { values },
     width: 520,
     height: { step: 11, for: 'offset' },
@@ -137,7 +138,7 @@ export function sweepChart(rows: readonly SummaryRow[], prefix: 'beta=' | 'N=', 
   const x = { field: 'x', type: 'quantitative', title: axisTitle, axis: prefix === 'N=' ? { tickMinStep: 1, format: 'd' } : {} } as const;
   const color = { field: 'family', type: 'nominal', scale: fam, title: 'family' } as const;
   return {
-    title: { text: title, subtitle: 'mean ROC-AUC (%), band: 95% bootstrap interval' },
+    title: { text: title, subtitle: 'mean ROC-AUC (%), band: 95% interval of the mean (none for n = 1)' },
     data: { values },
     width: 360,
     height: 220,

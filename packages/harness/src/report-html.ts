@@ -4,13 +4,18 @@
  * Which charts a report has is decided here; how they look in report-charts.ts.
  */
 import { chartFigure, escapeHtml, htmlPage, htmlTable, renderVegaLiteSvg, type ChartSpec } from '@dda/report';
-import type { BenchResult, SummaryRow } from './bench.js';
+import { pairedReferences, type BenchResult, type SummaryRow } from './bench.js';
+import { leaderboardDda, RECOMMENDED_ROW } from './bench-config.js';
+import { formatInterval, intervalsText, type IntervalKind } from './stats.js';
 import { ablationComponentsChart, ablationKind, gridHeatmap, ldsAucChart, leaderboardChart, leaderboardKind, parseGridRow, recallChart, rocChart, secondsChart, sweepChart } from './report-charts.js';
 
 export { escapeHtml };
 
 /** What a report is drawn from: a benchmark's result, or the same rebuilt from its summary JSON. */
-export type ReportData = Pick<BenchResult, 'kind' | 'config' | 'summary' | 'paired' | 'curves' | 'recallCurves' | 'timings' | 'skipped'>;
+export type ReportData = Pick<BenchResult, 'kind' | 'config' | 'summary' | 'paired' | 'curves' | 'recallCurves' | 'timings' | 'skipped'> & {
+  /** How the summary's intervals were computed (default `student-t`; older summaries: `percentile-bootstrap`). */
+  readonly intervals?: IntervalKind;
+};
 
 const f2 = (x: number): string => x.toFixed(2);
 /** Seconds with two decimals below 10 s, one above (the old `toFixed(1)` read 0.0 for fast scorers). */
@@ -24,16 +29,17 @@ async function figure(id: string, spec: ChartSpec, warnings: string[], caption?:
   return chartFigure(id, r.svg, caption);
 }
 
-function summaryTable(rows: readonly SummaryRow[], k: number): string {
+function summaryTable(rows: readonly SummaryRow[], k: number, intervals: IntervalKind = 'student-t'): string {
+  const ci = intervals === 'student-t' ? '95% CI (t, over n)' : '95% CI (bootstrap)';
   // LDS and leave-out columns only when the run computed them (older results have none).
   const lds = rows.some((s) => Number.isFinite(s.ldsMean));
   const out = rows.some((s) => Number.isFinite(s.leaveOutMean) || Number.isFinite(s.leaveOutRandomMean));
   const opt = (x: number | undefined, d = 3): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : '–');
   return htmlTable(
-    ['method', 'n', 'AUC mean', 'AUC 95% CI', `recall@${k}`, 'recall 95% CI', 'scoring s', ...(lds ? ['LDS', 'LDS 95% CI'] : []), ...(out ? ['errors fixed (top-k removed)', '(k random removed)'] : [])],
+    ['method', 'n', 'AUC mean', `AUC ${ci}`, `recall@${k}`, `recall ${ci}`, 'scoring s', ...(lds ? ['LDS', `LDS ${ci}`] : []), ...(out ? ['errors fixed (top-k removed)', '(k random removed)'] : [])],
     rows.map((s) => [
-      s.method, String(s.n), f2(s.aucMean), `[${f2(s.aucLow)}, ${f2(s.aucHigh)}]`, s.recallMean.toFixed(3), `[${s.recallLow.toFixed(3)}, ${s.recallHigh.toFixed(3)}]`, formatSeconds(s.secondsMean),
-      ...(lds ? [opt(s.ldsMean), Number.isFinite(s.ldsMean) ? `[${opt(s.ldsLow)}, ${opt(s.ldsHigh)}]` : '–'] : []),
+      s.method, String(s.n), f2(s.aucMean), formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2), s.recallMean.toFixed(3), formatInterval({ low: s.recallLow, high: s.recallHigh, n: s.n }, 3), formatSeconds(s.secondsMean),
+      ...(lds ? [opt(s.ldsMean), Number.isFinite(s.ldsMean) ? formatInterval({ low: s.ldsLow, high: s.ldsHigh, n: s.n }, 3) : '–'] : []),
       ...(out ? [opt(s.leaveOutMean), opt(s.leaveOutRandomMean)] : []),
     ]),
   );
@@ -57,7 +63,7 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
   const warnings: string[] = [];
   const k = r.config.k;
   const families = familiesOf(r);
-  const variantOrder = ['plain', ...r.config.dda.map((d) => d.name)];
+  const variantOrder = ['plain', ...leaderboardDda(r.config).map((d) => d.name)];
   const s: string[] = [];
   if (r.kind === 'bench') {
     s.push('<h2>Leaderboard</h2><p>Each scorer with its DDA variants beside it; the variants are transforms over that scorer\'s score matrices (model-free scorers have none).</p>');
@@ -65,17 +71,17 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
       const rows = r.summary.filter((x) => x.family === family);
       s.push(`<h3>${escapeHtml(familyTitle(family))}</h3>`);
       s.push(await figure(`leaderboard-${family}`, leaderboardChart(rows, k, `${family === 'all' ? 'All families' : family}: mean ROC-AUC and recall@${k}`, variantOrder), warnings));
-      s.push(summaryTable(rows, k));
+      s.push(summaryTable(rows, k, r.intervals));
     }
   } else {
     const all = r.summary;
-    s.push(`<h2>DDA components</h2><p>Ablation over <code>${escapeHtml(r.config.ablation.scorer)}</code>: debiaser <code>${escapeHtml(r.config.ablation.debiaser)}</code> (β = ${r.config.ablation.beta}) over denoiser <code>${escapeHtml(r.config.ablation.denoiser)}</code>; <code>neither</code> is plain influence at the final checkpoint.</p>`);
+    s.push(`<h2>DDA components</h2><p>Ablation over <code>${escapeHtml(r.config.ablation.scorer)}</code>: debiaser <code>${escapeHtml(r.config.ablation.debiaser)}</code> (β = ${r.config.ablation.beta} where the debiaser takes one; <code>fitted-beta</code> fits its own per query) over denoiser <code>${escapeHtml(r.config.ablation.denoiser)}</code>; <code>neither</code> is plain influence at the final checkpoint; <code>${RECOMMENDED_ROW}</code> is the recommended DDA (debiaser <code>fitted-beta</code>, β fitted per query, over denoiser <code>zscore-mean</code>; the same scores as the grid's <code>dda[fitted-beta+zscore-mean]</code> where the grid has it).</p>`);
     s.push(await figure('ablation-components', ablationComponentsChart(all, 'DDA with and without debias and denoise'), warnings));
     if (all.some((x) => x.method.startsWith('beta='))) s.push(await figure('ablation-beta', sweepChart(all, 'beta=', 'β sweep (full DDA)', 'β'), warnings));
     if (all.some((x) => x.method.startsWith('N='))) s.push(await figure('ablation-n', sweepChart(all, 'N=', 'N sweep: DDA over the last N epoch checkpoints', 'N (checkpoints)'), warnings));
     const order = { debiasers: r.config.ablation.debiasers, denoisers: r.config.ablation.denoisers };
     if (all.some((x) => parseGridRow(x.method)?.cross === false)) {
-      s.push(`<h2>Debiaser × denoiser</h2><p>Every pair, β = ${r.config.ablation.beta}, the base term scored at θ0 (rows <code>dda[debiaser+denoiser]</code>).</p>`);
+      s.push(`<h2>Debiaser × denoiser</h2><p>Every pair, β = ${r.config.ablation.beta} for the debiasers that take one (<code>fitted-beta</code> fits β per query), the base term scored at θ0 (rows <code>dda[debiaser+denoiser]</code>).</p>`);
       s.push(await figure('ablation-grid', gridHeatmap(all, 'Every debiaser × denoiser pair: base term at θ0', false, order), warnings));
     }
     if (all.some((x) => parseGridRow(x.method)?.cross === true)) {
@@ -85,16 +91,18 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
     s.push('<h2>Every row</h2>');
     for (const family of families) {
       s.push(`<h3>${escapeHtml(familyTitle(family))}</h3>`);
-      s.push(summaryTable(r.summary.filter((x) => x.family === family), k));
+      s.push(summaryTable(r.summary.filter((x) => x.family === family), k, r.intervals));
     }
   }
-  if (r.paired.length > 0) {
-    s.push(`<h2>Paired tests against ${escapeHtml(r.paired[0]?.reference ?? '')}</h2><p>Sign-flip permutation test over matched (family, seed, source) units; difference = reference − method, in AUC points (and in LDS, where it was computed).</p>`);
-    s.push(htmlTable(['metric', 'method', 'units', 'mean difference', 'p (two-sided)', 'exact'], r.paired.map((p) => [p.metric ?? 'auc', p.method, String(p.n), p.metric === 'lds' ? p.meanDifference.toFixed(3) : f2(p.meanDifference), p.pValue.toPrecision(3), p.exact ? 'yes' : 'Monte Carlo']), [false, false, true, true, true, false]));
+  for (const reference of [...new Set(r.paired.map((p) => p.reference))]) {
+    const tests = r.paired.filter((p) => p.reference === reference);
+    const units = [...new Set(tests.map((p) => p.unit))].join('; ');
+    s.push(`<h2>Paired tests against ${escapeHtml(reference)}</h2><p>Sign-flip permutation test; one unit = one ${escapeHtml(units)}, matched between the two methods; n units per test. Difference = reference − method, in AUC points (and in LDS, where it was computed). With n units the p-value cannot go below 2 / 2<sup>n</sup> (column <em>smallest p at n</em>): below 0.05 needs n ≥ 6.</p>`);
+    s.push(htmlTable(['metric', 'method', 'n (units)', 'mean difference', 'p (two-sided)', 'smallest p at n', 'exact'], tests.map((p) => [p.metric ?? 'auc', p.method, String(p.n), p.metric === 'lds' ? p.meanDifference.toFixed(3) : f2(p.meanDifference), p.pValue.toPrecision(3), Number.isFinite(p.minPValue) ? p.minPValue.toPrecision(3) : '–', p.exact ? 'yes' : 'Monte Carlo']), [false, false, true, true, true, true, false]));
   }
-  // Curves: in a leaderboard every plain method and the reference DDA (the other DDA variants are in the tables).
-  const reference = r.paired[0]?.reference;
-  const shown = (method: string): boolean => r.kind === 'ablation' || !method.includes('(') || method === reference;
+  // Curves: in a leaderboard every plain method and the reference DDA methods (the other DDA variants are in the tables).
+  const references = new Set([...pairedReferences(r.kind, r.config), ...r.paired.map((p) => p.reference)]);
+  const shown = (method: string): boolean => r.kind === 'ablation' || !method.includes('(') || references.has(method);
   const kind = r.kind === 'bench' ? leaderboardKind : ablationKind;
   const curveFamilies = [...new Set(r.curves.map((c) => c.family))];
   if (curveFamilies.length > 0) {
@@ -135,7 +143,7 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
   }
   s.push(`<h2>Configuration</h2><pre>${escapeHtml(JSON.stringify(r.config, null, 2))}</pre>`);
   const title = r.kind === 'bench' ? `Attribution leaderboard: ${r.config.name}` : `DDA ablation: ${r.config.name}`;
-  const intro = `<p>Scores: higher = training sample more responsible for the erroneous output. ROC-AUC in percent (50 = chance), recall@k as a fraction, 95% percentile-bootstrap intervals. Command: <code>${escapeHtml(command)}</code></p>`
+  const intro = `<p>Scores: higher = training sample more responsible for the erroneous output. ROC-AUC in percent (50 = chance), recall@k as a fraction; each mean is over the n runs in its row (seeds, or family × seed cells for <em>all</em>); ${escapeHtml(intervalsText(r.intervals))}. Command: <code>${escapeHtml(command)}</code></p>`
     + notes.map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('');
   return { html: htmlPage({ title, intro, body: s.join('\n') }), warnings };
 }

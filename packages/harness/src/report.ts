@@ -5,7 +5,11 @@ import { escapeLatex, latexTable, type LatexCell } from '@dda/report';
 import { writeFileAtomic } from '@dda/attribution';
 import type { DdaRunResult, ResultRow } from './demo.js';
 import { join } from 'node:path';
-import { parseMethod, type BenchResult, type SummaryRow } from './bench.js';
+import { parseMethod, type BenchResult, type PairedRow, type SummaryRow } from './bench.js';
+
+/** The unit of the paired tests in summaries written before it was one family × seed cell. */
+const OLD_PAIRED_UNIT = 'family × seed × source (written by an older version: the sources of one cell are not independent)';
+import { formatInterval, intervalsText, type IntervalKind } from './stats.js';
 import { parseBenchConfig } from './bench-config.js';
 import { parseGridRow } from './report-charts.js';
 import { renderReport, type ReportData } from './report-html.js';
@@ -60,10 +64,10 @@ export function formatTable(result: DdaRunResult): string {
 
 /** CSV columns of a benchmark's per-run results (one row per family × method × source × seed). */
 export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement', 'lds', 'leave_out', 'leave_out_random'] as const;
-/** CSV columns of a benchmark's summary (mean over seeds with 95% bootstrap intervals). */
+/** CSV columns of a benchmark's summary (mean over the n runs with 95% Student-t intervals; empty bounds when n < 2). */
 export const SUMMARY_COLUMNS = ['family', 'method', 'n', 'auc_mean', 'auc_low', 'auc_high', 'recall_mean', 'recall_low', 'recall_high', 'seconds_mean', 'lds_mean', 'lds_low', 'lds_high', 'leave_out_mean', 'leave_out_random_mean'] as const;
 /** CSV columns of the paired tests. */
-export const PAIRED_COLUMNS = ['metric', 'reference', 'method', 'n', 'mean_difference', 'p_value', 'exact'] as const;
+export const PAIRED_COLUMNS = ['metric', 'reference', 'method', 'unit', 'n', 'mean_difference', 'p_value', 'min_p_value', 'exact'] as const;
 
 
 /** Extra output formats of {@link writeBenchOutputs}. */
@@ -84,16 +88,16 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
     lds: opt(x.lds), leave_out: opt(x.leaveOut), leave_out_random: opt(x.leaveOutRandom),
   }));
   const summary = r.summary.map((s) => ({
-    family: s.family, method: s.method, n: s.n, auc_mean: r4(s.aucMean), auc_low: r4(s.aucLow), auc_high: r4(s.aucHigh),
-    recall_mean: r4(s.recallMean), recall_low: r4(s.recallLow), recall_high: r4(s.recallHigh), seconds_mean: Number(s.secondsMean.toFixed(2)),
+    family: s.family, method: s.method, n: s.n, auc_mean: r4(s.aucMean), auc_low: opt(s.aucLow), auc_high: opt(s.aucHigh),
+    recall_mean: r4(s.recallMean), recall_low: opt(s.recallLow), recall_high: opt(s.recallHigh), seconds_mean: Number(s.secondsMean.toFixed(2)),
     lds_mean: opt(s.ldsMean), lds_low: opt(s.ldsLow), lds_high: opt(s.ldsHigh), leave_out_mean: opt(s.leaveOutMean), leave_out_random_mean: opt(s.leaveOutRandomMean),
   }));
-  const paired = r.paired.map((p) => ({ metric: p.metric, reference: p.reference, method: p.method, n: p.n, mean_difference: r4(p.meanDifference), p_value: Number(p.pValue.toPrecision(4)), exact: p.exact }));
+  const paired = r.paired.map((p) => ({ metric: p.metric, reference: p.reference, method: p.method, unit: p.unit, n: p.n, mean_difference: r4(p.meanDifference), p_value: Number(p.pValue.toPrecision(4)), min_p_value: Number(p.minPValue.toPrecision(4)), exact: p.exact }));
   const files: [string, Uint8Array | string][] = [
     [`${base}.csv`, await writeToBuffer(rows, { headers: [...BENCH_COLUMNS] })],
     [`${base}-summary.csv`, await writeToBuffer(summary, { headers: [...SUMMARY_COLUMNS] })],
     [`${base}-paired.csv`, await writeToBuffer(paired, { headers: [...PAIRED_COLUMNS] })],
-    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent' }, null, 2)],
+    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent', intervals: intervalsText('student-t') }, null, 2)],
     [`${base}-curves.json`, curvesJson(r)],
     [`${base}-report.html`, await renderReport(r, command)],
   ];
@@ -109,8 +113,8 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
 /** The summary as a Markdown table (for the README and the console). */
 export function summaryMarkdown(r: BenchResult, family = 'all'): string {
   const rows = r.summary.filter((s) => s.family === family);
-  const lines = ['| method | n | AUC (%) | 95% CI | recall@' + String(r.config.k) + ' |', '|---|---:|---:|---|---:|'];
-  for (const s of rows) lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | [${s.aucLow.toFixed(2)}, ${s.aucHigh.toFixed(2)}] | ${s.recallMean.toFixed(3)} |`);
+  const lines = ['| method | n | AUC (%) | 95% CI (Student-t over n) | recall@' + String(r.config.k) + ' |', '|---|---:|---:|---|---:|'];
+  for (const s of rows) lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | ${formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2)} | ${s.recallMean.toFixed(3)} |`);
   return lines.join('\n');
 }
 
@@ -130,7 +134,7 @@ export function curvesJson(r: Pick<BenchResult, 'curves' | 'recallCurves'>): str
  * @throws DdaError naming the file when it is missing or not a summary written by `dda bench` / `dda ablate`.
  */
 export function loadReportData(summaryJsonPath: string): { data: ReportData; command: string; missing: string[] } {
-  let j: { command?: unknown; kind?: unknown; config?: unknown; summary?: unknown; paired?: unknown; timings?: unknown; skipped?: unknown };
+  let j: { command?: unknown; kind?: unknown; config?: unknown; summary?: unknown; paired?: unknown; timings?: unknown; skipped?: unknown; intervals?: unknown };
   try {
     j = JSON.parse(readFileSync(summaryJsonPath, 'utf8')) as typeof j;
   } catch (e) {
@@ -154,14 +158,19 @@ export function loadReportData(summaryJsonPath: string): { data: ReportData; com
   return {
     data: {
       kind: j.kind,
+      // Summaries written before the intervals were Student-t do not say how theirs were made: percentile bootstrap.
+      intervals: typeof j.intervals === 'string' ? 'student-t' : 'percentile-bootstrap',
       config: parseBenchConfig(j.config ?? {}, summaryJsonPath),
       // JSON writes NaN (a metric not computed) as null, and older summaries have no LDS fields.
       summary: (j.summary as Record<string, unknown>[]).map((row) => {
         const out: Record<string, unknown> = { ...row };
-        for (const f of ['ldsMean', 'ldsLow', 'ldsHigh', 'leaveOutMean', 'leaveOutRandomMean']) if (typeof out[f] !== 'number') out[f] = Number.NaN;
+        for (const f of ['aucLow', 'aucHigh', 'recallLow', 'recallHigh', 'ldsMean', 'ldsLow', 'ldsHigh', 'leaveOutMean', 'leaveOutRandomMean']) if (typeof out[f] !== 'number') out[f] = Number.NaN;
         return out as unknown as SummaryRow;
       }),
-      paired: (j.paired ?? []) as BenchResult['paired'],
+      // Older summaries paired (family, seed, source) units and did not record the smallest reachable p.
+      paired: ((j.paired ?? []) as (Omit<PairedRow, 'unit' | 'minPValue'> & Partial<PairedRow>)[]).map((p) => ({
+        ...p, unit: p.unit ?? OLD_PAIRED_UNIT, minPValue: p.minPValue ?? (p.exact ? Math.min(1, 2 / 2 ** p.n) : Number.NaN),
+      })),
       timings: (j.timings ?? []) as BenchResult['timings'],
       skipped: (j.skipped ?? []) as BenchResult['skipped'],
       curves, recallCurves,
@@ -188,10 +197,10 @@ function groupOf(kind: BenchResult['kind'], method: string): string {
 /**
  * The summary as a booktabs LaTeX table (`-summary.tex`): one row per method (leaderboard: each
  * scorer followed by its DDA variants; ablation: components, β sweep, N sweep, grid), mean ROC-AUC
- * (%) per family and over all units with its 95% bootstrap interval, and recall@k over all units.
+ * (%) per family and over all units with its 95% Student-t interval and its n, and recall@k over all units.
  * The best mean of each AUC column is bold. Needs `\usepackage{booktabs}`.
  */
-export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'>, command: string): string {
+export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'> & { readonly intervals?: IntervalKind }, command: string): string {
   const families = [...new Set(r.summary.map((s) => s.family))].filter((f) => f !== 'all');
   const methods = [...new Set(r.summary.map((s) => s.method))];
   const get = (m: string, f: string): SummaryRow | undefined => r.summary.find((s) => s.method === m && s.family === f);
@@ -204,7 +213,8 @@ export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'>
       const s = get(m, f);
       return s ? bold(s.aucMean.toFixed(2), s.aucMean === bests.get(f)) : '--';
     }),
-    ((s) => (s ? `[${s.aucLow.toFixed(1)}, ${s.aucHigh.toFixed(1)}]` : '--'))(get(m, 'all')),
+    ((s) => (s ? String(s.n) : '--'))(get(m, 'all')),
+    ((s) => (s ? formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 1) : '--'))(get(m, 'all')),
     ((s) => (s ? s.recallMean.toFixed(3) : '--'))(get(m, 'all')),
   ]);
   const rulesBefore = methods.flatMap((m, i) => (i > 0 && groupOf(r.kind, m) !== groupOf(r.kind, methods[i - 1] as string) && (r.kind === 'ablation' || groupSize(r.kind, methods, m) > 1 || groupSize(r.kind, methods, methods[i - 1] as string) > 1) ? [i] : []));
@@ -212,9 +222,9 @@ export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'>
   const whatTex = r.kind === 'bench' ? what : `DDA ablation over \\texttt{${escapeLatex(r.config.ablation.scorer)}}`;
   return latexTable({
     comment: `${what}: ${r.config.name}. Made by: ${command}\nScores: higher = training sample more responsible. AUC in percent (50 = chance).`,
-    caption: `${whatTex} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over seeds per model family and over all family $\\times$ seed units (all, with 95\\% bootstrap interval), and recall@${r.config.k} over all units. Best mean per column in bold.`,
+    caption: `${whatTex} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over seeds per model family and over all family $\\times$ seed units (all, with its number of units n and 95\\% ${(r.intervals ?? 'student-t') === 'student-t' ? 'Student-t' : 'percentile-bootstrap'} interval), and recall@${r.config.k} over all units. Best mean per column in bold.`,
     label: `tab:${labelOf(r.config.name)}${r.kind === 'ablation' ? '-ablation' : ''}`,
-    columns: [{ header: 'method', align: 'l' }, ...cols.map((f) => ({ header: f, align: 'r' as const })), { header: '95% CI (all)', align: 'c' }, { header: `recall@${r.config.k} (all)`, align: 'r' }],
+    columns: [{ header: 'method', align: 'l' }, ...cols.map((f) => ({ header: f, align: 'r' as const })), { header: 'n (all)', align: 'r' }, { header: '95% CI (all)', align: 'c' }, { header: `recall@${r.config.k} (all)`, align: 'r' }],
     rows,
     rulesBefore,
   });
@@ -249,7 +259,7 @@ export function ablationGridLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summ
   ]));
   return latexTable({
     comment: `DDA ablation grid: ${r.config.name}. Made by: ${command}`,
-    caption: `Every debiaser $\\times$ denoiser pair of DDA over \\texttt{${escapeLatex(r.config.ablation.scorer)}} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over all family $\\times$ seed units, $\\beta = ${r.config.ablation.beta}$.${readings.includes(true) ? " Rows marked cross: base term with training gradients at $\\theta_0$ and test gradients at $\\theta'$." : ''} Best in bold.`,
+    caption: `Every debiaser $\\times$ denoiser pair of DDA over \\texttt{${escapeLatex(r.config.ablation.scorer)}} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over all family $\\times$ seed units, $\\beta = ${r.config.ablation.beta}$ for the debiasers that take one (fitted-beta fits $\\beta$ per test output).${readings.includes(true) ? " Rows marked cross: base term with training gradients at $\\theta_0$ and test gradients at $\\theta'$." : ''} Best in bold.`,
     label: `tab:${labelOf(r.config.name)}-ablation-grid`,
     columns: [{ header: 'debiaser / denoiser', align: 'l' }, ...denoisers.map((d) => ({ header: d, align: 'r' as const }))],
     rows,

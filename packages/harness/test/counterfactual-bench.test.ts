@@ -19,7 +19,7 @@ describe('counterfactual metrics in dda bench', () => {
   it('reports LDS for every method, leave-out for the listed ones against random removal, and paired LDS tests; a re-run retrains nothing', async () => {
     const r = await runBench(config, dir);
     const avg = r.rows.filter((x) => x.source === 'average');
-    expect(avg.map((x) => x.method)).toEqual(['grad-dot', 'dda(grad-dot)', 'dda-zscore(grad-dot)', 'bm25']);
+    expect(avg.map((x) => x.method)).toEqual(['grad-dot', 'dda(grad-dot)', 'dda-zscore(grad-dot)', 'dda-recommended(grad-dot)', 'bm25']);
     for (const x of avg) {
       expect(x.lds, x.method).toBeGreaterThanOrEqual(-1);
       expect(x.lds, x.method).toBeLessThanOrEqual(1);
@@ -32,7 +32,10 @@ describe('counterfactual metrics in dda bench', () => {
     // The per-kind rows (errors introduced by fine-tuning vs made by θ0) carry no LDS.
     for (const x of r.rows.filter((y) => y.source.includes('['))) expect(Number.isNaN(x.lds)).toBe(true);
     expect(r.summary.find((s) => s.family === 'all' && s.method === 'grad-dot')!.ldsMean).toBeCloseTo(grad.lds, 12);
-    expect(r.paired.filter((p) => p.metric === 'lds').map((p) => p.method).sort()).toEqual(['bm25', 'dda-zscore(grad-dot)', 'grad-dot']);
+    // Against the recommended DDA and against plain grad-dot, over the one family × seed cell.
+    expect(r.paired.filter((p) => p.metric === 'lds' && p.reference === 'dda-recommended(grad-dot)').map((p) => p.method).sort()).toEqual(['bm25', 'dda(grad-dot)', 'dda-zscore(grad-dot)', 'grad-dot']);
+    expect(r.paired.filter((p) => p.metric === 'lds' && p.reference === 'grad-dot').map((p) => p.method).sort()).toEqual(['bm25', 'dda(grad-dot)', 'dda-recommended(grad-dot)', 'dda-zscore(grad-dot)']);
+    expect(r.paired.every((p) => p.n === 1 && p.minPValue === 1)).toBe(true);
     const retrained = readdirSync(join(dir, 'artifacts', 'runs', 'retrain'));
     // 5 LDS subsets, and per source one random removal and one removal of grad-dot's top 10.
     const sources = new Set(r.rows.filter((x) => x.source !== 'average' && !x.source.includes('[')).map((x) => x.source)).size;

@@ -64,20 +64,20 @@ describe('LaTeX export', () => {
 
   it('writes the leaderboard summary as a booktabs table with the best mean in bold', () => {
     const r = { kind: 'bench' as const, config, summary: [row('/models/my_model', 'grad-dot', 93.188, 0.5), row('/models/my_model', 'dda(grad-dot)', 44.306, 0.1), row('/models/my_model', 'bm25', 81.65, 0.2),
-      row('all', 'grad-dot', 85.43, 0.391), row('all', 'dda(grad-dot)', 45.87, 0.073), row('all', 'bm25', 83.34, 0.218)] };
+      row('all', 'grad-dot', 85.43, 0.391), row('all', 'dda(grad-dot)', 45.87, 0.073), { ...row('all', 'bm25', 83.34, 0.218), n: 1, aucLow: Number.NaN, aucHigh: Number.NaN }] };
     expect(summaryLatex(r, 'dda bench --name my-run')).toBe(`% Attribution leaderboard: my-run. Made by: dda bench --name my-run
 % Scores: higher = training sample more responsible. AUC in percent (50 = chance).
 \\begin{table}[t]
 \\centering
-\\caption{Attribution leaderboard (\\texttt{my-run}): mean ROC-AUC (\\%) over seeds per model family and over all family $\\times$ seed units (all, with 95\\% bootstrap interval), and recall@20 over all units. Best mean per column in bold.}\\label{tab:my-run}
-\\begin{tabular}{lrrcr}
+\\caption{Attribution leaderboard (\\texttt{my-run}): mean ROC-AUC (\\%) over seeds per model family and over all family $\\times$ seed units (all, with its number of units n and 95\\% Student-t interval), and recall@20 over all units. Best mean per column in bold.}\\label{tab:my-run}
+\\begin{tabular}{lrrrcr}
 \\toprule
-method & /models/my\\_model & all & 95\\% CI (all) & recall@20 (all) \\\\
+method & /models/my\\_model & all & n (all) & 95\\% CI (all) & recall@20 (all) \\\\
 \\midrule
-grad-dot & \\textbf{93.19} & \\textbf{85.43} & {}[80.4, 90.4] & 0.391 \\\\
-dda(grad-dot) & 44.31 & 45.87 & {}[40.9, 50.9] & 0.073 \\\\
+grad-dot & \\textbf{93.19} & \\textbf{85.43} & 3 & {}[80.4, 90.4] & 0.391 \\\\
+dda(grad-dot) & 44.31 & 45.87 & 3 & {}[40.9, 50.9] & 0.073 \\\\
 \\midrule
-bm25 & 81.65 & 83.34 & {}[78.3, 88.3] & 0.218 \\\\
+bm25 & 81.65 & 83.34 & 1 & too few runs for an interval (n = 1) & 0.218 \\\\
 \\bottomrule
 \\end{tabular}
 \\end{table}
@@ -92,11 +92,11 @@ bm25 & 81.65 & 83.34 & {}[78.3, 88.3] & 0.218 \\\\
     expect(tex).toContain('\\caption{DDA ablation over \\texttt{grad-dot} (\\texttt{my-run}):');
     expect(tex).toContain('\\label{tab:my-run-ablation}');
     expect(tex.split('\n').filter((l) => l === '\\midrule')).toHaveLength(4); // header, then before beta=, dda[, cross:
-    expect(tex).toContain('neither & \\textbf{85.43} & {}[80.4, 90.4] & 0.390 \\\\');
+    expect(tex).toContain('neither & \\textbf{85.43} & 3 & {}[80.4, 90.4] & 0.390 \\\\');
     expect(ablationGridLatex(r, 'dda ablate')).toBe(`% DDA ablation grid: my-run. Made by: dda ablate
 \\begin{table}[t]
 \\centering
-\\caption{Every debiaser $\\times$ denoiser pair of DDA over \\texttt{grad-dot} (\\texttt{my-run}): mean ROC-AUC (\\%) over all family $\\times$ seed units, $\\beta = 1$. Rows marked cross: base term with training gradients at $\\theta_0$ and test gradients at $\\theta'$. Best in bold.}\\label{tab:my-run-ablation-grid}
+\\caption{Every debiaser $\\times$ denoiser pair of DDA over \\texttt{grad-dot} (\\texttt{my-run}): mean ROC-AUC (\\%) over all family $\\times$ seed units, $\\beta = 1$ for the debiasers that take one (fitted-beta fits $\\beta$ per test output). Rows marked cross: base term with training gradients at $\\theta_0$ and test gradients at $\\theta'$. Best in bold.}\\label{tab:my-run-ablation-grid}
 \\begin{tabular}{lr}
 \\toprule
 debiaser / denoiser & mean \\\\

@@ -84,7 +84,7 @@ describe('a plugin generated outside the workspace', () => {
     expect(lines[0]).toBe(BENCH_COLUMNS.join(','));
     const col = (name: (typeof BENCH_COLUMNS)[number]): number => BENCH_COLUMNS.indexOf(name);
     const rows = lines.slice(1).map((l) => l.split(','));
-    expect(new Set(rows.map((r) => r[col('method')]))).toEqual(new Set(['ext-scorer', 'dda(ext-scorer)', 'dda-zscore(ext-scorer)']));
+    expect(new Set(rows.map((r) => r[col('method')]))).toEqual(new Set(['ext-scorer', 'dda(ext-scorer)', 'dda-zscore(ext-scorer)', 'dda-recommended(ext-scorer)']));
     const plain = rows.filter((r) => r[col('method')] === 'ext-scorer');
     expect(plain.map((r) => r[col('source')])).toContain('average');
     for (const r of plain) {

@@ -6,7 +6,7 @@
  * All functions take two [nTrain × nTest] score matrices with the same train and test ids in the
  * same order and return a new one; higher = more responsible, as always.
  */
-import { DdaError, assertSameShape, createScoreMatrix, type Debiaser, type ScoreMatrix } from '@dda/core';
+import { DdaError, assertSameShape, createScoreMatrix, scoreUnits, type Debiaser, type ScoreMatrix } from '@dda/core';
 import { RELATIVE_ZERO, columnMeanStd, columnScale, rankColumns, unitNormColumns, zscoreColumns } from './columns.js';
 import { mergeCheckpoints } from './provenance.js';
 
@@ -17,8 +17,18 @@ function checkBeta(beta: number, id: string): void {
 }
 
 /**
+ * The units of fine-tuned − β × base without normalisation: those of the fine-tuned term when β = 0
+ * or both terms share them, else the mixture, said as such.
+ */
+function differenceUnits(finetuned: ScoreMatrix, base: ScoreMatrix, beta: number): string {
+  const f = scoreUnits(finetuned);
+  const b = scoreUnits(base);
+  return beta === 0 || f === b ? f : `mixed: fine-tuned term in ${f}, minus ${beta} × base term in ${b}`;
+}
+
+/**
  * finetuned' − β·base' where x' = normalise(x) column by column; provenance as documented on
- * each exported function.
+ * each exported function. `units`: those of the result (see {@link ScoreProvenance.units}).
  */
 function subtract(
   finetuned: ScoreMatrix,
@@ -27,6 +37,7 @@ function subtract(
   normalise: ((v: Float64Array, nTrain: number, nTest: number) => Float64Array) | undefined,
   transform: string,
   explain: string,
+  units: string,
 ): ScoreMatrix {
   const nTrain = finetuned.trainIds.length;
   const nTest = finetuned.testIds.length;
@@ -37,6 +48,7 @@ function subtract(
   return createScoreMatrix(finetuned.trainIds, finetuned.testIds, out, {
     method: finetuned.provenance.method,
     computedOver: `${finetuned.provenance.computedOver}; debiased against base scores ('${base.provenance.method}' at ${base.provenance.checkpoints.join(', ') || 'unknown checkpoint'}): ${explain}`,
+    units,
     checkpoints: mergeCheckpoints([finetuned, base]),
     transforms: [...finetuned.provenance.transforms, transform],
   });
@@ -44,7 +56,8 @@ function subtract(
 
 /**
  * Raw debias, the paper's formula: IS_θ' − β·IS_θ0, element-wise.
- * Output units are those of the scorer. With β = 0 the values equal `finetuned`'s.
+ * Output units are those of the inputs (said to be mixed when they differ, e.g. over a z-scored
+ * denoiser with β ≠ 0). With β = 0 the values equal `finetuned`'s.
  *
  * @param finetuned - Scores at the fine-tuned model (or already denoised over epochs), [nTrain × nTest].
  * @param base - Scores at the base model θ0, same ids in the same order.
@@ -55,7 +68,8 @@ function subtract(
 export function debiasRaw(finetuned: ScoreMatrix, base: ScoreMatrix, beta = 1): ScoreMatrix {
   checkBeta(beta, 'raw');
   assertSameShape(finetuned, base, "debiaser 'raw'");
-  return subtract(finetuned, base, beta, undefined, `debias:raw(beta=${beta})`, `fine-tuned − ${beta} × base (units of the scorer)`);
+  const units = differenceUnits(finetuned, base, beta);
+  return subtract(finetuned, base, beta, undefined, `debias:raw(beta=${beta})`, `fine-tuned − ${beta} × base (${units})`, units);
 }
 
 /**
@@ -77,6 +91,7 @@ export function debiasZScore(finetuned: ScoreMatrix, base: ScoreMatrix, beta = 1
     zscoreColumns,
     `debias:zscore(beta=${beta})`,
     `each matrix z-scored per test column over the training rows, then fine-tuned − ${beta} × base (dimensionless, in standard deviations)`,
+    'dimensionless (standard deviations)',
   );
 }
 
@@ -98,6 +113,7 @@ export function debiasUnitNorm(finetuned: ScoreMatrix, base: ScoreMatrix, beta =
     unitNormColumns,
     `debias:unit-norm(beta=${beta})`,
     `each test column scaled to unit L2 norm over the training rows, then fine-tuned − ${beta} × base (dimensionless)`,
+    'dimensionless (each term scaled to unit L2 norm per test column)',
   );
 }
 
@@ -120,6 +136,7 @@ export function debiasRank(finetuned: ScoreMatrix, base: ScoreMatrix, beta = 1):
     rankColumns,
     `debias:rank(beta=${beta})`,
     `each test column replaced by its mid-ranks over the training rows scaled to [0, 1], then fine-tuned − ${beta} × base (dimensionless)`,
+    'dimensionless (differences of mid-ranks scaled to [0, 1])',
   );
 }
 
@@ -129,10 +146,11 @@ export function debiasRank(finetuned: ScoreMatrix, base: ScoreMatrix, beta = 1):
  * regression residual is returned: (IS_θ' − mean) − β_j·(IS_θ0 − mean). The residual is
  * the part of the fine-tuned score the base model does not explain; it is centred per column
  * (which changes no ranking within a column, nor after averaging columns). A column where the
- * base scores are constant gets β_j = 0. Output units are those of the scorer.
+ * base scores are constant gets β_j = 0. Output units are those of `finetuned` (β_j carries the
+ * ratio of the two matrices' units): dimensionless over a z-scored denoiser.
  *
- * @returns A new matrix; transform label `debias:fitted-beta`; the fitted β range is given in
- *   `computedOver`.
+ * @returns A new matrix; transform label `debias:fitted-beta(β fitted per test column: <min> to <max>)`,
+ *   the range of the fitted β_j (`(no test columns)` without columns), also given in `computedOver`.
  * @throws DdaError if the matrices do not line up.
  */
 export function debiasFittedBeta(finetuned: ScoreMatrix, base: ScoreMatrix): ScoreMatrix {
@@ -158,12 +176,14 @@ export function debiasFittedBeta(finetuned: ScoreMatrix, base: ScoreMatrix): Sco
     lo = Math.min(lo, x);
     hi = Math.max(hi, x);
   }
-  const range = nTest ? `fitted β from ${lo.toPrecision(4)} to ${hi.toPrecision(4)}` : 'no test columns';
+  const range = nTest ? `${lo.toPrecision(4)} to ${hi.toPrecision(4)}` : '';
+  const units = scoreUnits(finetuned);
   return createScoreMatrix(finetuned.trainIds, finetuned.testIds, out, {
     method: finetuned.provenance.method,
-    computedOver: `${finetuned.provenance.computedOver}; debiased against base scores ('${base.provenance.method}' at ${base.provenance.checkpoints.join(', ') || 'unknown checkpoint'}): per test column, residual of the least-squares fit of fine-tuned on base, β_j = cov/var (${range}; units of the scorer, centred per column)`,
+    computedOver: `${finetuned.provenance.computedOver}; debiased against base scores ('${base.provenance.method}' at ${base.provenance.checkpoints.join(', ') || 'unknown checkpoint'}): per test column, residual of the least-squares fit of fine-tuned on base, β_j = cov/var (${range ? `fitted β from ${range}` : 'no test columns'}; ${units}, centred per column)`,
+    units,
     checkpoints: mergeCheckpoints([finetuned, base]),
-    transforms: [...finetuned.provenance.transforms, 'debias:fitted-beta'],
+    transforms: [...finetuned.provenance.transforms, `debias:fitted-beta(${range ? `β fitted per test column: ${range}` : 'no test columns'})`],
   });
 }
 
@@ -205,7 +225,7 @@ function debiaser(id: string, description: string, fn: (finetuned: ScoreMatrix, 
 /** The `raw` debiaser with a fixed β (see {@link debiasRaw}). */
 export function rawDebiaser(beta = 1): Debiaser {
   checkBeta(beta, 'raw');
-  return debiaser('raw', `fine-tuned − ${beta} × base scores, the paper's debias (units of the scorer)`, (f, b) => debiasRaw(f, b, beta));
+  return debiaser('raw', `fine-tuned − ${beta} × base scores, the paper's debias (units of its inputs)`, (f, b) => debiasRaw(f, b, beta));
 }
 
 /** The `zscore` debiaser with a fixed β (see {@link debiasZScore}). */
@@ -230,7 +250,7 @@ export function rankDebiaser(beta = 1): Debiaser {
 export function fittedBetaDebiaser(): Debiaser {
   return debiaser(
     'fitted-beta',
-    'residual of the per-column least-squares fit of fine-tuned on base scores, β = cov/var (units of the scorer)',
+    'residual of the per-column least-squares fit of fine-tuned on base scores, β fitted per test column = cov/var (units of the fine-tuned input)',
     debiasFittedBeta,
   );
 }

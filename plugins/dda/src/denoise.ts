@@ -7,7 +7,7 @@
  * same order, `perCheckpoint[i]` computed at `checkpoints[i]`, and returns a new matrix;
  * higher = more responsible, as always.
  */
-import { DdaError, assertSameShape, createScoreMatrix, type CheckpointInfo, type Denoiser, type DenoiserNeed, type ScoreMatrix } from '@dda/core';
+import { DdaError, assertSameShape, createScoreMatrix, scoreUnits, type CheckpointInfo, type Denoiser, type DenoiserNeed, type ScoreMatrix } from '@dda/core';
 import { zscoreColumns } from './columns.js';
 import { mergeCheckpoints } from './provenance.js';
 
@@ -53,11 +53,15 @@ function output(
   values: Float64Array,
   id: string,
   explain: string,
+  /** Units of the result; default those of the input (a weighted mean or a median keeps them). */
+  units?: string,
 ): ScoreMatrix {
   const first = perCheckpoint[0] as ScoreMatrix;
+  const u = units ?? scoreUnits(first);
   return createScoreMatrix(first.trainIds, first.testIds, values, {
     method: first.provenance.method,
-    computedOver: `${first.provenance.computedOver}; denoised over ${checkpoints.length} checkpoint(s) (${checkpoints.map((c) => c.id).join(', ')}): ${explain}`,
+    computedOver: `${first.provenance.computedOver}; denoised over ${checkpoints.length} checkpoint(s) (${checkpoints.map((c) => c.id).join(', ')}): ${explain} (${u})`,
+    units: u,
     checkpoints: mergeCheckpoints(perCheckpoint),
     transforms: [...first.provenance.transforms, `denoise:${id}`],
   });
@@ -86,7 +90,7 @@ function weightedMean(values: readonly Float64Array[], weights: readonly number[
 export function denoiseMean(perCheckpoint: readonly ScoreMatrix[], checkpoints: readonly CheckpointInfo[]): ScoreMatrix {
   checkInputs(perCheckpoint, checkpoints, 'mean');
   const values = weightedMean(perCheckpoint.map((m) => m.values), perCheckpoint.map(() => 1));
-  return output(perCheckpoint, checkpoints, values, 'mean', 'element-wise mean (units of the scorer)');
+  return output(perCheckpoint, checkpoints, values, 'mean', 'element-wise mean');
 }
 
 /**
@@ -124,7 +128,7 @@ export function denoiseLrWeighted(perCheckpoint: readonly ScoreMatrix[], checkpo
     checkpoints,
     values,
     'lr-weighted',
-    `mean weighted by the learning rate of each epoch (${lrs.join(', ')}), Σ lr·score / Σ lr (units of the scorer)`,
+    `mean weighted by the learning rate of each epoch (${lrs.join(', ')}), Σ lr·score / Σ lr`,
   );
 }
 
@@ -146,7 +150,7 @@ export function denoiseMedian(perCheckpoint: readonly ScoreMatrix[], checkpoints
     const h = n >> 1;
     out[k] = n % 2 === 1 ? (buf[h] as number) : ((buf[h - 1] as number) + (buf[h] as number)) / 2;
   }
-  return output(perCheckpoint, checkpoints, out, 'median', 'element-wise median (units of the scorer)');
+  return output(perCheckpoint, checkpoints, out, 'median', 'element-wise median');
 }
 
 /**
@@ -168,7 +172,8 @@ export function denoiseZScoreMean(perCheckpoint: readonly ScoreMatrix[], checkpo
     checkpoints,
     values,
     'zscore-mean',
-    'each checkpoint z-scored per test column over the training rows, then element-wise mean (dimensionless)',
+    'each checkpoint z-scored per test column over the training rows, then element-wise mean',
+    'dimensionless (mean of standard deviations)',
   );
 }
 
@@ -186,7 +191,7 @@ export function denoiseEma(perCheckpoint: readonly ScoreMatrix[], checkpoints: r
   const n = perCheckpoint.length;
   const weights = perCheckpoint.map((_, i) => (i === 0 ? (1 - alpha) ** (n - 1) : alpha * (1 - alpha) ** (n - 1 - i)));
   const values = weightedMean(perCheckpoint.map((m) => m.values), weights);
-  return output(perCheckpoint, checkpoints, values, 'ema', `exponential smoothing over the epochs, α = ${alpha} (weights ${weights.map((w) => w.toPrecision(3)).join(', ')}; units of the scorer)`);
+  return output(perCheckpoint, checkpoints, values, 'ema', `exponential smoothing over the epochs, α = ${alpha} (weights ${weights.map((w) => w.toPrecision(3)).join(', ')})`);
 }
 
 function denoiser(

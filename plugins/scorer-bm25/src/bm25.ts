@@ -134,6 +134,7 @@ export function bm25Scores(
     {
       method: 'bm25',
       computedOver: `Okapi BM25 (k1 = ${k1}, b = ${b}) of each test response (query) against each training sample's ${documents} text (document), over ${n} documents with avgdl = ${avgdl.toFixed(1)} tokens; model-free; units BM25 relevance ≥ 0; higher = more responsible`,
+      units: 'BM25 relevance (≥ 0)',
       checkpoints: [checkpoint],
       transforms: [],
     },

@@ -100,6 +100,7 @@ export async function ceaScores(input: ScoringInput, options: CeaOptions = {}): 
   return createScoreMatrix(input.train.map((s) => s.id), input.test.map((s) => s.id), values, {
     method: 'cea',
     computedOver: `ℓ(train, θ_corr) − ℓ(train, θ_err) at ${input.checkpoint}, θ_err / θ_corr = ${o.steps} ${o.optimizer} step(s) (lr ${o.learningRate}) from the checkpoint on the erroneous / corrected test output alone, ℓ = mean response-token cross-entropy; nats/token; higher = more responsible`,
+    units: 'nats/token',
     checkpoints: [input.checkpoint],
     transforms: [],
   });

@@ -151,6 +151,7 @@ export function gradDotMatrix(train: GradientMatrix, test: GradientMatrix, value
   return createScoreMatrix(train.ids, test.ids, values, {
     method: 'grad-dot',
     computedOver: `inner product of per-example gradients over ${train.dim} parameters (${describeCheckpoints(train, test)}; ${how}); units nats² per squared parameter unit; higher = a gradient step on the training sample lowers the test loss more`,
+    units: 'nats² per squared parameter unit',
     checkpoints: [checkpoint],
     transforms: [],
   });
@@ -196,6 +197,7 @@ export function gradCosMatrix(train: GradientMatrix, test: GradientMatrix, value
   return createScoreMatrix(train.ids, test.ids, values, {
     method: 'grad-cos',
     computedOver: `cosine similarity of per-example gradients over ${train.dim} parameters (${describeCheckpoints(train, test)}; ${how}); dimensionless in [-1, 1], 0 for a zero gradient; higher = more responsible`,
+    units: 'dimensionless (cosine in [−1, 1])',
     checkpoints: [checkpoint],
     transforms: [],
   });

@@ -104,6 +104,7 @@ export function dataInfScores(
   return createScoreMatrix(train.ids, test.ids, out, {
     method: 'datainf',
     computedOver: `Σ_l g_trainᵀ H_l⁻¹ g_test over ${train.dim} parameters in ${blocks.length} parameter blocks${skipped ? ` (${skipped} with all-zero training gradients skipped)` : ''} (${describeCheckpoints(train, test)}), H_l = (1/n) Σ g_l g_lᵀ + λ_l I inverted by the DataInf closed form, ${lam}; dimensionless; higher = more responsible`,
+    units: 'dimensionless',
     checkpoints: [checkpoint],
     transforms: [],
   });

@@ -208,6 +208,7 @@ export function ifEkfacScores(
   return createScoreMatrix(train.ids, test.ids, out, {
     method: 'if-ekfac',
     computedOver: `Σ_l g_trainᵀ H_l⁻¹ g_test over ${train.dim} parameters in ${blocks.length} parameter blocks${skipped ? ` (${skipped} with all-zero training gradients skipped)` : ''} (${describeCheckpoints(train, test)}), H_l = EK-FAC of the ${n} training gradients: Kronecker eigenbases of A = mean GᵀG and S = mean G Gᵀ from the per-example gradient matrices (not per-token statistics), eigenvalue-corrected (Λ = mean (Q_Sᵀ G Q_A)²), ${lam}; dimensionless; higher = more responsible`,
+    units: 'dimensionless',
     checkpoints: [checkpoint],
     transforms: [],
   });

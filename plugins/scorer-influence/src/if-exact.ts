@@ -51,6 +51,7 @@ export function ifExactScores(
   return createScoreMatrix(train.ids, test.ids, values, {
     method: 'if-exact',
     computedOver: `g_trainᵀ H⁻¹ g_test over ${train.dim} parameters (${describeCheckpoints(train, test)}), H = (1/n) Σ g gᵀ + λI the damped empirical Fisher of the ${n} training gradients, ${describeDamping(lambda, options)}, solved exactly by Cholesky (${solver === 'dual' ? `${n}×${n} Woodbury system` : `${train.dim}×${train.dim} system`}); dimensionless; higher = more responsible`,
+    units: 'dimensionless',
     checkpoints: [checkpoint],
     transforms: [],
   });

@@ -99,6 +99,7 @@ export function ifLissaScores(
   return createScoreMatrix(train.ids, test.ids, out, {
     method: 'if-lissa',
     computedOver: `g_trainᵀ H⁻¹ g_test over ${dim} parameters (${describeCheckpoints(train, test)}), H = (1/n) Σ g gᵀ + λI the damped empirical Fisher of the ${n} training gradients, ${describeDamping(lambda, options)}, H⁻¹ by LiSSA (depth ${depth}, scale ${scale.toPrecision(4)}, ${fullBatch ? 'full batch' : `batch ${batch}, seed ${seed}`}${repeats > 1 ? `, ${repeats} repeats averaged` : ''}${dual ? ', iterated in the span of the training gradients' : ''}); dimensionless; higher = more responsible`,
+    units: 'dimensionless',
     checkpoints: [checkpoint],
     transforms: [],
   });

@@ -49,6 +49,7 @@ export function randomScores(
   return createScoreMatrix(trainIds, testIds, values, {
     method: 'random',
     computedOver: `independent uniform draws in [0, 1) (seed ${options.seed ?? 0}${options.perCheckpoint ? `, mixed with checkpoint '${checkpoint}' → ${seed}` : ', same at every checkpoint'}); dimensionless; the chance baseline, no relation to responsibility`,
+    units: 'dimensionless (uniform draws in [0, 1))',
     checkpoints: [checkpoint],
     transforms: [],
   });

@@ -50,6 +50,7 @@ export const repSimScorer: Scorer = {
     return createScoreMatrix(train.ids, test.ids, repSimScores(train, test), {
       method: 'rep-sim',
       computedOver: `cosine of mean final hidden states over response tokens at ${input.checkpoint} (dimensionless, higher = more responsible)`,
+      units: 'dimensionless (cosine in [−1, 1])',
       checkpoints: [input.checkpoint],
       transforms: [],
     });

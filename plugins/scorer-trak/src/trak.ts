@@ -143,6 +143,7 @@ export function trakScores(
   return createScoreMatrix(train.ids, test.ids, values, {
     method: 'trak',
     computedOver: `φ_testᵀ (ΦᵀΦ + λI)⁻¹ φ_train with φ = Pᵀg, ${identity ? `no projection (P = I, k = dim = ${k})` : `P a Gaussian random projection ${train.dim} → ${k} (seed ${seed})`}, over the gradients of ${n} training samples (${where}), λ = ${lambda.toPrecision(4)}${options.damping !== undefined ? ' (absolute)' : ` (= ${options.dampingRatio ?? DEFAULT_TRAK_DAMPING_RATIO} × trace(ΦᵀΦ)/k)`}, exact ${solver} solve; dimensionless; higher = more responsible`,
+    units: 'dimensionless',
     checkpoints: [checkpoint],
     transforms: [],
   });

@@ -4,7 +4,7 @@
  * curves computed from seeded scores, for tests of the reports.
  */
 import { SeededRandom, recallCurve, rocCurve } from '@dda/core';
-import { pairedAgainst, parseBenchConfig, summarize, type BenchResult, type BenchRow, type RecallSet, type RocSet } from '@dda/harness';
+import { pairedAgainst, pairedReferences, parseBenchConfig, summarize, type BenchResult, type BenchRow, type RecallSet, type RocSet } from '@dda/harness';
 
 const FAMILIES = ['llama2-tiny', 'qwen2-tiny'];
 const SEEDS = [0, 1];
@@ -18,13 +18,15 @@ function methods(kind: BenchResult['kind']): { method: string; scorer: string; v
       { method: 'grad-dot', scorer: 'grad-dot', variant: 'plain', level: 90 },
       { method: 'dda(grad-dot)', scorer: 'grad-dot', variant: 'dda', level: 45 },
       { method: 'dda-zscore(grad-dot)', scorer: 'grad-dot', variant: 'dda-zscore', level: 75 },
+      { method: 'dda-recommended(grad-dot)', scorer: 'grad-dot', variant: 'dda-recommended', level: 92 },
       { method: 'grad-cos', scorer: 'grad-cos', variant: 'plain', level: 85 },
       { method: 'dda(grad-cos)', scorer: 'grad-cos', variant: 'dda', level: 95 },
       { method: 'dda-zscore(grad-cos)', scorer: 'grad-cos', variant: 'dda-zscore', level: 80 },
+      { method: 'dda-recommended(grad-cos)', scorer: 'grad-cos', variant: 'dda-recommended', level: 93 },
       { method: 'bm25', scorer: 'bm25', variant: 'plain', level: 82 },
     ];
   }
-  const rows = ['full', 'no-debias', 'no-denoise', 'neither', 'beta=0', 'beta=0.5', 'beta=1', 'N=1', 'N=2',
+  const rows = ['full', 'no-debias', 'no-denoise', 'neither', 'dda-recommended', 'beta=0', 'beta=0.5', 'beta=1', 'N=1', 'N=2',
     ...['raw', 'zscore'].flatMap((db) => ['mean', 'median'].map((dn) => `dda[${db}+${dn}]`)),
     'cross:no-denoise', ...['raw', 'zscore'].flatMap((db) => ['mean', 'median'].map((dn) => `cross:dda[${db}+${dn}]`))];
   return rows.map((method, i) => ({ method, scorer: 'grad-dot', variant: method, level: 40 + ((i * 37) % 60) }));
@@ -57,7 +59,7 @@ export function syntheticBench(kind: BenchResult['kind']): BenchResult {
         for (const e of [...per, avg]) {
           rows.push({ family, method: m.method, scorer: m.scorer, variant: m.variant, measurement: 'loss', seed, seconds: m.variant === 'plain' ? 0.02 : 1.5, k: 5, nPositives: 8, nTrain: N_TRAIN, nTests: 3, ...e });
         }
-        const drawn = kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither'].includes(m.method);
+        const drawn = kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither', 'dda-recommended'].includes(m.method);
         if (seed !== SEEDS[0] || !drawn) continue;
         for (const source of SOURCES) {
           // Scores whose separation grows with the method's level: a visible spread of curves.
@@ -68,9 +70,8 @@ export function syntheticBench(kind: BenchResult['kind']): BenchResult {
       }
     }
   }
-  const reference = kind === 'bench' ? 'dda(grad-dot)' : 'full';
   return {
-    kind, config, rows, summary: summarize(rows, 200), paired: pairedAgainst(rows, reference), curves, recallCurves,
+    kind, config, rows, summary: summarize(rows), paired: pairedReferences(kind, config).flatMap((ref) => pairedAgainst(rows, ref)), curves, recallCurves,
     timings: FAMILIES.flatMap((family) => SEEDS.map((seed) => ({ family, seed, train: 12.5, gradients: 3.25, total: 20, reused: 0 }))),
     skipped: [{ family: 'mistral-tiny', seed: 0, reason: 'the fine-tuned model produced no test errors' }],
   };
