@@ -326,7 +326,9 @@ function printAttribution(io: CliIo, r: AttributeResult, start: number): void {
     io.out(`  ${q.queryId}${q.group ? ` (${q.group})` : ''}: ${q.top.slice(0, 3).map((t) => `${t.trainId} ${t.score.toPrecision(3)}${t.trueSource ? ' ✓' : ''}`).join(', ')}`);
   }
   if (r.tops.length > 10) io.out(`  ... ${r.tops.length - 10} more queries in ${r.files.find((f) => f.endsWith(ATTRIBUTE_FILES.topkCsv))}`);
-  for (const m of r.metrics.filter((x) => x.source === 'average')) io.out(`  ${m.variant.padEnd(8)} ROC-AUC ${m.auc.toFixed(2)} %, recall@${m.k} ${m.recallAtK.toFixed(3)}  (${m.description})`);
+  const average = r.metrics.filter((x) => x.source === 'average');
+  if (average.length > 0) io.out('  ROC-AUC of each labelled group\'s mean scores over its queries (per-query mean in brackets); * = the method of this run');
+  for (const m of average) io.out(`${m.chosen ? '* ' : '  '}${m.variant.padEnd(8)} ROC-AUC ${m.auc.toFixed(2)} % (${m.aucPerQueryMean.toFixed(2)} %), recall@${m.k} ${m.recallAtK.toFixed(3)}  (${m.description})`);
   io.out(`outputs: ${r.files.join(', ')}`);
 }
 
