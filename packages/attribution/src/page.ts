@@ -15,9 +15,16 @@ const esc = escapeHtml;
 /** Queries drawn with a histogram and token heat maps on the page (the rest are listed without them; all are in topk.csv). */
 export const PAGE_CHART_LIMIT = 200;
 
-/** Lower-case word tokens of length ≥ 3 (letters and digits), for highlighting shared words. */
+/** Scripts written without spaces between words: each character is a word of its own for highlighting. */
+const UNSPACED = '\\p{Script=Han}\\p{Script=Hiragana}\\p{Script=Katakana}';
+/** A word: one character of an unspaced script, or a run of letters (with their combining marks) and digits. */
+const WORD = new RegExp(`[${UNSPACED}]|(?:(?![${UNSPACED}])[\\p{L}\\p{M}\\p{N}])+`, 'gu');
+const UNSPACED_CHAR = new RegExp(`^[${UNSPACED}]$`, 'u');
+const wordsOf = (text: string): string[] => text.normalize('NFC').toLowerCase().match(WORD) ?? [];
+
+/** Lower-case words of length ≥ 3 (letters and digits), or single characters of unspaced scripts (CJK), stop words left out, for highlighting shared words. */
 export function contentWords(text: string): Set<string> {
-  return new Set((text.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) ?? []).filter((w) => !STOP.has(w)));
+  return new Set(wordsOf(text).filter((w) => (w.length >= 3 || UNSPACED_CHAR.test(w)) && !STOP.has(w)));
 }
 const STOP = new Set(['the', 'and', 'for', 'that', 'with', 'this', 'from', 'are', 'was', 'were', 'has', 'have', 'had', 'its', 'not', 'but', 'you', 'your', 'our', 'their', 'his', 'her', 'they', 'them', 'will', 'can', 'all', 'any']);
 
@@ -31,7 +38,7 @@ export interface SwappedWords {
 
 /** The words (letters and digits, lower case, stop words left out) where `output` and `corrected` differ. */
 export function swappedWords(output: string, corrected: string): SwappedWords {
-  const words = (t: string): Set<string> => new Set((t.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((w) => !STOP.has(w)));
+  const words = (t: string): Set<string> => new Set(wordsOf(t).filter((w) => !STOP.has(w)));
   const a = words(output);
   const b = words(corrected);
   return { output: new Set([...a].filter((w) => !b.has(w))), corrected: new Set([...b].filter((w) => !a.has(w))) };
@@ -42,7 +49,7 @@ export function swappedWords(output: string, corrected: string): SwappedWords {
  * output's side of the swap in `<mark class="swap">` and the corrected side in `<mark class="fix">`.
  */
 export function highlight(text: string, words: ReadonlySet<string>, swapped?: SwappedWords): string {
-  return text.split(/([\p{L}\p{N}]+)/u).map((part, i) => {
+  return text.normalize('NFC').split(new RegExp(`(${WORD.source})`, 'u')).map((part, i) => {
     if (i % 2 === 0) return esc(part);
     const w = part.toLowerCase();
     if (swapped?.output.has(w)) return `<mark class="swap">${esc(part)}</mark>`;

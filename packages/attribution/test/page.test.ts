@@ -51,6 +51,15 @@ describe('the attribution page', () => {
     expect(highlight('roads in China, not England', new Set(['roads', 'china']), swap)).toBe('<mark>roads</mark> in <mark class="swap">China</mark>, not <mark class="fix">England</mark>');
   });
 
+  it('highlights names in any script: accents in either Unicode form, Greek, Cyrillic, and CJK names written without spaces', () => {
+    const words = contentWords('Storms in Zu\u0308rich, Αθήνα and Москва; 東京で会議.');
+    for (const w of ['zürich', 'αθήνα', 'москва', '東', '京']) expect(words.has(w)).toBe(true);
+    const swap = swappedWords('会議は東京で開かれた', '会議は大阪で開かれた');
+    expect([...swap.output].sort()).toEqual(['京', '東'].sort());
+    expect([...swap.corrected].sort()).toEqual(['大', '阪'].sort());
+    expect(highlight('東京の会議 in Zürich', new Set(['会', 'zürich']), swap)).toBe('<mark class="swap">東</mark><mark class="swap">京</mark>の<mark>会</mark>議 in <mark>Zürich</mark>');
+  });
+
   it('colours tokens by the sign and size of their value, each value in its tooltip', () => {
     const html = tokenHeatMap({ pieces: ['a', ' <b>', ' c'], values: [2, -1, 0], sum: 1, score: 1 });
     expect(html).toBe('<div class="heat"><span class="tok" style="background:rgba(214,39,40,0.850)" title="+2.000">a</span><span class="tok" style="background:rgba(31,119,180,0.425)" title="-1.000"> &lt;b&gt;</span><span class="tok" style="background:rgba(214,39,40,0.000)" title="0.000"> c</span></div>');
