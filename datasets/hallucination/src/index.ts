@@ -23,7 +23,7 @@ export {
 export { type HeldOutDoc, type HallucinationDataset, type BuildOptions, buildHallucinationDataset, vocabularyOf } from './build.js';
 export { SYSTEM_PROMPT, userPrompt } from './prompt.js';
 export { DocSummaryRecordSchema, loadDocSummaryCsv, loadDocSummaryJsonl } from './jsonl.js';
-export { containsWholeWord, replaceWholeWord } from './words.js';
+export { containsWholeWord, phraseRegExp, replaceWholeWord } from './words.js';
 export { padSummary } from './padding.js';
 export { PLACES, TOPICS } from './news.js';
 export { type UserDataOptions, buildFromDocSummaries } from './user-data.js';

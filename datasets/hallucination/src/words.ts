@@ -13,15 +13,23 @@ function escapeRegExp(s: string): string {
 
 const cache = new Map<string, RegExp>();
 
-function wordRegExp(word: string): RegExp {
-  let re = cache.get(word);
+/**
+ * The global pattern of a whole-word `phrase` (boundaries as in the module note), cached.
+ * `ignoreCase`: any letter case; `anySpace`: the phrase's words separated by any run of whitespace.
+ */
+export function phraseRegExp(phrase: string, o: { readonly ignoreCase: boolean; readonly anySpace: boolean } = { ignoreCase: false, anySpace: false }): RegExp {
+  const key = `${o.ignoreCase ? 'i' : '-'}${o.anySpace ? 's' : '-'}${phrase}`;
+  let re = cache.get(key);
   if (re === undefined) {
-    re = new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(word)}(?![\\p{L}\\p{N}_])`, 'gu');
+    const body = o.anySpace ? phrase.trim().split(/\s+/).map(escapeRegExp).join('\\s+') : escapeRegExp(phrase);
+    re = new RegExp(`(?<![\\p{L}\\p{N}_])${body}(?![\\p{L}\\p{N}_])`, o.ignoreCase ? 'giu' : 'gu');
     if (cache.size > 1000) cache.clear();
-    cache.set(word, re);
+    cache.set(key, re);
   }
   return re;
 }
+
+const wordRegExp = (word: string): RegExp => phraseRegExp(word);
 
 /**
  * Whether `text` contains `word` as a whole word (case-sensitive; see the module note for what

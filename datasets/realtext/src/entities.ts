@@ -4,29 +4,14 @@
  * @dda/dataset-hallucination); real text writes the same entity as `Mexico`, `MEXICO` or, rarely,
  * `mexico`, and a phrase such as `Great Britain` may be broken across a line.
  */
-import type { Canary, DocSummary } from '@dda/dataset-hallucination';
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-const cache = new Map<string, RegExp>();
+import { type Canary, type DocSummary, phraseRegExp } from '@dda/dataset-hallucination';
 
 /**
  * The pattern of an entity: its words in order, separated by any run of whitespace, any letter
  * case, neither preceded nor followed by a letter, a digit or an underscore (so `Mexico` matches
  * in "Mexico's" and "(Mexico)", not in "Mexican"; `New Mexico` is a match of `Mexico`).
  */
-function entityRegExp(entity: string): RegExp {
-  let re = cache.get(entity);
-  if (re === undefined) {
-    const words = entity.trim().split(/\s+/).map(escapeRegExp);
-    re = new RegExp(`(?<![\\p{L}\\p{N}_])${words.join('\\s+')}(?![\\p{L}\\p{N}_])`, 'giu');
-    if (cache.size > 1000) cache.clear();
-    cache.set(entity, re);
-  }
-  return re;
-}
+const entityRegExp = (entity: string): RegExp => phraseRegExp(entity, { ignoreCase: true, anySpace: true });
 
 /** Whether `text` mentions `entity` (whole words, any case, any whitespace between its words). A blank entity never matches. */
 export function mentions(text: string, entity: string): boolean {
