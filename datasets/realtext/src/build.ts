@@ -263,7 +263,7 @@ function pretrainingOf(addresses: readonly Address[], splits: readonly (Split | 
  *   mention of the orig in their summary replaced ({@link replaceEntity}, case kept). Labels are
  *   CEA's rule ({@link ceaLabels}).
  *
- * @throws DdaError for invalid options, canaries with no eligible window or no source left under
+ * @throws DdaError for invalid options, an entity in two canaries, canaries with no eligible window or no source left under
  *   the G4 cap, too few held-out windows, or an `nTrain` below the eligible and legitimate windows
  *   or above the windows available.
  */
@@ -271,6 +271,15 @@ export function buildRealTextDataset(addresses: readonly Address[], options: Rea
   const o = parseRealTextOptions(options);
   const canaries: Canary[] = o.canaries.map((c) => (c.id ? { id: c.id, orig: c.orig, replacement: c.replacement } : makeCanary(c.orig, c.replacement)));
   validateCanaries(canaries);
+  const seen = new Map<string, string>();
+  for (const c of canaries) {
+    for (const e of [c.orig, c.replacement]) {
+      const k = e.trim().toLowerCase().replace(/\s+/g, ' ');
+      const other = seen.get(k);
+      if (other !== undefined) throw new DdaError(`realtext data set: '${e}' is in canaries '${other}' and '${c.id}'`, 'give every canary its own orig and replacement');
+      seen.set(k, c.id);
+    }
+  }
   if (addresses.length < 4) throw new DdaError(`realtext data set: ${addresses.length} addresses; at least 4 are needed (odd-indexed for pretraining, even-indexed for fine-tuning and held-out)`);
   const root = new SeededRandom(o.seed);
   const splits = addresses.map((a) => splitOf(a, o));

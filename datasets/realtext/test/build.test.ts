@@ -140,6 +140,7 @@ describe('buildRealTextDataset', () => {
     expect(() => buildRealTextDataset(sub, { seed: 0, ...small, heldOutPerCanary: 5000 })).toThrow(/canary 'mexico-to-spain' has \d+ held-out windows/);
     expect(() => buildRealTextDataset(sub, { seed: 0, ...small, canaries: [{ orig: 'Zanzibar', replacement: 'Spain' }] })).toThrow(/'zanzibar-to-spain' has 0 held-out windows/);
     expect(() => buildRealTextDataset(sub.slice(0, 3), { seed: 0 })).toThrow(/3 addresses; at least 4/);
+    expect(() => buildRealTextDataset(sub, { seed: 0, canaries: [{ orig: 'Mexico', replacement: 'Spain' }, { orig: 'SPAIN', replacement: 'France' }] })).toThrow(/'SPAIN' is in canaries 'mexico-to-spain' and 'spain-to-france'/);
   });
 });
 
