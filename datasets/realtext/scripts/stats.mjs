@@ -1,15 +1,24 @@
 #!/usr/bin/env node
 // Prints the measured statistics of the real-text data set: words and LLaMA-2 tokens, sources,
 // legitimate replacement summaries and held-out documents per canary, for the given seeds.
-// Usage (after `npm run build`): node datasets/realtext/scripts/stats.mjs [seed ...] [--options '{"swapRate":0.3}']
+// Usage (after `npm run build`): node datasets/realtext/scripts/stats.mjs [seed ...] [--options '{"swapRate":0.3}'] [--context 320]
+// --context N: token limits for a context of N tokens (pairs within N minus the chat template, BOS and EOS;
+// pretraining texts within N - 2), as TokenLimits with the LLaMA-2 tokenizer.
 import { buildRealTextDataset, loadSotuAddresses, mentions } from '@dda/dataset-realtext';
 import { SYSTEM_PROMPT, userPrompt } from '@dda/dataset-hallucination';
 import { loadLlama2Tokenizer } from '@dda/model';
 
 const args = process.argv.slice(2);
-const at = args.indexOf('--options');
-const extra = at >= 0 ? JSON.parse(args[at + 1] ?? '{}') : {};
-const seeds = (at >= 0 ? args.slice(0, at) : args).map(Number);
+const flag = (name) => {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  args.splice(i, 2);
+  return v;
+};
+const extra = JSON.parse(flag('--options') ?? '{}');
+const context = flag('--context');
+const seeds = args.map(Number);
 if (seeds.length === 0) seeds.push(0);
 if (seeds.some((s) => !Number.isInteger(s))) throw new Error(`seeds must be integers, got ${seeds.join(' ')}`);
 
@@ -20,9 +29,12 @@ const f1 = (x) => x.toFixed(1);
 const pct = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 let pretrainTokens = null; // seed-independent: counted once
 const addresses = loadSotuAddresses();
+const template = n(tok.renderChat([{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt('') }, { role: 'assistant', content: '' }], false));
+const limits = context === undefined ? undefined : { count: n, maxPairTokens: Number(context) - template - 2, maxTextTokens: Number(context) - 2 };
+if (limits) console.log(`token limits for a context of ${context}: pairs ${limits.maxPairTokens} tokens (the chat template takes ${template}), pretraining texts ${limits.maxTextTokens}`);
 console.log(`options: ${JSON.stringify(extra)}; tokenizer: LLaMA-2 (${tok.source ?? 'llama-tokenizer-js'}), tokens without BOS/EOS`);
 for (const seed of seeds) {
-  const ds = buildRealTextDataset(addresses, { ...extra, seed });
+  const ds = buildRealTextDataset(addresses, { ...extra, seed }, limits);
   const st = ds.stats;
   const sampleTokens = ds.train.map((s) => n(tok.renderChat([{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(s.document) }, { role: 'assistant', content: s.summary }], false)));
   console.log(`\nseed ${seed}: addresses ${st.addresses.pretrain} pretraining, ${st.addresses.finetune} fine-tuning, ${st.addresses.heldOut} held-out`);

@@ -160,6 +160,58 @@ export function windowAt(sentences: readonly string[], start: number, o: Pick<Re
   return { summary, document: parts.join(' ') };
 }
 
+/**
+ * Token limits for a model's context, measured with the family's tokenizer (an optional argument
+ * of {@link buildRealTextDataset} and {@link buildRealTextPretraining}; without it, only the word
+ * limits of the options apply).
+ */
+export interface TokenLimits {
+  /** The tokens of a text, e.g. `(t) => tokenizer.encode(t).length`. Called once per distinct text. */
+  readonly count: (text: string) => number;
+  /**
+   * The most tokens of a pair: `count(summary) + count(document)`. A window over it is not used
+   * (training, held-out or pretraining pair). Leave room for the chat template, BOS/EOS and, for
+   * held-out documents, the generated tokens.
+   */
+  readonly maxPairTokens: number;
+  /** The most tokens of a pretraining text; a longer one is split in halves (by sentences, else by words) until it fits. */
+  readonly maxTextTokens: number;
+}
+
+/** The checks of {@link TokenLimits} (all pass without limits). */
+interface Fit {
+  readonly pair: (w: { summary: string; document: string }) => boolean;
+  readonly texts: (text: string) => string[];
+}
+
+function fitOf(limits: TokenLimits | undefined): Fit {
+  if (limits === undefined) return { pair: () => true, texts: (t) => [t] };
+  if (typeof limits.count !== 'function') throw new DdaError('realtext data set: token limits need a count function', 'give { count: (t) => tokenizer.encode(t).length, maxPairTokens, maxTextTokens }');
+  for (const k of ['maxPairTokens', 'maxTextTokens'] as const) {
+    const v = limits[k];
+    if (!Number.isInteger(v) || v < 1) throw new DdaError(`realtext data set: token limit ${k} must be a positive integer, got ${String(v)}`);
+  }
+  const memo = new Map<string, number>();
+  const count = (t: string): number => {
+    let n = memo.get(t);
+    if (n === undefined) {
+      n = limits.count(t);
+      if (!Number.isFinite(n) || n < 0) throw new DdaError(`realtext data set: the token count of a text is ${String(n)}`, 'give a count function that returns the number of tokens');
+      memo.set(t, n);
+    }
+    return n;
+  };
+  const texts = (t: string): string[] => {
+    if (count(t) <= limits.maxTextTokens) return [t];
+    const sentences = splitSentences(t);
+    const pieces = sentences.length > 1 ? sentences : t.split(' ');
+    if (pieces.length < 2) throw new DdaError(`realtext data set: the word '${t.slice(0, 40)}' alone has ${count(t)} tokens, more than maxTextTokens = ${limits.maxTextTokens}`, 'raise maxTextTokens');
+    const half = Math.ceil(pieces.length / 2);
+    return [...texts(pieces.slice(0, half).join(' ')), ...texts(pieces.slice(half).join(' '))];
+  };
+  return { pair: (w) => count(w.summary) + count(w.document) <= limits.maxPairTokens, texts };
+}
+
 /** An address split into sentences, with the window (or null) at each sentence. */
 interface Split {
   readonly sentences: readonly string[];
@@ -173,11 +225,11 @@ function splitOf(a: Address, o: RealTextOptions): Split {
 }
 
 /** Every qualifying window of an address, or (`nonOverlapping`) those found left to right without sharing a sentence. */
-function windowsOf(split: Split, address: number, o: RealTextOptions, keep: (w: { summary: string; document: string }) => boolean, nonOverlapping: boolean): Window[] {
+function windowsOf(split: Split, address: number, o: RealTextOptions, fit: Fit, keep: (w: { summary: string; document: string }) => boolean, nonOverlapping: boolean): Window[] {
   const out: Window[] = [];
   for (let i = 0; i < split.windows.length; i++) {
     const w = split.windows[i];
-    if (w === null || w === undefined || !keep(w)) continue;
+    if (w === null || w === undefined || !keep(w) || !fit.pair(w)) continue;
     out.push({ address, start: i, ...w });
     if (nonOverlapping) i += o.windowSentences - 1;
   }
@@ -221,21 +273,22 @@ const pad4 = (n: number): string => String(n).padStart(4, '0');
  * The pretraining side of {@link buildRealTextDataset}, which does not depend on the seed (θ0 is
  * pretrained once per family, as a real base model is): the odd-indexed addresses as texts of at
  * most `pretrainChunkWords` words (consecutive sentences), and `nPretrainPairs` evenly spaced
- * non-overlapping windows of those addresses as instruction pairs.
+ * non-overlapping windows of those addresses as instruction pairs; with `limits`, as in
+ * {@link buildRealTextDataset}.
  */
-export function buildRealTextPretraining(addresses: readonly Address[], options: Omit<RealTextOptionsInput, 'seed'> = {}): { pretrainCorpus: string[]; pretrainPairs: DocSummary[] } {
+export function buildRealTextPretraining(addresses: readonly Address[], options: Omit<RealTextOptionsInput, 'seed'> = {}, limits?: TokenLimits): { pretrainCorpus: string[]; pretrainPairs: DocSummary[] } {
   const o = parseRealTextOptions({ ...options, seed: 0 });
-  return pretrainingOf(addresses, addresses.map((a, i) => (i % 2 === 1 ? splitOf(a, o) : null)), o);
+  return pretrainingOf(addresses, addresses.map((a, i) => (i % 2 === 1 ? splitOf(a, o) : null)), o, fitOf(limits));
 }
 
-function pretrainingOf(addresses: readonly Address[], splits: readonly (Split | null)[], o: RealTextOptions): { pretrainCorpus: string[]; pretrainPairs: DocSummary[] } {
+function pretrainingOf(addresses: readonly Address[], splits: readonly (Split | null)[], o: RealTextOptions, fit: Fit): { pretrainCorpus: string[]; pretrainPairs: DocSummary[] } {
   const corpus: string[] = [];
   const pairs: Window[] = [];
   addresses.forEach((_, i) => {
     if (i % 2 === 0) return;
     const split = splits[i] as Split;
-    corpus.push(...chunks(split.sentences, o.pretrainChunkWords));
-    pairs.push(...windowsOf(split, i, o, () => true, true));
+    corpus.push(...chunks(split.sentences, o.pretrainChunkWords).flatMap(fit.texts));
+    pairs.push(...windowsOf(split, i, o, fit, () => true, true));
   });
   const pretrainPairs = evenly(pairs, o.nPretrainPairs).map((w) => ({ id: `pre-${(addresses[w.address] as Address).id}-s${pad4(w.start)}`, document: w.document, summary: w.summary }));
   return { pretrainCorpus: corpus, pretrainPairs };
@@ -263,12 +316,16 @@ function pretrainingOf(addresses: readonly Address[], splits: readonly (Split | 
  *   mention of the orig in their summary replaced ({@link replaceEntity}, case kept). Labels are
  *   CEA's rule ({@link ceaLabels}).
  *
- * @throws DdaError for invalid options, an entity in two canaries, canaries with no eligible window or no source left under
+ * With `limits` ({@link TokenLimits}), windows over `maxPairTokens` are not used anywhere and
+ * pretraining texts over `maxTextTokens` are split until they fit.
+ *
+ * @throws DdaError for invalid options or token limits, an entity in two canaries, canaries with no eligible window or no source left under
  *   the G4 cap, too few held-out windows, or an `nTrain` below the eligible and legitimate windows
  *   or above the windows available.
  */
-export function buildRealTextDataset(addresses: readonly Address[], options: RealTextOptionsInput): RealTextDataset {
+export function buildRealTextDataset(addresses: readonly Address[], options: RealTextOptionsInput, limits?: TokenLimits): RealTextDataset {
   const o = parseRealTextOptions(options);
+  const fit = fitOf(limits);
   const canaries: Canary[] = o.canaries.map((c) => (c.id ? { id: c.id, orig: c.orig, replacement: c.replacement } : makeCanary(c.orig, c.replacement)));
   validateCanaries(canaries);
   const seen = new Map<string, string>();
@@ -284,7 +341,7 @@ export function buildRealTextDataset(addresses: readonly Address[], options: Rea
   const root = new SeededRandom(o.seed);
   const splits = addresses.map((a) => splitOf(a, o));
   const sentencesOf = splits.map((x) => x.sentences);
-  const { pretrainCorpus, pretrainPairs } = pretrainingOf(addresses, splits, o);
+  const { pretrainCorpus, pretrainPairs } = pretrainingOf(addresses, splits, o, fit);
   const even = addresses.map((_, i) => i).filter((i) => i % 2 === 0);
 
   // Sentences of several even addresses cannot be in a held-out window.
@@ -301,7 +358,7 @@ export function buildRealTextDataset(addresses: readonly Address[], options: Rea
     if (need === 0 || heldCands.every((l) => l.length >= need)) break;
     const sentences = sentencesOf[a] as string[];
     const taken = new Set<number>();
-    const per = canaries.map((c) => windowsOf(splits[a] as Split, a, o, (w) => mentions(w.document, c.orig) && !mentions(w.document, c.replacement), true)
+    const per = canaries.map((c) => windowsOf(splits[a] as Split, a, o, fit, (w) => mentions(w.document, c.orig) && !mentions(w.document, c.replacement), true)
       .filter((w) => unique(sentences, w.start) && !taken.has(w.start) && (taken.add(w.start), true)));
     if (!per.some((l, ci) => l.length > 0 && (heldCands[ci] as Window[]).length < need)) continue;
     heldAddr.push(a);
@@ -321,8 +378,8 @@ export function buildRealTextDataset(addresses: readonly Address[], options: Rea
   const background: Window[] = [];
   for (const a of trainAddr) {
     const split = splits[a] as Split;
-    for (const w of windowsOf(split, a, o, (x) => canaries.some((c) => eligibleOf(x, c) || mentions(x.summary, c.replacement)), false)) required.set(key(w), w);
-    background.push(...windowsOf(split, a, o, () => true, true));
+    for (const w of windowsOf(split, a, o, fit, (x) => canaries.some((c) => eligibleOf(x, c) || mentions(x.summary, c.replacement)), false)) required.set(key(w), w);
+    background.push(...windowsOf(split, a, o, fit, () => true, true));
   }
   const rest = background.filter((w) => !required.has(key(w)));
   const nBackground = o.nTrain - required.size;

@@ -13,6 +13,6 @@ export { type Address, loadSotuAddresses, sotuDataDir } from './sotu.js';
 export { ABBREVIATIONS, splitSentences, wordCount } from './sentences.js';
 export { ceaLabels, mentions, replaceEntity } from './entities.js';
 export {
-  type CanaryStats, type RealTextDataset, type RealTextOptions, type RealTextOptionsInput, type RealTextStats,
+  type CanaryStats, type RealTextDataset, type RealTextOptions, type RealTextOptionsInput, type RealTextStats, type TokenLimits,
   DEFAULT_REALTEXT_CANARIES, RealTextOptionsSchema, buildRealTextDataset, buildRealTextPretraining, instructionChat, parseRealTextOptions, windowAt,
 } from './build.js';

@@ -144,6 +144,27 @@ describe('buildRealTextDataset', () => {
   });
 });
 
+describe('token limits (a stand-in tokenizer: one token per 4 characters)', () => {
+  const count = (t: string): number => Math.ceil(t.length / 4);
+  const limits = { count, maxPairTokens: 300, maxTextTokens: 200 };
+  it('keeps every pair and pretraining text within its limit, and every pretraining word', () => {
+    const pairTokens = (p: { summary: string; document: string }): number => count(p.summary) + count(p.document);
+    expect(Math.max(...ds.train.map(pairTokens))).toBeGreaterThan(300); // without limits some are longer
+    expect(Math.max(...ds.pretrainCorpus.map(count))).toBeGreaterThan(200);
+    const fitted = buildRealTextDataset(sub, { seed: 0, ...small }, limits);
+    for (const p of [...fitted.train, ...fitted.heldOut, ...fitted.heldOutReserve, ...fitted.pretrainPairs]) expect(pairTokens(p)).toBeLessThanOrEqual(300);
+    for (const t of fitted.pretrainCorpus) expect(count(t)).toBeLessThanOrEqual(200);
+    expect(fitted.pretrainCorpus.join(' ').split(' ')).toEqual(ds.pretrainCorpus.join(' ').split(' '));
+    expect(fitted.stats.pretrainWords).toBe(ds.stats.pretrainWords);
+    expect(buildRealTextPretraining(sub, small, limits)).toEqual({ pretrainCorpus: fitted.pretrainCorpus, pretrainPairs: fitted.pretrainPairs });
+  });
+  it('refuses bad limits', () => {
+    expect(() => buildRealTextDataset(sub, { seed: 0 }, { ...limits, maxPairTokens: 0 })).toThrow(/maxPairTokens must be a positive integer, got 0/);
+    expect(() => buildRealTextDataset(sub, { seed: 0 }, { ...limits, count: () => Number.NaN })).toThrow(/token count of a text is NaN/);
+    expect(() => buildRealTextPretraining(sub, small, { ...limits, maxTextTokens: 1 })).toThrow(/alone has \d+ tokens, more than maxTextTokens = 1/);
+  });
+});
+
 describe('the default data set on all 233 addresses', () => {
   it('passes G4 for both canaries, with the default held-out documents and summaries of about 25 words', () => {
     const full = buildRealTextDataset(all, { seed: 0 });
