@@ -304,9 +304,10 @@ function pretrainingOf(addresses: readonly Address[], splits: readonly (Split | 
  * - **Held-out addresses**: the even addresses in a seeded order, each taken while it has a
  *   held-out window for a canary that still needs some, until every canary has
  *   `heldOutPerCanary + reservePerCanary`. A held-out window is a non-overlapping window whose
- *   document mentions the orig and not the replacement (a window serves the first canary it fits),
- *   none of whose sentences occurs in another even address (so none is in a training window). `heldOut` takes a seeded `heldOutPerCanary`
- *   of each canary's, round-robin over the canaries; `heldOutReserve` the next `reservePerCanary`.
+ *   document mentions the orig and not the replacement (a window serves the first canary it
+ *   fits), none of whose sentences occurs in another even address (so none is in a training
+ *   window). `heldOut` takes a seeded `heldOutPerCanary` of each canary's, round-robin over the
+ *   canaries; `heldOutReserve` the next `reservePerCanary`.
  * - **Training pairs** from the other even addresses: every window eligible for a canary (summary
  *   and document mention the orig, neither the replacement), every window whose summary mentions
  *   a replacement (the legitimate mentions; windows may overlap), then non-overlapping background
@@ -319,9 +320,9 @@ function pretrainingOf(addresses: readonly Address[], splits: readonly (Split | 
  * With `limits` ({@link TokenLimits}), windows over `maxPairTokens` are not used anywhere and
  * pretraining texts over `maxTextTokens` are split until they fit.
  *
- * @throws DdaError for invalid options or token limits, an entity in two canaries, canaries with no eligible window or no source left under
- *   the G4 cap, too few held-out windows, or an `nTrain` below the eligible and legitimate windows
- *   or above the windows available.
+ * @throws DdaError for invalid options or token limits, an entity in two canaries, canaries with
+ *   no eligible window or no source left under the G4 cap, too few held-out windows, or an
+ *   `nTrain` below the eligible and legitimate windows or above the windows available.
  */
 export function buildRealTextDataset(addresses: readonly Address[], options: RealTextOptionsInput, limits?: TokenLimits): RealTextDataset {
   const o = parseRealTextOptions(options);
