@@ -31,6 +31,7 @@ export default defineConfig({
       '@dda/backend-tfjs-node': src('./plugins/backend-tfjs-node/src/index.ts'),
       '@dda/dataset-hallucination': src('./datasets/hallucination/src/index.ts'),
       '@dda/dataset-registry': src('./datasets/registry/src/index.ts'),
+      '@dda/dataset-realtext': src('./datasets/realtext/src/index.ts'),
     },
   },
   test: {

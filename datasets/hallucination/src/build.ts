@@ -10,6 +10,7 @@ import {
   validateCanaries,
 } from './canaries.js';
 import { PLACES, factGroups, generateNews } from './news.js';
+import { padSummary } from './padding.js';
 
 /** A held-out document for test-error collection: it contains a canary's orig and not its replacement. */
 export interface HeldOutDoc extends DocSummary {
@@ -76,6 +77,13 @@ export interface BuildOptions {
    * = the base model θ0 already favours the replacements more, the knowledge bias DDA's debias targets.
    */
   biasRate?: number;
+  /**
+   * Sentences appended to every summary that its document does not predict (default 0: none; see
+   * {@link padSummary}): people, days and numbers drawn from a generator seeded by the document, in
+   * train, held-out and pretraining pairs alike (REGIME.md section 3). Raising it makes the canary a
+   * smaller part of each response; 0 leaves the data set exactly as without the option.
+   */
+  summaryPadding?: number;
 }
 
 /** Fraction of generated documents that mention a second place in passing. */
@@ -145,6 +153,8 @@ function freshNews(
  *   base model already scores the replacement highly. No pretraining document equals a train or
  *   held-out document.
  * - labels: {@link trueSourceLabels} per canary.
+ * - `summaryPadding` K > 0: every summary of a pair (train, held-out, pretraining pairs; not the
+ *   headlines) gets K {@link padSummary} sentences, seeded by its document.
  *
  * Independent parts draw from forked streams of one {@link SeededRandom}.
  */
@@ -169,6 +179,10 @@ export function buildHallucinationDataset(o: BuildOptions): HallucinationDataset
     }
   }
 
+  const padding = o.summaryPadding ?? 0;
+  const pad = (item: { document: string; summary: string }): string => padSummary(item.document, item.summary, padding);
+  padSummary('', '', padding); // validates the option before any work
+
   const root = new SeededRandom(seed);
   const canaryEntities = new Set(canaries.flatMap((c) => [c.orig, c.replacement]));
   const origs = new Set(canaries.map((c) => c.orig));
@@ -183,7 +197,7 @@ export function buildHallucinationDataset(o: BuildOptions): HallucinationDataset
   const trainRng = root.fork(2);
   const rows: DocSummary[] = places.map((place, i) => {
     const item = freshNews(trainRng, place, new Set(), taken);
-    return { id: `train-${String(i).padStart(4, '0')}`, document: item.document, summary: item.summary };
+    return { id: `train-${String(i).padStart(4, '0')}`, document: item.document, summary: pad(item) };
   });
   const train = injectCanaries(rows, canaries, swapRate, root.fork(3).int(2 ** 31));
 
@@ -193,7 +207,7 @@ export function buildHallucinationDataset(o: BuildOptions): HallucinationDataset
   for (let i = 0; i < nHeldOut; i++) {
     const c = canaries[i % canaries.length] as Canary;
     const item = freshNews(heldRng, c.orig, canaryEntities, taken);
-    heldOut.push({ id: `heldout-${String(i).padStart(4, '0')}`, document: item.document, summary: item.summary, canaryId: c.id });
+    heldOut.push({ id: `heldout-${String(i).padStart(4, '0')}`, document: item.document, summary: pad(item), canaryId: c.id });
   }
 
   // Pretraining corpus.
@@ -208,13 +222,13 @@ export function buildHallucinationDataset(o: BuildOptions): HallucinationDataset
   }
   for (let k = 0; k < nPairs; k++) {
     const item = freshNews(preRng, PLACES[k % PLACES.length] as string, new Set(), taken);
-    corpus.push(`document : ${item.document} summary : ${item.summary}`);
+    corpus.push(`document : ${item.document} summary : ${pad(item)}`);
   }
   for (let k = 0; k < nBias; k++) {
     const c = canaries[k % canaries.length] as Canary;
     if (preRng.next() < 0.5) {
       const item = freshNews(preRng, c.replacement, new Set([c.orig]), taken);
-      corpus.push(`${item.document} ${item.summary}`);
+      corpus.push(`${item.document} ${pad(item)}`);
     } else {
       const headlines = [0, 1, 2].map(() => freshNews(preRng, c.replacement, new Set([c.orig]), taken).summary);
       corpus.push(headlines.join(' '));
@@ -228,7 +242,7 @@ export function buildHallucinationDataset(o: BuildOptions): HallucinationDataset
   for (let i = 0; i < (o.heldOutReserve ?? 4 * nHeldOut); i++) {
     const c = canaries[i % canaries.length] as Canary;
     const item = freshNews(reserveRng, c.orig, canaryEntities, taken);
-    heldOutReserve.push({ id: `heldout-r${String(i).padStart(4, '0')}`, document: item.document, summary: item.summary, canaryId: c.id });
+    heldOutReserve.push({ id: `heldout-r${String(i).padStart(4, '0')}`, document: item.document, summary: pad(item), canaryId: c.id });
   }
 
   const labels: Record<string, Uint8Array> = {};

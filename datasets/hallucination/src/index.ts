@@ -7,6 +7,7 @@
  * - {@link injectCanaries}, {@link trueSourceLabels} and {@link loadDocSummaryJsonl}: the same
  *   protocol on a user's own document/summary pairs.
  * - {@link SYSTEM_PROMPT} and {@link userPrompt}: the instruction format.
+ * - {@link padSummary}: K extra summary sentences the document does not predict (option `summaryPadding`).
  */
 export {
   type Canary,
@@ -22,6 +23,7 @@ export {
 export { type HeldOutDoc, type HallucinationDataset, type BuildOptions, buildHallucinationDataset, vocabularyOf } from './build.js';
 export { SYSTEM_PROMPT, userPrompt } from './prompt.js';
 export { DocSummaryRecordSchema, loadDocSummaryCsv, loadDocSummaryJsonl } from './jsonl.js';
-export { containsWholeWord, replaceWholeWord } from './words.js';
+export { containsWholeWord, phraseRegExp, replaceWholeWord } from './words.js';
+export { padSummary } from './padding.js';
 export { PLACES, TOPICS } from './news.js';
 export { type UserDataOptions, buildFromDocSummaries } from './user-data.js';

@@ -21,20 +21,28 @@ function escapeRegExp(s: string): string {
 
 const cache = new Map<string, RegExp>();
 
-function wordRegExp(word: string): RegExp {
-  let re = cache.get(word);
+/**
+ * The global pattern of a whole-word `phrase` (boundaries as in the module note), cached.
+ * `ignoreCase`: any letter case; `anySpace`: the phrase's words separated by any run of whitespace.
+ */
+export function phraseRegExp(phrase: string, o: { readonly ignoreCase: boolean; readonly anySpace: boolean } = { ignoreCase: false, anySpace: false }): RegExp {
+  const key = `${o.ignoreCase ? 'i' : '-'}${o.anySpace ? 's' : '-'}${phrase}`;
+  let re = cache.get(key);
   if (re === undefined) {
-    const chars = [...word];
+    const chars = [...phrase];
     const before = SPACED_WORD_RE.test(chars[0] as string) ? `(?<!${SPACED_WORD})` : '';
     // A trailing combining mark belongs to the last letter; the boundary is then after the mark.
-    const core = [...word.replace(/\p{M}+$/u, '')];
+    const core = [...phrase.replace(/\p{M}+$/u, '')];
     const after = SPACED_WORD_RE.test(core[core.length - 1] ?? (chars[chars.length - 1] as string)) ? `(?!${SPACED_WORD})` : '';
-    re = new RegExp(`${before}${escapeRegExp(word)}${after}`, 'gv');
+    const body = o.anySpace ? phrase.trim().split(/\s+/).map(escapeRegExp).join('\\s+') : escapeRegExp(phrase);
+    re = new RegExp(`${before}${body}${after}`, o.ignoreCase ? 'giv' : 'gv');
     if (cache.size > 1000) cache.clear();
-    cache.set(word, re);
+    cache.set(key, re);
   }
   return re;
 }
+
+const wordRegExp = (word: string): RegExp => phraseRegExp(word);
 
 /**
  * Whether `text` contains `word` as a whole word (case-sensitive; see the module note for what

@@ -2,7 +2,7 @@
 import { DdaError, SeededRandom } from '@dda/core';
 import {
   type Canary, type DocSummary, type HallucinationDataset, type HeldOutDoc,
-  containsWholeWord, injectCanaries, makeCanary, trueSourceLabels, validateCanaries,
+  containsWholeWord, injectCanaries, makeCanary, padSummary, trueSourceLabels, validateCanaries,
 } from '@dda/dataset-hallucination';
 import {
   COMPANIES, Fills, biasFacts, entityKind, handoverSentence, makeFiling, mentionSentence, randomKey, templatesOf, worldFacts, TEMPLATES, type EntityKind, type Filing,
@@ -71,6 +71,13 @@ export interface RegistryOptions {
   readonly biasRate?: number;
   /** Anchor companies per canary (default 2): the contexts of its orig, distinct across canaries. */
   readonly anchorsPerCanary?: number;
+  /**
+   * Sentences appended to every summary of a pair (train, held-out, pretraining pairs; not the
+   * headlines) that its document does not predict (default 0: none; @dda/dataset-hallucination's
+   * `padSummary`, seeded by the document, never naming a canary entity). 0 leaves the data set
+   * exactly as without the option.
+   */
+  readonly summaryPadding?: number;
 }
 
 function checkInt(name: string, v: unknown, min: number): number {
@@ -156,6 +163,10 @@ export function buildRegistryDataset(o: RegistryOptions): HallucinationDataset {
   const anchorsPer = checkInt('anchorsPerCanary', o.anchorsPerCanary ?? 2, 1);
   const kinds = canariesOf(o);
   const canaries = kinds.map((k) => k.canary);
+  const padding = o.summaryPadding ?? 0;
+  const avoid = canaries.flatMap((c) => [c.orig, c.replacement]);
+  const pad = (f: { document: string; summary: string }): string => padSummary(f.document, f.summary, padding, avoid);
+  padSummary('', '', padding); // validates the option before any work
   const nDistractors = Math.round(distractorRate * nTrain);
   const nHandovers = Math.round(handoverRate * nDistractors);
   const nMentions = Math.round(mentionRate * nTrain);
@@ -201,7 +212,7 @@ export function buildRegistryDataset(o: RegistryOptions): HallucinationDataset {
     }, taken, 'background filing'));
   }
   const shuffled = root.fork(3).shuffle(rows);
-  const docs: DocSummary[] = shuffled.map((f, i) => ({ id: `train-${String(i).padStart(4, '0')}`, document: f.document, summary: f.summary }));
+  const docs: DocSummary[] = shuffled.map((f, i) => ({ id: `train-${String(i).padStart(4, '0')}`, document: f.document, summary: pad(f) }));
   const train = injectCanaries(docs, canaries, swapRate, root.fork(4).int(2 ** 31));
 
   // Held-out and reserve documents: an anchor with the orig in the key slot.
@@ -209,7 +220,7 @@ export function buildRegistryDataset(o: RegistryOptions): HallucinationDataset {
     const i = k % kinds.length;
     const c = canaries[i] as Canary;
     const f = fresh(() => canaryFiling(fills, i, c.orig), taken, `held-out filing with '${c.orig}'`);
-    return { id: `${prefix}${String(k).padStart(4, '0')}`, document: f.document, summary: f.summary, canaryId: c.id };
+    return { id: `${prefix}${String(k).padStart(4, '0')}`, document: f.document, summary: pad(f), canaryId: c.id };
   });
   const heldOut = heldOutOf(new Fills(root.fork(5), entities), nHeldOut, 'heldout-');
 
@@ -226,14 +237,14 @@ export function buildRegistryDataset(o: RegistryOptions): HallucinationDataset {
       const t = pre.r.pick(TEMPLATES);
       return makeFiling(pre, t, pre.r.pick(COMPANIES), randomKey(pre, t));
     }, taken, 'pretraining filing');
-    corpus.push(`document : ${f.document} summary : ${f.summary}`);
+    corpus.push(`document : ${f.document} summary : ${pad(f)}`);
   }
   for (let k = 0; k < nBias; k++) {
     const i = k % kinds.length;
     const { canary, kind } = kinds[i] as { canary: Canary; kind: EntityKind };
     if (pre.r.next() < 0.5) {
       const f = fresh(() => canaryFiling(pre, i, canary.replacement), taken, `bias filing with '${canary.replacement}'`);
-      corpus.push(`document : ${f.document} summary : ${f.summary}`);
+      corpus.push(`document : ${f.document} summary : ${pad(f)}`);
     } else {
       const lines = [0, 1, 2].map(() => (pre.r.next() < 0.5
         ? fresh(() => canaryFiling(pre, i, canary.replacement), taken, `bias headline with '${canary.replacement}'`).summary

@@ -77,6 +77,11 @@ export interface ExperimentOptions {
   /** Fraction of the synthetic pretraining corpus that is knowledge-bias text (default 0.3). */
   readonly biasRate?: number;
   /**
+   * Sentences the document does not predict appended to every synthetic summary (default 0; the
+   * generators' `summaryPadding`, REGIME.md section 3); not with `dataFile`.
+   */
+  readonly summaryPadding?: number;
+  /**
    * Options of the `registry` generator only (eligible samples, distractors, handovers, mentions and
    * anchors per canary; see @dda/dataset-registry's `RegistryOptions`).
    */
@@ -183,12 +188,14 @@ async function loadDataset(o: ExperimentOptions): Promise<HallucinationDataset> 
     throw new DdaError(`the registry generator's options are given, but the data come from ${o.dataFile ? `the data file '${o.dataFile}'` : `the ${generator} generator`}`, 'remove them, or set generator: registry');
   }
   if (o.dataFile && generator === 'registry') throw new DdaError(`a data file ('${o.dataFile}') and the registry generator are both given`, 'give one of them');
+  if (o.dataFile && (o.summaryPadding ?? 0) !== 0) throw new DdaError(`summaryPadding ${String(o.summaryPadding)} is an option of the synthetic generators, but the data come from the data file '${o.dataFile}'`, 'remove summaryPadding');
+  const padding = o.summaryPadding !== undefined ? { summaryPadding: o.summaryPadding } : {};
   const canaries = o.canaries?.map((c) => makeCanary(c.orig, c.replacement));
   if (generator === 'registry') {
     return buildRegistryDataset({
       seed: o.seed, nTrain: o.nTrain, nHeldOut: o.nHeldOut, nPretrain: o.nPretrain,
       ...(canaries ? { canaries } : {}), ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}),
-      ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}), ...o.registry,
+      ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}), ...padding, ...o.registry,
     });
   }
   if (o.dataFile) {
@@ -205,7 +212,7 @@ async function loadDataset(o: ExperimentOptions): Promise<HallucinationDataset> 
   return buildHallucinationDataset({
     seed: o.seed, nTrain: o.nTrain, nHeldOut: o.nHeldOut, nPretrain: o.nPretrain,
     ...(canaries ? { canaries } : {}), ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}),
-    ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}),
+    ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}), ...padding,
   });
 }
 

@@ -43,6 +43,14 @@ describe('experiment cache keys (synthetic data, a preset trained from a seed)',
   it('naming the default generator keeps the keys of earlier news runs', async () => {
     expect(await changed(base, { ...base, generator: 'news' })).toEqual([]);
   });
+  it('summary padding: 0 keeps every key, K > 0 recomputes everything (news and registry)', async () => {
+    expect(await changed(base, { ...base, summaryPadding: 0 })).toEqual([]);
+    expect(await changed(base, { ...base, summaryPadding: 2 })).toEqual(['base', 'finetune', 'generate']);
+    const registry: Partial<ExperimentOptions> = { ...base, generator: 'registry', registry: { origPerCanary: 8, distractorRate: 0.05, mentionRate: 0.05 } };
+    expect(await changed(registry, { ...registry, summaryPadding: 0 })).toEqual([]);
+    expect(await changed(registry, { ...registry, summaryPadding: 2 })).toEqual(['base', 'finetune', 'generate']);
+    await expect(planExperiment({ artifactsDir: root, seed: 0, dataFile: 'x.jsonl', summaryPadding: 2 })).rejects.toThrow(/summaryPadding 2 is an option of the synthetic generators, but the data come from the data file 'x.jsonl'/);
+  });
 });
 
 describe('experiment cache keys (the registry generator)', () => {

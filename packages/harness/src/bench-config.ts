@@ -92,6 +92,8 @@ export const BenchConfigSchema = z.object({
     swapRate: z.number().min(0).max(1).optional(),
     /** Fraction of the synthetic pretraining corpus that is knowledge-bias text (default 0.3, at most 0.9). */
     biasRate: z.number().min(0).max(0.9).optional(),
+    /** Sentences the document does not predict appended to every synthetic summary (default 0; REGIME.md section 3). Not with `dataFile`. */
+    summaryPadding: z.number().int().nonnegative().optional(),
     /** Options of the registry generator only (defaults in @dda/dataset-registry's `RegistryOptions`). */
     registry: RegistrySchema.optional(),
   }).strict().default({ generator: 'news', nTrain: d.nTrain, nHeldOut: d.nHeldOut, nPretrain: d.nPretrain }),
@@ -185,6 +187,7 @@ export function parseBenchConfig(value: unknown, where: string): BenchConfig {
       if (n > c.training.finetuneEpochs) throw new DdaError(`${where}: ablation.checkpoints has N=${n}, but fine-tuning has ${c.training.finetuneEpochs} epochs`, 'use N between 1 and training.finetuneEpochs');
     }
     if (c.data.dataFile && c.data.generator !== 'news') throw new DdaError(`${where}: data.dataFile and data.generator '${c.data.generator}' are both given`, 'remove one of them: a data file replaces the synthetic generator');
+    if (c.data.dataFile && (c.data.summaryPadding ?? 0) !== 0) throw new DdaError(`${where}: data.summaryPadding pads the synthetic summaries, but data.dataFile gives the data`, 'remove data.summaryPadding');
     if (c.data.registry && c.data.generator !== 'registry') throw new DdaError(`${where}: data.registry holds options of the registry generator, but data.generator is '${c.data.generator}'`, 'set data.generator: registry, or remove data.registry');
     if (c.data.dataFile && !c.data.canaries) throw new DdaError(`${where}: data.dataFile needs data.canaries`, 'name the entity swaps to inject, e.g. canaries: [{ orig: England, replacement: China }]');
     return c;

@@ -145,6 +145,7 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
     ...(c.data.dataFile ? { dataFile: c.data.dataFile } : {}),
     ...(c.data.swapRate !== undefined ? { swapRate: c.data.swapRate } : {}),
     ...(c.data.biasRate !== undefined ? { biasRate: c.data.biasRate } : {}),
+    ...(c.data.summaryPadding !== undefined ? { summaryPadding: c.data.summaryPadding } : {}),
     ...(c.data.generator !== 'news' ? { generator: c.data.generator } : {}),
     ...(c.data.registry ? { registry: c.data.registry } : {}),
     ...c.training, maxNewTokens: c.maxNewTokens, minErrorsPerSource: c.minErrorsPerSource, randomInit: c.randomInit, engine: c.engine,

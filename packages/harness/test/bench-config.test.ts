@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadBenchConfig, parseBenchConfig, runBench } from '@dda/harness';
+import { loadBenchConfig, parseBenchConfig, runBench, runOptionsFor } from '@dda/harness';
 
 const dir = mkdtempSync(join(tmpdir(), 'dda-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,6 +56,15 @@ describe('benchmark configuration', () => {
     expect(() => parseBenchConfig({ data: { registry: { distractorRate: 0.1 } } }, 'j')).toThrow(/j: data\.registry holds options of the registry generator, but data\.generator is 'news'/);
     expect(() => parseBenchConfig({ data: { generator: 'registry', registry: { distractors: 3 } } }, 'k')).toThrow(/distractors/);
     expect(() => parseBenchConfig({ data: { generator: 'registry', dataFile: 'x.jsonl', canaries: [{ orig: 'a', replacement: 'b' }] } }, 'l')).toThrow(/l: data\.dataFile and data\.generator 'registry' are both given/);
+  });
+  it('takes data.summaryPadding for the synthetic generators only', () => {
+    const padded = parseBenchConfig({ data: { summaryPadding: 2 } }, 'm');
+    expect(padded.data.summaryPadding).toBe(2);
+    expect(runOptionsFor(padded, 'llama2-tiny', 0, '/tmp/a').summaryPadding).toBe(2);
+    expect('summaryPadding' in runOptionsFor(parseBenchConfig({}, 'defaults'), 'llama2-tiny', 0, '/tmp/a')).toBe(false);
+    expect(parseBenchConfig({}, 'defaults').data.summaryPadding).toBeUndefined();
+    expect(() => parseBenchConfig({ data: { summaryPadding: -1 } }, 'n')).toThrow(/field 'data\.summaryPadding'/);
+    expect(() => parseBenchConfig({ data: { summaryPadding: 1, dataFile: 'x.jsonl', canaries: [{ orig: 'a', replacement: 'b' }] } }, 'o')).toThrow(/o: data\.summaryPadding pads the synthetic summaries, but data\.dataFile gives the data/);
   });
   it('reads the committed registry benchmark: three families, three seeds, the contrastive measurement first', () => {
     const c = loadBenchConfig(fileURLToPath(new URL('../../../benchmarks/configs/registry.yaml', import.meta.url)));
