@@ -1,7 +1,8 @@
 /**
  * Evaluation against labels of true sources (METHOD.md's protocol): for each labelled query or
- * group, every training sample's score is the mean over the group's query columns; ROC-AUC (%) and
- * recall@k (fraction) over the whole training set.
+ * group, every training sample's score is the mean over the group's query columns; ROC-AUC (%),
+ * recall@k, average precision, Recall@50 and the reciprocal rank of the first true source
+ * (fractions) over the whole training set.
  */
 import { averageEvaluations, evaluateSources, type ScoreMatrix, type SourceEvaluation, type SourceSpec } from '@dda/core';
 import type { LabelSet } from '@dda/data';
@@ -18,7 +19,7 @@ export function sourcesOf(task: AttributionTask, labels: readonly LabelSet[]): S
   });
 }
 
-/** AUC and recall@k of a matrix per labelled source, then their average (source `average`). */
+/** AUC, recall@k, average precision, Recall@50 and reciprocal rank of a matrix per labelled source, then their average (source `average`; its reciprocal rank is the MRR). */
 export function evaluateMatrix(m: ScoreMatrix, sources: readonly SourceSpec[], k: number): SourceEvaluation[] {
   const evals = evaluateSources(m, sources, k);
   return [...evals, averageEvaluations(evals)];

@@ -120,11 +120,15 @@ export function writeScoreMatrix(npyPath: string, jsonPath: string, m: ScoreMatr
 }
 
 /** CSV columns of `metrics.csv`. */
-export const METRIC_COLUMNS = ['variant', 'source', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_queries', 'description'] as const;
+export const METRIC_COLUMNS = ['variant', 'source', 'auc', 'recall_at_k', 'k', 'average_precision', 'recall_at_50', 'mrr', 'n_positives', 'n_train', 'n_queries', 'description'] as const;
 
-/** Writes `metrics.csv`: AUC (%) and recall@k of every variant per labelled source, and their average. */
+/**
+ * Writes `metrics.csv`: AUC (%), recall@k, average precision, Recall@50 and the reciprocal rank of
+ * the first true source (fractions; the `average` row's is the MRR) of every variant per labelled
+ * source, and their average.
+ */
 export async function writeMetrics(path: string, rows: readonly (SourceEvaluation & { variant: string; description: string })[]): Promise<void> {
   const r4 = (x: number): number => Number(x.toFixed(4));
-  const out = rows.map((r) => ({ variant: r.variant, source: r.source, auc: r4(r.auc), recall_at_k: r4(r.recallAtK), k: r.k, n_positives: r.nPositives, n_train: r.nTrain, n_queries: r.nTests, description: r.description }));
+  const out = rows.map((r) => ({ variant: r.variant, source: r.source, auc: r4(r.auc), recall_at_k: r4(r.recallAtK), k: r.k, average_precision: r4(r.averagePrecision), recall_at_50: r4(r.recallAt50), mrr: r4(r.mrr), n_positives: r.nPositives, n_train: r.nTrain, n_queries: r.nTests, description: r.description }));
   writeFileAtomic(path, await writeToBuffer(out, { headers: [...METRIC_COLUMNS] }));
 }

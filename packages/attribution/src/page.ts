@@ -78,7 +78,7 @@ export async function renderAttributionPage(p: PageInput): Promise<string> {
   const nTest = p.matrix.testIds.length;
   const nav = p.tops.map((q, j) => `<a href="#q${j}" title="${esc(q.queryId)}">${esc(q.queryId)}${q.group ? ` <span class="meta">(${esc(q.group)})</span>` : ''}</a>`).join('');
   const metrics = p.metrics && p.metrics.length > 0
-    ? `<h2>Against the labels</h2><table class="metrics"><thead><tr><th>source</th><th class="num">ROC-AUC (%)</th><th class="num">recall@${p.metrics[0]?.k}</th><th class="num">true sources</th><th class="num">queries</th></tr></thead><tbody>${p.metrics.map((m) => `<tr><td>${esc(m.source)}</td><td class="num">${m.auc.toFixed(2)}</td><td class="num">${m.recallAtK.toFixed(3)}</td><td class="num">${m.nPositives}</td><td class="num">${m.nTests}</td></tr>`).join('')}</tbody></table>`
+    ? `<h2>Against the labels</h2><table class="metrics"><thead><tr><th>source</th><th class="num">ROC-AUC (%)</th><th class="num">recall@${p.metrics[0]?.k}</th><th class="num">AP</th><th class="num">Recall@50</th><th class="num">RR (MRR)</th><th class="num">true sources</th><th class="num">queries</th></tr></thead><tbody>${p.metrics.map((m) => `<tr><td>${esc(m.source)}</td><td class="num">${m.auc.toFixed(2)}</td><td class="num">${m.recallAtK.toFixed(3)}</td><td class="num">${m.averagePrecision.toFixed(3)}</td><td class="num">${m.recallAt50.toFixed(3)}</td><td class="num">${m.mrr.toFixed(3)}</td><td class="num">${m.nPositives}</td><td class="num">${m.nTests}</td></tr>`).join('')}</tbody></table>`
     : '';
   const sections: string[] = [];
   for (const [j, q] of p.tops.entries()) {

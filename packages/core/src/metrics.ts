@@ -1,11 +1,17 @@
 /**
- * Evaluation metrics for training data attribution: ROC-AUC and recall@k of one score vector
- * against binary ground-truth labels, the `auc` / `recall-at-k` entries of the `metrics`
+ * Evaluation metrics for training data attribution: ROC-AUC, recall@k, average precision and the
+ * reciprocal rank of the first true source, of one score vector against binary ground-truth
+ * labels; the `auc` / `recall-at-k` / `average-precision` / `mrr` entries of the `metrics`
  * registry, and the per-source evaluation of the hallucination-tracing benchmark.
  *
  * Conventions: `scores[i]` is the score of training sample i, higher = more responsible for the
  * test output(s); `labels[i]` is 1 when sample i is a true source and 0 otherwise.
- * Both metrics are "larger is better".
+ * Every metric is "larger is better".
+ *
+ * Ties: a metric never depends on the input order of tied scores. ROC-AUC counts a tied
+ * (source, non-source) pair 1/2; average precision treats tied scores as one threshold (as
+ * scikit-learn's `average_precision_score`); recall@k and the reciprocal rank are expectations over
+ * a uniformly random order within each group of tied scores.
  *
  * Note on imports: this module imports `./registries.js`; `registries.ts` must never import this
  * module back, so that the registry exists before {@link registerCoreMetrics} runs at load.
@@ -186,6 +192,103 @@ export function recallCurve(scores: ArrayLike<number>, labels: ArrayLike<number>
   return out;
 }
 
+/**
+ * Average precision (AP) of `scores` against binary `labels`, as a fraction in [0, 1]: the area
+ * under the precision–recall curve as a step function, AP = Σ_n (R_n − R_{n−1}) · P_n over the
+ * distinct score thresholds taken from the highest down, where P_n and R_n are the precision and
+ * recall of the set of samples scoring at least the n-th threshold (R_0 = 0).
+ *
+ * Ties: tied scores form one threshold, so a group of tied samples enters the curve at once, with
+ * the precision of the whole group; this is scikit-learn's `average_precision_score`, and the
+ * value does not depend on the input order. A random ranking's AP is about the fraction of
+ * positives (nPositives / n).
+ *
+ * @param scores - One score per training sample (length n); higher = more responsible. Must be finite.
+ * @param labels - One label per training sample (length n): 1 = true source, 0 = not a source.
+ * @returns AP as a fraction in [0, 1] (1 = every true source ranked above every non-source).
+ * @throws DdaError if the lengths differ, a score is not finite, a label is not 0/1, or the
+ *   labels hold no positive (AP is then undefined).
+ */
+export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const n = scores.length;
+  const nPos = checkScoresAndLabels(scores, labels, 'averagePrecision');
+  if (nPos === 0) {
+    throw new DdaError(
+      'averagePrecision: the labels have no positive (true source), so average precision is undefined',
+      'evaluate only sources that have at least one true source among the training samples',
+    );
+  }
+  const idx = sortedIndices(scores, true);
+  let tp = 0;
+  let ap = 0;
+  let start = 0;
+  while (start < n) {
+    const s = scores[idx[start] as number] as number;
+    let end = start;
+    let groupPos = 0;
+    while (end < n && (scores[idx[end] as number] as number) === s) {
+      if ((labels[idx[end] as number] as number) === 1) groupPos++;
+      end++;
+    }
+    tp += groupPos;
+    // Recall rises by groupPos / nPos at this threshold; precision over the end samples above it.
+    if (groupPos > 0) ap += (groupPos / nPos) * (tp / end);
+    start = end;
+  }
+  return ap;
+}
+
+/**
+ * The reciprocal rank of the first true source: 1 / (1-based rank of the highest-ranked sample
+ * with label 1) when the samples are sorted by score, highest first; averaged over sources it is
+ * the mean reciprocal rank (MRR).
+ *
+ * Ties: the expectation over a uniformly random order within each group of tied scores. If the
+ * first group that holds a true source has g samples, p of them true sources, and a samples score
+ * higher, the first true source is at rank a + J with P(J = j) = C(g − j, p − 1) / C(g, p),
+ * j = 1..g − p + 1, and the result is E[1 / (a + J)]. The value does not depend on the input order.
+ * Example: scores [3, 2, 2] with labels [0, 1, 0] give (1/2 + 1/3) / 2 = 5/12.
+ *
+ * @param scores - One score per training sample (length n); higher = more responsible. Must be finite.
+ * @param labels - One label per training sample (length n): 1 = true source, 0 = not a source.
+ * @returns A fraction in (0, 1]: 1 when a true source has the strictly highest score.
+ * @throws DdaError if the lengths differ, a score is not finite, a label is not 0/1, or the
+ *   labels hold no positive.
+ */
+export function reciprocalRank(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const n = scores.length;
+  const nPos = checkScoresAndLabels(scores, labels, 'reciprocalRank');
+  if (nPos === 0) {
+    throw new DdaError(
+      'reciprocalRank: the labels have no positive (true source), so there is no first true source',
+      'evaluate only sources that have at least one true source among the training samples',
+    );
+  }
+  const idx = sortedIndices(scores, true);
+  let start = 0;
+  for (;;) {
+    const s = scores[idx[start] as number] as number;
+    let end = start;
+    let p = 0;
+    while (end < n && (scores[idx[end] as number] as number) === s) {
+      if ((labels[idx[end] as number] as number) === 1) p++;
+      end++;
+    }
+    if (p > 0) {
+      const g = end - start;
+      // P(J = 1) = p / g; P(J = j + 1) / P(J = j) = (g − j − p + 1) / (g − j).
+      let prob = p / g;
+      let expected = 0;
+      for (let j = 1; j <= g - p + 1; j++) {
+        expected += prob / (start + j);
+        prob *= (g - j - p + 1) / (g - j);
+      }
+      return expected;
+    }
+    start = end; // nPos > 0, so a group with a positive is reached before start = n
+  }
+}
+
 /** The `auc` metric: ROC-AUC in percent (0–100), as the paper reports it; 50 = chance. */
 export const aucMetric: Metric = {
   id: 'auc',
@@ -214,6 +317,23 @@ export function recallAtKMetric(k: number): Metric {
 /** Default k of the `recall-at-k` factory: the paper reports R@500. */
 export const DEFAULT_RECALL_K = 500;
 
+/** The k of the fixed recall column of every evaluation, as DATE-LM reports it (Recall@50). */
+export const RECALL_AT_50 = 50;
+
+/** The `average-precision` metric: AP as a fraction in [0, 1], tied scores as one threshold (see {@link averagePrecision}). */
+export const averagePrecisionMetric: Metric = {
+  id: 'average-precision',
+  description: 'average precision (area under the step precision-recall curve, fraction 0-1; tied scores form one threshold, as scikit-learn)',
+  compute: (scores, labels) => averagePrecision(scores, labels),
+};
+
+/** The `mrr` metric: reciprocal rank of the first true source, in (0, 1], ties in expectation (see {@link reciprocalRank}); its mean over sources is the MRR. */
+export const mrrMetric: Metric = {
+  id: 'mrr',
+  description: 'reciprocal rank of the highest-ranked true source (fraction in (0, 1]; ties in expectation over random orders); averaged over sources: MRR',
+  compute: (scores, labels) => reciprocalRank(scores, labels),
+};
+
 /** Registry entry `auc` (no options). */
 const aucEntry: RegistryEntry<Metric, PluginOptions> = {
   id: 'auc',
@@ -230,14 +350,19 @@ const recallEntry: RegistryEntry<Metric, PluginOptions> = {
   create: (options) => recallAtKMetric(numberOption(options, 'k', DEFAULT_RECALL_K)),
 };
 
+/** Registry entries `average-precision` and `mrr` (no options). */
+const apEntry: RegistryEntry<Metric, PluginOptions> = { id: 'average-precision', description: averagePrecisionMetric.description, priority: 40, create: () => averagePrecisionMetric };
+const mrrEntry: RegistryEntry<Metric, PluginOptions> = { id: 'mrr', description: mrrMetric.description, priority: 30, create: () => mrrMetric };
+
 /**
- * Registers the core metrics in the `metrics` registry: `auc` (percent) and the factory
- * `recall-at-k` (option `k`, default 500; the metric it creates has id `recall-at-${k}`).
+ * Registers the core metrics in the `metrics` registry: `auc` (percent), the factory
+ * `recall-at-k` (option `k`, default 500; the metric it creates has id `recall-at-${k}`; Recall@50
+ * is `{k: 50}`), `average-precision` and `mrr` (fractions).
  * Idempotent: an id that is already registered (by an earlier call, or replaced by the user)
  * is left as it is. Called once when this module loads.
  */
 export function registerCoreMetrics(): void {
-  for (const entry of [aucEntry, recallEntry]) {
+  for (const entry of [aucEntry, recallEntry, apEntry, mrrEntry]) {
     if (!metrics.has(entry.id)) metrics.register(entry);
   }
 }
@@ -264,6 +389,12 @@ export interface SourceEvaluation {
   readonly recallAtK: number;
   /** The k used: the requested k clamped to the number of training samples. */
   readonly k: number;
+  /** Average precision as a fraction in [0, 1], tied scores as one threshold (see {@link averagePrecision}). */
+  readonly averagePrecision: number;
+  /** Recall@50 as a fraction in [0, 1] (k = 50 clamped to the number of training rows; ties in expectation), whatever `k` is. */
+  readonly recallAt50: number;
+  /** Reciprocal rank of the first true source, in (0, 1] (ties in expectation, see {@link reciprocalRank}); for `average`: the MRR. */
+  readonly mrr: number;
   /** Number of true sources among the training rows (for `average`: the sum over sources). */
   readonly nPositives: number;
   /** Number of training rows ranked. */
@@ -275,8 +406,8 @@ export interface SourceEvaluation {
 /**
  * Evaluates a score matrix per source, the paper's protocol: for each source, every training
  * sample's score is the mean over that source's test columns ({@link aggregateColumns}), then
- * AUC (percent) and recall@k (fraction) are computed over the whole training set against the
- * source's labels.
+ * AUC (percent), recall@k, average precision, Recall@50 and the reciprocal rank of the first
+ * true source (fractions) are computed over the whole training set against the source's labels.
  *
  * @param matrix - Scores [nTrain × nTest]; higher = more responsible.
  * @param sources - Sources to evaluate; `labels` has length nTrain, `testIds` are columns of `matrix`.
@@ -322,6 +453,9 @@ export function evaluateSources(
       auc: 100 * rocAuc(scores, s.labels),
       recallAtK: recallAtK(scores, s.labels, kk),
       k: kk,
+      averagePrecision: averagePrecision(scores, s.labels),
+      recallAt50: recallAtK(scores, s.labels, RECALL_AT_50),
+      mrr: reciprocalRank(scores, s.labels),
       nPositives,
       nTrain,
       nTests: s.testIds.length,
@@ -331,7 +465,8 @@ export function evaluateSources(
 
 /**
  * The average row of a list of per-source evaluations (the paper's "average" column): the mean
- * AUC (percent) and mean recall@k (fraction) over the sources, each source weighted equally.
+ * AUC (percent), recall@k, average precision, Recall@50 and reciprocal rank (the MRR) over the
+ * sources, each source weighted equally.
  * `nPositives` and `nTests` are summed over the sources.
  *
  * @param list - Evaluations of the same training set at the same k (e.g. from {@link evaluateSources}).
@@ -343,6 +478,9 @@ export function averageEvaluations(list: readonly SourceEvaluation[]): SourceEva
   if (first === undefined) throw new DdaError('averageEvaluations: no evaluations to average', 'evaluate at least one source');
   let auc = 0;
   let recall = 0;
+  let ap = 0;
+  let recall50 = 0;
+  let rr = 0;
   let nPositives = 0;
   let nTests = 0;
   for (const e of list) {
@@ -354,6 +492,9 @@ export function averageEvaluations(list: readonly SourceEvaluation[]): SourceEva
     }
     auc += e.auc;
     recall += e.recallAtK;
+    ap += e.averagePrecision;
+    recall50 += e.recallAt50;
+    rr += e.mrr;
     nPositives += e.nPositives;
     nTests += e.nTests;
   }
@@ -362,6 +503,9 @@ export function averageEvaluations(list: readonly SourceEvaluation[]): SourceEva
     auc: auc / list.length,
     recallAtK: recall / list.length,
     k: first.k,
+    averagePrecision: ap / list.length,
+    recallAt50: recall50 / list.length,
+    mrr: rr / list.length,
     nPositives,
     nTrain: first.nTrain,
     nTests,

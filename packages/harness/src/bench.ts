@@ -65,7 +65,22 @@ export interface SummaryRow {
   /** Mean fraction of errors fixed by leave-out retraining of the method's top-k, and of k random samples (NaN when not computed). */
   readonly leaveOutMean: number;
   readonly leaveOutRandomMean: number;
+  /** Mean average precision (fraction, tied scores as one threshold) with its 95% bootstrap interval; NaN in summaries stored before it was computed. */
+  readonly apMean: number;
+  readonly apLow: number;
+  readonly apHigh: number;
+  /** Mean Recall@50 (fraction) with its 95% bootstrap interval. */
+  readonly recall50Mean: number;
+  readonly recall50Low: number;
+  readonly recall50High: number;
+  /** Mean reciprocal rank of the first true source (MRR, fraction) with its 95% bootstrap interval. */
+  readonly mrrMean: number;
+  readonly mrrLow: number;
+  readonly mrrHigh: number;
 }
+
+/** The {@link SummaryRow} fields of average precision, Recall@50 and MRR (NaN when a stored summary lacks them). */
+export const RANKING_SUMMARY_FIELDS = ['apMean', 'apLow', 'apHigh', 'recall50Mean', 'recall50Low', 'recall50High', 'mrrMean', 'mrrLow', 'mrrHigh'] as const;
 
 /** Paired sign-flip test of the reference DDA method against another method over (family, seed, source). */
 export interface PairedRow {
@@ -388,6 +403,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
                 rows.push({
                   family, method, scorer: label, variant: v.variant, measurement: measured ? measurement : '', seed, seconds,
                   source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
+                  averagePrecision: r.averagePrecision, recallAt50: r.recallAt50, mrr: r.mrr,
                   lds: ldsOf.get(r.source) ?? Number.NaN, leaveOut: fixedOf.get(r.source) ?? Number.NaN, leaveOutRandom: randomFixed.get(r.source) ?? Number.NaN,
                 });
               }
@@ -441,8 +457,8 @@ export function runAblation(c: BenchConfig, outDir: string, log: Log = () => {},
 }
 
 /**
- * Mean AUC and recall@k of each (family, method) over seeds (the `average` source rows) with 95%
- * bootstrap intervals, and over every family × seed unit as family `all`.
+ * Mean AUC, recall@k, average precision, Recall@50 and MRR of each (family, method) over seeds (the
+ * `average` source rows) with 95% bootstrap intervals, and over every family × seed unit as family `all`.
  */
 export function summarize(rows: readonly BenchRow[], resamples = 2000): SummaryRow[] {
   const avg = rows.filter((r) => r.source === 'average');
@@ -456,14 +472,21 @@ export function summarize(rows: readonly BenchRow[], resamples = 2000): SummaryR
       if (sel.length === 0) continue;
       const auc = bootstrapMeanInterval(sel.map((r) => r.auc), { resamples, seed: 1 });
       const rec = bootstrapMeanInterval(sel.map((r) => r.recallAtK), { resamples, seed: 2 });
-      const ldsValues = sel.map((r) => r.lds).filter(Number.isFinite);
-      const lds = ldsValues.length ? bootstrapMeanInterval(ldsValues, { resamples, seed: 5 }) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
+      const interval = (values: number[], seed: number): { mean: number; low: number; high: number } => {
+        const finite = values.filter(Number.isFinite);
+        return finite.length ? bootstrapMeanInterval(finite, { resamples, seed }) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
+      };
+      const lds = interval(sel.map((r) => r.lds), 5);
+      const ap = interval(sel.map((r) => r.averagePrecision), 6);
+      const r50 = interval(sel.map((r) => r.recallAt50), 7);
+      const mrr = interval(sel.map((r) => r.mrr), 8);
       out.push({
         family, method, n: sel.length, aucMean: auc.mean, aucLow: auc.low, aucHigh: auc.high,
         recallMean: rec.mean, recallLow: rec.low, recallHigh: rec.high,
         secondsMean: sel.reduce((a, r) => a + r.seconds, 0) / sel.length,
         ldsMean: lds.mean, ldsLow: lds.low, ldsHigh: lds.high,
         leaveOutMean: mean(sel.map((r) => r.leaveOut).filter(Number.isFinite)), leaveOutRandomMean: mean(sel.map((r) => r.leaveOutRandom).filter(Number.isFinite)),
+        apMean: ap.mean, apLow: ap.low, apHigh: ap.high, recall50Mean: r50.mean, recall50Low: r50.low, recall50High: r50.high, mrrMean: mrr.mean, mrrLow: mrr.low, mrrHigh: mrr.high,
       });
     }
   }
