@@ -56,6 +56,43 @@ function sortedIndices(scores: ArrayLike<number>, descending: boolean): number[]
   return idx;
 }
 
+/** One group of tied scores in a ranking: ranks [start, end) (0-based) of the sorted order, holding `positives` true sources. */
+interface TieGroup {
+  readonly start: number;
+  readonly end: number;
+  readonly positives: number;
+}
+
+/** The groups of tied scores of `scores`, highest score first (each group once, in rank order). */
+function tieGroupsDescending(scores: ArrayLike<number>, labels: ArrayLike<number>): TieGroup[] {
+  const n = scores.length;
+  const idx = sortedIndices(scores, true);
+  const groups: TieGroup[] = [];
+  let start = 0;
+  while (start < n) {
+    const s = scores[idx[start] as number] as number;
+    let end = start;
+    let positives = 0;
+    while (end < n && (scores[idx[end] as number] as number) === s) {
+      if ((labels[idx[end] as number] as number) === 1) positives++;
+      end++;
+    }
+    groups.push({ start, end, positives });
+    start = end;
+  }
+  return groups;
+}
+
+/** Throws when the labels hold no true source: `metric` is then undefined. */
+function requirePositive(nPos: number, what: string, metric: string): void {
+  if (nPos === 0) {
+    throw new DdaError(
+      `${what}: the labels have no positive (true source), so ${metric} is undefined`,
+      'evaluate only sources that have at least one true source among the training samples',
+    );
+  }
+}
+
 /**
  * ROC-AUC of `scores` against binary `labels`, as a fraction in [0, 1]: the probability that a
  * randomly drawn true source (label 1) scores higher than a randomly drawn non-source (label 0),
@@ -106,25 +143,14 @@ export interface RocPoint {
  * points equals {@link rocAuc}).
  */
 export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): RocPoint[] {
-  const n = scores.length;
   const nPos = checkScoresAndLabels(scores, labels, 'rocCurve');
-  const nNeg = n - nPos;
+  const nNeg = scores.length - nPos;
   if (nPos === 0 || nNeg === 0) throw new DdaError(`rocCurve: the labels have ${nPos} positive(s) and ${nNeg} negative(s)`, 'a ROC curve needs at least one of each');
-  const idx = sortedIndices(scores, true);
   const points: RocPoint[] = [{ fpr: 0, tpr: 0 }];
   let tp = 0;
-  let fp = 0;
-  let start = 0;
-  while (start < n) {
-    const s = scores[idx[start] as number] as number;
-    let end = start;
-    while (end < n && (scores[idx[end] as number] as number) === s) {
-      if ((labels[idx[end] as number] as number) === 1) tp++;
-      else fp++;
-      end++;
-    }
-    points.push({ fpr: fp / nNeg, tpr: tp / nPos });
-    start = end;
+  for (const g of tieGroupsDescending(scores, labels)) {
+    tp += g.positives;
+    points.push({ fpr: (g.end - tp) / nNeg, tpr: tp / nPos });
   }
   return points;
 }
@@ -148,12 +174,7 @@ export function recallAtK(scores: ArrayLike<number>, labels: ArrayLike<number>, 
   if (!Number.isInteger(k) || k < 0) {
     throw new DdaError(`recallAtK: k must be a non-negative integer, got ${k}`, 'pass k as a whole number, e.g. 500');
   }
-  if (nPos === 0) {
-    throw new DdaError(
-      'recallAtK: the labels have no positive (true source), so recall is undefined',
-      'evaluate only sources that have at least one true source among the training samples',
-    );
-  }
+  requirePositive(nPos, 'recallAtK', 'recall');
   const kk = Math.min(k, n);
   return kk === 0 ? 0 : (recallCurve(scores, labels, kk)[kk - 1] as number);
 }
@@ -170,9 +191,7 @@ export function recallCurve(scores: ArrayLike<number>, labels: ArrayLike<number>
   const n = scores.length;
   const nPos = checkScoresAndLabels(scores, labels, 'recallCurve');
   if (!Number.isInteger(K) || K < 1) throw new DdaError(`recallCurve: K must be a positive integer, got ${K}`, 'pass the largest k of the curve, e.g. 20');
-  if (nPos === 0) {
-    throw new DdaError('recallCurve: the labels have no positive (true source), so recall is undefined', 'evaluate only sources that have at least one true source among the training samples');
-  }
+  requirePositive(nPos, 'recallCurve', 'recall');
   const kk = Math.min(K, n);
   const out = new Float64Array(kk);
   const idx = sortedIndices(scores, true);
@@ -210,30 +229,14 @@ export function recallCurve(scores: ArrayLike<number>, labels: ArrayLike<number>
  *   labels hold no positive (AP is then undefined).
  */
 export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const n = scores.length;
   const nPos = checkScoresAndLabels(scores, labels, 'averagePrecision');
-  if (nPos === 0) {
-    throw new DdaError(
-      'averagePrecision: the labels have no positive (true source), so average precision is undefined',
-      'evaluate only sources that have at least one true source among the training samples',
-    );
-  }
-  const idx = sortedIndices(scores, true);
+  requirePositive(nPos, 'averagePrecision', 'average precision');
   let tp = 0;
   let ap = 0;
-  let start = 0;
-  while (start < n) {
-    const s = scores[idx[start] as number] as number;
-    let end = start;
-    let groupPos = 0;
-    while (end < n && (scores[idx[end] as number] as number) === s) {
-      if ((labels[idx[end] as number] as number) === 1) groupPos++;
-      end++;
-    }
-    tp += groupPos;
-    // Recall rises by groupPos / nPos at this threshold; precision over the end samples above it.
-    if (groupPos > 0) ap += (groupPos / nPos) * (tp / end);
-    start = end;
+  for (const g of tieGroupsDescending(scores, labels)) {
+    tp += g.positives;
+    // Recall rises by positives / nPos at this threshold, with the precision of the g.end samples at or above it.
+    if (g.positives > 0) ap += (g.positives / nPos) * (tp / g.end);
   }
   return ap;
 }
@@ -256,37 +259,19 @@ export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<nu
  *   labels hold no positive.
  */
 export function reciprocalRank(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const n = scores.length;
   const nPos = checkScoresAndLabels(scores, labels, 'reciprocalRank');
-  if (nPos === 0) {
-    throw new DdaError(
-      'reciprocalRank: the labels have no positive (true source), so there is no first true source',
-      'evaluate only sources that have at least one true source among the training samples',
-    );
+  requirePositive(nPos, 'reciprocalRank', 'the rank of the first true source');
+  const first = tieGroupsDescending(scores, labels).find((g) => g.positives > 0) as TieGroup;
+  const size = first.end - first.start;
+  const p = first.positives;
+  // P(J = 1) = p / size; P(J = j + 1) / P(J = j) = (size − j − p + 1) / (size − j).
+  let prob = p / size;
+  let expected = 0;
+  for (let j = 1; j <= size - p + 1; j++) {
+    expected += prob / (first.start + j);
+    prob *= (size - j - p + 1) / (size - j);
   }
-  const idx = sortedIndices(scores, true);
-  let start = 0;
-  for (;;) {
-    const s = scores[idx[start] as number] as number;
-    let end = start;
-    let p = 0;
-    while (end < n && (scores[idx[end] as number] as number) === s) {
-      if ((labels[idx[end] as number] as number) === 1) p++;
-      end++;
-    }
-    if (p > 0) {
-      const g = end - start;
-      // P(J = 1) = p / g; P(J = j + 1) / P(J = j) = (g − j − p + 1) / (g − j).
-      let prob = p / g;
-      let expected = 0;
-      for (let j = 1; j <= g - p + 1; j++) {
-        expected += prob / (start + j);
-        prob *= (g - j - p + 1) / (g - j);
-      }
-      return expected;
-    }
-    start = end; // nPos > 0, so a group with a positive is reached before start = n
-  }
+  return expected;
 }
 
 /** The `auc` metric: ROC-AUC in percent (0–100), as the paper reports it; 50 = chance. */
