@@ -1,6 +1,7 @@
 import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
 import { gradientScorer } from '@dda/scorer-grad-dot';
 import { dataInfScores, type DataInfOptions } from './datainf.js';
+import { DEFAULT_PC_K, gradDotPcScores, type GradDotPcOptions } from './grad-dot-pc.js';
 import type { DampingOptions } from './damping.js';
 import { ifEkfacScores, type IfEkfacOptions } from './if-ekfac.js';
 import { ifExactScores, type IfExactOptions } from './if-exact.js';
@@ -94,7 +95,27 @@ export function ifEkfacScorer(options: IfEkfacOptions = {}): Scorer {
   );
 }
 
-/** Registry entries `if-exact`, `if-lissa`, `datainf` and `if-ekfac`; options as in {@link readIfExactOptions} etc. */
+/** Reads `grad-dot-pc` options: k (positive integer, default 10), basis (`train` | `query`, default `train`). */
+export function readGradDotPcOptions(options: PluginOptions): GradDotPcOptions {
+  const basis = options['basis'] ?? 'train';
+  if (basis !== 'train' && basis !== 'query') throw new DdaError(`grad-dot-pc: option 'basis' must be 'train' or 'query', got ${JSON.stringify(basis)}`, "leave it out for 'train'");
+  return { k: numberOption(options, 'k', DEFAULT_PC_K), basis };
+}
+
+/**
+ * The `grad-dot-pc` scorer: grad-dot after the k leading principal directions of the training (or
+ * test) gradients are projected out, as bergson does; units of grad-dot; higher = more responsible.
+ */
+export function gradDotPcScorer(options: GradDotPcOptions = {}): Scorer {
+  return gradientScorer(
+    'grad-dot-pc',
+    'gradient inner product with the k leading (uncentred) principal directions of the training or test gradients projected out, ∇ℓᵀ(I − V_k V_kᵀ)∇f (units of grad-dot; higher = more responsible)',
+    gradDotPcScores,
+    options,
+  );
+}
+
+/** Registry entries `if-exact`, `if-lissa`, `datainf`, `if-ekfac` and `grad-dot-pc`; options as in {@link readIfExactOptions} etc. */
 export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   {
     id: 'datainf',
@@ -120,10 +141,16 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
     priority: 65,
     create: (o) => ifEkfacScorer(readIfEkfacOptions(o)),
   },
+  {
+    id: 'grad-dot-pc',
+    description: `grad-dot with the k leading principal directions of the gradients projected out, as bergson (options k = ${DEFAULT_PC_K}, basis = train|query)`,
+    priority: 55,
+    create: (o) => gradDotPcScorer(readGradDotPcOptions(o)),
+  },
 ];
 
 /**
- * Adds `if-exact`, `if-lissa`, `datainf` and `if-ekfac` to the `scorers` registry of @dda/core. Idempotent.
+ * Adds `if-exact`, `if-lissa`, `datainf`, `if-ekfac` and `grad-dot-pc` to the `scorers` registry of @dda/core. Idempotent.
  * Called when this package is imported.
  */
 export function registerInfluenceScorers(): void {
