@@ -2,6 +2,7 @@ import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry
 import { gradientScorer } from '@dda/scorer-grad-dot';
 import { dataInfScores, type DataInfOptions } from './datainf.js';
 import { DEFAULT_PC_K, gradDotPcScores, type GradDotPcOptions } from './grad-dot-pc.js';
+import { DEFAULT_TRACKSTAR_MIX, trackStarScores, type TrackStarOptions } from './trackstar.js';
 import type { DampingOptions } from './damping.js';
 import { ifEkfacScores, type IfEkfacOptions } from './if-ekfac.js';
 import { ifExactScores, type IfExactOptions } from './if-exact.js';
@@ -115,7 +116,27 @@ export function gradDotPcScorer(options: GradDotPcOptions = {}): Scorer {
   );
 }
 
-/** Registry entries `if-exact`, `if-lissa`, `datainf`, `if-ekfac` and `grad-dot-pc`; options as in {@link readIfExactOptions} etc. */
+/** Reads `trackstar` options: mix (λ in [0, 1], default 0.5), damping, dampingRatio, maxSystemSize. */
+export function readTrackStarOptions(options: PluginOptions): TrackStarOptions {
+  const mix = optionalNumber(options, 'mix');
+  const maxSystemSize = optionalNumber(options, 'maxSystemSize');
+  return { ...readDamping(options), ...(mix !== undefined && { mix }), ...(maxSystemSize !== undefined && { maxSystemSize }) };
+}
+
+/**
+ * The `trackstar` scorer: gradient cosine under the inverse of a mixed (training and query)
+ * second moment, after TrackStar; dimensionless in [−1, 1]; higher = more responsible.
+ */
+export function trackStarScorer(options: TrackStarOptions = {}): Scorer {
+  return gradientScorer(
+    'trackstar',
+    "cosine of the training and test gradients under R⁻¹, R = (1 − λ) × training + λ × query gradient second moment + εI (TrackStar's mixed Hessian down-weighting common directions, without optimizer-state correction or projection; dimensionless in [-1, 1]; higher = more responsible)",
+    trackStarScores,
+    options,
+  );
+}
+
+/** Registry entries `if-exact`, `if-lissa`, `datainf`, `if-ekfac`, `grad-dot-pc` and `trackstar`; options as in {@link readIfExactOptions} etc. */
 export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   {
     id: 'datainf',
@@ -147,10 +168,16 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
     priority: 55,
     create: (o) => gradDotPcScorer(readGradDotPcOptions(o)),
   },
+  {
+    id: 'trackstar',
+    description: `TrackStar-style cosine under a mixed training/query second moment (options mix = ${DEFAULT_TRACKSTAR_MIX}, damping, dampingRatio = 0.1, maxSystemSize = 8192)`,
+    priority: 50,
+    create: (o) => trackStarScorer(readTrackStarOptions(o)),
+  },
 ];
 
 /**
- * Adds `if-exact`, `if-lissa`, `datainf`, `if-ekfac` and `grad-dot-pc` to the `scorers` registry of @dda/core. Idempotent.
+ * Adds `if-exact`, `if-lissa`, `datainf`, `if-ekfac`, `grad-dot-pc` and `trackstar` to the `scorers` registry of @dda/core. Idempotent.
  * Called when this package is imported.
  */
 export function registerInfluenceScorers(): void {

@@ -15,3 +15,4 @@ scorerConformance('grad-dot-pc', {
       "with the query basis the removed direction is made of the test outputs' own gradients (the leading one of only 3 here), so a verbatim copy loses that part of its score while other samples keep theirs: the method does not promise that the copy ranks first (the training basis passes the check)",
   },
 });
+scorerConformance('trackstar');
