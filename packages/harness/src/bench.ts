@@ -7,7 +7,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
+  DdaError, type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
 import { AttributionRun, ddaMatrix, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
@@ -15,6 +15,7 @@ import type { BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
 import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
+import { describeGates, g1FromBenchRows, g5FromCheckpointScores, regimeGates, type CellGates, type G5Report } from './gates.js';
 
 /** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
 export interface BenchRow extends SourceEvaluation {
@@ -138,6 +139,12 @@ export interface BenchResult {
    * stopped with an error. The other cells' results are written either way.
    */
   readonly skipped: readonly { family: string; seed: number; reason: string; failed?: boolean }[];
+  /**
+   * The regime gates of every cell that finished (see gates.ts): G1 when the config has plain
+   * `grad-dot` under `loss` and `bm25`, G5 of the DDA scorer under each measurement. Absent in
+   * results made before the gates were computed.
+   */
+  readonly gates?: readonly CellGates[];
 }
 
 /** The experiment options of one (family, seed) cell of a benchmark. */
@@ -304,6 +311,16 @@ function saveCellFiles(outDir: string, family: string, seed: number, exp: Experi
   return dir;
 }
 
+/** A gate's value, or the reason it cannot be computed (a DdaError's message): a gate never fails its cell. */
+function gateOrReason<T>(compute: () => T): T | string {
+  try {
+    return compute();
+  } catch (e) {
+    if (e instanceof DdaError) return e.message;
+    throw e;
+  }
+}
+
 /** At most ~200 points of a curve (it is drawn, not integrated). */
 function thin(points: RocPoint[]): RocPoint[] {
   if (points.length <= 200) return points;
@@ -322,6 +339,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
   const recallCurves: RecallSet[] = [];
   const timings: BenchResult['timings'][number][] = [];
   const skipped: BenchResult['skipped'][number][] = [];
+  const gates: CellGates[] = [];
   const scorerIds = kind === 'bench' ? c.scorers : [c.ablation.scorer];
   const measurementIds = kind === 'bench' ? c.measurements : [c.ablation.measurement ?? (c.measurements[0] as string)];
   const cells = c.families.flatMap((family) => c.seeds.map((seed) => ({ family, seed })));
@@ -364,6 +382,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         const leaveOutMethods = new Set(c.leaveOut.methods ?? defaultLeaveOutMethods(c, measurementIds));
         const randomFixed = new Map<string, number>();
         const sources = sourcesOf(task, task.labels ?? []);
+        const g5: Record<string, G5Report> = {};
         if (c.metrics.includes('leave-out')) {
           for (const src of sources) randomFixed.set(src.id, await fractionFixed(exp, task, runs[0] as AttributionRun, src, randomRows(task.train.samples.length, c.leaveOut.k, c.leaveOut.seed, src.id), (l) => log(`  ${l}`)));
           const values = [...randomFixed.values()];
@@ -386,6 +405,11 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
               variants = [await timed('plain', `${id} for the fine-tuned model (baseline only)`, needed.map((cp) => cp.id), () => scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)))];
             } else {
               const s = await run.scoreCheckpoints(id);
+              if (id === c.ddaScorer && measured) {
+                const r = gateOrReason(() => g5FromCheckpointScores(s, sources));
+                if (typeof r === 'string') log(`  gate G5 of ${label} not computed: ${r}`);
+                else g5[label] = r;
+              }
               variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
             }
             const wall = (Date.now() - ts) / 1000;
@@ -417,6 +441,13 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
             log(`  ${label}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
           }
         }
+        const plainLoss = measurementIds.length > 1 ? 'grad-dot@loss' : 'grad-dot';
+        const hasG1 = kind === 'bench' && measurementIds.includes('loss') && scorerIds.includes('grad-dot') && scorerIds.includes('bm25');
+        const g1 = hasG1 ? gateOrReason(() => regimeGates({ g1: g1FromBenchRows(rows, family, seed, plainLoss) })) : {};
+        if (typeof g1 === 'string') log(`  gate G1 not computed: ${g1}`);
+        const cellGates: CellGates = { family, seed, gates: typeof g1 === 'string' ? {} : g1, g5 };
+        gates.push(cellGates);
+        for (const line of describeGates(cellGates)) log(`  gate ${line}`);
         timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0), ...(lds ? { ldsRetraining: lds.seconds } : {}) });
       } finally {
         for (const run of runs) await run.dispose();
@@ -429,13 +460,14 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
       rows.splice(0, rows.length, ...rows.filter((r) => !(r.family === family && r.seed === seed)));
       curves.splice(0, curves.length, ...curves.filter((r) => !(r.family === family && r.seed === seed)));
       recallCurves.splice(0, recallCurves.length, ...recallCurves.filter((r) => !(r.family === family && r.seed === seed)));
+      gates.splice(0, gates.length, ...gates.filter((r) => !(r.family === family && r.seed === seed)));
     }
     bar.tick();
   }
   const summary = summarize(rows, c.bootstrapResamples);
   const refScorer = c.measurements.length > 1 ? `${c.ddaScorer}@${c.measurements[0]}` : c.ddaScorer;
   const reference = kind === 'bench' ? `${(c.dda[0] as { name: string }).name}(${refScorer})` : 'full';
-  return { kind, config: c, rows, summary, paired: pairedAgainst(rows, reference), curves, recallCurves, timings, skipped };
+  return { kind, config: c, rows, summary, paired: pairedAgainst(rows, reference), curves, recallCurves, timings, skipped, gates };
 }
 
 /**

@@ -17,6 +17,7 @@
  * given is left out of the result (never approximated).
  */
 import { DdaError, assertSameShape, averageEvaluations, evaluateSources, type ScoreMatrix, type SourceSpec } from '@dda/core';
+import type { CheckpointScores } from '@dda/attribution';
 import type { BenchRow } from './bench.js';
 import { pearson } from './counterfactual.js';
 
@@ -271,4 +272,36 @@ export function g1FromBenchRows(rows: readonly BenchRow[], family: string, seed:
     if (Object.keys(v).length === 0) throw new DdaError(`regime gate G1: no per-source rows of '${m}' for ${family}, seed ${seed}`, `run the benchmark with the scorer of '${m}' (and the loss measurement)`);
   }
   return { plainAuc, bm25Auc };
+}
+
+/** The gates a benchmark computes for one (family, seed) cell from what it scored. */
+export interface CellGates {
+  readonly family: string;
+  readonly seed: number;
+  /** G1 (when the cell has plain `grad-dot` under `loss` and `bm25`); G2–G4 need inputs a benchmark does not measure. */
+  readonly gates: RegimeGates;
+  /** G5 of the DDA scorer under each measurement, keyed by its label (e.g. `grad-dot@loss`). */
+  readonly g5: Readonly<Record<string, G5Report>>;
+}
+
+/**
+ * G5 from a scorer's per-checkpoint scores: IS_θ0 = the base matrix, IS_θ′ = the final epoch's, and
+ * the average AUC (%) over the sources at each epoch checkpoint.
+ *
+ * @throws DdaError as {@link g5Report}, or when there is no epoch checkpoint.
+ */
+export function g5FromCheckpointScores(s: CheckpointScores, sources: readonly SourceSpec[]): G5Report {
+  const final = s.epochs[s.epochs.length - 1];
+  if (!final) throw new DdaError('regime gate G5: no epoch checkpoint scores', 'score at least one fine-tuning checkpoint');
+  const epochAucs = s.epochs.map((m) => averageEvaluations(evaluateSources(m, sources, 1)).auc);
+  return g5Report(s.base, final, sources, epochAucs);
+}
+
+/** One line per gate for a run's log, e.g. `G1 plain − bm25 = 3.10 AUC points (≤ 2: fail)`. */
+export function describeGates(cell: CellGates): string[] {
+  const lines = [cell.gates.g1, cell.gates.g2, cell.gates.g3, cell.gates.g4].flatMap((g) => (g ? [`${g.id} ${g.what} = ${g.value.toFixed(3)} (${g.bound === 'max' ? '≤' : '≥'} ${g.threshold}: ${g.pass ? 'pass' : 'fail'})`] : []));
+  for (const [label, r] of Object.entries(cell.g5)) {
+    lines.push(`G5 ${label}: mean |IS_θ0| / |IS_θ′| = ${r.meanAbsRatio.toPrecision(3)}, column corr(IS_θ′, IS_θ0) = ${r.columnCorrelation.toFixed(3)}, θ0-only AUC ${r.baseAuc.toFixed(2)}, epoch AUCs [${r.epochAucs.map((x) => x.toFixed(2)).join(', ')}]`);
+  }
+  return lines;
 }

@@ -7,6 +7,7 @@ import type { DdaRunResult, ResultRow } from './demo.js';
 import { join } from 'node:path';
 import { RANKING_SUMMARY_FIELDS, parseMethod, type BenchResult, type SummaryRow } from './bench.js';
 import { parseBenchConfig } from './bench-config.js';
+import { meanGates, type CellGates, type RegimeGates } from './gates.js';
 import { parseGridRow } from './report-charts.js';
 import { renderReport, type ReportData } from './report-html.js';
 
@@ -99,7 +100,7 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
     [`${base}.csv`, await writeToBuffer(rows, { headers: [...BENCH_COLUMNS] })],
     [`${base}-summary.csv`, await writeToBuffer(summary, { headers: [...SUMMARY_COLUMNS] })],
     [`${base}-paired.csv`, await writeToBuffer(paired, { headers: [...PAIRED_COLUMNS] })],
-    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent' }, null, 2)],
+    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, ...(r.gates ? { gates: gatesJson(r.gates) } : {}), sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent' }, null, 2)],
     [`${base}-curves.json`, curvesJson(r)],
     [`${base}-report.html`, await renderReport(r, command)],
   ];
@@ -110,6 +111,12 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
   }
   for (const [path, data] of files) writeFileAtomic(path, data);
   return files.map(([p]) => p);
+}
+
+/** The summary JSON's `gates`: every cell's gates, and G1–G4 averaged over the cells that have them (`mean`, judged on the mean). */
+export function gatesJson(cells: readonly CellGates[]): { cells: readonly CellGates[]; mean: RegimeGates } {
+  const withG1 = cells.filter((x) => x.gates.g1 !== undefined).map((x) => x.gates);
+  return { cells, mean: withG1.length ? meanGates(withG1) : {} };
 }
 
 /** The summary as a Markdown table (for the README and the console). */
