@@ -36,6 +36,7 @@ describe('the attribution page', () => {
     }
     expect(check.text).toContain('Against the labels');
     expect(check.text).toMatch(/ROC-AUC/);
+    expect(check.text).toMatch(/AP[\s\S]*Recall@50[\s\S]*RR \(MRR\)/);
     const html = readFileSync(page, 'utf8');
     expect(html).not.toMatch(/<script/);
     expect(html).toContain('<mark>'); // the queries copy training samples: shared words are highlighted
