@@ -15,7 +15,7 @@ import type { BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
 import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
 import { bootstrapMeanInterval, pairedPermutationTest } from './stats.js';
-import { describeGates, g1FromBenchRows, g5FromCheckpointScores, regimeGates, type CellGates, type G5Report } from './gates.js';
+import { describeGates, meanOf, g1FromBenchRows, g5FromCheckpointScores, regimeGates, type CellGates, type G5Report } from './gates.js';
 
 /** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
 export interface BenchRow extends SourceEvaluation {
@@ -141,7 +141,7 @@ export interface BenchResult {
   readonly skipped: readonly { family: string; seed: number; reason: string; failed?: boolean }[];
   /**
    * The regime gates of every cell that finished (see gates.ts): G1 when the config has plain
-   * `grad-dot` under `loss` and `bm25`, G5 of the DDA scorer under each measurement. Absent in
+   * `grad-dot` under `loss` and `bm25`, G3 (leaderboard only), G5 of the DDA scorer under each measurement. Absent in
    * results made before the gates were computed.
    */
   readonly gates?: readonly CellGates[];
@@ -377,6 +377,9 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         }
         const t2 = Date.now();
         const infos = task.checkpoints.map((cp) => cp.info);
+        // G3: the fine-tuned model's mean response loss over the training samples (one forward pass at θ′).
+        const finalCheckpoint = task.checkpoints[task.checkpoints.length - 1];
+        const g3 = kind === 'bench' && finalCheckpoint ? meanOf(await (await (runs[0] as AttributionRun).model()).losses(finalCheckpoint, task.train.samples)) : undefined;
         // Counterfactual metrics: the retrained models (cached artifacts, shared by every method).
         const lds = c.metrics.includes('lds') ? await ldsOutcomes(exp, task, runs, c.lds, (l) => log(`  ${l}`), progress) : null;
         const leaveOutMethods = new Set(c.leaveOut.methods ?? defaultLeaveOutMethods(c, measurementIds));
@@ -445,7 +448,9 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         const hasG1 = kind === 'bench' && measurementIds.includes('loss') && scorerIds.includes('grad-dot') && scorerIds.includes('bm25');
         const g1 = hasG1 ? gateOrReason(() => regimeGates({ g1: g1FromBenchRows(rows, family, seed, plainLoss) })) : {};
         if (typeof g1 === 'string') log(`  gate G1 not computed: ${g1}`);
-        const cellGates: CellGates = { family, seed, gates: typeof g1 === 'string' ? {} : g1, g5 };
+        const g3Gate = g3 !== undefined ? gateOrReason(() => regimeGates({ g3 })) : {};
+        if (typeof g3Gate === 'string') log(`  gate G3 not computed: ${g3Gate}`);
+        const cellGates: CellGates = { family, seed, gates: { ...(typeof g1 === 'string' ? {} : g1), ...(typeof g3Gate === 'string' ? {} : g3Gate) }, g5 };
         gates.push(cellGates);
         for (const line of describeGates(cellGates)) log(`  gate ${line}`);
         timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0), ...(lds ? { ldsRetraining: lds.seconds } : {}) });

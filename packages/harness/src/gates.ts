@@ -98,8 +98,11 @@ function finite(x: number, what: string): number {
   return x;
 }
 
-function meanOf(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
+/** The mean of the values (NaN when there are none, which the gates refuse as not finite). */
+export function meanOf(xs: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i] as number;
+  return s / xs.length;
 }
 
 /**
@@ -278,7 +281,11 @@ export function g1FromBenchRows(rows: readonly BenchRow[], family: string, seed:
 export interface CellGates {
   readonly family: string;
   readonly seed: number;
-  /** G1 (when the cell has plain `grad-dot` under `loss` and `bm25`); G2–G4 need inputs a benchmark does not measure. */
+  /**
+   * G1 (when the cell has plain `grad-dot` under `loss` and `bm25`) and G3 (the mean over the
+   * training samples of their mean response-token loss at the final checkpoint, nats/token); G2
+   * and G4 need inputs a benchmark does not measure (per-token gradients, the data set's counts).
+   */
   readonly gates: RegimeGates;
   /** G5 of the DDA scorer under each measurement, keyed by its label (e.g. `grad-dot@loss`). */
   readonly g5: Readonly<Record<string, G5Report>>;

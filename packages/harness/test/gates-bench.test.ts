@@ -13,7 +13,7 @@ const config = parseBenchConfig({
 }, 'test');
 
 describe('regime gates in dda bench', () => {
-  it('computes G1 from the plain rows and G5 of grad-dot, logs them and stores them in the summary JSON', async () => {
+  it('computes G1 from the plain rows, G3 at the final checkpoint and G5 of grad-dot, logs them and stores them in the summary JSON', async () => {
     const log: string[] = [];
     const r = await runBench(config, dir, (l) => log.push(l));
     expect(r.gates).toHaveLength(1);
@@ -24,6 +24,10 @@ describe('regime gates in dda bench', () => {
     const expected = plain.reduce((a, x) => a + x.auc - bm25.find((y) => y.source === x.source)!.auc, 0) / plain.length;
     expect(cell.gates.g1!.value).toBeCloseTo(expected, 10);
     expect(cell.gates.g1!.pass).toBe(expected <= 2);
+    // G3: the fine-tuned mean response loss over the training samples, nats/token
+    expect(cell.gates.g3!.value).toBeGreaterThan(0);
+    expect(cell.gates.g3!.pass).toBe(cell.gates.g3!.value >= 1.5);
+    expect(log.some((l) => l.includes('gate G3 fine-tuned mean response loss'))).toBe(true);
     // G5: one AUC per epoch; the last is the plain score's (grad-dot's answer is the final checkpoint)
     const g5 = cell.g5['grad-dot']!;
     expect(g5.epochAucs).toHaveLength(2);
