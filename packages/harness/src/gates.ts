@@ -197,8 +197,8 @@ export function regimeGates(inputs: GateInputs): RegimeGates {
   }
   if (inputs.g2) {
     const entries = Object.entries(inputs.g2);
-    const all = entries.flatMap(([c, shares]) => shares.map((x, i) => finite(x, `G2 share of source ${i} of ${c}`)));
     if (entries.length === 0 || entries.some(([, s]) => s.length === 0)) throw new DdaError('regime gate G2: a canary has no gradient-norm shares', 'pass the share of every true source of every canary');
+    const all = entries.flatMap(([c, shares]) => shares.map((x, i) => finite(x, `G2 share of source ${i} of ${c}`)));
     const detail: Record<string, number> = {};
     for (const [c, shares] of entries) {
       detail[`${c} mean`] = meanOf(shares);
