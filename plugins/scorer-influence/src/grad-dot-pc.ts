@@ -19,15 +19,18 @@
  * removes everything there is.
  */
 import { DdaError, SeededRandom, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
-import { checkGradientPair } from '@dda/scorer-grad-dot';
+import { checkGradientPair, dotProducts, type GradDotOptions } from '@dda/scorer-grad-dot';
 import { describeCheckpoints, squaredNorm } from './damping.js';
-import { crossProducts, gramMatrix, symmetricEigen } from './linalg.js';
+import { symmetricEigen } from './linalg.js';
 
 /** Whose principal directions are removed: the training gradients' or the test (query) gradients'. */
 export type PcBasis = 'train' | 'query';
 
-/** Options of {@link gradDotPcScores} and the `grad-dot-pc` scorer. */
-export interface GradDotPcOptions {
+/**
+ * Options of {@link gradDotPcScores} and the `grad-dot-pc` scorer; `engine` and `blockRows` choose
+ * how the inner products are computed, as for `grad-dot` (default: onnxruntime's float32 GEMM where it starts).
+ */
+export interface GradDotPcOptions extends GradDotOptions {
   /** Number of leading directions to remove, a positive integer below the number of basis gradients (default 10). */
   readonly k?: number;
   /** `train` (default) or `query`. */
@@ -155,6 +158,18 @@ export function topEigen(k: number, matrix: Float64Array, n: number, what: strin
 }
 
 /**
+ * The Gram matrix `K[a][b] = rows[a] · rows[b]` of a gradient matrix on the engine of `options`
+ * (n×n row-major, float64), made exactly symmetric by averaging K and Kᵀ (a float32 GEMM need not be).
+ */
+export async function symmetricGram(g: GradientMatrix, options: GradDotOptions): Promise<{ values: Float64Array; how: string }> {
+  const n = g.rows.length;
+  const d = await dotProducts(g, g, options);
+  const k = d.values;
+  for (let a = 0; a < n; a++) for (let b = 0; b < a; b++) k[a * n + b] = k[b * n + a] = ((k[a * n + b] as number) + (k[b * n + a] as number)) / 2;
+  return { values: k, how: d.how };
+}
+
+/**
  * `grad-dot-pc` scores [nTrain × nTest] (see the module doc for the formula, sign and units).
  *
  * @param train - Per-example training-loss gradients.
@@ -164,7 +179,7 @@ export function topEigen(k: number, matrix: Float64Array, n: number, what: strin
  *   the number of basis gradients, an unknown basis, or a top-k subspace that is not unique (the
  *   k-th and (k+1)-th directions have equal, non-zero variance: choose another k).
  */
-export function gradDotPcScores(train: GradientMatrix, test: GradientMatrix, options: GradDotPcOptions = {}, checkpoint: string = train.checkpoint): ScoreMatrix {
+export async function gradDotPcScores(train: GradientMatrix, test: GradientMatrix, options: GradDotPcOptions = {}, checkpoint: string = train.checkpoint): Promise<ScoreMatrix> {
   checkGradientPair(train, test, 'grad-dot-pc');
   const k = options.k ?? DEFAULT_PC_K;
   const basis = options.basis ?? 'train';
@@ -179,8 +194,9 @@ export function gradDotPcScores(train: GradientMatrix, test: GradientMatrix, opt
   }
   const n = train.rows.length;
   const m = test.rows.length;
-  const s = crossProducts(train.rows, test.rows, train.dim);
-  const eig = topEigen(k, gramMatrix(rows, train.dim), r, 'grad-dot-pc');
+  const products = await dotProducts(train, test, options);
+  const s = products.values;
+  const eig = topEigen(k, (await symmetricGram(basis === 'train' ? train : test, options)).values, r, 'grad-dot-pc');
   const values = eig.values;
   const top = values[0] as number;
   const lk = values[k - 1] as number;
@@ -193,6 +209,7 @@ export function gradDotPcScores(train: GradientMatrix, test: GradientMatrix, opt
   }
   const u = eig.vectors;
   const out = Float64Array.from(s);
+
   if (basis === 'train') {
     // S − U_k (U_kᵀ S): U is n×k, S is n×m.
     const uts = new Float64Array(k * m);
@@ -219,7 +236,7 @@ export function gradDotPcScores(train: GradientMatrix, test: GradientMatrix, opt
   const share = total > 0 ? ` (${((100 * removed) / total).toFixed(1)} % of their second moment)` : '';
   return createScoreMatrix(train.ids, test.ids, out, {
     method: 'grad-dot-pc',
-    computedOver: `∇ℓ(train)ᵀ (I − V_k V_kᵀ) ∇f(test) over ${train.dim} parameters (${describeCheckpoints(train, test)}), V_k the ${k} leading uncentred principal directions of the ${r} ${basis === 'train' ? 'training' : 'test'} gradients${share}${eig.iterations ? `, by ${eig.iterations} subspace iterations` : ''}; units nats² per squared parameter unit; higher = more responsible`,
+    computedOver: `∇ℓ(train)ᵀ (I − V_k V_kᵀ) ∇f(test) over ${train.dim} parameters (${describeCheckpoints(train, test)}; inner products by ${products.how}), V_k the ${k} leading uncentred principal directions of the ${r} ${basis === 'train' ? 'training' : 'test'} gradients${share}${eig.iterations ? `, by ${eig.iterations} subspace iterations` : ''}; units nats² per squared parameter unit; higher = more responsible`,
     checkpoints: [checkpoint],
     transforms: [],
   });

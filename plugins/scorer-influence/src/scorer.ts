@@ -1,5 +1,5 @@
 import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
-import { gradientScorer } from '@dda/scorer-grad-dot';
+import { gradientScorer, readGradDotOptions } from '@dda/scorer-grad-dot';
 import { dataInfScores, type DataInfOptions } from './datainf.js';
 import { DEFAULT_PC_K, gradDotPcScores, type GradDotPcOptions } from './grad-dot-pc.js';
 import { DEFAULT_TRACKSTAR_MIX, trackStarScores, type TrackStarOptions } from './trackstar.js';
@@ -96,11 +96,11 @@ export function ifEkfacScorer(options: IfEkfacOptions = {}): Scorer {
   );
 }
 
-/** Reads `grad-dot-pc` options: k (positive integer, default 10), basis (`train` | `query`, default `train`). */
+/** Reads `grad-dot-pc` options: k (positive integer, default 10), basis (`train` | `query`, default `train`), engine and blockRows (as `grad-dot`). */
 export function readGradDotPcOptions(options: PluginOptions): GradDotPcOptions {
   const basis = options['basis'] ?? 'train';
   if (basis !== 'train' && basis !== 'query') throw new DdaError(`grad-dot-pc: option 'basis' must be 'train' or 'query', got ${JSON.stringify(basis)}`, "leave it out for 'train'");
-  return { k: numberOption(options, 'k', DEFAULT_PC_K), basis };
+  return { ...readGradDotOptions(options), k: numberOption(options, 'k', DEFAULT_PC_K), basis };
 }
 
 /**
@@ -116,11 +116,11 @@ export function gradDotPcScorer(options: GradDotPcOptions = {}): Scorer {
   );
 }
 
-/** Reads `trackstar` options: mix (λ in [0, 1], default 0.5), damping, dampingRatio, maxSystemSize. */
+/** Reads `trackstar` options: mix (λ in [0, 1], default 0.5), damping, dampingRatio, maxSystemSize, engine and blockRows (as `grad-dot`). */
 export function readTrackStarOptions(options: PluginOptions): TrackStarOptions {
   const mix = optionalNumber(options, 'mix');
   const maxSystemSize = optionalNumber(options, 'maxSystemSize');
-  return { ...readDamping(options), ...(mix !== undefined && { mix }), ...(maxSystemSize !== undefined && { maxSystemSize }) };
+  return { ...readGradDotOptions(options), ...readDamping(options), ...(mix !== undefined && { mix }), ...(maxSystemSize !== undefined && { maxSystemSize }) };
 }
 
 /**
@@ -164,13 +164,13 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   },
   {
     id: 'grad-dot-pc',
-    description: `grad-dot with the k leading principal directions of the gradients projected out, as bergson (options k = ${DEFAULT_PC_K}, basis = train|query)`,
+    description: `grad-dot with the k leading principal directions of the gradients projected out, as bergson (options k = ${DEFAULT_PC_K}, basis = train|query, engine = auto|onnxruntime|js, blockRows)`,
     priority: 55,
     create: (o) => gradDotPcScorer(readGradDotPcOptions(o)),
   },
   {
     id: 'trackstar',
-    description: `TrackStar-style cosine under a mixed training/query second moment (options mix = ${DEFAULT_TRACKSTAR_MIX}, damping, dampingRatio = 0.1, maxSystemSize = 8192)`,
+    description: `TrackStar-style cosine under a mixed training/query second moment (options mix = ${DEFAULT_TRACKSTAR_MIX}, damping, dampingRatio = 0.1, maxSystemSize = 8192, engine = auto|onnxruntime|js)`,
     priority: 50,
     create: (o) => trackStarScorer(readTrackStarOptions(o)),
   },

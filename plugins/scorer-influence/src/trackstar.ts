@@ -19,12 +19,13 @@
  * and M = εI + D X Xᵀ D, X R⁻¹ Xᵀ = (X Xᵀ − X Xᵀ D M⁻¹ D X Xᵀ) / ε).
  */
 import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
-import { checkGradientPair } from '@dda/scorer-grad-dot';
+import { checkGradientPair, type GradDotOptions } from '@dda/scorer-grad-dot';
 import { DEFAULT_DAMPING_RATIO, checkDampingOptions, describeCheckpoints, requireTrainingGradients, squaredNorm, type DampingOptions } from './damping.js';
-import { DEFAULT_MAX_SYSTEM_SIZE, choleskyFactor, gramMatrix } from './linalg.js';
+import { symmetricGram } from './grad-dot-pc.js';
+import { DEFAULT_MAX_SYSTEM_SIZE, choleskyFactor } from './linalg.js';
 
-/** Options of {@link trackStarScores} and the `trackstar` scorer. */
-export interface TrackStarOptions extends DampingOptions {
+/** Options of {@link trackStarScores} and the `trackstar` scorer (`engine` and `blockRows` as for `grad-dot`: how the Gram matrix is computed). */
+export interface TrackStarOptions extends DampingOptions, GradDotOptions {
   /** λ, the query gradients' share of R, in [0, 1] (default 0.5; 0 = the training second moment alone). */
   readonly mix?: number;
   /** Largest n + m to factor (default 8192; memory about 3 × 8·(n + m)² bytes). */
@@ -42,7 +43,7 @@ export const DEFAULT_TRACKSTAR_MIX = 0.5;
  * @throws DdaError on malformed or mismatched gradients, no training or test gradients, λ outside
  *   [0, 1], a non-positive damping, all gradients zero, or n + m above `maxSystemSize`.
  */
-export function trackStarScores(train: GradientMatrix, test: GradientMatrix, options: TrackStarOptions = {}, checkpoint: string = train.checkpoint): ScoreMatrix {
+export async function trackStarScores(train: GradientMatrix, test: GradientMatrix, options: TrackStarOptions = {}, checkpoint: string = train.checkpoint): Promise<ScoreMatrix> {
   checkGradientPair(train, test, 'trackstar');
   checkDampingOptions(options, 'trackstar');
   requireTrainingGradients(train, 'trackstar');
@@ -62,7 +63,8 @@ export function trackStarScores(train: GradientMatrix, test: GradientMatrix, opt
   });
   const eps = options.damping ?? ((options.dampingRatio ?? DEFAULT_DAMPING_RATIO) * trace) / train.dim;
   if (!(eps > 0)) throw new DdaError(`trackstar: every gradient is zero at checkpoint '${train.checkpoint}', so the scale-aware damping is 0`, 'check the gradient computation, or pass an absolute damping');
-  const k = gramMatrix(all, train.dim);
+  const stacked: GradientMatrix = { ...train, ids: [...train.ids, ...test.ids], rows: all };
+  const { values: k, how } = await symmetricGram(stacked, options);
   // M = εI + D K D, factored as L Lᵀ; Y = L⁻¹ D K, so K D M⁻¹ D K = Yᵀ Y.
   const mm = new Float64Array(size * size);
   for (let a = 0; a < size; a++) for (let b = 0; b < size; b++) mm[a * size + b] = (weight[a] as number) * (k[a * size + b] as number) * (weight[b] as number) + (a === b ? eps : 0);
@@ -95,7 +97,7 @@ export function trackStarScores(train: GradientMatrix, test: GradientMatrix, opt
   const damping = options.damping !== undefined ? `ε = ${eps.toPrecision(4)} (absolute)` : `ε = ${eps.toPrecision(4)} (= ${options.dampingRatio ?? DEFAULT_DAMPING_RATIO} × trace(R_mix) / dim)`;
   return createScoreMatrix(train.ids, test.ids, values, {
     method: 'trackstar',
-    computedOver: `cosine of ∇ℓ(train) and ∇f(test) under R⁻¹ over ${train.dim} parameters (${describeCheckpoints(train, test)}), R = ${1 - mix} × training second moment (${n} gradients) + ${mix} × query second moment (${m} gradients) + εI, ${damping}; no optimizer-state correction, no projection; dimensionless in [-1, 1]; higher = more responsible`,
+    computedOver: `cosine of ∇ℓ(train) and ∇f(test) under R⁻¹ over ${train.dim} parameters (${describeCheckpoints(train, test)}; Gram matrix by ${how}), R = ${1 - mix} × training second moment (${n} gradients) + ${mix} × query second moment (${m} gradients) + εI, ${damping}; no optimizer-state correction, no projection; dimensionless in [-1, 1]; higher = more responsible`,
     checkpoints: [checkpoint],
     transforms: [],
   });
