@@ -1,7 +1,8 @@
 /**
  * Evaluation against labels of true sources (METHOD.md's protocol): for each labelled query or
- * group, every training sample's score is the mean over the group's query columns; ROC-AUC (%) and
- * recall@k (fraction) over the whole training set. Beside it, the mean of the per-query AUCs.
+ * group, every training sample's score is the mean over the group's query columns; ROC-AUC (%),
+ * recall@k, average precision, Recall@50 and the reciprocal rank of the first true source
+ * (fractions) over the whole training set. Beside it, the mean of the per-query AUCs.
  */
 import { averageEvaluations, evaluateSources, rocAuc, type ScoreMatrix, type SourceEvaluation, type SourceSpec } from '@dda/core';
 import type { LabelSet } from '@dda/data';
@@ -34,7 +35,8 @@ export interface AttributionEvaluation extends SourceEvaluation {
 }
 
 /**
- * AUC and recall@k of a matrix per labelled source, then their average (source `average`):
+ * AUC, recall@k, average precision, Recall@50 and reciprocal rank of a matrix per labelled source,
+ * then their average (source `average`; its reciprocal rank is the MRR):
  * `auc` on each source's mean scores ({@link AUC_ON}) and `aucPerQueryMean` ({@link AUC_PER_QUERY_MEAN}).
  */
 export function evaluateMatrix(m: ScoreMatrix, sources: readonly SourceSpec[], k: number): AttributionEvaluation[] {

@@ -135,17 +135,21 @@ export type MetricRow = AttributionEvaluation & { readonly variant: string; read
  * CSV columns of `metrics.csv`: `auc_of_group_mean_scores` is {@link AUC_ON}, `auc_per_query_mean`
  * {@link AUC_PER_QUERY_MEAN}; `chosen` is 1 on the rows of the variant the run's method is.
  */
-export const METRIC_COLUMNS = ['variant', 'chosen', 'source', 'auc_of_group_mean_scores', 'auc_per_query_mean', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_queries', 'description'] as const;
+export const METRIC_COLUMNS = ['variant', 'chosen', 'source', 'auc_of_group_mean_scores', 'auc_per_query_mean', 'recall_at_k', 'k', 'average_precision', 'recall_at_50', 'mrr', 'n_positives', 'n_train', 'n_queries', 'description'] as const;
 
 /** What `auc` and `aucPerQueryMean` of the metrics are, for summary.json and the page. */
 export const METRICS_NOTE = { auc: AUC_ON, aucPerQueryMean: AUC_PER_QUERY_MEAN } as const;
 
-/** Writes `metrics.csv`: AUC (%) and recall@k of every variant per labelled source, and their average; each variant once. */
+/**
+ * Writes `metrics.csv`: AUC (%), recall@k, average precision, Recall@50 and the reciprocal rank of
+ * the first true source (fractions; the `average` row's is the MRR) of every variant per labelled
+ * source, and their average; each variant once.
+ */
 export async function writeMetrics(path: string, rows: readonly MetricRow[]): Promise<void> {
   const r4 = (x: number): number => Number(x.toFixed(4));
   const out = rows.map((r) => ({
     variant: r.variant, chosen: r.chosen ? 1 : 0, source: r.source, auc_of_group_mean_scores: r4(r.auc), auc_per_query_mean: r4(r.aucPerQueryMean), recall_at_k: r4(r.recallAtK),
-    k: r.k, n_positives: r.nPositives, n_train: r.nTrain, n_queries: r.nTests, description: r.description,
+    k: r.k, average_precision: r4(r.averagePrecision), recall_at_50: r4(r.recallAt50), mrr: r4(r.mrr), n_positives: r.nPositives, n_train: r.nTrain, n_queries: r.nTests, description: r.description,
   }));
   writeFileAtomic(path, await writeToBuffer(out, { headers: [...METRIC_COLUMNS] }));
 }

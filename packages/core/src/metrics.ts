@@ -1,11 +1,17 @@
 /**
- * Evaluation metrics for training data attribution: ROC-AUC and recall@k of one score vector
- * against binary ground-truth labels, the `auc` / `recall-at-k` entries of the `metrics`
+ * Evaluation metrics for training data attribution: ROC-AUC, recall@k, average precision and the
+ * reciprocal rank of the first true source, of one score vector against binary ground-truth
+ * labels; the `auc` / `recall-at-k` / `average-precision` / `mrr` entries of the `metrics`
  * registry, and the per-source evaluation of the hallucination-tracing benchmark.
  *
  * Conventions: `scores[i]` is the score of training sample i, higher = more responsible for the
  * test output(s); `labels[i]` is 1 when sample i is a true source and 0 otherwise.
- * Both metrics are "larger is better".
+ * Every metric is "larger is better".
+ *
+ * Ties: a metric never depends on the input order of tied scores. ROC-AUC counts a tied
+ * (source, non-source) pair 1/2; average precision treats tied scores as one threshold (as
+ * scikit-learn's `average_precision_score`); recall@k and the reciprocal rank are expectations over
+ * a uniformly random order within each group of tied scores.
  *
  * Note on imports: this module imports `./registries.js`; `registries.ts` must never import this
  * module back, so that the registry exists before {@link registerCoreMetrics} runs at load.
@@ -48,6 +54,43 @@ function sortedIndices(scores: ArrayLike<number>, descending: boolean): number[]
   const sign = descending ? -1 : 1;
   idx.sort((a, b) => sign * ((scores[a] as number) - (scores[b] as number)) || a - b);
   return idx;
+}
+
+/** One group of tied scores in a ranking: ranks [start, end) (0-based) of the sorted order, holding `positives` true sources. */
+interface TieGroup {
+  readonly start: number;
+  readonly end: number;
+  readonly positives: number;
+}
+
+/** The groups of tied scores of `scores`, highest score first (each group once, in rank order). */
+function tieGroupsDescending(scores: ArrayLike<number>, labels: ArrayLike<number>): TieGroup[] {
+  const n = scores.length;
+  const idx = sortedIndices(scores, true);
+  const groups: TieGroup[] = [];
+  let start = 0;
+  while (start < n) {
+    const s = scores[idx[start] as number] as number;
+    let end = start;
+    let positives = 0;
+    while (end < n && (scores[idx[end] as number] as number) === s) {
+      if ((labels[idx[end] as number] as number) === 1) positives++;
+      end++;
+    }
+    groups.push({ start, end, positives });
+    start = end;
+  }
+  return groups;
+}
+
+/** Throws when the labels hold no true source: `metric` is then undefined. */
+function requirePositive(nPos: number, what: string, metric: string): void {
+  if (nPos === 0) {
+    throw new DdaError(
+      `${what}: the labels have no positive (true source), so ${metric} is undefined`,
+      'evaluate only sources that have at least one true source among the training samples',
+    );
+  }
 }
 
 /**
@@ -100,25 +143,14 @@ export interface RocPoint {
  * points equals {@link rocAuc}).
  */
 export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): RocPoint[] {
-  const n = scores.length;
   const nPos = checkScoresAndLabels(scores, labels, 'rocCurve');
-  const nNeg = n - nPos;
+  const nNeg = scores.length - nPos;
   if (nPos === 0 || nNeg === 0) throw new DdaError(`rocCurve: the labels have ${nPos} positive(s) and ${nNeg} negative(s)`, 'a ROC curve needs at least one of each');
-  const idx = sortedIndices(scores, true);
   const points: RocPoint[] = [{ fpr: 0, tpr: 0 }];
   let tp = 0;
-  let fp = 0;
-  let start = 0;
-  while (start < n) {
-    const s = scores[idx[start] as number] as number;
-    let end = start;
-    while (end < n && (scores[idx[end] as number] as number) === s) {
-      if ((labels[idx[end] as number] as number) === 1) tp++;
-      else fp++;
-      end++;
-    }
-    points.push({ fpr: fp / nNeg, tpr: tp / nPos });
-    start = end;
+  for (const g of tieGroupsDescending(scores, labels)) {
+    tp += g.positives;
+    points.push({ fpr: (g.end - tp) / nNeg, tpr: tp / nPos });
   }
   return points;
 }
@@ -142,12 +174,7 @@ export function recallAtK(scores: ArrayLike<number>, labels: ArrayLike<number>, 
   if (!Number.isInteger(k) || k < 0) {
     throw new DdaError(`recallAtK: k must be a non-negative integer, got ${k}`, 'pass k as a whole number, e.g. 500');
   }
-  if (nPos === 0) {
-    throw new DdaError(
-      'recallAtK: the labels have no positive (true source), so recall is undefined',
-      'evaluate only sources that have at least one true source among the training samples',
-    );
-  }
+  requirePositive(nPos, 'recallAtK', 'recall');
   const kk = Math.min(k, n);
   return kk === 0 ? 0 : (recallCurve(scores, labels, kk)[kk - 1] as number);
 }
@@ -164,9 +191,7 @@ export function recallCurve(scores: ArrayLike<number>, labels: ArrayLike<number>
   const n = scores.length;
   const nPos = checkScoresAndLabels(scores, labels, 'recallCurve');
   if (!Number.isInteger(K) || K < 1) throw new DdaError(`recallCurve: K must be a positive integer, got ${K}`, 'pass the largest k of the curve, e.g. 20');
-  if (nPos === 0) {
-    throw new DdaError('recallCurve: the labels have no positive (true source), so recall is undefined', 'evaluate only sources that have at least one true source among the training samples');
-  }
+  requirePositive(nPos, 'recallCurve', 'recall');
   const kk = Math.min(K, n);
   const out = new Float64Array(kk);
   const idx = sortedIndices(scores, true);
@@ -184,6 +209,69 @@ export function recallCurve(scores: ArrayLike<number>, labels: ArrayLike<number>
     start = end;
   }
   return out;
+}
+
+/**
+ * Average precision (AP) of `scores` against binary `labels`, as a fraction in [0, 1]: the area
+ * under the precision–recall curve as a step function, AP = Σ_n (R_n − R_{n−1}) · P_n over the
+ * distinct score thresholds taken from the highest down, where P_n and R_n are the precision and
+ * recall of the set of samples scoring at least the n-th threshold (R_0 = 0).
+ *
+ * Ties: tied scores form one threshold, so a group of tied samples enters the curve at once, with
+ * the precision of the whole group; this is scikit-learn's `average_precision_score`, and the
+ * value does not depend on the input order. A random ranking's AP is about the fraction of
+ * positives (nPositives / n).
+ *
+ * @param scores - One score per training sample (length n); higher = more responsible. Must be finite.
+ * @param labels - One label per training sample (length n): 1 = true source, 0 = not a source.
+ * @returns AP as a fraction in [0, 1] (1 = every true source ranked above every non-source).
+ * @throws DdaError if the lengths differ, a score is not finite, a label is not 0/1, or the
+ *   labels hold no positive (AP is then undefined).
+ */
+export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const nPos = checkScoresAndLabels(scores, labels, 'averagePrecision');
+  requirePositive(nPos, 'averagePrecision', 'average precision');
+  let tp = 0;
+  let ap = 0;
+  for (const g of tieGroupsDescending(scores, labels)) {
+    tp += g.positives;
+    // Recall rises by positives / nPos at this threshold, with the precision of the g.end samples at or above it.
+    if (g.positives > 0) ap += (g.positives / nPos) * (tp / g.end);
+  }
+  return ap;
+}
+
+/**
+ * The reciprocal rank of the first true source: 1 / (1-based rank of the highest-ranked sample
+ * with label 1) when the samples are sorted by score, highest first; averaged over sources it is
+ * the mean reciprocal rank (MRR).
+ *
+ * Ties: the expectation over a uniformly random order within each group of tied scores. If the
+ * first group that holds a true source has g samples, p of them true sources, and a samples score
+ * higher, the first true source is at rank a + J with P(J = j) = C(g − j, p − 1) / C(g, p),
+ * j = 1..g − p + 1, and the result is E[1 / (a + J)]. The value does not depend on the input order.
+ * Example: scores [3, 2, 2] with labels [0, 1, 0] give (1/2 + 1/3) / 2 = 5/12.
+ *
+ * @param scores - One score per training sample (length n); higher = more responsible. Must be finite.
+ * @param labels - One label per training sample (length n): 1 = true source, 0 = not a source.
+ * @returns A fraction in (0, 1]: 1 when a true source has the strictly highest score.
+ * @throws DdaError if the lengths differ, a score is not finite, a label is not 0/1, or the
+ *   labels hold no positive.
+ */
+export function reciprocalRank(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const nPos = checkScoresAndLabels(scores, labels, 'reciprocalRank');
+  requirePositive(nPos, 'reciprocalRank', 'the rank of the first true source');
+  const first = tieGroupsDescending(scores, labels).find((g) => g.positives > 0) as TieGroup;
+  const size = first.end - first.start;
+  const p = first.positives;
+  // P(J = 1) = p / size; P(J = j + 1) / P(J = j) = (size − j − p + 1) / (size − j).
+  let prob = p / size;
+  let expected = 0;
+  for (let j = 1; j <= size - p + 1; j++) {
+    expected += prob / (first.start + j);
+    prob *= (size - j - p + 1) / (size - j);
+  }
+  return expected;
 }
 
 /** The `auc` metric: ROC-AUC in percent (0–100), as the paper reports it; 50 = chance. */
@@ -214,6 +302,23 @@ export function recallAtKMetric(k: number): Metric {
 /** Default k of the `recall-at-k` factory: the paper reports R@500. */
 export const DEFAULT_RECALL_K = 500;
 
+/** The k of the fixed recall column of every evaluation, as DATE-LM reports it (Recall@50). */
+export const RECALL_AT_50 = 50;
+
+/** The `average-precision` metric: AP as a fraction in [0, 1], tied scores as one threshold (see {@link averagePrecision}). */
+export const averagePrecisionMetric: Metric = {
+  id: 'average-precision',
+  description: 'average precision (area under the step precision-recall curve, fraction 0-1; tied scores form one threshold, as scikit-learn)',
+  compute: (scores, labels) => averagePrecision(scores, labels),
+};
+
+/** The `mrr` metric: reciprocal rank of the first true source, in (0, 1], ties in expectation (see {@link reciprocalRank}); its mean over sources is the MRR. */
+export const mrrMetric: Metric = {
+  id: 'mrr',
+  description: 'reciprocal rank of the highest-ranked true source (fraction in (0, 1]; ties in expectation over random orders); averaged over sources: MRR',
+  compute: (scores, labels) => reciprocalRank(scores, labels),
+};
+
 /** Registry entry `auc` (no options). */
 const aucEntry: RegistryEntry<Metric, PluginOptions> = {
   id: 'auc',
@@ -230,14 +335,19 @@ const recallEntry: RegistryEntry<Metric, PluginOptions> = {
   create: (options) => recallAtKMetric(numberOption(options, 'k', DEFAULT_RECALL_K)),
 };
 
+/** Registry entries `average-precision` and `mrr` (no options). */
+const apEntry: RegistryEntry<Metric, PluginOptions> = { id: 'average-precision', description: averagePrecisionMetric.description, priority: 40, create: () => averagePrecisionMetric };
+const mrrEntry: RegistryEntry<Metric, PluginOptions> = { id: 'mrr', description: mrrMetric.description, priority: 30, create: () => mrrMetric };
+
 /**
- * Registers the core metrics in the `metrics` registry: `auc` (percent) and the factory
- * `recall-at-k` (option `k`, default 500; the metric it creates has id `recall-at-${k}`).
+ * Registers the core metrics in the `metrics` registry: `auc` (percent), the factory
+ * `recall-at-k` (option `k`, default 500; the metric it creates has id `recall-at-${k}`; Recall@50
+ * is `{k: 50}`), `average-precision` and `mrr` (fractions).
  * Idempotent: an id that is already registered (by an earlier call, or replaced by the user)
  * is left as it is. Called once when this module loads.
  */
 export function registerCoreMetrics(): void {
-  for (const entry of [aucEntry, recallEntry]) {
+  for (const entry of [aucEntry, recallEntry, apEntry, mrrEntry]) {
     if (!metrics.has(entry.id)) metrics.register(entry);
   }
 }
@@ -264,6 +374,12 @@ export interface SourceEvaluation {
   readonly recallAtK: number;
   /** The k used: the requested k clamped to the number of training samples. */
   readonly k: number;
+  /** Average precision as a fraction in [0, 1], tied scores as one threshold (see {@link averagePrecision}). */
+  readonly averagePrecision: number;
+  /** Recall@50 as a fraction in [0, 1] (k = 50 clamped to the number of training rows; ties in expectation), whatever `k` is. */
+  readonly recallAt50: number;
+  /** Reciprocal rank of the first true source, in (0, 1] (ties in expectation, see {@link reciprocalRank}); for `average`: the MRR. */
+  readonly mrr: number;
   /** Number of true sources among the training rows (for `average`: the sum over sources). */
   readonly nPositives: number;
   /** Number of training rows ranked. */
@@ -275,8 +391,8 @@ export interface SourceEvaluation {
 /**
  * Evaluates a score matrix per source, the paper's protocol: for each source, every training
  * sample's score is the mean over that source's test columns ({@link aggregateColumns}), then
- * AUC (percent) and recall@k (fraction) are computed over the whole training set against the
- * source's labels.
+ * AUC (percent), recall@k, average precision, Recall@50 and the reciprocal rank of the first
+ * true source (fractions) are computed over the whole training set against the source's labels.
  *
  * @param matrix - Scores [nTrain × nTest]; higher = more responsible.
  * @param sources - Sources to evaluate; `labels` has length nTrain, `testIds` are columns of `matrix`.
@@ -322,6 +438,9 @@ export function evaluateSources(
       auc: 100 * rocAuc(scores, s.labels),
       recallAtK: recallAtK(scores, s.labels, kk),
       k: kk,
+      averagePrecision: averagePrecision(scores, s.labels),
+      recallAt50: recallAtK(scores, s.labels, RECALL_AT_50),
+      mrr: reciprocalRank(scores, s.labels),
       nPositives,
       nTrain,
       nTests: s.testIds.length,
@@ -331,7 +450,8 @@ export function evaluateSources(
 
 /**
  * The average row of a list of per-source evaluations (the paper's "average" column): the mean
- * AUC (percent) and mean recall@k (fraction) over the sources, each source weighted equally.
+ * AUC (percent), recall@k, average precision, Recall@50 and reciprocal rank (the MRR) over the
+ * sources, each source weighted equally.
  * `nPositives` and `nTests` are summed over the sources.
  *
  * @param list - Evaluations of the same training set at the same k (e.g. from {@link evaluateSources}).
@@ -343,6 +463,9 @@ export function averageEvaluations(list: readonly SourceEvaluation[]): SourceEva
   if (first === undefined) throw new DdaError('averageEvaluations: no evaluations to average', 'evaluate at least one source');
   let auc = 0;
   let recall = 0;
+  let ap = 0;
+  let recall50 = 0;
+  let rr = 0;
   let nPositives = 0;
   let nTests = 0;
   for (const e of list) {
@@ -354,6 +477,9 @@ export function averageEvaluations(list: readonly SourceEvaluation[]): SourceEva
     }
     auc += e.auc;
     recall += e.recallAtK;
+    ap += e.averagePrecision;
+    recall50 += e.recallAt50;
+    rr += e.mrr;
     nPositives += e.nPositives;
     nTests += e.nTests;
   }
@@ -362,6 +488,9 @@ export function averageEvaluations(list: readonly SourceEvaluation[]): SourceEva
     auc: auc / list.length,
     recallAtK: recall / list.length,
     k: first.k,
+    averagePrecision: ap / list.length,
+    recallAt50: recall50 / list.length,
+    mrr: rr / list.length,
     nPositives,
     nTrain: first.nTrain,
     nTests,

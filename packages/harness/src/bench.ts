@@ -7,7 +7,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
+  DdaError, type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
 import { AttributionRun, RECOMMENDED_DDA, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
@@ -15,6 +15,7 @@ import { leaderboardDda, RECOMMENDED_ROW, type BenchConfig } from './bench-confi
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
 import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
 import { meanInterval, pairedPermutationTest } from './stats.js';
+import { describeGates, meanOf, g1FromBenchRows, g5FromCheckpointScores, regimeGates, type CellGates, type G5Report } from './gates.js';
 
 /** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
 export interface BenchRow extends SourceEvaluation {
@@ -68,7 +69,22 @@ export interface SummaryRow {
   /** Mean fraction of errors fixed by leave-out retraining of the method's top-k, and of k random samples (NaN when not computed). */
   readonly leaveOutMean: number;
   readonly leaveOutRandomMean: number;
+  /** Mean average precision (fraction, tied scores as one threshold) with its 95% Student-t interval (within [0, 1]); NaN in summaries stored before it was computed. */
+  readonly apMean: number;
+  readonly apLow: number;
+  readonly apHigh: number;
+  /** Mean Recall@50 (fraction) with its 95% Student-t interval. */
+  readonly recall50Mean: number;
+  readonly recall50Low: number;
+  readonly recall50High: number;
+  /** Mean reciprocal rank of the first true source (MRR, fraction) with its 95% Student-t interval. */
+  readonly mrrMean: number;
+  readonly mrrLow: number;
+  readonly mrrHigh: number;
 }
+
+/** The {@link SummaryRow} fields of average precision, Recall@50 and MRR (NaN when a stored summary lacks them). */
+export const RANKING_SUMMARY_FIELDS = ['apMean', 'apLow', 'apHigh', 'recall50Mean', 'recall50Low', 'recall50High', 'mrrMean', 'mrrLow', 'mrrHigh'] as const;
 
 /** What one unit of the paired tests is (see {@link pairedAgainst}). */
 export const PAIRED_UNIT = "family × seed cell (the metric averaged over the cell's sources)";
@@ -134,6 +150,12 @@ export interface BenchResult {
    * stopped with an error. The other cells' results are written either way.
    */
   readonly skipped: readonly { family: string; seed: number; reason: string; failed?: boolean }[];
+  /**
+   * The regime gates of every cell that finished (see gates.ts): G1 when the config has plain
+   * `grad-dot` under `loss` and `bm25`, G3 (leaderboard only), G5 of the DDA scorer under each measurement. Absent in
+   * results made before the gates were computed.
+   */
+  readonly gates?: readonly CellGates[];
 }
 
 /** The experiment options of one (family, seed) cell of a benchmark. */
@@ -309,6 +331,16 @@ function saveCellFiles(outDir: string, family: string, seed: number, exp: Experi
   return dir;
 }
 
+/** A gate's value, or the reason it cannot be computed (a DdaError's message): a gate never fails its cell. */
+function gateOrReason<T>(compute: () => T): T | string {
+  try {
+    return compute();
+  } catch (e) {
+    if (e instanceof DdaError) return e.message;
+    throw e;
+  }
+}
+
 /** At most ~200 points of a curve (it is drawn, not integrated). */
 function thin(points: RocPoint[]): RocPoint[] {
   if (points.length <= 200) return points;
@@ -327,6 +359,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
   const recallCurves: RecallSet[] = [];
   const timings: BenchResult['timings'][number][] = [];
   const skipped: BenchResult['skipped'][number][] = [];
+  const gates: CellGates[] = [];
   const scorerIds = kind === 'bench' ? c.scorers : [c.ablation.scorer];
   const measurementIds = kind === 'bench' ? c.measurements : [c.ablation.measurement ?? (c.measurements[0] as string)];
   const cells = c.families.flatMap((family) => c.seeds.map((seed) => ({ family, seed })));
@@ -364,11 +397,15 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         }
         const t2 = Date.now();
         const infos = task.checkpoints.map((cp) => cp.info);
+        // G3: the fine-tuned model's mean response loss over the training samples (one forward pass at θ′).
+        const finalCheckpoint = task.checkpoints[task.checkpoints.length - 1];
+        const g3 = kind === 'bench' && finalCheckpoint ? meanOf(await (await (runs[0] as AttributionRun).model()).losses(finalCheckpoint, task.train.samples)) : undefined;
         // Counterfactual metrics: the retrained models (cached artifacts, shared by every method).
         const lds = c.metrics.includes('lds') ? await ldsOutcomes(exp, task, runs, c.lds, (l) => log(`  ${l}`), progress) : null;
         const leaveOutMethods = new Set(c.leaveOut.methods ?? defaultLeaveOutMethods(c, measurementIds));
         const randomFixed = new Map<string, number>();
         const sources = sourcesOf(task, task.labels ?? []);
+        const g5: Record<string, G5Report> = {};
         if (c.metrics.includes('leave-out')) {
           for (const src of sources) randomFixed.set(src.id, await fractionFixed(exp, task, runs[0] as AttributionRun, src, randomRows(task.train.samples.length, c.leaveOut.k, c.leaveOut.seed, src.id), (l) => log(`  ${l}`)));
           const values = [...randomFixed.values()];
@@ -391,6 +428,11 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
               variants = [await timed('plain', needed.map((cp) => cp.id), () => scoreForFineTuned(scorer, matrices, infos.slice(-needed.length)))];
             } else {
               const s = await run.scoreCheckpoints(id);
+              if (id === c.ddaScorer && measured) {
+                const r = gateOrReason(() => g5FromCheckpointScores(s, sources));
+                if (typeof r === 'string') log(`  gate G5 of ${label} not computed: ${r}`);
+                else g5[label] = r;
+              }
               variants = kind === 'bench' ? await leaderboardVariants(task, s, c) : await ablationVariants(run, s, c);
             }
             const wall = (Date.now() - ts) / 1000;
@@ -408,6 +450,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
                 rows.push({
                   family, method, scorer: label, variant: v.variant, measurement: measured ? measurement : '', seed, seconds,
                   source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
+                  averagePrecision: r.averagePrecision, recallAt50: r.recallAt50, mrr: r.mrr,
                   lds: ldsOf.get(r.source) ?? Number.NaN, leaveOut: fixedOf.get(r.source) ?? Number.NaN, leaveOutRandom: randomFixed.get(r.source) ?? Number.NaN,
                 });
               }
@@ -421,6 +464,15 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
             log(`  ${label}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
           }
         }
+        const plainLoss = measurementIds.length > 1 ? 'grad-dot@loss' : 'grad-dot';
+        const hasG1 = kind === 'bench' && measurementIds.includes('loss') && scorerIds.includes('grad-dot') && scorerIds.includes('bm25');
+        const g1 = hasG1 ? gateOrReason(() => regimeGates({ g1: g1FromBenchRows(rows, family, seed, plainLoss) })) : {};
+        if (typeof g1 === 'string') log(`  gate G1 not computed: ${g1}`);
+        const g3Gate = g3 !== undefined ? gateOrReason(() => regimeGates({ g3 })) : {};
+        if (typeof g3Gate === 'string') log(`  gate G3 not computed: ${g3Gate}`);
+        const cellGates: CellGates = { family, seed, gates: { ...(typeof g1 === 'string' ? {} : g1), ...(typeof g3Gate === 'string' ? {} : g3Gate) }, g5 };
+        gates.push(cellGates);
+        for (const line of describeGates(cellGates)) log(`  gate ${line}`);
         timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0), ...(lds ? { ldsRetraining: lds.seconds } : {}) });
       } finally {
         for (const run of runs) await run.dispose();
@@ -433,11 +485,12 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
       rows.splice(0, rows.length, ...rows.filter((r) => !(r.family === family && r.seed === seed)));
       curves.splice(0, curves.length, ...curves.filter((r) => !(r.family === family && r.seed === seed)));
       recallCurves.splice(0, recallCurves.length, ...recallCurves.filter((r) => !(r.family === family && r.seed === seed)));
+      gates.splice(0, gates.length, ...gates.filter((r) => !(r.family === family && r.seed === seed)));
     }
     bar.tick();
   }
   const summary = summarize(rows);
-  return { kind, config: c, rows, summary, paired: pairedReferences(kind, c).flatMap((ref) => pairedAgainst(rows, ref)), curves, recallCurves, timings, skipped };
+  return { kind, config: c, rows, summary, paired: pairedReferences(kind, c).flatMap((ref) => pairedAgainst(rows, ref)), curves, recallCurves, timings, skipped, gates };
 }
 
 /**
@@ -459,7 +512,7 @@ export function runAblation(c: BenchConfig, outDir: string, log: Log = () => {},
 }
 
 /**
- * Mean AUC and recall@k of each (family, method) over seeds (the `average` source rows) with 95%
+ * Mean AUC, recall@k, average precision, Recall@50 and MRR of each (family, method) over seeds (the `average` source rows) with 95%
  * Student-t intervals ({@link meanInterval}, within each metric's range), and over every family × seed unit as family `all`.
  * `n` is the number of units each mean and interval is over.
  */
@@ -477,12 +530,20 @@ export function summarize(rows: readonly BenchRow[]): SummaryRow[] {
       const rec = meanInterval(sel.map((r) => r.recallAtK), { range: [0, 1] });
       const ldsValues = sel.map((r) => r.lds).filter(Number.isFinite);
       const lds = ldsValues.length ? meanInterval(ldsValues, { range: [-1, 1] }) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
+      const ranking = (values: number[]): { mean: number; low: number; high: number } => {
+        const finite = values.filter(Number.isFinite);
+        return finite.length ? meanInterval(finite, { range: [0, 1] }) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
+      };
+      const ap = ranking(sel.map((r) => r.averagePrecision));
+      const r50 = ranking(sel.map((r) => r.recallAt50));
+      const mrr = ranking(sel.map((r) => r.mrr));
       out.push({
         family, method, n: sel.length, aucMean: auc.mean, aucLow: auc.low, aucHigh: auc.high,
         recallMean: rec.mean, recallLow: rec.low, recallHigh: rec.high,
         secondsMean: sel.reduce((a, r) => a + r.seconds, 0) / sel.length,
         ldsMean: lds.mean, ldsLow: lds.low, ldsHigh: lds.high,
         leaveOutMean: mean(sel.map((r) => r.leaveOut).filter(Number.isFinite)), leaveOutRandomMean: mean(sel.map((r) => r.leaveOutRandom).filter(Number.isFinite)),
+        apMean: ap.mean, apLow: ap.low, apHigh: ap.high, recall50Mean: r50.mean, recall50Low: r50.low, recall50High: r50.high, mrrMean: mrr.mean, mrrLow: mrr.low, mrrHigh: mrr.high,
       });
     }
   }

@@ -31,31 +31,56 @@ export function averageRanks(v: ArrayLike<number>): Float64Array {
 }
 
 /**
+ * Pearson's correlation of two equally long samples; NaN when either is constant (no linear
+ * relation is defined).
+ *
+ * @throws DdaError for different lengths, fewer than 2 values, or non-finite values.
+ */
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  checkPairs(a, b, 'pearson');
+  return centredCorrelation(a, b);
+}
+
+function checkPairs(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
+  if (a.length !== b.length) throw new DdaError(`${what}: ${a.length} values against ${b.length}`);
+  if (a.length < 2) throw new DdaError(`${what}: needs at least 2 pairs`);
+  for (const x of [...Array.from(a), ...Array.from(b)]) if (!Number.isFinite(x)) throw new DdaError(`${what}: non-finite value ${x}`);
+}
+
+/** Σ(x−x̄)(y−ȳ) / √(Σ(x−x̄)² Σ(y−ȳ)²), NaN when either sum of squares is 0. */
+function centredCorrelation(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += a[i] as number;
+    mb += b[i] as number;
+  }
+  ma /= n;
+  mb /= n;
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const x = (a[i] as number) - ma;
+    const y = (b[i] as number) - mb;
+    sab += x * y;
+    saa += x * x;
+    sbb += y * y;
+  }
+  return saa === 0 || sbb === 0 ? Number.NaN : sab / Math.sqrt(saa * sbb);
+}
+
+/**
  * Spearman's rank correlation of two equally long samples (Pearson correlation of their average
  * ranks, as scipy.stats.spearmanr); 0 when either is constant (no ordering to agree with).
  *
  * @throws DdaError for different lengths, fewer than 2 values, or non-finite values.
  */
 export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new DdaError(`spearman: ${a.length} values against ${b.length}`);
-  if (a.length < 2) throw new DdaError('spearman: needs at least 2 pairs');
-  for (const x of [...Array.from(a), ...Array.from(b)]) if (!Number.isFinite(x)) throw new DdaError(`spearman: non-finite value ${x}`);
-  const ra = averageRanks(a);
-  const rb = averageRanks(b);
-  const n = a.length;
-  const ma = ra.reduce((s, x) => s + x, 0) / n;
-  const mb = rb.reduce((s, x) => s + x, 0) / n;
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    const x = (ra[i] as number) - ma;
-    const y = (rb[i] as number) - mb;
-    sab += x * y;
-    saa += x * x;
-    sbb += y * y;
-  }
-  return saa === 0 || sbb === 0 ? 0 : sab / Math.sqrt(saa * sbb);
+  checkPairs(a, b, 'spearman');
+  const r = centredCorrelation(averageRanks(a), averageRanks(b));
+  return Number.isNaN(r) ? 0 : r;
 }
 
 /**

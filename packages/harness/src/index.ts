@@ -11,3 +11,4 @@ export * from './bench-config.js';
 export * from './bench.js';
 export * from './report-html.js';
 export * from './counterfactual.js';
+export * from './gates.js';

@@ -5,12 +5,13 @@ import { escapeLatex, latexTable, type LatexCell } from '@dda/report';
 import { writeFileAtomic } from '@dda/attribution';
 import type { DdaRunResult, ResultRow } from './demo.js';
 import { join } from 'node:path';
-import { parseMethod, type BenchResult, type PairedRow, type SummaryRow } from './bench.js';
+import { RANKING_SUMMARY_FIELDS, parseMethod, type BenchResult, type PairedRow, type SummaryRow } from './bench.js';
 
 /** The unit of the paired tests in summaries written before it was one family × seed cell. */
 const OLD_PAIRED_UNIT = 'family × seed × source (written by an older version: the sources of one cell are not independent)';
 import { formatInterval, intervalsText, type IntervalKind } from './stats.js';
 import { parseBenchConfig } from './bench-config.js';
+import { meanGates, type CellGates, type RegimeGates } from './gates.js';
 import { parseGridRow } from './report-charts.js';
 import { renderReport, type ReportData } from './report-html.js';
 
@@ -20,9 +21,9 @@ const r4 = (x: number): number => Number(x.toFixed(4));
 const opt = (x: number | undefined): number | string => (x !== undefined && Number.isFinite(x) ? r4(x) : '');
 
 /** CSV columns of the results file, in order. */
-export const RESULT_COLUMNS = ['variant', 'scorer', 'source', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'description'] as const;
+export const RESULT_COLUMNS = ['variant', 'scorer', 'source', 'auc', 'recall_at_k', 'k', 'average_precision', 'recall_at_50', 'mrr', 'n_positives', 'n_train', 'n_tests', 'description'] as const;
 
-/** One CSV record per (variant, source), plus the `average` source row of each variant. AUC in percent. */
+/** One CSV record per (variant, source), plus the `average` source row of each variant. AUC in percent; recall, average precision and reciprocal rank (MRR in the `average` row) as fractions. */
 export function resultRecords(rows: readonly ResultRow[]): Record<(typeof RESULT_COLUMNS)[number], string | number>[] {
   return rows.map((r) => ({
     variant: r.variant,
@@ -31,6 +32,9 @@ export function resultRecords(rows: readonly ResultRow[]): Record<(typeof RESULT
     auc: r4(r.auc),
     recall_at_k: r4(r.recallAtK),
     k: r.k,
+    average_precision: r4(r.averagePrecision),
+    recall_at_50: r4(r.recallAt50),
+    mrr: r4(r.mrr),
     n_positives: r.nPositives,
     n_train: r.nTrain,
     n_tests: r.nTests,
@@ -63,9 +67,9 @@ export function formatTable(result: DdaRunResult): string {
 }
 
 /** CSV columns of a benchmark's per-run results (one row per family × method × source × seed). */
-export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement', 'lds', 'leave_out', 'leave_out_random'] as const;
+export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement', 'lds', 'leave_out', 'leave_out_random', 'average_precision', 'recall_at_50', 'mrr'] as const;
 /** CSV columns of a benchmark's summary (mean over the n runs with 95% Student-t intervals; empty bounds when n < 2). */
-export const SUMMARY_COLUMNS = ['family', 'method', 'n', 'auc_mean', 'auc_low', 'auc_high', 'recall_mean', 'recall_low', 'recall_high', 'seconds_mean', 'lds_mean', 'lds_low', 'lds_high', 'leave_out_mean', 'leave_out_random_mean'] as const;
+export const SUMMARY_COLUMNS = ['family', 'method', 'n', 'auc_mean', 'auc_low', 'auc_high', 'recall_mean', 'recall_low', 'recall_high', 'seconds_mean', 'lds_mean', 'lds_low', 'lds_high', 'leave_out_mean', 'leave_out_random_mean', 'ap_mean', 'ap_low', 'ap_high', 'recall50_mean', 'recall50_low', 'recall50_high', 'mrr_mean', 'mrr_low', 'mrr_high'] as const;
 /** CSV columns of the paired tests. */
 export const PAIRED_COLUMNS = ['metric', 'reference', 'method', 'unit', 'n', 'mean_difference', 'p_value', 'min_p_value', 'exact'] as const;
 
@@ -86,18 +90,21 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
     family: x.family, method: x.method, scorer: x.scorer, variant: x.variant, measurement: x.measurement, source: x.source, seed: x.seed,
     auc: r4(x.auc), recall_at_k: r4(x.recallAtK), k: x.k, n_positives: x.nPositives, n_train: x.nTrain, n_tests: x.nTests, seconds: Number(x.seconds.toFixed(2)),
     lds: opt(x.lds), leave_out: opt(x.leaveOut), leave_out_random: opt(x.leaveOutRandom),
+    average_precision: opt(x.averagePrecision), recall_at_50: opt(x.recallAt50), mrr: opt(x.mrr),
   }));
   const summary = r.summary.map((s) => ({
     family: s.family, method: s.method, n: s.n, auc_mean: r4(s.aucMean), auc_low: opt(s.aucLow), auc_high: opt(s.aucHigh),
     recall_mean: r4(s.recallMean), recall_low: opt(s.recallLow), recall_high: opt(s.recallHigh), seconds_mean: Number(s.secondsMean.toFixed(2)),
     lds_mean: opt(s.ldsMean), lds_low: opt(s.ldsLow), lds_high: opt(s.ldsHigh), leave_out_mean: opt(s.leaveOutMean), leave_out_random_mean: opt(s.leaveOutRandomMean),
+    ap_mean: opt(s.apMean), ap_low: opt(s.apLow), ap_high: opt(s.apHigh), recall50_mean: opt(s.recall50Mean), recall50_low: opt(s.recall50Low), recall50_high: opt(s.recall50High),
+    mrr_mean: opt(s.mrrMean), mrr_low: opt(s.mrrLow), mrr_high: opt(s.mrrHigh),
   }));
   const paired = r.paired.map((p) => ({ metric: p.metric, reference: p.reference, method: p.method, unit: p.unit, n: p.n, mean_difference: r4(p.meanDifference), p_value: Number(p.pValue.toPrecision(4)), min_p_value: Number(p.minPValue.toPrecision(4)), exact: p.exact }));
   const files: [string, Uint8Array | string][] = [
     [`${base}.csv`, await writeToBuffer(rows, { headers: [...BENCH_COLUMNS] })],
     [`${base}-summary.csv`, await writeToBuffer(summary, { headers: [...SUMMARY_COLUMNS] })],
     [`${base}-paired.csv`, await writeToBuffer(paired, { headers: [...PAIRED_COLUMNS] })],
-    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent', intervals: intervalsText('student-t') }, null, 2)],
+    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, ...(r.gates ? { gates: gatesJson(r.gates) } : {}), sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent', intervals: intervalsText('student-t') }, null, 2)],
     [`${base}-curves.json`, curvesJson(r)],
     [`${base}-report.html`, await renderReport(r, command)],
   ];
@@ -110,11 +117,18 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
   return files.map(([p]) => p);
 }
 
+/** The summary JSON's `gates`: every cell's gates, and G1–G4 averaged over the cells that have them (`mean`, judged on the mean). */
+export function gatesJson(cells: readonly CellGates[]): { cells: readonly CellGates[]; mean: RegimeGates } {
+  const withG1 = cells.filter((x) => x.gates.g1 !== undefined).map((x) => x.gates);
+  return { cells, mean: withG1.length ? meanGates(withG1) : {} };
+}
+
 /** The summary as a Markdown table (for the README and the console). */
 export function summaryMarkdown(r: BenchResult, family = 'all'): string {
   const rows = r.summary.filter((s) => s.family === family);
-  const lines = ['| method | n | AUC (%) | 95% CI (Student-t over n) | recall@' + String(r.config.k) + ' |', '|---|---:|---:|---|---:|'];
-  for (const s of rows) lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | ${formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2)} | ${s.recallMean.toFixed(3)} |`);
+  const lines = ['| method | n | AUC (%) | 95% CI (Student-t over n) | recall@' + String(r.config.k) + ' | AP | Recall@50 | MRR |', '|---|---:|---:|---|---:|---:|---:|---:|'];
+  const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '–');
+  for (const s of rows) lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | ${formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2)} | ${s.recallMean.toFixed(3)} | ${f3(s.apMean)} | ${f3(s.recall50Mean)} | ${f3(s.mrrMean)} |`);
   return lines.join('\n');
 }
 
@@ -164,7 +178,7 @@ export function loadReportData(summaryJsonPath: string): { data: ReportData; com
       // JSON writes NaN (a metric not computed) as null, and older summaries have no LDS fields.
       summary: (j.summary as Record<string, unknown>[]).map((row) => {
         const out: Record<string, unknown> = { ...row };
-        for (const f of ['aucLow', 'aucHigh', 'recallLow', 'recallHigh', 'ldsMean', 'ldsLow', 'ldsHigh', 'leaveOutMean', 'leaveOutRandomMean']) if (typeof out[f] !== 'number') out[f] = Number.NaN;
+        for (const f of ['aucLow', 'aucHigh', 'recallLow', 'recallHigh', 'ldsMean', 'ldsLow', 'ldsHigh', 'leaveOutMean', 'leaveOutRandomMean', ...RANKING_SUMMARY_FIELDS]) if (typeof out[f] !== 'number') out[f] = Number.NaN;
         return out as unknown as SummaryRow;
       }),
       // Older summaries paired (family, seed, source) units and did not record the smallest reachable p.

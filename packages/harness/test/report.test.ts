@@ -59,6 +59,7 @@ describe('LaTeX export', () => {
   const row = (family: string, method: string, auc: number, recall: number): SummaryRow => ({
     family, method, n: 3, aucMean: auc, aucLow: auc - 5, aucHigh: auc + 5, recallMean: recall, recallLow: recall - 0.1, recallHigh: recall + 0.1, secondsMean: 1,
     ldsMean: Number.NaN, ldsLow: Number.NaN, ldsHigh: Number.NaN, leaveOutMean: Number.NaN, leaveOutRandomMean: Number.NaN,
+    apMean: Number.NaN, apLow: Number.NaN, apHigh: Number.NaN, recall50Mean: Number.NaN, recall50Low: Number.NaN, recall50High: Number.NaN, mrrMean: Number.NaN, mrrLow: Number.NaN, mrrHigh: Number.NaN,
   });
   const config = parseBenchConfig({ name: 'my-run', k: 20, ablation: { scorer: 'grad-dot', debiasers: ['raw', 'fitted-beta'], denoisers: ['mean'] } }, 't');
 

@@ -11,6 +11,6 @@ import { registerGradDotScorers } from './scorer.js';
 export * from './grad-dot.js';
 export * from './gemm-engine.js';
 export * from './tracin.js';
-export { gradCosScorer, gradDotScorer, gradientScorer, registerGradDotScorers, scorerEntries, tracInCpScorer, type GradientScoresFn } from './scorer.js';
+export { gradCosScorer, gradDotScorer, gradientScorer, readGradDotOptions, registerGradDotScorers, scorerEntries, tracInCpScorer, type GradientScoresFn } from './scorer.js';
 
 registerAsPlugin('@dda/scorer-grad-dot', registerGradDotScorers);

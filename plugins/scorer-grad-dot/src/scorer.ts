@@ -3,7 +3,13 @@ import { DEFAULT_BLOCK_ROWS, checkIdsMatchInput, type DotEngineChoice, type Grad
 import { DOT_ENGINES, gradCosScoresOnEngine, gradDotScoresOnEngine } from './gemm-engine.js';
 import { TRACIN_CP_COMBINE, tracInCheckpointScores } from './tracin.js';
 
-function readOptions(options: PluginOptions): GradDotOptions {
+/**
+ * Reads the dot-product options of the gradient scorers: `blockRows` (positive integer, default
+ * 256) and `engine` (`auto` | `onnxruntime` | `js`, default `auto`).
+ *
+ * @throws DdaError for a bad `blockRows` or an unknown engine.
+ */
+export function readGradDotOptions(options: PluginOptions): GradDotOptions {
   const blockRows = numberOption(options, 'blockRows', DEFAULT_BLOCK_ROWS);
   if (!Number.isInteger(blockRows) || blockRows < 1) {
     throw new DdaError(`option 'blockRows' must be a positive integer, got ${blockRows}`, 'pass e.g. blockRows = 256');
@@ -120,19 +126,19 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
     id: 'grad-dot',
     description: 'gradient inner product ∇ℓ(train)·∇f(test), influence with H = I (options blockRows, default 256; engine auto|onnxruntime|js, default auto = onnxruntime float32 GEMM when it starts)',
     priority: 100,
-    create: (o) => gradDotScorer(readOptions(o)),
+    create: (o) => gradDotScorer(readGradDotOptions(o)),
   },
   {
     id: 'grad-cos',
     description: 'gradient cosine similarity (options blockRows, default 256; engine auto|onnxruntime|js, default auto)',
     priority: 90,
-    create: (o) => gradCosScorer(readOptions(o)),
+    create: (o) => gradCosScorer(readGradDotOptions(o)),
   },
   {
     id: 'tracin-cp',
     description: 'TracIn-CP: Σ η_i ∇ℓ·∇f over the epoch checkpoints / Σ η_i (combined with denoiser lr-weighted; option blockRows)',
     priority: 85,
-    create: (o) => tracInCpScorer(readOptions(o)),
+    create: (o) => tracInCpScorer(readGradDotOptions(o)),
   },
 ];
 

@@ -1,6 +1,8 @@
 import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
-import { gradientScorer } from '@dda/scorer-grad-dot';
+import { gradientScorer, readGradDotOptions } from '@dda/scorer-grad-dot';
 import { dataInfScores, type DataInfOptions } from './datainf.js';
+import { DEFAULT_PC_K, gradDotPcScores, type GradDotPcOptions } from './grad-dot-pc.js';
+import { DEFAULT_TRACKSTAR_MIX, trackStarScores, type TrackStarOptions } from './trackstar.js';
 import type { DampingOptions } from './damping.js';
 import { ifEkfacScores, type IfEkfacOptions } from './if-ekfac.js';
 import { ifExactScores, type IfExactOptions } from './if-exact.js';
@@ -94,7 +96,47 @@ export function ifEkfacScorer(options: IfEkfacOptions = {}): Scorer {
   );
 }
 
-/** Registry entries `if-exact`, `if-lissa`, `datainf` and `if-ekfac`; options as in {@link readIfExactOptions} etc. */
+/** Reads `grad-dot-pc` options: k (positive integer, default 10), basis (`train` | `query`, default `train`), engine and blockRows (as `grad-dot`). */
+export function readGradDotPcOptions(options: PluginOptions): GradDotPcOptions {
+  const basis = options['basis'] ?? 'train';
+  if (basis !== 'train' && basis !== 'query') throw new DdaError(`grad-dot-pc: option 'basis' must be 'train' or 'query', got ${JSON.stringify(basis)}`, "leave it out for 'train'");
+  return { ...readGradDotOptions(options), k: numberOption(options, 'k', DEFAULT_PC_K), basis };
+}
+
+/**
+ * The `grad-dot-pc` scorer: grad-dot after the k leading principal directions of the training (or
+ * test) gradients are projected out, as bergson does; units of grad-dot; higher = more responsible.
+ */
+export function gradDotPcScorer(options: GradDotPcOptions = {}): Scorer {
+  return gradientScorer(
+    'grad-dot-pc',
+    'gradient inner product with the k leading (uncentred) principal directions of the training or test gradients projected out, ∇ℓᵀ(I − V_k V_kᵀ)∇f (units of grad-dot; higher = more responsible)',
+    gradDotPcScores,
+    options,
+  );
+}
+
+/** Reads `trackstar` options: mix (λ in [0, 1], default 0.5), damping, dampingRatio, maxSystemSize, engine and blockRows (as `grad-dot`). */
+export function readTrackStarOptions(options: PluginOptions): TrackStarOptions {
+  const mix = optionalNumber(options, 'mix');
+  const maxSystemSize = optionalNumber(options, 'maxSystemSize');
+  return { ...readGradDotOptions(options), ...readDamping(options), ...(mix !== undefined && { mix }), ...(maxSystemSize !== undefined && { maxSystemSize }) };
+}
+
+/**
+ * The `trackstar` scorer: gradient cosine under the inverse of a mixed (training and query)
+ * second moment, after TrackStar; dimensionless in [−1, 1]; higher = more responsible.
+ */
+export function trackStarScorer(options: TrackStarOptions = {}): Scorer {
+  return gradientScorer(
+    'trackstar',
+    "cosine of the training and test gradients under R⁻¹, R = (1 − λ) × training + λ × query gradient second moment + εI (TrackStar's mixed Hessian down-weighting common directions, without optimizer-state correction or projection; dimensionless in [-1, 1]; higher = more responsible)",
+    trackStarScores,
+    options,
+  );
+}
+
+/** Registry entries `if-exact`, `if-lissa`, `datainf`, `if-ekfac`, `grad-dot-pc` and `trackstar`; options as in {@link readIfExactOptions} etc. */
 export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   {
     id: 'datainf',
@@ -120,10 +162,22 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
     priority: 65,
     create: (o) => ifEkfacScorer(readIfEkfacOptions(o)),
   },
+  {
+    id: 'grad-dot-pc',
+    description: `grad-dot with the k leading principal directions of the gradients projected out, as bergson (options k = ${DEFAULT_PC_K}, basis = train|query, engine = auto|onnxruntime|js, blockRows)`,
+    priority: 55,
+    create: (o) => gradDotPcScorer(readGradDotPcOptions(o)),
+  },
+  {
+    id: 'trackstar',
+    description: `TrackStar-style cosine under a mixed training/query second moment (options mix = ${DEFAULT_TRACKSTAR_MIX}, damping, dampingRatio = 0.1, maxSystemSize = 8192, engine = auto|onnxruntime|js)`,
+    priority: 50,
+    create: (o) => trackStarScorer(readTrackStarOptions(o)),
+  },
 ];
 
 /**
- * Adds `if-exact`, `if-lissa`, `datainf` and `if-ekfac` to the `scorers` registry of @dda/core. Idempotent.
+ * Adds `if-exact`, `if-lissa`, `datainf`, `if-ekfac`, `grad-dot-pc` and `trackstar` to the `scorers` registry of @dda/core. Idempotent.
  * Called when this package is imported.
  */
 export function registerInfluenceScorers(): void {

@@ -51,11 +51,13 @@ export function syntheticBench(kind: BenchResult['kind']): BenchResult {
         const counterfactual = kind === 'bench';
         const per = SOURCES.map((source) => ({
           source, auc: Math.min(100, Math.max(0, m.level + 8 * (rng.next() - 0.5))), recallAtK: rng.next(),
+          averagePrecision: rng.next(), recallAt50: rng.next(), mrr: rng.next(),
           lds: counterfactual ? (m.level - 60) / 100 + 0.1 * (rng.next() - 0.5) : Number.NaN,
           leaveOut: counterfactual && m.variant === 'plain' ? rng.next() : Number.NaN, leaveOutRandom: counterfactual ? 0.1 : Number.NaN,
         }));
         const mean = (f: (x: (typeof per)[number]) => number): number => per.reduce((a, x) => a + f(x), 0) / per.length;
-        const avg = { source: 'average', auc: mean((x) => x.auc), recallAtK: mean((x) => x.recallAtK), lds: mean((x) => x.lds), leaveOut: mean((x) => x.leaveOut), leaveOutRandom: mean((x) => x.leaveOutRandom) };
+        const avg = { source: 'average', auc: mean((x) => x.auc), recallAtK: mean((x) => x.recallAtK),
+          averagePrecision: mean((x) => x.averagePrecision), recallAt50: mean((x) => x.recallAt50), mrr: mean((x) => x.mrr), lds: mean((x) => x.lds), leaveOut: mean((x) => x.leaveOut), leaveOutRandom: mean((x) => x.leaveOutRandom) };
         for (const e of [...per, avg]) {
           rows.push({ family, method: m.method, scorer: m.scorer, variant: m.variant, measurement: 'loss', seed, seconds: m.variant === 'plain' ? 0.02 : 1.5, k: 5, nPositives: 8, nTrain: N_TRAIN, nTests: 3, ...e });
         }
