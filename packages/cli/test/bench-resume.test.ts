@@ -24,9 +24,17 @@ function manifests(root: string): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (d: string): void => {
     if (!existsSync(d)) return;
-    for (const e of readdirSync(d)) {
+    let entries: string[];
+    try {
+      entries = readdirSync(d);
+    } catch {
+      return; // a temporary folder renamed away meanwhile
+    }
+    for (const e of entries) {
       const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
+      // A temporary file can be renamed away between readdir and stat (an artifact being written).
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (st?.isDirectory()) walk(p);
       else if (e === 'manifest.json') out.set(relative(root, p), (JSON.parse(readFileSync(p, 'utf8')) as { createdAt: string }).createdAt);
     }
   };

@@ -23,7 +23,8 @@ describe('--fields and --query-fields', () => {
     const out = join(dir, 'out');
     const r = await run(['attribute', '--base', u.base, '--checkpoints', u.run, '--train', trainCsv, '--queries', u.queries, '--fields', 'id=uid', 'prompt=question', 'response=answer', '--out', out, '--progress', 'log']);
     expect(r.code, r.err).toBe(0);
-    const warnings = r.err.split('\n').filter((l) => l.includes('warning:'));
+    // The fixture's trainer_state.json logs made-up losses, so the training-loss check may warn too; here only the fields' warnings count.
+    const warnings = r.err.split('\n').filter((l) => l.includes('warning:') && !l.includes("the final checkpoint's loss on --train"));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain(`warning: training data ${trainCsv}: field 'source' is read and not used in 6 of 6 record(s)`);
     expect(r.err).toMatch(/training data: .*train\.csv: 6 prompt-response record\(s\), prompt format raw, mapped id=uid prompt=question response=answer, fields used: uid, question, answer, read and not used: source; first sample as the model sees it, prompt \| response \(.*train\.csv: row 2\): ".*\?" \| ".*\."/);

@@ -56,7 +56,7 @@ describe('average precision, Recall@50 and MRR in the benchmark outputs', () => 
 
   it('are columns of the Markdown summary', () => {
     const lines = summaryMarkdown(r).split('\n');
-    expect(lines[0]).toBe('| method | n | AUC (%) | 95% CI | recall@5 | AP | Recall@50 | MRR |');
+    expect(lines[0]).toBe('| method | n | AUC (%) | 95% CI (Student-t over n) | recall@5 | AP | Recall@50 | MRR |');
     const s = r.summary.find((x) => x.family === 'all')!;
     expect(lines[2]).toBe(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | [${s.aucLow.toFixed(2)}, ${s.aucHigh.toFixed(2)}] | ${s.recallMean.toFixed(3)} | ${s.apMean.toFixed(3)} | ${s.recall50Mean.toFixed(3)} | ${s.mrrMean.toFixed(3)} |`);
   });

@@ -56,7 +56,7 @@ describe('the harness honours the scorer extensions (combine, model access, corr
     const r = await runDda({ ...SMALL, outDir: dir, scorer: 'tracin-cp' });
     const plain = r.scores.get('plain')!;
     expect(plain.provenance).toMatchObject({ method: 'tracin-cp', checkpoints: ['checkpoint-8', 'checkpoint-16'], transforms: ['denoise:lr-weighted'] });
-    expect(r.rows.find((x) => x.variant === 'plain')!.description).toMatch(/combined over the 2 checkpoints by denoiser 'lr-weighted'/);
+    expect(r.rows.find((x) => x.variant === 'plain')!.description).toMatch(/tracin-cp; denoiser 'lr-weighted' over the epoch checkpoints; from checkpoints checkpoint-8, checkpoint-16/);
     // Equal learning rates: the lr-weighted mean of the per-checkpoint terms (= grad-dot) is grad-dot's mean over the
     // epochs (up to float32 rounding: grad-dot may run on onnxruntime's float32 GEMM, tracin-cp sums in float64).
     const want = gradDot.scores.get('denoise')!.values;
