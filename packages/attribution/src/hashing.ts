@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { dataFilesOf } from '@dda/data';
 
 /** SHA-256 of a file's bytes, hex, first 16 characters; read in 8 MiB chunks (memory stays flat for multi-GB weights). */
 export function hashFile(path: string): string {
@@ -22,6 +23,16 @@ export function hashFile(path: string): string {
     closeSync(fd);
   }
   return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * Hash of the data a `--train` or `--queries` argument reads ({@link dataFilesOf}): a single file's
+ * {@link hashFile}; for several files, SHA-256 over their names and hashes, first 16 hex characters.
+ */
+export function hashData(spec: string, flag: string): string {
+  const files = dataFilesOf(spec, flag);
+  if (files.length === 1) return hashFile(files[0] as string);
+  return createHash('sha256').update(files.map((f) => `${basename(f)}:${hashFile(f)}`).join('\n')).digest('hex').slice(0, 16);
 }
 
 /** Hashes of the named files of a folder that exist (name → hash), in the given order. */

@@ -17,7 +17,7 @@ import {
 } from '@dda/model';
 import { hashOf } from './artifacts.js';
 import { type Checkpoint, loadCheckpoints } from './checkpoints.js';
-import { hashFile, hashFiles } from './hashing.js';
+import { hashData, hashFile, hashFiles } from './hashing.js';
 import { type TruncatedSample, type TruncationReport, truncationReport } from './truncation.js';
 
 /** The base model θ0. */
@@ -221,8 +221,8 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
       base: base.hash,
       checkpoints: Object.fromEntries(checkpoints.map((c) => [c.id, c.hash])),
       learningRates: checkpoints.map((c) => c.info.learningRate),
-      train: { file: basename(f.train), bytes: hashFile(f.train), samples: hashOf(samples) },
-      queries: { file: basename(f.queries), bytes: hashFile(f.queries), samples: hashOf(queries.map((q) => [q.sample, q.correction, q.record.group])) },
+      train: { file: basename(f.train), bytes: hashData(f.train, '--train'), samples: hashOf(samples) },
+      queries: { file: basename(f.queries), bytes: hashData(f.queries, '--queries'), samples: hashOf(queries.map((q) => [q.sample, q.correction, q.record.group])) },
       ...(f.labels ? { labels: hashFile(f.labels) } : {}),
       encoding: { maxLength, overlong },
     },

@@ -1,52 +1,68 @@
 /**
- * Reads a file of records: JSON Lines (`.jsonl`, `.ndjson`), JSON (`.json`: an array of objects)
- * or CSV (`.csv`, through fast-csv, with a header row). Every record keeps where it came from, so
- * errors can name the file and the line (JSON Lines), the row (CSV, the header is row 1) or the
- * index (JSON).
+ * Reads a file of records: JSON Lines (`.jsonl`, `.ndjson`), JSON (`.json`: an array of objects),
+ * CSV (`.csv`, through fast-csv, with a header row), Parquet (`.parquet`) or a folder written by
+ * `datasets.Dataset.save_to_disk` (see columnar.ts). Every record keeps where it came from, so
+ * errors can name the file and the line (JSON Lines), the row (CSV, the header is row 1; Parquet
+ * and Arrow, from 1) or the index (JSON).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseString } from 'fast-csv';
 import { DdaError } from '@dda/core';
+import { isSavedDataset, readParquet, readSavedDataset } from './columnar.js';
 
 /** One record of a file: its raw value and where it is. */
 export interface RawRecord {
-  /** The parsed object (CSV: every cell a string). */
+  /** The parsed object (CSV: every cell a string; Parquet and Arrow: null cells left out). */
   readonly value: Record<string, unknown>;
   /** Where it is, for messages: `train.jsonl:12`, `train.csv: row 3`, `train.json: record 4`. */
   readonly where: string;
-  /** 1-based line (JSON Lines), row (CSV, header = 1) or record number (JSON). */
+  /** 1-based line (JSON Lines), row (CSV, header = 1), record number (JSON) or row (Parquet; Arrow, across the folder's files). */
   readonly number: number;
 }
 
 /** The file formats {@link readRecords} reads, from the extension. */
-export type TableFormat = 'jsonl' | 'json' | 'csv';
+export type TableFormat = 'jsonl' | 'json' | 'csv' | 'parquet';
 
 const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
+
+const FILE_TYPES = 'give a JSON Lines (.jsonl), JSON (.json, an array of records), CSV (.csv, with a header row) or Parquet (.parquet) file, or a folder written by datasets.Dataset.save_to_disk';
 
 /** The format of a file from its extension. @throws DdaError for an unknown extension. */
 export function tableFormatOf(path: string): TableFormat {
   if (/\.(jsonl|ndjson)$/i.test(path)) return 'jsonl';
   if (/\.json$/i.test(path)) return 'json';
   if (/\.csv$/i.test(path)) return 'csv';
-  throw new DdaError(`${path}: unknown file type`, 'give a JSON Lines (.jsonl), JSON (.json, an array of records) or CSV (.csv, with a header row) file');
+  if (/\.parquet$/i.test(path)) return 'parquet';
+  throw new DdaError(`${path}: unknown file type`, FILE_TYPES);
 }
 
 /**
- * Reads every record of a file.
+ * Reads every record of a file, or of a folder written by `datasets.Dataset.save_to_disk`.
  *
  * @param what - What the file holds, for messages (e.g. `training data`).
  * @throws DdaError naming the file (and line, row or record) when it cannot be read, is empty,
- *   has malformed JSON or CSV, or a record that is not an object.
+ *   has malformed JSON, CSV, Parquet or Arrow, or a record that is not an object.
  */
 export async function readRecords(path: string, what: string): Promise<RawRecord[]> {
   if (!existsSync(path)) throw new DdaError(`${what}: file '${path}' not found`, 'check the path');
-  if (statSync(path).isDirectory()) throw new DdaError(`${what}: '${path}' is a folder, not a file`, 'give a .jsonl, .json or .csv file');
+  const noRecords = (): DdaError => new DdaError(`${what}: '${path}' has no records`, 'the file needs at least one record');
+  if (statSync(path).isDirectory()) {
+    if (!isSavedDataset(path)) throw new DdaError(`${what}: '${path}' is a folder, and not one written by datasets' save_to_disk (no state.json)`, FILE_TYPES);
+    const rows = await readSavedDataset(path);
+    if (rows.length === 0) throw noRecords();
+    return rows;
+  }
   const format = tableFormatOf(path);
+  if (format === 'parquet') {
+    const rows = await readParquet(path);
+    if (rows.length === 0) throw noRecords();
+    return rows;
+  }
   let text = readFileSync(path, 'utf8');
   if (text.startsWith('\uFEFF')) text = text.slice(1);
   if (text.trim() === '') throw new DdaError(`${what}: '${path}' is empty`, 'the file needs at least one record');
   const records = format === 'jsonl' ? jsonLines(text, path) : format === 'json' ? jsonArray(text, path) : (await parseCsv(text, path)).map(withoutEmptyCells);
-  if (records.length === 0) throw new DdaError(`${what}: '${path}' has no records`, 'the file needs at least one record');
+  if (records.length === 0) throw noRecords();
   return records;
 }
 

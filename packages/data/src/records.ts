@@ -6,6 +6,11 @@
  *   (a JSON array; in CSV a cell holding the JSON text), rendered with the model's chat template;
  *   the loss is taken over the assistant turns. It must end with an assistant turn. A `system`
  *   field becomes the system turn (a conversation that has one too is refused).
+ * - LLaMA-Factory's ShareGPT: `conversations`, `[{from, value}, ...]` with roles human/gpt (and a
+ *   first `system` turn, or a `system` field), alternating user and assistant turns as
+ *   SharegptDatasetConverter in src/llamafactory/data/converter.py requires, rendered as `messages`
+ *   are. Its function_call/observation turns are refused: the chat templates here have no place for
+ *   them. Other tags are read from a dataset_info.json (see llamafactory.ts).
  * - Alpaca: `instruction`, optional `input`, `output`, optional `system` and LLaMA-Factory's
  *   `history` (`[[instruction, response], ...]`), as LLaMA-Factory renders them: the system turn,
  *   the history as earlier user/assistant turns, one user turn `instruction` (+ a newline and
@@ -32,15 +37,18 @@
  * queries). Every field of a record that is read and not used is reported in
  * {@link DataRendering.ignored} and logged once per field, never dropped silently.
  */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { DdaError, type ChatMessage } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from './instruction-format.js';
 import { type IgnoredField, type RawRecord, UnusedFields, readRecords } from './read-table.js';
+import { SHAREGPT_TAGS, type ShareGptTags, parseDatasetSpec, readDatasetInfo } from './llamafactory.js';
 
 /** Our field name → the file's column name, e.g. `{ prompt: 'question', response: 'answer' }`. */
 export type FieldMap = Readonly<Record<string, string>>;
 
 /** The field names {@link FieldMap} may map. */
-export const KNOWN_FIELDS = ['id', 'group', 'prompt', 'response', 'completion', 'output', 'corrected', 'messages', 'instruction', 'input', 'system', 'history', 'document', 'summary'] as const;
+export const KNOWN_FIELDS = ['id', 'group', 'prompt', 'response', 'completion', 'output', 'corrected', 'messages', 'conversations', 'instruction', 'input', 'system', 'history', 'document', 'summary'] as const;
 
 /** How a `prompt` string is turned into model input: as it is (`raw`), or as one user turn of the chat template (`chat`). */
 export type PromptFormat = 'raw' | 'chat';
@@ -49,7 +57,7 @@ export type PromptFormat = 'raw' | 'chat';
 export type PromptSpec = { readonly raw: string } | { readonly chat: readonly ChatMessage[] };
 
 /** Which record shape a record had. */
-export type RecordKind = 'messages' | 'alpaca' | 'document-summary' | 'prompt-response';
+export type RecordKind = 'messages' | 'sharegpt' | 'alpaca' | 'document-summary' | 'prompt-response';
 
 /** A training sample as given: raw prompt and response, or a conversation ending with the assistant's turn. */
 export interface TrainingRecord {
@@ -86,11 +94,23 @@ export interface RecordOptions {
   readonly promptFormat?: PromptFormat;
   /** Where the warnings about fields read and not used go (one line per field). */
   readonly log?: (line: string) => void;
+  /** ShareGPT's keys and role names (default LLaMA-Factory's, {@link SHAREGPT_TAGS}). */
+  readonly sharegptTags?: ShareGptTags;
+}
+
+/** What a LLaMA-Factory dataset_info.json entry adds: the shape of every record, and the fields not read. */
+interface DatasetOptions extends RecordOptions {
+  readonly formatting?: 'alpaca' | 'sharegpt';
+  /** Our fields not read from a column of that name (LLaMA-Factory reads them only when mapped). */
+  readonly unread?: readonly string[];
 }
 
 /** How the records of one file were read: what summary.json records and the log shows. */
 export interface DataRendering {
+  /** The file (or save_to_disk folder) read. */
   readonly file: string;
+  /** The `dataset_info.json#name` it was read through, when given so. */
+  readonly dataset?: string;
   /** Records per detected shape (the format detected). */
   readonly shapes: Readonly<Partial<Record<RecordKind, number>>>;
   readonly promptFormat: PromptFormat;
@@ -137,10 +157,10 @@ class Fields {
   /** Keys inside a field that are not read (e.g. `messages[].weight`), with why. */
   readonly unusedInside = new Map<string, string>();
 
-  constructor(readonly raw: RawRecord, private readonly fields: FieldMap) {
-    const targets = new Set(Object.keys(fields));
+  constructor(readonly raw: RawRecord, private readonly fields: FieldMap, unread: readonly string[] = []) {
+    const targets = new Set([...Object.keys(fields), ...unread]);
     for (const [column, value] of Object.entries(raw.value)) {
-      // A column named like one of our fields that is mapped from another column is not read.
+      // A column named like one of our fields that is mapped from another column (or not read at all) is not read.
       if (!targets.has(column)) this.set(column, column, value);
     }
     for (const [ours, theirs] of Object.entries(fields)) if (Object.hasOwn(raw.value, theirs)) this.set(ours, theirs, raw.value[theirs]);
@@ -243,6 +263,55 @@ function messagesOf(f: Fields): ChatMessage[] {
 }
 
 /**
+ * A ShareGPT conversation as chat turns, following LLaMA-Factory's SharegptDatasetConverter
+ * (src/llamafactory/data/converter.py of hiyouga/LLaMA-Factory, commit ff6d4d1): a first turn with
+ * the system tag is the system turn (else the `system` field), then turns alternate user-side
+ * (user or observation tag) and assistant-side (assistant or function tag); a training record ends
+ * with an assistant turn (an even count). Where LLaMA-Factory logs "Invalid role tag" and skips the
+ * record, this refuses it; function_call/observation turns are refused, having no place in the
+ * chat templates rendered here.
+ *
+ * @param complete - Whether the conversation must end with the assistant (training records).
+ */
+function conversationOf(f: Fields, tags: ShareGptTags, complete: boolean): ChatMessage[] {
+  const where = f.raw.where;
+  const shape = `[{"${tags.role_tag}": "${tags.user_tag}", "${tags.content_tag}": "..."}, {"${tags.role_tag}": "${tags.assistant_tag}", "${tags.content_tag}": "..."}, ...]`;
+  const m = jsonArray(f, 'conversations', `a ShareGPT conversation is ${shape} (in CSV, a cell holding that JSON)`);
+  if (!Array.isArray(m) || m.length === 0) throw new DdaError(`${where}: field ${f.label('conversations')} must be a non-empty array of turns, got ${typeName(m)}`, `e.g. ${shape}`);
+  const turns = m.map((x, i) => {
+    const e = x as Record<string, unknown> | null;
+    if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new DdaError(`${where}: turn ${i + 1} of ${f.label('conversations')} is ${typeName(x)}, not {${tags.role_tag}, ${tags.content_tag}}`, `e.g. ${shape}`);
+    if (typeof e[tags.content_tag] !== 'string') throw new DdaError(`${where}: turn ${i + 1} of ${f.label('conversations')} has no string '${tags.content_tag}'`, 'every turn needs a text content');
+    for (const k of Object.keys(e)) if (k !== tags.role_tag && k !== tags.content_tag) f.unusedInside.set(`${f.columnOf('conversations')}[].${k}`, `a ShareGPT turn is read as {${tags.role_tag}, ${tags.content_tag}} only`);
+    return { role: e[tags.role_tag], content: e[tags.content_tag] as string };
+  });
+  const out: ChatMessage[] = [];
+  const first = turns[0] as { role: unknown; content: string };
+  const offset = first.role === tags.system_tag ? 1 : 0;
+  if (offset === 1) {
+    if (f.has('system')) throw new DdaError(`${where}: both a ${f.label('system')} field and a '${tags.system_tag}' turn`, 'give the system turn once: as the first turn or in the system field');
+    out.push({ role: 'system', content: first.content });
+    turns.shift();
+  } else {
+    const system = optionalText(f, 'system');
+    if (system !== null) out.push({ role: 'system', content: system });
+  }
+  turns.forEach((t, i) => {
+    const n = i + 1 + offset;
+    if (t.role === tags.function_tag || t.role === tags.observation_tag) {
+      throw new DdaError(`${where}: turn ${n} is a '${String(t.role)}' turn (a tool call or its result), which the chat templates dda renders have no place for`, 'attribute conversations of user and assistant turns only: leave out records with tool calls');
+    }
+    const expected = i % 2 === 0 ? tags.user_tag : tags.assistant_tag;
+    if (t.role !== expected) {
+      throw new DdaError(`${where}: turn ${n} has role ${JSON.stringify(t.role)} where '${expected}' is due (LLaMA-Factory skips such a record as broken: "Invalid role tag")`, `turns alternate '${tags.user_tag}' and '${tags.assistant_tag}', after an optional first '${tags.system_tag}' turn`);
+    }
+    out.push({ role: i % 2 === 0 ? 'user' : 'assistant', content: t.content });
+  });
+  if (complete && turns.length % 2 !== 0) throw new DdaError(`${where}: the conversation ends with a '${tags.user_tag}' turn (LLaMA-Factory skips such a record: "Invalid message count")`, `a training conversation ends with the '${tags.assistant_tag}' turn that carries the loss`);
+  return out;
+}
+
+/**
  * LLaMA-Factory's Alpaca `history`, `[[instruction, response], ...]`, as earlier user/assistant
  * turns, in the order given (AlpacaDatasetConverter in src/llamafactory/data/converter.py of
  * hiyouga/LLaMA-Factory: `for old_prompt, old_response in history`).
@@ -261,8 +330,10 @@ function historyOf(f: Fields): ChatMessage[] {
 }
 
 /** The shape of a record, detected from its fields. */
-function kindOf(f: Fields): RecordKind | null {
+function kindOf(f: Fields, o: DatasetOptions): RecordKind | null {
+  if (o.formatting) return o.formatting;
   if (f.has('messages')) return 'messages';
+  if (f.has('conversations')) return 'sharegpt';
   if (f.has('instruction')) return 'alpaca';
   if (f.has('document')) return 'document-summary';
   if (f.has('prompt')) return 'prompt-response';
@@ -301,16 +372,18 @@ function rawPrompt(f: Fields, hint: string): string {
   return text(f, 'prompt', hint);
 }
 
-const TRAIN_SHAPES = '{"messages": [...]}, {"instruction", "input"?, "output"}, {"document", "summary"} or {"prompt", "response"}';
+const TRAIN_SHAPES = '{"messages": [...]}, {"conversations": [...]}, {"instruction", "input"?, "output"}, {"document", "summary"} or {"prompt", "response"}';
 
-function toTraining(f: Fields, o: RecordOptions): TrainingRecord {
+function toTraining(f: Fields, o: DatasetOptions): TrainingRecord {
   const r = f.raw;
   const id = idOf(f);
-  const kind = kindOf(f);
+  const kind = kindOf(f, o);
   const hint = `a training record is one of ${TRAIN_SHAPES}; map other column names with --fields`;
   switch (kind) {
     case 'messages':
       return { id, where: r.where, kind, content: { chat: messagesOf(f) } };
+    case 'sharegpt':
+      return { id, where: r.where, kind, content: { chat: conversationOf(f, o.sharegptTags ?? SHAREGPT_TAGS, true) } };
     case 'alpaca': {
       const user = alpacaUser(f, hint);
       return { id, where: r.where, kind, content: { chat: [...turnsBefore(f, user), { role: 'assistant', content: text(f, 'output', hint) }] } };
@@ -336,13 +409,13 @@ export function toTrainingRecord(r: RawRecord, o: RecordOptions = {}): TrainingR
   return toTraining(new Fields(r, o.fields ?? {}), o);
 }
 
-const QUERY_SHAPES = '{"prompt", "output"}, {"messages": [...], "output"?}, {"instruction", "input"?, "output"} or {"document", "output"}, each with optional "corrected", "id" and "group"';
+const QUERY_SHAPES = '{"prompt", "output"}, {"messages": [...], "output"?}, {"conversations": [...], "output"?}, {"instruction", "input"?, "output"} or {"document", "output"}, each with optional "corrected", "id" and "group"';
 
 /** A query and the columns kept as its metadata. */
-function toQuery(f: Fields, o: RecordOptions): QueryRecord {
+function toQuery(f: Fields, o: DatasetOptions): QueryRecord {
   const r = f.raw;
   const id = idOf(f);
-  const kind = kindOf(f);
+  const kind = kindOf(f, o);
   const hint = `a query is one of ${QUERY_SHAPES}; map other column names with --query-fields`;
   const groupValue = f.get('group');
   if (groupValue !== undefined && groupValue !== null && typeof groupValue !== 'string' && typeof groupValue !== 'number') throw new DdaError(`${r.where}: field ${f.label('group')} must be a string, got ${typeName(groupValue)}`, hint);
@@ -351,8 +424,9 @@ function toQuery(f: Fields, o: RecordOptions): QueryRecord {
   let prompt: PromptSpec;
   let output: string | null = f.has(outputField) ? text(f, outputField, hint) : null;
   switch (kind) {
-    case 'messages': {
-      const chat = messagesOf(f);
+    case 'messages':
+    case 'sharegpt': {
+      const chat = kind === 'messages' ? messagesOf(f) : conversationOf(f, o.sharegptTags ?? SHAREGPT_TAGS, false);
       const last = chat[chat.length - 1] as ChatMessage;
       if (output === null && last.role === 'assistant') {
         output = last.content;
@@ -420,11 +494,23 @@ function reasonFor(field: string, kind: RecordKind, forQueries: boolean): string
 
 /** Reads, converts and reports on a file's records (shared by the training and query readers). */
 async function readData<T extends { readonly id: string; readonly where: string; readonly kind: RecordKind }>(
-  path: string, o: RecordOptions, forQueries: boolean, convert: (f: Fields) => T,
+  spec: string, options: RecordOptions, forQueries: boolean, convert: (f: Fields, o: DatasetOptions) => T,
 ): Promise<{ records: T[]; rendering: DataRendering }> {
   const what = forQueries ? 'queries' : 'training data';
-  const flag = forQueries ? '--query-fields' : '--fields';
+  let flag = forQueries ? '--query-fields' : '--fields';
+  let path = spec;
+  let o: DatasetOptions = options;
+  const dataset = existsSync(spec) ? null : parseDatasetSpec(spec);
+  if (dataset) {
+    const at = `${forQueries ? '--queries' : '--train'} ${spec}`;
+    if (Object.keys(options.fields ?? {}).length > 0) throw new DdaError(`${at}: ${flag} cannot be combined with a dataset of a dataset_info.json`, 'map the columns in the dataset\'s "columns" entry, as LLaMA-Factory reads them');
+    const d = readDatasetInfo(dataset.info, dataset.name, forQueries ? '--queries' : '--train');
+    path = d.file;
+    flag = `the "columns" of ${spec}`;
+    o = { ...options, fields: d.fields, formatting: d.formatting, unread: d.unread, sharegptTags: d.tags };
+  }
   const fields = o.fields ?? {};
+  const unread = o.unread ?? [];
   const raws = await readRecords(path, what);
   checkMapping(path, what, raws, fields, flag);
   const used = new Set<string>();
@@ -432,8 +518,8 @@ async function readData<T extends { readonly id: string; readonly where: string;
   const ignored = new UnusedFields();
   const shapes: Partial<Record<RecordKind, number>> = {};
   const records = raws.map((r) => {
-    const f = new Fields(r, fields);
-    const rec = convert(f);
+    const f = new Fields(r, fields, unread);
+    const rec = convert(f, o);
     shapes[rec.kind] = (shapes[rec.kind] ?? 0) + 1;
     for (const column of Object.keys(r.value)) {
       if (f.used.has(column)) {
@@ -446,7 +532,10 @@ async function readData<T extends { readonly id: string; readonly where: string;
         kept.add(column);
         continue;
       }
-      ignored.note(column, r, Object.hasOwn(fields, column) ? `${flag} reads '${column}' from column '${fields[column]}'` : reasonFor(field, rec.kind, forQueries));
+      const reason = Object.hasOwn(fields, column) ? `${flag} reads '${column}' from column '${fields[column]}'`
+        : unread.includes(column) ? `the dataset's "columns" in ${dataset?.info ?? 'dataset_info.json'} do not name it, so LLaMA-Factory does not read it`
+          : reasonFor(field, rec.kind, forQueries);
+      ignored.note(column, r, reason);
     }
     for (const [key, reason] of f.unusedInside) ignored.note(key, r, reason);
     return rec;
@@ -458,24 +547,29 @@ async function readData<T extends { readonly id: string; readonly where: string;
   return {
     records,
     rendering: {
-      file: path, shapes, promptFormat: o.promptFormat ?? 'raw', fields, used: [...used], kept: [...kept],
+      file: path, ...(dataset ? { dataset: spec } : {}), shapes, promptFormat: o.promptFormat ?? 'raw', fields, used: [...used], kept: [...kept],
       ignored: ignored.list(),
     },
   };
 }
 
 /**
- * Reads a training-data file (JSON Lines, JSON or CSV; see the module doc for the record shapes),
- * logging one warning per field that is read and not used.
+ * Reads training data (see the module doc for the record shapes), logging one warning per field
+ * that is read and not used.
  *
+ * @param path - A JSON Lines, JSON, CSV or Parquet file, a folder written by
+ *   `datasets.Dataset.save_to_disk`, or `path/to/dataset_info.json#name`: the dataset `name` of
+ *   LLaMA-Factory's dataset_info.json (see llamafactory.ts).
  * @returns The records in file order, and how they were read ({@link DataRendering}).
- * @throws DdaError naming the file and record: unreadable or empty file, malformed JSON/CSV, a
- *   record of no known shape, a missing, non-string or empty field, a bad `messages` or `history`
- *   array, `system` or `history` with the raw prompt format, duplicate ids; naming the file and its
- *   columns for a mapping whose column no record has.
+ * @throws DdaError naming the file and record: unreadable or empty file, malformed JSON/CSV/Parquet/
+ *   Arrow, a record of no known shape, a missing, non-string or empty field, a bad `messages`,
+ *   `conversations` or `history` array, a ShareGPT function_call/observation turn or misplaced
+ *   role, `system` or `history` with the raw prompt format, duplicate ids; naming the file and its
+ *   columns for a mapping whose column no record has; naming the dataset_info.json, the dataset and
+ *   the key for an entry that cannot be read (see {@link readDatasetInfo}).
  */
 export async function readTrainingData(path: string, o: RecordOptions = {}): Promise<{ records: TrainingRecord[]; rendering: DataRendering }> {
-  return readData(path, o, false, (f) => toTraining(f, o));
+  return readData(path, o, false, toTraining);
 }
 
 /**
@@ -486,7 +580,21 @@ export async function readTrainingData(path: string, o: RecordOptions = {}): Pro
  * @throws DdaError naming the file and record, as {@link readTrainingData}.
  */
 export async function readQueryData(path: string, o: RecordOptions = {}): Promise<{ records: QueryRecord[]; rendering: DataRendering }> {
-  return readData(path, o, true, (f) => toQuery(f, o));
+  return readData(path, o, true, toQuery);
+}
+
+/**
+ * The files a `--train` or `--queries` argument reads, for content hashes: the file itself; a
+ * save_to_disk folder's files (sorted); for `dataset_info.json#name`, the dataset_info.json and
+ * then its dataset's file(s).
+ *
+ * @throws DdaError as {@link readDatasetInfo} for a dataset_info.json entry that cannot be read.
+ */
+export function dataFilesOf(spec: string, flag = '--train'): string[] {
+  const dataset = existsSync(spec) ? null : parseDatasetSpec(spec);
+  if (dataset) return [dataset.info, ...dataFilesOf(readDatasetInfo(dataset.info, dataset.name, flag).file, flag)];
+  if (!existsSync(spec) || !statSync(spec).isDirectory()) return [spec];
+  return readdirSync(spec).sort().map((n) => join(spec, n)).filter((p) => statSync(p).isFile());
 }
 
 /** The records of {@link readTrainingData}. */
