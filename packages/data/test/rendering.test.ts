@@ -63,7 +63,7 @@ describe('fields read and not used are reported, one line per field', () => {
     const { lines, log } = logged();
     const { rendering } = await readTrainingData(p, { log });
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toBe(`warning: training data ${p}: field 'extra' is read and not used in 3 of 4 record(s): not a field of a training record ({"messages": [...]}, {"instruction", "input"?, "output"}, {"document", "summary"} or {"prompt", "response"}, each with an optional "id"); e.g. ${p}:1: {"instruction":"I1","output":"O1","extra":1}`);
+    expect(lines[0]).toBe(`warning: training data ${p}: field 'extra' is read and not used in 3 of 4 record(s): not a field of a training record ({"messages": [...]}, {"conversations": [...]}, {"instruction", "input"?, "output"}, {"document", "summary"} or {"prompt", "response"}, each with an optional "id"); e.g. ${p}:1: {"instruction":"I1","output":"O1","extra":1}`);
     expect(lines[1]).toMatch(new RegExp(`^warning: training data .*: field 'summary' is read and not used in 1 of 4 record\\(s\\): not used by alpaca records; e.g. .*:2: `));
     expect(lines[2]).toMatch(/field 'group' is read and not used in 1 of 4 record\(s\): groups are read from the queries only/);
     expect(rendering).toEqual({
