@@ -94,9 +94,9 @@ export interface TaskFiles {
   readonly base: string;
   /** Checkpoint folders or trainer output folders, in order. */
   readonly checkpoints: readonly string[];
-  /** Training data file (.jsonl, .json or .csv). */
+  /** Training data: a .jsonl, .json, .csv or .parquet file, a datasets save_to_disk folder, or `dataset_info.json#name` (see @dda/data's readTrainingData). */
   readonly train: string;
-  /** Queries file (.jsonl, .json or .csv). */
+  /** Queries, in the formats of `train`. */
   readonly queries: string;
   /** Labels file (true sources per query or group), optional. */
   readonly labels?: string;

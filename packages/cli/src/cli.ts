@@ -251,8 +251,8 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
   return y
     .option('base', { type: 'string', demandOption: true, describe: 'Hugging Face model folder of the base model θ0 (config.json, safetensors, tokenizer.json, tokenizer_config.json)' })
     .option('checkpoints', { type: 'string', array: true, demandOption: true, describe: 'the fine-tuning run\'s checkpoints in order: PEFT LoRA adapter folders, full model folders, or a trainer output folder with checkpoint-<step>/ subfolders' })
-    .option('train', { type: 'string', demandOption: true, describe: 'training data (.jsonl, .json or .csv): prompt/response, messages, instruction/input/output (Alpaca) or document/summary records' })
-    .option('queries', { type: 'string', demandOption: true, describe: 'outputs to explain (.jsonl, .json or .csv): prompt (or messages, instruction, document) and output; optional corrected, id, group' })
+    .option('train', { type: 'string', demandOption: true, describe: 'training data (.jsonl, .json, .csv, .parquet, a datasets save_to_disk folder, or dataset_info.json#name of LLaMA-Factory): prompt/response, messages, ShareGPT conversations, instruction/input/output (Alpaca) or document/summary records' })
+    .option('queries', { type: 'string', demandOption: true, describe: 'outputs to explain (in the formats of --train): prompt (or messages, conversations, instruction, document) and output; optional corrected, id, group' })
     .option('labels', { type: 'string', describe: 'true sources per query or group ({"<query id or group>": ["<train id>", ...]}), to report ROC-AUC and recall@k' })
     .option('fields', { type: 'string', array: true, describe: 'map the --train file\'s column names: ours=theirs, e.g. --fields prompt=question response=answer' })
     .option('query-fields', { type: 'string', array: true, describe: 'map the --queries file\'s column names: ours=theirs, e.g. --query-fields prompt=question output=generation' })
