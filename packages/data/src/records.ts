@@ -1,5 +1,8 @@
 /**
- * The records people fine-tune with, and the outputs they want explained, normalised:
+ * The records people fine-tune with, and the outputs they want explained, normalised. They are read
+ * from JSON Lines, JSON, CSV and Parquet files and `datasets.Dataset.save_to_disk` folders
+ * (read-table.ts, columnar.ts), or from a dataset of LLaMA-Factory's dataset_info.json given as
+ * `dataset_info.json#name` (llamafactory.ts).
  *
  * Training records (one of, detected per record from its fields, in this order):
  * - `messages`: a chat conversation, `[{role, content}, ...]` with roles system/user/assistant
@@ -27,8 +30,8 @@
  * Optional `id` (string or number; default `<n>`, the line, row or record number).
  *
  * Queries (the outputs to explain): the output in `output` (or `response`), the context in
- * `messages` (the conversation before the output; a final assistant turn with no `output` field
- * is taken as the output), `instruction`/`input`, `document`, or `prompt` (as above), optional
+ * `messages` or ShareGPT `conversations` (the conversation before the output; a final assistant
+ * turn with no `output` field is taken as the output), `instruction`/`input`, `document`, or `prompt` (as above), optional
  * `corrected` (the corrected output, for contrastive measurements and `cea`), `id` and `group`.
  * Other fields of a query are kept beside it in the outputs.
  *

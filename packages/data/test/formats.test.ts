@@ -40,6 +40,8 @@ describe('ShareGPT, Parquet, save_to_disk folders and dataset_info.json give the
     const saved = writeSavedDataset(join(dir, 'sharegpt-saved'), SHAREGPT_SYSTEM_FIELD);
     const rs = await readTrainingRecords(saved);
     expect(same(rs)).toEqual(expected);
+    // Content hashes cover every file of the folder.
+    expect(dataFilesOf(saved)).toEqual(['data-00000-of-00002.arrow', 'data-00001-of-00002.arrow', 'dataset_info.json', 'state.json'].map((n) => join(saved, n)));
     expect(rs.map((r) => r.where)).toEqual([join(saved, 'data-00000-of-00002.arrow: row 1'), join(saved, 'data-00000-of-00002.arrow: row 2'), join(saved, 'data-00001-of-00002.arrow: row 1')]);
   });
 
