@@ -18,7 +18,7 @@ import type { OrtSession, OrtSessionOptions, OrtTensor } from './ort.js';
 export type OnnxDecoderConfig = Omit<DecoderConfig, 'maxSeqLen'>;
 /** A LoRA target module. */
 export type OnnxLoraTarget = LoraTarget;
-/** LoRA adapters: ΔW = (alpha / rank) · B·A (PEFT). */
+/** LoRA adapters: ΔW = s · B·A per adapted module, s = alpha/rank, rsLoRA alpha/√rank, or each module's own (`modules`, PEFT). */
 export type OnnxLoraConfig = LoraConfig;
 /** Float32 tensors by Hugging Face / PEFT name (linear weights [out, in]), e.g. @dda/model's TensorMap. */
 export type WeightMap = ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: Float32Array }>;
