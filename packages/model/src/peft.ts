@@ -29,12 +29,13 @@ const READ_FIELDS = new Set([
 /**
  * Fields that do not change the adapted model's function whatever their value: bookkeeping, dropout,
  * runtime options, the settings of initialisations (whether an initialisation changed the base model
- * is read from init_lora_weights), the group size of QALoRA (refused by use_qalora) and the tying of
- * modules_to_save (refused by modules_to_save).
+ * is read from init_lora_weights), the group size of QALoRA (refused by use_qalora), the tying of
+ * modules_to_save (refused by modules_to_save) and the Megatron module to import (used only with
+ * megatron_config, refused).
  */
 const IGNORED_FIELDS = new Set([
   'task_type', 'lora_dropout', 'inference_mode', 'revision', 'auto_mapping', 'peft_version', 'runtime_config',
-  'loftq_config', 'eva_config', 'corda_config', 'lora_ga_config', 'qalora_group_size', 'ensure_weight_tying',
+  'loftq_config', 'eva_config', 'corda_config', 'lora_ga_config', 'qalora_group_size', 'ensure_weight_tying', 'megatron_core',
 ]);
 /** init_lora_weights values that leave the base weights as they are (B = 0 or random A, B): the adapter adds to the unmodified base. */
 const BASE_PRESERVING_INITS: readonly unknown[] = [true, false, 'gaussian', 'eva'];
@@ -163,24 +164,23 @@ const VARIANT_FIELDS: Readonly<Record<string, VariantField>> = {
     why: 'this implementation computes plain LoRA on the unmodified base weights',
     instead: () => MERGE_INSTEAD,
   },
-  megatron_core: {
-    noOp: 'megatron.core',
-    uses: (v) => `Megatron layers from ${JSON.stringify(v)}`,
-    why: 'this implementation computes plain LoRA on ordinary linear layers',
-    instead: () => MERGE_INSTEAD,
-  },
 };
 
 const isEmptyValue = (v: unknown): boolean =>
   v === null || v === false || v === 'none' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
 
 /**
- * Parses a PEFT `adapter_config.json` (already JSON-parsed) into a LoraConfig. Only LoRA with
- * plain scaling (alpha / r) on the q, k, v, o, gate, up, down projections of every layer is
- * supported; anything else (rsLoRA, DoRA, biases, per-module ranks, other modules) throws a
- * DdaError naming the field and value, what the adapter computes with it, why that cannot be
- * computed here (editing the field would attribute another model) and what to do instead. Unknown fields with an empty value (null, false, {}, [])
- * are ignored, others rejected.
+ * Parses a PEFT `adapter_config.json` (already JSON-parsed) into a LoraConfig: LoRA on the q, k, v,
+ * o, gate, up, down projections, with PEFT's per-module rules (use_rslora, rank_pattern,
+ * alpha_pattern, a regular-expression target_modules, exclude_modules, layers_to_transform /
+ * layers_pattern) resolved against `model` into `modules` (each module's rank and scale, see
+ * resolveModules); without `model`, a config that uses them throws. Any other variant (DoRA, biases,
+ * modules_to_save, base-modifying initialisations, ...) throws a DdaError naming the field and value,
+ * what the adapter computes with it, why that cannot be computed here (editing the field would
+ * attribute another model) and what to do instead. Unknown fields with an empty value (null, false,
+ * {}, []) are ignored, others rejected.
+ * @param model - the base model's config, needed to resolve per-module rules.
+ * @throws DdaError as above, or when a rule selects a module that cannot be adapted here or no module at all.
  */
 export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE, model?: DecoderConfig): { config: LoraConfig; baseModelNameOrPath: string | null } {
   const fail = (what: string, hint: string): never => {
@@ -423,7 +423,7 @@ export function checkLoraFits(model: DecoderConfig, lora: LoraConfig, weights: T
 
 /**
  * Reads a PEFT adapter folder (`adapter_config.json`, `adapter_model.safetensors`). With `model`,
- * also checks that the adapter fits it ({@link checkLoraFits}).
+ * resolves PEFT's per-module rules against it ({@link parseAdapterConfig}) and checks that the adapter fits it ({@link checkLoraFits}).
  */
 export function readPeftAdapter(dir: string, model?: DecoderConfig): PeftAdapter {
   const { config, baseModelNameOrPath } = parseAdapterConfig(readJsonFile(dir, ADAPTER_CONFIG_FILE), join(dir, ADAPTER_CONFIG_FILE), model);

@@ -171,6 +171,30 @@ describe('PEFT adapter folders', () => {
     ]);
   });
 
+  it('reads, ignores as function-neutral, or refuses by name every field of PEFT\'s LoraConfig (peft main, 2026-08: tuners/lora/config.py and config.py)', () => {
+    const base = toAdapterConfig(lora);
+    // A value other than the default for each field.
+    const fields: Record<string, unknown> = {
+      r: 2, target_modules: ['q_proj'], exclude_modules: ['v_proj'], lora_alpha: 3, lora_dropout: 0.1, fan_in_fan_out: true, bias: 'all',
+      use_rslora: true, modules_to_save: ['lm_head'], init_lora_weights: 'olora', layers_to_transform: [0], layers_pattern: 'layers',
+      rank_pattern: { q_proj: 2 }, alpha_pattern: { q_proj: 2 }, megatron_config: { tp: 2 }, megatron_core: 'other', trainable_token_indices: [1],
+      loftq_config: { loftq_bits: 4 }, eva_config: { rho: 2 }, corda_config: { corda_method: 'kpm' }, lora_ga_config: { direction: 'ArB2r' },
+      use_dora: true, velora_config: { num_groups: 2 }, alora_invocation_tokens: [5], use_qalora: true, qalora_group_size: 8,
+      monteclora_config: { n: 2 }, layer_replication: [[0, 1]], runtime_config: { ephemeral_gpu_offload: true }, lora_bias: true,
+      target_parameters: ['w'], use_bdlora: { nblocks: 2 }, arrow_config: { top_k: 2 }, kasa_config: { x: 1 }, ensure_weight_tying: true,
+      task_type: 'SEQ_CLS', peft_type: 'IA3', auto_mapping: { base_model_class: 'X' }, peft_version: '0.18.0', base_model_name_or_path: 'x', revision: 'main', inference_mode: false,
+    };
+    for (const [field, value] of Object.entries(fields)) {
+      try {
+        parseAdapterConfig({ ...base, [field]: value }, 'adapter_config.json', config);
+      } catch (e) {
+        const m = (e as Error).message;
+        expect(m, field).not.toMatch(/unsupported field/);
+        expect(m, field).toContain(field);
+      }
+    }
+  });
+
   it('names the module whose tensor has another rank than its rank_pattern says', () => {
     const dir = fresh();
     const l: LoraConfig = parseAdapterConfig({ ...toAdapterConfig(lora), rank_pattern: { v_proj: 2 } }, 'adapter_config.json', config).config;
