@@ -255,8 +255,9 @@ interface ModuleRules {
  * JavaScript would read otherwise (\A, \Z, (?P…), inline flags).
  */
 function pythonFullMatch(pattern: string, field: string, fail: (what: string, hint: string) => never, suffixOf = false): RegExp {
-  const pythonOnly = /\\[AZzGQEpPNhHKRVX]|\(\?[^:=!<]|\(\?<[^=!]/.exec(pattern);
-  if (pythonOnly) fail(`${field} pattern ${JSON.stringify(pattern)} uses '${pythonOnly[0]}', Python regular-expression syntax this implementation does not read the same way`, 'write the pattern with plain groups, classes, alternatives and quantifiers (no named groups, inline flags or \\A/\\Z anchors)');
+  // Constructs that Python and JavaScript (without the u flag) read differently, or that only Python reads.
+  const pythonOnly = /\\[AZzGQEpPNhHKRVX]|\(\?[^:=!<]|\(\?<[^=!]|\{,|\[\^?\]/.exec(pattern);
+  if (pythonOnly) fail(`${field} pattern ${JSON.stringify(pattern)} uses '${pythonOnly[0]}', Python regular-expression syntax this implementation does not read the same way`, 'write the pattern with plain groups, classes, alternatives and quantifiers (no named groups, inline flags, \\A/\\Z anchors, {,n} or a class starting with ])');
   try {
     return new RegExp(suffixOf ? `^(.*\\.)?(${pattern})$` : `^(?:${pattern})$`);
   } catch (e) {

@@ -158,6 +158,8 @@ describe('PEFT adapter folders', () => {
     expect(fail({ target_modules: '.*_proj|lm_head' })).toThrow(/also selects module 'lm_head'/);
     expect(fail({ target_modules: '(?P<x>q)_proj' })).toThrow(/uses '\(\?P', Python regular-expression syntax/);
     expect(fail({ target_modules: 'q_proj\\Z' })).toThrow(/uses '\\Z'/);
+    expect(fail({ target_modules: '.{,3}q_proj' })).toThrow(/uses '{,'/);
+    expect(fail({ target_modules: '[]q]_proj' })).toThrow(/uses '\[\]'/);
     expect(fail({ target_modules: 'q_proj' })).toThrow(/select no module of this model/); // a string is a full match: no module is named just q_proj
     expect(fail({ target_modules: '.*q_proj', layers_to_transform: [0] })).toThrow(/regular-expression target_modules/);
     expect(fail({ layers_pattern: 'layers' })).toThrow(/layers_pattern is set without layers_to_transform/);
