@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { DdaError, type CheckpointInfo } from '@dda/core';
 import {
-  ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, CONFIG_FILE, PEFT_MODULE_NAMES, checkLoraFits, hasWeights, loadModelFolder, readPeftAdapter, tensorsEqual,
+  ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, CONFIG_FILE, PEFT_MODULE_NAMES, hasWeights, loadModelFolder, readPeftAdapter, tensorsEqual,
   type DecoderConfig, type LoraConfig, type TensorMap,
 } from '@dda/model';
 import { hashFiles } from './hashing.js';
@@ -183,8 +183,7 @@ interface Loaded extends FoundCheckpoint {
 
 function load(f: FoundCheckpoint, base: DecoderConfig): Loaded {
   if (f.kind === 'lora') {
-    const adapter = readPeftAdapter(f.dir);
-    checkLoraFits(base, adapter.config, adapter.weights, join(f.dir, ADAPTER_WEIGHTS_FILE));
+    const adapter = readPeftAdapter(f.dir, base);
     return { ...f, weights: adapter.weights, lora: adapter.config, baseName: adapter.baseModelNameOrPath, hash: hashFiles(f.dir, [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]) };
   }
   const m = loadModelFolder(f.dir);
@@ -357,8 +356,8 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
   for (const x of items.slice(1)) {
     if (x.kind !== 'lora') continue;
     const [a, b] = [first.lora as LoraConfig, x.lora as LoraConfig];
-    if (a.rank !== b.rank || a.alpha !== b.alpha || a.targets.join() !== b.targets.join()) {
-      const desc = (l: LoraConfig): string => `r=${l.rank}, alpha=${l.alpha}, modules ${l.targets.map((t) => PEFT_MODULE_NAMES[t]).join('/')}`;
+    if (a.rank !== b.rank || a.alpha !== b.alpha || a.targets.join() !== b.targets.join() || JSON.stringify(a.modules ?? null) !== JSON.stringify(b.modules ?? null)) {
+      const desc = (l: LoraConfig): string => `r=${l.rank}, alpha=${l.alpha}, modules ${l.targets.map((t) => PEFT_MODULE_NAMES[t]).join('/')}${l.modules ? ` (${l.modules.length} with their own rank and scale)` : ''}`;
       throw new DdaError(`checkpoints come from different runs: ${first.dir} has ${desc(a)}, ${x.dir} has ${desc(b)}`, 'give the checkpoints of one fine-tuning run');
     }
     if (first.baseName !== null && x.baseName !== null && first.baseName !== x.baseName) {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -115,5 +115,19 @@ describe('the checkpoints of one run, in order, each once', () => {
     writeFileSync(join(dir, 'trainer_state.json'), '{"global_step": 4, "log_history": [{"loss": 3.1, "grad_norm": NaN, "learning_rate": 0.001, "step": 2}, {"loss": 2.0, "grad_norm": Infinity, "step": 4, "note": "NaN, Infinity"}]}');
     const s = readTrainerState(join(dir, 'trainer_state.json'));
     expect(s.history).toEqual([{ loss: 3.1, grad_norm: null, learning_rate: 0.001, step: 2 }, { loss: 2, grad_norm: null, step: 4, note: 'NaN, Infinity' }]);
+  });
+
+  it('rsLoRA / rank_pattern adapters are resolved against the base model; one with another rank_pattern is another run', () => {
+    const write = (name: string, extra: Record<string, unknown>): string => {
+      const dir = adapter(join(root, name), 7);
+      const path = join(dir, 'adapter_config.json');
+      writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), ...extra }));
+      return dir;
+    };
+    const rs = write('rslora-a', { use_rslora: true });
+    const [cp] = load([rs]).checkpoints;
+    expect(cp!.lora!.modules!.map((m) => m.scale)).toEqual(Array(config.numLayers * 2).fill(4 / Math.sqrt(2)));
+    const other = write('alpha-pattern-b', { use_rslora: true, alpha_pattern: { v_proj: 8 } });
+    expect(() => load([rs, other])).toThrow(/checkpoints come from different runs: .*rslora-a has r=2, alpha=4, modules q_proj\/v_proj \(4 with their own rank and scale\)/);
   });
 });

@@ -29,11 +29,35 @@ export interface DecoderConfig {
 export type LoraTarget = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down';
 export const ALL_LORA_TARGETS: readonly LoraTarget[] = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
 
-/** LoRA adapters (PEFT conventions): ΔW = (alpha / rank) · B·A, A ~ N(0, 1/rank²)·, B = 0 at init. */
+/** One adapted linear map: its layer, target, rank and the scale s of its update s·B·A. */
+export interface LoraModule {
+  readonly layer: number;
+  readonly target: LoraTarget;
+  readonly rank: number;
+  readonly scale: number;
+}
+
+/**
+ * LoRA adapters (PEFT conventions): ΔW = (alpha / rank) · B·A (rsLoRA: alpha / √rank), A ~ N(0, 1/rank²)·, B = 0 at init.
+ * Without `modules`, every layer's `targets` are adapted at rank `rank`; with it (PEFT's
+ * `rank_pattern`, `alpha_pattern`, `layers_to_transform`, regular-expression `target_modules`,
+ * `exclude_modules`, `use_rslora`, resolved for one model by `resolveLoraModules`), exactly the listed modules.
+ */
 export interface LoraConfig {
   readonly rank: number;
   readonly alpha: number;
+  /** The targets adapted (without `modules`), or that may be adapted (with it). */
   readonly targets: readonly LoraTarget[];
+  /** The adapted modules, layer by layer in `targets` order, with their own rank and scale. */
+  readonly modules?: readonly LoraModule[];
+}
+
+/** The adapted modules of a LoRA config on a model of `numLayers` layers: `modules`, or every layer's targets at rank `rank` and scale alpha/rank. */
+export function loraModuleList(numLayers: number, l: LoraConfig): readonly LoraModule[] {
+  if (l.modules) return l.modules;
+  const out: LoraModule[] = [];
+  for (let layer = 0; layer < numLayers; layer++) for (const target of l.targets) out.push({ layer, target, rank: l.rank, scale: l.alpha / l.rank });
+  return out;
 }
 
 /** Throws a DdaError naming the first inconsistent field. */
@@ -58,6 +82,11 @@ export function validateLoraConfig(l: LoraConfig): void {
   if (!(l.alpha > 0)) throw new DdaError(`LoRA: alpha must be > 0, got ${l.alpha}`);
   if (l.targets.length === 0) throw new DdaError('LoRA: no target modules', `choose some of ${ALL_LORA_TARGETS.join(', ')}`);
   for (const t of l.targets) if (!ALL_LORA_TARGETS.includes(t)) throw new DdaError(`LoRA: unknown target '${t}'`, `choose from ${ALL_LORA_TARGETS.join(', ')}`);
+  for (const m of l.modules ?? []) {
+    if (!l.targets.includes(m.target) || !Number.isInteger(m.layer) || m.layer < 0) throw new DdaError(`LoRA: module ${m.target} of layer ${m.layer} is not among the targets ${l.targets.join(', ')}`);
+    if (!Number.isInteger(m.rank) || m.rank <= 0 || !(m.scale > 0)) throw new DdaError(`LoRA: module ${m.target} of layer ${m.layer} has rank ${m.rank} and scale ${m.scale}; both must be positive (the rank an integer)`);
+  }
+  if (l.modules && l.modules.length === 0) throw new DdaError('LoRA: no module is adapted', 'the adapter config\'s target_modules, exclude_modules and layers_to_transform must select some module');
 }
 
 /** Head size (hiddenSize / numHeads). */

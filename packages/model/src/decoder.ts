@@ -10,7 +10,8 @@ export type VariableMap = Map<string, tf.Variable>;
 export interface DecoderParams {
   readonly config: DecoderConfig;
   readonly base: VariableMap;
-  readonly lora: { readonly config: LoraConfig; readonly vars: VariableMap } | null;
+  /** LoRA: its config, tensors and each adapted module's scale (by module name, see targetModule). */
+  readonly lora: { readonly config: LoraConfig; readonly vars: VariableMap; readonly scales: ReadonlyMap<string, number> } | null;
   /**
    * True when no base weight needs a gradient in this pass (inference, or gradients and training
    * over the LoRA adapters only). The base linear maps then use {@link frozenLinear}, whose
@@ -48,17 +49,17 @@ function need(m: VariableMap, name: string): tf.Variable {
   return v;
 }
 
-/** x [N, in] → x·Wᵀ (+ b) (+ LoRA (alpha/r)·x·Aᵀ·Bᵀ), for the linear map `t` of layer i. */
+/** x [N, in] → x·Wᵀ (+ b) (+ LoRA s·x·Aᵀ·Bᵀ, s the module's scale: alpha/r, rsLoRA alpha/√r), for the linear map `t` of layer i. */
 function linear(p: DecoderParams, i: number, t: LoraTarget, x: tf.Tensor2D): tf.Tensor2D {
   const mod = targetModule(i, t);
   const w = need(p.base, `${mod}.weight`);
   let y = p.frozenBase ? frozenLinear(x, w as tf.Tensor as tf.Tensor2D) : tf.matMul(x, w, false, true);
   const bias = p.base.get(`${mod}.bias`);
   if (bias) y = tf.add(y, bias);
-  if (p.lora && p.lora.config.targets.includes(t)) {
+  const scale = p.lora?.scales.get(mod);
+  if (p.lora && scale !== undefined) {
     const a = need(p.lora.vars, `base_model.model.${mod}.lora_A.weight`);
     const b = need(p.lora.vars, `base_model.model.${mod}.lora_B.weight`);
-    const scale = p.lora.config.alpha / p.lora.config.rank;
     y = tf.add(y, tf.mul(tf.matMul(tf.matMul(x, a, false, true), b, false, true), scale));
   }
   return y as tf.Tensor2D;

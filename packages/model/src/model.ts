@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { DdaError, SeededRandom, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
-import { type DecoderConfig, type LoraConfig, validateDecoderConfig, validateLoraConfig } from './config.js';
+import { type DecoderConfig, type LoraConfig, loraModuleList, validateDecoderConfig, validateLoraConfig } from './config.js';
 import { type DecoderParams, type VariableMap, forward, sequenceLosses } from './decoder.js';
 import { type EncodeOptions, type EncodedExample, type Tokenizer, encodeSample } from './tokenizer.js';
 import { checkLoraFits } from './peft.js';
-import { type NamedTensor, type TensorMap, assertFiniteTensors, cloneTensors, initLoraWeights, loraWeightSpecs } from './weights.js';
+import { type NamedTensor, type TensorMap, assertFiniteTensors, cloneTensors, initLoraWeights, loraWeightSpecs, targetModule } from './weights.js';
 
 /** Which parameters are trained / differentiated: the LoRA adapters (default) or every base weight. */
 export type ParameterSet = 'lora' | 'all';
@@ -86,7 +86,7 @@ export function generationPrompt(tokenizer: Tokenizer, prompt: string, context: 
  */
 export class DecoderModel {
   private base: VariableMap;
-  private lora: { config: LoraConfig; vars: VariableMap } | null = null;
+  private lora: { config: LoraConfig; vars: VariableMap; scales: ReadonlyMap<string, number> } | null = null;
 
   /**
    * @param tokenizer A word-level tokenizer must have exactly `config.vocabSize` entries; a Hugging
@@ -132,7 +132,8 @@ export class DecoderModel {
     checkLoraFits(this.config, config, weights);
     const ordered: TensorMap = new Map(loraWeightSpecs(this.config, config).map(({ name }) => [name, weights.get(name) as NamedTensor]));
     if (this.lora) for (const v of this.lora.vars.values()) v.dispose();
-    this.lora = { config, vars: toVariables(ordered, true) };
+    const scales = new Map(loraModuleList(this.config.numLayers, config).map((m) => [targetModule(m.layer, m.target), m.scale]));
+    this.lora = { config, vars: toVariables(ordered, true), scales };
   }
 
   get loraConfig(): LoraConfig | null {

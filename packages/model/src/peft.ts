@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DdaError } from '@dda/core';
-import { ALL_LORA_TARGETS, type DecoderConfig, type LoraConfig, type LoraTarget, validateLoraConfig } from './config.js';
+import { ALL_LORA_TARGETS, type DecoderConfig, type LoraConfig, type LoraModule, type LoraTarget, validateLoraConfig } from './config.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 import { type TensorMap, assertFiniteTensors, loraWeightSpecs, targetModule } from './weights.js';
@@ -22,9 +22,23 @@ export interface PeftAdapter {
 }
 
 /** adapter_config.json fields read or checked here. */
-const READ_FIELDS = new Set(['peft_type', 'r', 'lora_alpha', 'target_modules', 'base_model_name_or_path']);
-/** Fields that do not change the adapted model's function (bookkeeping, dropout, init): ignored whatever their value. */
-const IGNORED_FIELDS = new Set(['task_type', 'lora_dropout', 'inference_mode', 'init_lora_weights', 'revision', 'auto_mapping', 'peft_version', 'runtime_config']);
+const READ_FIELDS = new Set([
+  'peft_type', 'r', 'lora_alpha', 'target_modules', 'base_model_name_or_path',
+  'use_rslora', 'rank_pattern', 'alpha_pattern', 'layers_to_transform', 'layers_pattern', 'exclude_modules',
+]);
+/**
+ * Fields that do not change the adapted model's function whatever their value: bookkeeping, dropout,
+ * runtime options, the settings of initialisations (whether an initialisation changed the base model
+ * is read from init_lora_weights), the group size of QALoRA (refused by use_qalora), the tying of
+ * modules_to_save (refused by modules_to_save) and the Megatron module to import (used only with
+ * megatron_config, refused).
+ */
+const IGNORED_FIELDS = new Set([
+  'task_type', 'lora_dropout', 'inference_mode', 'revision', 'auto_mapping', 'peft_version', 'runtime_config',
+  'loftq_config', 'eva_config', 'corda_config', 'lora_ga_config', 'qalora_group_size', 'ensure_weight_tying', 'megatron_core',
+]);
+/** init_lora_weights values that leave the base weights as they are (B = 0 or random A, B): the adapter adds to the unmodified base. */
+const BASE_PRESERVING_INITS: readonly unknown[] = [true, false, 'gaussian', 'eva'];
 /**
  * What a user can do with an adapter this implementation does not compute: merge it into the base
  * model and attribute the merged models as full checkpoints (every parameter's gradient).
@@ -48,34 +62,10 @@ const fmt = (x: number): string => String(Number(x.toPrecision(6)));
 
 /** Fields whose value changes the function, with their no-op value and why another value is refused. */
 const VARIANT_FIELDS: Readonly<Record<string, VariantField>> = {
-  use_rslora: {
-    noOp: false,
-    uses: (_, j) => {
-      const [r, a] = [Number(j.r), Number(j.lora_alpha ?? 8)];
-      return `rank-stabilised LoRA (use_rslora true): its update B·A is scaled by lora_alpha/√r = ${a}/√${r} = ${fmt(a / Math.sqrt(r))}, not by lora_alpha/r = ${fmt(a / r)}`;
-    },
-    why: 'this implementation computes plain LoRA only (scale lora_alpha/r); setting use_rslora to false alone would attribute a model whose LoRA updates have another size than the one you trained, so the scores would be wrong',
-    instead: (j) => {
-      const [r, a] = [Number(j.r), Number(j.lora_alpha ?? 8)];
-      return `the same model as plain LoRA has lora_alpha = lora_alpha·√r = ${fmt(a * Math.sqrt(r))}: in a copy of every checkpoint, set both use_rslora false and lora_alpha ${fmt(a * Math.sqrt(r))} (scale ${fmt(a / Math.sqrt(r))} unchanged); or ${MERGE_INSTEAD}`;
-    },
-  },
   use_dora: {
     noOp: false,
     uses: () => 'weight-decomposed LoRA (DoRA, use_dora true): each adapted weight W + s·B·A is rescaled column by column to a learned magnitude (the lora_magnitude_vector tensors)',
     why: 'this implementation computes plain LoRA only (W + s·B·A, no magnitudes); setting use_dora to false would drop the learned magnitudes and attribute another model than the one you trained, so the scores would be wrong',
-    instead: () => MERGE_INSTEAD,
-  },
-  rank_pattern: {
-    noOp: {},
-    uses: (v, j) => `ranks of its own for some modules (rank_pattern ${JSON.stringify(v)}), other than r = ${JSON.stringify(j.r)}, each with its own scale lora_alpha/rank`,
-    why: 'this implementation computes one rank and one scale for every adapted module; removing rank_pattern would read those modules with the wrong rank and scale (or fail on their tensor shapes), so the scores would be wrong',
-    instead: () => MERGE_INSTEAD,
-  },
-  alpha_pattern: {
-    noOp: {},
-    uses: (v, j) => `an alpha of its own for some modules (alpha_pattern ${JSON.stringify(v)}), other than lora_alpha = ${JSON.stringify(j.lora_alpha ?? 8)}, so those modules have another scale`,
-    why: 'this implementation computes one scale lora_alpha/r for every adapted module; removing alpha_pattern would read those modules with the wrong scale, so the scores would be wrong',
     instead: () => MERGE_INSTEAD,
   },
   bias: {
@@ -90,24 +80,6 @@ const VARIANT_FIELDS: Readonly<Record<string, VariantField>> = {
     why: 'this implementation trains and reads LoRA tensors only; removing modules_to_save would use the base model\'s modules instead of the trained ones, so the scores would be wrong',
     instead: () => MERGE_INSTEAD,
   },
-  layers_to_transform: {
-    noOp: null,
-    uses: (v) => `LoRA on some layers only (layers_to_transform ${JSON.stringify(v)})`,
-    why: 'this implementation adapts every layer; removing layers_to_transform would not match the adapter\'s tensors',
-    instead: () => MERGE_INSTEAD,
-  },
-  layers_pattern: {
-    noOp: null,
-    uses: (v) => `LoRA on the layers of a pattern only (layers_pattern ${JSON.stringify(v)})`,
-    why: 'this implementation adapts every layer; removing layers_pattern would not match the adapter\'s tensors',
-    instead: () => MERGE_INSTEAD,
-  },
-  exclude_modules: {
-    noOp: null,
-    uses: (v) => `LoRA on some matching modules only (exclude_modules ${JSON.stringify(v)})`,
-    why: 'this implementation adapts every target module of every layer; removing exclude_modules would not match the adapter\'s tensors',
-    instead: () => MERGE_INSTEAD,
-  },
   fan_in_fan_out: {
     noOp: false,
     uses: () => 'weights stored transposed (fan_in_fan_out true, the Conv1D layout of GPT-2-style models)',
@@ -120,10 +92,76 @@ const VARIANT_FIELDS: Readonly<Record<string, VariantField>> = {
     why: 'this implementation computes plain LoRA on ordinary linear layers',
     instead: () => MERGE_INSTEAD,
   },
-  megatron_core: {
-    noOp: 'megatron.core',
-    uses: (v) => `Megatron layers from ${JSON.stringify(v)}`,
-    why: 'this implementation computes plain LoRA on ordinary linear layers',
+  init_lora_weights: {
+    noOp: true,
+    uses: (v) => `an initialisation that changes the base model's weights (init_lora_weights ${JSON.stringify(v)}: PiSSA, OLoRA, CorDA, LoftQ and LoRA-GA subtract their initial update from, or quantise, the base weights; MiCA freezes B), so the adapter applies to a modified base model`,
+    why: 'this implementation adds the adapter to the unmodified base model you give it, which is not the model you trained',
+    instead: () => `save the adapter converted to plain LoRA (PEFT: save_pretrained(out, path_initial_model_for_weight_conversion=<the initial adapter>), which writes init_lora_weights true), or ${MERGE_INSTEAD}`,
+  },
+  lora_bias: {
+    noOp: false,
+    uses: () => 'a trained bias on each lora_B (lora_bias true)',
+    why: 'this implementation computes s·B·A without a bias; dropping it would attribute another model',
+    instead: () => MERGE_INSTEAD,
+  },
+  layer_replication: {
+    noOp: null,
+    uses: (v) => `layers replicated from the base model (layer_replication ${JSON.stringify(v)}), so the adapted model has more layers than the base`,
+    why: 'this implementation adapts the base model\'s own layers',
+    instead: () => MERGE_INSTEAD,
+  },
+  target_parameters: {
+    noOp: null,
+    uses: (v) => `LoRA on raw parameters rather than linear modules (target_parameters ${JSON.stringify(v)}, e.g. mixture-of-experts weights)`,
+    why: 'this implementation adapts the q, k, v, o, gate, up and down linear maps only',
+    instead: () => MERGE_INSTEAD,
+  },
+  trainable_token_indices: {
+    noOp: null,
+    uses: (v) => `trained embedding rows of some tokens (trainable_token_indices ${JSON.stringify(v)})`,
+    why: 'this implementation reads LoRA tensors only; the trained rows would be replaced by the base embeddings',
+    instead: () => MERGE_INSTEAD,
+  },
+  use_qalora: {
+    noOp: false,
+    uses: () => 'QALoRA (use_qalora true): the input of each LoRA update is pooled in groups of qalora_group_size features',
+    why: 'this implementation computes plain LoRA (s·B·A·x) only',
+    instead: () => MERGE_INSTEAD,
+  },
+  use_bdlora: {
+    noOp: null,
+    uses: (v) => `block-diagonal LoRA factors (use_bdlora ${JSON.stringify(v)})`,
+    why: 'this implementation computes plain LoRA with full A and B only',
+    instead: () => MERGE_INSTEAD,
+  },
+  velora_config: {
+    noOp: null,
+    uses: (v) => `VeLoRA (velora_config ${JSON.stringify(v)}), which changes how LoRA's input is kept and its gradient`,
+    why: 'this implementation computes the exact gradients of plain LoRA',
+    instead: () => MERGE_INSTEAD,
+  },
+  alora_invocation_tokens: {
+    noOp: null,
+    uses: (v) => `activated LoRA (alora_invocation_tokens ${JSON.stringify(v)}): the adapter acts only from its invocation tokens on`,
+    why: 'this implementation applies the adapter to every token',
+    instead: () => MERGE_INSTEAD,
+  },
+  monteclora_config: {
+    noOp: null,
+    uses: (v) => `MonteCLoRA (monteclora_config ${JSON.stringify(v)}): a sampled mixture of LoRA updates`,
+    why: 'this implementation computes one deterministic plain LoRA update',
+    instead: () => MERGE_INSTEAD,
+  },
+  arrow_config: {
+    noOp: null,
+    uses: (v) => `Arrow routing over several LoRA experts (arrow_config ${JSON.stringify(v)})`,
+    why: 'this implementation computes one plain LoRA adapter',
+    instead: () => MERGE_INSTEAD,
+  },
+  kasa_config: {
+    noOp: null,
+    uses: (v) => `KaSA (kasa_config ${JSON.stringify(v)}): singular-value-adapted LoRA with a truncated base weight`,
+    why: 'this implementation computes plain LoRA on the unmodified base weights',
     instead: () => MERGE_INSTEAD,
   },
 };
@@ -132,14 +170,19 @@ const isEmptyValue = (v: unknown): boolean =>
   v === null || v === false || v === 'none' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
 
 /**
- * Parses a PEFT `adapter_config.json` (already JSON-parsed) into a LoraConfig. Only LoRA with
- * plain scaling (alpha / r) on the q, k, v, o, gate, up, down projections of every layer is
- * supported; anything else (rsLoRA, DoRA, biases, per-module ranks, other modules) throws a
- * DdaError naming the field and value, what the adapter computes with it, why that cannot be
- * computed here (editing the field would attribute another model) and what to do instead. Unknown fields with an empty value (null, false, {}, [])
- * are ignored, others rejected.
+ * Parses a PEFT `adapter_config.json` (already JSON-parsed) into a LoraConfig: LoRA on the q, k, v,
+ * o, gate, up, down projections, with PEFT's per-module rules (use_rslora, rank_pattern,
+ * alpha_pattern, a regular-expression target_modules, exclude_modules, layers_to_transform /
+ * layers_pattern) resolved against `model` into `modules` (each module's rank and scale, see
+ * resolveModules); without `model`, a config that uses them throws. Any other variant (DoRA, biases,
+ * modules_to_save, base-modifying initialisations, ...) throws a DdaError naming the field and value,
+ * what the adapter computes with it, why that cannot be computed here (editing the field would
+ * attribute another model) and what to do instead. Unknown fields with an empty value (null, false,
+ * {}, []) are ignored, others rejected.
+ * @param model - the base model's config, needed to resolve per-module rules.
+ * @throws DdaError as above, or when a rule selects a module that cannot be adapted here or no module at all.
  */
-export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE): { config: LoraConfig; baseModelNameOrPath: string | null } {
+export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE, model?: DecoderConfig): { config: LoraConfig; baseModelNameOrPath: string | null } {
   const fail = (what: string, hint: string): never => {
     throw new DdaError(`${fileName}: ${what}`, hint);
   };
@@ -150,7 +193,8 @@ export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE
     if (READ_FIELDS.has(k) || IGNORED_FIELDS.has(k)) continue;
     const variant = VARIANT_FIELDS[k];
     if (variant) {
-      if (!isEmptyValue(v) && JSON.stringify(v) !== JSON.stringify(variant.noOp)) {
+      const noOp = k === 'init_lora_weights' ? BASE_PRESERVING_INITS.includes(v) : isEmptyValue(v) || JSON.stringify(v) === JSON.stringify(variant.noOp);
+      if (!noOp) {
         fail(`the adapter uses ${variant.uses(v, j)}, which is not supported: ${variant.why}`, variant.instead(j));
       }
     } else if (!isEmptyValue(v)) {
@@ -162,12 +206,17 @@ export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE
   const alpha = j.lora_alpha ?? 8;
   if (typeof alpha !== 'number' || !(alpha > 0)) fail(`'lora_alpha' must be a positive number, got ${JSON.stringify(alpha)}`, 'fix the value');
   const tm = j.target_modules;
+  const namesList = `use names from ${Object.values(PEFT_MODULE_NAMES).join(', ')}, 'all-linear', or a regular expression`;
   let targets: LoraTarget[];
+  let targetRegex: { readonly re: RegExp; readonly text: string } | null = null;
   if (tm === 'all-linear') {
+    targets = [...ALL_LORA_TARGETS];
+  } else if (typeof tm === 'string') {
+    targetRegex = { re: pythonFullMatch(tm, 'target_modules', fail), text: tm };
     targets = [...ALL_LORA_TARGETS];
   } else {
     if (!Array.isArray(tm) || tm.length === 0 || !tm.every((m) => typeof m === 'string')) {
-      fail(`'target_modules' must be a non-empty list of module names or 'all-linear', got ${JSON.stringify(tm)}`, `use names from ${Object.values(PEFT_MODULE_NAMES).join(', ')}`);
+      fail(`'target_modules' must be a non-empty list of module names, 'all-linear' or a regular expression, got ${JSON.stringify(tm)}`, namesList);
     }
     const byName = new Map(Object.entries(PEFT_MODULE_NAMES).map(([t, n]) => [n, t as LoraTarget]));
     const unknown = (tm as string[]).filter((m) => !byName.has(m));
@@ -178,14 +227,152 @@ export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE
   }
   const base = j.base_model_name_or_path;
   if (base !== undefined && base !== null && typeof base !== 'string') fail(`'base_model_name_or_path' must be a string`, 'fix the value');
-  const config: LoraConfig = { rank: r as number, alpha: alpha as number, targets };
+  const plain: LoraConfig = { rank: r as number, alpha: alpha as number, targets };
+  validateLoraConfig(plain);
+  const rules = moduleRules(j, targetRegex, fail);
+  if (!rules) return { config: plain, baseModelNameOrPath: (base as string | null | undefined) ?? null };
+  if (!model) fail('the adapter selects modules or ranks per module (use_rslora, rank_pattern, alpha_pattern, layers_to_transform, exclude_modules or a regular-expression target_modules)', 'read it with the base model\'s config (readPeftAdapter(dir, model)), which these rules are resolved against');
+  const config = resolveModules(model as DecoderConfig, plain, rules, fail);
   validateLoraConfig(config);
   return { config, baseModelNameOrPath: (base as string | null | undefined) ?? null };
 }
 
-/** adapter_config.json contents of a LoRA config, in PEFT's field names. */
+/** PEFT's per-module rules of an adapter_config.json (see {@link resolveModules}). */
+interface ModuleRules {
+  readonly targetRegex: { readonly re: RegExp; readonly text: string } | null;
+  readonly exclude: RegExp | readonly string[] | null;
+  readonly layers: readonly number[] | null;
+  readonly layersPattern: readonly RegExp[] | null;
+  readonly rankPattern: readonly [RegExp, number][];
+  readonly alphaPattern: readonly [RegExp, number][];
+  readonly rslora: boolean;
+}
+
+/**
+ * A Python regular expression as a JavaScript RegExp anchored at both ends (Python's re.fullmatch, as PEFT
+ * matches a string target_modules or exclude_modules), or at the end after an optional dotted prefix
+ * (`suffixOf`: PEFT's get_pattern_key, `(.*\.)?(key)$` with re.match). Refuses Python-only syntax that
+ * JavaScript would read otherwise (\A, \Z, (?P…), inline flags).
+ */
+function pythonFullMatch(pattern: string, field: string, fail: (what: string, hint: string) => never, suffixOf = false): RegExp {
+  // Constructs that Python and JavaScript (without the u flag) read differently, or that only Python reads.
+  const pythonOnly = /\\[AZzGQEpPNhHKRVX]|\(\?[^:=!<]|\(\?<[^=!]|\{,|\[\^?\]/.exec(pattern);
+  if (pythonOnly) fail(`${field} pattern ${JSON.stringify(pattern)} uses '${pythonOnly[0]}', Python regular-expression syntax this implementation does not read the same way`, 'write the pattern with plain groups, classes, alternatives and quantifiers (no named groups, inline flags, \\A/\\Z anchors, {,n} or a class starting with ])');
+  try {
+    return new RegExp(suffixOf ? `^(.*\\.)?(${pattern})$` : `^(?:${pattern})$`);
+  } catch (e) {
+    return fail(`${field} pattern ${JSON.stringify(pattern)} is not a valid regular expression (${(e as Error).message})`, 'fix the pattern');
+  }
+}
+
+/** Reads PEFT's per-module fields; null when none is active (every layer's targets, one rank and scale alpha/r). */
+function moduleRules(j: Readonly<Record<string, unknown>>, targetRegex: ModuleRules['targetRegex'], fail: (what: string, hint: string) => never): ModuleRules | null {
+  const stringList = (k: string): readonly string[] | null => {
+    const v = j[k];
+    if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return null;
+    const list = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.length > 0)) fail(`'${k}' must be a string or a list of strings, got ${JSON.stringify(v)}`, 'fix the value');
+    return list as string[];
+  };
+  const pattern = (k: 'rank_pattern' | 'alpha_pattern'): [RegExp, number][] => {
+    const v = j[k] ?? {};
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(`'${k}' must be an object of module pattern → number, got ${JSON.stringify(v)}`, 'fix the value');
+    return Object.entries(v).map(([key, n]) => {
+      const ok = typeof n === 'number' && n > 0 && (k === 'alpha_pattern' || Number.isInteger(n));
+      if (!ok) fail(`${k} '${key}' must be a positive ${k === 'rank_pattern' ? 'integer' : 'number'}, got ${JSON.stringify(n)}`, 'fix the value');
+      return [pythonFullMatch(key, k, fail, true), n as number];
+    });
+  };
+  const rslora = j.use_rslora ?? false;
+  if (typeof rslora !== 'boolean') fail(`'use_rslora' must be true or false, got ${JSON.stringify(rslora)}`, 'fix the value');
+  const ex = j.exclude_modules;
+  const exclude = typeof ex === 'string' && ex.length > 0 ? pythonFullMatch(ex, 'exclude_modules', fail) : stringList('exclude_modules');
+  const lt = j.layers_to_transform;
+  let layers: number[] | null = null;
+  if (lt !== undefined && lt !== null && !(Array.isArray(lt) && lt.length === 0)) {
+    layers = typeof lt === 'number' ? [lt] : (lt as number[]);
+    if (!Array.isArray(layers) || !layers.every((x) => Number.isInteger(x) && x >= 0)) fail(`'layers_to_transform' must be a layer index or a list of them, got ${JSON.stringify(lt)}`, 'fix the value');
+  }
+  const lp = stringList('layers_pattern');
+  if (targetRegex && (layers || lp)) fail('layers_to_transform / layers_pattern are set with a regular-expression target_modules', 'PEFT refuses this combination too: put the layers into the regular expression');
+  if (lp && !layers) fail('layers_pattern is set without layers_to_transform', 'PEFT refuses this too: set layers_to_transform');
+  const rules: ModuleRules = {
+    targetRegex, exclude, layers, layersPattern: lp ? lp.map((p) => new RegExp(`^.*?\\.${p}\\.(\\d+)\\.`)) : null,
+    rankPattern: pattern('rank_pattern'), alphaPattern: pattern('alpha_pattern'), rslora: rslora as boolean,
+  };
+  const active = rules.targetRegex || rules.exclude || rules.layers || rules.rankPattern.length || rules.alphaPattern.length || rules.rslora;
+  return active ? rules : null;
+}
+
+/** Names of the modules of a LLaMA / Qwen2 / Mistral causal LM that LoRA cannot adapt here (PEFT's named_modules of the base model). */
+function otherModuleNames(c: DecoderConfig): string[] {
+  const names = ['', 'model', 'model.embed_tokens', 'model.layers', 'model.norm', 'model.rotary_emb', 'lm_head'];
+  for (let i = 0; i < c.numLayers; i++) {
+    const l = `model.layers.${i}`;
+    names.push(l, `${l}.self_attn`, `${l}.mlp`, `${l}.mlp.act_fn`, `${l}.input_layernorm`, `${l}.post_attention_layernorm`);
+  }
+  return names;
+}
+
+/**
+ * The adapted modules of an adapter on model `c`, as PEFT selects them (check_target_module_exists:
+ * exclude_modules first; a regular-expression target_modules full-matches the module name, a list
+ * matches its last component, then layers_to_transform against the first numbered segment, or the
+ * one after layers_pattern) with each module's rank and alpha from rank_pattern / alpha_pattern (the
+ * first key, in file order, matching the end of the module name after a dot: get_pattern_key) and
+ * scale alpha/rank (rsLoRA: alpha/√rank). Throws when a regular expression selects a module other than
+ * the q, k, v, o, gate, up, down projections, or when no module is selected.
+ */
+function resolveModules(c: DecoderConfig, plain: LoraConfig, rules: ModuleRules, fail: (what: string, hint: string) => never): LoraConfig {
+  const excluded = (key: string): boolean => {
+    const ex = rules.exclude;
+    if (!ex) return false;
+    return ex instanceof RegExp ? ex.test(key) : ex.some((e) => key === e || key.endsWith(`.${e}`));
+  };
+  if (rules.targetRegex) {
+    const re = rules.targetRegex.re;
+    const other = otherModuleNames(c).find((n) => !excluded(n) && re.test(n));
+    if (other !== undefined) fail(`target_modules ${JSON.stringify(rules.targetRegex.text)} also selects module '${other}', which this implementation cannot adapt`, `LoRA is supported on the ${Object.values(PEFT_MODULE_NAMES).join(', ')} linear maps of each layer: narrow the expression, or ${MERGE_INSTEAD}`);
+  }
+  const patternValue = (p: readonly [RegExp, number][], key: string, dflt: number): number => p.find(([re]) => re.test(key))?.[1] ?? dflt;
+  const modules: LoraModule[] = [];
+  for (let layer = 0; layer < c.numLayers; layer++) {
+    for (const target of plain.targets) {
+      const key = targetModule(layer, target);
+      if (excluded(key)) continue;
+      if (rules.targetRegex && !rules.targetRegex.re.test(key)) continue;
+      if (rules.layers) {
+        const m = rules.layersPattern ? rules.layersPattern.map((re) => re.exec(key)).find((x) => x) : /^.*?\.[^.]*\.(\d+)\./.exec(key);
+        if (!m || !rules.layers.includes(Number(m[1]))) continue;
+      }
+      const rank = patternValue(rules.rankPattern, key, plain.rank);
+      const alpha = patternValue(rules.alphaPattern, key, plain.alpha);
+      modules.push({ layer, target, rank, scale: rules.rslora ? alpha / Math.sqrt(rank) : alpha / rank });
+    }
+  }
+  if (modules.length === 0) fail('target_modules, exclude_modules and layers_to_transform select no module of this model', `PEFT refuses such an adapter too; LoRA modules of layer 0 are named like '${targetModule(0, 'q')}'`);
+  const targets = ALL_LORA_TARGETS.filter((t) => modules.some((m) => m.target === t));
+  return { ...plain, targets, modules };
+}
+
+/**
+ * adapter_config.json contents of a LoRA config, in PEFT's field names. A config with per-module
+ * `modules` is written as PEFT reads it back to the same modules, ranks and scales: target_modules a
+ * regular expression of the adapted module names, rank_pattern / alpha_pattern by module name
+ * (alpha = scale·rank, use_rslora false).
+ */
 export function toAdapterConfig(l: LoraConfig, baseModelNameOrPath: string | null = null): Record<string, unknown> {
   validateLoraConfig(l);
+  const perModule = l.modules
+    ? (() => {
+      const names = l.modules.map((m) => targetModule(m.layer, m.target).replace(/\./g, '\\.'));
+      return {
+        target_modules: names.join('|'),
+        rank_pattern: Object.fromEntries(l.modules.map((m, k) => [names[k], m.rank])),
+        alpha_pattern: Object.fromEntries(l.modules.map((m, k) => [names[k], m.scale * m.rank])),
+      };
+    })()
+    : null;
   return {
     peft_type: 'LORA',
     task_type: 'CAUSAL_LM',
@@ -200,6 +387,7 @@ export function toAdapterConfig(l: LoraConfig, baseModelNameOrPath: string | nul
     use_dora: false,
     modules_to_save: null,
     inference_mode: true,
+    ...perModule,
   };
 }
 
@@ -211,13 +399,13 @@ export function toAdapterConfig(l: LoraConfig, baseModelNameOrPath: string | nul
 export function checkLoraFits(model: DecoderConfig, lora: LoraConfig, weights: TensorMap, source = 'LoRA adapter'): void {
   const specs = loraWeightSpecs(model, lora);
   const expected = new Set(specs.map((s) => s.name));
-  for (const { name, shape, part } of specs) {
+  for (const { name, shape, part, rank } of specs) {
     const got = weights.get(name);
     if (!got) throw new DdaError(`${source} is missing '${name}'`, 'the adapter does not fit this model (different number of layers or target modules)');
     if (got.shape.join(',') !== shape.join(',')) {
       const rankAxis = part === 'A' ? 0 : 1;
-      const why = got.shape.length === 2 && got.shape[rankAxis] !== lora.rank && got.shape[1 - rankAxis] === shape[1 - rankAxis]
-        ? `its rank is ${got.shape[rankAxis]}, the adapter config says r = ${lora.rank}`
+      const why = got.shape.length === 2 && got.shape[rankAxis] !== rank && got.shape[1 - rankAxis] === shape[1 - rankAxis]
+        ? `its rank is ${got.shape[rankAxis]}, the adapter config says ${rank === lora.rank ? `r = ${rank}` : `rank ${rank} for this module (rank_pattern)`}`
         : 'the adapter was trained for a model of another size';
       throw new DdaError(`${source}: tensor '${name}' has shape [${got.shape.join(', ')}], this model needs [${shape.join(', ')}]`, why);
     }
@@ -228,7 +416,7 @@ export function checkLoraFits(model: DecoderConfig, lora: LoraConfig, weights: T
     const beyond = extra.find((k) => layerOf(k) >= model.numLayers);
     throw new DdaError(
       `${source} has tensor${extra.length > 1 ? 's' : ''} this model and adapter config do not use: ${extra.slice(0, 4).map((k) => `'${k}'`).join(', ')}${extra.length > 4 ? ` and ${extra.length - 4} more` : ''}`,
-      beyond ? `the adapter has layers beyond this model's ${model.numLayers}` : `its target_modules (${lora.targets.map((t) => PEFT_MODULE_NAMES[t]).join(', ')}) must list every adapted module; modules of layer 0 are named like '${targetModule(0, 'q')}'`,
+      beyond ? `the adapter has layers beyond this model's ${model.numLayers}` : `its target_modules (${lora.targets.map((t) => PEFT_MODULE_NAMES[t]).join(', ')}), exclude_modules and layers_to_transform must select every adapted module; modules of layer 0 are named like '${targetModule(0, 'q')}'`,
     );
   }
   assertFiniteTensors(weights, source);
@@ -236,10 +424,10 @@ export function checkLoraFits(model: DecoderConfig, lora: LoraConfig, weights: T
 
 /**
  * Reads a PEFT adapter folder (`adapter_config.json`, `adapter_model.safetensors`). With `model`,
- * also checks that the adapter fits it ({@link checkLoraFits}).
+ * resolves PEFT's per-module rules against it ({@link parseAdapterConfig}) and checks that the adapter fits it ({@link checkLoraFits}).
  */
 export function readPeftAdapter(dir: string, model?: DecoderConfig): PeftAdapter {
-  const { config, baseModelNameOrPath } = parseAdapterConfig(readJsonFile(dir, ADAPTER_CONFIG_FILE), join(dir, ADAPTER_CONFIG_FILE));
+  const { config, baseModelNameOrPath } = parseAdapterConfig(readJsonFile(dir, ADAPTER_CONFIG_FILE), join(dir, ADAPTER_CONFIG_FILE), model);
   const path = join(dir, ADAPTER_WEIGHTS_FILE);
   if (!existsSync(path)) throw new DdaError(`${path}: file not found`, `a PEFT adapter folder needs ${ADAPTER_WEIGHTS_FILE} (adapter_model.bin pickles are not read)`);
   const weights = readSafetensors(readFileSync(path), path).tensors;

@@ -1,5 +1,5 @@
 import { DdaError, SeededRandom } from '@dda/core';
-import type { DecoderConfig, LoraConfig, LoraTarget } from './config.js';
+import { type DecoderConfig, type LoraConfig, type LoraTarget, loraModuleList } from './config.js';
 
 /** A named float32 tensor in Hugging Face layout (linear weights are [out, in]). */
 export interface NamedTensor {
@@ -85,16 +85,14 @@ export const loraPrefix = (i: number, t: LoraTarget): string => `base_model.mode
  * Names (PEFT: `base_model.model.<module>.lora_A.weight` [r, in], `...lora_B.weight` [out, r])
  * and shapes of every LoRA tensor of a config, in initialisation order.
  */
-export function loraWeightSpecs(c: DecoderConfig, l: LoraConfig): { name: string; shape: [number, number]; target: LoraTarget; part: 'A' | 'B' }[] {
-  const out: { name: string; shape: [number, number]; target: LoraTarget; part: 'A' | 'B' }[] = [];
-  for (let i = 0; i < c.numLayers; i++) {
-    for (const t of l.targets) {
-      const [o, n] = linearShape(c, t);
-      out.push({ name: `${loraPrefix(i, t)}.lora_A.weight`, shape: [l.rank, n], target: t, part: 'A' });
-      out.push({ name: `${loraPrefix(i, t)}.lora_B.weight`, shape: [o, l.rank], target: t, part: 'B' });
-    }
-  }
-  return out;
+export function loraWeightSpecs(c: DecoderConfig, l: LoraConfig): { name: string; shape: [number, number]; target: LoraTarget; part: 'A' | 'B'; rank: number }[] {
+  return loraModuleList(c.numLayers, l).flatMap(({ layer: i, target: t, rank }) => {
+    const [o, n] = linearShape(c, t);
+    return [
+      { name: `${loraPrefix(i, t)}.lora_A.weight`, shape: [rank, n] as [number, number], target: t, part: 'A' as const, rank },
+      { name: `${loraPrefix(i, t)}.lora_B.weight`, shape: [o, rank] as [number, number], target: t, part: 'B' as const, rank },
+    ];
+  });
 }
 
 /**

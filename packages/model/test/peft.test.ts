@@ -51,7 +51,8 @@ describe('PEFT adapter_config.json', () => {
     expect(() => parseAdapterConfig({ ...base, peft_type: 'IA3' })).toThrow('peft_type "IA3" is not supported');
     expect(() => parseAdapterConfig({ ...base, bias: 'lora_only' })).toThrow('the adapter uses trained bias vectors (bias "lora_only"), which is not supported');
     expect(() => parseAdapterConfig({ ...base, target_modules: ['q_proj', 'embed_tokens', 'lm_head'] })).toThrow("unsupported target modules 'embed_tokens', 'lm_head'");
-    expect(() => parseAdapterConfig({ ...base, layer_replication: [[0, 1]] })).toThrow("unsupported field 'layer_replication'");
+    expect(() => parseAdapterConfig({ ...base, layer_replication: [[0, 1]] })).toThrow('the adapter uses layers replicated from the base model (layer_replication [[0,1]])');
+    expect(() => parseAdapterConfig({ ...base, some_future_field: 3 })).toThrow("unsupported field 'some_future_field' = 3");
     expect(() => parseAdapterConfig({ ...base, r: 0 })).toThrow("'r' must be a positive integer, got 0");
   });
 });
@@ -126,26 +127,81 @@ describe('PEFT adapter folders', () => {
     expect(() => readPeftAdapter(dir)).toThrow(/adapter_config\.json: file not found/);
   });
 
-  it('refuses rsLoRA, DoRA and per-module ranks saying what the adapter computes, why it cannot be computed here and what to do, never inviting an edit of the flag alone', () => {
+  it('refuses DoRA, modules_to_save and base-modifying initialisations saying what the adapter computes, why it cannot be computed here and what to do, never inviting an edit of the flag alone', () => {
     const base = toAdapterConfig(lora);
     const message = (j: Record<string, unknown>): string => {
       try {
-        parseAdapterConfig(j);
+        parseAdapterConfig(j, 'adapter_config.json', config);
       } catch (e) {
         return (e as Error).message;
       }
       throw new Error('accepted');
     };
-    const rs = message({ ...base, use_rslora: true });
-    expect(rs).toMatch(/the adapter uses rank-stabilised LoRA \(use_rslora true\): its update B·A is scaled by lora_alpha\/√r = 8\/√4 = 4, not by lora_alpha\/r = 2/);
-    expect(rs).toMatch(/plain LoRA only .*setting use_rslora to false alone would attribute a model .*the scores would be wrong/);
-    expect(rs).toMatch(/the same model as plain LoRA has lora_alpha = lora_alpha·√r = 16: in a copy of every checkpoint, set both use_rslora false and lora_alpha 16 \(scale 4 unchanged\)/);
-    // The suggested edit is exact: plain LoRA with that alpha has rsLoRA's scale.
-    expect(parseAdapterConfig({ ...base, lora_alpha: 16 }).config.alpha / lora.rank).toBe(8 / Math.sqrt(lora.rank));
     const dora = message({ ...base, use_dora: true });
     expect(dora).toMatch(/weight-decomposed LoRA \(DoRA, use_dora true\).*lora_magnitude_vector.*setting use_dora to false would drop the learned magnitudes .*wrong.*merge_and_unload\(\).*full-model checkpoints/);
-    const ranks = message({ ...base, rank_pattern: { q_proj: 2 } });
-    expect(ranks).toMatch(/ranks of its own for some modules \(rank_pattern \{"q_proj":2\}\), other than r = 4.*removing rank_pattern would read those modules with the wrong rank and scale/);
-    for (const m of [rs, dora, ranks, message({ ...base, alpha_pattern: { v_proj: 32 } }), message({ ...base, modules_to_save: ['lm_head'] })]) expect(m).not.toMatch(/must be/);
+    const pissa = message({ ...base, init_lora_weights: 'pissa_niter_4' });
+    expect(pissa).toMatch(/init_lora_weights "pissa_niter_4".*modified base model.*path_initial_model_for_weight_conversion/);
+    expect(parseAdapterConfig({ ...base, init_lora_weights: 'gaussian' }).config).toEqual(lora);
+    for (const m of [dora, pissa, message({ ...base, modules_to_save: ['lm_head'] }), message({ ...base, lora_bias: true }), message({ ...base, target_parameters: ['experts.gate_up_proj'] })]) {
+      expect(m).toMatch(/which is not supported: /);
+      expect(m).not.toMatch(/must be/);
+    }
+  });
+
+  it('resolves rsLoRA, rank/alpha patterns and module selection only against a model, and refuses what PEFT refuses or what cannot be adapted here', () => {
+    const base = toAdapterConfig(lora);
+    expect(() => parseAdapterConfig({ ...base, use_rslora: true })).toThrow(/selects modules or ranks per module .*readPeftAdapter\(dir, model\)/);
+    const rs = parseAdapterConfig({ ...base, use_rslora: true }, 'adapter_config.json', config).config;
+    expect(rs.modules!.map((m) => m.scale)).toEqual(Array(config.numLayers * 3).fill(8 / Math.sqrt(4)));
+    const fail = (j: Record<string, unknown>): (() => unknown) => () => parseAdapterConfig({ ...base, ...j }, 'adapter_config.json', config);
+    expect(fail({ target_modules: '.*' })).toThrow(/target_modules ".\*" also selects module '', which this implementation cannot adapt/);
+    expect(fail({ target_modules: '.*_proj|lm_head' })).toThrow(/also selects module 'lm_head'/);
+    expect(fail({ target_modules: '(?P<x>q)_proj' })).toThrow(/uses '\(\?P', Python regular-expression syntax/);
+    expect(fail({ target_modules: 'q_proj\\Z' })).toThrow(/uses '\\Z'/);
+    expect(fail({ target_modules: '.{,3}q_proj' })).toThrow(/uses '{,'/);
+    expect(fail({ target_modules: '[]q]_proj' })).toThrow(/uses '\[\]'/);
+    expect(fail({ target_modules: 'q_proj' })).toThrow(/select no module of this model/); // a string is a full match: no module is named just q_proj
+    expect(fail({ target_modules: '.*q_proj', layers_to_transform: [0] })).toThrow(/regular-expression target_modules/);
+    expect(fail({ layers_pattern: 'layers' })).toThrow(/layers_pattern is set without layers_to_transform/);
+    expect(fail({ layers_to_transform: [7] })).toThrow(/select no module/);
+    expect(fail({ rank_pattern: { q_proj: 1.5 } })).toThrow(/rank_pattern 'q_proj' must be a positive integer, got 1.5/);
+    expect(fail({ exclude_modules: ['q_proj', 'v_proj', 'down_proj'] })).toThrow(/select no module/);
+    // layers_to_transform as a single index, and a pattern matched at the end of the name after a dot.
+    const one = parseAdapterConfig({ ...base, layers_to_transform: 1, rank_pattern: { 'self_attn.q_proj': 2 } }, 'adapter_config.json', config).config;
+    expect(one.modules).toEqual([
+      { layer: 1, target: 'q', rank: 2, scale: 4 }, { layer: 1, target: 'v', rank: 4, scale: 2 }, { layer: 1, target: 'down', rank: 4, scale: 2 },
+    ]);
+  });
+
+  it('reads, ignores as function-neutral, or refuses by name every field of PEFT\'s LoraConfig (peft main, 2026-08: tuners/lora/config.py and config.py)', () => {
+    const base = toAdapterConfig(lora);
+    // A value other than the default for each field.
+    const fields: Record<string, unknown> = {
+      r: 2, target_modules: ['q_proj'], exclude_modules: ['v_proj'], lora_alpha: 3, lora_dropout: 0.1, fan_in_fan_out: true, bias: 'all',
+      use_rslora: true, modules_to_save: ['lm_head'], init_lora_weights: 'olora', layers_to_transform: [0], layers_pattern: 'layers',
+      rank_pattern: { q_proj: 2 }, alpha_pattern: { q_proj: 2 }, megatron_config: { tp: 2 }, megatron_core: 'other', trainable_token_indices: [1],
+      loftq_config: { loftq_bits: 4 }, eva_config: { rho: 2 }, corda_config: { corda_method: 'kpm' }, lora_ga_config: { direction: 'ArB2r' },
+      use_dora: true, velora_config: { num_groups: 2 }, alora_invocation_tokens: [5], use_qalora: true, qalora_group_size: 8,
+      monteclora_config: { n: 2 }, layer_replication: [[0, 1]], runtime_config: { ephemeral_gpu_offload: true }, lora_bias: true,
+      target_parameters: ['w'], use_bdlora: { nblocks: 2 }, arrow_config: { top_k: 2 }, kasa_config: { x: 1 }, ensure_weight_tying: true,
+      task_type: 'SEQ_CLS', peft_type: 'IA3', auto_mapping: { base_model_class: 'X' }, peft_version: '0.18.0', base_model_name_or_path: 'x', revision: 'main', inference_mode: false,
+    };
+    for (const [field, value] of Object.entries(fields)) {
+      try {
+        parseAdapterConfig({ ...base, [field]: value }, 'adapter_config.json', config);
+      } catch (e) {
+        const m = (e as Error).message;
+        expect(m, field).not.toMatch(/unsupported field/);
+        expect(m, field).toContain(field);
+      }
+    }
+  });
+
+  it('names the module whose tensor has another rank than its rank_pattern says', () => {
+    const dir = fresh();
+    const l: LoraConfig = parseAdapterConfig({ ...toAdapterConfig(lora), rank_pattern: { v_proj: 2 } }, 'adapter_config.json', config).config;
+    writePeftAdapter(dir, lora, trainedLora(config, lora, 3));
+    writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(toAdapterConfig(l)));
+    expect(() => readPeftAdapter(dir, config)).toThrow(/v_proj\.lora_A\.weight' has shape \[4, 16\].*its rank is 4, the adapter config says rank 2 for this module \(rank_pattern\)/);
   });
 });

@@ -7,6 +7,7 @@ import {
   writePeftAdapter,
   type DecoderConfig, type TensorMap,
 } from '@dda/model';
+import { maxRelErr as relErr } from './peft-variant-case.js';
 
 // Fixtures made by make-decoder-fixtures.py with PyTorch (float64), an independent implementation.
 interface Fx {
@@ -23,17 +24,6 @@ const fx = JSON.parse(readFileSync(new URL('./fixtures/decoder-fixtures.json', i
 
 const toMap = (o: Record<string, { shape: number[]; data: number[] }>): TensorMap =>
   new Map(Object.entries(o).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));
-
-/** max |a-b| / max |b|: relative error at the scale of the reference. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let k = 0; k < b.length; k++) {
-    num = Math.max(num, Math.abs((a[k] as number) - (b[k] as number)));
-    den = Math.max(den, Math.abs(b[k] as number));
-  }
-  return num / den;
-}
 
 describe.each(Object.keys(fx.families))('%s-style decoder vs PyTorch reference', (family) => {
   const f = fx.families[family]!;

@@ -18,7 +18,7 @@ import type { OrtSession, OrtSessionOptions, OrtTensor } from './ort.js';
 export type OnnxDecoderConfig = Omit<DecoderConfig, 'maxSeqLen'>;
 /** A LoRA target module. */
 export type OnnxLoraTarget = LoraTarget;
-/** LoRA adapters: ΔW = (alpha / rank) · B·A (PEFT). */
+/** LoRA adapters: ΔW = s · B·A per adapted module, s = alpha/rank, rsLoRA alpha/√rank, or each module's own (`modules`, PEFT). */
 export type OnnxLoraConfig = LoraConfig;
 /** Float32 tensors by Hugging Face / PEFT name (linear weights [out, in]), e.g. @dda/model's TensorMap. */
 export type WeightMap = ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: Float32Array }>;
@@ -96,17 +96,18 @@ export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossR
 /** Which parameters per-example gradients are taken over: the LoRA adapters or every base tensor. */
 export type OnnxParameterSet = 'lora' | 'all';
 
-/** PEFT names and shapes of every LoRA tensor (layer by layer, targets in config order, A [r, in] then B [out, r]). */
-export function loraSpecs(c: OnnxDecoderConfig, lora: OnnxLoraConfig): { layer: number; target: OnnxLoraTarget; a: string; b: string; aShape: [number, number]; bShape: [number, number] }[] {
-  const out = [];
-  for (let i = 0; i < c.numLayers; i++) {
-    for (const t of lora.targets) {
-      const [o, n] = linearShape(c, t);
-      const p = `base_model.model.${modulePath(i, t)}`;
-      out.push({ layer: i, target: t, a: `${p}.lora_A.weight`, b: `${p}.lora_B.weight`, aShape: [lora.rank, n] as [number, number], bShape: [o, lora.rank] as [number, number] });
-    }
-  }
-  return out;
+/**
+ * PEFT names, shapes and scales of every LoRA tensor (layer by layer, targets in config order, A [r, in]
+ * then B [out, r]): the config's `modules` (per-module rank and scale, as @dda/model resolved PEFT's
+ * patterns), or every layer's targets at rank `rank`, scale alpha/rank.
+ */
+export function loraSpecs(c: OnnxDecoderConfig, lora: OnnxLoraConfig): { layer: number; target: OnnxLoraTarget; a: string; b: string; aShape: [number, number]; bShape: [number, number]; scale: number }[] {
+  const modules = lora.modules ?? Array.from({ length: c.numLayers }, (_, layer) => lora.targets.map((target) => ({ layer, target, rank: lora.rank, scale: lora.alpha / lora.rank }))).flat();
+  return modules.map(({ layer, target, rank, scale }) => {
+    const [o, n] = linearShape(c, target);
+    const p = `base_model.model.${modulePath(layer, target)}`;
+    return { layer, target, a: `${p}.lora_A.weight`, b: `${p}.lora_B.weight`, aShape: [rank, n] as [number, number], bShape: [o, rank] as [number, number], scale };
+  });
 }
 
 /** Names of the graph's inputs and outputs. */
@@ -200,7 +201,7 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
   const loraNames: string[] = [];
   /** The values differentiated for each LoRA tensor: the input itself, or its per-example copies. */
   const loraRoots: string[] = [];
-  const loraOf = new Map<string, { a: string; b: string }>();
+  const loraOf = new Map<string, { a: string; b: string; scale: string }>();
   for (const spec of lora ? loraSpecs(c, lora) : []) {
     const tensor = (name: string, shape: [number, number]): string => {
       const v = o.loraWeights ? g.initializer(name, baked('LoRA tensor', name, shape, o.loraWeights), shape) : g.input(name, shape, ONNX_TYPE.float, !all && !o.perExample);
@@ -209,10 +210,9 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
       loraRoots.push(root);
       return root;
     };
-    loraOf.set(`${spec.layer}.${spec.target}`, { a: tensor(spec.a, spec.aShape), b: tensor(spec.b, spec.bShape) });
+    loraOf.set(`${spec.layer}.${spec.target}`, { a: tensor(spec.a, spec.aShape), b: tensor(spec.b, spec.bShape), scale: g.scalar(spec.scale) });
   }
-  const scale = lora ? g.scalar(lora.alpha / lora.rank) : '';
-  /** x [n, in] → x·Wᵀ (+ b) (+ (alpha/r)·x·Aᵀ·Bᵀ), as @dda/model's `linear`; per example, x's rows are B sequences of n/B. */
+  /** x [n, in] → x·Wᵀ (+ b) (+ s·x·Aᵀ·Bᵀ, s the module's scale), as @dda/model's `linear`; per example, x's rows are B sequences of n/B. */
   const linear = (i: number, t: OnnxLoraTarget, x: string): string => {
     const mod = modulePath(i, t);
     const [out, inDim] = linearShape(c, t);
@@ -222,9 +222,9 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
     if (ab && o.perExample) {
       const n = g.shape(x)[0] as number;
       const low = g.matmul(g.matmul(g.reshape(x, [B, n / B, inDim]), g.swapLast(ab.a)), g.swapLast(ab.b)); // [B, n/B, out]
-      y = g.add(y, g.mul(g.reshape(low, [n, out]), scale));
+      y = g.add(y, g.mul(g.reshape(low, [n, out]), ab.scale));
     } else if (ab) {
-      y = g.add(y, g.mul(g.linear(g.linear(x, ab.a), ab.b), scale));
+      y = g.add(y, g.mul(g.linear(g.linear(x, ab.a), ab.b), ab.scale));
     }
     return y;
   };
