@@ -5,6 +5,7 @@
  * `<out>/artifacts/`, so an interrupted run resumes and a changed input recomputes only what
  * depends on it.
  */
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { scoreUnits } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
@@ -105,6 +106,11 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     await writeTopK(path(F.topkCsv), path(F.topkJsonl), tops);
     writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix);
     if (sources) await writeMetrics(path(F.metrics), metrics);
+    else if (existsSync(path(F.metrics))) {
+      // An earlier run's metrics beside this run's scores would be read as this run's.
+      rmSync(path(F.metrics));
+      log(`removed ${path(F.metrics)}: it held an earlier run's metrics, and this run has no --labels`);
+    }
     const command = o.command ?? 'dda attribute';
     const methodMetrics = metrics.filter((m) => m.chosen);
     writeFileAtomic(path(F.page), await renderAttributionPage({

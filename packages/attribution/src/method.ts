@@ -21,6 +21,11 @@ export interface MethodSpec {
   readonly denoise: string | null;
   /** β of the debias term (default 1). */
   readonly beta: number;
+  /**
+   * β was asked for explicitly (`--beta`), not left at its default: then a debiaser that declares
+   * it takes no `beta` (e.g. `fitted-beta`), or no debiaser, is refused rather than ignoring it.
+   */
+  readonly betaGiven?: boolean;
 }
 
 /**
@@ -105,10 +110,23 @@ export function debiasBeta(m: ScoreMatrix): number | string | null {
   return set ? Number(set[1]) : args;
 }
 
-/** Checks the method's plugin ids and β before any work. @throws DdaError for unknown ids or a non-finite β. */
+/**
+ * Checks the method's plugin ids and β before any work.
+ * @throws DdaError for unknown ids, a non-finite β, or a β asked for ({@link MethodSpec.betaGiven})
+ *   that the method would ignore (no debiaser, or one that declares it takes no `beta`).
+ */
 export async function checkMethod(m: MethodSpec): Promise<void> {
   if (!Number.isFinite(m.beta)) throw new DdaError(`β must be a finite number, got ${m.beta}`);
   await ensurePlugins();
+  if (m.betaGiven) {
+    const fixedBeta = debiasers.list().filter((e) => e.options?.includes('beta')).map((e) => e.id);
+    const instead = `drop --beta, or choose a debiaser with a fixed β: ${fixedBeta.join(', ')} (raw: the paper's)`;
+    if (m.debias === null) throw new DdaError(`--beta ${m.beta} has no effect without a debiaser (--debias none)`, instead);
+    const options = debiasers.entry(m.debias).options;
+    if (options !== undefined && !options.includes('beta')) {
+      throw new DdaError(`--beta ${m.beta} has no effect with --debias ${m.debias}, which takes no β option (${debiasers.entry(m.debias).description})`, instead);
+    }
+  }
   if (m.debias !== null) await debiasers.create(m.debias, { beta: m.beta });
   if (m.denoise !== null) await denoisers.create(m.denoise, {});
 }
@@ -179,6 +197,9 @@ export async function checkRequirements(m: MethodSpec, task: AttributionTask, sc
     } else if (cps.some((c) => c.kind !== 'lora')) {
       throw new DdaError(`${r.by} needs LoRA adapter checkpoints; these are full-model checkpoints`, `give the run's PEFT adapters, ${r.otherwise}`);
     }
+  }
+  if (isModelFree(scorer) && (m.debias !== null || m.denoise !== null)) {
+    log(`--scorer ${scorer.id} is model-free: its scores do not depend on the checkpoints or θ0, so ${[m.debias !== null ? `--debias ${m.debias}` : '', m.denoise !== null ? `--denoise ${m.denoise}` : ''].filter(Boolean).join(' and ')} do not apply; the method is its plain scores`);
   }
   if (m.denoise !== null && cps.length === 1 && !isModelFree(scorer)) {
     log(`--denoise ${m.denoise}: with 1 checkpoint there is nothing to combine over (denoising needs the run's checkpoints: pass its trainer output folder, or every checkpoint folder in order)`);

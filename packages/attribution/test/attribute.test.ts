@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,7 +139,13 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     const picks = [train[5]!, train[77]!];
     const queries = join(dir, 'copies.jsonl');
     writeFileSync(queries, picks.map((t) => JSON.stringify({ id: `copy-of-${t.id}`, document: t.document, output: t.summary })).join('\n'));
-    const r = await runAttribute({ ...files(), queries, labels: undefined, out: join(dir, 'copies'), method: { scorer: 'grad-cos', debias: null, denoise: null, beta: 1 }, topK: 3 });
+    // An earlier run's metrics.csv in the same --out: this run has no labels, so it must not stay beside the new scores.
+    mkdirSync(join(dir, 'copies'), { recursive: true });
+    writeFileSync(join(dir, 'copies', 'metrics.csv'), 'variant,source,auc\nmethod,average,99\n');
+    const lines: string[] = [];
+    const r = await runAttribute({ ...files(), queries, labels: undefined, out: join(dir, 'copies'), method: { scorer: 'grad-cos', debias: null, denoise: null, beta: 1 }, topK: 3, log: (l) => lines.push(l) });
+    expect(existsSync(join(dir, 'copies', 'metrics.csv'))).toBe(false);
+    expect(lines.join('\n')).toMatch(/removed .*metrics\.csv: it held an earlier run's metrics, and this run has no --labels/);
     expect(r.tops.map((q) => q.top[0]!.trainId)).toEqual(picks.map((t) => t.id));
     expect(r.tops[0]!.top[0]!.score).toBeCloseTo(1, 5);
     const csv = readFileSync(join(dir, 'copies', 'topk.csv'), 'utf8').split('\n');

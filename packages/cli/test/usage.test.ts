@@ -43,3 +43,20 @@ describe('dda: did you mean', () => {
     }
   });
 });
+
+describe('dda attribute: --beta where the method would ignore it', () => {
+  const ATTR = ['attribute', '--base', 'b', '--checkpoints', 'c', '--train', 't', '--queries', 'q', '--out', '/nonexistent-dda-dir'];
+  it('is refused, before any file is read, with the default fitted-beta debiaser or without a debiaser, naming the debiasers that take a β', async () => {
+    const fitted = await run([...ATTR, '--beta', '5']);
+    expect(fitted.code).toBe(1);
+    expect(fitted.err).toMatch(/--beta 5 has no effect with --debias fitted-beta, which takes no β option[\s\S]*drop --beta, or choose a debiaser with a fixed β: raw, zscore, unit-norm, rank/);
+    const none = await run([...ATTR, '--beta', '0.5', '--debias', 'none']);
+    expect(none.err).toMatch(/--beta 0.5 has no effect without a debiaser \(--debias none\)/);
+  });
+
+  it('is taken by a debiaser with a fixed β (the run then goes on to read the files)', async () => {
+    const raw = await run([...ATTR, '--beta', '5', '--debias', 'raw']);
+    expect(raw.code).toBe(1);
+    expect(raw.err).not.toMatch(/--beta/);
+  });
+});

@@ -18,6 +18,11 @@ export interface RegistryEntry<T, O> {
    * name; entries registered outside both have none. Whatever an entry passed in is ignored.
    */
   readonly plugin?: string;
+  /**
+   * The options `create` reads (e.g. `['beta']`), when the entry declares them; `[]` declares that
+   * it reads none. Undeclared (undefined): unknown, so a caller cannot refuse an option it ignores.
+   */
+  readonly options?: readonly string[];
 }
 
 /** One candidate's failure, as collected by {@link Registry.resolve}. */

@@ -60,7 +60,7 @@ function output(
   const u = units ?? scoreUnits(first);
   return createScoreMatrix(first.trainIds, first.testIds, values, {
     method: first.provenance.method,
-    computedOver: `${first.provenance.computedOver}; denoised over ${checkpoints.length} checkpoint(s) (${checkpoints.map((c) => c.id).join(', ')}): ${explain} (${u})`,
+    computedOver: `the scores at each of ${checkpoints.length} checkpoint(s) (${checkpoints.map((c) => c.id).join(', ')}), each computed as at the first: ${first.provenance.computedOver}; denoised over them: ${explain} (${u})`,
     units: u,
     checkpoints: mergeCheckpoints(perCheckpoint),
     transforms: [...first.provenance.transforms, `denoise:${id}`],

@@ -7,11 +7,11 @@ import { emaDenoiser, lrWeightedDenoiser, meanDenoiser, medianDenoiser, zscoreMe
  * `unit-norm` and `rank`; `fitted-beta` takes none. `raw` has the highest priority (the paper).
  */
 export const debiaserEntries: readonly RegistryEntry<Debiaser, PluginOptions>[] = [
-  { id: 'raw', description: "fine-tuned − β × base scores, the paper's debias (option beta, default 1)", priority: 100, create: (o) => rawDebiaser(numberOption(o, 'beta', 1)) },
-  { id: 'zscore', description: 'z-score each test column of both matrices, then fine-tuned − β × base (option beta, default 1)', priority: 90, create: (o) => zscoreDebiaser(numberOption(o, 'beta', 1)) },
-  { id: 'unit-norm', description: 'scale each test column to unit L2 norm, then fine-tuned − β × base (option beta, default 1)', priority: 80, create: (o) => unitNormDebiaser(numberOption(o, 'beta', 1)) },
-  { id: 'rank', description: 'replace each test column by [0,1] mid-ranks, then fine-tuned − β × base (option beta, default 1)', priority: 70, create: (o) => rankDebiaser(numberOption(o, 'beta', 1)) },
-  { id: 'fitted-beta', description: 'residual of the per-column least-squares fit of fine-tuned on base (β = cov/var)', priority: 60, create: () => fittedBetaDebiaser() },
+  { id: 'raw', description: "fine-tuned − β × base scores, the paper's debias (option beta, default 1)", priority: 100, options: ['beta'], create: (o) => rawDebiaser(numberOption(o, 'beta', 1)) },
+  { id: 'zscore', description: 'z-score each test column of both matrices, then fine-tuned − β × base (option beta, default 1)', priority: 90, options: ['beta'], create: (o) => zscoreDebiaser(numberOption(o, 'beta', 1)) },
+  { id: 'unit-norm', description: 'scale each test column to unit L2 norm, then fine-tuned − β × base (option beta, default 1)', priority: 80, options: ['beta'], create: (o) => unitNormDebiaser(numberOption(o, 'beta', 1)) },
+  { id: 'rank', description: 'replace each test column by [0,1] mid-ranks, then fine-tuned − β × base (option beta, default 1)', priority: 70, options: ['beta'], create: (o) => rankDebiaser(numberOption(o, 'beta', 1)) },
+  { id: 'fitted-beta', description: 'residual of the per-column least-squares fit of fine-tuned on base (β = cov/var)', priority: 60, options: [], create: () => fittedBetaDebiaser() },
 ];
 
 /** Registry entries of the denoisers (`ema` takes option `alpha`). `mean` has the highest priority (the paper). */

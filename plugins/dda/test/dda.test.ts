@@ -175,7 +175,7 @@ describe('denoisers', () => {
       checkpoints: ['epoch-1', 'epoch-2', 'epoch-3'],
       transforms: ['denoise:mean'],
     });
-    expect(out.provenance.computedOver).toMatch(/denoised over 3 checkpoint\(s\) \(epoch-1, epoch-2, epoch-3\)/);
+    expect(out.provenance.computedOver).toMatch(/^the scores at each of 3 checkpoint\(s\) \(epoch-1, epoch-2, epoch-3\), each computed as at the first: .*; denoised over them: /);
   });
 
   it('throws when the inputs do not line up', () => {
