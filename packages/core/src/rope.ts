@@ -27,7 +27,8 @@ export type RopeScaling = Llama3RopeScaling;
  * llama3 scaling, exactly transformers' `_compute_llama3_parameters`: wavelengths 2π/f shorter than
  * originalMax / highFreqFactor are kept, longer than originalMax / lowFreqFactor divided by factor,
  * and those between interpolated, f·((1 − s)/factor + s), s = (originalMax/wavelength − low) / (high − low).
- * Computed in float64 (transformers computes them in float32). The llama3 attention factor is 1.
+ * Computed in float64, as the angles t·f (transformers computes both in float32, whose angles at
+ * positions near 1e5 are off by up to about 1e-2 rad). The llama3 attention factor is 1.
  */
 export function ropeInverseFrequencies(headDim: number, theta: number, scaling?: RopeScaling | null): Float64Array {
   const half = headDim / 2;

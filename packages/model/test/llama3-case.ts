@@ -16,6 +16,8 @@ interface Fx {
   invFreq: number[];
   weights: Tensors;
   lora: Tensors;
+  /** RoPE of Llama-3.2-1B and Llama-3.1-8B (θ 5e5, their llama3 scalings) at long positions. */
+  realRope: { name: string; headDim: number; theta: number; ropeScaling: Record<string, number | string>; invFreq: number[]; positions: number[]; cos: number[][]; sin: number[][] }[];
   examples: { tokens: number[]; lossMask: number[]; loss: number; logits: number[]; plainRopeRelDiff: number; loraGrads: Record<string, number[]> }[];
 }
 export const llama3Fx = JSON.parse(readFileSync(new URL('./fixtures/llama3-fixtures.json', import.meta.url), 'utf8')) as Fx;

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ropeInverseFrequencies } from '@dda/core';
-import { DecoderModel, SPECIAL_TOKENS, WordTokenizer, startTfjsBackend } from '@dda/model';
+import { ropeCosSin, ropeInverseFrequencies } from '@dda/core';
+import { DecoderModel, SPECIAL_TOKENS, WordTokenizer, parseHfConfig, startTfjsBackend } from '@dda/model';
 import { llama3Config, llama3Fx, llama3Lora, llama3LoraWeights, llama3Weights } from './llama3-case.js';
 import { maxRelErr } from './peft-variant-case.js';
 
@@ -30,6 +30,26 @@ describe('llama3 RoPE scaling, tied embeddings (tfjs) vs PyTorch reference', () 
     expect(ratio.filter((r) => Math.abs(r - 1) < 1e-12).length).toBeGreaterThan(0);
     expect(ratio.filter((r) => Math.abs(r - 8) < 1e-12).length).toBeGreaterThan(0);
     expect(ratio.filter((r) => r > 1 + 1e-6 && r < 8 - 1e-6).length).toBeGreaterThan(0);
+  });
+
+  it.each(llama3Fx.realRope.map((r) => [r.name, r] as const))('%s RoPE (published θ and llama3 scaling): frequencies to 1e-15, cos/sin up to position 131071 to 1e-6', (_, r) => {
+    // The scaling as read from a config.json's rope_scaling.
+    const { config } = parseHfConfig({
+      architectures: ['LlamaForCausalLM'], hidden_size: r.headDim * 2, num_attention_heads: 2, num_hidden_layers: 1, intermediate_size: 8, vocab_size: 8,
+      max_position_embeddings: 131072, rope_theta: r.theta, rope_scaling: r.ropeScaling,
+    });
+    expect(maxRelErr(ropeInverseFrequencies(r.headDim, r.theta, config.ropeScaling), r.invFreq)).toBeLessThan(1e-15);
+    const T = Math.max(...r.positions) + 1;
+    const { cos, sin } = ropeCosSin(T, r.headDim, r.theta, config.ropeScaling);
+    const half = r.headDim / 2;
+    r.positions.forEach((t, i) => {
+      for (let k = 0; k < half; k++) {
+        for (const col of [k, k + half]) {
+          expect(Math.abs(cos[t * r.headDim + col]! - r.cos[i]![k]!), `cos t=${t} k=${k}`).toBeLessThan(1e-6);
+          expect(Math.abs(sin[t * r.headDim + col]! - r.sin[i]![k]!), `sin t=${t} k=${k}`).toBeLessThan(1e-6);
+        }
+      }
+    });
   });
 
   it('the scaling matters here: plain RoPE would be far from the reference', () => {
