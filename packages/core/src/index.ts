@@ -18,3 +18,4 @@ export * from './metrics.js';
 export * from './random.js';
 export * from './yield.js';
 export * from './progress.js';
+export * from './rope.js';

@@ -1,4 +1,4 @@
-import { DdaError } from '@dda/core';
+import { DdaError, type RopeScaling } from '@dda/core';
 
 /**
  * Shape of a LLaMA-style decoder (RMSNorm, RoPE, SwiGLU, causal attention). Field meanings follow
@@ -14,6 +14,8 @@ export interface DecoderConfig {
   /** SwiGLU inner size (`intermediate_size`). */
   readonly intermediateSize: number;
   readonly ropeTheta: number;
+  /** RoPE frequency scaling (`rope_scaling` of type llama3, Llama-3.1 / 3.2); null or absent = plain RoPE. */
+  readonly ropeScaling?: RopeScaling | null;
   readonly rmsNormEps: number;
   /** Longest sequence (prompt + response) the model accepts. */
   readonly maxSeqLen: number;
@@ -71,6 +73,13 @@ export function validateDecoderConfig(c: DecoderConfig): void {
   if ((c.hiddenSize / c.numHeads) % 2 !== 0) throw new DdaError(`model config: head size ${c.hiddenSize / c.numHeads} must be even for RoPE`);
   if (c.numHeads % c.numKvHeads !== 0) throw new DdaError(`model config: numHeads ${c.numHeads} is not a multiple of numKvHeads ${c.numKvHeads}`);
   if (!(c.ropeTheta > 0)) throw new DdaError(`model config: ropeTheta must be > 0`);
+  const rs = c.ropeScaling;
+  if (rs) {
+    if (rs.type !== 'llama3') throw new DdaError(`model config: ropeScaling type '${String(rs.type)}' is not supported`, "only 'llama3' is implemented");
+    if (!(rs.factor >= 1) || !(rs.lowFreqFactor > 0) || !(rs.highFreqFactor > rs.lowFreqFactor) || !Number.isInteger(rs.originalMaxPositionEmbeddings) || rs.originalMaxPositionEmbeddings <= 0) {
+      throw new DdaError(`model config: llama3 ropeScaling ${JSON.stringify(rs)} is invalid`, 'factor must be >= 1, 0 < lowFreqFactor < highFreqFactor, originalMaxPositionEmbeddings a positive integer');
+    }
+  }
   if (!(c.rmsNormEps > 0)) throw new DdaError(`model config: rmsNormEps must be > 0`);
   if (c.slidingWindow !== null && !(Number.isInteger(c.slidingWindow) && c.slidingWindow > 0)) {
     throw new DdaError(`model config: slidingWindow must be a positive integer or null`);

@@ -1,3 +1,4 @@
+import { ropeCosSin, type RopeScaling } from '@dda/core';
 import * as tf from '@tensorflow/tfjs';
 import type { DecoderConfig, LoraConfig, LoraTarget } from './config.js';
 import { headDim } from './config.js';
@@ -70,18 +71,9 @@ function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w) as tf.Tensor2D;
 }
 
-/** RoPE tables (Hugging Face convention: frequencies repeated over both halves): cos, sin [T, headDim]. */
-export function ropeTables(T: number, hd: number, theta: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
-  const half = hd / 2;
-  const cos = new Float32Array(T * hd);
-  const sin = new Float32Array(T * hd);
-  for (let t = 0; t < T; t++) {
-    for (let k = 0; k < half; k++) {
-      const ang = t / Math.pow(theta, (2 * k) / hd);
-      cos[t * hd + k] = cos[t * hd + k + half] = Math.cos(ang);
-      sin[t * hd + k] = sin[t * hd + k + half] = Math.sin(ang);
-    }
-  }
+/** RoPE tables (Hugging Face convention: frequencies repeated over both halves; @dda/core's ropeCosSin, with the config's llama3 scaling if any): cos, sin [T, headDim]. */
+export function ropeTables(T: number, hd: number, theta: number, scaling?: RopeScaling | null): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+  const { cos, sin } = ropeCosSin(T, hd, theta, scaling);
   return { cos: tf.tensor2d(cos, [T, hd]), sin: tf.tensor2d(sin, [T, hd]) };
 }
 
@@ -142,7 +134,7 @@ export function forward(p: DecoderParams, tokens: tf.Tensor2D): ForwardOutput {
   const H = c.numHeads;
   const KV = c.numKvHeads;
   const hd = headDim(c);
-  const { cos, sin } = ropeTables(T, hd, c.ropeTheta);
+  const { cos, sin } = ropeTables(T, hd, c.ropeTheta, c.ropeScaling);
   const mask = causalMask(T, c.slidingWindow);
   const embed = need(p.base, 'model.embed_tokens.weight');
   let x = embeddingLookup(embed, tf.reshape(tokens, [B * T]) as tf.Tensor1D);

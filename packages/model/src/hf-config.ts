@@ -1,4 +1,4 @@
-import { DdaError } from '@dda/core';
+import { DdaError, type RopeScaling } from '@dda/core';
 import { type DecoderConfig, validateDecoderConfig } from './config.js';
 
 /** The decoder families this package runs, by their Hugging Face `model_type`. */
@@ -46,7 +46,7 @@ export interface HfModelConfig {
  * Reads a Hugging Face `config.json` (already JSON-parsed) of a `LlamaForCausalLM`,
  * `Qwen2ForCausalLM` or `MistralForCausalLM`. Missing optional fields take the defaults of the
  * transformers config class. An unknown architecture, an unknown field, or a value this decoder
- * cannot compute (rope_scaling, an activation other than silu, MLP biases, per-layer sliding
+ * cannot compute (a rope_scaling other than llama3, an activation other than silu, MLP biases, per-layer sliding
  * windows, ...) throws a DdaError naming it.
  */
 export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelConfig {
@@ -81,20 +81,20 @@ export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelC
 
   const act = j.hidden_act ?? 'silu';
   if (act !== 'silu') fail(`hidden_act ${JSON.stringify(act)} is not supported`, "this decoder's MLP is SwiGLU: hidden_act must be 'silu'");
-  if (j.rope_scaling !== undefined && j.rope_scaling !== null) {
-    fail(`rope_scaling ${JSON.stringify(j.rope_scaling)} is not supported`, 'only plain RoPE (rope_scaling null) is implemented');
-  }
+  let ropeScaling = parseRopeScaling(j.rope_scaling, 'rope_scaling', fail);
   let ropeTheta = num('rope_theta', defaults.ropeTheta);
   if (j.rope_parameters !== undefined && j.rope_parameters !== null) {
+    // transformers 5 writes rope_parameters: {rope_type, rope_theta, and the scaling's own fields}.
     const rp = j.rope_parameters as Record<string, unknown>;
-    const extra = Object.keys(rp).filter((k) => k !== 'rope_type' && k !== 'rope_theta');
-    if (typeof rp !== 'object' || (rp.rope_type ?? 'default') !== 'default' || extra.length) {
-      fail(`rope_parameters ${JSON.stringify(rp)} is not supported`, "only {rope_type: 'default', rope_theta} (plain RoPE) is implemented");
+    if (typeof rp !== 'object' || Array.isArray(rp)) fail(`rope_parameters ${JSON.stringify(rp)} is not an object`, 'write {rope_type, rope_theta, ...}');
+    const { rope_theta: rpTheta, ...rest } = rp;
+    if (rpTheta !== undefined) {
+      if (typeof rpTheta !== 'number' || !(rpTheta > 0)) fail(`rope_parameters.rope_theta must be a positive number`, 'fix the value');
+      ropeTheta = rpTheta as number;
     }
-    if (rp.rope_theta !== undefined) {
-      if (typeof rp.rope_theta !== 'number' || !(rp.rope_theta > 0)) fail(`rope_parameters.rope_theta must be a positive number`, 'fix the value');
-      ropeTheta = rp.rope_theta as number;
-    }
+    const fromParameters = parseRopeScaling(rest, 'rope_parameters', fail);
+    if (fromParameters && ropeScaling) fail('both rope_scaling and rope_parameters set a RoPE scaling', 'keep one of them');
+    ropeScaling = ropeScaling ?? fromParameters;
   }
   if (bool('mlp_bias', false)) fail("mlp_bias true is not supported", 'this decoder has no MLP biases');
   // Qwen2.5's config.json carries use_mrope false; multimodal rotary embeddings (true) change the positions.
@@ -143,6 +143,7 @@ export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelC
     numKvHeads: int('num_key_value_heads', numHeads),
     intermediateSize: int('intermediate_size'),
     ropeTheta,
+    ...(ropeScaling ? { ropeScaling } : {}),
     rmsNormEps: num('rms_norm_eps', defaults.rmsNormEps),
     maxSeqLen: int('max_position_embeddings', defaults.maxPositions),
     tieWordEmbeddings: bool('tie_word_embeddings', false),
@@ -155,6 +156,39 @@ export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelC
     fail((e as Error).message, 'fix config.json');
   }
   return { family, config };
+}
+
+/** Fields of a llama3 RoPE scaling in config.json, by their DecoderConfig names (transformers' `_compute_llama3_parameters`). */
+const LLAMA3_ROPE_FIELDS = {
+  factor: 'factor', low_freq_factor: 'lowFreqFactor', high_freq_factor: 'highFreqFactor', original_max_position_embeddings: 'originalMaxPositionEmbeddings',
+} as const;
+
+/**
+ * A config.json `rope_scaling` (or the scaling part of `rope_parameters`): null, absent or of type
+ * 'default' → null (plain RoPE); type 'llama3' → its four parameters. Another type (linear, dynamic,
+ * yarn, longrope, ...), a missing or unknown field throws naming it.
+ */
+function parseRopeScaling(v: unknown, field: string, fail: (what: string, hint: string) => never): RopeScaling | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'object' || Array.isArray(v)) fail(`${field} ${JSON.stringify(v)} is not an object`, 'write null for plain RoPE');
+  const o = v as Record<string, unknown>;
+  const type = o.rope_type ?? o.type ?? 'default';
+  const fields = Object.keys(o).filter((k) => k !== 'rope_type' && k !== 'type');
+  if (type === 'default') {
+    if (fields.length) fail(`${field} of type 'default' has field${fields.length > 1 ? 's' : ''} ${fields.map((k) => `'${k}'`).join(', ')}`, 'plain RoPE takes no parameters: remove them');
+    return null;
+  }
+  if (type !== 'llama3') fail(`${field} of type ${JSON.stringify(type)} is not supported`, "only plain RoPE and the 'llama3' scaling (Llama-3.1 / 3.2) are implemented");
+  const unknown = fields.filter((k) => !(k in LLAMA3_ROPE_FIELDS));
+  if (unknown.length) fail(`${field} of type 'llama3' has unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}`, `a llama3 scaling has exactly ${Object.keys(LLAMA3_ROPE_FIELDS).join(', ')}`);
+  const out: Record<string, number> = {};
+  for (const [k, name] of Object.entries(LLAMA3_ROPE_FIELDS)) {
+    const x = o[k];
+    if (typeof x !== 'number' || !Number.isFinite(x)) fail(`${field}.${k} must be a number, got ${JSON.stringify(x)}`, 'a llama3 scaling needs factor, low_freq_factor, high_freq_factor and original_max_position_embeddings');
+    out[name] = x as number;
+  }
+  // Ranges are checked with the whole config (validateDecoderConfig).
+  return { type: 'llama3', factor: out.factor!, lowFreqFactor: out.lowFreqFactor!, highFreqFactor: out.highFreqFactor!, originalMaxPositionEmbeddings: out.originalMaxPositionEmbeddings! };
 }
 
 function familyOf(j: Record<string, unknown>, fail: (what: string, hint: string) => never): ModelFamily {
@@ -218,7 +252,10 @@ export function toHfConfig(c: DecoderConfig, o: HfConfigOptions = {}): Record<st
     max_position_embeddings: c.maxSeqLen,
     rms_norm_eps: c.rmsNormEps,
     rope_theta: c.ropeTheta,
-    rope_scaling: null,
+    rope_scaling: c.ropeScaling ? {
+      rope_type: 'llama3', factor: c.ropeScaling.factor, low_freq_factor: c.ropeScaling.lowFreqFactor,
+      high_freq_factor: c.ropeScaling.highFreqFactor, original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings,
+    } : null,
     tie_word_embeddings: c.tieWordEmbeddings,
   };
   if (family === 'llama') Object.assign(out, { attention_bias: false, mlp_bias: false });

@@ -28,6 +28,16 @@ export const TINY_PRESETS: Record<string, Omit<DecoderConfig, 'vocabSize'>> = {
     hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 172,
     ropeTheta: 1e6, rmsNormEps: 1e-5, maxSeqLen: 160, tieWordEmbeddings: false, attentionBias: false, slidingWindow: 32,
   },
+  /**
+   * Llama-3.2 style: grouped-query attention (4 query / 2 key-value heads), tied embeddings, and
+   * Llama-3.2's RoPE: θ = 5e5 with the llama3 scaling (factor 32, low / high frequency factors 1 / 4,
+   * original context 8192), as in meta-llama/Llama-3.2-1B's config.json.
+   */
+  'llama3-tiny': {
+    hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 172, ropeTheta: 500000,
+    ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
+    rmsNormEps: 1e-5, maxSeqLen: 160, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null,
+  },
 };
 
 /** The default LoRA of the demo: rank 8 on every linear map of every layer. */
@@ -58,7 +68,7 @@ export interface ResolveModelOptions {
 }
 
 /**
- * A model by preset name (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`) or by the path of a folder
+ * A model by preset name (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`) or by the path of a folder
  * with a Hugging Face config.json, safetensors weights (required unless `o.randomInit`) and
  * optionally a tokenizer. Anything else throws a DdaError listing the presets; weights in a
  * format the loader cannot read throw with how to convert them ({@link loadModelFolder}).

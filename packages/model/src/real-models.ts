@@ -17,7 +17,7 @@ import { type TensorMap, decoderWeightSpecs } from './weights.js';
  */
 
 /** Names of the real configurations. */
-export type RealModelName = 'tinyllama-1.1b' | 'qwen2-0.5b' | 'mistral-7b';
+export type RealModelName = 'tinyllama-1.1b' | 'qwen2-0.5b' | 'mistral-7b' | 'llama3.2-1b';
 
 /** A published model: its config.json and what it parses to. */
 export interface RealModel {
@@ -60,6 +60,17 @@ const CONFIG_JSONS: Readonly<Record<RealModelName, { repo: string; json: Record<
       intermediate_size: 14336, max_position_embeddings: 32768, model_type: 'mistral', num_attention_heads: 32, num_hidden_layers: 32,
       num_key_value_heads: 8, rms_norm_eps: 1e-5, rope_theta: 10000.0, sliding_window: 4096, tie_word_embeddings: false, torch_dtype: 'bfloat16',
       transformers_version: '4.34.0.dev0', use_cache: true, vocab_size: 32000,
+    },
+  },
+  /** Llama-3.2: 32 query / 8 key-value heads, tied embeddings, 128,256 vocabulary, RoPE θ = 5e5 with the llama3 scaling (factor 32). */
+  'llama3.2-1b': {
+    repo: 'meta-llama/Llama-3.2-1B',
+    json: {
+      architectures: ['LlamaForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 128000, eos_token_id: 128001, head_dim: 64,
+      hidden_act: 'silu', hidden_size: 2048, initializer_range: 0.02, intermediate_size: 8192, max_position_embeddings: 131072, mlp_bias: false,
+      model_type: 'llama', num_attention_heads: 32, num_hidden_layers: 16, num_key_value_heads: 8, pretraining_tp: 1, rms_norm_eps: 1e-5,
+      rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+      rope_theta: 500000.0, tie_word_embeddings: true, torch_dtype: 'bfloat16', transformers_version: '4.45.0.dev0', use_cache: true, vocab_size: 128256,
     },
   },
 };

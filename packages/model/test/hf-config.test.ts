@@ -62,7 +62,7 @@ describe('Hugging Face config.json → DecoderConfig', () => {
     expect(() => parseHfConfig({ ...LLAMA2_7B, architectures: ['GPT2LMHeadModel'] }, 'm/config.json'))
       .toThrow("m/config.json: unsupported architecture 'GPT2LMHeadModel'");
     expect(() => parseHfConfig({ ...LLAMA2_7B, model_type: 'mistral' })).toThrow("model_type 'mistral' does not match architecture 'LlamaForCausalLM'");
-    expect(() => parseHfConfig({ ...LLAMA2_7B, rope_scaling: { type: 'linear', factor: 2 } })).toThrow(/rope_scaling \{"type":"linear","factor":2\} is not supported/);
+    expect(() => parseHfConfig({ ...LLAMA2_7B, rope_scaling: { type: 'linear', factor: 2 } })).toThrow('rope_scaling of type "linear" is not supported');
     expect(() => parseHfConfig({ ...LLAMA2_7B, hidden_act: 'gelu' })).toThrow('hidden_act "gelu" is not supported');
     expect(() => parseHfConfig({ ...LLAMA2_7B, quantization_config: { bits: 4 }, foo: 1 })).toThrow("unsupported fields 'quantization_config', 'foo'");
     expect(() => parseHfConfig({ ...LLAMA2_7B, attention_bias: true })).toThrow('attention_bias true is not supported for LlamaForCausalLM');
@@ -74,6 +74,66 @@ describe('Hugging Face config.json → DecoderConfig', () => {
     const { hidden_size: _h, ...noHidden } = LLAMA2_7B;
     expect(() => parseHfConfig(noHidden)).toThrow("missing required field 'hidden_size'");
     expect(() => parseHfConfig({ vocab_size: 3 })).toThrow("neither 'architectures' nor 'model_type' is given");
+  });
+});
+
+/** meta-llama/Llama-3.2-1B's config.json, verbatim: llama3 RoPE scaling (factor 32), tied embeddings, explicit head_dim. */
+const LLAMA32_1B = {
+  architectures: ['LlamaForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 128000, eos_token_id: 128001, head_dim: 64,
+  hidden_act: 'silu', hidden_size: 2048, initializer_range: 0.02, intermediate_size: 8192, max_position_embeddings: 131072, mlp_bias: false,
+  model_type: 'llama', num_attention_heads: 32, num_hidden_layers: 16, num_key_value_heads: 8, pretraining_tp: 1, rms_norm_eps: 1e-5,
+  rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+  rope_theta: 500000.0, tie_word_embeddings: true, torch_dtype: 'bfloat16', transformers_version: '4.45.0.dev0', use_cache: true, vocab_size: 128256,
+};
+/** meta-llama/Llama-3.1-8B-Instruct's config.json: llama3 scaling factor 8, untied, a list of end-of-turn ids. */
+const LLAMA31_8B_INSTRUCT = {
+  architectures: ['LlamaForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 128000, eos_token_id: [128001, 128008, 128009],
+  hidden_act: 'silu', hidden_size: 4096, initializer_range: 0.02, intermediate_size: 14336, max_position_embeddings: 131072, mlp_bias: false,
+  model_type: 'llama', num_attention_heads: 32, num_hidden_layers: 32, num_key_value_heads: 8, pretraining_tp: 1, rms_norm_eps: 1e-5,
+  rope_scaling: { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+  rope_theta: 500000.0, tie_word_embeddings: false, torch_dtype: 'bfloat16', transformers_version: '4.42.3', use_cache: true, vocab_size: 128256,
+};
+
+describe('Llama-3.x config.json (llama3 RoPE scaling)', () => {
+  it('reads Llama-3.2-1B: llama3 scaling factor 32, tied embeddings, head_dim 64', () => {
+    const { family, config } = parseHfConfig(LLAMA32_1B);
+    expect(family).toBe('llama');
+    expect(config).toEqual({
+      vocabSize: 128256, hiddenSize: 2048, numLayers: 16, numHeads: 32, numKvHeads: 8, intermediateSize: 8192, ropeTheta: 500000,
+      ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
+      rmsNormEps: 1e-5, maxSeqLen: 131072, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null,
+    });
+  });
+
+  it('reads Llama-3.1-8B-Instruct (a list of eos ids, factor 8, untied) and the same scaling as transformers 5 rope_parameters', () => {
+    const { config } = parseHfConfig(LLAMA31_8B_INSTRUCT);
+    expect(config).toMatchObject({ tieWordEmbeddings: false, ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 8 } });
+    const { rope_scaling: rs, rope_theta: theta, ...rest } = LLAMA31_8B_INSTRUCT;
+    expect(parseHfConfig({ ...rest, rope_parameters: { ...rs, rope_theta: theta } }).config).toEqual(config);
+    // {rope_type: 'default'} is plain RoPE, in either field.
+    expect(parseHfConfig({ ...LLAMA31_8B_INSTRUCT, rope_scaling: { rope_type: 'default' } }).config.ropeScaling).toBeUndefined();
+    expect(parseHfConfig({ ...rest, rope_parameters: { rope_type: 'default', rope_theta: 1e4 } }).config).toMatchObject({ ropeTheta: 1e4 });
+  });
+
+  it('refuses the other scalings by name, and a llama3 scaling with a missing, unknown or out-of-range field', () => {
+    for (const type of ['linear', 'dynamic', 'yarn', 'longrope', 'ntk']) {
+      expect(() => parseHfConfig({ ...LLAMA32_1B, rope_scaling: { rope_type: type, factor: 2 } }, 'm/config.json')).toThrow(`m/config.json: rope_scaling of type "${type}" is not supported`);
+      expect(() => parseHfConfig({ ...LLAMA32_1B, rope_scaling: null, rope_parameters: { rope_type: type, factor: 2, rope_theta: 1e4 } })).toThrow(`rope_parameters of type "${type}" is not supported`);
+    }
+    const { low_freq_factor: _l, ...noLow } = LLAMA32_1B.rope_scaling;
+    expect(() => parseHfConfig({ ...LLAMA32_1B, rope_scaling: noLow })).toThrow('rope_scaling.low_freq_factor must be a number, got undefined');
+    expect(() => parseHfConfig({ ...LLAMA32_1B, rope_scaling: { ...LLAMA32_1B.rope_scaling, attention_factor: 1 } })).toThrow("rope_scaling of type 'llama3' has unknown field 'attention_factor'");
+    expect(() => parseHfConfig({ ...LLAMA32_1B, rope_scaling: { ...LLAMA32_1B.rope_scaling, high_freq_factor: 1 } })).toThrow('llama3 ropeScaling');
+    expect(() => parseHfConfig({ ...LLAMA32_1B, rope_scaling: { rope_type: 'default', factor: 2 } })).toThrow("rope_scaling of type 'default' has field 'factor'");
+    expect(() => parseHfConfig({ ...LLAMA32_1B, rope_parameters: { ...LLAMA32_1B.rope_scaling } })).toThrow('both rope_scaling and rope_parameters set a RoPE scaling');
+    expect(() => parseHfConfig({ ...LLAMA32_1B, head_dim: 128 })).toThrow('head_dim 128 differs');
+  });
+
+  it('writes the llama3 scaling back to config.json, and reads it back to the same config', () => {
+    const { config } = parseHfConfig(LLAMA32_1B);
+    const json = toHfConfig(config);
+    expect(json.rope_scaling).toEqual({ rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 });
+    expect(parseHfConfig(JSON.parse(JSON.stringify(json)))).toEqual({ family: 'llama', config });
   });
 });
 

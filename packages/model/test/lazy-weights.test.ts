@@ -235,6 +235,11 @@ describe('real configurations', () => {
     expect(count(REAL_MODELS['tinyllama-1.1b'].config)).toBe(1_100_048_384);
     expect(count(REAL_MODELS['qwen2-0.5b'].config)).toBe(494_032_768);
     expect(count(REAL_MODELS['mistral-7b'].config)).toBe(7_241_732_096);
+    // Llama-3.2-1B: 1.24 B parameters with its tied head, Llama-3.2's llama3 RoPE scaling.
+    expect(shape('llama3.2-1b')).toEqual([2048, 16, 32, 8, 8192, 128256, true, false, null, 5e5, 131072]);
+    expect(count(REAL_MODELS['llama3.2-1b'].config)).toBe(1_235_814_400);
+    expect(REAL_MODELS['llama3.2-1b'].config.ropeScaling).toEqual({ type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+    expect(realModelConfig('llama3.2-1b', { numLayers: 1 }).config).toEqual({ ...REAL_MODELS['llama3.2-1b'].config, numLayers: 1 });
   });
 
   it('override layers and window, and write a config.json that parses back to the same config', () => {

@@ -87,7 +87,7 @@ describe('model folders (config.json + safetensors + tokenizer)', () => {
     await startTfjsBackend(['tfjs-wasm']);
   });
 
-  it.each([['llama2-tiny', undefined], ['qwen2-tiny', 9000], ['mistral-tiny', 5000]] as const)(
+  it.each([['llama2-tiny', undefined], ['qwen2-tiny', 9000], ['mistral-tiny', 5000], ['llama3-tiny', 7000]] as const)(
     '%s saves and loads back bit-identically (shard limit %s) with the same logits',
     (preset, maxShardBytes) => {
       const c = small(preset);
@@ -97,7 +97,7 @@ describe('model folders (config.json + safetensors + tokenizer)', () => {
       expect(existsSync(join(dir, 'model.safetensors.index.json'))).toBe(maxShardBytes !== undefined);
       const m = loadModelFolder(dir);
       expect(m.config).toEqual(c);
-      expect(m.family).toBe({ 'llama2-tiny': 'llama', 'qwen2-tiny': 'qwen2', 'mistral-tiny': 'mistral' }[preset]);
+      expect(m.family).toBe({ 'llama2-tiny': 'llama', 'qwen2-tiny': 'qwen2', 'mistral-tiny': 'mistral', 'llama3-tiny': 'llama' }[preset]);
       expectBitIdentical(w, m.weights);
       expect(m.tokenizer).toBeInstanceOf(WordTokenizer);
       expect((m.tokenizer as WordTokenizer).vocab).toEqual(tok.vocab);
@@ -149,7 +149,7 @@ describe('model folders (config.json + safetensors + tokenizer)', () => {
 
 describe('resolveModelSpec', () => {
   it('returns presets by name with their family', () => {
-    for (const [name, family] of [['llama2-tiny', 'llama'], ['qwen2-tiny', 'qwen2'], ['mistral-tiny', 'mistral']] as const) {
+    for (const [name, family] of [['llama2-tiny', 'llama'], ['qwen2-tiny', 'qwen2'], ['mistral-tiny', 'mistral'], ['llama3-tiny', 'llama']] as const) {
       const s = resolveModelSpec(name);
       expect(s).toEqual({ kind: 'preset', name, family, config: TINY_PRESETS[name] });
     }
@@ -173,11 +173,11 @@ describe('resolveModelSpec', () => {
   });
 
   it('lists the presets when the name is neither a preset nor a folder', () => {
-    expect(() => resolveModelSpec('llama3-tiny')).toThrow("'llama3-tiny' is neither a model preset nor a model folder");
+    expect(() => resolveModelSpec('phi3-tiny')).toThrow("'phi3-tiny' is neither a model preset nor a model folder");
     try {
-      resolveModelSpec('llama3-tiny');
+      resolveModelSpec('phi3-tiny');
     } catch (e) {
-      expect(String((e as { hint?: string }).hint)).toContain('llama2-tiny, qwen2-tiny, mistral-tiny');
+      expect(String((e as { hint?: string }).hint)).toContain('llama2-tiny, qwen2-tiny, mistral-tiny, llama3-tiny');
     }
     const dir = fresh();
     writeFileSync(join(root, 'x.txt'), '');

@@ -6,7 +6,7 @@
  * tensor. One example per run; the sequence is right-padded to a bucket length, which changes
  * nothing before the padding because attention is causal and padded positions carry no loss.
  */
-import { DdaError, type GradientMatrix } from '@dda/core';
+import { DdaError, ropeCosSin, type GradientMatrix, type RopeScaling } from '@dda/core';
 import type { DecoderConfig, LoraConfig, LoraTarget } from '@dda/model';
 import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
@@ -115,19 +115,9 @@ export const DECODER_IO = { ids: 'ids', positions: 'loss_positions', targets: 't
 /** Graph output holding the gradient of LoRA tensor `name`. */
 export const gradOutput = (name: string): string => `grad:${name}`;
 
-/** RoPE tables as @dda/model builds them: frequencies repeated over both halves; cos, sin [T, hd]. */
-export function ropeTables(T: number, hd: number, theta: number): { cos: Float32Array; sin: Float32Array } {
-  const half = hd / 2;
-  const cos = new Float32Array(T * hd);
-  const sin = new Float32Array(T * hd);
-  for (let t = 0; t < T; t++) {
-    for (let k = 0; k < half; k++) {
-      const ang = t / Math.pow(theta, (2 * k) / hd);
-      cos[t * hd + k] = cos[t * hd + k + half] = Math.cos(ang);
-      sin[t * hd + k] = sin[t * hd + k + half] = Math.sin(ang);
-    }
-  }
-  return { cos, sin };
+/** RoPE tables as @dda/model builds them (@dda/core's ropeCosSin: frequencies repeated over both halves, the config's llama3 scaling if any); cos, sin [T, hd]. */
+export function ropeTables(T: number, hd: number, theta: number, scaling?: RopeScaling | null): { cos: Float32Array; sin: Float32Array } {
+  return ropeCosSin(T, hd, theta, scaling);
 }
 
 /** Options of {@link buildDecoderGraph}. */
@@ -288,7 +278,7 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   const targets = withLoss ? g.input(DECODER_IO.targets, [P], ONNX_TYPE.int64) : '';
   const weights = withLoss ? g.input(DECODER_IO.weights, [P, 1]) : '';
   const { bases, base, loraNames, loraRoots, linear, rmsNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
-  const { cos: cosData, sin: sinData } = ropeTables(T, hd, c.ropeTheta);
+  const { cos: cosData, sin: sinData } = ropeTables(T, hd, c.ropeTheta, c.ropeScaling);
   const cos = g.constant('rope_cos', cosData, [T, hd]);
   const sin = g.constant('rope_sin', sinData, [T, hd]);
   const maskData = new Float32Array(T * T);

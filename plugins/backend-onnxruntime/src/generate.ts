@@ -65,7 +65,7 @@ export class OnnxGenerator {
     this.padMultiple = options.padMultiple ?? 16;
     this.hd = config.hiddenSize / config.numHeads;
     this.kvDim = config.numKvHeads * this.hd;
-    this.rope = ropeTables(contextLength, this.hd, config.ropeTheta);
+    this.rope = ropeTables(contextLength, this.hd, config.ropeTheta, config.ropeScaling);
     this.basePlacement = chooseBaseWeightPlacement(base, options.basePlacement);
     this.baseFeeds = this.basePlacement === 'inputs' ? ortWeightFeeds(backend, base) : {};
   }
