@@ -1,4 +1,4 @@
-/** Shared fixtures of the onnxruntime engine's parity tests: a tokenizer, samples and the three model families. */
+/** Shared fixtures of the onnxruntime engine's parity tests: a tokenizer, samples and the model families. */
 import { SeededRandom } from '@dda/core';
 import { ALL_LORA_TARGETS, DecoderModel, WordTokenizer, initDecoderWeights, initLoraWeights, type DecoderConfig, type LoraConfig } from '@dda/model';
 
@@ -13,6 +13,7 @@ export const FAMILIES: Record<string, DecoderConfig> = {
   'llama2-style': { ...common, numKvHeads: 4, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null },
   'qwen2-style (GQA, q/k/v biases, tied embeddings)': { ...common, numKvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true, attentionBias: true, slidingWindow: null },
   'mistral-style (GQA, sliding window 3)': { ...common, numKvHeads: 2, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: 3 },
+  'qwen3-style (q/k norms, head size 6 ≠ 16 / 4, GQA, tied embeddings)': { ...common, numKvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null, headDim: 6, qkNorm: true },
 };
 export const LORA: LoraConfig = { rank: 4, alpha: 8, targets: ALL_LORA_TARGETS };
 
