@@ -111,7 +111,7 @@ export function realModelConfig(name: string, o: RealConfigOverrides = {}): { fa
   if (o.maxSeqLen !== undefined) json.max_position_embeddings = o.maxSeqLen;
   if (o.slidingWindow !== undefined) {
     if (m.family === 'llama' && o.slidingWindow !== null) throw new DdaError(`${name} (LLaMA) has no sliding-window attention`, 'use mistral-7b for a windowed configuration');
-    if (m.family === 'qwen2') Object.assign(json, o.slidingWindow === null ? { use_sliding_window: false } : { use_sliding_window: true, sliding_window: o.slidingWindow, max_window_layers: 0 });
+    if (m.family === 'qwen2' || m.family === 'qwen3') Object.assign(json, o.slidingWindow === null ? { use_sliding_window: false } : { use_sliding_window: true, sliding_window: o.slidingWindow, max_window_layers: 0 });
     else json.sliding_window = o.slidingWindow;
   }
   const { family, config } = parseHfConfig(json, `${m.repo}/config.json with overrides`);

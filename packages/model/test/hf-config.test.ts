@@ -136,5 +136,6 @@ describe('DecoderConfig → Hugging Face config.json', () => {
     expect(() => toHfConfig(q3, { family: 'llama' })).toThrow('LlamaForCausalLM has no q/k norms');
     expect(() => toHfConfig({ ...q3, qkNorm: false }, { family: 'qwen3' })).toThrow('Qwen3ForCausalLM always has q/k norms');
     expect(toHfConfig(q3)).toMatchObject({ architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 32, attention_bias: false, use_sliding_window: false });
+    expect(parseHfConfig(toHfConfig({ ...q3, slidingWindow: 16 })).config).toEqual({ ...q3, slidingWindow: 16 });
   });
 });
