@@ -90,11 +90,12 @@ export function ortWeightFeeds(backend: OnnxRuntimeBackend, weights: Iterable<re
 /**
  * Bytes of the activations one example of `T` tokens keeps alive in a run of the gradient graph
  * (an estimate: per layer the attention probabilities, 2 · heads · T² values, and about
- * 14 · hidden + 5 · intermediate values per token, float32; plus the loss rows' logits). Used to
+ * 14 · max(hidden, heads · headDim) + 5 · intermediate values per token, float32, the attention
+ * width counted when Qwen3's head size makes it wider than hidden; plus the loss rows' logits). Used to
  * cap the examples per run so that a run stays within `maxRunBytes`.
  */
 export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossRows = T): number {
-  const perLayer = 2 * c.numHeads * T * T + T * (14 * c.hiddenSize + 5 * c.intermediateSize);
+  const perLayer = 2 * c.numHeads * T * T + T * (14 * Math.max(c.hiddenSize, c.numHeads * graphHeadDim(c)) + 5 * c.intermediateSize);
   return 4 * (c.numLayers * perLayer + 3 * lossRows * c.vocabSize);
 }
 
