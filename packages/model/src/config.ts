@@ -25,6 +25,18 @@ export interface DecoderConfig {
   readonly attentionBias: boolean;
   /** Sliding-window attention span in tokens (Mistral); null = full causal attention. */
   readonly slidingWindow: number | null;
+  /**
+   * Size of one attention head when it is not hiddenSize / numHeads (Qwen3's `head_dim`): q_proj is
+   * then [numHeads·headDim, hiddenSize], k/v_proj [numKvHeads·headDim, hiddenSize], o_proj
+   * [hiddenSize, numHeads·headDim]. Default hiddenSize / numHeads.
+   */
+  readonly headDim?: number;
+  /**
+   * RMSNorm of every query and key head over its headDim entries, with weights
+   * `self_attn.q_norm.weight` / `self_attn.k_norm.weight` [headDim] and the model's rmsNormEps,
+   * after the projection and before RoPE (Qwen3). Default false.
+   */
+  readonly qkNorm?: boolean;
 }
 
 /** Which linear maps carry LoRA adapters. */
@@ -69,8 +81,12 @@ export function validateDecoderConfig(c: DecoderConfig): void {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new DdaError(`model config: '${k}' must be a positive integer, got ${String(v)}`);
   }
-  if (c.hiddenSize % c.numHeads !== 0) throw new DdaError(`model config: hiddenSize ${c.hiddenSize} is not divisible by numHeads ${c.numHeads}`);
-  if ((c.hiddenSize / c.numHeads) % 2 !== 0) throw new DdaError(`model config: head size ${c.hiddenSize / c.numHeads} must be even for RoPE`);
+  if (c.headDim !== undefined) {
+    if (!Number.isInteger(c.headDim) || c.headDim <= 0) throw new DdaError(`model config: 'headDim' must be a positive integer, got ${String(c.headDim)}`);
+  } else if (c.hiddenSize % c.numHeads !== 0) {
+    throw new DdaError(`model config: hiddenSize ${c.hiddenSize} is not divisible by numHeads ${c.numHeads}`, 'give headDim explicitly (Qwen3\'s head_dim)');
+  }
+  if (headDim(c) % 2 !== 0) throw new DdaError(`model config: head size ${headDim(c)} must be even for RoPE`);
   if (c.numHeads % c.numKvHeads !== 0) throw new DdaError(`model config: numHeads ${c.numHeads} is not a multiple of numKvHeads ${c.numKvHeads}`);
   if (!(c.ropeTheta > 0)) throw new DdaError(`model config: ropeTheta must be > 0`);
   const rs = c.ropeScaling;
@@ -98,5 +114,7 @@ export function validateLoraConfig(l: LoraConfig): void {
   if (l.modules && l.modules.length === 0) throw new DdaError('LoRA: no module is adapted', 'the adapter config\'s target_modules, exclude_modules and layers_to_transform must select some module');
 }
 
-/** Head size (hiddenSize / numHeads). */
-export const headDim = (c: DecoderConfig): number => c.hiddenSize / c.numHeads;
+/** Head size: the config's explicit headDim, else hiddenSize / numHeads. */
+export function headDim(c: Pick<DecoderConfig, 'hiddenSize' | 'numHeads' | 'headDim'>): number {
+  return c.headDim ?? c.hiddenSize / c.numHeads;
+}

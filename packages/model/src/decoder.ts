@@ -139,6 +139,12 @@ export function forward(p: DecoderParams, tokens: tf.Tensor2D): ForwardOutput {
   const embed = need(p.base, 'model.embed_tokens.weight');
   let x = embeddingLookup(embed, tf.reshape(tokens, [B * T]) as tf.Tensor1D);
   const heads = (y: tf.Tensor2D, n: number): tf.Tensor4D => tf.transpose(tf.reshape(y, [B, T, n, hd]), [0, 2, 1, 3]);
+  /** Qwen3's q_norm / k_norm: RMSNorm of each head [.., hd] of y [B·T, n·hd] (identity without qkNorm). */
+  const headNorm = (y: tf.Tensor2D, n: number, i: number, which: 'q_norm' | 'k_norm'): tf.Tensor2D => {
+    if (!c.qkNorm) return y;
+    const normed = rmsNorm(tf.reshape(y, [B * T * n, hd]) as tf.Tensor2D, need(p.base, `model.layers.${i}.self_attn.${which}.weight`), c.rmsNormEps);
+    return tf.reshape(normed, [B * T, n * hd]) as tf.Tensor2D;
+  };
   const repeatKv = (y: tf.Tensor4D): tf.Tensor4D => {
     if (KV === H) return y;
     const rep = H / KV;
@@ -147,12 +153,12 @@ export function forward(p: DecoderParams, tokens: tf.Tensor2D): ForwardOutput {
   };
   for (let i = 0; i < c.numLayers; i++) {
     const h = rmsNorm(x, need(p.base, `model.layers.${i}.input_layernorm.weight`), c.rmsNormEps);
-    const q = applyRope(heads(linear(p, i, 'q', h), H), cos, sin);
-    const k = repeatKv(applyRope(heads(linear(p, i, 'k', h), KV), cos, sin));
+    const q = applyRope(heads(headNorm(linear(p, i, 'q', h), H, i, 'q_norm'), H), cos, sin);
+    const k = repeatKv(applyRope(heads(headNorm(linear(p, i, 'k', h), KV, i, 'k_norm'), KV), cos, sin));
     const v = repeatKv(heads(linear(p, i, 'v', h), KV));
     const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), mask);
     const att = tf.matMul(tf.softmax(scores, -1), v);
-    const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
+    const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, H * hd]) as tf.Tensor2D;
     x = tf.add(x, linear(p, i, 'o', merged));
     const h2 = rmsNorm(x, need(p.base, `model.layers.${i}.post_attention_layernorm.weight`), c.rmsNormEps);
     const g = linear(p, i, 'gate', h2);

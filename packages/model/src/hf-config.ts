@@ -1,22 +1,26 @@
 import { DdaError, type RopeScaling } from '@dda/core';
-import { type DecoderConfig, validateDecoderConfig } from './config.js';
+import { type DecoderConfig, headDim, validateDecoderConfig } from './config.js';
 
 /** The decoder families this package runs, by their Hugging Face `model_type`. */
-export type ModelFamily = 'llama' | 'qwen2' | 'mistral';
+export type ModelFamily = 'llama' | 'qwen2' | 'mistral' | 'qwen3';
 
 /** Hugging Face architecture class of each family (`architectures[0]` in config.json). */
 export const FAMILY_ARCHITECTURES: Readonly<Record<ModelFamily, string>> = {
   llama: 'LlamaForCausalLM',
   qwen2: 'Qwen2ForCausalLM',
   mistral: 'MistralForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
 };
 
-/** Defaults of the Hugging Face config classes (transformers' LlamaConfig, Qwen2Config, MistralConfig) for fields a config.json may omit. */
+/** Defaults of the Hugging Face config classes (transformers' LlamaConfig, Qwen2Config, MistralConfig, Qwen3Config) for fields a config.json may omit. */
 const HF_DEFAULTS: Readonly<Record<ModelFamily, { maxPositions: number; ropeTheta: number; rmsNormEps: number; slidingWindow: number | null }>> = {
   llama: { maxPositions: 2048, ropeTheta: 10000, rmsNormEps: 1e-6, slidingWindow: null },
   qwen2: { maxPositions: 32768, ropeTheta: 10000, rmsNormEps: 1e-6, slidingWindow: 4096 },
   mistral: { maxPositions: 4096 * 32, ropeTheta: 10000, rmsNormEps: 1e-6, slidingWindow: 4096 },
+  qwen3: { maxPositions: 32768, ropeTheta: 10000, rmsNormEps: 1e-6, slidingWindow: 4096 },
 };
+/** Qwen3Config's default `head_dim` (Qwen3 always has an explicit head size; its attention reads config.head_dim). */
+const QWEN3_DEFAULT_HEAD_DIM = 128;
 
 /** Fields read into the DecoderConfig (or checked against it). */
 const SUPPORTED_FIELDS = new Set([
@@ -44,7 +48,7 @@ export interface HfModelConfig {
 
 /**
  * Reads a Hugging Face `config.json` (already JSON-parsed) of a `LlamaForCausalLM`,
- * `Qwen2ForCausalLM` or `MistralForCausalLM`. Missing optional fields take the defaults of the
+ * `Qwen2ForCausalLM`, `MistralForCausalLM` or `Qwen3ForCausalLM` (q/k RMSNorm per head, explicit `head_dim`). Missing optional fields take the defaults of the
  * transformers config class. An unknown architecture, an unknown field, or a value this decoder
  * cannot compute (a rope_scaling other than llama3, an activation other than silu, MLP biases, per-layer sliding
  * windows, ...) throws a DdaError naming it.
@@ -105,7 +109,7 @@ export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelC
     if (j.attention_bias !== undefined) fail("'attention_bias' is not a Qwen2 field", 'Qwen2 always has q/k/v biases; remove the field');
     attentionBias = true;
   } else {
-    // LlamaConfig/MistralConfig attention_bias puts biases on q, k, v *and* o; this decoder has q/k/v biases only.
+    // LlamaConfig/MistralConfig/Qwen3Config attention_bias puts biases on q, k, v *and* o; this decoder has q/k/v biases only.
     if (bool('attention_bias', false)) fail(`attention_bias true is not supported for ${FAMILY_ARCHITECTURES[family]}`, 'it adds an o_proj bias, which this decoder does not have');
     attentionBias = false;
   }
@@ -132,9 +136,10 @@ export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelC
 
   const hiddenSize = int('hidden_size');
   const numHeads = int('num_attention_heads');
-  if (j.head_dim !== undefined && j.head_dim !== null && j.head_dim !== hiddenSize / numHeads) {
-    fail(`head_dim ${JSON.stringify(j.head_dim)} differs from hidden_size / num_attention_heads = ${hiddenSize / numHeads}`, 'this decoder needs head_dim = hidden_size / num_attention_heads');
-  }
+  // transformers' attention of every family here reads config.head_dim when set, else hidden_size / num_attention_heads;
+  // Qwen3Config defaults it to 128 (and a null one would fail in transformers).
+  if (family === 'qwen3' && j.head_dim === null) fail("head_dim null is not a valid Qwen3 head size", 'give head_dim (Qwen3Config defaults it to 128)');
+  const explicitHeadDim = j.head_dim === undefined || j.head_dim === null ? (family === 'qwen3' ? QWEN3_DEFAULT_HEAD_DIM : undefined) : int('head_dim');
   const config: DecoderConfig = {
     vocabSize: int('vocab_size'),
     hiddenSize,
@@ -149,6 +154,8 @@ export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelC
     tieWordEmbeddings: bool('tie_word_embeddings', false),
     attentionBias,
     slidingWindow,
+    ...(explicitHeadDim !== undefined && explicitHeadDim !== hiddenSize / numHeads ? { headDim: explicitHeadDim } : {}),
+    ...(family === 'qwen3' ? { qkNorm: true } : {}),
   };
   try {
     validateDecoderConfig(config);
@@ -212,9 +219,9 @@ function familyOf(j: Record<string, unknown>, fail: (what: string, hint: string)
   return family as ModelFamily;
 }
 
-/** The family a config belongs to when none is named: q/k/v biases → qwen2, a sliding window → mistral, else llama. */
+/** The family a config belongs to when none is named: q/k norms → qwen3, q/k/v biases → qwen2, a sliding window → mistral, else llama. */
 export function inferFamily(c: DecoderConfig): ModelFamily {
-  return c.attentionBias ? 'qwen2' : c.slidingWindow !== null ? 'mistral' : 'llama';
+  return c.qkNorm ? 'qwen3' : c.attentionBias ? 'qwen2' : c.slidingWindow !== null ? 'mistral' : 'llama';
 }
 
 /** Options of {@link toHfConfig}. */
@@ -239,6 +246,9 @@ export function toHfConfig(c: DecoderConfig, o: HfConfigOptions = {}): Record<st
   if (c.attentionBias && family !== 'qwen2') throw new DdaError(`${arch} cannot express q/k/v biases without an o_proj bias`, "write the config as family 'qwen2'");
   if (!c.attentionBias && family === 'qwen2') throw new DdaError('Qwen2ForCausalLM always has q/k/v biases, this config has none', "write it as family 'llama' or 'mistral'");
   if (c.slidingWindow !== null && family === 'llama') throw new DdaError('LlamaForCausalLM has no sliding-window attention', "write it as family 'mistral'");
+  if (Boolean(c.qkNorm) !== (family === 'qwen3')) {
+    throw new DdaError(c.qkNorm ? `${arch} has no q/k norms` : 'Qwen3ForCausalLM always has q/k norms, this config has none', c.qkNorm ? "write it as family 'qwen3'" : "write it as another family, or set qkNorm");
+  }
   const out: Record<string, unknown> = {
     architectures: [arch],
     model_type: family,
@@ -260,7 +270,9 @@ export function toHfConfig(c: DecoderConfig, o: HfConfigOptions = {}): Record<st
   };
   if (family === 'llama') Object.assign(out, { attention_bias: false, mlp_bias: false });
   if (family === 'mistral') out.sliding_window = c.slidingWindow;
-  if (family === 'qwen2') {
+  if (c.headDim !== undefined || family === 'qwen3') out.head_dim = headDim(c);
+  if (family === 'qwen3') out.attention_bias = false;
+  if (family === 'qwen2' || family === 'qwen3') {
     Object.assign(out, c.slidingWindow === null
       ? { use_sliding_window: false, sliding_window: null, max_window_layers: c.numLayers }
       : { use_sliding_window: true, sliding_window: c.slidingWindow, max_window_layers: 0 });

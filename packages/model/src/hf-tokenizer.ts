@@ -4,12 +4,18 @@ import { DdaError } from '@dda/core';
 import type { ModelFamily } from './hf-config.js';
 import type { ChatMessage, Tokenizer } from './tokenizer.js';
 
+/** ChatML (Qwen2, Qwen3): `<|im_start|>{role}\n{content}<|im_end|>\n` per message. */
+const CHATML =
+  "{%- for m in messages -%}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor -%}" +
+  "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}";
+
 /**
  * Chat templates (Jinja, as in tokenizer_config.json) used when a tokenizer_config.json has no
  * `chat_template`, one per family, written from the families' published chat formats:
  * - llama: LLaMA-2-chat, `<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]`;
  * - mistral: Mistral-Instruct, which has no system role: `<s>[INST] {system}\n\n{user} [/INST]`;
- * - qwen2: ChatML, `<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n`.
+ * - qwen2, qwen3: ChatML, `<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n`
+ *   (Qwen3's own template, which its tokenizer_config.json always carries, adds thinking blocks).
  * Assistant turns end with the EOS token (`</s>`; `<|im_end|>` in ChatML).
  */
 export const FAMILY_CHAT_TEMPLATES: Readonly<Record<ModelFamily, string>> = {
@@ -28,9 +34,8 @@ export const FAMILY_CHAT_TEMPLATES: Readonly<Record<ModelFamily, string>> = {
     "{%- elif m['role'] == 'user' -%}{{ '[INST] ' + ns.sys + m['content'] + ' [/INST]' }}{%- set ns.sys = '' -%}" +
     "{%- else -%}{{ m['content'] + eos_token }}{%- endif -%}" +
     '{%- endfor -%}',
-  qwen2:
-    "{%- for m in messages -%}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor -%}" +
-    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}",
+  qwen2: CHATML,
+  qwen3: CHATML,
 };
 
 /** The characters Python's `str.isspace()` is true of (what `str.strip()` removes without an argument). */
@@ -85,6 +90,7 @@ const FAMILY_SPECIAL_TOKENS: Readonly<Record<ModelFamily, { bos: string | null; 
   llama: { bos: '<s>', eos: '</s>' },
   mistral: { bos: '<s>', eos: '</s>' },
   qwen2: { bos: null, eos: '<|endoftext|>' },
+  qwen3: { bos: null, eos: '<|endoftext|>' },
 };
 
 /** Options of {@link HfTokenizer.fromJSON}. */
@@ -158,7 +164,7 @@ export class HfTokenizer implements Tokenizer {
     else if (ct && typeof ct === 'object') text = typeof (ct as Record<string, unknown>).default === 'string' ? ((ct as Record<string, unknown>).default as string) : null;
     if (text !== null) this.chatTemplate = { source: 'tokenizer_config.json', text };
     else if (o.family) this.chatTemplate = { source: `family:${o.family}`, text: FAMILY_CHAT_TEMPLATES[o.family] };
-    else throw new DdaError(`${src}: tokenizer_config.json has no chat_template and no model family is given`, 'add a chat_template, or name the family (llama, qwen2, mistral) for its standard template');
+    else throw new DdaError(`${src}: tokenizer_config.json has no chat_template and no model family is given`, 'add a chat_template, or name the family (llama, qwen2, mistral, qwen3) for its standard template');
     try {
       this.template = new Template(this.chatTemplate.text);
     } catch (e) {

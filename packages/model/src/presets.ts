@@ -38,6 +38,15 @@ export const TINY_PRESETS: Record<string, Omit<DecoderConfig, 'vocabSize'>> = {
     ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
     rmsNormEps: 1e-5, maxSeqLen: 160, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null,
   },
+  /**
+   * Qwen3 style: q/k RMSNorm per head, head size 32 (4 heads · 32 = twice the width, as Qwen3-0.6B's
+   * 16 · 128 = 2 · 1024; its attention maps are twice the others'), grouped-query attention (4 / 2
+   * heads), no biases, tied embeddings, RoPE θ = 1e6.
+   */
+  'qwen3-tiny': {
+    hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 172, headDim: 32, qkNorm: true,
+    ropeTheta: 1e6, rmsNormEps: 1e-6, maxSeqLen: 160, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null,
+  },
 };
 
 /** The default LoRA of the demo: rank 8 on every linear map of every layer. */
@@ -68,7 +77,7 @@ export interface ResolveModelOptions {
 }
 
 /**
- * A model by preset name (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`) or by the path of a folder
+ * A model by preset name (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`, `qwen3-tiny`) or by the path of a folder
  * with a Hugging Face config.json, safetensors weights (required unless `o.randomInit`) and
  * optionally a tokenizer. Anything else throws a DdaError listing the presets; weights in a
  * format the loader cannot read throw with how to convert them ({@link loadModelFolder}).

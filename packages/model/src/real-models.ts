@@ -17,7 +17,7 @@ import { type TensorMap, decoderWeightSpecs } from './weights.js';
  */
 
 /** Names of the real configurations. */
-export type RealModelName = 'tinyllama-1.1b' | 'qwen2-0.5b' | 'mistral-7b' | 'llama3.2-1b';
+export type RealModelName = 'tinyllama-1.1b' | 'qwen2-0.5b' | 'mistral-7b' | 'llama3.2-1b' | 'qwen3-0.6b';
 
 /** A published model: its config.json and what it parses to. */
 export interface RealModel {
@@ -73,6 +73,17 @@ const CONFIG_JSONS: Readonly<Record<RealModelName, { repo: string; json: Record<
       rope_theta: 500000.0, tie_word_embeddings: true, torch_dtype: 'bfloat16', transformers_version: '4.45.0.dev0', use_cache: true, vocab_size: 128256,
     },
   },
+  /** Qwen3: q/k RMSNorm per head, head_dim 128 (16 · 128 = 2048 ≠ hidden 1024), 16 query / 8 key-value heads, tied embeddings, no biases. */
+  'qwen3-0.6b': {
+    repo: 'Qwen/Qwen3-0.6B',
+    json: {
+      architectures: ['Qwen3ForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151645, head_dim: 128,
+      hidden_act: 'silu', hidden_size: 1024, initializer_range: 0.02, intermediate_size: 3072, max_position_embeddings: 40960, max_window_layers: 28,
+      model_type: 'qwen3', num_attention_heads: 16, num_hidden_layers: 28, num_key_value_heads: 8, rms_norm_eps: 1e-6, rope_scaling: null,
+      rope_theta: 1000000, sliding_window: null, tie_word_embeddings: true, torch_dtype: 'bfloat16', transformers_version: '4.51.0', use_cache: true,
+      use_sliding_window: false, vocab_size: 151936,
+    },
+  },
 };
 
 /** The real configurations by name, parsed with {@link parseHfConfig} from their published config.json. */
@@ -106,12 +117,12 @@ export function realModelConfig(name: string, o: RealConfigOverrides = {}): { fa
   const json: Record<string, unknown> = { ...m.configJson };
   if (o.numLayers !== undefined) {
     json.num_hidden_layers = o.numLayers;
-    if (m.family === 'qwen2') json.max_window_layers = o.numLayers;
+    if (m.family === 'qwen2' || m.family === 'qwen3') json.max_window_layers = o.numLayers;
   }
   if (o.maxSeqLen !== undefined) json.max_position_embeddings = o.maxSeqLen;
   if (o.slidingWindow !== undefined) {
     if (m.family === 'llama' && o.slidingWindow !== null) throw new DdaError(`${name} (LLaMA) has no sliding-window attention`, 'use mistral-7b for a windowed configuration');
-    if (m.family === 'qwen2') Object.assign(json, o.slidingWindow === null ? { use_sliding_window: false } : { use_sliding_window: true, sliding_window: o.slidingWindow, max_window_layers: 0 });
+    if (m.family === 'qwen2' || m.family === 'qwen3') Object.assign(json, o.slidingWindow === null ? { use_sliding_window: false } : { use_sliding_window: true, sliding_window: o.slidingWindow, max_window_layers: 0 });
     else json.sliding_window = o.slidingWindow;
   }
   const { family, config } = parseHfConfig(json, `${m.repo}/config.json with overrides`);

@@ -1,5 +1,5 @@
 import { DdaError, SeededRandom } from '@dda/core';
-import { type DecoderConfig, type LoraConfig, type LoraTarget, loraModuleList } from './config.js';
+import { type DecoderConfig, type LoraConfig, type LoraTarget, headDim, loraModuleList } from './config.js';
 
 /** A named float32 tensor in Hugging Face layout (linear weights are [out, in]). */
 export interface NamedTensor {
@@ -21,12 +21,13 @@ export function targetModule(i: number, t: LoraTarget): string {
 /** [out, in] shape of a linear map. */
 export function linearShape(c: DecoderConfig, t: LoraTarget): [number, number] {
   const d = c.hiddenSize;
-  const kv = (c.hiddenSize / c.numHeads) * c.numKvHeads;
+  const qd = headDim(c) * c.numHeads;
+  const kv = headDim(c) * c.numKvHeads;
   switch (t) {
-    case 'q': return [d, d];
+    case 'q': return [qd, d];
     case 'k': return [kv, d];
     case 'v': return [kv, d];
-    case 'o': return [d, d];
+    case 'o': return [d, qd];
     case 'gate': return [c.intermediateSize, d];
     case 'up': return [c.intermediateSize, d];
     case 'down': return [d, c.intermediateSize];
@@ -58,6 +59,7 @@ export function decoderWeightSpecs(c: DecoderConfig): { name: string; shape: [nu
       out.push({ name: `${targetModule(i, t)}.weight`, shape, init: 'normal' });
       if (c.attentionBias && t !== 'o') out.push({ name: `${targetModule(i, t)}.bias`, shape: [shape[0]], init: 'zeros' });
     }
+    if (c.qkNorm) for (const n of ['q_norm', 'k_norm']) out.push({ name: `${LAYER(i)}.self_attn.${n}.weight`, shape: [headDim(c)], init: 'ones' });
     out.push({ name: `${LAYER(i)}.post_attention_layernorm.weight`, shape: [d], init: 'ones' });
     for (const t of ['gate', 'up', 'down'] as const) out.push({ name: `${targetModule(i, t)}.weight`, shape: linearShape(c, t), init: 'normal' });
   }

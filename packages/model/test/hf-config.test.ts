@@ -20,8 +20,33 @@ const MISTRAL_7B = {
   num_key_value_heads: 8, rms_norm_eps: 1e-5, rope_theta: 10000.0, sliding_window: 4096, tie_word_embeddings: false, torch_dtype: 'bfloat16',
   transformers_version: '4.34.0.dev0', use_cache: true, vocab_size: 32000,
 };
+// Qwen/Qwen3-0.6B's config.json as published (transformers 4.51).
+const QWEN3_06B = {
+  architectures: ['Qwen3ForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151645, head_dim: 128,
+  hidden_act: 'silu', hidden_size: 1024, initializer_range: 0.02, intermediate_size: 3072, max_position_embeddings: 40960, max_window_layers: 28,
+  model_type: 'qwen3', num_attention_heads: 16, num_hidden_layers: 28, num_key_value_heads: 8, rms_norm_eps: 1e-6, rope_scaling: null,
+  rope_theta: 1000000, sliding_window: null, tie_word_embeddings: true, torch_dtype: 'bfloat16', transformers_version: '4.51.0', use_cache: true,
+  use_sliding_window: false, vocab_size: 151936,
+};
 
 describe('Hugging Face config.json → DecoderConfig', () => {
+  it('reads Qwen3 (q/k norms, explicit head_dim 128 ≠ 1024 / 16, GQA, tied embeddings); head_dim defaults to 128 as in Qwen3Config', () => {
+    const { family, config } = parseHfConfig(QWEN3_06B);
+    expect(family).toBe('qwen3');
+    expect(config).toEqual({
+      vocabSize: 151936, hiddenSize: 1024, numLayers: 28, numHeads: 16, numKvHeads: 8, intermediateSize: 3072, ropeTheta: 1e6, rmsNormEps: 1e-6,
+      maxSeqLen: 40960, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null, headDim: 128, qkNorm: true,
+    });
+    const { head_dim: _hd, ...noHeadDim } = QWEN3_06B;
+    // 2048 / 16 = 128: the default head size equals hidden / heads, so none is recorded.
+    expect(parseHfConfig({ ...noHeadDim, hidden_size: 2048 }).config).toMatchObject({ hiddenSize: 2048, qkNorm: true });
+    expect(parseHfConfig({ ...noHeadDim, hidden_size: 2048 }).config.headDim).toBeUndefined();
+    expect(parseHfConfig(noHeadDim).config.headDim).toBe(128);
+    expect(() => parseHfConfig({ ...QWEN3_06B, head_dim: null })).toThrow('head_dim null is not a valid Qwen3 head size');
+    expect(() => parseHfConfig({ ...QWEN3_06B, attention_bias: true })).toThrow('attention_bias true is not supported for Qwen3ForCausalLM');
+    expect(() => parseHfConfig({ ...QWEN3_06B, head_dim: 127 })).toThrow('head size 127 must be even for RoPE');
+  });
+
   it('reads LLaMA2 (multi-head, no biases, default rope_theta 1e4)', () => {
     expect(parseHfConfig(LLAMA2_7B)).toEqual({
       family: 'llama',
@@ -69,7 +94,9 @@ describe('Hugging Face config.json → DecoderConfig', () => {
     expect(() => parseHfConfig({ ...LLAMA2_7B, mlp_bias: true })).toThrow('mlp_bias true is not supported');
     expect(() => parseHfConfig({ ...LLAMA2_7B, sliding_window: 128 })).toThrow("'sliding_window' is not a LLaMA field");
     expect(() => parseHfConfig({ ...QWEN2_05B, use_sliding_window: true })).toThrow('use_sliding_window with max_window_layers 24 (only some layers windowed) is not supported');
-    expect(() => parseHfConfig({ ...LLAMA2_7B, head_dim: 256 })).toThrow('head_dim 256 differs from hidden_size / num_attention_heads = 128');
+    // transformers' LlamaAttention reads config.head_dim too: an explicit one is computed, not refused.
+    expect(parseHfConfig({ ...LLAMA2_7B, head_dim: 256 }).config.headDim).toBe(256);
+    expect(parseHfConfig({ ...LLAMA2_7B, head_dim: 128 }).config.headDim).toBeUndefined();
     expect(() => parseHfConfig({ ...LLAMA2_7B, num_key_value_heads: 5 })).toThrow('numHeads 32 is not a multiple of numKvHeads 5');
     const { hidden_size: _h, ...noHidden } = LLAMA2_7B;
     expect(() => parseHfConfig(noHidden)).toThrow("missing required field 'hidden_size'");
@@ -165,5 +192,10 @@ describe('DecoderConfig → Hugging Face config.json', () => {
     const m: DecoderConfig = { ...TINY_PRESETS['mistral-tiny']!, vocabSize: 100 };
     expect(() => toHfConfig(m, { family: 'llama' })).toThrow('LlamaForCausalLM has no sliding-window attention');
     expect(() => toHfConfig(m, { family: 'qwen2' })).toThrow('Qwen2ForCausalLM always has q/k/v biases');
+    const q3: DecoderConfig = { ...TINY_PRESETS['qwen3-tiny']!, vocabSize: 100 };
+    expect(() => toHfConfig(q3, { family: 'llama' })).toThrow('LlamaForCausalLM has no q/k norms');
+    expect(() => toHfConfig({ ...q3, qkNorm: false }, { family: 'qwen3' })).toThrow('Qwen3ForCausalLM always has q/k norms');
+    expect(toHfConfig(q3)).toMatchObject({ architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 32, attention_bias: false, use_sliding_window: false });
+    expect(parseHfConfig(toHfConfig({ ...q3, slidingWindow: 16 })).config).toEqual({ ...q3, slidingWindow: 16 });
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  REAL_MODELS, SafetensorsReader, TINY_PRESETS, fillUniformStream, findWeightFiles, float32ToBf16Bits, float32ToF16Bits, initDecoderWeights,
+  REAL_MODELS, SafetensorsReader, TINY_PRESETS, decoderWeightSpecs, fillUniformStream, findWeightFiles, float32ToBf16Bits, float32ToF16Bits, initDecoderWeights,
   loadModelFolder, openModelFolder, parseHfConfig, randomDecoderWeights, readSafetensors, readSafetensorsFolder, realModelConfig, saveModelFolder,
   writeRandomModelFolder, writeSafetensors, writeSafetensorsFolder, type DecoderConfig, type TensorMap, type WidenEvent,
 } from '@dda/model';
@@ -240,6 +240,14 @@ describe('real configurations', () => {
     expect(count(REAL_MODELS['llama3.2-1b'].config)).toBe(1_235_814_400);
     expect(REAL_MODELS['llama3.2-1b'].config.ropeScaling).toEqual({ type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
     expect(realModelConfig('llama3.2-1b', { numLayers: 1 }).config).toEqual({ ...REAL_MODELS['llama3.2-1b'].config, numLayers: 1 });
+    // Qwen3-0.6B: q/k norms, head_dim 128 (q_proj [2048, 1024], o_proj [1024, 2048]); the model card's 0.6 B, 0.44 B without the embeddings.
+    const q3 = REAL_MODELS['qwen3-0.6b'];
+    expect([q3.family, q3.config.headDim, q3.config.qkNorm, q3.config.numKvHeads, q3.config.tieWordEmbeddings, q3.config.maxSeqLen]).toEqual(['qwen3', 128, true, 8, true, 40960]);
+    const sizes = new Map(decoderWeightSpecs(q3.config).map((s) => [s.name, s.shape.reduce((a, b) => a * b, 1)]));
+    const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+    expect(total).toBe(596_049_920);
+    expect(total - sizes.get('model.embed_tokens.weight')!).toBe(440_467_456);
+    expect(decoderWeightSpecs(q3.config).find((s) => s.name === 'model.layers.0.self_attn.o_proj.weight')!.shape).toEqual([1024, 2048]);
   });
 
   it('override layers and window, and write a config.json that parses back to the same config', () => {

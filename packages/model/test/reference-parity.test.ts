@@ -14,7 +14,7 @@ interface Fx {
   rank: number;
   alpha: number;
   families: Record<string, {
-    config: { vocab: number; d: number; layers: number; heads: number; kv: number; ffn: number; theta: number; bias: boolean; tied: boolean; window: number | null };
+    config: { vocab: number; d: number; layers: number; heads: number; kv: number; ffn: number; theta: number; bias: boolean; tied: boolean; window: number | null; head_dim?: number; qk_norm?: boolean };
     weights: Record<string, { shape: number[]; data: number[] }>;
     lora: Record<string, { shape: number[]; data: number[] }>;
     examples: { tokens: number[]; lossMask: number[]; loss: number; logits: number[]; loraGrads: Record<string, number[]> }[];
@@ -34,6 +34,7 @@ describe.each(Object.keys(fx.families))('%s-style decoder vs PyTorch reference',
     const config: DecoderConfig = {
       vocabSize: c.vocab, hiddenSize: c.d, numLayers: c.layers, numHeads: c.heads, numKvHeads: c.kv, intermediateSize: c.ffn,
       ropeTheta: c.theta, rmsNormEps: 1e-5, maxSeqLen: 32, tieWordEmbeddings: c.tied, attentionBias: c.bias, slidingWindow: c.window,
+      ...(c.head_dim !== undefined ? { headDim: c.head_dim } : {}), ...(c.qk_norm ? { qkNorm: true } : {}),
     };
     const words = Array.from({ length: c.vocab - SPECIAL_TOKENS.length }, (_, i) => `w${i}`);
     model = new DecoderModel(config, new WordTokenizer([...SPECIAL_TOKENS, ...words]), toMap(f.weights));

@@ -1,6 +1,7 @@
 /**
  * The LLaMA-style decoder of @dda/model (RMSNorm, RoPE, SwiGLU, causal / sliding-window attention,
- * grouped-query attention, optional q/k/v biases, tied embeddings, LoRA on q, k, v, o, gate, up,
+ * grouped-query attention, optional q/k/v biases, optional per-head q/k RMSNorm and an explicit head
+ * size (Qwen3), tied embeddings, LoRA on q, k, v, o, gate, up,
  * down) as an ONNX graph: forward (logits, masked mean cross-entropy) and, through
  * {@link GraphBuilder}'s hand-written VJPs, the gradient of that loss with respect to every LoRA
  * tensor. One example per run; the sequence is right-padded to a bucket length, which changes
@@ -29,11 +30,15 @@ const MODULE: Record<OnnxLoraTarget, string> = {
 };
 const modulePath = (i: number, t: OnnxLoraTarget): string => `model.layers.${i}.${MODULE[t]}`;
 
+/** Head size: the config's explicit headDim (Qwen3), else hiddenSize / numHeads (as @dda/model's `headDim`, which this plugin cannot import: it would load tfjs). */
+export const graphHeadDim = (c: OnnxDecoderConfig): number => c.headDim ?? c.hiddenSize / c.numHeads;
+
 function linearShape(c: OnnxDecoderConfig, t: OnnxLoraTarget): [number, number] {
   const d = c.hiddenSize;
-  const kv = (d / c.numHeads) * c.numKvHeads;
+  const qd = graphHeadDim(c) * c.numHeads;
+  const kv = graphHeadDim(c) * c.numKvHeads;
   const shapes: Record<OnnxLoraTarget, [number, number]> = {
-    q: [d, d], k: [kv, d], v: [kv, d], o: [d, d], gate: [c.intermediateSize, d], up: [c.intermediateSize, d], down: [d, c.intermediateSize],
+    q: [qd, d], k: [kv, d], v: [kv, d], o: [d, qd], gate: [c.intermediateSize, d], up: [c.intermediateSize, d], down: [d, c.intermediateSize],
   };
   return shapes[t];
 }
@@ -85,11 +90,12 @@ export function ortWeightFeeds(backend: OnnxRuntimeBackend, weights: Iterable<re
 /**
  * Bytes of the activations one example of `T` tokens keeps alive in a run of the gradient graph
  * (an estimate: per layer the attention probabilities, 2 · heads · T² values, and about
- * 14 · hidden + 5 · intermediate values per token, float32; plus the loss rows' logits). Used to
+ * 14 · max(hidden, heads · headDim) + 5 · intermediate values per token, float32, the attention
+ * width counted when Qwen3's head size makes it wider than hidden; plus the loss rows' logits). Used to
  * cap the examples per run so that a run stays within `maxRunBytes`.
  */
 export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossRows = T): number {
-  const perLayer = 2 * c.numHeads * T * T + T * (14 * c.hiddenSize + 5 * c.intermediateSize);
+  const perLayer = 2 * c.numHeads * T * T + T * (14 * Math.max(c.hiddenSize, c.numHeads * graphHeadDim(c)) + 5 * c.intermediateSize);
   return 4 * (c.numLayers * perLayer + 3 * lossRows * c.vocabSize);
 }
 
@@ -220,7 +226,9 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
   };
   const eps = g.scalar(c.rmsNormEps);
   const rmsNorm = (x: string, w: string): string => g.mul(g.mul(x, g.rsqrt(g.add(g.meanLast(g.mul(x, x)), eps))), w);
-  const hd = c.hiddenSize / c.numHeads;
+  const hd = graphHeadDim(c);
+  /** Qwen3's q_norm / k_norm of layer i on heads x [.., hd] (identity without qkNorm). */
+  const headNorm = (i: number, which: 'q_norm' | 'k_norm', x: string): string => (c.qkNorm ? rmsNorm(x, base(`model.layers.${i}.self_attn.${which}.weight`, [hd])) : x);
   // rotate_half(x) = [−x2, x1] = x · R (exact: one ±1 product per entry).
   const rData = new Float32Array(hd * hd);
   for (let j = 0; j < hd / 2; j++) {
@@ -240,7 +248,7 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
     return linear(i, 'down', g.mul(g.mul(gate, g.sigmoid(gate)), linear(i, 'up', h2)));
   };
   const embed = base('model.embed_tokens.weight', [c.vocabSize, c.hiddenSize]);
-  const parameters = { bases, base, loraNames, loraRoots, linear, rmsNorm, rope, mlp, embed };
+  const parameters = { bases, base, loraNames, loraRoots, linear, rmsNorm, headNorm, rope, mlp, embed };
   return { ...parameters, head: (): string => (c.tieWordEmbeddings ? embed : base('lm_head.weight', [c.vocabSize, c.hiddenSize])) };
 }
 
@@ -271,13 +279,13 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   const d = c.hiddenSize;
   const H = c.numHeads;
   const KV = c.numKvHeads;
-  const hd = d / H;
+  const hd = graphHeadDim(c);
   const N = B * T;
   const ids = g.input(DECODER_IO.ids, [N], ONNX_TYPE.int64);
   const positions = withLoss || o.positionLogits ? g.input(DECODER_IO.positions, [P], ONNX_TYPE.int64) : '';
   const targets = withLoss ? g.input(DECODER_IO.targets, [P], ONNX_TYPE.int64) : '';
   const weights = withLoss ? g.input(DECODER_IO.weights, [P, 1]) : '';
-  const { bases, base, loraNames, loraRoots, linear, rmsNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
+  const { bases, base, loraNames, loraRoots, linear, rmsNorm, headNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
   const { cos: cosData, sin: sinData } = ropeTables(T, hd, c.ropeTheta, c.ropeScaling);
   const cos = g.constant('rope_cos', cosData, [T, hd]);
   const sin = g.constant('rope_sin', sinData, [T, hd]);
@@ -296,8 +304,8 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   let x = all ? g.gatherRows(embed, ids) : g.gather(embed, ids);
   for (let i = 0; i < c.numLayers; i++) {
     const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
-    const q = rope(heads(linear(i, 'q', h), H), cos, sin);
-    const kRoped = rope(heads(linear(i, 'k', h), KV), cos, sin);
+    const q = rope(headNorm(i, 'q_norm', heads(linear(i, 'q', h), H)), cos, sin);
+    const kRoped = rope(headNorm(i, 'k_norm', heads(linear(i, 'k', h), KV)), cos, sin);
     const vHeads = heads(linear(i, 'v', h), KV);
     if (o.present) {
       outputs.push(g.output(presentOutputs(i).k, merge(kRoped, KV)));
@@ -365,14 +373,14 @@ export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig 
   const d = c.hiddenSize;
   const H = c.numHeads;
   const KV = c.numKvHeads;
-  const hd = d / H;
+  const hd = graphHeadDim(c);
   const kvDim = KV * hd;
   const token = g.input(DECODE_IO.token, [1], ONNX_TYPE.int64);
   const cos = g.input(DECODE_IO.cos, [1, hd]);
   const sin = g.input(DECODE_IO.sin, [1, hd]);
   const mask = g.input(DECODE_IO.mask, [1, S]);
   const index = g.input(DECODE_IO.index, [1, 1], ONNX_TYPE.int64);
-  const { base, linear, rmsNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
+  const { base, linear, rmsNorm, headNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
   const invSqrtHd = g.scalar(1 / Math.sqrt(hd));
   /** Cache [S, kvDim] → [H, S, hd] (kv heads repeated for grouped-query attention). */
   const cacheHeads = (cache: string): string => {
@@ -383,8 +391,8 @@ export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig 
   let x = g.gather(embed, token); // [1, d]
   for (let i = 0; i < c.numLayers; i++) {
     const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
-    const q = rope(g.reshape(linear(i, 'q', h), [H, 1, hd]), cos, sin);
-    const kNew = g.reshape(rope(g.reshape(linear(i, 'k', h), [KV, 1, hd]), cos, sin), [1, kvDim]);
+    const q = rope(headNorm(i, 'q_norm', g.reshape(linear(i, 'q', h), [H, 1, hd])), cos, sin);
+    const kNew = g.reshape(rope(headNorm(i, 'k_norm', g.reshape(linear(i, 'k', h), [KV, 1, hd])), cos, sin), [1, kvDim]);
     const vNew = linear(i, 'v', h);
     const pastK = g.input(DECODE_IO.pastK(i), [S, kvDim]);
     const pastV = g.input(DECODE_IO.pastV(i), [S, kvDim]);
@@ -395,7 +403,7 @@ export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig 
     outputs.push(g.output(DECODE_IO.newK(i), kNew), g.output(DECODE_IO.newV(i), vNew));
     const scores = g.add(g.mul(g.matmul(q, g.swapLast(cacheHeads(presentK))), invSqrtHd), mask); // [H, 1, S]
     const att = g.matmul(g.softmax(scores), cacheHeads(presentV)); // [H, 1, hd]
-    x = g.add(x, linear(i, 'o', g.reshape(att, [1, d])));
+    x = g.add(x, linear(i, 'o', g.reshape(att, [1, H * hd])));
     x = g.add(x, mlp(i, rmsNorm(x, base(`model.layers.${i}.post_attention_layernorm.weight`, [d]))));
   }
   const hidden = rmsNorm(x, base('model.norm.weight', [d]));

@@ -9,7 +9,7 @@
 import { DdaError } from '@dda/core';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
-  DECODER_IO, DECODE_IO, buildDecodeStepGraph, buildDecoderGraph, chooseBaseWeightPlacement, ortWeightFeeds, presentOutputs, ropeTables,
+  DECODER_IO, DECODE_IO, buildDecodeStepGraph, buildDecoderGraph, chooseBaseWeightPlacement, ortWeightFeeds, presentOutputs, ropeTables, graphHeadDim,
   type BaseWeightPlacement, type OnnxDecoderConfig, type OnnxLoraConfig, type WeightMap,
 } from './decoder-graph.js';
 import type { OrtSession, OrtTensor } from './ort.js';
@@ -63,7 +63,7 @@ export class OnnxGenerator {
   ) {
     if (!Number.isInteger(contextLength) || contextLength < 1) throw new DdaError(`ONNX generator: contextLength must be a positive integer, got ${contextLength}`, "pass the model's maxSeqLen");
     this.padMultiple = options.padMultiple ?? 16;
-    this.hd = config.hiddenSize / config.numHeads;
+    this.hd = graphHeadDim(config);
     this.kvDim = config.numKvHeads * this.hd;
     this.rope = ropeTables(contextLength, this.hd, config.ropeTheta, config.ropeScaling);
     this.basePlacement = chooseBaseWeightPlacement(base, options.basePlacement);

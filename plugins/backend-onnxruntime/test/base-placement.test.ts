@@ -76,6 +76,8 @@ describe('base weights as graph inputs', () => {
     const ids = encoded.map((_, k) => `e${k}`);
     const longest = Math.ceil(Math.max(...encoded.map((e) => e.tokens.length)) / 16) * 16;
     const one = activationBytesPerExample(config, longest, longest / 2);
+    // A head size wider than hidden / heads (Qwen3) widens the attention activations the estimate counts.
+    expect(activationBytesPerExample({ ...config, headDim: 8 }, longest, longest / 2)).toBeGreaterThan(one);
     const wide = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { exampleBatch: 6, intraOpNumThreads: 1 });
     // Room for two examples of the longest length per run.
     const narrow = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { exampleBatch: 6, maxRunBytes: 2.5 * one, intraOpNumThreads: 1, basePlacement: 'inputs' });

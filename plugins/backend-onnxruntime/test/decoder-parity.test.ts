@@ -53,7 +53,7 @@ describe('ONNX decoder agrees with the tfjs engine', () => {
     });
   }
 
-  for (const family of ['llama2-style', 'qwen2-style (GQA, q/k/v biases, tied embeddings)']) {
+  for (const family of ['llama2-style', 'qwen2-style (GQA, q/k/v biases, tied embeddings)', 'qwen3-style (q/k norms, head size 6 ≠ 16 / 4, GQA, tied embeddings)']) {
     it(`${family}: per-example gradients over every base tensor (parameters 'all') to 1e-4 relative`, async () => {
       const config = FAMILIES[family]!;
       const model = randomModel(config, 5);

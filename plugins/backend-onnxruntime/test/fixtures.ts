@@ -18,6 +18,7 @@ export const FAMILIES: Record<string, DecoderConfig> = {
     ...common, numKvHeads: 2, ropeTheta: 1e4, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null,
     ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 16 },
   },
+  'qwen3-style (q/k norms, head size 6 ≠ 16 / 4, GQA, tied embeddings)': { ...common, numKvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null, headDim: 6, qkNorm: true },
 };
 export const LORA: LoraConfig = { rank: 4, alpha: 8, targets: ALL_LORA_TARGETS };
 
