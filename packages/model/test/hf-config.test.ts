@@ -153,7 +153,8 @@ describe('Llama-3.x config.json (llama3 RoPE scaling)', () => {
     expect(() => parseHfConfig({ ...LLAMA32_1B, rope_scaling: { ...LLAMA32_1B.rope_scaling, high_freq_factor: 1 } })).toThrow('llama3 ropeScaling');
     expect(() => parseHfConfig({ ...LLAMA32_1B, rope_scaling: { rope_type: 'default', factor: 2 } })).toThrow("rope_scaling of type 'default' has field 'factor'");
     expect(() => parseHfConfig({ ...LLAMA32_1B, rope_parameters: { ...LLAMA32_1B.rope_scaling } })).toThrow('both rope_scaling and rope_parameters set a RoPE scaling');
-    expect(() => parseHfConfig({ ...LLAMA32_1B, head_dim: 128 })).toThrow('head_dim 128 differs');
+    // An explicit head_dim is read for every family, as transformers does (Qwen3's merge): 2048 wide with 32 heads of 128.
+    expect(parseHfConfig({ ...LLAMA32_1B, head_dim: 128 }).config.headDim).toBe(128);
   });
 
   it('writes the llama3 scaling back to config.json, and reads it back to the same config', () => {
