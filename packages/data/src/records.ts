@@ -162,9 +162,11 @@ class Fields {
 
   constructor(readonly raw: RawRecord, private readonly fields: FieldMap, unread: readonly string[] = []) {
     const targets = new Set([...Object.keys(fields), ...unread]);
+    const sources = new Set(Object.values(fields));
     for (const [column, value] of Object.entries(raw.value)) {
-      // A column named like one of our fields that is mapped from another column (or not read at all) is not read.
-      if (!targets.has(column)) this.set(column, column, value);
+      // A column named like one of our fields that is mapped from another column (or not read at all) is not read;
+      // a column mapped to one of our fields is consumed by the mapping (`prompt=document`: no `document` field remains).
+      if (!targets.has(column) && !sources.has(column)) this.set(column, column, value);
     }
     for (const [ours, theirs] of Object.entries(fields)) if (Object.hasOwn(raw.value, theirs)) this.set(ours, theirs, raw.value[theirs]);
   }
@@ -477,15 +479,47 @@ function columnsOf(raws: readonly RawRecord[]): string[] {
   return [...new Set(raws.flatMap((r) => Object.keys(r.value)))];
 }
 
-/** @throws DdaError naming the file and its columns when a mapping's column is in no record. */
+/**
+ * @throws DdaError naming the file and its columns when a mapping's column is in no record; naming
+ *   both fields when one column is mapped to two of ours (which of them shapes the record would be a guess).
+ */
 function checkMapping(path: string, what: string, raws: readonly RawRecord[], fields: FieldMap, flag: string): void {
   const columns = columnsOf(raws);
+  const byColumn = new Map<string, string>();
+  for (const [ours, theirs] of Object.entries(fields)) {
+    const other = byColumn.get(theirs);
+    if (other !== undefined) throw new DdaError(`${what} '${path}': ${flag} maps column '${theirs}' to both '${other}' and '${ours}'`, 'map each column to one field of ours');
+    byColumn.set(theirs, ours);
+  }
   for (const [ours, theirs] of Object.entries(fields)) {
     if (!columns.includes(theirs)) {
       throw new DdaError(`${what} '${path}': ${flag} maps '${ours}' from column '${theirs}', which no record of the file has (its columns: ${columns.join(', ')})`, `map only columns of this file (${flag} applies to ${what === 'queries' ? '--queries' : '--train'} only)`);
     }
   }
 }
+
+/**
+ * A mapping must be honoured: a field mapped to one that makes a record's shape (`prompt`,
+ * `messages`, `conversations`, `instruction`, `document`), present and not used because another
+ * shape's field came first (`--fields prompt=question` on a record with a `document` column), is
+ * refused: which shape was meant is ambiguous. (Other mapped fields a shape does not use are warned
+ * as read and not used.)
+ *
+ * @throws DdaError naming the record, the mapping and the field that decided the shape.
+ */
+function checkMappedUsed(f: Fields, fields: FieldMap, kind: RecordKind, flag: string, forQueries: boolean): void {
+  const decidedBy = SHAPE_FIELDS[kind];
+  for (const [ours, theirs] of Object.entries(fields)) {
+    if (ours === decidedBy || !Object.values(SHAPE_FIELDS).includes(ours) || f.used.has(theirs) || !f.has(ours)) continue;
+    throw new DdaError(
+      `${f.raw.where}: ${flag} maps '${ours}' from column '${theirs}', but the record is read as ${kind} (from its field ${f.label(decidedBy)}), which does not use '${ours}'`,
+      `map the record's columns to the fields of one shape (${forQueries ? QUERY_SHAPES : TRAIN_SHAPES}), or remove the column ${f.label(decidedBy)} that conflicts`,
+    );
+  }
+}
+
+/** The field that makes a record of each shape (see kindOf). */
+const SHAPE_FIELDS: Readonly<Record<RecordKind, string>> = { messages: 'messages', sharegpt: 'conversations', alpaca: 'instruction', 'document-summary': 'document', 'prompt-response': 'prompt' };
 
 /** Why a field of a record of this shape is not used. */
 function reasonFor(field: string, kind: RecordKind, forQueries: boolean): string {
@@ -524,6 +558,7 @@ async function readData<T extends { readonly id: string; readonly where: string;
     const f = new Fields(r, fields, unread);
     const rec = convert(f, o);
     shapes[rec.kind] = (shapes[rec.kind] ?? 0) + 1;
+    checkMappedUsed(f, fields, rec.kind, flag, forQueries);
     for (const column of Object.keys(r.value)) {
       if (f.used.has(column)) {
         used.add(column);

@@ -114,3 +114,19 @@ describe('labels', () => {
     await expect(readLabels(file('json', JSON.stringify({ '質問-2': ['cafe\u0301-3'] })), names)).rejects.toThrow(/not in the training data \(the data has 'café-3'/);
   });
 });
+
+describe('--fields mappings are honoured', () => {
+  it('consumes the mapped columns: prompt=document response=summary reads prompt/response, not the summarisation template', async () => {
+    const p = jsonl([{ id: 'd1', document: 'The cat sat.', summary: 'Cat sat.' }]);
+    const fields = parseFieldMap(['prompt=document', 'response=summary']);
+    expect(await readTrainingRecords(p, { fields })).toEqual([{ id: 'd1', where: `${p}:1`, kind: 'prompt-response', content: { raw: { prompt: 'The cat sat.', response: 'Cat sat.' } } }]);
+    const q = jsonl([{ document: 'The cat sat.', output: 'Cat sat.' }]);
+    expect((await readQueryRecords(q, { fields: parseFieldMap(['prompt=document']) }))[0]!.prompt).toEqual({ raw: 'The cat sat.' });
+  });
+
+  it('refuses a mapping the record shape does not use, and one column mapped twice, naming the conflict', async () => {
+    const p = jsonl([{ document: 'D', summary: 'S', question: 'Q' }]);
+    await expect(readTrainingRecords(p, { fields: parseFieldMap(['prompt=question']) })).rejects.toThrow(/:1: --fields maps 'prompt' from column 'question', but the record is read as document-summary \(from its field 'document'\)/);
+    await expect(readTrainingRecords(p, { fields: parseFieldMap(['prompt=question', 'document=question']) })).rejects.toThrow(/--fields maps column 'question' to both 'prompt' and 'document'/);
+  });
+});
