@@ -26,7 +26,9 @@
  * - `prompt` / `response` (or TRL's `completion`): the prompt text is used as it is (it is
  *   everything before the response), unless the prompt format is `chat`: then it is one user turn
  *   (after `system` and `history`, as for Alpaca) through the chat template. In raw format a
- *   `system` or `history` field is refused: there is no template to put it in.
+ *   `system` or `history` field is refused: there is no template to put it in. TRL's conversational
+ *   form (`prompt` and `completion` lists of `{role, content}`) is a chat: the prompt's system/user
+ *   turns, then the completion's assistant turns, which carry the loss (as SFTTrainer renders it).
  * Optional `id` (string or number; default `<n>`, the line, row or record number).
  *
  * Queries (the outputs to explain): the output in `output` (or `response`), the context in
@@ -248,19 +250,29 @@ function jsonArray(f: Fields, name: string, hint: string): unknown {
   }
 }
 
-function messagesOf(f: Fields): ChatMessage[] {
+/** The `{role, content}` messages of field `name` (the `messages` of a record, or TRL's conversational `prompt` / `completion`). */
+function messageList(f: Fields, name: string): ChatMessage[] {
   const where = f.raw.where;
-  const m = jsonArray(f, 'messages', 'in CSV, a messages cell holds the JSON array [{"role": ..., "content": ...}, ...]');
-  if (!Array.isArray(m) || m.length === 0) throw new DdaError(`${where}: field ${f.label('messages')} must be a non-empty array of {role, content}, got ${typeName(m)}`, 'e.g. [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]');
-  const out = m.map((x, i): ChatMessage => {
+  const m = jsonArray(f, name, `in CSV, a ${name} cell holds the JSON array [{"role": ..., "content": ...}, ...]`);
+  if (!Array.isArray(m) || m.length === 0) throw new DdaError(`${where}: field ${f.label(name)} must be a non-empty array of {role, content}, got ${typeName(m)}`, 'e.g. [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]');
+  return m.map((x, i): ChatMessage => {
     const e = x as { role?: unknown; content?: unknown } | null;
     if (e === null || typeof e !== 'object') throw new DdaError(`${where}: message ${i + 1} is ${typeName(x)}, not {role, content}`);
     const role = e.role === 'human' ? 'user' : e.role === 'gpt' || e.role === 'model' ? 'assistant' : e.role;
     if (role !== 'system' && role !== 'user' && role !== 'assistant') throw new DdaError(`${where}: message ${i + 1} has role ${JSON.stringify(e.role)}`, "roles must be 'system', 'user' or 'assistant'");
     if (typeof e.content !== 'string') throw new DdaError(`${where}: message ${i + 1} (${role}) has no string 'content'`, 'every message needs a text content');
-    for (const k of Object.keys(e)) if (k !== 'role' && k !== 'content') f.unusedInside.set(`${f.columnOf('messages')}[].${k}`, `a message is read as {role, content} only${role === 'assistant' ? ' (every assistant turn carries the loss)' : ''}`);
+    for (const k of Object.keys(e)) if (k !== 'role' && k !== 'content') f.unusedInside.set(`${f.columnOf(name)}[].${k}`, `a message is read as {role, content} only${role === 'assistant' ? ' (every assistant turn carries the loss)' : ''}`);
     return { role, content: e.content };
   });
+}
+
+function messagesOf(f: Fields): ChatMessage[] {
+  return withSystem(f, messageList(f, 'messages'));
+}
+
+/** The conversation with the `system` field as its system turn. @throws DdaError when it has a system message too. */
+function withSystem(f: Fields, out: ChatMessage[]): ChatMessage[] {
+  const where = f.raw.where;
   const system = optionalText(f, 'system');
   if (system === null) return out;
   if (out.some((x) => x.role === 'system')) throw new DdaError(`${where}: both a ${f.label('system')} field and a system message`, 'give the system turn once: in the messages or in the system field');
@@ -364,6 +376,22 @@ function turnsBefore(f: Fields, user: string): ChatMessage[] {
   return [...(system ? [{ role: 'system' as const, content: system }] : []), ...historyOf(f), { role: 'user', content: user }];
 }
 
+/** Whether the record's `prompt` is TRL's conversational form: a list of messages, not a string. */
+const conversationalPrompt = (f: Fields): boolean => Array.isArray(f.raw.value[f.columnOf('prompt')]);
+
+/**
+ * TRL's conversational prompt: its messages (after the `system` field's turn), with no assistant
+ * turn: SFTTrainer's loss covers the completion only (completion_only_loss), so an assistant turn of
+ * the prompt carries none, while every assistant turn here carries the loss.
+ */
+function conversationalPromptOf(f: Fields): ChatMessage[] {
+  const chat = withSystem(f, messageList(f, 'prompt'));
+  const i = chat.findIndex((m) => m.role === 'assistant');
+  if (i >= 0) throw new DdaError(`${f.raw.where}: message ${i + 1} of field ${f.label('prompt')} is an assistant turn; SFTTrainer takes no loss over the prompt's turns, while dda takes it over every assistant turn`, 'give the conversation as "messages" (the loss over every assistant turn), or keep only system and user turns in the prompt');
+  if (chat[chat.length - 1]?.role !== 'user') throw new DdaError(`${f.raw.where}: field ${f.label('prompt')} must end with a user turn`, 'the completion answers the last user turn');
+  return chat;
+}
+
 /** A raw prompt: refuses `system` and `history`, which only a chat template can place. */
 function rawPrompt(f: Fields, hint: string): string {
   for (const name of ['system', 'history']) {
@@ -397,6 +425,16 @@ function toTraining(f: Fields, o: DatasetOptions): TrainingRecord {
       return { id, where: r.where, kind, content: { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(text(f, 'document', hint)) }, { role: 'assistant', content: text(f, 'summary', hint) }] } };
     case 'prompt-response': {
       const responseField = !f.has('response') && f.has('completion') ? 'completion' : 'response';
+      if (conversationalPrompt(f)) {
+        // TRL's conversational prompt/completion, as SFTTrainer tokenizes it (trl/trainer/sft_trainer.py, `tokenize`
+        // in _prepare_dataset, huggingface/trl main, read 2026-12): apply_chat_template(prompt + completion), the loss
+        // over the completion's tokens (completion_only_loss). Here: the prompt's turns, then the completion's
+        // assistant turns, which carry the loss.
+        const completion = messageList(f, responseField);
+        const i = completion.findIndex((m) => m.role !== 'assistant');
+        if (i >= 0) throw new DdaError(`${r.where}: message ${i + 1} of field ${f.label(responseField)} has role '${completion[i]?.role}'; a conversational completion is read as the assistant's turns, which carry the loss`, 'put the other turns in the prompt');
+        return { id, where: r.where, kind, content: { chat: [...conversationalPromptOf(f), ...completion] } };
+      }
       if (o.promptFormat === 'chat') {
         const user = text(f, 'prompt', hint);
         return { id, where: r.where, kind, content: { chat: [...turnsBefore(f, user), { role: 'assistant', content: text(f, responseField, hint) }] } };
@@ -448,7 +486,7 @@ function toQuery(f: Fields, o: DatasetOptions): QueryRecord {
       prompt = { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(text(f, 'document', hint)) }] };
       break;
     case 'prompt-response':
-      prompt = o.promptFormat === 'chat' ? { chat: turnsBefore(f, text(f, 'prompt', hint)) } : { raw: rawPrompt(f, hint) };
+      prompt = conversationalPrompt(f) ? { chat: conversationalPromptOf(f) } : o.promptFormat === 'chat' ? { chat: turnsBefore(f, text(f, 'prompt', hint)) } : { raw: rawPrompt(f, hint) };
       break;
     default:
       throw new DdaError(`${r.where}: not a query (fields: ${f.fileColumns})`, hint);

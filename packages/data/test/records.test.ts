@@ -130,3 +130,15 @@ describe('--fields mappings are honoured', () => {
     await expect(readTrainingRecords(p, { fields: parseFieldMap(['prompt=question', 'document=question']) })).rejects.toThrow(/--fields maps column 'question' to both 'prompt' and 'document'/);
   });
 });
+
+describe("TRL's conversational prompt/completion", () => {
+  it('reads lists of messages as a chat: the prompt turns, then the completion as the assistant turn', async () => {
+    const prompt = [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }];
+    const p = jsonl([{ id: 'c1', prompt, completion: [{ role: 'assistant', content: 'hello' }] }]);
+    expect((await readTrainingRecords(p))[0]).toEqual({ id: 'c1', where: `${p}:1`, kind: 'prompt-response', content: { chat: [...prompt, { role: 'assistant', content: 'hello' }] } });
+    const q = jsonl([{ prompt, output: 'hello' }]);
+    expect((await readQueryRecords(q))[0]!.prompt).toEqual({ chat: prompt });
+    const bad = jsonl([{ prompt: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: 'c' }], completion: [{ role: 'assistant', content: 'd' }] }]);
+    await expect(readTrainingRecords(bad)).rejects.toThrow(/:1: message 2 of field 'prompt' is an assistant turn/);
+  });
+});
