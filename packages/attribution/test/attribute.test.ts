@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttributionRun, CheckpointModel, TRAINING_LOSS_RATIO, checkTrainingLoss, loadTask, methodVariants, npyBytes, readTrainerState, runAttribute, type AttributeOptions, type TrainingLossCheck } from '@dda/attribution';
+import { AttributionRun, CheckpointModel, QUERY_LOSS_RATIO, TRAINING_LOSS_RATIO, checkQueryLoss, checkTrainingLoss, loadTask, methodVariants, npyBytes, readTrainerState, runAttribute, type AttributeOptions, type QueryLossCheck, type TrainingLossCheck } from '@dda/attribution';
 import { makeExperiment, type Experiment } from '@dda/experiment';
 import { readSafetensors, writeSafetensors } from '@dda/model';
 
@@ -99,6 +99,7 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     expect(summary.trainingLoss).toMatchObject({ checkpoint: 'checkpoint-16', samples: 64, warning: null });
     expect(summary.trainingLoss.measured).toBeGreaterThan(0);
     expect(summary.trainingLoss.logged).toBe(exp.finetuneLosses[1]);
+    expect(summary.queryLoss).toMatchObject({ checkpoint: 'checkpoint-16', queries: task.queries.length, training: summary.trainingLoss.measured, warning: null });
   });
 
   it('the run\'s trainer_state.json is what trainer.save_state() writes: the checkpoints\' log, then train_loss', () => {
@@ -134,6 +135,29 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     expect(other.lines).toContain(other.c.warning);
   });
 
+  it('warns, with both numbers, when the queries are not rendered as the training data (their outputs\' loss against the training samples\')', async () => {
+    const check = async (queries: string): Promise<{ c: QueryLossCheck; lines: string[] }> => {
+      const lines: string[] = [];
+      const run = new AttributionRun(await loadTask({ ...files(), queries, labels: undefined }), { artifactsDir: join(dir, 'loss-check') });
+      const c = await checkQueryLoss(run, 'grad-dot', (l) => lines.push(l));
+      await run.dispose();
+      if ('skipped' in c) throw new Error(c.skipped);
+      return { c, lines };
+    };
+    const faithful = await check(exp.files.queries);
+    expect(faithful.c.warning).toBe(null);
+    expect(faithful.c.ratio).toBeLessThan(QUERY_LOSS_RATIO);
+    // The demo's queries with the document as a raw prompt after "Summarize: " (no chat template, no system prompt).
+    const rows = readFileSync(exp.files.queries, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const raw = join(dir, 'queries-raw.jsonl');
+    writeFileSync(raw, rows.map(({ document, ...r }) => JSON.stringify({ ...r, prompt: `Summarize: ${String(document)}` })).join('\n'));
+    const other = await check(raw);
+    expect(other.c.ratio).toBeGreaterThan(QUERY_LOSS_RATIO);
+    expect(other.c.training).toBe(faithful.c.training);
+    expect(other.c.warning).toMatch(new RegExp(`^warning: the final checkpoint's loss on the query outputs is ${other.c.ratio.toFixed(2)}× its loss on --train: ${other.c.measured.toFixed(3)} nats/token on the outputs of ${other.c.queries} queries at checkpoint-16, against ${other.c.training.toFixed(3)} on 64 training samples`));
+    expect(other.lines).toContain(other.c.warning);
+  });
+
   it('with grad-cos, a query that copies a training sample ranks that sample first', async () => {
     const train = readFileSync(exp.files.train, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; document: string; summary: string });
     const picks = [train[5]!, train[77]!];
@@ -160,7 +184,8 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     const grads = (cp: string, which: number[]): string[] => which.map((b) => `gradients/${cp}/train/${b}`);
     const scores = (cp: string, which: number[]): string[] => which.map((b) => `scores/grad-dot/${cp}/block-${b}`);
     const lossSample = 'losses/checkpoint-16/train-sample'; // the training loss check at the final checkpoint
-    expect([...first.computed].sort()).toEqual([...cps.flatMap((cp) => [...grads(cp, blocks), `gradients/${cp}/queries`, ...scores(cp, blocks)]), lossSample].sort());
+    const queryLoss = 'losses/checkpoint-16/query-sample'; // the query loss check
+    expect([...first.computed].sort()).toEqual([...cps.flatMap((cp) => [...grads(cp, blocks), `gradients/${cp}/queries`, ...scores(cp, blocks)]), lossSample, queryLoss].sort());
     expect((await runAttribute(opts({}))).computed).toEqual([]);
 
     // One training record (the 20th: block 1) edited.
@@ -191,7 +216,7 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     const queries = join(dir, 'queries-edited.jsonl');
     writeFileSync(queries, qLines.join('\n'));
     const q = await runAttribute(opts({ queries }));
-    expect([...q.computed].sort()).toEqual(cps.flatMap((cp) => [`gradients/${cp}/queries`, ...scores(cp, blocks)]).sort());
+    expect([...q.computed].sort()).toEqual([...cps.flatMap((cp) => [`gradients/${cp}/queries`, ...scores(cp, blocks)]), queryLoss].sort());
 
     // The tokenizer changed: everything that runs the model.
     const base = join(dir, 'base-edited');
