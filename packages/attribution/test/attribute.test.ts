@@ -32,6 +32,18 @@ const readNpy = (path: string, rows: number, cols: number): Float64Array => {
   return values;
 };
 
+/** One of the loss checks (checkTrainingLoss, checkQueryLoss) on the experiment with some files replaced, and its log lines. */
+async function lossCheck<C>(
+  fn: (run: AttributionRun, scorer: string, log: (l: string) => void) => Promise<C | { readonly skipped: string }>, replaced: Partial<AttributeOptions>,
+): Promise<{ c: C; lines: string[] }> {
+  const lines: string[] = [];
+  const run = new AttributionRun(await loadTask({ ...files(), ...replaced }), { artifactsDir: join(dir, 'loss-check') });
+  const c = await fn(run, 'grad-dot', (l) => lines.push(l));
+  await run.dispose();
+  if (typeof c === 'object' && c !== null && 'skipped' in c) throw new Error(String(c.skipped));
+  return { c: c as C, lines };
+}
+
 describe('dda attribute on the files of a fine-tuning run', () => {
   it('the experiment is a trainer output folder of PEFT adapters with trainer_state.json, read back with the learning rate of each checkpoint', async () => {
     const subs = readdirSync(exp.files.run).filter((f) => f.startsWith('checkpoint-')).sort();
@@ -111,14 +123,7 @@ describe('dda attribute on the files of a fine-tuning run', () => {
   });
 
   it('warns, with both numbers, when the training data are not rendered as the model was trained on them', async () => {
-    const check = async (train: string): Promise<{ c: TrainingLossCheck; lines: string[] }> => {
-      const lines: string[] = [];
-      const run = new AttributionRun(await loadTask({ ...files(), train }), { artifactsDir: join(dir, 'loss-check') });
-      const c = await checkTrainingLoss(run, 'grad-dot', (l) => lines.push(l));
-      await run.dispose();
-      if ('skipped' in c) throw new Error(c.skipped);
-      return { c, lines };
-    };
+    const check = (train: string): Promise<{ c: TrainingLossCheck; lines: string[] }> => lossCheck(checkTrainingLoss, { train });
     const faithful = await check(exp.files.train);
     expect(faithful.c.warning).toBe(null);
     expect(faithful.c.ratio).toBeLessThan(TRAINING_LOSS_RATIO);
@@ -136,14 +141,7 @@ describe('dda attribute on the files of a fine-tuning run', () => {
   });
 
   it('warns, with both numbers, when the queries are not rendered as the training data (their outputs\' loss against the training samples\')', async () => {
-    const check = async (queries: string): Promise<{ c: QueryLossCheck; lines: string[] }> => {
-      const lines: string[] = [];
-      const run = new AttributionRun(await loadTask({ ...files(), queries, labels: undefined }), { artifactsDir: join(dir, 'loss-check') });
-      const c = await checkQueryLoss(run, 'grad-dot', (l) => lines.push(l));
-      await run.dispose();
-      if ('skipped' in c) throw new Error(c.skipped);
-      return { c, lines };
-    };
+    const check = (queries: string): Promise<{ c: QueryLossCheck; lines: string[] }> => lossCheck(checkQueryLoss, { queries, labels: undefined });
     const faithful = await check(exp.files.queries);
     expect(faithful.c.warning).toBe(null);
     expect(faithful.c.ratio).toBeLessThan(QUERY_LOSS_RATIO);
