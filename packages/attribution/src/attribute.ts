@@ -16,7 +16,7 @@ import { PAGE_CHART_LIMIT, renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
 import { type TokenAttribution, tokenAttribution } from './token-attribution.js';
 import { type AttributionTask, type TaskFiles, loadTask } from './task.js';
-import { type TrainingLossCheck, checkTrainingLoss } from './training-loss.js';
+import { type QueryLossCheck, type TrainingLossCheck, checkQueryLoss, checkTrainingLoss } from './training-loss.js';
 import { describeTruncation } from './truncation.js';
 
 /** Everything `dda attribute` takes: the task's files, the method, the outputs, and how to run (see {@link RunOptions}). */
@@ -48,6 +48,8 @@ export interface AttributeResult {
   readonly metrics: readonly MetricRow[];
   /** The final checkpoint's loss on the training data against the loss its trainer logged (see {@link checkTrainingLoss}), or why it was skipped. */
   readonly trainingLoss: TrainingLossCheck | { readonly skipped: string };
+  /** The final checkpoint's loss on the query outputs against its loss on the training samples (see {@link checkQueryLoss}), or why it was skipped. */
+  readonly queryLoss: QueryLossCheck | { readonly skipped: string };
   /** Output files written. */
   readonly files: readonly string[];
   readonly reused: readonly string[];
@@ -80,6 +82,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     await checkRequirements(o.method, task, scorer, await run.measurement(), log); // what the method needs, before any model work
     if (scorer.needs.includes('gradients')) await run.measurementTerms(); // every query measurable, before any model work
     const trainingLoss = await checkTrainingLoss(run, o.method.scorer, log); // the data rendered as in training (warns)
+    const queryLoss = await checkQueryLoss(run, o.method.scorer, log); // the queries rendered as the data (warns)
     const s = await run.scoreCheckpoints(o.method.scorer);
     const infos = task.checkpoints.map((c) => c.info);
     const { method, variants } = await methodVariants(s, infos, o.method);
@@ -134,6 +137,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       checkpoints: task.checkpoints.map((c) => ({ id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate })),
       counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },
       trainingLoss,
+      queryLoss,
       truncated: task.truncated,
       measurement: { id: (await run.measurement()).id, description: (await run.measurement()).description },
       engine: run.reused.length + run.computed.length > 0 ? { backend: (await run.model()).backend, gradients: (await run.model()).gradientEngine } : { backend: null, gradients: o.gradientEngine ?? 'onnxruntime' },
@@ -143,7 +147,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       outputs: files,
     }, null, 2)}\n`);
     log(`artifacts: ${run.computed.length} computed, ${run.reused.length} reused`);
-    return { task, method, variants, tops, tokens, metrics, trainingLoss, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
+    return { task, method, variants, tops, tokens, metrics, trainingLoss, queryLoss, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
   } finally {
     await run.dispose();
   }

@@ -16,7 +16,7 @@ import { DdaError } from '@dda/core';
 import { hashOf, writeFileAtomic } from './artifacts.js';
 import { type AttributeOptions, type AttributeResult, runAttribute } from './attribute.js';
 import { checkMethod, checkRequirements } from './method.js';
-import { checkTrainingLoss } from './training-loss.js';
+import { checkQueryLoss, checkTrainingLoss } from './training-loss.js';
 import { AttributionRun, isModelFree } from './run.js';
 import { loadTask, type AttributionTask } from './task.js';
 import { describeTruncation } from './truncation.js';
@@ -135,7 +135,11 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
   try {
     const scorer = await run.scorer(o.method.scorer);
     await checkRequirements(o.method, task, scorer, await run.measurement(), log);
-    if (s.index === 0) await checkTrainingLoss(run, scorer.id, log); // warns early; stored for the merge
+    if (s.index === 0) {
+      // warn early; stored for the merge
+      await checkTrainingLoss(run, scorer.id, log);
+      await checkQueryLoss(run, scorer.id, log);
+    }
     const all = units(run);
     const mine = all.filter((_, u) => u % s.count === s.index);
     log(`shard ${s.index}/${s.count}: ${mine.length} of ${all.length} (checkpoint, block) units`);

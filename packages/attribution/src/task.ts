@@ -193,11 +193,12 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
     origins.set(`query:${q.id}`, q.where);
     return querySamples(tok, q);
   });
-  const encode = (s: TextSample, origin?: string): EncodedExample => encodeSample(tok, s, maxLength, { overlong, ...(origin ? { origin } : {}) });
+  const limitName = f.maxLength === undefined ? "the model's context" : '--max-length';
+  const encode = (s: TextSample, origin?: string): EncodedExample => encodeSample(tok, s, maxLength, { overlong, limitName, ...(origin ? { origin } : {}) });
   // Every length limit is checked before any model work, naming the record; what truncate cuts is reported.
   const cut: TruncatedSample[] = [];
   const check = (s: TextSample, kind: TruncatedSample['kind'], where: string): void => {
-    encodeSample(tok, s, maxLength, { overlong, origin: kind === 'correction' ? `${where} (corrected)` : where, onTruncate: (c) => cut.push({ id: s.id, kind, where, ...c }) });
+    encodeSample(tok, s, maxLength, { overlong, limitName, origin: kind === 'correction' ? `${where} (corrected)` : where, onTruncate: (c) => cut.push({ id: s.id, kind, where, ...c }) });
   };
   trainRecords.forEach((r, i) => check(samples[i] as TextSample, 'train', r.where));
   for (const q of queries) {
@@ -216,7 +217,7 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
     queries,
     labels,
     encoding: { maxLength, overlong },
-    truncated: truncationReport(maxLength, cut),
+    truncated: truncationReport(maxLength, limitName, cut),
     hashes: {
       base: base.hash,
       checkpoints: Object.fromEntries(checkpoints.map((c) => [c.id, c.hash])),

@@ -3,7 +3,8 @@
  * mean response-token loss on a seeded sample of `--train`, against the training loss the run's
  * trainer logged in trainer_state.json. Samples rendered otherwise than in training (another chat
  * template or none, the Alpaca layout instead of the run's, a missing system prompt) are new inputs
- * to the model, with a clearly higher loss; their attribution explains another input.
+ * to the model, with a clearly higher loss; their attribution explains another input. The queries'
+ * side: their outputs' loss at the same checkpoint against the training samples' ({@link checkQueryLoss}).
  */
 import { SeededRandom } from '@dda/core';
 import type { TrainerState } from './checkpoints.js';
@@ -21,6 +22,18 @@ export const TRAINING_LOSS_SAMPLES = 64;
  * layout, another instruction, no system prompt) there.
  */
 export const TRAINING_LOSS_RATIO = 1.25;
+/**
+ * The query outputs' mean loss above this multiple of the training samples' (same checkpoint) is a
+ * warning (see {@link checkQueryLoss}). Queries may be erroneous outputs, a little less likely than
+ * the training responses, but rendered as in training they stay close: on the demo's exported run
+ * (`npm run demo`, dda-out/experiment, final checkpoint-45) its 29 queries, each with an injected
+ * error, measured 1.19× (0.398 against 0.336 nats/token); the same queries rendered otherwise gave
+ * 1.86× (the document as one user turn of the chat template, without the system prompt and the
+ * instruction) and 3.05× (`Summarize: ` + the document as a raw prompt, no template). 1.5 leaves a
+ * quarter above the faithful ratio, which already counts the injected errors; a model's own,
+ * unaltered generations sit lower still.
+ */
+export const QUERY_LOSS_RATIO = 1.5;
 /** ... and above it by at least this many nats/token (near-zero losses differ by large ratios for nothing). */
 export const TRAINING_LOSS_MIN_GAP = 0.05;
 
@@ -70,6 +83,22 @@ export interface TrainingLossCheck {
   readonly warning: string | null;
 }
 
+/** The queries' side, as recorded in summary.json beside {@link TrainingLossCheck}. */
+export interface QueryLossCheck {
+  /** The final checkpoint's id. */
+  readonly checkpoint: string;
+  /** Queries measured (seeded sample of at most {@link TRAINING_LOSS_SAMPLES}). */
+  readonly queries: number;
+  /** Their outputs' mean token loss at the final checkpoint, nats/token. */
+  readonly measured: number;
+  /** The same checkpoint's mean response-token loss on the training samples of the training loss check, nats/token. */
+  readonly training: number;
+  /** measured / training. */
+  readonly ratio: number;
+  /** The warning printed, or null when the queries' loss is not much higher. */
+  readonly warning: string | null;
+}
+
 /** The indices of a seeded sample of `n` items (all of them when n ≤ the sample size), in order. */
 function sampleIndices(n: number): number[] {
   if (n <= TRAINING_LOSS_SAMPLES) return Array.from({ length: n }, (_, i) => i);
@@ -109,4 +138,38 @@ export async function checkTrainingLoss(run: AttributionRun, scorerId: string, l
     : null;
   log(warning ?? `training loss check: ${numbers}; ratio ${ratio.toFixed(2)}, within ${TRAINING_LOSS_RATIO}×: the data look rendered as in training`);
   return { checkpoint: final.id, samples: samples.length, measured, logged: logged.value, loggedFrom: logged.from, ratio, warning };
+}
+
+/**
+ * The queries' side of {@link checkTrainingLoss}: the final checkpoint's mean loss of the query
+ * outputs (a seeded sample of at most {@link TRAINING_LOSS_SAMPLES} queries, stored as an artifact)
+ * against its loss on the training samples of that check (the same artifact). Queries are usually
+ * the model's own generations for prompts rendered as in training, so their loss is not much higher
+ * than the training data's; a query rendered otherwise (another template, none, another
+ * instruction) is an input the model was not trained on. Warns through `log`, with both numbers,
+ * when the ratio is above {@link QUERY_LOSS_RATIO} and the gap above {@link TRAINING_LOSS_MIN_GAP}.
+ *
+ * @returns The comparison, or `{ skipped }` with the reason (logged) when there is nothing to compare.
+ */
+export async function checkQueryLoss(run: AttributionRun, scorerId: string, log: Log = () => {}): Promise<QueryLossCheck | { readonly skipped: string }> {
+  if (isModelFree(await run.scorer(scorerId))) return { skipped: `scorer '${scorerId}' does not run the model` };
+  const final = run.task.checkpoints[run.task.checkpoints.length - 1];
+  if (!final) {
+    log('query loss check skipped: no checkpoint');
+    return { skipped: 'no checkpoint' };
+  }
+  const all = run.task.train.samples;
+  const train = await run.sampleLosses(final, sampleIndices(all.length).map((i) => all[i] as (typeof all)[number]), 'train-sample');
+  const queries = run.task.queries;
+  const q = await run.sampleLosses(final, sampleIndices(queries.length).map((i) => (queries[i] as (typeof queries)[number]).sample), 'query-sample');
+  const mean = (x: Float64Array): number => x.reduce((a, b) => a + b, 0) / x.length;
+  const measured = mean(q);
+  const training = mean(train);
+  const ratio = measured / training;
+  const numbers = `${measured.toFixed(3)} nats/token on the outputs of ${q.length} queries at ${final.id}, against ${training.toFixed(3)} on ${train.length} training samples`;
+  const warning = ratio > QUERY_LOSS_RATIO && measured - training > TRAINING_LOSS_MIN_GAP
+    ? `warning: the final checkpoint's loss on the query outputs is ${ratio.toFixed(2)}× its loss on --train: ${numbers}. The queries are likely rendered differently from the training data (chat template, instruction, system prompt: check the queries' fields, --query-fields and --prompt-format) or are not outputs of this model; attribution then explains inputs the model was not trained on.`
+    : null;
+  log(warning ?? `query loss check: ${numbers}; ratio ${ratio.toFixed(2)}, within ${QUERY_LOSS_RATIO}×`);
+  return { checkpoint: final.id, queries: q.length, measured, training, ratio, warning };
 }

@@ -18,27 +18,30 @@ export interface TruncatedSample extends TruncationCut {
 export interface TruncationReport {
   /** The context length the samples were cut to, in tokens. */
   readonly maxLength: number;
+  /** Which limit that is: `--max-length` or `the model's context`. */
+  readonly limitName: string;
   /** Number of samples cut. */
   readonly samples: number;
   /** Tokens cut in all samples together. */
-  readonly tokens: number;
+  readonly tokensCut: number;
   readonly cut: readonly TruncatedSample[];
 }
 
-/** The report of the cuts `cut`, made to fit `maxLength` tokens. */
-export function truncationReport(maxLength: number, cut: readonly TruncatedSample[]): TruncationReport {
-  return { maxLength, samples: cut.length, tokens: cut.reduce((a, c) => a + c.tokens, 0), cut };
+/** The report of the cuts `cut`, made to fit `maxLength` tokens (the limit `limitName`). */
+export function truncationReport(maxLength: number, limitName: string, cut: readonly TruncatedSample[]): TruncationReport {
+  return { maxLength, limitName, samples: cut.length, tokensCut: cut.reduce((a, c) => a + c.tokensCut, 0), cut };
 }
 
 /**
  * One log line about what was cut (undefined when nothing was): how many samples, how many tokens
  * in all, and the first `first` samples with where they are and what each lost, e.g.
- * `--overlong truncate cut 3 samples to the context of 160 tokens (412 tokens in all): train 'a7'
- * (train.jsonl:12) 150 of 310 tokens (140 prompt, 10 response), ...; every one in summary.json`.
+ * `--overlong truncate cut 3 samples to 160 tokens (the model's context; 412 tokens cut in all): train
+ * 'a7' (train.jsonl:12) 150 of 310 tokens cut: 140 from the prompt, 10 from the response, ...; every
+ * one in summary.json`.
  */
 export function describeTruncation(r: TruncationReport, first = 3): string | undefined {
   if (r.samples === 0) return undefined;
-  const shown = r.cut.slice(0, first).map((c) => `${c.kind} '${c.id}' (${c.where}) ${c.tokens} of ${c.length} tokens (${c.promptTokens} prompt, ${c.responseTokens} response)`);
+  const shown = r.cut.slice(0, first).map((c) => `${c.kind} '${c.id}' (${c.where}) ${c.tokensCut} of ${c.length} tokens cut: ${c.promptTokensCut} from the prompt, ${c.responseTokensCut} from the response`);
   const more = r.samples > shown.length ? `, and ${r.samples - shown.length} more` : '';
-  return `--overlong truncate cut ${r.samples} sample${r.samples === 1 ? '' : 's'} to the context of ${r.maxLength} tokens (${r.tokens} tokens in all): ${shown.join(', ')}${more}; every one in summary.json (truncated)`;
+  return `--overlong truncate cut ${r.samples} sample${r.samples === 1 ? '' : 's'} to ${r.maxLength} tokens (${r.limitName}; ${r.tokensCut} tokens cut in all): ${shown.join(', ')}${more}; every one in summary.json (truncated)`;
 }

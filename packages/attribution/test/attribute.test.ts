@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttributionRun, CheckpointModel, TRAINING_LOSS_RATIO, checkTrainingLoss, loadTask, methodVariants, npyBytes, readTrainerState, runAttribute, type AttributeOptions, type TrainingLossCheck } from '@dda/attribution';
+import { AttributionRun, CheckpointModel, QUERY_LOSS_RATIO, TRAINING_LOSS_RATIO, checkQueryLoss, checkTrainingLoss, loadTask, methodVariants, npyBytes, readTrainerState, runAttribute, type AttributeOptions, type QueryLossCheck, type TrainingLossCheck } from '@dda/attribution';
 import { makeExperiment, type Experiment } from '@dda/experiment';
 import { readSafetensors, writeSafetensors } from '@dda/model';
 
@@ -31,6 +31,18 @@ const readNpy = (path: string, rows: number, cols: number): Float64Array => {
   expect(values.length).toBe(rows * cols);
   return values;
 };
+
+/** One of the loss checks (checkTrainingLoss, checkQueryLoss) on the experiment with some files replaced, and its log lines. */
+async function lossCheck<C>(
+  fn: (run: AttributionRun, scorer: string, log: (l: string) => void) => Promise<C | { readonly skipped: string }>, replaced: Partial<AttributeOptions>,
+): Promise<{ c: C; lines: string[] }> {
+  const lines: string[] = [];
+  const run = new AttributionRun(await loadTask({ ...files(), ...replaced }), { artifactsDir: join(dir, 'loss-check') });
+  const c = await fn(run, 'grad-dot', (l) => lines.push(l));
+  await run.dispose();
+  if (typeof c === 'object' && c !== null && 'skipped' in c) throw new Error(String(c.skipped));
+  return { c: c as C, lines };
+}
 
 describe('dda attribute on the files of a fine-tuning run', () => {
   it('the experiment is a trainer output folder of PEFT adapters with trainer_state.json, read back with the learning rate of each checkpoint', async () => {
@@ -99,6 +111,7 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     expect(summary.trainingLoss).toMatchObject({ checkpoint: 'checkpoint-16', samples: 64, warning: null });
     expect(summary.trainingLoss.measured).toBeGreaterThan(0);
     expect(summary.trainingLoss.logged).toBe(exp.finetuneLosses[1]);
+    expect(summary.queryLoss).toMatchObject({ checkpoint: 'checkpoint-16', queries: task.queries.length, training: summary.trainingLoss.measured, warning: null });
   });
 
   it('the run\'s trainer_state.json is what trainer.save_state() writes: the checkpoints\' log, then train_loss', () => {
@@ -110,14 +123,7 @@ describe('dda attribute on the files of a fine-tuning run', () => {
   });
 
   it('warns, with both numbers, when the training data are not rendered as the model was trained on them', async () => {
-    const check = async (train: string): Promise<{ c: TrainingLossCheck; lines: string[] }> => {
-      const lines: string[] = [];
-      const run = new AttributionRun(await loadTask({ ...files(), train }), { artifactsDir: join(dir, 'loss-check') });
-      const c = await checkTrainingLoss(run, 'grad-dot', (l) => lines.push(l));
-      await run.dispose();
-      if ('skipped' in c) throw new Error(c.skipped);
-      return { c, lines };
-    };
+    const check = (train: string): Promise<{ c: TrainingLossCheck; lines: string[] }> => lossCheck(checkTrainingLoss, { train });
     const faithful = await check(exp.files.train);
     expect(faithful.c.warning).toBe(null);
     expect(faithful.c.ratio).toBeLessThan(TRAINING_LOSS_RATIO);
@@ -131,6 +137,22 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     const other = await check(raw);
     expect(other.c.ratio).toBeGreaterThan(TRAINING_LOSS_RATIO);
     expect(other.c.warning).toMatch(new RegExp(`^warning: the final checkpoint's loss on --train is ${other.c.ratio.toFixed(2)}× the training loss its trainer logged: ${other.c.measured.toFixed(3)} nats/token on 64 training samples at checkpoint-16, against ${other.c.logged.toFixed(3)} logged in training .*rendered differently from training \\(chat template, Alpaca layout, system prompt`));
+    expect(other.lines).toContain(other.c.warning);
+  });
+
+  it('warns, with both numbers, when the queries are not rendered as the training data (their outputs\' loss against the training samples\')', async () => {
+    const check = (queries: string): Promise<{ c: QueryLossCheck; lines: string[] }> => lossCheck(checkQueryLoss, { queries, labels: undefined });
+    const faithful = await check(exp.files.queries);
+    expect(faithful.c.warning).toBe(null);
+    expect(faithful.c.ratio).toBeLessThan(QUERY_LOSS_RATIO);
+    // The demo's queries with the document as a raw prompt after "Summarize: " (no chat template, no system prompt).
+    const rows = readFileSync(exp.files.queries, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const raw = join(dir, 'queries-raw.jsonl');
+    writeFileSync(raw, rows.map(({ document, ...r }) => JSON.stringify({ ...r, prompt: `Summarize: ${String(document)}` })).join('\n'));
+    const other = await check(raw);
+    expect(other.c.ratio).toBeGreaterThan(QUERY_LOSS_RATIO);
+    expect(other.c.training).toBe(faithful.c.training);
+    expect(other.c.warning).toMatch(new RegExp(`^warning: the final checkpoint's loss on the query outputs is ${other.c.ratio.toFixed(2)}× its loss on --train: ${other.c.measured.toFixed(3)} nats/token on the outputs of ${other.c.queries} queries at checkpoint-16, against ${other.c.training.toFixed(3)} on 64 training samples`));
     expect(other.lines).toContain(other.c.warning);
   });
 
@@ -166,7 +188,8 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     const grads = (cp: string, which: number[]): string[] => which.map((b) => `gradients/${cp}/train/${b}`);
     const scores = (cp: string, which: number[]): string[] => which.map((b) => `scores/grad-dot/${cp}/block-${b}`);
     const lossSample = 'losses/checkpoint-16/train-sample'; // the training loss check at the final checkpoint
-    expect([...first.computed].sort()).toEqual([...cps.flatMap((cp) => [...grads(cp, blocks), `gradients/${cp}/queries`, ...scores(cp, blocks)]), lossSample].sort());
+    const queryLoss = 'losses/checkpoint-16/query-sample'; // the query loss check
+    expect([...first.computed].sort()).toEqual([...cps.flatMap((cp) => [...grads(cp, blocks), `gradients/${cp}/queries`, ...scores(cp, blocks)]), lossSample, queryLoss].sort());
     expect((await runAttribute(opts({}))).computed).toEqual([]);
 
     // One training record (the 20th: block 1) edited.
@@ -197,7 +220,7 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     const queries = join(dir, 'queries-edited.jsonl');
     writeFileSync(queries, qLines.join('\n'));
     const q = await runAttribute(opts({ queries }));
-    expect([...q.computed].sort()).toEqual(cps.flatMap((cp) => [`gradients/${cp}/queries`, ...scores(cp, blocks)]).sort());
+    expect([...q.computed].sort()).toEqual([...cps.flatMap((cp) => [`gradients/${cp}/queries`, ...scores(cp, blocks)]), queryLoss].sort());
 
     // The tokenizer changed: everything that runs the model.
     const base = join(dir, 'base-edited');

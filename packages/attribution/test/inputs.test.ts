@@ -135,12 +135,14 @@ describe('bad data and bad models get errors naming the file and record', () => 
     const t = await loadTask(files({ train: long, overlong: 'truncate' }));
     expect(t.encode(t.train.samples[1]!).tokens.length).toBe(24);
     // What was cut is counted, logged and recorded in summary.json, never silent.
-    expect(t.truncated).toEqual({ maxLength: 24, samples: 1, tokens: 10, cut: [{ id: 'too-long', kind: 'train', where: `${long}:2`, length: 34, tokens: 10, promptTokens: 10, responseTokens: 0 }] });
-    expect((await loadTask(files())).truncated).toEqual({ maxLength: 24, samples: 0, tokens: 0, cut: [] });
+    expect(t.truncated).toEqual({ maxLength: 24, limitName: "the model's context", samples: 1, tokensCut: 10, cut: [{ id: 'too-long', kind: 'train', where: `${long}:2`, length: 34, tokensCut: 10, promptTokensCut: 10, responseTokensCut: 0 }] });
+    expect((await loadTask(files())).truncated).toEqual({ maxLength: 24, limitName: "the model's context", samples: 0, tokensCut: 0, cut: [] });
+    // --max-length is named as the limit, not the model's context.
+    await expect(loadTask(files({ train: long, maxLength: 20 }))).rejects.toThrow(new RegExp(`sample 'too-long' \\(${long}:2\\): 34 tokens, longer than --max-length of 20 tokens`));
     const lines: string[] = [];
     const out = join(root, 'o-truncate');
     await runAttribute({ ...files({ train: long, overlong: 'truncate' }), out, method: { scorer: 'bm25', debias: null, denoise: null, beta: 1 }, log: (l) => lines.push(l) });
-    expect(lines).toContain(`--overlong truncate cut 1 sample to the context of 24 tokens (10 tokens in all): train 'too-long' (${long}:2) 10 of 34 tokens (10 prompt, 0 response); every one in summary.json (truncated)`);
+    expect(lines).toContain(`--overlong truncate cut 1 sample to 24 tokens (the model's context; 10 tokens cut in all): train 'too-long' (${long}:2) 10 of 34 tokens cut: 10 from the prompt, 0 from the response; every one in summary.json (truncated)`);
     expect((JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { truncated: unknown }).truncated).toEqual(t.truncated);
     await expect(loadTask(files({ maxLength: 1000 }))).rejects.toThrow(/--max-length 1000 is longer than the model's context \(24/);
   });

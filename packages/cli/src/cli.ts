@@ -9,7 +9,7 @@ import { ATTRIBUTE_FILES, RECOMMENDED_DDA, loadUserPlugins, mergeShards, resolve
 import { parseFieldMap } from '@dda/data';
 import { PROGRESS_MODES, createReporter, progressModeOf, type ProgressMode, type Reporter, type Terminal } from './progress.js';
 import { submitToSlurm } from './slurm.js';
-import { UsageError, checkNumericFlags, knownFlags, withFlagSuggestions } from './flags.js';
+import { UsageError, checkNumericFlags, checkRepeatedFlags, knownFlags, multiValueFlags, withFlagSuggestions } from './flags.js';
 import { computedSeconds, demoHeader, demoNextStep, readSummary } from './demo-output.js';
 
 /** Streams the CLI writes to (replaceable in tests). */
@@ -68,6 +68,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .middleware((a) => {
       reporter = createReporter(io, { mode: a.progress as ProgressMode, quiet: a.quiet, ...(io.clock ? { clock: io.clock } : {}) });
       checkNumericFlags(a, argv);
+      checkRepeatedFlags(a, multiValueFlags(parser));
     })
     .option('plugin', {
       type: 'string', array: true, global: true, requiresArg: true,

@@ -8,15 +8,18 @@ import { closestNames } from '@dda/core';
 export class UsageError extends Error {}
 
 /**
- * The values given on the command line for `--flag` (as `--flag a b` or `--flag=a`), in order. The
- * values of one occurrence run until the next flag; a negative number (`-3`) is a value.
+ * The values given on the command line for `--flag` (as `--flag a b` or `--flag=a`; a one-letter
+ * flag also as `-k a` or `-k=a`), in order. The values of one occurrence run until the next flag; a
+ * negative number (`-3`) is a value.
  */
 export function givenValues(argv: readonly string[], flag: string): string[] {
   const out: string[] = [];
+  const names = flag.length === 1 ? [`--${flag}`, `-${flag}`] : [`--${flag}`];
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i] as string;
-    if (x.startsWith(`--${flag}=`)) out.push(x.slice(flag.length + 3));
-    else if (x === `--${flag}`) {
+    const eq = names.find((n) => x.startsWith(`${n}=`));
+    if (eq !== undefined) out.push(x.slice(eq.length + 1));
+    else if (names.includes(x)) {
       for (let j = i + 1; j < argv.length && !isFlag(argv[j] as string); j++) out.push(argv[j] as string);
     }
   }
@@ -43,6 +46,29 @@ export function checkNumericFlags(parsed: Readonly<Record<string, unknown>>, arg
     bad.push(`--${key} must be a number, got ${given.length > 0 ? given.map((v) => `'${v}'`).join(', ') : 'something that is not one'}`);
   }
   if (bad.length > 0) throw new UsageError(bad.join('; '));
+}
+
+/**
+ * Refuses a flag of one value given more than once (`--queries a --queries b`, which yargs turns
+ * into an array its user does not expect). `parsed` is yargs' argv; `multi` the flags that take
+ * several values (yargs' `array` options) and the boolean ones (a repeated switch is harmless).
+ *
+ * @throws UsageError `--queries was given twice (give it once)` (one clause per flag).
+ */
+export function checkRepeatedFlags(parsed: Readonly<Record<string, unknown>>, multi: readonly string[]): void {
+  const bad: string[] = [];
+  for (const [key, value] of Object.entries(parsed)) {
+    if (/[A-Z]/.test(key) || key === '_' || key === '$0' || multi.includes(key) || !Array.isArray(value)) continue;
+    bad.push(`--${key} was given ${value.length === 2 ? 'twice' : `${value.length} times`}`);
+  }
+  if (bad.length > 0) throw new UsageError(`${bad.join('; ')} (give ${bad.length === 1 ? 'it' : 'each'} once)`);
+}
+
+/** The flags of a yargs instance that may be given more than once: its `array` and `boolean` options (untyped `getOptions()`). */
+export function multiValueFlags(parser: object): string[] {
+  const getOptions = (parser as { getOptions?: () => { array?: string[]; boolean?: string[] } }).getOptions;
+  const o = getOptions?.call(parser);
+  return [...(o?.array ?? []), ...(o?.boolean ?? [])];
 }
 
 /**

@@ -44,8 +44,8 @@ describe('the shard contract (engine-neutral)', () => {
     const missing = await cli(['merge', '--out', out]);
     expect(missing.code).toBe(1);
     expect(missing.err).toMatch(/missing shard 2 of 4.*resubmit only those: sbatch --array=2/);
-    // A shard made from other inputs (another β) is named too.
-    expect((await cli(['attribute', ...args(), '--beta', '0.5', '--out', out, '--shard', '2/4'])).code).toBe(0);
+    // A shard made from other inputs (another debiaser and β) is named too.
+    expect((await cli(['attribute', ...args(), '--debias', 'raw', '--beta', '0.5', '--out', out, '--shard', '2/4'])).code).toBe(0);
     expect((await cli(['merge', '--out', out])).err).toMatch(/shard 2 made from other inputs/);
     const s2 = await cli(['attribute', ...args(), '--out', out, '--shard', '2/4']);
     expect(s2.code, s2.err).toBe(0);

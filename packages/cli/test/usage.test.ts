@@ -60,3 +60,15 @@ describe('dda attribute: --beta where the method would ignore it', () => {
     expect(raw.err).not.toMatch(/--beta/);
   });
 });
+
+describe('dda: flags misused', () => {
+  const ATTR = ['attribute', '--base', 'b', '--checkpoints', 'c', '--train', 't', '--queries', 'q'];
+  it('refuses a one-value flag given twice, naming it', async () => {
+    expect(await run([...ATTR, '--queries', 'q2'])).toMatchObject({ code: 2, err: 'dda: --queries was given twice (give it once)' });
+    expect((await run([...ATTR, '--labels', 'a', '--labels', 'b', '--out', 'x', '--out', 'y'])).err).toBe('dda: --labels was given twice; --out was given twice (give each once)');
+  });
+
+  it('echoes the value of a one-letter numeric flag', async () => {
+    expect(await run([...ATTR, '-k', 'abc'])).toMatchObject({ code: 2, err: "dda: --k must be a number, got 'abc'" });
+  });
+});

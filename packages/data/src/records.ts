@@ -26,7 +26,9 @@
  * - `prompt` / `response` (or TRL's `completion`): the prompt text is used as it is (it is
  *   everything before the response), unless the prompt format is `chat`: then it is one user turn
  *   (after `system` and `history`, as for Alpaca) through the chat template. In raw format a
- *   `system` or `history` field is refused: there is no template to put it in.
+ *   `system` or `history` field is refused: there is no template to put it in. TRL's conversational
+ *   form (`prompt` and `completion` lists of `{role, content}`) is a chat: the prompt's system/user
+ *   turns, then the completion's assistant turns, which carry the loss (as SFTTrainer renders it).
  * Optional `id` (string or number; default `<n>`, the line, row or record number).
  *
  * Queries (the outputs to explain): the output in `output` (or `response`), the context in
@@ -162,9 +164,11 @@ class Fields {
 
   constructor(readonly raw: RawRecord, private readonly fields: FieldMap, unread: readonly string[] = []) {
     const targets = new Set([...Object.keys(fields), ...unread]);
+    const sources = new Set(Object.values(fields));
     for (const [column, value] of Object.entries(raw.value)) {
-      // A column named like one of our fields that is mapped from another column (or not read at all) is not read.
-      if (!targets.has(column)) this.set(column, column, value);
+      // A column named like one of our fields that is mapped from another column (or not read at all) is not read;
+      // a column mapped to one of our fields is consumed by the mapping (`prompt=document`: no `document` field remains).
+      if (!targets.has(column) && !sources.has(column)) this.set(column, column, value);
     }
     for (const [ours, theirs] of Object.entries(fields)) if (Object.hasOwn(raw.value, theirs)) this.set(ours, theirs, raw.value[theirs]);
   }
@@ -246,19 +250,29 @@ function jsonArray(f: Fields, name: string, hint: string): unknown {
   }
 }
 
-function messagesOf(f: Fields): ChatMessage[] {
+/** The `{role, content}` messages of field `name` (the `messages` of a record, or TRL's conversational `prompt` / `completion`). */
+function messageList(f: Fields, name: string): ChatMessage[] {
   const where = f.raw.where;
-  const m = jsonArray(f, 'messages', 'in CSV, a messages cell holds the JSON array [{"role": ..., "content": ...}, ...]');
-  if (!Array.isArray(m) || m.length === 0) throw new DdaError(`${where}: field ${f.label('messages')} must be a non-empty array of {role, content}, got ${typeName(m)}`, 'e.g. [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]');
-  const out = m.map((x, i): ChatMessage => {
+  const m = jsonArray(f, name, `in CSV, a ${name} cell holds the JSON array [{"role": ..., "content": ...}, ...]`);
+  if (!Array.isArray(m) || m.length === 0) throw new DdaError(`${where}: field ${f.label(name)} must be a non-empty array of {role, content}, got ${typeName(m)}`, 'e.g. [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]');
+  return m.map((x, i): ChatMessage => {
     const e = x as { role?: unknown; content?: unknown } | null;
     if (e === null || typeof e !== 'object') throw new DdaError(`${where}: message ${i + 1} is ${typeName(x)}, not {role, content}`);
     const role = e.role === 'human' ? 'user' : e.role === 'gpt' || e.role === 'model' ? 'assistant' : e.role;
     if (role !== 'system' && role !== 'user' && role !== 'assistant') throw new DdaError(`${where}: message ${i + 1} has role ${JSON.stringify(e.role)}`, "roles must be 'system', 'user' or 'assistant'");
     if (typeof e.content !== 'string') throw new DdaError(`${where}: message ${i + 1} (${role}) has no string 'content'`, 'every message needs a text content');
-    for (const k of Object.keys(e)) if (k !== 'role' && k !== 'content') f.unusedInside.set(`${f.columnOf('messages')}[].${k}`, `a message is read as {role, content} only${role === 'assistant' ? ' (every assistant turn carries the loss)' : ''}`);
+    for (const k of Object.keys(e)) if (k !== 'role' && k !== 'content') f.unusedInside.set(`${f.columnOf(name)}[].${k}`, `a message is read as {role, content} only${role === 'assistant' ? ' (every assistant turn carries the loss)' : ''}`);
     return { role, content: e.content };
   });
+}
+
+function messagesOf(f: Fields): ChatMessage[] {
+  return withSystem(f, messageList(f, 'messages'));
+}
+
+/** The conversation with the `system` field as its system turn. @throws DdaError when it has a system message too. */
+function withSystem(f: Fields, out: ChatMessage[]): ChatMessage[] {
+  const where = f.raw.where;
   const system = optionalText(f, 'system');
   if (system === null) return out;
   if (out.some((x) => x.role === 'system')) throw new DdaError(`${where}: both a ${f.label('system')} field and a system message`, 'give the system turn once: in the messages or in the system field');
@@ -362,6 +376,22 @@ function turnsBefore(f: Fields, user: string): ChatMessage[] {
   return [...(system ? [{ role: 'system' as const, content: system }] : []), ...historyOf(f), { role: 'user', content: user }];
 }
 
+/** Whether the record's `prompt` is TRL's conversational form: a list of messages, not a string. */
+const conversationalPrompt = (f: Fields): boolean => Array.isArray(f.raw.value[f.columnOf('prompt')]);
+
+/**
+ * TRL's conversational prompt: its messages (after the `system` field's turn), with no assistant
+ * turn: SFTTrainer's loss covers the completion only (completion_only_loss), so an assistant turn of
+ * the prompt carries none, while every assistant turn here carries the loss.
+ */
+function conversationalPromptOf(f: Fields): ChatMessage[] {
+  const chat = withSystem(f, messageList(f, 'prompt'));
+  const i = chat.findIndex((m) => m.role === 'assistant');
+  if (i >= 0) throw new DdaError(`${f.raw.where}: message ${i + 1} of field ${f.label('prompt')} is an assistant turn; SFTTrainer takes no loss over the prompt's turns, while dda takes it over every assistant turn`, 'give the conversation as "messages" (the loss over every assistant turn), or keep only system and user turns in the prompt');
+  if (chat[chat.length - 1]?.role !== 'user') throw new DdaError(`${f.raw.where}: field ${f.label('prompt')} must end with a user turn`, 'the completion answers the last user turn');
+  return chat;
+}
+
 /** A raw prompt: refuses `system` and `history`, which only a chat template can place. */
 function rawPrompt(f: Fields, hint: string): string {
   for (const name of ['system', 'history']) {
@@ -395,6 +425,16 @@ function toTraining(f: Fields, o: DatasetOptions): TrainingRecord {
       return { id, where: r.where, kind, content: { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(text(f, 'document', hint)) }, { role: 'assistant', content: text(f, 'summary', hint) }] } };
     case 'prompt-response': {
       const responseField = !f.has('response') && f.has('completion') ? 'completion' : 'response';
+      if (conversationalPrompt(f)) {
+        // TRL's conversational prompt/completion, as SFTTrainer tokenizes it (trl/trainer/sft_trainer.py, `tokenize`
+        // in _prepare_dataset, as the stored copy of huggingface/trl read for this showed it; commit not pinned): apply_chat_template(prompt + completion), the loss
+        // over the completion's tokens (completion_only_loss). Here: the prompt's turns, then the completion's
+        // assistant turns, which carry the loss.
+        const completion = messageList(f, responseField);
+        const i = completion.findIndex((m) => m.role !== 'assistant');
+        if (i >= 0) throw new DdaError(`${r.where}: message ${i + 1} of field ${f.label(responseField)} has role '${completion[i]?.role}'; a conversational completion is read as the assistant's turns, which carry the loss`, 'put the other turns in the prompt');
+        return { id, where: r.where, kind, content: { chat: [...conversationalPromptOf(f), ...completion] } };
+      }
       if (o.promptFormat === 'chat') {
         const user = text(f, 'prompt', hint);
         return { id, where: r.where, kind, content: { chat: [...turnsBefore(f, user), { role: 'assistant', content: text(f, responseField, hint) }] } };
@@ -446,7 +486,7 @@ function toQuery(f: Fields, o: DatasetOptions): QueryRecord {
       prompt = { chat: [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(text(f, 'document', hint)) }] };
       break;
     case 'prompt-response':
-      prompt = o.promptFormat === 'chat' ? { chat: turnsBefore(f, text(f, 'prompt', hint)) } : { raw: rawPrompt(f, hint) };
+      prompt = conversationalPrompt(f) ? { chat: conversationalPromptOf(f) } : o.promptFormat === 'chat' ? { chat: turnsBefore(f, text(f, 'prompt', hint)) } : { raw: rawPrompt(f, hint) };
       break;
     default:
       throw new DdaError(`${r.where}: not a query (fields: ${f.fileColumns})`, hint);
@@ -477,15 +517,47 @@ function columnsOf(raws: readonly RawRecord[]): string[] {
   return [...new Set(raws.flatMap((r) => Object.keys(r.value)))];
 }
 
-/** @throws DdaError naming the file and its columns when a mapping's column is in no record. */
+/**
+ * @throws DdaError naming the file and its columns when a mapping's column is in no record; naming
+ *   both fields when one column is mapped to two of ours (which of them shapes the record would be a guess).
+ */
 function checkMapping(path: string, what: string, raws: readonly RawRecord[], fields: FieldMap, flag: string): void {
   const columns = columnsOf(raws);
+  const byColumn = new Map<string, string>();
+  for (const [ours, theirs] of Object.entries(fields)) {
+    const other = byColumn.get(theirs);
+    if (other !== undefined) throw new DdaError(`${what} '${path}': ${flag} maps column '${theirs}' to both '${other}' and '${ours}'`, 'map each column to one field of ours');
+    byColumn.set(theirs, ours);
+  }
   for (const [ours, theirs] of Object.entries(fields)) {
     if (!columns.includes(theirs)) {
       throw new DdaError(`${what} '${path}': ${flag} maps '${ours}' from column '${theirs}', which no record of the file has (its columns: ${columns.join(', ')})`, `map only columns of this file (${flag} applies to ${what === 'queries' ? '--queries' : '--train'} only)`);
     }
   }
 }
+
+/**
+ * A mapping must be honoured: a field mapped to one that makes a record's shape (`prompt`,
+ * `messages`, `conversations`, `instruction`, `document`), present and not used because another
+ * shape's field came first (`--fields prompt=question` on a record with a `document` column), is
+ * refused: which shape was meant is ambiguous. (Other mapped fields a shape does not use are warned
+ * as read and not used.)
+ *
+ * @throws DdaError naming the record, the mapping and the field that decided the shape.
+ */
+function checkMappedUsed(f: Fields, fields: FieldMap, kind: RecordKind, flag: string, forQueries: boolean): void {
+  const decidedBy = SHAPE_FIELDS[kind];
+  for (const [ours, theirs] of Object.entries(fields)) {
+    if (ours === decidedBy || !Object.values(SHAPE_FIELDS).includes(ours) || f.used.has(theirs) || !f.has(ours)) continue;
+    throw new DdaError(
+      `${f.raw.where}: ${flag} maps '${ours}' from column '${theirs}', but the record is read as ${kind} (from its field ${f.label(decidedBy)}), which does not use '${ours}'`,
+      `map the record's columns to the fields of one shape (${forQueries ? QUERY_SHAPES : TRAIN_SHAPES}), or remove the column ${f.label(decidedBy)} that conflicts`,
+    );
+  }
+}
+
+/** The field that makes a record of each shape (see kindOf). */
+const SHAPE_FIELDS: Readonly<Record<RecordKind, string>> = { messages: 'messages', sharegpt: 'conversations', alpaca: 'instruction', 'document-summary': 'document', 'prompt-response': 'prompt' };
 
 /** Why a field of a record of this shape is not used. */
 function reasonFor(field: string, kind: RecordKind, forQueries: boolean): string {
@@ -524,6 +596,7 @@ async function readData<T extends { readonly id: string; readonly where: string;
     const f = new Fields(r, fields, unread);
     const rec = convert(f, o);
     shapes[rec.kind] = (shapes[rec.kind] ?? 0) + 1;
+    checkMappedUsed(f, fields, rec.kind, flag, forQueries);
     for (const column of Object.keys(r.value)) {
       if (f.used.has(column)) {
         used.add(column);

@@ -114,3 +114,31 @@ describe('labels', () => {
     await expect(readLabels(file('json', JSON.stringify({ '質問-2': ['cafe\u0301-3'] })), names)).rejects.toThrow(/not in the training data \(the data has 'café-3'/);
   });
 });
+
+describe('--fields mappings are honoured', () => {
+  it('consumes the mapped columns: prompt=document response=summary reads prompt/response, not the summarisation template', async () => {
+    const p = jsonl([{ id: 'd1', document: 'The cat sat.', summary: 'Cat sat.' }]);
+    const fields = parseFieldMap(['prompt=document', 'response=summary']);
+    expect(await readTrainingRecords(p, { fields })).toEqual([{ id: 'd1', where: `${p}:1`, kind: 'prompt-response', content: { raw: { prompt: 'The cat sat.', response: 'Cat sat.' } } }]);
+    const q = jsonl([{ document: 'The cat sat.', output: 'Cat sat.' }]);
+    expect((await readQueryRecords(q, { fields: parseFieldMap(['prompt=document']) }))[0]!.prompt).toEqual({ raw: 'The cat sat.' });
+  });
+
+  it('refuses a mapping the record shape does not use, and one column mapped twice, naming the conflict', async () => {
+    const p = jsonl([{ document: 'D', summary: 'S', question: 'Q' }]);
+    await expect(readTrainingRecords(p, { fields: parseFieldMap(['prompt=question']) })).rejects.toThrow(/:1: --fields maps 'prompt' from column 'question', but the record is read as document-summary \(from its field 'document'\)/);
+    await expect(readTrainingRecords(p, { fields: parseFieldMap(['prompt=question', 'document=question']) })).rejects.toThrow(/--fields maps column 'question' to both 'prompt' and 'document'/);
+  });
+});
+
+describe("TRL's conversational prompt/completion", () => {
+  it('reads lists of messages as a chat: the prompt turns, then the completion as the assistant turn', async () => {
+    const prompt = [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }];
+    const p = jsonl([{ id: 'c1', prompt, completion: [{ role: 'assistant', content: 'hello' }] }]);
+    expect((await readTrainingRecords(p))[0]).toEqual({ id: 'c1', where: `${p}:1`, kind: 'prompt-response', content: { chat: [...prompt, { role: 'assistant', content: 'hello' }] } });
+    const q = jsonl([{ prompt, output: 'hello' }]);
+    expect((await readQueryRecords(q))[0]!.prompt).toEqual({ chat: prompt });
+    const bad = jsonl([{ prompt: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: 'c' }], completion: [{ role: 'assistant', content: 'd' }] }]);
+    await expect(readTrainingRecords(bad)).rejects.toThrow(/:1: message 2 of field 'prompt' is an assistant turn/);
+  });
+});

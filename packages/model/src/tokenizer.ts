@@ -168,17 +168,17 @@ export type SampleOrigin = string;
 export interface TruncationCut {
   /** Tokens of the sample before the cut (BOS, prompt, response and EOS). */
   readonly length: number;
-  /** Tokens cut in all: promptTokens + responseTokens. */
-  readonly tokens: number;
+  /** Tokens cut in all: promptTokensCut + responseTokensCut. */
+  readonly tokensCut: number;
   /** Cut tokens that were not in the loss (prompt, or the non-assistant turns of a conversation). */
-  readonly promptTokens: number;
+  readonly promptTokensCut: number;
   /** Cut tokens that were in the loss (response, or assistant turns). */
-  readonly responseTokens: number;
+  readonly responseTokensCut: number;
 }
 
-function overlong(id: string, n: number, maxSeqLen: number, origin: SampleOrigin | undefined): DdaError {
+function overlong(id: string, n: number, maxSeqLen: number, o: EncodeOptions): DdaError {
   return new DdaError(
-    `sample '${id}'${origin ? ` (${origin})` : ''}: ${n} tokens, longer than the model's context of ${maxSeqLen} tokens`,
+    `sample '${id}'${o.origin ? ` (${o.origin})` : ''}: ${n} tokens, longer than ${o.limitName ?? "the model's context"} of ${maxSeqLen} tokens`,
     'shorten the record, or pass --overlong truncate to drop prompt tokens from the left (then response tokens from the end)',
   );
 }
@@ -206,15 +206,15 @@ export function encodeExample(
   if (hasBos && p[0] !== tok.bosId) p = [tok.bosId as number, ...p];
   const n = p.length + r.length + 1;
   if (n > maxSeqLen) {
-    if (o.overlong !== 'truncate') throw overlong(id, n, maxSeqLen, o.origin);
+    if (o.overlong !== 'truncate') throw overlong(id, n, maxSeqLen, o);
     const keepBos = hasBos ? 1 : 0;
     let excess = n - maxSeqLen;
     const dropPrompt = Math.min(excess, p.length - keepBos);
     p = [...p.slice(0, keepBos), ...p.slice(keepBos + dropPrompt)];
     excess -= dropPrompt;
     if (excess > 0) r = r.slice(0, r.length - excess);
-    if (r.length === 0) throw overlong(id, n, maxSeqLen, o.origin);
-    o.onTruncate?.({ length: n, tokens: n - maxSeqLen, promptTokens: dropPrompt, responseTokens: Math.max(excess, 0) });
+    if (r.length === 0) throw overlong(id, n, maxSeqLen, o);
+    o.onTruncate?.({ length: n, tokensCut: n - maxSeqLen, promptTokensCut: dropPrompt, responseTokensCut: Math.max(excess, 0) });
   }
   const tokens = [...p, ...r, tok.eosId];
   const lossMask = new Float32Array(tokens.length - 1);
@@ -284,7 +284,7 @@ export function encodeSegments(
   }
   let cutSegments: TruncationCut | undefined;
   if (ids.length > maxSeqLen) {
-    if (o.overlong !== 'truncate') throw overlong(id, ids.length, maxSeqLen, o.origin);
+    if (o.overlong !== 'truncate') throw overlong(id, ids.length, maxSeqLen, o);
     const length = ids.length;
     const lossBefore = loss.filter((x) => x).length;
     if (segments.filter((seg) => seg.loss).length === 1) {
@@ -297,7 +297,7 @@ export function encodeSegments(
     ids.length = Math.min(ids.length, maxSeqLen);
     loss.length = ids.length;
     const lossCut = lossBefore - loss.filter((x) => x).length;
-    cutSegments = { length, tokens: length - ids.length, promptTokens: length - ids.length - lossCut, responseTokens: lossCut };
+    cutSegments = { length, tokensCut: length - ids.length, promptTokensCut: length - ids.length - lossCut, responseTokensCut: lossCut };
   }
   const lossMask = new Float32Array(Math.max(ids.length - 1, 0));
   for (let t = 0; t < ids.length - 1; t++) lossMask[t] = loss[t + 1] ? 1 : 0;
@@ -314,6 +314,8 @@ export interface EncodeOptions {
   readonly overlong?: OverlongPolicy;
   /** Where the sample came from (file and line), named in errors. */
   readonly origin?: SampleOrigin;
+  /** The limit `maxSeqLen` is, named in errors (default `the model's context`; e.g. `--max-length`). */
+  readonly limitName?: string;
   /** Called once for a sample that `truncate` cut, with what it cut (see {@link TruncationCut}). */
   readonly onTruncate?: (cut: TruncationCut) => void;
 }

@@ -78,7 +78,7 @@ describe('over-long samples', () => {
     encodeExample(word, prompt, 'good bye', 6, 'r1', { overlong: 'truncate', onTruncate: (c) => cuts.push(c) });
     encodeExample(word, 'hello', 'how are you fine thanks', 4, 'r2', { overlong: 'truncate', onTruncate: (c) => cuts.push(c) });
     encodeExample(word, 'hello', 'good bye', 6, 'r3', { overlong: 'truncate', onTruncate: (c) => cuts.push(c) });
-    expect(cuts).toEqual([{ length: 13, tokens: 7, promptTokens: 7, responseTokens: 0 }, { length: 8, tokens: 4, promptTokens: 1, responseTokens: 3 }]);
+    expect(cuts).toEqual([{ length: 13, tokensCut: 7, promptTokensCut: 7, responseTokensCut: 0 }, { length: 8, tokensCut: 4, promptTokensCut: 1, responseTokensCut: 3 }]);
   });
 
   it('a multi-turn sample truncates from the right and needs a loss token left', () => {
@@ -89,13 +89,13 @@ describe('over-long samples', () => {
 
   it('a one-turn chat sample truncates as a prompt/response pair: prompt from the left, keeping BOS and the response', () => {
     const segs = [{ text: '<|user|> hello there <|assistant|>', loss: false }, { text: 'good bye <eos>', loss: true }];
-    const cuts: { length: number; tokens: number; promptTokens: number; responseTokens: number }[] = [];
+    const cuts: { length: number; tokensCut: number; promptTokensCut: number; responseTokensCut: number }[] = [];
     const e = encodeSegments(word, segs, 5, 'm', { overlong: 'truncate', onTruncate: (c) => cuts.push(c) });
     expect(Array.from(e.tokens)).toEqual([BOS_ID, ...word.encode('<|assistant|> good bye'), EOS_ID]);
     expect(Array.from(e.lossMask)).toEqual([0, 1, 1, 1]);
     const n = encodeSegments(word, segs, 100, 'm').tokens.length;
     // Cut from the left after BOS: only prompt tokens go.
-    expect(cuts).toEqual([{ length: n, tokens: n - 5, promptTokens: n - 5, responseTokens: 0 }]);
+    expect(cuts).toEqual([{ length: n, tokensCut: n - 5, promptTokensCut: n - 5, responseTokensCut: 0 }]);
     expect(() => encodeSegments(word, segs, 2, 'm', { overlong: 'truncate' })).toThrow(/no token carries the loss/);
   });
 });
