@@ -375,17 +375,21 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
   }
   checkOneRun(items, stateOf, log);
   if (o.learningRates && o.learningRates.length !== items.length) {
-    throw new DdaError(`--learning-rates gives ${o.learningRates.length} rates for ${items.length} checkpoints`, 'give one learning rate per checkpoint, in order');
+    throw new DdaError(`--learning-rates gives ${o.learningRates.length} rates for ${items.length} checkpoints (${items.map((f) => f.shown).join(', ')})`, 'give one learning rate per checkpoint, in order');
   }
   const ids = new Map<string, number>();
-  return items.map((f, i) => {
+  const overridden: string[] = [];
+  const out = items.map((f, i) => {
     const name = basename(f.dir);
     const n = (ids.get(name) ?? 0) + 1;
     ids.set(name, n);
     const id = name === 'base' ? 'checkpoint-base' : n > 1 ? `${name}-${n}` : name;
     const state = f.state ? stateOf(f.state) : undefined;
     const step = f.step ?? (f.ownState ? state?.globalStep ?? null : null);
-    const lr = o.learningRates?.[i] ?? (state && step !== null ? learningRateAt(state, step) : Number.NaN);
+    const logged = state && step !== null ? learningRateAt(state, step) : Number.NaN;
+    const given = o.learningRates?.[i];
+    if (given !== undefined && !Number.isNaN(logged) && given !== logged) overridden.push(`${id}: ${given} given, ${logged} logged`);
+    const lr = given ?? logged;
     const epoch = (state && step !== null ? [...state.entries].reverse().find((e) => e.step <= step && e.epoch !== null)?.epoch : null) ?? i + 1;
     return {
       id, dir: f.dir, kind: f.kind, weights: f.weights, lora: f.lora, step,
@@ -394,4 +398,6 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
       hash: f.hash,
     };
   });
+  if (overridden.length > 0) log(`--learning-rates differs from the learning rate ${TRAINER_STATE_FILE} logged at ${overridden.length} checkpoint(s) (${overridden.join('; ')}): the given rates are used`);
+  return out;
 }

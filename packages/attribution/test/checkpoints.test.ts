@@ -132,3 +132,15 @@ describe('the checkpoints of one run, in order, each once', () => {
     expect(() => load([rs, other])).toThrow(/checkpoints come from different runs: .*rslora-a has r=2, alpha=4, modules q_proj\/v_proj \(4 with their own rank and scale\)/);
   });
 });
+
+describe('--learning-rates against the trainer_state.json log', () => {
+  it('the given rates are used, and where they differ from the logged ones the log says so with both numbers', () => {
+    const run = trainerRun('lr-given', { top: null, topStep: null });
+    const lines: string[] = [];
+    const cps = loadCheckpoints([run], { base: config, learningRates: [1e-3, 2e-4], log: (l) => lines.push(l) });
+    expect(cps.map((c) => c.info.learningRate)).toEqual([1e-3, 2e-4]);
+    // checkpoint-2 logged 1e-3 (the same), checkpoint-10 logged 5e-4.
+    expect(lines.join('\n')).toMatch(/--learning-rates differs from the learning rate trainer_state.json logged at 1 checkpoint\(s\) \(checkpoint-10: 0.0002 given, 0.0005 logged\): the given rates are used/);
+    expect(() => loadCheckpoints([run], { base: config, learningRates: [1e-3] })).toThrow(/--learning-rates gives 1 rates for 2 checkpoints \(.*checkpoint-2, .*checkpoint-10\)/);
+  });
+});
