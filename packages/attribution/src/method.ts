@@ -201,6 +201,10 @@ export async function checkRequirements(m: MethodSpec, task: AttributionTask, sc
   if (isModelFree(scorer) && (m.debias !== null || m.denoise !== null)) {
     log(`--scorer ${scorer.id} is model-free: its scores do not depend on the checkpoints or θ0, so ${[m.debias !== null ? `--debias ${m.debias}` : '', m.denoise !== null ? `--denoise ${m.denoise}` : ''].filter(Boolean).join(' and ')} do not apply; the method is its plain scores`);
   }
+  const offEpoch = cps.filter((c) => !Number.isInteger(c.info.epoch));
+  if (m.denoise !== null && cps.length > 1 && offEpoch.length > 0 && !isModelFree(scorer)) {
+    log(`--denoise ${m.denoise}: ${offEpoch.length} of ${cps.length} checkpoints are not at an epoch's end (${offEpoch.map((c) => `${c.id}: epoch ${c.info.epoch}`).join(', ')}, from trainer_state.json); the paper averages one checkpoint per epoch, so this average is over the checkpoints given, not over epochs`);
+  }
   if (m.denoise !== null && cps.length === 1 && !isModelFree(scorer)) {
     log(`--denoise ${m.denoise}: with 1 checkpoint there is nothing to combine over (denoising needs the run's checkpoints: pass its trainer output folder, or every checkpoint folder in order)`);
   }

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadCheckpoints, readTrainerState } from '@dda/attribution';
+import { type AttributionTask, checkRequirements, ensurePlugins, loadCheckpoints, readTrainerState } from '@dda/attribution';
+import { measurements, scorers } from '@dda/core';
 import { TINY_PRESETS, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter, type DecoderConfig, type LoraConfig } from '@dda/model';
 
 // Trainer output folders as Hugging Face Trainer leaves them (checkpoint-<step>/ with their own
@@ -142,5 +143,21 @@ describe('--learning-rates against the trainer_state.json log', () => {
     // checkpoint-2 logged 1e-3 (the same), checkpoint-10 logged 5e-4.
     expect(lines.join('\n')).toMatch(/--learning-rates differs from the learning rate trainer_state.json logged at 1 checkpoint\(s\) \(checkpoint-10: 0.0002 given, 0.0005 logged\): the given rates are used/);
     expect(() => loadCheckpoints([run], { base: config, learningRates: [1e-3] })).toThrow(/--learning-rates gives 1 rates for 2 checkpoints \(.*checkpoint-2, .*checkpoint-10\)/);
+  });
+});
+
+describe('denoising over checkpoints that are not epoch ends', () => {
+  it('says so in the log, with each such checkpoint\'s epoch from trainer_state.json', async () => {
+    await ensurePlugins();
+    const cps = loadCheckpoints([trainerRun('steps', { top: null, topStep: null })], { base: config });
+    expect(cps.map((c) => c.info.epoch)).toEqual([0.2, 1]);
+    const task = { checkpoints: cps, queries: [] } as unknown as AttributionTask;
+    const lines: string[] = [];
+    const method = { scorer: 'grad-dot', debias: null, denoise: 'mean', beta: 1 };
+    await checkRequirements(method, task, await scorers.create('grad-dot', {}), await measurements.create('loss', {}), (l) => lines.push(l));
+    expect(lines.join('\n')).toMatch(/--denoise mean: 1 of 2 checkpoints are not at an epoch's end \(checkpoint-2: epoch 0.2, from trainer_state.json\); the paper averages one checkpoint per epoch/);
+    const none: string[] = [];
+    await checkRequirements({ ...method, denoise: null }, task, await scorers.create('grad-dot', {}), await measurements.create('loss', {}), (l) => none.push(l));
+    expect(none).toEqual([]);
   });
 });

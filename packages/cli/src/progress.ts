@@ -107,7 +107,8 @@ export function createReporter(io: ReporterIo, o: ReporterOptions): Reporter {
         progress: (p) => {
           if (paced(p)) emit({ event: 'progress', label: p.label, done: p.done, total: p.total, elapsedSeconds: round3(p.elapsedSeconds), etaSeconds: p.etaSeconds === null ? null : round3(p.etaSeconds) });
         },
-        log: (message) => emit({ event: 'log', elapsedSeconds: round3(elapsed()), message }),
+        // A warning (a log line the run starts with `warning:`) is marked, so a tool can tell it from information.
+        log: (message) => emit({ event: 'log', elapsedSeconds: round3(elapsed()), ...(message.startsWith('warning:') ? { level: 'warning' } : {}), message }),
         error: (message) => emit({ event: 'error', message }),
         close: () => {},
       };

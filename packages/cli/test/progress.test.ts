@@ -47,12 +47,14 @@ describe('progress on stderr', () => {
     clock.advance(1500);
     step.tick();
     r.log('bench: llama2-tiny, seed 0');
+    r.log('warning: the final checkpoint\'s loss on --train is 1.59× ...');
     clock.advance(1500);
     step.tick();
     r.error('something failed (do this)');
     expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
       { event: 'progress', label: 'cells', done: 1, total: 2, elapsedSeconds: 1.5, etaSeconds: 1.5 },
       { event: 'log', elapsedSeconds: 1.5, message: 'bench: llama2-tiny, seed 0' },
+      { event: 'log', elapsedSeconds: 1.5, level: 'warning', message: 'warning: the final checkpoint\'s loss on --train is 1.59× ...' },
       { event: 'progress', label: 'cells', done: 2, total: 2, elapsedSeconds: 3, etaSeconds: 0 },
       { event: 'error', message: 'something failed (do this)' },
     ]);
