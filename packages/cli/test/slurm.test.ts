@@ -73,11 +73,13 @@ describe('dda slurm on a one-node SLURM cluster', () => {
     expect(r.code, r.err).toBe(0);
     const j = jobs(r.out);
     const t0 = Date.now();
-    while (!/shard 2\/4: \d+ of \d+ \(checkpoint, block\) units/.test(existsSync(join(out, 'slurm')) ? log(out, new RegExp(`^attribute-${j.array}_2\\.log$`)) : '')) {
+    // Cancelled as soon as SLURM has started it (its log file exists): the process then still has to
+    // start Node, load the plugins, the task and the model (seconds), so it cannot have finished. (Waiting
+    // for its first log line instead raced with the shard's end on an idle machine.)
+    while (!(existsSync(join(out, 'slurm')) && existsSync(join(out, 'slurm', `attribute-${j.array}_2.log`)))) {
       if (Date.now() - t0 > 240_000) throw new Error(`shard 2 never started: ${sh('squeue', ['-a'])}`);
-      await new Promise((res) => setTimeout(res, 200));
+      await new Promise((res) => setTimeout(res, 50));
     }
-    await new Promise((res) => setTimeout(res, 500));
     sh('scancel', [`${j.array}_2`]);
     await waitGone(j.merge);
     expect(existsSync(join(out, 'shards', 'shard-2-of-4.json')), 'shard 2 finished before it could be killed').toBe(false);
