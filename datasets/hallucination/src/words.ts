@@ -10,9 +10,10 @@
  * no boundary is needed ("北京" matches in "我在北京工作", "Google" in "在Google工作").
  * Text and entity are compared in Unicode NFC, so composed and decomposed accents match.
  */
+import { UNSPACED_SCRIPT_CLASS } from '@dda/core';
 
 /** A letter, digit, mark or underscore of a script written with spaces between words. */
-const SPACED_WORD = String.raw`[[\p{L}\p{N}\p{M}_]--[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\p{sc=Thai}\p{sc=Lao}\p{sc=Khmer}\p{sc=Myanmar}]]`;
+const SPACED_WORD = String.raw`[[\p{L}\p{N}\p{M}_]--${UNSPACED_SCRIPT_CLASS}]`;
 const SPACED_WORD_RE = new RegExp(`^${SPACED_WORD}`, 'v');
 
 function escapeRegExp(s: string): string {

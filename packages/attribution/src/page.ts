@@ -5,7 +5,7 @@
  * highlighted, the swapped entity marked), a heat map of the tokens that carry each top sample's
  * score, and the distribution of its scores.
  */
-import type { ScoreMatrix, SourceEvaluation } from '@dda/core';
+import { UNSPACED_SCRIPT_CLASS, WORD_PATTERN, wordTokens, type ScoreMatrix, type SourceEvaluation } from '@dda/core';
 import { chartFigure, escapeHtml, htmlPage, renderVegaLiteSvg, type ChartSpec } from '@dda/report';
 import type { QueryTop, TopEntry } from './outputs.js';
 import type { TokenAttribution, TokenScores } from './token-attribution.js';
@@ -15,16 +15,11 @@ const esc = escapeHtml;
 /** Queries drawn with a histogram and token heat maps on the page (the rest are listed without them; all are in topk.csv). */
 export const PAGE_CHART_LIMIT = 200;
 
-/** Scripts written without spaces between words: each character is a word of its own for highlighting. */
-const UNSPACED = '\\p{Script=Han}\\p{Script=Hiragana}\\p{Script=Katakana}';
-/** A word: one character of an unspaced script, or a run of letters (with their combining marks) and digits. */
-const WORD = new RegExp(`[${UNSPACED}]|(?:(?![${UNSPACED}])[\\p{L}\\p{M}\\p{N}])+`, 'gu');
-const UNSPACED_CHAR = new RegExp(`^[${UNSPACED}]$`, 'u');
-const wordsOf = (text: string): string[] => text.normalize('NFC').toLowerCase().match(WORD) ?? [];
-
+/** One unspaced-script character (with its marks): a word of its own, whatever its length. */
+const UNSPACED_CHAR = new RegExp(`^${UNSPACED_SCRIPT_CLASS}\\p{M}*$`, 'v');
 /** Lower-case words of length ≥ 3 (letters and digits), or single characters of unspaced scripts (CJK), stop words left out, for highlighting shared words. */
 export function contentWords(text: string): Set<string> {
-  return new Set(wordsOf(text).filter((w) => (w.length >= 3 || UNSPACED_CHAR.test(w)) && !STOP.has(w)));
+  return new Set(wordTokens(text).filter((w) => (w.length >= 3 || UNSPACED_CHAR.test(w)) && !STOP.has(w)));
 }
 const STOP = new Set(['the', 'and', 'for', 'that', 'with', 'this', 'from', 'are', 'was', 'were', 'has', 'have', 'had', 'its', 'not', 'but', 'you', 'your', 'our', 'their', 'his', 'her', 'they', 'them', 'will', 'can', 'all', 'any']);
 
@@ -38,7 +33,7 @@ export interface SwappedWords {
 
 /** The words (letters and digits, lower case, stop words left out) where `output` and `corrected` differ. */
 export function swappedWords(output: string, corrected: string): SwappedWords {
-  const words = (t: string): Set<string> => new Set(wordsOf(t).filter((w) => !STOP.has(w)));
+  const words = (t: string): Set<string> => new Set(wordTokens(t).filter((w) => !STOP.has(w)));
   const a = words(output);
   const b = words(corrected);
   return { output: new Set([...a].filter((w) => !b.has(w))), corrected: new Set([...b].filter((w) => !a.has(w))) };
@@ -49,7 +44,7 @@ export function swappedWords(output: string, corrected: string): SwappedWords {
  * output's side of the swap in `<mark class="swap">` and the corrected side in `<mark class="fix">`.
  */
 export function highlight(text: string, words: ReadonlySet<string>, swapped?: SwappedWords): string {
-  return text.normalize('NFC').split(new RegExp(`(${WORD.source})`, 'u')).map((part, i) => {
+  return text.normalize('NFC').split(new RegExp(`(${WORD_PATTERN})`, 'v')).map((part, i) => {
     if (i % 2 === 0) return esc(part);
     const w = part.toLowerCase();
     if (swapped?.output.has(w)) return `<mark class="swap">${esc(part)}</mark>`;

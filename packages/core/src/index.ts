@@ -19,3 +19,4 @@ export * from './random.js';
 export * from './yield.js';
 export * from './progress.js';
 export * from './rope.js';
+export * from './text.js';

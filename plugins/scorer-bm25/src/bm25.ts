@@ -18,7 +18,7 @@
  * responsible. Units: BM25 relevance (IDF-weighted saturated term counts, ≥ 0); comparable within a
  * test column, not across test outputs of different lengths.
  */
-import { DdaError, createScoreMatrix, type ScoreMatrix, type TextSample } from '@dda/core';
+import { DdaError, createScoreMatrix, wordTokens, type ScoreMatrix, type TextSample } from '@dda/core';
 
 /** Which text of a training sample forms its document. */
 export type Bm25Documents = 'prompt+response' | 'response';
@@ -40,11 +40,8 @@ export const DEFAULT_B = 0.75;
 
 /** Lower-cased tokens of `text`: words of letters, digits and marks; one token per CJK (and other unspaced-script) character (see the module doc). */
 export function tokenize(text: string): string[] {
-  return text.normalize('NFC').toLowerCase().match(UNSPACED_OR_WORD) ?? [];
+  return wordTokens(text);
 }
-/** One character of an unspaced script (with its marks), or a run of other letters, digits and marks. */
-const UNSPACED = String.raw`[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\p{sc=Thai}\p{sc=Lao}\p{sc=Khmer}\p{sc=Myanmar}]`;
-const UNSPACED_OR_WORD = new RegExp(String.raw`${UNSPACED}\p{M}*|[[\p{L}\p{N}\p{M}]--${UNSPACED}]+`, 'gv');
 
 /** IDF(q) = ln((N − df + 0.5) / (df + 0.5) + 1); always > 0. */
 export function bm25Idf(nDocs: number, df: number): number {
