@@ -74,7 +74,8 @@ export interface GradientBlockSpec {
 }
 
 /**
- * Gets (reused) or computes and stores one block's gradients.
+ * Gets (reused) or computes one block's gradients, and stores what it computes unless `save` is
+ * false (a streamed block: used once, then dropped; a block already in the store is still reused).
  *
  * @returns The gradients, whether they were reused from the store, and the seconds they took to
  *   compute (read from the manifest when reused; 0 for blocks stored without a time).
@@ -85,6 +86,7 @@ export async function gradientBlock(
   name: string,
   spec: GradientBlockSpec,
   compute: () => Promise<GradientMatrix>,
+  save = true,
 ): Promise<{ gradients: GradientMatrix; reused: boolean; seconds: number }> {
   const hit = store.locate(name, spec.key);
   if (hit) return { gradients: readGradientBlock(hit.dir), reused: true, seconds: hit.seconds ?? 0 };
@@ -93,7 +95,7 @@ export async function gradientBlock(
   validateGradientMatrix(g, `gradients of block ${spec.index} (samples ${spec.start}..${spec.end - 1})`);
   if (g.ids.length !== spec.ids.length || g.ids.some((id, i) => id !== spec.ids[i])) throw new DdaError(`${name}: block ${spec.index} computed for other samples than asked`);
   const seconds = (Date.now() - t0) / 1000;
-  store.save(name, spec.key, gradientBlockFiles(g), seconds);
+  if (save) store.save(name, spec.key, gradientBlockFiles(g), seconds);
   return { gradients: g, reused: false, seconds };
 }
 

@@ -2,7 +2,10 @@
  * Gradients and scores of a task, cached by content: per-example gradients in blocks at θ0 and
  * every checkpoint, the queries' test-measurement gradients, and every scorer's score matrix at
  * every checkpoint. Row-separable scorers are scored block by block (bounded memory, resumable and
- * shardable per block); the others see the whole training set.
+ * shardable per block) and, unless {@link RunOptions.storeGradients} is set, their training
+ * gradients are streamed: computed once per block, folded into the block's stored scores, and
+ * dropped, so the disk holds scores, not gradients. The others see the whole training set, read
+ * from the stored gradient blocks.
  */
 import {
   DdaError, createScoreMatrix, measurements, scorers, trackProgress, type Measurement, type MeasurementTerm, type GradientMatrix, type ModelStepOptions, type ProgressSink,
@@ -26,6 +29,14 @@ export interface RunOptions {
   readonly gradientEngine?: GradientEngine;
   /** Samples per gradient block (default {@link DEFAULT_BLOCK_ROWS}). */
   readonly blockRows?: number;
+  /**
+   * Keep every training block's per-example gradients in the store (`gradients/<checkpoint>/train/`,
+   * float32, dim × 4 bytes per sample), so that new queries or other scorers reuse them. Default
+   * false: row-separable scorers stream them (computed, scored, dropped; a killed run resumes at
+   * its first block without stored scores). Scorers that need every row at once store them
+   * whatever this says (the log names them).
+   */
+  readonly storeGradients?: boolean;
   /** tfjs backends to try in order. */
   readonly backends?: readonly string[];
   /** Test measurement f whose gradient is the queries' test gradient (default `loss`; see `dda methods`). */
@@ -80,7 +91,15 @@ export class AttributionRun {
   readonly computed: string[] = [];
   /** Seconds spent computing, by artifact kind (`gradients`, `scores:<scorer>`). */
   readonly seconds: Record<string, number> = {};
+  /** Training gradient blocks computed and not stored (names as in {@link computed}, where they are listed too). */
+  readonly streamed: string[] = [];
   readonly blockRows: number;
+  /** Whether computed training gradients are written to the store ({@link RunOptions.storeGradients}). */
+  readonly storeGradients: boolean;
+  /** The query gradients of the checkpoint asked for last (see {@link queryGradients}). */
+  private queryMemo: { cp: Checkpoint; gradients: Promise<GradientMatrix> } | null = null;
+  /** Scorers whose gradient path was logged (once per run). */
+  private readonly pathLogged = new Set<string>();
   private modelPromise: Promise<CheckpointModel> | null = null;
   private measurementPromise: Promise<Measurement> | null = null;
   private readonly progressBars = new Map<string, { tick(n?: number): void }>();
@@ -92,6 +111,7 @@ export class AttributionRun {
   constructor(readonly task: AttributionTask, readonly options: RunOptions) {
     this.store = new ArtifactStore(options.artifactsDir);
     this.blockRows = options.blockRows ?? DEFAULT_BLOCK_ROWS;
+    this.storeGradients = options.storeGradients ?? false;
     if (!Number.isInteger(this.blockRows) || this.blockRows < 1) throw new DdaError(`blockRows must be a positive integer, got ${this.blockRows}`);
     this.log = options.log ?? (() => {});
   }
@@ -166,28 +186,37 @@ export class AttributionRun {
     return out;
   }
 
-  /** The gradients of one training block at `cp` (stored, or computed and stored). */
-  async trainGradientBlock(cp: Checkpoint, spec: GradientBlockSpec): Promise<GradientMatrix> {
+  /**
+   * The gradients of one training block at `cp`: read from the store when they are there, else
+   * computed and, when `save` (default true), stored; a block computed and not stored is listed in
+   * {@link streamed}. `pending`: which blocks still need gradients, for the progress bar's total
+   * (default: those not in the store).
+   */
+  async trainGradientBlock(cp: Checkpoint, spec: GradientBlockSpec, save = true, pending?: { key: string; todo: (b: GradientBlockSpec) => boolean }): Promise<GradientMatrix> {
     const name = `gradients/${cp.id}/train`;
     const r = await gradientBlock(this.store, name, spec, async () => {
       const model = await this.model();
-      const bar = this.trainProgress(cp);
+      const bar = this.trainProgress(cp, pending);
       return model.gradients(cp, this.task.train.samples.slice(spec.start, spec.end), () => bar.tick());
-    });
+    }, save);
     this.note(`${name}/${spec.index}`, r.reused, 'gradients', r.reused ? 0 : r.seconds);
+    if (!r.reused && !save) this.streamed.push(`${name}/${spec.index}`);
     return r.gradients;
   }
 
   /**
-   * One progress step per checkpoint for the training gradients, over the samples of the blocks
-   * not yet stored when the first one is computed (so a resumed run's ETA is right).
+   * One progress step per checkpoint (and pass, `pending.key`) for the training gradients, over the
+   * samples of the blocks still to compute when the first one is computed (so a resumed run's ETA
+   * is right).
    */
-  private trainProgress(cp: Checkpoint): { tick(n?: number): void } {
-    let bar = this.progressBars.get(cp.id);
+  private trainProgress(cp: Checkpoint, pending?: { key: string; todo: (b: GradientBlockSpec) => boolean }): { tick(n?: number): void } {
+    const key = `${cp.id}${pending ? ` ${pending.key}` : ''}`;
+    let bar = this.progressBars.get(key);
     if (!bar) {
-      const todo = this.trainBlocks(cp).filter((b) => this.store.locate(`gradients/${cp.id}/train`, b.key) === undefined).reduce((a, b) => a + b.end - b.start, 0);
-      bar = trackProgress(`gradients of ${todo} training samples at ${cp.id}`, todo, this.options.progress);
-      this.progressBars.set(cp.id, bar);
+      const notStored = (b: GradientBlockSpec): boolean => this.store.locate(`gradients/${cp.id}/train`, b.key) === undefined;
+      const todo = this.trainBlocks(cp).filter((b) => notStored(b) && (pending?.todo(b) ?? true)).reduce((a, b) => a + b.end - b.start, 0);
+      bar = trackProgress(`gradients of ${todo} training samples at ${cp.id}${pending ? ` (${pending.key})` : ''}`, todo, this.options.progress);
+      this.progressBars.set(key, bar);
     }
     return bar;
   }
@@ -265,7 +294,17 @@ export class AttributionRun {
    * block: ∇f = Σ_k w_k ∇ℓ(s_k) over the measurement's terms (for `loss`, the per-example gradient
    * of the output's mean response-token loss itself). Units: d(nats/token)/d(parameter).
    */
-  async queryGradients(cp: Checkpoint): Promise<GradientMatrix> {
+  queryGradients(cp: Checkpoint): Promise<GradientMatrix> {
+    // The last checkpoint's are kept in memory: every block of a streamed pass scores against them.
+    if (this.queryMemo?.cp !== cp) this.queryMemo = { cp, gradients: this.loadQueryGradients(cp) };
+    const memo = this.queryMemo;
+    memo.gradients.catch(() => {
+      if (this.queryMemo === memo) this.queryMemo = null;
+    });
+    return memo.gradients;
+  }
+
+  private async loadQueryGradients(cp: Checkpoint): Promise<GradientMatrix> {
     const queries = await this.measurementTerms();
     const spec: GradientBlockSpec = { index: 0, start: 0, end: queries.length, ids: queries.map((q) => q.query), key: this.queryKey(cp) };
     const name = `gradients/${cp.id}/queries`;
@@ -378,9 +417,13 @@ export class AttributionRun {
       const a = this.modelFreeArtifact(scorer);
       return this.stored(a.name, a.key, kind, () => scorer.score(this.scoringInput(cp, train, () => Promise.reject(new DdaError(`scorer '${scorer.id}' declared no need for gradients`)))));
     }
+    this.logGradientPath(scorer);
     if (scorer.rowSeparable) {
+      // The queries' gradients first (a query that cannot be measured fails before the training pass).
+      const specs = this.trainBlocks(cp);
+      if (scorer.needs.includes('gradients') && !(await this.hasScoreBlocks(scorer.id, cp, specs, testCp))) await this.queryGradients(testCp);
       const parts: ScoreMatrix[] = [];
-      for (const spec of this.trainBlocks(cp)) parts.push(await this.scoreBlock(scorerId, cp, spec, testCp));
+      for (const spec of specs) parts.push(await this.scoreBlock(scorerId, cp, spec, testCp));
       return concatRows(parts, scorer.id);
     }
     const stream = (): ReturnType<typeof gradientBlockStream> => this.trainGradientStream(cp);
@@ -389,17 +432,53 @@ export class AttributionRun {
   }
 
   /**
-   * The scores of one block of training samples [block rows × nQueries] for a row-separable
-   * scorer (stored, or computed from the block's gradients and stored).
-   *
-   * @throws DdaError for a scorer that is not row-separable.
+   * Says in the log, once per scorer, where its training gradients go: streamed (row-separable,
+   * without {@link RunOptions.storeGradients}), stored on request, or stored because the scorer
+   * needs every row at once. Scorers without gradients say nothing.
    */
-  async scoreBlock(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint = cp): Promise<ScoreMatrix> {
+  logGradientPath(scorer: Scorer): void {
+    if (!scorer.needs.includes('gradients') || this.pathLogged.has(scorer.id)) return;
+    this.pathLogged.add(scorer.id);
+    const perCheckpoint = (): string => {
+      const bytes = this.task.train.samples.length * this.gradientDim(this.task.baseCheckpoint) * 4;
+      return `${(bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 0)} MB per checkpoint`;
+    };
+    if (!scorer.rowSeparable) {
+      this.log(`${scorer.id}: training gradients stored (${perCheckpoint()} in ${this.store.root}/gradients/): it needs every training row at once (not row-separable), so they cannot be streamed`);
+    } else if (this.storeGradients) {
+      this.log(`${scorer.id}: training gradients stored (--store-gradients: ${perCheckpoint()} in ${this.store.root}/gradients/), scored block by block`);
+    } else {
+      this.log(`${scorer.id}: training gradients streamed: computed block by block (${this.blockRows} samples), each folded into its stored block of scores and dropped (row-separable); --store-gradients keeps them (${perCheckpoint()})`);
+    }
+  }
+
+  /** Whether every one of `specs`' blocks of scores of a row-separable scorer is stored (so they need no gradients). */
+  async hasScoreBlocks(scorerId: string, cp: Checkpoint, specs: readonly GradientBlockSpec[], testCp: Checkpoint = cp): Promise<boolean> {
+    const scorer = await this.scorer(scorerId);
+    return specs.every((spec) => {
+      const a = this.scoreArtifact(scorer, cp, testCp, spec);
+      return this.store.locate(a.name, a.key) !== undefined;
+    });
+  }
+
+  /**
+   * The scores of one block of training samples [block rows × nQueries] for a row-separable
+   * scorer (stored, or computed from the block's gradients and stored). The block's training
+   * gradients are `given`, or read from the store, or computed (and stored only with
+   * {@link RunOptions.storeGradients}).
+   *
+   * @throws DdaError for a scorer that is not row-separable, or `given` gradients of other samples.
+   */
+  async scoreBlock(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint = cp, given?: GradientMatrix): Promise<ScoreMatrix> {
     const scorer = await this.scorer(scorerId);
     if (!scorer.rowSeparable) throw new DdaError(`scorer '${scorer.id}' is not row-separable: it scores the whole training set at once`);
+    this.logGradientPath(scorer);
+    if (given && (given.ids.length !== spec.ids.length || given.ids.some((id, i) => id !== spec.ids[i]))) throw new DdaError(`${scorer.id}: gradients given for block ${spec.index} at ${cp.id} are of other samples`);
     const a = this.scoreArtifact(scorer, cp, testCp, spec);
     const block = this.task.train.samples.slice(spec.start, spec.end);
-    return this.stored(a.name, a.key, `scores:${scorer.id}`, () => scorer.score(this.scoringInput(cp, block, () => this.trainGradientBlock(cp, spec), undefined, testCp)));
+    const pending = { key: `for ${scorer.id}${testCp === cp ? '' : ` × queries at ${testCp.id}`}`, todo: (b: GradientBlockSpec): boolean => { const x = this.scoreArtifact(scorer, cp, testCp, b); return this.store.locate(x.name, x.key) === undefined; } };
+    const gradients = async (): Promise<GradientMatrix> => given ?? this.trainGradientBlock(cp, spec, this.storeGradients, pending);
+    return this.stored(a.name, a.key, `scores:${scorer.id}`, () => scorer.score(this.scoringInput(cp, block, gradients, undefined, testCp)));
   }
 
   /** One scorer at θ0 and every checkpoint (each cached). */
@@ -428,13 +507,61 @@ export class AttributionRun {
     const scorer = await this.scorer(scorerId);
     if (isModelFree(scorer)) return true;
     const has = (a: { name: string; key: unknown }): boolean => this.store.locate(a.name, a.key) !== undefined;
-    return this.allCheckpoints.every((cp) => (scorer.rowSeparable ? this.trainBlocks(cp).every((spec) => has(this.scoreArtifact(scorer, cp, cp, spec))) : has(this.scoreArtifact(scorer, cp, cp))));
+    for (const cp of this.allCheckpoints) if (!(scorer.rowSeparable ? await this.hasScoreBlocks(scorerId, cp, this.trainBlocks(cp)) : has(this.scoreArtifact(scorer, cp, cp)))) return false;
+    return true;
   }
 
   /** Releases the model. */
   async dispose(): Promise<void> {
     if (this.modelPromise) await (await this.modelPromise).dispose();
     this.modelPromise = null;
+  }
+}
+
+/** One row-separable scorer of {@link scoreBlocksTogether}: scored by `run` at its checkpoint, against the query gradients at `testCp` (a checkpoint id; default the same checkpoint). */
+export interface BlockJob {
+  readonly run: AttributionRun;
+  readonly scorer: string;
+  readonly testCp?: string;
+}
+
+/**
+ * One pass over the training blocks at checkpoint `cpId` for several row-separable scorers, also
+ * of runs with other measurements over the same task and store (the benchmarks): each block whose
+ * scores some job lacks has its training gradients computed (or read from the store) once, and
+ * every job lacking it scores it; the gradients are then dropped unless the first run stores
+ * gradients. Blocks every job has are skipped, so a killed pass resumes at its first unfinished block.
+ *
+ * @throws DdaError for a scorer that is not row-separable, or runs whose models at `cpId` differ
+ *   (their gradients would not be the same).
+ */
+export async function scoreBlocksTogether(jobs: readonly BlockJob[], cpId: string): Promise<void> {
+  const first = jobs[0];
+  if (!first) return;
+  const cp = first.run.checkpoint(cpId);
+  const key = hashOf(first.run.modelKey(cp));
+  for (const j of jobs) {
+    if (!(await j.run.scorer(j.scorer)).rowSeparable) throw new DdaError(`scorer '${j.scorer}' is not row-separable: it cannot be scored in one pass over streamed gradient blocks`);
+    if (hashOf(j.run.modelKey(j.run.checkpoint(cpId))) !== key) throw new DdaError(`internal: the runs of one gradient pass have different models at ${cpId}`);
+  }
+  const cpOf = (j: BlockJob): Checkpoint => j.run.checkpoint(cpId);
+  const testOf = (j: BlockJob): Checkpoint => j.run.checkpoint(j.testCp ?? cpId);
+  const lacking = async (spec: GradientBlockSpec): Promise<BlockJob[]> => {
+    const out: BlockJob[] = [];
+    for (const j of jobs) if (!(await j.run.hasScoreBlocks(j.scorer, cpOf(j), [spec], testOf(j)))) out.push(j);
+    return out;
+  };
+  const specs = first.run.trainBlocks(cp);
+  const todo = new Set<number>();
+  for (const spec of specs) if ((await lacking(spec)).length > 0) todo.add(spec.index);
+  // The queries' gradients first (a query that cannot be measured fails before the training pass).
+  if (todo.size > 0) for (const j of jobs) await j.run.queryGradients(testOf(j));
+  const pending = { key: `for ${[...new Set(jobs.map((j) => `${j.scorer}${j.testCp && j.testCp !== cpId ? ` × queries at ${j.testCp}` : ''}`))].join(', ')}`, todo: (b: GradientBlockSpec): boolean => todo.has(b.index) };
+  for (const spec of specs) {
+    const need = await lacking(spec);
+    if (need.length === 0) continue;
+    const g = await first.run.trainGradientBlock(cp, spec, first.run.storeGradients, pending);
+    for (const j of need) await j.run.scoreBlock(j.scorer, cpOf(j), spec, testOf(j), g);
   }
 }
 

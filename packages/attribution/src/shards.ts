@@ -144,6 +144,7 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
     const mine = all.filter((_, u) => u % s.count === s.index);
     log(`shard ${s.index}/${s.count}: ${mine.length} of ${all.length} (checkpoint, block) units`);
     if (!isModelFree(scorer) && scorer.needs.includes('gradients')) {
+      run.logGradientPath(scorer);
       for (const u of mine) {
         const cp = run.checkpoint(u.cp);
         const spec = run.trainBlocks(cp)[u.block];

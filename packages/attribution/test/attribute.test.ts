@@ -213,14 +213,19 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     const c = await runAttribute(opts({ checkpoints: [run] }));
     expect([...c.computed].sort()).toEqual([...grads('checkpoint-8', blocks), 'gradients/checkpoint-8/queries', ...scores('checkpoint-8', blocks)].sort());
 
-    // One query edited: the queries' gradients and every score; no training gradient.
+    // One query edited: the queries' gradients and every score. The training gradients were streamed
+    // (not stored), so every block's are computed again; with --store-gradients, none is.
     const qLines = readFileSync(exp.files.queries, 'utf8').trim().split('\n');
     const q0 = JSON.parse(qLines[0]!) as { output: string };
     qLines[0] = JSON.stringify({ ...q0, output: `${q0.output} again` });
     const queries = join(dir, 'queries-edited.jsonl');
     writeFileSync(queries, qLines.join('\n'));
     const q = await runAttribute(opts({ queries }));
-    expect([...q.computed].sort()).toEqual([...cps.flatMap((cp) => [`gradients/${cp}/queries`, ...scores(cp, blocks)]), queryLoss].sort());
+    expect([...q.computed].sort()).toEqual([...cps.flatMap((cp) => [...grads(cp, blocks), `gradients/${cp}/queries`, ...scores(cp, blocks)]), queryLoss].sort());
+    const storing = (o: Partial<AttributeOptions>): AttributeOptions => opts({ artifactsDir: join(dir, 'deps-stored'), storeGradients: true, ...o });
+    expect((await runAttribute(storing({}))).computed.filter((n) => n.includes('/train/'))).toHaveLength(cps.length * blocks.length);
+    const qs = await runAttribute(storing({ queries }));
+    expect([...qs.computed].sort()).toEqual([...cps.flatMap((cp) => [`gradients/${cp}/queries`, ...scores(cp, blocks)]), queryLoss].sort());
 
     // The tokenizer changed: everything that runs the model.
     const base = join(dir, 'base-edited');

@@ -59,6 +59,18 @@ describe('on-disk gradient blocks', () => {
     };
     await expect(gradientBlock(store, 'g2', specs[1]!, bad)).rejects.toThrow(/gradients of block 1 \(samples 4\.\.7\): gradient of sample 's4'.*non-finite/);
   });
+
+  it('a streamed block (save false) is checked as a stored one but leaves nothing on disk; a stored block is still reused', async () => {
+    const root = tmp();
+    const store = new ArtifactStore(root);
+    const r = await gradientBlock(store, 'g', specs[0]!, () => slice(0, 4), false);
+    expect(r.reused).toBe(false);
+    r.gradients.rows.forEach((row, i) => expect(Array.from(row)).toEqual(Array.from(all.rows[i]!)));
+    expect(readdirSync(root)).toEqual([]);
+    await expect(gradientBlock(store, 'g', specs[1]!, async () => ({ ...(await slice(4, 8)), ids: ids.slice(5, 9) }), false)).rejects.toThrow(/block 1 computed for other samples than asked/);
+    await gradientBlock(store, 'g', specs[2]!, () => slice(8, 10));
+    expect((await gradientBlock(store, 'g', specs[2]!, async () => { throw new Error('must be reused'); }, false)).reused).toBe(true);
+  });
 });
 
 describe('bounded memory', () => {

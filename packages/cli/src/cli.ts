@@ -106,6 +106,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('debias', { type: 'string', default: d.debiaser, describe: 'debiaser id for the debias and dda rows (raw = the paper; see `dda methods`)' })
         .option('denoise', { type: 'string', default: d.denoiser, describe: 'denoiser id for the denoise and dda rows (mean = the paper)' })
         .option('k', { type: 'number', default: d.k, describe: 'k of recall@k' })
+        .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (as dda attribute --store-gradients); by default they are streamed: each block scored and dropped' })
         .option('backend', { type: 'string', array: true, describe: 'compute backends to try in order (default: by priority)' }),
       async (a) => {
         const positive = (name: string, v: number, integer = true): number => {
@@ -122,6 +123,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full', engine: a.engine as 'tfjs' | 'onnxruntime', gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime',
           randomInit: a['random-init'], minErrorsPerSource: positive('min-errors', a['min-errors']),
           scorer: a.scorer, measurement: a.measurement, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
+          ...(a['store-gradients'] ? { storeGradients: true } : {}),
           ...(a.backend ? { backends: a.backend } : {}),
         }, reporter.log, reporter.progress);
         reporter.close();
@@ -271,6 +273,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
     .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
     .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching, resuming and sharding)' })
+    .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint) so new queries reuse them; by default row-separable scorers (grad-dot, grad-cos, tracin-cp) stream them: each block is scored and dropped' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
 }
 
@@ -278,11 +281,11 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
 interface AttributeArgs {
   base: string; checkpoints: (string | number)[]; train: string; queries: string; labels?: string | undefined; fields?: (string | number)[] | undefined; 'query-fields'?: (string | number)[] | undefined;
   'prompt-format': string; scorer: string; measurement: string; debias: string; denoise: string; beta?: number | undefined; 'top-k': number; k: number; out: string;
-  'max-length'?: number | undefined; overlong: string; 'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows': number; backend?: (string | number)[] | undefined;
+  'max-length'?: number | undefined; overlong: string; 'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows': number; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
-const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'gradient-engine', 'block-rows', 'backend'] as const;
+const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'gradient-engine', 'block-rows', 'store-gradients', 'backend'] as const;
 
 /** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
 function attributeArgv(a: AttributeArgs): string[] {
@@ -290,7 +293,11 @@ function attributeArgv(a: AttributeArgs): string[] {
   const abs = new Set(['base', 'checkpoints', 'train', 'queries', 'labels']);
   for (const f of ATTRIBUTE_FLAGS) {
     const v = (a as unknown as Record<string, unknown>)[f];
-    if (v === undefined) continue;
+    if (v === undefined || v === false) continue;
+    if (v === true) {
+      out.push(`--${f}`);
+      continue;
+    }
     const values = (Array.isArray(v) ? v : [v]).map((x) => (abs.has(f) ? resolvePath(String(x)) : String(x)));
     if (values.length > 0) out.push(`--${f}`, ...values);
   }
@@ -316,6 +323,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     overlong: a.overlong as 'fail' | 'truncate',
     ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
     gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime', blockRows: positive('block-rows', a['block-rows']),
+    ...(a['store-gradients'] ? { storeGradients: true } : {}),
     ...(a.backend ? { backends: a.backend.map(String) } : {}),
   };
 }

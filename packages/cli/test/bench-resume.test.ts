@@ -106,7 +106,7 @@ describe('dda bench (tiny configuration, as a process)', () => {
       expect(e.done).toBeLessThanOrEqual(e.total as number);
     }
     const labels = new Set(progress.map((e) => e.label));
-    expect([...labels]).toEqual(expect.arrayContaining(['bench: family × seed cells', 'gradients of 120 training samples at checkpoint-16']));
+    expect([...labels]).toEqual(expect.arrayContaining(['bench: family × seed cells', 'gradients of 120 training samples at checkpoint-16 (for grad-dot)']));
     for (const label of labels) {
       const last = progress.filter((e) => e.label === label).pop();
       expect(last?.done, label).toBe(last?.total);

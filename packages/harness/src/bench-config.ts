@@ -115,6 +115,12 @@ export const BenchConfigSchema = z.object({
   engine: z.enum(['onnxruntime', 'tfjs']).default('onnxruntime'),
   /** Engine of the per-example gradients, losses and representations: onnxruntime (default; tfjs where it does not start, logged) or tfjs. */
   gradientEngine: z.enum(['onnxruntime', 'tfjs']).default('onnxruntime'),
+  /**
+   * Keep every training gradient block in `<out>/artifacts/gradients/` (the `--store-gradients` of
+   * `dda attribute`). Default false: row-separable scorers stream them (each block scored by every
+   * such scorer and measurement, then dropped); scorers that need every row store them anyway.
+   */
+  storeGradients: z.boolean().default(false),
   /** k of recall@k. */
   k: positiveInt.default(d.k),
   maxNewTokens: positiveInt.default(d.maxNewTokens),

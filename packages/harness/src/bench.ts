@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   DdaError, type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
-import { AttributionRun, RECOMMENDED_DDA, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
+import { AttributionRun, RECOMMENDED_DDA, scoreBlocksTogether, type BlockJob, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
 import { leaderboardDda, RECOMMENDED_ROW, type BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
@@ -331,6 +331,40 @@ function saveCellFiles(outDir: string, family: string, seed: number, exp: Experi
   return dir;
 }
 
+/**
+ * The per-example gradients of a cell, first (timed on their own): row-separable scorers of every
+ * measurement in one pass per checkpoint ({@link scoreBlocksTogether}: each training block's
+ * gradients computed once, scored by all of them, and dropped unless `storeGradients`), at the
+ * checkpoints each is scored at (the cross reading's θ0 × θ' too, for the ablation); the training
+ * gradients of scorers that need every row at once are stored. Scorers whose scores are stored
+ * cost nothing.
+ */
+async function gradientPass(kind: 'bench' | 'ablation', c: BenchConfig, task: AttributionTask, runs: readonly AttributionRun[], scorerIds: readonly string[]): Promise<void> {
+  const jobs = new Map<string, BlockJob[]>();
+  const last = task.checkpoints[task.checkpoints.length - 1] as AttributionTask['checkpoints'][number];
+  const add = (cp: string, job: BlockJob): void => void jobs.set(cp, [...(jobs.get(cp) ?? []), job]);
+  for (const run of runs) {
+    for (const id of scorerIds) {
+      const scorer = await run.scorer(id);
+      if (!scorer.needs.includes('gradients')) continue;
+      const plainOnly = kind === 'bench' && c.plainOnly.includes(id);
+      const cps = plainOnly ? (scorer.combine ? task.checkpoints : [last]) : run.allCheckpoints;
+      if (!scorer.rowSeparable) {
+        if (await run.hasStoredScores(id)) continue;
+        run.logGradientPath(scorer);
+        for (const cp of cps) {
+          for (const spec of run.trainBlocks(cp)) await run.trainGradientBlock(cp, spec);
+          await run.queryGradients(cp);
+        }
+        continue;
+      }
+      for (const cp of cps) add(cp.id, { run, scorer: id });
+      if (kind === 'ablation') add('base', { run, scorer: id, testCp: last.id });
+    }
+  }
+  for (const [cp, js] of jobs) await scoreBlocksTogether(js, cp);
+}
+
 /** A gate's value, or the reason it cannot be computed (a DdaError's message): a gate never fails its cell. */
 function gateOrReason<T>(compute: () => T): T | string {
   try {
@@ -381,20 +415,10 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
       saveCellFiles(outDir, family, seed, exp);
       const task = await experimentTask(exp);
       // One attribution run per test measurement; they share the store, so the training gradients are computed once.
-      const runs = await Promise.all(measurementIds.map((m) => AttributionRun.open(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, measurement: m, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) })));
+      const runs = await Promise.all(measurementIds.map((m) => AttributionRun.open(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, measurement: m, storeGradients: c.storeGradients, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) })));
       try {
         const t1 = Date.now();
-        // Per-example gradients first (timed on their own), unless every scorer that needs them has its scores stored.
-        for (const run of runs) {
-          const scorerObjs = await Promise.all(scorerIds.map((id) => run.scorer(id)));
-          let needGradients = false;
-          for (const s of scorerObjs) if (s.needs.includes('gradients') && !(await run.hasStoredScores(s.id))) needGradients = true;
-          if (!needGradients) continue;
-          for (const cp of run.allCheckpoints) {
-            for (const spec of run.trainBlocks(cp)) await run.trainGradientBlock(cp, spec);
-            await run.queryGradients(cp);
-          }
-        }
+        await gradientPass(kind, c, task, runs, scorerIds);
         const t2 = Date.now();
         const infos = task.checkpoints.map((cp) => cp.info);
         // G3: the fine-tuned model's mean response loss over the training samples (one forward pass at θ′).

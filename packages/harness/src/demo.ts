@@ -29,6 +29,8 @@ export interface DdaRunOptions extends Omit<ExperimentOptions, 'artifactsDir'> {
   readonly gradientEngine?: GradientEngine;
   /** Test measurement f (default `loss`; `contrastive`, `entity-margin`). */
   readonly measurement?: string;
+  /** Keep the training gradients in the store (see `storeGradients` of @dda/attribution's RunOptions; default false: streamed). */
+  readonly storeGradients?: boolean;
 }
 
 export const DEFAULT_RUN_OPTIONS: DdaRunOptions = {
@@ -150,7 +152,7 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
   const o: DdaRunOptions = { ...DEFAULT_RUN_OPTIONS, ...partial };
   const t0 = Date.now();
   const artifactsDir = join(o.outDir, 'artifacts');
-  const { outDir: _out, scorer: _s, beta: _b, debiaser: _db, denoiser: _dn, k: _k, gradientEngine: _g, measurement: _m, ...expOptions } = o;
+  const { outDir: _out, scorer: _s, beta: _b, debiaser: _db, denoiser: _dn, k: _k, gradientEngine: _g, measurement: _m, storeGradients: _sg, ...expOptions } = o;
   // Resolve the plugins first, so that a wrong id fails before minutes of training.
   await ensurePlugins();
   await scorers.create(o.scorer, {});
@@ -162,7 +164,7 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
   const task = await experimentTask(exp);
   const run = await AttributionRun.open(task, {
     artifactsDir, log, ...(progress ? { progress } : {}), ...(o.gradientEngine ? { gradientEngine: o.gradientEngine } : {}), ...(o.backends ? { backends: o.backends } : {}),
-    ...(o.measurement ? { measurement: o.measurement } : {}),
+    ...(o.measurement ? { measurement: o.measurement } : {}), ...(o.storeGradients ? { storeGradients: true } : {}),
   });
   try {
     const tStep = Date.now();

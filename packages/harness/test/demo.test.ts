@@ -85,12 +85,19 @@ describe('the demo end to end (small configuration): experiment files attributed
     }
   });
 
-  it('the contrastive measurement reuses every training gradient and recomputes only the queries\' gradients and the scores', async () => {
+  it('training gradients are streamed, not stored: the contrastive measurement computes them again; stored (storeGradients), a later measurement reuses them', async () => {
+    const trainGradients = (names: readonly string[]): string[] => names.filter((x) => x.startsWith('gradients/') && x.includes('/train/'));
     const r = await runDda({ ...SMALL, outDir: firstDir, measurement: 'contrastive' });
-    expect(r.reused.filter((x) => x.startsWith('gradients/') && x.includes('/train/')).length).toBeGreaterThan(0);
+    expect(trainGradients(r.reused)).toEqual([]);
+    expect(trainGradients(r.computed).length).toBeGreaterThan(0);
     expect(r.reused.some((x) => x.includes('/queries'))).toBe(false);
     for (const x of r.rows) expect(Number.isFinite(x.auc)).toBe(true);
     expect(Array.from(r.scores.get('plain')!.values)).not.toEqual(Array.from(first.scores.get('plain')!.values));
+    const stored = await runDda({ ...SMALL, outDir: firstDir, measurement: 'entity-margin', storeGradients: true });
+    expect(trainGradients(stored.computed)).toEqual(trainGradients(r.computed));
+    const reusing = await runDda({ ...SMALL, outDir: firstDir, measurement: 'entity-margin', scorer: 'grad-cos' });
+    expect(trainGradients(reusing.computed)).toEqual([]);
+    expect(trainGradients(reusing.reused).sort()).toEqual(trainGradients(r.computed).sort());
   });
 
   it('a re-run in the same folder reuses finished artifacts and gives the same results', async () => {

@@ -1,0 +1,136 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProgressSink } from '@dda/core';
+import { AttributionRun, loadTask, runAttribute, scoreBlocksTogether, type AttributeOptions, type AttributionTask, type BlockJob } from '@dda/attribution';
+import { makeExperiment, type Experiment } from '@dda/experiment';
+
+// Streamed training gradients (computed per block, scored, dropped) against the stored path
+// (--store-gradients), on the small experiment of the attribute tests: the first 48 training
+// samples in blocks of 16, θ0 and two LoRA checkpoints.
+const SMALL = { seed: 0, nPretrain: 600, pretrainEpochs: 2, nTrain: 120, nHeldOut: 16, finetuneEpochs: 2 };
+const STREAMED = ['grad-dot', 'grad-cos', 'tracin-cp'];
+const MEASUREMENTS = ['loss', 'contrastive', 'entity-margin'];
+
+let dir: string;
+let exp: Experiment;
+let train48: string;
+let task: AttributionTask;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dda-stream-'));
+  exp = await makeExperiment({ ...SMALL, artifactsDir: join(dir, 'exp') });
+  train48 = join(dir, 'train-48.jsonl');
+  writeFileSync(train48, readFileSync(exp.files.train, 'utf8').trim().split('\n').slice(0, 48).join('\n'));
+  task = await loadTask(files());
+}, 600_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const files = (): Pick<AttributeOptions, 'base' | 'checkpoints' | 'train' | 'queries'> => ({ base: exp.files.base, checkpoints: [exp.files.run], train: train48, queries: exp.files.queries });
+
+/** Bytes of every file under `d`, and the relative paths of the folders named `train` (stored training gradients). */
+function du(d: string): { bytes: number; trainGradientDirs: string[] } {
+  let bytes = 0;
+  const trainGradientDirs: string[] = [];
+  const walk = (p: string, rel: string): void => {
+    for (const e of readdirSync(p, { withFileTypes: true })) {
+      const q = join(p, e.name);
+      if (e.isDirectory()) {
+        if (e.name === 'train' && rel.startsWith('gradients/')) trainGradientDirs.push(`${rel}${e.name}`);
+        walk(q, `${rel}${e.name}/`);
+      } else bytes += statSync(q).size;
+    }
+  };
+  if (existsSync(d)) walk(d, '');
+  return { bytes, trainGradientDirs };
+}
+
+const runs = (artifactsDir: string, storeGradients: boolean, log?: (l: string) => void): AttributionRun[] =>
+  MEASUREMENTS.map((measurement) => new AttributionRun(task, { artifactsDir, blockRows: 16, measurement, storeGradients, ...(log ? { log } : {}) }));
+
+describe('streamed training gradients', () => {
+  it('give the stored path\'s scores bit for bit (tolerance 0) for grad-dot, grad-cos and tracin-cp under every measurement, at θ0, every checkpoint and θ0 × θ\', and store no training gradient', async () => {
+    const storedDir = join(dir, 'stored');
+    const streamedDir = join(dir, 'streamed');
+    const stored = runs(storedDir, true);
+    const lines: string[] = [];
+    const streamed = runs(streamedDir, false, (l) => lines.push(l));
+    try {
+      // The stored path: each scorer over the stored gradient blocks (computed once, read back).
+      // The streamed path: one pass per checkpoint, every scorer and measurement scored from each block.
+      const last = task.checkpoints[task.checkpoints.length - 1]!.id;
+      for (const cp of ['base', ...task.checkpoints.map((c) => c.id)]) {
+        const jobs: BlockJob[] = streamed.flatMap((run) => STREAMED.map((scorer) => ({ run, scorer })));
+        await scoreBlocksTogether(cp === 'base' ? [...jobs, ...streamed.map((run) => ({ run, scorer: 'grad-dot', testCp: last }))] : jobs, cp);
+      }
+      const blocks = 3 * 3; // 3 blocks at θ0 and at each of the 2 checkpoints
+      // Each block's gradients were computed once for the 9 scorer × measurement jobs and the cross reading.
+      expect(streamed.flatMap((r) => r.computed).filter((n) => n.startsWith('gradients/') && n.includes('/train/')).sort()).toEqual(
+        ['base', 'checkpoint-8', 'checkpoint-16'].flatMap((cp) => [0, 1, 2].map((b) => `gradients/${cp}/train/${b}`)).sort(),
+      );
+      expect(streamed[0]!.streamed).toHaveLength(blocks);
+      for (const [m, measurement] of MEASUREMENTS.entries()) {
+        for (const scorer of STREAMED) {
+          const [a, b] = [await stored[m]!.scoreCheckpoints(scorer), await streamed[m]!.scoreCheckpoints(scorer)];
+          for (const [x, y] of [[a.base, b.base], ...a.epochs.map((e, i) => [e, b.epochs[i]!])] as const) {
+            expect(y.trainIds).toEqual(x.trainIds);
+            expect(Array.from(y.values), `${scorer} under ${measurement}`).toEqual(Array.from(x.values));
+            expect(y.values.some((v) => v !== 0)).toBe(true);
+          }
+        }
+        expect(Array.from((await streamed[m]!.crossBaseScores('grad-dot')).values)).toEqual(Array.from((await stored[m]!.crossBaseScores('grad-dot')).values));
+      }
+      // Scoring again afterwards reads the stored score blocks: no gradient is computed again.
+      expect(streamed.flatMap((r) => r.computed).filter((n) => n.startsWith('gradients/') && n.includes('/train/'))).toHaveLength(blocks);
+      expect(lines.filter((l) => /training gradients streamed/.test(l)).map((l) => l.split(':')[0]).sort()).toEqual([...STREAMED, ...STREAMED, ...STREAMED].sort());
+    } finally {
+      for (const r of [...stored, ...streamed]) await r.dispose();
+    }
+    const [s, t] = [du(storedDir), du(streamedDir)];
+    expect(s.trainGradientDirs.sort()).toEqual(['gradients/base/train', 'gradients/checkpoint-16/train', 'gradients/checkpoint-8/train']);
+    expect(t.trainGradientDirs).toEqual([]);
+    // 48 rows × dim × 4 bytes at 3 checkpoints are gone from the disk.
+    const dim = stored[0]!.gradientDim(task.baseCheckpoint);
+    expect(s.bytes - t.bytes).toBeGreaterThan(48 * dim * 4 * 3);
+  }, 900_000);
+
+  it('a run killed after k blocks resumes at block k: the same scores as a run never killed, blocks before k not recomputed', async () => {
+    const opts = (o: Partial<AttributeOptions>): AttributeOptions => ({ ...files(), out: join(dir, 'resume-out'), artifactsDir: join(dir, 'resume'), blockRows: 16, method: { scorer: 'grad-dot', debias: 'raw', denoise: 'mean', beta: 1 }, ...o });
+    // Killed inside block 2 of checkpoint-8 (the second checkpoint scored, after θ0): its 38th training sample's gradient.
+    const kill: ProgressSink = (p) => {
+      if (p.label.startsWith('gradients of') && p.label.includes('at checkpoint-8') && p.done === 2 * 16 + 6) throw new Error('killed');
+    };
+    await expect(runAttribute(opts({ progress: kill }))).rejects.toThrow('killed');
+    const lines: string[] = [];
+    const resumed = await runAttribute(opts({ log: (l) => lines.push(l) }));
+    const grads = resumed.computed.filter((n) => n.startsWith('gradients/'));
+    const scores = resumed.computed.filter((n) => n.startsWith('scores/'));
+    // checkpoint-8: blocks 2 onward; checkpoint-16: every block and its queries; θ0: nothing.
+    expect(grads.sort()).toEqual(['gradients/checkpoint-16/queries', 'gradients/checkpoint-16/train/0', 'gradients/checkpoint-16/train/1', 'gradients/checkpoint-16/train/2', 'gradients/checkpoint-8/train/2'].sort());
+    expect(scores.sort()).toEqual(['scores/grad-dot/checkpoint-16/block-0', 'scores/grad-dot/checkpoint-16/block-1', 'scores/grad-dot/checkpoint-16/block-2', 'scores/grad-dot/checkpoint-8/block-2'].sort());
+    expect(resumed.reused).toEqual(expect.arrayContaining(['gradients/checkpoint-8/queries', 'scores/grad-dot/checkpoint-8/block-0', 'scores/grad-dot/checkpoint-8/block-1', 'scores/grad-dot/base/block-2']));
+    expect(lines.join('\n')).toMatch(/grad-dot: training gradients streamed/);
+    // The never-killed reference: the stored path in a fresh folder.
+    const reference = await runAttribute(opts({ out: join(dir, 'reference-out'), artifactsDir: join(dir, 'reference'), storeGradients: true }));
+    expect(Array.from(resumed.method.matrix.values)).toEqual(Array.from(reference.method.matrix.values));
+    for (const [i, v] of reference.variants.entries()) expect(Array.from(resumed.variants[i]!.matrix.values), v.variant).toEqual(Array.from(v.matrix.values));
+    const summary = (out: string): { gradients: { stored: boolean; streamedBlocks: number } } => JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(summary(join(dir, 'resume-out')).gradients).toEqual({ stored: false, streamedBlocks: 4 });
+    expect(summary(join(dir, 'reference-out')).gradients).toEqual({ stored: true, streamedBlocks: 0 });
+    expect(du(join(dir, 'resume')).trainGradientDirs).toEqual([]);
+    expect(du(join(dir, 'reference')).trainGradientDirs).toHaveLength(3);
+  }, 900_000);
+
+  it('a scorer that needs every row at once keeps using the store, and the log says so', async () => {
+    const lines: string[] = [];
+    const run = new AttributionRun(task, { artifactsDir: join(dir, 'datainf'), blockRows: 16, log: (l) => lines.push(l) });
+    try {
+      await run.scores('datainf', task.checkpoints[0]!);
+    } finally {
+      await run.dispose();
+    }
+    expect(lines.join('\n')).toMatch(/datainf: training gradients stored \([\d.]+ MB per checkpoint in .*\/gradients\/\): it needs every training row at once \(not row-separable\), so they cannot be streamed/);
+    expect(run.streamed).toEqual([]);
+    expect(du(join(dir, 'datainf')).trainGradientDirs).toEqual(['gradients/checkpoint-8/train']);
+  }, 600_000);
+});
