@@ -9,7 +9,7 @@
  */
 import {
   DdaError, createScoreMatrix, measurements, scorers, trackProgress, type Measurement, type MeasurementTerm, type GradientMatrix, type ModelStepOptions, type ProgressSink,
-  type ScoreMatrix, type Scorer, type ScoringInput, type TextSample,
+  type BlockSummaries, type ScoreMatrix, type Scorer, type ScoringInput, type TextSample,
 } from '@dda/core';
 import { ArtifactStore, hashOf } from './artifacts.js';
 import type { Checkpoint } from './checkpoints.js';
@@ -374,7 +374,7 @@ export class AttributionRun {
     let total = 0;
     let found = false;
     for (const [name, seconds] of this.artifactSeconds) {
-      if (name !== `scores/${scorerId}/${at}` && !name.startsWith(`scores/${scorerId}/${at}/block-`)) continue;
+      if (name !== `scores/${scorerId}/${at}` && !name.startsWith(`scores/${scorerId}/${at}/block-`) && !name.startsWith(`summaries/${scorerId}/${at}/block-`)) continue;
       if (seconds === undefined) return undefined;
       total += seconds;
       found = true;
@@ -386,11 +386,11 @@ export class AttributionRun {
    * Where a scorer's matrix at `cp` is stored and what it depends on: one artifact per training
    * block for row-separable scorers (`block` given), else one for the whole training set.
    */
-  private scoreArtifact(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, block?: GradientBlockSpec): { name: string; key: unknown } {
+  private scoreArtifact(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, block?: GradientBlockSpec, step: 'scores' | 'summaries' = 'scores'): { name: string; key: unknown } {
     const at = testCp === cp ? cp.id : `${cp.id}×${testCp.id}`;
     const test = hashOf(this.task.queries.map((q) => [q.sample, q.correction]));
-    const common = { step: 'scores', scorer: this.scorerKey(scorer), queries: this.queryKey(testCp), test };
-    if (block) return { name: `scores/${scorer.id}/${at}/block-${block.index}`, key: { ...common, train: block.key } };
+    const common = { step, scorer: this.scorerKey(scorer), queries: this.queryKey(testCp), test };
+    if (block) return { name: `${step}/${scorer.id}/${at}/block-${block.index}`, key: { ...common, train: block.key } };
     return { name: `scores/${scorer.id}/${at}`, key: { ...common, train: this.trainBlocks(cp).map((b) => b.key) } };
   }
 
@@ -426,6 +426,7 @@ export class AttributionRun {
       for (const spec of specs) parts.push(await this.scoreBlock(scorerId, cp, spec, testCp));
       return concatRows(parts, scorer.id);
     }
+    if (this.summarizes(scorer)) return this.scoresFromSummaries(scorer, cp, testCp);
     const stream = (): ReturnType<typeof gradientBlockStream> => this.trainGradientStream(cp);
     const a = this.scoreArtifact(scorer, cp, testCp);
     return this.stored(a.name, a.key, kind, () => scorer.score(this.scoringInput(cp, train, () => stream().readAll(), async () => stream(), testCp)));
@@ -443,10 +444,12 @@ export class AttributionRun {
       const bytes = this.task.train.samples.length * this.gradientDim(this.task.baseCheckpoint) * 4;
       return `${(bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 0)} MB per checkpoint`;
     };
-    if (!scorer.rowSeparable) {
-      this.log(`${scorer.id}: training gradients stored (${perCheckpoint()} in ${this.store.root}/gradients/): it needs every training row at once (not row-separable), so they cannot be streamed`);
+    if (this.summarizes(scorer)) {
+      this.log(`${scorer.id}: training gradients streamed: each block reduced to its summary (${scorer.blockSummaries?.description}), stored per block, and the scores combined from the summaries after the last block; --store-gradients keeps the gradients (${perCheckpoint()})`);
     } else if (this.storeGradients) {
-      this.log(`${scorer.id}: training gradients stored (--store-gradients: ${perCheckpoint()} in ${this.store.root}/gradients/), scored block by block`);
+      this.log(`${scorer.id}: training gradients stored (--store-gradients: ${perCheckpoint()} in ${this.store.root}/gradients/)${scorer.rowSeparable ? ', scored block by block' : ''}`);
+    } else if (!scorer.rowSeparable) {
+      this.log(`${scorer.id}: training gradients stored (${perCheckpoint()} in ${this.store.root}/gradients/): it needs every training row at once (not row-separable) and declares no block summaries, so they cannot be streamed`);
     } else {
       this.log(`${scorer.id}: training gradients streamed: computed block by block (${this.blockRows} samples), each folded into its stored block of scores and dropped (row-separable); --store-gradients keeps them (${perCheckpoint()})`);
     }
@@ -461,6 +464,87 @@ export class AttributionRun {
     });
   }
 
+  /** Whether `scorer`'s training gradients are streamed into block summaries (it declares {@link BlockSummaries}, is not row-separable, and gradients are not to be stored). */
+  private summarizes(scorer: Scorer): boolean {
+    return scorer.needs.includes('gradients') && !scorer.rowSeparable && scorer.blockSummaries !== undefined && !this.storeGradients;
+  }
+
+  /**
+   * A streaming scorer's matrix at `cp` ({@link BlockSummaries}): the queries' gradients first,
+   * then every training block's summary (stored, or computed from the block's streamed gradients),
+   * then the scores combined from them (stored). The seconds of the summaries count in
+   * {@link matrixSeconds}, also when the matrix is reused.
+   */
+  private async scoresFromSummaries(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint): Promise<ScoreMatrix> {
+    const bs = scorer.blockSummaries as BlockSummaries;
+    const a = this.scoreArtifact(scorer, cp, testCp);
+    const specs = this.trainBlocks(cp);
+    if (this.store.locate(a.name, a.key)) {
+      for (const spec of specs) {
+        const s = this.scoreArtifact(scorer, cp, testCp, spec, 'summaries');
+        this.artifactSeconds.set(s.name, this.store.locate(s.name, s.key)?.seconds);
+      }
+      return this.stored(a.name, a.key, `scores:${scorer.id}`, () => Promise.reject(new DdaError(`internal: ${a.name} vanished`)));
+    }
+    const test = await this.queryGradients(testCp);
+    const parts: Float64Array[] = [];
+    for (const spec of specs) parts.push(await this.summaryBlock(scorer.id, cp, spec, testCp));
+    const checkpoint = testCp === cp ? cp.id : `${cp.id}×${testCp.id}`;
+    return this.stored(a.name, a.key, `scores:${scorer.id}`, () => bs.combine(parts, this.task.train.samples.map((x) => x.id), test, checkpoint));
+  }
+
+  /**
+   * One training block's summary for a scorer with {@link BlockSummaries} (stored, or computed from
+   * the block's gradients, `given` or streamed, and stored as `summaries/<scorer>/<at>/block-<b>`).
+   *
+   * @throws DdaError for a scorer without block summaries, or `given` gradients of other samples.
+   */
+  async summaryBlock(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint = cp, given?: GradientMatrix): Promise<Float64Array> {
+    const scorer = await this.scorer(scorerId);
+    const bs = scorer.blockSummaries;
+    if (!bs) throw new DdaError(`scorer '${scorer.id}' has no block summaries: it cannot be streamed block by block`);
+    this.logGradientPath(scorer);
+    checkGiven(given, spec, `${scorer.id} at ${cp.id}`);
+    const a = this.scoreArtifact(scorer, cp, testCp, spec, 'summaries');
+    const r = await this.store.getOrCompute(a.name, a.key, async () => {
+      const g = given ?? await this.trainGradientBlock(cp, spec, this.storeGradients, this.pendingFor(scorer, cp, testCp, 'summaries'));
+      const v = await bs.summarize(g, await this.queryGradients(testCp));
+      return new Map([['summary.f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]]);
+    });
+    this.note(a.name, r.reused, `scores:${scorer.id}`, r.reused ? 0 : r.seconds ?? 0);
+    this.artifactSeconds.set(a.name, r.seconds);
+    const bytes = r.files.get('summary.f64');
+    if (!bytes || bytes.byteLength % 8 !== 0) throw new DdaError(`${a.name}: the stored summary is malformed`, 'delete the artifact to recompute it');
+    const out = new Float64Array(bytes.byteLength / 8);
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  }
+
+  /** The blocks still to compute for `scorer` at `cp` (those without a stored block of `step`), for the progress bar of its gradient pass. */
+  private pendingFor(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, step: 'scores' | 'summaries'): { key: string; todo: (b: GradientBlockSpec) => boolean } {
+    return {
+      key: `for ${scorer.id}${testCp === cp ? '' : ` × queries at ${testCp.id}`}`,
+      todo: (b) => {
+        const x = this.scoreArtifact(scorer, cp, testCp, b, step);
+        return this.store.locate(x.name, x.key) === undefined;
+      },
+    };
+  }
+
+  /** Whether a block of `scorer` (its scores, or its summary) is stored, so it needs no gradients. */
+  async hasBlock(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint = cp): Promise<boolean> {
+    const scorer = await this.scorer(scorerId);
+    if (scorer.rowSeparable) return this.hasScoreBlocks(scorerId, cp, [spec], testCp);
+    const a = this.scoreArtifact(scorer, cp, testCp, spec, 'summaries');
+    return this.store.locate(a.name, a.key) !== undefined;
+  }
+
+  /** A block of `scorer` from the block's gradients `g`: its scores (row-separable) or its summary ({@link BlockSummaries}). */
+  async block(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint, g: GradientMatrix): Promise<void> {
+    if ((await this.scorer(scorerId)).rowSeparable) await this.scoreBlock(scorerId, cp, spec, testCp, g);
+    else await this.summaryBlock(scorerId, cp, spec, testCp, g);
+  }
+
   /**
    * The scores of one block of training samples [block rows × nQueries] for a row-separable
    * scorer (stored, or computed from the block's gradients and stored). The block's training
@@ -473,11 +557,10 @@ export class AttributionRun {
     const scorer = await this.scorer(scorerId);
     if (!scorer.rowSeparable) throw new DdaError(`scorer '${scorer.id}' is not row-separable: it scores the whole training set at once`);
     this.logGradientPath(scorer);
-    if (given && (given.ids.length !== spec.ids.length || given.ids.some((id, i) => id !== spec.ids[i]))) throw new DdaError(`${scorer.id}: gradients given for block ${spec.index} at ${cp.id} are of other samples`);
+    checkGiven(given, spec, `${scorer.id} at ${cp.id}`);
     const a = this.scoreArtifact(scorer, cp, testCp, spec);
     const block = this.task.train.samples.slice(spec.start, spec.end);
-    const pending = { key: `for ${scorer.id}${testCp === cp ? '' : ` × queries at ${testCp.id}`}`, todo: (b: GradientBlockSpec): boolean => { const x = this.scoreArtifact(scorer, cp, testCp, b); return this.store.locate(x.name, x.key) === undefined; } };
-    const gradients = async (): Promise<GradientMatrix> => given ?? this.trainGradientBlock(cp, spec, this.storeGradients, pending);
+    const gradients = async (): Promise<GradientMatrix> => given ?? this.trainGradientBlock(cp, spec, this.storeGradients, this.pendingFor(scorer, cp, testCp, 'scores'));
     return this.stored(a.name, a.key, `scores:${scorer.id}`, () => scorer.score(this.scoringInput(cp, block, gradients, undefined, testCp)));
   }
 
@@ -518,6 +601,11 @@ export class AttributionRun {
   }
 }
 
+/** @throws DdaError when gradients `given` for a block are of other samples than the block's. */
+function checkGiven(given: GradientMatrix | undefined, spec: GradientBlockSpec, what: string): void {
+  if (given && (given.ids.length !== spec.ids.length || given.ids.some((id, i) => id !== spec.ids[i]))) throw new DdaError(`${what}: gradients given for block ${spec.index} are of other samples`);
+}
+
 /** One row-separable scorer of {@link scoreBlocksTogether}: scored by `run` at its checkpoint, against the query gradients at `testCp` (a checkpoint id; default the same checkpoint). */
 export interface BlockJob {
   readonly run: AttributionRun;
@@ -541,14 +629,15 @@ export async function scoreBlocksTogether(jobs: readonly BlockJob[], cpId: strin
   const cp = first.run.checkpoint(cpId);
   const key = hashOf(first.run.modelKey(cp));
   for (const j of jobs) {
-    if (!(await j.run.scorer(j.scorer)).rowSeparable) throw new DdaError(`scorer '${j.scorer}' is not row-separable: it cannot be scored in one pass over streamed gradient blocks`);
+    const s = await j.run.scorer(j.scorer);
+    if (!s.rowSeparable && !s.blockSummaries) throw new DdaError(`scorer '${j.scorer}' is neither row-separable nor has block summaries: it cannot be scored in one pass over streamed gradient blocks`);
     if (hashOf(j.run.modelKey(j.run.checkpoint(cpId))) !== key) throw new DdaError(`internal: the runs of one gradient pass have different models at ${cpId}`);
   }
   const cpOf = (j: BlockJob): Checkpoint => j.run.checkpoint(cpId);
   const testOf = (j: BlockJob): Checkpoint => j.run.checkpoint(j.testCp ?? cpId);
   const lacking = async (spec: GradientBlockSpec): Promise<BlockJob[]> => {
     const out: BlockJob[] = [];
-    for (const j of jobs) if (!(await j.run.hasScoreBlocks(j.scorer, cpOf(j), [spec], testOf(j)))) out.push(j);
+    for (const j of jobs) if (!(await j.run.hasBlock(j.scorer, cpOf(j), spec, testOf(j)))) out.push(j);
     return out;
   };
   const specs = first.run.trainBlocks(cp);
@@ -561,7 +650,7 @@ export async function scoreBlocksTogether(jobs: readonly BlockJob[], cpId: strin
     const need = await lacking(spec);
     if (need.length === 0) continue;
     const g = await first.run.trainGradientBlock(cp, spec, first.run.storeGradients, pending);
-    for (const j of need) await j.run.scoreBlock(j.scorer, cpOf(j), spec, testOf(j), g);
+    for (const j of need) await j.run.block(j.scorer, cpOf(j), spec, testOf(j), g);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Sharding an attribution over machines, engine-neutral: shard i of n computes its share of the
- * per-example gradient blocks (and, for row-separable scorers, their score blocks) at θ0 and every
- * checkpoint into a shared output folder, then writes a manifest with the hash of its inputs.
+ * training blocks at θ0 and every checkpoint into a shared output folder (a row-separable scorer's
+ * blocks of scores, a streaming scorer's block summaries, each from streamed gradients; the
+ * gradient blocks themselves for other scorers or with --store-gradients), then writes a manifest with the hash of its inputs.
  * `mergeShards` checks that every shard finished with the same inputs, names the missing or
  * mismatched ones, and writes exactly the outputs of a one-machine run (every block is found in
  * the store, so nothing is computed twice).
@@ -150,6 +151,7 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
         const spec = run.trainBlocks(cp)[u.block];
         if (!spec) throw new DdaError(`internal: no block ${u.block} at ${u.cp}`);
         if (scorer.rowSeparable) await run.scoreBlock(scorer.id, cp, spec);
+        else if (scorer.blockSummaries && !run.storeGradients) await run.summaryBlock(scorer.id, cp, spec);
         else await run.trainGradientBlock(cp, spec);
       }
     } else {

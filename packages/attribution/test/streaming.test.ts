@@ -10,7 +10,8 @@ import { makeExperiment, type Experiment } from '@dda/experiment';
 // (--store-gradients), on the small experiment of the attribute tests: the first 48 training
 // samples in blocks of 16, θ0 and two LoRA checkpoints.
 const SMALL = { seed: 0, nPretrain: 600, pretrainEpochs: 2, nTrain: 120, nHeldOut: 16, finetuneEpochs: 2 };
-const STREAMED = ['grad-dot', 'grad-cos', 'tracin-cp'];
+// Row-separable scorers (their blocks of scores) and trak (its block summaries: projected gradients).
+const STREAMED = ['grad-dot', 'grad-cos', 'tracin-cp', 'trak'];
 const MEASUREMENTS = ['loss', 'contrastive', 'entity-margin'];
 
 let dir: string;
@@ -46,10 +47,10 @@ function du(d: string): { bytes: number; trainGradientDirs: string[] } {
 }
 
 const runs = (artifactsDir: string, storeGradients: boolean, log?: (l: string) => void): AttributionRun[] =>
-  MEASUREMENTS.map((measurement) => new AttributionRun(task, { artifactsDir, blockRows: 16, measurement, storeGradients, ...(log ? { log } : {}) }));
+  MEASUREMENTS.map((measurement) => new AttributionRun(task, { artifactsDir, blockRows: 16, measurement, storeGradients, scorerOptions: { trak: { projectionDim: 64 } }, ...(log ? { log } : {}) }));
 
 describe('streamed training gradients', () => {
-  it('give the stored path\'s scores bit for bit (tolerance 0) for grad-dot, grad-cos and tracin-cp under every measurement, at θ0, every checkpoint and θ0 × θ\', and store no training gradient', async () => {
+  it('give the stored path\'s scores bit for bit (tolerance 0) for grad-dot, grad-cos, tracin-cp and trak under every measurement, at θ0, every checkpoint and θ0 × θ\', and store no training gradient', async () => {
     const storedDir = join(dir, 'stored');
     const streamedDir = join(dir, 'streamed');
     const stored = runs(storedDir, true);
@@ -61,7 +62,7 @@ describe('streamed training gradients', () => {
       const last = task.checkpoints[task.checkpoints.length - 1]!.id;
       for (const cp of ['base', ...task.checkpoints.map((c) => c.id)]) {
         const jobs: BlockJob[] = streamed.flatMap((run) => STREAMED.map((scorer) => ({ run, scorer })));
-        await scoreBlocksTogether(cp === 'base' ? [...jobs, ...streamed.map((run) => ({ run, scorer: 'grad-dot', testCp: last }))] : jobs, cp);
+        await scoreBlocksTogether(cp === 'base' ? [...jobs, ...streamed.flatMap((run) => ['grad-dot', 'trak'].map((scorer) => ({ run, scorer, testCp: last })))] : jobs, cp);
       }
       const blocks = 3 * 3; // 3 blocks at θ0 and at each of the 2 checkpoints
       // Each block's gradients were computed once for the 9 scorer × measurement jobs and the cross reading.
@@ -78,9 +79,11 @@ describe('streamed training gradients', () => {
             expect(y.values.some((v) => v !== 0)).toBe(true);
           }
         }
-        expect(Array.from((await streamed[m]!.crossBaseScores('grad-dot')).values)).toEqual(Array.from((await stored[m]!.crossBaseScores('grad-dot')).values));
+        for (const scorer of ['grad-dot', 'trak']) expect(Array.from((await streamed[m]!.crossBaseScores(scorer)).values), scorer).toEqual(Array.from((await stored[m]!.crossBaseScores(scorer)).values));
       }
-      // Scoring again afterwards reads the stored score blocks: no gradient is computed again.
+      // trak's stored matrices say how they were computed.
+      expect((await streamed[0]!.scores('trak', task.checkpoints[0]!)).provenance.computedOver).toMatch(/projected block by block as they were streamed in 3 blocks/);
+      // Scoring again afterwards reads the stored score blocks and summaries: no gradient is computed again.
       expect(streamed.flatMap((r) => r.computed).filter((n) => n.startsWith('gradients/') && n.includes('/train/'))).toHaveLength(blocks);
       expect(lines.filter((l) => /training gradients streamed/.test(l)).map((l) => l.split(':')[0]).sort()).toEqual([...STREAMED, ...STREAMED, ...STREAMED].sort());
     } finally {
@@ -89,9 +92,10 @@ describe('streamed training gradients', () => {
     const [s, t] = [du(storedDir), du(streamedDir)];
     expect(s.trainGradientDirs.sort()).toEqual(['gradients/base/train', 'gradients/checkpoint-16/train', 'gradients/checkpoint-8/train']);
     expect(t.trainGradientDirs).toEqual([]);
-    // 48 rows × dim × 4 bytes at 3 checkpoints are gone from the disk.
+    // The stored folder holds 48 rows × dim float32 at 3 checkpoints more; the streamed one trak's
+    // summaries instead (48 rows × 64 float64 per measurement and checkpoint, about 0.3 MB with their manifests).
     const dim = stored[0]!.gradientDim(task.baseCheckpoint);
-    expect(s.bytes - t.bytes).toBeGreaterThan(48 * dim * 4 * 3);
+    expect(s.bytes - t.bytes).toBeGreaterThan(0.9 * 48 * dim * 4 * 3);
   }, 900_000);
 
   it('a run killed after k blocks resumes at block k: the same scores as a run never killed, blocks before k not recomputed', async () => {
@@ -129,7 +133,7 @@ describe('streamed training gradients', () => {
     } finally {
       await run.dispose();
     }
-    expect(lines.join('\n')).toMatch(/datainf: training gradients stored \([\d.]+ MB per checkpoint in .*\/gradients\/\): it needs every training row at once \(not row-separable\), so they cannot be streamed/);
+    expect(lines.join('\n')).toMatch(/datainf: training gradients stored \([\d.]+ MB per checkpoint in .*\/gradients\/\): it needs every training row at once \(not row-separable\) and declares no block summaries, so they cannot be streamed/);
     expect(run.streamed).toEqual([]);
     expect(du(join(dir, 'datainf')).trainGradientDirs).toEqual(['gradients/checkpoint-8/train']);
   }, 600_000);

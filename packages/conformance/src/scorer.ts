@@ -31,8 +31,11 @@ import {
  *   the scores are the same;
  * - `row-separable`: a scorer that declares `rowSeparable` gives the same scores when blocks of the
  *   training set are scored on their own and their rows concatenated (as a sharding harness does).
+ * - `block-summaries`: a scorer that declares `blockSummaries` (its streaming form) gives the same
+ *   scores when the training set's blocks are summarized one at a time and the summaries combined
+ *   (as a streaming harness does), and refuses summaries that do not cover the training set.
  */
-export const SCORER_CHECKS = ['shape-and-ids', 'training-order', 'test-order', 'determinism', 'finite', 'float-range', 'sign-convention', 'missing-need', 'gradient-blocks', 'row-separable'] as const;
+export const SCORER_CHECKS = ['shape-and-ids', 'training-order', 'test-order', 'determinism', 'finite', 'float-range', 'sign-convention', 'missing-need', 'gradient-blocks', 'row-separable', 'block-summaries'] as const;
 /** A scorer check's name. */
 export type ScorerCheck = (typeof SCORER_CHECKS)[number];
 
@@ -274,6 +277,24 @@ export async function checkScorer(subject: string | Subject<Scorer>, options: Ch
         const joined = { ...matrix, trainIds: ids, values: Float64Array.from(values) };
         const diff = differenceByIds(matrix, joined, tolerance);
         return diff ? fail(`it declares rowSeparable, but scoring blocks of the training set on their own gives other scores: ${diff}`) : pass('blocks of the training set scored on their own give the same rows');
+      }
+      case 'block-summaries': {
+        const { scorer: sc, matrix } = ref();
+        const bs = sc.blockSummaries;
+        if (!bs) return notApplicable('declares no blockSummaries (no streaming form over summaries of training blocks)');
+        if (sc.rowSeparable) return fail('declares both rowSeparable and blockSummaries: a harness streams a row-separable scorer by its blocks of scores, so declare one of them');
+        const test = gradientsOf(TEST);
+        const ids = TRAIN.map((x) => x.id);
+        const summaries: Float64Array[] = [];
+        for (const block of [TRAIN.slice(0, 4), TRAIN.slice(4, 7), TRAIN.slice(7)]) summaries.push(await bs.summarize(gradientsOf(block), test));
+        const m = await bs.combine(summaries, ids, test, CHECKPOINT);
+        const problem = shapeProblem(m, ids, TEST.map((x) => x.id));
+        if (problem) return fail(`combining the summaries of 3 training blocks: ${problem}`);
+        const diff = differenceByIds(matrix, m, tolerance);
+        if (diff) return fail(`combining the summaries of 3 training blocks gives other scores than scoring the whole set: ${diff}`);
+        const short = await bs.combine(summaries.slice(0, -1), ids, test, CHECKPOINT).then(() => null, (e: unknown) => e);
+        if (!(short instanceof DdaError)) return fail(`combining the summaries of 2 of the 3 blocks for all ${ids.length} training samples ${short ? `threw a ${(short as Error).name}, not a DdaError` : 'was not refused'}`);
+        return pass(`summaries of 3 training blocks combined give the whole set's scores (${bs.description})`);
       }
     }
   }, options.optOut);

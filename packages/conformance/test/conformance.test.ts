@@ -33,7 +33,7 @@ const dot = (a: Float32Array, b: Float32Array): number => a.reduce((s, x, k) => 
 describe('checkScorer', () => {
   it('passes a correct gradient scorer on every check (missing-need does not apply to it)', async () => {
     const r = await checkScorer(gradientScorer('good-dot', dot, { rowSeparable: true }));
-    expect(statuses(r)).toEqual({ ...Object.fromEntries(SCORER_CHECKS.map((c) => [c, 'pass'])), 'missing-need': 'not-applicable' });
+    expect(statuses(r)).toEqual({ ...Object.fromEntries(SCORER_CHECKS.map((c) => [c, 'pass'])), 'missing-need': 'not-applicable', 'block-summaries': 'not-applicable' });
     expect(() => assertConformance(r)).not.toThrow();
     expect(statuses(await checkScorer(gradientScorer('plain-dot', dot)))['row-separable']).toBe('not-applicable');
   });
@@ -49,6 +49,48 @@ describe('checkScorer', () => {
     const r = await checkScorer(whole);
     expect(statuses(r)['row-separable']).toBe('fail');
     expect(message(r, 'row-separable')).toContain('it declares rowSeparable, but scoring blocks of the training set on their own gives other scores');
+  });
+
+  it('block-summaries: passes a scorer whose summaries combine to its scores, catches one whose summary depends on its block, and one that combines a short list', async () => {
+    // score[i][j] = g_i·h_j − mean_k g_k·h_j: needs every row; summary = the block's dot products.
+    const centred = (a: Float32Array, b: Float32Array): number => dot(a, b);
+    const centre = (v: Float64Array, n: number, m: number): Float64Array => {
+      const out = Float64Array.from(v);
+      for (let j = 0; j < m; j++) {
+        let mean = 0;
+        for (let i = 0; i < n; i++) mean += (v[i * m + j] as number) / n;
+        for (let i = 0; i < n; i++) out[i * m + j] = (v[i * m + j] as number) - mean;
+      }
+      return out;
+    };
+    const summed = (perBlockCentring: boolean, checkLength: boolean): Subject<Scorer> => ({
+      id: 'centred-dot', create: async () => {
+        const inner = await gradientScorer('centred-dot', centred).create({});
+        const dots = (tr: { rows: readonly Float32Array[] }, te: { rows: readonly Float32Array[] }): Float64Array => Float64Array.from(tr.rows.flatMap((a) => te.rows.map((b) => dot(a, b))));
+        return {
+          ...inner,
+          score: async (input) => { const m = await inner.score(input); return { ...m, values: centre(m.values, m.trainIds.length, m.testIds.length) }; },
+          blockSummaries: {
+            description: 'the dot products of each row',
+            summarize: async (block, test) => (perBlockCentring ? centre(dots(block, test), block.rows.length, test.rows.length) : dots(block, test)),
+            combine: async (summaries, trainIds, test, checkpoint) => {
+              const given = summaries.flatMap((x) => [...x]);
+              if (checkLength && given.length !== trainIds.length * test.rows.length) throw new DdaError(`${given.length} summary values for ${trainIds.length} rows`);
+              const all = new Float64Array(trainIds.length * test.rows.length); // rows without a summary silently 0 when not checked
+              all.set(given.slice(0, all.length));
+              return createScoreMatrix(trainIds, test.ids, centre(all, trainIds.length, test.rows.length), { method: 'centred-dot', computedOver: 'test', checkpoints: [checkpoint], transforms: [] });
+            },
+          },
+        };
+      },
+    });
+    expect(statuses(await checkScorer(summed(false, true)))['block-summaries']).toBe('pass');
+    const perBlock = await checkScorer(summed(true, true));
+    expect(statuses(perBlock)['block-summaries']).toBe('fail');
+    expect(message(perBlock, 'block-summaries')).toContain('combining the summaries of 3 training blocks gives other scores than scoring the whole set');
+    const short = await checkScorer(summed(false, false));
+    expect(statuses(short)['block-summaries']).toBe('fail');
+    expect(message(short, 'block-summaries')).toMatch(/combining the summaries of 2 of the 3 blocks for all \d+ training samples/);
   });
 
   it('fails a plugin whose scorer violates the sign convention, naming the plugin and the check', async () => {

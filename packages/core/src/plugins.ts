@@ -146,7 +146,40 @@ export interface Scorer {
    * whole set at once.
    */
   readonly rowSeparable?: boolean;
+  /**
+   * The scorer's streaming form, for a scorer that needs every training row at once (not
+   * row-separable) but can reduce each block of training gradients to a small summary: a harness
+   * then streams the training gradients (computes a block, stores its summary, drops the block)
+   * instead of storing them. Optional; see {@link BlockSummaries}.
+   */
+  readonly blockSummaries?: BlockSummaries;
   score(input: ScoringInput): Promise<ScoreMatrix>;
+}
+
+/**
+ * A scorer reduced over streamed training gradients, as a map and a reduce: `summarize` maps one
+ * block of training gradients (and the test gradients) to a summary that depends on that block
+ * alone, `combine` makes the scores from every block's summary in training order. A harness stores
+ * each block's summary, so a killed run resumes at its first block without one and shards may
+ * fill disjoint blocks. Contract (checked by @dda/conformance for every scorer that declares it):
+ * `combine` over the summaries of any split of the training set into consecutive blocks equals
+ * `score` on the whole set, to float rounding. Example: `trak`'s summary is the block's projected
+ * gradients (k per row), its `combine` the ridge kernel over them.
+ */
+export interface BlockSummaries {
+  /** What a summary holds, per training row, for logs (e.g. `512 projected dimensions (float64)`). */
+  readonly description: string;
+  /**
+   * The summary of `block` (rows in training order), a function of `block` and `test` only.
+   * @throws DdaError on malformed or mismatched gradients.
+   */
+  summarize(block: GradientMatrix, test: GradientMatrix): Promise<Float64Array>;
+  /**
+   * Scores [nTrain × nTest] of the training samples `trainIds` (the blocks' ids concatenated) from
+   * their blocks' summaries in order, at `checkpoint` (as {@link ScoringInput.checkpoint}).
+   * @throws DdaError when the summaries do not add up to `trainIds`, and whatever `score` throws.
+   */
+  combine(summaries: readonly Float64Array[], trainIds: readonly string[], test: GradientMatrix, checkpoint: string): Promise<ScoreMatrix>;
 }
 
 /**

@@ -332,9 +332,10 @@ function saveCellFiles(outDir: string, family: string, seed: number, exp: Experi
 }
 
 /**
- * The per-example gradients of a cell, first (timed on their own): row-separable scorers of every
- * measurement in one pass per checkpoint ({@link scoreBlocksTogether}: each training block's
- * gradients computed once, scored by all of them, and dropped unless `storeGradients`), at the
+ * The per-example gradients of a cell, first (timed on their own): row-separable scorers and
+ * scorers with block summaries (trak), of every measurement, in one pass per checkpoint
+ * ({@link scoreBlocksTogether}: each training block's gradients computed once, scored or summarized
+ * by all of them, and dropped unless `storeGradients`), at the
  * checkpoints each is scored at (the cross reading's θ0 × θ' too, for the ablation); the training
  * gradients of scorers that need every row at once are stored. Scorers whose scores are stored
  * cost nothing.
@@ -349,7 +350,7 @@ async function gradientPass(kind: 'bench' | 'ablation', c: BenchConfig, task: At
       if (!scorer.needs.includes('gradients')) continue;
       const plainOnly = kind === 'bench' && c.plainOnly.includes(id);
       const cps = plainOnly ? (scorer.combine ? task.checkpoints : [last]) : run.allCheckpoints;
-      if (!scorer.rowSeparable) {
+      if (!scorer.rowSeparable && !(scorer.blockSummaries && !c.storeGradients)) {
         if (await run.hasStoredScores(id)) continue;
         run.logGradientPath(scorer);
         for (const cp of cps) {
@@ -358,6 +359,7 @@ async function gradientPass(kind: 'bench' | 'ablation', c: BenchConfig, task: At
         }
         continue;
       }
+      if (!scorer.rowSeparable && await run.hasStoredScores(id)) continue; // summaries are needed only for scores not stored
       for (const cp of cps) add(cp.id, { run, scorer: id });
       if (kind === 'ablation') add('base', { run, scorer: id, testCp: last.id });
     }

@@ -1,6 +1,6 @@
 import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
 import { gradientScorer } from '@dda/scorer-grad-dot';
-import { DEFAULT_PROJECTION_DIM, trakScores, type TrakOptions } from './trak.js';
+import { DEFAULT_PROJECTION_DIM, trakBlockSummaries, trakScores, type TrakOptions } from './trak.js';
 
 /** Reads `trak` options: projectionDim, seed, damping, dampingRatio, solver, maxSystemSize. */
 export function readTrakOptions(options: PluginOptions): TrakOptions {
@@ -20,12 +20,14 @@ export function readTrakOptions(options: PluginOptions): TrakOptions {
  * gradients at the input's checkpoint; dimensionless; higher = more responsible.
  */
 export function trakScorer(options: TrakOptions = {}): Scorer {
-  return gradientScorer(
+  const scorer = gradientScorer(
     'trak',
     'TRAK projected kernel φ_testᵀ (ΦᵀΦ + λI)⁻¹ φ_train over seeded Gaussian projections of the gradients (dimensionless; higher = more responsible)',
     trakScores,
     options,
   );
+  // Streamed: each block of training gradients projected and dropped (with a projection only).
+  return (options.projectionDim ?? DEFAULT_PROJECTION_DIM) > 0 ? { ...scorer, blockSummaries: trakBlockSummaries(options) } : scorer;
 }
 
 /** Registry entry `trak`. */

@@ -21,7 +21,7 @@
  * chunk of P, all float64. Cost O((n + m) × dim × k) for the projection, then an exact Cholesky
  * solve of size min(n, k).
  */
-import { DdaError, SeededRandom, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import { DdaError, SeededRandom, createScoreMatrix, type BlockSummaries, type GradientMatrix, type ScoreMatrix } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
 import { DEFAULT_MAX_SYSTEM_SIZE, ridgeKernelScores, type KernelSolver } from '@dda/scorer-influence';
 
@@ -50,7 +50,9 @@ export interface TrakOptions {
 
 /**
  * Projects rows with P (dim × k, entries N(0, 1/k)) drawn from `SeededRandom(seed)` in row-major
- * order: `φ_r[c] = Σ_p rows_r[p] · P[p][c]`. Every set in `sets` is projected with the same P.
+ * order: `φ_r[c] = Σ_p rows_r[p] · P[p][c]`. Every set in `sets` is projected with the same P:
+ * `whole` ({@link projectionMatrix} of the same dim, k and seed) when given, else drawn a chunk of
+ * rows at a time (the same numbers, so the same result bit for bit).
  *
  * @returns For each set, its projected rows (Float64Array of length k each).
  */
@@ -59,15 +61,18 @@ export function projectRows(
   dim: number,
   k: number,
   seed: number,
+  whole?: Float64Array,
 ): Float64Array[][] {
   if (!Number.isInteger(k) || k < 1) throw new DdaError(`trak: projection dimension must be a positive integer, got ${k}`);
+  if (whole && whole.length !== dim * k) throw new DdaError(`trak: a projection of ${whole.length} entries given for ${dim} × ${k}`);
   const rng = new SeededRandom(seed);
   const sd = 1 / Math.sqrt(k);
   const out = sets.map((rows) => rows.map(() => new Float64Array(k)));
-  const chunk = new Float64Array(P_CHUNK_ROWS * k);
+  let chunk: Float64Array = new Float64Array(P_CHUNK_ROWS * k);
   for (let p0 = 0; p0 < dim; p0 += P_CHUNK_ROWS) {
     const p1 = Math.min(p0 + P_CHUNK_ROWS, dim);
-    for (let q = 0; q < (p1 - p0) * k; q++) chunk[q] = rng.normal() * sd;
+    if (whole) chunk = whole.subarray(p0 * k, p1 * k);
+    else for (let q = 0; q < (p1 - p0) * k; q++) chunk[q] = rng.normal() * sd;
     sets.forEach((rows, s) => {
       const phis = out[s] as Float64Array[];
       rows.forEach((g, r) => {
@@ -83,6 +88,16 @@ export function projectRows(
   }
   return out;
 }
+
+/** P whole (dim × k float64, row-major): the numbers {@link projectRows} draws, for reuse over many blocks. */
+export function projectionMatrix(dim: number, k: number, seed: number): Float64Array {
+  const rng = new SeededRandom(seed);
+  const sd = 1 / Math.sqrt(k);
+  return Float64Array.from({ length: dim * k }, () => rng.normal() * sd);
+}
+
+/** Largest P (entries) the streamed `trak` keeps in memory across blocks: 2^25 float64 = 256 MiB. */
+export const MAX_CACHED_PROJECTION = 2 ** 25;
 
 function checkOptions(o: TrakOptions): { k: number; seed: number } {
   const k = o.projectionDim ?? DEFAULT_PROJECTION_DIM;
@@ -115,20 +130,32 @@ export function trakScores(
 ): ScoreMatrix {
   checkGradientPair(train, test, 'trak');
   const { k: kOpt, seed } = checkOptions(options);
-  if (train.rows.length === 0) {
-    throw new DdaError('trak: no training gradients, so the kernel ΦᵀΦ cannot be formed', 'score at least one training sample');
-  }
   const identity = kOpt === 0;
   const k = identity ? train.dim : kOpt;
   const [phi, phiTest] = identity
     ? [train.rows, test.rows]
     : (projectRows([train.rows, test.rows], train.dim, k, seed) as [Float64Array[], Float64Array[]]);
+  const where = train.checkpoint === test.checkpoint ? `at ${train.checkpoint}` : `training gradients at ${train.checkpoint}, test gradients at ${test.checkpoint}`;
+  return kernelScores(phi, phiTest, k, train.ids, test, options, checkpoint, `over the gradients of ${train.rows.length} training samples (${where})`);
+}
+
+/**
+ * The kernel step of TRAK over projected training rows `phi` and test rows `phiTest` (k entries
+ * each): λ, the ridge solve and the provenance (`over`: what the rows are, for its description).
+ */
+function kernelScores(
+  phi: readonly ArrayLike<number>[], phiTest: readonly ArrayLike<number>[], k: number, trainIds: readonly string[], test: GradientMatrix, options: TrakOptions, checkpoint: string, over: string,
+): ScoreMatrix {
+  const { k: kOpt, seed } = checkOptions(options);
+  if (phi.length === 0) {
+    throw new DdaError('trak: no training gradients, so the kernel ΦᵀΦ cannot be formed', 'score at least one training sample');
+  }
   let trace = 0;
   for (const r of phi) for (let c = 0; c < k; c++) trace += (r[c] as number) * (r[c] as number);
   const lambda = options.damping ?? ((options.dampingRatio ?? DEFAULT_TRAK_DAMPING_RATIO) * trace) / k;
   if (!(lambda > 0)) {
     throw new DdaError(
-      `trak: every projected training gradient is zero at checkpoint '${train.checkpoint}', so the scale-aware damping is 0`,
+      `trak: every projected training gradient is zero at checkpoint '${checkpoint}', so the scale-aware damping is 0`,
       'check the gradient computation, or pass an absolute damping',
     );
   }
@@ -137,14 +164,53 @@ export function trakScores(
     maxSystemSize: options.maxSystemSize ?? DEFAULT_MAX_SYSTEM_SIZE,
     what: 'trak',
   });
-  const n = train.rows.length;
-  const where =
-    train.checkpoint === test.checkpoint ? `at ${train.checkpoint}` : `training gradients at ${train.checkpoint}, test gradients at ${test.checkpoint}`;
-  return createScoreMatrix(train.ids, test.ids, values, {
+  return createScoreMatrix(trainIds, test.ids, values, {
     method: 'trak',
-    computedOver: `φ_testᵀ (ΦᵀΦ + λI)⁻¹ φ_train with φ = Pᵀg, ${identity ? `no projection (P = I, k = dim = ${k})` : `P a Gaussian random projection ${train.dim} → ${k} (seed ${seed})`}, over the gradients of ${n} training samples (${where}), λ = ${lambda.toPrecision(4)}${options.damping !== undefined ? ' (absolute)' : ` (= ${options.dampingRatio ?? DEFAULT_TRAK_DAMPING_RATIO} × trace(ΦᵀΦ)/k)`}, exact ${solver} solve; dimensionless; higher = more responsible`,
+    computedOver: `φ_testᵀ (ΦᵀΦ + λI)⁻¹ φ_train with φ = Pᵀg, ${kOpt === 0 ? `no projection (P = I, k = dim = ${k})` : `P a Gaussian random projection ${test.dim} → ${k} (seed ${seed})`}, ${over}, λ = ${lambda.toPrecision(4)}${options.damping !== undefined ? ' (absolute)' : ` (= ${options.dampingRatio ?? DEFAULT_TRAK_DAMPING_RATIO} × trace(ΦᵀΦ)/k)`}, exact ${solver} solve; dimensionless; higher = more responsible`,
     units: 'dimensionless',
     checkpoints: [checkpoint],
     transforms: [],
   });
+}
+
+/**
+ * TRAK over streamed training gradients (the {@link BlockSummaries} of the `trak` scorer): a
+ * block's summary is its projected rows φ = Pᵀg (k float64 per row, row-major), bit-identical to
+ * the rows {@link trakScores} projects from the whole set, since P does not depend on the rows;
+ * `combine` projects the test gradients and solves the kernel over every block's rows. Only with
+ * a projection (k > 0): without one the summary would be the gradient itself. P is drawn once and
+ * kept (per dim) when it has at most {@link MAX_CACHED_PROJECTION} entries, else drawn again for
+ * every block (then O(dim × k) normal draws per block on top of the projection).
+ *
+ * @throws DdaError for `projectionDim: 0`, and as {@link trakScores}.
+ */
+export function trakBlockSummaries(options: TrakOptions = {}): BlockSummaries {
+  const { k, seed } = checkOptions(options);
+  if (k === 0) throw new DdaError('trak: without a projection (projectionDim 0) a block summary would be the gradients themselves', 'score over stored gradients, or pass projectionDim > 0');
+  let cached: { dim: number; p: Float64Array } | null = null;
+  const matrix = (dim: number): Float64Array | undefined => {
+    if (dim * k > MAX_CACHED_PROJECTION) return undefined;
+    if (cached?.dim !== dim) cached = { dim, p: projectionMatrix(dim, k, seed) };
+    return cached.p;
+  };
+  return {
+    description: `${k} projected dimensions per training row (float64, seed ${seed})`,
+    async summarize(block, test) {
+      checkGradientPair(block, test, 'trak');
+      const [phi] = projectRows([block.rows], block.dim, k, seed, matrix(block.dim)) as [Float64Array[]];
+      const flat = new Float64Array(phi.length * k);
+      phi.forEach((r, i) => flat.set(r, i * k));
+      return flat;
+    },
+    async combine(summaries, trainIds, test, checkpoint) {
+      const rows = summaries.reduce((a, x) => a + x.length, 0);
+      if (summaries.some((x) => x.length % k !== 0) || rows !== trainIds.length * k) {
+        throw new DdaError(`trak: the block summaries hold ${rows} numbers, expected ${trainIds.length} training rows × ${k} projected dimensions`, 'recompute the summaries (delete their artifacts)');
+      }
+      const phi = summaries.flatMap((x) => Array.from({ length: x.length / k }, (_, i) => x.subarray(i * k, (i + 1) * k)));
+      const [phiTest] = projectRows([test.rows], test.dim, k, seed, matrix(test.dim)) as [Float64Array[]];
+      const where = test.checkpoint === checkpoint ? `at ${checkpoint}` : `scored at ${checkpoint}, test gradients at ${test.checkpoint}`;
+      return kernelScores(phi, phiTest, k, trainIds, test, options, checkpoint, `over the gradients of ${trainIds.length} training samples (${where}), projected block by block as they were streamed in ${summaries.length} block${summaries.length === 1 ? '' : 's'}`);
+    },
+  };
 }

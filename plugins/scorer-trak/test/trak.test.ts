@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DdaError, SeededRandom, scorers, type GradientMatrix, type ScoringInput } from '@dda/core';
 import { ifExactScores } from '@dda/scorer-influence';
-import { projectRows, registerTrakScorer, trakScores } from '@dda/scorer-trak';
+import { projectRows, projectionMatrix, registerTrakScorer, trakBlockSummaries, trakScores } from '@dda/scorer-trak';
 
 function grads(rows: number[][], prefix: string, emptyDim = 9): GradientMatrix {
   const dim = rows[0]?.length ?? emptyDim;
@@ -132,6 +132,29 @@ describe('trak', () => {
     const dual = trakScores(train, test, { seed: 1 });
     const primal = trakScores(train, test, { seed: 1, solver: 'primal' });
     dual.values.forEach((x, k) => expect(primal.values[k]).toBeCloseTo(x, 9));
+  });
+
+  it('streamed (block summaries): P drawn whole equals P drawn by chunks, and blocks of any split combine to the whole set\'s scores bit for bit', async () => {
+    const long = randomRows(rng, 3, 150).map((x) => Float32Array.from(x));
+    expect(projectRows([long], 150, 7, 2, projectionMatrix(150, 7, 2)).map((s) => s.map((r) => Array.from(r)))).toEqual(projectRows([long], 150, 7, 2).map((s) => s.map((r) => Array.from(r))));
+    const whole = trakScores(train, test, { projectionDim: 5, seed: 9 });
+    const bs = trakBlockSummaries({ projectionDim: 5, seed: 9 });
+    for (const cuts of [[6], [1, 6], [2, 3, 6]]) {
+      const parts: Float64Array[] = [];
+      let lo = 0;
+      for (const hi of cuts) {
+        parts.push(await bs.summarize({ ...train, ids: train.ids.slice(lo, hi), rows: train.rows.slice(lo, hi) }, test));
+        lo = hi;
+      }
+      const m = await bs.combine(parts, train.ids, test, 'epoch-1');
+      expect(Array.from(m.values), `blocks ending at ${cuts.join(', ')}`).toEqual(Array.from(whole.values));
+      expect(m.provenance.computedOver).toMatch(new RegExp(`projected block by block as they were streamed in ${cuts.length} block`));
+    }
+    await expect(bs.combine([new Float64Array(4)], train.ids, test, 'epoch-1')).rejects.toThrow(/the block summaries hold 4 numbers, expected 6 training rows × 5 projected dimensions/);
+    expect(() => trakBlockSummaries({ projectionDim: 0 })).toThrow(/without a projection/);
+    registerTrakScorer();
+    expect((await scorers.create('trak', { projectionDim: 0 })).blockSummaries).toBeUndefined();
+    expect((await scorers.create('trak', {})).blockSummaries?.description).toBe('512 projected dimensions per training row (float64, seed 0)');
   });
 
   it('says what to change when its needs are not met', async () => {
