@@ -7,12 +7,11 @@
 // Needs a SLURM cluster (bash scripts/start-slurm.sh as root) and a build (npm run build).
 // Usage: node benchmarks/speed/sharding.mjs [--n 2000] [--shards 4]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SeededRandom } from '../../packages/core/dist/index.js';
-import { SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter } from '../../packages/model/dist/index.js';
+import { writeTinyRun } from './tiny-run.mjs';
 
 const arg = (name, fallback) => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? Number(process.argv[i + 1]) : fallback; };
 const N = arg('n', 2000);
@@ -22,22 +21,7 @@ const BIN = join(ROOT, 'packages/cli/bin/dda.js');
 const dir = mkdtempSync(join(tmpdir(), 'dda-shard-bench-'));
 
 // The run: a base folder, two LoRA checkpoints, N training samples, 8 queries.
-const WORDS = ['the', 'council', 'met', 'on', 'monday', 'tuesday', 'in', 'england', 'wales', 'china', 'roads', 'schools', 'budget', 'voted', 'for', 'against', 'new', 'plan', 'said', 'mayor'];
-const tok = new WordTokenizer([...SPECIAL_TOKENS, ...WORDS, '.', '?']);
-const config = { ...TINY_PRESETS['llama2-tiny'], vocabSize: tok.size };
-const lora = { rank: 4, alpha: 8, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] };
-saveModelFolder(join(dir, 'base'), { config, weights: initDecoderWeights(config, 11), tokenizer: tok });
-for (const [step, seed] of [[50, 12], [100, 13]]) {
-  const w = initLoraWeights(config, lora, seed);
-  for (const [k, t] of w) if (k.endsWith('lora_B.weight')) t.data.forEach((_, i) => (t.data[i] = 0.02 * Math.sin(i * 0.7 + seed)));
-  writePeftAdapter(join(dir, 'run', `checkpoint-${step}`), lora, w);
-}
-const rng = new SeededRandom(7);
-const sentence = (n) => Array.from({ length: n }, () => WORDS[rng.int(WORDS.length)]).join(' ');
-const rows = Array.from({ length: N }, (_, i) => ({ id: `t${i}`, prompt: `${sentence(8)} ?`, response: `${sentence(6)} .` }));
-writeFileSync(join(dir, 'train.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n'));
-writeFileSync(join(dir, 'queries.jsonl'), Array.from({ length: 8 }, (_, j) => JSON.stringify({ id: `q${j}`, prompt: rows[j].prompt, output: rows[j].response })).join('\n'));
-const args = ['--base', join(dir, 'base'), '--checkpoints', join(dir, 'run'), '--train', join(dir, 'train.jsonl'), '--queries', join(dir, 'queries.jsonl'), '--progress', 'log'];
+const args = [...writeTinyRun(dir, N), '--progress', 'log'];
 
 const load = () => loadavg()[0].toFixed(2);
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}; load ${load()} at the start`);
