@@ -144,7 +144,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       metrics: sources ? { ...METRICS_NOTE, rows: metrics } : null,
       artifacts: { reused: run.reused.length, computed: run.computed.length },
       // Where the training gradients went: streamed blocks were computed, scored and dropped (see RunOptions.storeGradients).
-      gradients: { stored: run.storeGradients || !scorer.rowSeparable, streamedBlocks: run.streamed.length },
+      gradients: { path: run.gradientPath(scorer), streamedBlocks: run.streamed.length },
       seconds: { ...run.seconds, total: (Date.now() - t0) / 1000 },
       outputs: files,
     }, null, 2)}\n`);

@@ -96,8 +96,8 @@ export class AttributionRun {
   readonly blockRows: number;
   /** Whether computed training gradients are written to the store ({@link RunOptions.storeGradients}). */
   readonly storeGradients: boolean;
-  /** The query gradients of the checkpoint asked for last (see {@link queryGradients}). */
-  private queryMemo: { cp: Checkpoint; gradients: Promise<GradientMatrix> } | null = null;
+  /** The query gradients of the last two checkpoints asked for, oldest first (see {@link queryGradients}). */
+  private readonly queryMemo = new Map<Checkpoint, Promise<GradientMatrix>>();
   /** Scorers whose gradient path was logged (once per run). */
   private readonly pathLogged = new Set<string>();
   private modelPromise: Promise<CheckpointModel> | null = null;
@@ -295,13 +295,20 @@ export class AttributionRun {
    * of the output's mean response-token loss itself). Units: d(nats/token)/d(parameter).
    */
   queryGradients(cp: Checkpoint): Promise<GradientMatrix> {
-    // The last checkpoint's are kept in memory: every block of a streamed pass scores against them.
-    if (this.queryMemo?.cp !== cp) this.queryMemo = { cp, gradients: this.loadQueryGradients(cp) };
-    const memo = this.queryMemo;
-    memo.gradients.catch(() => {
-      if (this.queryMemo === memo) this.queryMemo = null;
-    });
-    return memo.gradients;
+    // Those of the last two checkpoints asked for are kept in memory: every block of a streamed
+    // pass scores against them (two: the cross reading scores θ0's blocks against θ′'s queries too).
+    let memo = this.queryMemo.get(cp);
+    if (!memo) {
+      const gradients = this.loadQueryGradients(cp);
+      memo = gradients;
+      gradients.catch(() => {
+        if (this.queryMemo.get(cp) === gradients) this.queryMemo.delete(cp);
+      });
+    }
+    this.queryMemo.delete(cp);
+    this.queryMemo.set(cp, memo);
+    for (const old of this.queryMemo.keys()) if (this.queryMemo.size > 2) this.queryMemo.delete(old);
+    return memo;
   }
 
   private async loadQueryGradients(cp: Checkpoint): Promise<GradientMatrix> {
@@ -464,6 +471,15 @@ export class AttributionRun {
     });
   }
 
+  /**
+   * Where `scorer`'s training gradients go in this run: `streamed` (row-separable, or with block
+   * summaries, and no {@link RunOptions.storeGradients}), `stored`, or `none` (it takes no gradients).
+   */
+  gradientPath(scorer: Scorer): 'streamed' | 'stored' | 'none' {
+    if (!scorer.needs.includes('gradients')) return 'none';
+    return (scorer.rowSeparable && !this.storeGradients) || this.summarizes(scorer) ? 'streamed' : 'stored';
+  }
+
   /** Whether `scorer`'s training gradients are streamed into block summaries (it declares {@link BlockSummaries}, is not row-separable, and gradients are not to be stored). */
   private summarizes(scorer: Scorer): boolean {
     return scorer.needs.includes('gradients') && !scorer.rowSeparable && scorer.blockSummaries !== undefined && !this.storeGradients;
@@ -606,7 +622,7 @@ function checkGiven(given: GradientMatrix | undefined, spec: GradientBlockSpec, 
   if (given && (given.ids.length !== spec.ids.length || given.ids.some((id, i) => id !== spec.ids[i]))) throw new DdaError(`${what}: gradients given for block ${spec.index} are of other samples`);
 }
 
-/** One row-separable scorer of {@link scoreBlocksTogether}: scored by `run` at its checkpoint, against the query gradients at `testCp` (a checkpoint id; default the same checkpoint). */
+/** One scorer of {@link scoreBlocksTogether} (row-separable, or with block summaries): scored by `run` at its checkpoint, against the query gradients at `testCp` (a checkpoint id; default the same checkpoint). */
 export interface BlockJob {
   readonly run: AttributionRun;
   readonly scorer: string;
@@ -614,14 +630,16 @@ export interface BlockJob {
 }
 
 /**
- * One pass over the training blocks at checkpoint `cpId` for several row-separable scorers, also
- * of runs with other measurements over the same task and store (the benchmarks): each block whose
- * scores some job lacks has its training gradients computed (or read from the store) once, and
- * every job lacking it scores it; the gradients are then dropped unless the first run stores
+ * One pass over the training blocks at checkpoint `cpId` for several scorers, row-separable (their
+ * blocks of scores) or with block summaries (their summaries; the scores are combined when
+ * {@link AttributionRun.scores} is asked for them), also of runs with other measurements over the
+ * same task and store (the benchmarks): the queries' gradients first, then each block that some
+ * job lacks has its training gradients computed (or read from the store) once, and every job
+ * lacking it scores or summarizes it; the gradients are then dropped unless the first run stores
  * gradients. Blocks every job has are skipped, so a killed pass resumes at its first unfinished block.
  *
- * @throws DdaError for a scorer that is not row-separable, or runs whose models at `cpId` differ
- *   (their gradients would not be the same).
+ * @throws DdaError for a scorer that is neither, or runs whose models at `cpId` differ (their
+ *   gradients would not be the same).
  */
 export async function scoreBlocksTogether(jobs: readonly BlockJob[], cpId: string): Promise<void> {
   const first = jobs[0];

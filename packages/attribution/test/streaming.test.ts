@@ -118,11 +118,31 @@ describe('streamed training gradients', () => {
     const reference = await runAttribute(opts({ out: join(dir, 'reference-out'), artifactsDir: join(dir, 'reference'), storeGradients: true }));
     expect(Array.from(resumed.method.matrix.values)).toEqual(Array.from(reference.method.matrix.values));
     for (const [i, v] of reference.variants.entries()) expect(Array.from(resumed.variants[i]!.matrix.values), v.variant).toEqual(Array.from(v.matrix.values));
-    const summary = (out: string): { gradients: { stored: boolean; streamedBlocks: number } } => JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
-    expect(summary(join(dir, 'resume-out')).gradients).toEqual({ stored: false, streamedBlocks: 4 });
-    expect(summary(join(dir, 'reference-out')).gradients).toEqual({ stored: true, streamedBlocks: 0 });
+    const summary = (out: string): { gradients: { path: string; streamedBlocks: number } } => JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(summary(join(dir, 'resume-out')).gradients).toEqual({ path: 'streamed', streamedBlocks: 4 });
+    expect(summary(join(dir, 'reference-out')).gradients).toEqual({ path: 'stored', streamedBlocks: 0 });
     expect(du(join(dir, 'resume')).trainGradientDirs).toEqual([]);
     expect(du(join(dir, 'reference')).trainGradientDirs).toHaveLength(3);
+  }, 900_000);
+
+  it('trak killed inside a block resumes at that block: summaries before it not recomputed, the stored path\'s scores', async () => {
+    const opts = (o: Partial<AttributeOptions>): AttributeOptions => ({
+      ...files(), out: join(dir, 'trak-out'), artifactsDir: join(dir, 'trak'), blockRows: 16, scorerOptions: { trak: { projectionDim: 64 } },
+      method: { scorer: 'trak', debias: 'raw', denoise: 'mean', beta: 1 }, ...o,
+    });
+    const kill: ProgressSink = (p) => {
+      if (p.label.startsWith('gradients of') && p.label.includes('at checkpoint-8') && p.done === 16 + 3) throw new Error('killed');
+    };
+    await expect(runAttribute(opts({ progress: kill }))).rejects.toThrow('killed');
+    const resumed = await runAttribute(opts({}));
+    expect(resumed.computed.filter((n) => n.startsWith('summaries/') || n.includes('/train/')).sort()).toEqual([
+      'gradients/checkpoint-16/train/0', 'gradients/checkpoint-16/train/1', 'gradients/checkpoint-16/train/2', 'gradients/checkpoint-8/train/1', 'gradients/checkpoint-8/train/2',
+      'summaries/trak/checkpoint-16/block-0', 'summaries/trak/checkpoint-16/block-1', 'summaries/trak/checkpoint-16/block-2', 'summaries/trak/checkpoint-8/block-1', 'summaries/trak/checkpoint-8/block-2',
+    ]);
+    expect(resumed.reused).toEqual(expect.arrayContaining(['summaries/trak/checkpoint-8/block-0', 'scores/trak/base']));
+    const reference = await runAttribute(opts({ out: join(dir, 'trak-reference-out'), artifactsDir: join(dir, 'trak-reference'), storeGradients: true }));
+    for (const [i, v] of reference.variants.entries()) expect(Array.from(resumed.variants[i]!.matrix.values), v.variant).toEqual(Array.from(v.matrix.values));
+    expect(du(join(dir, 'trak')).trainGradientDirs).toEqual([]);
   }, 900_000);
 
   it('a scorer that needs every row at once keeps using the store, and the log says so', async () => {
