@@ -45,7 +45,7 @@ export interface ExperimentOptions {
   readonly seed: number;
   /** Artifact folder (shared with the attribution of the experiment). */
   readonly artifactsDir: string;
-  /** A preset (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`, `qwen3-tiny`) or a Hugging Face model folder. */
+  /** A preset (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`, `qwen3-tiny`, `gemma3-tiny`) or a Hugging Face model folder. */
   readonly preset: string;
   readonly nTrain: number;
   readonly nHeldOut: number;

@@ -16,7 +16,10 @@ const CHATML =
  * - mistral: Mistral-Instruct, which has no system role: `<s>[INST] {system}\n\n{user} [/INST]`;
  * - qwen2, qwen3: ChatML, `<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n`
  *   (Qwen3's own template, which its tokenizer_config.json always carries, adds thinking blocks).
- * Assistant turns end with the EOS token (`</s>`; `<|im_end|>` in ChatML).
+ * - gemma3_text: Gemma-3's turns, `<bos><start_of_turn>user\n{system}\n\n{user}<end_of_turn>\n<start_of_turn>model\n`:
+ *   no system role, the system prompt opens the first user turn, contents trimmed (as the template in
+ *   google/gemma-3-1b-it's tokenizer_config.json, for string contents).
+ * Assistant turns end with the EOS token (`</s>`; `<|im_end|>` in ChatML; `<end_of_turn>` in Gemma's turns).
  */
 export const FAMILY_CHAT_TEMPLATES: Readonly<Record<ModelFamily, string>> = {
   llama:
@@ -36,6 +39,13 @@ export const FAMILY_CHAT_TEMPLATES: Readonly<Record<ModelFamily, string>> = {
     '{%- endfor -%}',
   qwen2: CHATML,
   qwen3: CHATML,
+  gemma3_text:
+    "{{ bos_token }}{%- set ns = namespace(sys='') -%}" +
+    "{%- for m in messages -%}" +
+    "{%- if m['role'] == 'system' -%}{%- set ns.sys = m['content'] + '\\n\\n' -%}" +
+    "{%- else -%}{{ '<start_of_turn>' + ('model' if m['role'] == 'assistant' else m['role']) + '\\n' + ns.sys + (m['content'] | trim) + '<end_of_turn>\\n' }}{%- set ns.sys = '' -%}{%- endif -%}" +
+    '{%- endfor -%}' +
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}",
 };
 
 /** The characters Python's `str.isspace()` is true of (what `str.strip()` removes without an argument). */
@@ -91,6 +101,7 @@ const FAMILY_SPECIAL_TOKENS: Readonly<Record<ModelFamily, { bos: string | null; 
   mistral: { bos: '<s>', eos: '</s>' },
   qwen2: { bos: null, eos: '<|endoftext|>' },
   qwen3: { bos: null, eos: '<|endoftext|>' },
+  gemma3_text: { bos: '<bos>', eos: '<eos>' },
 };
 
 /** Options of {@link HfTokenizer.fromJSON}. */
