@@ -19,7 +19,7 @@ interface Fx {
   gelu: { x: number[]; y: number[] };
   weights: Tensors;
   lora: Tensors;
-  examples: { tokens: number[]; lossMask: number[]; loss: number; logits: number[]; noWindowRelDiff: number; oneRopeRelDiff: number; loraGrads: Record<string, number[]> }[];
+  examples: { tokens: number[]; lossMask: number[]; loss: number; logits: number[]; noWindowRelDiff: number; oneRopeRelDiff: number; noScalingRelDiff: number; loraGrads: Record<string, number[]> }[];
 }
 export const gemma3Fx = JSON.parse(readFileSync(new URL('./fixtures/gemma3-fixtures.json', import.meta.url), 'utf8')) as Fx;
 /** The fixture's config.json, parsed. */

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { embeddingScale, layerAttention } from '@dda/core';
+import { GELU_TANH_C, embeddingScale, layerAttention, ropeInverseFrequencies } from '@dda/core';
 import { DecoderModel, SPECIAL_TOKENS, WordTokenizer, decoderWeightSpecs, startTfjsBackend } from '@dda/model';
 import { gemma3Config, gemma3Fx, gemma3Lora, gemma3LoraWeights, gemma3Parsed, gemma3Weights } from './gemma3-case.js';
 import { maxRelErr } from './peft-variant-case.js';
@@ -26,14 +26,20 @@ describe('Gemma-3 (tfjs) vs PyTorch reference', () => {
       { window: 4, theta: 10, scaling: null }, { window: null, theta: 100, scaling: { type: 'linear', factor: 4 } }, { window: 4, theta: 10, scaling: null },
     ]);
     expect(embeddingScale(gemma3Config)).toBe(gemma3Fx.embedScale);
+    // Linear scaling: every inverse frequency of the full layers divided by the factor (transformers' _compute_linear_scaling_rope_parameters).
+    // gelu_pytorch_tanh's constant and form (as both engines write it) against torch's gelu(approximate='tanh').
+    gemma3Fx.gelu.x.forEach((x, k) => expect(Math.abs(0.5 * x * (1 + Math.tanh(GELU_TANH_C * (x + 0.044715 * x ** 3))) - gemma3Fx.gelu.y[k]!)).toBeLessThan(1e-15));
+    const plain = ropeInverseFrequencies(8, 100);
+    expect([...ropeInverseFrequencies(8, 100, gemma3Config.ropeScaling)]).toEqual([...plain].map((f) => f / 4));
     // The weights the config needs are exactly the fixture's (four norms per layer, q/k norms, tied head).
     expect(decoderWeightSpecs(gemma3Config).map((s) => s.name).sort()).toEqual(Object.keys(gemma3Fx.weights).sort());
   });
 
-  it('the fixture exercises the window and the two RoPEs: without either the logits move far', () => {
+  it('the fixture exercises the window, the two RoPEs and the linear scaling: without any of them the logits move far', () => {
     for (const ex of gemma3Fx.examples) {
       expect(ex.noWindowRelDiff).toBeGreaterThan(0.1);
       expect(ex.oneRopeRelDiff).toBeGreaterThan(0.1);
+      expect(ex.noScalingRelDiff).toBeGreaterThan(0.1);
       expect(ex.tokens.length).toBeGreaterThanOrEqual(3 * gemma3Config.slidingWindow!);
     }
   });
