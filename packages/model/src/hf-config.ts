@@ -388,14 +388,7 @@ export function toHfConfig(c: DecoderConfig, o: HfConfigOptions = {}): Record<st
     throw new DdaError(c.qkNorm ? `${arch} has no q/k norms` : 'Qwen3ForCausalLM always has q/k norms, this config has none', c.qkNorm ? "write it as family 'qwen3'" : "write it as another family, or set qkNorm");
   }
   const out: Record<string, unknown> = {
-    architectures: [arch],
-    model_type: family,
-    vocab_size: c.vocabSize,
-    hidden_size: c.hiddenSize,
-    intermediate_size: c.intermediateSize,
-    num_hidden_layers: c.numLayers,
-    num_attention_heads: c.numHeads,
-    num_key_value_heads: c.numKvHeads,
+    ...shapeFields(c, family),
     hidden_act: 'silu',
     max_position_embeddings: c.maxSeqLen,
     rms_norm_eps: c.rmsNormEps,
@@ -412,6 +405,19 @@ export function toHfConfig(c: DecoderConfig, o: HfConfigOptions = {}): Record<st
       ? { use_sliding_window: false, sliding_window: null, max_window_layers: c.numLayers }
       : { use_sliding_window: true, sliding_window: c.slidingWindow, max_window_layers: 0 });
   }
+  return withTokenIdsAndDtype(out, o);
+}
+
+/** The fields every family's config.json has: class, model_type and sizes. */
+function shapeFields(c: DecoderConfig, family: ModelFamily): Record<string, unknown> {
+  return {
+    architectures: [FAMILY_ARCHITECTURES[family]], model_type: family, vocab_size: c.vocabSize, hidden_size: c.hiddenSize, intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numLayers, num_attention_heads: c.numHeads, num_key_value_heads: c.numKvHeads,
+  };
+}
+
+/** `out` with the options' bos/eos token ids and torch_dtype (default float32) written last. */
+function withTokenIdsAndDtype(out: Record<string, unknown>, o: HfConfigOptions): Record<string, unknown> {
   if (o.bosTokenId !== undefined) out.bos_token_id = o.bosTokenId;
   if (o.eosTokenId !== undefined) out.eos_token_id = o.eosTokenId;
   out.torch_dtype = o.torchDtype ?? 'float32';
@@ -435,14 +441,7 @@ function gemma3HfConfig(c: DecoderConfig, o: HfConfigOptions): Record<string, un
   ];
   if (missing.length) throw new DdaError(`Gemma3ForCausalLM needs ${missing.join(', ')}`, 'write the config as another family, or give it every Gemma-3 feature');
   const out: Record<string, unknown> = {
-    architectures: [FAMILY_ARCHITECTURES.gemma3_text],
-    model_type: 'gemma3_text',
-    vocab_size: c.vocabSize,
-    hidden_size: c.hiddenSize,
-    intermediate_size: c.intermediateSize,
-    num_hidden_layers: c.numLayers,
-    num_attention_heads: c.numHeads,
-    num_key_value_heads: c.numKvHeads,
+    ...shapeFields(c, 'gemma3_text'),
     head_dim: headDim(c),
     hidden_activation: 'gelu_pytorch_tanh',
     max_position_embeddings: c.maxSeqLen,
@@ -458,8 +457,5 @@ function gemma3HfConfig(c: DecoderConfig, o: HfConfigOptions): Record<string, un
     attn_logit_softcapping: null,
     tie_word_embeddings: c.tieWordEmbeddings,
   };
-  if (o.bosTokenId !== undefined) out.bos_token_id = o.bosTokenId;
-  if (o.eosTokenId !== undefined) out.eos_token_id = o.eosTokenId;
-  out.torch_dtype = o.torchDtype ?? 'float32';
-  return out;
+  return withTokenIdsAndDtype(out, o);
 }

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GELU_TANH_C, embeddingScale, layerAttention, ropeInverseFrequencies } from '@dda/core';
 import { DecoderModel, SPECIAL_TOKENS, WordTokenizer, decoderWeightSpecs, startTfjsBackend } from '@dda/model';
 import { gemma3Config, gemma3Fx, gemma3Lora, gemma3LoraWeights, gemma3Parsed, gemma3Weights } from './gemma3-case.js';
-import { maxRelErr } from './peft-variant-case.js';
+import { expectTfjsFixtureParity } from './fixture-parity.js';
 
 // Gemma-3 (Gemma3ForCausalLM) on the tfjs engine against PyTorch float64 (make-gemma3-fixtures.py).
 describe('Gemma-3 (tfjs) vs PyTorch reference', () => {
@@ -45,19 +45,6 @@ describe('Gemma-3 (tfjs) vs PyTorch reference', () => {
   });
 
   it('logits, response losses and per-example LoRA gradients agree to 1e-4 relative (losses 1e-5)', () => {
-    const enc = gemma3Fx.examples.map((ex) => ({ tokens: Int32Array.from(ex.tokens), lossMask: Float32Array.from(ex.lossMask) }));
-    for (const ex of gemma3Fx.examples) expect(maxRelErr(model.logits(ex.tokens), ex.logits)).toBeLessThan(1e-4);
-    const losses = model.lossesEncoded(enc);
-    const grads = model.perExampleGradientsEncoded(enc.map((_, i) => `ex${i}`), enc, 'lora', 'fixture');
-    expect([...grads.parameterNames].sort()).toEqual(Object.keys(gemma3Fx.lora).sort());
-    gemma3Fx.examples.forEach((ex, i) => {
-      expect(Math.abs(losses[i]! - ex.loss) / ex.loss).toBeLessThan(1e-5);
-      let off = 0;
-      grads.parameterNames.forEach((name, k) => {
-        const size = grads.parameterSizes[k]!;
-        expect(maxRelErr(grads.rows[i]!.subarray(off, off + size), ex.loraGrads[name]!), name).toBeLessThan(1e-4);
-        off += size;
-      });
-    });
+    expectTfjsFixtureParity(model, gemma3Fx.examples);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TINY_PRESETS, inferFamily, parseHfConfig, toHfConfig, type DecoderConfig } from '@dda/model';
+import { REAL_MODELS, TINY_PRESETS, inferFamily, parseHfConfig, toHfConfig, type DecoderConfig } from '@dda/model';
 
 // Shaped like the config.json files published with Llama-2-7b-hf, Qwen2-0.5B and Mistral-7B-v0.1.
 const LLAMA2_7B = {
@@ -201,16 +201,9 @@ describe('DecoderConfig → Hugging Face config.json', () => {
   });
 });
 
-// google/gemma-3-1b-pt's config.json (transformers 4.50: sliding_window_pattern, no layer_types) and
+// google/gemma-3-1b-pt's config.json as REAL_MODELS holds it (transformers 4.50: sliding_window_pattern, no layer_types) and
 // the text config of google/gemma-3-4b-it (linear RoPE scaling of factor 8 on the full layers).
-const GEMMA3_1B = {
-  architectures: ['Gemma3ForCausalLM'], attention_bias: false, attention_dropout: 0.0, attn_logit_softcapping: null, bos_token_id: 2,
-  cache_implementation: 'hybrid', eos_token_id: 1, final_logit_softcapping: null, head_dim: 256, hidden_activation: 'gelu_pytorch_tanh',
-  hidden_size: 1152, initializer_range: 0.02, intermediate_size: 6912, max_position_embeddings: 32768, model_type: 'gemma3_text',
-  num_attention_heads: 4, num_hidden_layers: 26, num_key_value_heads: 1, pad_token_id: 0, query_pre_attn_scalar: 256, rms_norm_eps: 1e-6,
-  rope_local_base_freq: 10000, rope_scaling: null, rope_theta: 1000000, sliding_window: 512, sliding_window_pattern: 6, torch_dtype: 'bfloat16',
-  transformers_version: '4.50.0.dev0', use_cache: true, vocab_size: 262144,
-};
+const GEMMA3_1B = REAL_MODELS['gemma-3-1b'].configJson as Record<string, unknown> & { sliding_window_pattern: number; rope_local_base_freq: number; num_key_value_heads: number; head_dim: number; query_pre_attn_scalar: number };
 const GEMMA3_4B_TEXT = {
   ...GEMMA3_1B, hidden_size: 2560, intermediate_size: 10240, num_attention_heads: 8, num_hidden_layers: 34, num_key_value_heads: 4,
   max_position_embeddings: 131072, sliding_window: 1024, rope_scaling: { factor: 8.0, rope_type: 'linear' }, vocab_size: 262208,

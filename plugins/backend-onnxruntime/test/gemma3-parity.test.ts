@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OnnxDecoder, OnnxGenerator, startOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import { gemma3Config, gemma3Fx, gemma3Lora, gemma3LoraWeights, gemma3Weights } from '../../../packages/model/test/gemma3-case.js';
-import { maxRelErr } from '../../../packages/model/test/peft-variant-case.js';
+import { expectOnnxFixtureParity } from './fixture-parity.js';
 
 // The onnxruntime engine on Gemma-3 (GeGLU, (1 + w) norms, four norms per layer, embedding scale,
 // q/k norms, query_pre_attn_scalar, sliding and full layers with their own RoPE, linear RoPE scaling
@@ -14,26 +14,7 @@ describe('ONNX decoder, Gemma-3 vs PyTorch reference', () => {
 
   it('logits, response losses and per-example LoRA gradients to 1e-4 relative (losses 1e-5), one by one and batched', async () => {
     const onnx = new OnnxDecoder(backend, gemma3Config, gemma3Lora, gemma3Weights(), gemma3LoraWeights());
-    const enc = gemma3Fx.examples.map((ex) => ({ tokens: Int32Array.from(ex.tokens), lossMask: Float32Array.from(ex.lossMask) }));
-    for (const [i, ex] of gemma3Fx.examples.entries()) {
-      const { loss, gradient, names, sizes } = await onnx.lossAndGradient(enc[i]!);
-      expect([...names].sort()).toEqual(Object.keys(gemma3Fx.lora).sort());
-      expect(Math.abs(loss - ex.loss) / ex.loss).toBeLessThan(1e-5);
-      expect(maxRelErr(await onnx.logits(enc[i]!.tokens), ex.logits)).toBeLessThan(1e-4);
-      let off = 0;
-      names.forEach((p, k) => {
-        expect(maxRelErr(gradient.subarray(off, off + sizes[k]!), ex.loraGrads[p]!), p).toBeLessThan(1e-4);
-        off += sizes[k]!;
-      });
-    }
-    const matrix = await onnx.perExampleGradients(['a', 'b'], enc, 'x');
-    for (const [i, ex] of gemma3Fx.examples.entries()) {
-      let off = 0;
-      matrix.parameterNames.forEach((p, k) => {
-        expect(maxRelErr(matrix.rows[i]!.subarray(off, off + matrix.parameterSizes[k]!), ex.loraGrads[p]!), `${p} (batched)`).toBeLessThan(1e-4);
-        off += matrix.parameterSizes[k]!;
-      });
-    }
+    await expectOnnxFixtureParity(onnx, gemma3Fx.examples);
     await onnx.release();
   });
 
