@@ -30,7 +30,11 @@ const QWEN3_DEFAULT_HEAD_DIM = 128;
  * tie_word_embeddings true.
  */
 const GEMMA3_DEFAULTS = { headDim: 256, numKvHeads: 4, queryPreAttnScalar: 256, ropeLocalTheta: 10000, slidingWindowPattern: 6, tieWordEmbeddings: true } as const;
-/** Fields only Gemma3TextConfig has (refused by name for the other families). */
+/**
+ * Fields only Gemma3TextConfig has (refused by name for the other families). All are read by
+ * parseGemma3 except `cache_implementation` ('hybrid': which key/value cache `generate` uses), which
+ * does not change the function the model computes.
+ */
 const GEMMA3_FIELDS = new Set([
   'hidden_activation', 'query_pre_attn_scalar', 'rope_local_base_freq', 'sliding_window_pattern', '_sliding_window_pattern', 'final_logit_softcapping',
   'attn_logit_softcapping', 'use_bidirectional_attention', 'cache_implementation',
