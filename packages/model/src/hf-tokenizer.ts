@@ -177,7 +177,7 @@ export class HfTokenizer implements Tokenizer {
     else if (ct && typeof ct === 'object') text = typeof (ct as Record<string, unknown>).default === 'string' ? ((ct as Record<string, unknown>).default as string) : null;
     if (text !== null) this.chatTemplate = { source: 'tokenizer_config.json', text };
     else if (o.family) this.chatTemplate = { source: `family:${o.family}`, text: FAMILY_CHAT_TEMPLATES[o.family] };
-    else throw new DdaError(`${src}: tokenizer_config.json has no chat_template and no model family is given`, 'add a chat_template, or name the family (llama, qwen2, mistral, qwen3) for its standard template');
+    else throw new DdaError(`${src}: tokenizer_config.json has no chat_template and no model family is given`, 'add a chat_template, or name the family (llama, qwen2, mistral, qwen3, gemma3_text) for its standard template');
     try {
       this.template = new Template(this.chatTemplate.text);
     } catch (e) {
