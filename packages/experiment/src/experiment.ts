@@ -57,9 +57,9 @@ export interface ExperimentOptions {
   /** Artifact folder (shared with the attribution of the experiment). */
   readonly artifactsDir: string;
   /**
-   * A preset (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`, `qwen3-tiny` with a word
-   * vocabulary built from the data; `llama2-mini`, `mistral-mini`, `qwen2-mini` with their real
-   * tokenizers) or a Hugging Face model folder.
+   * A preset (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`, `qwen3-tiny`,
+   * `gemma3-tiny` with a word vocabulary built from the data; `llama2-mini`, `mistral-mini`,
+   * `qwen2-mini` with their real tokenizers) or a Hugging Face model folder.
    */
   readonly preset: string;
   readonly nTrain: number;

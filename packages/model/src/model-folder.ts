@@ -195,7 +195,9 @@ export function openModelFolder(dir: string, o: LoadModelOptions = {}): Omit<Laz
   const weights = folderHasWeights(dir, o.randomInit ?? false)
     ? new LazyModelWeights(config, SafetensorsReader.openFolder(dir, o.onWiden ? { onWiden: o.onWiden } : {}), dir)
     : null;
-  const tokenizer = loadTokenizerFolder(dir, family);
+  const loaded = loadTokenizerFolder(dir, family);
+  // A Hugging Face tokenizer may list special tokens beyond the embeddings (Gemma-3's <image_soft_token> beside gemma-3-1b): they are refused when encoded.
+  const tokenizer = loaded instanceof HfTokenizer ? loaded.limitedTo(config.vocabSize) : loaded;
   if (tokenizer) checkTokenizerFits(tokenizer, config);
   return { dir, family, config, weights, tokenizer };
 }
@@ -260,7 +262,7 @@ export function saveModelFolder(dir: string, o: SaveModelOptions): void {
     ...(o.tokenizer ? { eosTokenId: o.tokenizer.eosId } : {}),
     torchDtype: TORCH_DTYPES[o.dtype ?? 'F32'],
   });
-  if (o.tokenizer) checkTokenizerFits(o.tokenizer, o.config);
+  if (o.tokenizer) checkTokenizerFits(o.tokenizer instanceof HfTokenizer ? o.tokenizer.limitedTo(o.config.vocabSize) : o.tokenizer, o.config);
   writeSafetensorsFolder(dir, weights, { ...(o.maxShardBytes !== undefined ? { maxShardBytes: o.maxShardBytes } : {}), ...(o.dtype ? { dtype: o.dtype } : {}) });
   if (o.tokenizer) writeTokenizerFolder(dir, o.tokenizer);
   writeJsonAtomic(join(dir, CONFIG_FILE), hf);

@@ -48,6 +48,17 @@ export const TINY_PRESETS: Record<string, Omit<DecoderConfig, 'vocabSize'>> = {
     hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, intermediateSize: 172, headDim: 32, qkNorm: true,
     ropeTheta: 1e6, rmsNormEps: 1e-6, maxSeqLen: 160, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null,
   },
+  /**
+   * Gemma-3 style (transformers' Gemma3ForCausalLM, as gemma-3-1b at tiny width): GeGLU (gelu_pytorch_tanh),
+   * (1 + w) RMSNorms, four norms per layer, embeddings scaled by √64, q/k norms, 4 query heads of size
+   * 32 sharing 1 key-value head, attention scaled by query_pre_attn_scalar 32^(−1/2), tied embeddings;
+   * layer 0 attends within a 32-token sliding window with RoPE θ = 1e4, layer 1 to everything with θ = 1e6.
+   */
+  'gemma3-tiny': {
+    hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 1, intermediateSize: 172, headDim: 32, qkNorm: true,
+    hiddenAct: 'gelu_pytorch_tanh', gemmaNorms: true, queryPreAttnScalar: 32, layerTypes: ['sliding_attention', 'full_attention'],
+    ropeTheta: 1e6, ropeLocalTheta: 1e4, rmsNormEps: 1e-6, maxSeqLen: 160, tieWordEmbeddings: true, attentionBias: false, slidingWindow: 32,
+  },
 };
 
 /**
@@ -117,8 +128,8 @@ export interface ResolveModelOptions {
 }
 
 /**
- * A model by preset name (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`, `qwen3-tiny`;
- * `llama2-mini`, `mistral-mini`, `qwen2-mini` with real tokenizers) or by the path of a folder
+ * A model by preset name (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`, `qwen3-tiny`,
+ * `gemma3-tiny`; `llama2-mini`, `mistral-mini`, `qwen2-mini` with real tokenizers) or by the path of a folder
  * with a Hugging Face config.json, safetensors weights (required unless `o.randomInit`) and
  * optionally a tokenizer. Anything else throws a DdaError listing the presets; weights in a
  * format the loader cannot read throw with how to convert them ({@link loadModelFolder}).
