@@ -161,6 +161,21 @@ export class DecoderModel {
     }
   }
 
+  /**
+   * Replaces some base weights in place (the names given; the same shapes), e.g. the modules an
+   * adapter saved (PEFT's modules_to_save) over the base model's.
+   *
+   * @throws DdaError naming a tensor the model does not have, or of another size.
+   */
+  replaceBaseTensors(weights: TensorMap): void {
+    assertFiniteTensors(weights, 'base weights');
+    for (const [name, t] of weights) {
+      const v = this.base.get(name);
+      if (!v || t.data.length !== v.size) throw new DdaError(`base weight '${name}' is ${v ? `of ${v.size} values, not ${t.data.length}` : 'not a weight of this model'}`);
+    }
+    for (const [name, t] of weights) (this.base.get(name) as tf.Variable).assign(tf.tensor(t.data, [...(this.base.get(name) as tf.Variable).shape], 'float32'));
+  }
+
   private encoding: { maxLength: number; overlong: EncodeOptions['overlong'] } | null = null;
 
   /**
