@@ -16,7 +16,7 @@ import { METRICS_NOTE, type MetricRow, type QueryTop, topK, writeMetrics, writeS
 import { PAGE_CHART_LIMIT, renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
 import { type TokenAttribution, tokenAttribution } from './token-attribution.js';
-import { type AttributionTask, type TaskFiles, loadTask } from './task.js';
+import { type AttributionTask, type TaskFiles, loadTask, tokenizerRecord } from './task.js';
 import { type QueryLossCheck, type TrainingLossCheck, checkQueryLoss, checkTrainingLoss } from './training-loss.js';
 import { describeTruncation } from './truncation.js';
 
@@ -133,7 +133,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       },
       inputs: {
         base: o.base, checkpoints: o.checkpoints, train: o.train, queries: o.queries, ...(o.labels ? { labels: o.labels } : {}),
-        fields: o.fields ?? {}, queryFields: o.queryFields ?? {}, promptFormat: o.promptFormat ?? 'raw', rendering: task.rendering, hashes: task.hashes,
+        fields: o.fields ?? {}, queryFields: o.queryFields ?? {}, promptFormat: o.promptFormat ?? 'raw', rendering: task.rendering, tokenizer: tokenizerRecord(task.base), hashes: task.hashes,
       },
       checkpoints: task.checkpoints.map((c) => ({
         id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate,

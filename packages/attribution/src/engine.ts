@@ -319,7 +319,7 @@ export class CheckpointModel {
   }
 
   /**
-   * Greedy generations (at most `maxNewTokens` tokens each, stopping at EOS or when output and EOS
+   * Greedy generations (at most `maxNewTokens` tokens each, stopping at EOS or the chat template's end-of-turn token, or when output and EOS
    * would no longer fit the encoding's length) of the model at `cp`: onnxruntime with its key/value
    * cache (OnnxGenerator) or tfjs, as the engine.
    */
@@ -336,7 +336,7 @@ export class CheckpointModel {
       const out: string[] = [];
       for (const p of prompts) {
         const { ids } = generationPrompt(tokenizer, p, context);
-        out.push(tokenizer.decode(await generator.generate(ids, { maxNewTokens, eosId: tokenizer.eosId })));
+        out.push(tokenizer.decode(await generator.generate(ids, { maxNewTokens, eosId: tokenizer.eosId, stopIds: [tokenizer.endOfTurn.id] })));
       }
       return out;
     } finally {

@@ -341,7 +341,8 @@ export class DecoderModel {
   }
 
   /**
-   * Greedy decoding of a response to `prompt`, at most `maxNewTokens`, stopping at EOS or when
+   * Greedy decoding of a response to `prompt`, at most `maxNewTokens`, stopping at EOS or the chat
+   * template's end-of-turn token ({@link Tokenizer.endOfTurn}), or when
    * prompt + output + EOS would no longer fit the context (so the sample can always be encoded).
    *
    * @throws DdaError if the prompt is empty without a BOS token, or leaves no room for an output.
@@ -356,7 +357,7 @@ export class DecoderModel {
         const last = tf.slice(logits, [0, ids.length - 1, 0], [1, 1, this.config.vocabSize]);
         return tf.argMax(tf.reshape(last, [-1])).dataSync()[0] as number;
       });
-      if (next === this.tokenizer.eosId) break;
+      if (next === this.tokenizer.eosId || next === this.tokenizer.endOfTurn.id) break;
       ids.push(next);
       out.push(next);
     }
