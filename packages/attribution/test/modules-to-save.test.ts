@@ -8,6 +8,7 @@ import {
   ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SPECIAL_TOKENS, WordTokenizer, saveModelFolder, startTfjsBackend, writeSafetensors,
   type DecoderConfig, type TensorMap,
 } from '@dda/model';
+import { maxRelErr, toTensorMap } from '../../model/test/peft-variant-case.js';
 
 // PEFT's modules_to_save against an independent PyTorch float64 reference
 // (packages/model/test/fixtures/make-modules-to-save-fixtures.py): a trainer output folder of two
@@ -25,7 +26,7 @@ interface Fx {
   baseLosses: number[];
 }
 const fx = JSON.parse(readFileSync(new URL('../../model/test/fixtures/modules-to-save-fixtures.json', import.meta.url), 'utf8')) as Fx;
-const toMap = (o: Tensors): TensorMap => new Map(Object.entries(o).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));
+const toMap = toTensorMap;
 const c = fx.config;
 const config: DecoderConfig = {
   vocabSize: c.vocab, hiddenSize: c.d, numLayers: c.layers, numHeads: c.heads, numKvHeads: c.kv, intermediateSize: c.ffn,
@@ -37,16 +38,6 @@ const samples: TextSample[] = fx.examples.map((e, i) => {
   const p = e.lossMask.indexOf(1) + 1;
   return { id: `s${i}`, prompt: text(e.tokens.slice(1, p)), response: text(e.tokens.slice(p, -1)) };
 });
-
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let k = 0; k < b.length; k++) {
-    num = Math.max(num, Math.abs((a[k] as number) - (b[k] as number)));
-    den = Math.max(den, Math.abs(b[k] as number));
-  }
-  return num / den;
-}
 
 const root = mkdtempSync(join(tmpdir(), 'dda-modules-to-save-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -50,7 +50,6 @@ const FAMILIES: readonly Family[] = [
 const TRAIN = [
   ['Summarise: the council met on Monday in England.', 'The council met on Monday.'],
   ['Summarise: the mayor voted for the new roads plan.', 'The mayor backed the roads plan.'],
-  ['Summarise: schools in Wales got a larger budget.', 'Welsh schools got more money.'],
   ['Summarise: the plan for China was voted against.', 'The China plan was rejected.'],
 ] as const;
 

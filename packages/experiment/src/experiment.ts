@@ -15,10 +15,10 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DdaError, trackProgress, yieldToEventLoop, type ProgressSink, type TextSample } from '@dda/core';
+import { DdaError, trackProgress, yieldToEventLoop, type ChatMessage, type ProgressSink, type TextSample } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from '@dda/data';
 import {
-  DEFAULT_LORA, WordTokenizer, applyChatTemplate, encodeSample, loadModelFolder, initDecoderWeights, readSafetensors, resolveModelSpec,
+  DEFAULT_LORA, WordTokenizer, applyChatTemplate, chatSample, encodeSample, loadModelFolder, initDecoderWeights, readSafetensors, resolveModelSpec,
   toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import {
@@ -216,10 +216,20 @@ async function loadDataset(o: ExperimentOptions): Promise<HallucinationDataset> 
   });
 }
 
-/** The instruction sample of a document and its summary, in the tokenizer's chat template. */
+/**
+ * The instruction sample of a document and its summary, in the tokenizer's chat template: the
+ * conversation system, user, assistant (the summary), the loss over the summary and the token the
+ * template ends the turn with (`chatSample`: EOS for the tiny models, `<|eot_id|>` for Llama-3).
+ */
 function instruction(tok: Tokenizer, id: string, document: string, summary: string): TextSample {
-  return { id, prompt: tok.renderChat([{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(document) }], true), response: summary };
+  return chatSample(tok, id, [...instructionTurns(document), { role: 'assistant', content: summary }]);
 }
+
+/** The system and user turns of a document's instruction. */
+const instructionTurns = (document: string): ChatMessage[] => [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(document) }];
+
+/** The prompt of a document's instruction (the assistant turn opened), which generation continues. */
+const instructionPrompt = (tok: Tokenizer, document: string): string => tok.renderChat(instructionTurns(document), true);
 
 /**
  * Which sources can be evaluated, decided from the data alone (before any training): a source
@@ -254,7 +264,7 @@ function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDa
   });
   for (const s of train) encodeSample(tok, s, max, { origin: `training record '${s.id}'${where}` });
   for (const h of ds.heldOut) {
-    const prompt = instruction(tok, h.id, h.document, h.summary).prompt;
+    const prompt = instructionPrompt(tok, h.document);
     const n = (tok.bosId !== null ? 1 : 0) + tok.encode(prompt).length;
     if (n + 2 > max) throw new DdaError(`held-out document '${h.id}'${where}: its prompt has ${n} tokens, which leaves no room to generate an output within the context of ${max}`, hint);
   }
@@ -477,7 +487,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const gen = await store.getOrCompute('runs/test-errors', genKey, async () => {
       const errors: TestError[] = [];
       const tried = async (h: HeldOutDoc, c: Canary): Promise<TestError | null> => {
-        const prompt = instruction(tokenizer, h.id, h.document, h.summary).prompt;
+        const prompt = instructionPrompt(tokenizer, h.document);
         const output = await model.generate(prompt, o.maxNewTokens);
         if (!containsWholeWord(output, c.replacement) || containsWholeWord(h.summary, c.replacement)) return null;
         return { id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output, corrected: replaceWholeWord(output, c.replacement, c.orig), producedBy: {} };
