@@ -149,11 +149,19 @@ describe('modules_to_save that cannot be placed are refused by name', () => {
   it('a module LoRA also adapts', () => {
     expect(() => loadCheckpoints([adapter('lora-too', { modules_to_save: ['v_proj'] }, toMap(cp.lora))], { base: config })).toThrow(/modules_to_save selects 'model\.layers\.0\.self_attn\.v_proj', which LoRA also adapts/);
   });
-  it('embed_tokens of a model with tied embeddings', () => {
+  it('embed_tokens or lm_head of a model with tied embeddings, unless both hold the same trained tensor (ensure_weight_tying)', () => {
     const tied: DecoderConfig = { ...config, tieWordEmbeddings: true };
+    const embed = toMap(cp.saved).get('base_model.model.model.embed_tokens.weight')!;
     const t = toMap(cp.lora);
-    t.set('base_model.model.model.embed_tokens.weight', toMap(cp.saved).get('base_model.model.model.embed_tokens.weight')!);
-    expect(() => loadCheckpoints([adapter('tied', { modules_to_save: ['embed_tokens'] }, t)], { base: tied })).toThrow(/modules_to_save selects 'model\.embed_tokens' on a model with tied embeddings/);
+    t.set('base_model.model.model.embed_tokens.weight', embed);
+    expect(() => loadCheckpoints([adapter('tied', { modules_to_save: ['embed_tokens'] }, t)], { base: tied })).toThrow(/modules_to_save selects 'model\.embed_tokens' on a model with tied embeddings .*\(an adapter saved with ensure_weight_tying true/);
+    t.set('base_model.model.lm_head.weight', { shape: embed.shape, data: embed.data.map((x) => x + 1e-3) });
+    expect(() => loadCheckpoints([adapter('tied-2', { modules_to_save: ['embed_tokens', 'lm_head'] }, t)], { base: tied })).toThrow(/selects 'model\.embed_tokens' and 'lm_head' on a model with tied embeddings/);
+    t.set('base_model.model.lm_head.weight', { shape: embed.shape, data: Float32Array.from(embed.data) });
+    const [loaded] = loadCheckpoints([adapter('tied-same', { modules_to_save: ['embed_tokens', 'lm_head'], ensure_weight_tying: true }, t)], { base: tied });
+    expect(loaded!.saved?.modules).toEqual(['model.embed_tokens', 'lm_head']);
+    expect([...loaded!.saved!.weights.keys()]).toEqual(['model.embed_tokens.weight']); // the tied embedding, head included
+    expect(loaded!.saved!.weights.get('model.embed_tokens.weight')!.data).toEqual(embed.data);
   });
   it('checkpoints with and without saved modules are not one run', () => {
     const other = adapter('plain', { modules_to_save: null }, toMap(cp.lora));

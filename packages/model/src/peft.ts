@@ -4,7 +4,7 @@ import { DdaError } from '@dda/core';
 import { ALL_LORA_TARGETS, type DecoderConfig, type LoraConfig, type LoraModule, type LoraTarget, loraModuleList, validateLoraConfig } from './config.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
-import { type TensorMap, assertFiniteTensors, decoderWeightSpecs, loraWeightSpecs, targetModule } from './weights.js';
+import { type TensorMap, assertFiniteTensors, decoderWeightSpecs, loraWeightSpecs, targetModule, tensorsEqual } from './weights.js';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
@@ -464,7 +464,8 @@ function baseModuleNames(c: DecoderConfig): string[] {
  * @param file - the adapter_model.safetensors path, for messages.
  * @throws DdaError naming the file and the entry or tensor: an entry that selects no module of this
  *   model; a module that LoRA also adapts, or one inside another selected module; embed_tokens or
- *   lm_head of a model with tied embeddings (PEFT's copy unties them); a saved tensor missing, or of
+ *   lm_head of a model with tied embeddings (PEFT's copy unties them) unless both are saved with the
+ *   same tensor (ensure_weight_tying), which is then the tied embedding; a saved tensor missing, or of
  *   another shape than the base model's (e.g. an embedding resized during fine-tuning).
  */
 export function resolveSavedModules(c: DecoderConfig, lora: LoraConfig, entries: readonly string[], tensors: TensorMap, file: string): SavedModules {
@@ -494,12 +495,20 @@ export function resolveSavedModules(c: DecoderConfig, lora: LoraConfig, entries:
     if (lo !== undefined) throw new DdaError(`${file}: modules_to_save selects '${m}', which ${lo === m ? 'LoRA also adapts' : `holds or lies in '${lo}', which LoRA adapts`}: a trained copy of a LoRA-adapted module is not computed here`, MERGE_INSTEAD);
     const outer = modules.find((o) => o !== m && within(m, o));
     if (outer !== undefined) throw new DdaError(`${file}: modules_to_save selects both '${outer}' and '${m}' inside it`, `name modules that do not contain one another, or ${MERGE_INSTEAD}`);
-    if (c.tieWordEmbeddings && (within('lm_head', m) || within('model.embed_tokens', m))) {
+  }
+  if (c.tieWordEmbeddings && modules.some((m) => within('lm_head', m) || within('model.embed_tokens', m))) {
+    // Tied embeddings stay one tensor only where the adapter saved the same trained copy for both
+    // (PEFT's ensure_weight_tying: the head's copy shares the embedding copy's weight).
+    const [embed, head] = [tensors.get('base_model.model.model.embed_tokens.weight'), tensors.get('base_model.model.lm_head.weight')];
+    const same = modules.includes('model.embed_tokens') && modules.includes('lm_head') && embed !== undefined && head !== undefined
+      && tensorsEqual(new Map([['w', embed]]), new Map([['w', head]]));
+    if (!same) {
       throw new DdaError(
-        `${file}: modules_to_save selects '${m}' on a model with tied embeddings (tie_word_embeddings): PEFT trains a separate copy, which unties the input embedding from the output head, and this implementation computes tied embeddings as one tensor`,
-        MERGE_INSTEAD,
+        `${file}: modules_to_save selects ${modules.filter((m) => within('lm_head', m) || within('model.embed_tokens', m)).map((m) => `'${m}'`).join(' and ')} on a model with tied embeddings (tie_word_embeddings): PEFT trains separate copies, which untie the input embedding from the output head, and this implementation computes tied embeddings as one tensor`,
+        `an adapter saved with ensure_weight_tying true (the same trained tensor for embed_tokens and lm_head) is computed; otherwise ${MERGE_INSTEAD}`,
       );
     }
+    tensors.delete('base_model.model.lm_head.weight'); // the head is the embedding copy, placed below
   }
   const specs = decoderWeightSpecs(c).filter((w) => modules.some((m) => within(w.name, m)));
   const weights: TensorMap = new Map();
