@@ -138,7 +138,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       checkpoints: task.checkpoints.map((c) => ({
         id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate,
         gradientsOver: c.kind === 'lora' ? 'LoRA parameters only' : 'every parameter of the model',
-        ...(c.saved ? { modulesToSave: { entries: c.saved.entries, modules: c.saved.modules, applied: describeSavedModules(c.saved) } } : {}),
+        ...(c.saved ? { modulesToSave: { entries: c.saved.entries, modules: c.saved.modules, embeddingLayers: c.saved.embeddingLayers, applied: describeSavedModules(c.saved) } } : {}),
       })),
       counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },
       trainingLoss,

@@ -19,7 +19,11 @@ import { hashFiles } from './hashing.js';
  * pass at each checkpoint (its own copies; θ0 has the base model's modules), not differentiated.
  */
 export function describeSavedModules(s: SavedModules): string {
-  return `modules_to_save [${s.entries.join(', ')}] (${s.modules.join(', ')}) applied in the forward pass, each checkpoint with its own trained copies (θ0 with the base model's modules); gradients over LoRA parameters only`;
+  const what = [
+    ...(s.entries.length ? [`modules_to_save [${s.entries.join(', ')}] (${s.modules.filter((m) => !s.embeddingLayers.includes(m)).join(', ')})`] : []),
+    ...(s.embeddingLayers.length ? [`the embedding layers saved beside the LoRA tensors (${s.embeddingLayers.join(', ')}; PEFT's save_embedding_layers)`] : []),
+  ].join(' and ');
+  return `${what} applied in the forward pass, each checkpoint with its own trained copies (θ0 with the base model's modules); gradients over LoRA parameters only`;
 }
 
 /** The trainer state file of Hugging Face's Trainer. */

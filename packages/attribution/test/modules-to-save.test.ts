@@ -163,6 +163,17 @@ describe('modules_to_save that cannot be placed are refused by name', () => {
     expect([...loaded!.saved!.weights.keys()]).toEqual(['model.embed_tokens.weight']); // the tied embedding, head included
     expect(loaded!.saved!.weights.get('model.embed_tokens.weight')!.data).toEqual(embed.data);
   });
+  it('embedding layers saved without modules_to_save (save_embedding_layers) replace the base model\'s as PEFT loads them; resized ones are refused', () => {
+    const head = toMap(cp.saved).get('base_model.model.lm_head.weight')!;
+    const t = toMap(cp.lora);
+    t.set('base_model.model.lm_head.weight', head);
+    const [loaded] = loadCheckpoints([adapter('embedding-layers', { modules_to_save: null }, t)], { base: config });
+    expect([loaded!.saved?.entries, loaded!.saved?.modules, loaded!.saved?.embeddingLayers]).toEqual([[], ['lm_head'], ['lm_head']]);
+    expect(loaded!.saved!.weights.get('lm_head.weight')!.data).toEqual(head.data);
+    t.set('base_model.model.model.embed_tokens.weight', { shape: [c.vocab + 8, c.d], data: new Float32Array((c.vocab + 8) * c.d) });
+    expect(() => loadCheckpoints([adapter('embedding-resized', { modules_to_save: null }, t)], { base: config })).toThrow(/saved module tensor 'base_model\.model\.model\.embed_tokens\.weight' has shape \[31, 16\], the base model's 'model\.embed_tokens\.weight' has \[23, 16\] \(the vocabulary was resized during fine-tuning/);
+  });
+
   it('checkpoints with and without saved modules are not one run', () => {
     const other = adapter('plain', { modules_to_save: null }, toMap(cp.lora));
     expect(() => loadCheckpoints([join(run, 'checkpoint-2'), other], { base: config })).toThrow(/checkpoints come from different runs: .* has modules_to_save model\.embed_tokens, .*, .*plain has no modules_to_save/);

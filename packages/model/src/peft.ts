@@ -26,6 +26,12 @@ export interface SavedModules {
   readonly modules: readonly string[];
   /** The trained copies' tensors, named as the base model's (e.g. `lm_head.weight`; the file names them `base_model.model.lm_head.weight`). */
   readonly weights: TensorMap;
+  /**
+   * Of `modules`, the embedding layers the file holds without modules_to_save naming them: PEFT's
+   * get_peft_model_state_dict saves them (save_embedding_layers) and set_peft_model_state_dict
+   * loads them over the base model's, so they replace the base model's as saved modules do.
+   */
+  readonly embeddingLayers: readonly string[];
 }
 
 /** A PEFT LoRA adapter: its config, LoRA weights (PEFT names), saved modules and the base model it was trained on, if recorded. */
@@ -458,8 +464,10 @@ function baseModuleNames(c: DecoderConfig): string[] {
  * suffix, so `norm` selects every norm) is replaced in the forward pass by its trained copy
  * (ModulesToSaveWrapper), whose tensors get_peft_model_state_dict saves as
  * `base_model.model.<module>.<parameter>` (e.g. `base_model.model.lm_head.weight`,
- * `base_model.model.model.embed_tokens.weight`). Returns the copies under the base model's tensor
- * names (`lm_head.weight`), taken out of `tensors`; the rest of `tensors` is left for the LoRA checks.
+ * `base_model.model.model.embed_tokens.weight`). Embedding layers the file holds without an entry
+ * (save_embedding_layers, which PEFT loads over the base model's) are placed the same way. Returns
+ * the copies under the base model's tensor names (`lm_head.weight`), taken out of `tensors`; the
+ * rest of `tensors` is left for the LoRA checks.
  *
  * @param file - the adapter_model.safetensors path, for messages.
  * @throws DdaError naming the file and the entry or tensor: an entry that selects no module of this
@@ -471,7 +479,9 @@ function baseModuleNames(c: DecoderConfig): string[] {
 export function resolveSavedModules(c: DecoderConfig, lora: LoraConfig, entries: readonly string[], tensors: TensorMap, file: string): SavedModules {
   const all = baseModuleNames(c);
   const adapted = loraModuleList(c.numLayers, lora).map((m) => targetModule(m.layer, m.target));
-  const modules: string[] = [];
+  // Embedding layers in the file that no entry selects (save_embedding_layers).
+  const embeddingLayers = ['model.embed_tokens', 'lm_head'].filter((m) => tensors.has(`base_model.model.${m}.weight`) && !entries.some((e) => m.endsWith(e)));
+  const modules: string[] = [...embeddingLayers];
   for (const e of entries) {
     const hits = all.filter((m) => m.endsWith(e));
     if (hits.length === 0) {
@@ -533,7 +543,7 @@ export function resolveSavedModules(c: DecoderConfig, lora: LoraConfig, entries:
     tensors.delete(key);
   }
   assertFiniteTensors(weights, file);
-  return { entries, modules, weights };
+  return { entries, modules, weights, embeddingLayers };
 }
 
 /**
@@ -549,9 +559,10 @@ export function readPeftAdapter(dir: string, model?: DecoderConfig): PeftAdapter
   if (!existsSync(path)) throw new DdaError(`${path}: file not found`, `a PEFT adapter folder needs ${ADAPTER_WEIGHTS_FILE} (adapter_model.bin pickles are not read)`);
   const weights = new Map(readSafetensors(readFileSync(path), path).tensors);
   let savedModules: SavedModules | null = null;
-  if (modulesToSave) {
-    if (!model) throw new DdaError(`${configPath}: the adapter has modules_to_save ${JSON.stringify(modulesToSave)}`, 'read it with the base model\'s config (readPeftAdapter(dir, model)), which the saved modules are placed on');
-    savedModules = resolveSavedModules(model, config, modulesToSave, weights, path);
+  const embeddings = ['model.embed_tokens', 'lm_head'].some((m) => weights.has(`base_model.model.${m}.weight`));
+  if (modulesToSave || embeddings) {
+    if (!model) throw new DdaError(`${configPath}: the adapter has ${modulesToSave ? `modules_to_save ${JSON.stringify(modulesToSave)}` : 'embedding layers saved beside its LoRA tensors'}`, 'read it with the base model\'s config (readPeftAdapter(dir, model)), which the saved modules are placed on');
+    savedModules = resolveSavedModules(model, config, modulesToSave ?? [], weights, path);
   }
   if (model) checkLoraFits(model, config, weights, path);
   return { config, weights, baseModelNameOrPath, savedModules };
