@@ -120,6 +120,21 @@ describe.each(['tfjs', 'onnxruntime'] as const)('modules_to_save vs the PyTorch 
   });
 });
 
+describe('modules_to_save in the other paths of a checkpoint model', () => {
+  // The tfjs engine applies the saved modules as checked above; onnxruntime's trainer, step decoder and generator must too.
+  it('optimizer steps (cea) and generation: onnxruntime gives the tfjs engine\'s results at each checkpoint', async () => {
+    const [onnx, tfjs] = await Promise.all([CheckpointModel.open(task, { gradientEngine: 'onnxruntime' }), CheckpointModel.open(task, { gradientEngine: 'tfjs' })]);
+    const steps = { steps: 2, learningRate: 3e-3, optimizer: 'adam' } as const;
+    for (const cp of task.checkpoints) {
+      const [so, st] = [await onnx.lossesAfterSteps(cp, samples.slice(0, 1), samples, steps), await tfjs.lossesAfterSteps(cp, samples.slice(0, 1), samples, steps)];
+      st.forEach((l, i) => expect(Math.abs(so[i]! - l) / l, `${cp.id} loss after steps ${i}`).toBeLessThan(1e-4));
+      const prompts = samples.map((x) => x.prompt);
+      expect(await onnx.generate(cp, prompts, 4), cp.id).toEqual(await tfjs.generate(cp, prompts, 4));
+    }
+    await Promise.all([onnx.dispose(), tfjs.dispose()]);
+  });
+});
+
 describe('modules_to_save that cannot be placed are refused by name', () => {
   const cp = fx.checkpoints['checkpoint-2']!;
   const adapter = (name: string, cfg: Record<string, unknown>, tensors: TensorMap): string => {
