@@ -136,7 +136,8 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
         fields: o.fields ?? {}, queryFields: o.queryFields ?? {}, promptFormat: o.promptFormat ?? 'raw', rendering: task.rendering, tokenizer: tokenizerRecord(task.base), hashes: task.hashes,
       },
       checkpoints: task.checkpoints.map((c) => ({
-        id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate,
+        id: c.id, dir: c.dir, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate,
+        ...(c.trainerState ? { trainerState: c.trainerState.path } : {}),
         gradientsOver: c.kind === 'lora' ? 'LoRA parameters only' : 'every parameter of the model',
         ...(c.saved ? { modulesToSave: { entries: c.saved.entries, modules: c.saved.modules, embeddingLayers: c.saved.embeddingLayers, applied: describeSavedModules(c.saved) } } : {}),
       })),

@@ -128,7 +128,7 @@ describe.each(FAMILIES)('dda attribute on $preset with a PEFT trainer output fol
       scores[engine] = readScores(out);
       const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as {
         engine: { gradients: string };
-        checkpoints: { id: string; step: number; gradientsOver: string; modulesToSave?: { modules: string[]; applied: string } }[];
+        checkpoints: { id: string; dir: string; trainerState: string; step: number; gradientsOver: string; modulesToSave?: { modules: string[]; applied: string } }[];
         inputs: { rendering: { template: string }; tokenizer: { file: string; chatTemplate: string; eos: string; endOfTurn: string } };
       };
       expect(summary.engine.gradients).toBe(engine);
@@ -136,6 +136,7 @@ describe.each(FAMILIES)('dda attribute on $preset with a PEFT trainer output fol
       expect(summary.checkpoints.map((c) => [c.id, c.step])).toEqual([['checkpoint-5', 5], ['checkpoint-10', 10]]);
       expect(r.err + r.out).toMatch(/holds the same tensors as checkpoint-10 .*not counted twice/);
       for (const c of summary.checkpoints) {
+        expect([c.dir, c.trainerState]).toEqual([join(r0.out, c.id), join(r0.out, c.id, 'trainer_state.json')]);
         expect(c.gradientsOver).toBe('LoRA parameters only');
         if (r0.untied) expect(c.modulesToSave?.modules).toEqual(['lm_head']);
         else expect(c.modulesToSave).toBeUndefined();
