@@ -220,6 +220,8 @@ export class HfTokenizer implements Tokenizer {
   }
 
   decode(ids: readonly number[]): string {
+    // @huggingface/tokenizers throws on an empty list; a generation that stops at once is ''.
+    if (ids.length === 0) return '';
     return this.impl.decode([...ids], { skip_special_tokens: true });
   }
 
