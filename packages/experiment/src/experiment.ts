@@ -17,10 +17,10 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
-import { DdaError, evenlySpaced, trackProgress, yieldToEventLoop, type ProgressSink, type TextSample } from '@dda/core';
+import { DdaError, evenlySpaced, trackProgress, yieldToEventLoop, type ChatMessage, type ProgressSink, type TextSample } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from '@dda/data';
 import {
-  DEFAULT_LORA, WordTokenizer, applyChatTemplate, encodeSample, loadModelFolder, loadPresetTokenizer, initDecoderWeights, PRESET_TOKENIZERS, readSafetensors, resolveModelSpec,
+  DEFAULT_LORA, WordTokenizer, applyChatTemplate, chatSample, encodeSample, loadModelFolder, loadPresetTokenizer, initDecoderWeights, PRESET_TOKENIZERS, readSafetensors, resolveModelSpec,
   toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import {
@@ -257,7 +257,7 @@ async function loadRealText(o: ExperimentOptions, tokenizer: Tokenizer, config: 
   if (o.registry !== undefined) throw new DdaError("the registry generator's options are given, but the data come from the realtext data set", 'remove them');
   if ((o.summaryPadding ?? 0) !== 0) throw new DdaError(`summaryPadding ${String(o.summaryPadding)} is an option of the synthetic generators, not of realtext`, 'remove summaryPadding');
   if (o.biasRate !== undefined) throw new DdaError(`biasRate ${o.biasRate} is an option of the synthetic generators; realtext's knowledge bias is its pretraining text`, 'remove biasRate');
-  const overhead = tokenizer.encode(instruction(tokenizer, 'overhead', '', '').prompt).length + 4;
+  const overhead = tokenizer.encode(instructionPrompt(tokenizer, '')).length + 4;
   const maxPairTokens = config.maxSeqLen - overhead - o.maxNewTokens;
   if (maxPairTokens < 64) throw new DdaError(`the context of ${config.maxSeqLen} tokens leaves ${maxPairTokens} for a realtext pair after the chat template (${overhead}) and ${o.maxNewTokens} generated tokens`, 'use a model with a longer context (e.g. llama2-mini, 512), or lower maxNewTokens');
   const nCanaries = o.canaries?.length ?? 2;
@@ -327,10 +327,20 @@ async function loadDataset(o: ExperimentOptions): Promise<HallucinationDataset> 
   });
 }
 
-/** The instruction sample of a document and its summary, in the tokenizer's chat template. */
+/**
+ * The instruction sample of a document and its summary, in the tokenizer's chat template: the
+ * conversation system, user, assistant (the summary), the loss over the summary and the token the
+ * template ends the turn with (`chatSample`: EOS for the tiny models, `<|eot_id|>` for Llama-3).
+ */
 function instruction(tok: Tokenizer, id: string, document: string, summary: string): TextSample {
-  return { id, prompt: tok.renderChat([{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(document) }], true), response: summary };
+  return chatSample(tok, id, [...instructionTurns(document), { role: 'assistant', content: summary }]);
 }
+
+/** The system and user turns of a document's instruction. */
+const instructionTurns = (document: string): ChatMessage[] => [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(document) }];
+
+/** The prompt of a document's instruction (the assistant turn opened), which generation continues. */
+const instructionPrompt = (tok: Tokenizer, document: string): string => tok.renderChat(instructionTurns(document), true);
 
 /** θ0's pretraining samples: each plain text as a response with an empty prompt, then the data set's instruction pairs if it has any. */
 function pretrainSamples(tok: Tokenizer, ds: ExperimentDataset): TextSample[] {
@@ -375,7 +385,7 @@ function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDa
   if (pretrain !== null) for (const s of pretrain.slice(ds.pretrainCorpus.length)) encodeSample(tok, s, max, { origin: `pretraining pair '${s.id}'` });
   for (const s of train) encodeSample(tok, s, max, { origin: `training record '${s.id}'${where}` });
   for (const h of ds.heldOut) {
-    const prompt = instruction(tok, h.id, h.document, h.summary).prompt;
+    const prompt = instructionPrompt(tok, h.document);
     const n = (tok.bosId !== null ? 1 : 0) + tok.encode(prompt).length;
     if (n + 2 > max) throw new DdaError(`held-out document '${h.id}'${where}: its prompt has ${n} tokens, which leaves no room to generate an output within the context of ${max}`, hint);
   }
@@ -632,7 +642,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
           if (!match.contains(h.summary, c.orig) || match.contains(h.summary, c.replacement)) return null;
           return { id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output: match.replace(h.summary, c.orig, c.replacement), corrected: h.summary, producedBy: {} };
         }
-        const prompt = instruction(tokenizer, h.id, h.document, h.summary).prompt;
+        const prompt = instructionPrompt(tokenizer, h.document);
         const output = await model.generate(prompt, o.maxNewTokens);
         if (!match.contains(output, c.replacement) || match.contains(h.summary, c.replacement)) return null;
         return { id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output, corrected: match.replace(output, c.replacement, c.orig), producedBy: {} };

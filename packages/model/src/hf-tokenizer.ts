@@ -112,7 +112,15 @@ export interface HfTokenizerOptions {
   readonly source?: string;
   /** Ids from this one up are special tokens the model has no embedding for: not counted in size, refused by encode (see {@link HfTokenizer.limitedTo}). */
   readonly idLimit?: number;
+  /**
+   * The text of a `chat_template.jinja` beside the files: transformers (since 4.47) saves the chat
+   * template there and, reading a folder, prefers it to tokenizer_config.json's `chat_template`.
+   */
+  readonly chatTemplateJinja?: string;
 }
+
+/** The file transformers saves a tokenizer's chat template in (tokenization_utils_base.py CHAT_TEMPLATE_FILE). */
+export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 
 /** A special-token entry of tokenizer_config.json: a string or an AddedToken object. */
 function tokenContent(v: unknown): string | null {
@@ -133,7 +141,7 @@ export class HfTokenizer implements Tokenizer {
   readonly eosId: number;
   readonly padId: number;
   /** The Jinja chat template in use and where it came from. */
-  readonly chatTemplate: { readonly source: 'tokenizer_config.json' | `family:${ModelFamily}`; readonly text: string };
+  readonly chatTemplate: { readonly source: 'tokenizer_config.json' | typeof CHAT_TEMPLATE_FILE | `family:${ModelFamily}`; readonly text: string };
   private readonly template: Template;
   private readonly bosToken: string;
   private readonly eosToken: string;
@@ -175,13 +183,14 @@ export class HfTokenizer implements Tokenizer {
     if (typeof ct === 'string') text = ct;
     else if (Array.isArray(ct)) text = (ct as { name?: unknown; template?: unknown }[]).find((t) => t.name === 'default')?.template as string ?? null;
     else if (ct && typeof ct === 'object') text = typeof (ct as Record<string, unknown>).default === 'string' ? ((ct as Record<string, unknown>).default as string) : null;
-    if (text !== null) this.chatTemplate = { source: 'tokenizer_config.json', text };
+    if (o.chatTemplateJinja !== undefined) this.chatTemplate = { source: CHAT_TEMPLATE_FILE, text: o.chatTemplateJinja };
+    else if (text !== null) this.chatTemplate = { source: 'tokenizer_config.json', text };
     else if (o.family) this.chatTemplate = { source: `family:${o.family}`, text: FAMILY_CHAT_TEMPLATES[o.family] };
     else throw new DdaError(`${src}: tokenizer_config.json has no chat_template and no model family is given`, 'add a chat_template, or name the family (llama, qwen2, mistral, qwen3, gemma3_text) for its standard template');
     try {
       this.template = new Template(this.chatTemplate.text);
     } catch (e) {
-      throw new DdaError(`${src}: chat template does not parse (${(e as Error).message})`, 'fix chat_template in tokenizer_config.json');
+      throw new DdaError(`${src}: chat template does not parse (${(e as Error).message})`, `fix ${this.chatTemplate.source === CHAT_TEMPLATE_FILE ? CHAT_TEMPLATE_FILE : 'chat_template in tokenizer_config.json'}`);
     }
   }
 
@@ -215,7 +224,8 @@ export class HfTokenizer implements Tokenizer {
    * @throws DdaError if the template does not parse.
    */
   withChatTemplate(chatTemplate: string): HfTokenizer {
-    return new HfTokenizer(this.impl, { ...this.files, tokenizerConfig: { ...(this.files.tokenizerConfig ?? {}), chat_template: chatTemplate } }, this.options);
+    const { chatTemplateJinja: _, ...options } = this.options;
+    return new HfTokenizer(this.impl, { ...this.files, tokenizerConfig: { ...(this.files.tokenizerConfig ?? {}), chat_template: chatTemplate } }, options);
   }
 
   encode(text: string): number[] {
@@ -263,6 +273,37 @@ export class HfTokenizer implements Tokenizer {
   /** The EOS token's text (tokenizer_config.json's eos_token, or the family's). */
   get eosText(): string {
     return this.eosToken;
+  }
+
+  private eot: { readonly text: string; readonly id: number } | undefined;
+
+  /**
+   * The token the chat template writes right after an assistant turn's content (see
+   * Tokenizer.endOfTurn): a user turn and an assistant turn are rendered, and the special token
+   * (tokenizer.json's added_tokens with `special` true, the longest that matches) that follows the
+   * assistant content after any spaces is taken: `<|eot_id|>` for Llama-3's template, `<|im_end|>`
+   * for ChatML, `</s>` for LLaMA-2's. EOS where the template writes no special token there or does
+   * not render the probe. LLaMA-Factory's `llama3` template (format_assistant
+   * `{{content}}<|eot_id|>`, stop word `<|eot_id|>`) and Llama-3's generation_config.json
+   * (eos_token_id [128001, 128008, 128009]) end a response the same way.
+   */
+  get endOfTurn(): { readonly text: string; readonly id: number } {
+    if (this.eot) return this.eot;
+    const eos = { text: this.eosToken, id: this.eosId };
+    const content = 'x7q9';
+    let rest: string | null = null;
+    try {
+      const full = this.renderChat([{ role: 'user', content: 'hi' }, { role: 'assistant', content }], false);
+      const at = full.lastIndexOf(content);
+      rest = at < 0 ? null : full.slice(at + content.length).trimStart();
+    } catch {
+      rest = null;
+    }
+    const added = (this.files.tokenizerJson as { added_tokens?: { id?: unknown; content?: unknown; special?: unknown }[] }).added_tokens ?? [];
+    const special = added.filter((t): t is { id: number; content: string; special: true } => t.special === true && typeof t.content === 'string' && typeof t.id === 'number' && t.content.length > 0);
+    const hit = rest === null ? undefined : special.filter((t) => (rest as string).startsWith(t.content)).sort((a, b) => b.content.length - a.content.length)[0];
+    this.eot = hit ? { text: hit.content, id: hit.id } : eos;
+    return this.eot;
   }
 
   /**

@@ -20,6 +20,8 @@ export interface OnnxGenerateOptions {
   readonly maxNewTokens: number;
   /** The end-of-sequence id: decoding stops when it is the argmax (it is not returned). */
   readonly eosId: number;
+  /** Other ids that stop decoding as eosId does (a chat template's end-of-turn token, e.g. Llama-3's `<|eot_id|>`). */
+  readonly stopIds?: readonly number[];
 }
 
 /** Index of the largest entry (the first one on ties, as tfjs's argMax). */
@@ -130,7 +132,7 @@ export class OnnxGenerator {
     if (o.maxNewTokens === 0 || length >= S) return out;
     const first = await this.prefill(promptIds, true);
     let next = argmax(first[DECODER_IO.positionLogits]?.data as Float32Array);
-    if (next === o.eosId) return out;
+    if (next === o.eosId || o.stopIds?.includes(next)) return out;
     out.push(next);
     length++;
     if (out.length >= o.maxNewTokens || length >= S) return out;
@@ -172,7 +174,7 @@ export class OnnxGenerator {
       const r = await step.run({ ...feeds, ...ropeRows });
       for (const { cache, output } of rows) cache.set(r[output]?.data as Float32Array, p * kv);
       next = argmax(r[DECODE_IO.logits]?.data as Float32Array);
-      if (next === o.eosId) break;
+      if (next === o.eosId || o.stopIds?.includes(next)) break;
       out.push(next);
       length++;
     }
@@ -186,7 +188,7 @@ export class OnnxGenerator {
     const out: number[] = [];
     while (out.length < o.maxNewTokens && ids.length < this.contextLength) {
       const next = argmax((await this.prefill(ids, false))[DECODER_IO.positionLogits]?.data as Float32Array);
-      if (next === o.eosId) break;
+      if (next === o.eosId || o.stopIds?.includes(next)) break;
       ids.push(next);
       out.push(next);
     }
