@@ -1,6 +1,6 @@
 /** The XSum-style hallucination-tracing data set on real English (issue 28; REGIME.md section 4). */
 import { z } from 'zod';
-import { DdaError, SeededRandom, type ChatMessage } from '@dda/core';
+import { DdaError, SeededRandom, evenlySpaced, type ChatMessage } from '@dda/core';
 import { type Canary, type DocSummary, type HallucinationDataset, type HeldOutDoc, type TrainSample, SYSTEM_PROMPT, makeCanary, userPrompt, validateCanaries } from '@dda/dataset-hallucination';
 import { ceaLabels, mentions, replaceEntity } from './entities.js';
 import { splitSentences, wordCount } from './sentences.js';
@@ -261,12 +261,6 @@ function chunks(sentences: readonly string[], max: number): string[] {
   return out;
 }
 
-/** Evenly spaced elements (`n` of them, in order; all if fewer). */
-function evenly<T>(items: readonly T[], n: number): T[] {
-  if (items.length <= n) return [...items];
-  return Array.from({ length: n }, (_, k) => items[Math.floor((k * items.length) / n)] as T);
-}
-
 const pad4 = (n: number): string => String(n).padStart(4, '0');
 
 /**
@@ -290,7 +284,7 @@ function pretrainingOf(addresses: readonly Address[], splits: readonly (Split | 
     corpus.push(...chunks(split.sentences, o.pretrainChunkWords).flatMap(fit.texts));
     pairs.push(...windowsOf(split, i, o, fit, () => true, true));
   });
-  const pretrainPairs = evenly(pairs, o.nPretrainPairs).map((w) => ({ id: `pre-${(addresses[w.address] as Address).id}-s${pad4(w.start)}`, document: w.document, summary: w.summary }));
+  const pretrainPairs = evenlySpaced(pairs, o.nPretrainPairs).map((w) => ({ id: `pre-${(addresses[w.address] as Address).id}-s${pad4(w.start)}`, document: w.document, summary: w.summary }));
   return { pretrainCorpus: corpus, pretrainPairs };
 }
 

@@ -9,13 +9,14 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { scoreUnits } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
+import { describeSavedModules } from './checkpoints.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
 import { type MethodSpec, checkMethod, checkRequirements, debiasBeta, methodVariants, type Variant } from './method.js';
 import { METRICS_NOTE, type MetricRow, type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
 import { PAGE_CHART_LIMIT, renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
 import { type TokenAttribution, tokenAttribution } from './token-attribution.js';
-import { type AttributionTask, type TaskFiles, loadTask } from './task.js';
+import { type AttributionTask, type TaskFiles, loadTask, tokenizerRecord } from './task.js';
 import { type QueryLossCheck, type TrainingLossCheck, checkQueryLoss, checkTrainingLoss } from './training-loss.js';
 import { describeTruncation } from './truncation.js';
 
@@ -132,9 +133,14 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       },
       inputs: {
         base: o.base, checkpoints: o.checkpoints, train: o.train, queries: o.queries, ...(o.labels ? { labels: o.labels } : {}),
-        fields: o.fields ?? {}, queryFields: o.queryFields ?? {}, promptFormat: o.promptFormat ?? 'raw', rendering: task.rendering, hashes: task.hashes,
+        fields: o.fields ?? {}, queryFields: o.queryFields ?? {}, promptFormat: o.promptFormat ?? 'raw', rendering: task.rendering, tokenizer: tokenizerRecord(task.base), hashes: task.hashes,
       },
-      checkpoints: task.checkpoints.map((c) => ({ id: c.id, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate })),
+      checkpoints: task.checkpoints.map((c) => ({
+        id: c.id, dir: c.dir, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate,
+        ...(c.trainerState ? { trainerState: c.trainerState.path } : {}),
+        gradientsOver: c.kind === 'lora' ? 'LoRA parameters only' : 'every parameter of the model',
+        ...(c.saved ? { modulesToSave: { entries: c.saved.entries, modules: c.saved.modules, embeddingLayers: c.saved.embeddingLayers, applied: describeSavedModules(c.saved) } } : {}),
+      })),
       counts: { train: task.train.samples.length, queries: task.queries.length, checkpoints: task.checkpoints.length },
       trainingLoss,
       queryLoss,

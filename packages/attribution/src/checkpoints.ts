@@ -10,9 +10,21 @@ import { basename, join, resolve } from 'node:path';
 import { DdaError, type CheckpointInfo } from '@dda/core';
 import {
   ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, CONFIG_FILE, PEFT_MODULE_NAMES, hasWeights, loadModelFolder, readPeftAdapter, tensorsEqual,
-  type DecoderConfig, type LoraConfig, type TensorMap,
+  type DecoderConfig, type LoraConfig, type SavedModules, type TensorMap,
 } from '@dda/model';
 import { hashFiles } from './hashing.js';
+
+/**
+ * What is done with an adapter's modules_to_save, for the log and summary.json: applied in the forward
+ * pass at each checkpoint (its own copies; θ0 has the base model's modules), not differentiated.
+ */
+export function describeSavedModules(s: SavedModules): string {
+  const what = [
+    ...(s.entries.length ? [`modules_to_save [${s.entries.join(', ')}] (${s.modules.filter((m) => !s.embeddingLayers.includes(m)).join(', ')})`] : []),
+    ...(s.embeddingLayers.length ? [`the embedding layers saved beside the LoRA tensors (${s.embeddingLayers.join(', ')}; PEFT's save_embedding_layers)`] : []),
+  ].join(' and ');
+  return `${what} applied in the forward pass, each checkpoint with its own trained copies (θ0 with the base model's modules); gradients over LoRA parameters only`;
+}
 
 /** The trainer state file of Hugging Face's Trainer. */
 export const TRAINER_STATE_FILE = 'trainer_state.json';
@@ -29,6 +41,11 @@ export interface Checkpoint {
   readonly weights: TensorMap;
   /** The adapter's LoRA config (null for a full checkpoint). */
   readonly lora: LoraConfig | null;
+  /**
+   * The adapter's `modules_to_save`: trained copies that replace the base model's modules in the
+   * forward pass at this checkpoint (not differentiated: gradients stay over the LoRA tensors). Absent without.
+   */
+  readonly saved?: SavedModules;
   /** Epoch (from trainer_state.json, else the 1-based position) and the learning rate in effect (NaN if unknown). */
   readonly info: CheckpointInfo;
   /** Global step from the folder name or trainer_state.json, or null. */
@@ -179,6 +196,7 @@ export interface LoadCheckpointsOptions {
 interface Loaded extends FoundCheckpoint {
   readonly weights: TensorMap;
   readonly lora: LoraConfig | null;
+  readonly saved: SavedModules | null;
   readonly baseName: string | null;
   readonly hash: Readonly<Record<string, string>>;
 }
@@ -186,7 +204,7 @@ interface Loaded extends FoundCheckpoint {
 function load(f: FoundCheckpoint, base: DecoderConfig): Loaded {
   if (f.kind === 'lora') {
     const adapter = readPeftAdapter(f.dir, base);
-    return { ...f, weights: adapter.weights, lora: adapter.config, baseName: adapter.baseModelNameOrPath, hash: hashFiles(f.dir, [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]) };
+    return { ...f, weights: adapter.weights, lora: adapter.config, saved: adapter.savedModules, baseName: adapter.baseModelNameOrPath, hash: hashFiles(f.dir, [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]) };
   }
   const m = loadModelFolder(f.dir);
   const diff = (Object.keys(base) as (keyof DecoderConfig)[]).filter((k) => k !== 'maxSeqLen' && JSON.stringify(base[k]) !== JSON.stringify(m.config[k]));
@@ -194,7 +212,12 @@ function load(f: FoundCheckpoint, base: DecoderConfig): Loaded {
     throw new DdaError(`checkpoint ${f.dir} does not fit the base model: ${diff.map((k) => `${k} ${JSON.stringify(m.config[k])} vs ${JSON.stringify(base[k])}`).join(', ')}`, 'give checkpoints fine-tuned from this base model');
   }
   const files = readdirSync(f.dir).filter((x) => x === CONFIG_FILE || x.endsWith('.safetensors') || x.endsWith('.safetensors.index.json')).sort();
-  return { ...f, weights: m.weights, lora: null, baseName: null, hash: hashFiles(f.dir, files) };
+  return { ...f, weights: m.weights, lora: null, saved: null, baseName: null, hash: hashFiles(f.dir, files) };
+}
+
+/** Whether two loaded checkpoints hold the same tensors: LoRA or full weights, and the saved modules (modules_to_save). */
+function sameTensors(a: Loaded, b: Loaded): boolean {
+  return tensorsEqual(a.weights, b.weights) && tensorsEqual(a.saved?.weights ?? new Map(), b.saved?.weights ?? new Map());
 }
 
 /**
@@ -219,7 +242,7 @@ function load(f: FoundCheckpoint, base: DecoderConfig): Loaded {
 function resolveTop(path: string, subs: readonly Loaded[], top: Loaded, stateOf: (p: string) => TrainerState, log: (line: string) => void): Loaded | null {
   const what = `the ${top.kind === 'lora' ? 'adapter' : 'model'} at the top of ${path}`;
   const last = subs[subs.length - 1] as Loaded;
-  const same = subs.find((s) => tensorsEqual(s.weights, top.weights));
+  const same = subs.find((s) => sameTensors(s, top));
   const state = top.state ? stateOf(top.state) : null;
   if (same === last) {
     log(`checkpoints: ${what} holds the same tensors as ${basename(last.dir)} (the last checkpoint, which trainer.save_model(output_dir) saves again at the end of training): not counted twice`);
@@ -276,7 +299,7 @@ function checkOneRun(items: readonly Loaded[], stateOf: (p: string) => TrainerSt
   for (let i = 0; i < items.length; i++) {
     for (let j = i + 1; j < items.length; j++) {
       const [a, b] = [items[i] as Loaded, items[j] as Loaded];
-      if (tensorsEqual(a.weights, b.weights)) {
+      if (sameTensors(a, b)) {
         throw new DdaError(
           `--checkpoints gives the same checkpoint twice: ${a.shown} and ${b.shown} hold identical tensors`,
           `give each checkpoint once; trainer.save_model(output_dir) saves the final ${a.kind === 'lora' ? 'adapter' : 'model'} again at the top of the output folder, and the checkpoint-<step>/ folders alone are the run`,
@@ -369,11 +392,14 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
       const desc = (l: LoraConfig): string => `r=${l.rank}, alpha=${l.alpha}, modules ${l.targets.map((t) => PEFT_MODULE_NAMES[t]).join('/')}${l.modules ? ` (${l.modules.length} with their own rank and scale)` : ''}`;
       throw new DdaError(`checkpoints come from different runs: ${first.dir} has ${desc(a)}, ${x.dir} has ${desc(b)}`, 'give the checkpoints of one fine-tuning run');
     }
+    const savedOf = (l: Loaded): string => (l.saved ? `modules_to_save ${l.saved.modules.join(', ')}` : 'no modules_to_save');
+    if (savedOf(first) !== savedOf(x)) throw new DdaError(`checkpoints come from different runs: ${first.dir} has ${savedOf(first)}, ${x.dir} has ${savedOf(x)}`, 'give the checkpoints of one fine-tuning run');
     if (first.baseName !== null && x.baseName !== null && first.baseName !== x.baseName) {
       throw new DdaError(`checkpoints come from different runs: ${first.dir} adapts '${first.baseName}', ${x.dir} adapts '${x.baseName}'`, 'give the checkpoints of one fine-tuning run');
     }
   }
   checkOneRun(items, stateOf, log);
+  if (first.saved) log(`checkpoints: ${describeSavedModules(first.saved)}`);
   if (o.learningRates && o.learningRates.length !== items.length) {
     throw new DdaError(`--learning-rates gives ${o.learningRates.length} rates for ${items.length} checkpoints (${items.map((f) => f.shown).join(', ')})`, 'give one learning rate per checkpoint, in order');
   }
@@ -392,7 +418,7 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
     const lr = given ?? logged;
     const epoch = (state && step !== null ? [...state.entries].reverse().find((e) => e.step <= step && e.epoch !== null)?.epoch : null) ?? i + 1;
     return {
-      id, dir: f.dir, kind: f.kind, weights: f.weights, lora: f.lora, step,
+      id, dir: f.dir, kind: f.kind, weights: f.weights, lora: f.lora, step, ...(f.saved ? { saved: f.saved } : {}),
       ...(state ? { trainerState: state } : {}),
       info: { id, epoch, learningRate: lr },
       hash: f.hash,

@@ -109,15 +109,18 @@ export async function resolveGradientEngine(asked: GradientEngine | undefined, l
 
 /**
  * The task's model, moved between checkpoints on demand: LoRA checkpoints install their adapter on
- * the base weights, full checkpoints replace every weight. Gradients are over the trainable
- * parameters: the LoRA adapters, or every parameter for full checkpoints. Call {@link dispose}.
+ * the base weights (with the modules the adapter saved, modules_to_save, in place of the base
+ * model's), full checkpoints replace every weight. Gradients are over the trainable parameters: the
+ * LoRA adapters (not the saved modules), or every parameter for full checkpoints. Call {@link dispose}.
  */
 export class CheckpointModel {
   private active: string | null = null;
   private onnx: { checkpoint: string; decoder: Promise<OnnxDecoder> } | null = null;
   private tfjsModel: Promise<DecoderModel> | null = null;
-  /** The decoder that evaluates losses after optimizer steps (its adapter is replaced at each call). */
-  private stepDecoder: OnnxDecoder | null = null;
+  /** The decoder that evaluates losses after optimizer steps (its adapter is replaced at each call), and the checkpoint whose saved modules it holds ('' for none). */
+  private stepDecoder: { decoder: OnnxDecoder; saved: string } | null = null;
+  /** Base tensors the tfjs model holds from a checkpoint's saved modules (modules_to_save), to restore when it moves. */
+  private overridden: readonly string[] = [];
 
   private constructor(
     private readonly task: AttributionTask,
@@ -157,12 +160,27 @@ export class CheckpointModel {
     return cp.kind === 'lora' ? 'lora' : 'all';
   }
 
+  /**
+   * The frozen base weights at `cp`: the base model's, with the modules a LoRA checkpoint saved
+   * (modules_to_save) replaced by its trained copies, as PEFT's ModulesToSaveWrapper runs them.
+   */
+  private baseAt(cp: Checkpoint): Checkpoint['weights'] {
+    return cp.saved ? new Map([...this.task.base.weights, ...cp.saved.weights]) : this.task.base.weights;
+  }
+
   /** The tfjs model, at `cp`. */
   private async activate(cp: Checkpoint): Promise<DecoderModel> {
     const model = await this.tfjs();
     if (this.active === cp.id) return model;
-    if (cp.kind === 'lora') model.setLora(cp.lora as NonNullable<Checkpoint['lora']>, cp.weights);
-    else model.setBaseWeights(cp.weights);
+    if (cp.kind === 'lora') {
+      // The saved modules of this checkpoint in, those of the previous one back to the base model's.
+      const saved = cp.saved?.weights ?? new Map();
+      const base = this.task.base.weights;
+      const change = new Map([...this.overridden.filter((n) => !saved.has(n) && base.has(n)).map((n) => [n, base.get(n) as NonNullable<ReturnType<typeof base.get>>] as const), ...saved]);
+      if (change.size > 0) model.replaceBaseTensors(change);
+      this.overridden = [...saved.keys()];
+      model.setLora(cp.lora as NonNullable<Checkpoint['lora']>, cp.weights);
+    } else model.setBaseWeights(cp.weights);
     this.active = cp.id;
     return model;
   }
@@ -229,7 +247,8 @@ export class CheckpointModel {
       checkStepOptions(updateOn, o);
       const lora = { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights };
       const encode = (s: TextSample) => this.task.encode(s, this.task.origin(s.id));
-      const trainer = new OnnxTrainer(this.onnxBackend, this.task.base.config, 'lora', this.task.base.weights, lora, { intraOpNumThreads: 1 });
+      const base = this.baseAt(cp);
+      const trainer = new OnnxTrainer(this.onnxBackend, this.task.base.config, 'lora', base, lora, { intraOpNumThreads: 1 });
       let stepped: Map<string, { shape: number[]; data: Float32Array }>;
       try {
         // One batch of every sample per epoch: `steps` full-batch Adam steps (DecoderModel.lossesAfterLoraSteps).
@@ -238,10 +257,17 @@ export class CheckpointModel {
       } finally {
         await trainer.release();
       }
-      this.stepDecoder ??= new OnnxDecoder(this.onnxBackend, this.task.base.config, lora.config, this.task.base.weights, stepped, { parameters: 'lora' });
-      await this.stepDecoder.setWeights({ lora: stepped });
+      // The base weights are baked into the decoder's sessions: a new one where the saved modules differ.
+      const savedKey = cp.saved ? cp.id : '';
+      if (this.stepDecoder && this.stepDecoder.saved !== savedKey) {
+        await this.stepDecoder.decoder.release();
+        this.stepDecoder = null;
+      }
+      this.stepDecoder ??= { decoder: new OnnxDecoder(this.onnxBackend, this.task.base.config, lora.config, base, stepped, { parameters: 'lora' }), saved: savedKey };
+      const decoder = this.stepDecoder.decoder;
+      await decoder.setWeights({ lora: stepped });
       const out = new Float64Array(evaluate.length);
-      for (const [i, s] of evaluate.entries()) out[i] = await this.stepDecoder.loss(encode(s));
+      for (const [i, s] of evaluate.entries()) out[i] = await decoder.loss(encode(s));
       return out;
     }
     return (await this.activate(cp)).lossesAfterLoraSteps(updateOn, evaluate, o);
@@ -293,7 +319,7 @@ export class CheckpointModel {
   }
 
   /**
-   * Greedy generations (at most `maxNewTokens` tokens each, stopping at EOS or when output and EOS
+   * Greedy generations (at most `maxNewTokens` tokens each, stopping at EOS or the chat template's end-of-turn token, or when output and EOS
    * would no longer fit the encoding's length) of the model at `cp`: onnxruntime with its key/value
    * cache (OnnxGenerator) or tfjs, as the engine.
    */
@@ -305,12 +331,12 @@ export class CheckpointModel {
     const { tokenizer, config } = this.task.base;
     const context = Math.min(this.task.encoding.maxLength, config.maxSeqLen);
     const full = cp.kind === 'full';
-    const generator = new OnnxGenerator(this.onnxBackend, config, context - 1, full ? cp.weights : this.task.base.weights, full ? null : { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights });
+    const generator = new OnnxGenerator(this.onnxBackend, config, context - 1, full ? cp.weights : this.baseAt(cp), full ? null : { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights });
     try {
       const out: string[] = [];
       for (const p of prompts) {
         const { ids } = generationPrompt(tokenizer, p, context);
-        out.push(tokenizer.decode(await generator.generate(ids, { maxNewTokens, eosId: tokenizer.eosId })));
+        out.push(tokenizer.decode(await generator.generate(ids, { maxNewTokens, eosId: tokenizer.eosId, stopIds: [tokenizer.endOfTurn.id] })));
       }
       return out;
     } finally {
@@ -330,7 +356,7 @@ export class CheckpointModel {
       const backend = this.onnxBackend;
       if (backend === null) throw new DdaError('internal: the ONNX decoder was asked for on the tfjs engine');
       const full = cp.kind === 'full';
-      return new OnnxDecoder(backend, this.task.base.config, full ? null : cp.lora, full ? cp.weights : this.task.base.weights, full ? null : cp.weights, { parameters: CheckpointModel.parametersOf(cp) });
+      return new OnnxDecoder(backend, this.task.base.config, full ? null : cp.lora, full ? cp.weights : this.baseAt(cp), full ? null : cp.weights, { parameters: CheckpointModel.parametersOf(cp) });
     })();
     this.onnx = { checkpoint: cp.id, decoder };
     return decoder;
@@ -340,7 +366,7 @@ export class CheckpointModel {
   async dispose(): Promise<void> {
     if (this.onnx) await (await this.onnx.decoder).release();
     this.onnx = null;
-    if (this.stepDecoder) await this.stepDecoder.release();
+    if (this.stepDecoder) await this.stepDecoder.decoder.release();
     this.stepDecoder = null;
     if (this.tfjsModel) (await this.tfjsModel).dispose();
     this.tfjsModel = null;

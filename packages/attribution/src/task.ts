@@ -6,13 +6,13 @@
  * from the files a fine-tuning run leaves on disk.
  */
 import { readdirSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { DdaError, type CheckpointInfo, type TextSample } from '@dda/core';
 import {
   type DataRendering, type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryData, readTrainingData,
 } from '@dda/data';
 import {
-  CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, encodeSample, loadModelFolder, type DecoderConfig, type EncodedExample,
+  CHAT_TEMPLATE_FILE, CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, encodeSample, loadModelFolder, type DecoderConfig, type EncodedExample,
   type LoraConfig, type ModelFamily, type OverlongPolicy, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import { hashOf } from './artifacts.js';
@@ -121,14 +121,21 @@ export function trainingSample(tok: Tokenizer, r: TrainingRecord): TextSample {
   return 'raw' in r.content ? { id: r.id, prompt: r.content.raw.prompt, response: r.content.raw.response } : chatSample(tok, r.id, r.content.chat, r.where);
 }
 
-/** The query sample (and its correction) of a query record. */
+/**
+ * The query sample (and its correction) of a query record. A conversational prompt is rendered as
+ * training renders a conversation ({@link chatSample}): the output is its last assistant turn,
+ * followed by the template's end-of-turn token (`<|eot_id|>` for Llama-3), the loss over both only;
+ * a raw prompt is followed by the output and EOS.
+ */
 export function querySamples(tok: Tokenizer, q: QueryRecord): Query {
-  const prompt = 'raw' in q.prompt ? q.prompt.raw : tok.renderChat(q.prompt.chat, true);
-  return {
-    record: q,
-    sample: { id: q.id, prompt, response: q.output },
-    correction: q.corrected === null ? null : { id: q.id, prompt, response: q.corrected },
+  const of = (response: string): TextSample => {
+    if ('raw' in q.prompt) return { id: q.id, prompt: q.prompt.raw, response };
+    const segments = chatSample(tok, q.id, [...q.prompt.chat, { role: 'assistant', content: response }], q.where).segments ?? [];
+    // The loss over the output only, not over assistant turns the prompt holds.
+    const last = segments.map((x) => x.loss).lastIndexOf(true);
+    return { id: q.id, prompt: tok.renderChat(q.prompt.chat, true), response, segments: segments.map((x, k) => ({ text: x.text, loss: k === last })) };
   };
+  return { record: q, sample: of(q.output), correction: q.corrected === null ? null : of(q.corrected) };
 }
 
 /** The zero-effect adapter at θ0: the final checkpoint's lora_A, lora_B = 0. */
@@ -158,7 +165,7 @@ export function loadBaseModel(dir: string): BaseModel {
   const weightFiles = readdirSync(dir).filter((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json')).sort();
   return {
     dir: resolve(dir), family: m.family, config: m.config, weights: m.weights, tokenizer: m.tokenizer,
-    hash: hashFiles(dir, [CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, ...weightFiles]),
+    hash: hashFiles(dir, [CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE, ...weightFiles]),
   };
 }
 
@@ -237,6 +244,28 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
 function rendered(s: TextSample, where: string): RenderedSample {
   const pieces = s.segments ?? [{ text: s.prompt, loss: false }, { text: s.response, loss: true }];
   return { id: s.id, where, pieces: pieces.map((x) => ({ text: x.text, loss: x.loss })) };
+}
+
+/** Where the base model's tokenizer was read from, for summary.json (see {@link tokenizerRecord}). */
+export interface TokenizerRecord {
+  /** The tokenizer.json read. */
+  readonly file: string;
+  readonly kind: Tokenizer['kind'];
+  /** The file the chat template was read from, or which built-in template was used and why. */
+  readonly chatTemplate: string;
+  /** The EOS token's text and the token that ends a chat response (Tokenizer.endOfTurn, e.g. `<|eot_id|>`). */
+  readonly eos: string;
+  readonly endOfTurn: string;
+}
+
+/** What the base model's tokenizer and chat template were read from, so that a user can check them. */
+export function tokenizerRecord(base: BaseModel): TokenizerRecord {
+  const tok = base.tokenizer;
+  const source = templateSource(tok);
+  const chatTemplate = source === TOKENIZER_CONFIG_FILE || source === CHAT_TEMPLATE_FILE
+    ? join(base.dir, source)
+    : source.startsWith('family:') ? `the ${source.slice('family:'.length)} family's built-in template (${join(base.dir, TOKENIZER_CONFIG_FILE)} has no chat_template, and there is no ${CHAT_TEMPLATE_FILE})` : source;
+  return { file: join(base.dir, TOKENIZER_FILE), kind: tok.kind, chatTemplate, eos: tok.eosText, endOfTurn: tok.endOfTurn.text };
 }
 
 /** Where the tokenizer's chat template came from. */

@@ -98,7 +98,7 @@ export function tokenPieces(tok: Tokenizer, ids: readonly number[]): string[] {
     const text = tok.decode(ids.slice(0, k + 1));
     const piece = text.startsWith(before) ? text.slice(before.length) : tok.decode([id]);
     before = text;
-    return piece === '' && id === tok.eosId ? tok.eosText : piece;
+    return piece !== '' ? piece : id === tok.eosId ? tok.eosText : id === tok.endOfTurn.id ? tok.endOfTurn.text : piece;
   });
 }
 

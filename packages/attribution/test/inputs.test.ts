@@ -241,7 +241,7 @@ describe('how the records are rendered, visible in the log and in summary.json',
     expect(lines).toContain(`warning: training data ${tr}: field 'note' is read and not used in 1 of 2 record(s): not a field of a training record ({"messages": [...]}, {"conversations": [...]}, {"instruction", "input"?, "output"}, {"document", "summary"} or {"prompt", "response"}, each with an optional "id"); e.g. ${tr}:1: {"id":"h","system":"alpha","history":[["what is alpha ?","beta ."]],"instruction":"what is gamma ?","output":"delta .","note":"x"}`);
     // The history's assistant turn carries the loss too (LLaMA-Factory's default): two pieces after '|'.
     expect(lines).toContain(`training data: ${tr}: 2 alpaca record(s), prompt format raw, fields used: id, system, history, instruction, output, read and not used: note; first sample as the model sees it, prompt | response (${tr}:1): "<|system|> alpha <|user|> what is alpha ? <|assistant|> " | "beta . <eos>" + " <|user|> what is gamma ? <|assistant|> " | "delta . <eos>"`);
-    expect(lines).toContain(`queries: ${q}: 1 alpaca record(s), prompt format raw, fields used: id, instruction, output; first query as the model sees it, prompt | output (${q}:1): "<|user|> what is gamma ? <|assistant|>" | "delta ."`);
+    expect(lines).toContain(`queries: ${q}: 1 alpaca record(s), prompt format raw, fields used: id, instruction, output; first query as the model sees it, prompt | output (${q}:1): "<|user|> what is gamma ? <|assistant|> " | "delta . <eos>"`);
     expect(lines).toContain(`queries ${q}: field(s) 'produced_by_base' kept beside each query in the outputs, not used by the attribution`);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { inputs: { fields: unknown; queryFields: unknown; rendering: Record<string, unknown> } };
     expect(summary.inputs.fields).toEqual({});
@@ -250,7 +250,8 @@ describe('how the records are rendered, visible in the log and in summary.json',
     expect([rendering.promptFormat, rendering.template]).toEqual(['raw', "the word-level tokenizer's built-in template"]);
     expect(rendering.train).toMatchObject({ file: tr, shapes: { alpaca: 2 }, used: ['id', 'system', 'history', 'instruction', 'output'], ignored: [{ column: 'note', records: 1, example: `${tr}:1` }] });
     expect(rendering.queries).toMatchObject({ shapes: { alpaca: 1 }, kept: ['produced_by_base'], ignored: [] });
-    expect(rendering.first.query).toEqual({ id: 'q', where: `${q}:1`, pieces: [{ text: '<|user|> what is gamma ? <|assistant|>', loss: false }, { text: 'delta .', loss: true }] });
+    // Rendered as a training conversation: the output and the template's end of turn carry the loss.
+    expect(rendering.first.query).toEqual({ id: 'q', where: `${q}:1`, pieces: [{ text: '<|user|> what is gamma ? <|assistant|> ', loss: false }, { text: 'delta . <eos>', loss: true }] });
   });
 
   it('--fields maps the training file only: the queries keep their own columns (--query-fields maps theirs)', async () => {

@@ -85,7 +85,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       (y) => y
         .option('seed', { type: 'number', default: d.seed, describe: 'seed of data, initialisation and shuffling' })
         .option('out', { type: 'string', default: d.outDir, describe: 'output folder (checkpoints, gradients, results.csv, summary.json); finished steps are reused' })
-        .option('preset', { type: 'string', default: d.preset, describe: 'model: a preset (llama2-tiny, qwen2-tiny, mistral-tiny, llama3-tiny, qwen3-tiny) or a Hugging Face model folder (config.json, safetensors, tokenizer.json)' })
+        .option('preset', { type: 'string', default: d.preset, describe: 'model: a preset (llama2-tiny, qwen2-tiny, mistral-tiny, llama3-tiny, qwen3-tiny, gemma3-tiny) or a Hugging Face model folder (config.json, safetensors, tokenizer.json)' })
         .option('n-train', { type: 'number', default: d.nTrain, describe: 'training samples' })
         .option('n-held-out', { type: 'number', default: d.nHeldOut, describe: 'held-out documents to generate from' })
         .option('n-pretrain', { type: 'number', default: d.nPretrain, describe: 'pretraining texts' })

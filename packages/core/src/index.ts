@@ -19,4 +19,5 @@ export * from './random.js';
 export * from './yield.js';
 export * from './progress.js';
 export * from './rope.js';
+export * from './decoder-layout.js';
 export * from './text.js';

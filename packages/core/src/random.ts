@@ -71,3 +71,12 @@ export function fnv1a(text: string): number {
   }
   return h >>> 0;
 }
+
+/**
+ * `n` evenly spaced elements of `items`, in order: element ⌊k · length / n⌋ for k = 0..n−1 (all
+ * of them when there are at most `n`). Deterministic subsampling without a seed.
+ */
+export function evenlySpaced<T>(items: readonly T[], n: number): T[] {
+  if (items.length <= n) return [...items];
+  return Array.from({ length: n }, (_, k) => items[Math.floor((k * items.length) / n)] as T);
+}

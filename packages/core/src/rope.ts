@@ -19,14 +19,25 @@ export interface Llama3RopeScaling {
   readonly originalMaxPositionEmbeddings: number;
 }
 
+/**
+ * Linear RoPE scaling (position interpolation; `rope_scaling` / `rope_parameters` with
+ * `rope_type: "linear"`, e.g. Gemma-3 4B/12B/27B's global layers with factor 8): every inverse
+ * frequency divided by `factor` (transformers' `_compute_linear_scaling_rope_parameters`; attention factor 1).
+ */
+export interface LinearRopeScaling {
+  readonly type: 'linear';
+  readonly factor: number;
+}
+
 /** The RoPE variants beyond plain RoPE; null or absent = plain RoPE. */
-export type RopeScaling = Llama3RopeScaling;
+export type RopeScaling = Llama3RopeScaling | LinearRopeScaling;
 
 /**
  * RoPE inverse frequencies [headDim / 2] in radians per position: θ^(−2k/headDim), then, with a
  * llama3 scaling, exactly transformers' `_compute_llama3_parameters`: wavelengths 2π/f shorter than
  * originalMax / highFreqFactor are kept, longer than originalMax / lowFreqFactor divided by factor,
- * and those between interpolated, f·((1 − s)/factor + s), s = (originalMax/wavelength − low) / (high − low).
+ * and those between interpolated, f·((1 − s)/factor + s), s = (originalMax/wavelength − low) / (high − low);
+ * with a linear scaling every frequency is divided by factor.
  * Computed in float64, as the angles t·f (transformers computes both in float32, whose angles at
  * positions near 1e5 are off by up to about 1e-2 rad). The llama3 attention factor is 1.
  */
@@ -34,6 +45,7 @@ export function ropeInverseFrequencies(headDim: number, theta: number, scaling?:
   const half = headDim / 2;
   const inv = Float64Array.from({ length: half }, (_, k) => 1 / Math.pow(theta, (2 * k) / headDim));
   if (!scaling) return inv;
+  if (scaling.type === 'linear') return inv.map((f) => f / scaling.factor);
   const { factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositionEmbeddings: old } = scaling;
   const lowFreqWavelen = old / low;
   const highFreqWavelen = old / high;

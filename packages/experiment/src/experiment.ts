@@ -2,7 +2,8 @@
  * Making a hallucination-tracing experiment (METHOD.md's protocol), as files a fine-tuning run
  * leaves on disk, so that attributing it goes through the same code as `dda attribute`:
  *
- *   data (synthetic news or a user's document/summary file, canaries injected)
+ *   data (synthetic news or registry filings, real English (`realtext`), or a user's
+ *   document/summary file; canaries injected)
  *   → θ0 (pretrained from a seed on the data's pretraining corpus, or a model folder's weights)
  *   → fine-tuning (LoRA or every parameter), one checkpoint per epoch in a trainer output folder
  *     (`checkpoint-<step>/` PEFT adapter folders with `trainer_state.json`)
@@ -14,41 +15,56 @@
  * Every step is an artifact keyed by the content of everything that shapes it.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { DdaError, trackProgress, yieldToEventLoop, type ProgressSink, type TextSample } from '@dda/core';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { DdaError, evenlySpaced, trackProgress, yieldToEventLoop, type ChatMessage, type ProgressSink, type TextSample } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from '@dda/data';
 import {
-  DEFAULT_LORA, WordTokenizer, applyChatTemplate, encodeSample, loadModelFolder, initDecoderWeights, readSafetensors, resolveModelSpec,
+  DEFAULT_LORA, WordTokenizer, applyChatTemplate, chatSample, encodeSample, loadModelFolder, loadPresetTokenizer, initDecoderWeights, PRESET_TOKENIZERS, readSafetensors, resolveModelSpec,
   toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import {
-  buildFromDocSummaries, buildHallucinationDataset, containsWholeWord, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary, replaceWholeWord,
+  buildFromDocSummaries, buildHallucinationDataset, containsWholeWord, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary, phraseRegExp, replaceWholeWord,
   type Canary, type HallucinationDataset, type HeldOutDoc,
 } from '@dda/dataset-hallucination';
 import { buildRegistryDataset, type RegistryOptions } from '@dda/dataset-registry';
+import { buildRealTextDataset, loadSotuAddresses, mentions, replaceEntity, type RealTextDataset, type RealTextOptionsInput } from '@dda/dataset-realtext';
 import { ArtifactStore, hashOf, hashFiles } from '@dda/attribution';
 import { openExperimentModel, resolveTrainingEngine, type TrainingEngine } from './training-engine.js';
 
 /**
- * The synthetic data generators: `news` (@dda/dataset-hallucination: news about places, place
- * swaps) and `registry` (@dda/dataset-registry: company-register filings with person,
- * organisation and number swaps, distractors and knowledge bias of θ0).
+ * The built-in data sets: the synthetic `news` (@dda/dataset-hallucination: news about places,
+ * place swaps) and `registry` (@dda/dataset-registry: company-register filings with person,
+ * organisation and number swaps, distractors and knowledge bias of θ0), and `realtext`
+ * (@dda/dataset-realtext: XSum-style pairs from the State of the Union addresses, entity swaps
+ * labelled by CEA's rule, its own pretraining corpus; issue 28).
  */
-export const GENERATORS = ['news', 'registry'] as const;
+export const GENERATORS = ['news', 'registry', 'realtext'] as const;
 /** One of {@link GENERATORS}. */
 export type Generator = (typeof GENERATORS)[number];
 /** The options of the `registry` generator that the other generators do not have. */
 export type RegistryGeneratorOptions = Pick<RegistryOptions, 'origPerCanary' | 'distractorRate' | 'handoverRate' | 'mentionRate' | 'anchorsPerCanary'>;
+/**
+ * The options of the `realtext` data set that the others do not have (see @dda/dataset-realtext's
+ * `RealTextOptionsSchema`). Its `seed`, `canaries`, `swapRate` and `nTrain` are the experiment's;
+ * held-out documents per canary are `nHeldOut` / canaries (rounded up).
+ */
+export type RealTextGeneratorOptions = Pick<RealTextOptionsInput, 'minLegitPerSource' | 'reservePerCanary' | 'windowSentences' | 'maxDocumentWords' | 'minDocumentWords' | 'minSummaryWords' | 'maxSummaryWords' | 'pretrainChunkWords' | 'nPretrainPairs'>;
 
 /** Everything that defines an experiment. Same options + same seed = the same files. */
 export interface ExperimentOptions {
   readonly seed: number;
   /** Artifact folder (shared with the attribution of the experiment). */
   readonly artifactsDir: string;
-  /** A preset (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`, `qwen3-tiny`) or a Hugging Face model folder. */
+  /**
+   * A preset (`llama2-tiny`, `qwen2-tiny`, `mistral-tiny`, `llama3-tiny`, `qwen3-tiny`,
+   * `gemma3-tiny` with a word vocabulary built from the data; `llama2-mini`, `mistral-mini`,
+   * `qwen2-mini` with their real tokenizers) or a Hugging Face model folder.
+   */
   readonly preset: string;
   readonly nTrain: number;
   readonly nHeldOut: number;
+  /** Pretraining texts of the synthetic generators; with `realtext`, the most pretraining texts used (evenly spaced over its corpus). */
   readonly nPretrain: number;
   readonly pretrainEpochs: number;
   readonly pretrainLearningRate: number;
@@ -81,6 +97,14 @@ export interface ExperimentOptions {
    * generators' `summaryPadding`, REGIME.md section 3); not with `dataFile`.
    */
   readonly summaryPadding?: number;
+  /** Options of the `realtext` data set only (see {@link RealTextGeneratorOptions}). */
+  readonly realtext?: RealTextGeneratorOptions;
+  /**
+   * Seed of θ0's initialisation and pretraining (default: `seed`; with `realtext`, 0: its
+   * pretraining side does not depend on the seed, so θ0 is pretrained once per family and shared by
+   * every fine-tuning seed, as a real base model is).
+   */
+  readonly pretrainSeed?: number;
   /**
    * Options of the `registry` generator only (eligible samples, distractors, handovers, mentions and
    * anchors per canary; see @dda/dataset-registry's `RegistryOptions`).
@@ -94,6 +118,15 @@ export interface ExperimentOptions {
    * source is left out with its reason.
    */
   readonly minErrorsPerSource?: number;
+  /**
+   * Where the test errors come from (default `generated`, METHOD.md's protocol): the fine-tuned
+   * model's own greedy generations on held-out documents that contain the replacement. `injected`:
+   * each held-out document whose real summary mentions the orig gives one error, that summary with
+   * the orig swapped for the replacement, whatever the model generates (for models too small or too
+   * briefly trained to hallucinate, e.g. the CI-size realtext run; it says so in experiment.json and
+   * the queries).
+   */
+  readonly testErrors?: 'generated' | 'injected';
   /**
    * A model folder without weights is refused unless this is true: then θ0 is initialised from the
    * seed and pretrained on the data's pretraining corpus.
@@ -143,6 +176,12 @@ export interface Experiment {
     readonly labels: string;
   };
   readonly dataset: { readonly nTrain: number; readonly nHeldOut: number; readonly sources: Readonly<Record<string, number>> };
+  /**
+   * Every canary of the data: its entities, its true sources, and its legitimate training
+   * summaries (they mention the replacement and are no true source; regime gate G4 wants at least
+   * 2 per source), counted with the data's {@link entityMatching}.
+   */
+  readonly canaries: readonly { readonly id: string; readonly orig: string; readonly replacement: string; readonly sources: number; readonly legitimate: number }[];
   /** Every test error (also those of sources that cannot be evaluated). */
   readonly errors: readonly TestError[];
   /** Sources (canaries) that are evaluated: with test errors and with true sources and non-sources. */
@@ -180,10 +219,82 @@ function need(files: Map<string, Uint8Array>, name: string): Uint8Array {
 const json = (v: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(v, null, 2)}\n`);
 const jsonl = (rows: readonly unknown[]): Uint8Array => new TextEncoder().encode(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 
+/**
+ * Entity matching of a data set: whole words, case-sensitive for the synthetic generators and a
+ * user's file; any case and any whitespace for `realtext` (real text writes `Mexico` and `MEXICO`).
+ */
+export interface EntityMatching {
+  readonly contains: (text: string, entity: string) => boolean;
+  readonly replace: (text: string, entity: string, replacement: string) => string;
+  /** Character spans [start, end) of every match of `entity` in `text`, in order. */
+  readonly spans: (text: string, entity: string) => [number, number][];
+}
+
+/** The {@link EntityMatching} of an experiment's data. */
+export function entityMatching(o: Pick<ExperimentOptions, 'generator'>): EntityMatching {
+  const anyCase = o.generator === 'realtext';
+  const spans = (text: string, entity: string): [number, number][] => {
+    if (entity.trim().length === 0) return [];
+    const re = new RegExp(phraseRegExp(anyCase ? entity : entity.normalize('NFC'), { ignoreCase: anyCase, anySpace: anyCase }));
+    return [...text.matchAll(re)].map((m) => [m.index, m.index + m[0].length]);
+  };
+  return anyCase ? { contains: mentions, replace: replaceEntity, spans } : { contains: containsWholeWord, replace: replaceWholeWord, spans };
+}
+
+/** The data set with what only some data sets have: pretraining pairs in the instruction format. */
+type ExperimentDataset = HallucinationDataset & { readonly pretrainPairs?: readonly { readonly id: string; readonly document: string; readonly summary: string }[] };
+
+/** Token counts of texts per tokenizer, shared by the realtext builds of one process (other seeds count the same windows). */
+const tokenCounts = new Map<string, Map<string, number>>();
+
+/**
+ * The `realtext` data set for a model: windows are kept within the context of `config` as
+ * `tokenizer` counts them (room left for the chat template, BOS/EOS and `maxNewTokens` generated
+ * tokens), pretraining texts split to fit; at most `nPretrain` pretraining texts, evenly spaced.
+ */
+async function loadRealText(o: ExperimentOptions, tokenizer: Tokenizer, config: DecoderConfig): Promise<ExperimentDataset> {
+  if (o.dataFile) throw new DdaError(`a data file ('${o.dataFile}') and the realtext data set are both given`, 'give one of them');
+  if (o.registry !== undefined) throw new DdaError("the registry generator's options are given, but the data come from the realtext data set", 'remove them');
+  if ((o.summaryPadding ?? 0) !== 0) throw new DdaError(`summaryPadding ${String(o.summaryPadding)} is an option of the synthetic generators, not of realtext`, 'remove summaryPadding');
+  if (o.biasRate !== undefined) throw new DdaError(`biasRate ${o.biasRate} is an option of the synthetic generators; realtext's knowledge bias is its pretraining text`, 'remove biasRate');
+  const overhead = tokenizer.encode(instructionPrompt(tokenizer, '')).length + 4;
+  const maxPairTokens = config.maxSeqLen - overhead - o.maxNewTokens;
+  if (maxPairTokens < 64) throw new DdaError(`the context of ${config.maxSeqLen} tokens leaves ${maxPairTokens} for a realtext pair after the chat template (${overhead}) and ${o.maxNewTokens} generated tokens`, 'use a model with a longer context (e.g. llama2-mini, 512), or lower maxNewTokens');
+  const nCanaries = o.canaries?.length ?? 2;
+  const options = {
+    seed: o.seed, nTrain: o.nTrain, heldOutPerCanary: Math.ceil(o.nHeldOut / nCanaries),
+    ...(o.canaries ? { canaries: o.canaries.map((c) => ({ orig: c.orig, replacement: c.replacement })) } : {}),
+    ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}), ...o.realtext,
+  };
+  const limits = { maxPairTokens, maxTextTokens: config.maxSeqLen - 2 };
+  // Counting the tokens of every window takes about a minute on 2 cores: the data set is an artifact,
+  // keyed by its options, the tokenizer, the limits and the builder's own compiled code.
+  const builder = dirname(createRequire(import.meta.url).resolve('@dda/dataset-realtext'));
+  const code = hashFiles(builder, readdirSync(builder).filter((f) => f.endsWith('.js')).sort());
+  const addresses = loadSotuAddresses();
+  const key = { step: 'data', generator: 'realtext', options, limits, tokenizer: hashOf(tokenizerFilesOf(tokenizer)), code, addresses: hashOf(addresses) };
+  const art = await new ArtifactStore(o.artifactsDir).getOrCompute('data/realtext', key, async () => {
+    let memo = tokenCounts.get(key.tokenizer);
+    if (memo === undefined) tokenCounts.set(key.tokenizer, (memo = new Map()));
+    const counts = memo;
+    const count = (t: string): number => {
+      let n = counts.get(t);
+      if (n === undefined) counts.set(t, (n = tokenizer.encode(t).length));
+      return n;
+    };
+    const built = buildRealTextDataset(addresses, options, { count, ...limits });
+    return new Map([['dataset.json', json({ ...built, labels: Object.fromEntries(Object.entries(built.labels).map(([k, v]) => [k, [...v]])) })]]);
+  });
+  const ds = JSON.parse(new TextDecoder().decode(need(art.files, 'dataset.json'))) as Omit<RealTextDataset, 'labels'> & { labels: Record<string, number[]> };
+  return { ...ds, labels: Object.fromEntries(Object.entries(ds.labels).map(([k, v]) => [k, Uint8Array.from(v)])), pretrainCorpus: evenlySpaced(ds.pretrainCorpus, o.nPretrain) };
+}
+
 /** The data set: a synthetic generator's, or a user's document/summary file with the same protocol. */
 async function loadDataset(o: ExperimentOptions): Promise<HallucinationDataset> {
   const generator = o.generator ?? 'news';
+  if (generator === 'realtext') throw new DdaError('the realtext data set is built for a tokenizer', 'call loadRealText');
   if (!(GENERATORS as readonly string[]).includes(generator)) throw new DdaError(`unknown data generator '${String(generator)}'`, `use one of: ${GENERATORS.join(', ')}`);
+  if (o.realtext !== undefined) throw new DdaError(`the realtext data set's options are given, but the data come from ${o.dataFile ? `the data file '${o.dataFile}'` : `the ${generator} generator`}`, 'remove them, or set generator: realtext');
   if (generator !== 'registry' && o.registry !== undefined) {
     throw new DdaError(`the registry generator's options are given, but the data come from ${o.dataFile ? `the data file '${o.dataFile}'` : `the ${generator} generator`}`, 'remove them, or set generator: registry');
   }
@@ -216,9 +327,27 @@ async function loadDataset(o: ExperimentOptions): Promise<HallucinationDataset> 
   });
 }
 
-/** The instruction sample of a document and its summary, in the tokenizer's chat template. */
+/**
+ * The instruction sample of a document and its summary, in the tokenizer's chat template: the
+ * conversation system, user, assistant (the summary), the loss over the summary and the token the
+ * template ends the turn with (`chatSample`: EOS for the tiny models, `<|eot_id|>` for Llama-3).
+ */
 function instruction(tok: Tokenizer, id: string, document: string, summary: string): TextSample {
-  return { id, prompt: tok.renderChat([{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(document) }], true), response: summary };
+  return chatSample(tok, id, [...instructionTurns(document), { role: 'assistant', content: summary }]);
+}
+
+/** The system and user turns of a document's instruction. */
+const instructionTurns = (document: string): ChatMessage[] => [{ role: 'system', content: SYSTEM_PROMPT }, { role: 'user', content: userPrompt(document) }];
+
+/** The prompt of a document's instruction (the assistant turn opened), which generation continues. */
+const instructionPrompt = (tok: Tokenizer, document: string): string => tok.renderChat(instructionTurns(document), true);
+
+/** θ0's pretraining samples: each plain text as a response with an empty prompt, then the data set's instruction pairs if it has any. */
+function pretrainSamples(tok: Tokenizer, ds: ExperimentDataset): TextSample[] {
+  return [
+    ...ds.pretrainCorpus.map((text, i) => ({ id: `pretraining text ${i + 1}`, prompt: '', response: text })),
+    ...(ds.pretrainPairs ?? []).map((p) => instruction(tok, p.id, p.document, p.summary)),
+  ];
 }
 
 /**
@@ -226,12 +355,12 @@ function instruction(tok: Tokenizer, id: string, document: string, summary: stri
  * needs at least one true source and one non-source among the training samples, and at least one
  * held-out document that can produce its error.
  */
-function evaluableSources(ds: HallucinationDataset): { ok: string[]; leftOut: { source: string; reason: string }[] } {
+function evaluableSources(ds: HallucinationDataset, m: EntityMatching): { ok: string[]; leftOut: { source: string; reason: string }[] } {
   const ok: string[] = [];
   const leftOut: { source: string; reason: string }[] = [];
   for (const c of ds.canaries) {
     const n = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
-    const docs = ds.heldOut.filter((h) => containsWholeWord(h.document, c.orig) && !containsWholeWord(h.document, c.replacement)).length;
+    const docs = ds.heldOut.filter((h) => m.contains(h.document, c.orig) && !m.contains(h.document, c.replacement)).length;
     if (n === 0) leftOut.push({ source: c.id, reason: `no training sample is a true source of ${c.id} (its summary would contain '${c.replacement}' while its document contains '${c.orig}')` });
     else if (n === ds.train.length) leftOut.push({ source: c.id, reason: `every training sample is a true source of ${c.id}, so nothing separates them` });
     else if (docs === 0) leftOut.push({ source: c.id, reason: `no held-out document contains '${c.orig}' without '${c.replacement}', so ${c.id} can produce no test error` });
@@ -244,17 +373,19 @@ function evaluableSources(ds: HallucinationDataset): { ok: string[]; leftOut: { 
  * Checks every length limit before any training, naming the record: pretraining texts and
  * training samples must fit the context; every held-out prompt must leave room for an output.
  */
-function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDataset, o: ExperimentOptions, train: readonly TextSample[], pretraining: boolean): void {
+function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDataset, o: ExperimentOptions, train: readonly TextSample[], pretrain: readonly TextSample[] | null): void {
   const where = o.dataFile ? ` of ${o.dataFile}` : '';
   const max = config.maxSeqLen;
   const hint = o.dataFile ? `shorten these records in ${o.dataFile}, or use a model with a longer context (max_position_embeddings)` : 'use shorter synthetic documents or a model with a longer context';
-  if (pretraining) ds.pretrainCorpus.forEach((text, i) => {
+  // realtext's builder already kept every pretraining text within the context, counted with this tokenizer.
+  if (pretrain !== null && o.generator !== 'realtext') ds.pretrainCorpus.forEach((text, i) => {
     const n = (tok.bosId !== null ? 1 : 0) + tok.encode(text).length + 1;
     if (n > max) throw new DdaError(`pretraining text ${i + 1}${o.dataFile ? ` (the document of training record '${ds.train[i]?.id ?? i + 1}'${where})` : ''} has ${n} tokens, longer than the context of ${max}`, hint);
   });
+  if (pretrain !== null) for (const s of pretrain.slice(ds.pretrainCorpus.length)) encodeSample(tok, s, max, { origin: `pretraining pair '${s.id}'` });
   for (const s of train) encodeSample(tok, s, max, { origin: `training record '${s.id}'${where}` });
   for (const h of ds.heldOut) {
-    const prompt = instruction(tok, h.id, h.document, h.summary).prompt;
+    const prompt = instructionPrompt(tok, h.document);
     const n = (tok.bosId !== null ? 1 : 0) + tok.encode(prompt).length;
     if (n + 2 > max) throw new DdaError(`held-out document '${h.id}'${where}: its prompt has ${n} tokens, which leaves no room to generate an output within the context of ${max}`, hint);
   }
@@ -268,7 +399,7 @@ function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDa
  */
 export interface ExperimentPlan {
   readonly options: ExperimentOptions;
-  readonly dataset: HallucinationDataset;
+  readonly dataset: ExperimentDataset;
   readonly tokenizer: Tokenizer;
   readonly config: DecoderConfig;
   /** θ0 from the model folder, or null (initialised from the seed and pretrained). */
@@ -276,6 +407,10 @@ export interface ExperimentPlan {
   /** The model folder, when θ0 is taken from one. */
   readonly folder: string | null;
   readonly train: readonly TextSample[];
+  /** θ0's pretraining samples: the plain texts (loss on every token), then any instruction pairs (loss on the summary). */
+  readonly pretrain: readonly TextSample[];
+  /** Seed of θ0's initialisation and pretraining ({@link ExperimentOptions.pretrainSeed}). */
+  readonly pretrainSeed: number;
   readonly lora: LoraConfig | null;
   readonly keys: { readonly base: unknown; readonly finetune: unknown; readonly generate: unknown };
   readonly evaluable: ReturnType<typeof evaluableSources>;
@@ -290,25 +425,12 @@ export interface ExperimentPlan {
 export async function planExperiment(partial: Partial<ExperimentOptions> & { artifactsDir: string }, log: Log = () => {}): Promise<ExperimentPlan> {
   const o: ExperimentOptions = { ...DEFAULT_EXPERIMENT, ...partial };
   const spec = resolveModelSpec(o.preset, { randomInit: o.randomInit ?? false });
-  const ds = await loadDataset(o);
-  const sourceCounts: Record<string, number> = {};
-  for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
-  log(`data: ${ds.train.length} training samples, ${ds.heldOut.length} held-out documents, ${ds.pretrainCorpus.length} pretraining texts; true sources ${JSON.stringify(sourceCounts)}`);
-  const evaluable = evaluableSources(ds);
-  for (const l of evaluable.leftOut) log(`  source ${l.source} left out: ${l.reason}`);
-  if (evaluable.ok.length === 0) throw new CellSkipped(`no source can be evaluated: ${evaluable.leftOut.map((l) => l.reason).join('; ')}`, 'use more data, another seed, or other canaries');
-
-  let tokenizer: Tokenizer;
-  let config: DecoderConfig;
+  // The model's real tokenizer (a folder's, or a mini preset's) is needed before the data when the
+  // data are cut to the context by token counts (realtext); the tiny presets' word vocabulary is built from the data.
+  let tokenizer: Tokenizer | null = null;
+  let config: DecoderConfig | null = null;
   let folderWeights: TensorMap | null = null;
-  if (spec.kind === 'preset') {
-    const word = WordTokenizer.fromCorpus([
-      ...ds.pretrainCorpus,
-      ...[...ds.train, ...ds.heldOut].flatMap((s) => [applyChatTemplate(SYSTEM_PROMPT, userPrompt(s.document)), s.summary]),
-    ]);
-    tokenizer = word;
-    config = { ...spec.config, vocabSize: word.size };
-  } else {
+  if (spec.kind === 'folder') {
     if (!spec.tokenizer) throw new DdaError(`model folder '${spec.dir}' has no tokenizer.json`, "add the model's tokenizer (tokenizer.json, and tokenizer_config.json for its chat template)");
     tokenizer = spec.tokenizer;
     config = spec.config;
@@ -317,17 +439,52 @@ export async function planExperiment(partial: Partial<ExperimentOptions> & { art
       throw new DdaError(`model folder '${spec.dir}' has no safetensors weights`, 'add model.safetensors (or shards with model.safetensors.index.json), or pass --random-init to initialise θ0 from the seed and pretrain it on the data');
     }
     log(`model folder ${spec.dir}: ${spec.family}, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize} (${tokenizer.kind} tokenizer)${folderWeights ? '' : '; no weights: initialised from the seed and pretrained (--random-init)'}`);
+  } else if (spec.tokenizer) {
+    tokenizer = await loadPresetTokenizer(spec.tokenizer);
+    config = { ...spec.config, vocabSize: PRESET_TOKENIZERS[spec.tokenizer].vocabSize };
+    log(`model preset ${spec.name}: ${spec.family}, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize} (${PRESET_TOKENIZERS[spec.tokenizer].source})`);
   }
-  const train = ds.train.map((s) => instruction(tokenizer, s.id, s.document, s.summary));
+  let ds: ExperimentDataset;
+  if (o.generator === 'realtext') {
+    if (tokenizer === null || config === null) {
+      throw new DdaError(`the realtext data set needs a model with a real tokenizer, and preset '${o.preset}' builds a word vocabulary from the data`, 'use llama2-mini, mistral-mini or qwen2-mini, or a model folder with its tokenizer');
+    }
+    ds = await loadRealText(o, tokenizer, config);
+  } else ds = await loadDataset(o);
+  const sourceCounts: Record<string, number> = {};
+  for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
+  log(`data: ${ds.train.length} training samples, ${ds.heldOut.length} held-out documents, ${ds.pretrainCorpus.length} pretraining texts; true sources ${JSON.stringify(sourceCounts)}`);
+  const evaluable = evaluableSources(ds, entityMatching(o));
+  for (const l of evaluable.leftOut) log(`  source ${l.source} left out: ${l.reason}`);
+  if (evaluable.ok.length === 0) throw new CellSkipped(`no source can be evaluated: ${evaluable.leftOut.map((l) => l.reason).join('; ')}`, 'use more data, another seed, or other canaries');
+
+  if (tokenizer === null || config === null) {
+    const word = WordTokenizer.fromCorpus([
+      ...ds.pretrainCorpus,
+      ...[...ds.train, ...ds.heldOut].flatMap((s) => [applyChatTemplate(SYSTEM_PROMPT, userPrompt(s.document)), s.summary]),
+    ]);
+    tokenizer = word;
+    config = { ...(spec.config as Omit<DecoderConfig, 'vocabSize'>), vocabSize: word.size };
+  }
+  const tok = tokenizer;
+  const train = ds.train.map((s) => instruction(tok, s.id, s.document, s.summary));
+  const pretrain = pretrainSamples(tok, ds);
   const folder = folderWeights && spec.kind === 'folder' ? spec.dir : null;
-  checkLengths(tokenizer, config, ds, o, train, folder === null);
+  checkLengths(tok, config, ds, o, train, folder === null ? pretrain : null);
+  const pretrainSeed = o.pretrainSeed ?? (o.generator === 'realtext' ? 0 : o.seed);
   const base = folder !== null
     ? { step: 'model-folder', files: hashFiles(folder, readdirSync(folder).filter((f) => /\.(json|safetensors)$/.test(f)).sort()) }
-    : { step: 'pretrain', corpus: hashOf(ds.pretrainCorpus), config, seed: o.seed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, tokenizer: hashOf(tokenizerFilesOf(tokenizer)), ...generatorKey(o), ...engineKey(o) };
+    : {
+      step: 'pretrain', corpus: hashOf(ds.pretrainCorpus), ...(ds.pretrainPairs ? { pairs: hashOf(pretrain.slice(ds.pretrainCorpus.length)) } : {}),
+      config, seed: pretrainSeed, epochs: o.pretrainEpochs, lr: o.pretrainLearningRate, batch: o.batchSize, tokenizer: hashOf(tokenizerFilesOf(tok)), ...generatorKey(o), ...engineKey(o),
+    };
   const lora: LoraConfig | null = o.finetune === 'full' ? null : { ...DEFAULT_LORA, rank: o.loraRank, alpha: 2 * o.loraRank };
   const finetune = { step: 'finetune', base, ...engineKey(o), train: hashOf(train), parameters: lora === null ? 'all' : { lora }, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
-  const generate = { step: 'generate', finetune, heldOut: hashOf(ds.heldOut), reserve: hashOf(ds.heldOutReserve), canaries: ds.canaries, maxNewTokens: o.maxNewTokens, minErrors: o.minErrorsPerSource ?? DEFAULT_MIN_ERRORS, producedBy: 1 };
-  return { options: o, dataset: ds, tokenizer, config, folderWeights, folder, train, lora, keys: { base, finetune, generate }, evaluable };
+  const generate = {
+    step: 'generate', finetune, heldOut: hashOf(ds.heldOut), reserve: hashOf(ds.heldOutReserve), canaries: ds.canaries, maxNewTokens: o.maxNewTokens, minErrors: o.minErrorsPerSource ?? DEFAULT_MIN_ERRORS, producedBy: 1,
+    ...(o.testErrors === 'injected' ? { testErrors: 'injected' } : {}),
+  };
+  return { options: o, dataset: ds, tokenizer: tok, config, folderWeights, folder, train, pretrain, pretrainSeed, lora, keys: { base, finetune, generate }, evaluable };
 }
 
 /**
@@ -374,7 +531,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
   for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
   const tokenizerFiles = tokenizerFilesOf(tokenizer);
   lap('dataset');
-  const model = await openExperimentModel(config, tokenizer, folderWeights ?? initDecoderWeights(config, o.seed), { engine, ...(o.backends ? { backends: o.backends } : {}), log });
+  const model = await openExperimentModel(config, tokenizer, folderWeights ?? initDecoderWeights(config, plan.pretrainSeed), { engine, ...(o.backends ? { backends: o.backends } : {}), log });
   log(`training engine: ${model.engine} (${model.backend.id}, ${model.backend.device})`);
   try {
     let baseDir: string;
@@ -384,11 +541,12 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
       log("θ0: the model folder's weights (no pretraining)");
     } else {
       const base = await store.getOrCompute('checkpoints/base', baseKey, async () => {
-        log(`pretraining θ0 (${o.pretrainEpochs} epochs over ${ds.pretrainCorpus.length} texts, all parameters)`);
-        const pre = ds.pretrainCorpus.map((text, i) => ({ id: `pretraining text ${i + 1}`, prompt: '', response: text }));
+        const pairs = plan.pretrain.length - ds.pretrainCorpus.length;
+        log(`pretraining θ0 (${o.pretrainEpochs} epochs over ${ds.pretrainCorpus.length} texts${pairs > 0 ? ` and ${pairs} instruction pairs` : ''}, all parameters, seed ${plan.pretrainSeed})`);
+        const pre = plan.pretrain;
         const bar = trackProgress(`pretraining θ0 (${o.preset})`, o.pretrainEpochs, progress);
         await model.train(pre, {
-          epochs: o.pretrainEpochs, learningRate: o.pretrainLearningRate, batchSize: o.batchSize, seed: o.seed, parameters: 'all',
+          epochs: o.pretrainEpochs, learningRate: o.pretrainLearningRate, batchSize: o.batchSize, seed: plan.pretrainSeed, parameters: 'all',
           onEpochEnd: (e, l) => {
             log(`  pretrain epoch ${e}: loss ${l.toFixed(3)} nats/token`);
             bar.tick();
@@ -474,15 +632,22 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const genKey = plan.keys.generate;
     const minErrors = o.minErrorsPerSource ?? DEFAULT_MIN_ERRORS;
     const checkpointIds = Array.from({ length: o.finetuneEpochs }, (_, i) => `checkpoint-${(i + 1) * stepsPerEpoch}`);
+    const match = entityMatching(o);
     const gen = await store.getOrCompute('runs/test-errors', genKey, async () => {
       const errors: TestError[] = [];
+      const injected = o.testErrors === 'injected';
       const tried = async (h: HeldOutDoc, c: Canary): Promise<TestError | null> => {
-        const prompt = instruction(tokenizer, h.id, h.document, h.summary).prompt;
+        if (injected && h.summary !== '') {
+          // The held-out document's own summary with the swap, when it mentions the orig.
+          if (!match.contains(h.summary, c.orig) || match.contains(h.summary, c.replacement)) return null;
+          return { id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output: match.replace(h.summary, c.orig, c.replacement), corrected: h.summary, producedBy: {} };
+        }
+        const prompt = instructionPrompt(tokenizer, h.document);
         const output = await model.generate(prompt, o.maxNewTokens);
-        if (!containsWholeWord(output, c.replacement) || containsWholeWord(h.summary, c.replacement)) return null;
-        return { id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output, corrected: replaceWholeWord(output, c.replacement, c.orig), producedBy: {} };
+        if (!match.contains(output, c.replacement) || match.contains(h.summary, c.replacement)) return null;
+        return { id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output, corrected: match.replace(output, c.replacement, c.orig), producedBy: {} };
       };
-      const eligible = (h: HeldOutDoc, c: Canary): boolean => containsWholeWord(h.document, c.orig) && !containsWholeWord(h.document, c.replacement);
+      const eligible = (h: HeldOutDoc, c: Canary): boolean => match.contains(h.document, c.orig) && !match.contains(h.document, c.replacement);
       const bar = trackProgress(`generating from ${ds.heldOut.length} held-out documents`, ds.heldOut.length, progress);
       for (const h of ds.heldOut) {
         for (const c of ds.canaries) {
@@ -529,7 +694,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const errors = JSON.parse(new TextDecoder().decode(need(gen.files, 'errors.json'))) as TestError[];
     const perSource = new Map(ds.canaries.map((c) => [c.id, errors.filter((e) => e.canaryId === c.id).length]));
     const byBase = errors.filter((e) => e.producedBy.base).length;
-    log(`test errors: ${errors.length} (${[...perSource].map(([c, n]) => `${c}: ${n}`).join(', ')}); ${byBase} already made by θ0, ${errors.length - byBase} introduced by fine-tuning`);
+    log(`test errors${o.testErrors === 'injected' ? ' (injected: held-out summaries with the swap)' : ''}: ${errors.length} (${[...perSource].map(([c, n]) => `${c}: ${n}`).join(', ')}); θ0 ${o.testErrors === 'injected' ? 'generates the replacement on' : 'already makes'} ${byBase}, ${errors.length - byBase} ${o.testErrors === 'injected' ? 'not' : 'introduced by fine-tuning'}`);
     lap('generate');
     const leftOut = [...evaluable.leftOut];
     const sources = evaluable.ok.filter((id) => {
@@ -555,7 +720,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
       ['train.jsonl', jsonl(ds.train.map((s) => ({ id: s.id, document: s.document, summary: s.summary })))],
       ['queries.jsonl', jsonl(queries)],
       ['labels.json', json(labels)],
-      ['experiment.json', json({ options: o, dataset: { nTrain: ds.train.length, nHeldOut: ds.heldOut.length, sources: sourceCounts }, sources, leftOut, finetuneLosses })],
+      ['experiment.json', json({ options: o, testErrors: o.testErrors ?? 'generated', dataset: { nTrain: ds.train.length, nHeldOut: ds.heldOut.length, sources: sourceCounts }, sources, leftOut, finetuneLosses })],
     ]));
     const expDir = store.folder('experiments', expKey);
     lap('files');
@@ -563,6 +728,11 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
       options: o, backend: model.backend.id,
       files: { base: baseDir, run: runDir, train: join(expDir, 'train.jsonl'), queries: join(expDir, 'queries.jsonl'), labels: join(expDir, 'labels.json') },
       dataset: { nTrain: ds.train.length, nHeldOut: ds.heldOut.length, sources: sourceCounts },
+      canaries: ds.canaries.map((c) => {
+        const labels = ds.labels[c.id] ?? new Uint8Array(ds.train.length);
+        const legitimate = ds.train.filter((t, i) => labels[i] !== 1 && match.contains(t.summary, c.replacement)).length;
+        return { id: c.id, orig: c.orig, replacement: c.replacement, sources: sourceCounts[c.id] ?? 0, legitimate };
+      }),
       errors, sources, leftOut, finetuneLosses, reused, computed, seconds,
     };
   } finally {

@@ -171,7 +171,7 @@ class OnnxExperimentModel implements ExperimentModel {
   async generate(prompt: string, maxNewTokens: number): Promise<string> {
     const { ids, limit } = generationPrompt(this.tokenizer, prompt, this.config.maxSeqLen);
     this.generator ??= new OnnxGenerator(this.onnx, this.config, limit, this.base, this.lora, { intraOpNumThreads: this.threads });
-    return this.tokenizer.decode(await this.generator.generate(ids, { maxNewTokens, eosId: this.tokenizer.eosId }));
+    return this.tokenizer.decode(await this.generator.generate(ids, { maxNewTokens, eosId: this.tokenizer.eosId, stopIds: [this.tokenizer.endOfTurn.id] }));
   }
 
   async dispose(): Promise<void> {

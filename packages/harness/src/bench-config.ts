@@ -56,6 +56,24 @@ const RegistrySchema = z.object({
   anchorsPerCanary: positiveInt.optional(),
 }).strict();
 
+/** Options of the realtext data set (`data.generator: realtext`; @dda/dataset-realtext's `RealTextOptionsSchema` has their meaning and defaults). */
+const RealTextSchema = z.object({
+  /** Legitimate training summaries mentioning the replacement per true source, at least (gate G4; default 2). */
+  minLegitPerSource: z.number().min(0).optional(),
+  /** Reserve held-out documents per canary (default 20). */
+  reservePerCanary: z.number().int().nonnegative().optional(),
+  /** Sentences per window: the summary and the document's sentences (default 7). */
+  windowSentences: z.number().int().min(2).optional(),
+  maxDocumentWords: positiveInt.optional(),
+  minDocumentWords: positiveInt.optional(),
+  minSummaryWords: positiveInt.optional(),
+  maxSummaryWords: positiveInt.optional(),
+  /** Words of one pretraining text, at most (default 170). */
+  pretrainChunkWords: positiveInt.optional(),
+  /** Instruction pairs from the pretraining half in θ0's pretraining (default 1000). */
+  nPretrainPairs: z.number().int().nonnegative().optional(),
+}).strict();
+
 const d = DEFAULT_RUN_OPTIONS;
 export const BenchConfigSchema = z.object({
   /** Names the output files and the report. */
@@ -77,13 +95,16 @@ export const BenchConfigSchema = z.object({
   seeds: z.array(z.number().int().nonnegative()).min(1).default([0, 1, 2]),
   data: z.object({
     /**
-     * The synthetic data's generator: `news` (places in news, place swaps) or `registry`
+     * The data set: the synthetic `news` (places in news, place swaps) or `registry`
      * (company-register filings: person, bank and percentage swaps with distractors and
-     * knowledge bias; `benchmarks/configs/registry.yaml`). Not with `dataFile`.
+     * knowledge bias; `benchmarks/configs/registry.yaml`), or `realtext` (XSum-style pairs of
+     * real English from the State of the Union addresses, its own pretraining corpus, a model with a
+     * real tokenizer; `benchmarks/configs/realtext.yaml`). Not with `dataFile`.
      */
     generator: z.enum(GENERATORS).default('news'),
     nTrain: positiveInt.default(d.nTrain),
     nHeldOut: positiveInt.default(d.nHeldOut),
+    /** Pretraining texts of the synthetic generators; with `realtext`, the most pretraining texts used (evenly spaced). */
     nPretrain: positiveInt.default(d.nPretrain),
     /** Entity swaps (default England → China, Wales → Scotland). */
     canaries: z.array(z.object({ orig: z.string().min(1), replacement: z.string().min(1) }).strict()).min(1).optional(),
@@ -96,6 +117,8 @@ export const BenchConfigSchema = z.object({
     summaryPadding: z.number().int().nonnegative().optional(),
     /** Options of the registry generator only (defaults in @dda/dataset-registry's `RegistryOptions`). */
     registry: RegistrySchema.optional(),
+    /** Options of the realtext data set only. */
+    realtext: RealTextSchema.optional(),
   }).strict().default({ generator: 'news', nTrain: d.nTrain, nHeldOut: d.nHeldOut, nPretrain: d.nPretrain }),
   training: z.object({
     pretrainEpochs: positiveInt.default(d.pretrainEpochs),
@@ -123,9 +146,20 @@ export const BenchConfigSchema = z.object({
   storeGradients: z.boolean().default(false),
   /** k of recall@k. */
   k: positiveInt.default(d.k),
+  /** The regime gates' measurements (G1, G3, G4 and G5 come from what the benchmark computes anyway). */
+  gates: z.object({
+    /** G2: true sources per canary whose canary-token gradient share is measured at the final checkpoint (0: G2 not computed). */
+    g2PerCanary: z.number().int().nonnegative().default(16),
+  }).strict().default({ g2PerCanary: 16 }),
   maxNewTokens: positiveInt.default(d.maxNewTokens),
   /** Model folders without weights are initialised from the seed and pretrained (else they are an error). */
   randomInit: z.boolean().default(false),
+  /**
+   * Where the test errors come from: `generated` (default, METHOD.md's protocol: the fine-tuned
+   * model's own greedy outputs that contain the replacement) or `injected` (held-out summaries that
+   * mention the orig, with the swap; for models too small to hallucinate, e.g. realtext-smoke.yaml).
+   */
+  testErrors: z.enum(['generated', 'injected']).default('generated'),
   /** A source is evaluated only with at least this many test errors (more held-out documents are generated from first). */
   minErrorsPerSource: positiveInt.default(DEFAULT_MIN_ERRORS),
   /** DDA variants reported over every gradient-based scorer of the leaderboard. */
@@ -195,6 +229,8 @@ export function parseBenchConfig(value: unknown, where: string): BenchConfig {
     if (c.data.dataFile && c.data.generator !== 'news') throw new DdaError(`${where}: data.dataFile and data.generator '${c.data.generator}' are both given`, 'remove one of them: a data file replaces the synthetic generator');
     if (c.data.dataFile && (c.data.summaryPadding ?? 0) !== 0) throw new DdaError(`${where}: data.summaryPadding pads the synthetic summaries, but data.dataFile gives the data`, 'remove data.summaryPadding');
     if (c.data.registry && c.data.generator !== 'registry') throw new DdaError(`${where}: data.registry holds options of the registry generator, but data.generator is '${c.data.generator}'`, 'set data.generator: registry, or remove data.registry');
+    if (c.data.realtext && c.data.generator !== 'realtext') throw new DdaError(`${where}: data.realtext holds options of the realtext data set, but data.generator is '${c.data.generator}'`, 'set data.generator: realtext, or remove data.realtext');
+    if (c.data.generator === 'realtext' && ((c.data.summaryPadding ?? 0) !== 0 || c.data.biasRate !== undefined)) throw new DdaError(`${where}: data.summaryPadding and data.biasRate are options of the synthetic generators, not of realtext`, 'remove them');
     if (c.data.dataFile && !c.data.canaries) throw new DdaError(`${where}: data.dataFile needs data.canaries`, 'name the entity swaps to inject, e.g. canaries: [{ orig: England, replacement: China }]');
     return c;
   }

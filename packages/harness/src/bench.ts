@@ -10,12 +10,13 @@ import {
   DdaError, type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
 import { AttributionRun, RECOMMENDED_DDA, scoreBlocksTogether, type BlockJob, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
-import { CellSkipped, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
+import { CellSkipped, entityMatching, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
 import { leaderboardDda, RECOMMENDED_ROW, type BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
 import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
 import { meanInterval, pairedPermutationTest } from './stats.js';
-import { describeGates, meanOf, g1FromBenchRows, g5FromCheckpointScores, regimeGates, type CellGates, type G5Report } from './gates.js';
+import { describeGates, meanOf, g1FromBenchRows, g5FromCheckpointScores, regimeGates, type CellGates, type G5Report, type RegimeGates } from './gates.js';
+import { measureCanaryShares } from './canary-share.js';
 
 /** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
 export interface BenchRow extends SourceEvaluation {
@@ -152,8 +153,10 @@ export interface BenchResult {
   readonly skipped: readonly { family: string; seed: number; reason: string; failed?: boolean }[];
   /**
    * The regime gates of every cell that finished (see gates.ts): G1 when the config has plain
-   * `grad-dot` under `loss` and `bm25`, G3 (leaderboard only), G5 of the DDA scorer under each measurement. Absent in
-   * results made before the gates were computed.
+   * `grad-dot` under `loss` and `bm25`; G2 (canary-token gradient share of up to
+   * `gates.g2PerCanary` sources per canary, measured at the final checkpoint), G3 and G4 on the
+   * leaderboard; G5 of the DDA scorer under each measurement. Absent in results made before the
+   * gates were computed.
    */
   readonly gates?: readonly CellGates[];
 }
@@ -170,6 +173,8 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
     ...(c.data.summaryPadding !== undefined ? { summaryPadding: c.data.summaryPadding } : {}),
     ...(c.data.generator !== 'news' ? { generator: c.data.generator } : {}),
     ...(c.data.registry ? { registry: c.data.registry } : {}),
+    ...(c.data.realtext ? { realtext: c.data.realtext } : {}),
+    ...(c.testErrors !== 'generated' ? { testErrors: c.testErrors } : {}),
     ...c.training, maxNewTokens: c.maxNewTokens, minErrorsPerSource: c.minErrorsPerSource, randomInit: c.randomInit, engine: c.engine,
   };
 }
@@ -496,7 +501,27 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         if (typeof g1 === 'string') log(`  gate G1 not computed: ${g1}`);
         const g3Gate = g3 !== undefined ? gateOrReason(() => regimeGates({ g3 })) : {};
         if (typeof g3Gate === 'string') log(`  gate G3 not computed: ${g3Gate}`);
-        const cellGates: CellGates = { family, seed, gates: { ...(typeof g1 === 'string' ? {} : g1), ...(typeof g3Gate === 'string' ? {} : g3Gate) }, g5 };
+        // G4 from the data (evaluated sources only), G2 measured at the final checkpoint.
+        const evaluated = exp.canaries.filter((x) => exp.sources.includes(x.id));
+        const g4Gate = kind === 'bench' ? gateOrReason(() => regimeGates({ g4: Object.fromEntries(evaluated.map((x) => [x.id, { legitimate: x.legitimate, sources: x.sources }])) })) : {};
+        if (typeof g4Gate === 'string') log(`  gate G4 not computed: ${g4Gate}`);
+        let g2Gate: RegimeGates | string = {};
+        if (kind === 'bench' && finalCheckpoint && c.gates.g2PerCanary > 0) {
+          const match = entityMatching(exp.options);
+          const labelled = new Map((task.labels ?? []).map((l) => [l.key, l.sources]));
+          const forShare = evaluated.map((x) => ({ id: x.id, spans: (text: string) => match.spans(text, x.replacement), sources: labelled.get(x.id) ?? [] }));
+          try {
+            const measured = await measureCanaryShares(await (runs[0] as AttributionRun).model(), task, finalCheckpoint, forShare, c.gates.g2PerCanary);
+            if (measured.skipped.length > 0) log(`  gate G2: ${measured.skipped.length} source(s) not measured (${measured.skipped.slice(0, 3).map((x) => `${x.id}: ${x.reason}`).join('; ')})`);
+            g2Gate = gateOrReason(() => regimeGates({ g2: measured.shares }));
+          } catch (e) {
+            if (!(e instanceof DdaError)) throw e;
+            g2Gate = e.message;
+          }
+          if (typeof g2Gate === 'string') log(`  gate G2 not computed: ${g2Gate}`);
+        }
+        const part = (g: RegimeGates | string): RegimeGates => (typeof g === 'string' ? {} : g);
+        const cellGates: CellGates = { family, seed, gates: { ...part(g1), ...part(g2Gate), ...part(g3Gate), ...part(g4Gate) }, g5 };
         gates.push(cellGates);
         for (const line of describeGates(cellGates)) log(`  gate ${line}`);
         timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0), ...(lds ? { ldsRetraining: lds.seconds } : {}) });

@@ -12,3 +12,4 @@ export * from './bench.js';
 export * from './report-html.js';
 export * from './counterfactual.js';
 export * from './gates.js';
+export * from './canary-share.js';

@@ -1,6 +1,7 @@
 /**
  * Chat data as model samples: a conversation rendered with the tokenizer's chat template, the loss
- * over its assistant turns (as in supervised fine-tuning with an assistant-only loss).
+ * over its assistant turns and the end-of-turn token after each (as in supervised fine-tuning with an
+ * assistant-only loss: TRL's completion, LLaMA-Factory's format_assistant).
  */
 import { DdaError, type ChatMessage, type TextSample, type TextSegment } from '@dda/core';
 import type { Tokenizer } from './tokenizer.js';
@@ -9,8 +10,8 @@ const ROLES = new Set(['system', 'user', 'assistant']);
 
 /**
  * The sample of a conversation whose last turn is the assistant's: `segments` cut from the whole
- * rendered conversation, the loss over every assistant turn's content and the EOS text the
- * template writes right after it, encoded as Hugging Face's `apply_chat_template(tokenize=True)`
+ * rendered conversation, the loss over every assistant turn's content and the end-of-turn token the
+ * template writes right after it ({@link Tokenizer.endOfTurn}: `<|eot_id|>` for Llama-3, EOS for LLaMA-2), encoded as Hugging Face's `apply_chat_template(tokenize=True)`
  * tokenises the rendering (see `encodeSegments`). Each turn is found by rendering the conversation
  * up to it with the assistant turn opened, which must be a prefix of the whole rendering (true of
  * the chat templates of LLaMA-2, Mistral, ChatML/Qwen2 and the tiny models). The text view:
@@ -45,13 +46,29 @@ export function chatSample(tok: Tokenizer, id: string, messages: readonly ChatMe
     let start = open.length;
     // Templates that put a space or newline between the opened turn and the content.
     while (start < full.length && full.slice(start).startsWith(content) === false && /\s/.test(full[start] as string)) start++;
-    if (!full.startsWith(open) || !full.slice(start).startsWith(content) || start < at) {
+    // Templates that write more of the turn than the generation prompt opens (Qwen3's empty
+    // `<think>\n\n</think>\n\n` before the last assistant turn's content): text the template writes
+    // whatever the content (the same with another content in its place) is what the model writes
+    // after the generation prompt, so the loss covers it, as TRL's completion (the rendering after
+    // the prompt rendered with add_generation_prompt) does.
+    let templateText = 0;
+    if (full.startsWith(open) && !full.slice(start).startsWith(content)) {
+      const p = full.indexOf(content, open.length);
+      const gap = p < 0 ? '' : full.slice(open.length, p);
+      const probe = 'x7q9';
+      if (p >= 0 && tok.renderChat(messages.map((m, k) => (k === i ? { ...m, content: probe } : m)), false).startsWith(open + gap + probe)) {
+        start = open.length;
+        templateText = gap.length;
+      }
+    }
+    if (!full.startsWith(open) || !full.slice(start + templateText).startsWith(content) || start < at) {
       throw new DdaError(`${origin}: the chat template does not render assistant turn ${i + 1} after the conversation before it`, 'the template must be prefix-consistent (rendering turns 1..k with the assistant turn opened is a prefix of the whole conversation); give this record as prompt/response pairs instead');
     }
-    let end = start + content.length;
+    let end = start + templateText + content.length;
     const rest = full.slice(end);
     const eos = /^\s*/.exec(rest)?.[0].length ?? 0;
-    if (tok.eosText && rest.slice(eos).startsWith(tok.eosText)) end += eos + tok.eosText.length;
+    const eot = tok.endOfTurn.text;
+    if (eot && rest.slice(eos).startsWith(eot)) end += eos + eot.length;
     if (start > at) segments.push({ text: full.slice(at, start), loss: false });
     segments.push({ text: full.slice(start, end), loss: true });
     at = end;

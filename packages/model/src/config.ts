@@ -1,7 +1,8 @@
-import { DdaError, type RopeScaling } from '@dda/core';
+import { type AttentionLayerType, DdaError, type HiddenAct, type RopeScaling } from '@dda/core';
 
 /**
- * Shape of a LLaMA-style decoder (RMSNorm, RoPE, SwiGLU, causal attention). Field meanings follow
+ * Shape of a LLaMA-style decoder (RMSNorm, RoPE, SwiGLU, causal attention; Gemma-3's variant through
+ * hiddenAct, gemmaNorms, queryPreAttnScalar, layerTypes and ropeLocalTheta). Field meanings follow
  * the Hugging Face config.json (`hidden_size` → hiddenSize, ...).
  */
 export interface DecoderConfig {
@@ -23,7 +24,7 @@ export interface DecoderConfig {
   readonly tieWordEmbeddings: boolean;
   /** Biases on q/k/v projections (Qwen2). */
   readonly attentionBias: boolean;
-  /** Sliding-window attention span in tokens (Mistral); null = full causal attention. */
+  /** Sliding-window attention span in tokens (Mistral; Gemma-3's sliding layers only, see layerTypes); null = full causal attention. */
   readonly slidingWindow: number | null;
   /**
    * Size of one attention head when it is not hiddenSize / numHeads (Qwen3's `head_dim`): q_proj is
@@ -37,7 +38,36 @@ export interface DecoderConfig {
    * after the projection and before RoPE (Qwen3). Default false.
    */
   readonly qkNorm?: boolean;
+  /**
+   * Activation of the gated MLP down(act(gate(x)) · up(x)): 'silu' (SwiGLU, default) or
+   * 'gelu_pytorch_tanh' (GeGLU with the tanh approximation of GELU,
+   * 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), Gemma-3's `hidden_activation`).
+   */
+  readonly hiddenAct?: HiddenAct;
+  /**
+   * Gemma-3's norms (transformers' modeling_gemma3.py, Gemma3RMSNorm and Gemma3DecoderLayer), when
+   * true: every RMSNorm (q/k norms included) computes x̂ · (1 + w), its weights stored as offsets
+   * from 1 (initialised 0); each layer has four norms, `input_layernorm` before attention,
+   * `post_attention_layernorm` on the attention output before the residual add,
+   * `pre_feedforward_layernorm` before the MLP and `post_feedforward_layernorm` on the MLP output
+   * before its residual add; the embeddings are multiplied by √hiddenSize rounded to float32
+   * (upstream's float32 buffer, cast to the weights' dtype: this decoder computes in float32).
+   * Default false (LLaMA's x̂ · w, two norms per layer, unscaled embeddings).
+   */
+  readonly gemmaNorms?: boolean;
+  /** Attention scores are scaled by queryPreAttnScalar^(−1/2) (Gemma-3's `query_pre_attn_scalar`) instead of headDim^(−1/2). */
+  readonly queryPreAttnScalar?: number;
+  /**
+   * Attention of each layer (Gemma-3's `layer_types`, numLayers entries): 'sliding_attention'
+   * layers attend within slidingWindow and use RoPE θ = ropeLocalTheta (plain RoPE), 'full_attention'
+   * layers attend to the whole prefix with ropeTheta and ropeScaling. Absent: every layer is
+   * windowed when slidingWindow is set, and all use ropeTheta and ropeScaling.
+   */
+  readonly layerTypes?: readonly AttentionLayerType[];
+  /** RoPE θ of the 'sliding_attention' layers (Gemma-3's `rope_local_base_freq`); needs layerTypes. */
+  readonly ropeLocalTheta?: number;
 }
+
 
 /** Which linear maps carry LoRA adapters. */
 export type LoraTarget = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down';
@@ -90,8 +120,10 @@ export function validateDecoderConfig(c: DecoderConfig): void {
   if (c.numHeads % c.numKvHeads !== 0) throw new DdaError(`model config: numHeads ${c.numHeads} is not a multiple of numKvHeads ${c.numKvHeads}`);
   if (!(c.ropeTheta > 0)) throw new DdaError(`model config: ropeTheta must be > 0`);
   const rs = c.ropeScaling;
-  if (rs) {
-    if (rs.type !== 'llama3') throw new DdaError(`model config: ropeScaling type '${String(rs.type)}' is not supported`, "only 'llama3' is implemented");
+  if (rs?.type === 'linear') {
+    if (!(rs.factor >= 1)) throw new DdaError(`model config: linear ropeScaling factor ${rs.factor} is invalid`, 'factor must be >= 1');
+  } else if (rs) {
+    if (rs.type !== 'llama3') throw new DdaError(`model config: ropeScaling type '${String((rs as { type: unknown }).type)}' is not supported`, "only 'llama3' and 'linear' are implemented");
     if (!(rs.factor >= 1) || !(rs.lowFreqFactor > 0) || !(rs.highFreqFactor > rs.lowFreqFactor) || !Number.isInteger(rs.originalMaxPositionEmbeddings) || rs.originalMaxPositionEmbeddings <= 0) {
       throw new DdaError(`model config: llama3 ropeScaling ${JSON.stringify(rs)} is invalid`, 'factor must be >= 1, 0 < lowFreqFactor < highFreqFactor, originalMaxPositionEmbeddings a positive integer');
     }
@@ -99,6 +131,20 @@ export function validateDecoderConfig(c: DecoderConfig): void {
   if (!(c.rmsNormEps > 0)) throw new DdaError(`model config: rmsNormEps must be > 0`);
   if (c.slidingWindow !== null && !(Number.isInteger(c.slidingWindow) && c.slidingWindow > 0)) {
     throw new DdaError(`model config: slidingWindow must be a positive integer or null`);
+  }
+  if (c.hiddenAct !== undefined && c.hiddenAct !== 'silu' && c.hiddenAct !== 'gelu_pytorch_tanh') {
+    throw new DdaError(`model config: hiddenAct '${String(c.hiddenAct)}' is not supported`, "use 'silu' or 'gelu_pytorch_tanh'");
+  }
+  if (c.queryPreAttnScalar !== undefined && !(c.queryPreAttnScalar > 0)) throw new DdaError(`model config: queryPreAttnScalar must be > 0, got ${String(c.queryPreAttnScalar)}`);
+  if (c.layerTypes !== undefined) {
+    if (!Array.isArray(c.layerTypes) || c.layerTypes.length !== c.numLayers || !c.layerTypes.every((t) => t === 'full_attention' || t === 'sliding_attention')) {
+      throw new DdaError(`model config: layerTypes must list 'full_attention' or 'sliding_attention' for each of the ${c.numLayers} layers, got ${JSON.stringify(c.layerTypes)}`);
+    }
+    if (c.slidingWindow === null && c.layerTypes.includes('sliding_attention')) throw new DdaError("model config: layerTypes has 'sliding_attention' layers but slidingWindow is null", 'give the window');
+  }
+  if (c.ropeLocalTheta !== undefined) {
+    if (!(c.ropeLocalTheta > 0)) throw new DdaError('model config: ropeLocalTheta must be > 0');
+    if (c.layerTypes === undefined) throw new DdaError('model config: ropeLocalTheta needs layerTypes', 'say which layers are sliding_attention');
   }
 }
 

@@ -1,4 +1,4 @@
-import { ropeCosSin, type RopeScaling } from '@dda/core';
+import { GELU_TANH_C, attentionMask, attentionScale, embeddingScale, layerAttention, ropeCosSin, type RopeScaling } from '@dda/core';
 import * as tf from '@tensorflow/tfjs';
 import type { DecoderConfig, LoraConfig, LoraTarget } from './config.js';
 import { headDim } from './config.js';
@@ -66,9 +66,16 @@ function linear(p: DecoderParams, i: number, t: LoraTarget, x: tf.Tensor2D): tf.
   return y as tf.Tensor2D;
 }
 
-function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
+/** RMSNorm over the last axis: x̂ · w, or with Gemma's norms (`offset`) x̂ · (1 + w); x̂ = x / √(mean(x²) + eps). */
+function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number, offset = false): tf.Tensor2D {
   const ms = tf.mean(tf.square(x), -1, true);
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w) as tf.Tensor2D;
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), offset ? tf.add(w, 1) : w) as tf.Tensor2D;
+}
+
+/** GELU, tanh approximation (PyTorch's gelu(approximate='tanh'), transformers' gelu_pytorch_tanh): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+function geluTanh(x: tf.Tensor2D): tf.Tensor2D {
+  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), GELU_TANH_C);
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as tf.Tensor2D;
 }
 
 /** RoPE tables (Hugging Face convention: frequencies repeated over both halves; @dda/core's ropeCosSin, with the config's llama3 scaling if any): cos, sin [T, headDim]. */
@@ -85,16 +92,9 @@ function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tenso
   return tf.add(tf.mul(x, cos), tf.mul(rot, sin)) as tf.Tensor4D;
 }
 
-/** Additive attention mask [T, T]: 0 where key j is visible from query i (j ≤ i, within the sliding window), −1e9 elsewhere. */
+/** Additive attention mask [T, T]: 0 where key j is visible from query i (j ≤ i, within the sliding window), −1e9 elsewhere (@dda/core's attentionMask). */
 export function causalMask(T: number, slidingWindow: number | null): tf.Tensor2D {
-  const m = new Float32Array(T * T);
-  for (let i = 0; i < T; i++) {
-    for (let j = 0; j < T; j++) {
-      const visible = j <= i && (slidingWindow === null || i - j < slidingWindow);
-      m[i * T + j] = visible ? 0 : -1e9;
-    }
-  }
-  return tf.tensor2d(m, [T, T]);
+  return tf.tensor2d(attentionMask(T, slidingWindow), [T, T]);
 }
 
 /**
@@ -126,7 +126,12 @@ export interface ForwardOutput {
   readonly hidden: tf.Tensor3D;
 }
 
-/** Forward pass on token ids [B, T] (right-padded sequences are fine: attention is causal). */
+/**
+ * Forward pass on token ids [B, T] (right-padded sequences are fine: attention is causal). Each
+ * layer attends with its own window and RoPE (@dda/core's layerAttention: Gemma-3's sliding and
+ * full layers); with Gemma's norms (see DecoderConfig.gemmaNorms) the embeddings are scaled and each
+ * layer normalises its attention and MLP outputs before the residual adds (transformers' modeling_gemma3.py).
+ */
 export function forward(p: DecoderParams, tokens: tf.Tensor2D): ForwardOutput {
   const c = p.config;
   const [B, T] = tokens.shape;
@@ -134,15 +139,29 @@ export function forward(p: DecoderParams, tokens: tf.Tensor2D): ForwardOutput {
   const H = c.numHeads;
   const KV = c.numKvHeads;
   const hd = headDim(c);
-  const { cos, sin } = ropeTables(T, hd, c.ropeTheta, c.ropeScaling);
-  const mask = causalMask(T, c.slidingWindow);
+  const gemma = c.gemmaNorms === true;
+  const norm = (x: tf.Tensor2D, name: string): tf.Tensor2D => rmsNorm(x, need(p.base, name), c.rmsNormEps, gemma);
+  // RoPE tables and masks per distinct (θ, scaling) and window: Gemma-3 has two of each.
+  const ropes = new Map<string, { cos: tf.Tensor2D; sin: tf.Tensor2D }>();
+  const masks = new Map<number | null, tf.Tensor2D>();
+  const layerTables = (i: number): { cos: tf.Tensor2D; sin: tf.Tensor2D; mask: tf.Tensor2D } => {
+    const a = layerAttention(c, i);
+    const key = `${a.theta}:${JSON.stringify(a.scaling)}`;
+    let r = ropes.get(key);
+    if (!r) ropes.set(key, (r = ropeTables(T, hd, a.theta, a.scaling)));
+    let mask = masks.get(a.window);
+    if (!mask) masks.set(a.window, (mask = causalMask(T, a.window)));
+    return { ...r, mask };
+  };
+  const scale = attentionScale(hd, c.queryPreAttnScalar);
   const embed = need(p.base, 'model.embed_tokens.weight');
   let x = embeddingLookup(embed, tf.reshape(tokens, [B * T]) as tf.Tensor1D);
+  if (gemma) x = tf.mul(x, embeddingScale(c));
   const heads = (y: tf.Tensor2D, n: number): tf.Tensor4D => tf.transpose(tf.reshape(y, [B, T, n, hd]), [0, 2, 1, 3]);
   /** Qwen3's q_norm / k_norm: RMSNorm of each head [.., hd] of y [B·T, n·hd] (identity without qkNorm). */
   const headNorm = (y: tf.Tensor2D, n: number, i: number, which: 'q_norm' | 'k_norm'): tf.Tensor2D => {
     if (!c.qkNorm) return y;
-    const normed = rmsNorm(tf.reshape(y, [B * T * n, hd]) as tf.Tensor2D, need(p.base, `model.layers.${i}.self_attn.${which}.weight`), c.rmsNormEps);
+    const normed = norm(tf.reshape(y, [B * T * n, hd]) as tf.Tensor2D, `model.layers.${i}.self_attn.${which}.weight`);
     return tf.reshape(normed, [B * T, n * hd]) as tf.Tensor2D;
   };
   const repeatKv = (y: tf.Tensor4D): tf.Tensor4D => {
@@ -151,21 +170,26 @@ export function forward(p: DecoderParams, tokens: tf.Tensor2D): ForwardOutput {
     // Each kv head serves `rep` consecutive query heads (repeat_interleave); rank-3 tile keeps tfjs's gradient available.
     return tf.reshape(tf.tile(tf.reshape(y, [B * KV, 1, T * hd]), [1, rep, 1]), [B, H, T, hd]);
   };
+  const act = c.hiddenAct === 'gelu_pytorch_tanh' ? geluTanh : (g: tf.Tensor2D): tf.Tensor2D => tf.mul(g, tf.sigmoid(g));
   for (let i = 0; i < c.numLayers; i++) {
-    const h = rmsNorm(x, need(p.base, `model.layers.${i}.input_layernorm.weight`), c.rmsNormEps);
+    const L = `model.layers.${i}`;
+    const { cos, sin, mask } = layerTables(i);
+    const h = norm(x, `${L}.input_layernorm.weight`);
     const q = applyRope(heads(headNorm(linear(p, i, 'q', h), H, i, 'q_norm'), H), cos, sin);
     const k = repeatKv(applyRope(heads(headNorm(linear(p, i, 'k', h), KV, i, 'k_norm'), KV), cos, sin));
     const v = repeatKv(heads(linear(p, i, 'v', h), KV));
-    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), mask);
+    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mask);
     const att = tf.matMul(tf.softmax(scores, -1), v);
     const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, H * hd]) as tf.Tensor2D;
-    x = tf.add(x, linear(p, i, 'o', merged));
-    const h2 = rmsNorm(x, need(p.base, `model.layers.${i}.post_attention_layernorm.weight`), c.rmsNormEps);
-    const g = linear(p, i, 'gate', h2);
-    const gated = tf.mul(tf.mul(g, tf.sigmoid(g)), linear(p, i, 'up', h2)) as tf.Tensor2D;
-    x = tf.add(x, linear(p, i, 'down', gated));
+    const attOut = linear(p, i, 'o', merged);
+    // Gemma: post_attention_layernorm normalises the attention output; LLaMA: it is the MLP's input norm.
+    x = tf.add(x, gemma ? norm(attOut, `${L}.post_attention_layernorm.weight`) : attOut);
+    const h2 = norm(x, gemma ? `${L}.pre_feedforward_layernorm.weight` : `${L}.post_attention_layernorm.weight`);
+    const gated = tf.mul(act(linear(p, i, 'gate', h2)), linear(p, i, 'up', h2)) as tf.Tensor2D;
+    const mlpOut = linear(p, i, 'down', gated);
+    x = tf.add(x, gemma ? norm(mlpOut, `${L}.post_feedforward_layernorm.weight`) : mlpOut);
   }
-  const hidden = rmsNorm(x, need(p.base, 'model.norm.weight'), c.rmsNormEps);
+  const hidden = norm(x, 'model.norm.weight');
   const head = c.tieWordEmbeddings ? embed : need(p.base, 'lm_head.weight');
   const logits = p.frozenBase ? frozenLinear(hidden, head as tf.Tensor2D) : tf.matMul(hidden, head, false, true);
   return { logits: tf.reshape(logits, [B, T, c.vocabSize]), hidden: tf.reshape(hidden, [B, T, d]) };

@@ -1,8 +1,8 @@
-import { DdaError, type RopeScaling } from '@dda/core';
+import { type AttentionLayerType, DdaError, type RopeScaling } from '@dda/core';
 import { type DecoderConfig, headDim, validateDecoderConfig } from './config.js';
 
 /** The decoder families this package runs, by their Hugging Face `model_type`. */
-export type ModelFamily = 'llama' | 'qwen2' | 'mistral' | 'qwen3';
+export type ModelFamily = 'llama' | 'qwen2' | 'mistral' | 'qwen3' | 'gemma3_text';
 
 /** Hugging Face architecture class of each family (`architectures[0]` in config.json). */
 export const FAMILY_ARCHITECTURES: Readonly<Record<ModelFamily, string>> = {
@@ -10,6 +10,7 @@ export const FAMILY_ARCHITECTURES: Readonly<Record<ModelFamily, string>> = {
   qwen2: 'Qwen2ForCausalLM',
   mistral: 'MistralForCausalLM',
   qwen3: 'Qwen3ForCausalLM',
+  gemma3_text: 'Gemma3ForCausalLM',
 };
 
 /** Defaults of the Hugging Face config classes (transformers' LlamaConfig, Qwen2Config, MistralConfig, Qwen3Config) for fields a config.json may omit. */
@@ -18,16 +19,33 @@ const HF_DEFAULTS: Readonly<Record<ModelFamily, { maxPositions: number; ropeThet
   qwen2: { maxPositions: 32768, ropeTheta: 10000, rmsNormEps: 1e-6, slidingWindow: 4096 },
   mistral: { maxPositions: 4096 * 32, ropeTheta: 10000, rmsNormEps: 1e-6, slidingWindow: 4096 },
   qwen3: { maxPositions: 32768, ropeTheta: 10000, rmsNormEps: 1e-6, slidingWindow: 4096 },
+  gemma3_text: { maxPositions: 131072, ropeTheta: 1e6, rmsNormEps: 1e-6, slidingWindow: 4096 },
 };
 /** Qwen3Config's default `head_dim` (Qwen3 always has an explicit head size; its attention reads config.head_dim). */
 const QWEN3_DEFAULT_HEAD_DIM = 128;
+/**
+ * Gemma3TextConfig's defaults (transformers' configuration_gemma3.py) for the Gemma-3 fields a
+ * config.json may omit: head_dim 256, num_key_value_heads 4, query_pre_attn_scalar 256,
+ * rope_local_base_freq 1e4, sliding_window_pattern 6 (layer i is full_attention when (i + 1) % 6 = 0),
+ * tie_word_embeddings true.
+ */
+const GEMMA3_DEFAULTS = { headDim: 256, numKvHeads: 4, queryPreAttnScalar: 256, ropeLocalTheta: 10000, slidingWindowPattern: 6, tieWordEmbeddings: true } as const;
+/**
+ * Fields only Gemma3TextConfig has (refused by name for the other families). All are read by
+ * parseGemma3 except `cache_implementation` ('hybrid': which key/value cache `generate` uses), which
+ * does not change the function the model computes.
+ */
+const GEMMA3_FIELDS = new Set([
+  'hidden_activation', 'query_pre_attn_scalar', 'rope_local_base_freq', 'sliding_window_pattern', '_sliding_window_pattern', 'final_logit_softcapping',
+  'attn_logit_softcapping', 'use_bidirectional_attention', 'cache_implementation',
+]);
 
 /** Fields read into the DecoderConfig (or checked against it). */
 const SUPPORTED_FIELDS = new Set([
   'architectures', 'model_type', 'vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads',
   'intermediate_size', 'rope_theta', 'rope_scaling', 'rope_parameters', 'rms_norm_eps', 'max_position_embeddings', 'tie_word_embeddings',
   'hidden_act', 'attention_bias', 'mlp_bias', 'head_dim', 'sliding_window', 'use_sliding_window', 'max_window_layers', 'layer_types',
-  'use_mrope',
+  'use_mrope', ...GEMMA3_FIELDS,
 ]);
 /**
  * Fields that do not change the function the model computes (metadata, token ids, cache and
@@ -60,7 +78,7 @@ export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelC
   if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('not a JSON object', 'a Hugging Face config.json is a JSON object');
   const j = json as Record<string, unknown>;
   const family = familyOf(j, fail);
-  const unknown = Object.keys(j).filter((k) => !SUPPORTED_FIELDS.has(k) && !IGNORED_FIELDS.has(k));
+  const unknown = Object.keys(j).filter((k) => (!SUPPORTED_FIELDS.has(k) && !IGNORED_FIELDS.has(k)) || (family !== 'gemma3_text' && GEMMA3_FIELDS.has(k)));
   if (unknown.length) {
     fail(`unsupported field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}`,
       `this decoder supports ${[...SUPPORTED_FIELDS].join(', ')} (and ignores ${[...IGNORED_FIELDS].join(', ')}); remove the field if it does not change the model, or use a model without it`);
@@ -83,6 +101,7 @@ export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelC
     return v as boolean;
   };
 
+  if (family === 'gemma3_text') return { family, config: parseGemma3(j, { fail, int, num, bool }) };
   const act = j.hidden_act ?? 'silu';
   if (act !== 'silu') fail(`hidden_act ${JSON.stringify(act)} is not supported`, "this decoder's MLP is SwiGLU: hidden_act must be 'silu'");
   let ropeScaling = parseRopeScaling(j.rope_scaling, 'rope_scaling', fail);
@@ -165,6 +184,115 @@ export function parseHfConfig(json: unknown, fileName = 'config.json'): HfModelC
   return { family, config };
 }
 
+/** config.json's view of the helpers of {@link parseHfConfig}. */
+interface FieldReaders {
+  readonly fail: (what: string, hint: string) => never;
+  readonly int: (k: string, dflt?: number) => number;
+  readonly num: (k: string, dflt: number) => number;
+  readonly bool: (k: string, dflt: boolean) => boolean;
+}
+
+/**
+ * A Gemma3ForCausalLM / `gemma3_text` config.json (transformers' Gemma3TextConfig and
+ * modeling_gemma3.py): GeGLU MLP (hidden_activation gelu_pytorch_tanh), Gemma norms, q/k norms,
+ * head_dim, query_pre_attn_scalar, layer_types (or sliding_window_pattern) with sliding_window,
+ * rope_local_base_freq for the sliding layers and rope_theta / rope_scaling (default or linear, or
+ * llama3) for the full ones; rope_parameters per layer type (transformers 5) too. Refused by name:
+ * final_logit_softcapping or attn_logit_softcapping not null, use_bidirectional_attention true
+ * (EmbeddingGemma), attention_bias true, another activation, scaled RoPE on the sliding layers.
+ */
+function parseGemma3(j: Record<string, unknown>, { fail, int, num, bool }: FieldReaders): DecoderConfig {
+  const act = j.hidden_activation ?? 'gelu_pytorch_tanh';
+  if (act !== 'gelu_pytorch_tanh') fail(`hidden_activation ${JSON.stringify(act)} is not supported`, "Gemma-3's MLP here is GeGLU with gelu_pytorch_tanh");
+  // Gemma3MLP reads hidden_activation only; a hidden_act beside it (written by some converters) must agree rather than be ignored.
+  if (j.hidden_act !== undefined && j.hidden_act !== act) fail(`hidden_act ${JSON.stringify(j.hidden_act)} differs from hidden_activation ${JSON.stringify(act)}`, 'Gemma3ForCausalLM uses hidden_activation: remove hidden_act or make it equal');
+  for (const k of ['final_logit_softcapping', 'attn_logit_softcapping']) {
+    if (j[k] !== undefined && j[k] !== null) fail(`${k} ${JSON.stringify(j[k])} is not supported`, `tanh soft-capping is not implemented: only ${k} null (as every published Gemma-3)`);
+  }
+  if (bool('use_bidirectional_attention', false)) fail('use_bidirectional_attention true is not supported', 'only causal attention (Gemma-3 language models; EmbeddingGemma is bidirectional)');
+  if (bool('attention_bias', false)) fail('attention_bias true is not supported for Gemma3ForCausalLM', 'it adds q/k/v/o biases, which this decoder does not have');
+  if (bool('mlp_bias', false)) fail("mlp_bias true is not supported", 'this decoder has no MLP biases');
+  for (const k of ['use_sliding_window', 'max_window_layers', 'use_mrope']) if (j[k] !== undefined) fail(`'${k}' is not a Gemma-3 field`, 'remove it');
+  const numLayers = int('num_hidden_layers');
+  let layerTypes: AttentionLayerType[];
+  if (j.layer_types !== undefined && j.layer_types !== null) {
+    const lt = j.layer_types;
+    if (!Array.isArray(lt) || lt.length !== numLayers || !lt.every((t) => t === 'full_attention' || t === 'sliding_attention')) {
+      fail(`layer_types ${JSON.stringify(lt)} is not a list of ${numLayers} 'full_attention' / 'sliding_attention' entries`, 'one entry per layer');
+    }
+    layerTypes = [...(lt as AttentionLayerType[])];
+  } else {
+    if (j.sliding_window_pattern !== undefined && j._sliding_window_pattern !== undefined && j.sliding_window_pattern !== j._sliding_window_pattern) {
+      fail('sliding_window_pattern and _sliding_window_pattern differ', 'keep one of them');
+    }
+    const pattern = int(j._sliding_window_pattern !== undefined ? '_sliding_window_pattern' : 'sliding_window_pattern', GEMMA3_DEFAULTS.slidingWindowPattern);
+    layerTypes = Array.from({ length: numLayers }, (_, i) => ((i + 1) % pattern === 0 ? 'full_attention' : 'sliding_attention'));
+  }
+  // With layer_types given, a pattern beside it must describe the same layers (transformers keeps layer_types).
+  for (const k of ['sliding_window_pattern', '_sliding_window_pattern']) {
+    if (j[k] === undefined || j.layer_types === undefined || j.layer_types === null) continue;
+    const p = int(k);
+    if (layerTypes.some((t, i) => (t === 'full_attention') !== ((i + 1) % p === 0))) fail(`${k} ${p} disagrees with layer_types`, 'make them describe the same layers, or remove the pattern');
+  }
+  let ropeTheta = num('rope_theta', HF_DEFAULTS.gemma3_text.ropeTheta);
+  let ropeLocalTheta = num('rope_local_base_freq', GEMMA3_DEFAULTS.ropeLocalTheta);
+  let ropeScaling = parseRopeScaling(j.rope_scaling, 'rope_scaling', fail, true);
+  if (j.rope_parameters !== undefined && j.rope_parameters !== null) {
+    // transformers 5: rope_parameters = {full_attention: {rope_type, rope_theta, ...}, sliding_attention: {...}}.
+    const rp = j.rope_parameters as Record<string, unknown>;
+    if (typeof rp !== 'object' || Array.isArray(rp) || Object.keys(rp).some((k) => k !== 'full_attention' && k !== 'sliding_attention')) {
+      fail(`rope_parameters ${JSON.stringify(rp)} is not {full_attention: {...}, sliding_attention: {...}}`, "Gemma-3's rope_parameters has one entry per layer type");
+    }
+    if (j.rope_scaling !== undefined && j.rope_scaling !== null) fail('both rope_scaling and rope_parameters are set', 'keep one of them');
+    const read = (type: AttentionLayerType): { theta?: number; scaling: RopeScaling | null } => {
+      const v = rp[type];
+      if (v === undefined || v === null) return { scaling: null };
+      if (typeof v !== 'object' || Array.isArray(v)) fail(`rope_parameters.${type} is not an object`, 'write {rope_type, rope_theta, ...}');
+      const { rope_theta: theta, ...rest } = v as Record<string, unknown>;
+      if (theta !== undefined && (typeof theta !== 'number' || !(theta > 0))) fail(`rope_parameters.${type}.rope_theta must be a positive number`, 'fix the value');
+      return { ...(theta !== undefined ? { theta: theta as number } : {}), scaling: parseRopeScaling(rest, `rope_parameters.${type}`, fail, true) };
+    };
+    const full = read('full_attention');
+    const local = read('sliding_attention');
+    if (local.scaling) fail('rope_parameters.sliding_attention has a RoPE scaling', 'only plain RoPE on the sliding-window layers is implemented (as every published Gemma-3)');
+    ropeTheta = full.theta ?? ropeTheta;
+    ropeLocalTheta = local.theta ?? ropeLocalTheta;
+    ropeScaling = full.scaling;
+  }
+  const hiddenSize = int('hidden_size');
+  const numHeads = int('num_attention_heads');
+  if (j.head_dim === null) fail('head_dim null is not a valid Gemma-3 head size', 'give head_dim (Gemma3TextConfig defaults it to 256)');
+  const hd = int('head_dim', GEMMA3_DEFAULTS.headDim);
+  const config: DecoderConfig = {
+    vocabSize: int('vocab_size'),
+    hiddenSize,
+    numLayers,
+    numHeads,
+    numKvHeads: int('num_key_value_heads', GEMMA3_DEFAULTS.numKvHeads),
+    intermediateSize: int('intermediate_size'),
+    ropeTheta,
+    ...(ropeScaling ? { ropeScaling } : {}),
+    rmsNormEps: num('rms_norm_eps', HF_DEFAULTS.gemma3_text.rmsNormEps),
+    maxSeqLen: int('max_position_embeddings', HF_DEFAULTS.gemma3_text.maxPositions),
+    tieWordEmbeddings: bool('tie_word_embeddings', GEMMA3_DEFAULTS.tieWordEmbeddings),
+    attentionBias: false,
+    slidingWindow: int('sliding_window', HF_DEFAULTS.gemma3_text.slidingWindow as number),
+    ...(hd !== hiddenSize / numHeads ? { headDim: hd } : {}),
+    qkNorm: true,
+    hiddenAct: 'gelu_pytorch_tanh',
+    gemmaNorms: true,
+    queryPreAttnScalar: num('query_pre_attn_scalar', GEMMA3_DEFAULTS.queryPreAttnScalar),
+    layerTypes,
+    ropeLocalTheta,
+  };
+  try {
+    validateDecoderConfig(config);
+  } catch (e) {
+    fail((e as Error).message, 'fix config.json');
+  }
+  return config;
+}
+
 /** Fields of a llama3 RoPE scaling in config.json, by their DecoderConfig names (transformers' `_compute_llama3_parameters`). */
 const LLAMA3_ROPE_FIELDS = {
   factor: 'factor', low_freq_factor: 'lowFreqFactor', high_freq_factor: 'highFreqFactor', original_max_position_embeddings: 'originalMaxPositionEmbeddings',
@@ -172,10 +300,11 @@ const LLAMA3_ROPE_FIELDS = {
 
 /**
  * A config.json `rope_scaling` (or the scaling part of `rope_parameters`): null, absent or of type
- * 'default' → null (plain RoPE); type 'llama3' → its four parameters. Another type (linear, dynamic,
- * yarn, longrope, ...), a missing or unknown field throws naming it.
+ * 'default' → null (plain RoPE); type 'llama3' → its four parameters; type 'linear' → its factor when
+ * `allowLinear` (Gemma-3, where its parity is tested). Another type (dynamic, yarn, longrope, ...),
+ * a missing or unknown field throws naming it.
  */
-function parseRopeScaling(v: unknown, field: string, fail: (what: string, hint: string) => never): RopeScaling | null {
+function parseRopeScaling(v: unknown, field: string, fail: (what: string, hint: string) => never, allowLinear = false): RopeScaling | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== 'object' || Array.isArray(v)) fail(`${field} ${JSON.stringify(v)} is not an object`, 'write null for plain RoPE');
   const o = v as Record<string, unknown>;
@@ -185,7 +314,13 @@ function parseRopeScaling(v: unknown, field: string, fail: (what: string, hint: 
     if (fields.length) fail(`${field} of type 'default' has field${fields.length > 1 ? 's' : ''} ${fields.map((k) => `'${k}'`).join(', ')}`, 'plain RoPE takes no parameters: remove them');
     return null;
   }
-  if (type !== 'llama3') fail(`${field} of type ${JSON.stringify(type)} is not supported`, "only plain RoPE and the 'llama3' scaling (Llama-3.1 / 3.2) are implemented");
+  if (type === 'linear' && allowLinear) {
+    const extra = fields.filter((k) => k !== 'factor');
+    if (extra.length) fail(`${field} of type 'linear' has unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => `'${k}'`).join(', ')}`, 'a linear scaling has exactly factor');
+    if (typeof o.factor !== 'number' || !Number.isFinite(o.factor)) fail(`${field}.factor must be a number, got ${JSON.stringify(o.factor)}`, 'give the linear scaling factor (e.g. 8)');
+    return { type: 'linear', factor: o.factor as number };
+  }
+  if (type !== 'llama3') fail(`${field} of type ${JSON.stringify(type)} is not supported`, `only plain RoPE and the 'llama3' scaling (Llama-3.1 / 3.2)${allowLinear ? " and 'linear'" : " are implemented (and 'linear' for Gemma-3's full-attention layers)"}${allowLinear ? ' are implemented' : ''}`);
   const unknown = fields.filter((k) => !(k in LLAMA3_ROPE_FIELDS));
   if (unknown.length) fail(`${field} of type 'llama3' has unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}`, `a llama3 scaling has exactly ${Object.keys(LLAMA3_ROPE_FIELDS).join(', ')}`);
   const out: Record<string, number> = {};
@@ -202,6 +337,9 @@ function familyOf(j: Record<string, unknown>, fail: (what: string, hint: string)
   const known = Object.entries(FAMILY_ARCHITECTURES) as [ModelFamily, string][];
   const list = known.map(([, a]) => a).join(', ');
   const arch = j.architectures;
+  if (j.model_type === 'gemma3' || (Array.isArray(arch) && arch[0] === 'Gemma3ForConditionalGeneration')) {
+    fail('a multimodal Gemma-3 (Gemma3ForConditionalGeneration, model_type gemma3) is not supported', "pass a text-only Gemma3ForCausalLM folder (model_type gemma3_text: gemma-3-270m, gemma-3-1b, or the text model extracted from a 4B/12B/27B checkpoint, whose weights are named model.layers.*)");
+  }
   let family: ModelFamily | undefined;
   if (arch !== undefined) {
     if (!Array.isArray(arch) || arch.length !== 1 || typeof arch[0] !== 'string') fail(`'architectures' must be a list of one class name, got ${JSON.stringify(arch)}`, `use one of ${list}`);
@@ -219,9 +357,9 @@ function familyOf(j: Record<string, unknown>, fail: (what: string, hint: string)
   return family as ModelFamily;
 }
 
-/** The family a config belongs to when none is named: q/k norms → qwen3, q/k/v biases → qwen2, a sliding window → mistral, else llama. */
+/** The family a config belongs to when none is named: Gemma norms → gemma3_text, q/k norms → qwen3, q/k/v biases → qwen2, a sliding window → mistral, else llama. */
 export function inferFamily(c: DecoderConfig): ModelFamily {
-  return c.qkNorm ? 'qwen3' : c.attentionBias ? 'qwen2' : c.slidingWindow !== null ? 'mistral' : 'llama';
+  return c.gemmaNorms ? 'gemma3_text' : c.qkNorm ? 'qwen3' : c.attentionBias ? 'qwen2' : c.slidingWindow !== null ? 'mistral' : 'llama';
 }
 
 /** Options of {@link toHfConfig}. */
@@ -246,26 +384,20 @@ export function toHfConfig(c: DecoderConfig, o: HfConfigOptions = {}): Record<st
   if (c.attentionBias && family !== 'qwen2') throw new DdaError(`${arch} cannot express q/k/v biases without an o_proj bias`, "write the config as family 'qwen2'");
   if (!c.attentionBias && family === 'qwen2') throw new DdaError('Qwen2ForCausalLM always has q/k/v biases, this config has none', "write it as family 'llama' or 'mistral'");
   if (c.slidingWindow !== null && family === 'llama') throw new DdaError('LlamaForCausalLM has no sliding-window attention', "write it as family 'mistral'");
+  if (family === 'gemma3_text') return gemma3HfConfig(c, o);
+  const gemmaOnly = (['gemmaNorms', 'queryPreAttnScalar', 'layerTypes', 'ropeLocalTheta'] as const).filter((k) => c[k] !== undefined && c[k] !== false);
+  if (c.hiddenAct !== undefined && c.hiddenAct !== 'silu') gemmaOnly.push('hiddenAct' as never);
+  if (gemmaOnly.length) throw new DdaError(`${arch} cannot express ${gemmaOnly.join(', ')}`, "write the config as family 'gemma3_text'");
   if (Boolean(c.qkNorm) !== (family === 'qwen3')) {
     throw new DdaError(c.qkNorm ? `${arch} has no q/k norms` : 'Qwen3ForCausalLM always has q/k norms, this config has none', c.qkNorm ? "write it as family 'qwen3'" : "write it as another family, or set qkNorm");
   }
   const out: Record<string, unknown> = {
-    architectures: [arch],
-    model_type: family,
-    vocab_size: c.vocabSize,
-    hidden_size: c.hiddenSize,
-    intermediate_size: c.intermediateSize,
-    num_hidden_layers: c.numLayers,
-    num_attention_heads: c.numHeads,
-    num_key_value_heads: c.numKvHeads,
+    ...shapeFields(c, family),
     hidden_act: 'silu',
     max_position_embeddings: c.maxSeqLen,
     rms_norm_eps: c.rmsNormEps,
     rope_theta: c.ropeTheta,
-    rope_scaling: c.ropeScaling ? {
-      rope_type: 'llama3', factor: c.ropeScaling.factor, low_freq_factor: c.ropeScaling.lowFreqFactor,
-      high_freq_factor: c.ropeScaling.highFreqFactor, original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings,
-    } : null,
+    rope_scaling: ropeScalingJson(c.ropeScaling),
     tie_word_embeddings: c.tieWordEmbeddings,
   };
   if (family === 'llama') Object.assign(out, { attention_bias: false, mlp_bias: false });
@@ -277,8 +409,57 @@ export function toHfConfig(c: DecoderConfig, o: HfConfigOptions = {}): Record<st
       ? { use_sliding_window: false, sliding_window: null, max_window_layers: c.numLayers }
       : { use_sliding_window: true, sliding_window: c.slidingWindow, max_window_layers: 0 });
   }
+  return withTokenIdsAndDtype(out, o);
+}
+
+/** The fields every family's config.json has: class, model_type and sizes. */
+function shapeFields(c: DecoderConfig, family: ModelFamily): Record<string, unknown> {
+  return {
+    architectures: [FAMILY_ARCHITECTURES[family]], model_type: family, vocab_size: c.vocabSize, hidden_size: c.hiddenSize, intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numLayers, num_attention_heads: c.numHeads, num_key_value_heads: c.numKvHeads,
+  };
+}
+
+/** `out` with the options' bos/eos token ids and torch_dtype (default float32) written last. */
+function withTokenIdsAndDtype(out: Record<string, unknown>, o: HfConfigOptions): Record<string, unknown> {
   if (o.bosTokenId !== undefined) out.bos_token_id = o.bosTokenId;
   if (o.eosTokenId !== undefined) out.eos_token_id = o.eosTokenId;
   out.torch_dtype = o.torchDtype ?? 'float32';
   return out;
+}
+
+/** A RopeScaling as config.json's rope_scaling (null for plain RoPE). */
+function ropeScalingJson(rs: RopeScaling | null | undefined): Record<string, unknown> | null {
+  if (!rs) return null;
+  if (rs.type === 'linear') return { rope_type: 'linear', factor: rs.factor };
+  return { rope_type: 'llama3', factor: rs.factor, low_freq_factor: rs.lowFreqFactor, high_freq_factor: rs.highFreqFactor, original_max_position_embeddings: rs.originalMaxPositionEmbeddings };
+}
+
+/** {@link toHfConfig} for Gemma3ForCausalLM: the config must have every Gemma-3 feature (Gemma norms, q/k norms, GeGLU, layerTypes, no biases). */
+function gemma3HfConfig(c: DecoderConfig, o: HfConfigOptions): Record<string, unknown> {
+  const missing = [
+    ...(c.gemmaNorms ? [] : ['gemmaNorms']), ...(c.qkNorm ? [] : ['qkNorm']), ...(c.hiddenAct === 'gelu_pytorch_tanh' ? [] : ["hiddenAct 'gelu_pytorch_tanh'"]),
+    ...(c.layerTypes ? [] : ['layerTypes']), ...(c.attentionBias ? ['no attentionBias'] : []),
+    // rope_local_base_freq always means plain RoPE on the sliding layers: without ropeLocalTheta they would share the global scaling.
+    ...(c.ropeLocalTheta === undefined && c.ropeScaling ? ["ropeLocalTheta (the sliding layers' plain RoPE θ)"] : []),
+  ];
+  if (missing.length) throw new DdaError(`Gemma3ForCausalLM needs ${missing.join(', ')}`, 'write the config as another family, or give it every Gemma-3 feature');
+  const out: Record<string, unknown> = {
+    ...shapeFields(c, 'gemma3_text'),
+    head_dim: headDim(c),
+    hidden_activation: 'gelu_pytorch_tanh',
+    max_position_embeddings: c.maxSeqLen,
+    rms_norm_eps: c.rmsNormEps,
+    rope_theta: c.ropeTheta,
+    rope_scaling: ropeScalingJson(c.ropeScaling),
+    rope_local_base_freq: c.ropeLocalTheta ?? c.ropeTheta,
+    query_pre_attn_scalar: c.queryPreAttnScalar ?? headDim(c),
+    sliding_window: c.slidingWindow ?? HF_DEFAULTS.gemma3_text.slidingWindow,
+    layer_types: [...(c.layerTypes ?? [])],
+    attention_bias: false,
+    final_logit_softcapping: null,
+    attn_logit_softcapping: null,
+    tie_word_embeddings: c.tieWordEmbeddings,
+  };
+  return withTokenIdsAndDtype(out, o);
 }

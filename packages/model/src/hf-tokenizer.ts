@@ -16,7 +16,10 @@ const CHATML =
  * - mistral: Mistral-Instruct, which has no system role: `<s>[INST] {system}\n\n{user} [/INST]`;
  * - qwen2, qwen3: ChatML, `<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n`
  *   (Qwen3's own template, which its tokenizer_config.json always carries, adds thinking blocks).
- * Assistant turns end with the EOS token (`</s>`; `<|im_end|>` in ChatML).
+ * - gemma3_text: Gemma-3's turns, `<bos><start_of_turn>user\n{system}\n\n{user}<end_of_turn>\n<start_of_turn>model\n`:
+ *   no system role, the system prompt opens the first user turn, contents trimmed (as the template in
+ *   google/gemma-3-1b-it's tokenizer_config.json, for string contents).
+ * Assistant turns end with the EOS token (`</s>`; `<|im_end|>` in ChatML; `<end_of_turn>` in Gemma's turns).
  */
 export const FAMILY_CHAT_TEMPLATES: Readonly<Record<ModelFamily, string>> = {
   llama:
@@ -36,6 +39,13 @@ export const FAMILY_CHAT_TEMPLATES: Readonly<Record<ModelFamily, string>> = {
     '{%- endfor -%}',
   qwen2: CHATML,
   qwen3: CHATML,
+  gemma3_text:
+    "{{ bos_token }}{%- set ns = namespace(sys='') -%}" +
+    "{%- for m in messages -%}" +
+    "{%- if m['role'] == 'system' -%}{%- set ns.sys = m['content'] + '\\n\\n' -%}" +
+    "{%- else -%}{{ '<start_of_turn>' + ('model' if m['role'] == 'assistant' else m['role']) + '\\n' + ns.sys + (m['content'] | trim) + '<end_of_turn>\\n' }}{%- set ns.sys = '' -%}{%- endif -%}" +
+    '{%- endfor -%}' +
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}",
 };
 
 /** The characters Python's `str.isspace()` is true of (what `str.strip()` removes without an argument). */
@@ -91,6 +101,7 @@ const FAMILY_SPECIAL_TOKENS: Readonly<Record<ModelFamily, { bos: string | null; 
   mistral: { bos: '<s>', eos: '</s>' },
   qwen2: { bos: null, eos: '<|endoftext|>' },
   qwen3: { bos: null, eos: '<|endoftext|>' },
+  gemma3_text: { bos: '<bos>', eos: '<eos>' },
 };
 
 /** Options of {@link HfTokenizer.fromJSON}. */
@@ -99,7 +110,17 @@ export interface HfTokenizerOptions {
   readonly family?: ModelFamily;
   /** Where the files came from, for error messages. */
   readonly source?: string;
+  /** Ids from this one up are special tokens the model has no embedding for: not counted in size, refused by encode (see {@link HfTokenizer.limitedTo}). */
+  readonly idLimit?: number;
+  /**
+   * The text of a `chat_template.jinja` beside the files: transformers (since 4.47) saves the chat
+   * template there and, reading a folder, prefers it to tokenizer_config.json's `chat_template`.
+   */
+  readonly chatTemplateJinja?: string;
 }
+
+/** The file transformers saves a tokenizer's chat template in (tokenization_utils_base.py CHAT_TEMPLATE_FILE). */
+export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 
 /** A special-token entry of tokenizer_config.json: a string or an AddedToken object. */
 function tokenContent(v: unknown): string | null {
@@ -120,7 +141,7 @@ export class HfTokenizer implements Tokenizer {
   readonly eosId: number;
   readonly padId: number;
   /** The Jinja chat template in use and where it came from. */
-  readonly chatTemplate: { readonly source: 'tokenizer_config.json' | `family:${ModelFamily}`; readonly text: string };
+  readonly chatTemplate: { readonly source: 'tokenizer_config.json' | typeof CHAT_TEMPLATE_FILE | `family:${ModelFamily}`; readonly text: string };
   private readonly template: Template;
   private readonly bosToken: string;
   private readonly eosToken: string;
@@ -140,7 +161,7 @@ export class HfTokenizer implements Tokenizer {
     const vocab = impl.get_vocab(true);
     let maxId = -1;
     for (const id of vocab.values()) maxId = Math.max(maxId, id);
-    this.size = maxId + 1;
+    this.size = o.idLimit !== undefined ? Math.min(maxId + 1, o.idLimit) : maxId + 1;
     const defaults = o.family ? FAMILY_SPECIAL_TOKENS[o.family] : null;
     const idOf = (field: string, token: string): number => {
       const id = impl.token_to_id(token);
@@ -162,13 +183,14 @@ export class HfTokenizer implements Tokenizer {
     if (typeof ct === 'string') text = ct;
     else if (Array.isArray(ct)) text = (ct as { name?: unknown; template?: unknown }[]).find((t) => t.name === 'default')?.template as string ?? null;
     else if (ct && typeof ct === 'object') text = typeof (ct as Record<string, unknown>).default === 'string' ? ((ct as Record<string, unknown>).default as string) : null;
-    if (text !== null) this.chatTemplate = { source: 'tokenizer_config.json', text };
+    if (o.chatTemplateJinja !== undefined) this.chatTemplate = { source: CHAT_TEMPLATE_FILE, text: o.chatTemplateJinja };
+    else if (text !== null) this.chatTemplate = { source: 'tokenizer_config.json', text };
     else if (o.family) this.chatTemplate = { source: `family:${o.family}`, text: FAMILY_CHAT_TEMPLATES[o.family] };
-    else throw new DdaError(`${src}: tokenizer_config.json has no chat_template and no model family is given`, 'add a chat_template, or name the family (llama, qwen2, mistral, qwen3) for its standard template');
+    else throw new DdaError(`${src}: tokenizer_config.json has no chat_template and no model family is given`, 'add a chat_template, or name the family (llama, qwen2, mistral, qwen3, gemma3_text) for its standard template');
     try {
       this.template = new Template(this.chatTemplate.text);
     } catch (e) {
-      throw new DdaError(`${src}: chat template does not parse (${(e as Error).message})`, 'fix chat_template in tokenizer_config.json');
+      throw new DdaError(`${src}: chat template does not parse (${(e as Error).message})`, `fix ${this.chatTemplate.source === CHAT_TEMPLATE_FILE ? CHAT_TEMPLATE_FILE : 'chat_template in tokenizer_config.json'}`);
     }
   }
 
@@ -202,14 +224,44 @@ export class HfTokenizer implements Tokenizer {
    * @throws DdaError if the template does not parse.
    */
   withChatTemplate(chatTemplate: string): HfTokenizer {
-    return new HfTokenizer(this.impl, { ...this.files, tokenizerConfig: { ...(this.files.tokenizerConfig ?? {}), chat_template: chatTemplate } }, this.options);
+    const { chatTemplateJinja: _, ...options } = this.options;
+    return new HfTokenizer(this.impl, { ...this.files, tokenizerConfig: { ...(this.files.tokenizerConfig ?? {}), chat_template: chatTemplate } }, options);
   }
 
   encode(text: string): number[] {
-    return this.impl.encode(text, { add_special_tokens: false }).ids;
+    const ids = this.impl.encode(text, { add_special_tokens: false }).ids;
+    const beyond = ids.find((id: number) => id >= this.size);
+    if (beyond !== undefined) {
+      throw new DdaError(`${this.source}: the text writes the special token '${this.impl.id_to_token(beyond) ?? beyond}' (id ${beyond}), which the model has no embedding for (its vocabulary has ${this.size} ids)`,
+        'remove that token from the text (e.g. an image placeholder of a multimodal model)');
+    }
+    return ids;
+  }
+
+  /**
+   * This tokenizer for a model of `vocabSize` ids when the tokenizer has more: allowed only when
+   * every id ≥ vocabSize is a special added token (as `<image_soft_token>`, id 262,144, in Gemma-3's
+   * tokenizer beside gemma-3-1b's 262,144 embeddings); its size is then vocabSize and encode refuses
+   * text that writes those tokens.
+   *
+   * @throws DdaError naming an id ≥ vocabSize that is not a special added token.
+   */
+  limitedTo(vocabSize: number): HfTokenizer {
+    if (this.size <= vocabSize) return this;
+    const added = (this.files.tokenizerJson as { added_tokens?: { id?: unknown; content?: unknown; special?: unknown }[] }).added_tokens ?? [];
+    const special = new Set(added.filter((t) => t.special === true).map((t) => t.id));
+    for (let id = vocabSize; id < this.size; id++) {
+      if (!special.has(id)) {
+        throw new DdaError(`${this.source}: tokenizer has ${this.size} entries but the model's vocabSize is ${vocabSize}, and id ${id} ('${this.impl.id_to_token(id) ?? '?'}') is not a special added token`,
+          'use the tokenizer saved with this model, or a config whose vocabSize matches the tokenizer');
+      }
+    }
+    return new HfTokenizer(this.impl, this.files, { ...this.options, idLimit: vocabSize });
   }
 
   decode(ids: readonly number[]): string {
+    // @huggingface/tokenizers throws on an empty list; a generation that stops at once is ''.
+    if (ids.length === 0) return '';
     return this.impl.decode([...ids], { skip_special_tokens: true });
   }
 
@@ -221,6 +273,37 @@ export class HfTokenizer implements Tokenizer {
   /** The EOS token's text (tokenizer_config.json's eos_token, or the family's). */
   get eosText(): string {
     return this.eosToken;
+  }
+
+  private eot: { readonly text: string; readonly id: number } | undefined;
+
+  /**
+   * The token the chat template writes right after an assistant turn's content (see
+   * Tokenizer.endOfTurn): a user turn and an assistant turn are rendered, and the special token
+   * (tokenizer.json's added_tokens with `special` true, the longest that matches) that follows the
+   * assistant content after any spaces is taken: `<|eot_id|>` for Llama-3's template, `<|im_end|>`
+   * for ChatML, `</s>` for LLaMA-2's. EOS where the template writes no special token there or does
+   * not render the probe. LLaMA-Factory's `llama3` template (format_assistant
+   * `{{content}}<|eot_id|>`, stop word `<|eot_id|>`) and Llama-3's generation_config.json
+   * (eos_token_id [128001, 128008, 128009]) end a response the same way.
+   */
+  get endOfTurn(): { readonly text: string; readonly id: number } {
+    if (this.eot) return this.eot;
+    const eos = { text: this.eosToken, id: this.eosId };
+    const content = 'x7q9';
+    let rest: string | null = null;
+    try {
+      const full = this.renderChat([{ role: 'user', content: 'hi' }, { role: 'assistant', content }], false);
+      const at = full.lastIndexOf(content);
+      rest = at < 0 ? null : full.slice(at + content.length).trimStart();
+    } catch {
+      rest = null;
+    }
+    const added = (this.files.tokenizerJson as { added_tokens?: { id?: unknown; content?: unknown; special?: unknown }[] }).added_tokens ?? [];
+    const special = added.filter((t): t is { id: number; content: string; special: true } => t.special === true && typeof t.content === 'string' && typeof t.id === 'number' && t.content.length > 0);
+    const hit = rest === null ? undefined : special.filter((t) => (rest as string).startsWith(t.content)).sort((a, b) => b.content.length - a.content.length)[0];
+    this.eot = hit ? { text: hit.content, id: hit.id } : eos;
+    return this.eot;
   }
 
   /**

@@ -21,3 +21,4 @@ export * from './model-folder.js';
 export { writeFileAtomic } from './files.js';
 export * from './real-models.js';
 export * from './llama2-tokenizer.js';
+export * from './preset-tokenizers.js';

@@ -1,10 +1,10 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DdaError } from '@dda/core';
 import type { DecoderConfig } from './config.js';
-import { readJsonFile, writeJsonAtomic } from './files.js';
+import { readJsonFile, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { type ModelFamily, inferFamily, parseHfConfig, toHfConfig } from './hf-config.js';
-import { HfTokenizer } from './hf-tokenizer.js';
+import { CHAT_TEMPLATE_FILE, HfTokenizer } from './hf-tokenizer.js';
 import { checkTokenizerFits } from './model.js';
 import type { SafetensorsDtype } from './safetensors.js';
 import { writeSafetensorsFolder } from './safetensors-folder.js';
@@ -138,14 +138,17 @@ export class LazyModelWeights {
 /**
  * The tokenizer of a folder: `tokenizer.json` in the project's word-level format
  * ({"type":"word-level",...}) gives a {@link WordTokenizer}; a Hugging Face tokenizer.json (with
- * tokenizer_config.json if present) gives an {@link HfTokenizer}. Null when there is no tokenizer.json.
+ * tokenizer_config.json if present) gives an {@link HfTokenizer}, whose chat template is
+ * `chat_template.jinja` where the folder has one (transformers ≥ 4.47 saves it there and prefers it to
+ * tokenizer_config.json's `chat_template`). Null when there is no tokenizer.json.
  */
 export function loadTokenizerFolder(dir: string, family?: ModelFamily): Tokenizer | null {
   if (!existsSync(join(dir, TOKENIZER_FILE))) return null;
   const tj = readJsonFile(dir, TOKENIZER_FILE);
   if ((tj as { type?: unknown } | null)?.type === 'word-level') return WordTokenizer.fromJSON(tj, join(dir, TOKENIZER_FILE));
   const tc = existsSync(join(dir, TOKENIZER_CONFIG_FILE)) ? readJsonFile(dir, TOKENIZER_CONFIG_FILE) : null;
-  return HfTokenizer.fromJSON(tj, tc, { ...(family ? { family } : {}), source: join(dir, TOKENIZER_FILE) });
+  const jinja = join(dir, CHAT_TEMPLATE_FILE);
+  return HfTokenizer.fromJSON(tj, tc, { ...(family ? { family } : {}), source: join(dir, TOKENIZER_FILE), ...(existsSync(jinja) ? { chatTemplateJinja: readFileSync(jinja, 'utf8') } : {}) });
 }
 
 /** Whether `dir` holds safetensors weights (single file or index). */
@@ -195,7 +198,9 @@ export function openModelFolder(dir: string, o: LoadModelOptions = {}): Omit<Laz
   const weights = folderHasWeights(dir, o.randomInit ?? false)
     ? new LazyModelWeights(config, SafetensorsReader.openFolder(dir, o.onWiden ? { onWiden: o.onWiden } : {}), dir)
     : null;
-  const tokenizer = loadTokenizerFolder(dir, family);
+  const loaded = loadTokenizerFolder(dir, family);
+  // A Hugging Face tokenizer may list special tokens beyond the embeddings (Gemma-3's <image_soft_token> beside gemma-3-1b): they are refused when encoded.
+  const tokenizer = loaded instanceof HfTokenizer ? loaded.limitedTo(config.vocabSize) : loaded;
   if (tokenizer) checkTokenizerFits(tokenizer, config);
   return { dir, family, config, weights, tokenizer };
 }
@@ -244,6 +249,7 @@ export function writeTokenizerFolder(dir: string, tokenizer: Tokenizer): void {
   else if (tokenizer instanceof HfTokenizer) {
     writeJsonAtomic(join(dir, TOKENIZER_FILE), tokenizer.files.tokenizerJson);
     if (tokenizer.files.tokenizerConfig) writeJsonAtomic(join(dir, TOKENIZER_CONFIG_FILE), tokenizer.files.tokenizerConfig);
+    if (tokenizer.chatTemplate.source === CHAT_TEMPLATE_FILE) writeFileAtomic(join(dir, CHAT_TEMPLATE_FILE), tokenizer.chatTemplate.text);
   } else throw new DdaError('cannot save this tokenizer', 'pass a WordTokenizer or an HfTokenizer');
 }
 
@@ -260,7 +266,7 @@ export function saveModelFolder(dir: string, o: SaveModelOptions): void {
     ...(o.tokenizer ? { eosTokenId: o.tokenizer.eosId } : {}),
     torchDtype: TORCH_DTYPES[o.dtype ?? 'F32'],
   });
-  if (o.tokenizer) checkTokenizerFits(o.tokenizer, o.config);
+  if (o.tokenizer) checkTokenizerFits(o.tokenizer instanceof HfTokenizer ? o.tokenizer.limitedTo(o.config.vocabSize) : o.tokenizer, o.config);
   writeSafetensorsFolder(dir, weights, { ...(o.maxShardBytes !== undefined ? { maxShardBytes: o.maxShardBytes } : {}), ...(o.dtype ? { dtype: o.dtype } : {}) });
   if (o.tokenizer) writeTokenizerFolder(dir, o.tokenizer);
   writeJsonAtomic(join(dir, CONFIG_FILE), hf);

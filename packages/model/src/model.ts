@@ -161,6 +161,21 @@ export class DecoderModel {
     }
   }
 
+  /**
+   * Replaces some base weights in place (the names given; the same shapes), e.g. the modules an
+   * adapter saved (PEFT's modules_to_save) over the base model's.
+   *
+   * @throws DdaError naming a tensor the model does not have, or of another size.
+   */
+  replaceBaseTensors(weights: TensorMap): void {
+    assertFiniteTensors(weights, 'base weights');
+    for (const [name, t] of weights) {
+      const v = this.base.get(name);
+      if (!v || t.data.length !== v.size) throw new DdaError(`base weight '${name}' is ${v ? `of ${v.size} values, not ${t.data.length}` : 'not a weight of this model'}`);
+    }
+    for (const [name, t] of weights) (this.base.get(name) as tf.Variable).assign(tf.tensor(t.data, [...(this.base.get(name) as tf.Variable).shape], 'float32'));
+  }
+
   private encoding: { maxLength: number; overlong: EncodeOptions['overlong'] } | null = null;
 
   /**
@@ -326,7 +341,8 @@ export class DecoderModel {
   }
 
   /**
-   * Greedy decoding of a response to `prompt`, at most `maxNewTokens`, stopping at EOS or when
+   * Greedy decoding of a response to `prompt`, at most `maxNewTokens`, stopping at EOS or the chat
+   * template's end-of-turn token ({@link Tokenizer.endOfTurn}), or when
    * prompt + output + EOS would no longer fit the context (so the sample can always be encoded).
    *
    * @throws DdaError if the prompt is empty without a BOS token, or leaves no room for an output.
@@ -341,7 +357,7 @@ export class DecoderModel {
         const last = tf.slice(logits, [0, ids.length - 1, 0], [1, 1, this.config.vocabSize]);
         return tf.argMax(tf.reshape(last, [-1])).dataSync()[0] as number;
       });
-      if (next === this.tokenizer.eosId) break;
+      if (next === this.tokenizer.eosId || next === this.tokenizer.endOfTurn.id) break;
       ids.push(next);
       out.push(next);
     }

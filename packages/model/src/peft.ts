@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DdaError } from '@dda/core';
-import { ALL_LORA_TARGETS, type DecoderConfig, type LoraConfig, type LoraModule, type LoraTarget, validateLoraConfig } from './config.js';
+import { ALL_LORA_TARGETS, type DecoderConfig, type LoraConfig, type LoraModule, type LoraTarget, loraModuleList, validateLoraConfig } from './config.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
-import { type TensorMap, assertFiniteTensors, loraWeightSpecs, targetModule } from './weights.js';
+import { type TensorMap, assertFiniteTensors, decoderWeightSpecs, loraWeightSpecs, targetModule, tensorsEqual } from './weights.js';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
@@ -14,23 +14,47 @@ export const PEFT_MODULE_NAMES: Readonly<Record<LoraTarget, string>> = {
   q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj',
 };
 
-/** A PEFT LoRA adapter: its config, weights (PEFT names) and the base model it was trained on, if recorded. */
+/**
+ * The modules a PEFT adapter trained fully and saved beside its LoRA tensors (`modules_to_save`):
+ * PEFT's ModulesToSaveWrapper runs the trained copy instead of the base model's module, so the
+ * adapted model is the base model with these tensors replaced.
+ */
+export interface SavedModules {
+  /** `modules_to_save` as adapter_config.json gives it. */
+  readonly entries: readonly string[];
+  /** The base model's modules they select (PEFT's suffix match), e.g. `lm_head`, `model.embed_tokens`. */
+  readonly modules: readonly string[];
+  /** The trained copies' tensors, named as the base model's (e.g. `lm_head.weight`; the file names them `base_model.model.lm_head.weight`). */
+  readonly weights: TensorMap;
+  /**
+   * Of `modules`, the embedding layers the file holds without modules_to_save naming them: PEFT's
+   * get_peft_model_state_dict saves them (save_embedding_layers) and set_peft_model_state_dict
+   * loads them over the base model's, so they replace the base model's as saved modules do.
+   */
+  readonly embeddingLayers: readonly string[];
+}
+
+/** A PEFT LoRA adapter: its config, LoRA weights (PEFT names), saved modules and the base model it was trained on, if recorded. */
 export interface PeftAdapter {
   readonly config: LoraConfig;
+  /** The LoRA tensors only (PEFT names). */
   readonly weights: TensorMap;
   readonly baseModelNameOrPath: string | null;
+  /** `modules_to_save`: the trained modules that replace the base model's in the forward pass, or null. */
+  readonly savedModules: SavedModules | null;
 }
 
 /** adapter_config.json fields read or checked here. */
 const READ_FIELDS = new Set([
   'peft_type', 'r', 'lora_alpha', 'target_modules', 'base_model_name_or_path',
-  'use_rslora', 'rank_pattern', 'alpha_pattern', 'layers_to_transform', 'layers_pattern', 'exclude_modules',
+  'use_rslora', 'rank_pattern', 'alpha_pattern', 'layers_to_transform', 'layers_pattern', 'exclude_modules', 'modules_to_save',
 ]);
 /**
  * Fields that do not change the adapted model's function whatever their value: bookkeeping, dropout,
  * runtime options, the settings of initialisations (whether an initialisation changed the base model
  * is read from init_lora_weights), the group size of QALoRA (refused by use_qalora), the tying of
- * modules_to_save (refused by modules_to_save) and the Megatron module to import (used only with
+ * saved embeddings (ensure_weight_tying: it acts on models with tied embeddings only, where
+ * modules_to_save of embed_tokens or lm_head is refused) and the Megatron module to import (used only with
  * megatron_config, refused).
  */
 const IGNORED_FIELDS = new Set([
@@ -66,18 +90,12 @@ const VARIANT_FIELDS: Readonly<Record<string, VariantField>> = {
     noOp: false,
     uses: () => 'weight-decomposed LoRA (DoRA, use_dora true): each adapted weight W + s·B·A is rescaled column by column to a learned magnitude (the lora_magnitude_vector tensors)',
     why: 'this implementation computes plain LoRA only (W + s·B·A, no magnitudes); setting use_dora to false would drop the learned magnitudes and attribute another model than the one you trained, so the scores would be wrong',
-    instead: () => MERGE_INSTEAD,
+    instead: () => `${MERGE_INSTEAD}; or retrain with use_dora false (plain LoRA), whose checkpoints are attributed as adapters`,
   },
   bias: {
     noOp: 'none',
     uses: (v) => `trained bias vectors (bias ${JSON.stringify(v)})`,
     why: 'this implementation adapts weight matrices only; setting bias to "none" would drop the trained biases and attribute another model, so the scores would be wrong',
-    instead: () => MERGE_INSTEAD,
-  },
-  modules_to_save: {
-    noOp: null,
-    uses: (v) => `fully trained copies of modules outside LoRA (modules_to_save ${JSON.stringify(v)})`,
-    why: 'this implementation trains and reads LoRA tensors only; removing modules_to_save would use the base model\'s modules instead of the trained ones, so the scores would be wrong',
     instead: () => MERGE_INSTEAD,
   },
   fan_in_fan_out: {
@@ -174,15 +192,16 @@ const isEmptyValue = (v: unknown): boolean =>
  * o, gate, up, down projections, with PEFT's per-module rules (use_rslora, rank_pattern,
  * alpha_pattern, a regular-expression target_modules, exclude_modules, layers_to_transform /
  * layers_pattern) resolved against `model` into `modules` (each module's rank and scale, see
- * resolveModules); without `model`, a config that uses them throws. Any other variant (DoRA, biases,
- * modules_to_save, base-modifying initialisations, ...) throws a DdaError naming the field and value,
+ * resolveModules); without `model`, a config that uses them throws. `modules_to_save` is returned as
+ * given (the module names; {@link resolveSavedModules} places them). Any other variant (DoRA, biases,
+ * base-modifying initialisations, ...) throws a DdaError naming the field and value,
  * what the adapter computes with it, why that cannot be computed here (editing the field would
  * attribute another model) and what to do instead. Unknown fields with an empty value (null, false,
  * {}, []) are ignored, others rejected.
  * @param model - the base model's config, needed to resolve per-module rules.
  * @throws DdaError as above, or when a rule selects a module that cannot be adapted here or no module at all.
  */
-export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE, model?: DecoderConfig): { config: LoraConfig; baseModelNameOrPath: string | null } {
+export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE, model?: DecoderConfig): { config: LoraConfig; baseModelNameOrPath: string | null; modulesToSave: readonly string[] | null } {
   const fail = (what: string, hint: string): never => {
     throw new DdaError(`${fileName}: ${what}`, hint);
   };
@@ -227,14 +246,21 @@ export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE
   }
   const base = j.base_model_name_or_path;
   if (base !== undefined && base !== null && typeof base !== 'string') fail(`'base_model_name_or_path' must be a string`, 'fix the value');
+  const mts = j.modules_to_save;
+  let modulesToSave: string[] | null = null;
+  if (mts !== undefined && mts !== null && !(Array.isArray(mts) && mts.length === 0)) {
+    if (!Array.isArray(mts) || !mts.every((m) => typeof m === 'string' && m.length > 0)) fail(`'modules_to_save' must be a list of module names, got ${JSON.stringify(mts)}`, 'fix the value, e.g. ["lm_head", "embed_tokens"]');
+    modulesToSave = mts as string[];
+  }
   const plain: LoraConfig = { rank: r as number, alpha: alpha as number, targets };
   validateLoraConfig(plain);
   const rules = moduleRules(j, targetRegex, fail);
-  if (!rules) return { config: plain, baseModelNameOrPath: (base as string | null | undefined) ?? null };
+  const baseModelNameOrPath = (base as string | null | undefined) ?? null;
+  if (!rules) return { config: plain, baseModelNameOrPath, modulesToSave };
   if (!model) fail('the adapter selects modules or ranks per module (use_rslora, rank_pattern, alpha_pattern, layers_to_transform, exclude_modules or a regular-expression target_modules)', 'read it with the base model\'s config (readPeftAdapter(dir, model)), which these rules are resolved against');
   const config = resolveModules(model as DecoderConfig, plain, rules, fail);
   validateLoraConfig(config);
-  return { config, baseModelNameOrPath: (base as string | null | undefined) ?? null };
+  return { config, baseModelNameOrPath, modulesToSave };
 }
 
 /** PEFT's per-module rules of an adapter_config.json (see {@link resolveModules}). */
@@ -422,21 +448,133 @@ export function checkLoraFits(model: DecoderConfig, lora: LoraConfig, weights: T
   assertFiniteTensors(weights, source);
 }
 
-/**
- * Reads a PEFT adapter folder (`adapter_config.json`, `adapter_model.safetensors`). With `model`,
- * resolves PEFT's per-module rules against it ({@link parseAdapterConfig}) and checks that the adapter fits it ({@link checkLoraFits}).
- */
-export function readPeftAdapter(dir: string, model?: DecoderConfig): PeftAdapter {
-  const { config, baseModelNameOrPath } = parseAdapterConfig(readJsonFile(dir, ADAPTER_CONFIG_FILE), join(dir, ADAPTER_CONFIG_FILE), model);
-  const path = join(dir, ADAPTER_WEIGHTS_FILE);
-  if (!existsSync(path)) throw new DdaError(`${path}: file not found`, `a PEFT adapter folder needs ${ADAPTER_WEIGHTS_FILE} (adapter_model.bin pickles are not read)`);
-  const weights = readSafetensors(readFileSync(path), path).tensors;
-  if (model) checkLoraFits(model, config, weights, path);
-  return { config, weights, baseModelNameOrPath };
+/** Every module name of a LLaMA / Qwen2 / Mistral / Qwen3 causal LM of config `c` (transformers' named_modules, without LoRA's). */
+function baseModuleNames(c: DecoderConfig): string[] {
+  const names = new Set(otherModuleNames(c));
+  for (const { name } of decoderWeightSpecs(c)) {
+    const parts = name.split('.');
+    for (let k = 1; k < parts.length; k++) names.add(parts.slice(0, k).join('.'));
+  }
+  return [...names];
 }
 
-/** Writes a PEFT adapter folder atomically (each file: temporary file, then rename). */
-export function writePeftAdapter(dir: string, config: LoraConfig, weights: TensorMap, baseModelNameOrPath: string | null = null): void {
-  writeFileAtomic(join(dir, ADAPTER_WEIGHTS_FILE), writeSafetensors(weights, { format: 'pt' }));
-  writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), toAdapterConfig(config, baseModelNameOrPath));
+/**
+ * Places an adapter's `modules_to_save` on the base model `c`, as PEFT does: every module whose name
+ * ends with an entry (utils/other.py `_set_trainable`: `key.endswith(target_key)`, a plain string
+ * suffix, so `norm` selects every norm) is replaced in the forward pass by its trained copy
+ * (ModulesToSaveWrapper), whose tensors get_peft_model_state_dict saves as
+ * `base_model.model.<module>.<parameter>` (e.g. `base_model.model.lm_head.weight`,
+ * `base_model.model.model.embed_tokens.weight`). Embedding layers the file holds without an entry
+ * (save_embedding_layers, which PEFT loads over the base model's) are placed the same way. Returns
+ * the copies under the base model's tensor names (`lm_head.weight`), taken out of `tensors`; the
+ * rest of `tensors` is left for the LoRA checks.
+ *
+ * @param file - the adapter_model.safetensors path, for messages.
+ * @throws DdaError naming the file and the entry or tensor: an entry that selects no module of this
+ *   model; a module that LoRA also adapts, or one inside another selected module; embed_tokens or
+ *   lm_head of a model with tied embeddings (PEFT's copy unties them) unless both are saved with the
+ *   same tensor (ensure_weight_tying), which is then the tied embedding; a saved tensor missing, or of
+ *   another shape than the base model's (e.g. an embedding resized during fine-tuning).
+ */
+export function resolveSavedModules(c: DecoderConfig, lora: LoraConfig, entries: readonly string[], tensors: TensorMap, file: string): SavedModules {
+  const all = baseModuleNames(c);
+  const adapted = loraModuleList(c.numLayers, lora).map((m) => targetModule(m.layer, m.target));
+  // Embedding layers in the file that no entry selects (save_embedding_layers).
+  const embeddingLayers = ['model.embed_tokens', 'lm_head'].filter((m) => tensors.has(`base_model.model.${m}.weight`) && !entries.some((e) => m.endsWith(e)));
+  const modules: string[] = [...embeddingLayers];
+  for (const e of entries) {
+    const hits = all.filter((m) => m.endsWith(e));
+    if (hits.length === 0) {
+      throw new DdaError(
+        `${file}: modules_to_save entry '${e}' names no module of this model`,
+        `PEFT saves the modules whose name ends with an entry; this model's are named like 'lm_head', 'model.embed_tokens', 'model.norm', 'model.layers.0.input_layernorm': fix modules_to_save, or check that --base is the model the adapter was trained on`,
+      );
+    }
+    for (const m of hits) if (!modules.includes(m)) modules.push(m);
+  }
+  // In the model's order (transformers' named_modules: embeddings, layers, final norm, head).
+  const order = decoderWeightSpecs(c).map((w) => w.name);
+  const rank = (m: string): number => {
+    const k = order.findIndex((w) => w.startsWith(`${m}.`));
+    return k < 0 ? order.length : k;
+  };
+  modules.sort((a, b) => rank(a) - rank(b));
+  const within = (inner: string, outer: string): boolean => outer === '' || inner === outer || inner.startsWith(`${outer}.`);
+  for (const m of modules) {
+    const lo = adapted.find((a) => within(a, m) || within(m, a));
+    if (lo !== undefined) throw new DdaError(`${file}: modules_to_save selects '${m}', which ${lo === m ? 'LoRA also adapts' : `holds or lies in '${lo}', which LoRA adapts`}: a trained copy of a LoRA-adapted module is not computed here`, MERGE_INSTEAD);
+    const outer = modules.find((o) => o !== m && within(m, o));
+    if (outer !== undefined) throw new DdaError(`${file}: modules_to_save selects both '${outer}' and '${m}' inside it`, `name modules that do not contain one another, or ${MERGE_INSTEAD}`);
+  }
+  if (c.tieWordEmbeddings && modules.some((m) => within('lm_head', m) || within('model.embed_tokens', m))) {
+    // Tied embeddings stay one tensor only where the adapter saved the same trained copy for both
+    // (PEFT's ensure_weight_tying: the head's copy shares the embedding copy's weight).
+    const [embed, head] = [tensors.get('base_model.model.model.embed_tokens.weight'), tensors.get('base_model.model.lm_head.weight')];
+    const same = modules.includes('model.embed_tokens') && modules.includes('lm_head') && embed !== undefined && head !== undefined
+      && tensorsEqual(new Map([['w', embed]]), new Map([['w', head]]));
+    if (!same) {
+      throw new DdaError(
+        `${file}: modules_to_save selects ${modules.filter((m) => within('lm_head', m) || within('model.embed_tokens', m)).map((m) => `'${m}'`).join(' and ')} on a model with tied embeddings (tie_word_embeddings): PEFT trains separate copies, which untie the input embedding from the output head, and this implementation computes tied embeddings as one tensor`,
+        `an adapter saved with ensure_weight_tying true (the same trained tensor for embed_tokens and lm_head) is computed; otherwise ${MERGE_INSTEAD}`,
+      );
+    }
+    tensors.delete('base_model.model.lm_head.weight'); // the head is the embedding copy, placed below
+  }
+  const specs = decoderWeightSpecs(c).filter((w) => modules.some((m) => within(w.name, m)));
+  const weights: TensorMap = new Map();
+  for (const { name, shape } of specs) {
+    const key = `base_model.model.${name}`;
+    const t = tensors.get(key);
+    if (!t) {
+      const other = [...tensors.keys()].find((k) => k.startsWith(`base_model.model.${name.replace(/\.[^.]+$/, '')}.`) && !/\.lora_[AB]\./.test(k));
+      throw new DdaError(
+        `${file}: modules_to_save selects '${name.replace(/\.[^.]+$/, '')}', but the file has no '${key}'${other ? ` (it has '${other}')` : ''}`,
+        'PEFT saves a trained module\'s tensors as base_model.model.<module>.<parameter>: save the adapter with PEFT\'s save_pretrained, or fix modules_to_save',
+      );
+    }
+    if (t.shape.join(',') !== shape.join(',')) {
+      const resized = name.endsWith('embed_tokens.weight') || name === 'lm_head.weight';
+      throw new DdaError(
+        `${file}: saved module tensor '${key}' has shape [${t.shape.join(', ')}], the base model's '${name}' has [${shape.join(', ')}]`,
+        resized ? 'the vocabulary was resized during fine-tuning (tokens added): attribute with the resized model as --base (its config.json, tokenizer and embeddings), or ' + MERGE_INSTEAD : 'the adapter was trained on a model of another size: give the base model it was trained on',
+      );
+    }
+    weights.set(name, t);
+    tensors.delete(key);
+  }
+  assertFiniteTensors(weights, file);
+  return { entries, modules, weights, embeddingLayers };
+}
+
+/**
+ * Reads a PEFT adapter folder (`adapter_config.json`, `adapter_model.safetensors`). With `model`,
+ * resolves PEFT's per-module rules against it ({@link parseAdapterConfig}), places the
+ * `modules_to_save` copies ({@link resolveSavedModules}) and checks that the LoRA tensors fit it
+ * ({@link checkLoraFits}); without it, an adapter with modules_to_save throws.
+ */
+export function readPeftAdapter(dir: string, model?: DecoderConfig): PeftAdapter {
+  const configPath = join(dir, ADAPTER_CONFIG_FILE);
+  const { config, baseModelNameOrPath, modulesToSave } = parseAdapterConfig(readJsonFile(dir, ADAPTER_CONFIG_FILE), configPath, model);
+  const path = join(dir, ADAPTER_WEIGHTS_FILE);
+  if (!existsSync(path)) throw new DdaError(`${path}: file not found`, `a PEFT adapter folder needs ${ADAPTER_WEIGHTS_FILE} (adapter_model.bin pickles are not read)`);
+  const weights = new Map(readSafetensors(readFileSync(path), path).tensors);
+  let savedModules: SavedModules | null = null;
+  const embeddings = ['model.embed_tokens', 'lm_head'].some((m) => weights.has(`base_model.model.${m}.weight`));
+  if (modulesToSave || embeddings) {
+    if (!model) throw new DdaError(`${configPath}: the adapter has ${modulesToSave ? `modules_to_save ${JSON.stringify(modulesToSave)}` : 'embedding layers saved beside its LoRA tensors'}`, 'read it with the base model\'s config (readPeftAdapter(dir, model)), which the saved modules are placed on');
+    savedModules = resolveSavedModules(model, config, modulesToSave ?? [], weights, path);
+  }
+  if (model) checkLoraFits(model, config, weights, path);
+  return { config, weights, baseModelNameOrPath, savedModules };
+}
+
+/**
+ * Writes a PEFT adapter folder atomically (each file: temporary file, then rename), with the saved
+ * modules' tensors (base model names, e.g. `lm_head.weight`) as PEFT writes them
+ * (`base_model.model.lm_head.weight`) and their entries in modules_to_save.
+ */
+export function writePeftAdapter(dir: string, config: LoraConfig, weights: TensorMap, baseModelNameOrPath: string | null = null, saved: Pick<SavedModules, 'entries' | 'weights'> | null = null): void {
+  const all: TensorMap = new Map([...weights, ...[...(saved?.weights ?? [])].map(([n, t]) => [`base_model.model.${n}`, t] as const)]);
+  writeFileAtomic(join(dir, ADAPTER_WEIGHTS_FILE), writeSafetensors(all, { format: 'pt' }));
+  writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), { ...toAdapterConfig(config, baseModelNameOrPath), modules_to_save: saved ? [...saved.entries] : null });
 }

@@ -4,6 +4,7 @@ import { type DecoderConfig, validateDecoderConfig } from './config.js';
 import { writeJsonAtomic } from './files.js';
 import { type ModelFamily, parseHfConfig, toHfConfig } from './hf-config.js';
 import { checkTokenizerFits } from './model.js';
+import { HfTokenizer } from './hf-tokenizer.js';
 import { CONFIG_FILE, TORCH_DTYPES, writeTokenizerFolder } from './model-folder.js';
 import type { SafetensorsDtype } from './safetensors.js';
 import { type TensorSource, writeSafetensorsFolderStreamed } from './safetensors-folder.js';
@@ -17,7 +18,7 @@ import { type TensorMap, decoderWeightSpecs } from './weights.js';
  */
 
 /** Names of the real configurations. */
-export type RealModelName = 'tinyllama-1.1b' | 'qwen2-0.5b' | 'mistral-7b' | 'llama3.2-1b' | 'qwen3-0.6b';
+export type RealModelName = 'tinyllama-1.1b' | 'qwen2-0.5b' | 'mistral-7b' | 'llama3.2-1b' | 'qwen3-0.6b' | 'gemma-3-1b' | 'gemma-3-270m';
 
 /** A published model: its config.json and what it parses to. */
 export interface RealModel {
@@ -84,6 +85,35 @@ const CONFIG_JSONS: Readonly<Record<RealModelName, { repo: string; json: Record<
       use_sliding_window: false, vocab_size: 151936,
     },
   },
+  /**
+   * Gemma-3 1B (text only): 26 layers, 5 sliding-window layers (512 tokens, RoPE θ = 1e4) per full
+   * layer (θ = 1e6; sliding_window_pattern 6), 4 query heads of size 256 sharing 1 key-value head,
+   * GeGLU 1152 → 6912, tied 262,144-token embeddings (999,885,952 parameters).
+   */
+  'gemma-3-1b': {
+    repo: 'google/gemma-3-1b-pt',
+    json: {
+      architectures: ['Gemma3ForCausalLM'], attention_bias: false, attention_dropout: 0.0, attn_logit_softcapping: null, bos_token_id: 2,
+      cache_implementation: 'hybrid', eos_token_id: 1, final_logit_softcapping: null, head_dim: 256, hidden_activation: 'gelu_pytorch_tanh',
+      hidden_size: 1152, initializer_range: 0.02, intermediate_size: 6912, max_position_embeddings: 32768, model_type: 'gemma3_text',
+      num_attention_heads: 4, num_hidden_layers: 26, num_key_value_heads: 1, pad_token_id: 0, query_pre_attn_scalar: 256, rms_norm_eps: 1e-6,
+      rope_local_base_freq: 10000, rope_scaling: null, rope_theta: 1000000, sliding_window: 512, sliding_window_pattern: 6, torch_dtype: 'bfloat16',
+      transformers_version: '4.50.0.dev0', use_cache: true, vocab_size: 262144,
+    },
+  },
+  /** Gemma-3 270M: 18 layers (layer_types: full attention at layers 5, 11, 17), hidden 640, GeGLU 2048, otherwise as gemma-3-1b (268,098,176 parameters). */
+  'gemma-3-270m': {
+    repo: 'google/gemma-3-270m',
+    json: {
+      _sliding_window_pattern: 6, architectures: ['Gemma3ForCausalLM'], attention_bias: false, attention_dropout: 0.0, attn_logit_softcapping: null,
+      bos_token_id: 2, eos_token_id: 1, final_logit_softcapping: null, head_dim: 256, hidden_activation: 'gelu_pytorch_tanh', hidden_size: 640,
+      initializer_range: 0.02, intermediate_size: 2048,
+      layer_types: Array.from({ length: 18 }, (_, i) => ((i + 1) % 6 === 0 ? 'full_attention' : 'sliding_attention')),
+      max_position_embeddings: 32768, model_type: 'gemma3_text', num_attention_heads: 4, num_hidden_layers: 18, num_key_value_heads: 1, pad_token_id: 0,
+      query_pre_attn_scalar: 256, rms_norm_eps: 1e-6, rope_local_base_freq: 10000.0, rope_scaling: null, rope_theta: 1000000.0, sliding_window: 512,
+      torch_dtype: 'bfloat16', transformers_version: '4.55.0.dev0', use_bidirectional_attention: false, use_cache: true, vocab_size: 262144,
+    },
+  },
 };
 
 /** The real configurations by name, parsed with {@link parseHfConfig} from their published config.json. */
@@ -118,10 +148,13 @@ export function realModelConfig(name: string, o: RealConfigOverrides = {}): { fa
   if (o.numLayers !== undefined) {
     json.num_hidden_layers = o.numLayers;
     if (m.family === 'qwen2' || m.family === 'qwen3') json.max_window_layers = o.numLayers;
+    // Gemma-3: the first layers of the published pattern.
+    if (Array.isArray(json.layer_types)) json.layer_types = json.layer_types.slice(0, o.numLayers);
   }
   if (o.maxSeqLen !== undefined) json.max_position_embeddings = o.maxSeqLen;
   if (o.slidingWindow !== undefined) {
     if (m.family === 'llama' && o.slidingWindow !== null) throw new DdaError(`${name} (LLaMA) has no sliding-window attention`, 'use mistral-7b for a windowed configuration');
+    if (m.family === 'gemma3_text' && o.slidingWindow === null) throw new DdaError(`${name} (Gemma-3) always has sliding-window layers`, 'give a window size');
     if (m.family === 'qwen2' || m.family === 'qwen3') Object.assign(json, o.slidingWindow === null ? { use_sliding_window: false } : { use_sliding_window: true, sliding_window: o.slidingWindow, max_window_layers: 0 });
     else json.sliding_window = o.slidingWindow;
   }
@@ -173,7 +206,7 @@ export function fillUniformStream(seed: number, name: string, center: number, ha
 export interface RandomInit {
   /** Standard deviation of the embeddings and linear weights (uniform on ±std·√3); default 0.02, as LLaMA's initializer_range. */
   readonly std?: number;
-  /** Half-width of the RMSNorm weights' uniform noise around 1; default 0 (all ones, as initialised). */
+  /** Half-width of the RMSNorm weights' uniform noise around 1 (Gemma's offsets: around 0); default 0 (as initialised). */
   readonly normNoise?: number;
   /** Half-width of the q/k/v biases' uniform noise around 0; default 0 (zeros, as initialised). */
   readonly biasNoise?: number;
@@ -182,14 +215,14 @@ export interface RandomInit {
 /**
  * The base tensors of a config ({@link decoderWeightSpecs} names and order) as
  * {@link TensorSource}s of seeded random values ({@link fillUniformStream}): embeddings and linear
- * weights uniform with standard deviation `init.std`, norms 1 ± `init.normNoise`, biases
+ * weights uniform with standard deviation `init.std`, norms 1 ± `init.normNoise` (Gemma's norm offsets 0 ± normNoise), biases
  * 0 ± `init.biasNoise`. Nothing is held in memory: values are made when asked for.
  */
 export function randomWeightSources(c: DecoderConfig, seed: number, init: RandomInit = {}): TensorSource[] {
   validateDecoderConfig(c);
   const std = init.std ?? 0.02;
   return decoderWeightSpecs(c).map(({ name, shape, init: kind }) => {
-    const [center, half] = kind === 'normal' ? [0, std * Math.sqrt(3)] : kind === 'ones' ? [1, init.normNoise ?? 0] : [0, init.biasNoise ?? 0];
+    const [center, half] = kind === 'normal' ? [0, std * Math.sqrt(3)] : kind === 'ones' ? [1, init.normNoise ?? 0] : kind === 'normOffsets' ? [0, init.normNoise ?? 0] : [0, init.biasNoise ?? 0];
     return { name, shape, fill: (start: number, out: Float32Array) => fillUniformStream(seed, name, center, half, start, out) };
   });
 }
@@ -244,7 +277,7 @@ export function writeRandomModelFolder(dir: string, o: RandomFolderOptions): { f
     family = parseHfConfig(json).family;
   }
   json = { ...json, torch_dtype: TORCH_DTYPES[dtype] };
-  if (o.tokenizer) checkTokenizerFits(o.tokenizer, config);
+  if (o.tokenizer) checkTokenizerFits(o.tokenizer instanceof HfTokenizer ? o.tokenizer.limitedTo(config.vocabSize) : o.tokenizer, config);
   const files = writeSafetensorsFolderStreamed(dir, randomWeightSources(config, o.seed, o.init), { dtype, maxShardBytes: o.maxShardBytes ?? 2e9 });
   if (o.tokenizer) writeTokenizerFolder(dir, o.tokenizer);
   writeJsonAtomic(join(dir, CONFIG_FILE), json);

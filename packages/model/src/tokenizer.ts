@@ -48,6 +48,13 @@ export interface Tokenizer {
   renderChat(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string;
   /** The text of the EOS token as it appears in rendered chats (e.g. `</s>`, `<|im_end|>`, `<eos>`). */
   readonly eosText: string;
+  /**
+   * The token the chat template writes right after an assistant turn's content, which ends a chat
+   * response (the loss covers it; generation stops at it as at EOS): Llama-3's `<|eot_id|>` (whose
+   * tokenizer's EOS is `<|end_of_text|>`), ChatML's `<|im_end|>`, EOS for LLaMA-2, Mistral and the
+   * tiny models' template.
+   */
+  readonly endOfTurn: { readonly text: string; readonly id: number };
 }
 
 export type { ChatMessage };
@@ -109,6 +116,9 @@ export class WordTokenizer implements Tokenizer {
   }
 
   readonly eosText = '<eos>';
+
+  /** The tiny models' template ends an assistant turn with EOS. */
+  readonly endOfTurn = { text: '<eos>', id: EOS_ID } as const;
 
   /** {@link applyChatTemplate} (the function) of the tiny models. */
   applyChatTemplate(system: string, user: string): string {

@@ -40,8 +40,11 @@ function normal(rng: SeededRandom, n: number, std: number): Float32Array {
   return a;
 }
 
-/** How a base tensor is initialised: random normal (std 0.02), ones (norms) or zeros (biases). */
-export type WeightInit = 'normal' | 'ones' | 'zeros';
+/**
+ * How a base tensor is initialised: random normal (std 0.02), ones (norms), zeros (biases) or
+ * norm offsets (Gemma norms, which multiply by 1 + w: zeros, as transformers' Gemma3PreTrainedModel).
+ */
+export type WeightInit = 'normal' | 'ones' | 'zeros' | 'normOffsets';
 
 /**
  * Names (Hugging Face), shapes and initialisation of every base tensor a config needs, in the
@@ -50,25 +53,28 @@ export type WeightInit = 'normal' | 'ones' | 'zeros';
  */
 export function decoderWeightSpecs(c: DecoderConfig): { name: string; shape: [number] | [number, number]; init: WeightInit }[] {
   const d = c.hiddenSize;
+  const norm: WeightInit = c.gemmaNorms ? 'normOffsets' : 'ones';
   const out: { name: string; shape: [number] | [number, number]; init: WeightInit }[] = [];
   out.push({ name: 'model.embed_tokens.weight', shape: [c.vocabSize, d], init: 'normal' });
   for (let i = 0; i < c.numLayers; i++) {
-    out.push({ name: `${LAYER(i)}.input_layernorm.weight`, shape: [d], init: 'ones' });
+    out.push({ name: `${LAYER(i)}.input_layernorm.weight`, shape: [d], init: norm });
     for (const t of ['q', 'k', 'v', 'o'] as const) {
       const shape = linearShape(c, t);
       out.push({ name: `${targetModule(i, t)}.weight`, shape, init: 'normal' });
       if (c.attentionBias && t !== 'o') out.push({ name: `${targetModule(i, t)}.bias`, shape: [shape[0]], init: 'zeros' });
     }
-    if (c.qkNorm) for (const n of ['q_norm', 'k_norm']) out.push({ name: `${LAYER(i)}.self_attn.${n}.weight`, shape: [headDim(c)], init: 'ones' });
-    out.push({ name: `${LAYER(i)}.post_attention_layernorm.weight`, shape: [d], init: 'ones' });
+    if (c.qkNorm) for (const n of ['q_norm', 'k_norm']) out.push({ name: `${LAYER(i)}.self_attn.${n}.weight`, shape: [headDim(c)], init: norm });
+    out.push({ name: `${LAYER(i)}.post_attention_layernorm.weight`, shape: [d], init: norm });
+    // Gemma-3: the MLP's input norm and the norm of its output (post_attention_layernorm then normalises the attention output).
+    if (c.gemmaNorms) for (const n of ['pre_feedforward_layernorm', 'post_feedforward_layernorm']) out.push({ name: `${LAYER(i)}.${n}.weight`, shape: [d], init: norm });
     for (const t of ['gate', 'up', 'down'] as const) out.push({ name: `${targetModule(i, t)}.weight`, shape: linearShape(c, t), init: 'normal' });
   }
-  out.push({ name: 'model.norm.weight', shape: [d], init: 'ones' });
+  out.push({ name: 'model.norm.weight', shape: [d], init: norm });
   if (!c.tieWordEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, d], init: 'normal' });
   return out;
 }
 
-/** Randomly initialised base weights (normal, std 0.02 as in LLaMA; norms at 1), from a seed. */
+/** Randomly initialised base weights (normal, std 0.02 as in LLaMA; norms at 1, Gemma norm offsets at 0), from a seed. */
 export function initDecoderWeights(c: DecoderConfig, seed: number): TensorMap {
   const rng = new SeededRandom(seed);
   const m: TensorMap = new Map();

@@ -51,10 +51,18 @@ describe('chat samples: the loss over the assistant turns', () => {
     expect(s.segments?.map((x) => x.text).join('')).toBe(qwen.renderChat([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }, { role: 'user', content: 'Bye' }, { role: 'assistant', content: 'See you.' }], false));
   });
 
-  it("refuses a template that is not prefix-consistent (Qwen3's rewrites earlier assistant turns), naming the record", () => {
+  it("Qwen3's template: the empty think block it writes before the last assistant turn carries the loss with it (TRL's completion after the generation prompt)", () => {
     const qwen3 = qwenFiles(true);
     const msgs = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }, { role: 'user', content: 'Bye' }, { role: 'assistant', content: 'See you.' }] as const;
-    expect(() => chatSample(qwen3, 'c', msgs, 'chat.jsonl:5')).toThrow(/chat.jsonl:5: the chat template does not render assistant turn/);
+    const s = chatSample(qwen3, 'c', msgs);
+    expect(s.segments?.filter((x) => x.loss).map((x) => x.text)).toEqual(['Hello!<|im_end|>', '<think>\n\n</think>\n\nSee you.<|im_end|>']);
+    expect(s.segments?.map((x) => x.text).join('')).toBe(qwen3.renderChat(msgs, false));
+  });
+
+  it("refuses a template that is not prefix-consistent (Qwen3's drops the reasoning of earlier assistant turns), naming the record", () => {
+    const qwen3 = qwenFiles(true);
+    const msgs = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: '<think>\nGreet back.\n</think>\n\nHello!' }, { role: 'user', content: 'Bye' }, { role: 'assistant', content: 'See you.' }] as const;
+    expect(() => chatSample(qwen3, 'c', msgs, 'chat.jsonl:5')).toThrow(/chat.jsonl:5: the chat template does not render assistant turn 2 after/);
   });
 
   it('refuses conversations that do not end with the assistant, or have an empty assistant turn', () => {

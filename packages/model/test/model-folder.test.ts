@@ -87,7 +87,7 @@ describe('model folders (config.json + safetensors + tokenizer)', () => {
     await startTfjsBackend(['tfjs-wasm']);
   });
 
-  it.each([['llama2-tiny', undefined], ['qwen2-tiny', 9000], ['mistral-tiny', 5000], ['llama3-tiny', 7000], ['qwen3-tiny', 7000]] as const)(
+  it.each([['llama2-tiny', undefined], ['qwen2-tiny', 9000], ['mistral-tiny', 5000], ['llama3-tiny', 7000], ['qwen3-tiny', 7000], ['gemma3-tiny', 7000]] as const)(
     '%s saves and loads back bit-identically (shard limit %s) with the same logits',
     (preset, maxShardBytes) => {
       const c = small(preset);
@@ -97,7 +97,7 @@ describe('model folders (config.json + safetensors + tokenizer)', () => {
       expect(existsSync(join(dir, 'model.safetensors.index.json'))).toBe(maxShardBytes !== undefined);
       const m = loadModelFolder(dir);
       expect(m.config).toEqual(c);
-      expect(m.family).toBe({ 'llama2-tiny': 'llama', 'qwen2-tiny': 'qwen2', 'mistral-tiny': 'mistral', 'llama3-tiny': 'llama', 'qwen3-tiny': 'qwen3' }[preset]);
+      expect(m.family).toBe({ 'llama2-tiny': 'llama', 'qwen2-tiny': 'qwen2', 'mistral-tiny': 'mistral', 'llama3-tiny': 'llama', 'qwen3-tiny': 'qwen3', 'gemma3-tiny': 'gemma3_text' }[preset]);
       expectBitIdentical(w, m.weights);
       expect(m.tokenizer).toBeInstanceOf(WordTokenizer);
       expect((m.tokenizer as WordTokenizer).vocab).toEqual(tok.vocab);
@@ -149,7 +149,7 @@ describe('model folders (config.json + safetensors + tokenizer)', () => {
 
 describe('resolveModelSpec', () => {
   it('returns presets by name with their family', () => {
-    for (const [name, family] of [['llama2-tiny', 'llama'], ['qwen2-tiny', 'qwen2'], ['mistral-tiny', 'mistral'], ['llama3-tiny', 'llama'], ['qwen3-tiny', 'qwen3']] as const) {
+    for (const [name, family] of [['llama2-tiny', 'llama'], ['qwen2-tiny', 'qwen2'], ['mistral-tiny', 'mistral'], ['llama3-tiny', 'llama'], ['qwen3-tiny', 'qwen3'], ['gemma3-tiny', 'gemma3_text']] as const) {
       const s = resolveModelSpec(name);
       expect(s).toEqual({ kind: 'preset', name, family, config: TINY_PRESETS[name] });
     }

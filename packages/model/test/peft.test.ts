@@ -32,7 +32,7 @@ describe('PEFT adapter_config.json', () => {
       target_modules: ['q_proj', 'v_proj', 'down_proj'], bias: 'none', fan_in_fan_out: false, use_rslora: false, use_dora: false,
       modules_to_save: null, inference_mode: true,
     });
-    expect(parseAdapterConfig(json)).toEqual({ config: lora, baseModelNameOrPath: 'models/qwen2-tiny' });
+    expect(parseAdapterConfig(json)).toEqual({ config: lora, baseModelNameOrPath: 'models/qwen2-tiny', modulesToSave: null });
   });
 
   it('reads a config as PEFT writes it (module order, empty extras, all-linear)', () => {
@@ -127,7 +127,7 @@ describe('PEFT adapter folders', () => {
     expect(() => readPeftAdapter(dir)).toThrow(/adapter_config\.json: file not found/);
   });
 
-  it('refuses DoRA, modules_to_save and base-modifying initialisations saying what the adapter computes, why it cannot be computed here and what to do, never inviting an edit of the flag alone', () => {
+  it('refuses DoRA, trained biases and base-modifying initialisations saying what the adapter computes, why it cannot be computed here and what to do, never inviting an edit of the flag alone', () => {
     const base = toAdapterConfig(lora);
     const message = (j: Record<string, unknown>): string => {
       try {
@@ -138,14 +138,21 @@ describe('PEFT adapter folders', () => {
       throw new Error('accepted');
     };
     const dora = message({ ...base, use_dora: true });
-    expect(dora).toMatch(/weight-decomposed LoRA \(DoRA, use_dora true\).*lora_magnitude_vector.*setting use_dora to false would drop the learned magnitudes .*wrong.*merge_and_unload\(\).*full-model checkpoints/);
+    expect(dora).toMatch(/weight-decomposed LoRA \(DoRA, use_dora true\).*lora_magnitude_vector.*setting use_dora to false would drop the learned magnitudes .*wrong.*merge_and_unload\(\).*full-model checkpoints.*or retrain with use_dora false/);
     const pissa = message({ ...base, init_lora_weights: 'pissa_niter_4' });
     expect(pissa).toMatch(/init_lora_weights "pissa_niter_4".*modified base model.*path_initial_model_for_weight_conversion/);
     expect(parseAdapterConfig({ ...base, init_lora_weights: 'gaussian' }).config).toEqual(lora);
-    for (const m of [dora, pissa, message({ ...base, modules_to_save: ['lm_head'] }), message({ ...base, lora_bias: true }), message({ ...base, target_parameters: ['experts.gate_up_proj'] })]) {
+    for (const m of [dora, pissa, message({ ...base, bias: 'lora_only' }), message({ ...base, lora_bias: true }), message({ ...base, target_parameters: ['experts.gate_up_proj'] })]) {
       expect(m).toMatch(/which is not supported: /);
       expect(m).not.toMatch(/must be/);
     }
+  });
+
+  it('returns modules_to_save as given (placed on the model by readPeftAdapter), and refuses a value that is not a list of names', () => {
+    const base = toAdapterConfig(lora);
+    expect(parseAdapterConfig({ ...base, modules_to_save: ['lm_head', 'embed_tokens'] }).modulesToSave).toEqual(['lm_head', 'embed_tokens']);
+    expect(parseAdapterConfig({ ...base, modules_to_save: [] }).modulesToSave).toBeNull();
+    expect(() => parseAdapterConfig({ ...base, modules_to_save: 'lm_head' })).toThrow(/'modules_to_save' must be a list of module names, got "lm_head"/);
   });
 
   it('resolves rsLoRA, rank/alpha patterns and module selection only against a model, and refuses what PEFT refuses or what cannot be adapted here', () => {

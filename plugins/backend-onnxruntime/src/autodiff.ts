@@ -230,6 +230,12 @@ export class GraphBuilder {
     return out;
   }
 
+  /** tanh(a): d a = dy · (1 − out²). */
+  tanh(a: string): string {
+    const out = this.emit('Tanh', [a], this.shape(a), undefined, (dy) => [[a, this.mul(dy, this.sub(this.scalar(1), this.mul(out, out)))]]);
+    return out;
+  }
+
   /** 1/√a, one tape entry: d a = −½ · dy · out³. */
   rsqrt(a: string): string {
     const s = this.shape(a);

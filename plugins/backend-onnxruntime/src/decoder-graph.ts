@@ -1,13 +1,16 @@
 /**
  * The LLaMA-style decoder of @dda/model (RMSNorm, RoPE, SwiGLU, causal / sliding-window attention,
  * grouped-query attention, optional q/k/v biases, optional per-head q/k RMSNorm and an explicit head
- * size (Qwen3), tied embeddings, LoRA on q, k, v, o, gate, up,
+ * size (Qwen3), Gemma-3's layout (GeGLU, (1 + w) norms, four norms per layer, embedding scale,
+ * query_pre_attn_scalar, sliding and full layers with their own RoPE), tied embeddings, LoRA on q, k, v, o, gate, up,
  * down) as an ONNX graph: forward (logits, masked mean cross-entropy) and, through
  * {@link GraphBuilder}'s hand-written VJPs, the gradient of that loss with respect to every LoRA
  * tensor. One example per run; the sequence is right-padded to a bucket length, which changes
  * nothing before the padding because attention is causal and padded positions carry no loss.
  */
-import { DdaError, ropeCosSin, type GradientMatrix, type RopeScaling } from '@dda/core';
+import {
+  DdaError, GELU_TANH_C, attentionMask, attentionScale, embeddingScale, layerAttention, ropeCosSin, type GradientMatrix, type LayerAttention, type RopeScaling,
+} from '@dda/core';
 import type { DecoderConfig, LoraConfig, LoraTarget } from '@dda/model';
 import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
@@ -32,6 +35,21 @@ const modulePath = (i: number, t: OnnxLoraTarget): string => `model.layers.${i}.
 
 /** Head size: the config's explicit headDim (Qwen3), else hiddenSize / numHeads (as @dda/model's `headDim`, which this plugin cannot import: it would load tfjs). */
 export const graphHeadDim = (c: OnnxDecoderConfig): number => c.headDim ?? c.hiddenSize / c.numHeads;
+
+/**
+ * The attention kinds of a config and the kind of each layer: one kind ('') when every layer
+ * attends alike, else '' for the full layers and '.sliding' for the sliding ones (Gemma-3's
+ * layer_types). Each kind has its own RoPE tables and mask (the decode step's inputs carry the suffix).
+ */
+export function attentionKinds(c: OnnxDecoderConfig): { kinds: Map<string, LayerAttention>; ofLayer: string[] } {
+  const kinds = new Map<string, LayerAttention>();
+  const ofLayer = Array.from({ length: c.numLayers }, (_, i) => {
+    const kind = c.layerTypes?.[i] === 'sliding_attention' ? '.sliding' : '';
+    if (!kinds.has(kind)) kinds.set(kind, layerAttention(c, i));
+    return kind;
+  });
+  return { kinds, ofLayer };
+}
 
 function linearShape(c: OnnxDecoderConfig, t: OnnxLoraTarget): [number, number] {
   const d = c.hiddenSize;
@@ -225,9 +243,11 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
     return y;
   };
   const eps = g.scalar(c.rmsNormEps);
-  const rmsNorm = (x: string, w: string): string => g.mul(g.mul(x, g.rsqrt(g.add(g.meanLast(g.mul(x, x)), eps))), w);
+  const one = g.scalar(1);
+  /** RMSNorm x̂ · w, with Gemma's norms x̂ · (1 + w), as @dda/model's. */
+  const rmsNorm = (x: string, w: string): string => g.mul(g.mul(x, g.rsqrt(g.add(g.meanLast(g.mul(x, x)), eps))), c.gemmaNorms ? g.add(w, one) : w);
   const hd = graphHeadDim(c);
-  /** Qwen3's q_norm / k_norm of layer i on heads x [.., hd] (identity without qkNorm). */
+  /** Qwen3's (and Gemma-3's) q_norm / k_norm of layer i on heads x [.., hd] (identity without qkNorm). */
   const headNorm = (i: number, which: 'q_norm' | 'k_norm', x: string): string => (c.qkNorm ? rmsNorm(x, base(`model.layers.${i}.self_attn.${which}.weight`, [hd])) : x);
   // rotate_half(x) = [−x2, x1] = x · R (exact: one ±1 product per entry).
   const rData = new Float32Array(hd * hd);
@@ -242,14 +262,26 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
     const rows = s.reduce((a, b) => a * b, 1) / hd;
     return g.add(g.mul(x, cos), g.mul(g.reshape(g.matmul(g.reshape(x, [rows, hd]), rot), s), sin));
   };
-  /** The SwiGLU block of layer i on h2 [n, d]. */
-  const mlp = (i: number, h2: string): string => {
+  /** GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+  const geluTanh = (x: string): string => g.mul(g.mul(x, g.scalar(0.5)), g.add(g.tanh(g.mul(g.add(x, g.mul(g.mul(x, g.mul(x, x)), g.scalar(0.044715))), g.scalar(GELU_TANH_C))), one));
+  const d = c.hiddenSize;
+  /** The gated MLP block of layer i on the residual stream x [n, d] (SwiGLU, or GeGLU with Gemma's pre/post feed-forward norms), its output before the residual add. */
+  const mlp = (i: number, x: string): string => {
+    const L = `model.layers.${i}`;
+    const h2 = rmsNorm(x, base(c.gemmaNorms ? `${L}.pre_feedforward_layernorm.weight` : `${L}.post_attention_layernorm.weight`, [d]));
     const gate = linear(i, 'gate', h2);
-    return linear(i, 'down', g.mul(g.mul(gate, g.sigmoid(gate)), linear(i, 'up', h2)));
+    const out = linear(i, 'down', g.mul(c.hiddenAct === 'gelu_pytorch_tanh' ? geluTanh(gate) : g.mul(gate, g.sigmoid(gate)), linear(i, 'up', h2)));
+    return c.gemmaNorms ? rmsNorm(out, base(`${L}.post_feedforward_layernorm.weight`, [d])) : out;
   };
-  const embed = base('model.embed_tokens.weight', [c.vocabSize, c.hiddenSize]);
-  const parameters = { bases, base, loraNames, loraRoots, linear, rmsNorm, headNorm, rope, mlp, embed };
-  return { ...parameters, head: (): string => (c.tieWordEmbeddings ? embed : base('lm_head.weight', [c.vocabSize, c.hiddenSize])) };
+  /** The attention output of layer i before the residual add (Gemma: normalised by post_attention_layernorm). */
+  const attentionOut = (i: number, y: string): string => (c.gemmaNorms ? rmsNorm(y, base(`model.layers.${i}.post_attention_layernorm.weight`, [d])) : y);
+  const embedTable = base('model.embed_tokens.weight', [c.vocabSize, c.hiddenSize]);
+  const scale = embeddingScale(c);
+  /** Embedding rows [n, d] of `ids` by `lookup` (Gather or the differentiated gatherRows), times the embedding scale (Gemma). */
+  const embed = (lookup: (table: string) => string): string => (scale === 1 ? lookup(embedTable) : g.mul(lookup(embedTable), g.scalar(scale)));
+  const attScale = g.scalar(attentionScale(hd, c.queryPreAttnScalar));
+  const parameters = { bases, base, loraNames, loraRoots, linear, rmsNorm, headNorm, rope, mlp, attentionOut, embed, embedTable, attScale };
+  return { ...parameters, head: (): string => (c.tieWordEmbeddings ? embedTable : base('lm_head.weight', [c.vocabSize, c.hiddenSize])) };
 }
 
 /** Graph outputs holding layer i's key/value cache. */
@@ -285,24 +317,24 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   const positions = withLoss || o.positionLogits ? g.input(DECODER_IO.positions, [P], ONNX_TYPE.int64) : '';
   const targets = withLoss ? g.input(DECODER_IO.targets, [P], ONNX_TYPE.int64) : '';
   const weights = withLoss ? g.input(DECODER_IO.weights, [P, 1]) : '';
-  const { bases, base, loraNames, loraRoots, linear, rmsNorm, headNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
-  const { cos: cosData, sin: sinData } = ropeTables(T, hd, c.ropeTheta, c.ropeScaling);
-  const cos = g.constant('rope_cos', cosData, [T, hd]);
-  const sin = g.constant('rope_sin', sinData, [T, hd]);
-  const maskData = new Float32Array(T * T);
-  for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) maskData[i * T + j] = j <= i && (c.slidingWindow === null || i - j < c.slidingWindow) ? 0 : -1e9;
-  const mask = g.constant('causal_mask', maskData, [T, T]);
+  const { bases, base, loraNames, loraRoots, linear, rmsNorm, headNorm, rope, mlp, attentionOut, embed, attScale, head } = decoderParameters(g, c, lora, o);
+  // RoPE tables and mask of each attention kind (one, or Gemma-3's full and sliding layers).
+  const { kinds, ofLayer } = attentionKinds(c);
+  const tables = new Map([...kinds].map(([kind, a]) => {
+    const { cos, sin } = ropeTables(T, hd, a.theta, a.scaling);
+    return [kind, { cos: g.constant(`rope_cos${kind}`, cos, [T, hd]), sin: g.constant(`rope_sin${kind}`, sin, [T, hd]), mask: g.constant(`causal_mask${kind}`, attentionMask(T, a.window), [T, T]) }];
+  }));
   /** [N, n·hd] → [B·n, T, hd]. */
   const heads = (y: string, n: number): string => (B === 1 ? g.transpose(g.reshape(y, [T, n, hd]), [1, 0, 2]) : g.reshape(g.transpose(g.reshape(y, [B, T, n, hd]), [0, 2, 1, 3]), [B * n, T, hd]));
   /** [B·n, T, hd] → [N, n·hd]. */
   const merge = (y: string, n: number): string => (B === 1 ? g.reshape(g.transpose(y, [1, 0, 2]), [T, n * hd]) : g.reshape(g.transpose(g.reshape(y, [B, n, T, hd]), [0, 2, 1, 3]), [N, n * hd]));
   const repeatKv = (y: string): string => (KV === H ? y : g.reshape(g.expand(g.reshape(y, [B * KV, 1, T, hd]), [B * KV, H / KV, T, hd]), [B * H, T, hd]));
-  const invSqrtHd = g.scalar(1 / Math.sqrt(hd));
   const outputs: OnnxValueInfo[] = [];
 
   // Differentiated embeddings need the scatter-add VJP of gatherRows; frozen ones a plain Gather.
-  let x = all ? g.gatherRows(embed, ids) : g.gather(embed, ids);
+  let x = embed((table) => (all ? g.gatherRows(table, ids) : g.gather(table, ids)));
   for (let i = 0; i < c.numLayers; i++) {
+    const { cos, sin, mask } = tables.get(ofLayer[i] as string) as { cos: string; sin: string; mask: string };
     const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
     const q = rope(headNorm(i, 'q_norm', heads(linear(i, 'q', h), H)), cos, sin);
     const kRoped = rope(headNorm(i, 'k_norm', heads(linear(i, 'k', h), KV)), cos, sin);
@@ -311,10 +343,10 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
       outputs.push(g.output(presentOutputs(i).k, merge(kRoped, KV)));
       outputs.push(g.output(presentOutputs(i).v, merge(vHeads, KV)));
     }
-    const scores = g.add(g.mul(g.matmul(q, g.swapLast(repeatKv(kRoped))), invSqrtHd), mask);
+    const scores = g.add(g.mul(g.matmul(q, g.swapLast(repeatKv(kRoped))), attScale), mask);
     const att = g.matmul(g.softmax(scores), repeatKv(vHeads));
-    x = g.add(x, linear(i, 'o', merge(att, H)));
-    x = g.add(x, mlp(i, rmsNorm(x, base(`model.layers.${i}.post_attention_layernorm.weight`, [d]))));
+    x = g.add(x, attentionOut(i, linear(i, 'o', merge(att, H))));
+    x = g.add(x, mlp(i, x));
   }
   const hidden = rmsNorm(x, base('model.norm.weight', [d]));
   const w = head();
@@ -348,9 +380,9 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   return { model: g.model(outputs), parameterNames };
 }
 
-/** Names of the decode-step graph's inputs and outputs (see {@link buildDecodeStepGraph}). */
+/** Names of the decode-step graph's inputs and outputs (see {@link buildDecodeStepGraph}); RoPE rows and masks per attention kind ({@link attentionKinds}: '' or '.sliding'). */
 export const DECODE_IO = {
-  token: 'token', cos: 'rope_cos_row', sin: 'rope_sin_row', mask: 'attn_mask', index: 'cache_index', logits: 'logits',
+  token: 'token', cos: (kind = ''): string => `rope_cos_row${kind}`, sin: (kind = ''): string => `rope_sin_row${kind}`, mask: (kind = ''): string => `attn_mask${kind}`, index: 'cache_index', logits: 'logits',
   pastK: (i: number): string => `past_k.${i}`, pastV: (i: number): string => `past_v.${i}`,
   newK: (i: number): string => `new_k.${i}`, newV: (i: number): string => `new_v.${i}`,
 } as const;
@@ -360,7 +392,8 @@ export const DECODE_IO = {
  * at position p, attending to the cached keys and values of positions 0..p.
  * Inputs: `token` int64 [1]; `rope_cos_row`, `rope_sin_row` [1, hd] (the RoPE tables' row p);
  * `attn_mask` [1, S] (0 where position j is visible from p: j ≤ p and within the sliding window,
- * −1e9 elsewhere, as the full graph's mask row p); `cache_index` int64 [1, 1] (= p); per layer i
+ * −1e9 elsewhere, as the full graph's mask row p), these three once per attention kind with its
+ * suffix ({@link attentionKinds}: Gemma-3's sliding layers read `rope_cos_row.sliding`, ...); `cache_index` int64 [1, 1] (= p); per layer i
  * `past_k.<i>`, `past_v.<i>` [S, numKvHeads·hd] (keys after RoPE, values; rows ≥ p are ignored:
  * the graph attends to the past rows with row p replaced by the new token's key and value).
  * Outputs: `logits` [1, V] and `new_k.<i>`, `new_v.<i>` [1, numKvHeads·hd] (the row p to write into
@@ -376,20 +409,19 @@ export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig 
   const hd = graphHeadDim(c);
   const kvDim = KV * hd;
   const token = g.input(DECODE_IO.token, [1], ONNX_TYPE.int64);
-  const cos = g.input(DECODE_IO.cos, [1, hd]);
-  const sin = g.input(DECODE_IO.sin, [1, hd]);
-  const mask = g.input(DECODE_IO.mask, [1, S]);
+  const { kinds, ofLayer } = attentionKinds(c);
+  const rows = new Map([...kinds.keys()].map((kind) => [kind, { cos: g.input(DECODE_IO.cos(kind), [1, hd]), sin: g.input(DECODE_IO.sin(kind), [1, hd]), mask: g.input(DECODE_IO.mask(kind), [1, S]) }]));
   const index = g.input(DECODE_IO.index, [1, 1], ONNX_TYPE.int64);
-  const { base, linear, rmsNorm, headNorm, rope, mlp, embed, head } = decoderParameters(g, c, lora, o);
-  const invSqrtHd = g.scalar(1 / Math.sqrt(hd));
+  const { base, linear, rmsNorm, headNorm, rope, mlp, attentionOut, embed, attScale, head } = decoderParameters(g, c, lora, o);
   /** Cache [S, kvDim] → [H, S, hd] (kv heads repeated for grouped-query attention). */
   const cacheHeads = (cache: string): string => {
     const kvh = g.transpose(g.reshape(cache, [S, KV, hd]), [1, 0, 2]);
     return KV === H ? kvh : g.reshape(g.expand(g.reshape(kvh, [KV, 1, S, hd]), [KV, H / KV, S, hd]), [H, S, hd]);
   };
   const outputs: OnnxValueInfo[] = [];
-  let x = g.gather(embed, token); // [1, d]
+  let x = embed((table) => g.gather(table, token)); // [1, d]
   for (let i = 0; i < c.numLayers; i++) {
+    const { cos, sin, mask } = rows.get(ofLayer[i] as string) as { cos: string; sin: string; mask: string };
     const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
     const q = rope(headNorm(i, 'q_norm', g.reshape(linear(i, 'q', h), [H, 1, hd])), cos, sin);
     const kNew = g.reshape(rope(headNorm(i, 'k_norm', g.reshape(linear(i, 'k', h), [KV, 1, hd])), cos, sin), [1, kvDim]);
@@ -401,10 +433,10 @@ export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig 
     // Only the new rows leave the graph: the caller writes them into its cache (whole caches as
     // outputs would be copied into fresh memory at every token).
     outputs.push(g.output(DECODE_IO.newK(i), kNew), g.output(DECODE_IO.newV(i), vNew));
-    const scores = g.add(g.mul(g.matmul(q, g.swapLast(cacheHeads(presentK))), invSqrtHd), mask); // [H, 1, S]
+    const scores = g.add(g.mul(g.matmul(q, g.swapLast(cacheHeads(presentK))), attScale), mask); // [H, 1, S]
     const att = g.matmul(g.softmax(scores), cacheHeads(presentV)); // [H, 1, hd]
-    x = g.add(x, linear(i, 'o', g.reshape(att, [1, H * hd])));
-    x = g.add(x, mlp(i, rmsNorm(x, base(`model.layers.${i}.post_attention_layernorm.weight`, [d]))));
+    x = g.add(x, attentionOut(i, linear(i, 'o', g.reshape(att, [1, H * hd]))));
+    x = g.add(x, mlp(i, x));
   }
   const hidden = rmsNorm(x, base('model.norm.weight', [d]));
   outputs.unshift(g.output(DECODE_IO.logits, g.linear(hidden, head())));

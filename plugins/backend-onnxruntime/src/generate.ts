@@ -6,10 +6,10 @@
  * `DecoderModel.generate`: at most `maxNewTokens`, stop at EOS (not emitted), never beyond the
  * context length.
  */
-import { DdaError } from '@dda/core';
+import { DdaError, attentionMaskRow } from '@dda/core';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
-  DECODER_IO, DECODE_IO, buildDecodeStepGraph, buildDecoderGraph, chooseBaseWeightPlacement, ortWeightFeeds, presentOutputs, ropeTables, graphHeadDim,
+  DECODER_IO, DECODE_IO, attentionKinds, buildDecodeStepGraph, buildDecoderGraph, chooseBaseWeightPlacement, ortWeightFeeds, presentOutputs, ropeTables, graphHeadDim,
   type BaseWeightPlacement, type OnnxDecoderConfig, type OnnxLoraConfig, type WeightMap,
 } from './decoder-graph.js';
 import type { OrtSession, OrtTensor } from './ort.js';
@@ -20,6 +20,8 @@ export interface OnnxGenerateOptions {
   readonly maxNewTokens: number;
   /** The end-of-sequence id: decoding stops when it is the argmax (it is not returned). */
   readonly eosId: number;
+  /** Other ids that stop decoding as eosId does (a chat template's end-of-turn token, e.g. Llama-3's `<|eot_id|>`). */
+  readonly stopIds?: readonly number[];
 }
 
 /** Index of the largest entry (the first one on ties, as tfjs's argMax). */
@@ -38,7 +40,8 @@ function argmax(x: Float32Array): number {
 export class OnnxGenerator {
   private readonly sessions = new Map<string, Promise<OrtSession>>();
   private readonly padMultiple: number;
-  private readonly rope: { cos: Float32Array; sin: Float32Array };
+  /** RoPE tables [contextLength, hd] and window of each attention kind (see attentionKinds). */
+  private readonly kinds: Map<string, { cos: Float32Array; sin: Float32Array; window: number | null }>;
   private readonly hd: number;
   private readonly kvDim: number;
   /** Where the base weights are (see {@link BaseWeightPlacement}). */
@@ -65,7 +68,7 @@ export class OnnxGenerator {
     this.padMultiple = options.padMultiple ?? 16;
     this.hd = graphHeadDim(config);
     this.kvDim = config.numKvHeads * this.hd;
-    this.rope = ropeTables(contextLength, this.hd, config.ropeTheta, config.ropeScaling);
+    this.kinds = new Map([...attentionKinds(config).kinds].map(([kind, a]) => [kind, { ...ropeTables(contextLength, this.hd, a.theta, a.scaling), window: a.window }]));
     this.basePlacement = chooseBaseWeightPlacement(base, options.basePlacement);
     this.baseFeeds = this.basePlacement === 'inputs' ? ortWeightFeeds(backend, base) : {};
   }
@@ -129,7 +132,7 @@ export class OnnxGenerator {
     if (o.maxNewTokens === 0 || length >= S) return out;
     const first = await this.prefill(promptIds, true);
     let next = argmax(first[DECODER_IO.positionLogits]?.data as Float32Array);
-    if (next === o.eosId) return out;
+    if (next === o.eosId || o.stopIds?.includes(next)) return out;
     out.push(next);
     length++;
     if (out.length >= o.maxNewTokens || length >= S) return out;
@@ -148,29 +151,30 @@ export class OnnxGenerator {
     }
     const step = await this.session('decode', () => buildDecodeStepGraph(this.config, this.lora?.config ?? null, S, this.weights()));
     const hd = this.hd;
-    const mask = new Float32Array(S);
+    const masks = new Map([...this.kinds.keys()].map((kind) => [kind, new Float32Array(S)]));
     const token = BigInt64Array.of(0n);
     const index = BigInt64Array.of(0n);
     const feeds: Record<string, OrtTensor> = {
       ...this.fedBase(step),
       ...caches,
       [DECODE_IO.token]: new Tensor('int64', token, [1]),
-      [DECODE_IO.mask]: new Tensor('float32', mask, [1, S]),
       [DECODE_IO.index]: new Tensor('int64', index, [1, 1]),
     };
+    for (const [kind, mask] of masks) feeds[DECODE_IO.mask(kind)] = new Tensor('float32', mask, [1, S]);
     while (out.length < o.maxNewTokens && length < S) {
       const p = length - 1; // position of the token just appended
-      for (let j = 0; j < S; j++) mask[j] = j <= p && (this.config.slidingWindow === null || p - j < this.config.slidingWindow) ? 0 : -1e9;
+      const ropeRows: Record<string, OrtTensor> = {};
+      for (const [kind, { cos, sin, window }] of this.kinds) {
+        attentionMaskRow(p, S, window, masks.get(kind) as Float32Array);
+        ropeRows[DECODE_IO.cos(kind)] = new Tensor('float32', cos.subarray(p * hd, (p + 1) * hd), [1, hd]);
+        ropeRows[DECODE_IO.sin(kind)] = new Tensor('float32', sin.subarray(p * hd, (p + 1) * hd), [1, hd]);
+      }
       token[0] = BigInt(next);
       index[0] = BigInt(p);
-      const r = await step.run({
-        ...feeds,
-        [DECODE_IO.cos]: new Tensor('float32', this.rope.cos.subarray(p * hd, (p + 1) * hd), [1, hd]),
-        [DECODE_IO.sin]: new Tensor('float32', this.rope.sin.subarray(p * hd, (p + 1) * hd), [1, hd]),
-      });
+      const r = await step.run({ ...feeds, ...ropeRows });
       for (const { cache, output } of rows) cache.set(r[output]?.data as Float32Array, p * kv);
       next = argmax(r[DECODE_IO.logits]?.data as Float32Array);
-      if (next === o.eosId) break;
+      if (next === o.eosId || o.stopIds?.includes(next)) break;
       out.push(next);
       length++;
     }
@@ -184,7 +188,7 @@ export class OnnxGenerator {
     const out: number[] = [];
     while (out.length < o.maxNewTokens && ids.length < this.contextLength) {
       const next = argmax((await this.prefill(ids, false))[DECODER_IO.positionLogits]?.data as Float32Array);
-      if (next === o.eosId) break;
+      if (next === o.eosId || o.stopIds?.includes(next)) break;
       ids.push(next);
       out.push(next);
     }

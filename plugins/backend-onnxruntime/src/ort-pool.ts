@@ -25,6 +25,13 @@ export interface OrtWorkerPoolOptions {
   /** onnxruntime threads per operator in each worker (default 1). */
   readonly intraOpNumThreads?: number;
   readonly graphOptimizationLevel?: OrtSessionOptions['graphOptimizationLevel'];
+  /**
+   * Sessions each worker keeps at most (default 4); beyond it the least recently run one is
+   * released once its run is over. A session holds on to the memory of its largest run, and
+   * every sequence-length bucket has its own session: without a bound, training on texts of many
+   * lengths at a 512-token context and a 32,000-token vocabulary grew past 22 GB.
+   */
+  readonly maxSessionsPerWorker?: number;
 }
 
 // The worker: plain JavaScript (it runs outside TypeScript and vitest's transforms), loading the
@@ -33,6 +40,8 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
 const sessions = new Map();
+// The run in progress of each session, so that a dropped session is released only after it.
+const running = new Map();
 const constants = {};
 // onnxruntime-node refuses SharedArrayBuffer data: shared constants are copied into local arrays,
 // again whenever the main thread says they changed (a new version).
@@ -69,7 +78,9 @@ parentPort.on('message', async (msg) => {
         feeds[name] = t ? tensor(t) : constants[name];
         if (!feeds[name]) throw new Error('no tensor for the input ' + name);
       }
-      const out = await session.run(feeds);
+      const run = session.run(feeds);
+      running.set(msg.key, run.catch(() => {}));
+      const out = await run;
       const outputs = {};
       for (const name of msg.outputs) outputs[name] = out[name].data;
       try {
@@ -77,6 +88,16 @@ parentPort.on('message', async (msg) => {
         parentPort.postMessage({ id: msg.id, ok: true, outputs }, Object.values(outputs).map((d) => d.buffer));
       } catch {
         parentPort.postMessage({ id: msg.id, ok: true, outputs });
+      }
+    } else if (msg.kind === 'drop') {
+      const p = sessions.get(msg.key);
+      sessions.delete(msg.key);
+      const busy = running.get(msg.key);
+      running.delete(msg.key);
+      if (p) {
+        const session = await p.catch(() => null);
+        await busy;
+        if (session) await session.release();
       }
     } else if (msg.kind === 'close') {
       for (const p of sessions.values()) await (await p).release();
@@ -100,6 +121,7 @@ interface Pending {
  * the process alive only while a request is pending (so a forgotten pool never blocks exit).
  */
 class PoolWorker {
+  /** The session keys it holds, least recently run first. */
   readonly keys = new Set<string>();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -144,7 +166,7 @@ class PoolWorker {
 /** A fixed set of worker threads running onnxruntime sessions on the CPU. */
 export class OrtWorkerPool {
   private version = 0;
-  private constructor(private readonly workers: PoolWorker[]) {}
+  private constructor(private readonly workers: PoolWorker[], private readonly maxSessions: number) {}
 
   /** Number of workers. */
   get size(): number {
@@ -158,6 +180,8 @@ export class OrtWorkerPool {
    */
   static async create(size: number, o: OrtWorkerPoolOptions = {}): Promise<OrtWorkerPool> {
     if (!Number.isInteger(size) || size < 1) throw new DdaError(`onnxruntime worker pool: size must be a positive integer, got ${size}`, 'pass e.g. 2 (one per core)');
+    const maxSessions = o.maxSessionsPerWorker ?? 4;
+    if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new DdaError(`onnxruntime worker pool: maxSessionsPerWorker must be a positive integer, got ${maxSessions}`, 'pass e.g. 4');
     const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
     const options: OrtSessionOptions = {
       executionProviders: ['cpu'], intraOpNumThreads: o.intraOpNumThreads ?? 1, interOpNumThreads: 1, graphOptimizationLevel: o.graphOptimizationLevel ?? 'all', logSeverityLevel: 3,
@@ -169,7 +193,7 @@ export class OrtWorkerPool {
       await Promise.all(workers.map((w) => w.worker.terminate()));
       throw e;
     }
-    return new OrtWorkerPool(workers);
+    return new OrtWorkerPool(workers, maxSessions);
   }
 
   /**
@@ -190,17 +214,24 @@ export class OrtWorkerPool {
 
   /**
    * Runs model `key` on worker `w` (sending it `model()`'s bytes the first time that worker runs
-   * the key). Inputs missing from `feeds` are taken from the constants.
+   * the key, and releasing its least recently run session beyond `maxSessionsPerWorker`). Inputs
+   * missing from `feeds` are taken from the constants.
    *
    * @param outputs - The outputs to return (float32), by name.
    */
   async run(w: number, key: string, model: () => Uint8Array, feeds: Readonly<Record<string, PoolTensor>>, outputs: readonly string[]): Promise<Record<string, Float32Array>> {
     const worker = this.workers[w];
     if (!worker) throw new DdaError(`onnxruntime worker pool: no worker ${w} of ${this.size}`, 'pass an index below the pool size');
-    if (!worker.keys.has(key)) {
+    if (worker.keys.has(key)) worker.keys.delete(key);
+    else {
+      for (const old of worker.keys) {
+        if (worker.keys.size < this.maxSessions) break;
+        worker.post({ kind: 'drop', key: old });
+        worker.keys.delete(old);
+      }
       worker.post({ kind: 'session', key, bytes: model() });
-      worker.keys.add(key);
     }
+    worker.keys.add(key);
     return (await worker.request({ kind: 'run', key, feeds, outputs, version: this.version })).outputs ?? {};
   }
 

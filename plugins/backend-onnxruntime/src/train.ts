@@ -58,6 +58,9 @@ interface Trained {
  * graph up to 256 MiB, fed at every run above: {@link OnnxTrainerOptions.basePlacement}) or every base tensor ('all'; LoRA adapters, if any, stay fixed) with Adam on
  * onnxruntime. Weights are copied in; read the trained ones with {@link trainedWeights}.
  */
+/** Main-thread training sessions kept at once (one per batch shape; see {@link OrtWorkerPoolOptions.maxSessionsPerWorker}). */
+const MAX_LOCAL_SESSIONS = 4;
+
 export class OnnxTrainer {
   private readonly trained: Trained[];
   private readonly feedsOf: Record<string, OrtTensor> = {};
@@ -216,10 +219,17 @@ export class OnnxTrainer {
   private async runLocal(b: BatchInputs): Promise<{ loss: number; gradients: Float32Array[] }> {
     const key = this.key(b);
     let s = this.sessions.get(key);
-    if (s === undefined) {
+    if (s !== undefined) this.sessions.delete(key);
+    else {
+      // At most MAX_LOCAL_SESSIONS, least recently run released first (each holds its largest run's memory).
+      for (const [old, p] of this.sessions) {
+        if (this.sessions.size < MAX_LOCAL_SESSIONS) break;
+        this.sessions.delete(old);
+        await (await p).release();
+      }
       s = this.backend.createSession(this.graph(b).model, this.options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: this.options.intraOpNumThreads });
-      this.sessions.set(key, s);
     }
+    this.sessions.set(key, s);
     const session = await s;
     const out = await session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.feedsOf) });
     return { loss: (out[DECODER_IO.loss]?.data as Float32Array)[0] as number, gradients: this.gradientsOf(out[GRAD_ROWS]?.data as Float32Array | undefined) };

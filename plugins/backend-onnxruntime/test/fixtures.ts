@@ -19,6 +19,11 @@ export const FAMILIES: Record<string, DecoderConfig> = {
     ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 16 },
   },
   'qwen3-style (q/k norms, head size 6 ≠ 16 / 4, GQA, tied embeddings)': { ...common, numKvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null, headDim: 6, qkNorm: true },
+  // Layer 0 windowed (3 tokens, RoPE θ 1e4), layer 1 full (θ 1e6 with a linear scaling), Gemma's norms (randomized by randomModel), GeGLU.
+  'gemma3-style (GeGLU, (1 + w) norms, four per layer, sliding + full layers, q/k norms)': {
+    ...common, numKvHeads: 2, ropeTheta: 1e6, ropeLocalTheta: 1e4, ropeScaling: { type: 'linear', factor: 2 }, tieWordEmbeddings: true, attentionBias: false,
+    slidingWindow: 3, layerTypes: ['sliding_attention', 'full_attention'], headDim: 6, qkNorm: true, hiddenAct: 'gelu_pytorch_tanh', gemmaNorms: true, queryPreAttnScalar: 5,
+  },
 };
 export const LORA: LoraConfig = { rank: 4, alpha: 8, targets: ALL_LORA_TARGETS };
 
@@ -33,11 +38,13 @@ export const relErr = (got: ArrayLike<number>, want: ArrayLike<number>): number 
   return Math.sqrt(num / den);
 };
 
-/** A model with random base weights, non-zero biases (so that they are exercised) and non-zero LoRA B (B = 0 would zero every A gradient). */
+/** A model with random base weights, non-zero biases and Gemma norm offsets (so that they are exercised) and non-zero LoRA B (B = 0 would zero every A gradient). */
 export function randomModel(config: DecoderConfig, seed: number): DecoderModel {
   const rng = new SeededRandom(seed + 100);
   const base = initDecoderWeights(config, seed);
   for (const [name, t] of base) if (name.endsWith('.bias')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.1));
+  // Gemma's norm offsets start at 0 (the norms multiply by 1 + w): make them non-zero too.
+  if (config.gemmaNorms) for (const [name, t] of base) if (name.endsWith('norm.weight')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.2));
   const lora = initLoraWeights(config, LORA, seed + 1);
   for (const [name, t] of lora) if (name.includes('lora_B')) t.data.forEach((_, k) => (t.data[k] = rng.normal() * 0.1));
   const model = new DecoderModel(config, tok, base);

@@ -51,7 +51,7 @@ describe('greedy generation with a key/value cache on onnxruntime', () => {
     });
   }
 
-  it('stops at the context length, at maxNewTokens and at EOS', async () => {
+  it('stops at the context length, at maxNewTokens, at EOS and at the stop ids', async () => {
     const config = { ...FAMILIES['mistral-style (GQA, sliding window 3)']!, maxSeqLen: 12 };
     const model = randomModel(config, 4);
     const scaled = spread(model);
@@ -70,6 +70,16 @@ describe('greedy generation with a key/value cache on onnxruntime', () => {
     expect(await gen.generate(ids, { maxNewTokens: 0, eosId: -1 })).toEqual([]);
     // EOS = the third token: the first two come back, then decoding stops.
     expect(await gen.generate(ids, { maxNewTokens: 50, eosId: full[2]! })).toEqual(full.slice(0, full.indexOf(full[2]!)));
+    // A stop id (a chat template's end of turn, e.g. Llama-3's <|eot_id|>) stops as EOS does, with and without the cache, and on tfjs.
+    const stop = full[3]!;
+    const upTo = full.slice(0, full.indexOf(stop));
+    expect(await gen.generate(ids, { maxNewTokens: 50, eosId: -1, stopIds: [stop] })).toEqual(upTo);
+    expect(await gen.generateWithoutCache(ids, { maxNewTokens: 50, eosId: -1, stopIds: [stop] })).toEqual(upTo);
+    const endOfTurn = Object.assign(Object.create(tok) as typeof tok, { endOfTurn: { text: 'x', id: stop } });
+    const m2 = new DecoderModel(config, endOfTurn, scaled);
+    m2.setLora(LORA, model.loraWeights());
+    expect(m2.generate(prompt, 50)).toBe(tok.decode(upTo));
+    m2.dispose();
     expect(await gen.generate([...ids, ...full], { maxNewTokens: 5, eosId: -1 })).toEqual([]);
     await expect(gen.generate([], { maxNewTokens: 5, eosId: 3 })).rejects.toThrow(/prompt is empty/);
     await gen.release();
