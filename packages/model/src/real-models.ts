@@ -18,7 +18,7 @@ import { type TensorMap, decoderWeightSpecs } from './weights.js';
  */
 
 /** Names of the real configurations. */
-export type RealModelName = 'tinyllama-1.1b' | 'qwen2-0.5b' | 'mistral-7b' | 'llama3.2-1b' | 'qwen3-0.6b' | 'gemma-3-1b' | 'gemma-3-270m';
+export type RealModelName = 'tinyllama-1.1b' | 'qwen2-0.5b' | 'mistral-7b' | 'llama3.2-1b' | 'llama3.1-8b' | 'qwen3-0.6b' | 'gemma-3-1b' | 'gemma-3-270m';
 
 /** A published model: its config.json and what it parses to. */
 export interface RealModel {
@@ -72,6 +72,20 @@ const CONFIG_JSONS: Readonly<Record<RealModelName, { repo: string; json: Record<
       model_type: 'llama', num_attention_heads: 32, num_hidden_layers: 16, num_key_value_heads: 8, pretraining_tp: 1, rms_norm_eps: 1e-5,
       rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
       rope_theta: 500000.0, tie_word_embeddings: true, torch_dtype: 'bfloat16', transformers_version: '4.45.0.dev0', use_cache: true, vocab_size: 128256,
+    },
+  },
+  /**
+   * Llama-3.1-8B: 32 query / 8 key-value heads of 128, MLP 14,336, untied 128,256-token embeddings, a 131,072-token context
+   * from RoPE θ = 5e5 with the llama3 scaling (factor 8 over the original 8192 tokens); 8,030,261,248 parameters.
+   */
+  'llama3.1-8b': {
+    repo: 'meta-llama/Llama-3.1-8B',
+    json: {
+      architectures: ['LlamaForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 128000, eos_token_id: 128001,
+      hidden_act: 'silu', hidden_size: 4096, initializer_range: 0.02, intermediate_size: 14336, max_position_embeddings: 131072, mlp_bias: false,
+      model_type: 'llama', num_attention_heads: 32, num_hidden_layers: 32, num_key_value_heads: 8, pretraining_tp: 1, rms_norm_eps: 1e-5,
+      rope_scaling: { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+      rope_theta: 500000.0, tie_word_embeddings: false, torch_dtype: 'bfloat16', transformers_version: '4.43.0.dev0', use_cache: true, vocab_size: 128256,
     },
   },
   /** Qwen3: q/k RMSNorm per head, head_dim 128 (16 · 128 = 2048 ≠ hidden 1024), 16 query / 8 key-value heads, tied embeddings, no biases. */

@@ -240,6 +240,10 @@ describe('real configurations', () => {
     expect(count(REAL_MODELS['llama3.2-1b'].config)).toBe(1_235_814_400);
     expect(REAL_MODELS['llama3.2-1b'].config.ropeScaling).toEqual({ type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
     expect(realModelConfig('llama3.2-1b', { numLayers: 1 }).config).toEqual({ ...REAL_MODELS['llama3.2-1b'].config, numLayers: 1 });
+    // Llama-3.1-8B: the model card's 8.03 B parameters (untied head), a 131,072-token context from the llama3 scaling with factor 8.
+    expect(shape('llama3.1-8b')).toEqual([4096, 32, 32, 8, 14336, 128256, false, false, null, 5e5, 131072]);
+    expect(count(REAL_MODELS['llama3.1-8b'].config)).toBe(8_030_261_248);
+    expect(REAL_MODELS['llama3.1-8b'].config.ropeScaling).toEqual({ type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
     // Qwen3-0.6B: q/k norms, head_dim 128 (q_proj [2048, 1024], o_proj [1024, 2048]); the model card's 0.6 B, 0.44 B without the embeddings.
     const q3 = REAL_MODELS['qwen3-0.6b'];
     expect([q3.family, q3.config.headDim, q3.config.qkNorm, q3.config.numKvHeads, q3.config.tieWordEmbeddings, q3.config.maxSeqLen]).toEqual(['qwen3', 128, true, 8, true, 40960]);

@@ -4,6 +4,7 @@ import { DecoderModel, SPECIAL_TOKENS, WordTokenizer, parseHfConfig, startTfjsBa
 import { llama3Config, llama3Fx, llama3Lora, llama3LoraWeights, llama3Weights } from './llama3-case.js';
 import { expectTfjsFixtureParity } from './fixture-parity.js';
 import { maxRelErr } from './peft-variant-case.js';
+import { expectRopeTables } from './real-parity-case.js';
 
 // Llama-3.x's llama3 RoPE scaling and tied embeddings against PyTorch float64 (make-llama3-fixtures.py).
 describe('llama3 RoPE scaling, tied embeddings (tfjs) vs PyTorch reference', () => {
@@ -41,16 +42,7 @@ describe('llama3 RoPE scaling, tied embeddings (tfjs) vs PyTorch reference', () 
     });
     expect(maxRelErr(ropeInverseFrequencies(r.headDim, r.theta, config.ropeScaling), r.invFreq)).toBeLessThan(1e-15);
     const T = Math.max(...r.positions) + 1;
-    const { cos, sin } = ropeCosSin(T, r.headDim, r.theta, config.ropeScaling);
-    const half = r.headDim / 2;
-    r.positions.forEach((t, i) => {
-      for (let k = 0; k < half; k++) {
-        for (const col of [k, k + half]) {
-          expect(Math.abs(cos[t * r.headDim + col]! - r.cos[i]![k]!), `cos t=${t} k=${k}`).toBeLessThan(1e-6);
-          expect(Math.abs(sin[t * r.headDim + col]! - r.sin[i]![k]!), `sin t=${t} k=${k}`).toBeLessThan(1e-6);
-        }
-      }
-    });
+    expectRopeTables(ropeCosSin(T, r.headDim, r.theta, config.ropeScaling), r.headDim, r);
   });
 
   it('the scaling matters here: plain RoPE would be far from the reference', () => {

@@ -2,10 +2,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ropeCosSin, ropeInverseFrequencies } from '@dda/core';
 import {
-  DecoderModel, fillUniformStream, loadModelFolder, loraWeightSpecs, randomDecoderWeights, realModelConfig, startTfjsBackend,
-  writeRandomModelFolder, type LoraConfig, type LoraTarget, type SafetensorsDtype, type TensorMap, type Tokenizer,
+  DecoderModel, REAL_MODELS, fillUniformStream, headDim, loadModelFolder, loraWeightSpecs, parseHfConfig, randomDecoderWeights, realModelConfig, startTfjsBackend,
+  writeRandomModelFolder, type DecoderConfig, type LoraConfig, type LoraTarget, type RealModelName, type SafetensorsDtype, type TensorMap, type Tokenizer,
 } from '@dda/model';
+import { maxRelErr } from './peft-variant-case.js';
 
 // Expected values made by make-real-parity-fixtures.py with PyTorch (float64), an independent
 // implementation, at the real widths and vocabularies of TinyLlama-1.1B, Qwen2-0.5B and Mistral-7B
@@ -20,15 +22,30 @@ export interface Case {
   T: number;
   seed: number;
   dtype: SafetensorsDtype;
-  overrides: { slidingWindow?: number };
+  /** slidingWindow: the window of every windowed layer; config: config.json fields replacing the published ones (reduced widths). */
+  overrides: { slidingWindow?: number; config?: Record<string, unknown> };
   init: { std: number; normNoise: number; biasNoise: number };
   lora: { rank: number; alpha: number; targets: LoraTarget[]; seed: number; half: number };
   weightChecks: Record<string, [number, number][]>;
   loss: number;
   logits: Summary;
-  grads: Record<string, Summary>;
+  /** Absent for a case of logits and loss only. */
+  grads?: Record<string, Summary>;
+  /** With a llama3 RoPE scaling: inverse frequencies and cos / sin [positions][headDim / 2] at a few positions. */
+  rope?: { positions: number[]; invFreq: number[]; cos: number[][]; sin: number[][] };
+  /** For a sequence beyond the original context: how far its logits there move with plain RoPE, or with factor 32. */
+  ropeSensitivity?: { plain: number; factor32: number };
 }
 const fx = JSON.parse(readFileSync(new URL('./fixtures/real-parity-fixtures.json', import.meta.url), 'utf8')) as { cases: Case[] };
+
+/** The case's DecoderConfig: the published config.json with its layers, window and config overrides, as parseHfConfig reads it. */
+export function caseConfig(c: Case): DecoderConfig {
+  const { configJson } = realModelConfig(c.name, { numLayers: c.layers, ...(c.overrides.slidingWindow !== undefined ? { slidingWindow: c.overrides.slidingWindow } : {}) });
+  return parseHfConfig({ ...configJson, ...c.overrides.config }, `${c.name} with the fixture's overrides`).config;
+}
+
+/** 'real widths', or 'reduced widths' for a case that overrides some of the published config.json's fields. */
+export const widths = (c: Case): string => (c.overrides.config ? 'reduced widths' : 'real widths');
 
 /** The tokenizer is not used by logits and gradients of given ids: only its size must fit. */
 const idsOnly = (size: number): Tokenizer => ({
@@ -60,11 +77,11 @@ export function describeRealParity(name: string): void {
   if (!c) throw new Error(`no case '${name}' in real-parity-fixtures.json`);
   const root = mkdtempSync(join(tmpdir(), 'dda-real-parity-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
-  describe(`${name} (real widths, ${c.layers} layer) vs PyTorch reference`, () => defineCase(c, root));
+  describe(`${name} (${widths(c)}, ${c.layers} layer, ${c.T} tokens) vs PyTorch reference`, () => defineCase(c, root));
 }
 
 function defineCase(c: Case, root: string): void {
-  const { config } = realModelConfig(c.name, { numLayers: c.layers, ...(c.overrides.slidingWindow !== undefined ? { slidingWindow: c.overrides.slidingWindow } : {}) });
+  const config = caseConfig(c);
   const loraConfig: LoraConfig = { rank: c.lora.rank, alpha: c.lora.alpha, targets: c.lora.targets };
   let model: DecoderModel;
   let weights: TensorMap;
@@ -123,19 +140,51 @@ function defineCase(c: Case, root: string): void {
     expect(Math.abs(sum / n - c.loss) / c.loss).toBeLessThan(1e-5);
   });
 
+  if (c.rope) defineRope(c.name, c.rope);
+  if (c.ropeSensitivity) {
+    const s = c.ropeSensitivity;
+    it(`the RoPE scaling matters beyond position 8192: plain RoPE moves those logits by ${s.plain.toPrecision(2)}, factor 32 by ${s.factor32.toPrecision(2)} (of the largest)`, () => {
+      expect(Math.min(s.plain, s.factor32)).toBeGreaterThan(1e-2);
+    });
+  }
+  const grads = c.grads;
+  if (!grads) return;
   it(`per-example LoRA gradients (${c.lora.targets.join(', ')}) of the response tokens agree to 1e-4 relative`, () => {
     const tokens = Int32Array.from(caseTokens(c.T, config.vocabSize));
     const lossMask = Float32Array.from({ length: c.T - 1 }, (_, t) => (t >= c.T / 2 ? 1 : 0));
     const g = model.perExampleGradientsEncoded(['x'], [{ tokens, lossMask }], 'lora', 'fixture');
-    expect([...g.parameterNames].sort()).toEqual(Object.keys(c.grads).sort());
+    expect([...g.parameterNames].sort()).toEqual(Object.keys(grads).sort());
     let off = 0;
     g.parameterNames.forEach((name, k) => {
       const size = g.parameterSizes[k]!;
       const ours = g.rows[0]!.subarray(off, off + size);
       off += size;
-      const ref = c.grads[name]!;
+      const ref = grads[name]!;
       expect(sampledRelErr(ours, ref), name).toBeLessThan(1e-4);
       expect(Math.abs(l2(ours) - ref.norm) / ref.norm, name).toBeLessThan(1e-4);
     });
+  });
+}
+
+/** Expects rows `positions` of RoPE tables cos, sin [T, headDim] (both halves) within 1e-6 of the reference's [positions][headDim / 2]. */
+export function expectRopeTables(tables: { cos: Float32Array; sin: Float32Array }, headDim: number, ref: { positions: number[]; cos: number[][]; sin: number[][] }): void {
+  const half = headDim / 2;
+  ref.positions.forEach((t, i) => {
+    for (let k = 0; k < half; k++) {
+      for (const col of [k, k + half]) {
+        expect(Math.abs(tables.cos[t * headDim + col]! - ref.cos[i]![k]!), `cos t=${t} k=${k}`).toBeLessThan(1e-6);
+        expect(Math.abs(tables.sin[t * headDim + col]! - ref.sin[i]![k]!), `sin t=${t} k=${k}`).toBeLessThan(1e-6);
+      }
+    }
+  });
+}
+
+/** @dda/core's RoPE for the published config.json of `name` (REAL_MODELS, not the fixture's widths) against the reference's. */
+function defineRope(name: string, r: NonNullable<Case['rope']>): void {
+  it(`RoPE of the published config at positions ${r.positions.join(', ')}: frequencies to 1e-15, cos/sin to 1e-6`, () => {
+    const { config } = REAL_MODELS[name as RealModelName];
+    const hd = headDim(config);
+    expect(maxRelErr(ropeInverseFrequencies(hd, config.ropeTheta, config.ropeScaling), r.invFreq)).toBeLessThan(1e-15);
+    expectRopeTables(ropeCosSin(Math.max(...r.positions) + 1, hd, config.ropeTheta, config.ropeScaling), hd, r);
   });
 }
