@@ -72,3 +72,11 @@ describe('dda: flags misused', () => {
     expect(await run([...ATTR, '-k', 'abc'])).toMatchObject({ code: 2, err: "dda: --k must be a number, got 'abc'" });
   });
 });
+
+describe('dda bench --metrics', () => {
+  it('overrides the config and is validated as the config field is', async () => {
+    const r = await run(['bench', '--config', 'benchmarks/configs/tiny.json', '--metrics', 'auc', 'lds2', '--out', '/nonexistent-dda-dir']);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/tiny\.json with command-line flags: invalid benchmark configuration:\n\s*field 'metrics\.1': Invalid option: expected one of "auc"\|"recall"\|"lds"\|"leave-out"/);
+  });
+});
