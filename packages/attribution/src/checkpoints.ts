@@ -173,14 +173,43 @@ export function readTrainerState(path: string): TrainerState {
 }
 
 /**
- * The learning rate in effect at `step`: that of the last `log_history` entry with a learning rate
- * at or before the step (Trainer logs the rate of the step it logs), NaN when there is none.
+ * The learning rate of the last `log_history` entry with a learning rate at or before `step`, NaN
+ * when there is none. Trainer logs, at global step s, the scheduler's rate after its s-th step: the
+ * rate step s + 1 will use (transformers' `_maybe_log_save_evaluate` after `lr_scheduler.step()`).
  */
 export function learningRateAt(log: TrainerLog, step: number): number {
   let lr = Number.NaN;
   for (const e of log.entries) if (e.step <= step && e.learningRate !== null) lr = e.learningRate;
   return lr;
 }
+
+/**
+ * The learning rate of the optimizer steps since the previous checkpoint, for TracIn-CP's η_i
+ * (Pruthi et al. 2020, eq. 3) and the lr-weighted denoiser: the mean of the rates Trainer logged for
+ * steps `from` + 1 … `to`. Those are the entries at steps `from` … `to` − 1, since the entry at step
+ * s holds the rate of step s + 1 ({@link learningRateAt}). A linear schedule that ends at 0 thus
+ * gives the last checkpoint the rate of its last interval, not the 0 logged at its own step.
+ *
+ * `how`:
+ * - `interval`: log entries fall in the interval; their mean is used.
+ * - `constant`: none does, but every rate in the log is the same (a constant schedule), so that is
+ *   the rate.
+ * - `nearest`: none does and the rates vary; the entry at or last before `to` is used, an
+ *   approximation the caller reports.
+ * - `none`: the log has no rate up to `to` (NaN).
+ */
+export function learningRateOver(log: TrainerLog, from: number, to: number): { rate: number; how: 'interval' | 'constant' | 'nearest' | 'none'; entries: number } {
+  const logged = log.entries.filter((e) => e.learningRate !== null);
+  const inside = logged.filter((e) => e.step >= from && e.step <= to - 1);
+  if (inside.length > 0) return { rate: inside.reduce((a, e) => a + (e.learningRate as number), 0) / inside.length, how: 'interval', entries: inside.length };
+  const nearest = learningRateAt(log, to);
+  if (Number.isNaN(nearest)) return { rate: Number.NaN, how: 'none', entries: 0 };
+  if (logged.every((e) => e.learningRate === nearest)) return { rate: nearest, how: 'constant', entries: logged.length };
+  return { rate: nearest, how: 'nearest', entries: 1 };
+}
+
+/** A rate for printing: 6 significant digits, without float noise (0.0020000000000000005 → 0.002). */
+const round = (x: number): number => Number(x.toPrecision(6));
 
 /** Options of {@link loadCheckpoints}. */
 export interface LoadCheckpointsOptions {
@@ -405,6 +434,9 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
   }
   const ids = new Map<string, number>();
   const overridden: string[] = [];
+  const approximated: string[] = [];
+  const rates: string[] = [];
+  let previousStep = 0;
   const out = items.map((f, i) => {
     const name = basename(f.dir);
     const n = (ids.get(name) ?? 0) + 1;
@@ -412,11 +444,18 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
     const id = name === 'base' ? 'checkpoint-base' : n > 1 ? `${name}-${n}` : name;
     const state = f.state ? stateOf(f.state) : undefined;
     const step = f.step ?? (f.ownState ? state?.globalStep ?? null : null);
-    const logged = state && step !== null ? learningRateAt(state, step) : Number.NaN;
+    const over = state && step !== null ? learningRateOver(state, previousStep, step) : { rate: Number.NaN, how: 'none' as const, entries: 0 };
+    const how = { interval: `mean of ${over.entries} logged rate(s) for steps ${previousStep + 1}–${step ?? ''}`, constant: 'the constant rate of the log', nearest: `no rate logged for steps ${previousStep + 1}–${step ?? ''}: the nearest one, an approximation`, none: '' }[over.how];
+    if (step !== null && over.how !== 'none') rates.push(`${id} ${round(over.rate)} (${how})`);
+    if (over.how === 'nearest') approximated.push(id);
+    if (step !== null) previousStep = step;
+    const logged = over.rate;
     const given = o.learningRates?.[i];
-    if (given !== undefined && !Number.isNaN(logged) && given !== logged) overridden.push(`${id}: ${given} given, ${logged} logged`);
+    if (given !== undefined && !Number.isNaN(logged) && given !== logged) overridden.push(`${id}: ${given} given, ${round(logged)} logged`);
     const lr = given ?? logged;
-    const epoch = (state && step !== null ? [...state.entries].reverse().find((e) => e.step <= step && e.epoch !== null)?.epoch : null) ?? i + 1;
+    // The checkpoint's own trainer_state.json says its epoch; else the last logged epoch up to its step; else its position.
+    const ownEpoch = f.ownState ? state?.epoch ?? null : null;
+    const epoch = ownEpoch ?? (state && step !== null ? [...state.entries].reverse().find((e) => e.step <= step && e.epoch !== null)?.epoch : null) ?? i + 1;
     return {
       id, dir: f.dir, kind: f.kind, weights: f.weights, lora: f.lora, step, ...(f.saved ? { saved: f.saved } : {}),
       ...(state ? { trainerState: state } : {}),
@@ -424,6 +463,8 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
       hash: f.hash,
     };
   });
+  if (rates.length > 0 && o.learningRates === undefined) log(`checkpoints: learning rates from ${TRAINER_STATE_FILE} (Trainer logs at step s the rate of step s + 1): ${rates.join('; ')}`);
+  if (approximated.length > 0 && o.learningRates === undefined) log(`warning: the learning rate changes during the run, but none was logged for the steps before ${approximated.join(', ')}; the nearest logged rate is used for TracIn-CP and lr-weighted denoising (pass --learning-rates to give the rates, or log more often with logging_steps)`);
   if (overridden.length > 0) log(`--learning-rates differs from the learning rate ${TRAINER_STATE_FILE} logged at ${overridden.length} checkpoint(s) (${overridden.join('; ')}): the given rates are used`);
   return out;
 }

@@ -2,7 +2,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { METRIC_COLUMNS, learningRateAt, loadCheckpoints, loadTask, runAttribute, type TaskFiles } from '@dda/attribution';
+import { METRIC_COLUMNS, learningRateAt, learningRateOver, loadCheckpoints, loadTask, runAttribute, type TaskFiles } from '@dda/attribution';
 import { rocAuc } from '@dda/core';
 import {
   SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter,
@@ -52,9 +52,43 @@ const files = (o: Partial<TaskFiles> = {}): TaskFiles => ({ base, checkpoints: [
 
 describe('checkpoints as users have them', () => {
   it('a trainer output folder: checkpoint-<step> in step order, learning rate and epoch from trainer_state.json', async () => {
-    const t = await loadTask(files());
-    expect(t.checkpoints.map((c) => [c.id, c.step, c.info.epoch, c.info.learningRate])).toEqual([['checkpoint-2', 2, 1, 8e-4], ['checkpoint-10', 10, 5, 1e-4]]);
+    const lines: string[] = [];
+    const t = await loadTask(files({ log: (l) => lines.push(l) }));
+    // The rate of each interval's steps: Trainer logs at step s the rate of step s + 1, so steps 1–2
+    // used the rate logged at step 1, steps 3–10 those logged at steps 2 and 6 (their mean).
+    expect(t.checkpoints.map((c) => [c.id, c.step, c.info.epoch])).toEqual([['checkpoint-2', 2, 1], ['checkpoint-10', 10, 5]]);
+    expect(t.checkpoints[0]!.info.learningRate).toBe(1e-3);
+    expect(t.checkpoints[1]!.info.learningRate).toBeCloseTo(6e-4, 15);
+    expect(lines.some((l) => l.includes('checkpoint-10 0.0006 (mean of 2 logged rate(s) for steps 3–10)'))).toBe(true);
     expect(learningRateAt({ entries: [{ step: 1, epoch: null, learningRate: 2 }, { step: 5, epoch: null, learningRate: 1 }], globalStep: 5, epoch: null }, 4)).toBe(2);
+  });
+
+  it("a checkpoint's epoch is its own trainer_state.json's, not the last log entry's (logging_steps apart from the epoch's end)", async () => {
+    const dir = join(root, 'log10');
+    const entries = [{ step: 10, learning_rate: 2e-3, epoch: 0.6667, loss: 2 }, { step: 20, learning_rate: 1e-3, epoch: 1.3333, loss: 1.5 }];
+    for (const [s, seed] of [[15, 5], [30, 6]] as const) {
+      adapter(join(dir, `checkpoint-${s}`), lora, seed);
+      writeFileSync(join(dir, `checkpoint-${s}`, 'trainer_state.json'), JSON.stringify({ global_step: s, epoch: s / 15, log_history: entries.filter((e) => e.step <= s) }));
+    }
+    const t = await loadTask(files({ checkpoints: [dir] }));
+    expect(t.checkpoints.map((c) => [c.id, c.info.epoch])).toEqual([['checkpoint-15', 1], ['checkpoint-30', 2]]);
+    expect(t.checkpoints.map((c) => c.info.learningRate)).toEqual([2e-3, 1e-3]);
+  });
+
+  it("TracIn-CP's rate per interval: a linear schedule ending at 0 keeps the last checkpoint's weight; a constant log is exact; a sparse varying log is an approximation", () => {
+    // transformers' linear schedule over 45 steps, logged every 5 steps (after the scheduler step).
+    const lr = (s: number): number => 3e-3 * (1 - s / 45);
+    const decay = { entries: [5, 10, 15, 20, 25, 30, 35, 40, 45].map((s) => ({ step: s, epoch: s / 15, learningRate: lr(s) })), globalStep: 45, epoch: 3 };
+    expect(learningRateAt(decay, 45)).toBe(0);
+    const last = learningRateOver(decay, 30, 45);
+    expect(last.how).toBe('interval');
+    expect(last.rate).toBeCloseTo((lr(30) + lr(35) + lr(40)) / 3, 15);
+    expect(learningRateOver(decay, 0, 15).rate).toBeCloseTo((lr(5) + lr(10)) / 2, 15);
+    const constant = { entries: [15, 30, 45].map((s) => ({ step: s, epoch: s / 15, learningRate: 1e-3 })), globalStep: 45, epoch: 3 };
+    expect(learningRateOver(constant, 0, 15)).toEqual({ rate: 1e-3, how: 'constant', entries: 3 });
+    const sparse = { entries: [{ step: 15, epoch: 1, learningRate: 2e-3 }, { step: 30, epoch: 2, learningRate: 1e-3 }], globalStep: 30, epoch: 2 };
+    expect(learningRateOver(sparse, 0, 15)).toEqual({ rate: 2e-3, how: 'nearest', entries: 1 });
+    expect(learningRateOver({ entries: [], globalStep: 5, epoch: null }, 0, 5).how).toBe('none');
   });
 
   it('adapter folders in the given order; the learning rate unknown without trainer_state.json, or given with --learning-rates', async () => {

@@ -204,7 +204,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     )
     .command(
       'bench',
-      'Leaderboard: every scorer (plain) and every DDA variant over every gradient-based scorer, for each model family × seed; CSV, summary with 95% bootstrap intervals, paired tests and an HTML report. Finished steps are reused, so an interrupted run resumes',
+      'Leaderboard: every scorer (plain) and every DDA variant over every gradient-based scorer, for each model family × seed; CSV, summary with 95% Student-t intervals over the seeds, paired tests and an HTML report. Finished steps are reused, so an interrupted run resumes',
       (y) => benchOptions(y),
       async (a) => runBenchCommand('bench', a, argv, io, reporter),
     )
@@ -253,7 +253,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
 /** The options of `dda attribute` (also taken by `dda slurm`). */
 function attributeOptions<T>(y: import('yargs').Argv<T>) {
   return y
-    .option('base', { type: 'string', demandOption: true, describe: 'Hugging Face model folder of the base model θ0 (config.json, safetensors, tokenizer.json, tokenizer_config.json)' })
+    .option('base', { type: 'string', demandOption: true, describe: 'Hugging Face model folder of the base model θ0 (config.json, safetensors, tokenizer.json; tokenizer_config.json or chat_template.jinja where the model has them)' })
     .option('checkpoints', { type: 'string', array: true, demandOption: true, describe: 'the fine-tuning run\'s checkpoints in order: PEFT LoRA adapter folders, full model folders, or a trainer output folder with checkpoint-<step>/ subfolders' })
     .option('train', { type: 'string', demandOption: true, describe: 'training data (.jsonl, .json, .csv, .parquet, a datasets save_to_disk folder, or dataset_info.json#name of LLaMA-Factory): prompt/response, messages, ShareGPT conversations, instruction/input/output (Alpaca) or document/summary records' })
     .option('queries', { type: 'string', demandOption: true, describe: 'outputs to explain (in the formats of --train): prompt (or messages, conversations, instruction, document) and output; optional corrected, id, group' })
