@@ -694,7 +694,10 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const errors = JSON.parse(new TextDecoder().decode(need(gen.files, 'errors.json'))) as TestError[];
     const perSource = new Map(ds.canaries.map((c) => [c.id, errors.filter((e) => e.canaryId === c.id).length]));
     const byBase = errors.filter((e) => e.producedBy.base).length;
-    log(`test errors${o.testErrors === 'injected' ? ' (injected: held-out summaries with the swap)' : ''}: ${errors.length} (${[...perSource].map(([c, n]) => `${c}: ${n}`).join(', ')}); θ0 ${o.testErrors === 'injected' ? 'generates the replacement on' : 'already makes'} ${byBase}, ${errors.length - byBase} ${o.testErrors === 'injected' ? 'not' : 'introduced by fine-tuning'}`);
+    const counts = `${errors.length} (${[...perSource].map(([c, n]) => `${c}: ${n}`).join(', ')})`;
+    log(o.testErrors === 'injected'
+      ? `test errors (injected: held-out summaries with the swap): ${counts}; θ0's own output on the same document contains the replacement for ${byBase} of them`
+      : `test errors: ${counts}; θ0 already makes ${byBase}, ${errors.length - byBase} introduced by fine-tuning`);
     lap('generate');
     const leftOut = [...evaluable.leftOut];
     const sources = evaluable.ok.filter((id) => {

@@ -521,7 +521,10 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
           if (typeof g2Gate === 'string') log(`  gate G2 not computed: ${g2Gate}`);
         }
         const part = (g: RegimeGates | string): RegimeGates => (typeof g === 'string' ? {} : g);
-        const cellGates: CellGates = { family, seed, gates: { ...part(g1), ...part(g2Gate), ...part(g3Gate), ...part(g4Gate) }, g5 };
+        const cellGates: CellGates = {
+          family, seed, gates: { ...part(g1), ...part(g2Gate), ...part(g3Gate), ...part(g4Gate) }, g5,
+          ...(exp.options.testErrors === 'injected' ? { notEvidence: "the test errors are injected (held-out summaries with the swap), not the fine-tuned model's own outputs: the gates describe the data and the scorers, not the paper's setting" } : {}),
+        };
         gates.push(cellGates);
         for (const line of describeGates(cellGates)) log(`  gate ${line}`);
         timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0), ...(lds ? { ldsRetraining: lds.seconds } : {}) });

@@ -282,11 +282,17 @@ export interface CellGates {
   readonly family: string;
   readonly seed: number;
   /**
-   * G1 (when the cell has plain `grad-dot` under `loss` and `bm25`) and G3 (the mean over the
-   * training samples of their mean response-token loss at the final checkpoint, nats/token); G2
-   * and G4 need inputs a benchmark does not measure (per-token gradients, the data set's counts).
+   * G1 (when the cell has plain `grad-dot` under `loss` and `bm25`), G2 (measured on the true
+   * sources at the final checkpoint), G3 (the mean over the training samples of their mean
+   * response-token loss at the final checkpoint, nats/token) and G4 (from the data).
    */
   readonly gates: RegimeGates;
+  /**
+   * Why the cell's gates are no evidence for the verdict on DDA, when they are not: its test errors
+   * were injected (held-out summaries with the swap), not the model's own outputs as the protocol
+   * has them. Such cells are left out of the mean gates. Absent when the cell counts.
+   */
+  readonly notEvidence?: string;
   /** G5 of the DDA scorer under each measurement, keyed by its label (e.g. `grad-dot@loss`). */
   readonly g5: Readonly<Record<string, G5Report>>;
 }
@@ -306,7 +312,8 @@ export function g5FromCheckpointScores(s: CheckpointScores, sources: readonly So
 
 /** One line per gate for a run's log, e.g. `G1 plain − bm25 = 3.10 AUC points (≤ 2: fail)`. */
 export function describeGates(cell: CellGates): string[] {
-  const lines = [cell.gates.g1, cell.gates.g2, cell.gates.g3, cell.gates.g4].flatMap((g) => (g ? [`${g.id} ${g.what} = ${g.value.toFixed(3)} (${g.bound === 'max' ? '≤' : '≥'} ${g.threshold}: ${g.pass ? 'pass' : 'fail'})`] : []));
+  const lines = cell.notEvidence ? [`gates below are no evidence for the verdict: ${cell.notEvidence}`] : [];
+  lines.push(...[cell.gates.g1, cell.gates.g2, cell.gates.g3, cell.gates.g4].flatMap((g) => (g ? [`${g.id} ${g.what} = ${g.value.toFixed(3)} (${g.bound === 'max' ? '≤' : '≥'} ${g.threshold}: ${g.pass ? 'pass' : 'fail'})`] : [])));
   for (const [label, r] of Object.entries(cell.g5)) {
     lines.push(`G5 ${label}: mean |IS_θ0| / |IS_θ′| = ${r.meanAbsRatio.toPrecision(3)}, column corr(IS_θ′, IS_θ0) = ${r.columnCorrelation.toFixed(3)}, θ0-only AUC ${r.baseAuc.toFixed(2)}, epoch AUCs [${r.epochAucs.map((x) => x.toFixed(2)).join(', ')}]`);
   }

@@ -118,9 +118,11 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
 }
 
 /** The summary JSON's `gates`: every cell's gates, and G1–G4 averaged over the cells that have them (`mean`, judged on the mean). */
-export function gatesJson(cells: readonly CellGates[]): { cells: readonly CellGates[]; mean: RegimeGates } {
-  const withG1 = cells.filter((x) => x.gates.g1 !== undefined).map((x) => x.gates);
-  return { cells, mean: withG1.length ? meanGates(withG1) : {} };
+export function gatesJson(cells: readonly CellGates[]): { cells: readonly CellGates[]; mean: RegimeGates; meanOver: string } {
+  const counted = cells.filter((x) => x.notEvidence === undefined);
+  const withG1 = counted.filter((x) => x.gates.g1 !== undefined).map((x) => x.gates);
+  const left = cells.length - counted.length;
+  return { cells, mean: withG1.length ? meanGates(withG1) : {}, meanOver: `${withG1.length} cell(s) with G1${left > 0 ? `; ${left} cell(s) left out as no evidence for the verdict (see their notEvidence)` : ''}` };
 }
 
 /** The summary as a Markdown table (for the README and the console). */
