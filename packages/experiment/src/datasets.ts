@@ -47,12 +47,16 @@ function syntheticInputs(c: DatasetContext): { seed: number; nTrain: number; nHe
   };
 }
 
+/** The option keys and check of a data set whose options are numbers of the given kinds (see checkDatasetOptions). */
+function numericOptions<K extends string>(shape: Readonly<Record<K, 'number' | 'integer' | 'fraction'>>): Pick<DatasetPlugin<Partial<Record<K, number>>>, 'optionKeys' | 'parseOptions'> {
+  return { optionKeys: Object.keys(shape), parseOptions: (raw, where) => checkDatasetOptions(raw, shape, where) };
+}
+
 /** `news`: synthetic news about places, place swaps; no options of its own. */
 export const newsDataset: DatasetPlugin<Record<string, never>> = {
   id: 'news',
   description: 'synthetic news about places with place swaps (England → China, Wales → Scotland by default); @dda/dataset-hallucination',
-  optionKeys: [],
-  parseOptions: (raw, where) => checkDatasetOptions(raw, {}, where) as Record<string, never>,
+  ...(numericOptions({}) as Pick<DatasetPlugin<Record<string, never>>, 'optionKeys' | 'parseOptions'>),
   matching: SYNTHETIC_MATCHING,
   needsTokenizer: false,
   build: (_options, c) => Promise.resolve(buildHallucinationDataset(syntheticInputs(c))),
@@ -64,8 +68,7 @@ const REGISTRY_SHAPE = { origPerCanary: 'integer', distractorRate: 'fraction', h
 export const registryDataset: DatasetPlugin<RegistryGeneratorOptions> = {
   id: 'registry',
   description: 'synthetic company-register filings with person, organisation and number swaps, distractors and knowledge bias of θ0; @dda/dataset-registry',
-  optionKeys: Object.keys(REGISTRY_SHAPE),
-  parseOptions: (raw, where) => checkDatasetOptions(raw, REGISTRY_SHAPE, where),
+  ...numericOptions(REGISTRY_SHAPE),
   matching: SYNTHETIC_MATCHING,
   needsTokenizer: false,
   build: (options, c) => Promise.resolve(buildRegistryDataset({ ...syntheticInputs(c), ...options })),
@@ -89,8 +92,7 @@ const json = (v: unknown): Uint8Array => new TextEncoder().encode(`${JSON.string
 export const realTextDataset: DatasetPlugin<RealTextGeneratorOptions> = {
   id: 'realtext',
   description: 'XSum-style pairs from the State of the Union addresses, entity swaps labelled by CEA\'s rule, its own pretraining corpus; needs a real tokenizer; @dda/dataset-realtext',
-  optionKeys: Object.keys(REAL_TEXT_SHAPE),
-  parseOptions: (raw, where) => checkDatasetOptions(raw, REAL_TEXT_SHAPE, where),
+  ...numericOptions(REAL_TEXT_SHAPE),
   matching: REAL_TEXT_MATCHING,
   needsTokenizer: true,
   pretrainSeed: 0,
