@@ -23,6 +23,7 @@ describe('dda --plugin and DDA_PLUGINS', () => {
     expect(r.out).toMatch(/tfjs-wasm\s+\[@dda\/model\]/);
     expect(r.out).toMatch(/onnxruntime-cpu\s+\[@dda\/backend-onnxruntime\]/);
     expect(r.out).toMatch(/tfjs-node\s+\[@dda\/backend-tfjs-node\]/);
+    expect(r.out).toMatch(/datasets:\n\s+news\s+\[@dda\/experiment\]\s+synthetic news about places.*\n\s+realtext\s+\[@dda\/experiment\].*\n\s+registry\s+\[@dda\/experiment\]/);
   });
 
   it('loads plugins from --plugin (repeatable) and DDA_PLUGINS (comma-separated), on any command', async () => {

@@ -9,9 +9,10 @@
  *
  * Each check is one test; a check the plugin opted out of is a skipped test whose title gives the reason.
  */
-import { DdaError, debiasers, denoisers, scorers, type Debiaser, type Denoiser, type PluginOptions, type Registry, type Scorer } from '@dda/core';
+import { DdaError, datasets, debiasers, denoisers, scorers, type DatasetPlugin, type Debiaser, type Denoiser, type PluginOptions, type Registry, type Scorer } from '@dda/core';
 import { beforeAll, describe, it } from 'vitest';
 import { subjectName, type CheckOptions, type ConformanceReport, type Subject } from './report.js';
+import { DATASET_CHECKS, checkDataset, type DatasetCheckOptions } from './dataset.js';
 import { SCORER_CHECKS, checkScorer, type ScorerCheck } from './scorer.js';
 import { DEBIASER_CHECKS, DENOISER_CHECKS, checkDebiaser, checkDenoiser, type DebiaserCheck, type DenoiserCheck } from './transforms.js';
 
@@ -20,7 +21,7 @@ function suite<T, C extends string>(
   registry: Registry<T, PluginOptions>,
   checks: readonly C[],
   run: () => Promise<ConformanceReport>,
-  subject: string | Subject<T>,
+  subject: string | { readonly id: string; readonly plugin?: string | undefined },
   options: CheckOptions<C>,
 ): void {
   const id = typeof subject === 'string' ? subject : subject.id;
@@ -66,4 +67,12 @@ export function debiaserConformance(subject: string | Subject<Debiaser>, options
 /** The same for a denoiser (see `DENOISER_CHECKS`). */
 export function denoiserConformance(subject: string | Subject<Denoiser>, options: CheckOptions<DenoiserCheck> = {}): void {
   suite('denoiser', denoisers, DENOISER_CHECKS, () => checkDenoiser(subject, options), subject, options);
+}
+
+/**
+ * The same for a data set (see `DATASET_CHECKS`): a registered data set id (import its plugin
+ * first) or a `DatasetPlugin`; `options.context` sizes the build, `options.tokens` gives a tokenizer.
+ */
+export function datasetConformance(subject: string | DatasetPlugin, options: DatasetCheckOptions = {}): void {
+  suite('dataset', datasets, DATASET_CHECKS, () => checkDataset(subject, options), subject, options);
 }

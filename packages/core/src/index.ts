@@ -13,6 +13,7 @@ export * from './combine.js';
 export * from './registry.js';
 export * from './suggestions.js';
 export * from './registries.js';
+export * from './datasets.js';
 export * from './plugin-loader.js';
 export * from './metrics.js';
 export * from './random.js';

@@ -1,7 +1,7 @@
 /**
  * The plugin loader: imports plugin modules by npm package name or file path, once each, and records
  * what every plugin registered. A plugin is any ES module that, when imported, registers scorers,
- * debiasers, denoisers, metrics or backends in the registries of @dda/core. Built-in plugins are
+ * debiasers, denoisers, metrics, measurements, backends or data sets in the registries of @dda/core. Built-in plugins are
  * loaded the same way (the harness keeps their package names in a list).
  */
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
@@ -170,7 +170,7 @@ async function importPlugin(spec: string, target: Target, options: LoadPluginsOp
       `${originOf(options)}plugin '${name}' (${fileURLToPath(target.url)}) registered nothing`,
       others.length > 0
         ? `what it registered was attributed to ${[...new Set(others.map((e) => `'${e.plugin ?? '(none)'}'`))].join(', ')}; register at import time, outside registerAsPlugin of another name`
-        : 'a plugin must register at least one scorer, debiaser, denoiser, metric or backend through @dda/core when imported ' +
+        : 'a plugin must register at least one scorer, debiaser, denoiser, metric, measurement, backend or data set through @dda/core when imported ' +
           "(e.g. scorers.register({ id, description, priority, create })); if it does, it may import another copy of @dda/core than dda's (check `npm ls @dda/core`)",
     );
   }

@@ -15,41 +15,27 @@
  * Every step is an artifact keyed by the content of everything that shapes it.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createRequire } from 'node:module';
-import { DdaError, evenlySpaced, trackProgress, yieldToEventLoop, type ChatMessage, type ProgressSink, type TextSample } from '@dda/core';
+import { join } from 'node:path';
+import { DdaError, datasetPlugin, trackProgress, yieldToEventLoop, type ChatMessage, type ProgressSink, type TextSample, type BuiltDataset, type DatasetTokenLimits, type EntityMatching } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from '@dda/data';
 import {
   DEFAULT_LORA, WordTokenizer, applyChatTemplate, chatSample, encodeSample, loadModelFolder, loadPresetTokenizer, initDecoderWeights, PRESET_TOKENIZERS, readSafetensors, resolveModelSpec,
   toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import {
-  buildFromDocSummaries, buildHallucinationDataset, containsWholeWord, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary, phraseRegExp, replaceWholeWord,
+  buildFromDocSummaries, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary,
   type Canary, type HallucinationDataset, type HeldOutDoc,
 } from '@dda/dataset-hallucination';
-import { buildRegistryDataset, type RegistryOptions } from '@dda/dataset-registry';
-import { buildRealTextDataset, loadSotuAddresses, mentions, replaceEntity, type RealTextDataset, type RealTextOptionsInput } from '@dda/dataset-realtext';
+// The built-in data sets register on import.
+import './datasets.js';
+import type { RealTextGeneratorOptions, RegistryGeneratorOptions } from './datasets.js';
 import { ArtifactStore, hashOf, hashFiles } from '@dda/attribution';
 import { openExperimentModel, resolveTrainingEngine, type TrainingEngine } from './training-engine.js';
 
-/**
- * The built-in data sets: the synthetic `news` (@dda/dataset-hallucination: news about places,
- * place swaps) and `registry` (@dda/dataset-registry: company-register filings with person,
- * organisation and number swaps, distractors and knowledge bias of θ0), and `realtext`
- * (@dda/dataset-realtext: XSum-style pairs from the State of the Union addresses, entity swaps
- * labelled by CEA's rule, its own pretraining corpus; issue 28).
- */
-export const GENERATORS = ['news', 'registry', 'realtext'] as const;
-/** One of {@link GENERATORS}. */
-export type Generator = (typeof GENERATORS)[number];
-/** The options of the `registry` generator that the other generators do not have. */
-export type RegistryGeneratorOptions = Pick<RegistryOptions, 'origPerCanary' | 'distractorRate' | 'handoverRate' | 'mentionRate' | 'anchorsPerCanary'>;
-/**
- * The options of the `realtext` data set that the others do not have (see @dda/dataset-realtext's
- * `RealTextOptionsSchema`). Its `seed`, `canaries`, `swapRate` and `nTrain` are the experiment's;
- * held-out documents per canary are `nHeldOut` / canaries (rounded up).
- */
-export type RealTextGeneratorOptions = Pick<RealTextOptionsInput, 'minLegitPerSource' | 'reservePerCanary' | 'windowSentences' | 'maxDocumentWords' | 'minDocumentWords' | 'minSummaryWords' | 'maxSummaryWords' | 'pretrainChunkWords' | 'nPretrainPairs'>;
+export type { EntityMatching } from '@dda/core';
+
+/** A data set's id in the `datasets` registry of @dda/core (built-in: `news`, `registry`, `realtext`; see ./datasets.ts). */
+export type Generator = string;
 
 /** Everything that defines an experiment. Same options + same seed = the same files. */
 export interface ExperimentOptions {
@@ -86,8 +72,16 @@ export interface ExperimentOptions {
   readonly canaries?: readonly { readonly orig: string; readonly replacement: string }[];
   /** A user's document/summary file (JSON Lines or CSV) instead of the synthetic data. */
   readonly dataFile?: string;
-  /** The synthetic data's generator (default `news`); not with `dataFile`. */
+  /**
+   * The data set: an id of @dda/core's `datasets` registry (default `news`; built-in also
+   * `registry` and `realtext`, others from plugins); not with `dataFile`.
+   */
   readonly generator?: Generator;
+  /**
+   * The data set's own options, checked by its plugin's `parseOptions`; for the built-ins the same
+   * as {@link registry} / {@link realtext} (give one of the two).
+   */
+  readonly datasetOptions?: Readonly<Record<string, unknown>>;
   /** Fraction of eligible training samples whose summary gets the swap (default 0.6 for news, 0.25 for registry). */
   readonly swapRate?: number;
   /** Fraction of the synthetic pretraining corpus that is knowledge-bias text (default 0.3). */
@@ -97,7 +91,7 @@ export interface ExperimentOptions {
    * generators' `summaryPadding`, REGIME.md section 3); not with `dataFile`.
    */
   readonly summaryPadding?: number;
-  /** Options of the `realtext` data set only (see {@link RealTextGeneratorOptions}). */
+  /** Options of the `realtext` data set only (see {@link RealTextGeneratorOptions}); an alias of {@link datasetOptions}. */
   readonly realtext?: RealTextGeneratorOptions;
   /**
    * Seed of θ0's initialisation and pretraining (default: `seed`; with `realtext`, 0: its
@@ -107,7 +101,7 @@ export interface ExperimentOptions {
   readonly pretrainSeed?: number;
   /**
    * Options of the `registry` generator only (eligible samples, distractors, handovers, mentions and
-   * anchors per canary; see @dda/dataset-registry's `RegistryOptions`).
+   * anchors per canary; see @dda/dataset-registry's `RegistryOptions`); an alias of {@link datasetOptions}.
    */
   readonly registry?: RegistryGeneratorOptions;
   /** `lora` (default): LoRA adapters of rank `loraRank` on every linear map; `full`: every parameter. */
@@ -220,111 +214,77 @@ const json = (v: unknown): Uint8Array => new TextEncoder().encode(`${JSON.string
 const jsonl = (rows: readonly unknown[]): Uint8Array => new TextEncoder().encode(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 
 /**
- * Entity matching of a data set: whole words, case-sensitive for the synthetic generators and a
- * user's file; any case and any whitespace for `realtext` (real text writes `Mexico` and `MEXICO`).
+ * The entity matching of an experiment's data: its data set's (`news` for a user's data file:
+ * whole words, case-sensitive; `realtext`: any case and any whitespace).
+ * @throws DdaError for an unknown generator.
  */
-export interface EntityMatching {
-  readonly contains: (text: string, entity: string) => boolean;
-  readonly replace: (text: string, entity: string, replacement: string) => string;
-  /** Character spans [start, end) of every match of `entity` in `text`, in order. */
-  readonly spans: (text: string, entity: string) => [number, number][];
-}
-
-/** The {@link EntityMatching} of an experiment's data. */
 export function entityMatching(o: Pick<ExperimentOptions, 'generator'>): EntityMatching {
-  const anyCase = o.generator === 'realtext';
-  const spans = (text: string, entity: string): [number, number][] => {
-    if (entity.trim().length === 0) return [];
-    const re = new RegExp(phraseRegExp(anyCase ? entity : entity.normalize('NFC'), { ignoreCase: anyCase, anySpace: anyCase }));
-    return [...text.matchAll(re)].map((m) => [m.index, m.index + m[0].length]);
-  };
-  return anyCase ? { contains: mentions, replace: replaceEntity, spans } : { contains: containsWholeWord, replace: replaceWholeWord, spans };
+  return datasetPlugin(o.generator ?? 'news').matching;
 }
 
-/** The data set with what only some data sets have: pretraining pairs in the instruction format. */
-type ExperimentDataset = HallucinationDataset & { readonly pretrainPairs?: readonly { readonly id: string; readonly document: string; readonly summary: string }[] };
+/** The data set, with what only some data sets have: pretraining pairs in the instruction format. */
+type ExperimentDataset = BuiltDataset;
 
-/** Token counts of texts per tokenizer, shared by the realtext builds of one process (other seeds count the same windows). */
-const tokenCounts = new Map<string, Map<string, number>>();
+/** Which option alias of ExperimentOptions belongs to which built-in data set, and how errors name them. */
+const OPTION_ALIASES = { registry: "the registry generator's options", realtext: "the realtext data set's options" } as const;
+
+/** The data set's own options: {@link ExperimentOptions.datasetOptions} or its alias, refusing options of another data set. */
+function datasetOptionsOf(o: ExperimentOptions, generator: string): Readonly<Record<string, unknown>> {
+  const from = o.dataFile ? `the data file '${o.dataFile}'` : `the ${generator} generator`;
+  for (const k of ['realtext', 'registry'] as const) {
+    if (o[k] !== undefined && (o.dataFile || generator !== k)) throw new DdaError(`${OPTION_ALIASES[k]} are given, but the data come from ${from}`, `remove them, or set generator: ${k}`);
+  }
+  const alias = generator === 'registry' ? o.registry : generator === 'realtext' ? o.realtext : undefined;
+  if (alias !== undefined && o.datasetOptions !== undefined) throw new DdaError(`both datasetOptions and ${OPTION_ALIASES[generator as keyof typeof OPTION_ALIASES]} (their alias) are given`, 'give one of them');
+  if (o.dataFile && o.datasetOptions !== undefined) throw new DdaError(`data set options are given, but the data come from ${from}`, 'remove them');
+  return (alias ?? o.datasetOptions ?? {}) as Readonly<Record<string, unknown>>;
+}
 
 /**
- * The `realtext` data set for a model: windows are kept within the context of `config` as
- * `tokenizer` counts them (room left for the chat template, BOS/EOS and `maxNewTokens` generated
- * tokens), pretraining texts split to fit; at most `nPretrain` pretraining texts, evenly spaced.
+ * The data set: the registered data set `generator`'s (built for the model's tokenizer and context
+ * when it needs one: room left for the chat template, BOS/EOS and `maxNewTokens` generated tokens),
+ * or a user's document/summary file with the same protocol.
  */
-async function loadRealText(o: ExperimentOptions, tokenizer: Tokenizer, config: DecoderConfig): Promise<ExperimentDataset> {
-  if (o.dataFile) throw new DdaError(`a data file ('${o.dataFile}') and the realtext data set are both given`, 'give one of them');
-  if (o.registry !== undefined) throw new DdaError("the registry generator's options are given, but the data come from the realtext data set", 'remove them');
-  if ((o.summaryPadding ?? 0) !== 0) throw new DdaError(`summaryPadding ${String(o.summaryPadding)} is an option of the synthetic generators, not of realtext`, 'remove summaryPadding');
-  if (o.biasRate !== undefined) throw new DdaError(`biasRate ${o.biasRate} is an option of the synthetic generators; realtext's knowledge bias is its pretraining text`, 'remove biasRate');
-  const overhead = tokenizer.encode(instructionPrompt(tokenizer, '')).length + 4;
-  const maxPairTokens = config.maxSeqLen - overhead - o.maxNewTokens;
-  if (maxPairTokens < 64) throw new DdaError(`the context of ${config.maxSeqLen} tokens leaves ${maxPairTokens} for a realtext pair after the chat template (${overhead}) and ${o.maxNewTokens} generated tokens`, 'use a model with a longer context (e.g. llama2-mini, 512), or lower maxNewTokens');
-  const nCanaries = o.canaries?.length ?? 2;
-  const options = {
-    seed: o.seed, nTrain: o.nTrain, heldOutPerCanary: Math.ceil(o.nHeldOut / nCanaries),
-    ...(o.canaries ? { canaries: o.canaries.map((c) => ({ orig: c.orig, replacement: c.replacement })) } : {}),
-    ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}), ...o.realtext,
-  };
-  const limits = { maxPairTokens, maxTextTokens: config.maxSeqLen - 2 };
-  // Counting the tokens of every window takes about a minute on 2 cores: the data set is an artifact,
-  // keyed by its options, the tokenizer, the limits and the builder's own compiled code.
-  const builder = dirname(createRequire(import.meta.url).resolve('@dda/dataset-realtext'));
-  const code = hashFiles(builder, readdirSync(builder).filter((f) => f.endsWith('.js')).sort());
-  const addresses = loadSotuAddresses();
-  const key = { step: 'data', generator: 'realtext', options, limits, tokenizer: hashOf(tokenizerFilesOf(tokenizer)), code, addresses: hashOf(addresses) };
-  const art = await new ArtifactStore(o.artifactsDir).getOrCompute('data/realtext', key, async () => {
-    let memo = tokenCounts.get(key.tokenizer);
-    if (memo === undefined) tokenCounts.set(key.tokenizer, (memo = new Map()));
-    const counts = memo;
-    const count = (t: string): number => {
-      let n = counts.get(t);
-      if (n === undefined) counts.set(t, (n = tokenizer.encode(t).length));
-      return n;
-    };
-    const built = buildRealTextDataset(addresses, options, { count, ...limits });
-    return new Map([['dataset.json', json({ ...built, labels: Object.fromEntries(Object.entries(built.labels).map(([k, v]) => [k, [...v]])) })]]);
+async function loadDataset(o: ExperimentOptions, model: { tokenizer: Tokenizer; config: DecoderConfig } | null): Promise<ExperimentDataset> {
+  const generator = o.generator ?? 'news';
+  const plugin = datasetPlugin(generator);
+  const options = plugin.parseOptions(datasetOptionsOf(o, generator), o.dataFile ? 'data set options' : `the ${generator} data set's options`);
+  if (o.dataFile && generator !== 'news') throw new DdaError(`a data file ('${o.dataFile}') and the ${generator} generator are both given`, 'give one of them');
+  if (o.dataFile && (o.summaryPadding ?? 0) !== 0) throw new DdaError(`summaryPadding ${String(o.summaryPadding)} is an option of the synthetic generators, but the data come from the data file '${o.dataFile}'`, 'remove summaryPadding');
+  if (o.dataFile) return loadDataFile(o, o.dataFile);
+  let tokens: DatasetTokenLimits | undefined;
+  if (plugin.needsTokenizer) {
+    if (model === null) {
+      throw new DdaError(`the ${generator} data set needs a model with a real tokenizer, and preset '${o.preset}' builds a word vocabulary from the data`, 'use llama2-mini, mistral-mini or qwen2-mini, or a model folder with its tokenizer');
+    }
+    const { tokenizer, config } = model;
+    const overhead = tokenizer.encode(instructionPrompt(tokenizer, '')).length + 4;
+    const maxPairTokens = config.maxSeqLen - overhead - o.maxNewTokens;
+    if (maxPairTokens < 64) throw new DdaError(`the context of ${config.maxSeqLen} tokens leaves ${maxPairTokens} for a ${generator} pair after the chat template (${overhead}) and ${o.maxNewTokens} generated tokens`, 'use a model with a longer context (e.g. llama2-mini, 512), or lower maxNewTokens');
+    tokens = { tokenizer, tokenizerId: hashOf(tokenizerFilesOf(tokenizer)), maxPairTokens, maxTextTokens: config.maxSeqLen - 2 };
+  }
+  const store = new ArtifactStore(o.artifactsDir);
+  return plugin.build(options, {
+    seed: o.seed, nTrain: o.nTrain, nHeldOut: o.nHeldOut, nPretrain: o.nPretrain,
+    ...(o.canaries ? { canaries: o.canaries } : {}), ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}),
+    ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}), ...(o.summaryPadding !== undefined ? { summaryPadding: o.summaryPadding } : {}),
+    ...(tokens ? { tokens } : {}),
+    cache: async (name, key, compute) => need((await store.getOrCompute(name, key, async () => new Map([['dataset.json', await compute()]]))).files, 'dataset.json'),
   });
-  const ds = JSON.parse(new TextDecoder().decode(need(art.files, 'dataset.json'))) as Omit<RealTextDataset, 'labels'> & { labels: Record<string, number[]> };
-  return { ...ds, labels: Object.fromEntries(Object.entries(ds.labels).map(([k, v]) => [k, Uint8Array.from(v)])), pretrainCorpus: evenlySpaced(ds.pretrainCorpus, o.nPretrain) };
 }
 
-/** The data set: a synthetic generator's, or a user's document/summary file with the same protocol. */
-async function loadDataset(o: ExperimentOptions): Promise<HallucinationDataset> {
-  const generator = o.generator ?? 'news';
-  if (generator === 'realtext') throw new DdaError('the realtext data set is built for a tokenizer', 'call loadRealText');
-  if (!(GENERATORS as readonly string[]).includes(generator)) throw new DdaError(`unknown data generator '${String(generator)}'`, `use one of: ${GENERATORS.join(', ')}`);
-  if (o.realtext !== undefined) throw new DdaError(`the realtext data set's options are given, but the data come from ${o.dataFile ? `the data file '${o.dataFile}'` : `the ${generator} generator`}`, 'remove them, or set generator: realtext');
-  if (generator !== 'registry' && o.registry !== undefined) {
-    throw new DdaError(`the registry generator's options are given, but the data come from ${o.dataFile ? `the data file '${o.dataFile}'` : `the ${generator} generator`}`, 'remove them, or set generator: registry');
+/** A user's document/summary file (JSON Lines or CSV) with the canaries of `o` injected. */
+async function loadDataFile(o: ExperimentOptions, dataFile: string): Promise<HallucinationDataset> {
+  let text: string;
+  try {
+    text = readFileSync(dataFile, 'utf8');
+  } catch (e) {
+    throw new DdaError(`cannot read data file '${dataFile}': ${(e as Error).message}`, 'give the path of a JSON Lines (.jsonl) or CSV (.csv) file of document/summary records');
   }
-  if (o.dataFile && generator === 'registry') throw new DdaError(`a data file ('${o.dataFile}') and the registry generator are both given`, 'give one of them');
-  if (o.dataFile && (o.summaryPadding ?? 0) !== 0) throw new DdaError(`summaryPadding ${String(o.summaryPadding)} is an option of the synthetic generators, but the data come from the data file '${o.dataFile}'`, 'remove summaryPadding');
-  const padding = o.summaryPadding !== undefined ? { summaryPadding: o.summaryPadding } : {};
+  const rows = /\.csv$/i.test(dataFile) ? await loadDocSummaryCsv(text, dataFile) : loadDocSummaryJsonl(text, dataFile);
   const canaries = o.canaries?.map((c) => makeCanary(c.orig, c.replacement));
-  if (generator === 'registry') {
-    return buildRegistryDataset({
-      seed: o.seed, nTrain: o.nTrain, nHeldOut: o.nHeldOut, nPretrain: o.nPretrain,
-      ...(canaries ? { canaries } : {}), ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}),
-      ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}), ...padding, ...o.registry,
-    });
-  }
-  if (o.dataFile) {
-    let text: string;
-    try {
-      text = readFileSync(o.dataFile, 'utf8');
-    } catch (e) {
-      throw new DdaError(`cannot read data file '${o.dataFile}': ${(e as Error).message}`, 'give the path of a JSON Lines (.jsonl) or CSV (.csv) file of document/summary records');
-    }
-    const rows = /\.csv$/i.test(o.dataFile) ? await loadDocSummaryCsv(text, o.dataFile) : loadDocSummaryJsonl(text, o.dataFile);
-    if (!canaries) throw new DdaError(`data file '${o.dataFile}' needs canaries`, 'name the entity swaps to inject, e.g. canaries: [{ "orig": "England", "replacement": "China" }]');
-    return buildFromDocSummaries(rows, { seed: o.seed, canaries, nHeldOut: o.nHeldOut, ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}) });
-  }
-  return buildHallucinationDataset({
-    seed: o.seed, nTrain: o.nTrain, nHeldOut: o.nHeldOut, nPretrain: o.nPretrain,
-    ...(canaries ? { canaries } : {}), ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}),
-    ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}), ...padding,
-  });
+  if (!canaries) throw new DdaError(`data file '${dataFile}' needs canaries`, 'name the entity swaps to inject, e.g. canaries: [{ "orig": "England", "replacement": "China" }]');
+  return buildFromDocSummaries(rows, { seed: o.seed, canaries, nHeldOut: o.nHeldOut, ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}) });
 }
 
 /**
@@ -377,8 +337,8 @@ function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDa
   const where = o.dataFile ? ` of ${o.dataFile}` : '';
   const max = config.maxSeqLen;
   const hint = o.dataFile ? `shorten these records in ${o.dataFile}, or use a model with a longer context (max_position_embeddings)` : 'use shorter synthetic documents or a model with a longer context';
-  // realtext's builder already kept every pretraining text within the context, counted with this tokenizer.
-  if (pretrain !== null && o.generator !== 'realtext') ds.pretrainCorpus.forEach((text, i) => {
+  // A data set built for the tokenizer (realtext) already kept every pretraining text within the context.
+  if (pretrain !== null && (o.dataFile !== undefined || !datasetPlugin(o.generator ?? 'news').needsTokenizer)) ds.pretrainCorpus.forEach((text, i) => {
     const n = (tok.bosId !== null ? 1 : 0) + tok.encode(text).length + 1;
     if (n > max) throw new DdaError(`pretraining text ${i + 1}${o.dataFile ? ` (the document of training record '${ds.train[i]?.id ?? i + 1}'${where})` : ''} has ${n} tokens, longer than the context of ${max}`, hint);
   });
@@ -444,13 +404,7 @@ export async function planExperiment(partial: Partial<ExperimentOptions> & { art
     config = { ...spec.config, vocabSize: PRESET_TOKENIZERS[spec.tokenizer].vocabSize };
     log(`model preset ${spec.name}: ${spec.family}, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize} (${PRESET_TOKENIZERS[spec.tokenizer].source})`);
   }
-  let ds: ExperimentDataset;
-  if (o.generator === 'realtext') {
-    if (tokenizer === null || config === null) {
-      throw new DdaError(`the realtext data set needs a model with a real tokenizer, and preset '${o.preset}' builds a word vocabulary from the data`, 'use llama2-mini, mistral-mini or qwen2-mini, or a model folder with its tokenizer');
-    }
-    ds = await loadRealText(o, tokenizer, config);
-  } else ds = await loadDataset(o);
+  const ds = await loadDataset(o, tokenizer !== null && config !== null ? { tokenizer, config } : null);
   const sourceCounts: Record<string, number> = {};
   for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
   log(`data: ${ds.train.length} training samples, ${ds.heldOut.length} held-out documents, ${ds.pretrainCorpus.length} pretraining texts; true sources ${JSON.stringify(sourceCounts)}`);
@@ -471,7 +425,7 @@ export async function planExperiment(partial: Partial<ExperimentOptions> & { art
   const pretrain = pretrainSamples(tok, ds);
   const folder = folderWeights && spec.kind === 'folder' ? spec.dir : null;
   checkLengths(tok, config, ds, o, train, folder === null ? pretrain : null);
-  const pretrainSeed = o.pretrainSeed ?? (o.generator === 'realtext' ? 0 : o.seed);
+  const pretrainSeed = o.pretrainSeed ?? (o.dataFile ? undefined : datasetPlugin(o.generator ?? 'news').pretrainSeed) ?? o.seed;
   const base = folder !== null
     ? { step: 'model-folder', files: hashFiles(folder, readdirSync(folder).filter((f) => /\.(json|safetensors)$/.test(f)).sort()) }
     : {

@@ -4,4 +4,5 @@
  * `dda attribute` and the benchmark.
  */
 export * from './experiment.js';
+export * from './datasets.js';
 export * from './training-engine.js';

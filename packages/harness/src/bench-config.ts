@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DdaError, isPathSpecifier } from '@dda/core';
 import { RECOMMENDED_DDA } from '@dda/attribution';
-import { DEFAULT_MIN_ERRORS, GENERATORS } from '@dda/experiment';
+import { DEFAULT_MIN_ERRORS } from '@dda/experiment';
 import { DEFAULT_RUN_OPTIONS } from './demo.js';
 
 const positiveInt = z.number().int().positive();
@@ -99,9 +99,15 @@ export const BenchConfigSchema = z.object({
      * (company-register filings: person, bank and percentage swaps with distractors and
      * knowledge bias; `benchmarks/configs/registry.yaml`), or `realtext` (XSum-style pairs of
      * real English from the State of the Union addresses, its own pretraining corpus, a model with a
-     * real tokenizer; `benchmarks/configs/realtext.yaml`). Not with `dataFile`.
+     * real tokenizer; `benchmarks/configs/realtext.yaml`), or any data set a plugin registers in
+     * @dda/core's `datasets` (checked when the plugins are loaded). Not with `dataFile`.
      */
-    generator: z.enum(GENERATORS).default('news'),
+    generator: z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'a data set id is kebab-case, e.g. news').default('news'),
+    /**
+     * The data set's own options, checked by its plugin when the plugins are loaded. For `registry`
+     * and `realtext` also written `registry:` / `realtext:` (their aliases; give one of the two).
+     */
+    options: z.record(z.string(), z.unknown()).optional(),
     nTrain: positiveInt.default(d.nTrain),
     nHeldOut: positiveInt.default(d.nHeldOut),
     /** Pretraining texts of the synthetic generators; with `realtext`, the most pretraining texts used (evenly spaced). */
@@ -230,6 +236,8 @@ export function parseBenchConfig(value: unknown, where: string): BenchConfig {
     if (c.data.dataFile && (c.data.summaryPadding ?? 0) !== 0) throw new DdaError(`${where}: data.summaryPadding pads the synthetic summaries, but data.dataFile gives the data`, 'remove data.summaryPadding');
     if (c.data.registry && c.data.generator !== 'registry') throw new DdaError(`${where}: data.registry holds options of the registry generator, but data.generator is '${c.data.generator}'`, 'set data.generator: registry, or remove data.registry');
     if (c.data.realtext && c.data.generator !== 'realtext') throw new DdaError(`${where}: data.realtext holds options of the realtext data set, but data.generator is '${c.data.generator}'`, 'set data.generator: realtext, or remove data.realtext');
+    if (c.data.options && c.data.dataFile) throw new DdaError(`${where}: data.options holds options of the data set '${c.data.generator}', but data.dataFile gives the data`, 'remove data.options');
+    if (c.data.options && (c.data.registry || c.data.realtext)) throw new DdaError(`${where}: data.options and data.${c.data.registry ? 'registry' : 'realtext'} (its alias) are both given`, 'give the options in one of them');
     if (c.data.generator === 'realtext' && ((c.data.summaryPadding ?? 0) !== 0 || c.data.biasRate !== undefined)) throw new DdaError(`${where}: data.summaryPadding and data.biasRate are options of the synthetic generators, not of realtext`, 'remove them');
     if (c.data.dataFile && !c.data.canaries) throw new DdaError(`${where}: data.dataFile needs data.canaries`, 'name the entity swaps to inject, e.g. canaries: [{ orig: England, replacement: China }]');
     return c;

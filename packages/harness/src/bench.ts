@@ -7,7 +7,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DdaError, type ScoreMatrix, type SourceEvaluation, aggregateColumns, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
+  DdaError, type ScoreMatrix, type SourceEvaluation, aggregateColumns, datasetPlugin, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
 import { AttributionRun, RECOMMENDED_DDA, scoreBlocksTogether, type BlockJob, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, entityMatching, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
@@ -174,14 +174,23 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
     ...(c.data.generator !== 'news' ? { generator: c.data.generator } : {}),
     ...(c.data.registry ? { registry: c.data.registry } : {}),
     ...(c.data.realtext ? { realtext: c.data.realtext } : {}),
+    ...(c.data.options ? { datasetOptions: c.data.options } : {}),
     ...(c.testErrors !== 'generated' ? { testErrors: c.testErrors } : {}),
     ...c.training, maxNewTokens: c.maxNewTokens, minErrorsPerSource: c.minErrorsPerSource, randomInit: c.randomInit, engine: c.engine,
   };
 }
 
-/** Loads the configuration's plugins and checks every plugin id of it before any training starts. */
-async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<void> {
+/**
+ * Loads the configuration's plugins and checks every plugin id of it before any training starts:
+ * measurements, scorers, debiasers, denoisers, and the data set (`data.generator`) with its options.
+ * @throws DdaError naming an unknown id (with the registered ones) or a bad data set option.
+ */
+export async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<void> {
   await loadUserPlugins(c.plugins, { origin: 'plugins: of the benchmark configuration' });
+  if (!c.data.dataFile) {
+    const data = datasetPlugin(c.data.generator);
+    data.parseOptions(c.data.options ?? c.data.registry ?? c.data.realtext ?? {}, `data.options of data set '${data.id}'`);
+  }
   for (const m of [...c.measurements, ...(c.ablation.measurement ? [c.ablation.measurement] : [])]) await measurements.create(m, {});
   if (kind === 'bench') {
     for (const s of c.scorers) await scorers.create(s, {});

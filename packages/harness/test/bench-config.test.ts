@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadBenchConfig, parseBenchConfig, runBench, runOptionsFor } from '@dda/harness';
+import { readdirSync } from 'node:fs';
+import { datasetPlugin } from '@dda/core';
+import { checkIds, loadBenchConfig, parseBenchConfig, runBench, runOptionsFor } from '@dda/harness';
 
 const dir = mkdtempSync(join(tmpdir(), 'dda-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,14 +49,28 @@ describe('benchmark configuration', () => {
     expect(() => parseBenchConfig({ data: { dataFile: 'x.jsonl' } }, 'g')).toThrow(/data\.dataFile needs data\.canaries/);
     expect(() => parseBenchConfig({ training: { finetuneEpochs: 2 }, ablation: { checkpoints: [3] } }, 'h')).toThrow(/N=3, but fine-tuning has 2 epochs/);
   });
-  it('chooses the data generator: news by default, registry with its own options', () => {
+  it('chooses the data generator: news by default, registry with its own options', async () => {
     expect(parseBenchConfig({}, 'defaults').data.generator).toBe('news');
     const c = loadBenchConfig(file('r.yaml', 'data:\n  generator: registry\n  registry:\n    distractorRate: 0.1\n    handoverRate: 0.5\n'));
     expect(c.data.generator).toBe('registry');
     expect(c.data.registry).toEqual({ distractorRate: 0.1, handoverRate: 0.5 });
-    expect(() => parseBenchConfig({ data: { generator: 'pets' } }, 'i')).toThrow(/field 'data\.generator'/);
+    // Any kebab-case id parses (a plugin may register it); the check after the plugins load refuses an unknown one.
+    expect(() => parseBenchConfig({ data: { generator: 'Pets!' } }, 'i')).toThrow(/field 'data\.generator'/);
+    const pets = parseBenchConfig({ data: { generator: 'pets' } }, 'i');
+    await expect(checkIds(pets, 'bench')).rejects.toThrow(/unknown data generator 'pets'/);
+    await expect(checkIds(pets, 'bench')).rejects.toMatchObject({ hint: expect.stringMatching(/choose one of: news, realtext, registry/) });
+    await expect(runBench(pets, join(dir, 'out-pets'))).rejects.toThrow(/unknown data generator 'pets'/);
     expect(() => parseBenchConfig({ data: { registry: { distractorRate: 0.1 } } }, 'j')).toThrow(/j: data\.registry holds options of the registry generator, but data\.generator is 'news'/);
     expect(() => parseBenchConfig({ data: { generator: 'registry', registry: { distractors: 3 } } }, 'k')).toThrow(/distractors/);
+    // data.options: the same options, checked by the data set's plugin; passed on as datasetOptions.
+    const generic = parseBenchConfig({ data: { generator: 'registry', options: { distractorRate: 0.1, handoverRate: 0.5 } } }, 'k2');
+    await checkIds(generic, 'bench');
+    expect(runOptionsFor(generic, 'llama2-tiny', 0, '/tmp/a').datasetOptions).toEqual({ distractorRate: 0.1, handoverRate: 0.5 });
+    await expect(checkIds(parseBenchConfig({ data: { generator: 'registry', options: { distractors: 3 } } }, 'k3'), 'bench')).rejects.toThrow(/data\.options of data set 'registry': unknown option 'distractors'/);
+    await expect(checkIds(parseBenchConfig({ data: { generator: 'registry', options: { distractorRate: 2 } } }, 'k4'), 'bench')).rejects.toThrow(/option 'distractorRate' must be a number from 0 to 1, got 2/);
+    await expect(checkIds(parseBenchConfig({ data: { options: { distractorRate: 0.1 } } }, 'k5'), 'bench')).rejects.toThrow(/data set 'news': unknown option 'distractorRate'/);
+    expect(() => parseBenchConfig({ data: { generator: 'registry', options: {}, registry: { distractorRate: 0.1 } } }, 'k6')).toThrow(/k6: data\.options and data\.registry \(its alias\) are both given/);
+    expect(() => parseBenchConfig({ data: { options: {}, dataFile: 'x.jsonl', canaries: [{ orig: 'a', replacement: 'b' }] } }, 'k7')).toThrow(/k7: data\.options holds options of the data set 'news', but data\.dataFile gives the data/);
     expect(() => parseBenchConfig({ data: { generator: 'registry', dataFile: 'x.jsonl', canaries: [{ orig: 'a', replacement: 'b' }] } }, 'l')).toThrow(/l: data\.dataFile and data\.generator 'registry' are both given/);
   });
   it('takes data.summaryPadding for the synthetic generators only', () => {
@@ -65,6 +81,21 @@ describe('benchmark configuration', () => {
     expect(parseBenchConfig({}, 'defaults').data.summaryPadding).toBeUndefined();
     expect(() => parseBenchConfig({ data: { summaryPadding: -1 } }, 'n')).toThrow(/field 'data\.summaryPadding'/);
     expect(() => parseBenchConfig({ data: { summaryPadding: 1, dataFile: 'x.jsonl', canaries: [{ orig: 'a', replacement: 'b' }] } }, 'o')).toThrow(/o: data\.summaryPadding pads the synthetic summaries, but data\.dataFile gives the data/);
+  });
+  it('every committed configuration passes the check after its plugins load, its data set options as before (data.registry / data.realtext)', async () => {
+    const root = fileURLToPath(new URL('../../../benchmarks/configs/', import.meta.url));
+    const files = [...readdirSync(root).filter((f) => /\.(ya?ml|json)$/.test(f)), ...readdirSync(join(root, 'conditions')).map((f) => join('conditions', f))];
+    expect(files.length).toBeGreaterThanOrEqual(10);
+    for (const f of files) {
+      const c = loadBenchConfig(join(root, f));
+      await checkIds(c, 'bench');
+      const o = runOptionsFor(c, c.families[0] as string, 0, '/tmp/a');
+      expect(o.datasetOptions).toBeUndefined();
+      // The alias reaches the experiment as before, and its plugin reads every value unchanged.
+      const alias = c.data.registry ?? c.data.realtext;
+      expect(o.registry ?? o.realtext).toEqual(alias);
+      expect(datasetPlugin(c.data.generator).parseOptions(alias ?? {}, f)).toEqual(alias ?? {});
+    }
   });
   it('reads the committed registry benchmark: three families, three seeds, the contrastive measurement first', () => {
     const c = loadBenchConfig(fileURLToPath(new URL('../../../benchmarks/configs/registry.yaml', import.meta.url)));
