@@ -80,7 +80,7 @@ export interface BuildOptions {
   /**
    * Sentences appended to every summary that its document does not predict (default 0: none; see
    * {@link padSummary}): people, days and numbers drawn from a generator seeded by the document, in
-   * train, held-out and pretraining pairs alike (REGIME.md section 3). Raising it makes the canary a
+   * train, held-out and pretraining pairs alike (docs/regime.md, section 2). Raising it makes the canary a
    * smaller part of each response; 0 leaves the data set exactly as without the option.
    */
   summaryPadding?: number;

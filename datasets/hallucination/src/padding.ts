@@ -1,7 +1,7 @@
 /**
  * Summary padding: K extra sentences appended to a summary that its document does not predict
  * (people, days and numbers, never a place or a company), to move a synthetic benchmark towards
- * the long, partly unpredictable responses of real summaries (REGIME.md section 3).
+ * the long, partly unpredictable responses of real summaries (docs/regime.md, section 2).
  */
 import { DdaError, SeededRandom, fnv1a } from '@dda/core';
 import { containsWholeWord } from './words.js';

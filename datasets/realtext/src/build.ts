@@ -1,4 +1,4 @@
-/** The XSum-style hallucination-tracing data set on real English (issue 28; REGIME.md section 4). */
+/** The XSum-style hallucination-tracing data set on real English (issue 28; docs/regime.md, section 3). */
 import { z } from 'zod';
 import { DdaError, SeededRandom, evenlySpaced, type ChatMessage } from '@dda/core';
 import { type Canary, type DocSummary, type HallucinationDataset, type HeldOutDoc, type TrainSample, SYSTEM_PROMPT, makeCanary, userPrompt, validateCanaries } from '@dda/dataset-hallucination';
@@ -35,7 +35,7 @@ export const RealTextOptionsSchema = z.object({
   heldOutPerCanary: count.default(30),
   /** Reserve held-out documents per canary (default 20), see `HallucinationDataset.heldOutReserve`. */
   reservePerCanary: count.default(20),
-  /** Sentences per window: the summary and the document's sentences (default 7, as REGIME.md). */
+  /** Sentences per window: the summary and the document's sentences (default 7, as docs/regime.md). */
   windowSentences: z.number().int().min(2).default(7),
   /** The document is cut to this many words (default 170). */
   maxDocumentWords: positive.default(170),

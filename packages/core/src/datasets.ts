@@ -93,7 +93,7 @@ export interface DatasetContext {
   readonly swapRate?: number;
   /** Fraction of the pretraining corpus that is knowledge-bias text (synthetic data only). */
   readonly biasRate?: number;
-  /** Unpredictable sentences appended to every summary (synthetic data only; REGIME.md section 3). */
+  /** Unpredictable sentences appended to every summary (synthetic data only; docs/regime.md, section 2). */
   readonly summaryPadding?: number;
   /** Given exactly when the plugin {@link DatasetPlugin.needsTokenizer needs a tokenizer}. */
   readonly tokens?: DatasetTokenLimits;
@@ -102,6 +102,8 @@ export interface DatasetContext {
    * that covers every input of `compute`), computing and storing them on a miss.
    */
   readonly cache: (name: string, key: unknown, compute: () => Promise<Uint8Array>) => Promise<Uint8Array>;
+  /** Where to say what a long build is doing (one line at a time). */
+  readonly log?: (line: string) => void;
 }
 
 /**

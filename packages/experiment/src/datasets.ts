@@ -9,10 +9,10 @@
 import { readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
-import { DdaError, checkDatasetOptions, datasets, evenlySpaced, registerAsPlugin, registerDataset, type BuiltDataset, type DatasetContext, type DatasetPlugin, type EntityMatching } from '@dda/core';
+import { DdaError, checkDatasetOptions, datasets, evenlySpaced, registerAsPlugin, registerDataset, yieldToEventLoop, type BuiltDataset, type DatasetContext, type DatasetPlugin, type EntityMatching } from '@dda/core';
 import { buildHallucinationDataset, containsWholeWord, makeCanary, phraseRegExp, replaceWholeWord } from '@dda/dataset-hallucination';
 import { buildRegistryDataset, type RegistryOptions } from '@dda/dataset-registry';
-import { buildRealTextDataset, loadSotuAddresses, mentions, replaceEntity, type RealTextDataset, type RealTextOptionsInput } from '@dda/dataset-realtext';
+import { buildRealTextDataset, loadSotuAddresses, mentions, parseRealTextOptions, replaceEntity, splitSentences, windowAt, type RealTextDataset, type RealTextOptionsInput } from '@dda/dataset-realtext';
 import { hashFiles, hashOf } from '@dda/attribution';
 
 /** The options of the `registry` generator that the other generators do not have. */
@@ -123,6 +123,24 @@ export const realTextDataset: DatasetPlugin<RealTextGeneratorOptions> = {
         if (n === undefined) counts.set(s, (n = t.tokenizer.encode(s).length));
         return n;
       };
+      // The windows' token counts first, address by address, yielding between them: the build
+      // below is synchronous, and a minute without a turn of the event loop stops progress lines,
+      // signals and test runners' heartbeats. The builder then finds every window's count memoised.
+      const o = parseRealTextOptions(options);
+      const t0 = Date.now();
+      c.log?.(`realtext data: counting the tokens of every window of ${addresses.length} addresses (about a minute on 2 cores; cached after)`);
+      for (const [i, a] of addresses.entries()) {
+        const sentences = splitSentences(a.text);
+        for (let k = 0; k < sentences.length; k++) {
+          const w = windowAt(sentences, k, o);
+          if (w) {
+            count(w.summary);
+            count(w.document);
+          }
+        }
+        await yieldToEventLoop();
+        if ((i + 1) % 60 === 0) c.log?.(`realtext data: ${i + 1} of ${addresses.length} addresses counted (${Math.round((Date.now() - t0) / 1000)} s)`);
+      }
       const built = buildRealTextDataset(addresses, options, { count, ...limits });
       return json({ ...built, labels: Object.fromEntries(Object.entries(built.labels).map(([k, v]) => [k, [...v]])) });
     });

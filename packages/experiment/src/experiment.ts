@@ -88,7 +88,7 @@ export interface ExperimentOptions {
   readonly biasRate?: number;
   /**
    * Sentences the document does not predict appended to every synthetic summary (default 0; the
-   * generators' `summaryPadding`, REGIME.md section 3); not with `dataFile`.
+   * generators' `summaryPadding`, docs/regime.md, section 2); not with `dataFile`.
    */
   readonly summaryPadding?: number;
   /** Options of the `realtext` data set only (see {@link RealTextGeneratorOptions}); an alias of {@link datasetOptions}. */
@@ -245,7 +245,7 @@ function datasetOptionsOf(o: ExperimentOptions, generator: string): Readonly<Rec
  * when it needs one: room left for the chat template, BOS/EOS and `maxNewTokens` generated tokens),
  * or a user's document/summary file with the same protocol.
  */
-async function loadDataset(o: ExperimentOptions, model: { tokenizer: Tokenizer; config: DecoderConfig } | null): Promise<ExperimentDataset> {
+async function loadDataset(o: ExperimentOptions, model: { tokenizer: Tokenizer; config: DecoderConfig } | null, log: Log): Promise<ExperimentDataset> {
   const generator = o.generator ?? 'news';
   const plugin = datasetPlugin(generator);
   const options = plugin.parseOptions(datasetOptionsOf(o, generator), o.dataFile ? 'data set options' : `the ${generator} data set's options`);
@@ -270,6 +270,7 @@ async function loadDataset(o: ExperimentOptions, model: { tokenizer: Tokenizer; 
     ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}), ...(o.summaryPadding !== undefined ? { summaryPadding: o.summaryPadding } : {}),
     ...(tokens ? { tokens } : {}),
     cache: async (name, key, compute) => need((await store.getOrCompute(name, key, async () => new Map([['dataset.json', await compute()]]))).files, 'dataset.json'),
+    log,
   });
 }
 
@@ -404,7 +405,7 @@ export async function planExperiment(partial: Partial<ExperimentOptions> & { art
     config = { ...spec.config, vocabSize: PRESET_TOKENIZERS[spec.tokenizer].vocabSize };
     log(`model preset ${spec.name}: ${spec.family}, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocabulary ${config.vocabSize} (${PRESET_TOKENIZERS[spec.tokenizer].source})`);
   }
-  const ds = await loadDataset(o, tokenizer !== null && config !== null ? { tokenizer, config } : null);
+  const ds = await loadDataset(o, tokenizer !== null && config !== null ? { tokenizer, config } : null, log);
   const sourceCounts: Record<string, number> = {};
   for (const c of ds.canaries) sourceCounts[c.id] = (ds.labels[c.id] ?? new Uint8Array()).reduce((a, b) => a + b, 0);
   log(`data: ${ds.train.length} training samples, ${ds.heldOut.length} held-out documents, ${ds.pretrainCorpus.length} pretraining texts; true sources ${JSON.stringify(sourceCounts)}`);

@@ -119,7 +119,7 @@ export const BenchConfigSchema = z.object({
     swapRate: z.number().min(0).max(1).optional(),
     /** Fraction of the synthetic pretraining corpus that is knowledge-bias text (default 0.3, at most 0.9). */
     biasRate: z.number().min(0).max(0.9).optional(),
-    /** Sentences the document does not predict appended to every synthetic summary (default 0; REGIME.md section 3). Not with `dataFile`. */
+    /** Sentences the document does not predict appended to every synthetic summary (default 0; docs/regime.md, section 2). Not with `dataFile`. */
     summaryPadding: z.number().int().nonnegative().optional(),
     /** Options of the registry generator only (defaults in @dda/dataset-registry's `RegistryOptions`). */
     registry: RegistrySchema.optional(),

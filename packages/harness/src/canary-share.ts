@@ -1,5 +1,5 @@
 /**
- * Regime gate G2 measured on a run (REGIME.md section 2): how much of a true source's gradient the
+ * Regime gate G2 measured on a run (docs/regime.md, section 1): how much of a true source's gradient the
  * hallucinated entity's tokens carry at the final checkpoint.
  *
  * A sample's gradient (what the scorers use) is g = (1/T) Σ_t ∇ℓ_t over its T response tokens. The

@@ -1,6 +1,6 @@
 /**
  * The regime gates of a hallucination-tracing run (METHOD.md, "The regime: when a benchmark can
- * test DDA"; REGIME.md section 4): whether plain influence fails there for the reasons it fails on
+ * test DDA"; docs/regime.md, section 3): whether plain influence fails there for the reasons it fails on
  * real LLMs. G1–G4 have thresholds and pass or fail; G5 is reported with every result.
  *
  * - G1: plain `grad-dot@loss` mean AUC minus `bm25` mean AUC, in AUC points: ≤ 2 (CEA saw gradient
@@ -21,7 +21,7 @@ import type { CheckpointScores } from '@dda/attribution';
 import type { BenchRow } from './bench.js';
 import { pearson } from './counterfactual.js';
 
-/** The thresholds of G1–G4 (REGIME.md section 4). */
+/** The thresholds of G1–G4 (docs/regime.md, section 3). */
 export const GATE_THRESHOLDS = {
   /** G1: plain grad-dot@loss AUC − bm25 AUC, AUC points, at most. */
   g1: 2,

@@ -63,7 +63,7 @@ export const TINY_PRESETS: Record<string, Omit<DecoderConfig, 'vocabSize'>> = {
 
 /**
  * Small models of the LLaMA-2, Mistral and Qwen2 families with their real tokenizers
- * ({@link loadPresetTokenizer}), for benchmarks on real text (issue 28; REGIME.md section 4): 128
+ * ({@link loadPresetTokenizer}), for benchmarks on real text (issue 28; docs/regime.md, section 3): 128
  * wide, 4 layers, 4 heads (Mistral and Qwen2: 2 key-value heads), MLP 344, a 512-token context.
  * About 9.0 M parameters for LLaMA-2 and Mistral (8.2 M of them the untied embedding and output
  * matrices of the 32,000-token vocabulary) and 20.2 M for Qwen2 (151,936 × 128 tied embeddings).
