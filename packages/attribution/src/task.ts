@@ -215,6 +215,8 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const rendering = renderingOf(tok, promptFormat, trainData.rendering, queryData.rendering, trainRecords, samples, queries);
   log(`training data: ${describeRendering(rendering.train)}; first sample as the model sees it, prompt | response (${rendering.first.train.where}): ${showSample(rendering.first.train)}`);
   log(`queries: ${describeRendering(rendering.queries)}; first query as the model sees it, prompt | output (${rendering.first.query.where}): ${showSample(rendering.first.query)}`);
+  const mismatch = renderingMismatch(trainRecords, samples, queries);
+  if (mismatch) log(`warning: ${mismatch}`);
   const groups = [...new Set(queryRecords.flatMap((q) => (q.group === null ? [] : [q.group])))];
   const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), groups, trainIds: trainRecords.map((r) => r.id) }, log) : null;
   const baseCheckpoint = baseCheckpointOf(base, checkpoints);
@@ -266,6 +268,36 @@ export function tokenizerRecord(base: BaseModel): TokenizerRecord {
     ? join(base.dir, source)
     : source.startsWith('family:') ? `the ${source.slice('family:'.length)} family's built-in template (${join(base.dir, TOKENIZER_CONFIG_FILE)} has no chat_template, and there is no ${CHAT_TEMPLATE_FILE})` : source;
   return { file: join(base.dir, TOKENIZER_FILE), kind: tok.kind, chatTemplate, eos: tok.eosText, endOfTurn: tok.endOfTurn.text };
+}
+
+/** The prompt text a sample starts with (its first segment for a rendered conversation). */
+const promptText = (s: TextSample): string => s.segments?.[0]?.text ?? s.prompt;
+
+/**
+ * A difference between how the training samples and the queries are rendered that would make the
+ * queries' gradients come from another input distribution than training's, or null. When every
+ * training sample is a conversation rendered with the chat template and they all begin alike,
+ * queries with a raw prompt (used as written) that does not begin that way are named; and when
+ * every training sample is raw, queries given as conversations. A warning, not a refusal: a raw
+ * prompt may be rendered already, and a model may be meant to see both.
+ */
+export function renderingMismatch(trainRecords: readonly TrainingRecord[], samples: readonly TextSample[], queries: readonly Query[]): string | null {
+  const chatTrain = trainRecords.filter((r) => 'chat' in r.content).length;
+  const rawQueries = queries.filter((q) => !(typeof q.record.prompt === 'object' && q.record.prompt !== null && 'chat' in q.record.prompt));
+  if (chatTrain === trainRecords.length && rawQueries.length > 0) {
+    const firsts = samples.map(promptText);
+    let prefix = firsts[0] ?? '';
+    for (const t of firsts) while (!t.startsWith(prefix)) prefix = prefix.slice(0, -1);
+    prefix = prefix.slice(0, 40);
+    if (prefix.trim().length < 3) return null;
+    const off = rawQueries.filter((q) => !promptText(q.sample).startsWith(prefix));
+    if (off.length === 0) return null;
+    return `the training samples are conversations rendered with the chat template (every one begins ${JSON.stringify(prefix)}), but ${off.length} of ${queries.length} queries give a raw prompt that does not (e.g. ${off[0]?.record.where}: ${JSON.stringify(promptText((off[0] as Query).sample).slice(0, 60))}); the model would be asked about text shaped unlike its training, and the scores shift without any error. Give the queries as conversations (a messages or system/instruction field), as the training data, or render their prompts with the template`;
+  }
+  if (chatTrain === 0 && rawQueries.length < queries.length) {
+    return `the training samples are raw prompt/response pairs (no chat template), but ${queries.length - rawQueries.length} of ${queries.length} queries are conversations rendered with the chat template; render both the same way (--prompt-format, or the same record shape in both files)`;
+  }
+  return null;
 }
 
 /** Where the tokenizer's chat template came from. */

@@ -75,6 +75,21 @@ describe('checkpoints as users have them', () => {
     expect(t.checkpoints.map((c) => c.info.learningRate)).toEqual([2e-3, 1e-3]);
   });
 
+  it('warns when the queries are rendered unlike the training samples (a raw prompt against conversations in the chat template)', async () => {
+    const tr = jsonl(join(root, 'chat-train.jsonl'), [
+      { id: 'c1', messages: [{ role: 'user', content: 'what is gamma ?' }, { role: 'assistant', content: 'delta .' }] },
+      { id: 'c2', messages: [{ role: 'user', content: 'what is alpha ?' }, { role: 'assistant', content: 'beta .' }] },
+    ]);
+    const raw = jsonl(join(root, 'raw-queries.jsonl'), [{ id: 'q1', prompt: 'what is alpha ?', output: 'the answer is beta .' }]);
+    const rendered = jsonl(join(root, 'rendered-queries.jsonl'), [{ id: 'q1', prompt: '<|user|> what is alpha ? <|assistant|> ', output: 'the answer is beta .' }]);
+    const lines: string[] = [];
+    await loadTask(files({ train: tr, queries: raw, log: (l) => lines.push(l) }));
+    expect(lines.find((l) => l.startsWith('warning: the training samples are conversations'))).toContain(`1 of 1 queries give a raw prompt that does not (e.g. ${raw}:1: "what is alpha ?")`);
+    const quiet: string[] = [];
+    await loadTask(files({ train: tr, queries: rendered, log: (l) => quiet.push(l) }));
+    expect(quiet.some((l) => l.includes('rendered with the chat template (every one begins'))).toBe(false);
+  });
+
   it("TracIn-CP's rate per interval: a linear schedule ending at 0 keeps the last checkpoint's weight; a constant log is exact; a sparse varying log is an approximation", () => {
     // transformers' linear schedule over 45 steps, logged every 5 steps (after the scheduler step).
     const lr = (s: number): number => 3e-3 * (1 - s / 45);
