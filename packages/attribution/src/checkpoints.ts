@@ -465,6 +465,16 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
   });
   if (rates.length > 0 && o.learningRates === undefined) log(`checkpoints: learning rates from ${TRAINER_STATE_FILE} (Trainer logs at step s the rate of step s + 1): ${rates.join('; ')}`);
   if (approximated.length > 0 && o.learningRates === undefined) log(`warning: the learning rate changes during the run, but none was logged for the steps before ${approximated.join(', ')}; the nearest logged rate is used for TracIn-CP and lr-weighted denoising (pass --learning-rates to give the rates, or log more often with logging_steps)`);
+  // Checkpoints evenly spaced but starting later than that spacing: the earlier ones were most
+  // likely deleted (Trainer's save_total_limit keeps only the last few), and denoising averages fewer epochs.
+  const steps = out.map((c) => c.step);
+  if (steps.length >= 2 && steps.every((x): x is number => x !== null)) {
+    const gaps = steps.slice(1).map((x, i) => x - (steps[i] as number));
+    const g = gaps[0] as number;
+    if (g > 0 && gaps.every((x) => x === g) && (steps[0] as number) >= 2 * g) {
+      log(`warning: the checkpoints are ${g} steps apart, but the first is at step ${steps[0]}: the ${Math.floor((steps[0] as number) / g) - 1} earlier one(s) (steps ${Array.from({ length: Math.floor((steps[0] as number) / g) - 1 }, (_, k) => (k + 1) * g).join(', ')}) are missing, most likely deleted by save_total_limit; denoising averages the ${steps.length} found, and the first one's learning rate covers steps 1–${steps[0]} (pass the folders you mean, or --learning-rates)`);
+    }
+  }
   if (overridden.length > 0) log(`--learning-rates differs from the learning rate ${TRAINER_STATE_FILE} logged at ${overridden.length} checkpoint(s) (${overridden.join('; ')}): the given rates are used`);
   return out;
 }

@@ -73,6 +73,20 @@ describe('checkpoints as users have them', () => {
     const t = await loadTask(files({ checkpoints: [dir] }));
     expect(t.checkpoints.map((c) => [c.id, c.info.epoch])).toEqual([['checkpoint-15', 1], ['checkpoint-30', 2]]);
     expect(t.checkpoints.map((c) => c.info.learningRate)).toEqual([2e-3, 1e-3]);
+    // Only the last checkpoints kept (save_total_limit): said, with the steps that are missing.
+    const kept = join(root, 'kept');
+    for (const [s, seed] of [[30, 6], [45, 7]] as const) {
+      adapter(join(kept, `checkpoint-${s}`), lora, seed);
+      const history = [15, 30, 45].filter((x) => x <= s).map((x) => ({ step: x, learning_rate: 1e-3, epoch: x / 15 }));
+      writeFileSync(join(kept, `checkpoint-${s}`, 'trainer_state.json'), JSON.stringify({ global_step: s, epoch: s / 15, log_history: history }));
+    }
+    const lines: string[] = [];
+    await loadTask(files({ checkpoints: [kept], log: (l) => lines.push(l) }));
+    expect(lines.find((l) => l.includes('earlier one(s)'))).toContain('the checkpoints are 15 steps apart, but the first is at step 30: the 1 earlier one(s) (steps 15) are missing');
+    expect(lines.some((l) => l.includes('are missing, most likely deleted by save_total_limit'))).toBe(true);
+    const none: string[] = [];
+    await loadTask(files({ checkpoints: [dir], log: (l) => none.push(l) }));
+    expect(none.some((l) => l.includes('earlier one(s)'))).toBe(false);
   });
 
   it('warns when the queries are rendered unlike the training samples (a raw prompt against conversations in the chat template)', async () => {
