@@ -215,6 +215,11 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const rendering = renderingOf(tok, promptFormat, trainData.rendering, queryData.rendering, trainRecords, samples, queries);
   log(`training data: ${describeRendering(rendering.train)}; first sample as the model sees it, prompt | response (${rendering.first.train.where}): ${showSample(rendering.first.train)}`);
   log(`queries: ${describeRendering(rendering.queries)}; first query as the model sees it, prompt | output (${rendering.first.query.where}): ${showSample(rendering.first.query)}`);
+  const unknown = unknownWordsOf(tok, [
+    ...trainRecords.map((r, i) => ({ where: r.where, sample: samples[i] as TextSample })),
+    ...queries.flatMap((q) => [{ where: q.record.where, sample: q.sample }, ...(q.correction ? [{ where: `${q.record.where} (corrected)`, sample: q.correction }] : [])]),
+  ]);
+  if (unknown) log(`warning: ${unknown}`);
   const mismatch = renderingMismatch(trainRecords, samples, queries);
   if (mismatch) log(`warning: ${mismatch}`);
   const groups = [...new Set(queryRecords.flatMap((q) => (q.group === null ? [] : [q.group])))];
@@ -268,6 +273,23 @@ export function tokenizerRecord(base: BaseModel): TokenizerRecord {
     ? join(base.dir, source)
     : source.startsWith('family:') ? `the ${source.slice('family:'.length)} family's built-in template (${join(base.dir, TOKENIZER_CONFIG_FILE)} has no chat_template, and there is no ${CHAT_TEMPLATE_FILE})` : source;
   return { file: join(base.dir, TOKENIZER_FILE), kind: tok.kind, chatTemplate, eos: tok.eosText, endOfTurn: tok.endOfTurn.text };
+}
+
+/**
+ * Records with words a word-level tokenizer does not know (they become `<unk>`, so the model sees
+ * another text than the record's, and its scores change silently), or null: the number, the first
+ * few records and their words. Subword tokenizers know every text.
+ */
+export function unknownWordsOf(tok: Tokenizer, items: readonly { readonly where: string; readonly sample: TextSample }[]): string | null {
+  const words = (tok as { unknownWords?: (text: string) => string[] }).unknownWords;
+  if (typeof words !== 'function') return null;
+  const found = items.flatMap(({ where, sample }) => {
+    const text = sample.segments ? sample.segments.map((x) => x.text).join('') : `${sample.prompt} ${sample.response}`;
+    const w = [...new Set(words.call(tok, text))];
+    return w.length > 0 ? [{ where, w }] : [];
+  });
+  if (found.length === 0) return null;
+  return `${found.length} record(s) have words outside the model's word-level vocabulary, which the tokenizer maps to <unk>, so the model reads another text than the record's: ${found.slice(0, 3).map((f) => `${f.where}: ${f.w.slice(0, 5).map((x) => JSON.stringify(x)).join(', ')}`).join('; ')}${found.length > 3 ? '; …' : ''} (the vocabulary was built from the data the model was trained on; remove or replace these words, or use a model with a subword tokenizer)`;
 }
 
 /** The prompt text a sample starts with (its first segment for a rendered conversation). */

@@ -104,6 +104,16 @@ describe('checkpoints as users have them', () => {
     expect(quiet.some((l) => l.includes('rendered with the chat template (every one begins'))).toBe(false);
   });
 
+  it("warns about words outside a word-level model's vocabulary (they would silently become <unk>)", async () => {
+    const q = jsonl(join(root, 'oov-queries.jsonl'), [{ id: 'q1', prompt: 'what is alpha ?', output: 'the answer is zyzzyva .' }]);
+    const lines: string[] = [];
+    await loadTask(files({ queries: q, log: (l) => lines.push(l) }));
+    expect(lines).toContainEqual(expect.stringContaining(`warning: 1 record(s) have words outside the model's word-level vocabulary, which the tokenizer maps to <unk>, so the model reads another text than the record's: ${q}:1: "zyzzyva"`));
+    const clean: string[] = [];
+    await loadTask(files({ log: (l) => clean.push(l) }));
+    expect(clean.some((l) => l.includes('outside the model'))).toBe(false);
+  });
+
   it("TracIn-CP's rate per interval: a linear schedule ending at 0 keeps the last checkpoint's weight; a constant log is exact; a sparse varying log is an approximation", () => {
     // transformers' linear schedule over 45 steps, logged every 5 steps (after the scheduler step).
     const lr = (s: number): number => 3e-3 * (1 - s / 45);
