@@ -246,6 +246,9 @@ export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE
   }
   const base = j.base_model_name_or_path;
   if (base !== undefined && base !== null && typeof base !== 'string') fail(`'base_model_name_or_path' must be a string`, 'fix the value');
+  // A sequence-classification (or other non-causal) adapter belongs to a model with another head and loss.
+  const task = j.task_type;
+  if (task !== undefined && task !== null && task !== 'CAUSAL_LM') fail(`'task_type' is ${JSON.stringify(task)}: this adapter was trained for another task than causal language modelling, with another head and loss than the next-token loss attributed here`, "attribute an adapter of a causal language model (task_type CAUSAL_LM, or none)");
   const mts = j.modules_to_save;
   let modulesToSave: string[] | null = null;
   if (mts !== undefined && mts !== null && !(Array.isArray(mts) && mts.length === 0)) {

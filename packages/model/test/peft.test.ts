@@ -35,6 +35,12 @@ describe('PEFT adapter_config.json', () => {
     expect(parseAdapterConfig(json)).toEqual({ config: lora, baseModelNameOrPath: 'models/qwen2-tiny', modulesToSave: null });
   });
 
+  it('refuses an adapter of another task than causal language modelling (task_type), naming it', () => {
+    const json = toAdapterConfig(lora, 'models/qwen2-tiny');
+    expect(() => parseAdapterConfig({ ...json, task_type: 'SEQ_CLS' })).toThrow(/'task_type' is "SEQ_CLS": this adapter was trained for another task than causal language modelling/);
+    expect(parseAdapterConfig({ ...json, task_type: null }).config).toEqual(lora);
+  });
+
   it('reads a config as PEFT writes it (module order, empty extras, all-linear)', () => {
     const peft = {
       alpha_pattern: {}, auto_mapping: null, base_model_name_or_path: 'Qwen/Qwen2-0.5B', bias: 'none', fan_in_fan_out: false, inference_mode: true,
