@@ -54,7 +54,8 @@ const load = (paths: string[]): { lines: string[]; checkpoints: ReturnType<typeo
 describe('a trainer output folder with the final adapter at its top (trainer.save_model(output_dir))', () => {
   it('the same tensors as the last checkpoint: the checkpoint-<step> folders are the run, the top is not counted twice', () => {
     const r = load([trainerRun('last', { top: 4, topStep: 10 })]);
-    expect(r.checkpoints.map((c) => [c.id, c.step, c.info.learningRate])).toEqual([['checkpoint-2', 2, 1e-3], ['checkpoint-10', 10, 5e-4]]);
+    // Each checkpoint's rate is the mean of those logged for its steps (the entry at step s is step s + 1's rate).
+    expect(r.checkpoints.map((c) => [c.id, c.step, c.info.learningRate])).toEqual([['checkpoint-2', 2, 1e-3], ['checkpoint-10', 10, (1e-3 + 8e-4) / 2]]);
     expect(r.lines.join('\n')).toMatch(/the adapter at the top of .*last holds the same tensors as checkpoint-10 \(the last checkpoint, which trainer.save_model\(output_dir\) saves again.*\): not counted twice/);
   });
 
@@ -67,7 +68,7 @@ describe('a trainer output folder with the final adapter at its top (trainer.sav
 
   it('other tensors, saved after the last checkpoint by its trainer_state.json: the run\'s end state, the last checkpoint', () => {
     const r = load([trainerRun('end', { top: 5, topStep: 12 })]);
-    expect(r.checkpoints.map((c) => [c.id, c.step, c.info.learningRate, c.info.epoch])).toEqual([['checkpoint-2', 2, 1e-3, 0.2], ['checkpoint-10', 10, 5e-4, 1], ['end', 12, 3e-4, 1.2]]);
+    expect(r.checkpoints.map((c) => [c.id, c.step, c.info.learningRate, c.info.epoch])).toEqual([['checkpoint-2', 2, 1e-3, 0.2], ['checkpoint-10', 10, (1e-3 + 8e-4) / 2, 1], ['end', 12, 5e-4, 1.2]]);
     expect(r.lines.join('\n')).toMatch(/differs from every checkpoint-<step>\/ subfolder and its trainer_state.json says global_step 12, after checkpoint-10: taken as the run's end state/);
   });
 
@@ -140,8 +141,8 @@ describe('--learning-rates against the trainer_state.json log', () => {
     const lines: string[] = [];
     const cps = loadCheckpoints([run], { base: config, learningRates: [1e-3, 2e-4], log: (l) => lines.push(l) });
     expect(cps.map((c) => c.info.learningRate)).toEqual([1e-3, 2e-4]);
-    // checkpoint-2 logged 1e-3 (the same), checkpoint-10 logged 5e-4.
-    expect(lines.join('\n')).toMatch(/--learning-rates differs from the learning rate trainer_state.json logged at 1 checkpoint\(s\) \(checkpoint-10: 0.0002 given, 0.0005 logged\): the given rates are used/);
+    // checkpoint-2 logged 1e-3 (the same), checkpoint-10 9e-4 (the mean of the rates logged for its steps).
+    expect(lines.join('\n')).toMatch(/--learning-rates differs from the learning rate trainer_state.json logged at 1 checkpoint\(s\) \(checkpoint-10: 0.0002 given, 0.0009 logged\): the given rates are used/);
     expect(() => loadCheckpoints([run], { base: config, learningRates: [1e-3] })).toThrow(/--learning-rates gives 1 rates for 2 checkpoints \(.*checkpoint-2, .*checkpoint-10\)/);
   });
 });
