@@ -222,9 +222,6 @@ export function entityMatching(o: Pick<ExperimentOptions, 'generator'>): EntityM
   return datasetPlugin(o.generator ?? 'news').matching;
 }
 
-/** The data set, with what only some data sets have: pretraining pairs in the instruction format. */
-type ExperimentDataset = BuiltDataset;
-
 /** Which option alias of ExperimentOptions belongs to which built-in data set, and how errors name them. */
 const OPTION_ALIASES = { registry: "the registry generator's options", realtext: "the realtext data set's options" } as const;
 
@@ -245,7 +242,7 @@ function datasetOptionsOf(o: ExperimentOptions, generator: string): Readonly<Rec
  * when it needs one: room left for the chat template, BOS/EOS and `maxNewTokens` generated tokens),
  * or a user's document/summary file with the same protocol.
  */
-async function loadDataset(o: ExperimentOptions, model: { tokenizer: Tokenizer; config: DecoderConfig } | null, log: Log): Promise<ExperimentDataset> {
+async function loadDataset(o: ExperimentOptions, model: { tokenizer: Tokenizer; config: DecoderConfig } | null, log: Log): Promise<BuiltDataset> {
   const generator = o.generator ?? 'news';
   const plugin = datasetPlugin(generator);
   const options = plugin.parseOptions(datasetOptionsOf(o, generator), o.dataFile ? 'data set options' : `the ${generator} data set's options`);
@@ -304,7 +301,7 @@ const instructionTurns = (document: string): ChatMessage[] => [{ role: 'system',
 const instructionPrompt = (tok: Tokenizer, document: string): string => tok.renderChat(instructionTurns(document), true);
 
 /** θ0's pretraining samples: each plain text as a response with an empty prompt, then the data set's instruction pairs if it has any. */
-function pretrainSamples(tok: Tokenizer, ds: ExperimentDataset): TextSample[] {
+function pretrainSamples(tok: Tokenizer, ds: BuiltDataset): TextSample[] {
   return [
     ...ds.pretrainCorpus.map((text, i) => ({ id: `pretraining text ${i + 1}`, prompt: '', response: text })),
     ...(ds.pretrainPairs ?? []).map((p) => instruction(tok, p.id, p.document, p.summary)),
@@ -360,7 +357,7 @@ function checkLengths(tok: Tokenizer, config: DecoderConfig, ds: HallucinationDa
  */
 export interface ExperimentPlan {
   readonly options: ExperimentOptions;
-  readonly dataset: ExperimentDataset;
+  readonly dataset: BuiltDataset;
   readonly tokenizer: Tokenizer;
   readonly config: DecoderConfig;
   /** θ0 from the model folder, or null (initialised from the seed and pretrained). */
