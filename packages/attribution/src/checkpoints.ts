@@ -46,6 +46,8 @@ export interface Checkpoint {
    * forward pass at this checkpoint (not differentiated: gradients stay over the LoRA tensors). Absent without.
    */
   readonly saved?: SavedModules;
+  /** The adapter's `base_model_name_or_path` (the model it was trained on, checked against --base when a task is loaded, see base-match.ts); absent for a full checkpoint or an adapter that names none. */
+  readonly adapterBase?: string;
   /** Epoch (from trainer_state.json, else the 1-based position) and the learning rate in effect (NaN if unknown). */
   readonly info: CheckpointInfo;
   /** Global step from the folder name or trainer_state.json, or null. */
@@ -457,7 +459,7 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
     const ownEpoch = f.ownState ? state?.epoch ?? null : null;
     const epoch = ownEpoch ?? (state && step !== null ? [...state.entries].reverse().find((e) => e.step <= step && e.epoch !== null)?.epoch : null) ?? i + 1;
     return {
-      id, dir: f.dir, kind: f.kind, weights: f.weights, lora: f.lora, step, ...(f.saved ? { saved: f.saved } : {}),
+      id, dir: f.dir, kind: f.kind, weights: f.weights, lora: f.lora, step, ...(f.saved ? { saved: f.saved } : {}), ...(f.baseName ? { adapterBase: f.baseName } : {}),
       ...(state ? { trainerState: state } : {}),
       info: { id, epoch, learningRate: lr },
       hash: f.hash,

@@ -8,6 +8,7 @@ export * from './plugins.js';
 export * from './artifacts.js';
 export * from './hashing.js';
 export * from './checkpoints.js';
+export * from './base-match.js';
 export * from './task.js';
 export * from './truncation.js';
 export * from './engine.js';

@@ -16,6 +16,7 @@ import {
   type LoraConfig, type ModelFamily, type OverlongPolicy, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import { hashOf } from './artifacts.js';
+import { type BaseMatch, checkAdapterBase, describeBaseMatch } from './base-match.js';
 import { type Checkpoint, loadCheckpoints } from './checkpoints.js';
 import { hashData, hashFile, hashFiles } from './hashing.js';
 import { type TruncatedSample, type TruncationReport, truncationReport } from './truncation.js';
@@ -51,6 +52,8 @@ export interface AttributionTask {
   readonly baseCheckpoint: Checkpoint;
   /** θ1..θN in training order. */
   readonly checkpoints: readonly Checkpoint[];
+  /** How the adapters' `base_model_name_or_path` was matched to the base model folder (recorded in summary.json). */
+  readonly baseMatch: BaseMatch;
   readonly train: { readonly records: readonly TrainingRecord[]; readonly samples: readonly TextSample[] };
   readonly queries: readonly Query[];
   /** True sources per query or group, or null. */
@@ -112,6 +115,11 @@ export interface TaskFiles {
   readonly overlong?: OverlongPolicy;
   /** Learning rate at each checkpoint, overriding trainer_state.json. */
   readonly learningRates?: readonly number[];
+  /**
+   * The Hub id of the model in `base` (`--base-name`), declared where its folder has another name than
+   * the `base_model_name_or_path` the adapters name (see {@link checkAdapterBase}).
+   */
+  readonly baseName?: string;
   /** Where the checkpoints' resolution ({@link loadCheckpoints}: a final adapter not counted twice, checks skipped), warnings about the data (fields read and not used) and the rendered first samples go. */
   readonly log?: (line: string) => void;
 }
@@ -181,6 +189,9 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const base = loadBaseModel(f.base);
   const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}), ...(f.log ? { log: f.log } : {}) });
   const log = f.log ?? (() => {});
+  const named = checkpoints.find((c) => c.adapterBase !== undefined);
+  const baseMatch: BaseMatch = named ? checkAdapterBase(named.dir, named.adapterBase ?? null, base.dir, f.baseName) : { adapterBase: null, how: 'unnamed', matchedWith: null };
+  if (named) log(`checkpoints: trained on '${baseMatch.adapterBase}' (base_model_name_or_path of ${named.dir}), ${describeBaseMatch(baseMatch)}`);
   const promptFormat = f.promptFormat ?? 'raw';
   const trainData = await readTrainingData(f.train, { promptFormat, log, ...(f.fields ? { fields: f.fields } : {}) });
   const queryData = await readQueryData(f.queries, { promptFormat, log, ...(f.queryFields ? { fields: f.queryFields } : {}) });
@@ -226,7 +237,7 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), groups, trainIds: trainRecords.map((r) => r.id) }, log) : null;
   const baseCheckpoint = baseCheckpointOf(base, checkpoints);
   return {
-    base, baseCheckpoint, checkpoints,
+    base, baseCheckpoint, checkpoints, baseMatch,
     train: { records: trainRecords, samples },
     queries,
     labels,

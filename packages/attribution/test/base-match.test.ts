@@ -1,0 +1,98 @@
+// The adapters' base_model_name_or_path against --base: the same folder, a byte-identical copy, a
+// Hub id matched by name (folder, Hub cache snapshot, config.json's _name_or_path), --base-name,
+// and refusals for another model, whatever the shapes.
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { baseFolderNames, checkAdapterBase, loadTask, modelNameKey } from '@dda/attribution';
+import { writePeftAdapter, readPeftAdapter, ADAPTER_CONFIG_FILE } from '@dda/model';
+import { makeUserRun } from './fixtures/user-run.js';
+
+const root = mkdtempSync(join(tmpdir(), 'dda-base-match-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** A model folder as far as the check reads it: config.json and safetensors files. */
+function folder(dir: string, weights: string, config: Record<string, unknown> = { model_type: 'llama' }): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  writeFileSync(join(dir, 'model.safetensors'), weights);
+  return dir;
+}
+
+describe('checkAdapterBase', () => {
+  const base = folder(join(root, 'models', 'Qwen2-0.5B'), 'weights of the pretrained model');
+  const adapter = join(root, 'run', 'checkpoint-10');
+  mkdirSync(adapter, { recursive: true });
+
+  it('passes the --base folder itself, named absolutely or relative to the working folder or the adapter', () => {
+    expect(checkAdapterBase(adapter, base, base)).toEqual({ adapterBase: base, how: 'same-folder', matchedWith: base });
+    expect(checkAdapterBase(adapter, 'models/Qwen2-0.5B', base, undefined, root).how).toBe('same-folder');
+    expect(checkAdapterBase(adapter, '../../models/Qwen2-0.5B/', base, undefined, '/nonexistent').how).toBe('same-folder');
+  });
+
+  it('passes another folder with byte-identical weights and refuses one with other weights', () => {
+    const copy = join(root, 'copy');
+    cpSync(base, copy, { recursive: true });
+    expect(checkAdapterBase(adapter, copy, base)).toEqual({ adapterBase: copy, how: 'same-weights', matchedWith: copy });
+    const instruct = folder(join(root, 'models', 'Qwen2-0.5B-Instruct'), 'weights of the instruct model');
+    expect(() => checkAdapterBase(adapter, instruct, base)).toThrow(/checkpoint-10[/\\]adapter_config\.json: the adapter was trained on .*Qwen2-0\.5B-Instruct .*but --base is .*Qwen2-0\.5B, whose weights differ \(the same files with other contents\)/);
+    const sharded = join(root, 'sharded');
+    folder(sharded, 'x');
+    rmSync(join(sharded, 'model.safetensors'));
+    writeFileSync(join(sharded, 'model-00001-of-00002.safetensors'), 'a');
+    expect(() => checkAdapterBase(adapter, sharded, base)).toThrow(/files model-00001-of-00002\.safetensors against model\.safetensors/);
+  });
+
+  it('matches a Hub id by its last component, without case, with the folder name, the Hub cache or _name_or_path', () => {
+    expect(checkAdapterBase(adapter, 'Qwen/qwen2-0.5b', base)).toEqual({ adapterBase: 'Qwen/qwen2-0.5b', how: 'name', matchedWith: 'Qwen2-0.5B' });
+    const snapshot = folder(join(root, 'hub', 'models--meta-llama--Llama-3.2-1B', 'snapshots', '4e20de362430cd3b72f300e6b0f18e50e7166e08'), 'llama');
+    expect(baseFolderNames(snapshot)).toEqual(['4e20de362430cd3b72f300e6b0f18e50e7166e08', 'meta-llama/Llama-3.2-1B']);
+    expect(checkAdapterBase(adapter, 'meta-llama/Llama-3.2-1B', snapshot).matchedWith).toBe('meta-llama/Llama-3.2-1B');
+    const renamed = folder(join(root, 'my-model'), 'gemma', { model_type: 'gemma3_text', _name_or_path: 'google/gemma-3-1b-pt' });
+    expect(checkAdapterBase(adapter, 'google/gemma-3-1b-pt', renamed)).toEqual({ adapterBase: 'google/gemma-3-1b-pt', how: 'name', matchedWith: 'google/gemma-3-1b-pt' });
+    // A path of the machine the adapter was trained on, absent here: its last component is the name.
+    expect(checkAdapterBase(adapter, '/home/someone/models/Qwen2-0.5B', base).how).toBe('name');
+    expect(modelNameKey('org/Name/')).toBe('name');
+  });
+
+  it('refuses another model by name, and says how to declare a renamed folder', () => {
+    expect(() => checkAdapterBase(adapter, 'Qwen/Qwen2-0.5B-Instruct', base)).toThrow(/trained on 'Qwen\/Qwen2-0\.5B-Instruct' \(base_model_name_or_path\), but --base .*Qwen2-0\.5B goes by 'Qwen2-0\.5B'/);
+    try {
+      checkAdapterBase(adapter, 'Qwen/Qwen2-0.5B-Instruct', base);
+    } catch (e) {
+      expect((e as { hint?: string }).hint).toMatch(/declare it with --base-name 'Qwen\/Qwen2-0\.5B-Instruct'/);
+    }
+  });
+
+  it('takes --base-name as the declared name of --base, and refuses a declaration of another model', () => {
+    const plain = folder(join(root, 'base'), 'w');
+    expect(checkAdapterBase(adapter, 'Qwen/Qwen2-0.5B', plain, 'Qwen/Qwen2-0.5B')).toEqual({ adapterBase: 'Qwen/Qwen2-0.5B', how: 'declared', matchedWith: 'Qwen/Qwen2-0.5B' });
+    expect(() => checkAdapterBase(adapter, 'Qwen/Qwen2-0.5B-Instruct', plain, 'Qwen/Qwen2-0.5B')).toThrow(/--base-name declares --base .*base to be 'Qwen\/Qwen2-0\.5B'/);
+  });
+
+  it('checks nothing when the adapter names no base', () => {
+    expect(checkAdapterBase(adapter, null, base)).toEqual({ adapterBase: null, how: 'unnamed', matchedWith: null });
+    expect(checkAdapterBase(adapter, '  ', base).how).toBe('unnamed');
+  });
+});
+
+describe('loadTask checks the adapters against --base', () => {
+  it('records the match, and refuses adapters of another model unless --base-name declares it', async () => {
+    const u = makeUserRun(join(root, 'user'), 6, 2);
+    const files = { base: u.base, checkpoints: [u.run], train: u.train, queries: u.queries };
+    const lines: string[] = [];
+    const task = await loadTask({ ...files, log: (l) => lines.push(l) });
+    expect(task.baseMatch).toEqual({ adapterBase: u.base, how: 'same-folder', matchedWith: u.base });
+    expect(lines.find((l) => l.includes('base_model_name_or_path'))).toMatch(/checkpoints: trained on '.*base' \(base_model_name_or_path of .*checkpoint-50\), the --base folder itself/);
+    // The same run re-saved as trained on an Instruct model.
+    for (const step of [50, 100]) {
+      const dir = join(u.run, `checkpoint-${step}`);
+      const a = readPeftAdapter(dir);
+      writePeftAdapter(dir, a.config, a.weights, 'org/tiny-base-instruct');
+    }
+    await expect(loadTask(files)).rejects.toThrow(new RegExp(`checkpoint-50[/\\\\]${ADAPTER_CONFIG_FILE.replace('.', '\\.')}: the adapter was trained on 'org/tiny-base-instruct'`));
+    const declared = await loadTask({ ...files, baseName: 'org/tiny-base-instruct' });
+    expect(declared.baseMatch.how).toBe('declared');
+  });
+});
