@@ -118,9 +118,13 @@ export interface ExperimentOptions {
    * each held-out document whose real summary mentions the orig gives one error, that summary with
    * the orig swapped for the replacement, whatever the model generates (for models too small or too
    * briefly trained to hallucinate, e.g. the CI-size realtext run; it says so in experiment.json and
-   * the queries).
+   * the queries). `preferred`: the same swapped summaries, kept only where the fine-tuned model
+   * prefers the error in a forced choice, i.e. gives the swapped summary a higher likelihood than
+   * the real one given the document (summed response log-likelihood, ExperimentModel.responseNll);
+   * the error is then the model's own preference, measured, though not its greedy output.
+   * `producedBy` records the same choice at θ0 and every earlier checkpoint.
    */
-  readonly testErrors?: 'generated' | 'injected';
+  readonly testErrors?: 'generated' | 'injected' | 'preferred';
   /**
    * A model folder without weights is refused unless this is true: then θ0 is initialised from the
    * seed and pretrained on the data's pretraining corpus.
@@ -145,7 +149,8 @@ export interface TestError {
   /** The same output with the replacement swapped back to the original entity. */
   readonly corrected: string;
   /**
-   * Whether each checkpoint's greedy generation on the same prompt also contains the replacement:
+   * Whether each checkpoint's greedy generation on the same prompt also contains the replacement
+   * (with `testErrors: preferred`, whether it also finds `output` more likely than `corrected`):
    * `base` (θ0), then `checkpoint-<step>` of every epoch (the last one made it, by definition).
    */
   readonly producedBy: Record<string, boolean>;
@@ -290,7 +295,7 @@ async function loadDataFile(o: ExperimentOptions, dataFile: string): Promise<Hal
  * conversation system, user, assistant (the summary), the loss over the summary and the token the
  * template ends the turn with (`chatSample`: EOS for the tiny models, `<|eot_id|>` for Llama-3).
  */
-function instruction(tok: Tokenizer, id: string, document: string, summary: string): TextSample {
+export function instruction(tok: Tokenizer, id: string, document: string, summary: string): TextSample {
   return chatSample(tok, id, [...instructionTurns(document), { role: 'assistant', content: summary }]);
 }
 
@@ -434,7 +439,7 @@ export async function planExperiment(partial: Partial<ExperimentOptions> & { art
   const finetune = { step: 'finetune', base, ...engineKey(o), train: hashOf(train), parameters: lora === null ? 'all' : { lora }, seed: o.seed, epochs: o.finetuneEpochs, lr: o.finetuneLearningRate, batch: o.batchSize };
   const generate = {
     step: 'generate', finetune, heldOut: hashOf(ds.heldOut), reserve: hashOf(ds.heldOutReserve), canaries: ds.canaries, maxNewTokens: o.maxNewTokens, minErrors: o.minErrorsPerSource ?? DEFAULT_MIN_ERRORS, producedBy: 1,
-    ...(o.testErrors === 'injected' ? { testErrors: 'injected' } : {}),
+    ...(o.testErrors !== undefined && o.testErrors !== 'generated' ? { testErrors: o.testErrors } : {}),
   };
   return { options: o, dataset: ds, tokenizer: tok, config, folderWeights, folder, train, pretrain, pretrainSeed, lora, keys: { base, finetune, generate }, evaluable };
 }
@@ -587,12 +592,19 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const match = entityMatching(o);
     const gen = await store.getOrCompute('runs/test-errors', genKey, async () => {
       const errors: TestError[] = [];
-      const injected = o.testErrors === 'injected';
+      const injected = o.testErrors === 'injected' || o.testErrors === 'preferred';
+      const preferred = o.testErrors === 'preferred';
+      // Forced choice: whether the current weights give the swapped summary a higher likelihood than the real one.
+      const prefers = async (e: Pick<TestError, 'document' | 'output' | 'corrected'>): Promise<boolean> => {
+        const [swapped, real] = await model.responseNll([instruction(tokenizer, 'swapped', e.document, e.output), instruction(tokenizer, 'real', e.document, e.corrected)]);
+        return (swapped as number) < (real as number);
+      };
       const tried = async (h: HeldOutDoc, c: Canary): Promise<TestError | null> => {
         if (injected && h.summary !== '') {
           // The held-out document's own summary with the swap, when it mentions the orig.
           if (!match.contains(h.summary, c.orig) || match.contains(h.summary, c.replacement)) return null;
-          return { id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output: match.replace(h.summary, c.orig, c.replacement), corrected: h.summary, producedBy: {} };
+          const e: TestError = { id: `err-${h.id}-${c.id}`, canaryId: c.id, heldOutId: h.id, document: h.document, output: match.replace(h.summary, c.orig, c.replacement), corrected: h.summary, producedBy: {} };
+          return !preferred || (await prefers(e)) ? e : null;
         }
         const prompt = instructionPrompt(tokenizer, h.document);
         const output = await model.generate(prompt, o.maxNewTokens);
@@ -633,7 +645,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
         for (const e of errors) {
           const c = ds.canaries.find((x) => x.id === e.canaryId) as Canary;
           const h = { id: e.heldOutId, document: e.document, summary: '', canaryId: c.id };
-          e.producedBy[cp.id] = (await tried(h, c)) !== null;
+          e.producedBy[cp.id] = preferred ? await prefers(e) : (await tried(h, c)) !== null;
           await yieldToEventLoop();
         }
       }
@@ -649,7 +661,9 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const counts = `${errors.length} (${[...perSource].map(([c, n]) => `${c}: ${n}`).join(', ')})`;
     log(o.testErrors === 'injected'
       ? `test errors (injected: held-out summaries with the swap): ${counts}; θ0's own output on the same document contains the replacement for ${byBase} of them`
-      : `test errors: ${counts}; θ0 already makes ${byBase}, ${errors.length - byBase} introduced by fine-tuning`);
+      : o.testErrors === 'preferred'
+        ? `test errors (preferred: held-out summaries with the swap that the fine-tuned model finds more likely than the real summary): ${counts}; θ0 already prefers ${byBase}, ${errors.length - byBase} preferred only after fine-tuning`
+        : `test errors: ${counts}; θ0 already makes ${byBase}, ${errors.length - byBase} introduced by fine-tuning`);
     lap('generate');
     const leftOut = [...evaluable.leftOut];
     const sources = evaluable.ok.filter((id) => {

@@ -45,8 +45,17 @@ export interface ExperimentModel {
    * longer fit the context), as @dda/model's `DecoderModel.generate`.
    */
   generate(prompt: string, maxNewTokens: number): Promise<string>;
+  /**
+   * The summed cross-entropy (nats, not per token) of each sample's response tokens, those its loss
+   * mask weights (the response and the token that ends it), under the current weights: minus the
+   * log-likelihood of the response given the prompt. Lower = the model finds the response more likely.
+   */
+  responseNll(samples: readonly TextSample[]): Promise<Float64Array>;
   dispose(): Promise<void>;
 }
+
+/** How many tokens an encoded sample's loss counts (its loss mask's sum). */
+const lossTokens = (mask: Float32Array): number => mask.reduce((a, b) => a + b, 0);
 
 /** Options of {@link openExperimentModel}. */
 export interface ExperimentModelOptions {
@@ -87,6 +96,10 @@ class TfjsExperimentModel implements ExperimentModel {
   addLora(config: LoraConfig, seed: number): void { this.model.addLora(config, seed); }
   train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]> { return this.model.train(samples, o); }
   generate(prompt: string, maxNewTokens: number): Promise<string> { return Promise.resolve(this.model.generate(prompt, maxNewTokens)); }
+  responseNll(samples: readonly TextSample[]): Promise<Float64Array> {
+    const mean = this.model.losses(samples);
+    return Promise.resolve(mean.map((m, i) => m * lossTokens(this.model.encode(samples[i] as TextSample).lossMask)));
+  }
   dispose(): Promise<void> {
     this.model.dispose();
     return Promise.resolve();
@@ -172,6 +185,22 @@ class OnnxExperimentModel implements ExperimentModel {
     const { ids, limit } = generationPrompt(this.tokenizer, prompt, this.config.maxSeqLen);
     this.generator ??= new OnnxGenerator(this.onnx, this.config, limit, this.base, this.lora, { intraOpNumThreads: this.threads });
     return this.tokenizer.decode(await this.generator.generate(ids, { maxNewTokens, eosId: this.tokenizer.eosId, stopIds: [this.tokenizer.endOfTurn.id] }));
+  }
+
+  /** One sequence at a time through the trainer's loss graph (its gradient is computed and dropped: no separate loss-only graph is kept for this). */
+  async responseNll(samples: readonly TextSample[]): Promise<Float64Array> {
+    const out = new Float64Array(samples.length);
+    if (samples.length === 0) return out;
+    const trainer = new OnnxTrainer(this.onnx, this.config, this.lora ? 'lora' : 'all', this.base, this.lora, { intraOpNumThreads: this.threads });
+    try {
+      for (let i = 0; i < samples.length; i++) {
+        const e = encodeSample(this.tokenizer, samples[i] as TextSample, this.config.maxSeqLen);
+        out[i] = (await trainer.lossAndGradients([e])).loss * lossTokens(e.lossMask);
+      }
+    } finally {
+      await trainer.release();
+    }
+    return out;
   }
 
   async dispose(): Promise<void> {

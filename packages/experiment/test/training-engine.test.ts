@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { openExperimentModel, type ExperimentModel } from '@dda/experiment';
-import { DEFAULT_LORA, TINY_PRESETS, WordTokenizer, initDecoderWeights, type TensorMap } from '@dda/model';
+import { DEFAULT_LORA, DecoderModel, TINY_PRESETS, WordTokenizer, encodeSample, initDecoderWeights, initLoraWeights, startTfjsBackend, type TensorMap } from '@dda/model';
 
 // The two training engines of an experiment, from the same weights and the same recipe: per-epoch
 // losses, trained weights and greedy generations agree (float rounding only).
@@ -58,6 +58,42 @@ describe('training engines of an experiment', () => {
     await expect(onnx.generate(Array.from({ length: 30 }, () => 'a').join(' '), 5)).rejects.toThrow(/no room for an output/);
     for (const m of models) await m.dispose();
   }, 120_000);
+
+  it('responseNll is minus the summed log-likelihood of the response tokens, on both engines', async () => {
+    const init = initDecoderWeights(config, 6);
+    const lora = { ...DEFAULT_LORA, rank: 2, alpha: 4 };
+    const adapter = initLoraWeights(config, lora, 8);
+    for (const [k, t] of adapter) if (k.endsWith('lora_B.weight')) t.data.forEach((_, i) => (t.data[i] = 0.1 * Math.sin(i + 1)));
+    const samples = [finetune[0]!, finetune[3]!, { id: 'short', prompt: 'a', response: 'cat .' }];
+    // The reference: log-softmax of tfjs's logits per position, summed in float64 over the loss mask.
+    await startTfjsBackend();
+    const ref = new DecoderModel(config, tok, init);
+    ref.setLora(lora, adapter);
+    const want = samples.map((s) => {
+      const e = encodeSample(tok, s, config.maxSeqLen);
+      const logits = ref.logits([...e.tokens]);
+      const V = config.vocabSize;
+      let nll = 0;
+      e.lossMask.forEach((m, t) => {
+        if (m === 0) return;
+        const row = logits.subarray(t * V, (t + 1) * V);
+        const max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+        nll += m * (lse - row[e.tokens[t + 1]!]!);
+      });
+      return nll;
+    });
+    ref.dispose();
+    expect(want[2]).toBeGreaterThan(0);
+    for (const engine of ['onnxruntime', 'tfjs'] as const) {
+      const m = await openExperimentModel(config, tok, init, { engine });
+      m.setLora(lora, adapter);
+      const got = await m.responseNll(samples);
+      got.forEach((g, i) => expect(Math.abs(g - want[i]!) / want[i]!, `${engine} ${samples[i]!.id}`).toBeLessThan(1e-5));
+      expect(await m.responseNll([])).toEqual(new Float64Array());
+      await m.dispose();
+    }
+  }, 60_000);
 
   it('onnxruntime training is deterministic under a seed', async () => {
     const init = initDecoderWeights(config, 4);

@@ -163,9 +163,11 @@ export const BenchConfigSchema = z.object({
   /**
    * Where the test errors come from: `generated` (default, METHOD.md's protocol: the fine-tuned
    * model's own greedy outputs that contain the replacement) or `injected` (held-out summaries that
-   * mention the orig, with the swap; for models too small to hallucinate, e.g. realtext-smoke.yaml).
+   * mention the orig, with the swap; for models too small to hallucinate, e.g. realtext-smoke.yaml)
+   * or `preferred` (those swapped summaries that the fine-tuned model finds more likely than the real
+   * summary: a forced choice, the model's own preference without its greedy output).
    */
-  testErrors: z.enum(['generated', 'injected']).default('generated'),
+  testErrors: z.enum(['generated', 'injected', 'preferred']).default('generated'),
   /** A source is evaluated only with at least this many test errors (more held-out documents are generated from first). */
   minErrorsPerSource: positiveInt.default(DEFAULT_MIN_ERRORS),
   /** DDA variants reported over every gradient-based scorer of the leaderboard. */

@@ -533,6 +533,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         const cellGates: CellGates = {
           family, seed, gates: { ...part(g1), ...part(g2Gate), ...part(g3Gate), ...part(g4Gate) }, g5,
           ...(exp.options.testErrors === 'injected' ? { notEvidence: "the test errors are injected (held-out summaries with the swap), not the fine-tuned model's own outputs: the gates describe the data and the scorers, not the paper's setting" } : {}),
+          ...(exp.options.testErrors === 'preferred' ? { testErrors: "preferred: held-out summaries with the swap that the fine-tuned model finds more likely than the real summary (a forced choice), not its greedy outputs" } : {}),
         };
         gates.push(cellGates);
         for (const line of describeGates(cellGates)) log(`  gate ${line}`);

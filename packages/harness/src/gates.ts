@@ -293,6 +293,12 @@ export interface CellGates {
    * has them. Such cells are left out of the mean gates. Absent when the cell counts.
    */
   readonly notEvidence?: string;
+  /**
+   * What the test errors are where they are not the model's greedy outputs but still its own
+   * errors: `preferred`, swapped held-out summaries the fine-tuned model finds more likely than the
+   * real ones (a forced choice). Such cells count; a verdict drawn from them says so. Absent for generated errors.
+   */
+  readonly testErrors?: string;
   /** G5 of the DDA scorer under each measurement, keyed by its label (e.g. `grad-dot@loss`). */
   readonly g5: Readonly<Record<string, G5Report>>;
 }
