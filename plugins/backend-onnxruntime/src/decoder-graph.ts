@@ -16,6 +16,7 @@ import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import { ONNX_TYPE, attr, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
 import { OrtWorkerPool, type PoolTensor } from './ort-pool.js';
+import { SessionCache } from './session-cache.js';
 import type { OrtSession, OrtSessionOptions, OrtTensor } from './ort.js';
 
 /** The decoder shape: @dda/model's DecoderConfig (a type-only import: this plugin never loads tfjs). */
@@ -565,9 +566,8 @@ export function pickFeeds(inputNames: readonly string[], weightFeeds: Readonly<R
  * the LoRA weights are fed at every run.
  */
 export class OnnxDecoder {
-  /** Sessions by graph key, with the runs using each and when it was last used (for {@link maxSessions}). */
-  private readonly sessions = new Map<string, { s: Promise<{ session: OrtSession; parameterNames: string[] }>; busy: number; used: number }>();
-  private clock = 0;
+  /** Sessions by graph key, at most {@link maxSessions} (the least recently used idle one released first). */
+  private readonly sessions: SessionCache<Promise<{ session: OrtSession; parameterNames: string[] }>>;
   private readonly weightFeeds: Record<string, OrtTensor> = {};
 
   readonly padMultiple: number;
@@ -655,6 +655,7 @@ export class OnnxDecoder {
     ortWeightFeeds(backend, this.fed, this.weightFeeds);
     this.maxSessions = options.maxSessions ?? (this.basePlacement === 'inputs' ? 2 : Infinity);
     if (!(this.maxSessions >= 1)) throw new DdaError(`ONNX decoder: maxSessions must be at least 1, got ${this.maxSessions}`, 'pass e.g. 2');
+    this.sessions = new SessionCache(this.maxSessions, async (s) => (await s.catch(() => null))?.session.release(), 'ONNX decoder');
   }
 
   /** The base weights to bake into a graph, if they are baked. */
@@ -670,31 +671,13 @@ export class OnnxDecoder {
    * Runs `f` with the session of graph `key` (built on first use), which is not released while
    * `f` runs; afterwards idle sessions beyond {@link maxSessions} are released, least recently used first.
    */
-  private async withSession<R>(key: string, build: () => { model: OnnxModel; parameterNames: string[] }, f: (session: OrtSession) => Promise<R>): Promise<R> {
-    let entry = this.sessions.get(key);
-    if (entry === undefined) {
+  private withSession<R>(key: string, build: () => { model: OnnxModel; parameterNames: string[] }, f: (session: OrtSession) => Promise<R>): Promise<R> {
+    return this.sessions.use(key, () => {
       const { model, parameterNames } = build();
-      entry = { s: this.backend.createSession(model, this.sessionOptions).then((session) => ({ session, parameterNames })), busy: 0, used: 0 };
-      this.sessions.set(key, entry);
-      entry.s.catch(() => this.sessions.delete(key));
-    }
-    entry.busy++;
-    try {
-      return await f((await entry.s).session);
-    } finally {
-      entry.busy--;
-      entry.used = ++this.clock;
-      await this.evictSessions();
-    }
-  }
-
-  private async evictSessions(): Promise<void> {
-    while (this.sessions.size > this.maxSessions) {
-      const idle = [...this.sessions].filter(([, e]) => e.busy === 0).sort((a, b) => a[1].used - b[1].used)[0];
-      if (idle === undefined) return;
-      this.sessions.delete(idle[0]);
-      await (await idle[1].s).session.release();
-    }
+      const s = this.backend.createSession(model, this.sessionOptions).then((session) => ({ session, parameterNames }));
+      s.catch(() => this.sessions.forget(key));
+      return s;
+    }, async (s) => f((await s).session));
   }
 
   /**
@@ -924,9 +907,7 @@ export class OnnxDecoder {
 
   /** Releases every session and stops the workers. */
   async release(): Promise<void> {
-    const entries = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const e of entries) await (await e.s.catch(() => null))?.session.release();
+    await this.sessions.clear();
     this.models.clear();
     if (this.pool) await (await this.pool).terminate();
     this.pool = undefined;

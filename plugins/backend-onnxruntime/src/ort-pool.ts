@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { DdaError } from '@dda/core';
+import { SessionCache } from './session-cache.js';
 import type { OrtSessionOptions } from './ort.js';
 
 /** A tensor crossing to a worker: element type, data and dims. */
@@ -121,15 +122,16 @@ interface Pending {
  * the process alive only while a request is pending (so a forgotten pool never blocks exit).
  */
 class PoolWorker {
-  /** The session keys it holds, least recently run first. */
-  readonly keys = new Set<string>();
+  /** The session keys it holds (at most the pool's maxSessionsPerWorker; one leaving is dropped in the thread). */
+  readonly keys: SessionCache<true>;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private failure: Error | undefined;
   /** Resolves when the worker has loaded onnxruntime-node. */
   readonly ready: Promise<unknown>;
 
-  constructor(readonly worker: Worker) {
+  constructor(readonly worker: Worker, maxSessions: number) {
+    this.keys = new SessionCache<true>(maxSessions, (_, key) => this.post({ kind: 'drop', key }), 'onnxruntime worker pool');
     this.ready = new Promise((resolve, reject) => this.pending.set(0, { resolve, reject }));
     worker.on('message', (m: { id: number; ok: boolean; error?: string; outputs?: Record<string, Float32Array> }) => {
       const p = this.pending.get(m.id);
@@ -166,7 +168,7 @@ class PoolWorker {
 /** A fixed set of worker threads running onnxruntime sessions on the CPU. */
 export class OrtWorkerPool {
   private version = 0;
-  private constructor(private readonly workers: PoolWorker[], private readonly maxSessions: number) {}
+  private constructor(private readonly workers: PoolWorker[]) {}
 
   /** Number of workers. */
   get size(): number {
@@ -186,14 +188,14 @@ export class OrtWorkerPool {
     const options: OrtSessionOptions = {
       executionProviders: ['cpu'], intraOpNumThreads: o.intraOpNumThreads ?? 1, interOpNumThreads: 1, graphOptimizationLevel: o.graphOptimizationLevel ?? 'all', logSeverityLevel: 3,
     };
-    const workers = Array.from({ length: size }, () => new PoolWorker(new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath, options } })));
+    const workers = Array.from({ length: size }, () => new PoolWorker(new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath, options } }), maxSessions));
     try {
       await Promise.all(workers.map((w) => w.ready));
     } catch (e) {
       await Promise.all(workers.map((w) => w.worker.terminate()));
       throw e;
     }
-    return new OrtWorkerPool(workers, maxSessions);
+    return new OrtWorkerPool(workers);
   }
 
   /**
@@ -222,16 +224,11 @@ export class OrtWorkerPool {
   async run(w: number, key: string, model: () => Uint8Array, feeds: Readonly<Record<string, PoolTensor>>, outputs: readonly string[]): Promise<Record<string, Float32Array>> {
     const worker = this.workers[w];
     if (!worker) throw new DdaError(`onnxruntime worker pool: no worker ${w} of ${this.size}`, 'pass an index below the pool size');
-    if (worker.keys.has(key)) worker.keys.delete(key);
-    else {
-      for (const old of worker.keys) {
-        if (worker.keys.size < this.maxSessions) break;
-        worker.post({ kind: 'drop', key: old });
-        worker.keys.delete(old);
-      }
+    // A new key drops the least recently run sessions beyond the limit before the thread builds this one.
+    worker.keys.getNow(key, () => {
       worker.post({ kind: 'session', key, bytes: model() });
-    }
-    worker.keys.add(key);
+      return true;
+    });
     return (await worker.request({ kind: 'run', key, feeds, outputs, version: this.version })).outputs ?? {};
   }
 

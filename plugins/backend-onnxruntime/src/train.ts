@@ -18,6 +18,7 @@ import {
 } from './decoder-graph.js';
 import { encodeOnnxModel } from './onnx-model.js';
 import { OrtWorkerPool, sharedFloat32, type PoolTensor } from './ort-pool.js';
+import { SessionCache } from './session-cache.js';
 import type { OrtSession, OrtTensor } from './ort.js';
 
 /**
@@ -53,18 +54,19 @@ interface Trained {
   readonly data: Float32Array;
 }
 
+/** Main-thread training sessions kept at once (one per batch shape; see {@link OrtWorkerPoolOptions.maxSessionsPerWorker}). */
+const MAX_LOCAL_SESSIONS = 4;
+
 /**
  * Trains a decoder's LoRA adapters (`parameters` 'lora'; the base weights are baked into the
  * graph up to 256 MiB, fed at every run above: {@link OnnxTrainerOptions.basePlacement}) or every base tensor ('all'; LoRA adapters, if any, stay fixed) with Adam on
  * onnxruntime. Weights are copied in; read the trained ones with {@link trainedWeights}.
  */
-/** Main-thread training sessions kept at once (one per batch shape; see {@link OrtWorkerPoolOptions.maxSessionsPerWorker}). */
-const MAX_LOCAL_SESSIONS = 4;
-
 export class OnnxTrainer {
   private readonly trained: Trained[];
   private readonly feedsOf: Record<string, OrtTensor> = {};
-  private readonly sessions = new Map<string, Promise<OrtSession>>();
+  /** Main-thread sessions by batch shape, at most MAX_LOCAL_SESSIONS, the least recently run released first (each holds its largest run's memory). */
+  private readonly sessions = new SessionCache<Promise<OrtSession>>(MAX_LOCAL_SESSIONS, async (s) => (await s.catch(() => null))?.release(), 'ONNX trainer');
   private readonly models = new Map<string, Uint8Array>();
   private readonly padMultiple: number;
   private readonly workers: number;
@@ -218,20 +220,11 @@ export class OnnxTrainer {
 
   private async runLocal(b: BatchInputs): Promise<{ loss: number; gradients: Float32Array[] }> {
     const key = this.key(b);
-    let s = this.sessions.get(key);
-    if (s !== undefined) this.sessions.delete(key);
-    else {
-      // At most MAX_LOCAL_SESSIONS, least recently run released first (each holds its largest run's memory).
-      for (const [old, p] of this.sessions) {
-        if (this.sessions.size < MAX_LOCAL_SESSIONS) break;
-        this.sessions.delete(old);
-        await (await p).release();
-      }
-      s = this.backend.createSession(this.graph(b).model, this.options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: this.options.intraOpNumThreads });
-    }
-    this.sessions.set(key, s);
-    const session = await s;
-    const out = await session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.feedsOf) });
+    const create = (): Promise<OrtSession> => this.backend.createSession(this.graph(b).model, this.options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: this.options.intraOpNumThreads });
+    const out = await this.sessions.use(key, create, async (s) => {
+      const session = await s;
+      return session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.feedsOf) });
+    });
     return { loss: (out[DECODER_IO.loss]?.data as Float32Array)[0] as number, gradients: this.gradientsOf(out[GRAD_ROWS]?.data as Float32Array | undefined) };
   }
 
@@ -260,8 +253,7 @@ export class OnnxTrainer {
 
   /** Releases every session and stops the workers. */
   async release(): Promise<void> {
-    for (const s of this.sessions.values()) await (await s).release();
-    this.sessions.clear();
+    await this.sessions.clear();
     this.models.clear();
     if (this.pool) await (await this.pool).terminate();
     this.pool = undefined;
