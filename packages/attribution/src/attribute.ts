@@ -7,11 +7,11 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { scoreUnits } from '@dda/core';
+import { DdaError, scoreUnits } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { describeSavedModules } from './checkpoints.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
-import { type MethodSpec, checkMethod, checkRequirements, debiasBeta, methodVariants, type Variant } from './method.js';
+import { type MethodSpec, checkMethod, checkRequirements, debiasBeta, methodFor, methodRequirements, methodVariants, type Variant } from './method.js';
 import { METRICS_NOTE, type MetricRow, type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
 import { PAGE_CHART_LIMIT, renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
@@ -80,13 +80,17 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
     const scorer = await run.scorer(o.method.scorer);
-    await checkRequirements(o.method, task, scorer, await run.measurement(), log); // what the method needs, before any model work
+    const spec = methodFor(o.method, scorer, log);
+    await checkRequirements(spec, task, scorer, await run.measurement(), log); // what the method needs, before any model work
+    if (o.learningRates && !(await methodRequirements(spec, scorer, await run.measurement())).some((r) => r.need === 'learning-rates')) {
+      throw new DdaError(`--learning-rates has no effect: nothing in this method weights the checkpoints by their learning rate (--scorer ${spec.scorer}, --denoise ${spec.denoise ?? 'none'})`, 'drop --learning-rates, or use --scorer tracin-cp or --denoise lr-weighted, which use them');
+    }
     if (scorer.needs.includes('gradients')) await run.measurementTerms(); // every query measurable, before any model work
     const trainingLoss = await checkTrainingLoss(run, o.method.scorer, log); // the data rendered as in training (warns)
     const queryLoss = await checkQueryLoss(run, o.method.scorer, log); // the queries rendered as the data (warns)
     const s = await run.scoreCheckpoints(o.method.scorer);
     const infos = task.checkpoints.map((c) => c.info);
-    const { method, variants } = await methodVariants(s, infos, o.method);
+    const { method, variants } = await methodVariants(s, infos, spec);
     const k = o.topK ?? 10;
     const sources = task.labels ? sourcesOf(task, task.labels) : null;
     const truth = new Map<string, Set<string>>();
@@ -128,7 +132,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       sign: 'higher score = training sample more responsible for the query output',
       // β as applied (a number, `β fitted per test column: ...`, or null without a debiaser), not the requested default.
       method: {
-        scorer: o.method.scorer, debias: o.method.debias, denoise: o.method.denoise, beta: debiasBeta(method.matrix), variant: method.variant, description: method.description,
+        scorer: spec.scorer, debias: spec.debias, denoise: spec.denoise, beta: debiasBeta(method.matrix), variant: method.variant, description: method.description,
         units: scoreUnits(method.matrix), computedOver: method.matrix.provenance.computedOver, checkpoints: method.matrix.provenance.checkpoints, transforms: method.matrix.provenance.transforms,
       },
       inputs: {

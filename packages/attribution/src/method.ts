@@ -26,6 +26,34 @@ export interface MethodSpec {
    * it takes no `beta` (e.g. `fitted-beta`), or no debiaser, is refused rather than ignoring it.
    */
   readonly betaGiven?: boolean;
+  /**
+   * The denoiser was asked for explicitly (`--denoise`), not left at its default: then a scorer that
+   * combines its own checkpoints (TracIn-CP) refuses any other denoiser ({@link methodFor}); a
+   * default one gives way to the scorer's own.
+   */
+  readonly denoiseGiven?: boolean;
+}
+
+/**
+ * The method as it runs with `scorer`. A scorer that combines its checkpoint terms itself
+ * (`Scorer.combine`, TracIn-CP's Σ η_i·term_i / Σ η_i with denoiser `lr-weighted`, Pruthi et al. 2020,
+ * eq. 3) keeps that combination: another denoiser would replace it, and TracIn-CP's terms
+ * combined by, e.g., `zscore-mean` are grad-dot's scores under TracIn-CP's name. A default denoiser
+ * gives way (said in the log); one asked for explicitly is refused.
+ *
+ * @throws DdaError when `m.denoiseGiven` and `m.denoise` is neither off nor the scorer's own denoiser.
+ */
+export function methodFor(m: MethodSpec, scorer: Scorer, log: (line: string) => void = () => {}): MethodSpec {
+  const own = scorer.combine?.denoiser;
+  if (own === undefined || m.denoise === null || m.denoise === own) return m;
+  if (m.denoiseGiven) {
+    throw new DdaError(
+      `--scorer ${scorer.id} combines its checkpoint terms with denoiser '${own}' (Σ η_i·term_i / Σ η_i); --denoise ${m.denoise} would replace that combination, and the scores would be another method's under the name ${scorer.id} (its terms combined by '${m.denoise}' are grad-dot's)`,
+      `drop --denoise (or pass --denoise ${own}), or use --scorer grad-dot --denoise ${m.denoise}`,
+    );
+  }
+  log(`--scorer ${scorer.id}: its checkpoint terms are combined by its own denoiser '${own}' (Σ η_i·term_i / Σ η_i), not by the default --denoise ${m.denoise}`);
+  return { ...m, denoise: own };
 }
 
 /**

@@ -162,8 +162,30 @@ describe('checkpoints as users have them', () => {
     saveModelFolder(full, { config, weights: initDecoderWeights(config, 9), tokenizer: tok });
     await expect(runAttribute({ ...files({ checkpoints: [full] }), out: join(root, 'o-cea'), method: { scorer: 'cea', debias: null, denoise: null, beta: 1 } })).rejects.toThrow(/--scorer cea \(it takes optimizer steps on the LoRA adapter\) needs LoRA adapter checkpoints/);
     const lines: string[] = [];
-    await runAttribute({ ...files({ checkpoints: [a], learningRates: [1e-3] }), out: join(root, 'o-one'), method: { scorer: 'tracin-cp', debias: null, denoise: 'mean', beta: 1 }, log: (l) => lines.push(l) });
+    await runAttribute({ ...files({ checkpoints: [a] }), out: join(root, 'o-one'), method: { scorer: 'grad-dot', debias: null, denoise: 'mean', beta: 1 }, log: (l) => lines.push(l) });
     expect(lines.join('\n')).toMatch(/--denoise mean: with 1 checkpoint there is nothing to combine over/);
+    // Learning rates that nothing uses are refused, as an ignored --beta is.
+    await expect(attempt('o-lr-unused', { scorer: 'grad-dot', denoise: 'zscore-mean' }, { learningRates: [1, 1] })).rejects.toThrow(/^--learning-rates has no effect: nothing in this method weights the checkpoints by their learning rate \(--scorer grad-dot, --denoise zscore-mean\).*drop --learning-rates/);
+  });
+
+  it("tracin-cp keeps its own η-weighted sum over the checkpoints: a default denoiser gives way, one asked for is refused", async () => {
+    const scoresOf = async (name: string, method: { scorer: string; denoise: string | null; denoiseGiven?: boolean }): Promise<{ scores: Float64Array; summary: { method: { denoise: string | null } }; lines: string[] }> => {
+      const out = join(root, name);
+      const lines: string[] = [];
+      await runAttribute({ ...files(), out, method: { debias: null, beta: 1, ...method }, log: (l) => lines.push(l) });
+      const npy = readFileSync(join(out, 'scores.npy'));
+      const header = npy.readUInt16LE(8);
+      return { scores: new Float64Array(npy.buffer.slice(npy.byteOffset + 10 + header, npy.byteOffset + npy.length)), summary: JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')), lines };
+    };
+    const tracin = await scoresOf('o-tracin', { scorer: 'tracin-cp', denoise: 'zscore-mean' });
+    expect(tracin.lines.join('\n')).toMatch(/--scorer tracin-cp: its checkpoint terms are combined by its own denoiser 'lr-weighted' \(Σ η_i·term_i \/ Σ η_i\), not by the default --denoise zscore-mean/);
+    expect(tracin.summary.method.denoise).toBe('lr-weighted');
+    // The same scores as grad-dot's terms weighted by the learning rates, and not grad-dot's z-scored mean.
+    expect(tracin.scores).toEqual((await scoresOf('o-gd-lr', { scorer: 'grad-dot', denoise: 'lr-weighted' })).scores);
+    expect(tracin.scores).not.toEqual((await scoresOf('o-gd-z', { scorer: 'grad-dot', denoise: 'zscore-mean' })).scores);
+    await expect(runAttribute({ ...files(), out: join(root, 'o-tracin-z'), method: { scorer: 'tracin-cp', debias: null, denoise: 'zscore-mean', denoiseGiven: true, beta: 1 } })).rejects.toThrow(
+      /--scorer tracin-cp combines its checkpoint terms with denoiser 'lr-weighted' \(Σ η_i·term_i \/ Σ η_i\); --denoise zscore-mean would replace that combination.*drop --denoise \(or pass --denoise lr-weighted\), or use --scorer grad-dot --denoise zscore-mean/,
+    );
   });
 
   it('full model checkpoints: gradients over every parameter', async () => {

@@ -264,7 +264,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('scorer', { type: 'string', default: 'grad-dot', describe: 'attribution method id (see `dda methods`)' })
     .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f whose gradient the scorers use: loss, contrastive (output vs corrected), entity-margin (see `dda methods`)' })
     .option('debias', { type: 'string', default: RECOMMENDED_DDA.debias, describe: 'debiaser id, or none (the paper\'s formula: raw)' })
-    .option('denoise', { type: 'string', default: RECOMMENDED_DDA.denoise, describe: 'denoiser id, or none (the paper\'s average: mean)' })
+    .option('denoise', { type: 'string', describe: `denoiser id, or none (the paper's average: mean); default ${RECOMMENDED_DDA.denoise}, except for a scorer that combines its own checkpoints (tracin-cp: lr-weighted), which refuses another` })
     .option('beta', { type: 'number', describe: 'β of the debias term, default 1 (for a debiaser with a fixed β: raw, zscore, unit-norm, rank; refused where it would be ignored, e.g. with fitted-beta)' })
     .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
     .option('k', { type: 'number', default: 20, describe: 'k of recall@k (with --labels)' })
@@ -282,7 +282,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
 /** Parsed `dda attribute` options (see {@link attributeOptions}). */
 interface AttributeArgs {
   base: string; checkpoints: (string | number)[]; train: string; queries: string; labels?: string | undefined; fields?: (string | number)[] | undefined; 'query-fields'?: (string | number)[] | undefined;
-  'prompt-format': string; scorer: string; measurement: string; debias: string; denoise: string; beta?: number | undefined; 'top-k': number; k: number; out: string;
+  'prompt-format': string; scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
   'max-length'?: number | undefined; overlong: string; 'learning-rates'?: number[] | undefined; 'base-name'?: string | undefined; 'gradient-engine': string; 'block-rows': number; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
 }
 
@@ -319,7 +319,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     ...(a.fields ? { fields: parseFieldMap(a.fields.map(String), '--fields') } : {}),
     ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
     promptFormat: a['prompt-format'] as 'raw' | 'chat',
-    method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise), beta: a.beta ?? 1, betaGiven: a.beta !== undefined }, measurement: a.measurement,
+    method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise ?? RECOMMENDED_DDA.denoise), denoiseGiven: a.denoise !== undefined, beta: a.beta ?? 1, betaGiven: a.beta !== undefined }, measurement: a.measurement,
     topK: positive('top-k', a['top-k']), recallK: positive('k', a.k), out: a.out,
     ...(a['max-length'] !== undefined ? { maxLength: positive('max-length', a['max-length']) } : {}),
     overlong: a.overlong as 'fail' | 'truncate',
