@@ -12,7 +12,7 @@ import {
   type DataRendering, type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryData, readTrainingData,
 } from '@dda/data';
 import {
-  CHAT_TEMPLATE_FILE, CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, encodeSample, loadModelFolder, type DecoderConfig, type EncodedExample,
+  CHAT_TEMPLATE_FILE, CONFIG_FILE, HfTokenizer, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, encodeSample, loadModelFolder, type DecoderConfig, type EncodedExample,
   type LoraConfig, type ModelFamily, type OverlongPolicy, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import { hashOf } from './artifacts.js';
@@ -120,6 +120,12 @@ export interface TaskFiles {
    * the `base_model_name_or_path` the adapters name (see {@link checkAdapterBase}).
    */
   readonly baseName?: string;
+  /**
+   * The date (YYYY-MM-DD, `--chat-date`) a chat template that writes the date renders (its
+   * `strftime_now`, e.g. Llama-3.x's "Today Date"): the day the training data was rendered. Default
+   * @dda/model's DEFAULT_CHAT_DATE, never the clock.
+   */
+  readonly chatDate?: string;
   /** Where the checkpoints' resolution ({@link loadCheckpoints}: a final adapter not counted twice, checks skipped), warnings about the data (fields read and not used) and the rendered first samples go. */
   readonly log?: (line: string) => void;
 }
@@ -166,13 +172,23 @@ export function baseCheckpointOf(base: BaseModel, checkpoints: readonly Checkpoi
   return { id: 'base', dir: base.dir, kind: 'full', weights: base.weights, lora: null, step: 0, info, hash: {} };
 }
 
-/** Loads the base model folder: it must have weights and a tokenizer. */
-export function loadBaseModel(dir: string): BaseModel {
+/**
+ * Loads the base model folder: it must have weights and a tokenizer.
+ *
+ * @param chatDate - The date a template that writes the date renders (see {@link TaskFiles.chatDate}).
+ * @throws DdaError without a tokenizer, or for `chatDate` given to a tokenizer whose template writes no date (it would be ignored).
+ */
+export function loadBaseModel(dir: string, chatDate?: string): BaseModel {
   const m = loadModelFolder(dir);
-  if (!m.tokenizer) throw new DdaError(`--base ${dir}: no ${TOKENIZER_FILE}`, `the base model folder needs the tokenizer it was trained with (${TOKENIZER_FILE}, and ${TOKENIZER_CONFIG_FILE} for its chat template)`);
+  let tokenizer = m.tokenizer;
+  if (!tokenizer) throw new DdaError(`--base ${dir}: no ${TOKENIZER_FILE}`, `the base model folder needs the tokenizer it was trained with (${TOKENIZER_FILE}, and ${TOKENIZER_CONFIG_FILE} for its chat template)`);
+  if (chatDate !== undefined) {
+    if (!(tokenizer instanceof HfTokenizer) || tokenizer.chatDate === null) throw new DdaError(`--chat-date ${chatDate} has no effect: the chat template of ${dir} writes no date (no strftime_now)`, 'drop --chat-date');
+    tokenizer = tokenizer.withChatDate(chatDate);
+  }
   const weightFiles = readdirSync(dir).filter((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json')).sort();
   return {
-    dir: resolve(dir), family: m.family, config: m.config, weights: m.weights, tokenizer: m.tokenizer,
+    dir: resolve(dir), family: m.family, config: m.config, weights: m.weights, tokenizer,
     hash: hashFiles(dir, [CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE, ...weightFiles]),
   };
 }
@@ -186,9 +202,11 @@ export function loadBaseModel(dir: string): BaseModel {
  *   {@link loadCheckpoints}), and for an empty training or query file.
  */
 export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
-  const base = loadBaseModel(f.base);
+  const base = loadBaseModel(f.base, f.chatDate);
   const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}), ...(f.log ? { log: f.log } : {}) });
   const log = f.log ?? (() => {});
+  const date = base.tokenizer instanceof HfTokenizer ? base.tokenizer.chatDate : null;
+  if (date !== null) log(`warning: the chat template writes the date into the prompts (strftime_now); rendered as ${date}${f.chatDate === undefined ? ' (the default; transformers rendered the day training ran)' : ' (--chat-date)'}, so pass --chat-date with the day the training data was rendered if it differs`);
   const named = checkpoints.find((c) => c.adapterBase !== undefined);
   const baseMatch: BaseMatch = named ? checkAdapterBase(named.dir, named.adapterBase ?? null, base.dir, f.baseName) : { adapterBase: null, how: 'unnamed', matchedWith: null };
   if (named) log(`checkpoints: trained on '${baseMatch.adapterBase}' (base_model_name_or_path of ${named.dir}), ${describeBaseMatch(baseMatch)}`);
@@ -274,6 +292,8 @@ export interface TokenizerRecord {
   /** The EOS token's text and the token that ends a chat response (Tokenizer.endOfTurn, e.g. `<|eot_id|>`). */
   readonly eos: string;
   readonly endOfTurn: string;
+  /** The date the template's `strftime_now` rendered (YYYY-MM-DD); absent when the template writes no date. */
+  readonly chatDate?: string;
 }
 
 /** What the base model's tokenizer and chat template were read from, so that a user can check them. */
@@ -283,7 +303,8 @@ export function tokenizerRecord(base: BaseModel): TokenizerRecord {
   const chatTemplate = source === TOKENIZER_CONFIG_FILE || source === CHAT_TEMPLATE_FILE
     ? join(base.dir, source)
     : source.startsWith('family:') ? `the ${source.slice('family:'.length)} family's built-in template (${join(base.dir, TOKENIZER_CONFIG_FILE)} has no chat_template, and there is no ${CHAT_TEMPLATE_FILE})` : source;
-  return { file: join(base.dir, TOKENIZER_FILE), kind: tok.kind, chatTemplate, eos: tok.eosText, endOfTurn: tok.endOfTurn.text };
+  const date = tok instanceof HfTokenizer ? tok.chatDate : null;
+  return { file: join(base.dir, TOKENIZER_FILE), kind: tok.kind, chatTemplate, eos: tok.eosText, endOfTurn: tok.endOfTurn.text, ...(date !== null ? { chatDate: date } : {}) };
 }
 
 /**

