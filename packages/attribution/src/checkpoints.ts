@@ -330,6 +330,9 @@ function checkOneRun(items: readonly Loaded[], stateOf: (p: string) => TrainerSt
   for (let i = 0; i < items.length; i++) {
     for (let j = i + 1; j < items.length; j++) {
       const [a, b] = [items[i] as Loaded, items[j] as Loaded];
+      if (resolve(a.dir) === resolve(b.dir)) {
+        throw new DdaError(`--checkpoints names ${a.shown} twice (given itself and inside a trainer output folder given too, or given twice)`, give);
+      }
       if (sameTensors(a, b)) {
         throw new DdaError(
           `--checkpoints gives the same checkpoint twice: ${a.shown} and ${b.shown} hold identical tensors`,
@@ -352,6 +355,18 @@ function checkOneRun(items: readonly Loaded[], stateOf: (p: string) => TrainerSt
     );
   }
   const unordered = items.filter((_, k) => steps[k] === null);
+  // Folders named with a number but no step (epoch_1 ... epoch_10): a shell glob sorts them as text.
+  const numbers = unordered.map((x) => /(\d+)\D*$/.exec(basename(x.dir))?.[1]).map((n) => (n === undefined ? null : Number(n)));
+  if (unordered.length > 1 && numbers.every((n) => n !== null)) {
+    const i = numbers.findIndex((n, k) => k > 0 && (n as number) <= (numbers[k - 1] as number));
+    if (i > 0) {
+      const order = unordered.map((x, k) => ({ x, n: numbers[k] as number })).sort((p, q) => p.n - q.n).map((p) => p.x.shown).join(' ');
+      throw new DdaError(
+        `--checkpoints: their names are numbered but not in increasing order (${unordered[i - 1]?.shown} before ${unordered[i]?.shown}; a shell glob sorts names as text, so epoch_10 comes before epoch_2), and no step is known to order them by`,
+        `give them in training order: --checkpoints ${order} (or rename them if the numbers are not their order)`,
+      );
+    }
+  }
   if (unordered.length > 0) log(`checkpoints: no step known for ${unordered.map((x) => x.shown).join(', ')} (no checkpoint-<step> name, no ${TRAINER_STATE_FILE} of its own): their order is taken as given, not checked`);
   const withLog = items.filter((x) => x.ownState && x.state);
   const without = items.filter((x) => !(x.ownState && x.state));

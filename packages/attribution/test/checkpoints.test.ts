@@ -102,7 +102,7 @@ describe('the checkpoints of one run, in order, each once', () => {
     const a = trainerRun('run-dup', { top: 4, topStep: 10 });
     const final = adapter(join(root, 'final-copy'), 4);
     expect(() => load([join(a, 'checkpoint-2'), join(a, 'checkpoint-10'), final])).toThrow(/the same checkpoint twice: .*run-dup\/checkpoint-10 and .*final-copy hold identical tensors/);
-    expect(() => load([join(a, 'checkpoint-2'), join(a, 'checkpoint-10'), a])).toThrow(/the same checkpoint twice: .*run-dup\/checkpoint-2 and .*run-dup\/checkpoint-2 hold identical tensors/);
+    expect(() => load([join(a, 'checkpoint-2'), join(a, 'checkpoint-10'), a])).toThrow(/--checkpoints names .*run-dup\/checkpoint-2 twice \(given itself and inside a trainer output folder given too/);
   });
 
   it('without trainer_state.json the checks that need it are skipped, with a log line', () => {
@@ -160,5 +160,21 @@ describe('denoising over checkpoints that are not epoch ends', () => {
     const none: string[] = [];
     await checkRequirements({ ...method, denoise: null }, task, await scorers.create('grad-dot', {}), await measurements.create('loss', {}), (l) => none.push(l));
     expect(none).toEqual([]);
+  });
+});
+
+describe('checkpoint folders given by name', () => {
+  it('numbered names without steps out of numeric order (a shell glob: epoch_1 epoch_10 epoch_2) are refused with their order', () => {
+    const dir = join(root, 'epochs');
+    const paths = [1, 10, 2].map((n) => adapter(join(dir, `epoch_${n}`), 20 + n));
+    expect(() => load(paths)).toThrow(/--checkpoints: their names are numbered but not in increasing order \(.*epoch_10 before .*epoch_2;.*give them in training order: --checkpoints .*epoch_1 .*epoch_2 .*epoch_10/);
+    const ordered = load([paths[0]!, paths[2]!, paths[1]!]);
+    expect(ordered.checkpoints.map((c) => c.id)).toEqual(['epoch_1', 'epoch_2', 'epoch_10']);
+    expect(ordered.lines.join('\n')).toMatch(/their order is taken as given, not checked/);
+  });
+
+  it('a checkpoint given itself and inside its trainer output folder is named once in the refusal', () => {
+    const run = trainerRun('twice', { top: null, topStep: null });
+    expect(() => load([join(run, 'checkpoint-2'), run])).toThrow(/--checkpoints names .*checkpoint-2 twice \(given itself and inside a trainer output folder given too, or given twice\)/);
   });
 });
