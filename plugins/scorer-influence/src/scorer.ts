@@ -8,6 +8,7 @@ import { ifEkfacScores, type IfEkfacOptions } from './if-ekfac.js';
 import { ifExactScores, type IfExactOptions } from './if-exact.js';
 import { ifLissaScores, type IfLissaOptions } from './if-lissa.js';
 import type { KernelSolver } from './linalg.js';
+import { dataInfStreamedFit, ifExactStreamedFit, trackStarStreamedFit } from './streamed-fit.js';
 
 function optionalNumber(options: PluginOptions, key: string): number | undefined {
   return options[key] === undefined ? undefined : numberOption(options, key, 0);
@@ -53,6 +54,7 @@ export function ifExactScorer(options: IfExactOptions = {}): Scorer {
     'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher (1/n) Σ g gᵀ + λI of the training gradients, solved exactly by Cholesky (dimensionless; higher = more responsible)',
     ifExactScores,
     options,
+    { streamedFit: ifExactStreamedFit(options) },
   );
 }
 
@@ -73,6 +75,7 @@ export function dataInfScorer(options: DataInfOptions = {}): Scorer {
     'DataInf: Σ over parameter tensors of g_trainᵀ H_l⁻¹ g_test with the closed-form inverse of the per-layer damped Fisher (dimensionless; higher = more responsible)',
     dataInfScores,
     options,
+    { streamedFit: dataInfStreamedFit(options) },
   );
 }
 
@@ -133,6 +136,7 @@ export function trackStarScorer(options: TrackStarOptions = {}): Scorer {
     "cosine of the training and test gradients under R⁻¹, R = (1 − λ) × training + λ × query gradient second moment + εI (TrackStar's mixed Hessian down-weighting common directions, without optimizer-state correction or projection; dimensionless in [-1, 1]; higher = more responsible)",
     trackStarScores,
     options,
+    { streamedFit: trackStarStreamedFit(options) },
   );
 }
 
