@@ -7,7 +7,7 @@ import { parseBenchConfig, runBench, runAblation, type BenchConfig } from '@dda/
 
 // The benchmark with streamed training gradients (the default) against storeGradients: true, on a
 // tiny cell with two measurements and scorers of every kind: row-separable (grad-dot, tracin-cp),
-// with block summaries (trak), and one that needs every row (datainf).
+// with block summaries (trak), and one that needs every row and has no streamed form (if-lissa).
 const dir = mkdtempSync(join(tmpdir(), 'dda-stream-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const config = (storeGradients: boolean, scorers: string[]): BenchConfig => parseBenchConfig({
@@ -41,8 +41,8 @@ describe('dda bench with streamed training gradients', () => {
     expect(Object.fromEntries(ticks)).toEqual(Object.fromEntries(['base', 'checkpoint-8', 'checkpoint-16'].map((cp) => [`gradients of 120 training samples at ${cp} (for grad-dot, tracin-cp, trak)`, 120])));
     // A scorer that needs every row stores them, and says so.
     const more: string[] = [];
-    await runBench(config(false, ['grad-dot', 'datainf']), join(dir, 'streamed'), (l) => more.push(l));
-    expect(more.some((l) => /datainf: training gradients stored .* it needs every training row at once/.test(l))).toBe(true);
+    await runBench(config(false, ['grad-dot', 'if-lissa']), join(dir, 'streamed'), (l) => more.push(l));
+    expect(more.some((l) => /if-lissa: training gradients stored .* it needs every training row at once/.test(l))).toBe(true);
     expect(storedTrainGradients(join(dir, 'streamed'))).toEqual(['base', 'checkpoint-16', 'checkpoint-8']);
   }, 900_000);
 

@@ -1,10 +1,10 @@
 import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
 import { gradientScorer, readGradDotOptions } from '@dda/scorer-grad-dot';
 import { dataInfScores, type DataInfOptions } from './datainf.js';
-import { DEFAULT_PC_K, gradDotPcScores, type GradDotPcOptions } from './grad-dot-pc.js';
+import { DEFAULT_PC_K, gradDotPcScores, gradDotPcStreamedFit, type GradDotPcOptions } from './grad-dot-pc.js';
 import { DEFAULT_TRACKSTAR_MIX, trackStarScores, type TrackStarOptions } from './trackstar.js';
 import type { DampingOptions } from './damping.js';
-import { ifEkfacScores, type IfEkfacOptions } from './if-ekfac.js';
+import { ifEkfacScores, ifEkfacStreamedFit, type IfEkfacOptions } from './if-ekfac.js';
 import { ifExactScores, type IfExactOptions } from './if-exact.js';
 import { ifLissaScores, type IfLissaOptions } from './if-lissa.js';
 import type { KernelSolver } from './linalg.js';
@@ -96,6 +96,7 @@ export function ifEkfacScorer(options: IfEkfacOptions = {}): Scorer {
     'EK-FAC influence: Σ over parameter tensors of g_trainᵀ H_l⁻¹ g_test, H_l = eigenvalue-corrected Kronecker factors (from per-example gradient matrices) + λ_l I (dimensionless; higher = more responsible)',
     ifEkfacScores,
     options,
+    { streamedFit: ifEkfacStreamedFit(options) },
   );
 }
 
@@ -109,6 +110,7 @@ export function readGradDotPcOptions(options: PluginOptions): GradDotPcOptions {
 /**
  * The `grad-dot-pc` scorer: grad-dot after the k leading principal directions of the training (or
  * test) gradients are projected out, as bergson does; units of grad-dot; higher = more responsible.
+ * With the training basis it has a streamed fit (dim ≤ 8192); with the query basis it is row-separable.
  */
 export function gradDotPcScorer(options: GradDotPcOptions = {}): Scorer {
   return gradientScorer(
@@ -116,6 +118,8 @@ export function gradDotPcScorer(options: GradDotPcOptions = {}): Scorer {
     'gradient inner product with the k leading (uncentred) principal directions of the training or test gradients projected out, ∇ℓᵀ(I − V_k V_kᵀ)∇f (units of grad-dot; higher = more responsible)',
     gradDotPcScores,
     options,
+    // The query basis depends on the test gradients only: each training row's scores on that row alone.
+    options.basis === 'query' ? { rowSeparable: true } : { streamedFit: gradDotPcStreamedFit(options) },
   );
 }
 

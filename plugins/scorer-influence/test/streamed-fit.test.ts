@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DdaError, SeededRandom, scoreByStreamedFit, scorers, type GradientMatrix } from '@dda/core';
 import {
-  dataInfScores, dataInfStreamedFit, ifExactScores, ifExactStreamedFit, trackStarScores, trackStarStreamedFit,
+  dataInfScores, dataInfStreamedFit, gradDotPcScores, gradDotPcStreamedFit, ifEkfacScores, ifEkfacStreamedFit, ifExactScores, ifExactStreamedFit, trackStarScores, trackStarStreamedFit,
 } from '@dda/scorer-influence';
 import { grads, randomRows } from './helpers.js';
 
@@ -66,6 +66,37 @@ describe('two-pass streamed fits equal the stored path', () => {
     }
   });
 
+  it('if-ekfac (3 passes: factors, eigenvalue correction, scores) on matrices, a vector and an all-zero tensor, default and absolute damping', async () => {
+    // Tensors [2 × 3], [4] (a vector: [4, 1]) and [3 × 2] whose training gradients are zero.
+    const shapes = [[2, 3], [4], [3, 2]];
+    const ekfacSizes = [6, 4, 6];
+    const r = new SeededRandom(31);
+    const withShapes = (g: GradientMatrix): GradientMatrix => ({ ...g, parameterShapes: shapes });
+    const tr = withShapes(grads(randomRows(r, 11, 16).map((row) => [...row.slice(0, 10), 0, 0, 0, 0, 0, 0]), 'z', ekfacSizes));
+    const te = withShapes(grads(randomRows(r, 3, 16), 'e', ekfacSizes));
+    for (const o of [{}, { damping: 0.02 }]) {
+      const sf = ifEkfacStreamedFit(o);
+      expect(sf.fitPasses).toBe(2);
+      const stored = ifEkfacScores(tr, te, o);
+      const streamed = await scoreByStreamedFit(sf, split(tr, [5, 1, 5]), te, 'epoch-1');
+      expect(relativeDifference(stored.values, streamed.values)).toBeLessThan(1e-10);
+      // Skipped with the scale-aware damping (λ_l = 0), as the stored path does; an absolute damping keeps it.
+      expect(streamed.provenance.computedOver.includes('1 with all-zero training gradients skipped')).toBe(o.damping === undefined);
+    }
+  });
+
+  it('grad-dot-pc, training basis (V_k from Σ g gᵀ), k = 1 and 3; the query basis is row-separable instead', async () => {
+    for (const k of [1, 3]) {
+      const stored = await gradDotPcScores(train, test, { k, engine: 'js' });
+      const streamed = await scoreByStreamedFit(gradDotPcStreamedFit({ k }), split(train, [4, 5]), test, 'epoch-1');
+      expect(relativeDifference(stored.values, streamed.values)).toBeLessThan(1e-9);
+    }
+    await expect(scoreByStreamedFit(gradDotPcStreamedFit({ k: 9 }), [train], test, 'epoch-1')).rejects.toThrow(/k must be a positive integer below the 9 training gradients/);
+    expect(() => gradDotPcStreamedFit({ basis: 'query' })).toThrow(/row-separable/);
+    const q = await scorers.create('grad-dot-pc', { k: 1, basis: 'query' });
+    expect([q.rowSeparable, q.streamedFit]).toEqual([true, undefined]);
+  });
+
   it('the exact answer on a 1-row, 2-parameter case (datainf: n = 1, where its closed form is exact)', async () => {
     // H = g gᵀ + λI, g = [1, 2], v = [3, 0], λ = 1: H⁻¹ v = [2.5, −1], score = gᵀ H⁻¹ v = 0.5.
     const g = grads([[1, 2]], 'z');
@@ -94,8 +125,8 @@ describe('two-pass streamed fits refuse what they cannot do', () => {
     await expect(sf.scoreBlock(fit, train, grads(randomRows(rng, 2, 10), 'e', sizes), 'epoch-1')).rejects.toThrow(DdaError);
   });
 
-  it('the registered scorers declare their streamed fits; if-lissa and if-ekfac do not', async () => {
-    for (const id of ['datainf', 'if-exact', 'trackstar']) expect((await scorers.create(id, {})).streamedFit).toBeDefined();
+  it('the registered scorers declare their streamed fits; if-lissa does not', async () => {
+    for (const id of ['datainf', 'if-exact', 'trackstar', 'if-ekfac', 'grad-dot-pc']) expect((await scorers.create(id, {})).streamedFit).toBeDefined();
     for (const id of ['if-lissa']) expect((await scorers.create(id, {})).streamedFit).toBeUndefined();
   });
 });
