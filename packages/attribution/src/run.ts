@@ -824,7 +824,7 @@ export async function scoreBlocksTogether(jobs: readonly BlockJob[], cpId: strin
   const key = hashOf(first.run.modelKey(cp));
   for (const j of jobs) {
     const s = await j.run.scorer(j.scorer);
-    if (!s.rowSeparable && j.run.gradientPath(s) !== 'streamed') throw new DdaError(`scorer '${j.scorer}' is neither row-separable nor has block summaries or a streamed fit: it cannot be scored in passes over streamed gradient blocks`);
+    if (!s.rowSeparable && !s.blockSummaries && j.run.gradientPath(s) !== 'streamed') throw new DdaError(`scorer '${j.scorer}' is neither row-separable nor has block summaries or a streamed fit: it cannot be scored in passes over streamed gradient blocks`);
     if (hashOf(j.run.modelKey(j.run.checkpoint(cpId))) !== key) throw new DdaError(`internal: the runs of one gradient pass have different models at ${cpId}`);
   }
   const cpOf = (j: BlockJob): Checkpoint => j.run.checkpoint(cpId);
@@ -858,18 +858,7 @@ export async function scoreBlocksTogether(jobs: readonly BlockJob[], cpId: strin
 
 /** Row blocks of one scorer stacked into one matrix (same test columns and provenance). */
 function concatRows(parts: readonly ScoreMatrix[], scorer: string): ScoreMatrix {
-  const first = parts[0];
-  if (!first) throw new DdaError(`${scorer}: no training samples to score`);
-  const nTest = first.testIds.length;
-  const values = new Float64Array(parts.reduce((a, p) => a + p.trainIds.length, 0) * nTest);
-  let off = 0;
-  for (const p of parts) {
-    if (p.testIds.length !== nTest || p.testIds.some((t, j) => t !== first.testIds[j])) throw new DdaError(`${scorer}: score blocks have different test columns`);
-    values.set(p.values, off);
-    off += p.values.length;
-  }
-  const computedOver = parts.length > 1 ? `${first.provenance.computedOver} (training set scored in ${parts.length} blocks)` : first.provenance.computedOver;
-  return createScoreMatrix(parts.flatMap((p) => p.trainIds), first.testIds, values, { ...first.provenance, computedOver });
+  return stackScoreBlocks(parts, scorer, parts.length > 1 ? ` (training set scored in ${parts.length} blocks)` : '');
 }
 
 /**

@@ -46,6 +46,21 @@ describe('dda bench with streamed training gradients', () => {
     expect(storedTrainGradients(join(dir, 'streamed'))).toEqual(['base', 'checkpoint-16', 'checkpoint-8']);
   }, 900_000);
 
+  it('streams datainf in passes, fit then score (each gradient computed 3 times, the log says so), with the stored path\'s rows to float rounding', async () => {
+    const log: string[] = [];
+    const events: ProgressUpdate[] = [];
+    const streamed = await runBench(config(false, ['datainf']), join(dir, 'fit-streamed'), (l) => log.push(l), (e) => events.push(e));
+    const stored = await runBench(config(true, ['datainf']), join(dir, 'fit-stored'), () => {});
+    expect(storedTrainGradients(join(dir, 'fit-streamed'))).toEqual([]);
+    expect(log.some((l) => /datainf: training gradients streamed in 3 passes, fit then score .* computed three times per checkpoint/.test(l))).toBe(true);
+    // 3 passes per checkpoint (2 fit passes, the score pass), each over the 120 training samples once for both measurements.
+    const ticks = [...new Set(events.filter((e) => /^gradients of \d+ training samples at checkpoint-8/.test(e.label)).map((e) => e.label))];
+    expect(ticks.sort()).toEqual([1, 2, 3].map((p) => `gradients of 120 training samples at checkpoint-8 (for datainf, gradient pass ${p} of up to 3)`).sort());
+    const round = (rows: readonly { seconds: number }[]): string => JSON.stringify(withoutSeconds(rows), (_k, v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(9)) : v));
+    expect(round(streamed.rows)).toEqual(round(stored.rows));
+    expect(streamed.rows.length).toBeGreaterThan(0);
+  }, 900_000);
+
   it('the ablation\'s cross reading (θ0 training gradients × θ′ queries) is streamed too, with the stored path\'s rows', async () => {
     const streamed = await runAblation(config(false, ['grad-dot']), join(dir, 'ablation-streamed'), () => {});
     const stored = await runAblation(config(true, ['grad-dot']), join(dir, 'ablation-stored'), () => {});

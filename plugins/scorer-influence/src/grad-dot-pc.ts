@@ -18,10 +18,10 @@
  * (nBasis × nBasis). Directions with zero variance change no score, so k above the basis's rank
  * removes everything there is.
  */
-import { DdaError, SeededRandom, createScoreMatrix, type GradientMatrix, type ScoreMatrix, type StreamedFit } from '@dda/core';
+import { DdaError, SeededRandom, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
 import { checkGradientPair, dotProducts, type GradDotOptions } from '@dda/scorer-grad-dot';
 import { describeCheckpoints, squaredNorm } from './damping.js';
-import { DEFAULT_MAX_SYSTEM_SIZE, secondMomentLower, symmetricEigen } from './linalg.js';
+import { symmetricEigen } from './linalg.js';
 
 /** Whose principal directions are removed: the training gradients' or the test (query) gradients'. */
 export type PcBasis = 'train' | 'query';
@@ -50,7 +50,7 @@ const MAX_SUBSPACE_ITERATIONS = 3000;
  */
 const RESIDUAL_TOLERANCE = 1e-8;
 /** Eigenvalues within this fraction of the largest are equal (for the uniqueness check) or zero. */
-const RELATIVE_EIGEN_TIE = 1e-9;
+export const RELATIVE_EIGEN_TIE = 1e-9;
 
 /** The leading eigenpairs of a symmetric positive semi-definite matrix. */
 export interface LeadingEigen {
@@ -244,95 +244,4 @@ export async function gradDotPcScores(train: GradientMatrix, test: GradientMatri
     checkpoints: [checkpoint],
     transforms: [],
   });
-}
-
-/**
- * `grad-dot-pc` with the training basis in one fit pass and a score pass over streamed training
- * blocks ({@link StreamedFit}), equal to {@link gradDotPcScores} up to float rounding: the fit pass
- * sums the second moment Σ g gᵀ (dim × dim float64); finalize takes its k leading eigenvectors V_k
- * (the same subspace as the stored path's U_k on the n × n side: V_k = Gᵀ U_k Σ_k⁻¹) and V_kᵀ h_j;
- * score[i][j] = g_iᵀ h_j − (g_iᵀ V_k)(V_kᵀ h_j). Refused (the harness stores the gradients) when
- * dim is above {@link DEFAULT_MAX_SYSTEM_SIZE}. Fit: [Σ of the k leading eigenvalues, trace,
- * subspace iterations, V_k (dim × k), V_kᵀ H (k × nTest)].
- */
-export function gradDotPcStreamedFit(options: GradDotPcOptions = {}): StreamedFit {
-  const k = options.k ?? DEFAULT_PC_K;
-  if ((options.basis ?? 'train') !== 'train') throw new DdaError("grad-dot-pc: only the training basis has a streamed fit (the query basis is row-separable)");
-  const size = (dim: number, m: number): number => 3 + dim * k + k * m;
-  return {
-    description: `fit pass: Σ g gᵀ (dim × dim float64), then its ${k} leading eigenvectors (dim × ${k} float64)`,
-    fitPasses: 1,
-    refuse: (dim) => (dim > DEFAULT_MAX_SYSTEM_SIZE ? `grad-dot-pc's streamed fit is the dim × dim second moment Σ g gᵀ, and dim = ${dim} is above ${DEFAULT_MAX_SYSTEM_SIZE}; the stored path decomposes the n × n Gram matrix instead` : undefined),
-    async fold(block, test) {
-      checkGradientPair(block, test, 'grad-dot-pc');
-      return secondMomentLower(block.rows, test.dim);
-    },
-    async finalize(sum, nTrain, test) {
-      const dim = test.dim;
-      const m = test.rows.length;
-      if (!Number.isInteger(k) || k < 1 || k >= nTrain) {
-        throw new DdaError(`grad-dot-pc: k must be a positive integer below the ${nTrain} training gradients it is taken from, got ${k}`, `pass a smaller k (removing ${nTrain} directions of ${nTrain} gradients leaves no score), or basis 'query'`);
-      }
-      if (k > dim) throw new DdaError(`grad-dot-pc: k = ${k} is above the ${dim} gradient entries`, 'pass a smaller k');
-      if (sum.length !== dim * dim) throw new DdaError(`grad-dot-pc: the summed second moment has ${sum.length} entries, expected ${dim * dim}`, 'delete the stored partials to recompute them');
-      const a = Float64Array.from(sum);
-      let trace = 0;
-      for (let p = 0; p < dim; p++) {
-        trace += a[p * dim + p] as number;
-        for (let q = 0; q < p; q++) a[q * dim + p] = a[p * dim + q] as number;
-      }
-      const eig = topEigen(k, a, dim, 'grad-dot-pc');
-      const top = eig.values[0] as number;
-      const lk = eig.values[k - 1] as number;
-      const next = k < dim ? (eig.values[k] as number) : 0;
-      if (lk > RELATIVE_EIGEN_TIE * top && lk - next <= RELATIVE_EIGEN_TIE * top) {
-        throw new DdaError(`grad-dot-pc: the ${k}-th and ${k + 1}-th principal directions of the train gradients have the same variance (${lk.toPrecision(6)}), so the top-${k} subspace is not unique`, 'choose another k');
-      }
-      const fit = new Float64Array(size(dim, m));
-      for (let c = 0; c < k; c++) fit[0] = (fit[0] as number) + (eig.values[c] as number);
-      fit[1] = trace;
-      fit[2] = eig.iterations;
-      fit.set(eig.vectors, 3);
-      test.rows.forEach((h, j) => {
-        for (let c = 0; c < k; c++) {
-          let s = 0;
-          for (let p = 0; p < dim; p++) s += (eig.vectors[p * k + c] as number) * (h[p] as number);
-          fit[3 + dim * k + c * m + j] = s;
-        }
-      });
-      return fit;
-    },
-    async scoreBlock(fit, block, test, checkpoint) {
-      checkGradientPair(block, test, 'grad-dot-pc');
-      const dim = test.dim;
-      const m = test.rows.length;
-      if (fit.length !== size(dim, m)) throw new DdaError(`grad-dot-pc: the fit has ${fit.length} entries, expected ${size(dim, m)} for these test gradients`, 'delete the stored fit to recompute it');
-      const values = new Float64Array(block.rows.length * m);
-      const gv = new Float64Array(k);
-      block.rows.forEach((g, i) => {
-        for (let c = 0; c < k; c++) {
-          let s = 0;
-          for (let p = 0; p < dim; p++) s += (g[p] as number) * (fit[3 + p * k + c] as number);
-          gv[c] = s;
-        }
-        for (let j = 0; j < m; j++) {
-          const h = test.rows[j] as Float32Array;
-          let s = 0;
-          for (let p = 0; p < dim; p++) s += (g[p] as number) * (h[p] as number);
-          for (let c = 0; c < k; c++) s -= (gv[c] as number) * (fit[3 + dim * k + c * m + j] as number);
-          values[i * m + j] = s;
-        }
-      });
-      const removed = fit[0] as number;
-      const total = fit[1] as number;
-      const share = total > 0 ? ` (${((100 * removed) / total).toFixed(1)} % of their second moment)` : '';
-      const iterations = fit[2] as number;
-      return createScoreMatrix(block.ids, test.ids, values, {
-        method: 'grad-dot-pc',
-        computedOver: `∇ℓ(train)ᵀ (I − V_k V_kᵀ) ∇f(test) over ${dim} parameters (${describeCheckpoints(block, test)}; inner products in float64), V_k the ${k} leading uncentred principal directions of the training gradients${share}${iterations ? `, by ${iterations} subspace iterations` : ''}; streamed: V_k from Σ g gᵀ over the training gradients in one pass, then scored block by block; units nats² per squared parameter unit; higher = more responsible`,
-        checkpoints: [checkpoint],
-        transforms: [],
-      });
-    },
-  };
 }

@@ -237,6 +237,21 @@ function ekfacLayout(g: GradientMatrix, shapes: readonly (readonly number[])[], 
 }
 
 /**
+ * Calls `each` for every block of `layout` with a positive damping (the others are skipped), with
+ * its factors and `rotated(row)`: Q_Sᵀ G Q_A of the row's block (out × in, in a buffer reused by
+ * the next call).
+ */
+function eachActive<F extends { readonly damping: number; readonly qS: Float64Array; readonly qA: Float64Array }>(layout: readonly EkfacLayout[], factors: readonly F[], each: (b: EkfacLayout, f: F, rotated: (row: ArrayLike<number>) => Float64Array) => void): void {
+  layout.forEach((b, l) => {
+    const f = factors[l] as F;
+    if (!(f.damping > 0)) return;
+    const tmp = new Float64Array(b.out * b.in);
+    const rot = new Float64Array(b.out * b.in);
+    each(b, f, (row) => rotate(row, b.offset, f.qS, f.qA, b.out, b.in, tmp, rot));
+  });
+}
+
+/**
  * `if-ekfac` in two fit passes and a score pass over streamed training blocks ({@link StreamedFit}),
  * kronfluence's phases (covariance, eigendecomposition, eigenvalue correction, scores), equal to
  * {@link ifEkfacScores} up to float rounding:
@@ -312,17 +327,11 @@ export function ifEkfacStreamedFit(options: IfEkfacOptions = {}): StreamedFit {
       }
       if (!previous) throw new DdaError('if-ekfac: the eigenvalue-correction pass needs the factors of the first pass (internal error)');
       if (previous.length !== total(layout, m, 'factors')) throw new DdaError(`if-ekfac: the fit of pass 1 has ${previous.length} entries, expected ${total(layout, m, 'factors')}`, 'delete the stored fit to recompute it');
-      const factors = factorsOf(previous, layout, m, false);
       const out = new Float64Array(test.dim);
-      layout.forEach((b, l) => {
-        const f = factors[l] as (typeof factors)[number];
-        if (!(f.damping > 0)) return;
-        const size = b.out * b.in;
-        const tmp = new Float64Array(size);
-        const rot = new Float64Array(size);
+      eachActive(layout, factorsOf(previous, layout, m, false), (b, _f, rotated) => {
         for (const row of block.rows) {
-          rotate(row, b.offset, f.qS, f.qA, b.out, b.in, tmp, rot);
-          for (let k = 0; k < size; k++) out[b.offset + k] = (out[b.offset + k] as number) + (rot[k] as number) ** 2;
+          const rot = rotated(row);
+          for (let k = 0; k < rot.length; k++) out[b.offset + k] = (out[b.offset + k] as number) + (rot[k] as number) ** 2;
         }
       });
       return out;
@@ -383,14 +392,10 @@ export function ifEkfacStreamedFit(options: IfEkfacOptions = {}): StreamedFit {
       if (fit.length !== total(layout, m, 'fit')) throw new DdaError(`if-ekfac: the fit has ${fit.length} entries, expected ${total(layout, m, 'fit')} for these test gradients`, 'delete the stored fit to recompute it');
       const factors = factorsOf(fit, layout, m, true);
       const values = new Float64Array(block.rows.length * m);
-      layout.forEach((b, l) => {
-        const f = factors[l] as (typeof factors)[number];
-        if (!(f.damping > 0)) return;
+      eachActive(layout, factors, (b, f, rotated) => {
         const size = b.out * b.in;
-        const tmp = new Float64Array(size);
-        const rot = new Float64Array(size);
         block.rows.forEach((row, i) => {
-          rotate(row, b.offset, f.qS, f.qA, b.out, b.in, tmp, rot);
+          const rot = rotated(row);
           for (let j = 0; j < m; j++) {
             let s = 0;
             for (let k = 0; k < size; k++) s += (rot[k] as number) * (f.z[j * size + k] as number);

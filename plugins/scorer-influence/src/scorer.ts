@@ -1,14 +1,14 @@
 import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
 import { gradientScorer, readGradDotOptions } from '@dda/scorer-grad-dot';
 import { dataInfScores, type DataInfOptions } from './datainf.js';
-import { DEFAULT_PC_K, gradDotPcScores, gradDotPcStreamedFit, type GradDotPcOptions } from './grad-dot-pc.js';
+import { DEFAULT_PC_K, gradDotPcScores, type GradDotPcOptions } from './grad-dot-pc.js';
 import { DEFAULT_TRACKSTAR_MIX, trackStarScores, type TrackStarOptions } from './trackstar.js';
 import type { DampingOptions } from './damping.js';
 import { ifEkfacScores, ifEkfacStreamedFit, type IfEkfacOptions } from './if-ekfac.js';
 import { ifExactScores, type IfExactOptions } from './if-exact.js';
 import { ifLissaScores, type IfLissaOptions } from './if-lissa.js';
 import type { KernelSolver } from './linalg.js';
-import { dataInfStreamedFit, ifExactStreamedFit, trackStarStreamedFit } from './streamed-fit.js';
+import { dataInfStreamedFit, gradDotPcStreamedFit, ifExactStreamedFit, trackStarStreamedFit } from './streamed-fit.js';
 
 function optionalNumber(options: PluginOptions, key: string): number | undefined {
   return options[key] === undefined ? undefined : numberOption(options, key, 0);

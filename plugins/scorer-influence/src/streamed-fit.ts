@@ -1,6 +1,7 @@
 /**
  * The two-pass streamed forms ({@link StreamedFit} of @dda/core: fit passes over streamed training
- * blocks, then a score pass) of `datainf`, `if-exact` and `trackstar`. Each gives the scores of its
+ * blocks, then a score pass) of `datainf`, `if-exact`, `trackstar` and `grad-dot-pc` (training
+ * basis; `if-ekfac`'s is in if-ekfac.ts). Each gives the scores of its
  * stored path (`dataInfScores`, `ifExactScores`, `trackStarScores` on all rows at once) up to float
  * rounding, from sums over training rows:
  *
@@ -15,6 +16,8 @@
  * - `trackstar`: the fit pass sums GᵀG; finalize makes R = (1 − λ)/n GᵀG + λ/m HᵀH + εI, its
  *   Cholesky factor L, y_j = R⁻¹ h_j and h_jᵀ R⁻¹ h_j; score[i][j] = g_iᵀ y_j / √(‖L⁻¹ g_i‖² · h_jᵀ y_j).
  *   Only for dim ≤ maxSystemSize.
+ * - `grad-dot-pc` (training basis): the fit pass sums GᵀG; finalize takes its k leading
+ *   eigenvectors V_k; score[i][j] = g_iᵀ h_j − (g_iᵀ V_k)(V_kᵀ h_j). Only for dim ≤ 8192.
  */
 import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix, type StreamedFit } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
@@ -23,7 +26,8 @@ import {
 } from './damping.js';
 import { parameterBlocks, type DataInfOptions, type ParameterBlock } from './datainf.js';
 import { ifExactProvenance, type IfExactOptions } from './if-exact.js';
-import { DEFAULT_MAX_SYSTEM_SIZE, choleskyFactor, choleskySolve, secondMomentLower } from './linalg.js';
+import { DEFAULT_PC_K, RELATIVE_EIGEN_TIE, topEigen, type GradDotPcOptions } from './grad-dot-pc.js';
+import { DEFAULT_MAX_SYSTEM_SIZE, choleskyFactor, choleskySolve, crossProducts, secondMomentLower } from './linalg.js';
 import { DEFAULT_TRACKSTAR_MIX, trackStarProvenance, type TrackStarOptions } from './trackstar.js';
 
 /** A DdaError unless `fit` has `expected` entries (a fit made for other test gradients or options). */
@@ -53,6 +57,14 @@ function rowsTimes(rows: readonly Float32Array[], x: Float64Array, offset: numbe
     }
   });
   return out;
+}
+
+/** The fold of a fit pass that sums the second moment Σ g gᵀ of the training rows (lower triangle, dim × dim float64). */
+function foldSecondMoment(what: string): StreamedFit['fold'] {
+  return async (block, test) => {
+    checkGradientPair(block, test, what);
+    return secondMomentLower(block.rows, test.dim);
+  };
 }
 
 /** The refusal of a dim × dim fit above `maxSystemSize`. */
@@ -182,10 +194,7 @@ export function ifExactStreamedFit(options: IfExactOptions = {}): StreamedFit {
     description: 'fit pass: Σ g gᵀ (dim × dim float64), then H⁻¹ h_j for every query (dim × nTest float64)',
     fitPasses: 1,
     refuse: (dim) => (options.solver === 'dual' ? "if-exact: the option solver = 'dual' solves on the n × n Gram matrix of every training row, which a streamed fit does not form; leave it out (auto) or pass primal" : large(dim)),
-    async fold(block, test) {
-      checkGradientPair(block, test, 'if-exact');
-      return secondMomentLower(block.rows, test.dim);
-    },
+    fold: foldSecondMoment('if-exact'),
     async finalize(sum, nTrain, test) {
       requireRows(nTrain, 'if-exact');
       const dim = test.dim;
@@ -236,10 +245,7 @@ export function trackStarStreamedFit(options: TrackStarOptions = {}): StreamedFi
     description: 'fit pass: Σ g gᵀ (dim × dim float64), then the Cholesky factor of R and R⁻¹ h_j for every query (dim × (dim + nTest) float64)',
     fitPasses: 1,
     refuse: refuseLargeDim('trackstar', options.maxSystemSize, 'the stored path works on the (n + m) × (n + m) side'),
-    async fold(block, test) {
-      checkGradientPair(block, test, 'trackstar');
-      return secondMomentLower(block.rows, test.dim);
-    },
+    fold: foldSecondMoment('trackstar'),
     async finalize(sum, nTrain, test) {
       requireRows(nTrain, 'trackstar');
       const dim = test.dim;
@@ -306,6 +312,82 @@ export function trackStarStreamedFit(options: TrackStarOptions = {}): StreamedFi
         }
       });
       return createScoreMatrix(block.ids, test.ids, values, trackStarProvenance(block, test, fit[1] as number, mix, fit[0] as number, options, 'streamed: R factored from Σ g gᵀ over the training gradients in one pass, then scored block by block', checkpoint));
+    },
+  };
+}
+
+/**
+ * `grad-dot-pc` with the training basis in one fit pass and a score pass over streamed training
+ * blocks ({@link StreamedFit}), equal to `gradDotPcScores` up to float rounding: the fit pass
+ * sums the second moment Σ g gᵀ (dim × dim float64); finalize takes its k leading eigenvectors V_k
+ * (the same subspace as the stored path's U_k on the n × n side: V_k = Gᵀ U_k Σ_k⁻¹) and V_kᵀ h_j;
+ * score[i][j] = g_iᵀ h_j − (g_iᵀ V_k)(V_kᵀ h_j). Refused (the harness stores the gradients) when
+ * dim is above DEFAULT_MAX_SYSTEM_SIZE (8192). Fit: [Σ of the k leading eigenvalues, trace,
+ * subspace iterations, V_k (dim × k), H V_k (nTest × k)].
+ */
+export function gradDotPcStreamedFit(options: GradDotPcOptions = {}): StreamedFit {
+  const k = options.k ?? DEFAULT_PC_K;
+  if ((options.basis ?? 'train') !== 'train') throw new DdaError("grad-dot-pc: only the training basis has a streamed fit (the query basis is row-separable)");
+  const size = (dim: number, m: number): number => 3 + dim * k + k * m;
+  return {
+    description: `fit pass: Σ g gᵀ (dim × dim float64), then its ${k} leading eigenvectors (dim × ${k} float64)`,
+    fitPasses: 1,
+    refuse: (dim) => (dim > DEFAULT_MAX_SYSTEM_SIZE ? `grad-dot-pc's streamed fit is the dim × dim second moment Σ g gᵀ, and dim = ${dim} is above ${DEFAULT_MAX_SYSTEM_SIZE}; the stored path decomposes the n × n Gram matrix instead` : undefined),
+    fold: foldSecondMoment('grad-dot-pc'),
+    async finalize(sum, nTrain, test) {
+      const dim = test.dim;
+      const m = test.rows.length;
+      if (!Number.isInteger(k) || k < 1 || k >= nTrain) {
+        throw new DdaError(`grad-dot-pc: k must be a positive integer below the ${nTrain} training gradients it is taken from, got ${k}`, `pass a smaller k (removing ${nTrain} directions of ${nTrain} gradients leaves no score), or basis 'query'`);
+      }
+      if (k > dim) throw new DdaError(`grad-dot-pc: k = ${k} is above the ${dim} gradient entries`, 'pass a smaller k');
+      if (sum.length !== dim * dim) throw new DdaError(`grad-dot-pc: the summed second moment has ${sum.length} entries, expected ${dim * dim}`, 'delete the stored partials to recompute them');
+      const a = Float64Array.from(sum);
+      let trace = 0;
+      for (let p = 0; p < dim; p++) {
+        trace += a[p * dim + p] as number;
+        for (let q = 0; q < p; q++) a[q * dim + p] = a[p * dim + q] as number;
+      }
+      const eig = topEigen(k, a, dim, 'grad-dot-pc');
+      const top = eig.values[0] as number;
+      const lk = eig.values[k - 1] as number;
+      const next = k < dim ? (eig.values[k] as number) : 0;
+      if (lk > RELATIVE_EIGEN_TIE * top && lk - next <= RELATIVE_EIGEN_TIE * top) {
+        throw new DdaError(`grad-dot-pc: the ${k}-th and ${k + 1}-th principal directions of the train gradients have the same variance (${lk.toPrecision(6)}), so the top-${k} subspace is not unique`, 'choose another k');
+      }
+      const fit = new Float64Array(size(dim, m));
+      for (let c = 0; c < k; c++) fit[0] = (fit[0] as number) + (eig.values[c] as number);
+      fit[1] = trace;
+      fit[2] = eig.iterations;
+      fit.set(eig.vectors, 3);
+      fit.set(rowsTimes(test.rows, eig.vectors, 0, dim, k, false), 3 + dim * k); // h_jᵀ V_k, nTest × k
+      return fit;
+    },
+    async scoreBlock(fit, block, test, checkpoint) {
+      checkGradientPair(block, test, 'grad-dot-pc');
+      const dim = test.dim;
+      const m = test.rows.length;
+      if (fit.length !== size(dim, m)) throw new DdaError(`grad-dot-pc: the fit has ${fit.length} entries, expected ${size(dim, m)} for these test gradients`, 'delete the stored fit to recompute it');
+      const gv = rowsTimes(block.rows, fit, 3, dim, k, false); // g_iᵀ V_k, block rows × k
+      const hv = 3 + dim * k;
+      const values = crossProducts(block.rows, test.rows, dim);
+      for (let i = 0; i < block.rows.length; i++) {
+        for (let j = 0; j < m; j++) {
+          let s = values[i * m + j] as number;
+          for (let c = 0; c < k; c++) s -= (gv[i * k + c] as number) * (fit[hv + j * k + c] as number);
+          values[i * m + j] = s;
+        }
+      }
+      const removed = fit[0] as number;
+      const total = fit[1] as number;
+      const share = total > 0 ? ` (${((100 * removed) / total).toFixed(1)} % of their second moment)` : '';
+      const iterations = fit[2] as number;
+      return createScoreMatrix(block.ids, test.ids, values, {
+        method: 'grad-dot-pc',
+        computedOver: `∇ℓ(train)ᵀ (I − V_k V_kᵀ) ∇f(test) over ${dim} parameters (${describeCheckpoints(block, test)}; inner products in float64), V_k the ${k} leading uncentred principal directions of the training gradients${share}${iterations ? `, by ${iterations} subspace iterations` : ''}; streamed: V_k from Σ g gᵀ over the training gradients in one pass, then scored block by block; units nats² per squared parameter unit; higher = more responsible`,
+        checkpoints: [checkpoint],
+        transforms: [],
+      });
     },
   };
 }
