@@ -111,6 +111,8 @@ export class AttributionRun {
   private readonly artifactSeconds = new Map<string, number | undefined>();
   /** The last few finalized fits of streamed-fit scorers read or made (by artifact name and key). */
   private readonly fitMemo = new Map<string, Float64Array>();
+  /** Partial statistics of streamed fits known to be stored (so each is verified once per run, not once per block). */
+  private readonly knownStored = new Set<string>();
 
   constructor(readonly task: AttributionTask, readonly options: RunOptions) {
     this.store = new ArtifactStore(options.artifactsDir);
@@ -565,8 +567,8 @@ export class AttributionRun {
   /**
    * Where a streamed-fit scorer's artifacts at `cp` are stored and what they depend on: the partial
    * statistic of one training block in fit pass `pass` (`block` given; from pass 1 on it depends on
-   * the whole set through the previous fit), the finalized fit of `pass` (no block), or one block
-   * of its scores (`pass` = 'score').
+   * the whole set through the previous fit; deleted once the pass's fit is stored), the finalized
+   * fit of `pass` (no block), or one block of its scores (`pass` = 'score').
    */
   private fitArtifact(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number | 'score', block?: GradientBlockSpec): { name: string; key: unknown } {
     const at = testCp === cp ? cp.id : `${cp.id}×${testCp.id}`;
@@ -602,21 +604,15 @@ export class AttributionRun {
       const a = this.fitArtifact(scorer, cp, testCp, pass);
       const memo = `${a.name} ${hashOf(a.key)}`;
       let fit = this.fitMemo.get(memo);
-      if (!fit && this.store.locate(a.name, a.key) === undefined && !specs.every((spec) => this.store.locate(this.fitArtifact(scorer, cp, testCp, pass, spec).name, this.fitArtifact(scorer, cp, testCp, pass, spec).key) !== undefined)) return { pass, previous };
       if (!fit) {
-        const prev = previous;
-        const r = await this.store.getOrCompute(a.name, a.key, async () => {
-          let sum: Float64Array | null = null;
-          for (const spec of specs) {
-            const part = this.loadVector(this.fitArtifact(scorer, cp, testCp, pass, spec), 'partial.f64');
-            if (!part) throw new DdaError(`internal: the partial of block ${spec.index} in fit pass ${pass + 1} of ${scorer.id} vanished`);
-            sum = addPartial(sum, part, `${scorer.id} at ${cp.id}, fit pass ${pass + 1}`);
-          }
-          const v = await sf.finalize(sum ?? new Float64Array(0), this.task.train.samples.length, await this.queryGradients(testCp), pass, prev);
-          return new Map([['fit.f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]]);
-        });
-        this.note(a.name, r.reused, `scores:${scorer.id}`, r.reused ? 0 : r.seconds ?? 0);
-        this.artifactSeconds.set(a.name, r.seconds);
+        const hit = this.store.locate(a.name, a.key);
+        if (!hit) {
+          const partials = specs.map((spec) => this.fitArtifact(scorer, cp, testCp, pass, spec));
+          if (!partials.every((x) => this.hasArtifact(x))) return { pass, previous };
+          await this.finalizeFit(scorer, cp, testCp, pass, previous, a, partials);
+        }
+        this.note(a.name, hit !== undefined, `scores:${scorer.id}`, 0);
+        this.artifactSeconds.set(a.name, this.store.locate(a.name, a.key)?.seconds);
         fit = this.loadVector(a, 'fit.f64');
         if (!fit) throw new DdaError(`${a.name}: the stored fit is missing`, 'delete the artifact to recompute it');
         this.fitMemo.set(memo, fit);
@@ -625,6 +621,41 @@ export class AttributionRun {
       previous = fit;
     }
     return { pass: sf.fitPasses, previous };
+  }
+
+  /**
+   * Finalizes fit pass `pass` from its blocks' stored `partials` (summed one at a time) and stores
+   * the fit `a`, with the seconds of the whole pass (the partials' and the finalize's) as its
+   * compute time; then deletes the partials, which nothing needs once the fit is stored.
+   */
+  private async finalizeFit(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number, previous: Float64Array | null, a: { name: string; key: unknown }, partials: readonly { name: string; key: unknown }[]): Promise<void> {
+    const sf = scorer.streamedFit as StreamedFit;
+    const t0 = performance.now();
+    let sum: Float64Array | null = null;
+    let seconds = 0;
+    for (const x of partials) {
+      seconds += this.store.locate(x.name, x.key)?.seconds ?? 0;
+      const part = this.loadVector(x, 'partial.f64');
+      if (!part) throw new DdaError(`${x.name}: the partial statistic vanished before its pass was finalized`, 'run again: the missing block is recomputed');
+      sum = addPartial(sum, part, `${scorer.id} at ${cp.id}, fit pass ${pass + 1}`);
+    }
+    const v = await sf.finalize(sum ?? new Float64Array(0), this.task.train.samples.length, await this.queryGradients(testCp), pass, previous);
+    const finalizeSeconds = (performance.now() - t0) / 1000;
+    this.store.save(a.name, a.key, new Map([['fit.f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]]), seconds + finalizeSeconds);
+    this.seconds[`scores:${scorer.id}`] = (this.seconds[`scores:${scorer.id}`] ?? 0) + finalizeSeconds;
+    for (const x of partials) {
+      this.store.remove(x.name, x.key);
+      this.knownStored.delete(`${x.name} ${hashOf(x.key)}`);
+    }
+  }
+
+  /** Whether artifact `a` is stored (checked once per run, then remembered). */
+  private hasArtifact(a: { name: string; key: unknown }): boolean {
+    const k = `${a.name} ${hashOf(a.key)}`;
+    if (this.knownStored.has(k)) return true;
+    if (this.store.locate(a.name, a.key) === undefined) return false;
+    this.knownStored.add(k);
+    return true;
   }
 
   /** The stored partials and blocks of scores of a streamed-fit scorer's stage `pass` at `spec` (see {@link fitStage}). */
@@ -649,7 +680,7 @@ export class AttributionRun {
     const stage = await this.fitStage(scorer, cp, testCp);
     const a = this.fitBlockArtifact(scorer, cp, testCp, stage.pass, spec);
     const what = stage.pass < sf.fitPasses ? `fit pass ${stage.pass + 1} of ${sf.fitPasses}` : 'the score pass';
-    const pending = { key: `for ${scorer.id}${testCp === cp ? '' : ` × queries at ${testCp.id}`}, ${what}`, todo: (b: GradientBlockSpec): boolean => { const x = this.fitBlockArtifact(scorer, cp, testCp, stage.pass, b); return this.store.locate(x.name, x.key) === undefined; } };
+    const pending = { key: `for ${scorer.id}${testCp === cp ? '' : ` × queries at ${testCp.id}`}, ${what}`, todo: (b: GradientBlockSpec): boolean => !this.hasArtifact(this.fitBlockArtifact(scorer, cp, testCp, stage.pass, b)) };
     const gradients = async (): Promise<GradientMatrix> => given ?? this.trainGradientBlock(cp, spec, this.storeGradients, pending);
     const test = await this.queryGradients(testCp);
     if (stage.pass === sf.fitPasses) {
@@ -660,8 +691,9 @@ export class AttributionRun {
       const v = await sf.fold(await gradients(), test, stage.pass, stage.previous);
       return new Map([['partial.f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]]);
     });
+    // Its seconds count in its pass's fit (see finalizeFit), not on their own.
     this.note(a.name, r.reused, `scores:${scorer.id}`, r.reused ? 0 : r.seconds ?? 0);
-    this.artifactSeconds.set(a.name, r.seconds);
+    this.knownStored.add(`${a.name} ${hashOf(a.key)}`);
     return undefined;
   }
 
@@ -676,8 +708,8 @@ export class AttributionRun {
     const specs = this.trainBlocks(cp);
     if (this.store.locate(a.name, a.key)) {
       // The seconds of its fit passes and blocks count in matrixSeconds, also when the matrix is reused.
-      const parts = Array.from({ length: sf.fitPasses }, (_, p) => [this.fitArtifact(scorer, cp, testCp, p), ...specs.map((spec) => this.fitArtifact(scorer, cp, testCp, p, spec))]).flat();
-      for (const x of [...parts, ...specs.map((spec) => this.fitArtifact(scorer, cp, testCp, 'score', spec))]) this.artifactSeconds.set(x.name, this.store.locate(x.name, x.key)?.seconds);
+      const fits = Array.from({ length: sf.fitPasses }, (_, p) => this.fitArtifact(scorer, cp, testCp, p));
+      for (const x of [...fits, ...specs.map((spec) => this.fitArtifact(scorer, cp, testCp, 'score', spec))]) this.artifactSeconds.set(x.name, this.store.locate(x.name, x.key)?.seconds);
       return this.stored(a.name, a.key, `scores:${scorer.id}`, () => Promise.reject(new DdaError(`internal: ${a.name} vanished`)));
     }
     await this.queryGradients(testCp);
@@ -711,8 +743,9 @@ export class AttributionRun {
     if (this.fitsStreamed(scorer, cp)) {
       const whole = this.scoreArtifact(scorer, cp, testCp);
       if (this.store.locate(whole.name, whole.key)) return true;
-      const x = this.fitBlockArtifact(scorer, cp, testCp, (await this.fitStage(scorer, cp, testCp)).pass, spec);
-      return this.store.locate(x.name, x.key) !== undefined;
+      const stage = (await this.fitStage(scorer, cp, testCp)).pass;
+      const x = this.fitBlockArtifact(scorer, cp, testCp, stage, spec);
+      return stage < (scorer.streamedFit as StreamedFit).fitPasses ? this.hasArtifact(x) : this.store.locate(x.name, x.key) !== undefined;
     }
     const a = this.scoreArtifact(scorer, cp, testCp, spec, 'summaries');
     return this.store.locate(a.name, a.key) !== undefined;

@@ -29,9 +29,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const files = (): Pick<AttributeOptions, 'base' | 'checkpoints' | 'train' | 'queries'> => ({ base: exp.files.base, checkpoints: [exp.files.run], train: train48, queries: exp.files.queries });
 
-/** Bytes of every file under `d`, and the relative paths of the folders named `train` (stored training gradients). */
-function du(d: string): { bytes: number; trainGradientDirs: string[] } {
+/** Bytes of every file under `d`, the relative paths of its files, and of the folders named `train` (stored training gradients). */
+function du(d: string): { bytes: number; files: string[]; trainGradientDirs: string[] } {
   let bytes = 0;
+  const files: string[] = [];
   const trainGradientDirs: string[] = [];
   const walk = (p: string, rel: string): void => {
     for (const e of readdirSync(p, { withFileTypes: true })) {
@@ -39,11 +40,14 @@ function du(d: string): { bytes: number; trainGradientDirs: string[] } {
       if (e.isDirectory()) {
         if (e.name === 'train' && rel.startsWith('gradients/')) trainGradientDirs.push(`${rel}${e.name}`);
         walk(q, `${rel}${e.name}/`);
-      } else bytes += statSync(q).size;
+      } else {
+        bytes += statSync(q).size;
+        files.push(`${rel}${e.name}`);
+      }
     }
   };
   if (existsSync(d)) walk(d, '');
-  return { bytes, trainGradientDirs };
+  return { bytes, files, trainGradientDirs };
 }
 
 const runs = (artifactsDir: string, storeGradients: boolean, log?: (l: string) => void): AttributionRun[] =>
@@ -190,6 +194,10 @@ describe('streamed training gradients', () => {
       await stored.dispose();
     }
     expect(du(join(dir, 'fit-streamed')).trainGradientDirs).toEqual([]);
+    // The blocks' partial statistics are deleted once their pass's fit is stored: the fits stay.
+    const fits = du(join(dir, 'fit-streamed', 'fits'));
+    expect(fits.files.filter((f) => f.includes('/block-'))).toEqual([]);
+    expect(fits.files.filter((f) => f.endsWith('fit.f64')).sort()).toEqual(['datainf/checkpoint-8/pass-0', 'datainf/checkpoint-8/pass-1', 'if-ekfac/checkpoint-8/pass-0', 'if-ekfac/checkpoint-8/pass-1'].map((x) => expect.stringMatching(new RegExp(`^${x}/[0-9a-f]+/fit\\.f64$`))));
   }, 900_000);
 
   it('datainf killed inside its second fit pass resumes at that block, sharded gives the same scores, and a fit too large to stream (trackstar above maxSystemSize) falls back to the store with the reason', async () => {

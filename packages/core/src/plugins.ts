@@ -179,8 +179,8 @@ export interface Scorer {
  * Example: DataInf's fit is, per parameter tensor l and query j, x_jl = H_l⁻¹ h_jl by its
  * Sherman–Morrison closed form, a sum over training rows; with the scale-aware damping a first
  * pass sums ‖g_il‖² for λ_l. A harness stores each block's partial (a killed run resumes at its
- * first block without one; shards may fill disjoint blocks) and each finalized fit, and computes
- * every training gradient `fitPasses` + 1 times. Memory while folding: one partial, the running
+ * first block without one; shards may fill disjoint blocks) until its pass's fit is finalized and
+ * stored, and computes every training gradient `fitPasses` + 1 times. Memory while folding: one partial, the running
  * sum and the previous fit (sizes in `description`); no training rows beyond one block.
  *
  * Contract (checked by @dda/conformance for every scorer that declares it): scoring the training
