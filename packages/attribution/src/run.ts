@@ -5,8 +5,9 @@
  * shardable per block) and, unless {@link RunOptions.storeGradients} is set, their training
  * gradients are streamed: computed once per block, folded into the block's stored scores, and
  * dropped, so the disk holds scores, not gradients. Scorers with block summaries (trak) stream
- * into per-block summaries; scorers with a streamed fit (datainf, if-exact, trackstar) stream
- * their gradients once per fit pass and once more to score ({@link StreamedFit}). The others see
+ * into per-block summaries; scorers with a streamed fit (datainf, if-ekfac; if-exact, trackstar
+ * and grad-dot-pc where dim allows) stream their gradients once per fit pass and once more to
+ * score ({@link StreamedFit}). The others see
  * the whole training set, read from the stored gradient blocks.
  */
 import {
