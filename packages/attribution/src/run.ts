@@ -114,6 +114,8 @@ export class AttributionRun {
   private readonly fitMemo = new Map<string, Float64Array>();
   /** Partial statistics of streamed fits known to be stored (so each is verified once per run, not once per block). */
   private readonly knownStored = new Set<string>();
+  /** The running sums of the fit passes under way (see {@link runningSum}). */
+  private readonly runningSums = new Map<string, RunningSum>();
 
   constructor(readonly task: AttributionTask, readonly options: RunOptions) {
     this.store = new ArtifactStore(options.artifactsDir);
@@ -567,8 +569,9 @@ export class AttributionRun {
 
   /**
    * Where a streamed-fit scorer's artifacts at `cp` are stored and what they depend on: the partial
-   * statistic of one training block in fit pass `pass` (`block` given; from pass 1 on it depends on
-   * the whole set through the previous fit; deleted once the pass's fit is stored), the finalized
+   * statistic of one training block in fit pass `pass` (`block` given; stored only for a block
+   * folded out of order, e.g. by a shard; from pass 1 on it depends on the whole set through the
+   * previous fit; deleted once the pass's fit is stored), the finalized
    * fit of `pass` (no block), or one block of its scores (`pass` = 'score').
    */
   private fitArtifact(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number | 'score', block?: GradientBlockSpec): { name: string; key: unknown } {
@@ -579,6 +582,45 @@ export class AttributionRun {
     if (pass === 'score') return { name: `scores/${scorer.id}/${at}/block-${block?.index}`, key: { ...common, step: 'fit-scores', train: block?.key, fit: all } };
     if (block) return { name: `fits/${scorer.id}/${at}/pass-${pass}/block-${block.index}`, key: { ...common, step: 'fit-partial', pass, train: block.key, ...(pass > 0 ? { fitOf: all } : {}) } };
     return { name: `fits/${scorer.id}/${at}/pass-${pass}`, key: { ...common, step: 'fit', pass, train: all } };
+  }
+
+  /** The two slots of the running sum of fit pass `pass` (written alternately, so a kill during a write leaves the other). */
+  private sumSlots(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number): { name: string; key: unknown }[] {
+    const f = this.fitArtifact(scorer, cp, testCp, pass);
+    return (['a', 'b'] as const).map((slot) => ({ name: `${f.name}/sum-${slot}`, key: { step: 'fit-sum', fit: f.key, slot } }));
+  }
+
+  /**
+   * The running sum of fit pass `pass`: the partials of training blocks 0 .. count − 1 summed, in
+   * memory or read back from the latest of its two stored slots (file: [count, ...sum]); count 0
+   * and no sum when none is stored. `seconds`: the compute time of the blocks folded into it.
+   */
+  private runningSum(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number): RunningSum {
+    const slots = this.sumSlots(scorer, cp, testCp, pass);
+    const memo = `${slots[0]?.name} ${hashOf(slots[0]?.key)}`;
+    let rs = this.runningSums.get(memo);
+    if (!rs) {
+      rs = { memo, count: 0, sum: null, seconds: 0, slot: -1 };
+      slots.forEach((x, slot) => {
+        const v = this.loadVector(x, 'sum.f64');
+        if (v && v.length >= 1 && (v[0] as number) > (rs as RunningSum).count) rs = { memo, count: v[0] as number, sum: v.slice(1), seconds: this.store.locate(x.name, x.key)?.seconds ?? 0, slot };
+      });
+      this.runningSums.set(memo, rs);
+    }
+    return rs;
+  }
+
+  /** Adds block `count`'s partial into the running sum and stores it in the slot not holding the latest. */
+  private extendRunningSum(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number, rs: RunningSum, partial: Float64Array, seconds: number): void {
+    rs.sum = addPartial(rs.sum, partial, `${scorer.id} at ${cp.id}, fit pass ${pass + 1}`);
+    rs.count += 1;
+    rs.seconds += seconds;
+    rs.slot = rs.slot === 0 ? 1 : 0;
+    const x = this.sumSlots(scorer, cp, testCp, pass)[rs.slot] as { name: string; key: unknown };
+    const file = new Float64Array(rs.sum.length + 1);
+    file[0] = rs.count;
+    file.set(rs.sum, 1);
+    this.store.save(x.name, x.key, new Map([['sum.f64', new Uint8Array(file.buffer)]]), rs.seconds);
   }
 
   /** A stored vector (`file` of the artifact), or undefined when the artifact is not stored. @throws DdaError when it is malformed. */
@@ -608,9 +650,11 @@ export class AttributionRun {
       if (!fit) {
         const hit = this.store.locate(a.name, a.key);
         if (!hit) {
-          const partials = specs.map((spec) => this.fitArtifact(scorer, cp, testCp, pass, spec));
+          // Blocks 0 .. count − 1 are in the running sum; every later one needs its own stored partial (from a shard).
+          const rs = this.runningSum(scorer, cp, testCp, pass);
+          const partials = specs.filter((spec) => spec.index >= rs.count).map((spec) => this.fitArtifact(scorer, cp, testCp, pass, spec));
           if (!partials.every((x) => this.hasArtifact(x))) return { pass, previous };
-          await this.finalizeFit(scorer, cp, testCp, pass, previous, a, partials);
+          await this.finalizeFit(scorer, cp, testCp, pass, previous, a, rs, partials);
         }
         this.note(a.name, hit !== undefined, `scores:${scorer.id}`, 0);
         this.artifactSeconds.set(a.name, this.store.locate(a.name, a.key)?.seconds);
@@ -625,15 +669,18 @@ export class AttributionRun {
   }
 
   /**
-   * Finalizes fit pass `pass` from its blocks' stored `partials` (summed one at a time) and stores
-   * the fit `a`, with the seconds of the whole pass (the partials' and the finalize's) as its
-   * compute time; then deletes the partials, which nothing needs once the fit is stored.
+   * Finalizes fit pass `pass` from its running sum `rs` and the stored `partials` of the blocks
+   * after it (summed one at a time) and stores the fit `a`, with the seconds of the whole pass as
+   * its compute time; then deletes the running sum and the partials, which nothing needs once the
+   * fit is stored.
    */
-  private async finalizeFit(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number, previous: Float64Array | null, a: { name: string; key: unknown }, partials: readonly { name: string; key: unknown }[]): Promise<void> {
+  private async finalizeFit(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number, previous: Float64Array | null, a: { name: string; key: unknown }, rs: RunningSum, partials: readonly { name: string; key: unknown }[]): Promise<void> {
     const sf = scorer.streamedFit as StreamedFit;
     const t0 = performance.now();
-    let sum: Float64Array | null = null;
-    let seconds = 0;
+    // The partials are added into the running sum in place: it is read again from its slot if this fails.
+    this.runningSums.delete(rs.memo);
+    let sum: Float64Array | null = rs.sum;
+    let seconds = rs.seconds;
     for (const x of partials) {
       seconds += this.store.locate(x.name, x.key)?.seconds ?? 0;
       const part = this.loadVector(x, 'partial.f64');
@@ -644,7 +691,7 @@ export class AttributionRun {
     const finalizeSeconds = (performance.now() - t0) / 1000;
     this.store.save(a.name, a.key, new Map([['fit.f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]]), seconds + finalizeSeconds);
     this.seconds[`scores:${scorer.id}`] = (this.seconds[`scores:${scorer.id}`] ?? 0) + finalizeSeconds;
-    for (const x of partials) {
+    for (const x of [...partials, ...this.sumSlots(scorer, cp, testCp, pass)]) {
       this.store.remove(x.name, x.key);
       this.knownStored.delete(`${x.name} ${hashOf(x.key)}`);
     }
@@ -659,6 +706,13 @@ export class AttributionRun {
     return true;
   }
 
+  /** Whether block `spec`'s work of stage `pass` is done: in the running sum or a stored partial (fit passes), or its stored block of scores. */
+  private fitBlockDone(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number, spec: GradientBlockSpec): boolean {
+    const x = this.fitBlockArtifact(scorer, cp, testCp, pass, spec);
+    if (pass === (scorer.streamedFit as StreamedFit).fitPasses) return this.store.locate(x.name, x.key) !== undefined;
+    return spec.index < this.runningSum(scorer, cp, testCp, pass).count || this.hasArtifact(x);
+  }
+
   /** The stored partials and blocks of scores of a streamed-fit scorer's stage `pass` at `spec` (see {@link fitStage}). */
   private fitBlockArtifact(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number, spec: GradientBlockSpec): { name: string; key: unknown } {
     return this.fitArtifact(scorer, cp, testCp, pass < (scorer.streamedFit as StreamedFit).fitPasses ? pass : 'score', spec);
@@ -666,8 +720,9 @@ export class AttributionRun {
 
   /**
    * One training block's work of a streamed-fit scorer at its current stage ({@link fitStage}):
-   * its partial statistic of the fit pass under way, or its block of scores against the last fit
-   * (stored as `fits/<scorer>/<at>/pass-<p>/block-<b>` or `scores/<scorer>/<at>/block-<b>`), from
+   * its partial statistic of the fit pass under way (added into the pass's running sum when it is
+   * the next block in order, else stored as `fits/<scorer>/<at>/pass-<p>/block-<b>`), or its block
+   * of scores against the last fit (`scores/<scorer>/<at>/block-<b>`), from
    * the block's gradients, `given` or streamed. Returns the block of scores in the score stage.
    *
    * @throws DdaError for a scorer without a streamed fit, or `given` gradients of other samples.
@@ -681,20 +736,30 @@ export class AttributionRun {
     const stage = await this.fitStage(scorer, cp, testCp);
     const a = this.fitBlockArtifact(scorer, cp, testCp, stage.pass, spec);
     const what = stage.pass < sf.fitPasses ? `fit pass ${stage.pass + 1} of ${sf.fitPasses}` : 'the score pass';
-    const pending = { key: `for ${scorer.id}${testCp === cp ? '' : ` × queries at ${testCp.id}`}, ${what}`, todo: (b: GradientBlockSpec): boolean => !this.hasArtifact(this.fitBlockArtifact(scorer, cp, testCp, stage.pass, b)) };
+    const pending = { key: `for ${scorer.id}${testCp === cp ? '' : ` × queries at ${testCp.id}`}, ${what}`, todo: (b: GradientBlockSpec): boolean => !this.fitBlockDone(scorer, cp, testCp, stage.pass, b) };
     const gradients = async (): Promise<GradientMatrix> => given ?? this.trainGradientBlock(cp, spec, this.storeGradients, pending);
     const test = await this.queryGradients(testCp);
     if (stage.pass === sf.fitPasses) {
       const checkpoint = testCp === cp ? cp.id : `${cp.id}×${testCp.id}`;
       return this.stored(a.name, a.key, `scores:${scorer.id}`, async () => sf.scoreBlock(stage.previous as Float64Array, await gradients(), test, checkpoint));
     }
-    const r = await this.store.getOrCompute(a.name, a.key, async () => {
-      const v = await sf.fold(await gradients(), test, stage.pass, stage.previous);
-      return new Map([['partial.f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]]);
-    });
-    // Its seconds count in its pass's fit (see finalizeFit), not on their own.
-    this.note(a.name, r.reused, `scores:${scorer.id}`, r.reused ? 0 : r.seconds ?? 0);
-    this.knownStored.add(`${a.name} ${hashOf(a.key)}`);
+    // The next block in order is added into the pass's running sum (stored in place: the disk holds
+    // one statistic, not one per block); a block out of order (a shard's) gets its own stored partial.
+    // Their seconds count in the pass's fit (see finalizeFit), not on their own.
+    const rs = this.runningSum(scorer, cp, testCp, stage.pass);
+    if (spec.index < rs.count || this.hasArtifact(a)) {
+      this.note(a.name, true, `scores:${scorer.id}`, 0);
+      return undefined;
+    }
+    const t0 = performance.now();
+    const v = await sf.fold(await gradients(), test, stage.pass, stage.previous);
+    const seconds = (performance.now() - t0) / 1000;
+    if (spec.index === rs.count) this.extendRunningSum(scorer, cp, testCp, stage.pass, rs, v, seconds);
+    else {
+      this.store.save(a.name, a.key, new Map([['partial.f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]]), seconds);
+      this.knownStored.add(`${a.name} ${hashOf(a.key)}`);
+    }
+    this.note(a.name, false, `scores:${scorer.id}`, seconds);
     return undefined;
   }
 
@@ -744,9 +809,7 @@ export class AttributionRun {
     if (this.fitsStreamed(scorer, cp)) {
       const whole = this.scoreArtifact(scorer, cp, testCp);
       if (this.store.locate(whole.name, whole.key)) return true;
-      const stage = (await this.fitStage(scorer, cp, testCp)).pass;
-      const x = this.fitBlockArtifact(scorer, cp, testCp, stage, spec);
-      return stage < (scorer.streamedFit as StreamedFit).fitPasses ? this.hasArtifact(x) : this.store.locate(x.name, x.key) !== undefined;
+      return this.fitBlockDone(scorer, cp, testCp, (await this.fitStage(scorer, cp, testCp)).pass, spec);
     }
     const a = this.scoreArtifact(scorer, cp, testCp, spec, 'summaries');
     return this.store.locate(a.name, a.key) !== undefined;
@@ -824,6 +887,15 @@ export class AttributionRun {
     if (this.modelPromise) await (await this.modelPromise).dispose();
     this.modelPromise = null;
   }
+}
+
+/** The running sum of a fit pass: the partials of blocks 0 .. count − 1 summed, and the slot (0, 1; −1: none) holding it on disk. */
+interface RunningSum {
+  readonly memo: string;
+  count: number;
+  sum: Float64Array | null;
+  seconds: number;
+  slot: number;
 }
 
 /** @throws DdaError when gradients `given` for a block are of other samples than the block's. */

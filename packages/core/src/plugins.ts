@@ -178,10 +178,12 @@ export interface Scorer {
  *
  * Example: DataInf's fit is, per parameter tensor l and query j, x_jl = H_l⁻¹ h_jl by its
  * Sherman–Morrison closed form, a sum over training rows; with the scale-aware damping a first
- * pass sums ‖g_il‖² for λ_l. A harness stores each block's partial (a killed run resumes at its
- * first block without one; shards may fill disjoint blocks) until its pass's fit is finalized and
- * stored, and computes every training gradient `fitPasses` + 1 times. Memory while folding: one partial, the running
- * sum and the previous fit (sizes in `description`); no training rows beyond one block.
+ * pass sums ‖g_il‖² for λ_l. A harness (@dda/attribution) keeps each pass's running sum of the
+ * partials of blocks 0 .. k − 1 on disk after every block (a killed run resumes at block k), stores
+ * a block folded out of order (a shard's) as its own partial, deletes both once the pass's fit is
+ * stored, and computes every training gradient `fitPasses` + 1 times. Memory while folding: one
+ * partial, the running sum and the previous fit (sizes in `description`); no training rows beyond
+ * one block. Disk: two copies of the running sum, the fits, and the blocks of scores.
  *
  * Contract (checked by @dda/conformance for every scorer that declares it): scoring the training
  * set in blocks this way equals `score` on the whole set, to float rounding.
