@@ -122,6 +122,13 @@ export class ArtifactStore {
     writeFileAtomic(join(this.folder(name, inputs), 'manifest.json'), JSON.stringify(m, null, 2));
   }
 
+  /** Deletes the artifact `name` computed from `inputs` (its manifest first, then its folder); nothing when it is not there. */
+  remove(name: string, inputs: unknown): void {
+    const dir = this.folder(name, inputs);
+    rmSync(join(dir, 'manifest.json'), { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+
   /** Stores `files` as the artifact (files first, manifest last); `seconds`, if given, is recorded as its compute time. */
   save(name: string, inputs: unknown, files: Map<string, Uint8Array>, seconds?: number): void {
     const dir = this.folder(name, inputs);

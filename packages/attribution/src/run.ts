@@ -4,12 +4,15 @@
  * every checkpoint. Row-separable scorers are scored block by block (bounded memory, resumable and
  * shardable per block) and, unless {@link RunOptions.storeGradients} is set, their training
  * gradients are streamed: computed once per block, folded into the block's stored scores, and
- * dropped, so the disk holds scores, not gradients. The others see the whole training set, read
- * from the stored gradient blocks.
+ * dropped, so the disk holds scores, not gradients. Scorers with block summaries (trak) stream
+ * into per-block summaries; scorers with a streamed fit (datainf, if-ekfac; if-exact, trackstar
+ * and grad-dot-pc where dim allows) stream their gradients once per fit pass and once more to
+ * score ({@link StreamedFit}). The others see
+ * the whole training set, read from the stored gradient blocks.
  */
 import {
   DdaError, createScoreMatrix, measurements, scorers, trackProgress, type Measurement, type MeasurementTerm, type GradientMatrix, type ModelStepOptions, type ProgressSink,
-  type BlockSummaries, type ScoreMatrix, type Scorer, type ScoringInput, type TextSample,
+  type BlockSummaries, type ScoreMatrix, type Scorer, type ScoringInput, type StreamedFit, type TextSample, addPartial, stackScoreBlocks,
 } from '@dda/core';
 import { ArtifactStore, hashOf } from './artifacts.js';
 import type { Checkpoint } from './checkpoints.js';
@@ -107,6 +110,12 @@ export class AttributionRun {
   private readonly scorerCache = new Map<string, Promise<Scorer>>();
   /** Compute seconds of every score artifact used in this run (undefined: not recorded). */
   private readonly artifactSeconds = new Map<string, number | undefined>();
+  /** The last few finalized fits of streamed-fit scorers read or made (by artifact name and key). */
+  private readonly fitMemo = new Map<string, Float64Array>();
+  /** Partial statistics of streamed fits known to be stored (so each is verified once per run, not once per block). */
+  private readonly knownStored = new Set<string>();
+  /** The running sums of the fit passes under way (see {@link runningSum}). */
+  private readonly runningSums = new Map<string, RunningSum>();
 
   constructor(readonly task: AttributionTask, readonly options: RunOptions) {
     this.store = new ArtifactStore(options.artifactsDir);
@@ -381,7 +390,7 @@ export class AttributionRun {
     let total = 0;
     let found = false;
     for (const [name, seconds] of this.artifactSeconds) {
-      if (name !== `scores/${scorerId}/${at}` && !name.startsWith(`scores/${scorerId}/${at}/block-`) && !name.startsWith(`summaries/${scorerId}/${at}/block-`)) continue;
+      if (name !== `scores/${scorerId}/${at}` && !name.startsWith(`scores/${scorerId}/${at}/block-`) && !name.startsWith(`summaries/${scorerId}/${at}/block-`) && !name.startsWith(`fits/${scorerId}/${at}/`)) continue;
       if (seconds === undefined) return undefined;
       total += seconds;
       found = true;
@@ -434,6 +443,7 @@ export class AttributionRun {
       return concatRows(parts, scorer.id);
     }
     if (this.summarizes(scorer)) return this.scoresFromSummaries(scorer, cp, testCp);
+    if (this.fitsStreamed(scorer, cp)) return this.scoresFromFits(scorer, cp, testCp);
     const stream = (): ReturnType<typeof gradientBlockStream> => this.trainGradientStream(cp);
     const a = this.scoreArtifact(scorer, cp, testCp);
     return this.stored(a.name, a.key, kind, () => scorer.score(this.scoringInput(cp, train, () => stream().readAll(), async () => stream(), testCp)));
@@ -451,12 +461,19 @@ export class AttributionRun {
       const bytes = this.task.train.samples.length * this.gradientDim(this.task.baseCheckpoint) * 4;
       return `${(bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 0)} MB per checkpoint`;
     };
+    const base = this.task.baseCheckpoint;
     if (this.summarizes(scorer)) {
       this.log(`${scorer.id}: training gradients streamed: each block reduced to its summary (${scorer.blockSummaries?.description}), stored per block, and the scores combined from the summaries after the last block; --store-gradients keeps the gradients (${perCheckpoint()})`);
+    } else if (this.fitsStreamed(scorer, base)) {
+      const sf = scorer.streamedFit as StreamedFit;
+      const times = ['', 'once', 'twice', 'three times'][sf.fitPasses + 1] ?? `${sf.fitPasses + 1} times`;
+      this.log(`${scorer.id}: training gradients streamed in ${sf.fitPasses + 1} passes, fit then score (as kronfluence's phases), so every training gradient is computed ${times} per checkpoint: ${sf.description}; then the score pass. Each block's partial statistic, each finalized fit and each block of scores is stored (a killed run resumes at its first unfinished block); --store-gradients computes the gradients once and keeps them (${perCheckpoint()})`);
+    } else if (!this.storeGradients && this.fitRefusal(scorer, base) !== undefined) {
+      this.log(`${scorer.id}: training gradients stored (${perCheckpoint()} in ${this.store.root}/gradients/): its streamed fit is refused here: ${this.fitRefusal(scorer, base)}`);
     } else if (this.storeGradients) {
       this.log(`${scorer.id}: training gradients stored (--store-gradients: ${perCheckpoint()} in ${this.store.root}/gradients/)${scorer.rowSeparable ? ', scored block by block' : ''}`);
     } else if (!scorer.rowSeparable) {
-      this.log(`${scorer.id}: training gradients stored (${perCheckpoint()} in ${this.store.root}/gradients/): it needs every training row at once (not row-separable) and declares no block summaries, so they cannot be streamed`);
+      this.log(`${scorer.id}: training gradients stored (${perCheckpoint()} in ${this.store.root}/gradients/): it needs every training row at once (not row-separable) and declares neither block summaries nor a streamed fit, so they cannot be streamed`);
     } else {
       this.log(`${scorer.id}: training gradients streamed: computed block by block (${this.blockRows} samples), each folded into its stored block of scores and dropped (row-separable); --store-gradients keeps them (${perCheckpoint()})`);
     }
@@ -477,7 +494,21 @@ export class AttributionRun {
    */
   gradientPath(scorer: Scorer): 'streamed' | 'stored' | 'none' {
     if (!scorer.needs.includes('gradients')) return 'none';
-    return (scorer.rowSeparable && !this.storeGradients) || this.summarizes(scorer) ? 'streamed' : 'stored';
+    return (scorer.rowSeparable && !this.storeGradients) || this.summarizes(scorer) || this.fitsStreamed(scorer, this.task.baseCheckpoint) ? 'streamed' : 'stored';
+  }
+
+  /** Why `scorer`'s streamed fit refuses the sizes at `cp` (its {@link StreamedFit.refuse}), or undefined. */
+  private fitRefusal(scorer: Scorer, cp: Checkpoint): string | undefined {
+    return scorer.streamedFit?.refuse?.(this.gradientDim(cp), this.task.train.samples.length, this.task.queries.length);
+  }
+
+  /**
+   * Whether `scorer`'s training gradients at `cp` are streamed in fit passes then a score pass (it
+   * declares {@link StreamedFit}, neither row-separable nor with block summaries, the fit does not
+   * refuse the sizes, and gradients are not to be stored).
+   */
+  private fitsStreamed(scorer: Scorer, cp: Checkpoint): boolean {
+    return scorer.needs.includes('gradients') && !scorer.rowSeparable && !scorer.blockSummaries && scorer.streamedFit !== undefined && !this.storeGradients && this.fitRefusal(scorer, cp) === undefined;
   }
 
   /** Whether `scorer`'s training gradients are streamed into block summaries (it declares {@link BlockSummaries}, is not row-separable, and gradients are not to be stored). */
@@ -536,6 +567,227 @@ export class AttributionRun {
     return out;
   }
 
+  /**
+   * Where a streamed-fit scorer's artifacts at `cp` are stored and what they depend on: the partial
+   * statistic of one training block in fit pass `pass` (`block` given; stored only for a block
+   * folded out of order, e.g. by a shard; from pass 1 on it depends on the whole set through the
+   * previous fit; deleted once the pass's fit is stored), the finalized
+   * fit of `pass` (no block), or one block of its scores (`pass` = 'score').
+   */
+  private fitArtifact(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number | 'score', block?: GradientBlockSpec): { name: string; key: unknown } {
+    const at = testCp === cp ? cp.id : `${cp.id}×${testCp.id}`;
+    const test = hashOf(this.task.queries.map((q) => [q.sample, q.correction]));
+    const common = { scorer: this.scorerKey(scorer), queries: this.queryKey(testCp), test };
+    const all = this.trainBlocks(cp).map((b) => b.key);
+    if (pass === 'score') return { name: `scores/${scorer.id}/${at}/block-${block?.index}`, key: { ...common, step: 'fit-scores', train: block?.key, fit: all } };
+    if (block) return { name: `fits/${scorer.id}/${at}/pass-${pass}/block-${block.index}`, key: { ...common, step: 'fit-partial', pass, train: block.key, ...(pass > 0 ? { fitOf: all } : {}) } };
+    return { name: `fits/${scorer.id}/${at}/pass-${pass}`, key: { ...common, step: 'fit', pass, train: all } };
+  }
+
+  /** The two slots of the running sum of fit pass `pass` (written alternately, so a kill during a write leaves the other). */
+  private sumSlots(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number): { name: string; key: unknown }[] {
+    const f = this.fitArtifact(scorer, cp, testCp, pass);
+    return (['a', 'b'] as const).map((slot) => ({ name: `${f.name}/sum-${slot}`, key: { step: 'fit-sum', fit: f.key, slot } }));
+  }
+
+  /**
+   * The running sum of fit pass `pass`: the partials of training blocks 0 .. count − 1 summed, in
+   * memory or read back from the latest of its two stored slots (file: [count, ...sum]); count 0
+   * and no sum when none is stored. `seconds`: the compute time of the blocks folded into it.
+   */
+  private runningSum(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number): RunningSum {
+    const slots = this.sumSlots(scorer, cp, testCp, pass);
+    const memo = `${slots[0]?.name} ${hashOf(slots[0]?.key)}`;
+    let rs = this.runningSums.get(memo);
+    if (!rs) {
+      rs = { memo, count: 0, sum: null, seconds: 0, slot: -1 };
+      slots.forEach((x, slot) => {
+        const v = this.loadVector(x, 'sum.f64');
+        if (v && v.length >= 1 && (v[0] as number) > (rs as RunningSum).count) rs = { memo, count: v[0] as number, sum: v.slice(1), seconds: this.store.locate(x.name, x.key)?.seconds ?? 0, slot };
+      });
+      this.runningSums.set(memo, rs);
+    }
+    return rs;
+  }
+
+  /** Adds block `count`'s partial into the running sum and stores it in the slot not holding the latest. */
+  private extendRunningSum(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number, rs: RunningSum, partial: Float64Array, seconds: number): void {
+    rs.sum = addPartial(rs.sum, partial, `${scorer.id} at ${cp.id}, fit pass ${pass + 1}`);
+    rs.count += 1;
+    rs.seconds += seconds;
+    rs.slot = rs.slot === 0 ? 1 : 0;
+    const x = this.sumSlots(scorer, cp, testCp, pass)[rs.slot] as { name: string; key: unknown };
+    const file = new Float64Array(rs.sum.length + 1);
+    file[0] = rs.count;
+    file.set(rs.sum, 1);
+    this.store.save(x.name, x.key, new Map([['sum.f64', new Uint8Array(file.buffer)]]), rs.seconds);
+  }
+
+  /** A stored vector (`file` of the artifact), or undefined when the artifact is not stored. @throws DdaError when it is malformed. */
+  private loadVector(a: { name: string; key: unknown }, file: string): Float64Array | undefined {
+    const bytes = this.store.load(a.name, a.key)?.get(file);
+    if (!bytes) return undefined;
+    if (bytes.byteLength % 8 !== 0) throw new DdaError(`${a.name}: the stored ${file} is malformed`, 'delete the artifact to recompute it');
+    const out = new Float64Array(bytes.byteLength / 8);
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  }
+
+  /**
+   * The stage of a streamed-fit scorer at `cp`: the first fit pass not finalized, with the fit of
+   * the pass before (null for pass 0), or `pass` = fitPasses with the last fit once every pass is
+   * finalized. A pass whose blocks' partials are all stored is finalized here (summed block by
+   * block, finalized, stored).
+   */
+  private async fitStage(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint): Promise<{ pass: number; previous: Float64Array | null }> {
+    const sf = scorer.streamedFit as StreamedFit;
+    const specs = this.trainBlocks(cp);
+    let previous: Float64Array | null = null;
+    for (let pass = 0; pass < sf.fitPasses; pass++) {
+      const a = this.fitArtifact(scorer, cp, testCp, pass);
+      const memo = `${a.name} ${hashOf(a.key)}`;
+      let fit = this.fitMemo.get(memo);
+      if (!fit) {
+        const hit = this.store.locate(a.name, a.key);
+        if (!hit) {
+          // Blocks 0 .. count − 1 are in the running sum; every later one needs its own stored partial (from a shard).
+          const rs = this.runningSum(scorer, cp, testCp, pass);
+          const partials = specs.filter((spec) => spec.index >= rs.count).map((spec) => this.fitArtifact(scorer, cp, testCp, pass, spec));
+          if (!partials.every((x) => this.hasArtifact(x))) return { pass, previous };
+          await this.finalizeFit(scorer, cp, testCp, pass, previous, a, rs, partials);
+        }
+        this.note(a.name, hit !== undefined, `scores:${scorer.id}`, 0);
+        this.artifactSeconds.set(a.name, this.store.locate(a.name, a.key)?.seconds);
+        fit = this.loadVector(a, 'fit.f64');
+        if (!fit) throw new DdaError(`${a.name}: the stored fit is missing`, 'delete the artifact to recompute it');
+        this.fitMemo.set(memo, fit);
+        for (const old of this.fitMemo.keys()) if (this.fitMemo.size > 4) this.fitMemo.delete(old);
+      }
+      previous = fit;
+    }
+    return { pass: sf.fitPasses, previous };
+  }
+
+  /**
+   * Finalizes fit pass `pass` from its running sum `rs` and the stored `partials` of the blocks
+   * after it (summed one at a time) and stores the fit `a`, with the seconds of the whole pass as
+   * its compute time; then deletes the running sum and the partials, which nothing needs once the
+   * fit is stored.
+   */
+  private async finalizeFit(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number, previous: Float64Array | null, a: { name: string; key: unknown }, rs: RunningSum, partials: readonly { name: string; key: unknown }[]): Promise<void> {
+    const sf = scorer.streamedFit as StreamedFit;
+    const t0 = performance.now();
+    // The partials are added into the running sum in place: it is read again from its slot if this fails.
+    this.runningSums.delete(rs.memo);
+    let sum: Float64Array | null = rs.sum;
+    let seconds = rs.seconds;
+    for (const x of partials) {
+      seconds += this.store.locate(x.name, x.key)?.seconds ?? 0;
+      const part = this.loadVector(x, 'partial.f64');
+      if (!part) throw new DdaError(`${x.name}: the partial statistic vanished before its pass was finalized`, 'run again: the missing block is recomputed');
+      sum = addPartial(sum, part, `${scorer.id} at ${cp.id}, fit pass ${pass + 1}`);
+    }
+    const v = await sf.finalize(sum ?? new Float64Array(0), this.task.train.samples.length, await this.queryGradients(testCp), pass, previous);
+    const finalizeSeconds = (performance.now() - t0) / 1000;
+    this.store.save(a.name, a.key, new Map([['fit.f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]]), seconds + finalizeSeconds);
+    this.seconds[`scores:${scorer.id}`] = (this.seconds[`scores:${scorer.id}`] ?? 0) + finalizeSeconds;
+    for (const x of [...partials, ...this.sumSlots(scorer, cp, testCp, pass)]) {
+      this.store.remove(x.name, x.key);
+      this.knownStored.delete(`${x.name} ${hashOf(x.key)}`);
+    }
+  }
+
+  /** Whether artifact `a` is stored (checked once per run, then remembered). */
+  private hasArtifact(a: { name: string; key: unknown }): boolean {
+    const k = `${a.name} ${hashOf(a.key)}`;
+    if (this.knownStored.has(k)) return true;
+    if (this.store.locate(a.name, a.key) === undefined) return false;
+    this.knownStored.add(k);
+    return true;
+  }
+
+  /** Whether block `spec`'s work of stage `pass` is done: in the running sum or a stored partial (fit passes), or its stored block of scores. */
+  private fitBlockDone(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number, spec: GradientBlockSpec): boolean {
+    const x = this.fitBlockArtifact(scorer, cp, testCp, pass, spec);
+    if (pass === (scorer.streamedFit as StreamedFit).fitPasses) return this.store.locate(x.name, x.key) !== undefined;
+    return spec.index < this.runningSum(scorer, cp, testCp, pass).count || this.hasArtifact(x);
+  }
+
+  /** The stored partials and blocks of scores of a streamed-fit scorer's stage `pass` at `spec` (see {@link fitStage}). */
+  private fitBlockArtifact(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, pass: number, spec: GradientBlockSpec): { name: string; key: unknown } {
+    return this.fitArtifact(scorer, cp, testCp, pass < (scorer.streamedFit as StreamedFit).fitPasses ? pass : 'score', spec);
+  }
+
+  /**
+   * One training block's work of a streamed-fit scorer at its current stage ({@link fitStage}):
+   * its partial statistic of the fit pass under way (added into the pass's running sum when it is
+   * the next block in order, else stored as `fits/<scorer>/<at>/pass-<p>/block-<b>`), or its block
+   * of scores against the last fit (`scores/<scorer>/<at>/block-<b>`), from
+   * the block's gradients, `given` or streamed. Returns the block of scores in the score stage.
+   *
+   * @throws DdaError for a scorer without a streamed fit, or `given` gradients of other samples.
+   */
+  async fitBlock(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint = cp, given?: GradientMatrix): Promise<ScoreMatrix | undefined> {
+    const scorer = await this.scorer(scorerId);
+    const sf = scorer.streamedFit;
+    if (!sf) throw new DdaError(`scorer '${scorer.id}' has no streamed fit: it cannot be scored in passes over streamed gradients`);
+    this.logGradientPath(scorer);
+    checkGiven(given, spec, `${scorer.id} at ${cp.id}`);
+    const stage = await this.fitStage(scorer, cp, testCp);
+    const a = this.fitBlockArtifact(scorer, cp, testCp, stage.pass, spec);
+    const what = stage.pass < sf.fitPasses ? `fit pass ${stage.pass + 1} of ${sf.fitPasses}` : 'the score pass';
+    const pending = { key: `for ${scorer.id}${testCp === cp ? '' : ` × queries at ${testCp.id}`}, ${what}`, todo: (b: GradientBlockSpec): boolean => !this.fitBlockDone(scorer, cp, testCp, stage.pass, b) };
+    const gradients = async (): Promise<GradientMatrix> => given ?? this.trainGradientBlock(cp, spec, this.storeGradients, pending);
+    const test = await this.queryGradients(testCp);
+    if (stage.pass === sf.fitPasses) {
+      const checkpoint = testCp === cp ? cp.id : `${cp.id}×${testCp.id}`;
+      return this.stored(a.name, a.key, `scores:${scorer.id}`, async () => sf.scoreBlock(stage.previous as Float64Array, await gradients(), test, checkpoint));
+    }
+    // The next block in order is added into the pass's running sum (stored in place: the disk holds
+    // one statistic, not one per block); a block out of order (a shard's) gets its own stored partial.
+    // Their seconds count in the pass's fit (see finalizeFit), not on their own.
+    const rs = this.runningSum(scorer, cp, testCp, stage.pass);
+    if (spec.index < rs.count || this.hasArtifact(a)) {
+      this.note(a.name, true, `scores:${scorer.id}`, 0);
+      return undefined;
+    }
+    const t0 = performance.now();
+    const v = await sf.fold(await gradients(), test, stage.pass, stage.previous);
+    const seconds = (performance.now() - t0) / 1000;
+    if (spec.index === rs.count) this.extendRunningSum(scorer, cp, testCp, stage.pass, rs, v, seconds);
+    else {
+      this.store.save(a.name, a.key, new Map([['partial.f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]]), seconds);
+      this.knownStored.add(`${a.name} ${hashOf(a.key)}`);
+    }
+    this.note(a.name, false, `scores:${scorer.id}`, seconds);
+    return undefined;
+  }
+
+  /**
+   * A streamed-fit scorer's matrix at `cp` ({@link StreamedFit}): the queries' gradients first,
+   * then each fit pass over the training blocks (stored partials reused) and its finalized fit,
+   * then the score pass, block by block; the blocks' rows stacked are stored as the matrix.
+   */
+  private async scoresFromFits(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint): Promise<ScoreMatrix> {
+    const sf = scorer.streamedFit as StreamedFit;
+    const a = this.scoreArtifact(scorer, cp, testCp);
+    const specs = this.trainBlocks(cp);
+    if (this.store.locate(a.name, a.key)) {
+      // The seconds of its fit passes and blocks count in matrixSeconds, also when the matrix is reused.
+      const fits = Array.from({ length: sf.fitPasses }, (_, p) => this.fitArtifact(scorer, cp, testCp, p));
+      for (const x of [...fits, ...specs.map((spec) => this.fitArtifact(scorer, cp, testCp, 'score', spec))]) this.artifactSeconds.set(x.name, this.store.locate(x.name, x.key)?.seconds);
+      return this.stored(a.name, a.key, `scores:${scorer.id}`, () => Promise.reject(new DdaError(`internal: ${a.name} vanished`)));
+    }
+    await this.queryGradients(testCp);
+    for (let round = 0; (await this.fitStage(scorer, cp, testCp)).pass < sf.fitPasses; round++) {
+      if (round >= sf.fitPasses) throw new DdaError(`internal: ${scorer.id} at ${cp.id} did not finish its ${sf.fitPasses} fit passes`);
+      for (const spec of specs) await this.fitBlock(scorer.id, cp, spec, testCp);
+    }
+    const parts: ScoreMatrix[] = [];
+    for (const spec of specs) parts.push(await this.fitBlock(scorer.id, cp, spec, testCp) as ScoreMatrix);
+    return this.stored(a.name, a.key, `scores:${scorer.id}`, async () => stackScoreBlocks(parts, scorer.id));
+  }
+
   /** The blocks still to compute for `scorer` at `cp` (those without a stored block of `step`), for the progress bar of its gradient pass. */
   private pendingFor(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint, step: 'scores' | 'summaries'): { key: string; todo: (b: GradientBlockSpec) => boolean } {
     return {
@@ -547,18 +799,38 @@ export class AttributionRun {
     };
   }
 
-  /** Whether a block of `scorer` (its scores, or its summary) is stored, so it needs no gradients. */
+  /**
+   * Whether a block of `scorer` (its scores, or its summary, or for a streamed fit the block's
+   * work of the current stage) is stored, so it needs no gradients.
+   */
   async hasBlock(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint = cp): Promise<boolean> {
     const scorer = await this.scorer(scorerId);
     if (scorer.rowSeparable) return this.hasScoreBlocks(scorerId, cp, [spec], testCp);
+    if (this.fitsStreamed(scorer, cp)) {
+      const whole = this.scoreArtifact(scorer, cp, testCp);
+      if (this.store.locate(whole.name, whole.key)) return true;
+      return this.fitBlockDone(scorer, cp, testCp, (await this.fitStage(scorer, cp, testCp)).pass, spec);
+    }
     const a = this.scoreArtifact(scorer, cp, testCp, spec, 'summaries');
     return this.store.locate(a.name, a.key) !== undefined;
   }
 
-  /** A block of `scorer` from the block's gradients `g`: its scores (row-separable) or its summary ({@link BlockSummaries}). */
-  async block(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint, g: GradientMatrix): Promise<void> {
-    if ((await this.scorer(scorerId)).rowSeparable) await this.scoreBlock(scorerId, cp, spec, testCp, g);
+  /**
+   * A block of `scorer` from the block's gradients `g` (streamed when not given): its scores
+   * (row-separable), its summary ({@link BlockSummaries}), or its work of the current stage of a
+   * streamed fit ({@link fitBlock}).
+   */
+  async block(scorerId: string, cp: Checkpoint, spec: GradientBlockSpec, testCp: Checkpoint, g?: GradientMatrix): Promise<void> {
+    const scorer = await this.scorer(scorerId);
+    if (scorer.rowSeparable) await this.scoreBlock(scorerId, cp, spec, testCp, g);
+    else if (this.fitsStreamed(scorer, cp)) await this.fitBlock(scorerId, cp, spec, testCp, g);
     else await this.summaryBlock(scorerId, cp, spec, testCp, g);
+  }
+
+  /** How many passes over the training gradients `scorer` takes at `cp`: fit passes + 1 for a streamed fit, else 1. */
+  async gradientPasses(scorerId: string, cp: Checkpoint): Promise<number> {
+    const scorer = await this.scorer(scorerId);
+    return this.fitsStreamed(scorer, cp) ? (scorer.streamedFit as StreamedFit).fitPasses + 1 : 1;
   }
 
   /**
@@ -617,12 +889,21 @@ export class AttributionRun {
   }
 }
 
+/** The running sum of a fit pass: the partials of blocks 0 .. count − 1 summed, and the slot (0, 1; −1: none) holding it on disk. */
+interface RunningSum {
+  readonly memo: string;
+  count: number;
+  sum: Float64Array | null;
+  seconds: number;
+  slot: number;
+}
+
 /** @throws DdaError when gradients `given` for a block are of other samples than the block's. */
 function checkGiven(given: GradientMatrix | undefined, spec: GradientBlockSpec, what: string): void {
   if (given && (given.ids.length !== spec.ids.length || given.ids.some((id, i) => id !== spec.ids[i]))) throw new DdaError(`${what}: gradients given for block ${spec.index} are of other samples`);
 }
 
-/** One scorer of {@link scoreBlocksTogether} (row-separable, or with block summaries): scored by `run` at its checkpoint, against the query gradients at `testCp` (a checkpoint id; default the same checkpoint). */
+/** One scorer of {@link scoreBlocksTogether} (row-separable, or with block summaries or a streamed fit): scored by `run` at its checkpoint, against the query gradients at `testCp` (a checkpoint id; default the same checkpoint). */
 export interface BlockJob {
   readonly run: AttributionRun;
   readonly scorer: string;
@@ -632,7 +913,8 @@ export interface BlockJob {
 /**
  * One pass over the training blocks at checkpoint `cpId` for several scorers, row-separable (their
  * blocks of scores) or with block summaries (their summaries; the scores are combined when
- * {@link AttributionRun.scores} is asked for them), also of runs with other measurements over the
+ * {@link AttributionRun.scores} is asked for them), or more passes when a scorer has a streamed fit
+ * (one per fit pass and the score pass, each fit finalized between them), also of runs with other measurements over the
  * same task and store (the benchmarks): the queries' gradients first, then each block that some
  * job lacks has its training gradients computed (or read from the store) once, and every job
  * lacking it scores or summarizes it; the gradients are then dropped unless the first run stores
@@ -648,7 +930,7 @@ export async function scoreBlocksTogether(jobs: readonly BlockJob[], cpId: strin
   const key = hashOf(first.run.modelKey(cp));
   for (const j of jobs) {
     const s = await j.run.scorer(j.scorer);
-    if (!s.rowSeparable && !s.blockSummaries) throw new DdaError(`scorer '${j.scorer}' is neither row-separable nor has block summaries: it cannot be scored in one pass over streamed gradient blocks`);
+    if (!s.rowSeparable && !s.blockSummaries && j.run.gradientPath(s) !== 'streamed') throw new DdaError(`scorer '${j.scorer}' is neither row-separable nor has block summaries or a streamed fit: it cannot be scored in passes over streamed gradient blocks`);
     if (hashOf(j.run.modelKey(j.run.checkpoint(cpId))) !== key) throw new DdaError(`internal: the runs of one gradient pass have different models at ${cpId}`);
   }
   const cpOf = (j: BlockJob): Checkpoint => j.run.checkpoint(cpId);
@@ -659,33 +941,30 @@ export async function scoreBlocksTogether(jobs: readonly BlockJob[], cpId: strin
     return out;
   };
   const specs = first.run.trainBlocks(cp);
-  const todo = new Set<number>();
-  for (const spec of specs) if ((await lacking(spec)).length > 0) todo.add(spec.index);
-  // The queries' gradients first (a query that cannot be measured fails before the training pass).
-  if (todo.size > 0) for (const j of jobs) await j.run.queryGradients(testOf(j));
-  const pending = { key: `for ${[...new Set(jobs.map((j) => `${j.scorer}${j.testCp && j.testCp !== cpId ? ` × queries at ${j.testCp}` : ''}`))].join(', ')}`, todo: (b: GradientBlockSpec): boolean => todo.has(b.index) };
-  for (const spec of specs) {
-    const need = await lacking(spec);
-    if (need.length === 0) continue;
-    const g = await first.run.trainGradientBlock(cp, spec, first.run.storeGradients, pending);
-    for (const j of need) await j.run.block(j.scorer, cpOf(j), spec, testOf(j), g);
+  // Streamed fits take several passes: each round does every job's current stage, until none lacks a block.
+  let rounds = 1;
+  for (const j of jobs) rounds = Math.max(rounds, await j.run.gradientPasses(j.scorer, cpOf(j)));
+  for (let round = 0; ; round++) {
+    const todo = new Set<number>();
+    for (const spec of specs) if ((await lacking(spec)).length > 0) todo.add(spec.index);
+    if (todo.size === 0) return;
+    if (round >= rounds) throw new DdaError(`internal: the gradient passes at ${cpId} did not finish in ${rounds} rounds`);
+    // The queries' gradients first (a query that cannot be measured fails before the training pass).
+    for (const j of jobs) await j.run.queryGradients(testOf(j));
+    const names = [...new Set(jobs.map((j) => `${j.scorer}${j.testCp && j.testCp !== cpId ? ` × queries at ${j.testCp}` : ''}`))].join(', ');
+    const pending = { key: `for ${names}${rounds > 1 ? `, gradient pass ${round + 1} of up to ${rounds}` : ''}`, todo: (b: GradientBlockSpec): boolean => todo.has(b.index) };
+    for (const spec of specs) {
+      const need = await lacking(spec);
+      if (need.length === 0) continue;
+      const g = await first.run.trainGradientBlock(cp, spec, first.run.storeGradients, pending);
+      for (const j of need) await j.run.block(j.scorer, cpOf(j), spec, testOf(j), g);
+    }
   }
 }
 
 /** Row blocks of one scorer stacked into one matrix (same test columns and provenance). */
 function concatRows(parts: readonly ScoreMatrix[], scorer: string): ScoreMatrix {
-  const first = parts[0];
-  if (!first) throw new DdaError(`${scorer}: no training samples to score`);
-  const nTest = first.testIds.length;
-  const values = new Float64Array(parts.reduce((a, p) => a + p.trainIds.length, 0) * nTest);
-  let off = 0;
-  for (const p of parts) {
-    if (p.testIds.length !== nTest || p.testIds.some((t, j) => t !== first.testIds[j])) throw new DdaError(`${scorer}: score blocks have different test columns`);
-    values.set(p.values, off);
-    off += p.values.length;
-  }
-  const computedOver = parts.length > 1 ? `${first.provenance.computedOver} (training set scored in ${parts.length} blocks)` : first.provenance.computedOver;
-  return createScoreMatrix(parts.flatMap((p) => p.trainIds), first.testIds, values, { ...first.provenance, computedOver });
+  return stackScoreBlocks(parts, scorer, parts.length > 1 ? ` (training set scored in ${parts.length} blocks)` : '');
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Sharding an attribution over machines, engine-neutral: shard i of n computes its share of the
  * training blocks at θ0 and every checkpoint into a shared output folder (a row-separable scorer's
- * blocks of scores, a streaming scorer's block summaries, each from streamed gradients; the
+ * blocks of scores, a streaming scorer's block summaries, a streamed-fit scorer's first fit
+ * pass (the merge does its other passes), each from streamed gradients; the
  * gradient blocks themselves for other scorers or with --store-gradients), then writes a manifest with the hash of its inputs.
  * `mergeShards` checks that every shard finished with the same inputs, names the missing or
  * mismatched ones, and writes exactly the outputs of a one-machine run (every block is found in
@@ -151,8 +152,11 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
         const spec = run.trainBlocks(cp)[u.block];
         if (!spec) throw new DdaError(`internal: no block ${u.block} at ${u.cp}`);
         if (scorer.rowSeparable) await run.scoreBlock(scorer.id, cp, spec);
-        else if (scorer.blockSummaries && !run.storeGradients) await run.summaryBlock(scorer.id, cp, spec);
+        else if (run.gradientPath(scorer) === 'streamed') await run.block(scorer.id, cp, spec, cp);
         else await run.trainGradientBlock(cp, spec);
+      }
+      if (run.gradientPath(scorer) === 'streamed' && (await run.gradientPasses(scorer.id, run.task.baseCheckpoint)) > 1) {
+        log(`shard ${s.index}/${s.count}: '${scorer.id}' streams its gradients in fit passes then a score pass; this shard folded its blocks into the first fit pass (the running sum, or their own partials when out of order), and the merge does the other passes (the gradients computed again, on one machine)`);
       }
     } else {
       log(`scorer '${scorer.id}' is not scored block by block from gradients: the merge computes its scores`);

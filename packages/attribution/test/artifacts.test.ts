@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -30,6 +30,18 @@ describe('ArtifactStore', () => {
     expect(readFileSync(join(store.folder('step', { k: 1 }), 'a.bin'), 'utf8')).toBe('original');
     rmSync(join(store.folder('step', { k: 1 }), 'a.bin'));
     expect(store.load('step', { k: 1 })).toBeUndefined();
+  });
+
+  it('removes one artifact (its folder), leaving others of the same name, and removing a missing one does nothing', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'dda-art-'));
+    const store = new ArtifactStore(dir);
+    store.save('step', { k: 1 }, files('one'));
+    store.save('step', { k: 2 }, files('two'));
+    store.remove('step', { k: 1 });
+    expect(store.locate('step', { k: 1 })).toBeUndefined();
+    expect(existsSync(store.folder('step', { k: 1 }))).toBe(false);
+    expect(new TextDecoder().decode(store.load('step', { k: 2 })?.get('a.bin'))).toBe('two');
+    store.remove('step', { k: 3 });
   });
 
   it('records the compute seconds in the manifest and returns them when the artifact is reused', async () => {

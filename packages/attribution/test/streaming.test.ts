@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProgressSink } from '@dda/core';
-import { AttributionRun, loadTask, runAttribute, scoreBlocksTogether, type AttributeOptions, type AttributionTask, type BlockJob } from '@dda/attribution';
+import { AttributionRun, loadTask, mergeShards, runAttribute, runShard, scoreBlocksTogether, type AttributeOptions, type AttributionTask, type BlockJob } from '@dda/attribution';
 import { makeExperiment, type Experiment } from '@dda/experiment';
 
-// Streamed training gradients (computed per block, scored, dropped) against the stored path
+// Streamed training gradients (computed per block, scored or folded, dropped) against the stored path
 // (--store-gradients), on the small experiment of the attribute tests: the first 48 training
 // samples in blocks of 16, θ0 and two LoRA checkpoints.
 const SMALL = { seed: 0, nPretrain: 600, pretrainEpochs: 2, nTrain: 120, nHeldOut: 16, finetuneEpochs: 2 };
@@ -29,9 +29,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const files = (): Pick<AttributeOptions, 'base' | 'checkpoints' | 'train' | 'queries'> => ({ base: exp.files.base, checkpoints: [exp.files.run], train: train48, queries: exp.files.queries });
 
-/** Bytes of every file under `d`, and the relative paths of the folders named `train` (stored training gradients). */
-function du(d: string): { bytes: number; trainGradientDirs: string[] } {
+/** Bytes of every file under `d`, the relative paths of its files, and of the folders named `train` (stored training gradients). */
+function du(d: string): { bytes: number; files: string[]; trainGradientDirs: string[] } {
   let bytes = 0;
+  const files: string[] = [];
   const trainGradientDirs: string[] = [];
   const walk = (p: string, rel: string): void => {
     for (const e of readdirSync(p, { withFileTypes: true })) {
@@ -39,11 +40,14 @@ function du(d: string): { bytes: number; trainGradientDirs: string[] } {
       if (e.isDirectory()) {
         if (e.name === 'train' && rel.startsWith('gradients/')) trainGradientDirs.push(`${rel}${e.name}`);
         walk(q, `${rel}${e.name}/`);
-      } else bytes += statSync(q).size;
+      } else {
+        bytes += statSync(q).size;
+        files.push(`${rel}${e.name}`);
+      }
     }
   };
   if (existsSync(d)) walk(d, '');
-  return { bytes, trainGradientDirs };
+  return { bytes, files, trainGradientDirs };
 }
 
 const runs = (artifactsDir: string, storeGradients: boolean, log?: (l: string) => void): AttributionRun[] =>
@@ -145,16 +149,100 @@ describe('streamed training gradients', () => {
     expect(du(join(dir, 'trak')).trainGradientDirs).toEqual([]);
   }, 900_000);
 
-  it('a scorer that needs every row at once keeps using the store, and the log says so', async () => {
+  it('a scorer that needs every row at once and has no streamed form (if-lissa) keeps using the store, and the log says so', async () => {
     const lines: string[] = [];
-    const run = new AttributionRun(task, { artifactsDir: join(dir, 'datainf'), blockRows: 16, log: (l) => lines.push(l) });
+    const run = new AttributionRun(task, { artifactsDir: join(dir, 'if-lissa'), blockRows: 16, scorerOptions: { 'if-lissa': { depth: 20 } }, log: (l) => lines.push(l) });
     try {
-      await run.scores('datainf', task.checkpoints[0]!);
+      await run.scores('if-lissa', task.checkpoints[0]!);
     } finally {
       await run.dispose();
     }
-    expect(lines.join('\n')).toMatch(/datainf: training gradients stored \([\d.]+ MB per checkpoint in .*\/gradients\/\): it needs every training row at once \(not row-separable\) and declares no block summaries, so they cannot be streamed/);
+    expect(lines.join('\n')).toMatch(/if-lissa: training gradients stored \([\d.]+ MB per checkpoint in .*\/gradients\/\): it needs every training row at once \(not row-separable\) and declares neither block summaries nor a streamed fit, so they cannot be streamed/);
     expect(run.streamed).toEqual([]);
-    expect(du(join(dir, 'datainf')).trainGradientDirs).toEqual(['gradients/checkpoint-8/train']);
+    expect(du(join(dir, 'if-lissa')).trainGradientDirs).toEqual(['gradients/checkpoint-8/train']);
   }, 600_000);
+
+  it('two-pass streamed fits (datainf, if-ekfac) give the stored path\'s scores to float rounding, compute each gradient once per pass, store no training gradient, and say so', async () => {
+    const FITTED = ['datainf', 'if-ekfac'];
+    const lines: string[] = [];
+    const streamed = new AttributionRun(task, { blockRows: 16, artifactsDir: join(dir, 'fit-streamed'), log: (l) => lines.push(l) });
+    const stored = new AttributionRun(task, { blockRows: 16, artifactsDir: join(dir, 'fit-stored'), storeGradients: true });
+    const cp = task.checkpoints[0]!;
+    try {
+      // Both in passes over the blocks: 2 fit passes and the score pass each, every block's
+      // gradients computed once per pass for both.
+      await scoreBlocksTogether(FITTED.map((scorer) => ({ run: streamed, scorer })), cp.id);
+      for (const b of [0, 1, 2]) expect(streamed.computed.filter((n) => n === `gradients/${cp.id}/train/${b}`)).toHaveLength(3);
+      for (const scorer of FITTED) {
+        const [x, y] = [await stored.scores(scorer, cp), await streamed.scores(scorer, cp)];
+        expect(y.trainIds).toEqual(x.trainIds);
+        const scale = Math.max(...Array.from(x.values, Math.abs));
+        expect(scale).toBeGreaterThan(0);
+        expect(Math.max(...Array.from(x.values, (v, k) => Math.abs(v - y.values[k]!))) / scale, scorer).toBeLessThan(1e-9);
+      }
+      expect(streamed.computed.filter((n) => n.startsWith('gradients/') && n.includes('/train/'))).toHaveLength(9); // scoring afterwards computes none
+      expect(streamed.computed).toEqual(expect.arrayContaining(['fits/datainf/checkpoint-8/pass-0/block-2', 'fits/datainf/checkpoint-8/pass-1', 'fits/if-ekfac/checkpoint-8/pass-1/block-0', 'scores/if-ekfac/checkpoint-8/block-1']));
+      const log = lines.join('\n');
+      for (const scorer of FITTED) expect(log).toMatch(new RegExp(`${scorer}: training gradients streamed in 3 passes, fit then score .* every training gradient is computed three times per checkpoint`));
+      expect(streamed.gradientPath(await streamed.scorer('datainf'))).toBe('streamed');
+      // if-exact's fit is dim × dim: refused at this dim (above maxSystemSize), so its gradients are stored, and the log says why.
+      expect(streamed.gradientPath(await streamed.scorer('if-exact'))).toBe('stored');
+      streamed.logGradientPath(await streamed.scorer('if-exact'));
+      expect(lines.join('\n')).toMatch(/if-exact: training gradients stored .*its streamed fit is refused here: if-exact's streamed fit is the dim × dim second moment GᵀG, and dim = \d+ is above maxSystemSize = 8192/);
+    } finally {
+      await streamed.dispose();
+      await stored.dispose();
+    }
+    expect(du(join(dir, 'fit-streamed')).trainGradientDirs).toEqual([]);
+    // Each pass's running sum (and any block's own partial) is deleted once its fit is stored: the fits stay.
+    const fits = du(join(dir, 'fit-streamed', 'fits'));
+    expect(fits.files.filter((f) => f.includes('/block-') || f.includes('/sum-'))).toEqual([]);
+    expect(fits.files.filter((f) => f.endsWith('fit.f64')).sort()).toEqual(['datainf/checkpoint-8/pass-0', 'datainf/checkpoint-8/pass-1', 'if-ekfac/checkpoint-8/pass-0', 'if-ekfac/checkpoint-8/pass-1'].map((x) => expect.stringMatching(new RegExp(`^${x}/[0-9a-f]+/fit\\.f64$`))));
+  }, 900_000);
+
+  it('datainf killed inside its second fit pass resumes at that block, sharded gives the same scores, and a fit too large to stream (trackstar above maxSystemSize) falls back to the store with the reason', async () => {
+    const opts = (o: Partial<AttributeOptions>): AttributeOptions => ({
+      ...files(), out: join(dir, 'datainf-out'), artifactsDir: join(dir, 'datainf'), blockRows: 16, checkpoints: [exp.files.run],
+      method: { scorer: 'datainf', debias: 'raw', denoise: 'mean', beta: 1 }, ...o,
+    });
+    // θ0 is scored first: its second fit pass (the progress bar of that pass) killed inside block 1.
+    const kill: ProgressSink = (p) => {
+      if (p.label.includes('at base') && p.label.includes('fit pass 2 of 2') && p.done === 16 + 5) throw new Error('killed');
+    };
+    await expect(runAttribute(opts({ progress: kill }))).rejects.toThrow('killed');
+    // Killed there, the pass's state on disk is one running sum (block 0 added), not a partial per block.
+    const pass1 = du(join(dir, 'datainf', 'fits', 'datainf', 'base', 'pass-1')).files;
+    expect(pass1.filter((f) => f.endsWith('.f64'))).toEqual([expect.stringMatching(/^sum-[ab]\/[0-9a-f]+\/sum\.f64$/)]);
+    const resumed = await runAttribute(opts({}));
+    const base = resumed.computed.filter((n) => n.startsWith('fits/datainf/base/') || n.startsWith('gradients/base/train'));
+    expect(base.sort()).toEqual([
+      'fits/datainf/base/pass-1', 'fits/datainf/base/pass-1/block-1', 'fits/datainf/base/pass-1/block-2',
+      'gradients/base/train/0', 'gradients/base/train/1', 'gradients/base/train/1', 'gradients/base/train/2', 'gradients/base/train/2',
+    ].sort());
+    expect(resumed.reused).toEqual(expect.arrayContaining(['fits/datainf/base/pass-0', 'fits/datainf/base/pass-1/block-0']));
+    const reference = await runAttribute(opts({ out: join(dir, 'datainf-reference-out'), artifactsDir: join(dir, 'datainf-reference'), storeGradients: true }));
+    for (const [i, v] of reference.variants.entries()) {
+      const scale = Math.max(...Array.from(v.matrix.values, Math.abs));
+      expect(Math.max(...Array.from(v.matrix.values, (x, k) => Math.abs(x - resumed.variants[i]!.matrix.values[k]!))) / scale, v.variant).toBeLessThan(1e-9);
+    }
+    expect(du(join(dir, 'datainf')).trainGradientDirs).toEqual([]);
+    const lines: string[] = [];
+    const run = new AttributionRun(task, { artifactsDir: join(dir, 'trackstar-large'), blockRows: 16, scorerOptions: { trackstar: { maxSystemSize: 64 } }, log: (l) => lines.push(l) });
+    try {
+      expect(run.gradientPath(await run.scorer('trackstar'))).toBe('stored');
+      await run.scores('trackstar', task.checkpoints[0]!);
+    } finally {
+      await run.dispose();
+    }
+    // Sharded: 2 shards store the first fit pass's partials of their blocks; the merge does the
+    // other passes, and gives the one-machine run's scores.
+    const shardLog: string[] = [];
+    const sharded = opts({ out: join(dir, 'datainf-sharded'), artifactsDir: join(dir, 'datainf-sharded', 'artifacts'), log: (l) => shardLog.push(l) });
+    for (const i of [0, 1]) await runShard(sharded, { index: i, count: 2 });
+    expect(shardLog.join('\n')).toMatch(/'datainf' streams its gradients in fit passes then a score pass; this shard folded its blocks into the first fit pass/);
+    const merged = await mergeShards(join(dir, 'datainf-sharded'));
+    expect(merged.computedAtMerge.filter((n) => /^fits\/datainf\/[^/]+\/pass-0\/block-/.test(n))).toEqual([]);
+    for (const [i, v] of resumed.variants.entries()) expect(Array.from(merged.variants[i]!.matrix.values), v.variant).toEqual(Array.from(v.matrix.values));
+    expect(lines.join('\n')).toMatch(/trackstar: training gradients stored .*its streamed fit is refused here: trackstar's streamed fit is the dim × dim second moment GᵀG, and dim = \d+ is above maxSystemSize = 64/);
+  }, 900_000);
 });

@@ -277,7 +277,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('base-name', { type: 'string', describe: "the Hub id of the model in --base, where its folder is named otherwise (the adapters' base_model_name_or_path is checked against it)" })
     .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
     .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching, resuming and sharding)' })
-    .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint) so new queries reuse them; by default row-separable scorers (grad-dot, grad-cos, tracin-cp) stream them: each block is scored and dropped' })
+    .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint) so new queries reuse them; by default grad-dot, grad-cos, tracin-cp and trak stream them (each block scored or summarized and dropped), and datainf, if-ekfac, if-exact, trackstar and grad-dot-pc in passes, fit then score (each gradient computed once per pass); if-lissa stores them' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
 }
 

@@ -2,7 +2,7 @@
  * The scorer checks: the contracts every `Scorer` of @dda/core must honour, tested on the tiny task
  * of `task.ts`, with an input that offers exactly what the scorer declares in `needs`.
  */
-import { DdaError, SeededRandom, scorers, type ScoreMatrix, type Scorer, type ScorerNeed, type ScoringInput, type TextSample } from '@dda/core';
+import { DdaError, SeededRandom, scoreByStreamedFit, scorers, type ScoreMatrix, type Scorer, type ScorerNeed, type ScoringInput, type TextSample } from '@dda/core';
 import { CHECKPOINT, COPY_OF, CORRECTIONS, TEST, TRAIN, UnigramModel, gradientBlocksOf, gradientsOf, representationsOf } from './task.js';
 import { differenceByIds, identical, nonFinite, shapeProblem } from './matrix.js';
 import {
@@ -34,8 +34,12 @@ import {
  * - `block-summaries`: a scorer that declares `blockSummaries` (its streaming form) gives the same
  *   scores when the training set's blocks are summarized one at a time and the summaries combined
  *   (as a streaming harness does), and refuses summaries that do not cover the training set.
+ * - `streamed-fit`: a scorer that declares `streamedFit` (its two-pass streamed form) gives the same
+ *   scores when the training set's blocks are folded into the fit pass by pass (partials summed)
+ *   and then scored block by block against the fit, for two different splits into blocks, and
+ *   declares no other streaming form.
  */
-export const SCORER_CHECKS = ['shape-and-ids', 'training-order', 'test-order', 'determinism', 'finite', 'float-range', 'sign-convention', 'missing-need', 'gradient-blocks', 'row-separable', 'block-summaries'] as const;
+export const SCORER_CHECKS = ['shape-and-ids', 'training-order', 'test-order', 'determinism', 'finite', 'float-range', 'sign-convention', 'missing-need', 'gradient-blocks', 'row-separable', 'block-summaries', 'streamed-fit'] as const;
 /** A scorer check's name. */
 export type ScorerCheck = (typeof SCORER_CHECKS)[number];
 
@@ -295,6 +299,26 @@ export async function checkScorer(subject: string | Subject<Scorer>, options: Ch
         const short = await bs.combine(summaries.slice(0, -1), ids, test, CHECKPOINT).then(() => null, (e: unknown) => e);
         if (!(short instanceof DdaError)) return fail(`combining the summaries of 2 of the 3 blocks for all ${ids.length} training samples ${short ? `threw a ${(short as Error).name}, not a DdaError` : 'was not refused'}`);
         return pass(`summaries of 3 training blocks combined give the whole set's scores (${bs.description})`);
+      }
+      case 'streamed-fit': {
+        const { scorer: sc, matrix } = ref();
+        const sf = sc.streamedFit;
+        if (!sf) return notApplicable('declares no streamedFit (no two-pass streamed form)');
+        if (sc.rowSeparable || sc.blockSummaries) return fail(`declares streamedFit and ${sc.rowSeparable ? 'rowSeparable' : 'blockSummaries'}: a harness streams by one form, so declare one of them`);
+        if (!Number.isInteger(sf.fitPasses) || sf.fitPasses < 1) return fail(`fitPasses must be a positive integer, got ${sf.fitPasses}`);
+        const test = gradientsOf(TEST);
+        const refusal = sf.refuse?.(test.dim, TRAIN.length, TEST.length);
+        if (refusal) return notApplicable(`its streamed fit refuses the conformance task's sizes: ${refusal}`);
+        for (const split of [[4, 7], [1, 9]]) {
+          const blocks = [TRAIN.slice(0, split[0]), TRAIN.slice(split[0], split[1]), TRAIN.slice(split[1])];
+          const what = `folding the training blocks of ${blocks.map((b) => b.length).join(', ')} rows in ${sf.fitPasses} fit pass${sf.fitPasses > 1 ? 'es' : ''} and scoring them against the fit`;
+          const m = await scoreByStreamedFit(sf, blocks.map((b) => gradientsOf(b)), test, CHECKPOINT, sc.id);
+          const problem = shapeProblem(m, TRAIN.map((x) => x.id), TEST.map((x) => x.id));
+          if (problem) return fail(`${what}: ${problem}`);
+          const diff = differenceByIds(matrix, m, tolerance);
+          if (diff) return fail(`${what} gives other scores than scoring the whole set: ${diff}`);
+        }
+        return pass(`3 training blocks folded in ${sf.fitPasses} fit pass${sf.fitPasses > 1 ? 'es' : ''} and scored against the fit give the whole set's scores, for two splits (${sf.description})`);
       }
     }
   }, options.optOut);

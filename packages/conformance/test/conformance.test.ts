@@ -33,7 +33,7 @@ const dot = (a: Float32Array, b: Float32Array): number => a.reduce((s, x, k) => 
 describe('checkScorer', () => {
   it('passes a correct gradient scorer on every check (missing-need does not apply to it)', async () => {
     const r = await checkScorer(gradientScorer('good-dot', dot, { rowSeparable: true }));
-    expect(statuses(r)).toEqual({ ...Object.fromEntries(SCORER_CHECKS.map((c) => [c, 'pass'])), 'missing-need': 'not-applicable', 'block-summaries': 'not-applicable' });
+    expect(statuses(r)).toEqual({ ...Object.fromEntries(SCORER_CHECKS.map((c) => [c, 'pass'])), 'missing-need': 'not-applicable', 'block-summaries': 'not-applicable', 'streamed-fit': 'not-applicable' });
     expect(() => assertConformance(r)).not.toThrow();
     expect(statuses(await checkScorer(gradientScorer('plain-dot', dot)))['row-separable']).toBe('not-applicable');
   });
@@ -91,6 +91,42 @@ describe('checkScorer', () => {
     const short = await checkScorer(summed(false, false));
     expect(statuses(short)['block-summaries']).toBe('fail');
     expect(message(short, 'block-summaries')).toMatch(/combining the summaries of 2 of the 3 blocks for all \d+ training samples/);
+  });
+
+  it('streamed-fit: passes a scorer whose fit passes and score pass give its scores, catches one whose partial depends on its block', async () => {
+    // score[i][j] = (g_i − mean_k g_k)·h_j: the fit is the mean training gradient (a sum over rows).
+    const mean = (rows: readonly Float32Array[], dim: number): Float64Array => {
+      const out = new Float64Array(dim);
+      for (const r of rows) for (let p = 0; p < dim; p++) out[p] = (out[p] as number) + (r[p] as number) / rows.length;
+      return out;
+    };
+    const centredScores = (rows: readonly Float32Array[], test: { rows: readonly Float32Array[] }, mu: Float64Array): Float64Array =>
+      Float64Array.from(rows.flatMap((g) => test.rows.map((h) => g.reduce((a, x, p) => a + (x - (mu[p] as number)) * (h[p] as number), 0))));
+    const fitted = (perBlockMean: boolean): Subject<Scorer> => ({
+      id: 'centred-fit', create: async () => {
+        const inner = await gradientScorer('centred-fit', dot).create({});
+        return {
+          ...inner,
+          score: async (input) => {
+            const [tr, te] = [await input.trainGradients(), await input.testGradients()];
+            return createScoreMatrix(tr.ids, te.ids, centredScores(tr.rows, te, mean(tr.rows, tr.dim)), { method: 'centred-fit', computedOver: 'test', checkpoints: [input.checkpoint], transforms: [] });
+          },
+          streamedFit: {
+            description: 'the mean training gradient (dim floats)',
+            fitPasses: 1,
+            // The right partial is the block's sum; the wrong one its mean (a split-dependent weighting).
+            fold: async (block) => { const m = mean(block.rows, block.dim); return perBlockMean ? m : m.map((x) => x * block.rows.length); },
+            finalize: async (sum, nTrain) => (perBlockMean ? sum : sum.map((x) => x / nTrain)),
+            scoreBlock: async (fit, block, test, checkpoint) => createScoreMatrix(block.ids, test.ids, centredScores(block.rows, test, fit), { method: 'centred-fit', computedOver: 'test', checkpoints: [checkpoint], transforms: [] }),
+          },
+        };
+      },
+    });
+    const good = await checkScorer(fitted(false));
+    expect(statuses(good)['streamed-fit']).toBe('pass');
+    const bad = await checkScorer(fitted(true));
+    expect(statuses(bad)['streamed-fit']).toBe('fail');
+    expect(message(bad, 'streamed-fit')).toContain('fit pass and scoring them against the fit gives other scores than scoring the whole set');
   });
 
   it('fails a plugin whose scorer violates the sign convention, naming the plugin and the check', async () => {

@@ -9,6 +9,7 @@ export * from './errors.js';
 export * from './score-matrix.js';
 export * from './gradients.js';
 export * from './plugins.js';
+export * from './streamed-fit.js';
 export * from './combine.js';
 export * from './registry.js';
 export * from './suggestions.js';

@@ -153,7 +153,70 @@ export interface Scorer {
    * instead of storing them. Optional; see {@link BlockSummaries}.
    */
   readonly blockSummaries?: BlockSummaries;
+  /**
+   * The scorer's two-pass streamed form, for a scorer that needs a statistic of every training row
+   * (a Hessian, a Fisher, a second moment) and then scores each row against that statistic alone:
+   * a harness streams the training gradients once per fit pass and once more to score, never
+   * holding all rows. Optional; see {@link StreamedFit}. A scorer declares at most one of
+   * `rowSeparable`, `blockSummaries` and `streamedFit`.
+   */
+  readonly streamedFit?: StreamedFit;
   score(input: ScoringInput): Promise<ScoreMatrix>;
+}
+
+/**
+ * A scorer in passes over streamed training gradients, fit then score (as kronfluence's
+ * `fit_all_factors` then `compute_pairwise_scores` phases):
+ *
+ * 1. fit passes p = 0 .. `fitPasses` − 1: every training block (rows in training order, any
+ *    consecutive split) is folded into a partial statistic by `fold(block, test, p, previous)`,
+ *    the partials of all blocks are **summed elementwise** (so the order and the split of the
+ *    blocks change the result by float rounding only), and `finalize(sum, nTrain, test, p,
+ *    previous)` turns the sum into the fit of pass p, the `previous` of pass p + 1 (null for p = 0);
+ * 2. the score pass: every training block is scored against the last fit by `scoreBlock`, and the
+ *    blocks' rows concatenated are the matrix.
+ *
+ * Example: DataInf's fit is, per parameter tensor l and query j, x_jl = H_l⁻¹ h_jl by its
+ * Sherman–Morrison closed form, a sum over training rows; with the scale-aware damping a first
+ * pass sums ‖g_il‖² for λ_l. A harness (@dda/attribution) keeps each pass's running sum of the
+ * partials of blocks 0 .. k − 1 on disk after every block (a killed run resumes at block k), stores
+ * a block folded out of order (a shard's) as its own partial, deletes both once the pass's fit is
+ * stored, and computes every training gradient `fitPasses` + 1 times. Memory while folding: one
+ * partial, the running sum and the previous fit (sizes in `description`); no training rows beyond
+ * one block. Disk: two copies of the running sum, the fits, and the blocks of scores.
+ *
+ * Contract (checked by @dda/conformance for every scorer that declares it): scoring the training
+ * set in blocks this way equals `score` on the whole set, to float rounding.
+ */
+export interface StreamedFit {
+  /** What the partial statistic and the fit hold, with their sizes in terms of dim and nTest, for logs. */
+  readonly description: string;
+  /** Number of fit passes before the score pass (a positive integer, fixed for the scorer's options). */
+  readonly fitPasses: number;
+  /**
+   * Why the scorer cannot be streamed at this size (e.g. a dim × dim statistic above its size
+   * limit), or undefined when it can. A harness then stores the gradients and scores them with
+   * `score`, and says why in its log.
+   */
+  refuse?(dim: number, nTrain: number, nTest: number): string | undefined;
+  /**
+   * The partial statistic of `block` for fit pass `pass` (0-based), a function of `block`, `test`
+   * and `previous` (the fit of pass − 1, null for pass 0) only; partials of all blocks are summed.
+   * @throws DdaError on malformed or mismatched gradients.
+   */
+  fold(block: GradientMatrix, test: GradientMatrix, pass: number, previous: Float64Array | null): Promise<Float64Array>;
+  /**
+   * The fit of pass `pass` from `sum`, the elementwise sum of every block's partial over the
+   * `nTrain` training rows.
+   * @throws DdaError when the fit cannot be made (e.g. no training rows, all gradients zero).
+   */
+  finalize(sum: Float64Array, nTrain: number, test: GradientMatrix, pass: number, previous: Float64Array | null): Promise<Float64Array>;
+  /**
+   * Scores [block rows × nTest] of `block` against the last pass's `fit`, with the provenance of the
+   * whole matrix, at `checkpoint` (as {@link ScoringInput.checkpoint}).
+   * @throws DdaError on a `fit` of another size than the one `finalize` makes for `test`.
+   */
+  scoreBlock(fit: Float64Array, block: GradientMatrix, test: GradientMatrix, checkpoint: string): Promise<ScoreMatrix>;
 }
 
 /**

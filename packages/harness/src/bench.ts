@@ -346,10 +346,11 @@ function saveCellFiles(outDir: string, family: string, seed: number, exp: Experi
 }
 
 /**
- * The per-example gradients of a cell, first (timed on their own): row-separable scorers and
- * scorers with block summaries (trak), of every measurement, in one pass per checkpoint
- * ({@link scoreBlocksTogether}: each training block's gradients computed once, scored or summarized
- * by all of them, and dropped unless `storeGradients`), at the
+ * The per-example gradients of a cell, first (timed on their own): row-separable scorers, scorers
+ * with block summaries (trak) and scorers with a streamed fit (datainf, if-exact, trackstar), of
+ * every measurement, in one pass per checkpoint, or one per fit pass and the score pass for a
+ * streamed fit ({@link scoreBlocksTogether}: each training block's gradients computed once per
+ * pass, scored, summarized or folded by all of them, and dropped unless `storeGradients`), at the
  * checkpoints each is scored at (the cross reading's θ0 × θ' too, for the ablation); the training
  * gradients of scorers that need every row at once are stored. Scorers whose scores are stored
  * cost nothing.
@@ -364,7 +365,7 @@ async function gradientPass(kind: 'bench' | 'ablation', c: BenchConfig, task: At
       if (!scorer.needs.includes('gradients')) continue;
       const plainOnly = kind === 'bench' && c.plainOnly.includes(id);
       const cps = plainOnly ? (scorer.combine ? task.checkpoints : [last]) : run.allCheckpoints;
-      if (!scorer.rowSeparable && !(scorer.blockSummaries && !c.storeGradients)) {
+      if (!scorer.rowSeparable && run.gradientPath(scorer) !== 'streamed') {
         if (await run.hasStoredScores(id)) continue;
         run.logGradientPath(scorer);
         for (const cp of cps) {

@@ -7,7 +7,7 @@ import { parseBenchConfig, runBench, runAblation, type BenchConfig } from '@dda/
 
 // The benchmark with streamed training gradients (the default) against storeGradients: true, on a
 // tiny cell with two measurements and scorers of every kind: row-separable (grad-dot, tracin-cp),
-// with block summaries (trak), and one that needs every row (datainf).
+// with block summaries (trak), and one that needs every row and has no streamed form (if-lissa).
 const dir = mkdtempSync(join(tmpdir(), 'dda-stream-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const config = (storeGradients: boolean, scorers: string[]): BenchConfig => parseBenchConfig({
@@ -41,9 +41,24 @@ describe('dda bench with streamed training gradients', () => {
     expect(Object.fromEntries(ticks)).toEqual(Object.fromEntries(['base', 'checkpoint-8', 'checkpoint-16'].map((cp) => [`gradients of 120 training samples at ${cp} (for grad-dot, tracin-cp, trak)`, 120])));
     // A scorer that needs every row stores them, and says so.
     const more: string[] = [];
-    await runBench(config(false, ['grad-dot', 'datainf']), join(dir, 'streamed'), (l) => more.push(l));
-    expect(more.some((l) => /datainf: training gradients stored .* it needs every training row at once/.test(l))).toBe(true);
+    await runBench(config(false, ['grad-dot', 'if-lissa']), join(dir, 'streamed'), (l) => more.push(l));
+    expect(more.some((l) => /if-lissa: training gradients stored .* it needs every training row at once/.test(l))).toBe(true);
     expect(storedTrainGradients(join(dir, 'streamed'))).toEqual(['base', 'checkpoint-16', 'checkpoint-8']);
+  }, 900_000);
+
+  it('streams datainf in passes, fit then score (each gradient computed 3 times, the log says so), with the stored path\'s rows to float rounding', async () => {
+    const log: string[] = [];
+    const events: ProgressUpdate[] = [];
+    const streamed = await runBench(config(false, ['datainf']), join(dir, 'fit-streamed'), (l) => log.push(l), (e) => events.push(e));
+    const stored = await runBench(config(true, ['datainf']), join(dir, 'fit-stored'), () => {});
+    expect(storedTrainGradients(join(dir, 'fit-streamed'))).toEqual([]);
+    expect(log.some((l) => /datainf: training gradients streamed in 3 passes, fit then score .* computed three times per checkpoint/.test(l))).toBe(true);
+    // 3 passes per checkpoint (2 fit passes, the score pass), each over the 120 training samples once for both measurements.
+    const ticks = [...new Set(events.filter((e) => /^gradients of \d+ training samples at checkpoint-8/.test(e.label)).map((e) => e.label))];
+    expect(ticks.sort()).toEqual([1, 2, 3].map((p) => `gradients of 120 training samples at checkpoint-8 (for datainf, gradient pass ${p} of up to 3)`).sort());
+    const round = (rows: readonly { seconds: number }[]): string => JSON.stringify(withoutSeconds(rows), (_k, v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(9)) : v));
+    expect(round(streamed.rows)).toEqual(round(stored.rows));
+    expect(streamed.rows.length).toBeGreaterThan(0);
   }, 900_000);
 
   it('the ablation\'s cross reading (θ0 training gradients × θ′ queries) is streamed too, with the stored path\'s rows', async () => {

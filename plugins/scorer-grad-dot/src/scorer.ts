@@ -1,4 +1,4 @@
-import { DdaError, createScoreMatrix, numberOption, scorers, type GradientMatrix, type PluginOptions, type RegistryEntry, type ScoreMatrix, type Scorer, type ScoringInput } from '@dda/core';
+import { DdaError, createScoreMatrix, numberOption, scorers, type GradientMatrix, type PluginOptions, type RegistryEntry, type ScoreMatrix, type Scorer, type ScoringInput, type StreamedFit } from '@dda/core';
 import { DEFAULT_BLOCK_ROWS, checkIdsMatchInput, type DotEngineChoice, type GradDotOptions } from './grad-dot.js';
 import { DOT_ENGINES, gradCosScoresOnEngine, gradDotScoresOnEngine } from './gemm-engine.js';
 import { TRACIN_CP_COMBINE, tracInCheckpointScores } from './tracin.js';
@@ -32,13 +32,15 @@ export type GradientScoresFn<O> = (train: GradientMatrix, test: GradientMatrix, 
  * `rowSeparable`: the scores of a training row depend on that row only (dot products, cosines).
  * Such a scorer reads the training gradients block by block when the input offers
  * `trainGradientBlocks` (an on-disk store), so memory holds one block, not the whole training set.
+ * `streamedFit`: the scorer's two-pass streamed form (see StreamedFit in @dda/core), declared as given.
  */
-export function gradientScorer<O>(id: string, description: string, scores: GradientScoresFn<O>, options: O, shape: { rowSeparable?: boolean } = {}): Scorer {
+export function gradientScorer<O>(id: string, description: string, scores: GradientScoresFn<O>, options: O, shape: { rowSeparable?: boolean; streamedFit?: StreamedFit } = {}): Scorer {
   return {
     id,
     description,
     needs: ['gradients'],
     ...(shape.rowSeparable ? { rowSeparable: true } : {}),
+    ...(shape.streamedFit ? { streamedFit: shape.streamedFit } : {}),
     async score(input) {
       if (shape.rowSeparable && input.trainGradientBlocks) return scoreInBlocks(id, input, scores, options);
       const [train, test] = await Promise.all([input.trainGradients(), input.testGradients()]);

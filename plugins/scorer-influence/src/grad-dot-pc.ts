@@ -50,7 +50,7 @@ const MAX_SUBSPACE_ITERATIONS = 3000;
  */
 const RESIDUAL_TOLERANCE = 1e-8;
 /** Eigenvalues within this fraction of the largest are equal (for the uniqueness check) or zero. */
-const RELATIVE_EIGEN_TIE = 1e-9;
+export const RELATIVE_EIGEN_TIE = 1e-9;
 
 /** The leading eigenpairs of a symmetric positive semi-definite matrix. */
 export interface LeadingEigen {

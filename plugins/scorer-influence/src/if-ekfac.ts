@@ -29,9 +29,9 @@
  * to every block. A block whose training gradients are all zero contributes exactly 0 and is
  * skipped. Cost per block O(n·out·in·(out + in) + out³ + in³), memory (n + nTest)·out·in float64.
  */
-import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix, type StreamedFit } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
-import { checkDampingOptions, describeBlockDamping, describeCheckpoints, requireTrainingGradients, resolveDamping, type DampingOptions } from './damping.js';
+import { DEFAULT_DAMPING_RATIO, checkDampingOptions, describeBlockDamping, describeCheckpoints, requireTrainingGradients, resolveDamping, squaredNorm, type DampingOptions } from './damping.js';
 import { parameterBlocks } from './datainf.js';
 import { crossProducts, symmetricEigen } from './linalg.js';
 
@@ -212,4 +212,206 @@ export function ifEkfacScores(
     checkpoints: [checkpoint],
     transforms: [],
   });
+}
+
+/** One parameter block of the streamed EK-FAC fit: where it is and its out × in shape. */
+interface EkfacLayout {
+  readonly name: string;
+  readonly offset: number;
+  readonly out: number;
+  readonly in: number;
+}
+
+/** The parameter blocks of `g` with a non-zero size, shaped; a DdaError for a factor above `maxFactor`. */
+function ekfacLayout(g: GradientMatrix, shapes: readonly (readonly number[])[], maxFactor: number): EkfacLayout[] {
+  const out: EkfacLayout[] = [];
+  for (const [l, { name, offset, size }] of parameterBlocks(g).entries()) {
+    if (size === 0) continue;
+    const [r, c] = matrixShape(shapes[l] as readonly number[]);
+    if (Math.max(r, c) > maxFactor) {
+      throw new DdaError(`if-ekfac: parameter '${name}' is ${r} × ${c}, a Kronecker factor above maxFactorSize = ${maxFactor}`, 'raise maxFactorSize if time allows (the eigendecomposition is O(size³)), or use datainf / if-lissa');
+    }
+    out.push({ name, offset, out: r, in: c });
+  }
+  return out;
+}
+
+/**
+ * Calls `each` for every block of `layout` with a positive damping (the others are skipped), with
+ * its factors and `rotated(row)`: Q_Sᵀ G Q_A of the row's block (out × in, in a buffer reused by
+ * the next call).
+ */
+function eachActive<F extends { readonly damping: number; readonly qS: Float64Array; readonly qA: Float64Array }>(layout: readonly EkfacLayout[], factors: readonly F[], each: (b: EkfacLayout, f: F, rotated: (row: ArrayLike<number>) => Float64Array) => void): void {
+  layout.forEach((b, l) => {
+    const f = factors[l] as F;
+    if (!(f.damping > 0)) return;
+    const tmp = new Float64Array(b.out * b.in);
+    const rot = new Float64Array(b.out * b.in);
+    each(b, f, (row) => rotate(row, b.offset, f.qS, f.qA, b.out, b.in, tmp, rot));
+  });
+}
+
+/**
+ * `if-ekfac` in two fit passes and a score pass over streamed training blocks ({@link StreamedFit}),
+ * kronfluence's phases (covariance, eigendecomposition, eigenvalue correction, scores), equal to
+ * {@link ifEkfacScores} up to float rounding:
+ *
+ * - fit pass 1 sums, per parameter tensor l, ‖G_il‖² (its damping λ_l), Σ G_ilᵀ G_il (in × in) and
+ *   Σ G_il G_ilᵀ (out × out); finalize: λ_l and the eigenbases Q_A, Q_S of their means (Jacobi);
+ * - fit pass 2 sums (Q_Sᵀ G_il Q_A)² (out × in); finalize: Λ = its mean, and for every query
+ *   z_jl = (Q_Sᵀ H_jl Q_A) / (Λ + λ_l);
+ * - the score pass: score[i][j] = Σ_l ⟨Q_Sᵀ G_il Q_A, z_jl⟩.
+ *
+ * Memory: the factors (Σ_l out² + in²) and the fit nTest × dim float64. A tensor whose training
+ * gradients are all zero is skipped (λ_l = 0), as in the stored path (but a factor above
+ * maxFactorSize is refused here even for such a tensor, which the stored path skips). Where A or S has a repeated
+ * non-zero eigenvalue the eigenbasis is not unique and the two paths may pick different ones.
+ */
+export function ifEkfacStreamedFit(options: IfEkfacOptions = {}): StreamedFit {
+  checkDampingOptions(options, 'if-ekfac');
+  const maxFactor = options.maxFactorSize ?? DEFAULT_MAX_FACTOR_SIZE;
+  if (!Number.isInteger(maxFactor) || maxFactor < 1) throw new DdaError(`if-ekfac: option 'maxFactorSize' must be a positive integer, got ${maxFactor}`, `pass e.g. maxFactorSize = ${DEFAULT_MAX_FACTOR_SIZE}`);
+  const layoutOf = (train: GradientMatrix, test: GradientMatrix): EkfacLayout[] => {
+    checkGradientPair(train, test, 'if-ekfac');
+    return ekfacLayout(train, shapesOf(train, test), maxFactor);
+  };
+  /** Entries per block: pass-1 partial 1 + in² + out², pass-1 fit 1 + out² + in², final fit 1 + out² + in² + nTest·out·in. */
+  const sizes = (b: EkfacLayout, m: number): { partial: number; factors: number; fit: number } => ({ partial: 1 + b.in * b.in + b.out * b.out, factors: 1 + b.out * b.out + b.in * b.in, fit: 1 + b.out * b.out + b.in * b.in + m * b.out * b.in });
+  const total = (layout: readonly EkfacLayout[], m: number, k: 'partial' | 'factors' | 'fit'): number => layout.reduce((a, b) => a + sizes(b, m)[k], 0);
+  /** Each block's damping, Q_S and Q_A from a pass-1 fit or the final fit (the same prefix). */
+  const factorsOf = (fit: Float64Array, layout: readonly EkfacLayout[], m: number, final: boolean): { damping: number; qS: Float64Array; qA: Float64Array; z: Float64Array }[] => {
+    let off = 0;
+    return layout.map((b) => {
+      const s = sizes(b, m);
+      const damping = fit[off] as number;
+      const qS = fit.subarray(off + 1, off + 1 + b.out * b.out);
+      const qA = fit.subarray(off + 1 + b.out * b.out, off + s.factors);
+      const z = final ? fit.subarray(off + s.factors, off + s.fit) : new Float64Array(0);
+      off += final ? s.fit : s.factors;
+      return { damping, qS, qA, z };
+    });
+  };
+  return {
+    description: 'fit pass 1: per parameter tensor, Σ ‖G‖², Σ GᵀG and Σ G Gᵀ (Σ_l in² + out² float64), then their eigenbases; fit pass 2: Σ (Q_Sᵀ G Q_A)² (dim float64), then (Q_Sᵀ H_j Q_A) / (Λ + λ) for every query (nTest × dim float64)',
+    fitPasses: 2,
+    async fold(block, test, pass, previous) {
+      const layout = layoutOf(block, test);
+      const m = test.rows.length;
+      if (pass === 0) {
+        const out = new Float64Array(total(layout, m, 'partial'));
+        let off = 0;
+        for (const b of layout) {
+          const { out: r, in: c, offset } = b;
+          const fa = off + 1;
+          const fs = fa + c * c;
+          for (const row of block.rows) {
+            out[off] = (out[off] as number) + squaredNorm(row, offset, offset + r * c);
+            for (let a = 0; a < r; a++) {
+              const ra = offset + a * c;
+              for (let p = 0; p < c; p++) {
+                const gp = row[ra + p] as number;
+                if (gp === 0) continue;
+                for (let q = 0; q < c; q++) out[fa + p * c + q] = (out[fa + p * c + q] as number) + gp * (row[ra + q] as number);
+              }
+              for (let bb = 0; bb <= a; bb++) {
+                const rb = offset + bb * c;
+                let s = 0;
+                for (let p = 0; p < c; p++) s += (row[ra + p] as number) * (row[rb + p] as number);
+                out[fs + a * r + bb] = (out[fs + a * r + bb] as number) + s;
+              }
+            }
+          }
+          off += sizes(b, m).partial;
+        }
+        return out;
+      }
+      if (!previous) throw new DdaError('if-ekfac: the eigenvalue-correction pass needs the factors of the first pass (internal error)');
+      if (previous.length !== total(layout, m, 'factors')) throw new DdaError(`if-ekfac: the fit of pass 1 has ${previous.length} entries, expected ${total(layout, m, 'factors')}`, 'delete the stored fit to recompute it');
+      const out = new Float64Array(test.dim);
+      eachActive(layout, factorsOf(previous, layout, m, false), (b, _f, rotated) => {
+        for (const row of block.rows) {
+          const rot = rotated(row);
+          for (let k = 0; k < rot.length; k++) out[b.offset + k] = (out[b.offset + k] as number) + (rot[k] as number) ** 2;
+        }
+      });
+      return out;
+    },
+    async finalize(sum, nTrain, test, pass, previous) {
+      if (!(nTrain > 0)) throw new DdaError('if-ekfac: no training gradients, so the Hessian H = (1/n) Σ g gᵀ + λI cannot be estimated', 'score at least one training sample');
+      const layout = layoutOf(test, test);
+      const m = test.rows.length;
+      if (pass === 0) {
+        if (sum.length !== total(layout, m, 'partial')) throw new DdaError(`if-ekfac: the summed statistic of pass 1 has ${sum.length} entries, expected ${total(layout, m, 'partial')}`, 'delete the stored partials to recompute them');
+        const fit = new Float64Array(total(layout, m, 'factors'));
+        let off = 0;
+        let at = 0;
+        for (const b of layout) {
+          const { out: r, in: c } = b;
+          const damping = options.damping ?? ((options.dampingRatio ?? DEFAULT_DAMPING_RATIO) * (sum[off] as number)) / (nTrain * r * c);
+          fit[at] = damping;
+          if (damping > 0) {
+            const fa = Float64Array.from(sum.subarray(off + 1, off + 1 + c * c), (x) => x / nTrain);
+            const fs = Float64Array.from(sum.subarray(off + 1 + c * c, off + 1 + c * c + r * r), (x) => x / nTrain);
+            for (let a = 0; a < r; a++) for (let bb = 0; bb < a; bb++) fs[bb * r + a] = fs[a * r + bb] as number;
+            fit.set(symmetricEigen(fs, r, `if-ekfac (${b.name}, S)`).vectors, at + 1);
+            fit.set(symmetricEigen(fa, c, `if-ekfac (${b.name}, A)`).vectors, at + 1 + r * r);
+          }
+          off += sizes(b, m).partial;
+          at += sizes(b, m).factors;
+        }
+        return fit;
+      }
+      if (!previous || previous.length !== total(layout, m, 'factors')) throw new DdaError('if-ekfac: the eigenvalue-correction pass needs the factors of the first pass (internal error)');
+      if (sum.length !== test.dim) throw new DdaError(`if-ekfac: the summed statistic of pass 2 has ${sum.length} entries, expected ${test.dim}`, 'delete the stored partials to recompute them');
+      const factors = factorsOf(previous, layout, m, false);
+      const fit = new Float64Array(total(layout, m, 'fit'));
+      let at = 0;
+      layout.forEach((b, l) => {
+        const f = factors[l] as (typeof factors)[number];
+        const s = sizes(b, m);
+        fit[at] = f.damping;
+        fit.set(f.qS, at + 1);
+        fit.set(f.qA, at + 1 + b.out * b.out);
+        if (f.damping > 0) {
+          const size = b.out * b.in;
+          const tmp = new Float64Array(size);
+          const rot = new Float64Array(size);
+          test.rows.forEach((h, j) => {
+            rotate(h, b.offset, f.qS, f.qA, b.out, b.in, tmp, rot);
+            const z = at + s.factors + j * size;
+            for (let k = 0; k < size; k++) fit[z + k] = (rot[k] as number) / ((sum[b.offset + k] as number) / nTrain + f.damping);
+          });
+        }
+        at += s.fit;
+      });
+      return fit;
+    },
+    async scoreBlock(fit, block, test, checkpoint) {
+      const layout = layoutOf(block, test);
+      const m = test.rows.length;
+      if (fit.length !== total(layout, m, 'fit')) throw new DdaError(`if-ekfac: the fit has ${fit.length} entries, expected ${total(layout, m, 'fit')} for these test gradients`, 'delete the stored fit to recompute it');
+      const factors = factorsOf(fit, layout, m, true);
+      const values = new Float64Array(block.rows.length * m);
+      eachActive(layout, factors, (b, f, rotated) => {
+        const size = b.out * b.in;
+        block.rows.forEach((row, i) => {
+          const rot = rotated(row);
+          for (let j = 0; j < m; j++) {
+            let s = 0;
+            for (let k = 0; k < size; k++) s += (rot[k] as number) * (f.z[j * size + k] as number);
+            values[i * m + j] = (values[i * m + j] as number) + s;
+          }
+        });
+      });
+      const used = factors.filter((f) => f.damping > 0).map((f) => f.damping);
+      const skipped = layout.length - used.length;
+      return createScoreMatrix(block.ids, test.ids, values, {
+        method: 'if-ekfac',
+        computedOver: `Σ_l g_trainᵀ H_l⁻¹ g_test over ${test.dim} parameters in ${used.length} parameter blocks${skipped ? ` (${skipped} with all-zero training gradients skipped)` : ''} (${describeCheckpoints(block, test)}), H_l = EK-FAC of the training gradients: Kronecker eigenbases of A = mean GᵀG and S = mean G Gᵀ from the per-example gradient matrices (not per-token statistics), eigenvalue-corrected (Λ = mean (Q_Sᵀ G Q_A)²), ${describeBlockDamping(used, options)}; streamed: factors, eigenvalue correction and scores in three passes over the training gradients; dimensionless; higher = more responsible`,
+        units: 'dimensionless',
+        checkpoints: [checkpoint],
+        transforms: [],
+      });
+    },
+  };
 }

@@ -11,7 +11,7 @@
  * Solved with H⁻¹ = n (GᵀG + nλI)⁻¹, i.e. S = n · (G Gᵀ + nλI)⁻¹ G Hᵀ on the n×n side (Woodbury /
  * push-through, exact and cheap when nTrain ≪ dim) or on the dim×dim side, by Cholesky in float64.
  */
-import { createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import { createScoreMatrix, type GradientMatrix, type ScoreMatrix, type ScoreProvenance } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
 import { describeCheckpoints, describeDamping, wholeGradientDamping, type DampingOptions } from './damping.js';
 import { DEFAULT_MAX_SYSTEM_SIZE, ridgeKernelScores, type KernelSolver } from './linalg.js';
@@ -48,11 +48,17 @@ export function ifExactScores(
     what: 'if-exact',
   });
   for (let k = 0; k < values.length; k++) values[k] = (values[k] as number) * n;
-  return createScoreMatrix(train.ids, test.ids, values, {
+  const how = solver === 'dual' ? `${n}×${n} Woodbury system` : `${train.dim}×${train.dim} system`;
+  return createScoreMatrix(train.ids, test.ids, values, ifExactProvenance(train, test, n, describeDamping(lambda, options), how, checkpoint));
+}
+
+/** The provenance of `if-exact` scores over `n` training gradients (`how`: the system solved). */
+export function ifExactProvenance(train: GradientMatrix, test: GradientMatrix, n: number, damping: string, how: string, checkpoint: string): ScoreProvenance {
+  return {
     method: 'if-exact',
-    computedOver: `g_trainᵀ H⁻¹ g_test over ${train.dim} parameters (${describeCheckpoints(train, test)}), H = (1/n) Σ g gᵀ + λI the damped empirical Fisher of the ${n} training gradients, ${describeDamping(lambda, options)}, solved exactly by Cholesky (${solver === 'dual' ? `${n}×${n} Woodbury system` : `${train.dim}×${train.dim} system`}); dimensionless; higher = more responsible`,
+    computedOver: `g_trainᵀ H⁻¹ g_test over ${train.dim} parameters (${describeCheckpoints(train, test)}), H = (1/n) Σ g gᵀ + λI the damped empirical Fisher of the ${n} training gradients, ${damping}, solved exactly by Cholesky (${how}); dimensionless; higher = more responsible`,
     units: 'dimensionless',
     checkpoints: [checkpoint],
     transforms: [],
-  });
+  };
 }

@@ -25,6 +25,7 @@ export * from './datainf.js';
 export * from './if-ekfac.js';
 export * from './grad-dot-pc.js';
 export * from './trackstar.js';
+export * from './streamed-fit.js';
 export {
   dataInfScorer,
   gradDotPcScorer,

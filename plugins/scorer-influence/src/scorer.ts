@@ -4,10 +4,11 @@ import { dataInfScores, type DataInfOptions } from './datainf.js';
 import { DEFAULT_PC_K, gradDotPcScores, type GradDotPcOptions } from './grad-dot-pc.js';
 import { DEFAULT_TRACKSTAR_MIX, trackStarScores, type TrackStarOptions } from './trackstar.js';
 import type { DampingOptions } from './damping.js';
-import { ifEkfacScores, type IfEkfacOptions } from './if-ekfac.js';
+import { ifEkfacScores, ifEkfacStreamedFit, type IfEkfacOptions } from './if-ekfac.js';
 import { ifExactScores, type IfExactOptions } from './if-exact.js';
 import { ifLissaScores, type IfLissaOptions } from './if-lissa.js';
 import type { KernelSolver } from './linalg.js';
+import { dataInfStreamedFit, gradDotPcStreamedFit, ifExactStreamedFit, trackStarStreamedFit } from './streamed-fit.js';
 
 function optionalNumber(options: PluginOptions, key: string): number | undefined {
   return options[key] === undefined ? undefined : numberOption(options, key, 0);
@@ -53,6 +54,7 @@ export function ifExactScorer(options: IfExactOptions = {}): Scorer {
     'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher (1/n) Σ g gᵀ + λI of the training gradients, solved exactly by Cholesky (dimensionless; higher = more responsible)',
     ifExactScores,
     options,
+    { streamedFit: ifExactStreamedFit(options) },
   );
 }
 
@@ -73,6 +75,7 @@ export function dataInfScorer(options: DataInfOptions = {}): Scorer {
     'DataInf: Σ over parameter tensors of g_trainᵀ H_l⁻¹ g_test with the closed-form inverse of the per-layer damped Fisher (dimensionless; higher = more responsible)',
     dataInfScores,
     options,
+    { streamedFit: dataInfStreamedFit(options) },
   );
 }
 
@@ -93,6 +96,7 @@ export function ifEkfacScorer(options: IfEkfacOptions = {}): Scorer {
     'EK-FAC influence: Σ over parameter tensors of g_trainᵀ H_l⁻¹ g_test, H_l = eigenvalue-corrected Kronecker factors (from per-example gradient matrices) + λ_l I (dimensionless; higher = more responsible)',
     ifEkfacScores,
     options,
+    { streamedFit: ifEkfacStreamedFit(options) },
   );
 }
 
@@ -106,6 +110,7 @@ export function readGradDotPcOptions(options: PluginOptions): GradDotPcOptions {
 /**
  * The `grad-dot-pc` scorer: grad-dot after the k leading principal directions of the training (or
  * test) gradients are projected out, as bergson does; units of grad-dot; higher = more responsible.
+ * With the training basis it has a streamed fit (dim ≤ 8192); with the query basis it is row-separable.
  */
 export function gradDotPcScorer(options: GradDotPcOptions = {}): Scorer {
   return gradientScorer(
@@ -113,6 +118,8 @@ export function gradDotPcScorer(options: GradDotPcOptions = {}): Scorer {
     'gradient inner product with the k leading (uncentred) principal directions of the training or test gradients projected out, ∇ℓᵀ(I − V_k V_kᵀ)∇f (units of grad-dot; higher = more responsible)',
     gradDotPcScores,
     options,
+    // The query basis depends on the test gradients only: each training row's scores on that row alone.
+    options.basis === 'query' ? { rowSeparable: true } : { streamedFit: gradDotPcStreamedFit(options) },
   );
 }
 
@@ -133,6 +140,7 @@ export function trackStarScorer(options: TrackStarOptions = {}): Scorer {
     "cosine of the training and test gradients under R⁻¹, R = (1 − λ) × training + λ × query gradient second moment + εI (TrackStar's mixed Hessian down-weighting common directions, without optimizer-state correction or projection; dimensionless in [-1, 1]; higher = more responsible)",
     trackStarScores,
     options,
+    { streamedFit: trackStarStreamedFit(options) },
   );
 }
 

@@ -18,7 +18,7 @@
  * the (n + m) × (n + m) side by Woodbury: with X = [G; H], D the row weights √((1−λ)/n), √(λ/m)
  * and M = εI + D X Xᵀ D, X R⁻¹ Xᵀ = (X Xᵀ − X Xᵀ D M⁻¹ D X Xᵀ) / ε).
  */
-import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix, type ScoreProvenance } from '@dda/core';
 import { checkGradientPair, type GradDotOptions } from '@dda/scorer-grad-dot';
 import { DEFAULT_DAMPING_RATIO, checkDampingOptions, describeCheckpoints, requireTrainingGradients, squaredNorm, type DampingOptions } from './damping.js';
 import { symmetricGram } from './grad-dot-pc.js';
@@ -94,11 +94,16 @@ export async function trackStarScores(train: GradientMatrix, test: GradientMatri
       values[i * m + j] = denom > 0 ? Math.min(1, Math.max(-1, q(i, n + j) / denom)) : 0;
     }
   }
+  return createScoreMatrix(train.ids, test.ids, values, trackStarProvenance(train, test, n, mix, eps, options, `Gram matrix by ${how}`, checkpoint));
+}
+
+/** The provenance of `trackstar` scores over `n` training gradients with damping `eps` (`how`: how R⁻¹ was applied). */
+export function trackStarProvenance(train: GradientMatrix, test: GradientMatrix, n: number, mix: number, eps: number, options: TrackStarOptions, how: string, checkpoint: string): ScoreProvenance {
   const damping = options.damping !== undefined ? `ε = ${eps.toPrecision(4)} (absolute)` : `ε = ${eps.toPrecision(4)} (= ${options.dampingRatio ?? DEFAULT_DAMPING_RATIO} × trace(R_mix) / dim)`;
-  return createScoreMatrix(train.ids, test.ids, values, {
+  return {
     method: 'trackstar',
-    computedOver: `cosine of ∇ℓ(train) and ∇f(test) under R⁻¹ over ${train.dim} parameters (${describeCheckpoints(train, test)}; Gram matrix by ${how}), R = ${1 - mix} × training second moment (${n} gradients) + ${mix} × query second moment (${m} gradients) + εI, ${damping}; no optimizer-state correction, no projection; dimensionless in [-1, 1]; higher = more responsible`,
+    computedOver: `cosine of ∇ℓ(train) and ∇f(test) under R⁻¹ over ${train.dim} parameters (${describeCheckpoints(train, test)}; ${how}), R = ${1 - mix} × training second moment (${n} gradients) + ${mix} × query second moment (${test.rows.length} gradients) + εI, ${damping}; no optimizer-state correction, no projection; dimensionless in [-1, 1]; higher = more responsible`,
     checkpoints: [checkpoint],
     transforms: [],
-  });
+  };
 }
