@@ -122,6 +122,18 @@ describe('dda index', () => {
     expect(r.rows.flat()).toEqual(Array.from(ours));
   }, 300_000);
 
+  it('at θ0 (--checkpoint base: lora_B = 0) the lora_A matrices\' dimensions are exactly zero (their gradient is B-weighted), the lora_B ones are not', async () => {
+    const h = await build(join(dir, 'base'), { checkpoint: 'base', dim: 256 });
+    expect(h.checkpoint).toMatchObject({ id: 'base', kind: 'lora', hash: { adapterAFrom: 'checkpoint-100' } });
+    const rows = readIndexRows(join(dir, 'base'), h, 0, 12);
+    for (const m of h.modules) {
+      let energy = 0;
+      for (let i = 0; i < 12; i++) for (let x = m.offset; x < m.offset + m.dims; x++) energy += (rows[i * 256 + x] as number) ** 2;
+      if (m.name.endsWith('lora_A.weight')) expect(energy).toBe(0);
+      else expect(energy).toBeGreaterThan(0);
+    }
+  }, 300_000);
+
   it('resumes a build killed after its first block at the next block, to the same bytes, and cuts off a half-written block', async () => {
     const out = join(dir, 'resumed');
     await expect(build(out, { onBlock: (done) => { if (done === 4) throw new Error('killed'); } })).rejects.toThrow('killed');
