@@ -33,7 +33,7 @@ import { hashData } from './hashing.js';
 import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
 import { combineGradientTerms } from './run.js';
-import { type BaseModel, baseCheckpointOf, loadBaseModel, querySamples, trainingSample } from './task.js';
+import { type BaseModel, type TaskFiles, baseCheckpointOf, loadBaseModel, querySamples, trainingSample } from './task.js';
 
 /** Files of an index folder. */
 export const INDEX_FILES = { rows: 'gradients.f16', header: 'index.json', progress: 'progress.json' } as const;
@@ -231,27 +231,16 @@ interface Float16Stats {
   readonly flushedToZero: number;
 }
 
+/** `progress.json`, rewritten after every block: the identity with the training ids as a hash (it stays small for millions of rows). */
 interface Progress {
-  readonly identity: IndexIdentity;
+  readonly identity: Omit<IndexIdentity, 'trainIds'> & { readonly trainIds: string };
   readonly modules: readonly ModuleProjection[];
   readonly rowsDone: number;
   readonly float16: Float16Stats;
 }
 
-/** The inputs of `dda index build` (those of `dda attribute` without queries, plus the checkpoint). */
-export interface IndexInputFiles {
-  /** Hugging Face model folder of θ0. */
-  readonly base: string;
-  /** The fine-tuning run's checkpoints, in order (as `dda attribute --checkpoints`). */
-  readonly checkpoints: readonly string[];
-  readonly train: string;
-  readonly fields?: FieldMap;
-  readonly promptFormat?: PromptFormat;
-  readonly maxLength?: number;
-  readonly overlong?: OverlongPolicy;
-  readonly baseName?: string;
-  readonly log?: Log;
-}
+/** The inputs of `dda index build`: those of `dda attribute` (see {@link TaskFiles}) without queries, labels and learning rates. */
+export type IndexInputFiles = Pick<TaskFiles, 'base' | 'checkpoints' | 'train' | 'fields' | 'promptFormat' | 'maxLength' | 'overlong' | 'baseName' | 'log'>;
 
 /** Options of {@link buildGradientIndex}. */
 export interface IndexBuildOptions extends IndexInputFiles {
@@ -373,14 +362,15 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
   const headerPath = join(o.out, INDEX_FILES.header);
   const progressPath = join(o.out, INDEX_FILES.progress);
   const rowsPath = join(o.out, INDEX_FILES.rows);
-  // The identity's fields, compared without the folders' paths: the same content moved elsewhere is the same index.
-  const comparable = (x: IndexIdentity): unknown => ({
+  // The identity's fields, compared without the folders' paths (the same content moved elsewhere is the same index) and with the training ids hashed.
+  const comparable = (x: Progress['identity']): unknown => ({
     format: x.format, checkpoint: { ...x.checkpoint, dir: undefined }, model: { ...x.model, dir: undefined }, train: { ...x.train, path: undefined },
     encoding: x.encoding, projection: x.projection, measurement: x.measurement, engine: x.engine, trainIds: x.trainIds,
   });
+  const slim: Progress['identity'] = { ...identity, trainIds: hashOf(identity.trainIds) };
   if (existsSync(headerPath)) {
     const h = readJson<IndexHeader>(headerPath);
-    const diff = differences(comparable(h), comparable(identity));
+    const diff = differences(comparable({ ...h, trainIds: hashOf(h.trainIds) }), comparable(slim));
     if (diff.length > 0) throw new DdaError(`${o.out} holds another index (${diff.slice(0, 5).join('; ')})`, 'give another --out, or delete the folder to rebuild it');
     log(`index: ${o.out} is built already (${h.count} rows × ${h.dim}); nothing to do`);
     return h;
@@ -390,7 +380,7 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
   let modules: readonly ModuleProjection[] | null = null;
   if (existsSync(progressPath)) {
     const p = readJson<Progress>(progressPath);
-    const diff = differences(comparable(p.identity), comparable(identity));
+    const diff = differences(comparable(p.identity), comparable(slim));
     if (diff.length > 0) throw new DdaError(`${o.out} holds an unfinished build of another index (${diff.slice(0, 5).join('; ')})`, 'run the same command as before to finish it, or delete the folder to start this one');
     rowsDone = p.rowsDone;
     stats = p.float16;
@@ -437,7 +427,7 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
           writeAll(fd, new Uint8Array(bits.buffer), start * rowBytes);
           fsyncSync(fd);
           rowsDone = end;
-          writeFileAtomic(progressPath, JSON.stringify({ identity, modules: modules as readonly ModuleProjection[], rowsDone, float16: stats } satisfies Progress));
+          writeFileAtomic(progressPath, JSON.stringify({ identity: slim, modules: modules as readonly ModuleProjection[], rowsDone, float16: stats } satisfies Progress));
           o.onBlock?.(rowsDone);
         }
       } finally {
@@ -550,7 +540,7 @@ export interface IndexQueryOptions {
   readonly normalize?: boolean;
   readonly gradientEngine?: GradientEngine;
   readonly backends?: readonly string[];
-  /** Rows scored per read of gradients.f16 (default 4096): memory is flat in the number of rows. */
+  /** Rows scored per read of gradients.f16 (default 1024: 16 MB of float16 at k = 8,192, widened to 32 MB): memory is flat in the number of rows. */
   readonly chunkRows?: number;
   /** Folder of topk.csv and topk.jsonl (none written without it). */
   readonly out?: string;
@@ -603,7 +593,7 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   const h = readIndexHeader(o.index);
   const topK = o.topK ?? 10;
   if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
-  const chunkRows = o.chunkRows ?? 4096;
+  const chunkRows = o.chunkRows ?? 1024;
   const side = loadModelSide(o.base ?? h.model.dir, o.checkpoints ?? h.checkpoints, h.checkpoint.id, h.encoding, o.baseName, log);
   checkQueryAgainst(h, o, side);
   await ensurePlugins();

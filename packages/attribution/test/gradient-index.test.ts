@@ -211,10 +211,13 @@ describe('dda index', () => {
     expect(r.tops[0]?.top[0]?.where).toMatch(/train\.jsonl:1$/);
   }, 300_000);
 
-  it('--normalize gives cosines (as grad-cos): a query identical to a training sample has cosine ≈ 1 with it', async () => {
+  it('--normalize gives cosines (as grad-cos): a query identical to a training sample has cosine ≈ 1 with it, whatever the rows read per chunk', async () => {
     const r = await queryGradientIndex({ index: join(dir, 'large'), queries: run.queries, topK: 2, normalize: true });
     expect(r.tops.map((t) => t.top[0]?.trainId)).toEqual(['t0', 't3', 't6', 't9']);
     for (const t of r.tops) expect(t.top[0]?.score).toBeGreaterThan(0.999);
+    // Read in chunks of 5 rows: the same lists, bit for bit.
+    const chunked = await queryGradientIndex({ index: join(dir, 'large'), queries: run.queries, topK: 2, normalize: true, chunkRows: 5 });
+    expect(chunked.tops).toEqual(r.tops);
   }, 300_000);
 
   it('refuses a query with another checkpoint, projection or measurement, naming the difference', async () => {
