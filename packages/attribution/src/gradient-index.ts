@@ -391,7 +391,7 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
   const fd = openSync(rowsPath, existsSync(rowsPath) ? 'r+' : 'w+');
   try {
     // Rows past the recorded count are of a block that was not finished: cut off.
-    const have = Math.floor(fstatSize(rowsPath) / rowBytes);
+    const have = Math.floor(statSync(rowsPath).size / rowBytes);
     if (have < rowsDone) {
       log(`index: ${rowsPath} holds ${have} rows, progress.json says ${rowsDone}; resuming at row ${have}`);
       rowsDone = have;
@@ -451,10 +451,6 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
   rmSync(progressPath, { force: true });
   log(`index: ${o.out}: ${header.count} rows × ${k} float16 (${rowBytes} bytes per sample instead of ${d * 4} for the float32 gradient)${stats.subnormal + stats.flushedToZero > 0 ? `; float16 rounding: ${stats.subnormal} entries subnormal, ${stats.flushedToZero} flushed to zero` : ''}`);
   return header;
-}
-
-function fstatSize(path: string): number {
-  return statSync(path).size;
 }
 
 function writeAll(fd: number, bytes: Uint8Array, position: number): void {
