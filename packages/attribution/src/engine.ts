@@ -71,6 +71,18 @@ export function tokenLossesFromLogits(logits: Float32Array, tokens: Int32Array, 
 /** A logger of one line. */
 export type Log = (line: string) => void;
 
+/**
+ * What {@link CheckpointModel} reads of a task: the base model, the encoding and the origin of each
+ * sample (for errors). An {@link AttributionTask} is one; `dda index` builds one without queries.
+ */
+export type ModelTask = Pick<AttributionTask, 'base' | 'encoding' | 'encode' | 'origin'>;
+
+/** Names and sizes of the differentiated tensors, in the order of a gradient row. */
+export interface GradientLayout {
+  readonly names: readonly string[];
+  readonly sizes: readonly number[];
+}
+
 /** Options of {@link CheckpointModel.open}. */
 export interface EngineOptions {
   /** Engine of the gradients, losses and representations (default `onnxruntime`, falling back to `tfjs` with the reason logged). */
@@ -123,7 +135,7 @@ export class CheckpointModel {
   private overridden: readonly string[] = [];
 
   private constructor(
-    private readonly task: AttributionTask,
+    private readonly task: ModelTask,
     /** The backend of the gradient engine, e.g. `onnxruntime-cpu` or `tfjs-wasm`. */
     readonly backend: string,
     readonly gradientEngine: GradientEngine,
@@ -136,7 +148,7 @@ export class CheckpointModel {
    * Starts the engine asked for (onnxruntime by default, tfjs where it does not start, the reason
    * logged); the tfjs model is built only when first needed.
    */
-  static async open(task: AttributionTask, o: EngineOptions = {}): Promise<CheckpointModel> {
+  static async open(task: ModelTask, o: EngineOptions = {}): Promise<CheckpointModel> {
     const log = o.log ?? (() => {});
     const { onnx } = await resolveEngine(o.gradientEngine, 'gradient engine', log);
     if (onnx) return new CheckpointModel(task, onnx.id, 'onnxruntime', onnx, o, log);
@@ -204,6 +216,33 @@ export class CheckpointModel {
     const g = model.perExampleGradientsEncoded(ids, encoded, CheckpointModel.parametersOf(cp), cp.id, () => onSample?.());
     await yieldToEventLoop(); // let progress, signals and IPC through between blocks
     return g;
+  }
+
+  /**
+   * The per-example gradients of {@link gradients} handed to `onRow` one sample at a time, without
+   * collecting them (on onnxruntime: OnnxDecoder.forEachGradientRow, so memory stays one run's rows
+   * however large a row is; on tfjs the block is computed, then handed over row by row). `onLayout`
+   * gets the row layout before the first row; `index` is the sample's position in `samples` (rows
+   * may come in another order); `row` may be a view of the engine's output: copy it to keep it.
+   *
+   * @returns The row layout (names and sizes of the differentiated tensors).
+   */
+  async forEachGradientRow(
+    cp: Checkpoint, samples: readonly TextSample[], onRow: (index: number, row: Float32Array) => void | Promise<void>, onLayout?: (layout: GradientLayout) => void,
+  ): Promise<GradientLayout> {
+    if (this.gradientEngine === 'onnxruntime') {
+      const encoded = samples.map((s) => this.task.encode(s, this.task.origin(s.id)));
+      const decoder = await this.onnxDecoder(cp);
+      const layout = decoder.parameterLayout();
+      onLayout?.(layout);
+      await decoder.forEachGradientRow(encoded, onRow);
+      return layout;
+    }
+    const g = await this.gradients(cp, samples);
+    const layout = { names: g.parameterNames, sizes: g.parameterSizes };
+    onLayout?.(layout);
+    for (const [i, row] of g.rows.entries()) await onRow(i, row);
+    return layout;
   }
 
   /**

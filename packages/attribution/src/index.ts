@@ -22,3 +22,4 @@ export * from './token-attribution.js';
 export * from './training-loss.js';
 export * from './attribute.js';
 export * from './shards.js';
+export * from './gradient-index.js';

@@ -11,6 +11,7 @@ import { PROGRESS_MODES, createReporter, progressModeOf, type ProgressMode, type
 import { submitToSlurm } from './slurm.js';
 import { UsageError, checkNumericFlags, checkRepeatedFlags, knownFlags, multiValueFlags, withFlagSuggestions } from './flags.js';
 import { computedSeconds, demoHeader, demoNextStep, readSummary } from './demo-output.js';
+import { indexCommand } from './index-command.js';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
@@ -220,7 +221,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         for (const e of reg.list()) io.out(`  ${e.id.padEnd(16)} ${`[${e.plugin ?? 'registered directly'}]`.padEnd(28)} ${e.description}`);
       }
     })
-    .demandCommand(1, 'name a command: attribute, merge, slurm, demo, bench, ablate, methods (see --help)')
+    .demandCommand(1, 'name a command: attribute, merge, slurm, index, demo, bench, ablate, methods (see --help)')
     .strictCommands()
     .strictOptions()
     .recommendCommands()
@@ -232,6 +233,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     })
     .help()
     .version(false);
+  indexCommand(parser, { out: io.out, reporter: () => reporter });
   try {
     await parser.parseAsync();
   } catch (e) {

@@ -48,8 +48,9 @@ describe('the README\'s commands', () => {
     expect(lines.length).toBeGreaterThanOrEqual(2);
     for (const line of lines) {
       const args = (line.split('npm run -s dda --')[1] as string).trim().split(/\s+/);
-      const command = args[0] as string;
-      const r = spawnSync(process.execPath, [join(ROOT, 'packages/cli/bin/dda.js'), command, '--help'], { encoding: 'utf8' });
+      // A command and its subcommand (`index build`), or a command.
+      const command = args.slice(0, args[1] !== undefined && !args[1].startsWith('-') ? 2 : 1);
+      const r = spawnSync(process.execPath, [join(ROOT, 'packages/cli/bin/dda.js'), ...command, '--help'], { encoding: 'utf8' });
       expect(r.status, `${line}: ${r.stderr}`).toBe(0);
       for (const flag of args.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0] as string)) {
         expect(r.stdout, `${flag} of: ${line}`).toContain(`${flag} `);

@@ -774,7 +774,7 @@ export class OnnxDecoder {
   }
 
   /** Names and sizes of the differentiated tensors, in flattening order (PEFT order for LoRA, `base`'s key order for all). */
-  private parameterLayout(): { names: string[]; sizes: number[] } {
+  parameterLayout(): { names: string[]; sizes: number[] } {
     if (this.parameters === 'all') return { names: [...this.base.keys()], sizes: [...this.base.values()].map((t) => t.data.length) };
     if (!this.lora) throw new DdaError('ONNX decoder: gradients over LoRA parameters were asked for, but there are no LoRA adapters', "pass a LoRA config, or use parameters 'all'");
     const specs = loraSpecs(this.config, this.lora);

@@ -1,0 +1,705 @@
+/**
+ * A compressed gradient index: every training sample's per-example gradient at ONE checkpoint,
+ * projected to k dimensions by a seeded random projection per differentiated tensor (each LoRA
+ * matrix, lora_A and lora_B of every module; every weight of a full checkpoint), stored once as
+ * float16 rows of one flat file, and queried many times by inner product (grad-dot) or cosine
+ * (grad-cos) with new queries' projected test-measurement gradients.
+ *
+ * On disk, in one folder:
+ * - `gradients.f16`: float16, little-endian, row-major [n × k], row i = training sample
+ *   `trainIds[i]` (numpy: `np.fromfile("gradients.f16", dtype=np.float16).reshape(n, k)`);
+ * - `index.json` ({@link IndexHeader}), written last: count, k, the dimensions of each tensor,
+ *   dtype, projection kind and seed, checkpoint, model, data and encoding hashes, measurement;
+ * - `progress.json` while a build runs: the rows finished. A killed build resumes at its first
+ *   unfinished block (rows past the recorded count are cut off).
+ *
+ * The projection is regenerated from its seed, never stored. Sources: bergson's on-disk index (a
+ * flat memory-mapped gradient file with a JSON beside it), TRAK's (Park et al. 2023) and LoGra's
+ * (Choe et al. 2024) random projections of per-example gradients, Johnson–Lindenstrauss for why
+ * inner products survive: for a projection P with E[PᵀP] = I, ⟨Pg, Ph⟩ is an unbiased estimate of
+ * ⟨g, h⟩ whose standard deviation for Rademacher entries is at most √(2/k)·‖g‖‖h‖ per tensor.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DdaError, SeededRandom, measurements, trackProgress, type ProgressSink, type TextSample } from '@dda/core';
+import { readQueryData, readTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
+import { encodeSample, float32ToF16Bits, widenToFloat32, type EncodedExample, type OverlongPolicy } from '@dda/model';
+import { hashOf, writeFileAtomic } from './artifacts.js';
+import { checkAdapterBase } from './base-match.js';
+import { type Checkpoint, loadCheckpoints } from './checkpoints.js';
+import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
+import { hashData } from './hashing.js';
+import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
+import { ensurePlugins } from './plugins.js';
+import { combineGradientTerms } from './run.js';
+import { type BaseModel, type TaskFiles, baseCheckpointOf, loadBaseModel, querySamples, trainingSample } from './task.js';
+
+/** Files of an index folder. */
+export const INDEX_FILES = { rows: 'gradients.f16', header: 'index.json', progress: 'progress.json' } as const;
+/** Format tag of `index.json`. */
+export const INDEX_FORMAT = 'dda-gradient-index-v1';
+/** Default projected dimension k (TRAK keeps 2,048, LoGra 4,096 per layer; 16 KB per sample in float16). */
+export const DEFAULT_INDEX_DIM = 8192;
+/** Default training samples per block (the unit of writing and resuming). */
+export const DEFAULT_INDEX_BLOCK_ROWS = 128;
+/** Largest finite float16 value. */
+const F16_MAX = 65504;
+/** Smallest normal float16 value (below it, values are subnormal: fewer significant bits). */
+const F16_MIN_NORMAL = 2 ** -14;
+
+/** Entries of the projection matrices: ±1 (Rademacher) or N(0, 1), scaled by 1/√k_m. */
+export type ProjectionKind = 'rademacher' | 'gaussian';
+export const PROJECTION_KINDS: readonly ProjectionKind[] = ['rademacher', 'gaussian'];
+
+/** A projection: its kind, seed and total dimension k. */
+export interface ProjectionSpec {
+  readonly kind: ProjectionKind;
+  readonly seed: number;
+  readonly dim: number;
+}
+
+/** One differentiated tensor's share of the projection. */
+export interface ModuleProjection {
+  /** Tensor name (PEFT's, e.g. `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`). */
+  readonly name: string;
+  /** Its number of entries d_m in a gradient row. */
+  readonly size: number;
+  /** Its projected dimensions k_m. */
+  readonly dims: number;
+  /** Where its k_m dimensions start in a projected row. */
+  readonly offset: number;
+}
+
+/**
+ * How the k dimensions are split across the tensors: proportionally to each tensor's size d_m
+ * (k·d_m/d rounded by largest remainder, ties to the earlier tensor; a tensor left with none takes
+ * one from the largest share). Why proportional: the variance of ⟨P_m g_m, P_m h_m⟩ is about
+ * ‖g_m‖²‖h_m‖²/k_m, and Σ_m a_m/k_m under Σ k_m = k is smallest at k_m ∝ √a_m = ‖g_m‖‖h_m‖,
+ * which is ∝ d_m when every entry carries the same energy on average; an equal split would give
+ * a 64-entry tensor as many dimensions as a 1M-entry one.
+ *
+ * @throws DdaError when k is smaller than the number of tensors, or the layout is empty or malformed.
+ */
+export function planProjection(layout: GradientLayout, k: number): ModuleProjection[] {
+  const n = layout.names.length;
+  if (n === 0 || n !== layout.sizes.length) throw new DdaError(`projection: a gradient layout of ${n} tensors and ${layout.sizes.length} sizes`);
+  if (!Number.isInteger(k) || k < n) throw new DdaError(`projection: k = ${k} dimensions for ${n} tensors`, `give --dim of at least ${n} (one dimension per tensor), e.g. ${DEFAULT_INDEX_DIM}`);
+  const total = layout.sizes.reduce((a, b) => a + b, 0);
+  const exact = layout.sizes.map((d) => (k * d) / total);
+  const dims = exact.map((x) => Math.floor(x));
+  let left = k - dims.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (const [, i] of order) {
+    if (left === 0) break;
+    dims[i] = (dims[i] as number) + 1;
+    left--;
+  }
+  for (let i = 0; i < n; i++) {
+    if (dims[i] !== 0) continue;
+    const largest = dims.indexOf(Math.max(...dims));
+    dims[largest] = (dims[largest] as number) - 1;
+    dims[i] = 1;
+  }
+  let offset = 0;
+  return layout.names.map((name, i) => {
+    const m = { name, size: layout.sizes[i] as number, dims: dims[i] as number, offset };
+    offset += m.dims;
+    return m;
+  });
+}
+
+/** The seed of one tensor's matrix: the first 4 bytes (big-endian) of SHA-256(`<seed>:<tensor name>`). */
+export function moduleSeed(seed: number, name: string): number {
+  return createHash('sha256').update(`${seed}:${name}`).digest().readUInt32BE(0);
+}
+
+/**
+ * The seeded random projection of gradient rows, one matrix per tensor: y_m = P_m g_m with P_m
+ * [k_m × d_m], entries ±1/√k_m (Rademacher) or N(0, 1/k_m) (Gaussian), drawn row by row (row i,
+ * then its d_m columns) from SeededRandom({@link moduleSeed}) (Rademacher: next() < 0.5 → +1);
+ * E[P_mᵀP_m] = I, so E⟨Pg, Ph⟩ = ⟨g, h⟩. A row's projection depends on that row only, never on
+ * the block it is in. Each matrix is generated on first use and kept (Σ_m k_m·d_m bytes for
+ * Rademacher signs, 4× for Gaussian), so memory is the projection's, not the rows'.
+ */
+export class GradientProjector {
+  readonly modules: readonly ModuleProjection[];
+  private readonly matrices = new Map<number, Int8Array | Float32Array>();
+
+  constructor(readonly spec: ProjectionSpec, readonly layout: GradientLayout) {
+    if (!PROJECTION_KINDS.includes(spec.kind)) throw new DdaError(`projection kind '${String(spec.kind)}' is not known`, `use one of: ${PROJECTION_KINDS.join(', ')}`);
+    if (!Number.isInteger(spec.seed)) throw new DdaError(`projection seed must be an integer, got ${spec.seed}`);
+    this.modules = planProjection(layout, spec.dim);
+  }
+
+  /** Entries of one projected row (k). */
+  get dim(): number {
+    return this.spec.dim;
+  }
+
+  /** Entries of one gradient row (d = Σ d_m). */
+  get inputDim(): number {
+    return this.layout.sizes.reduce((a, b) => a + b, 0);
+  }
+
+  /** P_m, row-major [k_m × d_m], unscaled (±1 or N(0, 1)). */
+  matrix(m: number): Int8Array | Float32Array {
+    let p = this.matrices.get(m);
+    if (p) return p;
+    const mod = this.modules[m] as ModuleProjection;
+    const rng = new SeededRandom(moduleSeed(this.spec.seed, mod.name));
+    const len = mod.dims * mod.size;
+    if (this.spec.kind === 'rademacher') {
+      const s = new Int8Array(len);
+      for (let i = 0; i < len; i++) s[i] = rng.next() < 0.5 ? 1 : -1;
+      p = s;
+    } else {
+      const g = new Float32Array(len);
+      for (let i = 0; i < len; i++) g[i] = rng.normal();
+      p = g;
+    }
+    this.matrices.set(m, p);
+    return p;
+  }
+
+  /**
+   * The projection of one gradient row (length d, in the layout's order) into `out` (length k),
+   * accumulated in float64. Units: those of the gradient (nats/token per parameter unit).
+   *
+   * @throws DdaError when the row's length is not d.
+   */
+  project(row: Float32Array, out: Float64Array = new Float64Array(this.dim)): Float64Array {
+    if (row.length !== this.inputDim) throw new DdaError(`projection: a gradient row of ${row.length} entries, expected ${this.inputDim}`);
+    let off = 0;
+    this.modules.forEach((mod, m) => {
+      const p = this.matrix(m);
+      const scale = 1 / Math.sqrt(mod.dims);
+      for (let i = 0; i < mod.dims; i++) {
+        let acc = 0;
+        const base = i * mod.size;
+        for (let j = 0; j < mod.size; j++) acc += (p[base + j] as number) * (row[off + j] as number);
+        out[mod.offset + i] = acc * scale;
+      }
+      off += mod.size;
+    });
+    return out;
+  }
+}
+
+/** What the index is over: the checkpoint, the model and data content hashes, and the encoding. */
+export interface IndexIdentity {
+  readonly format: typeof INDEX_FORMAT;
+  /** The checkpoint of every row: its id (`base` = θ0), kind, folder and content hashes. */
+  readonly checkpoint: { readonly id: string; readonly kind: 'lora' | 'full'; readonly dir: string; readonly hash: Readonly<Record<string, string>> };
+  /** The base model folder and its file hashes (config, tokenizer, weights). */
+  readonly model: { readonly dir: string; readonly hash: Readonly<Record<string, string>> };
+  /** The training data: its path and fields as given, the hash of its bytes and of its rendered samples. */
+  readonly train: { readonly path: string; readonly fields: FieldMap | null; readonly bytes: string; readonly samples: string };
+  /** How samples are encoded; queries are encoded the same way. */
+  readonly encoding: { readonly maxLength: number; readonly overlong: OverlongPolicy; readonly promptFormat: PromptFormat };
+  /** The checkpoint folders given to the build (to resolve `base` and the checkpoint id again at query time). */
+  readonly checkpoints: readonly string[];
+  readonly projection: ProjectionSpec & { readonly split: 'proportional' };
+  /**
+   * Each row is the gradient of the training sample's mean response-token loss (nats/token); the
+   * queries' rows are gradients of this test measurement f (a query asking for another is refused).
+   */
+  readonly measurement: string;
+  readonly engine: GradientEngine;
+  /** Training ids in row order. */
+  readonly trainIds: readonly string[];
+}
+
+/** `index.json`. */
+export interface IndexHeader extends IndexIdentity {
+  readonly count: number;
+  readonly dim: number;
+  readonly dtype: 'float16';
+  readonly modules: readonly ModuleProjection[];
+  /** How to read the rows. */
+  readonly read: string;
+  readonly sign: string;
+  /** float16 rounding of the rows: the largest |entry| and how many nonzero entries became subnormal or zero. */
+  readonly float16: Float16Stats;
+  /** Bytes of one row (k × 2) and the size of a full float32 gradient row (d × 4) it replaces. */
+  readonly bytesPerRow: { readonly index: number; readonly fullGradient: number };
+}
+
+interface Float16Stats {
+  readonly maxAbs: number;
+  readonly subnormal: number;
+  readonly flushedToZero: number;
+}
+
+/** `progress.json`, rewritten after every block: the identity with the training ids as a hash (it stays small for millions of rows). */
+interface Progress {
+  readonly identity: Omit<IndexIdentity, 'trainIds'> & { readonly trainIds: string };
+  readonly modules: readonly ModuleProjection[];
+  readonly rowsDone: number;
+  readonly float16: Float16Stats;
+}
+
+/** The inputs of `dda index build`: those of `dda attribute` (see {@link TaskFiles}) without queries, labels and learning rates. */
+export type IndexInputFiles = Pick<TaskFiles, 'base' | 'checkpoints' | 'train' | 'fields' | 'promptFormat' | 'maxLength' | 'overlong' | 'baseName' | 'log'>;
+
+/** Options of {@link buildGradientIndex}. */
+export interface IndexBuildOptions extends IndexInputFiles {
+  /** The index folder. */
+  readonly out: string;
+  /** The checkpoint: `base` (θ0), a checkpoint id (`checkpoint-100`), or one of the --checkpoints folders. */
+  readonly checkpoint: string;
+  /** Projected dimension k (default {@link DEFAULT_INDEX_DIM}). */
+  readonly dim?: number;
+  readonly seed?: number;
+  readonly projection?: ProjectionKind;
+  /** The queries' test measurement (default `loss`). */
+  readonly measurement?: string;
+  readonly blockRows?: number;
+  readonly gradientEngine?: GradientEngine;
+  readonly backends?: readonly string[];
+  readonly progress?: ProgressSink;
+  /** Called after each block is written and recorded, with the rows done (for tests of interruption). */
+  readonly onBlock?: (rowsDone: number) => void;
+}
+
+/** The model side of an index: base, checkpoints, the chosen checkpoint, and a ModelTask to open a CheckpointModel on. */
+interface ModelSide {
+  readonly base: BaseModel;
+  readonly checkpoint: Checkpoint;
+  readonly encoding: { readonly maxLength: number; readonly overlong: OverlongPolicy };
+  readonly task: ModelTask;
+  readonly origins: Map<string, string>;
+}
+
+/** Loads the base model and checkpoints, picks `which` (`base`, an id, or one of the folders). @throws DdaError naming the choices when none matches. */
+function loadModelSide(base: string, checkpointPaths: readonly string[], which: string, enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined }, baseName: string | undefined, log: Log): ModelSide {
+  const b = loadBaseModel(base);
+  const checkpoints = loadCheckpoints(checkpointPaths, { base: b.config, log });
+  const named = checkpoints.find((c) => c.adapterBase !== undefined);
+  if (named) checkAdapterBase(named.dir, named.adapterBase ?? null, b.dir, baseName);
+  const all = [baseCheckpointOf(b, checkpoints), ...checkpoints];
+  const cp = all.find((c) => c.id === which) ?? all.find((c) => c.id !== 'base' && resolve(c.dir) === resolve(which));
+  if (!cp) throw new DdaError(`--checkpoint ${which}: no such checkpoint`, `use base (θ0) or one of: ${checkpoints.map((c) => `${c.id} (${c.dir})`).join(', ')}`);
+  const maxLength = enc.maxLength ?? b.config.maxSeqLen;
+  if (!Number.isInteger(maxLength) || maxLength < 2 || maxLength > b.config.maxSeqLen) throw new DdaError(`--max-length must be an integer in [2, ${b.config.maxSeqLen}] (the model's context), got ${maxLength}`);
+  const overlong = enc.overlong ?? 'fail';
+  const origins = new Map<string, string>();
+  const limitName = enc.maxLength === undefined ? "the model's context" : '--max-length';
+  const encode = (s: TextSample, origin?: string): EncodedExample => encodeSample(b.tokenizer, s, maxLength, { overlong, limitName, ...(origin ? { origin } : {}) });
+  return { base: b, checkpoint: cp, encoding: { maxLength, overlong }, origins, task: { base: b, encoding: { maxLength, overlong }, encode, origin: (id) => origins.get(id) } };
+}
+
+/** `a.b: index X, given Y` for every leaf where two JSON values differ. */
+export function differences(index: unknown, given: unknown, path = ''): string[] {
+  if (typeof index === 'object' && index !== null && typeof given === 'object' && given !== null && Array.isArray(index) === Array.isArray(given)) {
+    const keys = [...new Set([...Object.keys(index), ...Object.keys(given)])];
+    if (Array.isArray(index) && index.length !== (given as unknown[]).length) return [`${path || '(root)'}: index has ${index.length} entries, given ${(given as unknown[]).length}`];
+    return keys.flatMap((k) => differences((index as Record<string, unknown>)[k], (given as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
+  }
+  return JSON.stringify(index) === JSON.stringify(given) ? [] : [`${path || '(root)'}: index ${JSON.stringify(index) ?? 'absent'}, given ${JSON.stringify(given) ?? 'absent'}`];
+}
+
+/** The numpy line that reads the rows of an index of n rows × k. */
+export function numpyReadLine(n: number, k: number): string {
+  return `np.fromfile("${INDEX_FILES.rows}", dtype=np.float16).reshape(${n}, ${k})  # row i = trainIds[i]; little-endian float16`;
+}
+
+function readJson<T>(path: string): T {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch (e) {
+    throw new DdaError(`cannot read ${path}: ${(e as Error).message}`, 'delete the index folder and build it again');
+  }
+}
+
+/**
+ * Builds (or resumes, or finds finished) the index of the training set at one checkpoint: per
+ * block of `blockRows` samples, each sample's per-example gradient (streamed from the engine one
+ * row at a time) is projected ({@link GradientProjector}), rounded to float16 and the block's rows
+ * written at their place in `gradients.f16`; then `progress.json` records the rows done. After
+ * the last block `index.json` is written and `progress.json` removed.
+ *
+ * @returns The header ({@link IndexHeader}).
+ * @throws DdaError for bad inputs (as `dda attribute`), a folder holding another index or another
+ *   build in progress (naming what differs), a projected entry beyond float16's range (±65504).
+ */
+export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHeader> {
+  const log = o.log ?? (() => {});
+  const blockRows = o.blockRows ?? DEFAULT_INDEX_BLOCK_ROWS;
+  if (!Number.isInteger(blockRows) || blockRows < 1) throw new DdaError(`--block-rows must be a positive integer, got ${blockRows}`);
+  const spec: ProjectionSpec = { kind: o.projection ?? 'rademacher', seed: o.seed ?? 0, dim: o.dim ?? DEFAULT_INDEX_DIM };
+  if (!PROJECTION_KINDS.includes(spec.kind)) throw new DdaError(`--projection ${spec.kind} is not known`, `use one of: ${PROJECTION_KINDS.join(', ')}`);
+  if (!Number.isInteger(spec.seed)) throw new DdaError(`--seed must be an integer, got ${spec.seed}`);
+  if (!Number.isInteger(spec.dim) || spec.dim < 1) throw new DdaError(`--dim must be a positive integer, got ${spec.dim}`);
+  const measurement = o.measurement ?? 'loss';
+  await ensurePlugins();
+  await measurements.create(measurement, {}); // an unknown id fails here, before any model work
+  const side = loadModelSide(o.base, o.checkpoints, o.checkpoint, o, o.baseName, log);
+  const promptFormat = o.promptFormat ?? 'raw';
+  const data = await readTrainingData(o.train, { promptFormat, log, ...(o.fields ? { fields: o.fields } : {}) });
+  const samples = data.records.map((r) => {
+    side.origins.set(r.id, r.where);
+    return trainingSample(side.base.tokenizer, r);
+  });
+  if (samples.length === 0) throw new DdaError(`--train ${o.train}: no training records`);
+  let truncated = 0;
+  data.records.forEach((r, i) => encodeSample(side.base.tokenizer, samples[i] as TextSample, side.encoding.maxLength, { overlong: side.encoding.overlong, origin: r.where, onTruncate: () => truncated++ }));
+  if (truncated > 0) log(`index: ${truncated} training sample(s) truncated to ${side.encoding.maxLength} tokens (--overlong truncate)`);
+  const engine = await resolveGradientEngine(o.gradientEngine, log);
+  const cp = side.checkpoint;
+  const identity: IndexIdentity = {
+    format: INDEX_FORMAT,
+    checkpoint: { id: cp.id, kind: cp.kind, dir: resolve(cp.dir), hash: cp.hash },
+    model: { dir: side.base.dir, hash: side.base.hash },
+    train: { path: resolve(o.train), fields: o.fields ?? null, bytes: hashData(o.train, '--train'), samples: hashOf(samples) },
+    encoding: { ...side.encoding, promptFormat },
+    checkpoints: o.checkpoints.map((c) => resolve(c)),
+    projection: { ...spec, split: 'proportional' },
+    measurement, engine,
+    trainIds: samples.map((s) => s.id),
+  };
+  mkdirSync(o.out, { recursive: true });
+  const headerPath = join(o.out, INDEX_FILES.header);
+  const progressPath = join(o.out, INDEX_FILES.progress);
+  const rowsPath = join(o.out, INDEX_FILES.rows);
+  // The identity's fields, compared without the folders' paths (the same content moved elsewhere is the same index) and with the training ids hashed.
+  const comparable = (x: Progress['identity']): unknown => ({
+    format: x.format, checkpoint: { ...x.checkpoint, dir: undefined }, model: { ...x.model, dir: undefined }, train: { ...x.train, path: undefined },
+    encoding: x.encoding, projection: x.projection, measurement: x.measurement, engine: x.engine, trainIds: x.trainIds,
+  });
+  const slim: Progress['identity'] = { ...identity, trainIds: hashOf(identity.trainIds) };
+  if (existsSync(headerPath)) {
+    const h = readJson<IndexHeader>(headerPath);
+    const diff = differences(comparable({ ...h, trainIds: hashOf(h.trainIds) }), comparable(slim));
+    if (diff.length > 0) throw new DdaError(`${o.out} holds another index (${diff.slice(0, 5).join('; ')})`, 'give another --out, or delete the folder to rebuild it');
+    log(`index: ${o.out} is built already (${h.count} rows × ${h.dim}); nothing to do`);
+    return h;
+  }
+  let rowsDone = 0;
+  let stats: Float16Stats = { maxAbs: 0, subnormal: 0, flushedToZero: 0 };
+  let modules: readonly ModuleProjection[] | null = null;
+  if (existsSync(progressPath)) {
+    const p = readJson<Progress>(progressPath);
+    const diff = differences(comparable(p.identity), comparable(slim));
+    if (diff.length > 0) throw new DdaError(`${o.out} holds an unfinished build of another index (${diff.slice(0, 5).join('; ')})`, 'run the same command as before to finish it, or delete the folder to start this one');
+    rowsDone = p.rowsDone;
+    stats = p.float16;
+    modules = p.modules;
+  }
+  const k = spec.dim;
+  const rowBytes = k * 2;
+  const fd = openSync(rowsPath, existsSync(rowsPath) ? 'r+' : 'w+');
+  try {
+    // Rows past the recorded count are of a block that was not finished: cut off.
+    const have = Math.floor(statSync(rowsPath).size / rowBytes);
+    if (have < rowsDone) {
+      log(`index: ${rowsPath} holds ${have} rows, progress.json says ${rowsDone}; resuming at row ${have}`);
+      rowsDone = have;
+    }
+    ftruncateSync(fd, rowsDone * rowBytes);
+    if (rowsDone > 0) log(`index: resuming at row ${rowsDone} of ${samples.length}`);
+    const n = samples.length;
+    if (rowsDone < n) {
+      const model = await CheckpointModel.open(side.task, { log, gradientEngine: engine, ...(o.backends ? { backends: o.backends } : {}) });
+      try {
+        const bar = trackProgress(`projected gradients of ${n - rowsDone} training samples at ${cp.id} (k = ${k})`, n - rowsDone, o.progress);
+        let projector: GradientProjector | null = null;
+        const projected = new Float64Array(k);
+        for (let start = rowsDone; start < n; start += blockRows) {
+          const end = Math.min(n, start + blockRows);
+          const bits = new Uint16Array((end - start) * k);
+          const block = samples.slice(start, end);
+          const onLayout = (layout: GradientLayout): void => {
+            if (projector) return;
+            projector = new GradientProjector(spec, layout);
+            const planned = projector.modules;
+            if (modules && differences(modules, planned).length > 0) throw new DdaError(`${o.out}: the gradient layout at ${cp.id} differs from the unfinished build's (${differences(modules, planned).slice(0, 3).join('; ')})`, 'delete the folder to start again');
+            modules = planned;
+            log(`index: ${layout.names.length} tensors, ${projector.inputDim} gradient entries per sample → k = ${k} (${spec.kind}, seed ${spec.seed}, dimensions split proportionally to tensor size)`);
+          };
+          await model.forEachGradientRow(cp, block, (i, row) => {
+            const p = projector as GradientProjector | null;
+            if (!p) throw new DdaError('internal: a gradient row before its layout');
+            p.project(row, projected);
+            stats = toF16(projected, bits, i * k, stats, block[i]?.id ?? String(i), cp.id);
+            bar.tick();
+          }, onLayout);
+          writeAll(fd, new Uint8Array(bits.buffer), start * rowBytes);
+          fsyncSync(fd);
+          rowsDone = end;
+          writeFileAtomic(progressPath, JSON.stringify({ identity: slim, modules: modules as readonly ModuleProjection[], rowsDone, float16: stats } satisfies Progress));
+          o.onBlock?.(rowsDone);
+        }
+      } finally {
+        await model.dispose();
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (!modules) throw new DdaError(`internal: ${o.out}: no gradient layout recorded`);
+  const mods = modules as readonly ModuleProjection[];
+  const d = mods.reduce((a, m) => a + m.size, 0);
+  const header: IndexHeader = {
+    ...identity, count: samples.length, dim: k, dtype: 'float16', modules: mods,
+    read: numpyReadLine(samples.length, k),
+    sign: 'row i = P·∇θ ℓ(train_i) at the checkpoint (ℓ: mean response-token loss, nats/token); score = ⟨row, P·∇θ f(query)⟩ ≈ grad-dot, higher = more responsible',
+    float16: stats,
+    bytesPerRow: { index: rowBytes, fullGradient: d * 4 },
+  };
+  writeFileAtomic(headerPath, `${JSON.stringify(header, null, 1)}\n`);
+  rmSync(progressPath, { force: true });
+  log(`index: ${o.out}: ${header.count} rows × ${k} float16 (${rowBytes} bytes per sample instead of ${d * 4} for the float32 gradient)${stats.subnormal + stats.flushedToZero > 0 ? `; float16 rounding: ${stats.subnormal} entries subnormal, ${stats.flushedToZero} flushed to zero` : ''}`);
+  return header;
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+}
+
+/** Rounds a projected row into float16 bits at `bits[offset..]`, counting precision lost. @throws DdaError for an entry beyond float16's range. */
+function toF16(y: Float64Array, bits: Uint16Array, offset: number, s: Float16Stats, id: string, cp: string): Float16Stats {
+  let { maxAbs, subnormal, flushedToZero } = s;
+  for (let j = 0; j < y.length; j++) {
+    const v = y[j] as number;
+    const a = Math.abs(v);
+    if (!(a <= F16_MAX)) {
+      throw new DdaError(
+        `training sample '${id}' at ${cp}: projected gradient entry ${j} is ${v}, beyond float16's range (±${F16_MAX})`,
+        'the gradient is huge (a diverged checkpoint?); check the checkpoint\'s training loss',
+      );
+    }
+    const h = float32ToF16Bits(v);
+    bits[offset + j] = h;
+    if (a > maxAbs) maxAbs = a;
+    if (a > 0 && (h & 0x7fff) === 0) flushedToZero++;
+    else if (a > 0 && a < F16_MIN_NORMAL) subnormal++;
+  }
+  return { maxAbs, subnormal, flushedToZero };
+}
+
+/**
+ * Reads and checks an index folder's header: its format, and that `gradients.f16` holds count × k
+ * float16 values.
+ *
+ * @throws DdaError naming the folder when it is unfinished (progress.json), missing or malformed.
+ */
+export function readIndexHeader(dir: string): IndexHeader {
+  const headerPath = join(dir, INDEX_FILES.header);
+  if (!existsSync(headerPath)) {
+    throw new DdaError(`${dir}: no ${INDEX_FILES.header}${existsSync(join(dir, INDEX_FILES.progress)) ? ' (its build has not finished)' : ''}`, existsSync(join(dir, INDEX_FILES.progress)) ? 'run the same `dda index build` command again to finish it' : 'give the folder `dda index build --out` wrote');
+  }
+  const h = readJson<IndexHeader>(headerPath);
+  if (h.format !== INDEX_FORMAT) throw new DdaError(`${headerPath}: unknown format '${String(h.format)}'`, `this version reads ${INDEX_FORMAT}`);
+  const size = existsSync(join(dir, INDEX_FILES.rows)) ? statSync(join(dir, INDEX_FILES.rows)).size : -1;
+  if (size !== h.count * h.dim * 2) throw new DdaError(`${join(dir, INDEX_FILES.rows)}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${h.count} rows × ${h.dim} × 2`, 'build the index again');
+  if (h.trainIds.length !== h.count) throw new DdaError(`${headerPath}: ${h.trainIds.length} training ids for ${h.count} rows`, 'build the index again');
+  return h;
+}
+
+/** Rows [start, end) of an index as float32 (each float16 widened exactly), row-major. */
+export function readIndexRows(dir: string, h: IndexHeader, start: number, end: number): Float32Array {
+  const bytes = Buffer.alloc((end - start) * h.dim * 2);
+  const fd = openSync(join(dir, INDEX_FILES.rows), 'r');
+  try {
+    let done = 0;
+    while (done < bytes.length) {
+      const r = readSync(fd, bytes, done, bytes.length - done, start * h.dim * 2 + done);
+      if (r === 0) throw new DdaError(`${join(dir, INDEX_FILES.rows)}: ended early`, 'build the index again');
+      done += r;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return widenToFloat32(bytes, 'F16');
+}
+
+/** Options of {@link queryGradientIndex}. */
+export interface IndexQueryOptions {
+  readonly index: string;
+  /** Queries in the formats of `dda attribute --queries`. */
+  readonly queries: string;
+  readonly queryFields?: FieldMap;
+  /** The base model folder (default: the one recorded in index.json); its hashes must match. */
+  readonly base?: string;
+  /** The checkpoint folders (default: those recorded); the index's checkpoint must be among them with the same hashes. */
+  readonly checkpoints?: readonly string[];
+  readonly baseName?: string;
+  /** The test measurement; refused when it differs from the index's. */
+  readonly measurement?: string;
+  /** The projection asked for; each part given is refused when it differs from the index's. */
+  readonly projection?: Partial<ProjectionSpec>;
+  /** Training samples listed per query (default 10). */
+  readonly topK?: number;
+  /** Cosine (as grad-cos) instead of inner product (as grad-dot). */
+  readonly normalize?: boolean;
+  readonly gradientEngine?: GradientEngine;
+  readonly backends?: readonly string[];
+  /** Rows scored per read of gradients.f16 (default 1024: 16 MB of float16 at k = 8,192, widened to 32 MB): memory is flat in the number of rows. */
+  readonly chunkRows?: number;
+  /** Folder of topk.csv and topk.jsonl (none written without it). */
+  readonly out?: string;
+  readonly log?: Log;
+  readonly progress?: ProgressSink;
+}
+
+/** What {@link queryGradientIndex} returns. */
+export interface IndexQueryResult {
+  readonly header: IndexHeader;
+  /** Top training samples of each query, highest first (`bottom` is empty). */
+  readonly tops: readonly QueryTop[];
+  /** The queries' projected gradients [nQueries][k] (float64). */
+  readonly queryRows: readonly Float64Array[];
+  /** What a score is. */
+  readonly units: string;
+  readonly files: readonly string[];
+}
+
+/**
+ * The model, checkpoint, projection and measurement of a query against an index, checked: the base
+ * model and the checkpoint (given, or the recorded folders) must have the index's content hashes.
+ *
+ * @throws DdaError naming every difference.
+ */
+function checkQueryAgainst(h: IndexHeader, o: IndexQueryOptions, side: ModelSide): void {
+  const modelDiff = [
+    ...differences(h.model.hash, side.base.hash, 'base model files'),
+    ...differences({ id: h.checkpoint.id, kind: h.checkpoint.kind, hash: h.checkpoint.hash }, { id: side.checkpoint.id, kind: side.checkpoint.kind, hash: side.checkpoint.hash }, 'checkpoint'),
+  ];
+  if (modelDiff.length > 0) throw new DdaError(`the index ${o.index} was built with another model or checkpoint than the one given (${modelDiff.slice(0, 6).join('; ')})`, 'query with the base model and checkpoints the index was built from (--base, --checkpoints), or build an index at this checkpoint');
+  const asked = o.projection ?? {};
+  const projDiff = (['kind', 'seed', 'dim'] as const).filter((x) => asked[x] !== undefined && asked[x] !== h.projection[x]).map((x) => `${x}: index ${h.projection[x]}, given ${asked[x]}`);
+  if (projDiff.length > 0) throw new DdaError(`the index ${o.index} was projected otherwise than asked (${projDiff.join('; ')})`, 'drop the projection flags to use the index\'s, or build an index with this projection');
+  if (o.measurement !== undefined && o.measurement !== h.measurement) throw new DdaError(`the index ${o.index} answers queries under the measurement '${h.measurement}', not '${o.measurement}'`, `drop --measurement, or build an index with --measurement ${o.measurement}`);
+}
+
+/**
+ * Scores new queries against an index: each query's test-measurement gradient at the index's
+ * checkpoint (Σ_k w_k ∇ℓ(s_k) over the measurement's terms, as `dda attribute`), projected with the
+ * index's seeded projection, then ⟨row_i, q⟩ (or the cosine, `normalize`) for every row, read in
+ * chunks; the top `topK` per query (ties: earlier row first). Units: those of grad-dot (nats² per
+ * squared parameter unit) approximated through the projection, or dimensionless cosine.
+ *
+ * @throws DdaError when the model, checkpoint, projection or measurement differ from the index's
+ *   (naming what differs), and for bad queries (naming the file line).
+ */
+export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQueryResult> {
+  const log = o.log ?? (() => {});
+  const h = readIndexHeader(o.index);
+  const topK = o.topK ?? 10;
+  if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
+  const chunkRows = o.chunkRows ?? 1024;
+  const side = loadModelSide(o.base ?? h.model.dir, o.checkpoints ?? h.checkpoints, h.checkpoint.id, h.encoding, o.baseName, log);
+  checkQueryAgainst(h, o, side);
+  await ensurePlugins();
+  const m = await measurements.create(h.measurement, {});
+  const qd = await readQueryData(o.queries, { promptFormat: h.encoding.promptFormat, log, ...(o.queryFields ? { fields: o.queryFields } : {}) });
+  if (qd.records.length === 0) throw new DdaError(`--queries ${o.queries}: no queries`);
+  const queries = qd.records.map((r) => querySamples(side.base.tokenizer, r));
+  const terms = queries.map((q) => {
+    let t;
+    try {
+      t = m.terms(q.sample, q.correction);
+    } catch (e) {
+      throw e instanceof DdaError ? new DdaError(`${q.record.where}: ${e.message}`) : e;
+    }
+    for (const x of t) {
+      side.origins.set(x.sample.id, q.record.where);
+      side.task.encode(x.sample, `${q.record.where} (measurement '${m.id}')`);
+    }
+    return t;
+  });
+  const engine = await resolveGradientEngine(o.gradientEngine, log);
+  if (engine !== h.engine) log(`index: the rows were computed on ${h.engine}, the queries on ${engine} (the same gradients up to float32 rounding)`);
+  const model = await CheckpointModel.open(side.task, { log, gradientEngine: engine, ...(o.backends ? { backends: o.backends } : {}) });
+  const queryRows: Float64Array[] = [];
+  try {
+    const flat = terms.flat();
+    const g = await model.gradients(side.checkpoint, flat.map((t) => t.sample));
+    const layout = { names: g.parameterNames, sizes: g.parameterSizes };
+    const projector = new GradientProjector(h.projection, layout);
+    const layoutDiff = differences(h.modules, projector.modules, 'modules');
+    if (layoutDiff.length > 0) throw new DdaError(`the index ${o.index}'s tensors differ from the model's at ${h.checkpoint.id} (${layoutDiff.slice(0, 3).join('; ')})`, 'build the index again with this version');
+    let k = 0;
+    for (const [j, t] of terms.entries()) {
+      const parts = t.map((x) => ({ weight: x.weight, row: g.rows[k++] as Float32Array }));
+      const row = parts.length === 1 && parts[0]?.weight === 1 ? parts[0].row : combineGradientTerms(parts, g.dim, `query '${queries[j]?.record.id}' at ${h.checkpoint.id}`);
+      queryRows.push(projector.project(row));
+    }
+  } finally {
+    await model.dispose();
+  }
+  const nq = queryRows.length;
+  const qNorms = queryRows.map((q) => Math.sqrt(q.reduce((a, x) => a + x * x, 0)));
+  const best: { i: number; s: number }[][] = queryRows.map(() => []);
+  const bar = trackProgress(`scoring ${h.count} index rows × ${nq} queries`, h.count, o.progress);
+  for (let start = 0; start < h.count; start += chunkRows) {
+    const end = Math.min(h.count, start + chunkRows);
+    const rows = readIndexRows(o.index, h, start, end);
+    for (let r = 0; r < end - start; r++) {
+      const base = r * h.dim;
+      let norm = 0;
+      if (o.normalize) {
+        for (let x = 0; x < h.dim; x++) norm += (rows[base + x] as number) ** 2;
+        norm = Math.sqrt(norm);
+      }
+      for (let j = 0; j < nq; j++) {
+        const q = queryRows[j] as Float64Array;
+        let dot = 0;
+        for (let x = 0; x < h.dim; x++) dot += (rows[base + x] as number) * (q[x] as number);
+        const denom = norm * (qNorms[j] as number);
+        const s = o.normalize ? (denom > 0 ? Math.max(-1, Math.min(1, dot / denom)) : 0) : dot;
+        insertTop(best[j] as { i: number; s: number }[], start + r, s, topK);
+      }
+    }
+    bar.tick(end - start);
+  }
+  const texts = await trainingTexts(h, side, log);
+  const tops: QueryTop[] = queries.map((q, j) => ({
+    queryId: q.record.id, group: q.record.group, prompt: q.sample.prompt, output: q.record.output, corrected: q.record.corrected, meta: q.record.meta,
+    top: (best[j] as { i: number; s: number }[]).map((b, r): TopEntry => ({
+      rank: r + 1, trainId: h.trainIds[b.i] as string, score: b.s, trueSource: null,
+      where: texts?.[b.i]?.where ?? '', prompt: texts?.[b.i]?.prompt ?? '', response: texts?.[b.i]?.response ?? '',
+    })),
+    bottom: [],
+  }));
+  const units = o.normalize
+    ? `cosine of projected gradients (≈ grad-cos; dimensionless in [-1, 1], 0 for a zero row); higher = more responsible`
+    : `inner product of projected gradients (≈ grad-dot; nats² per squared parameter unit); higher = more responsible`;
+  const files: string[] = [];
+  if (o.out) {
+    mkdirSync(o.out, { recursive: true });
+    const csv = join(o.out, 'topk.csv');
+    const jsonl = join(o.out, 'topk.jsonl');
+    await writeTopK(csv, jsonl, tops);
+    const summary = join(o.out, 'query.json');
+    writeFileAtomic(summary, `${JSON.stringify({ index: resolve(o.index), queries: resolve(o.queries), checkpoint: h.checkpoint.id, measurement: h.measurement, projection: h.projection, normalize: o.normalize ?? false, topK, units }, null, 1)}\n`);
+    files.push(csv, jsonl, summary);
+  }
+  return { header: h, tops, queryRows, units, files };
+}
+
+/** Keeps the `k` highest (score, then earlier row) in `top`, sorted. */
+function insertTop(top: { i: number; s: number }[], i: number, s: number, k: number): void {
+  if (top.length === k && !(s > (top[k - 1] as { s: number }).s)) return;
+  let at = top.length;
+  while (at > 0 && s > (top[at - 1] as { s: number }).s) at--;
+  top.splice(at, 0, { i, s });
+  if (top.length > k) top.pop();
+}
+
+/** The training records' place and text by row, when the recorded training file is there with the index's content; else null (logged). */
+async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log): Promise<{ where: string; prompt: string; response: string }[] | null> {
+  const why = !existsSync(h.train.path) ? 'is not there' : hashData(h.train.path, '--train') !== h.train.bytes ? 'has changed since the build' : null;
+  if (why) {
+    log(`index: the training file ${h.train.path} ${why}; the top-k lists give training ids without their texts`);
+    return null;
+  }
+  const data = await readTrainingData(h.train.path, { promptFormat: h.encoding.promptFormat, ...(h.train.fields ? { fields: h.train.fields } : {}) });
+  return data.records.map((r: TrainingRecord) => {
+    const s = trainingSample(side.base.tokenizer, r);
+    return { where: r.where, prompt: s.prompt, response: s.response };
+  });
+}
+

@@ -1,0 +1,233 @@
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GradientMatrix } from '@dda/core';
+import { float32ToF16Bits } from '@dda/model';
+import {
+  CheckpointModel, GradientProjector, INDEX_FILES, buildGradientIndex, loadTask, planProjection, queryGradientIndex, readIndexHeader, readIndexRows,
+  type AttributionTask, type Checkpoint, type IndexBuildOptions,
+} from '@dda/attribution';
+import { makeUserRun, type UserRun } from './fixtures/user-run.js';
+
+// The index on the tiny user run (random llama2-tiny base, rank-4 LoRA on every linear map): 12
+// training samples, 4 queries (each query is training sample t0, t3, t6 or t9's prompt and
+// response), at checkpoint-100.
+let dir: string;
+let run: UserRun;
+let task: AttributionTask;
+let model: CheckpointModel;
+let cp: Checkpoint;
+let exactTrain: GradientMatrix;
+let exactQueries: GradientMatrix;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dda-index-'));
+  run = makeUserRun(join(dir, 'user'), 12, 4);
+  task = await loadTask({ base: run.base, checkpoints: [run.run], train: run.train, queries: run.queries });
+  cp = task.checkpoints.find((c) => c.id === 'checkpoint-100') as Checkpoint;
+  model = await CheckpointModel.open(task);
+  exactTrain = await model.gradients(cp, task.train.samples);
+  exactQueries = await model.gradients(cp, task.queries.map((q) => q.sample));
+}, 300_000);
+afterAll(async () => {
+  await model?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const build = (out: string, o: Partial<IndexBuildOptions> = {}): ReturnType<typeof buildGradientIndex> =>
+  buildGradientIndex({ base: run.base, checkpoints: [run.run], train: run.train, checkpoint: 'checkpoint-100', out, dim: 2048, seed: 1, blockRows: 4, ...o });
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>, from = 0, to = a.length): number => {
+  let s = 0;
+  for (let i = from; i < to; i++) s += (a[i] as number) * (b[i] as number);
+  return s;
+};
+
+describe('the seeded projection', () => {
+  const layout = { names: ['a.lora_A.weight', 'a.lora_B.weight', 'b.lora_A.weight'], sizes: [300, 100, 600] };
+  const rows = Array.from({ length: 6 }, (_, r) => Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i * 0.37 + r) * (1 + (i % 7))));
+
+  it('splits k proportionally to tensor size, at least one each, summing to k', () => {
+    expect(planProjection(layout, 100).map((m) => [m.dims, m.offset])).toEqual([[30, 0], [10, 30], [60, 40]]);
+    // Shares 2.1, 0.7, 4.2: floors 2, 0, 4, the largest remainder (0.7) gets the seventh.
+    expect(planProjection(layout, 7).map((m) => m.dims)).toEqual([2, 1, 4]);
+    // Shares 0.9, 0.3, 1.8: by remainder 1, 0, 2; the empty one takes one from the largest.
+    expect(planProjection(layout, 3).map((m) => m.dims)).toEqual([1, 1, 1]);
+    expect(() => planProjection(layout, 2)).toThrow(/k = 2 dimensions for 3 tensors/);
+  });
+
+  it('is the same under its seed whatever rows were projected before (so independent of the block a row is in), and another seed gives another projection', () => {
+    const spec = { kind: 'rademacher' as const, seed: 5, dim: 64 };
+    const all = new GradientProjector(spec, layout);
+    const together = rows.map((r) => Array.from(all.project(r)));
+    const fresh = rows.map((r) => Array.from(new GradientProjector(spec, layout).project(r)));
+    const reversed = new GradientProjector(spec, layout);
+    const backwards = [...rows].reverse().map((r) => Array.from(reversed.project(r))).reverse();
+    expect(fresh).toEqual(together);
+    expect(backwards).toEqual(together);
+    expect(Array.from(new GradientProjector({ ...spec, seed: 6 }, layout).project(rows[0] as Float32Array))).not.toEqual(together[0]);
+    // Rademacher entries are ±1/√k_m exactly: projecting a unit vector gives ±1/√k_m.
+    const e0 = new Float32Array(1000);
+    e0[0] = 1;
+    const y = all.project(e0);
+    const k0 = all.modules[0]?.dims as number;
+    expect(k0).toBe(19); // 64 · 300/1000 = 19.2
+    for (let i = 0; i < k0; i++) expect(Math.abs(y[i] as number)).toBe(1 / Math.sqrt(k0));
+    for (let i = k0; i < 64; i++) expect(y[i]).toBe(0);
+  });
+
+  it('preserves inner products in expectation: the mean over 200 seeds of ⟨Pg, Ph⟩ is within 4 standard errors of ⟨g, h⟩, for both kinds', () => {
+    const g = rows[0] as Float32Array;
+    const h = rows[1] as Float32Array;
+    const exact = dot(g, h);
+    for (const kind of ['rademacher', 'gaussian'] as const) {
+      const xs = Array.from({ length: 200 }, (_, s) => {
+        const p = new GradientProjector({ kind, seed: s, dim: 16 }, layout);
+        return dot(p.project(g), p.project(h));
+      });
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
+      expect(Math.abs(mean - exact)).toBeLessThan(4 * sd / Math.sqrt(xs.length));
+    }
+  });
+});
+
+describe('dda index', () => {
+  it('rows equal the projected full gradients rounded to float16, bit for bit; numpy reads them with the documented line', async () => {
+    const out = join(dir, 'a');
+    const h = await build(out);
+    expect(h).toMatchObject({ count: 12, dim: 2048, dtype: 'float16', measurement: 'loss', projection: { kind: 'rademacher', seed: 1, dim: 2048, split: 'proportional' } });
+    expect(h.checkpoint).toMatchObject({ id: 'checkpoint-100', kind: 'lora', hash: cp.hash });
+    expect(h.model.hash).toEqual(task.base.hash);
+    expect(h.trainIds).toEqual(task.train.samples.map((s) => s.id));
+    expect(h.modules.reduce((a, m) => a + m.dims, 0)).toBe(2048);
+    expect(h.bytesPerRow).toEqual({ index: 4096, fullGradient: exactTrain.dim * 4 });
+    // The same blocks of 4 through CheckpointModel.gradients, projected with the index's recorded projection.
+    const projector = new GradientProjector(h.projection, { names: exactTrain.parameterNames, sizes: exactTrain.parameterSizes });
+    const expected = new Uint16Array(12 * 2048);
+    for (let s = 0; s < 12; s += 4) {
+      const g = await model.gradients(cp, task.train.samples.slice(s, s + 4));
+      g.rows.forEach((r, i) => projector.project(r).forEach((v, j) => (expected[(s + i) * 2048 + j] = float32ToF16Bits(v))));
+    }
+    const bytes = readFileSync(join(out, INDEX_FILES.rows));
+    expect(Array.from(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2))).toEqual(Array.from(expected));
+    // numpy, with the line index.json documents, run in the index folder.
+    const line = h.read.split('  #')[0] as string;
+    expect(line).toBe('np.fromfile("gradients.f16", dtype=np.float16).reshape(12, 2048)');
+    const py = `import json, numpy as np\nx = ${line}\nprint(json.dumps({"shape": list(x.shape), "rows": x.astype(np.float64).tolist()}))`;
+    const r = JSON.parse(execFileSync('/usr/bin/python3', ['-c', py], { cwd: out, encoding: 'utf8', maxBuffer: 1 << 28 })) as { shape: number[]; rows: number[][] };
+    expect(r.shape).toEqual([12, 2048]);
+    const ours = readIndexRows(out, readIndexHeader(out), 0, 12);
+    expect(r.rows.flat()).toEqual(Array.from(ours));
+  }, 300_000);
+
+  it('at θ0 (--checkpoint base: lora_B = 0) the lora_A matrices\' dimensions are exactly zero (their gradient is B-weighted), the lora_B ones are not', async () => {
+    const h = await build(join(dir, 'base'), { checkpoint: 'base', dim: 256 });
+    expect(h.checkpoint).toMatchObject({ id: 'base', kind: 'lora', hash: { adapterAFrom: 'checkpoint-100' } });
+    const rows = readIndexRows(join(dir, 'base'), h, 0, 12);
+    for (const m of h.modules) {
+      let energy = 0;
+      for (let i = 0; i < 12; i++) for (let x = m.offset; x < m.offset + m.dims; x++) energy += (rows[i * 256 + x] as number) ** 2;
+      if (m.name.endsWith('lora_A.weight')) expect(energy).toBe(0);
+      else expect(energy).toBeGreaterThan(0);
+    }
+  }, 300_000);
+
+  it('resumes a build killed after its first block at the next block, to the same bytes, and cuts off a half-written block', async () => {
+    const out = join(dir, 'resumed');
+    await expect(build(out, { onBlock: (done) => { if (done === 4) throw new Error('killed'); } })).rejects.toThrow('killed');
+    expect(JSON.parse(readFileSync(join(out, INDEX_FILES.progress), 'utf8')).rowsDone).toBe(4);
+    expect(() => readIndexHeader(out)).toThrow(/its build has not finished/);
+    appendFileSync(join(out, INDEX_FILES.rows), Buffer.alloc(3000, 0x7b)); // a block that was being written
+    const blocks: number[] = [];
+    const lines: string[] = [];
+    await build(out, { onBlock: (d) => blocks.push(d), log: (l) => lines.push(l) });
+    expect(blocks).toEqual([8, 12]);
+    expect(lines.join('\n')).toContain('resuming at row 4 of 12');
+    expect(readFileSync(join(out, INDEX_FILES.rows)).equals(readFileSync(join(dir, 'a', INDEX_FILES.rows)))).toBe(true);
+    // Finished: the same command does nothing; another projection into the same folder is refused.
+    const again: number[] = [];
+    await build(out, { onBlock: (d) => again.push(d) });
+    expect(again).toEqual([]);
+    await expect(build(out, { seed: 2 })).rejects.toThrow(/holds another index \(projection\.seed: index 1, given 2\)/);
+  }, 300_000);
+
+  it('scores at k = 8192 approximate exact grad-dot within 6 JL standard deviations plus float16 rounding, the top-3 equal exact grad-dot\'s, and every pair the bound decides is in exact order', async () => {
+    const out = join(dir, 'large');
+    const h = await build(out, { dim: 8192, seed: 3, blockRows: 12 });
+    const r = await queryGradientIndex({ index: out, queries: run.queries, topK: 12 });
+    const projector = new GradientProjector(h.projection, { names: exactTrain.parameterNames, sizes: exactTrain.parameterSizes });
+    const rows = readIndexRows(out, h, 0, 12);
+    let worst = 0;
+    let determined = 0;
+    for (const [j, q] of exactQueries.rows.entries()) {
+      const top = r.tops[j]?.top ?? [];
+      expect(top).toHaveLength(12);
+      const scoreOf = new Map(top.map((t) => [t.trainId, t.score]));
+      const exactScores = exactTrain.rows.map((g) => dot(g, q));
+      const tols: number[] = [];
+      for (const [i, g] of exactTrain.rows.entries()) {
+        // Var⟨P_m g_m, P_m h_m⟩ = (‖g_m‖²‖h_m‖² + (g_m·h_m)² − 2 Σ g²h²)/k_m for Rademacher entries (exact), summed over tensors.
+        let variance = 0;
+        let off = 0;
+        for (const m of projector.modules) {
+          const gg = dot(g, g, off, off + m.size);
+          const hh = dot(q, q, off, off + m.size);
+          const gh = dot(g, q, off, off + m.size);
+          let g2h2 = 0;
+          for (let x = off; x < off + m.size; x++) g2h2 += (g[x] as number) ** 2 * (q[x] as number) ** 2;
+          variance += (gg * hh + gh * gh - 2 * g2h2) / m.dims;
+          off += m.size;
+        }
+        // float16 rounding of each stored entry: relative error ≤ 2⁻¹¹ (normal range), so |Δ| ≤ 2⁻¹¹ Σ|y_x q_x|.
+        const y = rows.subarray(i * 8192, (i + 1) * 8192);
+        const qp = r.queryRows[j] as Float64Array;
+        let f16 = 0;
+        for (let x = 0; x < 8192; x++) f16 += Math.abs((y[x] as number) * (qp[x] as number));
+        const tol = 6 * Math.sqrt(variance) + 2 ** -11 * f16;
+        const err = Math.abs((scoreOf.get(exactTrain.ids[i] as string) as number) - (exactScores[i] as number));
+        expect(err).toBeLessThanOrEqual(tol);
+        worst = Math.max(worst, err / tol);
+        tols.push(tol);
+      }
+      const order = exactScores.map((s, i) => [s, i] as const).sort((a, b) => b[0] - a[0]);
+      expect(top.slice(0, 3).map((t) => t.trainId)).toEqual(order.slice(0, 3).map(([, i]) => exactTrain.ids[i]));
+      // Every pair whose exact scores are further apart than the sum of their tolerances is ranked in the same order by the index.
+      for (let a = 0; a < 12; a++) {
+        for (let b = 0; b < 12; b++) {
+          if ((exactScores[a] as number) - (exactScores[b] as number) <= (tols[a] as number) + (tols[b] as number)) continue;
+          determined++;
+          expect(scoreOf.get(exactTrain.ids[a] as string) as number).toBeGreaterThan(scoreOf.get(exactTrain.ids[b] as string) as number);
+        }
+      }
+    }
+    // The errors are well inside the bound (the largest is under a third of its tolerance at this seed), and the bound decides
+    // enough pairs for the order check to mean something (60 of the 264 ordered pairs at this seed).
+    expect(worst).toBeLessThan(0.5);
+    expect(determined).toBeGreaterThanOrEqual(50);
+    // The query whose output is training sample t0's response ranks t0 first.
+    expect(r.tops[0]?.top[0]?.trainId).toBe('t0');
+    expect(r.tops[0]?.top[0]?.where).toMatch(/train\.jsonl:1$/);
+  }, 300_000);
+
+  it('--normalize gives cosines (as grad-cos): a query identical to a training sample has cosine ≈ 1 with it, whatever the rows read per chunk', async () => {
+    const r = await queryGradientIndex({ index: join(dir, 'large'), queries: run.queries, topK: 2, normalize: true });
+    expect(r.tops.map((t) => t.top[0]?.trainId)).toEqual(['t0', 't3', 't6', 't9']);
+    for (const t of r.tops) expect(t.top[0]?.score).toBeGreaterThan(0.999);
+    // Read in chunks of 5 rows: the same lists, bit for bit.
+    const chunked = await queryGradientIndex({ index: join(dir, 'large'), queries: run.queries, topK: 2, normalize: true, chunkRows: 5 });
+    expect(chunked.tops).toEqual(r.tops);
+  }, 300_000);
+
+  it('refuses a query with another checkpoint, projection or measurement, naming the difference', async () => {
+    const out = join(dir, 'a');
+    // checkpoint-50's adapter in a folder named checkpoint-100: same id, other content.
+    const other = join(dir, 'other', 'checkpoint-100');
+    cpSync(join(run.run, 'checkpoint-50'), other, { recursive: true });
+    await expect(queryGradientIndex({ index: out, queries: run.queries, checkpoints: [other] })).rejects.toThrow(/built with another model or checkpoint than the one given \(checkpoint\.hash\.adapter_model\.safetensors: index "[0-9a-f]+", given "[0-9a-f]+"/);
+    await expect(queryGradientIndex({ index: out, queries: run.queries, projection: { seed: 9 } })).rejects.toThrow(/projected otherwise than asked \(seed: index 1, given 9\)/);
+    await expect(queryGradientIndex({ index: out, queries: run.queries, projection: { kind: 'gaussian', dim: 2048 } })).rejects.toThrow(/kind: index rademacher, given gaussian/);
+    await expect(queryGradientIndex({ index: out, queries: run.queries, measurement: 'contrastive' })).rejects.toThrow(/answers queries under the measurement 'loss', not 'contrastive'/);
+  }, 300_000);
+});

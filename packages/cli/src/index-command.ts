@@ -1,0 +1,117 @@
+/**
+ * `dda index build` and `dda index query`: a compressed gradient index of a training set at one
+ * checkpoint (seeded random projections of the per-example gradients, float16 rows in one flat
+ * file with index.json beside it; see @dda/attribution's gradient-index.ts), queried many times.
+ */
+import type { Argv } from 'yargs';
+import { DdaError } from '@dda/core';
+import { DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, INDEX_FILES, PROJECTION_KINDS, buildGradientIndex, queryGradientIndex, type ProjectionKind } from '@dda/attribution';
+import { parseFieldMap } from '@dda/data';
+import type { Reporter } from './progress.js';
+
+/** Where the command prints: results (stdout) and the reporter of the run (made after parsing). */
+export interface IndexCommandIo {
+  readonly out: (line: string) => void;
+  readonly reporter: () => Reporter;
+}
+
+const positive = (name: string, v: number | undefined): number | undefined => {
+  if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw new DdaError(`--${name} must be a positive integer, got ${v}`);
+  return v;
+};
+
+function buildOptions<T>(y: Argv<T>) {
+  return y
+    .option('base', { type: 'string', demandOption: true, describe: 'Hugging Face model folder of the base model θ0 (as dda attribute --base)' })
+    .option('checkpoints', { type: 'string', array: true, demandOption: true, describe: 'the fine-tuning run\'s checkpoints in order (as dda attribute --checkpoints)' })
+    .option('checkpoint', { type: 'string', demandOption: true, describe: 'the checkpoint of the index: base (θ0, the final adapter\'s lora_A with lora_B = 0), a checkpoint id (checkpoint-500) or one of the --checkpoints folders' })
+    .option('train', { type: 'string', demandOption: true, describe: 'training data (as dda attribute --train)' })
+    .option('fields', { type: 'string', array: true, describe: 'map the --train file\'s column names: ours=theirs' })
+    .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings used as they are (raw) or as one user turn of the chat template (chat)' })
+    .option('max-length', { type: 'number', describe: 'longest sequence in tokens (default: the model\'s max_position_embeddings)' })
+    .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate' })
+    .option('base-name', { type: 'string', describe: 'the Hub id of the model in --base, where its folder is named otherwise' })
+    .option('out', { type: 'string', default: 'dda-index', describe: `index folder: ${INDEX_FILES.rows} (float16 [n × dim]) and ${INDEX_FILES.header}; a killed build resumes there` })
+    .option('dim', { type: 'number', default: DEFAULT_INDEX_DIM, describe: 'projected dimensions k per sample (2 bytes each), split across the LoRA matrices in proportion to their sizes' })
+    .option('seed', { type: 'number', default: 0, describe: 'seed of the projection (regenerated from it at query time, never stored)' })
+    .option('projection', { type: 'string', choices: PROJECTION_KINDS, default: 'rademacher', describe: 'entries of the projection: ±1/√k_m (rademacher) or N(0, 1/k_m) (gaussian)' })
+    .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f of the queries this index answers (see `dda methods`)' })
+    .option('block-rows', { type: 'number', default: DEFAULT_INDEX_BLOCK_ROWS, describe: 'training samples per block (the unit of writing and resuming)' })
+    .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients' })
+    .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
+}
+
+function queryOptions<T>(y: Argv<T>) {
+  return y
+    .option('index', { type: 'string', demandOption: true, describe: 'the index folder (dda index build --out)' })
+    .option('queries', { type: 'string', demandOption: true, describe: 'outputs to explain (as dda attribute --queries)' })
+    .option('query-fields', { type: 'string', array: true, describe: 'map the --queries file\'s column names: ours=theirs' })
+    .option('base', { type: 'string', describe: 'base model folder (default: the one index.json records; its content must match)' })
+    .option('checkpoints', { type: 'string', array: true, describe: 'checkpoint folders (default: those index.json records; the index\'s checkpoint must be among them, same content)' })
+    .option('base-name', { type: 'string', describe: 'the Hub id of the model in --base, where its folder is named otherwise' })
+    .option('measurement', { type: 'string', describe: 'test measurement f (default and only choice: the index\'s; another is refused)' })
+    .option('dim', { type: 'number', describe: 'expected projected dimensions (refused when the index\'s differ)' })
+    .option('seed', { type: 'number', describe: 'expected projection seed (refused when the index\'s differs)' })
+    .option('projection', { type: 'string', choices: PROJECTION_KINDS, describe: 'expected projection kind (refused when the index\'s differs)' })
+    .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
+    .option('normalize', { type: 'boolean', default: false, describe: 'score by cosine (as grad-cos) instead of inner product (as grad-dot)' })
+    .option('out', { type: 'string', default: 'dda-index-query', describe: 'output folder: topk.csv, topk.jsonl, query.json' })
+    .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the query gradients' })
+    .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
+}
+
+/** Adds `dda index build` and `dda index query` to a yargs parser. */
+export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
+  return y.command(
+    'index',
+    'A compressed gradient index: `dda index build` projects every training sample\'s per-example gradient at one checkpoint (seeded random projection per LoRA matrix) into float16 rows of one flat file; `dda index query` scores new queries against it (top-k by inner product, or cosine)',
+    (c) => c
+      .command(
+        'build',
+        'Build (or resume) the index of a training set at one checkpoint: <out>/gradients.f16 (float16, row-major [n × dim]) and <out>/index.json',
+        (b) => buildOptions(b),
+        async (a) => {
+          const reporter = io.reporter();
+          const h = await buildGradientIndex({
+            base: a.base, checkpoints: a.checkpoints.map(String), checkpoint: a.checkpoint, train: a.train,
+            ...(a.fields ? { fields: parseFieldMap(a.fields.map(String), '--fields') } : {}),
+            promptFormat: a['prompt-format'] as 'raw' | 'chat', overlong: a.overlong as 'fail' | 'truncate',
+            ...(positive('max-length', a['max-length']) !== undefined ? { maxLength: a['max-length'] as number } : {}),
+            ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}),
+            out: a.out, dim: positive('dim', a.dim) as number, seed: a.seed, projection: a.projection as ProjectionKind, measurement: a.measurement,
+            blockRows: positive('block-rows', a['block-rows']) as number, gradientEngine: a['gradient-engine'] as 'onnxruntime' | 'tfjs',
+            ...(a.backend ? { backends: a.backend.map(String) } : {}),
+            log: reporter.log, progress: reporter.progress,
+          });
+          reporter.close();
+          io.out(`index ${a.out}: ${h.count} training samples × ${h.dim} float16 at ${h.checkpoint.id} (${h.bytesPerRow.index} bytes per sample; the float32 gradient is ${h.bytesPerRow.fullGradient}), projection ${h.projection.kind} seed ${h.projection.seed}, measurement ${h.measurement}`);
+          io.out(`read with numpy in ${a.out}: ${h.read}`);
+        },
+      )
+      .command(
+        'query',
+        'Score queries against an index at its checkpoint: their measurement gradients projected with the index\'s seeded projection, the top-k training samples by inner product (or cosine with --normalize); writes topk.csv and topk.jsonl as dda attribute',
+        (q) => queryOptions(q),
+        async (a) => {
+          const reporter = io.reporter();
+          const start = Date.now();
+          const r = await queryGradientIndex({
+            index: a.index, queries: a.queries,
+            ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
+            ...(a.base !== undefined ? { base: a.base } : {}), ...(a.checkpoints ? { checkpoints: a.checkpoints.map(String) } : {}),
+            ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}), ...(a.measurement !== undefined ? { measurement: a.measurement } : {}),
+            projection: { ...(a.dim !== undefined ? { dim: a.dim } : {}), ...(a.seed !== undefined ? { seed: a.seed } : {}), ...(a.projection !== undefined ? { kind: a.projection as ProjectionKind } : {}) },
+            topK: positive('top-k', a['top-k']) as number, normalize: a.normalize, out: a.out, gradientEngine: a['gradient-engine'] as 'onnxruntime' | 'tfjs',
+            ...(a.backend ? { backends: a.backend.map(String) } : {}),
+            log: reporter.log, progress: reporter.progress,
+          });
+          reporter.close();
+          io.out(`Index query: ${r.tops.length} queries × ${r.header.count} training samples at ${r.header.checkpoint.id}, ${((Date.now() - start) / 1000).toFixed(1)} s; score: ${r.units}`);
+          for (const q of r.tops.slice(0, 10)) io.out(`  ${q.queryId}${q.group ? ` (${q.group})` : ''}: ${q.top.map((t) => `${t.trainId} ${t.score.toPrecision(3)}`).join(', ')}`);
+          if (r.tops.length > 10) io.out(`  ... ${r.tops.length - 10} more queries in ${r.files[0]}`);
+          io.out(`outputs: ${r.files.join(', ')}`);
+        },
+      )
+      .demandCommand(1, 'name a subcommand: dda index build or dda index query (see dda index --help)'),
+  );
+}

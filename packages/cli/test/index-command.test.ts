@@ -1,0 +1,58 @@
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeUserRun, type UserRun } from '../../attribution/test/fixtures/user-run.js';
+import { run as cli } from './run-cli.js';
+
+// `dda index build` and `dda index query` on the tiny user run (8 training samples, 2 queries that
+// are training samples t0 and t3).
+let dir: string;
+let u: UserRun;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'dda-index-cli-'));
+  u = makeUserRun(join(dir, 'user'), 8, 2);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('dda index', () => {
+  it('builds an index at a checkpoint, then answers queries from the recorded model paths, writing and printing the top-k', async () => {
+    const out = join(dir, 'idx');
+    const b = await cli(['index', 'build', '--base', u.base, '--checkpoints', u.run, '--checkpoint', 'checkpoint-50', '--train', u.train, '--out', out, '--dim', '512', '--block-rows', '3', '--quiet']);
+    expect(b.err).toBe('');
+    expect(b.code).toBe(0);
+    expect(b.out).toContain(`index ${out}: 8 training samples × 512 float16 at checkpoint-50 (1024 bytes per sample`);
+    expect(b.out).toContain('np.fromfile("gradients.f16", dtype=np.float16).reshape(8, 512)');
+    const h = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'));
+    expect(h).toMatchObject({ count: 8, dim: 512, dtype: 'float16', checkpoint: { id: 'checkpoint-50' }, projection: { kind: 'rademacher', seed: 0 } });
+    expect(existsSync(join(out, 'progress.json'))).toBe(false);
+    const qOut = join(dir, 'q');
+    const q = await cli(['index', 'query', '--index', out, '--queries', u.queries, '--top-k', '3', '--normalize', '--out', qOut, '--quiet']);
+    expect(q.err).toBe('');
+    expect(q.code).toBe(0);
+    expect(q.out).toMatch(/Index query: 2 queries × 8 training samples at checkpoint-50/);
+    expect(q.out).toMatch(/ {2}q0 \(b\): t0 1\.00, t\d+ [-\d.e]+, t\d+ [-\d.e]+/);
+    expect(q.out).toMatch(/ {2}q1 \(a\): t3 1\.00, /);
+    const lines = readFileSync(join(qOut, 'topk.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.top.length)).toEqual([3, 3]);
+    expect(lines[0].top[0]).toMatchObject({ rank: 1, train_id: 't0', where: expect.stringMatching(/train\.jsonl:1$/) });
+    expect(readFileSync(join(qOut, 'topk.csv'), 'utf8').split('\n')[0]).toBe('query_id,group,rank,train_id,score,true_source,train_where,train_prompt,train_response');
+  }, 300_000);
+
+  it('refuses a query against another checkpoint than the index\'s, naming the difference (exit 1)', async () => {
+    const other = join(dir, 'other', 'checkpoint-50');
+    cpSync(join(u.run, 'checkpoint-100'), other, { recursive: true });
+    const r = await cli(['index', 'query', '--index', join(dir, 'idx'), '--queries', u.queries, '--checkpoints', other, '--out', join(dir, 'q2'), '--quiet']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/built with another model or checkpoint than the one given \(checkpoint\.hash\.adapter_model\.safetensors: index "[0-9a-f]+", given "[0-9a-f]+"/);
+    const s = await cli(['index', 'query', '--index', join(dir, 'idx'), '--queries', u.queries, '--seed', '4', '--quiet']);
+    expect(s.code).toBe(1);
+    expect(s.err).toContain('projected otherwise than asked (seed: index 0, given 4)');
+  }, 300_000);
+
+  it('asks for a subcommand', async () => {
+    const r = await cli(['index']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('name a subcommand: dda index build or dda index query');
+  });
+});
