@@ -112,8 +112,12 @@ export function checkAdapterBase(adapterDir: string, adapterBase: string | null,
   const names = baseFolderNames(base);
   const hit = names.find((n) => modelNameKey(n) === modelNameKey(named));
   if (hit !== undefined) return { adapterBase: named, how: 'name', matchedWith: hit };
+  // QLoRA: trained on a quantized copy (bitsandbytes, GPTQ, AWQ), which this tool does not run.
+  const quantized = /bnb|[48]bit|gptq|awq/i.test(modelNameKey(named));
   throw new DdaError(
     `${where}: the adapter was trained on '${named}' (base_model_name_or_path), but --base ${base} goes by ${names.map((n) => `'${n}'`).join(', ')}; an adapter loads on any base of the same shapes (e.g. an Instruct model's adapter on the pretrained model), and the scores would be of a model that was never fine-tuned`,
-    `pass --base with the folder of '${named}'; if ${base} holds that model under another folder name, declare it with --base-name '${named}'`,
+    quantized
+      ? `'${named}' is a quantized model (QLoRA): pass --base with the unquantized model it was made from, and declare it with --base-name '${named}'; the scores are then those of the adapter on unquantized weights, an approximation of the model that was trained`
+      : `pass --base with the folder of '${named}'; if ${base} holds that model under another folder name, declare it with --base-name '${named}'`,
   );
 }

@@ -33,7 +33,7 @@ import { hashData } from './hashing.js';
 import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
 import { combineGradientTerms } from './run.js';
-import { type BaseModel, type TaskFiles, baseCheckpointOf, loadBaseModel, querySamples, trainingSample } from './task.js';
+import { type BaseModel, type TaskFiles, baseCheckpointOf, checkSavedTokenizers, loadBaseModel, querySamples, trainingSample } from './task.js';
 
 /** Files of an index folder. */
 export const INDEX_FILES = { rows: 'gradients.f16', header: 'index.json', progress: 'progress.json' } as const;
@@ -277,6 +277,7 @@ function loadModelSide(base: string, checkpointPaths: readonly string[], which: 
   const checkpoints = loadCheckpoints(checkpointPaths, { base: b.config, log });
   const named = checkpoints.find((c) => c.adapterBase !== undefined);
   if (named) checkAdapterBase(named.dir, named.adapterBase ?? null, b.dir, baseName);
+  checkSavedTokenizers(b, checkpoints);
   const all = [baseCheckpointOf(b, checkpoints), ...checkpoints];
   const cp = all.find((c) => c.id === which) ?? all.find((c) => c.id !== 'base' && resolve(c.dir) === resolve(which));
   if (!cp) throw new DdaError(`--checkpoint ${which}: no such checkpoint`, `use base (θ0) or one of: ${checkpoints.map((c) => `${c.id} (${c.dir})`).join(', ')}`);

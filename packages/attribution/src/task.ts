@@ -224,6 +224,7 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const named = checkpoints.find((c) => c.adapterBase !== undefined);
   const baseMatch: BaseMatch = named ? checkAdapterBase(named.dir, named.adapterBase ?? null, base.dir, f.baseName) : { adapterBase: null, how: 'unnamed', matchedWith: null };
   if (named) log(`checkpoints: trained on '${baseMatch.adapterBase}' (base_model_name_or_path of ${named.dir}), ${describeBaseMatch(baseMatch)}`);
+  else if (checkpoints.some((c) => c.kind === 'lora')) log(`checkpoints: the adapters name no base model (base_model_name_or_path is empty): that they were trained on --base ${base.dir} is not checked`);
   const promptFormat = f.promptFormat ?? 'raw';
   const trainData = await readTrainingData(f.train, { promptFormat, log, ...(f.fields ? { fields: f.fields } : {}) });
   const queryData = await readQueryData(f.queries, { promptFormat, log, ...(f.queryFields ? { fields: f.queryFields } : {}) });
@@ -378,7 +379,7 @@ export function renderingMismatch(trainRecords: readonly TrainingRecord[], sampl
  *
  * @throws DdaError at the first checkpoint whose saved tokenizer renders otherwise.
  */
-function checkSavedTokenizers(base: BaseModel, checkpoints: readonly Checkpoint[]): void {
+export function checkSavedTokenizers(base: BaseModel, checkpoints: readonly Checkpoint[]): void {
   const mine = base.tokenizer;
   if (!(mine instanceof HfTokenizer)) return;
   for (const cp of checkpoints) {

@@ -66,6 +66,10 @@ describe('checkAdapterBase', () => {
     }
   });
 
+  it('says what to do with a QLoRA adapter trained on a quantized copy', () => {
+    expect(() => checkAdapterBase(adapter, 'unsloth/Qwen2-0.5B-bnb-4bit', base)).toThrow(/'unsloth\/Qwen2-0\.5B-bnb-4bit' is a quantized model \(QLoRA\): pass --base with the unquantized model it was made from, and declare it with --base-name/);
+  });
+
   it('takes --base-name as the declared name of --base, and refuses a declaration of another model', () => {
     const plain = folder(join(root, 'base'), 'w');
     expect(checkAdapterBase(adapter, 'Qwen/Qwen2-0.5B', plain, 'Qwen/Qwen2-0.5B')).toEqual({ adapterBase: 'Qwen/Qwen2-0.5B', how: 'declared', matchedWith: 'Qwen/Qwen2-0.5B' });
@@ -95,6 +99,15 @@ describe('loadTask checks the adapters against --base', () => {
     await expect(loadTask(files)).rejects.toThrow(new RegExp(`checkpoint-50[/\\\\]${ADAPTER_CONFIG_FILE.replace('.', '\\.')}: the adapter was trained on 'org/tiny-base-instruct'`));
     const declared = await loadTask({ ...files, baseName: 'org/tiny-base-instruct' });
     expect(declared.baseMatch.how).toBe('declared');
+    // Adapters that name no base: said in the log, not checked.
+    for (const step of [50, 100]) {
+      const dir = join(u.run, `checkpoint-${step}`);
+      const a = readPeftAdapter(dir);
+      writePeftAdapter(dir, a.config, a.weights, null);
+    }
+    const unnamed: string[] = [];
+    expect((await loadTask({ ...files, log: (l) => unnamed.push(l) })).baseMatch.how).toBe('unnamed');
+    expect(unnamed.join('\n')).toMatch(/checkpoints: the adapters name no base model \(base_model_name_or_path is empty\): that they were trained on --base .* is not checked/);
   });
 });
 

@@ -433,7 +433,10 @@ export function checkLoraFits(model: DecoderConfig, lora: LoraConfig, weights: T
     if (!got) throw new DdaError(`${source} is missing '${name}'`, 'the adapter does not fit this model (different number of layers or target modules)');
     if (got.shape.join(',') !== shape.join(',')) {
       const rankAxis = part === 'A' ? 0 : 1;
-      const why = got.shape.length === 2 && got.shape[rankAxis] !== rank && got.shape[1 - rankAxis] === shape[1 - rankAxis]
+      const empty = got.shape.some((d) => d === 0);
+      const why = empty
+        ? 'the tensor is empty: the adapter was saved under DeepSpeed ZeRO-3 without gathering its partitioned weights (set stage3_gather_16bit_weights_on_model_save: true in the DeepSpeed config and save again, or convert the checkpoint with zero_to_fp32.py)'
+        : got.shape.length === 2 && got.shape[rankAxis] !== rank && got.shape[1 - rankAxis] === shape[1 - rankAxis]
         ? `its rank is ${got.shape[rankAxis]}, the adapter config says ${rank === lora.rank ? `r = ${rank}` : `rank ${rank} for this module (rank_pattern)`}`
         : 'the adapter was trained for a model of another size';
       throw new DdaError(`${source}: tensor '${name}' has shape [${got.shape.join(', ')}], this model needs [${shape.join(', ')}]`, why);

@@ -103,6 +103,10 @@ describe('PEFT adapter folders', () => {
     dir = fresh();
     writePeftAdapter(dir, lora, trainedLora({ ...config, hiddenSize: 32 }, lora, 1));
     expect(() => readPeftAdapter(dir, config)).toThrow(/has shape \[4, 32\], this model needs \[4, 16\] \(the adapter was trained for a model of another size\)/);
+    // Saved under DeepSpeed ZeRO-3 without gathering: every tensor has shape [0].
+    dir = fresh();
+    writePeftAdapter(dir, lora, new Map([...w].map(([k]) => [k, { shape: [0], data: new Float32Array(0) }])));
+    expect(() => readPeftAdapter(dir, config)).toThrow(/has shape \[0\], this model needs \[4, 16\] \(the tensor is empty: the adapter was saved under DeepSpeed ZeRO-3 without gathering its partitioned weights \(set stage3_gather_16bit_weights_on_model_save: true/);
     // More modules than target_modules lists.
     dir = fresh();
     writePeftAdapter(dir, { ...lora, targets: ['q', 'v'] }, w);
