@@ -493,5 +493,11 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
     }
   }
   if (overridden.length > 0) log(`--learning-rates differs from the learning rate ${TRAINER_STATE_FILE} logged at ${overridden.length} checkpoint(s) (${overridden.join('; ')}): the given rates are used`);
+  // load_best_model_at_end: the run ends on its best checkpoint, which may not be the last one given.
+  const last = out[out.length - 1];
+  const best = last?.trainerState?.bestModelCheckpoint;
+  if (last && best && basename(best) !== basename(last.dir)) {
+    log(`warning: ${last.trainerState?.path} names best_model_checkpoint ${best}, not the last checkpoint ${last.id}: if the run used load_best_model_at_end, the model it ended with (and deployed) is that one, while the plain and debiased scores here are of ${last.id}; pass the checkpoints up to ${basename(best)} if that is the model to explain`);
+  }
   return out;
 }

@@ -266,6 +266,11 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   if (unknown) log(`warning: ${unknown}`);
   const mismatch = renderingMismatch(trainRecords, samples, queries);
   if (mismatch) log(`warning: ${mismatch}`);
+  const doubled = endTokensInText(tok, [
+    ...trainRecords.flatMap((r) => ('raw' in r.content ? [{ where: r.where, text: r.content.raw.response }] : r.content.chat.filter((m) => m.role === 'assistant').map((m) => ({ where: r.where, text: m.content })))),
+    ...queries.map((q) => ({ where: q.record.where, text: q.record.output })),
+  ]);
+  if (doubled) log(`warning: ${doubled}`);
   const groups = [...new Set(queryRecords.flatMap((q) => (q.group === null ? [] : [q.group])))];
   const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), groups, trainIds: trainRecords.map((r) => r.id) }, log) : null;
   const baseCheckpoint = baseCheckpointOf(base, checkpoints);
@@ -407,6 +412,19 @@ function firstDifference(a: string, b: string): number {
   let i = 0;
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return i;
+}
+
+/**
+ * Records whose response or output text ends with the tokenizer's end-of-sequence or end-of-turn
+ * token written out (e.g. `…<|im_end|>`), or null: the token is split off as a special token and
+ * the template (or the EOS appended to a raw response) adds it again, so the model sees it twice,
+ * which no trainer did unless its data had it too. The number and the first records.
+ */
+export function endTokensInText(tok: Tokenizer, items: readonly { readonly where: string; readonly text: string }[]): string | null {
+  const marks = [...new Set([tok.eosText, tok.endOfTurn.text])].filter((m) => m.length > 0);
+  const bad = items.filter((x) => marks.some((m) => x.text.trimEnd().endsWith(m)));
+  if (bad.length === 0) return null;
+  return `${bad.length} response(s) or output(s) end with the end token written out (${marks.map((m) => `'${m}'`).join(' or ')}; first: ${bad.slice(0, 3).map((x) => x.where).join(', ')}), which the template or the appended EOS adds again, so the model sees it twice: remove it from the text unless the training data had it twice too`;
 }
 
 /** Where the tokenizer's chat template came from. */

@@ -178,3 +178,15 @@ describe('checkpoint folders given by name', () => {
     expect(() => load([join(run, 'checkpoint-2'), run])).toThrow(/--checkpoints names .*checkpoint-2 twice \(given itself and inside a trainer output folder given too, or given twice\)/);
   });
 });
+
+describe('load_best_model_at_end without the final model at the top', () => {
+  it('warns when the last checkpoint\'s trainer_state.json names another best_model_checkpoint', () => {
+    const run = trainerRun('best-no-top', { top: null, topStep: null });
+    const path = join(run, 'checkpoint-10', 'trainer_state.json');
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), best_model_checkpoint: join(run, 'checkpoint-2') }));
+    const r = load([run]);
+    expect(r.lines.join('\n')).toMatch(/warning: .*checkpoint-10[/\\]trainer_state\.json names best_model_checkpoint .*checkpoint-2, not the last checkpoint checkpoint-10: if the run used load_best_model_at_end/);
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), best_model_checkpoint: join(run, 'checkpoint-10') }));
+    expect(load([run]).lines.join('\n')).not.toMatch(/best_model_checkpoint/);
+  });
+});

@@ -2,7 +2,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { METRIC_COLUMNS, learningRateAt, learningRateOver, loadCheckpoints, loadTask, runAttribute, type TaskFiles } from '@dda/attribution';
+import { METRIC_COLUMNS, endTokensInText, learningRateAt, learningRateOver, loadCheckpoints, loadTask, runAttribute, type TaskFiles } from '@dda/attribution';
 import { rocAuc } from '@dda/core';
 import {
   SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter,
@@ -359,5 +359,18 @@ describe('how the records are rendered, visible in the log and in summary.json',
     const m = await loadTask(files({ queries: q, queryFields: { prompt: 'question', output: 'generation' } }));
     expect(m.queries[0]!.sample).toEqual({ id: 'q1', prompt: 'what is alpha ?', response: 'beta .' });
     await expect(loadTask(files({ queryFields: { prompt: 'question' } }))).rejects.toThrow(`queries '${queries}': --query-fields maps 'prompt' from column 'question', which no record of the file has (its columns: id, group, prompt, output, corrected)`);
+  });
+});
+
+describe('end tokens written into the text', () => {
+  it('are warned about, naming the records: the template adds them again', async () => {
+    expect(endTokensInText(tok, [{ where: 'a.jsonl:1', text: 'beta .' }])).toBeNull();
+    expect(endTokensInText(tok, [{ where: 'a.jsonl:1', text: 'beta . <eos> ' }, { where: 'q.jsonl:2', text: 'x' }])).toBe(
+      "1 response(s) or output(s) end with the end token written out ('<eos>'; first: a.jsonl:1), which the template or the appended EOS adds again, so the model sees it twice: remove it from the text unless the training data had it twice too",
+    );
+    const q = jsonl(join(root, 'q-eos.jsonl'), [{ id: 'q1', prompt: 'what is alpha ?', output: `beta . ${tok.eosText}` }]);
+    const lines: string[] = [];
+    await loadTask(files({ queries: q, log: (l) => lines.push(l) }));
+    expect(lines.join('\n')).toMatch(/warning: 1 response\(s\) or output\(s\) end with the end token written out .*first: .*q-eos\.jsonl:1/);
   });
 });
