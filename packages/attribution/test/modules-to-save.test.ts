@@ -48,7 +48,8 @@ const logged: string[] = [];
 beforeAll(async () => {
   await startTfjsBackend(['tfjs-wasm']);
   const tok = new WordTokenizer([...SPECIAL_TOKENS, ...Array.from({ length: c.vocab - SPECIAL_TOKENS.length }, (_, i) => `w${i}`)]);
-  saveModelFolder(join(root, 'base'), { config, weights: toMap(fx.weights), tokenizer: tok });
+  // Named as the model the fixture's adapter names (base_model_name_or_path 'tiny-llama2').
+  saveModelFolder(join(root, 'tiny-llama2'), { config, weights: toMap(fx.weights), tokenizer: tok });
   for (const [name, cp] of Object.entries(fx.checkpoints)) {
     const dir = join(run, name);
     mkdirSync(dir, { recursive: true });
@@ -58,7 +59,7 @@ beforeAll(async () => {
   }
   writeFileSync(join(root, 'train.jsonl'), JSON.stringify({ id: 'a', prompt: 'w0', response: 'w1' }));
   writeFileSync(join(root, 'queries.jsonl'), JSON.stringify({ id: 'q', prompt: 'w0', output: 'w1' }));
-  task = await loadTask({ base: join(root, 'base'), checkpoints: [run], train: join(root, 'train.jsonl'), queries: join(root, 'queries.jsonl'), log: (l) => logged.push(l) });
+  task = await loadTask({ base: join(root, 'tiny-llama2'), checkpoints: [run], train: join(root, 'train.jsonl'), queries: join(root, 'queries.jsonl'), log: (l) => logged.push(l) });
   samples.forEach((s, i) => {
     const e = task.encode(s);
     expect([...e.tokens]).toEqual(fx.examples[i]!.tokens);
