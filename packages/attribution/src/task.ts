@@ -138,6 +138,9 @@ export interface TaskFiles {
   readonly log?: (line: string) => void;
 }
 
+/** TRL's default SFTConfig.max_length (tokens): longer training records are warned about when no --max-length is given. */
+export const TRAINER_MAX_LENGTH = 1024;
+
 /** The training sample of a record (its prompt rendered with the chat template where it is a conversation). */
 export function trainingSample(tok: Tokenizer, r: TrainingRecord): TextSample {
   return 'raw' in r.content ? { id: r.id, prompt: r.content.raw.prompt, response: r.content.raw.response } : chatSample(tok, r.id, r.content.chat, r.where);
@@ -248,10 +251,15 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const encode = (s: TextSample, origin?: string): EncodedExample => encodeSample(tok, s, maxLength, { overlong, limitName, ...(origin ? { origin } : {}) });
   // Every length limit is checked before any model work, naming the record; what truncate cuts is reported.
   const cut: TruncatedSample[] = [];
-  const check = (s: TextSample, kind: TruncatedSample['kind'], where: string): void => {
+  const check = (s: TextSample, kind: TruncatedSample['kind'], where: string): EncodedExample =>
     encodeSample(tok, s, maxLength, { overlong, limitName, origin: kind === 'correction' ? `${where} (corrected)` : where, onTruncate: (c) => cut.push({ id: s.id, kind, where, ...c }) });
-  };
-  trainRecords.forEach((r, i) => check(samples[i] as TextSample, 'train', r.where));
+  const long: string[] = [];
+  trainRecords.forEach((r, i) => {
+    if (check(samples[i] as TextSample, 'train', r.where).tokens.length > TRAINER_MAX_LENGTH) long.push(r.where);
+  });
+  // Trainers cut long records at their own limit (TRL's SFTConfig.max_length, 1,024 by default, keeping the start):
+  // attributing the whole record takes gradients of tokens the model never trained on.
+  if (f.maxLength === undefined && long.length > 0) log(`warning: ${long.length} training record(s) are longer than ${TRAINER_MAX_LENGTH} tokens (first: ${long.slice(0, 3).join(', ')}), TRL's default max_length; if the trainer cut them, pass --max-length with its limit (the tool keeps the response and cuts the prompt from the left with --overlong truncate; a trainer that kept the start cut the response's end instead, which no option reproduces yet)`);
   for (const q of queries) {
     check(q.sample, 'query', q.record.where);
     if (q.correction) check(q.correction, 'correction', q.record.where);

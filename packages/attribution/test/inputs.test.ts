@@ -374,3 +374,19 @@ describe('end tokens written into the text', () => {
     expect(lines.join('\n')).toMatch(/warning: 1 response\(s\) or output\(s\) end with the end token written out .*first: .*q-eos\.jsonl:1/);
   });
 });
+
+describe('records longer than a trainer would have kept', () => {
+  it('are warned about when no --max-length is given (TRL keeps 1,024 tokens by default)', async () => {
+    const longBase = join(root, 'long-base');
+    saveModelFolder(longBase, { config: { ...config, maxSeqLen: 1100 }, weights: initDecoderWeights({ ...config, maxSeqLen: 1100 }, 1), tokenizer: tok });
+    const long = jsonl(join(root, 'long.jsonl'), [{ id: 't1', prompt: Array.from({ length: 1030 }, () => 'alpha').join(' '), response: 'beta .' }, { id: 't2', prompt: 'what is alpha ?', response: 'beta .' }]);
+    const lines: string[] = [];
+    const ck = join(root, 'long-ck');
+    adapter(ck, lora, 5);
+    await loadTask({ base: longBase, checkpoints: [ck], train: long, queries, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toMatch(/warning: 1 training record\(s\) are longer than 1024 tokens \(first: .*long\.jsonl:1\), TRL's default max_length; if the trainer cut them, pass --max-length/);
+    const quiet: string[] = [];
+    await loadTask({ base: longBase, checkpoints: [ck], train: long, queries, maxLength: 1100, log: (l) => quiet.push(l) });
+    expect(quiet.join('\n')).not.toMatch(/longer than 1024 tokens/);
+  });
+});
