@@ -178,6 +178,9 @@ export function readTrainerState(path: string): TrainerState {
  * The learning rate of the last `log_history` entry with a learning rate at or before `step`, NaN
  * when there is none. Trainer logs, at global step s, the scheduler's rate after its s-th step: the
  * rate step s + 1 will use (transformers' `_maybe_log_save_evaluate` after `lr_scheduler.step()`).
+ * transformers 4.51 moved the logging before the scheduler's step (PR #36973, March 2025), so newer
+ * runs log the rate of step s itself; trainer_state.json does not record the version, so the older
+ * convention is assumed, one step's change of the rate apart.
  */
 export function learningRateAt(log: TrainerLog, step: number): number {
   let lr = Number.NaN;
@@ -480,7 +483,7 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
       hash: f.hash,
     };
   });
-  if (rates.length > 0 && o.learningRates === undefined) log(`checkpoints: learning rates from ${TRAINER_STATE_FILE} (Trainer logs at step s the rate of step s + 1): ${rates.join('; ')}`);
+  if (rates.length > 0 && o.learningRates === undefined) log(`checkpoints: learning rates from ${TRAINER_STATE_FILE}, read as Trainer before transformers 4.51 logs them (at step s the rate of step s + 1; from 4.51 the rate of step s, one step's change apart: pass --learning-rates where that matters): ${rates.join('; ')}`);
   if (approximated.length > 0 && o.learningRates === undefined) log(`warning: the learning rate changes during the run, but none was logged for the steps before ${approximated.join(', ')}; the nearest logged rate is used for TracIn-CP and lr-weighted denoising (pass --learning-rates to give the rates, or log more often with logging_steps)`);
   // Checkpoints evenly spaced but starting later than that spacing: the earlier ones were most
   // likely deleted (Trainer's save_total_limit keeps only the last few), and denoising averages fewer epochs.
