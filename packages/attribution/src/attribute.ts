@@ -137,7 +137,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       },
       inputs: {
         base: o.base, checkpoints: o.checkpoints, train: o.train, queries: o.queries, ...(o.labels ? { labels: o.labels } : {}),
-        fields: o.fields ?? {}, queryFields: o.queryFields ?? {}, promptFormat: o.promptFormat ?? 'raw', rendering: task.rendering, tokenizer: tokenizerRecord(task.base), baseMatch: task.baseMatch, hashes: task.hashes,
+        fields: o.fields ?? {}, queryFields: o.queryFields ?? {}, promptFormat: o.promptFormat ?? 'raw', lossOn: o.lossOn ?? 'assistant', rendering: task.rendering, tokenizer: tokenizerRecord(task.base), baseMatch: task.baseMatch, hashes: task.hashes,
       },
       checkpoints: task.checkpoints.map((c) => ({
         id: c.id, dir: c.dir, kind: c.kind, epoch: c.info.epoch, step: c.step, learningRate: Number.isNaN(c.info.learningRate) ? null : c.info.learningRate,

@@ -134,6 +134,8 @@ export interface TaskFiles {
    * the tokenizer it trained with. Given, the checkpoints' saved tokenizers are not compared with it.
    */
   readonly tokenizer?: string;
+  /** Which tokens of a training conversation carry the loss (default `assistant`, see {@link LossOn}). */
+  readonly lossOn?: LossOn;
   /** Where the checkpoints' resolution ({@link loadCheckpoints}: a final adapter not counted twice, checks skipped), warnings about the data (fields read and not used) and the rendered first samples go. */
   readonly log?: (line: string) => void;
 }
@@ -141,9 +143,24 @@ export interface TaskFiles {
 /** TRL's default SFTConfig.max_length (tokens): longer training records are warned about when no --max-length is given. */
 export const TRAINER_MAX_LENGTH = 1024;
 
-/** The training sample of a record (its prompt rendered with the chat template where it is a conversation). */
-export function trainingSample(tok: Tokenizer, r: TrainingRecord): TextSample {
-  return 'raw' in r.content ? { id: r.id, prompt: r.content.raw.prompt, response: r.content.raw.response } : chatSample(tok, r.id, r.content.chat, r.where);
+/**
+ * Which tokens of a conversation carry the training loss: `assistant` (the assistant turns and the
+ * token that ends each, as TRL's `assistant_only_loss=True` and LLaMA-Factory do; the default) or
+ * `all` (every token of the rendered conversation, TRL's SFTTrainer default for conversational
+ * `messages` data). Prompt/response records always take the loss over the response (TRL's
+ * completion-only default for prompt-completion data).
+ */
+export type LossOn = 'assistant' | 'all';
+
+/**
+ * The training sample of a record (its prompt rendered with the chat template where it is a
+ * conversation; with `lossOn` `all`, every piece of a conversation carries the loss).
+ */
+export function trainingSample(tok: Tokenizer, r: TrainingRecord, lossOn: LossOn = 'assistant'): TextSample {
+  if ('raw' in r.content) return { id: r.id, prompt: r.content.raw.prompt, response: r.content.raw.response };
+  const s = chatSample(tok, r.id, r.content.chat, r.where);
+  if (lossOn === 'assistant') return s;
+  return { ...s, segments: (s.segments ?? [{ text: s.prompt, loss: false }, { text: s.response, loss: true }]).map((x) => ({ ...x, loss: true })) };
 }
 
 /**
@@ -241,7 +258,7 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const origins = new Map<string, string>();
   const samples = trainRecords.map((r) => {
     origins.set(`train:${r.id}`, r.where);
-    return trainingSample(tok, r);
+    return trainingSample(tok, r, f.lossOn);
   });
   const queries = queryRecords.map((q) => {
     origins.set(`query:${q.id}`, q.where);

@@ -390,3 +390,17 @@ describe('records longer than a trainer would have kept', () => {
     expect(quiet.join('\n')).not.toMatch(/longer than 1024 tokens/);
   });
 });
+
+describe('--loss-on', () => {
+  it('all: every token of a training conversation carries the loss (TRL messages default); prompt/response records keep the response', async () => {
+    const sum = (m: Float32Array): number => m.reduce((a, b) => a + b, 0);
+    const assistant = await loadTask(files());
+    const all = await loadTask(files({ lossOn: 'all' }));
+    const [rawA, chatA] = [assistant.encode(assistant.train.samples[0]!), assistant.encode(assistant.train.samples[1]!)];
+    const [rawB, chatB] = [all.encode(all.train.samples[0]!), all.encode(all.train.samples[1]!)];
+    expect(chatB.tokens).toEqual(chatA.tokens);
+    expect(sum(chatB.lossMask)).toBe(chatB.tokens.length - 1);
+    expect(sum(chatA.lossMask)).toBeLessThan(chatA.tokens.length - 1);
+    expect(rawB.lossMask).toEqual(rawA.lossMask);
+  });
+});

@@ -275,6 +275,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate (prompt from the left, then the response\'s end; what is cut is logged and recorded in summary.json)' })
     .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
     .option('tokenizer', { type: 'string', describe: "a folder whose tokenizer and chat template render the data instead of --base's: the checkpoint where the trainer saved the one it trained with (refused otherwise when a checkpoint's saved tokenizer renders differently)" })
+    .option('loss-on', { type: 'string', choices: ['assistant', 'all'], default: 'assistant', describe: "tokens of a training conversation that carry the loss: assistant (the assistant turns; TRL's assistant_only_loss, LLaMA-Factory) or all (TRL's SFTTrainer default for messages data)" })
     .option('chat-date', { type: 'string', describe: "the day the training data was rendered (YYYY-MM-DD), for a chat template that writes the date (Llama-3.x's strftime_now); default 2024-07-26, never today's" })
     .option('base-name', { type: 'string', describe: "the Hub id of the model in --base, where its folder is named otherwise (the adapters' base_model_name_or_path is checked against it)" })
     .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
@@ -287,11 +288,11 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
 interface AttributeArgs {
   base: string; checkpoints: (string | number)[]; train: string; queries: string; labels?: string | undefined; fields?: (string | number)[] | undefined; 'query-fields'?: (string | number)[] | undefined;
   'prompt-format': string; scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
-  'max-length'?: number | undefined; overlong: string; 'learning-rates'?: number[] | undefined; 'base-name'?: string | undefined; 'chat-date'?: string | undefined; tokenizer?: string | undefined; 'gradient-engine': string; 'block-rows': number; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
+  'max-length'?: number | undefined; overlong: string; 'learning-rates'?: number[] | undefined; 'base-name'?: string | undefined; 'chat-date'?: string | undefined; tokenizer?: string | undefined; 'loss-on': string; 'gradient-engine': string; 'block-rows': number; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
-const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'gradient-engine', 'block-rows', 'store-gradients', 'backend'] as const;
+const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'backend'] as const;
 
 /** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
 function attributeArgv(a: AttributeArgs): string[] {
@@ -331,6 +332,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}),
     ...(a['chat-date'] !== undefined ? { chatDate: a['chat-date'] } : {}),
     ...(a.tokenizer !== undefined ? { tokenizer: a.tokenizer } : {}),
+    lossOn: a['loss-on'] as 'assistant' | 'all',
     gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime', blockRows: positive('block-rows', a['block-rows']),
     ...(a['store-gradients'] ? { storeGradients: true } : {}),
     ...(a.backend ? { backends: a.backend.map(String) } : {}),
