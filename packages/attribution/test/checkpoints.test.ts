@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AttributionTask, checkRequirements, ensurePlugins, loadCheckpoints, readTrainerState } from '@dda/attribution';
 import { measurements, scorers } from '@dda/core';
-import { TINY_PRESETS, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter, type DecoderConfig, type LoraConfig } from '@dda/model';
+import { TINY_PRESETS, float32ToBf16Bits, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter, type DecoderConfig, type LoraConfig } from '@dda/model';
 
 // Trainer output folders as Hugging Face Trainer leaves them (checkpoint-<step>/ with their own
 // trainer_state.json), with and without the final adapter at the top (trainer.save_model(output_dir))
@@ -188,5 +188,21 @@ describe('load_best_model_at_end without the final model at the top', () => {
     expect(r.lines.join('\n')).toMatch(/warning: .*checkpoint-10[/\\]trainer_state\.json names best_model_checkpoint .*checkpoint-2, not the last checkpoint checkpoint-10: if the run used load_best_model_at_end/);
     writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), best_model_checkpoint: join(run, 'checkpoint-10') }));
     expect(load([run]).lines.join('\n')).not.toMatch(/best_model_checkpoint/);
+  });
+});
+
+describe('a final adapter saved in bfloat16 beside float32 checkpoints', () => {
+  it('is recognised as the last checkpoint rounded, not refused as another model', () => {
+    const run = trainerRun('bf16-top', { top: null, topStep: 10 });
+    const w = initLoraWeights(config, lora, 4);
+    for (const [k, t] of w) if (k.endsWith('lora_B.weight')) t.data.forEach((_, i) => (t.data[i] = 0.01 * Math.cos(i + 4)));
+    const toBf16 = (x: number): number => new Float32Array(new Uint32Array([float32ToBf16Bits(x) << 16]).buffer)[0]!;
+    writePeftAdapter(run, lora, new Map([...w].map(([k, t]) => [k, { shape: t.shape, data: t.data.map(toBf16) }])));
+    const r = load([run]);
+    expect(r.checkpoints.map((c) => c.id)).toEqual(['checkpoint-2', 'checkpoint-10']);
+    expect(r.lines.join('\n')).toMatch(/holds the same tensors as checkpoint-10 rounded to bfloat16 \(saved at a lower precision than the checkpoints\) \(the last checkpoint/);
+    // Another adapter on the bfloat16 grid is still another model.
+    writePeftAdapter(run, lora, new Map([...w].map(([k, t]) => [k, { shape: t.shape, data: t.data.map((x) => toBf16(x * 1.5)) }])));
+    expect(() => load([run])).toThrow(/differs from every checkpoint-<step>\/ subfolder/);
   });
 });
