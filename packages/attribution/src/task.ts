@@ -397,6 +397,17 @@ export function renderingMismatch(trainRecords: readonly TrainingRecord[], sampl
   if (chatTrain === 0 && rawQueries.length < queries.length) {
     return `the training samples are raw prompt/response pairs (no chat template), but ${queries.length - rawQueries.length} of ${queries.length} queries are conversations rendered with the chat template; render both the same way (--prompt-format, or the same record shape in both files)`;
   }
+  // Conversations on both sides: the same system turn, as a trainer would have seen it.
+  const systemOf = (m: readonly { role: string; content: string }[]): string | null => (m[0]?.role === 'system' ? m[0].content : null);
+  const trainSystems = new Set(trainRecords.flatMap((r) => ('chat' in r.content ? [systemOf(r.content.chat)] : [])));
+  if (chatTrain === trainRecords.length && trainSystems.size === 1) {
+    const system = [...trainSystems][0] as string | null;
+    const off = queries.filter((q) => 'chat' in q.record.prompt && systemOf(q.record.prompt.chat) !== system);
+    if (off.length > 0) {
+      const shown = (x: string | null): string => (x === null ? 'none (the template may add its default)' : JSON.stringify(x.slice(0, 60)));
+      return `every training conversation has the system turn ${shown(system)}, but ${off.length} of ${queries.length} queries have ${shown(systemOf(((off[0] as Query).record.prompt as { chat: readonly { role: string; content: string }[] }).chat))} (e.g. ${off[0]?.record.where}); the model would be asked about text shaped unlike its training, and the scores shift without any error. Give the queries the training data's system turn`;
+    }
+  }
   return null;
 }
 

@@ -404,3 +404,20 @@ describe('--loss-on', () => {
     expect(rawB.lossMask).toEqual(rawA.lossMask);
   });
 });
+
+describe('system turns', () => {
+  it('a query conversation without the system turn every training conversation has is warned about', async () => {
+    const sys = jsonl(join(root, 'sys-train.jsonl'), [
+      { id: 't1', messages: [{ role: 'system', content: 'be brief .' }, { role: 'user', content: 'what is alpha ?' }, { role: 'assistant', content: 'beta .' }] },
+      { id: 't2', messages: [{ role: 'system', content: 'be brief .' }, { role: 'user', content: 'what is gamma ?' }, { role: 'assistant', content: 'delta .' }] },
+    ]);
+    const q = jsonl(join(root, 'sys-q.jsonl'), [{ id: 'q1', messages: [{ role: 'user', content: 'what is alpha ?' }], output: 'beta .' }]);
+    const lines: string[] = [];
+    await loadTask(files({ train: sys, queries: q, log: (l) => lines.push(l) }));
+    expect(lines.join('\n')).toMatch(/warning: every training conversation has the system turn "be brief \.", but 1 of 1 queries have none \(the template may add its default\) \(e\.g\. .*sys-q\.jsonl:1\)/);
+    const same = jsonl(join(root, 'sys-q2.jsonl'), [{ id: 'q1', messages: [{ role: 'system', content: 'be brief .' }, { role: 'user', content: 'what is alpha ?' }], output: 'beta .' }]);
+    const quiet: string[] = [];
+    await loadTask(files({ train: sys, queries: same, log: (l) => quiet.push(l) }));
+    expect(quiet.join('\n')).not.toMatch(/system turn/);
+  });
+});
