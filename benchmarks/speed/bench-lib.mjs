@@ -33,40 +33,44 @@ export function run(cmd, args, label, env = {}) {
 
 /**
  * Floating-point operations one example's LoRA gradient needs (multiply-adds count 2), for a
- * LLaMA-style decoder with `kvHidden` = key/value heads · head size (grouped-query attention;
- * default `hidden`), dense attention (all seq × seq scores, as every engine here computes them),
+ * LLaMA-style decoder with `qHidden` = query heads · head size (default `hidden`; larger or
+ * smaller where the config gives its own head_dim, as Qwen3 and Gemma-3), `kvHidden` = key/value
+ * heads · head size (grouped-query attention; default `qHidden`), dense attention (all seq × seq
+ * scores, as every engine here computes them),
  * LoRA of rank `rank` on q, k, v, o, gate, up, down, the output projection on the `rows` loss
  * rows only:
  * forward: every linear map 2·seq·in·out, LoRA 2·seq·r·(in+out) per adapted map, attention
- * 2 · 2·seq²·hidden per layer, output projection 2·rows·hidden·vocab;
+ * 2 · 2·seq²·qHidden per layer, output projection 2·rows·hidden·vocab;
  * backward: the input gradient of every linear map (not layer 0's q, k, v, whose input is the
  * embedding, which needs no gradient) and of the output projection, twice the LoRA forward
  * (adapter gradients and input gradients), twice the attention forward. Elementwise work
  * (norms, softmax, RoPE) is not counted.
  */
-export function neededFlops({ vocab, hidden: d, kvHidden, layers, ffn, seq, rank }, rows) {
-  const kv = kvHidden ?? d;
-  const maps = [[d, d], [d, kv], [d, kv], [d, d], [d, ffn], [d, ffn], [ffn, d]]; // q, k, v, o, gate, up, down as [in, out]
+export function neededFlops({ vocab, hidden: d, qHidden, kvHidden, layers, ffn, seq, rank }, rows) {
+  const qd = qHidden ?? d;
+  const kv = kvHidden ?? qd;
+  const maps = [[d, qd], [d, kv], [d, kv], [qd, d], [d, ffn], [d, ffn], [ffn, d]]; // q, k, v, o, gate, up, down as [in, out]
   const linear = maps.reduce((a, [i, o]) => a + 2 * seq * i * o, 0);
   const lora = maps.reduce((a, [i, o]) => a + 2 * seq * rank * (i + o), 0);
-  const attention = 2 * 2 * seq * seq * d;
+  const attention = 2 * 2 * seq * seq * qd;
   const head = 2 * rows * d * vocab;
   const forward = layers * (linear + lora + attention) + head;
-  const firstQkv = 2 * seq * d * (d + 2 * kv);
+  const firstQkv = 2 * seq * d * (qd + 2 * kv);
   const backward = layers * linear - firstQkv + head + layers * (2 * lora + 2 * attention);
   return forward + backward;
 }
 
 /**
  * The machine's float32 GEMM peak now: MatMul n = 2048 on onnxruntime (per-example-gradients.mjs
- * --child peak) and torch.mm with 1 and 2 threads (scoring.py peak), each in its own process.
+ * --child peak) and torch.mm with 1 and 2 threads (scoring.py peak), each in its own process;
+ * `torchEnv(threads)` gives the PyTorch processes' added environment (e.g. {@link torchBlasEnv}).
  * Returns every measurement and the best GFLOP/s.
  */
-export function matmulPeaks() {
+export function matmulPeaks(torchEnv = () => ({})) {
   const dir = (f) => fileURLToPath(new URL(f, import.meta.url));
   const peaks = [
     run(process.execPath, [dir('./per-example-gradients.mjs'), '--child', 'peak'], 'onnxruntime peak'),
-    ...[1, 2].map((t) => run('/usr/bin/python3', [dir('./scoring.py'), 'peak', String(t)], `torch.mm peak, ${t} threads`)),
+    ...[1, 2].map((t) => ({ ...run('/usr/bin/python3', [dir('./scoring.py'), 'peak', String(t)], `torch.mm peak, ${t} threads`, torchEnv(t)), ...torchEnv(t) })),
   ];
   return { peaks, peak: Math.max(...peaks.map((p) => p.matmul2048_gflops ?? 0)) };
 }
@@ -78,3 +82,12 @@ export function matmulPeaks() {
  * Read by the dynamic loader at process start: pass it in the environment of a new process.
  */
 export const GLIBC_KEEP_FREED = { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295' };
+
+/**
+ * Environment that makes Debian's python3-torch (built with BLAS_INFO=generic: it calls whatever
+ * libblas.so.3 the loader finds) use the libblas.so.3 in `dir` with `threads` threads, e.g. the
+ * OpenBLAS of Debian's libopenblas0-pthread unpacked with `apt-get download` and `dpkg-deb -x`:
+ * a machine with only libblas3 (the reference BLAS) gives torch.mm about 4 GFLOP/s against 70 with
+ * OpenBLAS (BENCHMARKS.md, issue 26). {} for no `dir`.
+ */
+export const torchBlasEnv = (dir, threads) => (dir ? { LD_LIBRARY_PATH: dir, OPENBLAS_NUM_THREADS: String(threads) } : {});

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// W3 and W4 (issue 13): per-example LoRA gradients (rank 16 on q, k, v, o, gate, up, down) of a
+// W3 and W4 (issue 13), W5 to W7 (issue 26: the Llama-3, Qwen3 and Gemma-3 families): per-example
+// LoRA gradients (rank 16 on q, k, v, o, gate, up, down) of a
 // real-size model folder, sequence 512 with the loss on the second half, on the onnxruntime engine
 // and on PyTorch (real-size-gradients.py, Debian's python3-torch) over the same folder, the same
 // adapters and the same token ids, in one run, each engine in its own process (peak RSS its own).
@@ -8,9 +9,13 @@
 // it is already there. FLOPs per example are counted in bench-lib.mjs (neededFlops, with GQA);
 // "of peak" divides the achieved GFLOP/s by the best MatMul n = 2048 measured in the same run.
 // Usage (after `npm run build`):
-//   node benchmarks/speed/real-size-gradients.mjs [--workload w3|w4] [--n 4] [--seq 512] [--rank 16]
+//   node benchmarks/speed/real-size-gradients.mjs [--workload w3|w4|w5|w6|w7|<a REAL_MODELS name>] [--n 4] [--seq 512] [--rank 16]
 //     [--layers all] [--dtype BF16] [--dir /tmp/dda-w3] [--engines onnxruntime,pytorch] [--ort-threads 1,2]
 //     [--torch-threads 1,2] [--reps 1] [--glibc-keep 0,1] [--ort-backend onnxruntime-cpu|onnxruntime-cuda|onnxruntime-webgpu] [--torch-device cpu|cuda]
+//     [--torch-blas DIR]
+// --torch-blas DIR: the PyTorch processes load the libblas.so.3 in DIR (torchBlasEnv in bench-lib.mjs), e.g. OpenBLAS
+// where the machine has only the reference BLAS (`apt-get download libopenblas0-pthread && dpkg-deb -x libopenblas0-pthread_*.deb o`,
+// then DIR = o/usr/lib/x86_64-linux-gnu/openblas-pthread); the PyTorch result names the BLAS it ran.
 // On a GPU machine: benchmarks/gpu/w3-gpu.sh.
 // --glibc-keep 0,1 runs every configuration twice: as is, and with glibc keeping freed memory in the
 // process (GLIBC_KEEP_FREED in bench-lib.mjs), which spares the page faults of re-touching fresh
@@ -19,9 +24,9 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GLIBC_KEEP_FREED, arg, matmulPeaks, neededFlops, run, uptime } from './bench-lib.mjs';
+import { GLIBC_KEEP_FREED, arg, matmulPeaks, neededFlops, run, torchBlasEnv, uptime } from './bench-lib.mjs';
 
-const WORKLOADS = { w3: 'tinyllama-1.1b', w4: 'qwen2-0.5b' };
+const WORKLOADS = { w3: 'tinyllama-1.1b', w4: 'qwen2-0.5b', w5: 'llama3.2-1b', w6: 'qwen3-0.6b', w7: 'gemma-3-1b' };
 const workload = arg('workload', 'w3');
 const modelName = WORKLOADS[workload] ?? workload;
 const n = Number(arg('n', '4'));
@@ -86,7 +91,7 @@ if (process.argv.includes('--child')) {
   await child();
 } else {
   const start = uptime();
-  const { openModelFolder, realModelConfig, writeRandomModelFolder } = await import('@dda/model');
+  const { headDim, openModelFolder, realModelConfig, writeRandomModelFolder } = await import('@dda/model');
   const layers = layersArg === 'all' ? undefined : Number(layersArg);
   const { config } = realModelConfig(modelName, layers === undefined ? {} : { numLayers: layers });
   const stamp = join(dir, 'config.json');
@@ -99,7 +104,8 @@ if (process.argv.includes('--child')) {
     writeS = (performance.now() - t) / 1000;
   }
   const stored = openModelFolder(dir).weights.storedBytes;
-  const { peaks, peak } = matmulPeaks();
+  const torchBlas = arg('torch-blas', undefined);
+  const { peaks, peak } = matmulPeaks((t) => torchBlasEnv(torchBlas, t));
   const self = fileURLToPath(import.meta.url);
   const common = ['--workload', workload, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--reps', String(reps), '--dir', dir];
   const results = [];
@@ -117,12 +123,12 @@ if (process.argv.includes('--child')) {
     for (const t of arg('torch-threads', '1,2').split(',')) {
       const device = arg('torch-device', 'cpu');
       for (const keep of keeps) {
-        results.push(tagged(run(arg('python', '/usr/bin/python3'), [py, dir, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--threads', t, '--rows-only', '1', '--reps', String(reps), '--device', device], `pytorch ${device} ${t} threads`, keep ? GLIBC_KEEP_FREED : {}), keep));
+        const env = { ...torchBlasEnv(torchBlas, t), ...(keep ? GLIBC_KEEP_FREED : {}) };
+        results.push(tagged(run(arg('python', '/usr/bin/python3'), [py, dir, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--threads', t, '--rows-only', '1', '--reps', String(reps), '--device', device], `pytorch ${device} ${t} threads`, env), keep));
       }
     }
   }
-  const kvHidden = (config.hiddenSize / config.numHeads) * config.numKvHeads;
-  const shape = { vocab: config.vocabSize, hidden: config.hiddenSize, kvHidden, layers: config.numLayers, ffn: config.intermediateSize, seq, rank };
+  const shape = { vocab: config.vocabSize, hidden: config.hiddenSize, qHidden: headDim(config) * config.numHeads, kvHidden: headDim(config) * config.numKvHeads, layers: config.numLayers, ffn: config.intermediateSize, seq, rank };
   const gflopPerExample = neededFlops(shape, seq / 2 - 1) / 1e9;
   for (const r of results) {
     if (r.examples_per_s) Object.assign(r, { gflops: r.examples_per_s * gflopPerExample, of_peak: (r.examples_per_s * gflopPerExample) / peak, rss_of_stored: (r.peak_rss_mb * 2 ** 20) / stored });

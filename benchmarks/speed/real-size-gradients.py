@@ -1,13 +1,20 @@
 #!/usr/bin/python3
-"""PyTorch reference for benchmarks/speed/real-size-gradients.mjs (W3, W4) and
+"""PyTorch reference for benchmarks/speed/real-size-gradients.mjs (W3 to W7) and
 benchmarks/gpu/w3-gpu.sh: per-example LoRA gradients of the response-token loss of a Hugging
-Face model folder (LLaMA / Qwen2 / Mistral architecture: GQA, q/k/v biases, tied embeddings,
-sliding window), one example at a time, float32, on the CPU or a CUDA device. Self-contained
-(Python standard library and torch only): it reads config.json and the safetensors files itself.
+Face model folder, one example at a time, float32, on the CPU or a CUDA device. Architectures:
+LLaMA / Qwen2 / Mistral (GQA, q/k/v biases, tied embeddings, sliding window); Llama-3.x (RoPE
+with the llama3 rope_scaling, transformers' _compute_llama3_parameters in modeling_rope_utils.py);
+Qwen3 (RMSNorm of each query / key head over the explicit head_dim before RoPE, modeling_qwen3.py);
+Gemma-3 text (modeling_gemma3.py: embeddings times sqrt(hidden), (1 + w) RMSNorms, four per
+layer, q/k norms, GeGLU with gelu_pytorch_tanh, scores scaled by query_pre_attn_scalar^-1/2,
+sliding_attention layers with the window and rope_local_base_freq, full_attention layers with
+rope_theta). The math is that of packages/model/test/fixtures/make-real-parity-fixtures.py's
+float64 reference, here in float32. Self-contained (Python standard library and torch only): it
+reads config.json and the safetensors files itself.
 
     real-size-gradients.py FOLDER --n 4 --seq 512 --rank 16 [--threads 1] [--device cpu|cuda]
         [--rows-only 1] [--reps 1]
-    real-size-gradients.py --random tinyllama-1.1b|qwen2-0.5b [--layers L] ...   (no folder: the
+    real-size-gradients.py --random tinyllama-1.1b|qwen2-0.5b|llama3.2-1b|qwen3-0.6b|gemma-3-1b [--layers L] ...   (no folder: the
         same seeded weights writeRandomModelFolder writes, made here, BF16-rounded; for machines
         without Node, e.g. a GPU machine)
 
@@ -88,6 +95,16 @@ CONFIGS = {
                            vocab_size=32000, num_hidden_layers=22, rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False, attention_bias=False),
     "qwen2-0.5b": dict(model_type="qwen2", hidden_size=896, num_attention_heads=14, num_key_value_heads=2, intermediate_size=4864,
                        vocab_size=151936, num_hidden_layers=24, rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True, attention_bias=True),
+    # meta-llama/Llama-3.2-1B, Qwen/Qwen3-0.6B, google/gemma-3-1b-pt (as packages/model/src/real-models.ts).
+    "llama3.2-1b": dict(model_type="llama", hidden_size=2048, num_attention_heads=32, num_key_value_heads=8, head_dim=64, intermediate_size=8192,
+                        vocab_size=128256, num_hidden_layers=16, rms_norm_eps=1e-5, rope_theta=500000.0, tie_word_embeddings=True, attention_bias=False,
+                        rope_scaling=dict(factor=32.0, high_freq_factor=4.0, low_freq_factor=1.0, original_max_position_embeddings=8192, rope_type="llama3")),
+    "qwen3-0.6b": dict(model_type="qwen3", hidden_size=1024, num_attention_heads=16, num_key_value_heads=8, head_dim=128, intermediate_size=3072,
+                       vocab_size=151936, num_hidden_layers=28, rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True, attention_bias=False),
+    "gemma-3-1b": dict(model_type="gemma3_text", hidden_size=1152, num_attention_heads=4, num_key_value_heads=1, head_dim=256, intermediate_size=6912,
+                       vocab_size=262144, num_hidden_layers=26, rms_norm_eps=1e-6, rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                       sliding_window=512, sliding_window_pattern=6, query_pre_attn_scalar=256, hidden_activation="gelu_pytorch_tanh",
+                       tie_word_embeddings=True, attention_bias=False),
 }
 
 
@@ -98,23 +115,31 @@ def random_model(name, layers, seed=0, std=0.02, norm_noise=0.1, bias_noise=0.02
     if layers:
         cfg["num_hidden_layers"] = layers
     d, H, KV, F, V = (cfg[k] for k in ("hidden_size", "num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size"))
-    kvd = d // H * KV
+    hd = cfg.get("head_dim") or d // H
+    gemma = cfg["model_type"] == "gemma3_text"
+    norm = "offsets" if gemma else "ones"  # Gemma's (1 + w) norms store offsets around 0
     specs = [("model.embed_tokens.weight", (V, d), "normal")]
     for i in range(cfg["num_hidden_layers"]):
-        specs.append((f"model.layers.{i}.input_layernorm.weight", (d,), "ones"))
-        for t, shape in (("q", (d, d)), ("k", (kvd, d)), ("v", (kvd, d)), ("o", (d, d))):
+        specs.append((f"model.layers.{i}.input_layernorm.weight", (d,), norm))
+        for t, shape in (("q", (H * hd, d)), ("k", (KV * hd, d)), ("v", (KV * hd, d)), ("o", (d, H * hd))):
             specs.append((f"model.layers.{i}.self_attn.{t}_proj.weight", shape, "normal"))
             if cfg["attention_bias"] and t != "o":
                 specs.append((f"model.layers.{i}.self_attn.{t}_proj.bias", (shape[0],), "zeros"))
-        specs.append((f"model.layers.{i}.post_attention_layernorm.weight", (d,), "ones"))
+        if cfg["model_type"] in ("qwen3", "gemma3_text"):
+            for t in ("q_norm", "k_norm"):
+                specs.append((f"model.layers.{i}.self_attn.{t}.weight", (hd,), norm))
+        specs.append((f"model.layers.{i}.post_attention_layernorm.weight", (d,), norm))
+        if gemma:
+            for t in ("pre_feedforward_layernorm", "post_feedforward_layernorm"):
+                specs.append((f"model.layers.{i}.{t}.weight", (d,), norm))
         for t, shape in (("gate", (F, d)), ("up", (F, d)), ("down", (d, F))):
             specs.append((f"model.layers.{i}.mlp.{t}_proj.weight", shape, "normal"))
-    specs.append(("model.norm.weight", (d,), "ones"))
+    specs.append(("model.norm.weight", (d,), norm))
     if not cfg["tie_word_embeddings"]:
         specs.append(("lm_head.weight", (V, d), "normal"))
     w = {}
     for n, shape, kind in specs:
-        center, half = {"normal": (0.0, std * math.sqrt(3)), "ones": (1.0, norm_noise), "zeros": (0.0, bias_noise)}[kind]
+        center, half = {"normal": (0.0, std * math.sqrt(3)), "ones": (1.0, norm_noise), "offsets": (0.0, norm_noise), "zeros": (0.0, bias_noise)}[kind]
         size = int(np.prod(shape))
         values = np.concatenate([uniform_stream_from(seed, n, center, half, s, min(size, s + (1 << 24))) for s in range(0, size, 1 << 24)])
         w[n] = torch.from_numpy(values).reshape(shape).to(torch.bfloat16).float()
@@ -149,6 +174,16 @@ def device_matmul_gflops(dev):
     return 2 * n**3 / best / 1e9
 
 
+def loaded_blas():
+    """Path of the BLAS library this process has loaded (python3-torch calls the libblas.so.3 the loader finds: the
+    reference BLAS or OpenBLAS), from /proc/self/maps; None where that cannot be read."""
+    try:
+        with open("/proc/self/maps") as f:
+            return next((line.split()[-1] for line in f if "blas" in line.rsplit("/", 1)[-1]), None)
+    except OSError:
+        return None
+
+
 def read_folder(folder):
     files = sorted(f for f in os.listdir(folder) if f.endswith(".safetensors"))
     w = {}
@@ -160,7 +195,7 @@ def read_folder(folder):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("folder", nargs="?")
-    p.add_argument("--random", help="make the weights here instead of reading a folder: tinyllama-1.1b or qwen2-0.5b")
+    p.add_argument("--random", help="make the weights here instead of reading a folder: one of CONFIGS")
     p.add_argument("--layers", type=int, default=0, help="with --random: fewer layers (default: all)")
     p.add_argument("--n", type=int, default=4)
     p.add_argument("--seq", type=int, default=512)
@@ -181,14 +216,29 @@ def main():
         p.error("give a model FOLDER or --random NAME")
     d, H, KV, F, V, L = (cfg[k] for k in ("hidden_size", "num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size", "num_hidden_layers"))
     eps, theta = cfg["rms_norm_eps"], cfg.get("rope_theta", 10000.0)
-    tied = cfg.get("tie_word_embeddings", False)
-    window = cfg.get("sliding_window") if cfg.get("model_type") == "mistral" or cfg.get("use_sliding_window") else None
-    hd = d // H
+    gemma = cfg.get("model_type") == "gemma3_text"
+    tied = cfg.get("tie_word_embeddings", gemma)  # transformers' default: True for Gemma3TextConfig, False for Llama / Qwen2 / Qwen3 / Mistral
+    hd = cfg.get("head_dim") or d // H
+    for k in ("final_logit_softcapping", "attn_logit_softcapping"):
+        if cfg.get(k) is not None:
+            p.error(f"{k} {cfg[k]} is not implemented here")
+    rs = cfg.get("rope_scaling")
+    if rs is not None and (gemma or rs.get("rope_type", rs.get("type")) != "llama3"):
+        p.error(f"rope_scaling {rs} is not implemented here (only llama3, on LLaMA)")
+    if gemma:
+        # Layer i is full_attention when (i + 1) % pattern == 0 (transformers' Gemma3TextConfig), unless layer_types lists them.
+        pattern = cfg.get("_sliding_window_pattern", cfg.get("sliding_window_pattern", 6))
+        full = [t == "full_attention" for t in cfg["layer_types"]] if cfg.get("layer_types") else [(i + 1) % pattern == 0 for i in range(L)]
+        window = cfg["sliding_window"]
+    else:
+        full = [True] * L
+        window = cfg.get("sliding_window") if cfg.get("model_type") == "mistral" or cfg.get("use_sliding_window") else None
     w = {k: v.to(dev) for k, v in weights.items()}
     del weights
+    qk_norm = "model.layers.0.self_attn.q_norm.weight" in w
     load_s = time.perf_counter() - t_load
     head = w["model.embed_tokens.weight"] if tied else w["lm_head.weight"]
-    shapes = {"q": (d, d), "k": (KV * hd, d), "v": (KV * hd, d), "o": (d, d), "gate": (F, d), "up": (F, d), "down": (d, F)}
+    shapes = {"q": (H * hd, d), "k": (KV * hd, d), "v": (KV * hd, d), "o": (d, H * hd), "gate": (F, d), "up": (F, d), "down": (d, F)}
     mod = lambda i, t: f"model.layers.{i}.self_attn.{t}_proj" if t in ("q", "k", "v", "o") else f"model.layers.{i}.mlp.{t}_proj"
     lora, params = {}, []
     for i in range(L):
@@ -202,14 +252,40 @@ def main():
             params += [A, B]
     scale = 2.0  # alpha / rank = 2
     T = a.seq
-    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, device=dev).float() / hd))
-    fr = torch.outer(torch.arange(T, device=dev).float(), inv)
-    cos, sin = torch.cat((fr, fr), -1).cos(), torch.cat((fr, fr), -1).sin()
+
+    def rope(base, scaling):
+        """cos, sin (T × hd) of RoPE with this base; with a llama3 scaling, transformers' _compute_llama3_parameters:
+        wavelengths 2π/f above old/low divided by factor, below old/high kept, between them interpolated."""
+        inv = 1.0 / (base ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+        if scaling is not None:
+            factor, low, high, old = (scaling[k] for k in ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"))
+            wavelen = 2 * math.pi / inv
+            scaled = torch.where(wavelen > old / low, inv / factor, inv)
+            smooth = (old / wavelen - low) / (high - low)
+            medium = (wavelen >= old / high) & (wavelen <= old / low)
+            inv = torch.where(medium, (1 - smooth) * scaled / factor + smooth * scaled, scaled)
+        fr = torch.outer(torch.arange(T, device=dev).float(), inv.float().to(dev))
+        return torch.cat((fr, fr), -1).cos(), torch.cat((fr, fr), -1).sin()
+
     ii, jj = torch.arange(T, device=dev).unsqueeze(1), torch.arange(T, device=dev).unsqueeze(0)
-    allowed = (jj <= ii) & ((ii - jj < window) if window else torch.ones_like(ii, dtype=torch.bool))
-    mask = torch.zeros(T, T, device=dev).masked_fill(~allowed, float("-inf"))
+
+    def causal_mask(win):
+        allowed = (jj <= ii) & ((ii - jj < win) if win else torch.ones_like(ii, dtype=torch.bool))
+        return torch.zeros(T, T, device=dev).masked_fill(~allowed, float("-inf"))
+
+    # Per layer: (cos, sin, additive mask). Gemma-3's sliding layers: window and rope_local_base_freq; full layers: rope_theta, no window.
+    if gemma:
+        local = (*rope(cfg.get("rope_local_base_freq", 10000.0), None), causal_mask(window))
+        glob = (*rope(theta, None), causal_mask(None))
+        per_layer = [glob if f else local for f in full]
+    else:
+        per_layer = [(*rope(theta, rs), causal_mask(window))] * L
+    score_scale = cfg["query_pre_attn_scalar"] ** -0.5 if gemma else 1.0 / math.sqrt(hd)
+    embed_scale = torch.tensor(math.sqrt(d), dtype=torch.float32, device=dev) if gemma else None
 
     def rms(x, weight):
+        if gemma:  # Gemma3RMSNorm: x · rsqrt(mean(x²) + eps) · (1 + w)
+            return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)) * (1.0 + weight)
         return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
     def rot(x):
@@ -223,19 +299,34 @@ def main():
         A, B = lora[(i, t)]
         return y + (x @ A.T @ B.T) * scale
 
+    act = (lambda x: torch.nn.functional.gelu(x, approximate="tanh")) if gemma else torch.nn.functional.silu
+
     def loss_of(tokens):
         x = w["model.embed_tokens.weight"][tokens]
+        if gemma:
+            x = x * embed_scale
         for i in range(L):
-            h = rms(x, w[f"model.layers.{i}.input_layernorm.weight"])
-            q = lin(i, "q", h).view(T, H, hd).transpose(0, 1)
-            k = lin(i, "k", h).view(T, KV, hd).transpose(0, 1)
+            cos, sin, mask = per_layer[i]
+            ln = f"model.layers.{i}"
+            h = rms(x, w[f"{ln}.input_layernorm.weight"])
+            q = lin(i, "q", h).view(T, H, hd)
+            k = lin(i, "k", h).view(T, KV, hd)
+            if qk_norm:  # over each head's hd values, before RoPE
+                q, k = rms(q, w[f"{ln}.self_attn.q_norm.weight"]), rms(k, w[f"{ln}.self_attn.k_norm.weight"])
+            q, k = q.transpose(0, 1), k.transpose(0, 1)
             v = lin(i, "v", h).view(T, KV, hd).transpose(0, 1)
             q, k = q * cos + rot(q) * sin, k * cos + rot(k) * sin
             k, v = k.repeat_interleave(H // KV, 0), v.repeat_interleave(H // KV, 0)
-            att = ((q @ k.transpose(-1, -2)) / math.sqrt(hd) + mask).softmax(-1)
-            x = x + lin(i, "o", (att @ v).transpose(0, 1).reshape(T, d))
-            h2 = rms(x, w[f"model.layers.{i}.post_attention_layernorm.weight"])
-            x = x + lin(i, "down", torch.nn.functional.silu(lin(i, "gate", h2)) * lin(i, "up", h2))
+            att = ((q @ k.transpose(-1, -2)) * score_scale + mask).softmax(-1)
+            o = lin(i, "o", (att @ v).transpose(0, 1).reshape(T, H * hd))
+            if gemma:
+                x = x + rms(o, w[f"{ln}.post_attention_layernorm.weight"])
+                h2 = rms(x, w[f"{ln}.pre_feedforward_layernorm.weight"])
+                x = x + rms(lin(i, "down", act(lin(i, "gate", h2)) * lin(i, "up", h2)), w[f"{ln}.post_feedforward_layernorm.weight"])
+            else:
+                x = x + o
+                h2 = rms(x, w[f"{ln}.post_attention_layernorm.weight"])
+                x = x + lin(i, "down", act(lin(i, "gate", h2)) * lin(i, "up", h2))
         if a.rows_only:
             logits = rms(x[T // 2: -1], w["model.norm.weight"]) @ head.T
             return torch.nn.functional.cross_entropy(logits, tokens[T // 2 + 1:])
@@ -267,7 +358,7 @@ def main():
     print(json.dumps({
         "engine": f"pytorch {torch.__version__} {where}{rows}", "examples_per_s": a.n / min(times), "seconds": times,
         "examples_per_cpu_s": a.reps * a.n / cpu, "load_s": load_s, "warm_up_s": warm_s, "loss0": loss0,
-        "lora_dim": sum(x.numel() for x in params), "device_matmul_gflops": device_matmul_gflops(dev), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "lora_dim": sum(x.numel() for x in params), "blas": loaded_blas(), "device_matmul_gflops": device_matmul_gflops(dev), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         **({"cuda_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20)} if dev.type == "cuda" else {}),
     }))
 
