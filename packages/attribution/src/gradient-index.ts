@@ -33,7 +33,7 @@ import { hashData } from './hashing.js';
 import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
 import { combineGradientTerms } from './run.js';
-import { type BaseModel, type TaskFiles, baseCheckpointOf, checkSavedTokenizers, loadBaseModel, querySamples, trainingSample } from './task.js';
+import { type BaseModel, type LossOn, type TaskFiles, baseCheckpointOf, checkSavedTokenizers, loadBaseModel, querySamples, trainingSample } from './task.js';
 
 /** Files of an index folder. */
 export const INDEX_FILES = { rows: 'gradients.f16', header: 'index.json', progress: 'progress.json' } as const;
@@ -195,8 +195,15 @@ export interface IndexIdentity {
   readonly model: { readonly dir: string; readonly hash: Readonly<Record<string, string>> };
   /** The training data: its path and fields as given, the hash of its bytes and of its rendered samples. */
   readonly train: { readonly path: string; readonly fields: FieldMap | null; readonly bytes: string; readonly samples: string };
-  /** How samples are encoded; queries are encoded the same way. */
-  readonly encoding: { readonly maxLength: number; readonly overlong: OverlongPolicy; readonly promptFormat: PromptFormat };
+  /**
+   * How samples are encoded; queries are encoded the same way. `lossOn` (absent: `assistant`),
+   * `chatDate` and `tokenizer` (absent: the defaults, the base folder's tokenizer) as `dda attribute`'s
+   * `--loss-on`, `--chat-date` and `--tokenizer`.
+   */
+  readonly encoding: {
+    readonly maxLength: number; readonly overlong: OverlongPolicy; readonly promptFormat: PromptFormat;
+    readonly lossOn?: LossOn; readonly chatDate?: string; readonly tokenizer?: string;
+  };
   /** The checkpoint folders given to the build (to resolve `base` and the checkpoint id again at query time). */
   readonly checkpoints: readonly string[];
   readonly projection: ProjectionSpec & { readonly split: 'proportional' };
@@ -240,7 +247,7 @@ interface Progress {
 }
 
 /** The inputs of `dda index build`: those of `dda attribute` (see {@link TaskFiles}) without queries, labels and learning rates. */
-export type IndexInputFiles = Pick<TaskFiles, 'base' | 'checkpoints' | 'train' | 'fields' | 'promptFormat' | 'maxLength' | 'overlong' | 'baseName' | 'log'>;
+export type IndexInputFiles = Pick<TaskFiles, 'base' | 'checkpoints' | 'train' | 'fields' | 'promptFormat' | 'maxLength' | 'overlong' | 'baseName' | 'lossOn' | 'chatDate' | 'tokenizer' | 'log'>;
 
 /** Options of {@link buildGradientIndex}. */
 export interface IndexBuildOptions extends IndexInputFiles {
@@ -272,12 +279,16 @@ interface ModelSide {
 }
 
 /** Loads the base model and checkpoints, picks `which` (`base`, an id, or one of the folders). @throws DdaError naming the choices when none matches. */
-function loadModelSide(base: string, checkpointPaths: readonly string[], which: string, enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined }, baseName: string | undefined, log: Log): ModelSide {
-  const b = loadBaseModel(base);
+function loadModelSide(
+  base: string, checkpointPaths: readonly string[], which: string,
+  enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined; chatDate?: string | undefined; tokenizer?: string | undefined },
+  baseName: string | undefined, log: Log,
+): ModelSide {
+  const b = loadBaseModel(base, enc.chatDate, enc.tokenizer);
   const checkpoints = loadCheckpoints(checkpointPaths, { base: b.config, log });
   const named = checkpoints.find((c) => c.adapterBase !== undefined);
   if (named) checkAdapterBase(named.dir, named.adapterBase ?? null, b.dir, baseName);
-  checkSavedTokenizers(b, checkpoints);
+  if (enc.tokenizer === undefined) checkSavedTokenizers(b, checkpoints);
   const all = [baseCheckpointOf(b, checkpoints), ...checkpoints];
   const cp = all.find((c) => c.id === which) ?? all.find((c) => c.id !== 'base' && resolve(c.dir) === resolve(which));
   if (!cp) throw new DdaError(`--checkpoint ${which}: no such checkpoint`, `use base (θ0) or one of: ${checkpoints.map((c) => `${c.id} (${c.dir})`).join(', ')}`);
@@ -340,7 +351,7 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
   const data = await readTrainingData(o.train, { promptFormat, log, ...(o.fields ? { fields: o.fields } : {}) });
   const samples = data.records.map((r) => {
     side.origins.set(r.id, r.where);
-    return trainingSample(side.base.tokenizer, r);
+    return trainingSample(side.base.tokenizer, r, o.lossOn);
   });
   if (samples.length === 0) throw new DdaError(`--train ${o.train}: no training records`);
   let truncated = 0;
@@ -353,7 +364,12 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
     checkpoint: { id: cp.id, kind: cp.kind, dir: resolve(cp.dir), hash: cp.hash },
     model: { dir: side.base.dir, hash: side.base.hash },
     train: { path: resolve(o.train), fields: o.fields ?? null, bytes: hashData(o.train, '--train'), samples: hashOf(samples) },
-    encoding: { ...side.encoding, promptFormat },
+    encoding: {
+      ...side.encoding, promptFormat,
+      ...(o.lossOn !== undefined && o.lossOn !== 'assistant' ? { lossOn: o.lossOn } : {}),
+      ...(o.chatDate !== undefined ? { chatDate: o.chatDate } : {}),
+      ...(o.tokenizer !== undefined ? { tokenizer: resolve(o.tokenizer) } : {}),
+    },
     checkpoints: o.checkpoints.map((c) => resolve(c)),
     projection: { ...spec, split: 'proportional' },
     measurement, engine,
@@ -699,7 +715,7 @@ async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log): Promise
   }
   const data = await readTrainingData(h.train.path, { promptFormat: h.encoding.promptFormat, ...(h.train.fields ? { fields: h.train.fields } : {}) });
   return data.records.map((r: TrainingRecord) => {
-    const s = trainingSample(side.base.tokenizer, r);
+    const s = trainingSample(side.base.tokenizer, r, h.encoding.lossOn);
     return { where: r.where, prompt: s.prompt, response: s.response };
   });
 }

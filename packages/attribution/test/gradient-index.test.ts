@@ -231,3 +231,19 @@ describe('dda index', () => {
     await expect(queryGradientIndex({ index: out, queries: run.queries, measurement: 'contrastive' })).rejects.toThrow(/answers queries under the measurement 'loss', not 'contrastive'/);
   }, 300_000);
 });
+
+describe('the rendering options of dda attribute', () => {
+  it('--loss-on and --tokenizer are recorded in index.json, and the queries render with the recorded tokenizer', async () => {
+    const out = join(dir, 'rendering');
+    const h = await build(out, { lossOn: 'all', tokenizer: run.base });
+    expect(h.encoding).toMatchObject({ lossOn: 'all', tokenizer: run.base });
+    expect(readIndexHeader(out).encoding).toMatchObject({ lossOn: 'all', tokenizer: run.base });
+    // The raw prompt/response records take the loss over the response whatever --loss-on says: the same rows as the default build.
+    const plain = await build(join(dir, 'rendering-default'));
+    expect(plain.encoding).not.toHaveProperty('lossOn');
+    expect(readIndexRows(out, h, 0, 12)).toEqual(readIndexRows(join(dir, 'rendering-default'), plain, 0, 12));
+    const r = await queryGradientIndex({ index: out, queries: run.queries, topK: 3 });
+    expect(r.tops).toHaveLength(4);
+    await expect(build(join(dir, 'rendering-date'), { chatDate: '2025-01-01' })).rejects.toThrow(/--chat-date 2025-01-01 has no effect/);
+  }, 300_000);
+});

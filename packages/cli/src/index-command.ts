@@ -31,6 +31,9 @@ function buildOptions<T>(y: Argv<T>) {
     .option('max-length', { type: 'number', describe: 'longest sequence in tokens (default: the model\'s max_position_embeddings)' })
     .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate' })
     .option('base-name', { type: 'string', describe: 'the Hub id of the model in --base, where its folder is named otherwise' })
+    .option('loss-on', { type: 'string', choices: ['assistant', 'all'], default: 'assistant', describe: 'tokens of a training conversation that carry the loss (as dda attribute --loss-on)' })
+    .option('chat-date', { type: 'string', describe: 'the day a chat template that writes the date renders (as dda attribute --chat-date; recorded, and used again by the queries)' })
+    .option('tokenizer', { type: 'string', describe: "a folder whose tokenizer renders the data instead of --base's (as dda attribute --tokenizer; recorded, and used again by the queries)" })
     .option('out', { type: 'string', default: 'dda-index', describe: `index folder: ${INDEX_FILES.rows} (float16 [n × dim]) and ${INDEX_FILES.header}; a killed build resumes there` })
     .option('dim', { type: 'number', default: DEFAULT_INDEX_DIM, describe: 'projected dimensions k per sample (2 bytes each), split across the LoRA matrices in proportion to their sizes' })
     .option('seed', { type: 'number', default: 0, describe: 'seed of the projection (regenerated from it at query time, never stored)' })
@@ -78,6 +81,9 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
             promptFormat: a['prompt-format'] as 'raw' | 'chat', overlong: a.overlong as 'fail' | 'truncate',
             ...(positive('max-length', a['max-length']) !== undefined ? { maxLength: a['max-length'] as number } : {}),
             ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}),
+            lossOn: a['loss-on'] as 'assistant' | 'all',
+            ...(a['chat-date'] !== undefined ? { chatDate: a['chat-date'] } : {}),
+            ...(a.tokenizer !== undefined ? { tokenizer: a.tokenizer } : {}),
             out: a.out, dim: positive('dim', a.dim) as number, seed: a.seed, projection: a.projection as ProjectionKind, measurement: a.measurement,
             blockRows: positive('block-rows', a['block-rows']) as number, gradientEngine: a['gradient-engine'] as 'onnxruntime' | 'tfjs',
             ...(a.backend ? { backends: a.backend.map(String) } : {}),
