@@ -26,14 +26,13 @@ import { DdaError, SeededRandom, measurements, trackProgress, type ProgressSink,
 import { readQueryData, readTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
 import { encodeSample, float32ToF16Bits, widenToFloat32, type EncodedExample, type OverlongPolicy } from '@dda/model';
 import { hashOf, writeFileAtomic } from './artifacts.js';
-import { checkAdapterBase } from './base-match.js';
-import { type Checkpoint, loadCheckpoints } from './checkpoints.js';
+import type { Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
 import { hashData } from './hashing.js';
 import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
 import { combineGradientTerms } from './run.js';
-import { type BaseModel, type LossOn, type TaskFiles, baseCheckpointOf, checkSavedTokenizers, loadBaseModel, querySamples, trainingSample } from './task.js';
+import { type BaseModel, type LossOn, type ModelFiles, type TaskFiles, baseCheckpointOf, loadModelFiles, querySamples, trainingSample } from './task.js';
 
 /** Files of an index folder. */
 export const INDEX_FILES = { rows: 'gradients.f16', header: 'index.json', progress: 'progress.json' } as const;
@@ -279,16 +278,8 @@ interface ModelSide {
 }
 
 /** Loads the base model and checkpoints, picks `which` (`base`, an id, or one of the folders). @throws DdaError naming the choices when none matches. */
-function loadModelSide(
-  base: string, checkpointPaths: readonly string[], which: string,
-  enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined; chatDate?: string | undefined; tokenizer?: string | undefined },
-  baseName: string | undefined, log: Log,
-): ModelSide {
-  const b = loadBaseModel(base, enc.chatDate, enc.tokenizer);
-  const checkpoints = loadCheckpoints(checkpointPaths, { base: b.config, log });
-  const named = checkpoints.find((c) => c.adapterBase !== undefined);
-  if (named) checkAdapterBase(named.dir, named.adapterBase ?? null, b.dir, baseName);
-  if (enc.tokenizer === undefined) checkSavedTokenizers(b, checkpoints);
+function loadModelSide(files: ModelFiles, which: string, enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined }): ModelSide {
+  const { base: b, checkpoints } = loadModelFiles(files);
   const all = [baseCheckpointOf(b, checkpoints), ...checkpoints];
   const cp = all.find((c) => c.id === which) ?? all.find((c) => c.id !== 'base' && resolve(c.dir) === resolve(which));
   if (!cp) throw new DdaError(`--checkpoint ${which}: no such checkpoint`, `use base (θ0) or one of: ${checkpoints.map((c) => `${c.id} (${c.dir})`).join(', ')}`);
@@ -346,7 +337,7 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
   const measurement = o.measurement ?? 'loss';
   await ensurePlugins();
   await measurements.create(measurement, {}); // an unknown id fails here, before any model work
-  const side = loadModelSide(o.base, o.checkpoints, o.checkpoint, o, o.baseName, log);
+  const side = loadModelSide({ ...o, log }, o.checkpoint, o);
   const promptFormat = o.promptFormat ?? 'raw';
   const data = await readTrainingData(o.train, { promptFormat, log, ...(o.fields ? { fields: o.fields } : {}) });
   const samples = data.records.map((r) => {
@@ -607,7 +598,12 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   const topK = o.topK ?? 10;
   if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
   const chunkRows = o.chunkRows ?? 1024;
-  const side = loadModelSide(o.base ?? h.model.dir, o.checkpoints ?? h.checkpoints, h.checkpoint.id, h.encoding, o.baseName, log);
+  const side = loadModelSide({
+    base: o.base ?? h.model.dir, checkpoints: o.checkpoints ?? h.checkpoints, log,
+    ...(o.baseName !== undefined ? { baseName: o.baseName } : {}),
+    ...(h.encoding.chatDate !== undefined ? { chatDate: h.encoding.chatDate } : {}),
+    ...(h.encoding.tokenizer !== undefined ? { tokenizer: h.encoding.tokenizer } : {}),
+  }, h.checkpoint.id, h.encoding);
   checkQueryAgainst(h, o, side);
   await ensurePlugins();
   const m = await measurements.create(h.measurement, {});

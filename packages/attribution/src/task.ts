@@ -225,15 +225,18 @@ export function loadBaseModel(dir: string, chatDate?: string, tokenizerDir?: str
   };
 }
 
+/** The inputs that say which model: the base folder, the checkpoints and how to read them. */
+export type ModelFiles = Pick<TaskFiles, 'base' | 'checkpoints' | 'learningRates' | 'baseName' | 'chatDate' | 'tokenizer' | 'log'>;
+
 /**
- * Loads a task from files and checks it before any model work: every record and query encodes
- * within the context length (or is truncated, with `overlong: 'truncate'`), checkpoints fit the
- * base, labels name known queries, groups and training ids.
+ * Loads the base model and the checkpoints and checks that they belong together, as every command
+ * that reads a fine-tuning run does: the adapters' `base_model_name_or_path` against the base
+ * ({@link checkAdapterBase}), a tokenizer the trainer saved beside the checkpoints (unless
+ * `tokenizer` picks one), and a warning for a chat template that writes the date; each decision is logged.
  *
- * @throws DdaError naming the file and record for every bad input (see @dda/data and
- *   {@link loadCheckpoints}), and for an empty training or query file.
+ * @throws DdaError as {@link loadBaseModel}, {@link loadCheckpoints}, {@link checkAdapterBase} and {@link checkSavedTokenizers}.
  */
-export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
+export function loadModelFiles(f: ModelFiles): { base: BaseModel; checkpoints: Checkpoint[]; baseMatch: BaseMatch } {
   const base = loadBaseModel(f.base, f.chatDate, f.tokenizer);
   const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}), ...(f.log ? { log: f.log } : {}) });
   const log = f.log ?? (() => {});
@@ -245,6 +248,20 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   const baseMatch: BaseMatch = named ? checkAdapterBase(named.dir, named.adapterBase ?? null, base.dir, f.baseName) : { adapterBase: null, how: 'unnamed', matchedWith: null };
   if (named) log(`checkpoints: trained on '${baseMatch.adapterBase}' (base_model_name_or_path of ${named.dir}), ${describeBaseMatch(baseMatch)}`);
   else if (checkpoints.some((c) => c.kind === 'lora')) log(`checkpoints: the adapters name no base model (base_model_name_or_path is empty): that they were trained on --base ${base.dir} is not checked`);
+  return { base, checkpoints, baseMatch };
+}
+
+/**
+ * Loads a task from files and checks it before any model work: every record and query encodes
+ * within the context length (or is truncated, with `overlong: 'truncate'`), checkpoints fit the
+ * base, labels name known queries, groups and training ids.
+ *
+ * @throws DdaError naming the file and record for every bad input (see @dda/data and
+ *   {@link loadCheckpoints}), and for an empty training or query file.
+ */
+export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
+  const { base, checkpoints, baseMatch } = loadModelFiles(f);
+  const log = f.log ?? (() => {});
   const promptFormat = f.promptFormat ?? 'raw';
   const trainData = await readTrainingData(f.train, { promptFormat, log, ...(f.fields ? { fields: f.fields } : {}) });
   const queryData = await readQueryData(f.queries, { promptFormat, log, ...(f.queryFields ? { fields: f.queryFields } : {}) });
@@ -420,7 +437,7 @@ export function renderingMismatch(trainRecords: readonly TrainingRecord[], sampl
  *
  * @throws DdaError at the first checkpoint whose saved tokenizer renders otherwise.
  */
-export function checkSavedTokenizers(base: BaseModel, checkpoints: readonly Checkpoint[]): void {
+function checkSavedTokenizers(base: BaseModel, checkpoints: readonly Checkpoint[]): void {
   const mine = base.tokenizer;
   if (!(mine instanceof HfTokenizer)) return;
   for (const cp of checkpoints) {
