@@ -10,7 +10,7 @@ import { DdaError, type TextSample } from '@dda/core';
 import {
   DecoderModel, assertFiniteTensors, checkLoraFits, cloneTensors, checkTokenizerFits, encodeSample, generationPrompt, initLoraWeights, validateDecoderConfig, validateLoraConfig, startTfjsBackend, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer, type TrainOptions,
 } from '@dda/model';
-import { OnnxGenerator, OnnxTrainer, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
+import { OnnxDecoder, OnnxGenerator, OnnxTrainer, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import { resolveEngine } from '@dda/attribution';
 
 /** Engines an experiment can train and generate with. */
@@ -187,18 +187,18 @@ class OnnxExperimentModel implements ExperimentModel {
     return this.tokenizer.decode(await this.generator.generate(ids, { maxNewTokens, eosId: this.tokenizer.eosId, stopIds: [this.tokenizer.endOfTurn.id] }));
   }
 
-  /** One sequence at a time through the trainer's loss graph (its gradient is computed and dropped: no separate loss-only graph is kept for this). */
+  /** One sequence at a time through OnnxDecoder's loss graph (no gradient), at the current weights. */
   async responseNll(samples: readonly TextSample[]): Promise<Float64Array> {
     const out = new Float64Array(samples.length);
     if (samples.length === 0) return out;
-    const trainer = new OnnxTrainer(this.onnx, this.config, this.lora ? 'lora' : 'all', this.base, this.lora, { intraOpNumThreads: this.threads });
+    const decoder = new OnnxDecoder(this.onnx, this.config, this.lora?.config ?? null, this.base, this.lora?.weights ?? null, { parameters: this.lora ? 'lora' : 'all', intraOpNumThreads: this.threads });
     try {
       for (let i = 0; i < samples.length; i++) {
         const e = encodeSample(this.tokenizer, samples[i] as TextSample, this.config.maxSeqLen);
-        out[i] = (await trainer.lossAndGradients([e])).loss * lossTokens(e.lossMask);
+        out[i] = (await decoder.loss(e)) * lossTokens(e.lossMask);
       }
     } finally {
-      await trainer.release();
+      await decoder.release();
     }
     return out;
   }
