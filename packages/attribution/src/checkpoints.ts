@@ -249,31 +249,19 @@ function load(f: FoundCheckpoint, base: DecoderConfig): Loaded {
   return { ...f, weights: m.weights, lora: null, saved: null, baseName: null, hash: hashFiles(f.dir, files) };
 }
 
-/**
- * Whether `top`'s tensors are `sub`'s rounded to bfloat16 (round to nearest even, as torch's cast):
- * every value of `top` on the bfloat16 grid and equal to the rounded value of `sub`, with the same names and shapes.
- */
-function sameAtBf16(sub: Loaded, top: Loaded): boolean {
-  const pairs = (a: TensorMap, b: TensorMap): [Float32Array, Float32Array][] | null => {
-    if (a.size !== b.size) return null;
-    const out: [Float32Array, Float32Array][] = [];
-    for (const [name, x] of a) {
-      const y = b.get(name);
-      if (!y || x.shape.join() !== y.shape.join()) return null;
-      out.push([x.data, y.data]);
-    }
-    return out;
-  };
-  const all = [pairs(sub.weights, top.weights), pairs(sub.saved?.weights ?? new Map(), top.saved?.weights ?? new Map())];
-  if (all.some((p) => p === null)) return false;
-  for (const [x, y] of all.flat() as [Float32Array, Float32Array][]) {
-    const bits = new Uint32Array(y.buffer, y.byteOffset, y.length);
-    for (let k = 0; k < x.length; k++) {
-      const b = bits[k] as number;
-      if ((b & 0xffff) !== 0 || float32ToBf16Bits(x[k] as number) !== b >>> 16) return false;
-    }
+/** Whether `rounded` is `x` rounded to bfloat16 (round to nearest even, as torch's cast): every value on the bfloat16 grid and equal to its counterpart rounded. */
+function bf16Of(x: Float32Array, rounded: Float32Array): boolean {
+  const bits = new Uint32Array(rounded.buffer, rounded.byteOffset, rounded.length);
+  for (let k = 0; k < x.length; k++) {
+    const b = bits[k] as number;
+    if ((b & 0xffff) !== 0 || float32ToBf16Bits(x[k] as number) !== b >>> 16) return false;
   }
   return true;
+}
+
+/** Whether `top`'s tensors (adapter and saved modules) are `sub`'s rounded to bfloat16, with the same names and shapes. */
+function sameAtBf16(sub: Loaded, top: Loaded): boolean {
+  return tensorsEqual(sub.weights, top.weights, bf16Of) && tensorsEqual(sub.saved?.weights ?? new Map(), top.saved?.weights ?? new Map(), bf16Of);
 }
 
 /** Whether two loaded checkpoints hold the same tensors: LoRA or full weights, and the saved modules (modules_to_save). */

@@ -122,13 +122,22 @@ export function cloneTensors(m: TensorMap): TensorMap {
   return new Map([...m].map(([k, v]) => [k, { shape: [...v.shape], data: Float32Array.from(v.data) }]));
 }
 
-/** Whether two tensor maps hold the same tensors: the same names, shapes and values (bit for bit, NaN never equal). */
-export function tensorsEqual(a: TensorMap, b: TensorMap): boolean {
+/** Whether two arrays hold the same values, bit for bit (NaN never equal). */
+const sameValues = (x: Float32Array, y: Float32Array): boolean => {
+  for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return false;
+  return true;
+};
+
+/**
+ * Whether two tensor maps hold the same tensors: the same names and shapes, and values that
+ * `same` accepts (default: equal bit for bit, NaN never equal) for each pair of arrays, `a`'s first.
+ */
+export function tensorsEqual(a: TensorMap, b: TensorMap, same: (x: Float32Array, y: Float32Array) => boolean = sameValues): boolean {
   if (a.size !== b.size) return false;
   for (const [name, x] of a) {
     const y = b.get(name);
     if (!y || x.shape.length !== y.shape.length || x.shape.some((d, i) => d !== y.shape[i]) || x.data.length !== y.data.length) return false;
-    for (let k = 0; k < x.data.length; k++) if (x.data[k] !== y.data[k]) return false;
+    if (!same(x.data, y.data)) return false;
   }
   return true;
 }
