@@ -7,6 +7,7 @@ import {
 } from '@dda/harness';
 import { ATTRIBUTE_FILES, RECOMMENDED_DDA, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
 import { parseFieldMap } from '@dda/data';
+import { type RunInputArgs, runInputOptions, runInputsFrom } from './run-inputs.js';
 import { PROGRESS_MODES, createReporter, progressModeOf, type ProgressMode, type Reporter, type Terminal } from './progress.js';
 import { submitToSlurm } from './slurm.js';
 import { UsageError, checkNumericFlags, checkRepeatedFlags, knownFlags, multiValueFlags, withFlagSuggestions } from './flags.js';
@@ -254,15 +255,10 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
 
 /** The options of `dda attribute` (also taken by `dda slurm`). */
 function attributeOptions<T>(y: import('yargs').Argv<T>) {
-  return y
-    .option('base', { type: 'string', demandOption: true, describe: 'Hugging Face model folder of the base model θ0 (config.json, safetensors, tokenizer.json; tokenizer_config.json or chat_template.jinja where the model has them)' })
-    .option('checkpoints', { type: 'string', array: true, demandOption: true, describe: 'the fine-tuning run\'s checkpoints in order: PEFT LoRA adapter folders, full model folders, or a trainer output folder with checkpoint-<step>/ subfolders' })
-    .option('train', { type: 'string', demandOption: true, describe: 'training data (.jsonl, .json, .csv, .parquet, a datasets save_to_disk folder, or dataset_info.json#name of LLaMA-Factory): prompt/response, messages, ShareGPT conversations, instruction/input/output (Alpaca) or document/summary records' })
+  return runInputOptions(y)
     .option('queries', { type: 'string', demandOption: true, describe: 'outputs to explain (in the formats of --train): prompt (or messages, conversations, instruction, document) and output; optional corrected, id, group' })
     .option('labels', { type: 'string', describe: 'true sources per query or group ({"<query id or group>": ["<train id>", ...]}), to report ROC-AUC and recall@k' })
-    .option('fields', { type: 'string', array: true, describe: 'map the --train file\'s column names: ours=theirs, e.g. --fields prompt=question response=answer' })
     .option('query-fields', { type: 'string', array: true, describe: 'map the --queries file\'s column names: ours=theirs, e.g. --query-fields prompt=question output=generation' })
-    .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings: used as they are (raw; a system or history field is then refused), or as one user turn of the model\'s chat template after the system and history turns (chat)' })
     .option('scorer', { type: 'string', default: 'grad-dot', describe: 'attribution method id (see `dda methods`)' })
     .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f whose gradient the scorers use: loss, contrastive (output vs corrected), entity-margin (see `dda methods`)' })
     .option('debias', { type: 'string', default: RECOMMENDED_DDA.debias, describe: 'debiaser id, or none (the paper\'s formula: raw)' })
@@ -271,13 +267,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
     .option('k', { type: 'number', default: 20, describe: 'k of recall@k (with --labels)' })
     .option('out', { type: 'string', default: 'dda-attribution', describe: 'output folder (artifacts/ inside is reused by later runs)' })
-    .option('max-length', { type: 'number', describe: 'longest sequence in tokens (default: the model\'s max_position_embeddings)' })
-    .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate (prompt from the left, then the response\'s end; what is cut is logged and recorded in summary.json)' })
     .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
-    .option('tokenizer', { type: 'string', describe: "a folder whose tokenizer and chat template render the data instead of --base's: the checkpoint where the trainer saved the one it trained with (refused otherwise when a checkpoint's saved tokenizer renders differently)" })
-    .option('loss-on', { type: 'string', choices: ['assistant', 'all'], default: 'assistant', describe: "tokens of a training conversation that carry the loss: assistant (the assistant turns; TRL's assistant_only_loss, LLaMA-Factory) or all (TRL's SFTTrainer default for messages data)" })
-    .option('chat-date', { type: 'string', describe: "the day the training data was rendered (YYYY-MM-DD), for a chat template that writes the date (Llama-3.x's strftime_now); default 2024-07-26, never today's" })
-    .option('base-name', { type: 'string', describe: "the Hub id of the model in --base, where its folder is named otherwise (the adapters' base_model_name_or_path is checked against it)" })
     .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
     .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching, resuming and sharding)' })
     .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint) so new queries reuse them; by default grad-dot, grad-cos, tracin-cp and trak stream them (each block scored or summarized and dropped), and datainf, if-ekfac, if-exact, trackstar and grad-dot-pc in passes, fit then score (each gradient computed once per pass); if-lissa stores them' })
@@ -285,10 +275,10 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
 }
 
 /** Parsed `dda attribute` options (see {@link attributeOptions}). */
-interface AttributeArgs {
-  base: string; checkpoints: (string | number)[]; train: string; queries: string; labels?: string | undefined; fields?: (string | number)[] | undefined; 'query-fields'?: (string | number)[] | undefined;
-  'prompt-format': string; scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
-  'max-length'?: number | undefined; overlong: string; 'learning-rates'?: number[] | undefined; 'base-name'?: string | undefined; 'chat-date'?: string | undefined; tokenizer?: string | undefined; 'loss-on': string; 'gradient-engine': string; 'block-rows': number; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
+interface AttributeArgs extends RunInputArgs {
+  queries: string; labels?: string | undefined; 'query-fields'?: (string | number)[] | undefined;
+  scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
+  'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows': number; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
@@ -319,20 +309,12 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
   };
   const off = (v: string): string | null => (v === 'none' ? null : v);
   return {
-    base: a.base, checkpoints: a.checkpoints.map(String), train: a.train, queries: a.queries,
+    ...runInputsFrom(a), queries: a.queries,
     ...(a.labels ? { labels: a.labels } : {}),
-    ...(a.fields ? { fields: parseFieldMap(a.fields.map(String), '--fields') } : {}),
     ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
-    promptFormat: a['prompt-format'] as 'raw' | 'chat',
     method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise ?? RECOMMENDED_DDA.denoise), denoiseGiven: a.denoise !== undefined, beta: a.beta ?? 1, betaGiven: a.beta !== undefined }, measurement: a.measurement,
     topK: positive('top-k', a['top-k']), recallK: positive('k', a.k), out: a.out,
-    ...(a['max-length'] !== undefined ? { maxLength: positive('max-length', a['max-length']) } : {}),
-    overlong: a.overlong as 'fail' | 'truncate',
     ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
-    ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}),
-    ...(a['chat-date'] !== undefined ? { chatDate: a['chat-date'] } : {}),
-    ...(a.tokenizer !== undefined ? { tokenizer: a.tokenizer } : {}),
-    lossOn: a['loss-on'] as 'assistant' | 'all',
     gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime', blockRows: positive('block-rows', a['block-rows']),
     ...(a['store-gradients'] ? { storeGradients: true } : {}),
     ...(a.backend ? { backends: a.backend.map(String) } : {}),

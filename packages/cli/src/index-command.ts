@@ -8,6 +8,7 @@ import { DdaError } from '@dda/core';
 import { DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, INDEX_FILES, PROJECTION_KINDS, buildGradientIndex, queryGradientIndex, type ProjectionKind } from '@dda/attribution';
 import { parseFieldMap } from '@dda/data';
 import type { Reporter } from './progress.js';
+import { runInputOptions, runInputsFrom } from './run-inputs.js';
 
 /** Where the command prints: results (stdout) and the reporter of the run (made after parsing). */
 export interface IndexCommandIo {
@@ -21,19 +22,8 @@ const positive = (name: string, v: number | undefined): number | undefined => {
 };
 
 function buildOptions<T>(y: Argv<T>) {
-  return y
-    .option('base', { type: 'string', demandOption: true, describe: 'Hugging Face model folder of the base model θ0 (as dda attribute --base)' })
-    .option('checkpoints', { type: 'string', array: true, demandOption: true, describe: 'the fine-tuning run\'s checkpoints in order (as dda attribute --checkpoints)' })
+  return runInputOptions(y)
     .option('checkpoint', { type: 'string', demandOption: true, describe: 'the checkpoint of the index: base (θ0, the final adapter\'s lora_A with lora_B = 0), a checkpoint id (checkpoint-500) or one of the --checkpoints folders' })
-    .option('train', { type: 'string', demandOption: true, describe: 'training data (as dda attribute --train)' })
-    .option('fields', { type: 'string', array: true, describe: 'map the --train file\'s column names: ours=theirs' })
-    .option('prompt-format', { type: 'string', choices: ['raw', 'chat'], default: 'raw', describe: 'prompt strings used as they are (raw) or as one user turn of the chat template (chat)' })
-    .option('max-length', { type: 'number', describe: 'longest sequence in tokens (default: the model\'s max_position_embeddings)' })
-    .option('overlong', { type: 'string', choices: ['fail', 'truncate'], default: 'fail', describe: 'records longer than --max-length: fail naming the record, or truncate' })
-    .option('base-name', { type: 'string', describe: 'the Hub id of the model in --base, where its folder is named otherwise' })
-    .option('loss-on', { type: 'string', choices: ['assistant', 'all'], default: 'assistant', describe: 'tokens of a training conversation that carry the loss (as dda attribute --loss-on)' })
-    .option('chat-date', { type: 'string', describe: 'the day a chat template that writes the date renders (as dda attribute --chat-date; recorded, and used again by the queries)' })
-    .option('tokenizer', { type: 'string', describe: "a folder whose tokenizer renders the data instead of --base's (as dda attribute --tokenizer; recorded, and used again by the queries)" })
     .option('out', { type: 'string', default: 'dda-index', describe: `index folder: ${INDEX_FILES.rows} (float16 [n × dim]) and ${INDEX_FILES.header}; a killed build resumes there` })
     .option('dim', { type: 'number', default: DEFAULT_INDEX_DIM, describe: 'projected dimensions k per sample (2 bytes each), split across the LoRA matrices in proportion to their sizes' })
     .option('seed', { type: 'number', default: 0, describe: 'seed of the projection (regenerated from it at query time, never stored)' })
@@ -76,14 +66,7 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
         async (a) => {
           const reporter = io.reporter();
           const h = await buildGradientIndex({
-            base: a.base, checkpoints: a.checkpoints.map(String), checkpoint: a.checkpoint, train: a.train,
-            ...(a.fields ? { fields: parseFieldMap(a.fields.map(String), '--fields') } : {}),
-            promptFormat: a['prompt-format'] as 'raw' | 'chat', overlong: a.overlong as 'fail' | 'truncate',
-            ...(positive('max-length', a['max-length']) !== undefined ? { maxLength: a['max-length'] as number } : {}),
-            ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}),
-            lossOn: a['loss-on'] as 'assistant' | 'all',
-            ...(a['chat-date'] !== undefined ? { chatDate: a['chat-date'] } : {}),
-            ...(a.tokenizer !== undefined ? { tokenizer: a.tokenizer } : {}),
+            ...runInputsFrom(a), checkpoint: a.checkpoint,
             out: a.out, dim: positive('dim', a.dim) as number, seed: a.seed, projection: a.projection as ProjectionKind, measurement: a.measurement,
             blockRows: positive('block-rows', a['block-rows']) as number, gradientEngine: a['gradient-engine'] as 'onnxruntime' | 'tfjs',
             ...(a.backend ? { backends: a.backend.map(String) } : {}),
