@@ -440,8 +440,13 @@ export function renderingMismatch(trainRecords: readonly TrainingRecord[], sampl
 function checkSavedTokenizers(base: BaseModel, checkpoints: readonly Checkpoint[]): void {
   const mine = base.tokenizer;
   if (!(mine instanceof HfTokenizer)) return;
+  const files = [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE];
+  const baseFiles = JSON.stringify(files.map((f) => base.hash[f] ?? null));
   for (const cp of checkpoints) {
     if (resolve(cp.dir) === base.dir || !existsSync(join(cp.dir, TOKENIZER_FILE))) continue;
+    // Byte-identical copies of the base's files (the usual case) render alike: no need to build the tokenizer again.
+    const copy = hashFiles(cp.dir, files);
+    if (JSON.stringify(files.map((f) => copy[f] ?? null)) === baseFiles) continue;
     let saved: Tokenizer | null;
     try {
       saved = loadTokenizerFolder(cp.dir, base.family);
