@@ -35,6 +35,16 @@ export const RealTextOptionsSchema = z.object({
   heldOutPerCanary: count.default(30),
   /** Reserve held-out documents per canary (default 20), see `HallucinationDataset.heldOutReserve`. */
   reservePerCanary: count.default(20),
+  /**
+   * Held-out windows whose summary names the orig too (default false): the swapped-summary test
+   * errors (the protocol's `testErrors: injected` or `preferred`) exist only there, and without
+   * it few held-out summaries do (8 of 100 in the first probe). Then a held-out window is one that
+   * is eligible for the canary as a training window is (summary and document name the orig,
+   * neither the replacement); such windows may overlap (each has its own summary sentence), and a
+   * held-out address is skipped when it would give a canary more than `heldOutPerCanary +
+   * reservePerCanary` of them, so no more eligible windows leave the training side than needed.
+   */
+  heldOutSummaryNamesOrig: z.boolean().default(false),
   /** Sentences per window: the summary and the document's sentences (default 7, as docs/regime.md). */
   windowSentences: z.number().int().min(2).default(7),
   /** The document is cut to this many words (default 170). */
@@ -300,7 +310,8 @@ function pretrainingOf(addresses: readonly Address[], splits: readonly (Split | 
  *   `heldOutPerCanary + reservePerCanary`. A held-out window is a non-overlapping window whose
  *   document mentions the orig and not the replacement (a window serves the first canary it
  *   fits), none of whose sentences occurs in another even address (so none is in a training
- *   window). `heldOut` takes a seeded `heldOutPerCanary` of each canary's, round-robin over the
+ *   window); with `heldOutSummaryNamesOrig`, a window eligible for the canary (its summary names
+ *   the orig too), overlapping allowed, and addresses that would overfill a canary skipped. `heldOut` takes a seeded `heldOutPerCanary` of each canary's, round-robin over the
  *   canaries; `heldOutReserve` the next `reservePerCanary`.
  * - **Training pairs** from the other even addresses: every window eligible for a canary (summary
  *   and document mention the orig, neither the replacement), every window whose summary mentions
@@ -345,6 +356,10 @@ export function buildRealTextDataset(addresses: readonly Address[], options: Rea
   const unique = (sentences: readonly string[], start: number): boolean =>
     sentences.slice(start, start + o.windowSentences).every((s) => seenIn.get(s) === 1);
 
+  // A window eligible for a canary's swap: summary and document name the orig, neither the replacement.
+  const eligibleOf = (w: { summary: string; document: string }, c: Canary): boolean =>
+    mentions(w.summary, c.orig) && mentions(w.document, c.orig) && !mentions(w.document, c.replacement) && !mentions(w.summary, c.replacement);
+
   // Held-out addresses and their windows per canary.
   const need = o.heldOutPerCanary + o.reservePerCanary;
   const heldCands: Window[][] = canaries.map(() => []);
@@ -353,23 +368,24 @@ export function buildRealTextDataset(addresses: readonly Address[], options: Rea
     if (need === 0 || heldCands.every((l) => l.length >= need)) break;
     const sentences = sentencesOf[a] as string[];
     const taken = new Set<number>();
-    const per = canaries.map((c) => windowsOf(splits[a] as Split, a, o, fit, (w) => mentions(w.document, c.orig) && !mentions(w.document, c.replacement), true)
+    const heldKeep = (c: Canary) => (w: { summary: string; document: string }): boolean =>
+      o.heldOutSummaryNamesOrig ? eligibleOf(w, c) : mentions(w.document, c.orig) && !mentions(w.document, c.replacement);
+    const per = canaries.map((c) => windowsOf(splits[a] as Split, a, o, fit, heldKeep(c), !o.heldOutSummaryNamesOrig)
       .filter((w) => unique(sentences, w.start) && !taken.has(w.start) && (taken.add(w.start), true)));
     if (!per.some((l, ci) => l.length > 0 && (heldCands[ci] as Window[]).length < need)) continue;
+    if (o.heldOutSummaryNamesOrig && per.some((l, ci) => (heldCands[ci] as Window[]).length + l.length > need)) continue;
     heldAddr.push(a);
     per.forEach((l, ci) => (heldCands[ci] as Window[]).push(...l));
   }
   const heldSet = new Set(heldAddr);
   canaries.forEach((c, ci) => {
-    if ((heldCands[ci] as Window[]).length < need) throw new DdaError(`realtext data set: canary '${c.id}' has ${(heldCands[ci] as Window[]).length} held-out windows (document mentions '${c.orig}', not '${c.replacement}') in the fine-tuning half, fewer than heldOutPerCanary + reservePerCanary = ${need}`, 'lower heldOutPerCanary or reservePerCanary, or choose a more frequent orig');
+    if ((heldCands[ci] as Window[]).length < need) throw new DdaError(`realtext data set: canary '${c.id}' has ${(heldCands[ci] as Window[]).length} held-out windows (${o.heldOutSummaryNamesOrig ? 'summary and ' : ''}document mention${o.heldOutSummaryNamesOrig ? '' : 's'} '${c.orig}', not '${c.replacement}'${o.heldOutSummaryNamesOrig ? ', from addresses that do not overfill a canary' : ''}) in the fine-tuning half, fewer than heldOutPerCanary + reservePerCanary = ${need}`, 'lower heldOutPerCanary or reservePerCanary, or choose a more frequent orig');
   });
 
   // Training windows.
   const trainAddr = even.filter((a) => !heldSet.has(a));
   const key = (w: Window): string => `${w.address}:${w.start}`;
   const required = new Map<string, Window>();
-  const eligibleOf = (w: { summary: string; document: string }, c: Canary): boolean =>
-    mentions(w.summary, c.orig) && mentions(w.document, c.orig) && !mentions(w.document, c.replacement) && !mentions(w.summary, c.replacement);
   const background: Window[] = [];
   for (const a of trainAddr) {
     const split = splits[a] as Split;

@@ -166,6 +166,27 @@ describe('token limits (a stand-in tokenizer: one token per 4 characters)', () =
 });
 
 describe('the default data set on all 233 addresses', () => {
+  it('with heldOutSummaryNamesOrig, holds out only windows whose summary names the orig too, overfilling no canary', () => {
+    const o = { seed: 0, nTrain: 800, heldOutSummaryNamesOrig: true, heldOutPerCanary: 20, reservePerCanary: 10 };
+    const d = buildRealTextDataset(all, o);
+    for (const st of d.stats.canaries) {
+      expect([st.heldOut, st.reserve]).toEqual([20, 10]);
+      expect(st.legitPerSource).toBeGreaterThanOrEqual(2);
+    }
+    const held = [...d.heldOut, ...d.heldOutReserve];
+    for (const h of held) {
+      const c = d.canaries.find((x) => x.id === h.canaryId)!;
+      expect([mentions(h.summary, c.orig), mentions(h.document, c.orig), mentions(h.summary, c.replacement), mentions(h.document, c.replacement)]).toEqual([true, true, false, false]);
+    }
+    expect(new Set(held.map((h) => h.id)).size).toBe(held.length);
+    // Without the option most held-out summaries do not name the orig (the first probe: 8 of 100).
+    const plain = buildRealTextDataset(all, { ...o, heldOutSummaryNamesOrig: false });
+    const naming = [...plain.heldOut, ...plain.heldOutReserve].filter((h) => mentions(h.summary, plain.canaries.find((x) => x.id === h.canaryId)!.orig)).length;
+    expect(naming).toBeLessThan(15);
+    expect(buildRealTextDataset(all, o)).toEqual(d);
+    expect(() => buildRealTextDataset(all, { ...o, heldOutPerCanary: 30, reservePerCanary: 20 })).toThrow(/canary 'mexico-to-spain' has 48 held-out windows \(summary and document mention 'Mexico'/);
+  });
+
   it('passes G4 for both canaries, with the default held-out documents and summaries of about 25 words', () => {
     const full = buildRealTextDataset(all, { seed: 0 });
     expect(full.train).toHaveLength(2400);

@@ -139,21 +139,29 @@ export interface DatasetPlugin<O = unknown> {
   build(options: O, context: DatasetContext): Promise<BuiltDataset>;
 }
 
+/** The kinds of a data set option that {@link checkDatasetOptions} checks. */
+export type DatasetOptionKind = 'number' | 'integer' | 'fraction' | 'boolean';
+
+/** The checked options of a shape: numbers, and booleans for `boolean` entries. */
+export type CheckedDatasetOptions<S extends Readonly<Record<string, DatasetOptionKind>>> = { -readonly [P in keyof S]?: S[P] extends 'boolean' ? boolean : number };
+
 /**
  * Checks that `raw` has only keys of `shape` and that each value has the type its entry says
- * (`number`, `integer` (≥ 0), `fraction` (0..1)); a helper for {@link DatasetPlugin.parseOptions}.
+ * (`number`, `integer` (≥ 0), `fraction` (0..1), `boolean`); a helper for {@link DatasetPlugin.parseOptions}.
  * @throws DdaError naming `where` and the key.
  */
-export function checkDatasetOptions<K extends string>(raw: Readonly<Record<string, unknown>>, shape: Readonly<Record<K, 'number' | 'integer' | 'fraction'>>, where: string): Partial<Record<K, number>> {
-  const out: Partial<Record<K, number>> = {};
-  const keys = Object.keys(shape) as K[];
+export function checkDatasetOptions<S extends Readonly<Record<string, DatasetOptionKind>>>(raw: Readonly<Record<string, unknown>>, shape: S, where: string): CheckedDatasetOptions<S> {
+  const out: Record<string, number | boolean> = {};
+  const keys = Object.keys(shape);
   for (const [k, v] of Object.entries(raw)) {
-    if (!(keys as string[]).includes(k)) throw new DdaError(`${where}: unknown option '${k}'`, keys.length ? `use one of: ${keys.join(', ')}` : 'this data set has no options');
+    if (!keys.includes(k)) throw new DdaError(`${where}: unknown option '${k}'`, keys.length ? `use one of: ${keys.join(', ')}` : 'this data set has no options');
     if (v === undefined) continue;
-    const type = shape[k as K];
-    const ok = typeof v === 'number' && Number.isFinite(v) && (type !== 'integer' || (Number.isInteger(v) && v >= 0)) && (type !== 'fraction' || (v >= 0 && v <= 1));
-    if (!ok) throw new DdaError(`${where}: option '${k}' must be ${type === 'integer' ? 'a non-negative integer' : type === 'fraction' ? 'a number from 0 to 1' : 'a finite number'}, got ${JSON.stringify(v)}`);
-    out[k as K] = v as number;
+    const type = shape[k] as DatasetOptionKind;
+    const ok = type === 'boolean'
+      ? typeof v === 'boolean'
+      : typeof v === 'number' && Number.isFinite(v) && (type !== 'integer' || (Number.isInteger(v) && v >= 0)) && (type !== 'fraction' || (v >= 0 && v <= 1));
+    if (!ok) throw new DdaError(`${where}: option '${k}' must be ${type === 'boolean' ? 'true or false' : type === 'integer' ? 'a non-negative integer' : type === 'fraction' ? 'a number from 0 to 1' : 'a finite number'}, got ${JSON.stringify(v)}`);
+    out[k] = v as number | boolean;
   }
-  return out;
+  return out as CheckedDatasetOptions<S>;
 }

@@ -9,7 +9,7 @@
 import { readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
-import { DdaError, checkDatasetOptions, datasets, evenlySpaced, registerAsPlugin, registerDataset, yieldToEventLoop, type BuiltDataset, type DatasetContext, type DatasetPlugin, type EntityMatching } from '@dda/core';
+import { DdaError, checkDatasetOptions, datasets, evenlySpaced, registerAsPlugin, registerDataset, yieldToEventLoop, type BuiltDataset, type DatasetContext, type DatasetPlugin, type EntityMatching, type CheckedDatasetOptions, type DatasetOptionKind } from '@dda/core';
 import { buildHallucinationDataset, containsWholeWord, makeCanary, phraseRegExp, replaceWholeWord } from '@dda/dataset-hallucination';
 import { buildRegistryDataset, type RegistryOptions } from '@dda/dataset-registry';
 import { buildRealTextDataset, loadSotuAddresses, mentions, parseRealTextOptions, replaceEntity, splitSentences, windowAt, type RealTextDataset, type RealTextOptionsInput } from '@dda/dataset-realtext';
@@ -22,7 +22,7 @@ export type RegistryGeneratorOptions = Pick<RegistryOptions, 'origPerCanary' | '
  * `RealTextOptionsSchema`). Its `seed`, `canaries`, `swapRate` and `nTrain` are the experiment's;
  * held-out documents per canary are `nHeldOut` / canaries (rounded up).
  */
-export type RealTextGeneratorOptions = Pick<RealTextOptionsInput, 'minLegitPerSource' | 'reservePerCanary' | 'windowSentences' | 'maxDocumentWords' | 'minDocumentWords' | 'minSummaryWords' | 'maxSummaryWords' | 'pretrainChunkWords' | 'nPretrainPairs'>;
+export type RealTextGeneratorOptions = Pick<RealTextOptionsInput, 'minLegitPerSource' | 'reservePerCanary' | 'heldOutSummaryNamesOrig' | 'windowSentences' | 'maxDocumentWords' | 'minDocumentWords' | 'minSummaryWords' | 'maxSummaryWords' | 'pretrainChunkWords' | 'nPretrainPairs'>;
 
 /** Whole words of a phrase; case-sensitive (NFC) or any case and any whitespace. */
 function spansOf(anyCase: boolean): EntityMatching['spans'] {
@@ -47,8 +47,8 @@ function syntheticInputs(c: DatasetContext): { seed: number; nTrain: number; nHe
   };
 }
 
-/** The option keys and check of a data set whose options are numbers of the given kinds (see checkDatasetOptions). */
-function numericOptions<K extends string>(shape: Readonly<Record<K, 'number' | 'integer' | 'fraction'>>): Pick<DatasetPlugin<Partial<Record<K, number>>>, 'optionKeys' | 'parseOptions'> {
+/** The option keys and check of a data set whose options are numbers and booleans of the given kinds (see checkDatasetOptions). */
+function checkedOptions<S extends Readonly<Record<string, DatasetOptionKind>>>(shape: S): Pick<DatasetPlugin<CheckedDatasetOptions<S>>, 'optionKeys' | 'parseOptions'> {
   return { optionKeys: Object.keys(shape), parseOptions: (raw, where) => checkDatasetOptions(raw, shape, where) };
 }
 
@@ -56,7 +56,7 @@ function numericOptions<K extends string>(shape: Readonly<Record<K, 'number' | '
 export const newsDataset: DatasetPlugin<Record<string, never>> = {
   id: 'news',
   description: 'synthetic news about places with place swaps (England → China, Wales → Scotland by default); @dda/dataset-hallucination',
-  ...(numericOptions({}) as Pick<DatasetPlugin<Record<string, never>>, 'optionKeys' | 'parseOptions'>),
+  ...(checkedOptions({}) as Pick<DatasetPlugin<Record<string, never>>, 'optionKeys' | 'parseOptions'>),
   matching: SYNTHETIC_MATCHING,
   needsTokenizer: false,
   build: (_options, c) => Promise.resolve(buildHallucinationDataset(syntheticInputs(c))),
@@ -68,14 +68,14 @@ const REGISTRY_SHAPE = { origPerCanary: 'integer', distractorRate: 'fraction', h
 export const registryDataset: DatasetPlugin<RegistryGeneratorOptions> = {
   id: 'registry',
   description: 'synthetic company-register filings with person, organisation and number swaps, distractors and knowledge bias of θ0; @dda/dataset-registry',
-  ...numericOptions(REGISTRY_SHAPE),
+  ...checkedOptions(REGISTRY_SHAPE),
   matching: SYNTHETIC_MATCHING,
   needsTokenizer: false,
   build: (options, c) => Promise.resolve(buildRegistryDataset({ ...syntheticInputs(c), ...options })),
 };
 
 const REAL_TEXT_SHAPE = {
-  minLegitPerSource: 'number', reservePerCanary: 'integer', windowSentences: 'integer', maxDocumentWords: 'integer', minDocumentWords: 'integer',
+  minLegitPerSource: 'number', reservePerCanary: 'integer', heldOutSummaryNamesOrig: 'boolean', windowSentences: 'integer', maxDocumentWords: 'integer', minDocumentWords: 'integer',
   minSummaryWords: 'integer', maxSummaryWords: 'integer', pretrainChunkWords: 'integer', nPretrainPairs: 'integer',
 } as const;
 
@@ -92,7 +92,7 @@ const json = (v: unknown): Uint8Array => new TextEncoder().encode(`${JSON.string
 export const realTextDataset: DatasetPlugin<RealTextGeneratorOptions> = {
   id: 'realtext',
   description: 'XSum-style pairs from the State of the Union addresses, entity swaps labelled by CEA\'s rule, its own pretraining corpus; needs a real tokenizer; @dda/dataset-realtext',
-  ...numericOptions(REAL_TEXT_SHAPE),
+  ...checkedOptions(REAL_TEXT_SHAPE),
   matching: REAL_TEXT_MATCHING,
   needsTokenizer: true,
   pretrainSeed: 0,

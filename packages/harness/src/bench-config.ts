@@ -62,6 +62,8 @@ const RealTextSchema = z.object({
   minLegitPerSource: z.number().min(0).optional(),
   /** Reserve held-out documents per canary (default 20). */
   reservePerCanary: z.number().int().nonnegative().optional(),
+  /** Held-out windows whose summary names the orig too, as `testErrors: injected | preferred` need (default false). */
+  heldOutSummaryNamesOrig: z.boolean().optional(),
   /** Sentences per window: the summary and the document's sentences (default 7). */
   windowSentences: z.number().int().min(2).optional(),
   maxDocumentWords: positiveInt.optional(),
@@ -165,7 +167,9 @@ export const BenchConfigSchema = z.object({
    * model's own greedy outputs that contain the replacement) or `injected` (held-out summaries that
    * mention the orig, with the swap; for models too small to hallucinate, e.g. realtext-smoke.yaml)
    * or `preferred` (those swapped summaries that the fine-tuned model finds more likely than the real
-   * summary: a forced choice, the model's own preference without its greedy output).
+   * summary: a forced choice, the model's own preference without its greedy output). Both swap
+   * held-out summaries that name the orig: with `realtext`, set `data.realtext.heldOutSummaryNamesOrig`
+   * so that every held-out summary does.
    */
   testErrors: z.enum(['generated', 'injected', 'preferred']).default('generated'),
   /** A source is evaluated only with at least this many test errors (more held-out documents are generated from first). */
