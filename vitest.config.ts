@@ -28,6 +28,7 @@ export default defineConfig({
       '@dda/measurements': src('./plugins/measurements/src/index.ts'),
       '@dda/plugin-dda': src('./plugins/dda/src/index.ts'),
       '@dda/backend-onnxruntime': src('./plugins/backend-onnxruntime/src/index.ts'),
+      '@dda/backend-tfjs': src('./plugins/backend-tfjs/src/index.ts'),
       '@dda/backend-tfjs-node': src('./plugins/backend-tfjs-node/src/index.ts'),
       '@dda/dataset-hallucination': src('./datasets/hallucination/src/index.ts'),
       '@dda/dataset-registry': src('./datasets/registry/src/index.ts'),

@@ -8,7 +8,8 @@
 // e.g. with the files of a benchmark cell: <out>/cells/<family>-seed<s>/cell.json names the base folder.
 // Needs a build (npm run build).
 import { readFileSync } from 'node:fs';
-import { DecoderModel, loadModelFolder, startTfjsBackend } from '../packages/model/dist/index.js';
+import { loadModelFolder } from '../packages/model/dist/index.js';
+import { DecoderModel, startTfjsBackend } from '../plugins/backend-tfjs/dist/index.js';
 import { SYSTEM_PROMPT, userPrompt } from '../packages/data/dist/index.js';
 
 const [base, queries] = process.argv.slice(2);

@@ -21,7 +21,8 @@ const nPrompts = Number(arg('prompts', '20'));
 const maxNew = Number(arg('max-new', '24'));
 
 async function child(engine) {
-  const { DecoderModel, SPECIAL_TOKENS, WordTokenizer, initDecoderWeights, initLoraWeights, startTfjsBackend, ALL_LORA_TARGETS } = await import('@dda/model');
+  const { SPECIAL_TOKENS, WordTokenizer, initDecoderWeights, initLoraWeights, ALL_LORA_TARGETS } = await import('@dda/model');
+  const { DecoderModel, startTfjsBackend } = await import('@dda/backend-tfjs');
   const config = {
     vocabSize: w.vocab, hiddenSize: w.hidden, numLayers: w.layers, numHeads: w.heads, numKvHeads: w.heads, intermediateSize: w.ffn,
     ropeTheta: 1e4, rmsNormEps: 1e-5, maxSeqLen: w.context, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null,

@@ -36,7 +36,8 @@ const lossRows = w.seq / 2 - 1;
 
 async function child(engine) {
   const threads = arg('ort-threads');
-  const { DecoderModel, SPECIAL_TOKENS, WordTokenizer, initDecoderWeights, initLoraWeights, startTfjsBackend, ALL_LORA_TARGETS } = await import('@dda/model');
+  const { SPECIAL_TOKENS, WordTokenizer, initDecoderWeights, initLoraWeights, ALL_LORA_TARGETS } = await import('@dda/model');
+  const { DecoderModel, startTfjsBackend } = await import('@dda/backend-tfjs');
   const config = {
     vocabSize: w.vocab, hiddenSize: w.hidden, numLayers: w.layers, numHeads: w.heads, numKvHeads: w.heads, intermediateSize: w.ffn,
     ropeTheta: 1e4, rmsNormEps: 1e-5, maxSeqLen: w.seq, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null,

@@ -38,7 +38,7 @@ function examples(mode, count, offset) {
 }
 
 async function child(engine, mode, steps) {
-  const { DecoderModel, SPECIAL_TOKENS, WordTokenizer, initDecoderWeights, initLoraWeights, encodeExample, ALL_LORA_TARGETS } = await import('@dda/model');
+  const { SPECIAL_TOKENS, WordTokenizer, initDecoderWeights, initLoraWeights, encodeExample, ALL_LORA_TARGETS } = await import('@dda/model');
   const config = {
     vocabSize: w.vocab, hiddenSize: w.hidden, numLayers: w.layers, numHeads: w.heads, numKvHeads: w.heads, intermediateSize: w.ffn,
     ropeTheta: 1e4, rmsNormEps: 1e-5, maxSeqLen: w[mode].seq, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null,
@@ -81,7 +81,7 @@ async function child(engine, mode, steps) {
     cpu = process.cpuUsage(c0);
     await trainer.release();
   } else {
-    const { startTfjsBackend } = await import('@dda/model');
+    const { DecoderModel, startTfjsBackend } = await import('@dda/backend-tfjs');
     await startTfjsBackend([engine]);
     const model = new DecoderModel(config, tok, base);
     if (mode === 'lora') model.setLora(lora, loraWeights);

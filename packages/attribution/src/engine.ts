@@ -2,11 +2,12 @@
  * The model of a task at any of its checkpoints: per-example gradients, losses, response
  * representations and optimizer-step losses, on onnxruntime (the decoder's ONNX graph,
  * @dda/backend-onnxruntime: gradients, losses, representations; the default) or on tfjs
- * (@dda/model: everything, and the optimizer steps of `cea` and generation in any case; started
+ * (@dda/backend-tfjs: everything, and the optimizer steps of `cea` and generation in any case; started
  * only when first needed, so a model too large for tfjs-wasm is attributed on onnxruntime alone).
  */
 import { DdaError, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
-import { DecoderModel, checkStepOptions, generationPrompt, startTfjsBackend } from '@dda/model';
+import { checkStepOptions, generationPrompt } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 import { ONNX_BACKEND_IDS, OnnxDecoder, OnnxGenerator, OnnxTrainer, tryStartOnnxRuntime, type OnnxBackendId, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import type { Checkpoint } from './checkpoints.js';
 import type { AttributionTask } from './task.js';

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SeededRandom, measurements } from '@dda/core';
 import { AttributionRun, loadTask, type AttributionTask } from '@dda/attribution';
 import {
-  DecoderModel, SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, saveModelFolder, startTfjsBackend, writePeftAdapter,
-  type DecoderConfig, type LoraConfig, type TensorMap,
+  SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter, type DecoderConfig, type LoraConfig, type TensorMap,
 } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 
 // The query gradient of each measurement checked against the model itself: contrastive against the
 // two per-example gradients, entity-margin against central finite differences of f along a random direction.

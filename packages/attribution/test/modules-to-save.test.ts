@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TextSample } from '@dda/core';
 import { CheckpointModel, loadCheckpoints, loadTask, type AttributionTask } from '@dda/attribution';
 import {
-  ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SPECIAL_TOKENS, WordTokenizer, saveModelFolder, startTfjsBackend, writeSafetensors,
-  type DecoderConfig, type TensorMap,
+  ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SPECIAL_TOKENS, WordTokenizer, saveModelFolder, writeSafetensors, type DecoderConfig, type TensorMap,
 } from '@dda/model';
+import { startTfjsBackend } from '@dda/backend-tfjs';
 import { maxRelErr, toTensorMap } from '../../model/test/peft-variant-case.js';
 
 // PEFT's modules_to_save against an independent PyTorch float64 reference

@@ -6,7 +6,8 @@ import {
   AttributionRun, CheckpointModel, FD_LOSS_STEP, FD_MAX_RELATIVE_STEP, directionOf, finiteDifferenceStep, loadTask, tokenAttribution, tokenDirectionalDerivatives, tokenPieces, topK,
   type AttributionTask, type CheckpointScores,
 } from '@dda/attribution';
-import { DecoderModel, WordTokenizer, SPECIAL_TOKENS, startTfjsBackend } from '@dda/model';
+import { WordTokenizer, SPECIAL_TOKENS } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 import type { GradientMatrix, TextSample } from '@dda/core';
 import { makeUserRun } from './fixtures/user-run.js';
 

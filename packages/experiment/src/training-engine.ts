@@ -1,6 +1,6 @@
 /**
  * The engine an experiment trains and generates with: onnxruntime (@dda/backend-onnxruntime's
- * OnnxTrainer and OnnxGenerator, the default) or tfjs (@dda/model's DecoderModel, the reference
+ * OnnxTrainer and OnnxGenerator, the default) or tfjs (@dda/backend-tfjs's DecoderModel, the reference
  * and the fallback where onnxruntime does not start). Both give the same training semantics
  * (shuffling from the seed, batches, the mean response-token loss, Adam, tfjs's step for step) and
  * the same greedy decoding; their weights agree to float rounding (the plugin's parity tests), so
@@ -8,8 +8,9 @@
  */
 import { DdaError, type TextSample } from '@dda/core';
 import {
-  DecoderModel, assertFiniteTensors, checkLoraFits, cloneTensors, checkTokenizerFits, encodeSample, generationPrompt, initLoraWeights, validateDecoderConfig, validateLoraConfig, startTfjsBackend, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer, type TrainOptions,
+  assertFiniteTensors, checkLoraFits, cloneTensors, checkTokenizerFits, encodeSample, generationPrompt, initLoraWeights, validateDecoderConfig, validateLoraConfig, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer, type TrainOptions,
 } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 import { OnnxDecoder, OnnxGenerator, OnnxTrainer, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import { resolveEngine } from '@dda/attribution';
 

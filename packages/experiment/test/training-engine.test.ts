@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { openExperimentModel, type ExperimentModel } from '@dda/experiment';
-import { DEFAULT_LORA, DecoderModel, TINY_PRESETS, WordTokenizer, encodeSample, initDecoderWeights, initLoraWeights, startTfjsBackend, type TensorMap } from '@dda/model';
+import { DEFAULT_LORA, TINY_PRESETS, WordTokenizer, encodeSample, initDecoderWeights, initLoraWeights, type TensorMap } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 
 // The two training engines of an experiment, from the same weights and the same recipe: per-epoch
 // losses, trained weights and greedy generations agree (float rounding only).

@@ -182,7 +182,7 @@ function tokenContent(v: unknown): string | null {
 /**
  * A Hugging Face tokenizer (`tokenizer.json` + `tokenizer_config.json`) run by the
  * `@huggingface/tokenizers` library (pure JavaScript), with the chat template rendered by
- * `@huggingface/jinja`. Implements {@link Tokenizer} for {@link DecoderModel}.
+ * `@huggingface/jinja`. Implements {@link Tokenizer} for every engine's decoder.
  */
 export class HfTokenizer implements Tokenizer {
   readonly kind = 'hugging-face';

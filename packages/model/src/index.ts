@@ -1,14 +1,16 @@
 /**
- * @dda/model: a LLaMA-style decoder (RMSNorm, RoPE, SwiGLU, causal / grouped-query /
- * sliding-window attention) with LoRA adapters, on tfjs (wasm backend by default, cpu fallback).
+ * @dda/model: what a decoder is, without any engine: configurations (the presets, Hugging Face
+ * `config.json` of every supported family), tokenizers and chat templates, safetensors and model
+ * folders, PEFT adapters, weight initialisation, the real models' shapes and the checks every
+ * engine makes before it runs (engine-inputs). The engines that run it are plugins:
+ * @dda/backend-tfjs (tfjs: wasm, cpu; tfjs-node through @dda/backend-tfjs-node) and
+ * @dda/backend-onnxruntime.
  */
 export * from './config.js';
 export * from './tokenizer.js';
 export * from './chat-samples.js';
 export * from './weights.js';
-export * from './decoder.js';
-export * from './model.js';
-export * from './backends.js';
+export * from './engine-inputs.js';
 export * from './safetensors.js';
 export * from './presets.js';
 export * from './hf-config.js';

@@ -5,7 +5,7 @@ import type { DecoderConfig } from './config.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { type ModelFamily, inferFamily, parseHfConfig, toHfConfig } from './hf-config.js';
 import { CHAT_TEMPLATE_FILE, HfTokenizer } from './hf-tokenizer.js';
-import { checkTokenizerFits } from './model.js';
+import { checkTokenizerFits } from './engine-inputs.js';
 import type { SafetensorsDtype } from './safetensors.js';
 import { writeSafetensorsFolder } from './safetensors-folder.js';
 import { type RawTensor, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, SafetensorsReader, type TensorInfo, type WidenEvent } from './safetensors-reader.js';

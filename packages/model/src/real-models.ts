@@ -3,7 +3,7 @@ import { DdaError } from '@dda/core';
 import { type DecoderConfig, validateDecoderConfig } from './config.js';
 import { writeJsonAtomic } from './files.js';
 import { type ModelFamily, parseHfConfig, toHfConfig } from './hf-config.js';
-import { checkTokenizerFits } from './model.js';
+import { checkTokenizerFits } from './engine-inputs.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 import { CONFIG_FILE, TORCH_DTYPES, writeTokenizerFolder } from './model-folder.js';
 import type { SafetensorsDtype } from './safetensors.js';

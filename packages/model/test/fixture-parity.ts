@@ -3,7 +3,6 @@
  * (Llama-3, Gemma-3): logits, response losses and per-example LoRA gradients of each example.
  */
 import { expect } from 'vitest';
-import type { DecoderModel } from '@dda/model';
 import { maxRelErr } from './peft-variant-case.js';
 
 /** One example of such a fixture: token ids, loss mask and the reference's loss, logits [T·V] and LoRA gradients by PEFT name. */
@@ -27,17 +26,5 @@ export function expectGradientRow(row: Float32Array, names: readonly string[], s
     const size = sizes[k]!;
     expect(maxRelErr(row.subarray(off, off + size), want[name]!), `${name}${what}`).toBeLessThan(1e-4);
     off += size;
-  });
-}
-
-/** Logits within 1e-4 relative (of the largest), losses 1e-5, per-example LoRA gradients 1e-4 on the tfjs engine. */
-export function expectTfjsFixtureParity(model: DecoderModel, examples: readonly FixtureExample[]): void {
-  const enc = encodeFixture(examples);
-  for (const ex of examples) expect(maxRelErr(model.logits(ex.tokens), ex.logits)).toBeLessThan(1e-4);
-  const losses = model.lossesEncoded(enc);
-  const grads = model.perExampleGradientsEncoded(enc.map((_, i) => `ex${i}`), enc, 'lora', 'fixture');
-  examples.forEach((ex, i) => {
-    expect(Math.abs(losses[i]! - ex.loss) / ex.loss).toBeLessThan(1e-5);
-    expectGradientRow(grads.rows[i]!, grads.parameterNames, grads.parameterSizes, ex.loraGrads);
   });
 }

@@ -1,10 +1,10 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
-  DecoderModel, SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, checkBaseWeights, initDecoderWeights, loadModelFolder, readSafetensorsFolder,
-  resolveModelSpec, saveModelFolder, startTfjsBackend, writeSafetensors, writeSafetensorsFolder, type DecoderConfig, type TensorMap,
+  SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, checkBaseWeights, initDecoderWeights, loadModelFolder, readSafetensorsFolder,
+  resolveModelSpec, saveModelFolder, writeSafetensors, writeSafetensorsFolder, type DecoderConfig, type TensorMap,
 } from '@dda/model';
 
 const root = mkdtempSync(join(tmpdir(), 'dda-model-folder-'));
@@ -83,12 +83,8 @@ describe('sharded and single-file safetensors folders', () => {
 });
 
 describe('model folders (config.json + safetensors + tokenizer)', () => {
-  beforeAll(async () => {
-    await startTfjsBackend(['tfjs-wasm']);
-  });
-
   it.each([['llama2-tiny', undefined], ['qwen2-tiny', 9000], ['mistral-tiny', 5000], ['llama3-tiny', 7000], ['qwen3-tiny', 7000], ['gemma3-tiny', 7000]] as const)(
-    '%s saves and loads back bit-identically (shard limit %s) with the same logits',
+    '%s saves and loads back bit-identically (shard limit %s); @dda/backend-tfjs checks the logits',
     (preset, maxShardBytes) => {
       const c = small(preset);
       const w = initDecoderWeights(c, 5);
@@ -101,11 +97,6 @@ describe('model folders (config.json + safetensors + tokenizer)', () => {
       expectBitIdentical(w, m.weights);
       expect(m.tokenizer).toBeInstanceOf(WordTokenizer);
       expect((m.tokenizer as WordTokenizer).vocab).toEqual(tok.vocab);
-      const a = new DecoderModel(c, tok, w);
-      const b = new DecoderModel(m.config, m.tokenizer!, m.weights);
-      expect(Array.from(b.logits([2, 9, 10, 11]))).toEqual(Array.from(a.logits([2, 9, 10, 11])));
-      a.dispose();
-      b.dispose();
       // No temporary files are left behind by the atomic writes.
       expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
     },

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  DEFAULT_LORA, DecoderModel, SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, parseAdapterConfig,
-  readPeftAdapter, readSafetensors, startTfjsBackend, toAdapterConfig, writePeftAdapter, writeSafetensors,
+  DEFAULT_LORA, SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, parseAdapterConfig,
+  readPeftAdapter, readSafetensors, toAdapterConfig, writePeftAdapter, writeSafetensors,
   type DecoderConfig, type LoraConfig, type TensorMap,
 } from '@dda/model';
 
@@ -64,11 +64,7 @@ describe('PEFT adapter_config.json', () => {
 });
 
 describe('PEFT adapter folders', () => {
-  beforeAll(async () => {
-    await startTfjsBackend(['tfjs-wasm']);
-  });
-
-  it('round-trips bit-identically and gives the same adapted model', () => {
+  it('round-trips bit-identically (@dda/backend-tfjs checks the adapted model)', () => {
     const dir = fresh();
     const w = trainedLora(config, lora, 3);
     writePeftAdapter(dir, lora, w, 'base');
@@ -80,17 +76,6 @@ describe('PEFT adapter folders', () => {
     expect(readSafetensors(readFileSync(join(dir, 'adapter_model.safetensors')), 'a').metadata).toEqual({ format: 'pt' });
     // PEFT tensor names: base_model.model.<module>.lora_A.weight.
     expect([...w.keys()][0]).toBe('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
-
-    const base = initDecoderWeights(config, 1);
-    const a = new DecoderModel(config, tok, base);
-    a.setLora(lora, w);
-    const b = new DecoderModel(config, tok, base);
-    b.setLora(back.config, back.weights);
-    const plain = new DecoderModel(config, tok, base);
-    const tokens = [2, 9, 10, 11, 12];
-    expect(Array.from(b.logits(tokens))).toEqual(Array.from(a.logits(tokens)));
-    expect(Array.from(b.logits(tokens))).not.toEqual(Array.from(plain.logits(tokens)));
-    for (const m of [a, b, plain]) m.dispose();
   });
 
   it('an adapter that does not fit the model gets a clear error', () => {
@@ -119,10 +104,6 @@ describe('PEFT adapter folders', () => {
     dir = fresh();
     writePeftAdapter(dir, { ...lora, targets: ['q', 'k', 'v', 'down'] }, w);
     expect(() => readPeftAdapter(dir, config)).toThrow(/is missing 'base_model\.model\.model\.layers\.0\.self_attn\.k_proj\.lora_A\.weight'/);
-    // DecoderModel.setLora applies the same check.
-    const m = new DecoderModel(config, tok, initDecoderWeights(config, 1));
-    expect(() => m.setLora({ ...DEFAULT_LORA, rank: 4 }, w)).toThrow(/LoRA adapter is missing .base_model\.model\.model\.layers\.0\.self_attn\.k_proj\.lora_A\.weight/);
-    m.dispose();
   });
 
   it('explains a missing or corrupt weights file', () => {

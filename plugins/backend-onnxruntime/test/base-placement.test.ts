@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { startTfjsBackend } from '@dda/model';
+import { startTfjsBackend } from '@dda/backend-tfjs';
 import {
   BAKED_WEIGHTS_LIMIT_BYTES, OnnxDecoder, OnnxGenerator, OnnxTrainer, activationBytesPerExample, chooseBaseWeightPlacement, startOnnxRuntime,
   type OnnxRuntimeBackend, type WeightMap,

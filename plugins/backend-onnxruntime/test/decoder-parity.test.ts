@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DecoderModel, initDecoderWeights, initLoraWeights, startTfjsBackend } from '@dda/model';
+import { initDecoderWeights, initLoraWeights } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 import { OnnxDecoder, startOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import { FAMILIES, LORA, randomModel, relErr, samples, tok } from './fixtures.js';
 

@@ -1,6 +1,7 @@
 /** Shared fixtures of the onnxruntime engine's parity tests: a tokenizer, samples and the model families. */
 import { SeededRandom } from '@dda/core';
-import { ALL_LORA_TARGETS, DecoderModel, WordTokenizer, initDecoderWeights, initLoraWeights, type DecoderConfig, type LoraConfig } from '@dda/model';
+import { ALL_LORA_TARGETS, WordTokenizer, initDecoderWeights, initLoraWeights, type DecoderConfig, type LoraConfig } from '@dda/model';
+import { DecoderModel } from '@dda/backend-tfjs';
 
 export const tok = WordTokenizer.fromCorpus(['the cat sat on a mat and the dog ran to the red house near a tree .']);
 export const samples = [

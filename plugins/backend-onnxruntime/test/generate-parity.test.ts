@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DecoderModel, startTfjsBackend } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 import { OnnxGenerator, startOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import { FAMILIES, LORA, randomModel, samples, tok } from './fixtures.js';
 

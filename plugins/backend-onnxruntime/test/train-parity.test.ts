@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DecoderModel, initDecoderWeights, startTfjsBackend, type TensorMap } from '@dda/model';
+import { initDecoderWeights, type TensorMap } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 import { Adam, OnnxTrainer, lossPositionBucket, startOnnxRuntime, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import { FAMILIES, LORA, randomModel, relErr, samples, tok } from './fixtures.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backends } from '@dda/core';
 import '@dda/backend-tfjs-node';
-import { startTfjsBackend } from '@dda/model';
+import { startTfjsBackend } from '@dda/backend-tfjs';
 
 describe('optional tfjs-node backends', () => {
   it('are registered above the wasm backend', () => {

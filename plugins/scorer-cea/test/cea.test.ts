@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DdaError, scorers, type ModelStepOptions, type ScoringInput, type ScoringModel, type TextSample } from '@dda/core';
-import { DEFAULT_LORA, DecoderModel, TINY_PRESETS, WordTokenizer, initDecoderWeights, startTfjsBackend, type DecoderConfig } from '@dda/model';
+import { DEFAULT_LORA, TINY_PRESETS, WordTokenizer, initDecoderWeights, type DecoderConfig } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 import { ceaScorer, ceaScores, registerCeaScorer } from '@dda/scorer-cea';
 
 const tok = WordTokenizer.fromCorpus(['the match was in england wales china scotland today .']);

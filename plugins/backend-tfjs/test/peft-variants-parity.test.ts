@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DecoderModel, SPECIAL_TOKENS, WordTokenizer, readPeftAdapter, startTfjsBackend, targetModule, writePeftAdapter } from '@dda/model';
-import { maxRelErr, readVariantAdapter, toTensorMap, variantFx, variantModelConfig } from './peft-variant-case.js';
+import { SPECIAL_TOKENS, WordTokenizer, readPeftAdapter, targetModule, writePeftAdapter } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
+import { maxRelErr, readVariantAdapter, toTensorMap, variantFx, variantModelConfig } from '../../../packages/model/test/peft-variant-case.js';
 
 // rsLoRA, rank_pattern / alpha_pattern, regular-expression target_modules, exclude_modules and
 // layers_to_transform, read from adapter_config.json and checked against PyTorch (float64) with

@@ -1,8 +1,6 @@
 import { GELU_TANH_C, attentionMask, attentionScale, embeddingScale, layerAttention, ropeCosSin, type RopeScaling } from '@dda/core';
 import * as tf from '@tensorflow/tfjs';
-import type { DecoderConfig, LoraConfig, LoraTarget } from './config.js';
-import { headDim } from './config.js';
-import { targetModule } from './weights.js';
+import { headDim, targetModule, type DecoderConfig, type LoraConfig, type LoraTarget } from '@dda/model';
 
 /** Variables of a decoder by Hugging Face / PEFT name. */
 export type VariableMap = Map<string, tf.Variable>;

@@ -1,38 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { DdaError, SeededRandom, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
-import { type DecoderConfig, type LoraConfig, loraModuleList, validateDecoderConfig, validateLoraConfig } from './config.js';
+import {
+  type DecoderConfig, type EncodeOptions, type EncodedExample, type LoraConfig, type NamedTensor, type TensorMap, type Tokenizer, type ParameterSet, type TrainOptions,
+  assertFiniteTensors, checkLoraFits, checkStepOptions, checkTokenizerFits, cloneTensors, generationPrompt, encodeSample, initLoraWeights, loraModuleList, loraWeightSpecs, targetModule,
+  validateDecoderConfig, validateLoraConfig,
+} from '@dda/model';
 import { type DecoderParams, type VariableMap, forward, sequenceLosses } from './decoder.js';
-import { type EncodeOptions, type EncodedExample, type Tokenizer, encodeSample } from './tokenizer.js';
-import { checkLoraFits } from './peft.js';
-import { type NamedTensor, type TensorMap, assertFiniteTensors, cloneTensors, initLoraWeights, loraWeightSpecs, targetModule } from './weights.js';
-
-/** Which parameters are trained / differentiated: the LoRA adapters (default) or every base weight. */
-export type ParameterSet = 'lora' | 'all';
-
-/** Options of {@link DecoderModel.train}. */
-export interface TrainOptions {
-  readonly epochs: number;
-  readonly learningRate: number;
-  readonly batchSize: number;
-  /** Seed of the shuffling order. */
-  readonly seed: number;
-  readonly parameters: ParameterSet;
-  /** Called after each epoch with the 1-based epoch and the mean training loss (nats/token). */
-  readonly onEpochEnd?: (epoch: number, meanLoss: number) => void | Promise<void>;
-  /** Called after each optimizer step. */
-  readonly onStep?: (step: number, stepsTotal: number, loss: number) => void;
-}
-
-/** Throws a DdaError when the tokenizer's ids do not fit the model's embedding matrix (see {@link DecoderModel}). */
-export function checkTokenizerFits(tokenizer: Tokenizer, config: DecoderConfig): void {
-  const exact = tokenizer.kind === 'word-level';
-  if (exact ? tokenizer.size !== config.vocabSize : tokenizer.size > config.vocabSize) {
-    throw new DdaError(
-      `tokenizer has ${tokenizer.size} entries but the model's vocabSize is ${config.vocabSize}`,
-      'use the tokenizer saved with this model, or a config whose vocabSize matches the tokenizer',
-    );
-  }
-}
 
 let variableCounter = 0;
 function toVariables(m: TensorMap, trainable: boolean): VariableMap {
@@ -46,37 +19,6 @@ function readVariables(m: VariableMap): TensorMap {
   const out: TensorMap = new Map();
   for (const [name, v] of m) out.set(name, { shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) });
   return out;
-}
-
-/**
- * Checks the inputs of optimizer steps from a checkpoint (`cea`): a positive integer number of
- * steps, a positive finite learning rate, `adam` or `sgd`, and at least one sample to step on.
- *
- * @throws DdaError naming the first invalid option.
- */
-export function checkStepOptions(updateOn: readonly unknown[], o: ModelStepOptions): void {
-  if (!Number.isInteger(o.steps) || o.steps < 1) throw new DdaError(`steps must be a positive integer, got ${o.steps}`, 'pass e.g. steps = 3');
-  if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) throw new DdaError(`learningRate must be a positive number, got ${o.learningRate}`, 'pass e.g. learningRate = 3e-3');
-  if (o.optimizer !== 'adam' && o.optimizer !== 'sgd') throw new DdaError(`optimizer must be 'adam' or 'sgd', got ${String(o.optimizer)}`);
-  if (updateOn.length === 0) throw new DdaError('no samples to take optimizer steps on', 'pass at least one sample to update on');
-}
-
-/**
- * The token ids greedy decoding starts from (BOS added where the tokenizer has one) and the length
- * prompt + output may reach: `context − 1`, so that the output and EOS fit the context (the
- * gradient of (prompt, output) is taken later). Shared by every engine's generation.
- *
- * @throws DdaError if the prompt is empty without a BOS token, or leaves no room for an output.
- */
-export function generationPrompt(tokenizer: Tokenizer, prompt: string, context: number): { ids: number[]; limit: number } {
-  const p = tokenizer.encode(prompt);
-  const ids = tokenizer.bosId === null || p[0] === tokenizer.bosId ? p : [tokenizer.bosId, ...p];
-  if (ids.length === 0) throw new DdaError('generate: the prompt is empty and the tokenizer has no BOS token to start from', 'give a non-empty prompt');
-  const limit = context - 1;
-  if (ids.length >= limit) {
-    throw new DdaError(`generate: the prompt has ${ids.length} tokens, which leaves no room for an output within the context of ${limit + 1} tokens`, 'shorten the prompt (document) or use a model with a longer context');
-  }
-  return { ids, limit };
 }
 
 /**

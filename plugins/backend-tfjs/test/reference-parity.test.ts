@@ -2,12 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  ALL_LORA_TARGETS, DecoderModel, SPECIAL_TOKENS, WordTokenizer, loadModelFolder, readPeftAdapter, saveModelFolder, startTfjsBackend,
-  writePeftAdapter,
-  type DecoderConfig, type TensorMap,
-} from '@dda/model';
-import { maxRelErr as relErr } from './peft-variant-case.js';
+import { ALL_LORA_TARGETS, SPECIAL_TOKENS, WordTokenizer, loadModelFolder, readPeftAdapter, saveModelFolder, writePeftAdapter, type DecoderConfig, type TensorMap } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
+import { maxRelErr as relErr } from '../../../packages/model/test/peft-variant-case.js';
 
 // Fixtures made by make-decoder-fixtures.py with PyTorch (float64), an independent implementation.
 interface Fx {
@@ -20,7 +17,7 @@ interface Fx {
     examples: { tokens: number[]; lossMask: number[]; loss: number; logits: number[]; loraGrads: Record<string, number[]> }[];
   }>;
 }
-const fx = JSON.parse(readFileSync(new URL('./fixtures/decoder-fixtures.json', import.meta.url), 'utf8')) as Fx;
+const fx = JSON.parse(readFileSync(new URL('../../../packages/model/test/fixtures/decoder-fixtures.json', import.meta.url), 'utf8')) as Fx;
 
 const toMap = (o: Record<string, { shape: number[]; data: number[] }>): TensorMap =>
   new Map(Object.entries(o).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));

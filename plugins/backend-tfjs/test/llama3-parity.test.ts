@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ropeCosSin, ropeInverseFrequencies } from '@dda/core';
-import { DecoderModel, SPECIAL_TOKENS, WordTokenizer, parseHfConfig, startTfjsBackend } from '@dda/model';
-import { llama3Config, llama3Fx, llama3Lora, llama3LoraWeights, llama3Weights } from './llama3-case.js';
+import { SPECIAL_TOKENS, WordTokenizer, parseHfConfig } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
+import { llama3Config, llama3Fx, llama3Lora, llama3LoraWeights, llama3Weights } from '../../../packages/model/test/llama3-case.js';
 import { expectTfjsFixtureParity } from './fixture-parity.js';
-import { maxRelErr } from './peft-variant-case.js';
-import { expectRopeTables } from './real-parity-case.js';
+import { maxRelErr } from '../../../packages/model/test/peft-variant-case.js';
+import { expectRopeTables } from '../../../packages/model/test/real-parity-case.js';
 
 // Llama-3.x's llama3 RoPE scaling and tied embeddings against PyTorch float64 (make-llama3-fixtures.py).
 describe('llama3 RoPE scaling, tied embeddings (tfjs) vs PyTorch reference', () => {

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GELU_TANH_C, embeddingScale, layerAttention, ropeInverseFrequencies } from '@dda/core';
-import { DecoderModel, SPECIAL_TOKENS, WordTokenizer, decoderWeightSpecs, startTfjsBackend } from '@dda/model';
-import { gemma3Config, gemma3Fx, gemma3Lora, gemma3LoraWeights, gemma3Parsed, gemma3Weights } from './gemma3-case.js';
+import { SPECIAL_TOKENS, WordTokenizer, decoderWeightSpecs } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
+import { gemma3Config, gemma3Fx, gemma3Lora, gemma3LoraWeights, gemma3Parsed, gemma3Weights } from '../../../packages/model/test/gemma3-case.js';
 import { expectTfjsFixtureParity } from './fixture-parity.js';
 
 // Gemma-3 (Gemma3ForCausalLM) on the tfjs engine against PyTorch float64 (make-gemma3-fixtures.py).

@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  DEFAULT_LORA, DecoderModel, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, startTfjsBackend, type DecoderConfig,
-} from '@dda/model';
+import { DEFAULT_LORA, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, type DecoderConfig } from '@dda/model';
+import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 
 const tok = WordTokenizer.fromCorpus(['a b c d e f g h .']);
 const config: DecoderConfig = { ...TINY_PRESETS['llama2-tiny']!, vocabSize: tok.size, hiddenSize: 16, intermediateSize: 24, numHeads: 2, numKvHeads: 2 };
