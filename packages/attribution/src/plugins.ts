@@ -10,6 +10,7 @@ import { loadPlugins, type LoadPluginsOptions, type LoadedPlugin, type PluginIns
  * Adding a built-in method is adding its package here (and to this package's dependencies).
  */
 export const BUILTIN_PLUGINS: readonly string[] = [
+  '@dda/backend-tfjs',
   '@dda/backend-onnxruntime',
   '@dda/backend-tfjs-node',
   '@dda/scorer-grad-dot',

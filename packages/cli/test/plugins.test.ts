@@ -20,7 +20,7 @@ describe('dda --plugin and DDA_PLUGINS', () => {
     expect(r.out).toMatch(/if-ekfac\s+\[@dda\/scorer-influence\]/);
     expect(r.out).toMatch(/trak\s+\[@dda\/scorer-trak\]/);
     expect(r.out).toMatch(/fitted-beta\s+\[@dda\/plugin-dda\]/);
-    expect(r.out).toMatch(/tfjs-wasm\s+\[@dda\/model\]/);
+    expect(r.out).toMatch(/tfjs-wasm\s+\[@dda\/backend-tfjs\]/);
     expect(r.out).toMatch(/onnxruntime-cpu\s+\[@dda\/backend-onnxruntime\]/);
     expect(r.out).toMatch(/tfjs-node\s+\[@dda\/backend-tfjs-node\]/);
     expect(r.out).toMatch(/datasets:\n\s+news\s+\[@dda\/experiment\]\s+synthetic news about places.*\n\s+realtext\s+\[@dda\/experiment\].*\n\s+registry\s+\[@dda\/experiment\]/);

@@ -1,7 +1,6 @@
 /**
  * Per-layer attention, embedding scale and activation of the decoder, shared by both engines
- * (@dda/model's tfjs decoder and the onnxruntime plugin, which cannot import @dda/model's values),
- * so that the two cannot disagree. Field meanings are @dda/model's DecoderConfig's.
+ * (@dda/backend-tfjs and @dda/backend-onnxruntime), so that the two cannot disagree. Field meanings are @dda/model's DecoderConfig's.
  */
 import type { RopeScaling } from './rope.js';
 

@@ -1,5 +1,5 @@
 /**
- * Rotary position embeddings (RoPE) shared by both engines (@dda/model's tfjs decoder and the
+ * Rotary position embeddings (RoPE) shared by both engines (@dda/backend-tfjs's decoder and the
  * onnxruntime plugin), so that the two cannot compute different frequencies.
  */
 

@@ -43,7 +43,7 @@ export interface ExperimentModel {
   train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]>;
   /**
    * Greedy decoding (at most `maxNewTokens`, stopping at EOS or when prompt + output + EOS would no
-   * longer fit the context), as @dda/model's `DecoderModel.generate`.
+   * longer fit the context), as @dda/backend-tfjs's `DecoderModel.generate`.
    */
   generate(prompt: string, maxNewTokens: number): Promise<string>;
   /**
@@ -86,7 +86,7 @@ export async function openExperimentModel(config: DecoderConfig, tokenizer: Toke
   return new TfjsExperimentModel(new DecoderModel(config, tokenizer, weights), { id: backend.id, device: backend.device });
 }
 
-/** The tfjs engine: @dda/model's DecoderModel. */
+/** The tfjs engine: @dda/backend-tfjs's DecoderModel. */
 class TfjsExperimentModel implements ExperimentModel {
   readonly engine = 'tfjs';
   constructor(private readonly model: DecoderModel, readonly backend: { readonly id: string; readonly device: string }) {}

@@ -19,7 +19,7 @@ export function targetModule(i: number, t: LoraTarget): string {
 }
 
 /** [out, in] shape of a linear map. */
-export function linearShape(c: DecoderConfig, t: LoraTarget): [number, number] {
+export function linearShape(c: Pick<DecoderConfig, 'hiddenSize' | 'numHeads' | 'numKvHeads' | 'headDim' | 'intermediateSize'>, t: LoraTarget): [number, number] {
   const d = c.hiddenSize;
   const qd = headDim(c) * c.numHeads;
   const kv = headDim(c) * c.numKvHeads;

@@ -11,7 +11,7 @@
 import {
   DdaError, GELU_TANH_C, attentionMask, attentionScale, embeddingScale, layerAttention, ropeCosSin, type GradientMatrix, type LayerAttention, type RopeScaling,
 } from '@dda/core';
-import type { DecoderConfig, LoraConfig, LoraTarget } from '@dda/model';
+import { headDim, linearShape, targetModule, type DecoderConfig, type LoraConfig, type LoraTarget } from '@dda/model';
 import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import { ONNX_TYPE, attr, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
@@ -19,7 +19,7 @@ import { OrtWorkerPool, type PoolTensor } from './ort-pool.js';
 import { SessionCache } from './session-cache.js';
 import type { OrtSession, OrtSessionOptions, OrtTensor } from './ort.js';
 
-/** The decoder shape: @dda/model's DecoderConfig (a type-only import: this plugin never loads tfjs). */
+/** The decoder shape: @dda/model's DecoderConfig. */
 export type OnnxDecoderConfig = Omit<DecoderConfig, 'maxSeqLen'>;
 /** A LoRA target module. */
 export type OnnxLoraTarget = LoraTarget;
@@ -27,15 +27,6 @@ export type OnnxLoraTarget = LoraTarget;
 export type OnnxLoraConfig = LoraConfig;
 /** Float32 tensors by Hugging Face / PEFT name (linear weights [out, in]), e.g. @dda/model's TensorMap. */
 export type WeightMap = ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: Float32Array }>;
-
-const MODULE: Record<OnnxLoraTarget, string> = {
-  q: 'self_attn.q_proj', k: 'self_attn.k_proj', v: 'self_attn.v_proj', o: 'self_attn.o_proj',
-  gate: 'mlp.gate_proj', up: 'mlp.up_proj', down: 'mlp.down_proj',
-};
-const modulePath = (i: number, t: OnnxLoraTarget): string => `model.layers.${i}.${MODULE[t]}`;
-
-/** Head size: the config's explicit headDim (Qwen3), else hiddenSize / numHeads (as @dda/model's `headDim`, which this plugin cannot import: it would load tfjs). */
-export const graphHeadDim = (c: OnnxDecoderConfig): number => c.headDim ?? c.hiddenSize / c.numHeads;
 
 /**
  * The attention kinds of a config and the kind of each layer: one kind ('') when every layer
@@ -50,16 +41,6 @@ export function attentionKinds(c: OnnxDecoderConfig): { kinds: Map<string, Layer
     return kind;
   });
   return { kinds, ofLayer };
-}
-
-function linearShape(c: OnnxDecoderConfig, t: OnnxLoraTarget): [number, number] {
-  const d = c.hiddenSize;
-  const qd = graphHeadDim(c) * c.numHeads;
-  const kv = graphHeadDim(c) * c.numKvHeads;
-  const shapes: Record<OnnxLoraTarget, [number, number]> = {
-    q: [qd, d], k: [kv, d], v: [kv, d], o: [d, qd], gate: [c.intermediateSize, d], up: [c.intermediateSize, d], down: [d, c.intermediateSize],
-  };
-  return shapes[t];
 }
 
 /**
@@ -114,7 +95,7 @@ export function ortWeightFeeds(backend: OnnxRuntimeBackend, weights: Iterable<re
  * cap the examples per run so that a run stays within `maxRunBytes`.
  */
 export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossRows = T): number {
-  const perLayer = 2 * c.numHeads * T * T + T * (14 * Math.max(c.hiddenSize, c.numHeads * graphHeadDim(c)) + 5 * c.intermediateSize);
+  const perLayer = 2 * c.numHeads * T * T + T * (14 * Math.max(c.hiddenSize, c.numHeads * headDim(c)) + 5 * c.intermediateSize);
   return 4 * (c.numLayers * perLayer + 3 * lossRows * c.vocabSize);
 }
 
@@ -130,7 +111,7 @@ export function loraSpecs(c: OnnxDecoderConfig, lora: OnnxLoraConfig): { layer: 
   const modules = lora.modules ?? Array.from({ length: c.numLayers }, (_, layer) => lora.targets.map((target) => ({ layer, target, rank: lora.rank, scale: lora.alpha / lora.rank }))).flat();
   return modules.map(({ layer, target, rank, scale }) => {
     const [o, n] = linearShape(c, target);
-    const p = `base_model.model.${modulePath(layer, target)}`;
+    const p = `base_model.model.${targetModule(layer, target)}`;
     return { layer, target, a: `${p}.lora_A.weight`, b: `${p}.lora_B.weight`, aShape: [rank, n] as [number, number], bShape: [o, rank] as [number, number], scale };
   });
 }
@@ -229,7 +210,7 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
   }
   /** x [n, in] → x·Wᵀ (+ b) (+ s·x·Aᵀ·Bᵀ, s the module's scale), as @dda/model's `linear`; per example, x's rows are B sequences of n/B. */
   const linear = (i: number, t: OnnxLoraTarget, x: string): string => {
-    const mod = modulePath(i, t);
+    const mod = targetModule(i, t);
     const [out, inDim] = linearShape(c, t);
     let y = g.linear(x, base(`${mod}.weight`, linearShape(c, t)));
     if (c.attentionBias && (t === 'q' || t === 'k' || t === 'v')) y = g.add(y, base(`${mod}.bias`, [out]));
@@ -247,7 +228,7 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
   const one = g.scalar(1);
   /** RMSNorm x̂ · w, with Gemma's norms x̂ · (1 + w), as @dda/model's. */
   const rmsNorm = (x: string, w: string): string => g.mul(g.mul(x, g.rsqrt(g.add(g.meanLast(g.mul(x, x)), eps))), c.gemmaNorms ? g.add(w, one) : w);
-  const hd = graphHeadDim(c);
+  const hd = headDim(c);
   /** Qwen3's (and Gemma-3's) q_norm / k_norm of layer i on heads x [.., hd] (identity without qkNorm). */
   const headNorm = (i: number, which: 'q_norm' | 'k_norm', x: string): string => (c.qkNorm ? rmsNorm(x, base(`model.layers.${i}.self_attn.${which}.weight`, [hd])) : x);
   // rotate_half(x) = [−x2, x1] = x · R (exact: one ±1 product per entry).
@@ -312,7 +293,7 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   const d = c.hiddenSize;
   const H = c.numHeads;
   const KV = c.numKvHeads;
-  const hd = graphHeadDim(c);
+  const hd = headDim(c);
   const N = B * T;
   const ids = g.input(DECODER_IO.ids, [N], ONNX_TYPE.int64);
   const positions = withLoss || o.positionLogits ? g.input(DECODER_IO.positions, [P], ONNX_TYPE.int64) : '';
@@ -407,7 +388,7 @@ export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig 
   const d = c.hiddenSize;
   const H = c.numHeads;
   const KV = c.numKvHeads;
-  const hd = graphHeadDim(c);
+  const hd = headDim(c);
   const kvDim = KV * hd;
   const token = g.input(DECODE_IO.token, [1], ONNX_TYPE.int64);
   const { kinds, ofLayer } = attentionKinds(c);
@@ -560,7 +541,7 @@ export function pickFeeds(inputNames: readonly string[], weightFeeds: Readonly<R
 
 /**
  * The decoder on an onnxruntime backend: losses, logits, hidden states and per-example LoRA gradients, agreeing
- * with @dda/model's tfjs engine. Sessions are built per padded sequence length and reused; the base
+ * with @dda/backend-tfjs's engine. Sessions are built per padded sequence length and reused; the base
  * weights are baked into each session's graph up to 256 MiB and fed at every run above
  * ({@link BaseWeightPlacement}: no 2 GiB limit, so real-size models such as TinyLlama-1.1B run),
  * the LoRA weights are fed at every run.

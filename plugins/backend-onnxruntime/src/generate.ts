@@ -2,14 +2,15 @@
  * Greedy decoding on onnxruntime with a key/value cache: one prefill run over the prompt (the
  * decoder graph with `present` outputs: every layer's keys after RoPE and values), then one run
  * of the one-token decode graph ({@link buildDecodeStepGraph}) per new token, which attends to the
- * cached keys and values instead of re-running the prefix. Same stopping rule as @dda/model's
+ * cached keys and values instead of re-running the prefix. Same stopping rule as @dda/backend-tfjs's
  * `DecoderModel.generate`: at most `maxNewTokens`, stop at EOS (not emitted), never beyond the
  * context length.
  */
 import { DdaError, attentionMaskRow } from '@dda/core';
+import { headDim } from '@dda/model';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
-  DECODER_IO, DECODE_IO, attentionKinds, buildDecodeStepGraph, buildDecoderGraph, chooseBaseWeightPlacement, ortWeightFeeds, presentOutputs, ropeTables, graphHeadDim,
+  DECODER_IO, DECODE_IO, attentionKinds, buildDecodeStepGraph, buildDecoderGraph, chooseBaseWeightPlacement, ortWeightFeeds, presentOutputs, ropeTables,
   type BaseWeightPlacement, type OnnxDecoderConfig, type OnnxLoraConfig, type WeightMap,
 } from './decoder-graph.js';
 import type { OrtSession, OrtTensor } from './ort.js';
@@ -66,7 +67,7 @@ export class OnnxGenerator {
   ) {
     if (!Number.isInteger(contextLength) || contextLength < 1) throw new DdaError(`ONNX generator: contextLength must be a positive integer, got ${contextLength}`, "pass the model's maxSeqLen");
     this.padMultiple = options.padMultiple ?? 16;
-    this.hd = graphHeadDim(config);
+    this.hd = headDim(config);
     this.kvDim = config.numKvHeads * this.hd;
     this.kinds = new Map([...attentionKinds(config).kinds].map(([kind, a]) => [kind, { ...ropeTables(contextLength, this.hd, a.theta, a.scaling), window: a.window }]));
     this.basePlacement = chooseBaseWeightPlacement(base, options.basePlacement);

@@ -1,6 +1,6 @@
 /**
  * Training on onnxruntime: pretraining (every base tensor) and LoRA or full fine-tuning with
- * Adam, with the semantics of @dda/model's `DecoderModel.train` (tfjs): the same shuffled order
+ * Adam, with the semantics of @dda/backend-tfjs's `DecoderModel.train`: the same shuffled order
  * from the seed (`SeededRandom.shuffle` once per epoch), the same batches, the same loss (the mean
  * over the batch of each sequence's mean response-token cross-entropy, nats/token), the same Adam
  * ({@link Adam}: tfjs's `tf.train.adam(lr)` step for step) and the same callbacks and

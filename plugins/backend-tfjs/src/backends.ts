@@ -14,7 +14,7 @@ async function useTfjsBackend(name: 'wasm' | 'cpu'): Promise<void> {
 }
 
 let registered = false;
-/** Registers `tfjs-wasm` and `tfjs-cpu` (idempotent). Called on import of @dda/model. */
+/** Registers `tfjs-wasm` and `tfjs-cpu` (idempotent). Called on import of @dda/backend-tfjs. */
 export function registerTfjsBackends(): void {
   if (registered) return;
   registered = true;
@@ -37,7 +37,7 @@ export function registerTfjsBackends(): void {
     },
   });
 }
-registerAsPlugin('@dda/model', registerTfjsBackends);
+registerAsPlugin('@dda/backend-tfjs', registerTfjsBackends);
 
 /**
  * Starts the first tfjs backend that works among `preferred` (default: all tfjs backends by
