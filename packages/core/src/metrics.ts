@@ -386,6 +386,12 @@ export interface SourceEvaluation {
   readonly nTrain: number;
   /** Number of test outputs averaged into the source's score (for `average`: the sum over sources). */
   readonly nTests: number;
+  /**
+   * The values of the extra metrics asked for (`metrics` registry entries, e.g. a plugin's), by
+   * metric id, each in the metric's own unit (its description says which); for `average`: the mean
+   * over sources. Empty when none were asked for.
+   */
+  readonly metrics?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -397,15 +403,22 @@ export interface SourceEvaluation {
  * @param matrix - Scores [nTrain × nTest]; higher = more responsible.
  * @param sources - Sources to evaluate; `labels` has length nTrain, `testIds` are columns of `matrix`.
  * @param k - Recall cut-off, a positive integer (clamped to nTrain).
+ * @param extra - More metrics (e.g. from the `metrics` registry, {@link createMetrics}), each
+ *   computed on the same aggregated scores and labels into `metrics[id]`.
  * @returns One {@link SourceEvaluation} per source, in the given order.
  * @throws DdaError on duplicate source ids, labels of the wrong length, unknown test ids, a
- *   source without test outputs, or a source whose labels have no positive or no negative.
+ *   source without test outputs, a source whose labels have no positive or no negative, two
+ *   extra metrics with one id, or an extra metric that returns a non-finite value (naming it).
  */
 export function evaluateSources(
   matrix: ScoreMatrix,
   sources: readonly SourceSpec[],
   k: number,
+  extra: readonly Metric[] = [],
 ): SourceEvaluation[] {
+  const ids = extra.map((m) => m.id);
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice !== undefined) throw new DdaError(`evaluateSources: the metric '${twice}' is asked for twice`, 'list every metric once');
   if (!Number.isInteger(k) || k < 1) {
     throw new DdaError(`evaluateSources: k must be a positive integer, got ${k}`, 'pass e.g. k = 500');
   }
@@ -444,8 +457,33 @@ export function evaluateSources(
       nPositives,
       nTrain,
       nTests: s.testIds.length,
+      ...(extra.length > 0 ? { metrics: Object.fromEntries(extra.map((m) => [m.id, finiteMetric(m, scores, s.labels, s.id)])) } : {}),
     };
   });
+}
+
+/** `m` on one source's scores; @throws DdaError when it is not a finite number. */
+function finiteMetric(m: Metric, scores: ArrayLike<number>, labels: ArrayLike<number>, source: string): number {
+  const v = m.compute(scores, labels);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new DdaError(`metric '${m.id}' returned ${String(v)} for source '${source}'`, 'a metric must return a finite number for every source with a true source and a non-source');
+  return v;
+}
+
+/**
+ * The metrics of the `metrics` registry named by `specs` (an id, or an id with the entry's options,
+ * e.g. `{ id: 'recall-at-k', k: 100 }`), created in order. Awaits nothing but the registry's
+ * factories: load plugins first for a plugin's metric.
+ *
+ * @throws DdaError naming an id the registry does not have (with the ids it has), or a factory's error.
+ */
+export async function createMetrics(specs: readonly (string | { readonly id: string; readonly [option: string]: unknown })[]): Promise<Metric[]> {
+  const out: Metric[] = [];
+  for (const spec of specs) {
+    const { id, ...options } = typeof spec === 'string' ? { id: spec } : spec;
+    if (!metrics.has(id)) throw new DdaError(`unknown metric '${id}'`, `use one of the metrics registry: ${metrics.ids().join(', ')} (a plugin's metric needs --plugin)`);
+    out.push((await metrics.resolve(options, [id])).value);
+  }
+  return out;
 }
 
 /**
@@ -468,7 +506,14 @@ export function averageEvaluations(list: readonly SourceEvaluation[]): SourceEva
   let rr = 0;
   let nPositives = 0;
   let nTests = 0;
+  const extraIds = Object.keys(first.metrics ?? {});
+  const extra = new Map(extraIds.map((id) => [id, 0]));
   for (const e of list) {
+    const got = Object.keys(e.metrics ?? {});
+    if (got.length !== extraIds.length || got.some((id) => !extra.has(id))) {
+      throw new DdaError(`averageEvaluations: '${e.source}' has the metrics [${got.join(', ')}], '${first.source}' [${extraIds.join(', ')}]`, 'average only evaluations with the same metrics');
+    }
+    for (const id of extraIds) extra.set(id, (extra.get(id) as number) + (e.metrics?.[id] as number));
     if (e.k !== first.k || e.nTrain !== first.nTrain) {
       throw new DdaError(
         `averageEvaluations: '${e.source}' was evaluated with k=${e.k} over ${e.nTrain} training rows, '${first.source}' with k=${first.k} over ${first.nTrain}`,
@@ -494,5 +539,6 @@ export function averageEvaluations(list: readonly SourceEvaluation[]): SourceEva
     nPositives,
     nTrain: first.nTrain,
     nTests,
+    ...(extraIds.length > 0 ? { metrics: Object.fromEntries(extraIds.map((id) => [id, (extra.get(id) as number) / list.length])) } : {}),
   };
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   DdaError,
+  createMetrics,
   averageEvaluations,
   averagePrecision,
   createScoreMatrix,
@@ -14,6 +15,7 @@ import {
   rocAuc,
   rocCurve,
   SeededRandom,
+  type Metric,
 } from '@dda/core';
 
 interface FixtureCase {
@@ -252,6 +254,30 @@ describe('evaluateSources / averageEvaluations', () => {
     expect(avg.mrr).toBeCloseTo((11 / 18 + 1) / 2, 15);
     expect(avg.recallAt50).toBe(1);
     expect(avg).toMatchObject({ k: 1, nPositives: 3, nTrain: 4, nTests: 3 });
+  });
+
+  it('computes extra metrics on the same aggregated scores, by id, and averages them', async () => {
+    // The highest aggregated score's label (ties: the first row): a: [2, 2, 0, 2] → r0 (1); b: [0, 5, 1, 2] → r1 (1).
+    const top1: Metric = { id: 'top-1-hit', description: 'label of the top-scoring row', compute: (scores, labels) => {
+      let best = 0;
+      for (let i = 1; i < scores.length; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
+      return labels[best] as number;
+    } };
+    const sum: Metric = { id: 'score-sum', description: 'sum of the aggregated scores', compute: (scores) => Array.from(scores).reduce((x, y) => x + y, 0) };
+    const [a, b] = evaluateSources(m, sources, 1, [top1, sum]);
+    expect([a!.metrics, b!.metrics]).toEqual([{ 'top-1-hit': 1, 'score-sum': 6 }, { 'top-1-hit': 1, 'score-sum': 8 }]);
+    expect(averageEvaluations([a!, b!]).metrics).toEqual({ 'top-1-hit': 1, 'score-sum': 7 });
+    expect(evaluateSources(m, sources, 1)[0]!.metrics).toBeUndefined();
+    // The registry's metrics by spec, with options: recall-at-k {k: 1} equals the fixed recall@1.
+    const made = await createMetrics(['average-precision', { id: 'recall-at-k', k: 1 }]);
+    expect(made.map((x) => x.id)).toEqual(['average-precision', 'recall-at-1']);
+    const ev = evaluateSources(m, sources, 1, made);
+    for (const e of ev) expect(e.metrics).toEqual({ 'average-precision': e.averagePrecision, 'recall-at-1': e.recallAtK });
+    await expect(createMetrics(['ndcg'])).rejects.toThrow(/unknown metric 'ndcg'.*auc, recall-at-k, average-precision, mrr/s);
+    expect(() => evaluateSources(m, sources, 1, [sum, sum])).toThrow(/the metric 'score-sum' is asked for twice/);
+    const broken: Metric = { id: 'broken', description: 'NaN', compute: () => Number.NaN };
+    expect(() => evaluateSources(m, sources, 1, [broken])).toThrow(/metric 'broken' returned NaN for source 'a'/);
+    expect(() => averageEvaluations([a!, evaluateSources(m, sources, 1, [sum])[1]!])).toThrow(/same metrics/);
   });
 
   it('clamps k to the number of training rows', () => {

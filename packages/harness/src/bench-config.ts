@@ -194,9 +194,13 @@ export const BenchConfigSchema = z.object({
   /**
    * Metrics of the leaderboard: `auc` and `recall` (hallucination tracing, always computed), `lds`
    * (linear datamodeling score: retraining on random subsets) and `leave-out` (retraining without
-   * each method's top-k samples of a source: how often the error disappears).
+   * each method's top-k samples of a source: how often the error disappears). Any other entry is a
+   * metric of the `metrics` registry (a plugin's, or the core's `recall-at-k`), given by its id or
+   * as `{ id, ...options }` (e.g. `{ id: recall-at-k, k: 100 }`): computed per source on the same
+   * aggregated scores, it gets its own columns in the CSVs (`<metric id>`, `<metric id>_mean` /
+   * `_low` / `_high`), the summary JSON, the paired tests and the report.
    */
-  metrics: z.array(z.enum(['auc', 'recall', 'lds', 'leave-out'])).min(1).default(['auc', 'recall']),
+  metrics: z.array(z.union([z.string().min(1), z.object({ id: z.string().min(1) }).passthrough()])).min(1).default(['auc', 'recall']),
   /** LDS: M subsets of fraction α of the training set, drawn from `seed` (the same subsets for every method). */
   lds: z.object({ subsets: z.number().int().min(2).default(32), alpha: z.number().gt(0).lt(1).default(0.5), seed: z.number().int().nonnegative().default(0) }).strict().default({ subsets: 32, alpha: 0.5, seed: 0 }),
   /**
@@ -273,4 +277,12 @@ export function loadBenchConfig(path: string): BenchConfig {
   const here = (p: string): string => resolve(dirname(path), p);
   const plugins = c.plugins.map((p) => (isPathSpecifier(p) && !p.startsWith('file:') ? here(p) : p));
   return { ...c, plugins, ...(c.data.dataFile ? { data: { ...c.data, dataFile: here(c.data.dataFile) } } : {}) };
+}
+
+/** The leaderboard metrics the harness computes itself (see `BenchConfigSchema.metrics`). */
+export const HARNESS_METRICS = ['auc', 'recall', 'lds', 'leave-out'] as const;
+
+/** The entries of `metrics` that are metrics of the `metrics` registry (everything but {@link HARNESS_METRICS}), in order. */
+export function registryMetricSpecs(c: Pick<BenchConfig, 'metrics'>): (string | { readonly id: string; readonly [option: string]: unknown })[] {
+  return c.metrics.filter((m) => typeof m !== 'string' || !(HARNESS_METRICS as readonly string[]).includes(m));
 }

@@ -7,11 +7,11 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DdaError, type ScoreMatrix, type SourceEvaluation, aggregateColumns, datasetPlugin, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
+  DdaError, type Metric, type ScoreMatrix, type SourceEvaluation, aggregateColumns, createMetrics, datasetPlugin, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
 import { AttributionRun, RECOMMENDED_DDA, scoreBlocksTogether, type BlockJob, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, entityMatching, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
-import { leaderboardDda, RECOMMENDED_ROW, type BenchConfig } from './bench-config.js';
+import { leaderboardDda, RECOMMENDED_ROW, registryMetricSpecs, type BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
 import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
 import { meanInterval, pairedPermutationTest } from './stats.js';
@@ -82,9 +82,18 @@ export interface SummaryRow {
   readonly mrrMean: number;
   readonly mrrLow: number;
   readonly mrrHigh: number;
+  /** The registry metrics of the config's `metrics` (a plugin's, `recall-at-<k>`), by metric id; absent when none were asked for. */
+  readonly metrics?: Readonly<Record<string, MetricSummary>>;
 }
 
 /** The {@link SummaryRow} fields of average precision, Recall@50 and MRR (NaN when a stored summary lacks them). */
+/** Mean of one registry metric over the n units with its 95% Student-t interval (not clipped: the metric's range is its own). */
+export interface MetricSummary {
+  readonly mean: number;
+  readonly low: number;
+  readonly high: number;
+}
+
 export const RANKING_SUMMARY_FIELDS = ['apMean', 'apLow', 'apHigh', 'recall50Mean', 'recall50Low', 'recall50High', 'mrrMean', 'mrrLow', 'mrrHigh'] as const;
 
 /** What one unit of the paired tests is (see {@link pairedAgainst}). */
@@ -92,8 +101,8 @@ export const PAIRED_UNIT = "family × seed cell (the metric averaged over the ce
 
 /** Paired sign-flip test of a reference method (plain, or the recommended DDA) against another method over family × seed cells. */
 export interface PairedRow {
-  /** The metric compared: `auc` (points) or `lds` (correlation units). */
-  readonly metric: 'auc' | 'lds';
+  /** The metric compared: `auc` (points), `lds` (correlation units) or a registry metric's id (its own unit). */
+  readonly metric: string;
   readonly reference: string;
   readonly method: string;
   /** What one unit is: {@link PAIRED_UNIT} (results written by older versions paired family × seed × source). */
@@ -187,6 +196,7 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
  */
 export async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<void> {
   await loadUserPlugins(c.plugins, { origin: 'plugins: of the benchmark configuration' });
+  await benchMetrics(c);
   if (!c.data.dataFile) {
     const data = datasetPlugin(c.data.generator);
     data.parseOptions(c.data.options ?? c.data.registry ?? c.data.realtext ?? {}, `data.options of data set '${data.id}'`);
@@ -204,6 +214,23 @@ export async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Prom
     for (const id of new Set([c.ablation.denoiser, ...c.ablation.denoisers])) await denoisers.create(id, {});
   }
 }
+
+/**
+ * The registry metrics of the config's `metrics` (everything but auc, recall, lds and leave-out),
+ * created from the `metrics` registry (plugins loaded first).
+ *
+ * @throws DdaError for an unknown id, or a metric whose id is a column the harness writes itself.
+ */
+export async function benchMetrics(c: Pick<BenchConfig, 'metrics'>): Promise<Metric[]> {
+  const out = await createMetrics(registryMetricSpecs(c));
+  for (const m of out) {
+    if ((RESERVED_COLUMNS as readonly string[]).includes(m.id)) throw new DdaError(`metric '${m.id}' has the name of a column the harness writes itself`, 'give the metric another id');
+  }
+  return out;
+}
+
+/** Column names of the CSVs that a registry metric's id must not take. */
+const RESERVED_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall', 'recall_at_k', 'k', 'n', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement', 'lds', 'leave_out', 'leave_out_random', 'average_precision', 'recall_at_50', 'mrr', 'ap', 'recall50', 'metric', 'reference', 'unit'] as const;
 
 /** DDA = debias(denoise(epoch scores over the last `lastN` checkpoints), base). */
 function dda(task: AttributionTask, s: CheckpointScores, debiaser: string, denoiser: string, beta: number, lastN = s.epochs.length): Promise<ScoreMatrix> {
@@ -404,6 +431,7 @@ function thin(points: RocPoint[]): RocPoint[] {
 
 async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: string, log: Log, progress?: ProgressSink): Promise<BenchResult> {
   await checkIds(c, kind);
+  const extraMetrics = await benchMetrics(c);
   const artifacts = join(outDir, 'artifacts');
   const rows: BenchRow[] = [];
   const curves: RocSet[] = [];
@@ -487,11 +515,11 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
                 const values = [...fixedOf.values()];
                 fixedOf.set('average', values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1));
               }
-              for (const r of [...evaluateVariant(task, v, label, c.k), ...evaluateByErrorKind(task, v, label, c.k)]) {
+              for (const r of [...evaluateVariant(task, v, label, c.k, extraMetrics), ...evaluateByErrorKind(task, v, label, c.k, extraMetrics)]) {
                 rows.push({
                   family, method, scorer: label, variant: v.variant, measurement: measured ? measurement : '', seed, seconds,
                   source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
-                  averagePrecision: r.averagePrecision, recallAt50: r.recallAt50, mrr: r.mrr,
+                  averagePrecision: r.averagePrecision, recallAt50: r.recallAt50, mrr: r.mrr, ...(r.metrics ? { metrics: r.metrics } : {}),
                   lds: ldsOf.get(r.source) ?? Number.NaN, leaveOut: fixedOf.get(r.source) ?? Number.NaN, leaveOutRandom: randomFixed.get(r.source) ?? Number.NaN,
                 });
               }
@@ -587,6 +615,11 @@ export function summarize(rows: readonly BenchRow[]): SummaryRow[] {
   const methods = [...new Set(avg.map((r) => r.method))];
   const out: SummaryRow[] = [];
   const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+  const extraIds = metricIdsOf(rows);
+  const summaryOf = (values: number[]): MetricSummary => {
+    const finite = values.filter(Number.isFinite);
+    return finite.length ? meanInterval(finite) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
+  };
   for (const family of [...families, 'all']) {
     for (const method of methods) {
       const sel = avg.filter((r) => r.method === method && (family === 'all' || r.family === family));
@@ -609,6 +642,7 @@ export function summarize(rows: readonly BenchRow[]): SummaryRow[] {
         ldsMean: lds.mean, ldsLow: lds.low, ldsHigh: lds.high,
         leaveOutMean: mean(sel.map((r) => r.leaveOut).filter(Number.isFinite)), leaveOutRandomMean: mean(sel.map((r) => r.leaveOutRandom).filter(Number.isFinite)),
         apMean: ap.mean, apLow: ap.low, apHigh: ap.high, recall50Mean: r50.mean, recall50Low: r50.low, recall50High: r50.high, mrrMean: mrr.mean, mrrLow: mrr.low, mrrHigh: mrr.high,
+        ...(extraIds.length > 0 ? { metrics: Object.fromEntries(extraIds.map((id) => [id, summaryOf(sel.map((r) => r.metrics?.[id] ?? Number.NaN))])) } : {}),
       });
     }
   }
@@ -626,18 +660,19 @@ export function pairedAgainst(rows: readonly BenchRow[], reference: string): Pai
   const cells = rows.filter((r) => r.source === 'average');
   const unit = (r: BenchRow): string => `${r.family}\u0000${r.seed}`;
   const out: PairedRow[] = [];
-  for (const metric of ['auc', 'lds'] as const) {
-    const ref = new Map(cells.filter((r) => r.method === reference && Number.isFinite(r[metric])).map((r) => [unit(r), r[metric]]));
+  for (const metric of ['auc', 'lds', ...metricIdsOf(rows)]) {
+    const value = (r: BenchRow): number => (metric === 'auc' || metric === 'lds' ? r[metric] : r.metrics?.[metric] ?? Number.NaN);
+    const ref = new Map(cells.filter((r) => r.method === reference && Number.isFinite(value(r))).map((r) => [unit(r), value(r)]));
     if (ref.size === 0) continue;
     for (const method of [...new Set(cells.map((r) => r.method))]) {
       if (method === reference) continue;
       const a: number[] = [];
       const b: number[] = [];
-      for (const r of cells.filter((x) => x.method === method && Number.isFinite(x[metric]))) {
+      for (const r of cells.filter((x) => x.method === method && Number.isFinite(value(x)))) {
         const x = ref.get(unit(r));
         if (x === undefined) continue;
         a.push(x);
-        b.push(r[metric]);
+        b.push(value(r));
       }
       if (a.length === 0) continue;
       const t = pairedPermutationTest(a, b, { seed: 3 });
@@ -645,4 +680,11 @@ export function pairedAgainst(rows: readonly BenchRow[], reference: string): Pai
     }
   }
   return out;
+}
+
+/** The ids of the registry metrics the rows carry (`BenchRow.metrics`), in first-seen order. */
+export function metricIdsOf(rows: readonly Pick<BenchRow, 'metrics'>[]): string[] {
+  const out = new Set<string>();
+  for (const r of rows) for (const id of Object.keys(r.metrics ?? {})) out.add(id);
+  return [...out];
 }

@@ -5,7 +5,7 @@
  */
 import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { averageEvaluations, debiasers, denoisers, evaluateSources, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type ProgressSink } from '@dda/core';
+import { averageEvaluations, debiasers, denoisers, evaluateSources, type Metric, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type ProgressSink } from '@dda/core';
 import {
   AttributionRun, RECOMMENDED_DDA, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, variantOf, noteSameScores, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
 } from '@dda/attribution';
@@ -94,8 +94,8 @@ export async function demoVariants(s: CheckpointScores, task: AttributionTask, o
 }
 
 /** ROC-AUC and recall@k of one variant per labelled source, then their average. */
-export function evaluateVariant(task: AttributionTask, v: Variant, scorer: string, k: number): ResultRow[] {
-  const evals = evaluateSources(v.matrix, sourcesOf(task, task.labels ?? []), k);
+export function evaluateVariant(task: AttributionTask, v: Variant, scorer: string, k: number, extra: readonly Metric[] = []): ResultRow[] {
+  const evals = evaluateSources(v.matrix, sourcesOf(task, task.labels ?? []), k, extra);
   return [...evals, averageEvaluations(evals)].map((e) => ({ ...e, variant: v.variant, scorer, description: v.description }));
 }
 
@@ -123,7 +123,7 @@ export const ERROR_KINDS = ['introduced', 'base-made'] as const;
  * `average[base-made]`). Sources without errors of a kind are left out of it. Empty when the
  * queries carry no such flag.
  */
-export function evaluateByErrorKind(task: AttributionTask, v: Variant, scorer: string, k: number): ResultRow[] {
+export function evaluateByErrorKind(task: AttributionTask, v: Variant, scorer: string, k: number, extra: readonly Metric[] = []): ResultRow[] {
   const flag = new Map(task.queries.map((q) => [q.record.id, q.record.meta.produced_by_base]));
   if (![...flag.values()].some((x) => typeof x === 'boolean')) return [];
   const out: ResultRow[] = [];
@@ -132,7 +132,7 @@ export function evaluateByErrorKind(task: AttributionTask, v: Variant, scorer: s
       .map((s) => ({ ...s, id: `${s.id}[${kind}]`, testIds: s.testIds.filter((id) => (flag.get(id) === true) === (kind === 'base-made')) }))
       .filter((s) => s.testIds.length > 0);
     if (sources.length === 0) continue;
-    const evals = evaluateSources(v.matrix, sources, k);
+    const evals = evaluateSources(v.matrix, sources, k, extra);
     out.push(...[...evals, { ...averageEvaluations(evals), source: `average[${kind}]` }].map((e) => ({ ...e, variant: v.variant, scorer, description: v.description })));
   }
   return out;

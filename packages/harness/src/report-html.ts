@@ -35,12 +35,18 @@ function summaryTable(rows: readonly SummaryRow[], k: number, intervals: Interva
   const lds = rows.some((s) => Number.isFinite(s.ldsMean));
   const out = rows.some((s) => Number.isFinite(s.leaveOutMean) || Number.isFinite(s.leaveOutRandomMean));
   const opt = (x: number | undefined, d = 3): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : '–');
+  // The registry metrics of the config (a plugin's): mean and interval each.
+  const extra = [...new Set(rows.flatMap((s) => Object.keys(s.metrics ?? {})))];
   return htmlTable(
-    ['method', 'n', 'AUC mean', `AUC ${ci}`, `recall@${k}`, `recall ${ci}`, 'scoring s', ...(lds ? ['LDS', `LDS ${ci}`] : []), ...(out ? ['errors fixed (top-k removed)', '(k random removed)'] : [])],
+    ['method', 'n', 'AUC mean', `AUC ${ci}`, `recall@${k}`, `recall ${ci}`, 'scoring s', ...(lds ? ['LDS', `LDS ${ci}`] : []), ...(out ? ['errors fixed (top-k removed)', '(k random removed)'] : []), ...extra.flatMap((id) => [id, `${id} ${ci}`])],
     rows.map((s) => [
       s.method, String(s.n), f2(s.aucMean), formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2), s.recallMean.toFixed(3), formatInterval({ low: s.recallLow, high: s.recallHigh, n: s.n }, 3), formatSeconds(s.secondsMean),
       ...(lds ? [opt(s.ldsMean), Number.isFinite(s.ldsMean) ? formatInterval({ low: s.ldsLow, high: s.ldsHigh, n: s.n }, 3) : '–'] : []),
       ...(out ? [opt(s.leaveOutMean), opt(s.leaveOutRandomMean)] : []),
+      ...extra.flatMap((id) => {
+        const m = s.metrics?.[id];
+        return [opt(m?.mean), m && Number.isFinite(m.mean) ? formatInterval({ low: m.low, high: m.high, n: s.n }, 3) : '–'];
+      }),
     ]),
   );
 }

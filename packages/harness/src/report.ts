@@ -5,7 +5,7 @@ import { escapeLatex, latexTable, type LatexCell } from '@dda/report';
 import { writeFileAtomic } from '@dda/attribution';
 import type { DdaRunResult, ResultRow } from './demo.js';
 import { join } from 'node:path';
-import { RANKING_SUMMARY_FIELDS, parseMethod, type BenchResult, type PairedRow, type SummaryRow } from './bench.js';
+import { RANKING_SUMMARY_FIELDS, metricIdsOf, parseMethod, type BenchResult, type PairedRow, type SummaryRow } from './bench.js';
 
 /** The unit of the paired tests in summaries written before it was one family × seed cell. */
 const OLD_PAIRED_UNIT = 'family × seed × source (written by an older version: the sources of one cell are not independent)';
@@ -86,11 +86,14 @@ export type BenchFormat = 'latex';
  */
 export async function writeBenchOutputs(r: BenchResult, outDir: string, command: string, formats: readonly BenchFormat[] = []): Promise<string[]> {
   const base = join(outDir, r.kind === 'bench' ? r.config.name : `${r.config.name}-ablation`);
+  // Registry metrics (the config's `metrics` beyond auc, recall, lds, leave-out): a column each, a mean and interval each in the summary.
+  const extra = metricIdsOf(r.rows);
   const rows = r.rows.map((x) => ({
     family: x.family, method: x.method, scorer: x.scorer, variant: x.variant, measurement: x.measurement, source: x.source, seed: x.seed,
     auc: r4(x.auc), recall_at_k: r4(x.recallAtK), k: x.k, n_positives: x.nPositives, n_train: x.nTrain, n_tests: x.nTests, seconds: Number(x.seconds.toFixed(2)),
     lds: opt(x.lds), leave_out: opt(x.leaveOut), leave_out_random: opt(x.leaveOutRandom),
     average_precision: opt(x.averagePrecision), recall_at_50: opt(x.recallAt50), mrr: opt(x.mrr),
+    ...Object.fromEntries(extra.map((id) => [id, opt(x.metrics?.[id])])),
   }));
   const summary = r.summary.map((s) => ({
     family: s.family, method: s.method, n: s.n, auc_mean: r4(s.aucMean), auc_low: opt(s.aucLow), auc_high: opt(s.aucHigh),
@@ -98,11 +101,12 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
     lds_mean: opt(s.ldsMean), lds_low: opt(s.ldsLow), lds_high: opt(s.ldsHigh), leave_out_mean: opt(s.leaveOutMean), leave_out_random_mean: opt(s.leaveOutRandomMean),
     ap_mean: opt(s.apMean), ap_low: opt(s.apLow), ap_high: opt(s.apHigh), recall50_mean: opt(s.recall50Mean), recall50_low: opt(s.recall50Low), recall50_high: opt(s.recall50High),
     mrr_mean: opt(s.mrrMean), mrr_low: opt(s.mrrLow), mrr_high: opt(s.mrrHigh),
+    ...Object.fromEntries(extra.flatMap((id) => [[`${id}_mean`, opt(s.metrics?.[id]?.mean)], [`${id}_low`, opt(s.metrics?.[id]?.low)], [`${id}_high`, opt(s.metrics?.[id]?.high)]])),
   }));
   const paired = r.paired.map((p) => ({ metric: p.metric, reference: p.reference, method: p.method, unit: p.unit, n: p.n, mean_difference: r4(p.meanDifference), p_value: Number(p.pValue.toPrecision(4)), min_p_value: Number(p.minPValue.toPrecision(4)), exact: p.exact }));
   const files: [string, Uint8Array | string][] = [
-    [`${base}.csv`, await writeToBuffer(rows, { headers: [...BENCH_COLUMNS] })],
-    [`${base}-summary.csv`, await writeToBuffer(summary, { headers: [...SUMMARY_COLUMNS] })],
+    [`${base}.csv`, await writeToBuffer(rows, { headers: [...BENCH_COLUMNS, ...extra] })],
+    [`${base}-summary.csv`, await writeToBuffer(summary, { headers: [...SUMMARY_COLUMNS, ...extra.flatMap((id) => [`${id}_mean`, `${id}_low`, `${id}_high`])] })],
     [`${base}-paired.csv`, await writeToBuffer(paired, { headers: [...PAIRED_COLUMNS] })],
     [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, ...(r.gates ? { gates: gatesJson(r.gates) } : {}), sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent', intervals: intervalsText('student-t') }, null, 2)],
     [`${base}-curves.json`, curvesJson(r)],
@@ -128,9 +132,13 @@ export function gatesJson(cells: readonly CellGates[]): { cells: readonly CellGa
 /** The summary as a Markdown table (for the README and the console). */
 export function summaryMarkdown(r: BenchResult, family = 'all'): string {
   const rows = r.summary.filter((s) => s.family === family);
-  const lines = ['| method | n | AUC (%) | 95% CI (Student-t over n) | recall@' + String(r.config.k) + ' | AP | Recall@50 | MRR |', '|---|---:|---:|---|---:|---:|---:|---:|'];
-  const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '–');
-  for (const s of rows) lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | ${formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2)} | ${s.recallMean.toFixed(3)} | ${f3(s.apMean)} | ${f3(s.recall50Mean)} | ${f3(s.mrrMean)} |`);
+  const extra = [...new Set(rows.flatMap((s) => Object.keys(s.metrics ?? {})))];
+  const lines = [
+    `| method | n | AUC (%) | 95% CI (Student-t over n) | recall@${r.config.k} | AP | Recall@50 | MRR |${extra.map((id) => ` ${id} |`).join('')}`,
+    `|---|---:|---:|---|---:|---:|---:|---:|${extra.map(() => '---:|').join('')}`,
+  ];
+  const f3 = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(3) : '–');
+  for (const s of rows) lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | ${formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2)} | ${s.recallMean.toFixed(3)} | ${f3(s.apMean)} | ${f3(s.recall50Mean)} | ${f3(s.mrrMean)} |${extra.map((id) => ` ${f3(s.metrics?.[id]?.mean)} |`).join('')}`);
   return lines.join('\n');
 }
 

@@ -13,6 +13,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const config = (storeGradients: boolean, scorers: string[]): BenchConfig => parseBenchConfig({
   name: 'stream', families: ['llama2-tiny'], scorers, measurements: ['loss', 'contrastive'], seeds: [0], storeGradients,
   data: { nTrain: 120, nHeldOut: 16, nPretrain: 600 }, training: { pretrainEpochs: 2, finetuneEpochs: 2 }, k: 10,
+  // A metric of the `metrics` registry by id and options: recall-at-k at the config's k must equal the fixed recall@k column.
+  metrics: ['auc', 'recall', { id: 'recall-at-k', k: 10 }],
   ablation: { scorer: 'grad-dot', betas: [1], debiasers: ['raw'], denoisers: ['mean'] },
 }, 'test');
 /** The checkpoints whose training gradients are stored under an artifact folder. */
@@ -31,6 +33,8 @@ describe('dda bench with streamed training gradients', () => {
     const stored = await runBench(config(true, scorers), join(dir, 'stored'), () => {});
     expect(withoutSeconds(streamed.rows)).toEqual(withoutSeconds(stored.rows));
     expect(streamed.rows.length).toBeGreaterThan(0);
+    for (const r of streamed.rows) expect(r.metrics).toEqual({ 'recall-at-10': r.recallAtK });
+    expect(streamed.summary.every((s) => s.metrics?.['recall-at-10']?.mean === s.recallMean || Math.abs(s.metrics!['recall-at-10']!.mean - s.recallMean) < 1e-12)).toBe(true);
     expect(storedTrainGradients(join(dir, 'streamed'))).toEqual([]);
     expect(storedTrainGradients(join(dir, 'stored'))).toEqual(['base', 'checkpoint-16', 'checkpoint-8']);
     for (const s of ['grad-dot', 'tracin-cp', 'trak']) expect(log.some((l) => l.includes(`${s}: training gradients streamed`)), s).toBe(true);
