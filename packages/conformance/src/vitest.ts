@@ -13,12 +13,14 @@ import { DdaError, datasets, debiasers, denoisers, scorers, type DatasetPlugin, 
 import { beforeAll, describe, it } from 'vitest';
 import { subjectName, type CheckOptions, type ConformanceReport, type Subject } from './report.js';
 import { DATASET_CHECKS, checkDataset, type DatasetCheckOptions } from './dataset.js';
+import { ENGINE_CHECKS, checkEngine, type EngineCheckOptions } from './engine.js';
+import { engines, type DecoderEngine } from '@dda/model';
 import { SCORER_CHECKS, checkScorer, type ScorerCheck } from './scorer.js';
 import { DEBIASER_CHECKS, DENOISER_CHECKS, checkDebiaser, checkDenoiser, type DebiaserCheck, type DenoiserCheck } from './transforms.js';
 
-function suite<T, C extends string>(
+function suite<C extends string>(
   kind: ConformanceReport['kind'],
-  registry: Registry<T, PluginOptions>,
+  registry: Pick<Registry<unknown, PluginOptions>, 'has' | 'entry'>,
   checks: readonly C[],
   run: () => Promise<ConformanceReport>,
   subject: string | { readonly id: string; readonly plugin?: string | undefined },
@@ -75,4 +77,13 @@ export function denoiserConformance(subject: string | Subject<Denoiser>, options
  */
 export function datasetConformance(subject: string | DatasetPlugin, options: DatasetCheckOptions = {}): void {
   suite('dataset', datasets, DATASET_CHECKS, () => checkDataset(subject, options), subject, options);
+}
+
+/**
+ * The same for an engine (see `ENGINE_CHECKS`): a registered engine id (import its plugin first) or
+ * a started `DecoderEngine`; `options.presets` chooses the tiny families, `options.references` adds
+ * independent references (e.g. a PyTorch fixture).
+ */
+export function engineConformance(subject: string | DecoderEngine, options: EngineCheckOptions = {}): void {
+  suite('engine', engines as unknown as Pick<Registry<unknown, PluginOptions>, 'has' | 'entry'>, ENGINE_CHECKS, () => checkEngine(subject, options), subject, options);
 }

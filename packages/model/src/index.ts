@@ -24,3 +24,4 @@ export { writeFileAtomic } from './files.js';
 export * from './real-models.js';
 export * from './llama2-tokenizer.js';
 export * from './preset-tokenizers.js';
+export * from './engine.js';

@@ -17,3 +17,4 @@ export * from './adam.js';
 export * from './train.js';
 export * from './ort-pool.js';
 export * from './generate.js';
+export * from './engine.js';

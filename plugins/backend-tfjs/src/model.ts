@@ -93,6 +93,12 @@ export class DecoderModel {
     return readVariables(this.lora.vars);
   }
 
+  /** Names, sizes and shapes of the tensors a gradient row over `set` holds, in row order. */
+  parameterLayout(set: ParameterSet): { names: string[]; sizes: number[]; shapes: number[][] } {
+    const { names, vars } = this.variablesOf(set);
+    return { names: [...names], sizes: vars.map((v) => v.size), shapes: vars.map((v) => [...v.shape]) };
+  }
+
   /** Replaces the base weights in place (same names and shapes). */
   setBaseWeights(weights: TensorMap): void {
     assertFiniteTensors(weights, 'base weights');
@@ -171,9 +177,14 @@ export class DecoderModel {
   /** Trains with Adam on the mean per-sample loss; returns the mean loss of each epoch. */
   async train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]> {
     if (samples.length === 0) throw new DdaError('cannot train on an empty data set');
-    const enc = samples.map((s) => this.encode(s));
+    return this.trainEncoded(samples.map((s) => this.encode(s)), o);
+  }
+
+  /** {@link train} on already-encoded examples, with Adam (default) or plain SGD. */
+  async trainEncoded(enc: readonly EncodedExample[], o: TrainOptions & { readonly optimizer?: 'adam' | 'sgd' }): Promise<number[]> {
+    if (enc.length === 0) throw new DdaError('cannot train on an empty data set');
     const { vars } = this.variablesOf(o.parameters);
-    const opt = tf.train.adam(o.learningRate);
+    const opt = (o.optimizer ?? 'adam') === 'adam' ? tf.train.adam(o.learningRate) : tf.train.sgd(o.learningRate);
     const rng = new SeededRandom(o.seed);
     const epochLosses: number[] = [];
     const stepsPerEpoch = Math.ceil(enc.length / o.batchSize);
@@ -268,6 +279,16 @@ export class DecoderModel {
     return out;
   }
 
+  /** Final hidden states (after the last norm) [T × hiddenSize] (row-major) of one token sequence. */
+  hiddenStates(tokens: readonly number[]): Float32Array {
+    const t = tf.tidy(() => forward(this.params, tf.tensor2d(Int32Array.from(tokens), [1, tokens.length], 'int32')).hidden);
+    try {
+      return (t.dataSync() as Float32Array).slice();
+    } finally {
+      t.dispose();
+    }
+  }
+
   /** Mean final hidden state over the response tokens of each sample: rows [n][hiddenSize]. */
   responseRepresentations(samples: readonly TextSample[]): Float32Array[] {
     return samples.map((s) => {
@@ -291,19 +312,29 @@ export class DecoderModel {
    */
   generate(prompt: string, maxNewTokens: number): string {
     const { ids, limit } = generationPrompt(this.tokenizer, prompt, this.encoding?.maxLength ?? this.config.maxSeqLen);
+    return this.tokenizer.decode(this.generateIds(ids, { maxNewTokens, limit, eosId: this.tokenizer.eosId, stopIds: [this.tokenizer.endOfTurn.id] }));
+  }
+
+  /**
+   * Greedy decoding from token ids: at most `maxNewTokens` new ids, stopping at `eosId` or a
+   * `stopIds` token (not emitted) or before prompt + output reaches `limit` tokens.
+   */
+  generateIds(promptIds: readonly number[], o: { readonly maxNewTokens: number; readonly limit: number; readonly eosId: number; readonly stopIds?: readonly number[] }): number[] {
+    const ids = [...promptIds];
+    const stop = new Set([o.eosId, ...(o.stopIds ?? [])]);
     const out: number[] = [];
-    for (let n = 0; n < maxNewTokens && ids.length < limit; n++) {
+    for (let n = 0; n < o.maxNewTokens && ids.length < o.limit; n++) {
       const next = tf.tidy(() => {
         const tokens = tf.tensor2d(Int32Array.from(ids), [1, ids.length], 'int32');
         const { logits } = forward(this.params, tokens);
         const last = tf.slice(logits, [0, ids.length - 1, 0], [1, 1, this.config.vocabSize]);
         return tf.argMax(tf.reshape(last, [-1])).dataSync()[0] as number;
       });
-      if (next === this.tokenizer.eosId || next === this.tokenizer.endOfTurn.id) break;
+      if (stop.has(next)) break;
       ids.push(next);
       out.push(next);
     }
-    return this.tokenizer.decode(out);
+    return out;
   }
 
   /**

@@ -1,0 +1,177 @@
+/**
+ * The `onnxruntime` engine of @dda/model's engine contract: an opened decoder holds its weights in
+ * JavaScript memory and builds, on first use, an {@link OnnxDecoder} (losses, logits, hidden states,
+ * gradient rows), an {@link OnnxGenerator} per generation limit (greedy decoding with a key/value
+ * cache) and, for each `train` call, an {@link OnnxTrainer} (Adam with fresh moments) whose trained
+ * tensors are copied back. Registered in @dda/model's `engines` registry at priority 20 (before
+ * tfjs), on the onnxruntime backends this plugin registers (CUDA where it starts, else the CPU).
+ */
+import { DdaError, registerAsPlugin } from '@dda/core';
+import {
+  assertFiniteTensors, checkLoraFits, checkTokenizerFits, defaultTrainable, engines, validateDecoderConfig, validateLoraConfig,
+  type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineAdapter, type EngineDecoder, type EngineGenerateOptions, type EngineGradientLayout,
+  type EngineOpenOptions, type EngineTrainOptions, type EngineWeights, type ParameterSet, type TensorMap, type Tokenizer,
+} from '@dda/model';
+import { ONNX_BACKEND_IDS, startOnnxRuntime, type OnnxBackendId, type OnnxRuntimeBackend } from './backend.js';
+import { OnnxDecoder } from './decoder-graph.js';
+import { OnnxGenerator } from './generate.js';
+import { OnnxTrainer } from './train.js';
+
+/** A decoder opened on the onnxruntime engine. */
+class OnnxEngineDecoder implements EngineDecoder {
+  readonly engine = 'onnxruntime';
+  readonly backend: { readonly id: string; readonly device: string };
+  private decoder: OnnxDecoder | null = null;
+  private readonly generators = new Map<number, OnnxGenerator>();
+
+  constructor(
+    private readonly onnx: OnnxRuntimeBackend,
+    private readonly config: DecoderConfig,
+    private base: TensorMap,
+    private adapter: EngineAdapter | null,
+    readonly trainable: ParameterSet,
+    private readonly threads: number | undefined,
+  ) {
+    this.backend = { id: onnx.id, device: onnx.device };
+  }
+
+  weights(): EngineWeights {
+    const copy = (m: TensorMap): TensorMap => new Map([...m].map(([n, t]) => [n, { shape: [...t.shape], data: Float32Array.from(t.data) }]));
+    return { base: copy(this.base), adapter: this.adapter ? { config: this.adapter.config, weights: copy(this.adapter.weights) } : null };
+  }
+
+  private options(): { intraOpNumThreads?: number } {
+    return this.threads !== undefined ? { intraOpNumThreads: this.threads } : {};
+  }
+
+  /** The decoder of losses, logits, hidden states and gradients, built on first use. */
+  private onnxDecoder(): OnnxDecoder {
+    this.decoder ??= new OnnxDecoder(this.onnx, this.config, this.adapter?.config ?? null, this.base, this.adapter?.weights ?? null, {
+      parameters: this.trainable, ...this.options(), ...(this.trainable === 'all' ? { basePlacement: 'inputs' as const } : {}),
+    });
+    return this.decoder;
+  }
+
+  /** Drops the generators (they bake the weights in); the decoder takes new weights through setWeights. */
+  private async dropGenerators(): Promise<void> {
+    const gs = [...this.generators.values()];
+    this.generators.clear();
+    for (const g of gs) await g.release();
+  }
+
+  async setWeights(w: { readonly base?: TensorMap; readonly adapter?: TensorMap }): Promise<void> {
+    if (w.adapter && !this.adapter) throw new DdaError('setWeights: adapter weights were given, but this decoder has no adapter', 'open the decoder with an adapter');
+    if (w.base) {
+      assertFiniteTensors(w.base, 'base weights');
+      for (const [name, t] of w.base) {
+        const old = this.base.get(name);
+        if (!old || old.data.length !== t.data.length) throw new DdaError(`base weight '${name}' is ${old ? `of ${old.data.length} values, not ${t.data.length}` : 'not a weight of this model'}`);
+      }
+    }
+    if (w.adapter && this.adapter) checkLoraFits(this.config, this.adapter.config, w.adapter);
+    if (w.base) this.base = new Map([...this.base, ...w.base]);
+    if (w.adapter && this.adapter) this.adapter = { config: this.adapter.config, weights: w.adapter };
+    await this.dropGenerators();
+    if (this.decoder) {
+      if (w.base && this.decoder.basePlacement === 'initializers') {
+        // Baked base weights: a new decoder for the new ones.
+        await this.decoder.release();
+        this.decoder = null;
+      } else {
+        await this.decoder.setWeights({ ...(w.base ? { base: w.base } : {}), ...(w.adapter ? { lora: w.adapter } : {}) });
+      }
+    }
+  }
+
+  loss(e: EncodedExample): Promise<number> {
+    return this.onnxDecoder().loss(e);
+  }
+
+  logits(tokens: Int32Array): Promise<Float32Array> {
+    return this.onnxDecoder().logits(tokens);
+  }
+
+  hiddenStates(tokens: Int32Array): Promise<Float32Array> {
+    return this.onnxDecoder().hiddenStates(tokens);
+  }
+
+  gradientLayout(): EngineGradientLayout {
+    const { names, sizes } = this.onnxDecoder().parameterLayout();
+    const shapeOf = (n: string): number[] => [...((this.adapter?.weights.get(n) ?? this.base.get(n))?.shape ?? [])];
+    return { names, sizes, shapes: names.map(shapeOf) };
+  }
+
+  async forEachGradientRow(encoded: readonly EncodedExample[], onRow: (index: number, row: Float32Array) => void | Promise<void>): Promise<void> {
+    await this.onnxDecoder().forEachGradientRow(encoded, onRow);
+  }
+
+  async generate(promptIds: readonly number[], o: EngineGenerateOptions): Promise<number[]> {
+    let g = this.generators.get(o.limit);
+    if (!g) {
+      g = new OnnxGenerator(this.onnx, this.config, o.limit, this.base, this.adapter, this.options());
+      this.generators.set(o.limit, g);
+    }
+    return g.generate(promptIds, { maxNewTokens: o.maxNewTokens, eosId: o.eosId, ...(o.stopIds ? { stopIds: o.stopIds } : {}) });
+  }
+
+  async train(encoded: readonly EncodedExample[], o: EngineTrainOptions): Promise<number[]> {
+    const { optimizer = 'adam', ...rest } = o;
+    if (optimizer !== 'adam') throw new DdaError(`the onnxruntime engine trains with Adam only, not '${optimizer}'`, "use the tfjs engine for SGD steps (engines.resolve picks it when the optimizer is 'sgd')");
+    const trainer = new OnnxTrainer(this.onnx, this.config, this.trainable, this.base, this.adapter, this.options());
+    const install = async (): Promise<void> => {
+      const w = trainer.trainedWeights();
+      await this.setWeights(this.trainable === 'all' ? { base: w } : { adapter: w });
+    };
+    try {
+      return await trainer.train(encoded, {
+        ...rest,
+        onEpochEnd: async (epoch, loss) => {
+          await install();
+          await o.onEpochEnd?.(epoch, loss);
+        },
+      });
+    } finally {
+      await install();
+      await trainer.release();
+    }
+  }
+
+  async release(): Promise<void> {
+    await this.dropGenerators();
+    if (this.decoder) await this.decoder.release();
+    this.decoder = null;
+  }
+}
+
+/** Registers the `onnxruntime` engine (idempotent). Its start options' `backends` choose among the onnxruntime backends (default: CUDA, then the CPU). */
+export function registerOnnxEngine(): void {
+  if (engines.has('onnxruntime')) return;
+  engines.register({
+    id: 'onnxruntime',
+    description: 'onnxruntime (CUDA where it starts, else the CPU): the decoder as ONNX graphs with their VJPs; losses, logits, hidden states, per-example gradients, generation with a key/value cache, training with Adam',
+    priority: 20,
+    create: async (o): Promise<DecoderEngine> => {
+      const preferred = (o.backends ?? ONNX_BACKEND_IDS).filter((b): b is OnnxBackendId => b.startsWith('onnxruntime-'));
+      if (preferred.length === 0) throw new DdaError(`none of the backends ${(o.backends ?? []).join(', ')} is an onnxruntime backend`);
+      const onnx = await startOnnxRuntime(preferred, o.log);
+      return {
+        id: 'onnxruntime',
+        backend: { id: onnx.id, device: onnx.device },
+        optimizers: ['adam'],
+        open(config: DecoderConfig, tokenizer: Tokenizer, w: EngineWeights, oo: EngineOpenOptions = {}): Promise<EngineDecoder> {
+          validateDecoderConfig(config);
+          checkTokenizerFits(tokenizer, config);
+          assertFiniteTensors(w.base, 'base weights');
+          if (w.adapter) {
+            validateLoraConfig(w.adapter.config);
+            checkLoraFits(config, w.adapter.config, w.adapter.weights);
+          }
+          const trainable = oo.trainable ?? defaultTrainable(w);
+          if (trainable === 'lora' && !w.adapter) throw new DdaError('gradients or training over LoRA parameters were asked for, but there are no LoRA adapters', "open with an adapter, or trainable 'all'");
+          return Promise.resolve(new OnnxEngineDecoder(onnx, config, w.base, w.adapter, trainable, oo.threads));
+        },
+      };
+    },
+  });
+}
+registerAsPlugin('@dda/backend-onnxruntime', registerOnnxEngine);
