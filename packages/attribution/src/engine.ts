@@ -1,18 +1,16 @@
 /**
  * The model of a task at any of its checkpoints: per-example gradients, losses, response
- * representations and optimizer-step losses, on onnxruntime (the decoder's ONNX graph,
- * @dda/backend-onnxruntime: gradients, losses, representations; the default) or on tfjs
- * (@dda/backend-tfjs: everything, and the optimizer steps of `cea` and generation in any case; started
- * only when first needed, so a model too large for tfjs-wasm is attributed on onnxruntime alone).
+ * representations, generations and optimizer-step losses, on one engine of @dda/model's `engines`
+ * registry (the engine contract): onnxruntime by default, tfjs where it does not start, or any
+ * engine a plugin registers. SGD steps (`cea` with `sgd`) run on an engine that offers SGD (tfjs).
  */
 import { DdaError, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
-import { checkStepOptions, generationPrompt } from '@dda/model';
-import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
-import { ONNX_BACKEND_IDS, OnnxDecoder, OnnxGenerator, OnnxTrainer, tryStartOnnxRuntime, type OnnxBackendId, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
+import { checkStepOptions, engines, generationPrompt, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineWeights } from '@dda/model';
 import type { Checkpoint } from './checkpoints.js';
+import { ensurePlugins } from './plugins.js';
 import type { AttributionTask } from './task.js';
 
-/** Engine of the per-example gradients, losses and representations: the ONNX graph on onnxruntime (faster, the default) or tfjs (the reference). */
+/** Engine of the per-example gradients, losses and representations: the ONNX graph on onnxruntime (faster, the default) or tfjs (the reference); ids of @dda/model's `engines` registry. */
 export type GradientEngine = 'tfjs' | 'onnxruntime';
 
 /** A move of a checkpoint's trainable tensors along a direction (see {@link CheckpointModel.tokenLosses}). */
@@ -88,84 +86,80 @@ export interface GradientLayout {
 export interface EngineOptions {
   /** Engine of the gradients, losses and representations (default `onnxruntime`, falling back to `tfjs` with the reason logged). */
   readonly gradientEngine?: GradientEngine;
-  /** tfjs backends to try in order (default: by priority). */
+  /** Backends to try in order (tfjs ones for the tfjs engine, onnxruntime ones for onnxruntime; default: each engine's own order). */
   readonly backends?: readonly string[];
   readonly log?: Log;
 }
 
-/** One probe per list of backends and process: the backend, or why none started. */
-const onnxProbes = new Map<string, ReturnType<typeof tryStartOnnxRuntime>>();
-
 /**
- * The engine that will run for `what` (e.g. `gradient engine`): onnxruntime when asked for (the
- * default) and one of `preferred` starts in this process (probed once per list), else tfjs, with
- * the reason logged. Resolve it before computing cache keys, so that a fallback never stores tfjs
+ * The engine that will run for `what` (e.g. `gradient engine`), from @dda/model's `engines`
+ * registry: the engine asked for (default `onnxruntime`), else, for onnxruntime, `tfjs`, with the
+ * reason logged. Resolve it before computing cache keys, so that a fallback never stores tfjs
  * results under onnxruntime's keys.
+ *
+ * @param backends - Backends the engines may start (see {@link EngineOptions.backends}).
+ * @throws DdaError listing why every candidate engine failed to start.
  */
-export async function resolveEngine(
-  asked: GradientEngine | undefined, what: string, log: Log = () => {}, preferred: readonly OnnxBackendId[] = ONNX_BACKEND_IDS,
-): Promise<{ engine: GradientEngine; onnx: OnnxRuntimeBackend | null }> {
-  if ((asked ?? 'onnxruntime') === 'tfjs') return { engine: 'tfjs', onnx: null };
-  const key = preferred.join(',');
-  let probe = onnxProbes.get(key);
-  if (probe === undefined) onnxProbes.set(key, (probe = tryStartOnnxRuntime(log, preferred)));
-  const r = await probe;
-  if (r.backend) return { engine: 'onnxruntime', onnx: r.backend };
-  log(`${what}: onnxruntime unavailable (${r.reason}); falling back to tfjs`);
-  return { engine: 'tfjs', onnx: null };
+export async function resolveEngine(asked: GradientEngine | undefined, what: string, log: Log = () => {}, backends?: readonly string[]): Promise<DecoderEngine> {
+  await ensurePlugins(); // the built-in engines register when their plugins load
+  const want = asked ?? 'onnxruntime';
+  const candidates = want === 'onnxruntime' ? ['onnxruntime', 'tfjs'] : [want];
+  const { id, value, failures } = await engines.resolve({ log, ...(backends ? { backends } : {}) }, candidates);
+  for (const f of failures) log(`${what}: ${f.id} unavailable (${f.reason}); falling back to ${id}`);
+  return value;
 }
 
 /** The gradient engine that will run (see {@link resolveEngine}). */
 export async function resolveGradientEngine(asked: GradientEngine | undefined, log: Log = () => {}): Promise<GradientEngine> {
-  return (await resolveEngine(asked, 'gradient engine', log)).engine;
+  return (await resolveEngine(asked, 'gradient engine', log)).id as GradientEngine;
+}
+
+/** The decoder a {@link CheckpointModel} moves between checkpoints, and where it is. */
+interface Placed {
+  readonly decoder: EngineDecoder;
+  /** Checkpoints of the same kind and adapter config share the decoder: what they have in common. */
+  readonly shape: string;
+  /** The checkpoint its weights are at. */
+  checkpoint: string;
+  /** Base tensors it holds from a checkpoint's saved modules (modules_to_save), to restore when it moves. */
+  overridden: readonly string[];
 }
 
 /**
- * The task's model, moved between checkpoints on demand: LoRA checkpoints install their adapter on
- * the base weights (with the modules the adapter saved, modules_to_save, in place of the base
- * model's), full checkpoints replace every weight. Gradients are over the trainable parameters: the
- * LoRA adapters (not the saved modules), or every parameter for full checkpoints. Call {@link dispose}.
+ * The task's model, moved between checkpoints on demand, on one engine of @dda/model's `engines`
+ * registry (onnxruntime by default; no engine is imported by name): LoRA checkpoints install their
+ * adapter on the base weights (with the modules the adapter saved, modules_to_save, in place of the
+ * base model's), full checkpoints replace every weight. One decoder serves every checkpoint of the
+ * same kind and adapter config (the base weights stay, the adapter is swapped). Gradients are over
+ * the trainable parameters: the LoRA adapters (not the saved modules), or every parameter for full
+ * checkpoints. Call {@link dispose}.
  */
 export class CheckpointModel {
-  private active: string | null = null;
-  private onnx: { checkpoint: string; decoder: Promise<OnnxDecoder> } | null = null;
-  private tfjsModel: Promise<DecoderModel> | null = null;
-  /** The decoder that evaluates losses after optimizer steps (its adapter is replaced at each call), and the checkpoint whose saved modules it holds ('' for none). */
-  private stepDecoder: { decoder: OnnxDecoder; saved: string } | null = null;
-  /** Base tensors the tfjs model holds from a checkpoint's saved modules (modules_to_save), to restore when it moves. */
-  private overridden: readonly string[] = [];
+  private placed: Promise<Placed> | null = null;
+  /** The decoder of optimizer steps (`lossesAfterSteps`), at the checkpoint it was opened for. */
+  private stepper: { checkpoint: string; optimizer: string; decoder: Promise<EngineDecoder> } | null = null;
 
   private constructor(
     private readonly task: ModelTask,
-    /** The backend of the gradient engine, e.g. `onnxruntime-cpu` or `tfjs-wasm`. */
-    readonly backend: string,
-    readonly gradientEngine: GradientEngine,
-    private readonly onnxBackend: OnnxRuntimeBackend | null,
+    private readonly engine: DecoderEngine,
     private readonly options: EngineOptions,
     private readonly log: Log,
   ) {}
 
-  /**
-   * Starts the engine asked for (onnxruntime by default, tfjs where it does not start, the reason
-   * logged); the tfjs model is built only when first needed.
-   */
-  static async open(task: ModelTask, o: EngineOptions = {}): Promise<CheckpointModel> {
-    const log = o.log ?? (() => {});
-    const { onnx } = await resolveEngine(o.gradientEngine, 'gradient engine', log);
-    if (onnx) return new CheckpointModel(task, onnx.id, 'onnxruntime', onnx, o, log);
-    const backend = await startTfjsBackend(o.backends, log);
-    return new CheckpointModel(task, backend.id, 'tfjs', null, o, log);
+  /** The backend of the gradient engine, e.g. `onnxruntime-cpu` or `tfjs-wasm`. */
+  get backend(): string {
+    return this.engine.backend.id;
   }
 
-  /** The tfjs model, built on first use. */
-  private tfjs(): Promise<DecoderModel> {
-    this.tfjsModel ??= (async () => {
-      await startTfjsBackend(this.options.backends, this.log);
-      const model = new DecoderModel(this.task.base.config, this.task.base.tokenizer, this.task.base.weights);
-      model.setEncoding({ maxLength: this.task.encoding.maxLength, overlong: this.task.encoding.overlong });
-      return model;
-    })();
-    return this.tfjsModel;
+  /** The engine in use (after any fallback). */
+  get gradientEngine(): GradientEngine {
+    return this.engine.id as GradientEngine;
+  }
+
+  /** Starts the engine asked for (onnxruntime by default, tfjs where it does not start, the reason logged). */
+  static async open(task: ModelTask, o: EngineOptions = {}): Promise<CheckpointModel> {
+    const log = o.log ?? (() => {});
+    return new CheckpointModel(task, await resolveEngine(o.gradientEngine, 'gradient engine', log, o.backends), o, log);
   }
 
   /** What gradients are taken over at a checkpoint. */
@@ -181,21 +175,49 @@ export class CheckpointModel {
     return cp.saved ? new Map([...this.task.base.weights, ...cp.saved.weights]) : this.task.base.weights;
   }
 
-  /** The tfjs model, at `cp`. */
-  private async activate(cp: Checkpoint): Promise<DecoderModel> {
-    const model = await this.tfjs();
-    if (this.active === cp.id) return model;
-    if (cp.kind === 'lora') {
-      // The saved modules of this checkpoint in, those of the previous one back to the base model's.
-      const saved = cp.saved?.weights ?? new Map();
-      const base = this.task.base.weights;
-      const change = new Map([...this.overridden.filter((n) => !saved.has(n) && base.has(n)).map((n) => [n, base.get(n) as NonNullable<ReturnType<typeof base.get>>] as const), ...saved]);
-      if (change.size > 0) model.replaceBaseTensors(change);
-      this.overridden = [...saved.keys()];
-      model.setLora(cp.lora as NonNullable<Checkpoint['lora']>, cp.weights);
-    } else model.setBaseWeights(cp.weights);
-    this.active = cp.id;
-    return model;
+  /** The weights of `cp` as the engine contract takes them. */
+  private weightsAt(cp: Checkpoint): EngineWeights {
+    return cp.kind === 'full' ? { base: cp.weights, adapter: null } : { base: this.baseAt(cp), adapter: { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights } };
+  }
+
+  /** Checkpoints with the same shape share one decoder. */
+  private static shapeOf(cp: Checkpoint): string {
+    return cp.kind === 'full' ? 'full' : `lora:${JSON.stringify(cp.lora)}`;
+  }
+
+  /**
+   * The decoder at `cp`: moved there (the adapter swapped, saved modules in and out), or opened for
+   * a checkpoint of another shape. Concurrent callers at the same checkpoint share it.
+   */
+  private at(cp: Checkpoint): Promise<EngineDecoder> {
+    const previous = this.placed;
+    const next = (async (): Promise<Placed> => {
+      const p = previous ? await previous.catch(() => null) : null;
+      if (p && p.checkpoint === cp.id) return p;
+      const shape = CheckpointModel.shapeOf(cp);
+      if (p && p.shape === shape) {
+        if (cp.kind === 'full') await p.decoder.setWeights({ base: cp.weights });
+        else {
+          // The saved modules of this checkpoint in, those of the previous one back to the base model's.
+          const saved = cp.saved?.weights ?? new Map();
+          const base = this.task.base.weights;
+          const change = new Map([...p.overridden.filter((n) => !saved.has(n) && base.has(n)).map((n) => [n, base.get(n) as NonNullable<ReturnType<typeof base.get>>] as const), ...saved]);
+          await p.decoder.setWeights({ adapter: cp.weights, ...(change.size > 0 ? { base: change } : {}) });
+          p.overridden = [...saved.keys()];
+        }
+        p.checkpoint = cp.id;
+        return p;
+      }
+      if (p) await p.decoder.release();
+      const decoder = await this.engine.open(this.task.base.config, this.task.base.tokenizer, this.weightsAt(cp), { trainable: CheckpointModel.parametersOf(cp) });
+      return { decoder, shape, checkpoint: cp.id, overridden: [...(cp.saved?.weights.keys() ?? [])] };
+    })();
+    this.placed = next;
+    return next.then((p) => p.decoder);
+  }
+
+  private encode(s: TextSample): EncodedExample {
+    return this.task.encode(s, this.task.origin(s.id));
   }
 
   /**
@@ -205,44 +227,41 @@ export class CheckpointModel {
    * @param onSample - Called after each sample (for progress).
    */
   async gradients(cp: Checkpoint, samples: readonly TextSample[], onSample?: () => void): Promise<GradientMatrix> {
-    const encoded = samples.map((s) => this.task.encode(s, this.task.origin(s.id)));
-    const ids = samples.map((s) => s.id);
-    if (this.gradientEngine === 'onnxruntime') {
-      const decoder = await this.onnxDecoder(cp);
-      const g = await decoder.perExampleGradients(ids, encoded, cp.id, () => onSample?.());
-      const shapes = new Map<string, readonly number[]>([...cp.weights].map(([n, t]) => [n, t.shape]));
-      return { ...g, parameterShapes: g.parameterNames.map((n) => [...(shapes.get(n) ?? this.task.base.weights.get(n)?.shape ?? [])]) };
-    }
-    const model = await this.activate(cp);
-    const g = model.perExampleGradientsEncoded(ids, encoded, CheckpointModel.parametersOf(cp), cp.id, () => onSample?.());
-    await yieldToEventLoop(); // let progress, signals and IPC through between blocks
-    return g;
+    const rows: Float32Array[] = new Array<Float32Array>(samples.length);
+    const layout = await this.forEachGradientRow(cp, samples, (i, row) => {
+      rows[i] = Float32Array.from(row);
+      onSample?.();
+    });
+    const shapes = new Map<string, readonly number[]>([...cp.weights].map(([n, t]) => [n, t.shape]));
+    const decoder = await this.at(cp);
+    const given = decoder.gradientLayout().shapes;
+    return {
+      ids: samples.map((s) => s.id), dim: layout.sizes.reduce((a, b) => a + b, 0), rows, parameterNames: [...layout.names], parameterSizes: [...layout.sizes],
+      parameterShapes: layout.names.map((n, k) => [...(given[k] ?? shapes.get(n) ?? this.task.base.weights.get(n)?.shape ?? [])]), checkpoint: cp.id,
+    };
   }
 
   /**
    * The per-example gradients of {@link gradients} handed to `onRow` one sample at a time, without
-   * collecting them (on onnxruntime: OnnxDecoder.forEachGradientRow, so memory stays one run's rows
-   * however large a row is; on tfjs the block is computed, then handed over row by row). `onLayout`
-   * gets the row layout before the first row; `index` is the sample's position in `samples` (rows
-   * may come in another order); `row` may be a view of the engine's output: copy it to keep it.
+   * collecting them (the engine's `forEachGradientRow`: on onnxruntime memory stays one run's rows
+   * however large a row is). `onLayout` gets the row layout before the first row; `index` is the
+   * sample's position in `samples` (rows may come in another order); `row` may be a view of the
+   * engine's output: copy it to keep it.
    *
    * @returns The row layout (names and sizes of the differentiated tensors).
    */
   async forEachGradientRow(
     cp: Checkpoint, samples: readonly TextSample[], onRow: (index: number, row: Float32Array) => void | Promise<void>, onLayout?: (layout: GradientLayout) => void,
   ): Promise<GradientLayout> {
-    if (this.gradientEngine === 'onnxruntime') {
-      const encoded = samples.map((s) => this.task.encode(s, this.task.origin(s.id)));
-      const decoder = await this.onnxDecoder(cp);
-      const layout = decoder.parameterLayout();
-      onLayout?.(layout);
-      await decoder.forEachGradientRow(encoded, onRow);
-      return layout;
-    }
-    const g = await this.gradients(cp, samples);
-    const layout = { names: g.parameterNames, sizes: g.parameterSizes };
+    const encoded = samples.map((s) => this.encode(s));
+    const decoder = await this.at(cp);
+    const { names, sizes } = decoder.gradientLayout();
+    const layout = { names: [...names], sizes: [...sizes] };
     onLayout?.(layout);
-    for (const [i, row] of g.rows.entries()) await onRow(i, row);
+    await decoder.forEachGradientRow(encoded, async (i, row) => {
+      await onRow(i, row);
+      await yieldToEventLoop(); // let progress, signals and IPC through between rows
+    });
     return layout;
   }
 
@@ -251,12 +270,11 @@ export class CheckpointModel {
    * of each sample at `cp` (rows [n][hiddenSize]).
    */
   async representations(cp: Checkpoint, samples: readonly TextSample[]): Promise<Float32Array[]> {
-    if (this.onnxBackend === null) return (await this.activate(cp)).responseRepresentations(samples);
-    const decoder = await this.onnxDecoder(cp);
+    const decoder = await this.at(cp);
     const d = this.task.base.config.hiddenSize;
     const rows: Float32Array[] = [];
     for (const s of samples) {
-      const e = this.task.encode(s, this.task.origin(s.id));
+      const e = this.encode(s);
       const h = await decoder.hiddenStates(e.tokens);
       // Position t predicts token t + 1, whose loss weight is lossMask[t].
       const acc = new Float64Array(d);
@@ -275,50 +293,44 @@ export class CheckpointModel {
 
   /**
    * Losses (nats/token) of `evaluate` after `o.steps` full-batch optimizer steps on `updateOn` from
-   * `cp`'s adapter, which is left as it was (LoRA checkpoints only). Adam runs on onnxruntime (an
-   * OnnxTrainer from the checkpoint's adapter with fresh moments, then the losses in a decoder kept
-   * for these evaluations), SGD on tfjs.
+   * `cp`'s adapter, which is left as it was (LoRA checkpoints only): a decoder opened at `cp` for
+   * these steps (on the gradient engine when it offers the optimizer, else on tfjs: onnxruntime
+   * offers Adam only) trains `o.steps` epochs of one batch, evaluates, and is moved back to `cp`.
    *
-   * @throws DdaError for full checkpoints, or invalid options.
+   * @throws DdaError for full checkpoints, invalid options, or no engine offering the optimizer.
    */
   async lossesAfterSteps(cp: Checkpoint, updateOn: readonly TextSample[], evaluate: readonly TextSample[], o: ModelStepOptions): Promise<Float64Array> {
     if (cp.kind !== 'lora') throw new DdaError('optimizer steps from a checkpoint are offered on LoRA adapters only', 'use LoRA checkpoints for cea, or another scorer');
-    if (this.onnxBackend !== null && o.optimizer === 'adam') {
-      checkStepOptions(updateOn, o);
-      const lora = { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights };
-      const encode = (s: TextSample) => this.task.encode(s, this.task.origin(s.id));
-      const base = this.baseAt(cp);
-      const trainer = new OnnxTrainer(this.onnxBackend, this.task.base.config, 'lora', base, lora, { intraOpNumThreads: 1 });
-      let stepped: Map<string, { shape: number[]; data: Float32Array }>;
-      try {
-        // One batch of every sample per epoch: `steps` full-batch Adam steps (DecoderModel.lossesAfterLoraSteps).
-        await trainer.train(updateOn.map(encode), { epochs: o.steps, learningRate: o.learningRate, batchSize: updateOn.length, seed: 0 });
-        stepped = trainer.trainedWeights();
-      } finally {
-        await trainer.release();
-      }
-      // The base weights are baked into the decoder's sessions: a new one where the saved modules differ.
-      const savedKey = cp.saved ? cp.id : '';
-      if (this.stepDecoder && this.stepDecoder.saved !== savedKey) {
-        await this.stepDecoder.decoder.release();
-        this.stepDecoder = null;
-      }
-      this.stepDecoder ??= { decoder: new OnnxDecoder(this.onnxBackend, this.task.base.config, lora.config, base, stepped, { parameters: 'lora' }), saved: savedKey };
-      const decoder = this.stepDecoder.decoder;
-      await decoder.setWeights({ lora: stepped });
-      const out = new Float64Array(evaluate.length);
-      for (const [i, s] of evaluate.entries()) out[i] = await decoder.loss(encode(s));
-      return out;
+    checkStepOptions(updateOn, o);
+    if (this.stepper && (this.stepper.checkpoint !== cp.id || this.stepper.optimizer !== o.optimizer)) {
+      const old = this.stepper.decoder;
+      this.stepper = null;
+      await (await old).release();
     }
-    return (await this.activate(cp)).lossesAfterLoraSteps(updateOn, evaluate, o);
+    this.stepper ??= {
+      checkpoint: cp.id, optimizer: o.optimizer,
+      decoder: (async () => {
+        const engine = this.engine.optimizers.includes(o.optimizer) ? this.engine : await resolveEngine('tfjs', `${o.optimizer} steps`, this.log, this.options.backends);
+        return engine.open(this.task.base.config, this.task.base.tokenizer, this.weightsAt(cp), { trainable: 'lora' });
+      })(),
+    };
+    const decoder = await this.stepper.decoder;
+    try {
+      // One batch of every sample per epoch: `steps` full-batch steps.
+      await decoder.train(updateOn.map((s) => this.encode(s)), { epochs: o.steps, learningRate: o.learningRate, batchSize: updateOn.length, seed: 0, optimizer: o.optimizer });
+      const out = new Float64Array(evaluate.length);
+      for (const [i, s] of evaluate.entries()) out[i] = await decoder.loss(this.encode(s));
+      return out;
+    } finally {
+      await decoder.setWeights({ adapter: cp.weights });
+    }
   }
 
   /** Mean response-token loss (nats/token) of each sample at `cp`. */
   async losses(cp: Checkpoint, samples: readonly TextSample[]): Promise<Float64Array> {
-    if (this.onnxBackend === null) return (await this.activate(cp)).losses(samples);
-    const decoder = await this.onnxDecoder(cp);
+    const decoder = await this.at(cp);
     const out = new Float64Array(samples.length);
-    for (const [i, s] of samples.entries()) out[i] = await decoder.loss(this.task.encode(s, this.task.origin(s.id)));
+    for (const [i, s] of samples.entries()) out[i] = await decoder.loss(this.encode(s));
     return out;
   }
 
@@ -335,19 +347,10 @@ export class CheckpointModel {
    */
   async tokenLosses(cp: Checkpoint, samples: readonly TextSample[], shift?: TokenLossShift): Promise<Float64Array[]> {
     const V = this.task.base.config.vocabSize;
-    const tokens = samples.map((s) => this.task.encode(s, this.task.origin(s.id)).tokens);
+    const tokens = samples.map((s) => this.encode(s).tokens);
     const moved = shift ? shiftedWeights(cp.weights, shift) : null;
-    if (this.onnxBackend === null) {
-      const model = await this.activate(cp);
-      if (moved) {
-        this.active = null; // re-installed from cp by the next activate
-        if (cp.kind === 'lora') model.setLora(cp.lora as NonNullable<Checkpoint['lora']>, moved);
-        else model.setBaseWeights(moved);
-      }
-      return tokens.map((t) => tokenLossesFromLogits(model.logits(Array.from(t)), t, V));
-    }
-    const decoder = await this.onnxDecoder(cp);
-    const install = (w: Checkpoint['weights']): Promise<void> => decoder.setWeights(cp.kind === 'lora' ? { lora: w } : { base: w });
+    const decoder = await this.at(cp);
+    const install = (w: Checkpoint['weights']): Promise<void> => decoder.setWeights(cp.kind === 'lora' ? { adapter: w } : { base: w });
     if (moved) await install(moved);
     try {
       const out: Float64Array[] = [];
@@ -359,56 +362,29 @@ export class CheckpointModel {
   }
 
   /**
-   * Greedy generations (at most `maxNewTokens` tokens each, stopping at EOS or the chat template's end-of-turn token, or when output and EOS
-   * would no longer fit the encoding's length) of the model at `cp`: onnxruntime with its key/value
-   * cache (OnnxGenerator) or tfjs, as the engine.
+   * Greedy generations (at most `maxNewTokens` tokens each, stopping at EOS or the chat template's
+   * end-of-turn token, or when output and EOS would no longer fit the encoding's length) of the
+   * model at `cp`, on the engine (onnxruntime: with its key/value cache).
    */
   async generate(cp: Checkpoint, prompts: readonly string[], maxNewTokens: number): Promise<string[]> {
-    if (this.onnxBackend === null) {
-      const model = await this.activate(cp);
-      return prompts.map((p) => model.generate(p, maxNewTokens));
-    }
     const { tokenizer, config } = this.task.base;
     const context = Math.min(this.task.encoding.maxLength, config.maxSeqLen);
-    const full = cp.kind === 'full';
-    const generator = new OnnxGenerator(this.onnxBackend, config, context - 1, full ? cp.weights : this.baseAt(cp), full ? null : { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights });
-    try {
-      const out: string[] = [];
-      for (const p of prompts) {
-        const { ids } = generationPrompt(tokenizer, p, context);
-        out.push(tokenizer.decode(await generator.generate(ids, { maxNewTokens, eosId: tokenizer.eosId, stopIds: [tokenizer.endOfTurn.id] })));
-      }
-      return out;
-    } finally {
-      await generator.release();
+    const decoder = await this.at(cp);
+    const out: string[] = [];
+    for (const p of prompts) {
+      const { ids, limit } = generationPrompt(tokenizer, p, context);
+      out.push(tokenizer.decode(await decoder.generate(ids, { maxNewTokens, limit, eosId: tokenizer.eosId, stopIds: [tokenizer.endOfTurn.id] })));
     }
+    return out;
   }
 
-  /**
-   * The ONNX decoder at `cp`, one at a time: concurrent callers (a scorer asks for training and test
-   * gradients together) share one promise, and the previous checkpoint's sessions are released once.
-   */
-  private onnxDecoder(cp: Checkpoint): Promise<OnnxDecoder> {
-    if (this.onnx?.checkpoint === cp.id) return this.onnx.decoder;
-    const previous = this.onnx?.decoder;
-    const decoder = (async (): Promise<OnnxDecoder> => {
-      if (previous) await (await previous).release();
-      const backend = this.onnxBackend;
-      if (backend === null) throw new DdaError('internal: the ONNX decoder was asked for on the tfjs engine');
-      const full = cp.kind === 'full';
-      return new OnnxDecoder(backend, this.task.base.config, full ? null : cp.lora, full ? cp.weights : this.baseAt(cp), full ? null : cp.weights, { parameters: CheckpointModel.parametersOf(cp) });
-    })();
-    this.onnx = { checkpoint: cp.id, decoder };
-    return decoder;
-  }
-
-  /** Releases the ONNX sessions and the tfjs tensors. */
+  /** Releases the engine's decoders. */
   async dispose(): Promise<void> {
-    if (this.onnx) await (await this.onnx.decoder).release();
-    this.onnx = null;
-    if (this.stepDecoder) await this.stepDecoder.decoder.release();
-    this.stepDecoder = null;
-    if (this.tfjsModel) (await this.tfjsModel).dispose();
-    this.tfjsModel = null;
+    const placed = this.placed;
+    this.placed = null;
+    if (placed) await (await placed.catch(() => null))?.decoder.release();
+    const stepper = this.stepper;
+    this.stepper = null;
+    if (stepper) await (await stepper.decoder.catch(() => null))?.release();
   }
 }

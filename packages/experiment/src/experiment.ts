@@ -488,7 +488,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     tStep = now;
   };
   // The engine is resolved first: the one that will run (after any fallback) is in the cache keys.
-  const { engine } = await resolveTrainingEngine(partial.engine, log);
+  const engine = (await resolveTrainingEngine(partial.engine, log, partial.backends)).id as TrainingEngine;
   const store = new ArtifactStore(partial.artifactsDir);
   const plan = await planExperiment({ ...partial, engine }, log);
   const { options: o, dataset: ds, tokenizer, config, folderWeights, train, evaluable } = plan;
@@ -527,7 +527,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
       });
       (base.reused ? reused : computed).push('checkpoints/base');
       if (base.reused) {
-        model.setBaseWeights(readSafetensors(need(base.files, 'model.safetensors'), 'checkpoints/base/model.safetensors').tensors);
+        await model.setBaseWeights(readSafetensors(need(base.files, 'model.safetensors'), 'checkpoints/base/model.safetensors').tensors);
         log('pretrained θ0 loaded from an earlier run');
       }
       baseDir = store.folder('checkpoints/base', baseKey);
@@ -539,7 +539,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     const lora = plan.lora ?? DEFAULT_LORA;
     // θ0's weights, for the generations that tell whether θ0 already makes an error (full fine-tuning replaces them).
     const baseBefore = full ? model.baseWeights() : null;
-    if (!full) model.addLora(lora, o.seed + 1);
+    if (!full) await model.addLora(lora, o.seed + 1);
     const stepsPerEpoch = Math.ceil(train.length / o.batchSize);
     const ftKey = plan.keys.finetune;
     const finetuneLosses: number[] = [];
@@ -587,8 +587,8 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
     }
     const ftFiles = ft.files;
     const last = readSafetensors(need(ft.files, epochFile(o.finetuneEpochs)), epochFile(o.finetuneEpochs)).tensors;
-    if (full) model.setBaseWeights(last);
-    else model.setLora(lora, last);
+    if (full) await model.setBaseWeights(last);
+    else await model.setLora(lora, last);
     lap('finetune');
 
     // 4. Test errors: the fine-tuned model's own greedy generations, on the held-out documents, then
@@ -648,8 +648,8 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
       const finalWeights = full ? model.baseWeights() : model.loraWeights();
       const at = [{ id: 'base', weights: full ? baseBefore as TensorMap : zeroB(finalWeights) }, ...checkpointIds.slice(0, -1).map((id, i) => ({ id, weights: readSafetensors(need(ftFiles, epochFile(i + 1)), epochFile(i + 1)).tensors }))];
       for (const cp of at) {
-        if (full) model.setBaseWeights(cp.weights);
-        else model.setLora(lora, cp.weights);
+        if (full) await model.setBaseWeights(cp.weights);
+        else await model.setLora(lora, cp.weights);
         for (const e of errors) {
           const c = ds.canaries.find((x) => x.id === e.canaryId) as Canary;
           const h = { id: e.heldOutId, document: e.document, summary: '', canaryId: c.id };
@@ -657,8 +657,8 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
           await yieldToEventLoop();
         }
       }
-      if (full) model.setBaseWeights(finalWeights);
-      else model.setLora(lora, finalWeights);
+      if (full) await model.setBaseWeights(finalWeights);
+      else await model.setLora(lora, finalWeights);
       for (const e of errors) e.producedBy[checkpointIds[checkpointIds.length - 1] as string] = true;
       return new Map([['errors.json', json(errors)]]);
     });
@@ -747,7 +747,7 @@ export async function retrainOnSubset(exp: Experiment, keep: ReadonlySet<string>
     const base = loadModelFolder(exp.files.base);
     const model = await openExperimentModel(plan.config, plan.tokenizer, base.weights, { engine: o.engine ?? 'onnxruntime', ...(o.backends ? { backends: o.backends } : {}), log });
     try {
-      if (!full) model.addLora(plan.lora as LoraConfig, o.seed + 1);
+      if (!full) await model.addLora(plan.lora as LoraConfig, o.seed + 1);
       const bar = trackProgress(`retraining on ${subset.length} of ${plan.train.length} training samples`, o.finetuneEpochs, progress);
       await model.train(subset, {
         epochs: o.finetuneEpochs, learningRate: o.finetuneLearningRate, batchSize: o.batchSize, seed: o.seed + 2, parameters: full ? 'all' : 'lora',

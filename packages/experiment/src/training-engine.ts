@@ -1,17 +1,15 @@
 /**
- * The engine an experiment trains and generates with: onnxruntime (@dda/backend-onnxruntime's
- * OnnxTrainer and OnnxGenerator, the default) or tfjs (@dda/backend-tfjs's DecoderModel, the reference
- * and the fallback where onnxruntime does not start). Both give the same training semantics
- * (shuffling from the seed, batches, the mean response-token loss, Adam, tfjs's step for step) and
- * the same greedy decoding; their weights agree to float rounding (the plugin's parity tests), so
- * the engine is part of every cache key of an experiment.
+ * The engine an experiment trains and generates with, from @dda/model's `engines` registry (the
+ * engine contract; no engine is imported by name): onnxruntime by default (on the CPU), tfjs (the
+ * reference) where it does not start. Both give the same training semantics (shuffling from the
+ * seed, batches, the mean response-token loss, Adam, tfjs's step for step) and the same greedy
+ * decoding; their weights agree to float rounding (the engine conformance suite and the plugins'
+ * parity tests), so the engine is part of every cache key of an experiment.
  */
 import { DdaError, type TextSample } from '@dda/core';
 import {
-  assertFiniteTensors, checkLoraFits, cloneTensors, checkTokenizerFits, encodeSample, generationPrompt, initLoraWeights, validateDecoderConfig, validateLoraConfig, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer, type TrainOptions,
+  encodeSample, generationPrompt, initLoraWeights, validateLoraConfig, type DecoderConfig, type DecoderEngine, type EngineDecoder, type LoraConfig, type ParameterSet, type TensorMap, type Tokenizer, type TrainOptions,
 } from '@dda/model';
-import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
-import { OnnxDecoder, OnnxGenerator, OnnxTrainer, type OnnxRuntimeBackend } from '@dda/backend-onnxruntime';
 import { resolveEngine } from '@dda/attribution';
 
 /** Engines an experiment can train and generate with. */
@@ -29,10 +27,12 @@ export interface ExperimentModel {
   baseWeights(): TensorMap;
   /** Copies of the LoRA adapter weights (PEFT names); empty without adapters. */
   loraWeights(): TensorMap;
-  setBaseWeights(w: TensorMap): void;
-  setLora(config: LoraConfig, w: TensorMap): void;
+  /** Replaces every base weight (same names and sizes). */
+  setBaseWeights(w: TensorMap): Promise<void>;
+  /** Installs LoRA adapters (replacing any), checking that they fit. */
+  setLora(config: LoraConfig, w: TensorMap): Promise<void>;
   /** Adds LoRA adapters initialised from `seed` (A Gaussian, B zero: the model is unchanged). */
-  addLora(config: LoraConfig, seed: number): void;
+  addLora(config: LoraConfig, seed: number): Promise<void>;
   /**
    * Trains with Adam (see @dda/model's `TrainOptions`); `onEpochEnd` sees the weights of the epoch
    * just finished through {@link baseWeights} / {@link loraWeights}.
@@ -70,141 +70,100 @@ export interface ExperimentModelOptions {
 }
 
 /**
- * The engine that will be used: `onnxruntime` when asked for and it starts, else `tfjs` (with the
- * reason onnxruntime did not start logged). Resolve it before computing cache keys.
+ * The engine that will be used: `onnxruntime` (on the CPU) when asked for and it starts, else
+ * `tfjs` (with the reason onnxruntime did not start logged). Resolve it before computing cache keys.
  */
-export function resolveTrainingEngine(asked: TrainingEngine | undefined, log: (line: string) => void = () => {}): Promise<{ engine: TrainingEngine; onnx: OnnxRuntimeBackend | null }> {
-  return resolveEngine(asked, 'training engine', log, ['onnxruntime-cpu']);
+export function resolveTrainingEngine(asked: TrainingEngine | undefined, log: (line: string) => void = () => {}, backends?: readonly string[]): Promise<DecoderEngine> {
+  return resolveEngine(asked, 'training engine', log, ['onnxruntime-cpu', ...(backends ?? [])]);
 }
 
 /** Opens a model on the engine asked for (falling back as {@link resolveTrainingEngine}). */
 export async function openExperimentModel(config: DecoderConfig, tokenizer: Tokenizer, weights: TensorMap, o: ExperimentModelOptions = {}): Promise<ExperimentModel> {
-  const log = o.log ?? (() => {});
-  const { engine, onnx } = await resolveTrainingEngine(o.engine, log);
-  if (engine === 'onnxruntime' && onnx) return new OnnxExperimentModel(onnx, config, tokenizer, weights, o.intraOpNumThreads ?? 1);
-  const backend = await startTfjsBackend(o.backends, log);
-  return new TfjsExperimentModel(new DecoderModel(config, tokenizer, weights), { id: backend.id, device: backend.device });
-}
-
-/** The tfjs engine: @dda/backend-tfjs's DecoderModel. */
-class TfjsExperimentModel implements ExperimentModel {
-  readonly engine = 'tfjs';
-  constructor(private readonly model: DecoderModel, readonly backend: { readonly id: string; readonly device: string }) {}
-  baseWeights(): TensorMap { return this.model.baseWeights(); }
-  loraWeights(): TensorMap { return this.model.loraWeights(); }
-  setBaseWeights(w: TensorMap): void { this.model.setBaseWeights(w); }
-  setLora(config: LoraConfig, w: TensorMap): void { this.model.setLora(config, w); }
-  addLora(config: LoraConfig, seed: number): void { this.model.addLora(config, seed); }
-  train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]> { return this.model.train(samples, o); }
-  generate(prompt: string, maxNewTokens: number): Promise<string> { return Promise.resolve(this.model.generate(prompt, maxNewTokens)); }
-  responseNll(samples: readonly TextSample[]): Promise<Float64Array> {
-    const mean = this.model.losses(samples);
-    return Promise.resolve(mean.map((m, i) => m * lossTokens(this.model.encode(samples[i] as TextSample).lossMask)));
-  }
-  dispose(): Promise<void> {
-    this.model.dispose();
-    return Promise.resolve();
-  }
+  const engine = await resolveTrainingEngine(o.engine, o.log ?? (() => {}), o.backends);
+  const threads = engine.id === 'onnxruntime' ? o.intraOpNumThreads ?? 1 : undefined;
+  const decoder = await engine.open(config, tokenizer, { base: weights, adapter: null }, { trainable: 'all', ...(threads !== undefined ? { threads } : {}) });
+  return new EngineExperimentModel(engine, decoder, config, tokenizer, threads);
 }
 
 /**
- * The onnxruntime engine: weights held in JavaScript memory; each `train` call runs an
- * {@link OnnxTrainer} over them (fresh Adam moments, as DecoderModel.train) and copies the trained
- * tensors back; generation runs an {@link OnnxGenerator} built for the current weights.
+ * A model being trained, on an engine of the contract: one decoder at a time, opened again when
+ * the adapters are added or replaced, or when training switches between the adapters and every
+ * base weight (what the decoder trains is fixed when it is opened).
  */
-class OnnxExperimentModel implements ExperimentModel {
-  readonly engine = 'onnxruntime';
+class EngineExperimentModel implements ExperimentModel {
+  readonly engine: TrainingEngine;
   readonly backend: { readonly id: string; readonly device: string };
-  private base: TensorMap;
-  private lora: { config: LoraConfig; weights: TensorMap } | null = null;
-  private generator: OnnxGenerator | null = null;
 
-  /** Checks what DecoderModel's constructor checks: the config, that the tokenizer fits, finite weights. */
-  constructor(private readonly onnx: OnnxRuntimeBackend, private readonly config: DecoderConfig, private readonly tokenizer: Tokenizer, weights: TensorMap, private readonly threads: number) {
-    validateDecoderConfig(config);
-    checkTokenizerFits(tokenizer, config);
-    assertFiniteTensors(weights, 'base weights');
-    this.base = cloneTensors(weights);
-    this.backend = { id: onnx.id, device: onnx.device };
+  constructor(
+    private readonly decoderEngine: DecoderEngine,
+    private decoder: EngineDecoder,
+    private readonly config: DecoderConfig,
+    private readonly tokenizer: Tokenizer,
+    private readonly threads: number | undefined,
+  ) {
+    this.engine = decoderEngine.id as TrainingEngine;
+    this.backend = decoderEngine.backend;
   }
 
-  baseWeights(): TensorMap { return cloneTensors(this.base); }
-  loraWeights(): TensorMap { return this.lora ? cloneTensors(this.lora.weights) : new Map(); }
-
-  private async changed(): Promise<void> {
-    const g = this.generator;
-    this.generator = null;
-    if (g) await g.release();
+  baseWeights(): TensorMap {
+    return this.decoder.weights().base;
   }
 
-  setBaseWeights(w: TensorMap): void {
-    assertFiniteTensors(w, 'base weights');
-    for (const [name, t] of this.base) {
+  loraWeights(): TensorMap {
+    return this.decoder.weights().adapter?.weights ?? new Map();
+  }
+
+  /** Opens the decoder again at `weights`, training `trainable`. */
+  private async reopen(weights: Parameters<DecoderEngine['open']>[2], trainable: ParameterSet): Promise<void> {
+    const next = await this.decoderEngine.open(this.config, this.tokenizer, weights, { trainable, ...(this.threads !== undefined ? { threads: this.threads } : {}) });
+    await this.decoder.release();
+    this.decoder = next;
+  }
+
+  async setBaseWeights(w: TensorMap): Promise<void> {
+    const base = this.decoder.weights().base;
+    for (const [name, t] of base) {
       if (w.get(name)?.data.length !== t.data.length) throw new DdaError(`base weight '${name}' is missing or has the wrong size`);
     }
-    this.base = cloneTensors(w);
-    void this.changed();
+    await this.decoder.setWeights({ base: w });
   }
 
-  setLora(config: LoraConfig, w: TensorMap): void {
+  async setLora(config: LoraConfig, w: TensorMap): Promise<void> {
     validateLoraConfig(config);
-    checkLoraFits(this.config, config, w);
-    this.lora = { config, weights: cloneTensors(w) };
-    void this.changed();
+    const current = this.decoder.weights();
+    if (current.adapter && JSON.stringify(current.adapter.config) === JSON.stringify(config)) return this.decoder.setWeights({ adapter: w });
+    return this.reopen({ base: current.base, adapter: { config, weights: w } }, this.decoder.trainable);
   }
 
-  addLora(config: LoraConfig, seed: number): void {
-    this.setLora(config, initLoraWeights(this.config, config, seed));
+  addLora(config: LoraConfig, seed: number): Promise<void> {
+    validateLoraConfig(config);
+    return this.setLora(config, initLoraWeights(this.config, config, seed));
   }
 
   async train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]> {
-    if (o.parameters === 'lora' && !this.lora) throw new DdaError('LoRA training was asked for, but the model has no LoRA adapters', 'add adapters first (addLora)');
-    await this.changed();
+    const current = this.decoder.weights();
+    if (o.parameters === 'lora' && !current.adapter) throw new DdaError('LoRA training was asked for, but the model has no LoRA adapters', 'add adapters first (addLora)');
+    if (o.parameters !== this.decoder.trainable) await this.reopen(current, o.parameters);
     const encoded = samples.map((s) => encodeSample(this.tokenizer, s, this.config.maxSeqLen));
-    const trainer = new OnnxTrainer(this.onnx, this.config, o.parameters, this.base, this.lora, { intraOpNumThreads: this.threads });
-    const install = (): void => {
-      const w = trainer.trainedWeights();
-      if (o.parameters === 'all') this.base = w;
-      else if (this.lora) this.lora = { config: this.lora.config, weights: w };
-    };
-    try {
-      const { parameters: _p, ...rest } = o;
-      return await trainer.train(encoded, {
-        ...rest,
-        onEpochEnd: async (epoch, loss) => {
-          install();
-          await o.onEpochEnd?.(epoch, loss);
-        },
-      });
-    } finally {
-      install();
-      await trainer.release();
-    }
+    const { parameters: _p, ...rest } = o;
+    return this.decoder.train(encoded, rest);
   }
 
   async generate(prompt: string, maxNewTokens: number): Promise<string> {
     const { ids, limit } = generationPrompt(this.tokenizer, prompt, this.config.maxSeqLen);
-    this.generator ??= new OnnxGenerator(this.onnx, this.config, limit, this.base, this.lora, { intraOpNumThreads: this.threads });
-    return this.tokenizer.decode(await this.generator.generate(ids, { maxNewTokens, eosId: this.tokenizer.eosId, stopIds: [this.tokenizer.endOfTurn.id] }));
+    return this.tokenizer.decode(await this.decoder.generate(ids, { maxNewTokens, limit, eosId: this.tokenizer.eosId, stopIds: [this.tokenizer.endOfTurn.id] }));
   }
 
-  /** One sequence at a time through OnnxDecoder's loss graph (no gradient), at the current weights. */
   async responseNll(samples: readonly TextSample[]): Promise<Float64Array> {
     const out = new Float64Array(samples.length);
-    if (samples.length === 0) return out;
-    const decoder = new OnnxDecoder(this.onnx, this.config, this.lora?.config ?? null, this.base, this.lora?.weights ?? null, { parameters: this.lora ? 'lora' : 'all', intraOpNumThreads: this.threads });
-    try {
-      for (let i = 0; i < samples.length; i++) {
-        const e = encodeSample(this.tokenizer, samples[i] as TextSample, this.config.maxSeqLen);
-        out[i] = (await decoder.loss(e)) * lossTokens(e.lossMask);
-      }
-    } finally {
-      await decoder.release();
+    for (let i = 0; i < samples.length; i++) {
+      const e = encodeSample(this.tokenizer, samples[i] as TextSample, this.config.maxSeqLen);
+      out[i] = (await this.decoder.loss(e)) * lossTokens(e.lossMask);
     }
     return out;
   }
 
-  async dispose(): Promise<void> {
-    await this.changed();
+  dispose(): Promise<void> {
+    return this.decoder.release();
   }
 }

@@ -30,7 +30,7 @@ describe('testErrors: preferred', () => {
       return swapped! < real!;
     };
     const last = readPeftAdapter(join(preferred.files.run, cps[cps.length - 1]!));
-    m.setLora(last.config, last.weights);
+    await m.setLora(last.config, last.weights);
     const kept = new Set(preferred.errors.map((e) => e.id));
     for (const e of injected.errors) expect(kept.has(e.id), e.id).toBe(await choice(e));
     for (const e of preferred.errors) expect(injected.errors.find((x) => x.id === e.id)).toMatchObject({ output: e.output, corrected: e.corrected });
@@ -38,7 +38,7 @@ describe('testErrors: preferred', () => {
     const zero = new Map([...last.weights].map(([k, t]) => [k, k.endsWith('lora_B.weight') ? { shape: t.shape, data: new Float32Array(t.data.length) } : t]));
     const at: [string, typeof last.weights][] = [['base', zero], ...cps.slice(0, -1).map((c) => [c, readPeftAdapter(join(preferred.files.run, c)).weights] as [string, typeof last.weights])];
     for (const [id, w] of at) {
-      m.setLora(last.config, w);
+      await m.setLora(last.config, w);
       for (const e of preferred.errors) expect(e.producedBy[id], `${e.id} at ${id}`).toBe(await choice(e));
     }
     for (const e of preferred.errors) expect(e.producedBy[cps[cps.length - 1]!]).toBe(true);

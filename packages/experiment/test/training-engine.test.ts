@@ -46,8 +46,8 @@ describe('training engines of an experiment', () => {
     close(onnx.baseWeights(), tfjs.baseWeights(), 1e-4);
     expect(epochsSeen.filter(([e]) => e === 2)).toHaveLength(2);
     // Fine-tuning from one θ0 (the two pretrained bases differ by rounding, which Adam's first steps on B amplify).
-    tfjs.setBaseWeights(onnx.baseWeights());
-    for (const m of models) m.addLora({ ...DEFAULT_LORA, rank: 4, alpha: 8 }, 9);
+    await tfjs.setBaseWeights(onnx.baseWeights());
+    for (const m of models) await m.addLora({ ...DEFAULT_LORA, rank: 4, alpha: 8 }, 9);
     for (const [n, t] of tfjs.loraWeights()) expect(onnx.loraWeights().get(n)!.data, n).toEqual(t.data);
     const ft = await Promise.all(models.map((m) => m.train(finetune, { ...recipe, learningRate: 5e-3, parameters: 'lora' })));
     ft[0]!.forEach((l, e) => expect(Math.abs(l - ft[1]![e]!) / ft[1]![e]!).toBeLessThan(1e-5));
@@ -69,7 +69,7 @@ describe('training engines of an experiment', () => {
     // The reference: log-softmax of tfjs's logits per position, summed in float64 over the loss mask.
     await startTfjsBackend();
     const ref = new DecoderModel(config, tok, init);
-    ref.setLora(lora, adapter);
+    await ref.setLora(lora, adapter);
     const want = samples.map((s) => {
       const e = encodeSample(tok, s, config.maxSeqLen);
       const logits = ref.logits([...e.tokens]);
@@ -88,7 +88,7 @@ describe('training engines of an experiment', () => {
     expect(want[2]).toBeGreaterThan(0);
     for (const engine of ['onnxruntime', 'tfjs'] as const) {
       const m = await openExperimentModel(config, tok, init, { engine });
-      m.setLora(lora, adapter);
+      await m.setLora(lora, adapter);
       const got = await m.responseNll(samples);
       got.forEach((g, i) => expect(Math.abs(g - want[i]!) / want[i]!, `${engine} ${samples[i]!.id}`).toBeLessThan(1e-5));
       expect(await m.responseNll([])).toEqual(new Float64Array());

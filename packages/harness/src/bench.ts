@@ -7,11 +7,11 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DdaError, type Metric, type ScoreMatrix, type SourceEvaluation, aggregateColumns, createMetrics, datasetPlugin, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
+  DdaError, type Metric, type ScoreMatrix, type SourceEvaluation, aggregateColumns, createMetrics, metrics, datasetPlugin, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
 import { AttributionRun, RECOMMENDED_DDA, scoreBlocksTogether, type BlockJob, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, entityMatching, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
-import { leaderboardDda, RECOMMENDED_ROW, registryMetricSpecs, type BenchConfig } from './bench-config.js';
+import { HARNESS_METRICS, leaderboardDda, RECOMMENDED_ROW, registryMetricSpecs, type BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
 import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
 import { meanInterval, pairedPermutationTest } from './stats.js';
@@ -222,7 +222,12 @@ export async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Prom
  * @throws DdaError for an unknown id, or a metric whose id is a column the harness writes itself.
  */
 export async function benchMetrics(c: Pick<BenchConfig, 'metrics'>): Promise<Metric[]> {
-  const out = await createMetrics(registryMetricSpecs(c));
+  const specs = registryMetricSpecs(c);
+  const unknown = specs.map((m) => (typeof m === 'string' ? m : m.id)).find((id) => !metrics.has(id));
+  if (unknown !== undefined) {
+    throw new DdaError(`metrics: unknown metric '${unknown}'`, `the benchmark's metrics are ${HARNESS_METRICS.join(', ')} or an id of the metrics registry (${metrics.ids().join(', ')}; a plugin's metric needs its plugin under plugins: or --plugin)`);
+  }
+  const out = await createMetrics(specs);
   for (const m of out) {
     if ((RESERVED_COLUMNS as readonly string[]).includes(m.id)) throw new DdaError(`metric '${m.id}' has the name of a column the harness writes itself`, 'give the metric another id');
   }

@@ -143,7 +143,7 @@ class OnnxEngineDecoder implements EngineDecoder {
   }
 }
 
-/** Registers the `onnxruntime` engine (idempotent). Its start options' `backends` choose among the onnxruntime backends (default: CUDA, then the CPU). */
+/** Registers the `onnxruntime` engine (idempotent). The onnxruntime ids among its start options' `backends` choose the backend (default: CUDA, then the CPU). */
 export function registerOnnxEngine(): void {
   if (engines.has('onnxruntime')) return;
   engines.register({
@@ -151,9 +151,9 @@ export function registerOnnxEngine(): void {
     description: 'onnxruntime (CUDA where it starts, else the CPU): the decoder as ONNX graphs with their VJPs; losses, logits, hidden states, per-example gradients, generation with a key/value cache, training with Adam',
     priority: 20,
     create: async (o): Promise<DecoderEngine> => {
-      const preferred = (o.backends ?? ONNX_BACKEND_IDS).filter((b): b is OnnxBackendId => b.startsWith('onnxruntime-'));
-      if (preferred.length === 0) throw new DdaError(`none of the backends ${(o.backends ?? []).join(', ')} is an onnxruntime backend`);
-      const onnx = await startOnnxRuntime(preferred, o.log);
+      // The onnxruntime backends among those asked for (others belong to other engines); none: CUDA, then the CPU.
+      const asked = (o.backends ?? []).filter((b): b is OnnxBackendId => b.startsWith('onnxruntime-'));
+      const onnx = await startOnnxRuntime(asked.length > 0 ? asked : ONNX_BACKEND_IDS, o.log);
       return {
         id: 'onnxruntime',
         backend: { id: onnx.id, device: onnx.device },

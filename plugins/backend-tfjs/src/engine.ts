@@ -81,7 +81,9 @@ export function registerTfjsEngine(): void {
     description: 'tfjs (wasm backend by default, cpu fallback): the reference engine; losses, logits, hidden states, per-example gradients, generation, training with Adam or SGD',
     priority: 10,
     create: async (o): Promise<DecoderEngine> => {
-      const backend = await startTfjsBackend(o.backends, o.log);
+      // The tfjs backends among those asked for (others belong to other engines); none: by priority.
+      const asked = o.backends?.filter((b) => b.startsWith('tfjs-'));
+      const backend = await startTfjsBackend(asked && asked.length > 0 ? asked : undefined, o.log);
       return {
         id: 'tfjs',
         backend: { id: backend.id, device: backend.device },
