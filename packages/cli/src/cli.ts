@@ -1,6 +1,7 @@
 import { join, resolve as resolvePath } from 'node:path';
 import yargs from 'yargs';
-import { DdaError, PLUGINS_ENV, backends, datasets, debiasers, denoisers, isPathSpecifier, measurements, parsePluginList, scorers } from '@dda/core';
+import { DdaError, PLUGINS_ENV, backends, datasets, debiasers, denoisers, isPathSpecifier, measurements, metrics, parsePluginList, scorers } from '@dda/core';
+import { engines } from '@dda/model';
 import {
   DEFAULT_RUN_OPTIONS, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
   summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type BenchFormat, type DdaRunResult,
@@ -216,8 +217,11 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       (y) => benchOptions(y).option('scorer', { type: 'string', describe: 'the scorer the ablation runs over, overriding the config\'s ablation.scorer (default grad-dot)' }),
       async (a) => runBenchCommand('ablation', a, argv, io, reporter),
     )
-    .command('methods', 'List the registered scorers, measurements, debiasers, denoisers, backends and data sets, with the plugin each came from', () => {}, async () => {
-      for (const [kind, reg] of [['scorers', scorers], ['measurements', measurements], ['debiasers', debiasers], ['denoisers', denoisers], ['backends', backends], ['datasets', datasets]] as const) {
+    .command('methods', 'List the registered scorers, measurements, debiasers, denoisers, metrics, engines, backends and data sets, with the plugin each came from', () => {}, async () => {
+      const lists: [string, { list(): readonly { id: string; plugin?: string | undefined; description: string }[] }][] = [
+        ['scorers', scorers], ['measurements', measurements], ['debiasers', debiasers], ['denoisers', denoisers], ['metrics', metrics], ['engines', engines], ['backends', backends], ['datasets', datasets],
+      ];
+      for (const [kind, reg] of lists) {
         io.out(`${kind}:`);
         for (const e of reg.list()) io.out(`  ${e.id.padEnd(16)} ${`[${e.plugin ?? 'registered directly'}]`.padEnd(28)} ${e.description}`);
       }
