@@ -18,7 +18,7 @@ export interface Finding {
 
 /** Every check's result for one method. */
 export interface ConformanceReport {
-  readonly kind: 'scorer' | 'debiaser' | 'denoiser' | 'dataset' | 'engine';
+  readonly kind: 'scorer' | 'debiaser' | 'denoiser' | 'dataset' | 'engine' | 'metric';
   readonly id: string;
   /** The plugin the method came from (its registry entry's `plugin`), when known. */
   readonly plugin: string | undefined;

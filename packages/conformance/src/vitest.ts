@@ -9,11 +9,12 @@
  *
  * Each check is one test; a check the plugin opted out of is a skipped test whose title gives the reason.
  */
-import { DdaError, datasets, debiasers, denoisers, scorers, type DatasetPlugin, type Debiaser, type Denoiser, type PluginOptions, type Registry, type Scorer } from '@dda/core';
+import { DdaError, datasets, debiasers, denoisers, metrics, scorers, type DatasetPlugin, type Debiaser, type Denoiser, type Metric, type PluginOptions, type Registry, type Scorer } from '@dda/core';
 import { beforeAll, describe, it } from 'vitest';
 import { subjectName, type CheckOptions, type ConformanceReport, type Subject } from './report.js';
 import { DATASET_CHECKS, checkDataset, type DatasetCheckOptions } from './dataset.js';
 import { ENGINE_CHECKS, checkEngine, type EngineCheckOptions } from './engine.js';
+import { METRIC_CHECKS, checkMetric, type MetricCheckOptions } from './metric.js';
 import { engines, type DecoderEngine } from '@dda/model';
 import { SCORER_CHECKS, checkScorer, type ScorerCheck } from './scorer.js';
 import { DEBIASER_CHECKS, DENOISER_CHECKS, checkDebiaser, checkDenoiser, type DebiaserCheck, type DenoiserCheck } from './transforms.js';
@@ -86,4 +87,12 @@ export function datasetConformance(subject: string | DatasetPlugin, options: Dat
  */
 export function engineConformance(subject: string | DecoderEngine, options: EngineCheckOptions = {}): void {
   suite('engine', engines as unknown as Pick<Registry<unknown, PluginOptions>, 'has' | 'entry'>, ENGINE_CHECKS, () => checkEngine(subject, options), subject, options);
+}
+
+/**
+ * The same for a metric (see `METRIC_CHECKS`): a registered metric id (import its plugin first) or
+ * `{ id, plugin, create }`; `options.options` are the factory's (e.g. `{ k: 50 }`).
+ */
+export function metricConformance(subject: string | Subject<Metric>, options: MetricCheckOptions = {}): void {
+  suite('metric', metrics, METRIC_CHECKS, () => checkMetric(subject, options), subject, options);
 }
