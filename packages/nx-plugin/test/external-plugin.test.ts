@@ -1,6 +1,6 @@
-// A plugin made by the generator outside the workspace, built against the workspace's packages (no
-// network: node_modules links stand in for `npm install`), loaded by the built CLI with --plugin,
-// benchmarked on a tiny configuration, and found in the CSV. Runs the built CLI (`npm test` builds first).
+// Plugins made by the generator outside the workspace (a scorer and a metric), built against the
+// workspace's packages (no network: node_modules links stand in for `npm install`), loaded by the
+// built CLI with --plugin, benchmarked on a tiny configuration, and found in the CSV. Runs the built CLI (`npm test` builds first).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlugins } from '@dda/core';
-import { SCORER_CHECKS, assertConformance, checkScorer, formatReport } from '@dda/conformance';
+import { METRIC_CHECKS, SCORER_CHECKS, assertConformance, checkMetric, checkScorer, formatReport } from '@dda/conformance';
 import { BENCH_COLUMNS } from '@dda/harness';
 import { generatePluginInto } from '@dda/nx-plugin';
 
@@ -19,7 +19,7 @@ const MAIN = join(ROOT, 'packages/cli/dist/main.js');
  * its CPU time) and still with test errors for seed 0, so the CSV has rows.
  */
 const CONFIG = {
-  name: 'ext', families: ['llama2-tiny'], scorers: ['ext-scorer'], seeds: [0],
+  name: 'ext', families: ['llama2-tiny'], scorers: ['ext-scorer'], seeds: [0], metrics: ['auc', 'recall', 'ext-metric'],
   data: { nTrain: 60, nHeldOut: 16, nPretrain: 300 }, training: { pretrainEpochs: 2, finetuneEpochs: 2 }, k: 10,
 };
 
@@ -49,25 +49,31 @@ const scopeOf = (name: string): string => (name.includes('/') ? (name.split('/')
 describe('a plugin generated outside the workspace', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'dda-external-plugin-'));
   let pkg: string;
+  let metricPkg: string;
   let bench: { code: number | null; out: string; err: string };
   beforeAll(async () => {
     expect(relative(ROOT, tmp).startsWith('..')).toBe(true);
     pkg = generatePluginInto(tmp, 'scorer', { name: 'ext-scorer' }).path;
-    linkDependencies(pkg);
-    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: pkg, encoding: 'utf8' });
-    expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
+    metricPkg = generatePluginInto(tmp, 'metric', { name: 'ext-metric' }).path;
+    for (const p of [pkg, metricPkg]) {
+      linkDependencies(p);
+      const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: p, encoding: 'utf8' });
+      expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
+    }
     // From the user's folder: the plugin by a path relative to it, a tiny benchmark with one seed.
     writeFileSync(join(tmp, 'ext.json'), JSON.stringify(CONFIG));
-    bench = await run([MAIN, 'bench', '--config', 'ext.json', '--plugin', './dda-scorer-ext-scorer', '--out', 'out'], tmp);
+    bench = await run([MAIN, 'bench', '--config', 'ext.json', '--plugin', './dda-scorer-ext-scorer', '--plugin', './dda-metric-ext-metric', '--out', 'out'], tmp);
   }, 300_000);
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('builds, and its own test (conformance suite and exact case) passes', () => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: pkg, encoding: 'utf8' });
-    expect(r.status, r.stdout + r.stderr).toBe(0);
-    // One test per conformance check, the template's exact case and its registered description.
-    const n = SCORER_CHECKS.length + 2;
-    expect(r.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(new RegExp(`Tests\\s+${n} passed \\(${n}\\)`));
+    for (const [p, checks] of [[pkg, SCORER_CHECKS], [metricPkg, METRIC_CHECKS]] as const) {
+      const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: p, encoding: 'utf8' });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      // One test per conformance check, the template's exact case and its registered description.
+      const n = checks.length + 2;
+      expect(r.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(new RegExp(`Tests\\s+${n} passed \\(${n}\\)`));
+    }
   }, 120_000);
 
   it('passes the conformance suite when loaded with loadPlugins', async () => {
@@ -76,13 +82,18 @@ describe('a plugin generated outside the workspace', () => {
     const report = await checkScorer('ext-scorer');
     expect(report.plugin).toBe('dda-scorer-ext-scorer');
     expect(() => assertConformance(report), formatReport(report)).not.toThrow();
+    await loadPlugins([metricPkg]);
+    const metric = await checkMetric('ext-metric');
+    expect(metric.plugin).toBe('dda-metric-ext-metric');
+    expect(() => assertConformance(metric), formatReport(metric)).not.toThrow();
   });
 
   it('runs in dda bench with --plugin: its rows are in the CSV', () => {
     expect(bench.code, bench.err).toBe(0);
     const lines = readFileSync(join(tmp, 'out', 'ext.csv'), 'utf8').trim().split('\n');
-    expect(lines[0]).toBe(BENCH_COLUMNS.join(','));
-    const col = (name: (typeof BENCH_COLUMNS)[number]): number => BENCH_COLUMNS.indexOf(name);
+    // The metric plugin's column follows the harness's own, which names no metric plugin.
+    expect(lines[0]).toBe([...BENCH_COLUMNS, 'ext-metric'].join(','));
+    const col = (name: (typeof BENCH_COLUMNS)[number] | 'ext-metric'): number => [...BENCH_COLUMNS, 'ext-metric'].indexOf(name);
     const rows = lines.slice(1).map((l) => l.split(','));
     expect(new Set(rows.map((r) => r[col('method')]))).toEqual(new Set(['ext-scorer', 'dda(ext-scorer)', 'dda-zscore(ext-scorer)', 'dda-recommended(ext-scorer)']));
     const plain = rows.filter((r) => r[col('method')] === 'ext-scorer');
@@ -92,12 +103,16 @@ describe('a plugin generated outside the workspace', () => {
       expect(Number(r[col('n_train')])).toBe(60);
       const auc = Number(r[col('auc')]);
       expect(auc >= 0 && auc <= 100, r.join(',')).toBe(true);
+      const p10 = Number(r[col('ext-metric')]);
+      expect(p10 >= 0 && p10 <= 1 && r[col('ext-metric')] !== '', r.join(',')).toBe(true);
     }
+    expect(readFileSync(join(tmp, 'out', 'ext-summary.csv'), 'utf8').split('\n')[0]).toMatch(/,ext-metric_mean,ext-metric_low,ext-metric_high$/);
   });
 
   it('is listed by dda methods with its plugin', async () => {
-    const r = await run([MAIN, 'methods', '--plugin', pkg], tmp);
+    const r = await run([MAIN, 'methods', '--plugin', pkg, '--plugin', metricPkg], tmp);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/ext-scorer\s+\[dda-scorer-ext-scorer\]\s+gradient inner product with unit-length training gradients/);
+    expect(r.out).toMatch(/ext-metric\s+\[dda-metric-ext-metric\]\s+precision at 10/);
   });
 });

@@ -6,7 +6,7 @@ import ts from 'typescript';
 import { createTree } from '@nx/devkit/testing';
 import { readJson, type Tree } from '@nx/devkit';
 import { describe, expect, it } from 'vitest';
-import { debiaserGenerator, denoiserGenerator, nextSteps, pluginGenerator, scorerGenerator } from '@dda/nx-plugin';
+import { debiaserGenerator, denoiserGenerator, metricGenerator, nextSteps, pluginGenerator, scorerGenerator } from '@dda/nx-plugin';
 
 /** An in-memory tree shaped like the dda workspace (what the generator looks for). */
 function workspaceTree(): Tree {
@@ -140,6 +140,25 @@ describe('the debiaser and denoiser generators', () => {
     expect(den).toContain('denoisers.register({');
     expect(text(tree, 'plugins/denoiser-late/test/late.test.ts')).toContain("denoiserConformance('late');");
     expect(text(tree, 'plugins/denoiser-late/README.md')).toContain('dda demo --plugin ./plugins/denoiser-late --denoise late');
+  });
+});
+
+describe('the metric generator', () => {
+  it('registers a documented metric in the metrics registry, runs its conformance suite, and says where a benchmark names it', () => {
+    const tree = workspaceTree();
+    expect(typeof metricGenerator(tree, { name: 'p-at-10' })).toBe('function');
+    const dir = 'plugins/metric-p-at-10';
+    expect(tree.children(dir).sort()).toEqual(['README.md', 'package.json', 'src', 'test', 'tsconfig.json']);
+    const src = text(tree, `${dir}/src/index.ts`);
+    expect(src).toContain("export const P_AT10_ID = 'p-at-10';");
+    expect(src).toContain('metrics.register({ id: P_AT10_ID');
+    expect(src).toMatch(/higher = better/);
+    expect(src).not.toMatch(/<%|%>/);
+    expect(text(tree, `${dir}/test/p-at-10.test.ts`)).toContain("metricConformance('p-at-10');");
+    const readme = text(tree, `${dir}/README.md`);
+    expect(readme).toContain('dda bench --plugin ./plugins/metric-p-at-10 --metrics auc recall p-at-10');
+    expect(readme).toContain('`metrics: [auc, recall, p-at-10]`');
+    expect(readme).not.toMatch(/its sign \(higher = training sample/);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * The shared implementation of the `scorer`, `debiaser` and `denoiser` generators: a plugin package
+ * The shared implementation of the `scorer`, `debiaser`, `denoiser` and `metric` generators: a plugin package
  * (package.json, tsconfig.json, a documented method in src/index.ts that registers itself with
  * @dda/core, a test running the @dda/conformance suite, a README) from the templates in `files/<kind>/`.
  *
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { generateFiles, joinPathFragments, logger, names, offsetFromRoot, readJson, updateJson, type GeneratorCallback, type Tree } from '@nx/devkit';
 
 /** The kinds of method a generator scaffolds. */
-export type PluginKind = 'scorer' | 'debiaser' | 'denoiser';
+export type PluginKind = 'scorer' | 'debiaser' | 'denoiser' | 'metric';
 
 /** Options of the generators (see generators/<kind>/schema.json). */
 export interface PluginGeneratorSchema {
@@ -50,6 +50,7 @@ const DEFAULT_DESCRIPTION: Record<PluginKind, (id: string) => string> = {
   scorer: (id) => `${id}: a dda scorer plugin (gradient inner product with unit-length training gradients)`,
   debiaser: (id) => `${id}: a dda debiaser plugin (fine-tuned − β × base scores rescaled to the fine-tuned spread, per test output)`,
   denoiser: (id) => `${id}: a dda denoiser plugin (epoch-weighted mean over the checkpoints, later epochs weigh more)`,
+  metric: (id) => `${id}: a dda metric plugin (precision at 10 of the training samples ranked by their scores)`,
 };
 
 /** What the template method is, per kind: the description it registers when no --description is given. */
@@ -57,6 +58,7 @@ const METHOD_DESCRIPTION: Record<PluginKind, string> = {
   scorer: 'gradient inner product with unit-length training gradients, ∇ℓ(train)·∇f(test)/‖∇ℓ(train)‖ (higher = more responsible; units nats per parameter unit)',
   debiaser: 'fine-tuned − β × base rescaled to the fine-tuned spread per test output (option beta, default 1)',
   denoiser: 'epoch-weighted mean over the epoch checkpoints, later epochs weigh more (w_i ∝ epoch_i)',
+  metric: 'precision at 10: the fraction of the 10 top-scoring training samples that are true sources (0-1, higher = better; ties at the cutoff in expectation)',
 };
 
 /** `s` as a single-quoted TypeScript string literal. */
@@ -81,6 +83,10 @@ const USAGE: Record<PluginKind, (id: string, path: string, inWorkspace: boolean)
       : `dda bench --plugin ${path} --scorers ${id} grad-dot --seeds 0 --out bench   # its rows in bench/bench.csv`,
   debiaser: (id, path) => `dda demo --plugin ${path} --debias ${id}   # the debias and dda rows use it`,
   denoiser: (id, path) => `dda demo --plugin ${path} --denoise ${id}   # the denoise and dda rows use it`,
+  metric: (id, path, inWorkspace) =>
+    inWorkspace
+      ? `dda bench --plugin ${path} --metrics auc recall ${id} --config benchmarks/configs/tiny.json --out tiny   # its column in tiny/tiny.csv`
+      : `dda bench --plugin ${path} --metrics auc recall ${id} --seeds 0 --out bench   # its column in bench/bench.csv`,
 };
 
 /** Where a benchmark configuration names the method, per kind (for the README). */
@@ -88,6 +94,7 @@ const CONFIG_HINT: Record<PluginKind, (id: string) => string> = {
   scorer: (id) => ` and the id under \`scorers:\` (\`scorers: [${id}]\`)`,
   debiaser: (id) => ` and a DDA variant that uses it (\`dda: [{ name: dda-${id}, debiaser: ${id}, denoiser: mean, beta: 1 }]\`, or \`ablation.debiasers\`)`,
   denoiser: (id) => ` and a DDA variant that uses it (\`dda: [{ name: dda-${id}, debiaser: raw, denoiser: ${id}, beta: 1 }]\`, or \`ablation.denoisers\`)`,
+  metric: (id) => ` and the id under \`metrics:\` (\`metrics: [auc, recall, ${id}]\`)`,
 };
 
 /** This package's version: the version of @dda/core and @dda/conformance a standalone plugin depends on. */
