@@ -10,8 +10,12 @@ import type { Checkpoint } from './checkpoints.js';
 import { ensurePlugins } from './plugins.js';
 import type { AttributionTask } from './task.js';
 
-/** Engine of the per-example gradients, losses and representations: the ONNX graph on onnxruntime (faster, the default) or tfjs (the reference); ids of @dda/model's `engines` registry. */
-export type GradientEngine = 'tfjs' | 'onnxruntime';
+/**
+ * Engine of the per-example gradients, losses and representations: an id of @dda/model's `engines`
+ * registry (built in: `onnxruntime`, the ONNX graph, faster, the default; `tfjs`, the reference; or
+ * an engine a plugin registers). An unknown id is refused when it is resolved, listing the engines.
+ */
+export type GradientEngine = string;
 
 /** A move of a checkpoint's trainable tensors along a direction (see {@link CheckpointModel.tokenLosses}). */
 export interface TokenLossShift {
@@ -107,6 +111,20 @@ export async function resolveEngine(asked: GradientEngine | undefined, what: str
   const { id, value, failures } = await engines.resolve({ log, ...(backends ? { backends } : {}) }, candidates);
   for (const f of failures) log(`${what}: ${f.id} unavailable (${f.reason}); falling back to ${id}`);
   return value;
+}
+
+/**
+ * Refuses engine ids that are not in the `engines` registry (after the built-in plugins load),
+ * before anything runs.
+ *
+ * @param given - What names each id, for the message (e.g. `gradientEngine` or `--engine`), and the id.
+ * @throws DdaError naming the first unknown id and the engines there are.
+ */
+export async function checkEngineIds(given: readonly (readonly [what: string, id: string])[]): Promise<void> {
+  await ensurePlugins();
+  for (const [what, id] of given) {
+    if (!engines.has(id)) throw new DdaError(`${what} ${id}: no such engine`, `the engines are ${engines.ids().join(', ')} (a plugin's engine needs its plugin loaded, --plugin or plugins:)`);
+  }
 }
 
 /** The gradient engine that will run (see {@link resolveEngine}). */

@@ -6,7 +6,7 @@ import {
   DEFAULT_RUN_OPTIONS, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
   summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type BenchFormat, type DdaRunResult,
 } from '@dda/harness';
-import { ATTRIBUTE_FILES, RECOMMENDED_DDA, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
+import { ATTRIBUTE_FILES, RECOMMENDED_DDA, checkEngineIds, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
 import { parseFieldMap } from '@dda/data';
 import { type RunInputArgs, runInputOptions, runInputsFrom } from './run-inputs.js';
 import { PROGRESS_MODES, createReporter, progressModeOf, type ProgressMode, type Reporter, type Terminal } from './progress.js';
@@ -82,6 +82,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .middleware(async (a) => {
       await loadUserPlugins(parsePluginList(process.env[PLUGINS_ENV]), { origin: PLUGINS_ENV });
       await loadUserPlugins((a.plugin ?? []).map(String), { origin: '--plugin' });
+      // Engine flags name an engine of the registry (a plugin's too): refused here, before any file is read.
+      await checkEngineIds((['engine', 'gradient-engine'] as const).flatMap((f) => (typeof a[f] === 'string' ? [[`--${f}`, a[f] as string] as const] : [])));
     })
     .command(
       'demo',
@@ -99,8 +101,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('finetune-lr', { type: 'number', default: d.finetuneLearningRate })
         .option('batch-size', { type: 'number', default: d.batchSize })
         .option('lora-rank', { type: 'number', default: d.loraRank })
-        .option('engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of training and generation: onnxruntime (tfjs where it does not start, the reason logged) or tfjs' })
-        .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients, losses and representations: the decoder as an ONNX graph on onnxruntime (tfjs where it does not start) or tfjs' })
+        .option('engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of training and generation: onnxruntime (tfjs where it does not start, the reason logged) or tfjs' })
+        .option('gradient-engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of the per-example gradients, losses and representations: the decoder as an ONNX graph on onnxruntime (tfjs where it does not start) or tfjs' })
         .option('finetune', { type: 'string', choices: ['lora', 'full'], default: 'lora', describe: 'fine-tune LoRA adapters, or every parameter (gradients then over every parameter)' })
         .option('random-init', { type: 'boolean', default: false, describe: 'with --preset <model folder> without weights: initialise θ0 from the seed and pretrain it on the data' })
         .option('min-errors', { type: 'number', default: 3, describe: 'a source is evaluated only with at least this many test errors (more held-out documents are generated from first)' })
@@ -124,7 +126,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           nTrain: positive('n-train', a['n-train']), nHeldOut: positive('n-held-out', a['n-held-out']), nPretrain: positive('n-pretrain', a['n-pretrain']),
           pretrainEpochs: positive('pretrain-epochs', a['pretrain-epochs']), pretrainLearningRate: positive('pretrain-lr', a['pretrain-lr'], false),
           finetuneEpochs: positive('finetune-epochs', a['finetune-epochs']), finetuneLearningRate: positive('finetune-lr', a['finetune-lr'], false),
-          batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full', engine: a.engine as 'tfjs' | 'onnxruntime', gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime',
+          batchSize: positive('batch-size', a['batch-size']), loraRank: positive('lora-rank', a['lora-rank']), finetune: a.finetune as 'lora' | 'full', engine: String(a.engine), gradientEngine: String(a['gradient-engine']),
           randomInit: a['random-init'], minErrorsPerSource: positive('min-errors', a['min-errors']),
           scorer: a.scorer, measurement: a.measurement, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
           ...(a['store-gradients'] ? { storeGradients: true } : {}),
@@ -272,7 +274,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('k', { type: 'number', default: 20, describe: 'k of recall@k (with --labels)' })
     .option('out', { type: 'string', default: 'dda-attribution', describe: 'output folder (artifacts/ inside is reused by later runs)' })
     .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
-    .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
+    .option('gradient-engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
     .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching, resuming and sharding)' })
     .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint) so new queries reuse them; by default grad-dot, grad-cos, tracin-cp and trak stream them (each block scored or summarized and dropped), and datainf, if-ekfac, if-exact, trackstar and grad-dot-pc in passes, fit then score (each gradient computed once per pass); if-lissa stores them' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
@@ -319,7 +321,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise ?? RECOMMENDED_DDA.denoise), denoiseGiven: a.denoise !== undefined, beta: a.beta ?? 1, betaGiven: a.beta !== undefined }, measurement: a.measurement,
     topK: positive('top-k', a['top-k']), recallK: positive('k', a.k), out: a.out,
     ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
-    gradientEngine: a['gradient-engine'] as 'tfjs' | 'onnxruntime', blockRows: positive('block-rows', a['block-rows']),
+    gradientEngine: String(a['gradient-engine']), blockRows: positive('block-rows', a['block-rows']),
     ...(a['store-gradients'] ? { storeGradients: true } : {}),
     ...(a.backend ? { backends: a.backend.map(String) } : {}),
   };

@@ -30,7 +30,7 @@ function buildOptions<T>(y: Argv<T>) {
     .option('projection', { type: 'string', choices: PROJECTION_KINDS, default: 'rademacher', describe: 'entries of the projection: ±1/√k_m (rademacher) or N(0, 1/k_m) (gaussian)' })
     .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f of the queries this index answers (see `dda methods`)' })
     .option('block-rows', { type: 'number', default: DEFAULT_INDEX_BLOCK_ROWS, describe: 'training samples per block (the unit of writing and resuming)' })
-    .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the per-example gradients' })
+    .option('gradient-engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of the per-example gradients' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
 }
 
@@ -49,7 +49,7 @@ function queryOptions<T>(y: Argv<T>) {
     .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
     .option('normalize', { type: 'boolean', default: false, describe: 'score by cosine (as grad-cos) instead of inner product (as grad-dot)' })
     .option('out', { type: 'string', default: 'dda-index-query', describe: 'output folder: topk.csv, topk.jsonl, query.json' })
-    .option('gradient-engine', { type: 'string', choices: ['onnxruntime', 'tfjs'], default: 'onnxruntime', describe: 'engine of the query gradients' })
+    .option('gradient-engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of the query gradients' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
 }
 
@@ -68,7 +68,7 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
           const h = await buildGradientIndex({
             ...runInputsFrom(a), checkpoint: a.checkpoint,
             out: a.out, dim: positive('dim', a.dim) as number, seed: a.seed, projection: a.projection as ProjectionKind, measurement: a.measurement,
-            blockRows: positive('block-rows', a['block-rows']) as number, gradientEngine: a['gradient-engine'] as 'onnxruntime' | 'tfjs',
+            blockRows: positive('block-rows', a['block-rows']) as number, gradientEngine: String(a['gradient-engine']),
             ...(a.backend ? { backends: a.backend.map(String) } : {}),
             log: reporter.log, progress: reporter.progress,
           });
@@ -90,7 +90,7 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
             ...(a.base !== undefined ? { base: a.base } : {}), ...(a.checkpoints ? { checkpoints: a.checkpoints.map(String) } : {}),
             ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}), ...(a.measurement !== undefined ? { measurement: a.measurement } : {}),
             projection: { ...(a.dim !== undefined ? { dim: a.dim } : {}), ...(a.seed !== undefined ? { seed: a.seed } : {}), ...(a.projection !== undefined ? { kind: a.projection as ProjectionKind } : {}) },
-            topK: positive('top-k', a['top-k']) as number, normalize: a.normalize, out: a.out, gradientEngine: a['gradient-engine'] as 'onnxruntime' | 'tfjs',
+            topK: positive('top-k', a['top-k']) as number, normalize: a.normalize, out: a.out, gradientEngine: String(a['gradient-engine']),
             ...(a.backend ? { backends: a.backend.map(String) } : {}),
             log: reporter.log, progress: reporter.progress,
           });

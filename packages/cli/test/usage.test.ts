@@ -84,3 +84,12 @@ describe('dda bench --metrics', () => {
     expect(bad.code).not.toBe(0);
   });
 });
+
+describe('engine flags', () => {
+  it('name an engine of the registry, refused before any file is read', async () => {
+    const r = await run(['attribute', '--gradient-engine', 'jax', '--base', '/nonexistent-base', '--checkpoints', 'c', '--train', 't.jsonl', '--queries', 'q.jsonl', '--out', '/nonexistent-dda-dir']);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toBe("dda: --gradient-engine jax: no such engine (the engines are onnxruntime, tfjs (a plugin's engine needs its plugin loaded, --plugin or plugins:))");
+  });
+});
+

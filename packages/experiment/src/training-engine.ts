@@ -12,10 +12,10 @@ import {
 } from '@dda/model';
 import { resolveEngine } from '@dda/attribution';
 
-/** Engines an experiment can train and generate with. */
+/** The built-in engines an experiment can train and generate with (an engine a plugin registers works too). */
 export const TRAINING_ENGINES = ['onnxruntime', 'tfjs'] as const;
-/** One of {@link TRAINING_ENGINES}. */
-export type TrainingEngine = (typeof TRAINING_ENGINES)[number];
+/** An id of @dda/model's `engines` registry (see {@link TRAINING_ENGINES}); an unknown id is refused when it is resolved. */
+export type TrainingEngine = string;
 
 /** A decoder being trained: its base weights, optional LoRA adapters, training and greedy decoding. */
 export interface ExperimentModel {

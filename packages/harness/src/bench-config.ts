@@ -142,10 +142,10 @@ export const BenchConfigSchema = z.object({
     pretrainEpochs: d.pretrainEpochs, pretrainLearningRate: d.pretrainLearningRate, finetuneEpochs: d.finetuneEpochs,
     finetuneLearningRate: d.finetuneLearningRate, batchSize: d.batchSize, loraRank: d.loraRank,
   }),
-  /** Engine of training and generation: onnxruntime (default; tfjs where it does not start, logged) or tfjs. */
-  engine: z.enum(['onnxruntime', 'tfjs']).default('onnxruntime'),
-  /** Engine of the per-example gradients, losses and representations: onnxruntime (default; tfjs where it does not start, logged) or tfjs. */
-  gradientEngine: z.enum(['onnxruntime', 'tfjs']).default('onnxruntime'),
+  /** Engine of training and generation, an id of the engines registry: onnxruntime (default; tfjs where it does not start, logged), tfjs, or a plugin's. */
+  engine: kebab.default('onnxruntime'),
+  /** Engine of the per-example gradients, losses and representations, an id of the engines registry: onnxruntime (default; tfjs where it does not start, logged), tfjs, or a plugin's. */
+  gradientEngine: kebab.default('onnxruntime'),
   /**
    * Keep every training gradient block in `<out>/artifacts/gradients/` (the `--store-gradients` of
    * `dda attribute`). Default false: row-separable scorers stream them (each block scored by every

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   DdaError, type Metric, type ScoreMatrix, type SourceEvaluation, aggregateColumns, createMetrics, metrics, datasetPlugin, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
-import { AttributionRun, RECOMMENDED_DDA, scoreBlocksTogether, type BlockJob, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
+import { AttributionRun, RECOMMENDED_DDA, checkEngineIds, scoreBlocksTogether, type BlockJob, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
 import { CellSkipped, entityMatching, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
 import { HARNESS_METRICS, leaderboardDda, RECOMMENDED_ROW, registryMetricSpecs, type BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
@@ -196,6 +196,7 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
  */
 export async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<void> {
   await loadUserPlugins(c.plugins, { origin: 'plugins: of the benchmark configuration' });
+  await checkEngineIds([['engine', c.engine], ['gradientEngine', c.gradientEngine]]);
   await benchMetrics(c);
   if (!c.data.dataFile) {
     const data = datasetPlugin(c.data.generator);
