@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DdaError, SeededRandom, measurements, trackProgress, type ProgressSink, type TextSample } from '@dda/core';
+import { DdaError, SeededRandom, createScoreMatrix, measurements, scorers, trackProgress, type ProgressSink, type ScoreMatrix, type TextSample } from '@dda/core';
 import { readQueryData, readTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
 import { encodeSample, float32ToF16Bits, widenToFloat32, type EncodedExample, type OverlongPolicy } from '@dda/model';
 import { hashOf, writeFileAtomic } from './artifacts.js';
@@ -31,7 +31,8 @@ import { CheckpointModel, resolveGradientEngine, type GradientEngine, type Gradi
 import { hashData } from './hashing.js';
 import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
-import { combineGradientTerms } from './run.js';
+import { RECOMMENDED_DDA, ddaMatrix, describeScores } from './method.js';
+import { combineGradientTerms, type CheckpointScores } from './run.js';
 import { type BaseModel, type LossOn, type ModelFiles, type TaskFiles, baseCheckpointOf, loadModelFiles, querySamples, trainingSample } from './task.js';
 
 /** Files of an index folder. */
@@ -280,6 +281,11 @@ interface ModelSide {
 /** Loads the base model and checkpoints, picks `which` (`base`, an id, or one of the folders). @throws DdaError naming the choices when none matches. */
 function loadModelSide(files: ModelFiles, which: string, enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined }): ModelSide {
   const { base: b, checkpoints } = loadModelFiles(files);
+  return modelSideAt(b, checkpoints, which, enc);
+}
+
+/** The side of `which` among θ0 (`base`) and `checkpoints`. @throws DdaError naming the choices when none matches. */
+function modelSideAt(b: BaseModel, checkpoints: readonly Checkpoint[], which: string, enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined }): ModelSide {
   const all = [baseCheckpointOf(b, checkpoints), ...checkpoints];
   const cp = all.find((c) => c.id === which) ?? all.find((c) => c.id !== 'base' && resolve(c.dir) === resolve(which));
   if (!cp) throw new DdaError(`--checkpoint ${which}: no such checkpoint`, `use base (θ0) or one of: ${checkpoints.map((c) => `${c.id} (${c.dir})`).join(', ')}`);
@@ -598,76 +604,20 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   const topK = o.topK ?? 10;
   if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
   const chunkRows = o.chunkRows ?? 1024;
-  const side = loadModelSide({
-    base: o.base ?? h.model.dir, checkpoints: o.checkpoints ?? h.checkpoints, log,
-    ...(o.baseName !== undefined ? { baseName: o.baseName } : {}),
-    ...(h.encoding.chatDate !== undefined ? { chatDate: h.encoding.chatDate } : {}),
-    ...(h.encoding.tokenizer !== undefined ? { tokenizer: h.encoding.tokenizer } : {}),
-  }, h.checkpoint.id, h.encoding);
+  const side = loadModelSide(queryModelFiles(h, o, log), h.checkpoint.id, h.encoding);
   checkQueryAgainst(h, o, side);
-  await ensurePlugins();
-  const m = await measurements.create(h.measurement, {});
-  const qd = await readQueryData(o.queries, { promptFormat: h.encoding.promptFormat, log, ...(o.queryFields ? { fields: o.queryFields } : {}) });
-  if (qd.records.length === 0) throw new DdaError(`--queries ${o.queries}: no queries`);
-  const queries = qd.records.map((r) => querySamples(side.base.tokenizer, r));
-  const terms = queries.map((q) => {
-    let t;
-    try {
-      t = m.terms(q.sample, q.correction);
-    } catch (e) {
-      throw e instanceof DdaError ? new DdaError(`${q.record.where}: ${e.message}`) : e;
-    }
-    for (const x of t) {
-      side.origins.set(x.sample.id, q.record.where);
-      side.task.encode(x.sample, `${q.record.where} (measurement '${m.id}')`);
-    }
-    return t;
-  });
+  const { queries, terms } = await queryTerms(h, o, side, log);
   const engine = await resolveGradientEngine(o.gradientEngine, log);
   if (engine !== h.engine) log(`index: the rows were computed on ${h.engine}, the queries on ${engine} (the same gradients up to float32 rounding)`);
   const model = await CheckpointModel.open(side.task, { log, gradientEngine: engine, ...(o.backends ? { backends: o.backends } : {}) });
-  const queryRows: Float64Array[] = [];
+  let queryRows: Float64Array[];
   try {
-    const flat = terms.flat();
-    const g = await model.gradients(side.checkpoint, flat.map((t) => t.sample));
-    const layout = { names: g.parameterNames, sizes: g.parameterSizes };
-    const projector = new GradientProjector(h.projection, layout);
-    const layoutDiff = differences(h.modules, projector.modules, 'modules');
-    if (layoutDiff.length > 0) throw new DdaError(`the index ${o.index}'s tensors differ from the model's at ${h.checkpoint.id} (${layoutDiff.slice(0, 3).join('; ')})`, 'build the index again with this version');
-    let k = 0;
-    for (const [j, t] of terms.entries()) {
-      const parts = t.map((x) => ({ weight: x.weight, row: g.rows[k++] as Float32Array }));
-      const row = parts.length === 1 && parts[0]?.weight === 1 ? parts[0].row : combineGradientTerms(parts, g.dim, `query '${queries[j]?.record.id}' at ${h.checkpoint.id}`);
-      queryRows.push(projector.project(row));
-    }
+    queryRows = await projectedQueries(model, h, o.index, side.checkpoint, terms, queries.map((q) => q.record.id));
   } finally {
     await model.dispose();
   }
-  const nq = queryRows.length;
-  const qNorms = queryRows.map((q) => Math.sqrt(q.reduce((a, x) => a + x * x, 0)));
   const best: { i: number; s: number }[][] = queryRows.map(() => []);
-  const bar = trackProgress(`scoring ${h.count} index rows × ${nq} queries`, h.count, o.progress);
-  for (let start = 0; start < h.count; start += chunkRows) {
-    const end = Math.min(h.count, start + chunkRows);
-    const rows = readIndexRows(o.index, h, start, end);
-    for (let r = 0; r < end - start; r++) {
-      const base = r * h.dim;
-      let norm = 0;
-      if (o.normalize) {
-        for (let x = 0; x < h.dim; x++) norm += (rows[base + x] as number) ** 2;
-        norm = Math.sqrt(norm);
-      }
-      for (let j = 0; j < nq; j++) {
-        const q = queryRows[j] as Float64Array;
-        let dot = 0;
-        for (let x = 0; x < h.dim; x++) dot += (rows[base + x] as number) * (q[x] as number);
-        const denom = norm * (qNorms[j] as number);
-        const s = o.normalize ? (denom > 0 ? Math.max(-1, Math.min(1, dot / denom)) : 0) : dot;
-        insertTop(best[j] as { i: number; s: number }[], start + r, s, topK);
-      }
-    }
-    bar.tick(end - start);
-  }
+  scoreIndexRows(o.index, h, queryRows, o.normalize ?? false, chunkRows, o.progress, (i, j, s) => insertTop(best[j] as { i: number; s: number }[], i, s, topK));
   const texts = await trainingTexts(h, side, log);
   const tops: QueryTop[] = queries.map((q, j) => ({
     queryId: q.record.id, group: q.record.group, prompt: q.sample.prompt, output: q.record.output, corrected: q.record.corrected, meta: q.record.meta,
@@ -693,6 +643,89 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   return { header: h, tops, queryRows, units, files };
 }
 
+/** The model files of a query against `h`: those given, else those the index recorded, with its encoding's chat date and tokenizer. */
+function queryModelFiles(h: IndexHeader, o: Pick<IndexQueryOptions, 'base' | 'checkpoints' | 'baseName'>, log: Log): ModelFiles {
+  return {
+    base: o.base ?? h.model.dir, checkpoints: o.checkpoints ?? h.checkpoints, log,
+    ...(o.baseName !== undefined ? { baseName: o.baseName } : {}),
+    ...(h.encoding.chatDate !== undefined ? { chatDate: h.encoding.chatDate } : {}),
+    ...(h.encoding.tokenizer !== undefined ? { tokenizer: h.encoding.tokenizer } : {}),
+  };
+}
+
+/** The queries of `o.queries` and each one's terms under the index's measurement, encoded once (their errors name the file line). */
+async function queryTerms(h: IndexHeader, o: Pick<IndexQueryOptions, 'queries' | 'queryFields'>, side: ModelSide, log: Log): Promise<{ queries: ReturnType<typeof querySamples>[]; terms: { readonly weight: number; readonly sample: TextSample }[][] }> {
+  await ensurePlugins();
+  const m = await measurements.create(h.measurement, {});
+  const qd = await readQueryData(o.queries, { promptFormat: h.encoding.promptFormat, log, ...(o.queryFields ? { fields: o.queryFields } : {}) });
+  if (qd.records.length === 0) throw new DdaError(`--queries ${o.queries}: no queries`);
+  const queries = qd.records.map((r) => querySamples(side.base.tokenizer, r));
+  const terms = queries.map((q) => {
+    let t;
+    try {
+      t = m.terms(q.sample, q.correction);
+    } catch (e) {
+      throw e instanceof DdaError ? new DdaError(`${q.record.where}: ${e.message}`) : e;
+    }
+    for (const x of t) {
+      side.origins.set(x.sample.id, q.record.where);
+      side.task.encode(x.sample, `${q.record.where} (measurement '${m.id}')`);
+    }
+    return [...t];
+  });
+  return { queries, terms };
+}
+
+/** The queries' measurement gradients at `cp` (Σ_k w_k ∇ℓ(s_k) over each query's terms), projected with the index's projection. @throws DdaError when the index's tensors differ from the model's. */
+async function projectedQueries(
+  model: CheckpointModel, h: IndexHeader, dir: string, cp: Checkpoint, terms: readonly (readonly { readonly weight: number; readonly sample: TextSample }[])[], ids: readonly string[],
+): Promise<Float64Array[]> {
+  const g = await model.gradients(cp, terms.flat().map((t) => t.sample));
+  const projector = new GradientProjector(h.projection, { names: g.parameterNames, sizes: g.parameterSizes });
+  const layoutDiff = differences(h.modules, projector.modules, 'modules');
+  if (layoutDiff.length > 0) throw new DdaError(`the index ${dir}'s tensors differ from the model's at ${h.checkpoint.id} (${layoutDiff.slice(0, 3).join('; ')})`, 'build the index again with this version');
+  const out: Float64Array[] = [];
+  let k = 0;
+  for (const [j, t] of terms.entries()) {
+    const parts = t.map((x) => ({ weight: x.weight, row: g.rows[k++] as Float32Array }));
+    const row = parts.length === 1 && parts[0]?.weight === 1 ? parts[0].row : combineGradientTerms(parts, g.dim, `query '${ids[j]}' at ${h.checkpoint.id}`);
+    out.push(projector.project(row));
+  }
+  return out;
+}
+
+/**
+ * Every index row's score for every query, read in chunks of `chunkRows` rows: ⟨row_i, q_j⟩, or
+ * with `normalize` their cosine (0 for a zero row or query), handed to `visit(i, j, score)`.
+ */
+function scoreIndexRows(
+  dir: string, h: IndexHeader, queryRows: readonly Float64Array[], normalize: boolean, chunkRows: number, progress: ProgressSink | undefined, visit: (i: number, j: number, s: number) => void,
+): void {
+  const nq = queryRows.length;
+  const qNorms = queryRows.map((q) => Math.sqrt(q.reduce((a, x) => a + x * x, 0)));
+  const bar = trackProgress(`scoring ${h.count} index rows × ${nq} queries at ${h.checkpoint.id}`, h.count, progress);
+  for (let start = 0; start < h.count; start += chunkRows) {
+    const end = Math.min(h.count, start + chunkRows);
+    const rows = readIndexRows(dir, h, start, end);
+    for (let r = 0; r < end - start; r++) {
+      const base = r * h.dim;
+      let norm = 0;
+      if (normalize) {
+        for (let x = 0; x < h.dim; x++) norm += (rows[base + x] as number) ** 2;
+        norm = Math.sqrt(norm);
+      }
+      for (let j = 0; j < nq; j++) {
+        const q = queryRows[j] as Float64Array;
+        let dot = 0;
+        for (let x = 0; x < h.dim; x++) dot += (rows[base + x] as number) * (q[x] as number);
+        const denom = norm * (qNorms[j] as number);
+        visit(start + r, j, normalize ? (denom > 0 ? Math.max(-1, Math.min(1, dot / denom)) : 0) : dot);
+      }
+    }
+    bar.tick(end - start);
+  }
+}
+
 /** Keeps the `k` highest (score, then earlier row) in `top`, sorted. */
 function insertTop(top: { i: number; s: number }[], i: number, s: number, k: number): void {
   if (top.length === k && !(s > (top[k - 1] as { s: number }).s)) return;
@@ -716,3 +749,128 @@ async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log): Promise
   });
 }
 
+
+/** Options of {@link queryGradientIndexesDda}: those of {@link queryGradientIndex}, with several indexes and DDA's strategies. */
+export interface IndexDdaQueryOptions extends Omit<IndexQueryOptions, 'index'> {
+  /**
+   * Index folders of one training set built with the same model, data, projection and measurement:
+   * one at θ0 (`base`) and one per fine-tuning checkpoint to denoise over (at least one).
+   */
+  readonly indexes: readonly string[];
+  /** Debiaser id, or null for none (default: the recommended DDA's, `fitted-beta`). */
+  readonly debias?: string | null;
+  /** Denoiser id, or null for the final checkpoint's scores (default: the recommended DDA's, `zscore-mean`). */
+  readonly denoise?: string | null;
+  /** β of the debiaser (default 1). */
+  readonly beta?: number;
+}
+
+/** What {@link queryGradientIndexesDda} returns. */
+export interface IndexDdaQueryResult {
+  readonly headers: readonly IndexHeader[];
+  /** The fine-tuning checkpoints denoised over, in training order. */
+  readonly checkpoints: readonly string[];
+  /** The DDA scores [n_train × n_queries] (higher = more responsible) and what they are. */
+  readonly matrix: ScoreMatrix;
+  readonly description: string;
+  readonly tops: readonly QueryTop[];
+  readonly files: readonly string[];
+}
+
+/** The inputs every index of one DDA must share (all but the checkpoint, the engine, the float16 statistics and the recorded folders). */
+function sharedIdentity(h: IndexHeader): unknown {
+  return {
+    model: h.model.hash, train: { bytes: h.train.bytes, samples: h.train.samples }, encoding: h.encoding, projection: h.projection,
+    measurement: h.measurement, dim: h.dim, count: h.count, trainIds: hashOf(h.trainIds), modules: h.modules,
+  };
+}
+
+/**
+ * DDA over gradient indexes (Wu et al., EMNLP 2024, arXiv 2410.01285, on projected gradients): the
+ * queries' projected measurement gradients scored against the index at θ0 and at each fine-tuning
+ * checkpoint (⟨row_i, q_j⟩, or the cosine with `normalize`: grad-dot or grad-cos through the
+ * projection), then denoised over the checkpoints and debiased with the θ0 scores by the registry's
+ * strategies (default the recommended DDA: `zscore-mean` then `fitted-beta`, β = 1). One engine
+ * decoder is moved across the checkpoints; the full [n_train × n_queries] matrix of each index is
+ * kept in memory (float64). Writes topk.csv, topk.jsonl and query.json into `out`.
+ *
+ * @throws DdaError for fewer than two indexes, no θ0 index or two at one checkpoint, indexes built
+ *   from different inputs (naming what differs), and whatever {@link queryGradientIndex} refuses.
+ */
+export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<IndexDdaQueryResult> {
+  const log = o.log ?? (() => {});
+  if (o.indexes.length < 2) throw new DdaError(`DDA over indexes needs the index at θ0 (base) and at least one checkpoint's; ${o.indexes.length} given`, 'build one more with dda index build --checkpoint base (or a checkpoint) and pass every --index');
+  const hs = o.indexes.map((d) => readIndexHeader(d));
+  const first = hs[0] as IndexHeader;
+  hs.forEach((h, k) => {
+    const diff = differences(sharedIdentity(first), sharedIdentity(h));
+    if (diff.length > 0) throw new DdaError(`the indexes ${o.indexes[0]} and ${o.indexes[k]} were not built from the same model, data, projection and measurement (${diff.slice(0, 4).join('; ')})`, 'build every index of one DDA with the same inputs and options, one checkpoint each');
+  });
+  const ids = hs.map((h) => h.checkpoint.id);
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice !== undefined) throw new DdaError(`two indexes are at checkpoint ${twice}`, 'give one index per checkpoint');
+  if (!ids.includes('base')) throw new DdaError(`no index is at θ0 (the checkpoints are ${ids.join(', ')})`, 'build one with dda index build --checkpoint base: DDA subtracts the θ0 scores');
+  const topK = o.topK ?? 10;
+  if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
+  const normalize = o.normalize ?? false;
+  const { base: b, checkpoints } = loadModelFiles(queryModelFiles(first, o, log));
+  const sides = hs.map((h) => modelSideAt(b, checkpoints, h.checkpoint.id, h.encoding));
+  hs.forEach((h, k) => checkQueryAgainst(h, { ...o, index: o.indexes[k] as string }, sides[k] as ModelSide));
+  const side = sides[0] as ModelSide;
+  const { queries, terms } = await queryTerms(first, o, side, log);
+  const queryIds = queries.map((q) => q.record.id);
+  const engine = await resolveGradientEngine(o.gradientEngine, log);
+  const model = await CheckpointModel.open(side.task, { log, gradientEngine: engine, ...(o.backends ? { backends: o.backends } : {}) });
+  const nq = queries.length;
+  const units = normalize ? 'dimensionless (cosine of projected gradients)' : 'nats² per squared parameter unit (inner product of projected gradients)';
+  const matrices = new Map<string, ScoreMatrix>();
+  try {
+    for (const [k, h] of hs.entries()) {
+      const dir = o.indexes[k] as string;
+      const queryRows = await projectedQueries(model, h, dir, (sides[k] as ModelSide).checkpoint, terms, queryIds);
+      const values = new Float64Array(h.count * nq);
+      scoreIndexRows(dir, h, queryRows, normalize, o.chunkRows ?? 1024, o.progress, (i, j, s) => (values[i * nq + j] = s));
+      matrices.set(h.checkpoint.id, createScoreMatrix(h.trainIds, queryIds, values, {
+        method: normalize ? 'grad-cos' : 'grad-dot', units, checkpoints: [h.checkpoint.id], transforms: [],
+        computedOver: `${normalize ? 'cosine' : 'inner product'} of ${h.dim}-dimensional ${h.projection.kind} projections (seed ${h.projection.seed}) of per-example gradients: the training rows of the index ${dir}, the queries' ${h.measurement} gradients`,
+      }));
+    }
+  } finally {
+    await model.dispose();
+  }
+  const epochs = checkpoints.filter((c) => matrices.has(c.id));
+  const scorer = await scorers.create(normalize ? 'grad-cos' : 'grad-dot', {});
+  const scores: CheckpointScores = { scorer, base: matrices.get('base') as ScoreMatrix, epochs: epochs.map((c) => matrices.get(c.id) as ScoreMatrix) };
+  const debias = o.debias === undefined ? RECOMMENDED_DDA.debias : o.debias;
+  const denoise = o.denoise === undefined ? RECOMMENDED_DDA.denoise : o.denoise;
+  const beta = o.beta ?? RECOMMENDED_DDA.beta;
+  const matrix = await ddaMatrix(scores, epochs.map((c) => c.info), { debias, denoise, beta });
+  const description = describeScores(matrix);
+  const texts = await trainingTexts(first, side, log);
+  const tops: QueryTop[] = queries.map((q, j) => {
+    const best: { i: number; s: number }[] = [];
+    for (let i = 0; i < matrix.trainIds.length; i++) insertTop(best, i, matrix.values[i * nq + j] as number, topK);
+    return {
+      queryId: q.record.id, group: q.record.group, prompt: q.sample.prompt, output: q.record.output, corrected: q.record.corrected, meta: q.record.meta,
+      top: best.map((x, r): TopEntry => ({
+        rank: r + 1, trainId: matrix.trainIds[x.i] as string, score: x.s, trueSource: null,
+        where: texts?.[x.i]?.where ?? '', prompt: texts?.[x.i]?.prompt ?? '', response: texts?.[x.i]?.response ?? '',
+      })),
+      bottom: [],
+    };
+  });
+  const files: string[] = [];
+  if (o.out) {
+    mkdirSync(o.out, { recursive: true });
+    const csv = join(o.out, 'topk.csv');
+    const jsonl = join(o.out, 'topk.jsonl');
+    await writeTopK(csv, jsonl, tops);
+    const summary = join(o.out, 'query.json');
+    writeFileAtomic(summary, `${JSON.stringify({
+      indexes: o.indexes.map((d) => resolve(d)), queries: resolve(o.queries), base: 'base', checkpoints: epochs.map((c) => c.id), measurement: first.measurement, projection: first.projection,
+      normalize, dda: { debias, denoise, beta }, topK, scores: description, sign: 'higher = training sample more responsible for the query output',
+    }, null, 1)}\n`);
+    files.push(csv, jsonl, summary);
+  }
+  return { headers: hs, checkpoints: epochs.map((c) => c.id), matrix, description, tops, files };
+}

@@ -5,7 +5,7 @@
  */
 import type { Argv } from 'yargs';
 import { DdaError } from '@dda/core';
-import { DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, INDEX_FILES, PROJECTION_KINDS, buildGradientIndex, queryGradientIndex, type ProjectionKind } from '@dda/attribution';
+import { DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, INDEX_FILES, PROJECTION_KINDS, RECOMMENDED_DDA, buildGradientIndex, queryGradientIndex, queryGradientIndexesDda, type ProjectionKind } from '@dda/attribution';
 import { parseFieldMap } from '@dda/data';
 import type { Reporter } from './progress.js';
 import { runInputOptions, runInputsFrom } from './run-inputs.js';
@@ -36,7 +36,10 @@ function buildOptions<T>(y: Argv<T>) {
 
 function queryOptions<T>(y: Argv<T>) {
   return y
-    .option('index', { type: 'string', demandOption: true, describe: 'the index folder (dda index build --out)' })
+    .option('index', { type: 'string', array: true, demandOption: true, describe: 'the index folder (dda index build --out); repeat it with one index at base (θ0) and one per checkpoint for DDA over them (--debias, --denoise, --beta)' })
+    .option('debias', { type: 'string', describe: `with several --index: the debiaser (default ${RECOMMENDED_DDA.debias}; none: off)` })
+    .option('denoise', { type: 'string', describe: `with several --index: the denoiser over the checkpoints (default ${RECOMMENDED_DDA.denoise}; none: the last checkpoint's scores)` })
+    .option('beta', { type: 'number', describe: `with several --index: β of the debiaser (default ${RECOMMENDED_DDA.beta})` })
     .option('queries', { type: 'string', demandOption: true, describe: 'outputs to explain (as dda attribute --queries)' })
     .option('query-fields', { type: 'string', array: true, describe: 'map the --queries file\'s column names: ours=theirs' })
     .option('base', { type: 'string', describe: 'base model folder (default: the one index.json records; its content must match)' })
@@ -82,10 +85,33 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
         'Score queries against an index at its checkpoint: their measurement gradients projected with the index\'s seeded projection, the top-k training samples by inner product (or cosine with --normalize); writes topk.csv and topk.jsonl as dda attribute',
         (q) => queryOptions(q),
         async (a) => {
+          const indexes = a.index.map(String);
+          const strategyFlags = (['debias', 'denoise', 'beta'] as const).filter((f) => a[f] !== undefined);
+          if (indexes.length === 1 && strategyFlags.length > 0) throw new DdaError(`--${strategyFlags[0]} is DDA's, over several indexes; one --index was given`, 'give the index at base (θ0) and one per checkpoint, or drop the flag');
           const reporter = io.reporter();
           const start = Date.now();
+          if (indexes.length > 1) {
+            const off = (v: string | undefined): string | null | undefined => (v === 'none' ? null : v);
+            const r = await queryGradientIndexesDda({
+              indexes, queries: a.queries,
+              ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
+              ...(a.base !== undefined ? { base: a.base } : {}), ...(a.checkpoints ? { checkpoints: a.checkpoints.map(String) } : {}),
+              ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}), ...(a.measurement !== undefined ? { measurement: a.measurement } : {}),
+              projection: { ...(a.dim !== undefined ? { dim: a.dim } : {}), ...(a.seed !== undefined ? { seed: a.seed } : {}), ...(a.projection !== undefined ? { kind: a.projection as ProjectionKind } : {}) },
+              ...(a.debias !== undefined ? { debias: off(a.debias) } : {}), ...(a.denoise !== undefined ? { denoise: off(a.denoise) } : {}), ...(a.beta !== undefined ? { beta: a.beta } : {}),
+              topK: positive('top-k', a['top-k']) as number, normalize: a.normalize, out: a.out, gradientEngine: String(a['gradient-engine']),
+              ...(a.backend ? { backends: a.backend.map(String) } : {}),
+              log: reporter.log, progress: reporter.progress,
+            });
+            reporter.close();
+            io.out(`Index DDA: ${r.tops.length} queries × ${r.matrix.trainIds.length} training samples over base and ${r.checkpoints.join(', ')}, ${((Date.now() - start) / 1000).toFixed(1)} s; scores: ${r.description}`);
+            for (const q of r.tops.slice(0, 10)) io.out(`  ${q.queryId}${q.group ? ` (${q.group})` : ''}: ${q.top.map((t) => `${t.trainId} ${t.score.toPrecision(3)}`).join(', ')}`);
+            if (r.tops.length > 10) io.out(`  ... ${r.tops.length - 10} more queries in ${r.files[0]}`);
+            io.out(`outputs: ${r.files.join(', ')}`);
+            return;
+          }
           const r = await queryGradientIndex({
-            index: a.index, queries: a.queries,
+            index: indexes[0] as string, queries: a.queries,
             ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
             ...(a.base !== undefined ? { base: a.base } : {}), ...(a.checkpoints ? { checkpoints: a.checkpoints.map(String) } : {}),
             ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}), ...(a.measurement !== undefined ? { measurement: a.measurement } : {}),

@@ -50,6 +50,24 @@ describe('dda index', () => {
     expect(s.err).toContain('projected otherwise than asked (seed: index 0, given 4)');
   }, 300_000);
 
+  it('runs DDA over indexes given with several --index flags (one at base), and refuses DDA flags with one', async () => {
+    const idx = (cp: string): string => join(dir, `dda-${cp}`);
+    for (const cp of ['base', 'checkpoint-50', 'checkpoint-100']) {
+      const b = await cli(['index', 'build', '--base', u.base, '--checkpoints', u.run, '--checkpoint', cp, '--train', u.train, '--out', idx(cp), '--dim', '256', '--quiet']);
+      expect(b.code, b.err).toBe(0);
+    }
+    const out = join(dir, 'dda-q');
+    const q = await cli(['index', 'query', '--index', idx('base'), '--index', idx('checkpoint-50'), '--index', idx('checkpoint-100'), '--queries', u.queries, '--debias', 'raw', '--denoise', 'mean', '--top-k', '2', '--out', out, '--quiet']);
+    expect(q.err).toBe('');
+    expect(q.code).toBe(0);
+    expect(q.out).toMatch(/Index DDA: 2 queries × 8 training samples over base and checkpoint-50, checkpoint-100, [\d.]+ s; scores: grad-dot; /);
+    const summary = JSON.parse(readFileSync(join(out, 'query.json'), 'utf8'));
+    expect(summary).toMatchObject({ checkpoints: ['checkpoint-50', 'checkpoint-100'], dda: { debias: 'raw', denoise: 'mean', beta: 1 } });
+    const one = await cli(['index', 'query', '--index', idx('base'), '--queries', u.queries, '--denoise', 'mean', '--quiet']);
+    expect(one.code).toBe(1);
+    expect(one.err).toContain("--denoise is DDA's, over several indexes; one --index was given");
+  }, 300_000);
+
   it('asks for a subcommand', async () => {
     const r = await cli(['index']);
     expect(r.code).toBe(2);

@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildGradientIndex, queryGradientIndex, queryGradientIndexesDda, readIndexHeader, readIndexRows, type IndexBuildOptions,
+} from '@dda/attribution';
+import { makeUserRun, type UserRun } from './fixtures/user-run.js';
+
+// DDA over gradient indexes on the tiny user run (10 training samples, 3 queries; checkpoints
+// checkpoint-50 and checkpoint-100): one index at θ0 and one per checkpoint.
+let dir: string;
+let run: UserRun;
+const idx = (cp: string): string => join(dir, `idx-${cp}`);
+const build = (cp: string, o: Partial<IndexBuildOptions> = {}): ReturnType<typeof buildGradientIndex> =>
+  buildGradientIndex({ base: run.base, checkpoints: [run.run], train: run.train, checkpoint: cp, out: idx(cp), dim: 1024, seed: 3, blockRows: 4, ...o });
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dda-index-dda-'));
+  run = makeUserRun(join(dir, 'user'), 10, 3);
+  for (const cp of ['base', 'checkpoint-50', 'checkpoint-100']) await build(cp);
+}, 300_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The full score matrix [train × query] of one index from its rows and the queries' projected rows (as queryGradientIndex returns them). */
+async function scoresOf(cp: string): Promise<Float64Array> {
+  const r = await queryGradientIndex({ index: idx(cp), queries: run.queries, topK: 1 });
+  const h = readIndexHeader(idx(cp));
+  const rows = readIndexRows(idx(cp), h, 0, h.count);
+  const nq = r.queryRows.length;
+  const out = new Float64Array(h.count * nq);
+  for (let i = 0; i < h.count; i++) {
+    for (let j = 0; j < nq; j++) {
+      let s = 0;
+      for (let x = 0; x < h.dim; x++) s += (rows[i * h.dim + x] as number) * ((r.queryRows[j] as Float64Array)[x] as number);
+      out[i * nq + j] = s;
+    }
+  }
+  return out;
+}
+
+describe('DDA over gradient indexes', () => {
+  it('is the mean over the checkpoints\' index scores minus the θ0 index scores (raw, mean, β = 1), whatever the order of the indexes', async () => {
+    const [b, c50, c100] = [await scoresOf('base'), await scoresOf('checkpoint-50'), await scoresOf('checkpoint-100')];
+    const want = b.map((x, k) => ((c50[k] as number) + (c100[k] as number)) / 2 - x);
+    const r = await queryGradientIndexesDda({ indexes: [idx('checkpoint-100'), idx('base'), idx('checkpoint-50')], queries: run.queries, debias: 'raw', denoise: 'mean', beta: 1, topK: 3, out: join(dir, 'q') });
+    expect(r.checkpoints).toEqual(['checkpoint-50', 'checkpoint-100']);
+    expect(r.matrix.testIds).toEqual(['q0', 'q1', 'q2']);
+    const scale = Math.max(...want.map(Math.abs));
+    r.matrix.values.forEach((v, k) => expect(Math.abs(v - (want[k] as number)) / scale, `entry ${k}`).toBeLessThan(1e-9));
+    expect(r.description).toMatch(/^grad-dot; .*debias.*raw/);
+    // The top of each query is the highest DDA score, ties to the earlier row.
+    for (const [j, q] of r.tops.entries()) {
+      const col = Array.from({ length: 10 }, (_, i) => r.matrix.values[i * 3 + j] as number);
+      expect(q.top[0]?.score).toBe(Math.max(...col));
+      expect(q.top.map((t) => t.rank)).toEqual([1, 2, 3]);
+    }
+    expect(r.files.map((f) => f.split('/').pop())).toEqual(['topk.csv', 'topk.jsonl', 'query.json']);
+  }, 300_000);
+
+  it('defaults to the recommended DDA; denoise none takes the last checkpoint', async () => {
+    const rec = await queryGradientIndexesDda({ indexes: [idx('base'), idx('checkpoint-50'), idx('checkpoint-100')], queries: run.queries });
+    expect(rec.description).toMatch(/zscore-mean/);
+    expect(rec.description).toMatch(/fitted-beta/);
+    const last = await queryGradientIndexesDda({ indexes: [idx('base'), idx('checkpoint-50'), idx('checkpoint-100')], queries: run.queries, debias: null, denoise: null });
+    const c100 = await scoresOf('checkpoint-100');
+    last.matrix.values.forEach((v, k) => expect(v).toBeCloseTo(c100[k] as number, 9));
+  }, 300_000);
+
+  it('refuses one index, no θ0 index, two at one checkpoint, and indexes built otherwise, naming what differs', async () => {
+    const q = { queries: run.queries };
+    await expect(queryGradientIndexesDda({ ...q, indexes: [idx('base')] })).rejects.toThrow(/needs the index at θ0 \(base\) and at least one checkpoint's; 1 given/);
+    await expect(queryGradientIndexesDda({ ...q, indexes: [idx('checkpoint-50'), idx('checkpoint-100')] })).rejects.toThrow(/no index is at θ0 \(the checkpoints are checkpoint-50, checkpoint-100\)/);
+    await expect(queryGradientIndexesDda({ ...q, indexes: [idx('base'), idx('checkpoint-50'), idx('checkpoint-50')] })).rejects.toThrow(/two indexes are at checkpoint checkpoint-50/);
+    await build('checkpoint-50', { out: join(dir, 'other-seed'), seed: 4 });
+    await expect(queryGradientIndexesDda({ ...q, indexes: [idx('base'), join(dir, 'other-seed')] })).rejects.toThrow(/were not built from the same model, data, projection and measurement \(projection\.seed: index 3, given 4/);
+  }, 300_000);
+});
