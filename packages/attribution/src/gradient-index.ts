@@ -19,10 +19,9 @@
  * inner products survive: for a projection P with E[PᵀP] = I, ⟨Pg, Ph⟩ is an unbiased estimate of
  * ⟨g, h⟩ whose standard deviation for Rademacher entries is at most √(2/k)·‖g‖‖h‖ per tensor.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DdaError, SeededRandom, createScoreMatrix, measurements, scorers, trackProgress, type ProgressSink, type ScoreMatrix, type TextSample } from '@dda/core';
+import { DdaError, createScoreMatrix, measurements, scorers, trackProgress, type ProgressSink, type ScoreMatrix, type TextSample } from '@dda/core';
 import { readQueryData, readTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
 import { encodeSample, float32ToF16Bits, widenToFloat32, type EncodedExample, type OverlongPolicy } from '@dda/model';
 import { hashOf, writeFileAtomic } from './artifacts.js';
@@ -32,6 +31,7 @@ import { hashData } from './hashing.js';
 import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
 import { RECOMMENDED_DDA, ddaMatrix, describeScores } from './method.js';
+import { DEFAULT_INDEX_DIM, GradientProjector, PROJECTION_KINDS, type ModuleProjection, type ProjectionKind, type ProjectionSpec } from './projection.js';
 import { combineGradientTerms, type CheckpointScores } from './run.js';
 import { type BaseModel, type LossOn, type ModelFiles, type TaskFiles, baseCheckpointOf, loadModelFiles, querySamples, trainingSample } from './task.js';
 
@@ -39,152 +39,12 @@ import { type BaseModel, type LossOn, type ModelFiles, type TaskFiles, baseCheck
 export const INDEX_FILES = { rows: 'gradients.f16', header: 'index.json', progress: 'progress.json' } as const;
 /** Format tag of `index.json`. */
 export const INDEX_FORMAT = 'dda-gradient-index-v1';
-/** Default projected dimension k (TRAK keeps 2,048, LoGra 4,096 per layer; 16 KB per sample in float16). */
-export const DEFAULT_INDEX_DIM = 8192;
 /** Default training samples per block (the unit of writing and resuming). */
 export const DEFAULT_INDEX_BLOCK_ROWS = 128;
 /** Largest finite float16 value. */
 const F16_MAX = 65504;
 /** Smallest normal float16 value (below it, values are subnormal: fewer significant bits). */
 const F16_MIN_NORMAL = 2 ** -14;
-
-/** Entries of the projection matrices: ±1 (Rademacher) or N(0, 1), scaled by 1/√k_m. */
-export type ProjectionKind = 'rademacher' | 'gaussian';
-export const PROJECTION_KINDS: readonly ProjectionKind[] = ['rademacher', 'gaussian'];
-
-/** A projection: its kind, seed and total dimension k. */
-export interface ProjectionSpec {
-  readonly kind: ProjectionKind;
-  readonly seed: number;
-  readonly dim: number;
-}
-
-/** One differentiated tensor's share of the projection. */
-export interface ModuleProjection {
-  /** Tensor name (PEFT's, e.g. `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`). */
-  readonly name: string;
-  /** Its number of entries d_m in a gradient row. */
-  readonly size: number;
-  /** Its projected dimensions k_m. */
-  readonly dims: number;
-  /** Where its k_m dimensions start in a projected row. */
-  readonly offset: number;
-}
-
-/**
- * How the k dimensions are split across the tensors: proportionally to each tensor's size d_m
- * (k·d_m/d rounded by largest remainder, ties to the earlier tensor; a tensor left with none takes
- * one from the largest share). Why proportional: the variance of ⟨P_m g_m, P_m h_m⟩ is about
- * ‖g_m‖²‖h_m‖²/k_m, and Σ_m a_m/k_m under Σ k_m = k is smallest at k_m ∝ √a_m = ‖g_m‖‖h_m‖,
- * which is ∝ d_m when every entry carries the same energy on average; an equal split would give
- * a 64-entry tensor as many dimensions as a 1M-entry one.
- *
- * @throws DdaError when k is smaller than the number of tensors, or the layout is empty or malformed.
- */
-export function planProjection(layout: GradientLayout, k: number): ModuleProjection[] {
-  const n = layout.names.length;
-  if (n === 0 || n !== layout.sizes.length) throw new DdaError(`projection: a gradient layout of ${n} tensors and ${layout.sizes.length} sizes`);
-  if (!Number.isInteger(k) || k < n) throw new DdaError(`projection: k = ${k} dimensions for ${n} tensors`, `give --dim of at least ${n} (one dimension per tensor), e.g. ${DEFAULT_INDEX_DIM}`);
-  const total = layout.sizes.reduce((a, b) => a + b, 0);
-  const exact = layout.sizes.map((d) => (k * d) / total);
-  const dims = exact.map((x) => Math.floor(x));
-  let left = k - dims.reduce((a, b) => a + b, 0);
-  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-  for (const [, i] of order) {
-    if (left === 0) break;
-    dims[i] = (dims[i] as number) + 1;
-    left--;
-  }
-  for (let i = 0; i < n; i++) {
-    if (dims[i] !== 0) continue;
-    const largest = dims.indexOf(Math.max(...dims));
-    dims[largest] = (dims[largest] as number) - 1;
-    dims[i] = 1;
-  }
-  let offset = 0;
-  return layout.names.map((name, i) => {
-    const m = { name, size: layout.sizes[i] as number, dims: dims[i] as number, offset };
-    offset += m.dims;
-    return m;
-  });
-}
-
-/** The seed of one tensor's matrix: the first 4 bytes (big-endian) of SHA-256(`<seed>:<tensor name>`). */
-export function moduleSeed(seed: number, name: string): number {
-  return createHash('sha256').update(`${seed}:${name}`).digest().readUInt32BE(0);
-}
-
-/**
- * The seeded random projection of gradient rows, one matrix per tensor: y_m = P_m g_m with P_m
- * [k_m × d_m], entries ±1/√k_m (Rademacher) or N(0, 1/k_m) (Gaussian), drawn row by row (row i,
- * then its d_m columns) from SeededRandom({@link moduleSeed}) (Rademacher: next() < 0.5 → +1);
- * E[P_mᵀP_m] = I, so E⟨Pg, Ph⟩ = ⟨g, h⟩. A row's projection depends on that row only, never on
- * the block it is in. Each matrix is generated on first use and kept (Σ_m k_m·d_m bytes for
- * Rademacher signs, 4× for Gaussian), so memory is the projection's, not the rows'.
- */
-export class GradientProjector {
-  readonly modules: readonly ModuleProjection[];
-  private readonly matrices = new Map<number, Int8Array | Float32Array>();
-
-  constructor(readonly spec: ProjectionSpec, readonly layout: GradientLayout) {
-    if (!PROJECTION_KINDS.includes(spec.kind)) throw new DdaError(`projection kind '${String(spec.kind)}' is not known`, `use one of: ${PROJECTION_KINDS.join(', ')}`);
-    if (!Number.isInteger(spec.seed)) throw new DdaError(`projection seed must be an integer, got ${spec.seed}`);
-    this.modules = planProjection(layout, spec.dim);
-  }
-
-  /** Entries of one projected row (k). */
-  get dim(): number {
-    return this.spec.dim;
-  }
-
-  /** Entries of one gradient row (d = Σ d_m). */
-  get inputDim(): number {
-    return this.layout.sizes.reduce((a, b) => a + b, 0);
-  }
-
-  /** P_m, row-major [k_m × d_m], unscaled (±1 or N(0, 1)). */
-  matrix(m: number): Int8Array | Float32Array {
-    let p = this.matrices.get(m);
-    if (p) return p;
-    const mod = this.modules[m] as ModuleProjection;
-    const rng = new SeededRandom(moduleSeed(this.spec.seed, mod.name));
-    const len = mod.dims * mod.size;
-    if (this.spec.kind === 'rademacher') {
-      const s = new Int8Array(len);
-      for (let i = 0; i < len; i++) s[i] = rng.next() < 0.5 ? 1 : -1;
-      p = s;
-    } else {
-      const g = new Float32Array(len);
-      for (let i = 0; i < len; i++) g[i] = rng.normal();
-      p = g;
-    }
-    this.matrices.set(m, p);
-    return p;
-  }
-
-  /**
-   * The projection of one gradient row (length d, in the layout's order) into `out` (length k),
-   * accumulated in float64. Units: those of the gradient (nats/token per parameter unit).
-   *
-   * @throws DdaError when the row's length is not d.
-   */
-  project(row: Float32Array, out: Float64Array = new Float64Array(this.dim)): Float64Array {
-    if (row.length !== this.inputDim) throw new DdaError(`projection: a gradient row of ${row.length} entries, expected ${this.inputDim}`);
-    let off = 0;
-    this.modules.forEach((mod, m) => {
-      const p = this.matrix(m);
-      const scale = 1 / Math.sqrt(mod.dims);
-      for (let i = 0; i < mod.dims; i++) {
-        let acc = 0;
-        const base = i * mod.size;
-        for (let j = 0; j < mod.size; j++) acc += (p[base + j] as number) * (row[off + j] as number);
-        out[mod.offset + i] = acc * scale;
-      }
-      off += mod.size;
-    });
-    return out;
-  }
-}
 
 /** What the index is over: the checkpoint, the model and data content hashes, and the encoding. */
 export interface IndexIdentity {

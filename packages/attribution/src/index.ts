@@ -23,3 +23,4 @@ export * from './training-loss.js';
 export * from './attribute.js';
 export * from './shards.js';
 export * from './gradient-index.js';
+export * from './projection.js';

@@ -20,6 +20,7 @@ import { CheckpointModel, resolveGradientEngine, type GradientEngine, type Log }
 import { type GradientBlockSpec, gradientBlock, gradientBlockStream } from './gradient-blocks.js';
 import type { AttributionTask } from './task.js';
 import { ensurePlugins } from './plugins.js';
+import { GradientProjector, type ProjectionSpec } from './projection.js';
 
 /** Default number of samples per gradient block. */
 export const DEFAULT_BLOCK_ROWS = 128;
@@ -46,6 +47,14 @@ export interface RunOptions {
   readonly measurement?: string;
   /** Options passed to every scorer's factory, by scorer id. */
   readonly scorerOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /**
+   * Project every per-example gradient row (training samples and queries) to `dim` dimensions with
+   * the gradient index's seeded projection (projection.ts: one matrix per tensor, dimensions split
+   * in proportion to the tensors' sizes) before any scorer sees it, to measure what compression costs.
+   * The rows' layout becomes one 1-D block of k_m dimensions per tensor (scorers that need a
+   * tensor's 2-D shape, `if-ekfac`, refuse them). Absent: the full gradients.
+   */
+  readonly projection?: ProjectionSpec;
   readonly log?: Log;
   readonly progress?: ProgressSink;
 }
@@ -108,6 +117,8 @@ export class AttributionRun {
   private readonly progressBars = new Map<string, { tick(n?: number): void }>();
   private readonly log: Log;
   private readonly scorerCache = new Map<string, Promise<Scorer>>();
+  /** Projectors by gradient layout (with `options.projection`). */
+  private readonly projectors = new Map<string, GradientProjector>();
   /** Compute seconds of every score artifact used in this run (undefined: not recorded). */
   private readonly artifactSeconds = new Map<string, number | undefined>();
   /** The last few finalized fits of streamed-fit scorers read or made (by artifact name and key). */
@@ -175,8 +186,9 @@ export class AttributionRun {
     return { base: this.task.base.hash, checkpoint: { id: cp.id, kind: cp.kind, hash: cp.hash }, engine: this.options.gradientEngine ?? 'onnxruntime', encoding: this.task.encoding };
   }
 
-  /** Number of entries of a gradient row at `cp`: the adapter's tensors, or every base tensor. */
+  /** Number of entries of a gradient row at `cp`: the adapter's tensors, or every base tensor (k with a projection). */
   gradientDim(cp: Checkpoint): number {
+    if (this.options.projection) return this.options.projection.dim;
     const tensors = cp.kind === 'lora' ? cp.weights : this.task.base.weights;
     let d = 0;
     for (const t of tensors.values()) d += t.data.length;
@@ -190,7 +202,7 @@ export class AttributionRun {
     for (let start = 0, index = 0; start < samples.length; start += this.blockRows, index++) {
       const end = Math.min(samples.length, start + this.blockRows);
       const block = samples.slice(start, end);
-      out.push({ index, start, end, ids: block.map((s) => s.id), key: { step: 'gradients', which: 'train', model: this.modelKey(cp), samples: hashOf(block) } });
+      out.push({ index, start, end, ids: block.map((s) => s.id), key: { step: 'gradients', which: 'train', model: this.modelKey(cp), samples: hashOf(block), ...this.projectionKey() } });
     }
     return out;
   }
@@ -206,7 +218,7 @@ export class AttributionRun {
     const r = await gradientBlock(this.store, name, spec, async () => {
       const model = await this.model();
       const bar = this.trainProgress(cp, pending);
-      return model.gradients(cp, this.task.train.samples.slice(spec.start, spec.end), () => bar.tick());
+      return this.projected(await model.gradients(cp, this.task.train.samples.slice(spec.start, spec.end), () => bar.tick()));
     }, save);
     this.note(`${name}/${spec.index}`, r.reused, 'gradients', r.reused ? 0 : r.seconds);
     if (!r.reused && !save) this.streamed.push(`${name}/${spec.index}`);
@@ -295,7 +307,28 @@ export class AttributionRun {
   /** The key of the queries' gradients at `cp`. */
   private queryKey(cp: Checkpoint): unknown {
     const m = this.options.measurement ?? 'loss';
-    return { step: 'gradients', which: 'queries', measurement: m, model: this.modelKey(cp), samples: hashOf(this.task.queries.map((q) => (m === 'loss' ? q.sample : [q.sample, q.correction]))) };
+    return { step: 'gradients', which: 'queries', measurement: m, model: this.modelKey(cp), samples: hashOf(this.task.queries.map((q) => (m === 'loss' ? q.sample : [q.sample, q.correction]))), ...this.projectionKey() };
+  }
+
+  /** The projection in the gradient keys (nothing without one, so unprojected keys stay as they were). */
+  private projectionKey(): { projection?: ProjectionSpec } {
+    return this.options.projection ? { projection: this.options.projection } : {};
+  }
+
+  /** `g` with every row projected (see {@link RunOptions.projection}); `g` itself without a projection. */
+  private projected(g: GradientMatrix): GradientMatrix {
+    const spec = this.options.projection;
+    if (!spec) return g;
+    const layout = { names: g.parameterNames, sizes: g.parameterSizes };
+    const key = JSON.stringify(layout);
+    let p = this.projectors.get(key);
+    if (!p) this.projectors.set(key, (p = new GradientProjector(spec, layout)));
+    const projector = p;
+    return {
+      ids: g.ids, checkpoint: g.checkpoint, dim: projector.dim,
+      rows: g.rows.map((row) => Float32Array.from(projector.project(row))),
+      parameterNames: projector.modules.map((m) => m.name), parameterSizes: projector.modules.map((m) => m.dims), parameterShapes: projector.modules.map((m) => [m.dims]),
+    };
   }
 
   /**
@@ -335,7 +368,7 @@ export class AttributionRun {
         const terms = q.terms.map((t) => ({ weight: t.weight, row: g.rows[k++] as Float32Array }));
         return combineGradientTerms(terms, g.dim, `query '${q.query}' at ${cp.id}`);
       });
-      return { ...g, ids: queries.map((q) => q.query), rows };
+      return this.projected({ ...g, ids: queries.map((q) => q.query), rows });
     });
     this.note(name, r.reused, 'gradients', r.reused ? 0 : r.seconds);
     return r.gradients;

@@ -33,11 +33,12 @@ const defaultIo: CliIo = {
 };
 
 /** The benchmark configuration of `bench` / `ablate`: the file, then command-line overrides. */
-function benchConfigFrom(a: { config?: string | undefined; families?: string[] | undefined; scorers?: string[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; metrics?: string[] | undefined }): BenchConfig {
+function benchConfigFrom(a: { config?: string | undefined; families?: string[] | undefined; scorers?: string[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; metrics?: string[] | undefined; projectionDim?: number | undefined }): BenchConfig {
   const base = a.config ? loadBenchConfig(a.config) : parseBenchConfig({}, 'defaults');
   const overrides = {
     ...(a.families ? { families: a.families } : {}), ...(a.scorers ? { scorers: a.scorers } : {}), ...(a.seeds ? { seeds: a.seeds } : {}), ...(a.name ? { name: a.name } : {}),
     ...(a.metrics ? { metrics: a.metrics } : {}),
+    ...(a.projectionDim !== undefined ? { projection: { ...(base.projection ?? {}), dim: a.projectionDim } } : {}),
     ...(a.scorer ? { ablation: { ...base.ablation, scorer: a.scorer } } : {}),
   };
   return Object.keys(overrides).length > 0 ? parseBenchConfig({ ...base, ...overrides }, `${a.config ?? 'defaults'} with command-line flags`) : base;
@@ -349,12 +350,13 @@ function benchOptions<T>(y: import('yargs').Argv<T>) {
     .option('seeds', { type: 'number', array: true, describe: 'seeds, overriding the config' })
     .option('metrics', { type: 'string', array: true, describe: 'metrics (auc, recall, lds, leave-out), overriding the config; lds and leave-out retrain the model' })
     .option('name', { type: 'string', describe: 'name of the output files, overriding the config' })
+    .option('projection-dim', { type: 'number', describe: 'score every gradient scorer on gradients projected to this many dimensions (the gradient index\'s seeded projection), overriding the config\'s projection.dim' })
     .option('format', { type: 'string', array: true, choices: ['latex'], describe: 'extra table formats besides CSV, JSON and HTML: latex (booktabs <name>-summary.tex; an ablation also <name>-ablation-grid.tex)' });
 }
 
 async function runBenchCommand(
   kind: 'bench' | 'ablation',
-  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; format?: string[] | undefined; metrics?: (string | number)[] | undefined },
+  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; format?: string[] | undefined; metrics?: (string | number)[] | undefined; 'projection-dim'?: number | undefined },
   argv: readonly string[],
   io: CliIo,
   reporter: Reporter,
@@ -365,7 +367,7 @@ async function runBenchCommand(
   }
   const config = benchConfigFrom({
     config: a.config, seeds: a.seeds, name: a.name,
-    families: a.families?.map(String), scorers: a.scorers?.map(String), scorer: a.scorer, metrics: a.metrics?.map(String),
+    families: a.families?.map(String), scorers: a.scorers?.map(String), scorer: a.scorer, metrics: a.metrics?.map(String), projectionDim: a['projection-dim'],
   });
   const start = Date.now();
   const log = reporter.log;

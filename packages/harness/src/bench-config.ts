@@ -152,6 +152,13 @@ export const BenchConfigSchema = z.object({
    * such scorer and measurement, then dropped); scorers that need every row store them anyway.
    */
   storeGradients: z.boolean().default(false),
+  /**
+   * Score every gradient scorer on projected gradients: each training and query gradient row
+   * projected to `dim` dimensions by the gradient index's seeded projection (@dda/attribution's
+   * projection.ts) before scoring, to measure what compression costs (issue 27). Absent: the full
+   * gradients. Scorers that need a tensor's 2-D shape (`if-ekfac`) refuse projected rows.
+   */
+  projection: z.object({ dim: positiveInt, seed: z.number().int().default(0), kind: z.enum(['rademacher', 'gaussian']).default('rademacher') }).strict().optional(),
   /** k of recall@k. */
   k: positiveInt.default(d.k),
   /** The regime gates' measurements (G1, G3, G4 and G5 come from what the benchmark computes anyway). */

@@ -438,6 +438,7 @@ function thin(points: RocPoint[]): RocPoint[] {
 async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: string, log: Log, progress?: ProgressSink): Promise<BenchResult> {
   await checkIds(c, kind);
   const extraMetrics = await benchMetrics(c);
+  if (c.projection) log(`gradients projected to ${c.projection.dim} dimensions (${c.projection.kind}, seed ${c.projection.seed}, split across the tensors in proportion to their sizes) before every gradient scorer`);
   const artifacts = join(outDir, 'artifacts');
   const rows: BenchRow[] = [];
   const curves: RocSet[] = [];
@@ -466,7 +467,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
       saveCellFiles(outDir, family, seed, exp);
       const task = await experimentTask(exp);
       // One attribution run per test measurement; they share the store, so the training gradients are computed once.
-      const runs = await Promise.all(measurementIds.map((m) => AttributionRun.open(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, measurement: m, storeGradients: c.storeGradients, log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) })));
+      const runs = await Promise.all(measurementIds.map((m) => AttributionRun.open(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, measurement: m, storeGradients: c.storeGradients, ...(c.projection ? { projection: c.projection } : {}), log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) })));
       try {
         const t1 = Date.now();
         await gradientPass(kind, c, task, runs, scorerIds);
