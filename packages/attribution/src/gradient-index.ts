@@ -478,28 +478,11 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   }
   const best: { i: number; s: number }[][] = queryRows.map(() => []);
   scoreIndexRows(o.index, h, queryRows, o.normalize ?? false, chunkRows, o.progress, (i, j, s) => insertTop(best[j] as { i: number; s: number }[], i, s, topK));
-  const texts = await trainingTexts(h, side, log);
-  const tops: QueryTop[] = queries.map((q, j) => ({
-    queryId: q.record.id, group: q.record.group, prompt: q.sample.prompt, output: q.record.output, corrected: q.record.corrected, meta: q.record.meta,
-    top: (best[j] as { i: number; s: number }[]).map((b, r): TopEntry => ({
-      rank: r + 1, trainId: h.trainIds[b.i] as string, score: b.s, trueSource: null,
-      where: texts?.[b.i]?.where ?? '', prompt: texts?.[b.i]?.prompt ?? '', response: texts?.[b.i]?.response ?? '',
-    })),
-    bottom: [],
-  }));
+  const tops = topsOf(queries, best, h.trainIds, await trainingTexts(h, side, log));
   const units = o.normalize
     ? `cosine of projected gradients (≈ grad-cos; dimensionless in [-1, 1], 0 for a zero row); higher = more responsible`
     : `inner product of projected gradients (≈ grad-dot; nats² per squared parameter unit); higher = more responsible`;
-  const files: string[] = [];
-  if (o.out) {
-    mkdirSync(o.out, { recursive: true });
-    const csv = join(o.out, 'topk.csv');
-    const jsonl = join(o.out, 'topk.jsonl');
-    await writeTopK(csv, jsonl, tops);
-    const summary = join(o.out, 'query.json');
-    writeFileAtomic(summary, `${JSON.stringify({ index: resolve(o.index), queries: resolve(o.queries), checkpoint: h.checkpoint.id, measurement: h.measurement, projection: h.projection, normalize: o.normalize ?? false, topK, units }, null, 1)}\n`);
-    files.push(csv, jsonl, summary);
-  }
+  const files = await writeQueryOutputs(o.out, tops, { index: resolve(o.index), queries: resolve(o.queries), checkpoint: h.checkpoint.id, measurement: h.measurement, projection: h.projection, normalize: o.normalize ?? false, topK, units });
   return { header: h, tops, queryRows, units, files };
 }
 
@@ -584,6 +567,30 @@ function scoreIndexRows(
     }
     bar.tick(end - start);
   }
+}
+
+/** Each query's top list ({@link QueryTop}) from its best rows, with the training records' texts where known. */
+function topsOf(queries: readonly ReturnType<typeof querySamples>[], best: readonly (readonly { i: number; s: number }[])[], trainIds: readonly string[], texts: Awaited<ReturnType<typeof trainingTexts>>): QueryTop[] {
+  return queries.map((q, j) => ({
+    queryId: q.record.id, group: q.record.group, prompt: q.sample.prompt, output: q.record.output, corrected: q.record.corrected, meta: q.record.meta,
+    top: (best[j] ?? []).map((b, r): TopEntry => ({
+      rank: r + 1, trainId: trainIds[b.i] as string, score: b.s, trueSource: null,
+      where: texts?.[b.i]?.where ?? '', prompt: texts?.[b.i]?.prompt ?? '', response: texts?.[b.i]?.response ?? '',
+    })),
+    bottom: [],
+  }));
+}
+
+/** Writes topk.csv, topk.jsonl and query.json (`summary`) into `out` (nothing without it); returns the paths. */
+async function writeQueryOutputs(out: string | undefined, tops: readonly QueryTop[], summary: unknown): Promise<string[]> {
+  if (!out) return [];
+  mkdirSync(out, { recursive: true });
+  const csv = join(out, 'topk.csv');
+  const jsonl = join(out, 'topk.jsonl');
+  await writeTopK(csv, jsonl, tops);
+  const json = join(out, 'query.json');
+  writeFileAtomic(json, `${JSON.stringify(summary, null, 1)}\n`);
+  return [csv, jsonl, json];
 }
 
 /** Keeps the `k` highest (score, then earlier row) in `top`, sorted. */
@@ -706,31 +713,15 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
   const beta = o.beta ?? RECOMMENDED_DDA.beta;
   const matrix = await ddaMatrix(scores, epochs.map((c) => c.info), { debias, denoise, beta });
   const description = describeScores(matrix);
-  const texts = await trainingTexts(first, side, log);
-  const tops: QueryTop[] = queries.map((q, j) => {
-    const best: { i: number; s: number }[] = [];
-    for (let i = 0; i < matrix.trainIds.length; i++) insertTop(best, i, matrix.values[i * nq + j] as number, topK);
-    return {
-      queryId: q.record.id, group: q.record.group, prompt: q.sample.prompt, output: q.record.output, corrected: q.record.corrected, meta: q.record.meta,
-      top: best.map((x, r): TopEntry => ({
-        rank: r + 1, trainId: matrix.trainIds[x.i] as string, score: x.s, trueSource: null,
-        where: texts?.[x.i]?.where ?? '', prompt: texts?.[x.i]?.prompt ?? '', response: texts?.[x.i]?.response ?? '',
-      })),
-      bottom: [],
-    };
+  const best = queries.map((_, j) => {
+    const top: { i: number; s: number }[] = [];
+    for (let i = 0; i < matrix.trainIds.length; i++) insertTop(top, i, matrix.values[i * nq + j] as number, topK);
+    return top;
   });
-  const files: string[] = [];
-  if (o.out) {
-    mkdirSync(o.out, { recursive: true });
-    const csv = join(o.out, 'topk.csv');
-    const jsonl = join(o.out, 'topk.jsonl');
-    await writeTopK(csv, jsonl, tops);
-    const summary = join(o.out, 'query.json');
-    writeFileAtomic(summary, `${JSON.stringify({
-      indexes: o.indexes.map((d) => resolve(d)), queries: resolve(o.queries), base: 'base', checkpoints: epochs.map((c) => c.id), measurement: first.measurement, projection: first.projection,
-      normalize, dda: { debias, denoise, beta }, topK, scores: description, sign: 'higher = training sample more responsible for the query output',
-    }, null, 1)}\n`);
-    files.push(csv, jsonl, summary);
-  }
+  const tops = topsOf(queries, best, matrix.trainIds, await trainingTexts(first, side, log));
+  const files = await writeQueryOutputs(o.out, tops, {
+    indexes: o.indexes.map((d) => resolve(d)), queries: resolve(o.queries), base: 'base', checkpoints: epochs.map((c) => c.id), measurement: first.measurement, projection: first.projection,
+    normalize, dda: { debias, denoise, beta }, topK, scores: description, sign: 'higher = training sample more responsible for the query output',
+  });
   return { headers: hs, checkpoints: epochs.map((c) => c.id), matrix, description, tops, files };
 }
