@@ -14,7 +14,16 @@ import { join } from 'node:path';
 import { RecordBatchReader, Vector } from 'apache-arrow';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { DdaError } from '@dda/core';
-import type { RawRecord } from './read-table.js';
+
+/** One record of a file: its raw value and where it is. */
+export interface RawRecord {
+  /** The parsed object (CSV: every cell a string; Parquet and Arrow: null cells left out). */
+  readonly value: Record<string, unknown>;
+  /** Where it is, for messages: `train.jsonl:12`, `train.csv: row 3`, `train.json: record 4`. */
+  readonly where: string;
+  /** 1-based line (JSON Lines), row (CSV, header = 1), record number (JSON) or row (Parquet; Arrow, across the folder's files). */
+  readonly number: number;
+}
 
 /** A value of a columnar file as a plain value: arrays, objects, numbers (bigints in the safe range), strings. */
 export function plainValue(v: unknown): unknown {

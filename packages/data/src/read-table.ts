@@ -8,17 +8,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseString } from 'fast-csv';
 import { DdaError } from '@dda/core';
-import { isSavedDataset, readParquet, readSavedDataset } from './columnar.js';
+import { isSavedDataset, readParquet, readSavedDataset, type RawRecord } from './columnar.js';
 
-/** One record of a file: its raw value and where it is. */
-export interface RawRecord {
-  /** The parsed object (CSV: every cell a string; Parquet and Arrow: null cells left out). */
-  readonly value: Record<string, unknown>;
-  /** Where it is, for messages: `train.jsonl:12`, `train.csv: row 3`, `train.json: record 4`. */
-  readonly where: string;
-  /** 1-based line (JSON Lines), row (CSV, header = 1), record number (JSON) or row (Parquet; Arrow, across the folder's files). */
-  readonly number: number;
-}
+export type { RawRecord } from './columnar.js';
+
 
 /** The file formats {@link readRecords} reads, from the extension. */
 export type TableFormat = 'jsonl' | 'json' | 'csv' | 'parquet';

@@ -18,7 +18,6 @@
  */
 import { DdaError, assertSameShape, averageEvaluations, evaluateSources, type ScoreMatrix, type SourceSpec } from '@dda/core';
 import type { CheckpointScores } from '@dda/attribution';
-import type { BenchRow } from './bench.js';
 import { pearson } from './counterfactual.js';
 
 /** The thresholds of G1–G4 (docs/regime.md, section 3). */
@@ -256,8 +255,17 @@ export function meanGates(runs: readonly RegimeGates[]): RegimeGates {
   return out;
 }
 
+/** What G1 reads of a benchmark's result rows (bench.ts's `BenchRow` is one). AUC in percent. */
+export interface AucRow {
+  readonly family: string;
+  readonly seed: number;
+  readonly method: string;
+  readonly source: string;
+  readonly auc: number;
+}
+
 /** The per-source AUCs of one method in one (family, seed) cell of a benchmark, keyed by source (error-kind and `average` rows left out). */
-function sourceAucs(rows: readonly BenchRow[], family: string, seed: number, method: string): Record<string, number> {
+function sourceAucs(rows: readonly AucRow[], family: string, seed: number, method: string): Record<string, number> {
   const sel = rows.filter((r) => r.family === family && r.seed === seed && r.method === method && r.source !== 'average' && !r.source.includes('['));
   return Object.fromEntries(sel.map((r) => [r.source, r.auc]));
 }
@@ -268,7 +276,7 @@ function sourceAucs(rows: readonly BenchRow[], family: string, seed: number, met
  *
  * @throws DdaError naming the method that has no rows in the cell.
  */
-export function g1FromBenchRows(rows: readonly BenchRow[], family: string, seed: number, plain = 'grad-dot@loss', bm25 = 'bm25'): NonNullable<GateInputs['g1']> {
+export function g1FromBenchRows(rows: readonly AucRow[], family: string, seed: number, plain = 'grad-dot@loss', bm25 = 'bm25'): NonNullable<GateInputs['g1']> {
   const plainAuc = sourceAucs(rows, family, seed, plain);
   const bm25Auc = sourceAucs(rows, family, seed, bm25);
   for (const [m, v] of [[plain, plainAuc], [bm25, bm25Auc]] as const) {
