@@ -6,7 +6,7 @@
 import { DdaError, SeededRandom } from '@dda/core';
 import {
   SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, engines, initDecoderWeights, initLoraWeights,
-  type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineStartOptions, type EngineWeights, type LoraConfig, type TensorMap,
+  type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineOptimizerState, type EngineStartOptions, type EngineWeights, type LoraConfig, type TensorMap,
 } from '@dda/model';
 import { fail, notApplicable, pass, runChecks, validateOptOuts, type CheckOptions, type ConformanceReport } from './report.js';
 
@@ -29,9 +29,13 @@ import { fail, notApplicable, pass, runChecks, validateOptOuts, type CheckOption
  * - `training`: two decoders trained from the same weights with the same seed end with bit-identical
  *   weights and epoch losses, the loss falls, and `weights()` returns the trained adapter;
  * - `generation`: greedy generation equals the argmax of `logits` token by token, stops after
- *   `maxNewTokens`, before `limit`, and at `eosId` (not emitted).
+ *   `maxNewTokens`, before `limit`, and at `eosId` (not emitted);
+ * - `resume`: an engine that says it is `resumable` continues a training stopped after epoch 1
+ *   (a new decoder at that epoch's weights, the optimizer's state from `onEpochState`) to the
+ *   weights and epoch losses of an uninterrupted training, bit for bit; one that is not refuses
+ *   `resume` (not applicable otherwise).
  */
-export const ENGINE_CHECKS = ['reference', 'loss-from-logits', 'hidden-states', 'gradient', 'row-independence', 'restore', 'training', 'generation'] as const;
+export const ENGINE_CHECKS = ['reference', 'loss-from-logits', 'hidden-states', 'gradient', 'row-independence', 'restore', 'training', 'generation', 'resume'] as const;
 /** An engine check's name. */
 export type EngineCheck = (typeof ENGINE_CHECKS)[number];
 
@@ -341,6 +345,49 @@ export async function checkEngine(subject: string | DecoderEngine, options: Engi
           const eos = await d.generate(prompt, { maxNewTokens: 5, limit: 64, eosId: greedy[0] as number });
           return eos.length === 0 ? null : `with the first token as EOS it generated ${JSON.stringify(eos)}`;
         }, presets.slice(0, 3));
+      case 'resume': {
+        if (!engine.resumable) {
+          const c = tinyCase(presets[0] as string);
+          const d = await engine.open(c.config, c.tokenizer, c.weights);
+          try {
+            await d.train(examples(c.config.vocabSize, 8), { epochs: 2, learningRate: 0.05, batchSize: 2, seed: 1, resume: { epoch: 1, optimizer: { arrays: [], numbers: [] } } });
+            return fail('the engine says it is not resumable, yet accepted resume');
+          } catch (e) {
+            if (!(e instanceof DdaError)) throw e;
+            return notApplicable(`not resumable, and resume is refused: ${e.message}`);
+          } finally {
+            await d.release();
+          }
+        }
+        return each(async (_p, d, c) => {
+          const enc = examples(c.config.vocabSize, 8);
+          const o = { epochs: 3, learningRate: 0.05, batchSize: 2, seed: 11 };
+          const whole = await d.train(enc, o);
+          const first = await engine.open(c.config, c.tokenizer, c.weights);
+          let state: EngineOptimizerState | undefined;
+          let after1: EngineWeights | undefined;
+          try {
+            await first.train(enc, { ...o, epochs: 1, onEpochState: (_e, s) => { state = s; } });
+            after1 = first.weights();
+          } finally {
+            await first.release();
+          }
+          if (!state || !after1) return 'onEpochState was not called';
+          const second = await engine.open(c.config, c.tokenizer, after1);
+          try {
+            const rest = await second.train(enc, { ...o, resume: { epoch: 1, optimizer: state } });
+            if (JSON.stringify(rest) !== JSON.stringify(whole.slice(1))) return `the resumed epochs' losses ${JSON.stringify(rest)} are not the uninterrupted ${JSON.stringify(whole.slice(1))}`;
+            const [a, b] = [d.weights().adapter?.weights, second.weights().adapter?.weights];
+            for (const [n, t] of a ?? new Map()) {
+              const u = b?.get(n);
+              if (!u || !t.data.every((x: number, i: number) => x === u.data[i])) return `after resuming, '${n}' differs from the uninterrupted training's`;
+            }
+          } finally {
+            await second.release();
+          }
+          return null;
+        }, presets.slice(0, 2));
+      }
     }
   }, options.optOut);
   return { kind: 'engine', id, plugin, findings };

@@ -20,7 +20,7 @@ import { DdaError, datasetPlugin, trackProgress, yieldToEventLoop, type ChatMess
 import { SYSTEM_PROMPT, userPrompt } from '@dda/data';
 import {
   DEFAULT_LORA, WordTokenizer, applyChatTemplate, chatSample, encodeSample, loadModelFolder, loadPresetTokenizer, initDecoderWeights, PRESET_TOKENIZERS, readSafetensors, resolveModelSpec,
-  toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type LoraConfig, type TensorMap, type Tokenizer,
+  toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type EngineOptimizerState, type LoraConfig, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import {
   buildFromDocSummaries, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary,
@@ -510,13 +510,24 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
         log(`pretraining θ0 (${o.pretrainEpochs} epochs over ${ds.pretrainCorpus.length} texts${pairs > 0 ? ` and ${pairs} instruction pairs` : ''}, all parameters, seed ${plan.pretrainSeed})`);
         const pre = plan.pretrain;
         const bar = trackProgress(`pretraining θ0 (${o.preset})`, o.pretrainEpochs, progress);
+        // A killed pretraining resumes after its last finished epoch (engines that can resume exactly:
+        // the weights and the optimizer's state of that epoch are stored until θ0 is done).
+        const resume = model.resumable ? readPretrainProgress(store, baseKey) : null;
+        if (resume) {
+          await model.setBaseWeights(resume.weights);
+          log(`  pretraining resumes after epoch ${resume.epoch} of ${o.pretrainEpochs} (stored by an interrupted run)`);
+          bar.tick(resume.epoch);
+        }
         await model.train(pre, {
           epochs: o.pretrainEpochs, learningRate: o.pretrainLearningRate, batchSize: o.batchSize, seed: plan.pretrainSeed, parameters: 'all',
+          ...(resume ? { resume: { epoch: resume.epoch, optimizer: resume.optimizer } } : {}),
+          ...(model.resumable ? { onEpochState: (e: number, state: EngineOptimizerState) => (e < o.pretrainEpochs ? writePretrainProgress(store, baseKey, e, model.baseWeights(), state) : undefined) } : {}),
           onEpochEnd: (e, l) => {
             log(`  pretrain epoch ${e}: loss ${l.toFixed(3)} nats/token`);
             bar.tick();
           },
         });
+        store.remove(PRETRAIN_PROGRESS, baseKey);
         // A Hugging Face model folder: `dda attribute --base <this folder>` and `--preset <this folder>` load it.
         const files = new Map<string, Uint8Array>([
           ['model.safetensors', writeSafetensors(model.baseWeights(), { format: 'pt' })],
@@ -763,3 +774,43 @@ export async function retrainOnSubset(exp: Experiment, keep: ReadonlySet<string>
   });
   return { dir: store.folder('runs/retrain', key), reused: r.reused, seconds: r.seconds };
 }
+
+/** Where an unfinished pretraining keeps its last epoch (removed once θ0 is stored). */
+const PRETRAIN_PROGRESS = 'checkpoints/base-progress';
+
+/**
+ * Stores θ0's weights and the optimizer's state after pretraining epoch `epoch` (safetensors, one
+ * float32 file of the optimizer's arrays, and progress.json), replacing the previous epoch's.
+ */
+function writePretrainProgress(store: ArtifactStore, key: unknown, epoch: number, weights: TensorMap, state: EngineOptimizerState): void {
+  const sizes = state.arrays.map((a) => a.length);
+  const flat = new Float32Array(sizes.reduce((a, b) => a + b, 0));
+  let off = 0;
+  for (const a of state.arrays) {
+    flat.set(a, off);
+    off += a.length;
+  }
+  // save() removes the manifest first and writes it last: a run killed meanwhile finds no progress, never a torn one.
+  store.save(PRETRAIN_PROGRESS, key, new Map([
+    ['model.safetensors', writeSafetensors(weights, { format: 'pt' })],
+    ['optimizer.f32', new Uint8Array(flat.buffer)],
+    ['progress.json', new TextEncoder().encode(JSON.stringify({ epoch, sizes, numbers: state.numbers }))],
+  ]));
+}
+
+/** The stored progress of an interrupted pretraining, or null. */
+function readPretrainProgress(store: ArtifactStore, key: unknown): { epoch: number; weights: TensorMap; optimizer: EngineOptimizerState } | null {
+  const files = store.load(PRETRAIN_PROGRESS, key);
+  if (!files) return null;
+  const p = JSON.parse(new TextDecoder().decode(need(files, 'progress.json'))) as { epoch: number; sizes: number[]; numbers: number[] };
+  const bytes = need(files, 'optimizer.f32');
+  const flat = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const arrays: Float32Array[] = [];
+  let off = 0;
+  for (const n of p.sizes) {
+    arrays.push(flat.slice(off, off + n));
+    off += n;
+  }
+  return { epoch: p.epoch, weights: readSafetensors(need(files, 'model.safetensors'), `${PRETRAIN_PROGRESS}/model.safetensors`).tensors, optimizer: { arrays, numbers: p.numbers } };
+}
+

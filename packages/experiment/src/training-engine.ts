@@ -8,7 +8,7 @@
  */
 import { DdaError, type TextSample } from '@dda/core';
 import {
-  encodeSample, generationPrompt, initLoraWeights, validateLoraConfig, type DecoderConfig, type DecoderEngine, type EngineDecoder, type LoraConfig, type ParameterSet, type TensorMap, type Tokenizer, type TrainOptions,
+  encodeSample, generationPrompt, initLoraWeights, validateLoraConfig, type DecoderConfig, type DecoderEngine, type EngineDecoder, type EngineTrainOptions, type LoraConfig, type ParameterSet, type TensorMap, type Tokenizer, type TrainOptions,
 } from '@dda/model';
 import { resolveEngine } from '@dda/attribution';
 
@@ -23,6 +23,8 @@ export interface ExperimentModel {
   readonly engine: TrainingEngine;
   /** The engine's backend, e.g. `onnxruntime-cpu` or `tfjs-wasm`, and its device in words. */
   readonly backend: { readonly id: string; readonly device: string };
+  /** Whether {@link train} can stop after an epoch and resume bit-identically (`resume`, `onEpochState`: the engine's). */
+  readonly resumable: boolean;
   /** Copies of the base weights (Hugging Face names). */
   baseWeights(): TensorMap;
   /** Copies of the LoRA adapter weights (PEFT names); empty without adapters. */
@@ -40,7 +42,7 @@ export interface ExperimentModel {
    * @returns The mean loss of each epoch (nats/token).
    * @throws DdaError for an empty data set, invalid options, or divergence.
    */
-  train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]>;
+  train(samples: readonly TextSample[], o: TrainOptions & Pick<EngineTrainOptions, 'resume' | 'onEpochState'>): Promise<number[]>;
   /**
    * Greedy decoding (at most `maxNewTokens`, stopping at EOS or when prompt + output + EOS would no
    * longer fit the context), as @dda/backend-tfjs's `DecoderModel.generate`.
@@ -93,6 +95,7 @@ export async function openExperimentModel(config: DecoderConfig, tokenizer: Toke
 class EngineExperimentModel implements ExperimentModel {
   readonly engine: TrainingEngine;
   readonly backend: { readonly id: string; readonly device: string };
+  readonly resumable: boolean;
 
   constructor(
     private readonly decoderEngine: DecoderEngine,
@@ -103,6 +106,7 @@ class EngineExperimentModel implements ExperimentModel {
   ) {
     this.engine = decoderEngine.id as TrainingEngine;
     this.backend = decoderEngine.backend;
+    this.resumable = decoderEngine.resumable;
   }
 
   baseWeights(): TensorMap {
@@ -140,7 +144,7 @@ class EngineExperimentModel implements ExperimentModel {
     return this.setLora(config, initLoraWeights(this.config, config, seed));
   }
 
-  async train(samples: readonly TextSample[], o: TrainOptions): Promise<number[]> {
+  async train(samples: readonly TextSample[], o: TrainOptions & Pick<EngineTrainOptions, 'resume' | 'onEpochState'>): Promise<number[]> {
     const current = this.decoder.weights();
     if (o.parameters === 'lora' && !current.adapter) throw new DdaError('LoRA training was asked for, but the model has no LoRA adapters', 'add adapters first (addLora)');
     if (o.parameters !== this.decoder.trainable) await this.reopen(current, o.parameters);

@@ -36,10 +36,24 @@ export interface EngineGenerateOptions {
   readonly stopIds?: readonly number[];
 }
 
+/** An optimizer's state between epochs, engine-specific in meaning but plain data (float32 arrays and numbers), so a host can store it. */
+export interface EngineOptimizerState {
+  readonly arrays: readonly Float32Array[];
+  readonly numbers: readonly number[];
+}
+
 /** Options of {@link EngineDecoder.train}: {@link TrainOptions} without the parameter set (the decoder's `trainable`), plus the optimizer. */
 export type EngineTrainOptions = Omit<TrainOptions, 'parameters'> & {
   /** `adam` (default: fresh moments at every call, as transformers' Trainer starts) or plain `sgd`, where the engine offers it ({@link DecoderEngine.optimizers}). */
   readonly optimizer?: 'adam' | 'sgd';
+  /**
+   * Continue a training stopped after epoch `epoch`: the decoder holds that epoch's weights, and
+   * `optimizer` is the state `onEpochState` gave then. Epochs `epoch + 1 ..` run bit-identical to an
+   * uninterrupted training. Only on engines with {@link DecoderEngine.resumable}.
+   */
+  readonly resume?: { readonly epoch: number; readonly optimizer: EngineOptimizerState };
+  /** Called after each epoch, before `onEpochEnd`, with the optimizer's state and the epoch's weights in the decoder (engines with {@link DecoderEngine.resumable}). */
+  readonly onEpochState?: (epoch: number, optimizer: EngineOptimizerState) => void | Promise<void>;
 };
 
 /** Names, sizes and shapes of the differentiated tensors, in the order of a gradient row. */
@@ -111,6 +125,8 @@ export interface DecoderEngine {
   readonly backend: { readonly id: string; readonly device: string };
   /** The optimizers {@link EngineDecoder.train} offers. */
   readonly optimizers: readonly ('adam' | 'sgd')[];
+  /** Whether its training can stop after an epoch and resume bit-identically (`resume`, `onEpochState`). */
+  readonly resumable: boolean;
   /**
    * Opens a decoder at `weights`; `tokenizer` must fit the embedding matrix (`checkTokenizerFits`).
    * @throws DdaError for an invalid config, adapter or weights, or a tokenizer that does not fit.

@@ -48,6 +48,32 @@ export class Adam {
   }
 
   /**
+   * A copy of the optimizer's state, to continue later exactly where it is ({@link restore}):
+   * `arrays` the first moments then the second moments of every tensor, `numbers` β1^t, β2^t (the
+   * float32 running products) and the number of steps.
+   */
+  state(): { arrays: Float32Array[]; numbers: number[] } {
+    return { arrays: [...this.m, ...this.v].map((a) => Float32Array.from(a)), numbers: [this.accBeta1, this.accBeta2, this.steps] };
+  }
+
+  /**
+   * Continues from a {@link state}: the next step is bit-identical to the one an optimizer that
+   * never stopped would take.
+   *
+   * @throws DdaError when the state is for other tensors.
+   */
+  restore(s: { readonly arrays: readonly Float32Array[]; readonly numbers: readonly number[] }): void {
+    const n = this.m.length;
+    if (s.arrays.length !== 2 * n || s.numbers.length !== 3) throw new DdaError(`Adam: a state of ${s.arrays.length} moment arrays and ${s.numbers.length} numbers for ${n} tensors`, 'resume with the state saved for this model and parameter set');
+    s.arrays.forEach((a, k) => {
+      const into = (k < n ? this.m[k] : this.v[k - n]) as Float32Array;
+      if (a.length !== into.length) throw new DdaError(`Adam: moment ${k} has ${a.length} entries, expected ${into.length}`, 'resume with the state saved for this model and parameter set');
+      into.set(a);
+    });
+    [this.accBeta1, this.accBeta2, this.steps] = s.numbers as [number, number, number];
+  }
+
+  /**
    * One update: m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², θ ← θ − lr · (m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε).
    *
    * @param params - The parameter tensors, updated in place (same order and sizes as the constructor's).

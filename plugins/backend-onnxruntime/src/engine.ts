@@ -125,6 +125,11 @@ class OnnxEngineDecoder implements EngineDecoder {
     try {
       return await trainer.train(encoded, {
         ...rest,
+        // The epoch's weights are in the decoder before either callback reads them (weights()).
+        ...(o.onEpochState ? { onEpochState: async (epoch: number, state: { arrays: Float32Array[]; numbers: number[] }) => {
+          await install();
+          await o.onEpochState?.(epoch, state);
+        } } : {}),
         onEpochEnd: async (epoch, loss) => {
           await install();
           await o.onEpochEnd?.(epoch, loss);
@@ -158,6 +163,7 @@ export function registerOnnxEngine(): void {
         id: 'onnxruntime',
         backend: { id: onnx.id, device: onnx.device },
         optimizers: ['adam'],
+        resumable: true,
         open(config: DecoderConfig, tokenizer: Tokenizer, w: EngineWeights, oo: EngineOpenOptions = {}): Promise<EngineDecoder> {
           validateDecoderConfig(config);
           checkTokenizerFits(tokenizer, config);

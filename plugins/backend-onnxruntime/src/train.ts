@@ -25,7 +25,16 @@ import type { OrtSession, OrtTensor } from './ort.js';
  * Options of {@link OnnxTrainer.train}: @dda/model's `TrainOptions` (epochs, learningRate,
  * batchSize, seed, onEpochEnd, onStep) less `parameters`, which is fixed per trainer.
  */
-export type OnnxTrainOptions = Omit<TrainOptions, 'parameters'>;
+export type OnnxTrainOptions = Omit<TrainOptions, 'parameters'> & {
+  /**
+   * Continue a training stopped after epoch `epoch` (its weights installed in the trainer, the
+   * optimizer's state from `onEpochState`): epochs `epoch + 1 .. epochs` run, bit-identical to an
+   * uninterrupted run (the shuffles of the first `epoch` epochs are replayed from the seed).
+   */
+  readonly resume?: { readonly epoch: number; readonly optimizer: { readonly arrays: readonly Float32Array[]; readonly numbers: readonly number[] } };
+  /** Called after each epoch, before `onEpochEnd`, with the optimizer's state (to resume from this epoch). */
+  readonly onEpochState?: (epoch: number, optimizer: { arrays: Float32Array[]; numbers: number[] }) => void | Promise<void>;
+};
 
 /** Options of the {@link OnnxTrainer} constructor. */
 export interface OnnxTrainerOptions {
@@ -131,7 +140,7 @@ export class OnnxTrainer {
    * `tf.train.adam`). Deterministic: the same inputs give bit-identical weights and losses.
    *
    * @param examples - Encoded examples (tokens, and loss mask over tokens[1..]).
-   * @returns The mean loss of each epoch (nats/token; each step's batch-mean loss weighted by its batch size).
+   * @returns The mean loss of each epoch run (nats/token; each step's batch-mean loss weighted by its batch size; with `resume`, the epochs after it).
    * @throws DdaError if `examples` is empty, an option is invalid, or a step's loss is not finite
    *   (`training diverged at epoch E`).
    */
@@ -143,8 +152,14 @@ export class OnnxTrainer {
     const rng = new SeededRandom(o.seed);
     const epochLosses: number[] = [];
     const stepsPerEpoch = Math.ceil(examples.length / o.batchSize);
-    let step = 0;
-    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+    const from = o.resume?.epoch ?? 0;
+    if (!Number.isInteger(from) || from < 0 || from > o.epochs) throw new DdaError(`resume: epoch ${from} of ${o.epochs}`, 'resume from an epoch the training has');
+    if (o.resume) {
+      adam.restore(o.resume.optimizer);
+      for (let e = 0; e < from; e++) rng.shuffle(examples.map((_, i) => i));
+    }
+    let step = from * stepsPerEpoch;
+    for (let epoch = from + 1; epoch <= o.epochs; epoch++) {
       const order = rng.shuffle(examples.map((_, i) => i));
       let sum = 0;
       for (let s = 0; s < order.length; s += o.batchSize) {
@@ -159,6 +174,8 @@ export class OnnxTrainer {
         await yieldToEventLoop();
       }
       epochLosses.push(sum / examples.length);
+      // The state first: a caller that stores it has the epoch safe before anything else runs.
+      await o.onEpochState?.(epoch, adam.state());
       await o.onEpochEnd?.(epoch, sum / examples.length);
     }
     return epochLosses;

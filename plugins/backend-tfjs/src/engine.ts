@@ -64,7 +64,9 @@ class TfjsEngineDecoder implements EngineDecoder {
   }
 
   train(encoded: readonly EncodedExample[], o: EngineTrainOptions): Promise<number[]> {
-    return this.model.trainEncoded(encoded, { ...o, parameters: this.trainable });
+    if (o.resume) throw new DdaError('the tfjs engine cannot resume a training (its Adam state is not exported bit for bit)', 'train on the onnxruntime engine to resume, or train from the start');
+    const { resume: _r, onEpochState: _s, ...rest } = o;
+    return this.model.trainEncoded(encoded, { ...rest, parameters: this.trainable });
   }
 
   release(): Promise<void> {
@@ -88,6 +90,7 @@ export function registerTfjsEngine(): void {
         id: 'tfjs',
         backend: { id: backend.id, device: backend.device },
         optimizers: ['adam', 'sgd'],
+        resumable: false,
         open(config: DecoderConfig, tokenizer: Tokenizer, w: EngineWeights, oo: EngineOpenOptions = {}): Promise<EngineDecoder> {
           const model = new DecoderModel(config, tokenizer, w.base);
           try {

@@ -1,0 +1,29 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeExperiment } from '@dda/experiment';
+
+// θ0's pretraining killed after an epoch resumes after it, to the θ0 an uninterrupted run makes.
+const dir = mkdtempSync(join(tmpdir(), 'dda-pretrain-resume-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const TINY = { seed: 3, nPretrain: 200, pretrainEpochs: 3, nTrain: 24, nHeldOut: 8, finetuneEpochs: 1 };
+
+describe('pretraining θ0', () => {
+  it('stopped after epoch 2 resumes at epoch 3 (onnxruntime), giving the uninterrupted run\'s θ0 bit for bit, and leaves no progress behind', async () => {
+    const whole = await makeExperiment({ ...TINY, artifactsDir: join(dir, 'whole') });
+    const interrupted = join(dir, 'interrupted');
+    const stop = (line: string): void => {
+      if (line.includes('pretrain epoch 2:')) throw new Error('killed after epoch 2');
+    };
+    await expect(makeExperiment({ ...TINY, artifactsDir: interrupted }, stop)).rejects.toThrow('killed after epoch 2');
+    expect(readdirSync(join(interrupted, 'checkpoints'))).toContain('base-progress');
+    const lines: string[] = [];
+    const resumed = await makeExperiment({ ...TINY, artifactsDir: interrupted }, (l) => lines.push(l));
+    expect(lines.some((l) => l.includes('pretraining resumes after epoch 2 of 3'))).toBe(true);
+    expect(lines.filter((l) => /pretrain epoch \d:/.test(l)).map((l) => l.trim().split(':')[0])).toEqual(['pretrain epoch 3']);
+    expect(readFileSync(join(resumed.files.base, 'model.safetensors')).equals(readFileSync(join(whole.files.base, 'model.safetensors')))).toBe(true);
+    const progress = join(interrupted, 'checkpoints', 'base-progress');
+    expect(existsSync(progress) ? readdirSync(progress) : []).toEqual([]);
+  }, 300_000);
+});
