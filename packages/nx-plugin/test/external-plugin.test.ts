@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlugins } from '@dda/core';
-import { METRIC_CHECKS, SCORER_CHECKS, assertConformance, checkMetric, checkScorer, formatReport } from '@dda/conformance';
+import { DATASET_CHECKS, METRIC_CHECKS, SCORER_CHECKS, assertConformance, checkMetric, checkScorer, formatReport } from '@dda/conformance';
 import { BENCH_COLUMNS } from '@dda/harness';
 import { generatePluginInto } from '@dda/nx-plugin';
 
@@ -50,12 +50,15 @@ describe('a plugin generated outside the workspace', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'dda-external-plugin-'));
   let pkg: string;
   let metricPkg: string;
+  let datasetPkg: string;
+  let dataBench: { code: number | null; out: string; err: string };
   let bench: { code: number | null; out: string; err: string };
   beforeAll(async () => {
     expect(relative(ROOT, tmp).startsWith('..')).toBe(true);
     pkg = generatePluginInto(tmp, 'scorer', { name: 'ext-scorer' }).path;
     metricPkg = generatePluginInto(tmp, 'metric', { name: 'ext-metric' }).path;
-    for (const p of [pkg, metricPkg]) {
+    datasetPkg = generatePluginInto(tmp, 'dataset', { name: 'ext-data' }).path;
+    for (const p of [pkg, metricPkg, datasetPkg]) {
       linkDependencies(p);
       const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: p, encoding: 'utf8' });
       expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
@@ -63,11 +66,17 @@ describe('a plugin generated outside the workspace', () => {
     // From the user's folder: the plugin by a path relative to it, a tiny benchmark with one seed.
     writeFileSync(join(tmp, 'ext.json'), JSON.stringify(CONFIG));
     bench = await run([MAIN, 'bench', '--config', 'ext.json', '--plugin', './dda-scorer-ext-scorer', '--plugin', './dda-metric-ext-metric', '--out', 'out'], tmp);
+    // The data set plugin named in a config (plugins: and data.generator), with injected test errors (the template's data are too easy to hallucinate on).
+    writeFileSync(join(tmp, 'ext-data.json'), JSON.stringify({
+      name: 'extdata', families: ['llama2-tiny'], scorers: ['grad-dot', 'bm25'], seeds: [0], plugins: ['./dda-dataset-ext-data'], testErrors: 'injected', minErrorsPerSource: 2,
+      data: { generator: 'ext-data', nTrain: 64, nHeldOut: 8, nPretrain: 200 }, training: { pretrainEpochs: 2, finetuneEpochs: 2 }, k: 10,
+    }));
+    dataBench = await run([MAIN, 'bench', '--config', 'ext-data.json', '--out', 'data-out'], tmp);
   }, 300_000);
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('builds, and its own test (conformance suite and exact case) passes', () => {
-    for (const [p, checks] of [[pkg, SCORER_CHECKS], [metricPkg, METRIC_CHECKS]] as const) {
+    for (const [p, checks] of [[pkg, SCORER_CHECKS], [metricPkg, METRIC_CHECKS], [datasetPkg, DATASET_CHECKS]] as const) {
       const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: p, encoding: 'utf8' });
       expect(r.status, r.stdout + r.stderr).toBe(0);
       // One test per conformance check, the template's exact case and its registered description.
@@ -109,10 +118,19 @@ describe('a plugin generated outside the workspace', () => {
     expect(readFileSync(join(tmp, 'out', 'ext-summary.csv'), 'utf8').split('\n')[0]).toMatch(/,ext-metric_mean,ext-metric_low,ext-metric_high$/);
   });
 
+  it('benchmarks on the generated data set named in a config: its rows are in the CSV', () => {
+    expect(dataBench.code, dataBench.err).toBe(0);
+    const lines = readFileSync(join(tmp, 'data-out', 'extdata.csv'), 'utf8').trim().split('\n');
+    const sources = new Set(lines.slice(1).map((l) => l.split(',')[BENCH_COLUMNS.indexOf('source')]));
+    expect(sources).toContain('paris-to-rome');
+    expect(dataBench.out + dataBench.err).toMatch(/data: 64 training samples, 8 held-out documents, 200 pretraining texts; true sources \{"paris-to-rome":\d+\}/);
+  });
+
   it('is listed by dda methods with its plugin', async () => {
-    const r = await run([MAIN, 'methods', '--plugin', pkg, '--plugin', metricPkg], tmp);
+    const r = await run([MAIN, 'methods', '--plugin', pkg, '--plugin', metricPkg, '--plugin', datasetPkg], tmp);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/ext-scorer\s+\[dda-scorer-ext-scorer\]\s+gradient inner product with unit-length training gradients/);
     expect(r.out).toMatch(/ext-metric\s+\[dda-metric-ext-metric\]\s+precision at 10/);
+    expect(r.out).toMatch(/ext-data\s+\[dda-dataset-ext-data\]\s+weather reports about towns/);
   });
 });

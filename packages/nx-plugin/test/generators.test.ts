@@ -6,7 +6,7 @@ import ts from 'typescript';
 import { createTree } from '@nx/devkit/testing';
 import { readJson, type Tree } from '@nx/devkit';
 import { describe, expect, it } from 'vitest';
-import { debiaserGenerator, denoiserGenerator, metricGenerator, nextSteps, pluginGenerator, scorerGenerator } from '@dda/nx-plugin';
+import { datasetGenerator, debiaserGenerator, denoiserGenerator, metricGenerator, nextSteps, pluginGenerator, scorerGenerator } from '@dda/nx-plugin';
 
 /** An in-memory tree shaped like the dda workspace (what the generator looks for). */
 function workspaceTree(): Tree {
@@ -159,6 +159,21 @@ describe('the metric generator', () => {
     expect(readme).toContain('dda bench --plugin ./plugins/metric-p-at-10 --metrics auc recall p-at-10');
     expect(readme).toContain('`metrics: [auc, recall, p-at-10]`');
     expect(readme).not.toMatch(/its sign \(higher = training sample/);
+  });
+});
+
+describe('the dataset generator', () => {
+  it('registers a documented data set in the datasets registry, runs its conformance suite, and says how a benchmark names it', () => {
+    const tree = workspaceTree();
+    expect(typeof datasetGenerator(tree, { name: 'towns' })).toBe('function');
+    const dir = 'plugins/dataset-towns';
+    const src = text(tree, `${dir}/src/index.ts`);
+    expect(src).toContain("export const TOWNS_ID = 'towns';");
+    expect(src).toContain('registerDataset(DATASET);');
+    expect(src).toMatch(/CEA's rule/);
+    expect(src).not.toMatch(/<%|%>/);
+    expect(text(tree, `${dir}/test/towns.test.ts`)).toContain("datasetConformance('towns');");
+    expect(text(tree, `${dir}/README.md`)).toContain('`data: { generator: towns }`');
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * The shared implementation of the `scorer`, `debiaser`, `denoiser` and `metric` generators: a plugin package
+ * The shared implementation of the `scorer`, `debiaser`, `denoiser`, `metric` and `dataset` generators: a plugin package
  * (package.json, tsconfig.json, a documented method in src/index.ts that registers itself with
  * @dda/core, a test running the @dda/conformance suite, a README) from the templates in `files/<kind>/`.
  *
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { generateFiles, joinPathFragments, logger, names, offsetFromRoot, readJson, updateJson, type GeneratorCallback, type Tree } from '@nx/devkit';
 
 /** The kinds of method a generator scaffolds. */
-export type PluginKind = 'scorer' | 'debiaser' | 'denoiser' | 'metric';
+export type PluginKind = 'scorer' | 'debiaser' | 'denoiser' | 'metric' | 'dataset';
 
 /** Options of the generators (see generators/<kind>/schema.json). */
 export interface PluginGeneratorSchema {
@@ -51,6 +51,7 @@ const DEFAULT_DESCRIPTION: Record<PluginKind, (id: string) => string> = {
   debiaser: (id) => `${id}: a dda debiaser plugin (fine-tuned − β × base scores rescaled to the fine-tuned spread, per test output)`,
   denoiser: (id) => `${id}: a dda denoiser plugin (epoch-weighted mean over the checkpoints, later epochs weigh more)`,
   metric: (id) => `${id}: a dda metric plugin (precision at 10 of the training samples ranked by their scores)`,
+  dataset: (id) => `${id}: a dda benchmark data set plugin (weather reports about towns with entity-swap canaries)`,
 };
 
 /** What the template method is, per kind: the description it registers when no --description is given. */
@@ -59,6 +60,7 @@ const METHOD_DESCRIPTION: Record<PluginKind, string> = {
   debiaser: 'fine-tuned − β × base rescaled to the fine-tuned spread per test output (option beta, default 1)',
   denoiser: 'epoch-weighted mean over the epoch checkpoints, later epochs weigh more (w_i ∝ epoch_i)',
   metric: 'precision at 10: the fraction of the 10 top-scoring training samples that are true sources (0-1, higher = better; ties at the cutoff in expectation)',
+  dataset: 'weather reports about towns (document, one-sentence summary) with entity-swap canaries labelled by CEA\'s rule; default canary paris → rome',
 };
 
 /** `s` as a single-quoted TypeScript string literal. */
@@ -87,6 +89,7 @@ const USAGE: Record<PluginKind, (id: string, path: string, inWorkspace: boolean)
     inWorkspace
       ? `dda bench --plugin ${path} --metrics auc recall ${id} --config benchmarks/configs/tiny.json --out tiny   # its column in tiny/tiny.csv`
       : `dda bench --plugin ${path} --metrics auc recall ${id} --seeds 0 --out bench   # its column in bench/bench.csv`,
+  dataset: (id, path) => `dda bench --plugin ${path} --config bench.yaml --out bench   # bench.yaml: data: { generator: ${id} }`,
 };
 
 /** Where a benchmark configuration names the method, per kind (for the README). */
@@ -95,6 +98,7 @@ const CONFIG_HINT: Record<PluginKind, (id: string) => string> = {
   debiaser: (id) => ` and a DDA variant that uses it (\`dda: [{ name: dda-${id}, debiaser: ${id}, denoiser: mean, beta: 1 }]\`, or \`ablation.debiasers\`)`,
   denoiser: (id) => ` and a DDA variant that uses it (\`dda: [{ name: dda-${id}, debiaser: raw, denoiser: ${id}, beta: 1 }]\`, or \`ablation.denoisers\`)`,
   metric: (id) => ` and the id under \`metrics:\` (\`metrics: [auc, recall, ${id}]\`)`,
+  dataset: (id) => ` and the id as the data generator (\`data: { generator: ${id} }\`)`,
 };
 
 /** This package's version: the version of @dda/core and @dda/conformance a standalone plugin depends on. */
