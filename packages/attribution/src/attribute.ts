@@ -155,6 +155,8 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       artifacts: { reused: run.reused.length, computed: run.computed.length },
       // Where the training gradients went: streamed blocks were computed, scored and dropped (see RunOptions.storeGradients).
       gradients: { path: run.gradientPath(scorer), streamedBlocks: run.streamed.length },
+      // Every gradient row projected before scoring (RunOptions.projection): the scores are the scorer's on the projected rows.
+      projection: o.projection ? { ...o.projection, note: 'every training and query gradient row was projected to dim dimensions by the seeded projection of projection.ts before scoring' } : null,
       seconds: { ...run.seconds, total: (Date.now() - t0) / 1000 },
       outputs: files,
     }, null, 2)}\n`);

@@ -90,7 +90,7 @@ export const shardManifestPath = (out: string, s: Shard): string => join(out, 's
 
 /** The inputs' hash of a sharded attribution: contents of every input file and every option that changes a result. */
 export function inputsHash(task: AttributionTask, o: StoredOptions): string {
-  return hashOf({ inputs: task.hashes, method: o.method, measurement: o.measurement ?? 'loss', scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'onnxruntime' });
+  return hashOf({ inputs: task.hashes, method: o.method, measurement: o.measurement ?? 'loss', scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'onnxruntime', ...(o.projection ? { projection: o.projection } : {}) });
 }
 
 function storedOptions(o: AttributeOptions): StoredOptions {

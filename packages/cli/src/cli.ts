@@ -278,6 +278,8 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('gradient-engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
     .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching, resuming and sharding)' })
     .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint) so new queries reuse them; by default grad-dot, grad-cos, tracin-cp and trak stream them (each block scored or summarized and dropped), and datainf, if-ekfac, if-exact, trackstar and grad-dot-pc in passes, fit then score (each gradient computed once per pass); if-lissa stores them' })
+    .option('projection-dim', { type: 'number', describe: 'project every training and query gradient row to this many dimensions (the gradient index\'s seeded Rademacher projection, split across the tensors) before scoring: less memory for scorers that fit statistics over every row (trackstar, if-exact, grad-dot-pc stream up to 8,192 dimensions); scores approximate the unprojected ones (benchmarks/results/projection/)' })
+    .option('projection-seed', { type: 'number', default: 0, describe: 'seed of --projection-dim\'s projection' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
 }
 
@@ -286,10 +288,11 @@ interface AttributeArgs extends RunInputArgs {
   queries: string; labels?: string | undefined; 'query-fields'?: (string | number)[] | undefined;
   scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
   'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows': number; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
+  'projection-dim'?: number | undefined; 'projection-seed': number;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
-const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'backend'] as const;
+const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'projection-dim', 'projection-seed', 'backend'] as const;
 
 /** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
 function attributeArgv(a: AttributeArgs): string[] {
@@ -324,6 +327,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
     gradientEngine: String(a['gradient-engine']), blockRows: positive('block-rows', a['block-rows']),
     ...(a['store-gradients'] ? { storeGradients: true } : {}),
+    ...(a['projection-dim'] !== undefined ? { projection: { kind: 'rademacher' as const, dim: positive('projection-dim', a['projection-dim']), seed: a['projection-seed'] } } : {}),
     ...(a.backend ? { backends: a.backend.map(String) } : {}),
   };
 }

@@ -1,0 +1,35 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run as cli } from './run-cli.js';
+import { makeUserRun, type UserRun } from '../../attribution/test/fixtures/user-run.js';
+
+// dda attribute --projection-dim on the tiny user run (12 training samples, 3 queries).
+const dir = mkdtempSync(join(tmpdir(), 'dda-projection-attribute-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let u: UserRun;
+beforeAll(() => {
+  u = makeUserRun(join(dir, 'user'), 12, 3);
+});
+const args = (): string[] => ['attribute', '--base', u.base, '--checkpoints', u.run, '--train', u.train, '--queries', u.queries, '--scorer', 'trackstar', '--quiet'];
+
+describe('dda attribute --projection-dim', () => {
+  it('scores on projected gradient rows, says so in summary.json, and differs from the unprojected run; another seed gives other scores', async () => {
+    const full = await cli([...args(), '--out', join(dir, 'full')]);
+    expect(full.code, full.err).toBe(0);
+    const p = await cli([...args(), '--projection-dim', '128', '--out', join(dir, 'p')]);
+    expect(p.code, p.err).toBe(0);
+    const s = JSON.parse(readFileSync(join(dir, 'p', 'summary.json'), 'utf8'));
+    expect(s.projection).toMatchObject({ kind: 'rademacher', dim: 128, seed: 0 });
+    expect(JSON.parse(readFileSync(join(dir, 'full', 'summary.json'), 'utf8')).projection).toBeNull();
+    const scores = (d: string): string => readFileSync(join(dir, d, 'topk.csv'), 'utf8');
+    expect(scores('p')).not.toBe(scores('full'));
+    const other = await cli([...args(), '--projection-dim', '128', '--projection-seed', '5', '--out', join(dir, 'p5')]);
+    expect(other.code, other.err).toBe(0);
+    expect(scores('p5')).not.toBe(scores('p'));
+    const bad = await cli([...args(), '--projection-dim', '0', '--out', join(dir, 'bad')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toContain('--projection-dim must be a positive integer, got 0');
+  }, 300_000);
+});
