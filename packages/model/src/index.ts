@@ -5,23 +5,72 @@
  * engine makes before it runs (engine-inputs). The engines that run it are plugins:
  * @dda/backend-tfjs (tfjs: wasm, cpu; tfjs-node through @dda/backend-tfjs-node) and
  * @dda/backend-onnxruntime.
+ *
+ * The public entry point, listed name by name (issue 25): helpers of the file formats that only
+ * this package uses (safetensors header parsing, Git LFS pointer checks, tokenizer internals) are
+ * not exported.
  */
-export * from './config.js';
-export * from './tokenizer.js';
-export * from './chat-samples.js';
-export * from './weights.js';
-export * from './engine-inputs.js';
-export * from './safetensors.js';
-export * from './presets.js';
-export * from './hf-config.js';
-export * from './hf-tokenizer.js';
-export * from './safetensors-folder.js';
-export * from './safetensors-reader.js';
-export * from './weight-files.js';
-export * from './peft.js';
-export * from './model-folder.js';
+export {
+  ALL_LORA_TARGETS, headDim, loraModuleList, validateDecoderConfig, validateLoraConfig,
+  type DecoderConfig, type LoraConfig, type LoraModule, type LoraTarget,
+} from './config.js';
+export {
+  applyChatTemplate, BOS_ID, encodeExample, encodeSample, encodeSegments, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID,
+  WordTokenizer, type EncodedExample, type EncodeOptions, type OverlongPolicy, type SampleOrigin,
+  type Tokenizer, type TruncationCut,
+} from './tokenizer.js';
+export { chatSample } from './chat-samples.js';
+export {
+  assertFiniteTensors, cloneTensors, countParameters, decoderWeightSpecs, initDecoderWeights,
+  initLoraWeights, linearShape, loraWeightSpecs, targetModule, tensorsEqual, type NamedTensor,
+  type TensorMap, type WeightInit,
+} from './weights.js';
+export {
+  checkStepOptions, checkTokenizerFits, generationPrompt, type ParameterSet, type TrainOptions,
+} from './engine-inputs.js';
+export {
+  float32ToBf16Bits, float32ToF16Bits, readSafetensors, widenToFloat32, writeSafetensors,
+  type SafetensorsDtype, type SafetensorsEntry, type SafetensorsFile, type SafetensorsHeader,
+} from './safetensors.js';
+export {
+  DEFAULT_LORA, MINI_PRESETS, resolveModelSpec, TINY_PRESETS, type ModelSpec, type ResolveModelOptions,
+} from './presets.js';
+export {
+  FAMILY_ARCHITECTURES, inferFamily, parseHfConfig, toHfConfig, type HfConfigOptions,
+  type HfModelConfig, type ModelFamily,
+} from './hf-config.js';
+export {
+  CHAT_TEMPLATE_FILE, DEFAULT_CHAT_DATE, FAMILY_CHAT_TEMPLATES, HfTokenizer, strftimeOfDay,
+  type HfTokenizerOptions,
+} from './hf-tokenizer.js';
+export {
+  readSafetensorsFolder, writeSafetensorsFolder, writeSafetensorsFolderStreamed, type TensorSource,
+  type WriteWeightsOptions,
+} from './safetensors-folder.js';
+export {
+  SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, SafetensorsReader, type RawTensor,
+  type SafetensorsReaderOptions, type TensorInfo, type WidenEvent,
+} from './safetensors-reader.js';
+export { findWeightFiles, type WeightFilesFound } from './weight-files.js';
+export {
+  ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, checkLoraFits, parseAdapterConfig, PEFT_MODULE_NAMES,
+  readPeftAdapter, toAdapterConfig, writePeftAdapter, type PeftAdapter, type SavedModules,
+} from './peft.js';
+export {
+  checkBaseWeights, CONFIG_FILE, hasWeights, LazyModelWeights, loadModelFolder, loadTokenizerFolder,
+  openModelFolder, saveModelFolder, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, writeTokenizerFolder,
+  type LazyModelFolder, type LoadModelOptions, type ModelFolder, type SaveModelOptions,
+} from './model-folder.js';
+export {
+  fillUniformStream, randomDecoderWeights, REAL_MODELS, realModelConfig, writeRandomModelFolder,
+  type RandomFolderOptions, type RandomInit, type RealConfigOverrides, type RealModel,
+  type RealModelName,
+} from './real-models.js';
+export { llama2TokenizerFiles, loadLlama2Tokenizer } from './llama2-tokenizer.js';
+export { loadPresetTokenizer, PRESET_TOKENIZERS, type PresetTokenizerName } from './preset-tokenizers.js';
+export {
+  defaultTrainable, engines, type DecoderEngine, type EngineAdapter, type EngineDecoder,
+  type EngineGenerateOptions, type EngineGradientLayout, type EngineOpenOptions,
+  type EngineOptimizerState, type EngineStartOptions, type EngineTrainOptions, type EngineWeights,
+} from './engine.js';
 export { writeFileAtomic } from './files.js';
-export * from './real-models.js';
-export * from './llama2-tokenizer.js';
-export * from './preset-tokenizers.js';
-export * from './engine.js';
