@@ -207,7 +207,8 @@ export function baseCheckpointOf(base: BaseModel, checkpoints: readonly Checkpoi
  * @throws DdaError without a tokenizer, or for `chatDate` given to a tokenizer whose template writes no date (it would be ignored).
  */
 export function loadBaseModel(dir: string, chatDate?: string, tokenizerDir?: string): BaseModel {
-  const m = loadModelFolder(dir);
+  // With --tokenizer the base folder's own tokenizer is neither read nor checked (it may be missing or another run's).
+  const m = loadModelFolder(dir, tokenizerDir === undefined ? {} : { tokenizer: false });
   let tokenizer = tokenizerDir === undefined ? m.tokenizer : loadTokenizerFolder(tokenizerDir, m.family);
   if (tokenizerDir !== undefined && !tokenizer) throw new DdaError(`--tokenizer ${tokenizerDir}: no ${TOKENIZER_FILE}`, 'give a folder with the tokenizer the run trained with (a checkpoint where the trainer saved it, or the base folder)');
   if (!tokenizer) throw new DdaError(`--base ${dir}: no ${TOKENIZER_FILE}`, `the base model folder needs the tokenizer it was trained with (${TOKENIZER_FILE}, and ${TOKENIZER_CONFIG_FILE} for its chat template)`);

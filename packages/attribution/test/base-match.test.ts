@@ -153,5 +153,9 @@ describe("the tokenizer a trainer saved beside its checkpoints", () => {
     expect(task.rendering.first.train.pieces.map((p) => p.text).join('')).toContain('trained:hi');
     expect(tokenizerRecord(task.base).chatTemplate).toBe(join(ck, 'tokenizer_config.json'));
     expect((await loadTask({ ...files, tokenizer: base })).rendering.first.train.pieces.map((p) => p.text).join('')).toContain('base:hi');
+    // With --tokenizer the base folder's own tokenizer is not read: a broken one there does not stop the run.
+    writeFileSync(join(base, 'tokenizer.json'), '{ not json');
+    await expect(loadTask(files)).rejects.toThrow(/tokenizer\.json/);
+    expect((await loadTask({ ...files, tokenizer: ck })).rendering.first.train.pieces.map((p) => p.text).join('')).toContain('trained:hi');
   });
 });

@@ -168,6 +168,8 @@ export interface LoadModelOptions {
   readonly lazy?: boolean;
   /** Called each time stored F16/BF16 weights are widened to float32. */
   readonly onWiden?: (e: WidenEvent) => void;
+  /** Read the folder's tokenizer (default true); false when another folder's is used (`tokenizer` is then null and the folder's is not checked). */
+  readonly tokenizer?: boolean;
 }
 
 /** Throws the errors of a folder whose weights cannot be loaded; true when it has safetensors, false when it has none and `randomInit` allows that. */
@@ -198,7 +200,7 @@ export function openModelFolder(dir: string, o: LoadModelOptions = {}): Omit<Laz
   const weights = folderHasWeights(dir, o.randomInit ?? false)
     ? new LazyModelWeights(config, SafetensorsReader.openFolder(dir, o.onWiden ? { onWiden: o.onWiden } : {}), dir)
     : null;
-  const loaded = loadTokenizerFolder(dir, family);
+  const loaded = o.tokenizer === false ? null : loadTokenizerFolder(dir, family);
   // A Hugging Face tokenizer may list special tokens beyond the embeddings (Gemma-3's <image_soft_token> beside gemma-3-1b): they are refused when encoded.
   const tokenizer = loaded instanceof HfTokenizer ? loaded.limitedTo(config.vocabSize) : loaded;
   if (tokenizer) checkTokenizerFits(tokenizer, config);
