@@ -5,7 +5,7 @@
  * engine a plugin registers. SGD steps (`cea` with `sgd`) run on an engine that offers SGD (tfjs).
  */
 import { DdaError, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
-import { checkStepOptions, engines, generationPrompt, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineWeights } from '@dda/model';
+import { checkStepOptions, engines, generationPrompt, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineGradientLayout, type EngineWeights } from '@dda/model';
 import type { Checkpoint } from './checkpoints.js';
 import { ensurePlugins } from './plugins.js';
 import type { AttributionTask } from './task.js';
@@ -250,12 +250,9 @@ export class CheckpointModel {
       rows[i] = Float32Array.from(row);
       onSample?.();
     });
-    const shapes = new Map<string, readonly number[]>([...cp.weights].map(([n, t]) => [n, t.shape]));
-    const decoder = await this.at(cp);
-    const given = decoder.gradientLayout().shapes;
     return {
       ids: samples.map((s) => s.id), dim: layout.sizes.reduce((a, b) => a + b, 0), rows, parameterNames: [...layout.names], parameterSizes: [...layout.sizes],
-      parameterShapes: layout.names.map((n, k) => [...(given[k] ?? shapes.get(n) ?? this.task.base.weights.get(n)?.shape ?? [])]), checkpoint: cp.id,
+      parameterShapes: layout.shapes.map((sh) => [...sh]), checkpoint: cp.id,
     };
   }
 
@@ -266,15 +263,14 @@ export class CheckpointModel {
    * sample's position in `samples` (rows may come in another order); `row` may be a view of the
    * engine's output: copy it to keep it.
    *
-   * @returns The row layout (names and sizes of the differentiated tensors).
+   * @returns The row layout (names, sizes and shapes of the differentiated tensors).
    */
   async forEachGradientRow(
     cp: Checkpoint, samples: readonly TextSample[], onRow: (index: number, row: Float32Array) => void | Promise<void>, onLayout?: (layout: GradientLayout) => void,
-  ): Promise<GradientLayout> {
+  ): Promise<EngineGradientLayout> {
     const encoded = samples.map((s) => this.encode(s));
     const decoder = await this.at(cp);
-    const { names, sizes } = decoder.gradientLayout();
-    const layout = { names: [...names], sizes: [...sizes] };
+    const layout = decoder.gradientLayout();
     onLayout?.(layout);
     await decoder.forEachGradientRow(encoded, async (i, row) => {
       await onRow(i, row);

@@ -90,18 +90,22 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
           if (indexes.length === 1 && strategyFlags.length > 0) throw new DdaError(`--${strategyFlags[0]} is DDA's, over several indexes; one --index was given`, 'give the index at base (θ0) and one per checkpoint, or drop the flag');
           const reporter = io.reporter();
           const start = Date.now();
+          // The options of a query, one index or several (DDA).
+          const common = {
+            queries: a.queries,
+            ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
+            ...(a.base !== undefined ? { base: a.base } : {}), ...(a.checkpoints ? { checkpoints: a.checkpoints.map(String) } : {}),
+            ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}), ...(a.measurement !== undefined ? { measurement: a.measurement } : {}),
+            projection: { ...(a.dim !== undefined ? { dim: a.dim } : {}), ...(a.seed !== undefined ? { seed: a.seed } : {}), ...(a.projection !== undefined ? { kind: a.projection as ProjectionKind } : {}) },
+            topK: positive('top-k', a['top-k']) as number, normalize: a.normalize, out: a.out, gradientEngine: String(a['gradient-engine']),
+            ...(a.backend ? { backends: a.backend.map(String) } : {}),
+            log: reporter.log, progress: reporter.progress,
+          };
           if (indexes.length > 1) {
             const off = (v: string | undefined): string | null | undefined => (v === 'none' ? null : v);
             const r = await queryGradientIndexesDda({
-              indexes, queries: a.queries,
-              ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
-              ...(a.base !== undefined ? { base: a.base } : {}), ...(a.checkpoints ? { checkpoints: a.checkpoints.map(String) } : {}),
-              ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}), ...(a.measurement !== undefined ? { measurement: a.measurement } : {}),
-              projection: { ...(a.dim !== undefined ? { dim: a.dim } : {}), ...(a.seed !== undefined ? { seed: a.seed } : {}), ...(a.projection !== undefined ? { kind: a.projection as ProjectionKind } : {}) },
+              ...common, indexes,
               ...(a.debias !== undefined ? { debias: off(a.debias) } : {}), ...(a.denoise !== undefined ? { denoise: off(a.denoise) } : {}), ...(a.beta !== undefined ? { beta: a.beta } : {}),
-              topK: positive('top-k', a['top-k']) as number, normalize: a.normalize, out: a.out, gradientEngine: String(a['gradient-engine']),
-              ...(a.backend ? { backends: a.backend.map(String) } : {}),
-              log: reporter.log, progress: reporter.progress,
             });
             reporter.close();
             io.out(`Index DDA: ${r.tops.length} queries × ${r.matrix.trainIds.length} training samples over base and ${r.checkpoints.join(', ')}, ${((Date.now() - start) / 1000).toFixed(1)} s; scores: ${r.description}`);
@@ -110,16 +114,7 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
             io.out(`outputs: ${r.files.join(', ')}`);
             return;
           }
-          const r = await queryGradientIndex({
-            index: indexes[0] as string, queries: a.queries,
-            ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
-            ...(a.base !== undefined ? { base: a.base } : {}), ...(a.checkpoints ? { checkpoints: a.checkpoints.map(String) } : {}),
-            ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}), ...(a.measurement !== undefined ? { measurement: a.measurement } : {}),
-            projection: { ...(a.dim !== undefined ? { dim: a.dim } : {}), ...(a.seed !== undefined ? { seed: a.seed } : {}), ...(a.projection !== undefined ? { kind: a.projection as ProjectionKind } : {}) },
-            topK: positive('top-k', a['top-k']) as number, normalize: a.normalize, out: a.out, gradientEngine: String(a['gradient-engine']),
-            ...(a.backend ? { backends: a.backend.map(String) } : {}),
-            log: reporter.log, progress: reporter.progress,
-          });
+          const r = await queryGradientIndex({ ...common, index: indexes[0] as string });
           reporter.close();
           io.out(`Index query: ${r.tops.length} queries × ${r.header.count} training samples at ${r.header.checkpoint.id}, ${((Date.now() - start) / 1000).toFixed(1)} s; score: ${r.units}`);
           for (const q of r.tops.slice(0, 10)) io.out(`  ${q.queryId}${q.group ? ` (${q.group})` : ''}: ${q.top.map((t) => `${t.trainId} ${t.score.toPrecision(3)}`).join(', ')}`);

@@ -17,6 +17,7 @@ import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js'
 import { meanInterval, pairedPermutationTest } from './stats.js';
 import { describeGates, meanOf, g1FromBenchRows, g5FromCheckpointScores, regimeGates, type CellGates, type G5Report, type RegimeGates } from './gates.js';
 import { measureCanaryShares } from './canary-share.js';
+import { BENCH_COLUMNS, PAIRED_COLUMNS, SUMMARY_COLUMNS } from './columns.js';
 
 /** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
 export interface BenchRow extends SourceEvaluation {
@@ -230,13 +231,11 @@ export async function benchMetrics(c: Pick<BenchConfig, 'metrics'>): Promise<Met
   }
   const out = await createMetrics(specs);
   for (const m of out) {
-    if ((RESERVED_COLUMNS as readonly string[]).includes(m.id)) throw new DdaError(`metric '${m.id}' has the name of a column the harness writes itself`, 'give the metric another id');
+    const columns: readonly string[] = [...BENCH_COLUMNS, ...SUMMARY_COLUMNS, ...PAIRED_COLUMNS];
+    if ([m.id, `${m.id}_mean`, `${m.id}_low`, `${m.id}_high`].some((c) => columns.includes(c))) throw new DdaError(`metric '${m.id}' has the name of a column the harness writes itself`, 'give the metric another id');
   }
   return out;
 }
-
-/** Column names of the CSVs that a registry metric's id must not take. */
-const RESERVED_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall', 'recall_at_k', 'k', 'n', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement', 'lds', 'leave_out', 'leave_out_random', 'average_precision', 'recall_at_50', 'mrr', 'ap', 'recall50', 'metric', 'reference', 'unit'] as const;
 
 /** DDA = debias(denoise(epoch scores over the last `lastN` checkpoints), base). */
 function dda(task: AttributionTask, s: CheckpointScores, debiaser: string, denoiser: string, beta: number, lastN = s.epochs.length): Promise<ScoreMatrix> {

@@ -5,6 +5,7 @@ import { escapeLatex, latexTable, type LatexCell } from '@dda/report';
 import { writeFileAtomic } from '@dda/attribution';
 import type { DdaRunResult, ResultRow } from './demo.js';
 import { join } from 'node:path';
+import { BENCH_COLUMNS, PAIRED_COLUMNS, SUMMARY_COLUMNS } from './columns.js';
 import { RANKING_SUMMARY_FIELDS, metricIdsOf, parseMethod, type BenchResult, type PairedRow, type SummaryRow } from './bench.js';
 
 /** The unit of the paired tests in summaries written before it was one family × seed cell. */
@@ -14,6 +15,8 @@ import { parseBenchConfig } from './bench-config.js';
 import { meanGates, type CellGates, type RegimeGates } from './gates.js';
 import { parseGridRow } from './report-charts.js';
 import { renderReport, type ReportData } from './report-html.js';
+
+export { BENCH_COLUMNS, PAIRED_COLUMNS, SUMMARY_COLUMNS } from './columns.js';
 
 /** A number rounded to 4 decimals for the CSVs. */
 const r4 = (x: number): number => Number(x.toFixed(4));
@@ -66,12 +69,6 @@ export function formatTable(result: DdaRunResult): string {
   return [fmt(head), `|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...lines.map(fmt)].join('\n');
 }
 
-/** CSV columns of a benchmark's per-run results (one row per family × method × source × seed). */
-export const BENCH_COLUMNS = ['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement', 'lds', 'leave_out', 'leave_out_random', 'average_precision', 'recall_at_50', 'mrr'] as const;
-/** CSV columns of a benchmark's summary (mean over the n runs with 95% Student-t intervals; empty bounds when n < 2). */
-export const SUMMARY_COLUMNS = ['family', 'method', 'n', 'auc_mean', 'auc_low', 'auc_high', 'recall_mean', 'recall_low', 'recall_high', 'seconds_mean', 'lds_mean', 'lds_low', 'lds_high', 'leave_out_mean', 'leave_out_random_mean', 'ap_mean', 'ap_low', 'ap_high', 'recall50_mean', 'recall50_low', 'recall50_high', 'mrr_mean', 'mrr_low', 'mrr_high'] as const;
-/** CSV columns of the paired tests. */
-export const PAIRED_COLUMNS = ['metric', 'reference', 'method', 'unit', 'n', 'mean_difference', 'p_value', 'min_p_value', 'exact'] as const;
 
 
 /** Extra output formats of {@link writeBenchOutputs}. */

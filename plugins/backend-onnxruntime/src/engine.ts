@@ -8,7 +8,7 @@
  */
 import { DdaError, registerAsPlugin } from '@dda/core';
 import {
-  assertFiniteTensors, checkLoraFits, checkTokenizerFits, defaultTrainable, engines, validateDecoderConfig, validateLoraConfig,
+  assertFiniteTensors, checkLoraFits, checkTokenizerFits, cloneTensors, defaultTrainable, engines, validateDecoderConfig, validateLoraConfig,
   type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineAdapter, type EngineDecoder, type EngineGenerateOptions, type EngineGradientLayout,
   type EngineOpenOptions, type EngineTrainOptions, type EngineWeights, type ParameterSet, type TensorMap, type Tokenizer,
 } from '@dda/model';
@@ -36,8 +36,7 @@ class OnnxEngineDecoder implements EngineDecoder {
   }
 
   weights(): EngineWeights {
-    const copy = (m: TensorMap): TensorMap => new Map([...m].map(([n, t]) => [n, { shape: [...t.shape], data: Float32Array.from(t.data) }]));
-    return { base: copy(this.base), adapter: this.adapter ? { config: this.adapter.config, weights: copy(this.adapter.weights) } : null };
+    return { base: cloneTensors(this.base), adapter: this.adapter ? { config: this.adapter.config, weights: cloneTensors(this.adapter.weights) } : null };
   }
 
   private options(): { intraOpNumThreads?: number } {
