@@ -13,3 +13,4 @@ export * from './report-html.js';
 export * from './counterfactual.js';
 export * from './gates.js';
 export * from './canary-share.js';
+export * from './verdict.js';
