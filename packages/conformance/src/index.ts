@@ -8,6 +8,7 @@ export * from './report.js';
 export * from './scorer.js';
 export * from './dataset.js';
 export * from './engine.js';
+export { decoderFixtureReferences } from './references.js';
 export * from './metric.js';
 export * from './transforms.js';
 export { CHECKPOINT, COPY_OF, CORRECTIONS, TEST, TRAIN, UnigramModel, gradientBlocksOf, gradientsOf, representationsOf } from './task.js';

@@ -1,41 +1,6 @@
 /**
- * The PyTorch float64 fixtures of make-decoder-fixtures.py (one tiny decoder per family with a
- * LoRA adapter on every target, and examples with their logits, losses and LoRA gradients) as
- * references of the engine conformance suite (`EngineReference` of @dda/conformance).
+ * The PyTorch float64 fixtures of make-decoder-fixtures.py as references of the engine conformance
+ * suite: they ship with @dda/conformance (`packages/conformance/fixtures/decoder-fixtures.json`), so
+ * an engine outside this workspace tests against the same ones.
  */
-import { readFileSync } from 'node:fs';
-import type { EngineReference } from '@dda/conformance';
-import { ALL_LORA_TARGETS, type DecoderConfig, type TensorMap } from '@dda/model';
-
-interface Fx {
-  rank: number;
-  alpha: number;
-  families: Record<string, {
-    config: { vocab: number; d: number; layers: number; heads: number; kv: number; ffn: number; theta: number; bias: boolean; tied: boolean; window: number | null; head_dim?: number; qk_norm?: boolean };
-    weights: Record<string, { shape: number[]; data: number[] }>;
-    lora: Record<string, { shape: number[]; data: number[] }>;
-    examples: { tokens: number[]; lossMask: number[]; loss: number; logits: number[]; loraGrads: Record<string, number[]> }[];
-  }>;
-}
-
-const toMap = (o: Record<string, { shape: number[]; data: number[] }>): TensorMap =>
-  new Map(Object.entries(o).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));
-
-/** One reference per family of decoder-fixtures.json. */
-export function decoderFixtureReferences(): EngineReference[] {
-  const fx = JSON.parse(readFileSync(new URL('./fixtures/decoder-fixtures.json', import.meta.url), 'utf8')) as Fx;
-  return Object.entries(fx.families).map(([family, f]) => {
-    const c = f.config;
-    const config: DecoderConfig = {
-      vocabSize: c.vocab, hiddenSize: c.d, numLayers: c.layers, numHeads: c.heads, numKvHeads: c.kv, intermediateSize: c.ffn,
-      ropeTheta: c.theta, rmsNormEps: 1e-5, maxSeqLen: 32, tieWordEmbeddings: c.tied, attentionBias: c.bias, slidingWindow: c.window,
-      ...(c.head_dim !== undefined ? { headDim: c.head_dim } : {}), ...(c.qk_norm ? { qkNorm: true } : {}),
-    };
-    return {
-      name: `${family} (PyTorch float64, make-decoder-fixtures.py)`,
-      config,
-      weights: { base: toMap(f.weights), adapter: { config: { rank: fx.rank, alpha: fx.alpha, targets: ALL_LORA_TARGETS }, weights: toMap(f.lora) } },
-      examples: f.examples.map((ex) => ({ tokens: ex.tokens, lossMask: ex.lossMask, loss: ex.loss, logits: ex.logits, grads: ex.loraGrads })),
-    };
-  });
-}
+export { decoderFixtureReferences } from '@dda/conformance';

@@ -16,7 +16,7 @@ interface Family {
   lora: Record<string, { shape: number[]; data: number[] }>;
   examples: { tokens: number[]; lossMask: number[]; loss: number; logits: number[]; loraGrads: Record<string, number[]> }[];
 }
-const fx = JSON.parse(readFileSync(new URL('../../../packages/model/test/fixtures/decoder-fixtures.json', import.meta.url), 'utf8')) as { rank: number; alpha: number; families: Record<string, Family> };
+const fx = JSON.parse(readFileSync(new URL('../../../packages/conformance/fixtures/decoder-fixtures.json', import.meta.url), 'utf8')) as { rank: number; alpha: number; families: Record<string, Family> };
 const toMap = (o: Record<string, { shape: number[]; data: number[] }>): WeightMap => new Map(Object.entries(o).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.data) }]));
 
 describe.each(['qwen3'])('onnxruntime engine, %s-style decoder vs PyTorch reference', (name) => {
