@@ -55,7 +55,9 @@ export function readGradientBlock(dir: string): GradientMatrix {
   const bytes = readFileSync(join(dir, 'rows.f32'));
   const n = meta.ids.length;
   if (bytes.byteLength !== n * meta.dim * 4) throw new DdaError(`${dir}/rows.f32: ${bytes.byteLength} bytes, expected ${n} rows × ${meta.dim} × 4`, 'delete the folder to recompute it');
-  const flat = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  // A file's Buffer owns its memory (Node pools only reads under 4 KiB): view it in place when it is
+  // 4-byte aligned rather than copy it (a stored-path scorer reads every block of every checkpoint).
+  const flat = bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   return {
     ids: meta.ids, dim: meta.dim, checkpoint: meta.checkpoint, parameterNames: meta.parameterNames, parameterSizes: meta.parameterSizes,
     ...(meta.parameterShapes ? { parameterShapes: meta.parameterShapes } : {}),
