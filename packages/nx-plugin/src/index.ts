@@ -1,6 +1,6 @@
 /**
  * @dda/nx-plugin: nx generators that scaffold dda plugin packages (`nx g @dda/nx-plugin:scorer
- * my-scorer`, `:debiaser`, `:denoiser`, `:metric`, `:dataset`), and {@link generatePluginInto} to run one without an nx
+ * my-scorer`, `:debiaser`, `:denoiser`, `:metric`, `:dataset`, `:engine`), and {@link generatePluginInto} to run one without an nx
  * workspace.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ export { debiaserGenerator } from './generators/debiaser.js';
 export { denoiserGenerator } from './generators/denoiser.js';
 export { metricGenerator } from './generators/metric.js';
 export { datasetGenerator } from './generators/dataset.js';
+export { engineGenerator } from './generators/engine.js';
 
 /**
  * Runs a generator outside any nx workspace: on an in-memory devkit tree, then writes the package's

@@ -1,6 +1,8 @@
-// Plugins made by the generator outside the workspace (a scorer and a metric), built against the
-// workspace's packages (no network: node_modules links stand in for `npm install`), loaded by the
-// built CLI with --plugin, benchmarked on a tiny configuration, and found in the CSV. Runs the built CLI (`npm test` builds first).
+// Plugins made by the generator outside the workspace (a scorer, a metric, a data set and an
+// engine), built against the workspace's packages (no network: node_modules links stand in for
+// `npm install`), loaded by the built CLI with --plugin, benchmarked on a tiny configuration (the
+// scorer's and metric's benchmark computes its gradients on the engine plugin), and found in the
+// CSV. Runs the built CLI (`npm test` builds first).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +10,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlugins } from '@dda/core';
-import { DATASET_CHECKS, METRIC_CHECKS, SCORER_CHECKS, assertConformance, checkMetric, checkScorer, formatReport } from '@dda/conformance';
+import { DATASET_CHECKS, ENGINE_CHECKS, METRIC_CHECKS, SCORER_CHECKS, assertConformance, checkEngine, checkMetric, checkScorer, decoderFixtureReferences, formatReport } from '@dda/conformance';
+import { ensurePlugins } from '@dda/attribution';
 import { BENCH_COLUMNS } from '@dda/harness';
 import { generatePluginInto } from '@dda/nx-plugin';
 
@@ -16,10 +19,12 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'packages/cli/dist/main.js');
 /**
  * Smaller than benchmarks/configs/tiny.json (60 training samples, 300 pretraining texts: about half
- * its CPU time) and still with test errors for seed 0, so the CSV has rows.
+ * its CPU time) and still with test errors for seed 0, so the CSV has rows. The gradients, losses
+ * and representations come from the engine plugin (training stays on the default engine, so the
+ * model and its test errors are those of the default).
  */
 const CONFIG = {
-  name: 'ext', families: ['llama2-tiny'], scorers: ['ext-scorer'], seeds: [0], metrics: ['auc', 'recall', 'ext-metric'],
+  name: 'ext', families: ['llama2-tiny'], scorers: ['ext-scorer'], seeds: [0], metrics: ['auc', 'recall', 'ext-metric'], gradientEngine: 'ext-engine',
   data: { nTrain: 60, nHeldOut: 16, nPretrain: 300 }, training: { pretrainEpochs: 2, finetuneEpochs: 2 }, k: 10,
 };
 
@@ -32,13 +37,14 @@ function run(args: string[], cwd: string): Promise<{ code: number | null; out: s
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
 }
 
-/** What `npm install` would put in node_modules, as links into this workspace. */
-function linkDependencies(pkg: string): void {
+/** What `npm install` would put in node_modules, as links into this workspace (an engine's also @dda/model and the built-in engines it can delegate to). */
+function linkDependencies(pkg: string, engine = false): void {
   for (const [name, target] of [
     ['@dda/core', 'packages/core'],
     ['@dda/conformance', 'packages/conformance'],
     ['@types/node', 'node_modules/@types/node'],
     ['vitest', 'node_modules/vitest'],
+    ...(engine ? [['@dda/model', 'packages/model'], ['@dda/backend-onnxruntime', 'plugins/backend-onnxruntime'], ['@dda/backend-tfjs', 'plugins/backend-tfjs']] as const : []),
   ] as const) {
     mkdirSync(join(pkg, 'node_modules', scopeOf(name)), { recursive: true });
     symlinkSync(join(ROOT, target), join(pkg, 'node_modules', name), 'dir');
@@ -51,6 +57,7 @@ describe('a plugin generated outside the workspace', () => {
   let pkg: string;
   let metricPkg: string;
   let datasetPkg: string;
+  let enginePkg: string;
   let dataBench: { code: number | null; out: string; err: string };
   let bench: { code: number | null; out: string; err: string };
   beforeAll(async () => {
@@ -58,14 +65,15 @@ describe('a plugin generated outside the workspace', () => {
     pkg = generatePluginInto(tmp, 'scorer', { name: 'ext-scorer' }).path;
     metricPkg = generatePluginInto(tmp, 'metric', { name: 'ext-metric' }).path;
     datasetPkg = generatePluginInto(tmp, 'dataset', { name: 'ext-data' }).path;
-    for (const p of [pkg, metricPkg, datasetPkg]) {
-      linkDependencies(p);
+    enginePkg = generatePluginInto(tmp, 'engine', { name: 'ext-engine' }).path;
+    for (const p of [pkg, metricPkg, datasetPkg, enginePkg]) {
+      linkDependencies(p, p === enginePkg);
       const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: p, encoding: 'utf8' });
       expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
     }
     // From the user's folder: the plugin by a path relative to it, a tiny benchmark with one seed.
     writeFileSync(join(tmp, 'ext.json'), JSON.stringify(CONFIG));
-    bench = await run([MAIN, 'bench', '--config', 'ext.json', '--plugin', './dda-scorer-ext-scorer', '--plugin', './dda-metric-ext-metric', '--out', 'out'], tmp);
+    bench = await run([MAIN, 'bench', '--config', 'ext.json', '--plugin', './dda-scorer-ext-scorer', '--plugin', './dda-metric-ext-metric', '--plugin', './dda-engine-ext-engine', '--out', 'out'], tmp);
     // The data set plugin named in a config (plugins: and data.generator), with injected test errors (the template's data are too easy to hallucinate on).
     writeFileSync(join(tmp, 'ext-data.json'), JSON.stringify({
       name: 'extdata', families: ['llama2-tiny'], scorers: ['grad-dot', 'bm25'], seeds: [0], plugins: ['./dda-dataset-ext-data'], testErrors: 'injected', minErrorsPerSource: 2,
@@ -76,11 +84,12 @@ describe('a plugin generated outside the workspace', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('builds, and its own test (conformance suite and exact case) passes', () => {
-    for (const [p, checks] of [[pkg, SCORER_CHECKS], [metricPkg, METRIC_CHECKS], [datasetPkg, DATASET_CHECKS]] as const) {
+    // One test per conformance check and the template's own tests: its registered description and an
+    // exact case (an engine: its description and priority, and two checks of its delegate).
+    for (const [p, checks, own] of [[pkg, SCORER_CHECKS, 2], [metricPkg, METRIC_CHECKS, 2], [datasetPkg, DATASET_CHECKS, 2], [enginePkg, ENGINE_CHECKS, 3]] as const) {
       const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: p, encoding: 'utf8' });
       expect(r.status, r.stdout + r.stderr).toBe(0);
-      // One test per conformance check, the template's exact case and its registered description.
-      const n = checks.length + 2;
+      const n = checks.length + own;
       expect(r.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(new RegExp(`Tests\\s+${n} passed \\(${n}\\)`));
     }
   }, 120_000);
@@ -95,10 +104,16 @@ describe('a plugin generated outside the workspace', () => {
     const metric = await checkMetric('ext-metric');
     expect(metric.plugin).toBe('dda-metric-ext-metric');
     expect(() => assertConformance(metric), formatReport(metric)).not.toThrow();
+    await ensurePlugins(); // the built-in engines, which dda loads before any plugin: the engine's delegates
+    await loadPlugins([enginePkg]);
+    const engine = await checkEngine('ext-engine', { presets: ['llama2-tiny'], start: { backends: ['onnxruntime-cpu'] }, references: decoderFixtureReferences() });
+    expect(engine.plugin).toBe('dda-engine-ext-engine');
+    expect(() => assertConformance(engine), formatReport(engine)).not.toThrow();
   });
 
-  it('runs in dda bench with --plugin: its rows are in the CSV', () => {
+  it('runs in dda bench with --plugin: its rows are in the CSV, its gradients from the engine plugin', () => {
     expect(bench.code, bench.err).toBe(0);
+    expect(bench.out + bench.err).toMatch(/ext-engine: delegates to the engine 'onnxruntime' \(onnxruntime-cpu/);
     const lines = readFileSync(join(tmp, 'out', 'ext.csv'), 'utf8').trim().split('\n');
     // The metric plugin's column follows the harness's own, which names no metric plugin.
     expect(lines[0]).toBe([...BENCH_COLUMNS, 'ext-metric'].join(','));
@@ -127,10 +142,11 @@ describe('a plugin generated outside the workspace', () => {
   });
 
   it('is listed by dda methods with its plugin', async () => {
-    const r = await run([MAIN, 'methods', '--plugin', pkg, '--plugin', metricPkg, '--plugin', datasetPkg], tmp);
+    const r = await run([MAIN, 'methods', '--plugin', pkg, '--plugin', metricPkg, '--plugin', datasetPkg, '--plugin', enginePkg], tmp);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/ext-scorer\s+\[dda-scorer-ext-scorer\]\s+gradient inner product with unit-length training gradients/);
     expect(r.out).toMatch(/ext-metric\s+\[dda-metric-ext-metric\]\s+precision at 10/);
     expect(r.out).toMatch(/ext-data\s+\[dda-dataset-ext-data\]\s+weather reports about towns/);
+    expect(r.out).toMatch(/engines:\n(?:  .*\n)*  ext-engine\s+\[dda-engine-ext-engine\]\s+a delegate \(for now\)/);
   });
 });

@@ -6,7 +6,7 @@ import ts from 'typescript';
 import { createTree } from '@nx/devkit/testing';
 import { readJson, type Tree } from '@nx/devkit';
 import { describe, expect, it } from 'vitest';
-import { datasetGenerator, debiaserGenerator, denoiserGenerator, metricGenerator, nextSteps, pluginGenerator, scorerGenerator } from '@dda/nx-plugin';
+import { datasetGenerator, debiaserGenerator, denoiserGenerator, engineGenerator, metricGenerator, nextSteps, pluginGenerator, scorerGenerator } from '@dda/nx-plugin';
 
 /** An in-memory tree shaped like the dda workspace (what the generator looks for). */
 function workspaceTree(): Tree {
@@ -18,6 +18,17 @@ function workspaceTree(): Tree {
 }
 
 const text = (tree: Tree, path: string): string => tree.read(path, 'utf-8') ?? '';
+
+/** Runs an nx generator entry point for `name` on a workspace tree: the tree, the package's folder and its src/index.ts. */
+function generated(generator: (tree: Tree, schema: { name: string }) => unknown, kind: string, name: string): { tree: Tree; dir: string; src: string } {
+  const tree = workspaceTree();
+  expect(typeof generator(tree, { name })).toBe('function');
+  const dir = `plugins/${kind}-${name}`;
+  expect(tree.children(dir).sort()).toEqual(['README.md', 'package.json', 'src', 'test', 'tsconfig.json']);
+  const src = text(tree, `${dir}/src/index.ts`);
+  expect(src).not.toMatch(/<%|%>/);
+  return { tree, dir, src };
+}
 
 describe('the scorer generator', () => {
   it('in the dda workspace: plugins/scorer-<name>, project references, and a place in tsconfig.build.json', () => {
@@ -145,15 +156,10 @@ describe('the debiaser and denoiser generators', () => {
 
 describe('the metric generator', () => {
   it('registers a documented metric in the metrics registry, runs its conformance suite, and says where a benchmark names it', () => {
-    const tree = workspaceTree();
-    expect(typeof metricGenerator(tree, { name: 'p-at-10' })).toBe('function');
-    const dir = 'plugins/metric-p-at-10';
-    expect(tree.children(dir).sort()).toEqual(['README.md', 'package.json', 'src', 'test', 'tsconfig.json']);
-    const src = text(tree, `${dir}/src/index.ts`);
+    const { tree, dir, src } = generated(metricGenerator, 'metric', 'p-at-10');
     expect(src).toContain("export const P_AT10_ID = 'p-at-10';");
     expect(src).toContain('metrics.register({ id: P_AT10_ID');
     expect(src).toMatch(/higher = better/);
-    expect(src).not.toMatch(/<%|%>/);
     expect(text(tree, `${dir}/test/p-at-10.test.ts`)).toContain("metricConformance('p-at-10');");
     const readme = text(tree, `${dir}/README.md`);
     expect(readme).toContain('dda bench --plugin ./plugins/metric-p-at-10 --metrics auc recall p-at-10');
@@ -164,28 +170,64 @@ describe('the metric generator', () => {
 
 describe('the dataset generator', () => {
   it('registers a documented data set in the datasets registry, runs its conformance suite, and says how a benchmark names it', () => {
-    const tree = workspaceTree();
-    expect(typeof datasetGenerator(tree, { name: 'towns' })).toBe('function');
-    const dir = 'plugins/dataset-towns';
-    const src = text(tree, `${dir}/src/index.ts`);
+    const { tree, dir, src } = generated(datasetGenerator, 'dataset', 'towns');
     expect(src).toContain("export const TOWNS_ID = 'towns';");
     expect(src).toContain('registerDataset(DATASET);');
     expect(src).toMatch(/CEA's rule/);
-    expect(src).not.toMatch(/<%|%>/);
     expect(text(tree, `${dir}/test/towns.test.ts`)).toContain("datasetConformance('towns');");
     expect(text(tree, `${dir}/README.md`)).toContain('`data: { generator: towns }`');
   });
 });
 
+describe('the engine generator', () => {
+  it('registers a delegating engine in the engines registry of @dda/model, each method of the contract written out, and runs the engine suite against the PyTorch references', () => {
+    const { tree, dir, src } = generated(engineGenerator, 'engine', 'my-engine');
+    expect(readJson(tree, `${dir}/package.json`)).toMatchObject({
+      name: '@dda/engine-my-engine',
+      dependencies: { '@dda/core': '0.3.1', '@dda/model': '0.3.1' },
+      devDependencies: { '@dda/conformance': '0.3.1', '@dda/backend-onnxruntime': '0.3.1', '@dda/backend-tfjs': '0.3.1' },
+    });
+    expect(readJson(tree, `${dir}/tsconfig.json`).references).toEqual([{ path: '../../packages/core' }, { path: '../../packages/model' }, { path: '../../packages/conformance' }]);
+    expect(src).toContain("export const MY_ENGINE_ID = 'my-engine';");
+    expect(src).toContain('export const DELEGATE: string | null = null;');
+    expect(src).toContain('engines.register({ id: MY_ENGINE_ID, description: DESCRIPTION, priority: PRIORITY, create: (o) => startMyEngine(o) });');
+    expect(src).toMatch(/IT STARTS AS A DELEGATE/);
+    // Every method of the contract, written out with its TSDoc, forwarding to the delegate.
+    for (const m of ['weights', 'setWeights', 'loss', 'logits', 'hiddenStates', 'gradientLayout', 'forEachGradientRow', 'generate', 'train', 'release']) {
+      expect(src, m).toMatch(new RegExp(`\\*/\\n  ${m}\\([^)]*\\)[^{]*\\{\\n    return this\\.inner\\.${m}\\(`));
+    }
+    const test = text(tree, `${dir}/test/my-engine.test.ts`);
+    expect(test).toContain("engineConformance('my-engine', { start: { backends: BACKENDS }, references: decoderFixtureReferences() });");
+    const readme = text(tree, `${dir}/README.md`);
+    expect(readme).toContain('**It starts as a delegate**');
+    expect(readme).toContain('`gradientEngine: my-engine`');
+    expect(readme).toContain('`--engine my-engine`');
+    for (const file of [src, test]) {
+      const r = ts.transpileModule(file, { reportDiagnostics: true, compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+      expect(r.diagnostics?.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))).toEqual([]);
+    }
+  });
+
+  it('--delegate names the engine it delegates to by default; refused for itself, a non-kebab id, or another kind', () => {
+    const tree = workspaceTree();
+    pluginGenerator(tree, 'engine', { name: 'via-tfjs', delegate: 'tfjs' });
+    expect(text(tree, 'plugins/engine-via-tfjs/src/index.ts')).toContain("export const DELEGATE: string | null = 'tfjs';");
+    expect(text(tree, 'plugins/engine-via-tfjs/README.md')).toContain('forwards to an engine already registered (`tfjs`)');
+    expect(() => pluginGenerator(workspaceTree(), 'engine', { name: 'loop', delegate: 'loop' })).toThrow(/'loop' cannot delegate to itself/);
+    expect(() => pluginGenerator(workspaceTree(), 'engine', { name: 'e', delegate: 'Onnx' })).toThrow(/'Onnx' \(--delegate\) is not kebab-case/);
+    expect(() => pluginGenerator(workspaceTree(), 'scorer', { name: 's', delegate: 'tfjs' })).toThrow(/--delegate is an option of the engine generator/);
+  });
+});
+
 describe('nx g @dda/nx-plugin:<kind> (the real nx command line, dry run)', () => {
-  it('finds the generators through generators.json and lists the files it would write', () => {
+  it.each([['scorer', 'probe-scorer', []], ['engine', 'probe-engine', ['--delegate', 'tfjs']]] as const)('finds the %s generator through generators.json and lists the files it would write', (kind, name, extra) => {
     const root = fileURLToPath(new URL('../../../', import.meta.url));
-    const r = spawnSync(process.execPath, [createRequire(import.meta.url).resolve('nx/bin/nx.js'), 'g', '@dda/nx-plugin:scorer', 'probe-scorer', '--dry-run', '--no-interactive'], {
+    const r = spawnSync(process.execPath, [createRequire(import.meta.url).resolve('nx/bin/nx.js'), 'g', `@dda/nx-plugin:${kind}`, name, ...extra, '--dry-run', '--no-interactive'], {
       cwd: root, encoding: 'utf8', env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' },
     });
     const out = (r.stdout + r.stderr).replace(/\u001b\[[0-9;]*m/g, '');
     expect(r.status, out).toBe(0);
-    for (const f of ['README.md', 'package.json', 'tsconfig.json', 'src/index.ts', 'test/probe-scorer.test.ts']) expect(out).toContain(`CREATE plugins/scorer-probe-scorer/${f}`);
+    for (const f of ['README.md', 'package.json', 'tsconfig.json', 'src/index.ts', `test/${name}.test.ts`]) expect(out).toContain(`CREATE plugins/${kind}-${name}/${f}`);
     expect(out).toContain('UPDATE tsconfig.build.json');
     expect(out).toContain('no changes were made');
   }, 120_000);

@@ -1,7 +1,8 @@
 /**
- * The shared implementation of the `scorer`, `debiaser`, `denoiser`, `metric` and `dataset` generators: a plugin package
- * (package.json, tsconfig.json, a documented method in src/index.ts that registers itself with
- * @dda/core, a test running the @dda/conformance suite, a README) from the templates in `files/<kind>/`.
+ * The shared implementation of the `scorer`, `debiaser`, `denoiser`, `metric`, `dataset` and `engine` generators: a plugin
+ * package (package.json, tsconfig.json, a documented method in src/index.ts that registers itself with
+ * @dda/core, or with @dda/model for an engine, a test running the @dda/conformance suite, a README) from the templates in
+ * `files/<kind>/`.
  *
  * In the dda workspace (a tree with tsconfig.base.json and packages/core) the package goes to
  * `plugins/<kind>-<name>`, extends the workspace's TypeScript settings, references core and
@@ -14,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { generateFiles, joinPathFragments, logger, names, offsetFromRoot, readJson, updateJson, type GeneratorCallback, type Tree } from '@nx/devkit';
 
 /** The kinds of method a generator scaffolds. */
-export type PluginKind = 'scorer' | 'debiaser' | 'denoiser' | 'metric' | 'dataset';
+export type PluginKind = 'scorer' | 'debiaser' | 'denoiser' | 'metric' | 'dataset' | 'engine';
 
 /** Options of the generators (see generators/<kind>/schema.json). */
 export interface PluginGeneratorSchema {
@@ -29,6 +30,12 @@ export interface PluginGeneratorSchema {
    * its TSDoc, checked by its test, and in package.json and the README.
    */
   readonly description?: string;
+  /**
+   * `engine` only: the id of the engine the new engine delegates to until its methods are replaced
+   * (default: none, i.e. every other registered engine by priority, the first that starts:
+   * onnxruntime, else tfjs).
+   */
+  readonly delegate?: string;
 }
 
 /** What a generator made. */
@@ -52,6 +59,7 @@ const DEFAULT_DESCRIPTION: Record<PluginKind, (id: string) => string> = {
   denoiser: (id) => `${id}: a dda denoiser plugin (epoch-weighted mean over the checkpoints, later epochs weigh more)`,
   metric: (id) => `${id}: a dda metric plugin (precision at 10 of the training samples ranked by their scores)`,
   dataset: (id) => `${id}: a dda benchmark data set plugin (weather reports about towns with entity-swap canaries)`,
+  engine: (id) => `${id}: a dda engine plugin (starts as a delegate to an engine already registered, to replace method by method)`,
 };
 
 /** What the template method is, per kind: the description it registers when no --description is given. */
@@ -61,6 +69,7 @@ const METHOD_DESCRIPTION: Record<PluginKind, string> = {
   denoiser: 'epoch-weighted mean over the epoch checkpoints, later epochs weigh more (w_i ∝ epoch_i)',
   metric: 'precision at 10: the fraction of the 10 top-scoring training samples that are true sources (0-1, higher = better; ties at the cutoff in expectation)',
   dataset: 'weather reports about towns (document, one-sentence summary) with entity-swap canaries labelled by CEA\'s rule; default canary paris → rome',
+  engine: 'a delegate (for now): forwards every method of the engine contract to an engine already registered, under its own id; to replace method by method',
 };
 
 /** `s` as a single-quoted TypeScript string literal. */
@@ -90,6 +99,7 @@ const USAGE: Record<PluginKind, (id: string, path: string, inWorkspace: boolean)
       ? `dda bench --plugin ${path} --metrics auc recall ${id} --config benchmarks/configs/tiny.json --out tiny   # its column in tiny/tiny.csv`
       : `dda bench --plugin ${path} --metrics auc recall ${id} --seeds 0 --out bench   # its column in bench/bench.csv`,
   dataset: (id, path) => `dda bench --plugin ${path} --config bench.yaml --out bench   # bench.yaml: data: { generator: ${id} }`,
+  engine: (id, path) => `dda bench --plugin ${path} --config bench.yaml --out bench   # bench.yaml: gradientEngine: ${id} (engine: ${id} for training and generation)`,
 };
 
 /** Where a benchmark configuration names the method, per kind (for the README). */
@@ -99,6 +109,7 @@ const CONFIG_HINT: Record<PluginKind, (id: string) => string> = {
   denoiser: (id) => ` and a DDA variant that uses it (\`dda: [{ name: dda-${id}, debiaser: raw, denoiser: ${id}, beta: 1 }]\`, or \`ablation.denoisers\`)`,
   metric: (id) => ` and the id under \`metrics:\` (\`metrics: [auc, recall, ${id}]\`)`,
   dataset: (id) => ` and the id as the data generator (\`data: { generator: ${id} }\`)`,
+  engine: (id) => ` and the id as the engine of the gradients, losses and representations (\`gradientEngine: ${id}\`) and/or of training and generation (\`engine: ${id}\`); on the command line, \`--gradient-engine ${id}\` / \`--engine ${id}\` (\`dda attribute\`, \`dda demo\`)`,
 };
 
 /** This package's version: the version of @dda/core and @dda/conformance a standalone plugin depends on. */
@@ -121,6 +132,12 @@ function isDdaWorkspace(tree: Tree): boolean {
 export function pluginGenerator(tree: Tree, kind: PluginKind, schema: PluginGeneratorSchema): GeneratedPlugin {
   const id = schema.name;
   if (!KEBAB.test(id)) throw new Error(`dda ${kind} id '${id}' is not kebab-case; use lower-case words joined by "-", e.g. my-${kind}`);
+  const delegate = schema.delegate ?? null;
+  if (delegate !== null) {
+    if (kind !== 'engine') throw new Error(`--delegate is an option of the engine generator, not of the ${kind} generator`);
+    if (!KEBAB.test(delegate)) throw new Error(`engine id '${delegate}' (--delegate) is not kebab-case; name a registered engine, e.g. onnxruntime or tfjs`);
+    if (delegate === id) throw new Error(`the engine '${id}' cannot delegate to itself; name another engine (--delegate onnxruntime), or leave --delegate out`);
+  }
   const inWorkspace = isDdaWorkspace(tree);
   const directory = (schema.directory ?? (inWorkspace ? `plugins/${kind}-${id}` : `dda-${kind}-${id}`)).replace(/\/+$/, '');
   const packageName = schema.packageName ?? (inWorkspace ? `@dda/${kind}-${id}` : `dda-${kind}-${id}`);
@@ -145,12 +162,17 @@ export function pluginGenerator(tree: Tree, kind: PluginKind, schema: PluginGene
     descriptionLiteral: tsString(schema.description ?? METHOD_DESCRIPTION[kind]),
     docDescription: docLines(schema.description ?? METHOD_DESCRIPTION[kind]),
     className: n.className,
+    // engine: the class names' stem, without a trailing `Engine` (`my-engine` → MyEngine, MyDecoder, startMyEngine).
+    engineName: n.className.replace(/(.)Engine$/, '$1'),
     propertyName: n.propertyName,
     constantName: n.constantName,
     fileName: n.fileName,
     inWorkspace,
     offset,
     coreVersion: inWorkspace ? version : `^${version}`,
+    // engine: the delegate's id as a TypeScript literal (null: every other registered engine by priority).
+    delegateLiteral: delegate === null ? 'null' : tsString(delegate),
+    delegate,
   };
   for (const folder of ['common', kind]) generateFiles(tree, fileURLToPath(new URL(`../../files/${folder}`, import.meta.url)), directory, substitutions);
   if (inWorkspace && tree.exists('tsconfig.build.json')) {
