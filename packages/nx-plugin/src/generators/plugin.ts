@@ -127,7 +127,8 @@ function isDdaWorkspace(tree: Tree): boolean {
 /**
  * Writes a plugin package of `kind` into `tree` (see the module doc).
  *
- * @throws Error for an id that is not kebab-case, or a directory that already has files.
+ * @throws Error for an id that is not kebab-case, a directory that already has files, or a `delegate` that is not
+ *   kebab-case, is the engine itself, or is given to a generator other than `engine`.
  */
 export function pluginGenerator(tree: Tree, kind: PluginKind, schema: PluginGeneratorSchema): GeneratedPlugin {
   const id = schema.name;
