@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { checkEngine } from '@dda/conformance';
+import { checkEngine, decoderFixtureReferences } from '@dda/conformance';
 import { engineConformance } from '@dda/conformance/vitest';
 import { engines, type DecoderEngine, type EngineDecoder } from '@dda/model';
 import '@dda/backend-tfjs';
-import { decoderFixtureReferences } from '../../../packages/model/test/decoder-fixture.js';
 
 // The tfjs engine against the engine contract, on the six tiny families and the PyTorch fixtures.
 engineConformance('tfjs', { start: { backends: ['tfjs-wasm'] }, references: decoderFixtureReferences() });

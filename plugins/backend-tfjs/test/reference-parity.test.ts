@@ -5,10 +5,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SPECIAL_TOKENS, WordTokenizer, loadModelFolder, readPeftAdapter, saveModelFolder, writePeftAdapter } from '@dda/model';
 import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 import { maxRelErr as relErr } from '../../../packages/model/test/peft-variant-case.js';
-import { decoderFixtureReferences } from '../../../packages/model/test/decoder-fixture.js';
+import { decoderFixtureReferences } from '@dda/conformance';
 
 // Fixtures made by make-decoder-fixtures.py with PyTorch (float64), an independent implementation
-// (read by decoder-fixture.ts, which the engine conformance suite uses too).
+// (shipped with and read by @dda/conformance, whose engine suite uses them too).
 const references = decoderFixtureReferences();
 
 describe.each(references.map((r) => [r.name.split(' ')[0] as string, r] as const))('%s-style decoder vs PyTorch reference', (family, ref) => {
