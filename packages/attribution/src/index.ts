@@ -3,24 +3,68 @@
  * model θ0, checkpoints θ1..θN, training data, queries, optional labels) → per-example gradients →
  * scores (any Scorer plugin) → debias / denoise (DDA) → top-k samples, score matrix, HTML page,
  * metrics. Every artifact is cached by the content of its inputs.
+ *
+ * The public entry point, listed name by name (issue 25): what the CLI, the harness, the
+ * experiment maker, the tests and the docs use. The pieces only the package uses (truncation
+ * reports, the task's rendering internals, output writers, shard manifests, the index's header
+ * shapes) are not exported.
  */
-export * from './plugins.js';
-export * from './artifacts.js';
-export * from './hashing.js';
-export * from './checkpoints.js';
-export * from './base-match.js';
-export * from './task.js';
-export * from './truncation.js';
-export * from './engine.js';
-export * from './gradient-blocks.js';
-export * from './run.js';
-export * from './method.js';
-export * from './evaluate.js';
-export * from './outputs.js';
-export * from './page.js';
-export * from './token-attribution.js';
-export * from './training-loss.js';
-export * from './attribute.js';
-export * from './shards.js';
-export * from './gradient-index.js';
-export * from './projection.js';
+// the plugins dda loads: the built-in ones and a user's own
+export { BUILTIN_PLUGINS, ensurePlugins, loadUserPlugins } from './plugins.js';
+// the content-addressed artifact store
+export { ArtifactStore, hashOf, writeFileAtomic } from './artifacts.js';
+// content hashes of input files
+export { hashFiles } from './hashing.js';
+// the checkpoints of a fine-tuning run and the learning rates its trainer logged
+export {
+  learningRateAt, learningRateOver, loadCheckpoints, readTrainerState, type Checkpoint,
+} from './checkpoints.js';
+// whether LoRA checkpoints were trained on the given base model
+export { baseFolderNames, checkAdapterBase, modelNameKey } from './base-match.js';
+// the attribution task, built from files
+export {
+  endTokensInText, loadBaseModel, loadTask, tokenizerRecord, type AttributionTask, type TaskFiles,
+} from './task.js';
+// the model of a task at any checkpoint, on an engine of the registry
+export { checkEngineIds, CheckpointModel, resolveEngine, type GradientEngine } from './engine.js';
+// per-example gradients on disk, in blocks
+export { gradientBlock, gradientBlockStream, type GradientBlockSpec } from './gradient-blocks.js';
+// gradients and scores of a task, cached by content, block by block
+export {
+  AttributionRun, combineGradientTerms, isModelFree, scoreBlocksTogether, type BlockJob,
+  type CheckpointScores,
+} from './run.js';
+// the attribution method: scorer, debias, denoise (DDA) and their variants
+export {
+  checkMethod, checkRequirements, ddaMatrix, debiasBeta, describeScores, methodVariants, noteSameScores,
+  plainVariant, RECOMMENDED_DDA, variantOf, type Variant,
+} from './method.js';
+// evaluation against labels of true sources
+export { evaluateMatrix, sourcesOf } from './evaluate.js';
+// what `dda attribute` writes: top-k, the score matrix, metrics
+export { METRIC_COLUMNS, npyBytes, topK, writeMetrics } from './outputs.js';
+// the HTML page of an attribution
+export { contentWords, highlight, renderAttributionPage, swappedWords, tokenHeatMap } from './page.js';
+// per-token attribution of the top training samples of a gradient scorer
+export {
+  directionOf, FD_LOSS_STEP, FD_MAX_RELATIVE_STEP, finiteDifferenceStep, tokenAttribution,
+  tokenDirectionalDerivatives, tokenPieces,
+} from './token-attribution.js';
+// the training-loss and query-loss checks of the rendering
+export {
+  checkQueryLoss, checkTrainingLoss, QUERY_LOSS_RATIO, TRAINING_LOSS_RATIO, type QueryLossCheck,
+  type TrainingLossCheck,
+} from './training-loss.js';
+// `dda attribute`
+export { ATTRIBUTE_FILES, runAttribute, type AttributeOptions, type AttributeResult } from './attribute.js';
+// sharding an attribution over machines, and the merge
+export { mergeShards, resolveShard, runShard, shardManifestPath } from './shards.js';
+// the compressed gradient index: `dda index build` and `dda index query`
+export {
+  buildGradientIndex, DEFAULT_INDEX_BLOCK_ROWS, INDEX_FILES, queryGradientIndex, queryGradientIndexesDda,
+  readIndexHeader, readIndexRows, type IndexBuildOptions,
+} from './gradient-index.js';
+// seeded random projections of gradient rows
+export {
+  DEFAULT_INDEX_DIM, GradientProjector, planProjection, PROJECTION_KINDS, type ProjectionKind,
+} from './projection.js';
