@@ -564,6 +564,8 @@ export class OnnxDecoder {
   readonly maxRunBytes: number;
   /** Main-thread sessions kept at most (the least recently used idle one is released beyond it). */
   readonly maxSessions: number;
+  /** Estimated activation bytes of the main-thread sessions kept at most, summed (see the constructor's `maxSessionBytes`). */
+  readonly maxSessionBytes: number;
   private readonly sessionOptions: Omit<OrtSessionOptions, 'executionProviders'>;
   private readonly base: WeightMap;
   private fed: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
@@ -596,6 +598,12 @@ export class OnnxDecoder {
    *   on first use; each holds onnxruntime's memory arena, as large as its runs' activations
    *   (gigabytes at real size), so with fed weights the least recently used idle session is
    *   released beyond this many, and memory does not grow with the number of distinct lengths.
+   * @param options.maxSessionBytes - Main-thread sessions kept at once, by size (default 4 GiB):
+   *   the least recently used idle sessions are released while the activation estimates of the
+   *   sessions kept ({@link activationBytesPerExample} × the run's examples) sum above this. Real
+   *   text has many lengths, so many graph shapes: kept without this bound, a session per shape
+   *   grew the memory of one attribution pass over 800 State-of-the-Union windows (llama2-mini,
+   *   T up to 512) past 22 GB.
    * @param options.sessionOptions - Other onnxruntime session options of the main-thread sessions,
    *   e.g. `enableCpuMemArena: false`: a run's buffers go back to the system after it. Measured at
    *   real widths (Qwen2-0.5B's, 6 layers, 512 tokens; BENCHMARKS.md): with the arena (the
@@ -615,7 +623,7 @@ export class OnnxDecoder {
     loraWeights: WeightMap | null,
     options: {
       readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number; readonly exampleBatch?: number;
-      readonly basePlacement?: BaseWeightPlacement | 'auto'; readonly maxRunBytes?: number; readonly maxSessions?: number;
+      readonly basePlacement?: BaseWeightPlacement | 'auto'; readonly maxRunBytes?: number; readonly maxSessions?: number; readonly maxSessionBytes?: number;
       readonly sessionOptions?: Omit<OrtSessionOptions, 'executionProviders' | 'intraOpNumThreads'>;
     } = {},
   ) {
@@ -636,7 +644,8 @@ export class OnnxDecoder {
     ortWeightFeeds(backend, this.fed, this.weightFeeds);
     this.maxSessions = options.maxSessions ?? (this.basePlacement === 'inputs' ? 2 : Infinity);
     if (!(this.maxSessions >= 1)) throw new DdaError(`ONNX decoder: maxSessions must be at least 1, got ${this.maxSessions}`, 'pass e.g. 2');
-    this.sessions = new SessionCache(this.maxSessions, async (s) => (await s.catch(() => null))?.session.release(), 'ONNX decoder');
+    this.maxSessionBytes = options.maxSessionBytes ?? 4 * 2 ** 30;
+    this.sessions = new SessionCache(this.maxSessions, async (s) => (await s.catch(() => null))?.session.release(), 'ONNX decoder', this.maxSessionBytes);
   }
 
   /** The base weights to bake into a graph, if they are baked. */
@@ -652,13 +661,13 @@ export class OnnxDecoder {
    * Runs `f` with the session of graph `key` (built on first use), which is not released while
    * `f` runs; afterwards idle sessions beyond {@link maxSessions} are released, least recently used first.
    */
-  private withSession<R>(key: string, build: () => { model: OnnxModel; parameterNames: string[] }, f: (session: OrtSession) => Promise<R>): Promise<R> {
+  private withSession<R>(key: string, build: () => { model: OnnxModel; parameterNames: string[] }, f: (session: OrtSession) => Promise<R>, bytes: number): Promise<R> {
     return this.sessions.use(key, () => {
       const { model, parameterNames } = build();
       const s = this.backend.createSession(model, this.sessionOptions).then((session) => ({ session, parameterNames }));
       s.catch(() => this.sessions.forget(key));
       return s;
-    }, async (s) => f((await s).session));
+    }, async (s) => f((await s).session), bytes);
   }
 
   /**
@@ -733,7 +742,7 @@ export class OnnxDecoder {
 
   private async run(e: OnnxEncodedExample, gradients: boolean, logits: boolean, hidden = false): Promise<{ out: Record<string, OrtTensor> }> {
     const { T, P, feeds } = this.feeds(e);
-    const out = await this.withSession(`${T}:${P}:${gradients}:${logits}:${hidden}`, () => this.graph(T, P, gradients, logits, hidden), (session) => session.run(feeds(session.inputNames)));
+    const out = await this.withSession(`${T}:${P}:${gradients}:${logits}:${hidden}`, () => this.graph(T, P, gradients, logits, hidden), (session) => session.run(feeds(session.inputNames)), activationBytesPerExample(this.config, T, logits ? T : P));
     return { out };
   }
 
@@ -845,7 +854,7 @@ export class OnnxDecoder {
     } else {
       for (const [c, chunk] of chunks.entries()) {
         const { key, b, build } = this.gradientJob(chunk.map((k) => encoded[k] as OnnxEncodedExample));
-        const out = await this.withSession(key, build, (session) => session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) }));
+        const out = await this.withSession(key, build, (session) => session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) }), b.B * activationBytesPerExample(this.config, b.T, b.P / b.B));
         await hand(c, split(out[GRAD_ROWS]?.data as Float32Array | undefined, b.B));
       }
     }

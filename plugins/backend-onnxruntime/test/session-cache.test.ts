@@ -50,4 +50,26 @@ describe('SessionCache', () => {
     expect(() => new SessionCache(1.5, () => {}, 'ONNX decoder')).toThrow(/ONNX decoder: at most 1\.5 sessions kept: it must be a positive integer/);
     expect(new SessionCache(Infinity, () => {}).max).toBe(Infinity);
   });
+  it('keeps the sessions within maxBytes by their sizes, least recently used released first, the newest kept even alone above it', async () => {
+    const released: string[] = [];
+    const cache = new SessionCache<string>(Infinity, (_, k) => void released.push(k), 'test', 100);
+    await cache.use('a', () => 'A', async () => 0, 40);
+    await cache.use('b', () => 'B', async () => 0, 50);
+    expect(cache.bytes).toBe(90);
+    await cache.use('a', () => 'A', async () => 0, 40); // a is now the most recent
+    await cache.use('c', () => 'C', async () => 0, 30); // 40 + 50 + 30 > 100: b goes, before c is created
+    expect(released).toEqual(['b']);
+    expect(cache.keys()).toEqual(['a', 'c']);
+    expect(cache.bytes).toBe(70);
+    await cache.use('d', () => 'D', async () => 0, 250); // alone above the budget: every other goes, d stays
+    expect(released).toEqual(['b', 'a', 'c']);
+    expect(cache.keys()).toEqual(['d']);
+    expect(cache.bytes).toBe(250);
+    cache.forget('d');
+    expect(cache.bytes).toBe(0);
+    await cache.get('e', () => 'E', 10);
+    await cache.clear();
+    expect(cache.bytes).toBe(0);
+    expect(() => new SessionCache<string>(2, () => undefined, 'test', 0)).toThrow(/must be positive/);
+  });
 });
