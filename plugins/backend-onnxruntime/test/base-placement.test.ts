@@ -125,6 +125,26 @@ describe('base weights as graph inputs', () => {
     model.dispose();
   });
 
+  it('maxSessionBytes keeps the sessions of many shapes within a memory budget (baked weights too); the results do not change', async () => {
+    const config = FAMILIES['llama2-style']!;
+    const model = randomModel(config, 56);
+    const encoded = samples.map((s) => model.encode(s)); // three padded lengths with padMultiple 4
+    const ids = samples.map((s) => s.id);
+    const all = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { padMultiple: 4, exampleBatch: 1, intraOpNumThreads: 1 });
+    const want = await all.perExampleGradients(ids, encoded, 'x');
+    expect(all.openSessions).toBe(3);
+    expect(all.maxSessionBytes).toBe(4 * 2 ** 30);
+    // A budget below any one session's estimate: each new shape releases the others (the newest is kept).
+    const tight = new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { padMultiple: 4, exampleBatch: 1, intraOpNumThreads: 1, maxSessionBytes: 1 });
+    expect(tight.basePlacement).toBe('initializers');
+    (await tight.perExampleGradients(ids, encoded, 'x')).rows.forEach((row, k) => expect(relErr(row, want.rows[k]!)).toBeLessThan(1e-6));
+    expect(tight.openSessions).toBe(1);
+    expect(() => new OnnxDecoder(backend, config, LORA, model.baseWeights(), model.loraWeights(), { maxSessionBytes: 0 })).toThrow(/bytes of sessions/);
+    await all.release();
+    await tight.release();
+    model.dispose();
+  });
+
   for (const workers of [1, 2]) {
     it(`forEachGradientRow (${workers} worker${workers > 1 ? 's' : ''}) hands over perExampleGradients' rows one at a time, in order`, async () => {
       const config = FAMILIES['llama2-style']!;
