@@ -25,7 +25,6 @@ interface Entry<V> {
 export class SessionCache<V> {
   private readonly entries = new Map<string, Entry<V>>();
   private clock = 0;
-  private held = 0;
 
   /**
    * @param max - Entries kept at most, at least 1.
@@ -45,7 +44,9 @@ export class SessionCache<V> {
 
   /** Bytes the entries held now were created with (their sum). */
   get bytes(): number {
-    return this.held;
+    let sum = 0;
+    for (const e of this.entries.values()) sum += e.bytes;
+    return sum;
   }
 
   /** Entries held now. */
@@ -100,7 +101,6 @@ export class SessionCache<V> {
 
   /** Forgets `key` without releasing its value (e.g. a session that failed to build). */
   forget(key: string): void {
-    this.held -= this.entries.get(key)?.bytes ?? 0;
     this.entries.delete(key);
   }
 
@@ -116,7 +116,6 @@ export class SessionCache<V> {
     const released = this.releaseAll(this.victims(this.max - 1, bytes));
     const entry: Entry<V> = { value: create(), bytes, busy: 0, used: ++this.clock };
     this.entries.set(key, entry);
-    this.held += bytes;
     return { entry, released };
   }
 
@@ -127,7 +126,7 @@ export class SessionCache<V> {
    */
   private victims(limit: number, incoming: number, keep?: string): [string, Entry<V>][] {
     let count = this.entries.size;
-    let bytes = this.held + incoming;
+    let bytes = this.bytes + incoming;
     if (count <= limit && bytes <= this.maxBytes) return [];
     const out: [string, Entry<V>][] = [];
     for (const victim of [...this.entries].filter(([, e]) => e.busy === 0).sort((a, b) => a[1].used - b[1].used)) {
@@ -142,10 +141,7 @@ export class SessionCache<V> {
 
   /** Removes `victims` from the cache at once, starts every release (synchronous parts in order), then awaits them. */
   private async releaseAll(victims: readonly [string, Entry<V>][]): Promise<void> {
-    for (const [k, e] of victims) {
-      this.entries.delete(k);
-      this.held -= e.bytes;
-    }
+    for (const [k] of victims) this.entries.delete(k);
     await Promise.all(victims.map(([k, e]) => this.release(e.value, k)));
   }
 }
