@@ -8,7 +8,7 @@
 // holds G1–G4 over the runs. Prints Markdown; --json also writes the verdict with every comparison.
 // Run `npm run build` first (it imports the built @dda/harness).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseString } from '@fast-csv/parse';
+import { parseCsv } from '@dda/data';
 import { preRegisteredVerdict } from '@dda/harness';
 
 const args = process.argv.slice(2);
@@ -22,10 +22,7 @@ if (!files.bench.length || files.summary.length !== 1) throw new Error('verdict.
 
 /** The `average` rows of a results CSV as RunAuc (family, seed, method, auc). */
 async function runAucs(path) {
-  const rows = await new Promise((resolve, reject) => {
-    const out = [];
-    parseString(readFileSync(path, 'utf8'), { headers: true }).on('error', reject).on('data', (r) => out.push(r)).on('end', () => resolve(out));
-  });
+  const rows = (await parseCsv(readFileSync(path, 'utf8'), path)).map((r) => r.value);
   return rows.filter((r) => r.source === 'average').map((r) => ({ family: r.family, seed: Number(r.seed), method: r.method, auc: Number(r.auc) }));
 }
 

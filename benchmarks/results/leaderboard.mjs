@@ -4,17 +4,14 @@
 // each with its 95% Student-t interval, for the README.
 //   node benchmarks/results/leaderboard.mjs <summary.csv> [method-regex] [family]
 import { readFileSync } from 'node:fs';
-import { parseString } from '@fast-csv/parse';
+import { parseCsv } from '@dda/data';
 
 const [file, filter, familyArg] = process.argv.slice(2);
 if (!file) {
   console.error('usage: leaderboard.mjs <summary.csv> [method-regex] [family]');
   process.exit(2);
 }
-const rows = await new Promise((resolve, reject) => {
-  const out = [];
-  parseString(readFileSync(file, 'utf8'), { headers: true }).on('error', reject).on('data', (r) => out.push(r)).on('end', () => resolve(out));
-});
+const rows = (await parseCsv(readFileSync(file, 'utf8'), file)).map((r) => r.value);
 const families = [...new Set(rows.map((r) => r.family))];
 const family = familyArg ?? (families.includes('all') ? 'all' : families[0]);
 const re = filter ? new RegExp(filter) : null;

@@ -106,6 +106,9 @@ function byRun(rows: readonly RunAuc[], what: string): Map<string, Map<string, n
   return out;
 }
 
+/** The measurement of a method named `<scorer>@<measurement>` or `<variant>(<scorer>@<measurement>)`; undefined for a model-free one. */
+const measurementOf = (method: string): string | undefined => /@([^)]+)\)?$/.exec(method)?.[1];
+
 /** `method` − `reference` over the runs that have both (`runs` of one table, or each from its own table). */
 function compare(a: Map<string, Map<string, number>>, method: string, b: Map<string, Map<string, number>>, reference: string, margin: number): VerdictComparison | undefined {
   const diffs: number[] = [];
@@ -144,7 +147,7 @@ export function preRegisteredVerdict(bench: readonly RunAuc[], ablation: readonl
   const paper = [...against(dda), ...ablationChecks];
 
   const methods = new Set([...b.values()].flatMap((m) => [...m.keys()]));
-  const measurements = [...new Set([...methods].map((m) => /@([^)]+)\)?$/.exec(m)?.[1]).filter((x): x is string => x !== undefined))].sort();
+  const measurements = [...new Set([...methods].map(measurementOf).filter((x): x is string => x !== undefined))].sort();
   const scaleCorrected = measurements.flatMap((m) => ['dda-fitted', 'dda-zscore', 'dda-unit'].map((v) => `${v}(${scorer}@${m})`));
   const commonDirection = measurements.flatMap((m) => [`grad-dot-pc@${m}`, `trackstar@${m}`]);
   const ideaMethods = [...scaleCorrected, ...commonDirection].filter((m) => methods.has(m));
@@ -152,7 +155,7 @@ export function preRegisteredVerdict(bench: readonly RunAuc[], ablation: readonl
   const ideaWinners = [...ideaMethods, 'cross:dda[raw+mean]'].filter((m) => allBeat(idea.filter((c) => c.method === m)));
 
   const debiasOverPlain = [...measurements.map((m) => `dda(${scorer}@${m})`).filter((m) => methods.has(m)), ...ideaMethods]
-    .map((m) => compare(b, m, b, `${scorer}@${/@([^)]+)\)?$/.exec(m)?.[1] as string}`, 0))
+    .map((m) => compare(b, m, b, `${scorer}@${measurementOf(m) as string}`, 0))
     .filter((c): c is VerdictComparison => c !== undefined);
   const measurement = [compare(b, dda, b, 'bm25', 0), compare(b, dda, b, `${scorer}@contrastive`, 0), compare(b, dda, b, `dda(${scorer}@loss)`, 0)].filter((c): c is VerdictComparison => c !== undefined);
   const base = { runs, gates, paper, idea, debiasOverPlain, measurement };
