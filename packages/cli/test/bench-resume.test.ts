@@ -125,8 +125,16 @@ describe('dda bench (tiny configuration, as a process)', () => {
     expect(again.code, again.err).toBe(0);
     const second = seconds(readFileSync(join(reference, 'tiny.csv'), 'utf8'));
     // cea's matrix took seconds to compute and milliseconds to load: the re-run must report the former.
-    expect(first.get('cea')).toBeGreaterThan(0.5);
-    for (const [method, s] of first) expect(second.get(method), method).toBeCloseTo(s, 1);
+    // A row's seconds are its matrices' stored compute seconds (identical in both runs) plus the
+    // debias/denoise transforms, which every run recomputes and times live: milliseconds here, but a
+    // tenth of a second more under load, so cheap rows cannot be compared to the hundredth. cea's
+    // row is almost all stored compute: the re-run must report it, neither the milliseconds of
+    // loading it nor a second copy of it; no row may count cea-sized work twice.
+    const cea = first.get('cea') as number;
+    expect(cea).toBeGreaterThan(0.5);
+    expect(second.get('cea')).toBeGreaterThan(cea * 0.75);
+    expect(second.get('cea')).toBeLessThan(cea * 1.25);
+    for (const [method, s] of first) expect(second.get(method), method).toBeLessThan(s + cea / 2);
   });
 
   it('resumes after SIGTERM and SIGKILL at random points: same results, finished artifacts not recomputed', async () => {
