@@ -19,7 +19,7 @@
  * inner products survive: for a projection P with E[PᵀP] = I, ⟨Pg, Ph⟩ is an unbiased estimate of
  * ⟨g, h⟩ whose standard deviation for Rademacher entries is at most √(2/k)·‖g‖‖h‖ per tensor.
  */
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DdaError, createScoreMatrix, measurements, scorers, trackProgress, type ProgressSink, type ScoreMatrix, type TextSample } from '@dda/core';
 import { readQueryData, readTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
@@ -92,16 +92,23 @@ export interface IndexHeader extends IndexIdentity {
   readonly bytesPerRow: { readonly index: number; readonly fullGradient: number };
 }
 
-interface Float16Stats {
+/** float16 rounding of rows: the largest |entry| and how many nonzero entries became subnormal or zero. */
+export interface Float16Stats {
   readonly maxAbs: number;
   readonly subnormal: number;
   readonly flushedToZero: number;
 }
 
-/** `progress.json`, rewritten after every block: the identity with the training ids as a hash (it stays small for millions of rows). */
+/** The identity as `progress.json` and shard manifests record it: the training ids as one hash (it stays small for millions of rows). */
+export type RecordedIdentity = Omit<IndexIdentity, 'trainIds'> & { readonly trainIds: string };
+
+/** `progress.json`, rewritten after every block: what is built, the rows [start, end) of the training set the folder holds, and how many are done. */
 interface Progress {
-  readonly identity: Omit<IndexIdentity, 'trainIds'> & { readonly trainIds: string };
+  readonly identity: RecordedIdentity;
   readonly modules: readonly ModuleProjection[];
+  /** Absent in builds of earlier versions: all rows. */
+  readonly rows?: { readonly start: number; readonly end: number };
+  /** Rows written, counted from `rows.start`. */
   readonly rowsDone: number;
   readonly float16: Float16Stats;
 }
@@ -130,7 +137,7 @@ export interface IndexBuildOptions extends IndexInputFiles {
 }
 
 /** The model side of an index: base, checkpoints, the chosen checkpoint, and a ModelTask to open a CheckpointModel on. */
-interface ModelSide {
+export interface ModelSide {
   readonly base: BaseModel;
   readonly checkpoint: Checkpoint;
   readonly encoding: { readonly maxLength: number; readonly overlong: OverlongPolicy };
@@ -158,14 +165,27 @@ function modelSideAt(b: BaseModel, checkpoints: readonly Checkpoint[], which: st
   return { base: b, checkpoint: cp, encoding: { maxLength, overlong }, origins, task: { base: b, encoding: { maxLength, overlong }, encode, origin: (id) => origins.get(id) } };
 }
 
+/** A leaf where two JSON values differ: its path and each side as JSON, or two arrays' lengths (`entries`). */
+export interface JsonDifference {
+  readonly path: string;
+  readonly a: string;
+  readonly b: string;
+  readonly entries: boolean;
+}
+
+/** Every leaf where two JSON values differ ({@link JsonDifference}), in key order. */
+export function jsonDifferences(a: unknown, b: unknown, path = ''): JsonDifference[] {
+  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && Array.isArray(a) === Array.isArray(b)) {
+    if (Array.isArray(a) && a.length !== (b as unknown[]).length) return [{ path: path || '(root)', a: String(a.length), b: String((b as unknown[]).length), entries: true }];
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    return keys.flatMap((k) => jsonDifferences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [{ path: path || '(root)', a: JSON.stringify(a) ?? 'absent', b: JSON.stringify(b) ?? 'absent', entries: false }];
+}
+
 /** `a.b: index X, given Y` for every leaf where two JSON values differ. */
 export function differences(index: unknown, given: unknown, path = ''): string[] {
-  if (typeof index === 'object' && index !== null && typeof given === 'object' && given !== null && Array.isArray(index) === Array.isArray(given)) {
-    const keys = [...new Set([...Object.keys(index), ...Object.keys(given)])];
-    if (Array.isArray(index) && index.length !== (given as unknown[]).length) return [`${path || '(root)'}: index has ${index.length} entries, given ${(given as unknown[]).length}`];
-    return keys.flatMap((k) => differences((index as Record<string, unknown>)[k], (given as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
-  }
-  return JSON.stringify(index) === JSON.stringify(given) ? [] : [`${path || '(root)'}: index ${JSON.stringify(index) ?? 'absent'}, given ${JSON.stringify(given) ?? 'absent'}`];
+  return jsonDifferences(index, given, path).map((d) => (d.entries ? `${d.path}: index has ${d.a} entries, given ${d.b}` : `${d.path}: index ${d.a}, given ${d.b}`));
 }
 
 /** The numpy line that reads the rows of an index of n rows × k. */
@@ -181,18 +201,24 @@ function readJson<T>(path: string): T {
   }
 }
 
+/** A build's inputs, read and checked before any model work: the samples in row order, what the index is over, the projection, the block size and the engine. */
+export interface PreparedIndexBuild {
+  readonly side: ModelSide;
+  readonly samples: readonly TextSample[];
+  readonly identity: IndexIdentity;
+  readonly spec: ProjectionSpec;
+  readonly blockRows: number;
+  readonly engine: GradientEngine;
+  readonly log: Log;
+}
+
 /**
- * Builds (or resumes, or finds finished) the index of the training set at one checkpoint: per
- * block of `blockRows` samples, each sample's per-example gradient (streamed from the engine one
- * row at a time) is projected ({@link GradientProjector}), rounded to float16 and the block's rows
- * written at their place in `gradients.f16`; then `progress.json` records the rows done. After
- * the last block `index.json` is written and `progress.json` removed.
+ * Reads and checks the inputs of a build (the options, the measurement id, the model, the training
+ * data and its rendering), before any model work.
  *
- * @returns The header ({@link IndexHeader}).
- * @throws DdaError for bad inputs (as `dda attribute`), a folder holding another index or another
- *   build in progress (naming what differs), a projected entry beyond float16's range (±65504).
+ * @throws DdaError for bad inputs, as `dda attribute` (naming the file, the record and what to change).
  */
-export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHeader> {
+export async function prepareIndexBuild(o: IndexBuildOptions): Promise<PreparedIndexBuild> {
   const log = o.log ?? (() => {});
   const blockRows = o.blockRows ?? DEFAULT_INDEX_BLOCK_ROWS;
   if (!Number.isInteger(blockRows) || blockRows < 1) throw new DdaError(`--block-rows must be a positive integer, got ${blockRows}`);
@@ -232,34 +258,118 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
     measurement, engine,
     trainIds: samples.map((s) => s.id),
   };
-  mkdirSync(o.out, { recursive: true });
-  const headerPath = join(o.out, INDEX_FILES.header);
-  const progressPath = join(o.out, INDEX_FILES.progress);
-  const rowsPath = join(o.out, INDEX_FILES.rows);
-  // The identity's fields, compared without the folders' paths (the same content moved elsewhere is the same index) and with the training ids hashed.
-  const comparable = (x: Progress['identity']): unknown => ({
+  return { side, samples, identity, spec, blockRows, engine, log };
+}
+
+/** The identity with the training ids as one hash, as `progress.json` and shard manifests record it. */
+export const recordedIdentity = (identity: IndexIdentity): RecordedIdentity => ({ ...identity, trainIds: hashOf(identity.trainIds) });
+
+/** The fields of a recorded identity that make two builds one index: all but the folders' paths (the same content moved elsewhere is the same index). */
+export function comparableIdentity(x: RecordedIdentity): Record<string, unknown> {
+  return {
     format: x.format, checkpoint: { ...x.checkpoint, dir: undefined }, model: { ...x.model, dir: undefined }, train: { ...x.train, path: undefined },
     encoding: x.encoding, projection: x.projection, measurement: x.measurement, engine: x.engine, trainIds: x.trainIds,
-  });
-  const slim: Progress['identity'] = { ...identity, trainIds: hashOf(identity.trainIds) };
-  if (existsSync(headerPath)) {
-    const h = readJson<IndexHeader>(headerPath);
-    const diff = differences(comparable({ ...h, trainIds: hashOf(h.trainIds) }), comparable(slim));
-    if (diff.length > 0) throw new DdaError(`${o.out} holds another index (${diff.slice(0, 5).join('; ')})`, 'give another --out, or delete the folder to rebuild it');
-    log(`index: ${o.out} is built already (${h.count} rows × ${h.dim}); nothing to do`);
-    return h;
+  };
+}
+
+/**
+ * The finished index in `dir` when it is the one `identity` describes; null when `dir` holds none.
+ *
+ * @throws DdaError when `dir` holds another index (naming what differs).
+ */
+export function finishedIndexIn(dir: string, identity: RecordedIdentity): IndexHeader | null {
+  const headerPath = join(dir, INDEX_FILES.header);
+  if (!existsSync(headerPath)) return null;
+  const h = readJson<IndexHeader>(headerPath);
+  const diff = differences(comparableIdentity(recordedIdentity(h)), comparableIdentity(identity));
+  if (diff.length > 0) throw new DdaError(`${dir} holds another index (${diff.slice(0, 5).join('; ')})`, 'give another --out, or delete the folder to rebuild it');
+  return h;
+}
+
+/** `index.json` of the rows of `identity.trainIds`, projected into `modules`. */
+export function indexHeader(identity: IndexIdentity, modules: readonly ModuleProjection[], float16: Float16Stats): IndexHeader {
+  const n = identity.trainIds.length;
+  const k = identity.projection.dim;
+  return {
+    ...identity, count: n, dim: k, dtype: 'float16', modules,
+    read: numpyReadLine(n, k),
+    sign: 'row i = P·∇θ ℓ(train_i) at the checkpoint (ℓ: mean response-token loss, nats/token); score = ⟨row, P·∇θ f(query)⟩ ≈ grad-dot, higher = more responsible',
+    float16,
+    bytesPerRow: { index: k * 2, fullGradient: modules.reduce((a, m) => a + m.size, 0) * 4 },
+  };
+}
+
+/** Writes `index.json` of `header` into `dir` (atomically: the sign that the index is finished), removes `progress.json` and logs what was written. */
+export function writeIndexHeader(dir: string, header: IndexHeader, log: Log): void {
+  writeFileAtomic(join(dir, INDEX_FILES.header), `${JSON.stringify(header, null, 1)}\n`);
+  rmSync(join(dir, INDEX_FILES.progress), { force: true });
+  const s = header.float16;
+  log(`index: ${dir}: ${header.count} rows × ${header.dim} float16 (${header.bytesPerRow.index} bytes per sample instead of ${header.bytesPerRow.fullGradient} for the float32 gradient)${s.subnormal + s.flushedToZero > 0 ? `; float16 rounding: ${s.subnormal} entries subnormal, ${s.flushedToZero} flushed to zero` : ''}`);
+}
+
+/**
+ * Builds (or resumes, or finds finished) the index of the training set at one checkpoint: per
+ * block of `blockRows` samples, each sample's per-example gradient (streamed from the engine one
+ * row at a time) is projected ({@link GradientProjector}), rounded to float16 and the block's rows
+ * written at their place in `gradients.f16`; then `progress.json` records the rows done. After
+ * the last block `index.json` is written and `progress.json` removed.
+ *
+ * @returns The header ({@link IndexHeader}).
+ * @throws DdaError for bad inputs (as `dda attribute`), a folder holding another index, another
+ *   build in progress or the shards of a sharded build (naming what differs), a projected entry
+ *   beyond float16's range (±65504).
+ */
+export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHeader> {
+  const p = await prepareIndexBuild(o);
+  mkdirSync(o.out, { recursive: true });
+  const finished = finishedIndexIn(o.out, recordedIdentity(p.identity));
+  if (finished) {
+    p.log(`index: ${o.out} is built already (${finished.count} rows × ${finished.dim}); nothing to do`);
+    return finished;
   }
+  const shards = join(o.out, 'shards');
+  if (existsSync(shards) && readdirSync(shards).some((f) => /^shard-\d+-of-\d+/.test(f))) {
+    throw new DdaError(`${o.out} holds the shards of a sharded build (${shards})`, `finish the shards (dda index build ... --shard i/n) and merge them with dda index merge --index ${o.out}, or give another --out`);
+  }
+  const { modules, float16 } = await writeIndexRows(p, o, o.out, { start: 0, end: p.samples.length });
+  const header = indexHeader(p.identity, modules, float16);
+  writeIndexHeader(o.out, header, p.log);
+  return header;
+}
+
+/**
+ * Writes the rows [start, end) of the training set into `dir`'s `gradients.f16` (row start first),
+ * resumably: per block of `blockRows` samples from `start`, each sample's per-example gradient
+ * (streamed from the engine one row at a time) is projected, rounded to float16 and written at its
+ * place; then `progress.json` records the rows done. A folder whose `progress.json` records some
+ * rows resumes after them (rows past the record, of a block being written when the build was
+ * killed, are cut off).
+ *
+ * @param o `onBlock` is called after each block with the end of the rows written (of the whole set).
+ * @returns The layout of the projection and the float16 rounding statistics of the rows [start, end).
+ * @throws DdaError when `dir` holds an unfinished build of another index or of other rows (naming
+ *   what differs), or a projected entry beyond float16's range (±65504).
+ */
+export async function writeIndexRows(
+  p: PreparedIndexBuild, o: Pick<IndexBuildOptions, 'backends' | 'progress' | 'onBlock'>, dir: string, rows: { readonly start: number; readonly end: number },
+): Promise<{ modules: readonly ModuleProjection[]; float16: Float16Stats }> {
+  const { log, spec, blockRows, samples } = p;
+  const cp = p.side.checkpoint;
+  const progressPath = join(dir, INDEX_FILES.progress);
+  const rowsPath = join(dir, INDEX_FILES.rows);
+  const slim = recordedIdentity(p.identity);
   let rowsDone = 0;
   let stats: Float16Stats = { maxAbs: 0, subnormal: 0, flushedToZero: 0 };
   let modules: readonly ModuleProjection[] | null = null;
   if (existsSync(progressPath)) {
-    const p = readJson<Progress>(progressPath);
-    const diff = differences(comparable(p.identity), comparable(slim));
-    if (diff.length > 0) throw new DdaError(`${o.out} holds an unfinished build of another index (${diff.slice(0, 5).join('; ')})`, 'run the same command as before to finish it, or delete the folder to start this one');
-    rowsDone = p.rowsDone;
-    stats = p.float16;
-    modules = p.modules;
+    const pr = readJson<Progress>(progressPath);
+    const diff = [...differences(comparableIdentity(pr.identity), comparableIdentity(slim)), ...differences(pr.rows ?? { start: 0, end: samples.length }, rows, 'rows')];
+    if (diff.length > 0) throw new DdaError(`${dir} holds an unfinished build of another index (${diff.slice(0, 5).join('; ')})`, 'run the same command as before to finish it, or delete the folder to start this one');
+    rowsDone = pr.rowsDone;
+    stats = pr.float16;
+    modules = pr.modules;
   }
+  mkdirSync(dir, { recursive: true });
   const k = spec.dim;
   const rowBytes = k * 2;
   const fd = openSync(rowsPath, existsSync(rowsPath) ? 'r+' : 'w+');
@@ -267,14 +377,14 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
     // Rows past the recorded count are of a block that was not finished: cut off.
     const have = Math.floor(statSync(rowsPath).size / rowBytes);
     if (have < rowsDone) {
-      log(`index: ${rowsPath} holds ${have} rows, progress.json says ${rowsDone}; resuming at row ${have}`);
+      log(`index: ${rowsPath} holds ${have} rows, progress.json says ${rowsDone}; resuming at row ${rows.start + have}`);
       rowsDone = have;
     }
     ftruncateSync(fd, rowsDone * rowBytes);
-    if (rowsDone > 0) log(`index: resuming at row ${rowsDone} of ${samples.length}`);
-    const n = samples.length;
+    const n = rows.end - rows.start;
+    if (rowsDone > 0) log(`index: resuming at row ${rows.start + rowsDone} of ${samples.length}${n < samples.length ? ` (rows ${rows.start} to ${rows.end - 1} here)` : ''}`);
     if (rowsDone < n) {
-      const model = await CheckpointModel.open(side.task, { log, gradientEngine: engine, ...(o.backends ? { backends: o.backends } : {}) });
+      const model = await CheckpointModel.open(p.side.task, { log, gradientEngine: p.engine, ...(o.backends ? { backends: o.backends } : {}) });
       try {
         const bar = trackProgress(`projected gradients of ${n - rowsDone} training samples at ${cp.id} (k = ${k})`, n - rowsDone, o.progress);
         let projector: GradientProjector | null = null;
@@ -282,27 +392,27 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
         for (let start = rowsDone; start < n; start += blockRows) {
           const end = Math.min(n, start + blockRows);
           const bits = new Uint16Array((end - start) * k);
-          const block = samples.slice(start, end);
+          const block = samples.slice(rows.start + start, rows.start + end);
           const onLayout = (layout: GradientLayout): void => {
             if (projector) return;
             projector = new GradientProjector(spec, layout);
             const planned = projector.modules;
-            if (modules && differences(modules, planned).length > 0) throw new DdaError(`${o.out}: the gradient layout at ${cp.id} differs from the unfinished build's (${differences(modules, planned).slice(0, 3).join('; ')})`, 'delete the folder to start again');
+            if (modules && differences(modules, planned).length > 0) throw new DdaError(`${dir}: the gradient layout at ${cp.id} differs from the unfinished build's (${differences(modules, planned).slice(0, 3).join('; ')})`, 'delete the folder to start again');
             modules = planned;
             log(`index: ${layout.names.length} tensors, ${projector.inputDim} gradient entries per sample → k = ${k} (${spec.kind}, seed ${spec.seed}, dimensions split proportionally to tensor size)`);
           };
           await model.forEachGradientRow(cp, block, (i, row) => {
-            const p = projector as GradientProjector | null;
-            if (!p) throw new DdaError('internal: a gradient row before its layout');
-            p.project(row, projected);
+            const pj = projector as GradientProjector | null;
+            if (!pj) throw new DdaError('internal: a gradient row before its layout');
+            pj.project(row, projected);
             stats = toF16(projected, bits, i * k, stats, block[i]?.id ?? String(i), cp.id);
             bar.tick();
           }, onLayout);
           writeAll(fd, new Uint8Array(bits.buffer), start * rowBytes);
           fsyncSync(fd);
           rowsDone = end;
-          writeFileAtomic(progressPath, JSON.stringify({ identity: slim, modules: modules as readonly ModuleProjection[], rowsDone, float16: stats } satisfies Progress));
-          o.onBlock?.(rowsDone);
+          writeFileAtomic(progressPath, JSON.stringify({ identity: slim, modules: modules as readonly ModuleProjection[], rows, rowsDone, float16: stats } satisfies Progress));
+          o.onBlock?.(rows.start + rowsDone);
         }
       } finally {
         await model.dispose();
@@ -311,23 +421,12 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
   } finally {
     closeSync(fd);
   }
-  if (!modules) throw new DdaError(`internal: ${o.out}: no gradient layout recorded`);
-  const mods = modules as readonly ModuleProjection[];
-  const d = mods.reduce((a, m) => a + m.size, 0);
-  const header: IndexHeader = {
-    ...identity, count: samples.length, dim: k, dtype: 'float16', modules: mods,
-    read: numpyReadLine(samples.length, k),
-    sign: 'row i = P·∇θ ℓ(train_i) at the checkpoint (ℓ: mean response-token loss, nats/token); score = ⟨row, P·∇θ f(query)⟩ ≈ grad-dot, higher = more responsible',
-    float16: stats,
-    bytesPerRow: { index: rowBytes, fullGradient: d * 4 },
-  };
-  writeFileAtomic(headerPath, `${JSON.stringify(header, null, 1)}\n`);
-  rmSync(progressPath, { force: true });
-  log(`index: ${o.out}: ${header.count} rows × ${k} float16 (${rowBytes} bytes per sample instead of ${d * 4} for the float32 gradient)${stats.subnormal + stats.flushedToZero > 0 ? `; float16 rounding: ${stats.subnormal} entries subnormal, ${stats.flushedToZero} flushed to zero` : ''}`);
-  return header;
+  if (!modules) throw new DdaError(`internal: ${dir}: no gradient layout recorded`);
+  return { modules, float16: stats };
 }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+/** Writes all of `bytes` into `fd` at `position`. */
+export function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   let done = 0;
   while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
 }

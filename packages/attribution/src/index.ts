@@ -64,6 +64,10 @@ export {
   buildGradientIndex, DEFAULT_INDEX_BLOCK_ROWS, INDEX_FILES, queryGradientIndex, queryGradientIndexesDda,
   readIndexHeader, readIndexRows, type IndexBuildOptions,
 } from './gradient-index.js';
+// the index built in shards (`dda index build --shard i/n`), and their merge (`dda index merge`)
+export {
+  buildGradientIndexShard, indexShardPart, indexShardRows, mergeGradientIndexShards, type IndexMergeResult, type IndexShardResult,
+} from './gradient-index-shards.js';
 // seeded random projections of gradient rows
 export {
   DEFAULT_INDEX_DIM, GradientProjector, planProjection, PROJECTION_KINDS, type ProjectionKind,

@@ -36,16 +36,18 @@ const int = (s: string | undefined): number => (s !== undefined && /^\d+$/.test(
 
 /**
  * The shard to compute, from `--shard i/n`, `--shard slurm` (index and count from
- * SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT), or `--shards n` with the index from
- * SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX. Null when neither flag is given: sharding is never
- * inferred from the environment alone.
+ * SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT), `--shards n --shard i`, or `--shards n` with the
+ * index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX. Null when neither flag is given: sharding
+ * is never inferred from the environment alone.
  *
  * @throws DdaError for malformed values, an index out of range, or a missing environment variable.
  */
 export function resolveShard(shard: string | undefined, shards: number | undefined, env: Readonly<Record<string, string | undefined>> = process.env): Shard | null {
   let s: Shard;
-  if (shard !== undefined && shards !== undefined) throw new DdaError('give either --shard or --shards, not both');
-  if (shard !== undefined) {
+  if (shard !== undefined && shards !== undefined) {
+    if (!/^\d+$/.test(shard.trim())) throw new DdaError(`--shard '${shard}' with --shards ${shards}: give the index alone (--shards ${shards} --shard 0), or --shard i/n or --shard slurm without --shards`);
+    s = { index: Number(shard.trim()), count: shards };
+  } else if (shard !== undefined) {
     if (shard === 'slurm') {
       s = { index: int(env[SHARD_ENV.slurmIndex]), count: int(env[SHARD_ENV.slurmCount]) };
       if (Number.isNaN(s.index) || Number.isNaN(s.count)) throw new DdaError(`--shard slurm: ${SHARD_ENV.slurmIndex} and ${SHARD_ENV.slurmCount} must be set (run inside an sbatch --array job)`, 'or give --shard i/n');
@@ -67,12 +69,8 @@ export function resolveShard(shard: string | undefined, shards: number | undefin
 }
 
 /** What a finished shard writes: `<out>/shards/shard-<i>-of-<n>.json`. */
-export interface ShardManifest {
+export interface ShardManifest extends ShardRecord {
   readonly format: 'dda-shard-v1';
-  readonly index: number;
-  readonly count: number;
-  /** Hash of every input and option that shapes the results; all shards of a run must agree. */
-  readonly inputsHash: string;
   /** The attribution's options (paths, method, run options), for `dda merge`. */
   readonly options: StoredOptions;
   readonly units: number;
@@ -126,7 +124,7 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
   const hash = inputsHash(task, options);
   const path = shardManifestPath(o.out, s);
   if (existsSync(path)) {
-    const m = JSON.parse(readFileSync(path, 'utf8')) as ShardManifest;
+    const m = readShardManifest<ShardManifest>(path);
     if (m.inputsHash === hash) {
       log(`shard ${s.index}/${s.count} finished earlier (${m.finishedAt}); nothing to do`);
       return { manifest: m, skipped: true };
@@ -173,30 +171,84 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
   }
 }
 
-/** What is wrong with a set of shard manifests: missing indices, and shards made from other inputs. */
-export interface ShardCheck {
+/** What every shard manifest holds, whatever was sharded (an attribution, a gradient index). */
+export interface ShardRecord {
+  readonly index: number;
   readonly count: number;
-  readonly missing: readonly number[];
-  readonly mismatched: readonly { readonly index: number; readonly inputsHash: string }[];
-  readonly manifests: readonly ShardManifest[];
+  /** Hash of every input and option that shapes the results; all shards of a run must agree. */
+  readonly inputsHash: string;
 }
 
-/** Reads `<out>/shards/` and checks that shards 0..n-1 are all there and agree. @throws DdaError when there is no manifest at all. */
-export function checkShards(out: string): ShardCheck {
+/** What is wrong with a set of shard manifests: missing indices, and shards of another count or made from other inputs. */
+export interface ShardCheck<M extends ShardRecord = ShardManifest> {
+  readonly count: number;
+  readonly missing: readonly number[];
+  readonly mismatched: readonly M[];
+  /** The manifests that agree with the reference inputs (those of the most shards; ties: the first read). */
+  readonly manifests: readonly M[];
+}
+
+/** A manifest file as JSON. @throws DdaError naming the file when it is not JSON. */
+export function readShardManifest<M extends ShardRecord>(path: string): M {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as M;
+  } catch (e) {
+    throw new DdaError(`cannot read the shard manifest ${path}: ${(e as Error).message}`, 'delete it and run that shard again');
+  }
+}
+
+/**
+ * Reads `<out>/shards/shard-<i>-of-<n>.json` and checks that shards 0..n-1 (n: the largest count
+ * found) are all there and agree.
+ *
+ * @param read Reads (and checks) one manifest file.
+ * @param howToRun What to run when there is no manifest at all, for the error.
+ * @throws DdaError when there is no manifest at all, or `read` refuses one.
+ */
+export function checkShards<M extends ShardRecord = ShardManifest>(
+  out: string, read: (path: string) => M = readShardManifest, howToRun = 'dda attribute ... --shard i/n, or dda slurm',
+): ShardCheck<M> {
   const dir = join(out, 'shards');
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^shard-\d+-of-\d+\.json$/.test(f)) : [];
-  if (files.length === 0) throw new DdaError(`no shard manifests in ${dir}`, 'run the shards first (dda attribute ... --shard i/n, or dda slurm)');
-  const manifests = files.map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as ShardManifest);
+  if (files.length === 0) throw new DdaError(`no shard manifests in ${dir}`, `run the shards first (${howToRun})`);
+  const manifests = files.map((f) => read(join(dir, f)));
   const counts = [...new Set(manifests.map((m) => m.count))];
   const count = Math.max(...counts);
-  // The reference inputs: those of the most shards (ties: shard 0's).
+  // The reference inputs: those of the most shards (ties: the first read).
   const tally = new Map<string, number>();
   for (const m of manifests.filter((x) => x.count === count)) tally.set(m.inputsHash, (tally.get(m.inputsHash) ?? 0) + 1);
   const reference = [...tally].sort((a, b) => b[1] - a[1])[0]?.[0] as string;
-  const ok = new Set(manifests.filter((m) => m.count === count && m.inputsHash === reference).map((m) => m.index));
+  const agrees = (m: M): boolean => m.count === count && m.inputsHash === reference;
+  const ok = new Set(manifests.filter(agrees).map((m) => m.index));
   const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !ok.has(i) && !manifests.some((m) => m.index === i && m.count === count));
-  const mismatched = manifests.filter((m) => m.count !== count || m.inputsHash !== reference).map((m) => ({ index: m.index, inputsHash: m.inputsHash }));
-  return { count, missing, mismatched, manifests: manifests.filter((m) => m.count === count && m.inputsHash === reference) };
+  const byIndex = (a: M, b: M): number => a.index - b.index || a.count - b.count;
+  return { count, missing, mismatched: manifests.filter((m) => !agrees(m)).sort(byIndex), manifests: manifests.filter(agrees).sort(byIndex) };
+}
+
+/**
+ * Refuses to merge an incomplete set of shards: names the missing ones and those made from other
+ * inputs (with what differs, where `differs` says), and how to run only those again.
+ *
+ * @param rerun The commands that run shards `redo` of `count` again (after `sbatch --array=...`).
+ * @param differs What a mismatched shard's inputs differ in from the agreeing ones' (first of them: `reference`).
+ * @throws DdaError when any shard is missing or mismatched; returns otherwise.
+ */
+export function refuseIncompleteShards<M extends ShardRecord>(
+  out: string, c: ShardCheck<M>, rerun: (redo: readonly number[], count: number) => string, differs?: (m: M, reference: M | undefined) => string,
+): void {
+  if (c.missing.length === 0 && c.mismatched.length === 0) return;
+  const plural = (n: number): string => (n > 1 ? 's' : '');
+  const why = (m: M): string => {
+    const d = differs?.(m, c.manifests[0]);
+    return d ? ` (${d})` : '';
+  };
+  const parts = [
+    ...(c.missing.length ? [`missing shard${plural(c.missing.length)} ${c.missing.join(', ')} of ${c.count}`] : []),
+    ...(c.mismatched.length && !differs ? [`shard${plural(c.mismatched.length)} ${c.mismatched.map((m) => m.index).join(', ')} made from other inputs`] : []),
+    ...(differs ? c.mismatched.map((m) => `shard ${m.index}${m.count === c.count ? '' : ` of ${m.count}`} made from other inputs${why(m)}`) : []),
+  ];
+  const redo = [...new Set([...c.missing, ...c.mismatched.map((m) => m.index)])].filter((i) => i < c.count).sort((a, b) => a - b);
+  throw new DdaError(`cannot merge ${out}: ${parts.join('; ')}`, `resubmit only those: sbatch --array=${redo.join(',')} (or ${rerun(redo, c.count)})`);
 }
 
 /**
@@ -208,14 +260,7 @@ export function checkShards(out: string): ShardCheck {
  */
 export async function mergeShards(out: string, extra: Pick<AttributeOptions, 'log' | 'progress' | 'command'> = {}): Promise<AttributeResult & { shards: number; computedAtMerge: readonly string[] }> {
   const c = checkShards(out);
-  if (c.missing.length > 0 || c.mismatched.length > 0) {
-    const parts = [
-      ...(c.missing.length ? [`missing shard${c.missing.length > 1 ? 's' : ''} ${c.missing.join(', ')} of ${c.count}`] : []),
-      ...(c.mismatched.length ? [`shard${c.mismatched.length > 1 ? 's' : ''} ${c.mismatched.map((m) => m.index).join(', ')} made from other inputs`] : []),
-    ];
-    const redo = [...new Set([...c.missing, ...c.mismatched.map((m) => m.index)])].sort((a, b) => a - b);
-    throw new DdaError(`cannot merge ${out}: ${parts.join('; ')}`, `resubmit only those: sbatch --array=${redo.join(',')} (or dda slurm ... --only ${redo.join(',')}; or dda attribute ... --shard <i>/${c.count})`);
-  }
+  refuseIncompleteShards(out, c, (redo, count) => `dda slurm ... --only ${redo.join(',')}; or dda attribute ... --shard <i>/${count}`);
   const first = c.manifests[0] as ShardManifest;
   const r = await runAttribute({ ...first.options, ...extra });
   const gradientsAtMerge = r.computed.filter((n) => n.startsWith('gradients/') && n.includes('/train/'));

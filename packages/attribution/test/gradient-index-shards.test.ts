@@ -1,0 +1,109 @@
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  INDEX_FILES, buildGradientIndex, buildGradientIndexShard, indexShardPart, indexShardRows, mergeGradientIndexShards, resolveShard, shardManifestPath,
+  type IndexBuildOptions,
+} from '@dda/attribution';
+import { makeUserRun, type UserRun } from './fixtures/user-run.js';
+
+// The index built in shards on the tiny user run (random llama2-tiny base, rank-4 LoRA): 12
+// training samples in 6 blocks of 2, at checkpoint-100, k = 256.
+let dir: string;
+let run: UserRun;
+let reference: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dda-index-shards-'));
+  run = makeUserRun(join(dir, 'user'), 12, 1);
+  reference = join(dir, 'one');
+  await buildGradientIndex(options(reference));
+}, 300_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const options = (out: string, o: Partial<IndexBuildOptions> = {}): IndexBuildOptions => ({
+  base: run.base, checkpoints: [run.run], train: run.train, checkpoint: 'checkpoint-100', out, dim: 256, seed: 1, blockRows: 2, ...o,
+});
+const shard = (out: string, index: number, o: Partial<IndexBuildOptions> = {}): ReturnType<typeof buildGradientIndexShard> =>
+  buildGradientIndexShard(options(out, o), { index, count: 3 });
+/** Every file of an index folder, as bytes. */
+const files = (out: string): Record<string, Buffer> => Object.fromEntries(readdirSync(out).sort().map((f) => [f, readFileSync(join(out, f))]));
+
+describe('the rows of a shard', () => {
+  it('are contiguous whole blocks, split as evenly as they go; more shards than blocks are refused', () => {
+    expect([0, 1, 2].map((index) => indexShardRows(12, 2, { index, count: 3 }))).toEqual([{ start: 0, end: 4 }, { start: 4, end: 8 }, { start: 8, end: 12 }]);
+    // 13 samples in 4 blocks of 4 (the last of 1): 1, 1 and 2 blocks.
+    expect([0, 1, 2].map((index) => indexShardRows(13, 4, { index, count: 3 }))).toEqual([{ start: 0, end: 4 }, { start: 4, end: 8 }, { start: 8, end: 13 }]);
+    expect(() => indexShardRows(12, 4, { index: 0, count: 4 })).toThrow(/4 shards of 12 training samples in 3 blocks of 4: a shard would have no rows/);
+  });
+
+  it('the shard comes from --shard i/n, --shards n --shard i, --shard slurm or --shards n with the environment, as dda attribute\'s', () => {
+    expect(resolveShard('1', 3, {})).toEqual({ index: 1, count: 3 });
+    expect(resolveShard('1/3', undefined, {})).toEqual({ index: 1, count: 3 });
+    expect(resolveShard(undefined, 3, { JOB_COMPLETION_INDEX: '2' })).toEqual({ index: 2, count: 3 });
+    expect(() => resolveShard('1/3', 3, {})).toThrow(/give the index alone/);
+    expect(() => resolveShard('3', 3, {})).toThrow(/shard index 3 is outside 0\.\.2/);
+  });
+});
+
+describe('dda index build in shards', () => {
+  it('3 shards merged are the unsharded build byte for byte (gradients.f16 and index.json), and the parts are deleted', async () => {
+    const out = join(dir, 'three');
+    for (const i of [2, 0, 1]) expect((await shard(out, i)).status).toBe('built');
+    expect(existsSync(join(indexShardPart(out, { index: 1, count: 3 }), INDEX_FILES.rows))).toBe(true);
+    const lines: string[] = [];
+    const r = mergeGradientIndexShards(out, { log: (l) => lines.push(l) });
+    expect(r.merged).toBe(3);
+    expect(r.header.count).toBe(12);
+    expect(lines.join('\n')).toContain('merged 3 shards');
+    expect(readdirSync(out).sort()).toEqual([INDEX_FILES.rows, INDEX_FILES.header]);
+    expect(files(out)).toEqual(files(reference));
+    // Delivered again after the merge: a shard and the merge do nothing.
+    expect((await shard(out, 1)).status).toBe('merged');
+    expect(mergeGradientIndexShards(out).merged).toBe(0);
+    expect(files(out)).toEqual(files(reference));
+  }, 300_000);
+
+  it('a killed shard resumes at its first unfinished block; the merge names a missing shard until it has finished', async () => {
+    const out = join(dir, 'killed');
+    await shard(out, 0);
+    await shard(out, 2);
+    await expect(shard(out, 1, { onBlock: (end) => { if (end === 6) throw new Error('killed'); } })).rejects.toThrow('killed');
+    expect(JSON.parse(readFileSync(join(indexShardPart(out, { index: 1, count: 3 }), INDEX_FILES.progress), 'utf8'))).toMatchObject({ rows: { start: 4, end: 8 }, rowsDone: 2 });
+    expect(() => mergeGradientIndexShards(out)).toThrow(/cannot merge .*: missing shard 1 of 3.*resubmit only those: sbatch --array=1 \(or dda index build \.\.\. --shard <i>\/3/);
+    const blocks: number[] = [];
+    const lines: string[] = [];
+    const r = await shard(out, 1, { onBlock: (end) => blocks.push(end), log: (l) => lines.push(l) });
+    expect(blocks).toEqual([8]);
+    expect(lines.join('\n')).toContain('resuming at row 6 of 12 (rows 4 to 7 here)');
+    expect(r.unfinished).toEqual([]);
+    expect(lines.join('\n')).toContain(`every shard has finished: dda index merge --index ${out}`);
+    // Run again before the merge: its manifest is there.
+    expect((await shard(out, 1)).status).toBe('finished-earlier');
+    mergeGradientIndexShards(out);
+    expect(files(out)).toEqual(files(reference));
+  }, 300_000);
+
+  it('refuses a shard with another seed or dim, naming the difference, when it is built and when the shards are merged', async () => {
+    const out = join(dir, 'mixed');
+    await shard(out, 0);
+    await expect(shard(out, 1, { seed: 2 })).rejects.toThrow(/shard 1\/3 would be built from other inputs than shard 0 there \(projection\.seed: 1 in shard 0, 2 in this command\)/);
+    await expect(buildGradientIndexShard(options(out), { index: 1, count: 2 })).rejects.toThrow(/holds shards of 3 .*shard-0-of-3\.json\); this is shard 1\/2/);
+    await expect(buildGradientIndex(options(out))).rejects.toThrow(/holds the shards of a sharded build/);
+    // Two shards started at once with other options both finish; the merge names the odd one.
+    await shard(out, 2);
+    const other = join(dir, 'other-dim');
+    await shard(other, 1, { dim: 128 });
+    cpSync(join(other, 'shards'), join(out, 'shards'), { recursive: true });
+    expect(() => mergeGradientIndexShards(out)).toThrow(/cannot merge .*: shard 1 made from other inputs \(projection\.dim: 256 in shard 0, 128 in shard 1\).*resubmit only those: sbatch --array=1/);
+    // Its own part is not overwritten by a build with other inputs.
+    await expect(shard(out, 1)).rejects.toThrow(/shard 1\/3 was built from other inputs than this command's \(projection\.dim: 128 in shard 1, 256 in this command\)/);
+    // Nothing was deleted by the refused merge; with shard 1 deleted and built again, the merge is the unsharded build.
+    expect(existsSync(join(indexShardPart(out, { index: 0, count: 3 }), INDEX_FILES.rows))).toBe(true);
+    rmSync(indexShardPart(out, { index: 1, count: 3 }), { recursive: true });
+    rmSync(shardManifestPath(out, { index: 1, count: 3 }));
+    await shard(out, 1);
+    mergeGradientIndexShards(out);
+    expect(files(out)).toEqual(files(reference));
+  }, 300_000);
+});
