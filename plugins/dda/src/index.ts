@@ -13,10 +13,18 @@
 import { registerAsPlugin } from '@dda/core';
 import { registerDdaPlugins } from './register.js';
 
-export * from './columns.js';
-export * from './debias.js';
-export * from './denoise.js';
-export * from './combine.js';
+// debiasers (DDA's strategy 1)
+export {
+  debiasRaw, debiasZScore, debiasUnitNorm, debiasRank, debiasFittedBeta, fittedBetas,
+} from './debias.js';
+// denoisers (DDA's strategy 2)
+export {
+  denoiseMean, denoiseLrWeighted, denoiseMedian, denoiseZScoreMean, denoiseEma,
+} from './denoise.js';
+// the DDA combination: denoise over the epochs, then debias
+export {
+  ddaCombine,
+} from './combine.js';
 export { debiaserEntries, denoiserEntries, registerDdaPlugins } from './register.js';
 
 registerAsPlugin('@dda/plugin-dda', registerDdaPlugins);

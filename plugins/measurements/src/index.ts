@@ -2,7 +2,11 @@
  * @dda/measurements: the test measurements f(z_e, θ) of METHOD.md, registered in @dda/core's
  * `measurements` registry on import: `loss`, `contrastive` and `entity-margin`.
  */
-export * from './measurements.js';
+// test measurements f(z_e, θ) (docs/method.md, "Influence at one checkpoint")
+export {
+  lossMeasurement, contrastiveMeasurement, differingSpan, entityMarginMeasurement,
+  measurementEntries, registerMeasurements,
+} from './measurements.js';
 import { registerAsPlugin } from '@dda/core';
 import { registerMeasurements } from './measurements.js';
 

@@ -6,7 +6,10 @@
 import { registerAsPlugin } from '@dda/core';
 import { registerBm25Scorer } from './scorer.js';
 
-export * from './bm25.js';
+// `bm25`
+export {
+  type Bm25Documents, type Bm25Options, DEFAULT_K1, DEFAULT_B, tokenize, bm25Idf, bm25Scores,
+} from './bm25.js';
 export { bm25Scorer, readBm25Options, registerBm25Scorer, scorerEntries } from './scorer.js';
 
 registerAsPlugin('@dda/scorer-bm25', registerBm25Scorer);

@@ -7,7 +7,10 @@
 import { DdaError, numberOption, registerAsPlugin, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
 import { DEFAULT_CEA_LEARNING_RATE, DEFAULT_CEA_STEPS, ceaScores, resolveCeaOptions, type CeaOptions } from './cea.js';
 
-export * from './cea.js';
+// `cea`
+export {
+  DEFAULT_CEA_STEPS, DEFAULT_CEA_LEARNING_RATE, type CeaOptions, ceaScores,
+} from './cea.js';
 
 /** Reads `cea` options: steps (default 3), learningRate (default 3e-3), optimizer (`adam` | `sgd`, default `adam`). */
 export function readCeaOptions(options: PluginOptions): CeaOptions {

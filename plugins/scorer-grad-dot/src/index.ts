@@ -8,9 +8,20 @@
 import { registerAsPlugin } from '@dda/core';
 import { registerGradDotScorers } from './scorer.js';
 
-export * from './grad-dot.js';
-export * from './gemm-engine.js';
-export * from './tracin.js';
+// grad-dot and grad-cos
+export {
+  DEFAULT_BLOCK_ROWS, type DotEngineChoice, type GradDotOptions, checkGradientPair, gradDotValues,
+  gradDotScores, gradCosScores,
+} from './grad-dot.js';
+// which engine computes the train × test inner products of the gradient scorers
+export {
+  type DotProductOptions, type DotProducts, dotProducts, gradDotScoresOnEngine,
+  gradCosScoresOnEngine,
+} from './gemm-engine.js';
+// `tracin-cp`
+export {
+  TRACIN_CP_COMBINE, tracInCheckpointScores,
+} from './tracin.js';
 export { gradCosScorer, gradDotScorer, gradientScorer, readGradDotOptions, registerGradDotScorers, scorerEntries, tracInCpScorer, type GradientScoresFn } from './scorer.js';
 
 registerAsPlugin('@dda/scorer-grad-dot', registerGradDotScorers);

@@ -17,15 +17,45 @@
 import { registerAsPlugin } from '@dda/core';
 import { registerInfluenceScorers } from './scorer.js';
 
-export * from './linalg.js';
-export * from './damping.js';
-export * from './if-exact.js';
-export * from './if-lissa.js';
-export * from './datainf.js';
-export * from './if-ekfac.js';
-export * from './grad-dot-pc.js';
-export * from './trackstar.js';
-export * from './streamed-fit.js';
+// small dense linear algebra in float64 for the influence scorers (and TRAK)
+export {
+  type Rows, crossProducts, gramMatrix, choleskyFactor, choleskySolve, type KernelSolver,
+  type RidgeKernelOptions, DEFAULT_MAX_SYSTEM_SIZE, ridgeKernelScores, type SymmetricEigen,
+  symmetricEigen,
+} from './linalg.js';
+// the damping of the Hessian every scorer of this package uses
+export {
+  DEFAULT_DAMPING_RATIO, type DampingOptions,
+} from './damping.js';
+// `if-exact`
+export {
+  type IfExactOptions, ifExactScores,
+} from './if-exact.js';
+// `if-lissa`
+export {
+  DEFAULT_LISSA_DEPTH, DEFAULT_TEST_BLOCK, type IfLissaOptions, ifLissaScores,
+} from './if-lissa.js';
+// `datainf`
+export {
+  type DataInfOptions, type ParameterBlock, parameterBlocks, dataInfScores,
+} from './datainf.js';
+// `if-ekfac`
+export {
+  DEFAULT_MAX_FACTOR_SIZE, type IfEkfacOptions, type EkfacBlock, ekfacFactors, ifEkfacScores,
+  ifEkfacStreamedFit,
+} from './if-ekfac.js';
+// `grad-dot-pc`
+export {
+  type PcBasis, type GradDotPcOptions, DEFAULT_PC_K, type LeadingEigen, topEigen, gradDotPcScores,
+} from './grad-dot-pc.js';
+// `trackstar`
+export {
+  type TrackStarOptions, DEFAULT_TRACKSTAR_MIX, trackStarScores,
+} from './trackstar.js';
+// the two-pass streamed forms (fit, then score) of datainf, if-exact, trackstar and grad-dot-pc
+export {
+  dataInfStreamedFit, ifExactStreamedFit, trackStarStreamedFit, gradDotPcStreamedFit,
+} from './streamed-fit.js';
 export {
   dataInfScorer,
   gradDotPcScorer,

@@ -5,7 +5,10 @@
 import { registerAsPlugin } from '@dda/core';
 import { registerRandomScorer } from './scorer.js';
 
-export * from './random-scorer.js';
+// `random`
+export {
+  type RandomOptions, fnv1a, randomScores,
+} from './random-scorer.js';
 export { randomScorer, readRandomOptions, registerRandomScorer, scorerEntries } from './scorer.js';
 
 registerAsPlugin('@dda/scorer-random', registerRandomScorer);

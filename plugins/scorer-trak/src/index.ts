@@ -8,7 +8,11 @@
 import { registerAsPlugin } from '@dda/core';
 import { registerTrakScorer } from './scorer.js';
 
-export * from './trak.js';
+// `trak`
+export {
+  DEFAULT_PROJECTION_DIM, DEFAULT_TRAK_DAMPING_RATIO, type TrakOptions, projectRows,
+  projectionMatrix, trakScores, trakBlockSummaries,
+} from './trak.js';
 export { readTrakOptions, registerTrakScorer, scorerEntries, trakScorer } from './scorer.js';
 
 registerAsPlugin('@dda/scorer-trak', registerTrakScorer);
