@@ -66,7 +66,7 @@ export interface ExperimentModelOptions {
   readonly engine?: TrainingEngine;
   /** tfjs backends to try in order (tfjs engine only; default: by priority). */
   readonly backends?: readonly string[];
-  /** onnxruntime threads per operator (default 1: the fastest on the tiny models here, BENCHMARKS.md). */
+  /** Threads per operator, for engines with such a setting (onnxruntime; default 1: the fastest on the tiny models here, BENCHMARKS.md). */
   readonly intraOpNumThreads?: number;
   readonly log?: (line: string) => void;
 }
@@ -82,8 +82,9 @@ export function resolveTrainingEngine(asked: TrainingEngine | undefined, log: (l
 /** Opens a model on the engine asked for (falling back as {@link resolveTrainingEngine}). */
 export async function openExperimentModel(config: DecoderConfig, tokenizer: Tokenizer, weights: TensorMap, o: ExperimentModelOptions = {}): Promise<ExperimentModel> {
   const engine = await resolveTrainingEngine(o.engine, o.log ?? (() => {}), o.backends);
-  const threads = engine.id === 'onnxruntime' ? o.intraOpNumThreads ?? 1 : undefined;
-  const decoder = await engine.open(config, tokenizer, { base: weights, adapter: null }, { trainable: 'all', ...(threads !== undefined ? { threads } : {}) });
+  // Threads per operator go to every engine: one with no such setting ignores them (EngineOpenOptions).
+  const threads = o.intraOpNumThreads ?? 1;
+  const decoder = await engine.open(config, tokenizer, { base: weights, adapter: null }, { trainable: 'all', threads });
   return new EngineExperimentModel(engine, decoder, config, tokenizer, threads);
 }
 
@@ -102,7 +103,7 @@ class EngineExperimentModel implements ExperimentModel {
     private decoder: EngineDecoder,
     private readonly config: DecoderConfig,
     private readonly tokenizer: Tokenizer,
-    private readonly threads: number | undefined,
+    private readonly threads: number,
   ) {
     this.engine = decoderEngine.id as TrainingEngine;
     this.backend = decoderEngine.backend;
@@ -119,7 +120,7 @@ class EngineExperimentModel implements ExperimentModel {
 
   /** Opens the decoder again at `weights`, training `trainable`. */
   private async reopen(weights: Parameters<DecoderEngine['open']>[2], trainable: ParameterSet): Promise<void> {
-    const next = await this.decoderEngine.open(this.config, this.tokenizer, weights, { trainable, ...(this.threads !== undefined ? { threads: this.threads } : {}) });
+    const next = await this.decoderEngine.open(this.config, this.tokenizer, weights, { trainable, threads: this.threads });
     await this.decoder.release();
     this.decoder = next;
   }
