@@ -12,9 +12,7 @@ import {
 } from '@dda/model';
 import { resolveEngine } from '@dda/attribution';
 
-/** The built-in engines an experiment can train and generate with (an engine a plugin registers works too). */
-export const TRAINING_ENGINES = ['onnxruntime', 'tfjs'] as const;
-/** An id of @dda/model's `engines` registry (see {@link TRAINING_ENGINES}); an unknown id is refused when it is resolved. */
+/** An id of @dda/model's `engines` registry (built in: `onnxruntime`, `tfjs`; a plugin's too); an unknown id is refused when it is resolved. */
 export type TrainingEngine = string;
 
 /** A decoder being trained: its base weights, optional LoRA adapters, training and greedy decoding. */
