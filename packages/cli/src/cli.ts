@@ -1,6 +1,6 @@
-import { join, resolve as resolvePath } from 'node:path';
+import { join } from 'node:path';
 import yargs from 'yargs';
-import { DdaError, PLUGINS_ENV, backends, datasets, debiasers, denoisers, isPathSpecifier, measurements, metrics, parsePluginList, scorers } from '@dda/core';
+import { DdaError, PLUGINS_ENV, backends, datasets, debiasers, denoisers, measurements, metrics, parsePluginList, scorers } from '@dda/core';
 import { engines } from '@dda/model';
 import {
   DEFAULT_RUN_OPTIONS, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
@@ -10,7 +10,7 @@ import { ATTRIBUTE_FILES, RECOMMENDED_DDA, checkEngineIds, loadUserPlugins, merg
 import { parseFieldMap } from '@dda/data';
 import { type RunInputArgs, runInputOptions, runInputsFrom } from './run-inputs.js';
 import { PROGRESS_MODES, createReporter, progressModeOf, type ProgressMode, type Reporter, type Terminal } from './progress.js';
-import { submitToSlurm } from './slurm.js';
+import { commandArgv, shardOptions, slurmOptions, submitSharded } from './slurm.js';
 import { UsageError, checkNumericFlags, checkRepeatedFlags, knownFlags, multiValueFlags, withFlagSuggestions } from './flags.js';
 import { computedSeconds, demoHeader, demoNextStep, readSummary } from './demo-output.js';
 import { indexCommand } from './index-command.js';
@@ -147,9 +147,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .command(
       'attribute',
       'Attribute your own fine-tuned model: which training samples are responsible for each query output. Reads a base model folder, the run\'s checkpoints (PEFT adapters, model folders or a trainer output folder), the training data and the queries; writes the top-k training samples per query (topk.csv, topk.jsonl), the score matrix (scores.npy + scores.json), an HTML page (report.html), summary.json and, with --labels, metrics.csv. With --shard i/n (or --shards n and the index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX) it computes one shard into --out; dda merge then writes the outputs',
-      (y) => attributeOptions(y)
-        .option('shard', { type: 'string', describe: 'compute shard i of n (0-based, e.g. 0/4), or `slurm`: index and count from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT' })
-        .option('shards', { type: 'number', describe: 'number of shards n; the index comes from SLURM_ARRAY_TASK_ID or Kubernetes\' JOB_COMPLETION_INDEX' }),
+      (y) => shardOptions(attributeOptions(y)),
       async (a) => {
         const start = Date.now();
         const o = { ...attributeOptionsFrom(a), command: `dda ${argv.join(' ')}`, log: reporter.log, progress: reporter.progress };
@@ -180,32 +178,10 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .command(
       'slurm',
       'Submit a sharded attribution to SLURM: a job array of `dda attribute ... --shards n` (one task per shard) and a `dda merge` job that runs after every task has ended (--dependency=afterany), with per-task resources. Takes every option of dda attribute',
-      (y) => attributeOptions(y)
-        .option('shards', { type: 'number', demandOption: true, describe: 'number of shards = array tasks' })
-        .option('only', { type: 'number', array: true, describe: 'submit only these shard indices (to resubmit the ones dda merge names)' })
-        .option('max-running', { type: 'number', describe: 'at most this many array tasks at once (sbatch --array=...%k)' })
-        .option('cpus-per-task', { type: 'number', describe: 'sbatch --cpus-per-task' })
-        .option('mem', { type: 'string', describe: 'sbatch --mem per task, e.g. 16G' })
-        .option('gpus', { type: 'number', describe: 'GPUs per task (sbatch --gres=gpu:N)' })
-        .option('time', { type: 'string', describe: 'sbatch --time per task, e.g. 04:00:00' })
-        .option('partition', { type: 'string', describe: 'sbatch --partition' })
-        .option('account', { type: 'string', describe: 'sbatch --account' })
-        .option('sbatch', { type: 'string', array: true, describe: 'more #SBATCH options, e.g. --sbatch=--constraint=a100' })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'write the sbatch scripts into <out>/slurm/ without submitting' }),
+      (y) => slurmOptions(attributeOptions(y)),
       async (a) => {
-        const plan = {
-          attributeArgs: attributeArgv(a), out: a.out, shards: a.shards,
-          plugins: (a.plugin ?? []).map(String).map((x) => (isPathSpecifier(x) && !x.startsWith('file:') ? resolvePath(x) : x)), ...(a.only ? { only: a.only } : {}), ...(a['max-running'] ? { maxRunning: a['max-running'] } : {}),
-          resources: {
-            ...(a['cpus-per-task'] ? { cpusPerTask: a['cpus-per-task'] } : {}), ...(a.mem ? { mem: a.mem } : {}), ...(a.gpus ? { gpus: a.gpus } : {}),
-            ...(a.time ? { time: a.time } : {}), ...(a.partition ? { partition: a.partition } : {}), ...(a.account ? { account: a.account } : {}),
-            ...(a.sbatch ? { extra: a.sbatch.map(String) } : {}),
-          },
-        };
         attributeOptionsFrom(a); // validate the values before submitting anything
-        const r = submitToSlurm(plan, a['dry-run']);
-        if ('arrayJob' in r) io.out(`submitted: array job ${r.arrayJob} (${a.only ? `shards ${a.only.join(', ')}` : `${a.shards} shards`}), merge job ${r.mergeJob} (afterany); logs in ${join(a.out, 'slurm')}`);
-        io.out(`scripts: ${r.scripts.array}, ${r.scripts.merge}`);
+        submitSharded(a, { args: ['attribute', ...attributeArgv(a)], merge: ['merge', '--out'], name: 'attribute' }, io.out);
       },
     )
     .command(
@@ -296,19 +272,7 @@ const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'f
 
 /** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
 function attributeArgv(a: AttributeArgs): string[] {
-  const out: string[] = [];
-  const abs = new Set(['base', 'checkpoints', 'train', 'queries', 'labels', 'tokenizer']);
-  for (const f of ATTRIBUTE_FLAGS) {
-    const v = (a as unknown as Record<string, unknown>)[f];
-    if (v === undefined || v === false) continue;
-    if (v === true) {
-      out.push(`--${f}`);
-      continue;
-    }
-    const values = (Array.isArray(v) ? v : [v]).map((x) => (abs.has(f) ? resolvePath(String(x)) : String(x)));
-    if (values.length > 0) out.push(`--${f}`, ...values);
-  }
-  return out;
+  return commandArgv(a, ATTRIBUTE_FLAGS, new Set(['base', 'checkpoints', 'train', 'queries', 'labels', 'tokenizer']));
 }
 
 /** AttributeOptions of parsed `dda attribute` options, validated. */

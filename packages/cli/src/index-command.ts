@@ -1,14 +1,19 @@
 /**
- * `dda index build` and `dda index query`: a compressed gradient index of a training set at one
- * checkpoint (seeded random projections of the per-example gradients, float16 rows in one flat
- * file with index.json beside it; see @dda/attribution's gradient-index.ts), queried many times.
+ * `dda index build`, `dda index query`, and `dda index merge` / `dda index slurm` for a build in
+ * shards: a compressed gradient index of a training set at one checkpoint (seeded random
+ * projections of the per-example gradients, float16 rows in one flat file with index.json beside
+ * it; see @dda/attribution's gradient-index.ts), queried many times.
  */
 import type { Argv } from 'yargs';
 import { DdaError } from '@dda/core';
-import { DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, INDEX_FILES, PROJECTION_KINDS, RECOMMENDED_DDA, buildGradientIndex, queryGradientIndex, queryGradientIndexesDda, type ProjectionKind } from '@dda/attribution';
+import {
+  DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, INDEX_FILES, PROJECTION_KINDS, RECOMMENDED_DDA, buildGradientIndex, buildGradientIndexShard, mergeGradientIndexShards,
+  queryGradientIndex, queryGradientIndexesDda, resolveShard, type IndexBuildOptions, type ProjectionKind,
+} from '@dda/attribution';
 import { parseFieldMap } from '@dda/data';
 import type { Reporter } from './progress.js';
-import { runInputOptions, runInputsFrom } from './run-inputs.js';
+import { type RunInputArgs, runInputOptions, runInputsFrom } from './run-inputs.js';
+import { commandArgv, shardOptions, slurmOptions, submitSharded, type SlurmArgs } from './slurm.js';
 
 /** Where the command prints: results (stdout) and the reporter of the run (made after parsing). */
 export interface IndexCommandIo {
@@ -32,6 +37,27 @@ function buildOptions<T>(y: Argv<T>) {
     .option('block-rows', { type: 'number', default: DEFAULT_INDEX_BLOCK_ROWS, describe: 'training samples per block (the unit of writing and resuming)' })
     .option('gradient-engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of the per-example gradients' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
+}
+
+/** Parsed `dda index build` options (see {@link buildOptions}). */
+interface BuildArgs extends RunInputArgs {
+  checkpoint: string; out: string; dim: number; seed: number; projection: string; measurement: string; 'block-rows': number; 'gradient-engine': string; backend?: (string | number)[] | undefined;
+}
+
+/** The option names of {@link buildOptions}, for the command line of `dda index slurm`'s tasks. */
+const BUILD_FLAGS = [
+  'base', 'checkpoints', 'train', 'fields', 'prompt-format', 'max-length', 'overlong', 'tokenizer', 'loss-on', 'chat-date', 'base-name',
+  'checkpoint', 'dim', 'seed', 'projection', 'measurement', 'block-rows', 'gradient-engine', 'backend',
+] as const;
+
+/** The IndexBuildOptions of parsed options, validated (without the log and progress). */
+function buildOptionsFrom(a: BuildArgs): Omit<IndexBuildOptions, 'log' | 'progress'> {
+  return {
+    ...runInputsFrom(a), checkpoint: a.checkpoint,
+    out: a.out, dim: positive('dim', a.dim) as number, seed: a.seed, projection: a.projection as ProjectionKind, measurement: a.measurement,
+    blockRows: positive('block-rows', a['block-rows']) as number, gradientEngine: String(a['gradient-engine']),
+    ...(a.backend ? { backends: a.backend.map(String) } : {}),
+  };
 }
 
 function queryOptions<T>(y: Argv<T>) {
@@ -60,21 +86,25 @@ function queryOptions<T>(y: Argv<T>) {
 export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
   return y.command(
     'index',
-    'A compressed gradient index: `dda index build` projects every training sample\'s per-example gradient at one checkpoint (seeded random projection per LoRA matrix) into float16 rows of one flat file; `dda index query` scores new queries against it (top-k by inner product, or cosine)',
+    'A compressed gradient index: `dda index build` projects every training sample\'s per-example gradient at one checkpoint (seeded random projection per LoRA matrix) into float16 rows of one flat file (or one shard of them: `dda index merge` joins the shards); `dda index query` scores new queries against it (top-k by inner product, or cosine)',
     (c) => c
       .command(
         'build',
-        'Build (or resume) the index of a training set at one checkpoint: <out>/gradients.f16 (float16, row-major [n × dim]) and <out>/index.json',
-        (b) => buildOptions(b),
+        'Build (or resume) the index of a training set at one checkpoint: <out>/gradients.f16 (float16, row-major [n × dim]) and <out>/index.json. With --shard i/n (or --shards n and the index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX) it builds shard i\'s rows into <out>/shards/; dda index merge then writes the index',
+        (b) => shardOptions(buildOptions(b)),
         async (a) => {
+          const o = buildOptionsFrom(a);
+          const shard = resolveShard(a.shard, a.shards);
           const reporter = io.reporter();
-          const h = await buildGradientIndex({
-            ...runInputsFrom(a), checkpoint: a.checkpoint,
-            out: a.out, dim: positive('dim', a.dim) as number, seed: a.seed, projection: a.projection as ProjectionKind, measurement: a.measurement,
-            blockRows: positive('block-rows', a['block-rows']) as number, gradientEngine: String(a['gradient-engine']),
-            ...(a.backend ? { backends: a.backend.map(String) } : {}),
-            log: reporter.log, progress: reporter.progress,
-          });
+          if (shard) {
+            const r = await buildGradientIndexShard({ ...o, log: reporter.log, progress: reporter.progress }, shard);
+            reporter.close();
+            const what = { built: 'done', 'finished-earlier': 'had finished earlier', merged: 'is in the merged index already' }[r.status];
+            io.out(`index shard ${shard.index}/${shard.count} ${what}: rows ${r.rows.start} to ${r.rows.end - 1} of ${r.total}`);
+            if (r.status !== 'merged') io.out(r.unfinished.length > 0 ? `not finished yet: shard${r.unfinished.length > 1 ? 's' : ''} ${r.unfinished.join(', ')} of ${shard.count}` : `every shard has finished: dda index merge --index ${a.out}`);
+            return;
+          }
+          const h = await buildGradientIndex({ ...o, log: reporter.log, progress: reporter.progress });
           reporter.close();
           io.out(`index ${a.out}: ${h.count} training samples × ${h.dim} float16 at ${h.checkpoint.id} (${h.bytesPerRow.index} bytes per sample; the float32 gradient is ${h.bytesPerRow.fullGradient}), projection ${h.projection.kind} seed ${h.projection.seed}, measurement ${h.measurement}`);
           io.out(`read with numpy in ${a.out}: ${h.read}`);
@@ -122,6 +152,28 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
           io.out(`outputs: ${r.files.join(', ')}`);
         },
       )
-      .demandCommand(1, 'name a subcommand: dda index build or dda index query (see dda index --help)'),
+      .command(
+        'merge',
+        'Merge the shards of an index built with --shard i/n: check that every shard finished with the same inputs (naming the missing or mismatched ones, to rebuild only those), concatenate them into <index>/gradients.f16 and index.json, exactly as one build writes them, then delete <index>/shards/',
+        (m) => m.option('index', { type: 'string', demandOption: true, describe: 'the index folder the shards were built into (dda index build --out)' }),
+        (a) => {
+          const reporter = io.reporter();
+          const r = mergeGradientIndexShards(a.index, { log: reporter.log });
+          reporter.close();
+          io.out(`index ${a.index}: ${r.merged > 0 ? `merged ${r.merged} shards` : 'merged already'}: ${r.header.count} training samples × ${r.header.dim} float16 at ${r.header.checkpoint.id}`);
+          io.out(`read with numpy in ${a.index}: ${r.header.read}`);
+        },
+      )
+      .command(
+        'slurm',
+        'Submit an index build in shards to SLURM: a job array of `dda index build ... --shards n` (one task per shard) and a `dda index merge` job that runs after every task has ended (--dependency=afterany), with per-task resources; scripts and logs in <out>/slurm/. Takes every option of dda index build',
+        (s) => slurmOptions(buildOptions(s)),
+        (a) => {
+          buildOptionsFrom(a); // validate the values before submitting anything
+          const args = commandArgv(a, BUILD_FLAGS, new Set(['base', 'checkpoints', 'train', 'tokenizer']));
+          submitSharded(a as typeof a & SlurmArgs, { args: ['index', 'build', ...args], merge: ['index', 'merge', '--index'], name: 'index' }, io.out);
+        },
+      )
+      .demandCommand(1, 'name a subcommand: dda index build, query, merge or slurm (see dda index --help)'),
   );
 }

@@ -1,16 +1,88 @@
 /**
- * `dda slurm`: submits a sharded attribution to SLURM, the scheduler of the research clusters that
- * run attribution: a job array of `dda attribute ... --shards n` (SLURM gives each task its index in
- * SLURM_ARRAY_TASK_ID) and a merge job that runs after every task has ended, whether it succeeded
- * or not (`--dependency=afterany`: a killed task is not retried by SLURM, and an `afterok` merge would
- * wait forever), so that `dda merge` reports the shards to resubmit.
+ * `dda slurm` and `dda index slurm`: submit a sharded command to SLURM, the scheduler of the research
+ * clusters that run attribution: a job array of `dda attribute ... --shards n` or `dda index build
+ * ... --shards n` (SLURM gives each task its index in SLURM_ARRAY_TASK_ID) and a merge job that runs
+ * after every task has ended, whether it succeeded or not (`--dependency=afterany`: a killed task is
+ * not retried by SLURM, and an `afterok` merge would wait forever), so that the merge reports the
+ * shards to resubmit. Also the `--shard` / `--shards` options both sharded commands take.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DdaError } from '@dda/core';
+import type { Argv } from 'yargs';
+import { DdaError, isPathSpecifier } from '@dda/core';
 import { writeFileAtomic } from '@dda/attribution';
+
+/** Adds `--shard` and `--shards` (read by `resolveShard`): which shard of a sharded command this process computes. */
+export function shardOptions<T>(y: Argv<T>) {
+  return y
+    .option('shard', { type: 'string', describe: 'compute shard i of n (0-based, e.g. 0/4); with --shards n, the index i alone; or `slurm`: index and count from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT' })
+    .option('shards', { type: 'number', describe: 'number of shards n; the index comes from --shard, SLURM_ARRAY_TASK_ID or Kubernetes\' JOB_COMPLETION_INDEX' });
+}
+
+/** Adds the options of a submission: the shard count, which shards, and each task's resources (`sbatch` options). */
+export function slurmOptions<T>(y: Argv<T>) {
+  return y
+    .option('shards', { type: 'number', demandOption: true, describe: 'number of shards = array tasks' })
+    .option('only', { type: 'number', array: true, describe: 'submit only these shard indices (to resubmit the ones the merge names)' })
+    .option('max-running', { type: 'number', describe: 'at most this many array tasks at once (sbatch --array=...%k)' })
+    .option('cpus-per-task', { type: 'number', describe: 'sbatch --cpus-per-task' })
+    .option('mem', { type: 'string', describe: 'sbatch --mem per task, e.g. 16G' })
+    .option('gpus', { type: 'number', describe: 'GPUs per task (sbatch --gres=gpu:N)' })
+    .option('time', { type: 'string', describe: 'sbatch --time per task, e.g. 04:00:00' })
+    .option('partition', { type: 'string', describe: 'sbatch --partition' })
+    .option('account', { type: 'string', describe: 'sbatch --account' })
+    .option('sbatch', { type: 'string', array: true, describe: 'more #SBATCH options, e.g. --sbatch=--constraint=a100' })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'write the sbatch scripts into <out>/slurm/ without submitting' });
+}
+
+/** The parsed options of {@link slurmOptions}, with the output folder and the global `--plugin`. */
+export interface SlurmArgs {
+  out: string; shards: number; only?: number[] | undefined; 'max-running'?: number | undefined; 'cpus-per-task'?: number | undefined; mem?: string | undefined;
+  gpus?: number | undefined; time?: string | undefined; partition?: string | undefined; account?: string | undefined; sbatch?: (string | number)[] | undefined;
+  'dry-run': boolean; plugin?: (string | number)[] | undefined;
+}
+
+/**
+ * The command line of parsed options: `--flag value...` for each of `flags` that is set (true
+ * booleans as `--flag`), the values of `paths` made absolute (the tasks may run elsewhere).
+ */
+export function commandArgv(a: object, flags: readonly string[], paths: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (const f of flags) {
+    const v = (a as Record<string, unknown>)[f];
+    if (v === undefined || v === false) continue;
+    if (v === true) {
+      out.push(`--${f}`);
+      continue;
+    }
+    const values = (Array.isArray(v) ? v : [v]).map((x) => (paths.has(f) ? resolve(String(x)) : String(x)));
+    if (values.length > 0) out.push(`--${f}`, ...values);
+  }
+  return out;
+}
+
+/**
+ * Writes the scripts of `command` sharded as `a` says and submits them (or only writes them, with
+ * `--dry-run`), printing the job ids and the scripts' paths with `print`.
+ *
+ * @throws DdaError as {@link submitToSlurm}.
+ */
+export function submitSharded(a: SlurmArgs, command: ShardedCommand, print: (line: string) => void): void {
+  const plan: SlurmPlan = {
+    command, out: a.out, shards: a.shards,
+    plugins: (a.plugin ?? []).map(String).map((x) => (isPathSpecifier(x) && !x.startsWith('file:') ? resolve(x) : x)), ...(a.only ? { only: a.only } : {}), ...(a['max-running'] ? { maxRunning: a['max-running'] } : {}),
+    resources: {
+      ...(a['cpus-per-task'] ? { cpusPerTask: a['cpus-per-task'] } : {}), ...(a.mem ? { mem: a.mem } : {}), ...(a.gpus ? { gpus: a.gpus } : {}),
+      ...(a.time ? { time: a.time } : {}), ...(a.partition ? { partition: a.partition } : {}), ...(a.account ? { account: a.account } : {}),
+      ...(a.sbatch ? { extra: a.sbatch.map(String) } : {}),
+    },
+  };
+  const r = submitToSlurm(plan, a['dry-run']);
+  if ('arrayJob' in r) print(`submitted: array job ${r.arrayJob} (${a.only ? `shards ${a.only.join(', ')}` : `${a.shards} shards`}), merge job ${r.mergeJob} (afterany); logs in ${join(a.out, 'slurm')}`);
+  print(`scripts: ${r.scripts.array}, ${r.scripts.merge}`);
+}
 
 /** Resources and placement of the array's tasks (`sbatch` options). */
 export interface SlurmResources {
@@ -27,10 +99,19 @@ export interface SlurmResources {
   readonly extra?: readonly string[];
 }
 
+/** What the array's tasks and the merge job run. */
+export interface ShardedCommand {
+  /** The dda command and its arguments, without --out and sharding: `['attribute', ...]` or `['index', 'build', ...]`. */
+  readonly args: readonly string[];
+  /** The merge command, followed by the output folder: `['merge', '--out']` or `['index', 'merge', '--index']`. */
+  readonly merge: readonly string[];
+  /** Name of the array's script, jobs and logs: `attribute` gives `attribute.sbatch`, the job `dda-attribute` and `attribute-<job>_<task>.log`. */
+  readonly name: string;
+}
+
 /** What to submit. */
 export interface SlurmPlan {
-  /** The `dda attribute` arguments (without any --shard / --shards). */
-  readonly attributeArgs: readonly string[];
+  readonly command: ShardedCommand;
   readonly out: string;
   readonly shards: number;
   /** Only these shard indices (a resubmission); default every index 0..shards-1. */
@@ -64,7 +145,7 @@ function resourceLines(r: SlurmResources): string[] {
 }
 
 /**
- * The two sbatch scripts: the array (`attribute.sbatch`) and the merge (`merge.sbatch`). Every
+ * The two sbatch scripts: the array (`<name>.sbatch`) and the merge (`merge.sbatch`). Every
  * task runs in the current folder with this machine's Node.js and dda installation, so the cluster's
  * nodes must share the file system (as SLURM clusters do).
  */
@@ -80,13 +161,13 @@ export function sbatchScripts(p: SlurmPlan): { array: string; merge: string } {
   const plugins = (p.plugins ?? []).flatMap((x) => ['--plugin', quote(x)]).map((x) => ` ${x}`).join('');
   const array = [
     '#!/bin/bash',
-    '#SBATCH --job-name=dda-attribute',
+    `#SBATCH --job-name=dda-${p.command.name}`,
     `#SBATCH --array=${only.length === p.shards ? `0-${p.shards - 1}` : only.join(',')}${p.maxRunning ? `%${p.maxRunning}` : ''}`,
-    `#SBATCH --output=${logs}/attribute-%A_%a.log`,
+    `#SBATCH --output=${logs}/${p.command.name}-%A_%a.log`,
     ...resourceLines(p.resources),
     'set -euo pipefail',
     `cd ${cwd}`,
-    `exec ${node} ${bin} attribute ${p.attributeArgs.map(quote).join(' ')} --out ${quote(out)} --shards ${p.shards}${plugins}`,
+    `exec ${node} ${bin} ${p.command.args.map(quote).join(' ')} --out ${quote(out)} --shards ${p.shards}${plugins}`,
     '',
   ].join('\n');
   const merge = [
@@ -96,7 +177,7 @@ export function sbatchScripts(p: SlurmPlan): { array: string; merge: string } {
     ...resourceLines({ ...p.resources, gpus: 0 }),
     'set -euo pipefail',
     `cd ${cwd}`,
-    `exec ${node} ${bin} merge --out ${quote(out)}${plugins}`,
+    `exec ${node} ${bin} ${p.command.merge.map(quote).join(' ')} ${quote(out)}${plugins}`,
     '',
   ].join('\n');
   return { array, merge };
@@ -119,7 +200,7 @@ export function submitToSlurm(p: SlurmPlan, dryRun = false): SlurmSubmission | {
   const { array, merge } = sbatchScripts(p);
   const dir = join(resolve(p.out), 'slurm');
   mkdirSync(dir, { recursive: true });
-  const scripts = { array: join(dir, 'attribute.sbatch'), merge: join(dir, 'merge.sbatch') };
+  const scripts = { array: join(dir, `${p.command.name}.sbatch`), merge: join(dir, 'merge.sbatch') };
   writeFileAtomic(scripts.array, array);
   writeFileAtomic(scripts.merge, merge);
   if (dryRun) return { scripts };

@@ -1,6 +1,8 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeUserRun, type UserRun } from '../../attribution/test/fixtures/user-run.js';
 import { run as cli } from './run-cli.js';
@@ -71,6 +73,52 @@ describe('dda index', () => {
   it('asks for a subcommand', async () => {
     const r = await cli(['index']);
     expect(r.code).toBe(2);
-    expect(r.err).toContain('name a subcommand: dda index build or dda index query');
+    expect(r.err).toContain('name a subcommand: dda index build, query, merge or slurm');
   });
+});
+
+describe('dda index build in shards', () => {
+  // The options of the first test's unsharded index (8 samples in blocks of 3: 3 blocks).
+  const buildArgs = (): string[] => ['--base', u.base, '--checkpoints', u.run, '--checkpoint', 'checkpoint-50', '--train', u.train, '--dim', '512', '--block-rows', '3', '--quiet'];
+  const files = (out: string): Record<string, string> => Object.fromEntries(readdirSync(out).sort().map((f) => [f, readFileSync(join(out, f)).toString('base64')]));
+
+  it('--shards 2 --shard 0 and --shards 2 with JOB_COMPLETION_INDEX, then dda index merge, give the unsharded index byte for byte; the merge names a missing shard', async () => {
+    const out = join(dir, 'sharded');
+    const s0 = await cli(['index', 'build', ...buildArgs(), '--out', out, '--shards', '2', '--shard', '0']);
+    expect(s0.err).toBe('');
+    expect(s0.out).toContain('index shard 0/2 done: rows 0 to 2 of 8\nnot finished yet: shard 1 of 2');
+    const missing = await cli(['index', 'merge', '--index', out, '--quiet']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/cannot merge .*: missing shard 1 of 2.*sbatch --array=1/);
+    process.env.JOB_COMPLETION_INDEX = '1';
+    try {
+      const s1 = await cli(['index', 'build', ...buildArgs(), '--out', out, '--shards', '2']);
+      expect(s1.err).toBe('');
+      expect(s1.out).toContain(`index shard 1/2 done: rows 3 to 7 of 8\nevery shard has finished: dda index merge --index ${out}`);
+    } finally {
+      delete process.env.JOB_COMPLETION_INDEX;
+    }
+    const m = await cli(['index', 'merge', '--index', out, '--quiet']);
+    expect(m.err).toBe('');
+    expect(m.out).toContain(`index ${out}: merged 2 shards: 8 training samples × 512 float16 at checkpoint-50`);
+    expect(files(out)).toEqual(files(join(dir, 'idx')));
+  }, 300_000);
+
+  it('dda index slurm writes a job array of dda index build --shards n and a dda index merge job; run as SLURM runs them, they give the unsharded index', async () => {
+    const out = join(dir, 'slurm');
+    const r = await cli(['index', 'slurm', ...buildArgs(), '--out', out, '--shards', '2', '--mem', '1G', '--dry-run']);
+    expect(r.code, r.err).toBe(0);
+    const array = readFileSync(join(out, 'slurm', 'index.sbatch'), 'utf8');
+    expect(array).toMatch(/#SBATCH --job-name=dda-index\n#SBATCH --array=0-1\n#SBATCH --output=.*\/slurm\/index-%A_%a\.log\n#SBATCH --mem=1G\n/);
+    expect(array).toMatch(new RegExp(` index build --base ${u.base} .*--checkpoint checkpoint-50 .*--dim 512 .*--block-rows 3 .*--out ${out} --shards 2\n`));
+    const merge = readFileSync(join(out, 'slurm', 'merge.sbatch'), 'utf8');
+    expect(merge).toContain(` index merge --index ${out}\n`);
+    // Each array task as SLURM starts it (bash with SLURM_ARRAY_TASK_ID), then the merge job.
+    const bash = (script: string, env: Record<string, string> = {}): Promise<{ stdout: string }> => promisify(execFile)('bash', [join(out, 'slurm', script)], { env: { ...process.env, ...env } });
+    for (const i of [0, 1]) expect((await bash('index.sbatch', { SLURM_ARRAY_TASK_ID: String(i) })).stdout).toContain(`index shard ${i}/2 done`);
+    expect((await bash('merge.sbatch')).stdout).toContain('merged 2 shards');
+    expect(readdirSync(out).sort()).toEqual(['gradients.f16', 'index.json', 'slurm']);
+    rmSync(join(out, 'slurm'), { recursive: true });
+    expect(files(out)).toEqual(files(join(dir, 'idx')));
+  }, 300_000);
 });
