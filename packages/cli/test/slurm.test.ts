@@ -94,4 +94,17 @@ describe('dda slurm on a one-node SLURM cluster', () => {
     expect(log(out, /^merge-/)).toMatch(/merged 4 shards/);
     expect(outputs(out)).toEqual(reference);
   }, 600_000);
+
+  it('dda index slurm: a 3-shard job array and its afterany dda index merge give the unsharded index byte for byte', async () => {
+    const idx = ['--base', u.base, '--checkpoints', u.run, '--checkpoint', 'checkpoint-50', '--train', u.train, '--dim', '256', '--block-rows', '64', '--quiet'];
+    const one = join(dir, 'index-one');
+    expect((await cli(['index', 'build', ...idx, '--out', one])).code).toBe(0);
+    const out = join(dir, 'index-sharded');
+    const r = await cli(['index', 'slurm', ...idx, '--out', out, '--shards', '3', '--mem', '1G']);
+    expect(r.code, r.err).toBe(0);
+    await waitGone(jobs(r.out).merge);
+    expect(log(out, /^merge-/), log(out, /^index-/)).toMatch(/merged 3 shards/);
+    for (const f of ['gradients.f16', 'index.json']) expect(readFileSync(join(out, f)).equals(readFileSync(join(one, f))), f).toBe(true);
+    expect(existsSync(join(out, 'shards'))).toBe(false);
+  }, 600_000);
 });
