@@ -1,8 +1,9 @@
 /**
  * @dda/model: what a decoder is, without any engine: configurations (the presets, Hugging Face
  * `config.json` of every supported family), tokenizers and chat templates, safetensors and model
- * folders, PEFT adapters, weight initialisation, the real models' shapes and the checks every
- * engine makes before it runs (engine-inputs). The engines that run it are plugins:
+ * folders, PEFT adapters, weight initialisation, the real models' shapes, the checks every
+ * engine makes before it runs (engine-inputs) and the decoder's layers written once over a small
+ * op set that each engine implements (decoder-block). The engines that run it are plugins:
  * @dda/backend-tfjs (tfjs: wasm, cpu; tfjs-node through @dda/backend-tfjs-node) and
  * @dda/backend-onnxruntime.
  *
@@ -25,6 +26,9 @@ export {
   initLoraWeights, linearShape, loraWeightSpecs, targetModule, tensorsEqual, type NamedTensor,
   type TensorMap, type WeightInit,
 } from './weights.js';
+export {
+  decoderLayer, decoderStack, EMBED_WEIGHT, type DecoderBlockConfig, type DecoderOps, type HeadRole, type RmsNormSpec,
+} from './decoder-block.js';
 export {
   checkStepOptions, checkTokenizerFits, generationPrompt, type ParameterSet, type TrainOptions,
 } from './engine-inputs.js';

@@ -1,6 +1,6 @@
-import { GELU_TANH_C, attentionMask, attentionScale, embeddingScale, layerAttention, ropeCosSin, type RopeScaling } from '@dda/core';
+import { GELU_TANH_C, attentionMask, attentionScale, layerAttention, ropeCosSin, type RopeScaling } from '@dda/core';
 import * as tf from '@tensorflow/tfjs';
-import { headDim, targetModule, type DecoderConfig, type LoraConfig, type LoraTarget } from '@dda/model';
+import { decoderStack, headDim, targetModule, type DecoderConfig, type DecoderOps, type LoraConfig, type LoraTarget } from '@dda/model';
 
 /** Variables of a decoder by Hugging Face / PEFT name. */
 export type VariableMap = Map<string, tf.Variable>;
@@ -65,15 +65,15 @@ function linear(p: DecoderParams, i: number, t: LoraTarget, x: tf.Tensor2D): tf.
 }
 
 /** RMSNorm over the last axis: x̂ · w, or with Gemma's norms (`offset`) x̂ · (1 + w); x̂ = x / √(mean(x²) + eps). */
-function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number, offset = false): tf.Tensor2D {
+function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps: number, offset = false): tf.Tensor {
   const ms = tf.mean(tf.square(x), -1, true);
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), offset ? tf.add(w, 1) : w) as tf.Tensor2D;
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), offset ? tf.add(w, 1) : w);
 }
 
 /** GELU, tanh approximation (PyTorch's gelu(approximate='tanh'), transformers' gelu_pytorch_tanh): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
-function geluTanh(x: tf.Tensor2D): tf.Tensor2D {
+function geluTanh(x: tf.Tensor): tf.Tensor {
   const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), GELU_TANH_C);
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as tf.Tensor2D;
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
 }
 
 /** RoPE tables (Hugging Face convention: frequencies repeated over both halves; @dda/core's ropeCosSin, with the config's llama3 scaling if any): cos, sin [T, headDim]. */
@@ -125,20 +125,19 @@ export interface ForwardOutput {
 }
 
 /**
- * Forward pass on token ids [B, T] (right-padded sequences are fine: attention is causal). Each
+ * Forward pass on token ids [B, T] (right-padded sequences are fine: attention is causal):
+ * @dda/model's decoder block (decoderStack, written once for every engine) on tfjs ops. Each
  * layer attends with its own window and RoPE (@dda/core's layerAttention: Gemma-3's sliding and
  * full layers); with Gemma's norms (see DecoderConfig.gemmaNorms) the embeddings are scaled and each
  * layer normalises its attention and MLP outputs before the residual adds (transformers' modeling_gemma3.py).
+ * Heads are [B, T, n, hd] from `heads` (the q/k norms run there) and [B, n, T, hd] from `rope`.
  */
 export function forward(p: DecoderParams, tokens: tf.Tensor2D): ForwardOutput {
   const c = p.config;
   const [B, T] = tokens.shape;
-  const d = c.hiddenSize;
   const H = c.numHeads;
   const KV = c.numKvHeads;
   const hd = headDim(c);
-  const gemma = c.gemmaNorms === true;
-  const norm = (x: tf.Tensor2D, name: string): tf.Tensor2D => rmsNorm(x, need(p.base, name), c.rmsNormEps, gemma);
   // RoPE tables and masks per distinct (θ, scaling) and window: Gemma-3 has two of each.
   const ropes = new Map<string, { cos: tf.Tensor2D; sin: tf.Tensor2D }>();
   const masks = new Map<number | null, tf.Tensor2D>();
@@ -152,45 +151,35 @@ export function forward(p: DecoderParams, tokens: tf.Tensor2D): ForwardOutput {
     return { ...r, mask };
   };
   const scale = attentionScale(hd, c.queryPreAttnScalar);
-  const embed = need(p.base, 'model.embed_tokens.weight');
-  let x = embeddingLookup(embed, tf.reshape(tokens, [B * T]) as tf.Tensor1D);
-  if (gemma) x = tf.mul(x, embeddingScale(c));
-  const heads = (y: tf.Tensor2D, n: number): tf.Tensor4D => tf.transpose(tf.reshape(y, [B, T, n, hd]), [0, 2, 1, 3]);
-  /** Qwen3's q_norm / k_norm: RMSNorm of each head [.., hd] of y [B·T, n·hd] (identity without qkNorm). */
-  const headNorm = (y: tf.Tensor2D, n: number, i: number, which: 'q_norm' | 'k_norm'): tf.Tensor2D => {
-    if (!c.qkNorm) return y;
-    const normed = norm(tf.reshape(y, [B * T * n, hd]) as tf.Tensor2D, `model.layers.${i}.self_attn.${which}.weight`);
-    return tf.reshape(normed, [B * T, n * hd]) as tf.Tensor2D;
-  };
+  /** [B, T, n, hd] → [B, n, T, hd]. */
+  const headsFirst = (y: tf.Tensor): tf.Tensor4D => tf.transpose(y as tf.Tensor4D, [0, 2, 1, 3]);
   const repeatKv = (y: tf.Tensor4D): tf.Tensor4D => {
     if (KV === H) return y;
     const rep = H / KV;
     // Each kv head serves `rep` consecutive query heads (repeat_interleave); rank-3 tile keeps tfjs's gradient available.
     return tf.reshape(tf.tile(tf.reshape(y, [B * KV, 1, T * hd]), [1, rep, 1]), [B, H, T, hd]);
   };
-  const act = c.hiddenAct === 'gelu_pytorch_tanh' ? geluTanh : (g: tf.Tensor2D): tf.Tensor2D => tf.mul(g, tf.sigmoid(g));
-  for (let i = 0; i < c.numLayers; i++) {
-    const L = `model.layers.${i}`;
-    const { cos, sin, mask } = layerTables(i);
-    const h = norm(x, `${L}.input_layernorm.weight`);
-    const q = applyRope(heads(headNorm(linear(p, i, 'q', h), H, i, 'q_norm'), H), cos, sin);
-    const k = repeatKv(applyRope(heads(headNorm(linear(p, i, 'k', h), KV, i, 'k_norm'), KV), cos, sin));
-    const v = repeatKv(heads(linear(p, i, 'v', h), KV));
-    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mask);
-    const att = tf.matMul(tf.softmax(scores, -1), v);
-    const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, H * hd]) as tf.Tensor2D;
-    const attOut = linear(p, i, 'o', merged);
-    // Gemma: post_attention_layernorm normalises the attention output; LLaMA: it is the MLP's input norm.
-    x = tf.add(x, gemma ? norm(attOut, `${L}.post_attention_layernorm.weight`) : attOut);
-    const h2 = norm(x, gemma ? `${L}.pre_feedforward_layernorm.weight` : `${L}.post_attention_layernorm.weight`);
-    const gated = tf.mul(act(linear(p, i, 'gate', h2)), linear(p, i, 'up', h2)) as tf.Tensor2D;
-    const mlpOut = linear(p, i, 'down', gated);
-    x = tf.add(x, gemma ? norm(mlpOut, `${L}.post_feedforward_layernorm.weight`) : mlpOut);
-  }
-  const hidden = norm(x, 'model.norm.weight');
-  const head = c.tieWordEmbeddings ? embed : need(p.base, 'lm_head.weight');
-  const logits = p.frozenBase ? frozenLinear(hidden, head as tf.Tensor2D) : tf.matMul(hidden, head, false, true);
-  return { logits: tf.reshape(logits, [B, T, c.vocabSize]), hidden: tf.reshape(hidden, [B, T, d]) };
+  const ops: DecoderOps<tf.Tensor> = {
+    weight: (name) => need(p.base, name),
+    embed: (table) => embeddingLookup(table, tf.reshape(tokens, [B * T]) as tf.Tensor1D),
+    scale: (x, factor) => tf.mul(x, factor),
+    linear: (i, t, x) => linear(p, i, t, x as tf.Tensor2D),
+    rmsNorm: (x, w, n) => rmsNorm(x, w, n.eps, n.plusOne),
+    heads: (y, role) => tf.reshape(y, [B, T, role === 'q' ? H : KV, hd]),
+    rope: (x, i) => applyRope(headsFirst(x), layerTables(i).cos, layerTables(i).sin),
+    attention: (i, q, k, v) => {
+      const scores = tf.add(tf.mul(tf.matMul(q as tf.Tensor4D, repeatKv(k as tf.Tensor4D), false, true), scale), layerTables(i).mask);
+      const att = tf.matMul(tf.softmax(scores, -1), repeatKv(headsFirst(v)));
+      return tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, H * hd]);
+    },
+    silu: (x) => tf.mul(x, tf.sigmoid(x)),
+    geluTanh,
+    add: (a, b) => tf.add(a, b),
+    mul: (a, b) => tf.mul(a, b),
+  };
+  const { hidden, head } = decoderStack(ops, c);
+  const logits = p.frozenBase ? frozenLinear(hidden as tf.Tensor2D, head as tf.Tensor2D) : tf.matMul(hidden, head, false, true);
+  return { logits: tf.reshape(logits, [B, T, c.vocabSize]), hidden: tf.reshape(hidden, [B, T, c.hiddenSize]) };
 }
 
 /**
