@@ -7,11 +7,17 @@
  * {@link GraphBuilder}'s hand-written VJPs, the gradient of that loss with respect to every LoRA
  * tensor. One example per run; the sequence is right-padded to a bucket length, which changes
  * nothing before the padding because attention is causal and padded positions carry no loss.
+ * The layers are @dda/model's decoder block (decoderStack), written once for every engine; here
+ * its ops emit graph nodes ({@link decoderParameters}), and the full graph and the decode step
+ * give it their own embedding lookup, head layout, RoPE tables and attention (with the present
+ * keys and values, or the key/value cache).
  */
 import {
-  DdaError, GELU_TANH_C, attentionMask, attentionScale, embeddingScale, layerAttention, ropeCosSin, type GradientMatrix, type LayerAttention, type RopeScaling,
+  DdaError, GELU_TANH_C, attentionMask, attentionScale, layerAttention, ropeCosSin, type GradientMatrix, type LayerAttention, type RopeScaling,
 } from '@dda/core';
-import { headDim, linearShape, targetModule, type DecoderConfig, type LoraConfig, type LoraTarget } from '@dda/model';
+import {
+  decoderStack, EMBED_WEIGHT, headDim, linearShape, targetModule, type DecoderConfig, type DecoderOps, type LoraConfig, type LoraTarget,
+} from '@dda/model';
 import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import { ONNX_TYPE, attr, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
@@ -172,7 +178,12 @@ export interface DecoderGraphOptions {
 /** The graph output of {@link DecoderGraphOptions.gradientRows}. */
 export const GRAD_ROWS = 'grad_rows';
 
-/** The parameters of a graph: base and LoRA tensors (inputs or initializers), and the linear maps and norms that read them. */
+/**
+ * The parameters of a graph, base and LoRA tensors (inputs or initializers), and the ops of
+ * @dda/model's decoder block that every graph of a config shares (`ops`: all but `embed`, `heads`,
+ * `rope` and `attention`, which depend on the run's token layout and cache); `rope` here is the
+ * rotation on heads with given tables, `attScale` the attention scale.
+ */
 function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, o: Pick<DecoderGraphOptions, 'baseWeights' | 'loraWeights' | 'parameters' | 'perExample' | 'batch'>) {
   const all = o.parameters === 'all';
   const bases = new Map<string, string>();
@@ -224,13 +235,10 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
     }
     return y;
   };
-  const eps = g.scalar(c.rmsNormEps);
+  // The shared scalars and constants are created here, in this order (the graph's value names count up).
+  g.scalar(c.rmsNormEps);
   const one = g.scalar(1);
-  /** RMSNorm x̂ · w, with Gemma's norms x̂ · (1 + w), as @dda/model's. */
-  const rmsNorm = (x: string, w: string): string => g.mul(g.mul(x, g.rsqrt(g.add(g.meanLast(g.mul(x, x)), eps))), c.gemmaNorms ? g.add(w, one) : w);
   const hd = headDim(c);
-  /** Qwen3's (and Gemma-3's) q_norm / k_norm of layer i on heads x [.., hd] (identity without qkNorm). */
-  const headNorm = (i: number, which: 'q_norm' | 'k_norm', x: string): string => (c.qkNorm ? rmsNorm(x, base(`model.layers.${i}.self_attn.${which}.weight`, [hd])) : x);
   // rotate_half(x) = [−x2, x1] = x · R (exact: one ±1 product per entry).
   const rData = new Float32Array(hd * hd);
   for (let j = 0; j < hd / 2; j++) {
@@ -244,26 +252,20 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
     const rows = s.reduce((a, b) => a * b, 1) / hd;
     return g.add(g.mul(x, cos), g.mul(g.reshape(g.matmul(g.reshape(x, [rows, hd]), rot), s), sin));
   };
-  /** GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
-  const geluTanh = (x: string): string => g.mul(g.mul(x, g.scalar(0.5)), g.add(g.tanh(g.mul(g.add(x, g.mul(g.mul(x, g.mul(x, x)), g.scalar(0.044715))), g.scalar(GELU_TANH_C))), one));
-  const d = c.hiddenSize;
-  /** The gated MLP block of layer i on the residual stream x [n, d] (SwiGLU, or GeGLU with Gemma's pre/post feed-forward norms), its output before the residual add. */
-  const mlp = (i: number, x: string): string => {
-    const L = `model.layers.${i}`;
-    const h2 = rmsNorm(x, base(c.gemmaNorms ? `${L}.pre_feedforward_layernorm.weight` : `${L}.post_attention_layernorm.weight`, [d]));
-    const gate = linear(i, 'gate', h2);
-    const out = linear(i, 'down', g.mul(c.hiddenAct === 'gelu_pytorch_tanh' ? geluTanh(gate) : g.mul(gate, g.sigmoid(gate)), linear(i, 'up', h2)));
-    return c.gemmaNorms ? rmsNorm(out, base(`${L}.post_feedforward_layernorm.weight`, [d])) : out;
-  };
-  /** The attention output of layer i before the residual add (Gemma: normalised by post_attention_layernorm). */
-  const attentionOut = (i: number, y: string): string => (c.gemmaNorms ? rmsNorm(y, base(`model.layers.${i}.post_attention_layernorm.weight`, [d])) : y);
-  const embedTable = base('model.embed_tokens.weight', [c.vocabSize, c.hiddenSize]);
-  const scale = embeddingScale(c);
-  /** Embedding rows [n, d] of `ids` by `lookup` (Gather or the differentiated gatherRows), times the embedding scale (Gemma). */
-  const embed = (lookup: (table: string) => string): string => (scale === 1 ? lookup(embedTable) : g.mul(lookup(embedTable), g.scalar(scale)));
+  base(EMBED_WEIGHT, [c.vocabSize, c.hiddenSize]); // the embedding's input (or initializer) comes before every layer's
   const attScale = g.scalar(attentionScale(hd, c.queryPreAttnScalar));
-  const parameters = { bases, base, loraNames, loraRoots, linear, rmsNorm, headNorm, rope, mlp, attentionOut, embed, embedTable, attScale };
-  return { ...parameters, head: (): string => (c.tieWordEmbeddings ? embedTable : base('lm_head.weight', [c.vocabSize, c.hiddenSize])) };
+  const ops: Omit<DecoderOps<string>, 'embed' | 'heads' | 'rope' | 'attention'> = {
+    weight: base,
+    scale: (x, factor) => g.mul(x, g.scalar(factor)),
+    linear,
+    rmsNorm: (x, w, n) => g.mul(g.mul(x, g.rsqrt(g.add(g.meanLast(g.mul(x, x)), g.scalar(n.eps)))), n.plusOne ? g.add(w, one) : w),
+    silu: (x) => g.mul(x, g.sigmoid(x)),
+    // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    geluTanh: (x) => g.mul(g.mul(x, g.scalar(0.5)), g.add(g.tanh(g.mul(g.add(x, g.mul(g.mul(x, g.mul(x, x)), g.scalar(0.044715))), g.scalar(GELU_TANH_C))), one)),
+    add: (a, b) => g.add(a, b),
+    mul: (a, b) => g.mul(a, b),
+  };
+  return { bases, loraNames, loraRoots, ops, rope, attScale };
 }
 
 /** Graph outputs holding layer i's key/value cache. */
@@ -290,7 +292,6 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   if (!Number.isInteger(B) || B < 1) throw new DdaError(`ONNX decoder: batch must be a positive integer, got ${B}`, 'pass e.g. 1');
   if (o.perExample && (all || !o.gradients || !lora || o.loraWeights)) throw new DdaError('ONNX decoder: per-example copies need gradients over fed LoRA tensors', "use parameters 'lora' with gradients, adapters and no baked loraWeights");
   const g = new GraphBuilder('dda-decoder');
-  const d = c.hiddenSize;
   const H = c.numHeads;
   const KV = c.numKvHeads;
   const hd = headDim(c);
@@ -299,13 +300,14 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   const positions = withLoss || o.positionLogits ? g.input(DECODER_IO.positions, [P], ONNX_TYPE.int64) : '';
   const targets = withLoss ? g.input(DECODER_IO.targets, [P], ONNX_TYPE.int64) : '';
   const weights = withLoss ? g.input(DECODER_IO.weights, [P, 1]) : '';
-  const { bases, base, loraNames, loraRoots, linear, rmsNorm, headNorm, rope, mlp, attentionOut, embed, attScale, head } = decoderParameters(g, c, lora, o);
+  const { bases, loraNames, loraRoots, ops, rope, attScale } = decoderParameters(g, c, lora, o);
   // RoPE tables and mask of each attention kind (one, or Gemma-3's full and sliding layers).
   const { kinds, ofLayer } = attentionKinds(c);
   const tables = new Map([...kinds].map(([kind, a]) => {
     const { cos, sin } = ropeTables(T, hd, a.theta, a.scaling);
     return [kind, { cos: g.constant(`rope_cos${kind}`, cos, [T, hd]), sin: g.constant(`rope_sin${kind}`, sin, [T, hd]), mask: g.constant(`causal_mask${kind}`, attentionMask(T, a.window), [T, T]) }];
   }));
+  const tableOf = (i: number): { cos: string; sin: string; mask: string } => tables.get(ofLayer[i] as string) as { cos: string; sin: string; mask: string };
   /** [N, n·hd] → [B·n, T, hd]. */
   const heads = (y: string, n: number): string => (B === 1 ? g.transpose(g.reshape(y, [T, n, hd]), [1, 0, 2]) : g.reshape(g.transpose(g.reshape(y, [B, T, n, hd]), [0, 2, 1, 3]), [B * n, T, hd]));
   /** [B·n, T, hd] → [N, n·hd]. */
@@ -313,25 +315,21 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
   const repeatKv = (y: string): string => (KV === H ? y : g.reshape(g.expand(g.reshape(y, [B * KV, 1, T, hd]), [B * KV, H / KV, T, hd]), [B * H, T, hd]));
   const outputs: OnnxValueInfo[] = [];
 
-  // Differentiated embeddings need the scatter-add VJP of gatherRows; frozen ones a plain Gather.
-  let x = embed((table) => (all ? g.gatherRows(table, ids) : g.gather(table, ids)));
-  for (let i = 0; i < c.numLayers; i++) {
-    const { cos, sin, mask } = tables.get(ofLayer[i] as string) as { cos: string; sin: string; mask: string };
-    const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
-    const q = rope(headNorm(i, 'q_norm', heads(linear(i, 'q', h), H)), cos, sin);
-    const kRoped = rope(headNorm(i, 'k_norm', heads(linear(i, 'k', h), KV)), cos, sin);
-    const vHeads = heads(linear(i, 'v', h), KV);
-    if (o.present) {
-      outputs.push(g.output(presentOutputs(i).k, merge(kRoped, KV)));
-      outputs.push(g.output(presentOutputs(i).v, merge(vHeads, KV)));
-    }
-    const scores = g.add(g.mul(g.matmul(q, g.swapLast(repeatKv(kRoped))), attScale), mask);
-    const att = g.matmul(g.softmax(scores), repeatKv(vHeads));
-    x = g.add(x, attentionOut(i, linear(i, 'o', merge(att, H))));
-    x = g.add(x, mlp(i, x));
-  }
-  const hidden = rmsNorm(x, base('model.norm.weight', [d]));
-  const w = head();
+  const { hidden, head: w } = decoderStack<string>({
+    ...ops,
+    // Differentiated embeddings need the scatter-add VJP of gatherRows; frozen ones a plain Gather.
+    embed: (table) => (all ? g.gatherRows(table, ids) : g.gather(table, ids)),
+    heads: (y, role) => heads(y, role === 'q' ? H : KV),
+    rope: (x, i) => rope(x, tableOf(i).cos, tableOf(i).sin),
+    attention: (i, q, k, v) => {
+      if (o.present) {
+        outputs.push(g.output(presentOutputs(i).k, merge(k, KV)));
+        outputs.push(g.output(presentOutputs(i).v, merge(v, KV)));
+      }
+      const scores = g.add(g.mul(g.matmul(q, g.swapLast(repeatKv(k))), attScale), tableOf(i).mask);
+      return merge(g.matmul(g.softmax(scores), repeatKv(v)), H);
+    },
+  }, c);
   const picked = positions ? g.linear(g.gatherRows(hidden, positions), w) : '';
   const loss = withLoss ? g.crossEntropy(picked, targets, weights) : '';
   if (withLoss) outputs.unshift(g.output(DECODER_IO.loss, loss));
@@ -385,7 +383,6 @@ export const DECODE_IO = {
 export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, S: number, o: { readonly baseWeights?: WeightMap; readonly loraWeights?: WeightMap }): OnnxModel {
   if (lora && !o.loraWeights) throw new DdaError('ONNX decode step: LoRA adapters without their weights', 'pass loraWeights');
   const g = new GraphBuilder('dda-decode-step');
-  const d = c.hiddenSize;
   const H = c.numHeads;
   const KV = c.numKvHeads;
   const hd = headDim(c);
@@ -394,34 +391,37 @@ export function buildDecodeStepGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig 
   const { kinds, ofLayer } = attentionKinds(c);
   const rows = new Map([...kinds.keys()].map((kind) => [kind, { cos: g.input(DECODE_IO.cos(kind), [1, hd]), sin: g.input(DECODE_IO.sin(kind), [1, hd]), mask: g.input(DECODE_IO.mask(kind), [1, S]) }]));
   const index = g.input(DECODE_IO.index, [1, 1], ONNX_TYPE.int64);
-  const { base, linear, rmsNorm, headNorm, rope, mlp, attentionOut, embed, attScale, head } = decoderParameters(g, c, lora, o);
+  const { ops, rope, attScale } = decoderParameters(g, c, lora, o);
+  const rowsOf = (i: number): { cos: string; sin: string; mask: string } => rows.get(ofLayer[i] as string) as { cos: string; sin: string; mask: string };
   /** Cache [S, kvDim] → [H, S, hd] (kv heads repeated for grouped-query attention). */
   const cacheHeads = (cache: string): string => {
     const kvh = g.transpose(g.reshape(cache, [S, KV, hd]), [1, 0, 2]);
     return KV === H ? kvh : g.reshape(g.expand(g.reshape(kvh, [KV, 1, S, hd]), [KV, H / KV, S, hd]), [H, S, hd]);
   };
   const outputs: OnnxValueInfo[] = [];
-  let x = embed((table) => g.gather(table, token)); // [1, d]
-  for (let i = 0; i < c.numLayers; i++) {
-    const { cos, sin, mask } = rows.get(ofLayer[i] as string) as { cos: string; sin: string; mask: string };
-    const h = rmsNorm(x, base(`model.layers.${i}.input_layernorm.weight`, [d]));
-    const q = rope(headNorm(i, 'q_norm', g.reshape(linear(i, 'q', h), [H, 1, hd])), cos, sin);
-    const kNew = g.reshape(rope(headNorm(i, 'k_norm', g.reshape(linear(i, 'k', h), [KV, 1, hd])), cos, sin), [1, kvDim]);
-    const vNew = linear(i, 'v', h);
-    const pastK = g.input(DECODE_IO.pastK(i), [S, kvDim]);
-    const pastV = g.input(DECODE_IO.pastV(i), [S, kvDim]);
-    const presentK = g.op('ScatterND', [pastK, index, kNew], [S, kvDim]);
-    const presentV = g.op('ScatterND', [pastV, index, vNew], [S, kvDim]);
-    // Only the new rows leave the graph: the caller writes them into its cache (whole caches as
-    // outputs would be copied into fresh memory at every token).
-    outputs.push(g.output(DECODE_IO.newK(i), kNew), g.output(DECODE_IO.newV(i), vNew));
-    const scores = g.add(g.mul(g.matmul(q, g.swapLast(cacheHeads(presentK))), attScale), mask); // [H, 1, S]
-    const att = g.matmul(g.softmax(scores), cacheHeads(presentV)); // [H, 1, hd]
-    x = g.add(x, attentionOut(i, linear(i, 'o', g.reshape(att, [1, H * hd]))));
-    x = g.add(x, mlp(i, x));
-  }
-  const hidden = rmsNorm(x, base('model.norm.weight', [d]));
-  outputs.unshift(g.output(DECODE_IO.logits, g.linear(hidden, head())));
+  const { hidden, head } = decoderStack<string>({
+    ...ops,
+    embed: (table) => g.gather(table, token), // [1, d]
+    // Queries and keys [n, 1, hd]; the value stays the cache row [1, kvDim].
+    heads: (y, role) => (role === 'v' ? y : g.reshape(y, [role === 'q' ? H : KV, 1, hd])),
+    // The key leaves RoPE as the cache row [1, kvDim] that it is written to.
+    rope: (x, i, role) => {
+      const r = rope(x, rowsOf(i).cos, rowsOf(i).sin);
+      return role === 'k' ? g.reshape(r, [1, kvDim]) : r;
+    },
+    attention: (i, q, kNew, vNew) => {
+      const pastK = g.input(DECODE_IO.pastK(i), [S, kvDim]);
+      const pastV = g.input(DECODE_IO.pastV(i), [S, kvDim]);
+      const presentK = g.op('ScatterND', [pastK, index, kNew], [S, kvDim]);
+      const presentV = g.op('ScatterND', [pastV, index, vNew], [S, kvDim]);
+      // Only the new rows leave the graph: the caller writes them into its cache (whole caches as
+      // outputs would be copied into fresh memory at every token).
+      outputs.push(g.output(DECODE_IO.newK(i), kNew), g.output(DECODE_IO.newV(i), vNew));
+      const scores = g.add(g.mul(g.matmul(q, g.swapLast(cacheHeads(presentK))), attScale), rowsOf(i).mask); // [H, 1, S]
+      return g.reshape(g.matmul(g.softmax(scores), cacheHeads(presentV)), [1, H * hd]); // [H, 1, hd] → [1, H·hd]
+    },
+  }, c);
+  outputs.unshift(g.output(DECODE_IO.logits, g.linear(hidden, head)));
   return g.model(outputs);
 }
 
