@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import yargs from 'yargs';
-import { DdaError, PLUGINS_ENV, backends, datasets, debiasers, denoisers, measurements, metrics, parsePluginList, scorers } from '@dda/core';
+import { DdaError, PLUGINS_ENV, backends, datasets, debiasers, denoisers, dotKernels, measurements, metrics, parsePluginList, scorers } from '@dda/core';
 import { engines } from '@dda/model';
 import {
   DEFAULT_RUN_OPTIONS, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
@@ -196,9 +196,9 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       (y) => benchOptions(y).option('scorer', { type: 'string', describe: 'the scorer the ablation runs over, overriding the config\'s ablation.scorer (default grad-dot)' }),
       async (a) => runBenchCommand('ablation', a, argv, io, reporter),
     )
-    .command('methods', 'List the registered scorers, measurements, debiasers, denoisers, metrics, engines, backends and data sets, with the plugin each came from', () => {}, async () => {
+    .command('methods', 'List the registered scorers, measurements, debiasers, denoisers, metrics, engines, backends, dot-product kernels and data sets, with the plugin each came from', () => {}, async () => {
       const lists: [string, { list(): readonly { id: string; plugin?: string | undefined; description: string }[] }][] = [
-        ['scorers', scorers], ['measurements', measurements], ['debiasers', debiasers], ['denoisers', denoisers], ['metrics', metrics], ['engines', engines], ['backends', backends], ['datasets', datasets],
+        ['scorers', scorers], ['measurements', measurements], ['debiasers', debiasers], ['denoisers', denoisers], ['metrics', metrics], ['engines', engines], ['backends', backends], ['dot-product kernels', dotKernels], ['datasets', datasets],
       ];
       for (const [kind, reg] of lists) {
         io.out(`${kind}:`);

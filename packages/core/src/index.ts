@@ -20,13 +20,13 @@ export {
 export {
   type GradientMatrix, validateGradientMatrix, type GradientBlocks,
 } from './gradients.js';
-// the plugin contracts: scorer, debiaser, denoiser, measurement, metric, backend
+// the plugin contracts: scorer, debiaser, denoiser, measurement, metric, backend, dot-product kernel
 export {
   type ChatMessage, type TextSegment, type TextSample, type ScorerNeed, type RepresentationMatrix,
   type ScoringInput, type ModelStepOptions, type ScoringModel, type CheckpointCombination,
   type Scorer, type StreamedFit, type BlockSummaries, type Debiaser, type CheckpointInfo,
   type DenoiserNeed, type Denoiser, type MeasurementTerm, type Measurement, type Metric,
-  type Backend,
+  type Backend, type DotKernel,
 } from './plugins.js';
 // the two-pass streamed form of a scorer (StreamedFit): partial sums, stacked blocks
 export {
@@ -47,7 +47,7 @@ export {
 } from './suggestions.js';
 // the registries of every axis
 export {
-  type PluginOptions, scorers, debiasers, denoisers, metrics, backends, measurements, datasets,
+  type PluginOptions, scorers, debiasers, denoisers, metrics, backends, measurements, dotKernels, datasets,
   registerDataset, datasetPlugin, numberOption,
 } from './registries.js';
 // the contract of a benchmark data set

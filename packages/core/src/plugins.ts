@@ -344,3 +344,29 @@ export interface Backend {
   /** What it runs on, for logs and reports, e.g. "tfjs wasm backend (SIMD, 1 thread)". */
   readonly device: string;
 }
+
+/**
+ * A dot-product kernel: the inner products of every training gradient row with every query row,
+ * on some compute engine (onnxruntime's float32 GEMM, a GPU, ...). The gradient scorers
+ * (`grad-dot`, `grad-cos`, `tracin-cp` and the influence family's products) find one in the
+ * `dotKernels` registry by priority, and fall back to their float64 JavaScript loop where none
+ * starts; no scorer imports an engine by name. Registered by an engine plugin; `create` starts the
+ * engine (lazily, once) and rejects with the reason when it cannot.
+ */
+export interface DotKernel {
+  /** Registry id, e.g. `onnxruntime`. */
+  readonly id: string;
+  /** The backend it runs on, e.g. `onnxruntime-cpu` (recorded as the engine of the products). */
+  readonly backend: string;
+  /** One phrase for score provenance, e.g. "float32 GEMM on onnxruntime-cpu". */
+  readonly how: string;
+  /**
+   * `values[i·nTest + j] = train[i] · test[j·dim .. (j+1)·dim)`, row-major [nTrain × nTest].
+   *
+   * @param train - Training rows, each of length `dim`.
+   * @param test - The query rows, concatenated: [nTest × dim].
+   * @param o.blockRows - At most this many training rows per product call (the kernel may use fewer).
+   * @throws Error when the engine fails while computing.
+   */
+  dot(train: readonly Float32Array[], dim: number, test: Float32Array, nTest: number, o?: { readonly blockRows?: number }): Promise<Float64Array>;
+}

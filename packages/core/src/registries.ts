@@ -1,4 +1,4 @@
-import type { Backend, Debiaser, Denoiser, Measurement, Metric, Scorer } from './plugins.js';
+import type { Backend, Debiaser, Denoiser, DotKernel, Measurement, Metric, Scorer } from './plugins.js';
 import type { DatasetPlugin } from './datasets.js';
 import { DdaError } from './errors.js';
 import { Registry } from './registry.js';
@@ -13,6 +13,8 @@ export const denoisers = new Registry<Denoiser, PluginOptions>('denoiser');
 export const metrics = new Registry<Metric, PluginOptions>('metric');
 export const backends = new Registry<Backend, PluginOptions>('backend');
 export const measurements = new Registry<Measurement, PluginOptions>('measurement');
+/** Engines of the gradient scorers' train × query inner products ({@link DotKernel}), tried by priority. */
+export const dotKernels = new Registry<DotKernel, PluginOptions>('dot-product kernel');
 /**
  * Benchmark data sets (the `generator` of experiments and benchmark configs): `create` returns the
  * {@link DatasetPlugin} itself, synchronously. The kind reads `data generator` in errors

@@ -18,3 +18,4 @@ export * from './train.js';
 export * from './ort-pool.js';
 export * from './generate.js';
 export * from './engine.js';
+export { registerOnnxDotKernel } from './dot-kernel.js';

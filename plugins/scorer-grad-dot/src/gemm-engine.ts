@@ -1,21 +1,20 @@
 /**
- * Which engine computes the train × test inner products of the gradient scorers: onnxruntime's
- * float32 GEMM (blocked over training rows, see @dda/backend-onnxruntime) when it can start, the
- * float64 JavaScript loop of {@link gradDotValues} otherwise. The fallback is logged once, with its reason.
+ * Which engine computes the train × test inner products of the gradient scorers: a dot-product
+ * kernel of @dda/core's `dotKernels` registry (onnxruntime's float32 GEMM, registered by
+ * @dda/backend-onnxruntime; a plugin's kernel the same way), by priority, when one starts; the
+ * float64 JavaScript loop of {@link gradDotValues} otherwise. The fallback is logged once, with its
+ * reason. No engine is imported by name.
  */
-import { DdaError, type GradientMatrix, type ScoreMatrix } from '@dda/core';
-import { OnnxBlockedDot, defaultBlockRows, rowArraySource, startOnnxRuntime } from '@dda/backend-onnxruntime';
+import { DdaError, dotKernels, type DotKernel, type GradientMatrix, type ScoreMatrix } from '@dda/core';
 import {
   DEFAULT_BLOCK_ROWS, JS_DOT_HOW, checkGradientPair, gradCosMatrix, gradDotMatrix, gradDotValues,
-  type DotEngineChoice, type GradDotOptions,
+  type GradDotOptions,
 } from './grad-dot.js';
 
-/** Every {@link DotEngineChoice}. */
-export const DOT_ENGINES: readonly DotEngineChoice[] = ['auto', 'onnxruntime', 'js'];
-
 /**
- * Options of {@link dotProducts}: `engine` (default `auto`); `blockRows`, training rows per block of
- * the JavaScript loop and an upper bound per GEMM call (whose blocks also stay under 64 MiB);
+ * Options of {@link dotProducts}: `engine` (default `auto`: the kernels by priority, then the
+ * JavaScript loop; `js`: the loop only; a kernel id such as `onnxruntime`: that kernel, required);
+ * `blockRows`, training rows per block of the JavaScript loop and an upper bound per kernel call;
  * `log`, where the fallback reason goes (default console.warn), once per process.
  */
 export type DotProductOptions = GradDotOptions;
@@ -24,55 +23,58 @@ export type DotProductOptions = GradDotOptions;
 export interface DotProducts {
   /** Row-major [nTrain × nTest]. */
   readonly values: Float64Array;
-  /** `onnxruntime-cpu` / `onnxruntime-cuda` (float32 GEMM, float32 accumulation) or `js` (float64 accumulation). */
+  /** The kernel's backend, e.g. `onnxruntime-cpu` (float32 GEMM, float32 accumulation), or `js` (float64 accumulation). */
   readonly engine: string;
   /** One phrase for provenance, e.g. "float32 GEMM on onnxruntime-cpu". */
   readonly how: string;
 }
 
-let gemm: Promise<OnnxBlockedDot> | undefined;
 let fallbackLogged = false;
 
-function onnxGemm(): Promise<OnnxBlockedDot> {
-  if (gemm === undefined) {
-    gemm = startOnnxRuntime().then((b) => OnnxBlockedDot.create(b));
-    // A failed start is retried on the next call (the reason is logged by the caller).
-    gemm.catch(() => {
-      gemm = undefined;
-    });
+/** The kernel for `engine` (`auto`: the first registered kernel that starts, by priority). */
+async function kernelFor(engine: string): Promise<DotKernel> {
+  if (engine === 'auto') {
+    if (dotKernels.ids().length === 0) throw new Error('no dot-product kernel is registered (an engine plugin such as @dda/backend-onnxruntime registers one when imported)');
+    try {
+      return (await dotKernels.resolve({})).value;
+    } catch {
+      throw new Error(dotKernels.lastFailures.map((f) => `${f.id}: ${f.reason}`).join('; '));
+    }
   }
-  return gemm;
+  if (!dotKernels.has(engine)) throw new DdaError(`unknown dot-product engine '${engine}'`, `choose auto, js${dotKernels.ids().map((id) => `, ${id}`).join('')} (a plugin's kernel needs its plugin loaded)`);
+  return await dotKernels.create(engine, {});
 }
 
 /**
  * `values[i*nTest + j] = train.rows[i] · test.rows[j]` on the chosen engine. Both matrices must
  * already be checked (same dim, finite; e.g. by `checkGradientPair`).
  *
- * @throws DdaError when `engine` is `onnxruntime` and onnxruntime cannot start, or the option is unknown.
+ * @throws DdaError when a kernel asked for by id cannot start, or the engine is unknown.
  */
 export async function dotProducts(train: GradientMatrix, test: GradientMatrix, options: DotProductOptions = {}): Promise<DotProducts> {
   const engine = options.engine ?? 'auto';
-  if (!DOT_ENGINES.includes(engine)) throw new DdaError(`unknown dot-product engine '${String(engine)}'`, `choose one of: ${DOT_ENGINES.join(', ')}`);
   const blockRows = options.blockRows ?? DEFAULT_BLOCK_ROWS;
   const empty = train.rows.length === 0 || test.rows.length === 0 || train.dim === 0;
   if (engine !== 'js' && !empty) {
+    let kernel: DotKernel | undefined;
     try {
-      const g = await onnxGemm();
-      const testFlat = new Float32Array(test.rows.length * test.dim);
-      test.rows.forEach((r, j) => testFlat.set(r, j * test.dim));
-      const values = await g.scores(rowArraySource(train.rows, train.dim), testFlat, test.rows.length, {
-        blockRows: Math.min(blockRows, defaultBlockRows(train.dim)),
-      });
-      return { values, engine: g.backend.id, how: `float32 GEMM on ${g.backend.id}` };
+      kernel = await kernelFor(engine);
     } catch (e) {
+      if (e instanceof DdaError && engine !== 'auto' && !dotKernels.has(engine)) throw e;
       const reason = e instanceof Error ? e.message : String(e);
-      if (engine === 'onnxruntime') {
-        throw new DdaError(`the onnxruntime dot-product engine cannot run: ${reason}`, "install onnxruntime-node (see the README), or pass engine 'js' or 'auto'");
+      if (engine !== 'auto') {
+        throw new DdaError(`the ${engine} dot-product engine cannot run: ${reason}`, "install onnxruntime-node (see the README), or pass engine 'js' or 'auto'");
       }
       if (!fallbackLogged) {
         fallbackLogged = true;
-        (options.log ?? ((l: string) => console.warn(l)))(`grad-dot: onnxruntime GEMM unavailable (${reason}); falling back to the float64 JavaScript loop`);
+        (options.log ?? ((l: string) => console.warn(l)))(`grad-dot: no dot-product kernel started (${reason}); falling back to the float64 JavaScript loop`);
       }
+    }
+    if (kernel !== undefined) {
+      const testFlat = new Float32Array(test.rows.length * test.dim);
+      test.rows.forEach((r, j) => testFlat.set(r, j * test.dim));
+      const values = await kernel.dot(train.rows, train.dim, testFlat, test.rows.length, { blockRows });
+      return { values, engine: kernel.backend, how: kernel.how };
     }
   }
   return { values: gradDotValues(train.rows, test.rows, train.dim, blockRows), engine: 'js', how: JS_DOT_HOW };

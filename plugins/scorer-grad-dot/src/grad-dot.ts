@@ -23,10 +23,11 @@ export const DEFAULT_BLOCK_ROWS = 256;
 const DIM_CHUNK = 4096;
 
 /**
- * Engine of the inner products: `auto` (onnxruntime's float32 GEMM when it starts, else the float64
- * JavaScript loop, logged), `onnxruntime` (required) or `js` (float64 JavaScript loop only).
+ * Engine of the inner products: `auto` (the registered dot-product kernels by priority, e.g.
+ * onnxruntime's float32 GEMM, when one starts, else the float64 JavaScript loop, logged), `js`
+ * (the float64 JavaScript loop only), or the id of a kernel in @dda/core's `dotKernels` (required).
  */
-export type DotEngineChoice = 'auto' | 'onnxruntime' | 'js';
+export type DotEngineChoice = 'auto' | 'js' | (string & {});
 
 /** Options of {@link gradDotValues} and the `grad-dot` / `grad-cos` scorers. */
 export interface GradDotOptions {

@@ -1,13 +1,14 @@
-import { DdaError, createScoreMatrix, numberOption, scorers, type GradientMatrix, type PluginOptions, type RegistryEntry, type ScoreMatrix, type Scorer, type ScoringInput, type StreamedFit } from '@dda/core';
-import { DEFAULT_BLOCK_ROWS, checkIdsMatchInput, type DotEngineChoice, type GradDotOptions } from './grad-dot.js';
-import { DOT_ENGINES, gradCosScoresOnEngine, gradDotScoresOnEngine } from './gemm-engine.js';
+import { DdaError, createScoreMatrix, dotKernels, numberOption, scorers, type GradientMatrix, type PluginOptions, type RegistryEntry, type ScoreMatrix, type Scorer, type ScoringInput, type StreamedFit } from '@dda/core';
+import { DEFAULT_BLOCK_ROWS, checkIdsMatchInput, type GradDotOptions } from './grad-dot.js';
+import { gradCosScoresOnEngine, gradDotScoresOnEngine } from './gemm-engine.js';
 import { TRACIN_CP_COMBINE, tracInCheckpointScores } from './tracin.js';
 
 /**
  * Reads the dot-product options of the gradient scorers: `blockRows` (positive integer, default
- * 256) and `engine` (`auto` | `onnxruntime` | `js`, default `auto`).
+ * 256) and `engine` (`auto` | `js` | a dot-product kernel's id such as `onnxruntime`, default
+ * `auto`).
  *
- * @throws DdaError for a bad `blockRows` or an unknown engine.
+ * @throws DdaError for a bad `blockRows`, or an engine that is neither `auto`, `js` nor a registered kernel.
  */
 export function readGradDotOptions(options: PluginOptions): GradDotOptions {
   const blockRows = numberOption(options, 'blockRows', DEFAULT_BLOCK_ROWS);
@@ -15,10 +16,11 @@ export function readGradDotOptions(options: PluginOptions): GradDotOptions {
     throw new DdaError(`option 'blockRows' must be a positive integer, got ${blockRows}`, 'pass e.g. blockRows = 256');
   }
   const engine = options.engine ?? 'auto';
-  if (!DOT_ENGINES.includes(engine as DotEngineChoice)) {
-    throw new DdaError(`option 'engine' must be one of ${DOT_ENGINES.join(', ')}, got ${String(engine)}`, "pass engine 'auto' (onnxruntime GEMM when available) or 'js'");
+  const choices = ['auto', 'js', ...dotKernels.ids()];
+  if (typeof engine !== 'string' || !choices.includes(engine)) {
+    throw new DdaError(`option 'engine' must be one of ${choices.join(', ')} (auto, js or a registered dot-product kernel), got ${JSON.stringify(engine)}`, "pass engine 'auto' (a registered kernel such as onnxruntime's GEMM when one starts) or 'js'; a plugin's kernel needs its plugin loaded");
   }
-  return { blockRows, engine: engine as DotEngineChoice };
+  return { blockRows, engine };
 }
 
 /** A function scoring training gradients against test gradients at one checkpoint. */
@@ -126,13 +128,13 @@ export function tracInCpScorer(options: GradDotOptions = {}): Scorer {
 export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   {
     id: 'grad-dot',
-    description: 'gradient inner product ∇ℓ(train)·∇f(test), influence with H = I (options blockRows, default 256; engine auto|onnxruntime|js, default auto = onnxruntime float32 GEMM when it starts)',
+    description: 'gradient inner product ∇ℓ(train)·∇f(test), influence with H = I (options blockRows, default 256; engine auto|js|the id of a dot-product kernel, default auto = the registered kernels by priority, e.g. the onnxruntime float32 GEMM, when one starts)',
     priority: 100,
     create: (o) => gradDotScorer(readGradDotOptions(o)),
   },
   {
     id: 'grad-cos',
-    description: 'gradient cosine similarity (options blockRows, default 256; engine auto|onnxruntime|js, default auto)',
+    description: 'gradient cosine similarity (options blockRows, default 256; engine auto|js|the id of a dot-product kernel, default auto)',
     priority: 90,
     create: (o) => gradCosScorer(readGradDotOptions(o)),
   },

@@ -172,13 +172,13 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   },
   {
     id: 'grad-dot-pc',
-    description: `grad-dot with the k leading principal directions of the gradients projected out, as bergson (options k = ${DEFAULT_PC_K}, basis = train|query, engine = auto|onnxruntime|js, blockRows)`,
+    description: `grad-dot with the k leading principal directions of the gradients projected out, as bergson (options k = ${DEFAULT_PC_K}, basis = train|query, engine = auto|js|a dot-product kernel, blockRows)`,
     priority: 55,
     create: (o) => gradDotPcScorer(readGradDotPcOptions(o)),
   },
   {
     id: 'trackstar',
-    description: `TrackStar-style cosine under a mixed training/query second moment (options mix = ${DEFAULT_TRACKSTAR_MIX}, damping, dampingRatio = 0.1, maxSystemSize = 8192, engine = auto|onnxruntime|js)`,
+    description: `TrackStar-style cosine under a mixed training/query second moment (options mix = ${DEFAULT_TRACKSTAR_MIX}, damping, dampingRatio = 0.1, maxSystemSize = 8192, engine = auto|js|a dot-product kernel)`,
     priority: 50,
     create: (o) => trackStarScorer(readTrackStarOptions(o)),
   },

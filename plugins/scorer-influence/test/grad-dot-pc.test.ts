@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import '@dda/backend-onnxruntime'; // registers the onnxruntime dot-product kernel (dotKernels)
 import { SeededRandom, scorers } from '@dda/core';
 import { gradDotPcScores, readGradDotPcOptions, symmetricEigen, topEigen } from '@dda/scorer-influence';
 import { grads, input, randomRows } from './helpers.js';

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import '@dda/backend-onnxruntime'; // registers the onnxruntime dot-product kernel (dotKernels)
 import { SeededRandom, scorers } from '@dda/core';
 import { gradCosScores } from '@dda/scorer-grad-dot';
 import { trackStarScores } from '@dda/scorer-influence';
