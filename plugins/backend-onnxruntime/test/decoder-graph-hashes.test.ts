@@ -2,46 +2,19 @@
  * The decoder graphs, byte for byte (issue 25): the sha256 of the encoded ONNX model of
  * buildDecoderGraph and buildDecodeStepGraph for configs that cover every family feature and
  * graph option, recorded from the code as it was before the decoder block was written once in
- * @dda/model (decoder-block.ts). Long benchmark runs resume on artifacts computed by these
- * graphs, so a change of any node, name, order or constant fails here; change a hash only for a
- * deliberate change of the graphs (DDA_PRINT_GRAPH_HASHES=1 prints the new ones).
+ * @dda/model (decoder-block.ts); configs and weights from packages/model/test/decoder-block-cases.ts.
+ * Long benchmark runs resume on artifacts computed by these graphs, so a change of any node, name,
+ * order or constant fails here; change a hash only for a deliberate change of the graphs
+ * (DDA_PRINT_GRAPH_HASHES=1 prints the new ones).
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ALL_LORA_TARGETS, decoderWeightSpecs, loraWeightSpecs, type DecoderConfig, type LoraConfig, type TensorMap } from '@dda/model';
+import { decoderWeightSpecs, loraWeightSpecs, type DecoderConfig, type LoraConfig, type TensorMap } from '@dda/model';
 import { buildDecodeStepGraph, buildDecoderGraph, encodeOnnxModel, type DecoderGraphOptions, type OnnxModel } from '@dda/backend-onnxruntime';
+import { PINNED_CONFIGS as CONFIGS, PINNED_LORA as LORA, PINNED_MODULES as MODULES, pinnedValues } from '../../../packages/model/test/decoder-block-cases.js';
 
-const common = { vocabSize: 19, hiddenSize: 16, numLayers: 2, numHeads: 4, intermediateSize: 24, rmsNormEps: 1e-5, maxSeqLen: 64 };
-const CONFIGS: Record<string, DecoderConfig> = {
-  llama: { ...common, numKvHeads: 4, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null },
-  'llama-gqa': { ...common, numKvHeads: 2, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null },
-  qwen2: { ...common, numKvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true, attentionBias: true, slidingWindow: null },
-  mistral: { ...common, numKvHeads: 2, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: 3 },
-  llama3: {
-    ...common, numKvHeads: 2, ropeTheta: 1e4, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null,
-    ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 16 },
-  },
-  qwen3: { ...common, numKvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null, headDim: 6, qkNorm: true },
-  gemma3: {
-    ...common, numKvHeads: 2, ropeTheta: 1e6, ropeLocalTheta: 1e4, ropeScaling: { type: 'linear', factor: 2 }, tieWordEmbeddings: true, attentionBias: false,
-    slidingWindow: 3, layerTypes: ['sliding_attention', 'full_attention'], headDim: 6, qkNorm: true, hiddenAct: 'gelu_pytorch_tanh', gemmaNorms: true, queryPreAttnScalar: 5,
-  },
-};
-const LORA: LoraConfig = { rank: 4, alpha: 8, targets: ALL_LORA_TARGETS };
-/** PEFT-style modules: some targets of some layers, each with its own rank and scale. */
-const MODULES: LoraConfig = {
-  rank: 4, alpha: 8, targets: ['q', 'v', 'down'],
-  modules: [{ layer: 0, target: 'q', rank: 2, scale: 3 }, { layer: 1, target: 'v', rank: 4, scale: 0.5 }, { layer: 1, target: 'down', rank: 3, scale: 1.25 }],
-};
-
-/** Deterministic weights that depend on nothing but the name and the index (baked weights are part of the bytes). */
-function fill(specs: readonly { name: string; shape: readonly number[] }[]): TensorMap {
-  return new Map(specs.map(({ name, shape }, s) => {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let k = 0; k < data.length; k++) data[k] = Math.sin(0.7 * k + 1.3 * s + name.length) * 0.1;
-    return [name, { shape: [...shape], data }];
-  }));
-}
+/** Deterministic weights (baked weights are part of the bytes). */
+const fill = (specs: readonly { name: string; shape: readonly number[] }[]): TensorMap => new Map(specs.map(({ name, shape }, s) => [name, { shape: [...shape], data: pinnedValues(name, shape, s, 0.1) }]));
 const base = (c: DecoderConfig): TensorMap => fill(decoderWeightSpecs(c));
 const loraWeights = (c: DecoderConfig, l: LoraConfig): TensorMap => fill(loraWeightSpecs(c, l));
 const loraNames = (c: DecoderConfig, l: LoraConfig): string[] => loraWeightSpecs(c, l).map((s) => s.name);

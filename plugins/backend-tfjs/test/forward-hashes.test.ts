@@ -2,49 +2,24 @@
  * The tfjs forward pass and its gradients, bit for bit (issue 25): sha256 of the logits, hidden
  * states and loss gradients (over the LoRA adapters with frozen base weights, and over every base
  * tensor) of fixed models of every family feature, on both tfjs backends, recorded from the code
- * as it was before the decoder block was written once in @dda/model (decoder-block.ts). Long
- * benchmark runs resume on artifacts computed by this forward pass, so any change of a value
- * (even the order of a float sum) fails here; change a hash only for a deliberate numeric change
- * (DDA_PRINT_FORWARD_HASHES=1 prints the new ones).
+ * as it was before the decoder block was written once in @dda/model (decoder-block.ts); configs
+ * and weights from packages/model/test/decoder-block-cases.ts. Long benchmark runs resume on
+ * artifacts computed by this forward pass, so any change of a value (even the order of a float
+ * sum) fails here; change a hash only for a deliberate numeric change (DDA_PRINT_FORWARD_HASHES=1
+ * prints the new ones).
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import {
-  ALL_LORA_TARGETS, decoderWeightSpecs, loraModuleList, loraWeightSpecs, targetModule, type DecoderConfig, type LoraConfig,
-} from '@dda/model';
+import { decoderWeightSpecs, loraModuleList, loraWeightSpecs, targetModule, type DecoderConfig, type LoraConfig } from '@dda/model';
 import { forward, sequenceLosses, startTfjsBackend, type DecoderParams, type VariableMap } from '@dda/backend-tfjs';
+import { PINNED_CONFIGS as CONFIGS, PINNED_LORA as LORA, PINNED_MODULES as MODULES, pinnedValues } from '../../../packages/model/test/decoder-block-cases.js';
 
-const common = { vocabSize: 19, hiddenSize: 16, numLayers: 2, numHeads: 4, intermediateSize: 24, rmsNormEps: 1e-5, maxSeqLen: 64 };
-const CONFIGS: Record<string, DecoderConfig> = {
-  llama: { ...common, numKvHeads: 4, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null },
-  'llama-gqa': { ...common, numKvHeads: 2, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: null },
-  qwen2: { ...common, numKvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true, attentionBias: true, slidingWindow: null },
-  mistral: { ...common, numKvHeads: 2, ropeTheta: 1e4, tieWordEmbeddings: false, attentionBias: false, slidingWindow: 3 },
-  llama3: {
-    ...common, numKvHeads: 2, ropeTheta: 1e4, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null,
-    ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 16 },
-  },
-  qwen3: { ...common, numKvHeads: 2, ropeTheta: 1e6, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null, headDim: 6, qkNorm: true },
-  gemma3: {
-    ...common, numKvHeads: 2, ropeTheta: 1e6, ropeLocalTheta: 1e4, ropeScaling: { type: 'linear', factor: 2 }, tieWordEmbeddings: true, attentionBias: false,
-    slidingWindow: 3, layerTypes: ['sliding_attention', 'full_attention'], headDim: 6, qkNorm: true, hiddenAct: 'gelu_pytorch_tanh', gemmaNorms: true, queryPreAttnScalar: 5,
-  },
-};
-const LORA: LoraConfig = { rank: 4, alpha: 8, targets: ALL_LORA_TARGETS };
-const MODULES: LoraConfig = {
-  rank: 4, alpha: 8, targets: ['q', 'v', 'down'],
-  modules: [{ layer: 0, target: 'q', rank: 2, scale: 3 }, { layer: 1, target: 'v', rank: 4, scale: 0.5 }, { layer: 1, target: 'down', rank: 3, scale: 1.25 }],
-};
 const CASES: [config: string, lora: LoraConfig][] = [...Object.keys(CONFIGS).map((c): [string, LoraConfig] => [c, LORA]), ['llama-gqa', MODULES]];
 
-/** Deterministic variables that depend on nothing but the name and the index. */
+/** Deterministic variables. */
 function variables(specs: readonly { name: string; shape: readonly number[] }[], trainable: boolean): VariableMap {
-  return new Map(specs.map(({ name, shape }, s) => {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let k = 0; k < data.length; k++) data[k] = Math.sin(0.7 * k + 1.3 * s + name.length) * 0.3;
-    return [name, tf.variable(tf.tensor(data, [...shape]), trainable, `${name}:${Math.random()}`)];
-  }));
+  return new Map(specs.map(({ name, shape }, s) => [name, tf.variable(tf.tensor(pinnedValues(name, shape, s, 0.3), [...shape]), trainable, `${name}:${Math.random()}`)]));
 }
 
 /** Two right-padded sequences of 7 tokens and their loss masks. */
