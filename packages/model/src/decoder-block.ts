@@ -49,9 +49,10 @@ export interface DecoderOps<V> {
   /** RMSNorm of x over its last axis with weight w [that axis's size] (see {@link RmsNormSpec}), same shape as x. */
   rmsNorm(x: V, w: V, spec: RmsNormSpec): V;
   /**
-   * Splits a projection y [N, n·hd] into its heads (n = H for 'q', KV for 'k' and 'v'): a value
-   * whose last axis is one head's hd entries of one row (the rest of the layout is the engine's;
-   * {@link rmsNorm} runs on it for the q/k norms).
+   * Splits a projection y [N, n·hd] into its heads (n = H for 'q', KV for 'k' and 'v'). For 'q'
+   * and 'k' a value whose last axis is one head's hd entries of one row ({@link rmsNorm} runs on
+   * it for the q/k norms; the other axes are the engine's); for 'v' whatever form the engine's
+   * {@link attention} takes values in (e.g. a decode step's cache row, y itself).
    */
   heads(y: V, role: HeadRole): V;
   /**
