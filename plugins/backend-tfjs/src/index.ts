@@ -6,8 +6,20 @@
  * @dda/model's `engines` registry and the `tfjs-wasm` (default) and `tfjs-cpu` backends in
  * @dda/core's `backends` registry on import; `tfjs-node` and
  * `tfjs-node-gpu` come from @dda/backend-tfjs-node.
+ *
+ * The public entry point, listed name by name (issue 25).
  */
-export * from './decoder.js';
-export * from './model.js';
-export * from './backends.js';
-export * from './engine.js';
+// the forward pass (@dda/model's decoder block on tfjs kernels) and sequence losses
+export {
+  type VariableMap, type DecoderParams, type ForwardOutput, forward, sequenceLosses,
+} from './decoder.js';
+// the decoder as a model: losses, training, generation, hidden states, per-example gradients
+export {
+  DecoderModel,
+} from './model.js';
+// the tfjs-wasm and tfjs-cpu backends of the core `backends` registry
+export {
+  registerTfjsBackends, startTfjsBackend,
+} from './backends.js';
+// the `tfjs` engine of @dda/model's engine contract
+export { registerTfjsEngine } from './engine.js';
