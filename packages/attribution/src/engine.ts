@@ -106,8 +106,14 @@ export interface EngineOptions {
  */
 export async function resolveEngine(asked: GradientEngine | undefined, what: string, log: Log = () => {}, backends?: readonly string[]): Promise<DecoderEngine> {
   await ensurePlugins(); // the built-in engines register when their plugins load
+  if (engines.ids().length === 0) {
+    throw new DdaError(`no ${what} is installed: no engine plugin registered one`, 'install an engine plugin where dda runs: npm install @dda/backend-onnxruntime (or @dda/backend-tfjs); the dda command (@dda/cli) brings both');
+  }
   const want = asked ?? 'onnxruntime';
-  const candidates = want === 'onnxruntime' ? ['onnxruntime', 'tfjs'] : [want];
+  // onnxruntime falls back to tfjs; either may be absent from an installation (optional peers).
+  const candidates = want === 'onnxruntime' ? ['onnxruntime', 'tfjs'].filter((id) => engines.has(id)) : [want];
+  if (candidates.length === 0) throw new DdaError(`${what} onnxruntime: neither onnxruntime nor its fallback tfjs is installed`, `install @dda/backend-onnxruntime (or @dda/backend-tfjs), or choose one of the engines there are: ${engines.ids().join(', ')}`);
+  if (candidates[0] !== want) log(`${what}: ${want} is not installed; falling back to ${candidates[0] as string}`);
   const { id, value, failures } = await engines.resolve({ log, ...(backends ? { backends } : {}) }, candidates);
   for (const f of failures) log(`${what}: ${f.id} unavailable (${f.reason}); falling back to ${id}`);
   return value;

@@ -10,7 +10,7 @@
  * shapes) are not exported.
  */
 // the plugins dda loads: the built-in ones and a user's own
-export { BUILTIN_PLUGINS, ensurePlugins, loadUserPlugins } from './plugins.js';
+export { BUILTIN_ENGINE_PLUGINS, BUILTIN_PLUGINS, ensurePlugins, loadUserPlugins } from './plugins.js';
 // the content-addressed artifact store
 export { ArtifactStore, hashOf, writeFileAtomic } from './artifacts.js';
 // content hashes of input files

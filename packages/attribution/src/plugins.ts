@@ -8,6 +8,7 @@ import { loadPlugins, type LoadPluginsOptions, type LoadedPlugin, type PluginIns
 /**
  * The built-in plugins, by package name, in load order (a package before the ones that import it).
  * Adding a built-in method is adding its package here (and to this package's dependencies).
+ * The engine plugins ({@link BUILTIN_ENGINE_PLUGINS}) are loaded where installed.
  */
 export const BUILTIN_PLUGINS: readonly string[] = [
   '@dda/backend-tfjs',
@@ -24,6 +25,13 @@ export const BUILTIN_PLUGINS: readonly string[] = [
   '@dda/measurements',
 ];
 
+/**
+ * The built-in engine plugins: optional peers of this package, not dependencies, so that the
+ * attribution does not bring tfjs or onnxruntime with it; the `dda` command (@dda/cli) installs
+ * them. Those installed are loaded; with none, resolving an engine says which to install.
+ */
+export const BUILTIN_ENGINE_PLUGINS: readonly string[] = ['@dda/backend-tfjs', '@dda/backend-onnxruntime', '@dda/backend-tfjs-node'];
+
 /** The dda installation as seen from this package: package names not found elsewhere resolve from here. */
 const INSTALLATION: PluginInstallation = { url: import.meta.url, importer: (name) => import(name) };
 
@@ -35,10 +43,11 @@ let builtins: Promise<LoadedPlugin[]> | undefined;
  * awaits it first, so their callers need not; code that uses the core registries directly must await
  * it (or `loadPlugins`) itself.
  *
- * @throws DdaError naming a built-in plugin that cannot be loaded (e.g. a package missing from the installation).
+ * @throws DdaError naming a built-in plugin that cannot be loaded (a package missing from the installation,
+ *   except an engine plugin, which is skipped where it is not installed).
  */
 export function ensurePlugins(): Promise<LoadedPlugin[]> {
-  builtins ??= loadPlugins(BUILTIN_PLUGINS, { resolveFrom: 'installation', installation: INSTALLATION, origin: 'built-in plugins' });
+  builtins ??= loadPlugins(BUILTIN_PLUGINS, { resolveFrom: 'installation', installation: INSTALLATION, origin: 'built-in plugins', optional: BUILTIN_ENGINE_PLUGINS });
   builtins.catch(() => {
     builtins = undefined;
   });

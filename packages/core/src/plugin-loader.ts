@@ -39,6 +39,12 @@ export interface LoadPluginsOptions {
   readonly installation?: PluginInstallation;
   /** Where the list came from, for error messages (e.g. `--plugin`, `DDA_PLUGINS`, a config file). */
   readonly origin?: string;
+  /**
+   * Package names of the list that may be absent (an installation without one of the engines, whose
+   * packages are optional peers): one that no node_modules holds is skipped and left out of the
+   * result. A path, or a package that is installed but fails to load, is still an error.
+   */
+  readonly optional?: readonly string[];
 }
 
 /** A plugin that was loaded, and what it registered. */
@@ -94,7 +100,7 @@ export function isPathSpecifier(spec: string): boolean {
  * `cwd`. A name that is no package but an existing path relative to `cwd` (`plugins/my-scorer`)
  * loads as that path. A folder with a package.json loads the package's entry (its `exports` or `main`).
  *
- * @returns One record per plugin, in the order given.
+ * @returns One record per plugin loaded, in the order given (an absent {@link LoadPluginsOptions.optional} package has none).
  * @throws DdaError naming the plugin and the reason when: it cannot be found (saying where it was
  *   looked for), its module throws on import (with the error's message), it registers nothing, or it
  *   registers an id that another plugin has (naming both). Entries of a plugin that failed half-way
@@ -103,7 +109,10 @@ export function isPathSpecifier(spec: string): boolean {
 export function loadPlugins(specs: readonly string[], options: LoadPluginsOptions = {}): Promise<LoadedPlugin[]> {
   const run = async (): Promise<LoadedPlugin[]> => {
     const out: LoadedPlugin[] = [];
-    for (const spec of specs) out.push(await loadOne(spec, options));
+    for (const spec of specs) {
+      if (options.optional?.includes(spec) && !isPathSpecifier(spec) && !isInstalled(spec, options)) continue;
+      out.push(await loadOne(spec, options));
+    }
     return out;
   };
   // A plugin that loads plugins while it is being imported runs at once (waiting would deadlock).
@@ -248,6 +257,12 @@ function locatePackage(spec: string, cwd: string, options: LoadPluginsOptions): 
     `${originOf(options)}plugin '${spec}': cannot find the package '${spec}'; looked from ${tried.join(' and from ')}`,
     `install it where you run dda (npm install ${spec}), check the spelling, or give a path to the plugin's file or folder (starting with ./ or /)`,
   );
+}
+
+/** Whether package `spec` is in a node_modules seen from where {@link loadPlugins} would look for it (built or not). */
+function isInstalled(spec: string, options: LoadPluginsOptions): boolean {
+  const from = (options.resolveFrom ?? 'cwd-then-installation') === 'cwd-then-installation' ? [pathToFileURL(join(options.cwd ?? process.cwd(), 'package.json')).href] : [];
+  return [...from, (options.installation ?? DEFAULT_INSTALLATION).url].some((parent) => installedFolder(packageNameOf(spec), dirname(fileURLToPath(parent))) !== undefined);
 }
 
 /**

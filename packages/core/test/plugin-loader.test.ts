@@ -83,6 +83,26 @@ describe('loadPlugins', () => {
     expect(e.message).not.toContain('its node_modules');
   });
 
+  it('skips an optional package that is not installed, and still loads or refuses the others', async () => {
+    const installation = tmp();
+    const pkg = writePluginPackage(join(installation, 'src-of-plugin'), 'dda-optional-present', 'optional-present-scorer');
+    mkdirSync(join(installation, 'node_modules'));
+    symlinkSync(pkg, join(installation, 'node_modules', 'dda-optional-present'), 'dir');
+    const inst = { url: pathToFileURL(join(installation, 'x.js')).href, importer: (name: string) => import(/* @vite-ignore */ pathToFileURL(join(installation, 'node_modules', name, 'index.mjs')).href) };
+    const optional = ['dda-optional-absent', 'dda-optional-present'];
+    const loaded = await loadPlugins(['dda-optional-absent', 'dda-optional-present'], { cwd: tmp(), resolveFrom: 'installation', installation: inst, optional });
+    expect(loaded.map((p) => p.name)).toEqual(['dda-optional-present']);
+    // Not optional: the same absence is an error naming the package.
+    const e = await failure(loadPlugins(['dda-optional-absent'], { cwd: tmp(), resolveFrom: 'installation', installation: inst }));
+    expect(e.message).toContain("cannot find the package 'dda-optional-absent'");
+    // Optional but installed and broken (entry not built): still an error.
+    const unbuilt = join(installation, 'node_modules', 'dda-optional-unbuilt');
+    mkdirSync(unbuilt);
+    writeFileSync(join(unbuilt, 'package.json'), JSON.stringify({ name: 'dda-optional-unbuilt', type: 'module', main: 'dist/index.js' }));
+    const e2 = await failure(loadPlugins(['dda-optional-unbuilt'], { cwd: tmp(), resolveFrom: 'installation', installation: inst, optional: ['dda-optional-unbuilt'] }));
+    expect(e2.message).toContain("plugin 'dda-optional-unbuilt'");
+  });
+
   it('loads a path written without ./ when no package has that name', async () => {
     const [p] = await loadPlugins(['pkg-plugin'], { cwd: FIXTURES });
     expect(p?.name).toBe('dda-fixture-pkg-plugin');
