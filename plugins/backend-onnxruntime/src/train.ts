@@ -13,7 +13,7 @@ import type { TrainOptions } from '@dda/model';
 import { Adam } from './adam.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
-  DECODER_IO, GRAD_ROWS, batchInputs, buildDecoderGraph, chooseBaseWeightPlacement, lossPositionBucket, loraSpecs, ortBatchFeeds, ortWeightFeeds, pickFeeds, poolBatchFeeds,
+  DECODER_IO, GRAD_ROWS, activationBytesPerExample, batchInputs, buildDecoderGraph, chooseBaseWeightPlacement, lossPositionBucket, loraSpecs, ortBatchFeeds, ortWeightFeeds, pickFeeds, poolBatchFeeds,
   type BaseWeightPlacement, type BatchInputs, type OnnxDecoderConfig, type OnnxEncodedExample, type OnnxLoraConfig, type OnnxParameterSet, type WeightMap,
 } from './decoder-graph.js';
 import { encodeOnnxModel } from './onnx-model.js';
@@ -54,6 +54,14 @@ export interface OnnxTrainerOptions {
    * `auto`: baked up to 256 MiB of float32, fed at every run above, read in place from `base`).
    */
   readonly basePlacement?: BaseWeightPlacement | 'auto';
+  /**
+   * Main-thread sessions kept at once, by size (default 4 GiB, as the decoder's): the least
+   * recently run idle sessions are released while the activation estimates of those kept
+   * ({@link activationBytesPerExample} × the batch) sum above this. Each session holds its largest
+   * run's activations; four batch shapes of 16 real-text sequences of up to 512 tokens kept
+   * fine-tuning at 6.8–8.7 GB RSS (BENCHMARKS.md).
+   */
+  readonly maxSessionBytes?: number;
 }
 
 /** A tensor with a copy of its data that training updates in place. */
@@ -74,8 +82,8 @@ const MAX_LOCAL_SESSIONS = 4;
 export class OnnxTrainer {
   private readonly trained: Trained[];
   private readonly feedsOf: Record<string, OrtTensor> = {};
-  /** Main-thread sessions by batch shape, at most MAX_LOCAL_SESSIONS, the least recently run released first (each holds its largest run's memory). */
-  private readonly sessions = new SessionCache<Promise<OrtSession>>(MAX_LOCAL_SESSIONS, async (s) => (await s.catch(() => null))?.release(), 'ONNX trainer');
+  /** Main-thread sessions by batch shape, at most MAX_LOCAL_SESSIONS and {@link OnnxTrainerOptions.maxSessionBytes}, the least recently run released first (each holds its largest run's memory). */
+  private readonly sessions: SessionCache<Promise<OrtSession>>;
   private readonly models = new Map<string, Uint8Array>();
   private readonly padMultiple: number;
   private readonly workers: number;
@@ -106,6 +114,7 @@ export class OnnxTrainer {
   ) {
     this.padMultiple = options.padMultiple ?? 16;
     this.workers = options.workers ?? 1;
+    this.sessions = new SessionCache(MAX_LOCAL_SESSIONS, async (s) => (await s.catch(() => null))?.release(), 'ONNX trainer', options.maxSessionBytes ?? 4 * 2 ** 30);
     if (!Number.isInteger(this.padMultiple) || this.padMultiple < 1) throw new DdaError(`ONNX trainer: padMultiple must be a positive integer, got ${this.padMultiple}`, 'pass e.g. 16');
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new DdaError(`ONNX trainer: workers must be a positive integer, got ${this.workers}`, 'pass 1 (main thread) or the number of cores');
     if (this.workers > 1 && backend.executionProviders[0] !== 'cpu') throw new DdaError('ONNX trainer: worker threads run on the CPU only', 'use workers: 1 on a GPU backend');
@@ -241,7 +250,7 @@ export class OnnxTrainer {
     const out = await this.sessions.use(key, create, async (s) => {
       const session = await s;
       return session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.feedsOf) });
-    });
+    }, b.B * activationBytesPerExample(this.config, b.T, b.P / b.B));
     return { loss: (out[DECODER_IO.loss]?.data as Float32Array)[0] as number, gradients: this.gradientsOf(out[GRAD_ROWS]?.data as Float32Array | undefined) };
   }
 
@@ -266,6 +275,11 @@ export class OnnxTrainer {
     };
     const r = await pool.run(w, key, model, poolBatchFeeds(b), [DECODER_IO.loss, GRAD_ROWS]);
     return { loss: (r[DECODER_IO.loss] as Float32Array)[0] as number, gradients: this.gradientsOf(r[GRAD_ROWS]) };
+  }
+
+  /** Main-thread sessions open now (at most 4, and within {@link OnnxTrainerOptions.maxSessionBytes} between runs). */
+  get openSessions(): number {
+    return this.sessions.size;
   }
 
   /** Releases every session and stops the workers. */

@@ -104,6 +104,28 @@ describe('training on onnxruntime agrees with the tfjs trainer', () => {
     for (const [n, t] of a.weights) expect(relErr(w1.weights.get(n)!.data, t.data), n).toBeLessThan(1e-4);
   });
 
+  it('keeps its sessions within maxSessionBytes, with the same result as with every session kept', async () => {
+    const config = FAMILIES['mistral-style (GQA, sliding window 3)']!;
+    const init = initDecoderWeights(config, 2);
+    const enc = pretrain.map((s) => [2, ...tok.encode(s.response), 3]).map((ids) => ({ tokens: Int32Array.from(ids), lossMask: new Float32Array(ids.length - 1).fill(1) }));
+    const run = async (maxSessionBytes?: number): Promise<{ losses: number[]; weights: Map<string, { data: Float32Array }>; open: number[] }> => {
+      const t = new OnnxTrainer(backend, config, 'all', init, null, { intraOpNumThreads: 1, padMultiple: 1, ...(maxSessionBytes ? { maxSessionBytes } : {}) });
+      const open: number[] = [];
+      const losses = await t.train(enc, { ...OPTS, learningRate: 1e-2, onStep: () => void open.push(t.openSessions) });
+      const weights = t.trainedWeights();
+      await t.release();
+      return { losses, weights, open };
+    };
+    const kept = await run();
+    // Padding to a multiple of 1 gives batches of several shapes: more than one session is kept by default.
+    expect(Math.max(...kept.open)).toBeGreaterThan(1);
+    // One byte: only the newest session is kept (it alone is larger than the budget).
+    const bounded = await run(1);
+    expect(Math.max(...bounded.open)).toBe(1);
+    expect(bounded.losses).toEqual(kept.losses);
+    for (const [n, t] of kept.weights) expect(bounded.weights.get(n)!.data, n).toEqual(t.data);
+  });
+
   it('rejects an empty data set and a diverging run', async () => {
     const config = FAMILIES['llama2-style']!;
     const init = initDecoderWeights(config, 1);
