@@ -12,7 +12,7 @@ import {
   type DataRendering, type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryData, readTrainingData,
 } from '@dda/data';
 import {
-  CHAT_TEMPLATE_FILE, CONFIG_FILE, HfTokenizer, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, checkTokenizerFits, encodeSample, loadModelFolder, loadTokenizerFolder, type DecoderConfig, type EncodedExample,
+  CHAT_TEMPLATE_FILE, CONFIG_FILE, HfTokenizer, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, checkTokenizerFits, encodeSample, loadModelFolder, loadTokenizerFolder, tensorsEqual, type DecoderConfig, type EncodedExample,
   type LoraConfig, type ModelFamily, type OverlongPolicy, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import { hashOf } from './artifacts.js';
@@ -226,6 +226,38 @@ export function loadBaseModel(dir: string, chatDate?: string, tokenizerDir?: str
   };
 }
 
+/**
+ * Refuses a checkpoint that computes exactly the base model: a full checkpoint with the base's
+ * weights (the base folder given as a checkpoint), or an adapter whose every `lora_B` is zero (so
+ * B·A adds nothing: an adapter saved before its first update) and whose saved modules, if any,
+ * equal the base's. Its scores would be rounding noise around zero, and DDA's debias would
+ * subtract θ0 from itself.
+ *
+ * @throws DdaError naming the checkpoint and what it equals.
+ */
+export function refuseUnchangedCheckpoints(base: Pick<BaseModel, 'dir' | 'weights'>, checkpoints: readonly Pick<Checkpoint, 'dir' | 'kind' | 'weights' | 'saved'>[]): void {
+  for (const c of checkpoints) {
+    if (c.kind === 'full') {
+      if (tensorsEqual(c.weights, base.weights)) {
+        throw new DdaError(`checkpoint ${c.dir} holds exactly the weights of --base ${base.dir}: it is the base model (θ0), not a fine-tuned checkpoint, and every score at it would be zero up to rounding`, 'give the checkpoints the fine-tuning saved (--checkpoints), and the model they started from as --base');
+      }
+      continue;
+    }
+    const bs = [...c.weights].filter(([name]) => name.includes('lora_B'));
+    if (bs.length === 0 || !bs.every(([, t]) => t.data.every((x) => x === 0))) continue;
+    const saved = c.saved?.weights ?? new Map();
+    const savedChanged = [...saved].some(([name, t]) => {
+      const b = base.weights.get(name);
+      return b === undefined || !tensorsEqual(new Map([[name, t]]), new Map([[name, b]]));
+    });
+    if (savedChanged) continue;
+    throw new DdaError(
+      `checkpoint ${c.dir} adds nothing to --base ${base.dir}: every lora_B of its adapter is zero (${bs.length} tensors), so B·A is zero${saved.size ? ' and its saved modules equal the base\'s' : ''}: an adapter saved before any training step (PEFT initialises B to zero), and every score at it would be zero up to rounding`,
+      'give only checkpoints saved after training steps (leave this one out of --checkpoints)',
+    );
+  }
+}
+
 /** The inputs that say which model: the base folder, the checkpoints and how to read them. */
 export type ModelFiles = Pick<TaskFiles, 'base' | 'checkpoints' | 'learningRates' | 'baseName' | 'chatDate' | 'tokenizer' | 'log'>;
 
@@ -240,6 +272,7 @@ export type ModelFiles = Pick<TaskFiles, 'base' | 'checkpoints' | 'learningRates
 export function loadModelFiles(f: ModelFiles): { base: BaseModel; checkpoints: Checkpoint[]; baseMatch: BaseMatch } {
   const base = loadBaseModel(f.base, f.chatDate, f.tokenizer);
   const checkpoints = loadCheckpoints(f.checkpoints, { base: base.config, ...(f.learningRates ? { learningRates: f.learningRates } : {}), ...(f.log ? { log: f.log } : {}) });
+  refuseUnchangedCheckpoints(base, checkpoints);
   const log = f.log ?? (() => {});
   const date = base.tokenizer instanceof HfTokenizer ? base.tokenizer.chatDate : null;
   if (date !== null) log(`warning: the chat template writes the date into the prompts (strftime_now); rendered as ${date}${f.chatDate === undefined ? ' (the default; transformers rendered the day training ran)' : ' (--chat-date)'}, so pass --chat-date with the day the training data was rendered if it differs`);

@@ -141,7 +141,9 @@ describe("the tokenizer a trainer saved beside its checkpoints", () => {
     saveModelFolder(base, { config, weights: initDecoderWeights(config, 1), tokenizer: tok });
     const lora = { rank: 2, alpha: 4, targets: ['q', 'v'] as const };
     const ck = join(dir, 'out', 'checkpoint-5');
-    writePeftAdapter(ck, { ...lora, targets: [...lora.targets] }, initLoraWeights(config, { ...lora, targets: [...lora.targets] }, 2), base);
+    const w = initLoraWeights(config, { ...lora, targets: [...lora.targets] }, 2);
+    for (const [k, t] of w) if (k.endsWith('lora_B.weight')) t.data.fill(0.01); // trained: B is no longer PEFT's zero init
+    writePeftAdapter(ck, { ...lora, targets: [...lora.targets] }, w, base);
     // The trainer saved the tokenizer with a template set for training.
     writeTokenizerFolder(ck, tok.withChatTemplate(template('trained:')));
     const train = join(dir, 'train.jsonl');

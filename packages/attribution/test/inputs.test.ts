@@ -63,6 +63,16 @@ describe('checkpoints as users have them', () => {
     expect(learningRateAt({ entries: [{ step: 1, epoch: null, learningRate: 2 }, { step: 5, epoch: null, learningRate: 1 }], globalStep: 5, epoch: null }, 4)).toBe(2);
   });
 
+  it('refuses a checkpoint that is the base model itself, or an adapter saved before any update (every lora_B zero)', async () => {
+    await expect(loadTask(files({ checkpoints: [base] }))).rejects.toThrow(/holds exactly the weights of --base .*: it is the base model \(θ0\), not a fine-tuned checkpoint/);
+    const untrained = join(root, 'untrained');
+    writePeftAdapter(join(untrained, 'checkpoint-0'), lora, initLoraWeights(config, lora, 9));
+    adapter(join(untrained, 'checkpoint-5'), lora, 9);
+    await expect(loadTask(files({ checkpoints: [untrained] }))).rejects.toThrow(/checkpoint-0 adds nothing to --base .*: every lora_B of its adapter is zero \(4 tensors\), so B·A is zero/);
+    // The same adapter once B has moved is a checkpoint like any other.
+    await expect(loadTask(files({ checkpoints: [join(untrained, 'checkpoint-5')] }))).resolves.toBeDefined();
+  });
+
   it("a checkpoint's epoch is its own trainer_state.json's, not the last log entry's (logging_steps apart from the epoch's end)", async () => {
     const dir = join(root, 'log10');
     const entries = [{ step: 10, learning_rate: 2e-3, epoch: 0.6667, loss: 2 }, { step: 20, learning_rate: 1e-3, epoch: 1.3333, loss: 1.5 }];
