@@ -84,9 +84,15 @@ interface FoundPath {
 
 const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
 
-/** Files a folder has that look like weights the loader cannot read, for the error message. */
+/**
+ * What Trainer saves beside the weights of a checkpoint (transformers' trainer.py: the optimizer,
+ * scheduler and AMP scaler states, the RNG states, the training arguments): not weights.
+ */
+const TRAINER_STATE_FILES = /^(optimizer\.(pt|bin)|scheduler\.pt|scaler\.pt|rng_state(_\d+)?\.pth|training_args\.bin)$/;
+
+/** Files a folder has that look like weights the loader cannot read, for the error message (Trainer's own state files are not weights). */
 function otherWeightFiles(dir: string): string[] {
-  return readdirSync(dir).filter((f) => /\.(bin|pt|pth|gguf|h5|msgpack|ckpt)$/i.test(f));
+  return readdirSync(dir).filter((f) => /\.(bin|pt|pth|gguf|h5|msgpack|ckpt)$/i.test(f) && !TRAINER_STATE_FILES.test(f));
 }
 
 /** `lora` for a PEFT adapter folder, `full` for a model folder with safetensors weights, else null. */

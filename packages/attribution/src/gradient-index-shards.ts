@@ -28,7 +28,7 @@ import {
   type Float16Stats, type IndexBuildOptions, type IndexHeader, type RecordedIdentity,
 } from './gradient-index.js';
 import type { ModuleProjection } from './projection.js';
-import { checkShards, readShardManifest, refuseIncompleteShards, shardManifestPath, type Shard, type ShardRecord } from './shards.js';
+import { checkShards, describeShardDifferences, readShardManifest, refuseIncompleteShards, shardManifestPath, type Shard, type ShardRecord } from './shards.js';
 
 /** Format tag of an index shard's manifest. */
 export const INDEX_SHARD_FORMAT = 'dda-index-shard-v1';
@@ -85,7 +85,7 @@ const shardInputs = (m: Pick<IndexShardManifest, 'identity' | 'blockRows'>): Rec
 
 /** `path: X in shard a, Y in shard b` for every input two shards differ in. */
 function shardDifferences(a: Pick<IndexShardManifest, 'identity' | 'blockRows' | 'index'>, b: Pick<IndexShardManifest, 'identity' | 'blockRows' | 'index'>, bName = `shard ${b.index}`): string[] {
-  return jsonDifferences(shardInputs(a), shardInputs(b)).map((d) => `${d.path}: ${d.a}${d.entries ? ' entries' : ''} in shard ${a.index}, ${d.b} in ${bName}`);
+  return describeShardDifferences(shardInputs(a), shardInputs(b), a.index, bName);
 }
 
 /** Reads an index shard's manifest. @throws DdaError naming the file when it is not JSON or not an index shard's. */

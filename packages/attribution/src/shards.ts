@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { DdaError } from '@dda/core';
 import { hashOf, writeFileAtomic } from './artifacts.js';
 import { type AttributeOptions, type AttributeResult, runAttribute } from './attribute.js';
+import { jsonDifferences } from './gradient-index.js';
 import { checkMethod, checkRequirements } from './method.js';
 import { checkQueryLoss, checkTrainingLoss } from './training-loss.js';
 import { AttributionRun, isModelFree } from './run.js';
@@ -73,6 +74,8 @@ export interface ShardManifest extends ShardRecord {
   readonly format: 'dda-shard-v1';
   /** The attribution's options (paths, method, run options), for `dda merge`. */
   readonly options: StoredOptions;
+  /** What `inputsHash` is the hash of ({@link shardInputs}), for the merge to name what differs (absent in manifests of earlier versions). */
+  readonly inputs?: Readonly<Record<string, unknown>>;
   readonly units: number;
   readonly computed: number;
   readonly reused: number;
@@ -86,9 +89,14 @@ type StoredOptions = Omit<AttributeOptions, 'log' | 'progress'>;
 /** The manifest file of a shard. */
 export const shardManifestPath = (out: string, s: Shard): string => join(out, 'shards', `shard-${s.index}-of-${s.count}.json`);
 
-/** The inputs' hash of a sharded attribution: contents of every input file and every option that changes a result. */
-export function inputsHash(task: AttributionTask, o: StoredOptions): string {
-  return hashOf({ inputs: task.hashes, method: o.method, measurement: o.measurement ?? 'loss', scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'onnxruntime', ...(o.projection ? { projection: o.projection } : {}) });
+/** The inputs of a sharded attribution: contents of every input file and every option that changes a result. */
+function shardInputs(task: AttributionTask, o: StoredOptions): Record<string, unknown> {
+  return { inputs: task.hashes, method: o.method, measurement: o.measurement ?? 'loss', scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'onnxruntime', ...(o.projection ? { projection: o.projection } : {}) };
+}
+
+/** `path: X in shard a, Y in <bName>` for every leaf where the inputs `a` and `b` of two shards differ. */
+export function describeShardDifferences(a: unknown, b: unknown, aIndex: number, bName: string): string[] {
+  return jsonDifferences(a, b).map((d) => `${d.path}: ${d.a}${d.entries ? ' entries' : ''} in shard ${aIndex}, ${d.b} in ${bName}`);
 }
 
 function storedOptions(o: AttributeOptions): StoredOptions {
@@ -121,7 +129,8 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
   const truncation = describeTruncation(task.truncated);
   if (truncation) log(truncation);
   const options = storedOptions(o);
-  const hash = inputsHash(task, options);
+  const inputs = shardInputs(task, options);
+  const hash = hashOf(inputs);
   const path = shardManifestPath(o.out, s);
   if (existsSync(path)) {
     const m = readShardManifest<ShardManifest>(path);
@@ -160,7 +169,7 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
       log(`scorer '${scorer.id}' is not scored block by block from gradients: the merge computes its scores`);
     }
     const manifest: ShardManifest = {
-      format: 'dda-shard-v1', index: s.index, count: s.count, inputsHash: hash, options,
+      format: 'dda-shard-v1', index: s.index, count: s.count, inputsHash: hash, options, inputs,
       units: mine.length, computed: run.computed.length, reused: run.reused.length, seconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString(),
     };
     writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`);
@@ -260,10 +269,18 @@ export function refuseIncompleteShards<M extends ShardRecord>(
  */
 export async function mergeShards(out: string, extra: Pick<AttributeOptions, 'log' | 'progress' | 'command'> = {}): Promise<AttributeResult & { shards: number; computedAtMerge: readonly string[] }> {
   const c = checkShards(out);
-  refuseIncompleteShards(out, c, (redo, count) => `dda slurm ... --only ${redo.join(',')}; or dda attribute ... --shard <i>/${count}`);
+  refuseIncompleteShards(out, c, (redo, count) => `dda slurm ... --only ${redo.join(',')}; or dda attribute ... --shard <i>/${count}`, (m, ref) => {
+    if (m.count !== c.count) return `one of ${m.count} shards, the others of ${c.count}`;
+    if (!ref?.inputs || !m.inputs) return '';
+    return describeShardDifferences(ref.inputs, m.inputs, ref.index, `shard ${m.index}`).slice(0, 4).join('; ');
+  });
   const first = c.manifests[0] as ShardManifest;
   const r = await runAttribute({ ...first.options, ...extra });
-  const gradientsAtMerge = r.computed.filter((n) => n.startsWith('gradients/') && n.includes('/train/'));
-  if (gradientsAtMerge.length > 0) (extra.log ?? (() => {}))(`merge computed ${gradientsAtMerge.length} gradient blocks the shards should have stored (${gradientsAtMerge.slice(0, 3).join(', ')}...)`);
+  // A scorer that streams its gradients in several passes: the shards fold their blocks into the first, the merge does the others.
+  const gradientsAtMerge = [...new Set(r.computed.filter((n) => n.startsWith('gradients/') && n.includes('/train/')))];
+  if (gradientsAtMerge.length > 0) {
+    const listed = gradientsAtMerge.length > 6 ? `${gradientsAtMerge.slice(0, 6).join(', ')} and ${gradientsAtMerge.length - 6} more` : gradientsAtMerge.join(', ');
+    (extra.log ?? (() => {}))(`merge: '${first.options.method.scorer}' streams its training gradients in several passes; the shards did the first, the merge did the others on one machine (by design), computing the gradients of ${gradientsAtMerge.length} blocks again (${listed})`);
+  }
   return { ...r, shards: c.count, computedAtMerge: r.computed };
 }

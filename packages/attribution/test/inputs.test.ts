@@ -229,6 +229,11 @@ describe('checkpoints as users have them', () => {
     const empty = join(root, 'empty');
     mkdirSync(empty);
     await expect(loadTask(files({ checkpoints: [empty] }))).rejects.toThrow(/neither a PEFT adapter folder/);
+    // A checkpoint whose adapter is missing but whose Trainer state is there: the state files are not weights to convert.
+    const stateOnly = join(root, 'state-only');
+    mkdirSync(stateOnly);
+    for (const f of ['optimizer.pt', 'scheduler.pt', 'rng_state.pth', 'training_args.bin']) writeFileSync(join(stateOnly, f), 'pickle');
+    await expect(loadTask(files({ checkpoints: [stateOnly] }))).rejects.toThrow(/'.*state-only' is neither a PEFT adapter folder/);
     await expect(loadTask(files({ checkpoints: [join(root, 'nope')] }))).rejects.toThrow(/'.*nope' is not a folder/);
   });
 });

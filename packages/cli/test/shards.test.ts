@@ -46,7 +46,7 @@ describe('the shard contract (engine-neutral)', () => {
     expect(missing.err).toMatch(/missing shard 2 of 4.*resubmit only those: sbatch --array=2/);
     // A shard made from other inputs (another debiaser and β) is named too.
     expect((await cli(['attribute', ...args(), '--debias', 'raw', '--beta', '0.5', '--out', out, '--shard', '2/4'])).code).toBe(0);
-    expect((await cli(['merge', '--out', out])).err).toMatch(/shard 2 made from other inputs/);
+    expect((await cli(['merge', '--out', out])).err).toMatch(/shard 2 made from other inputs \(method\.debias: "[\w-]+" in shard 0, "raw" in shard 2; method\.beta: 1 in shard 0, 0\.5 in shard 2; /);
     const s2 = await cli(['attribute', ...args(), '--out', out, '--shard', '2/4']);
     expect(s2.code, s2.err).toBe(0);
     expect(s2.out).toMatch(/shard 2\/4 done/);
@@ -56,6 +56,22 @@ describe('the shard contract (engine-neutral)', () => {
     expect(m.code, m.err).toBe(0);
     expect(m.out).toMatch(/merged 4 shards \(0 artifacts computed at the merge\)/); // every block was stored by a shard
     expect(outputs(out)).toEqual(reference);
+  });
+
+  it('the merge of a scorer that streams its gradients in several passes says it does the later passes, naming each block once', async () => {
+    const small = makeUserRun(join(dir, 'small'), 8, 2);
+    const a = ['--base', small.base, '--checkpoints', small.run, '--train', small.train, '--queries', small.queries, '--block-rows', '4', '--scorer', 'datainf', '--out', join(dir, 'datainf')];
+    for (const i of [0, 1]) {
+      const r = await cli(['attribute', ...a, '--shard', `${i}/2`, '--quiet']);
+      expect(r.code, r.err).toBe(0);
+    }
+    const m = await cli(['merge', '--out', join(dir, 'datainf'), '--progress', 'none']);
+    expect(m.code, m.err).toBe(0);
+    expect(m.err).not.toContain('should have stored');
+    const line = m.err.split('\n').find((l) => l.includes('merge: ')) ?? '';
+    expect(line).toMatch(/merge: 'datainf' streams its training gradients in several passes; the shards did the first, the merge did the others on one machine \(by design\), computing the gradients of 6 blocks again \(gradients\/base\/train\/0, gradients\/base\/train\/1, gradients\/checkpoint-50\/train\/0, .*\)$/);
+    const blocks = /again \(([^)]*)\)/.exec(line)?.[1]?.split(', ') ?? [];
+    expect(new Set(blocks).size).toBe(blocks.length);
   });
 
   it('the Kubernetes Indexed Job example runs locally for its indices with the same contract', async () => {
