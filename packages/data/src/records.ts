@@ -259,6 +259,9 @@ function messageList(f: Fields, name: string): ChatMessage[] {
     const e = x as { role?: unknown; content?: unknown } | null;
     if (e === null || typeof e !== 'object') throw new DdaError(`${where}: message ${i + 1} is ${typeName(x)}, not {role, content}`);
     const role = e.role === 'human' ? 'user' : e.role === 'gpt' || e.role === 'model' ? 'assistant' : e.role;
+    if (e.role === undefined && 'from' in e && 'value' in e) {
+      throw new DdaError(`${where}: message ${i + 1} of field ${f.label(name)} is a ShareGPT turn ({from, value}), not {role, content}`, `name the field conversations (ShareGPT: {"from": "human" | "gpt", "value": ...}), e.g. with --fields conversations=${f.columnOf(name)}, or write the turns as {role, content}`);
+    }
     if (role !== 'system' && role !== 'user' && role !== 'assistant') throw new DdaError(`${where}: message ${i + 1} has role ${JSON.stringify(e.role)}`, "roles must be 'system', 'user' or 'assistant'");
     if (typeof e.content !== 'string') throw new DdaError(`${where}: message ${i + 1} (${role}) has no string 'content'`, 'every message needs a text content');
     for (const k of Object.keys(e)) if (k !== 'role' && k !== 'content') f.unusedInside.set(`${f.columnOf(name)}[].${k}`, `a message is read as {role, content} only${role === 'assistant' ? ' (every assistant turn carries the loss)' : ''}`);

@@ -61,6 +61,7 @@ describe('training data formats', () => {
       [jsonl([{ prompt: 'a', response: 3 }]), /:1: field 'response' must be a string, got number/],
       [jsonl([{ messages: 'nope' }]), /:1: field 'messages' is not valid JSON/],
       [jsonl([{ messages: [{ role: 'robot', content: 'x' }] }]), /:1: message 1 has role "robot"/],
+      [jsonl([{ messages: [{ from: 'human', value: 'x' }, { from: 'gpt', value: 'y' }] }]), /:1: message 1 of field 'messages' is a ShareGPT turn \(\{from, value\}\).*--fields conversations=messages/],
       [jsonl([{ id: 'x', prompt: 'a', response: 'b' }, { id: 'x', prompt: 'c', response: 'd' }]), /:2: duplicate training id 'x' \(first used at .*:1\)/],
       [file('json', '{"prompt": "a"}'), /expected a JSON array of records, got object/],
       [file('csv', 'prompt,response\na,b,c\n'), /row 2 has a different number of columns/],
