@@ -165,6 +165,27 @@ export interface IndexMergeResult {
 }
 
 /**
+ * Refuses float16 bits `bytes` (at byte `offset` of shard `m`'s part, rows of `k` entries) holding
+ * an infinity or a NaN: a build never writes one (it refuses entries beyond float16's range), so
+ * the part was damaged after it.
+ *
+ * @throws DdaError naming the shard, the training row and sample, and the entry.
+ */
+function refuseNonFinite(dir: string, m: IndexShardManifest, bytes: Uint8Array, offset: number, k: number): void {
+  for (let b = 0; b + 1 < bytes.length; b += 2) {
+    const bits = (bytes[b] as number) | ((bytes[b + 1] as number) << 8);
+    if ((bits & 0x7c00) !== 0x7c00) continue;
+    const at = (offset + b) / 2;
+    const local = Math.floor(at / k);
+    const value = (bits & 0x3ff) !== 0 ? 'NaN' : bits & 0x8000 ? '-Infinity' : 'Infinity';
+    throw new DdaError(
+      `${join(indexShardPart(dir, m), INDEX_FILES.rows)}: shard ${m.index} of ${m.count}: row ${m.rows.start + local} (training sample '${m.trainIds[local] ?? '?'}') holds a non-finite value (entry ${at % k} is ${value})`,
+      `the part was damaged after its build: delete ${shardManifestPath(dir, m)} and ${indexShardPart(dir, m)}, then run shard ${m.index} again`,
+    );
+  }
+}
+
+/**
  * Merges the shards of the index in `dir`: checks that shards 0..n-1 all finished with the same
  * inputs and that their parts hold their rows, concatenates the parts into `gradients.f16` (in
  * chunks of 8 MB: memory flat in the number of rows; through a temporary file renamed into place),
@@ -173,7 +194,8 @@ export interface IndexMergeResult {
  * (a merge delivered twice; leftover parts of a merge killed after `index.json` are deleted).
  *
  * @throws DdaError naming the missing shards, the shards built from other inputs (and what differs)
- *   and how to run only those again; a part of the wrong size; a folder with no shards.
+ *   and how to run only those again; a part of the wrong size, or holding a non-finite value (naming
+ *   the row); a folder with no shards.
  */
 export function mergeGradientIndexShards(dir: string, o: { readonly log?: Log } = {}): IndexMergeResult {
   const log = o.log ?? (() => {});
@@ -221,15 +243,21 @@ export function mergeGradientIndexShards(dir: string, o: { readonly log?: Log } 
     for (const m of ms) {
       const fd = openSync(join(indexShardPart(dir, m), INDEX_FILES.rows), 'r');
       try {
+        let done = 0; // bytes of this part
         for (let read = readSync(fd, chunk, 0, chunk.length, null); read > 0; read = readSync(fd, chunk, 0, chunk.length, null)) {
+          refuseNonFinite(dir, m, chunk.subarray(0, read), done, k);
           writeAll(out, chunk.subarray(0, read), position);
           position += read;
+          done += read;
         }
       } finally {
         closeSync(fd);
       }
     }
     fsyncSync(out);
+  } catch (e) {
+    rmSync(partial, { force: true });
+    throw e;
   } finally {
     closeSync(out);
   }

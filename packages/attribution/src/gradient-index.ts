@@ -660,12 +660,26 @@ function scoreIndexRows(
         const q = queryRows[j] as Float64Array;
         let dot = 0;
         for (let x = 0; x < h.dim; x++) dot += (rows[base + x] as number) * (q[x] as number);
+        if (!Number.isFinite(dot) || !Number.isFinite(norm)) refuseNonFiniteScore(dir, h, start + r, rows.subarray(base, base + h.dim), dot);
         const denom = norm * (qNorms[j] as number);
         visit(start + r, j, normalize ? (denom > 0 ? Math.max(-1, Math.min(1, dot / denom)) : 0) : dot);
       }
     }
     bar.tick(end - start);
   }
+}
+
+/**
+ * Refuses the non-finite score `score` of row `i` of the index in `dir` (values `row`), naming the
+ * training row and its first non-finite entry, if any (else the query's projected gradient is to blame).
+ *
+ * @throws DdaError always.
+ */
+function refuseNonFiniteScore(dir: string, h: IndexHeader, i: number, row: Float32Array, score: number): never {
+  const entry = row.findIndex((x) => !Number.isFinite(x));
+  const where = `row ${i} (training sample '${h.trainIds[i]}') of ${join(dir, INDEX_FILES.rows)}`;
+  if (entry >= 0) throw new DdaError(`${where} gives a non-finite score (${score}): its entry ${entry} is ${row[entry]}`, 'a build never writes one: the file was damaged after it; build the index again');
+  throw new DdaError(`${where} gives a non-finite score (${score}) with a finite row: the query's projected gradient overflows`, 'check the query (and the checkpoint\'s loss on it)');
 }
 
 /** Each query's top list ({@link QueryTop}) from its best rows, with the training records' texts where known. */

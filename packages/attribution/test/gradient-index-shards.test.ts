@@ -1,10 +1,10 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  INDEX_FILES, buildGradientIndex, buildGradientIndexShard, indexShardPart, indexShardRows, mergeGradientIndexShards, resolveShard, shardManifestPath,
-  type IndexBuildOptions,
+  INDEX_FILES, buildGradientIndex, buildGradientIndexShard, indexShardPart, indexShardRows, mergeGradientIndexShards, queryGradientIndex, resolveShard,
+  shardManifestPath, type IndexBuildOptions,
 } from '@dda/attribution';
 import { makeUserRun, type UserRun } from './fixtures/user-run.js';
 
@@ -51,6 +51,7 @@ describe('dda index build in shards', () => {
     const out = join(dir, 'three');
     for (const i of [2, 0, 1]) expect((await shard(out, i)).status).toBe('built');
     expect(existsSync(join(indexShardPart(out, { index: 1, count: 3 }), INDEX_FILES.rows))).toBe(true);
+    cpSync(join(out, 'shards'), join(dir, 'corrupt', 'shards'), { recursive: true }); // for the test of a corrupted part
     const lines: string[] = [];
     const r = mergeGradientIndexShards(out, { log: (l) => lines.push(l) });
     expect(r.merged).toBe(3);
@@ -105,5 +106,24 @@ describe('dda index build in shards', () => {
     await shard(out, 1);
     mergeGradientIndexShards(out);
     expect(files(out)).toEqual(files(reference));
+  }, 300_000);
+
+  it('refuses to merge a part holding a non-finite value, naming the shard and the row; a query of such an index refuses the row\'s score', async () => {
+    /** Sets entry `entry` of row `row` of the float16 file `path` to +inf. */
+    const corrupt = (path: string, row: number, entry: number): void => {
+      const b = readFileSync(path);
+      b.writeUInt16LE(0x7c00, (row * 256 + entry) * 2);
+      writeFileSync(path, b);
+    };
+    const out = join(dir, 'corrupt');
+    // Row 1 of shard 1 (rows 4 to 7) is training row 5.
+    corrupt(join(indexShardPart(out, { index: 1, count: 3 }), INDEX_FILES.rows), 1, 7);
+    expect(() => mergeGradientIndexShards(out)).toThrow(/shard 1 of 3: row 5 \(training sample 't5'\) holds a non-finite value \(entry 7 is Infinity\).*delete .*shard-1-of-3\.json and .*shard-1-of-3, then run shard 1 again/);
+    expect(readdirSync(out)).toEqual(['shards']); // no index, no partial file
+    expect(existsSync(shardManifestPath(out, { index: 1, count: 3 }))).toBe(true);
+    const idx = join(dir, 'corrupt-index');
+    cpSync(reference, idx, { recursive: true });
+    corrupt(join(idx, INDEX_FILES.rows), 9, 0);
+    await expect(queryGradientIndex({ index: idx, queries: run.queries })).rejects.toThrow(/row 9 \(training sample 't9'\) of .*gradients\.f16 gives a non-finite score/);
   }, 300_000);
 });
