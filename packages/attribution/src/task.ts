@@ -91,6 +91,8 @@ export interface RenderedSample {
   readonly where: string;
   /** A prompt/response pair is two pieces; a multi-turn sample alternates (see TextSample.segments). */
   readonly pieces: readonly { readonly text: string; readonly loss: boolean }[];
+  /** The EOS token encoding appends after the response of a prompt/response pair (it carries the loss), by its text; absent for a rendered conversation, whose template writes its end token. */
+  readonly appendedEos?: string;
 }
 
 /** The files (and options) of a task; see `dda attribute --help`. */
@@ -373,9 +375,10 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
 }
 
 /** A sample's prompt and response pieces (every piece of a multi-turn sample, by whether it carries the loss). */
-function rendered(s: TextSample, where: string): RenderedSample {
+/** `s` as the model sees it; a prompt/response pair with the EOS token that encoding appends after the response (a chat template writes its end token as text). */
+function rendered(s: TextSample, where: string, eosText: string): RenderedSample {
   const pieces = s.segments ?? [{ text: s.prompt, loss: false }, { text: s.response, loss: true }];
-  return { id: s.id, where, pieces: pieces.map((x) => ({ text: x.text, loss: x.loss })) };
+  return { id: s.id, where, pieces: pieces.map((x) => ({ text: x.text, loss: x.loss })), ...(s.segments ? {} : { appendedEos: eosText }) };
 }
 
 /** Where the base model's tokenizer was read from, for summary.json (see {@link tokenizerRecord}). */
@@ -534,7 +537,7 @@ function renderingOf(
   const firstQuery = qs[0] as Query;
   return {
     promptFormat, template: chat ? templateSource(tok) : null, train, queries,
-    first: { train: rendered(samples[0] as TextSample, firstRecord.where), query: rendered(firstQuery.sample, firstQuery.record.where) },
+    first: { train: rendered(samples[0] as TextSample, firstRecord.where, tok.eosText), query: rendered(firstQuery.sample, firstQuery.record.where, tok.eosText) },
   };
 }
 
@@ -550,5 +553,5 @@ function describeRendering(d: DataRendering): string {
  * tokens show; `|` opens a piece that carries the loss, `+` one that does not.
  */
 function showSample(s: RenderedSample): string {
-  return s.pieces.map((p, i) => `${i === 0 ? '' : p.loss ? ' | ' : ' + '}${JSON.stringify(p.text)}`).join('');
+  return s.pieces.map((p, i) => `${i === 0 ? '' : p.loss ? ' | ' : ' + '}${JSON.stringify(p.text)}`).join('') + (s.appendedEos === undefined ? '' : ` + EOS token ${JSON.stringify(s.appendedEos)}`);
 }

@@ -73,6 +73,13 @@ describe('checkpoints as users have them', () => {
     await expect(loadTask(files({ checkpoints: [join(untrained, 'checkpoint-5')] }))).resolves.toBeDefined();
   });
 
+  it('shows a prompt/response pair as the model sees it, with the EOS token encoding appends', async () => {
+    const rawTrain = jsonl(join(root, 'raw-train.jsonl'), [{ id: 'r1', prompt: 'what is alpha ?', response: 'the answer is beta .' }]);
+    const lines: string[] = [];
+    await loadTask(files({ train: rawTrain, log: (l) => lines.push(l) }));
+    expect(lines.find((l) => l.startsWith('training data:'))).toContain(`first sample as the model sees it, prompt | response (${rawTrain}:1): "what is alpha ?" | "the answer is beta ." + EOS token "<eos>"`);
+  });
+
   it("a checkpoint's epoch is its own trainer_state.json's, not the last log entry's (logging_steps apart from the epoch's end)", async () => {
     const dir = join(root, 'log10');
     const entries = [{ step: 10, learning_rate: 2e-3, epoch: 0.6667, loss: 2 }, { step: 20, learning_rate: 1e-3, epoch: 1.3333, loss: 1.5 }];
