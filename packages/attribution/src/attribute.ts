@@ -5,8 +5,8 @@
  * `<out>/artifacts/`, so an interrupted run resumes and a changed input recomputes only what
  * depends on it.
  */
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { DdaError, scoreUnits } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { describeSavedModules } from './checkpoints.js';
@@ -64,14 +64,33 @@ export const ATTRIBUTE_FILES = {
 } as const;
 
 /**
+ * Refuses an output folder that is a file, or lies under one, before any work (mkdir and the
+ * writes would otherwise fail late, with the operating system's words).
+ *
+ * @param option The option that named it, for the message.
+ * @throws DdaError naming the option and the path.
+ */
+export function checkOutFolder(out: string, option = '--out'): void {
+  let at = resolve(out);
+  while (!existsSync(at)) {
+    const up = dirname(at);
+    if (up === at) return;
+    at = up;
+  }
+  if (statSync(at).isDirectory()) return;
+  throw new DdaError(at === resolve(out) ? `${option} ${out} is a file; give a folder` : `${option} ${out}: ${at} is a file; give a folder`, 'name a new folder (it is made) or an existing one');
+}
+
+/**
  * Runs an attribution end to end and writes its outputs into `o.out`.
  *
- * @throws DdaError for any bad input (named by file and record) before model work starts, and for
- *   unknown scorer, debiaser or denoiser ids.
+ * @throws DdaError for any bad input (named by file and record; an `out` that is a file) before
+ *   model work starts, and for unknown scorer, debiaser or denoiser ids.
  */
 export async function runAttribute(o: AttributeOptions): Promise<AttributeResult> {
   const log = o.log ?? (() => {});
   const t0 = Date.now();
+  checkOutFolder(o.out);
   await checkMethod(o.method);
   const task = await loadTask(o);
   const truncation = describeTruncation(task.truncated);

@@ -25,6 +25,7 @@ import { DdaError, createScoreMatrix, measurements, scorers, trackProgress, type
 import { readQueryData, readTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
 import { encodeSample, float32ToF16Bits, widenToFloat32, type EncodedExample, type OverlongPolicy } from '@dda/model';
 import { hashOf, writeFileAtomic } from './artifacts.js';
+import { checkOutFolder } from './attribute.js';
 import type { Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
 import { hashData } from './hashing.js';
@@ -216,10 +217,12 @@ export interface PreparedIndexBuild {
  * Reads and checks the inputs of a build (the options, the measurement id, the model, the training
  * data and its rendering), before any model work.
  *
- * @throws DdaError for bad inputs, as `dda attribute` (naming the file, the record and what to change).
+ * @throws DdaError for bad inputs, as `dda attribute` (naming the file, the record and what to change;
+ *   an `out` that is a file).
  */
 export async function prepareIndexBuild(o: IndexBuildOptions): Promise<PreparedIndexBuild> {
   const log = o.log ?? (() => {});
+  checkOutFolder(o.out);
   const blockRows = o.blockRows ?? DEFAULT_INDEX_BLOCK_ROWS;
   if (!Number.isInteger(blockRows) || blockRows < 1) throw new DdaError(`--block-rows must be a positive integer, got ${blockRows}`);
   const spec: ProjectionSpec = { kind: o.projection ?? 'rademacher', seed: o.seed ?? 0, dim: o.dim ?? DEFAULT_INDEX_DIM };
@@ -453,14 +456,43 @@ function toF16(y: Float64Array, bits: Uint16Array, offset: number, s: Float16Sta
 }
 
 /**
+ * Refuses a folder holding the shards of an index build (`dda index build --shard i/n`) that are
+ * not merged yet, naming the shards finished and missing (of the largest count there) and what to
+ * run. Returns when `dir` holds no shards.
+ *
+ * @throws DdaError as said.
+ */
+function refuseUnmergedShards(dir: string): void {
+  const shards = join(dir, 'shards');
+  const found = (existsSync(shards) && statSync(shards).isDirectory() ? readdirSync(shards) : []).flatMap((f) => {
+    const m = /^shard-(\d+)-of-(\d+)(\.json)?$/.exec(f);
+    return m ? [{ index: Number(m[1]), count: Number(m[2]), finished: m[3] !== undefined }] : [];
+  });
+  if (found.length === 0) return;
+  const count = Math.max(...found.map((f) => f.count));
+  const finished = [...new Set(found.filter((f) => f.finished && f.count === count).map((f) => f.index))].sort((a, b) => a - b);
+  const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !finished.includes(i));
+  const s = (n: number): string => (n > 1 ? 's' : '');
+  const state = missing.length === 0
+    ? `every shard of ${count} finished`
+    : `${finished.length ? `shard${s(finished.length)} ${finished.join(', ')} of ${count} finished; ` : ''}shard${s(missing.length)} ${missing.join(', ')}${finished.length ? '' : ` of ${count}`} missing`;
+  const merge = `dda index merge --index ${dir}`;
+  throw new DdaError(
+    `${dir}: no ${INDEX_FILES.header}: it holds the shards of an index build that is not merged (${state})`,
+    missing.length === 0 ? `merge them: ${merge}` : `run the missing shard${s(missing.length)} (dda index build ... --shard ${missing.length === 1 ? `${missing[0]}/${count}` : `i/${count} for i = ${missing.join(', ')}`}), then ${merge}`,
+  );
+}
+
+/**
  * Reads and checks an index folder's header: its format, and that `gradients.f16` holds count × k
  * float16 values.
  *
- * @throws DdaError naming the folder when it is unfinished (progress.json), missing or malformed.
+ * @throws DdaError naming the folder when it is unfinished (progress.json, or shards not merged), missing or malformed.
  */
 export function readIndexHeader(dir: string): IndexHeader {
   const headerPath = join(dir, INDEX_FILES.header);
   if (!existsSync(headerPath)) {
+    refuseUnmergedShards(dir);
     throw new DdaError(`${dir}: no ${INDEX_FILES.header}${existsSync(join(dir, INDEX_FILES.progress)) ? ' (its build has not finished)' : ''}`, existsSync(join(dir, INDEX_FILES.progress)) ? 'run the same `dda index build` command again to finish it' : 'give the folder `dda index build --out` wrote');
   }
   const h = readJson<IndexHeader>(headerPath);
@@ -559,11 +591,12 @@ function checkQueryAgainst(h: IndexHeader, o: IndexQueryOptions, side: ModelSide
  */
 export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQueryResult> {
   const log = o.log ?? (() => {});
+  if (o.out !== undefined) checkOutFolder(o.out);
   const h = readIndexHeader(o.index);
   const topK = o.topK ?? 10;
   if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
   const chunkRows = o.chunkRows ?? 1024;
-  const side = loadModelSide(queryModelFiles(h, o, log), h.checkpoint.id, h.encoding);
+  const side = loadModelSide(queryModelFiles(h, o.index, o, log), h.checkpoint.id, h.encoding);
   checkQueryAgainst(h, o, side);
   const { queries, terms } = await queryTerms(h, o, side, log);
   const engine = await resolveGradientEngine(o.gradientEngine, log);
@@ -585,8 +618,17 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   return { header: h, tops, queryRows, units, files };
 }
 
-/** The model files of a query against `h`: those given, else those the index recorded, with its encoding's chat date and tokenizer. */
-function queryModelFiles(h: IndexHeader, o: Pick<IndexQueryOptions, 'base' | 'checkpoints' | 'baseName'>, log: Log): ModelFiles {
+/**
+ * The model files of a query against `h` (of the index in `dir`): those given, else those the index
+ * recorded, with its encoding's chat date and tokenizer.
+ *
+ * @throws DdaError when a recorded folder is not there (moved), naming the index.json that recorded it and the option that gives its new place.
+ */
+function queryModelFiles(h: IndexHeader, dir: string, o: Pick<IndexQueryOptions, 'base' | 'checkpoints' | 'baseName'>, log: Log): ModelFiles {
+  const recorded = join(dir, INDEX_FILES.header);
+  if (o.base === undefined && !existsSync(h.model.dir)) throw new DdaError(`${h.model.dir}: no such folder: the base model folder ${recorded} records (moved?)`, 'give --base with its new place (its content must be the same)');
+  const gone = o.checkpoints === undefined ? h.checkpoints.find((c) => !existsSync(c)) : undefined;
+  if (gone !== undefined) throw new DdaError(`${gone}: no such folder: a checkpoints folder ${recorded} records (moved?)`, `give --checkpoints with its new place (${h.checkpoints.length > 1 ? 'every folder the index records, ' : ''}the same content)`);
   return {
     base: o.base ?? h.model.dir, checkpoints: o.checkpoints ?? h.checkpoints, log,
     ...(o.baseName !== undefined ? { baseName: o.baseName } : {}),
@@ -779,6 +821,7 @@ function sharedIdentity(h: IndexHeader): unknown {
  */
 export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<IndexDdaQueryResult> {
   const log = o.log ?? (() => {});
+  if (o.out !== undefined) checkOutFolder(o.out);
   if (o.indexes.length < 2) throw new DdaError(`DDA over indexes needs the index at θ0 (base) and at least one checkpoint's; ${o.indexes.length} given`, 'build one more with dda index build --checkpoint base (or a checkpoint) and pass every --index');
   const hs = o.indexes.map((d) => readIndexHeader(d));
   const first = hs[0] as IndexHeader;
@@ -793,7 +836,15 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
   const topK = o.topK ?? 10;
   if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
   const normalize = o.normalize ?? false;
-  const { base: b, checkpoints } = loadModelFiles(queryModelFiles(first, o, log));
+  const { base: b, checkpoints } = loadModelFiles(queryModelFiles(first, o.indexes[0] as string, o, log));
+  hs.forEach((h, k) => {
+    if (h.checkpoint.id === 'base' || checkpoints.some((c) => c.id === h.checkpoint.id)) return;
+    const source = o.checkpoints ? `those given with --checkpoints (${o.checkpoints.join(', ')})` : `the checkpoints the index ${o.indexes[0]} records (${first.checkpoints.join(', ')})`;
+    throw new DdaError(
+      `the index ${o.indexes[k]} is at ${h.checkpoint.id} of the checkpoints ${h.checkpoints.join(', ')} (as its index.json records), but the checkpoints of this query are ${source}: ${checkpoints.map((c) => c.id).join(', ')}`,
+      'build every index of one DDA from the same run (the same --base and --checkpoints, one --checkpoint each), or give --checkpoints with folders that hold every index\'s checkpoint',
+    );
+  });
   const sides = hs.map((h) => modelSideAt(b, checkpoints, h.checkpoint.id, h.encoding));
   hs.forEach((h, k) => checkQueryAgainst(h, { ...o, index: o.indexes[k] as string }, sides[k] as ModelSide));
   const side = sides[0] as ModelSide;

@@ -16,7 +16,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DdaError } from '@dda/core';
 import { hashOf, writeFileAtomic } from './artifacts.js';
-import { type AttributeOptions, type AttributeResult, runAttribute } from './attribute.js';
+import { type AttributeOptions, type AttributeResult, checkOutFolder, runAttribute } from './attribute.js';
 import { jsonDifferences } from './gradient-index.js';
 import { checkMethod, checkRequirements } from './method.js';
 import { checkQueryLoss, checkTrainingLoss } from './training-loss.js';
@@ -124,6 +124,7 @@ function units(run: AttributionRun): { cp: string; block: number }[] {
 export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifest: ShardManifest; skipped: boolean }> {
   const log = o.log ?? (() => {});
   const t0 = Date.now();
+  checkOutFolder(o.out);
   await checkMethod(o.method);
   const task = await loadTask(o);
   const truncation = describeTruncation(task.truncated);

@@ -7,10 +7,10 @@
 import type { Argv } from 'yargs';
 import { DdaError } from '@dda/core';
 import {
-  DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, INDEX_FILES, PROJECTION_KINDS, RECOMMENDED_DDA, buildGradientIndex, buildGradientIndexShard, mergeGradientIndexShards,
-  queryGradientIndex, queryGradientIndexesDda, resolveShard, type IndexBuildOptions, type ProjectionKind,
+  DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, INDEX_FILES, PROJECTION_KINDS, RECOMMENDED_DDA, buildGradientIndex, buildGradientIndexShard, indexShardRows,
+  mergeGradientIndexShards, queryGradientIndex, queryGradientIndexesDda, resolveShard, type IndexBuildOptions, type ProjectionKind,
 } from '@dda/attribution';
-import { parseFieldMap } from '@dda/data';
+import { parseFieldMap, readTrainingData } from '@dda/data';
 import type { Reporter } from './progress.js';
 import { type RunInputArgs, runInputOptions, runInputsFrom } from './run-inputs.js';
 import { commandArgv, shardOptions, slurmOptions, submitSharded, type SlurmArgs } from './slurm.js';
@@ -168,8 +168,12 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
         'slurm',
         'Submit an index build in shards to SLURM: a job array of `dda index build ... --shards n` (one task per shard) and a `dda index merge` job that runs after every task has ended (--dependency=afterany), with per-task resources; scripts and logs in <out>/slurm/. Takes every option of dda index build',
         (s) => slurmOptions(buildOptions(s)),
-        (a) => {
-          buildOptionsFrom(a); // validate the values before submitting anything
+        async (a) => {
+          const o = buildOptionsFrom(a); // validate the values before submitting anything
+          // Every shard must have rows (as the build checks): read the training set as the build does, before any script is written.
+          const n = (await readTrainingData(o.train, { promptFormat: o.promptFormat ?? 'raw', ...(o.fields ? { fields: o.fields } : {}) })).records.length;
+          if (n === 0) throw new DdaError(`--train ${o.train}: no training records`);
+          if (Number.isInteger(a.shards) && a.shards > 0) indexShardRows(n, o.blockRows ?? DEFAULT_INDEX_BLOCK_ROWS, { index: 0, count: a.shards });
           const args = commandArgv(a, BUILD_FLAGS, new Set(['base', 'checkpoints', 'train', 'tokenizer']));
           submitSharded(a as typeof a & SlurmArgs, { args: ['index', 'build', ...args], merge: ['index', 'merge', '--index'], name: 'index' }, io.out);
         },

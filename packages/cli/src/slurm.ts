@@ -7,7 +7,7 @@
  * shards to resubmit. Also the `--shard` / `--shards` options both sharded commands take.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
@@ -194,12 +194,19 @@ export interface SlurmSubmission {
  * Writes the scripts into `<out>/slurm/` and submits them with `sbatch --parsable` (the merge with
  * `--dependency=afterany:<array job>`). With `dryRun`, writes them only.
  *
- * @throws DdaError when sbatch is not installed or refuses a script (its message).
+ * @throws DdaError when `out` is a file, and when sbatch is not installed or refuses a script (its message).
  */
 export function submitToSlurm(p: SlurmPlan, dryRun = false): SlurmSubmission | { readonly scripts: { readonly array: string; readonly merge: string } } {
   const { array, merge } = sbatchScripts(p);
   const dir = join(resolve(p.out), 'slurm');
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    // A file where a folder goes: --out itself, or a folder above it.
+    if ((e as { code?: string }).code !== 'EEXIST' && (e as { code?: string }).code !== 'ENOTDIR') throw e;
+    const isFile = existsSync(p.out) && !statSync(p.out).isDirectory();
+    throw new DdaError(isFile ? `--out ${p.out} is a file; give a folder` : `--out ${p.out}: a file lies on the way to ${dir}; give a folder`, 'name a new folder (it is made) or an existing one');
+  }
   const scripts = { array: join(dir, `${p.command.name}.sbatch`), merge: join(dir, 'merge.sbatch') };
   writeFileAtomic(scripts.array, array);
   writeFileAtomic(scripts.merge, merge);

@@ -1,9 +1,12 @@
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_INDEX_BLOCK_ROWS, indexShardRows } from '@dda/attribution';
+import { DEFAULT_EXPERIMENT } from '@dda/experiment';
 import { makeUserRun, type UserRun } from '../../attribution/test/fixtures/user-run.js';
 import { run as cli } from './run-cli.js';
 
@@ -70,6 +73,41 @@ describe('dda index', () => {
     expect(one.err).toContain("--denoise is DDA's, over several indexes; one --index was given");
   }, 300_000);
 
+  it('DDA over indexes built from other --checkpoints names the index and the checkpoints folder it records, not a --checkpoint flag', async () => {
+    // θ0 built from the final checkpoint's folder alone (the same θ0), checkpoint-50's from the whole run.
+    const base = join(dir, 'dda-base-one-folder');
+    const b = await cli(['index', 'build', '--base', u.base, '--checkpoints', join(u.run, 'checkpoint-100'), '--checkpoint', 'base', '--train', u.train, '--out', base, '--dim', '256', '--quiet']);
+    expect(b.code, b.err).toBe(0);
+    const q = await cli(['index', 'query', '--index', base, '--index', join(dir, 'dda-checkpoint-50'), '--queries', u.queries, '--out', join(dir, 'dda-q-mixed'), '--quiet']);
+    expect(q.code).toBe(1);
+    expect(q.err).toContain(`the index ${join(dir, 'dda-checkpoint-50')} is at checkpoint-50 of the checkpoints ${u.run} (as its index.json records)`);
+    expect(q.err).toContain(`the checkpoints the index ${base} records (${join(u.run, 'checkpoint-100')}): checkpoint-100`);
+    expect(q.err).toContain('build every index of one DDA from the same run');
+    expect(q.err).not.toContain('--checkpoint checkpoint-50');
+  }, 300_000);
+
+  it('says which index.json recorded a base or checkpoints folder that has moved, and that --base / --checkpoints give the new place', async () => {
+    const was = join(dir, 'moving');
+    cpSync(u.base, join(was, 'base'), { recursive: true });
+    cpSync(u.run, join(was, 'run'), { recursive: true });
+    const out = join(dir, 'idx-moved');
+    const b = await cli(['index', 'build', '--base', join(was, 'base'), '--checkpoints', join(was, 'run'), '--checkpoint', 'checkpoint-50', '--train', u.train, '--out', out, '--dim', '256', '--quiet']);
+    expect(b.code, b.err).toBe(0);
+    const now = join(dir, 'moved');
+    renameSync(was, now);
+    const query = (more: string[]): ReturnType<typeof cli> => cli(['index', 'query', '--index', out, '--queries', u.queries, '--out', join(dir, 'q-moved'), ...more, '--quiet']);
+    const noBase = await query([]);
+    expect(noBase.code).toBe(1);
+    expect(noBase.err).toContain(`${join(was, 'base')}: no such folder: the base model folder ${join(out, 'index.json')} records`);
+    expect(noBase.err).toContain('give --base with its new place');
+    const noRun = await query(['--base', join(now, 'base')]);
+    expect(noRun.code).toBe(1);
+    expect(noRun.err).toContain(`${join(was, 'run')}: no such folder: a checkpoints folder ${join(out, 'index.json')} records`);
+    expect(noRun.err).toContain('give --checkpoints with its new place');
+    const ok = await query(['--base', join(now, 'base'), '--checkpoints', join(now, 'run')]);
+    expect(ok.code, ok.err).toBe(0);
+  }, 300_000);
+
   it('asks for a subcommand', async () => {
     const r = await cli(['index']);
     expect(r.code).toBe(2);
@@ -87,6 +125,11 @@ describe('dda index build in shards', () => {
     const s0 = await cli(['index', 'build', ...buildArgs(), '--out', out, '--shards', '2', '--shard', '0']);
     expect(s0.err).toBe('');
     expect(s0.out).toContain('index shard 0/2 done: rows 0 to 2 of 8\nnot finished yet: shard 1 of 2');
+    // A query of the unmerged folder says what it holds and what to run.
+    const unmerged = await cli(['index', 'query', '--index', out, '--queries', u.queries, '--quiet']);
+    expect(unmerged.code).toBe(1);
+    expect(unmerged.err).toContain(`${out}: no index.json: it holds the shards of an index build that is not merged (shard 0 of 2 finished; shard 1 missing)`);
+    expect(unmerged.err).toContain(`run the missing shard (dda index build ... --shard 1/2), then dda index merge --index ${out}`);
     const missing = await cli(['index', 'merge', '--index', out, '--quiet']);
     expect(missing.code).toBe(1);
     expect(missing.err).toMatch(/cannot merge .*: missing shard 1 of 2.*sbatch --array=1/);
@@ -98,6 +141,9 @@ describe('dda index build in shards', () => {
     } finally {
       delete process.env.JOB_COMPLETION_INDEX;
     }
+    const finished = await cli(['index', 'query', '--index', out, '--queries', u.queries, '--quiet']);
+    expect(finished.err).toContain(`${out}: no index.json: it holds the shards of an index build that is not merged (every shard of 2 finished)`);
+    expect(finished.err).toContain(`merge them: dda index merge --index ${out}`);
     const m = await cli(['index', 'merge', '--index', out, '--quiet']);
     expect(m.err).toBe('');
     expect(m.out).toContain(`index ${out}: merged 2 shards: 8 training samples × 512 float16 at checkpoint-50`);
@@ -120,5 +166,50 @@ describe('dda index build in shards', () => {
     expect(readdirSync(out).sort()).toEqual(['gradients.f16', 'index.json', 'slurm']);
     rmSync(join(out, 'slurm'), { recursive: true });
     expect(files(out)).toEqual(files(join(dir, 'idx')));
+  }, 300_000);
+
+  it('dda index slurm refuses more shards than the training set has blocks before writing any script', async () => {
+    const out = join(dir, 'slurm-too-many');
+    const r = await cli(['index', 'slurm', ...buildArgs(), '--out', out, '--shards', '4', '--dry-run']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('4 shards of 8 training samples in 3 blocks of 3: a shard would have no rows (give at most 3 shards, or a smaller --block-rows)');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('the README\'s sharded index commands fit the demo\'s training set: every shard has rows', () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+    const lines = readme.split('\n').filter((l) => /npm run -s dda -- index (build|slurm) .*--shards? \S/.test(l));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    for (const line of lines) {
+      const flag = (name: string): string | undefined => new RegExp(`--${name} (\\S+)`).exec(line)?.[1];
+      const blockRows = Number(flag('block-rows') ?? DEFAULT_INDEX_BLOCK_ROWS);
+      const count = Number(flag('shards') ?? flag('shard')?.split('/')[1]);
+      expect(count, line).toBeGreaterThan(1);
+      for (let index = 0; index < count; index++) expect(() => indexShardRows(DEFAULT_EXPERIMENT.nTrain, blockRows, { index, count }), line).not.toThrow();
+    }
+  });
+});
+
+describe('--out naming a file', () => {
+  it('is refused before any work by dda attribute (sharded or not), dda index build (sharded or not), dda index query and dda slurm, naming the option and the path', async () => {
+    const file = join(dir, 'some.jsonl');
+    writeFileSync(file, '{}\n');
+    const inputs = ['--base', u.base, '--checkpoints', u.run, '--train', u.train];
+    const commands = [
+      ['attribute', ...inputs, '--queries', u.queries],
+      ['attribute', ...inputs, '--queries', u.queries, '--shard', '0/2'],
+      ['slurm', ...inputs, '--queries', u.queries, '--shards', '2', '--dry-run'],
+      ['index', 'build', ...inputs, '--checkpoint', 'checkpoint-50'],
+      ['index', 'build', ...inputs, '--checkpoint', 'checkpoint-50', '--shard', '0/2'],
+      ['index', 'slurm', ...inputs, '--checkpoint', 'checkpoint-50', '--block-rows', '3', '--shards', '2', '--dry-run'],
+      ['index', 'query', '--index', join(dir, 'idx'), '--queries', u.queries],
+      ['index', 'query', '--index', join(dir, 'dda-base'), '--index', join(dir, 'dda-checkpoint-50'), '--queries', u.queries],
+    ];
+    for (const c of commands) {
+      const r = await cli([...c, '--out', file, '--quiet']);
+      expect(r.code, c.join(' ')).toBe(1);
+      expect(r.err, c.join(' ')).toContain(`--out ${file} is a file; give a folder`);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('{}\n');
   }, 300_000);
 });
