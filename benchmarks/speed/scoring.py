@@ -5,14 +5,17 @@ scoring.py peak [THREADS]                        -> best torch.mm GFLOP/s at n =
 scoring.py scores N_TRAIN N_TEST DIM [THREADS]   -> test · blockᵀ over blocks of training rows, as the ONNX engine does
 Training rows are generated per block (torch.rand into one buffer), so memory stays one block.
 THREADS: torch threads (default: every CPU of the machine; Debian's torch defaults to one).
+The matmul peak is packages/conformance/python/dda_reference.py's `matmul_gflops`, shared with the other speed scripts.
 """
 import json
 import os
-import resource
 import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packages", "conformance", "python"))
+import dda_reference as ref  # noqa: E402
 
 torch.manual_seed(0)
 _threads_arg = sys.argv[2] if sys.argv[1] == "peak" else (sys.argv[5] if len(sys.argv) > 5 else None)
@@ -21,18 +24,7 @@ threads = torch.get_num_threads()
 
 
 def peak():
-    n = 2048
-    a = torch.rand(n, n) - 0.5
-    b = torch.rand(n, n) - 0.5
-    torch.mm(a, b)
-    runs = []
-    for _ in range(3):
-        best = float("inf")
-        for _ in range(5):
-            t = time.perf_counter()
-            torch.mm(a, b)
-            best = min(best, time.perf_counter() - t)
-        runs.append(2 * n**3 / best / 1e9)
+    runs = ref.matmul_gflops(2048, rounds=3)
     print(json.dumps({"engine": f"pytorch {torch.__version__} cpu, {threads} threads", "matmul2048_gflops": max(runs), "runs": runs}))
 
 
@@ -62,7 +54,7 @@ def scores(n_train, n_test, dim):
     print(json.dumps({
         "engine": f"pytorch {torch.__version__} cpu, {threads} threads", "n_train": n_train, "n_test": n_test, "dim": dim,
         "gemm_s": gemm_s, "generate_s": gen_s, "wall_s": wall, "pairs_per_s": n_train * n_test / gemm_s, "gflops": flop / gemm_s / 1e9,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": ref.peak_rss_mb(),
     }))
 
 
