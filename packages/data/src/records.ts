@@ -455,7 +455,7 @@ export function toTrainingRecord(r: RawRecord, o: RecordOptions = {}): TrainingR
   return toTraining(new Fields(r, o.fields ?? {}), o);
 }
 
-const QUERY_SHAPES = '{"prompt", "output"}, {"messages": [...], "output"?}, {"conversations": [...], "output"?}, {"instruction", "input"?, "output"} or {"document", "output"}, each with optional "corrected", "id" and "group"';
+const QUERY_SHAPES = '{"prompt", "output"}, {"messages": [...], "output"?}, {"conversations": [...], "output"?}, {"instruction", "input"?, "output"} or {"document", "output"}, each with optional "corrected", "id" and "group" ("response" is read as "output" where there is none)';
 
 /** A query and the columns kept as its metadata. */
 function toQuery(f: Fields, o: DatasetOptions): QueryRecord {
