@@ -842,6 +842,9 @@ TOKENIZER_STRINGS = [
     # Whitespace runs, tabs and newlines.
     "  two leading spaces,   three inside,\ttab\n\n  and an indented line\r\n",
 ]
+# The system and user turn the Llama-3 and Gemma-3 tokenizer fixtures render with their chat formats.
+CHAT_SYSTEM = "You will act as a summarization expert."
+CHAT_USER = "Document: The council in England met on Tuesday.\n\nSummary:"
 # Pre-tokenisation regexes (the tokenizer.json Split patterns): Qwen2's, and Llama-3's (digits in runs of up to three).
 QWEN2_SPLIT = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 LLAMA3_SPLIT = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
