@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import {
   AttributionRun, CheckpointModel, FD_LOSS_STEP, FD_MAX_RELATIVE_STEP, directionOf, finiteDifferenceStep, loadTask, tokenAttribution, tokenDirectionalDerivatives, tokenPieces, topK,
   type AttributionTask, type CheckpointScores,
 } from '@dda/attribution';
-import { WordTokenizer, SPECIAL_TOKENS } from '@dda/model';
+import { WordTokenizer, SPECIAL_TOKENS, loadModelFolder, saveModelFolder } from '@dda/model';
 import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 import type { GradientMatrix, TextSample } from '@dda/core';
 import { makeUserRun } from './fixtures/user-run.js';
@@ -89,8 +89,11 @@ describe('per-token attribution', () => {
   });
 
   it('splits a full checkpoint\'s gradient dot product over tokens too (every parameter moved)', async () => {
+    // A full model folder: the base weights, every one moved a little, as a full fine-tuning checkpoint.
     const full = join(dir, 'full');
-    cpSync(user.base, full, { recursive: true }); // a full model folder: the base weights as a checkpoint
+    const m = loadModelFolder(user.base);
+    const moved = new Map([...m.weights].map(([k, t]) => [k, { shape: t.shape, data: t.data.map((x, i) => x + 1e-3 * Math.sin(i + 1)) }]));
+    saveModelFolder(full, { config: m.config, weights: moved, family: m.family, ...(m.tokenizer ? { tokenizer: m.tokenizer } : {}) });
     const t = await loadTask({ base: user.base, checkpoints: [full], train: user.train, queries: user.queries });
     const cp = t.checkpoints[0]!;
     expect(cp.kind).toBe('full');
