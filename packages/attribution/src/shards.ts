@@ -269,6 +269,7 @@ export function refuseIncompleteShards<M extends ShardRecord>(
  * @throws DdaError naming the missing and the mismatched shards (resubmit only those).
  */
 export async function mergeShards(out: string, extra: Pick<AttributeOptions, 'log' | 'progress' | 'command'> = {}): Promise<AttributeResult & { shards: number; computedAtMerge: readonly string[] }> {
+  checkOutFolder(out);
   const c = checkShards(out);
   refuseIncompleteShards(out, c, (redo, count) => `dda slurm ... --only ${redo.join(',')}; or dda attribute ... --shard <i>/${count}`, (m, ref) => {
     if (m.count !== c.count) return `one of ${m.count} shards, the others of ${c.count}`;

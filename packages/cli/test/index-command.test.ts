@@ -191,7 +191,7 @@ describe('dda index build in shards', () => {
 });
 
 describe('--out naming a file', () => {
-  it('is refused before any work by dda attribute (sharded or not), dda index build (sharded or not), dda index query and dda slurm, naming the option and the path', async () => {
+  it('is refused before any work by dda attribute (sharded or not), dda merge, dda index build (sharded or not), dda index query and dda slurm, naming the option and the path', async () => {
     const file = join(dir, 'some.jsonl');
     writeFileSync(file, '{}\n');
     const inputs = ['--base', u.base, '--checkpoints', u.run, '--train', u.train];
@@ -204,6 +204,7 @@ describe('--out naming a file', () => {
       ['index', 'slurm', ...inputs, '--checkpoint', 'checkpoint-50', '--block-rows', '3', '--shards', '2', '--dry-run'],
       ['index', 'query', '--index', join(dir, 'idx'), '--queries', u.queries],
       ['index', 'query', '--index', join(dir, 'dda-base'), '--index', join(dir, 'dda-checkpoint-50'), '--queries', u.queries],
+      ['merge'],
     ];
     for (const c of commands) {
       const r = await cli([...c, '--out', file, '--quiet']);
