@@ -387,6 +387,7 @@ export class AttributionRun {
       trainRepresentations: async () => ({ ids: train.map((s) => s.id), dim: this.task.base.config.hiddenSize, rows: await (await this.model()).representations(cp, train), checkpoint: cp.id }),
       testRepresentations: async () => ({ ids: test.map((s) => s.id), dim: this.task.base.config.hiddenSize, rows: await (await this.model()).representations(cp, test), checkpoint: cp.id }),
       ...(corrections ? { testCorrections: corrections } : {}),
+      ...(this.options.progress ? { progress: this.options.progress } : {}),
       ...(cp.kind === 'lora' ? {
         model: {
           lossesAfterSteps: async (updateOn: readonly TextSample[], evaluate: readonly TextSample[], o: ModelStepOptions) => (await this.model()).lossesAfterSteps(cp, updateOn, evaluate, o),

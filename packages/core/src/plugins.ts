@@ -1,5 +1,6 @@
 import type { GradientBlocks, GradientMatrix } from './gradients.js';
 import type { ScoreMatrix } from './score-matrix.js';
+import type { ProgressSink } from './progress.js';
 
 /** One turn of a conversation (the role/content records of chat data sets and chat templates). */
 export interface ChatMessage {
@@ -85,6 +86,12 @@ export interface ScoringInput {
   readonly testCorrections?: readonly TextSample[];
   /** The model at `checkpoint`, for scorers that take optimizer steps on it (e.g. `cea`). */
   readonly model?: ScoringModel;
+  /**
+   * Where a scorer whose own work takes long (minutes: `cea`'s optimizer steps and training losses
+   * per query) reports its progress, through `trackProgress` with a label naming the scorer and the
+   * checkpoint. Absent: report nothing. The gradients a harness computes report on their own.
+   */
+  readonly progress?: ProgressSink;
 }
 
 /** Options of {@link ScoringModel.lossesAfterSteps}. */

@@ -20,7 +20,7 @@
  * forward passes; keep `steps` small (default 3: it changes the cost little, the evaluation
  * dominates).
  */
-import { DdaError, createScoreMatrix, type ModelStepOptions, type ScoreMatrix, type ScoringInput, type TextSample, yieldToEventLoop } from '@dda/core';
+import { DdaError, createScoreMatrix, trackProgress, type ModelStepOptions, type ScoreMatrix, type ScoringInput, type TextSample, yieldToEventLoop } from '@dda/core';
 
 /** Default number of optimizer steps per test error and version. */
 export const DEFAULT_CEA_STEPS = 3;
@@ -88,6 +88,7 @@ export async function ceaScores(input: ScoringInput, options: CeaOptions = {}): 
   const nTrain = input.train.length;
   const nTest = input.test.length;
   const values = new Float64Array(nTrain * nTest);
+  const bar = trackProgress(`cea at ${input.checkpoint}: ${o.steps} steps on each of ${nTest} queries and its correction, then ${nTrain} training losses each`, nTest, input.progress);
   for (let j = 0; j < nTest; j++) {
     const afterError = await model.lossesAfterSteps([input.test[j] as TextSample], input.train, o);
     const afterCorrection = await model.lossesAfterSteps([fixes[j] as TextSample], input.train, o);
@@ -95,6 +96,7 @@ export async function ceaScores(input: ScoringInput, options: CeaOptions = {}): 
       throw new DdaError(`cea: the model returned ${afterError.length} / ${afterCorrection.length} losses for ${nTrain} training samples`);
     }
     for (let i = 0; i < nTrain; i++) values[i * nTest + j] = (afterCorrection[i] as number) - (afterError[i] as number);
+    bar.tick();
     await yieldToEventLoop();
   }
   return createScoreMatrix(input.train.map((s) => s.id), input.test.map((s) => s.id), values, {

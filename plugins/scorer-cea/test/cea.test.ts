@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DdaError, scorers, type ModelStepOptions, type ScoringInput, type ScoringModel, type TextSample } from '@dda/core';
+import { DdaError, scorers, type ModelStepOptions, type ProgressUpdate, type ScoringInput, type ScoringModel, type TextSample } from '@dda/core';
 import { DEFAULT_LORA, TINY_PRESETS, WordTokenizer, initDecoderWeights, type DecoderConfig } from '@dda/model';
 import { DecoderModel, startTfjsBackend } from '@dda/backend-tfjs';
 import { ceaScorer, ceaScores, registerCeaScorer } from '@dda/scorer-cea';
@@ -51,7 +51,11 @@ describe('cea', () => {
     const m = tinyModel();
     const before = m.losses(train);
     const log: ModelStepOptions[] = [];
-    const s = await ceaScores(input(m, [correction], log), { steps: 2, learningRate: 1e-3 });
+    const updates: ProgressUpdate[] = [];
+    const s = await ceaScores({ ...input(m, [correction], log), progress: (u) => updates.push(u) }, { steps: 2, learningRate: 1e-3 });
+    // One progress update per query, labelled with the scorer and the checkpoint.
+    expect(updates.map((u) => [u.done, u.total])).toEqual([[1, 1]]);
+    expect(updates[0]?.label).toBe('cea at epoch-1: 2 steps on each of 1 queries and its correction, then 3 training losses each');
     expect(s.trainIds).toEqual(['t-error', 't-correction', 't-other']);
     expect(s.testIds).toEqual(['err-0']);
     const [onError, onCorrection] = [s.values[0]!, s.values[1]!];
