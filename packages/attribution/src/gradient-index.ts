@@ -531,6 +531,8 @@ export interface IndexQueryOptions {
   /** The checkpoint folders (default: those recorded); the index's checkpoint must be among them with the same hashes. */
   readonly checkpoints?: readonly string[];
   readonly baseName?: string;
+  /** The tokenizer folder, where the build took one (`--tokenizer`; default: the one recorded in index.json); its hashes must match. */
+  readonly tokenizer?: string;
   /** The test measurement; refused when it differs from the index's. */
   readonly measurement?: string;
   /** The projection asked for; each part given is refused when it differs from the index's. */
@@ -622,10 +624,14 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
  * The model files of a query against `h` (of the index in `dir`): those given, else those the index
  * recorded, with its encoding's chat date and tokenizer.
  *
- * @throws DdaError when a recorded folder is not there (moved), naming the index.json that recorded it and the option that gives its new place.
+ * @throws DdaError when a recorded folder (base, checkpoints, tokenizer) is not there (moved), naming the index.json that recorded it and the option that gives its new place.
  */
-function queryModelFiles(h: IndexHeader, dir: string, o: Pick<IndexQueryOptions, 'base' | 'checkpoints' | 'baseName'>, log: Log): ModelFiles {
+function queryModelFiles(h: IndexHeader, dir: string, o: Pick<IndexQueryOptions, 'base' | 'checkpoints' | 'baseName' | 'tokenizer'>, log: Log): ModelFiles {
   const recorded = join(dir, INDEX_FILES.header);
+  if (o.tokenizer === undefined && h.encoding.tokenizer !== undefined && !existsSync(h.encoding.tokenizer)) {
+    throw new DdaError(`${h.encoding.tokenizer}: no such folder: the tokenizer folder ${recorded} records (moved?)`, 'give --tokenizer with its new place (its content must be the same)');
+  }
+  const tokenizer = o.tokenizer ?? h.encoding.tokenizer;
   if (o.base === undefined && !existsSync(h.model.dir)) throw new DdaError(`${h.model.dir}: no such folder: the base model folder ${recorded} records (moved?)`, 'give --base with its new place (its content must be the same)');
   const gone = o.checkpoints === undefined ? h.checkpoints.find((c) => !existsSync(c)) : undefined;
   if (gone !== undefined) throw new DdaError(`${gone}: no such folder: a checkpoints folder ${recorded} records (moved?)`, `give --checkpoints with its new place (${h.checkpoints.length > 1 ? 'every folder the index records, ' : ''}the same content)`);
@@ -633,7 +639,7 @@ function queryModelFiles(h: IndexHeader, dir: string, o: Pick<IndexQueryOptions,
     base: o.base ?? h.model.dir, checkpoints: o.checkpoints ?? h.checkpoints, log,
     ...(o.baseName !== undefined ? { baseName: o.baseName } : {}),
     ...(h.encoding.chatDate !== undefined ? { chatDate: h.encoding.chatDate } : {}),
-    ...(h.encoding.tokenizer !== undefined ? { tokenizer: h.encoding.tokenizer } : {}),
+    ...(tokenizer !== undefined ? { tokenizer } : {}),
   };
 }
 

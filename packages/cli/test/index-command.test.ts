@@ -106,6 +106,21 @@ describe('dda index', () => {
     expect(noRun.err).toContain('give --checkpoints with its new place');
     const ok = await query(['--base', join(now, 'base'), '--checkpoints', join(now, 'run')]);
     expect(ok.code, ok.err).toBe(0);
+    // An index built with --tokenizer: that folder moved too.
+    const tokWas = join(dir, 'tok-moving');
+    cpSync(join(now, 'base'), tokWas, { recursive: true });
+    const outTok = join(dir, 'idx-moved-tok');
+    const bt = await cli(['index', 'build', '--base', join(now, 'base'), '--checkpoints', join(now, 'run'), '--checkpoint', 'checkpoint-50', '--train', u.train, '--tokenizer', tokWas, '--out', outTok, '--dim', '256', '--quiet']);
+    expect(bt.code, bt.err).toBe(0);
+    const tokNow = join(dir, 'tok-moved');
+    renameSync(tokWas, tokNow);
+    const queryTok = (more: string[]): ReturnType<typeof cli> => cli(['index', 'query', '--index', outTok, '--queries', u.queries, '--out', join(dir, 'q-moved-tok'), ...more, '--quiet']);
+    const noTok = await queryTok([]);
+    expect(noTok.code).toBe(1);
+    expect(noTok.err).toContain(`${tokWas}: no such folder: the tokenizer folder ${join(outTok, 'index.json')} records`);
+    expect(noTok.err).toContain('give --tokenizer with its new place');
+    const okTok = await queryTok(['--tokenizer', tokNow]);
+    expect(okTok.code, okTok.err).toBe(0);
   }, 300_000);
 
   it('asks for a subcommand', async () => {
