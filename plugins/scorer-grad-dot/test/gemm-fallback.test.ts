@@ -54,11 +54,20 @@ describe('grad-dot without a dot-product kernel that starts', () => {
         return Promise.resolve(out);
       },
     };
-    // Last test of the file: the registry is this file's (vitest isolates test files).
+    // The registry is this file's (vitest isolates test files); the kernels registered here stay for the tests after.
     dotKernels.register({ id: 'test-kernel', description: 'exact products (test)', priority: 50, create: () => exact });
     const d = await dotProducts(train, test);
     expect(d).toMatchObject({ engine: 'test-backend', how: 'float64 test kernel' });
     expect(Array.from(d.values)).toEqual([1, 0, 0, 0, 2, -1.5]);
     expect(calls).toEqual([3]);
+  });
+
+  it('leaves the products to the float64 loop when a kernel fails while computing under auto, and refuses by id', async () => {
+    const failing: DotKernel = { id: 'failing-kernel', backend: 'failing-backend', how: 'fails (test)', dot: () => Promise.reject(new Error('device lost (test)')) };
+    dotKernels.register({ id: 'failing-kernel', description: 'fails while computing (test)', priority: 60, create: () => failing });
+    const d = await dotProducts(train, test, { log: () => {} });
+    expect(d.engine).toBe('js');
+    expect(Array.from(d.values)).toEqual([1, 0, 0, 0, 2, -1.5]);
+    await expect(dotProducts(train, test, { engine: 'failing-kernel' })).rejects.toThrow(/the failing-kernel dot-product engine cannot run: device lost \(test\)/);
   });
 });
