@@ -247,12 +247,13 @@ export function refuseUnchangedCheckpoints(base: Pick<BaseModel, 'dir' | 'weight
     }
     const bs = [...c.weights].filter(([name]) => name.includes('lora_B'));
     if (bs.length === 0 || !bs.every(([, t]) => t.data.every((x) => x === 0))) continue;
-    const saved = c.saved?.weights ?? new Map();
-    const savedChanged = [...saved].some(([name, t]) => {
+    // Saved modules (modules_to_save) replace the base's tensors of the same names: unchanged only when equal to them.
+    const saved: TensorMap = c.saved?.weights ?? new Map();
+    const replaced: TensorMap = new Map([...saved.keys()].flatMap((name) => {
       const b = base.weights.get(name);
-      return b === undefined || !tensorsEqual(new Map([[name, t]]), new Map([[name, b]]));
-    });
-    if (savedChanged) continue;
+      return b === undefined ? [] : [[name, b] as const];
+    }));
+    if (!tensorsEqual(saved, replaced)) continue;
     throw new DdaError(
       `checkpoint ${c.dir} adds nothing to --base ${base.dir}: every lora_B of its adapter is zero (${bs.length} tensors), so B·A is zero${saved.size ? ' and its saved modules equal the base\'s' : ''}: an adapter saved before any training step (PEFT initialises B to zero), and every score at it would be zero up to rounding`,
       'give only checkpoints saved after training steps (leave this one out of --checkpoints)',
@@ -374,8 +375,11 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   };
 }
 
-/** A sample's prompt and response pieces (every piece of a multi-turn sample, by whether it carries the loss). */
-/** `s` as the model sees it; a prompt/response pair with the EOS token that encoding appends after the response (a chat template writes its end token as text). */
+/**
+ * A sample's pieces as the model sees them (every piece of a multi-turn sample, by whether it
+ * carries the loss); a prompt/response pair also with the EOS token that encoding appends after the
+ * response (a chat template writes its end token as text).
+ */
 function rendered(s: TextSample, where: string, eosText: string): RenderedSample {
   const pieces = s.segments ?? [{ text: s.prompt, loss: false }, { text: s.response, loss: true }];
   return { id: s.id, where, pieces: pieces.map((x) => ({ text: x.text, loss: x.loss })), ...(s.segments ? {} : { appendedEos: eosText }) };
