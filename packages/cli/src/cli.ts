@@ -33,11 +33,11 @@ const defaultIo: CliIo = {
 };
 
 /** The benchmark configuration of `bench` / `ablate`: the file, then command-line overrides. */
-function benchConfigFrom(a: { config?: string | undefined; families?: string[] | undefined; scorers?: string[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; metrics?: string[] | undefined; projectionDim?: number | undefined }): BenchConfig {
+function benchConfigFrom(a: { config?: string | undefined; families?: string[] | undefined; scorers?: string[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; metrics?: string[] | undefined; projectionDim?: number | undefined; storeGradients?: boolean | undefined }): BenchConfig {
   const base = a.config ? loadBenchConfig(a.config) : parseBenchConfig({}, 'defaults');
   const overrides = {
     ...(a.families ? { families: a.families } : {}), ...(a.scorers ? { scorers: a.scorers } : {}), ...(a.seeds ? { seeds: a.seeds } : {}), ...(a.name ? { name: a.name } : {}),
-    ...(a.metrics ? { metrics: a.metrics } : {}),
+    ...(a.metrics ? { metrics: a.metrics } : {}), ...(a.storeGradients ? { storeGradients: true } : {}),
     ...(a.projectionDim !== undefined ? { projection: { ...(base.projection ?? {}), dim: a.projectionDim } } : {}),
     ...(a.scorer ? { ablation: { ...base.ablation, scorer: a.scorer } } : {}),
   };
@@ -319,12 +319,13 @@ function benchOptions<T>(y: import('yargs').Argv<T>) {
     .option('metrics', { type: 'string', array: true, describe: 'metrics (auc, recall, lds, leave-out), overriding the config; lds and leave-out retrain the model' })
     .option('name', { type: 'string', describe: 'name of the output files, overriding the config' })
     .option('projection-dim', { type: 'number', describe: 'score every gradient scorer on gradients projected to this many dimensions (the gradient index\'s seeded projection), overriding the config\'s projection.dim' })
+    .option('store-gradients', { type: 'boolean', describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint), overriding the config\'s storeGradients: the scorers that fit in passes (datainf, trackstar, grad-dot-pc, the influence functions) then read them instead of computing them once per pass' })
     .option('format', { type: 'string', array: true, choices: ['latex'], describe: 'extra table formats besides CSV, JSON and HTML: latex (booktabs <name>-summary.tex; an ablation also <name>-ablation-grid.tex)' });
 }
 
 async function runBenchCommand(
   kind: 'bench' | 'ablation',
-  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; format?: string[] | undefined; metrics?: (string | number)[] | undefined; 'projection-dim'?: number | undefined },
+  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; format?: string[] | undefined; metrics?: (string | number)[] | undefined; 'projection-dim'?: number | undefined; 'store-gradients'?: boolean | undefined },
   argv: readonly string[],
   io: CliIo,
   reporter: Reporter,
@@ -335,7 +336,7 @@ async function runBenchCommand(
   }
   const config = benchConfigFrom({
     config: a.config, seeds: a.seeds, name: a.name,
-    families: a.families?.map(String), scorers: a.scorers?.map(String), scorer: a.scorer, metrics: a.metrics?.map(String), projectionDim: a['projection-dim'],
+    families: a.families?.map(String), scorers: a.scorers?.map(String), scorer: a.scorer, metrics: a.metrics?.map(String), projectionDim: a['projection-dim'], storeGradients: a['store-gradients'],
   });
   const start = Date.now();
   const log = reporter.log;

@@ -155,10 +155,12 @@ describe('dda bench (tiny configuration, as a process)', () => {
     await b.done;
     const before = manifests(out);
     expect(before.size).toBeGreaterThanOrEqual(target);
-    // 3. Resume to the end.
-    const rc = await start(out).done;
+    // 3. Resume to the end, keeping the training gradients it still computes (--store-gradients
+    //    overrides the config's storeGradients; the scores are the same either way).
+    const rc = await start(out, ['--store-gradients']).done;
     expect(rc.code, rc.err).toBe(0);
     const after = manifests(out);
+    expect([...after.keys()].some((m) => m.includes(join('gradients', '')) && m.includes(join('', 'train', ''))), 'no stored training gradients').toBe(true);
     for (const [m, createdAt] of before) expect(after.get(m), `${m} was recomputed`).toBe(createdAt);
     expect(withoutSeconds(readFileSync(join(out, 'tiny.csv'), 'utf8'))).toEqual(withoutSeconds(readFileSync(join(reference, 'tiny.csv'), 'utf8')));
   }, 300_000); // three bench processes, one of them to the end: 140 s were measured on the shared 2 cores at load 6-8
