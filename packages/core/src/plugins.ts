@@ -190,7 +190,9 @@ export interface Scorer {
  * a block folded out of order (a shard's) as its own partial, deletes both once the pass's fit is
  * stored, and computes every training gradient `fitPasses` + 1 times. Memory while folding: one
  * partial, the running sum and the previous fit (sizes in `description`); no training rows beyond
- * one block. Disk: two copies of the running sum, the fits, and the blocks of scores.
+ * one block. Disk: two copies of the running sum, the fits (only the latest of an `iterative` fit),
+ * and the blocks of scores. A second example, `iterative`: LiSSA's recursion x_{t+1} = h + (1 −
+ * λ/s)·x_t − (1/(s·n)) Σ g gᵀ x_t is one fit pass per step, Σ g gᵀ x_t the sum over training rows.
  *
  * Contract (checked by @dda/conformance for every scorer that declares it): scoring the training
  * set in blocks this way equals `score` on the whole set, to float rounding.
@@ -201,9 +203,18 @@ export interface StreamedFit {
   /** Number of fit passes before the score pass (a positive integer, fixed for the scorer's options). */
   readonly fitPasses: number;
   /**
-   * Why the scorer cannot be streamed at this size (e.g. a dim × dim statistic above its size
-   * limit), or undefined when it can. A harness then stores the gradients and scores them with
-   * `score`, and says why in its log.
+   * True when the fit passes are the steps of one iteration, often many (LiSSA: one pass per
+   * step, `fitPasses` = its depth): pass p needs only the fit of pass p − 1 (as for every streamed
+   * fit), and a harness keeps only the latest fit, deleting fit p − 1 once fit p is stored (its
+   * compute seconds carried into fit p's) and resuming from the latest stored fit, so the disk
+   * holds at most two fits whatever `fitPasses`. Absent or false: every pass's fit is kept.
+   */
+  readonly iterative?: boolean;
+  /**
+   * Why the scorer cannot, or should not, be streamed at this size (e.g. a dim × dim statistic
+   * above its size limit, or so many passes that storing small gradients is far cheaper), or
+   * undefined when it can. A harness then stores the gradients and scores them with `score`, and
+   * says why in its log.
    */
   refuse?(dim: number, nTrain: number, nTest: number): string | undefined;
   /**

@@ -44,7 +44,12 @@ export function checkDampingOptions(o: DampingOptions, what: string): void {
 
 /** Throws a DdaError when there are no training gradients to estimate H from. */
 export function requireTrainingGradients(train: GradientMatrix, what: string): void {
-  if (train.rows.length === 0) {
+  requireTrainingRows(train.rows.length, what);
+}
+
+/** Throws a DdaError unless `nTrain` > 0 (the number of training rows H is estimated from, e.g. summed over streamed blocks). */
+export function requireTrainingRows(nTrain: number, what: string): void {
+  if (!(nTrain > 0)) {
     throw new DdaError(`${what}: no training gradients, so the Hessian H = (1/n) Σ g gᵀ + λI cannot be estimated`, 'score at least one training sample');
   }
 }
@@ -56,10 +61,33 @@ export function requireTrainingGradients(train: GradientMatrix, what: string): v
  */
 export function resolveDamping(rows: readonly ArrayLike<number>[], o: DampingOptions, start: number, end: number): number {
   if (o.damping !== undefined) return o.damping;
-  const ratio = o.dampingRatio ?? DEFAULT_DAMPING_RATIO;
   let s = 0;
   for (const r of rows) s += squaredNorm(r, start, end);
-  return rows.length === 0 || end <= start ? 0 : (ratio * s) / (rows.length * (end - start));
+  return dampingFromSquaredNorms(s, rows.length, end - start, o);
+}
+
+/**
+ * λ from `sumSquares` = Σ_i ‖g_i‖² over `n` training rows of `size` coordinates (a sum a streamed
+ * pass can add up block by block): the absolute `damping` if given, else `dampingRatio` ×
+ * sumSquares / (n · size); 0 when n or size is 0 (and no absolute damping).
+ */
+export function dampingFromSquaredNorms(sumSquares: number, n: number, size: number, o: DampingOptions): number {
+  if (o.damping !== undefined) return o.damping;
+  return n === 0 || size <= 0 ? 0 : ((o.dampingRatio ?? DEFAULT_DAMPING_RATIO) * sumSquares) / (n * size);
+}
+
+/**
+ * `lambda` when it is positive; a DdaError saying that every training gradient is zero at
+ * `checkpoint` (the scale-aware damping is then 0) otherwise.
+ */
+export function requirePositiveDamping(lambda: number, checkpoint: string, what: string): number {
+  if (!(lambda > 0)) {
+    throw new DdaError(
+      `${what}: every training gradient is zero at checkpoint '${checkpoint}', so the scale-aware damping is 0`,
+      'check the gradient computation (are the trainable parameters the right ones?), or pass an absolute damping',
+    );
+  }
+  return lambda;
 }
 
 /**
@@ -69,14 +97,7 @@ export function resolveDamping(rows: readonly ArrayLike<number>[], o: DampingOpt
 export function wholeGradientDamping(train: GradientMatrix, o: DampingOptions, what: string): number {
   checkDampingOptions(o, what);
   requireTrainingGradients(train, what);
-  const lambda = resolveDamping(train.rows, o, 0, train.dim);
-  if (!(lambda > 0)) {
-    throw new DdaError(
-      `${what}: every training gradient is zero at checkpoint '${train.checkpoint}', so the scale-aware damping is 0`,
-      'check the gradient computation (are the trainable parameters the right ones?), or pass an absolute damping',
-    );
-  }
-  return lambda;
+  return requirePositiveDamping(resolveDamping(train.rows, o, 0, train.dim), train.checkpoint, what);
 }
 
 /** Describes the damping for provenance strings. */

@@ -15,10 +15,17 @@
  *
  * score[i][j] = g_iᵀ x_T / s: same sign and units as `if-exact` (dimensionless; higher = more
  * responsible). Cost O(repeats × depth × batch × dim × nTest); memory 4 × testBlock × dim float64.
+ *
+ * `ifLissaScores` needs every training gradient at once (stored); `ifLissaStreamedFit` runs the
+ * full-batch recursion over streamed training gradients instead, one pass over them per
+ * iteration and one more to score: depth + 1 passes (it refuses minibatches and the dual solver).
  */
-import { DdaError, SeededRandom, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import { DdaError, SeededRandom, createScoreMatrix, type GradientMatrix, type ScoreMatrix, type StreamedFit } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
-import { describeCheckpoints, describeDamping, squaredNorm, wholeGradientDamping, type DampingOptions } from './damping.js';
+import {
+  checkDampingOptions, dampingFromSquaredNorms, describeCheckpoints, describeDamping, requirePositiveDamping, requireTrainingRows, squaredNorm, wholeGradientDamping, type DampingOptions,
+} from './damping.js';
+import { crossProducts } from './linalg.js';
 
 /** Default LiSSA recursion depth. */
 export const DEFAULT_LISSA_DEPTH = 200;
@@ -45,10 +52,79 @@ export interface IfLissaOptions extends DampingOptions {
    * n ≤ dim and n ≤ 4096.
    */
   readonly solver?: 'auto' | 'primal' | 'dual';
+  /**
+   * Bytes (float32) of one checkpoint's training gradients, n × dim × 4, above which a harness
+   * streams them in depth + 1 passes ({@link ifLissaStreamedFit}); at or below it they are stored
+   * and read once, far cheaper than computing each one depth + 1 times (integer ≥ 0, default
+   * {@link DEFAULT_LISSA_STREAM_ABOVE_BYTES}; 0 always streams). Changes only cost, not scores.
+   */
+  readonly streamAboveBytes?: number;
 }
+
+/** Default `streamAboveBytes`: 1 GiB of float32 training gradients per checkpoint. */
+export const DEFAULT_LISSA_STREAM_ABOVE_BYTES = 2 ** 30;
 
 function positiveInteger(v: number, key: string): void {
   if (!Number.isInteger(v) || v < 1) throw new DdaError(`if-lissa: option '${key}' must be a positive integer, got ${v}`);
+}
+
+/** The options of {@link IfLissaOptions} that do not depend on the gradients, validated, with their defaults. */
+interface LissaSettings {
+  readonly depth: number;
+  readonly repeats: number;
+  readonly testBlock: number;
+  readonly seed: number;
+  /** The option `batch` (0 = every training gradient). */
+  readonly batch: number;
+  readonly solver: 'auto' | 'primal' | 'dual';
+  readonly streamAboveBytes: number;
+}
+
+/** Validates `options` (damping, depth, repeats, testBlock, seed, batch, solver, a given scale). @throws DdaError naming the bad option. */
+function lissaSettings(options: IfLissaOptions): LissaSettings {
+  checkDampingOptions(options, 'if-lissa');
+  const depth = options.depth ?? DEFAULT_LISSA_DEPTH;
+  positiveInteger(depth, 'depth');
+  const repeats = options.repeats ?? 1;
+  positiveInteger(repeats, 'repeats');
+  const testBlock = options.testBlock ?? DEFAULT_TEST_BLOCK;
+  positiveInteger(testBlock, 'testBlock');
+  const seed = options.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new DdaError(`if-lissa: option 'seed' must be an integer, got ${seed}`);
+  const batch = options.batch ?? 0;
+  if (!Number.isInteger(batch) || batch < 0) {
+    throw new DdaError(`if-lissa: option 'batch' must be an integer ≥ 0 (0 = all training gradients), got ${batch}`);
+  }
+  if (options.scale !== undefined) checkScale(options.scale);
+  const solver = options.solver ?? 'auto';
+  if (!['auto', 'primal', 'dual'].includes(solver)) throw new DdaError(`if-lissa: option 'solver' must be auto, primal or dual, got ${String(solver)}`);
+  const streamAboveBytes = options.streamAboveBytes ?? DEFAULT_LISSA_STREAM_ABOVE_BYTES;
+  if (!Number.isInteger(streamAboveBytes) || streamAboveBytes < 0) {
+    throw new DdaError(`if-lissa: option 'streamAboveBytes' must be an integer ≥ 0, got ${streamAboveBytes}`, 'pass 0 to always stream the training gradients, or leave it out');
+  }
+  return { depth, repeats, testBlock, seed, batch, solver, streamAboveBytes };
+}
+
+/** A DdaError unless the scale s is a positive finite number. */
+function checkScale(scale: number): void {
+  if (!(scale > 0) || !Number.isFinite(scale)) {
+    throw new DdaError(`if-lissa: option 'scale' must be a positive finite number, got ${scale}`, 'leave it out for a safe default');
+  }
+}
+
+/**
+ * The provenance of an `if-lissa` matrix of the rows of `train` (the whole set, or one streamed
+ * block of it) over `n` training gradients; `how` is appended inside the LiSSA parentheses.
+ */
+function lissaProvenance(train: GradientMatrix, test: GradientMatrix, n: number, lambda: number, scale: number, options: IfLissaOptions, s: LissaSettings, how: string, checkpoint: string): ScoreMatrix['provenance'] {
+  const fullBatch = s.batch === 0 || s.batch >= n;
+  return {
+    method: 'if-lissa',
+    computedOver: `g_trainᵀ H⁻¹ g_test over ${test.dim} parameters (${describeCheckpoints(train, test)}), H = (1/n) Σ g gᵀ + λI the damped empirical Fisher of the ${n} training gradients, ${describeDamping(lambda, options)}, H⁻¹ by LiSSA (depth ${s.depth}, scale ${scale.toPrecision(4)}, ${fullBatch ? 'full batch' : `batch ${s.batch}, seed ${s.seed}`}${s.repeats > 1 ? `, ${s.repeats} repeats averaged` : ''}${how}); dimensionless; higher = more responsible`,
+    units: 'dimensionless',
+    checkpoints: [checkpoint],
+    transforms: [],
+  };
 }
 
 /**
@@ -64,45 +140,25 @@ export function ifLissaScores(
   checkpoint: string = train.checkpoint,
 ): ScoreMatrix {
   checkGradientPair(train, test, 'if-lissa');
+  const settings = lissaSettings(options);
   const lambda = wholeGradientDamping(train, options, 'if-lissa');
-  const depth = options.depth ?? DEFAULT_LISSA_DEPTH;
-  positiveInteger(depth, 'depth');
-  const repeats = options.repeats ?? 1;
-  positiveInteger(repeats, 'repeats');
-  const testBlock = options.testBlock ?? DEFAULT_TEST_BLOCK;
-  positiveInteger(testBlock, 'testBlock');
-  const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new DdaError(`if-lissa: option 'seed' must be an integer, got ${seed}`);
-  const batchOpt = options.batch ?? 0;
-  if (!Number.isInteger(batchOpt) || batchOpt < 0) {
-    throw new DdaError(`if-lissa: option 'batch' must be an integer ≥ 0 (0 = all training gradients), got ${batchOpt}`);
-  }
+  const { depth, repeats, seed, testBlock } = settings;
   const n = train.rows.length;
   const dim = train.dim;
-  const fullBatch = batchOpt === 0 || batchOpt >= n;
-  const batch = fullBatch ? n : batchOpt;
+  const fullBatch = settings.batch === 0 || settings.batch >= n;
+  const batch = fullBatch ? n : settings.batch;
 
   const norms = train.rows.map((r) => squaredNorm(r));
   const bound = fullBatch ? norms.reduce((a, b) => a + b, 0) / n : Math.max(...norms);
   const scale = options.scale ?? bound + lambda;
-  if (!(scale > 0) || !Number.isFinite(scale)) {
-    throw new DdaError(`if-lissa: option 'scale' must be a positive finite number, got ${scale}`, 'leave it out for a safe default');
-  }
+  checkScale(scale);
 
   const decay = 1 - lambda / scale;
   const step = 1 / (scale * batch);
-  const solver = options.solver ?? 'auto';
-  if (!['auto', 'primal', 'dual'].includes(solver)) throw new DdaError(`if-lissa: option 'solver' must be auto, primal or dual, got ${String(solver)}`);
-  const dual = solver === 'dual' || (solver === 'auto' && n <= dim && n <= MAX_DUAL_TRAIN);
+  const dual = settings.solver === 'dual' || (settings.solver === 'auto' && n <= dim && n <= MAX_DUAL_TRAIN);
   const run = { depth, repeats, batch, fullBatch, seed, decay, step, scale };
   const out = dual ? lissaDual(train, test, run) : lissaPrimal(train, test, run, testBlock);
-  return createScoreMatrix(train.ids, test.ids, out, {
-    method: 'if-lissa',
-    computedOver: `g_trainᵀ H⁻¹ g_test over ${dim} parameters (${describeCheckpoints(train, test)}), H = (1/n) Σ g gᵀ + λI the damped empirical Fisher of the ${n} training gradients, ${describeDamping(lambda, options)}, H⁻¹ by LiSSA (depth ${depth}, scale ${scale.toPrecision(4)}, ${fullBatch ? 'full batch' : `batch ${batch}, seed ${seed}`}${repeats > 1 ? `, ${repeats} repeats averaged` : ''}${dual ? ', iterated in the span of the training gradients' : ''}); dimensionless; higher = more responsible`,
-    units: 'dimensionless',
-    checkpoints: [checkpoint],
-    transforms: [],
-  });
+  return createScoreMatrix(train.ids, test.ids, out, lissaProvenance(train, test, n, lambda, scale, options, settings, dual ? ', iterated in the span of the training gradients' : '', checkpoint));
 }
 
 /** The settings of one LiSSA run, after validation. */
@@ -120,7 +176,7 @@ interface LissaRun {
 /** Largest training set iterated in the dual (its n × n Gram matrix is kept in memory). */
 const MAX_DUAL_TRAIN = 4096;
 
-function divergence(t: number, r: LissaRun): DdaError {
+function divergence(t: number, r: Pick<LissaRun, 'depth' | 'scale'>): DdaError {
   return new DdaError(
     `if-lissa: the iteration diverged at step ${t + 1} of ${r.depth} (scale s = ${r.scale.toPrecision(4)} is below the largest eigenvalue of the Hessian estimate)`,
     'increase the option scale, or leave it out for the safe default',
@@ -271,4 +327,130 @@ function lissaDual(train: GradientMatrix, test: GradientMatrix, run: LissaRun): 
     }
   }
   return out;
+}
+
+/** Entries before the iterate in a streamed fit: [λ, s, n]. */
+const FIT_HEADER = 3;
+
+/**
+ * `if-lissa` over streamed training gradients, in passes ({@link StreamedFit}, `iterative`): the
+ * full-batch recursion of the module doc with one fit pass per iteration, as kronfluence's and
+ * Koh & Liang's LiSSA make one pass over the training data per step.
+ *
+ * - fit pass 1 folds each block into [Σ‖g‖², Σ_g g (gᵀ h_j) for every query j]; its finalize sets
+ *   λ (the scale-aware damping from Σ‖g‖², or the absolute one), s (the option, or mean ‖g‖² + λ
+ *   as the stored path) and x_1 = h + (1 − λ/s)·h − (1/(s·n)) Σ g gᵀ h;
+ * - fit pass t + 1 (t = 1 .. T − 1) folds each block into Σ_g g (gᵀ x_t) and finalizes
+ *   x_{t+1} = h + (1 − λ/s)·x_t − (1/(s·n)) Σ g gᵀ x_t;
+ * - the score pass: score[i][j] = g_iᵀ x_T / s (dimensionless; higher = more responsible).
+ *
+ * So T = `depth` fit passes and one score pass: the harness computes every training gradient
+ * depth + 1 times per checkpoint (201 with the default depth 200) unless it stores them
+ * (`--store-gradients`, then `ifLissaScores` runs on the stored rows). The partial and the fit
+ * are 1 + nTest × dim and 3 + nTest × dim float64 (the fit: [λ, s, n, x_t (nTest × dim)]); only
+ * the latest fit is needed, so `iterative` is set. The same recursion as `ifLissaScores` with the
+ * full batch, so the same scores up to float rounding (the primal solver's exactly, the dual's up
+ * to the rounding of the Gram form); `repeats` > 1 of the deterministic full batch are identical
+ * recursions, run once; `testBlock` does not apply (every query is iterated together).
+ *
+ * Refused (`refuse`, so the harness stores the gradients and says why) when one checkpoint's
+ * training gradients take at most `streamAboveBytes` (1 GiB by default: storing them is far
+ * cheaper than depth + 1 passes), for a minibatch (`batch`
+ * between 1 and nTrain − 1: its seeded draws need the stored rows) and for `solver: 'dual'` (the
+ * n × n Gram matrix of every training row). The iteration's divergence (scale below the largest
+ * eigenvalue) throws the stored path's DdaError at the pass where it happens.
+ *
+ * @throws DdaError on invalid options (as `ifLissaScores`).
+ */
+export function ifLissaStreamedFit(options: IfLissaOptions = {}): StreamedFit {
+  const settings = lissaSettings(options);
+  const { depth } = settings;
+  /** The iterate x_t of every query (x_0 = h): rows of the previous fit, or the query gradients. */
+  const iterates = (test: GradientMatrix, previous: Float64Array | null): ArrayLike<number>[] =>
+    previous === null ? [...test.rows] : test.rows.map((_, j) => previous.subarray(FIT_HEADER + j * test.dim, FIT_HEADER + (j + 1) * test.dim));
+  const checkSize = (v: Float64Array, expected: number, what: string): void => {
+    if (v.length !== expected) throw new DdaError(`if-lissa: the ${what} has ${v.length} entries, expected ${expected} for these test gradients`, `delete the stored ${what} to recompute it`);
+  };
+  return {
+    description: `fit pass 1: Σ ‖g‖² and Σ g gᵀ h_j, then λ, s and the first LiSSA step; fit passes 2..${depth}: Σ g gᵀ x_j, one LiSSA step each (partial and fit nTest × dim float64; only the latest fit kept)`,
+    fitPasses: depth,
+    iterative: true,
+    refuse(dim, nTrain) {
+      if (settings.solver === 'dual') {
+        return "if-lissa: the option solver = 'dual' iterates on the n × n Gram matrix of every training row, which streamed passes do not form; leave it out (auto) or pass primal for the same recursion in parameter space, streamed";
+      }
+      if (settings.batch > 0 && settings.batch < nTrain) {
+        return `if-lissa: the option batch = ${settings.batch} draws a seeded minibatch of ${settings.batch} of the ${nTrain} training gradients per iteration from the stored rows, which passes over streamed blocks cannot draw; the stored path runs it (as here), or leave batch out (0: the full Fisher, streamed in ${depth} + 1 passes)`;
+      }
+      const bytes = nTrain * dim * 4;
+      if (bytes <= settings.streamAboveBytes) {
+        return `if-lissa: its streamed form computes every training gradient ${depth} + 1 times per checkpoint (one pass per LiSSA step), and the ${nTrain} training gradients of a checkpoint take ${(bytes / 2 ** 20).toFixed(1)} MiB (at most streamAboveBytes = ${settings.streamAboveBytes}), far cheaper to store and read once; pass the option streamAboveBytes = 0 to stream them anyway`;
+      }
+      return undefined;
+    },
+    async fold(block, test, pass, previous) {
+      checkGradientPair(block, test, 'if-lissa');
+      const m = test.rows.length;
+      const dim = test.dim;
+      if (pass > 0 && previous === null) throw new DdaError(`if-lissa: fit pass ${pass + 1} needs the fit of pass ${pass} (internal error)`);
+      if (previous !== null) checkSize(previous, FIT_HEADER + m * dim, 'fit');
+      const out = new Float64Array(1 + m * dim);
+      if (pass === 0) out[0] = block.rows.reduce((a, g) => a + squaredNorm(g), 0);
+      // Σ_g g (gᵀ x_j): the coefficients gᵀ x_j of the block's rows, then their rows accumulated.
+      const coef = crossProducts(block.rows, iterates(test, previous), dim);
+      block.rows.forEach((g, i) => {
+        for (let j = 0; j < m; j++) {
+          const c = coef[i * m + j] as number;
+          if (c === 0) continue;
+          const row = 1 + j * dim;
+          for (let p = 0; p < dim; p++) out[row + p] = (out[row + p] as number) + c * (g[p] as number);
+        }
+      });
+      return out;
+    },
+    async finalize(sum, nTrain, test, pass, previous) {
+      requireTrainingRows(nTrain, 'if-lissa');
+      const m = test.rows.length;
+      const dim = test.dim;
+      checkSize(sum, 1 + m * dim, 'partial statistic');
+      let lambda: number;
+      let scale: number;
+      if (previous === null) {
+        lambda = requirePositiveDamping(dampingFromSquaredNorms(sum[0] as number, nTrain, dim, options), test.checkpoint, 'if-lissa');
+        scale = options.scale ?? (sum[0] as number) / nTrain + lambda;
+        checkScale(scale);
+      } else {
+        checkSize(previous, FIT_HEADER + m * dim, 'fit');
+        [lambda, scale] = [previous[0] as number, previous[1] as number];
+        if (previous[2] !== nTrain) throw new DdaError(`if-lissa: fit pass ${pass} was made over ${previous[2]} training gradients, this pass over ${nTrain}`, 'delete the stored fits to recompute them');
+      }
+      const decay = 1 - lambda / scale;
+      const step = 1 / (scale * nTrain);
+      const x = iterates(test, previous);
+      const fit = new Float64Array(FIT_HEADER + m * dim);
+      fit[0] = lambda;
+      fit[1] = scale;
+      fit[2] = nTrain;
+      let ss = 0;
+      test.rows.forEach((v, j) => {
+        const xj = x[j] as ArrayLike<number>;
+        for (let p = 0; p < dim; p++) {
+          const y = (v[p] as number) + decay * (xj[p] as number) - step * (sum[1 + j * dim + p] as number);
+          fit[FIT_HEADER + j * dim + p] = y;
+          ss += y * y;
+        }
+      });
+      if (!Number.isFinite(ss)) throw divergence(pass, { depth, scale });
+      return fit;
+    },
+    async scoreBlock(fit, block, test, checkpoint) {
+      checkGradientPair(block, test, 'if-lissa');
+      checkSize(fit, FIT_HEADER + test.rows.length * test.dim, 'fit');
+      const [lambda, scale, n] = [fit[0] as number, fit[1] as number, fit[2] as number];
+      const values = crossProducts(block.rows, iterates(test, fit), test.dim);
+      for (let k = 0; k < values.length; k++) values[k] = (values[k] as number) / scale;
+      const how = `; streamed: H⁻¹ g_test iterated over the training gradients in ${depth} passes, then scored block by block`;
+      return createScoreMatrix(block.ids, test.ids, values, lissaProvenance(block, test, n, lambda, scale, options, settings, how, checkpoint));
+    },
+  };
 }

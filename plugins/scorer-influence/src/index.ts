@@ -33,7 +33,7 @@ export {
 } from './if-exact.js';
 // `if-lissa`
 export {
-  DEFAULT_LISSA_DEPTH, DEFAULT_TEST_BLOCK, type IfLissaOptions, ifLissaScores,
+  DEFAULT_LISSA_DEPTH, DEFAULT_LISSA_STREAM_ABOVE_BYTES, DEFAULT_TEST_BLOCK, type IfLissaOptions, ifLissaScores, ifLissaStreamedFit,
 } from './if-lissa.js';
 // `datainf`
 export {

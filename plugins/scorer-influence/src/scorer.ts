@@ -6,7 +6,7 @@ import { DEFAULT_TRACKSTAR_MIX, trackStarScores, type TrackStarOptions } from '.
 import type { DampingOptions } from './damping.js';
 import { ifEkfacScores, ifEkfacStreamedFit, type IfEkfacOptions } from './if-ekfac.js';
 import { ifExactScores, type IfExactOptions } from './if-exact.js';
-import { ifLissaScores, type IfLissaOptions } from './if-lissa.js';
+import { ifLissaScores, ifLissaStreamedFit, type IfLissaOptions } from './if-lissa.js';
 import type { KernelSolver } from './linalg.js';
 import { dataInfStreamedFit, gradDotPcStreamedFit, ifExactStreamedFit, trackStarStreamedFit } from './streamed-fit.js';
 
@@ -30,10 +30,10 @@ export function readIfExactOptions(options: PluginOptions): IfExactOptions {
   return { ...readDamping(options), solver: solver as KernelSolver, ...(maxSystemSize !== undefined && { maxSystemSize }) };
 }
 
-/** Reads `if-lissa` options: damping, dampingRatio, depth, scale, batch, repeats, seed, testBlock, solver (`auto` | `dual` | `primal`). */
+/** Reads `if-lissa` options: damping, dampingRatio, depth, scale, batch, repeats, seed, testBlock, solver (`auto` | `dual` | `primal`), streamAboveBytes. */
 export function readIfLissaOptions(options: PluginOptions): IfLissaOptions {
   const o: Record<string, number> = {};
-  for (const key of ['depth', 'scale', 'batch', 'repeats', 'seed', 'testBlock']) {
+  for (const key of ['depth', 'scale', 'batch', 'repeats', 'seed', 'testBlock', 'streamAboveBytes']) {
     const v = optionalNumber(options, key);
     if (v !== undefined) o[key] = v;
   }
@@ -58,13 +58,20 @@ export function ifExactScorer(options: IfExactOptions = {}): Scorer {
   );
 }
 
-/** The `if-lissa` scorer: as `if-exact`, with H⁻¹ by the LiSSA iteration; dimensionless; higher = more responsible. */
+/**
+ * The `if-lissa` scorer: as `if-exact`, with H⁻¹ by the LiSSA iteration; dimensionless; higher =
+ * more responsible. Its streamed fit (full batch, primal) takes depth + 1 passes over the training
+ * gradients, used above `streamAboveBytes` of them per checkpoint; minibatches and the dual solver
+ * are refused there, so their gradients are stored.
+ * @throws DdaError on invalid options.
+ */
 export function ifLissaScorer(options: IfLissaOptions = {}): Scorer {
   return gradientScorer(
     'if-lissa',
     'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher of the training gradients, H⁻¹ by LiSSA (dimensionless; higher = more responsible)',
     ifLissaScores,
     options,
+    { streamedFit: ifLissaStreamedFit(options) },
   );
 }
 
@@ -160,7 +167,7 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   },
   {
     id: 'if-lissa',
-    description: 'LiSSA influence with the damped empirical Fisher (options damping, dampingRatio, depth = 200, scale, batch = 0 (all), repeats = 1, seed = 0)',
+    description: 'LiSSA influence with the damped empirical Fisher (options damping, dampingRatio, depth = 200, scale, batch = 0 (all), repeats = 1, seed = 0, solver, streamAboveBytes = 2^30: training gradients above it streamed in depth + 1 passes)',
     priority: 60,
     create: (o) => ifLissaScorer(readIfLissaOptions(o)),
   },

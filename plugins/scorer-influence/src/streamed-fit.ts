@@ -22,7 +22,7 @@
 import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix, type StreamedFit } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
 import {
-  DEFAULT_DAMPING_RATIO, checkDampingOptions, describeBlockDamping, describeCheckpoints, describeDamping, squaredNorm, type DampingOptions,
+  DEFAULT_DAMPING_RATIO, checkDampingOptions, describeBlockDamping, describeCheckpoints, describeDamping, requireTrainingRows, squaredNorm, type DampingOptions,
 } from './damping.js';
 import { parameterBlocks, type DataInfOptions, type ParameterBlock } from './datainf.js';
 import { ifExactProvenance, type IfExactOptions } from './if-exact.js';
@@ -38,11 +38,6 @@ function checkFitSize(fit: Float64Array, expected: number, what: string): void {
 /** A DdaError unless `sum` has `expected` entries (partials of other shapes were summed). */
 function checkSumSize(sum: Float64Array, expected: number, what: string): void {
   if (sum.length !== expected) throw new DdaError(`${what}: the summed partial statistic has ${sum.length} entries, expected ${expected}`, 'delete the stored partials to recompute them');
-}
-
-/** A DdaError when there are no training rows to fit on (as the stored path's `requireTrainingGradients`). */
-function requireRows(nTrain: number, what: string): void {
-  if (!(nTrain > 0)) throw new DdaError(`${what}: no training gradients, so the Hessian H = (1/n) Σ g gᵀ + λI cannot be estimated`, 'score at least one training sample');
 }
 
 /** `values[i * m + j] = rows[i] · x[:, j]` for an x stored dim × m (row-major) or m × dim (`byQuery`). */
@@ -127,7 +122,7 @@ export function dataInfStreamedFit(options: DataInfOptions = {}): StreamedFit {
       return out;
     },
     async finalize(sum, nTrain, test, pass, previous) {
-      requireRows(nTrain, 'datainf');
+      requireTrainingRows(nTrain, 'datainf');
       const blocks = blocksOf(test);
       if (pass !== inversePass) {
         checkSumSize(sum, blocks.length, 'datainf');
@@ -196,7 +191,7 @@ export function ifExactStreamedFit(options: IfExactOptions = {}): StreamedFit {
     refuse: (dim) => (options.solver === 'dual' ? "if-exact: the option solver = 'dual' solves on the n × n Gram matrix of every training row, which a streamed fit does not form; leave it out (auto) or pass primal" : large(dim)),
     fold: foldSecondMoment('if-exact'),
     async finalize(sum, nTrain, test) {
-      requireRows(nTrain, 'if-exact');
+      requireTrainingRows(nTrain, 'if-exact');
       const dim = test.dim;
       const m = test.rows.length;
       checkSumSize(sum, dim * dim, 'if-exact');
@@ -247,7 +242,7 @@ export function trackStarStreamedFit(options: TrackStarOptions = {}): StreamedFi
     refuse: refuseLargeDim('trackstar', options.maxSystemSize, 'the stored path works on the (n + m) × (n + m) side'),
     fold: foldSecondMoment('trackstar'),
     async finalize(sum, nTrain, test) {
-      requireRows(nTrain, 'trackstar');
+      requireTrainingRows(nTrain, 'trackstar');
       const dim = test.dim;
       const m = test.rows.length;
       if (m === 0) throw new DdaError('trackstar: no test gradients', 'score at least one test output');

@@ -4,6 +4,8 @@ import '@dda/scorer-influence';
 
 scorerConformance('if-exact');
 scorerConformance('if-lissa');
+// Its streamed form (one fit pass per LiSSA step) is used only above 1 GiB of training gradients by default.
+scorerConformance('if-lissa', { options: { streamAboveBytes: 0 } });
 scorerConformance('datainf');
 scorerConformance('if-ekfac');
 // The conformance task has 10 training samples and 3 test outputs: k must stay below each.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DdaError, SeededRandom, scorers } from '@dda/core';
-import { ifExactScores, ifLissaScores } from '@dda/scorer-influence';
+import { DdaError, SeededRandom, scoreByStreamedFit, scorers, type GradientMatrix } from '@dda/core';
+import { ifExactScores, ifLissaScores, ifLissaStreamedFit } from '@dda/scorer-influence';
 import { grads, input, randomRows } from './helpers.js';
 
 const rng = new SeededRandom(7);
@@ -61,5 +61,85 @@ describe('if-lissa', () => {
     expect(() => ifLissaScores(train, test, { seed: 0.5 })).toThrow(/'seed' must be an integer/);
     expect(() => ifLissaScores(train, grads([[1, 2]], 'e'))).toThrow(/5 entries per row but test gradients 2/);
     await expect(scorers.create('if-lissa', { depth: 'deep' })).rejects.toThrow(/finite number/);
+  });
+});
+
+/** `g`'s rows split into consecutive blocks of the given sizes. */
+function split(g: GradientMatrix, sizes: readonly number[]): GradientMatrix[] {
+  let start = 0;
+  return sizes.map((n) => {
+    const b = { ...g, ids: g.ids.slice(start, start + n), rows: g.rows.slice(start, start + n) };
+    start += n;
+    return b;
+  });
+}
+
+/** Largest |a − b| relative to the largest |a|. */
+function relativeDifference(a: Float64Array, b: Float64Array): number {
+  const scale = Math.max(...[...a].map(Math.abs));
+  return Math.max(...[...a].map((x, k) => Math.abs(x - (b[k] as number)))) / scale;
+}
+
+describe('if-lissa over streamed training gradients (one fit pass per LiSSA step)', () => {
+  it('gives the stored path\'s scores to float rounding: scale-aware or absolute damping, default or given scale, primal or dual, repeats', async () => {
+    for (const o of [{ depth: 30 }, { damping: 0.3, depth: 50 }, { dampingRatio: 0.5, scale: 40, depth: 7, repeats: 3 }, { damping: 0.2, scale: 30, depth: 1 }, { depth: 25, batch: 6 }]) {
+      const sf = ifLissaStreamedFit({ ...o, streamAboveBytes: 0 });
+      expect(sf.fitPasses).toBe(o.depth);
+      expect(sf.iterative).toBe(true);
+      expect(sf.refuse?.(5, 6, 3)).toBeUndefined();
+      const streamed = await scoreByStreamedFit(sf, split(train, [2, 1, 3]), test, 'epoch-1');
+      expect(streamed.trainIds).toEqual(train.ids);
+      for (const solver of ['primal', 'dual'] as const) {
+        const stored = ifLissaScores(train, test, { ...o, solver });
+        // The same recursion: the primal's numbers but for the order of the sums over blocks, the dual's up to its Gram form's rounding.
+        expect(relativeDifference(stored.values, streamed.values), `${JSON.stringify(o)} against ${solver}`).toBeLessThan(solver === 'primal' ? 1e-13 : 1e-10);
+      }
+      expect(streamed.provenance.computedOver).toMatch(new RegExp(`LiSSA \\(depth ${o.depth}, .*full batch.*streamed: H⁻¹ g_test iterated over the training gradients in ${o.depth} passes`));
+    }
+  });
+
+  it('converges to if-exact when deep enough, and a shallow one is visibly not converged', async () => {
+    const exact = ifExactScores(train, test, { damping: 0.3 }).values;
+    const deep = await scoreByStreamedFit(ifLissaStreamedFit({ damping: 0.3, depth: 3000 }), split(train, [3, 3]), test, 'epoch-1');
+    exact.forEach((x, k) => expect(deep.values[k]).toBeCloseTo(x, 6));
+    const shallow = await scoreByStreamedFit(ifLissaStreamedFit({ damping: 0.3, depth: 2 }), split(train, [3, 3]), test, 'epoch-1');
+    expect(relativeDifference(exact, shallow.values)).toBeGreaterThan(1e-3);
+  });
+
+  it('refuses minibatches and the dual solver (the harness then stores the gradients), and keeps the stored path\'s divergence and option errors', async () => {
+    const always = { streamAboveBytes: 0 };
+    expect(ifLissaStreamedFit({ ...always, batch: 2 }).refuse?.(5, 6, 3)).toMatch(/batch = 2 draws a seeded minibatch of 2 of the 6 training gradients .* the stored path runs it .* leave batch out \(0: the full Fisher, streamed in 200 \+ 1 passes\)/);
+    // A batch of at least every training gradient is the full batch.
+    expect(ifLissaStreamedFit({ ...always, batch: 6 }).refuse?.(5, 6, 3)).toBeUndefined();
+    expect(ifLissaStreamedFit({ ...always, solver: 'dual' }).refuse?.(5, 6, 3)).toMatch(/solver = 'dual' iterates on the n × n Gram matrix .* pass primal/);
+    expect(ifLissaStreamedFit({ ...always, solver: 'primal' }).refuse?.(5, 6, 3)).toBeUndefined();
+    // Small training gradients are stored (one pass) rather than computed depth + 1 times: up to 1 GiB by default.
+    expect(ifLissaStreamedFit({ depth: 20 }).refuse?.(5, 6, 3)).toMatch(/computes every training gradient 20 \+ 1 times per checkpoint .* the 6 training gradients of a checkpoint take 0\.0 MiB \(at most streamAboveBytes = 1073741824\), far cheaper to store .* streamAboveBytes = 0 to stream/);
+    expect(ifLissaStreamedFit().refuse?.(2 ** 20, 256, 3)).toMatch(/take 1024\.0 MiB/);
+    expect(ifLissaStreamedFit().refuse?.(2 ** 20, 257, 3)).toBeUndefined();
+    expect(ifLissaStreamedFit({ streamAboveBytes: 100 }).refuse?.(5, 6, 3)).toBeUndefined();
+    expect(() => ifLissaStreamedFit({ streamAboveBytes: -1 })).toThrow(/'streamAboveBytes' must be an integer ≥ 0/);
+    const streamed = (o: object, tr: GradientMatrix = train): Promise<unknown> => scoreByStreamedFit(ifLissaStreamedFit(o), split(tr, [4, 2]), test, 'epoch-1');
+    await expect(streamed({ scale: 1e-3, depth: 500 })).rejects.toThrow(/diverged at step \d+ of 500.*increase the option scale/);
+    expect(() => ifLissaScores(train, test, { scale: 1e-3, depth: 500 })).toThrow(/diverged/);
+    expect(() => ifLissaStreamedFit({ depth: 0 })).toThrow(/'depth' must be a positive integer/);
+    expect(() => ifLissaStreamedFit({ scale: -1 })).toThrow(/'scale' must be a positive finite number/);
+    expect(() => ifLissaStreamedFit({ seed: 0.5 })).toThrow(/'seed' must be an integer/);
+    expect(() => ifLissaStreamedFit({ dampingRatio: 0 })).toThrow(/'dampingRatio' must be a positive finite number/);
+    await expect(scoreByStreamedFit(ifLissaStreamedFit(), [], test, 'epoch-1')).rejects.toThrow(/no training gradients/);
+    await expect(streamed({}, grads(trRows.map((r) => r.map(() => 0)), 'z'))).rejects.toThrow(/every training gradient is zero at checkpoint 'epoch-1'/);
+    const sf = ifLissaStreamedFit({ damping: 1, depth: 1 });
+    const fit = await sf.finalize(await sf.fold(train, test, 0, null), 6, test, 0, null);
+    await expect(sf.scoreBlock(fit, train, grads(randomRows(rng, 2, 5), 'e'), 'epoch-1')).rejects.toThrow(/the fit has \d+ entries, expected/);
+    await expect(sf.fold(train, test, 1, null)).rejects.toThrow(/needs the fit of pass 1/);
+  });
+
+  it('is the registered scorer\'s streamed form', async () => {
+    const s = await scorers.create('if-lissa', { depth: 12, damping: 0.3, streamAboveBytes: 0 });
+    expect(s.streamedFit?.fitPasses).toBe(12);
+    expect(s.streamedFit?.refuse?.(5, 6, 3)).toBeUndefined();
+    const whole = await s.score(input(train, test));
+    const streamed = await scoreByStreamedFit(s.streamedFit!, split(train, [1, 5]), test, 'epoch-1');
+    expect(relativeDifference(whole.values, streamed.values)).toBeLessThan(1e-10);
   });
 });

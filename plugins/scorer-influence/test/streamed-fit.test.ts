@@ -125,8 +125,9 @@ describe('two-pass streamed fits refuse what they cannot do', () => {
     await expect(sf.scoreBlock(fit, train, grads(randomRows(rng, 2, 10), 'e', sizes), 'epoch-1')).rejects.toThrow(DdaError);
   });
 
-  it('the registered scorers declare their streamed fits; if-lissa does not', async () => {
-    for (const id of ['datainf', 'if-exact', 'trackstar', 'if-ekfac', 'grad-dot-pc']) expect((await scorers.create(id, {})).streamedFit).toBeDefined();
-    for (const id of ['if-lissa']) expect((await scorers.create(id, {})).streamedFit).toBeUndefined();
+  it('the registered scorers declare their streamed fits (if-lissa\'s iterative, one pass per step)', async () => {
+    for (const id of ['datainf', 'if-exact', 'trackstar', 'if-ekfac', 'grad-dot-pc', 'if-lissa']) expect((await scorers.create(id, {})).streamedFit).toBeDefined();
+    expect((await scorers.create('if-lissa', {})).streamedFit).toMatchObject({ fitPasses: 200, iterative: true });
+    for (const id of ['datainf', 'if-exact', 'trackstar', 'if-ekfac', 'grad-dot-pc']) expect((await scorers.create(id, {})).streamedFit?.iterative, id).toBeUndefined();
   });
 });
