@@ -127,6 +127,8 @@ export class AttributionRun {
   private readonly knownStored = new Set<string>();
   /** The running sums of the fit passes under way (see {@link runningSum}). */
   private readonly runningSums = new Map<string, RunningSum>();
+  /** The latest stored fit pass of each `iterative` streamed fit (by its pass-0 fit's name and key), see {@link latestFitPass}. */
+  private readonly latestFits = new Map<string, number>();
 
   constructor(readonly task: AttributionTask, readonly options: RunOptions) {
     this.store = new ArtifactStore(options.artifactsDir);
@@ -501,7 +503,7 @@ export class AttributionRun {
     } else if (this.fitsStreamed(scorer, base)) {
       const sf = scorer.streamedFit as StreamedFit;
       const times = ['', 'once', 'twice', 'three times'][sf.fitPasses + 1] ?? `${sf.fitPasses + 1} times`;
-      this.log(`${scorer.id}: training gradients streamed in ${sf.fitPasses + 1} passes, fit then score (as kronfluence's phases), so every training gradient is computed ${times} per checkpoint: ${sf.description}; then the score pass. Each block's partial statistic, each finalized fit and each block of scores is stored (a killed run resumes at its first unfinished block); --store-gradients computes the gradients once and keeps them (${perCheckpoint()})`);
+      this.log(`${scorer.id}: training gradients streamed in ${sf.fitPasses + 1} passes, fit then score (as kronfluence's phases), so every training gradient is computed ${times} per checkpoint: ${sf.description}; then the score pass. Each block's partial statistic, ${sf.iterative ? 'the latest finalized fit' : 'each finalized fit'} and each block of scores is stored (a killed run resumes at its first unfinished block); --store-gradients computes the gradients once and keeps them (${perCheckpoint()})`);
     } else if (!this.storeGradients && this.fitRefusal(scorer, base) !== undefined) {
       this.log(`${scorer.id}: training gradients stored (${perCheckpoint()} in ${this.store.root}/gradients/): its streamed fit is refused here: ${this.fitRefusal(scorer, base)}`);
     } else if (this.storeGradients) {
@@ -677,7 +679,8 @@ export class AttributionRun {
     const sf = scorer.streamedFit as StreamedFit;
     const specs = this.trainBlocks(cp);
     let previous: Float64Array | null = null;
-    for (let pass = 0; pass < sf.fitPasses; pass++) {
+    // An iterative fit keeps only its latest fit: start there (the passes before it are done).
+    for (let pass = sf.iterative ? this.latestFitPass(scorer, cp, testCp) : 0; pass < sf.fitPasses; pass++) {
       const a = this.fitArtifact(scorer, cp, testCp, pass);
       const memo = `${a.name} ${hashOf(a.key)}`;
       let fit = this.fitMemo.get(memo);
@@ -697,9 +700,32 @@ export class AttributionRun {
         this.fitMemo.set(memo, fit);
         for (const old of this.fitMemo.keys()) if (this.fitMemo.size > 4) this.fitMemo.delete(old);
       }
+      if (sf.iterative) this.latestFits.set(this.fitSeries(scorer, cp, testCp), pass);
       previous = fit;
     }
     return { pass: sf.fitPasses, previous };
+  }
+
+  /** The key of `scorer`'s fit passes at `cp` (× queries at `testCp`) in {@link latestFits}. */
+  private fitSeries(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint): string {
+    const a = this.fitArtifact(scorer, cp, testCp, 0);
+    return `${a.name} ${hashOf(a.key)}`;
+  }
+
+  /**
+   * The pass of an `iterative` streamed fit's latest stored fit (0 when none is stored, pass 0 then
+   * being the first to fit): the one remembered in this run while it is still stored, else the
+   * highest stored one (read once, from the last pass down).
+   */
+  private latestFitPass(scorer: Scorer, cp: Checkpoint, testCp: Checkpoint): number {
+    const known = this.latestFits.get(this.fitSeries(scorer, cp, testCp));
+    const stored = (pass: number): boolean => {
+      const a = this.fitArtifact(scorer, cp, testCp, pass);
+      return this.store.locate(a.name, a.key) !== undefined;
+    };
+    if (known !== undefined && stored(known)) return known;
+    for (let pass = (scorer.streamedFit as StreamedFit).fitPasses - 1; pass > 0; pass--) if (stored(pass)) return pass;
+    return 0;
   }
 
   /**
@@ -723,12 +749,16 @@ export class AttributionRun {
     }
     const v = await sf.finalize(sum ?? new Float64Array(0), this.task.train.samples.length, await this.queryGradients(testCp), pass, previous);
     const finalizeSeconds = (performance.now() - t0) / 1000;
+    // An iterative fit replaces the fit before it, whose seconds it carries.
+    const before = sf.iterative && pass > 0 ? [this.fitArtifact(scorer, cp, testCp, pass - 1)] : [];
+    for (const x of before) seconds += this.store.locate(x.name, x.key)?.seconds ?? 0;
     this.store.save(a.name, a.key, new Map([['fit.f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]]), seconds + finalizeSeconds);
     this.seconds[`scores:${scorer.id}`] = (this.seconds[`scores:${scorer.id}`] ?? 0) + finalizeSeconds;
-    for (const x of [...partials, ...this.sumSlots(scorer, cp, testCp, pass)]) {
+    for (const x of [...partials, ...this.sumSlots(scorer, cp, testCp, pass), ...before]) {
       this.store.remove(x.name, x.key);
       this.knownStored.delete(`${x.name} ${hashOf(x.key)}`);
     }
+    for (const x of before) this.artifactSeconds.delete(x.name);
   }
 
   /** Whether artifact `a` is stored (checked once per run, then remembered). */
@@ -808,7 +838,8 @@ export class AttributionRun {
     const specs = this.trainBlocks(cp);
     if (this.store.locate(a.name, a.key)) {
       // The seconds of its fit passes and blocks count in matrixSeconds, also when the matrix is reused.
-      const fits = Array.from({ length: sf.fitPasses }, (_, p) => this.fitArtifact(scorer, cp, testCp, p));
+      // An iterative fit's last fit carries the seconds of the passes before it, deleted.
+      const fits = Array.from({ length: sf.fitPasses }, (_, p) => this.fitArtifact(scorer, cp, testCp, p)).slice(sf.iterative ? -1 : 0);
       for (const x of [...fits, ...specs.map((spec) => this.fitArtifact(scorer, cp, testCp, 'score', spec))]) this.artifactSeconds.set(x.name, this.store.locate(x.name, x.key)?.seconds);
       return this.stored(a.name, a.key, `scores:${scorer.id}`, () => Promise.reject(new DdaError(`internal: ${a.name} vanished`)));
     }

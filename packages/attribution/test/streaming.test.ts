@@ -149,18 +149,73 @@ describe('streamed training gradients', () => {
     expect(du(join(dir, 'trak')).trainGradientDirs).toEqual([]);
   }, 900_000);
 
-  it('a scorer that needs every row at once and has no streamed form (if-lissa) keeps using the store, and the log says so', async () => {
-    const lines: string[] = [];
-    const run = new AttributionRun(task, { artifactsDir: join(dir, 'if-lissa'), blockRows: 16, scorerOptions: { 'if-lissa': { depth: 20 } }, log: (l) => lines.push(l) });
+  it('if-lissa streams in depth + 1 passes (one fit pass per LiSSA step) with the stored path\'s scores to float rounding, resumes inside a pass after a kill, keeps only its latest fit; small or minibatch runs store their gradients and say why', async () => {
+    const DEPTH = 4;
+    const cp = task.checkpoints[0]!;
+    const lissa = (o: Record<string, unknown> = {}): Record<string, Record<string, unknown>> => ({ 'if-lissa': { depth: DEPTH, streamAboveBytes: 0, ...o } });
+    const fitFiles = (d: string): string[] => du(join(dir, d, 'fits', 'if-lissa', cp.id)).files.filter((f) => f.endsWith('.f64')).sort();
+    // Killed in fit pass 3 of 4 inside block 1 (block 0 already in the pass's running sum).
+    const kill: ProgressSink = (p) => {
+      if (p.label.includes('if-lissa') && p.label.includes('fit pass 3 of 4') && p.done === 16 + 5) throw new Error('killed');
+    };
+    const killed = new AttributionRun(task, { artifactsDir: join(dir, 'lissa'), blockRows: 16, scorerOptions: lissa(), progress: kill });
     try {
-      await run.scores('if-lissa', task.checkpoints[0]!);
+      await expect(killed.scores('if-lissa', cp)).rejects.toThrow('killed');
     } finally {
-      await run.dispose();
+      await killed.dispose();
     }
-    expect(lines.join('\n')).toMatch(/if-lissa: training gradients stored \([\d.]+ MB per checkpoint in .*\/gradients\/\): it needs every training row at once \(not row-separable\) and declares neither block summaries nor a streamed fit, so they cannot be streamed/);
-    expect(run.streamed).toEqual([]);
-    expect(du(join(dir, 'if-lissa')).trainGradientDirs).toEqual(['gradients/checkpoint-8/train']);
-  }, 600_000);
+    // On disk then: the fit of pass 2 (those of passes 0 and 1 deleted as each next one was stored) and pass 3's running sum.
+    expect(fitFiles('lissa')).toEqual([expect.stringMatching(/^pass-1\/[0-9a-f]+\/fit\.f64$/), expect.stringMatching(/^pass-2\/sum-[ab]\/[0-9a-f]+\/sum\.f64$/)]);
+    const lines: string[] = [];
+    const resumed = new AttributionRun(task, { artifactsDir: join(dir, 'lissa'), blockRows: 16, scorerOptions: lissa(), log: (l) => lines.push(l) });
+    const stored = new AttributionRun(task, { artifactsDir: join(dir, 'lissa-stored'), blockRows: 16, scorerOptions: lissa(), storeGradients: true });
+    try {
+      const y = await resumed.scores('if-lissa', cp);
+      // Resumed: pass 3 from block 1 on, pass 4 and the score pass over every block; nothing of passes 1 and 2 again.
+      expect(resumed.computed.filter((n) => n.startsWith(`gradients/${cp.id}/train/`)).sort()).toEqual([1, 2, 0, 1, 2, 0, 1, 2].map((b) => `gradients/${cp.id}/train/${b}`).sort());
+      expect(resumed.computed).toEqual(expect.arrayContaining([`fits/if-lissa/${cp.id}/pass-2/block-1`, `fits/if-lissa/${cp.id}/pass-2`, `fits/if-lissa/${cp.id}/pass-3`, `scores/if-lissa/${cp.id}/block-0`]));
+      expect(resumed.computed.filter((n) => /pass-[01]\b/.test(n))).toEqual([]);
+      expect(resumed.reused).toEqual(expect.arrayContaining([`fits/if-lissa/${cp.id}/pass-1`, `fits/if-lissa/${cp.id}/pass-2/block-0`]));
+      // The stored path: if-lissa on every stored row at once (the dual recursion here, n ≤ dim).
+      const x = await stored.scores('if-lissa', cp);
+      expect(y.trainIds).toEqual(x.trainIds);
+      const scale = Math.max(...Array.from(x.values, Math.abs));
+      expect(scale).toBeGreaterThan(0);
+      expect(Math.max(...Array.from(x.values, (v, k) => Math.abs(v - y.values[k]!))) / scale).toBeLessThan(1e-9);
+      expect(y.provenance.computedOver).toMatch(/LiSSA \(depth 4, .*full batch; streamed: H⁻¹ g_test iterated over the training gradients in 4 passes/);
+      expect(lines.join('\n')).toMatch(/if-lissa: training gradients streamed in 5 passes, fit then score .* every training gradient is computed 5 times per checkpoint: .* the latest finalized fit and each block of scores is stored/);
+      expect(resumed.gradientPath(await resumed.scorer('if-lissa'))).toBe('streamed');
+      expect(resumed.matrixSeconds('if-lissa', cp.id)).toBeGreaterThan(0);
+    } finally {
+      await resumed.dispose();
+      await stored.dispose();
+    }
+    // Afterwards: only the last fit, no running sum or partial, no training gradient.
+    expect(fitFiles('lissa')).toEqual([expect.stringMatching(/^pass-3\/[0-9a-f]+\/fit\.f64$/)]);
+    expect(du(join(dir, 'lissa')).trainGradientDirs).toEqual([]);
+    // Scored again: the stored matrix, no gradient, and its seconds still include the deleted fits' (carried by the last).
+    const again = new AttributionRun(task, { artifactsDir: join(dir, 'lissa'), blockRows: 16, scorerOptions: lissa() });
+    try {
+      await again.scores('if-lissa', cp);
+      expect(again.computed).toEqual([]);
+      expect(again.matrixSeconds('if-lissa', cp.id)).toBeGreaterThan(0);
+    } finally {
+      await again.dispose();
+    }
+    // By default (gradients far below 1 GiB) and with a minibatch, the gradients are stored, and the log says why.
+    for (const [options, why] of [[{ streamAboveBytes: undefined }, /computes every training gradient 4 \+ 1 times per checkpoint .* the 48 training gradients of a checkpoint take [\d.]+ MiB \(at most streamAboveBytes = 1073741824\), far cheaper to store/], [{ batch: 8 }, /the option batch = 8 draws a seeded minibatch of 8 of the 48 training gradients/]] as const) {
+      const log: string[] = [];
+      const run = new AttributionRun(task, { artifactsDir: join(dir, 'lissa-refused'), blockRows: 16, scorerOptions: lissa(options), log: (l) => log.push(l) });
+      try {
+        expect(run.gradientPath(await run.scorer('if-lissa'))).toBe('stored');
+        run.logGradientPath(await run.scorer('if-lissa'));
+      } finally {
+        await run.dispose();
+      }
+      expect(log.join('\n')).toMatch(/if-lissa: training gradients stored \([\d.]+ MB per checkpoint in .*\/gradients\/\): its streamed fit is refused here: if-lissa: /);
+      expect(log.join('\n')).toMatch(why);
+    }
+  }, 900_000);
 
   it('two-pass streamed fits (datainf, if-ekfac) give the stored path\'s scores to float rounding, compute each gradient once per pass, store no training gradient, and say so', async () => {
     const FITTED = ['datainf', 'if-ekfac'];
