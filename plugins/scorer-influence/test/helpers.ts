@@ -63,3 +63,19 @@ export function naiveInfluence(train: number[][], test: number[][], lambda: numb
   for (const g of train) for (const x of xs) out.push(g.reduce((s, gp, p) => s + gp * x[p]!, 0));
   return out;
 }
+
+/** `g`'s rows split into consecutive blocks of the given sizes. */
+export function split(g: GradientMatrix, sizes: readonly number[]): GradientMatrix[] {
+  let start = 0;
+  return sizes.map((s) => {
+    const b = { ...g, ids: g.ids.slice(start, start + s), rows: g.rows.slice(start, start + s) };
+    start += s;
+    return b;
+  });
+}
+
+/** Largest |a − b| relative to the largest |a|. */
+export function relativeDifference(a: Float64Array, b: Float64Array): number {
+  const scale = Math.max(...[...a].map(Math.abs), 1e-300);
+  return Math.max(...[...a].map((x, k) => Math.abs(x - (b[k] as number)))) / scale;
+}

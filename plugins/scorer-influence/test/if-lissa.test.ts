@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DdaError, SeededRandom, scoreByStreamedFit, scorers, type GradientMatrix } from '@dda/core';
 import { ifExactScores, ifLissaScores, ifLissaStreamedFit } from '@dda/scorer-influence';
-import { grads, input, randomRows } from './helpers.js';
+import { grads, input, randomRows, relativeDifference, split } from './helpers.js';
 
 const rng = new SeededRandom(7);
 const trRows = randomRows(rng, 6, 5);
@@ -63,22 +63,6 @@ describe('if-lissa', () => {
     await expect(scorers.create('if-lissa', { depth: 'deep' })).rejects.toThrow(/finite number/);
   });
 });
-
-/** `g`'s rows split into consecutive blocks of the given sizes. */
-function split(g: GradientMatrix, sizes: readonly number[]): GradientMatrix[] {
-  let start = 0;
-  return sizes.map((n) => {
-    const b = { ...g, ids: g.ids.slice(start, start + n), rows: g.rows.slice(start, start + n) };
-    start += n;
-    return b;
-  });
-}
-
-/** Largest |a − b| relative to the largest |a|. */
-function relativeDifference(a: Float64Array, b: Float64Array): number {
-  const scale = Math.max(...[...a].map(Math.abs));
-  return Math.max(...[...a].map((x, k) => Math.abs(x - (b[k] as number)))) / scale;
-}
 
 describe('if-lissa over streamed training gradients (one fit pass per LiSSA step)', () => {
   it('gives the stored path\'s scores to float rounding: scale-aware or absolute damping, default or given scale, primal or dual, repeats', async () => {

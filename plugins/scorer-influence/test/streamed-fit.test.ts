@@ -3,23 +3,7 @@ import { DdaError, SeededRandom, scoreByStreamedFit, scorers, type GradientMatri
 import {
   dataInfScores, dataInfStreamedFit, gradDotPcScores, gradDotPcStreamedFit, ifEkfacScores, ifEkfacStreamedFit, ifExactScores, ifExactStreamedFit, trackStarScores, trackStarStreamedFit,
 } from '@dda/scorer-influence';
-import { grads, randomRows } from './helpers.js';
-
-/** `g`'s rows split into consecutive blocks of the given sizes. */
-function split(g: GradientMatrix, sizes: readonly number[]): GradientMatrix[] {
-  let start = 0;
-  return sizes.map((s) => {
-    const b = { ...g, ids: g.ids.slice(start, start + s), rows: g.rows.slice(start, start + s) };
-    start += s;
-    return b;
-  });
-}
-
-/** Largest |a − b| relative to the largest |a|. */
-function relativeDifference(a: Float64Array, b: Float64Array): number {
-  const scale = Math.max(...[...a].map(Math.abs), 1e-300);
-  return Math.max(...[...a].map((x, k) => Math.abs(x - (b[k] as number)))) / scale;
-}
+import { grads, randomRows, relativeDifference, split } from './helpers.js';
 
 const rng = new SeededRandom(29);
 const sizes = [3, 1, 4, 2];
