@@ -66,7 +66,7 @@ export {
   type LazyModelFolder, type LoadModelOptions, type ModelFolder, type SaveModelOptions,
 } from './model-folder.js';
 export {
-  fillUniformStream, randomDecoderWeights, REAL_MODELS, realModelConfig, writeRandomModelFolder,
+  fillUniformStream, randomDecoderWeights, randomLoraWeights, REAL_MODELS, realModelConfig, writeRandomModelFolder,
   type RandomFolderOptions, type RandomInit, type RealConfigOverrides, type RealModel,
   type RealModelName,
 } from './real-models.js';

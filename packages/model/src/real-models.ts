@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { DdaError } from '@dda/core';
-import { type DecoderConfig, validateDecoderConfig } from './config.js';
+import { type DecoderConfig, type LoraConfig, validateDecoderConfig } from './config.js';
 import { writeJsonAtomic } from './files.js';
 import { type ModelFamily, parseHfConfig, toHfConfig } from './hf-config.js';
 import { checkTokenizerFits } from './engine-inputs.js';
@@ -9,7 +9,7 @@ import { CONFIG_FILE, TORCH_DTYPES, writeTokenizerFolder } from './model-folder.
 import type { SafetensorsDtype } from './safetensors.js';
 import { type TensorSource, writeSafetensorsFolderStreamed } from './safetensors-folder.js';
 import type { Tokenizer } from './tokenizer.js';
-import { type TensorMap, decoderWeightSpecs } from './weights.js';
+import { type TensorMap, decoderWeightSpecs, loraWeightSpecs } from './weights.js';
 
 /**
  * Real model configurations (the published config.json of each model, verbatim) and a seeded,
@@ -250,6 +250,19 @@ export function randomDecoderWeights(c: DecoderConfig, seed: number, init: Rando
     m.set(s.name, { shape: s.shape, data });
   }
   return m;
+}
+
+/**
+ * A LoRA adapter of `lora` on `c` ({@link loraWeightSpecs} names, PEFT's) with every A and B entry
+ * uniform on ±`halfWidth` from {@link fillUniformStream}(`seed`, the tensor's name): B ≠ 0, so the
+ * adapter moves the model (dda_reference.py's `uniform_lora` makes the same values).
+ */
+export function randomLoraWeights(c: DecoderConfig, lora: LoraConfig, seed: number, halfWidth: number): TensorMap {
+  return new Map(loraWeightSpecs(c, lora).map(({ name, shape }) => {
+    const data = new Float32Array(shape[0] * shape[1]);
+    fillUniformStream(seed, name, 0, halfWidth, 0, data);
+    return [name, { shape, data }];
+  }));
 }
 
 /** Options of {@link writeRandomModelFolder}. */
