@@ -44,6 +44,8 @@ export const INDEX_FORMAT = 'dda-gradient-index-v1';
 export const DEFAULT_INDEX_BLOCK_ROWS = 128;
 /** Largest finite float16 value. */
 const F16_MAX = 65504;
+/** At most this many bytes of float32 gradient rows are projected in one batch while building (one GEMM per tensor per batch). */
+const PROJECT_BATCH_BYTES = 512 * 2 ** 20;
 /** Smallest normal float16 value (below it, values are subnormal: fewer significant bits). */
 const F16_MIN_NORMAL = 2 ** -14;
 
@@ -391,11 +393,29 @@ export async function writeIndexRows(
       try {
         const bar = trackProgress(`projected gradients of ${n - rowsDone} training samples at ${cp.id} (k = ${k})`, n - rowsDone, o.progress);
         let projector: GradientProjector | null = null;
-        const projected = new Float64Array(k);
+        // Rows are projected in batches (one GEMM per tensor on a dot-product kernel), each batch
+        // at most PROJECT_BATCH_BYTES of float32 gradient rows and within one block, so a block's
+        // batches are the same in one build, in shards and after a resume (same bits).
+        let batch: { i: number; row: Float32Array }[] = [];
+        let howLogged = false;
+        const flush = async (): Promise<void> => {
+          const pj = projector as GradientProjector | null;
+          if (batch.length === 0 || !pj) return;
+          const done = batch;
+          batch = [];
+          const r = await pj.projectRows(done.map((x) => x.row), { log });
+          if (!howLogged) log(`index: rows projected by ${r.how}`);
+          howLogged = true;
+          done.forEach((x, b) => {
+            stats = toF16(r.rows[b] as Float64Array, bits, x.i * k, stats, block[x.i]?.id ?? String(x.i), cp.id);
+          });
+        };
+        let bits = new Uint16Array(0);
+        let block: readonly TextSample[] = [];
         for (let start = rowsDone; start < n; start += blockRows) {
           const end = Math.min(n, start + blockRows);
-          const bits = new Uint16Array((end - start) * k);
-          const block = samples.slice(rows.start + start, rows.start + end);
+          bits = new Uint16Array((end - start) * k);
+          block = samples.slice(rows.start + start, rows.start + end);
           const onLayout = (layout: GradientLayout): void => {
             if (projector) return;
             projector = new GradientProjector(spec, layout);
@@ -404,13 +424,14 @@ export async function writeIndexRows(
             modules = planned;
             log(`index: ${layout.names.length} tensors, ${projector.inputDim} gradient entries per sample → k = ${k} (${spec.kind}, seed ${spec.seed}, dimensions split proportionally to tensor size)`);
           };
-          await model.forEachGradientRow(cp, block, (i, row) => {
+          await model.forEachGradientRow(cp, block, async (i, row) => {
             const pj = projector as GradientProjector | null;
             if (!pj) throw new DdaError('internal: a gradient row before its layout');
-            pj.project(row, projected);
-            stats = toF16(projected, bits, i * k, stats, block[i]?.id ?? String(i), cp.id);
+            batch.push({ i, row: Float32Array.from(row) }); // the engine may reuse `row`
+            if ((batch.length + 1) * pj.inputDim * 4 > PROJECT_BATCH_BYTES) await flush();
             bar.tick();
           }, onLayout);
+          await flush();
           writeAll(fd, new Uint8Array(bits.buffer), start * rowBytes);
           fsyncSync(fd);
           rowsDone = end;
@@ -674,14 +695,14 @@ async function projectedQueries(
   const projector = new GradientProjector(h.projection, { names: g.parameterNames, sizes: g.parameterSizes });
   const layoutDiff = differences(h.modules, projector.modules, 'modules');
   if (layoutDiff.length > 0) throw new DdaError(`the index ${dir}'s tensors differ from the model's at ${h.checkpoint.id} (${layoutDiff.slice(0, 3).join('; ')})`, 'build the index again with this version');
-  const out: Float64Array[] = [];
+  const rows: Float32Array[] = [];
   let k = 0;
   for (const [j, t] of terms.entries()) {
     const parts = t.map((x) => ({ weight: x.weight, row: g.rows[k++] as Float32Array }));
     const row = parts.length === 1 && parts[0]?.weight === 1 ? parts[0].row : combineGradientTerms(parts, g.dim, `query '${ids[j]}' at ${h.checkpoint.id}`);
-    out.push(projector.project(row));
+    rows.push(row);
   }
-  return out;
+  return (await projector.projectRows(rows)).rows;
 }
 
 /**

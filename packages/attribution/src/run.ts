@@ -220,7 +220,7 @@ export class AttributionRun {
     const r = await gradientBlock(this.store, name, spec, async () => {
       const model = await this.model();
       const bar = this.trainProgress(cp, pending);
-      return this.projected(await model.gradients(cp, this.task.train.samples.slice(spec.start, spec.end), () => bar.tick()));
+      return await this.projected(await model.gradients(cp, this.task.train.samples.slice(spec.start, spec.end), () => bar.tick()));
     }, save);
     this.note(`${name}/${spec.index}`, r.reused, 'gradients', r.reused ? 0 : r.seconds);
     if (!r.reused && !save) this.streamed.push(`${name}/${spec.index}`);
@@ -318,7 +318,7 @@ export class AttributionRun {
   }
 
   /** `g` with every row projected (see {@link RunOptions.projection}); `g` itself without a projection. */
-  private projected(g: GradientMatrix): GradientMatrix {
+  private async projected(g: GradientMatrix): Promise<GradientMatrix> {
     const spec = this.options.projection;
     if (!spec) return g;
     const layout = { names: g.parameterNames, sizes: g.parameterSizes };
@@ -328,7 +328,7 @@ export class AttributionRun {
     const projector = p;
     return {
       ids: g.ids, checkpoint: g.checkpoint, dim: projector.dim,
-      rows: g.rows.map((row) => Float32Array.from(projector.project(row))),
+      rows: (await projector.projectRows(g.rows, { log: this.log })).rows.map((row) => Float32Array.from(row)),
       parameterNames: projector.modules.map((m) => m.name), parameterSizes: projector.modules.map((m) => m.dims), parameterShapes: projector.modules.map((m) => [m.dims]),
     };
   }
@@ -370,7 +370,7 @@ export class AttributionRun {
         const terms = q.terms.map((t) => ({ weight: t.weight, row: g.rows[k++] as Float32Array }));
         return combineGradientTerms(terms, g.dim, `query '${q.query}' at ${cp.id}`);
       });
-      return this.projected({ ...g, ids: queries.map((q) => q.query), rows });
+      return await this.projected({ ...g, ids: queries.map((q) => q.query), rows });
     });
     this.note(name, r.reused, 'gradients', r.reused ? 0 : r.seconds);
     return r.gradients;

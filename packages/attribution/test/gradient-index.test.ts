@@ -57,6 +57,25 @@ describe('the seeded projection', () => {
     expect(() => planProjection(layout, 2)).toThrow(/k = 2 dimensions for 3 tensors/);
   });
 
+  it('projectRows: on the dot-product kernel within 1e-6 of the float64 loop per row, the same bits for the same batch, the loop itself under engine js, for both kinds', async () => {
+    for (const kind of ['rademacher', 'gaussian'] as const) {
+      const p = new GradientProjector({ kind, seed: 3, dim: 64 }, layout);
+      const exact = rows.map((r) => p.project(r));
+      const onKernel = await p.projectRows(rows);
+      expect(onKernel.how).toMatch(/^float32 GEMM on onnxruntime/);
+      onKernel.rows.forEach((r, i) => {
+        const e = exact[i] as Float64Array;
+        const scale = e.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+        r.forEach((x, j) => expect(Math.abs(x - (e[j] as number)) / scale, `${kind} row ${i} entry ${j}`).toBeLessThan(1e-6));
+      });
+      expect((await p.projectRows(rows)).rows).toEqual(onKernel.rows);
+      const js = await p.projectRows(rows, { engine: 'js' });
+      expect(js.how).toBe('float64 JavaScript loop');
+      expect(js.rows).toEqual(exact);
+    }
+    await expect(new GradientProjector({ kind: 'rademacher', seed: 3, dim: 64 }, layout).projectRows([new Float32Array(999)])).rejects.toThrow(/a gradient row of 999 entries, expected 1000/);
+  });
+
   it('is the same under its seed whatever rows were projected before (so independent of the block a row is in), and another seed gives another projection', () => {
     const spec = { kind: 'rademacher' as const, seed: 5, dim: 64 };
     const all = new GradientProjector(spec, layout);
@@ -94,7 +113,7 @@ describe('the seeded projection', () => {
 });
 
 describe('dda index', () => {
-  it('rows equal the projected full gradients rounded to float16, bit for bit; numpy reads them with the documented line', async () => {
+  it('rows equal the projected full gradients (float32 products per tensor, within 1e-5 of the float64 loop) rounded to float16, bit for bit; numpy reads them with the documented line', async () => {
     const out = join(dir, 'a');
     const h = await build(out);
     expect(h).toMatchObject({ count: 12, dim: 2048, dtype: 'float16', measurement: 'loss', projection: { kind: 'rademacher', seed: 1, dim: 2048, split: 'proportional' } });
@@ -103,13 +122,25 @@ describe('dda index', () => {
     expect(h.trainIds).toEqual(task.train.samples.map((s) => s.id));
     expect(h.modules.reduce((a, m) => a + m.dims, 0)).toBe(2048);
     expect(h.bytesPerRow).toEqual({ index: 4096, fullGradient: exactTrain.dim * 4 });
-    // The same blocks of 4 through CheckpointModel.gradients, projected with the index's recorded projection.
+    // The same blocks of 4 through CheckpointModel.gradients, projected with the index's recorded
+    // projection in the same batches (one product per tensor on the dot-product kernel, as the build).
     const projector = new GradientProjector(h.projection, { names: exactTrain.parameterNames, sizes: exactTrain.parameterSizes });
     const expected = new Uint16Array(12 * 2048);
+    let worst = 0;
     for (let s = 0; s < 12; s += 4) {
       const g = await model.gradients(cp, task.train.samples.slice(s, s + 4));
-      g.rows.forEach((r, i) => projector.project(r).forEach((v, j) => (expected[(s + i) * 2048 + j] = float32ToF16Bits(v))));
+      const batch = await projector.projectRows(g.rows);
+      expect(batch.how).toMatch(/^float32 GEMM on onnxruntime/);
+      batch.rows.forEach((r, i) => r.forEach((v, j) => (expected[(s + i) * 2048 + j] = float32ToF16Bits(v))));
+      // Against the float64 loop: float32 accumulation, about 1e-6 of the row's largest entry.
+      g.rows.forEach((r, i) => {
+        const exact = projector.project(r);
+        const scale = exact.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+        exact.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - (batch.rows[i] as Float64Array)[j]!) / scale)));
+      });
     }
+    expect(worst).toBeGreaterThan(0); // a float32 product, not the float64 loop
+    expect(worst).toBeLessThan(1e-5);
     const bytes = readFileSync(join(out, INDEX_FILES.rows));
     expect(Array.from(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2))).toEqual(Array.from(expected));
     // numpy, with the line index.json documents, run in the index folder.

@@ -28,6 +28,10 @@ export {
   type DenoiserNeed, type Denoiser, type MeasurementTerm, type Measurement, type Metric,
   type Backend, type DotKernel,
 } from './plugins.js';
+// row products on a registered dot-product kernel, or null for the caller's float64 loop
+export {
+  type KernelProducts, type KernelProductOptions, kernelProducts,
+} from './dot-products.js';
 // the two-pass streamed form of a scorer (StreamedFit): partial sums, stacked blocks
 export {
   addPartial, stackScoreBlocks, scoreByStreamedFit,

@@ -5,7 +5,7 @@
  * float64 JavaScript loop of {@link gradDotValues} otherwise. The fallback is logged once, with its
  * reason. No engine is imported by name.
  */
-import { DdaError, dotKernels, type DotKernel, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import { kernelProducts, type GradientMatrix, type ScoreMatrix } from '@dda/core';
 import {
   DEFAULT_BLOCK_ROWS, JS_DOT_HOW, checkGradientPair, gradCosMatrix, gradDotMatrix, gradDotValues,
   type GradDotOptions,
@@ -29,48 +29,21 @@ export interface DotProducts {
   readonly how: string;
 }
 
-let fallbackLogged = false;
-
-/** The kernel for `engine` (`auto`: the first registered kernel that starts, by priority; its failures' reasons in one line). */
-async function kernelFor(engine: string): Promise<DotKernel> {
-  if (engine !== 'auto') return await dotKernels.create(engine, {});
-  if (dotKernels.ids().length === 0) throw new Error('no dot-product kernel is registered (an engine plugin such as @dda/backend-onnxruntime registers one when imported)');
-  try {
-    return (await dotKernels.resolve({})).value;
-  } catch {
-    throw new Error(dotKernels.lastFailures.map((f) => `${f.id}: ${f.reason}`).join('; '));
-  }
-}
-
 /**
- * `values[i*nTest + j] = train.rows[i] · test.rows[j]` on the chosen engine. Both matrices must
- * already be checked (same dim, finite; e.g. by `checkGradientPair`). Under `auto`, a kernel that
- * cannot start or fails while computing leaves the products to the JavaScript loop (logged once).
+ * `values[i*nTest + j] = train.rows[i] · test.rows[j]` on the chosen engine (@dda/core's
+ * `kernelProducts`). Both matrices must already be checked (same dim, finite; e.g. by
+ * `checkGradientPair`). Under `auto`, a kernel that cannot start or fails while computing leaves
+ * the products to the JavaScript loop (logged once).
  *
  * @throws DdaError when a kernel asked for by id cannot start or fails, or no kernel has that id.
  */
 export async function dotProducts(train: GradientMatrix, test: GradientMatrix, options: DotProductOptions = {}): Promise<DotProducts> {
-  const engine = options.engine ?? 'auto';
   const blockRows = options.blockRows ?? DEFAULT_BLOCK_ROWS;
-  const empty = train.rows.length === 0 || test.rows.length === 0 || train.dim === 0;
-  if (engine !== 'js' && !empty) {
-    if (engine !== 'auto' && !dotKernels.has(engine)) throw new DdaError(`unknown dot-product engine '${engine}'`, `choose auto, js${dotKernels.ids().map((id) => `, ${id}`).join('')} (a plugin's kernel needs its plugin loaded)`);
-    try {
-      const kernel = await kernelFor(engine);
-      const testFlat = new Float32Array(test.rows.length * test.dim);
-      test.rows.forEach((r, j) => testFlat.set(r, j * test.dim));
-      const values = await kernel.dot(train.rows, train.dim, testFlat, test.rows.length, { blockRows });
-      return { values, engine: kernel.backend, how: kernel.how };
-    } catch (e) {
-      const reason = e instanceof Error ? e.message : String(e);
-      if (engine !== 'auto') {
-        throw new DdaError(`the ${engine} dot-product engine cannot run: ${reason}`, "install onnxruntime-node (see the README), or pass engine 'js' or 'auto'");
-      }
-      if (!fallbackLogged) {
-        fallbackLogged = true;
-        (options.log ?? ((l: string) => console.warn(l)))(`grad-dot: no dot-product kernel started (${reason}); falling back to the float64 JavaScript loop`);
-      }
-    }
+  if (options.engine !== 'js' && train.rows.length > 0 && test.rows.length > 0 && train.dim > 0) {
+    const testFlat = new Float32Array(test.rows.length * test.dim);
+    test.rows.forEach((r, j) => testFlat.set(r, j * test.dim));
+    const k = await kernelProducts(train.rows, train.dim, testFlat, test.rows.length, { engine: options.engine ?? 'auto', blockRows, who: 'grad-dot', ...(options.log ? { log: options.log } : {}) });
+    if (k) return k;
   }
   return { values: gradDotValues(train.rows, test.rows, train.dim, blockRows), engine: 'js', how: JS_DOT_HOW };
 }
