@@ -8,13 +8,13 @@ import {
   SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, engines, initDecoderWeights, initLoraWeights,
   type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineOptimizerState, type EngineStartOptions, type EngineWeights, type LoraConfig, type TensorMap,
 } from '@dda/model';
-import { fail, notApplicable, pass, runChecks, validateOptOuts, type CheckOptions, type ConformanceReport } from './report.js';
+import { fail, notApplicable, pass, runChecks, validateOptOuts, type CheckOptions, type ConformanceReport, type Finding } from './report.js';
 
 /**
  * The engine checks, in the order they run (each on every preset of the options unless said):
  * - `reference`: logits (1e-4 of the largest), losses (1e-5 relative) and per-example gradient rows
- *   (1e-4 of each tensor's largest entry) equal independent references' (`options.references`;
- *   not applicable without one);
+ *   (1e-4 of each tensor's largest entry, or of its largest sampled entry where the reference gives
+ *   `gradIndices`) equal independent references' (`options.references`; not applicable without one);
  * - `loss-from-logits`: `loss(e)` is the mean over the loss mask of −log softmax(logits)[next token]
  *   computed in float64 from `logits` (1e-5 relative);
  * - `hidden-states`: `hiddenStates` is [T × hidden] and the logits are the hidden states times the
@@ -42,10 +42,23 @@ export type EngineCheck = (typeof ENGINE_CHECKS)[number];
 /** One example of a reference: token ids, loss mask, and the reference's loss, logits [T·V] and gradient entries by tensor name. */
 export interface EngineReferenceExample {
   readonly tokens: readonly number[];
+  /** [T − 1]: weight of position t's next-token loss. */
   readonly lossMask: readonly number[];
+  /** Mean masked next-token loss, nats per token. */
   readonly loss: number;
+  /** [T × vocabSize], row-major. */
   readonly logits: readonly number[];
+  /**
+   * Gradients of the loss by trainable tensor name (PEFT names), flattened row-major: the whole
+   * tensor, or, for a tensor named in {@link gradIndices}, only the entries at those indices.
+   */
   readonly grads: Readonly<Record<string, readonly number[]>>;
+  /**
+   * Optional, for large tensors: `grads[name][j]` is the gradient entry at flat index
+   * `gradIndices[name][j]` (a sampled subset, e.g. a few hundred of a real-width LoRA tensor's
+   * entries); the check compares those entries, relative to the largest of them.
+   */
+  readonly gradIndices?: Readonly<Record<string, readonly number[]>>;
 }
 
 /** An independent reference (e.g. a PyTorch float64 fixture): a decoder, its weights and expected outputs. */
@@ -149,6 +162,63 @@ function moved(w: TensorMap, names: readonly string[], sizes: readonly number[],
   return out;
 }
 
+/** The engine of a registered id (started with `start`) or the started engine given, with its id and plugin. */
+async function startEngine(subject: string | DecoderEngine, start: EngineStartOptions): Promise<{ id: string; plugin: string | undefined; engine: DecoderEngine }> {
+  if (typeof subject !== 'string') return { id: subject.id, plugin: undefined, engine: subject };
+  const plugin = engines.has(subject) ? engines.entry(subject).plugin : undefined;
+  return { id: subject, plugin, engine: (await engines.resolve(start, [subject])).value };
+}
+
+/** The `reference` check (see {@link ENGINE_CHECKS}) of a started engine on `refs`, one reference at a time. */
+async function referenceFinding(engine: DecoderEngine, refs: readonly EngineReference[]): Promise<Omit<Finding, 'check'>> {
+  if (refs.length === 0) return notApplicable('no reference given (options.references)');
+  for (const ref of refs) {
+    const tok = new WordTokenizer([...SPECIAL_TOKENS, ...Array.from({ length: ref.config.vocabSize - SPECIAL_TOKENS.length }, (_, i) => `r${i}`)]);
+    const d = await engine.open(ref.config, tok, ref.weights);
+    try {
+      const layout = d.gradientLayout();
+      for (const [k, ex] of ref.examples.entries()) {
+        const e = { tokens: Int32Array.from(ex.tokens), lossMask: Float32Array.from(ex.lossMask) };
+        const logitErr = relErr(await d.logits(e.tokens), ex.logits);
+        if (!(logitErr < 1e-4)) return fail(`${ref.name}, example ${k}: logits differ from the reference by ${logitErr.toExponential(2)} of the largest (1e-4 allowed)`);
+        const loss = await d.loss(e);
+        if (!(Math.abs(loss - ex.loss) / ex.loss < 1e-5)) return fail(`${ref.name}, example ${k}: loss ${loss} vs the reference's ${ex.loss}`);
+        const [row] = (await rowsOf(d, [e])).rows;
+        let off = 0;
+        for (const [j, name] of layout.names.entries()) {
+          const size = layout.sizes[j] as number;
+          const want = ex.grads[name];
+          const at = ex.gradIndices?.[name];
+          if (want) {
+            const ours = (row as Float32Array).subarray(off, off + size);
+            const err = relErr(at ? at.map((i) => (i < size ? (ours[i] as number) : NaN)) : ours, want);
+            if (!(err < 1e-4)) return fail(`${ref.name}, example ${k}: the gradient of '${name}' differs from the reference's by ${err.toExponential(2)} of its largest ${at ? `sampled entry (${at.length} sampled)` : 'entry'} (1e-4 allowed)`);
+          }
+          off += size;
+        }
+        const missing = Object.keys(ex.grads).filter((n) => !layout.names.includes(n));
+        if (missing.length) return fail(`the reference has gradients of ${missing.slice(0, 3).join(', ')}, which the engine's gradient rows do not hold`);
+      }
+    } finally {
+      await d.release();
+    }
+  }
+  return pass(`${refs.map((r) => `${r.examples.length} examples of ${r.name}`).join('; ')}: logits, losses and gradient rows within tolerance`);
+}
+
+/**
+ * The `reference` check alone (see {@link ENGINE_CHECKS}), for references too large to run with
+ * every check of {@link checkEngine} (e.g. `realWidthReferences()`): a registered engine id (import
+ * its plugin first) or a started {@link DecoderEngine}, started with `start` (e.g. `backends`).
+ *
+ * @returns a report with the one finding `reference`; it throws only for an engine that does not start.
+ */
+export async function checkEngineReferences(subject: string | DecoderEngine, references: readonly EngineReference[], start: EngineStartOptions = {}): Promise<ConformanceReport> {
+  const { id, plugin, engine } = await startEngine(subject, start);
+  const findings = await runChecks(['reference'] as const, () => referenceFinding(engine, references));
+  return { kind: 'engine', id, plugin, findings };
+}
+
 /**
  * Runs every engine check on a registered engine id (import its plugin first) or a started
  * {@link DecoderEngine}; see {@link ENGINE_CHECKS}.
@@ -156,10 +226,8 @@ function moved(w: TensorMap, names: readonly string[], sizes: readonly number[],
  * @returns one finding per check; it throws only for bad opt-outs, or an engine that does not start.
  */
 export async function checkEngine(subject: string | DecoderEngine, options: EngineCheckOptions = {}): Promise<ConformanceReport> {
-  const id = typeof subject === 'string' ? subject : subject.id;
-  validateOptOuts('engine', id, ENGINE_CHECKS, options.optOut);
-  const plugin = typeof subject === 'string' && engines.has(subject) ? engines.entry(subject).plugin : undefined;
-  const engine = typeof subject === 'string' ? (await engines.resolve(options.start ?? {}, [subject])).value : subject;
+  validateOptOuts('engine', typeof subject === 'string' ? subject : subject.id, ENGINE_CHECKS, options.optOut);
+  const { id, plugin, engine } = await startEngine(subject, options.start ?? {});
   const presets = options.presets ?? Object.keys(TINY_PRESETS);
   const each = async (f: (preset: string, d: EngineDecoder, c: ReturnType<typeof tinyCase>) => Promise<string | null>, which = presets): Promise<ReturnType<typeof pass>> => {
     for (const preset of which) {
@@ -176,40 +244,8 @@ export async function checkEngine(subject: string | DecoderEngine, options: Engi
   };
   const findings = await runChecks(ENGINE_CHECKS, async (check) => {
     switch (check) {
-      case 'reference': {
-        const refs = options.references ?? [];
-        if (refs.length === 0) return notApplicable('no reference given (options.references)');
-        for (const ref of refs) {
-        const tok = new WordTokenizer([...SPECIAL_TOKENS, ...Array.from({ length: ref.config.vocabSize - SPECIAL_TOKENS.length }, (_, i) => `r${i}`)]);
-        const d = await engine.open(ref.config, tok, ref.weights);
-        try {
-          const layout = d.gradientLayout();
-          for (const [k, ex] of ref.examples.entries()) {
-            const e = { tokens: Int32Array.from(ex.tokens), lossMask: Float32Array.from(ex.lossMask) };
-            const logitErr = relErr(await d.logits(e.tokens), ex.logits);
-            if (!(logitErr < 1e-4)) return fail(`${ref.name}, example ${k}: logits differ from the reference by ${logitErr.toExponential(2)} of the largest (1e-4 allowed)`);
-            const loss = await d.loss(e);
-            if (!(Math.abs(loss - ex.loss) / ex.loss < 1e-5)) return fail(`${ref.name}, example ${k}: loss ${loss} vs the reference's ${ex.loss}`);
-            const [row] = (await rowsOf(d, [e])).rows;
-            let off = 0;
-            for (const [j, name] of layout.names.entries()) {
-              const size = layout.sizes[j] as number;
-              const want = ex.grads[name];
-              if (want) {
-                const err = relErr((row as Float32Array).subarray(off, off + size), want);
-                if (!(err < 1e-4)) return fail(`${ref.name}, example ${k}: the gradient of '${name}' differs from the reference's by ${err.toExponential(2)} of its largest entry (1e-4 allowed)`);
-              }
-              off += size;
-            }
-            const missing = Object.keys(ex.grads).filter((n) => !layout.names.includes(n));
-            if (missing.length) return fail(`the reference has gradients of ${missing.slice(0, 3).join(', ')}, which the engine's gradient rows do not hold`);
-          }
-        } finally {
-          await d.release();
-        }
-        }
-        return pass(`${refs.map((r) => `${r.examples.length} examples of ${r.name}`).join('; ')}: logits, losses and gradient rows within tolerance`);
-      }
+      case 'reference':
+        return referenceFinding(engine, options.references ?? []);
       case 'loss-from-logits':
         return each(async (_p, d, c) => {
           for (const [k, e] of examples(c.config.vocabSize, 1).entries()) {

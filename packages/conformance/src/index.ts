@@ -16,9 +16,9 @@ export { checkScorer, SCORER_CHECKS } from './scorer.js';
 // the data set checks
 export { checkDataset, DATASET_CHECKS } from './dataset.js';
 // the engine checks
-export { checkEngine, ENGINE_CHECKS } from './engine.js';
+export { checkEngine, checkEngineReferences, ENGINE_CHECKS, type EngineReference } from './engine.js';
 // the PyTorch float64 references of the engine checks, shipped with the package
-export { decoderFixtureReferences } from './references.js';
+export { decoderFixtureReferences, realWidthReferences } from './references.js';
 // the metric checks
 export { checkMetric, METRIC_CHECKS } from './metric.js';
 // the debiaser and denoiser checks

@@ -13,9 +13,9 @@ import { DdaError, datasets, debiasers, denoisers, metrics, scorers, type Datase
 import { beforeAll, describe, it } from 'vitest';
 import { subjectName, type CheckOptions, type ConformanceReport, type Subject } from './report.js';
 import { DATASET_CHECKS, checkDataset, type DatasetCheckOptions } from './dataset.js';
-import { ENGINE_CHECKS, checkEngine, type EngineCheckOptions } from './engine.js';
+import { ENGINE_CHECKS, checkEngine, checkEngineReferences, type EngineCheckOptions, type EngineReference } from './engine.js';
 import { METRIC_CHECKS, checkMetric, type MetricCheckOptions } from './metric.js';
-import { engines, type DecoderEngine } from '@dda/model';
+import { engines, type DecoderEngine, type EngineStartOptions } from '@dda/model';
 import { SCORER_CHECKS, checkScorer, type ScorerCheck } from './scorer.js';
 import { DEBIASER_CHECKS, DENOISER_CHECKS, checkDebiaser, checkDenoiser, type DebiaserCheck, type DenoiserCheck } from './transforms.js';
 
@@ -87,6 +87,25 @@ export function datasetConformance(subject: string | DatasetPlugin, options: Dat
  */
 export function engineConformance(subject: string | DecoderEngine, options: EngineCheckOptions = {}): void {
   suite('engine', engines as unknown as Pick<Registry<unknown, PluginOptions>, 'has' | 'entry'>, ENGINE_CHECKS, () => checkEngine(subject, options), subject, options);
+}
+
+/**
+ * The `reference` engine check alone (`checkEngineReferences`), one test per reference, for
+ * references too large to run beside every check (e.g. `realWidthReferences()`): a registered engine
+ * id (import its plugin first) or a started `DecoderEngine`; `options.start` as the engine's start
+ * options, `options.timeoutMs` each test's time limit (default 120 s).
+ */
+export function engineReferenceConformance(subject: string | DecoderEngine, references: readonly EngineReference[], options: { readonly start?: EngineStartOptions; readonly timeoutMs?: number } = {}): void {
+  const id = typeof subject === 'string' ? subject : subject.id;
+  describe(`conformance: ${subjectName({ kind: 'engine', id, plugin: typeof subject === 'string' && engines.has(id) ? engines.entry(id).plugin : undefined })}, reference check`, () => {
+    for (const ref of references) {
+      it(ref.name, async () => {
+        const report = await checkEngineReferences(subject, [ref], options.start);
+        const f = report.findings.find((x) => x.check === 'reference');
+        if (f?.status !== 'pass') throw new DdaError(`${subjectName(report)} fails the conformance check 'reference': ${f?.message ?? 'no finding'}`);
+      }, options.timeoutMs ?? 120_000);
+    }
+  });
 }
 
 /**
