@@ -95,15 +95,15 @@ interface RealWidthFixtures {
  * 0.41 (plugins/backend-onnxruntime/test/real-width-reference-sensitivity.test.ts).
  * The weights are held in float32: 240 MB for Llama-3.2-1B's layer, 470 MB for all four.
  *
- * @param names which cases (model names, as `realModelConfig`'s); default all four.
+ * @param select which cases, by model name (`realModelConfig`'s): `only` these, or all `except` these; default all four.
  * @throws DdaError for an unknown name, or when a weight made here differs from the reference's (the
  *   generators disagree); Error when the fixture file is missing.
  */
-export function realWidthReferences(names?: readonly string[]): EngineReference[] {
+export function realWidthReferences(select: { readonly only?: readonly string[]; readonly except?: readonly string[] } = {}): EngineReference[] {
   const fx = JSON.parse(readFileSync(new URL('../fixtures/real-width-fixtures.json', import.meta.url), 'utf8')) as RealWidthFixtures;
-  const unknown = (names ?? []).filter((n) => !fx.cases.some((c) => c.name === n));
+  const unknown = [...(select.only ?? []), ...(select.except ?? [])].filter((n) => !fx.cases.some((c) => c.name === n));
   if (unknown.length) throw new DdaError(`no real-width reference of ${unknown.join(', ')}`, `use some of ${fx.cases.map((c) => c.name).join(', ')}`);
-  return fx.cases.filter((c) => !names || names.includes(c.name)).map((c) => {
+  return fx.cases.filter((c) => (!select.only || select.only.includes(c.name)) && !select.except?.includes(c.name)).map((c) => {
     const overrides: RealConfigOverrides = { numLayers: c.layers, maxSeqLen: 64, ...(c.overrides.slidingWindow !== undefined ? { slidingWindow: c.overrides.slidingWindow } : {}) };
     const config: DecoderConfig = { ...realModelConfig(c.name, overrides).config, vocabSize: fx.vocab };
     const lora: LoraConfig = { rank: c.lora.rank, alpha: c.lora.alpha, targets: c.lora.targets };

@@ -5,4 +5,4 @@ import '@dda/backend-onnxruntime';
 // The onnxruntime engine against the PyTorch float64 reference at Llama-3.2-1B's widths (one layer,
 // 128-id vocabulary, llama3 RoPE scaling, both 24-token sequences): the `reference` check alone (the
 // other real-width references are engine-conformance-real-width.test.ts).
-engineReferenceConformance('onnxruntime', realWidthReferences(['llama3.2-1b']), { start: { backends: ['onnxruntime-cpu'] } });
+engineReferenceConformance('onnxruntime', realWidthReferences({ only: ['llama3.2-1b'] }), { start: { backends: ['onnxruntime-cpu'] } });
