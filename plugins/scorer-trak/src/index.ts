@@ -11,7 +11,7 @@ import { registerTrakScorer } from './scorer.js';
 // `trak`
 export {
   DEFAULT_PROJECTION_DIM, DEFAULT_TRAK_DAMPING_RATIO, type TrakOptions, projectRows,
-  projectionMatrix, trakScores, trakBlockSummaries,
+  projectionMatrix, trakScores, trakScoresOnEngine, trakBlockSummaries,
 } from './trak.js';
 export { readTrakOptions, registerTrakScorer, scorerEntries, trakScorer } from './scorer.js';
 

@@ -1,8 +1,8 @@
 import { DdaError, numberOption, scorers, type PluginOptions, type RegistryEntry, type Scorer } from '@dda/core';
 import { gradientScorer } from '@dda/scorer-grad-dot';
-import { DEFAULT_PROJECTION_DIM, trakBlockSummaries, trakScores, type TrakOptions } from './trak.js';
+import { DEFAULT_PROJECTION_DIM, trakBlockSummaries, trakScoresOnEngine, type TrakOptions } from './trak.js';
 
-/** Reads `trak` options: projectionDim, seed, damping, dampingRatio, solver, maxSystemSize. */
+/** Reads `trak` options: projectionDim, seed, damping, dampingRatio, solver, maxSystemSize, engine (`auto`, `js` or a dot-product kernel's id). */
 export function readTrakOptions(options: PluginOptions): TrakOptions {
   const o: Record<string, number> = {};
   for (const key of ['projectionDim', 'seed', 'damping', 'dampingRatio', 'maxSystemSize']) {
@@ -12,7 +12,9 @@ export function readTrakOptions(options: PluginOptions): TrakOptions {
   if (solver !== 'auto' && solver !== 'dual' && solver !== 'primal') {
     throw new DdaError(`trak: option 'solver' must be 'auto', 'dual' or 'primal', got ${JSON.stringify(solver)}`);
   }
-  return { ...o, solver };
+  const engine = options['engine'];
+  if (engine !== undefined && typeof engine !== 'string') throw new DdaError(`trak: option 'engine' must be a string (auto, js or a dot-product kernel's id), got ${JSON.stringify(engine)}`);
+  return { ...o, solver, ...(engine !== undefined ? { engine } : {}) };
 }
 
 /**
@@ -23,7 +25,7 @@ export function trakScorer(options: TrakOptions = {}): Scorer {
   const scorer = gradientScorer(
     'trak',
     'TRAK projected kernel φ_testᵀ (ΦᵀΦ + λI)⁻¹ φ_train over seeded Gaussian projections of the gradients (dimensionless; higher = more responsible)',
-    trakScores,
+    trakScoresOnEngine,
     options,
   );
   // Streamed: each block of training gradients projected and dropped (with a projection only).
@@ -34,7 +36,7 @@ export function trakScorer(options: TrakOptions = {}): Scorer {
 export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   {
     id: 'trak',
-    description: `TRAK projected-kernel attribution (options projectionDim = ${DEFAULT_PROJECTION_DIM} (0 = none), seed = 0, damping, dampingRatio = 0.1)`,
+    description: `TRAK projected-kernel attribution (options projectionDim = ${DEFAULT_PROJECTION_DIM} (0 = none), seed = 0, damping, dampingRatio = 0.1, engine = auto)`,
     priority: 50,
     create: (o) => trakScorer(readTrakOptions(o)),
   },

@@ -17,11 +17,15 @@
  * unchanged when all gradients are multiplied by a common constant.
  *
  * P is generated row by row from one SeededRandom(seed) stream (row p, then its k columns, each
- * `normal() / √k`), a chunk of rows at a time, so it never exists whole: memory n × k + m × k + a
- * chunk of P, all float64. Cost O((n + m) × dim × k) for the projection, then an exact Cholesky
- * solve of size min(n, k).
+ * `normal() / √k`). The scorer projects on a dot-product kernel of @dda/core's registry (option
+ * `engine`, as `grad-dot`'s: `auto` = onnxruntime's float32 GEMM where it starts, with P rounded to
+ * float32 and kept whole as Pᵀ [k × dim] while dim × k ≤ {@link MAX_CACHED_PROJECTION}; relative
+ * error about 1e-6 against the float64 loop) and otherwise in float64 JavaScript
+ * ({@link projectRows}: a chunk of P's rows at a time, so P never exists whole; memory
+ * n × k + m × k + a chunk of P). Cost O((n + m) × dim × k) for the projection, then an exact
+ * Cholesky solve of size min(n, k).
  */
-import { DdaError, SeededRandom, createScoreMatrix, type BlockSummaries, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import { DdaError, SeededRandom, createScoreMatrix, kernelProducts, type BlockSummaries, type GradientMatrix, type ScoreMatrix } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
 import { DEFAULT_MAX_SYSTEM_SIZE, ridgeKernelScores, type KernelSolver } from '@dda/scorer-influence';
 
@@ -46,6 +50,14 @@ export interface TrakOptions {
   readonly solver?: KernelSolver;
   /** Largest system to factor (default 8192). */
   readonly maxSystemSize?: number;
+  /**
+   * Where the scorer projects (not {@link trakScores}, always the float64 loop): `auto` (default:
+   * a dot-product kernel of @dda/core's registry by priority, else the float64 loop), `js` (the
+   * loop) or a kernel's id (required).
+   */
+  readonly engine?: string;
+  /** Where a fallback from `auto` to the loop is logged (default console.warn), once per process. */
+  readonly log?: (line: string) => void;
 }
 
 /**
@@ -96,8 +108,73 @@ export function projectionMatrix(dim: number, k: number, seed: number): Float64A
   return Float64Array.from({ length: dim * k }, () => rng.normal() * sd);
 }
 
-/** Largest P (entries) the streamed `trak` keeps in memory across blocks: 2^25 float64 = 256 MiB. */
+/** Largest P (entries) the streamed `trak` keeps in memory across blocks: 2^25 float64 = 256 MiB (and 128 MiB as float32 Pᵀ for the kernel). */
 export const MAX_CACHED_PROJECTION = 2 ** 25;
+
+/** P [dim × k] as float32 Pᵀ [k × dim], row-major: the other side of the kernel's row products. */
+function transposedF32(p: Float64Array, dim: number, k: number): Float32Array {
+  const t = new Float32Array(dim * k);
+  for (let r = 0; r < dim; r++) for (let c = 0; c < k; c++) t[c * dim + r] = p[r * k + c] as number;
+  return t;
+}
+
+/**
+ * P for one dim: drawn once ({@link projectionMatrix}) and its float32 transpose made on first use
+ * by the kernel; `undefined` above {@link MAX_CACHED_PROJECTION} entries (then the chunked loop).
+ */
+class ProjectionCache {
+  private entry: { dim: number; p: Float64Array; pt?: Float32Array } | null = null;
+  constructor(readonly k: number, readonly seed: number) {}
+  whole(dim: number): { p: Float64Array; pt: () => Float32Array } | undefined {
+    if (dim * this.k > MAX_CACHED_PROJECTION) return undefined;
+    if (this.entry?.dim !== dim) this.entry = { dim, p: projectionMatrix(dim, this.k, this.seed) };
+    const e = this.entry;
+    return { p: e.p, pt: () => (e.pt ??= transposedF32(e.p, dim, this.k)) };
+  }
+}
+
+/**
+ * φ = Pᵀg of every row, on the dot-product kernel `o.engine` names where P fits the cache (one
+ * row product per row and column of P, float32), else by the float64 loop of {@link projectRows}.
+ *
+ * @returns The projected rows and how they were computed.
+ */
+async function projectOnEngine(rows: readonly Float32Array[], dim: number, k: number, seed: number, cache: ProjectionCache, o: TrakOptions): Promise<{ rows: Float64Array[]; how: string }> {
+  const whole = cache.whole(dim);
+  if (whole && o.engine !== 'js' && rows.length > 0) {
+    // One row per product: a kernel's result for a row can depend on the other rows of its batch
+    // (onnxruntime's MLAS does, in the last bits), and a row must project the same whichever
+    // block it is streamed in, so that streamed and stored scores are the same bits.
+    const out: Float64Array[] = [];
+    let how = '';
+    for (const row of rows) {
+      const r = await kernelProducts([row], dim, whole.pt(), k, { engine: o.engine ?? 'auto', who: 'trak', ...(o.log ? { log: o.log } : {}) });
+      if (!r) break;
+      out.push(r.values);
+      how = r.how;
+    }
+    if (out.length === rows.length) return { rows: out, how: `${how} (one row per product, P rounded to float32)` };
+  }
+  const [phi] = projectRows([rows], dim, k, seed, whole?.p) as [Float64Array[]];
+  return { rows: phi, how: 'float64 JavaScript loop' };
+}
+
+/**
+ * TRAK scores as {@link trakScores}, with the projection on the engine of `options.engine` (see
+ * the module doc): the `trak` scorer's stored path.
+ *
+ * @throws DdaError as {@link trakScores}, or when a kernel asked for by id cannot run.
+ */
+export async function trakScoresOnEngine(train: GradientMatrix, test: GradientMatrix, options: TrakOptions = {}, checkpoint: string = train.checkpoint): Promise<ScoreMatrix> {
+  checkGradientPair(train, test, 'trak');
+  const { k, seed } = checkOptions(options);
+  if (k === 0 || options.engine === 'js') return trakScores(train, test, options, checkpoint);
+  const cache = new ProjectionCache(k, seed);
+  const phi = await projectOnEngine(train.rows, train.dim, k, seed, cache, options);
+  const phiTest = await projectOnEngine(test.rows, test.dim, k, seed, cache, options);
+  const where = train.checkpoint === test.checkpoint ? `at ${train.checkpoint}` : `training gradients at ${train.checkpoint}, test gradients at ${test.checkpoint}`;
+  return kernelScores(phi.rows, phiTest.rows, k, train.ids, test, options, checkpoint, `over the gradients of ${train.rows.length} training samples (${where}), projected by ${phi.how}`);
+}
 
 function checkOptions(o: TrakOptions): { k: number; seed: number } {
   const k = o.projectionDim ?? DEFAULT_PROJECTION_DIM;
@@ -187,17 +264,15 @@ function kernelScores(
 export function trakBlockSummaries(options: TrakOptions = {}): BlockSummaries {
   const { k, seed } = checkOptions(options);
   if (k === 0) throw new DdaError('trak: without a projection (projectionDim 0) a block summary would be the gradients themselves', 'score over stored gradients, or pass projectionDim > 0');
-  let cached: { dim: number; p: Float64Array } | null = null;
-  const matrix = (dim: number): Float64Array | undefined => {
-    if (dim * k > MAX_CACHED_PROJECTION) return undefined;
-    if (cached?.dim !== dim) cached = { dim, p: projectionMatrix(dim, k, seed) };
-    return cached.p;
-  };
+  const cache = new ProjectionCache(k, seed);
+  let how = '';
   return {
     description: `${k} projected dimensions per training row (float64, seed ${seed})`,
     async summarize(block, test) {
       checkGradientPair(block, test, 'trak');
-      const [phi] = projectRows([block.rows], block.dim, k, seed, matrix(block.dim)) as [Float64Array[]];
+      const projected = await projectOnEngine(block.rows, block.dim, k, seed, cache, options);
+      how = projected.how;
+      const phi = projected.rows;
       const flat = new Float64Array(phi.length * k);
       phi.forEach((r, i) => flat.set(r, i * k));
       return flat;
@@ -208,9 +283,9 @@ export function trakBlockSummaries(options: TrakOptions = {}): BlockSummaries {
         throw new DdaError(`trak: the block summaries hold ${rows} numbers, expected ${trainIds.length} training rows × ${k} projected dimensions`, 'recompute the summaries (delete their artifacts)');
       }
       const phi = summaries.flatMap((x) => Array.from({ length: x.length / k }, (_, i) => x.subarray(i * k, (i + 1) * k)));
-      const [phiTest] = projectRows([test.rows], test.dim, k, seed, matrix(test.dim)) as [Float64Array[]];
+      const projected = await projectOnEngine(test.rows, test.dim, k, seed, cache, options);
       const where = test.checkpoint === checkpoint ? `at ${checkpoint}` : `scored at ${checkpoint}, test gradients at ${test.checkpoint}`;
-      return kernelScores(phi, phiTest, k, trainIds, test, options, checkpoint, `over the gradients of ${trainIds.length} training samples (${where}), projected block by block as they were streamed in ${summaries.length} block${summaries.length === 1 ? '' : 's'}`);
+      return kernelScores(phi, projected.rows, k, trainIds, test, options, checkpoint, `over the gradients of ${trainIds.length} training samples (${where}), projected block by block as they were streamed in ${summaries.length} block${summaries.length === 1 ? '' : 's'}, by ${how || projected.how}`);
     },
   };
 }
