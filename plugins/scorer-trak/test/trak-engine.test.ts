@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import '@dda/backend-onnxruntime'; // registers the onnxruntime dot-product kernel (dotKernels)
 import { SeededRandom, scorers, type GradientMatrix } from '@dda/core';
 import { registerTrakScorer, trakBlockSummaries, trakScores, trakScoresOnEngine } from '@dda/scorer-trak';
+import { combinedInBlocks } from './blocks.js';
 
 /** Seeded gradient rows [n × dim] with entries of several magnitudes. */
 function grads(n: number, dim: number, seed: number, prefix: string): GradientMatrix {
@@ -35,13 +36,7 @@ describe('trak with its projection on the dot-product kernel', () => {
     const stored = await trakScoresOnEngine(train, test, { projectionDim: 64, seed: 4 });
     const bs = trakBlockSummaries({ projectionDim: 64, seed: 4 });
     for (const cuts of [[40], [13, 40], [1, 17, 33, 40]]) {
-      const parts: Float64Array[] = [];
-      let lo = 0;
-      for (const hi of cuts) {
-        parts.push(await bs.summarize({ ...train, ids: train.ids.slice(lo, hi), rows: train.rows.slice(lo, hi) }, test));
-        lo = hi;
-      }
-      const m = await bs.combine(parts, train.ids, test, 'epoch-1');
+      const m = await combinedInBlocks(bs, train, test, cuts);
       expect(Array.from(m.values), `blocks ending at ${cuts.join(', ')}`).toEqual(Array.from(stored.values));
       expect(m.provenance.computedOver).toMatch(/by float32 GEMM on onnxruntime-cpu/);
     }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DdaError, SeededRandom, scorers, type GradientMatrix, type ScoringInput } from '@dda/core';
 import { ifExactScores } from '@dda/scorer-influence';
 import { projectRows, projectionMatrix, registerTrakScorer, trakBlockSummaries, trakScores } from '@dda/scorer-trak';
+import { combinedInBlocks } from './blocks.js';
 
 function grads(rows: number[][], prefix: string, emptyDim = 9): GradientMatrix {
   const dim = rows[0]?.length ?? emptyDim;
@@ -140,13 +141,7 @@ describe('trak', () => {
     const whole = trakScores(train, test, { projectionDim: 5, seed: 9 });
     const bs = trakBlockSummaries({ projectionDim: 5, seed: 9 });
     for (const cuts of [[6], [1, 6], [2, 3, 6]]) {
-      const parts: Float64Array[] = [];
-      let lo = 0;
-      for (const hi of cuts) {
-        parts.push(await bs.summarize({ ...train, ids: train.ids.slice(lo, hi), rows: train.rows.slice(lo, hi) }, test));
-        lo = hi;
-      }
-      const m = await bs.combine(parts, train.ids, test, 'epoch-1');
+      const m = await combinedInBlocks(bs, train, test, cuts);
       expect(Array.from(m.values), `blocks ending at ${cuts.join(', ')}`).toEqual(Array.from(whole.values));
       expect(m.provenance.computedOver).toMatch(new RegExp(`projected block by block as they were streamed in ${cuts.length} block`));
     }
