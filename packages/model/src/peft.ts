@@ -430,7 +430,17 @@ export function checkLoraFits(model: DecoderConfig, lora: LoraConfig, weights: T
   const expected = new Set(specs.map((s) => s.name));
   for (const { name, shape, part, rank } of specs) {
     const got = weights.get(name);
-    if (!got) throw new DdaError(`${source} is missing '${name}'`, 'the adapter does not fit this model (different number of layers or target modules)');
+    if (!got) {
+      // PEFT's in-memory names keep the adapter's name (lora_A.default.weight); save_pretrained strips it.
+      const named = [...weights.keys()].find((k) => k.startsWith(name.replace(/\.weight$/, '.')) && k.endsWith('.weight'));
+      if (named !== undefined) {
+        throw new DdaError(
+          `${source} is missing '${name}' but holds '${named}': its tensor names keep PEFT's adapter name ('${named.slice(name.length - 'weight'.length, -'.weight'.length)}'), as a model's state_dict does before save_pretrained strips it`,
+          `save the adapter with PeftModel.save_pretrained(dir), or rename every key without the adapter name (e.g. '${named}' → '${name}') and save it again with safetensors`,
+        );
+      }
+      throw new DdaError(`${source} is missing '${name}'`, 'the adapter does not fit this model (different number of layers or target modules)');
+    }
     if (got.shape.join(',') !== shape.join(',')) {
       const rankAxis = part === 'A' ? 0 : 1;
       const empty = got.shape.some((d) => d === 0);
@@ -562,7 +572,16 @@ export function readPeftAdapter(dir: string, model?: DecoderConfig): PeftAdapter
   const configPath = join(dir, ADAPTER_CONFIG_FILE);
   const { config, baseModelNameOrPath, modulesToSave } = parseAdapterConfig(readJsonFile(dir, ADAPTER_CONFIG_FILE), configPath, model);
   const path = join(dir, ADAPTER_WEIGHTS_FILE);
-  if (!existsSync(path)) throw new DdaError(`${path}: file not found`, `a PEFT adapter folder needs ${ADAPTER_WEIGHTS_FILE} (adapter_model.bin pickles are not read)`);
+  if (!existsSync(path)) {
+    const bin = join(dir, 'adapter_model.bin');
+    if (existsSync(bin)) {
+      throw new DdaError(
+        `${bin}: the adapter's weights are a PyTorch pickle (adapter_model.bin), which this tool does not read (unpickling runs code)`,
+        `convert it beside it, in Python: import torch; from safetensors.torch import save_file; save_file({k: v.contiguous() for k, v in torch.load('${bin}', map_location='cpu').items()}, '${path}') (or load the adapter with PEFT and save_pretrained(dir, safe_serialization=True))`,
+      );
+    }
+    throw new DdaError(`${path}: file not found`, `a PEFT adapter folder needs ${ADAPTER_WEIGHTS_FILE} beside ${ADAPTER_CONFIG_FILE}`);
+  }
   const weights = new Map(readSafetensors(readFileSync(path), path).tensors);
   let savedModules: SavedModules | null = null;
   const embeddings = ['model.embed_tokens', 'lm_head'].some((m) => weights.has(`base_model.model.${m}.weight`));

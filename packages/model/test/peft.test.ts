@@ -104,6 +104,10 @@ describe('PEFT adapter folders', () => {
     dir = fresh();
     writePeftAdapter(dir, { ...lora, targets: ['q', 'k', 'v', 'down'] }, w);
     expect(() => readPeftAdapter(dir, config)).toThrow(/is missing 'base_model\.model\.model\.layers\.0\.self_attn\.k_proj\.lora_A\.weight'/);
+    // Tensor names that keep PEFT's adapter name (a state_dict saved by hand, not by save_pretrained).
+    dir = fresh();
+    writePeftAdapter(dir, lora, new Map([...w].map(([k, t]) => [k.replace(/\.lora_([AB])\.weight$/, '.lora_$1.default.weight'), t])));
+    expect(() => readPeftAdapter(dir, config)).toThrow(/is missing 'base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight' but holds '[^']*q_proj\.lora_A\.default\.weight': its tensor names keep PEFT's adapter name \('default'\)/);
   });
 
   it('explains a missing or corrupt weights file', () => {
@@ -114,6 +118,9 @@ describe('PEFT adapter folders', () => {
     expect(() => readPeftAdapter(dir, config)).toThrow(/adapter_model\.safetensors: not a valid safetensors file/);
     rmSync(f);
     expect(() => readPeftAdapter(dir, config)).toThrow(/adapter_model\.safetensors: file not found/);
+    // A pickle instead: named as such, with the conversion to run.
+    writeFileSync(join(dir, 'adapter_model.bin'), 'PK');
+    expect(() => readPeftAdapter(dir, config)).toThrow(/adapter_model\.bin: the adapter's weights are a PyTorch pickle[\s\S]*save_file\(\{k: v\.contiguous\(\) for k, v in torch\.load\(/);
     rmSync(join(dir, 'adapter_config.json'));
     expect(() => readPeftAdapter(dir)).toThrow(/adapter_config\.json: file not found/);
   });
