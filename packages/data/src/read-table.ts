@@ -51,7 +51,7 @@ export async function readRecords(path: string, what: string): Promise<RawRecord
     if (rows.length === 0) throw noRecords();
     return rows;
   }
-  let text = readFileSync(path, 'utf8');
+  let text = utf8Text(readFileSync(path), path, what);
   if (text.startsWith('\uFEFF')) text = text.slice(1);
   if (text.trim() === '') throw new DdaError(`${what}: '${path}' is empty`, 'the file needs at least one record');
   const records = format === 'jsonl' ? jsonLines(text, path) : format === 'json' ? jsonArray(text, path) : (await parseCsv(text, path)).map(withoutEmptyCells);
@@ -62,6 +62,39 @@ export async function readRecords(path: string, what: string): Promise<RawRecord
 /** A CSV record without its empty cells (an empty cell means no value). */
 function withoutEmptyCells(r: RawRecord): RawRecord {
   return { ...r, value: Object.fromEntries(Object.entries(r.value).filter(([, v]) => v !== '')) };
+}
+
+/**
+ * The bytes as UTF-8 text. Node's default decoding replaces invalid bytes with U+FFFD silently,
+ * which would change the text the model sees (a subword tokenizer encodes the replacement
+ * character like any other), so invalid UTF-8 is refused naming its line and byte.
+ *
+ * @throws DdaError naming the file, the line and the first invalid byte.
+ */
+function utf8Text(bytes: Buffer, path: string, what: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // Find the first invalid sequence: decode growing prefixes line by line.
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(start, i));
+      } catch {
+        const bad = bytes.subarray(start, i).findIndex((b) => b >= 0x80);
+        const at = start + Math.max(0, bad);
+        throw new DdaError(
+          `${what}: '${path}' is not valid UTF-8 (line ${line}, byte ${at}: 0x${(bytes[at] ?? 0).toString(16)})`,
+          'the file seems to use another encoding (e.g. Latin-1 or Windows-1252): convert it, e.g. iconv -f latin1 -t utf-8 in > out',
+        );
+      }
+      line++;
+      start = i + 1;
+    }
+    throw new DdaError(`${what}: '${path}' is not valid UTF-8`, 'convert it to UTF-8, e.g. iconv -f latin1 -t utf-8 in > out');
+  }
 }
 
 function asObject(value: unknown, where: string, hint: string): Record<string, unknown> {
@@ -92,7 +125,14 @@ function jsonArray(text: string, path: string): RawRecord[] {
   } catch (e) {
     throw new DdaError(`${path}: invalid JSON (${(e as Error).message})`, 'a .json file must hold one JSON array of records (use .jsonl for one record per line)');
   }
-  if (!Array.isArray(value)) throw new DdaError(`${path}: expected a JSON array of records, got ${typeName(value)}`, 'a .json file must hold one JSON array of records (use .jsonl for one record per line)');
+  if (!Array.isArray(value)) {
+    // A common wrapping: {"data": [...]} or {"train": [...]}: name the key holding the records.
+    const inner = value !== null && typeof value === 'object' ? Object.entries(value).filter(([, v]) => Array.isArray(v) && v.length > 0 && v.every((x) => x !== null && typeof x === 'object' && !Array.isArray(x))) : [];
+    const hint = inner.length > 0
+      ? `the records seem to be under ${inner.map(([k]) => `'${k}'`).join(', ')}: write that array alone to a file, e.g. jq '.${inner[0]?.[0]}' ${path} > records.json`
+      : 'a .json file must hold one JSON array of records (use .jsonl for one record per line)';
+    throw new DdaError(`${path}: expected a JSON array of records, got ${inner.length > 0 ? 'an object' : typeName(value)}${inner.length > 0 ? ` with the key(s) ${Object.keys(value as object).map((k) => `'${k}'`).join(', ')}` : ''}`, hint);
+  }
   return value.map((v, i) => {
     const where = `${path}: record ${i + 1}`;
     return { value: asObject(v, where, 'every element of the array must be a JSON object'), where, number: i + 1 };
@@ -109,9 +149,18 @@ export async function parseCsv(text: string, path: string, hint = 'the CSV needs
   const out: RawRecord[] = [];
   await new Promise<void>((resolve, reject) => {
     let row = 1;
+    let delimiter: string | undefined;
     parseString(text, { headers: true, strictColumnHandling: true, ignoreEmpty: true, trim: false })
       .on('error', (e: Error) => reject(new DdaError(`${path}: not valid CSV (${e.message})`, hint)))
-      .on('data-invalid', (_: unknown, n: number) => reject(new DdaError(`${path}: row ${n + 1} has a different number of columns than the header`, hint)))
+      .on('headers', (h: string[]) => {
+        // One header cell holding ';' or a tab: the file uses another delimiter than the comma.
+        const other = h.length === 1 ? [';', '\t', '|'].find((d) => (h[0] ?? '').includes(d)) : undefined;
+        if (other !== undefined) delimiter = other;
+      })
+      .on('data-invalid', (_: unknown, n: number) => reject(new DdaError(
+        `${path}: row ${n + 1} has a different number of columns than the header${delimiter !== undefined ? ` (the header is one column, '${text.split(/\r?\n/)[0]?.replace(/^\uFEFF/, '').slice(0, 80)}': the file seems to separate its columns with ${delimiter === '\t' ? 'tabs' : `'${delimiter}'`}, not commas)` : ''}`,
+        delimiter !== undefined ? `save it with commas (e.g. pandas: pd.read_csv(f, sep=${JSON.stringify(delimiter)}).to_csv(out, index=False)), or as JSON Lines` : hint,
+      )))
       .on('data', (value: Record<string, string>) => {
         row++;
         out.push({ value, where: `${path}: row ${row}`, number: row });

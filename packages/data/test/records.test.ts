@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SYSTEM_PROMPT, parseFieldMap, readLabels, readQueryRecords, readTrainingRecords, userPrompt } from '@dda/data';
@@ -65,10 +66,16 @@ describe('training data formats', () => {
       [jsonl([{ id: 'x', prompt: 'a', response: 'b' }, { id: 'x', prompt: 'c', response: 'd' }]), /:2: duplicate training id 'x' \(first used at .*:1\)/],
       [file('json', '{"prompt": "a"}'), /expected a JSON array of records, got object/],
       [file('csv', 'prompt,response\na,b,c\n'), /row 2 has a different number of columns/],
+      [file('json', '{"version": 1, "data": [{"prompt": "a", "response": "b"}]}'), /got an object with the key\(s\) 'version', 'data' \(the records seem to be under 'data': write that array alone to a file, e\.g\. jq '\.data'/],
+      [file('csv', 'prompt;response\na;b\nc,d;e\n'), /row 3 has a different number of columns than the header \(the header is one column, 'prompt;response': the file seems to separate its columns with ';', not commas\) \(save it with commas/],
       [file('txt', 'hello'), /unknown file type/],
       [join(dir, 'missing.jsonl'), /not found/],
     ];
     for (const [p, re] of cases) await expect(readTrainingRecords(p), p).rejects.toThrow(re);
+    // Latin-1 bytes (ó = 0xf3) on line 2: refused naming the line and byte, not read as U+FFFD.
+    const latin = join(dir, 'latin1.jsonl');
+    writeFileSync(latin, Buffer.concat([Buffer.from('{"prompt": "a", "response": "b"}\n{"prompt": "Le'), Buffer.from([0xf3]), Buffer.from('n", "response": "c"}\n')]));
+    await expect(readTrainingRecords(latin)).rejects.toThrow(/is not valid UTF-8 \(line 2, byte 47: 0xf3\).*iconv -f latin1 -t utf-8/);
   });
 });
 
