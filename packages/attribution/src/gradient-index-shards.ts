@@ -24,9 +24,10 @@ import { DdaError } from '@dda/core';
 import { hashOf, writeFileAtomic } from './artifacts.js';
 import type { Log } from './engine.js';
 import {
-  INDEX_FILES, comparableIdentity, finishedIndexIn, indexHeader, jsonDifferences, prepareIndexBuild, readIndexHeader, recordedIdentity, writeAll, writeIndexHeader, writeIndexRows,
-  type Float16Stats, type IndexBuildOptions, type IndexHeader, type RecordedIdentity,
+  INDEX_FILES, checkIndexTrainingData, comparableIdentity, finishedIndexIn, indexHeader, jsonDifferences, prepareIndexBuild, readIndexHeader, recordedIdentity, writeAll, writeIndexHeader, writeIndexRows,
+  type Float16Stats, type IndexBuildOptions, type IndexHeader, type IndexTrainingData, type RecordedIdentity,
 } from './gradient-index.js';
+import { CheckpointModel } from './engine.js';
 import type { ModuleProjection } from './projection.js';
 import { checkShards, describeShardDifferences, readShardManifest, refuseIncompleteShards, shardManifestPath, type Shard, type ShardRecord } from './shards.js';
 
@@ -47,6 +48,8 @@ export interface IndexShardManifest extends ShardRecord {
   readonly modules: readonly ModuleProjection[];
   /** float16 rounding of this shard's rows. */
   readonly float16: Float16Stats;
+  /** The checks of the training data every shard makes (absent in shards of earlier versions); the merge records shard 0's in index.json. */
+  readonly trainingData?: IndexTrainingData;
   /** Wall seconds of the shard's last run. */
   readonly seconds: number;
   readonly finishedAt: string;
@@ -146,10 +149,19 @@ export async function buildGradientIndexShard(o: IndexBuildOptions, s: Shard): P
   }
   const part = indexShardPart(o.out, s);
   p.log(`index: ${label}: rows ${rows.start} to ${rows.end - 1} of ${total} into ${part}`);
-  const { modules, float16 } = await writeIndexRows(p, o, part, rows);
+  const model = await CheckpointModel.open(p.side.task, { log: p.log, gradientEngine: p.engine, ...(o.backends ? { backends: o.backends } : {}) });
+  let trainingData: IndexTrainingData;
+  let written: Awaited<ReturnType<typeof writeIndexRows>>;
+  try {
+    trainingData = await checkIndexTrainingData(p, model);
+    written = await writeIndexRows(p, { ...o, model }, part, rows);
+  } finally {
+    await model.dispose();
+  }
+  const { modules, float16 } = written;
   const manifest: IndexShardManifest = {
     format: INDEX_SHARD_FORMAT, index: s.index, count: s.count, inputsHash: hashOf(shardInputs(mine)), identity, blockRows: p.blockRows,
-    rows, trainIds: p.identity.trainIds.slice(rows.start, rows.end), modules, float16, seconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString(),
+    rows, trainIds: p.identity.trainIds.slice(rows.start, rows.end), modules, float16, trainingData, seconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString(),
   };
   writeFileAtomic(shardManifestPath(o.out, s), `${JSON.stringify(manifest, null, 1)}\n`);
   rmSync(join(part, INDEX_FILES.progress), { force: true });
@@ -267,7 +279,7 @@ export function mergeGradientIndexShards(dir: string, o: { readonly log?: Log } 
     subnormal: ms.reduce((a, m) => a + m.float16.subnormal, 0),
     flushedToZero: ms.reduce((a, m) => a + m.float16.flushedToZero, 0),
   };
-  const header = indexHeader({ ...first.identity, trainIds }, first.modules, float16);
+  const header = indexHeader({ ...first.identity, trainIds }, first.modules, float16, first.trainingData);
   writeIndexHeader(dir, header, log);
   rmSync(join(dir, 'shards'), { recursive: true, force: true });
   log(`index: merged ${c.count} shards into ${dir}`);

@@ -9,7 +9,9 @@
  * - `gradients.f16`: float16, little-endian, row-major [n × k], row i = training sample
  *   `trainIds[i]` (numpy: `np.fromfile("gradients.f16", dtype=np.float16).reshape(n, k)`);
  * - `index.json` ({@link IndexHeader}), written last: count, k, the dimensions of each tensor,
- *   dtype, projection kind and seed, checkpoint, model, data and encoding hashes, measurement;
+ *   dtype, projection kind and seed, checkpoint, model, data and encoding hashes, measurement, and
+ *   (informational) the build's checks of the training data that `dda index query` compares the
+ *   queries with ({@link IndexTrainingData});
  * - `progress.json` while a build runs: the rows finished. A killed build resumes at its first
  *   unfinished block (rows past the recorded count are cut off).
  *
@@ -34,7 +36,11 @@ import { ensurePlugins } from './plugins.js';
 import { RECOMMENDED_DDA, ddaMatrix, describeScores } from './method.js';
 import { DEFAULT_INDEX_DIM, GradientProjector, PROJECTION_KINDS, type ModuleProjection, type ProjectionKind, type ProjectionSpec } from './projection.js';
 import { combineGradientTerms, type CheckpointScores } from './run.js';
-import { type BaseModel, type LossOn, type ModelFiles, type TaskFiles, baseCheckpointOf, loadModelFiles, querySamples, trainingSample } from './task.js';
+import {
+  type BaseModel, type LossOn, type ModelFiles, type Query, type TaskFiles, type TrainingShape, baseCheckpointOf, loadModelFiles, queriesLine, querySamples, renderedSample, renderingWarnings,
+  trainingDataLine, trainingSample, trainingShape,
+} from './task.js';
+import { type MeasuredTrainingLoss, type QueryLossCheck, type TrainingLossCheck, compareQueryLoss, compareTrainingLoss, measureTrainingLoss } from './training-loss.js';
 
 /** Files of an index folder. */
 export const INDEX_FILES = { rows: 'gradients.f16', header: 'index.json', progress: 'progress.json' } as const;
@@ -93,6 +99,23 @@ export interface IndexHeader extends IndexIdentity {
   readonly float16: Float16Stats;
   /** Bytes of one row (k × 2) and the size of a full float32 gradient row (d × 4) it replaces. */
   readonly bytesPerRow: { readonly index: number; readonly fullGradient: number };
+  /** The build's checks of the training data (absent in indexes of earlier versions); informational, not part of what makes two builds one index. */
+  readonly trainingData?: IndexTrainingData;
+}
+
+/**
+ * What `dda index build` measured of the training data, as `dda attribute` does, recorded for
+ * `dda index query` (which may run without the training data at hand): how the samples were
+ * rendered (the queries' prompt format is compared with it), the final checkpoint's mean
+ * response-token loss on a seeded sample of them (the queries' loss is compared with it) and its
+ * comparison with the training loss trainer_state.json logged.
+ */
+export interface IndexTrainingData {
+  readonly rendering: TrainingShape;
+  /** Measured at the last of the build's checkpoints (whatever the index's checkpoint), with that checkpoint's content hashes: a query whose final checkpoint differs skips the comparison. */
+  readonly loss: MeasuredTrainingLoss & { readonly checkpointHash: Readonly<Record<string, string>> };
+  /** Against the logged training loss (as summary.json's `trainingLoss`). */
+  readonly check: TrainingLossCheck | { readonly skipped: string };
 }
 
 /** float16 rounding of rows: the largest |entry| and how many nonzero entries became subnormal or zero. */
@@ -137,12 +160,16 @@ export interface IndexBuildOptions extends IndexInputFiles {
   readonly progress?: ProgressSink;
   /** Called after each block is written and recorded, with the rows done (for tests of interruption). */
   readonly onBlock?: (rowsDone: number) => void;
+  /** The model to compute the rows with (left open), else one is opened and disposed. */
+  readonly model?: CheckpointModel;
 }
 
 /** The model side of an index: base, checkpoints, the chosen checkpoint, and a ModelTask to open a CheckpointModel on. */
 export interface ModelSide {
   readonly base: BaseModel;
   readonly checkpoint: Checkpoint;
+  /** The fine-tuning checkpoints θ1..θN (the training and query loss checks are at the last). */
+  readonly checkpoints: readonly Checkpoint[];
   readonly encoding: { readonly maxLength: number; readonly overlong: OverlongPolicy };
   readonly task: ModelTask;
   readonly origins: Map<string, string>;
@@ -165,7 +192,7 @@ function modelSideAt(b: BaseModel, checkpoints: readonly Checkpoint[], which: st
   const origins = new Map<string, string>();
   const limitName = enc.maxLength === undefined ? "the model's context" : '--max-length';
   const encode = (s: TextSample, origin?: string): EncodedExample => encodeSample(b.tokenizer, s, maxLength, { overlong, limitName, ...(origin ? { origin } : {}) });
-  return { base: b, checkpoint: cp, encoding: { maxLength, overlong }, origins, task: { base: b, encoding: { maxLength, overlong }, encode, origin: (id) => origins.get(id) } };
+  return { base: b, checkpoint: cp, checkpoints, encoding: { maxLength, overlong }, origins, task: { base: b, encoding: { maxLength, overlong }, encode, origin: (id) => origins.get(id) } };
 }
 
 /** A leaf where two JSON values differ: its path and each side as JSON, or two arrays' lengths (`entries`). */
@@ -208,6 +235,8 @@ function readJson<T>(path: string): T {
 export interface PreparedIndexBuild {
   readonly side: ModelSide;
   readonly samples: readonly TextSample[];
+  /** How the samples were rendered (recorded in index.json for the queries' check). */
+  readonly shape: TrainingShape;
   readonly identity: IndexIdentity;
   readonly spec: ProjectionSpec;
   readonly blockRows: number;
@@ -242,6 +271,9 @@ export async function prepareIndexBuild(o: IndexBuildOptions): Promise<PreparedI
     return trainingSample(side.base.tokenizer, r, o.lossOn);
   });
   if (samples.length === 0) throw new DdaError(`--train ${o.train}: no training records`);
+  // The rendering checks of `dda attribute` on the training side (the queries' come at query time).
+  log(trainingDataLine(data.rendering, renderedSample(samples[0] as TextSample, (data.records[0] as TrainingRecord).where, side.base.tokenizer.eosText)));
+  for (const w of renderingWarnings(side.base.tokenizer, { records: data.records, samples }, [], null)) log(`warning: ${w}`);
   let truncated = 0;
   data.records.forEach((r, i) => encodeSample(side.base.tokenizer, samples[i] as TextSample, side.encoding.maxLength, { overlong: side.encoding.overlong, origin: r.where, onTruncate: () => truncated++ }));
   if (truncated > 0) log(`index: ${truncated} training sample(s) truncated to ${side.encoding.maxLength} tokens (--overlong truncate)`);
@@ -263,7 +295,20 @@ export async function prepareIndexBuild(o: IndexBuildOptions): Promise<PreparedI
     measurement, engine,
     trainIds: samples.map((s) => s.id),
   };
-  return { side, samples, identity, spec, blockRows, engine, log };
+  return { side, samples, shape: trainingShape(data.records, samples), identity, spec, blockRows, engine, log };
+}
+
+/**
+ * The training loss check of `dda attribute` on a build ({@link IndexTrainingData}): the last
+ * checkpoint's mean response-token loss on a seeded sample of the training samples, computed with
+ * `model`, against the loss its trainer_state.json logged (a warning when well above it).
+ */
+export async function checkIndexTrainingData(p: PreparedIndexBuild, model: CheckpointModel): Promise<IndexTrainingData> {
+  const final = p.side.checkpoints[p.side.checkpoints.length - 1];
+  if (!final) throw new DdaError('no checkpoints', 'give at least one checkpoint of the fine-tuning run');
+  const loss = await measureTrainingLoss(final, p.samples, (cp, samples) => model.losses(cp, samples));
+  const check = compareTrainingLoss(final, loss, p.log);
+  return { rendering: p.shape, loss: { ...loss, checkpointHash: final.hash }, check };
 }
 
 /** The identity with the training ids as one hash, as `progress.json` and shard manifests record it. */
@@ -291,8 +336,8 @@ export function finishedIndexIn(dir: string, identity: RecordedIdentity): IndexH
   return h;
 }
 
-/** `index.json` of the rows of `identity.trainIds`, projected into `modules`. */
-export function indexHeader(identity: IndexIdentity, modules: readonly ModuleProjection[], float16: Float16Stats): IndexHeader {
+/** `index.json` of the rows of `identity.trainIds`, projected into `modules`, with the build's checks of the training data. */
+export function indexHeader(identity: IndexIdentity, modules: readonly ModuleProjection[], float16: Float16Stats, trainingData?: IndexTrainingData): IndexHeader {
   const n = identity.trainIds.length;
   const k = identity.projection.dim;
   return {
@@ -301,6 +346,7 @@ export function indexHeader(identity: IndexIdentity, modules: readonly ModulePro
     sign: 'row i = P·∇θ ℓ(train_i) at the checkpoint (ℓ: mean response-token loss, nats/token); score = ⟨row, P·∇θ f(query)⟩ ≈ grad-dot, higher = more responsible',
     float16,
     bytesPerRow: { index: k * 2, fullGradient: modules.reduce((a, m) => a + m.size, 0) * 4 },
+    ...(trainingData ? { trainingData } : {}),
   };
 }
 
@@ -336,10 +382,16 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
   if (existsSync(shards) && readdirSync(shards).some((f) => /^shard-\d+-of-\d+/.test(f))) {
     throw new DdaError(`${o.out} holds the shards of a sharded build (${shards})`, `finish the shards (dda index build ... --shard i/n) and merge them with dda index merge --index ${o.out}, or give another --out`);
   }
-  const { modules, float16 } = await writeIndexRows(p, o, o.out, { start: 0, end: p.samples.length });
-  const header = indexHeader(p.identity, modules, float16);
-  writeIndexHeader(o.out, header, p.log);
-  return header;
+  const model = await CheckpointModel.open(p.side.task, { log: p.log, gradientEngine: p.engine, ...(o.backends ? { backends: o.backends } : {}) });
+  try {
+    const trainingData = await checkIndexTrainingData(p, model);
+    const { modules, float16 } = await writeIndexRows(p, { ...o, model }, o.out, { start: 0, end: p.samples.length });
+    const header = indexHeader(p.identity, modules, float16, trainingData);
+    writeIndexHeader(o.out, header, p.log);
+    return header;
+  } finally {
+    await model.dispose();
+  }
 }
 
 /**
@@ -356,7 +408,7 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
  *   what differs), or a projected entry beyond float16's range (±65504).
  */
 export async function writeIndexRows(
-  p: PreparedIndexBuild, o: Pick<IndexBuildOptions, 'backends' | 'progress' | 'onBlock'>, dir: string, rows: { readonly start: number; readonly end: number },
+  p: PreparedIndexBuild, o: Pick<IndexBuildOptions, 'backends' | 'progress' | 'onBlock' | 'model'>, dir: string, rows: { readonly start: number; readonly end: number },
 ): Promise<{ modules: readonly ModuleProjection[]; float16: Float16Stats }> {
   const { log, spec, blockRows, samples } = p;
   const cp = p.side.checkpoint;
@@ -389,7 +441,7 @@ export async function writeIndexRows(
     const n = rows.end - rows.start;
     if (rowsDone > 0) log(`index: resuming at row ${rows.start + rowsDone} of ${samples.length}${n < samples.length ? ` (rows ${rows.start} to ${rows.end - 1} here)` : ''}`);
     if (rowsDone < n) {
-      const model = await CheckpointModel.open(p.side.task, { log, gradientEngine: p.engine, ...(o.backends ? { backends: o.backends } : {}) });
+      const model = o.model ?? await CheckpointModel.open(p.side.task, { log, gradientEngine: p.engine, ...(o.backends ? { backends: o.backends } : {}) });
       try {
         const bar = trackProgress(`projected gradients of ${n - rowsDone} training samples at ${cp.id} (k = ${k})`, n - rowsDone, o.progress);
         let projector: GradientProjector | null = null;
@@ -439,7 +491,7 @@ export async function writeIndexRows(
           o.onBlock?.(rows.start + rowsDone);
         }
       } finally {
-        await model.dispose();
+        if (model !== o.model) await model.dispose();
       }
     }
   } finally {
@@ -581,6 +633,8 @@ export interface IndexQueryResult {
   readonly queryRows: readonly Float64Array[];
   /** What a score is. */
   readonly units: string;
+  /** The queries' loss against the training data's (see {@link IndexTrainingData}), or why it was skipped; also in query.json. */
+  readonly queryLoss: QueryLossCheck | { readonly skipped: string };
   readonly files: readonly string[];
 }
 
@@ -626,7 +680,9 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   if (engine !== h.engine) log(`index: the rows were computed on ${h.engine}, the queries on ${engine} (the same gradients up to float32 rounding)`);
   const model = await CheckpointModel.open(side.task, { log, gradientEngine: engine, ...(o.backends ? { backends: o.backends } : {}) });
   let queryRows: Float64Array[];
+  let queryLoss: QueryLossCheck | { readonly skipped: string };
   try {
+    queryLoss = await indexQueryLoss(h, side, queries, model, log);
     queryRows = await projectedQueries(model, h, o.index, side.checkpoint, terms, queries.map((q) => q.record.id));
   } finally {
     await model.dispose();
@@ -637,8 +693,8 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   const units = o.normalize
     ? `cosine of projected gradients (≈ grad-cos; dimensionless in [-1, 1], 0 for a zero row); higher = more responsible`
     : `inner product of projected gradients (≈ grad-dot; nats² per squared parameter unit); higher = more responsible`;
-  const files = await writeQueryOutputs(o.out, tops, { index: resolve(o.index), queries: resolve(o.queries), checkpoint: h.checkpoint.id, measurement: h.measurement, projection: h.projection, normalize: o.normalize ?? false, topK, units });
-  return { header: h, tops, queryRows, units, files };
+  const files = await writeQueryOutputs(o.out, tops, { index: resolve(o.index), queries: resolve(o.queries), checkpoint: h.checkpoint.id, measurement: h.measurement, projection: h.projection, normalize: o.normalize ?? false, topK, units, queryLoss });
+  return { header: h, tops, queryRows, units, queryLoss, files };
 }
 
 /**
@@ -671,6 +727,11 @@ async function queryTerms(h: IndexHeader, o: Pick<IndexQueryOptions, 'queries' |
   const qd = await readQueryData(o.queries, { promptFormat: h.encoding.promptFormat, log, ...(o.queryFields ? { fields: o.queryFields } : {}) });
   if (qd.records.length === 0) throw new DdaError(`--queries ${o.queries}: no queries`);
   const queries = qd.records.map((r) => querySamples(side.base.tokenizer, r));
+  // The rendering checks of `dda attribute` on the queries, against the training data's rendering the build recorded.
+  const first = queries[0] as Query;
+  log(queriesLine(qd.rendering, renderedSample(first.sample, first.record.where, side.base.tokenizer.eosText)));
+  if (!h.trainingData) log('index: index.json records no checks of the training data (built by an earlier version): the queries\' prompt format and loss are not compared with the training data\'s; build the index again to have them');
+  for (const w of renderingWarnings(side.base.tokenizer, null, queries, h.trainingData?.rendering ?? null)) log(`warning: ${w}`);
   const terms = queries.map((q) => {
     let t;
     try {
@@ -685,6 +746,24 @@ async function queryTerms(h: IndexHeader, o: Pick<IndexQueryOptions, 'queries' |
     return [...t];
   });
   return { queries, terms };
+}
+
+/**
+ * The query loss check of `dda attribute` against an index: the mean loss of the query outputs at
+ * the build's last checkpoint (the same content) against the loss on the training samples the build
+ * measured there (index.json's `trainingData.loss`), computed with `model`. Skipped (logged) for an
+ * index without that record, or whose last checkpoint is not among the query's with the same hashes.
+ */
+async function indexQueryLoss(h: IndexHeader, side: ModelSide, queries: readonly Query[], model: CheckpointModel, log: Log): Promise<QueryLossCheck | { readonly skipped: string }> {
+  const skip = (why: string): { skipped: string } => {
+    log(`query loss check skipped: ${why}`);
+    return { skipped: why };
+  };
+  const rec = h.trainingData?.loss;
+  if (!rec) return skip('the index records no loss on the training data (built by an earlier version)');
+  const final = side.checkpoints.find((c) => c.id === rec.checkpoint);
+  if (!final || differences(rec.checkpointHash, final.hash).length > 0) return skip(`the index's training loss was measured at ${rec.checkpoint}, which ${final ? 'has other content' : 'is not among the checkpoints'} here`);
+  return compareQueryLoss(final, rec, queries.map((q) => q.sample), (cp, samples) => model.losses(cp, samples), log);
 }
 
 /** The queries' measurement gradients at `cp` (Σ_k w_k ∇ℓ(s_k) over each query's terms), projected with the index's projection. @throws DdaError when the index's tensors differ from the model's. */
@@ -823,6 +902,8 @@ export interface IndexDdaQueryResult {
   readonly matrix: ScoreMatrix;
   readonly description: string;
   readonly tops: readonly QueryTop[];
+  /** As {@link IndexQueryResult.queryLoss} (against the first index's record). */
+  readonly queryLoss: QueryLossCheck | { readonly skipped: string };
   readonly files: readonly string[];
 }
 
@@ -882,7 +963,9 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
   const nq = queries.length;
   const units = normalize ? 'dimensionless (cosine of projected gradients)' : 'nats² per squared parameter unit (inner product of projected gradients)';
   const matrices = new Map<string, ScoreMatrix>();
+  let queryLoss: QueryLossCheck | { readonly skipped: string };
   try {
+    queryLoss = await indexQueryLoss(first, side, queries, model, log);
     for (const [k, h] of hs.entries()) {
       const dir = o.indexes[k] as string;
       const queryRows = await projectedQueries(model, h, dir, (sides[k] as ModelSide).checkpoint, terms, queryIds);
@@ -912,7 +995,7 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
   const tops = topsOf(queries, best, matrix.trainIds, await trainingTexts(first, side, log));
   const files = await writeQueryOutputs(o.out, tops, {
     indexes: o.indexes.map((d) => resolve(d)), queries: resolve(o.queries), base: 'base', checkpoints: epochs.map((c) => c.id), measurement: first.measurement, projection: first.projection,
-    normalize, dda: { debias, denoise, beta }, topK, scores: description, sign: 'higher = training sample more responsible for the query output',
+    normalize, dda: { debias, denoise, beta }, topK, scores: description, sign: 'higher = training sample more responsible for the query output', queryLoss,
   });
-  return { headers: hs, checkpoints: epochs.map((c) => c.id), matrix, description, tops, files };
+  return { headers: hs, checkpoints: epochs.map((c) => c.id), matrix, description, tops, queryLoss, files };
 }

@@ -336,20 +336,9 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
     if (q.correction) check(q.correction, 'correction', q.record.where);
   }
   const rendering = renderingOf(tok, promptFormat, trainData.rendering, queryData.rendering, trainRecords, samples, queries);
-  log(`training data: ${describeRendering(rendering.train)}; first sample as the model sees it, prompt | response (${rendering.first.train.where}): ${showSample(rendering.first.train)}`);
-  log(`queries: ${describeRendering(rendering.queries)}; first query as the model sees it, prompt | output (${rendering.first.query.where}): ${showSample(rendering.first.query)}`);
-  const unknown = unknownWordsOf(tok, [
-    ...trainRecords.map((r, i) => ({ where: r.where, sample: samples[i] as TextSample })),
-    ...queries.flatMap((q) => [{ where: q.record.where, sample: q.sample }, ...(q.correction ? [{ where: `${q.record.where} (corrected)`, sample: q.correction }] : [])]),
-  ]);
-  if (unknown) log(`warning: ${unknown}`);
-  const mismatch = renderingMismatch(trainRecords, samples, queries);
-  if (mismatch) log(`warning: ${mismatch}`);
-  const doubled = endTokensInText(tok, [
-    ...trainRecords.flatMap((r) => ('raw' in r.content ? [{ where: r.where, text: r.content.raw.response }] : r.content.chat.filter((m) => m.role === 'assistant').map((m) => ({ where: r.where, text: m.content })))),
-    ...queries.map((q) => ({ where: q.record.where, text: q.record.output })),
-  ]);
-  if (doubled) log(`warning: ${doubled}`);
+  log(trainingDataLine(rendering.train, rendering.first.train));
+  log(queriesLine(rendering.queries, rendering.first.query));
+  for (const w of renderingWarnings(tok, { records: trainRecords, samples }, queries, trainingShape(trainRecords, samples))) log(`warning: ${w}`);
   const groups = [...new Set(queryRecords.flatMap((q) => (q.group === null ? [] : [q.group])))];
   const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), groups, trainIds: trainRecords.map((r) => r.id) }, log) : null;
   const baseCheckpoint = baseCheckpointOf(base, checkpoints);
@@ -380,7 +369,7 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
  * carries the loss); a prompt/response pair also with the EOS token that encoding appends after the
  * response (a chat template writes its end token as text).
  */
-function rendered(s: TextSample, where: string, eosText: string): RenderedSample {
+export function renderedSample(s: TextSample, where: string, eosText: string): RenderedSample {
   const pieces = s.segments ?? [{ text: s.prompt, loss: false }, { text: s.response, loss: true }];
   return { id: s.id, where, pieces: pieces.map((x) => ({ text: x.text, loss: x.loss })), ...(s.segments ? {} : { appendedEos: eosText }) };
 }
@@ -432,34 +421,57 @@ export function unknownWordsOf(tok: Tokenizer, items: readonly { readonly where:
 const promptText = (s: TextSample): string => s.segments?.[0]?.text ?? s.prompt;
 
 /**
- * A difference between how the training samples and the queries are rendered that would make the
- * queries' gradients come from another input distribution than training's, or null. When every
- * training sample is a conversation rendered with the chat template and they all begin alike,
- * queries with a raw prompt (used as written) that does not begin that way are named; and when
- * every training sample is raw, queries given as conversations. A warning, not a refusal: a raw
- * prompt may be rendered already, and a model may be meant to see both.
+ * What the queries' rendering is compared with ({@link renderingMismatch}): how the training samples
+ * were rendered, in a few fields (a gradient index records it in index.json, so that its queries
+ * are checked without the training data at hand).
  */
-export function renderingMismatch(trainRecords: readonly TrainingRecord[], samples: readonly TextSample[], queries: readonly Query[]): string | null {
-  const chatTrain = trainRecords.filter((r) => 'chat' in r.content).length;
+export interface TrainingShape {
+  /** Training records, and how many of them are conversations rendered with the chat template. */
+  readonly records: number;
+  readonly chat: number;
+  /** When every record is a conversation: the text all the rendered samples begin with (at most 40 characters), else null. */
+  readonly prefix: string | null;
+  /** When every record is a conversation with one and the same system turn: that turn (null: none); absent otherwise. */
+  readonly system?: string | null;
+}
+
+/** The {@link TrainingShape} of training records and their samples. */
+export function trainingShape(trainRecords: readonly TrainingRecord[], samples: readonly TextSample[]): TrainingShape {
+  const chat = trainRecords.filter((r) => 'chat' in r.content).length;
+  if (chat !== trainRecords.length) return { records: trainRecords.length, chat, prefix: null };
+  const firsts = samples.map(promptText);
+  let prefix = firsts[0] ?? '';
+  for (const t of firsts) while (!t.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  const systems = new Set(trainRecords.flatMap((r) => ('chat' in r.content ? [systemOf(r.content.chat)] : [])));
+  return { records: trainRecords.length, chat, prefix: prefix.slice(0, 40), ...(systems.size === 1 ? { system: [...systems][0] as string | null } : {}) };
+}
+
+/** The system turn a conversation begins with, or null. */
+const systemOf = (m: readonly { role: string; content: string }[]): string | null => (m[0]?.role === 'system' ? m[0].content : null);
+
+/**
+ * A difference between how the training samples (their {@link TrainingShape}) and the queries are
+ * rendered that would make the queries' gradients come from another input distribution than
+ * training's, or null. When every training sample is a conversation rendered with the chat template
+ * and they all begin alike, queries with a raw prompt (used as written) that does not begin that way
+ * are named; and when every training sample is raw, queries given as conversations. A warning, not a
+ * refusal: a raw prompt may be rendered already, and a model may be meant to see both.
+ */
+export function renderingMismatch(train: TrainingShape, queries: readonly Query[]): string | null {
   const rawQueries = queries.filter((q) => !(typeof q.record.prompt === 'object' && q.record.prompt !== null && 'chat' in q.record.prompt));
-  if (chatTrain === trainRecords.length && rawQueries.length > 0) {
-    const firsts = samples.map(promptText);
-    let prefix = firsts[0] ?? '';
-    for (const t of firsts) while (!t.startsWith(prefix)) prefix = prefix.slice(0, -1);
-    prefix = prefix.slice(0, 40);
+  if (train.chat === train.records && rawQueries.length > 0) {
+    const prefix = train.prefix ?? '';
     if (prefix.trim().length < 3) return null;
     const off = rawQueries.filter((q) => !promptText(q.sample).startsWith(prefix));
     if (off.length === 0) return null;
     return `the training samples are conversations rendered with the chat template (every one begins ${JSON.stringify(prefix)}), but ${off.length} of ${queries.length} queries give a raw prompt that does not (e.g. ${off[0]?.record.where}: ${JSON.stringify(promptText((off[0] as Query).sample).slice(0, 60))}); the model would be asked about text shaped unlike its training, and the scores shift without any error. Give the queries as conversations (a messages or system/instruction field), as the training data, or render their prompts with the template`;
   }
-  if (chatTrain === 0 && rawQueries.length < queries.length) {
+  if (train.chat === 0 && rawQueries.length < queries.length) {
     return `the training samples are raw prompt/response pairs (no chat template), but ${queries.length - rawQueries.length} of ${queries.length} queries are conversations rendered with the chat template; render both the same way (--prompt-format, or the same record shape in both files)`;
   }
   // Conversations on both sides: the same system turn, as a trainer would have seen it.
-  const systemOf = (m: readonly { role: string; content: string }[]): string | null => (m[0]?.role === 'system' ? m[0].content : null);
-  const trainSystems = new Set(trainRecords.flatMap((r) => ('chat' in r.content ? [systemOf(r.content.chat)] : [])));
-  if (chatTrain === trainRecords.length && trainSystems.size === 1) {
-    const system = [...trainSystems][0] as string | null;
+  if (train.chat === train.records && train.system !== undefined) {
+    const system = train.system;
     const off = queries.filter((q) => 'chat' in q.record.prompt && systemOf(q.record.prompt.chat) !== system);
     if (off.length > 0) {
       const shown = (x: string | null): string => (x === null ? 'none (the template may add its default)' : JSON.stringify(x.slice(0, 60)));
@@ -467,6 +479,30 @@ export function renderingMismatch(trainRecords: readonly TrainingRecord[], sampl
     }
   }
   return null;
+}
+
+/**
+ * The warnings about how the records render, as `dda attribute` prints them (each without its
+ * `warning: `): words outside a word-level vocabulary ({@link unknownWordsOf}), queries rendered
+ * unlike the training samples ({@link renderingMismatch}, given their shape) and end tokens written
+ * out in the responses and outputs ({@link endTokensInText}). `train` or `queries` may be left out
+ * (null, empty): `dda index build` checks the training data alone, `dda index query` the queries
+ * against the shape its index recorded.
+ */
+export function renderingWarnings(
+  tok: Tokenizer, train: { readonly records: readonly TrainingRecord[]; readonly samples: readonly TextSample[] } | null, queries: readonly Query[], shape: TrainingShape | null,
+): string[] {
+  const records = train?.records ?? [];
+  const unknown = unknownWordsOf(tok, [
+    ...records.map((r, i) => ({ where: r.where, sample: train?.samples[i] as TextSample })),
+    ...queries.flatMap((q) => [{ where: q.record.where, sample: q.sample }, ...(q.correction ? [{ where: `${q.record.where} (corrected)`, sample: q.correction }] : [])]),
+  ]);
+  const mismatch = shape && queries.length > 0 ? renderingMismatch(shape, queries) : null;
+  const doubled = endTokensInText(tok, [
+    ...records.flatMap((r) => ('raw' in r.content ? [{ where: r.where, text: r.content.raw.response }] : r.content.chat.filter((m) => m.role === 'assistant').map((m) => ({ where: r.where, text: m.content })))),
+    ...queries.map((q) => ({ where: q.record.where, text: q.record.output })),
+  ]);
+  return [unknown, mismatch, doubled].filter((w): w is string => w !== null);
 }
 
 /**
@@ -541,8 +577,18 @@ function renderingOf(
   const firstQuery = qs[0] as Query;
   return {
     promptFormat, template: chat ? templateSource(tok) : null, train, queries,
-    first: { train: rendered(samples[0] as TextSample, firstRecord.where, tok.eosText), query: rendered(firstQuery.sample, firstQuery.record.where, tok.eosText) },
+    first: { train: renderedSample(samples[0] as TextSample, firstRecord.where, tok.eosText), query: renderedSample(firstQuery.sample, firstQuery.record.where, tok.eosText) },
   };
+}
+
+/** The log line of the training data: how its records were read, and its first sample as the model sees it. */
+export function trainingDataLine(d: DataRendering, first: RenderedSample): string {
+  return `training data: ${describeRendering(d)}; first sample as the model sees it, prompt | response (${first.where}): ${showSample(first)}`;
+}
+
+/** The log line of the queries: how their records were read, and the first query as the model sees it. */
+export function queriesLine(d: DataRendering, first: RenderedSample): string {
+  return `queries: ${describeRendering(d)}; first query as the model sees it, prompt | output (${first.where}): ${showSample(first)}`;
 }
 
 /** `train.jsonl: 40 alpaca record(s) (template tokenizer_config.json), fields used: instruction, input, output`. */

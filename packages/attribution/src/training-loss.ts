@@ -6,8 +6,9 @@
  * to the model, with a clearly higher loss; their attribution explains another input. The queries'
  * side: their outputs' loss at the same checkpoint against the training samples' ({@link checkQueryLoss}).
  */
-import { SeededRandom } from '@dda/core';
-import type { TrainerState } from './checkpoints.js';
+import { SeededRandom, type TextSample } from '@dda/core';
+import type { Checkpoint, TrainerState } from './checkpoints.js';
+import { epochEnd, stepsPerEpoch } from './checkpoints.js';
 import type { Log } from './engine.js';
 import { type AttributionRun, isModelFree } from './run.js';
 
@@ -46,8 +47,10 @@ export interface LoggedLoss {
 
 /**
  * The training loss logged up to `step` (all of the log when null): the mean of the `loss` entries
- * logged over the last epoch before it (entries with epoch > E − 1, E the epoch of the last one; the
- * last entry alone without epochs), else the run's `train_loss` (its mean over the whole run), else null.
+ * logged over the last epoch before it (entries after epoch E − 1, E the epoch of the last one, an
+ * integer where it lies within half a step of an epoch's end ({@link epochEnd}: 2.992 is the end of
+ * epoch 3, and the entry at 1.9947 the end of epoch 2, outside the window); the last entry alone
+ * without epochs), else the run's `train_loss` (its mean over the whole run), else null.
  */
 export function loggedTrainingLoss(state: TrainerState, step: number | null): LoggedLoss | null {
   const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -56,7 +59,10 @@ export function loggedTrainingLoss(state: TrainerState, step: number | null): Lo
   const last = losses[losses.length - 1];
   if (last) {
     const e = num(last.epoch);
-    const window = e === null ? [last] : losses.filter((x) => (num(x.epoch) ?? Number.NEGATIVE_INFINITY) > e - 1);
+    const perEpoch = stepsPerEpoch(state);
+    // The last epoch begins after the one before ends: entries within half a step of that end belong to it.
+    const start = e === null ? 0 : (epochEnd(e, perEpoch) ?? e) - 1 + (perEpoch === null ? 0 : 0.5 / perEpoch);
+    const window = e === null ? [last] : losses.filter((x) => (num(x.epoch) ?? Number.NEGATIVE_INFINITY) > start);
     const value = window.reduce((a, x) => a + (x.loss as number), 0) / window.length;
     const steps = window.map((x) => num(x.step)).filter((x): x is number => x !== null);
     const span = steps.length > 1 ? `steps ${steps[0]}–${steps[steps.length - 1]}` : `step ${steps[0] ?? '?'}`;
@@ -105,49 +111,97 @@ function sampleIndices(n: number): number[] {
   return new SeededRandom(0).shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, TRAINING_LOSS_SAMPLES).sort((a, b) => a - b);
 }
 
+/** Each sample's mean response-token loss at `cp` (nats/token): an attribution's stored artifact (`which` names it), or a model's losses. */
+export type SampleLosses = (cp: Checkpoint, samples: readonly TextSample[], which: 'train-sample' | 'query-sample') => Promise<Float64Array>;
+
+/** The final checkpoint's mean response-token loss on a seeded sample of the training samples. */
+export interface MeasuredTrainingLoss {
+  /** The final checkpoint's id. */
+  readonly checkpoint: string;
+  /** Training samples measured (seeded sample of at most {@link TRAINING_LOSS_SAMPLES}). */
+  readonly samples: number;
+  /** Their mean response-token loss, nats/token. */
+  readonly measured: number;
+}
+
+/** The mean loss at `final` of the seeded sample ({@link TRAINING_LOSS_SAMPLES}) of the training samples `all`. */
+export async function measureTrainingLoss(final: Checkpoint, all: readonly TextSample[], losses: SampleLosses): Promise<MeasuredTrainingLoss> {
+  const l = await losses(final, sampleIndices(all.length).map((i) => all[i] as TextSample), 'train-sample');
+  return { checkpoint: final.id, samples: l.length, measured: l.reduce((a, b) => a + b, 0) / l.length };
+}
+
 /**
- * Compares the final checkpoint's mean response-token loss on a seeded sample of the training data
- * (stored as an artifact) with the training loss of its trainer_state.json
- * ({@link loggedTrainingLoss}), and warns through `log`, with both numbers, when the measured loss
- * is more than {@link TRAINING_LOSS_RATIO} times and {@link TRAINING_LOSS_MIN_GAP} nats/token
- * above the logged one.
+ * Compares the final checkpoint's measured loss on the training data ({@link measureTrainingLoss})
+ * with the training loss of its trainer_state.json ({@link loggedTrainingLoss}), and warns through
+ * `log`, with both numbers, when the measured loss is more than {@link TRAINING_LOSS_RATIO} times and
+ * {@link TRAINING_LOSS_MIN_GAP} nats/token above the logged one.
  *
  * @returns The comparison, or `{ skipped }` with the reason (logged) when there is nothing to compare.
  */
-export async function checkTrainingLoss(run: AttributionRun, scorerId: string, log: Log = () => {}): Promise<TrainingLossCheck | { readonly skipped: string }> {
+export function compareTrainingLoss(final: Checkpoint, m: MeasuredTrainingLoss, log: Log = () => {}): TrainingLossCheck | { readonly skipped: string } {
   const skip = (why: string): { skipped: string } => {
     log(`training loss check skipped: ${why}`);
     return { skipped: why };
   };
-  if (isModelFree(await run.scorer(scorerId))) return { skipped: `scorer '${scorerId}' does not run the model` };
-  const cps = run.task.checkpoints;
-  const final = cps[cps.length - 1];
-  if (!final) return skip('no checkpoint');
   if (!final.trainerState) return skip(`no trainer_state.json with ${final.id}, so no logged training loss to compare the data's loss with`);
   const logged = loggedTrainingLoss(final.trainerState, final.step);
   if (!logged) return skip(`${final.trainerState.path} logs no 'loss' or 'train_loss' up to ${final.id}`);
-  const all = run.task.train.samples;
-  const samples = sampleIndices(all.length).map((i) => all[i] as (typeof all)[number]);
-  const losses = await run.sampleLosses(final, samples, 'train-sample');
-  const measured = losses.reduce((a, b) => a + b, 0) / losses.length;
+  const { measured } = m;
   const ratio = measured / logged.value;
-  const numbers = `${measured.toFixed(3)} nats/token on ${samples.length} training samples at ${final.id}, against ${logged.value.toFixed(3)} logged in training (${logged.from})`;
+  const numbers = `${measured.toFixed(3)} nats/token on ${m.samples} training samples at ${final.id}, against ${logged.value.toFixed(3)} logged in training (${logged.from})`;
   const large = ratio > TRAINING_LOSS_RATIO && measured - logged.value > TRAINING_LOSS_MIN_GAP;
   const warning = large
     ? `warning: the final checkpoint's loss on --train is ${ratio.toFixed(2)}× the training loss its trainer logged: ${numbers}. The data are likely rendered differently from training (chat template, Alpaca layout, system prompt: check the records' fields, --fields and --prompt-format) or are not the training data; attribution then explains inputs the model was not trained on. (Or the trainer's loss covered other tokens than the responses, e.g. the prompts too.)`
     : null;
   log(warning ?? `training loss check: ${numbers}; ratio ${ratio.toFixed(2)}, within ${TRAINING_LOSS_RATIO}×: the data look rendered as in training`);
-  return { checkpoint: final.id, samples: samples.length, measured, logged: logged.value, loggedFrom: logged.from, ratio, warning };
+  return { checkpoint: final.id, samples: m.samples, measured, logged: logged.value, loggedFrom: logged.from, ratio, warning };
+}
+
+/** An attribution run's stored losses (see {@link AttributionRun.sampleLosses}). */
+const storedLosses = (run: AttributionRun): SampleLosses => (cp, samples, which) => run.sampleLosses(cp, samples, which);
+
+/**
+ * The training loss check of an attribution run: the final checkpoint's mean response-token loss on
+ * a seeded sample of the training data (stored as an artifact) against the training loss of its
+ * trainer_state.json ({@link compareTrainingLoss}).
+ *
+ * @returns The comparison, or `{ skipped }` with the reason (logged) when there is nothing to compare.
+ */
+export async function checkTrainingLoss(run: AttributionRun, scorerId: string, log: Log = () => {}): Promise<TrainingLossCheck | { readonly skipped: string }> {
+  if (isModelFree(await run.scorer(scorerId))) return { skipped: `scorer '${scorerId}' does not run the model` };
+  const cps = run.task.checkpoints;
+  const final = cps[cps.length - 1];
+  if (!final) {
+    log('training loss check skipped: no checkpoint');
+    return { skipped: 'no checkpoint' };
+  }
+  // Measured even when there is no logged loss: the query loss check compares with the same stored losses.
+  return compareTrainingLoss(final, await measureTrainingLoss(final, run.task.train.samples, storedLosses(run)), log);
 }
 
 /**
- * The queries' side of {@link checkTrainingLoss}: the final checkpoint's mean loss of the query
- * outputs (a seeded sample of at most {@link TRAINING_LOSS_SAMPLES} queries, stored as an artifact)
- * against its loss on the training samples of that check (the same artifact). Queries are usually
- * the model's own generations for prompts rendered as in training, so their loss is not much higher
- * than the training data's; a query rendered otherwise (another template, none, another
+ * The queries' side of {@link compareTrainingLoss}: the final checkpoint's mean loss of the query
+ * outputs (a seeded sample of at most {@link TRAINING_LOSS_SAMPLES} queries) against its loss on the
+ * training samples ({@link measureTrainingLoss}; a gradient index records it at build time). Queries
+ * are usually the model's own generations for prompts rendered as in training, so their loss is not
+ * much higher than the training data's; a query rendered otherwise (another template, none, another
  * instruction) is an input the model was not trained on. Warns through `log`, with both numbers,
  * when the ratio is above {@link QUERY_LOSS_RATIO} and the gap above {@link TRAINING_LOSS_MIN_GAP}.
+ */
+export async function compareQueryLoss(final: Checkpoint, training: MeasuredTrainingLoss, queries: readonly TextSample[], losses: SampleLosses, log: Log = () => {}): Promise<QueryLossCheck> {
+  const q = await losses(final, sampleIndices(queries.length).map((i) => queries[i] as TextSample), 'query-sample');
+  const measured = q.reduce((a, b) => a + b, 0) / q.length;
+  const ratio = measured / training.measured;
+  const numbers = `${measured.toFixed(3)} nats/token on the outputs of ${q.length} queries at ${final.id}, against ${training.measured.toFixed(3)} on ${training.samples} training samples`;
+  const warning = ratio > QUERY_LOSS_RATIO && measured - training.measured > TRAINING_LOSS_MIN_GAP
+    ? `warning: the final checkpoint's loss on the query outputs is ${ratio.toFixed(2)}× its loss on --train: ${numbers}. The queries are likely rendered differently from the training data (chat template, instruction, system prompt: check the queries' fields, --query-fields and --prompt-format) or are not outputs of this model; attribution then explains inputs the model was not trained on.`
+    : null;
+  log(warning ?? `query loss check: ${numbers}; ratio ${ratio.toFixed(2)}, within ${QUERY_LOSS_RATIO}×`);
+  return { checkpoint: final.id, queries: q.length, measured, training: training.measured, ratio, warning };
+}
+
+/**
+ * The query loss check of an attribution run ({@link compareQueryLoss}), the losses stored as artifacts.
  *
  * @returns The comparison, or `{ skipped }` with the reason (logged) when there is nothing to compare.
  */
@@ -158,18 +212,6 @@ export async function checkQueryLoss(run: AttributionRun, scorerId: string, log:
     log('query loss check skipped: no checkpoint');
     return { skipped: 'no checkpoint' };
   }
-  const all = run.task.train.samples;
-  const train = await run.sampleLosses(final, sampleIndices(all.length).map((i) => all[i] as (typeof all)[number]), 'train-sample');
-  const queries = run.task.queries;
-  const q = await run.sampleLosses(final, sampleIndices(queries.length).map((i) => (queries[i] as (typeof queries)[number]).sample), 'query-sample');
-  const mean = (x: Float64Array): number => x.reduce((a, b) => a + b, 0) / x.length;
-  const measured = mean(q);
-  const training = mean(train);
-  const ratio = measured / training;
-  const numbers = `${measured.toFixed(3)} nats/token on the outputs of ${q.length} queries at ${final.id}, against ${training.toFixed(3)} on ${train.length} training samples`;
-  const warning = ratio > QUERY_LOSS_RATIO && measured - training > TRAINING_LOSS_MIN_GAP
-    ? `warning: the final checkpoint's loss on the query outputs is ${ratio.toFixed(2)}× its loss on --train: ${numbers}. The queries are likely rendered differently from the training data (chat template, instruction, system prompt: check the queries' fields, --query-fields and --prompt-format) or are not outputs of this model; attribution then explains inputs the model was not trained on.`
-    : null;
-  log(warning ?? `query loss check: ${numbers}; ratio ${ratio.toFixed(2)}, within ${QUERY_LOSS_RATIO}×`);
-  return { checkpoint: final.id, queries: q.length, measured, training, ratio, warning };
+  const losses = storedLosses(run);
+  return compareQueryLoss(final, await measureTrainingLoss(final, run.task.train.samples, losses), run.task.queries.map((q) => q.sample), losses, log);
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -276,5 +276,83 @@ describe('the rendering options of dda attribute', () => {
     const r = await queryGradientIndex({ index: out, queries: run.queries, topK: 3 });
     expect(r.tops).toHaveLength(4);
     await expect(build(join(dir, 'rendering-date'), { chatDate: '2025-01-01' })).rejects.toThrow(/--chat-date 2025-01-01 has no effect/);
+  }, 300_000);
+});
+
+describe("the input checks of dda attribute, at build and at query time", () => {
+  /** The tiny run's training data as chat conversations (rendered with the chat template), and its queries as conversations (clean) or with raw prompts (the run's own). */
+  const chatFiles = (): { train: string; queries: string } => {
+    const rows = readFileSync(run.train, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; prompt: string; response: string });
+    const train = join(dir, 'chat-train.jsonl');
+    writeFileSync(train, rows.map((r) => JSON.stringify({ id: r.id, messages: [{ role: 'user', content: r.prompt }, { role: 'assistant', content: r.response }] })).join('\n'));
+    const queries = join(dir, 'chat-queries.jsonl');
+    writeFileSync(queries, [0, 3, 6, 9].map((i) => JSON.stringify({ id: `q${i}`, messages: [{ role: 'user', content: rows[i]!.prompt }], output: rows[i]!.response })).join('\n'));
+    return { train, queries };
+  };
+  const warnings = (lines: readonly string[]): string[] => lines.filter((l) => l.startsWith('warning:'));
+
+  it('a raw-prompt query against an index of chat-rendered training data warns as dda attribute does; a query rendered as the training data gives no warning', async () => {
+    const chat = chatFiles();
+    const out = join(dir, 'chat');
+    const built: string[] = [];
+    const h = await build(out, { train: chat.train, log: (l) => built.push(l) });
+    // The build logs the first sample as the model sees it, and records how the samples render and their loss at the last checkpoint.
+    expect(built.find((l) => l.startsWith('training data:'))).toContain(`first sample as the model sees it, prompt | response (${chat.train}:1): "<|user|> `);
+    expect(h.trainingData?.rendering).toMatchObject({ records: 12, chat: 12, prefix: '<|user|> ' });
+    expect(h.trainingData?.loss).toMatchObject({ checkpoint: 'checkpoint-100', samples: 12, checkpointHash: cp.hash });
+    // The run's trainer_state.json logged loss 2 at step 100: compared, with a line either way.
+    expect(h.trainingData?.check).toMatchObject({ checkpoint: 'checkpoint-100', logged: 2 });
+    expect(built.some((l) => /^(training loss check: |warning: the final checkpoint's loss on --train is )/.test(l))).toBe(true);
+    expect(readIndexHeader(out).trainingData).toEqual(h.trainingData);
+    const raw: string[] = [];
+    const r = await queryGradientIndex({ index: out, queries: run.queries, topK: 3, log: (l) => raw.push(l) });
+    expect(raw.find((l) => l.startsWith('queries:'))).toContain(`first query as the model sees it, prompt | output (${run.queries}:1): "`);
+    expect(warnings(raw)).toContainEqual(expect.stringContaining('warning: the training samples are conversations rendered with the chat template (every one begins "<|user|> "), but 4 of 4 queries give a raw prompt that does not'));
+    expect(r.queryLoss).toMatchObject({ checkpoint: 'checkpoint-100', queries: 4, training: h.trainingData?.loss.measured });
+    const clean: string[] = [];
+    const c = await queryGradientIndex({ index: out, queries: chat.queries, topK: 3, log: (l) => clean.push(l) });
+    expect(warnings(clean)).toEqual([]);
+    expect(clean.some((l) => l.startsWith('query loss check: '))).toBe(true);
+    expect(c.queryLoss).toMatchObject({ warning: null });
+    // Words outside the word-level vocabulary and the end token written out, in the queries.
+    const bad = join(dir, 'bad-queries.jsonl');
+    writeFileSync(bad, JSON.stringify({ id: 'b', messages: [{ role: 'user', content: 'the mayor said ?' }], output: 'the zyzzyva voted . <eos>' }));
+    const badLines: string[] = [];
+    await queryGradientIndex({ index: out, queries: bad, topK: 3, log: (l) => badLines.push(l) });
+    expect(warnings(badLines)).toEqual([
+      expect.stringContaining(`have words outside the model's word-level vocabulary, which the tokenizer maps to <unk>, so the model reads another text than the record's: ${bad}:1: "zyzzyva"`),
+      expect.stringContaining(`1 response(s) or output(s) end with the end token written out ('<eos>'; first: ${bad}:1)`),
+    ]);
+  }, 300_000);
+
+  it("the build measures the training data's loss as dda attribute does, and a query compares its outputs' loss with the one index.json records (the training data need not be at hand); an index without the record skips the checks, saying so", async () => {
+    const out = join(dir, 'a');
+    const h = await build(out); // built by the first test already (then as it is on disk)
+    const final = task.checkpoints[task.checkpoints.length - 1] as Checkpoint;
+    const l = await model.losses(final, task.train.samples);
+    expect(h.trainingData?.loss.measured).toBeCloseTo(l.reduce((a, b) => a + b, 0) / l.length, 12);
+    // The recorded training loss, not the training file's, is what the queries are compared with: a tenth of it makes the queries' ratio 10× as large.
+    const moved = join(dir, 'a-edited');
+    cpSync(out, moved, { recursive: true });
+    const rec = JSON.parse(readFileSync(join(moved, INDEX_FILES.header), 'utf8')) as { trainingData: { loss: { measured: number } } };
+    const first = await queryGradientIndex({ index: out, queries: run.queries, topK: 2 });
+    const ratio = (first.queryLoss as { ratio: number }).ratio;
+    // The queries are training samples: their loss is close to the training data's, no warning.
+    expect(ratio).toBeGreaterThan(0.5);
+    expect(ratio).toBeLessThan(1.5);
+    rec.trainingData.loss.measured /= 10;
+    writeFileSync(join(moved, INDEX_FILES.header), JSON.stringify(rec));
+    const lines: string[] = [];
+    const r = await queryGradientIndex({ index: moved, queries: run.queries, topK: 2, log: (x) => lines.push(x) });
+    expect((r.queryLoss as { ratio: number }).ratio).toBeCloseTo(10 * ratio, 9);
+    expect(warnings(lines)).toEqual([expect.stringContaining(`warning: the final checkpoint's loss on the query outputs is ${(10 * ratio).toFixed(2)}× its loss on --train`)]);
+    expect(r.tops).toEqual(first.tops); // informational: the scores are the same
+    // An index of an earlier version (no record): the queries' own checks still run; the comparisons with the training data are skipped, with a line.
+    delete (rec as { trainingData?: unknown }).trainingData;
+    writeFileSync(join(moved, INDEX_FILES.header), JSON.stringify(rec));
+    const old: string[] = [];
+    const o = await queryGradientIndex({ index: moved, queries: run.queries, topK: 2, log: (x) => old.push(x) });
+    expect(o.queryLoss).toEqual({ skipped: 'the index records no loss on the training data (built by an earlier version)' });
+    expect(old.some((x) => x.startsWith('index: index.json records no checks of the training data (built by an earlier version)'))).toBe(true);
   }, 300_000);
 });
