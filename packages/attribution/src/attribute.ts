@@ -9,7 +9,7 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DdaError, scoreUnits } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
-import { describeSavedModules } from './checkpoints.js';
+import { describeSavedModules, trainingSetSizeWarning } from './checkpoints.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
 import { type MethodSpec, checkMethod, checkRequirements, debiasBeta, methodFor, methodRequirements, methodVariants, type Variant } from './method.js';
 import { METRICS_NOTE, type MetricRow, type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
@@ -96,6 +96,8 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   const truncation = describeTruncation(task.truncated);
   if (truncation) log(truncation);
   log(`task: ${task.train.samples.length} training samples, ${task.queries.length} queries, ${task.checkpoints.length} checkpoint(s) (${task.checkpoints.map((c) => `${c.id}${Number.isNaN(c.info.learningRate) ? '' : ` lr ${c.info.learningRate}`}`).join(', ')}), base ${task.base.family} ${task.base.config.numLayers} layers, context ${task.encoding.maxLength}`);
+  const size = trainingSetSizeWarning(task.checkpoints, task.train.records.length, o.train); // --train against the run's steps per epoch × batch
+  if (size !== null) log(size);
   const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
     const scorer = await run.scorer(o.method.scorer);
@@ -131,7 +133,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     const F = ATTRIBUTE_FILES;
     const path = (f: string): string => join(o.out, f);
     await writeTopK(path(F.topkCsv), path(F.topkJsonl), tops);
-    writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix);
+    writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix, method.description);
     if (sources) await writeMetrics(path(F.metrics), metrics);
     else if (existsSync(path(F.metrics))) {
       // An earlier run's metrics beside this run's scores would be read as this run's.

@@ -48,12 +48,17 @@ export interface Checkpoint {
   readonly saved?: SavedModules;
   /** The adapter's `base_model_name_or_path` (the model it was trained on, checked against --base when a task is loaded, see base-match.ts); absent for a full checkpoint or an adapter that names none. */
   readonly adapterBase?: string;
-  /** Epoch (from trainer_state.json, else the 1-based position) and the learning rate in effect (NaN if unknown). */
+  /**
+   * Epoch (from trainer_state.json, an integer where it lies within half a step of an epoch's end,
+   * {@link epochEnd}; else the 1-based position) and the learning rate in effect (NaN if unknown).
+   */
   readonly info: CheckpointInfo;
   /** Global step from the folder name or trainer_state.json, or null. */
   readonly step: number | null;
   /** The trainer_state.json read for it (its own, else its run's), if any. */
   readonly trainerState?: TrainerState;
+  /** Where the learning rate came from when trainer_state.json gave it (not --learning-rates): the steps `from` + 1 … `to` of the log at `path`. */
+  readonly learningRateFrom?: IntervalRate & { readonly from: number; readonly to: number; readonly path: string };
   /** Content hashes of the files that define it. */
   readonly hash: Readonly<Record<string, string>>;
 }
@@ -147,13 +152,20 @@ export interface TrainerLog {
   readonly epoch: number | null;
 }
 
-/** A trainer_state.json as read: {@link TrainerLog} and its whole `log_history`. */
+/** A trainer_state.json as read: {@link TrainerLog}, the run's sizes it records, and its whole `log_history`. */
 export interface TrainerState extends TrainerLog {
   readonly path: string;
   /** `log_history` as written (one object per logged step: loss, learning_rate, epoch, step, eval metrics...). */
   readonly history: readonly Readonly<Record<string, unknown>>[];
   /** `best_model_checkpoint` (the folder Trainer tracks under load_best_model_at_end / metric_for_best_model), or null. */
   readonly bestModelCheckpoint: string | null;
+  /** `train_batch_size`: the records of one forward pass on one device (Trainer's per_device_train_batch_size), or null. */
+  readonly trainBatchSize: number | null;
+  /** `logging_steps`, or null. */
+  readonly loggingSteps: number | null;
+  /** `gradient_accumulation_steps` and `world_size`: Trainer's trainer_state.json records neither (other trainers may); null when absent. */
+  readonly gradientAccumulationSteps: number | null;
+  readonly worldSize: number | null;
 }
 
 /**
@@ -169,24 +181,46 @@ export function readTrainerState(path: string): TrainerState {
   } catch (e) {
     throw new DdaError(`${path}: not valid JSON (${(e as Error).message})`, 'fix the file or remove it (learning rates are then unknown)');
   }
-  const s = j as { log_history?: unknown; global_step?: unknown; epoch?: unknown; best_model_checkpoint?: unknown } | null;
+  const s = j as Record<string, unknown> | null;
   if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new DdaError(`${path}: not a trainer state object`, 'expected the trainer_state.json that Hugging Face Trainer writes');
   const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const count = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null);
   const history = Array.isArray(s.log_history) ? s.log_history.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && !Array.isArray(e)) : [];
   const entries = history.flatMap((x) => {
     const step = num(x.step);
     return step === null ? [] : [{ step, epoch: num(x.epoch), learningRate: num(x.learning_rate) }];
   });
-  return { path, history, entries, globalStep: num(s.global_step), epoch: num(s.epoch), bestModelCheckpoint: typeof s.best_model_checkpoint === 'string' ? s.best_model_checkpoint : null };
+  return {
+    path, history, entries, globalStep: num(s.global_step), epoch: num(s.epoch), bestModelCheckpoint: typeof s.best_model_checkpoint === 'string' ? s.best_model_checkpoint : null,
+    trainBatchSize: count(s.train_batch_size), loggingSteps: count(s.logging_steps), gradientAccumulationSteps: count(s.gradient_accumulation_steps), worldSize: count(s.world_size),
+  };
+}
+
+/**
+ * Optimizer steps per epoch as a trainer_state.json implies them: `global_step` / `epoch` (Trainer's
+ * epoch counts the batches done, so the ratio holds mid-epoch too), or null when either is missing
+ * or not positive. Fractional where the batches do not divide an epoch evenly (15 steps at epoch 0.9973).
+ */
+export function stepsPerEpoch(log: TrainerLog): number | null {
+  return log.globalStep !== null && log.epoch !== null && log.globalStep > 0 && log.epoch > 0 ? log.globalStep / log.epoch : null;
+}
+
+/**
+ * The epoch whose end `epoch` is: an integer ≥ 1 it lies less than half an optimizer step from
+ * (`perEpoch` steps per epoch, {@link stepsPerEpoch}), else null. Trainers write epochs such as
+ * 0.9973 and 2.992 at an epoch's last step when the dataloader's length does not divide evenly;
+ * half a step apart from an integer, the nearest step to the epoch's end is this one. Without a
+ * known `perEpoch`, only an integer (up to float rounding) is an epoch's end.
+ */
+export function epochEnd(epoch: number, perEpoch: number | null): number | null {
+  const n = Math.round(epoch);
+  const tolerance = perEpoch === null ? 1e-9 : 0.5 / perEpoch;
+  return n >= 1 && Math.abs(epoch - n) < tolerance ? n : null;
 }
 
 /**
  * The learning rate of the last `log_history` entry with a learning rate at or before `step`, NaN
- * when there is none. Trainer logs, at global step s, the scheduler's rate after its s-th step: the
- * rate step s + 1 will use (transformers' `_maybe_log_save_evaluate` after `lr_scheduler.step()`).
- * transformers 4.51 moved the logging before the scheduler's step (PR #36973, March 2025), so newer
- * runs log the rate of step s itself; trainer_state.json does not record the version, so the older
- * convention is assumed, one step's change of the rate apart.
+ * when there is none: the rate as logged, which is the rate of step `step` + 1 ({@link loggedStepRates}).
  */
 export function learningRateAt(log: TrainerLog, step: number): number {
   let lr = Number.NaN;
@@ -195,32 +229,136 @@ export function learningRateAt(log: TrainerLog, step: number): number {
 }
 
 /**
- * The learning rate of the optimizer steps since the previous checkpoint, for TracIn-CP's η_i
- * (Pruthi et al. 2020, eq. 3) and the lr-weighted denoiser: the mean of the rates Trainer logged for
- * steps `from` + 1 … `to`. Those are the entries at steps `from` … `to` − 1, since the entry at step
- * s holds the rate of step s + 1 ({@link learningRateAt}). A linear schedule that ends at 0 thus
- * gives the last checkpoint the rate of its last interval, not the 0 logged at its own step.
- *
- * `how`:
- * - `interval`: log entries fall in the interval; their mean is used.
- * - `constant`: none does, but every rate in the log is the same (a constant schedule), so that is
- *   the rate.
- * - `nearest`: none does and the rates vary; the entry at or last before `to` is used, an
- *   approximation the caller reports.
- * - `none`: the log has no rate up to `to` (NaN).
+ * The optimizer steps whose learning rate a trainer_state.json logged, in step order. Trainer logs
+ * at global step s `_get_learning_rate()` from `_maybe_log_save_evaluate`, which runs after
+ * `lr_scheduler.step()`: the scheduler's rate after its s-th step, the rate step s + 1 uses; so the
+ * entry at step s gives step s + 1's rate, and step 1's rate (the schedule's start, 0 under a
+ * warm-up) is never logged. transformers 4.51 (PR #36973, March 2025) passes the rate read before
+ * the scheduler's step, so newer runs log step s's own rate; trainer_state.json does not record the
+ * version, so the older convention is assumed, one step's change of the rate apart.
  */
-export function learningRateOver(log: TrainerLog, from: number, to: number): { rate: number; how: 'interval' | 'constant' | 'nearest' | 'none'; entries: number } {
-  const logged = log.entries.filter((e) => e.learningRate !== null);
-  const inside = logged.filter((e) => e.step >= from && e.step <= to - 1);
-  if (inside.length > 0) return { rate: inside.reduce((a, e) => a + (e.learningRate as number), 0) / inside.length, how: 'interval', entries: inside.length };
-  const nearest = learningRateAt(log, to);
-  if (Number.isNaN(nearest)) return { rate: Number.NaN, how: 'none', entries: 0 };
-  if (logged.every((e) => e.learningRate === nearest)) return { rate: nearest, how: 'constant', entries: logged.length };
-  return { rate: nearest, how: 'nearest', entries: 1 };
+function loggedStepRates(log: TrainerLog): { readonly step: number; readonly rate: number }[] {
+  const byStep = new Map<number, number>();
+  for (const e of log.entries) if (e.learningRate !== null) byStep.set(e.step + 1, e.learningRate);
+  return [...byStep].map(([step, rate]) => ({ step, rate })).sort((a, b) => a.step - b.step);
+}
+
+/**
+ * Step `k`'s rate from the logged ones (`points`, in step order, at least one): the logged rate
+ * where there is one; between two logged steps, the straight line between their rates; before the
+ * first or after the last, the line through the two nearest, not below 0 (one logged rate: that rate).
+ */
+function rateOfStep(points: readonly { readonly step: number; readonly rate: number }[], k: number): number {
+  let lo = 0;
+  let hi = points.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((points[mid] as { step: number }).step < k) lo = mid + 1;
+    else hi = mid;
+  }
+  const at = points[lo];
+  if (at && at.step === k) return at.rate;
+  if (points.length === 1) return (points[0] as { rate: number }).rate;
+  const i = Math.min(Math.max(lo, 1), points.length - 1);
+  const [a, b] = [points[i - 1] as { step: number; rate: number }, points[i] as { step: number; rate: number }];
+  return Math.max(0, a.rate + ((b.rate - a.rate) * (k - a.step)) / (b.step - a.step));
+}
+
+/** The mean learning rate of a checkpoint's steps, and how far the log gives it ({@link learningRateOver}). */
+export interface IntervalRate {
+  /** The mean rate of steps `from` + 1 … `to`; NaN when the log has no rate. */
+  readonly rate: number;
+  /**
+   * - `logged`: every step's rate is in the log: their mean, exact.
+   * - `constant`: the log's rates (two or more) are all equal, a constant schedule: that rate.
+   * - `estimated`: the rates vary and some steps of the interval have none logged: the mean of
+   *   the logged ones and of the others read off the lines between logged rates ({@link rateOfStep}),
+   *   exact where the schedule is linear between the logged steps (and before the first), not
+   *   across a warm-up's end or along a cosine; the caller warns where the rate is used.
+   * - `none`: the log has no rate.
+   */
+  readonly how: 'logged' | 'constant' | 'estimated' | 'none';
+  /** How many of the interval's steps have their own rate in the log. */
+  readonly logged: number;
+  /** The interval's steps (`to` − `from`). */
+  readonly steps: number;
+}
+
+/**
+ * The learning rate of the optimizer steps since the previous checkpoint (`from` + 1 … `to`), for
+ * TracIn-CP's η_i (Pruthi et al. 2020, eq. 3) and the lr-weighted denoiser: their mean, each step's
+ * rate as {@link loggedStepRates} reads the log (the entry at step s is step s + 1's rate), the
+ * steps not logged estimated linearly between logged rates. A linear schedule that ends at 0 thus
+ * gives the last checkpoint the mean of its interval, not the 0 logged at its own step, and a
+ * linear schedule logged every 15 steps gives each 15-step interval its exact mean (it is still an
+ * estimate, since nothing says the schedule is linear: `how` says so).
+ */
+export function learningRateOver(log: TrainerLog, from: number, to: number): IntervalRate {
+  const steps = Math.max(0, to - from);
+  const points = loggedStepRates(log);
+  if (points.length === 0 || steps === 0) return { rate: Number.NaN, how: 'none', logged: 0, steps };
+  const logged = points.filter((p) => p.step > from && p.step <= to).length;
+  const first = (points[0] as { rate: number }).rate;
+  // One rate for every logged step: a constant schedule where two or more say so; one alone says nothing of the others.
+  if (logged < steps && points.every((p) => p.rate === first)) return { rate: first, how: points.length >= 2 ? 'constant' : 'estimated', logged, steps };
+  let sum = 0;
+  for (let k = from + 1; k <= to; k++) sum += rateOfStep(points, k);
+  return { rate: sum / steps, how: logged === steps ? 'logged' : 'estimated', logged, steps };
 }
 
 /** A rate for printing: 6 significant digits, without float noise (0.0020000000000000005 → 0.002). */
 const round = (x: number): number => Number(x.toPrecision(6));
+
+/** What {@link learningRateOver} did for the steps `from` + 1 … `to`, for the log. */
+function describeIntervalRate(r: IntervalRate & { readonly from: number; readonly to: number }): string {
+  const steps = r.steps === 1 ? `step ${r.to}` : `steps ${r.from + 1}–${r.to}`;
+  if (r.how === 'logged') return r.steps === 1 ? `the rate logged for ${steps}` : `the mean of the ${r.steps} rates logged for ${steps}`;
+  if (r.how === 'constant') return 'the rate of every entry of the log, a constant schedule';
+  return `estimated: ${r.logged} of the ${r.steps} rates of ${steps} logged`;
+}
+
+/**
+ * The warning for checkpoints whose learning rate is an estimate ({@link IntervalRate}'s
+ * `estimated`), for a method that weights the checkpoints by it (`by`, e.g. `--scorer tracin-cp`),
+ * or null when every rate is exact, given, or not from a log.
+ */
+export function learningRateEstimateWarning(checkpoints: readonly Checkpoint[], by: string): string | null {
+  const estimated = checkpoints.flatMap((c) => (c.learningRateFrom?.how === 'estimated' ? [{ id: c.id, r: c.learningRateFrom }] : []));
+  const first = estimated[0];
+  if (!first) return null;
+  const every = checkpoints.map((c) => c.trainerState?.loggingSteps ?? null).find((x) => x !== null) ?? null;
+  return `warning: ${by} weights each checkpoint by the mean learning rate of its steps, and the rate varies during the run while ${first.r.path} logs it at only some steps${every === null ? '' : ` (logging_steps ${every})`}, so ${estimated.length} of ${checkpoints.length} checkpoint rates are estimates, not exact: ${estimated.map(({ id, r }) => `${id} ${round(r.rate)} (steps ${r.from + 1}–${r.to}: ${r.logged} of ${r.steps} rates logged)`).join(', ')}. Each unlogged step's rate is read off the straight line between the logged rates around it (before the first logged step, the line through the first two): exact for a linear schedule, an estimate across a warm-up's end or along a cosine. Pass --learning-rates with each checkpoint's mean rate over its steps, ${checkpoints.length} value(s) in order (${checkpoints.map((c) => c.id).join(', ')}), e.g. computed from your scheduler; logging every step (logging_steps=1) leaves only step 1's rate estimated, which Trainer does not log`;
+}
+
+/**
+ * Whether `records` training records fit the run's trainer_state.json (the last checkpoint's): an
+ * epoch is `steps per epoch` ({@link stepsPerEpoch}) optimizer steps, each of `train_batch_size` ×
+ * gradient accumulation × devices records, the last batch possibly partial. Trainer does not
+ * record the accumulation and the devices, which only raise the count, so without them only too
+ * few records are told; with both recorded, too many too.
+ *
+ * @returns The warning, or null when the records fit or the state lacks the fields to tell.
+ */
+export function trainingSetSizeWarning(checkpoints: readonly Checkpoint[], records: number, file: string): string | null {
+  const s = [...checkpoints].reverse().find((c) => c.trainerState)?.trainerState;
+  const perEpoch = s ? stepsPerEpoch(s) : null;
+  const batch = s?.trainBatchSize ?? null;
+  if (!s || perEpoch === null || batch === null) return null;
+  const [accumulation, devices] = [s.gradientAccumulationSteps, s.worldSize];
+  const perStep = batch * (accumulation ?? 1) * (devices ?? 1);
+  // An epoch of S steps takes more than S − 1 full steps of records (a partial last batch, or a partial accumulation at the epoch's end).
+  const least = Math.floor((perEpoch - 1) * perStep + 1e-6) + 1;
+  const most = accumulation !== null && devices !== null ? (Math.ceil(perEpoch * accumulation - 1e-6) + 1) * batch * devices : null;
+  const sizes = `${round(perEpoch)} optimizer steps per epoch (global_step ${s.globalStep} at epoch ${s.epoch}) × train_batch_size ${batch}${accumulation !== null ? ` × gradient_accumulation_steps ${accumulation}` : ''}${devices !== null ? ` × world_size ${devices}` : ''}`;
+  const unrecorded = [accumulation === null ? 'gradient accumulation' : '', devices === null ? 'several devices' : ''].filter(Boolean).join(' or ');
+  if (records < least) {
+    return `warning: --train ${file} has ${records} record(s), but ${s.path} says the run took ${sizes}: an epoch of at least ${least} records${unrecorded ? ` (more with ${unrecorded}, which it does not record)` : ''}. The run trained on records that --train does not have, and they get no scores; pass the file the run trained on as --train (if ${file} is a part of it on purpose, the scores rank that part only)`;
+  }
+  if (most !== null && records > most) {
+    return `warning: --train ${file} has ${records} record(s), but ${s.path} says the run took ${sizes}: an epoch of at most ${most} records. --train holds records the run did not train on (an evaluation split, or records the trainer filtered out?), and they are scored as if it had; pass the records the run trained on as --train`;
+  }
+  return null;
+}
 
 /** Options of {@link loadCheckpoints}. */
 export interface LoadCheckpointsOptions {
@@ -479,8 +617,11 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
   }
   const ids = new Map<string, number>();
   const overridden: string[] = [];
-  const approximated: string[] = [];
   const rates: string[] = [];
+  const atEpochEnd: { id: string; epoch: number; end: number; perEpoch: number }[] = [];
+  // The longest log: within one run each checkpoint's log_history begins the next one's (checkOneRun),
+  // and rates logged after a checkpoint's step bound its interval's last steps.
+  const runLog = items.map((f) => (f.state ? stateOf(f.state) : null)).reduce<TrainerState | null>((a, s) => (s && (!a || s.entries.length > a.entries.length) ? s : a), null);
   let previousStep = 0;
   const out = items.map((f, i) => {
     const name = basename(f.dir);
@@ -489,27 +630,31 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
     const id = name === 'base' ? 'checkpoint-base' : n > 1 ? `${name}-${n}` : name;
     const state = f.state ? stateOf(f.state) : undefined;
     const step = f.step ?? (f.ownState ? state?.globalStep ?? null : null);
-    const over = state && step !== null ? learningRateOver(state, previousStep, step) : { rate: Number.NaN, how: 'none' as const, entries: 0 };
-    const how = { interval: `mean of ${over.entries} logged rate(s) for steps ${previousStep + 1}–${step ?? ''}`, constant: 'the constant rate of the log', nearest: `no rate logged for steps ${previousStep + 1}–${step ?? ''}: the nearest one, an approximation`, none: '' }[over.how];
-    if (step !== null && over.how !== 'none') rates.push(`${id} ${round(over.rate)} (${how})`);
-    if (over.how === 'nearest') approximated.push(id);
+    const over = runLog && state && step !== null ? { ...learningRateOver(runLog, previousStep, step), from: previousStep, to: step, path: runLog.path } : null;
+    if (over && over.how !== 'none') rates.push(`${id} ${round(over.rate)} (${describeIntervalRate(over)})`);
     if (step !== null) previousStep = step;
-    const logged = over.rate;
+    const logged = over?.rate ?? Number.NaN;
     const given = o.learningRates?.[i];
-    if (given !== undefined && !Number.isNaN(logged) && given !== logged) overridden.push(`${id}: ${given} given, ${round(logged)} logged`);
+    if (given !== undefined && !Number.isNaN(logged) && given !== logged) overridden.push(`${id}: ${given} given, ${round(logged)} from the log`);
     const lr = given ?? logged;
     // The checkpoint's own trainer_state.json says its epoch; else the last logged epoch up to its step; else its position.
     const ownEpoch = f.ownState ? state?.epoch ?? null : null;
-    const epoch = ownEpoch ?? (state && step !== null ? [...state.entries].reverse().find((e) => e.step <= step && e.epoch !== null)?.epoch : null) ?? i + 1;
+    const rawEpoch = ownEpoch ?? (state && step !== null ? [...state.entries].reverse().find((e) => e.step <= step && e.epoch !== null)?.epoch : null) ?? i + 1;
+    const perEpoch = state ? stepsPerEpoch(state) : null;
+    const end = epochEnd(rawEpoch, perEpoch);
+    if (end !== null && end !== rawEpoch && perEpoch !== null) atEpochEnd.push({ id, epoch: rawEpoch, end, perEpoch });
     return {
       id, dir: f.dir, kind: f.kind, weights: f.weights, lora: f.lora, step, ...(f.saved ? { saved: f.saved } : {}), ...(f.baseName ? { adapterBase: f.baseName } : {}),
       ...(state ? { trainerState: state } : {}),
-      info: { id, epoch, learningRate: lr },
+      ...(over && given === undefined && over.how !== 'none' ? { learningRateFrom: over } : {}),
+      info: { id, epoch: end ?? rawEpoch, learningRate: lr },
       hash: f.hash,
     };
   });
   if (rates.length > 0 && o.learningRates === undefined) log(`checkpoints: learning rates from ${TRAINER_STATE_FILE}, read as Trainer before transformers 4.51 logs them (at step s the rate of step s + 1; from 4.51 the rate of step s, one step's change apart: pass --learning-rates where that matters): ${rates.join('; ')}`);
-  if (approximated.length > 0 && o.learningRates === undefined) log(`warning: the learning rate changes during the run, but none was logged for the steps before ${approximated.join(', ')}; the nearest logged rate is used for TracIn-CP and lr-weighted denoising (pass --learning-rates to give the rates, or log more often with logging_steps)`);
+  if (atEpochEnd.length > 0) {
+    log(`checkpoints: ${atEpochEnd.map((c) => `${c.id} (epoch ${c.epoch}, ${round(c.perEpoch)} steps per epoch)`).join(', ')} within half an optimizer step of an epoch's end (the epochs a trainer writes when the batches do not divide an epoch evenly; steps per epoch = global_step / epoch of ${TRAINER_STATE_FILE}): taken as the end of epoch ${atEpochEnd.map((c) => c.end).join(', ')}`);
+  }
   // Checkpoints evenly spaced but starting later than that spacing: the earlier ones were most
   // likely deleted (Trainer's save_total_limit keeps only the last few), and denoising averages fewer epochs.
   const steps = out.map((c) => c.step);

@@ -17,7 +17,7 @@ export { ArtifactStore, hashOf, writeFileAtomic } from './artifacts.js';
 export { hashFiles } from './hashing.js';
 // the checkpoints of a fine-tuning run and the learning rates its trainer logged
 export {
-  learningRateAt, learningRateOver, loadCheckpoints, readTrainerState, type Checkpoint,
+  epochEnd, learningRateAt, learningRateOver, loadCheckpoints, readTrainerState, stepsPerEpoch, trainingSetSizeWarning, type Checkpoint, type IntervalRate, type TrainerLog,
 } from './checkpoints.js';
 // whether LoRA checkpoints were trained on the given base model
 export { baseFolderNames, checkAdapterBase, modelNameKey } from './base-match.js';

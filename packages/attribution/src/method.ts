@@ -8,6 +8,7 @@
  * model), debias only, denoise only, both.
  */
 import { DdaError, type CheckpointInfo, type Measurement, type ScoreMatrix, type Scorer, debiasers, denoisers, scoreForFineTuned, scoreUnits } from '@dda/core';
+import { learningRateEstimateWarning } from './checkpoints.js';
 import { type CheckpointScores, isModelFree } from './run.js';
 import { ensurePlugins } from './plugins.js';
 import type { AttributionTask } from './task.js';
@@ -73,18 +74,18 @@ export interface Variant {
   readonly matrix: ScoreMatrix;
 }
 
-/** A variant named `variant` of `matrix`, described by {@link describeScores}. */
-export function variantOf(variant: string, matrix: ScoreMatrix): Variant {
-  return { variant, description: describeScores(matrix), matrix };
+/** A variant named `variant` of `matrix`, described by {@link describeScores} (with the checkpoints' `infos` where known). */
+export function variantOf(variant: string, matrix: ScoreMatrix, infos?: readonly CheckpointInfo[]): Variant {
+  return { variant, description: describeScores(matrix, infos), matrix };
 }
 
 /** One transform label (`denoise:<id>`, `debias:<id>(<args>)`) as words. */
-function describeTransform(t: string): string {
+function describeTransform(t: string, epochCheckpoints: boolean): string {
   const m = /^(denoise|debias):([^()]+)(?:\((.*)\))?$/.exec(t);
   if (!m) return t;
   const [, kind, id, args] = m as unknown as [string, string, string, string | undefined];
   const beta = args?.replace(/^beta=/, 'β = ');
-  return kind === 'denoise' ? `denoiser '${id}' over the epoch checkpoints` : `debiaser '${id}' against the base model θ0${beta ? ` (${beta})` : ''}`;
+  return kind === 'denoise' ? `denoiser '${id}' over the ${epochCheckpoints ? 'epoch ' : ''}checkpoints` : `debiaser '${id}' against the base model θ0${beta ? ` (${beta})` : ''}`;
 }
 
 /**
@@ -95,13 +96,18 @@ function describeTransform(t: string): string {
  * description of every variant in `metrics.csv`, `summary.json`, `scores.json`, the page, the
  * demo's `results.csv` and the benchmarks.
  *
+ * A denoiser is said to run `over the epoch checkpoints` unless `infos` gives one of the matrix's
+ * checkpoints an epoch that is not an integer (step checkpoints: `over the checkpoints`).
+ *
  * Example: `grad-dot; denoiser 'zscore-mean' over the epoch checkpoints, then debiaser
  * 'fitted-beta' against the base model θ0 (β fitted per test column: 0.1210 to 0.5310); from
  * checkpoints epoch-1, epoch-2, base; units: dimensionless (mean of standard deviations)`.
  */
-export function describeScores(m: ScoreMatrix): string {
+export function describeScores(m: ScoreMatrix, infos?: readonly CheckpointInfo[]): string {
   const p = m.provenance;
-  const steps = p.transforms.map(describeTransform);
+  const epochs = new Map((infos ?? []).map((c) => [c.id, c.epoch]));
+  const epochCheckpoints = p.checkpoints.every((id) => Number.isInteger(epochs.get(id) ?? 1));
+  const steps = p.transforms.map((t) => describeTransform(t, epochCheckpoints));
   const from = p.checkpoints.length > 0 ? `from checkpoint${p.checkpoints.length > 1 ? 's' : ''} ${p.checkpoints.join(', ')}` : 'model-free: no checkpoint';
   return `${p.method}${steps.length ? `; ${steps.join(', then ')}` : ''}; ${from}; units: ${scoreUnits(m)}`;
 }
@@ -201,6 +207,7 @@ export async function methodRequirements(m: MethodSpec, scorer: Scorer, measurem
  */
 export async function checkRequirements(m: MethodSpec, task: AttributionTask, scorer: Scorer, measurement: Measurement, log: (line: string) => void = () => {}): Promise<void> {
   const cps = task.checkpoints;
+  let ratesWarned = false;
   for (const r of await methodRequirements(m, scorer, measurement)) {
     if (r.need === 'learning-rates') {
       const unknown = cps.filter((c) => Number.isNaN(c.info.learningRate));
@@ -214,6 +221,9 @@ export async function checkRequirements(m: MethodSpec, task: AttributionTask, sc
       }
       if (bad.length > 0) throw new DdaError(`${r.by} needs learning rates that are finite and ≥ 0; ${bad.map((c) => `'${c.id}' has ${c.info.learningRate}`).join(', ')}`, `${pass}, ${r.otherwise}`);
       if (cps.every((c) => c.info.learningRate === 0)) throw new DdaError(`${r.by} weights the checkpoints by their learning rate, and every one is 0`, `${pass}, ${r.otherwise}`);
+      const estimated = ratesWarned ? null : learningRateEstimateWarning(cps, r.by);
+      if (estimated !== null) log(estimated);
+      ratesWarned = true; // once, for the first option that weights by the rates (tracin-cp's lr-weighted is also its --denoise)
     } else if (r.need === 'corrections') {
       const missing = task.queries.filter((q) => q.correction === null);
       if (missing.length > 0) {
@@ -229,6 +239,7 @@ export async function checkRequirements(m: MethodSpec, task: AttributionTask, sc
   if (isModelFree(scorer) && (m.debias !== null || m.denoise !== null)) {
     log(`--scorer ${scorer.id} is model-free: its scores do not depend on the checkpoints or θ0, so ${[m.debias !== null ? `--debias ${m.debias}` : '', m.denoise !== null ? `--denoise ${m.denoise}` : ''].filter(Boolean).join(' and ')} do not apply; the method is its plain scores`);
   }
+  // Epochs within half a step of an epoch's end are already integers (loadCheckpoints, epochEnd).
   const offEpoch = cps.filter((c) => !Number.isInteger(c.info.epoch));
   if (m.denoise !== null && cps.length > 1 && offEpoch.length > 0 && !isModelFree(scorer)) {
     log(`--denoise ${m.denoise}: ${offEpoch.length} of ${cps.length} checkpoints are not at an epoch's end (${offEpoch.map((c) => `${c.id}: epoch ${c.info.epoch}`).join(', ')}, from trainer_state.json); the paper averages one checkpoint per epoch, so this average is over the checkpoints given, not over epochs`);
@@ -246,7 +257,7 @@ export async function checkRequirements(m: MethodSpec, task: AttributionTask, sc
 export async function plainVariant(s: CheckpointScores, infos: readonly CheckpointInfo[]): Promise<Variant> {
   await ensurePlugins();
   const matrix = await scoreForFineTuned(s.scorer, s.epochs, infos);
-  return variantOf('plain', isModelFree(s.scorer) ? { ...matrix, provenance: { ...matrix.provenance, checkpoints: [] } } : matrix);
+  return variantOf('plain', isModelFree(s.scorer) ? { ...matrix, provenance: { ...matrix.provenance, checkpoints: [] } } : matrix, infos);
 }
 
 /**
@@ -283,9 +294,9 @@ export async function methodVariants(s: CheckpointScores, infos: readonly Checkp
   const plain = await plainVariant(s, infos);
   if (isModelFree(s.scorer)) return { method: plain, variants: [plain] };
   const variants: Variant[] = [plain];
-  if (m.debias !== null) variants.push(variantOf('debias', await ddaMatrix(s, infos, { debias: m.debias, denoise: null, beta: m.beta })));
-  if (m.denoise !== null) variants.push(variantOf('denoise', await ddaMatrix(s, infos, { debias: null, denoise: m.denoise, beta: m.beta })));
-  if (m.debias !== null && m.denoise !== null) variants.push(variantOf('dda', await ddaMatrix(s, infos, { debias: m.debias, denoise: m.denoise, beta: m.beta })));
+  if (m.debias !== null) variants.push(variantOf('debias', await ddaMatrix(s, infos, { debias: m.debias, denoise: null, beta: m.beta }), infos));
+  if (m.denoise !== null) variants.push(variantOf('denoise', await ddaMatrix(s, infos, { debias: null, denoise: m.denoise, beta: m.beta }), infos));
+  if (m.debias !== null && m.denoise !== null) variants.push(variantOf('dda', await ddaMatrix(s, infos, { debias: m.debias, denoise: m.denoise, beta: m.beta }), infos));
   const chosen = m.debias !== null && m.denoise !== null ? 'dda' : m.debias !== null ? 'debias' : m.denoise !== null ? 'denoise' : 'plain';
   return { method: variants.find((v) => v.variant === chosen) as Variant, variants };
 }

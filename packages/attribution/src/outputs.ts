@@ -110,15 +110,16 @@ export function npyBytes(values: Float64Array, rows: number, cols: number): Uint
 
 /**
  * Writes the score matrix as `scores.npy` [n_train × n_queries] and `scores.json` beside it (train
- * ids = rows, query ids = columns, sign, the method as {@link describeScores} says it, the units of
- * the final scores ({@link scoreUnits}), β as applied ({@link debiasBeta}), provenance).
+ * ids = rows, query ids = columns, sign, the method as `description` says it (by default
+ * {@link describeScores} without the checkpoints' epochs), the units of the final scores
+ * ({@link scoreUnits}), β as applied ({@link debiasBeta}), provenance).
  */
-export function writeScoreMatrix(npyPath: string, jsonPath: string, m: ScoreMatrix): void {
+export function writeScoreMatrix(npyPath: string, jsonPath: string, m: ScoreMatrix, description: string = describeScores(m)): void {
   writeFileAtomic(npyPath, npyBytes(m.values, m.trainIds.length, m.testIds.length));
   writeFileAtomic(jsonPath, `${JSON.stringify({
     format: 'scores.npy: float64 [n_train, n_queries], row i = train_ids[i], column j = query_ids[j]; numpy.load("scores.npy")',
     sign: 'higher score = training sample more responsible for the query output',
-    method: describeScores(m),
+    method: description,
     units: scoreUnits(m),
     beta: debiasBeta(m),
     provenance: m.provenance,

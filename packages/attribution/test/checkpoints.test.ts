@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AttributionTask, checkRequirements, ensurePlugins, loadCheckpoints, readTrainerState } from '@dda/attribution';
+import { type AttributionTask, checkRequirements, ensurePlugins, epochEnd, loadCheckpoints, readTrainerState, trainingSetSizeWarning } from '@dda/attribution';
 import { measurements, scorers } from '@dda/core';
 import { TINY_PRESETS, float32ToBf16Bits, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter, type DecoderConfig, type LoraConfig } from '@dda/model';
 
@@ -54,8 +54,9 @@ const load = (paths: string[]): { lines: string[]; checkpoints: ReturnType<typeo
 describe('a trainer output folder with the final adapter at its top (trainer.save_model(output_dir))', () => {
   it('the same tensors as the last checkpoint: the checkpoint-<step> folders are the run, the top is not counted twice', () => {
     const r = load([trainerRun('last', { top: 4, topStep: 10 })]);
-    // Each checkpoint's rate is the mean of those logged for its steps (the entry at step s is step s + 1's rate).
-    expect(r.checkpoints.map((c) => [c.id, c.step, c.info.learningRate])).toEqual([['checkpoint-2', 2, 1e-3], ['checkpoint-10', 10, (1e-3 + 8e-4) / 2]]);
+    // Each checkpoint's rate is the mean rate of its steps: the entry at step s is step s + 1's rate, so
+    // steps 3, 7 and 11 are logged (1e-3, 8e-4, 5e-4) and the others lie on the lines between them.
+    expect(r.checkpoints.map((c) => [c.id, c.step, c.info.learningRate])).toEqual([['checkpoint-2', 2, expect.closeTo((1.1e-3 + 1.05e-3) / 2, 15)], ['checkpoint-10', 10, expect.closeTo((10 + 9.5 + 9 + 8.5 + 8 + 7.25 + 6.5 + 5.75) / 8 * 1e-4, 15)]]);
     expect(r.lines.join('\n')).toMatch(/the adapter at the top of .*last holds the same tensors as checkpoint-10 \(the last checkpoint, which trainer.save_model\(output_dir\) saves again.*\): not counted twice/);
   });
 
@@ -68,7 +69,8 @@ describe('a trainer output folder with the final adapter at its top (trainer.sav
 
   it('other tensors, saved after the last checkpoint by its trainer_state.json: the run\'s end state, the last checkpoint', () => {
     const r = load([trainerRun('end', { top: 5, topStep: 12 })]);
-    expect(r.checkpoints.map((c) => [c.id, c.step, c.info.learningRate, c.info.epoch])).toEqual([['checkpoint-2', 2, 1e-3, 0.2], ['checkpoint-10', 10, (1e-3 + 8e-4) / 2, 1], ['end', 12, 5e-4, 1.2]]);
+    // The end state's steps 11–12: step 11's rate logged at step 10, step 12 halfway to step 13's, logged at step 12.
+    expect(r.checkpoints.map((c) => [c.id, c.step, c.info.learningRate, c.info.epoch])).toEqual([['checkpoint-2', 2, expect.closeTo(1.075e-3, 15), 0.2], ['checkpoint-10', 10, expect.closeTo(8.0625e-4, 15), 1], ['end', 12, expect.closeTo((5e-4 + 4e-4) / 2, 15), 1.2]]);
     expect(r.lines.join('\n')).toMatch(/differs from every checkpoint-<step>\/ subfolder and its trainer_state.json says global_step 12, after checkpoint-10: taken as the run's end state/);
   });
 
@@ -141,8 +143,9 @@ describe('--learning-rates against the trainer_state.json log', () => {
     const lines: string[] = [];
     const cps = loadCheckpoints([run], { base: config, learningRates: [1e-3, 2e-4], log: (l) => lines.push(l) });
     expect(cps.map((c) => c.info.learningRate)).toEqual([1e-3, 2e-4]);
-    // checkpoint-2 logged 1e-3 (the same), checkpoint-10 9e-4 (the mean of the rates logged for its steps).
-    expect(lines.join('\n')).toMatch(/--learning-rates differs from the learning rate trainer_state.json logged at 1 checkpoint\(s\) \(checkpoint-10: 0.0002 given, 0.0009 logged\): the given rates are used/);
+    // The log gives steps 3, 7, 11 and 13 (1e-3, 8e-4, 5e-4, 3e-4): checkpoint-2's steps 1–2 lie on the
+    // line through steps 3 and 7 (1.1e-3, 1.05e-3), checkpoint-10's steps 3–10 on the lines between them.
+    expect(lines.join('\n')).toMatch(/--learning-rates differs from the learning rate trainer_state.json logged at 2 checkpoint\(s\) \(checkpoint-2: 0.001 given, 0.001075 from the log; checkpoint-10: 0.0002 given, 0.00080625 from the log\): the given rates are used/);
     expect(() => loadCheckpoints([run], { base: config, learningRates: [1e-3] })).toThrow(/--learning-rates gives 1 rates for 2 checkpoints \(.*checkpoint-2, .*checkpoint-10\)/);
   });
 });
@@ -160,6 +163,102 @@ describe('denoising over checkpoints that are not epoch ends', () => {
     const none: string[] = [];
     await checkRequirements({ ...method, denoise: null }, task, await scorers.create('grad-dot', {}), await measurements.create('loss', {}), (l) => none.push(l));
     expect(none).toEqual([]);
+  });
+});
+
+/**
+ * A run of 45 steps in 3 epochs of 15 (batch 16), checkpoints at 15, 30 and 45, each with its own
+ * trainer_state.json: `lr(s)` logged every `every` steps (at step s, as Trainer before 4.51 logs
+ * it: the rate after the scheduler's s-th step), `epochs` the epoch of each checkpoint, and other
+ * top-level fields (`extra`).
+ */
+function publishedRun(name: string, o: { every: number; lr: (s: number) => number; epochs?: readonly number[]; extra?: Record<string, unknown> }): string {
+  const dir = join(root, name);
+  const epochOf = (s: number): number => (o.epochs ? (o.epochs[s / 15 - 1] ?? s / 15) : s / 15);
+  const log = Array.from({ length: 45 }, (_, i) => i + 1).filter((s) => s % o.every === 0).map((s) => ({ loss: 1 - s / 100, learning_rate: o.lr(s), epoch: s % 15 === 0 ? epochOf(s) : s / 15, step: s }));
+  [15, 30, 45].forEach((step, i) => {
+    adapter(join(dir, `checkpoint-${step}`), 40 + i);
+    writeFileSync(join(dir, `checkpoint-${step}`, 'trainer_state.json'), JSON.stringify({ global_step: step, epoch: epochOf(step), max_steps: 45, num_train_epochs: 3, logging_steps: o.every, train_batch_size: 16, ...o.extra, log_history: log.filter((e) => e.step <= step) }));
+  });
+  return dir;
+}
+/** Linear schedule: 5 warm-up steps to 3e-3, then down to 0 at step 45 (the rate after the scheduler's s-th step). */
+const warmupLinear = (s: number): number => 3e-3 * (s < 5 ? s / 5 : (45 - s) / 40);
+const taskOf = (cps: ReturnType<typeof loadCheckpoints>): AttributionTask => ({ checkpoints: cps, queries: [] }) as unknown as AttributionTask;
+const requirementLines = async (cps: ReturnType<typeof loadCheckpoints>, scorer: string, denoise: string | null): Promise<string[]> => {
+  await ensurePlugins();
+  const lines: string[] = [];
+  await checkRequirements({ scorer, debias: null, denoise, beta: 1 }, taskOf(cps), await scorers.create(scorer, {}), await measurements.create('loss', {}), (l) => lines.push(l));
+  return lines;
+};
+
+describe('learning rates of a schedule logged every few steps', () => {
+  it('logged every 15 steps: the rates between logged ones are estimated, never called constant, and warned about where tracin-cp weights by them', async () => {
+    const r = load([publishedRun('lr15', { every: 15, lr: warmupLinear })]);
+    // Steps 16–45 lie on the lines between the logged rates (their exact means 0.001725 and 0.0006); steps 1–15 precede them.
+    expect(r.checkpoints.map((c) => Number(c.info.learningRate.toPrecision(6)))).toEqual([0.00285, 0.001725, 0.0006]);
+    expect(r.checkpoints.map((c) => [c.learningRateFrom?.how, c.learningRateFrom?.logged])).toEqual([['estimated', 0], ['estimated', 1], ['estimated', 1]]);
+    const info = r.lines.find((l) => l.startsWith('checkpoints: learning rates from'));
+    expect(info).toContain('checkpoint-15 0.00285 (estimated: 0 of the 15 rates of steps 1–15 logged); checkpoint-30 0.001725 (estimated: 1 of the 15 rates of steps 16–30 logged)');
+    expect(info).not.toMatch(/constant/);
+    const warned = (await requirementLines(r.checkpoints, 'tracin-cp', null)).filter((l) => l.startsWith('warning:'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(/^warning: --scorer tracin-cp .* weights each checkpoint by the mean learning rate of its steps, and the rate varies during the run while .*checkpoint-45[/\\]trainer_state\.json logs it at only some steps \(logging_steps 15\), so 3 of 3 checkpoint rates are estimates, not exact: checkpoint-15 0\.00285 \(steps 1–15: 0 of 15 rates logged\), checkpoint-30 0\.001725 \(steps 16–30: 1 of 15 rates logged\), checkpoint-45 0\.0006 \(steps 31–45: 1 of 15 rates logged\)\..*Pass --learning-rates with each checkpoint's mean rate over its steps, 3 value\(s\) in order \(checkpoint-15, checkpoint-30, checkpoint-45\)/);
+    // grad-dot does not use the rates: no warning. Given rates are not estimates: no warning.
+    expect((await requirementLines(r.checkpoints, 'grad-dot', 'zscore-mean')).some((l) => l.includes('learning rate'))).toBe(false);
+    const given = loadCheckpoints([join(root, 'lr15')], { base: config, learningRates: [0.002175, 0.001725, 0.0006] });
+    expect((await requirementLines(given, 'tracin-cp', null)).some((l) => l.startsWith('warning:'))).toBe(false);
+  });
+
+  it('logged every step: steps 16–45 exact, steps 1–15 all but step 1 (which Trainer never logs), so only checkpoint-15 is warned about', async () => {
+    const r = load([publishedRun('lr1', { every: 1, lr: warmupLinear })]);
+    expect(r.checkpoints.map((c) => Number(c.info.learningRate.toPrecision(6)))).toEqual([0.002175, 0.001725, 0.0006]);
+    expect(r.lines.find((l) => l.startsWith('checkpoints: learning rates from'))).toContain('checkpoint-30 0.001725 (the mean of the 15 rates logged for steps 16–30)');
+    const warned = (await requirementLines(r.checkpoints, 'grad-dot', 'lr-weighted')).filter((l) => l.startsWith('warning:'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(/so 1 of 3 checkpoint rates are estimates, not exact: checkpoint-15 0\.002175 \(steps 1–15: 14 of 15 rates logged\)\./);
+  });
+
+  it('a constant log is a constant schedule: its rate, without a warning', async () => {
+    const r = load([publishedRun('lr-constant', { every: 15, lr: () => 2e-4 })]);
+    expect(r.checkpoints.map((c) => c.info.learningRate)).toEqual([2e-4, 2e-4, 2e-4]);
+    expect(r.lines.find((l) => l.startsWith('checkpoints: learning rates from'))).toContain('checkpoint-15 0.0002 (the rate of every entry of the log, a constant schedule)');
+    expect((await requirementLines(r.checkpoints, 'tracin-cp', null)).some((l) => l.startsWith('warning:'))).toBe(false);
+  });
+});
+
+describe('epochs a trainer writes a little short of an epoch\'s end', () => {
+  it('within half a step of an integer (0.9973, 1.9947, 2.992 at 15 steps per epoch) they are epoch ends; a step checkpoint is not', async () => {
+    const r = load([publishedRun('fractional', { every: 15, lr: () => 1e-3, epochs: [0.9973, 1.9947, 2.992] })]);
+    expect(r.checkpoints.map((c) => c.info.epoch)).toEqual([1, 2, 3]);
+    expect(r.lines.join('\n')).toMatch(/checkpoints: checkpoint-15 \(epoch 0\.9973, 15\.0406 steps per epoch\), checkpoint-30 \(epoch 1\.9947, .*\), checkpoint-45 \(epoch 2\.992, .*\) within half an optimizer step of an epoch's end .*: taken as the end of epoch 1, 2, 3/);
+    expect((await requirementLines(r.checkpoints, 'grad-dot', 'zscore-mean')).some((l) => l.includes("not at an epoch's end"))).toBe(false);
+    // One step short (14/15 of an epoch) is no epoch's end.
+    const short = load([publishedRun('short', { every: 15, lr: () => 1e-3, epochs: [14 / 15, 29 / 15, 3] })]);
+    expect(short.checkpoints.map((c) => c.info.epoch)).toEqual([14 / 15, 29 / 15, 3]);
+    expect((await requirementLines(short.checkpoints, 'grad-dot', 'zscore-mean')).join('\n')).toMatch(/2 of 3 checkpoints are not at an epoch's end/);
+    expect(epochEnd(2.992, 15.04)).toBe(3);
+    expect(epochEnd(2.96, 15)).toBe(null);
+    expect(epochEnd(2.99, null)).toBe(null);
+    expect(epochEnd(0.01, 15)).toBe(null);
+  });
+});
+
+describe('the training set against trainer_state.json', () => {
+  it('fewer records than the steps per epoch × train_batch_size need are warned about; gradient accumulation and world size, where recorded, bound it above too', () => {
+    const cps = load([publishedRun('size', { every: 15, lr: () => 1e-3 })]).checkpoints;
+    // 15 steps per epoch of 16 records: more than 14 full batches.
+    expect(trainingSetSizeWarning(cps, 60, 'train.jsonl')).toMatch(/^warning: --train train\.jsonl has 60 record\(s\), but .*checkpoint-45[/\\]trainer_state\.json says the run took 15 optimizer steps per epoch \(global_step 45 at epoch 3\) × train_batch_size 16: an epoch of at least 225 records \(more with gradient accumulation or several devices, which it does not record\)\..*pass the file the run trained on as --train/);
+    expect(trainingSetSizeWarning(cps, 224, 'train.jsonl')).toMatch(/at least 225 records/);
+    expect(trainingSetSizeWarning(cps, 225, 'train.jsonl')).toBe(null);
+    expect(trainingSetSizeWarning(cps, 5000, 'train.jsonl')).toBe(null); // accumulation and devices unrecorded: no upper bound
+    const both = load([publishedRun('size-accumulated', { every: 15, lr: () => 1e-3, extra: { gradient_accumulation_steps: 2, world_size: 1 } })]).checkpoints;
+    expect(trainingSetSizeWarning(both, 448, 't.jsonl')).toMatch(/train_batch_size 16 × gradient_accumulation_steps 2 × world_size 1: an epoch of at least 449 records\./);
+    expect(trainingSetSizeWarning(both, 480, 't.jsonl')).toBe(null);
+    expect(trainingSetSizeWarning(both, 500, 't.jsonl')).toMatch(/has 500 record\(s\), .*an epoch of at most 496 records\. --train holds records the run did not train on/);
+    // Without train_batch_size (or steps and epoch) nothing is said.
+    const bare = load([publishedRun('size-bare', { every: 15, lr: () => 1e-3, extra: { train_batch_size: null } })]).checkpoints;
+    expect(trainingSetSizeWarning(bare, 1, 't.jsonl')).toBe(null);
   });
 });
 

@@ -2,7 +2,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { METRIC_COLUMNS, endTokensInText, learningRateAt, learningRateOver, loadCheckpoints, loadTask, runAttribute, type TaskFiles } from '@dda/attribution';
+import { METRIC_COLUMNS, endTokensInText, learningRateAt, learningRateOver, loadCheckpoints, loadTask, runAttribute, type TaskFiles, type TrainerLog } from '@dda/attribution';
 import { rocAuc } from '@dda/core';
 import {
   SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, saveModelFolder, writePeftAdapter,
@@ -54,12 +54,13 @@ describe('checkpoints as users have them', () => {
   it('a trainer output folder: checkpoint-<step> in step order, learning rate and epoch from trainer_state.json', async () => {
     const lines: string[] = [];
     const t = await loadTask(files({ log: (l) => lines.push(l) }));
-    // The rate of each interval's steps: Trainer logs at step s the rate of step s + 1, so steps 1–2
-    // used the rate logged at step 1, steps 3–10 those logged at steps 2 and 6 (their mean).
+    // The rate of each interval's steps: Trainer logs at step s the rate of step s + 1, so the log
+    // gives steps 2, 3, 7 and 11 (1e-3, 8e-4, 4e-4, 1e-4); step 1 lies on the line through steps 2
+    // and 3 (1.2e-3), steps 4–6 and 8–10 on the lines between logged steps.
     expect(t.checkpoints.map((c) => [c.id, c.step, c.info.epoch])).toEqual([['checkpoint-2', 2, 1], ['checkpoint-10', 10, 5]]);
-    expect(t.checkpoints[0]!.info.learningRate).toBe(1e-3);
-    expect(t.checkpoints[1]!.info.learningRate).toBeCloseTo(6e-4, 15);
-    expect(lines.some((l) => l.includes('checkpoint-10 0.0006 (mean of 2 logged rate(s) for steps 3–10)'))).toBe(true);
+    expect(t.checkpoints[0]!.info.learningRate).toBeCloseTo((1.2e-3 + 1e-3) / 2, 15);
+    expect(t.checkpoints[1]!.info.learningRate).toBeCloseTo((8e-4 + 7e-4 + 6e-4 + 5e-4 + 4e-4 + 3.25e-4 + 2.5e-4 + 1.75e-4) / 8, 15);
+    expect(lines.some((l) => l.includes('checkpoint-10 0.00046875 (estimated: 2 of the 8 rates of steps 3–10 logged)'))).toBe(true);
     expect(learningRateAt({ entries: [{ step: 1, epoch: null, learningRate: 2 }, { step: 5, epoch: null, learningRate: 1 }], globalStep: 5, epoch: null }, 4)).toBe(2);
   });
 
@@ -89,7 +90,9 @@ describe('checkpoints as users have them', () => {
     }
     const t = await loadTask(files({ checkpoints: [dir] }));
     expect(t.checkpoints.map((c) => [c.id, c.info.epoch])).toEqual([['checkpoint-15', 1], ['checkpoint-30', 2]]);
-    expect(t.checkpoints.map((c) => c.info.learningRate)).toEqual([2e-3, 1e-3]);
+    // Steps 11 and 21 logged (2e-3, 1e-3): every other step on the line through them, clamped at 0.
+    expect(t.checkpoints[0]!.info.learningRate).toBeCloseTo(2.3e-3, 15);
+    expect(t.checkpoints[1]!.info.learningRate).toBeCloseTo(8e-4, 15);
     // Only the last checkpoints kept (save_total_limit): said, with the steps that are missing.
     const kept = join(root, 'kept');
     for (const [s, seed] of [[30, 6], [45, 7]] as const) {
@@ -131,20 +134,68 @@ describe('checkpoints as users have them', () => {
     expect(clean.some((l) => l.includes('outside the model'))).toBe(false);
   });
 
-  it("TracIn-CP's rate per interval: a linear schedule ending at 0 keeps the last checkpoint's weight; a constant log is exact; a sparse varying log is an approximation", () => {
-    // transformers' linear schedule over 45 steps, logged every 5 steps (after the scheduler step).
-    const lr = (s: number): number => 3e-3 * (1 - s / 45);
-    const decay = { entries: [5, 10, 15, 20, 25, 30, 35, 40, 45].map((s) => ({ step: s, epoch: s / 15, learningRate: lr(s) })), globalStep: 45, epoch: 3 };
-    expect(learningRateAt(decay, 45)).toBe(0);
-    const last = learningRateOver(decay, 30, 45);
-    expect(last.how).toBe('interval');
-    expect(last.rate).toBeCloseTo((lr(30) + lr(35) + lr(40)) / 3, 15);
-    expect(learningRateOver(decay, 0, 15).rate).toBeCloseTo((lr(5) + lr(10)) / 2, 15);
+  it("TracIn-CP's rate per interval: each step's rate from the log (the entry at step s is step s + 1's), exact where every step is logged, estimated (and said so) where not, never 'constant' for a varying log", () => {
+    // The newcomer's schedule: transformers' linear schedule with 5 warm-up steps to 3e-3 over 45 steps.
+    // Step k uses rate(k − 1); Trainer logs at step s the rate after the scheduler's s-th step, rate(s).
+    const rate = (s: number): number => 3e-3 * (s < 5 ? s / 5 : (45 - s) / 40);
+    const mean = (a: number, b: number): number => Array.from({ length: b - a + 1 }, (_, i) => rate(a + i - 1)).reduce((x, y) => x + y, 0) / (b - a + 1);
+    const logEvery = (n: number): TrainerLog => ({ entries: Array.from({ length: 45 }, (_, i) => i + 1).filter((s) => s % n === 0).map((s) => ({ step: s, epoch: s / 15, learningRate: rate(s) })), globalStep: 45, epoch: 3 });
+    expect([mean(1, 15), mean(16, 30), mean(31, 45)].map((x) => Number(x.toPrecision(6)))).toEqual([0.002175, 0.001725, 0.0006]);
+    // Every step logged: steps 16–45 exact; step 1 (never logged) on the line through steps 2 and 3, 0 here.
+    const every = logEvery(1);
+    expect(learningRateOver(every, 15, 30)).toEqual({ rate: expect.closeTo(mean(16, 30), 15), how: 'logged', logged: 15, steps: 15 });
+    expect(learningRateOver(every, 30, 45)).toEqual({ rate: expect.closeTo(mean(31, 45), 15), how: 'logged', logged: 15, steps: 15 });
+    expect(learningRateOver(every, 0, 15)).toEqual({ rate: expect.closeTo(mean(1, 15), 15), how: 'estimated', logged: 14, steps: 15 });
+    // Logged every 15 steps ((15, 0.00225), (30, 0.001125), (45, 0)): the lines between them are the
+    // schedule after its warm-up, so steps 16–45 come out exact, but only 1 rate of each 15 is logged:
+    // an estimate. Steps 1–15 lie before the first logged rate and its warm-up is invisible: 0.00285.
+    const sparse = logEvery(15);
+    expect(learningRateOver(sparse, 15, 30)).toEqual({ rate: expect.closeTo(mean(16, 30), 15), how: 'estimated', logged: 1, steps: 15 });
+    expect(learningRateOver(sparse, 30, 45)).toEqual({ rate: expect.closeTo(mean(31, 45), 15), how: 'estimated', logged: 1, steps: 15 });
+    expect(learningRateOver(sparse, 0, 15)).toEqual({ rate: expect.closeTo(0.00285, 15), how: 'estimated', logged: 0, steps: 15 });
+    // transformers' default, linear from 3e-3 to 0 without warm-up, logged every 500 of 1,500 steps: the line through the first two logged rates is exact before them too.
+    const linear = (s: number): number => 3e-3 * (1 - s / 1500);
+    const plain = { entries: [500, 1000, 1500].map((s) => ({ step: s, epoch: s / 500, learningRate: linear(s) })), globalStep: 1500, epoch: 3 };
+    const linearMean = (a: number, b: number): number => Array.from({ length: b - a + 1 }, (_, i) => linear(a + i - 1)).reduce((x, y) => x + y, 0) / (b - a + 1);
+    for (const [a, b] of [[0, 500], [500, 1000], [1000, 1500]] as const) expect(learningRateOver(plain, a, b).rate).toBeCloseTo(linearMean(a + 1, b), 15);
+    // A constant log is a constant schedule; one logged rate alone is no schedule: an estimate.
     const constant = { entries: [15, 30, 45].map((s) => ({ step: s, epoch: s / 15, learningRate: 1e-3 })), globalStep: 45, epoch: 3 };
-    expect(learningRateOver(constant, 0, 15)).toEqual({ rate: 1e-3, how: 'constant', entries: 3 });
-    const sparse = { entries: [{ step: 15, epoch: 1, learningRate: 2e-3 }, { step: 30, epoch: 2, learningRate: 1e-3 }], globalStep: 30, epoch: 2 };
-    expect(learningRateOver(sparse, 0, 15)).toEqual({ rate: 2e-3, how: 'nearest', entries: 1 });
+    expect(learningRateOver(constant, 0, 15)).toEqual({ rate: 1e-3, how: 'constant', logged: 0, steps: 15 });
+    expect(learningRateOver({ entries: [{ step: 15, epoch: 1, learningRate: 2e-3 }], globalStep: 15, epoch: 1 }, 0, 15)).toEqual({ rate: 2e-3, how: 'estimated', logged: 0, steps: 15 });
     expect(learningRateOver({ entries: [], globalStep: 5, epoch: null }, 0, 5).how).toBe('none');
+    expect(learningRateAt(sparse, 45)).toBe(0);
+  });
+
+  it("trainer states as published: epochs a little short of an epoch's end are epoch ends (denoising, the loss window), step checkpoints are said to be, and a --train smaller than an epoch is warned about", async () => {
+    // Checkpoints at steps 1, 2, 3 written at epochs 0.9973, 1.9947, 2.992 (about 1 step per epoch, batch 4: 3 records fit).
+    const published = (name: string, epochs: readonly number[], batch: number): string => {
+      const dir = join(root, name);
+      const log = epochs.map((epoch, i) => ({ step: i + 1, epoch, loss: 3 - i, learning_rate: 1e-3 }));
+      epochs.forEach((epoch, i) => {
+        adapter(join(dir, `checkpoint-${i + 1}`), lora, 30 + i);
+        writeFileSync(join(dir, `checkpoint-${i + 1}`, 'trainer_state.json'), JSON.stringify({ global_step: i + 1, epoch, train_batch_size: batch, log_history: log.slice(0, i + 1) }));
+      });
+      return dir;
+    };
+    const attribute = async (name: string, checkpoints: string): Promise<{ lines: string[]; r: Awaited<ReturnType<typeof runAttribute>>; scoresMethod: string }> => {
+      const lines: string[] = [];
+      const out = join(root, name);
+      const r = await runAttribute({ ...files({ checkpoints: [checkpoints] }), out, method: { scorer: 'grad-dot', debias: null, denoise: 'zscore-mean', beta: 1 }, log: (l) => lines.push(l) });
+      return { lines, r, scoresMethod: JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')).method };
+    };
+    const ends = await attribute('o-fractional', published('fractional', [0.9973, 1.9947, 2.992], 4));
+    expect(ends.r.task.checkpoints.map((c) => c.info.epoch)).toEqual([1, 2, 3]);
+    expect(ends.lines.some((l) => l.includes("not at an epoch's end"))).toBe(false);
+    // The last epoch's losses: step 3's alone, not step 2's at epoch 1.9947 (the end of epoch 2).
+    expect(ends.r.trainingLoss).toMatchObject({ logged: 1, loggedFrom: expect.stringMatching(/^the 'loss' entry of the last epoch logged \(step 3\)/) });
+    expect(ends.r.method.description).toMatch(/denoiser 'zscore-mean' over the epoch checkpoints/);
+    expect(ends.lines.some((l) => l.includes('record(s), but'))).toBe(false);
+    // Step checkpoints (4 steps per epoch: epochs 0.25, 0.5, 0.75): "over the checkpoints", in the log and scores.json;
+    // an epoch of 4 steps at batch 8 is 25 records or more, and --train has 3: warned.
+    const steps = await attribute('o-steps', published('step-checkpoints', [0.25, 0.5, 0.75], 8));
+    expect(steps.r.method.description).toMatch(/denoiser 'zscore-mean' over the checkpoints; from checkpoints checkpoint-1, checkpoint-2, checkpoint-3;/);
+    expect(steps.scoresMethod).toBe(steps.r.method.description);
+    expect(steps.lines.find((l) => l.includes('has 3 record(s)'))).toMatch(/^warning: --train .*train\.jsonl has 3 record\(s\), but .*checkpoint-3[/\\]trainer_state\.json says the run took 4 optimizer steps per epoch \(global_step 3 at epoch 0\.75\) × train_batch_size 8: an epoch of at least 25 records/);
   });
 
   it('adapter folders in the given order; the learning rate unknown without trainer_state.json, or given with --learning-rates', async () => {
