@@ -7,12 +7,12 @@
  */
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DdaError, scoreUnits } from '@dda/core';
+import { DdaError, createMetrics, scoreUnits, type Metric } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { describeSavedModules, trainingSetSizeWarning } from './checkpoints.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
 import { type MethodSpec, checkMethod, checkRequirements, debiasBeta, methodFor, methodRequirements, methodVariants, type Variant } from './method.js';
-import { METRICS_NOTE, type MetricRow, type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
+import { METRIC_COLUMNS, METRICS_NOTE, type MetricRow, type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
 import { PAGE_CHART_LIMIT, renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
 import { type TokenAttribution, tokenAttribution } from './token-attribution.js';
@@ -29,6 +29,12 @@ export interface AttributeOptions extends TaskFiles, Omit<RunOptions, 'artifacts
   readonly topK?: number;
   /** k of recall@k against labels (default 20). */
   readonly recallK?: number;
+  /**
+   * More metrics against the labels, from @dda/core's `metrics` registry (a plugin's too): an id,
+   * or `{ id, ...options }` (e.g. `{ id: 'recall-at-k', k: 100 }`); each adds a column to
+   * `metrics.csv` named by the metric's id. Needs `labels`.
+   */
+  readonly metrics?: readonly (string | { readonly id: string; readonly [option: string]: unknown })[];
   /** Artifact folder (default `<out>/artifacts`); several outputs may share one. */
   readonly artifactsDir?: string;
   /** The command line, recorded in summary.json and the page. */
@@ -82,6 +88,22 @@ export function checkOutFolder(out: string, option = '--out'): void {
 }
 
 /**
+ * The registry metrics of `o.metrics`, created (plugins are loaded by then).
+ *
+ * @throws DdaError for metrics without labels, an unknown id, or a metric whose id is a column
+ *   `metrics.csv` has already.
+ */
+async function labelMetrics(o: AttributeOptions): Promise<Metric[]> {
+  if (!o.metrics || o.metrics.length === 0) return [];
+  if (!o.labels) throw new DdaError('--metrics needs --labels: a metric compares the scores with the true sources', 'give --labels, or drop --metrics');
+  const out = await createMetrics(o.metrics);
+  for (const m of out) {
+    if ((METRIC_COLUMNS as readonly string[]).includes(m.id)) throw new DdaError(`--metrics ${m.id}: metrics.csv has a column '${m.id}' already`, 'drop it from --metrics');
+  }
+  return out;
+}
+
+/**
  * Runs an attribution end to end and writes its outputs into `o.out`.
  *
  * @throws DdaError for any bad input (named by file and record; an `out` that is a file) before
@@ -92,6 +114,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   const t0 = Date.now();
   checkOutFolder(o.out);
   await checkMethod(o.method);
+  const extraMetrics = await labelMetrics(o);
   const task = await loadTask(o);
   const truncation = describeTruncation(task.truncated);
   if (truncation) log(truncation);
@@ -129,7 +152,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       ? `token heat maps: top ${k} samples of ${Math.min(tops.length, PAGE_CHART_LIMIT)} queries at ${tokens.checkpoint}, 2 forward passes each, ${((Date.now() - tTokens) / 1000).toFixed(1)} s`
       : `token heat maps: none (${o.method.scorer} is not a gradient dot product)`);
     const recallK = o.recallK ?? 20;
-    const metrics: MetricRow[] = sources ? variants.flatMap((v) => evaluateMatrix(v.matrix, sources, recallK).map((e) => ({ ...e, variant: v.variant, description: v.description, chosen: v === method }))) : [];
+    const metrics: MetricRow[] = sources ? variants.flatMap((v) => evaluateMatrix(v.matrix, sources, recallK, extraMetrics).map((e) => ({ ...e, variant: v.variant, description: v.description, chosen: v === method }))) : [];
     const F = ATTRIBUTE_FILES;
     const path = (f: string): string => join(o.out, f);
     await writeTopK(path(F.topkCsv), path(F.topkJsonl), tops);

@@ -4,7 +4,7 @@
  * recall@k, average precision, Recall@50 and the reciprocal rank of the first true source
  * (fractions) over the whole training set. Beside it, the mean of the per-query AUCs.
  */
-import { averageEvaluations, evaluateSources, rocAuc, type ScoreMatrix, type SourceEvaluation, type SourceSpec } from '@dda/core';
+import { averageEvaluations, evaluateSources, rocAuc, type Metric, type ScoreMatrix, type SourceEvaluation, type SourceSpec } from '@dda/core';
 import type { LabelSet } from '@dda/data';
 import type { AttributionTask } from './task.js';
 
@@ -36,11 +36,11 @@ export interface AttributionEvaluation extends SourceEvaluation {
 
 /**
  * AUC, recall@k, average precision, Recall@50 and reciprocal rank of a matrix per labelled source,
- * then their average (source `average`; its reciprocal rank is the MRR):
+ * and of each `extra` metric (in `metrics[id]`), then their average (source `average`; its reciprocal rank is the MRR):
  * `auc` on each source's mean scores ({@link AUC_ON}) and `aucPerQueryMean` ({@link AUC_PER_QUERY_MEAN}).
  */
-export function evaluateMatrix(m: ScoreMatrix, sources: readonly SourceSpec[], k: number): AttributionEvaluation[] {
-  const evals = evaluateSources(m, sources, k);
+export function evaluateMatrix(m: ScoreMatrix, sources: readonly SourceSpec[], k: number, extra: readonly Metric[] = []): AttributionEvaluation[] {
+  const evals = evaluateSources(m, sources, k, extra);
   const nTest = m.testIds.length;
   const col = new Map(m.testIds.map((id, j) => [id, j]));
   const perQuery = sources.map((s) => {

@@ -144,13 +144,17 @@ export const METRICS_NOTE = { auc: AUC_ON, aucPerQueryMean: AUC_PER_QUERY_MEAN }
 /**
  * Writes `metrics.csv`: AUC (%), recall@k, average precision, Recall@50 and the reciprocal rank of
  * the first true source (fractions; the `average` row's is the MRR) of every variant per labelled
- * source, and their average; each variant once.
+ * source, and their average; each variant once; then one column per registry metric asked for
+ * (`--metrics`), named by its id.
  */
 export async function writeMetrics(path: string, rows: readonly MetricRow[]): Promise<void> {
   const r4 = (x: number): number => Number(x.toFixed(4));
+  // The registry metrics asked for (--metrics), one column each after the fixed ones, named by id.
+  const extra = Object.keys(rows[0]?.metrics ?? {});
   const out = rows.map((r) => ({
     variant: r.variant, chosen: r.chosen ? 1 : 0, source: r.source, auc_of_group_mean_scores: r4(r.auc), auc_per_query_mean: r4(r.aucPerQueryMean), recall_at_k: r4(r.recallAtK),
     k: r.k, average_precision: r4(r.averagePrecision), recall_at_50: r4(r.recallAt50), mrr: r4(r.mrr), n_positives: r.nPositives, n_train: r.nTrain, n_queries: r.nTests, description: r.description,
+    ...Object.fromEntries(extra.map((id) => [id, r4(r.metrics?.[id] ?? Number.NaN)])),
   }));
-  writeFileAtomic(path, await writeToBuffer(out, { headers: [...METRIC_COLUMNS] }));
+  writeFileAtomic(path, await writeToBuffer(out, { headers: [...METRIC_COLUMNS, ...extra] }));
 }

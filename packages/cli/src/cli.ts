@@ -249,6 +249,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('beta', { type: 'number', describe: 'β of the debias term, default 1 (for a debiaser with a fixed β: raw, zscore, unit-norm, rank; refused where it would be ignored, e.g. with fitted-beta)' })
     .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
     .option('k', { type: 'number', default: 20, describe: 'k of recall@k (with --labels)' })
+    .option('metrics', { type: 'string', array: true, describe: 'more metrics against --labels from the metrics registry (dda methods; a plugin\'s too), each a column of metrics.csv: an id, or id:option=value,... e.g. recall-at-k:k=100' })
     .option('out', { type: 'string', default: 'dda-attribution', describe: 'output folder (artifacts/ inside is reused by later runs)' })
     .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
     .option('gradient-engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
@@ -264,15 +265,34 @@ interface AttributeArgs extends RunInputArgs {
   queries: string; labels?: string | undefined; 'query-fields'?: (string | number)[] | undefined;
   scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
   'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows': number; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
-  'projection-dim'?: number | undefined; 'projection-seed': number;
+  'projection-dim'?: number | undefined; 'projection-seed': number; metrics?: (string | number)[] | undefined;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
-const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'projection-dim', 'projection-seed', 'backend'] as const;
+const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'projection-dim', 'projection-seed', 'backend', 'metrics'] as const;
 
 /** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
 function attributeArgv(a: AttributeArgs): string[] {
   return commandArgv(a, ATTRIBUTE_FLAGS, new Set(['base', 'checkpoints', 'train', 'queries', 'labels', 'tokenizer']));
+}
+
+/**
+ * A `--metrics` entry: `id`, or `id:option=value,...` (numbers where the value is one), as a
+ * metrics registry spec.
+ *
+ * @throws DdaError for an option without `=`.
+ */
+function parseMetricSpec(text: string): string | { id: string; [option: string]: unknown } {
+  const [id, rest] = [text.split(':')[0] as string, text.split(':').slice(1).join(':')];
+  if (rest === '') return id;
+  const options: Record<string, unknown> = {};
+  for (const kv of rest.split(',')) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new DdaError(`--metrics ${text}: '${kv}' is not option=value`, 'e.g. --metrics recall-at-k:k=100');
+    const v = kv.slice(eq + 1);
+    options[kv.slice(0, eq)] = v !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+  }
+  return { id, ...options };
 }
 
 /** AttributeOptions of parsed `dda attribute` options, validated. */
@@ -288,6 +308,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
     method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise ?? RECOMMENDED_DDA.denoise), denoiseGiven: a.denoise !== undefined, beta: a.beta ?? 1, betaGiven: a.beta !== undefined }, measurement: a.measurement,
     topK: positive('top-k', a['top-k']), recallK: positive('k', a.k), out: a.out,
+    ...(a.metrics ? { metrics: a.metrics.map((m) => parseMetricSpec(String(m))) } : {}),
     ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
     gradientEngine: String(a['gradient-engine']), blockRows: positive('block-rows', a['block-rows']),
     ...(a['store-gradients'] ? { storeGradients: true } : {}),
@@ -305,7 +326,7 @@ function printAttribution(io: CliIo, r: AttributeResult, start: number): void {
   if (r.tops.length > 10) io.out(`  ... ${r.tops.length - 10} more queries in ${r.files.find((f) => f.endsWith(ATTRIBUTE_FILES.topkCsv))}`);
   const average = r.metrics.filter((x) => x.source === 'average');
   if (average.length > 0) io.out('  ROC-AUC of each labelled group\'s mean scores over its queries (per-query mean in brackets); * = the method of this run');
-  for (const m of average) io.out(`${m.chosen ? '* ' : '  '}${m.variant.padEnd(8)} ROC-AUC ${m.auc.toFixed(2)} % (${m.aucPerQueryMean.toFixed(2)} %), recall@${m.k} ${m.recallAtK.toFixed(3)}  (${m.description})`);
+  for (const m of average) io.out(`${m.chosen ? '* ' : '  '}${m.variant.padEnd(8)} ROC-AUC ${m.auc.toFixed(2)} % (${m.aucPerQueryMean.toFixed(2)} %), recall@${m.k} ${m.recallAtK.toFixed(3)}${Object.entries(m.metrics ?? {}).map(([id, v]) => `, ${id} ${v.toPrecision(4)}`).join('')}  (${m.description})`);
   io.out(`outputs: ${r.files.join(', ')}`);
 }
 

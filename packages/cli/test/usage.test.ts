@@ -67,6 +67,8 @@ describe('dda: flags misused', () => {
   it('refuses a one-value flag given twice, naming it', async () => {
     expect(await run([...ATTR, '--queries', 'q2'])).toMatchObject({ code: 2, err: 'dda: --queries was given twice (give it once)' });
     expect((await run([...ATTR, '--labels', 'a', '--labels', 'b', '--out', 'x', '--out', 'y'])).err).toBe('dda: --labels was given twice; --out was given twice (give each once)');
+    expect((await run([...ATTR, '--metrics', 'recall-at-k:k=100', '--out', '/nonexistent-dda-dir'])).err).toMatch(/--metrics needs --labels/);
+    expect((await run([...ATTR, '--labels', 'l', '--metrics', 'recall-at-k:k', '--out', '/nonexistent-dda-dir'])).err).toMatch(/--metrics recall-at-k:k: 'k' is not option=value/);
   });
 
   it('echoes the value of a one-letter numeric flag', async () => {
