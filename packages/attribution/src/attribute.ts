@@ -118,7 +118,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   const task = await loadTask(o);
   const truncation = describeTruncation(task.truncated);
   if (truncation) log(truncation);
-  log(`task: ${task.train.samples.length} training samples, ${task.queries.length} queries, ${task.checkpoints.length} checkpoint(s) (${task.checkpoints.map((c) => `${c.id}${Number.isNaN(c.info.learningRate) ? '' : ` lr ${c.info.learningRate}`}`).join(', ')}), base ${task.base.family} ${task.base.config.numLayers} layers, context ${task.encoding.maxLength}`);
+  log(`task: ${task.train.samples.length} training samples, ${task.queries.length} queries, ${task.checkpoints.length} checkpoint(s) (${task.checkpoints.map((c) => `${c.id}${Number.isNaN(c.info.learningRate) ? '' : ` lr ${Number(c.info.learningRate.toPrecision(6))}`}`).join(', ')}), base ${task.base.family} ${task.base.config.numLayers} layers, context ${task.encoding.maxLength}`);
   const size = trainingSetSizeWarning(task.checkpoints, task.train.records.length, o.train); // --train against the run's steps per epoch × batch
   if (size !== null) log(size);
   const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
