@@ -28,7 +28,7 @@ import { readQueryData, readTrainingData, type FieldMap, type PromptFormat, type
 import { encodeSample, float32ToF16Bits, widenToFloat32, type EncodedExample, type OverlongPolicy } from '@dda/model';
 import { hashOf, writeFileAtomic } from './artifacts.js';
 import { checkOutFolder } from './attribute.js';
-import type { Checkpoint } from './checkpoints.js';
+import { trainingSetSizeWarning, type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
 import { hashData } from './hashing.js';
 import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
@@ -271,6 +271,8 @@ export async function prepareIndexBuild(o: IndexBuildOptions): Promise<PreparedI
     return trainingSample(side.base.tokenizer, r, o.lossOn);
   });
   if (samples.length === 0) throw new DdaError(`--train ${o.train}: no training records`);
+  const size = trainingSetSizeWarning(side.checkpoints, data.records.length, o.train); // --train against the run's steps per epoch × batch, as dda attribute
+  if (size !== null) log(size);
   // The rendering checks of `dda attribute` on the training side (the queries' come at query time).
   log(trainingDataLine(data.rendering, renderedSample(samples[0] as TextSample, (data.records[0] as TrainingRecord).where, side.base.tokenizer.eosText)));
   for (const w of renderingWarnings(side.base.tokenizer, { records: data.records, samples }, [], null)) log(`warning: ${w}`);
