@@ -14,13 +14,14 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DdaError } from '@dda/core';
+import { DdaError, scorers, type TextSample } from '@dda/core';
 import { hashOf, writeFileAtomic } from './artifacts.js';
 import { type AttributeOptions, type AttributeResult, checkOutFolder, runAttribute } from './attribute.js';
 import { jsonDifferences } from './gradient-index.js';
 import { checkMethod, checkRequirements } from './method.js';
+import { ensurePlugins } from './plugins.js';
 import { checkQueryLoss, checkTrainingLoss } from './training-loss.js';
-import { AttributionRun, isModelFree } from './run.js';
+import { AttributionRun, DEFAULT_BLOCK_ROWS, isModelFree } from './run.js';
 import { loadTask, type AttributionTask } from './task.js';
 import { describeTruncation } from './truncation.js';
 
@@ -76,6 +77,8 @@ export interface ShardManifest extends ShardRecord {
   readonly options: StoredOptions;
   /** What `inputsHash` is the hash of ({@link shardInputs}), for the merge to name what differs (absent in manifests of earlier versions). */
   readonly inputs?: Readonly<Record<string, unknown>>;
+  /** The training samples block by block and record by record when the shard ran, for the merge to name what changed since (absent in manifests of earlier versions; not part of `inputsHash`). */
+  readonly train?: TrainFingerprint;
   readonly units: number;
   readonly computed: number;
   readonly reused: number;
@@ -97,6 +100,35 @@ function shardInputs(task: AttributionTask, o: StoredOptions): Record<string, un
 /** `path: X in shard a, Y in <bName>` for every leaf where the inputs `a` and `b` of two shards differ. */
 export function describeShardDifferences(a: unknown, b: unknown, aIndex: number, bName: string): string[] {
   return jsonDifferences(a, b).map((d) => `${d.path}: ${d.a}${d.entries ? ' entries' : ''} in shard ${aIndex}, ${d.b} in ${bName}`);
+}
+
+/**
+ * The training samples' hashes: per block of `blockRows` (the `samples` of the gradient blocks'
+ * keys, {@link AttributionRun.trainBlocks}) and, up to {@link MAX_RECORD_HASHES} samples, per
+ * sample (8 hex digits each, concatenated), so that a merge can name the blocks and the records
+ * that changed after the shards ran.
+ */
+export interface TrainFingerprint {
+  readonly blockRows: number;
+  readonly blocks: readonly string[];
+  readonly records?: string;
+}
+
+/** Samples above which a manifest keeps only the block hashes (8 bytes per sample: 1.6 MB at this count). */
+const MAX_RECORD_HASHES = 200_000;
+
+/** The {@link TrainFingerprint} of `samples` in blocks of `blockRows`. */
+function trainFingerprint(samples: readonly TextSample[], blockRows: number): TrainFingerprint {
+  const blocks: string[] = [];
+  for (let start = 0; start < samples.length; start += blockRows) blocks.push(hashOf(samples.slice(start, start + blockRows)));
+  return { blockRows, blocks, ...(samples.length <= MAX_RECORD_HASHES ? { records: samples.map((x) => hashOf(x).slice(0, 8)).join('') } : {}) };
+}
+
+/** The (checkpoint index, block) units shard `index` of `count` computes, checkpoint index 0 being θ0 (as {@link units}). */
+function unitsOf(index: number, count: number, checkpoints: number, blocks: number): { cp: number; block: number }[] {
+  const out: { cp: number; block: number }[] = [];
+  for (let u = index; u < checkpoints * blocks; u += count) out.push({ cp: Math.floor(u / blocks), block: u % blocks });
+  return out;
 }
 
 function storedOptions(o: AttributeOptions): StoredOptions {
@@ -170,7 +202,7 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
       log(`scorer '${scorer.id}' is not scored block by block from gradients: the merge computes its scores`);
     }
     const manifest: ShardManifest = {
-      format: 'dda-shard-v1', index: s.index, count: s.count, inputsHash: hash, options, inputs,
+      format: 'dda-shard-v1', index: s.index, count: s.count, inputsHash: hash, options, inputs, train: trainFingerprint(task.train.samples, run.blockRows),
       units: mine.length, computed: run.computed.length, reused: run.reused.length, seconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString(),
     };
     writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`);
@@ -261,28 +293,139 @@ export function refuseIncompleteShards<M extends ShardRecord>(
   throw new DdaError(`cannot merge ${out}: ${parts.join('; ')}`, `resubmit only those: sbatch --array=${redo.join(',')} (or ${rerun(redo, c.count)})`);
 }
 
+/** What a merge finds when it compares the inputs as they are now with those a shard recorded. */
+interface ShardAgainstNow {
+  readonly manifest: ShardManifest;
+  /** Its work is what the inputs as they are now give: the same inputs, or only blocks and checkpoints it did not compute changed. */
+  readonly valid: boolean;
+  /** What changed since it ran (`path: then, now`), empty when nothing did. */
+  readonly changed: readonly string[];
+  /** Whether everything that changed is a training record or a checkpoint's files (work a shard can redo), not an option or another file. */
+  readonly perUnit: boolean;
+}
+
+/** The training records and blocks that differ between a shard's fingerprint and now's, in words; and the changed block indices. */
+function trainChanges(then: TrainFingerprint, now: TrainFingerprint, samples: readonly TextSample[], origin: (id: string) => string | undefined): { words: string; blocks: number[] } {
+  const blocks = Array.from({ length: Math.max(then.blocks.length, now.blocks.length) }, (_, b) => b).filter((b) => then.blocks[b] !== now.blocks[b]);
+  const rows = now.blockRows;
+  const range = (b: number): string => `block ${b} (samples ${b * rows + 1}-${Math.min(samples.length, (b + 1) * rows)})`;
+  const parts: string[] = [];
+  if (then.records !== undefined && now.records !== undefined) {
+    const n0 = then.records.length / 8;
+    if (n0 === samples.length) {
+      const changed = samples.map((x, i) => ({ x, i })).filter(({ i }) => then.records?.slice(8 * i, 8 * i + 8) !== now.records?.slice(8 * i, 8 * i + 8));
+      const named = changed.slice(0, 5).map(({ x }) => { const w = origin(x.id); return `${x.id}${w ? ` (${w})` : ''}`; });
+      parts.push(`record${changed.length > 1 ? 's' : ''} ${named.join(', ')}${changed.length > 5 ? ` and ${changed.length - 5} more` : ''} changed`);
+    } else {
+      parts.push(`${n0} training samples when the shards ran, ${samples.length} now`);
+    }
+  }
+  if (blocks.length > 0) parts.push(`in training ${blocks.length > 8 ? `blocks ${blocks.slice(0, 8).join(', ')} and ${blocks.length - 8} more` : blocks.map(range).join(', ')} of ${rows} rows`);
+  return { words: parts.join(', '), blocks };
+}
+
 /**
- * Merges the shards in `out`: checks every shard finished with the same inputs, then writes the
- * outputs of the attribution (as `dda attribute` without shards would: the stored blocks are
- * reused, non-row-separable scores are computed here).
+ * Compares the inputs as they are now (files hashed again, with the shards' options) with what
+ * every shard recorded. A shard's work stays valid when its inputs are the same, or when only
+ * training records or checkpoint files changed and none of its (checkpoint, block) units is among
+ * them (its blocks are keyed by content, so the merge finds them as they were computed).
+ */
+async function shardsAgainstNow(c: ShardCheck): Promise<{ against: ShardAgainstNow[]; train: string; blocks: Set<number>; checkpoints: Set<string> }> {
+  const ref = c.manifests[0] as ShardManifest;
+  const task = await loadTask({ ...ref.options, log: () => {} });
+  const options = ref.options;
+  const now = shardInputs(task, options);
+  const nowHash = hashOf(now);
+  const fp = trainFingerprint(task.train.samples, options.blockRows ?? DEFAULT_BLOCK_ROWS);
+  const cps = ['base', ...task.checkpoints.map((x) => x.id)];
+  const changedBlocks = new Set<number>();
+  const changedCps = new Set<string>();
+  let train = '';
+  const against = [...c.manifests, ...c.mismatched].filter((m) => m.count === c.count).map((m): ShardAgainstNow => {
+    if (m.inputsHash === nowHash) return { manifest: m, valid: true, changed: [], perUnit: true };
+    if (!m.inputs) return { manifest: m, valid: false, changed: ['(this manifest, of an earlier version, does not record its inputs: what changed cannot be named)'], perUnit: false };
+    const diffs = jsonDifferences(m.inputs, now);
+    const changed = diffs.map((d) => `${d.path}: ${d.a}${d.entries ? ' entries' : ''} when shard ${m.index} ran, ${d.b} now`);
+    const cpOf = (path: string): string | undefined => /^inputs\.checkpoints\.([^.]+)\./.exec(path)?.[1];
+    const perUnit = diffs.every((d) => (d.path.startsWith('inputs.train.') && d.path !== 'inputs.train.file') || (cpOf(d.path) !== undefined && !d.entries));
+    let blocks: number[] = [];
+    if (diffs.some((d) => d.path.startsWith('inputs.train.'))) {
+      if (m.train && m.train.blockRows === fp.blockRows) {
+        const t = trainChanges(m.train, fp, task.train.samples, task.origin);
+        blocks = t.blocks;
+        train ||= t.words;
+      } else {
+        blocks = fp.blocks.map((_, b) => b); // which blocks changed is not recorded: all of them
+      }
+    }
+    const cpsChanged = diffs.flatMap((d) => cpOf(d.path) ?? []);
+    for (const b of blocks) changedBlocks.add(b);
+    for (const x of cpsChanged) changedCps.add(x);
+    const sameBlocks = m.train?.blocks.length === fp.blocks.length;
+    const mine = unitsOf(m.index, m.count, cps.length, fp.blocks.length);
+    const valid = perUnit && sameBlocks && !mine.some((u) => blocks.includes(u.block) || cpsChanged.includes(cps[u.cp] as string));
+    return { manifest: m, valid, changed, perUnit };
+  });
+  return { against, train, blocks: changedBlocks, checkpoints: changedCps };
+}
+
+/**
+ * Merges the shards in `out`: checks every shard finished with the same inputs, then compares
+ * those with the inputs as they are now (a training file edited after the shards ran is refused,
+ * naming the records and blocks that changed and the shards to run again) before computing
+ * anything, then writes the outputs of the attribution (as `dda attribute` without shards would:
+ * the stored blocks are reused, non-row-separable scores are computed here).
  *
- * @throws DdaError naming the missing and the mismatched shards (resubmit only those).
+ * @throws DdaError naming the missing and the mismatched shards, or what changed since the shards ran and which shards to run again.
  */
 export async function mergeShards(out: string, extra: Pick<AttributeOptions, 'log' | 'progress' | 'command'> = {}): Promise<AttributeResult & { shards: number; computedAtMerge: readonly string[] }> {
   checkOutFolder(out);
+  const log = extra.log ?? (() => {});
   const c = checkShards(out);
-  refuseIncompleteShards(out, c, (redo, count) => `dda slurm ... --only ${redo.join(',')}; or dda attribute ... --shard <i>/${count}`, (m, ref) => {
+  const rerun = (redo: readonly number[], count: number): string => `dda slurm ... --only ${redo.join(',')}; or dda attribute ... --shard <i>/${count} for each`;
+  const refuse = (): void => refuseIncompleteShards(out, c, rerun, (m, ref) => {
     if (m.count !== c.count) return `one of ${m.count} shards, the others of ${c.count}`;
     if (!ref?.inputs || !m.inputs) return '';
     return describeShardDifferences(ref.inputs, m.inputs, ref.index, `shard ${m.index}`).slice(0, 4).join('; ');
   });
+  if (c.missing.length > 0 || c.mismatched.some((m) => m.count !== c.count)) refuse();
+  const now = await shardsAgainstNow(c);
+  const valid = new Set(now.against.filter((a) => a.valid).map((a) => a.manifest.index));
+  if (valid.size < c.count) {
+    // Shards that disagree in an option (not in a file that changed since) are named as before.
+    if (now.against.some((a) => !a.perUnit && c.mismatched.includes(a.manifest))) refuse();
+    const stale = now.against.filter((a) => !a.valid).map((a) => a.manifest);
+    const redo = [...new Set(stale.map((m) => m.index))].sort((a, b) => a - b);
+    const first = stale[0] as ShardManifest;
+    const changed = now.against.find((a) => a.manifest === first)?.changed ?? [];
+    const where: string[] = [];
+    const train = changed.some((l) => l.startsWith('inputs.train.'));
+    if (train) where.push(`--train ${first.options.train} changed since the shards ran${now.train ? `: ${now.train}` : ' (which records and blocks: not recorded by the earlier version that ran the shards)'}`);
+    if (now.checkpoints.size > 0) where.push(`the files of checkpoint${now.checkpoints.size > 1 ? 's' : ''} ${[...now.checkpoints].join(', ')} changed since the shards ran`);
+    const other = changed.filter((l) => !l.startsWith('inputs.train.') && !/^inputs\.checkpoints\.[^.]+\./.test(l));
+    if (other.length > 0) where.push(`${other.slice(0, 4).join('; ')}${other.length > 4 ? `; and ${other.length - 4} more` : ''}`);
+    const all = stale.length === c.count;
+    const perUnit = now.against.every((a) => a.perUnit);
+    throw new DdaError(
+      `cannot merge ${out}: the inputs are not those the shards ran with (${where.join('; ')}); the work of shard${redo.length > 1 ? 's' : ''} ${redo.join(', ')} of ${c.count} is of the old inputs`,
+      perUnit && !all
+        ? `restore the inputs as the shards had them and merge again; or run again the shards whose blocks changed (dda slurm ... --only ${redo.join(',')}; or ${redo.map((i) => `dda attribute ... --shard ${i}/${c.count}`).join(', ')}), or all of them, then merge: the other shards' blocks have not changed and are used as they are`
+        : `restore the inputs as the shards had them and merge again; or run every shard again (dda slurm ..., or dda attribute ... --shard <i>/${c.count} for each), then merge`,
+    );
+  }
+  for (const a of now.against.filter((x) => x.valid && x.changed.length > 0)) {
+    log(`merge: shard ${a.manifest.index} ran before ${now.train ? 'the training file' : 'checkpoint files'} changed; none of its (checkpoint, block) units is among those that changed, so its work is used as it is`);
+  }
   const first = c.manifests[0] as ShardManifest;
   const r = await runAttribute({ ...first.options, ...extra });
-  // A scorer that streams its gradients in several passes: the shards fold their blocks into the first, the merge does the others.
+  // Only a scorer with a streamed fit streams its gradients in several passes: the shards fold their blocks into the first, the merge does the others.
+  await ensurePlugins();
+  const id = first.options.method.scorer;
+  const scorer = await scorers.create(id, first.options.scorerOptions?.[id] ?? {});
   const gradientsAtMerge = [...new Set(r.computed.filter((n) => n.startsWith('gradients/') && n.includes('/train/')))];
-  if (gradientsAtMerge.length > 0) {
+  if (gradientsAtMerge.length > 0 && !isModelFree(scorer) && scorer.streamedFit !== undefined && !scorer.rowSeparable && !scorer.blockSummaries) {
     const listed = gradientsAtMerge.length > 6 ? `${gradientsAtMerge.slice(0, 6).join(', ')} and ${gradientsAtMerge.length - 6} more` : gradientsAtMerge.join(', ');
-    (extra.log ?? (() => {}))(`merge: '${first.options.method.scorer}' streams its training gradients in several passes; the shards did the first, the merge did the others on one machine (by design), computing the gradients of ${gradientsAtMerge.length} blocks again (${listed})`);
+    log(`merge: '${id}' streams its training gradients in several passes; the shards did the first, the merge did the others on one machine (by design), computing the gradients of ${gradientsAtMerge.length} blocks again (${listed})`);
   }
   return { ...r, shards: c.count, computedAtMerge: r.computed };
 }

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { resolveShard } from '@dda/attribution';
+import { mergeShards, resolveShard } from '@dda/attribution';
 import { attributionOutputs as outputs, run as cli } from './run-cli.js';
 import { makeUserRun, type UserRun } from '../../attribution/test/fixtures/user-run.js';
 
@@ -72,6 +72,47 @@ describe('the shard contract (engine-neutral)', () => {
     expect(line).toMatch(/merge: 'datainf' streams its training gradients in several passes; the shards did the first, the merge did the others on one machine \(by design\), computing the gradients of 6 blocks again \(gradients\/base\/train\/0, gradients\/base\/train\/1, gradients\/checkpoint-50\/train\/0, .*\)$/);
     const blocks = /again \(([^)]*)\)/.exec(line)?.[1]?.split(', ') ?? [];
     expect(new Set(blocks).size).toBe(blocks.length);
+  });
+
+  it('the merge compares the inputs as they are now with the shards\' before computing anything: an edited training record is refused by name, with its block and the shards to run again', async () => {
+    const e = makeUserRun(join(dir, 'edited'), 16, 2);
+    const out = join(dir, 'edited-out');
+    // 16 samples in blocks of 4: blocks 0-3 at θ0 and 2 checkpoints, 12 units; shard 0 of 2 computes blocks 0 and 2, shard 1 blocks 1 and 3.
+    const a = ['--base', e.base, '--checkpoints', e.run, '--train', e.train, '--queries', e.queries, '--block-rows', '4', '--top-k', '3', '--progress', 'none'];
+    for (const i of [0, 1]) expect((await cli(['attribute', ...a, '--out', out, '--shard', `${i}/2`, '--quiet'])).code).toBe(0);
+    const original = readFileSync(e.train, 'utf8');
+    const lines = original.split('\n');
+    const edited = (): string => lines.map((l, i) => (i === 5 ? JSON.stringify({ ...JSON.parse(l), response: JSON.parse(lines[7] as string).response }) : l)).join('\n');
+    writeFileSync(e.train, edited());
+    const refused = await cli(['merge', '--out', out, '--progress', 'none']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/cannot merge .*: the inputs are not those the shards ran with \(--train \S+train\.jsonl changed since the shards ran: record t5 \(\S*train\.jsonl:6\) changed, in training block 1 \(samples 5-8\) of 4 rows\); the work of shard 1 of 2 is of the old inputs/);
+    expect(refused.err).toMatch(/restore the inputs as the shards had them and merge again; or run again the shards whose blocks changed \(dda slurm \.\.\. --only 1; or dda attribute \.\.\. --shard 1\/2\), or all of them/);
+    expect(existsSync(join(out, 'topk.csv'))).toBe(false); // refused before computing anything
+    // Restored: merged, nothing computed again, and no word of passes (grad-dot takes one).
+    writeFileSync(e.train, original);
+    const restored = await cli(['merge', '--out', out, '--progress', 'none']);
+    expect(restored.code, restored.err).toBe(0);
+    expect(restored.out).toMatch(/merged 2 shards \(0 artifacts computed at the merge\)/);
+    // A score block gone from the store is computed again at the merge, and grad-dot is still not said to stream in several passes.
+    const blocks = join(out, 'artifacts', 'scores', 'grad-dot', 'checkpoint-50');
+    const gone = readdirSync(blocks)[0] as string;
+    rmSync(join(blocks, gone), { recursive: true });
+    rmSync(join(out, 'topk.csv'));
+    const again = await cli(['merge', '--out', out, '--progress', 'none']);
+    expect(again.code, again.err).toBe(0);
+    expect(again.out).toMatch(/merged 2 shards \([1-9]\d* artifacts? computed at the merge\)/);
+    expect(again.err).not.toMatch(/several passes/);
+    // Edited again and only shard 1 run again: shard 0's blocks have not changed and are used; the outputs are a one-machine run's on the edited file.
+    writeFileSync(e.train, edited());
+    expect((await cli(['attribute', ...a, '--out', out, '--shard', '1/2', '--quiet'])).code).toBe(0);
+    const logged: string[] = [];
+    const merged = await mergeShards(out, { log: (l) => logged.push(l) });
+    expect(logged.join('\n')).toMatch(/merge: shard 0 ran before the training file changed; none of its \(checkpoint, block\) units is among those that changed, so its work is used as it is/);
+    // Nothing of the shards' computed again: only the training-loss check, which shard 0 made on the old file.
+    expect(merged.computedAtMerge.filter((n) => !n.startsWith('losses/') && n.endsWith('/train-sample'))).toEqual([]);
+    expect((await cli(['attribute', ...a, '--out', join(dir, 'edited-single'), '--quiet'])).code).toBe(0);
+    expect(outputs(out)).toEqual(outputs(join(dir, 'edited-single')));
   });
 
   it('the Kubernetes Indexed Job example runs locally for its indices with the same contract', async () => {
