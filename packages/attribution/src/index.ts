@@ -32,8 +32,10 @@ export { gradientBlock, gradientBlockStream, type GradientBlockSpec } from './gr
 // gradients and scores of a task, cached by content, block by block
 export {
   AttributionRun, combineGradientTerms, isModelFree, scoreBlocksTogether, type BlockJob,
-  type CheckpointScores,
+  type CheckpointScores, type RunOptions,
 } from './run.js';
+// a scorer's options checked against what it reads
+export { checkScorerOptions, parseScorerOptions, refuseUnknownScorerOptions } from './scorer-options.js';
 // the attribution method: scorer, debias, denoise (DDA) and their variants
 export {
   checkMethod, checkRequirements, ddaMatrix, debiasBeta, describeScores, methodVariants, noteSameScores,

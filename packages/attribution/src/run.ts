@@ -11,9 +11,10 @@
  * the whole training set, read from the stored gradient blocks.
  */
 import {
-  DdaError, createScoreMatrix, measurements, scorers, trackProgress, type Measurement, type MeasurementTerm, type GradientMatrix, type ModelStepOptions, type ProgressSink,
+  DdaError, createScoreMatrix, measurements, pluginCode, pluginCodeKey, scorers, trackProgress, type Measurement, type MeasurementTerm, type GradientMatrix, type ModelStepOptions, type ProgressSink,
   type BlockSummaries, type ScoreMatrix, type Scorer, type ScoringInput, type StreamedFit, type TextSample, addPartial, stackScoreBlocks,
 } from '@dda/core';
+import { engines } from '@dda/model';
 import { ArtifactStore, hashOf } from './artifacts.js';
 import type { Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type Log } from './engine.js';
@@ -21,6 +22,7 @@ import { type GradientBlockSpec, gradientBlock, gradientBlockStream } from './gr
 import type { AttributionTask } from './task.js';
 import { ensurePlugins } from './plugins.js';
 import { GradientProjector, type ProjectionSpec } from './projection.js';
+import { refuseUnknownScorerOptions } from './scorer-options.js';
 
 /** Default number of samples per gradient block. */
 export const DEFAULT_BLOCK_ROWS = 128;
@@ -129,6 +131,8 @@ export class AttributionRun {
   private readonly runningSums = new Map<string, RunningSum>();
   /** The latest stored fit pass of each `iterative` streamed fit (by its pass-0 fit's name and key), see {@link latestFitPass}. */
   private readonly latestFits = new Map<string, number>();
+  /** What a plugin's reused results were logged for (once per run each). */
+  private readonly reuseLogged = new Set<string>();
 
   constructor(readonly task: AttributionTask, readonly options: RunOptions) {
     this.store = new ArtifactStore(options.artifactsDir);
@@ -168,11 +172,15 @@ export class AttributionRun {
     return this.modelPromise;
   }
 
-  /** A scorer by id, created once per run with the run's options for it. */
+  /** A scorer by id, created once per run with the run's options for it (a key it does not declare refused). */
   scorer(id: string): Promise<Scorer> {
     let s = this.scorerCache.get(id);
     if (!s) {
-      s = ensurePlugins().then(() => scorers.create(id, this.options.scorerOptions?.[id] ?? {}));
+      s = ensurePlugins().then(() => {
+        const o = this.options.scorerOptions?.[id] ?? {};
+        refuseUnknownScorerOptions(id, o);
+        return scorers.create(id, o);
+      });
       this.scorerCache.set(id, s);
     }
     return s;
@@ -181,11 +189,26 @@ export class AttributionRun {
   private note(name: string, reused: boolean, kind: string, seconds: number): void {
     (reused ? this.reused : this.computed).push(name);
     this.seconds[kind] = (this.seconds[kind] ?? 0) + seconds;
+    if (reused && kind.startsWith('scores:')) this.logPluginReuse(`scores of ${kind.slice('scores:'.length)}`, pluginOf(scorers, kind.slice('scores:'.length)));
   }
 
-  /** What the model at a checkpoint depends on: base files, the checkpoint's files, engine, encoding. */
+  /**
+   * Logs, once per run, that `what` of a plugin loaded from a path or a package (one with a code
+   * identity in its cache keys, see `pluginCode` of @dda/core) was reused from an earlier run.
+   */
+  private logPluginReuse(what: string, plugin: string | undefined): void {
+    if (pluginCode(plugin) === undefined || this.reuseLogged.has(what)) return;
+    this.reuseLogged.add(what);
+    this.log(`${what} reused from an earlier run (plugin ${plugin}, code unchanged)`);
+  }
+
+  /**
+   * What the model at a checkpoint depends on: base files, the checkpoint's files, engine, encoding
+   * (and the engine's code when a plugin loaded from a path or a package gives it).
+   */
   modelKey(cp: Checkpoint): unknown {
-    return { base: this.task.base.hash, checkpoint: { id: cp.id, kind: cp.kind, hash: cp.hash }, engine: this.options.gradientEngine ?? 'onnxruntime', encoding: this.task.encoding };
+    const engine = this.options.gradientEngine ?? 'onnxruntime';
+    return { base: this.task.base.hash, checkpoint: { id: cp.id, kind: cp.kind, hash: cp.hash }, engine, ...pluginCodeKey(pluginOf(engines, engine)), encoding: this.task.encoding };
   }
 
   /** Number of entries of a gradient row at `cp`: the adapter's tensors, or every base tensor (k with a projection). */
@@ -309,7 +332,7 @@ export class AttributionRun {
   /** The key of the queries' gradients at `cp`. */
   private queryKey(cp: Checkpoint): unknown {
     const m = this.options.measurement ?? 'loss';
-    return { step: 'gradients', which: 'queries', measurement: m, model: this.modelKey(cp), samples: hashOf(this.task.queries.map((q) => (m === 'loss' ? q.sample : [q.sample, q.correction]))), ...this.projectionKey() };
+    return { step: 'gradients', which: 'queries', measurement: m, ...pluginCodeKey(pluginOf(measurements, m)), model: this.modelKey(cp), samples: hashOf(this.task.queries.map((q) => (m === 'loss' ? q.sample : [q.sample, q.correction]))), ...this.projectionKey() };
   }
 
   /** The projection in the gradient keys (nothing without one, so unprojected keys stay as they were). */
@@ -373,6 +396,8 @@ export class AttributionRun {
       return await this.projected({ ...g, ids: queries.map((q) => q.query), rows });
     });
     this.note(name, r.reused, 'gradients', r.reused ? 0 : r.seconds);
+    const m = this.options.measurement ?? 'loss';
+    if (r.reused) this.logPluginReuse(`query gradients of measurement ${m}`, pluginOf(measurements, m));
     return r.gradients;
   }
 
@@ -398,9 +423,12 @@ export class AttributionRun {
     };
   }
 
-  /** Identity of a scorer in cache keys: its id, description and options. */
+  /**
+   * Identity of a scorer in cache keys: its id, description and options, and for a plugin loaded
+   * from a path or a package its code (`pluginCode`; absent for the built-in plugins, whose keys stay as they were).
+   */
   private scorerKey(s: Scorer): unknown {
-    return { id: s.id, description: s.description, options: this.options.scorerOptions?.[s.id] ?? {} };
+    return { id: s.id, description: s.description, options: this.options.scorerOptions?.[s.id] ?? {}, ...pluginCodeKey(pluginOf(scorers, s.id)) };
   }
 
   /**
@@ -952,6 +980,11 @@ export class AttributionRun {
     if (this.modelPromise) await (await this.modelPromise).dispose();
     this.modelPromise = null;
   }
+}
+
+/** The plugin that registered `id` in `registry`, if it is registered there and came from one. */
+function pluginOf(registry: { has(id: string): boolean; entry(id: string): { readonly plugin?: string | undefined } }, id: string): string | undefined {
+  return registry.has(id) ? registry.entry(id).plugin : undefined;
 }
 
 /** The running sum of a fit pass: the partials of blocks 0 .. count − 1 summed, and the slot (0, 1; −1: none) holding it on disk. */

@@ -6,7 +6,7 @@ import {
   DEFAULT_RUN_OPTIONS, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
   summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type BenchFormat, type DdaRunResult,
 } from '@dda/harness';
-import { ATTRIBUTE_FILES, RECOMMENDED_DDA, checkEngineIds, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
+import { ATTRIBUTE_FILES, RECOMMENDED_DDA, checkEngineIds, checkScorerOptions, parseScorerOptions, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
 import { parseFieldMap } from '@dda/data';
 import { type RunInputArgs, runInputOptions, runInputsFrom } from './run-inputs.js';
 import { PROGRESS_MODES, createReporter, progressModeOf, type ProgressMode, type Reporter, type Terminal } from './progress.js';
@@ -151,6 +151,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       async (a) => {
         const start = Date.now();
         const o = { ...attributeOptionsFrom(a), command: `dda ${argv.join(' ')}`, log: reporter.log, progress: reporter.progress };
+        if (o.scorerOptions) await checkScorerOptions(o.scorerOptions, '--scorer-option');
         const shard = resolveShard(a.shard, a.shards);
         if (shard) {
           const r = await runShard(o, shard);
@@ -180,7 +181,8 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       'Submit a sharded attribution to SLURM: a job array of `dda attribute ... --shards n` (one task per shard) and a `dda merge` job that runs after every task has ended (--dependency=afterany), with per-task resources. Takes every option of dda attribute',
       (y) => slurmOptions(attributeOptions(y)),
       async (a) => {
-        attributeOptionsFrom(a); // validate the values before submitting anything
+        const o = attributeOptionsFrom(a); // validate the values before submitting anything
+        if (o.scorerOptions) await checkScorerOptions(o.scorerOptions, '--scorer-option');
         submitSharded(a, { args: ['attribute', ...attributeArgv(a)], merge: ['merge', '--out'], name: 'attribute' }, io.out);
       },
     )
@@ -243,6 +245,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('labels', { type: 'string', describe: 'true sources per query or group ({"<query id or group>": ["<train id>", ...]}), to report ROC-AUC and recall@k' })
     .option('query-fields', { type: 'string', array: true, describe: 'map the --queries file\'s column names: ours=theirs, e.g. --query-fields prompt=question output=generation' })
     .option('scorer', { type: 'string', default: 'grad-dot', describe: 'attribution method id (see `dda methods`)' })
+    .option('scorer-option', { type: 'string', array: true, describe: 'an option of --scorer, key=value (a number where it reads as one), repeatable, e.g. --scorer-option damping=0.01 (the options: dda methods); a key the scorer does not take is refused' })
     .option('measurement', { type: 'string', default: 'loss', describe: 'test measurement f whose gradient the scorers use: loss, contrastive (output vs corrected), entity-margin (see `dda methods`)' })
     .option('debias', { type: 'string', default: RECOMMENDED_DDA.debias, describe: 'debiaser id, or none (the paper\'s formula: raw)' })
     .option('denoise', { type: 'string', describe: `denoiser id, or none (the paper's average: mean); default ${RECOMMENDED_DDA.denoise}, except for a scorer that combines its own checkpoints (tracin-cp: lr-weighted), which refuses another` })
@@ -265,11 +268,11 @@ interface AttributeArgs extends RunInputArgs {
   queries: string; labels?: string | undefined; 'query-fields'?: (string | number)[] | undefined;
   scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
   'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows': number; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
-  'projection-dim'?: number | undefined; 'projection-seed': number; metrics?: (string | number)[] | undefined;
+  'projection-dim'?: number | undefined; 'projection-seed': number; metrics?: (string | number)[] | undefined; 'scorer-option'?: (string | number)[] | undefined;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
-const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'projection-dim', 'projection-seed', 'backend', 'metrics'] as const;
+const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'projection-dim', 'projection-seed', 'backend', 'metrics', 'scorer-option'] as const;
 
 /** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
 function attributeArgv(a: AttributeArgs): string[] {
@@ -309,6 +312,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise ?? RECOMMENDED_DDA.denoise), denoiseGiven: a.denoise !== undefined, beta: a.beta ?? 1, betaGiven: a.beta !== undefined }, measurement: a.measurement,
     topK: positive('top-k', a['top-k']), recallK: positive('k', a.k), out: a.out,
     ...(a.metrics ? { metrics: a.metrics.map((m) => parseMetricSpec(String(m))) } : {}),
+    ...(a['scorer-option'] ? { scorerOptions: { [a.scorer]: parseScorerOptions(a['scorer-option'].map(String)) } } : {}),
     ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
     gradientEngine: String(a['gradient-engine']), blockRows: positive('block-rows', a['block-rows']),
     ...(a['store-gradients'] ? { storeGradients: true } : {}),
@@ -319,7 +323,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
 
 /** Prints what an attribution found: the top training samples of the first queries and the metrics. */
 function printAttribution(io: CliIo, r: AttributeResult, start: number): void {
-  io.out(`Attribution (${r.method.description}): ${r.task.train.samples.length} training samples × ${r.task.queries.length} queries, ${((Date.now() - start) / 1000).toFixed(0)} s; higher score = more responsible`);
+  io.out(`Attribution (${r.method.description}${r.measurement !== null ? `; test measurement ${r.measurement}` : ''}): ${r.task.train.samples.length} training samples × ${r.task.queries.length} queries, ${((Date.now() - start) / 1000).toFixed(0)} s; higher score = more responsible`);
   for (const q of r.tops.slice(0, 10)) {
     io.out(`  ${q.queryId}${q.group ? ` (${q.group})` : ''}: ${q.top.slice(0, 3).map((t) => `${t.trainId} ${t.score.toPrecision(3)}${t.trueSource ? ' ✓' : ''}`).join(', ')}`);
   }

@@ -63,7 +63,7 @@ export {
 // the plugin loader: plugins by npm name or path, and what each registered
 export {
   PLUGINS_ENV, type PluginInstallation, type LoadPluginsOptions, type LoadedPlugin, parsePluginList,
-  isPathSpecifier, loadPlugins, loadedPlugins,
+  isPathSpecifier, loadPlugins, loadedPlugins, type PluginCode, pluginCode, pluginCodeKey,
 } from './plugin-loader.js';
 // evaluation metrics: ROC-AUC, recall@k, average precision, reciprocal rank
 export {

@@ -4,8 +4,9 @@
  * debiasers, denoisers, metrics, measurements, backends or data sets in the registries of @dda/core. Built-in plugins are
  * loaded the same way (the harness keeps their package names in a list).
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve as resolvePath, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve as resolvePath, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve as resolveModule } from 'import-meta-resolve';
 import { DdaError } from './errors.js';
@@ -61,12 +62,35 @@ export interface LoadedPlugin {
   readonly url: string;
   /** Every registry entry attributed to the plugin. */
   readonly entries: readonly RegisteredId[];
+  /**
+   * The identity of the plugin's code as imported (see {@link PluginCode}); absent for plugins
+   * loaded from the installation only (`resolveFrom: 'installation'`: dda's built-in plugins, whose
+   * code changes with dda itself).
+   */
+  readonly code?: PluginCode;
+}
+
+/**
+ * What a plugin's code was when it was imported, for the cache keys of everything it computes (so
+ * that a changed plugin never has its old results reused): a content hash of its entry file, of the
+ * files that file imports by relative path (followed transitively), and, for a package, of its
+ * package.json (name, version, dependencies).
+ */
+export interface PluginCode {
+  /** SHA-256 (first 16 hex characters) over every file in {@link files}, with their paths relative to the first. */
+  readonly hash: string;
+  /** The files hashed: the package.json of a package first, then the entry file and what it imports. */
+  readonly files: readonly string[];
+  /** The package's version, from its package.json (packages only). */
+  readonly version?: string;
 }
 
 const DEFAULT_INSTALLATION: PluginInstallation = { url: import.meta.url, importer: (name) => import(name) };
 
 /** Loaded (or loading) plugins by module URL, so that every module is imported once. */
 const loaded = new Map<string, Promise<LoadedPlugin>>();
+/** The code of each plugin loaded from a path or a package not of the installation, by plugin name (see {@link pluginCode}). */
+const codeByName = new Map<string, PluginCode>();
 /** Loads run one after another: registrations are attributed through a process-wide "current plugin". */
 let queue: Promise<unknown> = Promise.resolve();
 
@@ -131,6 +155,8 @@ export async function loadedPlugins(): Promise<LoadedPlugin[]> {
 interface Target {
   readonly name: string;
   readonly url: string;
+  /** The package.json of a package (absent for a loose file). */
+  readonly packageJson?: string;
   /** How to import it: the installation's importer (by name) or a plain import of the URL. */
   readonly importer: () => Promise<unknown>;
   /** The package's folder, when it is installed but its entry file does not exist (not built). */
@@ -155,6 +181,8 @@ async function importPlugin(spec: string, target: Target, options: LoadPluginsOp
   const { name } = target;
   const key = (e: RegisteredId): string => `${e.kind}\u0000${e.id}`;
   const before = new Set(registeredEntries().map(key));
+  // Read before the import, so that the hash is of the code that runs.
+  const code = options.resolveFrom === 'installation' || target.unbuilt ? undefined : codeOf(target);
   try {
     await withPluginContext(name, target.importer);
   } catch (e) {
@@ -183,7 +211,78 @@ async function importPlugin(spec: string, target: Target, options: LoadPluginsOp
           "(e.g. scorers.register({ id, description, priority, create })); if it does, it may import another copy of @dda/core than dda's (check `npm ls @dda/core`)",
     );
   }
-  return { name, spec, url: target.url, entries };
+  if (code) codeByName.set(name, code);
+  return { name, spec, url: target.url, entries, ...(code ? { code } : {}) };
+}
+
+/**
+ * The code identity of the plugin `name` (a registry entry's `plugin`) as it was loaded in this
+ * process, or undefined for a built-in plugin, one loaded from the installation only, or an entry
+ * registered outside {@link loadPlugins}.
+ */
+export function pluginCode(name: string | undefined): PluginCode | undefined {
+  return name === undefined ? undefined : codeByName.get(name);
+}
+
+/**
+ * The field a cache key takes for what the plugin `name` computes: `{ pluginCode: <hash> }` for a
+ * plugin with a {@link pluginCode}, else nothing (`{}`), so that the keys of built-in plugins stay
+ * as they were.
+ */
+export function pluginCodeKey(name: string | undefined): { pluginCode?: string } {
+  const code = pluginCode(name);
+  return code ? { pluginCode: code.hash } : {};
+}
+
+/** Relative module specifiers in static imports, re-exports and dynamic imports of a string. */
+const RELATIVE_IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)(['"])(\.{1,2}\/[^'"\n]+)\1/g;
+
+/** Most files followed from one entry (a plugin that imports more is hashed over the first ones, in order). */
+const MAX_CODE_FILES = 500;
+
+/** The code identity of a target: its package.json, its entry file and the files it imports by relative path, transitively. */
+function codeOf(target: Target): PluginCode {
+  const entry = fileURLToPath(target.url);
+  const files: string[] = [];
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file) || seen.size >= MAX_CODE_FILES) return;
+    seen.add(file);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return;
+    }
+    files.push(file);
+    for (const m of text.matchAll(RELATIVE_IMPORT)) {
+      const abs = resolvePath(dirname(file), (m[2] as string).split(/[?#]/)[0] as string);
+      for (const candidate of [abs, `${abs}.js`, `${abs}.mjs`, `${abs}.cjs`, join(abs, 'index.js')]) {
+        if (existsSync(candidate) && statSync(candidate).isFile()) {
+          visit(candidate);
+          break;
+        }
+      }
+    }
+  };
+  visit(entry);
+  let version: string | undefined;
+  if (target.packageJson && existsSync(target.packageJson)) {
+    files.unshift(target.packageJson);
+    try {
+      const v = (JSON.parse(readFileSync(target.packageJson, 'utf8')) as { version?: unknown }).version;
+      if (typeof v === 'string') version = v;
+    } catch {
+      // An unreadable package.json is hashed as it is.
+    }
+  }
+  const h = createHash('sha256');
+  const root = dirname(files[0] ?? entry);
+  for (const f of files) {
+    h.update(relative(root, f)).update('\u0000');
+    h.update(readFileSync(f)).update('\u0000');
+  }
+  return { hash: h.digest('hex').slice(0, 16), files, ...(version !== undefined ? { version } : {}) };
 }
 
 function originOf(options: LoadPluginsOptions): string {
@@ -230,7 +329,7 @@ function locatePath(spec: string, cwd: string, options: LoadPluginsOptions): Tar
   if (!existsSync(file)) {
     throw new DdaError(`${originOf(options)}plugin '${name}': its entry file ${file} does not exist`, `build the plugin first (npm run build in ${abs})`);
   }
-  return plainImport(name, file);
+  return plainImport(name, file, pkgFile);
 }
 
 function locatePackage(spec: string, cwd: string, options: LoadPluginsOptions): Target {
@@ -239,13 +338,20 @@ function locatePackage(spec: string, cwd: string, options: LoadPluginsOptions): 
   if ((options.resolveFrom ?? 'cwd-then-installation') === 'cwd-then-installation') {
     const fromCwd = tryResolve(spec, pathToFileURL(join(cwd, 'package.json')).href, options);
     if (fromCwd?.unbuilt) throw notBuilt(spec, fromCwd.unbuilt, options);
-    if (fromCwd?.url) return { ...plainImport(spec, fileURLToPath(fromCwd.url)), name: spec };
+    if (fromCwd?.url) {
+      const file = fileURLToPath(fromCwd.url);
+      return { ...plainImport(spec, file, packageJsonOf(file, packageNameOf(spec))), name: spec };
+    }
     tried.push(`${cwd} (its node_modules and those of its parent folders)`);
   }
   const fromInstallation = tryResolve(spec, installation.url, options);
   // Imported by name through the installation's importer, where a test runner may alias it to its
   // sources, so an entry that is not built is reported only when the import fails.
-  if (fromInstallation?.url) return { name: spec, url: canonicalUrl(fromInstallation.url), importer: () => installation.importer(spec) };
+  if (fromInstallation?.url) {
+    const url = canonicalUrl(fromInstallation.url);
+    const pkg = url.startsWith('file:') ? packageJsonOf(fileURLToPath(url), packageNameOf(spec)) : undefined;
+    return { name: spec, url, importer: () => installation.importer(spec), ...(pkg ? { packageJson: pkg } : {}) };
+  }
   if (fromInstallation?.unbuilt) {
     const { unbuilt } = fromInstallation;
     return { name: spec, url: canonicalUrl(pathToFileURL(join(unbuilt, 'package.json')).href), importer: () => installation.importer(spec), unbuilt };
@@ -295,9 +401,27 @@ function notBuilt(name: string, folder: string, options: LoadPluginsOptions): Dd
   return new DdaError(`${originOf(options)}plugin '${name}': the package is installed (${folder}) but its entry file does not exist`, 'build the plugin first (npm run build)');
 }
 
-function plainImport(name: string, file: string): Target {
+function plainImport(name: string, file: string, packageJson?: string): Target {
   const url = canonicalUrl(pathToFileURL(file).href);
-  return { name, url, importer: () => import(url) };
+  return { name, url, importer: () => import(url), ...(packageJson ? { packageJson } : {}) };
+}
+
+/**
+ * The package.json of the package `name` whose entry is `file`: the nearest one above it with that
+ * name (a loose file is hashed without the package.json of the project it happens to lie in).
+ */
+function packageJsonOf(file: string, name: string): string | undefined {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate)) {
+      try {
+        if ((JSON.parse(readFileSync(candidate, 'utf8')) as { name?: unknown }).name === name) return candidate;
+      } catch {
+        // not this one
+      }
+    }
+    if (dirname(dir) === dir || basename(dir) === 'node_modules') return undefined;
+  }
 }
 
 /** The URL of the real file (symbolic links resolved, as Node's loader does), so each module has one key. */

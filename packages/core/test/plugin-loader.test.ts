@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
-  DdaError, debiasers, denoisers, isPathSpecifier, loadPlugins, loadedPlugins, parsePluginList, registerAsPlugin, registeredEntries, scorers,
+  DdaError, debiasers, denoisers, isPathSpecifier, loadPlugins, loadedPlugins, parsePluginList, pluginCode, pluginCodeKey, registerAsPlugin, registeredEntries, scorers,
 } from '@dda/core';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/plugins/', import.meta.url));
@@ -170,6 +170,48 @@ describe('registry attribution', () => {
 });
 
 describe('plugin lists', () => {
+  it('records the code of a plugin loaded by path or package: a hash of its entry, the files it imports by relative path and its package.json', async () => {
+    const root = tmp();
+    // The same code in two folders (the scorer's id is its folder's name, so both can register), and a third whose helper differs.
+    const write = (folder: string, helper: string): string => {
+      mkdirSync(join(root, folder, 'lib'), { recursive: true });
+      writeFileSync(join(root, folder, 'lib', 'helper.mjs'), helper);
+      writeFileSync(join(root, folder, 'index.mjs'), "import { scorers } from '@dda/core';\nimport { SIGN } from './lib/helper.mjs';\n" +
+        "const id = new URL('.', import.meta.url).pathname.split('/').filter(Boolean).pop();\n" +
+        "scorers.register({ id, description: `sign ${SIGN}`, priority: 1, create: () => { throw new Error('fixture'); } });\n");
+      return `./${folder}/index.mjs`;
+    };
+    const [one, two, three] = await loadPlugins([write('code-one', 'export const SIGN = 1;\n'), write('code-two', 'export const SIGN = 1;\n'), write('code-three', 'export const SIGN = -1;\n')], { cwd: root });
+    expect(one?.code?.files).toEqual([join(root, 'code-one', 'index.mjs'), join(root, 'code-one', 'lib', 'helper.mjs')]);
+    expect(one?.code?.hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(two?.code?.hash).toBe(one?.code?.hash);
+    expect(three?.code?.hash).not.toBe(one?.code?.hash);
+    expect(one?.code?.version).toBeUndefined();
+    // Recorded by plugin name, for the cache keys of what the plugin computes.
+    expect(pluginCode('./code-three/index.mjs')).toEqual(three?.code);
+    expect(pluginCodeKey('./code-three/index.mjs')).toEqual({ pluginCode: three?.code?.hash });
+    expect(pluginCodeKey(undefined)).toEqual({});
+    expect(pluginCodeKey('@dda/scorer-not-loaded')).toEqual({});
+
+    // A package: its package.json (with its version) is hashed first.
+    const pkg = writePluginPackage(join(root, 'code-pkg'), 'dda-code-pkg', 'code-pkg-scorer');
+    const [p] = await loadPlugins([pkg]);
+    expect(p?.code?.files).toEqual([join(pkg, 'package.json'), join(pkg, 'index.mjs')]);
+    expect(p?.code?.version).toBe('0.0.0');
+    expect(pluginCode('dda-code-pkg')?.hash).toBe(p?.code?.hash);
+
+    // Loaded from the installation only (as dda's built-in plugins are): no code, so their keys stay as they were.
+    const installation = tmp();
+    const inst = writePluginPackage(join(installation, 'src-of-plugin'), 'dda-code-builtin', 'code-builtin-scorer');
+    mkdirSync(join(installation, 'node_modules'));
+    symlinkSync(inst, join(installation, 'node_modules', 'dda-code-builtin'), 'dir');
+    const importer = (name: string): Promise<unknown> => import(/* @vite-ignore */ pathToFileURL(join(installation, 'node_modules', name, 'index.mjs')).href);
+    const [b] = await loadPlugins(['dda-code-builtin'], { resolveFrom: 'installation', installation: { url: pathToFileURL(join(installation, 'x.js')).href, importer } });
+    expect(b?.entries).toHaveLength(1);
+    expect(b?.code).toBeUndefined();
+    expect(pluginCodeKey('dda-code-builtin')).toEqual({});
+  });
+
   it('splits DDA_PLUGINS on commas, trimming and dropping empty entries', () => {
     expect(parsePluginList(' a ,@scope/b,, ./c.mjs ,C:\\x\\d.mjs')).toEqual(['a', '@scope/b', './c.mjs', 'C:\\x\\d.mjs']);
     expect(parsePluginList(undefined)).toEqual([]);

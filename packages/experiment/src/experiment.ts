@@ -16,7 +16,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DdaError, datasetPlugin, trackProgress, yieldToEventLoop, type ChatMessage, type ProgressSink, type TextSample, type BuiltDataset, type DatasetTokenLimits, type EntityMatching } from '@dda/core';
+import { DdaError, datasetPlugin, datasets, pluginCodeKey, trackProgress, yieldToEventLoop, type ChatMessage, type ProgressSink, type TextSample, type BuiltDataset, type DatasetTokenLimits, type EntityMatching } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from '@dda/data';
 import {
   DEFAULT_LORA, WordTokenizer, applyChatTemplate, chatSample, encodeSample, loadModelFolder, loadPresetTokenizer, initDecoderWeights, PRESET_TOKENIZERS, readSafetensors, resolveModelSpec,
@@ -266,12 +266,14 @@ async function loadDataset(o: ExperimentOptions, model: { tokenizer: Tokenizer; 
     tokens = { tokenizer, tokenizerId: tokenizerHash(tokenizer), maxPairTokens, maxTextTokens: config.maxSeqLen - 2 };
   }
   const store = new ArtifactStore(o.artifactsDir);
+  const code = pluginCodeKey(datasets.has(generator) ? datasets.entry(generator).plugin : undefined);
   return plugin.build(options, {
     seed: o.seed, nTrain: o.nTrain, nHeldOut: o.nHeldOut, nPretrain: o.nPretrain,
     ...(o.canaries ? { canaries: o.canaries } : {}), ...(o.swapRate !== undefined ? { swapRate: o.swapRate } : {}),
     ...(o.biasRate !== undefined ? { biasRate: o.biasRate } : {}), ...(o.summaryPadding !== undefined ? { summaryPadding: o.summaryPadding } : {}),
     ...(tokens ? { tokens } : {}),
-    cache: async (name, key, compute) => need((await store.getOrCompute(name, key, async () => new Map([['dataset.json', await compute()]]))).files, 'dataset.json'),
+    // A data set from a plugin loaded by path or package is keyed by its code too (see pluginCode of @dda/core).
+    cache: async (name, key, compute) => need((await store.getOrCompute(name, code.pluginCode ? { key, ...code } : key, async () => new Map([['dataset.json', await compute()]]))).files, 'dataset.json'),
     log,
   });
 }

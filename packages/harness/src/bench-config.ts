@@ -85,6 +85,12 @@ export const BenchConfigSchema = z.object({
   /** Attribution methods (scorer ids) of the leaderboard. */
   scorers: z.array(z.string().min(1)).min(1).default(['grad-dot']),
   /**
+   * Options of the scorers, by scorer id (`{ datainf: { damping: 0.01 }, trak: { projectionDim: 512 } }`;
+   * the options each takes: `dda methods`): passed to every run of that scorer and part of its
+   * cache keys. A key the scorer does not take is refused, as is a scorer the configuration does not run.
+   */
+  scorerOptions: z.record(z.string().min(1), z.record(z.string().min(1), z.union([z.number().finite(), z.string(), z.boolean()]))).optional(),
+  /**
    * Plugins to load before the run, besides the built-in ones: npm package names (resolved from the
    * working directory, then from the dda installation) or paths (relative to the config file).
    */
@@ -256,6 +262,9 @@ export function parseBenchConfig(value: unknown, where: string): BenchConfig {
     if (c.data.options && c.data.dataFile) throw new DdaError(`${where}: data.options holds options of the data set '${c.data.generator}', but data.dataFile gives the data`, 'remove data.options');
     if (c.data.options && (c.data.registry || c.data.realtext)) throw new DdaError(`${where}: data.options and data.${c.data.registry ? 'registry' : 'realtext'} (its alias) are both given`, 'give the options in one of them');
     if (c.data.generator === 'realtext' && ((c.data.summaryPadding ?? 0) !== 0 || c.data.biasRate !== undefined)) throw new DdaError(`${where}: data.summaryPadding and data.biasRate are options of the synthetic generators, not of realtext`, 'remove them');
+    for (const id of Object.keys(c.scorerOptions ?? {})) {
+      if (!c.scorers.includes(id) && id !== c.ablation.scorer) throw new DdaError(`${where}: scorerOptions has options of scorer '${id}', which the configuration does not run`, `its scorers are ${[...new Set([...c.scorers, c.ablation.scorer])].join(', ')}; check the id, or add it to scorers`);
+    }
     if (c.data.dataFile && !c.data.canaries) throw new DdaError(`${where}: data.dataFile needs data.canaries`, 'name the entity swaps to inject, e.g. canaries: [{ orig: England, replacement: China }]');
     return c;
   }

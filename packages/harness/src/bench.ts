@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   DdaError, type Metric, type ScoreMatrix, type SourceEvaluation, aggregateColumns, createMetrics, metrics, datasetPlugin, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
-import { AttributionRun, RECOMMENDED_DDA, checkEngineIds, scoreBlocksTogether, type BlockJob, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type Variant } from '@dda/attribution';
+import { AttributionRun, RECOMMENDED_DDA, checkEngineIds, checkScorerOptions, scoreBlocksTogether, type BlockJob, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type RunOptions, type Variant } from '@dda/attribution';
 import { CellSkipped, entityMatching, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
 import { HARNESS_METRICS, leaderboardDda, RECOMMENDED_ROW, registryMetricSpecs, type BenchConfig } from './bench-config.js';
 import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
@@ -204,14 +204,15 @@ export async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Prom
     data.parseOptions(c.data.options ?? c.data.registry ?? c.data.realtext ?? {}, `data.options of data set '${data.id}'`);
   }
   for (const m of [...c.measurements, ...(c.ablation.measurement ? [c.ablation.measurement] : [])]) await measurements.create(m, {});
+  await checkScorerOptions(c.scorerOptions ?? {}, 'scorerOptions');
   if (kind === 'bench') {
-    for (const s of c.scorers) await scorers.create(s, {});
+    for (const s of c.scorers) await scorers.create(s, c.scorerOptions?.[s] ?? {});
     for (const v of c.dda) {
       await debiasers.create(v.debiaser, { beta: v.beta });
       await denoisers.create(v.denoiser, {});
     }
   } else {
-    await scorers.create(c.ablation.scorer, {});
+    await scorers.create(c.ablation.scorer, c.scorerOptions?.[c.ablation.scorer] ?? {});
     for (const id of new Set([c.ablation.debiaser, ...c.ablation.debiasers])) await debiasers.create(id, { beta: c.ablation.beta });
     for (const id of new Set([c.ablation.denoiser, ...c.ablation.denoisers])) await denoisers.create(id, {});
   }
@@ -235,6 +236,15 @@ export async function benchMetrics(c: Pick<BenchConfig, 'metrics'>): Promise<Met
     if ([m.id, `${m.id}_mean`, `${m.id}_low`, `${m.id}_high`].some((c) => columns.includes(c))) throw new DdaError(`metric '${m.id}' has the name of a column the harness writes itself`, 'give the metric another id');
   }
   return out;
+}
+
+/**
+ * The options of a benchmark's attribution run under test measurement `measurement` (its log and
+ * progress aside): the config's engine, storeGradients, scorerOptions (part of every scorer's cache
+ * keys) and projection.
+ */
+export function benchRunOptions(c: BenchConfig, artifactsDir: string, measurement: string): RunOptions {
+  return { artifactsDir, gradientEngine: c.gradientEngine, measurement, storeGradients: c.storeGradients, ...(c.scorerOptions ? { scorerOptions: c.scorerOptions } : {}), ...(c.projection ? { projection: c.projection } : {}) };
 }
 
 /** DDA = debias(denoise(epoch scores over the last `lastN` checkpoints), base). */
@@ -466,7 +476,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
       saveCellFiles(outDir, family, seed, exp);
       const task = await experimentTask(exp);
       // One attribution run per test measurement; they share the store, so the training gradients are computed once.
-      const runs = await Promise.all(measurementIds.map((m) => AttributionRun.open(task, { artifactsDir: artifacts, gradientEngine: c.gradientEngine, measurement: m, storeGradients: c.storeGradients, ...(c.projection ? { projection: c.projection } : {}), log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) })));
+      const runs = await Promise.all(measurementIds.map((m) => AttributionRun.open(task, { ...benchRunOptions(c, artifacts, m), log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) })));
       try {
         const t1 = Date.now();
         await gradientPass(kind, c, task, runs, scorerIds);

@@ -28,7 +28,7 @@ export {
 // `dda bench` and `dda ablate`: the runs, their rows, summaries and paired tests
 export {
   benchMetrics, checkIds, PAIRED_UNIT, pairedAgainst, pairedReferences, parseMethod, runAblation, runBench,
-  runOptionsFor, summarize, type BenchResult, type BenchRow, type RecallSet, type RocSet, type SummaryRow,
+  benchRunOptions, runOptionsFor, summarize, type BenchResult, type BenchRow, type RecallSet, type RocSet, type SummaryRow,
 } from './bench.js';
 // the HTML report of a benchmark or ablation
 export { renderReport, renderReportWithWarnings } from './report-html.js';

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { datasetPlugin } from '@dda/core';
-import { checkIds, loadBenchConfig, parseBenchConfig, runBench, runOptionsFor } from '@dda/harness';
+import { benchRunOptions, checkIds, loadBenchConfig, parseBenchConfig, runBench, runOptionsFor } from '@dda/harness';
 
 const dir = mkdtempSync(join(tmpdir(), 'dda-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,6 +38,21 @@ describe('benchmark configuration', () => {
     const t0 = Date.now();
     await expect(runBench(c, join(dir, 'out'))).rejects.toThrow(`plugins: of the benchmark configuration: plugin '${join(dir, 'my-plugin.mjs')}': no file or folder at ${join(dir, 'my-plugin.mjs')}`);
     expect(Date.now() - t0).toBeLessThan(30_000);
+  });
+  it('takes scorerOptions by scorer id: passed to the runs (in their cache keys), a typo or a scorer not run refused', async () => {
+    const c = loadBenchConfig(file('so.yaml', 'scorers: [grad-dot, datainf, trak]\nscorerOptions:\n  datainf: { damping: 0.01 }\n  trak: { projectionDim: 512, solver: dual }\n'));
+    expect(c.scorerOptions).toEqual({ datainf: { damping: 0.01 }, trak: { projectionDim: 512, solver: 'dual' } });
+    await checkIds(c, 'bench');
+    expect(benchRunOptions(c, join(dir, 'artifacts'), 'loss')).toMatchObject({ measurement: 'loss', scorerOptions: { datainf: { damping: 0.01 }, trak: { projectionDim: 512, solver: 'dual' } } });
+    // Absent: the runs' options (and so every cache key) as before the key existed.
+    expect(parseBenchConfig({}, 'defaults').scorerOptions).toBeUndefined();
+    expect(benchRunOptions(parseBenchConfig({}, 'defaults'), 'a', 'loss')).not.toHaveProperty('scorerOptions');
+    await expect(checkIds(parseBenchConfig({ scorers: ['datainf'], scorerOptions: { datainf: { dampnig: 0.01 } } }, 'so2'), 'bench')).rejects.toThrow(/scorerOptions: scorer 'datainf' has no option 'dampnig' \(did you mean 'damping'\?/);
+    await expect(checkIds(parseBenchConfig({ scorers: ['trak'], scorerOptions: { trak: { solver: 'lu' } } }, 'so3'), 'bench')).rejects.toThrow(/scorerOptions: scorer 'trak': trak: option 'solver' must be/);
+    expect(() => parseBenchConfig({ scorers: ['grad-dot'], scorerOptions: { datainf: { damping: 0.01 } } }, 'so4')).toThrow("so4: scorerOptions has options of scorer 'datainf', which the configuration does not run");
+    expect(() => parseBenchConfig({ scorerOptions: { 'grad-dot': { blockRows: [1] } } }, 'so5')).toThrow(/field 'scorerOptions\.grad-dot\.blockRows'/);
+    // The ablation's scorer takes its options too.
+    await checkIds(parseBenchConfig({ ablation: { scorer: 'datainf' }, scorerOptions: { datainf: { damping: 0.01 } } }, 'so6'), 'ablation');
   });
   it('names the file and the field of every mistake', () => {
     expect(() => loadBenchConfig(file('b.json', '{"seeds": [0, "one"]}'))).toThrow(/b\.json: invalid benchmark configuration:\nfield 'seeds\.1'/);

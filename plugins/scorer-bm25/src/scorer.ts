@@ -33,6 +33,7 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
     id: 'bm25',
     description: 'Okapi BM25 text retrieval baseline, model-free (options k1 = 1.5, b = 0.75, documents = prompt+response)',
     priority: 40,
+    options: ['k1', 'b', 'documents'],
     create: (o) => bm25Scorer(readBm25Options(o)),
   },
 ];

@@ -44,6 +44,7 @@ export const ceaEntry: RegistryEntry<Scorer, PluginOptions> = {
   id: 'cea',
   description: 'contrastive error attribution, loss after steps on the correction − after steps on the error (options steps = 3, learningRate = 3e-3, optimizer = adam)',
   priority: 45,
+  options: ['steps', 'learningRate', 'optimizer'],
   create: (o) => ceaScorer(readCeaOptions(o)),
 };
 

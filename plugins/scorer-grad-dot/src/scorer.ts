@@ -130,18 +130,21 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
     id: 'grad-dot',
     description: 'gradient inner product ∇ℓ(train)·∇f(test), influence with H = I (options blockRows, default 256; engine auto|js|the id of a dot-product kernel, default auto = the registered kernels by priority, e.g. the onnxruntime float32 GEMM, when one starts)',
     priority: 100,
+    options: ['blockRows', 'engine'],
     create: (o) => gradDotScorer(readGradDotOptions(o)),
   },
   {
     id: 'grad-cos',
     description: 'gradient cosine similarity (options blockRows, default 256; engine auto|js|the id of a dot-product kernel, default auto)',
     priority: 90,
+    options: ['blockRows', 'engine'],
     create: (o) => gradCosScorer(readGradDotOptions(o)),
   },
   {
     id: 'tracin-cp',
     description: 'TracIn-CP: Σ η_i ∇ℓ·∇f over the epoch checkpoints / Σ η_i (combined with denoiser lr-weighted; option blockRows)',
     priority: 85,
+    options: ['blockRows', 'engine'],
     create: (o) => tracInCpScorer(readGradDotOptions(o)),
   },
 ];

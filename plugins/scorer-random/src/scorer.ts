@@ -36,6 +36,7 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
     id: 'random',
     description: 'seeded uniform random scores, the chance baseline (options seed = 0, perCheckpoint = false)',
     priority: 0,
+    options: ['seed', 'perCheckpoint'],
     create: (o) => randomScorer(readRandomOptions(o)),
   },
 ];

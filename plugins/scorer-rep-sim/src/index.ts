@@ -62,6 +62,6 @@ let registered = false;
 export function registerRepSimScorer(): void {
   if (registered) return;
   registered = true;
-  scorers.register({ id: 'rep-sim', description: repSimScorer.description, priority: 40, create: () => repSimScorer });
+  scorers.register({ id: 'rep-sim', description: repSimScorer.description, priority: 40, options: [], create: () => repSimScorer });
 }
 registerAsPlugin('@dda/scorer-rep-sim', registerRepSimScorer);

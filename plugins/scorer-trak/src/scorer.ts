@@ -38,6 +38,7 @@ export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
     id: 'trak',
     description: `TRAK projected-kernel attribution (options projectionDim = ${DEFAULT_PROJECTION_DIM} (0 = none), seed = 0, damping, dampingRatio = 0.1, engine = auto)`,
     priority: 50,
+    options: ['projectionDim', 'seed', 'damping', 'dampingRatio', 'maxSystemSize', 'solver', 'engine'],
     create: (o) => trakScorer(readTrakOptions(o)),
   },
 ];
