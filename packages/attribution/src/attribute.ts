@@ -48,6 +48,8 @@ export interface AttributeResult {
   readonly method: Variant;
   /** plain / debias / denoise / dda (the strategies the method uses). */
   readonly variants: readonly Variant[];
+  /** The test measurement the scorer differentiated (`loss`, `contrastive`, ...), or null for a scorer that takes no test gradient. */
+  readonly measurement: string | null;
   readonly tops: readonly QueryTop[];
   /** Per-token attribution of the top samples of the first {@link PAGE_CHART_LIMIT} queries (drawn on the page), or why there is none. */
   readonly tokens: TokenAttribution;
@@ -130,6 +132,10 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       throw new DdaError(`--learning-rates has no effect: nothing in this method weights the checkpoints by their learning rate (--scorer ${spec.scorer}, --denoise ${spec.denoise ?? 'none'})`, 'drop --learning-rates, or use --scorer tracin-cp or --denoise lr-weighted, which use them');
     }
     if (scorer.needs.includes('gradients')) await run.measurementTerms(); // every query measurable, before any model work
+    const m = await run.measurement();
+    // The test measurement f is what the gradient scorers differentiate; the others never see it.
+    const measured = scorer.needs.includes('gradients') ? { id: m.id, description: m.description } : null;
+    if (!measured && m.id !== 'loss') log(`warning: --measurement ${m.id} does not apply to '${o.method.scorer}', which takes no test gradient (its scores are the same under any measurement); use a gradient scorer to score under ${m.id}`);
     const trainingLoss = await checkTrainingLoss(run, o.method.scorer, log); // the data rendered as in training (warns)
     const queryLoss = await checkQueryLoss(run, o.method.scorer, log); // the queries rendered as the data (warns)
     const s = await run.scoreCheckpoints(o.method.scorer);
@@ -150,13 +156,13 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     const tokens = await tokenAttribution(run, s, tops.slice(0, PAGE_CHART_LIMIT));
     log(tokens.kind === 'computed'
       ? `token heat maps: top ${k} samples of ${Math.min(tops.length, PAGE_CHART_LIMIT)} queries at ${tokens.checkpoint}, 2 forward passes each, ${((Date.now() - tTokens) / 1000).toFixed(1)} s`
-      : `token heat maps: none (${o.method.scorer} is not a gradient dot product)`);
+      : `token heat maps: none (${o.projection ? `the scores are over gradients projected to ${o.projection.dim} dimensions` : `${o.method.scorer} is not a gradient dot product`})`);
     const recallK = o.recallK ?? 20;
     const metrics: MetricRow[] = sources ? variants.flatMap((v) => evaluateMatrix(v.matrix, sources, recallK, extraMetrics).map((e) => ({ ...e, variant: v.variant, description: v.description, chosen: v === method }))) : [];
     const F = ATTRIBUTE_FILES;
     const path = (f: string): string => join(o.out, f);
     await writeTopK(path(F.topkCsv), path(F.topkJsonl), tops);
-    writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix, method.description);
+    writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix, method.description, measured);
     if (sources) await writeMetrics(path(F.metrics), metrics);
     else if (existsSync(path(F.metrics))) {
       // An earlier run's metrics beside this run's scores would be read as this run's.
@@ -193,7 +199,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       trainingLoss,
       queryLoss,
       truncated: task.truncated,
-      measurement: { id: (await run.measurement()).id, description: (await run.measurement()).description },
+      measurement: measured ?? { id: null, description: `none: '${o.method.scorer}' takes no test gradient` },
       engine: run.reused.length + run.computed.length > 0 ? { backend: (await run.model()).backend, gradients: (await run.model()).gradientEngine } : { backend: null, gradients: o.gradientEngine ?? 'onnxruntime' },
       metrics: sources ? { ...METRICS_NOTE, rows: metrics } : null,
       artifacts: { reused: run.reused.length, computed: run.computed.length },
@@ -205,7 +211,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       outputs: files,
     }, null, 2)}\n`);
     log(`artifacts: ${run.computed.length} computed, ${run.reused.length} reused`);
-    return { task, method, variants, tops, tokens, metrics, trainingLoss, queryLoss, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
+    return { task, method, variants, measurement: measured?.id ?? null, tops, tokens, metrics, trainingLoss, queryLoss, files, reused: run.reused, computed: run.computed, seconds: run.seconds };
   } finally {
     await run.dispose();
   }

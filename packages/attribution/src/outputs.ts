@@ -112,15 +112,17 @@ export function npyBytes(values: Float64Array, rows: number, cols: number): Uint
  * Writes the score matrix as `scores.npy` [n_train × n_queries] and `scores.json` beside it (train
  * ids = rows, query ids = columns, sign, the method as `description` says it (by default
  * {@link describeScores} without the checkpoints' epochs), the units of the final scores
- * ({@link scoreUnits}), β as applied ({@link debiasBeta}), provenance).
+ * ({@link scoreUnits}), the test measurement the scorer differentiated (when given: `null` for a
+ * scorer that takes no test gradient), β as applied ({@link debiasBeta}), provenance).
  */
-export function writeScoreMatrix(npyPath: string, jsonPath: string, m: ScoreMatrix, description: string = describeScores(m)): void {
+export function writeScoreMatrix(npyPath: string, jsonPath: string, m: ScoreMatrix, description: string = describeScores(m), measurement?: { readonly id: string; readonly description: string } | null): void {
   writeFileAtomic(npyPath, npyBytes(m.values, m.trainIds.length, m.testIds.length));
   writeFileAtomic(jsonPath, `${JSON.stringify({
     format: 'scores.npy: float64 [n_train, n_queries], row i = train_ids[i], column j = query_ids[j]; numpy.load("scores.npy")',
     sign: 'higher score = training sample more responsible for the query output',
     method: description,
     units: scoreUnits(m),
+    ...(measurement !== undefined ? { measurement: measurement ?? 'none: the scorer takes no test gradient' } : {}),
     beta: debiasBeta(m),
     provenance: m.provenance,
     shape: [m.trainIds.length, m.testIds.length],

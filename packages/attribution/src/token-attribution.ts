@@ -138,6 +138,10 @@ export async function tokenAttribution(run: AttributionRun, scores: CheckpointSc
   if (!TOKEN_ATTRIBUTION_SCORERS.includes(id)) {
     return { kind: 'omitted', reason: `Per-token attribution is drawn for the scorers whose score is one gradient dot product at the final checkpoint (${TOKEN_ATTRIBUTION_SCORERS.join(', ')}), which splits exactly over the tokens of a training sample; '${id}' is not one of them, so there is no heat map.` };
   }
+  const projection = run.options.projection;
+  if (projection) {
+    return { kind: 'omitted', reason: `The scores are over gradients projected to ${projection.dim} dimensions (--projection-dim), so a score is not the full gradients' dot product that splits over the tokens of a training sample; there is no heat map (run without --projection-dim for one).` };
+  }
   const task = run.task;
   const cp = task.checkpoints[task.checkpoints.length - 1];
   const matrix = scores.epochs[scores.epochs.length - 1];

@@ -104,6 +104,8 @@ describe('dda attribute on the files of a fine-tuning run', () => {
     expect(meta.train_ids).toEqual(task.train.samples.map((s) => s.id));
     expect(meta.query_ids).toEqual(task.queries.map((q) => q.record.id));
     expect(meta.sign).toMatch(/higher score = training sample more responsible/);
+    expect(meta.measurement).toMatchObject({ id: 'loss' }); // the test measurement the scores differentiate
+    expect(r.stdout).toMatch(/^Attribution \(grad-dot;.*; test measurement loss\)/m);
     for (const f of ['topk.csv', 'topk.jsonl', 'report.html', 'summary.json', 'metrics.csv']) expect(existsSync(join(out, f)), f).toBe(true);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary.inputs.hashes.checkpoints['checkpoint-16']['adapter_model.safetensors']).toMatch(/^[0-9a-f]{16}$/);

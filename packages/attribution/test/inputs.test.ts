@@ -388,9 +388,13 @@ describe('bad data and bad models get errors naming the file and record', () => 
     expect(read(raw, 'scores.json').method).toContain("debiaser 'raw' against the base model θ0 (β = 0.5)");
     // A model-free scorer has no checkpoint and no β.
     const bm = join(root, 'out-bm25');
-    await runAttribute({ ...files({ labels, queries: two }), out: bm, method: { scorer: 'bm25', debias: null, denoise: null, beta: 1 }, topK: 2 });
+    const bmLog: string[] = [];
+    await runAttribute({ ...files({ labels, queries: two }), out: bm, method: { scorer: 'bm25', debias: null, denoise: null, beta: 1 }, topK: 2, measurement: 'entity-margin', log: (l) => bmLog.push(l) });
     const b = read(bm, 'scores.json');
-    expect(b).toMatchObject({ units: 'BM25 relevance (≥ 0)', beta: null });
+    expect(b).toMatchObject({ units: 'BM25 relevance (≥ 0)', beta: null, measurement: 'none: the scorer takes no test gradient' });
+    // A measurement asked for a scorer that takes no test gradient is said to have no effect.
+    expect(bmLog.filter((l) => l.startsWith('warning: --measurement entity-margin does not apply to \'bm25\''))).toHaveLength(1);
+    expect(read(raw, 'scores.json').measurement).toMatchObject({ id: 'loss' });
     expect(b.provenance.checkpoints).toEqual([]);
     expect(b.method).toContain('model-free: no checkpoint');
   });

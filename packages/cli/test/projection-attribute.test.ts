@@ -32,4 +32,11 @@ describe('dda attribute --projection-dim', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.err).toContain('--projection-dim must be a positive integer, got 0');
   }, 300_000);
+
+  it('with grad-dot (whose heat maps split the full gradients\' product) writes every output and says why there is no heat map', async () => {
+    const g = await cli([...args().filter((a) => a !== 'trackstar' && a !== '--scorer' && a !== '--quiet'), '--projection-dim', '128', '--progress', 'log', '--out', join(dir, 'g')]);
+    expect(g.code, g.err).toBe(0);
+    expect(g.err).toContain('token heat maps: none (the scores are over gradients projected to 128 dimensions)');
+    expect(readFileSync(join(dir, 'g', 'report.html'), 'utf8')).toContain('projected to 128 dimensions (--projection-dim)');
+  }, 300_000);
 });
