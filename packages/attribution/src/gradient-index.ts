@@ -31,6 +31,7 @@ import { checkOutFolder } from './attribute.js';
 import { trainingSetSizeWarning, type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
 import { hashData } from './hashing.js';
+import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary } from './index-dda-error.js';
 import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
 import { RECOMMENDED_DDA, ddaMatrix, describeScores } from './method.js';
@@ -906,6 +907,10 @@ export interface IndexDdaQueryResult {
   readonly tops: readonly QueryTop[];
   /** As {@link IndexQueryResult.queryLoss} (against the first index's record). */
   readonly queryLoss: QueryLossCheck | { readonly skipped: string };
+  /** The projection's error against the DDA scores (estimated; recorded in query.json, warned about when large). */
+  readonly projectionError: ProjectionErrorSummary;
+  /** The estimated projection standard deviation of the DDA score of training row i for query j. */
+  readonly projectionSd: (i: number, j: number) => number;
   readonly files: readonly string[];
 }
 
@@ -965,12 +970,14 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
   const nq = queries.length;
   const units = normalize ? 'dimensionless (cosine of projected gradients)' : 'nats² per squared parameter unit (inner product of projected gradients)';
   const matrices = new Map<string, ScoreMatrix>();
+  const projectedAt = new Map<string, ErrorIndex>();
   let queryLoss: QueryLossCheck | { readonly skipped: string };
   try {
     queryLoss = await indexQueryLoss(first, side, queries, model, log);
     for (const [k, h] of hs.entries()) {
       const dir = o.indexes[k] as string;
       const queryRows = await projectedQueries(model, h, dir, (sides[k] as ModelSide).checkpoint, terms, queryIds);
+      projectedAt.set(h.checkpoint.id, { id: h.checkpoint.id, modules: h.modules, queries: queryRows, row: (i) => readIndexRows(dir, h, i, i + 1) });
       const values = new Float64Array(h.count * nq);
       scoreIndexRows(dir, h, queryRows, normalize, o.chunkRows ?? 1024, o.progress, (i, j, s) => (values[i * nq + j] = s));
       matrices.set(h.checkpoint.id, createScoreMatrix(h.trainIds, queryIds, values, {
@@ -989,6 +996,8 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
   const beta = o.beta ?? RECOMMENDED_DDA.beta;
   const matrix = await ddaMatrix(scores, epochs.map((c) => c.info), { debias, denoise, beta });
   const description = describeScores(matrix);
+  const error = await estimateProjectionError(['base', ...epochs.map((c) => c.id)].map((id) => projectedAt.get(id) as ErrorIndex), scores, epochs.map((c) => c.info), { debias, denoise, beta }, matrix, topK, normalize);
+  if (error.summary.warning) log(`warning: ${error.summary.warning}`);
   const best = queries.map((_, j) => {
     const top: { i: number; s: number }[] = [];
     for (let i = 0; i < matrix.trainIds.length; i++) insertTop(top, i, matrix.values[i * nq + j] as number, topK);
@@ -998,6 +1007,7 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
   const files = await writeQueryOutputs(o.out, tops, {
     indexes: o.indexes.map((d) => resolve(d)), queries: resolve(o.queries), base: 'base', checkpoints: epochs.map((c) => c.id), measurement: first.measurement, projection: first.projection,
     normalize, dda: { debias, denoise, beta }, topK, scores: description, sign: 'higher = training sample more responsible for the query output', queryLoss,
+    projectionError: error.summary,
   });
-  return { headers: hs, checkpoints: epochs.map((c) => c.id), matrix, description, tops, queryLoss, files };
+  return { headers: hs, checkpoints: epochs.map((c) => c.id), matrix, description, tops, queryLoss, projectionError: error.summary, projectionSd: error.sd, files };
 }

@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  buildGradientIndex, queryGradientIndex, queryGradientIndexesDda, readIndexHeader, readIndexRows, type IndexBuildOptions,
+  buildGradientIndex, queryGradientIndex, queryGradientIndexesDda, readIndexHeader, readIndexRows, runAttribute, type IndexBuildOptions,
 } from '@dda/attribution';
 import { makeUserRun, type UserRun } from './fixtures/user-run.js';
 
@@ -75,4 +75,48 @@ describe('DDA over gradient indexes', () => {
     await build('checkpoint-50', { out: join(dir, 'other-seed'), seed: 4 });
     await expect(queryGradientIndexesDda({ ...q, indexes: [idx('base'), join(dir, 'other-seed')] })).rejects.toThrow(/were not built from the same model, data, projection and measurement \(projection\.seed: index 3, given 4/);
   }, 300_000);
+
+  it('estimates each DDA score\'s projection error (within a factor of the error against exact DDA) and warns when it is a large part of the scores: at a small --dim, not at a large one', async () => {
+    // Exact DDA (raw, mean, β = 1) from dda attribute at the same checkpoints: grad-dot on the full gradients.
+    const exact = await runAttribute({ base: run.base, checkpoints: [run.run], train: run.train, queries: run.queries, out: join(dir, 'exact'), method: { scorer: 'grad-dot', debias: 'raw', denoise: 'mean', beta: 1 }, topK: 3 });
+    const want = exact.method.matrix;
+    const dda = async (dim: number, seed: number, method: { debias?: string; denoise?: string } = { debias: 'raw', denoise: 'mean' }): Promise<{ r: Awaited<ReturnType<typeof queryGradientIndexesDda>>; lines: string[] }> => {
+      const at = (cp: string): string => join(dir, `e-${dim}-${seed}-${cp}`);
+      for (const cp of ['base', 'checkpoint-50', 'checkpoint-100']) await build(cp, { out: at(cp), dim, seed });
+      const lines: string[] = [];
+      const r = await queryGradientIndexesDda({ indexes: ['base', 'checkpoint-50', 'checkpoint-100'].map(at), queries: run.queries, ...method, topK: 3, out: join(dir, `e-${dim}-${seed}-${method.debias ?? 'dda'}-q`), log: (l) => lines.push(l) });
+      expect(r.matrix.trainIds).toEqual(want.trainIds);
+      expect(r.matrix.testIds).toEqual(want.testIds);
+      return { r, lines };
+    };
+    // The estimate against the observed error, pooled over 3 seeds: the mean of (error / sd)² near 1.
+    let z2 = 0;
+    let count = 0;
+    for (const seed of [1, 2, 3]) {
+      const { r } = await dda(64, seed);
+      r.matrix.values.forEach((v, k) => {
+        const i = Math.floor(k / 3);
+        const sd = r.projectionSd(i, k % 3);
+        expect(sd).toBeGreaterThan(0);
+        z2 += ((v - (want.values[k] as number)) / sd) ** 2;
+        count++;
+      });
+    }
+    const rmsZ = Math.sqrt(z2 / count);
+    expect(rmsZ).toBeGreaterThan(1 / 3);
+    expect(rmsZ).toBeLessThan(3);
+    // A small --dim: warned and recorded; a large one: recorded, not warned.
+    const small = await dda(64, 1);
+    expect(small.r.projectionError.warning).not.toBeNull();
+    expect(small.lines.join('\n')).toMatch(/warning: the projection's error is a large part of the DDA scores: estimated standard deviation \S+ \(median\) against a spread of \S+ .*build the indexes with a larger --dim .*or debias with fitted-beta or zscore/);
+    const recorded = JSON.parse(readFileSync(join(dir, 'e-64-1-raw-q', 'query.json'), 'utf8')).projectionError;
+    expect(recorded).toMatchObject({ propagated: true, sampledRows: 10, topK: 3, thresholds: { ratio: 0.25, top1Ratio: 0.5 } });
+    expect(recorded.ratio).toBeCloseTo(recorded.medianSd / recorded.columnSd, 12);
+    expect(recorded.ratio).toBeGreaterThan(0.25);
+    const large = await dda(16384, 1);
+    expect(large.r.projectionError.warning).toBeNull();
+    expect(large.lines.join('\n')).not.toMatch(/projection's error/);
+    expect(large.r.projectionError.medianSd).toBeLessThan(small.r.projectionError.medianSd / 4); // 1/√dim: 16 times smaller in expectation
+  }, 600_000);
 });
+
