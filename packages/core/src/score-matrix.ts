@@ -37,7 +37,7 @@ export interface ScoreMatrix {
 
 /** The units of a matrix's values as a phrase: {@link ScoreProvenance.units} where stated, else `units of the '<method>' scores`. */
 export function scoreUnits(m: Pick<ScoreMatrix, 'provenance'>): string {
-  return m.provenance.units ?? `units of the '${m.provenance.method}' scores (see computedOver)`;
+  return m.provenance.units ?? `not declared by the '${m.provenance.method}' scorer (its ScoreProvenance has no units; computedOver may say)`;
 }
 
 /** Builds a score matrix and checks its shape and that every value is finite. */

@@ -241,6 +241,7 @@ export async function gradDotPcScores(train: GradientMatrix, test: GradientMatri
   return createScoreMatrix(train.ids, test.ids, out, {
     method: 'grad-dot-pc',
     computedOver: `∇ℓ(train)ᵀ (I − V_k V_kᵀ) ∇f(test) over ${train.dim} parameters (${describeCheckpoints(train, test)}; inner products by ${products.how}), V_k the ${k} leading uncentred principal directions of the ${r} ${basis === 'train' ? 'training' : 'test'} gradients${share}${eig.iterations ? `, by ${eig.iterations} subspace iterations` : ''}; units nats² per squared parameter unit; higher = more responsible`,
+    units: 'nats² per squared parameter unit',
     checkpoints: [checkpoint],
     transforms: [],
   });

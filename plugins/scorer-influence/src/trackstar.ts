@@ -103,6 +103,7 @@ export function trackStarProvenance(train: GradientMatrix, test: GradientMatrix,
   return {
     method: 'trackstar',
     computedOver: `cosine of ∇ℓ(train) and ∇f(test) under R⁻¹ over ${train.dim} parameters (${describeCheckpoints(train, test)}; ${how}), R = ${1 - mix} × training second moment (${n} gradients) + ${mix} × query second moment (${test.rows.length} gradients) + εI, ${damping}; no optimizer-state correction, no projection; dimensionless in [-1, 1]; higher = more responsible`,
+    units: 'dimensionless (cosine under R⁻¹, in [−1, 1])',
     checkpoints: [checkpoint],
     transforms: [],
   };

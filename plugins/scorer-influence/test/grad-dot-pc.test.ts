@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import '@dda/backend-onnxruntime'; // registers the onnxruntime dot-product kernel (dotKernels)
-import { SeededRandom, scorers } from '@dda/core';
+import { SeededRandom, scoreUnits, scorers } from '@dda/core';
 import { gradDotPcScores, readGradDotPcOptions, symmetricEigen, topEigen } from '@dda/scorer-influence';
 import { grads, input, randomRows } from './helpers.js';
 
@@ -35,6 +35,7 @@ describe('grad-dot-pc', () => {
     const m = await gradDotPcScores(grads(train, 't'), grads(test, 'e'), { k: 1, engine: 'js' });
     expect(rounded(m.values)).toEqual([0, 0, 3, 0, 0, 0]);
     expect(m.provenance.method).toBe('grad-dot-pc');
+    expect(scoreUnits(m)).toBe('nats² per squared parameter unit');
     expect(m.provenance.computedOver).toMatch(/1 leading uncentred principal directions of the 3 training gradients \(88\.9 % of their second moment\)/);
   });
 

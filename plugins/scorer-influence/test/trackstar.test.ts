@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import '@dda/backend-onnxruntime'; // registers the onnxruntime dot-product kernel (dotKernels)
-import { SeededRandom, scorers } from '@dda/core';
+import { SeededRandom, scoreUnits, scorers } from '@dda/core';
 import { gradCosScores } from '@dda/scorer-grad-dot';
 import { trackStarScores } from '@dda/scorer-influence';
 import { gaussSolve, grads, input, randomRows } from './helpers.js';
@@ -28,6 +28,7 @@ describe('trackstar', () => {
     // plain cosine ranks the two directions alike (1/√2 each): the common direction e1 lost weight
     const plain = gradCosScores(grads(train, 't'), grads(test, 'e'));
     expect(plain.values[0]).toBeCloseTo(plain.values[2]!, 6);
+    expect(scoreUnits(m)).toBe('dimensionless (cosine under R⁻¹, in [−1, 1])');
     expect(m.provenance.computedOver).toMatch(/R = 0\.5 × training second moment \(3 gradients\) \+ 0\.5 × query second moment \(2 gradients\) \+ εI, ε = 0\.1667 \(absolute\)/);
   });
 
