@@ -158,6 +158,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       ? `token heat maps: top ${k} samples of ${Math.min(tops.length, PAGE_CHART_LIMIT)} queries at ${tokens.checkpoint}, 2 forward passes each, ${((Date.now() - tTokens) / 1000).toFixed(1)} s`
       : `token heat maps: none (${o.projection ? `the scores are over gradients projected to ${o.projection.dim} dimensions` : `${o.method.scorer} is not a gradient dot product`})`);
     const recallK = o.recallK ?? 20;
+    if (sources && recallK > task.train.samples.length) log(`note: -k ${recallK} is more than the ${task.train.samples.length} training samples: recall@k is recall@${task.train.samples.length} (every sample counted), 1 for every method`);
     const metrics: MetricRow[] = sources ? variants.flatMap((v) => evaluateMatrix(v.matrix, sources, recallK, extraMetrics).map((e) => ({ ...e, variant: v.variant, description: v.description, chosen: v === method }))) : [];
     const F = ATTRIBUTE_FILES;
     const path = (f: string): string => join(o.out, f);

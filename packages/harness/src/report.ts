@@ -130,12 +130,18 @@ export function gatesJson(cells: readonly CellGates[]): { cells: readonly CellGa
 export function summaryMarkdown(r: BenchResult, family = 'all'): string {
   const rows = r.summary.filter((s) => s.family === family);
   const extra = [...new Set(rows.flatMap((s) => Object.keys(s.metrics ?? {})))];
+  // LDS and leave-out (retraining metrics) when the config measured them: a column each.
+  const lds = rows.some((s) => Number.isFinite(s.ldsMean));
+  const leaveOut = rows.some((s) => Number.isFinite(s.leaveOutMean));
   const lines = [
-    `| method | n | AUC (%) | 95% CI (Student-t over n) | recall@${r.config.k} | AP | Recall@50 | MRR |${extra.map((id) => ` ${id} |`).join('')}`,
-    `|---|---:|---:|---|---:|---:|---:|---:|${extra.map(() => '---:|').join('')}`,
+    `| method | n | AUC (%) | 95% CI (Student-t over n) | recall@${r.config.k} | AP | Recall@50 | MRR |${lds ? ' LDS | LDS 95% CI |' : ''}${leaveOut ? ' leave-out (errors fixed) | random k |' : ''}${extra.map((id) => ` ${id} |`).join('')}`,
+    `|---|---:|---:|---|---:|---:|---:|---:|${lds ? '---:|---|' : ''}${leaveOut ? '---:|---:|' : ''}${extra.map(() => '---:|').join('')}`,
   ];
   const f3 = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(3) : '–');
-  for (const s of rows) lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | ${formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2)} | ${s.recallMean.toFixed(3)} | ${f3(s.apMean)} | ${f3(s.recall50Mean)} | ${f3(s.mrrMean)} |${extra.map((id) => ` ${f3(s.metrics?.[id]?.mean)} |`).join('')}`);
+  for (const s of rows) {
+    const retrain = `${lds ? ` ${f3(s.ldsMean)} | ${Number.isFinite(s.ldsMean) ? formatInterval({ low: s.ldsLow, high: s.ldsHigh, n: s.n }, 3) : '–'} |` : ''}${leaveOut ? ` ${f3(s.leaveOutMean)} | ${f3(s.leaveOutRandomMean)} |` : ''}`;
+    lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | ${formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2)} | ${s.recallMean.toFixed(3)} | ${f3(s.apMean)} | ${f3(s.recall50Mean)} | ${f3(s.mrrMean)} |${retrain}${extra.map((id) => ` ${f3(s.metrics?.[id]?.mean)} |`).join('')}`);
+  }
   return lines.join('\n');
 }
 

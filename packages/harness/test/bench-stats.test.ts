@@ -20,7 +20,8 @@ function rowsOf(method: string, families: string[], seeds: number[], auc: (f: st
 describe('benchmark statistics sized for the number of runs', () => {
   it('summarises with a Student-t interval over the seeds and gives n; none for one run', () => {
     const rows = rowsOf('grad-dot', ['f'], [0, 1], (_, s) => (s === 0 ? 80 : 90));
-    const [row] = summarize(rows).filter((r) => r.family === 'f');
+    const two = summarize(rows).filter((r) => r.family === 'f');
+    const [row] = two;
     const t = meanInterval([80, 90]);
     // The percentile bootstrap gave [80, 90] here: [min, max] of two runs. Student-t: 85 ± 63.5, within [0, 100].
     expect(t.low).toBeCloseTo(85 - 12.706204736174707 * 5, 9);
@@ -29,6 +30,12 @@ describe('benchmark statistics sized for the number of runs', () => {
     expect(Number.isNaN(one[0]?.aucLow)).toBe(true);
     const md = summaryMarkdown({ kind: 'bench', config: parseBenchConfig({ k: 5 }, 't'), summary: one, paired: [], rows: [], curves: [], recallCurves: [], timings: [], skipped: [] });
     expect(md).toContain(`| grad-dot | 1 | 80.00 | ${TOO_FEW_FOR_INTERVAL} (n = 1) |`);
+    expect(md).not.toContain('LDS'); // no column for a metric the config did not measure
+    // With LDS and leave-out measured, the printed table has their columns.
+    const withLds = two.map((r) => ({ ...r, ldsMean: 0.25, ldsLow: 0.1, ldsHigh: 0.4, leaveOutMean: 0.5, leaveOutRandomMean: 0.125 }));
+    const md2 = summaryMarkdown({ kind: 'bench', config: parseBenchConfig({ k: 5 }, 't'), summary: withLds, paired: [], rows: [], curves: [], recallCurves: [], timings: [], skipped: [] }, 'f');
+    expect(md2).toMatch(/\| MRR \| LDS \| LDS 95% CI \| leave-out \(errors fixed\) \| random k \|/);
+    expect(md2).toMatch(/\| 0\.250 \| \[0\.100, 0\.400\][^|]*\| 0\.500 \| 0\.125 \|/);
   });
 
   it('pairs family × seed cells, not their sources, and reports the smallest reachable p', () => {
