@@ -31,7 +31,7 @@ export { checkEngineIds, CheckpointModel, resolveEngine, type GradientEngine } f
 export { gradientBlock, gradientBlockStream, type GradientBlockSpec } from './gradient-blocks.js';
 // gradients and scores of a task, cached by content, block by block
 export {
-  AttributionRun, combineGradientTerms, isModelFree, scoreBlocksTogether, type BlockJob,
+  AttributionRun, DEFAULT_BLOCK_ROWS, DEFAULT_MAX_BLOCK_BYTES, blockRowsFor, combineGradientTerms, isModelFree, scoreBlocksTogether, type BlockJob,
   type CheckpointScores, type RunOptions,
 } from './run.js';
 // a scorer's options checked against what it reads

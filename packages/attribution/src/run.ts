@@ -26,6 +26,31 @@ import { refuseUnknownScorerOptions } from './scorer-options.js';
 
 /** Default number of samples per gradient block. */
 export const DEFAULT_BLOCK_ROWS = 128;
+/**
+ * Largest block of float32 training gradient rows held in memory when the block size is not given:
+ * 1 GiB. A block's rows are computed together (then scored, summarized or stored, and dropped), so
+ * at real size the default {@link DEFAULT_BLOCK_ROWS} would hold 4.5 GB for Qwen2-0.5B with rank-16
+ * LoRA on every linear map (35 MB a row) and 20 GB for a 7B model's.
+ */
+export const DEFAULT_MAX_BLOCK_BYTES = 2 ** 30;
+
+/** Entries of one full (unprojected) per-example gradient row at `cp`: its LoRA tensors, or every weight of a full checkpoint. */
+function fullGradientDim(task: AttributionTask, cp: Checkpoint): number {
+  let d = 0;
+  for (const t of (cp.kind === 'lora' ? cp.weights : task.base.weights).values()) d += t.data.length;
+  return d;
+}
+
+/**
+ * Samples per gradient block: `options.blockRows` when given, else {@link DEFAULT_BLOCK_ROWS}
+ * lowered (to at least 1) so that one block of full float32 gradient rows of the largest checkpoint
+ * fits {@link DEFAULT_MAX_BLOCK_BYTES}. The same in every process of a run (shards, merge).
+ */
+export function blockRowsFor(task: AttributionTask, options: Pick<RunOptions, 'blockRows'>): number {
+  if (options.blockRows !== undefined) return options.blockRows;
+  const rowBytes = 4 * Math.max(...[task.baseCheckpoint, ...task.checkpoints].map((cp) => fullGradientDim(task, cp)));
+  return Math.max(1, Math.min(DEFAULT_BLOCK_ROWS, Math.floor(DEFAULT_MAX_BLOCK_BYTES / rowBytes)));
+}
 
 /** Options of an {@link AttributionRun}. */
 export interface RunOptions {
@@ -136,10 +161,14 @@ export class AttributionRun {
 
   constructor(readonly task: AttributionTask, readonly options: RunOptions) {
     this.store = new ArtifactStore(options.artifactsDir);
-    this.blockRows = options.blockRows ?? DEFAULT_BLOCK_ROWS;
+    this.blockRows = blockRowsFor(task, options);
     this.storeGradients = options.storeGradients ?? false;
     if (!Number.isInteger(this.blockRows) || this.blockRows < 1) throw new DdaError(`blockRows must be a positive integer, got ${this.blockRows}`);
     this.log = options.log ?? (() => {});
+    if (this.blockRows < DEFAULT_BLOCK_ROWS && options.blockRows === undefined && this.blockRows < task.train.samples.length) {
+      const rowMb = (4 * Math.max(...[task.baseCheckpoint, ...task.checkpoints].map((cp) => fullGradientDim(task, cp)))) / 1e6;
+      this.log(`gradient blocks of ${this.blockRows} samples (not ${DEFAULT_BLOCK_ROWS}): a training gradient row is ${rowMb.toFixed(1)} MB and a block's rows are held in memory together (at most ${DEFAULT_MAX_BLOCK_BYTES / 2 ** 30} GiB); --block-rows sets another size`);
+    }
   }
 
   /**
@@ -214,10 +243,7 @@ export class AttributionRun {
   /** Number of entries of a gradient row at `cp`: the adapter's tensors, or every base tensor (k with a projection). */
   gradientDim(cp: Checkpoint): number {
     if (this.options.projection) return this.options.projection.dim;
-    const tensors = cp.kind === 'lora' ? cp.weights : this.task.base.weights;
-    let d = 0;
-    for (const t of tensors.values()) d += t.data.length;
-    return d;
+    return fullGradientDim(this.task, cp);
   }
 
   /** The training set's blocks of consecutive samples, each keyed by the model at `cp` and its samples. */

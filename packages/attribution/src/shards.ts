@@ -21,7 +21,7 @@ import { jsonDifferences } from './gradient-index.js';
 import { checkMethod, checkRequirements } from './method.js';
 import { ensurePlugins } from './plugins.js';
 import { checkQueryLoss, checkTrainingLoss } from './training-loss.js';
-import { AttributionRun, DEFAULT_BLOCK_ROWS, isModelFree } from './run.js';
+import { AttributionRun, blockRowsFor, isModelFree } from './run.js';
 import { loadTask, type AttributionTask } from './task.js';
 import { describeTruncation } from './truncation.js';
 
@@ -336,7 +336,7 @@ async function shardsAgainstNow(c: ShardCheck): Promise<{ against: ShardAgainstN
   const options = ref.options;
   const now = shardInputs(task, options);
   const nowHash = hashOf(now);
-  const fp = trainFingerprint(task.train.samples, options.blockRows ?? DEFAULT_BLOCK_ROWS);
+  const fp = trainFingerprint(task.train.samples, blockRowsFor(task, options));
   const cps = ['base', ...task.checkpoints.map((x) => x.id)];
   const changedBlocks = new Set<number>();
   const changedCps = new Set<string>();

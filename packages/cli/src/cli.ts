@@ -256,7 +256,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('out', { type: 'string', default: 'dda-attribution', describe: 'output folder (artifacts/ inside is reused by later runs)' })
     .option('learning-rates', { type: 'number', array: true, describe: 'learning rate at each checkpoint, in order (default: from trainer_state.json)' })
     .option('gradient-engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of the per-example gradients, losses and representations (tfjs where onnxruntime does not start, the reason logged)' })
-    .option('block-rows', { type: 'number', default: 128, describe: 'training samples per gradient block (the unit of caching, resuming and sharding)' })
+    .option('block-rows', { type: 'number', describe: 'training samples per gradient block (the unit of caching, resuming and sharding; a block\'s gradients are held in memory together); default 128, fewer where 128 rows of float32 gradients would exceed 1 GiB' })
     .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint) so new queries reuse them; by default grad-dot, grad-cos, tracin-cp and trak stream them (each block scored or summarized and dropped), and datainf, if-ekfac, if-exact, trackstar and grad-dot-pc in passes, fit then score (each gradient computed once per pass); if-lissa in depth + 1 passes, one per LiSSA step, only above 1 GiB of training gradients per checkpoint (its option streamAboveBytes; below, and with a minibatch, it stores them)' })
     .option('projection-dim', { type: 'number', describe: 'project every training and query gradient row to this many dimensions (the gradient index\'s seeded Rademacher projection, split across the tensors) before scoring: less memory for scorers that fit statistics over every row (trackstar, if-exact, grad-dot-pc stream up to 8,192 dimensions); scores approximate the unprojected ones (benchmarks/results/projection/)' })
     .option('projection-seed', { type: 'number', default: 0, describe: 'seed of --projection-dim\'s projection' })
@@ -267,7 +267,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
 interface AttributeArgs extends RunInputArgs {
   queries: string; labels?: string | undefined; 'query-fields'?: (string | number)[] | undefined;
   scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
-  'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows': number; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
+  'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows'?: number | undefined; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
   'projection-dim'?: number | undefined; 'projection-seed': number; metrics?: (string | number)[] | undefined; 'scorer-option'?: (string | number)[] | undefined;
 }
 
@@ -314,7 +314,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     ...(a.metrics ? { metrics: a.metrics.map((m) => parseMetricSpec(String(m))) } : {}),
     ...(a['scorer-option'] ? { scorerOptions: { [a.scorer]: parseScorerOptions(a['scorer-option'].map(String)) } } : {}),
     ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
-    gradientEngine: String(a['gradient-engine']), blockRows: positive('block-rows', a['block-rows']),
+    gradientEngine: String(a['gradient-engine']), ...(a['block-rows'] !== undefined ? { blockRows: positive('block-rows', a['block-rows']) } : {}),
     ...(a['store-gradients'] ? { storeGradients: true } : {}),
     ...(a['projection-dim'] !== undefined ? { projection: { kind: 'rademacher' as const, dim: positive('projection-dim', a['projection-dim']), seed: a['projection-seed'] } } : {}),
     ...(a.backend ? { backends: a.backend.map(String) } : {}),
