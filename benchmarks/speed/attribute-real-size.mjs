@@ -1,41 +1,46 @@
 #!/usr/bin/env node
-// `dda attribute` end to end on a TinyLlama-1.1B-shaped model (issue 13): makes a random base
-// folder at the published configuration (writeRandomModelFolder, BF16, with the real LLaMA-2
-// tokenizer), two PEFT LoRA checkpoints (adapter_config.json + adapter_model.safetensors, random
+// `dda attribute` end to end on a TinyLlama-1.1B-shaped (issue 13) or Qwen2-0.5B-shaped (issue 27,
+// --model qwen2-0.5b) model: makes a random base folder at the published configuration
+// (writeRandomModelFolder, BF16, with the family's real tokenizer: LLaMA-2's or Qwen2's), two PEFT LoRA checkpoints (adapter_config.json + adapter_model.safetensors, random
 // A and B), a training file and a query file, then runs
 //   node packages/cli/bin/dda.js attribute --base ... --checkpoints c1 c2 --train ... --queries ...
 //     --gradient-engine onnxruntime --out ...
-// under /usr/bin/time -v, and prints the wall time, the peak RSS and the load.
-// The issue's size is 1,000 training samples × 10 queries at 2 checkpoints, all 22 layers
-// (--train 1000 --queries 10 --layers 22); --layers, --train, --queries and --words make it smaller.
+// under /usr/bin/time -v, and prints the wall time, the peak RSS, the disk the output folder
+// (scores, progress and artifacts) took at its largest (sampled every 2 s) and at the end, and the load.
+// The issues' size is 1,000 training samples × 10 queries at 2 checkpoints, all layers
+// (--train 1000 --queries 10); --layers, --train, --queries and --words make it smaller.
 // Usage (after `npm run build`):
-//   node benchmarks/speed/attribute-real-size.mjs [--layers 22] [--train 1000] [--queries 10] [--words 40]
-//     [--rank 8] [--targets q_proj,v_proj] [--dir /tmp/dda-attribute-real-size] [--keep-out]
-import { spawnSync } from 'node:child_process';
+//   node benchmarks/speed/attribute-real-size.mjs [--model tinyllama-1.1b|qwen2-0.5b] [--layers all]
+//     [--train 1000] [--queries 10] [--words 40] [--rank 8] [--targets q_proj,v_proj]
+//     [--dir /tmp/dda-attribute-real-size-<model>-<layers>] [--keep-out] [--extra "<more dda attribute flags>"]
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arg, uptime } from './bench-lib.mjs';
 
-const layers = Number(arg('layers', '22'));
+const model = arg('model', 'tinyllama-1.1b');
+const { fillUniformStream, loadLlama2Tokenizer, loadPresetTokenizer, loraWeightSpecs, parseAdapterConfig, realModelConfig, writePeftAdapter, writeRandomModelFolder } = await import('@dda/model');
+const layers = Number(arg('layers', String(realModelConfig(model).config.numLayers)));
 const nTrain = Number(arg('train', '1000'));
 const nQueries = Number(arg('queries', '10'));
 const words = Number(arg('words', '40'));
 const rank = Number(arg('rank', '8'));
 const targetModules = arg('targets', 'q_proj,v_proj').split(',');
-const dir = arg('dir', `/tmp/dda-attribute-real-size-${layers}`);
+const dir = arg('dir', `/tmp/dda-attribute-real-size-${model}-${layers}`);
+const extra = arg('extra', '').split(' ').filter((x) => x !== '');
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-const { fillUniformStream, loadLlama2Tokenizer, loraWeightSpecs, parseAdapterConfig, realModelConfig, writePeftAdapter, writeRandomModelFolder } = await import('@dda/model');
 const start = uptime();
 const base = join(dir, 'base');
-const { config } = realModelConfig('tinyllama-1.1b', { numLayers: layers });
+const { config, family } = realModelConfig(model, { numLayers: layers });
 let writeS = 0;
 if (!existsSync(join(base, 'config.json')) || JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')).num_hidden_layers !== layers) {
   rmSync(base, { recursive: true, force: true });
   const t = performance.now();
-  writeRandomModelFolder(base, { model: 'tinyllama-1.1b', numLayers: layers, seed: 0, tokenizer: await loadLlama2Tokenizer() });
+  const tokenizer = family === 'qwen2' ? await loadPresetTokenizer('qwen2') : await loadLlama2Tokenizer();
+  writeRandomModelFolder(base, { model, numLayers: layers, seed: 0, tokenizer });
   writeS = (performance.now() - t) / 1000;
 }
 // Two checkpoints of one LoRA run: the same A, B growing from the first to the second.
@@ -61,15 +66,30 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 const cli = join(root, 'packages/cli/bin/dda.js');
 const args = ['-v', process.execPath, cli, 'attribute', '--base', base, '--checkpoints', ...checkpoints, '--train', join(dir, 'train.jsonl'),
-  '--queries', join(dir, 'queries.jsonl'), '--out', out, '--gradient-engine', 'onnxruntime', '--progress', 'log'];
+  '--queries', join(dir, 'queries.jsonl'), '--out', out, '--gradient-engine', 'onnxruntime', '--progress', 'log', ...extra];
+/** Bytes under a folder (du -sb), 0 while it does not exist. */
+const du = (d) => (existsSync(d) ? Number(execFileSync('du', ['-sb', d], { encoding: 'utf8' }).split('\t')[0]) : 0);
 const t0 = performance.now();
-const r = spawnSync('/usr/bin/time', args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+let peakDisk = 0;
+const sampler = setInterval(() => { try { peakDisk = Math.max(peakDisk, du(out)); } catch { /* a file renamed away while du ran */ } }, 2000);
+const r = await new Promise((resolve) => {
+  const child = spawn('/usr/bin/time', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b) => { stdout += b; });
+  child.stderr.on('data', (b) => { stderr += b; process.stderr.write(b); });
+  child.on('exit', (status) => resolve({ status, stdout, stderr }));
+});
+clearInterval(sampler);
 const wallS = (performance.now() - t0) / 1000;
+const finalDisk = du(out);
+peakDisk = Math.max(peakDisk, finalDisk);
 const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN) * 1024;
 const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('\t'));
 console.log(JSON.stringify({
-  model: 'tinyllama-1.1b', layers, train: nTrain, queries: nQueries, words, lora: { rank, targets: targetModules }, checkpoints: 2, write_base_s: writeS,
-  status: r.status, wall_s: wallS, peak_rss_gb: rss / 1e9, machine: `${cpus().length} cpus (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+  model, layers, train: nTrain, queries: nQueries, words, lora: { rank, targets: targetModules }, checkpoints: 2, extra, write_base_s: writeS,
+  base_bytes: du(base), status: r.status, wall_s: wallS, peak_rss_gb: rss / 1e9, out_disk_peak_gb: peakDisk / 1e9, out_disk_final_gb: finalDisk / 1e9,
+  machine: `${cpus().length} cpus (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
   uptime_start: start, uptime_end: uptime(), stdout_tail: r.stdout.trim().split('\n').slice(-12), stderr_tail: lines.slice(-15),
 }, null, 2));
 if (!process.argv.includes('--keep-out')) rmSync(out, { recursive: true, force: true });
