@@ -130,9 +130,10 @@ export function gatesJson(cells: readonly CellGates[]): { cells: readonly CellGa
 export function summaryMarkdown(r: BenchResult, family = 'all'): string {
   const rows = r.summary.filter((s) => s.family === family);
   const extra = [...new Set(rows.flatMap((s) => Object.keys(s.metrics ?? {})))];
-  // LDS and leave-out (retraining metrics) when the config measured them: a column each.
-  const lds = rows.some((s) => Number.isFinite(s.ldsMean));
-  const leaveOut = rows.some((s) => Number.isFinite(s.leaveOutMean));
+  // LDS and leave-out (retraining metrics) when the config measured them: their columns.
+  const asked = (m: string): boolean => (r.config.metrics as readonly unknown[]).includes(m);
+  const lds = asked('lds');
+  const leaveOut = asked('leave-out');
   const lines = [
     `| method | n | AUC (%) | 95% CI (Student-t over n) | recall@${r.config.k} | AP | Recall@50 | MRR |${lds ? ' LDS | LDS 95% CI |' : ''}${leaveOut ? ' leave-out (errors fixed) | random k |' : ''}${extra.map((id) => ` ${id} |`).join('')}`,
     `|---|---:|---:|---|---:|---:|---:|---:|${lds ? '---:|---|' : ''}${leaveOut ? '---:|---:|' : ''}${extra.map(() => '---:|').join('')}`,

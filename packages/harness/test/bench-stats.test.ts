@@ -33,7 +33,7 @@ describe('benchmark statistics sized for the number of runs', () => {
     expect(md).not.toContain('LDS'); // no column for a metric the config did not measure
     // With LDS and leave-out measured, the printed table has their columns.
     const withLds = two.map((r) => ({ ...r, ldsMean: 0.25, ldsLow: 0.1, ldsHigh: 0.4, leaveOutMean: 0.5, leaveOutRandomMean: 0.125 }));
-    const md2 = summaryMarkdown({ kind: 'bench', config: parseBenchConfig({ k: 5 }, 't'), summary: withLds, paired: [], rows: [], curves: [], recallCurves: [], timings: [], skipped: [] }, 'f');
+    const md2 = summaryMarkdown({ kind: 'bench', config: parseBenchConfig({ k: 5, metrics: ['auc', 'recall', 'lds', 'leave-out'] }, 't'), summary: withLds, paired: [], rows: [], curves: [], recallCurves: [], timings: [], skipped: [] }, 'f');
     expect(md2).toMatch(/\| MRR \| LDS \| LDS 95% CI \| leave-out \(errors fixed\) \| random k \|/);
     expect(md2).toMatch(/\| 0\.250 \| \[0\.100, 0\.400\][^|]*\| 0\.500 \| 0\.125 \|/);
   });
