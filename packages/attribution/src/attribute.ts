@@ -35,6 +35,12 @@ export interface AttributeOptions extends TaskFiles, Omit<RunOptions, 'artifacts
    * `metrics.csv` named by the metric's id. Needs `labels`.
    */
   readonly metrics?: readonly (string | { readonly id: string; readonly [option: string]: unknown })[];
+  /**
+   * Queries whose top samples get token heat maps on the page (the first ones; default
+   * {@link PAGE_CHART_LIMIT}; 0 = none): two forward passes per listed sample each, seconds at real
+   * size (10 queries × 10 samples took 10 minutes on a Qwen2-0.5B-shaped model here).
+   */
+  readonly heatMaps?: number;
   /** Artifact folder (default `<out>/artifacts`); several outputs may share one. */
   readonly artifactsDir?: string;
   /** The command line, recorded in summary.json and the page. */
@@ -153,10 +159,14 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     }
     const tops = topK(task, method.matrix, k, task.labels ? truth : undefined);
     const tTokens = Date.now();
-    const tokens = await tokenAttribution(run, s, tops.slice(0, PAGE_CHART_LIMIT));
+    const heatMaps = o.heatMaps ?? PAGE_CHART_LIMIT;
+    if (!Number.isInteger(heatMaps) || heatMaps < 0) throw new DdaError(`--heat-maps must be a non-negative integer, got ${heatMaps}`);
+    const tokens: TokenAttribution = heatMaps === 0
+      ? { kind: 'omitted', reason: 'No token heat maps: --heat-maps 0 (each map takes two forward passes per listed sample).' }
+      : await tokenAttribution(run, s, tops.slice(0, heatMaps));
     log(tokens.kind === 'computed'
-      ? `token heat maps: top ${k} samples of ${Math.min(tops.length, PAGE_CHART_LIMIT)} queries at ${tokens.checkpoint}, 2 forward passes each, ${((Date.now() - tTokens) / 1000).toFixed(1)} s`
-      : `token heat maps: none (${o.projection ? `the scores are over gradients projected to ${o.projection.dim} dimensions` : `${o.method.scorer} is not a gradient dot product`})`);
+      ? `token heat maps: top ${k} samples of ${Math.min(tops.length, heatMaps)} queries at ${tokens.checkpoint}, 2 forward passes each, ${((Date.now() - tTokens) / 1000).toFixed(1)} s`
+      : heatMaps === 0 ? 'token heat maps: none (--heat-maps 0)' : `token heat maps: none (${o.projection ? `the scores are over gradients projected to ${o.projection.dim} dimensions` : `${o.method.scorer} is not a gradient dot product`})`);
     const recallK = o.recallK ?? 20;
     if (sources && recallK > task.train.samples.length) log(`note: -k ${recallK} is more than the ${task.train.samples.length} training samples: recall@k is recall@${task.train.samples.length} (every sample counted), 1 for every method`);
     const metrics: MetricRow[] = sources ? variants.flatMap((v) => evaluateMatrix(v.matrix, sources, recallK, extraMetrics).map((e) => ({ ...e, variant: v.variant, description: v.description, chosen: v === method }))) : [];

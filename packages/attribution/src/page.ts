@@ -171,7 +171,7 @@ ${chart}
   }
   const legend = `<p class="meta">In the training samples, <mark>words</mark> they share with the query's output are highlighted${p.tops.some((q) => q.corrected !== null) ? '; where a query has a corrected output, the words where output and correction differ are marked: <mark class="swap">the output\'s</mark> and <mark class="fix">the correction\'s</mark>' : ''}.</p>`;
   const tokenNote = tokens === undefined ? '' : tokens.kind === 'computed'
-    ? `<p class="meta"><b>Token heat maps</b> (under each supporting sample${nTest > PAGE_CHART_LIMIT ? ` of the first ${PAGE_CHART_LIMIT} queries` : ''}): which tokens of its response carry its score. ${esc(tokens.how)}</p>`
+    ? `<p class="meta"><b>Token heat maps</b> (under each supporting sample${tokens.queries.size < nTest ? ` of the first ${tokens.queries.size} queries` : ''}): which tokens of its response carry its score. ${esc(tokens.how)}</p>`
     : `<p class="meta">${esc(tokens.reason)}</p>`;
   return htmlPage({
     title: p.title,

@@ -383,11 +383,17 @@ describe('bad data and bad models get errors naming the file and record', () => 
     expect(r.metrics.find((x) => x.chosen && x.source === 'average')!.aucPerQueryMean).toBeCloseTo(g.aucPerQueryMean, 10);
     // The paper's raw debias keeps the scorer's units and records the β it applied.
     const raw = join(root, 'out-raw');
-    await runAttribute({ ...files({ labels, queries: two }), out: raw, method: { scorer: 'grad-dot', debias: 'raw', denoise: 'mean', beta: 0.5 }, topK: 2 });
+    const rawRun = await runAttribute({ ...files({ labels, queries: two }), out: raw, method: { scorer: 'grad-dot', debias: 'raw', denoise: 'mean', beta: 0.5 }, topK: 2, heatMaps: 1 });
+    // --heat-maps 1: the first query's top samples get maps, the second's none; 0: none at all.
+    expect(rawRun.tokens.kind).toBe('computed');
+    if (rawRun.tokens.kind === 'computed') expect([...rawRun.tokens.queries.keys()]).toEqual([rawRun.tops[0]?.queryId]);
+    expect(readFileSync(join(raw, 'report.html'), 'utf8')).toContain('of the first 1 queries');
     expect(read(raw, 'scores.json')).toMatchObject({ units: 'nats² per squared parameter unit', beta: 0.5 });
     expect(read(raw, 'scores.json').method).toContain("debiaser 'raw' against the base model θ0 (β = 0.5)");
     // A model-free scorer has no checkpoint and no β.
     const bm = join(root, 'out-bm25');
+    const none = await runAttribute({ ...files({ labels, queries: two }), out: join(root, 'out-no-maps'), method: { scorer: 'grad-dot', debias: 'raw', denoise: 'mean', beta: 0.5 }, topK: 2, heatMaps: 0 });
+    expect(none.tokens).toEqual({ kind: 'omitted', reason: 'No token heat maps: --heat-maps 0 (each map takes two forward passes per listed sample).' });
     const bmLog: string[] = [];
     await runAttribute({ ...files({ labels, queries: two }), out: bm, method: { scorer: 'bm25', debias: null, denoise: null, beta: 1 }, topK: 2, measurement: 'entity-margin', log: (l) => bmLog.push(l) });
     const b = read(bm, 'scores.json');

@@ -251,6 +251,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('denoise', { type: 'string', describe: `denoiser id, or none (the paper's average: mean); default ${RECOMMENDED_DDA.denoise}, except for a scorer that combines its own checkpoints (tracin-cp: lr-weighted), which refuses another` })
     .option('beta', { type: 'number', describe: 'β of the debias term, default 1 (for a debiaser with a fixed β: raw, zscore, unit-norm, rank; refused where it would be ignored, e.g. with fitted-beta)' })
     .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
+    .option('heat-maps', { type: 'number', describe: 'queries (the first ones) whose top samples get token heat maps on the page, default 200; 0 for none (two forward passes per listed sample each: minutes at real size)' })
     .option('k', { type: 'number', default: 20, describe: 'k of recall@k (with --labels)' })
     .option('metrics', { type: 'string', array: true, describe: 'more metrics against --labels from the metrics registry (dda methods; a plugin\'s too), each a column of metrics.csv: an id, or id:option=value,... e.g. recall-at-k:k=100' })
     .option('out', { type: 'string', default: 'dda-attribution', describe: 'output folder (artifacts/ inside is reused by later runs)' })
@@ -268,11 +269,11 @@ interface AttributeArgs extends RunInputArgs {
   queries: string; labels?: string | undefined; 'query-fields'?: (string | number)[] | undefined;
   scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
   'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows'?: number | undefined; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
-  'projection-dim'?: number | undefined; 'projection-seed': number; metrics?: (string | number)[] | undefined; 'scorer-option'?: (string | number)[] | undefined;
+  'projection-dim'?: number | undefined; 'projection-seed': number; metrics?: (string | number)[] | undefined; 'heat-maps'?: number | undefined; 'scorer-option'?: (string | number)[] | undefined;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
-const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'projection-dim', 'projection-seed', 'backend', 'metrics', 'scorer-option'] as const;
+const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'projection-dim', 'projection-seed', 'backend', 'metrics', 'scorer-option', 'heat-maps'] as const;
 
 /** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
 function attributeArgv(a: AttributeArgs): string[] {
@@ -311,6 +312,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
     method: { scorer: a.scorer, debias: off(a.debias), denoise: off(a.denoise ?? RECOMMENDED_DDA.denoise), denoiseGiven: a.denoise !== undefined, beta: a.beta ?? 1, betaGiven: a.beta !== undefined }, measurement: a.measurement,
     topK: positive('top-k', a['top-k']), recallK: positive('k', a.k), out: a.out,
+    ...(a['heat-maps'] !== undefined ? { heatMaps: a['heat-maps'] } : {}),
     ...(a.metrics ? { metrics: a.metrics.map((m) => parseMetricSpec(String(m))) } : {}),
     ...(a['scorer-option'] ? { scorerOptions: { [a.scorer]: parseScorerOptions(a['scorer-option'].map(String)) } } : {}),
     ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
