@@ -8,11 +8,8 @@
  * most √(2/k)·‖g‖‖h‖ per tensor.
  */
 import { createHash } from 'node:crypto';
-import { DdaError, SeededRandom, kernelProducts } from '@dda/core';
+import { DdaError, FLOAT64_LOOP_HOW, SeededRandom, kernelProducts } from '@dda/core';
 import type { GradientLayout } from './engine.js';
-
-/** How {@link GradientProjector.project} computes: the provenance phrase of float64 projections. */
-export const JS_PROJECTION_HOW = 'float64 JavaScript loop';
 
 /** Default projected dimension k (TRAK keeps 2,048, LoGra 4,096 per layer; 16 KB per sample in float16). */
 export const DEFAULT_INDEX_DIM = 8192;
@@ -149,7 +146,7 @@ export class GradientProjector {
   async projectRows(rows: readonly Float32Array[], o: { readonly engine?: string; readonly log?: (line: string) => void } = {}): Promise<{ readonly rows: Float64Array[]; readonly how: string }> {
     for (const r of rows) if (r.length !== this.inputDim) throw new DdaError(`projection: a gradient row of ${r.length} entries, expected ${this.inputDim}`);
     const out = rows.map(() => new Float64Array(this.dim));
-    if (rows.length === 0) return { rows: out, how: JS_PROJECTION_HOW };
+    if (rows.length === 0) return { rows: out, how: FLOAT64_LOOP_HOW };
     let how: string | undefined;
     let off = 0;
     for (let m = 0; m < this.modules.length; m++) {
@@ -161,7 +158,7 @@ export class GradientProjector {
       if (!k) {
         // No kernel (js, or auto without one): the float64 loop for every row and tensor.
         rows.forEach((r, i) => this.project(r, out[i]));
-        return { rows: out, how: JS_PROJECTION_HOW };
+        return { rows: out, how: FLOAT64_LOOP_HOW };
       }
       how = k.how;
       const scale = 1 / Math.sqrt(mod.dims);
@@ -171,7 +168,7 @@ export class GradientProjector {
       });
       off += mod.size;
     }
-    return { rows: out, how: how ?? JS_PROJECTION_HOW };
+    return { rows: out, how: how ?? FLOAT64_LOOP_HOW };
   }
 
   /**

@@ -41,6 +41,11 @@ function fullGradientDim(task: AttributionTask, cp: Checkpoint): number {
   return d;
 }
 
+/** Bytes of one full float32 training gradient row of the task's largest checkpoint (θ0 included). */
+function largestGradientRowBytes(task: AttributionTask): number {
+  return 4 * Math.max(...[task.baseCheckpoint, ...task.checkpoints].map((cp) => fullGradientDim(task, cp)));
+}
+
 /**
  * Samples per gradient block: `options.blockRows` when given, else {@link DEFAULT_BLOCK_ROWS}
  * lowered (to at least 1) so that one block of full float32 gradient rows of the largest checkpoint
@@ -48,8 +53,7 @@ function fullGradientDim(task: AttributionTask, cp: Checkpoint): number {
  */
 export function blockRowsFor(task: AttributionTask, options: Pick<RunOptions, 'blockRows'>): number {
   if (options.blockRows !== undefined) return options.blockRows;
-  const rowBytes = 4 * Math.max(...[task.baseCheckpoint, ...task.checkpoints].map((cp) => fullGradientDim(task, cp)));
-  return Math.max(1, Math.min(DEFAULT_BLOCK_ROWS, Math.floor(DEFAULT_MAX_BLOCK_BYTES / rowBytes)));
+  return Math.max(1, Math.min(DEFAULT_BLOCK_ROWS, Math.floor(DEFAULT_MAX_BLOCK_BYTES / largestGradientRowBytes(task))));
 }
 
 /** Options of an {@link AttributionRun}. */
@@ -166,7 +170,7 @@ export class AttributionRun {
     if (!Number.isInteger(this.blockRows) || this.blockRows < 1) throw new DdaError(`blockRows must be a positive integer, got ${this.blockRows}`);
     this.log = options.log ?? (() => {});
     if (this.blockRows < DEFAULT_BLOCK_ROWS && options.blockRows === undefined && this.blockRows < task.train.samples.length) {
-      const rowMb = (4 * Math.max(...[task.baseCheckpoint, ...task.checkpoints].map((cp) => fullGradientDim(task, cp)))) / 1e6;
+      const rowMb = largestGradientRowBytes(task) / 1e6;
       this.log(`gradient blocks of ${this.blockRows} samples (not ${DEFAULT_BLOCK_ROWS}): a training gradient row is ${rowMb.toFixed(1)} MB and a block's rows are held in memory together (at most ${DEFAULT_MAX_BLOCK_BYTES / 2 ** 30} GiB); --block-rows sets another size`);
     }
   }

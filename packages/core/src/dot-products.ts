@@ -11,6 +11,9 @@ import { DdaError } from './errors.js';
 import type { DotKernel } from './plugins.js';
 import { dotKernels } from './registries.js';
 
+/** The provenance phrase of products computed by a caller's own float64 loop (where {@link kernelProducts} gives null). */
+export const FLOAT64_LOOP_HOW = 'float64 JavaScript loop';
+
 /** Products computed on a kernel: row-major values and the kernel's provenance. */
 export interface KernelProducts {
   /** `values[i·nTest + j] = rows[i] · test[j]`, row-major [rows × nTest], float32 accumulation. */

@@ -30,7 +30,7 @@ export {
 } from './plugins.js';
 // row products on a registered dot-product kernel, or null for the caller's float64 loop
 export {
-  type KernelProducts, type KernelProductOptions, kernelProducts,
+  FLOAT64_LOOP_HOW, type KernelProducts, type KernelProductOptions, kernelProducts,
 } from './dot-products.js';
 // the two-pass streamed form of a scorer (StreamedFit): partial sums, stacked blocks
 export {

@@ -10,6 +10,7 @@
  */
 import {
   DdaError,
+  FLOAT64_LOOP_HOW,
   createScoreMatrix,
   validateGradientMatrix,
   type GradientMatrix,
@@ -40,7 +41,7 @@ export interface GradDotOptions {
 }
 
 /** How the JavaScript loop computes, for provenance. */
-export const JS_DOT_HOW = 'float64 JavaScript loop';
+export const JS_DOT_HOW: string = FLOAT64_LOOP_HOW;
 
 function checkBlockRows(blockRows: number): void {
   if (!Number.isInteger(blockRows) || blockRows < 1) {

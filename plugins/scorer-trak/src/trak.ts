@@ -25,7 +25,7 @@
  * n × k + m × k + a chunk of P). Cost O((n + m) × dim × k) for the projection, then an exact
  * Cholesky solve of size min(n, k).
  */
-import { DdaError, SeededRandom, createScoreMatrix, kernelProducts, type BlockSummaries, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import { DdaError, FLOAT64_LOOP_HOW, SeededRandom, createScoreMatrix, kernelProducts, type BlockSummaries, type GradientMatrix, type ScoreMatrix } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
 import { DEFAULT_MAX_SYSTEM_SIZE, ridgeKernelScores, type KernelSolver } from '@dda/scorer-influence';
 
@@ -156,7 +156,7 @@ async function projectOnEngine(rows: readonly Float32Array[], dim: number, k: nu
     if (out.length === rows.length) return { rows: out, how: `${how} (one row per product, P rounded to float32)` };
   }
   const [phi] = projectRows([rows], dim, k, seed, whole?.p) as [Float64Array[]];
-  return { rows: phi, how: 'float64 JavaScript loop' };
+  return { rows: phi, how: FLOAT64_LOOP_HOW };
 }
 
 /**
