@@ -12,7 +12,11 @@
 //   node benchmarks/speed/real-size-gradients.mjs [--workload w3|w4|w5|w6|w7|<a REAL_MODELS name>] [--n 4] [--seq 512] [--rank 16]
 //     [--layers all] [--dtype BF16] [--dir /tmp/dda-w3] [--engines onnxruntime,pytorch] [--ort-threads 1,2]
 //     [--torch-threads 1,2] [--reps 1] [--glibc-keep 0,1] [--ort-backend onnxruntime-cpu|onnxruntime-cuda|onnxruntime-webgpu] [--torch-device cpu|cuda]
-//     [--torch-blas DIR]
+//     [--torch-blas DIR] [--recompute auto|on|off[,...]] [--example-batch 8]
+// --recompute: the engine's per-layer recomputation in the gradient graph (OnnxDecoder's recompute: auto, the
+// default, by size; on; off), a list to run the engine once per setting; the result names the setting and what ran.
+// --example-batch: the engine's most examples per run (OnnxDecoder's exampleBatch, default 8; fewer when maxRunBytes,
+// 2 GiB of estimated activations, allows fewer). The warm-up runs use the timed runs' examples per run (the same graph).
 // --torch-blas DIR: the PyTorch processes load the libblas.so.3 in DIR (torchBlasEnv in bench-lib.mjs), e.g. OpenBLAS
 // where the machine has only the reference BLAS (`apt-get download libopenblas0-pthread && dpkg-deb -x libopenblas0-pthread_*.deb o`,
 // then DIR = o/usr/lib/x86_64-linux-gnu/openblas-pthread); the PyTorch result names the BLAS it ran.
@@ -44,7 +48,7 @@ const tokensOf = (e, vocab) => Int32Array.from({ length: seq }, (_, k) => (k * k
 async function child() {
   const t0 = performance.now();
   const { openModelFolder, fillUniformStream, loraWeightSpecs } = await import('@dda/model');
-  const { OnnxDecoder, startOnnxRuntime } = await import('@dda/backend-onnxruntime');
+  const { OnnxDecoder, recomputeLayers, startOnnxRuntime } = await import('@dda/backend-onnxruntime');
   const folder = openModelFolder(dir);
   const config = folder.config;
   // Float32 base weights, widened tensor by tensor from the stored dtype (onnxruntime-node cannot take BF16 tensors).
@@ -59,12 +63,16 @@ async function child() {
   const threads = Number(arg('ort-threads', '1'));
   const backendId = arg('ort-backend', 'onnxruntime-cpu');
   const backend = await startOnnxRuntime([backendId]);
-  const dec = new OnnxDecoder(backend, config, lora, base, loraWeights, backendId === 'onnxruntime-cpu' ? { intraOpNumThreads: threads } : {});
+  const recomputeArg = arg('recompute', 'auto');
+  const recompute = recomputeArg === 'on' ? true : recomputeArg === 'off' ? false : 'auto';
+  const dec = new OnnxDecoder(backend, config, lora, base, loraWeights, { ...(backendId === 'onnxruntime-cpu' ? { intraOpNumThreads: threads } : {}), recompute, exampleBatch: Number(arg('example-batch', '8')) });
   const half = seq / 2;
   const enc = Array.from({ length: n + 1 }, (_, e) => ({ tokens: tokensOf(e, config.vocabSize), lossMask: Float32Array.from({ length: seq - 1 }, (_, t) => (t >= half ? 1 : 0)) }));
   const tw = performance.now();
-  // Two runs: the first builds the gradient graph and its session, the second lets onnxruntime's memory arena reach its size.
-  for (let w = 0; w < 2; w++) await dec.perExampleGradients(['warm-up'], enc.slice(0, 1), 'warm-up');
+  // Two runs of the timed runs' shape (examples per run): the first builds the gradient graph and its session, the second lets onnxruntime's memory arena reach its size.
+  const perRun = dec.runPlan(enc.slice(1))[0]?.length ?? 1;
+  const warm = Array.from({ length: perRun }, (_, k) => ({ tokens: tokensOf(n + 1 + k, config.vocabSize), lossMask: enc[0].lossMask }));
+  for (let w = 0; w < 2; w++) await dec.perExampleGradients(warm.map((_, k) => `warm-up ${k}`), warm, 'warm-up');
   const warmS = (performance.now() - tw) / 1000;
   const times = [];
   const c0 = process.cpuUsage();
@@ -81,7 +89,8 @@ async function child() {
   const loss0 = await dec.loss(enc[0]);
   await dec.release();
   console.log(JSON.stringify({
-    engine: `dda ${backendId}${backendId === 'onnxruntime-cpu' ? `, 1 session × ${threads} threads` : ''}, base weights ${dec.basePlacement}, ${plan[0]?.length} per run`, device: backend.device,
+    engine: `dda ${backendId}${backendId === 'onnxruntime-cpu' ? `, 1 session × ${threads} threads` : ''}, base weights ${dec.basePlacement}, ${plan[0]?.length} per run, recompute ${recomputeArg} (${recomputeLayers(config, seq, recompute) ? 'layers recomputed' : 'activations kept'})`, device: backend.device,
+    recompute: recomputeArg, per_run: plan[0]?.length,
     examples_per_s: n / Math.min(...times), seconds: times, examples_per_cpu_s: (reps * n) / ((cpu.user + cpu.system) / 1e6),
     load_s: loadS, warm_up_s: warmS, loss0, lora_dim: dim, peak_rss_mb: peakGradients, peak_rss_with_loss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
   }));
@@ -107,7 +116,7 @@ if (process.argv.includes('--child')) {
   const torchBlas = arg('torch-blas', undefined);
   const { peaks, peak } = matmulPeaks((t) => torchBlasEnv(torchBlas, t));
   const self = fileURLToPath(import.meta.url);
-  const common = ['--workload', workload, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--reps', String(reps), '--dir', dir];
+  const common = ['--workload', workload, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--reps', String(reps), '--dir', dir, '--example-batch', arg('example-batch', '8')];
   const results = [];
   const engines = arg('engines', 'onnxruntime,pytorch').split(',');
   const ortBackend = arg('ort-backend', 'onnxruntime-cpu');
@@ -115,7 +124,9 @@ if (process.argv.includes('--child')) {
   const tagged = (r, keep) => (keep ? { ...r, engine: `${r.engine}, glibc keeps freed memory`, glibc_tunables: GLIBC_KEEP_FREED.GLIBC_TUNABLES } : r);
   if (engines.includes('onnxruntime')) {
     for (const t of arg('ort-threads', '1,2').split(',')) {
-      for (const keep of keeps) results.push(tagged(run(process.execPath, [self, '--child', ...common, '--ort-threads', t, '--ort-backend', ortBackend], `dda ${ortBackend}, ${t} threads`, keep ? GLIBC_KEEP_FREED : {}), keep));
+      for (const rc of arg('recompute', 'auto').split(',')) {
+        for (const keep of keeps) results.push(tagged(run(process.execPath, [self, '--child', ...common, '--ort-threads', t, '--ort-backend', ortBackend, '--recompute', rc], `dda ${ortBackend}, ${t} threads, recompute ${rc}`, keep ? GLIBC_KEEP_FREED : {}), keep));
+      }
     }
   }
   if (engines.includes('pytorch')) {

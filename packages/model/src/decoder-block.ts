@@ -76,6 +76,14 @@ export interface DecoderOps<V> {
   add(a: V, b: V): V;
   /** a · b elementwise, same shapes. */
   mul(a: V, b: V): V;
+  /**
+   * Optional: runs layer `layer` on the residual stream x [N, d] as `run(x)` does (its result
+   * [N, d]), where an engine needs to know where a layer starts and ends, e.g. to recompute its
+   * values in the backward pass instead of keeping them (the onnxruntime engine's gradient
+   * checkpointing). `run` may be called more than once and calls the layer's ops each time.
+   * Without it the stack calls the layer directly.
+   */
+  layer?(layer: number, x: V, run: (x: V) => V): V;
 }
 
 /** The config fields the decoder reads (every field of DecoderConfig but the context length). */
@@ -127,7 +135,7 @@ export function decoderStack<V>(ops: DecoderOps<V>, c: DecoderBlockConfig): { hi
   const scale = embeddingScale(c);
   let x = ops.embed(table);
   if (scale !== 1) x = ops.scale(x, scale);
-  for (let i = 0; i < c.numLayers; i++) x = decoderLayer(ops, c, i, x);
+  for (let i = 0; i < c.numLayers; i++) x = ops.layer ? ops.layer(i, x, (xi) => decoderLayer(ops, c, i, xi)) : decoderLayer(ops, c, i, x);
   const hidden = ops.rmsNorm(x, ops.weight('model.norm.weight', [c.hiddenSize]), normSpec(c));
   return { hidden, head: c.tieWordEmbeddings ? table : ops.weight('lm_head.weight', [c.vocabSize, c.hiddenSize]) };
 }

@@ -11,6 +11,11 @@ import type { OnnxNode } from './onnx-model.js';
 type Shape = readonly number[];
 /** A VJP: given the output's gradient, the gradient contributions of the inputs that need one. */
 type Vjp = (dy: string, needs: (input: string) => boolean) => [input: string, grad: string][];
+/**
+ * One entry of the tape: an op's VJP, or a segment recorded by {@link GraphBuilder.recomputed}
+ * (its input `x` and the function `f` that builds it, run again in the backward pass).
+ */
+type TapeEntry = { readonly out: string; readonly vjp: Vjp } | { readonly out: string; readonly segment: { readonly x: string; readonly f: (x: string) => string; readonly inner: readonly string[] } };
 
 function broadcastShapes(a: Shape, b: Shape, what: string): number[] {
   const n = Math.max(a.length, b.length);
@@ -31,10 +36,12 @@ export class GraphBuilder {
   private readonly inputs: OnnxValueInfo[] = [];
   private readonly shapes = new Map<string, number[]>();
   private readonly dependsOnWrt = new Set<string>();
-  private readonly tape: { out: string; vjp: Vjp }[] = [];
+  private tape: TapeEntry[] = [];
   private readonly scalars = new Map<number, string>();
+  private negativeZero: string | undefined;
   private recording = true;
   private counter = 0;
+  private recomputeDepth = 0;
 
   constructor(readonly name: string) {}
 
@@ -322,24 +329,124 @@ export class GraphBuilder {
   }
 
   /**
+   * `f(x)`, the values inside it recomputed in the backward pass instead of kept (gradient
+   * checkpointing): the forward pass emits f's nodes as usual, but the tape keeps one entry for
+   * the whole segment instead of f's VJPs, so no backward node reads f's intermediates and
+   * onnxruntime frees them as soon as the forward pass is past them; only `x` stays alive until
+   * the backward pass reaches the segment. There {@link backward} builds f again from
+   * x' = x + (−0)·|s| (s [..., 1]: the first entry of each row of the incoming gradient of the
+   * result, sliced along the last axis) and runs f's VJPs on the rebuilt values, in the order
+   * they would have run without recomputation. The data dependency on the gradient does two
+   * things: onnxruntime's common-subexpression elimination cannot merge the rebuilt nodes with
+   * the forward ones (their inputs differ), and its executor cannot schedule the rebuild before
+   * the backward pass reaches the segment (so at most one segment's intermediates are alive).
+   *
+   * Exactness: for a finite s, (−0)·|s| is −0, and x + (−0) is x bit for bit (−0 included), so
+   * the rebuilt values, the gradients and the outputs are bit-identical to the same graph without
+   * recomputation, provided f emits the same ops for the same inputs every time it is called (f is
+   * called twice; outputs it adds to the graph must be added once: see {@link recomputing}). Where
+   * s is NaN or ±∞ (a non-finite gradient entry), that row of x' is NaN: the gradients of the rows
+   * it reaches are NaN instead of merely non-finite. Rows are independent: a row's s only touches
+   * that row (the decoder's rows of one example never reach another example's).
+   *
+   * Costs one more forward pass of f and a [..., 1] slice, an Abs, a Mul and an Add of x's size.
+   * When not recording (inside a backward pass, or when nothing is differentiated) this is f(x).
+   *
+   * @param x - The segment's input that the rebuild replaces by x' (other values f reads are
+   *   read as they are: graph inputs, initializers, values made before); its last axis is sliced for s.
+   *   Values made inside f must not be differentiated outside it (a DdaError in {@link backward}).
+   * @param f - Builds the segment; called once now and once in {@link backward}.
+   * @returns f(x), with the gradient's shape: the result's shape (rank ≥ 1).
+   */
+  recomputed(x: string, f: (x: string) => string): string {
+    if (!this.recording) return f(x);
+    const start = this.tape.length;
+    const y = f(x);
+    if (!this.dependsOnWrt.has(y)) return y;
+    const sx = this.shape(x);
+    const sy = this.shape(y);
+    if (sy.length === 0 || sx.length !== sy.length || sx.slice(0, -1).some((v, i) => v !== sy[i])) {
+      throw new DdaError(`graph '${this.name}': a recomputed segment maps [${sx.join(', ')}] to [${sy.join(', ')}]; its input and result must have the same shape but for the last axis`, 'recompute a segment over rows, such as a decoder layer');
+    }
+    const inner = this.tape.slice(start).map((e) => e.out).filter((v) => v !== y);
+    this.tape.length = start;
+    this.tape.push({ out: y, segment: { x, f, inner } });
+    return y;
+  }
+
+  /** True while {@link backward} rebuilds a {@link recomputed} segment: a segment that adds graph outputs adds them only when this is false. */
+  get recomputing(): boolean {
+    return this.recomputeDepth > 0;
+  }
+
+  /** The float32 scalar −0 (the scalar cache cannot hold it: its keys do not tell −0 from +0). */
+  private minusZero(): string {
+    this.negativeZero ??= this.constant('c', Float32Array.of(-0), []);
+    return this.negativeZero;
+  }
+
+  /** Runs `tape` backwards into `grads` (see {@link backward}); segments are rebuilt and run in place. */
+  private runTape(tape: readonly TapeEntry[], grads: Map<string, string>, needs: (v: string) => boolean): void {
+    for (let k = tape.length - 1; k >= 0; k--) {
+      const entry = tape[k] as TapeEntry;
+      const dy = grads.get(entry.out);
+      if (dy === undefined) continue;
+      if ('segment' in entry) {
+        const { x, f, inner: kept } = entry.segment;
+        const leaked = kept.find((v) => grads.has(v));
+        if (leaked !== undefined) throw new DdaError(`graph '${this.name}': '${leaked}', made inside a recomputed segment, is differentiated outside it`, 'return it from the segment, or do not recompute that segment');
+        const sy = this.shape(dy);
+        const r = sy.length;
+        const sxShape = [...sy.slice(0, -1), 1];
+        const s = this.emit('Slice', [dy, this.ints([0]), this.ints([1]), this.ints([r - 1])], sxShape);
+        const zero = this.emit('Mul', [this.emit('Abs', [s], sxShape), this.minusZero()], sxShape);
+        const xr = this.emit('Add', [x, zero], broadcastShapes(this.shape(x), sxShape, 'recomputed'));
+        if (needs(x)) this.dependsOnWrt.add(xr);
+        const outer = this.tape;
+        this.tape = [];
+        this.recording = true;
+        this.recomputeDepth++;
+        let yr: string;
+        try {
+          yr = f(xr);
+        } finally {
+          this.recomputeDepth--;
+          this.recording = false;
+        }
+        const inner = this.tape;
+        this.tape = outer;
+        const ry = this.shape(yr);
+        if (ry.length !== sy.length || ry.some((v, i) => v !== sy[i])) throw new DdaError(`graph '${this.name}': a recomputed segment gave shape [${ry.join(', ')}], first [${sy.join(', ')}]`, 'build the same segment every time');
+        grads.set(yr, dy);
+        this.runTape(inner, grads, needs);
+        const gx = grads.get(xr);
+        if (gx !== undefined && needs(x)) {
+          // x' = x + (−0)·|s| passes its gradient to x unchanged (nothing flows into s).
+          const g = this.unbroadcast(gx, this.shape(x));
+          const prev = grads.get(x);
+          grads.set(x, prev === undefined ? g : this.add(prev, g));
+        }
+        continue;
+      }
+      for (const [input, g] of entry.vjp(dy, needs)) {
+        if (!needs(input)) continue;
+        const prev = grads.get(input);
+        grads.set(input, prev === undefined ? g : this.add(prev, g));
+      }
+    }
+  }
+
+  /**
    * Emits the backward pass of scalar `loss` and returns the gradient value of each of `wrt`
-   * (a zero constant for an input the loss does not depend on).
+   * (a zero constant for an input the loss does not depend on). Segments recorded by
+   * {@link recomputed} are rebuilt here, each just before its VJPs run.
    */
   backward(loss: string, wrt: readonly string[]): Map<string, string> {
     if (this.shape(loss).length !== 0) throw new DdaError(`backward: the loss must be a scalar, got shape [${this.shape(loss).join(', ')}]`, 'reduce it first');
     this.recording = false;
     const grads = new Map<string, string>([[loss, this.scalar(1)]]);
     const needs = (v: string): boolean => this.dependsOnWrt.has(v);
-    for (let k = this.tape.length - 1; k >= 0; k--) {
-      const { out, vjp } = this.tape[k] as { out: string; vjp: Vjp };
-      const dy = grads.get(out);
-      if (dy === undefined) continue;
-      for (const [input, g] of vjp(dy, needs)) {
-        if (!needs(input)) continue;
-        const prev = grads.get(input);
-        grads.set(input, prev === undefined ? g : this.add(prev, g));
-      }
-    }
+    this.runTape(this.tape, grads, needs);
     this.recording = true;
     return new Map(wrt.map((w) => [w, grads.get(w) ?? this.constant('zero', new Float32Array(this.shape(w).reduce((a, b) => a * b, 1)), this.shape(w))]));
   }

@@ -98,11 +98,35 @@ export function ortWeightFeeds(backend: OnnxRuntimeBackend, weights: Iterable<re
  * (an estimate: per layer the attention probabilities, 2 · heads · T² values, and about
  * 14 · max(hidden, heads · headDim) + 5 · intermediate values per token, float32, the attention
  * width counted when Qwen3's head size makes it wider than hidden; plus the loss rows' logits). Used to
- * cap the examples per run so that a run stays within `maxRunBytes`.
+ * cap the examples per run so that a run stays within `maxRunBytes`, and to bound the sessions kept.
+ * With `recompute` (the graph's layers recomputed in the backward pass, {@link DecoderGraphOptions.recompute})
+ * one layer's worth of those values plus each layer's input, T · hidden values per layer.
  */
-export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossRows = T): number {
+export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossRows = T, recompute = false): number {
   const perLayer = 2 * c.numHeads * T * T + T * (14 * Math.max(c.hiddenSize, c.numHeads * headDim(c)) + 5 * c.intermediateSize);
-  return 4 * (c.numLayers * perLayer + 3 * lossRows * c.vocabSize);
+  const layers = recompute ? perLayer + c.numLayers * T * c.hiddenSize : c.numLayers * perLayer;
+  return 4 * (layers + 3 * lossRows * c.vocabSize);
+}
+
+/**
+ * The default budget of `auto` recomputation ({@link recomputeLayers}): 2 GiB, the decoder's
+ * default `maxRunBytes`. Measured (BENCHMARKS.md, issue 27): recomputation costs about 1.5× the
+ * CPU time of a one-example run (one more forward pass of the layers) and saves about 0.16 GB per
+ * layer at TinyLlama-1.1B's widths and 512 tokens; below the budget a run keeps its activations and
+ * runs faster, above it one example alone exceeds the run's budget unless its layers are recomputed.
+ */
+export const RECOMPUTE_ABOVE_BYTES = 2 ** 31;
+
+/**
+ * Whether the gradient graphs of `T`-token sequences recompute their layers: `setting` itself, or
+ * for `auto` whether one example's activations kept without recomputation
+ * ({@link activationBytesPerExample}, loss on half the tokens) exceed `budget` bytes (default
+ * {@link RECOMPUTE_ABOVE_BYTES}; the decoder passes its maxRunBytes). The gradients are the same
+ * bits either way; recomputation costs one more forward pass of the layers and keeps about one
+ * layer's activations instead of all of them.
+ */
+export function recomputeLayers(c: OnnxDecoderConfig, T: number, setting: boolean | 'auto' = 'auto', budget = RECOMPUTE_ABOVE_BYTES): boolean {
+  return setting === 'auto' ? activationBytesPerExample(c, T, T / 2) > budget : setting;
 }
 
 /** Which parameters per-example gradients are taken over: the LoRA adapters or every base tensor. */
@@ -173,6 +197,15 @@ export interface DecoderGraphOptions {
    * no reshuffling, one output buffer.
    */
   readonly gradientRows?: readonly string[];
+  /**
+   * With `gradients`: recompute each decoder layer's values in the backward pass instead of
+   * keeping them from the forward pass (gradient checkpointing, {@link GraphBuilder.recomputed}):
+   * only each layer's input, N × hidden floats per layer, stays alive from the forward pass, and
+   * at most one layer's intermediates at a time, for one more forward pass of the layers. The
+   * loss and the gradients are bit-identical to the graph without it (default false: the graph
+   * is then byte for byte what it was before the option).
+   */
+  readonly recompute?: boolean;
 }
 
 /** The graph output of {@link DecoderGraphOptions.gradientRows}. */
@@ -317,12 +350,14 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
 
   const { hidden, head: w } = decoderStack<string>({
     ...ops,
+    ...(o.gradients && o.recompute ? { layer: (_i: number, x: string, run: (x: string) => string) => g.recomputed(x, run) } : {}),
     // Differentiated embeddings need the scatter-add VJP of gatherRows; frozen ones a plain Gather.
     embed: (table) => (all ? g.gatherRows(table, ids) : g.gather(table, ids)),
     heads: (y, role) => heads(y, role === 'q' ? H : KV),
     rope: (x, i) => rope(x, tableOf(i).cos, tableOf(i).sin),
     attention: (i, q, k, v) => {
-      if (o.present) {
+      // A recomputed layer's rebuild adds no outputs (the forward pass added them).
+      if (o.present && !g.recomputing) {
         outputs.push(g.output(presentOutputs(i).k, merge(k, KV)));
         outputs.push(g.output(presentOutputs(i).v, merge(v, KV)));
       }
@@ -562,6 +597,8 @@ export class OnnxDecoder {
   readonly basePlacement: BaseWeightPlacement;
   /** Activation bytes a run of {@link perExampleGradients} may take (estimated): fewer examples per run on long sequences or large models. */
   readonly maxRunBytes: number;
+  /** Whether gradient graphs recompute their layers in the backward pass (`auto`: by size, {@link recomputeLayers}). */
+  readonly recompute: boolean | 'auto';
   /** Main-thread sessions kept at most (the least recently used idle one is released beyond it). */
   readonly maxSessions: number;
   /** Estimated activation bytes of the main-thread sessions kept at most, summed (see the constructor's `maxSessionBytes`). */
@@ -614,6 +651,12 @@ export class OnnxDecoder {
    *   take, estimated with {@link activationBytesPerExample} (default 2 GiB): a chunk holds at
    *   most exampleBatch examples and at most as many as fit (at least one). Memory then does not
    *   grow with the number of examples, only with the longest sequence of a chunk.
+   * @param options.recompute - Gradient graphs recompute each layer's values in the backward pass
+   *   instead of keeping them (gradient checkpointing; {@link DecoderGraphOptions.recompute}):
+   *   `true`, `false`, or `auto` (default: for sequences whose one-example activations, kept,
+   *   exceed maxRunBytes: {@link recomputeLayers}). The rows and losses are the same bits
+   *   either way; with recomputation a run keeps about one layer's activations, so more examples
+   *   fit {@link maxRunBytes}, for one more forward pass of the layers.
    */
   constructor(
     readonly backend: OnnxRuntimeBackend,
@@ -624,6 +667,7 @@ export class OnnxDecoder {
     options: {
       readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number; readonly exampleBatch?: number;
       readonly basePlacement?: BaseWeightPlacement | 'auto'; readonly maxRunBytes?: number; readonly maxSessions?: number; readonly maxSessionBytes?: number;
+      readonly recompute?: boolean | 'auto';
       readonly sessionOptions?: Omit<OrtSessionOptions, 'executionProviders' | 'intraOpNumThreads'>;
     } = {},
   ) {
@@ -637,6 +681,7 @@ export class OnnxDecoder {
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new DdaError(`ONNX decoder: workers must be a positive integer, got ${this.workers}`, 'pass 1 (main thread) or the number of cores');
     if (this.workers > 1 && backend.executionProviders[0] !== 'cpu') throw new DdaError('ONNX decoder: worker threads run on the CPU only', 'use workers: 1 on a GPU backend');
     this.maxRunBytes = options.maxRunBytes ?? 2 ** 31;
+    this.recompute = options.recompute ?? 'auto';
     if (!(this.maxRunBytes > 0)) throw new DdaError(`ONNX decoder: maxRunBytes must be positive, got ${this.maxRunBytes}`, 'pass e.g. 2 ** 31');
     this.base = base;
     this.basePlacement = this.parameters === 'all' ? 'inputs' : chooseBaseWeightPlacement(base, options.basePlacement);
@@ -654,7 +699,17 @@ export class OnnxDecoder {
   }
 
   private graph(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): { model: OnnxModel; parameterNames: string[] } {
-    return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...this.baked() });
+    return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...this.baked(), ...(gradients && this.recomputes(T) ? { recompute: true } : {}) });
+  }
+
+  /** Whether the gradient graphs of `T`-token sequences recompute their layers ({@link recompute}). */
+  private recomputes(T: number): boolean {
+    return recomputeLayers(this.config, T, this.recompute, this.maxRunBytes);
+  }
+
+  /** {@link activationBytesPerExample} of one example in a graph of T tokens (with gradients: recomputed or not, as that graph is). */
+  private activationBytes(T: number, lossRows: number, gradients = true): number {
+    return activationBytesPerExample(this.config, T, lossRows, gradients && this.recomputes(T));
   }
 
   /**
@@ -680,13 +735,13 @@ export class OnnxDecoder {
     const gradientRows = this.parameterLayout().names;
     if (this.parameters === 'all') {
       const { b } = this.inputs(chunk[0] as OnnxEncodedExample);
-      return { key: `rows:${T}:${b.P}`, b, build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { gradients: true, logits: false, parameters: 'all', gradientRows }) };
+      return { key: `rows:${T}:${b.P}`, b, build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { gradients: true, logits: false, parameters: 'all', gradientRows, ...(this.recomputes(T) ? { recompute: true } : {}) }) };
     }
     // Each sequence's own mean loss (meanOver 1): the gradient of copy b is example b's gradient.
     const b = batchInputs(chunk, this.config.vocabSize, T, (p) => lossPositionBucket(p, this.padMultiple, B * T), 1);
     return {
       key: `pe:${B}:${T}:${b.P}`, b,
-      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, ...this.baked(), gradientRows }),
+      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, ...this.baked(), gradientRows, ...(this.recomputes(T) ? { recompute: true } : {}) }),
     };
   }
 
@@ -742,7 +797,7 @@ export class OnnxDecoder {
 
   private async run(e: OnnxEncodedExample, gradients: boolean, logits: boolean, hidden = false): Promise<{ out: Record<string, OrtTensor> }> {
     const { T, P, feeds } = this.feeds(e);
-    const out = await this.withSession(`${T}:${P}:${gradients}:${logits}:${hidden}`, () => this.graph(T, P, gradients, logits, hidden), (session) => session.run(feeds(session.inputNames)), activationBytesPerExample(this.config, T, logits ? T : P));
+    const out = await this.withSession(`${T}:${P}:${gradients}:${logits}:${hidden}`, () => this.graph(T, P, gradients, logits, hidden), (session) => session.run(feeds(session.inputNames)), this.activationBytes(T, logits ? T : P, gradients));
     return { out };
   }
 
@@ -854,7 +909,7 @@ export class OnnxDecoder {
     } else {
       for (const [c, chunk] of chunks.entries()) {
         const { key, b, build } = this.gradientJob(chunk.map((k) => encoded[k] as OnnxEncodedExample));
-        const out = await this.withSession(key, build, (session) => session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) }), b.B * activationBytesPerExample(this.config, b.T, b.P / b.B));
+        const out = await this.withSession(key, build, (session) => session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) }), b.B * this.activationBytes(b.T, b.P / b.B));
         await hand(c, split(out[GRAD_ROWS]?.data as Float32Array | undefined, b.B));
       }
     }
@@ -875,7 +930,7 @@ export class OnnxDecoder {
     let chunk: number[] = [];
     for (const k of order) {
       const T = len[k] as number; // the longest so far: examples come in increasing length
-      if (chunk.length > 0 && (chunk.length >= max || (chunk.length + 1) * activationBytesPerExample(this.config, T, T / 2) > this.maxRunBytes)) {
+      if (chunk.length > 0 && (chunk.length >= max || (chunk.length + 1) * this.activationBytes(T, T / 2) > this.maxRunBytes)) {
         out.push(chunk);
         chunk = [];
       }

@@ -31,6 +31,7 @@ class OnnxEngineDecoder implements EngineDecoder {
     private adapter: EngineAdapter | null,
     readonly trainable: ParameterSet,
     private readonly threads: number | undefined,
+    private readonly recompute: boolean | 'auto' = 'auto',
   ) {
     this.backend = { id: onnx.id, device: onnx.device };
   }
@@ -46,7 +47,7 @@ class OnnxEngineDecoder implements EngineDecoder {
   /** The decoder of losses, logits, hidden states and gradients, built on first use. */
   private onnxDecoder(): OnnxDecoder {
     this.decoder ??= new OnnxDecoder(this.onnx, this.config, this.adapter?.config ?? null, this.base, this.adapter?.weights ?? null, {
-      parameters: this.trainable, ...this.options(), ...(this.trainable === 'all' ? { basePlacement: 'inputs' as const } : {}),
+      parameters: this.trainable, ...this.options(), recompute: this.recompute, ...(this.trainable === 'all' ? { basePlacement: 'inputs' as const } : {}),
     });
     return this.decoder;
   }
@@ -116,7 +117,7 @@ class OnnxEngineDecoder implements EngineDecoder {
   async train(encoded: readonly EncodedExample[], o: EngineTrainOptions): Promise<number[]> {
     const { optimizer = 'adam', ...rest } = o;
     if (optimizer !== 'adam') throw new DdaError(`the onnxruntime engine trains with Adam only, not '${optimizer}'`, "use the tfjs engine for SGD steps (engines.resolve picks it when the optimizer is 'sgd')");
-    const trainer = new OnnxTrainer(this.onnx, this.config, this.trainable, this.base, this.adapter, this.options());
+    const trainer = new OnnxTrainer(this.onnx, this.config, this.trainable, this.base, this.adapter, { ...this.options(), recompute: this.recompute });
     const install = async (): Promise<void> => {
       const w = trainer.trainedWeights();
       await this.setWeights(this.trainable === 'all' ? { base: w } : { adapter: w });
@@ -147,7 +148,14 @@ class OnnxEngineDecoder implements EngineDecoder {
   }
 }
 
-/** Registers the `onnxruntime` engine (idempotent). The onnxruntime ids among its start options' `backends` choose the backend (default: CUDA, then the CPU). */
+/**
+ * Registers the `onnxruntime` engine (idempotent). The onnxruntime ids among its start options'
+ * `backends` choose the backend (default: CUDA, then the CPU); its start option `recompute`
+ * (`true`, `false` or `'auto'`, the default) is the gradient and training graphs' per-layer
+ * recomputation (OnnxDecoder's `recompute`: the same bits, less memory, one more forward pass).
+ *
+ * @throws DdaError from `create` if `recompute` is given as anything else.
+ */
 export function registerOnnxEngine(): void {
   if (engines.has('onnxruntime')) return;
   engines.register({
@@ -157,6 +165,8 @@ export function registerOnnxEngine(): void {
     create: async (o): Promise<DecoderEngine> => {
       // The onnxruntime backends among those asked for (others belong to other engines); none: CUDA, then the CPU.
       const asked = (o.backends ?? []).filter((b): b is OnnxBackendId => b.startsWith('onnxruntime-'));
+      const recompute = o.recompute ?? 'auto';
+      if (recompute !== true && recompute !== false && recompute !== 'auto') throw new DdaError(`the onnxruntime engine's start option recompute is ${JSON.stringify(recompute)}`, "pass true, false or 'auto'");
       const onnx = await startOnnxRuntime(asked.length > 0 ? asked : ONNX_BACKEND_IDS, o.log);
       return {
         id: 'onnxruntime',
@@ -173,7 +183,7 @@ export function registerOnnxEngine(): void {
           }
           const trainable = oo.trainable ?? defaultTrainable(w);
           if (trainable === 'lora' && !w.adapter) throw new DdaError('gradients or training over LoRA parameters were asked for, but there are no LoRA adapters', "open with an adapter, or trainable 'all'");
-          return Promise.resolve(new OnnxEngineDecoder(onnx, config, w.base, w.adapter, trainable, oo.threads));
+          return Promise.resolve(new OnnxEngineDecoder(onnx, config, w.base, w.adapter, trainable, oo.threads, recompute));
         },
       };
     },

@@ -37,7 +37,7 @@ export { GraphBuilder } from './autodiff.js';
 export {
   type OnnxDecoderConfig, type OnnxLoraTarget, type OnnxLoraConfig, type WeightMap,
   type BaseWeightPlacement, BAKED_WEIGHTS_LIMIT_BYTES, chooseBaseWeightPlacement,
-  activationBytesPerExample, type OnnxParameterSet, type DecoderGraphOptions, buildDecoderGraph,
+  activationBytesPerExample, RECOMPUTE_ABOVE_BYTES, recomputeLayers, type OnnxParameterSet, type DecoderGraphOptions, buildDecoderGraph,
   buildDecodeStepGraph, type OnnxEncodedExample, type BatchInputs, lossPositionBucket, OnnxDecoder,
 } from './decoder-graph.js';
 // Adam (Kingma & Ba 2015), operation for operation as tfjs's

@@ -13,7 +13,7 @@ import type { TrainOptions } from '@dda/model';
 import { Adam } from './adam.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
-  DECODER_IO, GRAD_ROWS, activationBytesPerExample, batchInputs, buildDecoderGraph, chooseBaseWeightPlacement, lossPositionBucket, loraSpecs, ortBatchFeeds, ortWeightFeeds, pickFeeds, poolBatchFeeds,
+  DECODER_IO, GRAD_ROWS, activationBytesPerExample, batchInputs, buildDecoderGraph, recomputeLayers, chooseBaseWeightPlacement, lossPositionBucket, loraSpecs, ortBatchFeeds, ortWeightFeeds, pickFeeds, poolBatchFeeds,
   type BaseWeightPlacement, type BatchInputs, type OnnxDecoderConfig, type OnnxEncodedExample, type OnnxLoraConfig, type OnnxParameterSet, type WeightMap,
 } from './decoder-graph.js';
 import { encodeOnnxModel } from './onnx-model.js';
@@ -62,6 +62,13 @@ export interface OnnxTrainerOptions {
    * fine-tuning at 6.8–8.7 GB RSS (BENCHMARKS.md).
    */
   readonly maxSessionBytes?: number;
+  /**
+   * The training graphs recompute each layer's values in the backward pass instead of keeping
+   * them (gradient checkpointing, `recompute` of the decoder graph): `true`, `false` or `auto`
+   * (default: by the size of one sequence's activations, recomputeLayers). Losses, gradients and
+   * so the trained weights are the same bits either way.
+   */
+  readonly recompute?: boolean | 'auto';
 }
 
 /** A tensor with a copy of its data that training updates in place. */
@@ -228,6 +235,7 @@ export class OnnxTrainer {
     const all = this.parameters === 'all';
     return buildDecoderGraph(this.config, this.lora?.config ?? null, b.T, b.P, {
       batch: b.B, gradients: true, logits: false, parameters: this.parameters, gradientRows: this.trained.map((t) => t.name),
+      ...(recomputeLayers(this.config, b.T, this.options.recompute) ? { recompute: true } : {}),
       ...(all ? (this.lora ? { loraWeights: this.lora.weights } : {}) : this.basePlacement === 'initializers' ? { baseWeights: this.base } : {}),
     });
   }
@@ -250,7 +258,7 @@ export class OnnxTrainer {
     const out = await this.sessions.use(key, create, async (s) => {
       const session = await s;
       return session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.feedsOf) });
-    }, b.B * activationBytesPerExample(this.config, b.T, b.P / b.B));
+    }, b.B * activationBytesPerExample(this.config, b.T, b.P / b.B, recomputeLayers(this.config, b.T, this.options.recompute)));
     return { loss: (out[DECODER_IO.loss]?.data as Float32Array)[0] as number, gradients: this.gradientsOf(out[GRAD_ROWS]?.data as Float32Array | undefined) };
   }
 
