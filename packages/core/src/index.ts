@@ -26,6 +26,7 @@ export {
   type ScoringInput, type ModelStepOptions, type ScoringModel, type CheckpointCombination,
   type Scorer, type StreamedFit, type BlockSummaries, type Debiaser, type CheckpointInfo,
   type DenoiserNeed, type Denoiser, type MeasurementTerm, type Measurement, type Metric,
+  type MetricInput, type MetricInputs,
   type Backend, type DotKernel,
 } from './plugins.js';
 // row products on a registered dot-product kernel, or null for the caller's float64 loop
@@ -70,7 +71,7 @@ export {
   rocAuc, type RocPoint, rocCurve, recallAtK, recallCurve, averagePrecision, reciprocalRank,
   aucMetric, recallAtKMetric, DEFAULT_RECALL_K, RECALL_AT_50, averagePrecisionMetric, mrrMetric,
   registerCoreMetrics, type SourceSpec, type SourceEvaluation, evaluateSources, createMetrics,
-  averageEvaluations,
+  averageEvaluations, type MetricEvaluation, evaluateMetrics, averageMetricEvaluations,
 } from './metrics.js';
 // a seeded pseudo-random generator (mulberry32, Box–Muller): every random choice reproducible
 export {

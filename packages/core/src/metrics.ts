@@ -17,7 +17,7 @@
  * module back, so that the registry exists before {@link registerCoreMetrics} runs at load.
  */
 import { DdaError } from './errors.js';
-import type { Metric } from './plugins.js';
+import type { Metric, MetricInputs } from './plugins.js';
 import { metrics, numberOption, type PluginOptions } from './registries.js';
 import { registerAsPlugin, type RegistryEntry } from './registry.js';
 import { aggregateColumns, type ScoreMatrix } from './score-matrix.js';
@@ -278,6 +278,7 @@ export function reciprocalRank(scores: ArrayLike<number>, labels: ArrayLike<numb
 export const aucMetric: Metric = {
   id: 'auc',
   description: 'ROC-AUC of the scores against the true-source labels, in percent (50 = chance, ties count 1/2)',
+  label: 'AUC (%)', units: 'percent', range: [0, 100], digits: 2,
   compute: (scores, labels) => 100 * rocAuc(scores, labels),
 };
 
@@ -295,6 +296,7 @@ export function recallAtKMetric(k: number): Metric {
   return {
     id: `recall-at-${k}`,
     description: `fraction of true sources among the ${k} top-scoring training samples (ties at the cutoff counted in expectation)`,
+    label: `recall@${k}`, units: 'fraction', range: [0, 1],
     compute: (scores, labels) => recallAtK(scores, labels, k),
   };
 }
@@ -309,6 +311,7 @@ export const RECALL_AT_50 = 50;
 export const averagePrecisionMetric: Metric = {
   id: 'average-precision',
   description: 'average precision (area under the step precision-recall curve, fraction 0-1; tied scores form one threshold, as scikit-learn)',
+  label: 'AP', units: 'fraction', range: [0, 1],
   compute: (scores, labels) => averagePrecision(scores, labels),
 };
 
@@ -316,6 +319,7 @@ export const averagePrecisionMetric: Metric = {
 export const mrrMetric: Metric = {
   id: 'mrr',
   description: 'reciprocal rank of the highest-ranked true source (fraction in (0, 1]; ties in expectation over random orders); averaged over sources: MRR',
+  label: 'MRR', units: 'fraction', range: [0, 1],
   compute: (scores, labels) => reciprocalRank(scores, labels),
 };
 
@@ -416,57 +420,153 @@ export function evaluateSources(
   k: number,
   extra: readonly Metric[] = [],
 ): SourceEvaluation[] {
-  const ids = extra.map((m) => m.id);
-  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
-  if (twice !== undefined) throw new DdaError(`evaluateSources: the metric '${twice}' is asked for twice`, 'list every metric once');
+  checkMetricList(extra, 'evaluateSources');
+  const needing = extra.find((m) => (m.needs ?? []).length > 0);
+  if (needing !== undefined) throw new DdaError(`evaluateSources: the metric '${needing.id}' needs ${(needing.needs ?? []).join(', ')}, which only a benchmark (dda bench) provides`, 'use metrics of scores and labels here');
   if (!Number.isInteger(k) || k < 1) {
     throw new DdaError(`evaluateSources: k must be a positive integer, got ${k}`, 'pass e.g. k = 500');
   }
   const nTrain = matrix.trainIds.length;
+  const kk = Math.min(k, nTrain);
+  return sourceScores(matrix, sources, 'evaluateSources').map(({ source: s, scores, nPositives }) => ({
+    source: s.id,
+    auc: 100 * rocAuc(scores, s.labels),
+    recallAtK: recallAtK(scores, s.labels, kk),
+    k: kk,
+    averagePrecision: averagePrecision(scores, s.labels),
+    recallAt50: recallAtK(scores, s.labels, RECALL_AT_50),
+    mrr: reciprocalRank(scores, s.labels),
+    nPositives,
+    nTrain,
+    nTests: s.testIds.length,
+    ...(extra.length > 0 ? { metrics: Object.fromEntries(extra.map((m) => [m.id, finiteMetric(m, m.compute(scores, s.labels), s.id)])) } : {}),
+  }));
+}
+
+/** @throws DdaError when two metrics of `list` have one id. */
+function checkMetricList(list: readonly Metric[], what: string): void {
+  const ids = list.map((m) => m.id);
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice !== undefined) throw new DdaError(`${what}: the metric '${twice}' is asked for twice`, 'list every metric once');
+}
+
+/**
+ * Every source's scores averaged over its test columns ({@link aggregateColumns}), with its number
+ * of true sources, after checking the sources against the matrix.
+ *
+ * @throws DdaError on duplicate source ids, labels of the wrong length, unknown test ids, a source
+ *   without test outputs, or a source whose labels have no positive or no negative.
+ */
+function sourceScores(matrix: ScoreMatrix, sources: readonly SourceSpec[], what: string): { source: SourceSpec; scores: Float64Array; nPositives: number }[] {
+  const nTrain = matrix.trainIds.length;
   const groups = new Map<string, readonly string[]>();
   for (const s of sources) {
-    if (groups.has(s.id)) throw new DdaError(`evaluateSources: source '${s.id}' is listed twice`, 'give every source a distinct id');
+    if (groups.has(s.id)) throw new DdaError(`${what}: source '${s.id}' is listed twice`, 'give every source a distinct id');
     if (s.labels.length !== nTrain) {
       throw new DdaError(
-        `evaluateSources: source '${s.id}' has ${s.labels.length} labels but the score matrix has ${nTrain} training rows`,
+        `${what}: source '${s.id}' has ${s.labels.length} labels but the score matrix has ${nTrain} training rows`,
         'pass one label per training row, in the order of matrix.trainIds',
       );
     }
     groups.set(s.id, s.testIds);
   }
   const aggregated = aggregateColumns(matrix, groups);
-  const kk = Math.min(k, nTrain);
   return sources.map((s) => {
-    const scores = aggregated.get(s.id) as Float64Array;
     let nPositives = 0;
     for (let i = 0; i < nTrain; i++) if ((s.labels[i] as number) === 1) nPositives++;
     if (nPositives === 0 || nPositives === nTrain) {
       throw new DdaError(
-        `evaluateSources: source '${s.id}' has ${nPositives} true source(s) among ${nTrain} training rows; AUC needs at least one true source and one non-source`,
+        `${what}: source '${s.id}' has ${nPositives} true source(s) among ${nTrain} training rows; AUC needs at least one true source and one non-source`,
         'drop this source from the evaluation, or check how its labels were built',
       );
     }
-    return {
-      source: s.id,
-      auc: 100 * rocAuc(scores, s.labels),
-      recallAtK: recallAtK(scores, s.labels, kk),
-      k: kk,
-      averagePrecision: averagePrecision(scores, s.labels),
-      recallAt50: recallAtK(scores, s.labels, RECALL_AT_50),
-      mrr: reciprocalRank(scores, s.labels),
-      nPositives,
-      nTrain,
-      nTests: s.testIds.length,
-      ...(extra.length > 0 ? { metrics: Object.fromEntries(extra.map((m) => [m.id, finiteMetric(m, scores, s.labels, s.id)])) } : {}),
-    };
+    return { source: s, scores: aggregated.get(s.id) as Float64Array, nPositives };
   });
 }
 
-/** `m` on one source's scores; @throws DdaError when it is not a finite number. */
-function finiteMetric(m: Metric, scores: ArrayLike<number>, labels: ArrayLike<number>, source: string): number {
-  const v = m.compute(scores, labels);
+/** A metric's value `v` for `source`; @throws DdaError when it is not a finite number. */
+function finiteMetric(m: Metric, v: number | Promise<number>, source: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new DdaError(`metric '${m.id}' returned ${String(v)} for source '${source}'`, 'a metric must return a finite number for every source with a true source and a non-source');
   return v;
+}
+
+/** One source's values of a list of metrics ({@link evaluateMetrics}), or their mean over sources ({@link averageMetricEvaluations}). */
+export interface MetricEvaluation {
+  /** Source id, or the average row's name. */
+  readonly source: string;
+  /** The metrics' values, in the order of the list; NaN where a metric with `needs` was not computed. */
+  readonly values: readonly number[];
+  /** Number of true sources among the training rows (for an average: the sum over sources). */
+  readonly nPositives: number;
+  /** Number of training rows ranked. */
+  readonly nTrain: number;
+  /** Number of test outputs averaged into the source's score (for an average: the sum over sources). */
+  readonly nTests: number;
+}
+
+/**
+ * Evaluates a score matrix per source on a list of metrics, each the same way: the source's scores
+ * (every training sample's score averaged over the source's test columns) and labels go to
+ * `compute`; a metric that declares {@link Metric.needs} also gets its inputs from `inputsOf`, and
+ * is not computed (NaN) for a source where `inputsOf` gives none or lacks one it needs.
+ *
+ * @param inputsOf - The inputs of a source's row (the method's matrix and the source's columns are
+ *   filled in here), or undefined where none can be made.
+ * @param list - The metrics, in the order of the values (one id may appear twice, e.g. recall@k
+ *   at the configuration's k and Recall@50 when k = 50).
+ * @throws DdaError as {@link evaluateSources} does for the sources, or for a metric that returns a
+ *   non-finite value where it was computed (NaN is allowed only from a metric with `needs`: a row
+ *   it does not measure).
+ */
+export async function evaluateMetrics(
+  matrix: ScoreMatrix,
+  sources: readonly SourceSpec[],
+  list: readonly Metric[],
+  inputsOf?: (source: SourceSpec) => Omit<MetricInputs, 'matrix' | 'columns' | 'source'> | undefined,
+): Promise<MetricEvaluation[]> {
+  const column = new Map(matrix.testIds.map((id, j) => [id, j]));
+  const out: MetricEvaluation[] = [];
+  for (const { source: s, scores, nPositives } of sourceScores(matrix, sources, 'evaluateMetrics')) {
+    const given = inputsOf?.(s);
+    const values: number[] = [];
+    for (const m of list) {
+      const needs = m.needs ?? [];
+      if (needs.length === 0) {
+        values.push(finiteMetric(m, m.compute(scores, s.labels), s.id));
+        continue;
+      }
+      if (given === undefined || needs.some((n) => given[n] === undefined)) {
+        values.push(Number.NaN);
+        continue;
+      }
+      const v = await m.compute(scores, s.labels, { ...given, source: s.id, matrix, columns: s.testIds.map((id) => column.get(id) as number) });
+      values.push(Number.isNaN(v) ? v : finiteMetric(m, v, s.id));
+    }
+    out.push({ source: s.id, values, nPositives, nTrain: matrix.trainIds.length, nTests: s.testIds.length });
+  }
+  return out;
+}
+
+/**
+ * The mean of per-source evaluations ({@link evaluateMetrics}) as one row named `source`: each
+ * metric's mean over the sources, each source weighted equally (NaN when a source's value is NaN);
+ * `nPositives` and `nTests` summed.
+ *
+ * @throws DdaError if `list` is empty, or its rows differ in the number of metrics or in nTrain.
+ */
+export function averageMetricEvaluations(list: readonly MetricEvaluation[], source = 'average'): MetricEvaluation {
+  const first = list[0];
+  if (first === undefined) throw new DdaError('averageMetricEvaluations: no evaluations to average', 'evaluate at least one source');
+  const sums = first.values.map(() => 0);
+  let nPositives = 0;
+  let nTests = 0;
+  for (const e of list) {
+    if (e.values.length !== sums.length || e.nTrain !== first.nTrain) throw new DdaError(`averageMetricEvaluations: '${e.source}' has ${e.values.length} metric(s) over ${e.nTrain} training rows, '${first.source}' ${sums.length} over ${first.nTrain}`, 'average only evaluations of the same metrics over the same training set');
+    e.values.forEach((v, i) => (sums[i] = (sums[i] as number) + v));
+    nPositives += e.nPositives;
+    nTests += e.nTests;
+  }
+  return { source, values: sums.map((x) => x / list.length), nPositives, nTrain: first.nTrain, nTests };
 }
 
 /**

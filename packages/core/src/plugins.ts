@@ -340,14 +340,70 @@ export interface Measurement {
 }
 
 /**
- * An evaluation metric over one score vector and binary ground-truth labels
- * (1 = true source). Larger is better for every metric in this project.
+ * An input a metric needs beyond one source's scores and labels, declared in {@link Metric.needs}
+ * and provided by the benchmark harness (`dda bench`) where it can make it:
+ * - `retrainedLosses`: models fine-tuned again on random subsets of the training set, and the test
+ *   measurement of every test output after each ({@link MetricInputs.retrainedLosses});
+ * - `retraining`: fine-tuning again without chosen training rows, and the fraction of the source's
+ *   errors that then disappear ({@link MetricInputs.retraining}).
+ */
+export type MetricInput = 'retrainedLosses' | 'retraining';
+
+/**
+ * What a metric that declares {@link Metric.needs} receives for one source of one method (a row of
+ * a benchmark): the method's score matrix with the source's test columns in it, and the inputs it
+ * declared. A declared input that is absent means the harness cannot make it for this row (an
+ * error-kind row, a `dda attribute` run): the metric is then not computed (an empty cell).
+ */
+export interface MetricInputs {
+  /** The row's method, as the leaderboard names it (e.g. `grad-dot@loss`, `dda(grad-dot@loss)`). */
+  readonly method: string;
+  /** The source's id. */
+  readonly source: string;
+  /** The method's scores [nTrain × nTest]; higher = more responsible. */
+  readonly matrix: ScoreMatrix;
+  /** The source's test outputs: column indices of `matrix`. */
+  readonly columns: readonly number[];
+  /**
+   * `retrainedLosses`: the training-row subsets the model was fine-tuned again on, and
+   * `losses[j][t]`, the test measurement f of test output t (column t of `matrix`) after
+   * fine-tuning on `subsets[j]`.
+   */
+  readonly retrainedLosses?: { readonly subsets: readonly (readonly number[])[]; readonly losses: readonly Float64Array[] };
+  /** `retraining`: fine-tunes again without the training rows `remove` and returns the fraction (0–1) of the source's errors that disappeared. */
+  readonly retraining?: { fractionFixed(remove: readonly number[]): Promise<number> };
+}
+
+/**
+ * An evaluation metric over one score vector and binary ground-truth labels (1 = true source),
+ * described for the tables that show it.
  */
 export interface Metric {
   /** Stable kebab-case id, also the CSV column name (e.g. `auc`, `recall-at-20`). */
   readonly id: string;
   readonly description: string;
-  compute(scores: ArrayLike<number>, labels: ArrayLike<number>): number;
+  /** A short column header for printed tables and reports (e.g. `AUC (%)`, `MRR`); default the id. */
+  readonly label?: string;
+  /** False when a lower value is better (default true: higher is better). */
+  readonly higherIsBetter?: boolean;
+  /** The unit of the value, for tables (e.g. `percent`, `fraction`, `correlation`). */
+  readonly units?: string;
+  /** The values the metric can take, e.g. [0, 100] for a percentage: a summary's interval is cut to it. */
+  readonly range?: readonly [number, number];
+  /** Decimals a table prints the value with (default 3). */
+  readonly digits?: number;
+  /**
+   * Inputs beyond the scores and labels (see {@link MetricInput}); `compute` then receives them
+   * as its third argument and may return a promise. Absent or empty: scores and labels only,
+   * computed synchronously (every metric `dda attribute --metrics` takes).
+   */
+  readonly needs?: readonly MetricInput[];
+  /**
+   * The value for one source: `scores` are every training sample's scores averaged over the
+   * source's test outputs, `labels` its 0/1 labels. A metric with {@link needs} gets its inputs
+   * as `inputs` and returns NaN where its inputs say the row is not one it measures.
+   */
+  compute(scores: ArrayLike<number>, labels: ArrayLike<number>, inputs?: MetricInputs): number | Promise<number>;
 }
 
 /**

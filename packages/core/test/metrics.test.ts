@@ -6,6 +6,8 @@ import {
   averageEvaluations,
   averagePrecision,
   createScoreMatrix,
+  evaluateMetrics,
+  averageMetricEvaluations,
   evaluateSources,
   metrics,
   recallAtK,
@@ -278,6 +280,23 @@ describe('evaluateSources / averageEvaluations', () => {
     const broken: Metric = { id: 'broken', description: 'NaN', compute: () => Number.NaN };
     expect(() => evaluateSources(m, sources, 1, [broken])).toThrow(/metric 'broken' returned NaN for source 'a'/);
     expect(() => averageEvaluations([a!, evaluateSources(m, sources, 1, [sum])[1]!])).toThrow(/same metrics/);
+  });
+
+  it('evaluateMetrics gives the registry metrics the values of evaluateSources\'s own fields, bit for bit, and averages them the same way', async () => {
+    const list = await createMetrics(['auc', { id: 'recall-at-k', k: 1 }, 'average-precision', { id: 'recall-at-k', k: 50 }, 'mrr']);
+    expect(list.map((x) => [x.label, x.units, x.range])).toEqual([['AUC (%)', 'percent', [0, 100]], ['recall@1', 'fraction', [0, 1]], ['AP', 'fraction', [0, 1]], ['recall@50', 'fraction', [0, 1]], ['MRR', 'fraction', [0, 1]]]);
+    const fields = (e: ReturnType<typeof averageEvaluations>): number[] => [e.auc, e.recallAtK, e.averagePrecision, e.recallAt50, e.mrr];
+    const old = evaluateSources(m, sources, 1);
+    const now = await evaluateMetrics(m, sources, list);
+    expect(now.map((e) => e.values)).toEqual(old.map(fields));
+    expect(now.map((e) => [e.source, e.nPositives, e.nTrain, e.nTests])).toEqual(old.map((e) => [e.source, e.nPositives, e.nTrain, e.nTests]));
+    expect(averageMetricEvaluations(now).values).toEqual(fields(averageEvaluations(old)));
+    expect(averageMetricEvaluations(now, 'average[x]').source).toBe('average[x]');
+    // A metric that needs inputs is not computed where none are given, and evaluateSources refuses it.
+    const needy: Metric = { id: 'needy', description: 'needs the retrained losses', needs: ['retrainedLosses'], compute: (_s, _l, inputs) => inputs!.retrainedLosses!.subsets.length };
+    expect((await evaluateMetrics(m, sources, [needy])).map((e) => e.values[0])).toEqual([Number.NaN, Number.NaN]);
+    expect((await evaluateMetrics(m, sources, [needy], () => ({ method: 'x', retrainedLosses: { subsets: [[0], [1]], losses: [] } }))).map((e) => e.values[0])).toEqual([2, 2]);
+    expect(() => evaluateSources(m, sources, 1, [needy])).toThrow(/metric 'needy' needs retrainedLosses, which only a benchmark/);
   });
 
   it('clamps k to the number of training rows', () => {
