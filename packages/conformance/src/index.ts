@@ -20,7 +20,7 @@ export { checkEngine, checkEngineReferences, ENGINE_CHECKS, type EngineReference
 // the PyTorch float64 references of the engine checks, shipped with the package
 export { decoderFixtureReferences, realWidthReferences } from './references.js';
 // the metric checks
-export { checkMetric, METRIC_CHECKS } from './metric.js';
+export { checkMetric, METRIC_CHECKS, worldInputs } from './metric.js';
 // the debiaser and denoiser checks
 export { checkDebiaser, checkDenoiser } from './transforms.js';
 // the tiny attribution task the scorer checks run on
