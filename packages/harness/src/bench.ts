@@ -7,20 +7,23 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DdaError, type Metric, type ScoreMatrix, type SourceEvaluation, aggregateColumns, createMetrics, metrics, datasetPlugin, debiasers, denoisers, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
+  DdaError, type MetricEvaluation, type MetricInputs, type ScoreMatrix, type SourceSpec, aggregateColumns, averageMetricEvaluations, datasetPlugin, debiasers, denoisers, evaluateMetrics, measurements, recallCurve, rocCurve, scoreForFineTuned, scorers, trackProgress, type ProgressSink, type RocPoint,
 } from '@dda/core';
 import { AttributionRun, RECOMMENDED_DDA, checkEngineIds, checkScorerOptions, scoreBlocksTogether, type BlockJob, ddaMatrix, describeScores, loadUserPlugins, isModelFree, plainVariant, sourcesOf, writeFileAtomic, type AttributionTask, type CheckpointScores, type RunOptions, type Variant } from '@dda/attribution';
 import { CellSkipped, entityMatching, makeExperiment, type Experiment, type ExperimentOptions, type Log } from '@dda/experiment';
-import { HARNESS_METRICS, leaderboardDda, RECOMMENDED_ROW, registryMetricSpecs, type BenchConfig } from './bench-config.js';
-import { fractionFixed, ldsBySource, ldsOutcomes, randomRows, topRowsOfSource } from './counterfactual-runs.js';
-import { evaluateByErrorKind, evaluateVariant, experimentTask } from './demo.js';
+import { leaderboardDda, RECOMMENDED_ROW, type BenchConfig } from './bench-config.js';
+import { benchMetricList, type BenchMetric } from './bench-metrics.js';
+import { fractionFixed, ldsOutcomes } from './counterfactual-runs.js';
+import { errorKindSources, experimentTask } from './demo.js';
 import { meanInterval, pairedPermutationTest } from './stats.js';
 import { describeGates, meanOf, g1FromBenchRows, g5FromCheckpointScores, regimeGates, type CellGates, type G5Report, type RegimeGates } from './gates.js';
 import { measureCanaryShares } from './canary-share.js';
-import { BENCH_COLUMNS, PAIRED_COLUMNS, SUMMARY_COLUMNS } from './columns.js';
 
-/** One result: a method on one source (or `average`) of one model family and seed. AUC in percent. */
-export interface BenchRow extends SourceEvaluation {
+/**
+ * One result: a method on one source (or `average`) of one model family and seed, with the value
+ * of every metric of the run ({@link BenchMetric}, by key).
+ */
+export interface BenchRow {
   readonly family: string;
   /** `grad-dot` (plain scorer at the final checkpoint) or `<dda variant>(<scorer>)`. */
   readonly method: string;
@@ -37,72 +40,53 @@ export interface BenchRow extends SourceEvaluation {
    * before compute times were recorded fall back to the wall time of this run's scoring step.
    */
   readonly seconds: number;
+  /** Source id, `average`, or an error kind's source (`<source>[introduced]`, `average[base-made]`). */
+  readonly source: string;
+  /** The configuration's k clamped to the number of training rows (the cut-off of its recall and curves). */
+  readonly k: number;
+  /** Number of true sources among the training rows (for an average: the sum over sources). */
+  readonly nPositives: number;
+  /** Number of training rows ranked. */
+  readonly nTrain: number;
+  /** Number of test outputs averaged into the source's score (for an average: the sum over sources). */
+  readonly nTests: number;
   /**
-   * Linear datamodeling score (Spearman correlation of the method's predicted effect of each
-   * retraining subset with the measured effect, averaged over the source's test outputs; `average`:
-   * over sources), in [−1, 1]; NaN when the `lds` metric was not asked for (and for error-kind rows).
+   * The value of every metric of the run by its key ({@link BenchMetric.key}), in the metric's own
+   * unit; for an average row the mean over its sources. NaN where it was not computed (not asked
+   * for, or a metric whose inputs this row lacks: the retraining metrics on error-kind rows).
    */
-  readonly lds: number;
-  /** Leave-out: fraction of the source's errors that disappear when the method's top-k samples are removed and the model retrained; NaN when not computed. */
-  readonly leaveOut: number;
-  /** The same when k random samples are removed (the baseline, one per source). */
-  readonly leaveOutRandom: number;
+  readonly metrics: Readonly<Record<string, number>>;
 }
 
 /**
- * Mean over seeds (or over family × seed units for family `all`) with 95% Student-t intervals over
- * those n units (see {@link meanInterval}; NaN bounds when n < 2: too few runs for an interval).
+ * Mean over seeds (or over family × seed units for family `all`) of every metric, with 95%
+ * Student-t intervals over those n units (see {@link meanInterval}; NaN bounds when n < 2: too few
+ * runs for an interval).
  */
 export interface SummaryRow {
   readonly family: string;
   readonly method: string;
   readonly n: number;
-  readonly aucMean: number;
-  readonly aucLow: number;
-  readonly aucHigh: number;
-  readonly recallMean: number;
-  readonly recallLow: number;
-  readonly recallHigh: number;
   readonly secondsMean: number;
-  /** Mean LDS with its 95% Student-t interval (NaN when not computed, bounds NaN when n < 2). */
-  readonly ldsMean: number;
-  readonly ldsLow: number;
-  readonly ldsHigh: number;
-  /** Mean fraction of errors fixed by leave-out retraining of the method's top-k, and of k random samples (NaN when not computed). */
-  readonly leaveOutMean: number;
-  readonly leaveOutRandomMean: number;
-  /** Mean average precision (fraction, tied scores as one threshold) with its 95% Student-t interval (within [0, 1]); NaN in summaries stored before it was computed. */
-  readonly apMean: number;
-  readonly apLow: number;
-  readonly apHigh: number;
-  /** Mean Recall@50 (fraction) with its 95% Student-t interval. */
-  readonly recall50Mean: number;
-  readonly recall50Low: number;
-  readonly recall50High: number;
-  /** Mean reciprocal rank of the first true source (MRR, fraction) with its 95% Student-t interval. */
-  readonly mrrMean: number;
-  readonly mrrLow: number;
-  readonly mrrHigh: number;
-  /** The registry metrics of the config's `metrics` (a plugin's, `recall-at-<k>`), by metric id; absent when none were asked for. */
-  readonly metrics?: Readonly<Record<string, MetricSummary>>;
+  /** Every metric's mean and interval by key ({@link BenchMetric.key}); NaN when it has no value. */
+  readonly metrics: Readonly<Record<string, MetricSummary>>;
 }
 
-/** The {@link SummaryRow} fields of average precision, Recall@50 and MRR (NaN when a stored summary lacks them). */
-/** Mean of one registry metric over the n units with its 95% Student-t interval (not clipped: the metric's range is its own). */
+/** Mean of one metric over the n units with its 95% Student-t interval, cut to the metric's range (NaN when not computed). */
 export interface MetricSummary {
   readonly mean: number;
   readonly low: number;
   readonly high: number;
+  /** Number of units with a value (absent when there are none). */
+  readonly n?: number;
 }
-
-export const RANKING_SUMMARY_FIELDS = ['apMean', 'apLow', 'apHigh', 'recall50Mean', 'recall50Low', 'recall50High', 'mrrMean', 'mrrLow', 'mrrHigh'] as const;
 
 /** What one unit of the paired tests is (see {@link pairedAgainst}). */
 export const PAIRED_UNIT = "family × seed cell (the metric averaged over the cell's sources)";
 
 /** Paired sign-flip test of a reference method (plain, or the recommended DDA) against another method over family × seed cells. */
 export interface PairedRow {
-  /** The metric compared: `auc` (points), `lds` (correlation units) or a registry metric's id (its own unit). */
+  /** The metric compared: its key ({@link BenchMetric.key}: `auc`, `lds`, a registry metric's id); the difference is in its unit. */
   readonly metric: string;
   readonly reference: string;
   readonly method: string;
@@ -148,6 +132,8 @@ export function parseMethod(method: string): { scorer: string; variant: string }
 export interface BenchResult {
   readonly kind: 'bench' | 'ablation';
   readonly config: BenchConfig;
+  /** The metrics of the run, in column order (the default list, then the configuration's registry metrics). */
+  readonly metrics: readonly BenchMetric[];
   readonly rows: readonly BenchRow[];
   readonly summary: readonly SummaryRow[];
   readonly paired: readonly PairedRow[];
@@ -198,7 +184,7 @@ export function runOptionsFor(c: BenchConfig, family: string, seed: number, arti
 export async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Promise<void> {
   await loadUserPlugins(c.plugins, { origin: 'plugins: of the benchmark configuration' });
   await checkEngineIds([['engine', c.engine], ['gradientEngine', c.gradientEngine]]);
-  await benchMetrics(c);
+  await benchMetricList(c, { kind, retrainedMethods: [] });
   if (!c.data.dataFile) {
     const data = datasetPlugin(c.data.generator);
     data.parseOptions(c.data.options ?? c.data.registry ?? c.data.realtext ?? {}, `data.options of data set '${data.id}'`);
@@ -216,26 +202,6 @@ export async function checkIds(c: BenchConfig, kind: 'bench' | 'ablation'): Prom
     for (const id of new Set([c.ablation.debiaser, ...c.ablation.debiasers])) await debiasers.create(id, { beta: c.ablation.beta });
     for (const id of new Set([c.ablation.denoiser, ...c.ablation.denoisers])) await denoisers.create(id, {});
   }
-}
-
-/**
- * The registry metrics of the config's `metrics` (everything but auc, recall, lds and leave-out),
- * created from the `metrics` registry (plugins loaded first).
- *
- * @throws DdaError for an unknown id, or a metric whose id is a column the harness writes itself.
- */
-export async function benchMetrics(c: Pick<BenchConfig, 'metrics'>): Promise<Metric[]> {
-  const specs = registryMetricSpecs(c);
-  const unknown = specs.map((m) => (typeof m === 'string' ? m : m.id)).find((id) => !metrics.has(id));
-  if (unknown !== undefined) {
-    throw new DdaError(`metrics: unknown metric '${unknown}'`, `the benchmark's metrics are ${HARNESS_METRICS.join(', ')} or an id of the metrics registry (${metrics.ids().join(', ')}; a plugin's metric needs its plugin under plugins: or --plugin)`);
-  }
-  const out = await createMetrics(specs);
-  for (const m of out) {
-    const columns: readonly string[] = [...BENCH_COLUMNS, ...SUMMARY_COLUMNS, ...PAIRED_COLUMNS];
-    if ([m.id, `${m.id}_mean`, `${m.id}_low`, `${m.id}_high`].some((c) => columns.includes(c))) throw new DdaError(`metric '${m.id}' has the name of a column the harness writes itself`, 'give the metric another id');
-  }
-  return out;
 }
 
 /**
@@ -330,8 +296,8 @@ async function ablationVariants(run: AttributionRun, s: CheckpointScores, c: Ben
   return out;
 }
 
-/** The leaderboard methods leave-out retraining is run for by default: the plain row of every scorer, the first DDA variant of the config and the recommended DDA. */
-function defaultLeaveOutMethods(c: BenchConfig, measurementIds: readonly string[]): string[] {
+/** The leaderboard methods a metric that fine-tunes again per method is run for unless the configuration lists them: the plain row of every scorer, the first DDA variant of the config and the recommended DDA. */
+function defaultRetrainedMethods(c: BenchConfig, measurementIds: readonly string[]): string[] {
   const suffix = (id: string): string => (measurementIds.length > 1 ? `${id}@${measurementIds[0]}` : id);
   return [...new Set([...c.scorers.map(suffix), `${(c.dda[0] as { name: string }).name}(${suffix(c.ddaScorer)})`, ...pairedReferences('bench', c).slice(0, 1)])];
 }
@@ -446,7 +412,6 @@ function thin(points: RocPoint[]): RocPoint[] {
 
 async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: string, log: Log, progress?: ProgressSink): Promise<BenchResult> {
   await checkIds(c, kind);
-  const extraMetrics = await benchMetrics(c);
   if (c.projection) log(`gradients projected to ${c.projection.dim} dimensions (${c.projection.kind}, seed ${c.projection.seed}, split across the tensors in proportion to their sizes) before every gradient scorer`);
   const artifacts = join(outDir, 'artifacts');
   const rows: BenchRow[] = [];
@@ -457,6 +422,9 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
   const gates: CellGates[] = [];
   const scorerIds = kind === 'bench' ? c.scorers : [c.ablation.scorer];
   const measurementIds = kind === 'bench' ? c.measurements : [c.ablation.measurement ?? (c.measurements[0] as string)];
+  const metricList = await benchMetricList(c, { kind, retrainedMethods: defaultRetrainedMethods(c, measurementIds) });
+  const computed = metricList.filter((m) => m.computed);
+  const needs = new Set(computed.flatMap((m) => m.metric.needs ?? []));
   const cells = c.families.flatMap((family) => c.seeds.map((seed) => ({ family, seed })));
   const bar = trackProgress(`${kind}: family × seed cells`, cells.length, progress);
   for (const { family, seed } of cells) {
@@ -485,17 +453,19 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         // G3: the fine-tuned model's mean response loss over the training samples (one forward pass at θ′).
         const finalCheckpoint = task.checkpoints[task.checkpoints.length - 1];
         const g3 = kind === 'bench' && finalCheckpoint ? meanOf(await (await (runs[0] as AttributionRun).model()).losses(finalCheckpoint, task.train.samples)) : undefined;
-        // Counterfactual metrics: the retrained models (cached artifacts, shared by every method).
-        const lds = c.metrics.includes('lds') ? await ldsOutcomes(exp, task, runs, c.lds, (l) => log(`  ${l}`), progress) : null;
-        const leaveOutMethods = new Set(c.leaveOut.methods ?? defaultLeaveOutMethods(c, measurementIds));
-        const randomFixed = new Map<string, number>();
+        // The inputs the metrics declare beyond scores and labels: the models retrained on random subsets (cached artifacts, shared by every method).
+        const subsetRuns = needs.has('retrainedLosses') ? await ldsOutcomes(exp, task, runs, c.lds, (l) => log(`  ${l}`), progress) : null;
         const sources = sourcesOf(task, task.labels ?? []);
         const g5: Record<string, G5Report> = {};
-        if (c.metrics.includes('leave-out')) {
-          for (const src of sources) randomFixed.set(src.id, await fractionFixed(exp, task, runs[0] as AttributionRun, src, randomRows(task.train.samples.length, c.leaveOut.k, c.leaveOut.seed, src.id), (l) => log(`  ${l}`)));
-          const values = [...randomFixed.values()];
-          randomFixed.set('average', values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1));
-        }
+        // Fine-tuning again without chosen rows, once per source and row set in this cell (the models are cached artifacts, the generation is not).
+        const retrained = new Map<string, Promise<number>>();
+        const retraining = (run: AttributionRun, src: SourceSpec): NonNullable<MetricInputs['retraining']> => ({
+          fractionFixed: (remove) => {
+            const key = `${src.id}\u0000${remove.join(',')}`;
+            if (!retrained.has(key)) retrained.set(key, fractionFixed(exp, task, run, src, remove, (l) => log(`  ${l}`)));
+            return retrained.get(key) as Promise<number>;
+          },
+        });
         for (const [mi, run] of runs.entries()) {
           const measurement = measurementIds[mi] as string;
           for (const id of scorerIds) {
@@ -524,20 +494,13 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
             for (const v of variants) {
               const method = kind === 'ablation' ? v.variant : v.variant === 'plain' ? label : `${v.variant}(${label})`;
               const seconds = rowSeconds(run, id, v) ?? wall;
-              const ldsOf = lds ? ldsBySource(task, v.matrix, lds.measured.get(measured ? measurement : measurementIds[0] as string) as Float64Array[], lds.subsets) : new Map<string, number>();
-              const fixedOf = new Map<string, number>();
-              if (c.metrics.includes('leave-out') && kind === 'bench' && leaveOutMethods.has(method)) {
-                for (const src of sources) fixedOf.set(src.id, await fractionFixed(exp, task, run, src, topRowsOfSource(task, v.matrix, src.id, c.leaveOut.k), (l) => log(`  ${l}`)));
-                const values = [...fixedOf.values()];
-                fixedOf.set('average', values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1));
-              }
-              for (const r of [...evaluateVariant(task, v, label, c.k, extraMetrics), ...evaluateByErrorKind(task, v, label, c.k, extraMetrics)]) {
-                rows.push({
-                  family, method, scorer: label, variant: v.variant, measurement: measured ? measurement : '', seed, seconds,
-                  source: r.source, auc: r.auc, recallAtK: r.recallAtK, k: r.k, nPositives: r.nPositives, nTrain: r.nTrain, nTests: r.nTests,
-                  averagePrecision: r.averagePrecision, recallAt50: r.recallAt50, mrr: r.mrr, ...(r.metrics ? { metrics: r.metrics } : {}),
-                  lds: ldsOf.get(r.source) ?? Number.NaN, leaveOut: fixedOf.get(r.source) ?? Number.NaN, leaveOutRandom: randomFixed.get(r.source) ?? Number.NaN,
-                });
+              const inputsOf = (src: SourceSpec): Omit<MetricInputs, 'matrix' | 'columns' | 'source'> => ({
+                method,
+                ...(subsetRuns ? { retrainedLosses: { subsets: subsetRuns.subsets, losses: subsetRuns.measured.get(measured ? measurement : measurementIds[0] as string) as Float64Array[] } } : {}),
+                ...(needs.has('retraining') ? { retraining: retraining(run, src) } : {}),
+              });
+              for (const r of await evaluateBench(task, v.matrix, c.k, metricList, inputsOf)) {
+                rows.push({ family, method, scorer: label, variant: v.variant, measurement: measured ? measurement : '', seed, seconds, ...r });
               }
               if (seed === c.seeds[0] && (kind === 'bench' || ['full', 'no-debias', 'no-denoise', 'neither', RECOMMENDED_ROW].includes(v.variant))) {
                 const drawn = curvesOf(task, family, seed, method, v.matrix, c.k);
@@ -546,7 +509,8 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
               }
             }
             const avg = rows.filter((r) => r.family === family && r.seed === seed && r.scorer === label && r.source === 'average');
-            log(`  ${label}: ${avg.map((r) => `${r.method} ${r.auc.toFixed(2)}`).join(', ')}`);
+            const lead = metricList[0] as BenchMetric;
+            log(`  ${label}: ${avg.map((r) => `${r.method} ${(r.metrics[lead.key] as number).toFixed(lead.metric.digits ?? 3)}`).join(', ')}`);
           }
         }
         const plainLoss = measurementIds.length > 1 ? 'grad-dot@loss' : 'grad-dot';
@@ -582,7 +546,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         };
         gates.push(cellGates);
         for (const line of describeGates(cellGates)) log(`  gate ${line}`);
-        timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0), ...(lds ? { ldsRetraining: lds.seconds } : {}) });
+        timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0), ...(subsetRuns ? { ldsRetraining: subsetRuns.seconds } : {}) });
       } finally {
         for (const run of runs) await run.dispose();
       }
@@ -598,8 +562,8 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
     }
     bar.tick();
   }
-  const summary = summarize(rows);
-  return { kind, config: c, rows, summary, paired: pairedReferences(kind, c).flatMap((ref) => pairedAgainst(rows, ref)), curves, recallCurves, timings, skipped, gates };
+  const summary = summarize(rows, metricList);
+  return { kind, config: c, metrics: metricList, rows, summary, paired: pairedReferences(kind, c).flatMap((ref) => pairedAgainst(rows, ref, metricList)), curves, recallCurves, timings, skipped, gates };
 }
 
 /**
@@ -621,44 +585,55 @@ export function runAblation(c: BenchConfig, outDir: string, log: Log = () => {},
 }
 
 /**
- * Mean AUC, recall@k, average precision, Recall@50 and MRR of each (family, method) over seeds (the `average` source rows) with 95%
- * Student-t intervals ({@link meanInterval}, within each metric's range), and over every family × seed unit as family `all`.
- * `n` is the number of units each mean and interval is over.
+ * The rows of one method's scores on a cell (`k`: the configuration's): every metric of `list` that is computed, per source,
+ * their `average` (each source weighted equally), and the same per error kind
+ * (`<source>[<kind>]`, `average[<kind>]`) where the queries say which kind each is. The inputs of
+ * metrics with `needs` are given for the sources only, not for the error-kind rows.
  */
-export function summarize(rows: readonly BenchRow[]): SummaryRow[] {
+export async function evaluateBench(
+  task: AttributionTask,
+  matrix: ScoreMatrix,
+  k: number,
+  list: readonly BenchMetric[],
+  inputsOf?: (source: SourceSpec) => Omit<MetricInputs, 'matrix' | 'columns' | 'source'> | undefined,
+): Promise<Omit<BenchRow, 'family' | 'method' | 'scorer' | 'variant' | 'measurement' | 'seed' | 'seconds'>[]> {
+  const computed = list.filter((m) => m.computed);
+  const row = (e: MetricEvaluation): Omit<BenchRow, 'family' | 'method' | 'scorer' | 'variant' | 'measurement' | 'seed' | 'seconds'> => ({
+    source: e.source, k: Math.min(k, e.nTrain), nPositives: e.nPositives, nTrain: e.nTrain, nTests: e.nTests,
+    metrics: Object.fromEntries(list.map((m) => [m.key, m.computed ? e.values[computed.indexOf(m)] as number : Number.NaN])),
+  });
+  const evals = await evaluateMetrics(matrix, sourcesOf(task, task.labels ?? []), computed.map((m) => m.metric), inputsOf);
+  const out = [...evals, averageMetricEvaluations(evals)].map(row);
+  for (const { kind, sources } of errorKindSources(task)) {
+    const byKind = await evaluateMetrics(matrix, sources, computed.map((m) => m.metric));
+    out.push(...[...byKind, averageMetricEvaluations(byKind, `average[${kind}]`)].map(row));
+  }
+  return out;
+}
+
+/**
+ * Every metric's mean over each (family, method)'s seeds (the `average` source rows) with 95%
+ * Student-t intervals ({@link meanInterval}, cut to the metric's range), and over every family ×
+ * seed unit as family `all`. `n` is the number of units; a metric's mean is over the units where
+ * it has a value.
+ */
+export function summarize(rows: readonly BenchRow[], list: readonly Pick<BenchMetric, 'key' | 'metric'>[]): SummaryRow[] {
   const avg = rows.filter((r) => r.source === 'average');
   const families = [...new Set(avg.map((r) => r.family))];
   const methods = [...new Set(avg.map((r) => r.method))];
   const out: SummaryRow[] = [];
-  const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
-  const extraIds = metricIdsOf(rows);
-  const summaryOf = (values: number[]): MetricSummary => {
+  const summaryOf = (values: number[], range: readonly [number, number] | undefined): MetricSummary => {
     const finite = values.filter(Number.isFinite);
-    return finite.length ? meanInterval(finite) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
+    return finite.length ? meanInterval(finite, range ? { range } : {}) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
   };
   for (const family of [...families, 'all']) {
     for (const method of methods) {
       const sel = avg.filter((r) => r.method === method && (family === 'all' || r.family === family));
       if (sel.length === 0) continue;
-      const auc = meanInterval(sel.map((r) => r.auc), { range: [0, 100] });
-      const rec = meanInterval(sel.map((r) => r.recallAtK), { range: [0, 1] });
-      const ldsValues = sel.map((r) => r.lds).filter(Number.isFinite);
-      const lds = ldsValues.length ? meanInterval(ldsValues, { range: [-1, 1] }) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
-      const ranking = (values: number[]): { mean: number; low: number; high: number } => {
-        const finite = values.filter(Number.isFinite);
-        return finite.length ? meanInterval(finite, { range: [0, 1] }) : { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
-      };
-      const ap = ranking(sel.map((r) => r.averagePrecision));
-      const r50 = ranking(sel.map((r) => r.recallAt50));
-      const mrr = ranking(sel.map((r) => r.mrr));
       out.push({
-        family, method, n: sel.length, aucMean: auc.mean, aucLow: auc.low, aucHigh: auc.high,
-        recallMean: rec.mean, recallLow: rec.low, recallHigh: rec.high,
+        family, method, n: sel.length,
         secondsMean: sel.reduce((a, r) => a + r.seconds, 0) / sel.length,
-        ldsMean: lds.mean, ldsLow: lds.low, ldsHigh: lds.high,
-        leaveOutMean: mean(sel.map((r) => r.leaveOut).filter(Number.isFinite)), leaveOutRandomMean: mean(sel.map((r) => r.leaveOutRandom).filter(Number.isFinite)),
-        apMean: ap.mean, apLow: ap.low, apHigh: ap.high, recall50Mean: r50.mean, recall50Low: r50.low, recall50High: r50.high, mrrMean: mrr.mean, mrrLow: mrr.low, mrrHigh: mrr.high,
-        ...(extraIds.length > 0 ? { metrics: Object.fromEntries(extraIds.map((id) => [id, summaryOf(sel.map((r) => r.metrics?.[id] ?? Number.NaN))])) } : {}),
+        metrics: Object.fromEntries(list.map((m) => [m.key, summaryOf(sel.map((r) => r.metrics[m.key] ?? Number.NaN), m.metric.range)])),
       });
     }
   }
@@ -666,18 +641,18 @@ export function summarize(rows: readonly BenchRow[]): SummaryRow[] {
 }
 
 /**
- * Paired tests of `reference` against every other method on AUC, and on LDS where it was computed.
- * A unit is one family × seed cell ({@link PAIRED_UNIT}: its `average` row, the metric averaged
- * over the cell's sources), matched between the two methods. Not one source: the sources of one
- * cell share its trained model, so they are not independent units, and counting them as such
- * would overstate n.
+ * Paired tests of `reference` against every other method on every metric of `list` that is
+ * paired-tested ({@link BenchMetric.paired}) and has values. A unit is one family × seed cell
+ * ({@link PAIRED_UNIT}: its `average` row, the metric averaged over the cell's sources), matched
+ * between the two methods. Not one source: the sources of one cell share its trained model, so they
+ * are not independent units, and counting them as such would overstate n.
  */
-export function pairedAgainst(rows: readonly BenchRow[], reference: string): PairedRow[] {
+export function pairedAgainst(rows: readonly BenchRow[], reference: string, list: readonly Pick<BenchMetric, 'key' | 'paired'>[]): PairedRow[] {
   const cells = rows.filter((r) => r.source === 'average');
   const unit = (r: BenchRow): string => `${r.family}\u0000${r.seed}`;
   const out: PairedRow[] = [];
-  for (const metric of ['auc', 'lds', ...metricIdsOf(rows)]) {
-    const value = (r: BenchRow): number => (metric === 'auc' || metric === 'lds' ? r[metric] : r.metrics?.[metric] ?? Number.NaN);
+  for (const { key: metric } of list.filter((m) => m.paired)) {
+    const value = (r: BenchRow): number => r.metrics[metric] ?? Number.NaN;
     const ref = new Map(cells.filter((r) => r.method === reference && Number.isFinite(value(r))).map((r) => [unit(r), value(r)]));
     if (ref.size === 0) continue;
     for (const method of [...new Set(cells.map((r) => r.method))]) {
@@ -696,11 +671,4 @@ export function pairedAgainst(rows: readonly BenchRow[], reference: string): Pai
     }
   }
   return out;
-}
-
-/** The ids of the registry metrics the rows carry (`BenchRow.metrics`), in first-seen order. */
-export function metricIdsOf(rows: readonly Pick<BenchRow, 'metrics'>[]): string[] {
-  const out = new Set<string>();
-  for (const r of rows) for (const id of Object.keys(r.metrics ?? {})) out.add(id);
-  return [...out];
 }

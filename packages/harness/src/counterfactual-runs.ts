@@ -1,13 +1,14 @@
 /**
- * The retraining behind the counterfactual metrics of a benchmark cell: models fine-tuned from θ0
- * on LDS subsets and without each method's top-k samples (artifacts of @dda/experiment, cached and
- * resumable), measured with the cell's test measurements or regenerated on the source's prompts.
+ * The retraining behind the inputs of the counterfactual metrics of a benchmark cell
+ * (`retrainedLosses`, `retraining`; counterfactual-metrics.ts): models fine-tuned from θ0 on random
+ * subsets and without chosen training rows (artifacts of @dda/experiment, cached and resumable),
+ * measured with the cell's test measurements or regenerated on the source's prompts.
  */
-import { DdaError, SeededRandom, trackProgress, type ProgressSink, type ScoreMatrix, type SourceSpec } from '@dda/core';
-import { loadCheckpoints, sourcesOf, type AttributionRun, type AttributionTask } from '@dda/attribution';
+import { DdaError, SeededRandom, trackProgress, type ProgressSink, type SourceSpec } from '@dda/core';
+import { loadCheckpoints, type AttributionRun, type AttributionTask } from '@dda/attribution';
 import { containsWholeWord } from '@dda/dataset-hallucination';
 import { retrainOnSubset, type Experiment, type Log } from '@dda/experiment';
-import { ldsSubsets, linearDatamodelingScore, topRows } from './counterfactual.js';
+import { ldsSubsets } from './counterfactual.js';
 
 /** What LDS needs of a cell: the subsets and, per measurement, f of every query after retraining on each. */
 export interface LdsOutcomes {
@@ -43,24 +44,6 @@ export async function ldsOutcomes(
   return { subsets, measured, seconds };
 }
 
-/** The test columns of every labelled source of a task. */
-function columnsOf(task: AttributionTask, m: ScoreMatrix): Map<string, number[]> {
-  const col = new Map(m.testIds.map((id, j) => [id, j]));
-  return new Map(sourcesOf(task, task.labels ?? []).map((s) => [s.id, s.testIds.map((id) => col.get(id) as number)]));
-}
-
-/**
- * LDS of one method per source (the mean over the source's test outputs) and their mean over
- * sources (`average`, as AUC is averaged).
- */
-export function ldsBySource(task: AttributionTask, m: ScoreMatrix, outcomes: readonly Float64Array[], subsets: readonly (readonly number[])[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [source, columns] of columnsOf(task, m)) out.set(source, linearDatamodelingScore(m, subsets, outcomes, { columns }).mean.mean);
-  const values = [...out.values()];
-  out.set('average', values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1));
-  return out;
-}
-
 /**
  * Leave-out retraining for one source: fine-tune again without `remove` (training row indices),
  * regenerate the source's error prompts, and return the fraction of its errors that disappeared
@@ -80,13 +63,6 @@ export async function fractionFixed(exp: Experiment, task: AttributionTask, run:
     return !containsWholeWord(outputs[i] as string, replacement);
   }).length;
   return fixed / Math.max(queries.length, 1);
-}
-
-/** The k highest-ranked training rows of a method for a source (scores averaged over its queries). */
-export function topRowsOfSource(task: AttributionTask, m: ScoreMatrix, source: string, k: number): number[] {
-  const columns = columnsOf(task, m).get(source);
-  if (!columns) throw new DdaError(`no source '${source}' in the labels`);
-  return topRows(m, columns, k);
 }
 
 /** k training rows drawn at random for a source (the leave-out baseline), seeded by the source's name. */

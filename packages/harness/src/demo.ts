@@ -5,7 +5,7 @@
  */
 import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { averageEvaluations, debiasers, denoisers, evaluateSources, type Metric, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type ProgressSink } from '@dda/core';
+import { averageEvaluations, debiasers, denoisers, evaluateSources, type Metric, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type SourceSpec, type ProgressSink } from '@dda/core';
 import {
   AttributionRun, RECOMMENDED_DDA, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, variantOf, noteSameScores, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
 } from '@dda/attribution';
@@ -117,23 +117,21 @@ export function exportExperiment(exp: Experiment, dir: string): void {
 export const ERROR_KINDS = ['introduced', 'base-made'] as const;
 
 /**
- * ROC-AUC and recall@k of one variant per labelled source over each kind of test error separately
- * (queries flagged `produced_by_base` by the experiment: `<source>[base-made]`; the others:
- * `<source>[introduced]`), then the average of each kind (`average[introduced]`,
- * `average[base-made]`). Sources without errors of a kind are left out of it. Empty when the
- * queries carry no such flag.
+ * The sources of each error kind ({@link ERROR_KINDS}) that has test outputs, as `<source>[<kind>]`
+ * with that kind's test outputs only (queries flagged `produced_by_base` by the experiment:
+ * `base-made`; the others: `introduced`); a source without errors of a kind is left out of it.
+ * None when the queries carry no such flag. The benchmark evaluates each kind's sources and their
+ * average (`average[<kind>]`) beside the sources.
  */
-export function evaluateByErrorKind(task: AttributionTask, v: Variant, scorer: string, k: number, extra: readonly Metric[] = []): ResultRow[] {
+export function errorKindSources(task: AttributionTask): { kind: (typeof ERROR_KINDS)[number]; sources: SourceSpec[] }[] {
   const flag = new Map(task.queries.map((q) => [q.record.id, q.record.meta.produced_by_base]));
   if (![...flag.values()].some((x) => typeof x === 'boolean')) return [];
-  const out: ResultRow[] = [];
+  const out: { kind: (typeof ERROR_KINDS)[number]; sources: SourceSpec[] }[] = [];
   for (const kind of ERROR_KINDS) {
     const sources = sourcesOf(task, task.labels ?? [])
       .map((s) => ({ ...s, id: `${s.id}[${kind}]`, testIds: s.testIds.filter((id) => (flag.get(id) === true) === (kind === 'base-made')) }))
       .filter((s) => s.testIds.length > 0);
-    if (sources.length === 0) continue;
-    const evals = evaluateSources(v.matrix, sources, k, extra);
-    out.push(...[...evals, { ...averageEvaluations(evals), source: `average[${kind}]` }].map((e) => ({ ...e, variant: v.variant, scorer, description: v.description })));
+    if (sources.length > 0) out.push({ kind, sources });
   }
   return out;
 }

@@ -255,19 +255,19 @@ export function meanGates(runs: readonly RegimeGates[]): RegimeGates {
   return out;
 }
 
-/** What G1 reads of a benchmark's result rows (bench.ts's `BenchRow` is one). AUC in percent. */
+/** What G1 reads of a benchmark's result rows (bench.ts's `BenchRow` is one): the AUC (percent) under the metric key `auc`. */
 export interface AucRow {
   readonly family: string;
   readonly seed: number;
   readonly method: string;
   readonly source: string;
-  readonly auc: number;
+  readonly metrics: Readonly<Record<string, number>>;
 }
 
 /** The per-source AUCs of one method in one (family, seed) cell of a benchmark, keyed by source (error-kind and `average` rows left out). */
 function sourceAucs(rows: readonly AucRow[], family: string, seed: number, method: string): Record<string, number> {
   const sel = rows.filter((r) => r.family === family && r.seed === seed && r.method === method && r.source !== 'average' && !r.source.includes('['));
-  return Object.fromEntries(sel.map((r) => [r.source, r.auc]));
+  return Object.fromEntries(sel.map((r) => [r.source, r.metrics['auc'] as number]));
 }
 
 /**

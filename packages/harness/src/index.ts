@@ -14,8 +14,8 @@ export {
 } from './demo.js';
 // results and summaries written to disk: CSV columns, tables, Markdown and LaTeX summaries
 export {
-  ablationGridLatex, BENCH_COLUMNS, formatTable, loadReportData, RESULT_COLUMNS, SUMMARY_COLUMNS,
-  summaryLatex, summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchFormat,
+  ablationGridLatex, BENCH_COLUMNS, formatTable, loadReportData, PAIRED_COLUMNS, RESULT_COLUMNS, SUMMARY_COLUMNS,
+  summaryJson, summaryLatex, summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchFormat,
 } from './report.js';
 // statistics: Student-t intervals of means and paired sign-flip tests
 export {
@@ -27,9 +27,16 @@ export {
 } from './bench-config.js';
 // `dda bench` and `dda ablate`: the runs, their rows, summaries and paired tests
 export {
-  benchMetrics, checkIds, PAIRED_UNIT, pairedAgainst, pairedReferences, parseMethod, runAblation, runBench,
-  benchRunOptions, runOptionsFor, summarize, type BenchResult, type BenchRow, type RecallSet, type RocSet, type SummaryRow,
+  checkIds, evaluateBench, PAIRED_UNIT, pairedAgainst, pairedReferences, parseMethod, runAblation, runBench,
+  benchRunOptions, runOptionsFor, summarize, type BenchResult, type BenchRow, type MetricSummary, type RecallSet, type RocSet, type SummaryRow,
 } from './bench.js';
+// the metrics of a benchmark: the default list (the committed results' columns) and a configuration's registry metrics
+export {
+  benchMetricList, DEFAULT_BENCH_METRICS, defaultBenchMetrics, defaultMetricDescriptors, rowColumns, summaryColumns,
+  type BenchMetric, type MetricDescriptor, type ReportMetric,
+} from './bench-metrics.js';
+// the counterfactual metrics of the metrics registry (lds, leave-out, leave-out-random)
+export { ldsMetric, leaveOutMetric, leaveOutRandomMetric } from './counterfactual-metrics.js';
 // the HTML report of a benchmark or ablation
 export { renderReport, renderReportWithWarnings } from './report-html.js';
 // counterfactual evaluation: rank correlations and the linear datamodeling score

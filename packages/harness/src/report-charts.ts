@@ -6,8 +6,11 @@
  * summary JSON without re-running the benchmark.
  */
 import type { ChartSpec } from '@dda/report';
-import { parseMethod, type RecallSet, type RocSet, type SummaryRow } from './bench.js';
+import { parseMethod, type RecallSet, type RocSet, type MetricSummary, type SummaryRow } from './bench.js';
 import { RECOMMENDED_ROW } from './bench-config.js';
+
+/** A summary row's mean and interval of the metric with key `key` (NaN when the row has none); the charts draw the default list's \`auc\`, \`recall_at_k\` and \`lds\`. */
+const at = (r: SummaryRow, key: string): MetricSummary => r.metrics[key] ?? { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
 
 /** Colours of the variant kinds: plain first, then one per DDA variant (Tableau 10). */
 const VARIANT_COLOURS = ['#4c78a8', '#f58518', '#e45756', '#54a24b', '#b279a2', '#eeca3b', '#72b7b2', '#9d755d', '#bab0ac', '#ff9da6'];
@@ -33,7 +36,7 @@ function familyScale(families: readonly string[]): { domain: string[]; range: st
  * @param variantOrder - Variant names in legend order (`plain` first); others are appended.
  */
 export function leaderboardChart(rows: readonly SummaryRow[], k: number, title: string, variantOrder: readonly string[] = ['plain']): ChartSpec {
-  const values = rows.map((r) => ({ ...parseMethod(r.method), method: r.method, n: r.n, auc: r4(r.aucMean), aucLow: r4(r.aucLow), aucHigh: r4(r.aucHigh), recall: r4(r.recallMean), recallLow: r4(r.recallLow), recallHigh: r4(r.recallHigh) }));
+  const values = rows.map((r) => ({ ...parseMethod(r.method), method: r.method, n: r.n, auc: r4(at(r, 'auc').mean), aucLow: r4(at(r, 'auc').low), aucHigh: r4(at(r, 'auc').high), recall: r4(at(r, 'recall_at_k').mean), recallLow: r4(at(r, 'recall_at_k').low), recallHigh: r4(at(r, 'recall_at_k').high) }));
   const scorers = unique(values.map((v) => v.scorer));
   const variants = unique([...variantOrder.filter((v) => values.some((x) => x.variant === v)), ...values.map((v) => v.variant)]);
   const y = { field: 'scorer', type: 'nominal', sort: scorers, title: 'scorer', axis: { labelFontWeight: 'bold' } } as const;
@@ -63,7 +66,7 @@ export function leaderboardChart(rows: readonly SummaryRow[], k: number, title: 
 
 /** LDS (with its 95% interval) against mean ROC-AUC, one point per method of the summary rows given (methods without LDS left out). */
 export function ldsAucChart(rows: readonly SummaryRow[], title: string): ChartSpec {
-  const values = rows.filter((r) => Number.isFinite(r.ldsMean)).map((r) => ({ ...parseMethod(r.method), method: r.method, auc: Number(r.aucMean.toFixed(2)), lds: Number(r.ldsMean.toFixed(4)), low: Number(r.ldsLow.toFixed(4)), high: Number(r.ldsHigh.toFixed(4)) }));
+  const values = rows.filter((r) => Number.isFinite(at(r, 'lds').mean)).map((r) => ({ ...parseMethod(r.method), method: r.method, auc: Number(at(r, 'auc').mean.toFixed(2)), lds: Number(at(r, 'lds').mean.toFixed(4)), low: Number(at(r, 'lds').low.toFixed(4)), high: Number(at(r, 'lds').high.toFixed(4)) }));
   const x = { field: 'auc', type: 'quantitative', title: 'ROC-AUC (%)', scale: { zero: false } };
   return {
     title: { text: title, subtitle: 'LDS: 1 = predicts retraining exactly, 0 = chance; error bars: 95% intervals of the mean' },
@@ -109,7 +112,7 @@ export function secondsChart(rows: readonly SummaryRow[], title: string, variant
  */
 export function ablationComponentsChart(rows: readonly SummaryRow[], title: string): ChartSpec {
   const order = ['full', 'no-debias', 'no-denoise', 'neither', RECOMMENDED_ROW, 'cross:no-denoise'];
-  const values = rows.filter((r) => order.includes(r.method)).map((r) => ({ row: r.method, family: r.family, auc: r4(r.aucMean), aucLow: r4(r.aucLow), aucHigh: r4(r.aucHigh), n: r.n }));
+  const values = rows.filter((r) => order.includes(r.method)).map((r) => ({ row: r.method, family: r.family, auc: r4(at(r, 'auc').mean), aucLow: r4(at(r, 'auc').low), aucHigh: r4(at(r, 'auc').high), n: r.n }));
   const fam = familyScale(unique(values.map((v) => v.family)));
   const y = { field: 'row', type: 'nominal', sort: order, title: 'ablation row', axis: { labelFontWeight: 'bold' } } as const;
   const yOffset = { field: 'family', type: 'nominal', sort: fam.domain } as const;
@@ -133,7 +136,7 @@ export function ablationComponentsChart(rows: readonly SummaryRow[], title: stri
  * @param prefix - `beta=` or `N=`; rows whose method starts with it are drawn, the rest parsed as a number.
  */
 export function sweepChart(rows: readonly SummaryRow[], prefix: 'beta=' | 'N=', title: string, axisTitle: string): ChartSpec {
-  const values = rows.filter((r) => r.method.startsWith(prefix)).map((r) => ({ x: Number(r.method.slice(prefix.length)), family: r.family, auc: r4(r.aucMean), aucLow: r4(r.aucLow), aucHigh: r4(r.aucHigh) }));
+  const values = rows.filter((r) => r.method.startsWith(prefix)).map((r) => ({ x: Number(r.method.slice(prefix.length)), family: r.family, auc: r4(at(r, 'auc').mean), aucLow: r4(at(r, 'auc').low), aucHigh: r4(at(r, 'auc').high) }));
   const fam = familyScale(unique(values.map((v) => v.family)));
   const x = { field: 'x', type: 'quantitative', title: axisTitle, axis: prefix === 'N=' ? { tickMinStep: 1, format: 'd' } : {} } as const;
   const color = { field: 'family', type: 'nominal', scale: fam, title: 'family' } as const;
@@ -164,7 +167,7 @@ export function parseGridRow(method: string): { debiaser: string; denoiser: stri
 export function gridHeatmap(rows: readonly SummaryRow[], title: string, cross = false, order: { debiasers?: readonly string[]; denoisers?: readonly string[] } = {}): ChartSpec {
   const values = rows.flatMap((r) => {
     const g = parseGridRow(r.method);
-    return g && g.cross === cross ? [{ family: r.family, debiaser: g.debiaser, denoiser: g.denoiser, auc: r4(r.aucMean), label: r.aucMean.toFixed(1), aucLow: r4(r.aucLow), aucHigh: r4(r.aucHigh) }] : [];
+    return g && g.cross === cross ? [{ family: r.family, debiaser: g.debiaser, denoiser: g.denoiser, auc: r4(at(r, 'auc').mean), label: at(r, 'auc').mean.toFixed(1), aucLow: r4(at(r, 'auc').low), aucHigh: r4(at(r, 'auc').high) }] : [];
   });
   const fam = familyScale(unique(values.map((v) => v.family)));
   const debiasers = unique([...(order.debiasers ?? []).filter((d) => values.some((v) => v.debiaser === d)), ...values.map((v) => v.debiaser)]);

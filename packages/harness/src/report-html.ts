@@ -6,6 +6,7 @@
 import { chartFigure, escapeHtml, htmlPage, htmlTable, renderVegaLiteSvg, type ChartSpec } from '@dda/report';
 import { pairedReferences, type BenchResult, type SummaryRow } from './bench.js';
 import { leaderboardDda, RECOMMENDED_ROW } from './bench-config.js';
+import { metricHeader, type ReportMetric } from './bench-metrics.js';
 import { formatInterval, intervalsText, type IntervalKind } from './stats.js';
 import { ablationComponentsChart, ablationKind, gridHeatmap, ldsAucChart, leaderboardChart, leaderboardKind, parseGridRow, recallChart, rocChart, secondsChart, sweepChart } from './report-charts.js';
 
@@ -13,11 +14,12 @@ export { escapeHtml };
 
 /** What a report is drawn from: a benchmark's result, or the same rebuilt from its summary JSON. */
 export type ReportData = Pick<BenchResult, 'kind' | 'config' | 'summary' | 'paired' | 'curves' | 'recallCurves' | 'timings' | 'skipped'> & {
+  /** The metrics of the summary, in column order (a run's, or the default list and the summary's registry metrics). */
+  readonly metrics: readonly ReportMetric[];
   /** How the summary's intervals were computed (default `student-t`; older summaries: `percentile-bootstrap`). */
   readonly intervals?: IntervalKind;
 };
 
-const f2 = (x: number): string => x.toFixed(2);
 /** Seconds with two decimals below 10 s, one above (the old `toFixed(1)` read 0.0 for fast scorers). */
 export const formatSeconds = (s: number): string => (Number.isFinite(s) ? (s < 10 ? s.toFixed(2) : s.toFixed(1)) : '–');
 
@@ -29,25 +31,26 @@ async function figure(id: string, spec: ChartSpec, warnings: string[], caption?:
   return chartFigure(id, r.svg, caption);
 }
 
-function summaryTable(rows: readonly SummaryRow[], k: number, intervals: IntervalKind = 'student-t'): string {
+/**
+ * The summary table: per method n, then every metric the run computed (the list's order) under its
+ * descriptor's label, its mean with the metric's digits and its 95% interval where the summary has
+ * one, with the scoring seconds after the lead metrics.
+ */
+function summaryTable(rows: readonly SummaryRow[], list: readonly ReportMetric[], intervals: IntervalKind = 'student-t'): string {
   const ci = intervals === 'student-t' ? '95% CI (t, over n)' : '95% CI (bootstrap)';
-  // LDS and leave-out columns only when the run computed them (older results have none).
-  const lds = rows.some((s) => Number.isFinite(s.ldsMean));
-  const out = rows.some((s) => Number.isFinite(s.leaveOutMean) || Number.isFinite(s.leaveOutRandomMean));
-  const opt = (x: number | undefined, d = 3): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : '–');
-  // The registry metrics of the config (a plugin's): mean and interval each.
-  const extra = [...new Set(rows.flatMap((s) => Object.keys(s.metrics ?? {})))];
+  const shown = list.filter((m) => m.computed);
+  const lead = shown.filter((m) => m.lead);
+  const rest = shown.filter((m) => !m.lead);
+  const headers = (ms: readonly ReportMetric[]): string[] => ms.flatMap((m) => (m.interval ? [metricHeader(m.metric), `${m.metric.label ?? m.metric.id} ${ci}`] : [metricHeader(m.metric)]));
+  const cells = (s: SummaryRow, ms: readonly ReportMetric[]): string[] => ms.flatMap((m) => {
+    const v = s.metrics[m.key];
+    const d = m.metric.digits ?? 3;
+    const mean = v !== undefined && Number.isFinite(v.mean) ? v.mean.toFixed(d) : '–';
+    return m.interval ? [mean, v !== undefined && Number.isFinite(v.mean) ? formatInterval({ low: v.low, high: v.high, n: s.n }, d) : '–'] : [mean];
+  });
   return htmlTable(
-    ['method', 'n', 'AUC mean', `AUC ${ci}`, `recall@${k}`, `recall ${ci}`, 'scoring s', ...(lds ? ['LDS', `LDS ${ci}`] : []), ...(out ? ['errors fixed (top-k removed)', '(k random removed)'] : []), ...extra.flatMap((id) => [id, `${id} ${ci}`])],
-    rows.map((s) => [
-      s.method, String(s.n), f2(s.aucMean), formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2), s.recallMean.toFixed(3), formatInterval({ low: s.recallLow, high: s.recallHigh, n: s.n }, 3), formatSeconds(s.secondsMean),
-      ...(lds ? [opt(s.ldsMean), Number.isFinite(s.ldsMean) ? formatInterval({ low: s.ldsLow, high: s.ldsHigh, n: s.n }, 3) : '–'] : []),
-      ...(out ? [opt(s.leaveOutMean), opt(s.leaveOutRandomMean)] : []),
-      ...extra.flatMap((id) => {
-        const m = s.metrics?.[id];
-        return [opt(m?.mean), m && Number.isFinite(m.mean) ? formatInterval({ low: m.low, high: m.high, n: s.n }, 3) : '–'];
-      }),
-    ]),
+    ['method', 'n', ...headers(lead), 'scoring s', ...headers(rest)],
+    rows.map((s) => [s.method, String(s.n), ...cells(s, lead), formatSeconds(s.secondsMean), ...cells(s, rest)]),
   );
 }
 
@@ -68,6 +71,7 @@ const familyTitle = (f: string): string => (f === 'all' ? 'All families (mean ov
 export async function renderReportWithWarnings(r: ReportData, command: string, notes: readonly string[] = []): Promise<{ html: string; warnings: string[] }> {
   const warnings: string[] = [];
   const k = r.config.k;
+  const digitsOf = (key: string): number => r.metrics.find((m) => m.key === key)?.metric.digits ?? 3;
   const families = familiesOf(r);
   const variantOrder = ['plain', ...leaderboardDda(r.config).map((d) => d.name)];
   const s: string[] = [];
@@ -77,7 +81,7 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
       const rows = r.summary.filter((x) => x.family === family);
       s.push(`<h3>${escapeHtml(familyTitle(family))}</h3>`);
       s.push(await figure(`leaderboard-${family}`, leaderboardChart(rows, k, `${family === 'all' ? 'All families' : family}: mean ROC-AUC and recall@${k}`, variantOrder), warnings));
-      s.push(summaryTable(rows, k, r.intervals));
+      s.push(summaryTable(rows, r.metrics, r.intervals));
     }
   } else {
     const all = r.summary;
@@ -97,14 +101,14 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
     s.push('<h2>Every row</h2>');
     for (const family of families) {
       s.push(`<h3>${escapeHtml(familyTitle(family))}</h3>`);
-      s.push(summaryTable(r.summary.filter((x) => x.family === family), k, r.intervals));
+      s.push(summaryTable(r.summary.filter((x) => x.family === family), r.metrics, r.intervals));
     }
   }
   for (const reference of [...new Set(r.paired.map((p) => p.reference))]) {
     const tests = r.paired.filter((p) => p.reference === reference);
     const units = [...new Set(tests.map((p) => p.unit))].join('; ');
-    s.push(`<h2>Paired tests against ${escapeHtml(reference)}</h2><p>Sign-flip permutation test; one unit = one ${escapeHtml(units)}, matched between the two methods; n units per test. Difference = reference − method, in AUC points (and in LDS, where it was computed). With n units the p-value cannot go below 2 / 2<sup>n</sup> (column <em>smallest p at n</em>): below 0.05 needs n ≥ 6.</p>`);
-    s.push(htmlTable(['metric', 'method', 'n (units)', 'mean difference', 'p (two-sided)', 'smallest p at n', 'exact'], tests.map((p) => [p.metric ?? 'auc', p.method, String(p.n), p.metric === 'lds' ? p.meanDifference.toFixed(3) : f2(p.meanDifference), p.pValue.toPrecision(3), Number.isFinite(p.minPValue) ? p.minPValue.toPrecision(3) : '–', p.exact ? 'yes' : 'Monte Carlo']), [false, false, true, true, true, true, false]));
+    s.push(`<h2>Paired tests against ${escapeHtml(reference)}</h2><p>Sign-flip permutation test; one unit = one ${escapeHtml(units)}, matched between the two methods; n units per test. Difference = reference − method, in the metric's unit (AUC in points). With n units the p-value cannot go below 2 / 2<sup>n</sup> (column <em>smallest p at n</em>): below 0.05 needs n ≥ 6.</p>`);
+    s.push(htmlTable(['metric', 'method', 'n (units)', 'mean difference', 'p (two-sided)', 'smallest p at n', 'exact'], tests.map((p) => [p.metric ?? (r.metrics[0] as ReportMetric).key, p.method, String(p.n), p.meanDifference.toFixed(digitsOf(p.metric ?? (r.metrics[0] as ReportMetric).key)), p.pValue.toPrecision(3), Number.isFinite(p.minPValue) ? p.minPValue.toPrecision(3) : '–', p.exact ? 'yes' : 'Monte Carlo']), [false, false, true, true, true, true, false]));
   }
   // Curves: in a leaderboard every plain method and the reference DDA methods (the other DDA variants are in the tables).
   const references = new Set([...pairedReferences(r.kind, r.config), ...r.paired.map((p) => p.reference)]);
@@ -130,7 +134,7 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
   }
   s.push('<h2>Timings</h2>');
   const allRows = r.summary.filter((x) => x.family === 'all');
-  if (r.kind === 'bench' && allRows.some((x) => Number.isFinite(x.ldsMean))) {
+  if (r.kind === 'bench' && allRows.some((x) => Number.isFinite(x.metrics['lds']?.mean ?? Number.NaN))) {
     s.push('<h2>Counterfactual evidence: LDS against ROC-AUC</h2><p>Linear datamodeling score (Spearman correlation between a method\'s predicted effect of retraining on a random half of the training set and the measured effect, over the retrained models) against the hallucination-tracing AUC, mean over all units.</p>');
     s.push(await figure('lds-vs-auc', ldsAucChart(allRows, 'LDS and ROC-AUC per method (all families)'), warnings));
   }

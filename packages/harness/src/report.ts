@@ -5,8 +5,8 @@ import { escapeLatex, latexTable, type LatexCell } from '@dda/report';
 import { writeFileAtomic } from '@dda/attribution';
 import type { DdaRunResult, ResultRow } from './demo.js';
 import { join } from 'node:path';
-import { BENCH_COLUMNS, PAIRED_COLUMNS, SUMMARY_COLUMNS } from './columns.js';
-import { RANKING_SUMMARY_FIELDS, metricIdsOf, parseMethod, type BenchResult, type PairedRow, type SummaryRow } from './bench.js';
+import { PAIRED_COLUMNS, defaultMetricDescriptors, metricHeader, rowColumns, summaryColumns, type ReportMetric } from './bench-metrics.js';
+import { parseMethod, type BenchResult, type MetricSummary, type PairedRow, type SummaryRow } from './bench.js';
 
 /** The unit of the paired tests in summaries written before it was one family × seed cell. */
 const OLD_PAIRED_UNIT = 'family × seed × source (written by an older version: the sources of one cell are not independent)';
@@ -83,29 +83,29 @@ export type BenchFormat = 'latex';
  */
 export async function writeBenchOutputs(r: BenchResult, outDir: string, command: string, formats: readonly BenchFormat[] = []): Promise<string[]> {
   const base = join(outDir, r.kind === 'bench' ? r.config.name : `${r.config.name}-ablation`);
-  // Registry metrics (the config's `metrics` beyond auc, recall, lds, leave-out): a column each, a mean and interval each in the summary.
-  const extra = metricIdsOf(r.rows);
+  const list = r.metrics;
+  // Every metric of the run: a column each in the rows, a mean (and interval) each in the summary, in the list's order.
+  const lead = list.filter((m) => m.lead);
+  const rest = list.filter((m) => !m.lead);
+  const rowValues = (x: BenchResult['rows'][number], ms: typeof list): [string, number | string][] => ms.map((m) => [m.column, opt(x.metrics[m.key])]);
   const rows = r.rows.map((x) => ({
     family: x.family, method: x.method, scorer: x.scorer, variant: x.variant, measurement: x.measurement, source: x.source, seed: x.seed,
-    auc: r4(x.auc), recall_at_k: r4(x.recallAtK), k: x.k, n_positives: x.nPositives, n_train: x.nTrain, n_tests: x.nTests, seconds: Number(x.seconds.toFixed(2)),
-    lds: opt(x.lds), leave_out: opt(x.leaveOut), leave_out_random: opt(x.leaveOutRandom),
-    average_precision: opt(x.averagePrecision), recall_at_50: opt(x.recallAt50), mrr: opt(x.mrr),
-    ...Object.fromEntries(extra.map((id) => [id, opt(x.metrics?.[id])])),
+    ...Object.fromEntries(rowValues(x, lead)), k: x.k, n_positives: x.nPositives, n_train: x.nTrain, n_tests: x.nTests, seconds: Number(x.seconds.toFixed(2)),
+    ...Object.fromEntries(rowValues(x, rest)),
   }));
+  const summaryValues = (s: SummaryRow, ms: typeof list): [string, number | string][] => ms.flatMap((m) => {
+    const v = s.metrics[m.key];
+    return m.interval ? [[`${m.summaryColumn}_mean`, opt(v?.mean)], [`${m.summaryColumn}_low`, opt(v?.low)], [`${m.summaryColumn}_high`, opt(v?.high)]] : [[`${m.summaryColumn}_mean`, opt(v?.mean)]];
+  });
   const summary = r.summary.map((s) => ({
-    family: s.family, method: s.method, n: s.n, auc_mean: r4(s.aucMean), auc_low: opt(s.aucLow), auc_high: opt(s.aucHigh),
-    recall_mean: r4(s.recallMean), recall_low: opt(s.recallLow), recall_high: opt(s.recallHigh), seconds_mean: Number(s.secondsMean.toFixed(2)),
-    lds_mean: opt(s.ldsMean), lds_low: opt(s.ldsLow), lds_high: opt(s.ldsHigh), leave_out_mean: opt(s.leaveOutMean), leave_out_random_mean: opt(s.leaveOutRandomMean),
-    ap_mean: opt(s.apMean), ap_low: opt(s.apLow), ap_high: opt(s.apHigh), recall50_mean: opt(s.recall50Mean), recall50_low: opt(s.recall50Low), recall50_high: opt(s.recall50High),
-    mrr_mean: opt(s.mrrMean), mrr_low: opt(s.mrrLow), mrr_high: opt(s.mrrHigh),
-    ...Object.fromEntries(extra.flatMap((id) => [[`${id}_mean`, opt(s.metrics?.[id]?.mean)], [`${id}_low`, opt(s.metrics?.[id]?.low)], [`${id}_high`, opt(s.metrics?.[id]?.high)]])),
+    family: s.family, method: s.method, n: s.n, ...Object.fromEntries(summaryValues(s, lead)), seconds_mean: Number(s.secondsMean.toFixed(2)), ...Object.fromEntries(summaryValues(s, rest)),
   }));
   const paired = r.paired.map((p) => ({ metric: p.metric, reference: p.reference, method: p.method, unit: p.unit, n: p.n, mean_difference: r4(p.meanDifference), p_value: Number(p.pValue.toPrecision(4)), min_p_value: Number(p.minPValue.toPrecision(4)), exact: p.exact }));
   const files: [string, Uint8Array | string][] = [
-    [`${base}.csv`, await writeToBuffer(rows, { headers: [...BENCH_COLUMNS, ...extra] })],
-    [`${base}-summary.csv`, await writeToBuffer(summary, { headers: [...SUMMARY_COLUMNS, ...extra.flatMap((id) => [`${id}_mean`, `${id}_low`, `${id}_high`])] })],
+    [`${base}.csv`, await writeToBuffer(rows, { headers: rowColumns(list) })],
+    [`${base}-summary.csv`, await writeToBuffer(summary, { headers: summaryColumns(list) })],
     [`${base}-paired.csv`, await writeToBuffer(paired, { headers: [...PAIRED_COLUMNS] })],
-    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary, paired: r.paired, timings: r.timings, skipped: r.skipped, ...(r.gates ? { gates: gatesJson(r.gates) } : {}), sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent', intervals: intervalsText('student-t') }, null, 2)],
+    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary.map((s) => summaryJson(s, list)), paired: r.paired, timings: r.timings, skipped: r.skipped, ...(r.gates ? { gates: gatesJson(r.gates) } : {}), sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent', intervals: intervalsText('student-t') }, null, 2)],
     [`${base}-curves.json`, curvesJson(r)],
     [`${base}-report.html`, await renderReport(r, command)],
   ];
@@ -118,6 +118,26 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
   return files.map(([p]) => p);
 }
 
+/**
+ * A summary row as `-summary.json` holds it: `family`, `method`, `n`, the lead metrics' flat fields
+ * (`<jsonField>Mean`, `Low`, `High`; the mean only for a metric without an interval), `secondsMean`,
+ * the other metrics' flat fields, and the metrics without a flat field under `metrics` by key.
+ */
+export function summaryJson(s: SummaryRow, list: readonly ReportMetric[]): Record<string, unknown> {
+  const flat = (ms: readonly ReportMetric[]): [string, number][] => ms.filter((m) => m.jsonField !== undefined).flatMap((m) => {
+    const v = s.metrics[m.key] ?? NOT_COMPUTED;
+    return m.interval ? [[`${m.jsonField}Mean`, v.mean], [`${m.jsonField}Low`, v.low], [`${m.jsonField}High`, v.high]] : [[`${m.jsonField}Mean`, v.mean]];
+  });
+  const nested = list.filter((m) => m.jsonField === undefined);
+  return {
+    family: s.family, method: s.method, n: s.n, ...Object.fromEntries(flat(list.filter((m) => m.lead))), secondsMean: s.secondsMean, ...Object.fromEntries(flat(list.filter((m) => !m.lead))),
+    ...(nested.length > 0 ? { metrics: Object.fromEntries(nested.map((m) => [m.key, s.metrics[m.key] ?? NOT_COMPUTED])) } : {}),
+  };
+}
+
+/** The summary of a metric without values. */
+const NOT_COMPUTED: MetricSummary = { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
+
 /** The summary JSON's `gates`: every cell's gates, and G1–G4 averaged over the cells that have them (`mean`, judged on the mean). */
 export function gatesJson(cells: readonly CellGates[]): { cells: readonly CellGates[]; mean: RegimeGates; meanOver: string } {
   const counted = cells.filter((x) => x.notEvidence === undefined);
@@ -126,22 +146,26 @@ export function gatesJson(cells: readonly CellGates[]): { cells: readonly CellGa
   return { cells, mean: withG1.length ? meanGates(withG1) : {}, meanOver: `${withG1.length} cell(s) with G1${left > 0 ? `; ${left} cell(s) left out as no evidence for the verdict (see their notEvidence)` : ''}` };
 }
 
-/** The summary as a Markdown table (for the README and the console). */
-export function summaryMarkdown(r: BenchResult, family = 'all'): string {
+/**
+ * The summary as a Markdown table (for the README and the console): n, then every metric the run
+ * computed, in the list's order, under its descriptor's label (its mean with the metric's digits,
+ * and the 95% interval of the first), then the seconds.
+ */
+export function summaryMarkdown(r: Pick<BenchResult, 'summary' | 'metrics'>, family = 'all'): string {
   const rows = r.summary.filter((s) => s.family === family);
-  const extra = [...new Set(rows.flatMap((s) => Object.keys(s.metrics ?? {})))];
-  // LDS and leave-out (retraining metrics) when the config measured them: their columns.
-  const asked = (m: string): boolean => (r.config.metrics as readonly unknown[]).includes(m);
-  const lds = asked('lds');
-  const leaveOut = asked('leave-out');
+  const shown = r.metrics.filter((m) => m.computed);
+  const first = shown[0];
   const lines = [
-    `| method | n | AUC (%) | 95% CI (Student-t over n) | recall@${r.config.k} | AP | Recall@50 | MRR |${lds ? ' LDS | LDS 95% CI |' : ''}${leaveOut ? ' leave-out (errors fixed) | random k |' : ''}${extra.map((id) => ` ${id} |`).join('')}`,
-    `|---|---:|---:|---|---:|---:|---:|---:|${lds ? '---:|---|' : ''}${leaveOut ? '---:|---:|' : ''}${extra.map(() => '---:|').join('')}`,
+    `| method | n |${shown.map((m) => ` ${metricHeader(m.metric)} |${m === first && m.interval ? ' 95% CI (Student-t over n) |' : ''}`).join('')}`,
+    `|---|---:|${shown.map((m) => `---:|${m === first && m.interval ? '---|' : ''}`).join('')}`,
   ];
-  const f3 = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(3) : '–');
   for (const s of rows) {
-    const retrain = `${lds ? ` ${f3(s.ldsMean)} | ${Number.isFinite(s.ldsMean) ? formatInterval({ low: s.ldsLow, high: s.ldsHigh, n: s.n }, 3) : '–'} |` : ''}${leaveOut ? ` ${f3(s.leaveOutMean)} | ${f3(s.leaveOutRandomMean)} |` : ''}`;
-    lines.push(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | ${formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 2)} | ${s.recallMean.toFixed(3)} | ${f3(s.apMean)} | ${f3(s.recall50Mean)} | ${f3(s.mrrMean)} |${retrain}${extra.map((id) => ` ${f3(s.metrics?.[id]?.mean)} |`).join('')}`);
+    const cells = shown.map((m) => {
+      const v = s.metrics[m.key];
+      const mean = v !== undefined && Number.isFinite(v.mean) ? v.mean.toFixed(m.metric.digits ?? 3) : '–';
+      return ` ${mean} |${m === first && m.interval ? ` ${v && Number.isFinite(v.mean) ? formatInterval({ low: v.low, high: v.high, n: s.n }, m.metric.digits ?? 3) : '–'} |` : ''}`;
+    });
+    lines.push(`| ${s.method} | ${s.n} |${cells.join('')}`);
   }
   return lines.join('\n');
 }
@@ -183,18 +207,22 @@ export function loadReportData(summaryJsonPath: string): { data: ReportData; com
     missing.push(`no ${curvesPath}: no ROC or recall@k curves`);
   }
   if (recallCurves.length === 0) missing.push('no recall@k curves');
+  const config = parseBenchConfig(j.config ?? {}, summaryJsonPath);
+  // The default list's descriptors, then the metrics a summary holds under `metrics` (a registry metric's: its id only, its plugin may not be loaded here).
+  const nested = [...new Set((j.summary as Record<string, unknown>[]).flatMap((row) => Object.keys((row.metrics ?? {}) as object)))];
+  const list: ReportMetric[] = [
+    ...defaultMetricDescriptors(config, j.kind),
+    ...nested.map((key): ReportMetric => ({ key, metric: { id: key, description: `the registry metric '${key}' of this summary` }, column: key, summaryColumn: key, lead: false, interval: true, paired: true, computed: true })),
+  ];
   return {
     data: {
       kind: j.kind,
       // Summaries written before the intervals were Student-t do not say how theirs were made: percentile bootstrap.
       intervals: typeof j.intervals === 'string' ? 'student-t' : 'percentile-bootstrap',
-      config: parseBenchConfig(j.config ?? {}, summaryJsonPath),
+      config,
       // JSON writes NaN (a metric not computed) as null, and older summaries have no LDS fields.
-      summary: (j.summary as Record<string, unknown>[]).map((row) => {
-        const out: Record<string, unknown> = { ...row };
-        for (const f of ['aucLow', 'aucHigh', 'recallLow', 'recallHigh', 'ldsMean', 'ldsLow', 'ldsHigh', 'leaveOutMean', 'leaveOutRandomMean', ...RANKING_SUMMARY_FIELDS]) if (typeof out[f] !== 'number') out[f] = Number.NaN;
-        return out as unknown as SummaryRow;
-      }),
+      metrics: list,
+      summary: (j.summary as Record<string, unknown>[]).map((row) => summaryFromJson(row, list)),
       // Older summaries paired (family, seed, source) units and did not record the smallest reachable p.
       paired: ((j.paired ?? []) as (Omit<PairedRow, 'unit' | 'minPValue'> & Partial<PairedRow>)[]).map((p) => ({
         ...p, unit: p.unit ?? OLD_PAIRED_UNIT, minPValue: p.minPValue ?? (p.exact ? Math.min(1, 2 / 2 ** p.n) : Number.NaN),
@@ -206,6 +234,29 @@ export function loadReportData(summaryJsonPath: string): { data: ReportData; com
     command: typeof j.command === 'string' ? j.command : '',
     missing,
   };
+}
+
+/**
+ * A summary row of `-summary.json` as a {@link SummaryRow}: every metric of `list` from its flat
+ * fields or from `metrics.<key>` (JSON writes NaN as null; a field an older summary lacks is NaN).
+ */
+function summaryFromJson(row: Record<string, unknown>, list: readonly ReportMetric[]): SummaryRow {
+  const num = (x: unknown): number => (typeof x === 'number' ? x : Number.NaN);
+  const nested = (row.metrics ?? {}) as Record<string, Record<string, unknown>>;
+  return {
+    family: String(row.family), method: String(row.method), n: num(row.n), secondsMean: num(row.secondsMean),
+    metrics: Object.fromEntries(list.map((m) => {
+      const v = m.jsonField !== undefined ? { mean: row[`${m.jsonField}Mean`], low: row[`${m.jsonField}Low`], high: row[`${m.jsonField}High`] } : nested[m.key] ?? {};
+      return [m.key, { mean: num(v.mean), low: num(v.low), high: num(v.high) }];
+    })),
+  };
+}
+
+/** The keys of the first two lead metrics (the default list's AUC and recall@k), which the LaTeX tables show. */
+function leadKeys(list: readonly ReportMetric[]): [string, string] {
+  const lead = list.filter((m) => m.lead);
+  if (lead.length < 2) throw new DdaError(`the LaTeX summary needs two lead metrics, the run has ${lead.length}`);
+  return [(lead[0] as ReportMetric).key, (lead[1] as ReportMetric).key];
 }
 
 /** `\textbf{x}` when `bold`, else x. */
@@ -228,22 +279,24 @@ function groupOf(kind: BenchResult['kind'], method: string): string {
  * (%) per family and over all units with its 95% Student-t interval and its n, and recall@k over all units.
  * The best mean of each AUC column is bold. Needs `\usepackage{booktabs}`.
  */
-export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'> & { readonly intervals?: IntervalKind }, command: string): string {
+export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'> & { readonly metrics: readonly ReportMetric[]; readonly intervals?: IntervalKind }, command: string): string {
+  const [head, second] = leadKeys(r.metrics);
+  const at = (s: SummaryRow, key: string): MetricSummary => s.metrics[key] ?? NOT_COMPUTED;
   const families = [...new Set(r.summary.map((s) => s.family))].filter((f) => f !== 'all');
   const methods = [...new Set(r.summary.map((s) => s.method))];
   const get = (m: string, f: string): SummaryRow | undefined => r.summary.find((s) => s.method === m && s.family === f);
-  const best = (f: string): number => Math.max(...methods.map((m) => get(m, f)?.aucMean ?? -Infinity));
+  const best = (f: string): number => Math.max(...methods.map((m) => (((s) => (s ? at(s, head).mean : undefined))(get(m, f)) ?? -Infinity)));
   const cols = [...families, 'all'];
   const bests = new Map(cols.map((f) => [f, best(f)]));
   const rows = methods.map((m) => [
     m,
     ...cols.map((f) => {
       const s = get(m, f);
-      return s ? bold(s.aucMean.toFixed(2), s.aucMean === bests.get(f)) : '--';
+      return s ? bold(at(s, head).mean.toFixed(2), at(s, head).mean === bests.get(f)) : '--';
     }),
     ((s) => (s ? String(s.n) : '--'))(get(m, 'all')),
-    ((s) => (s ? formatInterval({ low: s.aucLow, high: s.aucHigh, n: s.n }, 1) : '--'))(get(m, 'all')),
-    ((s) => (s ? s.recallMean.toFixed(3) : '--'))(get(m, 'all')),
+    ((s) => (s ? formatInterval({ low: at(s, head).low, high: at(s, head).high, n: s.n }, 1) : '--'))(get(m, 'all')),
+    ((s) => (s ? at(s, second).mean.toFixed(3) : '--'))(get(m, 'all')),
   ]);
   const rulesBefore = methods.flatMap((m, i) => (i > 0 && groupOf(r.kind, m) !== groupOf(r.kind, methods[i - 1] as string) && (r.kind === 'ablation' || groupSize(r.kind, methods, m) > 1 || groupSize(r.kind, methods, methods[i - 1] as string) > 1) ? [i] : []));
   const what = r.kind === 'bench' ? 'Attribution leaderboard' : `DDA ablation over ${r.config.ablation.scorer}`;
@@ -267,10 +320,11 @@ function groupSize(kind: BenchResult['kind'], methods: readonly string[], m: str
  * over all family × seed units, debiasers as rows, denoisers as columns, the `cross:` reading of the
  * base term below a rule; the best cell in bold. Undefined when the summary has no grid rows.
  */
-export function ablationGridLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'>, command: string): string | undefined {
+export function ablationGridLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'> & { readonly metrics: readonly ReportMetric[] }, command: string): string | undefined {
+  const [head] = leadKeys(r.metrics);
   const cells = r.summary.filter((s) => s.family === 'all').flatMap((s) => {
     const g = parseGridRow(s.method);
-    return g ? [{ ...g, auc: s.aucMean }] : [];
+    return g ? [{ ...g, auc: (s.metrics[head] ?? NOT_COMPUTED).mean }] : [];
   });
   if (r.kind !== 'ablation' || cells.length === 0) return undefined;
   const order = (xs: readonly string[], seen: readonly string[]): string[] => [...new Set([...xs.filter((x) => seen.includes(x)), ...seen])];

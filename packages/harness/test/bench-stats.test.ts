@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RECOMMENDED_DDA } from '@dda/attribution';
 import {
-  PAIRED_UNIT, RECOMMENDED_ROW, TOO_FEW_FOR_INTERVAL, leaderboardDda, loadReportData, renderReport, writeBenchOutputs, meanInterval, pairedAgainst, pairedReferences, parseBenchConfig, summarize, summaryMarkdown, type BenchRow,
+  PAIRED_UNIT, RECOMMENDED_ROW, TOO_FEW_FOR_INTERVAL, leaderboardDda, loadReportData, renderReport, writeBenchOutputs, meanInterval, pairedAgainst, pairedReferences, parseBenchConfig, summarize, summaryMarkdown, defaultMetricDescriptors, type BenchConfig, type BenchMetric, type BenchRow,
 } from '@dda/harness';
 import { syntheticBench } from './helpers/synthetic-bench.js';
 
@@ -12,37 +12,41 @@ import { syntheticBench } from './helpers/synthetic-bench.js';
 function rowsOf(method: string, families: string[], seeds: number[], auc: (f: string, s: number) => number): BenchRow[] {
   const { scorer, variant } = /^(.+)\(([^()]+)\)$/.test(method) ? { scorer: method.replace(/^.*\(|\)$/g, ''), variant: method.replace(/\(.*$/, '') } : { scorer: method, variant: 'plain' };
   return families.flatMap((family) => seeds.flatMap((seed) => ['a', 'b', 'average'].map((source) => ({
-    family, method, scorer, variant, measurement: 'loss', seed, seconds: 1, source, auc: auc(family, seed) + (source === 'a' ? 1 : source === 'b' ? -1 : 0),
-    recallAtK: 0.5, k: 5, nPositives: 2, nTrain: 10, nTests: 2, lds: Number.NaN, leaveOut: Number.NaN, leaveOutRandom: Number.NaN,
+    family, method, scorer, variant, measurement: 'loss', seed, seconds: 1, source, k: 5, nPositives: 2, nTrain: 10, nTests: 2,
+    metrics: { auc: auc(family, seed) + (source === 'a' ? 1 : source === 'b' ? -1 : 0), recall_at_k: 0.5 },
   }))));
 }
+
+/** The default metric list of a configuration (the registry's metrics), as a run has it. */
+const metricsOf = (c: BenchConfig): BenchMetric[] => defaultMetricDescriptors(c, 'bench') as BenchMetric[];
+const list = metricsOf(parseBenchConfig({ k: 5 }, 't'));
 
 describe('benchmark statistics sized for the number of runs', () => {
   it('summarises with a Student-t interval over the seeds and gives n; none for one run', () => {
     const rows = rowsOf('grad-dot', ['f'], [0, 1], (_, s) => (s === 0 ? 80 : 90));
-    const two = summarize(rows).filter((r) => r.family === 'f');
+    const two = summarize(rows, list).filter((r) => r.family === 'f');
     const [row] = two;
     const t = meanInterval([80, 90]);
     // The percentile bootstrap gave [80, 90] here: [min, max] of two runs. Student-t: 85 ± 63.5, within [0, 100].
     expect(t.low).toBeCloseTo(85 - 12.706204736174707 * 5, 9);
-    expect(row).toMatchObject({ n: 2, aucMean: 85, aucLow: t.low, aucHigh: 100 });
-    const one = summarize(rowsOf('grad-dot', ['f'], [0], () => 80));
-    expect(Number.isNaN(one[0]?.aucLow)).toBe(true);
-    const md = summaryMarkdown({ kind: 'bench', config: parseBenchConfig({ k: 5 }, 't'), summary: one, paired: [], rows: [], curves: [], recallCurves: [], timings: [], skipped: [] });
+    expect(row).toMatchObject({ n: 2, metrics: { auc: { mean: 85, low: t.low, high: 100 } } });
+    const one = summarize(rowsOf('grad-dot', ['f'], [0], () => 80), list);
+    expect(Number.isNaN(one[0]?.metrics['auc']?.low)).toBe(true);
+    const md = summaryMarkdown({ metrics: list, summary: one });
     expect(md).toContain(`| grad-dot | 1 | 80.00 | ${TOO_FEW_FOR_INTERVAL} (n = 1) |`);
     expect(md).not.toContain('LDS'); // no column for a metric the config did not measure
     // With LDS and leave-out measured, the printed table has their columns.
-    const withLds = two.map((r) => ({ ...r, ldsMean: 0.25, ldsLow: 0.1, ldsHigh: 0.4, leaveOutMean: 0.5, leaveOutRandomMean: 0.125 }));
-    const md2 = summaryMarkdown({ kind: 'bench', config: parseBenchConfig({ k: 5, metrics: ['auc', 'recall', 'lds', 'leave-out'] }, 't'), summary: withLds, paired: [], rows: [], curves: [], recallCurves: [], timings: [], skipped: [] }, 'f');
-    expect(md2).toMatch(/\| MRR \| LDS \| LDS 95% CI \| leave-out \(errors fixed\) \| random k \|/);
-    expect(md2).toMatch(/\| 0\.250 \| \[0\.100, 0\.400\][^|]*\| 0\.500 \| 0\.125 \|/);
+    const withLds = two.map((r) => ({ ...r, metrics: { ...r.metrics, lds: { mean: 0.25, low: 0.1, high: 0.4 }, leave_out: { mean: 0.5, low: Number.NaN, high: Number.NaN }, leave_out_random: { mean: 0.125, low: Number.NaN, high: Number.NaN } } }));
+    const md2 = summaryMarkdown({ metrics: metricsOf(parseBenchConfig({ k: 5, metrics: ['auc', 'recall', 'lds', 'leave-out'] }, 't')), summary: withLds }, 'f');
+    expect(md2).toMatch(/\| recall@5 \| LDS \| leave-out \(errors fixed\) \| random k \| AP \| recall@50 \| MRR \|/);
+    expect(md2).toMatch(/\| 0\.500 \| 0\.250 \| 0\.500 \| 0\.125 \| – \| – \| – \|/);
   });
 
   it('pairs family × seed cells, not their sources, and reports the smallest reachable p', () => {
     const fams = ['f1', 'f2'];
     const seeds = [0, 1];
     const rows = [...rowsOf('dda-recommended(grad-dot)', fams, seeds, () => 90), ...rowsOf('grad-dot', fams, seeds, () => 80)];
-    const [t] = pairedAgainst(rows, 'dda-recommended(grad-dot)');
+    const [t] = pairedAgainst(rows, 'dda-recommended(grad-dot)', list);
     // 2 families × 2 seeds = 4 cells (the sources of a cell share its model; 8 source units overstated n).
     expect(t).toMatchObject({ metric: 'auc', method: 'grad-dot', n: 4, unit: PAIRED_UNIT, meanDifference: 10, exact: true, pValue: 2 / 16, minPValue: 2 / 16 });
     expect(PAIRED_UNIT).toMatch(/family × seed cell/);

@@ -21,17 +21,17 @@ describe('counterfactual metrics in dda bench', () => {
     const avg = r.rows.filter((x) => x.source === 'average');
     expect(avg.map((x) => x.method)).toEqual(['grad-dot', 'dda(grad-dot)', 'dda-zscore(grad-dot)', 'dda-recommended(grad-dot)', 'bm25']);
     for (const x of avg) {
-      expect(x.lds, x.method).toBeGreaterThanOrEqual(-1);
-      expect(x.lds, x.method).toBeLessThanOrEqual(1);
-      expect(x.leaveOutRandom).toBeGreaterThanOrEqual(0);
+      expect(x.metrics['lds'], x.method).toBeGreaterThanOrEqual(-1);
+      expect(x.metrics['lds'], x.method).toBeLessThanOrEqual(1);
+      expect(x.metrics['leave_out_random']).toBeGreaterThanOrEqual(0);
     }
     const grad = avg.find((x) => x.method === 'grad-dot')!;
-    expect(grad.leaveOut).toBeGreaterThanOrEqual(0);
-    expect(grad.leaveOut).toBeLessThanOrEqual(1);
-    expect(Number.isNaN(avg.find((x) => x.method === 'dda(grad-dot)')!.leaveOut)).toBe(true);
+    expect(grad.metrics['leave_out']).toBeGreaterThanOrEqual(0);
+    expect(grad.metrics['leave_out']).toBeLessThanOrEqual(1);
+    expect(Number.isNaN(avg.find((x) => x.method === 'dda(grad-dot)')!.metrics['leave_out'])).toBe(true);
     // The per-kind rows (errors introduced by fine-tuning vs made by θ0) carry no LDS.
-    for (const x of r.rows.filter((y) => y.source.includes('['))) expect(Number.isNaN(x.lds)).toBe(true);
-    expect(r.summary.find((s) => s.family === 'all' && s.method === 'grad-dot')!.ldsMean).toBeCloseTo(grad.lds, 12);
+    for (const x of r.rows.filter((y) => y.source.includes('['))) expect(Number.isNaN(x.metrics['lds'])).toBe(true);
+    expect(r.summary.find((s) => s.family === 'all' && s.method === 'grad-dot')!.metrics['lds']!.mean).toBeCloseTo(grad.metrics['lds'], 12);
     // Against the recommended DDA and against plain grad-dot, over the one family × seed cell.
     expect(r.paired.filter((p) => p.metric === 'lds' && p.reference === 'dda-recommended(grad-dot)').map((p) => p.method).sort()).toEqual(['bm25', 'dda(grad-dot)', 'dda-zscore(grad-dot)', 'grad-dot']);
     expect(r.paired.filter((p) => p.metric === 'lds' && p.reference === 'grad-dot').map((p) => p.method).sort()).toEqual(['bm25', 'dda(grad-dot)', 'dda-recommended(grad-dot)', 'dda-zscore(grad-dot)']);
@@ -41,7 +41,7 @@ describe('counterfactual metrics in dda bench', () => {
     const sources = new Set(r.rows.filter((x) => x.source !== 'average' && !x.source.includes('[')).map((x) => x.source)).size;
     expect(retrained).toHaveLength(5 + 2 * sources);
     const again = await runBench(config, dir);
-    expect(again.rows.map((x) => [x.method, x.source, x.auc, x.lds, x.leaveOut, x.leaveOutRandom])).toEqual(r.rows.map((x) => [x.method, x.source, x.auc, x.lds, x.leaveOut, x.leaveOutRandom]));
+    expect(again.rows.map((x) => [x.method, x.source, x.metrics['auc'], x.metrics['lds'], x.metrics['leave_out'], x.metrics['leave_out_random']])).toEqual(r.rows.map((x) => [x.method, x.source, x.metrics['auc'], x.metrics['lds'], x.metrics['leave_out'], x.metrics['leave_out_random']]));
     expect(readdirSync(join(dir, 'artifacts', 'runs', 'retrain'))).toEqual(retrained);
   }, 900_000);
 });

@@ -23,7 +23,7 @@ describe('regime gates in dda bench', () => {
     const perSource = (method: string) => r.rows.filter((x) => x.method === method && x.source !== 'average' && !x.source.includes('['));
     const plain = perSource('grad-dot');
     const bm25 = perSource('bm25');
-    const expected = plain.reduce((a, x) => a + x.auc - bm25.find((y) => y.source === x.source)!.auc, 0) / plain.length;
+    const expected = plain.reduce((a, x) => a + x.metrics['auc']! - bm25.find((y) => y.source === x.source)!.metrics['auc']!, 0) / plain.length;
     expect(cell.gates.g1!.value).toBeCloseTo(expected, 10);
     expect(cell.gates.g1!.pass).toBe(expected <= 2);
     // G3: the fine-tuned mean response loss over the training samples, nats/token
@@ -42,7 +42,7 @@ describe('regime gates in dda bench', () => {
     // G5: one AUC per epoch; the last is the plain score's (grad-dot's answer is the final checkpoint)
     const g5 = cell.g5['grad-dot']!;
     expect(g5.epochAucs).toHaveLength(2);
-    expect(g5.epochAucs[1]).toBeCloseTo(r.rows.find((x) => x.method === 'grad-dot' && x.source === 'average')!.auc, 10);
+    expect(g5.epochAucs[1]).toBeCloseTo(r.rows.find((x) => x.method === 'grad-dot' && x.source === 'average')!.metrics['auc']!, 10);
     expect(g5.meanAbsRatio).toBeGreaterThan(0);
     expect(Math.abs(g5.columnCorrelation)).toBeLessThanOrEqual(1);
     expect(log.some((l) => l.includes('gate G1 ') && l.includes(expected.toFixed(3)))).toBe(true);

@@ -107,8 +107,8 @@ describe('regimeGates on a hand-built run', () => {
 
 describe('g1FromBenchRows', () => {
   const row = (method: string, source: string, auc: number, seed = 0): BenchRow => ({
-    family: 'f', method, scorer: method, variant: 'plain', measurement: 'loss', seed, seconds: 0, source, auc, recallAtK: 0, k: 1, averagePrecision: 0, recallAt50: 0, mrr: 0,
-    nPositives: 1, nTrain: 3, nTests: 1, lds: Number.NaN, leaveOut: Number.NaN, leaveOutRandom: Number.NaN,
+    family: 'f', method, scorer: method, variant: 'plain', measurement: 'loss', seed, seconds: 0, source, k: 1,
+    nPositives: 1, nTrain: 3, nTests: 1, metrics: { auc },
   });
   it("takes one cell's per-source AUCs of the two methods, without average and error-kind rows", () => {
     const rows = [row('grad-dot@loss', 'a', 80), row('grad-dot@loss', 'average', 80), row('grad-dot@loss', 'a[kind]', 1), row('bm25', 'a', 75), row('bm25', 'a', 10, 1), row('dda(grad-dot@loss)', 'a', 50)];

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BENCH_COLUMNS, SUMMARY_COLUMNS, loadReportData, summaryMarkdown, writeBenchOutputs } from '@dda/harness';
+import { BENCH_COLUMNS, SUMMARY_COLUMNS, loadReportData, summaryJson, summaryMarkdown, writeBenchOutputs } from '@dda/harness';
 import { syntheticBench } from './helpers/synthetic-bench.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dda-ranking-'));
@@ -17,48 +17,51 @@ function csvRecords(path: string): Record<string, string>[] {
 
 describe('average precision, Recall@50 and MRR in the benchmark outputs', () => {
   const r = syntheticBench('bench');
+  const at = (s: (typeof r.summary)[number], key: string) => s.metrics[key]!;
 
   it('are summarised per (family, method) as the mean of the average rows, with intervals', () => {
     for (const s of r.summary) {
       const sel = r.rows.filter((x) => x.source === 'average' && x.method === s.method && (s.family === 'all' || x.family === s.family));
-      const mean = (f: (x: (typeof sel)[number]) => number): number => sel.reduce((a, x) => a + f(x), 0) / sel.length;
-      expect(s.apMean).toBeCloseTo(mean((x) => x.averagePrecision), 12);
-      expect(s.recall50Mean).toBeCloseTo(mean((x) => x.recallAt50), 12);
-      expect(s.mrrMean).toBeCloseTo(mean((x) => x.mrr), 12);
-      for (const [lo, m, hi] of [[s.apLow, s.apMean, s.apHigh], [s.recall50Low, s.recall50Mean, s.recall50High], [s.mrrLow, s.mrrMean, s.mrrHigh]] as const) {
-        expect(lo).toBeLessThanOrEqual(m + 1e-12);
-        expect(hi).toBeGreaterThanOrEqual(m - 1e-12);
+      const mean = (key: string): number => sel.reduce((a, x) => a + x.metrics[key]!, 0) / sel.length;
+      for (const key of ['average_precision', 'recall_at_50', 'mrr']) {
+        expect(at(s, key).mean).toBeCloseTo(mean(key), 12);
+        expect(at(s, key).low).toBeLessThanOrEqual(at(s, key).mean + 1e-12);
+        expect(at(s, key).high).toBeGreaterThanOrEqual(at(s, key).mean - 1e-12);
       }
     }
   });
 
   it('are columns of the per-run CSV and of the summary CSV, and read back from the summary JSON', async () => {
     await writeBenchOutputs(r, dir, 'dda bench --name synthetic');
-    expect(BENCH_COLUMNS).toEqual(expect.arrayContaining(['average_precision', 'recall_at_50', 'mrr']));
+    // The published schema of the committed results, which the default metric list must reproduce.
+    expect(BENCH_COLUMNS).toEqual(['family', 'method', 'scorer', 'variant', 'source', 'seed', 'auc', 'recall_at_k', 'k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement', 'lds', 'leave_out', 'leave_out_random', 'average_precision', 'recall_at_50', 'mrr']);
+    expect(SUMMARY_COLUMNS).toEqual(['family', 'method', 'n', 'auc_mean', 'auc_low', 'auc_high', 'recall_mean', 'recall_low', 'recall_high', 'seconds_mean', 'lds_mean', 'lds_low', 'lds_high', 'leave_out_mean', 'leave_out_random_mean', 'ap_mean', 'ap_low', 'ap_high', 'recall50_mean', 'recall50_low', 'recall50_high', 'mrr_mean', 'mrr_low', 'mrr_high']);
     const rows = csvRecords(join(dir, 'synthetic.csv'));
     expect(rows).toHaveLength(r.rows.length);
     rows.forEach((row, i) => {
       const x = r.rows[i]!;
-      expect(Number(row.average_precision)).toBe(Number(x.averagePrecision.toFixed(4)));
-      expect(Number(row.recall_at_50)).toBe(Number(x.recallAt50.toFixed(4)));
-      expect(Number(row.mrr)).toBe(Number(x.mrr.toFixed(4)));
+      for (const key of ['average_precision', 'recall_at_50', 'mrr']) expect(Number(row[key])).toBe(Number(x.metrics[key]!.toFixed(4)));
     });
-    expect(SUMMARY_COLUMNS).toEqual(expect.arrayContaining(['ap_mean', 'ap_low', 'ap_high', 'recall50_mean', 'mrr_mean', 'mrr_high']));
     const summary = csvRecords(join(dir, 'synthetic-summary.csv'));
     summary.forEach((row, i) => {
       const s = r.summary[i]!;
-      expect(Number(row.ap_mean)).toBe(Number(s.apMean.toFixed(4)));
-      expect(Number(row.recall50_high)).toBe(Number(s.recall50High.toFixed(4)));
-      expect(Number(row.mrr_low)).toBe(Number(s.mrrLow.toFixed(4)));
+      expect(Number(row.ap_mean)).toBe(Number(at(s, 'average_precision').mean.toFixed(4)));
+      expect(Number(row.recall50_high)).toBe(Number(at(s, 'recall_at_50').high.toFixed(4)));
+      expect(Number(row.mrr_low)).toBe(Number(at(s, 'mrr').low.toFixed(4)));
     });
-    expect(loadReportData(join(dir, 'synthetic-summary.json')).data.summary).toEqual(r.summary);
+    // The summary JSON keeps its flat fields (apMean, recall50High, ...), and reads back into the same rows.
+    const j = JSON.parse(readFileSync(join(dir, 'synthetic-summary.json'), 'utf8')) as { summary: Record<string, unknown>[] };
+    expect(Object.keys(j.summary[0]!)).toEqual(['family', 'method', 'n', 'aucMean', 'aucLow', 'aucHigh', 'recallMean', 'recallLow', 'recallHigh', 'secondsMean', 'ldsMean', 'ldsLow', 'ldsHigh', 'leaveOutMean', 'leaveOutRandomMean', 'apMean', 'apLow', 'apHigh', 'recall50Mean', 'recall50Low', 'recall50High', 'mrrMean', 'mrrLow', 'mrrHigh']);
+    const back = loadReportData(join(dir, 'synthetic-summary.json')).data;
+    expect(back.summary.map((x) => summaryJson(x, back.metrics))).toEqual(r.summary.map((x) => summaryJson(x, r.metrics)));
   });
 
-  it('are columns of the Markdown summary', () => {
+  it('are columns of the Markdown summary, under their descriptors\' labels', () => {
     const lines = summaryMarkdown(r).split('\n');
-    expect(lines[0]).toBe('| method | n | AUC (%) | 95% CI (Student-t over n) | recall@5 | AP | Recall@50 | MRR |');
+    expect(lines[0]).toBe('| method | n | AUC (%) | 95% CI (Student-t over n) | recall@5 | LDS | leave-out (errors fixed) | random k | AP | recall@50 | MRR |');
     const s = r.summary.find((x) => x.family === 'all')!;
-    expect(lines[2]).toBe(`| ${s.method} | ${s.n} | ${s.aucMean.toFixed(2)} | [${s.aucLow.toFixed(2)}, ${s.aucHigh.toFixed(2)}] | ${s.recallMean.toFixed(3)} | ${s.apMean.toFixed(3)} | ${s.recall50Mean.toFixed(3)} | ${s.mrrMean.toFixed(3)} |`);
+    const f3 = (key: string): string => (Number.isFinite(at(s, key).mean) ? at(s, key).mean.toFixed(3) : '–');
+    expect(lines[2]).toBe(`| ${s.method} | ${s.n} | ${at(s, 'auc').mean.toFixed(2)} | [${at(s, 'auc').low.toFixed(2)}, ${at(s, 'auc').high.toFixed(2)}] | ${['recall_at_k', 'lds', 'leave_out', 'leave_out_random', 'average_precision', 'recall_at_50', 'mrr'].map(f3).join(' | ')} |`);
   });
 
   it('read back as NaN from a summary stored before they were computed', () => {
@@ -67,7 +70,7 @@ describe('average precision, Recall@50 and MRR in the benchmark outputs', () => 
     for (const s of j.summary) for (const f of ['apMean', 'apLow', 'apHigh', 'recall50Mean', 'recall50Low', 'recall50High', 'mrrMean', 'mrrLow', 'mrrHigh']) delete s[f];
     writeFileSync(path, JSON.stringify(j));
     const back = loadReportData(path).data.summary[0]!;
-    expect([back.apMean, back.recall50Mean, back.mrrHigh].every(Number.isNaN)).toBe(true);
-    expect(back.aucMean).toBe(r.summary[0]!.aucMean);
+    expect([back.metrics['average_precision']!.mean, back.metrics['recall_at_50']!.mean, back.metrics['mrr']!.high].every(Number.isNaN)).toBe(true);
+    expect(back.metrics['auc']!.mean).toBe(r.summary[0]!.metrics['auc']!.mean);
   });
 });

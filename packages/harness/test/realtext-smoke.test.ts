@@ -19,7 +19,7 @@ describe('realtext-smoke.yaml', () => {
     expect(r.skipped).toEqual([]);
     const methods = new Set(r.rows.map((x) => x.method));
     for (const m of ['grad-dot', 'bm25', 'dda(grad-dot)']) expect(methods.has(m), m).toBe(true);
-    for (const x of r.rows) expect(x.auc).toBeGreaterThanOrEqual(0);
+    for (const x of r.rows) expect(x.metrics['auc']).toBeGreaterThanOrEqual(0);
     // The data and θ0 are what the config says: a real tokenizer's pairs, a separate pretraining corpus.
     expect(log.some((l) => l.includes('pretraining θ0 (1 epochs over 300 texts and 100 instruction pairs, all parameters, seed 0)'))).toBe(true);
     const cell = r.gates![0]!;

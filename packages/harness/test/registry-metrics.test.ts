@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { metrics, type Metric } from '@dda/core';
-import { benchMetrics, pairedAgainst, parseBenchConfig, summarize, summaryMarkdown, writeBenchOutputs, type BenchResult } from '@dda/harness';
+import { benchMetricList, pairedAgainst, parseBenchConfig, summarize, summaryMarkdown, writeBenchOutputs, type BenchResult } from '@dda/harness';
 import { syntheticBench } from './helpers/synthetic-bench.js';
 
 // A metric of the `metrics` registry, as a plugin would register it: the harness names no metric
@@ -17,8 +17,9 @@ if (!metrics.has('top-hit')) metrics.register({ id: 'top-hit', description: topH
 /** The synthetic benchmark with a registry metric on every row (per source a value, `average` their mean). */
 function withMetric(): BenchResult {
   const r = syntheticBench('bench');
-  const rows = r.rows.map((x) => ({ ...x, metrics: { 'top-hit': x.auc / 100 } }));
-  return { ...r, rows, summary: summarize(rows), paired: pairedAgainst(rows, 'grad-dot') };
+  const rows = r.rows.map((x) => ({ ...x, metrics: { ...x.metrics, 'top-hit': x.metrics['auc']! / 100 } }));
+  const list = [...r.metrics, { key: 'top-hit', metric: topHit, column: 'top-hit', summaryColumn: 'top-hit', lead: false, interval: true, paired: true, computed: true }];
+  return { ...r, metrics: list, rows, summary: summarize(rows, list), paired: pairedAgainst(rows, 'grad-dot', list) };
 }
 
 function csvRecords(path: string): Record<string, string>[] {
@@ -33,7 +34,7 @@ describe('registry metrics in the benchmark outputs', () => {
   it('are summarised as mean and 95% interval over the units, and paired against the reference', () => {
     for (const s of r.summary) {
       const sel = r.rows.filter((x) => x.source === 'average' && x.method === s.method && (s.family === 'all' || x.family === s.family));
-      expect(s.metrics?.['top-hit']?.mean).toBeCloseTo(sel.reduce((a, x) => a + x.auc / 100, 0) / sel.length, 12);
+      expect(s.metrics?.['top-hit']?.mean).toBeCloseTo(sel.reduce((a, x) => a + x.metrics['auc']! / 100, 0) / sel.length, 12);
       expect(s.metrics!['top-hit']!.low).toBeLessThanOrEqual(s.metrics!['top-hit']!.mean);
     }
     const auc = r.paired.filter((p) => p.metric === 'auc');
@@ -49,7 +50,7 @@ describe('registry metrics in the benchmark outputs', () => {
   it('are columns of the CSVs, the Markdown summary and the report', async () => {
     const paths = await writeBenchOutputs(r, dir, 'dda bench --name synthetic');
     const rows = csvRecords(join(dir, 'synthetic.csv'));
-    rows.forEach((row, i) => expect(Number(row['top-hit'])).toBe(Number((r.rows[i]!.auc / 100).toFixed(4))));
+    rows.forEach((row, i) => expect(Number(row['top-hit'])).toBe(Number((r.rows[i]!.metrics['auc']! / 100).toFixed(4))));
     const summary = csvRecords(join(dir, 'synthetic-summary.csv'));
     summary.forEach((row, i) => {
       expect(Number(row['top-hit_mean'])).toBe(Number(r.summary[i]!.metrics!['top-hit']!.mean.toFixed(4)));
@@ -63,11 +64,17 @@ describe('registry metrics in the benchmark outputs', () => {
   });
 
   it('come from the config by id (with options), and unknown or clashing ids are refused', async () => {
-    const made = await benchMetrics(parseBenchConfig({ metrics: ['auc', 'recall', 'top-hit', { id: 'recall-at-k', k: 7 }] }, 'test'));
-    expect(made.map((m) => m.id)).toEqual(['top-hit', 'recall-at-7']);
-    expect(await benchMetrics(parseBenchConfig({ metrics: ['auc', 'lds'] }, 'test'))).toEqual([]);
-    await expect(benchMetrics(parseBenchConfig({ metrics: ['auc', 'ndcg'] }, 'test'))).rejects.toThrow(/unknown metric 'ndcg'/);
+    const o = { kind: 'bench' as const, retrainedMethods: [] };
+    const made = await benchMetricList(parseBenchConfig({ metrics: ['auc', 'recall', 'top-hit', { id: 'recall-at-k', k: 7 }] }, 'test'), o);
+    // The default list (the committed results' columns) first, then the configuration's registry metrics.
+    expect(made.map((m) => m.key)).toEqual(['auc', 'recall_at_k', 'lds', 'leave_out', 'leave_out_random', 'average_precision', 'recall_at_50', 'mrr', 'top-hit', 'recall-at-7']);
+    expect(made.map((m) => m.metric.id)).toEqual(['auc', 'recall-at-20', 'lds', 'leave-out', 'leave-out-random', 'average-precision', 'recall-at-50', 'mrr', 'top-hit', 'recall-at-7']);
+    expect(made.filter((m) => !m.computed).map((m) => m.key)).toEqual(['lds', 'leave_out', 'leave_out_random']);
+    const lds = await benchMetricList(parseBenchConfig({ metrics: ['auc', 'lds'] }, 'test'), o);
+    expect(lds.filter((m) => m.computed).map((m) => m.key)).toEqual(['auc', 'recall_at_k', 'lds', 'average_precision', 'recall_at_50', 'mrr']);
+    expect(lds.find((m) => m.key === 'lds')?.metric.needs).toEqual(['retrainedLosses']);
+    await expect(benchMetricList(parseBenchConfig({ metrics: ['auc', 'ndcg'] }, 'test'), o)).rejects.toThrow(/unknown metric 'ndcg'/);
     if (!metrics.has('seconds')) metrics.register({ id: 'seconds', description: 'clash', priority: 1, create: () => ({ id: 'seconds', description: 'clash', compute: () => 0 }) });
-    await expect(benchMetrics(parseBenchConfig({ metrics: ['seconds'] }, 'test'))).rejects.toThrow(/metric 'seconds' has the name of a column the harness writes itself/);
+    await expect(benchMetricList(parseBenchConfig({ metrics: ['seconds'] }, 'test'), o)).rejects.toThrow(/metric 'seconds' has the name of a column the harness writes itself/);
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkPageInBrowser } from '@dda/report';
 import {
-  BENCH_COLUMNS, SUMMARY_COLUMNS, ablationGridLatex, loadReportData, parseBenchConfig, parseMethod, renderReportWithWarnings, summaryLatex, writeBenchOutputs,
+  BENCH_COLUMNS, SUMMARY_COLUMNS, ablationGridLatex, defaultMetricDescriptors, loadReportData, summaryJson, parseBenchConfig, parseMethod, renderReportWithWarnings, summaryLatex, writeBenchOutputs,
   type BenchResult, type SummaryRow,
 } from '@dda/harness';
 import { syntheticBench } from './helpers/synthetic-bench.js';
@@ -43,8 +43,10 @@ describe('HTML reports in headless Chromium', () => {
     expect(seen.charts.find((c) => c.id === 'timings')?.marks).toBe(methodsPerFamily);
     // LDS against AUC: a point and an interval rule per method, and the zero line.
     expect(seen.charts.find((c) => c.id === 'lds-vs-auc')?.marks).toBe(2 * methodsPerFamily + 1);
+    // The summary table's columns come from the metric descriptors' labels: LDS with its interval, leave-out and its baseline.
     expect(seen.text).toMatch(/LDS 95% CI/);
-    expect(seen.text).toMatch(/errors fixed \(top-k removed\)/);
+    expect(seen.text).toMatch(/leave-out \(errors fixed\)/);
+    expect(seen.text).toMatch(/random k/);
   });
 });
 
@@ -56,16 +58,18 @@ describe('method names', () => {
 });
 
 describe('LaTeX export', () => {
+  // The default list's AUC and recall@k (its lead metrics, which the tables show); the other metrics have no values.
   const row = (family: string, method: string, auc: number, recall: number): SummaryRow => ({
-    family, method, n: 3, aucMean: auc, aucLow: auc - 5, aucHigh: auc + 5, recallMean: recall, recallLow: recall - 0.1, recallHigh: recall + 0.1, secondsMean: 1,
-    ldsMean: Number.NaN, ldsLow: Number.NaN, ldsHigh: Number.NaN, leaveOutMean: Number.NaN, leaveOutRandomMean: Number.NaN,
-    apMean: Number.NaN, apLow: Number.NaN, apHigh: Number.NaN, recall50Mean: Number.NaN, recall50Low: Number.NaN, recall50High: Number.NaN, mrrMean: Number.NaN, mrrLow: Number.NaN, mrrHigh: Number.NaN,
+    family, method, n: 3, secondsMean: 1,
+    metrics: { auc: { mean: auc, low: auc - 5, high: auc + 5 }, recall_at_k: { mean: recall, low: recall - 0.1, high: recall + 0.1 } },
   });
   const config = parseBenchConfig({ name: 'my-run', k: 20, ablation: { scorer: 'grad-dot', debiasers: ['raw', 'fitted-beta'], denoisers: ['mean'] } }, 't');
+  const metrics = defaultMetricDescriptors(config, 'bench');
 
   it('writes the leaderboard summary as a booktabs table with the best mean in bold', () => {
-    const r = { kind: 'bench' as const, config, summary: [row('/models/my_model', 'grad-dot', 93.188, 0.5), row('/models/my_model', 'dda(grad-dot)', 44.306, 0.1), row('/models/my_model', 'bm25', 81.65, 0.2),
-      row('all', 'grad-dot', 85.43, 0.391), row('all', 'dda(grad-dot)', 45.87, 0.073), { ...row('all', 'bm25', 83.34, 0.218), n: 1, aucLow: Number.NaN, aucHigh: Number.NaN }] };
+    const bm25 = row('all', 'bm25', 83.34, 0.218);
+    const r = { kind: 'bench' as const, config, metrics, summary: [row('/models/my_model', 'grad-dot', 93.188, 0.5), row('/models/my_model', 'dda(grad-dot)', 44.306, 0.1), row('/models/my_model', 'bm25', 81.65, 0.2),
+      row('all', 'grad-dot', 85.43, 0.391), row('all', 'dda(grad-dot)', 45.87, 0.073), { ...bm25, n: 1, metrics: { ...bm25.metrics, auc: { mean: 83.34, low: Number.NaN, high: Number.NaN } } }] };
     expect(summaryLatex(r, 'dda bench --name my-run')).toBe(`% Attribution leaderboard: my-run. Made by: dda bench --name my-run
 % Scores: higher = training sample more responsible. AUC in percent (50 = chance).
 \\begin{table}[t]
@@ -88,7 +92,7 @@ bm25 & 81.65 & 83.34 & 1 & too few runs for an interval (n = 1) & 0.218 \\\\
   it('writes the ablation rows and the debiaser × denoiser grid', () => {
     const summary = [row('all', 'full', 45.87, 0.07), row('all', 'neither', 85.43, 0.39), row('all', 'beta=0', 74.57, 0.26), row('all', 'beta=1', 45.87, 0.07),
       row('all', 'dda[raw+mean]', 45.87, 0.07), row('all', 'dda[fitted-beta+mean]', 72.89, 0.28), row('all', 'cross:dda[raw+mean]', 50.5, 0.1), row('all', 'cross:dda[fitted-beta+mean]', 80.25, 0.3)];
-    const r = { kind: 'ablation' as const, config, summary };
+    const r = { kind: 'ablation' as const, config, metrics, summary };
     const tex = summaryLatex(r, 'dda ablate');
     expect(tex).toContain('\\caption{DDA ablation over \\texttt{grad-dot} (\\texttt{my-run}):');
     expect(tex).toContain('\\label{tab:my-run-ablation}');
@@ -129,7 +133,8 @@ describe('benchmark output files', () => {
     const back = loadReportData(join(out, 'synthetic-ablation-summary.json'));
     expect(back.missing).toEqual([]);
     expect(back.command).toBe('dda ablate --name synthetic');
-    expect(back.data.summary).toEqual(r.summary);
+    // What the summary JSON holds of every row comes back (the units' count of an interval is not stored).
+    expect(back.data.summary.map((s) => summaryJson(s, back.data.metrics))).toEqual(r.summary.map((s) => summaryJson(s, r.metrics)));
     expect(back.data.config).toEqual(r.config);
     expect(back.data.recallCurves.map((c) => c.recall)).toEqual(r.recallCurves.map((c) => c.recall.map((x) => Number(x.toFixed(4)))));
     expect(back.data.curves[0]?.points[3]?.fpr).toBeCloseTo(r.curves[0]?.points[3]?.fpr ?? NaN, 4);

@@ -4,7 +4,7 @@
  * curves computed from seeded scores, for tests of the reports.
  */
 import { SeededRandom, recallCurve, rocCurve } from '@dda/core';
-import { pairedAgainst, pairedReferences, parseBenchConfig, summarize, type BenchResult, type BenchRow, type RecallSet, type RocSet } from '@dda/harness';
+import { defaultMetricDescriptors, pairedAgainst, pairedReferences, parseBenchConfig, summarize, type BenchMetric, type BenchResult, type BenchRow, type RecallSet, type RocSet } from '@dda/harness';
 
 const FAMILIES = ['llama2-tiny', 'qwen2-tiny'];
 const SEEDS = [0, 1];
@@ -35,6 +35,8 @@ function methods(kind: BenchResult['kind']): { method: string; scorer: string; v
 export function syntheticBench(kind: BenchResult['kind']): BenchResult {
   const config = parseBenchConfig({
     name: 'synthetic', families: FAMILIES, seeds: SEEDS, scorers: ['grad-dot', 'grad-cos', 'bm25'], k: 5,
+    // The leaderboard measured LDS and leave-out (its rows have them), the ablation did not.
+    ...(kind === 'bench' ? { metrics: ['auc', 'recall', 'lds', 'leave-out'] } : {}),
     training: { finetuneEpochs: 2 },
     dda: [{ name: 'dda', debiaser: 'raw', denoiser: 'mean', beta: 1 }, { name: 'dda-zscore', debiaser: 'zscore', denoiser: 'mean', beta: 1 }],
     ablation: { betas: [0, 0.5, 1], debiasers: ['raw', 'zscore'], denoisers: ['mean', 'median'] },
@@ -50,14 +52,14 @@ export function syntheticBench(kind: BenchResult['kind']): BenchResult {
         // LDS and leave-out only in the leaderboard (as when its config asks for them), for the plain methods' leave-out.
         const counterfactual = kind === 'bench';
         const per = SOURCES.map((source) => ({
-          source, auc: Math.min(100, Math.max(0, m.level + 8 * (rng.next() - 0.5))), recallAtK: rng.next(),
-          averagePrecision: rng.next(), recallAt50: rng.next(), mrr: rng.next(),
-          lds: counterfactual ? (m.level - 60) / 100 + 0.1 * (rng.next() - 0.5) : Number.NaN,
-          leaveOut: counterfactual && m.variant === 'plain' ? rng.next() : Number.NaN, leaveOutRandom: counterfactual ? 0.1 : Number.NaN,
+          source, metrics: {
+            auc: Math.min(100, Math.max(0, m.level + 8 * (rng.next() - 0.5))), recall_at_k: rng.next(),
+            average_precision: rng.next(), recall_at_50: rng.next(), mrr: rng.next(),
+            lds: counterfactual ? (m.level - 60) / 100 + 0.1 * (rng.next() - 0.5) : Number.NaN,
+            leave_out: counterfactual && m.variant === 'plain' ? rng.next() : Number.NaN, leave_out_random: counterfactual ? 0.1 : Number.NaN,
+          } as Record<string, number>,
         }));
-        const mean = (f: (x: (typeof per)[number]) => number): number => per.reduce((a, x) => a + f(x), 0) / per.length;
-        const avg = { source: 'average', auc: mean((x) => x.auc), recallAtK: mean((x) => x.recallAtK),
-          averagePrecision: mean((x) => x.averagePrecision), recallAt50: mean((x) => x.recallAt50), mrr: mean((x) => x.mrr), lds: mean((x) => x.lds), leaveOut: mean((x) => x.leaveOut), leaveOutRandom: mean((x) => x.leaveOutRandom) };
+        const avg = { source: 'average', metrics: Object.fromEntries(Object.keys((per[0] as (typeof per)[number]).metrics).map((key) => [key, per.reduce((a, x) => a + (x.metrics[key] as number), 0) / per.length])) };
         for (const e of [...per, avg]) {
           rows.push({ family, method: m.method, scorer: m.scorer, variant: m.variant, measurement: 'loss', seed, seconds: m.variant === 'plain' ? 0.02 : 1.5, k: 5, nPositives: 8, nTrain: N_TRAIN, nTests: 3, ...e });
         }
@@ -72,8 +74,10 @@ export function syntheticBench(kind: BenchResult['kind']): BenchResult {
       }
     }
   }
+  // The default metric list (its descriptors are the registry's metrics); LDS and leave-out as the configuration asks.
+  const metrics = defaultMetricDescriptors(config, kind) as BenchMetric[];
   return {
-    kind, config, rows, summary: summarize(rows), paired: pairedReferences(kind, config).flatMap((ref) => pairedAgainst(rows, ref)), curves, recallCurves,
+    kind, config, metrics, rows, summary: summarize(rows, metrics), paired: pairedReferences(kind, config).flatMap((ref) => pairedAgainst(rows, ref, metrics)), curves, recallCurves,
     timings: FAMILIES.flatMap((family) => SEEDS.map((seed) => ({ family, seed, train: 12.5, gradients: 3.25, total: 20, reused: 0 }))),
     skipped: [{ family: 'mistral-tiny', seed: 0, reason: 'the fine-tuned model produced no test errors' }],
   };

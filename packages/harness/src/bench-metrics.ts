@@ -1,0 +1,159 @@
+/**
+ * The metrics of a benchmark: {@link DEFAULT_BENCH_METRICS}, the default list (the metric columns of
+ * the committed results, in their order: the published schema of `<name>.csv`, `-summary.csv` and
+ * `-summary.json`), then the registry metrics a configuration's `metrics:` adds. Every one is a
+ * `Metric` of @dda/core's `metrics` registry, created by its id and evaluated, summarized,
+ * paired-tested and written the same way (bench.ts, report.ts); nothing else in the harness names
+ * a metric.
+ */
+import { DdaError, createMetrics, metrics, type Metric } from '@dda/core';
+import { HARNESS_METRICS, registryMetricSpecs, type BenchConfig } from './bench-config.js';
+import './counterfactual-metrics.js';
+
+/** A registry spec: an id, or an id with the entry's options. */
+type MetricSpec = string | { readonly id: string; readonly [option: string]: unknown };
+
+/** One metric of a benchmark, with where its values go. */
+export interface BenchMetric {
+  /** Key of its values in rows and summaries (`BenchRow.metrics`), and the `metric` of its paired tests: its column. */
+  readonly key: string;
+  /** The metric (its descriptor: label, direction, units, range, digits, needs). */
+  readonly metric: Metric;
+  /** Its column in `<name>.csv`. */
+  readonly column: string;
+  /** Stem of its columns in `-summary.csv`: `<stem>_mean`, `<stem>_low`, `<stem>_high`. */
+  readonly summaryColumn: string;
+  /** Stem of its flat fields in `-summary.json` (`<stem>Mean`, `<stem>Low`, `<stem>High`); absent: under `metrics.<key>` as `{ mean, low, high }`. */
+  readonly jsonField?: string;
+  /** Its columns come before the counts and the seconds (the tracing metrics every benchmark has). */
+  readonly lead: boolean;
+  /** The summary gives a 95% interval (low, high) beside the mean. */
+  readonly interval: boolean;
+  /** Paired-tested against the reference methods. */
+  readonly paired: boolean;
+  /** Computed in this run; false: its columns are there, empty (not asked for by the configuration). */
+  readonly computed: boolean;
+}
+
+/** An entry of {@link DEFAULT_BENCH_METRICS}. */
+interface DefaultMetric extends Omit<BenchMetric, 'metric' | 'computed' | 'key'> {
+  /** The registry spec of the metric for a configuration. */
+  readonly spec: (c: BenchConfig, o: DefaultMetricContext) => MetricSpec;
+  /** The name in a configuration's `metrics:` that turns it on; absent: always computed. */
+  readonly when?: (typeof HARNESS_METRICS)[number];
+}
+
+/** What a default metric's options may depend on besides the configuration. */
+export interface DefaultMetricContext {
+  readonly kind: 'bench' | 'ablation';
+  /** The methods a metric that fine-tunes again per method runs for by default (leave-out: unless the configuration's `leaveOut.methods` lists them; none in an ablation). */
+  readonly retrainedMethods: readonly string[];
+}
+
+/**
+ * The default metric list: the columns of the committed results, in order. `auc` and the
+ * configuration's recall@k lead (before `k`, the counts and the seconds); the LDS (`lds`) and
+ * leave-out retraining (`leave-out`, and its random baseline) are computed when the configuration's
+ * `metrics:` names them, and written (empty) either way; average precision, Recall@50 and MRR are
+ * always computed. AUC and LDS are paired-tested (the published `-paired.csv`), as is every metric
+ * a configuration adds.
+ */
+export const DEFAULT_BENCH_METRICS: readonly DefaultMetric[] = [
+  { spec: () => 'auc', column: 'auc', summaryColumn: 'auc', jsonField: 'auc', lead: true, interval: true, paired: true },
+  { spec: (c) => ({ id: 'recall-at-k', k: c.k }), column: 'recall_at_k', summaryColumn: 'recall', jsonField: 'recall', lead: true, interval: true, paired: false },
+  { spec: () => 'lds', when: 'lds', column: 'lds', summaryColumn: 'lds', jsonField: 'lds', lead: false, interval: true, paired: true },
+  { spec: (c, o) => ({ id: 'leave-out', k: c.leaveOut.k, methods: o.kind === 'bench' ? c.leaveOut.methods ?? o.retrainedMethods : [] }), when: 'leave-out', column: 'leave_out', summaryColumn: 'leave_out', jsonField: 'leaveOut', lead: false, interval: false, paired: false },
+  { spec: (c) => ({ id: 'leave-out-random', k: c.leaveOut.k, seed: c.leaveOut.seed }), when: 'leave-out', column: 'leave_out_random', summaryColumn: 'leave_out_random', jsonField: 'leaveOutRandom', lead: false, interval: false, paired: false },
+  { spec: () => 'average-precision', column: 'average_precision', summaryColumn: 'ap', jsonField: 'ap', lead: false, interval: true, paired: false },
+  { spec: () => ({ id: 'recall-at-k', k: 50 }), column: 'recall_at_50', summaryColumn: 'recall50', jsonField: 'recall50', lead: false, interval: true, paired: false },
+  { spec: () => 'mrr', column: 'mrr', summaryColumn: 'mrr', jsonField: 'mrr', lead: false, interval: true, paired: false },
+];
+
+/** The columns of `<name>.csv` besides the metrics': before the lead metrics, and between them and the others. */
+export const ROW_COLUMNS = { first: ['family', 'method', 'scorer', 'variant', 'source', 'seed'], afterLead: ['k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement'] } as const;
+/** The columns of `-summary.csv` besides the metrics'. */
+export const SUMMARY_ROW_COLUMNS = { first: ['family', 'method', 'n'], afterLead: ['seconds_mean'] } as const;
+/** CSV columns of the paired tests. */
+export const PAIRED_COLUMNS = ['metric', 'reference', 'method', 'unit', 'n', 'mean_difference', 'p_value', 'min_p_value', 'exact'] as const;
+
+/** The metrics of the default list, created (none computed: for reading stored results and for the column lists). */
+export async function defaultBenchMetrics(c: BenchConfig, o: DefaultMetricContext = { kind: 'bench', retrainedMethods: [] }): Promise<BenchMetric[]> {
+  const out: BenchMetric[] = [];
+  for (const d of DEFAULT_BENCH_METRICS) {
+    const [metric] = await createMetrics([d.spec(c, o)]);
+    const { spec: _spec, when: _when, ...where } = d;
+    out.push({ ...where, key: d.column, metric: metric as Metric, computed: false });
+  }
+  return out;
+}
+
+/** What the tables and pages read of a metric: its descriptor, without `compute`. */
+export type MetricDescriptor = Omit<Metric, 'compute' | 'needs'>;
+
+/** A {@link BenchMetric} as the report reads it (from a run, or rebuilt from a summary JSON). */
+export type ReportMetric = Omit<BenchMetric, 'metric'> & { readonly metric: MetricDescriptor };
+
+/**
+ * The descriptors of the default list for a configuration, made synchronously from the registry
+ * (for reading stored summaries); `computed` as the configuration asks.
+ *
+ * @throws DdaError when a default metric's registry entry creates it asynchronously.
+ */
+export function defaultMetricDescriptors(c: BenchConfig, kind: 'bench' | 'ablation'): ReportMetric[] {
+  const asked = new Set(c.metrics.filter((m): m is string => typeof m === 'string'));
+  return DEFAULT_BENCH_METRICS.map((d) => {
+    const spec = d.spec(c, { kind, retrainedMethods: [] });
+    const { id, ...options } = typeof spec === 'string' ? { id: spec } : spec;
+    const made = metrics.entry(id).create(options);
+    if (made instanceof Promise) throw new DdaError(`the default metric '${id}' is created asynchronously`, 'register the default metrics with a synchronous create');
+    const { spec: _spec, when, ...where } = d;
+    return { ...where, key: d.column, metric: made as Metric, computed: when === undefined || asked.has(when) };
+  });
+}
+
+/** The columns of a list of metrics in `<name>.csv`. */
+export function rowColumns(list: readonly Pick<BenchMetric, 'lead' | 'column'>[]): string[] {
+  return [...ROW_COLUMNS.first, ...list.filter((m) => m.lead).map((m) => m.column), ...ROW_COLUMNS.afterLead, ...list.filter((m) => !m.lead).map((m) => m.column)];
+}
+
+/** The columns of a list of metrics in `-summary.csv`. */
+export function summaryColumns(list: readonly Pick<BenchMetric, 'lead' | 'summaryColumn' | 'interval'>[]): string[] {
+  const of = (m: Pick<BenchMetric, 'summaryColumn' | 'interval'>): string[] => (m.interval ? [`${m.summaryColumn}_mean`, `${m.summaryColumn}_low`, `${m.summaryColumn}_high`] : [`${m.summaryColumn}_mean`]);
+  return [...SUMMARY_ROW_COLUMNS.first, ...list.filter((m) => m.lead).flatMap(of), ...SUMMARY_ROW_COLUMNS.afterLead, ...list.filter((m) => !m.lead).flatMap(of)];
+}
+
+/**
+ * The metrics of a benchmark run: the default list (computed as {@link DEFAULT_BENCH_METRICS} says)
+ * and then every registry metric of the configuration's `metrics:` (a plugin's, or
+ * `{ id: recall-at-k, k }`), each computed, with its id as column (`<id>`, `<id>_mean` / `_low` /
+ * `_high`, `metrics.<id>` in the summary JSON), paired-tested. Load the plugins first.
+ *
+ * @throws DdaError for an unknown id, a metric asked for twice, or a metric whose columns are
+ *   columns the default list or the harness writes.
+ */
+export async function benchMetricList(c: BenchConfig, o: DefaultMetricContext): Promise<BenchMetric[]> {
+  const asked = new Set(c.metrics.filter((m): m is string => typeof m === 'string'));
+  const defaults = (await defaultBenchMetrics(c, o)).map((m, i) => {
+    const when = (DEFAULT_BENCH_METRICS[i] as DefaultMetric).when;
+    return { ...m, computed: when === undefined || asked.has(when) };
+  });
+  const specs = registryMetricSpecs(c);
+  const unknown = specs.map((m) => (typeof m === 'string' ? m : m.id)).find((id) => !metrics.has(id));
+  if (unknown !== undefined) {
+    throw new DdaError(`metrics: unknown metric '${unknown}'`, `the benchmark's metrics are ${HARNESS_METRICS.join(', ')} or an id of the metrics registry (${metrics.ids().join(', ')}; a plugin's metric needs its plugin under plugins: or --plugin)`);
+  }
+  const taken: readonly string[] = [...rowColumns(defaults), ...summaryColumns(defaults), ...PAIRED_COLUMNS];
+  const made = await createMetrics(specs);
+  const twice = made.map((m) => m.id).find((id, i, ids) => ids.indexOf(id) !== i);
+  if (twice !== undefined) throw new DdaError(`metrics: the metric '${twice}' is asked for twice`, 'list every metric once');
+  const extra = made.map((metric): BenchMetric => {
+    if ([metric.id, `${metric.id}_mean`, `${metric.id}_low`, `${metric.id}_high`].some((x) => taken.includes(x))) throw new DdaError(`metric '${metric.id}' has the name of a column the harness writes itself`, 'give the metric another id');
+    return { key: metric.id, metric, column: metric.id, summaryColumn: metric.id, lead: false, interval: true, paired: true, computed: true };
+  });
+  return [...defaults, ...extra];
+}
+
+/** A metric's header in printed tables: its label, with an arrow when lower is better. */
+export function metricHeader(m: MetricDescriptor): string {
+  return `${m.label ?? m.id}${m.higherIsBetter === false ? ' (lower = better)' : ''}`;
+}
