@@ -80,7 +80,7 @@ describe('dda bench --metrics', () => {
   it('overrides the config and is validated as the config field is, before anything is written', async () => {
     const r = await run(['bench', '--config', 'benchmarks/configs/tiny.json', '--metrics', 'auc', 'lds2', '--out', '/nonexistent-dda-dir']);
     expect(r.code).not.toBe(0);
-    expect(r.err).toMatch(/dda: metrics: unknown metric 'lds2' \(the benchmark's metrics are auc, recall, lds, leave-out or an id of the metrics registry \(auc, recall-at-k, average-precision, mrr;/);
+    expect(r.err).toMatch(/dda: metrics: unknown metric 'lds2' \(the benchmark's metrics are auc, recall, lds, leave-out or an id of the metrics registry \(auc, recall-at-k, average-precision, mrr, lds, leave-out, leave-out-random;/);
     expect(existsSync('/nonexistent-dda-dir')).toBe(false);
     const bad = await run(['bench', '--config', 'benchmarks/configs/tiny.json', '--metrics', 'auc', '7', '--out', '/nonexistent-dda-dir']);
     expect(bad.code).not.toBe(0);
