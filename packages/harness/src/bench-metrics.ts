@@ -76,17 +76,6 @@ export const SUMMARY_ROW_COLUMNS = { first: ['family', 'method', 'n'], afterLead
 /** CSV columns of the paired tests. */
 export const PAIRED_COLUMNS = ['metric', 'reference', 'method', 'unit', 'n', 'mean_difference', 'p_value', 'min_p_value', 'exact'] as const;
 
-/** The metrics of the default list, created (none computed: for reading stored results and for the column lists). */
-export async function defaultBenchMetrics(c: BenchConfig, o: DefaultMetricContext = { kind: 'bench', retrainedMethods: [] }): Promise<BenchMetric[]> {
-  const out: BenchMetric[] = [];
-  for (const d of DEFAULT_BENCH_METRICS) {
-    const [metric] = await createMetrics([d.spec(c, o)]);
-    const { spec: _spec, when: _when, ...where } = d;
-    out.push({ ...where, key: d.column, metric: metric as Metric, computed: false });
-  }
-  return out;
-}
-
 /** What the tables and pages read of a metric: its descriptor, without `compute`. */
 export type MetricDescriptor = Omit<Metric, 'compute' | 'needs'>;
 
@@ -94,20 +83,20 @@ export type MetricDescriptor = Omit<Metric, 'compute' | 'needs'>;
 export type ReportMetric = Omit<BenchMetric, 'metric'> & { readonly metric: MetricDescriptor };
 
 /**
- * The descriptors of the default list for a configuration, made synchronously from the registry
- * (for reading stored summaries); `computed` as the configuration asks.
+ * The default list for a configuration, each metric created from the registry synchronously (so
+ * that a stored summary can be read back without awaiting), `computed` as the configuration asks.
  *
  * @throws DdaError when a default metric's registry entry creates it asynchronously.
  */
-export function defaultMetricDescriptors(c: BenchConfig, kind: 'bench' | 'ablation'): ReportMetric[] {
+export function defaultBenchMetrics(c: BenchConfig, o: DefaultMetricContext): BenchMetric[] {
   const asked = new Set(c.metrics.filter((m): m is string => typeof m === 'string'));
   return DEFAULT_BENCH_METRICS.map((d) => {
-    const spec = d.spec(c, { kind, retrainedMethods: [] });
+    const spec = d.spec(c, o);
     const { id, ...options } = typeof spec === 'string' ? { id: spec } : spec;
     const made = metrics.entry(id).create(options);
     if (made instanceof Promise) throw new DdaError(`the default metric '${id}' is created asynchronously`, 'register the default metrics with a synchronous create');
     const { spec: _spec, when, ...where } = d;
-    return { ...where, key: d.column, metric: made as Metric, computed: when === undefined || asked.has(when) };
+    return { ...where, key: d.column, metric: made, computed: when === undefined || asked.has(when) };
   });
 }
 
@@ -132,11 +121,7 @@ export function summaryColumns(list: readonly Pick<BenchMetric, 'lead' | 'summar
  *   columns the default list or the harness writes.
  */
 export async function benchMetricList(c: BenchConfig, o: DefaultMetricContext): Promise<BenchMetric[]> {
-  const asked = new Set(c.metrics.filter((m): m is string => typeof m === 'string'));
-  const defaults = (await defaultBenchMetrics(c, o)).map((m, i) => {
-    const when = (DEFAULT_BENCH_METRICS[i] as DefaultMetric).when;
-    return { ...m, computed: when === undefined || asked.has(when) };
-  });
+  const defaults = defaultBenchMetrics(c, o);
   const specs = registryMetricSpecs(c);
   const unknown = specs.map((m) => (typeof m === 'string' ? m : m.id)).find((id) => !metrics.has(id));
   if (unknown !== undefined) {

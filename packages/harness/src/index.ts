@@ -32,7 +32,7 @@ export {
 } from './bench.js';
 // the metrics of a benchmark: the default list (the committed results' columns) and a configuration's registry metrics
 export {
-  benchMetricList, DEFAULT_BENCH_METRICS, defaultBenchMetrics, defaultMetricDescriptors, rowColumns, summaryColumns,
+  benchMetricList, DEFAULT_BENCH_METRICS, defaultBenchMetrics, rowColumns, summaryColumns,
   type BenchMetric, type MetricDescriptor, type ReportMetric,
 } from './bench-metrics.js';
 // the counterfactual metrics of the metrics registry (lds, leave-out, leave-out-random)

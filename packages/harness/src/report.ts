@@ -5,7 +5,7 @@ import { escapeLatex, latexTable, type LatexCell } from '@dda/report';
 import { writeFileAtomic } from '@dda/attribution';
 import type { DdaRunResult, ResultRow } from './demo.js';
 import { join } from 'node:path';
-import { PAIRED_COLUMNS, defaultMetricDescriptors, metricHeader, rowColumns, summaryColumns, type ReportMetric } from './bench-metrics.js';
+import { PAIRED_COLUMNS, defaultBenchMetrics, metricHeader, rowColumns, summaryColumns, type ReportMetric } from './bench-metrics.js';
 import { parseMethod, type BenchResult, type MetricSummary, type PairedRow, type SummaryRow } from './bench.js';
 
 /** The unit of the paired tests in summaries written before it was one family × seed cell. */
@@ -211,7 +211,7 @@ export function loadReportData(summaryJsonPath: string): { data: ReportData; com
   // The default list's descriptors, then the metrics a summary holds under `metrics` (a registry metric's: its id only, its plugin may not be loaded here).
   const nested = [...new Set((j.summary as Record<string, unknown>[]).flatMap((row) => Object.keys((row.metrics ?? {}) as object)))];
   const list: ReportMetric[] = [
-    ...defaultMetricDescriptors(config, j.kind),
+    ...defaultBenchMetrics(config, { kind: j.kind, retrainedMethods: [] }),
     ...nested.map((key): ReportMetric => ({ key, metric: { id: key, description: `the registry metric '${key}' of this summary` }, column: key, summaryColumn: key, lead: false, interval: true, paired: true, computed: true })),
   ];
   return {

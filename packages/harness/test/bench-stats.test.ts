@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RECOMMENDED_DDA } from '@dda/attribution';
 import {
-  PAIRED_UNIT, RECOMMENDED_ROW, TOO_FEW_FOR_INTERVAL, leaderboardDda, loadReportData, renderReport, writeBenchOutputs, meanInterval, pairedAgainst, pairedReferences, parseBenchConfig, summarize, summaryMarkdown, defaultMetricDescriptors, type BenchConfig, type BenchMetric, type BenchRow,
+  PAIRED_UNIT, RECOMMENDED_ROW, TOO_FEW_FOR_INTERVAL, leaderboardDda, loadReportData, renderReport, writeBenchOutputs, meanInterval, pairedAgainst, pairedReferences, parseBenchConfig, summarize, summaryMarkdown, defaultBenchMetrics, type BenchConfig, type BenchMetric, type BenchRow,
 } from '@dda/harness';
 import { syntheticBench } from './helpers/synthetic-bench.js';
 
@@ -18,7 +18,7 @@ function rowsOf(method: string, families: string[], seeds: number[], auc: (f: st
 }
 
 /** The default metric list of a configuration (the registry's metrics), as a run has it. */
-const metricsOf = (c: BenchConfig): BenchMetric[] => defaultMetricDescriptors(c, 'bench') as BenchMetric[];
+const metricsOf = (c: BenchConfig): BenchMetric[] => defaultBenchMetrics(c, { kind: 'bench', retrainedMethods: [] });
 const list = metricsOf(parseBenchConfig({ k: 5 }, 't'));
 
 describe('benchmark statistics sized for the number of runs', () => {

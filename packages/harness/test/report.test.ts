@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkPageInBrowser } from '@dda/report';
 import {
-  BENCH_COLUMNS, SUMMARY_COLUMNS, ablationGridLatex, defaultMetricDescriptors, loadReportData, summaryJson, parseBenchConfig, parseMethod, renderReportWithWarnings, summaryLatex, writeBenchOutputs,
+  BENCH_COLUMNS, SUMMARY_COLUMNS, ablationGridLatex, defaultBenchMetrics, loadReportData, summaryJson, parseBenchConfig, parseMethod, renderReportWithWarnings, summaryLatex, writeBenchOutputs,
   type BenchResult, type SummaryRow,
 } from '@dda/harness';
 import { syntheticBench } from './helpers/synthetic-bench.js';
@@ -64,7 +64,7 @@ describe('LaTeX export', () => {
     metrics: { auc: { mean: auc, low: auc - 5, high: auc + 5 }, recall_at_k: { mean: recall, low: recall - 0.1, high: recall + 0.1 } },
   });
   const config = parseBenchConfig({ name: 'my-run', k: 20, ablation: { scorer: 'grad-dot', debiasers: ['raw', 'fitted-beta'], denoisers: ['mean'] } }, 't');
-  const metrics = defaultMetricDescriptors(config, 'bench');
+  const metrics = defaultBenchMetrics(config, { kind: 'bench', retrainedMethods: [] });
 
   it('writes the leaderboard summary as a booktabs table with the best mean in bold', () => {
     const bm25 = row('all', 'bm25', 83.34, 0.218);

@@ -4,7 +4,7 @@
  * curves computed from seeded scores, for tests of the reports.
  */
 import { SeededRandom, recallCurve, rocCurve } from '@dda/core';
-import { defaultMetricDescriptors, pairedAgainst, pairedReferences, parseBenchConfig, summarize, type BenchMetric, type BenchResult, type BenchRow, type RecallSet, type RocSet } from '@dda/harness';
+import { defaultBenchMetrics, pairedAgainst, pairedReferences, parseBenchConfig, summarize, type BenchResult, type BenchRow, type RecallSet, type RocSet } from '@dda/harness';
 
 const FAMILIES = ['llama2-tiny', 'qwen2-tiny'];
 const SEEDS = [0, 1];
@@ -75,7 +75,7 @@ export function syntheticBench(kind: BenchResult['kind']): BenchResult {
     }
   }
   // The default metric list (its descriptors are the registry's metrics); LDS and leave-out as the configuration asks.
-  const metrics = defaultMetricDescriptors(config, kind) as BenchMetric[];
+  const metrics = defaultBenchMetrics(config, { kind, retrainedMethods: [] });
   return {
     kind, config, metrics, rows, summary: summarize(rows, metrics), paired: pairedReferences(kind, config).flatMap((ref) => pairedAgainst(rows, ref, metrics)), curves, recallCurves,
     timings: FAMILIES.flatMap((family) => SEEDS.map((seed) => ({ family, seed, train: 12.5, gradients: 3.25, total: 20, reused: 0 }))),
