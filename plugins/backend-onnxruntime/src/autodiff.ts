@@ -7,6 +7,7 @@
 import { DdaError } from '@dda/core';
 import { ONNX_TYPE, attr, type OnnxAttributeValue, type OnnxElemType, type OnnxModel, type OnnxTensor, type OnnxValueInfo } from './onnx-model.js';
 import type { OnnxNode } from './onnx-model.js';
+import { DECODE_ALIAS, bf16Table, type NarrowFormat } from './narrow-weights.js';
 
 type Shape = readonly number[];
 /** A VJP: given the output's gradient, the gradient contributions of the inputs that need one. */
@@ -38,6 +39,21 @@ export class GraphBuilder {
   private readonly dependsOnWrt = new Set<string>();
   private tape: TapeEntry[] = [];
   private readonly scalars = new Map<number, string>();
+  /** Narrow weight inputs ({@link narrowInput}): format, shape, decodes emitted so far, and the one decode of a 1-D weight. */
+  private readonly narrow = new Map<string, { readonly format: NarrowFormat; readonly scale: number; readonly shape: number[]; decodes: number; once?: string }>();
+  private bf16TableValue: string | undefined;
+  /** Set while a decode emits the nodes that may read a narrow input. */
+  private decoding = false;
+  /**
+   * The decodes' nodes, placed before every other node of the model (they read only graph inputs,
+   * the table and each other, so the order stays topological). onnxruntime's default execution
+   * order is a depth-first walk from the outputs that visits a node's inputs in decreasing node
+   * index and runs each node once its inputs have run: a decode with a lower index than the other
+   * input of its reader (the activation) therefore runs just before the reader, after the whole
+   * computation of the activation, instead of before it (measured: with the decodes in place, the
+   * decoded matrices of later layers were computed early and all held at once).
+   */
+  private readonly decodeNodes: OnnxNode[] = [];
   private negativeZero: string | undefined;
   private recording = true;
   private counter = 0;
@@ -62,6 +78,64 @@ export class GraphBuilder {
     this.shapes.set(name, [...shape]);
     if (differentiable) this.dependsOnWrt.add(name);
     return name;
+  }
+
+  /**
+   * A frozen weight fed as its stored 16-bit patterns (@dda/model's BF16 bits as UINT16, F16 as
+   * FLOAT16; see narrow-weights.ts): half the bytes of float32. It is not a float32 value: ops
+   * read it through {@link decode} ({@link linear} and {@link gather} do so themselves), and
+   * any other op reading it is refused. Not differentiable. An f16 weight's values are multiplied
+   * by `scale` (a power of two: exact) after the Cast when it is not 1 (narrow-weights.ts's bf16AsScaledF16).
+   */
+  narrowInput(name: string, shape: Shape, format: NarrowFormat, scale = 1): string {
+    if (format === 'bf16' && scale !== 1) throw new DdaError(`graph '${this.name}': a bf16 weight has no scale`, 'scale f16 weights only');
+    this.input(name, shape, format === 'bf16' ? ONNX_TYPE.uint16 : ONNX_TYPE.float16);
+    this.narrow.set(name, { format, scale, shape: [...shape], decodes: 0 });
+    return name;
+  }
+
+  /** Whether `v` is a {@link narrowInput}. */
+  isNarrow(v: string): boolean {
+    return this.narrow.has(v);
+  }
+
+  /**
+   * The float32 values of weight `w`: `w` itself unless it is a {@link narrowInput}, else a
+   * decode of it, exact (bf16: Cast to int32, then Gather from the 65,536-entry table of
+   * narrow-weights.ts's bf16Table; f16: Cast to float32). Every call on a weight of rank ≥ 2
+   * emits a fresh decode reading its own graph input (the first call `w`, then
+   * `w@decode1`, `w@decode2`, ..., which the caller feeds the same tensor as `w`): two decodes
+   * of one weight never share an input, so onnxruntime's common-subexpression elimination cannot
+   * merge them into one float32 tensor kept alive from the forward pass to the backward pass, and
+   * each decoded matrix lives only from its decode to its last reader (at most a layer's at once,
+   * where the readers are one layer's ops). A 1-D weight (norms, biases: a few KB) is decoded
+   * once per graph and reused.
+   */
+  decode(w: string): string {
+    const n = this.narrow.get(w);
+    if (n === undefined) return w;
+    if (n.shape.length < 2 && n.once !== undefined) return n.once;
+    const src = n.decodes === 0 ? w : this.input(`${w}${DECODE_ALIAS}${n.decodes}`, n.shape, n.format === 'bf16' ? ONNX_TYPE.uint16 : ONNX_TYPE.float16);
+    n.decodes++;
+    const out = this.decodeBits(src, n.format, n.shape, n.scale);
+    if (n.shape.length < 2) n.once = out;
+    return out;
+  }
+
+  /** float32 values of narrow bits `bits` (a narrow input, or rows gathered from one) of the given format and shape. */
+  private decodeBits(bits: string, format: NarrowFormat, shape: Shape, scale: number): string {
+    this.decoding = true;
+    try {
+      if (format === 'f16') {
+        const wide = this.emit('Cast', [bits], shape, { to: attr.int(ONNX_TYPE.float) });
+        return scale === 1 ? wide : this.emit('Mul', [wide, this.scalar(scale)], shape);
+      }
+      this.bf16TableValue ??= this.constant('bf16_table', bf16Table(), [65536]);
+      const index = this.emit('Cast', [bits], shape, { to: attr.int(ONNX_TYPE.int32) });
+      return this.emit('Gather', [this.bf16TableValue, index], shape, { axis: attr.int(0) });
+    } finally {
+      this.decoding = false;
+    }
   }
 
   /** A constant (initializer). */
@@ -95,8 +169,12 @@ export class GraphBuilder {
 
   /** Emits one node; records `vjp` when recording and an input depends on a differentiated input. */
   private emit(opType: string, inputs: readonly string[], shape: Shape, attributes?: Record<string, OnnxAttributeValue>, vjp?: Vjp): string {
+    if (!this.decoding && this.narrow.size > 0) {
+      const raw = inputs.find((i) => this.narrow.has(i));
+      if (raw !== undefined) throw new DdaError(`graph '${this.name}': ${opType} reads the narrow weight '${raw}' as it is stored`, 'read it through decode(), linear() or gather()');
+    }
     const out = this.fresh(opType.toLowerCase());
-    this.nodes.push({ opType, inputs, outputs: [out], ...(attributes ? { attributes } : {}) });
+    (this.decoding ? this.decodeNodes : this.nodes).push({ opType, inputs, outputs: [out], ...(attributes ? { attributes } : {}) });
     this.shapes.set(out, [...shape]);
     if (this.recording && inputs.some((i) => this.dependsOnWrt.has(i))) {
       this.dependsOnWrt.add(out);
@@ -201,9 +279,10 @@ export class GraphBuilder {
     const sx = this.shape(x);
     const sw = this.shape(w);
     if (sx.length !== 2 || sw.length !== 2 || sx[1] !== sw[1]) throw new DdaError(`linear: [${sx.join(', ')}] · [${sw.join(', ')}]ᵀ`, 'fix the graph construction');
-    return this.emit('Gemm', [x, w], [sx[0] as number, sw[0] as number], { transB: attr.int(1) }, (dy, needs) => [
+    // A narrow weight is decoded here, and decoded again by the VJP that reads it (see decode).
+    return this.emit('Gemm', [x, this.decode(w)], [sx[0] as number, sw[0] as number], { transB: attr.int(1) }, (dy, needs) => [
       // d x = dy · w ; d w = dyᵀ · x
-      ...(needs(x) ? [[x, this.emit('MatMul', [dy, w], sx)] as [string, string]] : []),
+      ...(needs(x) ? [[x, this.emit('MatMul', [dy, this.decode(w)], sx)] as [string, string]] : []),
       ...(needs(w) ? [[w, this.emit('Gemm', [dy, x], sw, { transA: attr.int(1) })] as [string, string]] : []),
     ]);
   }
@@ -286,9 +365,21 @@ export class GraphBuilder {
     return out;
   }
 
-  /** Rows of a constant table [V, d] for int64 ids [n] → [n, d] (not differentiated). */
+  /** Rows of a constant table [V, d] for int64 ids [n] → [n, d] (not differentiated); a narrow table's rows are gathered as stored, then decoded. */
   gather(table: string, ids: string): string {
     if (this.dependsOnWrt.has(table)) throw new DdaError('gather: gradients of the gathered table are not supported', 'differentiate LoRA parameters only');
+    const n = this.narrow.get(table);
+    if (n !== undefined) {
+      const shape = [...this.shape(ids), ...n.shape.slice(1)];
+      this.decoding = true;
+      let rows: string;
+      try {
+        rows = this.emit('Gather', [table, ids], shape, { axis: attr.int(0) });
+      } finally {
+        this.decoding = false;
+      }
+      return this.decodeBits(rows, n.format, shape, n.scale);
+    }
     return this.emit('Gather', [table, ids], [...this.shape(ids), ...this.shape(table).slice(1)], { axis: attr.int(0) });
   }
 
@@ -460,6 +551,6 @@ export class GraphBuilder {
 
   /** The model with `outputs` (from {@link output}). */
   model(outputs: readonly OnnxValueInfo[]): OnnxModel {
-    return { graph: { name: this.name, nodes: [...this.nodes], inputs: [...this.inputs], outputs: [...outputs], initializers: [...this.initializers] }, opset: 17 };
+    return { graph: { name: this.name, nodes: [...this.decodeNodes, ...this.nodes], inputs: [...this.inputs], outputs: [...outputs], initializers: [...this.initializers] }, opset: 17 };
   }
 }

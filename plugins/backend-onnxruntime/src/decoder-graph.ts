@@ -22,6 +22,7 @@ import { GraphBuilder } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import { ONNX_TYPE, attr, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
 import { OrtWorkerPool, type PoolTensor } from './ort-pool.js';
+import { aliasSource, isNarrow, tensorBytes, tensorElements, type BaseTensor, type BaseWeightMap, type NarrowSpec } from './narrow-weights.js';
 import { SessionCache } from './session-cache.js';
 import type { OrtSession, OrtSessionOptions, OrtTensor } from './ort.js';
 
@@ -66,19 +67,24 @@ export type BaseWeightPlacement = 'initializers' | 'inputs';
 /** Largest float32 base (bytes) that `auto` bakes into a graph: 256 MiB (W1's 78 MB and the demo's models are baked). */
 export const BAKED_WEIGHTS_LIMIT_BYTES = 2 ** 28;
 
-/** Bytes of the float32 tensors of a weight map. */
-export function weightBytes(w: WeightMap): number {
+/** Bytes of the tensors of a weight map as held (4 per float32 value, 2 per narrow one). */
+export function weightBytes(w: BaseWeightMap): number {
   let n = 0;
-  for (const t of w.values()) n += t.data.byteLength;
+  for (const t of w.values()) n += tensorBytes(t);
   return n;
 }
 
 /**
- * Resolves a {@link BaseWeightPlacement} (or `auto`, the default) for these base weights.
+ * Resolves a {@link BaseWeightPlacement} (or `auto`, the default) for these base weights. Narrow
+ * weights (narrow-weights.ts) are always fed: `auto` gives `inputs` when any tensor is narrow.
  *
- * @throws DdaError if `initializers` is asked for base weights over 2 GiB (one protobuf message cannot hold them).
+ * @throws DdaError if `initializers` is asked for base weights over 2 GiB (one protobuf message
+ *   cannot hold them), or for narrow weights (baking them would need them widened to float32).
  */
-export function chooseBaseWeightPlacement(base: WeightMap, asked: BaseWeightPlacement | 'auto' = 'auto'): BaseWeightPlacement {
+export function chooseBaseWeightPlacement(base: BaseWeightMap, asked: BaseWeightPlacement | 'auto' = 'auto'): BaseWeightPlacement {
+  const narrow = [...base.values()].some(isNarrow);
+  if (asked === 'initializers' && narrow) throw new DdaError('ONNX decoder: narrow (BF16/F16) base weights cannot be baked into a graph', "use basePlacement 'inputs' (or 'auto'), or pass float32 weights to bake");
+  if (narrow) return 'inputs';
   const bytes = weightBytes(base);
   if (asked === 'initializers' && bytes >= 2 ** 31 - 2 ** 24) {
     throw new DdaError(`ONNX decoder: ${(bytes / 2 ** 30).toFixed(2)} GiB of base weights cannot be baked into one ONNX model (protobuf's 2 GiB limit)`, "use basePlacement 'inputs' (or 'auto')");
@@ -87,10 +93,17 @@ export function chooseBaseWeightPlacement(base: WeightMap, asked: BaseWeightPlac
   return bytes <= BAKED_WEIGHTS_LIMIT_BYTES ? 'initializers' : 'inputs';
 }
 
-/** onnxruntime tensors over the weights' own arrays (onnxruntime-node reads them in place). */
-export function ortWeightFeeds(backend: OnnxRuntimeBackend, weights: Iterable<readonly [string, { readonly shape: readonly number[]; readonly data: Float32Array }]>, into: Record<string, OrtTensor> = {}): Record<string, OrtTensor> {
-  for (const [name, t] of weights) into[name] = new backend.ort.Tensor('float32', t.data, [...t.shape]);
+/** onnxruntime tensors over the weights' own arrays (onnxruntime-node reads them in place): float32, or narrow bits as UINT16 (bf16) / FLOAT16 (f16). */
+export function ortWeightFeeds(backend: OnnxRuntimeBackend, weights: Iterable<readonly [string, BaseTensor]>, into: Record<string, OrtTensor> = {}): Record<string, OrtTensor> {
+  for (const [name, t] of weights) {
+    into[name] = isNarrow(t) ? new backend.ort.Tensor(t.format === 'bf16' ? 'uint16' : 'float16', t.bits, [...t.shape]) : new backend.ort.Tensor('float32', t.data, [...t.shape]);
+  }
   return into;
+}
+
+/** The formats (and f16 scales) of the narrow tensors of a base weight map, by name (none for float32 ones). */
+export function narrowFormats(base: BaseWeightMap): Map<string, NarrowSpec> {
+  return new Map([...base].flatMap(([name, t]) => (isNarrow(t) ? [[name, { format: t.format, scale: t.scale ?? 1 }] as [string, NarrowSpec]] : [])));
 }
 
 /**
@@ -111,10 +124,9 @@ export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossR
 /**
  * The default budget of `auto` recomputation ({@link recomputeLayers}): 2 GiB, the decoder's
  * default `maxRunBytes`. Measured (BENCHMARKS.md, issue 27): recomputation costs about 1.5× the
- * CPU time of a one-example run on W3 (one more forward pass of 21 of its 22 layers) and saves
- * about 0.21 GB per layer at TinyLlama-1.1B's widths and 512 tokens (peak RSS 10.3 → 5.9 GB);
- * below the budget a run keeps its activations and runs faster, above it one example alone
- * exceeds the run's budget unless its layers are recomputed.
+ * CPU time of a one-example run (one more forward pass of the layers) and saves about 0.16 GB per
+ * layer at TinyLlama-1.1B's widths and 512 tokens; below the budget a run keeps its activations and
+ * runs faster, above it one example alone exceeds the run's budget unless its layers are recomputed.
  */
 export const RECOMPUTE_ABOVE_BYTES = 2 ** 31;
 
@@ -181,6 +193,13 @@ export interface DecoderGraphOptions {
   readonly loraWeights?: WeightMap;
   /** Differentiate the LoRA tensors (default) or every base tensor (then the base weights are inputs, never baked). */
   readonly parameters?: OnnxParameterSet;
+  /**
+   * Base weights fed narrow (narrow-weights.ts), by name: each is a UINT16 (bf16) or FLOAT16
+   * (f16) input decoded to float32 inside the graph where it is read ({@link GraphBuilder.decode}),
+   * and fed again under `<name>@decode<k>` for its k-th further decode ({@link pickFeeds} does
+   * so). Base weights not named are float32 inputs. Not with baked `baseWeights` or parameters 'all'.
+   */
+  readonly narrowWeights?: ReadonlyMap<string, NarrowSpec>;
   /** Sequences per run (default 1): `ids` holds batch·T tokens, sequence b at rows [b·T, (b+1)·T). */
   readonly batch?: number;
   /**
@@ -202,8 +221,7 @@ export interface DecoderGraphOptions {
    * With `gradients`: recompute each decoder layer's values in the backward pass instead of
    * keeping them from the forward pass (gradient checkpointing, {@link GraphBuilder.recomputed}):
    * only each layer's input, N × hidden floats per layer, stays alive from the forward pass, and
-   * at most one layer's intermediates at a time, for one more forward pass of every layer but
-   * the last (whose backward pass follows its forward pass, so it is kept). The
+   * at most one layer's intermediates at a time, for one more forward pass of the layers. The
    * loss and the gradients are bit-identical to the graph without it (default false: the graph
    * is then byte for byte what it was before the option).
    */
@@ -219,8 +237,9 @@ export const GRAD_ROWS = 'grad_rows';
  * `rope` and `attention`, which depend on the run's token layout and cache); `rope` here is the
  * rotation on heads with given tables, `attScale` the attention scale.
  */
-function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, o: Pick<DecoderGraphOptions, 'baseWeights' | 'loraWeights' | 'parameters' | 'perExample' | 'batch'>) {
+function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLoraConfig | null, o: Pick<DecoderGraphOptions, 'baseWeights' | 'loraWeights' | 'parameters' | 'perExample' | 'batch' | 'narrowWeights'>) {
   const all = o.parameters === 'all';
+  if (o.narrowWeights && o.narrowWeights.size > 0 && (all || o.baseWeights)) throw new DdaError('ONNX decoder: narrow base weights are fed and not differentiated', "pass float32 weights with parameters 'all' or baked baseWeights");
   const bases = new Map<string, string>();
   const baked = (what: string, name: string, shape: readonly number[], from: WeightMap): Float32Array => {
     const t = from.get(name);
@@ -234,7 +253,8 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
   const base = (name: string, shape: readonly number[]): string => {
     let v = bases.get(name);
     if (v === undefined) {
-      v = o.baseWeights ? g.initializer(name, baked('base weight', name, shape, o.baseWeights), shape) : g.input(name, shape, ONNX_TYPE.float, all);
+      const narrow = o.narrowWeights?.get(name);
+      v = o.baseWeights ? g.initializer(name, baked('base weight', name, shape, o.baseWeights), shape) : narrow ? g.narrowInput(name, shape, narrow.format, narrow.scale) : g.input(name, shape, ONNX_TYPE.float, all);
       bases.set(name, v);
     }
     return v;
@@ -259,7 +279,7 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
     const mod = targetModule(i, t);
     const [out, inDim] = linearShape(c, t);
     let y = g.linear(x, base(`${mod}.weight`, linearShape(c, t)));
-    if (c.attentionBias && (t === 'q' || t === 'k' || t === 'v')) y = g.add(y, base(`${mod}.bias`, [out]));
+    if (c.attentionBias && (t === 'q' || t === 'k' || t === 'v')) y = g.add(y, g.decode(base(`${mod}.bias`, [out])));
     const ab = loraOf.get(`${i}.${t}`);
     if (ab && o.perExample) {
       const n = g.shape(x)[0] as number;
@@ -293,7 +313,7 @@ function decoderParameters(g: GraphBuilder, c: OnnxDecoderConfig, lora: OnnxLora
     weight: base,
     scale: (x, factor) => g.mul(x, g.scalar(factor)),
     linear,
-    rmsNorm: (x, w, n) => g.mul(g.mul(x, g.rsqrt(g.add(g.meanLast(g.mul(x, x)), g.scalar(n.eps)))), n.plusOne ? g.add(w, one) : w),
+    rmsNorm: (x, w, n) => g.mul(g.mul(x, g.rsqrt(g.add(g.meanLast(g.mul(x, x)), g.scalar(n.eps)))), n.plusOne ? g.add(g.decode(w), one) : g.decode(w)),
     silu: (x) => g.mul(x, g.sigmoid(x)),
     // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
     geluTanh: (x) => g.mul(g.mul(x, g.scalar(0.5)), g.add(g.tanh(g.mul(g.add(x, g.mul(g.mul(x, g.mul(x, x)), g.scalar(0.044715))), g.scalar(GELU_TANH_C))), one)),
@@ -352,8 +372,7 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
 
   const { hidden, head: w } = decoderStack<string>({
     ...ops,
-    // The last layer is not recomputed: its backward pass comes right after the forward pass, so its values are alive at that point either way.
-    ...(o.gradients && o.recompute ? { layer: (i: number, x: string, run: (x: string) => string) => (i === c.numLayers - 1 ? run(x) : g.recomputed(x, run)) } : {}),
+    ...(o.gradients && o.recompute ? { layer: (_i: number, x: string, run: (x: string) => string) => g.recomputed(x, run) } : {}),
     // Differentiated embeddings need the scatter-add VJP of gatherRows; frozen ones a plain Gather.
     embed: (table) => (all ? g.gatherRows(table, ids) : g.gather(table, ids)),
     heads: (y, role) => heads(y, role === 'q' ? H : KV),
@@ -564,13 +583,13 @@ export function poolBatchFeeds(b: BatchInputs): Record<string, PoolTensor> {
   };
 }
 
-/** The weight feeds a session's inputs name (everything that is not a token or loss input). */
+/** The weight feeds a session's inputs name (everything that is not a token or loss input); a narrow weight's decode alias `<name>@decode<k>` gets `<name>`'s tensor. */
 export function pickFeeds(inputNames: readonly string[], weightFeeds: Readonly<Record<string, OrtTensor>>): Record<string, OrtTensor> {
   const out: Record<string, OrtTensor> = {};
   const io = new Set<string>([DECODER_IO.ids, DECODER_IO.positions, DECODER_IO.targets, DECODER_IO.weights]);
   for (const name of inputNames) {
     if (io.has(name)) continue;
-    const f = weightFeeds[name];
+    const f = weightFeeds[name] ?? weightFeeds[aliasSource(name)];
     if (f === undefined) throw new DdaError(`ONNX decoder: missing weight '${name}'`, 'pass every LoRA tensor of the config (and every base tensor with parameters all)');
     out[name] = f;
   }
@@ -607,8 +626,10 @@ export class OnnxDecoder {
   /** Estimated activation bytes of the main-thread sessions kept at most, summed (see the constructor's `maxSessionBytes`). */
   readonly maxSessionBytes: number;
   private readonly sessionOptions: Omit<OrtSessionOptions, 'executionProviders'>;
-  private readonly base: WeightMap;
-  private fed: [string, { readonly shape: readonly number[]; readonly data: Float32Array }][];
+  private readonly base: BaseWeightMap;
+  /** The formats of the narrow base weights (fed as stored, decoded in the graph), by name. */
+  private readonly narrow: ReadonlyMap<string, NarrowSpec>;
+  private fed: [string, BaseTensor][];
   private pool: Promise<OrtWorkerPool> | undefined;
   private readonly models = new Map<string, Uint8Array>();
 
@@ -632,7 +653,10 @@ export class OnnxDecoder {
    *   `auto` (default) bakes up to 256 MiB of float32 weights into each graph and feeds larger
    *   ones at every run, read in place from `base`'s arrays (keep them unchanged while the
    *   decoder is in use, or pass new ones with {@link setWeights}). With worker threads, each
-   *   worker holds its own copy of fed weights.
+   *   worker holds its own copy of fed weights. Narrow base tensors (`base` entries with `bits`:
+   *   a BF16 or F16 checkpoint's stored patterns, narrow-weights.ts's storedBaseWeights) are
+   *   always fed, at half the bytes of float32, and decoded inside the graph exactly: losses and
+   *   gradients are bit-identical to feeding their float32 widening. Not with parameters 'all'.
    * @param options.maxSessions - Main-thread sessions kept at once (default: unlimited with baked
    *   weights, 2 with fed ones). A session per padded length and loss-position bucket is built
    *   on first use; each holds onnxruntime's memory arena, as large as its runs' activations
@@ -649,7 +673,10 @@ export class OnnxDecoder {
    *   real widths (Qwen2-0.5B's, 6 layers, 512 tokens; BENCHMARKS.md): with the arena (the
    *   default) RSS grows over the first two runs (1.9, then 2.8 GB) and runs then take 2.5 s;
    *   without it the peak stays at 2.0 GB and every run takes about 5.5 s (fresh memory is faulted
-   *   in again at every run).
+   *   in again at every run). With narrow base weights the arena is off unless this turns it on:
+   *   their decoded matrices are large short-lived buffers (TinyLlama-1.1B's lm_head: 262 MB of
+   *   int32 indices and 262 MB of float32 values), and the arena's growth around them took a
+   *   1-layer TinyLlama-1.1B-wide run from a peak of 1.50 GB (arena off) to 3.28 GB (BENCHMARKS.md).
    * @param options.maxRunBytes - Activation memory a run of {@link perExampleGradients} may
    *   take, estimated with {@link activationBytesPerExample} (default 2 GiB): a chunk holds at
    *   most exampleBatch examples and at most as many as fit (at least one). Memory then does not
@@ -665,7 +692,7 @@ export class OnnxDecoder {
     readonly backend: OnnxRuntimeBackend,
     readonly config: OnnxDecoderConfig,
     readonly lora: OnnxLoraConfig | null,
-    base: WeightMap,
+    base: BaseWeightMap,
     loraWeights: WeightMap | null,
     options: {
       readonly padMultiple?: number; readonly intraOpNumThreads?: number; readonly parameters?: OnnxParameterSet; readonly workers?: number; readonly exampleBatch?: number;
@@ -676,7 +703,9 @@ export class OnnxDecoder {
   ) {
     this.padMultiple = options.padMultiple ?? 16;
     this.parameters = options.parameters ?? 'lora';
-    this.sessionOptions = { ...options.sessionOptions, ...(options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: options.intraOpNumThreads }) };
+    // Narrow weights: onnxruntime's arena off unless asked for (see the constructor's `sessionOptions`).
+    const narrowBase = [...base.values()].some(isNarrow);
+    this.sessionOptions = { ...(narrowBase ? { enableCpuMemArena: false } : {}), ...options.sessionOptions, ...(options.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: options.intraOpNumThreads }) };
     this.workers = options.workers ?? 1;
     this.exampleBatch = options.exampleBatch ?? 8;
     if (!Number.isInteger(this.exampleBatch) || this.exampleBatch < 1) throw new DdaError(`ONNX decoder: exampleBatch must be a positive integer, got ${this.exampleBatch}`, 'pass e.g. 8');
@@ -687,6 +716,8 @@ export class OnnxDecoder {
     this.recompute = options.recompute ?? 'auto';
     if (!(this.maxRunBytes > 0)) throw new DdaError(`ONNX decoder: maxRunBytes must be positive, got ${this.maxRunBytes}`, 'pass e.g. 2 ** 31');
     this.base = base;
+    this.narrow = narrowFormats(base);
+    if (this.narrow.size > 0 && this.parameters === 'all') throw new DdaError("ONNX decoder: gradients over every base tensor need float32 base weights, not narrow (BF16/F16) ones", "widen them (@dda/model's readFloat32), or use parameters 'lora'");
     this.basePlacement = this.parameters === 'all' ? 'inputs' : chooseBaseWeightPlacement(base, options.basePlacement);
     this.fed = this.basePlacement === 'inputs' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
     ortWeightFeeds(backend, this.fed, this.weightFeeds);
@@ -697,8 +728,9 @@ export class OnnxDecoder {
   }
 
   /** The base weights to bake into a graph, if they are baked. */
-  private baked(): { baseWeights?: WeightMap } {
-    return this.basePlacement === 'initializers' ? { baseWeights: this.base } : {};
+  private baked(): { baseWeights?: WeightMap; narrowWeights?: ReadonlyMap<string, NarrowSpec> } {
+    if (this.basePlacement === 'initializers') return { baseWeights: this.base as WeightMap }; // never narrow (chooseBaseWeightPlacement)
+    return this.narrow.size > 0 ? { narrowWeights: this.narrow } : {};
   }
 
   private graph(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): { model: OnnxModel; parameterNames: string[] } {
@@ -758,7 +790,7 @@ export class OnnxDecoder {
   }
 
   private poolConstants(): Record<string, PoolTensor> {
-    return Object.fromEntries(this.fed.map(([name, t]) => [name, { type: 'float32', data: t.data, dims: t.shape } satisfies PoolTensor]));
+    return Object.fromEntries(this.fed.map(([name, t]) => [name, (isNarrow(t) ? { type: t.format === 'bf16' ? 'uint16' : 'float16', data: t.bits, dims: t.shape } : { type: 'float32', data: t.data, dims: t.shape }) satisfies PoolTensor]));
   }
 
   /**
@@ -769,12 +801,14 @@ export class OnnxDecoder {
    * @throws DdaError if a tensor is unknown or its size differs, or if base weights are given
    *   while they are baked into the sessions (basePlacement 'initializers'; create a new decoder).
    */
-  async setWeights(weights: { readonly base?: WeightMap; readonly lora?: WeightMap }): Promise<void> {
+  async setWeights(weights: { readonly base?: BaseWeightMap; readonly lora?: WeightMap }): Promise<void> {
     if (weights.base && this.basePlacement === 'initializers') throw new DdaError('ONNX decoder: the base weights are baked into its sessions', "create a new OnnxDecoder for other base weights, or use basePlacement 'inputs'");
     const next = new Map(this.fed);
+    const kind = (t: BaseTensor): string => (isNarrow(t) ? `${t.format}${t.scale !== undefined && t.scale !== 1 ? ` × ${t.scale}` : ''}` : 'float32');
     for (const [name, t] of [...(weights.base ?? []), ...(weights.lora ?? [])]) {
       const old = next.get(name);
-      if (!old || old.data.length !== t.data.length) throw new DdaError(`ONNX decoder: '${name}' is not a fed weight of ${old ? old.data.length : 0} values`, 'pass the same tensors as the constructor, with new values');
+      if (!old || tensorElements(old) !== tensorElements(t)) throw new DdaError(`ONNX decoder: '${name}' is not a fed weight of ${old ? tensorElements(old) : 0} values`, 'pass the same tensors as the constructor, with new values');
+      if (kind(old) !== kind(t)) throw new DdaError(`ONNX decoder: '${name}' is fed as ${kind(old)}, not ${kind(t)} (the sessions' input types)`, 'pass it in the form the constructor had, or create a new OnnxDecoder');
       next.set(name, t);
     }
     this.fed = [...next];
@@ -823,7 +857,7 @@ export class OnnxDecoder {
 
   /** Names and sizes of the differentiated tensors, in flattening order (PEFT order for LoRA, `base`'s key order for all). */
   parameterLayout(): { names: string[]; sizes: number[] } {
-    if (this.parameters === 'all') return { names: [...this.base.keys()], sizes: [...this.base.values()].map((t) => t.data.length) };
+    if (this.parameters === 'all') return { names: [...this.base.keys()], sizes: [...this.base.values()].map(tensorElements) };
     if (!this.lora) throw new DdaError('ONNX decoder: gradients over LoRA parameters were asked for, but there are no LoRA adapters', "pass a LoRA config, or use parameters 'all'");
     const specs = loraSpecs(this.config, this.lora);
     return { names: specs.flatMap((s) => [s.a, s.b]), sizes: specs.flatMap((s) => [s.aShape[0] * s.aShape[1], s.bShape[0] * s.bShape[1]]) };

@@ -40,6 +40,11 @@ export {
   activationBytesPerExample, RECOMPUTE_ABOVE_BYTES, recomputeLayers, type OnnxParameterSet, type DecoderGraphOptions, buildDecoderGraph,
   buildDecodeStepGraph, type OnnxEncodedExample, type BatchInputs, lossPositionBucket, OnnxDecoder,
 } from './decoder-graph.js';
+// frozen base weights fed narrow (a BF16 / F16 checkpoint's stored bits), decoded exactly inside the graph
+export {
+  type NarrowFormat, type NarrowSpec, type Float32Weight, type NarrowWeight, type BaseTensor, type BaseWeightMap, isNarrow,
+  bf16Table, bf16AsScaledF16, type StoredTensor, baseTensorFromStored, storedBaseWeights,
+} from './narrow-weights.js';
 // Adam (Kingma & Ba 2015), operation for operation as tfjs's
 export {
   Adam,

@@ -7,7 +7,7 @@ import { DdaError } from '@dda/core';
 import { ProtoWriter } from './protobuf.js';
 
 /** TensorProto.DataType values used here. */
-export const ONNX_TYPE = { float: 1, int32: 6, int64: 7, double: 11 } as const;
+export const ONNX_TYPE = { float: 1, uint16: 4, int32: 6, int64: 7, float16: 10, double: 11 } as const;
 /** An element type of {@link ONNX_TYPE}. */
 export type OnnxElemType = (typeof ONNX_TYPE)[keyof typeof ONNX_TYPE];
 

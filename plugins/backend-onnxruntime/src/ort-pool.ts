@@ -16,8 +16,8 @@ import type { OrtSessionOptions } from './ort.js';
 
 /** A tensor crossing to a worker: element type, data and dims. */
 export interface PoolTensor {
-  readonly type: 'float32' | 'int64' | 'int32';
-  readonly data: Float32Array | BigInt64Array | Int32Array;
+  readonly type: 'float32' | 'int64' | 'int32' | 'uint16' | 'float16';
+  readonly data: Float32Array | BigInt64Array | Int32Array | Uint16Array;
   readonly dims: readonly number[];
 }
 
@@ -76,7 +76,8 @@ parentPort.on('message', async (msg) => {
       const feeds = {};
       for (const name of session.inputNames) {
         const t = msg.feeds[name];
-        feeds[name] = t ? tensor(t) : constants[name];
+        // A narrow weight's decode alias '<name>@decode<k>' reads <name>'s constant (narrow-weights.ts).
+        feeds[name] = t ? tensor(t) : (constants[name] ?? constants[name.replace(/@decode[0-9]+$/, '')]);
         if (!feeds[name]) throw new Error('no tensor for the input ' + name);
       }
       const run = session.run(feeds);

@@ -39,7 +39,7 @@ export interface OrtSessionOptions {
 /** The onnxruntime-node module (the part used here). */
 export interface OrtModule {
   readonly InferenceSession: { create(model: Uint8Array, options?: OrtSessionOptions): Promise<OrtSession> };
-  readonly Tensor: new (type: 'float32' | 'float64' | 'int32' | 'int64', data: Float32Array | Float64Array | Int32Array | BigInt64Array, dims: readonly number[]) => OrtTensor;
+  readonly Tensor: new (type: 'float32' | 'float64' | 'int32' | 'int64' | 'uint16' | 'float16', data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint16Array, dims: readonly number[]) => OrtTensor;
   readonly env: { readonly versions?: Readonly<Record<string, string>> };
   listSupportedBackends?(): readonly { name: string; bundled: boolean }[];
 }
