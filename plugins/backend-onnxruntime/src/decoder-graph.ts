@@ -124,9 +124,10 @@ export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossR
 /**
  * The default budget of `auto` recomputation ({@link recomputeLayers}): 2 GiB, the decoder's
  * default `maxRunBytes`. Measured (BENCHMARKS.md, issue 27): recomputation costs about 1.5× the
- * CPU time of a one-example run (one more forward pass of the layers) and saves about 0.16 GB per
- * layer at TinyLlama-1.1B's widths and 512 tokens; below the budget a run keeps its activations and
- * runs faster, above it one example alone exceeds the run's budget unless its layers are recomputed.
+ * CPU time of a one-example run on W3 (one more forward pass of 21 of its 22 layers) and saves
+ * about 0.21 GB per layer at TinyLlama-1.1B's widths and 512 tokens (peak RSS 10.3 → 5.9 GB);
+ * below the budget a run keeps its activations and runs faster, above it one example alone
+ * exceeds the run's budget unless its layers are recomputed.
  */
 export const RECOMPUTE_ABOVE_BYTES = 2 ** 31;
 
@@ -221,7 +222,8 @@ export interface DecoderGraphOptions {
    * With `gradients`: recompute each decoder layer's values in the backward pass instead of
    * keeping them from the forward pass (gradient checkpointing, {@link GraphBuilder.recomputed}):
    * only each layer's input, N × hidden floats per layer, stays alive from the forward pass, and
-   * at most one layer's intermediates at a time, for one more forward pass of the layers. The
+   * at most one layer's intermediates at a time, for one more forward pass of every layer but
+   * the last (whose backward pass follows its forward pass, so it is kept). The
    * loss and the gradients are bit-identical to the graph without it (default false: the graph
    * is then byte for byte what it was before the option).
    */
@@ -372,7 +374,8 @@ export function buildDecoderGraph(c: OnnxDecoderConfig, lora: OnnxLoraConfig | n
 
   const { hidden, head: w } = decoderStack<string>({
     ...ops,
-    ...(o.gradients && o.recompute ? { layer: (_i: number, x: string, run: (x: string) => string) => g.recomputed(x, run) } : {}),
+    // The last layer is not recomputed: its backward pass comes right after the forward pass, so its values are alive at that point either way.
+    ...(o.gradients && o.recompute ? { layer: (i: number, x: string, run: (x: string) => string) => (i === c.numLayers - 1 ? run(x) : g.recomputed(x, run)) } : {}),
     // Differentiated embeddings need the scatter-add VJP of gatherRows; frozen ones a plain Gather.
     embed: (table) => (all ? g.gatherRows(table, ids) : g.gather(table, ids)),
     heads: (y, role) => heads(y, role === 'q' ? H : KV),
