@@ -12,7 +12,10 @@
 //   node benchmarks/speed/real-size-gradients.mjs [--workload w3|w4|w5|w6|w7|<a REAL_MODELS name>] [--n 4] [--seq 512] [--rank 16]
 //     [--layers all] [--dtype BF16] [--dir /tmp/dda-w3] [--engines onnxruntime,pytorch] [--ort-threads 1,2]
 //     [--torch-threads 1,2] [--reps 1] [--glibc-keep 0,1] [--ort-backend onnxruntime-cpu|onnxruntime-cuda|onnxruntime-webgpu] [--torch-device cpu|cuda]
-//     [--torch-blas DIR] [--recompute auto|on|off[,...]] [--example-batch 8]
+//     [--torch-blas DIR] [--recompute auto|on|off[,...]] [--example-batch 8] [--weights float|narrow]
+// --weights narrow: the engine keeps the BF16/F16 base weights as their stored bits (storedBaseWeights of
+// @dda/backend-onnxruntime, half the bytes of float32) and decodes them inside the graph, exactly; float (the
+// default) widens them to float32 in JavaScript first.
 // --recompute: the engine's per-layer recomputation in the gradient graph (OnnxDecoder's recompute: auto, the
 // default, by size; on; off), a list to run the engine once per setting; the result names the setting and what ran.
 // --example-batch: the engine's most examples per run (OnnxDecoder's exampleBatch, default 8; fewer when maxRunBytes,
@@ -48,11 +51,13 @@ const tokensOf = (e, vocab) => Int32Array.from({ length: seq }, (_, k) => (k * k
 async function child() {
   const t0 = performance.now();
   const { openModelFolder, fillUniformStream, loraWeightSpecs } = await import('@dda/model');
-  const { OnnxDecoder, recomputeLayers, startOnnxRuntime } = await import('@dda/backend-onnxruntime');
+  const { OnnxDecoder, recomputeLayers, startOnnxRuntime, storedBaseWeights } = await import('@dda/backend-onnxruntime');
   const folder = openModelFolder(dir);
   const config = folder.config;
-  // Float32 base weights, widened tensor by tensor from the stored dtype (onnxruntime-node cannot take BF16 tensors).
-  const base = new Map(folder.weights.names.map((name) => [name, folder.weights.readFloat32(name)]));
+  // Float32 base weights, widened tensor by tensor from the stored dtype (onnxruntime-node cannot take BF16 tensors),
+  // or with --weights narrow the stored bits (BF16 as scaled half where exact), decoded inside the graph.
+  const narrow = arg('weights', 'float') === 'narrow';
+  const base = narrow ? storedBaseWeights(folder.weights) : new Map(folder.weights.names.map((name) => [name, folder.weights.readFloat32(name)]));
   const loadS = (performance.now() - t0) / 1000;
   const lora = { rank, alpha: 2 * rank, targets: TARGETS };
   const loraWeights = new Map(loraWeightSpecs(config, lora).map(({ name, shape }) => {
@@ -89,7 +94,7 @@ async function child() {
   const loss0 = await dec.loss(enc[0]);
   await dec.release();
   console.log(JSON.stringify({
-    engine: `dda ${backendId}${backendId === 'onnxruntime-cpu' ? `, 1 session × ${threads} threads` : ''}, base weights ${dec.basePlacement}, ${plan[0]?.length} per run, recompute ${recomputeArg} (${recomputeLayers(config, seq, recompute) ? 'layers recomputed' : 'activations kept'})`, device: backend.device,
+    engine: `dda ${backendId}${backendId === 'onnxruntime-cpu' ? `, 1 session × ${threads} threads` : ''}, base weights ${dec.basePlacement}${narrow ? ' (stored bits, decoded in the graph)' : ' (float32)'}, ${plan[0]?.length} per run, recompute ${recomputeArg} (${recomputeLayers(config, seq, recompute) ? 'layers recomputed' : 'activations kept'})`, device: backend.device,
     recompute: recomputeArg, per_run: plan[0]?.length,
     examples_per_s: n / Math.min(...times), seconds: times, examples_per_cpu_s: (reps * n) / ((cpu.user + cpu.system) / 1e6),
     load_s: loadS, warm_up_s: warmS, loss0, lora_dim: dim, peak_rss_mb: peakGradients, peak_rss_with_loss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
@@ -116,7 +121,7 @@ if (process.argv.includes('--child')) {
   const torchBlas = arg('torch-blas', undefined);
   const { peaks, peak } = matmulPeaks((t) => torchBlasEnv(torchBlas, t));
   const self = fileURLToPath(import.meta.url);
-  const common = ['--workload', workload, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--reps', String(reps), '--dir', dir, '--example-batch', arg('example-batch', '8')];
+  const common = ['--workload', workload, '--n', String(n), '--seq', String(seq), '--rank', String(rank), '--reps', String(reps), '--dir', dir, '--example-batch', arg('example-batch', '8'), '--weights', arg('weights', 'float')];
   const results = [];
   const engines = arg('engines', 'onnxruntime,pytorch').split(',');
   const ortBackend = arg('ort-backend', 'onnxruntime-cpu');
