@@ -113,11 +113,16 @@ export function narrowFormats(base: BaseWeightMap): Map<string, NarrowSpec> {
  * width counted when Qwen3's head size makes it wider than hidden; plus the loss rows' logits). Used to
  * cap the examples per run so that a run stays within `maxRunBytes`, and to bound the sessions kept.
  * With `recompute` (the graph's layers recomputed in the backward pass, {@link DecoderGraphOptions.recompute})
- * one layer's worth of those values plus each layer's input, T · hidden values per layer.
+ * three layers' worth of those values (the layer being differentiated: its rebuilt values, their
+ * gradients and the backward pass's temporaries) plus each layer's input, T · hidden values per
+ * layer (at most the kept count: with three layers or fewer nothing is saved). Calibrated on W3 (TinyLlama-1.1B's widths, 512 tokens; BENCHMARKS.md): 0.74 GB
+ * estimated per example, against 1.33 GB measured for a second example in a run (0.46 GB per
+ * example at 4 layers: onnxruntime's arena grows in steps); kept, 4.1 GB estimated and about 5.6 GB
+ * measured.
  */
 export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossRows = T, recompute = false): number {
   const perLayer = 2 * c.numHeads * T * T + T * (14 * Math.max(c.hiddenSize, c.numHeads * headDim(c)) + 5 * c.intermediateSize);
-  const layers = recompute ? perLayer + c.numLayers * T * c.hiddenSize : c.numLayers * perLayer;
+  const layers = Math.min(c.numLayers * perLayer, recompute ? 3 * perLayer + c.numLayers * T * c.hiddenSize : Infinity);
   return 4 * (layers + 3 * lossRows * c.vocabSize);
 }
 

@@ -192,18 +192,22 @@ describe('the decoder and the trainer with recomputation', () => {
     });
   }
 
-  it('the activation estimate counts one layer and the layer inputs; auto recomputes above the run budget, so more examples fit a run', () => {
-    const config = FAMILIES['llama2-style']!;
+  it('the activation estimate counts three layers\' worth and the layer inputs; auto recomputes above the run budget, so more examples fit a run', () => {
+    const config = { ...FAMILIES['llama2-style']!, numLayers: 8 };
     const T = 32;
     const kept = activationBytesPerExample(config, T, T / 2);
     const recomputed = activationBytesPerExample(config, T, T / 2, true);
     const perLayer = 2 * config.numHeads * T * T + T * (14 * config.hiddenSize + 5 * config.intermediateSize);
-    expect(kept - recomputed).toBe(4 * ((config.numLayers - 1) * perLayer - config.numLayers * T * config.hiddenSize));
+    expect(recomputed - 4 * 3 * 16 * config.vocabSize).toBe(4 * (3 * perLayer + config.numLayers * T * config.hiddenSize));
+    expect(kept - 4 * 3 * 16 * config.vocabSize).toBe(4 * config.numLayers * perLayer);
     expect(recomputeLayers(config, T, 'auto', kept)).toBe(false);
     expect(recomputeLayers(config, T, 'auto', kept - 1)).toBe(true);
     expect(recomputeLayers(config, T, true, 2 ** 40)).toBe(true);
     expect(recomputeLayers(config, T, false, 1)).toBe(false);
     expect(recomputeLayers(config, T)).toBe(kept > RECOMPUTE_ABOVE_BYTES);
+    // Three layers or fewer: nothing saved, the estimate is the kept one.
+    const shallow = { ...config, numLayers: 3 };
+    expect(activationBytesPerExample(shallow, T, T / 2, true)).toBe(activationBytesPerExample(shallow, T, T / 2));
     const model = randomModel(config, 62);
     const encoded = Array.from({ length: 6 }, () => model.encode(samples[1]!)); // 32 tokens padded
     expect(Math.ceil(encoded[0]!.tokens.length / 16) * 16).toBe(T);
