@@ -6,15 +6,21 @@
  * base tensor, PEFT modules, present keys and values); without the option the graph is the same
  * bytes as before it; and the rebuilt values are neither merged with the forward ones nor kept.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it, beforeAll } from 'vitest';
-import { decoderWeightSpecs, engines, loraWeightSpecs, type DecoderConfig, type LoraConfig } from '@dda/model';
+import {
+  TINY_PRESETS, decoderWeightSpecs, engines, fillUniformStream, loraWeightSpecs, openModelFolder, writeRandomModelFolder, type DecoderConfig, type LoraConfig,
+} from '@dda/model';
 import { startTfjsBackend } from '@dda/backend-tfjs';
 import {
   GraphBuilder, ONNX_TYPE, OnnxDecoder, OnnxTrainer, RECOMPUTE_ABOVE_BYTES, activationBytesPerExample, buildDecoderGraph, encodeOnnxModel, recomputeLayers, startOnnxRuntime,
   type DecoderGraphOptions, type OnnxRuntimeBackend, type OrtTensor,
 } from '@dda/backend-onnxruntime';
 import { FAMILIES, LORA as FIXTURE_LORA, randomModel, samples } from './fixtures.js';
-import { batchInputs, ortBatchFeeds } from '../src/decoder-graph.js';
+import { batchInputs, narrowFormats, ortBatchFeeds } from '../src/decoder-graph.js';
+import { storedBaseWeights } from '../src/narrow-weights.js';
 import { PINNED_CONFIGS as CONFIGS, PINNED_LORA as LORA, PINNED_MODULES as MODULES, pinnedValues } from '../../../packages/model/test/decoder-block-cases.js';
 
 const bits = (t: OrtTensor): Uint8Array => {
@@ -225,5 +231,47 @@ describe('the decoder and the trainer with recomputation', () => {
     await expect(engines.create('onnxruntime', { backends: ['onnxruntime-cpu'], recompute: 'yes' })).rejects.toThrow(/recompute/);
     const engine = await engines.create('onnxruntime', { backends: ['onnxruntime-cpu'], recompute: true });
     expect(engine.id).toBe('onnxruntime');
+  });
+});
+
+describe('recomputation with narrow base weights (decoded in the graph, again in each rebuilt layer)', () => {
+  it.each(['llama2-tiny', 'gemma3-tiny'])('%s in BF16: rebuilt layers re-decode their weights, and the rows are the kept float32 graph\'s bits', async (preset) => {
+    const family = preset.startsWith('gemma3') ? 'gemma3_text' : 'llama';
+    const config: DecoderConfig = { ...(TINY_PRESETS[preset] as Omit<DecoderConfig, 'vocabSize'>), vocabSize: 96 };
+    const dir = mkdtempSync(join(tmpdir(), `dda-recompute-narrow-${preset}-`));
+    try {
+      writeRandomModelFolder(dir, { model: { family, config }, seed: 4, dtype: 'BF16', init: { normNoise: 0.1, biasNoise: 0.02 } });
+      const folder = openModelFolder(dir);
+      const wide = new Map(folder.weights.names.map((n) => [n, folder.weights.readFloat32(n)]));
+      const narrow = storedBaseWeights(folder.weights);
+      const c = folder.config;
+      const lora = { rank: 4, alpha: 8, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as LoraConfig['targets'] };
+      const loraWeights = new Map(loraWeightSpecs(c, lora).map(({ name, shape }) => {
+        const data = new Float32Array(shape[0]! * shape[1]!);
+        fillUniformStream(6, name, 0, 0.2, 0, data);
+        return [name, { shape: [...shape], data }];
+      }));
+      // The recomputed graph reads more decode aliases of the narrow matrices than the kept one (each rebuilt layer decodes again).
+      const names = (recompute: boolean): string[] => buildDecoderGraph(c, lora, 16, 8, { gradients: true, logits: false, batch: 2, perExample: true, recompute, narrowWeights: narrowFormats(narrow) }).model.graph.inputs.map((i) => i.name);
+      expect(names(true).filter((n) => n.includes('@decode')).length).toBeGreaterThan(names(false).filter((n) => n.includes('@decode')).length);
+      const backend = await startOnnxRuntime(['onnxruntime-cpu']);
+      const kept = new OnnxDecoder(backend, c, lora, wide, loraWeights, { intraOpNumThreads: 1, basePlacement: 'inputs', recompute: false, exampleBatch: 2 });
+      const rebuilt = new OnnxDecoder(backend, c, lora, narrow, loraWeights, { intraOpNumThreads: 1, recompute: true, exampleBatch: 2 });
+      const examples = [13, 19, 24].map((n, e) => ({
+        tokens: Int32Array.from({ length: n }, (_, t) => (t * 5 + e * 11 + 2) % c.vocabSize),
+        lossMask: Float32Array.from({ length: n - 1 }, (_, t) => (t >= n / 3 ? 1 : 0)),
+      }));
+      const ids = examples.map((_, k) => `e${k}`);
+      const a = await rebuilt.perExampleGradients(ids, examples, 'x');
+      const b = await kept.perExampleGradients(ids, examples, 'x');
+      a.rows.forEach((r, k) => {
+        expect(r.some((v) => v !== 0)).toBe(true);
+        expect(Buffer.compare(Buffer.from(r.buffer, r.byteOffset, r.byteLength), Buffer.from(b.rows[k]!.buffer, b.rows[k]!.byteOffset, b.rows[k]!.byteLength)), `row ${k}`).toBe(0);
+      });
+      await rebuilt.release();
+      await kept.release();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
