@@ -5,7 +5,10 @@
  * engine a plugin registers. SGD steps (`cea` with `sgd`) run on an engine that offers SGD (tfjs).
  */
 import { DdaError, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
-import { checkStepOptions, engines, generationPrompt, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineGradientLayout, type EngineWeights } from '@dda/model';
+import {
+  checkStepOptions, engines, generationPrompt, tensorBytes, type BaseWeightMap, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineGradientLayout,
+  type EngineWeights,
+} from '@dda/model';
 import type { Checkpoint } from './checkpoints.js';
 import { ensurePlugins } from './plugins.js';
 import type { AttributionTask } from './task.js';
@@ -92,6 +95,13 @@ export interface EngineOptions {
   readonly gradientEngine?: GradientEngine;
   /** Backends to try in order (tfjs ones for the tfjs engine, onnxruntime ones for onnxruntime; default: each engine's own order). */
   readonly backends?: readonly string[];
+  /**
+   * Hand a BF16/F16 base folder's tensors to the engine as stored (2 bytes a weight, never widened
+   * to float32) when the engine takes narrow base weights (`DecoderEngine.openNarrow`) and the
+   * checkpoint is a LoRA adapter without saved modules; results are bit-identical either way.
+   * Default true; false always hands float32 (the task's widened `base.weights`).
+   */
+  readonly narrowBase?: boolean;
   readonly log?: Log;
 }
 
@@ -154,7 +164,10 @@ interface Placed {
  * registry (onnxruntime by default; no engine is imported by name): LoRA checkpoints install their
  * adapter on the base weights (with the modules the adapter saved, modules_to_save, in place of the
  * base model's), full checkpoints replace every weight. One decoder serves every checkpoint of the
- * same kind and adapter config (the base weights stay, the adapter is swapped). Gradients are over
+ * same kind and adapter config (the base weights stay, the adapter is swapped). A BF16/F16 base
+ * folder's weights go to an engine that takes narrow base weights as stored, never widened, under
+ * LoRA checkpoints (see {@link EngineOptions.narrowBase}; bit-identical results), else as float32,
+ * which of the two logged. Gradients are over
  * the trainable parameters: the LoRA adapters (not the saved modules), or every parameter for full
  * checkpoints. Call {@link dispose}.
  */
@@ -162,6 +175,8 @@ export class CheckpointModel {
   private placed: Promise<Placed> | null = null;
   /** The decoder of optimizer steps (`lossesAfterSteps`), at the checkpoint it was opened for. */
   private stepper: { checkpoint: string; optimizer: string; decoder: Promise<EngineDecoder> } | null = null;
+  /** Lines already logged about the form of the base weights (each once). */
+  private readonly logged = new Set<string>();
 
   private constructor(
     private readonly task: ModelTask,
@@ -199,14 +214,43 @@ export class CheckpointModel {
     return cp.saved ? new Map([...this.task.base.weights, ...cp.saved.weights]) : this.task.base.weights;
   }
 
+  private logOnce(line: string): void {
+    if (this.logged.has(line)) return;
+    this.logged.add(line);
+    this.log(line);
+  }
+
+  /**
+   * The base tensors to open `cp` at as stored (narrow), or null for float32, the reason logged
+   * once: narrow when {@link EngineOptions.narrowBase} allows it, `cp` is a LoRA checkpoint without
+   * saved modules (full checkpoints replace every weight, and saved modules are float32 tensors
+   * moved in and out of the base), the base folder is BF16 or F16 and the engine has `openNarrow`.
+   */
+  private narrowBaseFor(cp: Checkpoint): BaseWeightMap | null {
+    if (this.options.narrowBase === false || cp.kind !== 'lora') return null;
+    const narrow = this.task.base.narrowWeights?.() ?? null;
+    if (narrow === null) return null; // float32 stored (or a model built in memory): nothing to save
+    if (!this.engine.openNarrow) {
+      this.logOnce(`base weights: widened to float32 (the ${this.engine.id} engine takes float32 base weights only)`);
+      return null;
+    }
+    if (cp.saved) {
+      this.logOnce(`base weights: widened to float32 at ${cp.id} (its adapter saves modules, modules_to_save, that replace base tensors)`);
+      return null;
+    }
+    const bytes = [...narrow.values()].reduce((a, t) => a + tensorBytes(t), 0);
+    this.logOnce(`base weights: fed to ${this.engine.id} as stored (narrow, ${(bytes / 1e9).toFixed(2)} GB; not widened to float32)`);
+    return narrow;
+  }
+
   /** The weights of `cp` as the engine contract takes them. */
   private weightsAt(cp: Checkpoint): EngineWeights {
     return cp.kind === 'full' ? { base: cp.weights, adapter: null } : { base: this.baseAt(cp), adapter: { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights } };
   }
 
-  /** Checkpoints with the same shape share one decoder. */
-  private static shapeOf(cp: Checkpoint): string {
-    return cp.kind === 'full' ? 'full' : `lora:${JSON.stringify(cp.lora)}`;
+  /** Checkpoints with the same shape (and the same form of base weights, narrow or float32) share one decoder. */
+  private static shapeOf(cp: Checkpoint, narrow: boolean): string {
+    return cp.kind === 'full' ? 'full' : `lora:${JSON.stringify(cp.lora)}${narrow ? ':narrow' : ''}`;
   }
 
   /**
@@ -218,14 +262,17 @@ export class CheckpointModel {
     const next = (async (): Promise<Placed> => {
       const p = previous ? await previous.catch(() => null) : null;
       if (p && p.checkpoint === cp.id) return p;
-      const shape = CheckpointModel.shapeOf(cp);
+      const narrow = this.narrowBaseFor(cp);
+      const shape = CheckpointModel.shapeOf(cp, narrow !== null);
       if (p && p.shape === shape) {
         if (cp.kind === 'full') await p.decoder.setWeights({ base: cp.weights });
         else {
           // The saved modules of this checkpoint in, those of the previous one back to the base model's.
+          // (The float32 base is read only when a saved module goes back: narrow decoders have none.)
           const saved = cp.saved?.weights ?? new Map();
-          const base = this.task.base.weights;
-          const change = new Map([...p.overridden.filter((n) => !saved.has(n) && base.has(n)).map((n) => [n, base.get(n) as NonNullable<ReturnType<typeof base.get>>] as const), ...saved]);
+          const back = p.overridden.filter((n) => !saved.has(n));
+          const base = back.length > 0 ? this.task.base.weights : new Map();
+          const change = new Map([...back.filter((n) => base.has(n)).map((n) => [n, base.get(n) as NonNullable<ReturnType<typeof base.get>>] as const), ...saved]);
           await p.decoder.setWeights({ adapter: cp.weights, ...(change.size > 0 ? { base: change } : {}) });
           p.overridden = [...saved.keys()];
         }
@@ -233,7 +280,11 @@ export class CheckpointModel {
         return p;
       }
       if (p) await p.decoder.release();
-      const decoder = await this.engine.open(this.task.base.config, this.task.base.tokenizer, this.weightsAt(cp), { trainable: CheckpointModel.parametersOf(cp) });
+      const { config, tokenizer } = this.task.base;
+      const trainable = CheckpointModel.parametersOf(cp);
+      const decoder = narrow !== null && this.engine.openNarrow
+        ? await this.engine.openNarrow(config, tokenizer, { base: narrow, adapter: { config: cp.lora as NonNullable<Checkpoint['lora']>, weights: cp.weights } }, { trainable })
+        : await this.engine.open(config, tokenizer, this.weightsAt(cp), { trainable });
       return { decoder, shape, checkpoint: cp.id, overridden: [...(cp.saved?.weights.keys() ?? [])] };
     })();
     this.placed = next;
@@ -331,6 +382,7 @@ export class CheckpointModel {
       checkpoint: cp.id, optimizer: o.optimizer,
       decoder: (async () => {
         const engine = this.engine.optimizers.includes(o.optimizer) ? this.engine : await resolveEngine('tfjs', `${o.optimizer} steps`, this.log, this.options.backends);
+        this.logOnce(`base weights: float32 for the ${o.optimizer} steps of ${engine.id} (training graphs take float32 base weights; a BF16/F16 folder is widened)`);
         return engine.open(this.task.base.config, this.task.base.tokenizer, this.weightsAt(cp), { trainable: 'lora' });
       })(),
     };

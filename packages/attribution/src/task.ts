@@ -12,8 +12,8 @@ import {
   type DataRendering, type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryData, readTrainingData,
 } from '@dda/data';
 import {
-  CHAT_TEMPLATE_FILE, CONFIG_FILE, HfTokenizer, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, checkTokenizerFits, encodeSample, loadModelFolder, loadTokenizerFolder, tensorsEqual, type DecoderConfig, type EncodedExample,
-  type LoraConfig, type ModelFamily, type OverlongPolicy, type TensorMap, type Tokenizer,
+  CHAT_TEMPLATE_FILE, CONFIG_FILE, HfTokenizer, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, checkTokenizerFits, encodeSample, loadModelFolder, loadTokenizerFolder, storedBaseWeights, tensorsEqual, type BaseWeightMap, type DecoderConfig,
+  type EncodedExample, type LoraConfig, type ModelFamily, type OverlongPolicy, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import { hashOf } from './artifacts.js';
 import { type BaseMatch, checkAdapterBase, describeBaseMatch } from './base-match.js';
@@ -26,7 +26,19 @@ export interface BaseModel {
   readonly dir: string;
   readonly family: ModelFamily;
   readonly config: DecoderConfig;
+  /**
+   * The base weights as float32 (Hugging Face names). A folder loaded by {@link loadBaseModel}
+   * widens a BF16/F16 folder's tensors on first access (then keeps them: 4 bytes a weight), so a
+   * run that only needs {@link narrowWeights} never holds a float32 copy.
+   */
   readonly weights: TensorMap;
+  /**
+   * The base weights as stored when the folder holds BF16 or F16 tensors (2 bytes a weight, read
+   * on first call and kept; see @dda/model's `storedBaseWeights`: BF16 as scaled half where every
+   * value fits), for an engine that takes narrow base weights (`DecoderEngine.openNarrow`); null for
+   * an all-F32 folder (nothing to save). Absent on a base model built in memory.
+   */
+  readonly narrowWeights?: () => BaseWeightMap | null;
   readonly tokenizer: Tokenizer;
   /** The folder the tokenizer and chat template were read from: `dir`, or the one given with `--tokenizer`. */
   readonly tokenizerDir: string;
@@ -203,14 +215,17 @@ export function baseCheckpointOf(base: BaseModel, checkpoints: readonly Checkpoi
 }
 
 /**
- * Loads the base model folder: it must have weights and a tokenizer.
+ * Loads the base model folder: it must have weights and a tokenizer. Its config, tokenizer and the
+ * weights' names and shapes (from the safetensors headers) are read and checked now; the tensors
+ * themselves when first used, as float32 (`weights`) or as stored (`narrowWeights`).
  *
  * @param chatDate - The date a template that writes the date renders (see {@link TaskFiles.chatDate}).
  * @throws DdaError without a tokenizer, or for `chatDate` given to a tokenizer whose template writes no date (it would be ignored).
  */
 export function loadBaseModel(dir: string, chatDate?: string, tokenizerDir?: string): BaseModel {
   // With --tokenizer the base folder's own tokenizer is neither read nor checked (it may be missing or another run's).
-  const m = loadModelFolder(dir, tokenizerDir === undefined ? {} : { tokenizer: false });
+  // Lazily: the weights are read when first needed, as float32 (weights) or as stored (narrowWeights).
+  const m = loadModelFolder(dir, tokenizerDir === undefined ? { lazy: true } : { tokenizer: false, lazy: true });
   let tokenizer = tokenizerDir === undefined ? m.tokenizer : loadTokenizerFolder(tokenizerDir, m.family);
   if (tokenizerDir !== undefined && !tokenizer) throw new DdaError(`--tokenizer ${tokenizerDir}: no ${TOKENIZER_FILE}`, 'give a folder with the tokenizer the run trained with (a checkpoint where the trainer saved it, or the base folder)');
   if (!tokenizer) throw new DdaError(`--base ${dir}: no ${TOKENIZER_FILE}`, `the base model folder needs the tokenizer it was trained with (${TOKENIZER_FILE}, and ${TOKENIZER_CONFIG_FILE} for its chat template)`);
@@ -220,8 +235,20 @@ export function loadBaseModel(dir: string, chatDate?: string, tokenizerDir?: str
     tokenizer = tokenizer.withChatDate(chatDate);
   }
   const weightFiles = readdirSync(dir).filter((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json')).sort();
+  const lazy = m.weights;
+  let float: TensorMap | undefined;
+  let narrow: BaseWeightMap | null | undefined;
   return {
-    dir: resolve(dir), family: m.family, config: m.config, weights: m.weights, tokenizer, tokenizerDir: resolve(tokenizerDir ?? dir),
+    dir: resolve(dir), family: m.family, config: m.config,
+    get weights(): TensorMap {
+      float ??= lazy.toTensorMap();
+      return float;
+    },
+    narrowWeights: (): BaseWeightMap | null => {
+      narrow ??= lazy.dtypes.some((d) => d !== 'F32') ? storedBaseWeights(lazy) : null;
+      return narrow;
+    },
+    tokenizer, tokenizerDir: resolve(tokenizerDir ?? dir),
     hash: tokenizerDir === undefined
       ? hashFiles(dir, [CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE, ...weightFiles])
       : { ...hashFiles(dir, [CONFIG_FILE, ...weightFiles]), ...Object.fromEntries(Object.entries(hashFiles(tokenizerDir, [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE])).map(([k, v]) => [`tokenizer:${k}`, v])) },

@@ -10,6 +10,7 @@ import { Registry } from '@dda/core';
 import type { DecoderConfig, LoraConfig } from './config.js';
 import type { ParameterSet, TrainOptions } from './engine-inputs.js';
 import type { EncodedExample, Tokenizer } from './tokenizer.js';
+import type { BaseWeightMap } from './narrow-weights.js';
 import type { TensorMap } from './weights.js';
 
 /** LoRA adapters: their configuration and weights (PEFT names). */
@@ -21,6 +22,16 @@ export interface EngineAdapter {
 /** The weights a decoder runs: the base model's (Hugging Face names) and optional LoRA adapters. */
 export interface EngineWeights {
   readonly base: TensorMap;
+  readonly adapter: EngineAdapter | null;
+}
+
+/**
+ * The weights {@link DecoderEngine.openNarrow} takes: base tensors float32 or narrow (a BF16 or F16
+ * checkpoint's stored 16-bit patterns, see `storedBaseWeights`; the engine decodes them exactly, so
+ * every result is bit-identical to opening at the widened float32 weights), and optional LoRA adapters.
+ */
+export interface NarrowEngineWeights {
+  readonly base: BaseWeightMap;
   readonly adapter: EngineAdapter | null;
 }
 
@@ -132,6 +143,16 @@ export interface DecoderEngine {
    * @throws DdaError for an invalid config, adapter or weights, or a tokenizer that does not fit.
    */
   open(config: DecoderConfig, tokenizer: Tokenizer, weights: EngineWeights, o?: EngineOpenOptions): Promise<EngineDecoder>;
+  /**
+   * The capability to take narrow base weights, present on engines that have it (onnxruntime; not
+   * tfjs, which takes float32 only): opens a decoder as {@link open} does, at base tensors that may
+   * be narrow ({@link NarrowEngineWeights}), which the engine keeps as given (2 bytes a weight)
+   * instead of widening them, with results bit-identical to {@link open} at the widened weights.
+   * The decoder's {@link EngineDecoder.weights} widens copies; `setWeights` replaces a base tensor
+   * only by one of the same form (narrow by narrow of the same format and scale, float32 by float32).
+   * @throws DdaError as {@link open}, and for a narrow tensor of the wrong element count or a non-finite value.
+   */
+  openNarrow?(config: DecoderConfig, tokenizer: Tokenizer, weights: NarrowEngineWeights, o?: EngineOpenOptions): Promise<EngineDecoder>;
 }
 
 /** Options of an engine entry's `create`: the backends to try, in order (default: the engine's own order), and a logger. */
@@ -145,6 +166,6 @@ export interface EngineStartOptions {
 export const engines = new Registry<DecoderEngine, EngineStartOptions>('engine');
 
 /** The weights an {@link EngineDecoder} trains by default: `lora` with an adapter, else `all`. */
-export function defaultTrainable(w: EngineWeights): ParameterSet {
+export function defaultTrainable(w: Pick<EngineWeights, 'adapter'>): ParameterSet {
   return w.adapter ? 'lora' : 'all';
 }

@@ -75,6 +75,10 @@ export { loadPresetTokenizer, PRESET_TOKENIZERS, type PresetTokenizerName } from
 export {
   defaultTrainable, engines, type DecoderEngine, type EngineAdapter, type EngineDecoder,
   type EngineGenerateOptions, type EngineGradientLayout, type EngineOpenOptions,
-  type EngineOptimizerState, type EngineStartOptions, type EngineTrainOptions, type EngineWeights,
+  type EngineOptimizerState, type EngineStartOptions, type EngineTrainOptions, type EngineWeights, type NarrowEngineWeights,
 } from './engine.js';
+export {
+  assertFiniteBaseTensors, baseTensorFromStored, bf16AsScaledF16, isNarrow, storedBaseWeights, tensorBytes, tensorElements, widenBaseTensor,
+  widenBaseWeights, type BaseTensor, type BaseWeightMap, type Float32Weight, type NarrowFormat, type NarrowWeight, type StoredTensor,
+} from './narrow-weights.js';
 export { writeFileAtomic } from './files.js';

@@ -8,16 +8,22 @@
  */
 import { DdaError, registerAsPlugin } from '@dda/core';
 import {
-  assertFiniteTensors, checkLoraFits, checkTokenizerFits, cloneTensors, defaultTrainable, engines, validateDecoderConfig, validateLoraConfig,
-  type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineAdapter, type EngineDecoder, type EngineGenerateOptions, type EngineGradientLayout,
-  type EngineOpenOptions, type EngineTrainOptions, type EngineWeights, type ParameterSet, type TensorMap, type Tokenizer,
+  assertFiniteBaseTensors, assertFiniteTensors, checkLoraFits, checkTokenizerFits, cloneTensors, defaultTrainable, engines, isNarrow, tensorElements, validateDecoderConfig,
+  validateLoraConfig, widenBaseTensor, widenBaseWeights,
+  type BaseWeightMap, type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineAdapter, type EngineDecoder, type EngineGenerateOptions, type EngineGradientLayout,
+  type EngineOpenOptions, type EngineTrainOptions, type EngineWeights, type NarrowEngineWeights, type ParameterSet, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import { ONNX_BACKEND_IDS, startOnnxRuntime, type OnnxBackendId, type OnnxRuntimeBackend } from './backend.js';
 import { OnnxDecoder } from './decoder-graph.js';
 import { OnnxGenerator } from './generate.js';
 import { OnnxTrainer } from './train.js';
 
-/** A decoder opened on the onnxruntime engine. */
+/**
+ * A decoder opened on the onnxruntime engine. Its base tensors may be narrow (openNarrow): the
+ * gradient, loss, logits and hidden-state graphs take them as they are; generation and training,
+ * whose graphs take float32 only, get float32 copies widened for them (held while a generator lives,
+ * or for one `train` call).
+ */
 class OnnxEngineDecoder implements EngineDecoder {
   readonly engine = 'onnxruntime';
   readonly backend: { readonly id: string; readonly device: string };
@@ -27,7 +33,7 @@ class OnnxEngineDecoder implements EngineDecoder {
   constructor(
     private readonly onnx: OnnxRuntimeBackend,
     private readonly config: DecoderConfig,
-    private base: TensorMap,
+    private base: BaseWeightMap,
     private adapter: EngineAdapter | null,
     readonly trainable: ParameterSet,
     private readonly threads: number | undefined,
@@ -37,7 +43,7 @@ class OnnxEngineDecoder implements EngineDecoder {
   }
 
   weights(): EngineWeights {
-    return { base: cloneTensors(this.base), adapter: this.adapter ? { config: this.adapter.config, weights: cloneTensors(this.adapter.weights) } : null };
+    return { base: new Map([...this.base].map(([n, t]) => [n, isNarrow(t) ? widenBaseTensor(t) : { shape: [...t.shape], data: t.data.slice() }])), adapter: this.adapter ? { config: this.adapter.config, weights: cloneTensors(this.adapter.weights) } : null };
   }
 
   private options(): { intraOpNumThreads?: number } {
@@ -59,13 +65,19 @@ class OnnxEngineDecoder implements EngineDecoder {
     for (const g of gs) await g.release();
   }
 
+  /** The base weights as float32 (narrow ones widened: a new copy, for graphs that take float32 only). */
+  private floatBase(): TensorMap {
+    return [...this.base.values()].some(isNarrow) ? widenBaseWeights(this.base) : (this.base as TensorMap);
+  }
+
   async setWeights(w: { readonly base?: TensorMap; readonly adapter?: TensorMap }): Promise<void> {
     if (w.adapter && !this.adapter) throw new DdaError('setWeights: adapter weights were given, but this decoder has no adapter', 'open the decoder with an adapter');
     if (w.base) {
       assertFiniteTensors(w.base, 'base weights');
       for (const [name, t] of w.base) {
         const old = this.base.get(name);
-        if (!old || old.data.length !== t.data.length) throw new DdaError(`base weight '${name}' is ${old ? `of ${old.data.length} values, not ${t.data.length}` : 'not a weight of this model'}`);
+        if (!old || tensorElements(old) !== t.data.length) throw new DdaError(`base weight '${name}' is ${old ? `of ${tensorElements(old)} values, not ${t.data.length}` : 'not a weight of this model'}`);
+        if (isNarrow(old)) throw new DdaError(`base weight '${name}' is held narrow (${old.format}), and setWeights takes float32 base tensors`, 'open the decoder with float32 base weights (open, not openNarrow) to replace base tensors');
       }
     }
     if (w.adapter && this.adapter) checkLoraFits(this.config, this.adapter.config, w.adapter);
@@ -108,7 +120,7 @@ class OnnxEngineDecoder implements EngineDecoder {
   async generate(promptIds: readonly number[], o: EngineGenerateOptions): Promise<number[]> {
     let g = this.generators.get(o.limit);
     if (!g) {
-      g = new OnnxGenerator(this.onnx, this.config, o.limit, this.base, this.adapter, this.options());
+      g = new OnnxGenerator(this.onnx, this.config, o.limit, this.floatBase(), this.adapter, this.options());
       this.generators.set(o.limit, g);
     }
     return g.generate(promptIds, { maxNewTokens: o.maxNewTokens, eosId: o.eosId, ...(o.stopIds ? { stopIds: o.stopIds } : {}) });
@@ -117,7 +129,7 @@ class OnnxEngineDecoder implements EngineDecoder {
   async train(encoded: readonly EncodedExample[], o: EngineTrainOptions): Promise<number[]> {
     const { optimizer = 'adam', ...rest } = o;
     if (optimizer !== 'adam') throw new DdaError(`the onnxruntime engine trains with Adam only, not '${optimizer}'`, "use the tfjs engine for SGD steps (engines.resolve picks it when the optimizer is 'sgd')");
-    const trainer = new OnnxTrainer(this.onnx, this.config, this.trainable, this.base, this.adapter, { ...this.options(), recompute: this.recompute });
+    const trainer = new OnnxTrainer(this.onnx, this.config, this.trainable, this.floatBase(), this.adapter, { ...this.options(), recompute: this.recompute });
     const install = async (): Promise<void> => {
       const w = trainer.trainedWeights();
       await this.setWeights(this.trainable === 'all' ? { base: w } : { adapter: w });
@@ -168,22 +180,35 @@ export function registerOnnxEngine(): void {
       const recompute = o.recompute ?? 'auto';
       if (recompute !== true && recompute !== false && recompute !== 'auto') throw new DdaError(`the onnxruntime engine's start option recompute is ${JSON.stringify(recompute)}`, "pass true, false or 'auto'");
       const onnx = await startOnnxRuntime(asked.length > 0 ? asked : ONNX_BACKEND_IDS, o.log);
+      // Both open and openNarrow: the checks and the decoder (narrow base tensors are kept as given).
+      const openDecoder = (config: DecoderConfig, tokenizer: Tokenizer, w: NarrowEngineWeights, oo: EngineOpenOptions): Promise<EngineDecoder> => {
+        validateDecoderConfig(config);
+        checkTokenizerFits(tokenizer, config);
+        assertFiniteBaseTensors(w.base, 'base weights');
+        if (w.adapter) {
+          validateLoraConfig(w.adapter.config);
+          checkLoraFits(config, w.adapter.config, w.adapter.weights);
+        }
+        const trainable = oo.trainable ?? defaultTrainable(w);
+        if (trainable === 'lora' && !w.adapter) throw new DdaError('gradients or training over LoRA parameters were asked for, but there are no LoRA adapters', "open with an adapter, or trainable 'all'");
+        if (trainable === 'all' && [...w.base.values()].some(isNarrow)) throw new DdaError("gradients or training over every base weight ('all') need float32 base weights, but narrow ones were given", 'open with float32 base weights (open), or open narrow weights with a LoRA adapter');
+        return Promise.resolve(new OnnxEngineDecoder(onnx, config, w.base, w.adapter, trainable, oo.threads, recompute));
+      };
       return {
         id: 'onnxruntime',
         backend: { id: onnx.id, device: onnx.device },
         optimizers: ['adam'],
         resumable: true,
         open(config: DecoderConfig, tokenizer: Tokenizer, w: EngineWeights, oo: EngineOpenOptions = {}): Promise<EngineDecoder> {
-          validateDecoderConfig(config);
-          checkTokenizerFits(tokenizer, config);
-          assertFiniteTensors(w.base, 'base weights');
-          if (w.adapter) {
-            validateLoraConfig(w.adapter.config);
-            checkLoraFits(config, w.adapter.config, w.adapter.weights);
+          return openDecoder(config, tokenizer, w, oo);
+        },
+        // Narrow base weights are fed as stored and decoded inside the graphs (OnnxDecoder), bit-identical to float32.
+        openNarrow(config: DecoderConfig, tokenizer: Tokenizer, w: NarrowEngineWeights, oo: EngineOpenOptions = {}): Promise<EngineDecoder> {
+          for (const [name, t] of w.base) {
+            const n = t.shape.reduce((a, b) => a * b, 1);
+            if (tensorElements(t) !== n) throw new DdaError(`base weight '${name}' holds ${tensorElements(t)} values for shape [${t.shape.join(', ')}]`, 'build narrow tensors with storedBaseWeights');
           }
-          const trainable = oo.trainable ?? defaultTrainable(w);
-          if (trainable === 'lora' && !w.adapter) throw new DdaError('gradients or training over LoRA parameters were asked for, but there are no LoRA adapters', "open with an adapter, or trainable 'all'");
-          return Promise.resolve(new OnnxEngineDecoder(onnx, config, w.base, w.adapter, trainable, oo.threads, recompute));
+          return openDecoder(config, tokenizer, w, oo);
         },
       };
     },
