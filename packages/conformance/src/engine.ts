@@ -5,8 +5,8 @@
  */
 import { DdaError, SeededRandom } from '@dda/core';
 import {
-  SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, engines, initDecoderWeights, initLoraWeights,
-  type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineOptimizerState, type EngineStartOptions, type EngineWeights, type LoraConfig, type TensorMap,
+  SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, engines, float32ToBf16Bits, float32ToF16Bits, initDecoderWeights, initLoraWeights, widenBaseWeights,
+  type BaseWeightMap, type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineOptimizerState, type EngineStartOptions, type EngineWeights, type LoraConfig, type TensorMap,
 } from '@dda/model';
 import { fail, notApplicable, pass, runChecks, validateOptOuts, type CheckOptions, type ConformanceReport, type Finding } from './report.js';
 
@@ -33,9 +33,13 @@ import { fail, notApplicable, pass, runChecks, validateOptOuts, type CheckOption
  * - `resume`: an engine that says it is `resumable` continues a training stopped after epoch 1
  *   (a new decoder at that epoch's weights, the optimizer's state from `onEpochState`) to the
  *   weights and epoch losses of an uninterrupted training, bit for bit; one that is not refuses
- *   `resume` (not applicable otherwise).
+ *   `resume` (not applicable otherwise);
+ * - `narrow-base`: an engine with `openNarrow` gives, at base weights rounded to bfloat16 and to
+ *   IEEE half and handed over as those 16-bit patterns, the losses, logits, hidden states and
+ *   gradient rows that `open` gives at the same values widened to float32, bit for bit (first three
+ *   presets; not applicable without `openNarrow`).
  */
-export const ENGINE_CHECKS = ['reference', 'loss-from-logits', 'hidden-states', 'gradient', 'row-independence', 'restore', 'training', 'generation', 'resume'] as const;
+export const ENGINE_CHECKS = ['reference', 'loss-from-logits', 'hidden-states', 'gradient', 'row-independence', 'restore', 'training', 'generation', 'resume', 'narrow-base'] as const;
 /** An engine check's name. */
 export type EngineCheck = (typeof ENGINE_CHECKS)[number];
 
@@ -423,6 +427,37 @@ export async function checkEngine(subject: string | DecoderEngine, options: Engi
           }
           return null;
         }, presets.slice(0, 2));
+      }
+      case 'narrow-base': {
+        if (!engine.openNarrow) return notApplicable('the engine has no openNarrow: it takes float32 base weights only');
+        const which = presets.slice(0, 3);
+        for (const preset of which) {
+          const c = tinyCase(preset);
+          for (const format of ['bf16', 'f16'] as const) {
+            const narrow: BaseWeightMap = new Map([...c.weights.base].map(([n, t]) => [n, {
+              shape: [...t.shape], format, bits: Uint16Array.from(t.data, (x) => (format === 'bf16' ? float32ToBf16Bits(x) : float32ToF16Bits(x))),
+            }]));
+            const a = await engine.open(c.config, c.tokenizer, { base: widenBaseWeights(narrow), adapter: c.weights.adapter });
+            const b = await engine.openNarrow(c.config, c.tokenizer, { base: narrow, adapter: c.weights.adapter });
+            try {
+              const same = (x: Float32Array, y: Float32Array): boolean => x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
+              const enc = examples(c.config.vocabSize, 2);
+              for (const [k, e] of enc.entries()) {
+                const [la, lb] = [await a.loss(e), await b.loss(e)];
+                if (!Object.is(la, lb)) return fail(`${preset}, ${format}: example ${k}'s loss is ${lb} with narrow weights, ${la} with float32`);
+                if (!same(await a.logits(e.tokens), await b.logits(e.tokens))) return fail(`${preset}, ${format}: example ${k}'s logits differ from float32's`);
+                if (!same(await a.hiddenStates(e.tokens), await b.hiddenStates(e.tokens))) return fail(`${preset}, ${format}: example ${k}'s hidden states differ from float32's`);
+              }
+              const [ra, rb] = [(await rowsOf(a, enc)).rows, (await rowsOf(b, enc)).rows];
+              const bad = ra.findIndex((r, k) => !r || !rb[k] || !same(r, rb[k] as Float32Array));
+              if (bad >= 0) return fail(`${preset}, ${format}: example ${bad}'s gradient row differs from float32's`);
+            } finally {
+              await a.release();
+              await b.release();
+            }
+          }
+        }
+        return pass(`bf16 and f16 on ${which.join(', ')}`);
       }
     }
   }, options.optOut);

@@ -6,6 +6,7 @@ import {
   SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, engines, fillUniformStream, isNarrow, loraWeightSpecs, openModelFolder, parseAdapterConfig, storedBaseWeights, writeRandomModelFolder,
   type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineAdapter, type TensorMap,
 } from '@dda/model';
+import { ENGINE_CHECKS, checkEngine } from '@dda/conformance';
 import { registerOnnxEngine } from '../src/engine.js';
 
 // The engine contract's narrow base weights on the onnxruntime engine (openNarrow): a BF16
@@ -96,5 +97,28 @@ describe('onnxruntime openNarrow (narrow base weights in the engine contract)', 
     const inf = t.bits.slice();
     inf[5] = t.format === 'bf16' ? 0x7f80 : 0x7c00; // +Infinity in either format
     expect(() => engine.openNarrow!(config, tokenizer, { base: new Map(base).set('model.layers.0.mlp.up_proj.weight', { ...t, bits: inf }), adapter })).toThrow(/tensor 'model\.layers\.0\.mlp\.up_proj\.weight' holds Infinity at flat index 5/);
+  });
+});
+
+describe("the conformance check 'narrow-base'", () => {
+  const only = Object.fromEntries(ENGINE_CHECKS.filter((c) => c !== 'narrow-base').map((c) => [c, 'only narrow-base here']));
+  it('passes onnxruntime, and catches an openNarrow whose weights are not the stored values', async () => {
+    const ok = await checkEngine(engine, { presets: ['llama2-tiny', 'qwen2-tiny'], optOut: only });
+    expect(ok.findings.find((f) => f.check === 'narrow-base')).toMatchObject({ status: 'pass', message: 'bf16 and f16 on llama2-tiny, qwen2-tiny' });
+    // One bit flipped in the last layer's down_proj before the engine sees it.
+    const broken: DecoderEngine = {
+      ...engine,
+      open: (c, t, w, o) => engine.open(c, t, w, o),
+      openNarrow: (c, t, w, o) => {
+        const name = `model.layers.${c.numLayers - 1}.mlp.down_proj.weight`;
+        const x = w.base.get(name);
+        if (!x || !isNarrow(x)) throw new Error('expected narrow weights');
+        const bits = x.bits.slice();
+        bits[0] = (bits[0] as number) ^ 1;
+        return engine.openNarrow!(c, t, { ...w, base: new Map(w.base).set(name, { ...x, bits }) }, o);
+      },
+    };
+    const bad = await checkEngine(broken, { presets: ['llama2-tiny'], optOut: only });
+    expect(bad.findings.find((f) => f.check === 'narrow-base')).toMatchObject({ status: 'fail', message: expect.stringMatching(/^llama2-tiny, bf16: example 0's (loss|logits) /) });
   });
 });
