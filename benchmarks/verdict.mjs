@@ -3,9 +3,9 @@
 // `preRegisteredVerdict` (@dda/harness, packages/harness/src/verdict.ts) from result files:
 //   node benchmarks/verdict.mjs --summary <bench-summary.json> --bench <bench.csv>... [--ablation <ablation.csv>] [--json <out.json>]
 // --bench: one or more `dda bench` CSVs of the same runs (e.g. scorers run in several commands);
-// their `average` source rows are the per-run AUCs. --ablation: the `dda ablate` CSV over DDA's
-// scorer with the contrastive measurement. --summary: a bench summary JSON whose `gates.mean`
-// holds G1–G4 over the runs. Prints Markdown; --json also writes the verdict with every comparison.
+// their `average` source rows are the per-run AUCs. --ablation: one or more `dda ablate` CSVs over
+// DDA's scorer with the contrastive measurement (e.g. one per family). --summary: a bench
+// summary JSON whose `gates.mean` holds G1–G4 over the runs. Prints Markdown; --json also writes the verdict with every comparison.
 // Run `npm run build` first (it imports the built @dda/harness).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseCsv } from '@dda/data';
@@ -26,17 +26,23 @@ async function runAucs(path) {
   return rows.filter((r) => r.source === 'average').map((r) => ({ family: r.family, seed: Number(r.seed), method: r.method, auc: Number(r.auc) }));
 }
 
-const seen = new Set();
-const bench = [];
-for (const f of files.bench) {
-  for (const r of await runAucs(f)) {
-    const key = `${r.family}/${r.seed}/${r.method}`;
-    if (seen.has(key)) continue; // a method scored in two of the given runs (e.g. bm25): the same scores
-    seen.add(key);
-    bench.push(r);
+/** Per-run AUCs of several files, each (family, seed, method) once: a method in two files (bm25, or one family's runs given twice) is the same scores. */
+async function runAucsOf(paths) {
+  const seen = new Set();
+  const out = [];
+  for (const f of paths) {
+    for (const r of await runAucs(f)) {
+      const key = `${r.family}/${r.seed}/${r.method}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(r);
+    }
   }
+  return out;
 }
-const ablation = files.ablation.length ? await runAucs(files.ablation[0]) : [];
+
+const bench = await runAucsOf(files.bench);
+const ablation = await runAucsOf(files.ablation);
 const summary = JSON.parse(readFileSync(files.summary[0], 'utf8'));
 const gates = Object.values(summary.gates?.mean ?? {}).map((g) => ({ id: g.id, value: g.value, pass: g.pass }));
 const v = preRegisteredVerdict(bench, ablation, gates);
