@@ -742,7 +742,7 @@ export class OnnxDecoder {
   }
 
   private graph(T: number, P: number, gradients: boolean, logits: boolean, hidden: boolean): { model: OnnxModel; parameterNames: string[] } {
-    return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...this.baked(), ...(gradients && this.recomputes(T) ? { recompute: true } : {}) });
+    return buildDecoderGraph(this.config, this.lora, T, P, { gradients, logits, hidden, parameters: this.parameters, ...this.baked(), recompute: gradients && this.recomputes(T) });
   }
 
   /** Whether the gradient graphs of `T`-token sequences recompute their layers ({@link recompute}). */
@@ -778,13 +778,13 @@ export class OnnxDecoder {
     const gradientRows = this.parameterLayout().names;
     if (this.parameters === 'all') {
       const { b } = this.inputs(chunk[0] as OnnxEncodedExample);
-      return { key: `rows:${T}:${b.P}`, b, build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { gradients: true, logits: false, parameters: 'all', gradientRows, ...(this.recomputes(T) ? { recompute: true } : {}) }) };
+      return { key: `rows:${T}:${b.P}`, b, build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { gradients: true, logits: false, parameters: 'all', gradientRows, recompute: this.recomputes(T) }) };
     }
     // Each sequence's own mean loss (meanOver 1): the gradient of copy b is example b's gradient.
     const b = batchInputs(chunk, this.config.vocabSize, T, (p) => lossPositionBucket(p, this.padMultiple, B * T), 1);
     return {
       key: `pe:${B}:${T}:${b.P}`, b,
-      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, ...this.baked(), gradientRows, ...(this.recomputes(T) ? { recompute: true } : {}) }),
+      build: () => buildDecoderGraph(this.config, this.lora, T, b.P, { batch: B, perExample: true, gradients: true, logits: false, ...this.baked(), gradientRows, recompute: this.recomputes(T) }),
     };
   }
 

@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { DdaError } from '@dda/core';
+import { DECODE_ALIAS } from './narrow-weights.js';
 import { SessionCache } from './session-cache.js';
 import type { OrtSessionOptions } from './ort.js';
 
@@ -77,7 +78,7 @@ parentPort.on('message', async (msg) => {
       for (const name of session.inputNames) {
         const t = msg.feeds[name];
         // A narrow weight's decode alias '<name>@decode<k>' reads <name>'s constant (narrow-weights.ts).
-        feeds[name] = t ? tensor(t) : (constants[name] ?? constants[name.replace(/@decode[0-9]+$/, '')]);
+        feeds[name] = t ? tensor(t) : (constants[name] ?? constants[name.replace(/${DECODE_ALIAS}[0-9]+$/, '')]);
         if (!feeds[name]) throw new Error('no tensor for the input ' + name);
       }
       const run = session.run(feeds);

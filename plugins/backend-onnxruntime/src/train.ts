@@ -231,11 +231,16 @@ export class OnnxTrainer {
   }
 
   /** The batched graph whose `grad_rows` output is every trained tensor's gradient, side by side in {@link trained} order. */
+  /** Whether the training graphs of `T`-token sequences recompute their layers ({@link OnnxTrainerOptions.recompute}). */
+  private recomputes(T: number): boolean {
+    return recomputeLayers(this.config, T, this.options.recompute);
+  }
+
   private graph(b: BatchInputs) {
     const all = this.parameters === 'all';
     return buildDecoderGraph(this.config, this.lora?.config ?? null, b.T, b.P, {
       batch: b.B, gradients: true, logits: false, parameters: this.parameters, gradientRows: this.trained.map((t) => t.name),
-      ...(recomputeLayers(this.config, b.T, this.options.recompute) ? { recompute: true } : {}),
+      recompute: this.recomputes(b.T),
       ...(all ? (this.lora ? { loraWeights: this.lora.weights } : {}) : this.basePlacement === 'initializers' ? { baseWeights: this.base } : {}),
     });
   }
@@ -258,7 +263,7 @@ export class OnnxTrainer {
     const out = await this.sessions.use(key, create, async (s) => {
       const session = await s;
       return session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.feedsOf) });
-    }, b.B * activationBytesPerExample(this.config, b.T, b.P / b.B, recomputeLayers(this.config, b.T, this.options.recompute)));
+    }, b.B * activationBytesPerExample(this.config, b.T, b.P / b.B, this.recomputes(b.T)));
     return { loss: (out[DECODER_IO.loss]?.data as Float32Array)[0] as number, gradients: this.gradientsOf(out[GRAD_ROWS]?.data as Float32Array | undefined) };
   }
 
