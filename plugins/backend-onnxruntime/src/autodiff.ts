@@ -124,8 +124,7 @@ export class GraphBuilder {
 
   /** float32 values of narrow bits `bits` (a narrow input, or rows gathered from one) of the given format and shape. */
   private decodeBits(bits: string, format: NarrowFormat, shape: Shape, scale: number): string {
-    this.decoding = true;
-    try {
+    return this.whileDecoding(() => {
       if (format === 'f16') {
         const wide = this.emit('Cast', [bits], shape, { to: attr.int(ONNX_TYPE.float) });
         return scale === 1 ? wide : this.emit('Mul', [wide, this.scalar(scale)], shape);
@@ -133,6 +132,14 @@ export class GraphBuilder {
       this.bf16TableValue ??= this.constant('bf16_table', bf16Table(), [65536]);
       const index = this.emit('Cast', [bits], shape, { to: attr.int(ONNX_TYPE.int32) });
       return this.emit('Gather', [this.bf16TableValue, index], shape, { axis: attr.int(0) });
+    });
+  }
+
+  /** Runs `emit` calls that read narrow weights as stored: their nodes go to the decode nodes (placed first in the model), and the raw-read check is off. */
+  private whileDecoding<T>(fn: () => T): T {
+    this.decoding = true;
+    try {
+      return fn();
     } finally {
       this.decoding = false;
     }
@@ -371,13 +378,7 @@ export class GraphBuilder {
     const n = this.narrow.get(table);
     if (n !== undefined) {
       const shape = [...this.shape(ids), ...n.shape.slice(1)];
-      this.decoding = true;
-      let rows: string;
-      try {
-        rows = this.emit('Gather', [table, ids], shape, { axis: attr.int(0) });
-      } finally {
-        this.decoding = false;
-      }
+      const rows = this.whileDecoding(() => this.emit('Gather', [table, ids], shape, { axis: attr.int(0) }));
       return this.decodeBits(rows, n.format, shape, n.scale);
     }
     return this.emit('Gather', [table, ids], [...this.shape(ids), ...this.shape(table).slice(1)], { axis: attr.int(0) });

@@ -201,6 +201,49 @@ describe.each(CASES)('narrow base weights, $name', ({ name, family, config }) =>
   });
 });
 
+// The worker pool gets the narrow tensors as uint16/float16 feeds and resolves the decode aliases
+// (`<name>@decode<k>`) in the worker: 2 workers must give the bits of one session.
+describe.each([['BF16', 'table'], ['BF16', 'scaled-f16']] as const)('narrow base weights on 2 workers (%s, bf16: %s)', (dtype, bf16) => {
+  it('give the losses and per-example gradient rows of one session, bit for bit (qwen2-tiny: tied head, biases)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dda-narrow-workers-'));
+    dirs.push(dir);
+    const { family, config } = CASES[1]!;
+    writeRandomModelFolder(dir, { model: { family, config }, seed: 4, dtype, init: { normNoise: 0.1, biasNoise: 0.02 } });
+    const folder = openModelFolder(dir);
+    const narrow = storedBaseWeights(folder.weights, { bf16 });
+    const c = folder.config;
+    const lora = { ...LORA, targets: [...LORA.targets] };
+    const loraWeights = new Map(loraWeightSpecs(c, lora).map(({ name: n, shape }) => {
+      const data = new Float32Array(shape[0] * shape[1]);
+      fillUniformStream(6, n, 0, 0.2, 0, data);
+      return [n, { shape, data }];
+    }));
+    const backend = await startOnnxRuntime(['onnxruntime-cpu']);
+    const o = { intraOpNumThreads: 1, padMultiple: 4, exampleBatch: 2 } as const;
+    const one = new OnnxDecoder(backend, c, lora, narrow, loraWeights, o);
+    const pooled = new OnnxDecoder(backend, c, lora, narrow, loraWeights, { ...o, workers: 2 });
+    // Lengths that need two graphs, and more examples than workers.
+    const examples = [9, 14, 21, 12, 5].map((n, e) => ({
+      tokens: Int32Array.from({ length: n }, (_, t) => (t * 5 + e * 11 + 2) % c.vocabSize),
+      lossMask: Float32Array.from({ length: n - 1 }, (_, t) => (t >= n / 2 ? 1 : 0)),
+    }));
+    try {
+      const ids = examples.map((_, k) => `e${k}`);
+      const a = await pooled.perExampleGradients(ids, examples, 'x');
+      const b = await one.perExampleGradients(ids, examples, 'x');
+      expect(a.rows.length).toBe(examples.length);
+      a.rows.forEach((r, k) => {
+        expect(r.some((v) => v !== 0)).toBe(true);
+        expect(same(r, b.rows[k] as Float32Array)).toBe(true);
+      });
+      for (const e of examples) expect(Object.is(await pooled.loss(e), await one.loss(e))).toBe(true);
+    } finally {
+      await pooled.release();
+      await one.release();
+    }
+  });
+});
+
 describe('narrow weights in the decoder graph', () => {
   const { config, family } = CASES[0] as (typeof CASES)[number];
   it('feeds UINT16 inputs, a fresh decode alias per read of a matrix, and refuses baking or differentiating them', async () => {
