@@ -9,6 +9,8 @@
 // Usage (after `npm run build`):
 //   node benchmarks/memory/narrow-weights-probe.mjs [--model tinyllama-1.1b] [--layers 4] [--seq 512]
 //     [--weights float|narrow] [--arena default|1|0] [--mem-pattern 1|0] [--runs 3] [--dir /tmp/dda-w3-4-BF16] [--recompute 0|1]
+//     [--batch 1] [--max-run-bytes 2147483648] (examples per run: each run takes this many distinct examples in one
+//     batched graph, if the engine's run estimate, gradientRunBytes, printed beside, fits --max-run-bytes)
 // Above 3 GB of RSS run it under `flock /work/tmp/bigmem.lock` on the shared development machine.
 import { existsSync, readFileSync } from 'node:fs';
 import { arg } from '../speed/bench-lib.mjs';
@@ -23,6 +25,8 @@ const arena = arenaArg === 'default' ? undefined : arenaArg !== '0';
 const runs = Number(arg('runs', '3'));
 const recompute = arg('recompute', '0') === '1';
 const memPattern = arg('mem-pattern', '1') !== '0';
+const batch = Number(arg('batch', '1'));
+const maxRunBytes = Number(arg('max-run-bytes', String(2 ** 31)));
 const workload = { 'tinyllama-1.1b': 'w3', 'qwen2-0.5b': 'w4' }[model] ?? model;
 const dir = arg('dir', `/tmp/dda-${workload}-${layers}-BF16`);
 const { fillUniformStream, loraWeightSpecs, openModelFolder, realModelConfig, writeRandomModelFolder } = await import('@dda/model');
@@ -56,16 +60,18 @@ const loraWeights = new Map(loraWeightSpecs(config, lora).map(({ name, shape }) 
 }));
 console.log(`LoRA weights: ${status()}; activation estimate of one example ${gb(activationBytesPerExample(config, T, T / 2))} GB`);
 const backend = await startOnnxRuntime(['onnxruntime-cpu']);
-const dec = new OnnxDecoder(backend, config, lora, base, loraWeights, { intraOpNumThreads: 1, sessionOptions: { ...(arena === undefined ? {} : { enableCpuMemArena: arena }), enableMemPattern: memPattern }, ...(recompute ? { recompute: true } : {}) });
+const dec = new OnnxDecoder(backend, config, lora, base, loraWeights, { intraOpNumThreads: 1, exampleBatch: batch, maxRunBytes, sessionOptions: { ...(arena === undefined ? {} : { enableCpuMemArena: arena }), enableMemPattern: memPattern }, ...(recompute ? { recompute: true } : {}) });
 const half = T / 2;
-const e = { tokens: Int32Array.from({ length: T }, (_, k) => (k * k * 7919 + k * 104729 + 13) % config.vocabSize), lossMask: Float32Array.from({ length: T - 1 }, (_, t) => (t >= half ? 1 : 0)) };
+const examples = Array.from({ length: batch }, (_, b) => ({ tokens: Int32Array.from({ length: T }, (_, k) => (k * k * 7919 + k * 104729 + 13 + b * 31) % config.vocabSize), lossMask: Float32Array.from({ length: T - 1 }, (_, t) => (t >= half ? 1 : 0)) }));
+const e = examples[0];
+console.log(`runs of ${dec.runPlan(examples).map((r) => r.length).join(', ')} examples; run estimate (gradientRunBytes) ${[1, 2].map((b) => `${b} per run ${gb(dec.runBytes(T, half, b))} GB`).join(', ')}`);
 for (let r = 0; r < runs; r++) {
   const t = performance.now();
-  const g = await dec.perExampleGradients(['a'], [e], 'x');
+  const g = await dec.perExampleGradients(examples.map((_, b) => `e${b}`), examples, 'x');
   let norm = 0;
   for (const v of g.rows[0]) norm += v * v;
   console.log(`run ${r}: ${((performance.now() - t) / 1000).toFixed(1)} s, ‖g‖ ${Math.sqrt(norm).toPrecision(8)}: ${status()}`);
 }
 console.log(`loss ${await dec.loss(e)}: ${status()}`);
 await dec.release();
-console.log(JSON.stringify({ model, layers, T, weights: mode, arena: arena ?? 'default', memPattern, recompute, peak_rss_gb: Number(gb(process.resourceUsage().maxRSS * 1024)) }));
+console.log(JSON.stringify({ model, layers, T, weights: mode, arena: arena ?? 'default', memPattern, recompute, batch, peak_rss_gb: Number(gb(process.resourceUsage().maxRSS * 1024)) }));

@@ -127,6 +127,37 @@ export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossR
 }
 
 /**
+ * Bytes of onnxruntime memory one run of per-example LoRA gradients ({@link OnnxDecoder.forEachGradientRow})
+ * holds at its peak beyond the fed weights, estimated; what {@link OnnxDecoder}'s `maxRunBytes`
+ * caps. Per example: its activations ({@link activationBytesPerExample}, recomputed or kept, the
+ * loss rows' logits included) and four float32 copies of the `loraEntries` LoRA parameters (the
+ * example's copy of the adapters that its rows read, that copy's gradient, its row of the
+ * `grad_rows` output and the caller's copy of the row). Per run: `decodedEntries` × 8 bytes, the
+ * largest narrow base matrix decoded at once (`lm_head`, or the tied embedding, in the loss head:
+ * its float32 values and the Cast output they are made from; 0 without narrow weights).
+ * Calibrated on TinyLlama-1.1B's widths at 512 tokens with narrow weights and recomputation
+ * (BENCHMARKS.md, issue 27): W3 (22 layers) 0.52 GB per run + 0.94 GB per example, so one example
+ * per 2 GiB run, where counting the activations alone (0.74 GB) planned two.
+ */
+export function gradientRunBytes(c: OnnxDecoderConfig, T: number, lossRows: number, examples: number, o: { readonly recompute?: boolean; readonly loraEntries: number; readonly decodedEntries?: number }): number {
+  return examples * (activationBytesPerExample(c, T, lossRows, o.recompute ?? false) + 16 * o.loraEntries) + 8 * (o.decodedEntries ?? 0);
+}
+
+/**
+ * Entries of the largest narrow base matrix a graph decodes whole ({@link gradientRunBytes}'s
+ * `decodedEntries`): the output projection (`lm_head`, or the embedding when tied) and the layers'
+ * matrices, but not an untied embedding, whose rows are gathered before they are decoded.
+ */
+export function largestDecodedEntries(c: OnnxDecoderConfig, base: BaseWeightMap): number {
+  let most = 0;
+  for (const [name, t] of base) {
+    if (!isNarrow(t) || t.shape.length < 2 || (name === EMBED_WEIGHT && !c.tieWordEmbeddings)) continue;
+    most = Math.max(most, tensorElements(t));
+  }
+  return most;
+}
+
+/**
  * The default budget of `auto` recomputation ({@link recomputeLayers}): 2 GiB, the decoder's
  * default `maxRunBytes`. Measured (BENCHMARKS.md, issue 27): recomputation costs about 1.5× the
  * CPU time of a one-example run on W3 (one more forward pass of 21 of its 22 layers) and saves
@@ -625,7 +656,7 @@ export class OnnxDecoder {
   readonly exampleBatch: number;
   /** Where the frozen base weights are: baked into each graph, or fed at every run. */
   readonly basePlacement: BaseWeightPlacement;
-  /** Activation bytes a run of {@link perExampleGradients} may take (estimated): fewer examples per run on long sequences or large models. */
+  /** Bytes a run of {@link perExampleGradients} may take beyond the weights (estimated, {@link gradientRunBytes}): fewer examples per run on long sequences or large models. */
   readonly maxRunBytes: number;
   /** Whether gradient graphs recompute their layers in the backward pass (`auto`: by size, {@link recomputeLayers}). */
   readonly recompute: boolean | 'auto';
@@ -637,6 +668,10 @@ export class OnnxDecoder {
   private readonly base: BaseWeightMap;
   /** The formats of the narrow base weights (fed as stored, decoded in the graph), by name. */
   private readonly narrow: ReadonlyMap<string, NarrowSpec>;
+  /** Entries of the largest narrow matrix decoded whole ({@link largestDecodedEntries}; 0 without narrow weights). */
+  private readonly decodedEntries: number;
+  /** Entries of a gradient row over the LoRA tensors (computed on first use). */
+  private loraEntries: number | undefined;
   private fed: [string, BaseTensor][];
   private pool: Promise<OrtWorkerPool> | undefined;
   private readonly models = new Map<string, Uint8Array>();
@@ -671,8 +706,9 @@ export class OnnxDecoder {
    *   (gigabytes at real size), so with fed weights the least recently used idle session is
    *   released beyond this many, and memory does not grow with the number of distinct lengths.
    * @param options.maxSessionBytes - Main-thread sessions kept at once, by size (default 4 GiB):
-   *   the least recently used idle sessions are released while the activation estimates of the
-   *   sessions kept ({@link activationBytesPerExample} × the run's examples) sum above this. Real
+   *   the least recently used idle sessions are released while the estimates of the sessions kept
+   *   ({@link activationBytesPerExample} of a loss or logits run; {@link gradientRunBytes} of a
+   *   run of per-example gradients) sum above this. Real
    *   text has many lengths, so many graph shapes: kept without this bound, a session per shape
    *   grew the memory of one attribution pass over 800 State-of-the-Union windows (llama2-mini,
    *   T up to 512) past 22 GB.
@@ -685,10 +721,12 @@ export class OnnxDecoder {
    *   their decoded matrices are large short-lived buffers (TinyLlama-1.1B's lm_head: 262 MB of
    *   int32 indices and 262 MB of float32 values), and the arena's growth around them took a
    *   1-layer TinyLlama-1.1B-wide run from a peak of 1.50 GB (arena off) to 3.28 GB (BENCHMARKS.md).
-   * @param options.maxRunBytes - Activation memory a run of {@link perExampleGradients} may
-   *   take, estimated with {@link activationBytesPerExample} (default 2 GiB): a chunk holds at
-   *   most exampleBatch examples and at most as many as fit (at least one). Memory then does not
-   *   grow with the number of examples, only with the longest sequence of a chunk.
+   * @param options.maxRunBytes - Memory a run of {@link perExampleGradients} may take beyond the
+   *   weights, estimated with {@link gradientRunBytes} (default 2 GiB: the examples' activations,
+   *   their LoRA copies, gradients and rows, and the largest narrow matrix decoded at once): a
+   *   chunk holds at most exampleBatch examples and at most as many as fit (at least one). Memory
+   *   then does not grow with the number of examples, only with the longest sequence of a chunk.
+   *   The activations alone decide `auto` recomputation ({@link recomputeLayers}).
    * @param options.recompute - Gradient graphs recompute each layer's values in the backward pass
    *   instead of keeping them (gradient checkpointing; {@link DecoderGraphOptions.recompute}):
    *   `true`, `false`, or `auto` (default: for sequences whose one-example activations, kept,
@@ -725,6 +763,7 @@ export class OnnxDecoder {
     if (!(this.maxRunBytes > 0)) throw new DdaError(`ONNX decoder: maxRunBytes must be positive, got ${this.maxRunBytes}`, 'pass e.g. 2 ** 31');
     this.base = base;
     this.narrow = narrowFormats(base);
+    this.decodedEntries = largestDecodedEntries(config, base);
     if (this.narrow.size > 0 && this.parameters === 'all') throw new DdaError("ONNX decoder: gradients over every base tensor need float32 base weights, not narrow (BF16/F16) ones", "widen them (@dda/model's readFloat32), or use parameters 'lora'");
     this.basePlacement = this.parameters === 'all' ? 'inputs' : chooseBaseWeightPlacement(base, options.basePlacement);
     this.fed = this.basePlacement === 'inputs' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
@@ -753,6 +792,13 @@ export class OnnxDecoder {
   /** {@link activationBytesPerExample} of one example in a graph of T tokens (with gradients: recomputed or not, as that graph is). */
   private activationBytes(T: number, lossRows: number, gradients = true): number {
     return activationBytesPerExample(this.config, T, lossRows, gradients && this.recomputes(T));
+  }
+
+  /** {@link gradientRunBytes} of a run of per-example LoRA gradients of `examples` sequences of T tokens (gradients over 'all': the activations only). */
+  runBytes(T: number, lossRows: number, examples: number): number {
+    if (this.parameters === 'all') return examples * this.activationBytes(T, lossRows);
+    this.loraEntries ??= this.parameterLayout().sizes.reduce((a, b) => a + b, 0);
+    return gradientRunBytes(this.config, T, lossRows, examples, { recompute: this.recomputes(T), loraEntries: this.loraEntries, decodedEntries: this.decodedEntries });
   }
 
   /**
@@ -954,7 +1000,7 @@ export class OnnxDecoder {
     } else {
       for (const [c, chunk] of chunks.entries()) {
         const { key, b, build } = this.gradientJob(chunk.map((k) => encoded[k] as OnnxEncodedExample));
-        const out = await this.withSession(key, build, (session) => session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) }), b.B * this.activationBytes(b.T, b.P / b.B));
+        const out = await this.withSession(key, build, (session) => session.run({ ...ortBatchFeeds(this.backend, b), ...pickFeeds(session.inputNames, this.weightFeeds) }), this.runBytes(b.T, b.P / b.B, b.B));
         await hand(c, split(out[GRAD_ROWS]?.data as Float32Array | undefined, b.B));
       }
     }
@@ -975,7 +1021,7 @@ export class OnnxDecoder {
     let chunk: number[] = [];
     for (const k of order) {
       const T = len[k] as number; // the longest so far: examples come in increasing length
-      if (chunk.length > 0 && (chunk.length >= max || (chunk.length + 1) * this.activationBytes(T, T / 2) > this.maxRunBytes)) {
+      if (chunk.length > 0 && (chunk.length >= max || this.runBytes(T, T / 2, chunk.length + 1) > this.maxRunBytes)) {
         out.push(chunk);
         chunk = [];
       }

@@ -217,11 +217,15 @@ describe('the decoder and the trainer with recomputation', () => {
     const model = randomModel(config, 62);
     const encoded = Array.from({ length: 6 }, () => model.encode(samples[1]!)); // 32 tokens padded
     expect(Math.ceil(encoded[0]!.tokens.length / 16) * 16).toBe(T);
+    // A run holds per example its activations and four copies of the LoRA parameters (gradientRunBytes; float32 weights: nothing decoded).
+    const lora = 16 * [...model.loraWeights().values()].reduce((a, t) => a + t.data.length, 0);
     // A budget of 2.5 kept examples: 2 per run kept, as many as the smaller estimate allows recomputed.
+    const budget = 2.5 * (kept + lora);
+    const fit = Math.floor(budget / (recomputed + lora));
     const plan = (recompute: boolean | 'auto', maxRunBytes: number): number[] => new OnnxDecoder(backend, config, FIXTURE_LORA, model.baseWeights(), model.loraWeights(), { recompute, maxRunBytes, exampleBatch: 8 }).runPlan(encoded).map((r) => r.length);
-    expect(plan(false, 2.5 * kept)).toEqual([2, 2, 2]);
-    expect(plan(true, 2.5 * kept)).toEqual([Math.floor((2.5 * kept) / recomputed)].concat(6 > Math.floor((2.5 * kept) / recomputed) ? [6 - Math.floor((2.5 * kept) / recomputed)] : []));
-    expect(plan('auto', 2.5 * kept)).toEqual([2, 2, 2]); // one example fits the budget kept: auto keeps
+    expect(plan(false, budget)).toEqual([2, 2, 2]);
+    expect(plan(true, budget)).toEqual([fit].concat(6 > fit ? [6 - fit] : []));
+    expect(plan('auto', budget)).toEqual([2, 2, 2]); // one example fits the budget kept: auto keeps
     expect(plan('auto', 0.9 * kept)).toEqual(plan(true, 0.9 * kept)); // it does not: auto recomputes
     expect(plan(false, 0.9 * kept)).toEqual([1, 1, 1, 1, 1, 1]);
     model.dispose();

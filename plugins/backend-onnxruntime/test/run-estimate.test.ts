@@ -1,0 +1,84 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loraWeightSpecs, type DecoderConfig } from '@dda/model';
+import {
+  OnnxDecoder, activationBytesPerExample, gradientRunBytes, largestDecodedEntries, startOnnxRuntime, type OnnxRuntimeBackend, type WeightMap,
+} from '@dda/backend-onnxruntime';
+import type { BaseTensor } from '../src/narrow-weights.js';
+import { LORA } from './fixtures.js';
+
+// The memory estimate of a run of per-example LoRA gradients (issue 27): what decides how many
+// examples a run takes. Exact arithmetic on a small config, and the run plan it gives.
+const config: DecoderConfig = {
+  vocabSize: 100, hiddenSize: 16, numLayers: 6, numHeads: 4, numKvHeads: 2, intermediateSize: 24, rmsNormEps: 1e-5, maxSeqLen: 64,
+  ropeTheta: 1e4, tieWordEmbeddings: true, attentionBias: false, slidingWindow: null,
+};
+// Rank-4 LoRA on every linear map: per layer q 4·(16 + 16), k and v 4·(16 + 8), o 4·(16 + 16), gate, up and down 4·(16 + 24).
+const LORA_ENTRIES = 6 * (128 + 96 + 96 + 128 + 3 * 160);
+
+describe('gradientRunBytes', () => {
+  let backend: OnnxRuntimeBackend;
+  beforeAll(async () => {
+    backend = await startOnnxRuntime(['onnxruntime-cpu']);
+  });
+
+  it('counts per example the activations and four copies of the LoRA parameters, per run the largest decoded matrix', () => {
+    const T = 32;
+    // Per layer 2·4·32² + 32·(14·16 + 5·24) = 19,200 values; the loss head 3·16·100 = 4,800.
+    expect(activationBytesPerExample(config, T, 16)).toBe(4 * (6 * 19_200 + 4_800)); // 480,000
+    // Recomputed: three layers' worth and the six layer inputs, 3·19,200 + 6·32·16 = 60,672.
+    expect(activationBytesPerExample(config, T, 16, true)).toBe(4 * (60_672 + 4_800)); // 261,888
+    expect(LORA_ENTRIES).toBe(5_568);
+    // Copies, their gradients, grad_rows, the caller's row: 16 bytes a LoRA entry, 89,088 an example.
+    expect(gradientRunBytes(config, T, 16, 1, { loraEntries: LORA_ENTRIES })).toBe(480_000 + 89_088);
+    expect(gradientRunBytes(config, T, 16, 1, { recompute: true, loraEntries: LORA_ENTRIES })).toBe(261_888 + 89_088);
+    // The tied embedding [100, 16] decoded whole in the loss head: 8 bytes an entry, once per run.
+    expect(gradientRunBytes(config, T, 16, 2, { recompute: true, loraEntries: LORA_ENTRIES, decodedEntries: 1_600 })).toBe(2 * (261_888 + 89_088) + 12_800); // 714,752
+    expect(gradientRunBytes(config, T, 16, 3, { recompute: true, loraEntries: LORA_ENTRIES, decodedEntries: 1_600 })).toBe(3 * 350_976 + 12_800);
+  });
+
+  it('largestDecodedEntries: the narrow lm_head or tied embedding, not an untied embedding (gathered by rows), nothing for float32', () => {
+    const narrow = (shape: number[]): BaseTensor => ({ format: 'f16', shape, bits: new Uint16Array(shape.reduce((a, b) => a * b, 1)), scale: 2 ** -8 });
+    const float = (shape: number[]): BaseTensor => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+    const base = (embed: BaseTensor, head?: BaseTensor): Map<string, BaseTensor> => new Map([
+      ['model.embed_tokens.weight', embed], ...(head ? [['lm_head.weight', head] as [string, BaseTensor]] : []),
+      ['model.layers.0.mlp.down_proj.weight', narrow([16, 24])], ['model.norm.weight', narrow([16])],
+    ]);
+    expect(largestDecodedEntries(config, base(narrow([100, 16])))).toBe(1_600);
+    const untied = { ...config, tieWordEmbeddings: false };
+    expect(largestDecodedEntries(untied, base(narrow([100, 16]), narrow([100, 16])))).toBe(1_600);
+    expect(largestDecodedEntries(untied, base(narrow([100, 16]), float([100, 16])))).toBe(384); // the layers' largest
+    expect(largestDecodedEntries(config, new Map([['model.embed_tokens.weight', float([100, 16])]]))).toBe(0);
+  });
+
+  it('the run plan fits gradientRunBytes into maxRunBytes (one example more than fits starts a new run)', () => {
+    // Base tensors of the config, narrow (f16 bits, any values: nothing runs here); LoRA tensors float32.
+    const loraWeights: WeightMap = new Map(loraWeightSpecs(config, LORA).map(({ name, shape }) => [name, { shape, data: new Float32Array(shape[0] * shape[1]) }]));
+    const base = new Map<string, BaseTensor>();
+    const add = (name: string, shape: number[]): void => {
+      base.set(name, { format: 'f16', shape, bits: new Uint16Array(shape.reduce((a, b) => a * b, 1)), scale: 2 ** -8 });
+    };
+    add('model.embed_tokens.weight', [100, 16]);
+    add('model.norm.weight', [16]);
+    for (let i = 0; i < config.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      add(`${p}.input_layernorm.weight`, [16]);
+      add(`${p}.post_attention_layernorm.weight`, [16]);
+      for (const [m, shape] of [['self_attn.q_proj', [16, 16]], ['self_attn.k_proj', [8, 16]], ['self_attn.v_proj', [8, 16]], ['self_attn.o_proj', [16, 16]], ['mlp.gate_proj', [24, 16]], ['mlp.up_proj', [24, 16]], ['mlp.down_proj', [16, 24]]] as const) {
+        add(`${p}.${m}.weight`, [...shape]);
+      }
+    }
+    const T = 32;
+    const examples = Array.from({ length: 5 }, () => ({ tokens: new Int32Array(T), lossMask: new Float32Array(T - 1).fill(1) }));
+    const two = gradientRunBytes(config, T, T / 2, 2, { recompute: false, loraEntries: LORA_ENTRIES, decodedEntries: 1_600 });
+    expect(two).toBe(2 * (480_000 + 89_088) + 12_800);
+    const plan = (maxRunBytes: number): number[] => {
+      const d = new OnnxDecoder(backend, config, LORA, base, loraWeights, { maxRunBytes, exampleBatch: 8, recompute: false });
+      expect(d.parameterLayout().sizes.reduce((a, b) => a + b, 0)).toBe(LORA_ENTRIES);
+      expect(d.runBytes(T, T / 2, 2)).toBe(two);
+      return d.runPlan(examples).map((r) => r.length);
+    };
+    expect(plan(two)).toEqual([2, 2, 1]);
+    expect(plan(two - 1)).toEqual([1, 1, 1, 1, 1]);
+    expect(plan(1)).toEqual([1, 1, 1, 1, 1]); // at least one example per run
+  });
+});
