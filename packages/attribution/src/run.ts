@@ -33,6 +33,24 @@ export const DEFAULT_BLOCK_ROWS = 128;
  * LoRA on every linear map (35 MB a row) and 20 GB for a 7B model's.
  */
 export const DEFAULT_MAX_BLOCK_BYTES = 2 ** 30;
+/**
+ * Gradient blocks are also held to a quarter of the base model's stored bytes (issue 27's memory
+ * target is a peak of 2× the BF16 folder: the weights take 1×, the engine's run up to about ¾),
+ * but never below this, 128 MiB: at most a few real-size rows, and 128 rows of every tiny or mini
+ * model (0.6 MB a row at most with rank-16 LoRA on every linear map), whose blocks stay as they were.
+ */
+export const MIN_MAX_BLOCK_BYTES = 2 ** 27;
+
+/**
+ * Largest block of float32 training gradient rows held at once when the block size is not given:
+ * {@link DEFAULT_MAX_BLOCK_BYTES}, or a quarter of the base model's stored bytes where that is
+ * smaller, at least {@link MIN_MAX_BLOCK_BYTES} (246 MB for the 0.99 GB Qwen2-0.5B folder: 7 rows
+ * of 35.2 MB, where 1 GiB held 30 and 1.06 GB).
+ */
+export function maxBlockBytes(task: Pick<AttributionTask, 'base'>): number {
+  const stored = task.base.storedBytes;
+  return stored === undefined ? DEFAULT_MAX_BLOCK_BYTES : Math.min(DEFAULT_MAX_BLOCK_BYTES, Math.max(MIN_MAX_BLOCK_BYTES, stored / 4));
+}
 
 /** Entries of one full (unprojected) per-example gradient row at `cp`: its LoRA tensors, or every weight of a full checkpoint. */
 function fullGradientDim(task: AttributionTask, cp: Checkpoint): number {
@@ -49,11 +67,11 @@ function largestGradientRowBytes(task: AttributionTask): number {
 /**
  * Samples per gradient block: `options.blockRows` when given, else {@link DEFAULT_BLOCK_ROWS}
  * lowered (to at least 1) so that one block of full float32 gradient rows of the largest checkpoint
- * fits {@link DEFAULT_MAX_BLOCK_BYTES}. The same in every process of a run (shards, merge).
+ * fits {@link maxBlockBytes}. The same in every process of a run (shards, merge).
  */
 export function blockRowsFor(task: AttributionTask, options: Pick<RunOptions, 'blockRows'>): number {
   if (options.blockRows !== undefined) return options.blockRows;
-  return Math.max(1, Math.min(DEFAULT_BLOCK_ROWS, Math.floor(DEFAULT_MAX_BLOCK_BYTES / largestGradientRowBytes(task))));
+  return Math.max(1, Math.min(DEFAULT_BLOCK_ROWS, Math.floor(maxBlockBytes(task) / largestGradientRowBytes(task))));
 }
 
 /** Options of an {@link AttributionRun}. */
@@ -171,7 +189,7 @@ export class AttributionRun {
     this.log = options.log ?? (() => {});
     if (this.blockRows < DEFAULT_BLOCK_ROWS && options.blockRows === undefined && this.blockRows < task.train.samples.length) {
       const rowMb = largestGradientRowBytes(task) / 1e6;
-      this.log(`gradient blocks of ${this.blockRows} samples (not ${DEFAULT_BLOCK_ROWS}): a training gradient row is ${rowMb.toFixed(1)} MB and a block's rows are held in memory together (at most ${DEFAULT_MAX_BLOCK_BYTES / 2 ** 30} GiB); --block-rows sets another size`);
+      this.log(`gradient blocks of ${this.blockRows} samples (not ${DEFAULT_BLOCK_ROWS}): a training gradient row is ${rowMb.toFixed(1)} MB and a block's rows are held in memory together (at most ${(maxBlockBytes(task) / 2 ** 20).toFixed(0)} MiB: 1 GiB, or a quarter of the base model's stored bytes, at least 128 MiB); --block-rows sets another size`);
     }
   }
 

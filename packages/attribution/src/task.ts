@@ -40,6 +40,8 @@ export interface BaseModel {
    */
   readonly narrowWeights?: () => BaseWeightMap | null;
   readonly tokenizer: Tokenizer;
+  /** Bytes of the base tensors as stored in the folder (absent on a base model built in memory); bounds the gradient blocks (`maxBlockBytes`). */
+  readonly storedBytes?: number;
   /** The folder the tokenizer and chat template were read from: `dir`, or the one given with `--tokenizer`. */
   readonly tokenizerDir: string;
   /** Content hashes: config.json, tokenizer files, weight files. */
@@ -248,7 +250,7 @@ export function loadBaseModel(dir: string, chatDate?: string, tokenizerDir?: str
       narrow ??= lazy.dtypes.some((d) => d !== 'F32') ? storedBaseWeights(lazy) : null;
       return narrow;
     },
-    tokenizer, tokenizerDir: resolve(tokenizerDir ?? dir),
+    tokenizer, tokenizerDir: resolve(tokenizerDir ?? dir), storedBytes: lazy.storedBytes,
     hash: tokenizerDir === undefined
       ? hashFiles(dir, [CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE, ...weightFiles])
       : { ...hashFiles(dir, [CONFIG_FILE, ...weightFiles]), ...Object.fromEntries(Object.entries(hashFiles(tokenizerDir, [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE])).map(([k, v]) => [`tokenizer:${k}`, v])) },
