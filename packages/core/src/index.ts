@@ -72,6 +72,7 @@ export {
   aucMetric, recallAtKMetric, DEFAULT_RECALL_K, RECALL_AT_50, averagePrecisionMetric, mrrMetric,
   registerCoreMetrics, type SourceSpec, type SourceEvaluation, evaluateSources, createMetrics,
   averageEvaluations, type MetricEvaluation, evaluateMetrics, averageMetricEvaluations,
+  type MetricSpec, type MetricColumn, LABEL_METRICS, labelMetricColumns, createMetricSync, metricTableHeader, metricHeader,
 } from './metrics.js';
 // a seeded pseudo-random generator (mulberry32, Box–Muller): every random choice reproducible
 export {

@@ -358,6 +358,96 @@ export function registerCoreMetrics(): void {
 
 registerAsPlugin('@dda/core', registerCoreMetrics);
 
+/** A spec of the `metrics` registry: an id, or an id with the entry's options (e.g. `{ id: 'recall-at-k', k: 100 }`). */
+export type MetricSpec = string | { readonly id: string; readonly [option: string]: unknown };
+
+/**
+ * A metric of a results table (the demo's `results.csv`, `dda attribute`'s `metrics.csv` and its
+ * page): a metric created from the `metrics` registry, and the column its values go in. Tables
+ * read every metric's header, digits and direction from {@link Metric}'s descriptor.
+ */
+export interface MetricColumn {
+  /** The column (and the key of {@link SourceEvaluation.values}): a label metric's name in the committed files, an asked-for metric's id. */
+  readonly column: string;
+  /** The metric, created from the registry (its descriptor: label, higherIsBetter, units, range, digits). */
+  readonly metric: Metric;
+  /** Written before the table's `k` column (AUC and recall@k lead every table). */
+  readonly lead: boolean;
+  /** A registry metric the user asked for (`--metrics`, a plugin's too): written after the table's fixed columns. */
+  readonly asked: boolean;
+}
+
+/**
+ * The label metrics every evaluation computes (scores and labels only), in the order of their
+ * columns: the registry spec of each for the recall cut-off `k`, and its column, the name the
+ * committed results, `results.csv` and `metrics.csv` use. AUC (percent) and recall@k lead; average
+ * precision, Recall@50 and the reciprocal rank of the first true source (fractions) follow. The
+ * harness's benchmark list (`DEFAULT_BENCH_METRICS`) takes these and adds its counterfactual
+ * metrics; this is the only place that names them.
+ */
+export const LABEL_METRICS: readonly { readonly spec: (k: number) => MetricSpec; readonly column: string; readonly lead: boolean }[] = [
+  { spec: () => 'auc', column: 'auc', lead: true },
+  { spec: (k) => ({ id: 'recall-at-k', k }), column: 'recall_at_k', lead: true },
+  { spec: () => 'average-precision', column: 'average_precision', lead: false },
+  { spec: () => ({ id: 'recall-at-k', k: RECALL_AT_50 }), column: 'recall_at_50', lead: false },
+  { spec: () => 'mrr', column: 'mrr', lead: false },
+];
+
+/**
+ * A metric of the registry created synchronously from its spec.
+ *
+ * @throws DdaError for an unknown id, or an entry that creates its metric asynchronously.
+ */
+export function createMetricSync(spec: MetricSpec): Metric {
+  const { id, ...options } = typeof spec === 'string' ? { id: spec } : spec;
+  if (!metrics.has(id)) throw new DdaError(`unknown metric '${id}'`, `use one of the metrics registry: ${metrics.ids().join(', ')} (a plugin's metric needs --plugin)`);
+  const made = metrics.entry(id).create(options);
+  if (made instanceof Promise) throw new DdaError(`the metric '${id}' is created asynchronously`, 'register it with a synchronous create');
+  return made;
+}
+
+/**
+ * The metric columns of a results table: the {@link LABEL_METRICS} for recall cut-off `k`, created
+ * from the registry, then `asked` (e.g. {@link createMetrics} of `--metrics`), each in a column
+ * named by its id.
+ *
+ * @param what - Who asks, for the messages (`--metrics`, `evaluateSources`).
+ * @throws DdaError when an asked metric is asked for twice, needs inputs beyond scores and labels
+ *   (which only a benchmark makes, {@link Metric.needs}), or has a label metric's column as id.
+ */
+export function labelMetricColumns(k: number, asked: readonly Metric[] = [], what = '--metrics'): MetricColumn[] {
+  checkMetricList(asked, what);
+  const needing = asked.find((m) => (m.needs ?? []).length > 0);
+  if (needing !== undefined) throw new DdaError(`${what}: the metric '${needing.id}' needs ${(needing.needs ?? []).join(', ')}, which only a benchmark (dda bench) provides`, 'use metrics of scores and labels here');
+  const fixed = LABEL_METRICS.map((m): MetricColumn => ({ column: m.column, metric: createMetricSync(m.spec(k)), lead: m.lead, asked: false }));
+  for (const m of asked) {
+    if (fixed.some((c) => c.column === m.id)) throw new DdaError(`metric '${m.id}' has the name of a column every evaluation has`, 'drop it, or give the metric another id');
+  }
+  return [...fixed, ...asked.map((metric): MetricColumn => ({ column: metric.id, metric, lead: false, asked: true }))];
+}
+
+/** A metric's header in printed tables and pages: its label (default its id), with `(lower = better)` when lower is better. */
+export function metricHeader(m: Pick<Metric, 'id' | 'label' | 'higherIsBetter'>): string {
+  return `${m.label ?? m.id}${m.higherIsBetter === false ? ' (lower = better)' : ''}`;
+}
+
+/**
+ * The header of a results table over `list`: `parts.first`, the lead label metrics' columns,
+ * `parts.afterLead`, the other label metrics' columns, `parts.tail`, then the asked metrics'
+ * columns. `names` gives a metric's column names in this table (default: its column).
+ */
+export function metricTableHeader(
+  list: readonly MetricColumn[],
+  parts: { readonly first: readonly string[]; readonly afterLead: readonly string[]; readonly tail: readonly string[] },
+  names: (c: MetricColumn) => readonly string[] = (c) => [c.column],
+): string[] {
+  const fixed = list.filter((c) => !c.asked);
+  return [
+    ...parts.first, ...fixed.filter((c) => c.lead).flatMap(names), ...parts.afterLead, ...fixed.filter((c) => !c.lead).flatMap(names),
+    ...parts.tail, ...list.filter((c) => c.asked).flatMap(names),
+  ];
+}
+
 /** One source (canary) to evaluate: its test outputs and the per-training-row ground truth. */
 export interface SourceSpec {
   /** Source id, e.g. `england-china`. */
@@ -396,6 +486,12 @@ export interface SourceEvaluation {
    * over sources. Empty when none were asked for.
    */
   readonly metrics?: Readonly<Record<string, number>>;
+  /**
+   * Every metric's value by its column ({@link labelMetricColumns}: the label metrics under their
+   * columns, `auc`, `recall_at_k`, ..., then the extra metrics under their ids), each in the
+   * metric's unit; for `average`: the mean over sources. What the results tables read.
+   */
+  readonly values: Readonly<Record<string, number>>;
 }
 
 /**
@@ -420,27 +516,30 @@ export function evaluateSources(
   k: number,
   extra: readonly Metric[] = [],
 ): SourceEvaluation[] {
-  checkMetricList(extra, 'evaluateSources');
-  const needing = extra.find((m) => (m.needs ?? []).length > 0);
-  if (needing !== undefined) throw new DdaError(`evaluateSources: the metric '${needing.id}' needs ${(needing.needs ?? []).join(', ')}, which only a benchmark (dda bench) provides`, 'use metrics of scores and labels here');
   if (!Number.isInteger(k) || k < 1) {
     throw new DdaError(`evaluateSources: k must be a positive integer, got ${k}`, 'pass e.g. k = 500');
   }
   const nTrain = matrix.trainIds.length;
   const kk = Math.min(k, nTrain);
-  return sourceScores(matrix, sources, 'evaluateSources').map(({ source: s, scores, nPositives }) => ({
-    source: s.id,
-    auc: 100 * rocAuc(scores, s.labels),
-    recallAtK: recallAtK(scores, s.labels, kk),
-    k: kk,
-    averagePrecision: averagePrecision(scores, s.labels),
-    recallAt50: recallAtK(scores, s.labels, RECALL_AT_50),
-    mrr: reciprocalRank(scores, s.labels),
-    nPositives,
-    nTrain,
-    nTests: s.testIds.length,
-    ...(extra.length > 0 ? { metrics: Object.fromEntries(extra.map((m) => [m.id, finiteMetric(m, m.compute(scores, s.labels), s.id)])) } : {}),
-  }));
+  const columns = labelMetricColumns(kk, extra, 'evaluateSources');
+  return sourceScores(matrix, sources, 'evaluateSources').map(({ source: s, scores, nPositives }) => {
+    const values = Object.fromEntries(columns.map((c) => [c.column, finiteMetric(c.metric, c.metric.compute(scores, s.labels), s.id)]));
+    return {
+      source: s.id,
+      ...labelFields(values, kk),
+      nPositives,
+      nTrain,
+      nTests: s.testIds.length,
+      ...(extra.length > 0 ? { metrics: Object.fromEntries(extra.map((m) => [m.id, values[m.id] as number])) } : {}),
+      values,
+    };
+  });
+}
+
+/** The named fields of a {@link SourceEvaluation} (in the order its JSON has them) from its values by column ({@link LABEL_METRICS}) and its k. */
+function labelFields(values: Readonly<Record<string, number>>, k: number): Pick<SourceEvaluation, 'auc' | 'recallAtK' | 'k' | 'averagePrecision' | 'recallAt50' | 'mrr'> {
+  const v = (column: string): number => values[column] as number;
+  return { auc: v('auc'), recallAtK: v('recall_at_k'), k, averagePrecision: v('average_precision'), recallAt50: v('recall_at_50'), mrr: v('mrr') };
 }
 
 /** @throws DdaError when two metrics of `list` have one id. */
@@ -576,7 +675,7 @@ export function averageMetricEvaluations(list: readonly MetricEvaluation[], sour
  *
  * @throws DdaError naming an id the registry does not have (with the ids it has), or a factory's error.
  */
-export async function createMetrics(specs: readonly (string | { readonly id: string; readonly [option: string]: unknown })[]): Promise<Metric[]> {
+export async function createMetrics(specs: readonly MetricSpec[]): Promise<Metric[]> {
   const out: Metric[] = [];
   for (const spec of specs) {
     const { id, ...options } = typeof spec === 'string' ? { id: spec } : spec;
@@ -587,9 +686,9 @@ export async function createMetrics(specs: readonly (string | { readonly id: str
 }
 
 /**
- * The average row of a list of per-source evaluations (the paper's "average" column): the mean
- * AUC (percent), recall@k, average precision, Recall@50 and reciprocal rank (the MRR) over the
- * sources, each source weighted equally.
+ * The average row of a list of per-source evaluations (the paper's "average" column): the mean of
+ * every metric's value over the sources (AUC in percent, recall@k, average precision, Recall@50,
+ * the reciprocal rank, whose mean is the MRR, and the extra metrics), each source weighted equally.
  * `nPositives` and `nTests` are summed over the sources.
  *
  * @param list - Evaluations of the same training set at the same k (e.g. from {@link evaluateSources}).
@@ -599,46 +698,34 @@ export async function createMetrics(specs: readonly (string | { readonly id: str
 export function averageEvaluations(list: readonly SourceEvaluation[]): SourceEvaluation {
   const first = list[0];
   if (first === undefined) throw new DdaError('averageEvaluations: no evaluations to average', 'evaluate at least one source');
-  let auc = 0;
-  let recall = 0;
-  let ap = 0;
-  let recall50 = 0;
-  let rr = 0;
+  const extraIds = Object.keys(first.metrics ?? {});
+  const columns = Object.keys(first.values);
+  const sums = new Map(columns.map((c) => [c, 0]));
   let nPositives = 0;
   let nTests = 0;
-  const extraIds = Object.keys(first.metrics ?? {});
-  const extra = new Map(extraIds.map((id) => [id, 0]));
   for (const e of list) {
     const got = Object.keys(e.metrics ?? {});
-    if (got.length !== extraIds.length || got.some((id) => !extra.has(id))) {
+    if (got.length !== extraIds.length || got.some((id) => !extraIds.includes(id)) || Object.keys(e.values).length !== columns.length) {
       throw new DdaError(`averageEvaluations: '${e.source}' has the metrics [${got.join(', ')}], '${first.source}' [${extraIds.join(', ')}]`, 'average only evaluations with the same metrics');
     }
-    for (const id of extraIds) extra.set(id, (extra.get(id) as number) + (e.metrics?.[id] as number));
     if (e.k !== first.k || e.nTrain !== first.nTrain) {
       throw new DdaError(
         `averageEvaluations: '${e.source}' was evaluated with k=${e.k} over ${e.nTrain} training rows, '${first.source}' with k=${first.k} over ${first.nTrain}`,
         'average only evaluations of the same training set at the same k',
       );
     }
-    auc += e.auc;
-    recall += e.recallAtK;
-    ap += e.averagePrecision;
-    recall50 += e.recallAt50;
-    rr += e.mrr;
+    for (const c of columns) sums.set(c, (sums.get(c) as number) + (e.values[c] as number));
     nPositives += e.nPositives;
     nTests += e.nTests;
   }
+  const values = Object.fromEntries(columns.map((c) => [c, (sums.get(c) as number) / list.length]));
   return {
     source: 'average',
-    auc: auc / list.length,
-    recallAtK: recall / list.length,
-    k: first.k,
-    averagePrecision: ap / list.length,
-    recallAt50: recall50 / list.length,
-    mrr: rr / list.length,
+    ...labelFields(values, first.k),
     nPositives,
     nTrain: first.nTrain,
     nTests,
-    ...(extraIds.length > 0 ? { metrics: Object.fromEntries(extraIds.map((id) => [id, (extra.get(id) as number) / list.length])) } : {}),
+    ...(extraIds.length > 0 ? { metrics: Object.fromEntries(extraIds.map((id) => [id, values[id] as number])) } : {}),
+    values,
   };
 }

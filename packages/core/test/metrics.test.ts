@@ -9,6 +9,9 @@ import {
   evaluateMetrics,
   averageMetricEvaluations,
   evaluateSources,
+  labelMetricColumns,
+  metricHeader,
+  metricTableHeader,
   metrics,
   recallAtK,
   recallCurve,
@@ -245,10 +248,13 @@ describe('evaluateSources / averageEvaluations', () => {
     // a: one source tied with two non-sources at the top: AP 1/3, reciprocal rank (1 + 1/2 + 1/3) / 3
     expect(a).toEqual({
       source: 'a', auc: expect.closeTo(200 / 3, 12), recallAtK: expect.closeTo(1 / 3, 15), k: 1, nPositives: 1, nTrain: 4, nTests: 2,
-      averagePrecision: expect.closeTo(1 / 3, 15), recallAt50: 1, mrr: expect.closeTo(11 / 18, 15),
+      averagePrecision: expect.closeTo(1 / 3, 15), recallAt50: 1, mrr: expect.closeTo(11 / 18, 15), values: expect.any(Object),
     });
-    expect(b).toEqual({ source: 'b', auc: 100, recallAtK: 0.5, k: 1, nPositives: 2, nTrain: 4, nTests: 1, averagePrecision: 1, recallAt50: 1, mrr: 1 });
+    expect(b).toEqual({ source: 'b', auc: 100, recallAtK: 0.5, k: 1, nPositives: 2, nTrain: 4, nTests: 1, averagePrecision: 1, recallAt50: 1, mrr: 1, values: expect.any(Object) });
+    // The values by column (LABEL_METRICS's columns) are the named fields.
+    for (const e of [a!, b!]) expect(e.values).toEqual({ auc: e.auc, recall_at_k: e.recallAtK, average_precision: e.averagePrecision, recall_at_50: e.recallAt50, mrr: e.mrr });
     const avg = averageEvaluations([a!, b!]);
+    expect(avg.values).toEqual({ auc: avg.auc, recall_at_k: avg.recallAtK, average_precision: avg.averagePrecision, recall_at_50: avg.recallAt50, mrr: avg.mrr });
     expect(avg.source).toBe('average');
     expect(avg.auc).toBeCloseTo((200 / 3 + 100) / 2, 12);
     expect(avg.recallAtK).toBeCloseTo(5 / 12, 15);
@@ -269,6 +275,9 @@ describe('evaluateSources / averageEvaluations', () => {
     const [a, b] = evaluateSources(m, sources, 1, [top1, sum]);
     expect([a!.metrics, b!.metrics]).toEqual([{ 'top-1-hit': 1, 'score-sum': 6 }, { 'top-1-hit': 1, 'score-sum': 8 }]);
     expect(averageEvaluations([a!, b!]).metrics).toEqual({ 'top-1-hit': 1, 'score-sum': 7 });
+    // ... and in the values, after the label metrics, by id (the columns of the results tables).
+    expect(Object.keys(a!.values)).toEqual(['auc', 'recall_at_k', 'average_precision', 'recall_at_50', 'mrr', 'top-1-hit', 'score-sum']);
+    expect(averageEvaluations([a!, b!]).values['score-sum']).toBe(7);
     expect(evaluateSources(m, sources, 1)[0]!.metrics).toBeUndefined();
     // The registry's metrics by spec, with options: recall-at-k {k: 1} equals the fixed recall@1.
     const made = await createMetrics(['average-precision', { id: 'recall-at-k', k: 1 }]);
@@ -338,5 +347,30 @@ describe('rocCurve', () => {
   });
   it('needs both classes', () => {
     expect(() => rocCurve([1, 2], [1, 1])).toThrow(/2 positive/);
+  });
+});
+
+describe('labelMetricColumns / metricTableHeader: the results tables\' metric columns from the registry', () => {
+  it('gives the label metrics under the committed column names, with the registry descriptors, then the asked metrics by id', () => {
+    const top1: Metric = { id: 'top-1-hit', description: 'label of the top row', label: 'top-1 hit', higherIsBetter: true, digits: 2, compute: (_s, l) => l[0] as number };
+    const list = labelMetricColumns(20, [top1]);
+    expect(list.map((c) => [c.column, c.metric.id, c.lead, c.asked])).toEqual([
+      ['auc', 'auc', true, false], ['recall_at_k', 'recall-at-20', true, false], ['average_precision', 'average-precision', false, false],
+      ['recall_at_50', 'recall-at-50', false, false], ['mrr', 'mrr', false, false], ['top-1-hit', 'top-1-hit', false, true],
+    ]);
+    expect(list.map((c) => metricHeader(c.metric))).toEqual(['AUC (%)', 'recall@20', 'AP', 'recall@50', 'MRR', 'top-1 hit']);
+    expect(list.map((c) => c.metric.digits ?? 3)).toEqual([2, 3, 3, 3, 3, 2]);
+    // results.csv's layout: the lead metrics, k, the other label metrics, the counts, then the asked metrics.
+    expect(metricTableHeader(list, { first: ['variant'], afterLead: ['k'], tail: ['n'] })).toEqual(['variant', 'auc', 'recall_at_k', 'k', 'average_precision', 'recall_at_50', 'mrr', 'n', 'top-1-hit']);
+    expect(metricHeader({ id: 'loss-gap', higherIsBetter: false })).toBe('loss-gap (lower = better)');
+  });
+
+  it('refuses an asked metric named as a label metric\'s column, asked twice, or one that needs a benchmark\'s inputs', () => {
+    const mrr: Metric = { id: 'mrr', description: 'clash', compute: () => 0 };
+    const needy: Metric = { id: 'needy', description: 'needs', needs: ['retraining'], compute: () => 0 };
+    const ok: Metric = { id: 'ok', description: 'ok', compute: () => 0 };
+    expect(() => labelMetricColumns(5, [mrr])).toThrow(/metric 'mrr' has the name of a column every evaluation has/);
+    expect(() => labelMetricColumns(5, [ok, ok])).toThrow(/--metrics: the metric 'ok' is asked for twice/);
+    expect(() => labelMetricColumns(5, [needy])).toThrow(/--metrics: the metric 'needy' needs retraining, which only a benchmark/);
   });
 });
