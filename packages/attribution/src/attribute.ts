@@ -7,7 +7,7 @@
  */
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DdaError, createMetrics, scoreUnits, type Metric } from '@dda/core';
+import { DdaError, createMetrics, labelMetricColumns, scoreUnits, type Metric } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { describeSavedModules, trainingSetSizeWarning } from './checkpoints.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
@@ -106,8 +106,9 @@ async function labelMetrics(o: AttributeOptions): Promise<Metric[]> {
   if (!o.labels) throw new DdaError('--metrics needs --labels: a metric compares the scores with the true sources', 'give --labels, or drop --metrics');
   const out = await createMetrics(o.metrics);
   for (const m of out) {
-    if ((METRIC_COLUMNS as readonly string[]).includes(m.id)) throw new DdaError(`--metrics ${m.id}: metrics.csv has a column '${m.id}' already`, 'drop it from --metrics');
+    if (METRIC_COLUMNS.includes(m.id)) throw new DdaError(`--metrics ${m.id}: metrics.csv has a column '${m.id}' already`, 'drop it from --metrics');
   }
+  labelMetricColumns(1, out); // a metric asked for twice, or one that needs a benchmark's inputs
   return out;
 }
 
@@ -170,11 +171,13 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     const recallK = o.recallK ?? 20;
     if (sources && recallK > task.train.samples.length) log(`note: -k ${recallK} is more than the ${task.train.samples.length} training samples: recall@k is recall@${task.train.samples.length} (every sample counted), 1 for every method`);
     const metrics: MetricRow[] = sources ? variants.flatMap((v) => evaluateMatrix(v.matrix, sources, recallK, extraMetrics).map((e) => ({ ...e, variant: v.variant, description: v.description, chosen: v === method }))) : [];
+    // The columns of metrics.csv and the page's table: the label metrics at the k evaluated (clamped to the training set), then --metrics.
+    const metricList = labelMetricColumns(Math.min(recallK, task.train.samples.length), extraMetrics);
     const F = ATTRIBUTE_FILES;
     const path = (f: string): string => join(o.out, f);
     await writeTopK(path(F.topkCsv), path(F.topkJsonl), tops);
     writeScoreMatrix(path(F.scores), path(F.scoresMeta), method.matrix, method.description, measured);
-    if (sources) await writeMetrics(path(F.metrics), metrics);
+    if (sources) await writeMetrics(path(F.metrics), metrics, metricList);
     else if (existsSync(path(F.metrics))) {
       // An earlier run's metrics beside this run's scores would be read as this run's.
       rmSync(path(F.metrics));
@@ -185,7 +188,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     writeFileAtomic(path(F.page), await renderAttributionPage({
       title: 'Training data attribution', method: method.description,
       units: `Units of the scores: ${scoreUnits(method.matrix)}. Computed over: ${method.matrix.provenance.computedOver}`,
-      matrix: method.matrix, tops, metrics: sources ? methodMetrics : null, command, tokens,
+      matrix: method.matrix, tops, metrics: sources ? { rows: methodMetrics, columns: metricList } : null, command, tokens,
     }));
     const files = [F.topkCsv, F.topkJsonl, F.scores, F.scoresMeta, F.page, ...(sources ? [F.metrics] : []), F.summary].map(path);
     writeFileAtomic(path(F.summary), `${JSON.stringify({
@@ -212,7 +215,8 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       truncated: task.truncated,
       measurement: measured ?? { id: null, description: `none: '${o.method.scorer}' takes no test gradient` },
       engine: run.reused.length + run.computed.length > 0 ? { backend: (await run.model()).backend, gradients: (await run.model()).gradientEngine } : { backend: null, gradients: o.gradientEngine ?? 'onnxruntime' },
-      metrics: sources ? { ...METRICS_NOTE, rows: metrics } : null,
+      // A row's `values` repeats its fields by metrics.csv's column (an asked metric's is in `metrics`).
+      metrics: sources ? { ...METRICS_NOTE, rows: metrics.map(({ values: _values, ...row }) => row) } : null,
       artifacts: { reused: run.reused.length, computed: run.computed.length },
       // Where the training gradients went: streamed blocks were computed, scored and dropped (see RunOptions.storeGradients).
       gradients: { path: run.gradientPath(scorer), streamedBlocks: run.streamed.length },

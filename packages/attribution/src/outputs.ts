@@ -4,7 +4,7 @@
  * metrics against labels. Every file is written atomically.
  */
 import { writeToBuffer } from 'fast-csv';
-import { scoreUnits, type ScoreMatrix } from '@dda/core';
+import { labelMetricColumns, metricTableHeader, scoreUnits, type MetricColumn, type ScoreMatrix } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { AUC_ON, AUC_PER_QUERY_MEAN, type AttributionEvaluation } from './evaluate.js';
 import { debiasBeta, describeScores } from './method.js';
@@ -134,29 +134,55 @@ export function writeScoreMatrix(npyPath: string, jsonPath: string, m: ScoreMatr
 /** One row of `metrics.csv`: a variant on one labelled source (or `average`); `chosen` marks the variant that is the run's method. */
 export type MetricRow = AttributionEvaluation & { readonly variant: string; readonly description: string; readonly chosen: boolean };
 
+/** The columns of `metrics.csv` besides the metrics': before the lead metrics, after them, and after the other label metrics (the asked metrics come last). */
+const METRIC_ROW_COLUMNS = { first: ['variant', 'chosen', 'source'], afterLead: ['k'], tail: ['n_positives', 'n_train', 'n_queries', 'description'] } as const;
+
 /**
- * CSV columns of `metrics.csv`: `auc_of_group_mean_scores` is {@link AUC_ON}, `auc_per_query_mean`
- * {@link AUC_PER_QUERY_MEAN}; `chosen` is 1 on the rows of the variant the run's method is.
+ * The AUC's two columns in `metrics.csv`: the `auc` label metric on each group's mean scores
+ * ({@link AUC_ON}), and beside it the mean of its per-query values ({@link AUC_PER_QUERY_MEAN},
+ * `aucPerQueryMean`). Every other metric has one column, named as in `results.csv`.
  */
-export const METRIC_COLUMNS = ['variant', 'chosen', 'source', 'auc_of_group_mean_scores', 'auc_per_query_mean', 'recall_at_k', 'k', 'average_precision', 'recall_at_50', 'mrr', 'n_positives', 'n_train', 'n_queries', 'description'] as const;
+export const GROUP_AUC = { column: 'auc', names: ['auc_of_group_mean_scores', 'auc_per_query_mean'] } as const;
+
+/** A metric's column names in `metrics.csv`. */
+const metricNames = (c: MetricColumn): readonly string[] => (c.column === GROUP_AUC.column ? GROUP_AUC.names : [c.column]);
+
+/** The columns of `metrics.csv` for the metrics `list`: the label metrics ({@link labelMetricColumns}), then those asked for by `--metrics`, by id. */
+export function metricColumns(list: readonly MetricColumn[]): string[] {
+  return metricTableHeader(list, METRIC_ROW_COLUMNS, metricNames);
+}
+
+/**
+ * CSV columns of `metrics.csv` with the label metrics alone: `auc_of_group_mean_scores` is
+ * {@link AUC_ON}, `auc_per_query_mean` {@link AUC_PER_QUERY_MEAN}; `chosen` is 1 on the rows of the
+ * variant the run's method is. `--metrics` add a column each at the end.
+ */
+export const METRIC_COLUMNS: readonly string[] = metricColumns(labelMetricColumns(1));
 
 /** What `auc` and `aucPerQueryMean` of the metrics are, for summary.json and the page. */
 export const METRICS_NOTE = { auc: AUC_ON, aucPerQueryMean: AUC_PER_QUERY_MEAN } as const;
 
 /**
- * Writes `metrics.csv`: AUC (%), recall@k, average precision, Recall@50 and the reciprocal rank of
- * the first true source (fractions; the `average` row's is the MRR) of every variant per labelled
- * source, and their average; each variant once; then one column per registry metric asked for
- * (`--metrics`), named by its id.
+ * A row's cells of one metric: its value (rounded to 4 decimals), and for the AUC also the mean of
+ * the per-query AUCs, under the metric's names ({@link metricColumns}).
  */
-export async function writeMetrics(path: string, rows: readonly MetricRow[]): Promise<void> {
+export function metricCells(r: Pick<MetricRow, 'values' | 'aucPerQueryMean'>, c: MetricColumn): [string, number][] {
   const r4 = (x: number): number => Number(x.toFixed(4));
-  // The registry metrics asked for (--metrics), one column each after the fixed ones, named by id.
-  const extra = Object.keys(rows[0]?.metrics ?? {});
+  const value = r4(r.values[c.column] ?? Number.NaN);
+  return c.column === GROUP_AUC.column ? [[GROUP_AUC.names[0], value], [GROUP_AUC.names[1], r4(r.aucPerQueryMean)]] : [[c.column, value]];
+}
+
+/**
+ * Writes `metrics.csv`: every metric of `list` (the run's {@link labelMetricColumns}: AUC in percent, recall@k,
+ * average precision, Recall@50 and the reciprocal rank of the first true source as fractions, the
+ * `average` row's reciprocal rank being the MRR; then the registry metrics asked for by
+ * `--metrics`, by id, in their own units) of every variant per labelled source, and their average;
+ * each variant once.
+ */
+export async function writeMetrics(path: string, rows: readonly MetricRow[], list: readonly MetricColumn[]): Promise<void> {
   const out = rows.map((r) => ({
-    variant: r.variant, chosen: r.chosen ? 1 : 0, source: r.source, auc_of_group_mean_scores: r4(r.auc), auc_per_query_mean: r4(r.aucPerQueryMean), recall_at_k: r4(r.recallAtK),
-    k: r.k, average_precision: r4(r.averagePrecision), recall_at_50: r4(r.recallAt50), mrr: r4(r.mrr), n_positives: r.nPositives, n_train: r.nTrain, n_queries: r.nTests, description: r.description,
-    ...Object.fromEntries(extra.map((id) => [id, r4(r.metrics?.[id] ?? Number.NaN)])),
+    variant: r.variant, chosen: r.chosen ? 1 : 0, source: r.source, k: r.k, n_positives: r.nPositives, n_train: r.nTrain, n_queries: r.nTests, description: r.description,
+    ...Object.fromEntries(list.flatMap((c) => metricCells(r, c))),
   }));
-  writeFileAtomic(path, await writeToBuffer(out, { headers: [...METRIC_COLUMNS, ...extra] }));
+  writeFileAtomic(path, await writeToBuffer(out, { headers: metricColumns(list) }));
 }

@@ -5,9 +5,9 @@
  * highlighted, the swapped entity marked), a heat map of the tokens that carry each top sample's
  * score, and the distribution of its scores.
  */
-import { UNSPACED_SCRIPT_CLASS, WORD_PATTERN, wordTokens, type ScoreMatrix, type SourceEvaluation } from '@dda/core';
+import { UNSPACED_SCRIPT_CLASS, WORD_PATTERN, metricHeader, wordTokens, type MetricColumn, type ScoreMatrix, type SourceEvaluation } from '@dda/core';
 import { chartFigure, escapeHtml, htmlPage, renderVegaLiteSvg, type ChartSpec } from '@dda/report';
-import type { QueryTop, TopEntry } from './outputs.js';
+import { GROUP_AUC, type QueryTop, type TopEntry } from './outputs.js';
 import type { TokenAttribution, TokenScores } from './token-attribution.js';
 
 const esc = escapeHtml;
@@ -108,8 +108,12 @@ export interface PageInput {
   readonly units: string;
   readonly matrix: ScoreMatrix;
   readonly tops: readonly QueryTop[];
-  /** Metrics of the method against labels (with the `average` row), if any; `aucPerQueryMean` where computed. */
-  readonly metrics: readonly (SourceEvaluation & { readonly aucPerQueryMean?: number })[] | null;
+  /**
+   * Metrics of the method against labels, if any: its rows (per labelled source, with the `average`
+   * row; `aucPerQueryMean` where computed) and the metrics' columns ({@link labelMetricColumns}:
+   * each shown under its descriptor's label, with its digits).
+   */
+  readonly metrics: { readonly rows: readonly (SourceEvaluation & { readonly aucPerQueryMean?: number })[]; readonly columns: readonly MetricColumn[] } | null;
   /** The command that made it. */
   readonly command: string;
   /** Per-token attribution of the top samples, or why there is none (no section when absent). */
@@ -142,14 +146,32 @@ function tokenSection(ts: TokenScores, scorer: string, checkpoint: string): stri
   return `${tokenHeatMap(ts)}<div class="heatsum">token values add up to ${esc(signed(ts.sum))} (${esc(scorer)} score at ${esc(checkpoint)}: ${esc(signed(ts.score))})</div>`;
 }
 
+/**
+ * The page's table of the method's metrics against the labels: per labelled source (and the
+ * average) every metric of `columns` under its descriptor's label, with its digits; the AUC of the
+ * group's mean scores with the mean of its per-query AUCs beside it.
+ */
+function metricsTable(method: string, rows: readonly (SourceEvaluation & { readonly aucPerQueryMean?: number })[], columns: readonly MetricColumn[]): string {
+  const num = (x: string): string => `<td class="num">${x}</td>`;
+  const fixed = (x: number | undefined, digits: number): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(digits) : '–');
+  // The AUC (the `auc` column) is on each group's mean scores; the mean of its per-query values goes beside it.
+  const perQuery = (c: MetricColumn): boolean => c.column === GROUP_AUC.column;
+  const head = columns.flatMap((c) => (perQuery(c) ? [`${metricHeader(c.metric)} of mean scores`, `mean per-query ${metricHeader(c.metric)}`] : [metricHeader(c.metric)]));
+  const cells = (m: (typeof rows)[number]): string[] => columns.flatMap((c) => {
+    const d = c.metric.digits ?? 3;
+    return perQuery(c) ? [fixed(m.values[c.column], d), fixed(m.aucPerQueryMean, d)] : [fixed(m.values[c.column], d)];
+  });
+  return `<h2>Against the labels</h2><p class="meta">For this run's method: ${esc(method)} (every variant of it, plain, debias, denoise and dda, is in metrics.csv). ROC-AUC of the group's mean scores: each training sample's score is averaged over the group's queries, then one AUC per group. Beside it, the mean over the group's queries of each query's own AUC.</p>`
+    + `<table class="metrics"><thead><tr><th>source</th>${head.map((h) => `<th class="num">${esc(h)}</th>`).join('')}<th class="num">true sources</th><th class="num">queries</th></tr></thead>`
+    + `<tbody>${rows.map((m) => `<tr><td>${esc(m.source)}</td>${cells(m).map(num).join('')}${num(String(m.nPositives))}${num(String(m.nTests))}</tr>`).join('')}</tbody></table>`;
+}
+
 /** The whole page as one self-contained HTML string (no script, no network). */
 export async function renderAttributionPage(p: PageInput): Promise<string> {
   const nTrain = p.matrix.trainIds.length;
   const nTest = p.matrix.testIds.length;
   const nav = p.tops.map((q, j) => `<a href="#q${j}">${esc(q.queryId)}${q.group ? ` <span class="meta">(${esc(q.group)})</span>` : ''}</a>`).join('');
-  const metrics = p.metrics && p.metrics.length > 0
-    ? `<h2>Against the labels</h2><p class="meta">For this run's method: ${esc(p.method)} (every variant of it, plain, debias, denoise and dda, is in metrics.csv). ROC-AUC of the group's mean scores: each training sample's score is averaged over the group's queries, then one AUC per group. Beside it, the mean over the group's queries of each query's own AUC.</p><table class="metrics"><thead><tr><th>source</th><th class="num">ROC-AUC (%) of mean scores</th><th class="num">mean per-query ROC-AUC (%)</th><th class="num">recall@${p.metrics[0]?.k}</th><th class="num">AP</th><th class="num">Recall@50</th><th class="num">RR (MRR)</th><th class="num">true sources</th><th class="num">queries</th></tr></thead><tbody>${p.metrics.map((m) => `<tr><td>${esc(m.source)}</td><td class="num">${m.auc.toFixed(2)}</td><td class="num">${m.aucPerQueryMean !== undefined ? m.aucPerQueryMean.toFixed(2) : '–'}</td><td class="num">${m.recallAtK.toFixed(3)}</td><td class="num">${m.averagePrecision.toFixed(3)}</td><td class="num">${m.recallAt50.toFixed(3)}</td><td class="num">${m.mrr.toFixed(3)}</td><td class="num">${m.nPositives}</td><td class="num">${m.nTests}</td></tr>`).join('')}</tbody></table>`
-    : '';
+  const metrics = p.metrics && p.metrics.rows.length > 0 ? metricsTable(p.method, p.metrics.rows, p.metrics.columns) : '';
   const tokens = p.tokens;
   const sections: string[] = [];
   for (const [j, q] of p.tops.entries()) {
