@@ -47,7 +47,8 @@ function benchConfigFrom(a: { config?: string | undefined; families?: string[] |
 function summaryJson(r: DdaRunResult, computedSeconds: number | undefined): string {
   return JSON.stringify({
     options: r.options, backend: r.backend, dataset: r.dataset, finetuneLosses: r.finetuneLosses, scoreScale: r.scoreScale, seconds: r.seconds, computedSeconds: computedSeconds ?? null, reused: r.reused, computed: r.computed,
-    errors: r.errors, rows: r.rows,
+    // A row's `values` repeats its fields by results.csv's column (an asked metric's is in `metrics`).
+    errors: r.errors, rows: r.rows.map(({ values: _values, ...row }) => row),
     sign: 'higher score = training sample more responsible for the erroneous output',
   }, null, 2);
 }
@@ -113,6 +114,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         .option('debias', { type: 'string', default: d.debiaser, describe: 'debiaser id for the debias and dda rows (raw = the paper; see `dda methods`)' })
         .option('denoise', { type: 'string', default: d.denoiser, describe: 'denoiser id for the denoise and dda rows (mean = the paper)' })
         .option('k', { type: 'number', default: d.k, describe: 'k of recall@k' })
+        .option('metrics', { type: 'string', array: true, describe: 'more metrics from the metrics registry (dda methods; a plugin\'s too), each a column of results.csv: an id, or id:option=value,... e.g. recall-at-k:k=100' })
         .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (as dda attribute --store-gradients); by default they are streamed: each block scored and dropped' })
         .option('backend', { type: 'string', array: true, describe: 'compute backends to try in order (default: by priority)' }),
       async (a) => {
@@ -131,11 +133,12 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           randomInit: a['random-init'], minErrorsPerSource: positive('min-errors', a['min-errors']),
           scorer: a.scorer, measurement: a.measurement, beta: a.beta, debiaser: a.debias, denoiser: a.denoise, k: positive('k', a.k),
           ...(a['store-gradients'] ? { storeGradients: true } : {}),
+          ...(a.metrics ? { metrics: a.metrics.map((m) => parseMetricSpec(String(m))) } : {}),
           ...(a.backend ? { backends: a.backend } : {}),
         }, reporter.log, reporter.progress);
         reporter.close();
         const computed = computedSeconds(result, readSummary(join(a.out, 'summary.json')));
-        await writeResultsCsv(join(a.out, 'results.csv'), result.rows);
+        await writeResultsCsv(join(a.out, 'results.csv'), result.rows, result.metrics);
         writeFileAtomic(join(a.out, 'summary.json'), summaryJson(result, computed));
         io.out(demoHeader(result, computed));
         io.out(`ROC-AUC in %, recall@${a.k} as a fraction; scores: higher = more responsible`);

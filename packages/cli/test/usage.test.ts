@@ -69,6 +69,11 @@ describe('dda: flags misused', () => {
     expect((await run([...ATTR, '--labels', 'a', '--labels', 'b', '--out', 'x', '--out', 'y'])).err).toBe('dda: --labels was given twice; --out was given twice (give each once)');
     expect((await run([...ATTR, '--metrics', 'recall-at-k:k=100', '--out', '/nonexistent-dda-dir'])).err).toMatch(/--metrics needs --labels/);
     expect((await run([...ATTR, '--labels', 'l', '--metrics', 'recall-at-k:k', '--out', '/nonexistent-dda-dir'])).err).toMatch(/--metrics recall-at-k:k: 'k' is not option=value/);
+    // The demo's --metrics are refused before any training: an unknown id, a label metric's column, one only a benchmark computes.
+    expect((await run([...DEMO, '--metrics', 'ndcg'])).err).toMatch(/unknown metric 'ndcg'/);
+    expect((await run([...DEMO, '--metrics', 'mrr'])).err).toMatch(/metric 'mrr' has the name of a column every evaluation has/);
+    expect((await run([...DEMO, '--metrics', 'lds'])).err).toMatch(/--metrics: the metric 'lds' needs retrainedLosses, which only a benchmark/);
+    expect(existsSync('/nonexistent-dda-dir')).toBe(false);
   });
 
   it('echoes the value of a one-letter numeric flag', async () => {

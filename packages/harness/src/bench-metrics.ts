@@ -6,12 +6,9 @@
  * paired-tested and written the same way (bench.ts, report.ts); nothing else in the harness names
  * a metric.
  */
-import { DdaError, createMetrics, metrics, type Metric } from '@dda/core';
+import { DdaError, LABEL_METRICS, createMetricSync, createMetrics, metrics, type Metric, type MetricSpec } from '@dda/core';
 import { HARNESS_METRICS, registryMetricSpecs, type BenchConfig } from './bench-config.js';
 import './counterfactual-metrics.js';
-
-/** A registry spec: an id, or an id with the entry's options. */
-type MetricSpec = string | { readonly id: string; readonly [option: string]: unknown };
 
 /** One metric of a benchmark, with where its values go. */
 export interface BenchMetric {
@@ -33,10 +30,12 @@ export interface BenchMetric {
   readonly paired: boolean;
   /** Computed in this run; false: its columns are there, empty (not asked for by the configuration). */
   readonly computed: boolean;
+  /** A registry metric the configuration's `metrics:` adds (not of the default list): the report gives it a column of the LaTeX summary and a chart of its own. */
+  readonly asked: boolean;
 }
 
 /** An entry of {@link DEFAULT_BENCH_METRICS}. */
-interface DefaultMetric extends Omit<BenchMetric, 'metric' | 'computed' | 'key'> {
+interface DefaultMetric extends Omit<BenchMetric, 'metric' | 'computed' | 'key' | 'asked'> {
   /** The registry spec of the metric for a configuration. */
   readonly spec: (c: BenchConfig, o: DefaultMetricContext) => MetricSpec;
   /** The name in a configuration's `metrics:` that turns it on; absent: always computed. */
@@ -51,23 +50,32 @@ export interface DefaultMetricContext {
 }
 
 /**
- * The default metric list: the columns of the committed results, in order. `auc` and the
+ * The default metric list: the columns of the committed results, in order. The label metrics come
+ * from @dda/core's `LABEL_METRICS` (registry spec and column, in its order), with their names in the
+ * summaries added here. `auc` and the
  * configuration's recall@k lead (before `k`, the counts and the seconds); the LDS (`lds`) and
  * leave-out retraining (`leave-out`, and its random baseline) are computed when the configuration's
  * `metrics:` names them, and written (empty) either way; average precision, Recall@50 and MRR are
  * always computed. AUC and LDS are paired-tested (the published `-paired.csv`), as is every metric
  * a configuration adds.
  */
-export const DEFAULT_BENCH_METRICS: readonly DefaultMetric[] = [
-  { spec: () => 'auc', column: 'auc', summaryColumn: 'auc', jsonField: 'auc', lead: true, interval: true, paired: true },
-  { spec: (c) => ({ id: 'recall-at-k', k: c.k }), column: 'recall_at_k', summaryColumn: 'recall', jsonField: 'recall', lead: true, interval: true, paired: false },
-  { spec: () => 'lds', when: 'lds', column: 'lds', summaryColumn: 'lds', jsonField: 'lds', lead: false, interval: true, paired: true },
-  { spec: (c, o) => ({ id: 'leave-out', k: c.leaveOut.k, methods: o.kind === 'bench' ? c.leaveOut.methods ?? o.retrainedMethods : [] }), when: 'leave-out', column: 'leave_out', summaryColumn: 'leave_out', jsonField: 'leaveOut', lead: false, interval: false, paired: false },
-  { spec: (c) => ({ id: 'leave-out-random', k: c.leaveOut.k, seed: c.leaveOut.seed }), when: 'leave-out', column: 'leave_out_random', summaryColumn: 'leave_out_random', jsonField: 'leaveOutRandom', lead: false, interval: false, paired: false },
-  { spec: () => 'average-precision', column: 'average_precision', summaryColumn: 'ap', jsonField: 'ap', lead: false, interval: true, paired: false },
-  { spec: () => ({ id: 'recall-at-k', k: 50 }), column: 'recall_at_50', summaryColumn: 'recall50', jsonField: 'recall50', lead: false, interval: true, paired: false },
-  { spec: () => 'mrr', column: 'mrr', summaryColumn: 'mrr', jsonField: 'mrr', lead: false, interval: true, paired: false },
-];
+export const DEFAULT_BENCH_METRICS: readonly DefaultMetric[] = (() => {
+  // The label metrics (@dda/core's LABEL_METRICS: registry spec, column, lead) with their names in the summaries.
+  const label = (i: number, where: Pick<DefaultMetric, 'summaryColumn' | 'jsonField' | 'interval' | 'paired'>): DefaultMetric => {
+    const m = LABEL_METRICS[i] as (typeof LABEL_METRICS)[number];
+    return { spec: (c) => m.spec(c.k), column: m.column, lead: m.lead, ...where };
+  };
+  return [
+    label(0, { summaryColumn: 'auc', jsonField: 'auc', interval: true, paired: true }),
+    label(1, { summaryColumn: 'recall', jsonField: 'recall', interval: true, paired: false }),
+    { spec: () => 'lds', when: 'lds', column: 'lds', summaryColumn: 'lds', jsonField: 'lds', lead: false, interval: true, paired: true },
+    { spec: (c, o) => ({ id: 'leave-out', k: c.leaveOut.k, methods: o.kind === 'bench' ? c.leaveOut.methods ?? o.retrainedMethods : [] }), when: 'leave-out', column: 'leave_out', summaryColumn: 'leave_out', jsonField: 'leaveOut', lead: false, interval: false, paired: false },
+    { spec: (c) => ({ id: 'leave-out-random', k: c.leaveOut.k, seed: c.leaveOut.seed }), when: 'leave-out', column: 'leave_out_random', summaryColumn: 'leave_out_random', jsonField: 'leaveOutRandom', lead: false, interval: false, paired: false },
+    label(2, { summaryColumn: 'ap', jsonField: 'ap', interval: true, paired: false }),
+    label(3, { summaryColumn: 'recall50', jsonField: 'recall50', interval: true, paired: false }),
+    label(4, { summaryColumn: 'mrr', jsonField: 'mrr', interval: true, paired: false }),
+  ];
+})();
 
 /** The columns of `<name>.csv` besides the metrics': before the lead metrics, and between them and the others. */
 export const ROW_COLUMNS = { first: ['family', 'method', 'scorer', 'variant', 'source', 'seed'], afterLead: ['k', 'n_positives', 'n_train', 'n_tests', 'seconds', 'measurement'] } as const;
@@ -89,14 +97,10 @@ export type ReportMetric = Omit<BenchMetric, 'metric'> & { readonly metric: Metr
  * @throws DdaError when a default metric's registry entry creates it asynchronously.
  */
 export function defaultBenchMetrics(c: BenchConfig, o: DefaultMetricContext): BenchMetric[] {
-  const asked = new Set(c.metrics.filter((m): m is string => typeof m === 'string'));
+  const named = new Set(c.metrics.filter((m): m is string => typeof m === 'string'));
   return DEFAULT_BENCH_METRICS.map((d) => {
-    const spec = d.spec(c, o);
-    const { id, ...options } = typeof spec === 'string' ? { id: spec } : spec;
-    const made = metrics.entry(id).create(options);
-    if (made instanceof Promise) throw new DdaError(`the default metric '${id}' is created asynchronously`, 'register the default metrics with a synchronous create');
-    const { spec: _spec, when, ...where } = d;
-    return { ...where, key: d.column, metric: made, computed: when === undefined || asked.has(when) };
+    const { spec, when, ...where } = d;
+    return { ...where, key: d.column, metric: createMetricSync(spec(c, o)), computed: when === undefined || named.has(when), asked: false };
   });
 }
 
@@ -133,12 +137,10 @@ export async function benchMetricList(c: BenchConfig, o: DefaultMetricContext): 
   if (twice !== undefined) throw new DdaError(`metrics: the metric '${twice}' is asked for twice`, 'list every metric once');
   const extra = made.map((metric): BenchMetric => {
     if ([metric.id, `${metric.id}_mean`, `${metric.id}_low`, `${metric.id}_high`].some((x) => taken.includes(x))) throw new DdaError(`metric '${metric.id}' has the name of a column the harness writes itself`, 'give the metric another id');
-    return { key: metric.id, metric, column: metric.id, summaryColumn: metric.id, lead: false, interval: true, paired: true, computed: true };
+    return { key: metric.id, metric, column: metric.id, summaryColumn: metric.id, lead: false, interval: true, paired: true, computed: true, asked: true };
   });
   return [...defaults, ...extra];
 }
 
-/** A metric's header in printed tables: its label, with an arrow when lower is better. */
-export function metricHeader(m: MetricDescriptor): string {
-  return `${m.label ?? m.id}${m.higherIsBetter === false ? ' (lower = better)' : ''}`;
-}
+/** A metric's header in printed tables: its label, with `(lower = better)` when lower is better (@dda/core's). */
+export { metricHeader } from '@dda/core';

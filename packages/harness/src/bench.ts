@@ -16,7 +16,7 @@ import { benchMetricList, type BenchMetric } from './bench-metrics.js';
 import { fractionFixed, ldsOutcomes } from './counterfactual-runs.js';
 import { errorKindSources, experimentTask } from './demo.js';
 import { meanInterval, pairedPermutationTest } from './stats.js';
-import { describeGates, meanOf, g1FromBenchRows, g5FromCheckpointScores, regimeGates, type CellGates, type G5Report, type RegimeGates } from './gates.js';
+import { describeGates, meanOf, g1FromBenchRows, g5FromCheckpointScores, G1_METRIC, metricKeyOf, regimeGates, type CellGates, type G5Report, type RegimeGates } from './gates.js';
 import { measureCanaryShares } from './canary-share.js';
 
 /**
@@ -515,7 +515,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         }
         const plainLoss = measurementIds.length > 1 ? 'grad-dot@loss' : 'grad-dot';
         const hasG1 = kind === 'bench' && measurementIds.includes('loss') && scorerIds.includes('grad-dot') && scorerIds.includes('bm25');
-        const g1 = hasG1 ? gateOrReason(() => regimeGates({ g1: g1FromBenchRows(rows, family, seed, plainLoss) })) : {};
+        const g1 = hasG1 ? gateOrReason(() => regimeGates({ g1: g1FromBenchRows(rows, family, seed, plainLoss, 'bm25', metricKeyOf(G1_METRIC, metricList)) })) : {};
         if (typeof g1 === 'string') log(`  gate G1 not computed: ${g1}`);
         const g3Gate = g3 !== undefined ? gateOrReason(() => regimeGates({ g3 })) : {};
         if (typeof g3Gate === 'string') log(`  gate G3 not computed: ${g3Gate}`);

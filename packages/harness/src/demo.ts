@@ -5,7 +5,7 @@
  */
 import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { averageEvaluations, debiasers, denoisers, evaluateSources, type Metric, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type SourceSpec, type ProgressSink } from '@dda/core';
+import { averageEvaluations, createMetrics, debiasers, denoisers, evaluateSources, labelMetricColumns, type Metric, type MetricColumn, type MetricSpec, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type SourceSpec, type ProgressSink } from '@dda/core';
 import {
   AttributionRun, RECOMMENDED_DDA, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, variantOf, noteSameScores, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
 } from '@dda/attribution';
@@ -31,6 +31,12 @@ export interface DdaRunOptions extends Omit<ExperimentOptions, 'artifactsDir'> {
   readonly measurement?: string;
   /** Keep the training gradients in the store (see `storeGradients` of @dda/attribution's RunOptions; default false: streamed). */
   readonly storeGradients?: boolean;
+  /**
+   * More metrics of @dda/core's `metrics` registry (a plugin's too; `dda demo --metrics`): an id, or
+   * `{ id, ...options }`; each is computed per source beside the label metrics and adds a column
+   * to `results.csv` named by its id. Metrics of scores and labels only (no `needs`).
+   */
+  readonly metrics?: readonly MetricSpec[];
 }
 
 export const DEFAULT_RUN_OPTIONS: DdaRunOptions = {
@@ -51,6 +57,8 @@ export interface DdaRunResult {
   readonly errors: readonly TestError[];
   readonly experiment: Experiment['files'];
   readonly rows: readonly ResultRow[];
+  /** The metrics of the rows, in the columns of `results.csv`: the label metrics, then the `metrics` asked for. */
+  readonly metrics: readonly MetricColumn[];
   /** Scores of every variant [n_train × n_test]. */
   readonly scores: ReadonlyMap<string, ScoreMatrix>;
   readonly finetuneLosses: readonly number[];
@@ -93,7 +101,7 @@ export async function demoVariants(s: CheckpointScores, task: AttributionTask, o
   ]);
 }
 
-/** ROC-AUC and recall@k of one variant per labelled source, then their average. */
+/** ROC-AUC, recall@k, average precision, Recall@50, reciprocal rank and the `extra` metrics of one variant per labelled source, then their average. */
 export function evaluateVariant(task: AttributionTask, v: Variant, scorer: string, k: number, extra: readonly Metric[] = []): ResultRow[] {
   const evals = evaluateSources(v.matrix, sourcesOf(task, task.labels ?? []), k, extra);
   return [...evals, averageEvaluations(evals)].map((e) => ({ ...e, variant: v.variant, scorer, description: v.description }));
@@ -150,9 +158,11 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
   const o: DdaRunOptions = { ...DEFAULT_RUN_OPTIONS, ...partial };
   const t0 = Date.now();
   const artifactsDir = join(o.outDir, 'artifacts');
-  const { outDir: _out, scorer: _s, beta: _b, debiaser: _db, denoiser: _dn, k: _k, gradientEngine: _g, measurement: _m, storeGradients: _sg, ...expOptions } = o;
+  const { outDir: _out, scorer: _s, beta: _b, debiaser: _db, denoiser: _dn, k: _k, gradientEngine: _g, measurement: _m, storeGradients: _sg, metrics: _mt, ...expOptions } = o;
   // Resolve the plugins first, so that a wrong id fails before minutes of training.
   await ensurePlugins();
+  const asked = await createMetrics(o.metrics ?? []);
+  const metricColumns = labelMetricColumns(o.k, asked); // refuses a metric asked twice, or one only a benchmark can compute
   await scorers.create(o.scorer, {});
   await measurements.create(o.measurement ?? 'loss', {});
   await debiasers.create(o.debiaser, { beta: o.beta });
@@ -170,13 +180,13 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
     const seconds: Record<string, number> = { ...exp.seconds, 'gradients+scores': (Date.now() - tStep) / 1000 };
     const variants = await demoVariants(s, task, o);
     if (isModelFree(s.scorer)) log(`scorer '${o.scorer}' does not use the model: debias and denoise do not apply, reporting the plain row only`);
-    const rows = variants.flatMap((v) => evaluateVariant(task, v, o.scorer, o.k));
+    const rows = variants.flatMap((v) => evaluateVariant(task, v, o.scorer, o.k, asked));
     seconds.total = (Date.now() - t0) / 1000;
     const final = s.epochs[s.epochs.length - 1] as ScoreMatrix;
     const scoreScale = { base: meanAbs(s.base), final: meanAbs(final) };
     log(`mean |score|: base ${scoreScale.base.toExponential(3)}, final ${scoreScale.final.toExponential(3)} (ratio ${(scoreScale.base / scoreScale.final).toFixed(2)})`);
     return {
-      options: o, backend: exp.backend, dataset: exp.dataset, errors: exp.errors, experiment: exp.files, rows,
+      options: o, backend: exp.backend, dataset: exp.dataset, errors: exp.errors, experiment: exp.files, rows, metrics: metricColumns,
       scores: new Map(variants.map((v) => [v.variant, v.matrix])),
       finetuneLosses: exp.finetuneLosses, scoreScale, reused: [...exp.reused, ...run.reused], computed: [...exp.computed, ...run.computed], seconds,
     };

@@ -16,7 +16,7 @@
  * Everything here is a pure computation over what a run measured; a gate whose inputs are not
  * given is left out of the result (never approximated).
  */
-import { DdaError, assertSameShape, averageEvaluations, evaluateSources, type ScoreMatrix, type SourceSpec } from '@dda/core';
+import { DdaError, assertSameShape, averageEvaluations, evaluateSources, labelMetricColumns, type ScoreMatrix, type SourceSpec } from '@dda/core';
 import type { CheckpointScores } from '@dda/attribution';
 import { pearson } from './counterfactual.js';
 
@@ -255,7 +255,22 @@ export function meanGates(runs: readonly RegimeGates[]): RegimeGates {
   return out;
 }
 
-/** What G1 reads of a benchmark's result rows (bench.ts's `BenchRow` is one): the AUC (percent) under the metric key `auc`. */
+/** The `metrics` registry id of the metric G1 is defined on (METHOD.md: plain grad-dot@loss AUC against bm25's, in AUC points). */
+export const G1_METRIC = 'auc';
+
+/**
+ * The key of the metric with registry id `id` in a benchmark's rows (a {@link BenchMetric}'s `key`;
+ * default list: the label metrics, whose keys are their columns).
+ *
+ * @throws DdaError when no metric of `list` has that id.
+ */
+export function metricKeyOf(id: string, list: readonly { readonly key: string; readonly metric: { readonly id: string } }[] = labelMetricColumns(1).map((c) => ({ key: c.column, metric: c.metric }))): string {
+  const m = list.find((x) => x.metric.id === id);
+  if (m === undefined) throw new DdaError(`no metric '${id}' among the benchmark's metrics (${list.map((x) => x.metric.id).join(', ')})`, `evaluate the registry metric '${id}'`);
+  return m.key;
+}
+
+/** What G1 reads of a benchmark's result rows (bench.ts's `BenchRow` is one): the AUC (percent) under its metric's key ({@link metricKeyOf} {@link G1_METRIC}). */
 export interface AucRow {
   readonly family: string;
   readonly seed: number;
@@ -265,20 +280,21 @@ export interface AucRow {
 }
 
 /** The per-source AUCs of one method in one (family, seed) cell of a benchmark, keyed by source (error-kind and `average` rows left out). */
-function sourceAucs(rows: readonly AucRow[], family: string, seed: number, method: string): Record<string, number> {
+function sourceAucs(rows: readonly AucRow[], family: string, seed: number, method: string, key: string): Record<string, number> {
   const sel = rows.filter((r) => r.family === family && r.seed === seed && r.method === method && r.source !== 'average' && !r.source.includes('['));
-  return Object.fromEntries(sel.map((r) => [r.source, r.metrics['auc'] as number]));
+  return Object.fromEntries(sel.map((r) => [r.source, r.metrics[key] as number]));
 }
 
 /**
  * G1's inputs from a benchmark's rows for one (family, seed) cell: the per-source AUCs of the plain
- * method `plain` (e.g. `grad-dot@loss`, or `grad-dot` when the config has one measurement) and of `bm25`.
+ * method `plain` (e.g. `grad-dot@loss`, or `grad-dot` when the config has one measurement) and of
+ * `bm25`, read under `aucKey`, the key of the registry metric {@link G1_METRIC} in the rows.
  *
  * @throws DdaError naming the method that has no rows in the cell.
  */
-export function g1FromBenchRows(rows: readonly AucRow[], family: string, seed: number, plain = 'grad-dot@loss', bm25 = 'bm25'): NonNullable<GateInputs['g1']> {
-  const plainAuc = sourceAucs(rows, family, seed, plain);
-  const bm25Auc = sourceAucs(rows, family, seed, bm25);
+export function g1FromBenchRows(rows: readonly AucRow[], family: string, seed: number, plain = 'grad-dot@loss', bm25 = 'bm25', aucKey = metricKeyOf(G1_METRIC)): NonNullable<GateInputs['g1']> {
+  const plainAuc = sourceAucs(rows, family, seed, plain, aucKey);
+  const bm25Auc = sourceAucs(rows, family, seed, bm25, aucKey);
   for (const [m, v] of [[plain, plainAuc], [bm25, bm25Auc]] as const) {
     if (Object.keys(v).length === 0) throw new DdaError(`regime gate G1: no per-source rows of '${m}' for ${family}, seed ${seed}`, `run the benchmark with the scorer of '${m}' (and the loss measurement)`);
   }

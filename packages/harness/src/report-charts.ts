@@ -8,6 +8,7 @@
 import type { ChartSpec } from '@dda/report';
 import { parseMethod, type RecallSet, type RocSet, type MetricSummary, type SummaryRow } from './bench.js';
 import { RECOMMENDED_ROW } from './bench-config.js';
+import type { MetricDescriptor } from './bench-metrics.js';
 
 /** A summary row's mean and interval of the metric with key `key` (NaN when the row has none); the charts draw the default list's \`auc\`, \`recall_at_k\` and \`lds\`. */
 const at = (r: SummaryRow, key: string): MetricSummary => r.metrics[key] ?? { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
@@ -61,6 +62,36 @@ export function leaderboardChart(rows: readonly SummaryRow[], k: number, title: 
       panel('recall', 'recallLow', 'recallHigh', `recall@${k}`, [0, 1], null, false),
     ],
     resolve: { scale: { y: 'shared', color: 'shared' } },
+  } as ChartSpec;
+}
+
+/**
+ * One metric of the summary rows given (one family, or `all`) as bars, one per method, best first
+ * by the descriptor's `higherIsBetter`, with its 95% interval as a rule where the summary has one:
+ * the chart of a registry metric a configuration adds. Axis: the descriptor's label and units,
+ * cut to its `range`; values with its `digits`. Methods without a value are left out.
+ *
+ * @param m - The metric's key in the rows, and its descriptor.
+ */
+export function metricChart(rows: readonly SummaryRow[], m: { readonly key: string; readonly metric: MetricDescriptor }, title: string): ChartSpec {
+  const d = m.metric.digits ?? 3;
+  const round = (x: number): number => Number(x.toFixed(Math.max(d, 4)));
+  const lowerBetter = m.metric.higherIsBetter === false;
+  const values = rows.filter((r) => Number.isFinite(at(r, m.key).mean))
+    .map((r) => ({ ...parseMethod(r.method), method: r.method, n: r.n, value: round(at(r, m.key).mean), low: round(at(r, m.key).low), high: round(at(r, m.key).high), shown: at(r, m.key).mean.toFixed(d) }))
+    .sort((a, b) => (lowerBetter ? a.value - b.value : b.value - a.value));
+  const label = `${m.metric.label ?? m.metric.id}${m.metric.units ? ` (${m.metric.units})` : ''}`;
+  const y = { field: 'method', type: 'nominal', sort: values.map((v) => v.method), title: 'method' } as const;
+  const x = { field: 'value', type: 'quantitative', title: label, ...(m.metric.range ? { scale: { domain: [...m.metric.range] } } : {}) } as const;
+  return {
+    title: { text: title, subtitle: `bars: mean over n units, ${lowerBetter ? 'lowest' : 'highest'} (best) first; black lines: 95% interval of the mean (none for n = 1)` },
+    data: { values },
+    width: 440,
+    height: { step: 14 },
+    layer: [
+      { mark: { type: 'bar' }, encoding: { y, x, color: { field: 'variant', type: 'nominal', title: 'variant', legend: { orient: 'top', direction: 'horizontal' } }, tooltip: [{ field: 'method' }, { field: 'n', title: 'units' }, { field: 'shown', title: label }, { field: 'low' }, { field: 'high' }] } },
+      { mark: { type: 'rule', color: '#222', strokeWidth: 1.2 }, encoding: { y, x: { field: 'low', type: 'quantitative' }, x2: { field: 'high' } } },
+    ],
   } as ChartSpec;
 }
 

@@ -8,7 +8,7 @@ import { pairedReferences, type BenchResult, type SummaryRow } from './bench.js'
 import { leaderboardDda, RECOMMENDED_ROW } from './bench-config.js';
 import { metricHeader, type ReportMetric } from './bench-metrics.js';
 import { formatInterval, intervalsText, type IntervalKind } from './stats.js';
-import { ablationComponentsChart, ablationKind, gridHeatmap, ldsAucChart, leaderboardChart, leaderboardKind, parseGridRow, recallChart, rocChart, secondsChart, sweepChart } from './report-charts.js';
+import { ablationComponentsChart, ablationKind, gridHeatmap, ldsAucChart, leaderboardChart, leaderboardKind, metricChart, parseGridRow, recallChart, rocChart, secondsChart, sweepChart } from './report-charts.js';
 
 export { escapeHtml };
 
@@ -102,6 +102,16 @@ export async function renderReportWithWarnings(r: ReportData, command: string, n
     for (const family of families) {
       s.push(`<h3>${escapeHtml(familyTitle(family))}</h3>`);
       s.push(summaryTable(r.summary.filter((x) => x.family === family), r.metrics, r.intervals));
+    }
+  }
+  // A chart per registry metric the configuration added (over all units), drawn from its descriptor.
+  const askedMetrics = r.metrics.filter((m) => m.asked && m.computed);
+  const allUnits = r.summary.filter((x) => x.family === 'all');
+  if (askedMetrics.length > 0 && allUnits.length > 0) {
+    s.push(`<h2>Metrics of the configuration</h2><p>The registry metrics the configuration's <code>metrics:</code> adds, mean over all family × seed units per ${r.kind === 'bench' ? 'method' : 'ablation row'}, best first; per family in the tables above.</p>`);
+    for (const m of askedMetrics) {
+      s.push(`<p>${escapeHtml(metricHeader(m.metric))}: ${escapeHtml(m.metric.description)}</p>`);
+      s.push(await figure(`metric-${m.key}`, metricChart(allUnits, m, `${metricHeader(m.metric)} per method (all families)`), warnings));
     }
   }
   for (const reference of [...new Set(r.paired.map((p) => p.reference))]) {

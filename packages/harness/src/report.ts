@@ -1,11 +1,11 @@
 import { writeToBuffer } from 'fast-csv';
 import { readFileSync, existsSync } from 'node:fs';
-import { DdaError } from '@dda/core';
+import { DdaError, labelMetricColumns, metricTableHeader, type MetricColumn } from '@dda/core';
 import { escapeLatex, latexTable, type LatexCell } from '@dda/report';
 import { writeFileAtomic } from '@dda/attribution';
 import type { DdaRunResult, ResultRow } from './demo.js';
 import { join } from 'node:path';
-import { PAIRED_COLUMNS, defaultBenchMetrics, metricHeader, rowColumns, summaryColumns, type ReportMetric } from './bench-metrics.js';
+import { PAIRED_COLUMNS, defaultBenchMetrics, metricHeader, rowColumns, summaryColumns, type MetricDescriptor, type ReportMetric } from './bench-metrics.js';
 import { parseMethod, type BenchResult, type MetricSummary, type PairedRow, type SummaryRow } from './bench.js';
 
 /** The unit of the paired tests in summaries written before it was one family × seed cell. */
@@ -23,31 +23,40 @@ const r4 = (x: number): number => Number(x.toFixed(4));
 /** A metric that may not have been computed (NaN): rounded, or an empty cell. */
 const opt = (x: number | undefined): number | string => (x !== undefined && Number.isFinite(x) ? r4(x) : '');
 
-/** CSV columns of the results file, in order. */
-export const RESULT_COLUMNS = ['variant', 'scorer', 'source', 'auc', 'recall_at_k', 'k', 'average_precision', 'recall_at_50', 'mrr', 'n_positives', 'n_train', 'n_tests', 'description'] as const;
+/** The columns of `results.csv` besides the metrics': before the lead metrics, after them, and after the other label metrics (the asked metrics come last). */
+const RESULT_ROW_COLUMNS = { first: ['variant', 'scorer', 'source'], afterLead: ['k'], tail: ['n_positives', 'n_train', 'n_tests', 'description'] } as const;
 
-/** One CSV record per (variant, source), plus the `average` source row of each variant. AUC in percent; recall, average precision and reciprocal rank (MRR in the `average` row) as fractions. */
-export function resultRecords(rows: readonly ResultRow[]): Record<(typeof RESULT_COLUMNS)[number], string | number>[] {
+/** The columns of `results.csv` for the metrics `list` (a run's {@link DdaRunResult.metrics}). */
+export function resultColumns(list: readonly MetricColumn[]): string[] {
+  return metricTableHeader(list, RESULT_ROW_COLUMNS);
+}
+
+/** CSV columns of the results file with the label metrics alone, in order (a run's `--metrics` add theirs at the end). */
+export const RESULT_COLUMNS: readonly string[] = resultColumns(labelMetricColumns(1));
+
+/**
+ * One CSV record per (variant, source), plus the `average` source row of each variant: every
+ * metric of `list` under its column, from the row's values (AUC in percent; recall, average
+ * precision and reciprocal rank as fractions, MRR in the `average` row; an asked metric in its own
+ * unit), rounded to 4 decimals.
+ */
+export function resultRecords(rows: readonly ResultRow[], list: readonly MetricColumn[]): Record<string, string | number>[] {
   return rows.map((r) => ({
     variant: r.variant,
     scorer: r.scorer,
     source: r.source,
-    auc: r4(r.auc),
-    recall_at_k: r4(r.recallAtK),
     k: r.k,
-    average_precision: r4(r.averagePrecision),
-    recall_at_50: r4(r.recallAt50),
-    mrr: r4(r.mrr),
     n_positives: r.nPositives,
     n_train: r.nTrain,
     n_tests: r.nTests,
     description: r.description,
+    ...Object.fromEntries(list.map((c) => [c.column, r4(r.values[c.column] ?? Number.NaN)])),
   }));
 }
 
-/** Writes results.csv (through fast-csv) atomically. */
-export async function writeResultsCsv(path: string, rows: readonly ResultRow[]): Promise<void> {
-  const buf = await writeToBuffer(resultRecords(rows), { headers: [...RESULT_COLUMNS] });
+/** Writes results.csv (through fast-csv) atomically, a column per metric of `list` (the run's {@link DdaRunResult.metrics}). */
+export async function writeResultsCsv(path: string, rows: readonly ResultRow[], list: readonly MetricColumn[]): Promise<void> {
+  const buf = await writeToBuffer(resultRecords(rows, list), { headers: resultColumns(list) });
   writeFileAtomic(path, buf);
 }
 
@@ -105,7 +114,7 @@ export async function writeBenchOutputs(r: BenchResult, outDir: string, command:
     [`${base}.csv`, await writeToBuffer(rows, { headers: rowColumns(list) })],
     [`${base}-summary.csv`, await writeToBuffer(summary, { headers: summaryColumns(list) })],
     [`${base}-paired.csv`, await writeToBuffer(paired, { headers: [...PAIRED_COLUMNS] })],
-    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary.map((s) => summaryJson(s, list)), paired: r.paired, timings: r.timings, skipped: r.skipped, ...(r.gates ? { gates: gatesJson(r.gates) } : {}), sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent', intervals: intervalsText('student-t') }, null, 2)],
+    [`${base}-summary.json`, JSON.stringify({ command, kind: r.kind, config: r.config, summary: r.summary.map((s) => summaryJson(s, list)), ...askedDescriptors(list), paired: r.paired, timings: r.timings, skipped: r.skipped, ...(r.gates ? { gates: gatesJson(r.gates) } : {}), sign: 'higher score = training sample more responsible for the erroneous output; AUC in percent', intervals: intervalsText('student-t') }, null, 2)],
     [`${base}-curves.json`, curvesJson(r)],
     [`${base}-report.html`, await renderReport(r, command)],
   ];
@@ -133,6 +142,21 @@ export function summaryJson(s: SummaryRow, list: readonly ReportMetric[]): Recor
     family: s.family, method: s.method, n: s.n, ...Object.fromEntries(flat(list.filter((m) => m.lead))), secondsMean: s.secondsMean, ...Object.fromEntries(flat(list.filter((m) => !m.lead))),
     ...(nested.length > 0 ? { metrics: Object.fromEntries(nested.map((m) => [m.key, s.metrics[m.key] ?? NOT_COMPUTED])) } : {}),
   };
+}
+
+/** What a summary JSON keeps of a metric's descriptor, so that its report can be rebuilt without its plugin. */
+const DESCRIPTOR_FIELDS = ['id', 'description', 'label', 'higherIsBetter', 'units', 'range', 'digits'] as const;
+
+/**
+ * The summary JSON's `metricDescriptors`: the descriptor of every metric the configuration asked for
+ * (label, direction, units, range, digits, by key), read back by {@link loadReportData}; nothing
+ * when there is none (the default list's descriptors come from the registry).
+ */
+function askedDescriptors(list: readonly ReportMetric[]): { metricDescriptors?: Record<string, MetricDescriptor> } {
+  const asked = list.filter((m) => m.asked);
+  if (asked.length === 0) return {};
+  const pick = (d: MetricDescriptor): MetricDescriptor => Object.fromEntries(DESCRIPTOR_FIELDS.filter((f) => d[f] !== undefined).map((f) => [f, d[f]])) as unknown as MetricDescriptor;
+  return { metricDescriptors: Object.fromEntries(asked.map((m) => [m.key, pick(m.metric)])) };
 }
 
 /** The summary of a metric without values. */
@@ -186,7 +210,7 @@ export function curvesJson(r: Pick<BenchResult, 'curves' | 'recallCurves'>): str
  * @throws DdaError naming the file when it is missing or not a summary written by `dda bench` / `dda ablate`.
  */
 export function loadReportData(summaryJsonPath: string): { data: ReportData; command: string; missing: string[] } {
-  let j: { command?: unknown; kind?: unknown; config?: unknown; summary?: unknown; paired?: unknown; timings?: unknown; skipped?: unknown; intervals?: unknown };
+  let j: { command?: unknown; kind?: unknown; config?: unknown; summary?: unknown; metricDescriptors?: unknown; paired?: unknown; timings?: unknown; skipped?: unknown; intervals?: unknown };
   try {
     j = JSON.parse(readFileSync(summaryJsonPath, 'utf8')) as typeof j;
   } catch (e) {
@@ -208,11 +232,15 @@ export function loadReportData(summaryJsonPath: string): { data: ReportData; com
   }
   if (recallCurves.length === 0) missing.push('no recall@k curves');
   const config = parseBenchConfig(j.config ?? {}, summaryJsonPath);
-  // The default list's descriptors, then the metrics a summary holds under `metrics` (a registry metric's: its id only, its plugin may not be loaded here).
+  // The default list's descriptors, then the metrics a summary holds under `metrics`: a registry metric's, with the descriptor
+  // the summary recorded (its plugin may not be loaded here; a summary written before they were recorded: its id only).
   const nested = [...new Set((j.summary as Record<string, unknown>[]).flatMap((row) => Object.keys((row.metrics ?? {}) as object)))];
+  const recorded = (j.metricDescriptors ?? {}) as Record<string, MetricDescriptor>;
   const list: ReportMetric[] = [
     ...defaultBenchMetrics(config, { kind: j.kind, retrainedMethods: [] }),
-    ...nested.map((key): ReportMetric => ({ key, metric: { id: key, description: `the registry metric '${key}' of this summary` }, column: key, summaryColumn: key, lead: false, interval: true, paired: true, computed: true })),
+    ...nested.map((key): ReportMetric => ({
+      key, metric: recorded[key] ?? { id: key, description: `the registry metric '${key}' of this summary` }, column: key, summaryColumn: key, lead: false, interval: true, paired: true, computed: true, asked: true,
+    })),
   ];
   return {
     data: {
@@ -252,11 +280,16 @@ function summaryFromJson(row: Record<string, unknown>, list: readonly ReportMetr
   };
 }
 
-/** The keys of the first two lead metrics (the default list's AUC and recall@k), which the LaTeX tables show. */
-function leadKeys(list: readonly ReportMetric[]): [string, string] {
+/** The first two lead metrics (the default list's AUC and recall@k), which the LaTeX tables show. */
+function leadMetrics(list: readonly ReportMetric[]): [ReportMetric, ReportMetric] {
   const lead = list.filter((m) => m.lead);
   if (lead.length < 2) throw new DdaError(`the LaTeX summary needs two lead metrics, the run has ${lead.length}`);
-  return [(lead[0] as ReportMetric).key, (lead[1] as ReportMetric).key];
+  return [lead[0] as ReportMetric, lead[1] as ReportMetric];
+}
+
+/** The best of `values` by the metric's direction (its descriptor's `higherIsBetter`); NaN when one is NaN (then none is bold). */
+function bestOf(m: MetricDescriptor, values: readonly number[]): number {
+  return m.higherIsBetter === false ? Math.min(...values) : Math.max(...values);
 }
 
 /** `\textbf{x}` when `bold`, else x. */
@@ -280,35 +313,49 @@ function groupOf(kind: BenchResult['kind'], method: string): string {
  * The best mean of each AUC column is bold. Needs `\usepackage{booktabs}`.
  */
 export function summaryLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'> & { readonly metrics: readonly ReportMetric[]; readonly intervals?: IntervalKind }, command: string): string {
-  const [head, second] = leadKeys(r.metrics);
+  const [headMetric, secondMetric] = leadMetrics(r.metrics);
+  const head = headMetric.key;
+  // The configuration's registry metrics: a column each over all units, after recall@k, best in bold.
+  const asked = r.metrics.filter((m) => m.asked && m.computed);
   const at = (s: SummaryRow, key: string): MetricSummary => s.metrics[key] ?? NOT_COMPUTED;
   const families = [...new Set(r.summary.map((s) => s.family))].filter((f) => f !== 'all');
   const methods = [...new Set(r.summary.map((s) => s.method))];
   const get = (m: string, f: string): SummaryRow | undefined => r.summary.find((s) => s.method === m && s.family === f);
-  const best = (f: string): number => Math.max(...methods.map((m) => (((s) => (s ? at(s, head).mean : undefined))(get(m, f)) ?? -Infinity)));
+  const meansOf = (key: string, f: string): number[] => methods.flatMap((m) => ((s) => (s ? [at(s, key).mean] : []))(get(m, f)));
   const cols = [...families, 'all'];
-  const bests = new Map(cols.map((f) => [f, best(f)]));
+  const bests = new Map(cols.map((f) => [f, bestOf(headMetric.metric, meansOf(head, f))]));
+  const askedBests = new Map(asked.map((x) => [x.key, bestOf(x.metric, meansOf(x.key, 'all'))]));
+  const digits = (m: ReportMetric): number => m.metric.digits ?? 3;
   const rows = methods.map((m) => [
     m,
     ...cols.map((f) => {
       const s = get(m, f);
-      return s ? bold(at(s, head).mean.toFixed(2), at(s, head).mean === bests.get(f)) : '--';
+      return s ? bold(at(s, head).mean.toFixed(digits(headMetric)), at(s, head).mean === bests.get(f)) : '--';
     }),
     ((s) => (s ? String(s.n) : '--'))(get(m, 'all')),
     ((s) => (s ? formatInterval({ low: at(s, head).low, high: at(s, head).high, n: s.n }, 1) : '--'))(get(m, 'all')),
-    ((s) => (s ? at(s, second).mean.toFixed(3) : '--'))(get(m, 'all')),
+    ((s) => (s ? at(s, secondMetric.key).mean.toFixed(digits(secondMetric)) : '--'))(get(m, 'all')),
+    ...asked.map((x) => ((s) => (s && Number.isFinite(at(s, x.key).mean) ? bold(at(s, x.key).mean.toFixed(digits(x)), at(s, x.key).mean === askedBests.get(x.key)) : '--'))(get(m, 'all'))),
   ]);
   const rulesBefore = methods.flatMap((m, i) => (i > 0 && groupOf(r.kind, m) !== groupOf(r.kind, methods[i - 1] as string) && (r.kind === 'ablation' || groupSize(r.kind, methods, m) > 1 || groupSize(r.kind, methods, methods[i - 1] as string) > 1) ? [i] : []));
   const what = r.kind === 'bench' ? 'Attribution leaderboard' : `DDA ablation over ${r.config.ablation.scorer}`;
   const whatTex = r.kind === 'bench' ? what : `DDA ablation over \\texttt{${escapeLatex(r.config.ablation.scorer)}}`;
   return latexTable({
     comment: `${what}: ${r.config.name}. Made by: ${command}\nScores: higher = training sample more responsible. AUC in percent (50 = chance).`,
-    caption: `${whatTex} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over seeds per model family and over all family $\\times$ seed units (all, with its number of units n and 95\\% ${(r.intervals ?? 'student-t') === 'student-t' ? 'Student-t' : 'percentile-bootstrap'} interval), and recall@${r.config.k} over all units. Best mean per column in bold.`,
+    caption: `${whatTex} (\\texttt{${escapeLatex(r.config.name)}}): mean ROC-AUC (\\%) over seeds per model family and over all family $\\times$ seed units (all, with its number of units n and 95\\% ${(r.intervals ?? 'student-t') === 'student-t' ? 'Student-t' : 'percentile-bootstrap'} interval), and recall@${r.config.k}${askedCaption(asked)} over all units. Best mean per column in bold${asked.some((x) => x.metric.higherIsBetter === false) ? ' (the lowest where lower is better)' : ''}.`,
     label: `tab:${labelOf(r.config.name)}${r.kind === 'ablation' ? '-ablation' : ''}`,
-    columns: [{ header: 'method', align: 'l' }, ...cols.map((f) => ({ header: f, align: 'r' as const })), { header: 'n (all)', align: 'r' }, { header: '95% CI (all)', align: 'c' }, { header: `recall@${r.config.k} (all)`, align: 'r' }],
+    columns: [
+      { header: 'method', align: 'l' }, ...cols.map((f) => ({ header: f, align: 'r' as const })), { header: 'n (all)', align: 'r' }, { header: '95% CI (all)', align: 'c' }, { header: `recall@${r.config.k} (all)`, align: 'r' },
+      ...asked.map((x) => ({ header: `${metricHeader(x.metric)} (all)`, align: 'r' as const })),
+    ],
     rows,
     rulesBefore,
   });
+}
+
+/** The caption's words for the configuration's registry metrics: `, top-1 hit (fraction)` each, with their units where they have them (LaTeX-escaped). */
+function askedCaption(asked: readonly ReportMetric[]): string {
+  return asked.map((x) => `, ${escapeLatex(metricHeader(x.metric))}${x.metric.units ? ` (${escapeLatex(x.metric.units)})` : ''}`).join('');
 }
 
 function groupSize(kind: BenchResult['kind'], methods: readonly string[], m: string): number {
@@ -321,22 +368,22 @@ function groupSize(kind: BenchResult['kind'], methods: readonly string[], m: str
  * base term below a rule; the best cell in bold. Undefined when the summary has no grid rows.
  */
 export function ablationGridLatex(r: Pick<BenchResult, 'kind' | 'config' | 'summary'> & { readonly metrics: readonly ReportMetric[] }, command: string): string | undefined {
-  const [head] = leadKeys(r.metrics);
+  const [headMetric] = leadMetrics(r.metrics);
   const cells = r.summary.filter((s) => s.family === 'all').flatMap((s) => {
     const g = parseGridRow(s.method);
-    return g ? [{ ...g, auc: (s.metrics[head] ?? NOT_COMPUTED).mean }] : [];
+    return g ? [{ ...g, auc: (s.metrics[headMetric.key] ?? NOT_COMPUTED).mean }] : [];
   });
   if (r.kind !== 'ablation' || cells.length === 0) return undefined;
   const order = (xs: readonly string[], seen: readonly string[]): string[] => [...new Set([...xs.filter((x) => seen.includes(x)), ...seen])];
   const debiasers = order(r.config.ablation.debiasers, cells.map((c) => c.debiaser));
   const denoisers = order(r.config.ablation.denoisers, cells.map((c) => c.denoiser));
-  const top = Math.max(...cells.map((c) => c.auc));
+  const top = bestOf(headMetric.metric, cells.map((c) => c.auc));
   const readings = [false, true].filter((cross) => cells.some((c) => c.cross === cross));
   const rows = readings.flatMap((cross) => debiasers.map((db) => [
     cross ? `cross: ${db}` : db,
     ...denoisers.map((dn) => {
       const c = cells.find((x) => x.cross === cross && x.debiaser === db && x.denoiser === dn);
-      return c ? bold(c.auc.toFixed(2), c.auc === top) : '--';
+      return c ? bold(c.auc.toFixed(headMetric.metric.digits ?? 3), c.auc === top) : '--';
     }),
   ]));
   return latexTable({

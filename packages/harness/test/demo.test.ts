@@ -2,7 +2,11 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeToBuffer } from 'fast-csv';
+import { metrics, type Metric } from '@dda/core';
 import { RESULT_COLUMNS, runDda, writeResultsCsv, type DdaRunOptions, type DdaRunResult } from '@dda/harness';
+
+type ResultRow = DdaRunResult['rows'][number];
 
 // A very small configuration of the demo (about 25 s on one core).
 const SMALL: Partial<DdaRunOptions> = {
@@ -37,10 +41,37 @@ describe('the demo end to end (small configuration): experiment files attributed
     for (const m of first.scores.values()) expect(m.values.every(Number.isFinite)).toBe(true);
 
     const csv = join(firstDir, 'results.csv');
-    await writeResultsCsv(csv, first.rows);
+    await writeResultsCsv(csv, first.rows, first.metrics);
     const lines = readFileSync(csv, 'utf8').trim().split('\n');
     expect(lines[0]).toBe(RESULT_COLUMNS.join(','));
     expect(lines).toHaveLength(first.rows.length + 1);
+  });
+
+  it('results.csv: the label metrics byte for byte as the fixed-field writer wrote them, and a metric registered as a plugin does (--metrics) one more column', async () => {
+    // The writer with fixed fields before results.csv's columns came from the metrics registry: the golden.
+    const r4 = (x: number): number => Number(x.toFixed(4));
+    const golden = async (rows: readonly ResultRow[]): Promise<string> => (await writeToBuffer(rows.map((r) => ({
+      variant: r.variant, scorer: r.scorer, source: r.source, auc: r4(r.auc), recall_at_k: r4(r.recallAtK), k: r.k, average_precision: r4(r.averagePrecision),
+      recall_at_50: r4(r.recallAt50), mrr: r4(r.mrr), n_positives: r.nPositives, n_train: r.nTrain, n_tests: r.nTests, description: r.description,
+    })), { headers: ['variant', 'scorer', 'source', 'auc', 'recall_at_k', 'k', 'average_precision', 'recall_at_50', 'mrr', 'n_positives', 'n_train', 'n_tests', 'description'] })).toString();
+    const csv = join(firstDir, 'results-golden.csv');
+    await writeResultsCsv(csv, first.rows, first.metrics);
+    expect(readFileSync(csv, 'utf8')).toBe(await golden(first.rows));
+    // A metric as a plugin registers it (the scaffolded metric's shape); the harness names it nowhere.
+    const top1: Metric = {
+      id: 'demo-top-1-hit', description: '1 when the top-scoring training sample is a true source (fraction; higher = better)', label: 'top-1 hit', units: 'fraction', range: [0, 1],
+      compute: (scores, labels) => labels[Array.from(scores).indexOf(Math.max(...Array.from(scores)))] as number,
+    };
+    if (!metrics.has(top1.id)) metrics.register({ id: top1.id, description: top1.description, priority: 1, create: () => top1 });
+    const r = await runDda({ ...SMALL, outDir: firstDir, metrics: [top1.id] }); // every step reused
+    expect(r.metrics.map((m) => m.column)).toEqual(['auc', 'recall_at_k', 'average_precision', 'recall_at_50', 'mrr', top1.id]);
+    await writeResultsCsv(csv, r.rows, r.metrics);
+    const [head, ...lines] = readFileSync(csv, 'utf8').trim().split('\n');
+    const [goldHead, ...goldLines] = (await golden(r.rows)).trim().split('\n');
+    expect(head).toBe(`${goldHead},${top1.id}`);
+    lines.forEach((l, i) => expect(l).toBe(`${goldLines[i]},${r4(r.rows[i]!.metrics![top1.id]!)}`));
+    expect(r.rows.every((x) => x.metrics![top1.id] === 0 || x.metrics![top1.id] === 1 || x.source === 'average')).toBe(true);
+    await expect(runDda({ ...SMALL, outDir: firstDir, metrics: ['mrr'] })).rejects.toThrow(/metric 'mrr' has the name of a column every evaluation has/);
   });
 
   it('β = 0 and a single checkpoint reduce DDA to plain influence', async () => {

@@ -116,6 +116,16 @@ describe('g1FromBenchRows', () => {
     expect(regimeGates({ g1: g1FromBenchRows(rows, 'f', 0) }).g1!.value).toBe(5);
     expect(() => g1FromBenchRows(rows, 'f', 0, 'grad-dot')).toThrow(/no per-source rows of 'grad-dot'/);
   });
+
+  it('reads the AUC under the key of the registry metric `auc` in the run\'s metric list, not a fixed field', async () => {
+    const { G1_METRIC, metricKeyOf } = await import('../src/gates.js');
+    expect(G1_METRIC).toBe('auc');
+    const list = [{ key: 'roc', metric: { id: 'auc' } }, { key: 'r', metric: { id: 'recall-at-5' } }];
+    const rows = [row('grad-dot@loss', 'a', 0), row('bm25', 'a', 0)].map((r, i) => ({ ...r, metrics: { roc: [80, 75][i]!, auc: 0 } }));
+    expect(g1FromBenchRows(rows, 'f', 0, 'grad-dot@loss', 'bm25', metricKeyOf(G1_METRIC, list))).toEqual({ plainAuc: { a: 80 }, bm25Auc: { a: 75 } });
+    expect(metricKeyOf(G1_METRIC)).toBe('auc'); // the default list's column
+    expect(() => metricKeyOf(G1_METRIC, list.slice(1))).toThrow(/no metric 'auc' among the benchmark's metrics \(recall-at-5\)/);
+  });
 });
 
 describe('pearson', () => {

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { metrics, type Metric } from '@dda/core';
-import { benchMetricList, pairedAgainst, parseBenchConfig, summarize, summaryMarkdown, writeBenchOutputs, type BenchResult } from '@dda/harness';
+import { checkPageInBrowser } from '@dda/report';
+import { benchMetricList, loadReportData, pairedAgainst, parseBenchConfig, renderReportWithWarnings, summarize, summaryLatex, summaryMarkdown, writeBenchOutputs, type BenchResult } from '@dda/harness';
+import { metricChart } from '../src/report-charts.js';
 import { syntheticBench } from './helpers/synthetic-bench.js';
 
 // A metric of the `metrics` registry, as a plugin would register it: the harness names no metric
@@ -11,14 +13,14 @@ import { syntheticBench } from './helpers/synthetic-bench.js';
 const dir = mkdtempSync(join(tmpdir(), 'dda-registry-metrics-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const topHit: Metric = { id: 'top-hit', description: 'test metric', compute: (_s, labels) => labels[0] as number };
+const topHit: Metric = { id: 'top-hit', description: 'test metric', label: 'top hit', units: 'fraction', range: [0, 1], digits: 2, compute: (_s, labels) => labels[0] as number };
 if (!metrics.has('top-hit')) metrics.register({ id: 'top-hit', description: topHit.description, priority: 1, create: () => topHit });
 
 /** The synthetic benchmark with a registry metric on every row (per source a value, `average` their mean). */
 function withMetric(): BenchResult {
   const r = syntheticBench('bench');
   const rows = r.rows.map((x) => ({ ...x, metrics: { ...x.metrics, 'top-hit': x.metrics['auc']! / 100 } }));
-  const list = [...r.metrics, { key: 'top-hit', metric: topHit, column: 'top-hit', summaryColumn: 'top-hit', lead: false, interval: true, paired: true, computed: true }];
+  const list = [...r.metrics, { key: 'top-hit', metric: topHit, column: 'top-hit', summaryColumn: 'top-hit', lead: false, interval: true, paired: true, computed: true, asked: true }];
   return { ...r, metrics: list, rows, summary: summarize(rows, list), paired: pairedAgainst(rows, 'grad-dot', list) };
 }
 
@@ -58,9 +60,54 @@ describe('registry metrics in the benchmark outputs', () => {
       expect(row).toHaveProperty('top-hit_high');
     });
     expect(csvRecords(join(dir, 'synthetic-paired.csv')).some((p) => p.metric === 'top-hit')).toBe(true);
-    expect(summaryMarkdown(r).split('\n')[0]).toMatch(/\| MRR \| top-hit \|$/);
+    expect(summaryMarkdown(r).split('\n')[0]).toMatch(/\| MRR \| top hit \|$/);
     const html = readFileSync(paths.find((p) => p.endsWith('-report.html'))!, 'utf8');
-    expect(html).toContain('<th class="num">top-hit</th>');
+    expect(html).toContain('<th class="num">top hit</th>');
+  });
+
+  it('get a column of the LaTeX summary (label, digits, best in bold by direction) and a chart of the report, from a run and from its summary JSON', async () => {
+    const base = summaryLatex(syntheticBench('bench'), 'dda bench');
+    const tex = summaryLatex(r, 'dda bench');
+    const body = (t: string): string[] => t.split('\n').filter((l) => l.endsWith('\\\\') && !l.startsWith('method'));
+    // The built-in columns as before; one more column, `top hit (all)`, with the metric's 2 digits.
+    expect(tex.split('\n').find((l) => l.startsWith('method'))).toBe(`${base.split('\n').find((l) => l.startsWith('method'))!.slice(0, -3)} & top hit (all) \\\\`);
+    expect(tex).toContain('and recall@5, top hit (fraction) over all units');
+    const all = r.summary.filter((x) => x.family === 'all');
+    const best = Math.max(...all.map((x) => x.metrics['top-hit']!.mean));
+    body(tex).forEach((line, i) => {
+      const cell = line.slice(line.lastIndexOf('&') + 2, -3);
+      const mean = all[i]!.metrics['top-hit']!.mean;
+      expect(cell).toBe(mean === best ? `\\textbf{${mean.toFixed(2)}}` : mean.toFixed(2));
+      expect(line.slice(0, line.lastIndexOf('&') - 1)).toBe(body(base)[i]!.slice(0, -3));
+    });
+    // Lower is better: the lowest mean is bold, and the caption says so.
+    const lower = { ...r, metrics: r.metrics.map((m) => (m.key === 'top-hit' ? { ...m, metric: { ...m.metric, higherIsBetter: false } } : m)) };
+    const worst = Math.min(...all.map((x) => x.metrics['top-hit']!.mean));
+    expect(summaryLatex(lower, 'dda bench')).toContain(`\\textbf{${worst.toFixed(2)}} \\\\`);
+    expect(summaryLatex(lower, 'dda bench')).toContain('(the lowest where lower is better)');
+
+    // The report's chart of the metric, best first; rebuilt from the summary JSON with the descriptor it recorded.
+    const out = join(dir, 'latex');
+    await writeBenchOutputs(r, out, 'dda bench --name synthetic', ['latex']);
+    const html = readFileSync(join(out, 'synthetic-report.html'), 'utf8');
+    expect(html).toContain('id="chart-metric-top-hit"');
+    const seen = await checkPageInBrowser(join(out, 'synthetic-report.html'));
+    expect(seen.requests).toEqual([]);
+    expect(seen.consoleErrors).toEqual([]);
+    // One bar and one interval rule per method of the `all` rows.
+    expect(seen.charts.find((c) => c.id === 'metric-top-hit')?.marks).toBeGreaterThanOrEqual(all.length);
+    const chart = metricChart(all, { key: 'top-hit', metric: topHit }, 't');
+    const values = (chart.data as { values: { method: string; value: number }[] }).values;
+    expect(values.map((v) => v.value)).toEqual([...values.map((v) => v.value)].sort((a, b) => b - a));
+    expect((chart as { layer: { encoding: { x: { title?: string; scale?: unknown } } }[] }).layer[0]!.encoding.x).toMatchObject({ title: 'top hit (fraction)', scale: { domain: [0, 1] } });
+    const json = JSON.parse(readFileSync(join(out, 'synthetic-summary.json'), 'utf8')) as { metricDescriptors?: unknown };
+    expect(json.metricDescriptors).toEqual({ 'top-hit': { id: 'top-hit', description: 'test metric', label: 'top hit', units: 'fraction', range: [0, 1], digits: 2 } });
+    const back = loadReportData(join(out, 'synthetic-summary.json'));
+    expect(summaryLatex(back.data, back.command)).toBe(readFileSync(join(out, 'synthetic-summary.tex'), 'utf8'));
+    expect((await renderReportWithWarnings(back.data, 'dda bench')).html).toContain('id="chart-metric-top-hit"');
+    // Without registry metrics the summary JSON records no descriptors (the committed summaries' format).
+    await writeBenchOutputs(syntheticBench('bench'), join(dir, 'plain'), 'dda bench');
+    expect(JSON.parse(readFileSync(join(dir, 'plain', 'synthetic-summary.json'), 'utf8'))).not.toHaveProperty('metricDescriptors');
   });
 
   it('come from the config by id (with options), and unknown or clashing ids are refused', async () => {

@@ -73,7 +73,7 @@ describe('a plugin generated outside the workspace', () => {
     }
     // From the user's folder: the plugin by a path relative to it, a tiny benchmark with one seed.
     writeFileSync(join(tmp, 'ext.json'), JSON.stringify(CONFIG));
-    bench = await run([MAIN, 'bench', '--config', 'ext.json', '--plugin', './dda-scorer-ext-scorer', '--plugin', './dda-metric-ext-metric', '--plugin', './dda-engine-ext-engine', '--out', 'out'], tmp);
+    bench = await run([MAIN, 'bench', '--config', 'ext.json', '--plugin', './dda-scorer-ext-scorer', '--plugin', './dda-metric-ext-metric', '--plugin', './dda-engine-ext-engine', '--out', 'out', '--format', 'latex'], tmp);
     // The data set plugin named in a config (plugins: and data.generator), with injected test errors (the template's data are too easy to hallucinate on).
     writeFileSync(join(tmp, 'ext-data.json'), JSON.stringify({
       name: 'extdata', families: ['llama2-tiny'], scorers: ['grad-dot', 'bm25'], seeds: [0], plugins: ['./dda-dataset-ext-data'], testErrors: 'injected', minErrorsPerSource: 2,
@@ -131,6 +131,9 @@ describe('a plugin generated outside the workspace', () => {
       expect(p10 >= 0 && p10 <= 1 && r[col('ext-metric')] !== '', r.join(',')).toBe(true);
     }
     expect(readFileSync(join(tmp, 'out', 'ext-summary.csv'), 'utf8').split('\n')[0]).toMatch(/,ext-metric_mean,ext-metric_low,ext-metric_high$/);
+    // The report: a column of the LaTeX summary under the metric's label (its id, the template sets none) and a chart of its own.
+    expect(readFileSync(join(tmp, 'out', 'ext-summary.tex'), 'utf8')).toMatch(/^method & .* & recall@\d+ \(all\) & ext-metric \(all\) \\\\$/m);
+    expect(readFileSync(join(tmp, 'out', 'ext-report.html'), 'utf8')).toContain('id="chart-metric-ext-metric"');
   });
 
   it('benchmarks on the generated data set named in a config: its rows are in the CSV', () => {
