@@ -58,3 +58,12 @@ describe('the README\'s commands', () => {
     }
   });
 });
+
+describe('the README\'s architecture section', () => {
+  it('names every workspace folder (datasets/, packages/, plugins/) and none that is not there', () => {
+    const block = /## Architecture\n\n```\n([\s\S]*?)```/.exec(README)?.[1] ?? '';
+    const named = block.split('\n').map((l) => /^((?:datasets|packages|plugins)\/[\w-]+)\s/.exec(l)?.[1]).filter((x): x is string => x !== undefined);
+    const folders = ['datasets', 'packages', 'plugins'].flatMap((d) => readdirSync(join(ROOT, d), { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(ROOT, d, e.name, 'package.json'))).map((e) => `${d}/${e.name}`));
+    expect([...named].sort()).toEqual([...folders].sort());
+  });
+});
