@@ -1,9 +1,10 @@
 /**
  * What every engine checks before it runs a decoder (tfjs, onnxruntime): the training options, the
  * fit of a tokenizer to the embedding matrix, the options of optimizer steps from a checkpoint and
- * the prompt of greedy generation. No engine code here.
+ * the prompt of greedy generation; and the training loop they share (epochs, seeded shuffles,
+ * batches), around each engine's own optimizer step. No engine code here.
  */
-import { DdaError, type ModelStepOptions } from '@dda/core';
+import { DdaError, SeededRandom, yieldToEventLoop, type ModelStepOptions } from '@dda/core';
 import type { DecoderConfig } from './config.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -22,6 +23,57 @@ export interface TrainOptions {
   readonly onEpochEnd?: (epoch: number, meanLoss: number) => void | Promise<void>;
   /** Called after each optimizer step. */
   readonly onStep?: (step: number, stepsTotal: number, loss: number) => void;
+}
+
+/** What {@link trainingLoop} takes besides the engine's step: the loop's part of {@link TrainOptions}, and where to resume. */
+export interface TrainingLoopOptions extends Pick<TrainOptions, 'epochs' | 'batchSize' | 'seed' | 'onEpochEnd' | 'onStep'> {
+  /** Epochs already trained (a resumed run, default 0): epochs `from + 1 .. epochs` run, after the shuffles of the first `from` are replayed from the seed. */
+  readonly from?: number;
+  /** Called after each epoch, before `onEpochEnd` (e.g. to store the optimizer's state, so a run can resume from there). */
+  readonly onEpochState?: (epoch: number) => void | Promise<void>;
+}
+
+/**
+ * The training loop of every engine (`EngineDecoder.train`): `epochs` passes over `examples`, each
+ * in the order one `SeededRandom(seed).shuffle` per epoch gives, in batches of `batchSize` (the
+ * last one smaller); `step` trains on one batch (one optimizer step) and returns its loss, the mean
+ * over its sequences of each one's mean response-token cross-entropy (nats/token). Engines differ
+ * only in `step`, so the same seed gives the same batches on every engine.
+ *
+ * @returns Each epoch's mean loss (nats/token; batches weighted by their size).
+ * @throws DdaError for no examples, epochs that are not a non-negative integer, a batch size below
+ *   1, a `from` outside 0..epochs, or a step whose loss is not finite (`training diverged at epoch E`;
+ *   a step should not apply such an update).
+ */
+export async function trainingLoop<E>(examples: readonly E[], o: TrainingLoopOptions, step: (batch: readonly E[]) => Promise<number>): Promise<number[]> {
+  if (examples.length === 0) throw new DdaError('cannot train on an empty data set');
+  if (!Number.isInteger(o.epochs) || o.epochs < 0) throw new DdaError(`epochs must be a non-negative integer, got ${o.epochs}`, 'pass e.g. 3');
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DdaError(`batchSize must be a positive integer, got ${o.batchSize}`, 'pass e.g. 16');
+  const from = o.from ?? 0;
+  if (!Number.isInteger(from) || from < 0 || from > o.epochs) throw new DdaError(`resume: epoch ${from} of ${o.epochs}`, 'resume from an epoch the training has');
+  const rng = new SeededRandom(o.seed);
+  for (let e = 0; e < from; e++) rng.shuffle(examples.map((_, i) => i));
+  const stepsPerEpoch = Math.ceil(examples.length / o.batchSize);
+  const epochLosses: number[] = [];
+  let steps = from * stepsPerEpoch;
+  for (let epoch = from + 1; epoch <= o.epochs; epoch++) {
+    const order = rng.shuffle(examples.map((_, i) => i));
+    let sum = 0;
+    for (let s = 0; s < order.length; s += o.batchSize) {
+      const batch = order.slice(s, s + o.batchSize).map((i) => examples[i] as E);
+      const loss = await step(batch);
+      if (!Number.isFinite(loss)) throw new DdaError(`training diverged at epoch ${epoch} (loss ${loss})`, 'lower the learning rate');
+      sum += loss * batch.length;
+      steps++;
+      o.onStep?.(steps, stepsPerEpoch * o.epochs, loss);
+      await yieldToEventLoop();
+    }
+    epochLosses.push(sum / examples.length);
+    // The state first: a caller that stores it has the epoch safe before anything else runs.
+    await o.onEpochState?.(epoch);
+    await o.onEpochEnd?.(epoch, sum / examples.length);
+  }
+  return epochLosses;
 }
 
 /** Throws a DdaError when the tokenizer's ids do not fit the model's embedding matrix (every engine's decoder checks it). */

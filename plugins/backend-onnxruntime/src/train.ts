@@ -1,15 +1,15 @@
 /**
  * Training on onnxruntime: pretraining (every base tensor) and LoRA or full fine-tuning with
- * Adam, with the semantics of @dda/backend-tfjs's `DecoderModel.train`: the same shuffled order
- * from the seed (`SeededRandom.shuffle` once per epoch), the same batches, the same loss (the mean
- * over the batch of each sequence's mean response-token cross-entropy, nats/token), the same Adam
- * ({@link Adam}: tfjs's `tf.train.adam(lr)` step for step) and the same callbacks and
- * divergence error. Each step is one forward/backward run of the batched decoder graph
- * ({@link buildDecoderGraph} with `batch` = the batch's size), or, with `workers` ≥ 2, of one
+ * Adam, with the semantics of @dda/backend-tfjs's `DecoderModel.train`: the same loop
+ * (`trainingLoop` of @dda/model: the shuffled order from the seed, once per epoch, the same
+ * batches, callbacks and divergence error), the same loss (the mean over the batch of each
+ * sequence's mean response-token cross-entropy, nats/token), the same Adam ({@link Adam}: tfjs's
+ * `tf.train.adam(lr)` step for step). Each step is one forward/backward run of the batched decoder
+ * graph ({@link buildDecoderGraph} with `batch` = the batch's size), or, with `workers` ≥ 2, of one
  * shard of the batch per worker thread, the shards' losses and gradients summed in shard order.
  */
-import { DdaError, SeededRandom, yieldToEventLoop } from '@dda/core';
-import type { TrainOptions } from '@dda/model';
+import { DdaError } from '@dda/core';
+import { trainingLoop, type TrainOptions } from '@dda/model';
 import { Adam } from './adam.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
@@ -161,40 +161,18 @@ export class OnnxTrainer {
    *   (`training diverged at epoch E`).
    */
   async train(examples: readonly OnnxEncodedExample[], o: OnnxTrainOptions): Promise<number[]> {
-    if (examples.length === 0) throw new DdaError('cannot train on an empty data set');
-    if (!Number.isInteger(o.epochs) || o.epochs < 0) throw new DdaError(`epochs must be a non-negative integer, got ${o.epochs}`, 'pass e.g. 3');
-    if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DdaError(`batchSize must be a positive integer, got ${o.batchSize}`, 'pass e.g. 16');
-    const adam = new Adam(this.trained.map((t) => t.data.length), o.learningRate);
-    const rng = new SeededRandom(o.seed);
-    const epochLosses: number[] = [];
-    const stepsPerEpoch = Math.ceil(examples.length / o.batchSize);
-    const from = o.resume?.epoch ?? 0;
-    if (!Number.isInteger(from) || from < 0 || from > o.epochs) throw new DdaError(`resume: epoch ${from} of ${o.epochs}`, 'resume from an epoch the training has');
-    if (o.resume) {
-      adam.restore(o.resume.optimizer);
-      for (let e = 0; e < from; e++) rng.shuffle(examples.map((_, i) => i));
-    }
-    let step = from * stepsPerEpoch;
-    for (let epoch = from + 1; epoch <= o.epochs; epoch++) {
-      const order = rng.shuffle(examples.map((_, i) => i));
-      let sum = 0;
-      for (let s = 0; s < order.length; s += o.batchSize) {
-        const batch = order.slice(s, s + o.batchSize).map((i) => examples[i] as OnnxEncodedExample);
-        const { loss, gradients } = await this.lossAndGradients(batch);
-        if (!Number.isFinite(loss)) throw new DdaError(`training diverged at epoch ${epoch} (loss ${loss})`, 'lower the learning rate');
-        adam.step(this.trained.map((t) => t.data), gradients);
-        if (this.pool) (await this.pool).constantsChanged();
-        sum += loss * batch.length;
-        step++;
-        o.onStep?.(step, stepsPerEpoch * o.epochs, loss);
-        await yieldToEventLoop();
-      }
-      epochLosses.push(sum / examples.length);
-      // The state first: a caller that stores it has the epoch safe before anything else runs.
-      await o.onEpochState?.(epoch, adam.state());
-      await o.onEpochEnd?.(epoch, sum / examples.length);
-    }
-    return epochLosses;
+    const { resume, onEpochState, learningRate, ...loop } = o;
+    const adam = new Adam(this.trained.map((t) => t.data.length), learningRate);
+    if (resume) adam.restore(resume.optimizer);
+    // The loop every engine runs (@dda/model); the step here: the batch's loss and gradients, then Adam (not on a diverged loss).
+    const state = onEpochState ? { onEpochState: (epoch: number) => onEpochState(epoch, adam.state()) } : {};
+    return trainingLoop(examples, { ...loop, from: resume?.epoch ?? 0, ...state }, async (batch) => {
+      const { loss, gradients } = await this.lossAndGradients(batch);
+      if (!Number.isFinite(loss)) return loss;
+      adam.step(this.trained.map((t) => t.data), gradients);
+      if (this.pool) (await this.pool).constantsChanged();
+      return loss;
+    });
   }
 
   /**

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { DdaError, SeededRandom, type GradientMatrix, type ModelStepOptions, type TextSample, yieldToEventLoop } from '@dda/core';
+import { DdaError, type GradientMatrix, type ModelStepOptions, type TextSample } from '@dda/core';
 import {
   type DecoderConfig, type EncodeOptions, type EncodedExample, type LoraConfig, type NamedTensor, type TensorMap, type Tokenizer, type ParameterSet, type TrainOptions,
-  assertFiniteTensors, checkLoraFits, checkStepOptions, checkTokenizerFits, cloneTensors, generationPrompt, encodeSample, initLoraWeights, loraModuleList, loraWeightSpecs, targetModule,
+  assertFiniteTensors, checkLoraFits, checkStepOptions, checkTokenizerFits, cloneTensors, generationPrompt, encodeSample, initLoraWeights, loraModuleList, loraWeightSpecs, targetModule, trainingLoop,
   validateDecoderConfig, validateLoraConfig,
 } from '@dda/model';
 import { type DecoderParams, type VariableMap, forward, sequenceLosses } from './decoder.js';
@@ -182,38 +182,22 @@ export class DecoderModel {
 
   /** {@link train} on already-encoded examples, with Adam (default) or plain SGD. */
   async trainEncoded(enc: readonly EncodedExample[], o: TrainOptions & { readonly optimizer?: 'adam' | 'sgd' }): Promise<number[]> {
-    if (enc.length === 0) throw new DdaError('cannot train on an empty data set');
     const { vars } = this.variablesOf(o.parameters);
     const opt = (o.optimizer ?? 'adam') === 'adam' ? tf.train.adam(o.learningRate) : tf.train.sgd(o.learningRate);
-    const rng = new SeededRandom(o.seed);
-    const epochLosses: number[] = [];
-    const stepsPerEpoch = Math.ceil(enc.length / o.batchSize);
-    let step = 0;
-    for (let epoch = 1; epoch <= o.epochs; epoch++) {
-      const order = rng.shuffle(enc.map((_, i) => i));
-      let sum = 0;
-      for (let s = 0; s < order.length; s += o.batchSize) {
-        const batch = order.slice(s, s + o.batchSize).map((i) => enc[i] as EncodedExample);
+    try {
+      // The loop every engine runs (@dda/model); the step here: tfjs's optimizer on the batch's mean loss.
+      return await trainingLoop(enc, o, async (batch) => {
         const lossT = this.withParameterSet(o.parameters, () => tf.tidy(() => {
           const { tokens, mask } = this.batchTensors(batch);
           return opt.minimize(() => tf.mean(sequenceLosses(this.params, tokens, mask)) as tf.Scalar, true, vars) as tf.Scalar;
         }));
         const loss = (await lossT.data())[0] as number;
         lossT.dispose();
-        if (!Number.isFinite(loss)) {
-          opt.dispose();
-          throw new DdaError(`training diverged at epoch ${epoch} (loss ${loss})`, 'lower the learning rate');
-        }
-        sum += loss * batch.length;
-        step++;
-        o.onStep?.(step, stepsPerEpoch * o.epochs, loss);
-        await yieldToEventLoop();
-      }
-      epochLosses.push(sum / enc.length);
-      await o.onEpochEnd?.(epoch, sum / enc.length);
+        return loss;
+      });
+    } finally {
+      opt.dispose();
     }
-    opt.dispose();
-    return epochLosses;
   }
 
   /**
