@@ -31,6 +31,7 @@ import { checkOutFolder } from './attribute.js';
 import { trainingSetSizeWarning, type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
 import { hashData } from './hashing.js';
+import { insertTop, queryNorms, rowScores, scanIndexTop } from './index-scan.js';
 import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary } from './index-dda-error.js';
 import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
@@ -621,6 +622,12 @@ export interface IndexQueryOptions {
   readonly backends?: readonly string[];
   /** Rows scored per read of gradients.f16 (default 1024: 16 MB of float16 at k = 8,192, widened to 32 MB): memory is flat in the number of rows. */
   readonly chunkRows?: number;
+  /**
+   * How the top-k scan scores the rows: `auto` (default: onnxruntime's float32 GEMM over the float16
+   * rows where a kernel reads half floats, the rows that can reach the top k scored again in
+   * float64: the same top k and scores as `js`) or `js` (the float64 loop over every row).
+   */
+  readonly scanEngine?: 'auto' | 'js';
   /** Folder of topk.csv and topk.jsonl (none written without it). */
   readonly out?: string;
   readonly log?: Log;
@@ -690,9 +697,15 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   } finally {
     await model.dispose();
   }
-  const best: { i: number; s: number }[][] = queryRows.map(() => []);
-  scoreIndexRows(o.index, h, queryRows, o.normalize ?? false, chunkRows, o.progress, (i, j, s) => insertTop(best[j] as { i: number; s: number }[], i, s, topK));
-  const tops = topsOf(queries, best, h.trainIds, await trainingTexts(h, side, log));
+  const scan = await scanIndexTop({
+    rowsPath: join(o.index, INDEX_FILES.rows), count: h.count, dim: h.dim, queryRows, normalize: o.normalize ?? false, topK, chunkRows,
+    label: `scoring ${h.count} index rows × ${queryRows.length} queries at ${h.checkpoint.id}`, log,
+    ...(o.scanEngine ? { engine: o.scanEngine } : {}), ...(o.progress ? { progress: o.progress } : {}),
+    refuse: (i, row, score) => refuseNonFiniteScore(o.index, h, i, row, score),
+  });
+  log(`index: scored ${h.count} rows × ${queryRows.length} quer${queryRows.length === 1 ? 'y' : 'ies'} in ${scan.seconds.toFixed(2)} s (${scan.how}; ${scan.rescored} row × query scores in float64)`);
+  const best = scan.best;
+  const tops = topsOf(queries, best, h.trainIds, await trainingTexts(h, side, log, new Set(best.flat().map((b) => b.i))));
   const units = o.normalize
     ? `cosine of projected gradients (≈ grad-cos; dimensionless in [-1, 1], 0 for a zero row); higher = more responsible`
     : `inner product of projected gradients (≈ grad-dot; nats² per squared parameter unit); higher = more responsible`;
@@ -794,27 +807,13 @@ async function projectedQueries(
 function scoreIndexRows(
   dir: string, h: IndexHeader, queryRows: readonly Float64Array[], normalize: boolean, chunkRows: number, progress: ProgressSink | undefined, visit: (i: number, j: number, s: number) => void,
 ): void {
-  const nq = queryRows.length;
-  const qNorms = queryRows.map((q) => Math.sqrt(q.reduce((a, x) => a + x * x, 0)));
-  const bar = trackProgress(`scoring ${h.count} index rows × ${nq} queries at ${h.checkpoint.id}`, h.count, progress);
+  const qNorms = queryNorms(queryRows);
+  const bar = trackProgress(`scoring ${h.count} index rows × ${queryRows.length} queries at ${h.checkpoint.id}`, h.count, progress);
   for (let start = 0; start < h.count; start += chunkRows) {
     const end = Math.min(h.count, start + chunkRows);
     const rows = readIndexRows(dir, h, start, end);
     for (let r = 0; r < end - start; r++) {
-      const base = r * h.dim;
-      let norm = 0;
-      if (normalize) {
-        for (let x = 0; x < h.dim; x++) norm += (rows[base + x] as number) ** 2;
-        norm = Math.sqrt(norm);
-      }
-      for (let j = 0; j < nq; j++) {
-        const q = queryRows[j] as Float64Array;
-        let dot = 0;
-        for (let x = 0; x < h.dim; x++) dot += (rows[base + x] as number) * (q[x] as number);
-        if (!Number.isFinite(dot) || !Number.isFinite(norm)) refuseNonFiniteScore(dir, h, start + r, rows.subarray(base, base + h.dim), dot);
-        const denom = norm * (qNorms[j] as number);
-        visit(start + r, j, normalize ? (denom > 0 ? Math.max(-1, Math.min(1, dot / denom)) : 0) : dot);
-      }
+      rowScores(rows, r * h.dim, h.dim, start + r, queryRows, qNorms, normalize, (i, row, score) => refuseNonFiniteScore(dir, h, i, row, score), (j, s) => visit(start + r, j, s));
     }
     bar.tick(end - start);
   }
@@ -857,27 +856,25 @@ async function writeQueryOutputs(out: string | undefined, tops: readonly QueryTo
   return [csv, jsonl, json];
 }
 
-/** Keeps the `k` highest (score, then earlier row) in `top`, sorted. */
-function insertTop(top: { i: number; s: number }[], i: number, s: number, k: number): void {
-  if (top.length === k && !(s > (top[k - 1] as { s: number }).s)) return;
-  let at = top.length;
-  while (at > 0 && s > (top[at - 1] as { s: number }).s) at--;
-  top.splice(at, 0, { i, s });
-  if (top.length > k) top.pop();
-}
-
-/** The training records' place and text by row, when the recorded training file is there with the index's content; else null (logged). */
-async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log): Promise<{ where: string; prompt: string; response: string }[] | null> {
+/**
+ * The training records' place and text by row (only the rows in `rows` when given, the others left
+ * empty: the texts of a top-k list, not of the whole set), when the recorded training file is there
+ * with the index's content; else null (logged).
+ */
+async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log, rows?: ReadonlySet<number>): Promise<{ where: string; prompt: string; response: string }[] | null> {
   const why = !existsSync(h.train.path) ? 'is not there' : hashData(h.train.path, '--train') !== h.train.bytes ? 'has changed since the build' : null;
   if (why) {
     log(`index: the training file ${h.train.path} ${why}; the top-k lists give training ids without their texts`);
     return null;
   }
   const data = await readTrainingData(h.train.path, { promptFormat: h.encoding.promptFormat, ...(h.train.fields ? { fields: h.train.fields } : {}) });
-  return data.records.map((r: TrainingRecord) => {
+  const out: { where: string; prompt: string; response: string }[] = new Array(data.records.length);
+  data.records.forEach((r: TrainingRecord, i) => {
+    if (rows && !rows.has(i)) return;
     const s = trainingSample(side.base.tokenizer, r, h.encoding.lossOn);
-    return { where: r.where, prompt: s.prompt, response: s.response };
+    out[i] = { where: r.where, prompt: s.prompt, response: s.response };
   });
+  return out;
 }
 
 
@@ -1003,7 +1000,7 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
     for (let i = 0; i < matrix.trainIds.length; i++) insertTop(top, i, matrix.values[i * nq + j] as number, topK);
     return top;
   });
-  const tops = topsOf(queries, best, matrix.trainIds, await trainingTexts(first, side, log));
+  const tops = topsOf(queries, best, matrix.trainIds, await trainingTexts(first, side, log, new Set(best.flat().map((b) => b.i))));
   const files = await writeQueryOutputs(o.out, tops, {
     indexes: o.indexes.map((d) => resolve(d)), queries: resolve(o.queries), base: 'base', checkpoints: epochs.map((c) => c.id), measurement: first.measurement, projection: first.projection,
     normalize, dda: { debias, denoise, beta }, topK, scores: description, sign: 'higher = training sample more responsible for the query output', queryLoss,

@@ -443,4 +443,14 @@ export interface DotKernel {
    * @throws Error when the engine fails while computing.
    */
   dot(train: readonly Float32Array[], dim: number, test: Float32Array, nTest: number, o?: { readonly blockRows?: number }): Promise<Float64Array>;
+  /**
+   * Optional: the products of training rows stored as IEEE half floats (`bits`: the float16 bit
+   * patterns, row-major [rows × dim], as a gradient index holds them), widened exactly to float32
+   * inside the kernel, with each row's sum of squares; both float32 accumulation. Lets a caller
+   * scan rows read from disk without widening them in JavaScript.
+   *
+   * @returns `scoresT[j·rows + i]` = row i · test row j, [nTest × rows], and `sumSquares[i]` = Σ row i².
+   * @throws Error when the engine fails while computing.
+   */
+  dotHalf?(bits: Uint16Array, rows: number, dim: number, test: Float32Array, nTest: number): Promise<{ readonly scoresT: Float32Array; readonly sumSquares: Float32Array }>;
 }

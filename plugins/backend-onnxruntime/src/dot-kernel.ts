@@ -6,7 +6,7 @@
  */
 import { dotKernels, registerAsPlugin, type DotKernel } from '@dda/core';
 import { startOnnxRuntime } from './backend.js';
-import { OnnxBlockedDot, defaultBlockRows, rowArraySource } from './gemm.js';
+import { OnnxBlockedDot, OnnxHalfDot, defaultBlockRows, rowArraySource } from './gemm.js';
 
 let kernel: Promise<DotKernel> | undefined;
 
@@ -15,11 +15,13 @@ function onnxDotKernel(): Promise<DotKernel> {
   if (kernel === undefined) {
     kernel = startOnnxRuntime().then(async (b) => {
       const gemm = await OnnxBlockedDot.create(b);
+      const half = new OnnxHalfDot(b);
       return {
         id: 'onnxruntime',
         backend: b.id,
         how: `float32 GEMM on ${b.id}`,
         dot: (train, dim, test, nTest, o = {}) => gemm.scores(rowArraySource(train, dim), test, nTest, { blockRows: Math.min(o.blockRows ?? Infinity, defaultBlockRows(dim)) }),
+        dotHalf: (bits, rows, dim, test, nTest) => half.scores(bits, rows, dim, test, nTest),
       };
     });
     kernel.catch(() => {

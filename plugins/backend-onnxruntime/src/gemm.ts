@@ -241,6 +241,57 @@ export class OnnxBlockedDot {
   }
 }
 
+/** The half-float scan: Cast(float16 → float32) of a block of rows, test · blockᵀ and each row's sum of squares; every size symbolic. */
+function halfDotModel(): OnnxModel {
+  return {
+    graph: {
+      name: 'half-dot',
+      nodes: [
+        { opType: 'Cast', inputs: ['rows_f16'], outputs: ['rows_f32'], attributes: { to: attr.int(ONNX_TYPE.float) } },
+        { opType: 'Gemm', inputs: ['test', 'rows_f32'], outputs: ['scores_t'], attributes: { transB: attr.int(1) } },
+        { opType: 'ReduceSumSquare', inputs: ['rows_f32'], outputs: ['sum_squares'], attributes: { axes: attr.ints([1]), keepdims: attr.int(0) } },
+      ],
+      inputs: [{ name: 'test', elemType: ONNX_TYPE.float, shape: ['n_test', 'dim'] }, { name: 'rows_f16', elemType: ONNX_TYPE.float16, shape: ['rows', 'dim'] }],
+      outputs: [{ name: 'scores_t', elemType: ONNX_TYPE.float, shape: ['n_test', 'rows'] }, { name: 'sum_squares', elemType: ONNX_TYPE.float, shape: ['rows'] }],
+    },
+  };
+}
+
+/**
+ * Products of rows stored as float16 bit patterns with float32 test rows on onnxruntime: the rows
+ * are widened by onnxruntime's Cast (exact: every half float is a float32), multiplied by one Gemm
+ * (float32 accumulation, MLAS on the CPU) and their squares summed, so a scan of an index file
+ * never widens it in JavaScript. One session serves every size.
+ */
+export class OnnxHalfDot {
+  private session: Promise<OrtSession> | undefined;
+
+  constructor(readonly backend: OnnxRuntimeBackend) {}
+
+  /**
+   * @param bits - rows × dim float16 bit patterns (little-endian IEEE half), row-major.
+   * @param test - nTest × dim float32, row-major.
+   * @returns `scoresT` [nTest × rows] (scoresT[j·rows + i] = row i · test j) and `sumSquares` [rows].
+   * @throws DdaError when the sizes disagree.
+   */
+  async scores(bits: Uint16Array, rows: number, dim: number, test: Float32Array, nTest: number): Promise<{ scoresT: Float32Array; sumSquares: Float32Array }> {
+    if (bits.length !== rows * dim || test.length !== nTest * dim || rows < 1 || nTest < 1) {
+      throw new DdaError(`half dot: ${bits.length} row values for ${rows} × ${dim} and ${test.length} test values for ${nTest} × ${dim}`, 'pass rows × dim half floats and nTest × dim test values');
+    }
+    this.session ??= this.backend.createSession(halfDotModel());
+    const s = await this.session;
+    const { Tensor } = this.backend.ort;
+    const out = await s.run({ test: new Tensor('float32', test, [nTest, dim]), rows_f16: new Tensor('float16', bits, [rows, dim]) });
+    return { scoresT: out.scores_t?.data as Float32Array, sumSquares: out.sum_squares?.data as Float32Array };
+  }
+
+  async release(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    if (s) await (await s).release();
+  }
+}
+
 /** Result of {@link measureMatMulPeak}. */
 export interface MatMulPeak {
   readonly n: number;
