@@ -132,27 +132,32 @@ export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossR
  * caps. Per example: its activations ({@link activationBytesPerExample}, recomputed or kept, the
  * loss rows' logits included) and four float32 copies of the `loraEntries` LoRA parameters (the
  * example's copy of the adapters that its rows read, that copy's gradient, its row of the
- * `grad_rows` output and the caller's copy of the row). Per run: `decodedEntries` × 8 bytes, the
- * largest narrow base matrix decoded at once (`lm_head`, or the tied embedding, in the loss head:
- * its float32 values and the Cast output they are made from; 0 without narrow weights).
- * Calibrated on TinyLlama-1.1B's widths at 512 tokens with narrow weights and recomputation
- * (BENCHMARKS.md, issue 27): W3 (22 layers) 0.52 GB per run + 0.94 GB per example, so one example
- * per 2 GiB run, where counting the activations alone (0.74 GB) planned two.
+ * `grad_rows` output and the caller's copy of the row). Per run: `decodeBytes`, the largest
+ * narrow base matrix decoded at once ({@link largestDecodeBytes}; 0 without narrow weights).
+ * Measured on TinyLlama-1.1B's widths at 512 tokens with narrow weights and recomputation
+ * (BENCHMARKS.md, issue 27), while the lm_head decode still held two float32 copies (8 bytes an
+ * entry): at 2, 4, 8 and 22 layers a one-example run peaked 0.97–1.40 GB above the weights
+ * (estimated 1.00–1.46 GB), a second example added 0.37–0.89 GB (estimated 0.48–0.94 GB). W3 (22
+ * layers) now: 0.26 + 0.94 GB a run, 2.148 GB for two examples against the 2.147 GB of 2 GiB, so
+ * one per run, where counting the activations alone (0.74 GB an example) planned two.
  */
-export function gradientRunBytes(c: OnnxDecoderConfig, T: number, lossRows: number, examples: number, o: { readonly recompute?: boolean; readonly loraEntries: number; readonly decodedEntries?: number }): number {
-  return examples * (activationBytesPerExample(c, T, lossRows, o.recompute ?? false) + 16 * o.loraEntries) + 8 * (o.decodedEntries ?? 0);
+export function gradientRunBytes(c: OnnxDecoderConfig, T: number, lossRows: number, examples: number, o: { readonly recompute?: boolean; readonly loraEntries: number; readonly decodeBytes?: number }): number {
+  return examples * (activationBytesPerExample(c, T, lossRows, o.recompute ?? false) + 16 * o.loraEntries) + (o.decodeBytes ?? 0);
 }
 
 /**
- * Entries of the largest narrow base matrix a graph decodes whole ({@link gradientRunBytes}'s
- * `decodedEntries`): the output projection (`lm_head`, or the embedding when tied) and the layers'
- * matrices, but not an untied embedding, whose rows are gathered before they are decoded.
+ * Bytes of the largest narrow base matrix a graph decodes whole ({@link gradientRunBytes}'s
+ * `decodeBytes`): the output projection (`lm_head`, or the embedding when tied) or a layer's
+ * matrix, not an untied embedding (its rows are gathered before they are decoded). An f16
+ * matrix's decode is its Cast's float32 output (4 bytes an entry; a scale is the Gemm's alpha,
+ * {@link GraphBuilder.gemmOperand}), a bf16 one's the int32 table indices and the gathered float32
+ * values (8 bytes an entry).
  */
-export function largestDecodedEntries(c: OnnxDecoderConfig, base: BaseWeightMap): number {
+export function largestDecodeBytes(c: OnnxDecoderConfig, base: BaseWeightMap): number {
   let most = 0;
   for (const [name, t] of base) {
     if (!isNarrow(t) || t.shape.length < 2 || (name === EMBED_WEIGHT && !c.tieWordEmbeddings)) continue;
-    most = Math.max(most, tensorElements(t));
+    most = Math.max(most, tensorElements(t) * (t.format === 'bf16' ? 8 : 4));
   }
   return most;
 }
@@ -668,8 +673,8 @@ export class OnnxDecoder {
   private readonly base: BaseWeightMap;
   /** The formats of the narrow base weights (fed as stored, decoded in the graph), by name. */
   private readonly narrow: ReadonlyMap<string, NarrowSpec>;
-  /** Entries of the largest narrow matrix decoded whole ({@link largestDecodedEntries}; 0 without narrow weights). */
-  private readonly decodedEntries: number;
+  /** Bytes of the largest narrow matrix decoded whole ({@link largestDecodeBytes}; 0 without narrow weights). */
+  private readonly decodeBytes: number;
   /** Entries of a gradient row over the LoRA tensors (computed on first use). */
   private loraEntries: number | undefined;
   private fed: [string, BaseTensor][];
@@ -763,7 +768,7 @@ export class OnnxDecoder {
     if (!(this.maxRunBytes > 0)) throw new DdaError(`ONNX decoder: maxRunBytes must be positive, got ${this.maxRunBytes}`, 'pass e.g. 2 ** 31');
     this.base = base;
     this.narrow = narrowFormats(base);
-    this.decodedEntries = largestDecodedEntries(config, base);
+    this.decodeBytes = largestDecodeBytes(config, base);
     if (this.narrow.size > 0 && this.parameters === 'all') throw new DdaError("ONNX decoder: gradients over every base tensor need float32 base weights, not narrow (BF16/F16) ones", "widen them (@dda/model's readFloat32), or use parameters 'lora'");
     this.basePlacement = this.parameters === 'all' ? 'inputs' : chooseBaseWeightPlacement(base, options.basePlacement);
     this.fed = this.basePlacement === 'inputs' ? [...base, ...(loraWeights ?? new Map())] : [...(loraWeights ?? new Map())];
@@ -798,7 +803,7 @@ export class OnnxDecoder {
   runBytes(T: number, lossRows: number, examples: number): number {
     if (this.parameters === 'all') return examples * this.activationBytes(T, lossRows);
     this.loraEntries ??= this.parameterLayout().sizes.reduce((a, b) => a + b, 0);
-    return gradientRunBytes(this.config, T, lossRows, examples, { recompute: this.recomputes(T), loraEntries: this.loraEntries, decodedEntries: this.decodedEntries });
+    return gradientRunBytes(this.config, T, lossRows, examples, { recompute: this.recomputes(T), loraEntries: this.loraEntries, decodeBytes: this.decodeBytes });
   }
 
   /**
