@@ -133,8 +133,8 @@ export class GraphBuilder {
    * {@link decode}(w). For a scaled f16 weight (scale ≠ 1) the values are the Cast's output alone
    * and the power-of-two scale becomes the Gemm's alpha, so the decode holds one float32 copy of
    * the matrix instead of two (the Cast's output and the Mul's: onnxruntime does not multiply in
-   * place): 0.54 GB less for Qwen2-0.5B's tied 151,936 × 896 head, decoded whole in the loss head. The
-   * same bits: MLAS accumulates the products of the unscaled values and multiplies the sums by
+   * place): 0.54 GB less for Qwen2-0.5B's tied 151,936 × 896 head, decoded whole in the loss
+   * head (in forward Gemms only: see {@link linear}). The same bits: MLAS accumulates the products of the unscaled values and multiplies the sums by
    * alpha, and scaling by a power of two commutes with float32 rounding (only a product or sum in
    * float32's subnormal range could round otherwise, not a value these weights and activations
    * reach; the narrow-weight tests compare the rows bit for bit). Other weights: [decode(w), 1].
@@ -310,19 +310,17 @@ export class GraphBuilder {
     const sx = this.shape(x);
     const sw = this.shape(w);
     if (sx.length !== 2 || sw.length !== 2 || sx[1] !== sw[1]) throw new DdaError(`linear: [${sx.join(', ')}] · [${sw.join(', ')}]ᵀ`, 'fix the graph construction');
-    // A narrow weight is decoded here, and decoded again by the VJP that reads it (see decode); a scaled f16 one's scale is the Gemm's alpha (gemmOperand).
+    // A narrow weight is decoded here, and decoded again by the VJP that reads it (see decode); in
+    // this forward Gemm a scaled f16 one's scale is the Gemm's alpha (gemmOperand). Not in the VJP's
+    // dy · w: a Gemm with alpha there changed the input gradients' bits at TinyLlama-1.1B's widths
+    // (the forward's did not), presumably since onnxruntime fuses a MatMul and the Add after it
+    // (the float32 graph's form) and not a Gemm with alpha.
     const [wv, alpha] = this.gemmOperand(w);
     return this.emit('Gemm', [x, wv], [sx[0] as number, sw[0] as number], { transB: attr.int(1), ...(alpha === 1 ? {} : { alpha: attr.float(alpha) }) }, (dy, needs) => [
       // d x = dy · w ; d w = dyᵀ · x
-      ...(needs(x) ? [[x, this.dyTimes(dy, w, sx)] as [string, string]] : []),
+      ...(needs(x) ? [[x, this.emit('MatMul', [dy, this.decode(w)], sx)] as [string, string]] : []),
       ...(needs(w) ? [[w, this.emit('Gemm', [dy, x], sw, { transA: attr.int(1) })] as [string, string]] : []),
     ]);
-  }
-
-  /** dy · w (the input gradient of {@link linear}): MatMul, or for a scaled f16 weight a Gemm whose alpha is the scale ({@link gemmOperand}). */
-  private dyTimes(dy: string, w: string, shape: Shape): string {
-    const [wv, alpha] = this.gemmOperand(w);
-    return alpha === 1 ? this.emit('MatMul', [dy, wv], shape) : this.emit('Gemm', [dy, wv], shape, { alpha: attr.float(alpha) });
   }
 
   /** Transposes the last two axes. */

@@ -135,11 +135,10 @@ export function activationBytesPerExample(c: OnnxDecoderConfig, T: number, lossR
  * `grad_rows` output and the caller's copy of the row). Per run: `decodeBytes`, the largest
  * narrow base matrix decoded at once ({@link largestDecodeBytes}; 0 without narrow weights).
  * Measured on TinyLlama-1.1B's widths at 512 tokens with narrow weights and recomputation
- * (BENCHMARKS.md, issue 27), while the lm_head decode still held two float32 copies (8 bytes an
- * entry): at 2, 4, 8 and 22 layers a one-example run peaked 0.97–1.40 GB above the weights
- * (estimated 1.00–1.46 GB), a second example added 0.37–0.89 GB (estimated 0.48–0.94 GB). W3 (22
- * layers) now: 0.26 + 0.94 GB a run, 2.148 GB for two examples against the 2.147 GB of 2 GiB, so
- * one per run, where counting the activations alone (0.74 GB an example) planned two.
+ * (BENCHMARKS.md, issue 27): at 2, 4, 8 and 22 layers a one-example run peaked 0.97–1.40 GB above
+ * the weights (estimated 1.00–1.46 GB), a second example added 0.37–0.89 GB (estimated
+ * 0.48–0.94 GB). W3 (22 layers): 0.52 + 0.94 GB an example, 2.41 GB for two against the 2.15 GB
+ * of 2 GiB, so one per run, where counting the activations alone (0.74 GB an example) planned two.
  */
 export function gradientRunBytes(c: OnnxDecoderConfig, T: number, lossRows: number, examples: number, o: { readonly recompute?: boolean; readonly loraEntries: number; readonly decodeBytes?: number }): number {
   return examples * (activationBytesPerExample(c, T, lossRows, o.recompute ?? false) + 16 * o.loraEntries) + (o.decodeBytes ?? 0);
@@ -148,16 +147,17 @@ export function gradientRunBytes(c: OnnxDecoderConfig, T: number, lossRows: numb
 /**
  * Bytes of the largest narrow base matrix a graph decodes whole ({@link gradientRunBytes}'s
  * `decodeBytes`): the output projection (`lm_head`, or the embedding when tied) or a layer's
- * matrix, not an untied embedding (its rows are gathered before they are decoded). An f16
- * matrix's decode is its Cast's float32 output (4 bytes an entry; a scale is the Gemm's alpha,
- * {@link GraphBuilder.gemmOperand}), a bf16 one's the int32 table indices and the gathered float32
- * values (8 bytes an entry).
+ * matrix, not an untied embedding (its rows are gathered before they are decoded). A decode holds
+ * two float32-sized buffers (8 bytes an entry): a scaled f16 matrix's Cast output and its product
+ * with the scale (in the backward pass's dy · w; forward Gemms take the scale as alpha,
+ * {@link GraphBuilder.gemmOperand}), a bf16 one's int32 table indices and gathered values; an
+ * unscaled f16 matrix's Cast output alone (4 bytes).
  */
 export function largestDecodeBytes(c: OnnxDecoderConfig, base: BaseWeightMap): number {
   let most = 0;
   for (const [name, t] of base) {
     if (!isNarrow(t) || t.shape.length < 2 || (name === EMBED_WEIGHT && !c.tieWordEmbeddings)) continue;
-    most = Math.max(most, tensorElements(t) * (t.format === 'bf16' ? 8 : 4));
+    most = Math.max(most, tensorElements(t) * (t.format === 'f16' && (t.scale ?? 1) === 1 ? 4 : 8));
   }
   return most;
 }

@@ -31,23 +31,24 @@ describe('gradientRunBytes', () => {
     // Copies, their gradients, grad_rows, the caller's row: 16 bytes a LoRA entry, 89,088 an example.
     expect(gradientRunBytes(config, T, 16, 1, { loraEntries: LORA_ENTRIES })).toBe(480_000 + 89_088);
     expect(gradientRunBytes(config, T, 16, 1, { recompute: true, loraEntries: LORA_ENTRIES })).toBe(261_888 + 89_088);
-    // The tied embedding [100, 16] decoded whole in the loss head (f16: its Cast's 6,400 bytes), once per run.
-    expect(gradientRunBytes(config, T, 16, 2, { recompute: true, loraEntries: LORA_ENTRIES, decodeBytes: 6_400 })).toBe(2 * (261_888 + 89_088) + 6_400); // 708,352
-    expect(gradientRunBytes(config, T, 16, 3, { recompute: true, loraEntries: LORA_ENTRIES, decodeBytes: 6_400 })).toBe(3 * 350_976 + 6_400);
+    // The tied embedding [100, 16] decoded whole in the loss head (scaled f16: 12,800 bytes), once per run.
+    expect(gradientRunBytes(config, T, 16, 2, { recompute: true, loraEntries: LORA_ENTRIES, decodeBytes: 12_800 })).toBe(2 * (261_888 + 89_088) + 12_800); // 714,752
+    expect(gradientRunBytes(config, T, 16, 3, { recompute: true, loraEntries: LORA_ENTRIES, decodeBytes: 12_800 })).toBe(3 * 350_976 + 12_800);
   });
 
-  it('largestDecodeBytes: the narrow lm_head or tied embedding (f16 4 bytes an entry, bf16 8), not an untied embedding (gathered by rows), nothing for float32', () => {
-    const narrow = (shape: number[], format: 'f16' | 'bf16' = 'f16'): BaseTensor => ({ format, shape, bits: new Uint16Array(shape.reduce((a, b) => a * b, 1)), ...(format === 'f16' ? { scale: 2 ** -8 } : {}) });
+  it('largestDecodeBytes: the narrow lm_head or tied embedding (8 bytes an entry, an unscaled f16 one 4), not an untied embedding (gathered by rows), nothing for float32', () => {
+    const narrow = (shape: number[], format: 'f16' | 'bf16' = 'f16', scale = 2 ** -8): BaseTensor => ({ format, shape, bits: new Uint16Array(shape.reduce((a, b) => a * b, 1)), ...(format === 'f16' ? { scale } : {}) });
     const float = (shape: number[]): BaseTensor => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
     const base = (embed: BaseTensor, head?: BaseTensor): Map<string, BaseTensor> => new Map([
       ['model.embed_tokens.weight', embed], ...(head ? [['lm_head.weight', head] as [string, BaseTensor]] : []),
       ['model.layers.0.mlp.down_proj.weight', narrow([16, 24])], ['model.norm.weight', narrow([16])],
     ]);
-    expect(largestDecodeBytes(config, base(narrow([100, 16])))).toBe(6_400);
+    expect(largestDecodeBytes(config, base(narrow([100, 16])))).toBe(12_800); // the Cast's output and its product with the scale
     expect(largestDecodeBytes(config, base(narrow([100, 16], 'bf16')))).toBe(12_800); // int32 indices and gathered values
+    expect(largestDecodeBytes(config, base(narrow([100, 16], 'f16', 1)))).toBe(6_400); // an F16 checkpoint's own tensor: the Cast alone
     const untied = { ...config, tieWordEmbeddings: false };
-    expect(largestDecodeBytes(untied, base(narrow([100, 16]), narrow([100, 16])))).toBe(6_400);
-    expect(largestDecodeBytes(untied, base(narrow([100, 16]), float([100, 16])))).toBe(4 * 384); // the layers' largest
+    expect(largestDecodeBytes(untied, base(narrow([100, 16]), narrow([100, 16])))).toBe(12_800);
+    expect(largestDecodeBytes(untied, base(narrow([100, 16]), float([100, 16])))).toBe(8 * 384); // the layers' largest
     expect(largestDecodeBytes(config, new Map([['model.embed_tokens.weight', float([100, 16])]]))).toBe(0);
   });
 
@@ -70,8 +71,8 @@ describe('gradientRunBytes', () => {
     }
     const T = 32;
     const examples = Array.from({ length: 5 }, () => ({ tokens: new Int32Array(T), lossMask: new Float32Array(T - 1).fill(1) }));
-    const two = gradientRunBytes(config, T, T / 2, 2, { recompute: false, loraEntries: LORA_ENTRIES, decodeBytes: 6_400 });
-    expect(two).toBe(2 * (480_000 + 89_088) + 6_400);
+    const two = gradientRunBytes(config, T, T / 2, 2, { recompute: false, loraEntries: LORA_ENTRIES, decodeBytes: 12_800 });
+    expect(two).toBe(2 * (480_000 + 89_088) + 12_800);
     const plan = (maxRunBytes: number): number[] => {
       const d = new OnnxDecoder(backend, config, LORA, base, loraWeights, { maxRunBytes, exampleBatch: 8, recompute: false });
       expect(d.parameterLayout().sizes.reduce((a, b) => a + b, 0)).toBe(LORA_ENTRIES);
