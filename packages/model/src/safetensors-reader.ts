@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, openSync, readSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DdaError } from '@dda/core';
 import { readJsonFile } from './files.js';
@@ -86,6 +86,27 @@ function readHeader(path: string): { entries: readonly SafetensorsEntry[]; metad
 }
 
 /**
+ * A folder holding both `model.safetensors` and `model.safetensors.index.json`: transformers'
+ * from_pretrained loads `model.safetensors` and never reads the index or its shards, so reading the
+ * shards would attribute another model than the one the folder loads as, if they differ. Refused,
+ * naming both weight sets; the shards are listed from the index when it can be read.
+ */
+function twoWeightSetsError(dir: string): DdaError {
+  let shards: string[] = [];
+  try {
+    const wm = (JSON.parse(readFileSync(join(dir, SAFETENSORS_INDEX_FILE), 'utf8')) as { weight_map?: Record<string, unknown> })?.weight_map;
+    if (wm && typeof wm === 'object') shards = [...new Set(Object.values(wm).filter((v): v is string => typeof v === 'string'))].sort();
+  } catch {
+    // An unreadable index is still a second weight set: named by its file alone.
+  }
+  const listed = shards.length ? ` and the ${shards.length} shard${shards.length > 1 ? 's' : ''} it names (${shards.slice(0, 4).join(', ')}${shards.length > 4 ? `, and ${shards.length - 4} more` : ''})` : '';
+  return new DdaError(
+    `${dir}: holds two weight sets, ${SAFETENSORS_FILE} and ${SAFETENSORS_INDEX_FILE}${listed}; transformers' from_pretrained loads ${SAFETENSORS_FILE} and ignores the index and its shards, so which weights this folder stands for is ambiguous`,
+    `keep one weight set: if ${SAFETENSORS_FILE} is the checkpoint (as transformers reads it), remove ${SAFETENSORS_INDEX_FILE} and its shards; if the shards are, remove ${SAFETENSORS_FILE}`,
+  );
+}
+
+/**
  * Lazy access to the tensors of a safetensors file or a Hugging Face weight folder (single
  * `model.safetensors`, or shards named by `model.safetensors.index.json`). Opening reads and checks
  * the headers only (a few KB per file); each tensor is read on demand with positioned reads from its
@@ -122,10 +143,13 @@ export class SafetensorsReader {
    * it names if the index exists, else `model.safetensors`. Checks, from the headers alone, that
    * every shard exists, that each tensor the index names is in its shard, that no shard holds a
    * tensor the index puts elsewhere, and that no tensor is in two shards; each error names the files.
+   * A folder with both `model.safetensors` and the index throws (transformers loads `model.safetensors`
+   * and ignores the shards; the error names both weight sets and what to remove).
    * A folder without safetensors weights throws: {@link findWeightFiles} tells that case apart.
    */
   static openFolder(dir: string, o: SafetensorsReaderOptions = {}): SafetensorsReader {
     const indexPath = join(dir, SAFETENSORS_INDEX_FILE);
+    if (existsSync(indexPath) && existsSync(join(dir, SAFETENSORS_FILE))) throw twoWeightSetsError(dir);
     if (!existsSync(indexPath)) {
       const single = join(dir, SAFETENSORS_FILE);
       if (!existsSync(single)) {

@@ -78,6 +78,19 @@ describe('SafetensorsReader: headers only, tensors on demand', () => {
     expect(r.storedBytes).toBe([...w.values()].reduce((s, x) => s + x.data.length, 0) * (dtype === 'F32' ? 4 : 2));
   });
 
+  it('refuses a folder with both model.safetensors and an index with shards (transformers loads model.safetensors), naming both and what to remove', () => {
+    const dir = fresh();
+    saveModelFolder(dir, { config: c, weights: w, maxShardBytes: 6000 });
+    const shards = readdirSync(dir).filter((f) => /^model-\d+-of-\d+\.safetensors$/.test(f));
+    expect(shards.length).toBeGreaterThan(1);
+    writeFileSync(join(dir, 'model.safetensors'), writeSafetensors(w));
+    const err = (() => { try { SafetensorsReader.openFolder(dir); } catch (e) { return e as Error & { hint?: string }; } return null; })();
+    expect(err?.message).toContain(`${dir}: holds two weight sets, model.safetensors and model.safetensors.index.json and the ${shards.length} shards it names (${shards[0]}`);
+    expect(err?.message).toContain("transformers' from_pretrained loads model.safetensors");
+    expect(err?.message).toMatch(/remove model\.safetensors\.index\.json and its shards.*remove model\.safetensors/);
+    expect(() => openModelFolder(dir)).toThrow('holds two weight sets');
+  });
+
   it('reads a file without reading its data section: a header is enough to list the tensors', () => {
     const dir = fresh();
     writeSafetensorsFolder(dir, w);
