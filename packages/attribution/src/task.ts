@@ -369,7 +369,7 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
   log(queriesLine(rendering.queries, rendering.first.query));
   for (const w of renderingWarnings(tok, { records: trainRecords, samples }, queries, trainingShape(trainRecords, samples))) log(`warning: ${w}`);
   const groups = [...new Set(queryRecords.flatMap((q) => (q.group === null ? [] : [q.group])))];
-  const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), groups, trainIds: trainRecords.map((r) => r.id) }, log) : null;
+  const labels = f.labels ? await readLabels(f.labels, { queryIds: queryRecords.map((q) => q.id), queryGroups: queryRecords.map((q) => q.group), groups, trainIds: trainRecords.map((r) => r.id) }, log) : null;
   const baseCheckpoint = baseCheckpointOf(base, checkpoints);
   return {
     base, baseCheckpoint, checkpoints, baseMatch,

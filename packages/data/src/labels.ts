@@ -31,7 +31,9 @@ function otherUnicodeForm(name: string, known: Iterable<string>): string {
 
 /**
  * Reads a labels file and checks it against the queries and training ids: every key is a query
- * id or a group (a key that is both is an error), every source a training id.
+ * id or a group (a key that is both is an error), every source a training id, and every query is
+ * covered by one key at most (a query key beside its group's key, or a key given twice, would
+ * evaluate the query twice, each time against other sources: refused).
  *
  * Fields of a JSON Lines or JSON array record other than `query`, `group` and `sources` are not
  * read: each is warned once through `log`, with its count and an example record.
@@ -41,7 +43,13 @@ function otherUnicodeForm(name: string, known: Iterable<string>): string {
  */
 export async function readLabels(
   path: string,
-  known: { readonly queryIds: readonly string[]; readonly groups: readonly string[]; readonly trainIds: readonly string[] },
+  known: {
+    readonly queryIds: readonly string[];
+    /** Each query's group (null for none), aligned with `queryIds`. */
+    readonly queryGroups: readonly (string | null)[];
+    readonly groups: readonly string[];
+    readonly trainIds: readonly string[];
+  },
   log: (line: string) => void = () => {},
 ): Promise<LabelSet[]> {
   const queries = new Set(known.queryIds);
@@ -71,7 +79,7 @@ export async function readLabels(
     unused.warn(`labels ${path}`, records.length, log);
   }
   if (raw.length === 0) throw new DdaError(`labels: '${path}' has no entries`, 'give the true sources of at least one query or group');
-  return raw.map((e) => {
+  const sets = raw.map((e) => {
     const isQuery = queries.has(e.key);
     const isGroup = groups.has(e.key);
     if (e.kind === null && isQuery && isGroup) throw new DdaError(`${e.where}: '${e.key}' is both a query id and a group`, 'use the JSON Lines form with "query" or "group" to say which');
@@ -87,4 +95,37 @@ export async function readLabels(
     if (unknown.length) throw new DdaError(`${e.where}: training id${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 3).map((s) => `'${s}'`).join(', ')} not in the training data${otherUnicodeForm(unknown[0] as string, known.trainIds)}`, 'labels name training records by their id');
     return { key: e.key, kind, sources, where: e.where };
   });
+  refuseOverlaps(path, sets, known);
+  return sets;
+}
+
+/**
+ * Refuses a labels file in which a query is covered by more than one entry (its id and its group,
+ * or one key twice): evaluateSources would evaluate it once per entry, counting it twice in the
+ * average and, with different sources, scoring it against both.
+ */
+function refuseOverlaps(path: string, sets: readonly LabelSet[], known: { readonly queryIds: readonly string[]; readonly queryGroups: readonly (string | null)[] }): void {
+  const byQuery = new Map<string, LabelSet>();
+  // An entry of a JSON object is named by its key; a JSON Lines / array record also by its place.
+  const what = (l: LabelSet) => `${l.kind === 'group' ? 'group' : 'query'} key '${l.key}'${l.where === `${path}: '${l.key}'` ? '' : ` (${l.where})`}`;
+  for (const l of sets) {
+    const covered = l.kind === 'query' ? [l.key] : known.queryIds.filter((_, i) => known.queryGroups[i] === l.key);
+    for (const q of covered) {
+      const first = byQuery.get(q);
+      if (first === undefined) {
+        byQuery.set(q, l);
+        continue;
+      }
+      const group = first.kind === 'group' ? first : l.kind === 'group' ? l : null;
+      const fix = first.key === l.key
+        ? `give '${l.key}' once`
+        : group !== null && (first.kind === 'query' || l.kind === 'query')
+          ? `keep either the group key '${group.key}' or the query keys of its queries, not both`
+          : 'give each query one entry';
+      throw new DdaError(
+        `labels ${path}: query '${q}' is covered by both ${what(first)} and ${what(l)}; it would be evaluated twice, once against each entry's sources`,
+        fix,
+      );
+    }
+  }
 }

@@ -101,7 +101,7 @@ describe('queries', () => {
 });
 
 describe('labels', () => {
-  const known = { queryIds: ['q1', 'q2'], groups: ['g'], trainIds: ['t1', 't2', 't3'] };
+  const known = { queryIds: ['q1', 'q2', 'q3'], queryGroups: [null, 'g', 'g'], groups: ['g'], trainIds: ['t1', 't2', 't3'] };
   it('reads a JSON object keyed by query id or group, and JSON Lines naming which', async () => {
     expect(await readLabels(file('json', JSON.stringify({ q1: ['t1'], g: ['t2', 't3'] })), known)).toMatchObject([
       { key: 'q1', kind: 'query', sources: ['t1'] }, { key: 'g', kind: 'group', sources: ['t2', 't3'] },
@@ -113,8 +113,18 @@ describe('labels', () => {
     await expect(readLabels(file('json', JSON.stringify({ q1: ['t9'] })), known)).rejects.toThrow(/training id 't9' not in the training data/);
     await expect(readLabels(file('json', JSON.stringify({ q1: [] })), known)).rejects.toThrow(/non-empty list of training ids/);
   });
+  it('refuses a query covered by more than one key (its id and its group, or one key twice), naming the query, both keys and the file', async () => {
+    const both = file('json', JSON.stringify({ g: ['t1'], q2: ['t2'] }));
+    await expect(readLabels(both, known)).rejects.toThrow(new RegExp(`labels ${both}: query 'q2' is covered by both group key 'g' and query key 'q2'; it would be evaluated twice`));
+    await expect(readLabels(both, known)).rejects.toThrow(/keep either the group key 'g' or the query keys of its queries, not both/);
+    const twice = jsonl([{ query: 'q1', sources: ['t1'] }, { query: 'q1', sources: ['t2'] }]);
+    await expect(readLabels(twice, known)).rejects.toThrow(/query 'q1' is covered by both query key 'q1' \(.*:1\) and query key 'q1' \(.*:2\)/);
+    await expect(readLabels(twice, known)).rejects.toThrow(/give 'q1' once/);
+    // disjoint keys pass: a query outside the group beside the group
+    expect(await readLabels(file('json', JSON.stringify({ q1: ['t1'], g: ['t2'] })), known)).toHaveLength(2);
+  });
   it('reads ids and groups in any script, and names an id written in another Unicode form', async () => {
-    const names = { queryIds: ['ερώτηση-1', '質問-2'], groups: ['αθήνα-to-москва', 'zürich-to-北京'], trainIds: ['πηγή-1', 'источник-2', 'café-3'] };
+    const names = { queryIds: ['ερώτηση-1', '質問-2'], queryGroups: ['αθήνα-to-москва', 'zürich-to-北京'], groups: ['αθήνα-to-москва', 'zürich-to-北京'], trainIds: ['πηγή-1', 'источник-2', 'café-3'] };
     expect(await readLabels(file('json', JSON.stringify({ 'αθήνα-to-москва': ['πηγή-1'], '質問-2': ['источник-2', 'café-3'] })), names)).toMatchObject([
       { key: 'αθήνα-to-москва', kind: 'group', sources: ['πηγή-1'] }, { key: '質問-2', kind: 'query', sources: ['источник-2', 'café-3'] },
     ]);

@@ -161,7 +161,7 @@ describe('other inputs read and not used', () => {
   it('fields of a label record other than query, group and sources are warned once', async () => {
     const p = jsonl([{ group: 'g', sources: ['t1'], note: 'x' }, { query: 'q1', sources: ['t1'], note: 'y' }]);
     const { lines, log } = logged();
-    await readLabels(p, { queryIds: ['q1'], groups: ['g'], trainIds: ['t1'] }, log);
+    await readLabels(p, { queryIds: ['q1', 'q2'], queryGroups: [null, 'g'], groups: ['g'], trainIds: ['t1'] }, log);
     expect(lines).toEqual([`warning: labels ${p}: field 'note' is read and not used in 2 of 2 record(s): a label record has only 'query' or 'group', and 'sources'; e.g. ${p}:1: {"group":"g","sources":["t1"],"note":"x"}`]);
   });
 });
