@@ -4,7 +4,7 @@
  */
 // test measurements f(z_e, θ) (docs/method.md, "Influence at one checkpoint")
 export {
-  lossMeasurement, contrastiveMeasurement, differingSpan, entityMarginMeasurement,
+  lossMeasurement, contrastiveMeasurement, differingSpan, differingHunks, entityMarginMeasurement,
   measurementEntries, registerMeasurements,
 } from './measurements.js';
 import { registerAsPlugin } from '@dda/core';

@@ -54,6 +54,51 @@ export function differingSpan(output: string, corrected: string): [number, numbe
   return [p, output.length - q, corrected.length - q];
 }
 
+/**
+ * The separate places where an output and its correction differ, on word tokens (runs of letters,
+ * digits and `_`, or one other non-space character; whitespace separates them and is not compared):
+ * the hunks of a longest-common-subsequence alignment of the tokens between the common prefix and
+ * suffix of {@link differingSpan}. One hunk for a single replaced span; more when a token they share
+ * lies between two changes (e.g. 'strong winds … england .' vs 'heavy winds … china .'), or when
+ * text is added after a shared token. Each hunk is `[output text, correction text]` ('' for nothing).
+ */
+export function differingHunks(output: string, corrected: string): [string, string][] {
+  const [a, bOut, bCor] = differingSpan(output, corrected);
+  const tokens = (t: string, from: number, to: number): { text: string; start: number; end: number }[] =>
+    [...t.slice(from, to).matchAll(/[\p{L}\p{N}_]+|[^\s\p{L}\p{N}_]/gu)].map((m) => ({ text: m[0], start: from + (m.index ?? 0), end: from + (m.index ?? 0) + m[0].length }));
+  const x = tokens(output, a, bOut);
+  const y = tokens(corrected, a, bCor);
+  // lcs[i][j]: longest common subsequence of x[i..] and y[j..].
+  const lcs = Array.from({ length: x.length + 1 }, () => new Array<number>(y.length + 1).fill(0));
+  for (let i = x.length - 1; i >= 0; i--) {
+    for (let j = y.length - 1; j >= 0; j--) lcs[i]![j] = x[i]!.text === y[j]!.text ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  }
+  const hunks: [string, string][] = [];
+  const slice = (t: string, ts: typeof x, from: number, to: number): string => (from < to ? t.slice(ts[from]!.start, ts[to - 1]!.end) : '');
+  let i = 0;
+  let j = 0;
+  let hi = 0;
+  let hj = 0;
+  const close = (): void => {
+    if (i > hi || j > hj) hunks.push([slice(output, x, hi, i), slice(corrected, y, hj, j)]);
+  };
+  while (i < x.length || j < y.length) {
+    if (i < x.length && j < y.length && x[i]!.text === y[j]!.text && lcs[i]![j] === lcs[i + 1]![j + 1]! + 1) {
+      close();
+      i++;
+      j++;
+      hi = i;
+      hj = j;
+    } else if (j < y.length && (i === x.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
+      j++;
+    } else {
+      i++;
+    }
+  }
+  close();
+  return hunks;
+}
+
 /** A sample whose loss covers only `response.slice(a, b)`: segments prompt | prefix | span (loss) | suffix. */
 function spanSample(id: string, s: TextSample, a: number, b: number): TextSample {
   const r = s.response;
@@ -70,17 +115,27 @@ function spanSample(id: string, s: TextSample, a: number, b: number): TextSample
  * `entity-margin`: f = log p(original entity) − log p(hallucinated entity), each the mean
  * log-probability (nats/token) of the entity's tokens at the position where the output and its
  * correction differ, given the same prefix. As losses: f = ℓ(hallucinated tokens) − ℓ(original
- * tokens); lowering f makes the hallucinated entity more likely than the original.
+ * tokens); lowering f makes the hallucinated entity more likely than the original. A query whose
+ * output and correction differ in more than one separate span ({@link differingHunks}), or by an
+ * insertion or deletion only, is refused: contrastive measures those.
  */
 export const entityMarginMeasurement: Measurement = {
   id: 'entity-margin',
-  description: 'f = log p(original entity) − log p(hallucinated entity) at the position where output and correction differ (mean over each entity\'s tokens, nats/token); lower = the hallucination more likely',
+  description: 'f = log p(original entity) − log p(hallucinated entity) at the position where output and correction differ (mean over each entity\'s tokens, nats/token); lower = the hallucination more likely. Needs one replaced span: corrections that differ in several places are refused (use contrastive)',
   needs: ['corrections'],
   terms: (query, correction): MeasurementTerm[] => {
     const c = needCorrection('entity-margin', query, correction);
     if (c.prompt !== query.prompt) throw new DdaError(`query '${query.id}': the corrected output has another prompt`, 'a correction keeps the prompt and changes the output only');
     const [a, bOut, bCor] = differingSpan(query.response, c.response);
     if (bOut <= a || bCor <= a) throw new DdaError(`query '${query.id}': the output and its correction differ by an insertion or deletion, not a replaced entity`, 'use --measurement contrastive for such corrections');
+    const hunks = differingHunks(query.response, c.response);
+    if (hunks.length > 1) {
+      const shown = hunks.map(([o, k]) => `${o ? JSON.stringify(o) : '(nothing)'} → ${k ? JSON.stringify(k) : '(nothing)'}`).join(', ');
+      throw new DdaError(
+        `query '${query.id}': the output and its correction differ in ${hunks.length} separate spans (${shown}); entity-margin is the margin at the one position where they differ, and over ${hunks.length} spans it would average the tokens from the first difference to the last, shared tokens included`,
+        'use --measurement contrastive for multi-span corrections, or correct one entity per query',
+      );
+    }
     return [
       { sample: spanSample(`${query.id}#hallucinated`, query, a, bOut), weight: 1 },
       { sample: spanSample(`${query.id}#original`, c, a, bCor), weight: -1 },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { contrastiveMeasurement, differingSpan, entityMarginMeasurement, lossMeasurement } from '@dda/measurements';
+import { contrastiveMeasurement, differingHunks, differingSpan, entityMarginMeasurement, lossMeasurement } from '@dda/measurements';
 
 const q = { id: 'q1', prompt: '<|user|> summarise <|assistant|>', response: 'the council in china met on monday .' };
 const c = { ...q, response: 'the council in england met on monday .' };
@@ -30,6 +30,23 @@ describe('test measurements', () => {
     const [a, b1, b2] = differingSpan('north of scotland .', 'north of england .');
     expect(['north of scotland .'.slice(a, b1), 'north of england .'.slice(a, b2)]).toEqual(['scotland', 'england']);
     expect(differingSpan('rate of 12 percent', 'rate of 17 percent')).toEqual([8, 10, 10]);
+  });
+
+  it('entity-margin refuses corrections that differ in more than one span (changes around a shared token, appended text), naming the spans', () => {
+    const out = 'strong winds hit the north of england .';
+    const two = { ...q, response: out };
+    const cor = { ...q, response: 'heavy winds hit the north of china .' };
+    expect(differingHunks(out, cor.response)).toEqual([['strong', 'heavy'], ['england', 'china']]);
+    expect(() => entityMarginMeasurement.terms(two, cor)).toThrow(/query 'q1': the output and its correction differ in 2 separate spans \("strong" → "heavy", "england" → "china"\).*use --measurement contrastive for multi-span corrections/);
+    const appended = { ...q, response: 'the council in england met on monday . it rained' };
+    expect(differingHunks(q.response, appended.response)).toEqual([['china', 'england'], ['', 'it rained']]);
+    expect(() => entityMarginMeasurement.terms(q, appended)).toThrow(/differ in 2 separate spans \("china" → "england", \(nothing\) → "it rained"\)/);
+    // One replaced span, multi-word or with a shared affix, stays one span.
+    expect(differingHunks('in new york today', 'in paris today')).toEqual([['new york', 'paris']]);
+    expect(differingHunks('north of scotland .', 'north of england .')).toEqual([['scotland', 'england']]);
+    expect(entityMarginMeasurement.terms(q, c)).toHaveLength(2);
+    // contrastive takes multi-span corrections.
+    expect(contrastiveMeasurement.terms(two, cor)).toHaveLength(2);
   });
 
   it('names the query it cannot measure', () => {
