@@ -228,6 +228,8 @@ export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE
   const namesList = `use names from ${Object.values(PEFT_MODULE_NAMES).join(', ')}, 'all-linear', or a regular expression`;
   let targets: LoraTarget[];
   let targetRegex: { readonly re: RegExp; readonly text: string } | null = null;
+  let layerEntries: ModuleRules['layerEntries'] = null;
+  let allLayerTargets: ReadonlySet<LoraTarget> | null = null;
   if (tm === 'all-linear') {
     targets = [...ALL_LORA_TARGETS];
   } else if (typeof tm === 'string') {
@@ -237,12 +239,22 @@ export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE
     if (!Array.isArray(tm) || tm.length === 0 || !tm.every((m) => typeof m === 'string')) {
       fail(`'target_modules' must be a non-empty list of module names, 'all-linear' or a regular expression, got ${JSON.stringify(tm)}`, namesList);
     }
-    const byName = new Map(Object.entries(PEFT_MODULE_NAMES).map(([t, n]) => [n, t as LoraTarget]));
-    const unknown = (tm as string[]).filter((m) => !byName.has(m));
-    if (unknown.length) fail(`unsupported target module${unknown.length > 1 ? 's' : ''} ${unknown.map((m) => `'${m}'`).join(', ')}`, `LoRA is supported on ${Object.values(PEFT_MODULE_NAMES).join(', ')}`);
+    const entries = (tm as string[]).map((m) => ({ m, c: classifyListEntry(m) }));
+    const unsupported = entries.filter((e) => e.c.kind === 'other').map((e) => e.m);
+    if (unsupported.length) fail(`unsupported target module${unsupported.length > 1 ? 's' : ''} ${unsupported.map((m) => `'${m}'`).join(', ')}`, `LoRA is supported on ${Object.values(PEFT_MODULE_NAMES).join(', ')} (or their suffixes such as 'self_attn.q_proj', 'mlp.down_proj')`);
+    const unmatched = entries.filter((e) => e.c.kind === 'none').map((e) => e.m);
+    if (unmatched.length) {
+      fail(
+        `target module${unmatched.length > 1 ? 's' : ''} ${unmatched.map((m) => `'${m}'`).join(', ')} match${unmatched.length > 1 ? '' : 'es'} no module of the model: PEFT selects a module whose full name equals an entry or ends with '.' + the entry`,
+        `the model's modules are named ${MODULE_NAMES_TEXT}; LoRA is supported on ${Object.values(PEFT_MODULE_NAMES).join(', ')}: use those names, or suffixes of the full names such as 'self_attn.q_proj'`,
+      );
+    }
     // Stable order: the order of ALL_LORA_TARGETS, whatever the file's order.
-    const set = new Set((tm as string[]).map((m) => byName.get(m) as LoraTarget));
+    const set = new Set(entries.flatMap((e) => (e.c.kind === 'all' || e.c.kind === 'layer' ? [e.c.target] : [])));
     targets = ALL_LORA_TARGETS.filter((t) => set.has(t));
+    allLayerTargets = new Set(entries.flatMap((e) => (e.c.kind === 'all' ? [e.c.target] : [])));
+    const perLayer = entries.flatMap((e) => (e.c.kind === 'layer' ? [{ entry: e.m, target: e.c.target, layer: e.c.layer, exact: e.c.exact }] : []));
+    if (perLayer.length) layerEntries = perLayer;
   }
   const base = j.base_model_name_or_path;
   if (base !== undefined && base !== null && typeof base !== 'string') fail(`'base_model_name_or_path' must be a string`, 'fix the value');
@@ -257,10 +269,10 @@ export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE
   }
   const plain: LoraConfig = { rank: r as number, alpha: alpha as number, targets };
   validateLoraConfig(plain);
-  const rules = moduleRules(j, targetRegex, fail);
+  const rules = moduleRules(j, targetRegex, layerEntries, allLayerTargets, fail);
   const baseModelNameOrPath = (base as string | null | undefined) ?? null;
   if (!rules) return { config: plain, baseModelNameOrPath, modulesToSave };
-  if (!model) fail('the adapter selects modules or ranks per module (use_rslora, rank_pattern, alpha_pattern, layers_to_transform, exclude_modules or a regular-expression target_modules)', 'read it with the base model\'s config (readPeftAdapter(dir, model)), which these rules are resolved against');
+  if (!model) fail('the adapter selects modules or ranks per module (use_rslora, rank_pattern, alpha_pattern, layers_to_transform, exclude_modules, a regular-expression target_modules or target_modules entries naming single layers)', 'read it with the base model\'s config (readPeftAdapter(dir, model)), which these rules are resolved against');
   const config = resolveModules(model as DecoderConfig, plain, rules, fail);
   validateLoraConfig(config);
   return { config, baseModelNameOrPath, modulesToSave };
@@ -269,6 +281,10 @@ export function parseAdapterConfig(json: unknown, fileName = ADAPTER_CONFIG_FILE
 /** PEFT's per-module rules of an adapter_config.json (see {@link resolveModules}). */
 interface ModuleRules {
   readonly targetRegex: { readonly re: RegExp; readonly text: string } | null;
+  /** List target_modules entries that select one layer's module (e.g. 'layers.3.self_attn.q_proj'); `exact`: the entry is the module's full name, which PEFT selects before layers_to_transform is applied. */
+  readonly layerEntries: readonly { readonly entry: string; readonly target: LoraTarget; readonly layer: number; readonly exact: boolean }[] | null;
+  /** With layerEntries: the targets a list entry selects in every layer (e.g. 'q_proj', 'self_attn.q_proj'). */
+  readonly allLayerTargets: ReadonlySet<LoraTarget> | null;
   readonly exclude: RegExp | readonly string[] | null;
   readonly layers: readonly number[] | null;
   readonly layersPattern: readonly RegExp[] | null;
@@ -295,7 +311,10 @@ function pythonFullMatch(pattern: string, field: string, fail: (what: string, hi
 }
 
 /** Reads PEFT's per-module fields; null when none is active (every layer's targets, one rank and scale alpha/r). */
-function moduleRules(j: Readonly<Record<string, unknown>>, targetRegex: ModuleRules['targetRegex'], fail: (what: string, hint: string) => never): ModuleRules | null {
+function moduleRules(
+  j: Readonly<Record<string, unknown>>, targetRegex: ModuleRules['targetRegex'], layerEntries: ModuleRules['layerEntries'], allLayerTargets: ModuleRules['allLayerTargets'],
+  fail: (what: string, hint: string) => never,
+): ModuleRules | null {
   const stringList = (k: string): readonly string[] | null => {
     const v = j[k];
     if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return null;
@@ -326,11 +345,43 @@ function moduleRules(j: Readonly<Record<string, unknown>>, targetRegex: ModuleRu
   if (targetRegex && (layers || lp)) fail('layers_to_transform / layers_pattern are set with a regular-expression target_modules', 'PEFT refuses this combination too: put the layers into the regular expression');
   if (lp && !layers) fail('layers_pattern is set without layers_to_transform', 'PEFT refuses this too: set layers_to_transform');
   const rules: ModuleRules = {
-    targetRegex, exclude, layers, layersPattern: lp ? lp.map((p) => new RegExp(`^.*?\\.${p}\\.(\\d+)\\.`)) : null,
+    targetRegex, layerEntries, allLayerTargets: layerEntries ? allLayerTargets : null, exclude, layers, layersPattern: lp ? lp.map((p) => new RegExp(`^.*?\\.${p}\\.(\\d+)\\.`)) : null,
     rankPattern: pattern('rank_pattern'), alphaPattern: pattern('alpha_pattern'), rslora: rslora as boolean,
   };
-  const active = rules.targetRegex || rules.exclude || rules.layers || rules.rankPattern.length || rules.alphaPattern.length || rules.rslora;
+  const active = rules.targetRegex || rules.layerEntries || rules.exclude || rules.layers || rules.rankPattern.length || rules.alphaPattern.length || rules.rslora;
   return active ? rules : null;
+}
+
+/** How the modules of a LLaMA / Qwen2 / Mistral causal LM are named (PEFT's named_modules of the base model). */
+const MODULE_NAMES_TEXT =
+  "model.embed_tokens, model.layers.<i>.self_attn.{q,k,v,o}_proj, model.layers.<i>.mlp.{gate,up,down}_proj, model.layers.<i>.mlp.act_fn, model.layers.<i>.input_layernorm, model.layers.<i>.post_attention_layernorm, model.norm, model.rotary_emb and lm_head (i = 0, 1, …)";
+
+/** PEFT's match of a list target_modules entry (check_target_module_exists): the module's full name equals it or ends with '.' + it. */
+const listEntryMatches = (key: string, entry: string): boolean => key === entry || key.endsWith(`.${entry}`);
+
+/**
+ * What a list target_modules entry selects, by PEFT's list match, among the modules of a model with
+ * more layers than the entry's largest number: `all` a LoRA target in every layer ('q_proj',
+ * 'self_attn.q_proj'); `layer` one layer's module ('layers.3.self_attn.q_proj', or its full name:
+ * `exact`); `other` a module LoRA cannot adapt here (with or without LoRA targets); `none` no module.
+ */
+function classifyListEntry(e: string): { kind: 'all'; target: LoraTarget } | { kind: 'layer'; target: LoraTarget; layer: number; exact: boolean } | { kind: 'other' | 'none' } {
+  const numbers = (e.match(/\d+/g) ?? []).map(Number);
+  // At least two layers beyond the largest number, so that an entry naming one layer is told from one selecting every layer.
+  const n = Math.min(4096, Math.max(0, ...numbers) + 2);
+  const c = { numLayers: n } as DecoderConfig;
+  if (otherModuleNames(c).some((k) => listEntryMatches(k, e))) return { kind: 'other' };
+  const hits: { layer: number; target: LoraTarget; key: string }[] = [];
+  for (let layer = 0; layer < n; layer++) {
+    for (const target of ALL_LORA_TARGETS) {
+      const key = targetModule(layer, target);
+      if (listEntryMatches(key, e)) hits.push({ layer, target, key });
+    }
+  }
+  const first = hits[0];
+  if (!first) return { kind: 'none' };
+  if (hits.length === n && hits.every((h) => h.target === first.target)) return { kind: 'all', target: first.target };
+  return { kind: 'layer', target: first.target, layer: first.layer, exact: first.key === e };
 }
 
 /** Names of the modules of a LLaMA / Qwen2 / Mistral causal LM that LoRA cannot adapt here (PEFT's named_modules of the base model). */
@@ -363,6 +414,8 @@ function resolveModules(c: DecoderConfig, plain: LoraConfig, rules: ModuleRules,
     const other = otherModuleNames(c).find((n) => !excluded(n) && re.test(n));
     if (other !== undefined) fail(`target_modules ${JSON.stringify(rules.targetRegex.text)} also selects module '${other}', which this implementation cannot adapt`, `LoRA is supported on the ${Object.values(PEFT_MODULE_NAMES).join(', ')} linear maps of each layer: narrow the expression, or ${MERGE_INSTEAD}`);
   }
+  const beyond = (rules.layerEntries ?? []).filter((e) => e.layer >= c.numLayers).map((e) => `'${e.entry}'`);
+  if (beyond.length) fail(`target_modules ${beyond.join(', ')} match${beyond.length > 1 ? '' : 'es'} no module of this model, which has ${c.numLayers} layers (0 to ${c.numLayers - 1})`, `the model's modules are named ${MODULE_NAMES_TEXT}`);
   const patternValue = (p: readonly [RegExp, number][], key: string, dflt: number): number => p.find(([re]) => re.test(key))?.[1] ?? dflt;
   const modules: LoraModule[] = [];
   for (let layer = 0; layer < c.numLayers; layer++) {
@@ -370,7 +423,14 @@ function resolveModules(c: DecoderConfig, plain: LoraConfig, rules: ModuleRules,
       const key = targetModule(layer, target);
       if (excluded(key)) continue;
       if (rules.targetRegex && !rules.targetRegex.re.test(key)) continue;
-      if (rules.layers) {
+      // PEFT: a module whose full name is in the list is selected as is; one selected by a suffix is then filtered by layers_to_transform.
+      let exact = false;
+      if (rules.layerEntries) {
+        const own = rules.layerEntries.filter((e) => e.layer === layer && e.target === target);
+        exact = own.some((e) => e.exact);
+        if (!own.length && !rules.allLayerTargets?.has(target)) continue;
+      }
+      if (rules.layers && !exact) {
         const m = rules.layersPattern ? rules.layersPattern.map((re) => re.exec(key)).find((x) => x) : /^.*?\.[^.]*\.(\d+)\./.exec(key);
         if (!m || !rules.layers.includes(Number(m[1]))) continue;
       }

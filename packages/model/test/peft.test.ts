@@ -52,6 +52,27 @@ describe('PEFT adapter_config.json', () => {
     expect(parseAdapterConfig({ ...peft, target_modules: 'all-linear' }).config.targets).toEqual(['q', 'k', 'v', 'o', 'gate', 'up', 'down']);
   });
 
+  it('reads target_modules entries as PEFT matches them: the full module name, or any suffix of it after a dot', () => {
+    const base = toAdapterConfig(lora);
+    expect(config.numLayers).toBeGreaterThanOrEqual(2);
+    // Suffixes that every layer's module has map to the same targets as the bare names.
+    expect(parseAdapterConfig({ ...base, target_modules: ['self_attn.q_proj', 'mlp.down_proj'] }).config).toEqual({ rank: 4, alpha: 8, targets: ['q', 'down'] });
+    expect(parseAdapterConfig({ ...base, target_modules: ['self_attn.q_proj', 'mlp.down_proj', 'v_proj'] }, 'a.json', config).config).toEqual(lora);
+    // An entry naming one layer's module selects that module only.
+    const one = parseAdapterConfig({ ...base, target_modules: ['layers.1.self_attn.q_proj', 'v_proj'] }, 'a.json', config).config;
+    expect(one.modules?.map((m) => `${m.layer}${m.target}`).sort()).toEqual([...Array.from({ length: config.numLayers }, (_, l) => `${l}v`), '1q'].sort());
+    expect(() => parseAdapterConfig({ ...base, target_modules: ['layers.1.self_attn.q_proj'] })).toThrow('read it with the base model');
+    // PEFT applies layers_to_transform to suffix matches only: a full module name is selected as is.
+    const exact = parseAdapterConfig({ ...base, target_modules: ['model.layers.0.self_attn.q_proj', 'v_proj'], layers_to_transform: [1] }, 'a.json', config).config;
+    expect(exact.modules?.map((m) => `${m.layer}${m.target}`).sort()).toEqual(['0q', '1v']);
+    // Entries that match no module are refused, naming the module names that exist.
+    expect(() => parseAdapterConfig({ ...base, target_modules: ['q_proj', 'mlp.q_proj'] })).toThrow(/target module 'mlp\.q_proj' matches no module of the model: PEFT selects a module whose full name equals an entry or ends with '\.' \+ the entry.*model\.layers\.<i>\.self_attn\.\{q,k,v,o\}_proj/);
+    expect(() => parseAdapterConfig({ ...base, target_modules: ['attn.q_proj'] })).toThrow("target module 'attn.q_proj' matches no module");
+    expect(() => parseAdapterConfig({ ...base, target_modules: [`layers.${config.numLayers}.self_attn.q_proj`] }, 'a.json', config)).toThrow(`target_modules 'layers.${config.numLayers}.self_attn.q_proj' matches no module of this model, which has ${config.numLayers} layers`);
+    // Modules LoRA cannot adapt here stay unsupported.
+    expect(() => parseAdapterConfig({ ...base, target_modules: ['self_attn', 'q_proj'] })).toThrow("unsupported target module 'self_attn'");
+  });
+
   it('names what it cannot compute', () => {
     const base = toAdapterConfig(lora);
     expect(() => parseAdapterConfig({ ...base, peft_type: 'IA3' })).toThrow('peft_type "IA3" is not supported');
