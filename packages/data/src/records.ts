@@ -207,6 +207,24 @@ class Fields {
     return column;
   }
 
+  /** Whether the record has no id of its own (no `id` field, or null), so that its number in the file is its id. */
+  get idFromNumber(): boolean {
+    const x = this.values.get('id');
+    return x === undefined || x === null;
+  }
+
+  /**
+   * `missing field 'output' (its fields: …)`, saying when the file has a column of that name that a
+   * mapping reads as another field (`response=output` consumes `output`).
+   */
+  missing(name: string): string {
+    const base = `missing field ${this.label(name)} (its fields: ${this.fileColumns})`;
+    if (this.fields[name] !== undefined || !Object.hasOwn(this.raw.value, name)) return base;
+    const to = Object.entries(this.fields).filter(([ours, theirs]) => theirs === name && ours !== name).map(([ours]) => ours);
+    if (!to.length) return base;
+    return `${base}: the field mapping ${to.map((o) => `${o}=${name}`).join(', ')} reads column '${name}' as ${to.map((o) => `'${o}'`).join(', ')}, so it is not read as '${name}'; drop that mapping if '${name}' is meant as itself (e.g. Alpaca's 'output' is already the response)`;
+  }
+
   /** The record's columns as named in the file. */
   get fileColumns(): string {
     return Object.keys(this.raw.value).join(', ') || 'none';
@@ -217,7 +235,7 @@ class Fields {
 function text(f: Fields, name: string, hint: string): string {
   const x = f.get(name);
   const where = f.raw.where;
-  if (x === undefined) throw new DdaError(`${where}: missing field ${f.label(name)} (its fields: ${f.fileColumns})`, hint);
+  if (x === undefined) throw new DdaError(`${where}: ${f.missing(name)}`, hint);
   if (typeof x !== 'string') throw new DdaError(`${where}: field ${f.label(name)} must be a string, got ${typeName(x)}`, hint);
   if (x.trim() === '') throw new DdaError(`${where}: field ${f.label(name)} is empty`, hint);
   return x;
@@ -494,7 +512,7 @@ function toQuery(f: Fields, o: DatasetOptions): QueryRecord {
     default:
       throw new DdaError(`${r.where}: not a query (fields: ${f.fileColumns})`, hint);
   }
-  if (output === null) throw new DdaError(`${r.where}: missing field ${f.label('output')} (its fields: ${f.fileColumns})`, hint);
+  if (output === null) throw new DdaError(`${r.where}: ${f.missing('output')}`, hint);
   const corrected = optionalText(f, 'corrected');
   const meta = Object.fromEntries(Object.entries(r.value).filter(([column]) => !f.used.has(column) && !(KNOWN_FIELDS as readonly string[]).includes(f.fieldOf(column))));
   return { id, where: r.where, kind, group, prompt, output, corrected, meta };
@@ -505,14 +523,29 @@ export function toQueryRecord(r: RawRecord, o: RecordOptions = {}): QueryRecord 
   return toQuery(new Fields(r, o.fields ?? {}), o);
 }
 
-/** Throws a DdaError naming both places when two records share an id. */
-function checkUniqueIds(records: readonly { readonly id: string; readonly where: string }[], what: string): void {
-  const seen = new Map<string, string>();
-  for (const r of records) {
+/** `line number`, `row number` or `record number`, as `where` (`train.jsonl:4`, `train.csv: row 4`, `train.json: record 4`) numbers the record. */
+const numberWord = (where: string): string => (/: row \d+$/.test(where) ? 'row number' : /: record \d+$/.test(where) ? 'record number' : 'line number');
+
+/**
+ * Throws a DdaError naming both places when two records share an id, saying which of them has no
+ * `id` field and so its number in the file as id (`fromNumber`: the indexes of such records).
+ */
+function checkUniqueIds(records: readonly { readonly id: string; readonly where: string }[], what: string, fromNumber: ReadonlySet<number> = new Set()): void {
+  const seen = new Map<string, number>();
+  records.forEach((r, i) => {
     const prev = seen.get(r.id);
-    if (prev !== undefined) throw new DdaError(`${r.where}: duplicate ${what} id '${r.id}' (first used at ${prev})`, 'give every record a unique id');
-    seen.set(r.id, r.where);
-  }
+    if (prev !== undefined) {
+      const p = records[prev] as { readonly where: string };
+      const why = fromNumber.has(prev) ? `, where it is that record's ${numberWord(p.where)}, as it has no 'id' field` : '';
+      const own = fromNumber.has(i) ? `, its ${numberWord(r.where)}, as it has no 'id' field,` : '';
+      const auto = fromNumber.has(i) || fromNumber.has(prev);
+      throw new DdaError(
+        `${r.where}: duplicate ${what} id '${r.id}'${own} (first used at ${p.where}${why})`,
+        auto ? "give every record a unique id: records without an 'id' field are numbered by their place in the file, which can clash with the ids of the others; give them all an 'id', or none" : 'give every record a unique id',
+      );
+    }
+    seen.set(r.id, i);
+  });
 }
 
 /** The columns of a file, in the order they first appear. */
@@ -595,9 +628,11 @@ async function readData<T extends { readonly id: string; readonly where: string;
   const kept = new Set<string>();
   const ignored = new UnusedFields();
   const shapes: Partial<Record<RecordKind, number>> = {};
-  const records = raws.map((r) => {
+  const idFromNumber = new Set<number>();
+  const records = raws.map((r, i) => {
     const f = new Fields(r, fields, unread);
     const rec = convert(f, o);
+    if (f.idFromNumber) idFromNumber.add(i);
     shapes[rec.kind] = (shapes[rec.kind] ?? 0) + 1;
     checkMappedUsed(f, fields, rec.kind, flag, forQueries);
     for (const column of Object.keys(r.value)) {
@@ -619,7 +654,7 @@ async function readData<T extends { readonly id: string; readonly where: string;
     for (const [key, reason] of f.unusedInside) ignored.note(key, r, reason);
     return rec;
   });
-  checkUniqueIds(records, forQueries ? 'query' : 'training');
+  checkUniqueIds(records, forQueries ? 'query' : 'training', idFromNumber);
   const log = o.log ?? (() => {});
   ignored.warn(`${what} ${path}`, records.length, log);
   if (kept.size > 0) log(`queries ${path}: field(s) ${[...kept].map((c) => `'${c}'`).join(', ')} kept beside each query in the outputs, not used by the attribution`);

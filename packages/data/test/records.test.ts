@@ -51,6 +51,13 @@ describe('training data formats', () => {
     expect(() => parseFieldMap(['answer=x'])).toThrow(/unknown field 'answer'/);
   });
 
+  it('a duplicate id that a record has from its line number (no id field) says so', async () => {
+    const p = jsonl([{ prompt: 'a', response: 'b' }, { prompt: 'c', response: 'd' }, { prompt: 'e', response: 'f' }, { prompt: 'g', response: 'h' }, { id: 4, prompt: 'i', response: 'j' }]);
+    await expect(readTrainingRecords(p)).rejects.toThrow(new RegExp(`:5: duplicate training id '4' \\(first used at .*:4, where it is that record's line number, as it has no 'id' field\\).*records without an 'id' field are numbered by their place in the file`));
+    const q = jsonl([{ id: '2', prompt: 'a', response: 'b' }, { prompt: 'c', response: 'd' }]);
+    await expect(readTrainingRecords(q)).rejects.toThrow(/:2: duplicate training id '2', its line number, as it has no 'id' field, \(first used at .*:1\)/);
+  });
+
   it('names the file, record and field of every bad input', async () => {
     const cases: [string, RegExp][] = [
       [file('jsonl', ''), /is empty/],

@@ -124,6 +124,13 @@ describe('one field map per file', () => {
     await expect(readTrainingRecords(p, { fields: parseFieldMap(['prompt=question', 'response=answer']) })).rejects.toThrow(/:2: missing field 'response' \(column 'answer'\) \(its fields: question, reply\)/);
   });
 
+  it('a field missing because a mapping reads its column as another field says so (Alpaca with response=output)', async () => {
+    const p = jsonl([{ id: 'a', system: 'S', instruction: 'I', output: 'O' }]);
+    await expect(readTrainingRecords(p, { fields: parseFieldMap(['response=output']) })).rejects.toThrow(
+      /:1: missing field 'output' \(its fields: id, system, instruction, output\): the field mapping response=output reads column 'output' as 'response', so it is not read as 'output'; drop that mapping/,
+    );
+  });
+
   it('a column named like one of our fields, shadowed by a mapping, is reported', async () => {
     const p = jsonl([{ prompt: 'old', question: 'Q', response: 'R' }]);
     const { lines, log } = logged();
