@@ -7,7 +7,7 @@
  */
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DdaError, createMetrics, labelMetricColumns, scoreUnits, type Metric } from '@dda/core';
+import { DdaError, createMetrics, labelMetricColumns, refuseLabelMetricsAsked, scoreUnits, trivialRecallWarnings, type Metric } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { describeSavedModules, trainingSetSizeWarning } from './checkpoints.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
@@ -105,10 +105,11 @@ async function labelMetrics(o: AttributeOptions): Promise<Metric[]> {
   if (!o.metrics || o.metrics.length === 0) return [];
   if (!o.labels) throw new DdaError('--metrics needs --labels: a metric compares the scores with the true sources', 'give --labels, or drop --metrics');
   const out = await createMetrics(o.metrics);
+  refuseLabelMetricsAsked(o.recallK ?? 20, out); // a label metric again (the demo's check and message)
+  labelMetricColumns(1, out); // a metric asked for twice, or one that needs a benchmark's inputs
   for (const m of out) {
     if (METRIC_COLUMNS.includes(m.id)) throw new DdaError(`--metrics ${m.id}: metrics.csv has a column '${m.id}' already`, 'drop it from --metrics');
   }
-  labelMetricColumns(1, out); // a metric asked for twice, or one that needs a benchmark's inputs
   return out;
 }
 
@@ -169,6 +170,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       ? `token heat maps: top ${k} samples of ${Math.min(tops.length, heatMaps)} queries at ${tokens.checkpoint}, 2 forward passes each, ${((Date.now() - tTokens) / 1000).toFixed(1)} s`
       : heatMaps === 0 ? 'token heat maps: none (--heat-maps 0)' : `token heat maps: none (${o.projection ? `the scores are over gradients projected to ${o.projection.dim} dimensions` : `${o.method.scorer} is not a gradient dot product`})`);
     const recallK = o.recallK ?? 20;
+    if (sources) for (const w of trivialRecallWarnings(o.metrics ?? [], task.train.samples.length)) log(w);
     if (sources && recallK > task.train.samples.length) log(`note: -k ${recallK} is more than the ${task.train.samples.length} training samples: recall@k is recall@${task.train.samples.length} (every sample counted), 1 for every method`);
     const metrics: MetricRow[] = sources ? variants.flatMap((v) => evaluateMatrix(v.matrix, sources, recallK, extraMetrics).map((e) => ({ ...e, variant: v.variant, description: v.description, chosen: v === method }))) : [];
     // The columns of metrics.csv and the page's table: the label metrics at the k evaluated (clamped to the training set), then --metrics.

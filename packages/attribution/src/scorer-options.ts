@@ -4,7 +4,7 @@
  * the scorer's registry entry does not declare is refused (a typo would otherwise be ignored and the
  * default used), then the scorer is created with them, so its own option reader refuses a bad value.
  */
-import { DdaError, didYouMean, scorers } from '@dda/core';
+import { DdaError, scorers } from '@dda/core';
 import { ensurePlugins } from './plugins.js';
 
 /**
@@ -13,16 +13,7 @@ import { ensurePlugins } from './plugins.js';
  *   and the closest one. `where` (e.g. `--scorer-option`) starts the message.
  */
 export function refuseUnknownScorerOptions(id: string, options: Readonly<Record<string, unknown>>, where = 'scorer options'): void {
-  const declared = scorers.entry(id).options;
-  if (declared === undefined) return;
-  for (const key of Object.keys(options)) {
-    if (declared.includes(key)) continue;
-    const close = didYouMean(key, declared);
-    throw new DdaError(
-      `${where}: scorer '${id}' has no option '${key}'`,
-      declared.length === 0 ? `scorer '${id}' takes no options; drop it` : `${close ? `${close} ` : ''}the options of ${id} are ${declared.join(', ')} (dda methods describes them)`,
-    );
-  }
+  scorers.refuseUnknownOptions(id, options, where);
 }
 
 /**

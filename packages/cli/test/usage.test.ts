@@ -71,7 +71,14 @@ describe('dda: flags misused', () => {
     expect((await run([...ATTR, '--labels', 'l', '--metrics', 'recall-at-k:k', '--out', '/nonexistent-dda-dir'])).err).toMatch(/--metrics recall-at-k:k: 'k' is not option=value/);
     // The demo's --metrics are refused before any training: an unknown id, a label metric's column, one only a benchmark computes.
     expect((await run([...DEMO, '--metrics', 'ndcg'])).err).toMatch(/unknown metric 'ndcg'/);
-    expect((await run([...DEMO, '--metrics', 'mrr'])).err).toMatch(/metric 'mrr' has the name of a column every evaluation has/);
+    expect((await run([...DEMO, '--metrics', 'mrr'])).err).toMatch(/--metrics mrr: every evaluation has this metric already, in column 'mrr' \(drop it from --metrics\)/);
+    expect((await run([...DEMO, '--metrics', 'average-precision'])).err).toMatch(/--metrics average-precision: every evaluation has this metric already, in column 'average_precision' \(drop it from --metrics\)/);
+    expect((await run([...DEMO, '--metrics', 'recall-at-k:kk=5'])).err).toMatch(/--metrics recall-at-k: metric 'recall-at-k' has no option 'kk' \(did you mean 'k'\?/);
+    // dda attribute refuses the same, with the same messages, before reading any file
+    const LAB = [...ATTR, '--labels', 'l', '--out', '/nonexistent-dda-dir'];
+    expect((await run([...LAB, '--metrics', 'average-precision'])).err).toMatch(/--metrics average-precision: every evaluation has this metric already, in column 'average_precision' \(drop it from --metrics\)/);
+    expect((await run([...LAB, '--metrics', 'mrr'])).err).toMatch(/--metrics mrr: every evaluation has this metric already, in column 'mrr'/);
+    expect((await run([...LAB, '--metrics', 'recall-at-k:kk=5'])).err).toMatch(/--metrics recall-at-k: metric 'recall-at-k' has no option 'kk' \(did you mean 'k'\?/);
     expect((await run([...DEMO, '--metrics', 'lds'])).err).toMatch(/--metrics: the metric 'lds' needs retrainedLosses, which only a benchmark/);
     expect(existsSync('/nonexistent-dda-dir')).toBe(false);
   });

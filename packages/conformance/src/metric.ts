@@ -5,7 +5,7 @@
  * its source's errors (see {@link worldInputs}).
  */
 import { DdaError, SeededRandom, createScoreMatrix, metrics, type Metric, type MetricInputs, type PluginOptions } from '@dda/core';
-import { fail, pass, runChecks, validateOptOuts, type CheckOptions, type ConformanceReport, type Subject } from './report.js';
+import { fail, notApplicable, pass, runChecks, validateOptOuts, type CheckOptions, type ConformanceReport, type Subject } from './report.js';
 
 /**
  * The metric checks, in the order they run:
@@ -20,9 +20,13 @@ import { fail, pass, runChecks, validateOptOuts, type CheckOptions, type Conform
  * - `ranking`: true sources ranked first score better than true sources ranked last (a higher
  *   value, or a lower one for a metric whose descriptor says `higherIsBetter: false`, or whose
  *   options say `lowerIsBetter: true`);
- * - `determinism`: the same inputs give the same number.
+ * - `determinism`: the same inputs give the same number;
+ * - `options`: a registered metric's entry declares the options its factory reads (`options: ['k']`,
+ *   `[]` for none; @dda/core's `RegistryEntry.options`), and takes the options given here, so that
+ *   `--metrics id:option=value` refuses a misspelt option instead of using the default (not
+ *   applicable to a subject given as `{ id, create }`, which is not a registry entry).
  */
-export const METRIC_CHECKS = ['shape-and-ids', 'finite', 'row-order', 'score-scale', 'ranking', 'determinism'] as const;
+export const METRIC_CHECKS = ['shape-and-ids', 'finite', 'row-order', 'score-scale', 'ranking', 'determinism', 'options'] as const;
 /** A metric check's name. */
 export type MetricCheck = (typeof METRIC_CHECKS)[number];
 
@@ -142,6 +146,15 @@ export async function checkMetric(subject: string | Subject<Metric>, options: Me
         const c = seededCase(7, true);
         const [a, b] = [await value(c.scores, c.labels), await value(c.scores, c.labels)];
         return a === b ? pass('the same value twice') : fail(`two calls give ${a} and ${b}`);
+      }
+      case 'options': {
+        if (typeof subject !== 'string') return notApplicable('the subject is not a registry entry');
+        const declared = metrics.entry(subject).options;
+        if (declared === undefined) return fail(`the registry entry of '${subject}' does not declare its options: say which keys create reads (options: ['k'], or options: [] for none), so that a misspelt option is refused instead of ignored`);
+        const given = Object.keys(options.options ?? {});
+        const unknown = given.filter((k) => !declared.includes(k));
+        if (unknown.length > 0) return fail(`the checks were given option(s) ${unknown.join(', ')}, which the entry does not declare (${declared.join(', ') || 'none'})`);
+        return pass(declared.length === 0 ? 'declares that it takes no options' : `declares its options ${declared.join(', ')}`);
       }
     }
   }, options.optOut);

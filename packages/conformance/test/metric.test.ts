@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Metric } from '@dda/core';
+import { type Metric, metrics } from '@dda/core';
 import { checkMetric } from '@dda/conformance';
 import { metricConformance } from '@dda/conformance/vitest';
 
@@ -24,5 +24,17 @@ describe('the metric checks catch a broken metric', () => {
     const report = await checkMetric(subject(compute));
     const f = report.findings.find((x) => x.check === check)!;
     expect(f.status, f.message).toBe('fail');
+  });
+});
+
+describe('the options check', () => {
+  const metric: Metric = { id: 'conformance-undeclared', description: 'a metric whose entry does not say its options', compute: () => 0 };
+  it('fails a registered metric whose entry does not declare its options, passes one that does, and does not apply to a bare subject', async () => {
+    if (!metrics.has('conformance-undeclared')) metrics.register({ id: 'conformance-undeclared', description: metric.description, priority: 0, create: () => metric });
+    const f = (await checkMetric('conformance-undeclared')).findings.find((x) => x.check === 'options')!;
+    expect(f.status).toBe('fail');
+    expect(f.message).toMatch(/does not declare its options/);
+    expect((await checkMetric('recall-at-k', { options: { k: 50 } })).findings.find((x) => x.check === 'options')).toMatchObject({ status: 'pass', message: 'declares its options k' });
+    expect((await checkMetric({ id: 'conformance-undeclared', create: () => metric })).findings.find((x) => x.check === 'options')!.status).toBe('not-applicable');
   });
 });

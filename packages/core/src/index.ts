@@ -70,7 +70,7 @@ export {
 export {
   rocAuc, type RocPoint, rocCurve, recallAtK, recallCurve, averagePrecision, reciprocalRank,
   aucMetric, recallAtKMetric, DEFAULT_RECALL_K, RECALL_AT_50, averagePrecisionMetric, mrrMetric,
-  registerCoreMetrics, type SourceSpec, type SourceEvaluation, evaluateSources, createMetrics,
+  registerCoreMetrics, type SourceSpec, type SourceEvaluation, evaluateSources, createMetrics, trivialRecallWarnings, refuseLabelMetricsAsked,
   averageEvaluations, type MetricEvaluation, evaluateMetrics, averageMetricEvaluations,
   type MetricSpec, type MetricColumn, LABEL_METRICS, labelMetricColumns, createMetricSync, metricTableHeader, metricHeader,
 } from './metrics.js';

@@ -328,6 +328,7 @@ const aucEntry: RegistryEntry<Metric, PluginOptions> = {
   id: 'auc',
   description: aucMetric.description,
   priority: 100,
+  options: [],
   create: () => aucMetric,
 };
 
@@ -336,12 +337,13 @@ const recallEntry: RegistryEntry<Metric, PluginOptions> = {
   id: 'recall-at-k',
   description: `recall@k, fraction of true sources in the top k (option k, default ${DEFAULT_RECALL_K}); produces metric id recall-at-<k>`,
   priority: 50,
+  options: ['k'],
   create: (options) => recallAtKMetric(numberOption(options, 'k', DEFAULT_RECALL_K)),
 };
 
 /** Registry entries `average-precision` and `mrr` (no options). */
-const apEntry: RegistryEntry<Metric, PluginOptions> = { id: 'average-precision', description: averagePrecisionMetric.description, priority: 40, create: () => averagePrecisionMetric };
-const mrrEntry: RegistryEntry<Metric, PluginOptions> = { id: 'mrr', description: mrrMetric.description, priority: 30, create: () => mrrMetric };
+const apEntry: RegistryEntry<Metric, PluginOptions> = { id: 'average-precision', description: averagePrecisionMetric.description, priority: 40, options: [], create: () => averagePrecisionMetric };
+const mrrEntry: RegistryEntry<Metric, PluginOptions> = { id: 'mrr', description: mrrMetric.description, priority: 30, options: [], create: () => mrrMetric };
 
 /**
  * Registers the core metrics in the `metrics` registry: `auc` (percent), the factory
@@ -424,6 +426,23 @@ export function labelMetricColumns(k: number, asked: readonly Metric[] = [], wha
     if (fixed.some((c) => c.column === m.id)) throw new DdaError(`metric '${m.id}' has the name of a column every evaluation has`, 'drop it, or give the metric another id');
   }
   return [...fixed, ...asked.map((metric): MetricColumn => ({ column: metric.id, metric, lead: false, asked: true }))];
+}
+
+/**
+ * Refuses an asked metric that is one of the label metrics at recall cut-off `k` (its id is theirs:
+ * `auc`, `recall-at-<k>`, `average-precision`, `recall-at-50`, `mrr`): a results table would show
+ * the same numbers twice, under two columns. `dda attribute` and `dda demo` both call it on their
+ * `--metrics` (one message for both); {@link evaluateSources} takes such a metric (its value
+ * equals the label field's).
+ *
+ * @throws DdaError naming the metric and the column that has it.
+ */
+export function refuseLabelMetricsAsked(k: number, asked: readonly Metric[], what = '--metrics'): void {
+  const ids = new Map(LABEL_METRICS.map((m) => [createMetricSync(m.spec(k)).id, m.column]));
+  for (const m of asked) {
+    const column = ids.get(m.id);
+    if (column !== undefined) throw new DdaError(`${what} ${m.id}: every evaluation has this metric already, in column '${column}'`, `drop it from ${what}`);
+  }
 }
 
 /** A metric's header in printed tables and pages: its label (default its id), with `(lower = better)` when lower is better. */
@@ -673,16 +692,36 @@ export function averageMetricEvaluations(list: readonly MetricEvaluation[], sour
  * e.g. `{ id: 'recall-at-k', k: 100 }`), created in order. Awaits nothing but the registry's
  * factories: load plugins first for a plugin's metric.
  *
- * @throws DdaError naming an id the registry does not have (with the ids it has), or a factory's error.
+ * An option key the entry does not declare ({@link RegistryEntry.options}; a plugin's entry too) is
+ * refused with the closest declared one, as `--scorer-option` is: `recall-at-k:kk=5` would
+ * otherwise be created with its default k.
+ *
+ * @param what - Who asks, to start the messages (`--metrics`, a config's `metrics`).
+ * @throws DdaError naming an id the registry does not have (with the ids it has), an option the
+ *   entry does not take, or a factory's error.
  */
-export async function createMetrics(specs: readonly MetricSpec[]): Promise<Metric[]> {
+export async function createMetrics(specs: readonly MetricSpec[], what = '--metrics'): Promise<Metric[]> {
   const out: Metric[] = [];
   for (const spec of specs) {
     const { id, ...options } = typeof spec === 'string' ? { id: spec } : spec;
     if (!metrics.has(id)) throw new DdaError(`unknown metric '${id}'`, `use one of the metrics registry: ${metrics.ids().join(', ')} (a plugin's metric needs --plugin)`);
+    metrics.refuseUnknownOptions(id, options, `${what} ${id}`);
     out.push((await metrics.resolve(options, [id])).value);
   }
   return out;
+}
+
+/**
+ * A warning for each `recall-at-k` of `specs` whose k (default {@link DEFAULT_RECALL_K}) is at
+ * least `nTrain`: its top k holds every training sample, so its recall is 1 whatever the scores.
+ */
+export function trivialRecallWarnings(specs: readonly MetricSpec[], nTrain: number, what = '--metrics'): string[] {
+  return specs.flatMap((spec) => {
+    if (typeof spec === 'string' ? spec !== 'recall-at-k' : spec.id !== 'recall-at-k') return [];
+    const k = typeof spec === 'string' || spec.k === undefined ? DEFAULT_RECALL_K : spec.k;
+    if (typeof k !== 'number' || k < nTrain) return [];
+    return [`warning: ${what} recall-at-k: k = ${k} is at least the ${nTrain} training samples, so recall@${k} is 1 for every method (a trivial column); give k below ${nTrain}, e.g. recall-at-k:k=${Math.max(1, Math.min(50, Math.floor(nTrain / 10)))}`];
+  });
 }
 
 /**

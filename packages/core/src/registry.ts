@@ -150,6 +150,27 @@ export class Registry<T, O = Record<string, unknown>> {
     return e.stored;
   }
 
+  /**
+   * Refuses an option key that the entry `id` does not declare (its {@link RegistryEntry.options}),
+   * as a typo would otherwise be ignored and the default used. An entry that declares none
+   * (undefined) accepts any key, as it cannot be checked.
+   *
+   * @param where - Starts the message, e.g. `--scorer-option` or `--metrics recall-at-k:kk=5`.
+   * @throws DdaError naming the entry, the key, the closest declared key and every declared one.
+   */
+  refuseUnknownOptions(id: string, options: Readonly<Record<string, unknown>>, where: string): void {
+    const declared = this.entry(id).options;
+    if (declared === undefined) return;
+    for (const key of Object.keys(options)) {
+      if (declared.includes(key)) continue;
+      const close = didYouMean(key, declared);
+      throw new DdaError(
+        `${where}: ${this.kind} '${id}' has no option '${key}'`,
+        declared.length === 0 ? `${this.kind} '${id}' takes no options; drop it` : `${close ? `${close} ` : ''}the options of ${id} are ${declared.join(', ')} (dda methods describes them)`,
+      );
+    }
+  }
+
   /** Creates the implementation registered under `id`. */
   async create(id: string, options: O): Promise<T> {
     return await this.entry(id).create(options);

@@ -5,6 +5,7 @@ import {
   createMetrics,
   averageEvaluations,
   averagePrecision,
+  averagePrecisionMetric,
   createScoreMatrix,
   evaluateMetrics,
   averageMetricEvaluations,
@@ -14,12 +15,15 @@ import {
   metricTableHeader,
   metrics,
   recallAtK,
+  recallAtKMetric,
   recallCurve,
   reciprocalRank,
+  refuseLabelMetricsAsked,
   registerCoreMetrics,
   rocAuc,
   rocCurve,
   SeededRandom,
+  trivialRecallWarnings,
   type Metric,
 } from '@dda/core';
 
@@ -372,5 +376,41 @@ describe('labelMetricColumns / metricTableHeader: the results tables\' metric co
     expect(() => labelMetricColumns(5, [mrr])).toThrow(/metric 'mrr' has the name of a column every evaluation has/);
     expect(() => labelMetricColumns(5, [ok, ok])).toThrow(/--metrics: the metric 'ok' is asked for twice/);
     expect(() => labelMetricColumns(5, [needy])).toThrow(/--metrics: the metric 'needy' needs retraining, which only a benchmark/);
+  });
+
+  it('refuses a label metric asked again (its id is theirs), as dda attribute and dda demo both do', async () => {
+    expect(() => refuseLabelMetricsAsked(20, [averagePrecisionMetric])).toThrow("--metrics average-precision: every evaluation has this metric already, in column 'average_precision' (drop it from --metrics)");
+    const [mrr] = await createMetrics(['mrr']);
+    expect(() => refuseLabelMetricsAsked(20, [mrr!])).toThrow(/--metrics mrr: every evaluation has this metric already, in column 'mrr'/);
+    expect(() => refuseLabelMetricsAsked(20, [recallAtKMetric(50)])).toThrow(/--metrics recall-at-50: every evaluation has this metric already, in column 'recall_at_50'/);
+    expect(() => refuseLabelMetricsAsked(20, [recallAtKMetric(20)])).toThrow(/in column 'recall_at_k'/);
+    expect(() => refuseLabelMetricsAsked(20, [recallAtKMetric(100)])).not.toThrow();
+  });
+});
+
+describe('options of a metric', () => {
+  it('refuses a key the registry entry does not declare, naming the closest one, as --scorer-option does', async () => {
+    await expect(createMetrics([{ id: 'recall-at-k', kk: 5 }])).rejects.toThrow("--metrics recall-at-k: metric 'recall-at-k' has no option 'kk' (did you mean 'k'? the options of recall-at-k are k (dda methods describes them))");
+    await expect(createMetrics([{ id: 'mrr', k: 5 }], 'metrics')).rejects.toThrow("metrics mrr: metric 'mrr' has no option 'k' (metric 'mrr' takes no options; drop it)");
+    expect((await createMetrics([{ id: 'recall-at-k', k: 5 }])).map((m) => m.id)).toEqual(['recall-at-5']);
+    expect(metrics.list().filter((e) => ['auc', 'recall-at-k', 'average-precision', 'mrr'].includes(e.id)).map((e) => [e.id, e.options])).toEqual([
+      ['auc', []], ['recall-at-k', ['k']], ['average-precision', []], ['mrr', []],
+    ]);
+  });
+
+  it('checks a plugin metric that declares its options; one that declares none takes any key', async () => {
+    const make = (o: Record<string, unknown>): Metric => ({ id: `top-${String(o.n ?? 1)}`, description: 'top n', compute: () => 0 });
+    if (!metrics.has('test-top-n')) metrics.register({ id: 'test-top-n', description: 'top n', priority: 0, options: ['n'], create: make });
+    if (!metrics.has('test-undeclared')) metrics.register({ id: 'test-undeclared', description: 'any', priority: 0, create: make });
+    await expect(createMetrics([{ id: 'test-top-n', m: 2 }])).rejects.toThrow(/metric 'test-top-n' has no option 'm' \(did you mean 'n'\?/);
+    expect((await createMetrics([{ id: 'test-undeclared', m: 2 }])).map((m) => m.id)).toEqual(['top-1']);
+  });
+
+  it('warns when recall-at-k\'s k is at least the number of training samples (recall 1 for every method)', () => {
+    expect(trivialRecallWarnings(['recall-at-k', { id: 'recall-at-k', k: 240 }, { id: 'recall-at-k', k: 5 }, 'mrr'], 240)).toEqual([
+      'warning: --metrics recall-at-k: k = 500 is at least the 240 training samples, so recall@500 is 1 for every method (a trivial column); give k below 240, e.g. recall-at-k:k=24',
+      'warning: --metrics recall-at-k: k = 240 is at least the 240 training samples, so recall@240 is 1 for every method (a trivial column); give k below 240, e.g. recall-at-k:k=24',
+    ]);
+    expect(trivialRecallWarnings([{ id: 'recall-at-k', k: 239 }], 240)).toEqual([]);
   });
 });

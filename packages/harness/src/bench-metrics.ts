@@ -132,7 +132,7 @@ export async function benchMetricList(c: BenchConfig, o: DefaultMetricContext): 
     throw new DdaError(`metrics: unknown metric '${unknown}'`, `the benchmark's metrics are ${HARNESS_METRICS.join(', ')} or an id of the metrics registry (${metrics.ids().join(', ')}; a plugin's metric needs its plugin under plugins: or --plugin)`);
   }
   const taken: readonly string[] = [...rowColumns(defaults), ...summaryColumns(defaults), ...PAIRED_COLUMNS];
-  const made = await createMetrics(specs);
+  const made = await createMetrics(specs, 'metrics');
   const twice = made.map((m) => m.id).find((id, i, ids) => ids.indexOf(id) !== i);
   if (twice !== undefined) throw new DdaError(`metrics: the metric '${twice}' is asked for twice`, 'list every metric once');
   const extra = made.map((metric): BenchMetric => {

@@ -90,9 +90,9 @@ export function leaveOutRandomMetric(k: number, seed: number): Metric {
 /** Registers `lds`, `leave-out` and `leave-out-random` in the `metrics` registry (idempotent). */
 export function registerCounterfactualMetrics(): void {
   const entries = [
-    { id: 'lds', description: ldsMetric.description, priority: 20, create: (): Metric => ldsMetric },
-    { id: 'leave-out', description: 'fraction of a source\'s errors fixed by fine-tuning again without the method\'s top k samples (options k, default 20; methods)', priority: 10, create: (o: PluginOptions): Metric => leaveOutMetric(positiveIntOption(o, 'k', 20, 'leave-out'), stringsOption(o, 'methods')) },
-    { id: 'leave-out-random', description: 'the leave-out baseline: k random samples removed (options k, default 20; seed, default 0)', priority: 5, create: (o: PluginOptions): Metric => leaveOutRandomMetric(positiveIntOption(o, 'k', 20, 'leave-out-random'), numberOption(o, 'seed', 0)) },
+    { id: 'lds', description: ldsMetric.description, priority: 20, options: [], create: (): Metric => ldsMetric },
+    { id: 'leave-out', description: 'fraction of a source\'s errors fixed by fine-tuning again without the method\'s top k samples (options k, default 20; methods)', priority: 10, options: ['k', 'methods'], create: (o: PluginOptions): Metric => leaveOutMetric(positiveIntOption(o, 'k', 20, 'leave-out'), stringsOption(o, 'methods')) },
+    { id: 'leave-out-random', description: 'the leave-out baseline: k random samples removed (options k, default 20; seed, default 0)', priority: 5, options: ['k', 'seed'], create: (o: PluginOptions): Metric => leaveOutRandomMetric(positiveIntOption(o, 'k', 20, 'leave-out-random'), numberOption(o, 'seed', 0)) },
   ];
   for (const e of entries) if (!metrics.has(e.id)) metrics.register(e);
 }

@@ -5,7 +5,7 @@
  */
 import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { averageEvaluations, createMetrics, debiasers, denoisers, evaluateSources, labelMetricColumns, type Metric, type MetricColumn, type MetricSpec, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type SourceSpec, type ProgressSink } from '@dda/core';
+import { averageEvaluations, createMetrics, debiasers, denoisers, evaluateSources, labelMetricColumns, refuseLabelMetricsAsked, trivialRecallWarnings, type Metric, type MetricColumn, type MetricSpec, measurements, scorers, type ScoreMatrix, type SourceEvaluation, type SourceSpec, type ProgressSink } from '@dda/core';
 import {
   AttributionRun, RECOMMENDED_DDA, ensurePlugins, isModelFree, loadTask, plainVariant, ddaMatrix, sourcesOf, variantOf, noteSameScores, type AttributionTask, type CheckpointScores, type GradientEngine, type Variant,
 } from '@dda/attribution';
@@ -162,6 +162,7 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
   // Resolve the plugins first, so that a wrong id fails before minutes of training.
   await ensurePlugins();
   const asked = await createMetrics(o.metrics ?? []);
+  refuseLabelMetricsAsked(o.k, asked); // as dda attribute: a label metric again would be a second column of the same numbers
   const metricColumns = labelMetricColumns(o.k, asked); // refuses a metric asked twice, or one only a benchmark can compute
   await scorers.create(o.scorer, {});
   await measurements.create(o.measurement ?? 'loss', {});
@@ -170,6 +171,7 @@ export async function runDda(partial: Partial<DdaRunOptions> = {}, log: Log = ()
   const exp = await makeExperiment({ ...expOptions, artifactsDir }, log, progress);
   exportExperiment(exp, join(o.outDir, 'experiment'));
   const task = await experimentTask(exp);
+  for (const w of trivialRecallWarnings(o.metrics ?? [], task.train.samples.length)) log(w);
   const run = await AttributionRun.open(task, {
     artifactsDir, log, ...(progress ? { progress } : {}), ...(o.gradientEngine ? { gradientEngine: o.gradientEngine } : {}), ...(o.backends ? { backends: o.backends } : {}),
     ...(o.measurement ? { measurement: o.measurement } : {}), ...(o.storeGradients ? { storeGradients: true } : {}),

@@ -71,7 +71,8 @@ describe('the demo end to end (small configuration): experiment files attributed
     expect(head).toBe(`${goldHead},${top1.id}`);
     lines.forEach((l, i) => expect(l).toBe(`${goldLines[i]},${r4(r.rows[i]!.metrics![top1.id]!)}`));
     expect(r.rows.every((x) => x.metrics![top1.id] === 0 || x.metrics![top1.id] === 1 || x.source === 'average')).toBe(true);
-    await expect(runDda({ ...SMALL, outDir: firstDir, metrics: ['mrr'] })).rejects.toThrow(/metric 'mrr' has the name of a column every evaluation has/);
+    await expect(runDda({ ...SMALL, outDir: firstDir, metrics: ['mrr'] })).rejects.toThrow(/--metrics mrr: every evaluation has this metric already, in column 'mrr'/);
+    await expect(runDda({ ...SMALL, outDir: firstDir, metrics: ['average-precision'] })).rejects.toThrow(/--metrics average-precision: every evaluation has this metric already, in column 'average_precision'/);
   });
 
   it('β = 0 and a single checkpoint reduce DDA to plain influence', async () => {

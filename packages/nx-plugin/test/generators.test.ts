@@ -159,6 +159,7 @@ describe('the metric generator', () => {
     const { tree, dir, src } = generated(metricGenerator, 'metric', 'p-at-10');
     expect(src).toContain("export const P_AT10_ID = 'p-at-10';");
     expect(src).toContain('metrics.register({ id: P_AT10_ID');
+    expect(src).toContain('options: [], create: () => METRIC'); // declared, so a misspelt --metrics option is refused
     expect(src).toMatch(/higher = better/);
     expect(text(tree, `${dir}/test/p-at-10.test.ts`)).toContain("metricConformance('p-at-10');");
     const readme = text(tree, `${dir}/README.md`);
