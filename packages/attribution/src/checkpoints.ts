@@ -107,6 +107,13 @@ function kindOf(dir: string): 'lora' | 'full' | null {
   return null;
 }
 
+/** `a PEFT adapter`, `PEFT adapters`, `a model`, ... : what the subfolders `inner` of `dir` hold. */
+function innerKinds(dir: string, inner: readonly string[]): string {
+  const kinds = inner.map((f) => kindOf(join(dir, f)));
+  if (kinds.every((k) => k === kinds[0])) return inner.length > 1 ? (kinds[0] === 'lora' ? 'PEFT adapters' : 'models') : kinds[0] === 'lora' ? 'a PEFT adapter' : 'a model';
+  return kinds.map((k) => (k === 'lora' ? 'a PEFT adapter' : 'a model')).join(', ');
+}
+
 /**
  * Expands one path into checkpoint folders. A folder with `checkpoint-<step>/` subfolders is a
  * trainer output folder: its checkpoints are the subfolders in step order, and weights at its top
@@ -137,6 +144,17 @@ function findCheckpoints(path: string): FoundPath {
     throw new DdaError(
       `--checkpoints: '${path}' holds ${other.join(', ')}, weights in a format this tool does not read`,
       'convert them to safetensors, e.g. in Python: from safetensors.torch import save_file; save_file(torch.load(path, map_location="cpu"), "adapter_model.safetensors") (for a full model: model.save_pretrained(dir, safe_serialization=True))',
+    );
+  }
+  // PEFT's save_pretrained writes an adapter not named 'default' into a subfolder of its name (checkpoint-15/<name>/adapter_config.json).
+  const inner = readdirSync(dir).filter((f) => isDir(join(dir, f)) && kindOf(join(dir, f)) !== null).sort();
+  if (inner.length > 0) {
+    const shown = inner.map((f) => `'${join(path, f)}'`).join(', ');
+    throw new DdaError(
+      `--checkpoints: '${path}' has no ${ADAPTER_CONFIG_FILE} or model weights at its top, but ${inner.length > 1 ? 'its subfolders' : 'its subfolder'} ${shown} ${inner.length > 1 ? 'hold' : 'holds'} ${innerKinds(dir, inner)} (PEFT saves an adapter not named 'default' in a subfolder of its name)`,
+      inner.length > 1
+        ? `give the subfolder of the adapter that was trained, e.g. --checkpoints ${join(path, inner[0] as string)}, and the same subfolder of every checkpoint in step order`
+        : `give that subfolder, --checkpoints ${join(path, inner[0] as string)}, and the same subfolder of every checkpoint in step order`,
     );
   }
   throw new DdaError(

@@ -293,6 +293,16 @@ describe('checkpoints as users have them', () => {
     for (const f of ['optimizer.pt', 'scheduler.pt', 'rng_state.pth', 'training_args.bin']) writeFileSync(join(stateOnly, f), 'pickle');
     await expect(loadTask(files({ checkpoints: [stateOnly] }))).rejects.toThrow(/'.*state-only' is neither a PEFT adapter folder/);
     await expect(loadTask(files({ checkpoints: [join(root, 'nope')] }))).rejects.toThrow(/'.*nope' is not a folder/);
+    // An adapter PEFT saved under its name (checkpoint-15/<name>/adapter_config.json): the subfolder is named.
+    const namedRun = join(root, 'named-run');
+    mkdirSync(join(namedRun, 'checkpoint-15', 'myadapter'), { recursive: true });
+    writeFileSync(join(namedRun, 'checkpoint-15', 'myadapter', 'adapter_config.json'), '{}');
+    await expect(loadTask(files({ checkpoints: [namedRun] }))).rejects.toThrow(
+      new RegExp(`'${join(namedRun, 'checkpoint-15')}' has no adapter_config\\.json or model weights at its top, but its subfolder '${join(namedRun, 'checkpoint-15', 'myadapter')}' holds a PEFT adapter.*--checkpoints ${join(namedRun, 'checkpoint-15', 'myadapter')}`),
+    );
+    mkdirSync(join(namedRun, 'checkpoint-15', 'other'));
+    writeFileSync(join(namedRun, 'checkpoint-15', 'other', 'adapter_config.json'), '{}');
+    await expect(loadTask(files({ checkpoints: [join(namedRun, 'checkpoint-15')] }))).rejects.toThrow(/its subfolders '.*myadapter', '.*other' hold PEFT adapters \(PEFT saves an adapter not named 'default' in a subfolder of its name\).*give the subfolder of the adapter that was trained/);
   });
 });
 
