@@ -397,7 +397,8 @@ function otherModuleNames(c: DecoderConfig): string[] {
 /**
  * The adapted modules of an adapter on model `c`, as PEFT selects them (check_target_module_exists:
  * exclude_modules first; a regular-expression target_modules full-matches the module name, a list
- * matches its last component, then layers_to_transform against the first numbered segment, or the
+ * entry equals it or a suffix after a dot ('q_proj', 'self_attn.q_proj', 'layers.1.self_attn.q_proj'),
+ * then, unless an entry is the full name, layers_to_transform against the first numbered segment, or the
  * one after layers_pattern) with each module's rank and alpha from rank_pattern / alpha_pattern (the
  * first key, in file order, matching the end of the module name after a dot: get_pattern_key) and
  * scale alpha/rank (rsLoRA: alpha/√rank). Throws when a regular expression selects a module other than

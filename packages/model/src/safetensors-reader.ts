@@ -102,7 +102,7 @@ function twoWeightSetsError(dir: string): DdaError {
   const listed = shards.length ? ` and the ${shards.length} shard${shards.length > 1 ? 's' : ''} it names (${shards.slice(0, 4).join(', ')}${shards.length > 4 ? `, and ${shards.length - 4} more` : ''})` : '';
   return new DdaError(
     `${dir}: holds two weight sets, ${SAFETENSORS_FILE} and ${SAFETENSORS_INDEX_FILE}${listed}; transformers' from_pretrained loads ${SAFETENSORS_FILE} and ignores the index and its shards, so which weights this folder stands for is ambiguous`,
-    `keep one weight set: if ${SAFETENSORS_FILE} is the checkpoint (as transformers reads it), remove ${SAFETENSORS_INDEX_FILE} and its shards; if the shards are, remove ${SAFETENSORS_FILE}`,
+    `keep one weight set: if ${SAFETENSORS_FILE} is the checkpoint, as transformers reads it, remove ${SAFETENSORS_INDEX_FILE} and its shards; if the shards are, remove ${SAFETENSORS_FILE}`,
   );
 }
 
