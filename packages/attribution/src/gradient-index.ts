@@ -703,7 +703,7 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
     ...(o.scanEngine ? { engine: o.scanEngine } : {}), ...(o.progress ? { progress: o.progress } : {}),
     refuse: (i, row, score) => refuseNonFiniteScore(o.index, h, i, row, score),
   });
-  log(`index: scored ${h.count} rows × ${queryRows.length} quer${queryRows.length === 1 ? 'y' : 'ies'} in ${scan.seconds.toFixed(2)} s (${scan.how}; ${scan.rescored} row × query scores in float64)`);
+  log(`index: scored ${h.count} rows × ${queryRows.length} quer${queryRows.length === 1 ? 'y' : 'ies'} in ${scan.seconds.toFixed(2)} s, ${scan.cpuSeconds.toFixed(2)} s of CPU (${scan.how}; ${scan.rescored} row × query scores in float64)`);
   const best = scan.best;
   const tops = topsOf(queries, best, h.trainIds, await trainingTexts(h, side, log, new Set(best.flat().map((b) => b.i))));
   const units = o.normalize

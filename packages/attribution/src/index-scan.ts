@@ -63,6 +63,8 @@ export interface IndexScanResult {
   /** Row × query scores computed by the float64 loop (all of them without a kernel). */
   readonly rescored: number;
   readonly seconds: number;
+  /** CPU seconds of the process meanwhile (every thread: onnxruntime's too), user + system. */
+  readonly cpuSeconds: number;
 }
 
 /** Keeps the `k` highest (score, then earlier row) in `top`, sorted. */
@@ -180,6 +182,11 @@ const U64 = 2 ** -53;
  */
 export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult> {
   const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  const cpu = (): number => {
+    const c = process.cpuUsage(cpu0);
+    return (c.user + c.system) / 1e6;
+  };
   const { dim, count, queryRows, normalize, topK } = o;
   const nq = queryRows.length;
   const qNorms = queryNorms(queryRows);
@@ -198,7 +205,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
         for (let r = 0; r < n; r++) rowScores(rows, r * dim, dim, start + r, queryRows, qNorms, normalize, o.refuse, (j, s) => insertTop(best[j] as TopRow[], start + r, s, topK));
         bar.tick(n);
       }
-      return { best, how: `float64 JavaScript loop${o.engine === 'js' ? '' : ` (${kernel})`}`, rescored: count * nq, seconds: (Date.now() - t0) / 1000 };
+      return { best, how: `float64 JavaScript loop${o.engine === 'js' ? '' : ` (${kernel})`}`, rescored: count * nq, seconds: (Date.now() - t0) / 1000, cpuSeconds: cpu() };
     }
     const test = new Float32Array(nq * dim);
     queryRows.forEach((q, j) => test.set(q, j * dim));
@@ -252,7 +259,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
       }
       bar.tick(n);
     }
-    return { best, how: `${kernel.how} over the float16 rows, the rows that can reach the top ${topK} scored again by the float64 loop`, rescored, seconds: (Date.now() - t0) / 1000 };
+    return { best, how: `${kernel.how} over the float16 rows, the rows that can reach the top ${topK} scored again by the float64 loop`, rescored, seconds: (Date.now() - t0) / 1000, cpuSeconds: cpu() };
   } finally {
     closeSync(fd);
   }
