@@ -190,7 +190,8 @@ if (STEPS.has('numpy')) {
     if (!existsSync(join(indexDir(n), 'index.json'))) continue;
     step(`numpy-${n}`, () => {
       const h = JSON.parse(readFileSync(join(indexDir(n), 'index.json'), 'utf8'));
-      const smaller = SIZES.filter((m) => m < n && existsSync(join(indexDir(m), 'index.json')));
+      // every smaller index in the folder (this run's sizes or another run's)
+      const smaller = readdirSync(DIR).map((f) => Number(/^idx-(\d+)$/.exec(f)?.[1] ?? NaN)).filter((m) => m < n && existsSync(join(indexDir(m), 'index.json'))).sort((a, b) => a - b);
       const py = [
         'import json, time, numpy as np',
         't = time.time()',
