@@ -226,16 +226,24 @@ save();
 Object.assign(results, readResults(), mine);
 
 // 6. Tables.
+const cpuOf = (logFile) => {
+  try {
+    const t = readFileSync(`${logFile}.time`, 'utf8');
+    return ['User', 'System'].reduce((a, w) => a + Number(new RegExp(`${w} time \\(seconds\\): ([\\d.]+)`).exec(t)?.[1] ?? NaN), 0);
+  } catch {
+    return null;
+  }
+};
 const f = (x, d = 1) => (x === null || x === undefined || Number.isNaN(x) ? '–' : Number(x).toFixed(d));
 console.log(`machine: ${results.machine.cpus}, ${results.machine.memory_gb} GB; data: ${JSON.stringify(data && { rows: data.rows, distinct_pairs: data.distinct_pairs, mean_words: data.mean_words })}`);
 console.log('\n| rows | shard | rows in shard | wall s | CPU s | examples/s | peak RSS GB | load |\n|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const n of SIZES) {
   for (let i = 0; i < shardsOf(n); i++) {
     const r = results[`build-${n}-shard-${i}-of-${shardsOf(n)}`];
-    if (r) console.log(`| ${n} | ${i}/${shardsOf(n)} | ${r.rows_this_run}${r.resumed_at !== null ? ` (resumed at ${r.resumed_at})` : ''} | ${f(r.wall_s)} | ${f(r.cpu_s)} | ${f(r.examples_per_s)} | ${f(r.peak_rss_gb, 2)} | ${r.load_before} → ${r.load_after} |`);
+    if (r) console.log(`| ${n} | ${i}/${shardsOf(n)} | ${r.rows_this_run}${r.resumed_at !== null ? ` (resumed at ${r.resumed_at})` : ''} | ${f(r.wall_s)} | ${f(r.cpu_s ?? cpuOf(join(DIR, `build-${n}-shard-${i}.log`)))} | ${f(r.examples_per_s)} | ${f(r.peak_rss_gb, 2)} | ${r.load_before} → ${r.load_after} |`);
   }
   const m = results[`merge-${n}`];
-  if (m) console.log(`| ${n} | merge | ${m.count} | ${f(m.wall_s)} | ${f(m.cpu_s)} | – | ${f(m.peak_rss_gb, 2)} | ${m.load_before} → ${m.load_after} |`);
+  if (m) console.log(`| ${n} | merge | ${m.count} | ${f(m.wall_s)} | ${f(m.cpu_s ?? cpuOf(join(DIR, `merge-${n}.log`)))} | – | ${f(m.peak_rss_gb, 2)} | ${m.load_before} → ${m.load_after} |`);
 }
 console.log('\n| rows | bytes per row | gradients.f16 | queries | cold/warm | wall s | CPU s | scan s | scan CPU s | peak RSS GB | load |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|');
 for (const n of SIZES) {
@@ -245,7 +253,7 @@ for (const n of SIZES) {
     if (r) console.log(`| ${n} | ${m?.bytes_per_row ?? '–'} | ${m ? `${(m.bytes / 1e9).toFixed(2)} GB` : '–'} | ${nq} | ${temp} | ${f(r.wall_s, 2)} | ${f(r.cpu_s, 2)} | ${f(r.scan_s, 2)} | ${f(r.scan_cpu_s, 2)} | ${f(r.peak_rss_gb, 2)} | ${r.load_before} → ${r.load_after} |`);
   }
 }
-console.log('\n| rows | numpy shape | read s | peak RSS after the read GB | peak RSS GB | finite | distinct rows | equal to the smaller indexes\' rows |\n|---:|---|---:|---:|---|---:|---|');
+console.log('\n| rows | numpy shape | read s | peak RSS after the read GB | peak RSS GB | finite | distinct rows | equal to the smaller indexes\' rows |\n|---:|---|---:|---:|---:|---|---:|---|');
 for (const n of SIZES) {
   const r = results[`numpy-${n}`];
   if (r) console.log(`| ${n} | ${r.shape.join(' × ')} ${r.dtype} | ${f(r.read_s, 2)} | ${f(r.peak_rss_after_read_gb, 2)} | ${f(r.peak_rss_gb, 2)} | ${r.all_finite} | ${r.distinct_rows} | ${JSON.stringify(r.equal_to_smaller_index_prefix)} |`);
