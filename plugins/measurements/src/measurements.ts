@@ -99,6 +99,17 @@ export function differingHunks(output: string, corrected: string): [string, stri
   return hunks;
 }
 
+/**
+ * Whether every hunk is the same replacement of one entity by another (CEA's swap at each mention,
+ * e.g. 'China … China's' → 'Britain … Britain's'): entity-margin then takes the span from the first
+ * mention to the last, as it does for one mention (the real-text benchmark's held-out summaries
+ * name an entity up to twice).
+ */
+function oneSwapRepeated(hunks: readonly [string, string][]): boolean {
+  const [o, k] = hunks[0]!;
+  return o !== '' && k !== '' && hunks.every(([x, y]) => x === o && y === k);
+}
+
 /** A sample whose loss covers only `response.slice(a, b)`: segments prompt | prefix | span (loss) | suffix. */
 function spanSample(id: string, s: TextSample, a: number, b: number): TextSample {
   const r = s.response;
@@ -117,11 +128,13 @@ function spanSample(id: string, s: TextSample, a: number, b: number): TextSample
  * correction differ, given the same prefix. As losses: f = ℓ(hallucinated tokens) − ℓ(original
  * tokens); lowering f makes the hallucinated entity more likely than the original. A query whose
  * output and correction differ in more than one separate span ({@link differingHunks}), or by an
- * insertion or deletion only, is refused: contrastive measures those.
+ * insertion or deletion only, is refused: contrastive measures those. The one exception is the same
+ * swap at several mentions (every span the same entity replaced by the same one): its margin is
+ * over the tokens from the first mention to the last, the words between them included.
  */
 export const entityMarginMeasurement: Measurement = {
   id: 'entity-margin',
-  description: 'f = log p(original entity) − log p(hallucinated entity) at the position where output and correction differ (mean over each entity\'s tokens, nats/token); lower = the hallucination more likely. Needs one replaced span: corrections that differ in several places are refused (use contrastive)',
+  description: 'f = log p(original entity) − log p(hallucinated entity) at the position where output and correction differ (mean over each entity\'s tokens, nats/token); lower = the hallucination more likely. Needs one replaced span (or one swap repeated at several mentions: the span from the first to the last): corrections that differ otherwise in several places are refused (use contrastive)',
   needs: ['corrections'],
   terms: (query, correction): MeasurementTerm[] => {
     const c = needCorrection('entity-margin', query, correction);
@@ -129,7 +142,7 @@ export const entityMarginMeasurement: Measurement = {
     const [a, bOut, bCor] = differingSpan(query.response, c.response);
     if (bOut <= a || bCor <= a) throw new DdaError(`query '${query.id}': the output and its correction differ by an insertion or deletion, not a replaced entity`, 'use --measurement contrastive for such corrections');
     const hunks = differingHunks(query.response, c.response);
-    if (hunks.length > 1) {
+    if (hunks.length > 1 && !oneSwapRepeated(hunks)) {
       const shown = hunks.map(([o, k]) => `${o ? JSON.stringify(o) : '(nothing)'} → ${k ? JSON.stringify(k) : '(nothing)'}`).join(', ');
       throw new DdaError(
         `query '${query.id}': the output and its correction differ in ${hunks.length} separate spans (${shown}); entity-margin is the margin at the one position where they differ, and over ${hunks.length} spans it would average the tokens from the first difference to the last, shared tokens included`,

@@ -45,6 +45,16 @@ describe('test measurements', () => {
     expect(differingHunks('in new york today', 'in paris today')).toEqual([['new york', 'paris']]);
     expect(differingHunks('north of scotland .', 'north of england .')).toEqual([['scotland', 'england']]);
     expect(entityMarginMeasurement.terms(q, c)).toHaveLength(2);
+    // The same swap at two mentions (real-text summaries name an entity up to twice) is measured
+    // over the span from the first mention to the last, as one mention's span is.
+    const twice = { ...q, response: 'normalization with britain has eased britain\'s entry .' };
+    const twiceCor = { ...q, response: 'normalization with china has eased china\'s entry .' };
+    expect(differingHunks(twice.response, twiceCor.response)).toEqual([['britain', 'china'], ['britain', 'china']]);
+    const [a, bOut, bCor] = differingSpan(twice.response, twiceCor.response);
+    expect([twice.response.slice(a, bOut), twiceCor.response.slice(a, bCor)]).toEqual(['britain has eased britain', 'china has eased china']);
+    expect(entityMarginMeasurement.terms(twice, twiceCor).map((t) => t.weight)).toEqual([1, -1]);
+    // Two mentions swapped to different entities are two changes: refused.
+    expect(() => entityMarginMeasurement.terms(twice, { ...q, response: 'normalization with china has eased japan\'s entry .' })).toThrow(/differ in 2 separate spans/);
     // contrastive takes multi-span corrections.
     expect(contrastiveMeasurement.terms(two, cor)).toHaveLength(2);
   });
