@@ -152,6 +152,17 @@ const CASES: { name: string; family: 'llama' | 'qwen2' | 'gemma3_text'; config: 
 ];
 const LORA = { rank: 4, alpha: 8, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const };
 
+/** LORA on every linear map of config c, with uniform weights in [0, 0.2) from `seed` (B ≠ 0, so the adapters change the outputs). */
+function randomLora(c: DecoderConfig, seed: number): { lora: { rank: number; alpha: number; targets: (typeof LORA.targets)[number][] }; loraWeights: Map<string, { shape: [number, number]; data: Float32Array }> } {
+  const lora = { ...LORA, targets: [...LORA.targets] };
+  const loraWeights = new Map(loraWeightSpecs(c, lora).map(({ name: n, shape }) => {
+    const data = new Float32Array(shape[0] * shape[1]);
+    fillUniformStream(seed, n, 0, 0.2, 0, data);
+    return [n, { shape, data }] as const;
+  }));
+  return { lora, loraWeights };
+}
+
 const same = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 const FORMS: [SafetensorsDtype, 'table' | 'scaled-f16'][] = [['BF16', 'table'], ['BF16', 'scaled-f16'], ['F16', 'table']];
@@ -167,12 +178,7 @@ describe.each(CASES)('narrow base weights, $name', ({ name, family, config }) =>
     // Scaled half: every tensor of these random weights fits (none fell back to the table), most with a scale.
     if (dtype === 'BF16' && bf16 === 'scaled-f16') expect([...narrow.values()].filter((t) => isNarrow(t) && (t.scale ?? 1) !== 1).length).toBeGreaterThan(narrow.size / 2);
     const c = folder.config;
-    const lora = { ...LORA, targets: [...LORA.targets] };
-    const loraWeights = new Map(loraWeightSpecs(c, lora).map(({ name: n, shape }) => {
-      const data = new Float32Array(shape[0] * shape[1]);
-      fillUniformStream(5, n, 0, 0.2, 0, data);
-      return [n, { shape, data }];
-    }));
+    const { lora, loraWeights } = randomLora(c, 5);
     const backend = await startOnnxRuntime(['onnxruntime-cpu']);
     const o = { intraOpNumThreads: 1, padMultiple: 4, exampleBatch: 2 } as const;
     const fed = new OnnxDecoder(backend, c, lora, wide, loraWeights, { ...o, basePlacement: 'inputs' });
@@ -212,12 +218,7 @@ describe.each([['BF16', 'table'], ['BF16', 'scaled-f16']] as const)('narrow base
     const folder = openModelFolder(dir);
     const narrow = storedBaseWeights(folder.weights, { bf16 });
     const c = folder.config;
-    const lora = { ...LORA, targets: [...LORA.targets] };
-    const loraWeights = new Map(loraWeightSpecs(c, lora).map(({ name: n, shape }) => {
-      const data = new Float32Array(shape[0] * shape[1]);
-      fillUniformStream(6, n, 0, 0.2, 0, data);
-      return [n, { shape, data }];
-    }));
+    const { lora, loraWeights } = randomLora(c, 6);
     const backend = await startOnnxRuntime(['onnxruntime-cpu']);
     const o = { intraOpNumThreads: 1, padMultiple: 4, exampleBatch: 2 } as const;
     const one = new OnnxDecoder(backend, c, lora, narrow, loraWeights, o);
