@@ -21,7 +21,7 @@
  * inner products survive: for a projection P with E[PᵀP] = I, ⟨Pg, Ph⟩ is an unbiased estimate of
  * ⟨g, h⟩ whose standard deviation for Rademacher entries is at most √(2/k)·‖g‖‖h‖ per tensor.
  */
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DdaError, createScoreMatrix, measurements, scorers, trackProgress, type ProgressSink, type ScoreMatrix, type TextSample } from '@dda/core';
 import { readQueryData, readTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
@@ -31,7 +31,7 @@ import { checkOutFolder } from './attribute.js';
 import { trainingSetSizeWarning, type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
 import { hashData } from './hashing.js';
-import { insertTop, queryNorms, rowScores, scanIndexTop } from './index-scan.js';
+import { insertTop, queryNorms, readRowBytes, rowScores, scanIndexTop } from './index-scan.js';
 import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary } from './index-dda-error.js';
 import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
@@ -582,19 +582,13 @@ export function readIndexHeader(dir: string): IndexHeader {
 
 /** Rows [start, end) of an index as float32 (each float16 widened exactly), row-major. */
 export function readIndexRows(dir: string, h: IndexHeader, start: number, end: number): Float32Array {
-  const bytes = Buffer.alloc((end - start) * h.dim * 2);
-  const fd = openSync(join(dir, INDEX_FILES.rows), 'r');
+  const path = join(dir, INDEX_FILES.rows);
+  const fd = openSync(path, 'r');
   try {
-    let done = 0;
-    while (done < bytes.length) {
-      const r = readSync(fd, bytes, done, bytes.length - done, start * h.dim * 2 + done);
-      if (r === 0) throw new DdaError(`${join(dir, INDEX_FILES.rows)}: ended early`, 'build the index again');
-      done += r;
-    }
+    return widenToFloat32(readRowBytes(fd, path, h.dim, start, end - start, new Uint8Array((end - start) * h.dim * 2)), 'F16');
   } finally {
     closeSync(fd);
   }
-  return widenToFloat32(bytes, 'F16');
 }
 
 /** Options of {@link queryGradientIndex}. */

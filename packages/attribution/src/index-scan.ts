@@ -105,8 +105,8 @@ export function rowScores(
   }
 }
 
-/** Reads rows [start, start + count) of the file into `into` (count × dim × 2 bytes). @throws DdaError when the file ends early. */
-function readRows(fd: number, path: string, dim: number, start: number, count: number, into: Uint8Array): Uint8Array {
+/** Reads rows [start, start + count) of an index's float16 file (open as `fd`) into `into` (count × dim × 2 bytes). @throws DdaError when the file ends early. */
+export function readRowBytes(fd: number, path: string, dim: number, start: number, count: number, into: Uint8Array): Uint8Array {
   const bytes = into.subarray(0, count * dim * 2);
   let done = 0;
   while (done < bytes.length) {
@@ -201,7 +201,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
     if (typeof kernel === 'string') {
       for (let start = 0; start < count; start += chunk) {
         const n = Math.min(chunk, count - start);
-        const rows = widenToFloat32(readRows(fd, o.rowsPath, dim, start, n, buf), 'F16');
+        const rows = widenToFloat32(readRowBytes(fd, o.rowsPath, dim, start, n, buf), 'F16');
         for (let r = 0; r < n; r++) rowScores(rows, r * dim, dim, start + r, queryRows, qNorms, normalize, o.refuse, (j, s) => insertTop(best[j] as TopRow[], start + r, s, topK));
         bar.tick(n);
       }
@@ -216,7 +216,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
     const one = new Float32Array(0);
     for (let start = 0; start < count; start += chunk) {
       const n = Math.min(chunk, count - start);
-      const bytes = readRows(fd, o.rowsPath, dim, start, n, buf);
+      const bytes = readRowBytes(fd, o.rowsPath, dim, start, n, buf);
       const { scoresT, sumSquares } = await (kernel.dotHalf as NonNullable<DotKernel['dotHalf']>)(new Uint16Array(bytes.buffer, bytes.byteOffset, n * dim), n, dim, test, nq);
       for (let r = 0; r < n; r++) {
         const i = start + r;

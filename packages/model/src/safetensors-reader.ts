@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DdaError } from '@dda/core';
 import { readJsonFile } from './files.js';
@@ -94,7 +94,7 @@ function readHeader(path: string): { entries: readonly SafetensorsEntry[]; metad
 function twoWeightSetsError(dir: string): DdaError {
   let shards: string[] = [];
   try {
-    const wm = (JSON.parse(readFileSync(join(dir, SAFETENSORS_INDEX_FILE), 'utf8')) as { weight_map?: Record<string, unknown> })?.weight_map;
+    const wm = (readJsonFile(dir, SAFETENSORS_INDEX_FILE) as { weight_map?: Record<string, unknown> } | null)?.weight_map;
     if (wm && typeof wm === 'object') shards = [...new Set(Object.values(wm).filter((v): v is string => typeof v === 'string'))].sort();
   } catch {
     // An unreadable index is still a second weight set: named by its file alone.
