@@ -6,7 +6,7 @@
 import { DdaError, SeededRandom } from '@dda/core';
 import {
   SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, engines, float32ToBf16Bits, float32ToF16Bits, initDecoderWeights, initLoraWeights, widenBaseWeights,
-  type BaseWeightMap, type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineOptimizerState, type EngineStartOptions, type EngineWeights, type LoraConfig, type TensorMap,
+  type BaseWeightMap, type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineDecoder, type EngineOptimizerState, type EngineStartOptions, type EngineWeights, type LoraConfig, type TensorMap, type TrainingPosition,
 } from '@dda/model';
 import { fail, notApplicable, pass, runChecks, validateOptOuts, type CheckOptions, type ConformanceReport, type Finding } from './report.js';
 
@@ -30,10 +30,11 @@ import { fail, notApplicable, pass, runChecks, validateOptOuts, type CheckOption
  *   weights and epoch losses, the loss falls, and `weights()` returns the trained adapter;
  * - `generation`: greedy generation equals the argmax of `logits` token by token, stops after
  *   `maxNewTokens`, before `limit`, and at `eosId` (not emitted);
- * - `resume`: an engine that says it is `resumable` continues a training stopped after epoch 1
- *   (a new decoder at that epoch's weights, the optimizer's state from `onEpochState`) to the
- *   weights and epoch losses of an uninterrupted training, bit for bit; one that is not refuses
- *   `resume` (not applicable otherwise);
+ * - `resume`: an engine that says it is `resumable` continues a training stopped after epoch 1,
+ *   and one stopped after the first step of epoch 2 (a new decoder at that position's weights, the
+ *   optimizer's state from `onState`, called after every step with `stateEverySeconds: 0`, which
+ *   changes nothing), to the weights and epoch losses of an uninterrupted training, bit for bit;
+ *   one that is not refuses `resume` (not applicable otherwise);
  * - `narrow-base`: an engine with `openNarrow` gives, at base weights rounded to bfloat16 and to
  *   IEEE half and handed over as those 16-bit patterns, the losses, logits, hidden states and
  *   gradient rows that `open` gives at the same values widened to float32, bit for bit (first three
@@ -403,27 +404,41 @@ export async function checkEngine(subject: string | DecoderEngine, options: Engi
           const enc = examples(c.config.vocabSize, 8);
           const o = { epochs: 3, learningRate: 0.05, batchSize: 2, seed: 11 };
           const whole = await d.train(enc, o);
+          const adapterOf = (w: EngineWeights): Map<string, { data: Float32Array }> => new Map(w.adapter?.weights ?? []);
+          const differs = (w: EngineWeights): string | null => {
+            const b = adapterOf(w);
+            for (const [n, t] of adapterOf(d.weights())) {
+              const u = b.get(n);
+              if (!u || !t.data.every((x: number, i: number) => x === u.data[i])) return n;
+            }
+            return null;
+          };
+          // The states after epoch 1 and after the first step of epoch 2 (stateEverySeconds 0: after every step).
+          const stops: { position: TrainingPosition; state: EngineOptimizerState; weights: EngineWeights }[] = [];
           const first = await engine.open(c.config, c.tokenizer, c.weights);
-          let state: EngineOptimizerState | undefined;
-          let after1: EngineWeights | undefined;
           try {
-            await first.train(enc, { ...o, epochs: 1, onEpochState: (_e, s) => { state = s; } });
-            after1 = first.weights();
+            const losses = await first.train(enc, { ...o, stateEverySeconds: 0, onState: (p, s) => {
+              if (p.epoch === 1 && p.step <= 1) stops.push({ position: p, state: s, weights: first.weights() });
+            } });
+            if (JSON.stringify(losses) !== JSON.stringify(whole)) return `with onState after every step the losses ${JSON.stringify(losses)} are not ${JSON.stringify(whole)}`;
+            const n = differs(first.weights());
+            if (n) return `with onState after every step, '${n}' differs from the training without it`;
           } finally {
             await first.release();
           }
-          if (!state || !after1) return 'onEpochState was not called';
-          const second = await engine.open(c.config, c.tokenizer, after1);
-          try {
-            const rest = await second.train(enc, { ...o, resume: { epoch: 1, optimizer: state } });
-            if (JSON.stringify(rest) !== JSON.stringify(whole.slice(1))) return `the resumed epochs' losses ${JSON.stringify(rest)} are not the uninterrupted ${JSON.stringify(whole.slice(1))}`;
-            const [a, b] = [d.weights().adapter?.weights, second.weights().adapter?.weights];
-            for (const [n, t] of a ?? new Map()) {
-              const u = b?.get(n);
-              if (!u || !t.data.every((x: number, i: number) => x === u.data[i])) return `after resuming, '${n}' differs from the uninterrupted training's`;
+          const at = (step: number) => stops.find((s) => s.position.step === step);
+          for (const stop of [at(0), at(1)]) {
+            if (!stop) return `onState was not called after epoch 1 (step 0) and after step 1 of epoch 2 (got ${JSON.stringify(stops.map((s) => s.position))})`;
+            const second = await engine.open(c.config, c.tokenizer, stop.weights);
+            try {
+              const { epoch, step, lossSum } = stop.position;
+              const rest = await second.train(enc, { ...o, resume: { epoch, step, lossSum, optimizer: stop.state } });
+              if (JSON.stringify(rest) !== JSON.stringify(whole.slice(1))) return `resumed at epoch ${epoch} step ${step}, the epochs' losses ${JSON.stringify(rest)} are not the uninterrupted ${JSON.stringify(whole.slice(1))}`;
+              const n = differs(second.weights());
+              if (n) return `after resuming at epoch ${epoch} step ${step}, '${n}' differs from the uninterrupted training's`;
+            } finally {
+              await second.release();
             }
-          } finally {
-            await second.release();
           }
           return null;
         }, presets.slice(0, 2));

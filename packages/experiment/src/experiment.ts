@@ -20,7 +20,7 @@ import { DdaError, datasetPlugin, datasets, pluginCodeKey, trackProgress, yieldT
 import { SYSTEM_PROMPT, userPrompt } from '@dda/data';
 import {
   DEFAULT_LORA, WordTokenizer, applyChatTemplate, chatSample, encodeSample, loadModelFolder, loadPresetTokenizer, initDecoderWeights, PRESET_TOKENIZERS, readSafetensors, resolveModelSpec,
-  toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type EngineOptimizerState, type LoraConfig, type TensorMap, type Tokenizer,
+  toAdapterConfig, toHfConfig, writeSafetensors, HfTokenizer, type DecoderConfig, type EngineOptimizerState, type LoraConfig, type TensorMap, type Tokenizer, type TrainingPosition,
 } from '@dda/model';
 import {
   buildFromDocSummaries, loadDocSummaryCsv, loadDocSummaryJsonl, makeCanary,
@@ -99,6 +99,12 @@ export interface ExperimentOptions {
    * every fine-tuning seed, as a real base model is).
    */
   readonly pretrainSeed?: number;
+  /**
+   * Seconds of θ0's pretraining between two stores of its progress within an epoch (default 600;
+   * its weights and the optimizer's state, so a killed run resumes at the last store, bit-identical;
+   * besides the store after every epoch). Not in the cache keys: it changes no result.
+   */
+  readonly pretrainStateEverySeconds?: number;
   /**
    * Options of the `registry` generator only (eligible samples, distractors, handovers, mentions and
    * anchors per canary; see @dda/dataset-registry's `RegistryOptions`); an alias of {@link datasetOptions}.
@@ -512,18 +518,26 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
         log(`pretraining θ0 (${o.pretrainEpochs} epochs over ${ds.pretrainCorpus.length} texts${pairs > 0 ? ` and ${pairs} instruction pairs` : ''}, all parameters, seed ${plan.pretrainSeed})`);
         const pre = plan.pretrain;
         const bar = trackProgress(`pretraining θ0 (${o.preset})`, o.pretrainEpochs, progress);
-        // A killed pretraining resumes after its last finished epoch (engines that can resume exactly:
-        // the weights and the optimizer's state of that epoch are stored until θ0 is done).
+        // A killed pretraining resumes where its progress was last stored, after an epoch or every
+        // pretrainStateEverySeconds within one (engines that can resume exactly: the weights and the
+        // optimizer's state are stored until θ0 is done).
         const resume = model.resumable ? readPretrainProgress(store, baseKey) : null;
         if (resume) {
           await model.setBaseWeights(resume.weights);
-          log(`  pretraining resumes after epoch ${resume.epoch} of ${o.pretrainEpochs} (stored by an interrupted run)`);
-          bar.tick(resume.epoch);
+          const { epoch, step } = resume.position;
+          log(`  pretraining resumes after epoch ${epoch} of ${o.pretrainEpochs}${step > 0 ? `, step ${step} of epoch ${epoch + 1}` : ''} (stored by an interrupted run)`);
+          bar.tick(epoch);
         }
+        const perEpoch = Math.ceil(pre.length / o.batchSize);
+        const storeState = (p: TrainingPosition, state: EngineOptimizerState): void => {
+          if (p.epoch === o.pretrainEpochs) return;
+          writePretrainProgress(store, baseKey, p, model.baseWeights(), state);
+          if (p.step > 0) log(`  pretraining progress stored: epoch ${p.epoch + 1}, step ${p.step} of ${perEpoch}`);
+        };
         await model.train(pre, {
           epochs: o.pretrainEpochs, learningRate: o.pretrainLearningRate, batchSize: o.batchSize, seed: plan.pretrainSeed, parameters: 'all',
-          ...(resume ? { resume: { epoch: resume.epoch, optimizer: resume.optimizer } } : {}),
-          ...(model.resumable ? { onEpochState: (e: number, state: EngineOptimizerState) => (e < o.pretrainEpochs ? writePretrainProgress(store, baseKey, e, model.baseWeights(), state) : undefined) } : {}),
+          ...(resume ? { resume: { ...resume.position, optimizer: resume.optimizer } } : {}),
+          ...(model.resumable ? { onState: storeState, stateEverySeconds: o.pretrainStateEverySeconds ?? 600 } : {}),
           onEpochEnd: (e, l) => {
             log(`  pretrain epoch ${e}: loss ${l.toFixed(3)} nats/token`);
             bar.tick();
@@ -781,10 +795,10 @@ export async function retrainOnSubset(exp: Experiment, keep: ReadonlySet<string>
 const PRETRAIN_PROGRESS = 'checkpoints/base-progress';
 
 /**
- * Stores θ0's weights and the optimizer's state after pretraining epoch `epoch` (safetensors, one
- * float32 file of the optimizer's arrays, and progress.json), replacing the previous epoch's.
+ * Stores θ0's weights and the optimizer's state at a pretraining position (safetensors, one
+ * float32 file of the optimizer's arrays, and progress.json), replacing the previous one.
  */
-function writePretrainProgress(store: ArtifactStore, key: unknown, epoch: number, weights: TensorMap, state: EngineOptimizerState): void {
+function writePretrainProgress(store: ArtifactStore, key: unknown, position: TrainingPosition, weights: TensorMap, state: EngineOptimizerState): void {
   const sizes = state.arrays.map((a) => a.length);
   const flat = new Float32Array(sizes.reduce((a, b) => a + b, 0));
   let off = 0;
@@ -796,15 +810,15 @@ function writePretrainProgress(store: ArtifactStore, key: unknown, epoch: number
   store.save(PRETRAIN_PROGRESS, key, new Map([
     ['model.safetensors', writeSafetensors(weights, { format: 'pt' })],
     ['optimizer.f32', new Uint8Array(flat.buffer)],
-    ['progress.json', new TextEncoder().encode(JSON.stringify({ epoch, sizes, numbers: state.numbers }))],
+    ['progress.json', new TextEncoder().encode(JSON.stringify({ ...position, sizes, numbers: state.numbers }))],
   ]));
 }
 
-/** The stored progress of an interrupted pretraining, or null. */
-function readPretrainProgress(store: ArtifactStore, key: unknown): { epoch: number; weights: TensorMap; optimizer: EngineOptimizerState } | null {
+/** The stored progress of an interrupted pretraining, or null (progress stored before mid-epoch stores existed has no step: 0). */
+function readPretrainProgress(store: ArtifactStore, key: unknown): { position: TrainingPosition; weights: TensorMap; optimizer: EngineOptimizerState } | null {
   const files = store.load(PRETRAIN_PROGRESS, key);
   if (!files) return null;
-  const p = JSON.parse(new TextDecoder().decode(need(files, 'progress.json'))) as { epoch: number; sizes: number[]; numbers: number[] };
+  const p = JSON.parse(new TextDecoder().decode(need(files, 'progress.json'))) as { epoch: number; step?: number; lossSum?: number; sizes: number[]; numbers: number[] };
   const bytes = need(files, 'optimizer.f32');
   const flat = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const arrays: Float32Array[] = [];
@@ -813,6 +827,6 @@ function readPretrainProgress(store: ArtifactStore, key: unknown): { epoch: numb
     arrays.push(flat.slice(off, off + n));
     off += n;
   }
-  return { epoch: p.epoch, weights: readSafetensors(need(files, 'model.safetensors'), `${PRETRAIN_PROGRESS}/model.safetensors`).tensors, optimizer: { arrays, numbers: p.numbers } };
+  return { position: { epoch: p.epoch, step: p.step ?? 0, lossSum: p.lossSum ?? 0 }, weights: readSafetensors(need(files, 'model.safetensors'), `${PRETRAIN_PROGRESS}/model.safetensors`).tensors, optimizer: { arrays, numbers: p.numbers } };
 }
 

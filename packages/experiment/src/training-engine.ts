@@ -21,7 +21,7 @@ export interface ExperimentModel {
   readonly engine: TrainingEngine;
   /** The engine's backend, e.g. `onnxruntime-cpu` or `tfjs-wasm`, and its device in words. */
   readonly backend: { readonly id: string; readonly device: string };
-  /** Whether {@link train} can stop after an epoch and resume bit-identically (`resume`, `onEpochState`: the engine's). */
+  /** Whether {@link train} can stop after an epoch and resume bit-identically, after an epoch or mid-epoch (`resume`, `onState`: the engine's). */
   readonly resumable: boolean;
   /** Copies of the base weights (Hugging Face names). */
   baseWeights(): TensorMap;
@@ -40,7 +40,7 @@ export interface ExperimentModel {
    * @returns The mean loss of each epoch (nats/token).
    * @throws DdaError for an empty data set, invalid options, or divergence.
    */
-  train(samples: readonly TextSample[], o: TrainOptions & Pick<EngineTrainOptions, 'resume' | 'onEpochState'>): Promise<number[]>;
+  train(samples: readonly TextSample[], o: TrainOptions & Pick<EngineTrainOptions, 'resume' | 'onState' | 'stateEverySeconds'>): Promise<number[]>;
   /**
    * Greedy decoding (at most `maxNewTokens`, stopping at EOS or when prompt + output + EOS would no
    * longer fit the context), as @dda/backend-tfjs's `DecoderModel.generate`.
@@ -143,7 +143,7 @@ class EngineExperimentModel implements ExperimentModel {
     return this.setLora(config, initLoraWeights(this.config, config, seed));
   }
 
-  async train(samples: readonly TextSample[], o: TrainOptions & Pick<EngineTrainOptions, 'resume' | 'onEpochState'>): Promise<number[]> {
+  async train(samples: readonly TextSample[], o: TrainOptions & Pick<EngineTrainOptions, 'resume' | 'onState' | 'stateEverySeconds'>): Promise<number[]> {
     const current = this.decoder.weights();
     if (o.parameters === 'lora' && !current.adapter) throw new DdaError('LoRA training was asked for, but the model has no LoRA adapters', 'add adapters first (addLora)');
     if (o.parameters !== this.decoder.trainable) await this.reopen(current, o.parameters);

@@ -26,4 +26,18 @@ describe('pretraining θ0', () => {
     const progress = join(interrupted, 'checkpoints', 'base-progress');
     expect(existsSync(progress) ? readdirSync(progress) : []).toEqual([]);
   }, 300_000);
+
+  it('stopped mid-epoch (its progress stored after every step), resumes at that step, giving the same θ0 bit for bit', async () => {
+    const whole = await makeExperiment({ ...TINY, artifactsDir: join(dir, 'whole') });
+    const interrupted = join(dir, 'mid-epoch');
+    const stop = (line: string): void => {
+      if (line.includes('pretraining progress stored: epoch 2, step 3 of')) throw new Error('killed in epoch 2');
+    };
+    await expect(makeExperiment({ ...TINY, artifactsDir: interrupted, pretrainStateEverySeconds: 0 }, stop)).rejects.toThrow('killed in epoch 2');
+    const lines: string[] = [];
+    const resumed = await makeExperiment({ ...TINY, artifactsDir: interrupted }, (l) => lines.push(l));
+    expect(lines.some((l) => l.includes('pretraining resumes after epoch 1 of 3, step 3 of epoch 2'))).toBe(true);
+    expect(lines.filter((l) => /pretrain epoch \d:/.test(l)).map((l) => l.trim().split(':')[0])).toEqual(['pretrain epoch 2', 'pretrain epoch 3']);
+    expect(readFileSync(join(resumed.files.base, 'model.safetensors')).equals(readFileSync(join(whole.files.base, 'model.safetensors')))).toBe(true);
+  }, 300_000);
 });

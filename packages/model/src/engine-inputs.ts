@@ -25,12 +25,33 @@ export interface TrainOptions {
   readonly onStep?: (step: number, stepsTotal: number, loss: number) => void;
 }
 
+/**
+ * Where a training stands, so that it can resume there: `epoch` epochs finished, then `step`
+ * optimizer steps of the next one (0 right after an epoch), whose losses, each weighted by its
+ * batch size, sum to `lossSum` (nats/token × sequences; the resumed epoch's mean loss needs it).
+ */
+export interface TrainingPosition {
+  readonly epoch: number;
+  readonly step: number;
+  readonly lossSum: number;
+}
+
 /** What {@link trainingLoop} takes besides the engine's step: the loop's part of {@link TrainOptions}, and where to resume. */
 export interface TrainingLoopOptions extends Pick<TrainOptions, 'epochs' | 'batchSize' | 'seed' | 'onEpochEnd' | 'onStep'> {
-  /** Epochs already trained (a resumed run, default 0): epochs `from + 1 .. epochs` run, after the shuffles of the first `from` are replayed from the seed. */
-  readonly from?: number;
-  /** Called after each epoch, before `onEpochEnd` (e.g. to store the optimizer's state, so a run can resume from there). */
-  readonly onEpochState?: (epoch: number) => void | Promise<void>;
+  /**
+   * Where a resumed run starts (default: the beginning): the shuffles of the finished epochs are
+   * replayed from the seed and the first `step` batches of the next are skipped, so the run goes on
+   * with the batches of an uninterrupted one. A plain number is `{ epoch: n, step: 0, lossSum: 0 }`.
+   */
+  readonly from?: TrainingPosition | number;
+  /**
+   * Called with the position after each epoch (step 0), before `onEpochEnd`, and within an epoch
+   * after a step once `stateEverySeconds` have passed since the last call (e.g. to store the weights
+   * and the optimizer's state, so a run can resume from there).
+   */
+  readonly onState?: (position: TrainingPosition) => void | Promise<void>;
+  /** Seconds of training between two mid-epoch {@link onState} calls (default: none mid-epoch; 0: after every step). */
+  readonly stateEverySeconds?: number;
 }
 
 /**
@@ -40,37 +61,49 @@ export interface TrainingLoopOptions extends Pick<TrainOptions, 'epochs' | 'batc
  * over its sequences of each one's mean response-token cross-entropy (nats/token). Engines differ
  * only in `step`, so the same seed gives the same batches on every engine.
  *
- * @returns Each epoch's mean loss (nats/token; batches weighted by their size).
+ * @returns Each epoch's mean loss (nats/token; batches weighted by their size), of the epochs run
+ *   (with `from`, the epochs after `from.epoch`, the first of them over all its steps).
  * @throws DdaError for no examples, epochs that are not a non-negative integer, a batch size below
- *   1, a `from` outside 0..epochs, or a step whose loss is not finite (`training diverged at epoch E`;
- *   a step should not apply such an update).
+ *   1, a `from` outside the training (epoch 0..epochs, step 0..steps per epoch − 1, none after the
+ *   last epoch, a finite loss sum), or a step whose loss is not finite (`training diverged at
+ *   epoch E`; a step should not apply such an update).
  */
 export async function trainingLoop<E>(examples: readonly E[], o: TrainingLoopOptions, step: (batch: readonly E[]) => Promise<number>): Promise<number[]> {
   if (examples.length === 0) throw new DdaError('cannot train on an empty data set');
   if (!Number.isInteger(o.epochs) || o.epochs < 0) throw new DdaError(`epochs must be a non-negative integer, got ${o.epochs}`, 'pass e.g. 3');
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new DdaError(`batchSize must be a positive integer, got ${o.batchSize}`, 'pass e.g. 16');
-  const from = o.from ?? 0;
-  if (!Number.isInteger(from) || from < 0 || from > o.epochs) throw new DdaError(`resume: epoch ${from} of ${o.epochs}`, 'resume from an epoch the training has');
-  const rng = new SeededRandom(o.seed);
-  for (let e = 0; e < from; e++) rng.shuffle(examples.map((_, i) => i));
   const stepsPerEpoch = Math.ceil(examples.length / o.batchSize);
+  const from = typeof o.from === 'number' ? { epoch: o.from, step: 0, lossSum: 0 } : (o.from ?? { epoch: 0, step: 0, lossSum: 0 });
+  if (!Number.isInteger(from.epoch) || from.epoch < 0 || from.epoch > o.epochs) throw new DdaError(`resume: epoch ${from.epoch} of ${o.epochs}`, 'resume from an epoch the training has');
+  if (!Number.isInteger(from.step) || from.step < 0 || from.step >= stepsPerEpoch || (from.step > 0 && from.epoch === o.epochs) || !Number.isFinite(from.lossSum)) {
+    throw new DdaError(`resume: step ${from.step} of epoch ${from.epoch + 1} (loss sum ${from.lossSum}), but an epoch has ${stepsPerEpoch} steps and the training ${o.epochs} epochs`, 'resume from a position this training has (the same examples, batch size and epochs)');
+  }
+  const rng = new SeededRandom(o.seed);
+  for (let e = 0; e < from.epoch; e++) rng.shuffle(examples.map((_, i) => i));
   const epochLosses: number[] = [];
-  let steps = from * stepsPerEpoch;
-  for (let epoch = from + 1; epoch <= o.epochs; epoch++) {
+  let steps = from.epoch * stepsPerEpoch + from.step;
+  let lastState = Date.now();
+  for (let epoch = from.epoch + 1; epoch <= o.epochs; epoch++) {
     const order = rng.shuffle(examples.map((_, i) => i));
-    let sum = 0;
-    for (let s = 0; s < order.length; s += o.batchSize) {
-      const batch = order.slice(s, s + o.batchSize).map((i) => examples[i] as E);
+    const first = epoch === from.epoch + 1 ? from.step : 0;
+    let sum = first > 0 ? from.lossSum : 0;
+    for (let k = first; k < stepsPerEpoch; k++) {
+      const batch = order.slice(k * o.batchSize, (k + 1) * o.batchSize).map((i) => examples[i] as E);
       const loss = await step(batch);
       if (!Number.isFinite(loss)) throw new DdaError(`training diverged at epoch ${epoch} (loss ${loss})`, 'lower the learning rate');
       sum += loss * batch.length;
       steps++;
       o.onStep?.(steps, stepsPerEpoch * o.epochs, loss);
+      if (o.onState && o.stateEverySeconds !== undefined && k + 1 < stepsPerEpoch && Date.now() - lastState >= o.stateEverySeconds * 1000) {
+        await o.onState({ epoch: epoch - 1, step: k + 1, lossSum: sum });
+        lastState = Date.now();
+      }
       await yieldToEventLoop();
     }
     epochLosses.push(sum / examples.length);
     // The state first: a caller that stores it has the epoch safe before anything else runs.
-    await o.onEpochState?.(epoch);
+    await o.onState?.({ epoch, step: 0, lossSum: 0 });
+    lastState = Date.now();
     await o.onEpochEnd?.(epoch, sum / examples.length);
   }
   return epochLosses;

@@ -8,7 +8,7 @@
  */
 import { Registry } from '@dda/core';
 import type { DecoderConfig, LoraConfig } from './config.js';
-import type { ParameterSet, TrainOptions } from './engine-inputs.js';
+import type { ParameterSet, TrainingPosition, TrainOptions } from './engine-inputs.js';
 import type { EncodedExample, Tokenizer } from './tokenizer.js';
 import type { BaseWeightMap } from './narrow-weights.js';
 import type { TensorMap } from './weights.js';
@@ -58,13 +58,21 @@ export type EngineTrainOptions = Omit<TrainOptions, 'parameters'> & {
   /** `adam` (default: fresh moments at every call, as transformers' Trainer starts) or plain `sgd`, where the engine offers it ({@link DecoderEngine.optimizers}). */
   readonly optimizer?: 'adam' | 'sgd';
   /**
-   * Continue a training stopped after epoch `epoch`: the decoder holds that epoch's weights, and
-   * `optimizer` is the state `onEpochState` gave then. Epochs `epoch + 1 ..` run bit-identical to an
-   * uninterrupted training. Only on engines with {@link DecoderEngine.resumable}.
+   * Continue a training stopped at a position `onState` gave (after `epoch` epochs and `step`
+   * steps of the next, default 0, whose batch-size-weighted losses sum to `lossSum`, default 0):
+   * the decoder holds the weights of that position, and `optimizer` is the state `onState` gave
+   * then. The rest runs bit-identical to an uninterrupted training. Only on engines with
+   * {@link DecoderEngine.resumable}.
    */
-  readonly resume?: { readonly epoch: number; readonly optimizer: EngineOptimizerState };
-  /** Called after each epoch, before `onEpochEnd`, with the optimizer's state and the epoch's weights in the decoder (engines with {@link DecoderEngine.resumable}). */
-  readonly onEpochState?: (epoch: number, optimizer: EngineOptimizerState) => void | Promise<void>;
+  readonly resume?: { readonly epoch: number; readonly step?: number; readonly lossSum?: number; readonly optimizer: EngineOptimizerState };
+  /**
+   * Called after each epoch, before `onEpochEnd`, and within an epoch every `stateEverySeconds`, with
+   * the position and the optimizer's state, the position's weights in the decoder (engines with
+   * {@link DecoderEngine.resumable}).
+   */
+  readonly onState?: (position: TrainingPosition, optimizer: EngineOptimizerState) => void | Promise<void>;
+  /** Seconds of training between two mid-epoch `onState` calls (default: after epochs only). */
+  readonly stateEverySeconds?: number;
 };
 
 /** Names, sizes and shapes of the differentiated tensors, in the order of a gradient row. */
@@ -136,7 +144,7 @@ export interface DecoderEngine {
   readonly backend: { readonly id: string; readonly device: string };
   /** The optimizers {@link EngineDecoder.train} offers. */
   readonly optimizers: readonly ('adam' | 'sgd')[];
-  /** Whether its training can stop after an epoch and resume bit-identically (`resume`, `onEpochState`). */
+  /** Whether its training can stop (after an epoch, or mid-epoch) and resume bit-identically (`resume`, `onState`). */
   readonly resumable: boolean;
   /**
    * Opens a decoder at `weights`; `tokenizer` must fit the embedding matrix (`checkTokenizerFits`).

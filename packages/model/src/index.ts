@@ -30,7 +30,7 @@ export {
   decoderLayer, decoderStack, EMBED_WEIGHT, type DecoderBlockConfig, type DecoderOps, type HeadRole, type RmsNormSpec,
 } from './decoder-block.js';
 export {
-  checkStepOptions, checkTokenizerFits, generationPrompt, trainingLoop, type ParameterSet, type TrainOptions,
+  checkStepOptions, checkTokenizerFits, generationPrompt, trainingLoop, type ParameterSet, type TrainingPosition, type TrainOptions,
 } from './engine-inputs.js';
 export {
   float32ToBf16Bits, float32ToF16Bits, readSafetensors, widenToFloat32, writeSafetensors,

@@ -11,7 +11,7 @@ import {
   assertFiniteBaseTensors, assertFiniteTensors, checkLoraFits, checkTokenizerFits, cloneTensors, defaultTrainable, engines, isNarrow, tensorElements, validateDecoderConfig,
   validateLoraConfig, widenBaseTensor, widenBaseWeights,
   type BaseWeightMap, type DecoderConfig, type DecoderEngine, type EncodedExample, type EngineAdapter, type EngineDecoder, type EngineGenerateOptions, type EngineGradientLayout,
-  type EngineOpenOptions, type EngineTrainOptions, type EngineWeights, type NarrowEngineWeights, type ParameterSet, type TensorMap, type Tokenizer,
+  type EngineOpenOptions, type EngineTrainOptions, type EngineWeights, type NarrowEngineWeights, type ParameterSet, type TensorMap, type Tokenizer, type TrainingPosition,
 } from '@dda/model';
 import { ONNX_BACKEND_IDS, startOnnxRuntime, type OnnxBackendId, type OnnxRuntimeBackend } from './backend.js';
 import { OnnxDecoder } from './decoder-graph.js';
@@ -138,9 +138,9 @@ class OnnxEngineDecoder implements EngineDecoder {
       return await trainer.train(encoded, {
         ...rest,
         // The epoch's weights are in the decoder before either callback reads them (weights()).
-        ...(o.onEpochState ? { onEpochState: async (epoch: number, state: { arrays: Float32Array[]; numbers: number[] }) => {
+        ...(o.onState ? { onState: async (position: TrainingPosition, state: { arrays: Float32Array[]; numbers: number[] }) => {
           await install();
-          await o.onEpochState?.(epoch, state);
+          await o.onState?.(position, state);
         } } : {}),
         onEpochEnd: async (epoch, loss) => {
           await install();

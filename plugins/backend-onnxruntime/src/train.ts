@@ -9,7 +9,7 @@
  * shard of the batch per worker thread, the shards' losses and gradients summed in shard order.
  */
 import { DdaError } from '@dda/core';
-import { trainingLoop, type TrainOptions } from '@dda/model';
+import { trainingLoop, type TrainingPosition, type TrainOptions } from '@dda/model';
 import { Adam } from './adam.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import {
@@ -27,13 +27,13 @@ import type { OrtSession, OrtTensor } from './ort.js';
  */
 export type OnnxTrainOptions = Omit<TrainOptions, 'parameters'> & {
   /**
-   * Continue a training stopped after epoch `epoch` (its weights installed in the trainer, the
-   * optimizer's state from `onEpochState`): epochs `epoch + 1 .. epochs` run, bit-identical to an
-   * uninterrupted run (the shuffles of the first `epoch` epochs are replayed from the seed).
+   * Continue a training stopped at a position `onState` gave (its weights installed in the trainer,
+   * the optimizer's state from `onState`): the rest runs bit-identical to an uninterrupted run (the
+   * shuffles of the finished epochs are replayed from the seed, the next one's first `step` batches skipped).
    */
-  readonly resume?: { readonly epoch: number; readonly optimizer: { readonly arrays: readonly Float32Array[]; readonly numbers: readonly number[] } };
-  /** Called after each epoch, before `onEpochEnd`, with the optimizer's state (to resume from this epoch). */
-  readonly onEpochState?: (epoch: number, optimizer: { arrays: Float32Array[]; numbers: number[] }) => void | Promise<void>;
+  readonly resume?: { readonly epoch: number; readonly step?: number; readonly lossSum?: number; readonly optimizer: { readonly arrays: readonly Float32Array[]; readonly numbers: readonly number[] } };
+  /** Called with the position and the optimizer's state after each epoch, before `onEpochEnd`, and mid-epoch every `stateEverySeconds` (to resume from there). */
+  readonly onState?: (position: TrainingPosition, optimizer: { arrays: Float32Array[]; numbers: number[] }) => void | Promise<void>;
 };
 
 /** Options of the {@link OnnxTrainer} constructor. */
@@ -161,12 +161,13 @@ export class OnnxTrainer {
    *   (`training diverged at epoch E`).
    */
   async train(examples: readonly OnnxEncodedExample[], o: OnnxTrainOptions): Promise<number[]> {
-    const { resume, onEpochState, learningRate, ...loop } = o;
+    const { resume, onState, learningRate, ...loop } = o;
     const adam = new Adam(this.trained.map((t) => t.data.length), learningRate);
     if (resume) adam.restore(resume.optimizer);
     // The loop every engine runs (@dda/model); the step here: the batch's loss and gradients, then Adam (not on a diverged loss).
-    const state = onEpochState ? { onEpochState: (epoch: number) => onEpochState(epoch, adam.state()) } : {};
-    return trainingLoop(examples, { ...loop, from: resume?.epoch ?? 0, ...state }, async (batch) => {
+    const state = onState ? { onState: (position: TrainingPosition) => onState(position, adam.state()) } : {};
+    const from = resume ? { epoch: resume.epoch, step: resume.step ?? 0, lossSum: resume.lossSum ?? 0 } : 0;
+    return trainingLoop(examples, { ...loop, from, ...state }, async (batch) => {
       const { loss, gradients } = await this.lossAndGradients(batch);
       if (!Number.isFinite(loss)) return loss;
       adam.step(this.trained.map((t) => t.data), gradients);

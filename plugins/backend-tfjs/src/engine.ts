@@ -65,7 +65,7 @@ class TfjsEngineDecoder implements EngineDecoder {
 
   train(encoded: readonly EncodedExample[], o: EngineTrainOptions): Promise<number[]> {
     if (o.resume) throw new DdaError('the tfjs engine cannot resume a training (its Adam state is not exported bit for bit)', 'train on the onnxruntime engine to resume, or train from the start');
-    const { resume: _r, onEpochState: _s, ...rest } = o;
+    const { resume: _r, onState: _s, stateEverySeconds: _e, ...rest } = o;
     return this.model.trainEncoded(encoded, { ...rest, parameters: this.trainable });
   }
 
