@@ -6,7 +6,7 @@
  * checkpoint is read from `trainer_state.json` (its `log_history`) where it is there.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { DdaError, type CheckpointInfo } from '@dda/core';
 import {
   ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, CONFIG_FILE, PEFT_MODULE_NAMES, float32ToBf16Bits, hasWeights, loadModelFolder, readPeftAdapter, tensorsEqual,
@@ -69,8 +69,10 @@ interface FoundCheckpoint {
   /** The path as the user can write it (for messages). */
   readonly shown: string;
   readonly kind: 'lora' | 'full';
-  /** Step from the folder name (`checkpoint-<step>`), or null. */
+  /** Step from the folder name (`checkpoint-<step>`, or its parent's for an adapter PEFT saved under its name there), or null. */
   readonly step: number | null;
+  /** Its name in ids and messages: the folder's, or `checkpoint-<step>-<adapter>` for an adapter PEFT saved under its name in `checkpoint-<step>/`. */
+  readonly name: string;
   /** trainer_state.json to read (the checkpoint's own, else its run's), or null. */
   readonly state: string | null;
   /** Whether `state` was written with this checkpoint (its own), not by its run at the end. */
@@ -124,11 +126,17 @@ function innerKinds(dir: string, inner: readonly string[]): string {
 function findCheckpoints(path: string): FoundPath {
   const dir = resolve(path);
   if (!isDir(dir)) throw new DdaError(`--checkpoints: '${path}' is not a folder`, 'give PEFT adapter folders, model folders, or a trainer output folder holding checkpoint-<step>/ subfolders');
-  const own = join(dir, TRAINER_STATE_FILE);
-  const state = existsSync(own) ? own : null;
-  const named = CHECKPOINT_DIR.exec(basename(dir));
   const kind = kindOf(dir);
-  const here: FoundCheckpoint | null = kind ? { dir, shown: path, kind, step: named ? Number(named[1]) : null, state, ownState: state !== null } : null;
+  // PEFT saves an adapter not named 'default' in checkpoint-<step>/<name>/; given that subfolder,
+  // its step and trainer_state.json are those of the checkpoint folder around it.
+  const parent = dirname(dir);
+  const inCheckpoint = kind && !CHECKPOINT_DIR.test(basename(dir)) && CHECKPOINT_DIR.test(basename(parent)) ? parent : null;
+  const at = inCheckpoint ?? dir;
+  const own = join(at, TRAINER_STATE_FILE);
+  const state = existsSync(own) ? own : null;
+  const named = CHECKPOINT_DIR.exec(basename(at));
+  const name = inCheckpoint ? `${basename(inCheckpoint)}-${basename(dir)}` : basename(dir);
+  const here: FoundCheckpoint | null = kind ? { dir, shown: path, kind, step: named ? Number(named[1]) : null, name, state, ownState: state !== null } : null;
   const subs = readdirSync(dir).filter((f) => CHECKPOINT_DIR.test(f) && isDir(join(dir, f)));
   if (subs.length > 0) {
     subs.sort((a, b) => Number(CHECKPOINT_DIR.exec(a)?.[1]) - Number(CHECKPOINT_DIR.exec(b)?.[1]));
@@ -642,7 +650,7 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
   const runLog = items.map((f) => (f.state ? stateOf(f.state) : null)).reduce<TrainerState | null>((a, s) => (s && (!a || s.entries.length > a.entries.length) ? s : a), null);
   let previousStep = 0;
   const out = items.map((f, i) => {
-    const name = basename(f.dir);
+    const name = f.name;
     const n = (ids.get(name) ?? 0) + 1;
     ids.set(name, n);
     const id = name === 'base' ? 'checkpoint-base' : n > 1 ? `${name}-${n}` : name;

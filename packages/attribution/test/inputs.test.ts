@@ -64,6 +64,21 @@ describe('checkpoints as users have them', () => {
     expect(learningRateAt({ entries: [{ step: 1, epoch: null, learningRate: 2 }, { step: 5, epoch: null, learningRate: 1 }], globalStep: 5, epoch: null }, 4)).toBe(2);
   });
 
+  it("an adapter PEFT saved under its name (checkpoint-<step>/<name>/) given directly: the step and trainer_state.json of its checkpoint folder", async () => {
+    const named = join(root, 'named-steps');
+    const log = [{ step: 1, learning_rate: 1e-3, epoch: 0.5 }, { step: 2, learning_rate: 8e-4, epoch: 1, loss: 2 }, { step: 6, learning_rate: 4e-4, epoch: 3 }, { step: 10, learning_rate: 1e-4, epoch: 5, loss: 1 }];
+    for (const [s, seed] of [[2, 3], [10, 4]] as const) {
+      adapter(join(named, `checkpoint-${s}`, 'myadapter'), lora, seed);
+      writeFileSync(join(named, `checkpoint-${s}`, 'trainer_state.json'), state(s, log.filter((e) => e.step <= s)));
+    }
+    const plain = await loadTask(files());
+    const t = await loadTask(files({ checkpoints: [join(named, 'checkpoint-2', 'myadapter'), join(named, 'checkpoint-10', 'myadapter')] }));
+    expect(t.checkpoints.map((c) => [c.id, c.step, c.info.epoch])).toEqual([['checkpoint-2-myadapter', 2, 1], ['checkpoint-10-myadapter', 10, 5]]);
+    expect(t.checkpoints.map((c) => c.info.learningRate)).toEqual(plain.checkpoints.map((c) => c.info.learningRate));
+    // Their steps are known, so the order is checked as for checkpoint-<step> folders.
+    await expect(loadTask(files({ checkpoints: [join(named, 'checkpoint-10', 'myadapter'), join(named, 'checkpoint-2', 'myadapter')] }))).rejects.toThrow(/--checkpoints are not in step order: .*checkpoint-10.myadapter \(step 10\)/);
+  });
+
   it('refuses a checkpoint that is the base model itself, or an adapter saved before any update (every lora_B zero)', async () => {
     await expect(loadTask(files({ checkpoints: [base] }))).rejects.toThrow(/holds exactly the weights of --base .*: it is the base model \(θ0\), not a fine-tuned checkpoint/);
     const untrained = join(root, 'untrained');
