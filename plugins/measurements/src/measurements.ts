@@ -60,7 +60,11 @@ export function differingSpan(output: string, corrected: string): [number, numbe
  * the hunks of a longest-common-subsequence alignment of the tokens between the common prefix and
  * suffix of {@link differingSpan}. One hunk for a single replaced span; more when a token they share
  * lies between two changes (e.g. 'strong winds … england .' vs 'heavy winds … china .'), or when
- * text is added after a shared token. Each hunk is `[output text, correction text]` ('' for nothing).
+ * text is added after a shared token. Changes separated by one shared token of the punctuation inside
+ * names ({@link NAME_PUNCTUATION}: `,` `-` `'` `’` `&` `/`) are one hunk, the punctuation included
+ * ('paris, france' → 'berlin, germany' is one multi-word entity replaced, not two changes); a
+ * sentence's `.` or a shared word keeps them apart. Each hunk is `[output text, correction text]`
+ * ('' for nothing).
  */
 export function differingHunks(output: string, corrected: string): [string, string][] {
   const [a, bOut, bCor] = differingSpan(output, corrected);
@@ -73,14 +77,25 @@ export function differingHunks(output: string, corrected: string): [string, stri
   for (let i = x.length - 1; i >= 0; i--) {
     for (let j = y.length - 1; j >= 0; j--) lcs[i]![j] = x[i]!.text === y[j]!.text ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
   }
-  const hunks: [string, string][] = [];
+  // Each hunk as token ranges [i0, i1) of x and [j0, j1) of y.
+  const ranges: [number, number, number, number][] = [];
   const slice = (t: string, ts: typeof x, from: number, to: number): string => (from < to ? t.slice(ts[from]!.start, ts[to - 1]!.end) : '');
   let i = 0;
   let j = 0;
   let hi = 0;
   let hj = 0;
   const close = (): void => {
-    if (i > hi || j > hj) hunks.push([slice(output, x, hi, i), slice(corrected, y, hj, j)]);
+    if (i > hi || j > hj) {
+      const last = ranges[ranges.length - 1];
+      // Two replacements with one shared name-punctuation token between them: the same hunk.
+      const replacing = (r: readonly number[]): boolean => r[1]! > r[0]! && r[3]! > r[2]!;
+      if (last && hi - last[1] === 1 && hj - last[3] === 1 && replacing(last) && replacing([hi, i, hj, j]) && NAME_PUNCTUATION.test(x[last[1]]!.text)) {
+        last[1] = i;
+        last[3] = j;
+      } else {
+        ranges.push([hi, i, hj, j]);
+      }
+    }
   };
   while (i < x.length || j < y.length) {
     if (i < x.length && j < y.length && x[i]!.text === y[j]!.text && lcs[i]![j] === lcs[i + 1]![j + 1]! + 1) {
@@ -96,8 +111,11 @@ export function differingHunks(output: string, corrected: string): [string, stri
     }
   }
   close();
-  return hunks;
+  return ranges.map(([i0, i1, j0, j1]) => [slice(output, x, i0, i1), slice(corrected, y, j0, j1)]);
 }
+
+/** The punctuation inside names that {@link differingHunks} does not take as a boundary between two changes. */
+const NAME_PUNCTUATION = /^[,\-'’&/]$/;
 
 /**
  * Whether every hunk is the same replacement of one entity by another (CEA's swap at each mention,
@@ -130,7 +148,9 @@ function spanSample(id: string, s: TextSample, a: number, b: number): TextSample
  * output and correction differ in more than one separate span ({@link differingHunks}), or by an
  * insertion or deletion only, is refused: contrastive measures those. The one exception is the same
  * swap at several mentions (every span the same entity replaced by the same one): its margin is
- * over the tokens from the first mention to the last, the words between them included.
+ * over the tokens from the first mention to the last, the words between them included. A name
+ * with punctuation inside ('paris, france' → 'berlin, germany') is one span (see
+ * {@link differingHunks}; so are two changes around one comma, the comma then measured with them).
  */
 export const entityMarginMeasurement: Measurement = {
   id: 'entity-margin',

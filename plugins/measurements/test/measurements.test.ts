@@ -53,6 +53,16 @@ describe('test measurements', () => {
     const [a, bOut, bCor] = differingSpan(twice.response, twiceCor.response);
     expect([twice.response.slice(a, bOut), twiceCor.response.slice(a, bCor)]).toEqual(['britain has eased britain', 'china has eased china']);
     expect(entityMarginMeasurement.terms(twice, twiceCor).map((t) => t.weight)).toEqual([1, -1]);
+    // A multi-word name with punctuation inside ('paris, france', 'rolls-royce') replaced by another is one span;
+    // changes across a sentence's '.' or a shared word stay two.
+    expect(differingHunks('she flew to paris, france today .', 'she flew to berlin, germany today .')).toEqual([['paris, france', 'berlin, germany']]);
+    expect(differingHunks('a rolls-royce engine', 'a pratt-whitney engine')).toEqual([['rolls-royce', 'pratt-whitney']]);
+    const named = entityMarginMeasurement.terms({ ...q, response: 'she flew to paris, france today .' }, { ...q, response: 'she flew to berlin, germany today .' });
+    expect(named.map((t) => t.sample.segments?.filter((s) => s.loss).map((s) => s.text))).toEqual([['paris, france'], ['berlin, germany']]);
+    expect(differingHunks('it hit china . japan was next', 'it hit india . korea was next')).toEqual([['china', 'india'], ['japan', 'korea']]);
+    expect(differingHunks('paris, france', 'paris, germany')).toEqual([['france', 'germany']]);
+    // The rule does not tell a name from a list: two changes around one comma are one span, measured with the comma.
+    expect(differingHunks('to paris, now', 'to berlin, then')).toEqual([['paris, now', 'berlin, then']]);
     // Two mentions swapped to different entities are two changes: refused.
     expect(() => entityMarginMeasurement.terms(twice, { ...q, response: 'normalization with china has eased japan\'s entry .' })).toThrow(/differ in 2 separate spans/);
     // contrastive takes multi-span corrections.
