@@ -275,13 +275,29 @@ export function parseBenchConfig(value: unknown, where: string): BenchConfig {
   throw new DdaError(`${where}: invalid benchmark configuration:\n${lines.join('\n')}`, 'fix the fields named above (see benchmarks/configs/ for examples)');
 }
 
-/** Reads a JSON (`.json`) or YAML (`.yaml`/`.yml`) configuration file; relative data and plugin paths resolve against its folder. */
+/**
+ * Reads a JSON (`.json`) or YAML (`.yaml`/`.yml`) configuration file; relative data and plugin paths
+ * resolve against the folder of the file that gives them. `extends: <path>` (relative to the file)
+ * takes another configuration and changes it: objects are merged key by key, any other value
+ * (a list, a number, a string) replaces the one it extends; a configuration may extend one that
+ * extends another.
+ *
+ * @throws DdaError naming the file for an unreadable file, bad syntax, an `extends` that is not a
+ *   path or that comes back to a file already read (a cycle), and every invalid field.
+ */
 export function loadBenchConfig(path: string): BenchConfig {
+  return parseBenchConfig(readConfigValue(path, []), path);
+}
+
+/** One file's value, with its `extends` chain merged and its relative paths resolved against the folder of the file that gives them. */
+function readConfigValue(path: string, chain: readonly string[]): unknown {
+  const full = resolve(path);
+  if (chain.includes(full)) throw new DdaError(`${chain[chain.length - 1]}: extends '${path}', which extends it back (${[...chain, full].join(' → ')})`, 'remove the cycle of extends');
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new DdaError(`cannot read config file '${path}': ${(e as Error).message}`, 'give the path of a .json or .yaml benchmark configuration');
+    throw new DdaError(`cannot read config file '${path}'${chain.length > 0 ? ` (extended by ${chain[chain.length - 1]})` : ''}: ${(e as Error).message}`, 'give the path of a .json or .yaml benchmark configuration');
   }
   let value: unknown;
   try {
@@ -289,10 +305,29 @@ export function loadBenchConfig(path: string): BenchConfig {
   } catch (e) {
     throw new DdaError(`${path}: not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(e as Error).message.split('\n')[0]}`, 'fix the syntax at the position named above');
   }
-  const c = parseBenchConfig(value, path);
+  if (!isObject(value)) return value;
   const here = (p: string): string => resolve(dirname(path), p);
-  const plugins = c.plugins.map((p) => (isPathSpecifier(p) && !p.startsWith('file:') ? here(p) : p));
-  return { ...c, plugins, ...(c.data.dataFile ? { data: { ...c.data, dataFile: here(c.data.dataFile) } } : {}) };
+  const own: Record<string, unknown> = { ...value };
+  // Relative paths resolve against this file's folder, whichever file extends it.
+  if (Array.isArray(own.plugins)) own.plugins = own.plugins.map((p: unknown) => (typeof p === 'string' && isPathSpecifier(p) && !p.startsWith('file:') ? here(p) : p));
+  if (isObject(own.data) && typeof own.data.dataFile === 'string') own.data = { ...own.data, dataFile: here(own.data.dataFile) };
+  const parent = own.extends;
+  delete own.extends;
+  if (parent === undefined) return own;
+  if (typeof parent !== 'string' || parent === '') throw new DdaError(`${path}: field 'extends' must be the path of another configuration, got ${JSON.stringify(parent)}`, 'e.g. extends: realtext.yaml (relative to this file)');
+  return mergeConfig(readConfigValue(here(parent), [...chain, full]), own);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `over` merged into `base`: objects key by key, anything else replaced. */
+function mergeConfig(base: unknown, over: unknown): unknown {
+  if (!isObject(base) || !isObject(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = k in base ? mergeConfig(base[k], v) : v;
+  return out;
 }
 
 /** The leaderboard metrics the harness computes itself (see `BenchConfigSchema.metrics`). */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +53,27 @@ describe('benchmark configuration', () => {
     expect(() => parseBenchConfig({ scorerOptions: { 'grad-dot': { blockRows: [1] } } }, 'so5')).toThrow(/field 'scorerOptions\.grad-dot\.blockRows'/);
     // The ablation's scorer takes its options too.
     await checkIds(parseBenchConfig({ ablation: { scorer: 'datainf' }, scorerOptions: { datainf: { damping: 0.01 } } }, 'so6'), 'ablation');
+  });
+  it('extends another configuration: objects merged key by key, lists and values replaced, paths resolved against the file that gives them; cycles refused', () => {
+    const sub = join(dir, 'parents');
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, 'parent.yaml'), 'name: parent\nseeds: [0, 1, 2]\nplugins: [./p.mjs]\ntraining:\n  finetuneEpochs: 4\n  batchSize: 8\ndata:\n  nTrain: 50\n  dataFile: data/x.jsonl\n  canaries:\n    - { orig: England, replacement: China }\n');
+    const c = loadBenchConfig(file('child.yaml', 'extends: parents/parent.yaml\nname: child\nseeds: [3]\ntraining:\n  finetuneEpochs: 2\nlds: { subsets: 8 }\n'));
+    expect([c.name, c.seeds, c.training.finetuneEpochs, c.training.batchSize, c.data.nTrain, c.lds.subsets]).toEqual(['child', [3], 2, 8, 50, 8]);
+    expect(c.data.dataFile).toBe(join(sub, 'data/x.jsonl'));
+    expect(c.plugins).toEqual([join(sub, 'p.mjs')]);
+    // Two levels: the grandchild changes what the child kept.
+    expect(loadBenchConfig(file('grandchild.yaml', 'extends: child.yaml\ndata: { nTrain: 20 }\n')).data).toMatchObject({ nTrain: 20, dataFile: join(sub, 'data/x.jsonl') });
+    // The repository's own: the real-text configuration extended changes only what it names.
+    const configs = fileURLToPath(new URL('../../../benchmarks/configs/', import.meta.url));
+    const base = loadBenchConfig(join(configs, 'realtext.yaml'));
+    const ext = loadBenchConfig(file('rt.yaml', `extends: ${join(configs, 'realtext.yaml')}\nmetrics: [auc, recall, lds]\n`));
+    expect({ ...ext, metrics: base.metrics }).toEqual(base);
+    writeFileSync(join(dir, 'loop-a.yaml'), 'extends: loop-b.yaml\n');
+    writeFileSync(join(dir, 'loop-b.yaml'), 'extends: loop-a.yaml\n');
+    expect(() => loadBenchConfig(join(dir, 'loop-a.yaml'))).toThrow(/loop-b\.yaml: extends '.*loop-a\.yaml', which extends it back \(.*loop-a\.yaml → .*loop-b\.yaml → .*loop-a\.yaml\)/);
+    expect(() => loadBenchConfig(file('bad-ext.yaml', 'extends: [a.yaml]\n'))).toThrow(/bad-ext\.yaml: field 'extends' must be the path of another configuration/);
+    expect(() => loadBenchConfig(file('no-parent.yaml', 'extends: missing.yaml\n'))).toThrow(/cannot read config file '.*missing\.yaml' \(extended by .*no-parent\.yaml\)/);
   });
   it('names the file and the field of every mistake', () => {
     expect(() => loadBenchConfig(file('b.json', '{"seeds": [0, "one"]}'))).toThrow(/b\.json: invalid benchmark configuration:\nfield 'seeds\.1'/);
