@@ -4,8 +4,8 @@
  * `data-0000i-of-0000N.arrow` files in Arrow IPC stream format, read through apache-arrow).
  *
  * Both are read piecewise: a Parquet file one row group at a time (only that row group's bytes are
- * read from disk), an Arrow file one record batch at a time from a file stream. The records
- * themselves are all returned, as for the other formats (attribution needs every record). Values
+ * read from disk), an Arrow file one record batch at a time from a file stream, and each record is
+ * handed on as it is read (read-table.ts keeps them all, or a reader keeps only those it needs). Values
  * become plain JSON-like values: lists → arrays, structs → objects, 64-bit integers → numbers
  * (a string when beyond 2^53).
  */
@@ -45,11 +45,12 @@ function rowRecord(row: Record<string, unknown>, where: string, number: number):
 }
 
 /**
- * Reads a Parquet file one row group at a time. Rows are numbered from 1 (`train.parquet: row 3`).
+ * Reads a Parquet file one row group at a time, each record to `visit`. Rows are numbered from 1
+ * (`train.parquet: row 3`).
  *
  * @throws DdaError naming the file when it is not valid Parquet or a row group cannot be decoded.
  */
-export async function readParquet(path: string): Promise<RawRecord[]> {
+export async function eachParquetRecord(path: string, visit: (r: RawRecord) => void): Promise<void> {
   const hint = 'give a Parquet file (e.g. written by pandas.DataFrame.to_parquet or datasets.Dataset.to_parquet) with one record per row';
   const file = await asyncBufferFromFile(path);
   let metadata;
@@ -58,7 +59,6 @@ export async function readParquet(path: string): Promise<RawRecord[]> {
   } catch (e) {
     throw new DdaError(`${path}: not a valid Parquet file (${(e as Error).message})`, hint);
   }
-  const out: RawRecord[] = [];
   let rowStart = 0;
   for (const [g, group] of metadata.row_groups.entries()) {
     const rowEnd = rowStart + Number(group.num_rows);
@@ -68,10 +68,9 @@ export async function readParquet(path: string): Promise<RawRecord[]> {
     } catch (e) {
       throw new DdaError(`${path}: row group ${g + 1} (rows ${rowStart + 1}–${rowEnd}) cannot be read (${(e as Error).message})`, hint);
     }
-    rows.forEach((row, i) => out.push(rowRecord(row, `${path}: row ${rowStart + i + 1}`, rowStart + i + 1)));
+    rows.forEach((row, i) => visit(rowRecord(row, `${path}: row ${rowStart + i + 1}`, rowStart + i + 1)));
     rowStart = rowEnd;
   }
-  return out;
 }
 
 /** Whether a folder is one written by `Dataset.save_to_disk` or `DatasetDict.save_to_disk`. */
@@ -81,13 +80,14 @@ export function isSavedDataset(dir: string): boolean {
 
 /**
  * Reads a folder written by `datasets.Dataset.save_to_disk`: the Arrow files `state.json` lists in
- * `_data_files`, in order, one record batch at a time. Rows are numbered from 1 across the files;
- * each is named by its file and its row in that file (`data-00001-of-00002.arrow: row 4`).
+ * `_data_files`, in order, one record batch at a time, each record to `visit`. Rows are numbered
+ * from 1 across the files; each is named by its file and its row in that file
+ * (`data-00001-of-00002.arrow: row 4`).
  *
  * @throws DdaError naming the folder for a `DatasetDict` folder (name the split's subfolder), a
  *   missing or malformed `state.json`, a listed file that is missing or not Arrow IPC.
  */
-export async function readSavedDataset(dir: string): Promise<RawRecord[]> {
+export async function eachSavedDatasetRecord(dir: string, visit: (r: RawRecord) => void): Promise<void> {
   const hint = 'give a folder written by datasets.Dataset.save_to_disk (state.json, dataset_info.json and data-*.arrow files)';
   if (existsSync(join(dir, 'dataset_dict.json'))) {
     const splits = readdirSync(dir).filter((d) => statSync(join(dir, d)).isDirectory() && existsSync(join(dir, d, 'state.json')));
@@ -105,23 +105,29 @@ export async function readSavedDataset(dir: string): Promise<RawRecord[]> {
   if (!Array.isArray(files) || files.length === 0 || !files.every((f) => typeof (f as { filename?: unknown } | null)?.filename === 'string')) {
     throw new DdaError(`${statePath}: _data_files must be a non-empty list of {"filename": ...}, got ${JSON.stringify(files)}`, hint);
   }
-  const out: RawRecord[] = [];
+  let number = 0; // across the files
   for (const { filename } of files as { filename: string }[]) {
     const path = join(dir, filename);
     if (!existsSync(path)) throw new DdaError(`${dir}: ${filename}, listed in state.json, is missing`, hint);
+    const unreadable = (e: unknown): DdaError => new DdaError(`${path}: not a readable Arrow IPC file (${(e as Error).message})`, hint);
     let row = 0;
+    let batches: AsyncIterator<Iterable<{ toJSON(): Record<string, unknown> } | null>>;
     try {
-      const reader = await RecordBatchReader.from(createReadStream(path));
-      for await (const batch of reader) {
-        for (const r of batch) {
-          row++;
-          out.push(rowRecord(r?.toJSON() ?? {}, `${path}: row ${row}`, out.length + 1));
-        }
-      }
+      batches = (await RecordBatchReader.from(createReadStream(path)))[Symbol.asyncIterator]();
     } catch (e) {
-      if (e instanceof DdaError) throw e;
-      throw new DdaError(`${path}: not a readable Arrow IPC file (${(e as Error).message})`, hint);
+      throw unreadable(e);
+    }
+    for (;;) {
+      // A batch's records are decoded here, and handed to `visit` outside: its errors are not the file's.
+      let records: RawRecord[];
+      try {
+        const next = await batches.next();
+        if (next.done) break;
+        records = [...next.value].map((r) => rowRecord(r?.toJSON() ?? {}, `${path}: row ${++row}`, ++number));
+      } catch (e) {
+        throw unreadable(e);
+      }
+      records.forEach(visit);
     }
   }
-  return out;
 }

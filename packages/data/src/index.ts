@@ -16,8 +16,8 @@ export { SYSTEM_PROMPT, userPrompt } from './instruction-format.js';
 export { parseCsv } from './read-table.js';
 // training data and queries, read and normalised, and the field mapping of their columns
 export {
-  dataFilesOf, parseFieldMap, readQueryData, readQueryRecords, readTrainingData, readTrainingRecords,
-  type DataRendering, type FieldMap, type PromptFormat, type QueryRecord, type TrainingRecord,
+  dataFilesOf, parseFieldMap, readQueryData, readQueryRecords, readTrainingData, readTrainingRecords, scanTrainingData,
+  type DataRendering, type DataScan, type FieldMap, type PromptFormat, type QueryRecord, type TrainingRecord,
 } from './records.js';
 // labels of true sources
 export { readLabels, type LabelSet } from './labels.js';

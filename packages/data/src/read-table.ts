@@ -3,12 +3,13 @@
  * CSV (`.csv`, through fast-csv, with a header row), Parquet (`.parquet`) or a folder written by
  * `datasets.Dataset.save_to_disk` (see columnar.ts). Every record keeps where it came from, so
  * errors can name the file and the line (JSON Lines), the row (CSV, the header is row 1; Parquet
- * and Arrow, from 1) or the index (JSON).
+ * and Arrow, from 1) or the index (JSON). JSON Lines and CSV files are read as a stream, whole
+ * lines at a time ({@link eachRecord}), with the errors of reading them whole.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { parseString } from 'fast-csv';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { parse } from 'fast-csv';
 import { DdaError } from '@dda/core';
-import { isSavedDataset, readParquet, readSavedDataset, type RawRecord } from './columnar.js';
+import { eachParquetRecord, eachSavedDatasetRecord, isSavedDataset, type RawRecord } from './columnar.js';
 
 export type { RawRecord } from './columnar.js';
 
@@ -19,6 +20,9 @@ export type TableFormat = 'jsonl' | 'json' | 'csv' | 'parquet';
 const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
 
 const FILE_TYPES = 'give a JSON Lines (.jsonl), JSON (.json, an array of records), CSV (.csv, with a header row) or Parquet (.parquet) file, or a folder written by datasets.Dataset.save_to_disk';
+
+/** Bytes read at a time from a JSON Lines or CSV file. */
+const CHUNK_BYTES = 1 << 20;
 
 /** The format of a file from its extension. @throws DdaError for an unknown extension. */
 export function tableFormatOf(path: string): TableFormat {
@@ -37,26 +41,159 @@ export function tableFormatOf(path: string): TableFormat {
  *   has malformed JSON, CSV, Parquet or Arrow, or a record that is not an object.
  */
 export async function readRecords(path: string, what: string): Promise<RawRecord[]> {
+  const out: RawRecord[] = [];
+  await eachRecord(path, what, (r) => out.push(r));
+  return out;
+}
+
+/**
+ * Calls `visit` with every record of a file, or of a folder written by `datasets.Dataset.save_to_disk`,
+ * in file order, holding one piece of the file at a time: a JSON Lines or CSV file `chunkBytes` at a
+ * time, cut after a line's end; a Parquet file one row group, an Arrow file one record batch. A JSON
+ * file (one array) is parsed whole.
+ *
+ * The errors are those of {@link readRecords}, which reads the file whole, and come in its order: invalid
+ * UTF-8 anywhere in the file (its first line and byte), then an empty file, then the first malformed
+ * record (`visit` has seen the records before it), then a file without records. An error `visit` throws
+ * ends the reading with it.
+ *
+ * @returns The number of records.
+ */
+export async function eachRecord(path: string, what: string, visit: (r: RawRecord) => void, chunkBytes = CHUNK_BYTES): Promise<number> {
   if (!existsSync(path)) throw new DdaError(`${what}: file '${path}' not found`, 'check the path');
-  const noRecords = (): DdaError => new DdaError(`${what}: '${path}' has no records`, 'the file needs at least one record');
+  let count = 0;
+  const counted = (r: RawRecord): void => {
+    count++;
+    visit(r);
+  };
   if (statSync(path).isDirectory()) {
     if (!isSavedDataset(path)) throw new DdaError(`${what}: '${path}' is a folder, and not one written by datasets' save_to_disk (no state.json)`, FILE_TYPES);
-    const rows = await readSavedDataset(path);
-    if (rows.length === 0) throw noRecords();
-    return rows;
+    await eachSavedDatasetRecord(path, counted);
+  } else {
+    const format = tableFormatOf(path);
+    if (format === 'parquet') await eachParquetRecord(path, counted);
+    else if (format === 'json') {
+      const text = withoutBom(utf8Text(readFileSync(path), path, what));
+      if (text.trim() === '') throw emptyFile(path, what);
+      jsonArray(text, path).forEach(counted);
+    } else await eachTextRecord(path, what, format, counted, chunkBytes);
   }
-  const format = tableFormatOf(path);
-  if (format === 'parquet') {
-    const rows = await readParquet(path);
-    if (rows.length === 0) throw noRecords();
-    return rows;
+  if (count === 0) throw new DdaError(`${what}: '${path}' has no records`, 'the file needs at least one record');
+  return count;
+}
+
+const emptyFile = (path: string, what: string): DdaError => new DdaError(`${what}: '${path}' is empty`, 'the file needs at least one record');
+
+/** Text decoded from a file's start without the byte-order marks a whole-file read drops: the decoder's one, and one more. */
+const withoutBom = (text: string): string => text.replace(/^\uFEFF\uFEFF?/, '');
+
+/**
+ * Where a JSON Lines or CSV file may be cut: after its last line feed that has at least 3 bytes after
+ * it and no byte-order mark there (fast-csv drops a mark that opens a piece of text it parses); -1
+ * when there is none.
+ */
+function lastCut(bytes: Buffer): number {
+  for (let i = bytes.lastIndexOf(0x0a, bytes.length - 4); i >= 0; i = i > 0 ? bytes.lastIndexOf(0x0a, i - 1) : -1) {
+    if (!(bytes[i + 1] === 0xef && bytes[i + 2] === 0xbb && bytes[i + 3] === 0xbf)) return i + 1;
   }
-  let text = utf8Text(readFileSync(path), path, what);
-  if (text.startsWith('\uFEFF')) text = text.slice(1);
-  if (text.trim() === '') throw new DdaError(`${what}: '${path}' is empty`, 'the file needs at least one record');
-  const records = format === 'jsonl' ? jsonLines(text, path) : format === 'json' ? jsonArray(text, path) : (await parseCsv(text, path)).map(withoutEmptyCells);
-  if (records.length === 0) throw noRecords();
-  return records;
+  return -1;
+}
+
+/** The records of a JSON Lines or CSV file, read as a stream (see {@link eachRecord}). */
+async function eachTextRecord(path: string, what: string, format: 'jsonl' | 'csv', visit: (r: RawRecord) => void, chunkBytes: number): Promise<void> {
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  // An error of `visit` is not the file's: kept apart from the parsers' (fast-csv would report it as malformed CSV) and thrown at once.
+  const visitor: { error?: { readonly thrown: unknown } } = {};
+  const guarded = (r: RawRecord): void => {
+    if (visitor.error) return;
+    try {
+      visit(r);
+    } catch (thrown) {
+      visitor.error = { thrown };
+    }
+  };
+  const records = format === 'jsonl' ? jsonLines(path, guarded) : csvRows(path, undefined, (r) => guarded(withoutEmptyCells(r)));
+  // The first malformed record: thrown once the rest of the file is known to be UTF-8 and not empty.
+  let failure: unknown = null;
+  let blank = true;
+  let line = 1; // of the next piece's first line
+  let offset = 0; // of the next piece's first byte
+  const fd = openSync(path, 'r');
+  try {
+    let held: Buffer[] = []; // bytes read after the last cut
+    for (let end = false; !end;) {
+      const buf = Buffer.allocUnsafe(chunkBytes);
+      const n = readSync(fd, buf, 0, chunkBytes, null);
+      end = n === 0;
+      const bytes = Buffer.concat([...held, buf.subarray(0, n)]);
+      const cut = end ? bytes.length : lastCut(bytes);
+      if (cut < 0) {
+        held = [bytes];
+        continue;
+      }
+      held = [bytes.subarray(cut)];
+      const piece = bytes.subarray(0, cut);
+      let text: string;
+      try {
+        text = decoder.decode(piece);
+      } catch {
+        throw utf8Error(piece, path, what, line, offset);
+      }
+      if (offset === 0) text = withoutBom(text);
+      if (blank && text.trim() !== '') blank = false;
+      if (failure === null && text !== '') {
+        try {
+          await records.write(text);
+        } catch (e) {
+          failure = e;
+        }
+        if (visitor.error) throw visitor.error.thrown;
+      }
+      for (let i = piece.indexOf(0x0a); i >= 0; i = piece.indexOf(0x0a, i + 1)) line++;
+      offset += cut;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (blank) throw emptyFile(path, what);
+  if (failure === null) {
+    try {
+      await records.end();
+    } catch (e) {
+      failure = e;
+    }
+    if (visitor.error) throw visitor.error.thrown;
+  }
+  if (failure === null) return;
+  // fast-csv quotes the text after a malformed cell in its message, which may reach past the piece
+  // it was given: the message of the file parsed whole.
+  if (format === 'csv') await parseCsv(withoutBom(utf8Text(readFileSync(path), path, what)), path);
+  throw failure;
+}
+
+/** A reader of JSON Lines text given whole lines at a time; each record to `visit`. */
+function jsonLines(path: string, visit: (r: RawRecord) => void): { write(text: string): Promise<void>; end(): Promise<void> } {
+  let line = 0;
+  return {
+    write: async (text) => {
+      const lines = text.split('\n');
+      if (text.endsWith('\n')) lines.pop(); // the next piece starts a line
+      for (const l of lines) {
+        line++;
+        const body = l.endsWith('\r') ? l.slice(0, -1) : l;
+        if (body.trim() === '') continue;
+        const where = `${path}:${line}`;
+        let value: unknown;
+        try {
+          value = JSON.parse(body);
+        } catch (e) {
+          throw new DdaError(`${where}: invalid JSON (${(e as Error).message})`, 'each line of a JSON Lines file must be one JSON object');
+        }
+        visit({ value: asObject(value, where, 'each line of a JSON Lines file must be one JSON object'), where, number: line });
+      }
+    },
+    end: async () => {},
+  };
 }
 
 /** A CSV record without its empty cells (an empty cell means no value). */
@@ -73,49 +210,41 @@ function withoutEmptyCells(r: RawRecord): RawRecord {
  */
 function utf8Text(bytes: Buffer, path: string, what: string): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
-    // Find the first invalid sequence: decode growing prefixes line by line.
-    let line = 1;
-    let start = 0;
-    for (let i = 0; i <= bytes.length; i++) {
-      if (i < bytes.length && bytes[i] !== 0x0a) continue;
-      try {
-        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(start, i));
-      } catch {
-        const bad = bytes.subarray(start, i).findIndex((b) => b >= 0x80);
-        const at = start + Math.max(0, bad);
-        throw new DdaError(
-          `${what}: '${path}' is not valid UTF-8 (line ${line}, byte ${at}: 0x${(bytes[at] ?? 0).toString(16)})`,
-          'the file seems to use another encoding (e.g. Latin-1 or Windows-1252): convert it, e.g. iconv -f latin1 -t utf-8 in > out',
-        );
-      }
-      line++;
-      start = i + 1;
-    }
-    throw new DdaError(`${what}: '${path}' is not valid UTF-8`, 'convert it to UTF-8, e.g. iconv -f latin1 -t utf-8 in > out');
+    throw utf8Error(bytes, path, what);
   }
+}
+
+/**
+ * The error naming the first invalid UTF-8 sequence of `bytes`, which start at line `firstLine` and
+ * byte `firstByte` of the file: its line and the line's first byte above 0x7f.
+ */
+function utf8Error(bytes: Buffer, path: string, what: string, firstLine = 1, firstByte = 0): DdaError {
+  // Find the first invalid sequence: decode line by line.
+  let line = firstLine;
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i < bytes.length && bytes[i] !== 0x0a) continue;
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(start, i));
+    } catch {
+      const bad = bytes.subarray(start, i).findIndex((b) => b >= 0x80);
+      const at = start + Math.max(0, bad);
+      return new DdaError(
+        `${what}: '${path}' is not valid UTF-8 (line ${line}, byte ${firstByte + at}: 0x${(bytes[at] ?? 0).toString(16)})`,
+        'the file seems to use another encoding (e.g. Latin-1 or Windows-1252): convert it, e.g. iconv -f latin1 -t utf-8 in > out',
+      );
+    }
+    line++;
+    start = i + 1;
+  }
+  return new DdaError(`${what}: '${path}' is not valid UTF-8`, 'convert it to UTF-8, e.g. iconv -f latin1 -t utf-8 in > out');
 }
 
 function asObject(value: unknown, where: string, hint: string): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new DdaError(`${where}: expected a JSON object, got ${typeName(value)}`, hint);
   return value as Record<string, unknown>;
-}
-
-function jsonLines(text: string, path: string): RawRecord[] {
-  const out: RawRecord[] = [];
-  text.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === '') return;
-    const where = `${path}:${i + 1}`;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (e) {
-      throw new DdaError(`${where}: invalid JSON (${(e as Error).message})`, 'each line of a JSON Lines file must be one JSON object');
-    }
-    out.push({ value: asObject(value, where, 'each line of a JSON Lines file must be one JSON object'), where, number: i + 1 });
-  });
-  return out;
 }
 
 function jsonArray(text: string, path: string): RawRecord[] {
@@ -145,29 +274,73 @@ function jsonArray(text: string, path: string): RawRecord[] {
  *
  * @throws DdaError naming the file (and row) for malformed CSV or a row with another column count.
  */
-export async function parseCsv(text: string, path: string, hint = 'the CSV needs a header row naming the columns and one record per row (quote cells that hold commas or newlines)'): Promise<RawRecord[]> {
+export async function parseCsv(text: string, path: string, hint?: string): Promise<RawRecord[]> {
   const out: RawRecord[] = [];
-  await new Promise<void>((resolve, reject) => {
-    let row = 1;
-    let delimiter: string | undefined;
-    parseString(text, { headers: true, strictColumnHandling: true, ignoreEmpty: true, trim: false })
-      .on('error', (e: Error) => reject(new DdaError(`${path}: not valid CSV (${e.message})`, hint)))
+  const rows = csvRows(path, hint, (r) => out.push(r));
+  await rows.write(text);
+  await rows.end();
+  return out;
+}
+
+/**
+ * fast-csv's parser with a header row, fed CSV text piece by piece (`write`, then `end`): each row
+ * to `onRow` as it is parsed. `write` and `end` resolve once their text is parsed, and reject with
+ * the first malformed row (naming the file and row) or a row with another column count than the header.
+ */
+function csvRows(
+  path: string, hint = 'the CSV needs a header row naming the columns and one record per row (quote cells that hold commas or newlines)', onRow: (r: RawRecord) => void,
+): { write(text: string): Promise<void>; end(): Promise<void> } {
+  let row = 1;
+  let delimiter: string | undefined;
+  let header: string | undefined; // the text's first line
+  let failure: DdaError | null = null;
+  const stream = parse({ headers: true, strictColumnHandling: true, ignoreEmpty: true, trim: false });
+  // fast-csv drops a byte-order mark that opens the text it parses: the text of the first write, and
+  // what is left after the last whole row when the stream ends. Text written in pieces is parsed once
+  // per piece, after the rest of the row the previous piece left open: a row opening with U+FEFF there
+  // would lose it, where one write keeps it. For those parses the mark is doubled, so that one is left.
+  const inner = stream as unknown as { parse(data: string, hasMoreData: boolean): unknown };
+  const parseText = inner.parse.bind(stream);
+  let parses = 0;
+  inner.parse = (data, hasMoreData) => parseText(parses++ > 0 && hasMoreData && data.startsWith('\uFEFF') ? `\uFEFF${data}` : data, hasMoreData);
+  const ended = new Promise<void>((resolve, reject) => {
+    const fail = (e: DdaError): void => {
+      failure ??= e;
+      reject(failure);
+    };
+    stream
+      .on('error', (e: Error) => fail(new DdaError(`${path}: not valid CSV (${e.message})`, hint)))
       .on('headers', (h: string[]) => {
         // One header cell holding ';' or a tab: the file uses another delimiter than the comma.
         const other = h.length === 1 ? [';', '\t', '|'].find((d) => (h[0] ?? '').includes(d)) : undefined;
         if (other !== undefined) delimiter = other;
       })
-      .on('data-invalid', (_: unknown, n: number) => reject(new DdaError(
-        `${path}: row ${n + 1} has a different number of columns than the header${delimiter !== undefined ? ` (the header is one column, '${text.split(/\r?\n/)[0]?.replace(/^\uFEFF/, '').slice(0, 80)}': the file seems to separate its columns with ${delimiter === '\t' ? 'tabs' : `'${delimiter}'`}, not commas)` : ''}`,
+      .on('data-invalid', (_: unknown, n: number) => fail(new DdaError(
+        `${path}: row ${n + 1} has a different number of columns than the header${delimiter !== undefined ? ` (the header is one column, '${(header ?? '').replace(/^\uFEFF/, '').slice(0, 80)}': the file seems to separate its columns with ${delimiter === '\t' ? 'tabs' : `'${delimiter}'`}, not commas)` : ''}`,
         delimiter !== undefined ? `save it with commas (e.g. pandas: pd.read_csv(f, sep=${JSON.stringify(delimiter)}).to_csv(out, index=False)), or as JSON Lines` : hint,
       )))
       .on('data', (value: Record<string, string>) => {
         row++;
-        out.push({ value, where: `${path}: row ${row}`, number: row });
+        if (failure === null) onRow({ value, where: `${path}: row ${row}`, number: row });
       })
       .on('end', () => resolve());
   });
-  return out;
+  ended.catch(() => {}); // rejected before anyone waits on it: `write` rejects instead
+  const checked = (): void => {
+    if (failure !== null) throw failure;
+  };
+  return {
+    write: async (text) => {
+      header ??= text.split(/\r?\n/)[0];
+      await Promise.race([new Promise<void>((resolve) => stream.write(text, () => resolve())), ended]);
+      checked();
+    },
+    end: async () => {
+      stream.end();
+      await ended;
+      checked();
+    },
+  };
 }
 
 /** A field of a file's records that was read and not used. */

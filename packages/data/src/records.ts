@@ -46,7 +46,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DdaError, type ChatMessage } from '@dda/core';
 import { SYSTEM_PROMPT, userPrompt } from './instruction-format.js';
-import { type IgnoredField, type RawRecord, UnusedFields, readRecords } from './read-table.js';
+import { type IgnoredField, type RawRecord, UnusedFields, eachRecord } from './read-table.js';
 import { SHAREGPT_TAGS, type ShareGptTags, parseDatasetSpec, readDatasetInfo } from './llamafactory.js';
 
 /** Our field name → the file's column name, e.g. `{ prompt: 'question', response: 'answer' }`. */
@@ -548,17 +548,12 @@ function checkUniqueIds(records: readonly { readonly id: string; readonly where:
   });
 }
 
-/** The columns of a file, in the order they first appear. */
-function columnsOf(raws: readonly RawRecord[]): string[] {
-  return [...new Set(raws.flatMap((r) => Object.keys(r.value)))];
-}
-
 /**
+ * @param columns - The file's columns, in the order they first appear.
  * @throws DdaError naming the file and its columns when a mapping's column is in no record; naming
  *   both fields when one column is mapped to two of ours (which of them shapes the record would be a guess).
  */
-function checkMapping(path: string, what: string, raws: readonly RawRecord[], fields: FieldMap, flag: string): void {
-  const columns = columnsOf(raws);
+function checkMapping(path: string, what: string, columns: readonly string[], fields: FieldMap, flag: string): void {
   const byColumn = new Map<string, string>();
   for (const [ours, theirs] of Object.entries(fields)) {
     const other = byColumn.get(theirs);
@@ -603,10 +598,69 @@ function reasonFor(field: string, kind: RecordKind, forQueries: boolean): string
   return `not used by ${kind} ${forQueries ? 'queries' : 'records'}`;
 }
 
-/** Reads, converts and reports on a file's records (shared by the training and query readers). */
-async function readData<T extends { readonly id: string; readonly where: string; readonly kind: RecordKind }>(
-  spec: string, options: RecordOptions, forQueries: boolean, convert: (f: Fields, o: DatasetOptions) => T,
-): Promise<{ records: T[]; rendering: DataRendering }> {
+/**
+ * Whether a string was added before, by a 53-bit fingerprint of it (two 32-bit FNV-1a hashes of its
+ * UTF-16 code units) in an open-addressing table at most half full: 16 to 32 bytes per string, whatever their
+ * lengths. A repeat is certain to be seen; a new string is taken for a repeat only when its
+ * fingerprint is another's (about n² / 2⁵⁴ for n strings: once in 18,000 files of a million).
+ */
+class Fingerprints {
+  private slots = new Float64Array(1024); // fingerprint + 1; 0: empty
+  private size = 0;
+
+  private static of(s: string): number {
+    let a = 0x811c9dc5;
+    let b = 0x01000193 ^ s.length;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995);
+      b ^= b >>> 15;
+    }
+    return (a >>> 0) * 2 ** 21 + ((b >>> 0) >>> 11);
+  }
+
+  /** Adds `s`; true when a string of its fingerprint was added before. */
+  add(s: string): boolean {
+    if (2 * (this.size + 1) > this.slots.length) {
+      const old = this.slots;
+      this.slots = new Float64Array(old.length * 2);
+      for (const x of old) if (x !== 0) this.insert(x);
+    }
+    const added = this.insert(Fingerprints.of(s) + 1);
+    if (added) this.size++;
+    return !added;
+  }
+
+  private insert(x: number): boolean {
+    const mask = this.slots.length - 1;
+    for (let i = (x % 4294967296) & mask; ; i = (i + 1) & mask) {
+      if (this.slots[i] === x) return false;
+      if (this.slots[i] === 0) {
+        this.slots[i] = x;
+        return true;
+      }
+    }
+  }
+}
+
+/** How a file's records were read ({@link scanData}): how many, and the rendering summary.json records. */
+export interface DataScan {
+  readonly count: number;
+  readonly rendering: DataRendering;
+}
+
+/**
+ * Reads, converts and reports on a file's records (shared by the training and query readers), one
+ * record at a time: each converted record goes to `visit` with its index, and only the file's
+ * columns, the fields noted and a fingerprint per id ({@link Fingerprints}) are kept. The errors are those of reading every
+ * record first and converting them then, in that order: the file's (see read-table.ts's eachRecord),
+ * a mapping whose column no record has, the first record that cannot be converted, two records with
+ * one id. `visit` sees the records before the first that cannot be converted, and none after it.
+ */
+async function scanData<T extends { readonly id: string; readonly where: string; readonly kind: RecordKind }>(
+  spec: string, options: RecordOptions, forQueries: boolean, convert: (f: Fields, o: DatasetOptions) => T, visit: (record: T, index: number) => void,
+): Promise<DataScan> {
   const what = forQueries ? 'queries' : 'training data';
   let flag = forQueries ? '--query-fields' : '--fields';
   let path = spec;
@@ -622,49 +676,82 @@ async function readData<T extends { readonly id: string; readonly where: string;
   }
   const fields = o.fields ?? {};
   const unread = o.unread ?? [];
-  const raws = await readRecords(path, what);
-  checkMapping(path, what, raws, fields, flag);
+  const columns = new Set<string>();
   const used = new Set<string>();
   const kept = new Set<string>();
   const ignored = new UnusedFields();
   const shapes: Partial<Record<RecordKind, number>> = {};
-  const idFromNumber = new Set<number>();
-  const records = raws.map((r, i) => {
-    const f = new Fields(r, fields, unread);
-    const rec = convert(f, o);
-    if (f.idFromNumber) idFromNumber.add(i);
-    shapes[rec.kind] = (shapes[rec.kind] ?? 0) + 1;
-    checkMappedUsed(f, fields, rec.kind, flag, forQueries);
-    for (const column of Object.keys(r.value)) {
-      if (f.used.has(column)) {
-        used.add(column);
-        continue;
+  const ids = new Fingerprints();
+  let repeated = false; // an id's fingerprint seen twice: the ids are compared exactly once every record is read
+  let failure: { readonly error: unknown } | null = null; // the first record that cannot be converted
+  let index = 0;
+  const count = await eachRecord(path, what, (r) => {
+    const i = index++;
+    for (const column of Object.keys(r.value)) columns.add(column);
+    if (failure !== null) return;
+    let rec: T;
+    try {
+      const f = new Fields(r, fields, unread);
+      rec = convert(f, o);
+      shapes[rec.kind] = (shapes[rec.kind] ?? 0) + 1;
+      checkMappedUsed(f, fields, rec.kind, flag, forQueries);
+      for (const column of Object.keys(r.value)) {
+        if (f.used.has(column)) {
+          used.add(column);
+          continue;
+        }
+        const field = f.fieldOf(column);
+        const known = (KNOWN_FIELDS as readonly string[]).includes(field) || Object.hasOwn(fields, column);
+        if (forQueries && !known) {
+          kept.add(column);
+          continue;
+        }
+        const reason = Object.hasOwn(fields, column) ? `${flag} reads '${column}' from column '${fields[column]}'`
+          : unread.includes(column) ? `the dataset's "columns" in ${dataset?.info ?? 'dataset_info.json'} do not name it, so LLaMA-Factory does not read it`
+            : reasonFor(field, rec.kind, forQueries);
+        ignored.note(column, r, reason);
       }
-      const field = f.fieldOf(column);
-      const known = (KNOWN_FIELDS as readonly string[]).includes(field) || Object.hasOwn(fields, column);
-      if (forQueries && !known) {
-        kept.add(column);
-        continue;
-      }
-      const reason = Object.hasOwn(fields, column) ? `${flag} reads '${column}' from column '${fields[column]}'`
-        : unread.includes(column) ? `the dataset's "columns" in ${dataset?.info ?? 'dataset_info.json'} do not name it, so LLaMA-Factory does not read it`
-          : reasonFor(field, rec.kind, forQueries);
-      ignored.note(column, r, reason);
+      for (const [key, reason] of f.unusedInside) ignored.note(key, r, reason);
+    } catch (error) {
+      failure = { error };
+      return;
     }
-    for (const [key, reason] of f.unusedInside) ignored.note(key, r, reason);
-    return rec;
+    if (ids.add(rec.id)) repeated = true;
+    visit(rec, i);
   });
-  checkUniqueIds(records, forQueries ? 'query' : 'training', idFromNumber);
+  checkMapping(path, what, [...columns], fields, flag);
+  if (failure !== null) throw (failure as { readonly error: unknown }).error;
+  if (repeated) {
+    // The ids again, with which records have none of their own, for the message naming both places.
+    const all: { id: string; where: string }[] = [];
+    const idFromNumber = new Set<number>();
+    await eachRecord(path, what, (r) => {
+      const f = new Fields(r, fields, unread);
+      const { id, where } = convert(f, o);
+      if (f.idFromNumber) idFromNumber.add(all.length);
+      all.push({ id, where });
+    });
+    checkUniqueIds(all, forQueries ? 'query' : 'training', idFromNumber);
+  }
   const log = o.log ?? (() => {});
-  ignored.warn(`${what} ${path}`, records.length, log);
+  ignored.warn(`${what} ${path}`, count, log);
   if (kept.size > 0) log(`queries ${path}: field(s) ${[...kept].map((c) => `'${c}'`).join(', ')} kept beside each query in the outputs, not used by the attribution`);
   return {
-    records,
+    count,
     rendering: {
       file: path, ...(dataset ? { dataset: spec } : {}), shapes, promptFormat: o.promptFormat ?? 'raw', fields, used: [...used], kept: [...kept],
       ignored: ignored.list(),
     },
   };
+}
+
+/** Reads, converts and reports on a file's records ({@link scanData}), keeping them all. */
+async function readData<T extends { readonly id: string; readonly where: string; readonly kind: RecordKind }>(
+  spec: string, options: RecordOptions, forQueries: boolean, convert: (f: Fields, o: DatasetOptions) => T,
+): Promise<{ records: T[]; rendering: DataRendering }> {
+  const records: T[] = [];
+  const { rendering } = await scanData(spec, options, forQueries, convert, (r) => records.push(r));
+  return { records, rendering };
 }
 
 /**
@@ -684,6 +771,22 @@ async function readData<T extends { readonly id: string; readonly where: string;
  */
 export async function readTrainingData(path: string, o: RecordOptions = {}): Promise<{ records: TrainingRecord[]; rendering: DataRendering }> {
   return readData(path, o, false, toTraining);
+}
+
+/**
+ * Reads training data as {@link readTrainingData} does, one record at a time, keeping none: each
+ * record goes to `visit` with its index among the file's records, as it is read. Memory holds a
+ * piece of the file (a JSON Lines or CSV file is read 1 MiB at a time; a JSON array is parsed
+ * whole), the file's columns and fields noted, and an 8-byte fingerprint per id (16 to 32 bytes in its table) for the check that
+ * ids are unique (the ids are read again, exactly, only when two fingerprints are alike).
+ *
+ * @returns How many records, and how they were read (as readTrainingData's `rendering`).
+ * @throws DdaError as {@link readTrainingData}, the same errors in the same order (`visit` has seen
+ *   the records before the first that cannot be read or converted); an error of `visit` ends the
+ *   reading with it.
+ */
+export async function scanTrainingData(path: string, o: RecordOptions, visit: (record: TrainingRecord, index: number) => void): Promise<DataScan> {
+  return scanData(path, o, false, toTraining, visit);
 }
 
 /**
