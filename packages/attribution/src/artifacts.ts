@@ -7,15 +7,32 @@ export { writeFileAtomic };
 
 /** SHA-256 of a JSON-serialisable value (keys sorted), hex, first 16 chars. */
 export function hashOf(value: unknown): string {
-  const stable = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(stable);
-    if (v && typeof v === 'object' && !(ArrayBuffer.isView(v))) {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, stable(x)]));
-    }
-    if (ArrayBuffer.isView(v)) return createHash('sha256').update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).digest('hex');
-    return v;
-  };
   return createHash('sha256').update(JSON.stringify(stable(value))).digest('hex').slice(0, 16);
+}
+
+/** A value with its objects' keys sorted and its typed arrays as their SHA-256 (what {@link hashOf} hashes as JSON). */
+function stable(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stable);
+  if (v && typeof v === 'object' && !(ArrayBuffer.isView(v))) {
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, stable(x)]));
+  }
+  if (ArrayBuffer.isView(v)) return createHash('sha256').update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).digest('hex');
+  return v;
+}
+
+/** {@link hashOf} of an array given one item at a time (`add`, then `digest`): the same hash, without holding the array. */
+export class ArrayHash {
+  private readonly h = createHash('sha256');
+  private items = 0;
+
+  add(item: unknown): void {
+    this.h.update(`${this.items++ === 0 ? '[' : ','}${JSON.stringify(stable(item)) ?? 'null'}`);
+  }
+
+  /** The hash of the items added, as hashOf of their array; once. */
+  digest(): string {
+    return this.h.update(this.items === 0 ? '[]' : ']').digest('hex').slice(0, 16);
+  }
 }
 
 /** The manifest stored beside every artifact: what it was computed from. */

@@ -435,15 +435,35 @@ export function tokenizerRecord(base: BaseModel): TokenizerRecord {
  * few records and their words. Subword tokenizers know every text.
  */
 export function unknownWordsOf(tok: Tokenizer, items: readonly { readonly where: string; readonly sample: TextSample }[]): string | null {
-  const words = (tok as { unknownWords?: (text: string) => string[] }).unknownWords;
-  if (typeof words !== 'function') return null;
-  const found = items.flatMap(({ where, sample }) => {
+  const u = new UnknownWords(tok);
+  for (const { where, sample } of items) u.add(where, sample);
+  return u.message();
+}
+
+/** {@link unknownWordsOf}, one item at a time: keeps the count and the first three. */
+class UnknownWords {
+  private readonly words: ((text: string) => string[]) | null;
+  private found = 0;
+  private readonly first: { readonly where: string; readonly w: readonly string[] }[] = [];
+
+  constructor(private readonly tok: Tokenizer) {
+    const words = (tok as { unknownWords?: (text: string) => string[] }).unknownWords;
+    this.words = typeof words === 'function' ? words : null;
+  }
+
+  add(where: string, sample: TextSample): void {
+    if (!this.words) return;
     const text = sample.segments ? sample.segments.map((x) => x.text).join('') : `${sample.prompt} ${sample.response}`;
-    const w = [...new Set(words.call(tok, text))];
-    return w.length > 0 ? [{ where, w }] : [];
-  });
-  if (found.length === 0) return null;
-  return `${found.length} record(s) have words outside the model's word-level vocabulary, which the tokenizer maps to <unk>, so the model reads another text than the record's: ${found.slice(0, 3).map((f) => `${f.where}: ${f.w.slice(0, 5).map((x) => JSON.stringify(x)).join(', ')}`).join('; ')}${found.length > 3 ? '; …' : ''} (the vocabulary was built from the data the model was trained on; remove or replace these words, or use a model with a subword tokenizer)`;
+    const w = [...new Set(this.words.call(this.tok, text))];
+    if (w.length === 0) return;
+    this.found++;
+    if (this.first.length < 3) this.first.push({ where, w });
+  }
+
+  message(): string | null {
+    if (this.found === 0) return null;
+    return `${this.found} record(s) have words outside the model's word-level vocabulary, which the tokenizer maps to <unk>, so the model reads another text than the record's: ${this.first.map((f) => `${f.where}: ${f.w.slice(0, 5).map((x) => JSON.stringify(x)).join(', ')}`).join('; ')}${this.found > 3 ? '; …' : ''} (the vocabulary was built from the data the model was trained on; remove or replace these words, or use a model with a subword tokenizer)`;
+  }
 }
 
 /** The prompt text a sample starts with (its first segment for a rendered conversation). */
@@ -466,13 +486,38 @@ export interface TrainingShape {
 
 /** The {@link TrainingShape} of training records and their samples. */
 export function trainingShape(trainRecords: readonly TrainingRecord[], samples: readonly TextSample[]): TrainingShape {
-  const chat = trainRecords.filter((r) => 'chat' in r.content).length;
-  if (chat !== trainRecords.length) return { records: trainRecords.length, chat, prefix: null };
-  const firsts = samples.map(promptText);
-  let prefix = firsts[0] ?? '';
-  for (const t of firsts) while (!t.startsWith(prefix)) prefix = prefix.slice(0, -1);
-  const systems = new Set(trainRecords.flatMap((r) => ('chat' in r.content ? [systemOf(r.content.chat)] : [])));
-  return { records: trainRecords.length, chat, prefix: prefix.slice(0, 40), ...(systems.size === 1 ? { system: [...systems][0] as string | null } : {}) };
+  const s = new TrainingShapes();
+  trainRecords.forEach((r, i) => s.add(r, samples[i] as TextSample));
+  return s.shape();
+}
+
+/** {@link trainingShape}, one record at a time: keeps the counts, the common prefix so far and the system turn. */
+class TrainingShapes {
+  private records = 0;
+  private chat = 0;
+  private prefix: string | null = null;
+  private system: { readonly text: string | null } | null = null;
+  private systems = 0; // distinct system turns, counted to 2
+
+  add(r: TrainingRecord, s: TextSample): void {
+    this.records++;
+    if (!('chat' in r.content)) return; // the prefix and system are of an all-chat set only
+    this.chat++;
+    const t = promptText(s);
+    if (this.prefix === null) this.prefix = t;
+    while (!t.startsWith(this.prefix)) this.prefix = this.prefix.slice(0, -1);
+    const system = systemOf(r.content.chat);
+    if (this.system === null) {
+      this.system = { text: system };
+      this.systems = 1;
+    } else if (this.system.text !== system) this.systems = 2;
+  }
+
+  shape(): TrainingShape {
+    const { records, chat } = this;
+    if (chat !== records) return { records, chat, prefix: null };
+    return { records, chat, prefix: (this.prefix ?? '').slice(0, 40), ...(this.systems === 1 ? { system: this.system?.text ?? null } : {}) };
+  }
 }
 
 /** The system turn a conversation begins with, or null. */
@@ -515,23 +560,56 @@ export function renderingMismatch(train: TrainingShape, queries: readonly Query[
  * `warning: `): words outside a word-level vocabulary ({@link unknownWordsOf}), queries rendered
  * unlike the training samples ({@link renderingMismatch}, given their shape) and end tokens written
  * out in the responses and outputs ({@link endTokensInText}). `train` or `queries` may be left out
- * (null, empty): `dda index build` checks the training data alone, `dda index query` the queries
- * against the shape its index recorded.
+ * (null, empty): `dda index build` checks the training data alone ({@link TrainingChecks}, one sample
+ * at a time), `dda index query` the queries against the shape its index recorded.
  */
 export function renderingWarnings(
   tok: Tokenizer, train: { readonly records: readonly TrainingRecord[]; readonly samples: readonly TextSample[] } | null, queries: readonly Query[], shape: TrainingShape | null,
 ): string[] {
-  const records = train?.records ?? [];
-  const unknown = unknownWordsOf(tok, [
-    ...records.map((r, i) => ({ where: r.where, sample: train?.samples[i] as TextSample })),
-    ...queries.flatMap((q) => [{ where: q.record.where, sample: q.sample }, ...(q.correction ? [{ where: `${q.record.where} (corrected)`, sample: q.correction }] : [])]),
-  ]);
-  const mismatch = shape && queries.length > 0 ? renderingMismatch(shape, queries) : null;
-  const doubled = endTokensInText(tok, [
-    ...records.flatMap((r) => ('raw' in r.content ? [{ where: r.where, text: r.content.raw.response }] : r.content.chat.filter((m) => m.role === 'assistant').map((m) => ({ where: r.where, text: m.content })))),
-    ...queries.map((q) => ({ where: q.record.where, text: q.record.output })),
-  ]);
-  return [unknown, mismatch, doubled].filter((w): w is string => w !== null);
+  const c = new TrainingChecks(tok);
+  train?.records.forEach((r, i) => c.add(r, train.samples[i] as TextSample));
+  return c.warnings(queries, shape);
+}
+
+/**
+ * The checks `dda attribute` makes of the whole training set ({@link renderingWarnings},
+ * {@link trainingShape}), one sample at a time, keeping of the samples only counts, the common
+ * prefix and the few records the warnings name: a sharded index build checks every sample of a
+ * training file it does not hold.
+ */
+export class TrainingChecks {
+  private readonly unknown: UnknownWords;
+  private readonly ends: EndTokens;
+  private readonly shapes = new TrainingShapes();
+
+  constructor(tok: Tokenizer) {
+    this.unknown = new UnknownWords(tok);
+    this.ends = new EndTokens(tok);
+  }
+
+  /** Checks training record `r` and its sample `s` (records in file order). */
+  add(r: TrainingRecord, s: TextSample): void {
+    this.unknown.add(r.where, s);
+    if ('raw' in r.content) this.ends.add(r.where, r.content.raw.response);
+    else for (const m of r.content.chat) if (m.role === 'assistant') this.ends.add(r.where, m.content);
+    this.shapes.add(r, s);
+  }
+
+  /** The {@link TrainingShape} of the records checked. */
+  shape(): TrainingShape {
+    return this.shapes.shape();
+  }
+
+  /** {@link renderingWarnings} of the records checked and `queries`; once, after the last record. */
+  warnings(queries: readonly Query[] = [], shape: TrainingShape | null = null): string[] {
+    for (const q of queries) {
+      this.unknown.add(q.record.where, q.sample);
+      if (q.correction) this.unknown.add(`${q.record.where} (corrected)`, q.correction);
+    }
+    const mismatch = shape && queries.length > 0 ? renderingMismatch(shape, queries) : null;
+    for (const q of queries) this.ends.add(q.record.where, q.record.output);
+    return [this.unknown.message(), mismatch, this.ends.message()].filter((w): w is string => w !== null);
+  }
 }
 
 /**
@@ -585,10 +663,31 @@ function firstDifference(a: string, b: string): number {
  * which no trainer did unless its data had it too. The number and the first records.
  */
 export function endTokensInText(tok: Tokenizer, items: readonly { readonly where: string; readonly text: string }[]): string | null {
-  const marks = [...new Set([tok.eosText, tok.endOfTurn.text])].filter((m) => m.length > 0);
-  const bad = items.filter((x) => marks.some((m) => x.text.trimEnd().endsWith(m)));
-  if (bad.length === 0) return null;
-  return `${bad.length} response(s) or output(s) end with the end token written out (${marks.map((m) => `'${m}'`).join(' or ')}; first: ${bad.slice(0, 3).map((x) => x.where).join(', ')}), which the template or the appended EOS adds again, so the model sees it twice: remove it from the text unless the training data had it twice too`;
+  const e = new EndTokens(tok);
+  for (const x of items) e.add(x.where, x.text);
+  return e.message();
+}
+
+/** {@link endTokensInText}, one text at a time: keeps the count and the first three places. */
+class EndTokens {
+  private readonly marks: readonly string[];
+  private count = 0;
+  private readonly first: string[] = [];
+
+  constructor(tok: Tokenizer) {
+    this.marks = [...new Set([tok.eosText, tok.endOfTurn.text])].filter((m) => m.length > 0);
+  }
+
+  add(where: string, text: string): void {
+    if (!this.marks.some((m) => text.trimEnd().endsWith(m))) return;
+    this.count++;
+    if (this.first.length < 3) this.first.push(where);
+  }
+
+  message(): string | null {
+    if (this.count === 0) return null;
+    return `${this.count} response(s) or output(s) end with the end token written out (${this.marks.map((m) => `'${m}'`).join(' or ')}; first: ${this.first.join(', ')}), which the template or the appended EOS adds again, so the model sees it twice: remove it from the text unless the training data had it twice too`;
+  }
 }
 
 /** Where the tokenizer's chat template came from. */

@@ -105,8 +105,11 @@ export interface QueryLossCheck {
   readonly warning: string | null;
 }
 
-/** The indices of a seeded sample of `n` items (all of them when n ≤ the sample size), in order. */
-function sampleIndices(n: number): number[] {
+/**
+ * The indices of a seeded sample of `n` items (all of them when n ≤ the sample size), in order: the
+ * training samples {@link measureTrainingLoss} measures, and the queries of the query loss check.
+ */
+export function sampleIndices(n: number): number[] {
   if (n <= TRAINING_LOSS_SAMPLES) return Array.from({ length: n }, (_, i) => i);
   return new SeededRandom(0).shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, TRAINING_LOSS_SAMPLES).sort((a, b) => a - b);
 }
@@ -126,7 +129,12 @@ export interface MeasuredTrainingLoss {
 
 /** The mean loss at `final` of the seeded sample ({@link TRAINING_LOSS_SAMPLES}) of the training samples `all`. */
 export async function measureTrainingLoss(final: Checkpoint, all: readonly TextSample[], losses: SampleLosses): Promise<MeasuredTrainingLoss> {
-  const l = await losses(final, sampleIndices(all.length).map((i) => all[i] as TextSample), 'train-sample');
+  return measureSampledTrainingLoss(final, sampleIndices(all.length).map((i) => all[i] as TextSample), losses);
+}
+
+/** {@link measureTrainingLoss} of the samples at {@link sampleIndices}, given alone (by a reader that does not hold every sample). */
+export async function measureSampledTrainingLoss(final: Checkpoint, sampled: readonly TextSample[], losses: SampleLosses): Promise<MeasuredTrainingLoss> {
+  const l = await losses(final, sampled, 'train-sample');
   return { checkpoint: final.id, samples: l.length, measured: l.reduce((a, b) => a + b, 0) / l.length };
 }
 
