@@ -2,7 +2,9 @@
  * Building a gradient index in shards, as `dda attribute` shards an attribution (see shards.ts):
  * shard i of n builds a contiguous range of training rows, whole blocks of `blockRows` samples, so
  * that every row is computed in the same block as in one build, into its own part of the index
- * folder, then writes a manifest with the hash of its inputs; `mergeGradientIndexShards`
+ * folder, then writes a manifest with the hash of its inputs. It reads the training file as a
+ * stream and holds only its own samples (and the training loss check's): every shard checks every
+ * record, and hashes the whole file, as one build does (see prepareIndexBuild). `mergeGradientIndexShards`
  * checks that every shard finished with the same inputs and concatenates the parts into exactly the
  * files of an unsharded build.
  *
@@ -119,10 +121,8 @@ function shardManifestsIn(out: string): IndexShardManifest[] {
  */
 export async function buildGradientIndexShard(o: IndexBuildOptions, s: Shard): Promise<IndexShardResult> {
   const t0 = Date.now();
-  const p = await prepareIndexBuild(o);
-  const total = p.samples.length;
-  const rows = indexShardRows(total, p.blockRows, s);
-  const identity = recordedIdentity(p.identity);
+  const p = await prepareIndexBuild(o, (n, blockRows) => indexShardRows(n, blockRows, s));
+  const { total, rows, identity } = p;
   const label = `shard ${s.index}/${s.count}`;
   mkdirSync(o.out, { recursive: true });
   const merged = finishedIndexIn(o.out, identity);
@@ -161,7 +161,7 @@ export async function buildGradientIndexShard(o: IndexBuildOptions, s: Shard): P
   const { modules, float16 } = written;
   const manifest: IndexShardManifest = {
     format: INDEX_SHARD_FORMAT, index: s.index, count: s.count, inputsHash: hashOf(shardInputs(mine)), identity, blockRows: p.blockRows,
-    rows, trainIds: p.identity.trainIds.slice(rows.start, rows.end), modules, float16, trainingData, seconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString(),
+    rows, trainIds: p.samples.map((x) => x.id), modules, float16, trainingData, seconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString(),
   };
   writeFileAtomic(shardManifestPath(o.out, s), `${JSON.stringify(manifest, null, 1)}\n`);
   rmSync(join(part, INDEX_FILES.progress), { force: true });

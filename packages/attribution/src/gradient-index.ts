@@ -24,9 +24,9 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DdaError, createScoreMatrix, measurements, scorers, trackProgress, type ProgressSink, type ScoreMatrix, type TextSample } from '@dda/core';
-import { readQueryData, readTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
+import { readQueryData, readTrainingData, scanTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
 import { encodeSample, float32ToF16Bits, widenToFloat32, type EncodedExample, type OverlongPolicy } from '@dda/model';
-import { hashOf, writeFileAtomic } from './artifacts.js';
+import { ArrayHash, hashOf, writeFileAtomic } from './artifacts.js';
 import { checkOutFolder } from './attribute.js';
 import { trainingSetSizeWarning, type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
@@ -39,10 +39,10 @@ import { RECOMMENDED_DDA, ddaMatrix, describeScores } from './method.js';
 import { DEFAULT_INDEX_DIM, GradientProjector, PROJECTION_KINDS, type ModuleProjection, type ProjectionKind, type ProjectionSpec } from './projection.js';
 import { combineGradientTerms, type CheckpointScores } from './run.js';
 import {
-  type BaseModel, type LossOn, type ModelFiles, type Query, type TaskFiles, type TrainingShape, baseCheckpointOf, loadModelFiles, queriesLine, querySamples, renderedSample, renderingWarnings,
-  trainingDataLine, trainingSample, trainingShape,
+  type BaseModel, type LossOn, type ModelFiles, type Query, type RenderedSample, type TaskFiles, type TrainingShape, TrainingChecks, baseCheckpointOf, loadModelFiles, queriesLine, querySamples,
+  renderedSample, renderingWarnings, trainingDataLine, trainingSample,
 } from './task.js';
-import { type MeasuredTrainingLoss, type QueryLossCheck, type TrainingLossCheck, compareQueryLoss, compareTrainingLoss, measureTrainingLoss } from './training-loss.js';
+import { type MeasuredTrainingLoss, type QueryLossCheck, type TrainingLossCheck, compareQueryLoss, compareTrainingLoss, measureSampledTrainingLoss, sampleIndices } from './training-loss.js';
 
 /** Files of an index folder. */
 export const INDEX_FILES = { rows: 'gradients.f16', header: 'index.json', progress: 'progress.json' } as const;
@@ -233,13 +233,29 @@ function readJson<T>(path: string): T {
   }
 }
 
-/** A build's inputs, read and checked before any model work: the samples in row order, what the index is over, the projection, the block size and the engine. */
+/** Training rows [start, end) of a build: all of them, or a shard's. */
+export interface IndexRows {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * A build's inputs, read and checked before any model work: the samples of its rows and of the
+ * training loss check, what the index is over, the projection, the block size and the engine.
+ */
 export interface PreparedIndexBuild {
   readonly side: ModelSide;
+  /** Training samples in the file. */
+  readonly total: number;
+  /** The rows this build writes, and their samples (`samples[i]` is row `rows.start + i`). */
+  readonly rows: IndexRows;
   readonly samples: readonly TextSample[];
+  /** The seeded sample of the training samples whose loss is checked ({@link checkIndexTrainingData}). */
+  readonly lossSamples: readonly TextSample[];
   /** How the samples were rendered (recorded in index.json for the queries' check). */
   readonly shape: TrainingShape;
-  readonly identity: IndexIdentity;
+  /** What the index is over; its training ids (all of the file's, in row order) as one hash. */
+  readonly identity: RecordedIdentity;
   readonly spec: ProjectionSpec;
   readonly blockRows: number;
   readonly engine: GradientEngine;
@@ -248,12 +264,23 @@ export interface PreparedIndexBuild {
 
 /**
  * Reads and checks the inputs of a build (the options, the measurement id, the model, the training
- * data and its rendering), before any model work.
+ * data and its rendering), before any model work, and keeps the samples of the rows it writes.
  *
+ * The training file is read as a stream (@dda/data's scanTrainingData): every record is read,
+ * rendered, encoded and checked as `dda attribute` checks a training set (the same errors, naming the
+ * file and record, and the same log lines), and the data hashes and training ids of index.json are
+ * computed over the whole file. An unsharded build keeps every sample as it goes. A shard (`rowsOf`)
+ * keeps none in that reading (its rows depend on the number of samples) and reads the file a second
+ * time to keep only the samples of its rows and of the training loss check: its memory holds a piece
+ * of the file, a fingerprint per training id (the check that ids are unique) and its own samples, not
+ * the file. A record that cannot be read fails every shard, whichever shard's rows it is in.
+ *
+ * @param rowsOf - The rows to write, given the number of training samples and the block size (default
+ *   all of them); may throw (a shard of no rows).
  * @throws DdaError for bad inputs, as `dda attribute` (naming the file, the record and what to change;
- *   an `out` that is a file).
+ *   an `out` that is a file); a training file whose records change between the two readings.
  */
-export async function prepareIndexBuild(o: IndexBuildOptions): Promise<PreparedIndexBuild> {
+export async function prepareIndexBuild(o: IndexBuildOptions, rowsOf?: (total: number, blockRows: number) => IndexRows): Promise<PreparedIndexBuild> {
   const log = o.log ?? (() => {});
   checkOutFolder(o.out);
   const blockRows = o.blockRows ?? DEFAULT_INDEX_BLOCK_ROWS;
@@ -267,27 +294,58 @@ export async function prepareIndexBuild(o: IndexBuildOptions): Promise<PreparedI
   await measurements.create(measurement, {}); // an unknown id fails here, before any model work
   const side = loadModelSide({ ...o, log }, o.checkpoint, o);
   const promptFormat = o.promptFormat ?? 'raw';
-  const data = await readTrainingData(o.train, { promptFormat, log, ...(o.fields ? { fields: o.fields } : {}) });
-  const samples = data.records.map((r) => {
-    side.origins.set(r.id, r.where);
-    return trainingSample(side.base.tokenizer, r, o.lossOn);
+  const tok = side.base.tokenizer;
+  const sampleOf = (r: TrainingRecord): TextSample => trainingSample(tok, r, o.lossOn);
+  // The whole file, one record at a time: its checks, hashes and shape. Errors are thrown in the
+  // order of reading it whole (the data's, then rendering a sample, then encoding one).
+  const checks = new TrainingChecks(tok);
+  const samplesHash = new ArrayHash();
+  const idsHash = new ArrayHash();
+  const all = rowsOf ? null : ([] as TextSample[]); // an unsharded build keeps every sample at once
+  let first = null as RenderedSample | null;
+  let truncated = 0;
+  const failed: { sample?: unknown; encoding?: unknown } = {};
+  const data = await scanTrainingData(o.train, { promptFormat, log, ...(o.fields ? { fields: o.fields } : {}) }, (r) => {
+    if ('sample' in failed) return;
+    let s: TextSample;
+    try {
+      s = sampleOf(r);
+    } catch (e) {
+      failed.sample = e;
+      return;
+    }
+    if (all) {
+      side.origins.set(r.id, r.where);
+      all.push(s);
+    }
+    first ??= renderedSample(s, r.where, tok.eosText);
+    checks.add(r, s);
+    samplesHash.add(s);
+    idsHash.add(s.id);
+    if ('encoding' in failed) return;
+    try {
+      encodeSample(tok, s, side.encoding.maxLength, { overlong: side.encoding.overlong, origin: r.where, onTruncate: () => truncated++ });
+    } catch (e) {
+      failed.encoding = e;
+    }
   });
-  if (samples.length === 0) throw new DdaError(`--train ${o.train}: no training records`);
-  const size = trainingSetSizeWarning(side.checkpoints, data.records.length, o.train); // --train against the run's steps per epoch × batch, as dda attribute
+  if ('sample' in failed) throw failed.sample;
+  const total = data.count;
+  if (total === 0 || first === null) throw new DdaError(`--train ${o.train}: no training records`);
+  const size = trainingSetSizeWarning(side.checkpoints, total, o.train); // --train against the run's steps per epoch × batch, as dda attribute
   if (size !== null) log(size);
   // The rendering checks of `dda attribute` on the training side (the queries' come at query time).
-  log(trainingDataLine(data.rendering, renderedSample(samples[0] as TextSample, (data.records[0] as TrainingRecord).where, side.base.tokenizer.eosText)));
-  for (const w of renderingWarnings(side.base.tokenizer, { records: data.records, samples }, [], null)) log(`warning: ${w}`);
-  let truncated = 0;
-  data.records.forEach((r, i) => encodeSample(side.base.tokenizer, samples[i] as TextSample, side.encoding.maxLength, { overlong: side.encoding.overlong, origin: r.where, onTruncate: () => truncated++ }));
+  log(trainingDataLine(data.rendering, first));
+  for (const w of checks.warnings()) log(`warning: ${w}`);
+  if ('encoding' in failed) throw failed.encoding;
   if (truncated > 0) log(`index: ${truncated} training sample(s) truncated to ${side.encoding.maxLength} tokens (--overlong truncate)`);
   const engine = await resolveGradientEngine(o.gradientEngine, log);
   const cp = side.checkpoint;
-  const identity: IndexIdentity = {
+  const identity: RecordedIdentity = {
     format: INDEX_FORMAT,
     checkpoint: { id: cp.id, kind: cp.kind, dir: resolve(cp.dir), hash: cp.hash },
     model: { dir: side.base.dir, hash: side.base.hash },
-    train: { path: resolve(o.train), fields: o.fields ?? null, bytes: hashData(o.train, '--train'), samples: hashOf(samples) },
+    train: { path: resolve(o.train), fields: o.fields ?? null, bytes: hashData(o.train, '--train'), samples: samplesHash.digest() },
     encoding: {
       ...side.encoding, promptFormat,
       ...(o.lossOn !== undefined && o.lossOn !== 'assistant' ? { lossOn: o.lossOn } : {}),
@@ -297,9 +355,34 @@ export async function prepareIndexBuild(o: IndexBuildOptions): Promise<PreparedI
     checkpoints: o.checkpoints.map((c) => resolve(c)),
     projection: { ...spec, split: 'proportional' },
     measurement, engine,
-    trainIds: samples.map((s) => s.id),
+    trainIds: idsHash.digest(),
   };
-  return { side, samples, shape: trainingShape(data.records, samples), identity, spec, blockRows, engine, log };
+  const shape = checks.shape();
+  const common = { side, total, shape, identity, spec, blockRows, engine, log };
+  const lossAt = sampleIndices(total);
+  if (all) return { ...common, rows: { start: 0, end: total }, samples: all, lossSamples: lossAt.map((i) => all[i] as TextSample) };
+  // A shard: the file again, keeping the samples of its rows and of the loss check only.
+  const rows = (rowsOf as NonNullable<typeof rowsOf>)(total, blockRows);
+  const samples: TextSample[] = [];
+  const lossSamples: TextSample[] = [];
+  const again = new ArrayHash();
+  let next = 0; // of lossAt
+  const reread = await scanTrainingData(o.train, { promptFormat, ...(o.fields ? { fields: o.fields } : {}) }, (r, i) => {
+    again.add(r.id);
+    const inRows = i >= rows.start && i < rows.end;
+    const sampled = lossAt[next] === i;
+    if (sampled) next++;
+    if (!inRows && !sampled) return;
+    const s = sampleOf(r);
+    side.origins.set(r.id, r.where);
+    if (inRows) samples.push(s);
+    if (sampled) lossSamples.push(s);
+  });
+  const ids = again.digest();
+  if (reread.count !== total || ids !== identity.trainIds) {
+    throw new DdaError(`--train ${o.train} changed while it was read (${total} records, training ids hashed ${identity.trainIds}; read again: ${reread.count}, ${ids})`, 'build the index from a file that does not change while it is read');
+  }
+  return { ...common, rows, samples, lossSamples };
 }
 
 /**
@@ -310,7 +393,7 @@ export async function prepareIndexBuild(o: IndexBuildOptions): Promise<PreparedI
 export async function checkIndexTrainingData(p: PreparedIndexBuild, model: CheckpointModel): Promise<IndexTrainingData> {
   const final = p.side.checkpoints[p.side.checkpoints.length - 1];
   if (!final) throw new DdaError('no checkpoints', 'give at least one checkpoint of the fine-tuning run');
-  const loss = await measureTrainingLoss(final, p.samples, (cp, samples) => model.losses(cp, samples));
+  const loss = await measureSampledTrainingLoss(final, p.lossSamples, (cp, samples) => model.losses(cp, samples));
   const check = compareTrainingLoss(final, loss, p.log);
   return { rendering: p.shape, loss: { ...loss, checkpointHash: final.hash }, check };
 }
@@ -377,7 +460,7 @@ export function writeIndexHeader(dir: string, header: IndexHeader, log: Log): vo
 export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHeader> {
   const p = await prepareIndexBuild(o);
   mkdirSync(o.out, { recursive: true });
-  const finished = finishedIndexIn(o.out, recordedIdentity(p.identity));
+  const finished = finishedIndexIn(o.out, p.identity);
   if (finished) {
     p.log(`index: ${o.out} is built already (${finished.count} rows × ${finished.dim}); nothing to do`);
     return finished;
@@ -389,8 +472,8 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
   const model = await CheckpointModel.open(p.side.task, { log: p.log, gradientEngine: p.engine, ...(o.backends ? { backends: o.backends } : {}) });
   try {
     const trainingData = await checkIndexTrainingData(p, model);
-    const { modules, float16 } = await writeIndexRows(p, { ...o, model }, o.out, { start: 0, end: p.samples.length });
-    const header = indexHeader(p.identity, modules, float16, trainingData);
+    const { modules, float16 } = await writeIndexRows(p, { ...o, model }, o.out, p.rows);
+    const header = indexHeader({ ...p.identity, trainIds: p.samples.map((s) => s.id) }, modules, float16, trainingData);
     writeIndexHeader(o.out, header, p.log);
     return header;
   } finally {
@@ -414,17 +497,18 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
 export async function writeIndexRows(
   p: PreparedIndexBuild, o: Pick<IndexBuildOptions, 'backends' | 'progress' | 'onBlock' | 'model'>, dir: string, rows: { readonly start: number; readonly end: number },
 ): Promise<{ modules: readonly ModuleProjection[]; float16: Float16Stats }> {
-  const { log, spec, blockRows, samples } = p;
+  const { log, spec, blockRows, samples, total } = p;
+  if (rows.start < p.rows.start || rows.end > p.rows.end) throw new DdaError(`internal: rows ${rows.start} to ${rows.end - 1} of a build that holds rows ${p.rows.start} to ${p.rows.end - 1}`);
   const cp = p.side.checkpoint;
   const progressPath = join(dir, INDEX_FILES.progress);
   const rowsPath = join(dir, INDEX_FILES.rows);
-  const slim = recordedIdentity(p.identity);
+  const slim = p.identity;
   let rowsDone = 0;
   let stats: Float16Stats = { maxAbs: 0, subnormal: 0, flushedToZero: 0 };
   let modules: readonly ModuleProjection[] | null = null;
   if (existsSync(progressPath)) {
     const pr = readJson<Progress>(progressPath);
-    const diff = [...differences(comparableIdentity(pr.identity), comparableIdentity(slim)), ...differences(pr.rows ?? { start: 0, end: samples.length }, rows, 'rows')];
+    const diff = [...differences(comparableIdentity(pr.identity), comparableIdentity(slim)), ...differences(pr.rows ?? { start: 0, end: total }, rows, 'rows')];
     if (diff.length > 0) throw new DdaError(`${dir} holds an unfinished build of another index (${diff.slice(0, 5).join('; ')})`, 'run the same command as before to finish it, or delete the folder to start this one');
     rowsDone = pr.rowsDone;
     stats = pr.float16;
@@ -443,7 +527,7 @@ export async function writeIndexRows(
     }
     ftruncateSync(fd, rowsDone * rowBytes);
     const n = rows.end - rows.start;
-    if (rowsDone > 0) log(`index: resuming at row ${rows.start + rowsDone} of ${samples.length}${n < samples.length ? ` (rows ${rows.start} to ${rows.end - 1} here)` : ''}`);
+    if (rowsDone > 0) log(`index: resuming at row ${rows.start + rowsDone} of ${total}${n < total ? ` (rows ${rows.start} to ${rows.end - 1} here)` : ''}`);
     if (rowsDone < n) {
       const model = o.model ?? await CheckpointModel.open(p.side.task, { log, gradientEngine: p.engine, ...(o.backends ? { backends: o.backends } : {}) });
       try {
@@ -471,7 +555,7 @@ export async function writeIndexRows(
         for (let start = rowsDone; start < n; start += blockRows) {
           const end = Math.min(n, start + blockRows);
           bits = new Uint16Array((end - start) * k);
-          block = samples.slice(rows.start + start, rows.start + end);
+          block = samples.slice(rows.start - p.rows.start + start, rows.start - p.rows.start + end);
           const onLayout = (layout: GradientLayout): void => {
             if (projector) return;
             projector = new GradientProjector(spec, layout);

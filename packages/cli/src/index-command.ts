@@ -10,7 +10,7 @@ import {
   DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, INDEX_FILES, PROJECTION_KINDS, RECOMMENDED_DDA, buildGradientIndex, buildGradientIndexShard, indexShardRows,
   mergeGradientIndexShards, queryGradientIndex, queryGradientIndexesDda, resolveShard, type IndexBuildOptions, type ProjectionKind,
 } from '@dda/attribution';
-import { parseFieldMap, readTrainingData } from '@dda/data';
+import { parseFieldMap, scanTrainingData } from '@dda/data';
 import type { Reporter } from './progress.js';
 import { type RunInputArgs, runInputOptions, runInputsFrom } from './run-inputs.js';
 import { commandArgv, shardOptions, slurmOptions, submitSharded, type SlurmArgs } from './slurm.js';
@@ -172,8 +172,8 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
         (s) => slurmOptions(buildOptions(s)),
         async (a) => {
           const o = buildOptionsFrom(a); // validate the values before submitting anything
-          // Every shard must have rows (as the build checks): read the training set as the build does, before any script is written.
-          const n = (await readTrainingData(o.train, { promptFormat: o.promptFormat ?? 'raw', ...(o.fields ? { fields: o.fields } : {}) })).records.length;
+          // Every shard must have rows (as the build checks): read the training set as the build does (one record at a time), before any script is written.
+          const n = (await scanTrainingData(o.train, { promptFormat: o.promptFormat ?? 'raw', ...(o.fields ? { fields: o.fields } : {}) }, () => {})).count;
           if (n === 0) throw new DdaError(`--train ${o.train}: no training records`);
           if (Number.isInteger(a.shards) && a.shards > 0) indexShardRows(n, o.blockRows ?? DEFAULT_INDEX_BLOCK_ROWS, { index: 0, count: a.shards });
           const args = commandArgv(a, BUILD_FLAGS, new Set(['base', 'checkpoints', 'train', 'tokenizer']));
