@@ -173,15 +173,32 @@ export function largestDecodeBytes(c: OnnxDecoderConfig, base: BaseWeightMap): n
 export const RECOMPUTE_ABOVE_BYTES = 2 ** 31;
 
 /**
+ * Below the budget, `auto` also recomputes where one example's kept activations are above `floor`
+ * (256 MiB) and above `share` (a quarter) of the base weights' bytes as held
+ * ({@link recomputeLayers}'s `weightBytes`): a real-size model's layers at short sequences.
+ * Measured on the Qwen2-0.5B shape (24 layers, 128 tokens, BF16 weights of 0.99 GB held narrow,
+ * 0.61 GB of activations estimated; BENCHMARKS.md, issue 27): a one-example run's peak RSS
+ * 2.67 → 2.0 GB, the same gradient bits, no measurable time (its 151,936-row head, not the layers,
+ * is most of a run); the run budget then fits two examples, which `dda attribute` runs in fewer
+ * CPU-seconds at about the same peak. The tiny models' activations are far below 256 MiB, so
+ * their runs are as before.
+ */
+export const RECOMPUTE_ABOVE_WEIGHT_SHARE = { floor: 2 ** 28, share: 0.25 } as const;
+
+/**
  * Whether the gradient graphs of `T`-token sequences recompute their layers: `setting` itself, or
  * for `auto` whether one example's activations kept without recomputation
  * ({@link activationBytesPerExample}, loss on half the tokens) exceed `budget` bytes (default
- * {@link RECOMPUTE_ABOVE_BYTES}; the decoder passes its maxRunBytes). The gradients are the same
- * bits either way; recomputation costs one more forward pass of the layers and keeps about one
- * layer's activations instead of all of them.
+ * {@link RECOMPUTE_ABOVE_BYTES}; the decoder passes its maxRunBytes), or, given the base weights'
+ * bytes `weightBytes`, exceed both {@link RECOMPUTE_ABOVE_WEIGHT_SHARE}'s floor and its share of
+ * them. The gradients are the same bits either way; recomputation costs one more forward pass of
+ * the layers and keeps about one layer's activations instead of all of them.
  */
-export function recomputeLayers(c: OnnxDecoderConfig, T: number, setting: boolean | 'auto' = 'auto', budget = RECOMPUTE_ABOVE_BYTES): boolean {
-  return setting === 'auto' ? activationBytesPerExample(c, T, T / 2) > budget : setting;
+export function recomputeLayers(c: OnnxDecoderConfig, T: number, setting: boolean | 'auto' = 'auto', budget = RECOMPUTE_ABOVE_BYTES, weightBytes?: number): boolean {
+  if (setting !== 'auto') return setting;
+  const kept = activationBytesPerExample(c, T, T / 2);
+  const { floor, share } = RECOMPUTE_ABOVE_WEIGHT_SHARE;
+  return kept > budget || (weightBytes !== undefined && kept > floor && kept > share * weightBytes);
 }
 
 /** Which parameters per-example gradients are taken over: the LoRA adapters or every base tensor. */
@@ -671,6 +688,8 @@ export class OnnxDecoder {
   readonly maxSessionBytes: number;
   private readonly sessionOptions: Omit<OrtSessionOptions, 'executionProviders'>;
   private readonly base: BaseWeightMap;
+  /** {@link weightBytes} of the base weights (for `auto` recomputation). */
+  private readonly baseBytes: number;
   /** The formats of the narrow base weights (fed as stored, decoded in the graph), by name. */
   private readonly narrow: ReadonlyMap<string, NarrowSpec>;
   /** Bytes of the largest narrow matrix decoded whole ({@link largestDecodeBytes}; 0 without narrow weights). */
@@ -729,13 +748,13 @@ export class OnnxDecoder {
    * @param options.maxRunBytes - Memory a run of {@link perExampleGradients} may take beyond the
    *   weights, estimated with {@link gradientRunBytes} (default 2 GiB: the examples' activations,
    *   their LoRA copies, gradients and rows, and the largest narrow matrix decoded at once): a
-   *   chunk holds at most exampleBatch examples and at most as many as fit (at least one). Memory
-   *   then does not grow with the number of examples, only with the longest sequence of a chunk.
-   *   The activations alone decide `auto` recomputation ({@link recomputeLayers}).
+   *   chunk holds at most exampleBatch examples and at most as many as fit (at least one). Memory then does not grow with the number of examples,
+   *   only with the longest sequence of a chunk. The activations alone decide `auto`
+   *   recomputation ({@link recomputeLayers}).
    * @param options.recompute - Gradient graphs recompute each layer's values in the backward pass
    *   instead of keeping them (gradient checkpointing; {@link DecoderGraphOptions.recompute}):
    *   `true`, `false`, or `auto` (default: for sequences whose one-example activations, kept,
-   *   exceed maxRunBytes: {@link recomputeLayers}). The rows and losses are the same bits
+   *   exceed maxRunBytes, or a quarter of the base weights above 256 MiB: {@link recomputeLayers}). The rows and losses are the same bits
    *   either way; with recomputation a run keeps about one layer's activations, so more examples
    *   fit {@link maxRunBytes}, for one more forward pass of the layers.
    */
@@ -763,6 +782,7 @@ export class OnnxDecoder {
     if (!Number.isInteger(this.padMultiple) || this.padMultiple < 1) throw new DdaError(`ONNX decoder: padMultiple must be a positive integer, got ${this.padMultiple}`, 'pass e.g. 16');
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new DdaError(`ONNX decoder: workers must be a positive integer, got ${this.workers}`, 'pass 1 (main thread) or the number of cores');
     if (this.workers > 1 && backend.executionProviders[0] !== 'cpu') throw new DdaError('ONNX decoder: worker threads run on the CPU only', 'use workers: 1 on a GPU backend');
+    this.baseBytes = weightBytes(base);
     this.maxRunBytes = options.maxRunBytes ?? 2 ** 31;
     this.recompute = options.recompute ?? 'auto';
     if (!(this.maxRunBytes > 0)) throw new DdaError(`ONNX decoder: maxRunBytes must be positive, got ${this.maxRunBytes}`, 'pass e.g. 2 ** 31');
@@ -791,7 +811,7 @@ export class OnnxDecoder {
 
   /** Whether the gradient graphs of `T`-token sequences recompute their layers ({@link recompute}). */
   private recomputes(T: number): boolean {
-    return recomputeLayers(this.config, T, this.recompute, this.maxRunBytes);
+    return recomputeLayers(this.config, T, this.recompute, this.maxRunBytes, this.baseBytes);
   }
 
   /** {@link activationBytesPerExample} of one example in a graph of T tokens (with gradients: recomputed or not, as that graph is). */

@@ -15,7 +15,7 @@ import {
 } from '@dda/model';
 import { startTfjsBackend } from '@dda/backend-tfjs';
 import {
-  GraphBuilder, ONNX_TYPE, OnnxDecoder, OnnxTrainer, RECOMPUTE_ABOVE_BYTES, activationBytesPerExample, buildDecoderGraph, encodeOnnxModel, recomputeLayers, startOnnxRuntime,
+  GraphBuilder, ONNX_TYPE, OnnxDecoder, OnnxTrainer, RECOMPUTE_ABOVE_BYTES, RECOMPUTE_ABOVE_WEIGHT_SHARE, activationBytesPerExample, buildDecoderGraph, encodeOnnxModel, recomputeLayers, startOnnxRuntime,
   type DecoderGraphOptions, type OnnxRuntimeBackend, type OrtTensor,
 } from '@dda/backend-onnxruntime';
 import { FAMILIES, LORA as FIXTURE_LORA, randomModel, samples } from './fixtures.js';
@@ -211,6 +211,20 @@ describe('the decoder and the trainer with recomputation', () => {
     expect(recomputeLayers(config, T, true, 2 ** 40)).toBe(true);
     expect(recomputeLayers(config, T, false, 1)).toBe(false);
     expect(recomputeLayers(config, T)).toBe(kept > RECOMPUTE_ABOVE_BYTES);
+    // Below the budget, above a quarter of the base weights' bytes and above the 256 MiB floor: auto recomputes.
+    const { floor, share } = RECOMPUTE_ABOVE_WEIGHT_SHARE;
+    expect([floor, share]).toEqual([2 ** 28, 0.25]);
+    const wide = { ...config, numLayers: 24, hiddenSize: 896, intermediateSize: 4864, numHeads: 14, numKvHeads: 2 };
+    const wideKept = activationBytesPerExample(wide, 128, 64);
+    expect(wideKept).toBeGreaterThan(floor);
+    expect(wideKept).toBeLessThan(RECOMPUTE_ABOVE_BYTES);
+    expect(recomputeLayers(wide, 128, 'auto', RECOMPUTE_ABOVE_BYTES, wideKept / share - 1)).toBe(true);
+    expect(recomputeLayers(wide, 128, 'auto', RECOMPUTE_ABOVE_BYTES, wideKept / share)).toBe(false);
+    expect(recomputeLayers(wide, 128, 'auto', RECOMPUTE_ABOVE_BYTES)).toBe(false);
+    expect(recomputeLayers(wide, 128, false, RECOMPUTE_ABOVE_BYTES, 1)).toBe(false);
+    // Small activations stay kept however small the weights: the floor.
+    expect(kept).toBeLessThan(floor);
+    expect(recomputeLayers(config, T, 'auto', RECOMPUTE_ABOVE_BYTES, 1)).toBe(false);
     // Three layers or fewer: nothing saved, the estimate is the kept one.
     const shallow = { ...config, numLayers: 3 };
     expect(activationBytesPerExample(shallow, T, T / 2, true)).toBe(activationBytesPerExample(shallow, T, T / 2));
