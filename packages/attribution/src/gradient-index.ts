@@ -40,7 +40,7 @@ import { DEFAULT_INDEX_DIM, GradientProjector, PROJECTION_KINDS, type ModuleProj
 import { combineGradientTerms, type CheckpointScores } from './run.js';
 import {
   type BaseModel, type LossOn, type ModelFiles, type Query, type RenderedSample, type TaskFiles, type TrainingShape, TrainingChecks, baseCheckpointOf, loadModelFiles, queriesLine, querySamples,
-  renderedSample, renderingWarnings, trainingDataLine, trainingSample,
+  encodeMeasurementTerms, renderedSample, renderingWarnings, trainingDataLine, trainingSample,
 } from './task.js';
 import { type MeasuredTrainingLoss, type QueryLossCheck, type TrainingLossCheck, compareQueryLoss, compareTrainingLoss, measureSampledTrainingLoss, sampleIndices } from './training-loss.js';
 
@@ -833,10 +833,8 @@ async function queryTerms(h: IndexHeader, o: Pick<IndexQueryOptions, 'queries' |
     } catch (e) {
       throw e instanceof DdaError ? new DdaError(`${q.record.where}: ${e.message}`) : e;
     }
-    for (const x of t) {
-      side.origins.set(x.sample.id, q.record.where);
-      side.task.encode(x.sample, `${q.record.where} (measurement '${m.id}')`);
-    }
+    for (const x of t) side.origins.set(x.sample.id, q.record.where);
+    encodeMeasurementTerms((s, o) => side.task.encode(s, o), t, q.record.where, m.id);
     return [...t];
   });
   return { queries, terms };

@@ -19,7 +19,7 @@ import { ArtifactStore, hashOf } from './artifacts.js';
 import type { Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type Log } from './engine.js';
 import { type GradientBlockSpec, gradientBlock, gradientBlockStream } from './gradient-blocks.js';
-import type { AttributionTask } from './task.js';
+import { encodeMeasurementTerms, type AttributionTask } from './task.js';
 import { ensurePlugins } from './plugins.js';
 import { GradientProjector, type ProjectionSpec } from './projection.js';
 import { refuseUnknownScorerOptions } from './scorer-options.js';
@@ -342,7 +342,7 @@ export class AttributionRun {
       } catch (e) {
         throw e instanceof DdaError ? new DdaError(`${where}: ${e.message}`) : e;
       }
-      for (const t of terms) this.task.encode(t.sample, `${where} (measurement '${m.id}')`);
+      encodeMeasurementTerms((s, o) => this.task.encode(s, o), terms, where, m.id);
       return { query: q.record.id, terms };
     });
   }

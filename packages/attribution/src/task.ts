@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { DdaError, type CheckpointInfo, type TextSample } from '@dda/core';
+import { DdaError, type CheckpointInfo, type MeasurementTerm, type TextSample } from '@dda/core';
 import {
   type DataRendering, type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryData, readTrainingData,
 } from '@dda/data';
@@ -391,6 +391,30 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
     origin: (id) => origins.get(`train:${id}`) ?? origins.get(`query:${id}`),
     rendering,
   };
+}
+
+/**
+ * Encodes a query's measurement terms (each within the context: `encode` throws naming `where`) and
+ * refuses a measurement that is zero whatever the model: when the terms, as encoded (tokens and loss
+ * mask), cancel out (e.g. an output and its correction that differ only in words the tokenizer maps
+ * to the same tokens, such as two words outside a word vocabulary that both become the unknown
+ * token), f is 0 at every checkpoint and so is every score.
+ *
+ * @throws DdaError naming `where` and the measurement for terms that cancel out.
+ */
+export function encodeMeasurementTerms(encode: (sample: TextSample, origin?: string) => EncodedExample, terms: readonly MeasurementTerm[], where: string, measurement: string): void {
+  const weights = new Map<string, number>();
+  for (const t of terms) {
+    const e = encode(t.sample, `${where} (measurement '${measurement}')`);
+    const key = `${Array.from(e.tokens).join(',')}|${Array.from(e.lossMask).join(',')}`;
+    weights.set(key, (weights.get(key) ?? 0) + t.weight);
+  }
+  if (terms.length > 1 && [...weights.values()].every((w) => w === 0)) {
+    throw new DdaError(
+      `${where}: under measurement '${measurement}' the query's terms encode to the same tokens with opposite weights (the output and its correction differ only in what the tokenizer does not tell apart, e.g. words outside its vocabulary that all become the unknown token), so the measurement is 0 at every checkpoint and every score would be 0`,
+      'correct the query with words the tokenizer knows (the log lists words outside the vocabulary), or use a tokenizer that tells them apart',
+    );
+  }
 }
 
 /**

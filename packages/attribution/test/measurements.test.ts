@@ -84,4 +84,18 @@ describe('query gradients of the test measurements', () => {
     const run = new AttributionRun(t, { artifactsDir: join(root, 'a-bare'), measurement: 'contrastive' });
     await expect(run.measurementTerms()).rejects.toThrow(/q2.jsonl:1: measurement 'contrastive' needs the corrected output of query 'bare'/);
   });
+
+  it('refuses a correction that encodes to the output\'s tokens (two words outside the vocabulary, both the unknown token): the measurement would be 0 everywhere', async () => {
+    writeFileSync(join(root, 'q3.jsonl'), [
+      JSON.stringify({ id: 'known', prompt: 'summarise', output: 'the council in china met .', corrected: 'the council in england met .' }),
+      JSON.stringify({ id: 'unknown', prompt: 'summarise', output: 'the council in peru met .', corrected: 'the council in chile met .' }),
+    ].join('\n'));
+    const t = await loadTask({ base: join(root, 'base'), checkpoints: [join(root, 'ckpt')], train: join(root, 'train.jsonl'), queries: join(root, 'q3.jsonl') });
+    for (const measurement of ['contrastive', 'entity-margin']) {
+      const run = new AttributionRun(t, { artifactsDir: join(root, `a-unk-${measurement}`), measurement });
+      await expect(run.measurementTerms()).rejects.toThrow(new RegExp(`q3\\.jsonl:2: under measurement '${measurement}' the query's terms encode to the same tokens with opposite weights .*every score would be 0`));
+    }
+    // The loss measurement has one term: nothing cancels.
+    expect(await new AttributionRun(t, { artifactsDir: join(root, 'a-unk-loss'), measurement: 'loss' }).measurementTerms()).toHaveLength(2);
+  });
 });

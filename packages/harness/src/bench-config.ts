@@ -279,18 +279,21 @@ export function parseBenchConfig(value: unknown, where: string): BenchConfig {
  * Reads a JSON (`.json`) or YAML (`.yaml`/`.yml`) configuration file; relative data and plugin paths
  * resolve against the folder of the file that gives them. `extends: <path>` (relative to the file)
  * takes another configuration and changes it: objects are merged key by key, any other value
- * (a list, a number, a string) replaces the one it extends; a configuration may extend one that
- * extends another.
+ * (a list, a number, a string) replaces the one it extends, and `null` removes the key it extends
+ * (e.g. `data: { registry: null }`); a configuration may extend one that extends another.
  *
  * @throws DdaError naming the file for an unreadable file, bad syntax, an `extends` that is not a
- *   path or that comes back to a file already read (a cycle), and every invalid field.
+ *   path, that names a file that is not a configuration (an object), or that comes back to a file
+ *   already read (a cycle), and every invalid field (naming the files it extends too).
  */
 export function loadBenchConfig(path: string): BenchConfig {
-  return parseBenchConfig(readConfigValue(path, []), path);
+  const files: string[] = [];
+  const value = readConfigValue(path, [], files);
+  return parseBenchConfig(value, files.length > 1 ? `${path} (with what it extends: ${files.slice(1).join(', ')})` : path);
 }
 
-/** One file's value, with its `extends` chain merged and its relative paths resolved against the folder of the file that gives them. */
-function readConfigValue(path: string, chain: readonly string[]): unknown {
+/** One file's value, with its `extends` chain merged (the files read pushed onto `files`) and its relative paths resolved against the folder of the file that gives them. */
+function readConfigValue(path: string, chain: readonly string[], files: string[]): unknown {
   const full = resolve(path);
   if (chain.includes(full)) throw new DdaError(`${chain[chain.length - 1]}: extends '${path}', which extends it back (${[...chain, full].join(' → ')})`, 'remove the cycle of extends');
   let text: string;
@@ -305,6 +308,8 @@ function readConfigValue(path: string, chain: readonly string[]): unknown {
   } catch (e) {
     throw new DdaError(`${path}: not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(e as Error).message.split('\n')[0]}`, 'fix the syntax at the position named above');
   }
+  files.push(path);
+  if (chain.length > 0 && !isObject(value)) throw new DdaError(`${chain[chain.length - 1]}: extends '${path}', which holds ${value === null || value === undefined ? 'nothing' : Array.isArray(value) ? 'a list' : `a ${typeof value}`}, not a configuration`, 'extend a benchmark configuration (an object of fields, as in benchmarks/configs/)');
   if (!isObject(value)) return value;
   const here = (p: string): string => resolve(dirname(path), p);
   const own: Record<string, unknown> = { ...value };
@@ -315,18 +320,21 @@ function readConfigValue(path: string, chain: readonly string[]): unknown {
   delete own.extends;
   if (parent === undefined) return own;
   if (typeof parent !== 'string' || parent === '') throw new DdaError(`${path}: field 'extends' must be the path of another configuration, got ${JSON.stringify(parent)}`, 'e.g. extends: realtext.yaml (relative to this file)');
-  return mergeConfig(readConfigValue(here(parent), [...chain, full]), own);
+  return mergeConfig(readConfigValue(here(parent), [...chain, full], files), own);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** `over` merged into `base`: objects key by key, anything else replaced. */
+/** `over` merged into `base`: objects key by key, `null` removing the key, anything else replaced. */
 function mergeConfig(base: unknown, over: unknown): unknown {
   if (!isObject(base) || !isObject(over)) return over;
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = k in base ? mergeConfig(base[k], v) : v;
+  for (const [k, v] of Object.entries(over)) {
+    if (v === null) delete out[k];
+    else out[k] = k in base ? mergeConfig(base[k], v) : v;
+  }
   return out;
 }
 

@@ -74,6 +74,17 @@ describe('benchmark configuration', () => {
     expect(() => loadBenchConfig(join(dir, 'loop-a.yaml'))).toThrow(/loop-b\.yaml: extends '.*loop-a\.yaml', which extends it back \(.*loop-a\.yaml → .*loop-b\.yaml → .*loop-a\.yaml\)/);
     expect(() => loadBenchConfig(file('bad-ext.yaml', 'extends: [a.yaml]\n'))).toThrow(/bad-ext\.yaml: field 'extends' must be the path of another configuration/);
     expect(() => loadBenchConfig(file('no-parent.yaml', 'extends: missing.yaml\n'))).toThrow(/cannot read config file '.*missing\.yaml' \(extended by .*no-parent\.yaml\)/);
+    // A parent that is not a configuration, an error in a parent, and null removing an inherited key.
+    writeFileSync(join(dir, 'list.json'), '[1, 2]');
+    expect(() => loadBenchConfig(file('ext-list.yaml', 'extends: list.json\n'))).toThrow(/ext-list\.yaml: extends '.*list\.json', which holds a list, not a configuration/);
+    writeFileSync(join(dir, 'empty.yaml'), '');
+    expect(() => loadBenchConfig(file('ext-empty.yaml', 'extends: empty.yaml\n'))).toThrow(/which holds nothing, not a configuration/);
+    writeFileSync(join(dir, 'typo-parent.json'), '{"scorrers": ["grad-dot"]}');
+    expect(() => loadBenchConfig(file('typo-child.json', '{"extends": "typo-parent.json"}'))).toThrow(/typo-child\.json \(with what it extends: .*typo-parent\.json\): invalid benchmark configuration:.*\n.*scorrers/);
+    const registry = join(configs, 'registry.yaml');
+    expect(() => loadBenchConfig(file('news-from-registry.yaml', `extends: ${registry}\ndata: { generator: news }\n`))).toThrow(/data\.registry holds options of the registry generator/);
+    const news = loadBenchConfig(file('news-from-registry2.yaml', `extends: ${registry}\ndata: { generator: news, registry: null }\nplainOnly: null\n`));
+    expect([news.data.generator, news.data.registry, news.plainOnly]).toEqual(['news', undefined, parseBenchConfig({}, 'defaults').plainOnly]);
   });
   it('names the file and the field of every mistake', () => {
     expect(() => loadBenchConfig(file('b.json', '{"seeds": [0, "one"]}'))).toThrow(/b\.json: invalid benchmark configuration:\nfield 'seeds\.1'/);
