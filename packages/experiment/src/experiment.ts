@@ -543,7 +543,7 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
             bar.tick();
           },
         });
-        store.remove(PRETRAIN_PROGRESS, baseKey);
+        for (const name of PRETRAIN_PROGRESS) store.remove(name, baseKey);
         // A Hugging Face model folder: `dda attribute --base <this folder>` and `--preset <this folder>` load it.
         const files = new Map<string, Uint8Array>([
           ['model.safetensors', writeSafetensors(model.baseWeights(), { format: 'pt' })],
@@ -791,12 +791,16 @@ export async function retrainOnSubset(exp: Experiment, keep: ReadonlySet<string>
   return { dir: store.folder('runs/retrain', key), reused: r.reused, seconds: r.seconds };
 }
 
-/** Where an unfinished pretraining keeps its last epoch (removed once θ0 is stored). */
-const PRETRAIN_PROGRESS = 'checkpoints/base-progress';
+/**
+ * Where an unfinished pretraining keeps its progress (removed once θ0 is stored): two slots written
+ * in turn, so a run killed while it writes one still finds the other.
+ */
+const PRETRAIN_PROGRESS = ['checkpoints/base-progress', 'checkpoints/base-progress-b'] as const;
 
 /**
  * Stores θ0's weights and the optimizer's state at a pretraining position (safetensors, one
- * float32 file of the optimizer's arrays, and progress.json), replacing the previous one.
+ * float32 file of the optimizer's arrays, and progress.json) in the slot that does not hold the
+ * latest stored position, so the latest is never the one being overwritten.
  */
 function writePretrainProgress(store: ArtifactStore, key: unknown, position: TrainingPosition, weights: TensorMap, state: EngineOptimizerState): void {
   const sizes = state.arrays.map((a) => a.length);
@@ -806,19 +810,34 @@ function writePretrainProgress(store: ArtifactStore, key: unknown, position: Tra
     flat.set(a, off);
     off += a.length;
   }
-  // save() removes the manifest first and writes it last: a run killed meanwhile finds no progress, never a torn one.
-  store.save(PRETRAIN_PROGRESS, key, new Map([
+  // save() removes the manifest first and writes it last: a slot killed meanwhile holds no progress, never a torn one.
+  const latest = latestPretrainProgress(store, key)?.slot;
+  store.save(PRETRAIN_PROGRESS[latest === 0 ? 1 : 0], key, new Map([
     ['model.safetensors', writeSafetensors(weights, { format: 'pt' })],
     ['optimizer.f32', new Uint8Array(flat.buffer)],
     ['progress.json', new TextEncoder().encode(JSON.stringify({ ...position, sizes, numbers: state.numbers }))],
   ]));
 }
 
-/** The stored progress of an interrupted pretraining, or null (progress stored before mid-epoch stores existed has no step: 0). */
+/** The slot holding the latest stored pretraining position (of the two, the later one), its position and files, or null (progress stored before mid-epoch stores existed has no step: 0). */
+function latestPretrainProgress(store: ArtifactStore, key: unknown): { slot: number; position: TrainingPosition; files: Map<string, Uint8Array> } | null {
+  let best: { slot: number; position: TrainingPosition; files: Map<string, Uint8Array> } | null = null;
+  PRETRAIN_PROGRESS.forEach((name, slot) => {
+    const files = store.load(name, key);
+    if (!files) return;
+    const p = JSON.parse(new TextDecoder().decode(need(files, 'progress.json'))) as { epoch: number; step?: number; lossSum?: number };
+    const position = { epoch: p.epoch, step: p.step ?? 0, lossSum: p.lossSum ?? 0 };
+    if (!best || position.epoch > best.position.epoch || (position.epoch === best.position.epoch && position.step > best.position.step)) best = { slot, position, files };
+  });
+  return best;
+}
+
+/** The latest stored progress of an interrupted pretraining ({@link latestPretrainProgress}), decoded, or null. */
 function readPretrainProgress(store: ArtifactStore, key: unknown): { position: TrainingPosition; weights: TensorMap; optimizer: EngineOptimizerState } | null {
-  const files = store.load(PRETRAIN_PROGRESS, key);
-  if (!files) return null;
-  const p = JSON.parse(new TextDecoder().decode(need(files, 'progress.json'))) as { epoch: number; step?: number; lossSum?: number; sizes: number[]; numbers: number[] };
+  const latest = latestPretrainProgress(store, key);
+  if (!latest) return null;
+  const { slot, position, files } = latest;
+  const p = JSON.parse(new TextDecoder().decode(need(files, 'progress.json'))) as { sizes: number[]; numbers: number[] };
   const bytes = need(files, 'optimizer.f32');
   const flat = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const arrays: Float32Array[] = [];
@@ -827,6 +846,6 @@ function readPretrainProgress(store: ArtifactStore, key: unknown): { position: T
     arrays.push(flat.slice(off, off + n));
     off += n;
   }
-  return { position: { epoch: p.epoch, step: p.step ?? 0, lossSum: p.lossSum ?? 0 }, weights: readSafetensors(need(files, 'model.safetensors'), `${PRETRAIN_PROGRESS}/model.safetensors`).tensors, optimizer: { arrays, numbers: p.numbers } };
+  return { position, weights: readSafetensors(need(files, 'model.safetensors'), `${PRETRAIN_PROGRESS[slot]}/model.safetensors`).tensors, optimizer: { arrays, numbers: p.numbers } };
 }
 

@@ -40,4 +40,24 @@ describe('pretraining θ0', () => {
     expect(lines.filter((l) => /pretrain epoch \d:/.test(l)).map((l) => l.trim().split(':')[0])).toEqual(['pretrain epoch 2', 'pretrain epoch 3']);
     expect(readFileSync(join(resumed.files.base, 'model.safetensors')).equals(readFileSync(join(whole.files.base, 'model.safetensors')))).toBe(true);
   }, 300_000);
+
+  it('killed while it stores its progress (the slot being written has no manifest), resumes from the other slot, one store earlier, to the same θ0', async () => {
+    const whole = await makeExperiment({ ...TINY, artifactsDir: join(dir, 'whole') });
+    const interrupted = join(dir, 'torn');
+    const stop = (line: string): void => {
+      if (line.includes('pretraining progress stored: epoch 2, step 3 of')) throw new Error('killed in epoch 2');
+    };
+    await expect(makeExperiment({ ...TINY, artifactsDir: interrupted, pretrainStateEverySeconds: 0 }, stop)).rejects.toThrow('killed in epoch 2');
+    // The two slots hold steps 2 and 3 of epoch 2; a kill while step 3 was written leaves its slot without a manifest.
+    const slots = readdirSync(join(interrupted, 'checkpoints')).filter((f) => f.startsWith('base-progress')).flatMap((f) => readdirSync(join(interrupted, 'checkpoints', f)).map((h) => join(interrupted, 'checkpoints', f, h)));
+    const steps = slots.map((d) => (JSON.parse(readFileSync(join(d, 'progress.json'), 'utf8')) as { step: number }).step).sort();
+    expect(steps).toEqual([2, 3]);
+    const latest = slots.find((d) => (JSON.parse(readFileSync(join(d, 'progress.json'), 'utf8')) as { step: number }).step === 3) as string;
+    rmSync(join(latest, 'manifest.json'));
+    const lines: string[] = [];
+    const resumed = await makeExperiment({ ...TINY, artifactsDir: interrupted }, (l) => lines.push(l));
+    expect(lines.some((l) => l.includes('pretraining resumes after epoch 1 of 3, step 2 of epoch 2'))).toBe(true);
+    expect(readFileSync(join(resumed.files.base, 'model.safetensors')).equals(readFileSync(join(whole.files.base, 'model.safetensors')))).toBe(true);
+    expect(readdirSync(join(interrupted, 'checkpoints')).filter((f) => f.startsWith('base-progress')).flatMap((f) => readdirSync(join(interrupted, 'checkpoints', f)))).toEqual([]);
+  }, 300_000);
 });
