@@ -87,6 +87,8 @@ interface FoundPath {
   readonly path: string;
   readonly checkpoints: readonly FoundCheckpoint[];
   readonly top: FoundCheckpoint | null;
+  /** The subfolder every `checkpoint-<step>/` holds its adapter in (PEFT's adapter saved under its name), if so. */
+  readonly innerAdapter?: string;
 }
 
 const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
@@ -140,6 +142,17 @@ function findCheckpoints(path: string): FoundPath {
   const subs = readdirSync(dir).filter((f) => CHECKPOINT_DIR.test(f) && isDir(join(dir, f)));
   if (subs.length > 0) {
     subs.sort((a, b) => Number(CHECKPOINT_DIR.exec(a)?.[1]) - Number(CHECKPOINT_DIR.exec(b)?.[1]));
+    // PEFT saves an adapter not named 'default' in checkpoint-<step>/<name>/: where every checkpoint
+    // holds nothing at its top and exactly one such subfolder, of the same name, that is the run's adapter.
+    const named = subs.map((s) => {
+      const at = join(dir, s);
+      const inner = kindOf(at) ? [] : readdirSync(at).filter((f) => isDir(join(at, f)) && kindOf(join(at, f)) !== null);
+      return inner.length === 1 ? inner[0] as string : null;
+    });
+    const adapterName = named[0];
+    if (adapterName && named.every((n) => n === adapterName)) {
+      return { path, checkpoints: subs.flatMap((s) => findCheckpoints(join(path, s, adapterName)).checkpoints.map((f) => (f.state === null && state !== null ? { ...f, state, ownState: false } : f))), top: here, innerAdapter: adapterName };
+    }
     const checkpoints = subs.flatMap((s) => findCheckpoints(join(path, s)).checkpoints.map((f) => (
       // A checkpoint folder without its own trainer_state.json reads the run's.
       f.state === null && state !== null ? { ...f, state, ownState: false } : f
@@ -596,6 +609,7 @@ export function loadCheckpoints(paths: readonly string[], o: LoadCheckpointsOpti
   const log = o.log ?? (() => {});
   const found = paths.map(findCheckpoints);
   for (const p of found) {
+    if (p.innerAdapter) log(`checkpoints: every checkpoint-<step>/ of ${p.path} holds one adapter, in the subfolder '${p.innerAdapter}' (PEFT saves an adapter not named 'default' under its name): taken as the run's checkpoints`);
     const sub = p.checkpoints[0];
     if (p.top && sub && p.top.kind !== sub.kind) {
       throw new DdaError(

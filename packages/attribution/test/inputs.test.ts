@@ -75,6 +75,11 @@ describe('checkpoints as users have them', () => {
     const t = await loadTask(files({ checkpoints: [join(named, 'checkpoint-2', 'myadapter'), join(named, 'checkpoint-10', 'myadapter')] }));
     expect(t.checkpoints.map((c) => [c.id, c.step, c.info.epoch])).toEqual([['checkpoint-2-myadapter', 2, 1], ['checkpoint-10-myadapter', 10, 5]]);
     expect(t.checkpoints.map((c) => c.info.learningRate)).toEqual(plain.checkpoints.map((c) => c.info.learningRate));
+    // The trainer folder itself: every checkpoint holds one adapter, of the same name, so those are its checkpoints.
+    const lines: string[] = [];
+    const fromRun = await loadTask(files({ checkpoints: [named], log: (l) => lines.push(l) }));
+    expect(fromRun.checkpoints.map((c) => [c.id, c.step, c.info.epoch, c.info.learningRate])).toEqual(t.checkpoints.map((c) => [c.id, c.step, c.info.epoch, c.info.learningRate]));
+    expect(lines).toContain(`checkpoints: every checkpoint-<step>/ of ${named} holds one adapter, in the subfolder 'myadapter' (PEFT saves an adapter not named 'default' under its name): taken as the run's checkpoints`);
     // Their steps are known, so the order is checked as for checkpoint-<step> folders.
     await expect(loadTask(files({ checkpoints: [join(named, 'checkpoint-10', 'myadapter'), join(named, 'checkpoint-2', 'myadapter')] }))).rejects.toThrow(/--checkpoints are not in step order: .*checkpoint-10.myadapter \(step 10\)/);
   });
@@ -308,16 +313,18 @@ describe('checkpoints as users have them', () => {
     for (const f of ['optimizer.pt', 'scheduler.pt', 'rng_state.pth', 'training_args.bin']) writeFileSync(join(stateOnly, f), 'pickle');
     await expect(loadTask(files({ checkpoints: [stateOnly] }))).rejects.toThrow(/'.*state-only' is neither a PEFT adapter folder/);
     await expect(loadTask(files({ checkpoints: [join(root, 'nope')] }))).rejects.toThrow(/'.*nope' is not a folder/);
-    // An adapter PEFT saved under its name (checkpoint-15/<name>/adapter_config.json): the subfolder is named.
+    // An adapter PEFT saved under its name (checkpoint-15/<name>/adapter_config.json), the checkpoint given: the subfolder is named.
     const namedRun = join(root, 'named-run');
     mkdirSync(join(namedRun, 'checkpoint-15', 'myadapter'), { recursive: true });
     writeFileSync(join(namedRun, 'checkpoint-15', 'myadapter', 'adapter_config.json'), '{}');
-    await expect(loadTask(files({ checkpoints: [namedRun] }))).rejects.toThrow(
+    await expect(loadTask(files({ checkpoints: [join(namedRun, 'checkpoint-15')] }))).rejects.toThrow(
       new RegExp(`'${join(namedRun, 'checkpoint-15')}' has no adapter_config\\.json or model weights at its top, but its subfolder '${join(namedRun, 'checkpoint-15', 'myadapter')}' holds a PEFT adapter.*--checkpoints ${join(namedRun, 'checkpoint-15', 'myadapter')}`),
     );
     mkdirSync(join(namedRun, 'checkpoint-15', 'other'));
     writeFileSync(join(namedRun, 'checkpoint-15', 'other', 'adapter_config.json'), '{}');
     await expect(loadTask(files({ checkpoints: [join(namedRun, 'checkpoint-15')] }))).rejects.toThrow(/its subfolders '.*myadapter', '.*other' hold PEFT adapters \(PEFT saves an adapter not named 'default' in a subfolder of its name\).*give the subfolder of the adapter that was trained/);
+    // The trainer folder of such checkpoints, two adapters in one: which was trained is unknown, refused the same way.
+    await expect(loadTask(files({ checkpoints: [namedRun] }))).rejects.toThrow(/its subfolders '.*myadapter', '.*other' hold PEFT adapters/);
   });
 });
 
