@@ -330,21 +330,27 @@ export class AttributionRun {
    * The terms of the measurement of every query (see Measurement in @dda/core), checked: every
    * query measurable and every term sample within the context length.
    *
-   * @throws DdaError naming the query (and its file line) that cannot be measured.
+   * @throws DdaError naming the query (and its file line) that cannot be measured; where several
+   *   cannot, one error listing each of them (so they are fixed in one go).
    */
   async measurementTerms(): Promise<{ query: string; terms: readonly MeasurementTerm[] }[]> {
     const m = await this.measurement();
-    return this.task.queries.map((q) => {
+    const problems: string[] = [];
+    const out = this.task.queries.map((q) => {
       const where = q.record.where;
-      let terms: readonly MeasurementTerm[];
       try {
-        terms = m.terms(q.sample, q.correction);
+        const terms = m.terms(q.sample, q.correction);
+        encodeMeasurementTerms((s, o) => this.task.encode(s, o), terms, where, m.id);
+        return { query: q.record.id, terms };
       } catch (e) {
-        throw e instanceof DdaError ? new DdaError(`${where}: ${e.message}`) : e;
+        if (!(e instanceof DdaError)) throw e;
+        problems.push(e.message.startsWith(where) ? e.message : `${where}: ${e.message}`);
+        return null;
       }
-      encodeMeasurementTerms((s, o) => this.task.encode(s, o), terms, where, m.id);
-      return { query: q.record.id, terms };
     });
+    if (problems.length === 1) throw new DdaError(problems[0] as string);
+    if (problems.length > 1) throw new DdaError(`${problems.length} of ${out.length} queries cannot be measured under '${m.id}':\n${problems.map((p) => `- ${p}`).join('\n')}`);
+    return out as { query: string; terms: readonly MeasurementTerm[] }[];
   }
 
   /**

@@ -95,6 +95,16 @@ describe('query gradients of the test measurements', () => {
       const run = new AttributionRun(t, { artifactsDir: join(root, `a-unk-${measurement}`), measurement });
       await expect(run.measurementTerms()).rejects.toThrow(new RegExp(`q3\\.jsonl:2: under measurement '${measurement}' the query's terms encode to the same tokens with opposite weights .*every score would be 0`));
     }
+    // Every query that cannot be measured is named in one error.
+    writeFileSync(join(root, 'q4.jsonl'), [
+      JSON.stringify({ id: 'bare', prompt: 'summarise', output: 'the council met .' }),
+      JSON.stringify({ id: 'known', prompt: 'summarise', output: 'the council in china met .', corrected: 'the council in england met .' }),
+      JSON.stringify({ id: 'unknown', prompt: 'summarise', output: 'the council in peru met .', corrected: 'the council in chile met .' }),
+    ].join('\n'));
+    const t4 = await loadTask({ base: join(root, 'base'), checkpoints: [join(root, 'ckpt')], train: join(root, 'train.jsonl'), queries: join(root, 'q4.jsonl') });
+    await expect(new AttributionRun(t4, { artifactsDir: join(root, 'a-q4'), measurement: 'contrastive' }).measurementTerms()).rejects.toThrow(
+      /^2 of 3 queries cannot be measured under 'contrastive':\n- .*q4\.jsonl:1: measurement 'contrastive' needs the corrected output of query 'bare'.*\n- .*q4\.jsonl:3: under measurement 'contrastive' the query's terms encode to the same tokens/,
+    );
     // The loss measurement has one term: nothing cancels.
     expect(await new AttributionRun(t, { artifactsDir: join(root, 'a-unk-loss'), measurement: 'loss' }).measurementTerms()).toHaveLength(2);
   });
