@@ -18,7 +18,7 @@ import { engines } from '@dda/model';
 import { ArtifactStore, hashOf } from './artifacts.js';
 import type { Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type Log } from './engine.js';
-import { type GradientBlockSpec, gradientBlock, gradientBlockStream } from './gradient-blocks.js';
+import { type GradientBlockSpec, gradientBlock, gradientBlockStream, readGradientBlock } from './gradient-blocks.js';
 import { encodeMeasurementTerms, type AttributionTask } from './task.js';
 import { ensurePlugins } from './plugins.js';
 import { GradientProjector, type ProjectionSpec } from './projection.js';
@@ -168,6 +168,8 @@ export class AttributionRun {
   private readonly scorerCache = new Map<string, Promise<Scorer>>();
   /** Projectors by gradient layout (with `options.projection`). */
   private readonly projectors = new Map<string, GradientProjector>();
+  /** Gradient artifacts whose blocks were projected from stored full gradients (logged once each). */
+  private readonly projectedFromStore = new Set<string>();
   /** Compute seconds of every score artifact used in this run (undefined: not recorded). */
   private readonly artifactSeconds = new Map<string, number | undefined>();
   /** The last few finalized fits of streamed-fit scorers read or made (by artifact name and key). */
@@ -289,6 +291,8 @@ export class AttributionRun {
   async trainGradientBlock(cp: Checkpoint, spec: GradientBlockSpec, save = true, pending?: { key: string; todo: (b: GradientBlockSpec) => boolean }): Promise<GradientMatrix> {
     const name = `gradients/${cp.id}/train`;
     const r = await gradientBlock(this.store, name, spec, async () => {
+      const stored = this.storedFullBlock(name, spec.key);
+      if (stored) return await this.projected(stored);
       const model = await this.model();
       const bar = this.trainProgress(cp, pending);
       return await this.projected(await model.gradients(cp, this.task.train.samples.slice(spec.start, spec.end), () => bar.tick()));
@@ -394,6 +398,23 @@ export class AttributionRun {
     return this.options.projection ? { projection: this.options.projection } : {};
   }
 
+  /**
+   * With a projection, the same block's full (unprojected) gradients where an earlier run stored
+   * them (`storeGradients`, the same model, samples and measurement), so that projecting them costs
+   * no gradient computation: the rows are the ones a new computation would give, bit for bit. Else null.
+   */
+  private storedFullBlock(name: string, key: unknown): GradientMatrix | null {
+    if (!this.options.projection) return null;
+    const { projection: _p, ...full } = key as { projection?: ProjectionSpec };
+    const hit = this.store.locate(name, full);
+    if (!hit) return null;
+    if (!this.projectedFromStore.has(name)) {
+      this.projectedFromStore.add(name);
+      this.log(`${name}: projected from the full gradients an earlier run stored (--store-gradients), not computed again`);
+    }
+    return readGradientBlock(hit.dir);
+  }
+
   /** `g` with every row projected (see {@link RunOptions.projection}); `g` itself without a projection. */
   private async projected(g: GradientMatrix): Promise<GradientMatrix> {
     const spec = this.options.projection;
@@ -437,6 +458,8 @@ export class AttributionRun {
     const spec: GradientBlockSpec = { index: 0, start: 0, end: queries.length, ids: queries.map((q) => q.query), key: this.queryKey(cp) };
     const name = `gradients/${cp.id}/queries`;
     const r = await gradientBlock(this.store, name, spec, async () => {
+      const stored = this.storedFullBlock(name, spec.key);
+      if (stored) return await this.projected(stored);
       const model = await this.model();
       const samples = queries.flatMap((q) => q.terms.map((t) => t.sample));
       const bar = trackProgress(`gradients of ${queries.length} queries at ${cp.id} (measurement ${this.options.measurement ?? 'loss'})`, samples.length, this.options.progress);

@@ -59,6 +59,25 @@ describe('AttributionRun with a projection', () => {
     await again.dispose();
   }, 300_000);
 
+  it('projects the full gradients an earlier run stored (storeGradients) instead of computing them again: the same scores, bit for bit', async () => {
+    const fresh = new AttributionRun(task, { artifactsDir: join(dir, 'c-fresh'), projection: spec, blockRows: 4, storeGradients: true });
+    const want = await fresh.scoreCheckpoints('grad-dot');
+    await fresh.dispose();
+    const stored = join(dir, 'c-stored');
+    const full = new AttributionRun(task, { artifactsDir: stored, blockRows: 4, storeGradients: true });
+    await full.scoreCheckpoints('grad-dot');
+    await full.dispose();
+    const lines: string[] = [];
+    const projected = new AttributionRun(task, { artifactsDir: stored, projection: spec, blockRows: 4, storeGradients: true, log: (l) => lines.push(l) });
+    const got = await projected.scoreCheckpoints('grad-dot');
+    await projected.dispose();
+    expect(got.epochs.map((m) => [...m.values])).toEqual(want.epochs.map((m) => [...m.values]));
+    for (const cp of task.checkpoints) {
+      expect(lines).toContain(`gradients/${cp.id}/train: projected from the full gradients an earlier run stored (--store-gradients), not computed again`);
+      expect(lines).toContain(`gradients/${cp.id}/queries: projected from the full gradients an earlier run stored (--store-gradients), not computed again`);
+    }
+  }, 300_000);
+
   it('runs per-tensor scorers on the projected blocks (datainf), and trak on top', async () => {
     const r = new AttributionRun(task, { artifactsDir: join(dir, 'b'), projection: spec, blockRows: 4, scorerOptions: { trak: { projectionDim: 32 } } });
     for (const id of ['datainf', 'grad-cos', 'trak']) {
