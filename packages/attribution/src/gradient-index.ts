@@ -40,7 +40,7 @@ import { DEFAULT_INDEX_DIM, GradientProjector, PROJECTION_KINDS, type ModuleProj
 import { combineGradientTerms, type CheckpointScores } from './run.js';
 import {
   type BaseModel, type LossOn, type ModelFiles, type Query, type RenderedSample, type TaskFiles, type TrainingShape, TrainingChecks, baseCheckpointOf, loadModelFiles, queriesLine, querySamples,
-  encodeMeasurementTerms, renderedSample, renderingWarnings, trainingDataLine, trainingSample,
+  measurementTermsOf, renderedSample, renderingWarnings, trainingDataLine, trainingSample,
 } from './task.js';
 import { type MeasuredTrainingLoss, type QueryLossCheck, type TrainingLossCheck, compareQueryLoss, compareTrainingLoss, measureSampledTrainingLoss, sampleIndices } from './training-loss.js';
 
@@ -826,17 +826,8 @@ async function queryTerms(h: IndexHeader, o: Pick<IndexQueryOptions, 'queries' |
   log(queriesLine(qd.rendering, renderedSample(first.sample, first.record.where, side.base.tokenizer.eosText)));
   if (!h.trainingData) log('index: index.json records no checks of the training data (built by an earlier version): the queries\' prompt format and loss are not compared with the training data\'s; build the index again to have them');
   for (const w of renderingWarnings(side.base.tokenizer, null, queries, h.trainingData?.rendering ?? null)) log(`warning: ${w}`);
-  const terms = queries.map((q) => {
-    let t;
-    try {
-      t = m.terms(q.sample, q.correction);
-    } catch (e) {
-      throw e instanceof DdaError ? new DdaError(`${q.record.where}: ${e.message}`) : e;
-    }
-    for (const x of t) side.origins.set(x.sample.id, q.record.where);
-    encodeMeasurementTerms((s, o) => side.task.encode(s, o), t, q.record.where, m.id);
-    return [...t];
-  });
+  const terms = measurementTermsOf(m, queries, (s, o) => side.task.encode(s, o));
+  queries.forEach((q, i) => { for (const x of terms[i] ?? []) side.origins.set(x.sample.id, q.record.where); });
   return { queries, terms };
 }
 

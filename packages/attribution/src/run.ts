@@ -19,7 +19,7 @@ import { ArtifactStore, hashOf } from './artifacts.js';
 import type { Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type Log } from './engine.js';
 import { type GradientBlockSpec, gradientBlock, gradientBlockStream, readGradientBlock } from './gradient-blocks.js';
-import { encodeMeasurementTerms, type AttributionTask } from './task.js';
+import { measurementTermsOf, type AttributionTask } from './task.js';
 import { ensurePlugins } from './plugins.js';
 import { GradientProjector, type ProjectionSpec } from './projection.js';
 import { refuseUnknownScorerOptions } from './scorer-options.js';
@@ -338,23 +338,8 @@ export class AttributionRun {
    *   cannot, one error listing each of them (so they are fixed in one go).
    */
   async measurementTerms(): Promise<{ query: string; terms: readonly MeasurementTerm[] }[]> {
-    const m = await this.measurement();
-    const problems: string[] = [];
-    const out = this.task.queries.map((q) => {
-      const where = q.record.where;
-      try {
-        const terms = m.terms(q.sample, q.correction);
-        encodeMeasurementTerms((s, o) => this.task.encode(s, o), terms, where, m.id);
-        return { query: q.record.id, terms };
-      } catch (e) {
-        if (!(e instanceof DdaError)) throw e;
-        problems.push(e.message.startsWith(where) ? e.message : `${where}: ${e.message}`);
-        return null;
-      }
-    });
-    if (problems.length === 1) throw new DdaError(problems[0] as string);
-    if (problems.length > 1) throw new DdaError(`${problems.length} of ${out.length} queries cannot be measured under '${m.id}':\n${problems.map((p) => `- ${p}`).join('\n')}`);
-    return out as { query: string; terms: readonly MeasurementTerm[] }[];
+    const terms = measurementTermsOf(await this.measurement(), this.task.queries, (s, o) => this.task.encode(s, o));
+    return this.task.queries.map((q, i) => ({ query: q.record.id, terms: terms[i] as MeasurementTerm[] }));
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { DdaError, type CheckpointInfo, type MeasurementTerm, type TextSample } from '@dda/core';
+import { DdaError, type CheckpointInfo, type Measurement, type MeasurementTerm, type TextSample } from '@dda/core';
 import {
   type DataRendering, type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryData, readTrainingData,
 } from '@dda/data';
@@ -394,27 +394,52 @@ export async function loadTask(f: TaskFiles): Promise<AttributionTask> {
 }
 
 /**
- * Encodes a query's measurement terms (each within the context: `encode` throws naming `where`) and
- * refuses a measurement that is zero whatever the model: when the terms, as encoded (tokens and loss
- * mask), cancel out (e.g. an output and its correction that differ only in words the tokenizer maps
- * to the same tokens, such as two words outside a word vocabulary that both become the unknown
- * token), f is 0 at every checkpoint and so is every score.
+ * The terms of measurement `m` of every query (see Measurement in @dda/core), checked: each term
+ * sample encoded within the context (`encode` throws naming the query), and a query whose terms,
+ * as encoded (tokens and loss mask), cancel out refused: an output and its correction that differ
+ * only in what the tokenizer does not tell apart (e.g. two words outside a word vocabulary, both the
+ * unknown token) have f = 0 at every checkpoint, and so would every score. Shared by `dda attribute`
+ * (AttributionRun) and `dda index query`.
  *
- * @throws DdaError naming `where` and the measurement for terms that cancel out.
+ * @returns The terms of each query, in query order.
+ * @throws DdaError naming the query (its file line) that cannot be measured; where several cannot,
+ *   one error listing each of them, so they are fixed in one go.
  */
-export function encodeMeasurementTerms(encode: (sample: TextSample, origin?: string) => EncodedExample, terms: readonly MeasurementTerm[], where: string, measurement: string): void {
-  const weights = new Map<string, number>();
-  for (const t of terms) {
-    const e = encode(t.sample, `${where} (measurement '${measurement}')`);
-    const key = `${Array.from(e.tokens).join(',')}|${Array.from(e.lossMask).join(',')}`;
-    weights.set(key, (weights.get(key) ?? 0) + t.weight);
-  }
-  if (terms.length > 1 && [...weights.values()].every((w) => w === 0)) {
-    throw new DdaError(
-      `${where}: under measurement '${measurement}' the query's terms encode to the same tokens with opposite weights (the output and its correction differ only in what the tokenizer does not tell apart, e.g. words outside its vocabulary that all become the unknown token), so the measurement is 0 at every checkpoint and every score would be 0`,
-      'correct the query with words the tokenizer knows (the log lists words outside the vocabulary), or use a tokenizer that tells them apart',
-    );
-  }
+export function measurementTermsOf(m: Measurement, queries: readonly Query[], encode: (sample: TextSample, origin?: string) => EncodedExample): MeasurementTerm[][] {
+  const problems: string[] = [];
+  const out = queries.map((q) => {
+    const where = q.record.where;
+    let terms: readonly MeasurementTerm[];
+    try {
+      terms = m.terms(q.sample, q.correction);
+    } catch (e) {
+      if (!(e instanceof DdaError)) throw e;
+      problems.push(`${where}: ${e.message}`);
+      return [];
+    }
+    try {
+      const weights = new Map<string, number>();
+      for (const t of terms) {
+        const e = encode(t.sample, `${where} (measurement '${m.id}')`);
+        const key = `${Array.from(e.tokens).join(',')}|${Array.from(e.lossMask).join(',')}`;
+        weights.set(key, (weights.get(key) ?? 0) + t.weight);
+      }
+      if (terms.length > 1 && [...weights.values()].every((w) => w === 0)) {
+        throw new DdaError(
+          `${where}: under measurement '${m.id}' the query's terms encode to the same tokens with opposite weights (the output and its correction differ only in what the tokenizer does not tell apart, e.g. words outside its vocabulary that all become the unknown token), so the measurement is 0 at every checkpoint and every score would be 0`,
+          'correct the query with words the tokenizer knows (the log lists words outside the vocabulary), or use a tokenizer that tells them apart',
+        );
+      }
+    } catch (e) {
+      if (!(e instanceof DdaError)) throw e;
+      problems.push(e.message);
+      return [];
+    }
+    return [...terms];
+  });
+  if (problems.length === 1) throw new DdaError(problems[0] as string);
+  if (problems.length > 1) throw new DdaError(`${problems.length} of ${queries.length} queries cannot be measured under '${m.id}':\n${problems.map((p) => `- ${p}`).join('\n')}`);
+  return out;
 }
 
 /**
