@@ -111,6 +111,11 @@ function kindOf(dir: string): 'lora' | 'full' | null {
   return null;
 }
 
+/** The subfolders of `dir` that hold an adapter or a model ({@link kindOf}), sorted: where PEFT saves an adapter under its name. */
+function innerCheckpointFolders(dir: string): string[] {
+  return readdirSync(dir).filter((f) => isDir(join(dir, f)) && kindOf(join(dir, f)) !== null).sort();
+}
+
 /** `a PEFT adapter`, `PEFT adapters`, `a model`, ... : what the subfolders `inner` of `dir` hold. */
 function innerKinds(dir: string, inner: readonly string[]): string {
   const kinds = inner.map((f) => kindOf(join(dir, f)));
@@ -144,20 +149,13 @@ function findCheckpoints(path: string): FoundPath {
     subs.sort((a, b) => Number(CHECKPOINT_DIR.exec(a)?.[1]) - Number(CHECKPOINT_DIR.exec(b)?.[1]));
     // PEFT saves an adapter not named 'default' in checkpoint-<step>/<name>/: where every checkpoint
     // holds nothing at its top and exactly one such subfolder, of the same name, that is the run's adapter.
-    const named = subs.map((s) => {
-      const at = join(dir, s);
-      const inner = kindOf(at) ? [] : readdirSync(at).filter((f) => isDir(join(at, f)) && kindOf(join(at, f)) !== null);
-      return inner.length === 1 ? inner[0] as string : null;
-    });
-    const adapterName = named[0];
-    if (adapterName && named.every((n) => n === adapterName)) {
-      return { path, checkpoints: subs.flatMap((s) => findCheckpoints(join(path, s, adapterName)).checkpoints.map((f) => (f.state === null && state !== null ? { ...f, state, ownState: false } : f))), top: here, innerAdapter: adapterName };
-    }
-    const checkpoints = subs.flatMap((s) => findCheckpoints(join(path, s)).checkpoints.map((f) => (
+    const innerOf = subs.map((s) => (kindOf(join(dir, s)) ? [] : innerCheckpointFolders(join(dir, s))));
+    const adapter = innerOf.every((inner) => inner.length === 1 && inner[0] === innerOf[0]?.[0]) ? innerOf[0]?.[0] : undefined;
+    const checkpoints = subs.flatMap((s) => findCheckpoints(adapter ? join(path, s, adapter) : join(path, s)).checkpoints.map((f) => (
       // A checkpoint folder without its own trainer_state.json reads the run's.
       f.state === null && state !== null ? { ...f, state, ownState: false } : f
     )));
-    return { path, checkpoints, top: here };
+    return { path, checkpoints, top: here, ...(adapter ? { innerAdapter: adapter } : {}) };
   }
   if (here) return { path, checkpoints: [here], top: null };
   const other = otherWeightFiles(dir);
@@ -168,7 +166,7 @@ function findCheckpoints(path: string): FoundPath {
     );
   }
   // PEFT's save_pretrained writes an adapter not named 'default' into a subfolder of its name (checkpoint-15/<name>/adapter_config.json).
-  const inner = readdirSync(dir).filter((f) => isDir(join(dir, f)) && kindOf(join(dir, f)) !== null).sort();
+  const inner = innerCheckpointFolders(dir);
   if (inner.length > 0) {
     const shown = inner.map((f) => `'${join(path, f)}'`).join(', ');
     throw new DdaError(
