@@ -529,9 +529,12 @@ export async function makeExperiment(partial: Partial<ExperimentOptions> & { art
           bar.tick(epoch);
         }
         const perEpoch = Math.ceil(pre.length / o.batchSize);
+        // The two progress slots in turn, starting with the one that does not hold the resumed position.
+        let slot = resume ? 1 - resume.slot : 0;
         const storeState = (p: TrainingPosition, state: EngineOptimizerState): void => {
           if (p.epoch === o.pretrainEpochs) return;
-          writePretrainProgress(store, baseKey, p, model.baseWeights(), state);
+          writePretrainProgress(store, baseKey, slot, p, model.baseWeights(), state);
+          slot = 1 - slot;
           if (p.step > 0) log(`  pretraining progress stored: epoch ${p.epoch + 1}, step ${p.step} of ${perEpoch}`);
         };
         await model.train(pre, {
@@ -799,10 +802,10 @@ const PRETRAIN_PROGRESS = ['checkpoints/base-progress', 'checkpoints/base-progre
 
 /**
  * Stores θ0's weights and the optimizer's state at a pretraining position (safetensors, one
- * float32 file of the optimizer's arrays, and progress.json) in the slot that does not hold the
- * latest stored position, so the latest is never the one being overwritten.
+ * float32 file of the optimizer's arrays, and progress.json) in `slot` of {@link PRETRAIN_PROGRESS};
+ * the caller alternates the slots, so the latest stored position is never the one being overwritten.
  */
-function writePretrainProgress(store: ArtifactStore, key: unknown, position: TrainingPosition, weights: TensorMap, state: EngineOptimizerState): void {
+function writePretrainProgress(store: ArtifactStore, key: unknown, slot: number, position: TrainingPosition, weights: TensorMap, state: EngineOptimizerState): void {
   const sizes = state.arrays.map((a) => a.length);
   const flat = new Float32Array(sizes.reduce((a, b) => a + b, 0));
   let off = 0;
@@ -811,33 +814,30 @@ function writePretrainProgress(store: ArtifactStore, key: unknown, position: Tra
     off += a.length;
   }
   // save() removes the manifest first and writes it last: a slot killed meanwhile holds no progress, never a torn one.
-  const latest = latestPretrainProgress(store, key)?.slot;
-  store.save(PRETRAIN_PROGRESS[latest === 0 ? 1 : 0], key, new Map([
+  store.save(PRETRAIN_PROGRESS[slot] as string, key, new Map([
     ['model.safetensors', writeSafetensors(weights, { format: 'pt' })],
     ['optimizer.f32', new Uint8Array(flat.buffer)],
     ['progress.json', new TextEncoder().encode(JSON.stringify({ ...position, sizes, numbers: state.numbers }))],
   ]));
 }
 
-/** The slot holding the latest stored pretraining position (of the two, the later one), its position and files, or null (progress stored before mid-epoch stores existed has no step: 0). */
-function latestPretrainProgress(store: ArtifactStore, key: unknown): { slot: number; position: TrainingPosition; files: Map<string, Uint8Array> } | null {
-  let best: { slot: number; position: TrainingPosition; files: Map<string, Uint8Array> } | null = null;
-  PRETRAIN_PROGRESS.forEach((name, slot) => {
+/**
+ * The latest stored progress of an interrupted pretraining (of the two slots, the one with the later
+ * position; progress stored before mid-epoch stores existed has no step: 0), decoded, with its slot;
+ * or null.
+ */
+function readPretrainProgress(store: ArtifactStore, key: unknown): { slot: number; position: TrainingPosition; weights: TensorMap; optimizer: EngineOptimizerState } | null {
+  type Stored = { epoch: number; step?: number; lossSum?: number; sizes: number[]; numbers: number[] };
+  let latest: { slot: number; position: TrainingPosition; p: Stored; files: Map<string, Uint8Array> } | null = null;
+  for (const [slot, name] of PRETRAIN_PROGRESS.entries()) {
     const files = store.load(name, key);
-    if (!files) return;
-    const p = JSON.parse(new TextDecoder().decode(need(files, 'progress.json'))) as { epoch: number; step?: number; lossSum?: number };
+    if (!files) continue;
+    const p = JSON.parse(new TextDecoder().decode(need(files, 'progress.json'))) as Stored;
     const position = { epoch: p.epoch, step: p.step ?? 0, lossSum: p.lossSum ?? 0 };
-    if (!best || position.epoch > best.position.epoch || (position.epoch === best.position.epoch && position.step > best.position.step)) best = { slot, position, files };
-  });
-  return best;
-}
-
-/** The latest stored progress of an interrupted pretraining ({@link latestPretrainProgress}), decoded, or null. */
-function readPretrainProgress(store: ArtifactStore, key: unknown): { position: TrainingPosition; weights: TensorMap; optimizer: EngineOptimizerState } | null {
-  const latest = latestPretrainProgress(store, key);
+    if (!latest || position.epoch > latest.position.epoch || (position.epoch === latest.position.epoch && position.step > latest.position.step)) latest = { slot, position, p, files };
+  }
   if (!latest) return null;
-  const { slot, position, files } = latest;
-  const p = JSON.parse(new TextDecoder().decode(need(files, 'progress.json'))) as { sizes: number[]; numbers: number[] };
+  const { slot, position, p, files } = latest;
   const bytes = need(files, 'optimizer.f32');
   const flat = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const arrays: Float32Array[] = [];
@@ -846,6 +846,6 @@ function readPretrainProgress(store: ArtifactStore, key: unknown): { position: T
     arrays.push(flat.slice(off, off + n));
     off += n;
   }
-  return { position, weights: readSafetensors(need(files, 'model.safetensors'), `${PRETRAIN_PROGRESS[slot]}/model.safetensors`).tensors, optimizer: { arrays, numbers: p.numbers } };
+  return { slot, position, weights: readSafetensors(need(files, 'model.safetensors'), `${PRETRAIN_PROGRESS[slot]}/model.safetensors`).tensors, optimizer: { arrays, numbers: p.numbers } };
 }
 
