@@ -748,15 +748,16 @@ export class OnnxDecoder {
    * @param options.maxRunBytes - Memory a run of {@link perExampleGradients} may take beyond the
    *   weights, estimated with {@link gradientRunBytes} (default 2 GiB: the examples' activations,
    *   their LoRA copies, gradients and rows, and the largest narrow matrix decoded at once): a
-   *   chunk holds at most exampleBatch examples and at most as many as fit (at least one). Memory then does not grow with the number of examples,
-   *   only with the longest sequence of a chunk. The activations alone decide `auto`
-   *   recomputation ({@link recomputeLayers}).
+   *   chunk holds at most exampleBatch examples and at most as many as fit (at least one). Memory
+   *   then does not grow with the number of examples, only with the longest sequence of a chunk.
+   *   The activations and the base weights' bytes decide `auto` recomputation ({@link recomputeLayers}).
    * @param options.recompute - Gradient graphs recompute each layer's values in the backward pass
    *   instead of keeping them (gradient checkpointing; {@link DecoderGraphOptions.recompute}):
    *   `true`, `false`, or `auto` (default: for sequences whose one-example activations, kept,
-   *   exceed maxRunBytes, or a quarter of the base weights above 256 MiB: {@link recomputeLayers}). The rows and losses are the same bits
-   *   either way; with recomputation a run keeps about one layer's activations, so more examples
-   *   fit {@link maxRunBytes}, for one more forward pass of the layers.
+   *   exceed maxRunBytes, or exceed 256 MiB and a quarter of the base weights: {@link recomputeLayers}).
+   *   The rows and losses are the same bits either way; with recomputation a run keeps about one
+   *   layer's activations, so more examples fit {@link maxRunBytes}, for one more forward pass of
+   *   the layers.
    */
   constructor(
     readonly backend: OnnxRuntimeBackend,
