@@ -104,6 +104,13 @@ export interface RunOptions {
    * tensor's 2-D shape, `if-ekfac`, refuse them). Absent: the full gradients.
    */
   readonly projection?: ProjectionSpec;
+  /**
+   * The model to use, shared with other runs of the same task (e.g. one run per test measurement):
+   * one engine's decoders and onnxruntime sessions instead of one set per run (each set holds up to
+   * gigabytes). It must be opened for this task on the run's gradient engine and backends. Absent:
+   * the run opens its own on first use.
+   */
+  readonly model?: Promise<CheckpointModel>;
   readonly log?: Log;
   readonly progress?: ProgressSink;
 }
@@ -215,9 +222,9 @@ export class AttributionRun {
     return cp;
   }
 
-  /** The model, opened on first use. */
+  /** The model: {@link RunOptions.model} if given, else opened on first use. */
   model(): Promise<CheckpointModel> {
-    this.modelPromise ??= CheckpointModel.open(this.task, {
+    this.modelPromise ??= this.options.model ?? CheckpointModel.open(this.task, {
       log: this.log,
       ...(this.options.gradientEngine ? { gradientEngine: this.options.gradientEngine } : {}),
       ...(this.options.backends ? { backends: this.options.backends } : {}),
@@ -1037,7 +1044,10 @@ export class AttributionRun {
     return true;
   }
 
-  /** Releases the model. */
+  /**
+   * Releases the model's engine memory (its decoders and their sessions; a shared model's too). The
+   * run stays usable: the model opens its decoders again on next use.
+   */
   async dispose(): Promise<void> {
     if (this.modelPromise) await (await this.modelPromise).dispose();
     this.modelPromise = null;

@@ -109,3 +109,27 @@ describe('query gradients of the test measurements', () => {
     expect(await new AttributionRun(t, { artifactsDir: join(root, 'a-unk-loss'), measurement: 'loss' }).measurementTerms()).toHaveLength(2);
   });
 });
+
+describe('runs sharing one model (RunOptions.model: one per measurement in a benchmark cell)', () => {
+  it('use the same model, get what runs with their own models get, and stay usable after either releases it', async () => {
+    const own = new AttributionRun(task, { artifactsDir: join(root, 'own-contrastive'), measurement: 'contrastive' });
+    const ownLoss = new AttributionRun(task, { artifactsDir: join(root, 'own-loss'), measurement: 'loss' });
+    const cp = task.checkpoints[0]!;
+    const expected = { contrastive: await own.measure(cp), loss: await ownLoss.measure(cp), gradient: (await own.queryGradients(cp)).rows[0]! };
+    await own.dispose();
+    await ownLoss.dispose();
+    const a = new AttributionRun(task, { artifactsDir: join(root, 'shared-loss'), measurement: 'loss' });
+    const b = new AttributionRun(task, { artifactsDir: join(root, 'shared-contrastive'), measurement: 'contrastive', model: a.model() });
+    try {
+      expect(await b.model()).toBe(await a.model());
+      expect([...(await a.measure(cp))]).toEqual([...expected.loss]);
+      await a.dispose(); // releases the shared model's decoders: b opens them again on its next use
+      expect([...(await b.measure(cp))]).toEqual([...expected.contrastive]);
+      expect([...(await b.queryGradients(cp)).rows[0]!]).toEqual([...expected.gradient]);
+      expect([...(await a.measure(cp))]).toEqual([...expected.loss]);
+    } finally {
+      await a.dispose();
+      await b.dispose();
+    }
+  });
+});

@@ -762,10 +762,18 @@ function planOf(exp: Experiment): Promise<ExperimentPlan> {
  * model folder with full fine-tuning). An artifact keyed like the experiment's fine-tuning with the
  * subset in place of the training set, so it is reused and resumable like the others.
  *
+ * @param hooks.beforeTraining - Called once before a retraining that is not stored yet, before its model
+ *   is opened: e.g. to free the memory other models hold (the attribution's decoders hold gigabytes
+ *   of onnxruntime sessions, and a retraining's trainer needs as much again).
  * @returns The checkpoint folder, whether it was reused, and the seconds it took (read back when reused).
  * @throws DdaError when `keep` names no training sample of the experiment.
  */
-export async function retrainOnSubset(exp: Experiment, keep: ReadonlySet<string>, log: Log = () => {}, progress?: ProgressSink): Promise<{ dir: string; reused: boolean; seconds: number | undefined }> {
+export async function retrainOnSubset(
+  exp: Experiment,
+  keep: ReadonlySet<string>,
+  log: Log = () => {},
+  hooks: { readonly progress?: ProgressSink; readonly beforeTraining?: () => Promise<void> } = {},
+): Promise<{ dir: string; reused: boolean; seconds: number | undefined }> {
   const plan = await planOf(exp);
   const subset = plan.train.filter((s) => keep.has(s.id));
   if (subset.length === 0) throw new DdaError('retraining on an empty subset of the training set', 'keep at least one training sample');
@@ -774,11 +782,12 @@ export async function retrainOnSubset(exp: Experiment, keep: ReadonlySet<string>
   const key = { step: 'retrain', recipe: plan.keys.finetune, train: hashOf(subset) };
   const store = new ArtifactStore(o.artifactsDir);
   const r = await store.getOrCompute('runs/retrain', key, async () => {
+    await hooks.beforeTraining?.();
     const base = loadModelFolder(exp.files.base);
     const model = await openExperimentModel(plan.config, plan.tokenizer, base.weights, { engine: o.engine ?? 'onnxruntime', ...(o.backends ? { backends: o.backends } : {}), log });
     try {
       if (!full) await model.addLora(plan.lora as LoraConfig, o.seed + 1);
-      const bar = trackProgress(`retraining on ${subset.length} of ${plan.train.length} training samples`, o.finetuneEpochs, progress);
+      const bar = trackProgress(`retraining on ${subset.length} of ${plan.train.length} training samples`, o.finetuneEpochs, hooks.progress);
       await model.train(subset, {
         epochs: o.finetuneEpochs, learningRate: o.finetuneLearningRate, batchSize: o.batchSize, seed: o.seed + 2, parameters: full ? 'all' : 'lora',
         onEpochEnd: () => bar.tick(),

@@ -443,8 +443,11 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
     try {
       saveCellFiles(outDir, family, seed, exp);
       const task = await experimentTask(exp);
-      // One attribution run per test measurement; they share the store, so the training gradients are computed once.
-      const runs = await Promise.all(measurementIds.map((m) => AttributionRun.open(task, { ...benchRunOptions(c, artifacts, m), log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) })));
+      // One attribution run per test measurement; they share the store, so the training gradients are
+      // computed once, and one model, so one set of decoders and onnxruntime sessions is held, not one per run.
+      const runOptions = (m: string): RunOptions => ({ ...benchRunOptions(c, artifacts, m), log: (l) => log(`  ${l}`), ...(progress ? { progress } : {}) });
+      const first = await AttributionRun.open(task, runOptions(measurementIds[0] as string));
+      const runs = [first, ...(await Promise.all(measurementIds.slice(1).map((m) => AttributionRun.open(task, { ...runOptions(m), model: first.model() }))))];
       try {
         const t1 = Date.now();
         await gradientPass(kind, c, task, runs, scorerIds);

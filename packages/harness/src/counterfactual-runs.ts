@@ -19,6 +19,15 @@ export interface LdsOutcomes {
   readonly seconds: number;
 }
 
+/**
+ * Frees the engine memory of the runs' models before a retraining: their decoders keep gigabytes of
+ * onnxruntime sessions (per sequence length) that the retraining's trainer would need again beside
+ * them (a real-text LDS cell with three measurements was killed at 15 GB). They reopen on next use.
+ */
+async function releaseModels(runs: readonly AttributionRun[]): Promise<void> {
+  for (const run of runs) await run.dispose();
+}
+
 /** Retrains on `o.subsets` random subsets and measures every query with each run's measurement. */
 export async function ldsOutcomes(
   exp: Experiment,
@@ -34,7 +43,7 @@ export async function ldsOutcomes(
   const bar = trackProgress(`LDS: ${subsets.length} models retrained on ${Math.round(o.alpha * 100)}% subsets`, subsets.length, progress);
   let seconds = 0;
   for (const s of subsets) {
-    const r = await retrainOnSubset(exp, new Set(s.map((i) => ids[i] as string)), log);
+    const r = await retrainOnSubset(exp, new Set(s.map((i) => ids[i] as string)), log, { beforeTraining: () => releaseModels(runs) });
     seconds += r.seconds ?? 0;
     const [cp] = loadCheckpoints([r.dir], { base: task.base.config });
     if (!cp) throw new DdaError(`LDS: no checkpoint in ${r.dir}`);
@@ -52,7 +61,7 @@ export async function ldsOutcomes(
 export async function fractionFixed(exp: Experiment, task: AttributionTask, run: AttributionRun, source: SourceSpec, remove: readonly number[], log: Log): Promise<number> {
   const ids = task.train.samples.map((s) => s.id);
   const gone = new Set(remove.map((i) => ids[i] as string));
-  const r = await retrainOnSubset(exp, new Set(ids.filter((id) => !gone.has(id))), log);
+  const r = await retrainOnSubset(exp, new Set(ids.filter((id) => !gone.has(id))), log, { beforeTraining: () => releaseModels([run]) });
   const [cp] = loadCheckpoints([r.dir], { base: task.base.config });
   if (!cp) throw new DdaError(`leave-out: no checkpoint in ${r.dir}`);
   const queries = task.queries.filter((q) => source.testIds.includes(q.record.id));
