@@ -24,7 +24,7 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DdaError, createScoreMatrix, measurements, scorers, trackProgress, type ProgressSink, type ScoreMatrix, type TextSample } from '@dda/core';
-import { readQueryData, readTrainingData, scanTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
+import { readQueryData, scanTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
 import { encodeSample, float32ToF16Bits, widenToFloat32, type EncodedExample, type OverlongPolicy } from '@dda/model';
 import { ArrayHash, hashOf, writeFileAtomic } from './artifacts.js';
 import { checkOutFolder } from './attribute.js';
@@ -924,20 +924,20 @@ async function writeQueryOutputs(out: string | undefined, tops: readonly QueryTo
 }
 
 /**
- * The training records' place and text by row (only the rows in `rows` when given, the others left
- * empty: the texts of a top-k list, not of the whole set), when the recorded training file is there
- * with the index's content; else null (logged).
+ * The place and text of the training records of `rows` (a top-k list's rows; the other entries left
+ * empty), when the recorded training file is there with the index's content; else null (logged).
+ * The file is read as a stream (@dda/data's scanTrainingData, every record still checked): memory
+ * holds the texts of `rows`, not the training set.
  */
-async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log, rows?: ReadonlySet<number>): Promise<{ where: string; prompt: string; response: string }[] | null> {
+async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log, rows: ReadonlySet<number>): Promise<{ where: string; prompt: string; response: string }[] | null> {
   const why = !existsSync(h.train.path) ? 'is not there' : hashData(h.train.path, '--train') !== h.train.bytes ? 'has changed since the build' : null;
   if (why) {
     log(`index: the training file ${h.train.path} ${why}; the top-k lists give training ids without their texts`);
     return null;
   }
-  const data = await readTrainingData(h.train.path, { promptFormat: h.encoding.promptFormat, ...(h.train.fields ? { fields: h.train.fields } : {}) });
-  const out: { where: string; prompt: string; response: string }[] = new Array(data.records.length);
-  data.records.forEach((r: TrainingRecord, i) => {
-    if (rows && !rows.has(i)) return;
+  const out: { where: string; prompt: string; response: string }[] = [];
+  await scanTrainingData(h.train.path, { promptFormat: h.encoding.promptFormat, ...(h.train.fields ? { fields: h.train.fields } : {}) }, (r: TrainingRecord, i) => {
+    if (!rows.has(i)) return;
     const s = trainingSample(side.base.tokenizer, r, h.encoding.lossOn);
     out[i] = { where: r.where, prompt: s.prompt, response: s.response };
   });
