@@ -49,8 +49,8 @@ export async function readRecords(path: string, what: string): Promise<RawRecord
 /**
  * Calls `visit` with every record of a file, or of a folder written by `datasets.Dataset.save_to_disk`,
  * in file order, holding one piece of the file at a time: a JSON Lines or CSV file `chunkBytes` at a
- * time, cut after a line's end; a Parquet file one row group, an Arrow file one record batch. A JSON
- * file (one array) is parsed whole.
+ * time, cut after a line's end; a JSON file (one array) `chunkBytes` at a time, cut after an ASCII
+ * byte, and one record of it; a Parquet file one row group, an Arrow file one record batch.
  *
  * The errors are those of {@link readRecords}, which reads the file whole, and come in its order: invalid
  * UTF-8 anywhere in the file (its first line and byte), then an empty file, then the first malformed
@@ -72,11 +72,7 @@ export async function eachRecord(path: string, what: string, visit: (r: RawRecor
   } else {
     const format = tableFormatOf(path);
     if (format === 'parquet') await eachParquetRecord(path, counted);
-    else if (format === 'json') {
-      const text = withoutBom(utf8Text(readFileSync(path), path, what));
-      if (text.trim() === '') throw emptyFile(path, what);
-      jsonArray(text, path).forEach(counted);
-    } else await eachTextRecord(path, what, format, counted, chunkBytes);
+    else await eachTextRecord(path, what, format, counted, chunkBytes);
   }
   if (count === 0) throw new DdaError(`${what}: '${path}' has no records`, 'the file needs at least one record');
   return count;
@@ -99,8 +95,17 @@ function lastCut(bytes: Buffer): number {
   return -1;
 }
 
-/** The records of a JSON Lines or CSV file, read as a stream (see {@link eachRecord}). */
-async function eachTextRecord(path: string, what: string, format: 'jsonl' | 'csv', visit: (r: RawRecord) => void, chunkBytes: number): Promise<void> {
+/**
+ * Where a JSON file may be cut: after its last ASCII byte (so never inside a UTF-8 sequence), if that
+ * leaves at least 3 bytes after it (a byte-order mark is never split); -1 when there is none.
+ */
+function lastAsciiCut(bytes: Buffer): number {
+  for (let i = bytes.length - 4; i >= 0; i--) if ((bytes[i] as number) < 0x80) return i + 1;
+  return -1;
+}
+
+/** The records of a JSON Lines, JSON or CSV file, read as a stream (see {@link eachRecord}). */
+async function eachTextRecord(path: string, what: string, format: 'jsonl' | 'json' | 'csv', visit: (r: RawRecord) => void, chunkBytes: number): Promise<void> {
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   // An error of `visit` is not the file's: kept apart from the parsers' (fast-csv would report it as malformed CSV) and thrown at once.
   const visitor: { error?: { readonly thrown: unknown } } = {};
@@ -112,12 +117,13 @@ async function eachTextRecord(path: string, what: string, format: 'jsonl' | 'csv
       visitor.error = { thrown };
     }
   };
-  const records = format === 'jsonl' ? jsonLines(path, guarded) : csvRows(path, undefined, (r) => guarded(withoutEmptyCells(r)));
+  const records = format === 'jsonl' ? jsonLines(path, guarded) : format === 'json' ? jsonArrayRecords(path, guarded) : csvRows(path, undefined, (r) => guarded(withoutEmptyCells(r)));
   // The first malformed record: thrown once the rest of the file is known to be UTF-8 and not empty.
   let failure: unknown = null;
   let blank = true;
   let line = 1; // of the next piece's first line
   let offset = 0; // of the next piece's first byte
+  let lineStart = 0; // of the first byte of the next piece's first line (a JSON piece may start inside a line)
   const fd = openSync(path, 'r');
   try {
     let held: Buffer[] = []; // bytes read after the last cut
@@ -126,7 +132,7 @@ async function eachTextRecord(path: string, what: string, format: 'jsonl' | 'csv
       const n = readSync(fd, buf, 0, chunkBytes, null);
       end = n === 0;
       const bytes = Buffer.concat([...held, buf.subarray(0, n)]);
-      const cut = end ? bytes.length : lastCut(bytes);
+      const cut = end ? bytes.length : format === 'json' ? lastAsciiCut(bytes) : lastCut(bytes);
       if (cut < 0) {
         held = [bytes];
         continue;
@@ -137,7 +143,8 @@ async function eachTextRecord(path: string, what: string, format: 'jsonl' | 'csv
       try {
         text = decoder.decode(piece);
       } catch {
-        throw utf8Error(piece, path, what, line, offset);
+        // Named from the start of its line, as a whole-file read names it (a JSON piece may start mid-line).
+        throw utf8Error(lineStart < offset ? Buffer.concat([readBytes(fd, lineStart, offset - lineStart), piece]) : piece, path, what, line, lineStart);
       }
       if (offset === 0) text = withoutBom(text);
       if (blank && text.trim() !== '') blank = false;
@@ -149,7 +156,10 @@ async function eachTextRecord(path: string, what: string, format: 'jsonl' | 'csv
         }
         if (visitor.error) throw visitor.error.thrown;
       }
-      for (let i = piece.indexOf(0x0a); i >= 0; i = piece.indexOf(0x0a, i + 1)) line++;
+      for (let i = piece.indexOf(0x0a); i >= 0; i = piece.indexOf(0x0a, i + 1)) {
+        line++;
+        lineStart = offset + i + 1;
+      }
       offset += cut;
     }
   } finally {
@@ -168,7 +178,111 @@ async function eachTextRecord(path: string, what: string, format: 'jsonl' | 'csv
   // fast-csv quotes the text after a malformed cell in its message, which may reach past the piece
   // it was given: the message of the file parsed whole.
   if (format === 'csv') await parseCsv(withoutBom(utf8Text(readFileSync(path), path, what)), path);
+  // A JSON file that is not an array: the whole file's value names what it is (e.g. the key holding the records).
+  if (format === 'json' && failure === NOT_AN_ARRAY) jsonArray(withoutBom(utf8Text(readFileSync(path), path, what)), path);
   throw failure;
+}
+
+/** `length` bytes of an open file from byte `position`. */
+function readBytes(fd: number, position: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  let n = 0;
+  while (n < length) {
+    const r = readSync(fd, b, n, length - n, position + n);
+    if (r === 0) break;
+    n += r;
+  }
+  return b.subarray(0, n);
+}
+
+/** The failure of a JSON file whose value is not an array (its error comes from parsing the file whole). */
+const NOT_AN_ARRAY = new DdaError('a .json file must hold one JSON array of records');
+
+const JSON_HINT = 'a .json file must hold one JSON array of records (use .jsonl for one record per line)';
+
+/**
+ * A reader of a JSON file's array given in pieces of text, in order; each element to `visit` as
+ * the piece that ends it is written. The array's own commas and brackets are found by tracking
+ * strings (with their escapes) and nesting; each element's text is then parsed by JSON.parse, so an
+ * element is read exactly as a whole-file JSON.parse reads it, and text that is not one JSON array
+ * of values is refused.
+ *
+ * @throws DdaError naming the file, the record and its line: invalid JSON in a record, a missing or
+ *   extra comma, text after the array, an array not closed at the end; {@link NOT_AN_ARRAY} when the
+ *   file's value is not an array.
+ */
+function jsonArrayRecords(path: string, visit: (r: RawRecord) => void): { write(text: string): Promise<void>; end(): Promise<void> } {
+  let phase: 'before' | 'items' | 'after' = 'before';
+  let parts: string[] = []; // the text of the element being read
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let count = 0; // elements read
+  let line = 1; // of the text being read
+  let elementLine = 1; // where the element being read starts (its first character other than white space)
+  let started = false; // whether that character was seen
+  const where = (n: number): string => `${path}: record ${n}`;
+  const element = (closing: boolean): void => {
+    const text = parts.join('');
+    parts = [];
+    if (text.trim() === '') {
+      if (closing && count === 0) return; // []
+      throw new DdaError(`${where(count + 1)} (line ${elementLine}): invalid JSON (${closing ? 'a comma before the closing bracket' : 'two commas with nothing between them'})`, JSON_HINT);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new DdaError(`${where(count + 1)} (line ${elementLine}): invalid JSON (${(e as Error).message})`, JSON_HINT);
+    }
+    count++;
+    visit({ value: asObject(value, where(count), 'every element of the array must be a JSON object'), where: where(count), number: count });
+  };
+  return {
+    write: async (text) => {
+      let from = 0; // start of the element's text in this piece
+      for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (c === 0x0a) line++;
+        if (phase === 'items') {
+          if (inString) {
+            if (escaped) escaped = false;
+            else if (c === 0x5c) escaped = true; // backslash
+            else if (c === 0x22) inString = false;
+            continue;
+          }
+          if (!started && c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
+            started = true;
+            elementLine = line;
+          }
+          if (c === 0x22) inString = true;
+          else if (c === 0x7b || c === 0x5b) depth++; // { [
+          else if (c === 0x7d || (c === 0x5d && depth > 0)) {
+            depth--;
+            if (depth < 0) throw new DdaError(`${where(count + 1)} (line ${elementLine}): invalid JSON (a closing '}' without its opening '{')`, JSON_HINT);
+          } else if (depth === 0 && (c === 0x2c || c === 0x5d)) { // , ]
+            parts.push(text.slice(from, i));
+            element(c === 0x5d);
+            from = i + 1;
+            started = false;
+            elementLine = line;
+            if (c === 0x5d) phase = 'after';
+          }
+        } else if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
+          if (phase === 'after') throw new DdaError(`${path}: invalid JSON (text after the array's closing bracket, line ${line})`, JSON_HINT);
+          if (c !== 0x5b) throw NOT_AN_ARRAY;
+          phase = 'items';
+          from = i + 1;
+          elementLine = line;
+        }
+      }
+      if (phase === 'items') parts.push(text.slice(from));
+    },
+    end: async () => {
+      if (phase === 'before') throw NOT_AN_ARRAY; // (a blank file is refused before this)
+      if (phase === 'items') throw new DdaError(`${path}: invalid JSON (the file ends inside the array, in record ${count + 1} (line ${elementLine}) or after it: a missing ']'?)`, 'the file seems cut short; a .json file must hold one JSON array of records');
+    },
+  };
 }
 
 /** A reader of JSON Lines text given whole lines at a time; each record to `visit`. */

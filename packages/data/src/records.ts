@@ -776,8 +776,8 @@ export async function readTrainingData(path: string, o: RecordOptions = {}): Pro
 /**
  * Reads training data as {@link readTrainingData} does, one record at a time, keeping none: each
  * record goes to `visit` with its index among the file's records, as it is read. Memory holds a
- * piece of the file (a JSON Lines or CSV file is read 1 MiB at a time; a JSON array is parsed
- * whole), the file's columns and fields noted, and an 8-byte fingerprint per id (16 to 32 bytes in its table) for the check that
+ * piece of the file (a JSON Lines, CSV or JSON file is read 1 MiB at a time, a JSON array's
+ * record being read held whole), the file's columns and fields noted, and an 8-byte fingerprint per id (16 to 32 bytes in its table) for the check that
  * ids are unique (the ids are read again, exactly, only when two fingerprints are alike).
  *
  * @returns How many records, and how they were read (as readTrainingData's `rendering`).

@@ -88,6 +88,60 @@ describe('JSON Lines and CSV files read as a stream', () => {
   });
 });
 
+describe('JSON files (one array) read as a stream', () => {
+  it('give the elements of JSON.parse over the whole file at any piece size: pretty and minified, brackets, commas and escapes inside strings, nesting, a byte-order mark, multi-byte characters', async () => {
+    const records = [
+      { id: 'a', prompt: 'é ü — 日本 🙂', response: 'x' },
+      { id: 'b', prompt: 'brackets ] } [ { and , commas', response: 'a quote \" a backslash \\ then ]' },
+      { id: 'c', messages: [{ role: 'user', content: '[nested]' }, { role: 'assistant', content: '{"json": "inside"}' }], n: [1, [2, [3]], { x: null }] },
+      { id: 'd', prompt: '\\', response: '\\"' },
+    ];
+    for (const [name, text] of [['pretty', JSON.stringify(records, null, 2)], ['minified', JSON.stringify(records)], ['crlf', JSON.stringify(records, null, '\t').replace(/\n/g, '\r\n')]] as const) {
+      const p = file('json', `\uFEFF${text}\n`);
+      const whole = await recordsOf(p);
+      expect(whole.map((r) => r.value), name).toEqual(JSON.parse(text));
+      expect(whole.map((r) => [r.where, r.number])).toEqual(records.map((_, i) => [`${p}: record ${i + 1}`, i + 1]));
+      for (const chunk of CHUNKS) expect(await recordsOf(p, chunk), `${name}, ${chunk} bytes`).toEqual(whole);
+    }
+  });
+
+  it('name the same file, record, line and byte in their errors at any piece size; the first malformed record after the records read, invalid UTF-8 anywhere first', async () => {
+    const ok = '{"prompt": "a", "response": "b"}';
+    const bytes = (...parts: (string | number[])[]): string => {
+      const p = join(dir, `bytes-${Math.random().toString(36).slice(2)}.json`);
+      writeFileSync(p, Buffer.concat(parts.map((x) => Buffer.from(x as string))));
+      return p;
+    };
+    const cases: [string, RegExp][] = [
+      [bytes(`[${ok},\n{"prompt": \n}, {"prompt": "L`, [0xf3], `n"}]`), /is not valid UTF-8 \(line 3, byte 63: 0xf3\)/],
+      [file('json', `[\n${ok},\n${ok},\n]`), /: record 3 \(line 4\): invalid JSON \(a comma before the closing bracket\)/],
+      [file('json', `[${ok},,${ok}]`), /: record 2 \(line 1\): invalid JSON \(two commas with nothing between them\)/],
+      [file('json', `[${ok}\n ${ok}]`), /: record 1 \(line 1\): invalid JSON \(Unexpected non-whitespace character after JSON at position \d+/],
+      [file('json', `[${ok}, 3]`), /: record 2: expected a JSON object, got number/],
+      [file('json', `[${ok}}, ${ok}]`), /: record 1 \(line 1\): invalid JSON \(a closing '}' without its opening '{'\)/],
+      [file('json', `[${ok},\n${ok}`), /: invalid JSON \(the file ends inside the array, in record 2 \(line 2\) or after it: a missing '\]'\?\)/],
+      [file('json', `[${ok}]\n[${ok}]`), /: invalid JSON \(text after the array's closing bracket, line 2\)/],
+      [file('json', `{"data": [${ok}]}`), /expected a JSON array of records, got an object with the key\(s\) 'data'/],
+      [file('json', '"just a string"'), /expected a JSON array of records, got string/],
+      [file('json', '{"data": [oops'), /: invalid JSON \(/],
+      [file('json', ' [ \n ] '), /has no records/],
+      [file('json', ' \n '), /is empty/],
+    ];
+    for (const [p, expected] of cases) {
+      const whole = await errorOf(p);
+      expect(whole, p).toMatch(expected);
+      for (const chunk of CHUNKS) expect(await errorOf(p, chunk), `${p}, ${chunk} bytes`).toBe(whole);
+    }
+  });
+
+  it('visits the records before a malformed one', async () => {
+    const p = file('json', '[{"prompt": "a", "response": "b"}, {"prompt": "c", "response": "d"}, {"prompt": }]');
+    const seen: string[] = [];
+    await expect(eachRecord(p, 'training data', (r) => seen.push(r.where), 5)).rejects.toThrow(/record 3 \(line 1\): invalid JSON/);
+    expect(seen).toEqual([`${p}: record 1`, `${p}: record 2`]);
+  });
+});
+
 describe('scanTrainingData', () => {
   it('visits the records of readTrainingData one at a time, with their index, and reports the same rendering', async () => {
     const rows = Array.from({ length: 40 }, (_, i) => JSON.stringify(i === 7 ? { prompt: `p${i}`, response: `r${i}`, extra: 1 } : { id: `t${i}`, prompt: `p${i}`, response: `r${i}` }));
