@@ -12,7 +12,7 @@ import {
   type DataRendering, type FieldMap, type LabelSet, type PromptFormat, type QueryRecord, type TrainingRecord, readLabels, readQueryData, readTrainingData,
 } from '@dda/data';
 import {
-  CHAT_TEMPLATE_FILE, CONFIG_FILE, HfTokenizer, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, chatSample, checkTokenizerFits, encodeSample, loadModelFolder, loadTokenizerFolder, storedBaseWeights, tensorsEqual, type BaseWeightMap, type DecoderConfig,
+  CHAT_TEMPLATE_FILE, CONFIG_FILE, HfTokenizer, TOKENIZER_CONFIG_FILE, WordTokenizer, TOKENIZER_FILE, chatSample, checkTokenizerFits, encodeSample, loadModelFolder, loadTokenizerFolder, savedTokenizerSettings, storedBaseWeights, tensorsEqual, type BaseWeightMap, type DecoderConfig,
   type EncodedExample, type LoraConfig, type ModelFamily, type OverlongPolicy, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import { hashOf } from './artifacts.js';
@@ -664,37 +664,61 @@ export class TrainingChecks {
 /**
  * Trainers save the tokenizer they trained with beside each checkpoint (Trainer's
  * `processing_class`, TRL's SFTTrainer). Where a checkpoint's copy renders otherwise than the base
- * folder's (another chat template or end-of-sequence token, e.g. a template set for training), the
- * training data was rendered with the copy, and rendering with the base's would silently change
- * every sample: refused, naming both and `--tokenizer`.
+ * folder's, the training data was rendered with the copy, and rendering with the base's would
+ * silently change every sample: refused, naming both and `--tokenizer`. Compared: for a Hugging
+ * Face base, the chat template and end-of-sequence token of the copy's tokenizer.json, or, where the
+ * checkpoint has no tokenizer.json (a slow tokenizer saved, or only the template), of its
+ * tokenizer_config.json and chat_template.jinja; for a word-level base (the demo's), the vocabulary.
+ * A copy that cannot be read is refused too.
  *
- * @throws DdaError at the first checkpoint whose saved tokenizer renders otherwise.
+ * @throws DdaError at the first checkpoint whose saved tokenizer renders otherwise or cannot be read.
  */
 function checkSavedTokenizers(base: BaseModel, checkpoints: readonly Checkpoint[]): void {
   const mine = base.tokenizer;
-  if (!(mine instanceof HfTokenizer)) return;
   const files = [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, CHAT_TEMPLATE_FILE];
   const baseFiles = JSON.stringify(files.map((f) => base.hash[f] ?? null));
+  const keep = `pass --tokenizer ${base.dir} to render with the base folder's tokenizer`;
   for (const cp of checkpoints) {
-    if (resolve(cp.dir) === base.dir || !existsSync(join(cp.dir, TOKENIZER_FILE))) continue;
+    if (resolve(cp.dir) === base.dir) continue;
     // Byte-identical copies of the base's files (the usual case) render alike: no need to build the tokenizer again.
     const copy = hashFiles(cp.dir, files);
-    if (JSON.stringify(files.map((f) => copy[f] ?? null)) === baseFiles) continue;
+    if (Object.keys(copy).length === 0 || JSON.stringify(files.map((f) => copy[f] ?? null)) === baseFiles) continue;
+    const differs = (what: string, hint: string): DdaError => new DdaError(
+      `${cp.dir} holds the tokenizer the trainer saved with the run, and it renders with ${what}: the training data was most likely rendered with it, and rendering with --base's would change every sample`,
+      hint,
+    );
+    if (!existsSync(join(cp.dir, TOKENIZER_FILE))) {
+      if (!(mine instanceof HfTokenizer)) continue; // a word-level tokenizer has no template or config to compare
+      let saved: ReturnType<typeof savedTokenizerSettings>;
+      try {
+        saved = savedTokenizerSettings(cp.dir);
+      } catch (e) {
+        throw new DdaError(`${cp.dir} holds tokenizer settings the trainer saved, which cannot be read (${(e as Error).message})`, `${keep}, or fix the checkpoint's tokenizer files`);
+      }
+      if (saved === null) continue;
+      const what = saved.chatTemplate !== null && saved.chatTemplate.text !== mine.chatTemplate.text
+        ? `another chat template (${saved.chatTemplate.source} there, ${mine.chatTemplate.source} in --base; first difference at character ${firstDifference(saved.chatTemplate.text, mine.chatTemplate.text)})`
+        : saved.eos !== null && saved.eos !== mine.eosText ? `another end-of-sequence token ('${saved.eos}' in its ${TOKENIZER_CONFIG_FILE}, '${mine.eosText}' in --base)` : null;
+      if (what !== null) throw differs(`${what} (it saved ${saved.files.join(' and ')}, no ${TOKENIZER_FILE})`, `copy the run's ${TOKENIZER_FILE} (the base's, if training used it) into ${cp.dir} and pass --tokenizer ${cp.dir} to render with the run's template, or ${keep}`);
+      continue;
+    }
     let saved: Tokenizer | null;
     try {
       saved = loadTokenizerFolder(cp.dir, base.family);
     } catch (e) {
-      throw new DdaError(`${cp.dir} holds a tokenizer the trainer saved, which cannot be read (${(e as Error).message})`, `pass --tokenizer ${base.dir} to render with the base folder's tokenizer, or fix the checkpoint's tokenizer files`);
+      throw new DdaError(`${cp.dir} holds a tokenizer the trainer saved, which cannot be read (${(e as Error).message})`, `${keep}, or fix the checkpoint's tokenizer files`);
     }
-    if (!(saved instanceof HfTokenizer)) continue;
+    const hint = `pass --tokenizer ${cp.dir} to render with the run's tokenizer, or --tokenizer ${base.dir} to keep the base folder's`;
+    if (mine instanceof WordTokenizer) {
+      const same = saved instanceof WordTokenizer && saved.vocab.length === mine.vocab.length && saved.vocab.every((w, i) => w === mine.vocab[i]);
+      if (!same) throw differs(saved instanceof WordTokenizer ? `another vocabulary (${saved.vocab.length} words there, ${mine.vocab.length} in --base${saved.vocab.length === mine.vocab.length ? `; first difference at id ${saved.vocab.findIndex((w, i) => w !== mine.vocab[i])}` : ''})` : `another kind of tokenizer (${saved?.kind ?? 'none'} there, word-level in --base)`, hint);
+      continue;
+    }
+    if (!(mine instanceof HfTokenizer) || !(saved instanceof HfTokenizer)) continue;
     const what = saved.chatTemplate.text !== mine.chatTemplate.text
       ? `another chat template (${saved.chatTemplate.source} there, ${mine.chatTemplate.source} in --base; first difference at character ${firstDifference(saved.chatTemplate.text, mine.chatTemplate.text)})`
       : saved.eosText !== mine.eosText ? `another end-of-sequence token ('${saved.eosText}' there, '${mine.eosText}' in --base)` : null;
-    if (what === null) continue;
-    throw new DdaError(
-      `${cp.dir} holds the tokenizer the trainer saved with the run, and it renders with ${what}: the training data was most likely rendered with it, and rendering with --base's would change every sample`,
-      `pass --tokenizer ${cp.dir} to render with the run's tokenizer, or --tokenizer ${base.dir} to keep the base folder's`,
-    );
+    if (what !== null) throw differs(what, hint);
   }
 }
 

