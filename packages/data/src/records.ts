@@ -252,7 +252,11 @@ function optionalText(f: Fields, name: string): string | null {
 function idOf(f: Fields): string {
   const x = f.get('id');
   if (x === undefined || x === null) return String(f.raw.number);
-  if (typeof x === 'number' && Number.isFinite(x)) return String(x);
+  if (typeof x === 'number' && Number.isFinite(x)) {
+    // JSON numbers are doubles: an integer beyond 2^53 has lost digits when read, so it would name another record's id.
+    if (Number.isInteger(x) && !Number.isSafeInteger(x)) throw new DdaError(`${f.raw.where}: field ${f.label('id')} is the number ${String(x)} as read, an integer beyond 2^53 (${Number.MAX_SAFE_INTEGER}) that a JSON number cannot hold exactly: the id in the file has other digits`, 'write the ids as strings ("id": "90071992547409930"), as scores and labels name records by their exact ids');
+    return String(x);
+  }
   if (typeof x !== 'string' || x.trim() === '') throw new DdaError(`${f.raw.where}: field ${f.label('id')} must be a non-empty string or a number, got ${JSON.stringify(x)}`, 'give every record a unique id, or leave the field out');
   return x;
 }

@@ -71,6 +71,8 @@ describe('training data formats', () => {
       [jsonl([{ messages: [{ role: 'robot', content: 'x' }] }]), /:1: message 1 has role "robot"/],
       [jsonl([{ messages: [{ from: 'human', value: 'x' }, { from: 'gpt', value: 'y' }] }]), /:1: message 1 of field 'messages' is a ShareGPT turn \(\{from, value\}\).*--fields conversations=messages/],
       [jsonl([{ id: 'x', prompt: 'a', response: 'b' }, { id: 'x', prompt: 'c', response: 'd' }]), /:2: duplicate training id 'x' \(first used at .*:1\)/],
+      // 90071992547409930 is read as 90071992547409940 (a double): refused, not renamed
+      [file('jsonl', '{"id": 9007199254740991, "prompt": "a", "response": "b"}\n{"id": 90071992547409930, "prompt": "a", "response": "b"}'), /:2: field 'id' is the number 90071992547409940 as read, an integer beyond 2\^53 \(9007199254740991\).*write the ids as strings/],
       [file('json', '{"prompt": "a"}'), /expected a JSON array of records, got object/],
       [file('csv', 'prompt,response\na,b,c\n'), /row 2 has a different number of columns/],
       [file('json', '{"version": 1, "data": [{"prompt": "a", "response": "b"}]}'), /got an object with the key\(s\) 'version', 'data' \(the records seem to be under 'data': write that array alone to a file, e\.g\. jq '\.data'/],
