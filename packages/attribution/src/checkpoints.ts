@@ -203,7 +203,12 @@ export interface TrainerState extends TrainerLog {
   /** `gradient_accumulation_steps` and `world_size`: Trainer's trainer_state.json records neither (other trainers may); null when absent. */
   readonly gradientAccumulationSteps: number | null;
   readonly worldSize: number | null;
+  /** The settings Trainer records once per run and never changes within it ({@link RUN_SETTINGS}), those present. */
+  readonly runSettings: Readonly<Record<string, unknown>>;
 }
+
+/** trainer_state.json fields fixed for a whole run (TrainerState's max_steps, num_train_epochs, batch size, logging/eval/save intervals). */
+export const RUN_SETTINGS = ['max_steps', 'num_train_epochs', 'train_batch_size', 'logging_steps', 'eval_steps', 'save_steps'] as const;
 
 /**
  * Reads a Hugging Face Trainer's trainer_state.json. Python's json module writes NaN and Infinity
@@ -230,6 +235,7 @@ export function readTrainerState(path: string): TrainerState {
   return {
     path, history, entries, globalStep: num(s.global_step), epoch: num(s.epoch), bestModelCheckpoint: typeof s.best_model_checkpoint === 'string' ? s.best_model_checkpoint : null,
     trainBatchSize: count(s.train_batch_size), loggingSteps: count(s.logging_steps), gradientAccumulationSteps: count(s.gradient_accumulation_steps), worldSize: count(s.world_size),
+    runSettings: Object.fromEntries(RUN_SETTINGS.filter((k) => s[k] !== undefined && s[k] !== null).map((k) => [k, s[k]])),
   };
 }
 
@@ -574,9 +580,24 @@ function checkOneRun(items: readonly Loaded[], stateOf: (p: string) => TrainerSt
   const withLog = items.filter((x) => x.ownState && x.state);
   const without = items.filter((x) => !(x.ownState && x.state));
   if (without.length > 0) log(`checkpoints: no ${TRAINER_STATE_FILE} of their own in ${without.map((x) => x.shown).join(', ')}: whether they come from the same run as the others (their log_history) is not checked`);
+  const emptyLogs: string[] = [];
   for (let i = 1; i < withLog.length; i++) {
     const [a, b] = [withLog[i - 1] as Loaded, withLog[i] as Loaded];
-    const d = firstLogDifference(stateOf(a.state as string), stateOf(b.state as string));
+    const [sa, sb] = [stateOf(a.state as string), stateOf(b.state as string)];
+    // An empty log is the beginning of every log: it proves nothing (Trainer logs every logging_steps,
+    // 500 by default, more than a short run's steps). The run's settings are then what is compared
+    // (not otherwise: a run resumed with more epochs changes them, and its log shows it is one run).
+    if (sa.history.length === 0) {
+      emptyLogs.push(a.shown);
+      const setting = Object.keys(sa.runSettings).find((k) => k in sb.runSettings && JSON.stringify(sa.runSettings[k]) !== JSON.stringify(sb.runSettings[k]));
+      if (setting !== undefined) {
+        throw new DdaError(
+          `checkpoints come from different runs: ${setting} is ${JSON.stringify(sa.runSettings[setting])} in ${a.state} and ${JSON.stringify(sb.runSettings[setting])} in ${b.state}, and the earlier one has logged nothing to show they are one run`,
+          give,
+        );
+      }
+    }
+    const d = firstLogDifference(sa, sb);
     if (!d) continue;
     const show = (e: unknown): string => (e === undefined ? 'absent' : JSON.stringify(e));
     throw new DdaError(
@@ -584,6 +605,7 @@ function checkOneRun(items: readonly Loaded[], stateOf: (p: string) => TrainerSt
       `${give}: within one run an earlier checkpoint's log_history is the beginning of a later one's`,
     );
   }
+  if (emptyLogs.length > 0) log(`checkpoints: the log_history of ${emptyLogs.join(', ')} is empty (nothing logged yet: Trainer logs every logging_steps steps, 500 by default), so whether the checkpoints after ${emptyLogs.length > 1 ? 'them' : 'it'} come from the same run is checked only on the run's settings (${RUN_SETTINGS.join(', ')}), not on the training log (a run with another learning rate or data passes); set logging_steps below the steps between checkpoints to have it checked`);
 }
 
 /**

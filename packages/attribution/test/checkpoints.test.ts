@@ -95,6 +95,29 @@ describe('the checkpoints of one run, in order, each once', () => {
     expect(load([join(a, 'checkpoint-2'), join(a, 'checkpoint-10')]).checkpoints).toHaveLength(2);
   });
 
+  it('an empty log_history (nothing logged yet): said in the log, and checked on the run\'s settings only', () => {
+    const mk = (name: string, maxSteps: number): string => {
+      const dir = join(root, name);
+      for (const [step, seed] of [[5, 5], [10, 6]] as const) {
+        adapter(join(dir, `checkpoint-${step}`), seed + maxSteps);
+        writeFileSync(join(dir, `checkpoint-${step}`, 'trainer_state.json'), JSON.stringify({ global_step: step, epoch: step / 5, max_steps: maxSteps, num_train_epochs: 3, logging_steps: 500, train_batch_size: 8, log_history: [] }));
+      }
+      return dir;
+    };
+    const [a, b, c] = [mk('empty-a', 15), mk('empty-b', 15), mk('empty-c', 30)];
+    // Another run of the same length (e.g. another learning rate): not detectable, and the log says so.
+    const r = load([join(a, 'checkpoint-5'), join(b, 'checkpoint-10')]);
+    expect(r.checkpoints).toHaveLength(2);
+    expect(r.lines.join('\n')).toMatch(/the log_history of .*empty-a\/checkpoint-5 is empty \(nothing logged yet: Trainer logs every logging_steps steps, 500 by default\), so whether the checkpoints after it come from the same run is checked only on the run's settings .*not on the training log/);
+    expect(() => load([join(a, 'checkpoint-5'), join(c, 'checkpoint-10')])).toThrow(/checkpoints come from different runs: max_steps is 15 in .*empty-a\/checkpoint-5\/trainer_state.json and 30 in .*empty-c\/checkpoint-10\/trainer_state.json, and the earlier one has logged nothing to show they are one run/);
+    // A run resumed with more steps, whose log shows it is one run: its settings may change.
+    const d = trainerRun('resumed', { top: null, topStep: null });
+    const st = JSON.parse(readFileSync(join(d, 'checkpoint-10', 'trainer_state.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(d, 'checkpoint-10', 'trainer_state.json'), JSON.stringify({ ...st, max_steps: 40 }));
+    writeFileSync(join(d, 'checkpoint-2', 'trainer_state.json'), JSON.stringify({ ...(JSON.parse(readFileSync(join(d, 'checkpoint-2', 'trainer_state.json'), 'utf8')) as object), max_steps: 20 }));
+    expect(load([d]).checkpoints).toHaveLength(2);
+  });
+
   it('folders out of step order: refused, naming the right order', () => {
     const a = trainerRun('run-order', { top: null, topStep: null });
     expect(() => load([join(a, 'checkpoint-10'), join(a, 'checkpoint-2')])).toThrow(/not in step order: .*checkpoint-10 \(step 10\) comes before .*checkpoint-2 \(step 2\).*give them in training order: --checkpoints .*run-order\/checkpoint-2 .*run-order\/checkpoint-10/);
