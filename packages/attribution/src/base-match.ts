@@ -21,11 +21,13 @@ export interface BaseMatch {
   /**
    * - `same-folder`: it names the --base folder itself;
    * - `same-weights`: it names another local folder whose weight files are byte-identical to --base's;
-   * - `name`: its last path component equals a name of --base (folder name, Hub cache folder or config.json's `_name_or_path`);
+   * - `name`: it is a Hub id whose last component equals a name of --base (folder name, Hub cache folder or config.json's `_name_or_path`);
+   * - `path-name`: it is a path that is not on this machine (e.g. where training ran) whose last folder name equals a name of --base:
+   *   weak evidence (folders are often called `base` or `model`), its weights cannot be compared (logged as a warning);
    * - `declared`: `--base-name` declares --base to be that model;
    * - `unnamed`: the adapters name no base.
    */
-  readonly how: 'same-folder' | 'same-weights' | 'name' | 'declared' | 'unnamed';
+  readonly how: 'same-folder' | 'same-weights' | 'name' | 'path-name' | 'declared' | 'unnamed';
   /** The name of --base it was matched with (for `name` and `declared`), or the folder. */
   readonly matchedWith: string | null;
 }
@@ -36,9 +38,16 @@ export function describeBaseMatch(m: BaseMatch): string {
     case 'same-folder': return 'the --base folder itself';
     case 'same-weights': return `the folder ${m.matchedWith}, whose weight files are byte-identical to --base's`;
     case 'name': return `matched by name with --base ('${m.matchedWith}')`;
+    case 'path-name': return `a folder not on this machine, matched with --base only by its last folder name ('${m.matchedWith}'): its weights could not be compared`;
     case 'declared': return `declared to be --base by --base-name '${m.matchedWith}'`;
     case 'unnamed': return 'no base model named, not checked';
   }
+}
+
+/** The warning a {@link BaseMatch} calls for, or null: a `path-name` match is weak evidence. */
+export function baseMatchWarning(m: BaseMatch): string | null {
+  if (m.how !== 'path-name') return null;
+  return `warning: the adapters were trained on the folder ${m.adapterBase} of another machine, and --base matches it only by its last folder name ('${m.matchedWith}'), so its weights could not be compared: if --base is not that model, every score is of a model that was never fine-tuned (the loss checks below do not always tell). Check it, then give --base-name '${modelNameKey(m.adapterBase ?? '')}' to declare it`;
 }
 
 /** The model name at the end of a Hub id or a path, compared without case (`Qwen/Qwen2-0.5B` → `qwen2-0.5b`). */
@@ -111,7 +120,9 @@ export function checkAdapterBase(adapterDir: string, adapterBase: string | null,
   }
   const names = baseFolderNames(base);
   const hit = names.find((n) => modelNameKey(n) === modelNameKey(named));
-  if (hit !== undefined) return { adapterBase: named, how: 'name', matchedWith: hit };
+  // A path (absolute, ./, ../, ~/ or with backslashes) names a folder, not a model: its last component is weak evidence.
+  const isPath = isAbsolute(named) || /^(\.{1,2}[\\/]|~[\\/]|[A-Za-z]:[\\/])/.test(named) || named.includes('\\') || named.split('/').length > 2;
+  if (hit !== undefined) return { adapterBase: named, how: isPath ? 'path-name' : 'name', matchedWith: hit };
   // QLoRA: trained on a quantized copy (bitsandbytes, GPTQ, AWQ), which this tool does not run.
   const quantized = /bnb|[48]bit|gptq|awq/i.test(modelNameKey(named));
   throw new DdaError(

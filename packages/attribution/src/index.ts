@@ -20,7 +20,7 @@ export {
   epochEnd, learningRateAt, learningRateOver, loadCheckpoints, readTrainerState, stepsPerEpoch, trainingSetSizeWarning, type Checkpoint, type IntervalRate, type TrainerLog,
 } from './checkpoints.js';
 // whether LoRA checkpoints were trained on the given base model
-export { baseFolderNames, checkAdapterBase, modelNameKey } from './base-match.js';
+export { baseFolderNames, baseMatchWarning, checkAdapterBase, describeBaseMatch, modelNameKey } from './base-match.js';
 // the attribution task, built from files
 export {
   endTokensInText, loadBaseModel, loadTask, tokenizerRecord, type AttributionTask, type TaskFiles,

@@ -16,7 +16,7 @@ import {
   type EncodedExample, type LoraConfig, type ModelFamily, type OverlongPolicy, type TensorMap, type Tokenizer,
 } from '@dda/model';
 import { hashOf } from './artifacts.js';
-import { type BaseMatch, checkAdapterBase, describeBaseMatch } from './base-match.js';
+import { type BaseMatch, baseMatchWarning, checkAdapterBase, describeBaseMatch } from './base-match.js';
 import { type Checkpoint, loadCheckpoints } from './checkpoints.js';
 import { hashData, hashFile, hashFiles } from './hashing.js';
 import { type TruncatedSample, type TruncationReport, truncationReport } from './truncation.js';
@@ -313,6 +313,8 @@ export function loadModelFiles(f: ModelFiles): { base: BaseModel; checkpoints: C
   const named = checkpoints.find((c) => c.adapterBase !== undefined);
   const baseMatch: BaseMatch = named ? checkAdapterBase(named.dir, named.adapterBase ?? null, base.dir, f.baseName) : { adapterBase: null, how: 'unnamed', matchedWith: null };
   if (named) log(`checkpoints: trained on '${baseMatch.adapterBase}' (base_model_name_or_path of ${named.dir}), ${describeBaseMatch(baseMatch)}`);
+  const weak = baseMatchWarning(baseMatch);
+  if (weak !== null) log(weak);
   else if (checkpoints.some((c) => c.kind === 'lora')) log(`checkpoints: the adapters name no base model (base_model_name_or_path is empty): that they were trained on --base ${base.dir} is not checked`);
   return { base, checkpoints, baseMatch };
 }

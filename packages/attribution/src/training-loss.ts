@@ -159,7 +159,7 @@ export function compareTrainingLoss(final: Checkpoint, m: MeasuredTrainingLoss, 
   const numbers = `${measured.toFixed(3)} nats/token on ${m.samples} training samples at ${final.id}, against ${logged.value.toFixed(3)} logged in training (${logged.from})`;
   const large = ratio > TRAINING_LOSS_RATIO && measured - logged.value > TRAINING_LOSS_MIN_GAP;
   const warning = large
-    ? `warning: the final checkpoint's loss on --train is ${ratio.toFixed(2)}× the training loss its trainer logged: ${numbers}. The data are likely rendered differently from training (chat template, Alpaca layout, system prompt: check the records' fields, --fields and --prompt-format) or are not the training data; attribution then explains inputs the model was not trained on. (Or the trainer's loss covered other tokens than the responses, e.g. the prompts too.)`
+    ? `warning: the final checkpoint's loss on --train is ${ratio.toFixed(2)}× the training loss its trainer logged: ${numbers}. The data are likely rendered differently from training (chat template, Alpaca layout, system prompt: check the records' fields, --fields and --prompt-format) or are not the training data, or --base is not the model the run was trained on (see the base_model_name_or_path line above); attribution then explains inputs the model was not trained on. (Or the trainer's loss covered other tokens than the responses, e.g. the prompts too.)`
     : null;
   log(warning ?? `training loss check: ${numbers}; ratio ${ratio.toFixed(2)}, within ${TRAINING_LOSS_RATIO}×: the data look rendered as in training`);
   return { checkpoint: final.id, samples: m.samples, measured, logged: logged.value, loggedFrom: logged.from, ratio, warning };

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { baseFolderNames, checkAdapterBase, loadBaseModel, loadTask, modelNameKey, tokenizerRecord } from '@dda/attribution';
+import { baseFolderNames, baseMatchWarning, checkAdapterBase, describeBaseMatch, loadBaseModel, loadTask, modelNameKey, tokenizerRecord } from '@dda/attribution';
 import { ADAPTER_CONFIG_FILE, HfTokenizer, SPECIAL_TOKENS, TINY_PRESETS, WordTokenizer, initDecoderWeights, initLoraWeights, readPeftAdapter, saveModelFolder, writePeftAdapter, writeTokenizerFolder } from '@dda/model';
 import { makeUserRun } from './fixtures/user-run.js';
 
@@ -47,13 +47,20 @@ describe('checkAdapterBase', () => {
 
   it('matches a Hub id by its last component, without case, with the folder name, the Hub cache or _name_or_path', () => {
     expect(checkAdapterBase(adapter, 'Qwen/qwen2-0.5b', base)).toEqual({ adapterBase: 'Qwen/qwen2-0.5b', how: 'name', matchedWith: 'Qwen2-0.5B' });
+    expect(baseMatchWarning(checkAdapterBase(adapter, 'Qwen/qwen2-0.5b', base))).toBeNull();
     const snapshot = folder(join(root, 'hub', 'models--meta-llama--Llama-3.2-1B', 'snapshots', '4e20de362430cd3b72f300e6b0f18e50e7166e08'), 'llama');
     expect(baseFolderNames(snapshot)).toEqual(['4e20de362430cd3b72f300e6b0f18e50e7166e08', 'meta-llama/Llama-3.2-1B']);
     expect(checkAdapterBase(adapter, 'meta-llama/Llama-3.2-1B', snapshot).matchedWith).toBe('meta-llama/Llama-3.2-1B');
     const renamed = folder(join(root, 'my-model'), 'gemma', { model_type: 'gemma3_text', _name_or_path: 'google/gemma-3-1b-pt' });
     expect(checkAdapterBase(adapter, 'google/gemma-3-1b-pt', renamed)).toEqual({ adapterBase: 'google/gemma-3-1b-pt', how: 'name', matchedWith: 'google/gemma-3-1b-pt' });
-    // A path of the machine the adapter was trained on, absent here: its last component is the name.
-    expect(checkAdapterBase(adapter, '/home/someone/models/Qwen2-0.5B', base).how).toBe('name');
+    // A path of the machine the adapter was trained on, absent here: matched by its last folder name,
+    // weak evidence (a folder called 'base' matches any --base folder called 'base'), so a warning.
+    for (const path of ['/home/someone/models/Qwen2-0.5B', '../models/Qwen2-0.5B', '~/Qwen2-0.5B', 'C:\\models\\Qwen2-0.5B', 'data/models/Qwen2-0.5B']) {
+      const m = checkAdapterBase(adapter, path, base);
+      expect(m.how, path).toBe('path-name');
+      expect(describeBaseMatch(m)).toBe("a folder not on this machine, matched with --base only by its last folder name ('Qwen2-0.5B'): its weights could not be compared");
+      expect(baseMatchWarning(m)).toMatch(/^warning: the adapters were trained on the folder .* of another machine, and --base matches it only by its last folder name \('Qwen2-0\.5B'\).*give --base-name 'qwen2-0\.5b' to declare it$/);
+    }
     expect(modelNameKey('org/Name/')).toBe('name');
   });
 
