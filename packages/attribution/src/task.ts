@@ -529,7 +529,11 @@ export interface TrainingShape {
   /** Training records, and how many of them are conversations rendered with the chat template. */
   readonly records: number;
   readonly chat: number;
-  /** When every record is a conversation: the text all the rendered samples begin with (at most 40 characters), else null. */
+  /**
+   * When every record is a conversation, or none is: the text all the rendered samples' prompts begin
+   * with (at most 40 characters; raw prompts written already rendered with the template, e.g.
+   * `<|user|> ...`, share its opening), else null (also for raw prompts with no common start).
+   */
   readonly prefix: string | null;
   /** When every record is a conversation with one and the same system turn: that turn (null: none); absent otherwise. */
   readonly system?: string | null;
@@ -552,11 +556,11 @@ class TrainingShapes {
 
   add(r: TrainingRecord, s: TextSample): void {
     this.records++;
-    if (!('chat' in r.content)) return; // the prefix and system are of an all-chat set only
-    this.chat++;
     const t = promptText(s);
     if (this.prefix === null) this.prefix = t;
     while (!t.startsWith(this.prefix)) this.prefix = this.prefix.slice(0, -1);
+    if (!('chat' in r.content)) return; // the system turn is of an all-chat set only
+    this.chat++;
     const system = systemOf(r.content.chat);
     if (this.system === null) {
       this.system = { text: system };
@@ -566,7 +570,7 @@ class TrainingShapes {
 
   shape(): TrainingShape {
     const { records, chat } = this;
-    if (chat !== records) return { records, chat, prefix: null };
+    if (chat !== records) return { records, chat, prefix: chat === 0 && this.prefix ? this.prefix.slice(0, 40) : null };
     return { records, chat, prefix: (this.prefix ?? '').slice(0, 40), ...(this.systems === 1 ? { system: this.system?.text ?? null } : {}) };
   }
 }
@@ -592,6 +596,9 @@ export function renderingMismatch(train: TrainingShape, queries: readonly Query[
     return `the training samples are conversations rendered with the chat template (every one begins ${JSON.stringify(prefix)}), but ${off.length} of ${queries.length} queries give a raw prompt that does not (e.g. ${off[0]?.record.where}: ${JSON.stringify(promptText((off[0] as Query).sample).slice(0, 60))}); the model would be asked about text shaped unlike its training, and the scores shift without any error. Give the queries as conversations (a messages or system/instruction field), as the training data, or render their prompts with the template`;
   }
   if (train.chat === 0 && rawQueries.length < queries.length) {
+    // Raw prompts written already rendered (they open as the template renders the queries): the same rendering.
+    const prefix = train.prefix ?? '';
+    if (prefix.trim().length >= 8 && queries.filter((q) => !rawQueries.includes(q)).every((q) => promptText(q.sample).startsWith(prefix))) return null;
     return `the training samples are raw prompt/response pairs (no chat template), but ${queries.length - rawQueries.length} of ${queries.length} queries are conversations rendered with the chat template; render both the same way (--prompt-format, or the same record shape in both files)`;
   }
   // Conversations on both sides: the same system turn, as a trainer would have seen it.

@@ -142,6 +142,18 @@ describe('checkpoints as users have them', () => {
     const quiet: string[] = [];
     await loadTask(files({ train: tr, queries: rendered, log: (l) => quiet.push(l) }));
     expect(quiet.some((l) => l.includes('rendered with the chat template (every one begins'))).toBe(false);
+    // The other way round: raw training prompts against conversation queries, warned unless the raw
+    // prompts were written already rendered with the template (they open as the queries render).
+    const chatQueries = jsonl(join(root, 'chat-queries.jsonl'), [{ id: 'q1', messages: [{ role: 'user', content: 'what is alpha ?' }], output: 'the answer is beta .' }]);
+    const rawTrain = jsonl(join(root, 'raw-train.jsonl'), [{ id: 'r1', prompt: 'what is gamma ?', response: 'delta .' }, { id: 'r2', prompt: 'what is alpha ?', response: 'beta .' }]);
+    const preRendered = jsonl(join(root, 'pre-rendered-train.jsonl'), [{ id: 'r1', prompt: '<|user|> what is gamma ? <|assistant|> ', response: 'delta .' }, { id: 'r2', prompt: '<|user|> what is alpha ? <|assistant|> ', response: 'beta .' }]);
+    const mixed: string[] = [];
+    const task = await loadTask(files({ train: rawTrain, queries: chatQueries, log: (l) => mixed.push(l) }));
+    expect(mixed).toContain('warning: the training samples are raw prompt/response pairs (no chat template), but 1 of 1 queries are conversations rendered with the chat template; render both the same way (--prompt-format, or the same record shape in both files)');
+    expect(task.queries[0]!.sample.prompt.startsWith('<|user|> ')).toBe(true); // what the pre-rendered prompts copy
+    const same: string[] = [];
+    await loadTask(files({ train: preRendered, queries: chatQueries, log: (l) => same.push(l) }));
+    expect(same.some((l) => l.includes('raw prompt/response pairs'))).toBe(false);
   });
 
   it("warns about words outside a word-level model's vocabulary (they would silently become <unk>)", async () => {
