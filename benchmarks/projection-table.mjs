@@ -27,13 +27,14 @@ function records(path) {
 
 const methods = ['grad-dot', 'grad-cos', 'datainf', 'dda(grad-dot)', 'dda-recommended(grad-dot)', 'dda-recommended(grad-cos)', 'dda-recommended(datainf)', 'bm25'];
 const fmt = (v, d) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? '–' : Number(v).toFixed(d));
+// A method's rows: its own name, or its name under a measurement (`grad-dot@contrastive`, `dda(grad-dot@loss)`).
+const base = (method) => method.replace(/@[a-z0-9-]+/g, '');
 const tables = runs.map((r) => ({ ...r, rows: records(r.file).filter((x) => x.family === 'all') }));
-const n = tables[0].rows.find((x) => x.method === 'grad-dot')?.n ?? '?';
+// Cells per row (the first plain row: grad-dot, or grad-dot under its first measurement).
+const n = tables[0].rows.find((x) => base(x.method) === 'grad-dot')?.n ?? '?';
 console.log(`AUC (%) / Recall@50 / LDS, mean over ${n} family × seed cells (${out})\n`);
 console.log(`| method | ${tables.map((t) => t.label).join(' | ')} |`);
 console.log(`|---|${tables.map(() => '---:').join('|')}|`);
-// A method's rows: its own name, or its name under a measurement (`grad-dot@contrastive`, `dda(grad-dot@loss)`).
-const base = (method) => method.replace(/@[a-z0-9-]+/g, '');
 const rowsOf = (m) => [...new Set(tables.flatMap((t) => t.rows.filter((x) => base(x.method) === m).map((x) => x.method)))].sort();
 for (const m of methods.flatMap(rowsOf)) {
   const cells = tables.map((t) => {
