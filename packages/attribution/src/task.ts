@@ -312,10 +312,11 @@ export function loadModelFiles(f: ModelFiles): { base: BaseModel; checkpoints: C
   else log(`tokenizer and chat template: from ${base.tokenizerDir} (--tokenizer)`);
   const named = checkpoints.find((c) => c.adapterBase !== undefined);
   const baseMatch: BaseMatch = named ? checkAdapterBase(named.dir, named.adapterBase ?? null, base.dir, f.baseName) : { adapterBase: null, how: 'unnamed', matchedWith: null };
-  if (named) log(`checkpoints: trained on '${baseMatch.adapterBase}' (base_model_name_or_path of ${named.dir}), ${describeBaseMatch(baseMatch)}`);
-  const weak = baseMatchWarning(baseMatch);
-  if (weak !== null) log(weak);
-  else if (checkpoints.some((c) => c.kind === 'lora')) log(`checkpoints: the adapters name no base model (base_model_name_or_path is empty): that they were trained on --base ${base.dir} is not checked`);
+  if (named) {
+    log(`checkpoints: trained on '${baseMatch.adapterBase}' (base_model_name_or_path of ${named.dir}), ${describeBaseMatch(baseMatch)}`);
+    const weak = baseMatchWarning(baseMatch);
+    if (weak !== null) log(weak);
+  } else if (checkpoints.some((c) => c.kind === 'lora')) log(`checkpoints: the adapters name no base model (base_model_name_or_path is empty): that they were trained on --base ${base.dir} is not checked`);
   return { base, checkpoints, baseMatch };
 }
 

@@ -97,6 +97,7 @@ describe('loadTask checks the adapters against --base', () => {
     const task = await loadTask({ ...files, log: (l) => lines.push(l) });
     expect(task.baseMatch).toEqual({ adapterBase: u.base, how: 'same-folder', matchedWith: u.base });
     expect(lines.find((l) => l.includes('base_model_name_or_path'))).toMatch(/checkpoints: trained on '.*base' \(base_model_name_or_path of .*checkpoint-50\), the --base folder itself/);
+    expect(lines.some((l) => l.includes('the adapters name no base model'))).toBe(false);
     // The same run re-saved as trained on an Instruct model.
     for (const step of [50, 100]) {
       const dir = join(u.run, `checkpoint-${step}`);
