@@ -412,15 +412,8 @@ export function measurementTermsOf(m: Measurement, queries: readonly Query[], en
   const problems: string[] = [];
   const out = queries.map((q) => {
     const where = q.record.where;
-    let terms: readonly MeasurementTerm[];
     try {
-      terms = m.terms(q.sample, q.correction);
-    } catch (e) {
-      if (!(e instanceof DdaError)) throw e;
-      problems.push(`${where}: ${e.message}`);
-      return [];
-    }
-    try {
+      const terms = m.terms(q.sample, q.correction);
       const weights = new Map<string, number>();
       for (const t of terms) {
         const e = encode(t.sample, `${where} (measurement '${m.id}')`);
@@ -433,12 +426,13 @@ export function measurementTermsOf(m: Measurement, queries: readonly Query[], en
           'correct the query with words the tokenizer knows (the log lists words outside the vocabulary), or use a tokenizer that tells them apart',
         );
       }
+      return [...terms];
     } catch (e) {
       if (!(e instanceof DdaError)) throw e;
-      problems.push(e.message);
+      // The measurement's own errors do not know the query; the encoder's and the check above name it.
+      problems.push(e.message.startsWith(where) ? e.message : `${where}: ${e.message}`);
       return [];
     }
-    return [...terms];
   });
   if (problems.length === 1) throw new DdaError(problems[0] as string);
   if (problems.length > 1) throw new DdaError(`${problems.length} of ${queries.length} queries cannot be measured under '${m.id}':\n${problems.map((p) => `- ${p}`).join('\n')}`);
@@ -588,7 +582,8 @@ const systemOf = (m: readonly { role: string; content: string }[]): string | nul
  * refusal: a raw prompt may be rendered already, and a model may be meant to see both.
  */
 export function renderingMismatch(train: TrainingShape, queries: readonly Query[]): string | null {
-  const rawQueries = queries.filter((q) => !(typeof q.record.prompt === 'object' && q.record.prompt !== null && 'chat' in q.record.prompt));
+  const isChat = (q: Query): boolean => typeof q.record.prompt === 'object' && q.record.prompt !== null && 'chat' in q.record.prompt;
+  const rawQueries = queries.filter((q) => !isChat(q));
   if (train.chat === train.records && rawQueries.length > 0) {
     const prefix = train.prefix ?? '';
     if (prefix.trim().length < 3) return null;
@@ -599,7 +594,7 @@ export function renderingMismatch(train: TrainingShape, queries: readonly Query[
   if (train.chat === 0 && rawQueries.length < queries.length) {
     // Raw prompts written already rendered (they open as the template renders the queries): the same rendering.
     const prefix = train.prefix ?? '';
-    if (prefix.trim().length >= 8 && queries.filter((q) => !rawQueries.includes(q)).every((q) => promptText(q.sample).startsWith(prefix))) return null;
+    if (prefix.trim().length >= 8 && queries.every((q) => !isChat(q) || promptText(q.sample).startsWith(prefix))) return null;
     return `the training samples are raw prompt/response pairs (no chat template), but ${queries.length - rawQueries.length} of ${queries.length} queries are conversations rendered with the chat template; render both the same way (--prompt-format, or the same record shape in both files)`;
   }
   // Conversations on both sides: the same system turn, as a trainer would have seen it.
@@ -706,9 +701,7 @@ function checkSavedTokenizers(base: BaseModel, checkpoints: readonly Checkpoint[
         throw new DdaError(`${cp.dir} holds tokenizer settings the trainer saved, which cannot be read (${(e as Error).message})`, `${keep}, or fix the checkpoint's tokenizer files`);
       }
       if (saved === null) continue;
-      const what = saved.chatTemplate !== null && saved.chatTemplate.text !== mine.chatTemplate.text
-        ? `another chat template (${saved.chatTemplate.source} there, ${mine.chatTemplate.source} in --base; first difference at character ${firstDifference(saved.chatTemplate.text, mine.chatTemplate.text)})`
-        : saved.eos !== null && saved.eos !== mine.eosText ? `another end-of-sequence token ('${saved.eos}' in its ${TOKENIZER_CONFIG_FILE}, '${mine.eosText}' in --base)` : null;
+      const what = renderingDifference(mine, saved.chatTemplate, saved.eos === null ? null : { token: saved.eos, where: ` in its ${TOKENIZER_CONFIG_FILE}` });
       if (what !== null) throw differs(`${what} (it saved ${saved.files.join(' and ')}, no ${TOKENIZER_FILE})`, `copy the run's ${TOKENIZER_FILE} (the base's, if training used it) into ${cp.dir} and pass --tokenizer ${cp.dir} to render with the run's template, or ${keep}`);
       continue;
     }
@@ -725,11 +718,21 @@ function checkSavedTokenizers(base: BaseModel, checkpoints: readonly Checkpoint[
       continue;
     }
     if (!(mine instanceof HfTokenizer) || !(saved instanceof HfTokenizer)) continue;
-    const what = saved.chatTemplate.text !== mine.chatTemplate.text
-      ? `another chat template (${saved.chatTemplate.source} there, ${mine.chatTemplate.source} in --base; first difference at character ${firstDifference(saved.chatTemplate.text, mine.chatTemplate.text)})`
-      : saved.eosText !== mine.eosText ? `another end-of-sequence token ('${saved.eosText}' there, '${mine.eosText}' in --base)` : null;
+    const what = renderingDifference(mine, saved.chatTemplate, { token: saved.eosText, where: ' there' });
     if (what !== null) throw differs(what, hint);
   }
+}
+
+/**
+ * How a saved chat template and end-of-sequence token (either null where the checkpoint sets none)
+ * render otherwise than `mine`: the template first (with its first differing character), else the
+ * EOS (`eos.where` says where it was read); null when they render alike.
+ */
+function renderingDifference(mine: HfTokenizer, template: { readonly source: string; readonly text: string } | null, eos: { readonly token: string; readonly where: string } | null): string | null {
+  if (template !== null && template.text !== mine.chatTemplate.text) {
+    return `another chat template (${template.source} there, ${mine.chatTemplate.source} in --base; first difference at character ${firstDifference(template.text, mine.chatTemplate.text)})`;
+  }
+  return eos !== null && eos.token !== mine.eosText ? `another end-of-sequence token ('${eos.token}'${eos.where}, '${mine.eosText}' in --base)` : null;
 }
 
 /** The index of the first character where two strings differ (the shorter one's length when one is a prefix). */
