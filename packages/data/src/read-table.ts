@@ -96,11 +96,11 @@ function lastCut(bytes: Buffer): number {
 }
 
 /**
- * Where a JSON file may be cut: after its last ASCII byte (so never inside a UTF-8 sequence), if that
- * leaves at least 3 bytes after it (a byte-order mark is never split); -1 when there is none.
+ * Where a JSON file may be cut: after its last ASCII byte, so never inside a UTF-8 sequence (nor a
+ * byte-order mark, whose bytes are not ASCII); -1 when there is none.
  */
 function lastAsciiCut(bytes: Buffer): number {
-  for (let i = bytes.length - 4; i >= 0; i--) if ((bytes[i] as number) < 0x80) return i + 1;
+  for (let i = bytes.length - 1; i >= 0; i--) if ((bytes[i] as number) < 0x80) return i + 1;
   return -1;
 }
 
@@ -179,7 +179,7 @@ async function eachTextRecord(path: string, what: string, format: 'jsonl' | 'jso
   // it was given: the message of the file parsed whole.
   if (format === 'csv') await parseCsv(withoutBom(utf8Text(readFileSync(path), path, what)), path);
   // A JSON file that is not an array: the whole file's value names what it is (e.g. the key holding the records).
-  if (format === 'json' && failure === NOT_AN_ARRAY) jsonArray(withoutBom(utf8Text(readFileSync(path), path, what)), path);
+  if (format === 'json' && failure === NOT_AN_ARRAY) throw notAnArrayError(withoutBom(utf8Text(readFileSync(path), path, what)), path);
   throw failure;
 }
 
@@ -199,6 +199,9 @@ function readBytes(fd: number, position: number, length: number): Buffer {
 const NOT_AN_ARRAY = new DdaError('a .json file must hold one JSON array of records');
 
 const JSON_HINT = 'a .json file must hold one JSON array of records (use .jsonl for one record per line)';
+
+/** JSON's white space: space, tab, line feed, carriage return. */
+const isJsonSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 
 /**
  * A reader of a JSON file's array given in pieces of text, in order; each element to `visit` as
@@ -251,7 +254,7 @@ function jsonArrayRecords(path: string, visit: (r: RawRecord) => void): { write(
             else if (c === 0x22) inString = false;
             continue;
           }
-          if (!started && c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
+          if (!started && !isJsonSpace(c)) {
             started = true;
             elementLine = line;
           }
@@ -268,7 +271,7 @@ function jsonArrayRecords(path: string, visit: (r: RawRecord) => void): { write(
             elementLine = line;
             if (c === 0x5d) phase = 'after';
           }
-        } else if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
+        } else if (!isJsonSpace(c)) {
           if (phase === 'after') throw new DdaError(`${path}: invalid JSON (text after the array's closing bracket, line ${line})`, JSON_HINT);
           if (c !== 0x5b) throw NOT_AN_ARRAY;
           phase = 'items';
@@ -361,25 +364,21 @@ function asObject(value: unknown, where: string, hint: string): Record<string, u
   return value as Record<string, unknown>;
 }
 
-function jsonArray(text: string, path: string): RawRecord[] {
+/**
+ * The error of a JSON file whose text does not open an array (the streamed reader's {@link NOT_AN_ARRAY}),
+ * from its value parsed whole: invalid JSON, or what the value is instead, naming the key that holds
+ * the records in a common wrapping ({"data": [...]}).
+ */
+function notAnArrayError(text: string, path: string): DdaError {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new DdaError(`${path}: invalid JSON (${(e as Error).message})`, 'a .json file must hold one JSON array of records (use .jsonl for one record per line)');
+    return new DdaError(`${path}: invalid JSON (${(e as Error).message})`, JSON_HINT);
   }
-  if (!Array.isArray(value)) {
-    // A common wrapping: {"data": [...]} or {"train": [...]}: name the key holding the records.
-    const inner = value !== null && typeof value === 'object' ? Object.entries(value).filter(([, v]) => Array.isArray(v) && v.length > 0 && v.every((x) => x !== null && typeof x === 'object' && !Array.isArray(x))) : [];
-    const hint = inner.length > 0
-      ? `the records seem to be under ${inner.map(([k]) => `'${k}'`).join(', ')}: write that array alone to a file, e.g. jq '.${inner[0]?.[0]}' ${path} > records.json`
-      : 'a .json file must hold one JSON array of records (use .jsonl for one record per line)';
-    throw new DdaError(`${path}: expected a JSON array of records, got ${inner.length > 0 ? 'an object' : typeName(value)}${inner.length > 0 ? ` with the key(s) ${Object.keys(value as object).map((k) => `'${k}'`).join(', ')}` : ''}`, hint);
-  }
-  return value.map((v, i) => {
-    const where = `${path}: record ${i + 1}`;
-    return { value: asObject(v, where, 'every element of the array must be a JSON object'), where, number: i + 1 };
-  });
+  const inner = value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value).filter(([, v]) => Array.isArray(v) && v.length > 0 && v.every((x) => x !== null && typeof x === 'object' && !Array.isArray(x))) : [];
+  const hint = inner.length > 0 ? `the records seem to be under ${inner.map(([k]) => `'${k}'`).join(', ')}: write that array alone to a file, e.g. jq '.${inner[0]?.[0]}' ${path} > records.json` : JSON_HINT;
+  return new DdaError(`${path}: expected a JSON array of records, got ${inner.length > 0 ? 'an object' : typeName(value)}${inner.length > 0 ? ` with the key(s) ${Object.keys(value as object).map((k) => `'${k}'`).join(', ')}` : ''}`, hint);
 }
 
 /**
