@@ -159,12 +159,12 @@ export function loadTokenizerFolder(dir: string, family?: ModelFamily): Tokenize
  */
 export function savedTokenizerSettings(dir: string): { readonly files: string[]; readonly chatTemplate: { readonly source: string; readonly text: string } | null; readonly eos: string | null } | null {
   const jinja = join(dir, CHAT_TEMPLATE_FILE);
-  const hasConfig = existsSync(join(dir, TOKENIZER_CONFIG_FILE));
-  if (!existsSync(jinja) && !hasConfig) return null;
+  const [hasConfig, hasJinja] = [existsSync(join(dir, TOKENIZER_CONFIG_FILE)), existsSync(jinja)];
+  if (!hasJinja && !hasConfig) return null;
   const tc = hasConfig ? (readJsonFile(dir, TOKENIZER_CONFIG_FILE) as Record<string, unknown>) : {};
   const fromConfig = configChatTemplate(tc);
-  const chatTemplate = existsSync(jinja) ? { source: CHAT_TEMPLATE_FILE, text: readFileSync(jinja, 'utf8') } : fromConfig !== null ? { source: TOKENIZER_CONFIG_FILE, text: fromConfig } : null;
-  return { files: [...(hasConfig ? [TOKENIZER_CONFIG_FILE] : []), ...(existsSync(jinja) ? [CHAT_TEMPLATE_FILE] : [])], chatTemplate, eos: tokenContent(tc.eos_token) };
+  const chatTemplate = hasJinja ? { source: CHAT_TEMPLATE_FILE, text: readFileSync(jinja, 'utf8') } : fromConfig !== null ? { source: TOKENIZER_CONFIG_FILE, text: fromConfig } : null;
+  return { files: [...(hasConfig ? [TOKENIZER_CONFIG_FILE] : []), ...(hasJinja ? [CHAT_TEMPLATE_FILE] : [])], chatTemplate, eos: tokenContent(tc.eos_token) };
 }
 
 /** Whether `dir` holds safetensors weights (single file or index). */
