@@ -5,14 +5,15 @@
  * `<out>/artifacts/`, so an interrupted run resumes and a changed input recomputes only what
  * depends on it.
  */
-import { existsSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { DdaError, createMetrics, labelMetricColumns, refuseLabelMetricsAsked, scoreUnits, trivialRecallWarnings, type Metric } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { describeSavedModules, trainingSetSizeWarning } from './checkpoints.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
+import { indexRunOptions } from './indexed-rows.js';
 import { type MethodSpec, checkMethod, checkRequirements, debiasBeta, methodFor, methodRequirements, methodVariants, type Variant } from './method.js';
-import { METRIC_COLUMNS, METRICS_NOTE, type MetricRow, type QueryTop, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
+import { METRIC_COLUMNS, METRICS_NOTE, type MetricRow, type QueryTop, checkOutFolder, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
 import { PAGE_CHART_LIMIT, renderAttributionPage } from './page.js';
 import { AttributionRun, type RunOptions } from './run.js';
 import { type TokenAttribution, tokenAttribution } from './token-attribution.js';
@@ -41,6 +42,12 @@ export interface AttributeOptions extends TaskFiles, Omit<RunOptions, 'artifacts
    * size (10 queries × 10 samples took 10 minutes on a Qwen2-0.5B-shaped model here).
    */
   readonly heatMaps?: number;
+  /**
+   * Gradient index folders (`dda index build --out`), at most one per checkpoint (θ0 included):
+   * the training gradients at their checkpoints are read from them (float16 rows, projected), not
+   * computed; the run takes their projection (see indexed-rows.ts for what must match).
+   */
+  readonly indexes?: readonly string[];
   /** Artifact folder (default `<out>/artifacts`); several outputs may share one. */
   readonly artifactsDir?: string;
   /** The command line, recorded in summary.json and the page. */
@@ -78,24 +85,6 @@ export const ATTRIBUTE_FILES = {
 } as const;
 
 /**
- * Refuses an output folder that is a file, or lies under one, before any work (mkdir and the
- * writes would otherwise fail late, with the operating system's words).
- *
- * @param option The option that named it, for the message.
- * @throws DdaError naming the option and the path.
- */
-export function checkOutFolder(out: string, option = '--out'): void {
-  let at = resolve(out);
-  while (!existsSync(at)) {
-    const up = dirname(at);
-    if (up === at) return;
-    at = up;
-  }
-  if (statSync(at).isDirectory()) return;
-  throw new DdaError(at === resolve(out) ? `${option} ${out} is a file; give a folder` : `${option} ${out}: ${at} is a file; give a folder`, 'name a new folder (it is made) or an existing one');
-}
-
-/**
  * The registry metrics of `o.metrics`, created (plugins are loaded by then).
  *
  * @throws DdaError for metrics without labels, an unknown id, or a metric whose id is a column
@@ -131,9 +120,12 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   log(`task: ${task.train.samples.length} training samples, ${task.queries.length} queries, ${task.checkpoints.length} checkpoint(s) (${task.checkpoints.map((c) => `${c.id}${Number.isNaN(c.info.learningRate) ? '' : ` lr ${Number(c.info.learningRate.toPrecision(6))}`}`).join(', ')}), base ${task.base.family} ${task.base.config.numLayers} layers, context ${task.encoding.maxLength}`);
   const size = trainingSetSizeWarning(task.checkpoints, task.train.records.length, o.train); // --train against the run's steps per epoch × batch
   if (size !== null) log(size);
-  const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
+  const { indexed, options: fromIndexes } = indexRunOptions(task, { ...o, log });
+  const projection = fromIndexes.projection ?? o.projection;
+  const run = await AttributionRun.open(task, { ...o, ...fromIndexes, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
     const scorer = await run.scorer(o.method.scorer);
+    if (indexed && !scorer.needs.includes('gradients')) log(`note: --index has no effect on '${scorer.id}', which takes no gradients`);
     const spec = methodFor(o.method, scorer, log);
     await checkRequirements(spec, task, scorer, await run.measurement(), log); // what the method needs, before any model work
     if (o.learningRates && !(await methodRequirements(spec, scorer, await run.measurement())).some((r) => r.need === 'learning-rates')) {
@@ -168,7 +160,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       : await tokenAttribution(run, s, tops.slice(0, heatMaps));
     log(tokens.kind === 'computed'
       ? `token heat maps: top ${k} samples of ${Math.min(tops.length, heatMaps)} queries at ${tokens.checkpoint}, 2 forward passes each, ${((Date.now() - tTokens) / 1000).toFixed(1)} s`
-      : heatMaps === 0 ? 'token heat maps: none (--heat-maps 0)' : `token heat maps: none (${o.projection ? `the scores are over gradients projected to ${o.projection.dim} dimensions` : `${o.method.scorer} is not a gradient dot product`})`);
+      : heatMaps === 0 ? 'token heat maps: none (--heat-maps 0)' : `token heat maps: none (${projection ? `the scores are over gradients projected to ${projection.dim} dimensions` : `${o.method.scorer} is not a gradient dot product`})`);
     const recallK = o.recallK ?? 20;
     if (sources) for (const w of trivialRecallWarnings(o.metrics ?? [], task.train.samples.length)) log(w);
     if (sources && recallK > task.train.samples.length) log(`note: -k ${recallK} is more than the ${task.train.samples.length} training samples: recall@k is recall@${task.train.samples.length} (every sample counted), 1 for every method`);
@@ -221,9 +213,11 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       metrics: sources ? { ...METRICS_NOTE, rows: metrics.map(({ values: _values, ...row }) => row) } : null,
       artifacts: { reused: run.reused.length, computed: run.computed.length },
       // Where the training gradients went: streamed blocks were computed, scored and dropped (see RunOptions.storeGradients).
-      gradients: { path: run.gradientPath(scorer), streamedBlocks: run.streamed.length },
+      gradients: { path: run.gradientPath(scorer), streamedBlocks: run.streamed.length, ...(indexed ? { readFromIndexes: run.readRows.length } : {}) },
       // Every gradient row projected before scoring (RunOptions.projection): the scores are the scorer's on the projected rows.
-      projection: o.projection ? { ...o.projection, note: 'every training and query gradient row was projected to dim dimensions by the seeded projection of projection.ts before scoring' } : null,
+      projection: projection ? { ...projection, note: 'every training and query gradient row was projected to dim dimensions by the seeded projection of projection.ts before scoring' } : null,
+      // The training rows read from gradient indexes (float16) instead of computed, by checkpoint.
+      indexes: indexed ? { used: indexed.record, computedAt: indexed.computedAt, note: 'training gradient rows at these checkpoints were read from the indexes (projected, rounded to float16); at computedAt they were computed and projected with the same projection' } : null,
       seconds: { ...run.seconds, total: (Date.now() - t0) / 1000 },
       outputs: files,
     }, null, 2)}\n`);

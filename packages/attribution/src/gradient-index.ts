@@ -27,13 +27,12 @@ import { DdaError, createScoreMatrix, measurements, scorers, trackProgress, type
 import { readQueryData, scanTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
 import { encodeSample, float32ToF16Bits, widenToFloat32, type EncodedExample, type OverlongPolicy } from '@dda/model';
 import { ArrayHash, hashOf, writeFileAtomic } from './artifacts.js';
-import { checkOutFolder } from './attribute.js';
 import { trainingSetSizeWarning, type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
 import { hashData } from './hashing.js';
 import { insertTop, queryNorms, readRowBytes, rowScores, scanIndexTop } from './index-scan.js';
 import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary } from './index-dda-error.js';
-import { type QueryTop, type TopEntry, writeTopK } from './outputs.js';
+import { type QueryTop, type TopEntry, checkOutFolder, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
 import { RECOMMENDED_DDA, ddaMatrix, describeScores } from './method.js';
 import { DEFAULT_INDEX_DIM, GradientProjector, PROJECTION_KINDS, type ModuleProjection, type ProjectionKind, type ProjectionSpec } from './projection.js';

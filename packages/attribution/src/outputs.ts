@@ -1,14 +1,35 @@
 /**
  * What `dda attribute` writes: the top-k training samples of every query (CSV and JSON Lines), the
  * full score matrix as NumPy `.npy` with its ids, sign and units beside it (`scores.json`), and
- * metrics against labels. Every file is written atomically.
+ * metrics against labels. Every file is written atomically; an output folder that is a file is
+ * refused first ({@link checkOutFolder}).
  */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { writeToBuffer } from 'fast-csv';
-import { labelMetricColumns, metricTableHeader, scoreUnits, type MetricColumn, type ScoreMatrix } from '@dda/core';
+import { DdaError, labelMetricColumns, metricTableHeader, scoreUnits, type MetricColumn, type ScoreMatrix } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 import { AUC_ON, AUC_PER_QUERY_MEAN, type AttributionEvaluation } from './evaluate.js';
 import { debiasBeta, describeScores } from './method.js';
 import type { AttributionTask } from './task.js';
+
+/**
+ * Refuses an output folder that is a file, or lies under one, before any work (mkdir and the
+ * writes would otherwise fail late, with the operating system's words).
+ *
+ * @param option The option that named it, for the message.
+ * @throws DdaError naming the option and the path.
+ */
+export function checkOutFolder(out: string, option = '--out'): void {
+  let at = resolve(out);
+  while (!existsSync(at)) {
+    const up = dirname(at);
+    if (up === at) return;
+    at = up;
+  }
+  if (statSync(at).isDirectory()) return;
+  throw new DdaError(at === resolve(out) ? `${option} ${out} is a file; give a folder` : `${option} ${out}: ${at} is a file; give a folder`, 'name a new folder (it is made) or an existing one');
+}
 
 /** One ranked training sample of one query. */
 export interface TopEntry {

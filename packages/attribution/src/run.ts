@@ -21,7 +21,7 @@ import { CheckpointModel, resolveGradientEngine, type GradientEngine, type Log }
 import { type GradientBlockSpec, gradientBlock, gradientBlockStream, readGradientBlock } from './gradient-blocks.js';
 import { measurementTermsOf, type AttributionTask } from './task.js';
 import { ensurePlugins } from './plugins.js';
-import { GradientProjector, type ProjectionSpec } from './projection.js';
+import { GradientProjector, type ModuleProjection, type ProjectionSpec } from './projection.js';
 import { refuseUnknownScorerOptions } from './scorer-options.js';
 
 /** Default number of samples per gradient block. */
@@ -105,6 +105,13 @@ export interface RunOptions {
    */
   readonly projection?: ProjectionSpec;
   /**
+   * Training gradient rows read instead of computed at some checkpoints (the rows of gradient
+   * indexes, `dda attribute --index`: see indexed-rows.ts). They are projected rows, so
+   * {@link projection} must be theirs; the queries' gradients are computed and projected with it.
+   * Absent: every training gradient is computed.
+   */
+  readonly trainRows?: TrainRowSource;
+  /**
    * The model to use, shared with other runs of the same task (e.g. one run per test measurement):
    * one engine's decoders and onnxruntime sessions instead of one set per run (each set holds up to
    * gigabytes). It must be opened for this task on the run's gradient engine and backends. Absent:
@@ -113,6 +120,27 @@ export interface RunOptions {
   readonly model?: Promise<CheckpointModel>;
   readonly log?: Log;
   readonly progress?: ProgressSink;
+}
+
+/**
+ * Training gradient rows that a run reads rather than computes, by checkpoint (gradient indexes:
+ * indexed-rows.ts).
+ */
+export interface TrainRowSource {
+  /** The rows at the checkpoint with this id (`base` = θ0), or undefined where the run computes them. */
+  at(checkpointId: string): TrainRowsAt | undefined;
+}
+
+/** The training gradient rows at one checkpoint, projected (see {@link TrainRowSource}). */
+export interface TrainRowsAt {
+  /** What the rows are (their source's identity): part of the key of every block and of every score computed from them. */
+  readonly key: unknown;
+  /** The projected layout of a row, tensor by tensor; the queries' projection at the checkpoint must give the same. */
+  readonly modules: readonly ModuleProjection[];
+  /** Where the rows are (a folder), for the log and errors. */
+  readonly where: string;
+  /** Rows [start, end) of the training set in task order, float32, k entries each. */
+  read(start: number, end: number): Float32Array[];
 }
 
 /** Scores of one scorer at θ0 and at every checkpoint. */
@@ -161,6 +189,8 @@ export class AttributionRun {
   readonly seconds: Record<string, number> = {};
   /** Training gradient blocks computed and not stored (names as in {@link computed}, where they are listed too). */
   readonly streamed: string[] = [];
+  /** Training gradient blocks read from {@link RunOptions.trainRows} (names as in {@link computed}; in neither list). */
+  readonly readRows: string[] = [];
   readonly blockRows: number;
   /** Whether computed training gradients are written to the store ({@link RunOptions.storeGradients}). */
   readonly storeGradients: boolean;
@@ -284,7 +314,8 @@ export class AttributionRun {
     for (let start = 0, index = 0; start < samples.length; start += this.blockRows, index++) {
       const end = Math.min(samples.length, start + this.blockRows);
       const block = samples.slice(start, end);
-      out.push({ index, start, end, ids: block.map((s) => s.id), key: { step: 'gradients', which: 'train', model: this.modelKey(cp), samples: hashOf(block), ...this.projectionKey() } });
+      const rows = this.options.trainRows?.at(cp.id);
+      out.push({ index, start, end, ids: block.map((s) => s.id), key: { step: 'gradients', which: 'train', model: this.modelKey(cp), samples: hashOf(block), ...this.projectionKey(), ...(rows ? { rows: rows.key } : {}) } });
     }
     return out;
   }
@@ -297,6 +328,12 @@ export class AttributionRun {
    */
   async trainGradientBlock(cp: Checkpoint, spec: GradientBlockSpec, save = true, pending?: { key: string; todo: (b: GradientBlockSpec) => boolean }): Promise<GradientMatrix> {
     const name = `gradients/${cp.id}/train`;
+    const given = this.options.trainRows?.at(cp.id);
+    if (given) {
+      // Read, never stored again: the source is their store.
+      this.readRows.push(`${name}/${spec.index}`);
+      return rowsMatrix(given, spec, cp.id);
+    }
     const r = await gradientBlock(this.store, name, spec, async () => {
       const stored = this.storedFullBlock(name, spec.key);
       if (stored) return await this.projected(stored);
@@ -416,6 +453,14 @@ export class AttributionRun {
     let p = this.projectors.get(key);
     if (!p) this.projectors.set(key, (p = new GradientProjector(spec, layout)));
     const projector = p;
+    const given = this.options.trainRows?.at(g.checkpoint);
+    if (given && JSON.stringify(given.modules) !== JSON.stringify(projector.modules)) {
+      const k = projector.modules.findIndex((m, i) => JSON.stringify(m) !== JSON.stringify(given.modules[i]));
+      throw new DdaError(
+        `the training rows of ${given.where} are projected over another gradient layout than this run's at ${g.checkpoint} (${projector.modules.length} tensors here, ${given.modules.length} there; first difference at tensor ${k}: ${JSON.stringify(projector.modules[k] ?? null)} here, ${JSON.stringify(given.modules[k] ?? null)} there)`,
+        'build the index again with the base model, checkpoints and version of this run',
+      );
+    }
     return {
       ids: g.ids, checkpoint: g.checkpoint, dim: projector.dim,
       rows: (await projector.projectRows(g.rows, { log: this.log })).rows.map((row) => Float32Array.from(row)),
@@ -1133,6 +1178,17 @@ export async function scoreBlocksTogether(jobs: readonly BlockJob[], cpId: strin
 }
 
 /** Row blocks of one scorer stacked into one matrix (same test columns and provenance). */
+/** Rows [spec.start, spec.end) of `given` as a block's gradient matrix (one 1-D tensor of k_m entries per projected module, as projected rows). */
+function rowsMatrix(given: TrainRowsAt, spec: GradientBlockSpec, checkpoint: string): GradientMatrix {
+  const rows = given.read(spec.start, spec.end);
+  const dim = given.modules.reduce((a, m) => a + m.dims, 0);
+  if (rows.length !== spec.end - spec.start || rows.some((r) => r.length !== dim)) throw new DdaError(`${given.where}: rows ${spec.start} to ${spec.end - 1} are not ${spec.end - spec.start} rows of ${dim} entries`, 'build the index again');
+  return {
+    ids: spec.ids, checkpoint, dim, rows,
+    parameterNames: given.modules.map((m) => m.name), parameterSizes: given.modules.map((m) => m.dims), parameterShapes: given.modules.map((m) => [m.dims]),
+  };
+}
+
 function concatRows(parts: readonly ScoreMatrix[], scorer: string): ScoreMatrix {
   return stackScoreBlocks(parts, scorer, parts.length > 1 ? ` (training set scored in ${parts.length} blocks)` : '');
 }

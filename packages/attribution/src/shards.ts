@@ -16,9 +16,11 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DdaError, scorers, type TextSample } from '@dda/core';
 import { hashOf, writeFileAtomic } from './artifacts.js';
-import { type AttributeOptions, type AttributeResult, checkOutFolder, runAttribute } from './attribute.js';
+import { type AttributeOptions, type AttributeResult, runAttribute } from './attribute.js';
 import { jsonDifferences } from './gradient-index.js';
 import { checkMethod, checkRequirements } from './method.js';
+import { type IndexedTraining, indexRunOptions } from './indexed-rows.js';
+import { checkOutFolder } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
 import { checkQueryLoss, checkTrainingLoss } from './training-loss.js';
 import { AttributionRun, blockRowsFor, isModelFree } from './run.js';
@@ -93,8 +95,11 @@ type StoredOptions = Omit<AttributeOptions, 'log' | 'progress'>;
 export const shardManifestPath = (out: string, s: Shard): string => join(out, 'shards', `shard-${s.index}-of-${s.count}.json`);
 
 /** The inputs of a sharded attribution: contents of every input file and every option that changes a result. */
-function shardInputs(task: AttributionTask, o: StoredOptions): Record<string, unknown> {
-  return { inputs: task.hashes, method: o.method, measurement: o.measurement ?? 'loss', scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'onnxruntime', ...(o.projection ? { projection: o.projection } : {}) };
+function shardInputs(task: AttributionTask, o: StoredOptions, indexed: IndexedTraining | null): Record<string, unknown> {
+  return {
+    inputs: task.hashes, method: o.method, measurement: o.measurement ?? 'loss', scorerOptions: o.scorerOptions ?? {}, blockRows: o.blockRows ?? null, gradientEngine: o.gradientEngine ?? 'onnxruntime',
+    ...(o.projection ? { projection: o.projection } : {}), ...(indexed ? { indexes: indexed.record.map((r) => ({ checkpoint: r.checkpoint, identity: r.identity })) } : {}),
+  };
 }
 
 /** `path: X in shard a, Y in <bName>` for every leaf where the inputs `a` and `b` of two shards differ. */
@@ -136,7 +141,7 @@ function storedOptions(o: AttributeOptions): StoredOptions {
   const abs = (p: string): string => resolve(p);
   return {
     ...rest, out: abs(o.out), base: abs(o.base), checkpoints: o.checkpoints.map(abs), train: abs(o.train), queries: abs(o.queries),
-    ...(o.labels ? { labels: abs(o.labels) } : {}), ...(o.artifactsDir ? { artifactsDir: abs(o.artifactsDir) } : {}),
+    ...(o.labels ? { labels: abs(o.labels) } : {}), ...(o.artifactsDir ? { artifactsDir: abs(o.artifactsDir) } : {}), ...(o.indexes ? { indexes: o.indexes.map(abs) } : {}),
   };
 }
 
@@ -162,7 +167,8 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
   const truncation = describeTruncation(task.truncated);
   if (truncation) log(truncation);
   const options = storedOptions(o);
-  const inputs = shardInputs(task, options);
+  const { indexed, options: fromIndexes } = indexRunOptions(task, { ...o, log });
+  const inputs = shardInputs(task, options, indexed);
   const hash = hashOf(inputs);
   const path = shardManifestPath(o.out, s);
   if (existsSync(path)) {
@@ -173,7 +179,7 @@ export async function runShard(o: AttributeOptions, s: Shard): Promise<{ manifes
     }
     log(`shard ${s.index}/${s.count}: the manifest there was made from other inputs; recomputing`);
   }
-  const run = await AttributionRun.open(task, { ...o, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
+  const run = await AttributionRun.open(task, { ...o, ...fromIndexes, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
     const scorer = await run.scorer(o.method.scorer);
     await checkRequirements(o.method, task, scorer, await run.measurement(), log);
@@ -334,7 +340,7 @@ async function shardsAgainstNow(c: ShardCheck): Promise<{ against: ShardAgainstN
   const ref = c.manifests[0] as ShardManifest;
   const task = await loadTask({ ...ref.options, log: () => {} });
   const options = ref.options;
-  const now = shardInputs(task, options);
+  const now = shardInputs(task, options, indexRunOptions(task, options).indexed);
   const nowHash = hashOf(now);
   const fp = trainFingerprint(task.train.samples, blockRowsFor(task, options));
   const cps = ['base', ...task.checkpoints.map((x) => x.id)];

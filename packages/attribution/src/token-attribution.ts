@@ -140,7 +140,8 @@ export async function tokenAttribution(run: AttributionRun, scores: CheckpointSc
   }
   const projection = run.options.projection;
   if (projection) {
-    return { kind: 'omitted', reason: `The scores are over gradients projected to ${projection.dim} dimensions (--projection-dim), so a score is not the full gradients' dot product that splits over the tokens of a training sample; there is no heat map (run without --projection-dim for one).` };
+    const flag = run.options.trainRows ? '--index' : '--projection-dim';
+    return { kind: 'omitted', reason: `The scores are over gradients projected to ${projection.dim} dimensions (${flag}), so a score is not the full gradients' dot product that splits over the tokens of a training sample; there is no heat map (run without ${flag} for one).` };
   }
   const task = run.task;
   const cp = task.checkpoints[task.checkpoints.length - 1];

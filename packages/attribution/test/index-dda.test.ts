@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  buildGradientIndex, queryGradientIndex, queryGradientIndexesDda, readIndexHeader, readIndexRows, runAttribute, type IndexBuildOptions,
+  buildGradientIndex, queryGradientIndexesDda, runAttribute, type IndexBuildOptions,
 } from '@dda/attribution';
+import { indexScoreMatrix } from './fixtures/index-scores.js';
 import { makeUserRun, type UserRun } from './fixtures/user-run.js';
 
 // DDA over gradient indexes on the tiny user run (10 training samples, 3 queries; checkpoints
@@ -23,21 +24,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The full score matrix [train × query] of one index from its rows and the queries' projected rows (as queryGradientIndex returns them). */
-async function scoresOf(cp: string): Promise<Float64Array> {
-  const r = await queryGradientIndex({ index: idx(cp), queries: run.queries, topK: 1 });
-  const h = readIndexHeader(idx(cp));
-  const rows = readIndexRows(idx(cp), h, 0, h.count);
-  const nq = r.queryRows.length;
-  const out = new Float64Array(h.count * nq);
-  for (let i = 0; i < h.count; i++) {
-    for (let j = 0; j < nq; j++) {
-      let s = 0;
-      for (let x = 0; x < h.dim; x++) s += (rows[i * h.dim + x] as number) * ((r.queryRows[j] as Float64Array)[x] as number);
-      out[i * nq + j] = s;
-    }
-  }
-  return out;
-}
+const scoresOf = (cp: string): Promise<Float64Array> => indexScoreMatrix(idx(cp), run.queries);
 
 describe('DDA over gradient indexes', () => {
   it('is the mean over the checkpoints\' index scores minus the θ0 index scores (raw, mean, β = 1), whatever the order of the indexes', async () => {

@@ -264,6 +264,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint) so new queries reuse them; by default grad-dot, grad-cos, tracin-cp and trak stream them (each block scored or summarized and dropped), and datainf, if-ekfac, if-exact, trackstar and grad-dot-pc in passes, fit then score (each gradient computed once per pass); if-lissa in depth + 1 passes, one per LiSSA step, only above 1 GiB of training gradients per checkpoint (its option streamAboveBytes; below, and with a minibatch, it stores them)' })
     .option('projection-dim', { type: 'number', describe: 'project every training and query gradient row to this many dimensions (the gradient index\'s seeded Rademacher projection, split across the tensors) before scoring: less memory for scorers that fit statistics over every row (trackstar, if-exact, grad-dot-pc stream up to 8,192 dimensions); scores approximate the unprojected ones (benchmarks/results/projection/)' })
     .option('projection-seed', { type: 'number', default: 0, describe: 'seed of --projection-dim\'s projection' })
+    .option('index', { type: 'string', array: true, describe: 'a gradient index folder (dda index build --out) at one of the run\'s checkpoints (base for θ0); repeat it, one per checkpoint: the training gradients there are read from the index (float16 rows, projected) instead of computed, the queries\' gradients are projected with its projection, and checkpoints without an index get theirs computed and projected the same way. Each index must be over this run\'s base model, checkpoint, training samples (same order and rendering) and context length, else it is refused naming what differs' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
 }
 
@@ -272,15 +273,15 @@ interface AttributeArgs extends RunInputArgs {
   queries: string; labels?: string | undefined; 'query-fields'?: (string | number)[] | undefined;
   scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
   'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows'?: number | undefined; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
-  'projection-dim'?: number | undefined; 'projection-seed': number; metrics?: (string | number)[] | undefined; 'heat-maps'?: number | undefined; 'scorer-option'?: (string | number)[] | undefined;
+  'projection-dim'?: number | undefined; 'projection-seed': number; index?: (string | number)[] | undefined; metrics?: (string | number)[] | undefined; 'heat-maps'?: number | undefined; 'scorer-option'?: (string | number)[] | undefined;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
-const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'projection-dim', 'projection-seed', 'backend', 'metrics', 'scorer-option', 'heat-maps'] as const;
+const ATTRIBUTE_FLAGS = ['base', 'checkpoints', 'train', 'queries', 'labels', 'fields', 'query-fields', 'prompt-format', 'scorer', 'measurement', 'debias', 'denoise', 'beta', 'top-k', 'k', 'max-length', 'overlong', 'learning-rates', 'base-name', 'chat-date', 'tokenizer', 'loss-on', 'gradient-engine', 'block-rows', 'store-gradients', 'projection-dim', 'projection-seed', 'index', 'backend', 'metrics', 'scorer-option', 'heat-maps'] as const;
 
 /** The `dda attribute` arguments of parsed options (paths made absolute), without --out and sharding. */
 function attributeArgv(a: AttributeArgs): string[] {
-  return commandArgv(a, ATTRIBUTE_FLAGS, new Set(['base', 'checkpoints', 'train', 'queries', 'labels', 'tokenizer']));
+  return commandArgv(a, ATTRIBUTE_FLAGS, new Set(['base', 'checkpoints', 'train', 'queries', 'labels', 'tokenizer', 'index']));
 }
 
 /**
@@ -322,6 +323,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     gradientEngine: String(a['gradient-engine']), ...(a['block-rows'] !== undefined ? { blockRows: positive('block-rows', a['block-rows']) } : {}),
     ...(a['store-gradients'] ? { storeGradients: true } : {}),
     ...(a['projection-dim'] !== undefined ? { projection: { kind: 'rademacher' as const, dim: positive('projection-dim', a['projection-dim']), seed: a['projection-seed'] } } : {}),
+    ...(a.index ? { indexes: a.index.map(String) } : {}),
     ...(a.backend ? { backends: a.backend.map(String) } : {}),
   };
 }

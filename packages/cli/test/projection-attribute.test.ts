@@ -39,4 +39,24 @@ describe('dda attribute --projection-dim', () => {
     expect(g.err).toContain('token heat maps: none (the scores are over gradients projected to 128 dimensions)');
     expect(readFileSync(join(dir, 'g', 'report.html'), 'utf8')).toContain('projected to 128 dimensions (--projection-dim)');
   }, 300_000);
+
+  it('--index reads the training gradients from gradient indexes (one per checkpoint), takes their projection, and refuses another --projection-dim', async () => {
+    for (const cp of ['base', 'checkpoint-50', 'checkpoint-100']) {
+      const b = await cli(['index', 'build', '--base', u.base, '--checkpoints', u.run, '--checkpoint', cp, '--train', u.train, '--out', join(dir, `idx-${cp}`), '--dim', '256', '--seed', '2', '--quiet']);
+      expect(b.code, b.err).toBe(0);
+    }
+    const indexes = ['base', 'checkpoint-50', 'checkpoint-100'].flatMap((cp) => ['--index', join(dir, `idx-${cp}`)]);
+    const base = args().filter((a) => a !== 'trackstar' && a !== '--scorer' && a !== '--quiet');
+    const r = await cli([...base, ...indexes, '--progress', 'log', '--out', join(dir, 'i')]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/training gradients read from 3 gradient indexes, not computed: base ← .*idx-base/);
+    const s = JSON.parse(readFileSync(join(dir, 'i', 'summary.json'), 'utf8'));
+    expect(s.projection).toMatchObject({ kind: 'rademacher', dim: 256, seed: 2 });
+    expect(s.indexes.used).toHaveLength(3);
+    expect(s.gradients.readFromIndexes).toBe(3);
+    expect(readFileSync(join(dir, 'i', 'report.html'), 'utf8')).toContain('projected to 256 dimensions (--index)');
+    const bad = await cli([...base, ...indexes, '--projection-dim', '128', '--out', join(dir, 'ibad')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toContain("--projection-dim / --projection-seed ask for another projection than the indexes' (seed: asked 0, the indexes 2; dim: asked 128, the indexes 256)");
+  }, 300_000);
 });
