@@ -125,7 +125,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   const run = await AttributionRun.open(task, { ...o, ...fromIndexes, artifactsDir: o.artifactsDir ?? join(o.out, 'artifacts'), log });
   try {
     const scorer = await run.scorer(o.method.scorer);
-    if (indexed && !scorer.needs.includes('gradients')) log(`note: --index has no effect on '${scorer.id}', which takes no gradients`);
+    if (indexed && !scorer.needs.includes('gradients')) throw new DdaError(`--index has no effect on '${scorer.id}', which takes no training gradients`, 'drop --index, or use a gradient scorer (dda methods)');
     const spec = methodFor(o.method, scorer, log);
     await checkRequirements(spec, task, scorer, await run.measurement(), log); // what the method needs, before any model work
     if (o.learningRates && !(await methodRequirements(spec, scorer, await run.measurement())).some((r) => r.need === 'learning-rates')) {

@@ -279,8 +279,7 @@ export function mergeGradientIndexShards(dir: string, o: { readonly log?: Log } 
     subnormal: ms.reduce((a, m) => a + m.float16.subnormal, 0),
     flushedToZero: ms.reduce((a, m) => a + m.float16.flushedToZero, 0),
   };
-  const header = indexHeader({ ...first.identity, trainIds }, first.modules, float16, first.trainingData);
-  writeIndexHeader(dir, header, log);
+  const header = writeIndexHeader(dir, indexHeader({ ...first.identity, trainIds }, first.modules, float16, first.trainingData), log);
   rmSync(join(dir, 'shards'), { recursive: true, force: true });
   log(`index: merged ${c.count} shards into ${dir}`);
   return { header, merged: c.count };

@@ -30,11 +30,12 @@ import { ArrayHash, hashOf, writeFileAtomic } from './artifacts.js';
 import { trainingSetSizeWarning, type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
 import { hashData } from './hashing.js';
+import { VERIFIED_FILE, markVerified, sha256OfFile, verifyIndexRows } from './index-integrity.js';
 import { insertTop, queryNorms, readRowBytes, rowScores, scanIndexTop } from './index-scan.js';
 import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary } from './index-dda-error.js';
 import { type QueryTop, type TopEntry, checkOutFolder, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
-import { RECOMMENDED_DDA, ddaMatrix, describeScores } from './method.js';
+import { RECOMMENDED_DDA, checkMethod, ddaMatrix, describeScores } from './method.js';
 import { DEFAULT_INDEX_DIM, GradientProjector, PROJECTION_KINDS, type ModuleProjection, type ProjectionKind, type ProjectionSpec } from './projection.js';
 import { combineGradientTerms, type CheckpointScores } from './run.js';
 import {
@@ -44,7 +45,7 @@ import {
 import { type MeasuredTrainingLoss, type QueryLossCheck, type TrainingLossCheck, compareQueryLoss, compareTrainingLoss, measureSampledTrainingLoss, sampleIndices } from './training-loss.js';
 
 /** Files of an index folder. */
-export const INDEX_FILES = { rows: 'gradients.f16', header: 'index.json', progress: 'progress.json' } as const;
+export const INDEX_FILES = { rows: 'gradients.f16', header: 'index.json', progress: 'progress.json', verified: VERIFIED_FILE } as const;
 /** Format tag of `index.json`. */
 export const INDEX_FORMAT = 'dda-gradient-index-v1';
 /** Default training samples per block (the unit of writing and resuming). */
@@ -102,6 +103,8 @@ export interface IndexHeader extends IndexIdentity {
   readonly bytesPerRow: { readonly index: number; readonly fullGradient: number };
   /** The build's checks of the training data (absent in indexes of earlier versions); informational, not part of what makes two builds one index. */
   readonly trainingData?: IndexTrainingData;
+  /** SHA-256 (hex) of `gradients.f16` as the build wrote it, checked before any row is read (index-integrity.ts; absent in indexes of earlier versions). */
+  readonly rowsSha256?: string;
 }
 
 /**
@@ -137,6 +140,8 @@ interface Progress {
   readonly rows?: { readonly start: number; readonly end: number };
   /** Rows written, counted from `rows.start`. */
   readonly rowsDone: number;
+  /** Training samples per block (absent in builds of earlier versions): a block's rows are projected together, so a resume keeps it. */
+  readonly blockRows?: number;
   readonly float16: Float16Stats;
 }
 
@@ -177,15 +182,16 @@ export interface ModelSide {
 }
 
 /** Loads the base model and checkpoints, picks `which` (`base`, an id, or one of the folders). @throws DdaError naming the choices when none matches. */
-function loadModelSide(files: ModelFiles, which: string, enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined }): ModelSide {
+function loadModelSide(files: ModelFiles, which: string, enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined }, named?: string): ModelSide {
   const { base: b, checkpoints } = loadModelFiles(files);
-  return modelSideAt(b, checkpoints, which, enc);
+  return modelSideAt(b, checkpoints, which, enc, named);
 }
 
 /** The side of `which` among θ0 (`base`) and `checkpoints`. @throws DdaError naming the choices when none matches. */
-function modelSideAt(b: BaseModel, checkpoints: readonly Checkpoint[], which: string, enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined }): ModelSide {
+function modelSideAt(b: BaseModel, checkpoints: readonly Checkpoint[], which: string, enc: { maxLength?: number | undefined; overlong?: OverlongPolicy | undefined }, named?: string): ModelSide {
   const all = [baseCheckpointOf(b, checkpoints), ...checkpoints];
   const cp = all.find((c) => c.id === which) ?? all.find((c) => c.id !== 'base' && resolve(c.dir) === resolve(which));
+  if (!cp && named !== undefined) throw new DdaError(`${named} is at ${which}, which is not among the checkpoints of this query: ${checkpoints.map((c) => `${c.id} (${c.dir})`).join(', ')}`, 'give --checkpoints with the run the index was built from (a folder holding that checkpoint)');
   if (!cp) throw new DdaError(`--checkpoint ${which}: no such checkpoint`, `use base (θ0) or one of: ${checkpoints.map((c) => `${c.id} (${c.dir})`).join(', ')}`);
   const maxLength = enc.maxLength ?? b.config.maxSeqLen;
   if (!Number.isInteger(maxLength) || maxLength < 2 || maxLength > b.config.maxSeqLen) throw new DdaError(`--max-length must be an integer in [2, ${b.config.maxSeqLen}] (the model's context), got ${maxLength}`);
@@ -419,7 +425,7 @@ export function finishedIndexIn(dir: string, identity: RecordedIdentity): IndexH
   const h = readJson<IndexHeader>(headerPath);
   const diff = differences(comparableIdentity(recordedIdentity(h)), comparableIdentity(identity));
   if (diff.length > 0) throw new DdaError(`${dir} holds another index (${diff.slice(0, 5).join('; ')})`, 'give another --out, or delete the folder to rebuild it');
-  return h;
+  return readIndexHeader(dir); // its rows checked too: a rerun of the build finds a damaged file
 }
 
 /** `index.json` of the rows of `identity.trainIds`, projected into `modules`, with the build's checks of the training data. */
@@ -436,12 +442,22 @@ export function indexHeader(identity: IndexIdentity, modules: readonly ModulePro
   };
 }
 
-/** Writes `index.json` of `header` into `dir` (atomically: the sign that the index is finished), removes `progress.json` and logs what was written. */
-export function writeIndexHeader(dir: string, header: IndexHeader, log: Log): void {
-  writeFileAtomic(join(dir, INDEX_FILES.header), `${JSON.stringify(header, null, 1)}\n`);
+/**
+ * Writes `index.json` of `header` into `dir` (atomically: the sign that the index is finished) with
+ * the SHA-256 of the rows file as it is now (`rowsSha256`), marks the rows verified, removes
+ * `progress.json` and logs what was written.
+ *
+ * @returns The header written.
+ */
+export function writeIndexHeader(dir: string, header: IndexHeader, log: Log): IndexHeader {
+  const rows = join(dir, INDEX_FILES.rows);
+  const written: IndexHeader = { ...header, rowsSha256: sha256OfFile(rows) };
+  writeFileAtomic(join(dir, INDEX_FILES.header), `${JSON.stringify(written, null, 1)}\n`);
+  markVerified(dir, rows, written.rowsSha256 as string);
   rmSync(join(dir, INDEX_FILES.progress), { force: true });
   const s = header.float16;
   log(`index: ${dir}: ${header.count} rows × ${header.dim} float16 (${header.bytesPerRow.index} bytes per sample instead of ${header.bytesPerRow.fullGradient} for the float32 gradient)${s.subnormal + s.flushedToZero > 0 ? `; float16 rounding: ${s.subnormal} entries subnormal, ${s.flushedToZero} flushed to zero` : ''}`);
+  return written;
 }
 
 /**
@@ -472,9 +488,7 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
   try {
     const trainingData = await checkIndexTrainingData(p, model);
     const { modules, float16 } = await writeIndexRows(p, { ...o, model }, o.out, p.rows);
-    const header = indexHeader({ ...p.identity, trainIds: p.samples.map((s) => s.id) }, modules, float16, trainingData);
-    writeIndexHeader(o.out, header, p.log);
-    return header;
+    return writeIndexHeader(o.out, indexHeader({ ...p.identity, trainIds: p.samples.map((s) => s.id) }, modules, float16, trainingData), p.log);
   } finally {
     await model.dispose();
   }
@@ -507,7 +521,11 @@ export async function writeIndexRows(
   let modules: readonly ModuleProjection[] | null = null;
   if (existsSync(progressPath)) {
     const pr = readJson<Progress>(progressPath);
-    const diff = [...differences(comparableIdentity(pr.identity), comparableIdentity(slim)), ...differences(pr.rows ?? { start: 0, end: total }, rows, 'rows')];
+    const diff = [
+      ...differences(comparableIdentity(pr.identity), comparableIdentity(slim)), ...differences(pr.rows ?? { start: 0, end: total }, rows, 'rows'),
+      // A block's rows are projected as one batch, whose float32 products change in their last bits with its rows: another size gives other bytes.
+      ...(pr.blockRows !== undefined && pr.blockRows !== blockRows ? [`--block-rows: ${pr.blockRows} in the unfinished build, ${blockRows} now`] : []),
+    ];
     if (diff.length > 0) throw new DdaError(`${dir} holds an unfinished build of another index (${diff.slice(0, 5).join('; ')})`, 'run the same command as before to finish it, or delete the folder to start this one');
     rowsDone = pr.rowsDone;
     stats = pr.float16;
@@ -562,6 +580,7 @@ export async function writeIndexRows(
             if (modules && differences(modules, planned).length > 0) throw new DdaError(`${dir}: the gradient layout at ${cp.id} differs from the unfinished build's (${differences(modules, planned).slice(0, 3).join('; ')})`, 'delete the folder to start again');
             modules = planned;
             log(`index: ${layout.names.length} tensors, ${projector.inputDim} gradient entries per sample → k = ${k} (${spec.kind}, seed ${spec.seed}, dimensions split proportionally to tensor size)`);
+            if (k >= projector.inputDim) log(`note: k = ${k} is not below the ${projector.inputDim} gradient entries per sample: each row (${k * 2} bytes of float16) is no smaller than the float32 gradient (${projector.inputDim * 4} bytes) and still a random projection of it, not the gradient; a --dim below ${projector.inputDim} compresses`);
           };
           await model.forEachGradientRow(cp, block, async (i, row) => {
             const pj = projector as GradientProjector | null;
@@ -574,7 +593,7 @@ export async function writeIndexRows(
           writeAll(fd, new Uint8Array(bits.buffer), start * rowBytes);
           fsyncSync(fd);
           rowsDone = end;
-          writeFileAtomic(progressPath, JSON.stringify({ identity: slim, modules: modules as readonly ModuleProjection[], rows, rowsDone, float16: stats } satisfies Progress));
+          writeFileAtomic(progressPath, JSON.stringify({ identity: slim, modules: modules as readonly ModuleProjection[], rows, rowsDone, blockRows, float16: stats } satisfies Progress));
           o.onBlock?.(rows.start + rowsDone);
         }
       } finally {
@@ -644,12 +663,14 @@ function refuseUnmergedShards(dir: string): void {
 }
 
 /**
- * Reads and checks an index folder's header: its format, and that `gradients.f16` holds count × k
- * float16 values.
+ * Reads and checks an index folder's header: its format, that `gradients.f16` holds count × k
+ * float16 values, and that it is the file the build wrote (its SHA-256 against `rowsSha256`:
+ * index-integrity.ts; `log` notes an index of an earlier version, which records none).
  *
- * @throws DdaError naming the folder when it is unfinished (progress.json, or shards not merged), missing or malformed.
+ * @throws DdaError naming the folder when it is unfinished (progress.json, or shards not merged),
+ *   missing or malformed, or its rows file was changed after the build.
  */
-export function readIndexHeader(dir: string): IndexHeader {
+export function readIndexHeader(dir: string, log: Log = () => {}): IndexHeader {
   const headerPath = join(dir, INDEX_FILES.header);
   if (!existsSync(headerPath)) {
     refuseUnmergedShards(dir);
@@ -660,6 +681,7 @@ export function readIndexHeader(dir: string): IndexHeader {
   const size = existsSync(join(dir, INDEX_FILES.rows)) ? statSync(join(dir, INDEX_FILES.rows)).size : -1;
   if (size !== h.count * h.dim * 2) throw new DdaError(`${join(dir, INDEX_FILES.rows)}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${h.count} rows × ${h.dim} × 2`, 'build the index again');
   if (h.trainIds.length !== h.count) throw new DdaError(`${headerPath}: ${h.trainIds.length} training ids for ${h.count} rows`, 'build the index again');
+  verifyIndexRows(dir, join(dir, INDEX_FILES.rows), h.rowsSha256, log);
   return h;
 }
 
@@ -736,7 +758,8 @@ function checkQueryAgainst(h: IndexHeader, o: IndexQueryOptions, side: ModelSide
     ...differences(h.model.hash, side.base.hash, 'base model files'),
     ...differences({ id: h.checkpoint.id, kind: h.checkpoint.kind, hash: h.checkpoint.hash }, { id: side.checkpoint.id, kind: side.checkpoint.kind, hash: side.checkpoint.hash }, 'checkpoint'),
   ];
-  if (modelDiff.length > 0) throw new DdaError(`the index ${o.index} was built with another model or checkpoint than the one given (${modelDiff.slice(0, 6).join('; ')})`, 'query with the base model and checkpoints the index was built from (--base, --checkpoints), or build an index at this checkpoint');
+  const given = o.base !== undefined || o.checkpoints !== undefined ? 'given with --base / --checkpoints' : 'the folders index.json records (of the first --index, where there are several)';
+  if (modelDiff.length > 0) throw new DdaError(`the index ${o.index} was built with another model or checkpoint than those of this query, ${given} (${modelDiff.slice(0, 6).join('; ')})`, 'query with the base model and checkpoints the index was built from (--base, --checkpoints), or build an index at this checkpoint');
   const asked = o.projection ?? {};
   const projDiff = (['kind', 'seed', 'dim'] as const).filter((x) => asked[x] !== undefined && asked[x] !== h.projection[x]).map((x) => `${x}: index ${h.projection[x]}, given ${asked[x]}`);
   if (projDiff.length > 0) throw new DdaError(`the index ${o.index} was projected otherwise than asked (${projDiff.join('; ')})`, 'drop the projection flags to use the index\'s, or build an index with this projection');
@@ -756,11 +779,11 @@ function checkQueryAgainst(h: IndexHeader, o: IndexQueryOptions, side: ModelSide
 export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQueryResult> {
   const log = o.log ?? (() => {});
   if (o.out !== undefined) checkOutFolder(o.out);
-  const h = readIndexHeader(o.index);
+  const h = readIndexHeader(o.index, log);
   const topK = o.topK ?? 10;
   if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
   const chunkRows = o.chunkRows ?? 1024;
-  const side = loadModelSide(queryModelFiles(h, o.index, o, log), h.checkpoint.id, h.encoding);
+  const side = loadModelSide(queryModelFiles(h, o.index, o, log), h.checkpoint.id, h.encoding, `the index ${o.index}`);
   checkQueryAgainst(h, o, side);
   const { queries, terms } = await queryTerms(h, o, side, log);
   const engine = await resolveGradientEngine(o.gradientEngine, log);
@@ -815,6 +838,26 @@ function queryModelFiles(h: IndexHeader, dir: string, o: Pick<IndexQueryOptions,
 
 /** The queries of `o.queries` and each one's terms under the index's measurement, encoded once (their errors name the file line). */
 async function queryTerms(h: IndexHeader, o: Pick<IndexQueryOptions, 'queries' | 'queryFields'>, side: ModelSide, log: Log): Promise<{ queries: ReturnType<typeof querySamples>[]; terms: { readonly weight: number; readonly sample: TextSample }[][] }> {
+  try {
+    return await renderedQueryTerms(h, o, side, log);
+  } catch (e) {
+    throw asQueryError(e, h);
+  }
+}
+
+/**
+ * A DdaError of the queries' rendering or encoding whose hint names an option of the build
+ * (`--prompt-format`, `--max-length`, `--overlong`), which `dda index query` does not take: its
+ * hint rewritten to say where those options go. Other errors as they are.
+ */
+function asQueryError(e: unknown, h: IndexHeader): unknown {
+  if (!(e instanceof DdaError) || !/--(prompt-format|max-length|overlong)\b/.test(e.message)) return e;
+  // The hint, where the error keeps it apart (a wrapped error has it in its message only).
+  const message = e.hint !== undefined && e.message.endsWith(` (${e.hint})`) ? e.message.slice(0, -(e.hint.length + 3)) : e.message;
+  return new DdaError(message, `dda index query renders and encodes the queries as the index's training samples were (its index.json: --prompt-format ${h.encoding.promptFormat}, --max-length ${h.encoding.maxLength}, --overlong ${h.encoding.overlong}) and takes none of these options: change the queries, or build the index with other options${e.hint !== undefined ? ` (for the build: ${e.hint})` : ''}`);
+}
+
+async function renderedQueryTerms(h: IndexHeader, o: Pick<IndexQueryOptions, 'queries' | 'queryFields'>, side: ModelSide, log: Log): Promise<{ queries: ReturnType<typeof querySamples>[]; terms: { readonly weight: number; readonly sample: TextSample }[][] }> {
   await ensurePlugins();
   const m = await measurements.create(h.measurement, {});
   const qd = await readQueryData(o.queries, { promptFormat: h.encoding.promptFormat, log, ...(o.queryFields ? { fields: o.queryFields } : {}) });
@@ -1001,7 +1044,7 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
   const log = o.log ?? (() => {});
   if (o.out !== undefined) checkOutFolder(o.out);
   if (o.indexes.length < 2) throw new DdaError(`DDA over indexes needs the index at θ0 (base) and at least one checkpoint's; ${o.indexes.length} given`, 'build one more with dda index build --checkpoint base (or a checkpoint) and pass every --index');
-  const hs = o.indexes.map((d) => readIndexHeader(d));
+  const hs = o.indexes.map((d) => readIndexHeader(d, log));
   const first = hs[0] as IndexHeader;
   hs.forEach((h, k) => {
     const diff = differences(sharedIdentity(first), sharedIdentity(h));
@@ -1014,6 +1057,8 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
   const topK = o.topK ?? 10;
   if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
   const normalize = o.normalize ?? false;
+  // The method's options checked as dda attribute checks them (a --beta the debiaser would ignore is refused).
+  await checkMethod({ scorer: normalize ? 'grad-cos' : 'grad-dot', debias: o.debias === undefined ? RECOMMENDED_DDA.debias : o.debias, denoise: o.denoise === undefined ? RECOMMENDED_DDA.denoise : o.denoise, beta: o.beta ?? RECOMMENDED_DDA.beta, betaGiven: o.beta !== undefined });
   const { base: b, checkpoints } = loadModelFiles(queryModelFiles(first, o.indexes[0] as string, o, log));
   hs.forEach((h, k) => {
     if (h.checkpoint.id === 'base' || checkpoints.some((c) => c.id === h.checkpoint.id)) return;
@@ -1023,7 +1068,7 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
       'build every index of one DDA from the same run (the same --base and --checkpoints, one --checkpoint each), or give --checkpoints with folders that hold every index\'s checkpoint',
     );
   });
-  const sides = hs.map((h) => modelSideAt(b, checkpoints, h.checkpoint.id, h.encoding));
+  const sides = hs.map((h, k) => modelSideAt(b, checkpoints, h.checkpoint.id, h.encoding, `the index ${o.indexes[k]}`));
   hs.forEach((h, k) => checkQueryAgainst(h, { ...o, index: o.indexes[k] as string }, sides[k] as ModelSide));
   const side = sides[0] as ModelSide;
   const { queries, terms } = await queryTerms(first, o, side, log);
@@ -1052,6 +1097,10 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
     await model.dispose();
   }
   const epochs = checkpoints.filter((c) => matrices.has(c.id));
+  const missing = checkpoints.filter((c) => !matrices.has(c.id));
+  if (missing.length > 0 && (o.denoise === undefined ? RECOMMENDED_DDA.denoise : o.denoise) !== null) {
+    log(`warning: no index at ${missing.map((c) => c.id).join(', ')} of the run's checkpoints (${checkpoints.map((c) => c.id).join(', ')}): the denoiser averages over ${epochs.map((c) => c.id).join(', ')} only, not over every epoch checkpoint as DDA does; build an index at each (dda index build --checkpoint <id>) for the whole mean`);
+  }
   const scorer = await scorers.create(normalize ? 'grad-cos' : 'grad-dot', {});
   const scores: CheckpointScores = { scorer, base: matrices.get('base') as ScoreMatrix, epochs: epochs.map((c) => matrices.get(c.id) as ScoreMatrix) };
   const debias = o.debias === undefined ? RECOMMENDED_DDA.debias : o.debias;

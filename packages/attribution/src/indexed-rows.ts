@@ -44,7 +44,7 @@ export interface IndexedTraining {
 
 /** The hash of what an index is over (its identity without folders) and of its rows' shape and float16 statistics: the key of scores computed from its rows. */
 function indexKey(h: IndexHeader): string {
-  return hashOf({ identity: comparableIdentity(recordedIdentity(h)), count: h.count, dim: h.dim, modules: h.modules, float16: h.float16 });
+  return hashOf({ identity: comparableIdentity(recordedIdentity(h)), count: h.count, dim: h.dim, modules: h.modules, float16: h.float16, rows: h.rowsSha256 ?? null });
 }
 
 /**
@@ -68,7 +68,7 @@ export function openTrainIndexes(task: AttributionTask, dirs: readonly string[],
   const byCp = new Map<string, RunIndex>();
   let first: RunIndex | null = null;
   for (const dir of dirs) {
-    const h = readIndexHeader(dir);
+    const h = readIndexHeader(dir, log);
     const where = `--index ${dir}`;
     const cp = all.find((c) => c.id === h.checkpoint.id);
     if (!cp) {

@@ -100,8 +100,8 @@ export interface RunOptions {
    * Project every per-example gradient row (training samples and queries) to `dim` dimensions with
    * the gradient index's seeded projection (projection.ts: one matrix per tensor, dimensions split
    * in proportion to the tensors' sizes) before any scorer sees it, to measure what compression costs.
-   * The rows' layout becomes one 1-D block of k_m dimensions per tensor (scorers that need a
-   * tensor's 2-D shape, `if-ekfac`, refuse them). Absent: the full gradients.
+   * The rows' layout becomes one block of k_m dimensions per tensor, without the tensors' shapes
+   * (scorers that need a tensor's 2-D shape, `if-ekfac`, refuse them). Absent: the full gradients.
    */
   readonly projection?: ProjectionSpec;
   /**
@@ -464,7 +464,8 @@ export class AttributionRun {
     return {
       ids: g.ids, checkpoint: g.checkpoint, dim: projector.dim,
       rows: (await projector.projectRows(g.rows, { log: this.log })).rows.map((row) => Float32Array.from(row)),
-      parameterNames: projector.modules.map((m) => m.name), parameterSizes: projector.modules.map((m) => m.dims), parameterShapes: projector.modules.map((m) => [m.dims]),
+      // No parameterShapes: a projected block is not the tensor's matrix (scorers that need one, if-ekfac, refuse the rows).
+      parameterNames: projector.modules.map((m) => m.name), parameterSizes: projector.modules.map((m) => m.dims),
     };
   }
 
@@ -635,6 +636,12 @@ export class AttributionRun {
   logGradientPath(scorer: Scorer): void {
     if (!scorer.needs.includes('gradients') || this.pathLogged.has(scorer.id)) return;
     this.pathLogged.add(scorer.id);
+    const read = this.allCheckpoints.filter((c) => this.options.trainRows?.at(c.id) !== undefined).map((c) => c.id);
+    if (read.length === this.allCheckpoints.length) {
+      this.log(`${scorer.id}: training gradients read from the indexes block by block at every checkpoint (none computed or stored)${this.fitsStreamed(scorer, this.task.baseCheckpoint) ? `, once per pass (${(scorer.streamedFit as StreamedFit).fitPasses + 1} passes, fit then score)` : ''}`);
+      return;
+    }
+    if (read.length > 0) this.log(`${scorer.id}: training gradients at ${read.join(', ')} read from the indexes (none computed or stored there); at the other checkpoints:`);
     const perCheckpoint = (): string => {
       const bytes = this.task.train.samples.length * this.gradientDim(this.task.baseCheckpoint) * 4;
       return `${(bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 0)} MB per checkpoint`;
@@ -1185,7 +1192,7 @@ function rowsMatrix(given: TrainRowsAt, spec: GradientBlockSpec, checkpoint: str
   if (rows.length !== spec.end - spec.start || rows.some((r) => r.length !== dim)) throw new DdaError(`${given.where}: rows ${spec.start} to ${spec.end - 1} are not ${spec.end - spec.start} rows of ${dim} entries`, 'build the index again');
   return {
     ids: spec.ids, checkpoint, dim, rows,
-    parameterNames: given.modules.map((m) => m.name), parameterSizes: given.modules.map((m) => m.dims), parameterShapes: given.modules.map((m) => [m.dims]),
+    parameterNames: given.modules.map((m) => m.name), parameterSizes: given.modules.map((m) => m.dims),
   };
 }
 

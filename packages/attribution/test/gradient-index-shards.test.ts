@@ -27,7 +27,8 @@ const options = (out: string, o: Partial<IndexBuildOptions> = {}): IndexBuildOpt
 const shard = (out: string, index: number, o: Partial<IndexBuildOptions> = {}): ReturnType<typeof buildGradientIndexShard> =>
   buildGradientIndexShard(options(out, o), { index, count: 3 });
 /** Every file of an index folder, as bytes. */
-const files = (out: string): Record<string, Buffer> => Object.fromEntries(readdirSync(out).sort().map((f) => [f, readFileSync(join(out, f))]));
+// verified.json (the rows' check marker: inode and times of this folder's file) differs by folder.
+const files = (out: string): Record<string, Buffer> => Object.fromEntries(readdirSync(out).filter((f) => f !== INDEX_FILES.verified).sort().map((f) => [f, readFileSync(join(out, f))]));
 
 describe('the rows of a shard', () => {
   it('are contiguous whole blocks, split as evenly as they go; more shards than blocks are refused', () => {
@@ -57,7 +58,7 @@ describe('dda index build in shards', () => {
     expect(r.merged).toBe(3);
     expect(r.header.count).toBe(12);
     expect(lines.join('\n')).toContain('merged 3 shards');
-    expect(readdirSync(out).sort()).toEqual([INDEX_FILES.rows, INDEX_FILES.header]);
+    expect(readdirSync(out).sort()).toEqual([INDEX_FILES.rows, INDEX_FILES.header, INDEX_FILES.verified]);
     expect(files(out)).toEqual(files(reference));
     // Delivered again after the merge: a shard and the merge do nothing.
     expect((await shard(out, 1)).status).toBe('merged');
@@ -124,6 +125,14 @@ describe('dda index build in shards', () => {
     const idx = join(dir, 'corrupt-index');
     cpSync(reference, idx, { recursive: true });
     corrupt(join(idx, INDEX_FILES.rows), 9, 0);
-    await expect(queryGradientIndex({ index: idx, queries: run.queries })).rejects.toThrow(/row 9 \(training sample 't9'\) of .*gradients\.f16 gives a non-finite score/);
+    // The rows are not those the build hashed: refused before any row is scored.
+    await expect(queryGradientIndex({ index: idx, queries: run.queries })).rejects.toThrow(/corrupt-index\/gradients\.f16 is not the file its index was built with: SHA-256 [0-9a-f]{16}…, index\.json records [0-9a-f]{16}…/);
+    // An index of an earlier version records no hash: the non-finite row is still refused, by the scan.
+    const h = JSON.parse(readFileSync(join(idx, INDEX_FILES.header), 'utf8'));
+    delete h.rowsSha256;
+    writeFileSync(join(idx, INDEX_FILES.header), JSON.stringify(h));
+    const lines: string[] = [];
+    await expect(queryGradientIndex({ index: idx, queries: run.queries, log: (l) => lines.push(l) })).rejects.toThrow(/row 9 \(training sample 't9'\) of .*gradients\.f16 gives a non-finite score/);
+    expect(lines.join('\n')).toMatch(/an index of an earlier version\) records no hash of its rows: .*gradients\.f16 is used unchecked/);
   }, 300_000);
 });

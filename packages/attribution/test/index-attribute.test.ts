@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  buildGradientIndex, mergeShards, queryGradientIndexesDda, runAttribute, runShard, type AttributeOptions,
+  buildGradientIndex, mergeShards, queryGradientIndex, queryGradientIndexesDda, runAttribute, runShard, type AttributeOptions,
 } from '@dda/attribution';
 import { indexScoreMatrix } from './fixtures/index-scores.js';
 import { makeUserRun, type UserRun } from './fixtures/user-run.js';
@@ -112,5 +112,37 @@ describe('dda attribute --index', () => {
     await expect(attribute('x', { train: edited, indexes: [idx('base')] })).rejects.toThrow(/was built over the same training ids rendered otherwise/);
     await expect(attribute('x', { maxLength: 40, indexes: [idx('base')] })).rejects.toThrow(/another context length or overlong policy \(encoding\.maxLength: index \d+, given 40\)/);
     await expect(attribute('x', { indexes: [join(dir, 'nowhere')] })).rejects.toThrow(/no index\.json/);
+    // Scorers the rows do not serve: one without gradients, and if-ekfac (its Kronecker factors need each tensor's matrix shape).
+    await expect(attribute('x', { indexes: CPS.map(idx), method: { ...RAW_DDA, scorer: 'bm25', debias: null, denoise: null } })).rejects.toThrow(/--index has no effect on 'bm25', which takes no training gradients/);
+    await expect(attribute('x', { indexes: CPS.map(idx), method: { ...RAW_DDA, scorer: 'if-ekfac' } })).rejects.toThrow(/if-ekfac: .*projected gradient rows \(--projection-dim, --index, a config's projection:\) have no tensor shapes/);
+    // Rows of another checkpoint copied over an index's (the same size): refused by their hash, and
+    // so never scored nor cached; a rerun of the build into that folder finds it too.
+    const swapped = join(dir, 'swapped');
+    cpSync(idx('checkpoint-100'), swapped, { recursive: true });
+    copyFileSync(join(idx('checkpoint-50'), 'gradients.f16'), join(swapped, 'gradients.f16'));
+    await expect(attribute('x', { indexes: [idx('base'), swapped] })).rejects.toThrow(/swapped\/gradients\.f16 is not the file its index was built with: SHA-256 [0-9a-f]{16}…, index\.json records [0-9a-f]{16}…/);
+    await expect(buildGradientIndex({ base: run.base, checkpoints: [run.run], train: run.train, checkpoint: 'checkpoint-100', out: swapped, dim: 1024, seed: 3, blockRows: 4 })).rejects.toThrow(/is not the file its index was built with/);
+    // The check's marker (verified.json) is not fooled by a file changed in place with its modification time set back.
+    const inPlace = join(dir, 'in-place');
+    cpSync(idx('checkpoint-100'), inPlace, { recursive: true });
+    await attribute('in-place', { indexes: [idx('base'), inPlace] }); // hashes the copy and marks it verified
+    const marker = JSON.parse(readFileSync(join(inPlace, 'verified.json'), 'utf8'));
+    expect(marker.sha256).toBe(JSON.parse(readFileSync(join(inPlace, 'index.json'), 'utf8')).rowsSha256);
+    const rows = join(inPlace, 'gradients.f16');
+    const b = readFileSync(rows);
+    b[100] = (b[100] as number) ^ 1;
+    writeFileSync(rows, b);
+    utimesSync(rows, new Date(marker.mtimeMs), new Date(marker.mtimeMs));
+    await expect(attribute('x', { indexes: [idx('base'), inPlace] })).rejects.toThrow(/in-place\/gradients\.f16 is not the file its index was built with/);
+  }, 300_000);
+
+  it('dda index query: refuses a --beta the debiaser ignores, warns when a checkpoint has no index, and says where rendering options go', async () => {
+    await expect(queryGradientIndexesDda({ indexes: CPS.map(idx), queries: run.queries, beta: 2 })).rejects.toThrow(/--beta 2 has no effect with --debias fitted-beta/);
+    const lines: string[] = [];
+    await queryGradientIndexesDda({ indexes: [idx('base'), idx('checkpoint-50')], queries: run.queries, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toMatch(/warning: no index at checkpoint-100 of the run's checkpoints \(checkpoint-50, checkpoint-100\): the denoiser averages over checkpoint-50 only/);
+    const long = join(dir, 'long-query.jsonl');
+    writeFileSync(long, JSON.stringify({ id: 'q-long', prompt: Array.from({ length: 400 }, () => 'the council met').join(' '), output: 'the plan .' }));
+    await expect(queryGradientIndex({ index: idx('base'), queries: long })).rejects.toThrow(/dda index query renders and encodes the queries as the index's training samples were \(its index\.json: --prompt-format raw, --max-length \d+, --overlong fail\) and takes none of these options/);
   }, 300_000);
 });

@@ -263,7 +263,7 @@ function attributeOptions<T>(y: import('yargs').Argv<T>) {
     .option('block-rows', { type: 'number', describe: 'training samples per gradient block (the unit of caching, resuming and sharding; a block\'s gradients are held in memory together); default 128, fewer where 128 rows of float32 gradients would exceed 1 GiB' })
     .option('store-gradients', { type: 'boolean', default: false, describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint) so new queries reuse them; by default grad-dot, grad-cos, tracin-cp and trak stream them (each block scored or summarized and dropped), and datainf, if-ekfac, if-exact, trackstar and grad-dot-pc in passes, fit then score (each gradient computed once per pass); if-lissa in depth + 1 passes, one per LiSSA step, only above 1 GiB of training gradients per checkpoint (its option streamAboveBytes; below, and with a minibatch, it stores them)' })
     .option('projection-dim', { type: 'number', describe: 'project every training and query gradient row to this many dimensions (the gradient index\'s seeded Rademacher projection, split across the tensors) before scoring: less memory for scorers that fit statistics over every row (trackstar, if-exact, grad-dot-pc stream up to 8,192 dimensions); scores approximate the unprojected ones (benchmarks/results/projection/)' })
-    .option('projection-seed', { type: 'number', default: 0, describe: 'seed of --projection-dim\'s projection' })
+    .option('projection-seed', { type: 'number', describe: 'seed of --projection-dim\'s projection (default 0; refused without --projection-dim)' })
     .option('index', { type: 'string', array: true, describe: 'a gradient index folder (dda index build --out) at one of the run\'s checkpoints (base for θ0); repeat it, one per checkpoint: the training gradients there are read from the index (float16 rows, projected) instead of computed, the queries\' gradients are projected with its projection, and checkpoints without an index get theirs computed and projected the same way. Each index must be over this run\'s base model, checkpoint, training samples (same order and rendering) and context length, else it is refused naming what differs' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
 }
@@ -273,7 +273,7 @@ interface AttributeArgs extends RunInputArgs {
   queries: string; labels?: string | undefined; 'query-fields'?: (string | number)[] | undefined;
   scorer: string; measurement: string; debias: string; denoise?: string | undefined; beta?: number | undefined; 'top-k': number; k: number; out: string;
   'learning-rates'?: number[] | undefined; 'gradient-engine': string; 'block-rows'?: number | undefined; 'store-gradients': boolean; backend?: (string | number)[] | undefined;
-  'projection-dim'?: number | undefined; 'projection-seed': number; index?: (string | number)[] | undefined; metrics?: (string | number)[] | undefined; 'heat-maps'?: number | undefined; 'scorer-option'?: (string | number)[] | undefined;
+  'projection-dim'?: number | undefined; 'projection-seed'?: number | undefined; index?: (string | number)[] | undefined; metrics?: (string | number)[] | undefined; 'heat-maps'?: number | undefined; 'scorer-option'?: (string | number)[] | undefined;
 }
 
 /** The option names of {@link attributeOptions}, for rebuilding a command line. */
@@ -310,6 +310,9 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     return v;
   };
   const off = (v: string): string | null => (v === 'none' ? null : v);
+  if (a['projection-seed'] !== undefined && a['projection-dim'] === undefined) {
+    throw new DdaError(`--projection-seed ${a['projection-seed']} has no effect without --projection-dim`, a.index ? 'drop it: with --index the run takes the indexes\' projection (their seed is in each index.json)' : 'give --projection-dim k too, or drop --projection-seed');
+  }
   return {
     ...runInputsFrom(a), queries: a.queries,
     ...(a.labels ? { labels: a.labels } : {}),
@@ -322,7 +325,7 @@ function attributeOptionsFrom(a: AttributeArgs): Omit<AttributeOptions, 'log' | 
     ...(a['learning-rates'] ? { learningRates: a['learning-rates'] } : {}),
     gradientEngine: String(a['gradient-engine']), ...(a['block-rows'] !== undefined ? { blockRows: positive('block-rows', a['block-rows']) } : {}),
     ...(a['store-gradients'] ? { storeGradients: true } : {}),
-    ...(a['projection-dim'] !== undefined ? { projection: { kind: 'rademacher' as const, dim: positive('projection-dim', a['projection-dim']), seed: a['projection-seed'] } } : {}),
+    ...(a['projection-dim'] !== undefined ? { projection: { kind: 'rademacher' as const, dim: positive('projection-dim', a['projection-dim']), seed: a['projection-seed'] ?? 0 } } : {}),
     ...(a.index ? { indexes: a.index.map(String) } : {}),
     ...(a.backend ? { backends: a.backend.map(String) } : {}),
   };

@@ -49,7 +49,7 @@ describe('dda index', () => {
     cpSync(join(u.run, 'checkpoint-100'), other, { recursive: true });
     const r = await cli(['index', 'query', '--index', join(dir, 'idx'), '--queries', u.queries, '--checkpoints', other, '--out', join(dir, 'q2'), '--quiet']);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/built with another model or checkpoint than the one given \(checkpoint\.hash\.adapter_model\.safetensors: index "[0-9a-f]+", given "[0-9a-f]+"/);
+    expect(r.err).toMatch(/built with another model or checkpoint than those of this query, given with --base \/ --checkpoints \(checkpoint\.hash\.adapter_model\.safetensors: index "[0-9a-f]+", given "[0-9a-f]+"/);
     const s = await cli(['index', 'query', '--index', join(dir, 'idx'), '--queries', u.queries, '--seed', '4', '--quiet']);
     expect(s.code).toBe(1);
     expect(s.err).toContain('projected otherwise than asked (seed: index 0, given 4)');
@@ -133,7 +133,7 @@ describe('dda index', () => {
 describe('dda index build in shards', () => {
   // The options of the first test's unsharded index (8 samples in blocks of 3: 3 blocks).
   const buildArgs = (): string[] => ['--base', u.base, '--checkpoints', u.run, '--checkpoint', 'checkpoint-50', '--train', u.train, '--dim', '512', '--block-rows', '3', '--quiet'];
-  const files = (out: string): Record<string, string> => Object.fromEntries(readdirSync(out).sort().map((f) => [f, readFileSync(join(out, f)).toString('base64')]));
+  const files = (out: string): Record<string, string> => Object.fromEntries(readdirSync(out).filter((f) => f !== 'verified.json').sort().map((f) => [f, readFileSync(join(out, f)).toString('base64')]));
 
   it('--shards 2 --shard 0 and --shards 2 with JOB_COMPLETION_INDEX, then dda index merge, give the unsharded index byte for byte; the merge names a missing shard', async () => {
     const out = join(dir, 'sharded');
@@ -178,7 +178,7 @@ describe('dda index build in shards', () => {
     const bash = (script: string, env: Record<string, string> = {}): Promise<{ stdout: string }> => promisify(execFile)('bash', [join(out, 'slurm', script)], { env: { ...process.env, ...env } });
     for (const i of [0, 1]) expect((await bash('index.sbatch', { SLURM_ARRAY_TASK_ID: String(i) })).stdout).toContain(`index shard ${i}/2 done`);
     expect((await bash('merge.sbatch')).stdout).toContain('merged 2 shards');
-    expect(readdirSync(out).sort()).toEqual(['gradients.f16', 'index.json', 'slurm']);
+    expect(readdirSync(out).sort()).toEqual(['gradients.f16', 'index.json', 'slurm', 'verified.json']);
     rmSync(join(out, 'slurm'), { recursive: true });
     expect(files(out)).toEqual(files(join(dir, 'idx')));
   }, 300_000);

@@ -58,5 +58,8 @@ describe('dda attribute --projection-dim', () => {
     const bad = await cli([...base, ...indexes, '--projection-dim', '128', '--out', join(dir, 'ibad')]);
     expect(bad.code).not.toBe(0);
     expect(bad.err).toContain("--projection-dim / --projection-seed ask for another projection than the indexes' (seed: asked 0, the indexes 2; dim: asked 128, the indexes 256)");
+    const seedOnly = await cli([...base, ...indexes, '--projection-seed', '2', '--out', join(dir, 'ibad2')]);
+    expect(seedOnly.code).not.toBe(0);
+    expect(seedOnly.err).toContain("--projection-seed 2 has no effect without --projection-dim (drop it: with --index the run takes the indexes' projection");
   }, 300_000);
 });

@@ -95,8 +95,8 @@ function shapesOf(train: GradientMatrix, test: GradientMatrix): readonly (readon
   const shapes = train.parameterShapes;
   if (shapes === undefined) {
     throw new DdaError(
-      'if-ekfac: the training gradients do not give the shape of their parameter tensors (GradientMatrix.parameterShapes), so the Kronecker factors cannot be formed',
-      'compute the gradients with a model that records parameter shapes (DecoderModel.perExampleGradients does); gradients cached by an older version must be recomputed (delete the gradients folder of the output directory)',
+      'if-ekfac: the training gradients do not give the shape of their parameter tensors (GradientMatrix.parameterShapes), so the Kronecker factors cannot be formed; projected gradient rows (--projection-dim, --index, a config\'s projection:) have no tensor shapes',
+      'use if-ekfac on the full gradients (without --projection-dim or --index), or a scorer that takes projected rows (grad-dot, grad-cos, tracin-cp, datainf, trak, if-exact, if-lissa, trackstar, grad-dot-pc); gradients cached by an older version without shapes must be recomputed (delete the gradients folder of the output directory)',
     );
   }
   const ts = test.parameterShapes;

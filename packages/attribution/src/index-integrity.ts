@@ -1,0 +1,88 @@
+/**
+ * The integrity of an index's rows: `index.json` records the SHA-256 of `gradients.f16` as the
+ * build (or the merge of its shards) wrote it, and every reader checks the file against it before
+ * using a row, so a file altered, swapped or damaged after the build is refused instead of scored
+ * (its size alone would let a same-size file through). Hashing reads the whole file (about 1 GB/s
+ * of SHA-256 here), so a successful check leaves `verified.json` beside it: the hash with the
+ * file's inode, size, modification and change times. A later reader whose `gradients.f16` still
+ * has those skips the hashing; any write, copy over or rename into place changes the change time
+ * (which no tool sets back), so the file is hashed again. A read-only folder gets no marker: its
+ * file is hashed at every use.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { DdaError } from '@dda/core';
+import { writeFileAtomic } from './artifacts.js';
+
+/** The marker of a verified rows file, in the index folder. */
+export const VERIFIED_FILE = 'verified.json';
+
+interface Verified {
+  readonly sha256: string;
+  readonly size: number;
+  readonly ino: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+}
+
+const stamp = (sha256: string, s: Stats): Verified => ({ sha256, size: s.size, ino: s.ino, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs });
+
+/** SHA-256 (hex) of a file, read 16 MiB at a time. */
+export function sha256OfFile(path: string): string {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(16 * 2 ** 20);
+  const fd = openSync(path, 'r');
+  try {
+    for (let pos = 0; ;) {
+      const n = readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+      pos += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+/** Writes the marker of `rows` (in `dir`) verified against `sha256`; a folder that cannot be written gets none. */
+export function markVerified(dir: string, rows: string, sha256: string): void {
+  try {
+    writeFileAtomic(join(dir, VERIFIED_FILE), `${JSON.stringify(stamp(sha256, statSync(rows)))}\n`);
+  } catch {
+    // read-only: verified again at every use
+  }
+}
+
+/**
+ * Checks the rows file `rows` of the index in `dir` against the SHA-256 its index.json records
+ * (`recorded`; absent in indexes of earlier versions: nothing is checked and `log` says so).
+ *
+ * @throws DdaError naming the file when its content is not what the build wrote.
+ */
+export function verifyIndexRows(dir: string, rows: string, recorded: string | undefined, log: (line: string) => void = () => {}): void {
+  if (recorded === undefined) {
+    log(`note: ${join(dir, 'index.json')} (an index of an earlier version) records no hash of its rows: ${rows} is used unchecked`);
+    return;
+  }
+  const s = statSync(rows);
+  const markerPath = join(dir, VERIFIED_FILE);
+  if (existsSync(markerPath)) {
+    try {
+      const m = JSON.parse(readFileSync(markerPath, 'utf8')) as Verified;
+      const now = stamp(recorded, s);
+      if ((Object.keys(now) as (keyof Verified)[]).every((k) => m[k] === now[k])) return;
+    } catch {
+      // an unreadable marker: hash again
+    }
+  }
+  const actual = sha256OfFile(rows);
+  if (actual !== recorded) {
+    throw new DdaError(
+      `${rows} is not the file its index was built with: SHA-256 ${actual.slice(0, 16)}…, index.json records ${recorded.slice(0, 16)}… (it was changed, damaged or replaced after the build)`,
+      'restore the gradients.f16 of this build, or build the index again (delete the folder first)',
+    );
+  }
+  markVerified(dir, rows, recorded);
+}
