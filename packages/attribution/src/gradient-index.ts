@@ -21,7 +21,8 @@
  * inner products survive: for a projection P with E[PᵀP] = I, ⟨Pg, Ph⟩ is an unbiased estimate of
  * ⟨g, h⟩ whose standard deviation for Rademacher entries is at most √(2/k)·‖g‖‖h‖ per tensor.
  */
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DdaError, createScoreMatrix, measurements, scorers, trackProgress, type ProgressSink, type ScoreMatrix, type TextSample } from '@dda/core';
 import { readQueryData, scanTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
@@ -508,6 +509,65 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
  *   what differs), or a projected entry beyond float16's range (±65504).
  */
 export async function writeIndexRows(
+  p: PreparedIndexBuild, o: Pick<IndexBuildOptions, 'backends' | 'progress' | 'onBlock' | 'model'>, dir: string, rows: { readonly start: number; readonly end: number },
+): Promise<{ modules: readonly ModuleProjection[]; float16: Float16Stats }> {
+  mkdirSync(dir, { recursive: true });
+  const release = lockBuildFolder(dir, p.log);
+  try {
+    return await writeLockedIndexRows(p, o, dir, rows);
+  } finally {
+    release();
+  }
+}
+
+/** The lock file of a folder a build is writing rows into (its process id, host and start). */
+const BUILD_LOCK = 'build.lock';
+
+/**
+ * Takes `dir` for one build: creates `build.lock` (exclusively) with this process's id and host. A
+ * lock left by a build that is not running any more (its process gone, on this host) is taken over,
+ * with a log line.
+ *
+ * @returns The release, which deletes the lock.
+ * @throws DdaError when another build on this host is writing into `dir`, or a lock of another host
+ *   is there (whose process cannot be checked from here).
+ */
+function lockBuildFolder(dir: string, log: Log): () => void {
+  const path = join(dir, BUILD_LOCK);
+  const mine = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(path, JSON.stringify(mine), { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+    }
+    let held: { pid?: number; host?: string; started?: string } = {};
+    try {
+      held = JSON.parse(readFileSync(path, 'utf8')) as typeof held;
+    } catch {
+      // unreadable (a build killed while writing it): taken over below
+    }
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    };
+    if (held.host !== undefined && held.host !== mine.host) {
+      throw new DdaError(`${dir}: a build on ${held.host} (process ${held.pid}, started ${held.started}) holds ${path}`, `wait for it, or give another --out; if no build is running there, delete ${path}`);
+    }
+    if (typeof held.pid === 'number' && alive(held.pid)) {
+      throw new DdaError(`${dir}: another dda index build (process ${held.pid}, started ${held.started}) is writing into this folder`, `wait for it to finish (a rerun then finds the index built), or give another --out; if no build is running, delete ${path}`);
+    }
+    log(`index: ${path} was left by a build that is not running (process ${held.pid ?? '?'}); taking the folder over`);
+    rmSync(path, { force: true });
+  }
+}
+
+async function writeLockedIndexRows(
   p: PreparedIndexBuild, o: Pick<IndexBuildOptions, 'backends' | 'progress' | 'onBlock' | 'model'>, dir: string, rows: { readonly start: number; readonly end: number },
 ): Promise<{ modules: readonly ModuleProjection[]; float16: Float16Stats }> {
   const { log, spec, blockRows, samples, total } = p;

@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GradientMatrix } from '@dda/core';
@@ -179,6 +179,18 @@ describe('dda index', () => {
     expect(blocks).toEqual([8, 12]);
     expect(lines.join('\n')).toContain('resuming at row 4 of 12');
     expect(readFileSync(join(out, INDEX_FILES.rows)).equals(readFileSync(join(dir, 'a', INDEX_FILES.rows)))).toBe(true);
+    // One build per folder: a lock held by a running process (this one) refuses a second build; a
+    // lock left by a process that has ended is taken over.
+    const locked = join(dir, 'locked');
+    mkdirSync(locked, { recursive: true });
+    writeFileSync(join(locked, 'build.lock'), JSON.stringify({ pid: process.pid, host: hostname(), started: 'then' }));
+    await expect(build(locked)).rejects.toThrow(/another dda index build \(process \d+, started then\) is writing into this folder/);
+    const ended = spawnSync('true').pid as number;
+    writeFileSync(join(locked, 'build.lock'), JSON.stringify({ pid: ended, host: hostname(), started: 'then' }));
+    const taken: string[] = [];
+    await build(locked, { log: (l) => taken.push(l) });
+    expect(taken.join('\n')).toContain(`build.lock was left by a build that is not running (process ${ended}); taking the folder over`);
+    expect(existsSync(join(locked, 'build.lock'))).toBe(false);
     // Finished: the same command does nothing; another projection into the same folder is refused.
     const again: number[] = [];
     await build(out, { onBlock: (d) => again.push(d) });
