@@ -11,7 +11,7 @@ import { DdaError, createMetrics, labelMetricColumns, refuseLabelMetricsAsked, s
 import { writeFileAtomic } from './artifacts.js';
 import { describeSavedModules, trainingSetSizeWarning } from './checkpoints.js';
 import { evaluateMatrix, sourcesOf } from './evaluate.js';
-import { indexRunOptions } from './indexed-rows.js';
+import { indexProjectionError, indexRunOptions } from './indexed-rows.js';
 import { type MethodSpec, checkMethod, checkRequirements, debiasBeta, methodFor, methodRequirements, methodVariants, type Variant } from './method.js';
 import { METRIC_COLUMNS, METRICS_NOTE, type MetricRow, type QueryTop, checkOutFolder, topK, writeMetrics, writeScoreMatrix, writeTopK } from './outputs.js';
 import { PAGE_CHART_LIMIT, renderAttributionPage } from './page.js';
@@ -142,6 +142,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
     const infos = task.checkpoints.map((c) => c.info);
     const { method, variants } = await methodVariants(s, infos, spec);
     const k = o.topK ?? 10;
+    const projectionError = indexed ? await indexProjectionError(run, indexed, s, infos, spec, method.matrix, k, log) : null;
     const sources = task.labels ? sourcesOf(task, task.labels) : null;
     const truth = new Map<string, Set<string>>();
     if (task.labels) {
@@ -217,7 +218,7 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
       // Every gradient row projected before scoring (RunOptions.projection): the scores are the scorer's on the projected rows.
       projection: projection ? { ...projection, note: 'every training and query gradient row was projected to dim dimensions by the seeded projection of projection.ts before scoring' } : null,
       // The training rows read from gradient indexes (float16) instead of computed, by checkpoint.
-      indexes: indexed ? { used: indexed.record, computedAt: indexed.computedAt, note: 'training gradient rows at these checkpoints were read from the indexes (projected, rounded to float16); at computedAt they were computed and projected with the same projection' } : null,
+      indexes: indexed ? { used: indexed.record, computedAt: indexed.computedAt, projectionError, note: 'training gradient rows at these checkpoints were read from the indexes (projected, rounded to float16); at computedAt they were computed and projected with the same projection' } : null,
       seconds: { ...run.seconds, total: (Date.now() - t0) / 1000 },
       outputs: files,
     }, null, 2)}\n`);

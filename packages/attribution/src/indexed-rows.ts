@@ -16,12 +16,13 @@
  * measurement does not matter here: its rows are training-loss gradients whatever queries it was
  * built for, and the run's `--measurement` applies to the queries.
  */
-import { DdaError } from '@dda/core';
+import { DdaError, type CheckpointInfo, type ScoreMatrix } from '@dda/core';
 import { hashOf } from './artifacts.js';
 import type { Log } from './engine.js';
 import { comparableIdentity, differences, readIndexHeader, readIndexRows, recordedIdentity, type IndexHeader } from './gradient-index.js';
+import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary } from './index-dda-error.js';
 import type { ProjectionSpec } from './projection.js';
-import type { RunOptions, TrainRowSource, TrainRowsAt } from './run.js';
+import type { AttributionRun, CheckpointScores, RunOptions, TrainRowSource, TrainRowsAt } from './run.js';
 import type { AttributionTask } from './task.js';
 
 /** One index of a run and the checkpoint it is at. */
@@ -143,4 +144,28 @@ export function indexRunOptions(task: AttributionTask, o: { readonly indexes?: r
   if (!o.indexes || o.indexes.length === 0) return { indexed: null, options: {} };
   const indexed = openTrainIndexes(task, o.indexes, { ...(o.projection ? { projection: o.projection } : {}), ...(o.gradientEngine ? { gradientEngine: o.gradientEngine } : {}), ...(o.log ? { log: o.log } : {}) });
   return { indexed, options: { projection: indexed.projection, trainRows: indexed.trainRows } };
+}
+
+/**
+ * The projection error of an attribution over indexes, estimated as `dda index query` estimates it
+ * for DDA over indexes (index-dda-error.ts: the JL variance per tensor from sampled index rows and
+ * the queries' projected gradients, propagated through the method's debias and denoise): for
+ * `grad-dot` and `grad-cos` (inner products and cosines of projected rows, which the estimate
+ * models) when every checkpoint, θ0 included, has an index; otherwise skipped, saying why. Logs a
+ * warning when the error is a large part of the scores (a larger `--dim` is the remedy).
+ */
+export async function indexProjectionError(
+  run: AttributionRun, ix: IndexedTraining, s: CheckpointScores, infos: readonly CheckpointInfo[], o: { readonly debias: string | null; readonly denoise: string | null; readonly beta: number }, out: ScoreMatrix, topK: number, log: Log,
+): Promise<ProjectionErrorSummary | { readonly skipped: string }> {
+  if (s.scorer.id !== 'grad-dot' && s.scorer.id !== 'grad-cos') return { skipped: `the estimate models inner products and cosines of projected rows (grad-dot, grad-cos), not ${s.scorer.id}` };
+  if (ix.computedAt.length > 0) return { skipped: `no index at ${ix.computedAt.join(', ')} (their rows were computed and not kept)` };
+  const indexes: ErrorIndex[] = [];
+  for (const cp of run.allCheckpoints) {
+    const { dir, header: h } = ix.indexes.get(cp.id) as RunIndex;
+    const q = await run.queryGradients(cp);
+    indexes.push({ id: cp.id, modules: h.modules, queries: q.rows.map((r) => Float64Array.from(r)), row: (i) => readIndexRows(dir, h, i, i + 1) });
+  }
+  const { summary } = await estimateProjectionError(indexes, s, infos, o, out, topK, s.scorer.id === 'grad-cos');
+  if (summary.warning) log(`warning: ${summary.warning}`);
+  return summary;
 }

@@ -136,6 +136,22 @@ describe('dda attribute --index', () => {
     await expect(attribute('x', { indexes: [idx('base'), inPlace] })).rejects.toThrow(/in-place\/gradients\.f16 is not the file its index was built with/);
   }, 300_000);
 
+  it('estimates the projection error as dda index query does over the same indexes, and warns at a small --dim', async () => {
+    const at = (cp: string): string => join(dir, `d64-${cp}`);
+    for (const cp of CPS) await buildGradientIndex({ base: run.base, checkpoints: [run.run], train: run.train, checkpoint: cp, out: at(cp), dim: 64, seed: 1, blockRows: 4 });
+    const lines: string[] = [];
+    await attribute('d64', { indexes: CPS.map(at), topK: 3, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toMatch(/warning: the projection's error is a large part of the DDA scores: .*build the indexes with a larger --dim/);
+    const recorded = JSON.parse(readFileSync(join(dir, 'd64', 'summary.json'), 'utf8')).indexes.projectionError;
+    expect(recorded).toMatchObject({ propagated: true, sampledRows: 10, topK: 3 });
+    const viaQuery = await queryGradientIndexesDda({ indexes: CPS.map(at), queries: run.queries, debias: 'raw', denoise: 'mean', beta: 1, topK: 3 });
+    expect(recorded.medianSd / viaQuery.projectionError.medianSd).toBeCloseTo(1, 4); // the query rows are float32 here, float64 there
+    // Not estimated where a checkpoint's rows were computed, nor for a scorer the estimate does not model.
+    const some = await attribute('d64-some', { indexes: [at('base'), at('checkpoint-100')] });
+    expect(JSON.parse(readFileSync(join(dir, 'd64-some', 'summary.json'), 'utf8')).indexes.projectionError).toEqual({ skipped: 'no index at checkpoint-50 (their rows were computed and not kept)' });
+    expect(some.method.variant).toBe('dda');
+  }, 300_000);
+
   it('dda index query: refuses a --beta the debiaser ignores, warns when a checkpoint has no index, and says where rendering options go', async () => {
     await expect(queryGradientIndexesDda({ indexes: CPS.map(idx), queries: run.queries, beta: 2 })).rejects.toThrow(/--beta 2 has no effect with --debias fitted-beta/);
     const lines: string[] = [];
