@@ -20,16 +20,17 @@
  * `index.json` atomically, and only then deletes `shards/`: the folder is then exactly an unsharded
  * build's.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DdaError } from '@dda/core';
 import { hashOf, writeFileAtomic } from './artifacts.js';
 import type { Log } from './engine.js';
 import {
-  INDEX_FILES, checkIndexTrainingData, comparableIdentity, finishedIndexIn, indexHeader, jsonDifferences, prepareIndexBuild, readIndexHeader, recordedIdentity, writeAll, writeIndexHeader, writeIndexRows,
-  type Float16Stats, type IndexBuildOptions, type IndexHeader, type IndexTrainingData, type RecordedIdentity,
+  INDEX_FILES, checkIndexTrainingData, comparableIdentity, finishedIndexIn, indexHeader, jsonDifferences, lockBuildFolder, prepareIndexBuild, readIndexHeader, recordedIdentity, writeAll, writeIndexHeader, writeIndexRows,
+  type Float16Stats, type IndexBuildOptions, type IndexHeader, type IndexTrainingData, type PreparedIndexBuild, type RecordedIdentity,
 } from './gradient-index.js';
 import { CheckpointModel } from './engine.js';
+import { sha256OfFile } from './index-integrity.js';
 import type { ModuleProjection } from './projection.js';
 import { checkShards, describeShardDifferences, readShardManifest, refuseIncompleteShards, shardManifestPath, type Shard, type ShardRecord } from './shards.js';
 
@@ -52,6 +53,8 @@ export interface IndexShardManifest extends ShardRecord {
   readonly float16: Float16Stats;
   /** The checks of the training data every shard makes (absent in shards of earlier versions); the merge records shard 0's in index.json. */
   readonly trainingData?: IndexTrainingData;
+  /** SHA-256 (hex) of this shard's `gradients.f16` as it wrote it (absent in shards of earlier versions): the merge and a rerun check the part against it. */
+  readonly rowsSha256?: string;
   /** Wall seconds of the shard's last run. */
   readonly seconds: number;
   readonly finishedAt: string;
@@ -125,6 +128,27 @@ export async function buildGradientIndexShard(o: IndexBuildOptions, s: Shard): P
   const { total, rows, identity } = p;
   const label = `shard ${s.index}/${s.count}`;
   mkdirSync(o.out, { recursive: true });
+  // The shard's part is this run's from its first look at the folder to its manifest.
+  const part = indexShardPart(o.out, s);
+  const release = lockBuildFolder(part, p.log);
+  try {
+    return await buildShardLocked(o, s, p, t0);
+  } finally {
+    release();
+    // A shard with nothing to do (merged already, or finished earlier) leaves no folder the lock made.
+    for (const d of [part, join(o.out, 'shards')]) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // not empty: a part or other shards
+      }
+    }
+  }
+}
+
+async function buildShardLocked(o: IndexBuildOptions, s: Shard, p: PreparedIndexBuild, t0: number): Promise<IndexShardResult> {
+  const { total, rows, identity } = p;
+  const label = `shard ${s.index}/${s.count}`;
   const merged = finishedIndexIn(o.out, identity);
   if (merged) {
     p.log(`index: ${o.out} is merged already (${merged.count} rows × ${merged.dim}); nothing to do for ${label}`);
@@ -144,6 +168,7 @@ export async function buildGradientIndexShard(o: IndexBuildOptions, s: Shard): P
   const unfinished = (done: readonly number[]): number[] => Array.from({ length: s.count }, (_, i) => i).filter((i) => !done.includes(i));
   const earlier = manifests.find((m) => m.index === s.index);
   if (earlier) {
+    checkShardRows(o.out, earlier, p.log);
     p.log(`index: ${label} finished earlier (${earlier.finishedAt}); nothing to do`);
     return { shard: s, rows, total, status: 'finished-earlier', unfinished: unfinished(manifests.map((m) => m.index)) };
   }
@@ -161,13 +186,35 @@ export async function buildGradientIndexShard(o: IndexBuildOptions, s: Shard): P
   const { modules, float16 } = written;
   const manifest: IndexShardManifest = {
     format: INDEX_SHARD_FORMAT, index: s.index, count: s.count, inputsHash: hashOf(shardInputs(mine)), identity, blockRows: p.blockRows,
-    rows, trainIds: p.samples.map((x) => x.id), modules, float16, trainingData, seconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString(),
+    rows, trainIds: p.samples.map((x) => x.id), modules, float16, trainingData, rowsSha256: sha256OfFile(join(part, INDEX_FILES.rows)), seconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString(),
   };
   writeFileAtomic(shardManifestPath(o.out, s), `${JSON.stringify(manifest, null, 1)}\n`);
   rmSync(join(part, INDEX_FILES.progress), { force: true });
   const left = unfinished([...manifests.map((m) => m.index), s.index]);
   p.log(`index: ${label} done: ${rows.end - rows.start} rows${left.length ? `; shard${left.length > 1 ? 's' : ''} ${left.join(', ')} not finished yet` : `; every shard has finished: dda index merge --index ${o.out}`}`);
   return { shard: s, rows, total, status: 'built', unfinished: left };
+}
+
+/**
+ * Checks shard `m`'s part in `dir` against the SHA-256 its manifest records (a manifest of an
+ * earlier version records none: used unchecked, with a log line), so that the merge never vouches,
+ * in index.json, for rows a shard did not write.
+ *
+ * @throws DdaError naming the part when it was changed, damaged or replaced after the shard finished.
+ */
+function checkShardRows(dir: string, m: IndexShardManifest, log: Log): void {
+  const rows = join(indexShardPart(dir, m), INDEX_FILES.rows);
+  if (m.rowsSha256 === undefined) {
+    log(`note: ${shardManifestPath(dir, m)} (a shard of an earlier version) records no hash of its rows: ${rows} is merged unchecked`);
+    return;
+  }
+  const actual = sha256OfFile(rows);
+  if (actual !== m.rowsSha256) {
+    throw new DdaError(
+      `${rows} is not the file shard ${m.index} wrote: SHA-256 ${actual.slice(0, 16)}…, its manifest records ${m.rowsSha256.slice(0, 16)}… (it was changed, damaged or replaced after the shard finished)`,
+      `delete ${shardManifestPath(dir, m)} and ${indexShardPart(dir, m)}, then run shard ${m.index} again`,
+    );
+  }
 }
 
 /** What {@link mergeGradientIndexShards} returns: the index's header, and how many shards it merged (0: the folder held the merged index already). */
@@ -242,6 +289,7 @@ export function mergeGradientIndexShards(dir: string, o: { readonly log?: Log } 
     const size = existsSync(rows) ? statSync(rows).size : -1;
     const want = (m.rows.end - m.rows.start) * k * 2;
     if (size !== want) throw new DdaError(`${rows}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${m.rows.end - m.rows.start} rows × ${k} × 2 = ${want}`, `delete ${where} and ${indexShardPart(dir, m)}, then run shard ${m.index} again`);
+    checkShardRows(dir, m, log);
     at = m.rows.end;
   }
   const trainIds = ms.flatMap((m) => m.trainIds);

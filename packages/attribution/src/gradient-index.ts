@@ -452,9 +452,10 @@ export function indexHeader(identity: IndexIdentity, modules: readonly ModulePro
  */
 export function writeIndexHeader(dir: string, header: IndexHeader, log: Log): IndexHeader {
   const rows = join(dir, INDEX_FILES.rows);
+  const before = statSync(rows);
   const written: IndexHeader = { ...header, rowsSha256: sha256OfFile(rows) };
   writeFileAtomic(join(dir, INDEX_FILES.header), `${JSON.stringify(written, null, 1)}\n`);
-  markVerified(dir, rows, written.rowsSha256 as string);
+  markVerified(dir, rows, written.rowsSha256 as string, before);
   rmSync(join(dir, INDEX_FILES.progress), { force: true });
   const s = header.float16;
   log(`index: ${dir}: ${header.count} rows × ${header.dim} float16 (${header.bytesPerRow.index} bytes per sample instead of ${header.bytesPerRow.fullGradient} for the float32 gradient)${s.subnormal + s.flushedToZero > 0 ? `; float16 rounding: ${s.subnormal} entries subnormal, ${s.flushedToZero} flushed to zero` : ''}`);
@@ -475,7 +476,17 @@ export function writeIndexHeader(dir: string, header: IndexHeader, log: Log): In
  */
 export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHeader> {
   const p = await prepareIndexBuild(o);
-  mkdirSync(o.out, { recursive: true });
+  // The folder is this build's from its first look at it to its index.json: another build can neither
+  // write rows beside it nor finish an index between its check of the folder and its rows.
+  const release = lockBuildFolder(o.out, p.log);
+  try {
+    return await buildLocked(o, p);
+  } finally {
+    release();
+  }
+}
+
+async function buildLocked(o: IndexBuildOptions, p: PreparedIndexBuild): Promise<IndexHeader> {
   const finished = finishedIndexIn(o.out, p.identity);
   if (finished) {
     p.log(`index: ${o.out} is built already (${finished.count} rows × ${finished.dim}); nothing to do`);
@@ -503,6 +514,8 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
  * rows resumes after them (rows past the record, of a block being written when the build was
  * killed, are cut off).
  *
+ * The caller holds `dir`'s build lock ({@link lockBuildFolder}).
+ *
  * @param o `onBlock` is called after each block with the end of the rows written (of the whole set).
  * @returns The layout of the projection and the float16 rounding statistics of the rows [start, end).
  * @throws DdaError when `dir` holds an unfinished build of another index or of other rows (naming
@@ -511,13 +524,8 @@ export async function buildGradientIndex(o: IndexBuildOptions): Promise<IndexHea
 export async function writeIndexRows(
   p: PreparedIndexBuild, o: Pick<IndexBuildOptions, 'backends' | 'progress' | 'onBlock' | 'model'>, dir: string, rows: { readonly start: number; readonly end: number },
 ): Promise<{ modules: readonly ModuleProjection[]; float16: Float16Stats }> {
-  mkdirSync(dir, { recursive: true });
-  const release = lockBuildFolder(dir, p.log);
-  try {
-    return await writeLockedIndexRows(p, o, dir, rows);
-  } finally {
-    release();
-  }
+  if (!existsSync(join(dir, BUILD_LOCK))) throw new DdaError(`internal: rows written into ${dir} without its build lock (lockBuildFolder)`);
+  return await writeLockedIndexRows(p, o, dir, rows);
 }
 
 /** The lock file of a folder a build is writing rows into (its process id, host and start). */
@@ -532,7 +540,8 @@ const BUILD_LOCK = 'build.lock';
  * @throws DdaError when another build on this host is writing into `dir`, or a lock of another host
  *   is there (whose process cannot be checked from here).
  */
-function lockBuildFolder(dir: string, log: Log): () => void {
+export function lockBuildFolder(dir: string, log: Log): () => void {
+  mkdirSync(dir, { recursive: true });
   const path = join(dir, BUILD_LOCK);
   const mine = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
   for (let attempt = 0; ; attempt++) {
@@ -913,7 +922,9 @@ async function queryTerms(h: IndexHeader, o: Pick<IndexQueryOptions, 'queries' |
 function asQueryError(e: unknown, h: IndexHeader): unknown {
   if (!(e instanceof DdaError) || !/--(prompt-format|max-length|overlong)\b/.test(e.message)) return e;
   // The hint, where the error keeps it apart (a wrapped error has it in its message only).
-  const message = e.hint !== undefined && e.message.endsWith(` (${e.hint})`) ? e.message.slice(0, -(e.hint.length + 3)) : e.message;
+  const own = e.hint !== undefined && e.message.endsWith(` (${e.hint})`) ? e.message.slice(0, -(e.hint.length + 3)) : e.message;
+  // A wrapped error keeps its hint in the message: its advice to pass a build option becomes advice for the build.
+  const message = own.replace(/\bpass (--(?:prompt-format|max-length|overlong)\b)/g, 'build the index with $1');
   return new DdaError(message, `dda index query renders and encodes the queries as the index's training samples were (its index.json: --prompt-format ${h.encoding.promptFormat}, --max-length ${h.encoding.maxLength}, --overlong ${h.encoding.overlong}) and takes none of these options: change the queries, or build the index with other options${e.hint !== undefined ? ` (for the build: ${e.hint})` : ''}`);
 }
 

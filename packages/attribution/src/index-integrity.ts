@@ -46,10 +46,18 @@ export function sha256OfFile(path: string): string {
   return h.digest('hex');
 }
 
-/** Writes the marker of `rows` (in `dir`) verified against `sha256`; a folder that cannot be written gets none. */
-export function markVerified(dir: string, rows: string, sha256: string): void {
+/**
+ * Writes the marker of `rows` (in `dir`) verified against `sha256`, with `before`, the file's stat
+ * taken before it was hashed: only when the file's stat now is still that one (a write while it was
+ * being hashed changes its change time, and the marker would otherwise vouch for the changed file).
+ * A folder that cannot be written gets none.
+ */
+export function markVerified(dir: string, rows: string, sha256: string, before: Stats): void {
   try {
-    writeFileAtomic(join(dir, VERIFIED_FILE), `${JSON.stringify(stamp(sha256, statSync(rows)))}\n`);
+    const now = stamp(sha256, statSync(rows));
+    const then = stamp(sha256, before);
+    if ((Object.keys(now) as (keyof Verified)[]).some((k) => now[k] !== then[k])) return;
+    writeFileAtomic(join(dir, VERIFIED_FILE), `${JSON.stringify(then)}\n`);
   } catch {
     // read-only: verified again at every use
   }
@@ -77,12 +85,12 @@ export function verifyIndexRows(dir: string, rows: string, recorded: string | un
       // an unreadable marker: hash again
     }
   }
-  const actual = sha256OfFile(rows);
+  const actual = sha256OfFile(rows); // s, the stat before hashing, goes into the marker
   if (actual !== recorded) {
     throw new DdaError(
       `${rows} is not the file its index was built with: SHA-256 ${actual.slice(0, 16)}…, index.json records ${recorded.slice(0, 16)}… (it was changed, damaged or replaced after the build)`,
       'restore the gradients.f16 of this build, or build the index again (delete the folder first)',
     );
   }
-  markVerified(dir, rows, recorded);
+  markVerified(dir, rows, recorded, s);
 }

@@ -16,10 +16,12 @@
  * measurement does not matter here: its rows are training-loss gradients whatever queries it was
  * built for, and the run's `--measurement` applies to the queries.
  */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { DdaError, type CheckpointInfo, type ScoreMatrix } from '@dda/core';
 import { hashOf } from './artifacts.js';
 import type { Log } from './engine.js';
-import { comparableIdentity, differences, readIndexHeader, readIndexRows, recordedIdentity, type IndexHeader } from './gradient-index.js';
+import { INDEX_FILES, comparableIdentity, differences, readIndexHeader, readIndexRows, recordedIdentity, type IndexHeader } from './gradient-index.js';
 import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary } from './index-dda-error.js';
 import type { ProjectionSpec } from './projection.js';
 import type { AttributionRun, CheckpointScores, RunOptions, TrainRowSource, TrainRowsAt } from './run.js';
@@ -43,9 +45,18 @@ export interface IndexedTraining {
   readonly record: readonly { readonly dir: string; readonly checkpoint: string; readonly identity: string; readonly rows: number; readonly dim: number }[];
 }
 
-/** The hash of what an index is over (its identity without folders) and of its rows' shape and float16 statistics: the key of scores computed from its rows. */
-function indexKey(h: IndexHeader): string {
-  return hashOf({ identity: comparableIdentity(recordedIdentity(h)), count: h.count, dim: h.dim, modules: h.modules, float16: h.float16, rows: h.rowsSha256 ?? null });
+/**
+ * The key of scores computed from an index's rows: what it is over (its identity without folders),
+ * its rows' shape, float16 statistics and content (`rowsSha256`, checked before use; for an index of
+ * an earlier version, which records none, the rows file's inode, size, modification and change
+ * times, so that a file replaced since is not answered from the scores of the one before).
+ */
+function indexKey(h: IndexHeader, dir: string): string {
+  const rows = (): Record<string, number> => {
+    const s = statSync(join(dir, INDEX_FILES.rows));
+    return { ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
+  };
+  return hashOf({ identity: comparableIdentity(recordedIdentity(h)), count: h.count, dim: h.dim, modules: h.modules, float16: h.float16, rows: h.rowsSha256 ?? { unchecked: rows() } });
 }
 
 /**
@@ -116,7 +127,7 @@ export function openTrainIndexes(task: AttributionTask, dirs: readonly string[],
   const rowsAt = new Map<string, TrainRowsAt>();
   for (const [id, { dir, header: h }] of byCp) {
     rowsAt.set(id, {
-      key: { index: indexKey(h), dtype: h.dtype },
+      key: { index: indexKey(h, dir), dtype: h.dtype },
       modules: h.modules,
       where: `the index ${dir}`,
       read(start, end) {
@@ -132,7 +143,7 @@ export function openTrainIndexes(task: AttributionTask, dirs: readonly string[],
     trainRows: { at: (id) => rowsAt.get(id) },
     indexes: byCp,
     computedAt,
-    record: [...byCp].map(([id, x]) => ({ dir: x.dir, checkpoint: id, identity: indexKey(x.header), rows: x.header.count, dim: x.header.dim })),
+    record: [...byCp].map(([id, x]) => ({ dir: x.dir, checkpoint: id, identity: indexKey(x.header, x.dir), rows: x.header.count, dim: x.header.dim })),
   };
 }
 

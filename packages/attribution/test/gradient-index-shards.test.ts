@@ -119,6 +119,14 @@ describe('dda index build in shards', () => {
     const out = join(dir, 'corrupt');
     // Row 1 of shard 1 (rows 4 to 7) is training row 5.
     corrupt(join(indexShardPart(out, { index: 1, count: 3 }), INDEX_FILES.rows), 1, 7);
+    // The part is not what the shard wrote: refused by its hash, and so is a rerun of that shard.
+    expect(() => mergeGradientIndexShards(out)).toThrow(/shard-1-of-3\/gradients\.f16 is not the file shard 1 wrote: SHA-256 [0-9a-f]{16}…, its manifest records [0-9a-f]{16}….*delete .*shard-1-of-3\.json and .*shard-1-of-3, then run shard 1 again/);
+    await expect(shard(out, 1)).rejects.toThrow(/is not the file shard 1 wrote/);
+    // A shard of an earlier version records no hash: the non-finite value is still refused, by the copy.
+    const manifestPath = shardManifestPath(out, { index: 1, count: 3 });
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    delete manifest.rowsSha256;
+    writeFileSync(manifestPath, JSON.stringify(manifest));
     expect(() => mergeGradientIndexShards(out)).toThrow(/shard 1 of 3: row 5 \(training sample 't5'\) holds a non-finite value \(entry 7 is Infinity\).*delete .*shard-1-of-3\.json and .*shard-1-of-3, then run shard 1 again/);
     expect(readdirSync(out)).toEqual(['shards']); // no index, no partial file
     expect(existsSync(shardManifestPath(out, { index: 1, count: 3 }))).toBe(true);

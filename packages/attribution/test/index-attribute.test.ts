@@ -134,6 +134,18 @@ describe('dda attribute --index', () => {
     writeFileSync(rows, b);
     utimesSync(rows, new Date(marker.mtimeMs), new Date(marker.mtimeMs));
     await expect(attribute('x', { indexes: [idx('base'), inPlace] })).rejects.toThrow(/in-place\/gradients\.f16 is not the file its index was built with/);
+    // An index of an earlier version (no rowsSha256) is used unchecked, but its scores are cached
+    // under its file's inode, size and times: a file copied over it is scored anew, not answered from the cache.
+    const legacy = join(dir, 'legacy');
+    cpSync(idx('checkpoint-100'), legacy, { recursive: true });
+    const header = JSON.parse(readFileSync(join(legacy, 'index.json'), 'utf8'));
+    delete header.rowsSha256;
+    writeFileSync(join(legacy, 'index.json'), JSON.stringify(header));
+    const first = await attribute('legacy', { indexes: [idx('base'), legacy] });
+    copyFileSync(join(idx('checkpoint-50'), 'gradients.f16'), join(legacy, 'gradients.f16'));
+    const second = await attribute('legacy', { indexes: [idx('base'), legacy] });
+    expect(second.computed.filter((n) => n.startsWith('scores')).length).toBeGreaterThan(0);
+    expect(Array.from(second.method.matrix.values)).not.toEqual(Array.from(first.method.matrix.values));
   }, 300_000);
 
   it('estimates the projection error as dda index query does over the same indexes, and warns at a small --dim', async () => {
@@ -159,6 +171,9 @@ describe('dda attribute --index', () => {
     expect(lines.join('\n')).toMatch(/warning: no index at checkpoint-100 of the run's checkpoints \(checkpoint-50, checkpoint-100\): the denoiser averages over checkpoint-50 only/);
     const long = join(dir, 'long-query.jsonl');
     writeFileSync(long, JSON.stringify({ id: 'q-long', prompt: Array.from({ length: 400 }, () => 'the council met').join(' '), output: 'the plan .' }));
-    await expect(queryGradientIndex({ index: idx('base'), queries: long })).rejects.toThrow(/dda index query renders and encodes the queries as the index's training samples were \(its index\.json: --prompt-format raw, --max-length \d+, --overlong fail\) and takes none of these options/);
+    const err = await queryGradientIndex({ index: idx('base'), queries: long }).then(() => null, (e: Error) => e.message);
+    expect(err).toMatch(/dda index query renders and encodes the queries as the index's training samples were \(its index\.json: --prompt-format raw, --max-length \d+, --overlong fail\) and takes none of these options/);
+    expect(err).toMatch(/build the index with --overlong truncate/);
+    expect(err).not.toMatch(/pass --overlong/);
   }, 300_000);
 });
