@@ -258,6 +258,17 @@ function refuseNonFinite(dir: string, m: IndexShardManifest, bytes: Uint8Array, 
  */
 export function mergeGradientIndexShards(dir: string, o: { readonly log?: Log } = {}): IndexMergeResult {
   const log = o.log ?? (() => {});
+  if (!existsSync(dir)) throw new DdaError(`${dir}: no such folder`, 'give the --out of dda index build ... --shard i/n');
+  // One merge (or unsharded build) in the folder at a time.
+  const release = lockBuildFolder(dir, log);
+  try {
+    return mergeLocked(dir, log);
+  } finally {
+    release();
+  }
+}
+
+function mergeLocked(dir: string, log: Log): IndexMergeResult {
   const manifests = shardManifestsIn(dir);
   if (existsSync(join(dir, INDEX_FILES.header))) {
     const header = readIndexHeader(dir);
