@@ -63,9 +63,9 @@ export { ATTRIBUTE_FILES, runAttribute, type AttributeOptions, type AttributeRes
 export { mergeShards, resolveShard, runShard, shardManifestPath } from './shards.js';
 // the compressed gradient index: `dda index build` and `dda index query`
 export {
-  buildGradientIndex, DEFAULT_INDEX_BLOCK_ROWS, INDEX_FILES, queryGradientIndex, queryGradientIndexesDda,
-  readIndexHeader, readIndexRows, type IndexBuildOptions,
+  buildGradientIndex, DEFAULT_INDEX_BLOCK_ROWS, INDEX_FILES, readIndexHeader, readIndexRows, type IndexBuildOptions,
 } from './gradient-index.js';
+export { queryGradientIndex, queryGradientIndexesDda } from './index-query.js';
 // the index built in shards (`dda index build --shard i/n`), and their merge (`dda index merge`)
 export {
   buildGradientIndexShard, indexShardPart, indexShardRows, mergeGradientIndexShards, type IndexMergeResult, type IndexShardResult,
