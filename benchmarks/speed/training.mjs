@@ -5,7 +5,7 @@
 // of every batch; tfjs-wasm: DecoderModel.train) next to PyTorch on the CPU (training.py, Debian's
 // python3-torch, 1 and 2 threads) doing the same steps on the same model shape, in one run.
 // Every engine runs in its own process (peak RSS is its own); each is warmed up for 2 steps first.
-// Usage (after `npm run build`): node benchmarks/speed/training.mjs [--workload demo|w1] [--mode pretrain|lora|both]
+// Usage (after `npm run build`): node benchmarks/speed/training.mjs [--workload demo|w1|qwen2-mini] [--mode pretrain|lora|both]
 //   [--steps 30] [--tfjs-steps 30] [--engines onnxruntime-cpu,tfjs-wasm,pytorch]
 // Tokens/s counts every token of every sequence of every step (batch × seq × steps / seconds);
 // cpu_s is the CPU time of the timed steps (every thread of the process); tokens_per_s_median_step
@@ -21,6 +21,10 @@ const WORKLOADS = {
   demo: { vocab: 390, hidden: 64, layers: 2, heads: 4, ffn: 172, rank: 8, batch: 16, lr: 3e-3, pretrain: { seq: 48 }, lora: { seq: 64, response: 12 } },
   // Issue 6's W1 shape (LLaMA-style, 32k vocabulary), batches of 8 sequences of 128 tokens,
   // fine-tuning loss on the second half.
+  // The real-text benchmark's qwen2-mini (Qwen2's 151,936-token vocabulary, 128 wide, 4 layers):
+  // θ0's pretraining batches of 16, here of 208 tokens each (the mean of its texts; the benchmark's
+  // batches are padded to their longest text, up to 512).
+  'qwen2-mini': { vocab: 151936, hidden: 128, layers: 4, heads: 4, ffn: 344, rank: 8, batch: 16, lr: 3e-3, pretrain: { seq: 208 }, lora: { seq: 208, response: 40 } },
   w1: { vocab: 32000, hidden: 256, layers: 4, heads: 4, ffn: 688, rank: 8, batch: 8, lr: 1e-3, pretrain: { seq: 128 }, lora: { seq: 128, response: 64 } },
 };
 const workload = arg('workload', 'demo');
