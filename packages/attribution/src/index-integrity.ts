@@ -28,6 +28,9 @@ interface Verified {
 
 const stamp = (sha256: string, s: Stats): Verified => ({ sha256, size: s.size, ino: s.ino, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs });
 
+/** Whether two stamps are the same file state (every field equal). */
+const sameStamp = (a: Verified, b: Verified): boolean => (Object.keys(b) as (keyof Verified)[]).every((k) => a[k] === b[k]);
+
 /** SHA-256 (hex) of a file, read 16 MiB at a time. */
 export function sha256OfFile(path: string): string {
   const h = createHash('sha256');
@@ -54,9 +57,8 @@ export function sha256OfFile(path: string): string {
  */
 export function markVerified(dir: string, rows: string, sha256: string, before: Stats): void {
   try {
-    const now = stamp(sha256, statSync(rows));
     const then = stamp(sha256, before);
-    if ((Object.keys(now) as (keyof Verified)[]).some((k) => now[k] !== then[k])) return;
+    if (!sameStamp(stamp(sha256, statSync(rows)), then)) return;
     writeFileAtomic(join(dir, VERIFIED_FILE), `${JSON.stringify(then)}\n`);
   } catch {
     // read-only: verified again at every use
@@ -78,9 +80,7 @@ export function verifyIndexRows(dir: string, rows: string, recorded: string | un
   const markerPath = join(dir, VERIFIED_FILE);
   if (existsSync(markerPath)) {
     try {
-      const m = JSON.parse(readFileSync(markerPath, 'utf8')) as Verified;
-      const now = stamp(recorded, s);
-      if ((Object.keys(now) as (keyof Verified)[]).every((k) => m[k] === now[k])) return;
+      if (sameStamp(JSON.parse(readFileSync(markerPath, 'utf8')) as Verified, stamp(recorded, s))) return;
     } catch {
       // an unreadable marker: hash again
     }

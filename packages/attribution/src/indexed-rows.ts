@@ -125,9 +125,10 @@ export function openTrainIndexes(task: AttributionTask, dirs: readonly string[],
   }
   const computedAt = all.filter((c) => !byCp.has(c.id)).map((c) => c.id);
   const rowsAt = new Map<string, TrainRowsAt>();
+  const keys = new Map([...byCp].map(([id, x]) => [id, indexKey(x.header, x.dir)])); // once per index: it hashes the training ids
   for (const [id, { dir, header: h }] of byCp) {
     rowsAt.set(id, {
-      key: { index: indexKey(h, dir), dtype: h.dtype },
+      key: { index: keys.get(id), dtype: h.dtype },
       modules: h.modules,
       where: `the index ${dir}`,
       read(start, end) {
@@ -143,7 +144,7 @@ export function openTrainIndexes(task: AttributionTask, dirs: readonly string[],
     trainRows: { at: (id) => rowsAt.get(id) },
     indexes: byCp,
     computedAt,
-    record: [...byCp].map(([id, x]) => ({ dir: x.dir, checkpoint: id, identity: indexKey(x.header, x.dir), rows: x.header.count, dim: x.header.dim })),
+    record: [...byCp].map(([id, x]) => ({ dir: x.dir, checkpoint: id, identity: keys.get(id) as string, rows: x.header.count, dim: x.header.dim })),
   };
 }
 

@@ -1184,7 +1184,6 @@ export async function scoreBlocksTogether(jobs: readonly BlockJob[], cpId: strin
   }
 }
 
-/** Row blocks of one scorer stacked into one matrix (same test columns and provenance). */
 /** Rows [spec.start, spec.end) of `given` as a block's gradient matrix (one 1-D tensor of k_m entries per projected module, as projected rows). */
 function rowsMatrix(given: TrainRowsAt, spec: GradientBlockSpec, checkpoint: string): GradientMatrix {
   const rows = given.read(spec.start, spec.end);
@@ -1196,6 +1195,7 @@ function rowsMatrix(given: TrainRowsAt, spec: GradientBlockSpec, checkpoint: str
   };
 }
 
+/** Row blocks of one scorer stacked into one matrix (same test columns and provenance). */
 function concatRows(parts: readonly ScoreMatrix[], scorer: string): ScoreMatrix {
   return stackScoreBlocks(parts, scorer, parts.length > 1 ? ` (training set scored in ${parts.length} blocks)` : '');
 }
