@@ -20,13 +20,15 @@
  * `index.json` atomically, and only then deletes `shards/`: the folder is then exactly an unsharded
  * build's.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DdaError } from '@dda/core';
 import { hashOf, writeFileAtomic } from './artifacts.js';
+import { checkBuildLock, lockBuildFolder } from './build-lock.js';
 import type { Log } from './engine.js';
 import {
-  INDEX_FILES, checkIndexTrainingData, comparableIdentity, finishedIndexIn, indexHeader, jsonDifferences, lockBuildFolder, prepareIndexBuild, readIndexHeader, recordedIdentity, writeAll, writeIndexHeader, writeIndexRows,
+  INDEX_FILES, checkIndexTrainingData, comparableIdentity, finishedIndexIn, indexHeader, jsonDifferences, prepareIndexBuild, readIndexHeader, recordedIdentity, writeAll, writeIndexHeader, writeIndexRows,
   type Float16Stats, type IndexBuildOptions, type IndexHeader, type IndexTrainingData, type PreparedIndexBuild, type RecordedIdentity,
 } from './gradient-index.js';
 import { CheckpointModel } from './engine.js';
@@ -188,6 +190,7 @@ async function buildShardLocked(o: IndexBuildOptions, s: Shard, p: PreparedIndex
     format: INDEX_SHARD_FORMAT, index: s.index, count: s.count, inputsHash: hashOf(shardInputs(mine)), identity, blockRows: p.blockRows,
     rows, trainIds: p.samples.map((x) => x.id), modules, float16, trainingData, rowsSha256: sha256OfFile(join(part, INDEX_FILES.rows)), seconds: (Date.now() - t0) / 1000, finishedAt: new Date().toISOString(),
   };
+  checkBuildLock(part);
   writeFileAtomic(shardManifestPath(o.out, s), `${JSON.stringify(manifest, null, 1)}\n`);
   rmSync(join(part, INDEX_FILES.progress), { force: true });
   const left = unfinished([...manifests.map((m) => m.index), s.index]);
@@ -198,20 +201,21 @@ async function buildShardLocked(o: IndexBuildOptions, s: Shard, p: PreparedIndex
 /**
  * Checks shard `m`'s part in `dir` against the SHA-256 its manifest records (a manifest of an
  * earlier version records none: used unchecked, with a log line), so that the merge never vouches,
- * in index.json, for rows a shard did not write.
+ * in index.json, for rows a shard did not write. `actual`: the part's hash where the caller has
+ * just computed it (the merge, from the bytes it copied); otherwise the file is hashed.
  *
  * @throws DdaError naming the part when it was changed, damaged or replaced after the shard finished.
  */
-function checkShardRows(dir: string, m: IndexShardManifest, log: Log): void {
+function checkShardRows(dir: string, m: IndexShardManifest, log: Log, actual?: string): void {
   const rows = join(indexShardPart(dir, m), INDEX_FILES.rows);
   if (m.rowsSha256 === undefined) {
     log(`note: ${shardManifestPath(dir, m)} (a shard of an earlier version) records no hash of its rows: ${rows} is merged unchecked`);
     return;
   }
-  const actual = sha256OfFile(rows);
-  if (actual !== m.rowsSha256) {
+  const sha = actual ?? sha256OfFile(rows);
+  if (sha !== m.rowsSha256) {
     throw new DdaError(
-      `${rows} is not the file shard ${m.index} wrote: SHA-256 ${actual.slice(0, 16)}…, its manifest records ${m.rowsSha256.slice(0, 16)}… (it was changed, damaged or replaced after the shard finished)`,
+      `${rows} is not the file shard ${m.index} wrote: SHA-256 ${sha.slice(0, 16)}…, its manifest records ${m.rowsSha256.slice(0, 16)}… (it was changed, damaged or replaced after the shard finished)`,
       `delete ${shardManifestPath(dir, m)} and ${indexShardPart(dir, m)}, then run shard ${m.index} again`,
     );
   }
@@ -300,7 +304,6 @@ function mergeLocked(dir: string, log: Log): IndexMergeResult {
     const size = existsSync(rows) ? statSync(rows).size : -1;
     const want = (m.rows.end - m.rows.start) * k * 2;
     if (size !== want) throw new DdaError(`${rows}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${m.rows.end - m.rows.start} rows × ${k} × 2 = ${want}`, `delete ${where} and ${indexShardPart(dir, m)}, then run shard ${m.index} again`);
-    checkShardRows(dir, m, log);
     at = m.rows.end;
   }
   const trainIds = ms.flatMap((m) => m.trainIds);
@@ -308,22 +311,33 @@ function mergeLocked(dir: string, log: Log): IndexMergeResult {
   const target = join(dir, INDEX_FILES.rows);
   const partial = `${target}.merging`;
   const out = openSync(partial, 'w');
+  // One reading of each part: its bytes are hashed (checked against its manifest once the part is
+  // copied; a part of an earlier version, without a hash, is scanned for non-finite values instead),
+  // copied and hashed into the merged file's hash, which
+  // index.json records; so no byte is vouched for that was not read, and nothing is read twice.
+  const merged = createHash('sha256');
   try {
     let position = 0;
     const chunk = Buffer.alloc(8 << 20);
     for (const m of ms) {
+      const partHash = createHash('sha256');
       const fd = openSync(join(indexShardPart(dir, m), INDEX_FILES.rows), 'r');
       try {
         let done = 0; // bytes of this part
         for (let read = readSync(fd, chunk, 0, chunk.length, null); read > 0; read = readSync(fd, chunk, 0, chunk.length, null)) {
-          refuseNonFinite(dir, m, chunk.subarray(0, read), done, k);
-          writeAll(out, chunk.subarray(0, read), position);
+          const bytes = chunk.subarray(0, read);
+          partHash.update(bytes);
+          merged.update(bytes);
+          // A part with a recorded hash is checked by it (a build never writes a non-finite value); one without, value by value.
+          if (m.rowsSha256 === undefined) refuseNonFinite(dir, m, bytes, done, k);
+          writeAll(out, bytes, position);
           position += read;
           done += read;
         }
       } finally {
         closeSync(fd);
       }
+      checkShardRows(dir, m, log, partHash.digest('hex'));
     }
     fsyncSync(out);
   } catch (e) {
@@ -332,13 +346,14 @@ function mergeLocked(dir: string, log: Log): IndexMergeResult {
   } finally {
     closeSync(out);
   }
+  checkBuildLock(dir);
   renameSync(partial, target);
   const float16: Float16Stats = {
     maxAbs: Math.max(...ms.map((m) => m.float16.maxAbs)),
     subnormal: ms.reduce((a, m) => a + m.float16.subnormal, 0),
     flushedToZero: ms.reduce((a, m) => a + m.float16.flushedToZero, 0),
   };
-  const header = writeIndexHeader(dir, indexHeader({ ...first.identity, trainIds }, first.modules, float16, first.trainingData), log);
+  const header = writeIndexHeader(dir, indexHeader({ ...first.identity, trainIds }, first.modules, float16, first.trainingData), log, merged.digest('hex'));
   rmSync(join(dir, 'shards'), { recursive: true, force: true });
   log(`index: merged ${c.count} shards into ${dir}`);
   return { header, merged: c.count };

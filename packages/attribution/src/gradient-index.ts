@@ -24,16 +24,16 @@
  * ⟨g, h⟩ whose standard deviation for Rademacher entries is at most √(2/k)·‖g‖‖h‖ per tensor.
  */
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DdaError, measurements, trackProgress, type ProgressSink, type TextSample } from '@dda/core';
 import { scanTrainingData, type FieldMap, type PromptFormat, type TrainingRecord } from '@dda/data';
 import { encodeSample, float32ToF16Bits, widenToFloat32, type EncodedExample, type OverlongPolicy } from '@dda/model';
 import { ArrayHash, hashOf, writeFileAtomic } from './artifacts.js';
+import { checkBuildLock, lockBuildFolder } from './build-lock.js';
 import { trainingSetSizeWarning, type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
 import { hashData } from './hashing.js';
-import { VERIFIED_FILE, markVerified, sha256OfFile, verifyIndexRows } from './index-integrity.js';
+import { VERIFIED_FILE, checkRowsUnchanged, markVerified, sha256OfFile, verifyIndexRows } from './index-integrity.js';
 import { readRowBytes } from './index-scan.js';
 import { checkOutFolder } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
@@ -442,14 +442,17 @@ export function indexHeader(identity: IndexIdentity, modules: readonly ModulePro
 /**
  * Writes `index.json` of `header` into `dir` (atomically: the sign that the index is finished) with
  * the SHA-256 of the rows file as it is now (`rowsSha256`), marks the rows verified, removes
- * `progress.json` and logs what was written.
+ * `progress.json` and logs what was written. The caller holds `dir`'s build lock. `rowsSha256`:
+ * the hash where the caller computed it from the bytes it wrote (the merge); otherwise the file is
+ * hashed.
  *
  * @returns The header written.
  */
-export function writeIndexHeader(dir: string, header: IndexHeader, log: Log): IndexHeader {
+export function writeIndexHeader(dir: string, header: IndexHeader, log: Log, rowsSha256?: string): IndexHeader {
+  checkBuildLock(dir);
   const rows = join(dir, INDEX_FILES.rows);
   const before = statSync(rows);
-  const written: IndexHeader = { ...header, rowsSha256: sha256OfFile(rows) };
+  const written: IndexHeader = { ...header, rowsSha256: rowsSha256 ?? sha256OfFile(rows) };
   writeFileAtomic(join(dir, INDEX_FILES.header), `${JSON.stringify(written, null, 1)}\n`);
   markVerified(dir, rows, written.rowsSha256 as string, before);
   rmSync(join(dir, INDEX_FILES.progress), { force: true });
@@ -520,56 +523,8 @@ async function buildLocked(o: IndexBuildOptions, p: PreparedIndexBuild): Promise
 export async function writeIndexRows(
   p: PreparedIndexBuild, o: Pick<IndexBuildOptions, 'backends' | 'progress' | 'onBlock' | 'model'>, dir: string, rows: { readonly start: number; readonly end: number },
 ): Promise<{ modules: readonly ModuleProjection[]; float16: Float16Stats }> {
-  if (!existsSync(join(dir, BUILD_LOCK))) throw new DdaError(`internal: rows written into ${dir} without its build lock (lockBuildFolder)`);
+  checkBuildLock(dir);
   return await writeLockedIndexRows(p, o, dir, rows);
-}
-
-/** The lock file of a folder a build is writing rows into (its process id, host and start). */
-const BUILD_LOCK = 'build.lock';
-
-/**
- * Takes `dir` for one build: creates `build.lock` (exclusively) with this process's id and host. A
- * lock left by a build that is not running any more (its process gone, on this host) is taken over,
- * with a log line.
- *
- * @returns The release, which deletes the lock.
- * @throws DdaError when another build on this host is writing into `dir`, or a lock of another host
- *   is there (whose process cannot be checked from here).
- */
-export function lockBuildFolder(dir: string, log: Log): () => void {
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, BUILD_LOCK);
-  const mine = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      writeFileSync(path, JSON.stringify(mine), { flag: 'wx' });
-      return () => rmSync(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
-    }
-    let held: { pid?: number; host?: string; started?: string } = {};
-    try {
-      held = JSON.parse(readFileSync(path, 'utf8')) as typeof held;
-    } catch {
-      // unreadable (a build killed while writing it): taken over below
-    }
-    const alive = (pid: number): boolean => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch (e) {
-        return (e as NodeJS.ErrnoException).code === 'EPERM';
-      }
-    };
-    if (held.host !== undefined && held.host !== mine.host) {
-      throw new DdaError(`${dir}: a build on ${held.host} (process ${held.pid}, started ${held.started}) holds ${path}`, `wait for it, or give another --out; if no build is running there, delete ${path}`);
-    }
-    if (typeof held.pid === 'number' && alive(held.pid)) {
-      throw new DdaError(`${dir}: another dda index build (process ${held.pid}, started ${held.started}) is writing into this folder`, `wait for it to finish (a rerun then finds the index built), or give another --out; if no build is running, delete ${path}`);
-    }
-    log(`index: ${path} was left by a build that is not running (process ${held.pid ?? '?'}); taking the folder over`);
-    rmSync(path, { force: true });
-  }
 }
 
 async function writeLockedIndexRows(
@@ -655,6 +610,7 @@ async function writeLockedIndexRows(
             bar.tick();
           }, onLayout);
           await flush();
+          checkBuildLock(dir);
           writeAll(fd, new Uint8Array(bits.buffer), start * rowBytes);
           fsyncSync(fd);
           rowsDone = end;
@@ -750,12 +706,18 @@ export function readIndexHeader(dir: string, log: Log = () => {}): IndexHeader {
   return h;
 }
 
-/** Rows [start, end) of an index as float32 (each float16 widened exactly), row-major. */
+/**
+ * Rows [start, end) of an index as float32 (each float16 widened exactly), row-major.
+ *
+ * @throws DdaError when the rows file changed after {@link readIndexHeader} checked it.
+ */
 export function readIndexRows(dir: string, h: IndexHeader, start: number, end: number): Float32Array {
   const path = join(dir, INDEX_FILES.rows);
   const fd = openSync(path, 'r');
   try {
-    return widenToFloat32(readRowBytes(fd, path, h.dim, start, end - start, new Uint8Array((end - start) * h.dim * 2)), 'F16');
+    const rows = widenToFloat32(readRowBytes(fd, path, h.dim, start, end - start, new Uint8Array((end - start) * h.dim * 2)), 'F16');
+    checkRowsUnchanged(path, fd);
+    return rows;
   } finally {
     closeSync(fd);
   }

@@ -7,11 +7,13 @@
  * file's inode, size, modification and change times. A later reader whose `gradients.f16` still
  * has those skips the hashing; any write, copy over or rename into place changes the change time
  * (which no tool sets back), so the file is hashed again. A read-only folder gets no marker: its
- * file is hashed at every use.
+ * file is hashed at every use. Readers check once more after reading rows
+ * ({@link checkRowsUnchanged}) that the file is still the one checked, so a file rewritten while a
+ * query reads it is refused too.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { DdaError } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 
@@ -30,6 +32,9 @@ const stamp = (sha256: string, s: Stats): Verified => ({ sha256, size: s.size, i
 
 /** Whether two stamps are the same file state (every field equal). */
 const sameStamp = (a: Verified, b: Verified): boolean => (Object.keys(b) as (keyof Verified)[]).every((k) => a[k] === b[k]);
+
+/** The state of each rows file this process checked (by its path), as it was when checked. */
+const checked = new Map<string, Verified>();
 
 /** SHA-256 (hex) of a file, read 16 MiB at a time. */
 export function sha256OfFile(path: string): string {
@@ -80,7 +85,10 @@ export function verifyIndexRows(dir: string, rows: string, recorded: string | un
   const markerPath = join(dir, VERIFIED_FILE);
   if (existsSync(markerPath)) {
     try {
-      if (sameStamp(JSON.parse(readFileSync(markerPath, 'utf8')) as Verified, stamp(recorded, s))) return;
+      if (sameStamp(JSON.parse(readFileSync(markerPath, 'utf8')) as Verified, stamp(recorded, s))) {
+        checked.set(resolve(rows), stamp(recorded, s));
+        return;
+      }
     } catch {
       // an unreadable marker: hash again
     }
@@ -93,4 +101,26 @@ export function verifyIndexRows(dir: string, rows: string, recorded: string | un
     );
   }
   markVerified(dir, rows, recorded, s);
+  checked.set(resolve(rows), stamp(recorded, s));
+}
+
+/**
+ * After rows were read through `fd` (opened on the rows file `rows`): checks that the file is
+ * still in the state {@link verifyIndexRows} checked in this process (same inode, size,
+ * modification and change times), so rows read from a file written, truncated or replaced after
+ * its check are not used. A file never checked here (an index of an earlier version, without a
+ * hash) is not compared.
+ *
+ * @throws DdaError naming the file when it changed.
+ */
+export function checkRowsUnchanged(rows: string, fd: number): void {
+  const then = checked.get(resolve(rows));
+  if (then === undefined) return;
+  if (!sameStamp(stamp(then.sha256, fstatSync(fd)), then) || !sameStamp(stamp(then.sha256, statSync(rows)), then)) {
+    checked.delete(resolve(rows));
+    throw new DdaError(
+      `${rows} changed after its check against index.json (written, truncated or replaced while it was being read); the rows read are not used`,
+      'make sure nothing writes into the index while it is queried, then run the command again (the file is checked again)',
+    );
+  }
 }

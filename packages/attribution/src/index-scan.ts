@@ -24,6 +24,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { DdaError, dotKernels, trackProgress, type DotKernel, type ProgressSink } from '@dda/core';
 import { widenToFloat32 } from '@dda/model';
+import { checkRowsUnchanged } from './index-integrity.js';
 
 /** One row of a query's top list: row index and score. */
 export interface TopRow {
@@ -178,7 +179,7 @@ const U64 = 2 ** -53;
  * the float64 loop's scores for the rows that can reach the top k, or the float64 loop for every
  * row), in chunks of `chunkRows` rows.
  *
- * @throws DdaError when the file ends early; via `refuse` for a non-finite score.
+ * @throws DdaError when the file ends early or changed after its check against index.json ({@link checkRowsUnchanged}); via `refuse` for a non-finite score.
  */
 export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult> {
   const t0 = Date.now();
@@ -205,6 +206,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
         for (let r = 0; r < n; r++) rowScores(rows, r * dim, dim, start + r, queryRows, qNorms, normalize, o.refuse, (j, s) => insertTop(best[j] as TopRow[], start + r, s, topK));
         bar.tick(n);
       }
+      checkRowsUnchanged(o.rowsPath, fd);
       return { best, how: `float64 JavaScript loop${o.engine === 'js' ? '' : ` (${kernel})`}`, rescored: count * nq, seconds: (Date.now() - t0) / 1000, cpuSeconds: cpu() };
     }
     const test = new Float32Array(nq * dim);
@@ -259,6 +261,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
       }
       bar.tick(n);
     }
+    checkRowsUnchanged(o.rowsPath, fd);
     return { best, how: `${kernel.how} over the float16 rows, the rows that can reach the top ${topK} scored again by the float64 loop`, rescored, seconds: (Date.now() - t0) / 1000, cpuSeconds: cpu() };
   } finally {
     closeSync(fd);

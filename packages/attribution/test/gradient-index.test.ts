@@ -191,6 +191,16 @@ describe('dda index', () => {
     await build(locked, { log: (l) => taken.push(l) });
     expect(taken.join('\n')).toContain(`build.lock was left by a build that is not running (process ${ended}); taking the folder over`);
     expect(existsSync(join(locked, 'build.lock'))).toBe(false);
+    // A build whose lock is replaced while it runs (another build took the folder) stops before
+    // recording its next block; the same command then resumes after the recorded one.
+    const stolen = join(dir, 'stolen');
+    const other = JSON.stringify({ pid: process.pid, host: hostname(), started: 'other' });
+    await expect(build(stolen, { onBlock: (done) => { if (done === 4) writeFileSync(join(stolen, 'build.lock'), other); } })).rejects.toThrow(/build\.lock was replaced by another build's while it was writing; stopped before recording more rows/);
+    expect(JSON.parse(readFileSync(join(stolen, INDEX_FILES.progress), 'utf8')).rowsDone).toBe(4);
+    expect(readFileSync(join(stolen, 'build.lock'), 'utf8')).toBe(other); // the other build's lock is left alone
+    rmSync(join(stolen, 'build.lock'));
+    await build(stolen);
+    expect(readFileSync(join(stolen, INDEX_FILES.rows)).equals(readFileSync(join(dir, 'a', INDEX_FILES.rows)))).toBe(true);
     // Finished: the same command does nothing; another projection into the same folder is refused.
     const again: number[] = [];
     await build(out, { onBlock: (d) => again.push(d) });

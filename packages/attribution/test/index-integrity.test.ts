@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { VERIFIED_FILE, markVerified, sha256OfFile, verifyIndexRows } from '../src/index-integrity.js';
+import { BUILD_LOCK, checkBuildLock, lockBuildFolder, takeOverStaleLock } from '../src/build-lock.js';
+import { VERIFIED_FILE, checkRowsUnchanged, markVerified, sha256OfFile, verifyIndexRows } from '../src/index-integrity.js';
 
 // The rows' check of an index folder (index-integrity.ts) on small files.
 const dir = mkdtempSync(join(tmpdir(), 'dda-index-integrity-'));
@@ -37,5 +38,60 @@ describe('the integrity of an index\'s rows', () => {
     const lines: string[] = [];
     verifyIndexRows(dir, rows, undefined, (l) => lines.push(l));
     expect(lines.join('\n')).toMatch(/records no hash of its rows: .*gradients\.f16 is used unchecked/);
+  });
+
+  it('refuses rows read from a file that changed after its check (rewritten in place with the same size), and never compares a file it did not check', () => {
+    const d = join(dir, 'during');
+    mkdirSync(d);
+    const rows = join(d, 'gradients.f16');
+    writeFileSync(rows, Buffer.from([1, 2, 3, 4]));
+    verifyIndexRows(d, rows, sha256OfFile(rows));
+    let fd = openSync(rows, 'r');
+    checkRowsUnchanged(rows, fd); // unchanged: nothing thrown
+    writeFileSync(rows, Buffer.from([1, 2, 3, 5])); // same size, same inode, during the "read"
+    expect(() => checkRowsUnchanged(rows, fd)).toThrow(/gradients\.f16 changed after its check against index\.json .*the rows read are not used/);
+    closeSync(fd);
+    fd = openSync(join(dir, 'big.bin'), 'r');
+    checkRowsUnchanged(join(dir, 'big.bin'), fd); // never checked here: not compared
+    closeSync(fd);
+  });
+});
+
+describe('one build per index folder (build.lock)', () => {
+  it('takes a folder, refuses a second taker while held, releases only its own lock', () => {
+    const d = join(dir, 'lock-a');
+    const release = lockBuildFolder(d, () => {});
+    checkBuildLock(d);
+    expect(() => lockBuildFolder(d, () => {})).toThrow(/another dda index build \(process \d+, started .*\) is writing into this folder/);
+    // Another build's lock in its place: the check refuses, and the release leaves that lock alone.
+    const other = JSON.stringify({ pid: process.pid, host: hostname(), started: 'other', token: 'x' });
+    writeFileSync(join(d, BUILD_LOCK), other);
+    expect(() => checkBuildLock(d)).toThrow(/build\.lock was replaced by another build's while it was writing; stopped before recording more rows/);
+    release();
+    expect(readFileSync(join(d, BUILD_LOCK), 'utf8')).toBe(other);
+    rmSync(join(d, BUILD_LOCK));
+    expect(() => checkBuildLock(d)).toThrow(/internal: rows written into .* without its build lock/);
+    const again = lockBuildFolder(d, () => {});
+    rmSync(join(d, BUILD_LOCK));
+    expect(() => checkBuildLock(d)).toThrow(/build\.lock was deleted while it was writing/);
+    again();
+  });
+
+  it('a stale lock is taken over only if it is still the one judged stale: a live lock renamed by mistake is put back and the taker refused', () => {
+    const d = join(dir, 'lock-b');
+    mkdirSync(d);
+    const path = join(d, BUILD_LOCK);
+    // Judged stale, still there: removed.
+    writeFileSync(path, 'stale');
+    expect(takeOverStaleLock(path, 'stale')).toBe(true);
+    expect(existsSync(path)).toBe(false);
+    // Gone already (another taker removed it): nothing to do.
+    expect(takeOverStaleLock(path, 'stale')).toBe(false);
+    // Between the judgement and the rename, another build took the folder over: its lock goes back.
+    const live = JSON.stringify({ pid: 4242, host: hostname(), started: 'now' });
+    writeFileSync(path, live);
+    expect(() => takeOverStaleLock(path, 'stale')).toThrow(/another dda index build \(process 4242\) took this folder over at the same moment as this one/);
+    expect(readFileSync(path, 'utf8')).toBe(live);
+    expect(readdirSync(d)).toEqual([BUILD_LOCK]);
   });
 });
