@@ -18,7 +18,7 @@ import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary }
 import { type QueryTop, type TopEntry, checkOutFolder, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
 import { RECOMMENDED_DDA, checkMethod, ddaMatrix, describeScores } from './method.js';
-import { GradientProjector, type ProjectionSpec } from './projection.js';
+import { GradientProjector, projectionDifferences, type ProjectionSpec } from './projection.js';
 import { combineGradientTerms, type CheckpointScores } from './run.js';
 import { type ModelFiles, type Query, loadModelFiles, queriesLine, querySamples, measurementTermsOf, renderedSample, renderingWarnings, trainingSample } from './task.js';
 import { type QueryLossCheck, compareQueryLoss } from './training-loss.js';
@@ -89,7 +89,7 @@ function checkQueryAgainst(h: IndexHeader, o: IndexQueryOptions, side: ModelSide
   const given = o.base !== undefined || o.checkpoints !== undefined ? 'given with --base / --checkpoints' : 'the folders index.json records (of the first --index, where there are several)';
   if (modelDiff.length > 0) throw new DdaError(`the index ${o.index} was built with another model or checkpoint than those of this query, ${given} (${modelDiff.slice(0, 6).join('; ')})`, 'query with the base model and checkpoints the index was built from (--base, --checkpoints), or build an index at this checkpoint');
   const asked = o.projection ?? {};
-  const projDiff = (['kind', 'seed', 'dim'] as const).filter((x) => asked[x] !== undefined && asked[x] !== h.projection[x]).map((x) => `${x}: index ${h.projection[x]}, given ${asked[x]}`);
+  const projDiff = projectionDifferences(asked, h.projection, (x, a, b) => `${x}: index ${b}, given ${a}`);
   if (projDiff.length > 0) throw new DdaError(`the index ${o.index} was projected otherwise than asked (${projDiff.join('; ')})`, 'drop the projection flags to use the index\'s, or build an index with this projection');
   if (o.measurement !== undefined && o.measurement !== h.measurement) throw new DdaError(`the index ${o.index} answers queries under the measurement '${h.measurement}', not '${o.measurement}'`, `drop --measurement, or build an index with --measurement ${o.measurement}`);
 }

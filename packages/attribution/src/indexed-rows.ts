@@ -23,7 +23,7 @@ import { hashOf } from './artifacts.js';
 import type { Log } from './engine.js';
 import { INDEX_FILES, comparableIdentity, differences, readIndexHeader, readIndexRows, recordedIdentity, type IndexHeader } from './gradient-index.js';
 import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary } from './index-dda-error.js';
-import type { ProjectionSpec } from './projection.js';
+import { projectionDifferences, type ProjectionSpec } from './projection.js';
 import type { AttributionRun, CheckpointScores, RunOptions, TrainRowSource, TrainRowsAt } from './run.js';
 import type { AttributionTask } from './task.js';
 
@@ -107,8 +107,7 @@ export function openTrainIndexes(task: AttributionTask, dirs: readonly string[],
     const enc = differences({ maxLength: h.encoding.maxLength, overlong: h.encoding.overlong }, task.encoding, 'encoding');
     if (enc.length > 0) throw new DdaError(`${where} was built with another context length or overlong policy (${enc.join('; ')})`, 'give the --max-length and --overlong of the build, or build the index again');
     if (first) {
-      const a = first.header.projection;
-      const proj = (['kind', 'seed', 'dim'] as const).filter((x) => a[x] !== h.projection[x]).map((x) => `${x} ${a[x]} in ${first?.dir}, ${h.projection[x]} in ${dir}`);
+      const proj = projectionDifferences(first.header.projection, h.projection, (x, a, b) => `${x} ${a} in ${first?.dir}, ${b} in ${dir}`);
       if (proj.length > 0) throw new DdaError(`--index ${first.dir} and ${where} were projected otherwise (${proj.join('; ')})`, 'build every index of one attribution with the same --dim, --seed and --projection');
     }
     const engine = o.gradientEngine ?? 'onnxruntime';
@@ -120,7 +119,7 @@ export function openTrainIndexes(task: AttributionTask, dirs: readonly string[],
   const head = (first as RunIndex).header;
   const projection: ProjectionSpec = { kind: head.projection.kind, seed: head.projection.seed, dim: head.projection.dim };
   if (o.projection) {
-    const asked = (['kind', 'seed', 'dim'] as const).filter((x) => o.projection?.[x] !== projection[x]).map((x) => `${x}: asked ${o.projection?.[x]}, the indexes ${projection[x]}`);
+    const asked = projectionDifferences(o.projection, projection, (x, a, b) => `${x}: asked ${a}, the indexes ${b}`);
     if (asked.length > 0) throw new DdaError(`--projection-dim / --projection-seed ask for another projection than the indexes' (${asked.join('; ')})`, 'drop --projection-dim and --projection-seed: with --index the run takes the indexes\' projection');
   }
   const computedAt = all.filter((c) => !byCp.has(c.id)).map((c) => c.id);

@@ -25,6 +25,14 @@ export interface ProjectionSpec {
   readonly dim: number;
 }
 
+/**
+ * The fields (kind, seed, dim) in which projection `a` differs from `b`, each described by
+ * `say(field, a's value, b's value)`; a field `a` leaves out is not compared.
+ */
+export function projectionDifferences(a: Partial<ProjectionSpec>, b: ProjectionSpec, say: (field: keyof ProjectionSpec, a: unknown, b: unknown) => string): string[] {
+  return (['kind', 'seed', 'dim'] as const).filter((f) => a[f] !== undefined && a[f] !== b[f]).map((f) => say(f, a[f], b[f]));
+}
+
 /** One differentiated tensor's share of the projection. */
 export interface ModuleProjection {
   /** Tensor name (PEFT's, e.g. `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`). */
