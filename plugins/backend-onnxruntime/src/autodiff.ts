@@ -30,6 +30,29 @@ function broadcastShapes(a: Shape, b: Shape, what: string): number[] {
   return out;
 }
 
+/**
+ * Float32 bytes of a decoded narrow matrix above which {@link GraphBuilder.linear} decodes it in
+ * parts (64 MiB): Qwen2-0.5B's tied 151,936 × 896 head (0.54 GB as float32, 1.09 GB decoded
+ * and scaled in the backward pass) in 9 parts, TinyLlama-1.1B's 32,000 × 2,048 head in 4; no
+ * layer matrix of the supported families at their published sizes reaches it.
+ */
+export const DECODE_PART_BYTES = 64 * 2 ** 20;
+
+/**
+ * The parts [start, end) of `n` lines of `other` entries each, so that a part's float32 decode
+ * (lines × other × 4 bytes) stays within `partBytes` (default {@link DECODE_PART_BYTES}):
+ * ⌈n·other·4 / partBytes⌉ parts of ⌈n / parts⌉ lines (the last smaller; at most n parts); one
+ * part [0, n) when the whole fits.
+ */
+export function decodeParts(n: number, other: number, partBytes = DECODE_PART_BYTES): [number, number][] {
+  const count = Math.min(n, Math.ceil((n * other * 4) / partBytes));
+  if (count <= 1) return [[0, n]];
+  const size = Math.ceil(n / count);
+  const parts: [number, number][] = [];
+  for (let a = 0; a < n; a += size) parts.push([a, Math.min(n, a + size)]);
+  return parts;
+}
+
 /** Builds one ONNX graph; see the module doc. */
 export class GraphBuilder {
   private readonly nodes: OnnxNode[] = [];
@@ -59,7 +82,11 @@ export class GraphBuilder {
   private counter = 0;
   private recomputeDepth = 0;
 
-  constructor(readonly name: string) {}
+  /**
+   * @param o.decodePartBytes - Float32 bytes above which a narrow matrix read by {@link linear} is
+   *   decoded in parts (default {@link DECODE_PART_BYTES}; tests set it low to split small matrices).
+   */
+  constructor(readonly name: string, private readonly o: { readonly decodePartBytes?: number } = {}) {}
 
   private fresh(prefix: string): string {
     return `${prefix}_${this.counter++}`;
@@ -315,12 +342,52 @@ export class GraphBuilder {
     // dy · w: a Gemm with alpha there changed the input gradients' bits at TinyLlama-1.1B's widths
     // (the forward's did not), presumably since onnxruntime fuses a MatMul and the Add after it
     // (the float32 graph's form) and not a Gemm with alpha.
+    const n = this.narrow.get(w);
+    const rowParts = n ? decodeParts(sw[0] as number, sw[1] as number, this.o.decodePartBytes) : [];
+    if (n && rowParts.length > 1) {
+      // A large narrow matrix (a real vocabulary's head) is decoded and multiplied in parts of its
+      // rows, each part's decode freed before the next (see DECODE_PART_BYTES); each output column
+      // is the same dot product as in one Gemm. Its VJP reads the matrix in parts of its columns.
+      const src = this.decodeSource(w);
+      const outs = rowParts.map(([a, b]) => {
+        const bits = this.sliceNarrow(src, 0, a, b, [b - a, sw[1] as number]);
+        const scaledHalf = n.format === 'f16' && n.scale !== 1;
+        const wv = scaledHalf ? this.whileDecoding(() => this.emit('Cast', [bits], [b - a, sw[1] as number], { to: attr.int(ONNX_TYPE.float) })) : this.decodeBits(bits, n.format, [b - a, sw[1] as number], n.scale);
+        // No VJP of its own: the Concat's below gives x its gradient.
+        return this.emit('Gemm', [x, wv], [sx[0] as number, b - a], { transB: attr.int(1), ...(scaledHalf ? { alpha: attr.float(n.scale) } : {}) });
+      });
+      return this.emit('Concat', outs, [sx[0] as number, sw[0] as number], { axis: attr.int(1) }, (dy, needs) => (needs(x) ? [[x, this.linearInputGradient(dy, w, sx)]] : []));
+    }
     const [wv, alpha] = this.gemmOperand(w);
     return this.emit('Gemm', [x, wv], [sx[0] as number, sw[0] as number], { transB: attr.int(1), ...(alpha === 1 ? {} : { alpha: attr.float(alpha) }) }, (dy, needs) => [
       // d x = dy · w ; d w = dyᵀ · x
-      ...(needs(x) ? [[x, this.emit('MatMul', [dy, this.decode(w)], sx)] as [string, string]] : []),
+      ...(needs(x) ? [[x, this.linearInputGradient(dy, w, sx)] as [string, string]] : []),
       ...(needs(w) ? [[w, this.emit('Gemm', [dy, x], sw, { transA: attr.int(1) })] as [string, string]] : []),
     ]);
+  }
+
+  /**
+   * dy · w, the gradient of {@link linear}'s input: one MatMul over the decoded matrix, or for a
+   * narrow matrix above {@link DECODE_PART_BYTES} one MatMul per part of its columns (each decoded
+   * and freed in turn), concatenated: every entry of dy · w sums over all of w's rows in one
+   * product, as the whole MatMul does.
+   */
+  private linearInputGradient(dy: string, w: string, sx: Shape): string {
+    const n = this.narrow.get(w);
+    const sw = this.shape(w);
+    const colParts = n ? decodeParts(sw[1] as number, sw[0] as number, this.o.decodePartBytes) : [];
+    if (!n || colParts.length <= 1) return this.emit('MatMul', [dy, this.decode(w)], sx);
+    const src = this.decodeSource(w);
+    const outs = colParts.map(([a, b]) => {
+      const part = this.decodeBits(this.sliceNarrow(src, 1, a, b, [sw[0] as number, b - a]), n.format, [sw[0] as number, b - a], n.scale);
+      return this.emit('MatMul', [dy, part], [sx[0] as number, b - a]);
+    });
+    return this.emit('Concat', outs, sx, { axis: attr.int(1) });
+  }
+
+  /** Entries [a, b) along `axis` of narrow bits `src` (a narrow input or its alias), as stored. */
+  private sliceNarrow(src: string, axis: number, a: number, b: number, shape: Shape): string {
+    return this.whileDecoding(() => this.emit('Slice', [src, this.ints([a]), this.ints([b]), this.ints([axis])], shape));
   }
 
   /** Transposes the last two axes. */

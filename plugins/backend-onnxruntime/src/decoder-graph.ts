@@ -18,7 +18,7 @@ import {
 import {
   decoderStack, EMBED_WEIGHT, headDim, linearShape, targetModule, type DecoderConfig, type DecoderOps, type LoraConfig, type LoraTarget,
 } from '@dda/model';
-import { GraphBuilder } from './autodiff.js';
+import { DECODE_PART_BYTES, GraphBuilder, decodeParts } from './autodiff.js';
 import type { OnnxRuntimeBackend } from './backend.js';
 import { ONNX_TYPE, attr, encodeOnnxModel, type OnnxModel, type OnnxValueInfo } from './onnx-model.js';
 import { OrtWorkerPool, type PoolTensor } from './ort-pool.js';
@@ -145,26 +145,50 @@ export function gradientRunBytes(c: OnnxDecoderConfig, T: number, lossRows: numb
 }
 
 /**
- * Bytes of the largest narrow base matrix a graph decodes whole ({@link gradientRunBytes}'s
- * `decodeBytes`): the output projection (`lm_head`, or the embedding when tied) or a layer's
- * matrix, not an untied embedding (its rows are gathered before they are decoded). A decode holds
- * two float32-sized buffers (8 bytes an entry): a scaled f16 matrix's Cast output and its product
- * with the scale (in the backward pass's dy · w; forward Gemms take the scale as alpha,
- * {@link GraphBuilder.gemmOperand}), a bf16 one's int32 table indices and gathered values; an
- * unscaled f16 matrix's Cast output alone (4 bytes).
+ * Bytes of the largest narrow base matrix, or part of one, a graph decodes at once
+ * ({@link gradientRunBytes}'s `decodeBytes`): the output projection (`lm_head`, or the embedding
+ * when tied) or a layer's matrix, not an untied embedding (its rows are gathered before they are
+ * decoded). A decode holds two float32-sized buffers (8 bytes an entry): a scaled f16 matrix's Cast
+ * output and its product with the scale (in the backward pass's dy · w; forward Gemms take the
+ * scale as alpha, {@link GraphBuilder.gemmOperand}), a bf16 one's int32 table indices and gathered
+ * values; an unscaled f16 matrix's Cast output alone (4 bytes). A matrix above
+ * {@link DECODE_PART_BYTES} is decoded in parts ({@link decodeParts}: of its rows forward, of its
+ * columns backward), each part also holding its slice of the stored bits (2 bytes an entry).
  */
 export function largestDecodeBytes(c: OnnxDecoderConfig, base: BaseWeightMap): number {
   let most = 0;
   for (const [name, t] of base) {
     if (!isNarrow(t) || t.shape.length < 2 || (name === EMBED_WEIGHT && !c.tieWordEmbeddings)) continue;
-    most = Math.max(most, tensorElements(t) * (t.format === 'f16' && (t.scale ?? 1) === 1 ? 4 : 8));
+    const perEntry = t.format === 'f16' && (t.scale ?? 1) === 1 ? 4 : 8;
+    const [rows, cols] = [t.shape[0] as number, tensorElements(t) / (t.shape[0] as number)];
+    const byRows = decodeParts(rows, cols);
+    if (byRows.length === 1) {
+      most = Math.max(most, tensorElements(t) * perEntry);
+      continue;
+    }
+    const widest = (parts: [number, number][]): number => Math.max(...parts.map(([a, b]) => b - a));
+    const partEntries = Math.max(widest(byRows) * cols, widest(decodeParts(cols, rows)) * rows);
+    most = Math.max(most, partEntries * (perEntry + 2));
   }
   return most;
 }
 
 /**
+ * The default `maxRunBytes` of an {@link OnnxDecoder} whose base weights take `baseBytes` as held
+ * (narrow: as stored; float32: 4 bytes an entry): {@link RECOMPUTE_ABOVE_BYTES} (2 GiB), or
+ * `baseBytes` where that is smaller, at least 256 MiB. So a run's working set stays within the
+ * weights' own size at real model sizes, and the whole process near twice the checkpoint file
+ * (issue 27's target): the Qwen2-0.5B shape (0.99 GB held as stored BF16) gets a 0.99 GB budget,
+ * TinyLlama-1.1B and larger keep 2 GiB, the tiny test models (a few MB) 256 MiB, far above
+ * what their runs take (their examples per run stay `exampleBatch`).
+ */
+export function defaultMaxRunBytes(baseBytes: number): number {
+  return Math.min(RECOMPUTE_ABOVE_BYTES, Math.max(2 ** 28, baseBytes));
+}
+
+/**
  * The default budget of `auto` recomputation ({@link recomputeLayers}): 2 GiB, the decoder's
- * default `maxRunBytes`. Measured (BENCHMARKS.md, issue 27): recomputation costs about 1.5× the
+ * largest default `maxRunBytes` ({@link defaultMaxRunBytes}). Measured (BENCHMARKS.md, issue 27): recomputation costs about 1.5× the
  * CPU time of a one-example run on W3 (one more forward pass of 21 of its 22 layers) and saves
  * about 0.21 GB per layer at TinyLlama-1.1B's widths and 512 tokens (peak RSS 10.3 → 5.9 GB);
  * below the budget a run keeps its activations and runs faster, above it one example alone
@@ -746,8 +770,9 @@ export class OnnxDecoder {
    *   int32 indices and 262 MB of float32 values), and the arena's growth around them took a
    *   1-layer TinyLlama-1.1B-wide run from a peak of 1.50 GB (arena off) to 3.28 GB (BENCHMARKS.md).
    * @param options.maxRunBytes - Memory a run of {@link perExampleGradients} may take beyond the
-   *   weights, estimated with {@link gradientRunBytes} (default 2 GiB: the examples' activations,
-   *   their LoRA copies, gradients and rows, and the largest narrow matrix decoded at once): a
+   *   weights, estimated with {@link gradientRunBytes} (the examples' activations, their LoRA
+   *   copies, gradients and rows, and the largest narrow matrix decoded at once; default
+   *   {@link defaultMaxRunBytes}: 2 GiB, or the base weights' bytes as held where smaller): a
    *   chunk holds at most exampleBatch examples and at most as many as fit (at least one). Memory
    *   then does not grow with the number of examples, only with the longest sequence of a chunk.
    *   The activations and the base weights' bytes decide `auto` recomputation ({@link recomputeLayers}).
@@ -784,7 +809,7 @@ export class OnnxDecoder {
     if (!Number.isInteger(this.workers) || this.workers < 1) throw new DdaError(`ONNX decoder: workers must be a positive integer, got ${this.workers}`, 'pass 1 (main thread) or the number of cores');
     if (this.workers > 1 && backend.executionProviders[0] !== 'cpu') throw new DdaError('ONNX decoder: worker threads run on the CPU only', 'use workers: 1 on a GPU backend');
     this.baseBytes = weightBytes(base);
-    this.maxRunBytes = options.maxRunBytes ?? 2 ** 31;
+    this.maxRunBytes = options.maxRunBytes ?? defaultMaxRunBytes(this.baseBytes);
     this.recompute = options.recompute ?? 'auto';
     if (!(this.maxRunBytes > 0)) throw new DdaError(`ONNX decoder: maxRunBytes must be positive, got ${this.maxRunBytes}`, 'pass e.g. 2 ** 31');
     this.base = base;

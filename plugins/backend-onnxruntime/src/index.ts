@@ -37,7 +37,7 @@ export { GraphBuilder } from './autodiff.js';
 export {
   type OnnxDecoderConfig, type OnnxLoraTarget, type OnnxLoraConfig, type WeightMap,
   type BaseWeightPlacement, BAKED_WEIGHTS_LIMIT_BYTES, chooseBaseWeightPlacement,
-  activationBytesPerExample, gradientRunBytes, largestDecodeBytes, RECOMPUTE_ABOVE_BYTES, RECOMPUTE_ABOVE_WEIGHT_SHARE, recomputeLayers, type OnnxParameterSet, type DecoderGraphOptions, buildDecoderGraph,
+  activationBytesPerExample, defaultMaxRunBytes, gradientRunBytes, largestDecodeBytes, RECOMPUTE_ABOVE_BYTES, RECOMPUTE_ABOVE_WEIGHT_SHARE, recomputeLayers, type OnnxParameterSet, type DecoderGraphOptions, buildDecoderGraph,
   buildDecodeStepGraph, type OnnxEncodedExample, type BatchInputs, lossPositionBucket, OnnxDecoder,
 } from './decoder-graph.js';
 // frozen base weights fed narrow (a BF16 / F16 checkpoint's stored bits), decoded exactly inside the graph

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SeededRandom } from '@dda/core';
+import { float32ToBf16Bits, float32ToF16Bits, widenToFloat32 } from '@dda/model';
 import { GraphBuilder, ONNX_TYPE, startOnnxRuntime, type OnnxRuntimeBackend, type OrtTensor } from '@dda/backend-onnxruntime';
 
 /**
@@ -146,5 +147,60 @@ describe('GraphBuilder VJPs agree with finite differences', () => {
     const g = new GraphBuilder('bad');
     const x = g.input('x', [2], ONNX_TYPE.float, true);
     expect(() => g.backward(g.mul(x, x), [x])).toThrow(/must be a scalar/);
+  });
+});
+
+// A large narrow matrix (a real vocabulary's head) is read by linear() in parts: forward by rows,
+// backward by columns (GraphBuilder's decodePartBytes, set low here to split a 50 × 12 matrix).
+describe('linear over a narrow matrix decoded in parts', () => {
+  let backend: OnnxRuntimeBackend;
+  beforeAll(async () => {
+    backend = await startOnnxRuntime(['onnxruntime-cpu']);
+  });
+
+  it('gives the whole decode\'s outputs and input gradients bit for bit (scaled f16 and the bf16 table), and the float64 values', async () => {
+    const rng = new SeededRandom(3);
+    const [V, H, N] = [50, 12, 3];
+    const xs = Float32Array.from({ length: N * H }, () => rng.normal());
+    const values = Float32Array.from({ length: V * H }, () => rng.normal() * 0.05);
+    for (const format of ['f16', 'bf16'] as const) {
+      const scale = format === 'f16' ? 2 ** -4 : 1;
+      const bits = Uint16Array.from(values, (v) => (format === 'f16' ? float32ToF16Bits(v / scale) : float32ToBf16Bits(v)));
+      const stored = Float64Array.from(widenToFloat32(new Uint8Array(bits.buffer), format === 'f16' ? 'F16' : 'BF16'), (v) => v * scale);
+      const run = async (partBytes?: number): Promise<{ y: Float32Array; dx: Float32Array; slices: number }> => {
+        const g = new GraphBuilder('t', partBytes === undefined ? {} : { decodePartBytes: partBytes });
+        const x = g.input('x', [N, H], ONNX_TYPE.float, true);
+        const w = g.narrowInput('w', [V, H], format, scale);
+        const y = g.linear(x, w);
+        const loss = g.sum(g.mul(y, y), [0, 1], false);
+        const dx = g.backward(loss, [x]).get(x) as string;
+        const model = g.model([g.output('y', y), g.output('dx', dx)]);
+        const session = await backend.createSession(model);
+        const feeds: Record<string, OrtTensor> = { x: new backend.ort.Tensor('float32', xs, [N, H]) };
+        for (const i of model.graph.inputs) if (i.name !== 'x') feeds[i.name] = new backend.ort.Tensor(format === 'f16' ? 'float16' : 'uint16', bits, [V, H]);
+        const out = await session.run(feeds);
+        await session.release();
+        return { y: out.y!.data as Float32Array, dx: out.dx!.data as Float32Array, slices: model.graph.nodes.filter((n) => n.opType === 'Slice').length };
+      };
+      const whole = await run();
+      const parts = await run(400); // 2,400 bytes as float32: 6 parts of 9 rows (the last 5), 6 of 2 columns
+      expect(whole.slices).toBe(0);
+      expect(parts.slices).toBe(12);
+      expect(Buffer.from(parts.y.buffer).equals(Buffer.from(whole.y.buffer))).toBe(true);
+      expect(Buffer.from(parts.dx.buffer).equals(Buffer.from(whole.dx.buffer))).toBe(true);
+      // y = x wᵀ, d(Σ y²)/dx = 2 y w, in float64 from the stored values.
+      for (let i = 0; i < N; i++) {
+        for (let v = 0; v < V; v++) {
+          let s = 0;
+          for (let h = 0; h < H; h++) s += xs[i * H + h]! * stored[v * H + h]!;
+          expect(Math.abs(parts.y[i * V + v]! - s)).toBeLessThan(1e-5);
+        }
+        for (let h = 0; h < H; h++) {
+          let s = 0;
+          for (let v = 0; v < V; v++) s += 2 * parts.y[i * V + v]! * stored[v * H + h]!;
+          expect(Math.abs(parts.dx[i * H + h]! - s)).toBeLessThan(1e-4);
+        }
+      }
+    }
   });
 });

@@ -13,12 +13,18 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const same = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 // TinyLlama-1.1B's widths (2048 wide, MLP 5632, 32,000-token vocabulary, untied head), two layers (the first has no backward decode),
+// and Qwen2-0.5B's (896 wide, MLP 4864, 151,936-token vocabulary, tied head, q/k/v biases), one layer:
 // BF16 through the disk as published, rank-16 LoRA on every linear map, with and without the
 // per-layer recomputation: the narrow feeds (scaled half, and the bfloat16 table) against the widened float32 feed.
-describe('narrow base weights at TinyLlama-1.1B widths (2 layers, BF16 folder)', () => {
+// Both heads are above DECODE_PART_BYTES, so the narrow graphs decode them in parts (TinyLlama's in
+// 4, Qwen2's in 9: forward by rows, backward by columns) where the float32 graphs read them whole.
+describe.each([
+  { model: 'tinyllama-1.1b', layers: 2 },
+  { model: 'qwen2-0.5b', layers: 1 },
+] as const)('narrow base weights at $model widths ($layers-layer BF16 folder)', ({ model, layers }) => {
   it('give bit-identical losses and per-example gradient rows to the widened float32 weights', async () => {
-    const dir = join(root, 'tinyllama');
-    writeRandomModelFolder(dir, { model: 'tinyllama-1.1b', numLayers: 2, seed: 4, dtype: 'BF16', init: { normNoise: 0.1, biasNoise: 0.02 } });
+    const dir = join(root, model);
+    writeRandomModelFolder(dir, { model, numLayers: layers, seed: 4, dtype: 'BF16', init: { normNoise: 0.1, biasNoise: 0.02 } });
     const folder = openModelFolder(dir);
     const c = folder.config;
     const lora = { rank: 16, alpha: 32, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as ('q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down')[] };
@@ -41,7 +47,7 @@ describe('narrow base weights at TinyLlama-1.1B widths (2 layers, BF16 folder)',
     await fed.release();
     for (const bf16 of ['scaled-f16', 'table'] as const) {
       const narrow = storedBaseWeights(folder.weights, { bf16 });
-      // Every tensor of this TinyLlama-shaped folder fits scaled half (none falls back to the table).
+      // Every tensor of these folders fits scaled half (none falls back to the table).
       expect([...narrow.values()].every((t) => isNarrow(t) && t.format === (bf16 === 'table' ? 'bf16' : 'f16'))).toBe(true);
       for (const recompute of [false, true]) {
         const dec = new OnnxDecoder(backend, c, lora, narrow, loraWeights, { ...o, recompute });

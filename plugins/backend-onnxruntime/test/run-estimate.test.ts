@@ -1,8 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loraWeightSpecs, type DecoderConfig } from '@dda/model';
 import {
-  OnnxDecoder, activationBytesPerExample, gradientRunBytes, largestDecodeBytes, startOnnxRuntime, type OnnxRuntimeBackend, type WeightMap,
+  OnnxDecoder, activationBytesPerExample, defaultMaxRunBytes, gradientRunBytes, largestDecodeBytes, startOnnxRuntime, type OnnxRuntimeBackend, type WeightMap,
 } from '@dda/backend-onnxruntime';
+import { decodeParts } from '../src/autodiff.js';
 import type { BaseTensor } from '../src/narrow-weights.js';
 import { LORA } from './fixtures.js';
 
@@ -50,6 +51,21 @@ describe('gradientRunBytes', () => {
     expect(largestDecodeBytes(untied, base(narrow([100, 16]), narrow([100, 16])))).toBe(12_800);
     expect(largestDecodeBytes(untied, base(narrow([100, 16]), float([100, 16])))).toBe(8 * 384); // the layers' largest
     expect(largestDecodeBytes(config, new Map([['model.embed_tokens.weight', float([100, 16])]]))).toBe(0);
+    // Qwen2-0.5B's tied head [151,936, 896] (0.54 GB as float32) is decoded in 9 parts: forward by
+    // rows (16,882 a part), backward by columns (100 a part: 15,193,600 entries, the larger), each
+    // part its Cast and scaled copy (8 bytes an entry) and its slice of the bits (2).
+    expect(decodeParts(151_936, 896)).toHaveLength(9);
+    expect(decodeParts(151_936, 896)[0]).toEqual([0, 16_882]);
+    expect(decodeParts(896, 151_936).map(([a, b]) => b - a)).toEqual([100, 100, 100, 100, 100, 100, 100, 100, 96]);
+    expect(decodeParts(100, 16)).toEqual([[0, 100]]);
+    expect(largestDecodeBytes(config, base(narrow([151_936, 896])))).toBe(100 * 151_936 * 10); // 0.15 GB, was 1.09 GB decoded whole
+    expect(largestDecodeBytes(config, base(narrow([151_936, 896], 'f16', 1)))).toBe(100 * 151_936 * 6);
+  });
+
+  it('defaultMaxRunBytes: 2 GiB, or the base weights\' bytes as held where smaller, at least 256 MiB', () => {
+    expect(defaultMaxRunBytes(2.2e9)).toBe(2 ** 31); // TinyLlama-1.1B's BF16 file held as stored
+    expect(defaultMaxRunBytes(0.988e9)).toBe(0.988e9); // Qwen2-0.5B's
+    expect(defaultMaxRunBytes(3e6)).toBe(2 ** 28); // a tiny test model
   });
 
   it('the run plan fits gradientRunBytes into maxRunBytes (one example more than fits starts a new run)', () => {
