@@ -176,14 +176,16 @@ export function largestDecodeBytes(c: OnnxDecoderConfig, base: BaseWeightMap): n
 /**
  * The default `maxRunBytes` of an {@link OnnxDecoder} whose base weights take `baseBytes` as held
  * (narrow: as stored; float32: 4 bytes an entry): {@link RECOMPUTE_ABOVE_BYTES} (2 GiB), or
- * `baseBytes` where that is smaller, at least 256 MiB. So a run's working set stays within the
- * weights' own size at real model sizes, and the whole process near twice the checkpoint file
- * (issue 27's target): the Qwen2-0.5B shape (0.99 GB held as stored BF16) gets a 0.99 GB budget,
- * TinyLlama-1.1B and larger keep 2 GiB, the tiny test models (a few MB) 256 MiB, far above
- * what their runs take (their examples per run stay `exampleBatch`).
+ * `baseBytes` less 256 MiB (about what Node, onnxruntime and a tokenizer take beside the weights)
+ * where that is smaller, at least 256 MiB. So weights, process and a run stay within about twice
+ * the weights' bytes (issue 27's target of twice the checkpoint file for narrow weights): the
+ * TinyLlama-1.1B shape (2.20 GB held as stored BF16) gets 1.93 GB (one 512-token example per
+ * run; 2 GiB let two in once its head was decoded in parts, 4.66 GB at peak), the Qwen2-0.5B
+ * shape (0.99 GB) 0.73 GB, the tiny test models (a few MB) 256 MiB, far above what their runs
+ * take (their examples per run stay `exampleBatch`). Measured: BENCHMARKS.md, issue 27.
  */
 export function defaultMaxRunBytes(baseBytes: number): number {
-  return Math.min(RECOMPUTE_ABOVE_BYTES, Math.max(2 ** 28, baseBytes));
+  return Math.min(RECOMPUTE_ABOVE_BYTES, Math.max(2 ** 28, baseBytes - 2 ** 28));
 }
 
 /**
@@ -772,7 +774,8 @@ export class OnnxDecoder {
    * @param options.maxRunBytes - Memory a run of {@link perExampleGradients} may take beyond the
    *   weights, estimated with {@link gradientRunBytes} (the examples' activations, their LoRA
    *   copies, gradients and rows, and the largest narrow matrix decoded at once; default
-   *   {@link defaultMaxRunBytes}: 2 GiB, or the base weights' bytes as held where smaller): a
+   *   {@link defaultMaxRunBytes}: 2 GiB, or the base weights' bytes as held less 256 MiB where
+   *   smaller): a
    *   chunk holds at most exampleBatch examples and at most as many as fit (at least one). Memory
    *   then does not grow with the number of examples, only with the longest sequence of a chunk.
    *   The activations and the base weights' bytes decide `auto` recomputation ({@link recomputeLayers}).

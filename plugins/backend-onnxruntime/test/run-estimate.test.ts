@@ -62,9 +62,10 @@ describe('gradientRunBytes', () => {
     expect(largestDecodeBytes(config, base(narrow([151_936, 896], 'f16', 1)))).toBe(100 * 151_936 * 6);
   });
 
-  it('defaultMaxRunBytes: 2 GiB, or the base weights\' bytes as held where smaller, at least 256 MiB', () => {
-    expect(defaultMaxRunBytes(2.2e9)).toBe(2 ** 31); // TinyLlama-1.1B's BF16 file held as stored
-    expect(defaultMaxRunBytes(0.988e9)).toBe(0.988e9); // Qwen2-0.5B's
+  it('defaultMaxRunBytes: 2 GiB, or the base weights\' bytes as held less 256 MiB where smaller, at least 256 MiB', () => {
+    expect(defaultMaxRunBytes(3e9)).toBe(2 ** 31);
+    expect(defaultMaxRunBytes(2.2e9)).toBe(2.2e9 - 2 ** 28); // TinyLlama-1.1B's BF16 file held as stored
+    expect(defaultMaxRunBytes(0.988e9)).toBe(0.988e9 - 2 ** 28); // Qwen2-0.5B's
     expect(defaultMaxRunBytes(3e6)).toBe(2 ** 28); // a tiny test model
   });
 
