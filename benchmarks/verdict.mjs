@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // The verdict on DDA by the README's pre-registered criteria (issue 28), computed by
 // `preRegisteredVerdict` (@dda/harness, packages/harness/src/verdict.ts) from result files:
-//   node benchmarks/verdict.mjs --summary <bench-summary.json> --bench <bench.csv>... [--ablation <ablation.csv>] [--json <out.json>]
+//   node benchmarks/verdict.mjs --summary <bench-summary.json>... --bench <bench.csv>... [--ablation <ablation.csv>...] [--json <out.json>]
 // --bench: one or more `dda bench` CSVs of the same runs (e.g. scorers run in several commands);
 // their `average` source rows are the per-run AUCs. --ablation: one or more `dda ablate` CSVs over
-// DDA's scorer with the contrastive measurement (e.g. one per family). --summary: a bench
-// summary JSON whose `gates.mean` holds G1–G4 over the runs. Prints Markdown; --json also writes the verdict with every comparison.
+// DDA's scorer with the contrastive measurement (e.g. one per family). --summary: one or more bench
+// summary JSONs (e.g. one per family); G1–G4 are averaged over every run of their `gates.cells`
+// that counts as evidence, as `dda bench` averages one summary's (gatesJson). Prints Markdown;
+// --json also writes the verdict with every comparison.
 // Run `npm run build` first (it imports the built @dda/harness).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseCsv } from '@dda/data';
-import { preRegisteredVerdict } from '@dda/harness';
+import { gatesJson, preRegisteredVerdict } from '@dda/harness';
 
 const args = process.argv.slice(2);
 const files = { bench: [], ablation: [], summary: [], json: [] };
@@ -18,7 +20,7 @@ for (let i = 0, key = null; i < args.length; i++) {
   else if (key && key in files) files[key].push(args[i]);
   else throw new Error(`verdict.mjs: unexpected argument ${args[i]} (usage in the file's header)`);
 }
-if (!files.bench.length || files.summary.length !== 1) throw new Error('verdict.mjs: give --summary <bench-summary.json> and at least one --bench <bench.csv>');
+if (!files.bench.length || !files.summary.length) throw new Error('verdict.mjs: give at least one --summary <bench-summary.json> and one --bench <bench.csv>');
 
 /** The `average` rows of a results CSV as RunAuc (family, seed, method, auc). */
 async function runAucs(path) {
@@ -43,8 +45,12 @@ async function runAucsOf(paths) {
 
 const bench = await runAucsOf(files.bench);
 const ablation = await runAucsOf(files.ablation);
-const summary = JSON.parse(readFileSync(files.summary[0], 'utf8'));
-const gates = Object.values(summary.gates?.mean ?? {}).map((g) => ({ id: g.id, value: g.value, pass: g.pass }));
+const cells = files.summary.flatMap((path) => {
+  const g = JSON.parse(readFileSync(path, 'utf8')).gates;
+  if (!Array.isArray(g?.cells)) throw new Error(`verdict.mjs: ${path} has no gates.cells (not a dda bench summary JSON of this version)`);
+  return g.cells;
+});
+const gates = Object.values(gatesJson(cells).mean).map((g) => ({ id: g.id, value: g.value, pass: g.pass }));
 const v = preRegisteredVerdict(bench, ablation, gates);
 
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '–');

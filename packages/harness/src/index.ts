@@ -14,7 +14,7 @@ export {
 } from './demo.js';
 // results and summaries written to disk: CSV columns, tables, Markdown and LaTeX summaries
 export {
-  ablationGridLatex, BENCH_COLUMNS, formatTable, loadReportData, PAIRED_COLUMNS, RESULT_COLUMNS, SUMMARY_COLUMNS,
+  ablationGridLatex, BENCH_COLUMNS, formatTable, gatesJson, loadReportData, PAIRED_COLUMNS, RESULT_COLUMNS, SUMMARY_COLUMNS,
   summaryJson, summaryLatex, summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchFormat,
 } from './report.js';
 // statistics: Student-t intervals of means and paired sign-flip tests
