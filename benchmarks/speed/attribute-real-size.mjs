@@ -9,10 +9,18 @@
 // (scores, progress and artifacts) took at its largest (sampled every 2 s) and at the end, and the load.
 // The issues' size is 1,000 training samples × 10 queries at 2 checkpoints, all layers
 // (--train 1000 --queries 10); --layers, --train, --queries and --words make it smaller.
+// --shards N: the same attribution as N shards (`dda attribute ... --shard i/N`, what each task of
+// `dda slurm`'s job array runs), one after the other, then `dda merge`; each step measured on its
+// own (wall, peak RSS, disk of the shared output folder), and the merged top scores printed.
+// --resume: a long run (the issues' 1,000 samples take hours here) goes on after an interruption:
+// the output folder is kept (each `dda attribute` or shard resumes at its first unfinished block),
+// and `<dir>/results.json` keeps each finished step, which is not run again (a step killed half-way
+// is measured again from its resume: its wall and peak are of that last attempt).
 // Usage (after `npm run build`):
 //   node benchmarks/speed/attribute-real-size.mjs [--model tinyllama-1.1b|qwen2-0.5b] [--layers all]
 //     [--train 1000] [--queries 10] [--words 40] [--rank 8] [--targets q_proj,v_proj]
 //     [--dir /tmp/dda-attribute-real-size-<model>-<layers>] [--keep-out] [--extra "<more dda attribute flags>"]
+//     [--shards 4] [--resume]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -61,35 +69,73 @@ const text = (seed, n) => Array.from({ length: n }, (_, k) => VOCAB[(seed * 7919
 const jsonl = (rows) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
 writeFileSync(join(dir, 'train.jsonl'), jsonl(Array.from({ length: nTrain }, (_, i) => ({ id: `t${i}`, prompt: text(i, words), response: text(i + 100003, words) }))));
 writeFileSync(join(dir, 'queries.jsonl'), jsonl(Array.from({ length: nQueries }, (_, i) => ({ id: `q${i}`, prompt: text(i + 7, words), output: text(i + 200003, words) }))));
-const out = join(dir, 'out');
-rmSync(out, { recursive: true, force: true });
+const shards = Number(arg('shards', '0'));
+const resume = process.argv.includes('--resume');
+const out = join(dir, shards > 0 ? `out-${shards}-shards` : 'out');
+const resultsPath = join(dir, shards > 0 ? `results-${shards}-shards.json` : 'results.json');
+if (!resume) {
+  rmSync(out, { recursive: true, force: true });
+  rmSync(resultsPath, { force: true });
+}
 mkdirSync(dir, { recursive: true });
+const results = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')) : {};
 const cli = join(root, 'packages/cli/bin/dda.js');
-const args = ['-v', process.execPath, cli, 'attribute', '--base', base, '--checkpoints', ...checkpoints, '--train', join(dir, 'train.jsonl'),
+const attributeArgs = ['attribute', '--base', base, '--checkpoints', ...checkpoints, '--train', join(dir, 'train.jsonl'),
   '--queries', join(dir, 'queries.jsonl'), '--out', out, '--gradient-engine', 'onnxruntime', '--progress', 'log', ...extra];
 /** Bytes under a folder (du -sb), 0 while it does not exist. */
 const du = (d) => (existsSync(d) ? Number(execFileSync('du', ['-sb', d], { encoding: 'utf8' }).split('\t')[0]) : 0);
+
+/** Runs `dda <ddaArgs>` under /usr/bin/time -v as step `name` (skipped when results.json has it), sampling the output folder's size every 2 s. */
+async function step(name, ddaArgs) {
+  if (results[name]) return results[name];
+  const t0 = performance.now();
+  let peakDisk = 0;
+  const sampler = setInterval(() => { try { peakDisk = Math.max(peakDisk, du(out)); } catch { /* a file renamed away while du ran */ } }, 2000);
+  const loadStart = uptime();
+  const r = await new Promise((resolve) => {
+    const child = spawn('/usr/bin/time', ['-v', process.execPath, cli, ...ddaArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => { stdout += b; });
+    child.stderr.on('data', (b) => { stderr += b; process.stderr.write(b); });
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+  clearInterval(sampler);
+  const finalDisk = du(out);
+  const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN) * 1024;
+  const cpuS = ['User', 'System'].reduce((a, w) => a + Number(new RegExp(`${w} time \\(seconds\\): ([\\d.]+)`).exec(r.stderr)?.[1] ?? NaN), 0);
+  // dda's own count of the artifacts (score blocks, gradients) this process computed and found done.
+  const artifacts = /artifacts: (\d+) computed, (\d+) reused/.exec(r.stderr);
+  const res = {
+    status: r.status, wall_s: (performance.now() - t0) / 1000, cpu_s: cpuS, peak_rss_gb: rss / 1e9, out_disk_peak_gb: Math.max(peakDisk, finalDisk) / 1e9, out_disk_final_gb: finalDisk / 1e9,
+    uptime_start: loadStart, uptime_end: uptime(), artifacts: artifacts ? { computed: Number(artifacts[1]), reused: Number(artifacts[2]) } : null,
+    stdout_tail: r.stdout.trim().split('\n').slice(-12), stderr_tail: r.stderr.trim().split('\n').filter((l) => !l.startsWith('\t')).slice(-15),
+  };
+  if (r.status !== 0) {
+    console.log(JSON.stringify({ step: name, ...res }, null, 2));
+    throw new Error(`step ${name} failed (status ${r.status}); run again with --resume to go on`);
+  }
+  results[name] = res;
+  writeFileSync(resultsPath, `${JSON.stringify(results, null, 1)}\n`);
+  return res;
+}
+
 const t0 = performance.now();
-let peakDisk = 0;
-const sampler = setInterval(() => { try { peakDisk = Math.max(peakDisk, du(out)); } catch { /* a file renamed away while du ran */ } }, 2000);
-const r = await new Promise((resolve) => {
-  const child = spawn('/usr/bin/time', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b) => { stdout += b; });
-  child.stderr.on('data', (b) => { stderr += b; process.stderr.write(b); });
-  child.on('exit', (status) => resolve({ status, stdout, stderr }));
-});
-clearInterval(sampler);
-const wallS = (performance.now() - t0) / 1000;
+const steps = {};
+if (shards > 0) {
+  for (let i = 0; i < shards; i++) steps[`shard-${i}-of-${shards}`] = await step(`shard-${i}-of-${shards}`, [...attributeArgs, '--shard', `${i}/${shards}`]);
+  steps.merge = await step('merge', ['merge', '--out', out]);
+} else {
+  steps.attribute = await step('attribute', attributeArgs);
+}
 const finalDisk = du(out);
-peakDisk = Math.max(peakDisk, finalDisk);
-const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN) * 1024;
-const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('\t'));
+const all = Object.values(steps);
 console.log(JSON.stringify({
-  model, layers, train: nTrain, queries: nQueries, words, lora: { rank, targets: targetModules }, checkpoints: 2, extra, write_base_s: writeS,
-  base_bytes: du(base), status: r.status, wall_s: wallS, peak_rss_gb: rss / 1e9, out_disk_peak_gb: peakDisk / 1e9, out_disk_final_gb: finalDisk / 1e9,
+  model, layers, train: nTrain, queries: nQueries, words, lora: { rank, targets: targetModules }, checkpoints: 2, extra, shards, write_base_s: writeS,
+  base_bytes: du(base), status: 0, wall_s: all.reduce((a, x) => a + x.wall_s, 0), wall_this_call_s: (performance.now() - t0) / 1000,
+  peak_rss_gb: Math.max(...all.map((x) => x.peak_rss_gb)), out_disk_peak_gb: Math.max(...all.map((x) => x.out_disk_peak_gb)), out_disk_final_gb: finalDisk / 1e9,
   machine: `${cpus().length} cpus (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-  uptime_start: start, uptime_end: uptime(), stdout_tail: r.stdout.trim().split('\n').slice(-12), stderr_tail: lines.slice(-15),
+  uptime_start: start, uptime_end: uptime(), steps,
+  stdout_tail: all[all.length - 1].stdout_tail, stderr_tail: all[all.length - 1].stderr_tail,
 }, null, 2));
-if (!process.argv.includes('--keep-out')) rmSync(out, { recursive: true, force: true });
+if (!process.argv.includes('--keep-out') && !resume) rmSync(out, { recursive: true, force: true });
