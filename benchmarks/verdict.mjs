@@ -45,9 +45,15 @@ async function runAucsOf(paths) {
 
 const bench = await runAucsOf(files.bench);
 const ablation = await runAucsOf(files.ablation);
+const seenCells = new Map();
 const cells = files.summary.flatMap((path) => {
   const g = JSON.parse(readFileSync(path, 'utf8')).gates;
-  if (!Array.isArray(g?.cells)) throw new Error(`verdict.mjs: ${path} has no gates.cells (not a dda bench summary JSON of this version)`);
+  if (!Array.isArray(g?.cells)) throw new Error(`verdict.mjs: ${path} has no gates (gates.cells): its benchmark computed none, or it is not a dda bench summary JSON`);
+  for (const c of g.cells) {
+    const key = `${c.family}/${c.seed}`;
+    if (seenCells.has(key)) throw new Error(`verdict.mjs: the run ${key} is in ${seenCells.get(key)} and in ${path}: give each run's summary once`);
+    seenCells.set(key, path);
+  }
   return g.cells;
 });
 const gates = Object.values(gatesJson(cells).mean).map((g) => ({ id: g.id, value: g.value, pass: g.pass }));

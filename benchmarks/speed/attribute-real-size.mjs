@@ -79,6 +79,12 @@ if (!resume) {
 }
 mkdirSync(dir, { recursive: true });
 const results = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')) : {};
+// A resumed run must be the same run: its arguments are kept beside its steps.
+const runArgs = { model, layers, train: nTrain, queries: nQueries, words, rank, targets: targetModules, extra, shards };
+if (Object.keys(results).length > 0 && JSON.stringify(results.args) !== JSON.stringify(runArgs)) {
+  throw new Error(`${resultsPath} holds a run with other arguments (${JSON.stringify(results.args)}; now ${JSON.stringify(runArgs)}): give the same arguments, another --dir, or drop --resume to start again`);
+}
+results.args = runArgs;
 const cli = join(root, 'packages/cli/bin/dda.js');
 const attributeArgs = ['attribute', '--base', base, '--checkpoints', ...checkpoints, '--train', join(dir, 'train.jsonl'),
   '--queries', join(dir, 'queries.jsonl'), '--out', out, '--gradient-engine', 'onnxruntime', '--progress', 'log', ...extra];
@@ -122,6 +128,7 @@ async function step(name, ddaArgs) {
 
 const t0 = performance.now();
 const steps = {};
+writeFileSync(resultsPath, `${JSON.stringify(results, null, 1)}\n`);
 if (shards > 0) {
   for (let i = 0; i < shards; i++) steps[`shard-${i}-of-${shards}`] = await step(`shard-${i}-of-${shards}`, [...attributeArgs, '--shard', `${i}/${shards}`]);
   steps.merge = await step('merge', ['merge', '--out', out]);

@@ -78,7 +78,10 @@ export function lockBuildFolder(dir: string, log: Log): () => void {
     if (holder.host !== undefined && holder.host !== hostname()) {
       throw new DdaError(`${dir}: a build on ${holder.host} (process ${holder.pid}, started ${holder.started}) holds ${path}`, `wait for it, or give another --out; if no build is running there, delete ${path}`);
     }
-    if (typeof holder.pid === 'number' && alive(holder.pid)) {
+    // This process's own id in a lock it does not hold: left by an earlier process that had the same
+    // id (a restarted container numbers its processes alike), so not running.
+    const ownIdNotHeld = holder.pid === process.pid && !held.has(path);
+    if (typeof holder.pid === 'number' && !ownIdNotHeld && alive(holder.pid)) {
       throw new DdaError(`${dir}: another dda index build (process ${holder.pid}, started ${holder.started}) is writing into this folder`, `wait for it to finish (a rerun then finds the index built), or give another --out; if no build is running, delete ${path}`);
     }
     if (takeOverStaleLock(path, text)) log(`index: ${path} was left by a build that is not running (process ${holder.pid ?? '?'}); taking the folder over`);
@@ -110,7 +113,8 @@ export function takeOverStaleLock(path: string, staleText: string): boolean {
   try {
     linkSync(aside, path); // fails if a lock was created at `path` in the meantime: that build's stays
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    // A file system without hard links: put it back by renaming (which would replace a lock created in that instant).
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') renameSync(aside, path);
   }
   rmSync(aside, { force: true });
   let holder: LockHolder = {};
@@ -133,11 +137,16 @@ export function checkBuildLock(dir: string): void {
   const path = join(dir, BUILD_LOCK);
   const mine = held.get(path);
   if (mine === undefined) throw new DdaError(`internal: rows written into ${dir} without its build lock (lockBuildFolder)`);
-  const now = readText(path);
+  let now = readText(path);
+  if (now === null) {
+    // Gone: perhaps renamed away for a moment by a build taking a stale lock over, which puts a live one back.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    now = readText(path);
+  }
   if (now !== mine) {
     throw new DdaError(
       `${dir}: this build's ${BUILD_LOCK} was ${now === null ? 'deleted' : 'replaced by another build\'s'} while it was writing; stopped before recording more rows`,
-      'make sure one build at a time writes into the folder, then run the same command again (it resumes at the first unrecorded block)',
+      'make sure one build at a time writes into the folder, then run the same command again (a build or shard resumes at its first unrecorded block; a merge starts again)',
     );
   }
 }

@@ -339,14 +339,16 @@ function mergeLocked(dir: string, log: Log): IndexMergeResult {
       }
       checkShardRows(dir, m, log, partHash.digest('hex'));
     }
+    const want = (ms[ms.length - 1] as IndexShardManifest).rows.end * k * 2;
+    if (position !== want) throw new DdaError(`${dir}: the shards' parts hold ${position} bytes, expected ${want} (a part changed size during the merge?)`, 'run dda index merge again');
     fsyncSync(out);
+    checkBuildLock(dir);
   } catch (e) {
     rmSync(partial, { force: true });
     throw e;
   } finally {
     closeSync(out);
   }
-  checkBuildLock(dir);
   renameSync(partial, target);
   const float16: Float16Stats = {
     maxAbs: Math.max(...ms.map((m) => m.float16.maxAbs)),

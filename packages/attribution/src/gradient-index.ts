@@ -33,7 +33,7 @@ import { checkBuildLock, lockBuildFolder } from './build-lock.js';
 import { trainingSetSizeWarning, type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type GradientLayout, type Log, type ModelTask } from './engine.js';
 import { hashData } from './hashing.js';
-import { VERIFIED_FILE, checkRowsUnchanged, markVerified, sha256OfFile, verifyIndexRows } from './index-integrity.js';
+import { VERIFIED_FILE, checkRowsUnchanged, markVerified, recordCheckedState, sha256OfFile, verifyIndexRows } from './index-integrity.js';
 import { readRowBytes } from './index-scan.js';
 import { checkOutFolder } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
@@ -455,6 +455,7 @@ export function writeIndexHeader(dir: string, header: IndexHeader, log: Log, row
   const written: IndexHeader = { ...header, rowsSha256: rowsSha256 ?? sha256OfFile(rows) };
   writeFileAtomic(join(dir, INDEX_FILES.header), `${JSON.stringify(written, null, 1)}\n`);
   markVerified(dir, rows, written.rowsSha256 as string, before);
+  recordCheckedState(written, before);
   rmSync(join(dir, INDEX_FILES.progress), { force: true });
   const s = header.float16;
   log(`index: ${dir}: ${header.count} rows × ${header.dim} float16 (${header.bytesPerRow.index} bytes per sample instead of ${header.bytesPerRow.fullGradient} for the float32 gradient)${s.subnormal + s.flushedToZero > 0 ? `; float16 rounding: ${s.subnormal} entries subnormal, ${s.flushedToZero} flushed to zero` : ''}`);
@@ -702,7 +703,8 @@ export function readIndexHeader(dir: string, log: Log = () => {}): IndexHeader {
   const size = existsSync(join(dir, INDEX_FILES.rows)) ? statSync(join(dir, INDEX_FILES.rows)).size : -1;
   if (size !== h.count * h.dim * 2) throw new DdaError(`${join(dir, INDEX_FILES.rows)}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${h.count} rows × ${h.dim} × 2`, 'build the index again');
   if (h.trainIds.length !== h.count) throw new DdaError(`${headerPath}: ${h.trainIds.length} training ids for ${h.count} rows`, 'build the index again');
-  verifyIndexRows(dir, join(dir, INDEX_FILES.rows), h.rowsSha256, log);
+  const state = verifyIndexRows(dir, join(dir, INDEX_FILES.rows), h.rowsSha256, log);
+  if (state) recordCheckedState(h, state);
   return h;
 }
 
@@ -716,7 +718,7 @@ export function readIndexRows(dir: string, h: IndexHeader, start: number, end: n
   const fd = openSync(path, 'r');
   try {
     const rows = widenToFloat32(readRowBytes(fd, path, h.dim, start, end - start, new Uint8Array((end - start) * h.dim * 2)), 'F16');
-    checkRowsUnchanged(path, fd);
+    checkRowsUnchanged(h, path, fd);
     return rows;
   } finally {
     closeSync(fd);

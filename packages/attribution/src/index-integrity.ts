@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { DdaError } from '@dda/core';
 import { writeFileAtomic } from './artifacts.js';
 
@@ -33,8 +33,12 @@ const stamp = (sha256: string, s: Stats): Verified => ({ sha256, size: s.size, i
 /** Whether two stamps are the same file state (every field equal). */
 const sameStamp = (a: Verified, b: Verified): boolean => (Object.keys(b) as (keyof Verified)[]).every((k) => a[k] === b[k]);
 
-/** The state of each rows file this process checked (by its path), as it was when checked. */
-const checked = new Map<string, Verified>();
+/**
+ * The state of the rows file each index header vouches for, as it was when checked in this process
+ * ({@link recordCheckedState}: by readIndexHeader after {@link verifyIndexRows}, by the build or
+ * merge that wrote it), keyed by the header object the readers then hold.
+ */
+const checked = new WeakMap<object, Verified>();
 
 /** SHA-256 (hex) of a file, read 16 MiB at a time. */
 export function sha256OfFile(path: string): string {
@@ -76,19 +80,16 @@ export function markVerified(dir: string, rows: string, sha256: string, before: 
  *
  * @throws DdaError naming the file when its content is not what the build wrote.
  */
-export function verifyIndexRows(dir: string, rows: string, recorded: string | undefined, log: (line: string) => void = () => {}): void {
+export function verifyIndexRows(dir: string, rows: string, recorded: string | undefined, log: (line: string) => void = () => {}): Stats | undefined {
   if (recorded === undefined) {
     log(`note: ${join(dir, 'index.json')} (an index of an earlier version) records no hash of its rows: ${rows} is used unchecked`);
-    return;
+    return undefined;
   }
   const s = statSync(rows);
   const markerPath = join(dir, VERIFIED_FILE);
   if (existsSync(markerPath)) {
     try {
-      if (sameStamp(JSON.parse(readFileSync(markerPath, 'utf8')) as Verified, stamp(recorded, s))) {
-        checked.set(resolve(rows), stamp(recorded, s));
-        return;
-      }
+      if (sameStamp(JSON.parse(readFileSync(markerPath, 'utf8')) as Verified, stamp(recorded, s))) return s;
     } catch {
       // an unreadable marker: hash again
     }
@@ -101,25 +102,30 @@ export function verifyIndexRows(dir: string, rows: string, recorded: string | un
     );
   }
   markVerified(dir, rows, recorded, s);
-  checked.set(resolve(rows), stamp(recorded, s));
+  return s;
+}
+
+/** Records `state`, the rows file's stat when it was checked or written, as what `header` vouches for ({@link checkRowsUnchanged}). */
+export function recordCheckedState(header: object, state: Stats): void {
+  checked.set(header, stamp('', state));
 }
 
 /**
- * After rows were read through `fd` (opened on the rows file `rows`): checks that the file is
- * still in the state {@link verifyIndexRows} checked in this process (same inode, size,
- * modification and change times), so rows read from a file written, truncated or replaced after
- * its check are not used. A file never checked here (an index of an earlier version, without a
- * hash) is not compared.
+ * After rows were read through `fd` (opened on the rows file `rows` of the index whose `header`
+ * the reader holds): checks that the file is still in the state recorded for that header
+ * ({@link recordCheckedState}: when readIndexHeader checked it, or when the build or merge wrote
+ * it), so rows of a file written, truncated or replaced since are not paired with that header's
+ * training ids. A header with no recorded state (an index of an earlier version, without a hash)
+ * is not compared.
  *
  * @throws DdaError naming the file when it changed.
  */
-export function checkRowsUnchanged(rows: string, fd: number): void {
-  const then = checked.get(resolve(rows));
+export function checkRowsUnchanged(header: object, rows: string, fd: number): void {
+  const then = checked.get(header);
   if (then === undefined) return;
-  if (!sameStamp(stamp(then.sha256, fstatSync(fd)), then) || !sameStamp(stamp(then.sha256, statSync(rows)), then)) {
-    checked.delete(resolve(rows));
+  if (!sameStamp(stamp('', fstatSync(fd)), then) || !sameStamp(stamp('', statSync(rows)), then)) {
     throw new DdaError(
-      `${rows} changed after its check against index.json (written, truncated or replaced while it was being read); the rows read are not used`,
+      `${rows} changed after its check against index.json (written, truncated or replaced while it was being read, or since this index.json was read); the rows read are not used`,
       'make sure nothing writes into the index while it is queried, then run the command again (the file is checked again)',
     );
   }

@@ -126,7 +126,7 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
     await model.dispose();
   }
   const scan = await scanIndexTop({
-    rowsPath: join(o.index, INDEX_FILES.rows), count: h.count, dim: h.dim, queryRows, normalize: o.normalize ?? false, topK, chunkRows,
+    rowsPath: join(o.index, INDEX_FILES.rows), header: h, count: h.count, dim: h.dim, queryRows, normalize: o.normalize ?? false, topK, chunkRows,
     label: `scoring ${h.count} index rows × ${queryRows.length} queries at ${h.checkpoint.id}`, log,
     ...(o.scanEngine ? { engine: o.scanEngine } : {}), ...(o.progress ? { progress: o.progress } : {}),
     refuse: (i, row, score) => refuseNonFiniteScore(o.index, h, i, row, score),

@@ -36,6 +36,8 @@ export interface TopRow {
 export interface IndexScanOptions {
   /** `gradients.f16`: float16, little-endian, row-major [count × dim]. */
   readonly rowsPath: string;
+  /** The index header whose checked state the file must still have after the scan ({@link checkRowsUnchanged}); none: not compared. */
+  readonly header?: object;
   readonly count: number;
   readonly dim: number;
   /** The queries' projected gradients, each of length dim. */
@@ -206,7 +208,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
         for (let r = 0; r < n; r++) rowScores(rows, r * dim, dim, start + r, queryRows, qNorms, normalize, o.refuse, (j, s) => insertTop(best[j] as TopRow[], start + r, s, topK));
         bar.tick(n);
       }
-      checkRowsUnchanged(o.rowsPath, fd);
+      checkRowsUnchanged(o.header ?? {}, o.rowsPath, fd);
       return { best, how: `float64 JavaScript loop${o.engine === 'js' ? '' : ` (${kernel})`}`, rescored: count * nq, seconds: (Date.now() - t0) / 1000, cpuSeconds: cpu() };
     }
     const test = new Float32Array(nq * dim);
@@ -261,7 +263,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
       }
       bar.tick(n);
     }
-    checkRowsUnchanged(o.rowsPath, fd);
+    checkRowsUnchanged(o.header ?? {}, o.rowsPath, fd);
     return { best, how: `${kernel.how} over the float16 rows, the rows that can reach the top ${topK} scored again by the float64 loop`, rescored, seconds: (Date.now() - t0) / 1000, cpuSeconds: cpu() };
   } finally {
     closeSync(fd);

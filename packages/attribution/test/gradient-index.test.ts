@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,12 +179,24 @@ describe('dda index', () => {
     expect(blocks).toEqual([8, 12]);
     expect(lines.join('\n')).toContain('resuming at row 4 of 12');
     expect(readFileSync(join(out, INDEX_FILES.rows)).equals(readFileSync(join(dir, 'a', INDEX_FILES.rows)))).toBe(true);
-    // One build per folder: a lock held by a running process (this one) refuses a second build; a
-    // lock left by a process that has ended is taken over.
+    // One build per folder: a lock held by a running process (a child that sleeps) refuses a second
+    // build; a lock left by a process that has ended is taken over, and so is one with this process's
+    // own id that this process does not hold (left by an earlier process with the same id).
     const locked = join(dir, 'locked');
     mkdirSync(locked, { recursive: true });
+    const running = spawn('sleep', ['60']);
+    try {
+      writeFileSync(join(locked, 'build.lock'), JSON.stringify({ pid: running.pid, host: hostname(), started: 'then' }));
+      await expect(build(locked)).rejects.toThrow(/another dda index build \(process \d+, started then\) is writing into this folder/);
+    } finally {
+      running.kill();
+    }
     writeFileSync(join(locked, 'build.lock'), JSON.stringify({ pid: process.pid, host: hostname(), started: 'then' }));
-    await expect(build(locked)).rejects.toThrow(/another dda index build \(process \d+, started then\) is writing into this folder/);
+    const own: string[] = [];
+    await build(join(dir, 'locked'), { log: (l) => own.push(l) });
+    expect(own.join('\n')).toContain(`build.lock was left by a build that is not running (process ${process.pid}); taking the folder over`);
+    rmSync(locked, { recursive: true });
+    mkdirSync(locked, { recursive: true });
     const ended = spawnSync('true').pid as number;
     writeFileSync(join(locked, 'build.lock'), JSON.stringify({ pid: ended, host: hostname(), started: 'then' }));
     const taken: string[] = [];
@@ -201,6 +213,13 @@ describe('dda index', () => {
     rmSync(join(stolen, 'build.lock'));
     await build(stolen);
     expect(readFileSync(join(stolen, INDEX_FILES.rows)).equals(readFileSync(join(dir, 'a', INDEX_FILES.rows)))).toBe(true);
+    // A header read, then the index rebuilt in the same process: the new header's rows read; the
+    // old header's refused (its rows file is not the one it vouched for).
+    const before = readIndexHeader(stolen);
+    rmSync(stolen, { recursive: true });
+    const rebuilt = await build(stolen);
+    expect(readIndexRows(stolen, rebuilt, 0, 2)).toHaveLength(2 * rebuilt.dim);
+    expect(() => readIndexRows(stolen, before, 0, 2)).toThrow(/gradients\.f16 changed after its check against index\.json/);
     // Finished: the same command does nothing; another projection into the same folder is refused.
     const again: number[] = [];
     await build(out, { onBlock: (d) => again.push(d) });

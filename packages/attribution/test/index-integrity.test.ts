@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUILD_LOCK, checkBuildLock, lockBuildFolder, takeOverStaleLock } from '../src/build-lock.js';
-import { VERIFIED_FILE, checkRowsUnchanged, markVerified, sha256OfFile, verifyIndexRows } from '../src/index-integrity.js';
+import { VERIFIED_FILE, checkRowsUnchanged, markVerified, recordCheckedState, sha256OfFile, verifyIndexRows } from '../src/index-integrity.js';
 
 // The rows' check of an index folder (index-integrity.ts) on small files.
 const dir = mkdtempSync(join(tmpdir(), 'dda-index-integrity-'));
@@ -40,19 +40,25 @@ describe('the integrity of an index\'s rows', () => {
     expect(lines.join('\n')).toMatch(/records no hash of its rows: .*gradients\.f16 is used unchecked/);
   });
 
-  it('refuses rows read from a file that changed after its check (rewritten in place with the same size), and never compares a file it did not check', () => {
+  it('refuses rows read from a file that changed after its check (rewritten in place with the same size), and never compares a header it has no state for', () => {
     const d = join(dir, 'during');
     mkdirSync(d);
     const rows = join(d, 'gradients.f16');
     writeFileSync(rows, Buffer.from([1, 2, 3, 4]));
-    verifyIndexRows(d, rows, sha256OfFile(rows));
+    const header = {};
+    recordCheckedState(header, verifyIndexRows(d, rows, sha256OfFile(rows)) as Stats);
     let fd = openSync(rows, 'r');
-    checkRowsUnchanged(rows, fd); // unchanged: nothing thrown
+    checkRowsUnchanged(header, rows, fd); // unchanged: nothing thrown
     writeFileSync(rows, Buffer.from([1, 2, 3, 5])); // same size, same inode, during the "read"
-    expect(() => checkRowsUnchanged(rows, fd)).toThrow(/gradients\.f16 changed after its check against index\.json .*the rows read are not used/);
+    expect(() => checkRowsUnchanged(header, rows, fd)).toThrow(/gradients\.f16 changed after its check against index\.json .*the rows read are not used/);
+    expect(() => checkRowsUnchanged(header, rows, fd)).toThrow(/changed after its check/); // refused again, not forgotten
+    checkRowsUnchanged({}, rows, fd); // a header with no recorded state: not compared
     closeSync(fd);
-    fd = openSync(join(dir, 'big.bin'), 'r');
-    checkRowsUnchanged(join(dir, 'big.bin'), fd); // never checked here: not compared
+    // Another header read after the change vouches for the file as it is now.
+    const later = {};
+    recordCheckedState(later, statSync(rows));
+    fd = openSync(rows, 'r');
+    checkRowsUnchanged(later, rows, fd);
     closeSync(fd);
   });
 });

@@ -160,8 +160,9 @@ export class GraphBuilder {
    * {@link decode}(w). For a scaled f16 weight (scale ≠ 1) the values are the Cast's output alone
    * and the power-of-two scale becomes the Gemm's alpha, so the decode holds one float32 copy of
    * the matrix instead of two (the Cast's output and the Mul's: onnxruntime does not multiply in
-   * place): 0.54 GB less for Qwen2-0.5B's tied 151,936 × 896 head, decoded whole in the loss
-   * head (in forward Gemms only: see {@link linear}). The same bits: MLAS accumulates the products of the unscaled values and multiplies the sums by
+   * place), in forward Gemms only (see {@link linear}; a matrix above {@link DECODE_PART_BYTES},
+   * such as Qwen2-0.5B's tied 151,936 × 896 head, is decoded in parts there, each part's Cast
+   * taking the scale as its Gemm's alpha the same way). The same bits: MLAS accumulates the products of the unscaled values and multiplies the sums by
    * alpha, and scaling by a power of two commutes with float32 rounding (only a product or sum in
    * float32's subnormal range could round otherwise, not a value these weights and activations
    * reach; the narrow-weight tests compare the rows bit for bit). Other weights: [decode(w), 1].
@@ -236,7 +237,7 @@ export class GraphBuilder {
     this.shapes.set(out, [...shape]);
     if (this.recording && inputs.some((i) => this.dependsOnWrt.has(i))) {
       this.dependsOnWrt.add(out);
-      // Only rsqrt's inner Sqrt has no VJP of its own (the Reciprocal's VJP covers both).
+      // Without a VJP of its own: rsqrt's inner Sqrt (the Reciprocal's VJP covers both) and the part Gemms of linear() over a matrix decoded in parts (their Concat's VJP covers them).
       if (vjp) this.tape.push({ out, vjp });
     }
     return out;

@@ -718,7 +718,7 @@ export class OnnxDecoder {
   private readonly baseBytes: number;
   /** The formats of the narrow base weights (fed as stored, decoded in the graph), by name. */
   private readonly narrow: ReadonlyMap<string, NarrowSpec>;
-  /** Bytes of the largest narrow matrix decoded whole ({@link largestDecodeBytes}; 0 without narrow weights). */
+  /** Bytes of the largest narrow matrix, or part of one, decoded at once ({@link largestDecodeBytes}; 0 without narrow weights). */
   private readonly decodeBytes: number;
   /** Entries of a gradient row over the LoRA tensors (computed on first use). */
   private loraEntries: number | undefined;
