@@ -195,24 +195,25 @@ if (STEPS.has('numpy')) {
       const py = [
         'import json, time, numpy as np',
         't = time.time()',
-        `g = ${h.read.split('  #')[0]}`,
+        // The line this version documents (an index built by an earlier version records np.fromfile's, which reads it all into memory).
+        `g = np.memmap("gradients.f16", dtype=np.float16, mode="r", shape=(${h.count}, ${h.dim}))`,
         'read_s = time.time() - t',
         'import resource; rss_read = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6',
         'n, k = g.shape',
-        'finite = bool(np.isfinite(g).all())',
+        'finite = all(bool(np.isfinite(g[i:i + 4096]).all()) for i in range(0, n, 4096))',
         // Rows are distinct: a float64 sketch of each row (4 seeded ±1 combinations) has n distinct values.
         'rng = np.random.default_rng(0); s = rng.choice([-1.0, 1.0], size=(k, 4))',
-        'sk = np.concatenate([g[i:i + 4096].astype(np.float64) @ s for i in range(0, n, 4096)])',
+        't2 = time.time(); sk = np.concatenate([g[i:i + 4096].astype(np.float64) @ s for i in range(0, n, 4096)]); pass_s = time.time() - t2',
         'distinct = len(np.unique(sk, axis=0))',
         // The smaller index's whole blocks of 128 rows are this index's first rows bit for bit; its last,
         // partial block was projected as a smaller batch (the kernel's float32 product depends on the
         // batch's rows), so it may differ in the last float16 bit: counted, with the largest difference.
         'def cmp(m):',
-        `    a = np.fromfile("${DIR}/idx-%d/gradients.f16" % m, dtype=np.float16).reshape(m, k); w = m // 128 * 128`,
+        `    a = np.memmap("${DIR}/idx-%d/gradients.f16" % m, dtype=np.float16, mode="r", shape=(m, k)); w = m // 128 * 128`,
         '    same = (a.view(np.uint16) == g[:m].view(np.uint16)).all(axis=1)',
         '    return {"whole_block_rows": w, "whole_blocks_equal": bool(same[:w].all()), "partial_block_rows_differing": int((~same[w:]).sum()), "largest_difference": float(np.abs(a[w:].astype(np.float64) - g[w:m].astype(np.float64)).max(initial=0))}',
         `prefix = {m: cmp(m) for m in ${JSON.stringify(smaller)}}`,
-        'print(json.dumps({"shape": [n, k], "dtype": str(g.dtype), "nbytes": int(g.nbytes), "read_s": round(read_s, 2), "peak_rss_after_read_gb": round(rss_read, 3), "all_finite": finite, "distinct_rows": distinct, "equal_to_smaller_index_prefix": prefix}))',
+        'print(json.dumps({"shape": [n, k], "dtype": str(g.dtype), "nbytes": int(g.nbytes), "read_s": round(read_s, 2), "peak_rss_after_read_gb": round(rss_read, 3), "sketch_pass_s": round(pass_s, 2), "peak_rss_gb_end": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3), "all_finite": finite, "distinct_rows": distinct, "equal_to_smaller_index_prefix": prefix}))',
       ].join('\n');
       const r = timed('/usr/bin/python3', ['-c', py], join(DIR, `numpy-${n}.log`), { bigmem: n * h.dim * 2 > 2.5e9, cwd: indexDir(n) }); // the documented line reads gradients.f16 in the index folder
       return { ...r, ...JSON.parse(r.out.trim().split('\n').pop()) };

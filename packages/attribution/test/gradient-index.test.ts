@@ -145,7 +145,7 @@ describe('dda index', () => {
     expect(Array.from(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2))).toEqual(Array.from(expected));
     // numpy, with the line index.json documents, run in the index folder.
     const line = h.read.split('  #')[0] as string;
-    expect(line).toBe('np.fromfile("gradients.f16", dtype=np.float16).reshape(12, 2048)');
+    expect(line).toBe('np.memmap("gradients.f16", dtype=np.float16, mode="r", shape=(12, 2048))');
     const py = `import json, numpy as np\nx = ${line}\nprint(json.dumps({"shape": list(x.shape), "rows": x.astype(np.float64).tolist()}))`;
     const r = JSON.parse(execFileSync('/usr/bin/python3', ['-c', py], { cwd: out, encoding: 'utf8', maxBuffer: 1 << 28 })) as { shape: number[]; rows: number[][] };
     expect(r.shape).toEqual([12, 2048]);

@@ -27,7 +27,7 @@ describe('dda index', () => {
     expect(b.err).toBe('');
     expect(b.code).toBe(0);
     expect(b.out).toContain(`index ${out}: 8 training samples × 512 float16 at checkpoint-50 (1024 bytes per sample`);
-    expect(b.out).toContain('np.fromfile("gradients.f16", dtype=np.float16).reshape(8, 512)');
+    expect(b.out).toContain('np.memmap("gradients.f16", dtype=np.float16, mode="r", shape=(8, 512))');
     const h = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'));
     expect(h).toMatchObject({ count: 8, dim: 512, dtype: 'float16', checkpoint: { id: 'checkpoint-50' }, projection: { kind: 'rademacher', seed: 0 } });
     expect(existsSync(join(out, 'progress.json'))).toBe(false);
