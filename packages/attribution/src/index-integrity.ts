@@ -115,13 +115,13 @@ export function recordCheckedState(header: object, state: Stats): void {
  * the reader holds): checks that the file is still in the state recorded for that header
  * ({@link recordCheckedState}: when readIndexHeader checked it, or when the build or merge wrote
  * it), so rows of a file written, truncated or replaced since are not paired with that header's
- * training ids. A header with no recorded state (an index of an earlier version, without a hash)
- * is not compared.
+ * training ids. No header, or one with no recorded state (an index of an earlier version, without
+ * a hash), is not compared.
  *
  * @throws DdaError naming the file when it changed.
  */
-export function checkRowsUnchanged(header: object, rows: string, fd: number): void {
-  const then = checked.get(header);
+export function checkRowsUnchanged(header: object | undefined, rows: string, fd: number): void {
+  const then = header === undefined ? undefined : checked.get(header);
   if (then === undefined) return;
   if (!sameStamp(stamp('', fstatSync(fd)), then) || !sameStamp(stamp('', statSync(rows)), then)) {
     throw new DdaError(

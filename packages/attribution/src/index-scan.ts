@@ -208,7 +208,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
         for (let r = 0; r < n; r++) rowScores(rows, r * dim, dim, start + r, queryRows, qNorms, normalize, o.refuse, (j, s) => insertTop(best[j] as TopRow[], start + r, s, topK));
         bar.tick(n);
       }
-      checkRowsUnchanged(o.header ?? {}, o.rowsPath, fd);
+      checkRowsUnchanged(o.header, o.rowsPath, fd);
       return { best, how: `float64 JavaScript loop${o.engine === 'js' ? '' : ` (${kernel})`}`, rescored: count * nq, seconds: (Date.now() - t0) / 1000, cpuSeconds: cpu() };
     }
     const test = new Float32Array(nq * dim);
@@ -263,7 +263,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
       }
       bar.tick(n);
     }
-    checkRowsUnchanged(o.header ?? {}, o.rowsPath, fd);
+    checkRowsUnchanged(o.header, o.rowsPath, fd);
     return { best, how: `${kernel.how} over the float16 rows, the rows that can reach the top ${topK} scored again by the float64 loop`, rescored, seconds: (Date.now() - t0) / 1000, cpuSeconds: cpu() };
   } finally {
     closeSync(fd);

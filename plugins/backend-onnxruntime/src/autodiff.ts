@@ -169,9 +169,14 @@ export class GraphBuilder {
    */
   gemmOperand(w: string): [string, number] {
     const n = this.narrow.get(w);
-    if (n === undefined || n.format !== 'f16' || n.scale === 1 || n.shape.length < 2) return [this.decode(w), 1];
-    const src = this.decodeSource(w);
-    return [this.whileDecoding(() => this.emit('Cast', [src], n.shape, { to: attr.int(ONNX_TYPE.float) })), n.scale];
+    if (n === undefined || n.shape.length < 2) return [this.decode(w), 1];
+    return this.gemmValues(this.decodeSource(w), n.format, n.shape, n.scale);
+  }
+
+  /** {@link gemmOperand} of narrow bits `bits` (a narrow input, its alias, or a part of one) of the given format, shape and scale. */
+  private gemmValues(bits: string, format: NarrowFormat, shape: Shape, scale: number): [string, number] {
+    if (format !== 'f16' || scale === 1) return [this.decodeBits(bits, format, shape, scale), 1];
+    return [this.whileDecoding(() => this.emit('Cast', [bits], shape, { to: attr.int(ONNX_TYPE.float) })), scale];
   }
 
   /** float32 values of narrow bits `bits` (a narrow input, or rows gathered from one) of the given format and shape. */
@@ -351,11 +356,10 @@ export class GraphBuilder {
       // is the same dot product as in one Gemm. Its VJP reads the matrix in parts of its columns.
       const src = this.decodeSource(w);
       const outs = rowParts.map(([a, b]) => {
-        const bits = this.sliceNarrow(src, 0, a, b, [b - a, sw[1] as number]);
-        const scaledHalf = n.format === 'f16' && n.scale !== 1;
-        const wv = scaledHalf ? this.whileDecoding(() => this.emit('Cast', [bits], [b - a, sw[1] as number], { to: attr.int(ONNX_TYPE.float) })) : this.decodeBits(bits, n.format, [b - a, sw[1] as number], n.scale);
+        const shape = [b - a, sw[1] as number];
+        const [wv, alpha] = this.gemmValues(this.sliceNarrow(src, 0, a, b, shape), n.format, shape, n.scale);
         // No VJP of its own: the Concat's below gives x its gradient.
-        return this.emit('Gemm', [x, wv], [sx[0] as number, b - a], { transB: attr.int(1), ...(scaledHalf ? { alpha: attr.float(n.scale) } : {}) });
+        return this.emit('Gemm', [x, wv], [sx[0] as number, b - a], { transB: attr.int(1), ...(alpha === 1 ? {} : { alpha: attr.float(alpha) }) });
       });
       return this.emit('Concat', outs, [sx[0] as number, sw[0] as number], { axis: attr.int(1) }, (dy, needs) => (needs(x) ? [[x, this.linearInputGradient(dy, w, sx)]] : []));
     }
