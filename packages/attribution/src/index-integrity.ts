@@ -64,29 +64,42 @@ export function sha256OfFile(path: string): string {
  * being hashed changes its change time, and the marker would otherwise vouch for the changed file).
  * A folder that cannot be written gets none.
  */
-export function markVerified(dir: string, rows: string, sha256: string, before: Stats): void {
+export function markVerified(dir: string, rows: string, sha256: string, before: Stats, marker: string = VERIFIED_FILE): void {
   try {
     const then = stamp(sha256, before);
     if (!sameStamp(stamp(sha256, statSync(rows)), then)) return;
-    writeFileAtomic(join(dir, VERIFIED_FILE), `${JSON.stringify(then)}\n`);
+    writeFileAtomic(join(dir, marker), `${JSON.stringify(then)}\n`);
   } catch {
     // read-only: verified again at every use
   }
 }
 
+/** Which file of an index folder {@link verifyIndexRows} checks: its marker, the header that records its hash, and how to remake it. */
+export interface VerifiedFileKind {
+  readonly marker: string;
+  readonly header: string;
+  /** What wrote it, e.g. `index was built` (for "is not the file its index was built with"). */
+  readonly writer: string;
+  readonly remake: string;
+}
+
+/** The index's rows (`gradients.f16`, recorded in index.json). */
+export const INDEX_ROWS_KIND: VerifiedFileKind = { marker: VERIFIED_FILE, header: 'index.json', writer: 'index was built', remake: 'restore the gradients.f16 of this build, or build the index again (delete the folder first)' };
+
 /**
  * Checks the rows file `rows` of the index in `dir` against the SHA-256 its index.json records
- * (`recorded`; absent in indexes of earlier versions: nothing is checked and `log` says so).
+ * (`recorded`; absent in indexes of earlier versions: nothing is checked and `log` says so), or
+ * another file of the folder described by `kind` (the sketch of index-sketch.ts).
  *
  * @throws DdaError naming the file when its content is not what the build wrote.
  */
-export function verifyIndexRows(dir: string, rows: string, recorded: string | undefined, log: (line: string) => void = () => {}): Stats | undefined {
+export function verifyIndexRows(dir: string, rows: string, recorded: string | undefined, log: (line: string) => void = () => {}, kind: VerifiedFileKind = INDEX_ROWS_KIND): Stats | undefined {
   if (recorded === undefined) {
-    log(`note: ${join(dir, 'index.json')} (an index of an earlier version) records no hash of its rows: ${rows} is used unchecked`);
+    log(`note: ${join(dir, kind.header)} (an index of an earlier version) records no hash of its rows: ${rows} is used unchecked`);
     return undefined;
   }
   const s = statSync(rows);
-  const markerPath = join(dir, VERIFIED_FILE);
+  const markerPath = join(dir, kind.marker);
   if (existsSync(markerPath)) {
     try {
       if (sameStamp(JSON.parse(readFileSync(markerPath, 'utf8')) as Verified, stamp(recorded, s))) return s;
@@ -97,11 +110,11 @@ export function verifyIndexRows(dir: string, rows: string, recorded: string | un
   const actual = sha256OfFile(rows); // s, the stat before hashing, goes into the marker
   if (actual !== recorded) {
     throw new DdaError(
-      `${rows} is not the file its index was built with: SHA-256 ${actual.slice(0, 16)}…, index.json records ${recorded.slice(0, 16)}… (it was changed, damaged or replaced after the build)`,
-      'restore the gradients.f16 of this build, or build the index again (delete the folder first)',
+      `${rows} is not the file its ${kind.writer} with: SHA-256 ${actual.slice(0, 16)}…, ${kind.header} records ${recorded.slice(0, 16)}… (it was changed, damaged or replaced after the build)`,
+      kind.remake,
     );
   }
-  markVerified(dir, rows, recorded, s);
+  markVerified(dir, rows, recorded, s, kind.marker);
   return s;
 }
 

@@ -13,7 +13,8 @@ import { hashOf, writeFileAtomic } from './artifacts.js';
 import { type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type Log } from './engine.js';
 import { hashData } from './hashing.js';
-import { insertTop, queryNorms, rowScores, scanIndexTop } from './index-scan.js';
+import { insertTop, queryNorms, rowScores, scanIndexTop, type IndexScanOptions, type TopRow } from './index-scan.js';
+import { approximateIndexTop, readIndexSketch } from './index-sketch.js';
 import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary } from './index-dda-error.js';
 import { type QueryTop, type TopEntry, checkOutFolder, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
@@ -55,6 +56,13 @@ export interface IndexQueryOptions {
    * float64: the same top k and scores as `js`) or `js` (the float64 loop over every row).
    */
   readonly scanEngine?: 'auto' | 'js';
+  /**
+   * Approximate search (one index only): score the index's sketch (`dda index sketch`) and only
+   * the `candidates` rows per query with the highest sketch scores exactly (index-sketch.ts). Every
+   * score printed is still the exact index score of its row; a row outside the candidates is missed.
+   * Default: the exact scan of every row.
+   */
+  readonly candidates?: number;
   /** Folder of topk.csv and topk.jsonl (none written without it). */
   readonly out?: string;
   readonly log?: Log;
@@ -111,6 +119,8 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   const topK = o.topK ?? 10;
   if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
   const chunkRows = o.chunkRows ?? 1024;
+  if (o.candidates !== undefined && (!Number.isInteger(o.candidates) || o.candidates < topK)) throw new DdaError(`--candidates must be an integer of at least --top-k (${topK}), got ${o.candidates}`, 'give the rows per query to score exactly, e.g. --candidates 10000');
+  const sketch = o.candidates !== undefined ? readIndexSketch(o.index, h, log) : undefined;
   const side = loadModelSide(queryModelFiles(h, o.index, o, log), h.checkpoint.id, h.encoding, `the index ${o.index}`);
   checkQueryAgainst(h, o, side);
   const { queries, terms } = await queryTerms(h, o, side, log);
@@ -125,19 +135,36 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   } finally {
     await model.dispose();
   }
-  const scan = await scanIndexTop({
-    rowsPath: join(o.index, INDEX_FILES.rows), header: h, count: h.count, dim: h.dim, queryRows, normalize: o.normalize ?? false, topK, chunkRows,
-    label: `scoring ${h.count} index rows × ${queryRows.length} queries at ${h.checkpoint.id}`, log,
-    ...(o.scanEngine ? { engine: o.scanEngine } : {}), ...(o.progress ? { progress: o.progress } : {}),
-    refuse: (i, row, score) => refuseNonFiniteScore(o.index, h, i, row, score),
-  });
-  log(`index: scored ${h.count} rows × ${queryRows.length} quer${queryRows.length === 1 ? 'y' : 'ies'} in ${scan.seconds.toFixed(2)} s, ${scan.cpuSeconds.toFixed(2)} s of CPU (${scan.how}; ${scan.rescored} row × query scores in float64)`);
-  const best = scan.best;
+  const refuse: IndexScanOptions['refuse'] = (i, row, score) => refuseNonFiniteScore(o.index, h, i, row, score);
+  const label = `scoring ${h.count} index rows × ${queryRows.length} queries at ${h.checkpoint.id}`;
+  const common = { queryRows, normalize: o.normalize ?? false, topK, chunkRows, label, log, refuse, ...(o.scanEngine ? { engine: o.scanEngine } : {}), ...(o.progress ? { progress: o.progress } : {}) };
+  let best: TopRow[][];
+  let search: Record<string, unknown>;
+  if (sketch && o.candidates !== undefined) {
+    const a = await approximateIndexTop({ ...common, index: o.index, header: h, sketch, candidates: o.candidates, chunkRows: Math.max(chunkRows, 16384) });
+    log(`index: approximate search: the sketch of ${h.count} rows scanned in ${a.sketchSeconds.toFixed(2)} s, then ${a.rowsRead} rows read and scored exactly in ${a.exactSeconds.toFixed(2)} s, the estimate of rows missed in ${a.estimateSeconds.toFixed(2)} s (${a.cpuSeconds.toFixed(2)} s of CPU in all; ${a.how})`);
+    const ids = queries.map((q) => q.record.id);
+    const worst = a.expectedMissed.reduce((w, x, j) => (x > (a.expectedMissed[w] as number) ? j : w), 0);
+    const missed = a.expectedMissed[worst] as number;
+    log(`index: estimated rows of a query's top ${topK} outside its ${o.candidates} candidates: ${(a.expectedMissed.reduce((x, y) => x + y, 0) / Math.max(1, ids.length)).toPrecision(2)} on average, ${missed.toPrecision(2)} at most (query '${ids[worst]}'), under the sketch's error model`);
+    if (missed >= 0.5) log(`warning: query '${ids[worst]}' may miss about ${missed.toPrecision(2)} of its top ${topK} rows (estimated)${a.expectedMissed.filter((x) => x >= 0.5).length > 1 ? ` (and ${a.expectedMissed.filter((x) => x >= 0.5).length - 1} more queries 0.5 or more)` : ''}: raise --candidates, or drop it for the exact scan`);
+    best = a.best;
+    search = {
+      exact: false, candidates: o.candidates, sketch: { dim: sketch.dim, seed: sketch.seed }, rowsRead: a.rowsRead,
+      expectedMissed: Object.fromEntries(ids.map((id, j) => [id, Number((a.expectedMissed[j] as number).toPrecision(3))])),
+      note: `approximate: per query, the top ${topK} of the ${Math.min(o.candidates, h.count)} rows with the highest ${sketch.dim}-dimension sketch scores; each score is the exact index score of its row (as without --candidates), but a row outside the candidates is missed; expectedMissed: per query, the estimated number of its true top ${topK} rows outside its candidates (the sum over the other rows of Φ((sketch score − the ${topK}th exact score)/σ), σ the sketch's standard deviation; an estimate, not a count)`,
+    };
+  } else {
+    const scan = await scanIndexTop({ ...common, rowsPath: join(o.index, INDEX_FILES.rows), header: h, count: h.count, dim: h.dim });
+    log(`index: scored ${h.count} rows × ${queryRows.length} quer${queryRows.length === 1 ? 'y' : 'ies'} in ${scan.seconds.toFixed(2)} s, ${scan.cpuSeconds.toFixed(2)} s of CPU (${scan.how}; ${scan.rescored} row × query scores in float64)`);
+    best = scan.best;
+    search = { exact: true, note: 'every row of the index scored' };
+  }
   const tops = topsOf(queries, best, h.trainIds, await trainingTexts(h, side, log, new Set(best.flat().map((b) => b.i))));
   const units = o.normalize
     ? `cosine of projected gradients (≈ grad-cos; dimensionless in [-1, 1], 0 for a zero row); higher = more responsible`
     : `inner product of projected gradients (≈ grad-dot; nats² per squared parameter unit); higher = more responsible`;
-  const files = await writeQueryOutputs(o.out, tops, { index: resolve(o.index), queries: resolve(o.queries), checkpoint: h.checkpoint.id, measurement: h.measurement, projection: h.projection, normalize: o.normalize ?? false, topK, units, queryLoss });
+  const files = await writeQueryOutputs(o.out, tops, { index: resolve(o.index), queries: resolve(o.queries), checkpoint: h.checkpoint.id, measurement: h.measurement, projection: h.projection, normalize: o.normalize ?? false, topK, search, units, queryLoss });
   return { header: h, tops, queryRows, units, queryLoss, files };
 }
 
@@ -373,6 +400,7 @@ function sharedIdentity(h: IndexHeader): unknown {
 export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<IndexDdaQueryResult> {
   const log = o.log ?? (() => {});
   if (o.out !== undefined) checkOutFolder(o.out);
+  if (o.candidates !== undefined) throw new DdaError('--candidates (the approximate search) takes one --index: DDA over several indexes scores every row of each (its debiasing and denoising need whole score matrices)', 'drop --candidates, or query one index');
   if (o.indexes.length < 2) throw new DdaError(`DDA over indexes needs the index at θ0 (base) and at least one checkpoint's; ${o.indexes.length} given`, 'build one more with dda index build --checkpoint base (or a checkpoint) and pass every --index');
   const hs = o.indexes.map((d) => readIndexHeader(d, log));
   const first = hs[0] as IndexHeader;

@@ -121,7 +121,7 @@ export function readRowBytes(fd: number, path: string, dim: number, start: numbe
 }
 
 /** A registered dot-product kernel that reads half floats, or the reason there is none. */
-async function halfKernel(): Promise<DotKernel | string> {
+export async function halfFloatKernel(): Promise<DotKernel | string> {
   if (dotKernels.ids().length === 0) return 'no dot-product kernel is registered';
   try {
     const k = (await dotKernels.resolve({})).value;
@@ -194,7 +194,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
   const nq = queryRows.length;
   const qNorms = queryNorms(queryRows);
   const best: TopRow[][] = queryRows.map(() => []);
-  const kernel = o.engine === 'js' || count === 0 || nq === 0 ? 'the float64 loop was asked for' : await halfKernel();
+  const kernel = o.engine === 'js' || count === 0 || nq === 0 ? 'the float64 loop was asked for' : await halfFloatKernel();
   const fd = openSync(o.rowsPath, 'r');
   const chunk = Math.max(1, Math.min(o.chunkRows, count));
   const buf = new Uint8Array(new ArrayBuffer(chunk * dim * 2));

@@ -66,6 +66,8 @@ export {
   buildGradientIndex, DEFAULT_INDEX_BLOCK_ROWS, INDEX_FILES, readIndexHeader, readIndexRows, type IndexBuildOptions,
 } from './gradient-index.js';
 export { queryGradientIndex, queryGradientIndexesDda } from './index-query.js';
+// the index's sketch, for approximate queries (`dda index sketch`, `dda index query --candidates`)
+export { buildIndexSketch, DEFAULT_SKETCH_DIM, readIndexSketch, SKETCH_FILES, type SketchHeader } from './index-sketch.js';
 // the index built in shards (`dda index build --shard i/n`), and their merge (`dda index merge`)
 export {
   buildGradientIndexShard, indexShardPart, indexShardRows, mergeGradientIndexShards, type IndexMergeResult, type IndexShardResult,

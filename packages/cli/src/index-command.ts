@@ -1,13 +1,13 @@
 /**
- * `dda index build`, `dda index query`, and `dda index merge` / `dda index slurm` for a build in
- * shards: a compressed gradient index of a training set at one checkpoint (seeded random
+ * `dda index build`, `dda index query`, `dda index sketch` (for approximate queries), and `dda index
+ * merge` / `dda index slurm` for a build in shards: a compressed gradient index of a training set at one checkpoint (seeded random
  * projections of the per-example gradients, float16 rows in one flat file with index.json beside
  * it; see @dda/attribution's gradient-index.ts), queried many times.
  */
 import type { Argv } from 'yargs';
 import { DdaError } from '@dda/core';
 import {
-  DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, INDEX_FILES, PROJECTION_KINDS, RECOMMENDED_DDA, buildGradientIndex, buildGradientIndexShard, indexShardRows,
+  DEFAULT_INDEX_BLOCK_ROWS, DEFAULT_INDEX_DIM, DEFAULT_SKETCH_DIM, INDEX_FILES, buildIndexSketch, PROJECTION_KINDS, RECOMMENDED_DDA, buildGradientIndex, buildGradientIndexShard, indexShardRows,
   mergeGradientIndexShards, queryGradientIndex, queryGradientIndexesDda, resolveShard, type IndexBuildOptions, type ProjectionKind,
 } from '@dda/attribution';
 import { parseFieldMap, scanTrainingData } from '@dda/data';
@@ -78,6 +78,7 @@ function queryOptions<T>(y: Argv<T>) {
     .option('projection', { type: 'string', choices: PROJECTION_KINDS, describe: 'expected projection kind (refused when the index\'s differs)' })
     .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
     .option('normalize', { type: 'boolean', default: false, describe: 'score by cosine (as grad-cos) instead of inner product (as grad-dot)' })
+    .option('candidates', { type: 'number', describe: 'approximate search (one --index; needs dda index sketch first): only the C rows per query with the highest sketch scores are scored exactly; the scores printed are exact, a row outside the candidates is missed (default: every row scored)' })
     .option('out', { type: 'string', default: 'dda-index-query', describe: 'output folder: topk.csv, topk.jsonl, query.json' })
     .option('gradient-engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of the query gradients' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
@@ -129,7 +130,7 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
             ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}), ...(a.tokenizer !== undefined ? { tokenizer: a.tokenizer } : {}),
             ...(a.measurement !== undefined ? { measurement: a.measurement } : {}),
             projection: { ...(a.dim !== undefined ? { dim: a.dim } : {}), ...(a.seed !== undefined ? { seed: a.seed } : {}), ...(a.projection !== undefined ? { kind: a.projection as ProjectionKind } : {}) },
-            topK: positive('top-k', a['top-k']) as number, normalize: a.normalize, out: a.out, gradientEngine: String(a['gradient-engine']),
+            topK: positive('top-k', a['top-k']) as number, normalize: a.normalize, out: a.out, ...(a.candidates !== undefined ? { candidates: positive('candidates', a.candidates) as number } : {}), gradientEngine: String(a['gradient-engine']),
             ...(a.backend ? { backends: a.backend.map(String) } : {}),
             log: reporter.log, progress: reporter.progress,
           };
@@ -152,6 +153,21 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
           for (const q of r.tops.slice(0, 10)) io.out(`  ${q.queryId}${q.group ? ` (${q.group})` : ''}: ${q.top.map((t) => `${t.trainId} ${t.score.toPrecision(3)}`).join(', ')}`);
           if (r.tops.length > 10) io.out(`  ... ${r.tops.length - 10} more queries in ${r.files[0]}`);
           io.out(`outputs: ${r.files.join(', ')}`);
+        },
+      )
+      .command(
+        'sketch',
+        'Make (once) the sketch of an index for approximate queries: each row\'s seeded random projection to --dim dimensions and its norm, float32, in <index>/sketch.f32 and sketch.json; then dda index query --candidates C scans the sketch and scores only the C best rows per query exactly',
+        (s) => s
+          .option('index', { type: 'string', demandOption: true, describe: 'the index folder (dda index build --out)' })
+          .option('dim', { type: 'number', default: DEFAULT_SKETCH_DIM, describe: 'sketch dimensions s per row (4 × (s + 1) bytes each)' })
+          .option('seed', { type: 'number', default: 0, describe: 'seed of the sketch\'s projection (regenerated at query time)' }),
+        async (a) => {
+          const reporter = io.reporter();
+          const h = await buildIndexSketch({ index: a.index, dim: a.dim, seed: a.seed, log: reporter.log, progress: reporter.progress });
+          reporter.close();
+          io.out(`sketch of ${a.index}: ${h.count} rows × ${h.dim} float32 (+ norm), seed ${h.seed}: ${h.how}`);
+          io.out(`approximate queries: dda index query --index ${a.index} --candidates 10000 ...`);
         },
       )
       .command(
@@ -180,6 +196,6 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
           submitSharded(a as typeof a & SlurmArgs, { args: ['index', 'build', ...args], merge: ['index', 'merge', '--index'], name: 'index' }, io.out);
         },
       )
-      .demandCommand(1, 'name a subcommand: dda index build, query, merge or slurm (see dda index --help)'),
+      .demandCommand(1, 'name a subcommand: dda index build, query, sketch, merge or slurm (see dda index --help)'),
   );
 }

@@ -1,0 +1,522 @@
+/**
+ * The sketch of a gradient index, for approximate top-k queries at interactive speed
+ * (`dda index sketch`, then `dda index query --candidates C`). An exact query reads every row of
+ * `gradients.f16` (k = 8,192 float16 per row: 16.4 GB at 1,000,000 rows), so its time grows with
+ * rows × k. The sketch keeps, per row, s ≪ k coordinates of a second seeded random projection of the
+ * row, y_i = T·r_i / √s with T [s × k] of ±1 entries (Rademacher; E[TᵀT]/s = I, so ⟨y_i, T q/√s⟩
+ * estimates ⟨r_i, q⟩ with variance (‖r_i‖²‖q‖² + ⟨r_i, q⟩² − 2 Σ_x r_ix² q_x²)/s, Johnson–Lindenstrauss),
+ * in float16 as the index. A query then:
+ * 1. scores every sketch row (s float16: 512 bytes at s = 256, 32× less to read than the index) and
+ *    keeps, per query, the C rows with the highest sketch scores (inner product, or cosine with
+ *    `normalize`): the candidates;
+ * 2. reads only those rows of `gradients.f16` and scores them exactly as `dda index query` does
+ *    (the float64 loop of index-scan.ts), keeping the top k;
+ * 3. estimates how many rows of the true top k it missed: with t the k-th row found (τ its exact
+ *    score), a second pass over the sketch sums, over the rows outside the candidates, the
+ *    probability under the sketch's error model that the row's exact score exceeds τ:
+ *    P_i = Φ(Δ_i/σ_i), Δ_i = ŝ_i − ŝ_t the difference of sketch scores and σ_i² =
+ *    (‖y_i − y_t‖²‖q‖² + Δ_i²)/s the variance of the sketch's error of that difference (of the unit
+ *    rows, without ‖q‖², for cosine): the error the two rows share (their common direction, large
+ *    for gradients of one model) cancels in a difference and does not reorder them, so it is left
+ *    out; an estimate from plug-ins, not a bound.
+ * Every score it prints is the exact index score of that row, bit for bit, and the ranking among the
+ * candidates is exact; what is approximate is the candidate set. With C ≥ the number of rows the
+ * result is the exact query's (tested). The recall against the exact top k, and how well the
+ * estimate of step 3 tracks it, are measured in BENCHMARKS.md.
+ *
+ * Files, beside the index's: `sketch.f16` (float16, little-endian, row-major [count × s]) and
+ * `sketch.json` (the sketch's dimension, seed, the SHA-256 of the index rows it was made from and
+ * its own). A sketch of other rows (the index rebuilt since) is refused, and so is a sketch file
+ * changed after it was written (its SHA-256, checked as the index's rows are: index-integrity.ts).
+ * Sources: candidate generation then exact re-ranking, as FAISS's refine step (IndexRefine);
+ * Johnson–Lindenstrauss sketches as TRAK's and LoGra's gradient projections.
+ */
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DdaError, SeededRandom, kernelProducts, trackProgress, type DotKernel, type ProgressSink } from '@dda/core';
+import erfc from '@stdlib/math-base-special-erfc';
+import { float32ToF16Bits, widenToFloat32 } from '@dda/model';
+import { writeFileAtomic } from './artifacts.js';
+import { lockBuildFolder } from './build-lock.js';
+import { INDEX_FILES, readIndexHeader, writeAll, type IndexHeader } from './gradient-index.js';
+import { checkRowsUnchanged, markVerified, recordCheckedState, sha256OfFile, verifyIndexRows, type VerifiedFileKind } from './index-integrity.js';
+import { halfFloatKernel, insertTop, queryNorms, readRowBytes, rowScores, type IndexScanOptions, type TopRow } from './index-scan.js';
+import { moduleSeed } from './projection.js';
+
+/** The sketch's files in the index folder. */
+export const SKETCH_FILES = { rows: 'sketch.f16', header: 'sketch.json', verified: 'sketch-verified.json', partial: 'sketch.f16.partial' } as const;
+export const SKETCH_FORMAT = 'dda-index-sketch-v1';
+/** Default sketch dimension s (512 bytes per row in float16; k = 8,192 index rows are 16 KB). */
+export const DEFAULT_SKETCH_DIM = 256;
+
+const SKETCH_KIND: VerifiedFileKind = {
+  marker: SKETCH_FILES.verified, header: SKETCH_FILES.header, writer: 'sketch was made',
+  remake: 'make the sketch again (dda index sketch --index <folder>)',
+};
+
+/** `sketch.json`. */
+export interface SketchHeader {
+  readonly format: typeof SKETCH_FORMAT;
+  /** Sketch dimensions s per row (float16, as the index's rows). */
+  readonly dim: number;
+  readonly seed: number;
+  readonly kind: 'rademacher';
+  /** Rows, and the index's dimension k, as the index it was made from. */
+  readonly count: number;
+  readonly indexDim: number;
+  /** SHA-256 of the index's `gradients.f16` it was made from (its index.json's `rowsSha256`). */
+  readonly indexRowsSha256: string;
+  /** SHA-256 of `sketch.f16` as written. */
+  readonly rowsSha256: string;
+  /** How the products were computed (a dot-product kernel's float32 GEMM, or the float64 loop). */
+  readonly how: string;
+  readonly read: string;
+  readonly what: string;
+}
+
+/** T, row-major [s × k] of ±1 (unscaled), drawn row by row from SeededRandom(moduleSeed(seed, 'index-sketch')) (next() < 0.5 → +1). */
+export function sketchMatrix(s: number, k: number, seed: number): Float32Array {
+  const rng = new SeededRandom(moduleSeed(seed, 'index-sketch'));
+  const t = new Float32Array(s * k);
+  for (let i = 0; i < t.length; i++) t[i] = rng.next() < 0.5 ? 1 : -1;
+  return t;
+}
+
+/** T·v/√s of a k-vector, float64. */
+export function sketchOf(t: Float32Array, s: number, v: ArrayLike<number>): Float64Array {
+  const k = v.length;
+  const out = new Float64Array(s);
+  const scale = 1 / Math.sqrt(s);
+  for (let a = 0; a < s; a++) {
+    let acc = 0;
+    const base = a * k;
+    for (let x = 0; x < k; x++) acc += (t[base + x] as number) * (v[x] as number);
+    out[a] = acc * scale;
+  }
+  return out;
+}
+
+/** Options of {@link buildIndexSketch}. */
+export interface IndexSketchOptions {
+  readonly index: string;
+  /** Sketch dimensions s (default {@link DEFAULT_SKETCH_DIM}). */
+  readonly dim?: number;
+  readonly seed?: number;
+  /** Index rows per read (default 4096: 64 MB of float16 at k = 8,192). */
+  readonly chunkRows?: number;
+  /** `auto` (a dot-product kernel that reads half floats, else the float64 loop) or `js` (the float64 loop). */
+  readonly engine?: 'auto' | 'js';
+  readonly log?: (line: string) => void;
+  readonly progress?: ProgressSink;
+}
+
+/** The numpy line that reads a sketch of n rows × s. */
+export const sketchReadLine = (n: number, s: number): string =>
+  `np.memmap("${SKETCH_FILES.rows}", dtype=np.float16, mode="r", shape=(${n}, ${s}))  # row i: the sketch of index row i; little-endian float16`;
+
+function positiveInteger(v: number, flag: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new DdaError(`${flag} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/**
+ * Makes (or finds made) the sketch of the index in `o.index` (see the module doc): every row's
+ * T·row/√s in float16, read in chunks, written to `sketch.f16` then `sketch.json`. Holds the
+ * folder's build lock meanwhile (no build or merge writes the index during it). The same command on
+ * a folder whose sketch matches does nothing; another dim or seed replaces it.
+ *
+ * @throws DdaError when the index is unfinished, changed, of an earlier version (no rows hash), when
+ *   another build holds the folder, or for a dim or seed that is not a positive / whole number.
+ */
+export async function buildIndexSketch(o: IndexSketchOptions): Promise<SketchHeader> {
+  const log = o.log ?? (() => {});
+  const s = positiveInteger(o.dim ?? DEFAULT_SKETCH_DIM, '--dim');
+  const seed = o.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new DdaError(`--seed must be an integer, got ${seed}`);
+  const chunk = positiveInteger(o.chunkRows ?? 4096, '--chunk-rows');
+  const release = lockBuildFolder(o.index, log);
+  try {
+    const h = readIndexHeader(o.index, log);
+    if (h.rowsSha256 === undefined) throw new DdaError(`${join(o.index, INDEX_FILES.header)}: an index of an earlier version records no hash of its rows, so a sketch could not be tied to them`, 'build the index again with this version');
+    if (s >= h.dim) log(`note: a sketch of ${s} dimensions is not smaller than the index's ${h.dim}: a query reads more with it than without`);
+    const headerPath = join(o.index, SKETCH_FILES.header);
+    const rowsPath = join(o.index, SKETCH_FILES.rows);
+    if (existsSync(headerPath)) {
+      const old = readSketchJson(headerPath);
+      if (old.dim === s && old.seed === seed && old.indexRowsSha256 === h.rowsSha256 && old.count === h.count) {
+        try {
+          checkSketchFile(o.index, old, log);
+          log(`sketch: ${o.index} has this sketch already (${s} dimensions, seed ${seed}, of these rows)`);
+          return old;
+        } catch (e) {
+          log(`sketch: the sketch in ${o.index} is not usable (${(e as Error).message}); making it again`);
+        }
+      }
+    }
+    rmSync(headerPath, { force: true }); // a stale header never describes the new file
+    rmSync(join(o.index, SKETCH_FILES.verified), { force: true });
+    const t = sketchMatrix(s, h.dim, seed);
+    const kernel = o.engine === 'js' ? 'the float64 loop was asked for' : await halfFloatKernel();
+    const how = typeof kernel === 'string' ? `float64 JavaScript loop (${kernel})` : `${kernel.how} over the float16 rows`;
+    const partial = join(o.index, SKETCH_FILES.partial);
+    const indexRows = join(o.index, INDEX_FILES.rows);
+    const fdIn = openSync(indexRows, 'r');
+    const fdOut = openSync(partial, 'w');
+    const bar = trackProgress(`sketching ${h.count} index rows (${h.dim} → ${s})`, h.count, o.progress);
+    const inv = 1 / Math.sqrt(s);
+    const n0 = Math.max(1, Math.min(chunk, h.count));
+    const buf = new Uint8Array(n0 * h.dim * 2);
+    try {
+      for (let start = 0; start < h.count; start += n0) {
+        const n = Math.min(n0, h.count - start);
+        const bytes = readRowBytes(fdIn, indexRows, h.dim, start, n, buf);
+        const out = new Uint16Array(n * s);
+        const put = (r: number, a: number, v: number): void => {
+          const bits = float32ToF16Bits(v);
+          if ((bits & 0x7c00) === 0x7c00) throw new DdaError(`row ${start + r} (training sample '${h.trainIds[start + r]}') of ${indexRows}: its sketch coordinate ${a} is ${v}, beyond float16`, 'a sketch needs rows whose projections fit float16 (as the index\'s own rows): build the index again, or query it exactly');
+          out[r * s + a] = bits;
+        };
+        if (typeof kernel === 'string') {
+          const rows = widenToFloat32(bytes, 'F16');
+          for (let r = 0; r < n; r++) sketchOf(t, s, rows.subarray(r * h.dim, (r + 1) * h.dim)).forEach((v, a) => put(r, a, v));
+        } else {
+          const { scoresT } = await (kernel.dotHalf as NonNullable<DotKernel['dotHalf']>)(new Uint16Array(bytes.buffer, bytes.byteOffset, n * h.dim), n, h.dim, t, s);
+          for (let r = 0; r < n; r++) for (let a = 0; a < s; a++) put(r, a, (scoresT[a * n + r] as number) * inv);
+        }
+        writeAll(fdOut, new Uint8Array(out.buffer), start * s * 2);
+        bar.tick(n);
+      }
+      checkRowsUnchanged(h, indexRows, fdIn);
+    } finally {
+      closeSync(fdIn);
+      closeSync(fdOut);
+    }
+    const sha = sha256OfFile(partial);
+    renameSync(partial, rowsPath);
+    const header: SketchHeader = {
+      format: SKETCH_FORMAT, dim: s, seed, kind: 'rademacher', count: h.count, indexDim: h.dim, indexRowsSha256: h.rowsSha256, rowsSha256: sha, how,
+      read: sketchReadLine(h.count, s),
+      what: `row i: T·r_i/√${s} in float16, r_i the index's row i (${h.dim} float16), T [${s} × ${h.dim}] of ±1 regenerated from seed ${seed}; ⟨y_i, T q/√${s}⟩ estimates ⟨r_i, q⟩ (Johnson–Lindenstrauss), used to pick the candidates an approximate query scores exactly (dda index query --candidates)`,
+    };
+    writeFileAtomic(headerPath, `${JSON.stringify(header, null, 1)}\n`);
+    markVerified(o.index, rowsPath, sha, statSync(rowsPath), SKETCH_FILES.verified);
+    log(`sketch: ${h.count} rows × ${s} float16 in ${rowsPath} (${how})`);
+    return header;
+  } finally {
+    release();
+  }
+}
+
+function readSketchJson(path: string): SketchHeader {
+  let x: SketchHeader;
+  try {
+    x = JSON.parse(readFileSync(path, 'utf8')) as SketchHeader;
+  } catch (e) {
+    throw new DdaError(`cannot read ${path}: ${(e as Error).message}`, SKETCH_KIND.remake);
+  }
+  if (x.format !== SKETCH_FORMAT) throw new DdaError(`${path}: unknown format '${String(x.format)}'`, `this version reads ${SKETCH_FORMAT}; ${SKETCH_KIND.remake}`);
+  return x;
+}
+
+/** Checks sketch.f16 of `dir` against its header: size and SHA-256 (with its marker); records the checked state for {@link checkRowsUnchanged}. */
+function checkSketchFile(dir: string, sh: SketchHeader, log: (line: string) => void): void {
+  const path = join(dir, SKETCH_FILES.rows);
+  const size = existsSync(path) ? statSync(path).size : -1;
+  if (size !== sh.count * sh.dim * 2) throw new DdaError(`${path}: ${size < 0 ? 'missing' : `${size} bytes`}, expected ${sh.count} rows × ${sh.dim} × 2`, SKETCH_KIND.remake);
+  const state = verifyIndexRows(dir, path, sh.rowsSha256, log, SKETCH_KIND);
+  if (state) recordCheckedState(sh, state);
+}
+
+/**
+ * The sketch of the index in `dir` (header `h`, read by readIndexHeader), checked: made from these
+ * rows (the index's SHA-256), of the index's count and k, its file as written.
+ *
+ * @throws DdaError when there is none (naming the command that makes it), it was made from other
+ *   rows (the index rebuilt since), or its file is not the one written.
+ */
+export function readIndexSketch(dir: string, h: IndexHeader, log: (line: string) => void = () => {}): SketchHeader {
+  const headerPath = join(dir, SKETCH_FILES.header);
+  if (!existsSync(headerPath)) throw new DdaError(`${dir}: no sketch (${SKETCH_FILES.header}); an approximate query (--candidates) scans the sketch`, `make it once with: dda index sketch --index ${dir}   (or drop --candidates for the exact query)`);
+  const sh = readSketchJson(headerPath);
+  if (h.rowsSha256 === undefined || sh.indexRowsSha256 !== h.rowsSha256 || sh.count !== h.count || sh.indexDim !== h.dim) {
+    throw new DdaError(`${headerPath} was made from other index rows than ${join(dir, INDEX_FILES.rows)} now holds (${sh.count} × ${sh.indexDim}, rows SHA-256 ${String(sh.indexRowsSha256).slice(0, 16)}…; the index: ${h.count} × ${h.dim}, ${String(h.rowsSha256).slice(0, 16)}…): the index was built again since`, SKETCH_KIND.remake);
+  }
+  checkSketchFile(dir, sh, log);
+  return sh;
+}
+
+/** The C best (score, then earlier row) of a stream of (row, score), as a min-heap: the candidates of one query. */
+class TopCandidates {
+  private readonly s: Float64Array;
+  private readonly r: Int32Array;
+  private n = 0;
+
+  constructor(readonly c: number) {
+    this.s = new Float64Array(c);
+    this.r = new Int32Array(c);
+  }
+
+  /** Whether (sa, ra) ranks below (sb, rb): a lower score, or the same score at a later row. */
+  private static below(sa: number, ra: number, sb: number, rb: number): boolean {
+    return sa < sb || (sa === sb && ra > rb);
+  }
+
+  push(score: number, row: number): void {
+    const { s, r, c } = this;
+    if (this.n === c) {
+      if (!TopCandidates.below(s[0] as number, r[0] as number, score, row)) return;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= c) break;
+        const rr = l + 1;
+        const m = rr < c && TopCandidates.below(s[rr] as number, r[rr] as number, s[l] as number, r[l] as number) ? rr : l;
+        if (!TopCandidates.below(s[m] as number, r[m] as number, score, row)) break;
+        s[i] = s[m] as number;
+        r[i] = r[m] as number;
+        i = m;
+      }
+      s[i] = score;
+      r[i] = row;
+      return;
+    }
+    let i = this.n++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!TopCandidates.below(score, row, s[p] as number, r[p] as number)) break;
+      s[i] = s[p] as number;
+      r[i] = r[p] as number;
+      i = p;
+    }
+    s[i] = score;
+    r[i] = row;
+  }
+
+  /** The rows held, ascending. */
+  rows(): Int32Array {
+    return this.r.slice(0, this.n).sort();
+  }
+}
+
+/** Options of {@link approximateIndexTop}: those of the exact scan, with the sketch and the number of candidates. */
+export interface ApproximateScanOptions extends Omit<IndexScanOptions, 'rowsPath' | 'header' | 'count' | 'dim'> {
+  readonly index: string;
+  readonly header: IndexHeader;
+  readonly sketch: SketchHeader;
+  /** Rows per query scored exactly: the C best by sketch score (at least topK). */
+  readonly candidates: number;
+}
+
+/** What {@link approximateIndexTop} returns. */
+export interface ApproximateScanResult {
+  /** Per query, the top rows among its candidates by exact index score, highest first (ties: earlier row first). */
+  readonly best: TopRow[][];
+  /**
+   * Per query, the estimated number of rows of its true top k that are not among its candidates
+   * (module doc, step 3; 0 when every row is a candidate): a model's expectation, not a count.
+   */
+  readonly expectedMissed: number[];
+  /** Distinct index rows read (the union of the queries' candidates). */
+  readonly rowsRead: number;
+  /** Seconds of the sketch scan (step 1), the exact scores (step 2) and the estimate (step 3). */
+  readonly sketchSeconds: number;
+  readonly exactSeconds: number;
+  readonly estimateSeconds: number;
+  /** CPU seconds of the process meanwhile (every thread), user + system. */
+  readonly cpuSeconds: number;
+  readonly how: string;
+}
+
+/** The sketch's scores of rows [start, start + n) against the sketched queries: [nq × n] (query-major), and each row's squared norm. */
+type SketchChunk = (bytes: Uint8Array, n: number) => Promise<{ readonly scoresT: ArrayLike<number>; readonly sumSquares: ArrayLike<number> }>;
+
+/** Scans `sketchPath` in chunks of `chunk` rows, handing each chunk's scores to `visit`. @throws DdaError when the file changed after its check. */
+async function scanSketch(sketchPath: string, sh: SketchHeader, chunk: number, score: SketchChunk, visit: (start: number, n: number, scoresT: ArrayLike<number>, sumSquares: ArrayLike<number>) => void, tick: (n: number) => void): Promise<void> {
+  const fd = openSync(sketchPath, 'r');
+  try {
+    const buf = new Uint8Array(chunk * sh.dim * 2);
+    for (let start = 0; start < sh.count; start += chunk) {
+      const n = Math.min(chunk, sh.count - start);
+      const bytes = readRowBytes(fd, sketchPath, sh.dim, start, n, buf);
+      const { scoresT, sumSquares } = await score(bytes, n);
+      visit(start, n, scoresT, sumSquares);
+      tick(n);
+    }
+    checkRowsUnchanged(sh, sketchPath, fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Φ(z), the standard normal distribution function. */
+const normalCdf = (z: number): number => 0.5 * erfc(-z / Math.SQRT2);
+
+/** ⟨y, q⟩ in float64. */
+const sketchDot = (y: ArrayLike<number>, q: ArrayLike<number>): number => {
+  let d = 0;
+  for (let a = 0; a < y.length; a++) d += (y[a] as number) * (q[a] as number);
+  return d;
+};
+
+/** The float64 loop's products of n sketch rows (float32 values) with m rows of `other` [m × s]: scoresT [m × n] and each row's squared norm. */
+function float64SketchProducts(rows: Float32Array, n: number, s: number, other: Float32Array, m: number): { scoresT: Float64Array; sumSquares: Float64Array } {
+  const scoresT = new Float64Array(m * n);
+  const sumSquares = new Float64Array(n);
+  for (let r = 0; r < n; r++) {
+    const y = rows.subarray(r * s, (r + 1) * s);
+    sumSquares[r] = sketchDot(y, y);
+    for (let j = 0; j < m; j++) scoresT[j * n + r] = sketchDot(y, other.subarray(j * s, (j + 1) * s));
+  }
+  return { scoresT, sumSquares };
+}
+
+/** Row i of a sketch file, widened. */
+function readSketchRow(path: string, sh: SketchHeader, i: number): Float32Array {
+  const fd = openSync(path, 'r');
+  try {
+    return widenToFloat32(readRowBytes(fd, path, sh.dim, i, 1, new Uint8Array(sh.dim * 2)), 'F16');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Each query's top `topK` rows of an index among the `candidates` rows with the highest sketch
+ * scores, and the estimated number of true top-k rows missed (module doc, steps 1–3): the sketch
+ * scanned in chunks (a dot-product kernel that reads half floats, or the float64 loop), the
+ * candidates' rows read from `gradients.f16` in ascending order and scored by the exact scan's
+ * float64 loop (the same bits as `dda index query` without `--candidates` for every row it
+ * returns), then the sketch scanned again for the estimate.
+ *
+ * @throws DdaError when `candidates` < `topK`, a file changed during the scan, or via `refuse` for a non-finite exact score.
+ */
+export async function approximateIndexTop(o: ApproximateScanOptions): Promise<ApproximateScanResult> {
+  const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  const { header: h, sketch: sh, queryRows, normalize, topK } = o;
+  if (!Number.isInteger(o.candidates) || o.candidates < topK) throw new DdaError(`--candidates must be an integer of at least --top-k (${topK}), got ${o.candidates}`);
+  const c = Math.min(o.candidates, h.count);
+  const s = sh.dim;
+  const nq = queryRows.length;
+  const t = sketchMatrix(s, h.dim, sh.seed);
+  const sq = queryRows.map((q) => sketchOf(t, s, q));
+  const sqNorms = queryNorms(sq);
+  const qNorms = queryNorms(queryRows);
+  const sqFlat = new Float32Array(nq * s);
+  sq.forEach((q, j) => sqFlat.set(q, j * s));
+  const kernel = o.engine === 'js' ? 'the float64 loop was asked for' : await halfFloatKernel();
+  const score: SketchChunk = typeof kernel !== 'string'
+    ? (bytes, n) => (kernel.dotHalf as NonNullable<DotKernel['dotHalf']>)(new Uint16Array(bytes.buffer, bytes.byteOffset, n * s), n, s, sqFlat, nq)
+    : async (bytes, n) => float64SketchProducts(widenToFloat32(bytes, 'F16'), n, s, sqFlat, nq);
+  const how = typeof kernel === 'string' ? `the float64 loop (${kernel})` : kernel.how;
+  /** The sketch score of a row (inner product, or cosine) from its dot and squared norm. */
+  const sketchScore = (dot: number, ss: number, j: number): number => {
+    if (!normalize) return dot;
+    const d = Math.sqrt(ss) * (sqNorms[j] as number);
+    return d > 0 ? dot / d : 0;
+  };
+  const sketchPath = join(o.index, SKETCH_FILES.rows);
+  const chunk = Math.max(1, Math.min(o.chunkRows, h.count));
+  // 1. The candidates.
+  const heaps = queryRows.map(() => new TopCandidates(c));
+  await scanSketch(sketchPath, sh, chunk, score, (start, n, scoresT, sumSquares) => {
+    for (let j = 0; j < nq; j++) {
+      const heap = heaps[j] as TopCandidates;
+      for (let r = 0; r < n; r++) {
+        const x = sketchScore(scoresT[j * n + r] as number, sumSquares[r] as number, j);
+        heap.push(Number.isFinite(x) ? x : Infinity, start + r); // a non-finite one is a candidate, so that its exact score refuses it
+      }
+    }
+  }, trackProgress(`${o.label}: the sketch (${s} dimensions)`, h.count, o.progress).tick);
+  const sketchSeconds = (Date.now() - t0) / 1000;
+  // 2. The candidates' exact scores: their union read once, in ascending row order.
+  const perQuery = heaps.map((x) => x.rows());
+  const wanted = new Map<number, number[]>();
+  perQuery.forEach((rs, j) => rs.forEach((i) => {
+    const l = wanted.get(i);
+    if (l) l.push(j);
+    else wanted.set(i, [j]);
+  }));
+  const union = [...wanted.keys()].sort((a, b) => a - b);
+  const best: TopRow[][] = queryRows.map(() => []);
+  const rowsPath = join(o.index, INDEX_FILES.rows);
+  const t1 = Date.now();
+  const fdRows = openSync(rowsPath, 'r');
+  try {
+    const RUN = 256;
+    const buf = new Uint8Array(RUN * h.dim * 2);
+    for (let u = 0; u < union.length;) {
+      let v = u + 1; // a run of consecutive rows is read at once
+      while (v < union.length && v - u < RUN && union[v] === (union[v - 1] as number) + 1) v++;
+      const first = union[u] as number;
+      const rows = widenToFloat32(readRowBytes(fdRows, rowsPath, h.dim, first, v - u, buf), 'F16');
+      for (let x = u; x < v; x++) {
+        const i = union[x] as number;
+        for (const j of wanted.get(i) as number[]) {
+          rowScores(rows, (i - first) * h.dim, h.dim, i, [queryRows[j] as Float64Array], [qNorms[j] as number], normalize, o.refuse, (_, sc) => insertTop(best[j] as TopRow[], i, sc, topK));
+        }
+      }
+      u = v;
+    }
+    checkRowsUnchanged(h, rowsPath, fdRows);
+  } finally {
+    closeSync(fdRows);
+  }
+  const exactSeconds = (Date.now() - t1) / 1000;
+  // 3. The expected number of missed top-k rows: Σ over the other rows of Φ(Δ/σ), against the k-th row found.
+  const t2 = Date.now();
+  const expectedMissed = queryRows.map(() => 0);
+  const active = best.map((b, j) => (c < h.count && b.length >= topK ? j : -1)).filter((j) => j >= 0);
+  if (active.length > 0) {
+    // The k-th row t of each query: its sketch row y_t (read once), its sketch score and squared norm.
+    const refRows = active.map((j) => ((best[j] as TopRow[])[topK - 1] as TopRow).i);
+    const yt = refRows.map((i) => readSketchRow(sketchPath, sh, i));
+    const ytSq = yt.map((y) => y.reduce((x, v) => x + v * v, 0));
+    const sAt = active.map((j, a) => sketchScore(sketchDot(yt[a] as Float32Array, sq[j] as Float64Array), ytSq[a] as number, j));
+    // The second pass's other side: per active query, its sketch and y_t (their products with every row: ŝ and ⟨y_i, y_t⟩).
+    const m = 2 * active.length;
+    const other = new Float32Array(m * s);
+    active.forEach((j, a) => {
+      other.set(sq[j] as Float64Array, 2 * a * s);
+      other.set(yt[a] as Float32Array, (2 * a + 1) * s);
+    });
+    const score2: SketchChunk = typeof kernel !== 'string'
+      ? (bytes, n) => (kernel.dotHalf as NonNullable<DotKernel['dotHalf']>)(new Uint16Array(bytes.buffer, bytes.byteOffset, n * s), n, s, other, m)
+      : async (bytes, n) => float64SketchProducts(widenToFloat32(bytes, 'F16'), n, s, other, m);
+    const masks = active.map((j) => {
+      const bits = new Uint32Array(Math.ceil(h.count / 32));
+      for (const i of perQuery[j] as Int32Array) bits[i >>> 5] = (bits[i >>> 5] as number) | (1 << (i & 31));
+      return bits;
+    });
+    await scanSketch(sketchPath, sh, chunk, score2, (start, n, scoresT, sumSquares) => {
+      active.forEach((j, a) => {
+        const mask = masks[a] as Uint32Array;
+        const qn2 = (qNorms[j] as number) ** 2;
+        const [st, yts] = [sAt[a] as number, ytSq[a] as number];
+        let sum = 0;
+        for (let r = 0; r < n; r++) {
+          const i = start + r;
+          if (((mask[i >>> 5] as number) >>> (i & 31)) & 1) continue;
+          const ss = sumSquares[r] as number;
+          const delta = sketchScore(scoresT[2 * a * n + r] as number, ss, j) - st;
+          const g = scoresT[(2 * a + 1) * n + r] as number;
+          // ‖y_i − y_t‖² (of the unit rows for cosine): the part of the rows the sketch's error does not share
+          const d2 = normalize ? Math.max(0, 2 - (ss > 0 && yts > 0 ? (2 * g) / Math.sqrt(ss * yts) : 0)) : Math.max(0, ss + yts - 2 * g);
+          const sd = Math.sqrt(((normalize ? d2 : d2 * qn2) + delta * delta) / s);
+          if (!(sd > 0)) {
+            if (delta > 0) sum += 1;
+            continue;
+          }
+          const z = delta / sd;
+          if (z > -9) sum += normalCdf(z); // below, Φ < 1e-19: nothing
+        }
+        expectedMissed[j] = (expectedMissed[j] as number) + sum;
+      });
+    }, () => {});
+  }
+  const cu = process.cpuUsage(cpu0);
+  return {
+    best, expectedMissed, rowsRead: union.length, sketchSeconds, exactSeconds, estimateSeconds: (Date.now() - t2) / 1000, cpuSeconds: (cu.user + cu.system) / 1e6,
+    how: `the ${s}-dimension sketch scored by ${how}, the ${c} best rows per query then scored exactly by the float64 loop`,
+  };
+}
