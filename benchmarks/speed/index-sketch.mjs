@@ -5,7 +5,7 @@
 // each twice (the second, warm, is recorded), and compared with the exact query's top-100 of the
 // same queries (index-scale.mjs's query-<rows>-<nq>-warm/topk.jsonl): recall@100 (mean and worst
 // query), the scores of the rows both found (must be equal: the approximate query scores its rows
-// exactly), and the estimate of rows missed the query prints against the rows it really missed.
+// exactly), and its check (the queries it reports settled or not) against the rows it really missed.
 // Resumable: each step's result is kept in <dir>/results-sketch.json; a step that finished is skipped.
 //
 // Usage (after `npm run build` and index-scale.mjs):
@@ -79,22 +79,24 @@ for (const s of DIMS) {
           rmSync(out, { recursive: true, force: true });
           r = timed(['index', 'query', '--index', INDEX, '--queries', join(DIR, `queries-${nq}.jsonl`), '--top-k', String(TOP_K), '--candidates', String(c), '--out', out, '--progress', 'log'], `${out}.log`);
         }
-        const line = /approximate search: the sketch of \d+ rows scanned in ([\d.]+) s, then (\d+) rows read and scored exactly in ([\d.]+) s, the estimate of rows missed in ([\d.]+) s \(([\d.]+) s of CPU/.exec(r.out);
+        const line = /approximate search: the sketch of \d+ rows scanned in ([\d.]+) s, then (\d+) rows read and scored exactly in ([\d.]+) s \(([\d.]+) s of CPU/.exec(r.out);
         const got = tops(join(out, 'topk.jsonl'));
-        const missed = JSON.parse(readFileSync(join(out, 'query.json'), 'utf8')).search.expectedMissed;
+        const checks = JSON.parse(readFileSync(join(out, 'query.json'), 'utf8')).search.checks;
         const per = [...exact].map(([id, e]) => {
           const a = new Map(got.get(id));
           const both = e.filter(([t]) => a.has(t));
           const scoreDiff = Math.max(0, ...both.map(([t, sc]) => Math.abs(sc - a.get(t))));
-          return { id, recall: both.length / e.length, missed: e.length - both.length, estimated: missed[id], scoreDiff };
+          return { id, recall: both.length / e.length, missed: e.length - both.length, scored: checks[id].scored, settled: checks[id].settled, scoreDiff };
         });
         const recalls = per.map((p) => p.recall);
         return {
-          ...r, sketch_s: line ? Number(line[1]) : null, rows_read: line ? Number(line[2]) : null, exact_s: line ? Number(line[3]) : null, estimate_s: line ? Number(line[4]) : null, search_cpu_s: line ? Number(line[5]) : null,
+          ...r, sketch_s: line ? Number(line[1]) : null, rows_read: line ? Number(line[2]) : null, exact_s: line ? Number(line[3]) : null, search_cpu_s: line ? Number(line[4]) : null,
           recall_mean: Number((recalls.reduce((a, b) => a + b, 0) / recalls.length).toFixed(4)), recall_worst: Math.min(...recalls),
-          missed_total: per.reduce((a, p) => a + p.missed, 0), estimated_total: Number(per.reduce((a, p) => a + p.estimated, 0).toFixed(2)),
+          missed_total: per.reduce((a, p) => a + p.missed, 0), unsettled: per.filter((p) => !p.settled).length,
+          missed_settled: per.filter((p) => p.settled).reduce((a, p) => a + p.missed, 0), missed_unsettled: per.filter((p) => !p.settled).reduce((a, p) => a + p.missed, 0),
+          queries_missing_any: per.filter((p) => p.missed > 0).length, unsettled_missing_any: per.filter((p) => !p.settled && p.missed > 0).length,
           largest_score_difference: Math.max(...per.map((p) => p.scoreDiff)),
-          per_query: per.map((p) => [p.id, p.missed, p.estimated]),
+          per_query: per.map((p) => [p.id, p.missed, p.scored, p.settled]),
         };
       });
     }
@@ -104,12 +106,12 @@ results.runs.at(-1).finished = new Date().toISOString();
 results.runs.at(-1).uptime_at_end = uptime();
 save();
 
-console.log('\n| s | candidates C | queries | recall@100 mean | worst | rows missed (all queries) | estimated | sketch scan s | exact s | estimate s | command wall s | peak RSS GB | load |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+console.log('\n| s | candidates C | queries | recall@100 mean | worst | rows missed (all queries) | queries missing any | of them reported unsettled | unsettled, all | rows read | sketch scan s | exact s | search CPU s | command wall s | peak RSS GB | load |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const s of DIMS) {
   for (const c of CANDIDATES) {
     for (const nq of [1, 100]) {
       const r = results[`approx-${ROWS}-${s}-${c}-${nq}`];
-      if (r) console.log(`| ${s} | ${c} | ${nq} | ${r.recall_mean} | ${r.recall_worst} | ${r.missed_total} | ${r.estimated_total} | ${r.sketch_s} | ${r.exact_s} | ${r.estimate_s} | ${r.wall_s} | ${r.peak_rss_gb} | ${r.load_before}–${r.load_after} |`);
+      if (r) console.log(`| ${s} | ${c} | ${nq} | ${r.recall_mean} | ${r.recall_worst} | ${r.missed_total} | ${r.queries_missing_any} | ${r.unsettled_missing_any} | ${r.unsettled} | ${r.rows_read} | ${r.sketch_s} | ${r.exact_s} | ${r.search_cpu_s} | ${r.wall_s} | ${r.peak_rss_gb} | ${r.load_before}–${r.load_after} |`);
     }
   }
   const m = results[`sketch-${ROWS}-${s}`];

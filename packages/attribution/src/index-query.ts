@@ -58,8 +58,9 @@ export interface IndexQueryOptions {
   readonly scanEngine?: 'auto' | 'js';
   /**
    * Approximate search (one index only): score the index's sketch (`dda index sketch`) and only
-   * the `candidates` rows per query with the highest sketch scores exactly (index-sketch.ts). Every
-   * score printed is still the exact index score of its row; a row outside the candidates is missed.
+   * the `candidates` rows per query with the highest sketch scores exactly, then the next as many
+   * as a check (index-sketch.ts). Every score printed is still the exact index score of its row; a
+   * row ranked below those scored is missed.
    * Default: the exact scan of every row.
    */
   readonly candidates?: number;
@@ -142,17 +143,18 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   let search: Record<string, unknown>;
   if (sketch && o.candidates !== undefined) {
     const a = await approximateIndexTop({ ...common, index: o.index, header: h, sketch, candidates: o.candidates, chunkRows: Math.max(chunkRows, 16384) });
-    log(`index: approximate search: the sketch of ${h.count} rows scanned in ${a.sketchSeconds.toFixed(2)} s, then ${a.rowsRead} rows read and scored exactly in ${a.exactSeconds.toFixed(2)} s, the estimate of rows missed in ${a.estimateSeconds.toFixed(2)} s (${a.cpuSeconds.toFixed(2)} s of CPU in all; ${a.how})`);
+    log(`index: approximate search: the sketch of ${h.count} rows scanned in ${a.sketchSeconds.toFixed(2)} s, then ${a.rowsRead} rows read and scored exactly in ${a.exactSeconds.toFixed(2)} s (${a.cpuSeconds.toFixed(2)} s of CPU in all; ${a.how})`);
     const ids = queries.map((q) => q.record.id);
-    const worst = a.expectedMissed.reduce((w, x, j) => (x > (a.expectedMissed[w] as number) ? j : w), 0);
-    const missed = a.expectedMissed[worst] as number;
-    log(`index: estimated rows of a query's top ${topK} outside its ${o.candidates} candidates: ${(a.expectedMissed.reduce((x, y) => x + y, 0) / Math.max(1, ids.length)).toPrecision(2)} on average, ${missed.toPrecision(2)} at most (query '${ids[worst]}'), under the sketch's error model`);
-    if (missed >= 0.5) log(`warning: query '${ids[worst]}' may miss about ${missed.toPrecision(2)} of its top ${topK} rows (estimated)${a.expectedMissed.filter((x) => x >= 0.5).length > 1 ? ` (and ${a.expectedMissed.filter((x) => x >= 0.5).length - 1} more queries 0.5 or more)` : ''}: raise --candidates, or drop it for the exact scan`);
+    const unsettled = a.checks.map((x, j) => [ids[j] as string, x] as const).filter(([, x]) => x.lastBandEntered > 0);
+    const settledAt = (n: number): number => a.checks.filter((x) => x.lastBandEntered === 0 && x.scored === n).length;
+    const cs = [...new Set(a.checks.map((x) => x.scored))].sort((x, y) => x - y);
+    log(`index: checked: ${cs.map((n) => `${settledAt(n)} quer${settledAt(n) === 1 ? 'y' : 'ies'} settled with ${n} rows scored`).join(', ')}${unsettled.length > 0 ? `; ${unsettled.length} not settled` : ''} (settled: the last band of rows scored, the next by sketch score, added none to the top ${topK})`);
+    if (unsettled.length > 0) log(`warning: ${unsettled.length} quer${unsettled.length === 1 ? 'y is' : 'ies are'} not settled (${unsettled.slice(0, 5).map(([id, x]) => `'${id}': ${x.lastBandEntered} of its last band's rows entered its top ${topK}`).join('; ')}${unsettled.length > 5 ? '; ...' : ''}): rows beyond the ${4 * o.candidates} it scored may belong to the top ${topK}; raise --candidates, or drop it for the exact scan`);
     best = a.best;
     search = {
       exact: false, candidates: o.candidates, sketch: { dim: sketch.dim, seed: sketch.seed }, rowsRead: a.rowsRead,
-      expectedMissed: Object.fromEntries(ids.map((id, j) => [id, Number((a.expectedMissed[j] as number).toPrecision(3))])),
-      note: `approximate: per query, the top ${topK} of the ${Math.min(o.candidates, h.count)} rows with the highest ${sketch.dim}-dimension sketch scores; each score is the exact index score of its row (as without --candidates), but a row outside the candidates is missed; expectedMissed: per query, the estimated number of its true top ${topK} rows outside its candidates (the sum over the other rows of Φ((sketch score − the ${topK}th exact score)/σ), σ the sketch's standard deviation; an estimate, not a count)`,
+      checks: Object.fromEntries(ids.map((id, j) => [id, { scored: a.checks[j]?.scored, settled: a.checks[j]?.lastBandEntered === 0, lastBandEntered: a.checks[j]?.lastBandEntered }])),
+      note: `approximate: per query, the top ${topK} of the rows with the highest ${sketch.dim}-dimension sketch scores that it scored exactly: the ${Math.min(o.candidates, h.count)} best, then the next as many (and, where those changed the top ${topK}, the next twice as many) as a check; each score is the exact index score of its row (as without --candidates); a row ranked below those scored is missed; settled: the last band scored added no row to the top ${topK}`,
     };
   } else {
     const scan = await scanIndexTop({ ...common, rowsPath: join(o.index, INDEX_FILES.rows), header: h, count: h.count, dim: h.dim });

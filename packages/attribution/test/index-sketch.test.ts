@@ -1,10 +1,12 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { float32ToF16Bits, widenToFloat32 } from '@dda/model';
 import { INDEX_FILES, SKETCH_FILES, buildGradientIndex, buildIndexSketch, queryGradientIndex, queryGradientIndexesDda, readIndexHeader, type IndexBuildOptions } from '@dda/attribution';
-import { sketchMatrix, sketchOf } from '../src/index-sketch.js';
+import { SeededRandom } from '@dda/core';
+import { approximateIndexTop, sketchMatrix, sketchOf, type SketchHeader } from '../src/index-sketch.js';
+import type { IndexHeader } from '../src/gradient-index.js';
 import { makeUserRun, type UserRun } from './fixtures/user-run.js';
 
 // The sketch of an index and the approximate query on it (index-sketch.ts), on the tiny user run:
@@ -81,12 +83,12 @@ describe('dda index query --candidates (approximate)', () => {
       const exact = await queryGradientIndex({ index: idx, queries: run.queries, topK: 40, normalize });
       const exact5 = await queryGradientIndex({ index: idx, queries: run.queries, topK: 5, normalize, out: join(dir, `exact-${normalize}`) });
       const all = await queryGradientIndex({ index: idx, queries: run.queries, topK: 5, normalize, candidates: 40, out: join(dir, `all-${normalize}`) });
-      expect(JSON.parse(readFileSync(join(dir, `all-${normalize}`, 'query.json'), 'utf8')).search.expectedMissed).toEqual({ q0: 0, q1: 0, q2: 0, q3: 0 });
+      for (const x of Object.values(JSON.parse(readFileSync(join(dir, `all-${normalize}`, 'query.json'), 'utf8')).search.checks)) expect(x).toEqual({ scored: 40, settled: true, lastBandEntered: 0 });
       expect(all.tops.map((q) => q.top.map((t) => [t.trainId, t.score]))).toEqual(exact5.tops.map((q) => q.top.map((t) => [t.trainId, t.score])));
       const lines: string[] = [];
       const few = await queryGradientIndex({ index: idx, queries: run.queries, topK: 5, normalize, candidates: 8, out: join(dir, `few-${normalize}`), log: (l) => lines.push(l) });
       expect(lines.join('\n')).toMatch(/approximate search: the sketch of 40 rows scanned in [\d.]+ s, then \d+ rows read and scored exactly/);
-      expect(lines.join('\n')).toMatch(/estimated rows of a query's top 5 outside its 8 candidates: [\d.e-]+ on average, [\d.e-]+ at most \(query 'q\d'\), under the sketch's error model/);
+      expect(lines.join('\n')).toMatch(/index: checked: .*settled with (16|32) rows scored/);
       // The float64 loop over the sketch picks the same candidates here, so the same answer.
       const fewJs = await queryGradientIndex({ index: idx, queries: run.queries, topK: 5, normalize, candidates: 8, scanEngine: 'js' });
       expect(fewJs.tops.map((q) => q.top.map((t) => [t.trainId, t.score]))).toEqual(few.tops.map((q) => q.top.map((t) => [t.trainId, t.score])));
@@ -99,14 +101,43 @@ describe('dda index query --candidates (approximate)', () => {
         // Each query is a training sample's own text: its row is the best by far, and the sketch finds it.
         expect(q.top[0]?.trainId).toBe(exact.tops[j]?.top[0]?.trainId);
       });
+      // Settled queries with 16 rows scored: the second band of 8 added none of its rows to the top 5.
       const summary = JSON.parse(readFileSync(join(dir, `few-${normalize}`, 'query.json'), 'utf8'));
       expect(summary.search).toMatchObject({ exact: false, candidates: 8, sketch: { dim: S, seed: 2 } });
-      expect(Object.keys(summary.search.expectedMissed)).toEqual(['q0', 'q1', 'q2', 'q3']);
-      for (const x of Object.values(summary.search.expectedMissed) as number[]) expect(x).toBeGreaterThanOrEqual(0);
-      expect(summary.search.note).toMatch(/approximate: .* a row outside the candidates is missed/);
+      expect(Object.keys(summary.search.checks)).toEqual(['q0', 'q1', 'q2', 'q3']);
+      for (const x of Object.values(summary.search.checks) as { scored: number }[]) expect([16, 32]).toContain(x.scored);
+      expect(summary.search.note).toMatch(/approximate: .* a row ranked below those scored is missed/);
       expect(JSON.parse(readFileSync(join(dir, `exact-${normalize}`, 'query.json'), 'utf8')).search).toMatchObject({ exact: true });
     }
   }, 300_000);
+
+  it('checks its candidates band by band: a sketch that ranks the rows backwards leaves every query unsettled after 4C rows, a true one settles it, and the rows returned are always scored exactly', async () => {
+    // A synthetic index of 64 rows × 32 and its sketch (s = 8), written by hand; q is one query.
+    const d = join(dir, 'synthetic');
+    mkdirSync(d, { recursive: true });
+    const [n, k, s] = [64, 32, 8];
+    const rng = new SeededRandom(9);
+    const rows = Array.from({ length: n }, () => Float64Array.from({ length: k }, () => rng.normal()));
+    const widened = rows.map((r) => Float64Array.from(r, (x) => widenToFloat32(new Uint8Array(new Uint16Array([float32ToF16Bits(x)]).buffer), 'F16')[0] as number));
+    writeFileSync(join(d, INDEX_FILES.rows), new Uint16Array(rows.flatMap((r) => Array.from(r, float32ToF16Bits))));
+    const q = Float64Array.from({ length: k }, () => rng.normal());
+    const exact = widened.map((r, i) => ({ i, s: r.reduce((a, x, c) => a + x * (q[c] as number), 0) })).sort((a, b) => b.s - a.s);
+    const t = sketchMatrix(s, k, 0);
+    const header = { count: n, dim: k, trainIds: rows.map((_, i) => `r${i}`) } as unknown as IndexHeader;
+    const sketch = { format: 'dda-index-sketch-v1', dim: s, seed: 0, kind: 'rademacher', count: n, indexDim: k } as unknown as SketchHeader;
+    const run = async (sign: number): Promise<Awaited<ReturnType<typeof approximateIndexTop>>> => {
+      writeFileSync(join(d, SKETCH_FILES.rows), new Uint16Array(widened.flatMap((r) => Array.from(sketchOf(t, s, r), (x) => float32ToF16Bits(sign * x)))));
+      return approximateIndexTop({ index: d, header, sketch, candidates: 4, queryRows: [q], normalize: false, topK: 2, chunkRows: 16, label: 'synthetic', refuse: () => { throw new Error('non-finite'); } });
+    };
+    const backwards = await run(-1);
+    // Every row of the last band (ranks 8–15 by the backward sketch) beats the top 2 of ranks 0–7: at least two entered.
+    expect(backwards.checks[0]?.scored).toBe(16);
+    expect(backwards.checks[0]?.lastBandEntered).toBeGreaterThanOrEqual(2);
+    for (const b of backwards.best[0] ?? []) expect(b.s).toBe(exact.find((e) => e.i === b.i)?.s);
+    const forwards = await run(1);
+    expect(forwards.checks[0]?.lastBandEntered).toBe(0);
+    expect(forwards.best[0]?.map((b) => b.i)).toEqual(exact.slice(0, 2).map((e) => e.i));
+  }, 60_000);
 
   it('is refused without a sketch (naming the command), with fewer candidates than --top-k, over several indexes, with a sketch of other rows (the index built again), and with a sketch file changed since', async () => {
     const bare = join(dir, 'bare');

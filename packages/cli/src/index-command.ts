@@ -166,7 +166,7 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
           const reporter = io.reporter();
           const h = await buildIndexSketch({ index: a.index, dim: a.dim, seed: a.seed, log: reporter.log, progress: reporter.progress });
           reporter.close();
-          io.out(`sketch of ${a.index}: ${h.count} rows × ${h.dim} float32 (+ norm), seed ${h.seed}: ${h.how}`);
+          io.out(`sketch of ${a.index}: ${h.count} rows × ${h.dim} float16, seed ${h.seed}: ${h.how}`);
           io.out(`approximate queries: dda index query --index ${a.index} --candidates 10000 ...`);
         },
       )

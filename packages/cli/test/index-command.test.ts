@@ -126,8 +126,23 @@ describe('dda index', () => {
   it('asks for a subcommand', async () => {
     const r = await cli(['index']);
     expect(r.code).toBe(2);
-    expect(r.err).toContain('name a subcommand: dda index build, query, merge or slurm');
+    expect(r.err).toContain('name a subcommand: dda index build, query, sketch, merge or slurm');
   });
+
+  it('dda index sketch, then dda index query --candidates: the approximate query says so and records its check; fewer candidates than --top-k is refused', async () => {
+    const idx = join(dir, 'idx');
+    const s = await cli(['index', 'sketch', '--index', idx, '--dim', '32', '--quiet']);
+    expect(s.code, s.err).toBe(0);
+    expect(s.out).toContain(`sketch of ${idx}: 8 rows × 32 float16, seed 0`);
+    const out = join(dir, 'q-approx');
+    const q = await cli(['index', 'query', '--index', idx, '--queries', u.queries, '--top-k', '3', '--candidates', '3', '--out', out, '--quiet']);
+    expect(q.code, q.err).toBe(0);
+    expect(q.out).toMatch(/Index query: 2 queries × 8 training samples at checkpoint-50/);
+    expect(JSON.parse(readFileSync(join(out, 'query.json'), 'utf8')).search).toMatchObject({ exact: false, candidates: 3, sketch: { dim: 32, seed: 0 } });
+    const bad = await cli(['index', 'query', '--index', idx, '--queries', u.queries, '--top-k', '3', '--candidates', '2', '--quiet']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('--candidates must be an integer of at least --top-k (3), got 2');
+  }, 300_000);
 });
 
 describe('dda index build in shards', () => {
