@@ -126,6 +126,8 @@ export async function runAttribute(o: AttributeOptions): Promise<AttributeResult
   try {
     const scorer = await run.scorer(o.method.scorer);
     if (indexed && !scorer.needs.includes('gradients')) throw new DdaError(`--index has no effect on '${scorer.id}', which takes no training gradients`, 'drop --index, or use a gradient scorer (dda methods)');
+    if (o.projection && !indexed && !scorer.needs.includes('gradients')) throw new DdaError(`--projection-dim has no effect on '${scorer.id}', which takes no gradients (its scores would be the same, recorded as projected)`, 'drop --projection-dim (and --projection-seed), or use a gradient scorer (dda methods)');
+    if (o.storeGradients && !scorer.needs.includes('gradients')) throw new DdaError(`--store-gradients has no effect on '${scorer.id}', which takes no gradients`, 'drop --store-gradients, or use a gradient scorer (dda methods)');
     const spec = methodFor(o.method, scorer, log);
     await checkRequirements(spec, task, scorer, await run.measurement(), log); // what the method needs, before any model work
     if (o.learningRates && !(await methodRequirements(spec, scorer, await run.measurement())).some((r) => r.need === 'learning-rates')) {

@@ -146,6 +146,16 @@ function findCheckpoints(path: string): FoundPath {
   const here: FoundCheckpoint | null = kind ? { dir, shown: path, kind, step: named ? Number(named[1]) : null, name, state, ownState: state !== null } : null;
   const subs = readdirSync(dir).filter((f) => CHECKPOINT_DIR.test(f) && isDir(join(dir, f)));
   if (subs.length > 0) {
+    // A subfolder that holds weights under another name (checkpoint-45-final, checkpoint-30.bak, a
+    // renamed copy) would be skipped, and a renamed last checkpoint would leave an earlier one as
+    // the final model without a word: refused, naming it.
+    const stray = readdirSync(dir).filter((f) => !CHECKPOINT_DIR.test(f) && isDir(join(dir, f)) && kindOf(join(dir, f)) !== null).sort();
+    if (stray.length > 0) {
+      throw new DdaError(
+        `--checkpoints: the trainer output folder '${path}' holds checkpoint-<step>/ subfolders (${subs.length}) and also ${stray.length > 1 ? 'the subfolders' : 'the subfolder'} ${stray.map((f) => `'${f}'`).join(', ')} with ${innerKinds(dir, stray)} under another name, which would be skipped (a renamed last checkpoint would leave an earlier one as the final model)`,
+        `rename ${stray.length > 1 ? 'each' : 'it'} checkpoint-<step> if it is one of this run's checkpoints, move it out of '${path}' otherwise, or give the checkpoint folders one by one in training order (--checkpoints ${join(path, subs[0] as string)} ...)`,
+      );
+    }
     subs.sort((a, b) => Number(CHECKPOINT_DIR.exec(a)?.[1]) - Number(CHECKPOINT_DIR.exec(b)?.[1]));
     // PEFT saves an adapter not named 'default' in checkpoint-<step>/<name>/: where every checkpoint
     // holds nothing at its top and exactly one such subfolder, of the same name, that is the run's adapter.

@@ -605,7 +605,7 @@ async function writeLockedIndexRows(
             if (modules && differences(modules, planned).length > 0) throw new DdaError(`${dir}: the gradient layout at ${cp.id} differs from the unfinished build's (${differences(modules, planned).slice(0, 3).join('; ')})`, 'delete the folder to start again');
             modules = planned;
             log(`index: ${layout.names.length} tensors, ${projector.inputDim} gradient entries per sample → k = ${k} (${spec.kind}, seed ${spec.seed}, dimensions split proportionally to tensor size)`);
-            if (k >= projector.inputDim) log(`note: k = ${k} is not below the ${projector.inputDim} gradient entries per sample: each row (${k * 2} bytes of float16) is no smaller than the float32 gradient (${projector.inputDim * 4} bytes) and still a random projection of it, not the gradient; a --dim below ${projector.inputDim} compresses`);
+            if (k >= projector.inputDim) log(`note: k = ${k} is not below the ${projector.inputDim} gradient entries per sample: each row has at least as many entries as the gradient (${k * 2} bytes of float16 against ${projector.inputDim * 4} bytes of float32: smaller only by the narrower type) and is still a random projection of it, not the gradient; a --dim below ${projector.inputDim} compresses`);
           };
           await model.forEachGradientRow(cp, block, async (i, row) => {
             const pj = projector as GradientProjector | null;

@@ -338,6 +338,10 @@ async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log, rows: Re
   }
   const out: { where: string; prompt: string; response: string }[] = [];
   await scanTrainingData(h.train.path, { promptFormat: h.encoding.promptFormat, ...(h.train.fields ? { fields: h.train.fields } : {}) }, (r: TrainingRecord, i) => {
+    // The file is the build's (its hash): its ids in order are the rows' ids, unless index.json was edited since.
+    if (r.id !== h.trainIds[i]) {
+      throw new DdaError(`${h.train.path}: record ${i + 1} is training sample '${r.id}', but index.json lists '${String(h.trainIds[i])}' for row ${i} (the training file has the content the build read, so index.json was changed after the build)`, 'build the index again (delete the folder first)');
+    }
     if (!rows.has(i)) return;
     const s = trainingSample(side.base.tokenizer, r, h.encoding.lossOn);
     out[i] = { where: r.where, prompt: s.prompt, response: s.response };

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -86,6 +86,18 @@ describe('a trainer output folder with the final adapter at its top (trainer.sav
 });
 
 describe('the checkpoints of one run, in order, each once', () => {
+  it('a checkpoint subfolder renamed (checkpoint-10-final, a .bak copy) is refused, naming it, not skipped (the earlier checkpoint would be taken for the final model)', () => {
+    for (const name of ['checkpoint-10-final', 'checkpoint-10.bak']) {
+      const dir = trainerRun(`renamed-${name}`, { top: null, topStep: null });
+      renameSync(join(dir, 'checkpoint-10'), join(dir, name));
+      expect(() => load([dir])).toThrow(new RegExp(`holds checkpoint-<step>/ subfolders \\(1\\) and also the subfolder '${name.replace('.', '\\.')}' with a PEFT adapter under another name, which would be skipped .*rename it checkpoint-<step> if it is one of this run's checkpoints`));
+    }
+    // A subfolder without weights (TensorBoard's runs/) is no checkpoint, and no reason to refuse.
+    const dir = trainerRun('with-runs', { top: null, topStep: null });
+    mkdirSync(join(dir, 'runs', 'Dec07'), { recursive: true });
+    expect(load([dir]).checkpoints.map((c) => c.id)).toEqual(['checkpoint-2', 'checkpoint-10']);
+  });
+
   it('a checkpoint of a run with another learning rate (same rank, alpha, modules): refused, naming both and the first differing log entry', () => {
     const a = trainerRun('run-a', { top: null, topStep: null });
     const b = trainerRun('run-b', { top: null, topStep: null, lr: 2e-3 });

@@ -135,6 +135,14 @@ describe('dda index build in shards', () => {
     corrupt(join(idx, INDEX_FILES.rows), 9, 0);
     // The rows are not those the build hashed: refused before any row is scored.
     await expect(queryGradientIndex({ index: idx, queries: run.queries })).rejects.toThrow(/corrupt-index\/gradients\.f16 is not the file its index was built with: SHA-256 [0-9a-f]{16}…, index\.json records [0-9a-f]{16}…/);
+    // index.json's training ids reordered by hand (its rows intact): the texts of the training file,
+    // which is the build's, would go with other ids; refused, naming the record.
+    const ids = join(dir, 'ids-edited');
+    cpSync(reference, ids, { recursive: true });
+    const edited = JSON.parse(readFileSync(join(ids, INDEX_FILES.header), 'utf8'));
+    [edited.trainIds[0], edited.trainIds[4]] = [edited.trainIds[4], edited.trainIds[0]];
+    writeFileSync(join(ids, INDEX_FILES.header), JSON.stringify(edited));
+    await expect(queryGradientIndex({ index: ids, queries: run.queries })).rejects.toThrow(/record 1 is training sample 't0', but index\.json lists 't4' for row 0 \(the training file has the content the build read, so index\.json was changed after the build\)/);
     // An index of an earlier version records no hash: the non-finite row is still refused, by the scan.
     const h = JSON.parse(readFileSync(join(idx, INDEX_FILES.header), 'utf8'));
     delete h.rowsSha256;

@@ -114,6 +114,11 @@ describe('dda attribute --index', () => {
     await expect(attribute('x', { indexes: [join(dir, 'nowhere')] })).rejects.toThrow(/no index\.json/);
     // Scorers the rows do not serve: one without gradients, and if-ekfac (its Kronecker factors need each tensor's matrix shape).
     await expect(attribute('x', { indexes: CPS.map(idx), method: { ...RAW_DDA, scorer: 'bm25', debias: null, denoise: null } })).rejects.toThrow(/--index has no effect on 'bm25', which takes no training gradients/);
+    // --projection-dim and --store-gradients on a scorer that takes no gradients: refused, not ignored (and recorded as applied).
+    for (const scorer of ['bm25', 'rep-sim', 'random']) {
+      await expect(attribute('x', { projection: { kind: 'rademacher', seed: 0, dim: 512 }, method: { ...RAW_DDA, scorer, debias: null, denoise: null } })).rejects.toThrow(new RegExp(`--projection-dim has no effect on '${scorer}', which takes no gradients`));
+      await expect(attribute('x', { storeGradients: true, method: { ...RAW_DDA, scorer, debias: null, denoise: null } })).rejects.toThrow(new RegExp(`--store-gradients has no effect on '${scorer}', which takes no gradients`));
+    }
     await expect(attribute('x', { indexes: CPS.map(idx), method: { ...RAW_DDA, scorer: 'if-ekfac' } })).rejects.toThrow(/if-ekfac: .*projected gradient rows \(--projection-dim, --index, a config's projection:\) have no tensor shapes/);
     // Rows of another checkpoint copied over an index's (the same size): refused by their hash, and
     // so never scored nor cached; a rerun of the build into that folder finds it too.
