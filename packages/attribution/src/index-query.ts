@@ -64,6 +64,8 @@ export interface IndexQueryOptions {
    * Default: the exact scan of every row.
    */
   readonly candidates?: number;
+  /** The training file, where it has moved since the build (default: the one index.json records); its content must be the build's. Only the top-k lists' texts come from it. */
+  readonly train?: string;
   /** Folder of topk.csv and topk.jsonl (none written without it). */
   readonly out?: string;
   readonly log?: Log;
@@ -162,11 +164,12 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
     best = scan.best;
     search = { exact: true, note: 'every row of the index scored' };
   }
-  const tops = topsOf(queries, best, h.trainIds, await trainingTexts(h, side, log, new Set(best.flat().map((b) => b.i))));
+  const texts = await trainingTexts(h, side, log, new Set(best.flat().map((b) => b.i)), o.train);
+  const tops = topsOf(queries, best, h.trainIds, texts.texts);
   const units = o.normalize
     ? `cosine of projected gradients (≈ grad-cos; dimensionless in [-1, 1], 0 for a zero row); higher = more responsible`
     : `inner product of projected gradients (≈ grad-dot; nats² per squared parameter unit); higher = more responsible`;
-  const files = await writeQueryOutputs(o.out, tops, { index: resolve(o.index), queries: resolve(o.queries), checkpoint: h.checkpoint.id, measurement: h.measurement, projection: h.projection, normalize: o.normalize ?? false, topK, search, units, queryLoss });
+  const files = await writeQueryOutputs(o.out, tops, { index: resolve(o.index), queries: resolve(o.queries), checkpoint: h.checkpoint.id, measurement: h.measurement, projection: h.projection, normalize: o.normalize ?? false, topK, search, units, queryLoss, trainingTexts: texts.note });
   return { header: h, tops, queryRows, units, queryLoss, files };
 }
 
@@ -301,7 +304,7 @@ function refuseNonFiniteScore(dir: string, h: IndexHeader, i: number, row: Float
 }
 
 /** Each query's top list ({@link QueryTop}) from its best rows, with the training records' texts where known. */
-function topsOf(queries: readonly ReturnType<typeof querySamples>[], best: readonly (readonly { i: number; s: number }[])[], trainIds: readonly string[], texts: Awaited<ReturnType<typeof trainingTexts>>): QueryTop[] {
+function topsOf(queries: readonly ReturnType<typeof querySamples>[], best: readonly (readonly { i: number; s: number }[])[], trainIds: readonly string[], texts: Awaited<ReturnType<typeof trainingTexts>>['texts']): QueryTop[] {
   return queries.map((q, j) => ({
     queryId: q.record.id, group: q.record.group, prompt: q.sample.prompt, output: q.record.output, corrected: q.record.corrected, meta: q.record.meta,
     top: (best[j] ?? []).map((b, r): TopEntry => ({
@@ -326,27 +329,32 @@ async function writeQueryOutputs(out: string | undefined, tops: readonly QueryTo
 
 /**
  * The place and text of the training records of `rows` (a top-k list's rows; the other entries left
- * empty), when the recorded training file is there with the index's content; else null (logged).
- * The file is read as a stream (@dda/data's scanTrainingData, every record still checked): memory
- * holds the texts of `rows`, not the training set.
+ * empty), when the training file (`train`, else the one index.json records) is there with the
+ * index's content; else null (logged, and said in `note`). The file is read as a stream (@dda/data's
+ * scanTrainingData, every record still checked): memory holds the texts of `rows`, not the training set.
+ *
+ * @throws DdaError when `train` is given and is not the index's training file (another content).
  */
-async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log, rows: ReadonlySet<number>): Promise<{ where: string; prompt: string; response: string }[] | null> {
-  const why = !existsSync(h.train.path) ? 'is not there' : hashData(h.train.path, '--train') !== h.train.bytes ? 'has changed since the build' : null;
+async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log, rows: ReadonlySet<number>, train?: string): Promise<{ texts: { where: string; prompt: string; response: string }[] | null; note: string }> {
+  const path = train ?? h.train.path;
+  const why = !existsSync(path) ? 'is not there' : hashData(path, '--train') !== h.train.bytes ? (train !== undefined ? 'is not the file the index was built from' : 'has changed since the build') : null;
+  if (why && train !== undefined) throw new DdaError(`--train ${train} ${why} (its content hash differs from the one index.json records)`, `give the training file the index was built from (index.json records ${h.train.path}), or drop --train`);
   if (why) {
-    log(`index: the training file ${h.train.path} ${why}; the top-k lists give training ids without their texts`);
-    return null;
+    const note = `the training file ${path} ${why}: the top-k lists give training ids without their texts`;
+    log(`index: ${note}${why === 'is not there' ? ' (give --train with its new place)' : ''}`);
+    return { texts: null, note };
   }
   const out: { where: string; prompt: string; response: string }[] = [];
-  await scanTrainingData(h.train.path, { promptFormat: h.encoding.promptFormat, ...(h.train.fields ? { fields: h.train.fields } : {}) }, (r: TrainingRecord, i) => {
+  await scanTrainingData(path, { promptFormat: h.encoding.promptFormat, ...(h.train.fields ? { fields: h.train.fields } : {}) }, (r: TrainingRecord, i) => {
     // The file is the build's (its hash): its ids in order are the rows' ids, unless index.json was edited since.
     if (r.id !== h.trainIds[i]) {
-      throw new DdaError(`${h.train.path}: record ${i + 1} is training sample '${r.id}', but index.json lists '${String(h.trainIds[i])}' for row ${i} (the training file has the content the build read, so index.json was changed after the build)`, 'build the index again (delete the folder first)');
+      throw new DdaError(`${path}: record ${i + 1} is training sample '${r.id}', but index.json lists '${String(h.trainIds[i])}' for row ${i} (the training file has the content the build read, so index.json was changed after the build)`, 'build the index again (delete the folder first)');
     }
     if (!rows.has(i)) return;
     const s = trainingSample(side.base.tokenizer, r, h.encoding.lossOn);
     out[i] = { where: r.where, prompt: s.prompt, response: s.response };
   });
-  return out;
+  return { texts: out, note: `texts read from ${path}` };
 }
 
 
@@ -479,11 +487,12 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
     for (let i = 0; i < matrix.trainIds.length; i++) insertTop(top, i, matrix.values[i * nq + j] as number, topK);
     return top;
   });
-  const tops = topsOf(queries, best, matrix.trainIds, await trainingTexts(first, side, log, new Set(best.flat().map((b) => b.i))));
+  const texts = await trainingTexts(first, side, log, new Set(best.flat().map((b) => b.i)), o.train);
+  const tops = topsOf(queries, best, matrix.trainIds, texts.texts);
   const files = await writeQueryOutputs(o.out, tops, {
     indexes: o.indexes.map((d) => resolve(d)), queries: resolve(o.queries), base: 'base', checkpoints: epochs.map((c) => c.id), measurement: first.measurement, projection: first.projection,
     normalize, dda: { debias, denoise, beta }, topK, scores: description, sign: 'higher = training sample more responsible for the query output', queryLoss,
-    projectionError: error.summary,
+    projectionError: error.summary, trainingTexts: texts.note,
   });
   return { headers: hs, checkpoints: epochs.map((c) => c.id), matrix, description, tops, queryLoss, projectionError: error.summary, projectionSd: error.sd, files };
 }

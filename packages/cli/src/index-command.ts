@@ -72,6 +72,7 @@ function queryOptions<T>(y: Argv<T>) {
     .option('checkpoints', { type: 'string', array: true, describe: 'checkpoint folders (default: those index.json records; the index\'s checkpoint must be among them, same content)' })
     .option('base-name', { type: 'string', describe: 'the Hub id of the model in --base, where its folder is named otherwise' })
     .option('tokenizer', { type: 'string', describe: 'tokenizer folder, where the index was built with --tokenizer (default: the one index.json records; its content must match)' })
+    .option('train', { type: 'string', describe: 'the training file, where it has moved since the build (default: the one index.json records; its content must match): the texts of the top-k lists come from it' })
     .option('measurement', { type: 'string', describe: 'test measurement f (default and only choice: the index\'s; another is refused)' })
     .option('dim', { type: 'number', describe: 'expected projected dimensions (refused when the index\'s differ)' })
     .option('seed', { type: 'number', describe: 'expected projection seed (refused when the index\'s differs)' })
@@ -127,7 +128,7 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
             queries: a.queries,
             ...(a['query-fields'] ? { queryFields: parseFieldMap(a['query-fields'].map(String), '--query-fields') } : {}),
             ...(a.base !== undefined ? { base: a.base } : {}), ...(a.checkpoints ? { checkpoints: a.checkpoints.map(String) } : {}),
-            ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}), ...(a.tokenizer !== undefined ? { tokenizer: a.tokenizer } : {}),
+            ...(a['base-name'] !== undefined ? { baseName: a['base-name'] } : {}), ...(a.tokenizer !== undefined ? { tokenizer: a.tokenizer } : {}), ...(a.train !== undefined ? { train: a.train } : {}),
             ...(a.measurement !== undefined ? { measurement: a.measurement } : {}),
             projection: { ...(a.dim !== undefined ? { dim: a.dim } : {}), ...(a.seed !== undefined ? { seed: a.seed } : {}), ...(a.projection !== undefined ? { kind: a.projection as ProjectionKind } : {}) },
             topK: positive('top-k', a['top-k']) as number, normalize: a.normalize, out: a.out, ...(a.candidates !== undefined ? { candidates: positive('candidates', a.candidates) as number } : {}), gradientEngine: String(a['gradient-engine']),

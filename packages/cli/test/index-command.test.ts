@@ -123,6 +123,29 @@ describe('dda index', () => {
     expect(okTok.code, okTok.err).toBe(0);
   }, 300_000);
 
+  it('--train gives the training file where it has moved (the texts of the top-k come from it); without it the lists have ids only and query.json says why; another file is refused', async () => {
+    const idx = join(dir, 'idx');
+    const moved = join(dir, 'moved-train.jsonl');
+    renameSync(u.train, moved);
+    try {
+      const none = join(dir, 'q-no-train');
+      const q = await cli(['index', 'query', '--index', idx, '--queries', u.queries, '--top-k', '2', '--out', none, '--quiet']);
+      expect(q.code, q.err).toBe(0);
+      expect(JSON.parse(readFileSync(join(none, 'query.json'), 'utf8')).trainingTexts).toMatch(/train\.jsonl is not there: the top-k lists give training ids without their texts/);
+      expect(readFileSync(join(none, 'topk.jsonl'), 'utf8').split('\n')[0]).toContain('"where":""');
+      const given = join(dir, 'q-moved-train');
+      const r = await cli(['index', 'query', '--index', idx, '--queries', u.queries, '--top-k', '2', '--train', moved, '--out', given, '--quiet']);
+      expect(r.code, r.err).toBe(0);
+      expect(JSON.parse(readFileSync(join(given, 'query.json'), 'utf8')).trainingTexts).toBe(`texts read from ${moved}`);
+      expect(JSON.parse(readFileSync(join(given, 'topk.jsonl'), 'utf8').split('\n')[0]).top[0].where).toMatch(/moved-train\.jsonl:1$/);
+      const bad = await cli(['index', 'query', '--index', idx, '--queries', u.queries, '--train', u.queries, '--quiet']);
+      expect(bad.code).toBe(1);
+      expect(bad.err).toContain(`--train ${u.queries} is not the file the index was built from`);
+    } finally {
+      renameSync(moved, u.train);
+    }
+  }, 300_000);
+
   it('asks for a subcommand', async () => {
     const r = await cli(['index']);
     expect(r.code).toBe(2);
