@@ -58,9 +58,9 @@ export interface IndexQueryOptions {
   readonly scanEngine?: 'auto' | 'js';
   /**
    * Approximate search (one index only): score the index's sketch (`dda index sketch`) and only
-   * the `candidates` rows per query with the highest sketch scores exactly, then the next as many
-   * as a check (index-sketch.ts). Every score printed is still the exact index score of its row; a
-   * row ranked below those scored is missed.
+   * the `candidates` rows per query with the highest scores by each of the sketch's two halves
+   * exactly, comparing the halves (index-sketch.ts). Every score printed is still the exact index
+   * score of its row; a row neither half ranks among its best is missed.
    * Default: the exact scan of every row.
    */
   readonly candidates?: number;
@@ -147,16 +147,15 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
     const a = await approximateIndexTop({ ...common, index: o.index, header: h, sketch, candidates: o.candidates, chunkRows: Math.max(chunkRows, 16384) });
     log(`index: approximate search: the sketch of ${h.count} rows scanned in ${a.sketchSeconds.toFixed(2)} s, then ${a.rowsRead} rows read and scored exactly in ${a.exactSeconds.toFixed(2)} s (${a.cpuSeconds.toFixed(2)} s of CPU in all; ${a.how})`);
     const ids = queries.map((q) => q.record.id);
-    const unsettled = a.checks.map((x, j) => [ids[j] as string, x] as const).filter(([, x]) => x.lastBandEntered > 0);
-    const settledAt = (n: number): number => a.checks.filter((x) => x.lastBandEntered === 0 && x.scored === n).length;
-    const cs = [...new Set(a.checks.map((x) => x.scored))].sort((x, y) => x - y);
-    log(`index: checked: ${cs.map((n) => `${settledAt(n)} quer${settledAt(n) === 1 ? 'y' : 'ies'} settled with ${n} rows scored`).join(', ')}${unsettled.length > 0 ? `; ${unsettled.length} not settled` : ''} (settled: the last band of rows scored, the next by sketch score, added none to the top ${topK})`);
-    if (unsettled.length > 0) log(`warning: ${unsettled.length} quer${unsettled.length === 1 ? 'y is' : 'ies are'} not settled (${unsettled.slice(0, 5).map(([id, x]) => `'${id}': ${x.lastBandEntered} of its last band's rows entered its top ${topK}`).join('; ')}${unsettled.length > 5 ? '; ...' : ''}): rows beyond the ${4 * o.candidates} it scored may belong to the top ${topK}; raise --candidates, or drop it for the exact scan`);
+    const disagree = a.checks.map((x, j) => [ids[j] as string, x] as const).filter(([, x]) => x.onlyFirst + x.onlySecond > 0);
+    const missed = a.checks.reduce((x, y) => x + y.estimatedMissed, 0);
+    log(`index: the sketch's two halves ${disagree.length === 0 ? `agree on every query's top ${topK} (each of its rows among both halves' candidates)` : `disagree on ${disagree.length} of ${ids.length} queries (rows of the top ${topK} among one half's candidates only)`}; estimated top-${topK} rows neither half found: ${missed.toPrecision(2)} in all (capture–recapture, an estimate)`);
+    if (disagree.length > 0) log(`warning: ${disagree.slice(0, 5).map(([id, x]) => `'${id}': ${x.onlyFirst + x.onlySecond} of its top ${topK} found by one half only, about ${x.estimatedMissed.toPrecision(2)} missed by both`).join('; ')}${disagree.length > 5 ? '; ...' : ''}: each half misses rows the other finds, so both may miss some; raise --candidates, or drop it for the exact scan`);
     best = a.best;
     search = {
       exact: false, candidates: o.candidates, sketch: { dim: sketch.dim, seed: sketch.seed }, rowsRead: a.rowsRead,
-      checks: Object.fromEntries(ids.map((id, j) => [id, { scored: a.checks[j]?.scored, settled: a.checks[j]?.lastBandEntered === 0, lastBandEntered: a.checks[j]?.lastBandEntered }])),
-      note: `approximate: per query, the top ${topK} of the rows with the highest ${sketch.dim}-dimension sketch scores that it scored exactly: the ${Math.min(o.candidates, h.count)} best, then the next as many (and, where those changed the top ${topK}, the next twice as many) as a check; each score is the exact index score of its row (as without --candidates); a row ranked below those scored is missed; settled: the last band scored added no row to the top ${topK}`,
+      checks: Object.fromEntries(ids.map((id, j) => [id, { ...a.checks[j], estimatedMissed: Number((a.checks[j]?.estimatedMissed ?? 0).toPrecision(3)) }])),
+      note: `approximate: per query, the top ${topK} of the rows among the ${Math.min(o.candidates, h.count)} highest by each of the sketch's two independent ${sketch.dim / 2}-dimension halves; each score is the exact index score of its row (as without --candidates), but a row neither half ranks among its ${o.candidates} best is missed. checks: per query the rows scored, the top-${topK} rows among both halves' candidates (both) and among one half's only (onlyFirst, onlySecond), and estimatedMissed, the Chapman capture–recapture estimate of the top-${topK} rows neither half found (an estimate: rows both halves rank low alike are not seen)`,
     };
   } else {
     const scan = await scanIndexTop({ ...common, rowsPath: join(o.index, INDEX_FILES.rows), header: h, count: h.count, dim: h.dim });

@@ -6,19 +6,25 @@
  * row, y_i = T·r_i / √s with T [s × k] of ±1 entries (Rademacher; E[TᵀT]/s = I, so ⟨y_i, T q/√s⟩
  * estimates ⟨r_i, q⟩ with variance (‖r_i‖²‖q‖² + ⟨r_i, q⟩² − 2 Σ_x r_ix² q_x²)/s, Johnson–Lindenstrauss),
  * in float16 as the index. A query then:
- * 1. scores every sketch row (s float16: 512 bytes at s = 256, 32× less to read than the index) and
- *    keeps, per query, the C rows with the highest sketch scores (inner product, or cosine with
- *    `normalize`): the candidates;
+ * 1. scores every sketch row with each of its two halves apart (the first s/2 and the last s/2
+ *    coordinates: rows of T drawn independently, so two independent sketches of s/2) and keeps, per
+ *    query and half, the C rows with the highest scores (inner product, or cosine with `normalize`,
+ *    over the row's whole sketch norm): the candidates are the union of the two sets, at most 2C;
  * 2. reads only those rows of `gradients.f16` and scores them exactly as `dda index query` does
  *    (the float64 loop of index-scan.ts), keeping the top k;
- * 3. checks its candidates: it scores exactly the next C rows by sketch score (ranks C + 1 to 2C);
- *    if none of them enters the query's top k the answer stands, else the next 2C (ranks 2C + 1 to
- *    4C) are scored as well, and a query where that band still adds a row is reported as not
- *    settled (a warning: raise C, or query exactly). This is a check, not a proof: a row ranked
- *    below the last band scored is never looked at. It replaced an estimate of the rows missed from
- *    the sketch's error model (Σ Φ(Δ/σ) over the other rows), which measured 100 to 1,000 times too
- *    many on the 1,000,000-row index (it ignores that a row whose sketch score is near the k-th is
- *    far more often a lower row with a favourable error than a higher one with an unfavourable one).
+ * 3. compares the halves: a row of the top k found by one half only shows that each half misses
+ *    rows the other finds. As two independent captures of the same top k (capture–recapture), the
+ *    Chapman estimate N = (a + 1)(b + 1)/(m + 1) − 1 (a, b the top-k rows among each half's
+ *    candidates, m among both) estimates how many top-k rows there are, so N − (a + b − m) how many
+ *    neither half found; 0 where the halves agree. A query where they disagree is reported. It is an
+ *    estimate: rows that both halves rank low (where their errors are alike) are not seen, and it
+ *    tends to count too few where some rows are much harder to find than others.
+ * Two checks were tried before and measured on the 1,000,000-row index (BENCHMARKS.md): the sum of
+ * Φ(Δ/σ) over the other rows under the sketch's error model estimated 100 to 1,000 times the rows
+ * really missed (a row near the k-th by sketch score is far more often a lower row with a favourable
+ * error); scoring the next C rows by sketch score and calling the query settled when none entered
+ * passed queries that had missed a quarter of their top 100 (similar rows share their sketch error
+ * and are missed together, far below the band).
  * Every score it prints is the exact index score of that row, bit for bit, and the ranking among the
  * candidates is exact; what is approximate is the candidate set. With C ≥ the number of rows the
  * result is the exact query's (tested). The recall against the exact top k, and how well the
@@ -130,6 +136,7 @@ function positiveInteger(v: number, flag: string): number {
 export async function buildIndexSketch(o: IndexSketchOptions): Promise<SketchHeader> {
   const log = o.log ?? (() => {});
   const s = positiveInteger(o.dim ?? DEFAULT_SKETCH_DIM, '--dim');
+  if (s % 2 !== 0) throw new DdaError(`--dim must be even, got ${s}`, 'a query uses the sketch as two independent halves (see dda index query --candidates): give e.g. 256');
   const seed = o.seed ?? 0;
   if (!Number.isInteger(seed)) throw new DdaError(`--seed must be an integer, got ${seed}`);
   const chunk = positiveInteger(o.chunkRows ?? 4096, '--chunk-rows');
@@ -312,14 +319,15 @@ export interface ApproximateScanResult {
   /** Per query, the top rows among its candidates by exact index score, highest first (ties: earlier row first). */
   readonly best: TopRow[][];
   /**
-   * Per query, the check of step 3 (module doc): the rows it scored exactly (C, 2C or 4C, at most
-   * every row), and how many rows of the last band scored entered its top k (0: settled; every row
-   * scored: 0 too, the answer is the exact query's).
+   * Per query, step 3 (module doc): the rows it scored exactly (the union of the halves'
+   * candidates), how many rows of its top k were among both halves' candidates and among one
+   * half's only, and the Chapman estimate of the top-k rows neither half found (0 where they agree,
+   * or where every row was scored).
    */
-  readonly checks: { readonly scored: number; readonly lastBandEntered: number }[];
+  readonly checks: { readonly scored: number; readonly both: number; readonly onlyFirst: number; readonly onlySecond: number; readonly estimatedMissed: number }[];
   /** Distinct index rows read (the union of the queries' scored rows). */
   readonly rowsRead: number;
-  /** Seconds of the sketch scan (step 1) and of the exact scores (steps 2 and 3). */
+  /** Seconds of the sketch scan (step 1) and of the exact scores (step 2). */
   readonly sketchSeconds: number;
   readonly exactSeconds: number;
   /** CPU seconds of the process meanwhile (every thread), user + system. */
@@ -382,20 +390,10 @@ function scoreRowsExactly(path: string, fd: number, dim: number, sorted: readonl
   return sorted.length;
 }
 
-/** Row i of a sketch file, widened. */
-function readSketchRow(path: string, sh: SketchHeader, i: number): Float32Array {
-  const fd = openSync(path, 'r');
-  try {
-    return widenToFloat32(readRowBytes(fd, path, sh.dim, i, 1, new Uint8Array(sh.dim * 2)), 'F16');
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
- * Each query's top `topK` rows of an index among the rows with the highest sketch scores (module
- * doc, steps 1–3): the sketch scanned in chunks (a dot-product kernel that reads half floats, or the
- * float64 loop), then the C best rows per query, and the bands that check them, read from
+ * Each query's top `topK` rows of an index among the rows with the highest sketch scores, and the
+ * halves' comparison (module doc, steps 1–3): the sketch scanned in chunks (a dot-product kernel
+ * that reads half floats, or the float64 loop), then the C best rows per query and half, read from
  * `gradients.f16` in ascending order and scored by the exact scan's float64 loop (the same bits as
  * `dda index query` without `--candidates` for every row it returns).
  *
@@ -409,85 +407,91 @@ export async function approximateIndexTop(o: ApproximateScanOptions): Promise<Ap
   const c = Math.min(o.candidates, h.count);
   const s = sh.dim;
   const nq = queryRows.length;
+  if (s % 2 !== 0) throw new DdaError(`${join(o.index, SKETCH_FILES.header)}: a sketch of ${s} dimensions cannot be split into two halves`, SKETCH_KIND.remake);
+  const half = s / 2;
   const t = sketchMatrix(s, h.dim, sh.seed);
   const sq = queryRows.map((q) => sketchOf(t, s, q));
-  const sqNorms = queryNorms(sq);
   const qNorms = queryNorms(queryRows);
-  const sqFlat = new Float32Array(nq * s);
-  sq.forEach((q, j) => sqFlat.set(q, j * s));
+  // The other side of the products: per query its sketch's first half (zeros after) and second half (zeros before).
+  const m2 = 2 * nq;
+  const other = new Float32Array(m2 * s);
+  const halfNorms = sq.map((q) => [0, half].map((from) => Math.sqrt(q.subarray(from, from + half).reduce((x, v) => x + v * v, 0))));
+  sq.forEach((q, j) => {
+    other.set(q.subarray(0, half), 2 * j * s);
+    other.set(q.subarray(half), (2 * j + 1) * s + half);
+  });
   const kernel = o.engine === 'js' ? 'the float64 loop was asked for' : await halfFloatKernel();
   const score: SketchChunk = typeof kernel !== 'string'
-    ? (bytes, n) => (kernel.dotHalf as NonNullable<DotKernel['dotHalf']>)(new Uint16Array(bytes.buffer, bytes.byteOffset, n * s), n, s, sqFlat, nq)
-    : async (bytes, n) => float64SketchProducts(widenToFloat32(bytes, 'F16'), n, s, sqFlat, nq);
+    ? (bytes, n) => (kernel.dotHalf as NonNullable<DotKernel['dotHalf']>)(new Uint16Array(bytes.buffer, bytes.byteOffset, n * s), n, s, other, m2)
+    : async (bytes, n) => float64SketchProducts(widenToFloat32(bytes, 'F16'), n, s, other, m2);
   const how = typeof kernel === 'string' ? `the float64 loop (${kernel})` : kernel.how;
-  /** The sketch score of a row (inner product, or cosine) from its dot and squared norm. */
-  const sketchScore = (dot: number, ss: number, j: number): number => {
-    if (!normalize) return dot;
-    const d = Math.sqrt(ss) * (sqNorms[j] as number);
-    return d > 0 ? dot / d : 0;
-  };
   const sketchPath = join(o.index, SKETCH_FILES.rows);
   const chunk = Math.max(1, Math.min(o.chunkRows, h.count));
-  // 1. The candidates and the bands that check them: the 4C best rows per query by sketch score.
-  const c4 = Math.min(4 * c, h.count);
-  const heaps = queryRows.map(() => new TopCandidates(c4));
+  // 1. Each half's C best rows per query.
+  const heaps = queryRows.map(() => [new TopCandidates(c), new TopCandidates(c)] as const);
   await scanSketch(sketchPath, sh, chunk, score, (start, n, scoresT, sumSquares) => {
     for (let j = 0; j < nq; j++) {
-      const heap = heaps[j] as TopCandidates;
-      for (let r = 0; r < n; r++) {
-        const x = sketchScore(scoresT[j * n + r] as number, sumSquares[r] as number, j);
-        heap.push(Number.isFinite(x) ? x : Infinity, start + r); // a non-finite one is a candidate, so that its exact score refuses it
+      for (const x of [0, 1] as const) {
+        const heap = (heaps[j] as readonly [TopCandidates, TopCandidates])[x];
+        const qn = ((halfNorms[j] as number[])[x] as number);
+        const at = (2 * j + x) * n;
+        for (let r = 0; r < n; r++) {
+          const dot = scoresT[at + r] as number;
+          let v = dot;
+          if (normalize) {
+            const d = Math.sqrt(sumSquares[r] as number) * qn;
+            v = d > 0 ? dot / d : 0;
+          }
+          heap.push(Number.isFinite(v) ? v : Infinity, start + r); // a non-finite one is a candidate, so that its exact score refuses it
+        }
       }
     }
-  }, trackProgress(`${o.label}: the sketch (${s} dimensions)`, h.count, o.progress).tick);
+  }, trackProgress(`${o.label}: the sketch (${s} dimensions, two halves)`, h.count, o.progress).tick);
   const sketchSeconds = (Date.now() - t0) / 1000;
-  const ranked = heaps.map((x) => x.ranked());
-  // 2–3. The exact scores, band by band: ranks [0, C), then [C, 2C) for every query, then [2C, 4C) for those whose second band changed their top k.
+  // 2. The candidates' exact scores: the union over queries and halves, read once in ascending row order.
+  const sets = heaps.map(([a, b]) => [new Set(a.ranked()), new Set(b.ranked())] as const);
+  const wanted = new Map<number, number[]>();
+  sets.forEach(([a, b], j) => {
+    for (const i of new Set([...a, ...b])) {
+      const l = wanted.get(i);
+      if (l) l.push(j);
+      else wanted.set(i, [j]);
+    }
+  });
   const best: TopRow[][] = queryRows.map(() => []);
-  const checks = queryRows.map(() => ({ scored: 0, lastBandEntered: 0 }));
   const rowsPath = join(o.index, INDEX_FILES.rows);
   const t1 = Date.now();
-  let rowsRead = 0;
   const fdRows = openSync(rowsPath, 'r');
+  let rowsRead: number;
   try {
-    const bands: [number, number][] = [[0, c], [c, Math.min(2 * c, h.count)], [Math.min(2 * c, h.count), c4]];
-    let open = queryRows.map((_, j) => j);
-    for (const [b, [from, to]] of bands.entries()) {
-      if (from >= to) break;
-      const wanted = new Map<number, number[]>();
-      for (const j of open) {
-        for (let x = from; x < Math.min(to, (ranked[j] as Int32Array).length); x++) {
-          const i = (ranked[j] as Int32Array)[x] as number;
-          const l = wanted.get(i);
-          if (l) l.push(j);
-          else wanted.set(i, [j]);
-        }
+    rowsRead = scoreRowsExactly(rowsPath, fdRows, h.dim, [...wanted.keys()].sort((x, y) => x - y), (rows, base, i) => {
+      for (const j of wanted.get(i) as number[]) {
+        rowScores(rows, base, h.dim, i, [queryRows[j] as Float64Array], [qNorms[j] as number], normalize, o.refuse, (_, sc) => insertTop(best[j] as TopRow[], i, sc, topK));
       }
-      const entered = new Map<number, number>(open.map((j) => [j, 0]));
-      rowsRead += scoreRowsExactly(rowsPath, fdRows, h.dim, [...wanted.keys()].sort((a, b2) => a - b2), (rows, base, i) => {
-        for (const j of wanted.get(i) as number[]) {
-          rowScores(rows, base, h.dim, i, [queryRows[j] as Float64Array], [qNorms[j] as number], normalize, o.refuse, (_, sc) => {
-            const top = best[j] as TopRow[];
-            const before = top.length === topK ? (top[topK - 1] as TopRow) : undefined;
-            insertTop(top, i, sc, topK);
-            if (b > 0 && top.length === topK && top[topK - 1] !== before) entered.set(j, (entered.get(j) as number) + 1);
-          });
-        }
-      });
-      for (const j of open) {
-        (checks[j] as { scored: number; lastBandEntered: number }).scored = Math.min(to, (ranked[j] as Int32Array).length);
-        if (b > 0) (checks[j] as { scored: number; lastBandEntered: number }).lastBandEntered = entered.get(j) as number;
-      }
-      if (b > 0) open = open.filter((j) => (entered.get(j) as number) > 0);
-      if (open.length === 0) break;
-    }
+    });
     checkRowsUnchanged(h, rowsPath, fdRows);
   } finally {
     closeSync(fdRows);
   }
+  // 3. The halves compared (capture–recapture).
+  const checks = best.map((top, j) => {
+    const [a, b] = sets[j] as readonly [Set<number>, Set<number>];
+    const scored = new Set([...a, ...b]).size;
+    let both = 0;
+    let onlyFirst = 0;
+    let onlySecond = 0;
+    for (const { i } of top) {
+      if (a.has(i) && b.has(i)) both++;
+      else if (a.has(i)) onlyFirst++;
+      else onlySecond++;
+    }
+    const [na, nb] = [both + onlyFirst, both + onlySecond];
+    const estimatedMissed = scored >= h.count ? 0 : Math.max(0, ((na + 1) * (nb + 1)) / (both + 1) - 1 - (both + onlyFirst + onlySecond));
+    return { scored, both, onlyFirst, onlySecond, estimatedMissed };
+  });
   const cu = process.cpuUsage(cpu0);
   return {
     best, checks, rowsRead, sketchSeconds, exactSeconds: (Date.now() - t1) / 1000, cpuSeconds: (cu.user + cu.system) / 1e6,
-    how: `the ${s}-dimension sketch scored by ${how}, the ${c} best rows per query (and the bands that check them) then scored exactly by the float64 loop`,
+    how: `the two ${half}-dimension halves of the sketch scored by ${how}, each half's ${c} best rows per query then scored exactly by the float64 loop`,
   };
 }

@@ -73,6 +73,7 @@ describe('dda index sketch', () => {
     expect(other.seed).toBe(3);
     expect(readFileSync(join(js, SKETCH_FILES.rows)).equals(bytes)).toBe(false);
     await expect(buildIndexSketch({ index: js, dim: 0 })).rejects.toThrow(/--dim must be a positive integer, got 0/);
+    await expect(buildIndexSketch({ index: js, dim: 33 })).rejects.toThrow(/--dim must be even, got 33/);
   }, 300_000);
 });
 
@@ -83,12 +84,12 @@ describe('dda index query --candidates (approximate)', () => {
       const exact = await queryGradientIndex({ index: idx, queries: run.queries, topK: 40, normalize });
       const exact5 = await queryGradientIndex({ index: idx, queries: run.queries, topK: 5, normalize, out: join(dir, `exact-${normalize}`) });
       const all = await queryGradientIndex({ index: idx, queries: run.queries, topK: 5, normalize, candidates: 40, out: join(dir, `all-${normalize}`) });
-      for (const x of Object.values(JSON.parse(readFileSync(join(dir, `all-${normalize}`, 'query.json'), 'utf8')).search.checks)) expect(x).toEqual({ scored: 40, settled: true, lastBandEntered: 0 });
+      for (const x of Object.values(JSON.parse(readFileSync(join(dir, `all-${normalize}`, 'query.json'), 'utf8')).search.checks)) expect(x).toEqual({ scored: 40, both: 5, onlyFirst: 0, onlySecond: 0, estimatedMissed: 0 });
       expect(all.tops.map((q) => q.top.map((t) => [t.trainId, t.score]))).toEqual(exact5.tops.map((q) => q.top.map((t) => [t.trainId, t.score])));
       const lines: string[] = [];
       const few = await queryGradientIndex({ index: idx, queries: run.queries, topK: 5, normalize, candidates: 8, out: join(dir, `few-${normalize}`), log: (l) => lines.push(l) });
       expect(lines.join('\n')).toMatch(/approximate search: the sketch of 40 rows scanned in [\d.]+ s, then \d+ rows read and scored exactly/);
-      expect(lines.join('\n')).toMatch(/index: checked: .*settled with (16|32) rows scored/);
+      expect(lines.join('\n')).toMatch(/index: the sketch's two halves (agree on every query's top 5|disagree on \d of 4 queries).*; estimated top-5 rows neither half found: [\d.e-]+ in all \(capture–recapture, an estimate\)/);
       // The float64 loop over the sketch picks the same candidates here, so the same answer.
       const fewJs = await queryGradientIndex({ index: idx, queries: run.queries, topK: 5, normalize, candidates: 8, scanEngine: 'js' });
       expect(fewJs.tops.map((q) => q.top.map((t) => [t.trainId, t.score]))).toEqual(few.tops.map((q) => q.top.map((t) => [t.trainId, t.score])));
@@ -101,42 +102,54 @@ describe('dda index query --candidates (approximate)', () => {
         // Each query is a training sample's own text: its row is the best by far, and the sketch finds it.
         expect(q.top[0]?.trainId).toBe(exact.tops[j]?.top[0]?.trainId);
       });
-      // Settled queries with 16 rows scored: the second band of 8 added none of its rows to the top 5.
       const summary = JSON.parse(readFileSync(join(dir, `few-${normalize}`, 'query.json'), 'utf8'));
       expect(summary.search).toMatchObject({ exact: false, candidates: 8, sketch: { dim: S, seed: 2 } });
       expect(Object.keys(summary.search.checks)).toEqual(['q0', 'q1', 'q2', 'q3']);
-      for (const x of Object.values(summary.search.checks) as { scored: number }[]) expect([16, 32]).toContain(x.scored);
-      expect(summary.search.note).toMatch(/approximate: .* a row ranked below those scored is missed/);
+      for (const x of Object.values(summary.search.checks) as { scored: number; both: number; onlyFirst: number; onlySecond: number }[]) {
+        expect(x.scored).toBeGreaterThanOrEqual(8);
+        expect(x.scored).toBeLessThanOrEqual(16);
+        expect(x.both + x.onlyFirst + x.onlySecond).toBe(5);
+      }
+      expect(summary.search.note).toMatch(/approximate: .* a row neither half ranks among its 8 best is missed/);
       expect(JSON.parse(readFileSync(join(dir, `exact-${normalize}`, 'query.json'), 'utf8')).search).toMatchObject({ exact: true });
     }
   }, 300_000);
 
-  it('checks its candidates band by band: a sketch that ranks the rows backwards leaves every query unsettled after 4C rows, a true one settles it, and the rows returned are always scored exactly', async () => {
-    // A synthetic index of 64 rows × 32 and its sketch (s = 8), written by hand; q is one query.
+  it('compares its two halves: a half that ranks the rows backwards finds none of the top k, the other finds them all, and the query says so; both backwards miss them, unseen; the rows returned are always scored exactly', async () => {
+    // A synthetic index of 64 rows × 32 and its sketch (s = 8: halves of 4), written by hand; q is one query.
     const d = join(dir, 'synthetic');
     mkdirSync(d, { recursive: true });
     const [n, k, s] = [64, 32, 8];
     const rng = new SeededRandom(9);
+    const q = Float64Array.from({ length: k }, () => rng.normal());
     const rows = Array.from({ length: n }, () => Float64Array.from({ length: k }, () => rng.normal()));
+    // Rows 5 and 17 lie along q: the top 2 by far, which any half that is not backwards ranks first.
+    rows[5] = Float64Array.from(q, (x) => 2 * x);
+    rows[17] = Float64Array.from(q, (x) => 1.8 * x + 0.1);
     const widened = rows.map((r) => Float64Array.from(r, (x) => widenToFloat32(new Uint8Array(new Uint16Array([float32ToF16Bits(x)]).buffer), 'F16')[0] as number));
     writeFileSync(join(d, INDEX_FILES.rows), new Uint16Array(rows.flatMap((r) => Array.from(r, float32ToF16Bits))));
-    const q = Float64Array.from({ length: k }, () => rng.normal());
     const exact = widened.map((r, i) => ({ i, s: r.reduce((a, x, c) => a + x * (q[c] as number), 0) })).sort((a, b) => b.s - a.s);
     const t = sketchMatrix(s, k, 0);
     const header = { count: n, dim: k, trainIds: rows.map((_, i) => `r${i}`) } as unknown as IndexHeader;
     const sketch = { format: 'dda-index-sketch-v1', dim: s, seed: 0, kind: 'rademacher', count: n, indexDim: k } as unknown as SketchHeader;
-    const run = async (sign: number): Promise<Awaited<ReturnType<typeof approximateIndexTop>>> => {
-      writeFileSync(join(d, SKETCH_FILES.rows), new Uint16Array(widened.flatMap((r) => Array.from(sketchOf(t, s, r), (x) => float32ToF16Bits(sign * x)))));
+    /** The query with each half's sketch multiplied by its sign (−1: that half ranks the rows backwards). */
+    const run = async (signs: [number, number]): Promise<Awaited<ReturnType<typeof approximateIndexTop>>> => {
+      writeFileSync(join(d, SKETCH_FILES.rows), new Uint16Array(widened.flatMap((r) => Array.from(sketchOf(t, s, r), (x, a) => float32ToF16Bits(signs[a < s / 2 ? 0 : 1] * x)))));
       return approximateIndexTop({ index: d, header, sketch, candidates: 4, queryRows: [q], normalize: false, topK: 2, chunkRows: 16, label: 'synthetic', refuse: () => { throw new Error('non-finite'); } });
     };
-    const backwards = await run(-1);
-    // Every row of the last band (ranks 8–15 by the backward sketch) beats the top 2 of ranks 0–7: at least two entered.
-    expect(backwards.checks[0]?.scored).toBe(16);
-    expect(backwards.checks[0]?.lastBandEntered).toBeGreaterThanOrEqual(2);
-    for (const b of backwards.best[0] ?? []) expect(b.s).toBe(exact.find((e) => e.i === b.i)?.s);
-    const forwards = await run(1);
-    expect(forwards.checks[0]?.lastBandEntered).toBe(0);
-    expect(forwards.best[0]?.map((b) => b.i)).toEqual(exact.slice(0, 2).map((e) => e.i));
+    const top2 = exact.slice(0, 2).map((e) => e.i);
+    expect(top2).toEqual([5, 17]);
+    const firstBackwards = await run([-1, 1]);
+    expect(firstBackwards.best[0]?.map((b) => b.i)).toEqual(top2);
+    expect(firstBackwards.checks[0]).toMatchObject({ scored: 8, both: 0, onlyFirst: 0, onlySecond: 2 });
+    const bothBackwards = await run([-1, -1]);
+    // Both halves wrong alike: the true top 2 are missed, and nothing in the halves' comparison can show it.
+    expect(bothBackwards.checks[0]?.estimatedMissed).toBeLessThan(2);
+    for (const b of bothBackwards.best[0] ?? []) expect(b.s).toBe(exact.find((e) => e.i === b.i)?.s);
+    expect(bothBackwards.best[0]?.some((b) => top2.includes(b.i))).toBe(false);
+    const forwards = await run([1, 1]);
+    expect(forwards.best[0]?.map((b) => b.i)).toEqual(top2);
+    expect(forwards.checks[0]).toMatchObject({ both: 2, onlyFirst: 0, onlySecond: 0, estimatedMissed: 0 });
   }, 60_000);
 
   it('is refused without a sketch (naming the command), with fewer candidates than --top-k, over several indexes, with a sketch of other rows (the index built again), and with a sketch file changed since', async () => {
