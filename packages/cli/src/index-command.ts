@@ -79,7 +79,7 @@ function queryOptions<T>(y: Argv<T>) {
     .option('projection', { type: 'string', choices: PROJECTION_KINDS, describe: 'expected projection kind (refused when the index\'s differs)' })
     .option('top-k', { type: 'number', default: 10, describe: 'training samples listed per query' })
     .option('normalize', { type: 'boolean', default: false, describe: 'score by cosine (as grad-cos) instead of inner product (as grad-dot)' })
-    .option('candidates', { type: 'number', describe: 'approximate search (one --index; needs dda index sketch first): only the C rows per query with the highest sketch scores are scored exactly; the scores printed are exact, a row outside the candidates is missed (default: every row scored)' })
+    .option('candidates', { type: 'number', describe: 'approximate search (one --index; needs dda index sketch first): only the C rows per query that each of the sketch\'s two halves ranks highest are scored exactly; the scores printed are exact, a row neither half ranks among its C best is missed, and a query whose halves disagree is flagged (default: every row scored)' })
     .option('out', { type: 'string', default: 'dda-index-query', describe: 'output folder: topk.csv, topk.jsonl, query.json' })
     .option('gradient-engine', { type: 'string', default: 'onnxruntime', describe: 'an id of the engines registry (dda methods; built in: onnxruntime, tfjs): engine of the query gradients' })
     .option('backend', { type: 'string', array: true, describe: 'tfjs backends to try in order (default: by priority)' });
@@ -158,10 +158,10 @@ export function indexCommand<T>(y: Argv<T>, io: IndexCommandIo): Argv<T> {
       )
       .command(
         'sketch',
-        'Make (once) the sketch of an index for approximate queries: each row\'s seeded random projection to --dim dimensions and its norm, float32, in <index>/sketch.f32 and sketch.json; then dda index query --candidates C scans the sketch and scores only the C best rows per query exactly',
+        'Make (once) the sketch of an index for approximate queries: each row\'s seeded random projection to --dim dimensions, float16, in <index>/sketch.f16 and sketch.json; then dda index query --candidates C scans the sketch and scores only the C best rows per query (by each of its two halves) exactly',
         (s) => s
           .option('index', { type: 'string', demandOption: true, describe: 'the index folder (dda index build --out)' })
-          .option('dim', { type: 'number', default: DEFAULT_SKETCH_DIM, describe: 'sketch dimensions s per row (4 × (s + 1) bytes each)' })
+          .option('dim', { type: 'number', default: DEFAULT_SKETCH_DIM, describe: 'sketch dimensions s per row (even: two halves of s/2; 2 × s bytes each)' })
           .option('seed', { type: 'number', default: 0, describe: 'seed of the sketch\'s projection (regenerated at query time)' }),
         async (a) => {
           const reporter = io.reporter();
