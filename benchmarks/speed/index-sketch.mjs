@@ -5,8 +5,8 @@
 // each twice (the second, warm, is recorded), and compared with the exact query's top-100 of the
 // same queries (index-scale.mjs's query-<rows>-<nq>-warm/topk.jsonl): recall@100 (mean and worst
 // query), the scores of the rows both found (must be equal: the approximate query scores its rows
-// exactly), and its check (the halves' disagreement and the estimate of rows both missed) against
-// the rows it really missed.
+// exactly), and its check (the queries whose sketch halves disagree: flagged) against the rows it
+// really missed.
 // Resumable: each step's result is kept in <dir>/results-sketch.json; a step that finished is skipped.
 //
 // Usage (after `npm run build` and index-scale.mjs):
@@ -91,17 +91,17 @@ for (const s of DIMS) {
           const both = e.filter(([t]) => a.has(t));
           const scoreDiff = Math.max(0, ...both.map(([t, sc]) => Math.abs(sc - a.get(t))));
           const ch = checks[id];
-          return { id, recall: both.length / e.length, missed: e.length - both.length, scored: ch.scored, disagree: ch.onlyFirst + ch.onlySecond, estimated: ch.estimatedMissed, scoreDiff };
+          return { id, recall: both.length / e.length, missed: e.length - both.length, scored: ch.scored, disagree: ch.missedByFirst + ch.missedBySecond, scoreDiff };
         });
         const recalls = per.map((p) => p.recall);
         return {
           ...r, sketch_s: line ? Number(line[1]) : null, rows_read: line ? Number(line[2]) : null, exact_s: line ? Number(line[3]) : null, search_cpu_s: line ? Number(line[4]) : null,
           recall_mean: Number((recalls.reduce((a, b) => a + b, 0) / recalls.length).toFixed(4)), recall_worst: Math.min(...recalls),
-          missed_total: per.reduce((a, p) => a + p.missed, 0), estimated_total: Number(per.reduce((a, p) => a + p.estimated, 0).toFixed(1)),
+          missed_total: per.reduce((a, p) => a + p.missed, 0),
           queries_missing_any: per.filter((p) => p.missed > 0).length, queries_flagged: per.filter((p) => p.disagree > 0).length,
           missing_and_flagged: per.filter((p) => p.missed > 0 && p.disagree > 0).length, missed_unflagged: per.filter((p) => p.disagree === 0).reduce((a, p) => a + p.missed, 0),
           largest_score_difference: Math.max(...per.map((p) => p.scoreDiff)),
-          per_query: per.map((p) => [p.id, p.missed, p.scored, p.disagree, p.estimated]),
+          per_query: per.map((p) => [p.id, p.missed, p.scored, p.disagree]),
         };
       });
     }
@@ -111,12 +111,12 @@ results.runs.at(-1).finished = new Date().toISOString();
 results.runs.at(-1).uptime_at_end = uptime();
 save();
 
-console.log('\n| s | candidates C | queries | recall@100 mean | worst | rows missed (all queries) | queries missing any | of them flagged | flagged, all | rows missed unflagged | estimated missed | rows read | sketch scan s | exact s | search CPU s | command wall s | peak RSS GB | load |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+console.log('\n| s | candidates C | queries | recall@100 mean | worst | rows missed (all queries) | queries missing any | of them flagged | flagged, all | rows missed unflagged | rows read | sketch scan s | exact s | search CPU s | command wall s | peak RSS GB | load |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const s of DIMS) {
   for (const c of CANDIDATES) {
     for (const nq of [1, 100]) {
       const r = results[`approx-${ROWS}-${s}-${c}-${nq}`];
-      if (r) console.log(`| ${s} | ${c} | ${nq} | ${r.recall_mean} | ${r.recall_worst} | ${r.missed_total} | ${r.queries_missing_any} | ${r.missing_and_flagged} | ${r.queries_flagged} | ${r.missed_unflagged} | ${r.estimated_total} | ${r.rows_read} | ${r.sketch_s} | ${r.exact_s} | ${r.search_cpu_s} | ${r.wall_s} | ${r.peak_rss_gb} | ${r.load_before}–${r.load_after} |`);
+      if (r) console.log(`| ${s} | ${c} | ${nq} | ${r.recall_mean} | ${r.recall_worst} | ${r.missed_total} | ${r.queries_missing_any} | ${r.missing_and_flagged} | ${r.queries_flagged} | ${r.missed_unflagged} | ${r.rows_read} | ${r.sketch_s} | ${r.exact_s} | ${r.search_cpu_s} | ${r.wall_s} | ${r.peak_rss_gb} | ${r.load_before}–${r.load_after} |`);
     }
   }
   const m = results[`sketch-${ROWS}-${s}`];

@@ -58,9 +58,9 @@ export interface IndexQueryOptions {
   readonly scanEngine?: 'auto' | 'js';
   /**
    * Approximate search (one index only): score the index's sketch (`dda index sketch`) and only
-   * the `candidates` rows per query with the highest scores by each of the sketch's two halves
-   * exactly, comparing the halves (index-sketch.ts). Every score printed is still the exact index
-   * score of its row; a row neither half ranks among its best is missed.
+   * the `candidates` rows per query with the highest scores by the sketch and by each of its two
+   * halves exactly, comparing the halves (index-sketch.ts). Every score printed is still the exact
+   * index score of its row; a row none of them ranks among its best is missed.
    * Default: the exact scan of every row.
    */
   readonly candidates?: number;
@@ -147,15 +147,14 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
     const a = await approximateIndexTop({ ...common, index: o.index, header: h, sketch, candidates: o.candidates, chunkRows: Math.max(chunkRows, 16384) });
     log(`index: approximate search: the sketch of ${h.count} rows scanned in ${a.sketchSeconds.toFixed(2)} s, then ${a.rowsRead} rows read and scored exactly in ${a.exactSeconds.toFixed(2)} s (${a.cpuSeconds.toFixed(2)} s of CPU in all; ${a.how})`);
     const ids = queries.map((q) => q.record.id);
-    const disagree = a.checks.map((x, j) => [ids[j] as string, x] as const).filter(([, x]) => x.onlyFirst + x.onlySecond > 0);
-    const missed = a.checks.reduce((x, y) => x + y.estimatedMissed, 0);
-    log(`index: the sketch's two halves ${disagree.length === 0 ? `agree on every query's top ${topK} (each of its rows among both halves' candidates)` : `disagree on ${disagree.length} of ${ids.length} queries (rows of the top ${topK} among one half's candidates only)`}; estimated top-${topK} rows neither half found: ${missed.toPrecision(2)} in all (capture–recapture, an estimate)`);
-    if (disagree.length > 0) log(`warning: ${disagree.slice(0, 5).map(([id, x]) => `'${id}': ${x.onlyFirst + x.onlySecond} of its top ${topK} found by one half only, about ${x.estimatedMissed.toPrecision(2)} missed by both`).join('; ')}${disagree.length > 5 ? '; ...' : ''}: each half misses rows the other finds, so both may miss some; raise --candidates, or drop it for the exact scan`);
+    const flagged = a.checks.map((x, j) => [ids[j] as string, x] as const).filter(([, x]) => x.missedByFirst + x.missedBySecond > 0);
+    log(`index: the sketch's two halves ${flagged.length === 0 ? `agree on every query's top ${topK} (each of its rows among both halves' ${o.candidates} best)` : `disagree on ${flagged.length} of ${ids.length} quer${ids.length === 1 ? 'y' : 'ies'} (rows of the top ${topK} missing from one half's ${o.candidates} best)`}`);
+    if (flagged.length > 0) log(`warning: ${flagged.slice(0, 5).map(([id, x]) => `'${id}': ${Math.max(x.missedByFirst, x.missedBySecond)} of its top ${topK} missing from one half's ${o.candidates} best`).join('; ')}${flagged.length > 5 ? `; and ${flagged.length - 5} more` : ''}: a sketch of that size misses rows of these queries' top ${topK}, so the whole sketch may miss some too; raise --candidates, or drop it for the exact scan`);
     best = a.best;
     search = {
       exact: false, candidates: o.candidates, sketch: { dim: sketch.dim, seed: sketch.seed }, rowsRead: a.rowsRead,
-      checks: Object.fromEntries(ids.map((id, j) => [id, { ...a.checks[j], estimatedMissed: Number((a.checks[j]?.estimatedMissed ?? 0).toPrecision(3)) }])),
-      note: `approximate: per query, the top ${topK} of the rows among the ${Math.min(o.candidates, h.count)} highest by each of the sketch's two independent ${sketch.dim / 2}-dimension halves; each score is the exact index score of its row (as without --candidates), but a row neither half ranks among its ${o.candidates} best is missed. checks: per query the rows scored, the top-${topK} rows among both halves' candidates (both) and among one half's only (onlyFirst, onlySecond), and estimatedMissed, the Chapman capture–recapture estimate of the top-${topK} rows neither half found (an estimate: rows both halves rank low alike are not seen)`,
+      checks: Object.fromEntries(ids.map((id, j) => [id, { ...a.checks[j], flagged: (a.checks[j]?.missedByFirst ?? 0) + (a.checks[j]?.missedBySecond ?? 0) > 0 }])),
+      note: `approximate: per query, the top ${topK} of the rows among the ${Math.min(o.candidates, h.count)} highest by the ${sketch.dim}-dimension sketch and by each of its two independent halves; each score is the exact index score of its row (as without --candidates), but a row none of the three ranks among its ${o.candidates} best is missed. checks: per query the rows scored and how many of its top ${topK} are missing from each half's ${o.candidates} best; flagged where any is (a sketch of that size misses rows of this query's top ${topK}): a signal, not a bound`,
     };
   } else {
     const scan = await scanIndexTop({ ...common, rowsPath: join(o.index, INDEX_FILES.rows), header: h, count: h.count, dim: h.dim });
