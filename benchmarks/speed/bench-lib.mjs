@@ -91,3 +91,21 @@ export const GLIBC_KEEP_FREED = { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=4
  * OpenBLAS (BENCHMARKS.md, issue 26). {} for no `dir`.
  */
 export const torchBlasEnv = (dir, threads) => (dir ? { LD_LIBRARY_PATH: dir, OPENBLAS_NUM_THREADS: String(threads) } : {});
+
+/**
+ * A resumable benchmark step: `step(name, fn)` runs `fn` once and keeps its result as
+ * `results[name]` (without its `out`, with `finished`), handing it to `keep(name, result)` to be
+ * saved; a step already in `results` is not run again.
+ */
+export function stepRunner(results, keep, log) {
+  return (name, fn) => {
+    if (results[name]) return results[name];
+    log(`${name} ...`);
+    const r = { ...fn(), finished: new Date().toISOString() };
+    delete r.out;
+    results[name] = r;
+    keep(name, r);
+    log(`${name}: ${JSON.stringify(r)}`);
+    return r;
+  };
+}

@@ -25,7 +25,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, s
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, uptime } from './bench-lib.mjs';
+import { arg, stepRunner, uptime } from './bench-lib.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'packages/cli/bin/dda.js');
@@ -76,17 +76,10 @@ function timed(cmd, args, logFile, { bigmem = false, cwd = DIR } = {}) {
 }
 
 /** Runs `fn` once as the step `name` (its result kept in results.json), unless it has finished before. */
-function step(name, fn) {
-  if (results[name]) return results[name];
-  log(`${name} ...`);
-  const r = { ...fn(), finished: new Date().toISOString() };
-  delete r.out;
-  results[name] = r;
+const step = stepRunner(results, (name, r) => {
   mine[name] = r;
   save();
-  log(`${name}: ${JSON.stringify(r)}`);
-  return r;
-}
+}, log);
 
 const node = process.execPath;
 const dda = (...a) => [BIN, ...a];

@@ -16,7 +16,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, uptime } from './bench-lib.mjs';
+import { arg, stepRunner, uptime } from './bench-lib.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'packages/cli/bin/dda.js');
@@ -54,16 +54,7 @@ function timed(args, logFile) {
   return { wall_s: Number(wall.toFixed(2)), cpu_s: Number(cpu.toFixed(2)), peak_rss_gb: Number(rss.toFixed(3)), load_before: Number(load.toFixed(2)), load_after: Number(loadavg()[0].toFixed(2)), out };
 }
 
-function step(name, fn) {
-  if (results[name]) return results[name];
-  log(`${name} ...`);
-  const r = { ...fn(), finished: new Date().toISOString() };
-  delete r.out;
-  results[name] = r;
-  save();
-  log(`${name}: ${JSON.stringify(r)}`);
-  return r;
-}
+const step = stepRunner(results, () => save(), log);
 
 /** query id → [[train id, score], ...] of a topk.jsonl. */
 const tops = (file) => new Map(readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((q) => [q.query_id, q.top.map((t) => [t.train_id, t.score])]));
