@@ -50,8 +50,11 @@ import { moduleSeed } from './projection.js';
 /** The sketch's files in the index folder. */
 export const SKETCH_FILES = { rows: 'sketch.f16', header: 'sketch.json', verified: 'sketch-verified.json', partial: 'sketch.f16.partial' } as const;
 export const SKETCH_FORMAT = 'dda-index-sketch-v1';
-/** Default sketch dimension s (512 bytes per row in float16; k = 8,192 index rows are 16 KB). */
-export const DEFAULT_SKETCH_DIM = 256;
+/**
+ * Default sketch dimension s: 512 (1 KB per row in float16, two halves of 256; k = 8,192 index rows
+ * are 16 KB), the size measured at 1,000,000 rows (BENCHMARKS.md, "The approximate query").
+ */
+export const DEFAULT_SKETCH_DIM = 512;
 
 const SKETCH_KIND: VerifiedFileKind = {
   marker: SKETCH_FILES.verified, header: SKETCH_FILES.header, writer: 'sketch was made',
@@ -135,7 +138,7 @@ function positiveInteger(v: number, flag: string): number {
 export async function buildIndexSketch(o: IndexSketchOptions): Promise<SketchHeader> {
   const log = o.log ?? (() => {});
   const s = positiveInteger(o.dim ?? DEFAULT_SKETCH_DIM, '--dim');
-  if (s % 2 !== 0) throw new DdaError(`--dim must be even, got ${s}`, 'a query uses the sketch as two independent halves (see dda index query --candidates): give e.g. 256');
+  if (s % 2 !== 0) throw new DdaError(`--dim must be even, got ${s}`, 'a query uses the sketch as two independent halves (see dda index query --candidates): give e.g. 512');
   const seed = o.seed ?? 0;
   if (!Number.isInteger(seed)) throw new DdaError(`--seed must be an integer, got ${seed}`);
   const chunk = positiveInteger(o.chunkRows ?? 4096, '--chunk-rows');
