@@ -153,7 +153,8 @@ describe('dda index', () => {
   });
 
   it('dda index sketch, then dda index query --candidates: the approximate query says so and records its check; fewer candidates than --top-k is refused', async () => {
-    const idx = join(dir, 'idx');
+    const idx = join(dir, 'idx-sketch');
+    cpSync(join(dir, 'idx'), idx, { recursive: true }); // (the shard tests compare their merge with idx's files)
     const s = await cli(['index', 'sketch', '--index', idx, '--dim', '32', '--quiet']);
     expect(s.code, s.err).toBe(0);
     expect(s.out).toContain(`sketch of ${idx}: 8 rows × 32 float16, seed 0`);
