@@ -26,8 +26,8 @@
  * how hard they are to find).
  * Every score it prints is the exact index score of that row, bit for bit, and the ranking among the
  * candidates is exact; what is approximate is the candidate set. With C ≥ the number of rows the
- * result is the exact query's (tested). The recall against the exact top k, and how well the
- * estimate of step 3 tracks it, are measured in BENCHMARKS.md.
+ * result is the exact query's (tested). The recall against the exact top k, and how often the flag
+ * of step 3 catches the queries that missed rows, are measured in BENCHMARKS.md.
  *
  * Files, beside the index's: `sketch.f16` (float16, little-endian, row-major [count × s]) and
  * `sketch.json` (the sketch's dimension, seed, the SHA-256 of the index rows it was made from and
@@ -38,7 +38,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DdaError, SeededRandom, kernelProducts, trackProgress, type DotKernel, type ProgressSink } from '@dda/core';
+import { DdaError, SeededRandom, trackProgress, type DotKernel, type ProgressSink } from '@dda/core';
 import { float32ToF16Bits, widenToFloat32 } from '@dda/model';
 import { writeFileAtomic } from './artifacts.js';
 import { lockBuildFolder } from './build-lock.js';
