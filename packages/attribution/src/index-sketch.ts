@@ -36,6 +36,7 @@
  * Sources: candidate generation then exact re-ranking, as FAISS's refine step (IndexRefine);
  * Johnson–Lindenstrauss sketches as TRAK's and LoGra's gradient projections.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DdaError, SeededRandom, trackProgress, type DotKernel, type ProgressSink } from '@dda/core';
@@ -43,7 +44,7 @@ import { float32ToF16Bits, widenToFloat32 } from '@dda/model';
 import { writeFileAtomic } from './artifacts.js';
 import { lockBuildFolder } from './build-lock.js';
 import { INDEX_FILES, readIndexHeader, writeAll, type IndexHeader } from './gradient-index.js';
-import { checkRowsUnchanged, markVerified, recordCheckedState, sha256OfFile, verifyIndexRows, type VerifiedFileKind } from './index-integrity.js';
+import { checkRowsUnchanged, markVerified, recordCheckedState, verifyIndexRows, type VerifiedFileKind } from './index-integrity.js';
 import { halfFloatKernel, insertTop, queryNorms, readRowBytes, rowScores, type IndexScanOptions, type TopRow } from './index-scan.js';
 import { moduleSeed } from './projection.js';
 
@@ -176,6 +177,7 @@ export async function buildIndexSketch(o: IndexSketchOptions): Promise<SketchHea
     const inv = 1 / Math.sqrt(s);
     const n0 = Math.max(1, Math.min(chunk, h.count));
     const buf = new Uint8Array(n0 * h.dim * 2);
+    const hash = createHash('sha256'); // of the file as written: its chunks go out in order
     try {
       for (let start = 0; start < h.count; start += n0) {
         const n = Math.min(n0, h.count - start);
@@ -193,7 +195,9 @@ export async function buildIndexSketch(o: IndexSketchOptions): Promise<SketchHea
           const { scoresT } = await (kernel.dotHalf as NonNullable<DotKernel['dotHalf']>)(new Uint16Array(bytes.buffer, bytes.byteOffset, n * h.dim), n, h.dim, t, s);
           for (let r = 0; r < n; r++) for (let a = 0; a < s; a++) put(r, a, (scoresT[a * n + r] as number) * inv);
         }
-        writeAll(fdOut, new Uint8Array(out.buffer), start * s * 2);
+        const written = new Uint8Array(out.buffer);
+        writeAll(fdOut, written, start * s * 2);
+        hash.update(written);
         bar.tick(n);
       }
       checkRowsUnchanged(h, indexRows, fdIn);
@@ -201,7 +205,7 @@ export async function buildIndexSketch(o: IndexSketchOptions): Promise<SketchHea
       closeSync(fdIn);
       closeSync(fdOut);
     }
-    const sha = sha256OfFile(partial);
+    const sha = hash.digest('hex');
     renameSync(partial, rowsPath);
     const header: SketchHeader = {
       format: SKETCH_FORMAT, dim: s, seed, kind: 'rademacher', count: h.count, indexDim: h.dim, indexRowsSha256: h.rowsSha256, rowsSha256: sha, how,
