@@ -31,7 +31,7 @@ export {
 } from './plugins.js';
 // row products on a registered dot-product kernel, or null for the caller's float64 loop
 export {
-  FLOAT64_LOOP_HOW, type KernelProducts, type KernelProductOptions, kernelProducts,
+  FLOAT64_LOOP_HOW, FLOAT64_CHUNK_BYTES, type KernelProducts, type KernelProductOptions, float64KernelHow, kernelProducts, kernelProducts64,
 } from './dot-products.js';
 // the two-pass streamed form of a scorer (StreamedFit): partial sums, stacked blocks
 export {

@@ -453,4 +453,15 @@ export interface DotKernel {
    * @throws Error when the engine fails while computing.
    */
   dotHalf?(bits: Uint16Array, rows: number, dim: number, test: Float32Array, nTest: number): Promise<{ readonly scoresT: Float32Array; readonly sumSquares: Float32Array }>;
+  /**
+   * Optional: products of float64 rows with float64 accumulation (a float64 GEMM), for the
+   * influence scorers' Gram matrices, solves and eigenbasis rotations, where float32 accumulation
+   * is not accurate enough. The result may differ from an in-order float64 loop only by the order
+   * of the sums (rounding of float64).
+   *
+   * @param a - [nA × dim] row-major. @param b - [nB × dim] row-major.
+   * @returns `c[i·nB + j] = a_i · b_j`, [nA × nB] row-major.
+   * @throws Error when the engine fails while computing.
+   */
+  dot64?(a: Float64Array, nA: number, b: Float64Array, nB: number, dim: number): Promise<Float64Array>;
 }

@@ -1,12 +1,14 @@
 /**
  * The `onnxruntime` dot-product kernel ({@link DotKernel} of @dda/core): the gradient scorers'
  * train × query inner products as onnxruntime's float32 GEMM ({@link OnnxBlockedDot}, blocked over
- * training rows so memory is one block plus the queries), on the backend `startOnnxRuntime` picks.
+ * training rows so memory is one block plus the queries), the index scan's half-float products
+ * ({@link OnnxHalfDot}) and the influence scorers' float64 products ({@link OnnxFloat64Dot}), on the
+ * backend `startOnnxRuntime` picks.
  * Registered in `dotKernels` on import (priority 35); started once, when first created.
  */
 import { dotKernels, registerAsPlugin, type DotKernel } from '@dda/core';
 import { startOnnxRuntime } from './backend.js';
-import { OnnxBlockedDot, OnnxHalfDot, defaultBlockRows, rowArraySource } from './gemm.js';
+import { OnnxBlockedDot, OnnxFloat64Dot, OnnxHalfDot, defaultBlockRows, rowArraySource } from './gemm.js';
 
 let kernel: Promise<DotKernel> | undefined;
 
@@ -16,12 +18,14 @@ function onnxDotKernel(): Promise<DotKernel> {
     kernel = startOnnxRuntime().then(async (b) => {
       const gemm = await OnnxBlockedDot.create(b);
       const half = new OnnxHalfDot(b);
+      const f64 = new OnnxFloat64Dot(b);
       return {
         id: 'onnxruntime',
         backend: b.id,
         how: `float32 GEMM on ${b.id}`,
         dot: (train, dim, test, nTest, o = {}) => gemm.scores(rowArraySource(train, dim), test, nTest, { blockRows: Math.min(o.blockRows ?? Infinity, defaultBlockRows(dim)) }),
         dotHalf: (bits, rows, dim, test, nTest) => half.scores(bits, rows, dim, test, nTest),
+        dot64: (a, nA, bb, nB, dim) => f64.products(a, nA, bb, nB, dim),
       };
     });
     kernel.catch(() => {

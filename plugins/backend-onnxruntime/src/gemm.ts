@@ -292,6 +292,52 @@ export class OnnxHalfDot {
   }
 }
 
+/** C = A · Bᵀ in float64, every size symbolic. */
+function float64DotModel(): OnnxModel {
+  return {
+    graph: {
+      name: 'float64-dot',
+      nodes: [{ opType: 'Gemm', inputs: ['a', 'b'], outputs: ['c'], attributes: { transB: attr.int(1) } }],
+      inputs: [{ name: 'a', elemType: ONNX_TYPE.double, shape: ['n_a', 'dim'] }, { name: 'b', elemType: ONNX_TYPE.double, shape: ['n_b', 'dim'] }],
+      outputs: [{ name: 'c', elemType: ONNX_TYPE.double, shape: ['n_a', 'n_b'] }],
+    },
+  };
+}
+
+/**
+ * Products of float64 rows with float64 accumulation on onnxruntime (its CPU provider's double
+ * Gemm, Eigen; about 20× the float64 JavaScript loop on a 240 × 19,520 Gram matrix here). One session
+ * serves every size. Used by the influence scorers where float32 accumulation is not accurate
+ * enough (Gram matrices before a Cholesky solve, LiSSA's recursion, EK-FAC's eigenbasis rotations).
+ */
+export class OnnxFloat64Dot {
+  private session: Promise<OrtSession> | undefined;
+
+  constructor(readonly backend: OnnxRuntimeBackend) {}
+
+  /**
+   * @param a - [nA × dim] row-major. @param b - [nB × dim] row-major.
+   * @returns `c[i·nB + j] = a_i · b_j`, [nA × nB] row-major, float64.
+   * @throws DdaError when the sizes disagree.
+   */
+  async products(a: Float64Array, nA: number, b: Float64Array, nB: number, dim: number): Promise<Float64Array> {
+    if (a.length !== nA * dim || b.length !== nB * dim || nA < 1 || nB < 1 || dim < 1) {
+      throw new DdaError(`float64 dot: ${a.length} values for ${nA} × ${dim} and ${b.length} for ${nB} × ${dim}`, 'pass nA × dim and nB × dim row-major values');
+    }
+    this.session ??= this.backend.createSession(float64DotModel());
+    const s = await this.session;
+    const { Tensor } = this.backend.ort;
+    const out = await s.run({ a: new Tensor('float64', a, [nA, dim]), b: new Tensor('float64', b, [nB, dim]) });
+    return out.c?.data as Float64Array;
+  }
+
+  async release(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    if (s) await (await s).release();
+  }
+}
+
 /** Result of {@link measureMatMulPeak}. */
 export interface MatMulPeak {
   readonly n: number;

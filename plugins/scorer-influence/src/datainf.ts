@@ -14,6 +14,7 @@
  * Cost O(n × dim × nTest); memory one float64 vector of the largest block.
  */
 import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
+import type { Float64EngineOptions } from './linalg.js';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
 import {
   checkDampingOptions,
@@ -25,8 +26,8 @@ import {
   type DampingOptions,
 } from './damping.js';
 
-/** Options of {@link dataInfScores} and the `datainf` scorer: only the damping. */
-export type DataInfOptions = DampingOptions;
+/** Options of {@link dataInfScores} and the `datainf` scorer: the damping, and where its streamed fit's float64 products run (`engine`). */
+export type DataInfOptions = DampingOptions & Float64EngineOptions;
 
 /** One parameter block: its name, first coordinate and size. */
 export interface ParameterBlock {

@@ -29,17 +29,17 @@
  * to every block. A block whose training gradients are all zero contributes exactly 0 and is
  * skipped. Cost per block O(n·out·in·(out + in) + out³ + in³), memory (n + nTest)·out·in float64.
  */
-import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix, type StreamedFit } from '@dda/core';
+import { DdaError, FLOAT64_LOOP_HOW, createScoreMatrix, type GradientMatrix, type ScoreMatrix, type StreamedFit } from '@dda/core';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
 import { DEFAULT_DAMPING_RATIO, checkDampingOptions, describeBlockDamping, describeCheckpoints, requireTrainingGradients, resolveDamping, squaredNorm, type DampingOptions } from './damping.js';
 import { parameterBlocks } from './datainf.js';
-import { crossProducts, symmetricEigen } from './linalg.js';
+import { crossProducts, crossProductsOn, symmetricEigen, type Float64EngineOptions } from './linalg.js';
 
 /** Default largest Kronecker factor (out or in) `if-ekfac` decomposes (Jacobi is O(size³)). */
 export const DEFAULT_MAX_FACTOR_SIZE = 1024;
 
 /** Options of {@link ifEkfacScores} and the `if-ekfac` scorer. */
-export interface IfEkfacOptions extends DampingOptions {
+export interface IfEkfacOptions extends DampingOptions, Float64EngineOptions {
   /** Largest factor dimension (out or in of a parameter) to decompose (default 1024). Larger gets a DdaError. */
   readonly maxFactorSize?: number;
 }
@@ -214,6 +214,51 @@ export function ifEkfacScores(
   });
 }
 
+/**
+ * Q_Sᵀ G_i Q_A for every row i (G_i its block at `offset`, r × c row-major), as two float64 products
+ * on the engine of `o` ({@link crossProductsOn}): T = [G_i] Q_A over the rows' r·N sub-rows, then
+ * Q_Sᵀ T_i over their columns. Returns [rows.length × r·c], each r × c row-major (as {@link rotate}).
+ */
+async function rotateRows(rows: readonly ArrayLike<number>[], offset: number, qS: Float64Array, qA: Float64Array, r: number, c: number, o: Float64EngineOptions): Promise<Float64Array> {
+  const n = rows.length;
+  const size = r * c;
+  const sub: ArrayLike<number>[] = [];
+  for (const row of rows) {
+    const at = offset;
+    for (let a = 0; a < r; a++) sub.push(subRow(row, at + a * c, c));
+  }
+  const colsA = columnsOf(qA, c);
+  const t = (await crossProductsOn(sub, colsA, c, o, 'if-ekfac')).values; // [(i, a) × k] = (G_i Q_A)[a][k]
+  const tCols: Float64Array[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let d = 0; d < c; d++) {
+      const col = new Float64Array(r);
+      for (let a = 0; a < r; a++) col[a] = t[(i * r + a) * c + d] as number;
+      tCols.push(col);
+    }
+  }
+  const u = (await crossProductsOn(tCols, columnsOf(qS, r), r, o, 'if-ekfac')).values; // [(i, d) × k] = (Q_Sᵀ T_i)[k][d]
+  const out = new Float64Array(n * size);
+  for (let i = 0; i < n; i++) {
+    for (let d = 0; d < c; d++) {
+      const from = (i * c + d) * r;
+      for (let k = 0; k < r; k++) out[i * size + k * c + d] = u[from + k] as number;
+    }
+  }
+  return out;
+}
+
+/** `row[at .. at + len)` as a view where the row is a typed array, else a copy. */
+function subRow(row: ArrayLike<number>, at: number, len: number): ArrayLike<number> {
+  if (row instanceof Float32Array || row instanceof Float64Array) return row.subarray(at, at + len);
+  return Float64Array.from({ length: len }, (_, k) => row[at + k] as number);
+}
+
+/** The columns of an n × n row-major matrix, each as a row. */
+function columnsOf(q: Float64Array, n: number): Float64Array[] {
+  return Array.from({ length: n }, (_, k) => Float64Array.from({ length: n }, (_, a) => q[a * n + k] as number));
+}
+
 /** One parameter block of the streamed EK-FAC fit: where it is and its out × in shape. */
 interface EkfacLayout {
   readonly name: string;
@@ -237,21 +282,6 @@ function ekfacLayout(g: GradientMatrix, shapes: readonly (readonly number[])[], 
 }
 
 /**
- * Calls `each` for every block of `layout` with a positive damping (the others are skipped), with
- * its factors and `rotated(row)`: Q_Sᵀ G Q_A of the row's block (out × in, in a buffer reused by
- * the next call).
- */
-function eachActive<F extends { readonly damping: number; readonly qS: Float64Array; readonly qA: Float64Array }>(layout: readonly EkfacLayout[], factors: readonly F[], each: (b: EkfacLayout, f: F, rotated: (row: ArrayLike<number>) => Float64Array) => void): void {
-  layout.forEach((b, l) => {
-    const f = factors[l] as F;
-    if (!(f.damping > 0)) return;
-    const tmp = new Float64Array(b.out * b.in);
-    const rot = new Float64Array(b.out * b.in);
-    each(b, f, (row) => rotate(row, b.offset, f.qS, f.qA, b.out, b.in, tmp, rot));
-  });
-}
-
-/**
  * `if-ekfac` in two fit passes and a score pass over streamed training blocks ({@link StreamedFit}),
  * kronfluence's phases (covariance, eigendecomposition, eigenvalue correction, scores), equal to
  * {@link ifEkfacScores} up to float rounding:
@@ -261,6 +291,10 @@ function eachActive<F extends { readonly damping: number; readonly qS: Float64Ar
  * - fit pass 2 sums (Q_Sᵀ G_il Q_A)² (out × in); finalize: Λ = its mean, and for every query
  *   z_jl = (Q_Sᵀ H_jl Q_A) / (Λ + λ_l);
  * - the score pass: score[i][j] = Σ_l ⟨Q_Sᵀ G_il Q_A, z_jl⟩.
+ *
+ * The factor sums, rotations and score products run on the float64 GEMM of `options.engine`
+ * ({@link Float64EngineOptions}: onnxruntime's double Gemm under `auto` where it is loaded, the
+ * float64 loops under `js`); the Jacobi eigendecompositions stay in JavaScript.
  *
  * Memory: the factors (Σ_l out² + in²) and the fit nTest × dim float64. A tensor whose training
  * gradients are all zero is skipped (λ_l = 0), as in the stored path (but a factor above
@@ -299,28 +333,27 @@ export function ifEkfacStreamedFit(options: IfEkfacOptions = {}): StreamedFit {
       const m = test.rows.length;
       if (pass === 0) {
         const out = new Float64Array(total(layout, m, 'partial'));
+        const n = block.rows.length;
         let off = 0;
         for (const b of layout) {
           const { out: r, in: c, offset } = b;
-          const fa = off + 1;
-          const fs = fa + c * c;
-          for (const row of block.rows) {
-            out[off] = (out[off] as number) + squaredNorm(row, offset, offset + r * c);
-            for (let a = 0; a < r; a++) {
-              const ra = offset + a * c;
-              for (let p = 0; p < c; p++) {
-                const gp = row[ra + p] as number;
-                if (gp === 0) continue;
-                for (let q = 0; q < c; q++) out[fa + p * c + q] = (out[fa + p * c + q] as number) + gp * (row[ra + q] as number);
-              }
-              for (let bb = 0; bb <= a; bb++) {
-                const rb = offset + bb * c;
-                let s = 0;
-                for (let p = 0; p < c; p++) s += (row[ra + p] as number) * (row[rb + p] as number);
-                out[fs + a * r + bb] = (out[fs + a * r + bb] as number) + s;
-              }
-            }
-          }
+          for (const row of block.rows) out[off] = (out[off] as number) + squaredNorm(row, offset, offset + r * c);
+          // Σ_i G_iᵀ G_i = Mᵀ M with M the rows' r·n sub-rows stacked (n·r × c): products of M's columns.
+          const mCols = Array.from({ length: c }, (_, p) => {
+            const col = new Float64Array(n * r);
+            block.rows.forEach((row, i) => {
+              for (let a = 0; a < r; a++) col[i * r + a] = row[offset + a * c + p] as number;
+            });
+            return col;
+          });
+          out.set((await crossProductsOn(mCols, mCols, n * r, options, 'if-ekfac')).values, off + 1);
+          // Σ_i G_i G_iᵀ = W Wᵀ with W's row a the rows' a-th sub-rows side by side (r × n·c).
+          const wRows = Array.from({ length: r }, (_, a) => {
+            const w = new Float64Array(n * c);
+            block.rows.forEach((row, i) => w.set(row.subarray(offset + a * c, offset + (a + 1) * c), i * c));
+            return w;
+          });
+          out.set((await crossProductsOn(wRows, wRows, n * c, options, 'if-ekfac')).values, off + 1 + c * c);
           off += sizes(b, m).partial;
         }
         return out;
@@ -328,12 +361,16 @@ export function ifEkfacStreamedFit(options: IfEkfacOptions = {}): StreamedFit {
       if (!previous) throw new DdaError('if-ekfac: the eigenvalue-correction pass needs the factors of the first pass (internal error)');
       if (previous.length !== total(layout, m, 'factors')) throw new DdaError(`if-ekfac: the fit of pass 1 has ${previous.length} entries, expected ${total(layout, m, 'factors')}`, 'delete the stored fit to recompute it');
       const out = new Float64Array(test.dim);
-      eachActive(layout, factorsOf(previous, layout, m, false), (b, _f, rotated) => {
-        for (const row of block.rows) {
-          const rot = rotated(row);
-          for (let k = 0; k < rot.length; k++) out[b.offset + k] = (out[b.offset + k] as number) + (rot[k] as number) ** 2;
+      const factors = factorsOf(previous, layout, m, false);
+      for (const [l, b] of layout.entries()) {
+        const f = factors[l] as (typeof factors)[number];
+        if (!(f.damping > 0)) continue;
+        const size = b.out * b.in;
+        const rot = await rotateRows(block.rows, b.offset, f.qS, f.qA, b.out, b.in, options);
+        for (let i = 0; i < block.rows.length; i++) {
+          for (let k = 0; k < size; k++) out[b.offset + k] = (out[b.offset + k] as number) + (rot[i * size + k] as number) ** 2;
         }
-      });
+      }
       return out;
     },
     async finalize(sum, nTrain, test, pass, previous) {
@@ -365,6 +402,7 @@ export function ifEkfacStreamedFit(options: IfEkfacOptions = {}): StreamedFit {
       if (sum.length !== test.dim) throw new DdaError(`if-ekfac: the summed statistic of pass 2 has ${sum.length} entries, expected ${test.dim}`, 'delete the stored partials to recompute them');
       const factors = factorsOf(previous, layout, m, false);
       const fit = new Float64Array(total(layout, m, 'fit'));
+      const rotations: { b: EkfacLayout; f: (typeof factors)[number]; at: number }[] = [];
       let at = 0;
       layout.forEach((b, l) => {
         const f = factors[l] as (typeof factors)[number];
@@ -372,18 +410,17 @@ export function ifEkfacStreamedFit(options: IfEkfacOptions = {}): StreamedFit {
         fit[at] = f.damping;
         fit.set(f.qS, at + 1);
         fit.set(f.qA, at + 1 + b.out * b.out);
-        if (f.damping > 0) {
-          const size = b.out * b.in;
-          const tmp = new Float64Array(size);
-          const rot = new Float64Array(size);
-          test.rows.forEach((h, j) => {
-            rotate(h, b.offset, f.qS, f.qA, b.out, b.in, tmp, rot);
-            const z = at + s.factors + j * size;
-            for (let k = 0; k < size; k++) fit[z + k] = (rot[k] as number) / ((sum[b.offset + k] as number) / nTrain + f.damping);
-          });
-        }
+        if (f.damping > 0) rotations.push({ b, f, at: at + s.factors });
         at += s.fit;
       });
+      for (const { b, f, at: z0 } of rotations) {
+        const size = b.out * b.in;
+        const rot = await rotateRows(test.rows, b.offset, f.qS, f.qA, b.out, b.in, options);
+        for (let j = 0; j < m; j++) {
+          const z = z0 + j * size;
+          for (let k = 0; k < size; k++) fit[z + k] = (rot[j * size + k] as number) / ((sum[b.offset + k] as number) / nTrain + f.damping);
+        }
+      }
       return fit;
     },
     async scoreBlock(fit, block, test, checkpoint) {
@@ -392,22 +429,23 @@ export function ifEkfacStreamedFit(options: IfEkfacOptions = {}): StreamedFit {
       if (fit.length !== total(layout, m, 'fit')) throw new DdaError(`if-ekfac: the fit has ${fit.length} entries, expected ${total(layout, m, 'fit')} for these test gradients`, 'delete the stored fit to recompute it');
       const factors = factorsOf(fit, layout, m, true);
       const values = new Float64Array(block.rows.length * m);
-      eachActive(layout, factors, (b, f, rotated) => {
+      let how = FLOAT64_LOOP_HOW;
+      for (const [l, b] of layout.entries()) {
+        const f = factors[l] as (typeof factors)[number];
+        if (!(f.damping > 0)) continue;
         const size = b.out * b.in;
-        block.rows.forEach((row, i) => {
-          const rot = rotated(row);
-          for (let j = 0; j < m; j++) {
-            let s = 0;
-            for (let k = 0; k < size; k++) s += (rot[k] as number) * (f.z[j * size + k] as number);
-            values[i * m + j] = (values[i * m + j] as number) + s;
-          }
-        });
-      });
+        const rot = await rotateRows(block.rows, b.offset, f.qS, f.qA, b.out, b.in, options);
+        const rotRows = block.rows.map((_, i) => rot.subarray(i * size, (i + 1) * size));
+        const zRows = Array.from({ length: m }, (_, j) => f.z.subarray(j * size, (j + 1) * size));
+        const p = await crossProductsOn(rotRows, zRows, size, options, 'if-ekfac');
+        how = p.how;
+        for (let k = 0; k < values.length; k++) values[k] = (values[k] as number) + (p.values[k] as number);
+      }
       const used = factors.filter((f) => f.damping > 0).map((f) => f.damping);
       const skipped = layout.length - used.length;
       return createScoreMatrix(block.ids, test.ids, values, {
         method: 'if-ekfac',
-        computedOver: `Σ_l g_trainᵀ H_l⁻¹ g_test over ${test.dim} parameters in ${used.length} parameter blocks${skipped ? ` (${skipped} with all-zero training gradients skipped)` : ''} (${describeCheckpoints(block, test)}), H_l = EK-FAC of the training gradients: Kronecker eigenbases of A = mean GᵀG and S = mean G Gᵀ from the per-example gradient matrices (not per-token statistics), eigenvalue-corrected (Λ = mean (Q_Sᵀ G Q_A)²), ${describeBlockDamping(used, options)}; streamed: factors, eigenvalue correction and scores in three passes over the training gradients; dimensionless; higher = more responsible`,
+        computedOver: `Σ_l g_trainᵀ H_l⁻¹ g_test over ${test.dim} parameters in ${used.length} parameter blocks${skipped ? ` (${skipped} with all-zero training gradients skipped)` : ''} (${describeCheckpoints(block, test)}), H_l = EK-FAC of the training gradients: Kronecker eigenbases of A = mean GᵀG and S = mean G Gᵀ from the per-example gradient matrices (not per-token statistics), eigenvalue-corrected (Λ = mean (Q_Sᵀ G Q_A)²), ${describeBlockDamping(used, options)}; streamed: factors, eigenvalue correction and scores in three passes over the training gradients, their products a ${how}; dimensionless; higher = more responsible`,
         units: 'dimensionless',
         checkpoints: [checkpoint],
         transforms: [],

@@ -25,7 +25,7 @@ import { checkGradientPair } from '@dda/scorer-grad-dot';
 import {
   checkDampingOptions, dampingFromSquaredNorms, describeCheckpoints, describeDamping, requirePositiveDamping, requireTrainingRows, squaredNorm, wholeGradientDamping, type DampingOptions,
 } from './damping.js';
-import { crossProducts } from './linalg.js';
+import { crossProducts, crossProductsOn, gramMatrixOn, type Float64EngineOptions } from './linalg.js';
 
 /** Default LiSSA recursion depth. */
 export const DEFAULT_LISSA_DEPTH = 200;
@@ -33,7 +33,7 @@ export const DEFAULT_LISSA_DEPTH = 200;
 export const DEFAULT_TEST_BLOCK = 16;
 
 /** Options of {@link ifLissaScores} and the `if-lissa` scorer. */
-export interface IfLissaOptions extends DampingOptions {
+export interface IfLissaOptions extends DampingOptions, Float64EngineOptions {
   /** Number of iterations T (positive integer, default 200). */
   readonly depth?: number;
   /** s > 0 in the units of H; default: a guaranteed upper bound of the largest eigenvalue (module doc). */
@@ -159,6 +159,40 @@ export function ifLissaScores(
   const run = { depth, repeats, batch, fullBatch, seed, decay, step, scale };
   const out = dual ? lissaDual(train, test, run) : lissaPrimal(train, test, run, testBlock);
   return createScoreMatrix(train.ids, test.ids, out, lissaProvenance(train, test, n, lambda, scale, options, settings, dual ? ', iterated in the span of the training gradients' : '', checkpoint));
+}
+
+/**
+ * {@link ifLissaScores} with the dual recursion's products on the float64 GEMM of `options.engine`
+ * (default `auto`: onnxruntime's where it is loaded; {@link Float64EngineOptions}): the Gram matrix,
+ * G Hᵀ, and each step's K[batch, :] · B for every test output at once (the test outputs share
+ * their minibatches, so their recursions run side by side). Equal to it up to the order of float64
+ * sums; the primal recursion stays the float64 loop.
+ *
+ * @throws DdaError as {@link ifLissaScores}, or when a kernel asked for by id cannot run.
+ */
+export async function ifLissaScoresOnEngine(
+  train: GradientMatrix,
+  test: GradientMatrix,
+  options: IfLissaOptions = {},
+  checkpoint: string = train.checkpoint,
+): Promise<ScoreMatrix> {
+  checkGradientPair(train, test, 'if-lissa');
+  const settings = lissaSettings(options);
+  const lambda = wholeGradientDamping(train, options, 'if-lissa');
+  const n = train.rows.length;
+  const dim = train.dim;
+  const dual = settings.solver === 'dual' || (settings.solver === 'auto' && n <= dim && n <= MAX_DUAL_TRAIN);
+  if (!dual || options.engine === 'js' || test.rows.length === 0) return ifLissaScores(train, test, options, checkpoint);
+  const { depth, repeats, seed } = settings;
+  const fullBatch = settings.batch === 0 || settings.batch >= n;
+  const batch = fullBatch ? n : settings.batch;
+  const norms = train.rows.map((r) => squaredNorm(r));
+  const bound = fullBatch ? norms.reduce((a, b) => a + b, 0) / n : Math.max(...norms);
+  const scale = options.scale ?? bound + lambda;
+  checkScale(scale);
+  const run = { depth, repeats, batch, fullBatch, seed, decay: 1 - lambda / scale, step: 1 / (scale * batch), scale };
+  const { values, how } = await lissaDualOn(train, test, run, options);
+  return createScoreMatrix(train.ids, test.ids, values, lissaProvenance(train, test, n, lambda, scale, options, settings, `, iterated in the span of the training gradients, every test output at once, products a ${how}`, checkpoint));
 }
 
 /** The settings of one LiSSA run, after validation. */
@@ -327,6 +361,72 @@ function lissaDual(train: GradientMatrix, test: GradientMatrix, run: LissaRun): 
     }
   }
   return out;
+}
+
+/**
+ * {@link lissaDual} for every test output at once, its products on the engine of `o`: with
+ * U = G Hᵀ (n × m) and B (n × m) the β of every test output, one step is
+ * C = α·U[batch, :] + K[batch, :]·B, α ← 1 + (1 − λ/s)·α, B ← (1 − λ/s)·B − (1/(s·b))·scatter(batch, C),
+ * and the scores are (Σα·U + K·ΣB) / (s · repeats). α does not depend on the test output, and every
+ * test output draws the same minibatches (one stream, re-seeded per output in {@link lissaDual}).
+ */
+async function lissaDualOn(train: GradientMatrix, test: GradientMatrix, run: LissaRun, o: Float64EngineOptions): Promise<{ values: Float64Array; how: string }> {
+  const { depth, repeats, batch, fullBatch, seed, decay, step } = run;
+  const n = train.rows.length;
+  const m = test.rows.length;
+  const gram = await gramMatrixOn(train.rows, train.dim, o, 'if-lissa');
+  const K = gram.values;
+  const U = (await crossProductsOn(train.rows, test.rows, train.dim, o, 'if-lissa')).values;
+  const kRows = Array.from({ length: n }, (_, i) => K.subarray(i * n, (i + 1) * n));
+  const B = new Float64Array(n * m);
+  const sumB = new Float64Array(n * m);
+  const bTFlat = new Float64Array(m * n);
+  const bT = Array.from({ length: m }, (_, j) => bTFlat.subarray(j * n, (j + 1) * n));
+  /** K[rows, :] · B, [rows.length × m], with Bᵀ's rows refreshed from B first. */
+  const kTimes = async (rows: readonly Float64Array[], from: Float64Array): Promise<Float64Array> => {
+    for (let j = 0; j < m; j++) {
+      const t = bT[j] as Float64Array;
+      for (let k = 0; k < n; k++) t[k] = from[k * m + j] as number;
+    }
+    return (await crossProductsOn(rows, bT, n, o, 'if-lissa')).values;
+  };
+  const idx = new Int32Array(batch);
+  const picked: Float64Array[] = fullBatch ? kRows : new Array<Float64Array>(batch);
+  const rng = new SeededRandom(seed);
+  let sumAlpha = 0;
+  for (let r = 0; r < repeats; r++) {
+    let alpha = 1;
+    B.fill(0);
+    for (let t = 0; t < depth; t++) {
+      for (let b = 0; b < batch; b++) idx[b] = fullBatch ? b : rng.int(n);
+      if (!fullBatch) for (let b = 0; b < batch; b++) picked[b] = kRows[idx[b] as number] as Float64Array;
+      // β = 0 at t = 0: K·B is 0 then (skipped, as the loop's products with a zero β add nothing).
+      const kb = t === 0 ? new Float64Array(batch * m) : await kTimes(picked, B);
+      let finite = true;
+      for (let b = 0; b < batch; b++) {
+        const u = (idx[b] as number) * m;
+        for (let j = 0; j < m; j++) {
+          const c = alpha * (U[u + j] as number) + (kb[b * m + j] as number);
+          if (!Number.isFinite(c)) finite = false;
+          kb[b * m + j] = c;
+        }
+      }
+      alpha = 1 + decay * alpha;
+      if (!Number.isFinite(alpha)) finite = false;
+      for (let k = 0; k < B.length; k++) B[k] = decay * (B[k] as number);
+      for (let b = 0; b < batch; b++) {
+        const at = (idx[b] as number) * m;
+        for (let j = 0; j < m; j++) B[at + j] = (B[at + j] as number) - step * (kb[b * m + j] as number);
+      }
+      if (!finite) throw divergence(t, run);
+    }
+    sumAlpha += alpha;
+    for (let k = 0; k < B.length; k++) sumB[k] = (sumB[k] as number) + (B[k] as number);
+  }
+  const ks = await kTimes(kRows, sumB);
+  const out = new Float64Array(n * m);
+  for (let k = 0; k < out.length; k++) out[k] = (sumAlpha * (U[k] as number) + (ks[k] as number)) / (run.scale * repeats);
+  return { values: out, how: gram.how };
 }
 
 /** Entries before the iterate in a streamed fit: [λ, s, n]. */

@@ -21,7 +21,7 @@ import { registerInfluenceScorers } from './scorer.js';
 export {
   type Rows, crossProducts, gramMatrix, choleskyFactor, choleskySolve, type KernelSolver,
   type RidgeKernelOptions, DEFAULT_MAX_SYSTEM_SIZE, ridgeKernelScores, type SymmetricEigen,
-  symmetricEigen,
+  symmetricEigen, type Float64EngineOptions, type Float64Products, crossProductsOn, gramMatrixOn, ridgeKernelScoresOn,
 } from './linalg.js';
 // the damping of the Hessian every scorer of this package uses
 export {
@@ -29,11 +29,11 @@ export {
 } from './damping.js';
 // `if-exact`
 export {
-  type IfExactOptions, ifExactScores,
+  type IfExactOptions, ifExactScores, ifExactScoresOnEngine,
 } from './if-exact.js';
 // `if-lissa`
 export {
-  DEFAULT_LISSA_DEPTH, DEFAULT_LISSA_STREAM_ABOVE_BYTES, DEFAULT_TEST_BLOCK, type IfLissaOptions, ifLissaScores, ifLissaStreamedFit,
+  DEFAULT_LISSA_DEPTH, DEFAULT_LISSA_STREAM_ABOVE_BYTES, DEFAULT_TEST_BLOCK, type IfLissaOptions, ifLissaScores, ifLissaScoresOnEngine, ifLissaStreamedFit,
 } from './if-lissa.js';
 // `datainf`
 export {

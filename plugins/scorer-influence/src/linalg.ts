@@ -5,7 +5,7 @@
  *
  * Matrices are row-major Float64Arrays: entry (i, j) of an r×c matrix is `a[i * c + j]`.
  */
-import { DdaError } from '@dda/core';
+import { DdaError, FLOAT64_LOOP_HOW, kernelProducts64 } from '@dda/core';
 
 /** Rows of equal length: float32 gradients or float64 projected features. */
 export type Rows = readonly ArrayLike<number>[];
@@ -167,6 +167,24 @@ export interface RidgeKernelOptions {
 /** Default largest system {@link ridgeKernelScores} will factor (8192² float64 = 512 MiB). */
 export const DEFAULT_MAX_SYSTEM_SIZE = 8192;
 
+/** The solver {@link ridgeKernelScores} uses, after checking ρ and the system size. @throws DdaError as it. */
+function ridgeSolver(n: number, dim: number, ridge: number, options: RidgeKernelOptions): 'dual' | 'primal' {
+  const what = options.what ?? 'ridge kernel';
+  if (!(ridge > 0) || !Number.isFinite(ridge)) {
+    throw new DdaError(`${what}: the damping must be a positive finite number, got ${ridge}`, 'pass a positive damping');
+  }
+  const solver = options.solver === undefined || options.solver === 'auto' ? (n <= dim ? 'dual' : 'primal') : options.solver;
+  const size = solver === 'dual' ? n : dim;
+  const maxSize = options.maxSystemSize ?? DEFAULT_MAX_SYSTEM_SIZE;
+  if (size > maxSize) {
+    throw new DdaError(
+      `${what}: an exact solve needs a ${size}×${size} system (${solver}; min of nTrain = ${n} and dim = ${dim}), above maxSystemSize = ${maxSize} (${((8 * size * size) / 2 ** 20).toFixed(0)} MiB)`,
+      'use an approximate scorer (if-lissa, datainf, or trak with a projection), fewer training samples, or raise maxSystemSize if memory allows',
+    );
+  }
+  return solver;
+}
+
 /**
  * The ridge-kernel scores `S = G (GᵀG + ρI)⁻¹ Tᵀ = (G Gᵀ + ρI)⁻¹ G Tᵀ` (push-through identity),
  * row-major [nTrain × nTest], where G holds the `train` rows and T the `test` rows (length `dim`).
@@ -185,20 +203,9 @@ export function ridgeKernelScores(
   options: RidgeKernelOptions = {},
 ): { values: Float64Array; solver: 'dual' | 'primal' } {
   const what = options.what ?? 'ridge kernel';
-  if (!(ridge > 0) || !Number.isFinite(ridge)) {
-    throw new DdaError(`${what}: the damping must be a positive finite number, got ${ridge}`, 'pass a positive damping');
-  }
+  const solver = ridgeSolver(train.length, dim, ridge, options);
   const n = train.length;
   const m = test.length;
-  const solver = options.solver === undefined || options.solver === 'auto' ? (n <= dim ? 'dual' : 'primal') : options.solver;
-  const size = solver === 'dual' ? n : dim;
-  const maxSize = options.maxSystemSize ?? DEFAULT_MAX_SYSTEM_SIZE;
-  if (size > maxSize) {
-    throw new DdaError(
-      `${what}: an exact solve needs a ${size}×${size} system (${solver}; min of nTrain = ${n} and dim = ${dim}), above maxSystemSize = ${maxSize} (${((8 * size * size) / 2 ** 20).toFixed(0)} MiB)`,
-      'use an approximate scorer (if-lissa, datainf, or trak with a projection), fewer training samples, or raise maxSystemSize if memory allows',
-    );
-  }
   if (n === 0 || m === 0) return { values: new Float64Array(n * m), solver };
   if (solver === 'dual') {
     const k = gramMatrix(train, dim);
@@ -320,4 +327,72 @@ export function symmetricEigen(matrix: Float64Array, n: number, what: string): S
     for (let r = 0; r < n; r++) vectors[r * n + k] = v[r * n + src] as number;
   });
   return { values, vectors };
+}
+
+/**
+ * Where the influence scorers' float64 products run (option `engine` of `if-exact`, `if-lissa`,
+ * `if-ekfac`): `auto` (default: the float64 GEMM of a registered dot-product kernel, onnxruntime's
+ * where @dda/backend-onnxruntime is loaded, else this module's float64 loops, the reason logged
+ * once), `js` (the loops), or a kernel's id (required). Changes only speed and the order of float64
+ * sums, never the accumulation precision.
+ */
+export interface Float64EngineOptions {
+  /** `auto` (default), `js`, or a dot-product kernel's id. */
+  readonly engine?: string;
+  /** Where a fallback reason goes (default console.warn), once per caller per process. */
+  readonly log?: (line: string) => void;
+}
+
+/** Float64 products and the phrase saying where they ran (e.g. "float64 GEMM on onnxruntime-cpu"). */
+export interface Float64Products {
+  readonly values: Float64Array;
+  readonly how: string;
+}
+
+/** {@link crossProducts} on the engine of `o.engine` ({@link Float64EngineOptions}). @throws DdaError when a kernel asked for by id cannot run. */
+export async function crossProductsOn(a: Rows, b: Rows, dim: number, o: Float64EngineOptions, who: string): Promise<Float64Products> {
+  const k = await kernelProducts64(a, b, dim, { engine: o.engine ?? 'auto', who, ...(o.log ? { log: o.log } : {}) });
+  return k ? { values: k.values, how: k.how } : { values: crossProducts(a, b, dim), how: FLOAT64_LOOP_HOW };
+}
+
+/**
+ * {@link gramMatrix} on the engine of `o.engine`; exactly symmetric (the lower triangle copied to
+ * the upper, as a GEMM need not give K[i][j] and K[j][i] the same rounding).
+ *
+ * @throws DdaError when a kernel asked for by id cannot run.
+ */
+export async function gramMatrixOn(rows: Rows, dim: number, o: Float64EngineOptions, who: string): Promise<Float64Products> {
+  const k = await kernelProducts64(rows, rows, dim, { engine: o.engine ?? 'auto', who, ...(o.log ? { log: o.log } : {}) });
+  if (!k) return { values: gramMatrix(rows, dim), how: FLOAT64_LOOP_HOW };
+  const n = rows.length;
+  const g = k.values;
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[j * n + i] = g[i * n + j] as number;
+  return { values: g, how: k.how };
+}
+
+/**
+ * {@link ridgeKernelScores} with its dual products (the Gram matrix G Gᵀ and G Tᵀ) on the engine of
+ * `options.engine` ({@link Float64EngineOptions}); the Cholesky factorisation and solve, and the
+ * primal solver, stay in float64 JavaScript. Equal to it up to the order of float64 sums.
+ *
+ * @returns The scores, the solver used and where the products ran.
+ * @throws DdaError as {@link ridgeKernelScores}, or when a kernel asked for by id cannot run.
+ */
+export async function ridgeKernelScoresOn(
+  train: Rows,
+  test: Rows,
+  dim: number,
+  ridge: number,
+  options: RidgeKernelOptions & Float64EngineOptions = {},
+): Promise<{ values: Float64Array; solver: 'dual' | 'primal'; how: string }> {
+  const what = options.what ?? 'ridge kernel';
+  const solver = ridgeSolver(train.length, dim, ridge, options);
+  const n = train.length;
+  const m = test.length;
+  if (solver === 'primal' || n === 0 || m === 0) return { ...ridgeKernelScores(train, test, dim, ridge, options), how: FLOAT64_LOOP_HOW };
+  const k = await gramMatrixOn(train, dim, options, what);
+  for (let i = 0; i < n; i++) k.values[i * n + i] = (k.values[i * n + i] as number) + ridge;
+  choleskyFactor(k.values, n, what);
+  const c = await crossProductsOn(train, test, dim, options, what);
+  return { values: choleskySolve(k.values, n, c.values, m), solver, how: k.how };
 }

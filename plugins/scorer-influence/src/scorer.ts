@@ -5,13 +5,18 @@ import { DEFAULT_PC_K, gradDotPcScores, type GradDotPcOptions } from './grad-dot
 import { DEFAULT_TRACKSTAR_MIX, trackStarScores, type TrackStarOptions } from './trackstar.js';
 import type { DampingOptions } from './damping.js';
 import { ifEkfacScores, ifEkfacStreamedFit, type IfEkfacOptions } from './if-ekfac.js';
-import { ifExactScores, type IfExactOptions } from './if-exact.js';
-import { ifLissaScores, ifLissaStreamedFit, type IfLissaOptions } from './if-lissa.js';
+import { ifExactScoresOnEngine, type IfExactOptions } from './if-exact.js';
+import { ifLissaScoresOnEngine, ifLissaStreamedFit, type IfLissaOptions } from './if-lissa.js';
 import type { KernelSolver } from './linalg.js';
 import { dataInfStreamedFit, gradDotPcStreamedFit, ifExactStreamedFit, trackStarStreamedFit } from './streamed-fit.js';
 
 function optionalNumber(options: PluginOptions, key: string): number | undefined {
   return options[key] === undefined ? undefined : numberOption(options, key, 0);
+}
+
+/** The option `engine` of the influence scorers' float64 products (`auto`, `js` or a registered kernel's id; validated as `grad-dot`'s). */
+function readEngine(options: PluginOptions): { engine: string } {
+  return { engine: readGradDotOptions(options).engine ?? 'auto' };
 }
 
 function readDamping(options: PluginOptions): DampingOptions {
@@ -20,17 +25,17 @@ function readDamping(options: PluginOptions): DampingOptions {
   return { ...(damping !== undefined && { damping }), ...(dampingRatio !== undefined && { dampingRatio }) };
 }
 
-/** Reads `if-exact` options: damping, dampingRatio, solver (`auto` | `dual` | `primal`), maxSystemSize. */
+/** Reads `if-exact` options: damping, dampingRatio, solver (`auto` | `dual` | `primal`), maxSystemSize, engine (of the float64 products: `auto` | `js` | a kernel id). */
 export function readIfExactOptions(options: PluginOptions): IfExactOptions {
   const solver = options['solver'] ?? 'auto';
   if (solver !== 'auto' && solver !== 'dual' && solver !== 'primal') {
     throw new DdaError(`if-exact: option 'solver' must be 'auto', 'dual' or 'primal', got ${JSON.stringify(solver)}`);
   }
   const maxSystemSize = optionalNumber(options, 'maxSystemSize');
-  return { ...readDamping(options), solver: solver as KernelSolver, ...(maxSystemSize !== undefined && { maxSystemSize }) };
+  return { ...readDamping(options), solver: solver as KernelSolver, ...(maxSystemSize !== undefined && { maxSystemSize }), ...readEngine(options) };
 }
 
-/** Reads `if-lissa` options: damping, dampingRatio, depth, scale, batch, repeats, seed, testBlock, solver (`auto` | `dual` | `primal`), streamAboveBytes. */
+/** Reads `if-lissa` options: damping, dampingRatio, depth, scale, batch, repeats, seed, testBlock, solver (`auto` | `dual` | `primal`), streamAboveBytes, engine. */
 export function readIfLissaOptions(options: PluginOptions): IfLissaOptions {
   const o: Record<string, number> = {};
   for (const key of ['depth', 'scale', 'batch', 'repeats', 'seed', 'testBlock', 'streamAboveBytes']) {
@@ -41,7 +46,7 @@ export function readIfLissaOptions(options: PluginOptions): IfLissaOptions {
   if (solver !== 'auto' && solver !== 'dual' && solver !== 'primal') {
     throw new DdaError(`if-lissa: option 'solver' must be auto, dual or primal, got ${String(solver)}`, 'leave it out for auto');
   }
-  return { ...readDamping(options), ...o, solver };
+  return { ...readDamping(options), ...o, solver, ...readEngine(options) };
 }
 
 /**
@@ -52,7 +57,7 @@ export function ifExactScorer(options: IfExactOptions = {}): Scorer {
   return gradientScorer(
     'if-exact',
     'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher (1/n) Σ g gᵀ + λI of the training gradients, solved exactly by Cholesky (dimensionless; higher = more responsible)',
-    ifExactScores,
+    ifExactScoresOnEngine,
     options,
     { streamedFit: ifExactStreamedFit(options) },
   );
@@ -69,7 +74,7 @@ export function ifLissaScorer(options: IfLissaOptions = {}): Scorer {
   return gradientScorer(
     'if-lissa',
     'influence function g_trainᵀ H⁻¹ g_test, H = damped empirical Fisher of the training gradients, H⁻¹ by LiSSA (dimensionless; higher = more responsible)',
-    ifLissaScores,
+    ifLissaScoresOnEngine,
     options,
     { streamedFit: ifLissaStreamedFit(options) },
   );
@@ -86,10 +91,10 @@ export function dataInfScorer(options: DataInfOptions = {}): Scorer {
   );
 }
 
-/** Reads `if-ekfac` options: damping, dampingRatio, maxFactorSize. */
+/** Reads `if-ekfac` options: damping, dampingRatio, maxFactorSize, engine. */
 export function readIfEkfacOptions(options: PluginOptions): IfEkfacOptions {
   const maxFactorSize = optionalNumber(options, 'maxFactorSize');
-  return { ...readDamping(options), ...(maxFactorSize !== undefined && { maxFactorSize }) };
+  return { ...readDamping(options), ...(maxFactorSize !== undefined && { maxFactorSize }), ...readEngine(options) };
 }
 
 /**
@@ -155,30 +160,30 @@ export function trackStarScorer(options: TrackStarOptions = {}): Scorer {
 export const scorerEntries: readonly RegistryEntry<Scorer, PluginOptions>[] = [
   {
     id: 'datainf',
-    description: 'DataInf closed-form influence per parameter tensor (options damping, dampingRatio = 0.1)',
+    description: 'DataInf closed-form influence per parameter tensor (options damping, dampingRatio = 0.1, engine = auto: its streamed fit\'s float64 products on a kernel)',
     priority: 80,
-    options: ['damping', 'dampingRatio'],
-    create: (o) => dataInfScorer(readDamping(o)),
+    options: ['damping', 'dampingRatio', 'engine'],
+    create: (o) => dataInfScorer({ ...readDamping(o), ...readEngine(o) }),
   },
   {
     id: 'if-exact',
-    description: 'exact influence with the damped empirical Fisher (options damping, dampingRatio = 0.1, solver, maxSystemSize = 8192)',
+    description: 'exact influence with the damped empirical Fisher (options damping, dampingRatio = 0.1, solver, maxSystemSize = 8192, engine = auto: the float64 products on a kernel\'s float64 GEMM)',
     priority: 70,
-    options: ['damping', 'dampingRatio', 'solver', 'maxSystemSize'],
+    options: ['damping', 'dampingRatio', 'solver', 'maxSystemSize', 'engine'],
     create: (o) => ifExactScorer(readIfExactOptions(o)),
   },
   {
     id: 'if-lissa',
-    description: 'LiSSA influence with the damped empirical Fisher (options damping, dampingRatio, depth = 200, scale, batch = 0 (all), repeats = 1, seed = 0, solver, streamAboveBytes = 2^30: training gradients above it streamed in depth + 1 passes)',
+    description: 'LiSSA influence with the damped empirical Fisher (options damping, dampingRatio, depth = 200, scale, batch = 0 (all), repeats = 1, seed = 0, solver, streamAboveBytes = 2^30: training gradients above it streamed in depth + 1 passes, engine = auto)',
     priority: 60,
-    options: ['damping', 'dampingRatio', 'depth', 'scale', 'batch', 'repeats', 'seed', 'testBlock', 'solver', 'streamAboveBytes'],
+    options: ['damping', 'dampingRatio', 'depth', 'scale', 'batch', 'repeats', 'seed', 'testBlock', 'solver', 'streamAboveBytes', 'engine'],
     create: (o) => ifLissaScorer(readIfLissaOptions(o)),
   },
   {
     id: 'if-ekfac',
-    description: 'EK-FAC influence per parameter tensor, factors from per-example gradients (options damping, dampingRatio = 0.1, maxFactorSize = 1024)',
+    description: 'EK-FAC influence per parameter tensor, factors from per-example gradients (options damping, dampingRatio = 0.1, maxFactorSize = 1024, engine = auto)',
     priority: 65,
-    options: ['damping', 'dampingRatio', 'maxFactorSize'],
+    options: ['damping', 'dampingRatio', 'maxFactorSize', 'engine'],
     create: (o) => ifEkfacScorer(readIfEkfacOptions(o)),
   },
   {

@@ -27,7 +27,7 @@ import {
 import { parameterBlocks, type DataInfOptions, type ParameterBlock } from './datainf.js';
 import { ifExactProvenance, type IfExactOptions } from './if-exact.js';
 import { DEFAULT_PC_K, RELATIVE_EIGEN_TIE, topEigen, type GradDotPcOptions } from './grad-dot-pc.js';
-import { DEFAULT_MAX_SYSTEM_SIZE, choleskyFactor, choleskySolve, crossProducts, secondMomentLower } from './linalg.js';
+import { DEFAULT_MAX_SYSTEM_SIZE, choleskyFactor, choleskySolve, crossProducts, crossProductsOn, secondMomentLower } from './linalg.js';
 import { DEFAULT_TRACKSTAR_MIX, trackStarProvenance, type TrackStarOptions } from './trackstar.js';
 
 /** A DdaError unless `fit` has `expected` entries (a fit made for other test gradients or options). */
@@ -72,7 +72,9 @@ function refuseLargeDim(what: string, maxSystemSize: number | undefined, stored:
  * `datainf` in passes (see the module doc). Fit passes: 2 with the scale-aware damping (pass 0:
  * Σ_i ‖g_il‖² per parameter tensor, L floats; pass 1: the Sherman–Morrison sums, nTest × dim),
  * 1 with an absolute `damping`. The fit: [λ_l (L), x_jl (nTest × dim)], λ_l = 0 for a tensor whose
- * training gradients are all zero (skipped, as the stored path does).
+ * training gradients are all zero (skipped, as the stored path does). The Sherman–Morrison sums
+ * (G_l H_lᵀ, then its weighted product with G_l) and the scores run on the float64 GEMM of
+ * `options.engine` ({@link crossProductsOn}: onnxruntime's double Gemm under `auto`, loops under `js`).
  */
 export function dataInfStreamedFit(options: DataInfOptions = {}): StreamedFit {
   checkDampingOptions(options, 'datainf');
@@ -101,24 +103,21 @@ export function dataInfStreamedFit(options: DataInfOptions = {}): StreamedFit {
       const lambdas = lambdasOf(test, previous);
       const m = test.rows.length;
       const dim = test.dim;
+      const n = block.rows.length;
       const out = new Float64Array(m * dim);
-      blocks.forEach(({ offset, size }, l) => {
+      for (const [l, { offset, size }] of blocks.entries()) {
         const lambda = lambdas[l] as number;
-        if (!(lambda > 0)) return;
+        if (!(lambda > 0) || n === 0) continue;
         const end = offset + size;
-        for (const g of block.rows) {
-          const w = 1 / (lambda + squaredNorm(g, offset, end));
-          for (let j = 0; j < m; j++) {
-            const v = test.rows[j] as Float32Array;
-            let s = 0;
-            for (let p = offset; p < end; p++) s += (g[p] as number) * (v[p] as number);
-            const a = s * w;
-            if (a === 0) continue;
-            const row = j * dim;
-            for (let p = offset; p < end; p++) out[row + p] = (out[row + p] as number) + a * (g[p] as number);
-          }
-        }
-      });
+        // Σ_i (g_ilᵀ h_jl) w_i g_il for every query j: P = G_l H_lᵀ (n × m), then (P ∘ w)ᵀ G_l (m × size).
+        const gl = block.rows.map((g) => g.subarray(offset, end));
+        const p = (await crossProductsOn(gl, test.rows.map((h) => h.subarray(offset, end)), size, options, 'datainf')).values;
+        const w = Float64Array.from(block.rows, (g) => 1 / (lambda + squaredNorm(g, offset, end)));
+        const aT = Array.from({ length: m }, (_, j) => Float64Array.from({ length: n }, (_, i) => (p[i * m + j] as number) * (w[i] as number)));
+        const glT = Array.from({ length: size }, (_, q) => Float64Array.from({ length: n }, (_, i) => (gl[i] as Float32Array)[q] as number));
+        const x = (await crossProductsOn(aT, glT, n, options, 'datainf')).values;
+        for (let j = 0; j < m; j++) out.set(x.subarray(j * size, (j + 1) * size), j * dim + offset);
+      }
       return out;
     },
     async finalize(sum, nTrain, test, pass, previous) {
@@ -152,23 +151,15 @@ export function dataInfStreamedFit(options: DataInfOptions = {}): StreamedFit {
       const m = test.rows.length;
       checkFitSize(fit, blocks.length + m * test.dim, 'datainf');
       const lambdas = fit.subarray(0, blocks.length);
-      const values = new Float64Array(block.rows.length * m);
-      block.rows.forEach((g, i) => {
-        for (let j = 0; j < m; j++) {
-          let s = 0;
-          blocks.forEach(({ offset, size }, l) => {
-            if (!((lambdas[l] as number) > 0)) return;
-            const x = blocks.length + j * test.dim;
-            for (let p = offset; p < offset + size; p++) s += (g[p] as number) * (fit[x + p] as number);
-          });
-          values[i * m + j] = s;
-        }
-      });
+      // Σ_l g_ilᵀ x_jl over the active tensors: the fit is 0 on the others, so one product over every coordinate.
+      const x0 = blocks.length;
+      const fitRows = Array.from({ length: m }, (_, j) => fit.subarray(x0 + j * test.dim, x0 + (j + 1) * test.dim));
+      const { values, how } = await crossProductsOn(block.rows, fitRows, test.dim, options, 'datainf');
       const used = [...lambdas].filter((x) => x > 0);
       const skipped = blocks.length - used.length;
       return createScoreMatrix(block.ids, test.ids, values, {
         method: 'datainf',
-        computedOver: `Σ_l g_trainᵀ H_l⁻¹ g_test over ${test.dim} parameters in ${blocks.length} parameter blocks${skipped ? ` (${skipped} with all-zero training gradients skipped)` : ''} (${describeCheckpoints(block, test)}), H_l = (1/n) Σ g_l g_lᵀ + λ_l I inverted by the DataInf closed form, ${describeBlockDamping(used, options)}; streamed: H_l⁻¹ g_test fitted over the training gradients in ${absolute ? 1 : 2} pass${absolute ? '' : 'es'}, then scored block by block; dimensionless; higher = more responsible`,
+        computedOver: `Σ_l g_trainᵀ H_l⁻¹ g_test over ${test.dim} parameters in ${blocks.length} parameter blocks${skipped ? ` (${skipped} with all-zero training gradients skipped)` : ''} (${describeCheckpoints(block, test)}), H_l = (1/n) Σ g_l g_lᵀ + λ_l I inverted by the DataInf closed form, ${describeBlockDamping(used, options)}; streamed: H_l⁻¹ g_test fitted over the training gradients in ${absolute ? 1 : 2} pass${absolute ? '' : 'es'}, then scored block by block, the products a ${how}; dimensionless; higher = more responsible`,
         units: 'dimensionless',
         checkpoints: [checkpoint],
         transforms: [],
