@@ -14,6 +14,7 @@ import { commandArgv, shardOptions, slurmOptions, submitSharded } from './slurm.
 import { UsageError, checkNumericFlags, checkRepeatedFlags, knownFlags, multiValueFlags, withFlagSuggestions } from './flags.js';
 import { computedSeconds, demoHeader, demoNextStep, readSummary } from './demo-output.js';
 import { indexCommand } from './index-command.js';
+import { runBenchWorkers } from './bench-jobs.js';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
@@ -355,12 +356,14 @@ function benchOptions<T>(y: import('yargs').Argv<T>) {
     .option('name', { type: 'string', describe: 'name of the output files, overriding the config' })
     .option('projection-dim', { type: 'number', describe: 'score every gradient scorer on gradients projected to this many dimensions (the gradient index\'s seeded projection), overriding the config\'s projection.dim' })
     .option('store-gradients', { type: 'boolean', describe: 'keep every training gradient in <out>/artifacts/gradients/ (float32, 4 bytes per trainable parameter per sample and checkpoint), overriding the config\'s storeGradients: the scorers that fit in passes (datainf, trackstar, grad-dot-pc, the influence functions) then read them instead of computing them once per pass' })
-    .option('format', { type: 'string', array: true, choices: ['latex'], describe: 'extra table formats besides CSV, JSON and HTML: latex (booktabs <name>-summary.tex; an ablation also <name>-ablation-grid.tex)' });
+    .option('format', { type: 'string', array: true, choices: ['latex'], describe: 'extra table formats besides CSV, JSON and HTML: latex (booktabs <name>-summary.tex; an ablation also <name>-ablation-grid.tex)' })
+    .option('jobs', { type: 'number', default: 1, describe: 'family × seed cells computed by this many worker processes at once (each claims the next cell; onnxruntime at ⌊cores / jobs⌋ threads each), then collected by this process: the same outputs as --jobs 1' })
+    .option('claim', { type: 'string', hidden: true, describe: 'internal: the run id of a --jobs worker (compute only the cells this process claims)' });
 }
 
 async function runBenchCommand(
   kind: 'bench' | 'ablation',
-  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; format?: string[] | undefined; metrics?: (string | number)[] | undefined; 'projection-dim'?: number | undefined; 'store-gradients'?: boolean | undefined },
+  a: { config?: string | undefined; out: string; families?: (string | number)[] | undefined; scorers?: (string | number)[] | undefined; scorer?: string | undefined; seeds?: number[] | undefined; name?: string | undefined; format?: string[] | undefined; metrics?: (string | number)[] | undefined; 'projection-dim'?: number | undefined; 'store-gradients'?: boolean | undefined; jobs?: number | undefined; claim?: string | undefined },
   argv: readonly string[],
   io: CliIo,
   reporter: Reporter,
@@ -377,7 +380,16 @@ async function runBenchCommand(
   const log = reporter.log;
   const cells = config.families.length * config.seeds.length;
   log(`${kind}: ${config.families.join(', ')} × seeds ${config.seeds.join(', ')} (${cells} cells) × ${kind === 'bench' ? `scorers ${config.scorers.join(', ')}` : `scorer ${config.ablation.scorer}`} → ${a.out}`);
-  const result = kind === 'bench' ? await runBench(config, a.out, log, reporter.progress) : await runAblation(config, a.out, log, reporter.progress);
+  if (a.claim !== undefined) {
+    // A worker of --jobs: its claimed cells, saved for the collecting run; no outputs of its own.
+    const part = kind === 'bench' ? await runBench(config, a.out, log, reporter.progress, { claim: a.claim }) : await runAblation(config, a.out, log, reporter.progress, { claim: a.claim });
+    reporter.close();
+    const failed = part.skipped.filter((x) => x.failed);
+    if (failed.length > 0) throw new DdaError(`${failed.length} cell(s) failed in this worker (${failed.map((x) => `${x.family} seed ${x.seed}: ${x.reason}`).join('; ')})`);
+    return;
+  }
+  const collect = (a.jobs ?? 1) !== 1 ? { collect: await runBenchWorkers(argv, a.jobs ?? 1, a.out, kind, log) } : {};
+  const result = kind === 'bench' ? await runBench(config, a.out, log, reporter.progress, collect) : await runAblation(config, a.out, log, reporter.progress, collect);
   reporter.close();
   const files = await writeBenchOutputs(result, a.out, `dda ${argv.join(' ')}`, (a.format ?? []) as BenchFormat[]);
   io.out(`${kind === 'bench' ? 'Leaderboard' : 'Ablation'} (${config.name}): mean over ${config.families.length} famil${config.families.length === 1 ? 'y' : 'ies'} × ${config.seeds.length} seed(s), ${((Date.now() - start) / 1000).toFixed(0)} s`);

@@ -137,6 +137,34 @@ describe('dda bench (tiny configuration, as a process)', () => {
     for (const [method, s] of first) expect(second.get(method), method).toBeLessThan(s + cea / 2);
   });
 
+  it('--jobs 2: two worker processes compute the cells, the command collects them: the rows of --jobs 1', async () => {
+    const out = tmp();
+    const child = spawn(process.execPath, [MAIN, 'bench', '--config', 'benchmarks/configs/tiny.json', '--seeds', '0', '1', '--jobs', '2', '--out', out, '--progress', 'log'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+    child.stdout.on('data', () => {});
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code, err).toBe(0);
+    expect(err).toContain('bench: 2 worker processes compute the cells');
+    expect(err).toMatch(/\[worker 1\]/);
+    expect(err).toMatch(/\[worker 2\]/);
+    // Each cell computed once, by one worker, and taken by the collecting run.
+    expect(err.match(/\[worker \d\] bench: llama2-tiny, seed 0$/gm)?.length).toBe(1);
+    expect(err.match(/\[worker \d\] bench: llama2-tiny, seed 1$/gm)?.length).toBe(1);
+    expect(err.match(/bench: llama2-tiny, seed \d: computed by a worker/g)?.length).toBe(2);
+    // Seed 0's rows are those of the one-process reference run (everything but the seconds).
+    const seed0 = (csv: string): string[] => {
+      const [head, ...rows] = withoutSeconds(csv);
+      const i = (head ?? '').split(',').indexOf('seed');
+      return rows.filter((r) => r.split(',')[i] === '0');
+    };
+    const rows = seed0(readFileSync(join(out, 'tiny.csv'), 'utf8'));
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows).toEqual(seed0(readFileSync(join(reference, 'tiny.csv'), 'utf8')));
+    // The claims of the run are removed.
+    for (const d of readdirSync(join(out, 'cells'))) expect(readdirSync(join(out, 'cells', d)).filter((f) => f.startsWith('.claim-'))).toEqual([]);
+  }, 300_000);
+
   it('resumes after SIGTERM and SIGKILL at random points: same results, finished artifacts not recomputed', async () => {
     const out = tmp();
     const rng = new SeededRandom(2026);

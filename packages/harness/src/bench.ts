@@ -18,6 +18,7 @@ import { errorKindSources, experimentTask } from './demo.js';
 import { meanInterval, pairedPermutationTest } from './stats.js';
 import { describeGates, meanOf, g1FromBenchRows, g5FromCheckpointScores, G1_METRIC, metricKeyOf, regimeGates, type CellGates, type G5Report, type RegimeGates } from './gates.js';
 import { measureCanaryShares } from './canary-share.js';
+import { cellDir, cellKey, claimCell, readCellResult, writeCellResult } from './cell-results.js';
 
 /**
  * One result: a method on one source (or `average`) of one model family and seed, with the value
@@ -345,7 +346,7 @@ function curvesOf(task: AttributionTask, family: string, seed: number, method: s
  * `dda attribute` command that re-runs the cell on the experiment's base model and checkpoints.
  */
 function saveCellFiles(outDir: string, family: string, seed: number, exp: Experiment): string {
-  const dir = join(outDir, 'cells', `${family.replace(/[^a-zA-Z0-9._-]+/g, '_')}-seed${seed}`);
+  const dir = cellDir(outDir, family, seed);
   mkdirSync(dir, { recursive: true });
   for (const [name, from] of [['train.jsonl', exp.files.train], ['queries.jsonl', exp.files.queries], ['labels.json', exp.files.labels]] as const) copyFileSync(from, join(dir, name));
   const command = `npm run -s dda -- attribute --base ${exp.files.base} --checkpoints ${exp.files.run} --train ${join(dir, 'train.jsonl')} --queries ${join(dir, 'queries.jsonl')} --labels ${join(dir, 'labels.json')} --out ${join(dir, 'attribution')}`;
@@ -410,7 +411,28 @@ function thin(points: RocPoint[]): RocPoint[] {
   return out;
 }
 
-async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: string, log: Log, progress?: ProgressSink): Promise<BenchResult> {
+/** Options of {@link runBench} and {@link runAblation}. */
+export interface GridOptions {
+  /**
+   * Set in the worker processes of `dda bench --jobs N` (the run's id): compute only the cells this
+   * process claims first ({@link claimCell}), leave the others to the other workers, and save every
+   * finished cell's result for the collecting run.
+   */
+  readonly claim?: string;
+  /** Set in the run that started the workers (the same id): take the cells they saved, compute the rest. */
+  readonly collect?: string;
+}
+
+/** What one cell adds to a grid's result, as saved beside it ({@link writeCellResult}). */
+interface CellResult {
+  readonly rows: BenchRow[];
+  readonly curves: RocSet[];
+  readonly recallCurves: RecallSet[];
+  readonly timings: BenchResult['timings'][number][];
+  readonly gates: CellGates[];
+}
+
+async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: string, log: Log, progress?: ProgressSink, o: GridOptions = {}): Promise<BenchResult> {
   await checkIds(c, kind);
   if (c.projection) log(`gradients projected to ${c.projection.dim} dimensions (${c.projection.kind}, seed ${c.projection.seed}, split across the tensors in proportion to their sizes) before every gradient scorer`);
   const artifacts = join(outDir, 'artifacts');
@@ -428,8 +450,26 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
   const cells = c.families.flatMap((family) => c.seeds.map((seed) => ({ family, seed })));
   const bar = trackProgress(`${kind}: family × seed cells`, cells.length, progress);
   for (const { family, seed } of cells) {
+    // A cell a worker of this run finished (dda bench --jobs) is taken as it is.
+    const key = cellKey(kind, c, family, seed);
+    const saved = o.collect !== undefined ? readCellResult<CellResult>(outDir, kind, o.collect, key, family, seed) : null;
+    if (saved) {
+      rows.push(...saved.rows);
+      curves.push(...saved.curves);
+      recallCurves.push(...saved.recallCurves);
+      timings.push(...saved.timings);
+      gates.push(...saved.gates);
+      log(`${kind}: ${family}, seed ${seed}: computed by a worker (${join(cellDir(outDir, family, seed), `${kind}-result.json`)})`);
+      bar.tick();
+      continue;
+    }
+    if (o.claim !== undefined && !claimCell(outDir, kind, o.claim, family, seed)) {
+      bar.tick(); // another worker of this run computes it
+      continue;
+    }
     log(`${kind}: ${family}, seed ${seed}`);
     const t0 = Date.now();
+    const at = { rows: rows.length, curves: curves.length, recallCurves: recallCurves.length, timings: timings.length, gates: gates.length };
     let exp: Experiment;
     try {
       exp = await makeExperiment(runOptionsFor(c, family, seed, artifacts), (l) => log(`  ${l}`), progress);
@@ -550,6 +590,9 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
         gates.push(cellGates);
         for (const line of describeGates(cellGates)) log(`  gate ${line}`);
         timings.push({ family, seed, train: (t1 - t0) / 1000, gradients: (t2 - t1) / 1000, total: (Date.now() - t0) / 1000, reused: exp.reused.length + runs.reduce((a, r) => a + r.reused.length, 0), ...(subsetRuns ? { ldsRetraining: subsetRuns.seconds } : {}) });
+        if (o.claim !== undefined) writeCellResult(outDir, kind, o.claim, key, family, seed, {
+          rows: rows.slice(at.rows), curves: curves.slice(at.curves), recallCurves: recallCurves.slice(at.recallCurves), timings: timings.slice(at.timings), gates: gates.slice(at.gates),
+        } satisfies CellResult);
       } finally {
         for (const run of runs) await run.dispose();
       }
@@ -573,8 +616,8 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
  * The leaderboard: every scorer of the config (plain, at the final checkpoint) and every DDA variant
  * over every gradient-based scorer, for each model family × seed, on every source with test errors.
  */
-export function runBench(c: BenchConfig, outDir: string, log: Log = () => {}, progress?: ProgressSink): Promise<BenchResult> {
-  return runGrid('bench', c, outDir, log, progress);
+export function runBench(c: BenchConfig, outDir: string, log: Log = () => {}, progress?: ProgressSink, o: GridOptions = {}): Promise<BenchResult> {
+  return runGrid('bench', c, outDir, log, progress, o);
 }
 
 /**
@@ -583,8 +626,8 @@ export function runBench(c: BenchConfig, outDir: string, log: Log = () => {}, pr
  * debiaser × denoiser pair as `dda[<debiaser>+<denoiser>]`; for gradient scorers the same with the
  * second reading of the base term (training gradients at θ0, test gradients at θ') as `cross:...`.
  */
-export function runAblation(c: BenchConfig, outDir: string, log: Log = () => {}, progress?: ProgressSink): Promise<BenchResult> {
-  return runGrid('ablation', c, outDir, log, progress);
+export function runAblation(c: BenchConfig, outDir: string, log: Log = () => {}, progress?: ProgressSink, o: GridOptions = {}): Promise<BenchResult> {
+  return runGrid('ablation', c, outDir, log, progress, o);
 }
 
 /**

@@ -27,7 +27,7 @@ export {
 } from './bench-config.js';
 // `dda bench` and `dda ablate`: the runs, their rows, summaries and paired tests
 export {
-  checkIds, evaluateBench, PAIRED_UNIT, pairedAgainst, pairedReferences, parseMethod, runAblation, runBench,
+  checkIds, evaluateBench, type GridOptions, PAIRED_UNIT, pairedAgainst, pairedReferences, parseMethod, runAblation, runBench,
   benchRunOptions, runOptionsFor, summarize, type BenchResult, type BenchRow, type MetricSummary, type RecallSet, type RocSet, type SummaryRow,
 } from './bench.js';
 // the metrics of a benchmark: the default list (the committed results' columns) and a configuration's registry metrics

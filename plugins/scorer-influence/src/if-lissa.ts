@@ -139,26 +139,31 @@ export function ifLissaScores(
   options: IfLissaOptions = {},
   checkpoint: string = train.checkpoint,
 ): ScoreMatrix {
+  const { settings, lambda, n, dual, run } = lissaPlan(train, test, options);
+  const out = dual ? lissaDual(train, test, run) : lissaPrimal(train, test, run, settings.testBlock);
+  return createScoreMatrix(train.ids, test.ids, out, lissaProvenance(train, test, n, lambda, run.scale, options, settings, dual ? ', iterated in the span of the training gradients' : '', checkpoint));
+}
+
+/**
+ * The checked settings of a LiSSA run over these gradients: the damping λ, whether it iterates in
+ * the dual, and the recursion's constants (scale s, decay 1 − λ/s, step 1/(s·b)).
+ *
+ * @throws DdaError on malformed or mismatched gradients, no training gradients or invalid options.
+ */
+function lissaPlan(train: GradientMatrix, test: GradientMatrix, options: IfLissaOptions): { settings: LissaSettings; lambda: number; n: number; dual: boolean; run: LissaRun } {
   checkGradientPair(train, test, 'if-lissa');
   const settings = lissaSettings(options);
   const lambda = wholeGradientDamping(train, options, 'if-lissa');
-  const { depth, repeats, seed, testBlock } = settings;
+  const { depth, repeats, seed } = settings;
   const n = train.rows.length;
-  const dim = train.dim;
   const fullBatch = settings.batch === 0 || settings.batch >= n;
   const batch = fullBatch ? n : settings.batch;
-
   const norms = train.rows.map((r) => squaredNorm(r));
   const bound = fullBatch ? norms.reduce((a, b) => a + b, 0) / n : Math.max(...norms);
   const scale = options.scale ?? bound + lambda;
   checkScale(scale);
-
-  const decay = 1 - lambda / scale;
-  const step = 1 / (scale * batch);
-  const dual = settings.solver === 'dual' || (settings.solver === 'auto' && n <= dim && n <= MAX_DUAL_TRAIN);
-  const run = { depth, repeats, batch, fullBatch, seed, decay, step, scale };
-  const out = dual ? lissaDual(train, test, run) : lissaPrimal(train, test, run, testBlock);
-  return createScoreMatrix(train.ids, test.ids, out, lissaProvenance(train, test, n, lambda, scale, options, settings, dual ? ', iterated in the span of the training gradients' : '', checkpoint));
+  const dual = settings.solver === 'dual' || (settings.solver === 'auto' && n <= train.dim && n <= MAX_DUAL_TRAIN);
+  return { settings, lambda, n, dual, run: { depth, repeats, batch, fullBatch, seed, decay: 1 - lambda / scale, step: 1 / (scale * batch), scale } };
 }
 
 /**
@@ -176,23 +181,10 @@ export async function ifLissaScoresOnEngine(
   options: IfLissaOptions = {},
   checkpoint: string = train.checkpoint,
 ): Promise<ScoreMatrix> {
-  checkGradientPair(train, test, 'if-lissa');
-  const settings = lissaSettings(options);
-  const lambda = wholeGradientDamping(train, options, 'if-lissa');
-  const n = train.rows.length;
-  const dim = train.dim;
-  const dual = settings.solver === 'dual' || (settings.solver === 'auto' && n <= dim && n <= MAX_DUAL_TRAIN);
+  const { settings, lambda, n, dual, run } = lissaPlan(train, test, options);
   if (!dual || options.engine === 'js' || test.rows.length === 0) return ifLissaScores(train, test, options, checkpoint);
-  const { depth, repeats, seed } = settings;
-  const fullBatch = settings.batch === 0 || settings.batch >= n;
-  const batch = fullBatch ? n : settings.batch;
-  const norms = train.rows.map((r) => squaredNorm(r));
-  const bound = fullBatch ? norms.reduce((a, b) => a + b, 0) / n : Math.max(...norms);
-  const scale = options.scale ?? bound + lambda;
-  checkScale(scale);
-  const run = { depth, repeats, batch, fullBatch, seed, decay: 1 - lambda / scale, step: 1 / (scale * batch), scale };
   const { values, how } = await lissaDualOn(train, test, run, options);
-  return createScoreMatrix(train.ids, test.ids, values, lissaProvenance(train, test, n, lambda, scale, options, settings, `, iterated in the span of the training gradients, every test output at once, products a ${how}`, checkpoint));
+  return createScoreMatrix(train.ids, test.ids, values, lissaProvenance(train, test, n, lambda, run.scale, options, settings, `, iterated in the span of the training gradients, every test output at once, products a ${how}`, checkpoint));
 }
 
 /** The settings of one LiSSA run, after validation. */

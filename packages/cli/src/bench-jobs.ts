@@ -1,0 +1,77 @@
+/**
+ * `dda bench --jobs N` / `dda ablate --jobs N`: the family × seed cells computed by N worker
+ * processes at once, each claiming the next unclaimed cell (so a slow cell does not hold the
+ * others back), with onnxruntime limited to ⌊cores / N⌋ threads per session in each (the
+ * `DDA_ORT_THREADS` environment variable) so the workers do not oversubscribe the cores. The
+ * workers save each finished cell's result beside its files under the run's id; the command then
+ * collects them in one ordinary run, which computes any cell a worker did not finish (a worker that
+ * failed or was killed), so the outputs are those of `--jobs 1` with the same cells.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { DdaError } from '@dda/core';
+
+/** The flags a worker must not inherit (it gets its own `--claim` and `--progress log`), with whether each takes a value. */
+const DROPPED: Record<string, boolean> = { '--jobs': true, '--progress': true, '--quiet': false, '--claim': true };
+
+/** `argv` without the flags of {@link DROPPED} (as `--flag value` or `--flag=value`). */
+export function workerArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const name = a.split('=')[0] as string;
+    if (Object.hasOwn(DROPPED, name)) {
+      if (DROPPED[name] && !a.includes('=')) i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/**
+ * Runs `jobs` worker processes of this command (`argv`, as typed after `dda`) and waits for them;
+ * their log lines go to `log`, prefixed `[worker k]`. Resolves, when all have exited whatever their
+ * exit codes (the collecting run computes what they left), to the run's id, which the collecting
+ * run passes as `collect`.
+ *
+ * @throws DdaError when `jobs` is not a positive integer.
+ */
+export async function runBenchWorkers(argv: readonly string[], jobs: number, outDir: string, kind: 'bench' | 'ablation', log: (line: string) => void): Promise<string> {
+  if (!Number.isInteger(jobs) || jobs < 1) throw new DdaError(`--jobs must be a positive integer, got ${jobs}`, 'pass e.g. --jobs 2 (the number of cores)');
+  const claim = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const threads = Math.max(1, Math.floor(availableParallelism() / jobs));
+  const main = process.argv[1] as string;
+  log(`${kind}: ${jobs} worker processes compute the cells (onnxruntime at ${threads} thread${threads === 1 ? '' : 's'} per session each), then this process collects them`);
+  const children: ReturnType<typeof spawn>[] = [];
+  // A worker outlives nothing: when this process ends (an error, SIGINT, SIGTERM), so do they.
+  const stop = (): void => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
+  process.on('exit', stop);
+  const codes = await Promise.all(Array.from({ length: jobs }, (_, k) => new Promise<number>((done) => {
+    const child = spawn(process.execPath, [main, ...workerArgv(argv), '--claim', claim, '--progress', 'log'], {
+      env: { ...process.env, DDA_ORT_THREADS: String(threads) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(child);
+    createInterface({ input: child.stderr }).on('line', (line) => log(`[worker ${k + 1}] ${line.replace(/^\[\s*[\d.]+s\]\s*/, '')}`));
+    child.on('error', (e) => {
+      log(`[worker ${k + 1}] could not start: ${e.message}`);
+      done(-1);
+    });
+    child.on('close', (code) => done(code ?? -1));
+  })));
+  process.off('exit', stop);
+  codes.forEach((code, k) => {
+    if (code !== 0) log(`${kind}: worker ${k + 1} exited with code ${code}; the cells it did not finish are computed now`);
+  });
+  // The claims of this run are spent.
+  const cells = join(outDir, 'cells');
+  if (existsSync(cells)) {
+    for (const d of readdirSync(cells)) rmSync(join(cells, d, `.claim-${kind}-${claim}`), { force: true });
+  }
+  return claim;
+}
