@@ -14,7 +14,7 @@ import { type Checkpoint } from './checkpoints.js';
 import { CheckpointModel, resolveGradientEngine, type GradientEngine, type Log } from './engine.js';
 import { hashData } from './hashing.js';
 import { insertTop, queryNorms, rowScores, scanIndexTop, type IndexScanOptions, type TopRow } from './index-scan.js';
-import { approximateIndexTop, readIndexSketch } from './index-sketch.js';
+import { approximateIndexTop, checkCandidates, readIndexSketch } from './index-sketch.js';
 import { estimateProjectionError, type ErrorIndex, type ProjectionErrorSummary } from './index-dda-error.js';
 import { type QueryTop, type TopEntry, checkOutFolder, writeTopK } from './outputs.js';
 import { ensurePlugins } from './plugins.js';
@@ -122,7 +122,8 @@ export async function queryGradientIndex(o: IndexQueryOptions): Promise<IndexQue
   const topK = o.topK ?? 10;
   if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
   const chunkRows = o.chunkRows ?? 1024;
-  if (o.candidates !== undefined && (!Number.isInteger(o.candidates) || o.candidates < topK)) throw new DdaError(`--candidates must be an integer of at least --top-k (${topK}), got ${o.candidates}`, 'give the rows per query to score exactly, e.g. --candidates 10000');
+  if (o.candidates !== undefined) checkCandidates(o.candidates, topK);
+  checkTrainOption(h, o.train);
   const sketch = o.candidates !== undefined ? readIndexSketch(o.index, h, log) : undefined;
   const side = loadModelSide(queryModelFiles(h, o.index, o, log), h.checkpoint.id, h.encoding, `the index ${o.index}`);
   checkQueryAgainst(h, o, side);
@@ -335,8 +336,8 @@ async function writeQueryOutputs(out: string | undefined, tops: readonly QueryTo
  */
 async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log, rows: ReadonlySet<number>, train?: string): Promise<{ texts: { where: string; prompt: string; response: string }[] | null; note: string }> {
   const path = train ?? h.train.path;
-  const why = !existsSync(path) ? 'is not there' : hashData(path, '--train') !== h.train.bytes ? (train !== undefined ? 'is not the file the index was built from' : 'has changed since the build') : null;
-  if (why && train !== undefined) throw new DdaError(`--train ${train} ${why} (its content hash differs from the one index.json records)`, `give the training file the index was built from (index.json records ${h.train.path}), or drop --train`);
+  // A given --train was checked before the search ({@link checkTrainOption}); the recorded file may be gone or changed.
+  const why = train !== undefined ? null : !existsSync(path) ? 'is not there' : hashData(path, '--train') !== h.train.bytes ? 'has changed since the build' : null;
   if (why) {
     const note = `the training file ${path} ${why}: the top-k lists give training ids without their texts`;
     log(`index: ${note}${why === 'is not there' ? ' (give --train with its new place)' : ''}`);
@@ -355,6 +356,19 @@ async function trainingTexts(h: IndexHeader, side: ModelSide, log: Log, rows: Re
   return { texts: out, note: `texts read from ${path}` };
 }
 
+
+/**
+ * `--train`, when given, checked before any work: there, and with the content index.json records
+ * (its hash), so a wrong file is refused at once instead of after the queries' gradients and the
+ * search.
+ *
+ * @throws DdaError naming the file and what index.json records.
+ */
+function checkTrainOption(h: IndexHeader, train: string | undefined): void {
+  if (train === undefined) return;
+  const why = !existsSync(train) ? 'is not there' : hashData(train, '--train') !== h.train.bytes ? 'is not the file the index was built from (its content hash differs from the one index.json records)' : null;
+  if (why) throw new DdaError(`--train ${train} ${why}`, `give the training file the index was built from (index.json records ${h.train.path}), or drop --train`);
+}
 
 /** Options of {@link queryGradientIndexesDda}: those of {@link queryGradientIndex}, with several indexes and DDA's strategies. */
 export interface IndexDdaQueryOptions extends Omit<IndexQueryOptions, 'index'> {
@@ -424,6 +438,7 @@ export async function queryGradientIndexesDda(o: IndexDdaQueryOptions): Promise<
   const twice = ids.find((id, i) => ids.indexOf(id) !== i);
   if (twice !== undefined) throw new DdaError(`two indexes are at checkpoint ${twice}`, 'give one index per checkpoint');
   if (!ids.includes('base')) throw new DdaError(`no index is at θ0 (the checkpoints are ${ids.join(', ')})`, 'build one with dda index build --checkpoint base: DDA subtracts the θ0 scores');
+  checkTrainOption(first, o.train);
   const topK = o.topK ?? 10;
   if (!Number.isInteger(topK) || topK < 1) throw new DdaError(`--top-k must be a positive integer, got ${topK}`);
   const normalize = o.normalize ?? false;

@@ -25,6 +25,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { DdaError, dotKernels, trackProgress, type DotKernel, type ProgressSink } from '@dda/core';
 import { widenToFloat32 } from '@dda/model';
 import { checkRowsUnchanged } from './index-integrity.js';
+import { TopCandidates } from './top-candidates.js';
 
 /** One row of a query's top list: row index and score. */
 export interface TopRow {
@@ -131,48 +132,6 @@ export async function halfFloatKernel(): Promise<DotKernel | string> {
   }
 }
 
-/** A min-heap of the k largest values pushed (Float64Array), for the lower bound L of a query's k-th best score. */
-class KLargest {
-  private readonly v: Float64Array;
-  private n = 0;
-
-  constructor(readonly k: number) {
-    this.v = new Float64Array(k);
-  }
-
-  /** The k-th largest value pushed, or -Infinity before k values. */
-  get floor(): number {
-    return this.n < this.k ? -Infinity : (this.v[0] as number);
-  }
-
-  push(x: number): void {
-    const v = this.v;
-    if (this.n < this.k) {
-      let i = this.n++;
-      while (i > 0) {
-        const p = (i - 1) >> 1;
-        if ((v[p] as number) <= x) break;
-        v[i] = v[p] as number;
-        i = p;
-      }
-      v[i] = x;
-      return;
-    }
-    if (!(x > (v[0] as number))) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= this.k) break;
-      const r = l + 1;
-      const c = r < this.k && (v[r] as number) < (v[l] as number) ? r : l;
-      if ((v[c] as number) >= x) break;
-      v[i] = v[c] as number;
-      i = c;
-    }
-    v[i] = x;
-  }
-}
-
 const U32 = 2 ** -24;
 const U64 = 2 ** -53;
 
@@ -216,7 +175,7 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
     const c = 1.01 * ((dim + 2) * U32 + dim * U64);
     const under = 1.01 * dim * 65506 * 2 ** -126;
     const gamma = 1.01 * (dim + 1) * U32; // relative error of a float32 sum of dim squares
-    const floors = queryRows.map(() => new KLargest(topK));
+    const floors = queryRows.map(() => new TopCandidates(topK));
     const one = new Float32Array(0);
     for (let start = 0; start < count; start += chunk) {
       const n = Math.min(chunk, count - start);
@@ -248,16 +207,16 @@ export async function scanIndexTop(o: IndexScanOptions): Promise<IndexScanResult
             lo = Math.max(-1, Math.min(1, s / d - b));
             hi = Math.max(-1, Math.min(1, s / d + b));
           }
-          const floor = floors[j] as KLargest;
+          const floor = floors[j] as TopCandidates;
           if (hi < floor.floor) {
-            floor.push(lo);
+            floor.push(lo, i);
             continue;
           }
           if (row === one) row = widenToFloat32(bytes.subarray(r * dim * 2, (r + 1) * dim * 2), 'F16');
           rescored++;
           rowScoresOne(row, i, queryRows, qNorms, normalize, o.refuse, j, (exact) => {
             insertTop(best[j] as TopRow[], i, exact, topK);
-            floor.push(exact);
+            floor.push(exact, i);
           });
         }
       }

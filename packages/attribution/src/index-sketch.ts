@@ -47,6 +47,7 @@ import { INDEX_FILES, readIndexHeader, writeAll, type IndexHeader } from './grad
 import { checkRowsUnchanged, markVerified, recordCheckedState, verifyIndexRows, type VerifiedFileKind } from './index-integrity.js';
 import { halfFloatKernel, insertTop, queryNorms, readRowBytes, rowScores, type IndexScanOptions, type TopRow } from './index-scan.js';
 import { moduleSeed } from './projection.js';
+import { TopCandidates } from './top-candidates.js';
 
 /** The sketch's files in the index folder. */
 export const SKETCH_FILES = { rows: 'sketch.f16', header: 'sketch.json', verified: 'sketch-verified.json', partial: 'sketch.f16.partial' } as const;
@@ -259,58 +260,9 @@ export function readIndexSketch(dir: string, h: IndexHeader, log: (line: string)
   return sh;
 }
 
-/** The C best (score, then earlier row) of a stream of (row, score), as a min-heap: the candidates of one query. */
-class TopCandidates {
-  private readonly s: Float64Array;
-  private readonly r: Int32Array;
-  private n = 0;
-
-  constructor(readonly c: number) {
-    this.s = new Float64Array(c);
-    this.r = new Int32Array(c);
-  }
-
-  /** Whether (sa, ra) ranks below (sb, rb): a lower score, or the same score at a later row. */
-  private static below(sa: number, ra: number, sb: number, rb: number): boolean {
-    return sa < sb || (sa === sb && ra > rb);
-  }
-
-  push(score: number, row: number): void {
-    const { s, r, c } = this;
-    if (this.n === c) {
-      if (!TopCandidates.below(s[0] as number, r[0] as number, score, row)) return;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= c) break;
-        const rr = l + 1;
-        const m = rr < c && TopCandidates.below(s[rr] as number, r[rr] as number, s[l] as number, r[l] as number) ? rr : l;
-        if (!TopCandidates.below(s[m] as number, r[m] as number, score, row)) break;
-        s[i] = s[m] as number;
-        r[i] = r[m] as number;
-        i = m;
-      }
-      s[i] = score;
-      r[i] = row;
-      return;
-    }
-    let i = this.n++;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!TopCandidates.below(score, row, s[p] as number, r[p] as number)) break;
-      s[i] = s[p] as number;
-      r[i] = r[p] as number;
-      i = p;
-    }
-    s[i] = score;
-    r[i] = row;
-  }
-
-  /** The rows held, best first (score descending, then earlier row). */
-  ranked(): Int32Array {
-    const order = Array.from({ length: this.n }, (_, k) => k).sort((a, b) => (this.s[b] as number) - (this.s[a] as number) || (this.r[a] as number) - (this.r[b] as number));
-    return Int32Array.from(order, (k) => this.r[k] as number);
-  }
+/** @throws DdaError unless `candidates` (rows per query scored exactly) is an integer of at least `topK`. */
+export function checkCandidates(candidates: number, topK: number): void {
+  if (!Number.isInteger(candidates) || candidates < topK) throw new DdaError(`--candidates must be an integer of at least --top-k (${topK}), got ${candidates}`, 'give the rows per query to score exactly, e.g. --candidates 10000');
 }
 
 /** Options of {@link approximateIndexTop}: those of the exact scan, with the sketch and the number of candidates. */
@@ -410,7 +362,7 @@ export async function approximateIndexTop(o: ApproximateScanOptions): Promise<Ap
   const t0 = Date.now();
   const cpu0 = process.cpuUsage();
   const { header: h, sketch: sh, queryRows, normalize, topK } = o;
-  if (!Number.isInteger(o.candidates) || o.candidates < topK) throw new DdaError(`--candidates must be an integer of at least --top-k (${topK}), got ${o.candidates}`);
+  checkCandidates(o.candidates, topK);
   const c = Math.min(o.candidates, h.count);
   const s = sh.dim;
   const nq = queryRows.length;

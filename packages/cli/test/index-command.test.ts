@@ -123,7 +123,7 @@ describe('dda index', () => {
     expect(okTok.code, okTok.err).toBe(0);
   }, 300_000);
 
-  it('--train gives the training file where it has moved (the texts of the top-k come from it); without it the lists have ids only and query.json says why; another file is refused', async () => {
+  it('--train gives the training file where it has moved (the texts of the top-k come from it); without it the lists have ids only and query.json says why; another file is refused before any work', async () => {
     const idx = join(dir, 'idx');
     const moved = join(dir, 'moved-train.jsonl');
     renameSync(u.train, moved);
@@ -138,9 +138,11 @@ describe('dda index', () => {
       expect(r.code, r.err).toBe(0);
       expect(JSON.parse(readFileSync(join(given, 'query.json'), 'utf8')).trainingTexts).toBe(`texts read from ${moved}`);
       expect(JSON.parse(readFileSync(join(given, 'topk.jsonl'), 'utf8').split('\n')[0]).top[0].where).toMatch(/moved-train\.jsonl:1$/);
-      const bad = await cli(['index', 'query', '--index', idx, '--queries', u.queries, '--train', u.queries, '--quiet']);
+      // refused before any work: no query gradient, no search (their log lines never come)
+      const bad = await cli(['index', 'query', '--index', idx, '--queries', u.queries, '--train', u.queries, '--progress', 'log']);
       expect(bad.code).toBe(1);
       expect(bad.err).toContain(`--train ${u.queries} is not the file the index was built from`);
+      expect(bad.err).not.toMatch(/index: scored|query loss/);
     } finally {
       renameSync(moved, u.train);
     }
