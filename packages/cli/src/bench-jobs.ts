@@ -48,30 +48,31 @@ export async function runBenchWorkers(argv: readonly string[], jobs: number, out
   const main = process.argv[1] as string;
   log(`${kind}: ${jobs} worker processes compute the cells (onnxruntime at ${threads} thread${threads === 1 ? '' : 's'} per session each), then this process collects them`);
   const children: ReturnType<typeof spawn>[] = [];
-  // A worker outlives nothing: when this process ends (an error, SIGINT, SIGTERM), so do they.
-  const stop = (): void => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
+  const cells = join(outDir, 'cells');
+  /** Removes this run's claims (they only keep its workers apart). */
+  const unclaim = (): void => {
+    if (existsSync(cells)) for (const d of readdirSync(cells)) rmSync(join(cells, d, `.claim-${kind}-${claim}`), { force: true });
+  };
+  // A worker outlives nothing: when this process ends (an error, SIGINT, SIGTERM), so do they, and the claims go.
+  const stop = (): void => {
+    children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGTERM'));
+    unclaim();
+  };
   process.on('exit', stop);
-  const codes = await Promise.all(Array.from({ length: jobs }, (_, k) => new Promise<number>((done) => {
+  const ends = await Promise.all(Array.from({ length: jobs }, (_, k) => new Promise<string | null>((done) => {
     const child = spawn(process.execPath, [main, ...workerArgv(argv), '--claim', claim, '--progress', 'log'], {
       env: { ...process.env, DDA_ORT_THREADS: String(threads) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     children.push(child);
     createInterface({ input: child.stderr }).on('line', (line) => log(`[worker ${k + 1}] ${line.replace(/^\[\s*[\d.]+s\]\s*/, '')}`));
-    child.on('error', (e) => {
-      log(`[worker ${k + 1}] could not start: ${e.message}`);
-      done(-1);
-    });
-    child.on('close', (code) => done(code ?? -1));
+    child.on('error', (e) => done(`could not start (${e.message})`));
+    child.on('close', (code, signal) => done(code === 0 ? null : signal !== null ? `was stopped by ${signal}` : `exited with code ${code}`));
   })));
   process.off('exit', stop);
-  codes.forEach((code, k) => {
-    if (code !== 0) log(`${kind}: worker ${k + 1} exited with code ${code}; the cells it did not finish are computed now`);
+  ends.forEach((end, k) => {
+    if (end !== null) log(`${kind}: worker ${k + 1} ${end}; the cells it did not finish are computed now`);
   });
-  // The claims of this run are spent.
-  const cells = join(outDir, 'cells');
-  if (existsSync(cells)) {
-    for (const d of readdirSync(cells)) rmSync(join(cells, d, `.claim-${kind}-${claim}`), { force: true });
-  }
+  unclaim(); // the claims of this run are spent
   return claim;
 }
