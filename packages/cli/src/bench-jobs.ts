@@ -34,15 +34,29 @@ export function workerArgv(argv: readonly string[]): string[] {
 }
 
 /**
- * Runs `jobs` worker processes of this command (`argv`, as typed after `dda`) and waits for them;
+ * @throws DdaError unless `jobs` is an integer from 1 to the machine's cores (each worker runs at
+ *   least one onnxruntime thread and holds its own models: more workers than cores only add memory).
+ */
+export function checkJobs(jobs: number): void {
+  const cores = availableParallelism();
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > cores) {
+    throw new DdaError(`--jobs must be an integer from 1 to the ${cores} cores of this machine, got ${jobs}`, `pass e.g. --jobs ${cores} (each worker process holds its own models, about 1 GB for the tiny families)`);
+  }
+}
+
+/**
+ * Runs `asked` worker processes (at most `cellCount`) of this command (`argv`, as typed after `dda`) and waits for them;
  * their log lines go to `log`, prefixed `[worker k]`. Resolves, when all have exited whatever their
  * exit codes (the collecting run computes what they left), to the run's id, which the collecting
  * run passes as `collect`.
  *
- * @throws DdaError when `jobs` is not a positive integer.
+ * @throws DdaError as {@link checkJobs}.
  */
-export async function runBenchWorkers(argv: readonly string[], jobs: number, outDir: string, kind: 'bench' | 'ablation', log: (line: string) => void): Promise<string> {
-  if (!Number.isInteger(jobs) || jobs < 1) throw new DdaError(`--jobs must be a positive integer, got ${jobs}`, 'pass e.g. --jobs 2 (the number of cores)');
+export async function runBenchWorkers(argv: readonly string[], asked: number, cellCount: number, outDir: string, kind: 'bench' | 'ablation', log: (line: string) => void): Promise<string> {
+  checkJobs(asked);
+  // More workers than cells would wait for nothing.
+  const jobs = Math.min(asked, Math.max(1, cellCount));
+  if (jobs < asked) log(`${kind}: --jobs ${asked}, but there are ${cellCount} cell(s): ${jobs} worker process(es)`);
   const claim = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const threads = Math.max(1, Math.floor(availableParallelism() / jobs));
   const main = process.argv[1] as string;

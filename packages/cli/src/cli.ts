@@ -14,7 +14,7 @@ import { commandArgv, shardOptions, slurmOptions, submitSharded } from './slurm.
 import { UsageError, checkNumericFlags, checkRepeatedFlags, knownFlags, multiValueFlags, withFlagSuggestions } from './flags.js';
 import { computedSeconds, demoHeader, demoNextStep, readSummary } from './demo-output.js';
 import { indexCommand } from './index-command.js';
-import { runBenchWorkers } from './bench-jobs.js';
+import { checkJobs, runBenchWorkers } from './bench-jobs.js';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
@@ -368,6 +368,7 @@ async function runBenchCommand(
   io: CliIo,
   reporter: Reporter,
 ): Promise<void> {
+  checkJobs(a.jobs ?? 1); // before anything starts
   // The ablation runs over one scorer (ablation.scorer); --scorers sets the leaderboard's, which it does not run.
   if (kind === 'ablation' && a.scorers !== undefined) {
     throw new DdaError(`dda ablate: --scorers ${a.scorers.join(' ')} sets the leaderboard's scorers, which the ablation does not run; it runs over one scorer`, `pass --scorer ${String(a.scorers[0] ?? '<id>')} (or set ablation.scorer in the configuration)`);
@@ -388,7 +389,7 @@ async function runBenchCommand(
     if (failed.length > 0) throw new DdaError(`${failed.length} cell(s) failed in this worker (${failed.map((x) => `${x.family} seed ${x.seed}: ${x.reason}`).join('; ')})`);
     return;
   }
-  const collect = (a.jobs ?? 1) !== 1 ? { collect: await runBenchWorkers(argv, a.jobs ?? 1, a.out, kind, log) } : {};
+  const collect = (a.jobs ?? 1) !== 1 ? { collect: await runBenchWorkers(argv, a.jobs ?? 1, cells, a.out, kind, log) } : {};
   const result = kind === 'bench' ? await runBench(config, a.out, log, reporter.progress, collect) : await runAblation(config, a.out, log, reporter.progress, collect);
   reporter.close();
   const files = await writeBenchOutputs(result, a.out, `dda ${argv.join(' ')}`, (a.format ?? []) as BenchFormat[]);

@@ -99,6 +99,20 @@ describe('dda bench --metrics', () => {
   });
 });
 
+describe('dda bench --jobs', () => {
+  it('takes an integer from 1 to the cores, refused before anything starts (a huge count once spawned a worker per unit)', async () => {
+    const { availableParallelism } = await import('node:os');
+    for (const jobs of ['0', '-1', '1.5', '1e9', String(availableParallelism() + 1)]) {
+      for (const cmd of ['bench', 'ablate']) {
+        const r = await run([cmd, '--config', 'benchmarks/configs/tiny.json', '--jobs', jobs, '--out', '/nonexistent-dda-dir']);
+        expect(r.code, `${cmd} --jobs ${jobs}`).not.toBe(0);
+        expect(r.err).toContain(`--jobs must be an integer from 1 to the ${availableParallelism()} cores of this machine, got ${Number(jobs)}`);
+        expect(existsSync('/nonexistent-dda-dir')).toBe(false);
+      }
+    }
+  });
+});
+
 describe('engine flags', () => {
   it('name an engine of the registry, refused before any file is read', async () => {
     const r = await run(['attribute', '--gradient-engine', 'jax', '--base', '/nonexistent-base', '--checkpoints', 'c', '--train', 't.jsonl', '--queries', 'q.jsonl', '--out', '/nonexistent-dda-dir']);
