@@ -33,6 +33,22 @@ export function workerArgv(argv: readonly string[]): string[] {
   return out;
 }
 
+/** The environment variable of onnxruntime's intra-op threads per session (read by @dda/backend-onnxruntime). */
+export const ORT_THREADS_ENV = 'DDA_ORT_THREADS';
+
+/**
+ * Refuses a set but invalid `DDA_ORT_THREADS` before any command runs: the onnxruntime backend
+ * cannot start with it, and under `auto` the engine choice would quietly take the next engine.
+ *
+ * @throws DdaError naming the variable and its value.
+ */
+export function checkOrtThreadsEnvironment(): void {
+  const v = process.env[ORT_THREADS_ENV];
+  if (v === undefined || v === '') return;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new DdaError(`${ORT_THREADS_ENV}=${v}: onnxruntime's intra-op threads per session must be a positive integer`, `set it to e.g. 1, or unset it for onnxruntime's default (one per core)`);
+}
+
 /**
  * @throws DdaError unless `jobs` is an integer from 1 to the machine's cores (each worker runs at
  *   least one onnxruntime thread and holds its own models: more workers than cores only add memory).
@@ -75,7 +91,7 @@ export async function runBenchWorkers(argv: readonly string[], asked: number, ce
   process.on('exit', stop);
   const ends = await Promise.all(Array.from({ length: jobs }, (_, k) => new Promise<string | null>((done) => {
     const child = spawn(process.execPath, [main, ...workerArgv(argv), '--claim', claim, '--progress', 'log'], {
-      env: { ...process.env, DDA_ORT_THREADS: String(threads) },
+      env: { ...process.env, [ORT_THREADS_ENV]: String(threads) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     children.push(child);
@@ -89,4 +105,11 @@ export async function runBenchWorkers(argv: readonly string[], asked: number, ce
   });
   unclaim(); // the claims of this run are spent
   return claim;
+}
+
+/** Removes the cell results the workers of run `claim` saved, once the collecting run has read them. */
+export function removeWorkerResults(outDir: string, kind: 'bench' | 'ablation', claim: string): void {
+  const cells = join(outDir, 'cells');
+  if (!existsSync(cells)) return;
+  for (const d of readdirSync(cells)) rmSync(join(cells, d, `${kind}-result-${claim}.json`), { force: true });
 }

@@ -14,7 +14,7 @@ import { commandArgv, shardOptions, slurmOptions, submitSharded } from './slurm.
 import { UsageError, checkNumericFlags, checkRepeatedFlags, knownFlags, multiValueFlags, withFlagSuggestions } from './flags.js';
 import { computedSeconds, demoHeader, demoNextStep, readSummary } from './demo-output.js';
 import { indexCommand } from './index-command.js';
-import { checkJobs, runBenchWorkers } from './bench-jobs.js';
+import { checkJobs, checkOrtThreadsEnvironment, removeWorkerResults, runBenchWorkers } from './bench-jobs.js';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
@@ -76,6 +76,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       reporter = createReporter(io, { mode: a.progress as ProgressMode, quiet: a.quiet, ...(io.clock ? { clock: io.clock } : {}) });
       checkNumericFlags(a, argv);
       checkRepeatedFlags(a, multiValueFlags(parser));
+      checkOrtThreadsEnvironment(); // a bad value would keep onnxruntime from starting, and the engine choice would move on to tfjs
     })
     .option('plugin', {
       type: 'string', array: true, global: true, requiresArg: true,
@@ -391,6 +392,7 @@ async function runBenchCommand(
   }
   const collect = (a.jobs ?? 1) !== 1 ? { collect: await runBenchWorkers(argv, a.jobs ?? 1, cells, a.out, kind, log) } : {};
   const result = kind === 'bench' ? await runBench(config, a.out, log, reporter.progress, collect) : await runAblation(config, a.out, log, reporter.progress, collect);
+  if (collect.collect !== undefined) removeWorkerResults(a.out, kind, collect.collect);
   reporter.close();
   const files = await writeBenchOutputs(result, a.out, `dda ${argv.join(' ')}`, (a.format ?? []) as BenchFormat[]);
   io.out(`${kind === 'bench' ? 'Leaderboard' : 'Ablation'} (${config.name}): mean over ${config.families.length} famil${config.families.length === 1 ? 'y' : 'ies'} × ${config.seeds.length} seed(s), ${((Date.now() - start) / 1000).toFixed(0)} s`);

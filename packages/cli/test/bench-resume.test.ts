@@ -162,8 +162,8 @@ describe('dda bench (tiny configuration, as a process)', () => {
     const rows = seed0(readFileSync(join(out, 'tiny.csv'), 'utf8'));
     expect(rows.length).toBeGreaterThan(0);
     expect(rows).toEqual(seed0(readFileSync(join(reference, 'tiny.csv'), 'utf8')));
-    // The claims of the run are removed.
-    for (const d of readdirSync(join(out, 'cells'))) expect(readdirSync(join(out, 'cells', d)).filter((f) => f.startsWith('.claim-'))).toEqual([]);
+    // The claims and the workers' results of the run are removed once collected.
+    for (const d of readdirSync(join(out, 'cells'))) expect(readdirSync(join(out, 'cells', d)).filter((f) => f.startsWith('.claim-') || f.startsWith('bench-result-'))).toEqual([]);
   }, 300_000);
 
   it('resumes after SIGTERM and SIGKILL at random points: same results, finished artifacts not recomputed', async () => {

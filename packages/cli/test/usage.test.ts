@@ -113,6 +113,36 @@ describe('dda bench --jobs', () => {
   });
 });
 
+describe('DDA_ORT_THREADS', () => {
+  it('is refused before any command when it is not a positive integer (onnxruntime would not start, and the engine choice would move on to tfjs)', async () => {
+    const before = process.env.DDA_ORT_THREADS;
+    try {
+      for (const v of ['0', '-2', '1.5', 'abc']) {
+        process.env.DDA_ORT_THREADS = v;
+        const r = await run(['bench', '--config', 'benchmarks/configs/tiny.json', '--out', '/nonexistent-dda-dir']);
+        expect(r.code, v).not.toBe(0);
+        expect(r.err).toContain(`DDA_ORT_THREADS=${v}: onnxruntime's intra-op threads per session must be a positive integer`);
+        expect(existsSync('/nonexistent-dda-dir')).toBe(false);
+      }
+    } finally {
+      if (before === undefined) delete process.env.DDA_ORT_THREADS;
+      else process.env.DDA_ORT_THREADS = before;
+    }
+  });
+});
+
+describe('dda bench: a seed or family given twice', () => {
+  it('is refused (it would count one run twice in n, the intervals and the paired tests)', async () => {
+    const seeds = await run(['bench', '--config', 'benchmarks/configs/tiny.json', '--seeds', '0', '0', '--out', '/nonexistent-dda-dir']);
+    expect(seeds.code).not.toBe(0);
+    expect(seeds.err).toContain('a seed is given twice');
+    const fams = await run(['bench', '--config', 'benchmarks/configs/tiny.json', '--families', 'llama2-tiny', 'llama2-tiny', '--out', '/nonexistent-dda-dir']);
+    expect(fams.code).not.toBe(0);
+    expect(fams.err).toContain('a family is given twice');
+    expect(existsSync('/nonexistent-dda-dir')).toBe(false);
+  });
+});
+
 describe('engine flags', () => {
   it('name an engine of the registry, refused before any file is read', async () => {
     const r = await run(['attribute', '--gradient-engine', 'jax', '--base', '/nonexistent-base', '--checkpoints', 'c', '--train', 't.jsonl', '--queries', 'q.jsonl', '--out', '/nonexistent-dda-dir']);

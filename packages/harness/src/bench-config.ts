@@ -81,7 +81,7 @@ export const BenchConfigSchema = z.object({
   /** Names the output files and the report. */
   name: kebab.default('bench'),
   /** Model families: preset names (llama2-tiny, ...). */
-  families: z.array(z.string().min(1)).min(1).default(['llama2-tiny']),
+  families: z.array(z.string().min(1)).min(1).refine((xs) => new Set(xs).size === xs.length, { message: 'a family is given twice (its cells would count twice in the means over families and the paired tests)' }).default(['llama2-tiny']),
   /** Attribution methods (scorer ids) of the leaderboard. */
   scorers: z.array(z.string().min(1)).min(1).default(['grad-dot']),
   /**
@@ -100,7 +100,8 @@ export const BenchConfigSchema = z.object({
    * scorer is reported under each, as `<scorer>@<measurement>` when there are several.
    */
   measurements: z.array(z.string().min(1)).min(1).default(['loss']),
-  seeds: z.array(z.number().int().nonnegative()).min(1).default([0, 1, 2]),
+  // A seed or family given twice would count one run twice: n, the intervals and the paired tests would claim evidence there is not.
+  seeds: z.array(z.number().int().nonnegative()).min(1).refine((xs) => new Set(xs).size === xs.length, { message: 'a seed is given twice (each seed is one run; a repeated seed would count the same run twice in n, the intervals and the paired tests)' }).default([0, 1, 2]),
   data: z.object({
     /**
      * The data set: the synthetic `news` (places in news, place swaps) or `registry`

@@ -18,7 +18,7 @@ import { errorKindSources, experimentTask } from './demo.js';
 import { meanInterval, pairedPermutationTest } from './stats.js';
 import { describeGates, meanOf, g1FromBenchRows, g5FromCheckpointScores, G1_METRIC, metricKeyOf, regimeGates, type CellGates, type G5Report, type RegimeGates } from './gates.js';
 import { measureCanaryShares } from './canary-share.js';
-import { cellDir, cellKey, claimCell, readCellResult, writeCellResult } from './cell-results.js';
+import { cellDir, cellKey, cellResultPath, claimCell, readCellResult, writeCellResult } from './cell-results.js';
 
 /**
  * One result: a method on one source (or `average`) of one model family and seed, with the value
@@ -459,7 +459,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
       recallCurves.push(...saved.recallCurves);
       timings.push(...saved.timings);
       gates.push(...saved.gates);
-      log(`${kind}: ${family}, seed ${seed}: computed by a worker (${join(cellDir(outDir, family, seed), `${kind}-result.json`)})`);
+      log(`${kind}: ${family}, seed ${seed}: computed by a worker (${cellResultPath(outDir, kind, o.collect as string, family, seed)})`);
       bar.tick();
       continue;
     }

@@ -1,6 +1,6 @@
 /**
  * A family × seed cell of `dda bench` / `dda ablate` computed by a worker process of
- * `dda bench --jobs N`, kept beside the cell's files (`cells/<family>-seed<seed>/<kind>-result.json`):
+ * `dda bench --jobs N`, kept beside the cell's files (`cells/<family>-seed<seed>/<kind>-result-<run>.json`):
  * its rows, curves, timing and gates, under the id of the run that made it and a key of everything
  * in the configuration that can change them. The run that started the workers collects the results
  * of its own workers only (a later run recomputes its metrics from the stored score matrices as
@@ -36,13 +36,14 @@ const decode = (_k: string, v: unknown): unknown => {
   return v;
 };
 
-function resultPath(outDir: string, kind: string, family: string, seed: number): string {
-  return join(cellDir(outDir, family, seed), `${kind}-result.json`);
+/** One file per run (its id in the name), so two runs into the same folder at once do not overwrite each other's cells. */
+export function cellResultPath(outDir: string, kind: string, run: string, family: string, seed: number): string {
+  return join(cellDir(outDir, family, seed), `${kind}-result-${run}.json`);
 }
 
 /** A cell's result saved by a worker of the run `run` with this key, else null (absent, unreadable, of another run or configuration). */
 export function readCellResult<T>(outDir: string, kind: string, run: string, key: string, family: string, seed: number): T | null {
-  const path = resultPath(outDir, kind, family, seed);
+  const path = cellResultPath(outDir, kind, run, family, seed);
   if (!existsSync(path)) return null;
   try {
     const saved = JSON.parse(readFileSync(path, 'utf8'), decode) as { run?: unknown; key?: unknown; result?: T };
@@ -54,7 +55,7 @@ export function readCellResult<T>(outDir: string, kind: string, run: string, key
 
 /** Saves a finished cell's result for the run `run` (atomically). */
 export function writeCellResult(outDir: string, kind: string, run: string, key: string, family: string, seed: number, result: unknown): void {
-  writeFileAtomic(resultPath(outDir, kind, family, seed), `${JSON.stringify({ run, key, family, seed, result }, encode)}\n`);
+  writeFileAtomic(cellResultPath(outDir, kind, run, family, seed), `${JSON.stringify({ run, key, family, seed, result }, encode)}\n`);
 }
 
 /**
