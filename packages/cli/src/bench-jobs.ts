@@ -9,11 +9,10 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DdaError } from '@dda/core';
+import { DdaError, ORT_THREADS_ENV } from '@dda/core';
+import { releaseClaims } from '@dda/harness';
 
 /** The flags a worker must not inherit (it gets its own `--claim` and `--progress log`), with whether each takes a value. */
 const DROPPED: Record<string, boolean> = { '--jobs': true, '--progress': true, '--quiet': false, '--claim': true };
@@ -31,22 +30,6 @@ export function workerArgv(argv: readonly string[]): string[] {
     out.push(a);
   }
   return out;
-}
-
-/** The environment variable of onnxruntime's intra-op threads per session (read by @dda/backend-onnxruntime). */
-export const ORT_THREADS_ENV = 'DDA_ORT_THREADS';
-
-/**
- * Refuses a set but invalid `DDA_ORT_THREADS` before any command runs: the onnxruntime backend
- * cannot start with it, and under `auto` the engine choice would quietly take the next engine.
- *
- * @throws DdaError naming the variable and its value.
- */
-export function checkOrtThreadsEnvironment(): void {
-  const v = process.env[ORT_THREADS_ENV];
-  if (v === undefined || v === '') return;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new DdaError(`${ORT_THREADS_ENV}=${v}: onnxruntime's intra-op threads per session must be a positive integer`, `set it to e.g. 1, or unset it for onnxruntime's default (one per core)`);
 }
 
 /**
@@ -78,15 +61,10 @@ export async function runBenchWorkers(argv: readonly string[], asked: number, ce
   const main = process.argv[1] as string;
   log(`${kind}: ${jobs} worker processes compute the cells (onnxruntime at ${threads} thread${threads === 1 ? '' : 's'} per session each), then this process collects them`);
   const children: ReturnType<typeof spawn>[] = [];
-  const cells = join(outDir, 'cells');
-  /** Removes this run's claims (they only keep its workers apart). */
-  const unclaim = (): void => {
-    if (existsSync(cells)) for (const d of readdirSync(cells)) rmSync(join(cells, d, `.claim-${kind}-${claim}`), { force: true });
-  };
   // A worker outlives nothing: when this process ends (an error, SIGINT, SIGTERM), so do they, and the claims go.
   const stop = (): void => {
     children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGTERM'));
-    unclaim();
+    releaseClaims(outDir, kind, claim);
   };
   process.on('exit', stop);
   const ends = await Promise.all(Array.from({ length: jobs }, (_, k) => new Promise<string | null>((done) => {
@@ -103,13 +81,7 @@ export async function runBenchWorkers(argv: readonly string[], asked: number, ce
   ends.forEach((end, k) => {
     if (end !== null) log(`${kind}: worker ${k + 1} ${end}; the cells it did not finish are computed now`);
   });
-  unclaim(); // the claims of this run are spent
+  releaseClaims(outDir, kind, claim); // the claims of this run are spent
   return claim;
 }
 
-/** Removes the cell results the workers of run `claim` saved, once the collecting run has read them. */
-export function removeWorkerResults(outDir: string, kind: 'bench' | 'ablation', claim: string): void {
-  const cells = join(outDir, 'cells');
-  if (!existsSync(cells)) return;
-  for (const d of readdirSync(cells)) rmSync(join(cells, d, `${kind}-result-${claim}.json`), { force: true });
-}

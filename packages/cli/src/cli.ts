@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import yargs from 'yargs';
-import { DdaError, PLUGINS_ENV, backends, datasets, debiasers, denoisers, dotKernels, measurements, metrics, parsePluginList, scorers } from '@dda/core';
+import { DdaError, PLUGINS_ENV, backends, datasets, debiasers, denoisers, dotKernels, measurements, metrics, ortThreadsFromEnvironment, parsePluginList, scorers } from '@dda/core';
 import { engines } from '@dda/model';
 import {
-  DEFAULT_RUN_OPTIONS, formatTable, loadBenchConfig, parseBenchConfig, runAblation, runBench, runDda,
+  DEFAULT_RUN_OPTIONS, formatTable, loadBenchConfig, parseBenchConfig, removeCellResults, runAblation, runBench, runDda,
   summaryMarkdown, writeBenchOutputs, writeResultsCsv, type BenchConfig, type BenchFormat, type DdaRunResult,
 } from '@dda/harness';
 import { ATTRIBUTE_FILES, RECOMMENDED_DDA, checkEngineIds, checkScorerOptions, parseScorerOptions, loadUserPlugins, mergeShards, resolveShard, runAttribute, runShard, shardManifestPath, writeFileAtomic, type AttributeOptions, type AttributeResult } from '@dda/attribution';
@@ -14,7 +14,7 @@ import { commandArgv, shardOptions, slurmOptions, submitSharded } from './slurm.
 import { UsageError, checkNumericFlags, checkRepeatedFlags, knownFlags, multiValueFlags, withFlagSuggestions } from './flags.js';
 import { computedSeconds, demoHeader, demoNextStep, readSummary } from './demo-output.js';
 import { indexCommand } from './index-command.js';
-import { checkJobs, checkOrtThreadsEnvironment, removeWorkerResults, runBenchWorkers } from './bench-jobs.js';
+import { checkJobs, runBenchWorkers } from './bench-jobs.js';
 
 /** Streams the CLI writes to (replaceable in tests). */
 export interface CliIo {
@@ -76,7 +76,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       reporter = createReporter(io, { mode: a.progress as ProgressMode, quiet: a.quiet, ...(io.clock ? { clock: io.clock } : {}) });
       checkNumericFlags(a, argv);
       checkRepeatedFlags(a, multiValueFlags(parser));
-      checkOrtThreadsEnvironment(); // a bad value would keep onnxruntime from starting, and the engine choice would move on to tfjs
+      ortThreadsFromEnvironment(); // checked: a bad value would keep onnxruntime from starting, and the engine choice would move on to tfjs
     })
     .option('plugin', {
       type: 'string', array: true, global: true, requiresArg: true,
@@ -392,7 +392,7 @@ async function runBenchCommand(
   }
   const collect = (a.jobs ?? 1) !== 1 ? { collect: await runBenchWorkers(argv, a.jobs ?? 1, cells, a.out, kind, log) } : {};
   const result = kind === 'bench' ? await runBench(config, a.out, log, reporter.progress, collect) : await runAblation(config, a.out, log, reporter.progress, collect);
-  if (collect.collect !== undefined) removeWorkerResults(a.out, kind, collect.collect);
+  if (collect.collect !== undefined) removeCellResults(a.out, kind, collect.collect);
   reporter.close();
   const files = await writeBenchOutputs(result, a.out, `dda ${argv.join(' ')}`, (a.format ?? []) as BenchFormat[]);
   io.out(`${kind === 'bench' ? 'Leaderboard' : 'Ablation'} (${config.name}): mean over ${config.families.length} famil${config.families.length === 1 ? 'y' : 'ies'} × ${config.seeds.length} seed(s), ${((Date.now() - start) / 1000).toFixed(0)} s`);

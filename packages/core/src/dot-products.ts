@@ -49,6 +49,27 @@ async function kernelFor(engine: string): Promise<DotKernel> {
   }
 }
 
+/** A DdaError for an engine id that is neither `auto`, `js` nor a registered kernel's. */
+function checkEngineId(engine: string, who: string): void {
+  if (engine !== 'auto' && engine !== 'js' && !dotKernels.has(engine)) {
+    throw new DdaError(`${who}: unknown dot-product engine '${engine}'`, `choose auto, js${dotKernels.ids().map((id) => `, ${id}`).join('')} (a plugin's kernel needs its plugin loaded)`);
+  }
+}
+
+/**
+ * Where a kernel cannot give the products (`reason`): under a kernel asked for by id a DdaError
+ * ("the <engine> dot-product engine <cannot>: <reason>"), under `auto` null for the caller's
+ * float64 loop, with "<none> (<reason>)" logged once per `key` per process.
+ */
+function fallBack(engine: string, who: string, key: string, cannot: string, none: string, reason: string, log: ((line: string) => void) | undefined): null {
+  if (engine !== 'auto') throw new DdaError(`${who}: the ${engine} dot-product engine ${cannot}: ${reason}`, "install onnxruntime-node (see the README), or pass engine 'js' or 'auto'");
+  if (!fallbackLogged.has(key)) {
+    fallbackLogged.add(key);
+    (log ?? ((l: string) => console.warn(l)))(`${who}: ${none} (${reason}); falling back to the float64 JavaScript loop`);
+  }
+  return null;
+}
+
 /**
  * `rows[i] · test[j·dim .. (j+1)·dim)` for every i, j on the kernel `o.engine` names, or `null`
  * where the caller's own float64 loop must compute them (`js`; `auto` with no kernel that starts
@@ -62,21 +83,13 @@ export async function kernelProducts(rows: readonly Float32Array[], dim: number,
   const engine = o.engine ?? 'auto';
   const who = o.who ?? 'dot products';
   if (engine === 'js' || rows.length === 0 || nTest === 0 || dim === 0) return null;
-  if (engine !== 'auto' && !dotKernels.has(engine)) {
-    throw new DdaError(`${who}: unknown dot-product engine '${engine}'`, `choose auto, js${dotKernels.ids().map((id) => `, ${id}`).join('')} (a plugin's kernel needs its plugin loaded)`);
-  }
+  checkEngineId(engine, who);
   try {
     const kernel = await kernelFor(engine);
     const values = await kernel.dot(rows, dim, test, nTest, o.blockRows !== undefined ? { blockRows: o.blockRows } : {});
     return { values, engine: kernel.backend, how: kernel.how };
   } catch (e) {
-    const reason = e instanceof Error ? e.message : String(e);
-    if (engine !== 'auto') throw new DdaError(`${who}: the ${engine} dot-product engine cannot run: ${reason}`, "install onnxruntime-node (see the README), or pass engine 'js' or 'auto'");
-    if (!fallbackLogged.has(who)) {
-      fallbackLogged.add(who);
-      (o.log ?? ((l: string) => console.warn(l)))(`${who}: no dot-product kernel started (${reason}); falling back to the float64 JavaScript loop`);
-    }
-    return null;
+    return fallBack(engine, who, who, 'cannot run', 'no dot-product kernel started', e instanceof Error ? e.message : String(e), o.log);
   }
 }
 
@@ -84,7 +97,7 @@ export async function kernelProducts(rows: readonly Float32Array[], dim: number,
 export const FLOAT64_CHUNK_BYTES = 64 * 1024 * 1024;
 
 /** The provenance phrase of products a kernel computed in float64 ({@link kernelProducts64}). */
-export function float64KernelHow(backend: string): string {
+function float64KernelHow(backend: string): string {
   return `float64 GEMM on ${backend}`;
 }
 
@@ -106,17 +119,8 @@ export async function kernelProducts64(a: readonly ArrayLike<number>[], b: reado
   const engine = o.engine ?? 'auto';
   const who = o.who ?? 'float64 products';
   if (engine === 'js' || a.length === 0 || b.length === 0 || dim === 0) return null;
-  if (engine !== 'auto' && !dotKernels.has(engine)) {
-    throw new DdaError(`${who}: unknown dot-product engine '${engine}'`, `choose auto, js${dotKernels.ids().map((id) => `, ${id}`).join('')} (a plugin's kernel needs its plugin loaded)`);
-  }
-  const fallback = (reason: string): null => {
-    if (engine !== 'auto') throw new DdaError(`${who}: the ${engine} dot-product engine cannot run float64 products: ${reason}`, "install onnxruntime-node (see the README), or pass engine 'js' or 'auto'");
-    if (!fallbackLogged.has(`${who} (float64)`)) {
-      fallbackLogged.add(`${who} (float64)`);
-      (o.log ?? ((l: string) => console.warn(l)))(`${who}: no float64 dot-product kernel (${reason}); falling back to the float64 JavaScript loop`);
-    }
-    return null;
-  };
+  checkEngineId(engine, who);
+  const fallback = (reason: string): null => fallBack(engine, who, `${who} (float64)`, 'cannot run float64 products', 'no float64 dot-product kernel', reason, o.log);
   let kernel: DotKernel;
   try {
     kernel = await kernelFor(engine);

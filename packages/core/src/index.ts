@@ -29,9 +29,11 @@ export {
   type MetricInput, type MetricInputs,
   type Backend, type DotKernel,
 } from './plugins.js';
+// DDA_ORT_THREADS: onnxruntime's intra-op threads per session
+export { ORT_THREADS_ENV, ortThreadsFromEnvironment } from './engine-threads.js';
 // row products on a registered dot-product kernel, or null for the caller's float64 loop
 export {
-  FLOAT64_LOOP_HOW, FLOAT64_CHUNK_BYTES, type KernelProducts, type KernelProductOptions, float64KernelHow, kernelProducts, kernelProducts64,
+  FLOAT64_LOOP_HOW, FLOAT64_CHUNK_BYTES, type KernelProducts, type KernelProductOptions, kernelProducts, kernelProducts64,
 } from './dot-products.js';
 // the two-pass streamed form of a scorer (StreamedFit): partial sums, stacked blocks
 export {

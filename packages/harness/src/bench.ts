@@ -451,7 +451,7 @@ async function runGrid(kind: 'bench' | 'ablation', c: BenchConfig, outDir: strin
   const bar = trackProgress(`${kind}: family × seed cells`, cells.length, progress);
   for (const { family, seed } of cells) {
     // A cell a worker of this run finished (dda bench --jobs) is taken as it is.
-    const key = cellKey(kind, c, family, seed);
+    const key = o.claim !== undefined || o.collect !== undefined ? cellKey(kind, c, family, seed) : '';
     const saved = o.collect !== undefined ? readCellResult<CellResult>(outDir, kind, o.collect, key, family, seed) : null;
     if (saved) {
       rows.push(...saved.rows);

@@ -7,7 +7,7 @@
  * before, so a changed metric or scorer is never hidden behind an old result). Each worker claims a
  * cell before it starts it. Non-finite numbers (an undefined metric is NaN) are kept as such.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashOf, writeFileAtomic } from '@dda/attribution';
 import type { BenchConfig } from './bench-config.js';
@@ -16,6 +16,10 @@ import type { BenchConfig } from './bench-config.js';
 export function cellDir(outDir: string, family: string, seed: number): string {
   return join(outDir, 'cells', `${family.replace(/[^a-zA-Z0-9._-]+/g, '_')}-seed${seed}`);
 }
+
+/** The file of a cell that claims it for the run `run`, and the file of its result for that run. */
+const claimName = (kind: string, run: string): string => `.claim-${kind}-${run}`;
+const resultName = (kind: string, run: string): string => `${kind}-result-${run}.json`;
 
 /** The format of a cell result; a different one is computed again. */
 const FORMAT = 'dda-bench-cell-v1';
@@ -38,7 +42,7 @@ const decode = (_k: string, v: unknown): unknown => {
 
 /** One file per run (its id in the name), so two runs into the same folder at once do not overwrite each other's cells. */
 export function cellResultPath(outDir: string, kind: string, run: string, family: string, seed: number): string {
-  return join(cellDir(outDir, family, seed), `${kind}-result-${run}.json`);
+  return join(cellDir(outDir, family, seed), resultName(kind, run));
 }
 
 /** A cell's result saved by a worker of the run `run` with this key, else null (absent, unreadable, of another run or configuration). */
@@ -58,15 +62,31 @@ export function writeCellResult(outDir: string, kind: string, run: string, key: 
   writeFileAtomic(cellResultPath(outDir, kind, run, family, seed), `${JSON.stringify({ run, key, family, seed, result }, encode)}\n`);
 }
 
+/** Removes the file `name` from every cell folder of `outDir`. */
+function removeInEveryCell(outDir: string, name: string): void {
+  const cells = join(outDir, 'cells');
+  if (!existsSync(cells)) return;
+  for (const d of readdirSync(cells)) rmSync(join(cells, d, name), { force: true });
+}
+
+/** Removes the claims of the run `run` (they only keep its workers apart). */
+export function releaseClaims(outDir: string, kind: string, run: string): void {
+  removeInEveryCell(outDir, claimName(kind, run));
+}
+
+/** Removes the cell results the workers of the run `run` saved, once the collecting run has read them. */
+export function removeCellResults(outDir: string, kind: string, run: string): void {
+  removeInEveryCell(outDir, resultName(kind, run));
+}
+
 /**
  * Claims a cell for one of the processes of `dda bench --jobs` (`claim`: that run's id): true for
  * exactly one process (an exclusive create of `cells/<cell>/.claim-<kind>-<claim>`).
  */
 export function claimCell(outDir: string, kind: string, claim: string, family: string, seed: number): boolean {
-  const dir = cellDir(outDir, family, seed);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(cellDir(outDir, family, seed), { recursive: true });
   try {
-    closeSync(openSync(join(dir, `.claim-${kind}-${claim}`), 'wx'));
+    closeSync(openSync(join(cellDir(outDir, family, seed), claimName(kind, claim)), 'wx'));
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;

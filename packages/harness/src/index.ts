@@ -30,6 +30,8 @@ export {
   checkIds, evaluateBench, type GridOptions, PAIRED_UNIT, pairedAgainst, pairedReferences, parseMethod, runAblation, runBench,
   benchRunOptions, runOptionsFor, summarize, type BenchResult, type BenchRow, type MetricSummary, type RecallSet, type RocSet, type SummaryRow,
 } from './bench.js';
+// the cells of `dda bench --jobs`: the claims and results of a run's workers
+export { releaseClaims, removeCellResults } from './cell-results.js';
 // the metrics of a benchmark: the default list (the committed results' columns) and a configuration's registry metrics
 export {
   benchMetricList, DEFAULT_BENCH_METRICS, defaultBenchMetrics, rowColumns, summaryColumns,

@@ -1,4 +1,4 @@
-import { DdaError, backends, registerAsPlugin, type Backend, type ResolveFailure } from '@dda/core';
+import { DdaError, backends, ortThreadsFromEnvironment, registerAsPlugin, type Backend, type ResolveFailure } from '@dda/core';
 import { encodeOnnxModel, type OnnxModel } from './onnx-model.js';
 import { cudaUnavailableReason, loadOnnxRuntime, nvidiaGpuPresent, webgpuUnavailableReason, type OrtModule, type OrtSession, type OrtSessionOptions } from './ort.js';
 
@@ -35,25 +35,14 @@ const PROBE: OnnxModel = {
   },
 };
 
-/** The environment variable that sets every session's intra-op threads (a session's own option wins); `dda bench --jobs` sets it for its workers. */
-export const ORT_THREADS_ENV = 'DDA_ORT_THREADS';
-
-/** `intraOpNumThreads` from {@link ORT_THREADS_ENV}, or nothing (onnxruntime's default, one per core). @throws Error naming the variable when it is not a positive integer. */
-function threadsFromEnvironment(): { intraOpNumThreads?: number } {
-  const v = process.env[ORT_THREADS_ENV];
-  if (v === undefined || v === '') return {};
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${ORT_THREADS_ENV}=${v}: it must be a positive integer (intra-op threads per onnxruntime session)`);
-  return { intraOpNumThreads: n };
-}
-
 async function startOnnx(id: OnnxBackendId): Promise<OnnxRuntimeBackend> {
   const ort = await loadOnnxRuntime();
   const provider = PROVIDERS[id];
   const why = provider === 'cuda' ? cudaUnavailableReason(ort) : provider === 'webgpu' ? webgpuUnavailableReason(ort) : undefined;
   if (why !== undefined) throw new Error(why);
   const executionProviders = [provider];
-  const threads = threadsFromEnvironment();
+  const intraOpNumThreads = ortThreadsFromEnvironment();
+  const threads = intraOpNumThreads === undefined ? {} : { intraOpNumThreads };
   const createSession = async (model: OnnxModel | Uint8Array, options: Omit<OrtSessionOptions, 'executionProviders'> = {}): Promise<OrtSession> =>
     await ort.InferenceSession.create(model instanceof Uint8Array ? model : encodeOnnxModel(model), {
       graphOptimizationLevel: 'all',

@@ -14,7 +14,6 @@
  * Cost O(n × dim × nTest); memory one float64 vector of the largest block.
  */
 import { DdaError, createScoreMatrix, type GradientMatrix, type ScoreMatrix } from '@dda/core';
-import type { Float64EngineOptions } from './linalg.js';
 import { checkGradientPair } from '@dda/scorer-grad-dot';
 import {
   checkDampingOptions,
@@ -25,6 +24,7 @@ import {
   squaredNorm,
   type DampingOptions,
 } from './damping.js';
+import type { Float64EngineOptions } from './linalg.js';
 
 /** Options of {@link dataInfScores} and the `datainf` scorer: the damping, and where its streamed fit's float64 products run (`engine`). */
 export type DataInfOptions = DampingOptions & Float64EngineOptions;

@@ -223,10 +223,7 @@ async function rotateRows(rows: readonly ArrayLike<number>[], offset: number, qS
   const n = rows.length;
   const size = r * c;
   const sub: ArrayLike<number>[] = [];
-  for (const row of rows) {
-    const at = offset;
-    for (let a = 0; a < r; a++) sub.push(subRow(row, at + a * c, c));
-  }
+  for (const row of rows) for (let a = 0; a < r; a++) sub.push(subRow(row, offset + a * c, c));
   const colsA = columnsOf(qA, c);
   const t = (await crossProductsOn(sub, colsA, c, o, 'if-ekfac')).values; // [(i, a) × k] = (G_i Q_A)[a][k]
   const tCols: Float64Array[] = [];
